@@ -1,0 +1,142 @@
+/* acl: see acl.h. The interning table is a small chained hash keyed by the
+ * list's contents. */
+#include "acl.h"
+
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "hash.h"
+
+static uint64_t acl_hash(const struct acl_entry *e, uint32_t n)
+{
+	uint64_t h = 0x6a09e667f3bcc908ULL;
+	for (uint32_t i = 0; i < n; i++) {
+		h = hash_mix(h, (uint64_t)(uint32_t)e[i].perms);
+		h = hash_mix(h, hash_bytes_unkeyed(e[i].scheme, strlen(e[i].scheme)));
+		h = hash_mix(h, hash_bytes_unkeyed(e[i].id, strlen(e[i].id)));
+	}
+	return h;
+}
+
+static bool entry_equal(const struct acl_entry *a, const struct acl_entry *b)
+{
+	return a->perms == b->perms && strcmp(a->scheme, b->scheme) == 0 && strcmp(a->id, b->id) == 0;
+}
+
+static bool list_equal(const struct acl_list *l, const struct acl_entry *e, uint32_t n)
+{
+	if (l->count != n)
+		return false;
+	for (uint32_t i = 0; i < n; i++)
+		if (!entry_equal(&l->entries[i], &e[i]))
+			return false;
+	return true;
+}
+
+static void list_free(struct acl_list *l)
+{
+	for (uint32_t i = 0; i < l->count; i++) {
+		free(l->entries[i].scheme);
+		free(l->entries[i].id);
+	}
+	free(l);
+}
+
+int acl_table_init(struct acl_table *t)
+{
+	memset(t, 0, sizeof(*t));
+	t->bucket_count = 64;
+	t->buckets = calloc(t->bucket_count, sizeof(*t->buckets));
+	if (!t->buckets)
+		return -ENOMEM;
+	struct acl_entry open = { .perms = 31, .scheme = "world", .id = "anyone" };
+	t->open_acl = acl_intern(t, &open, 1);
+	if (!t->open_acl) {
+		free(t->buckets);
+		return -ENOMEM;
+	}
+	return 0;
+}
+
+void acl_table_free(struct acl_table *t)
+{
+	for (size_t b = 0; b < t->bucket_count; b++) {
+		struct acl_list *l = t->buckets[b];
+		while (l) {
+			struct acl_list *next = l->hash_next;
+			list_free(l);
+			l = next;
+		}
+	}
+	free(t->buckets);
+	memset(t, 0, sizeof(*t));
+}
+
+struct acl_list *acl_intern(struct acl_table *t, const struct acl_entry *entries, uint32_t n)
+{
+	/* Remove duplicates first, keeping the first occurrence (ZooKeeper does the same). */
+	struct acl_entry *uniq = calloc(n ? n : 1, sizeof(*uniq));
+	uint32_t u = 0;
+	if (!uniq)
+		return NULL;
+	for (uint32_t i = 0; i < n; i++) {
+		bool dup = false;
+		for (uint32_t k = 0; k < u && !dup; k++)
+			dup = entry_equal(&uniq[k], &entries[i]);
+		if (!dup)
+			uniq[u++] = entries[i];
+	}
+
+	uint64_t h = acl_hash(uniq, u);
+	struct acl_list **bucket = &t->buckets[h & (t->bucket_count - 1)];
+	for (struct acl_list *l = *bucket; l; l = l->hash_next) {
+		if (l->hash == h && list_equal(l, uniq, u)) {
+			free(uniq);
+			return acl_ref(l);
+		}
+	}
+
+	struct acl_list *l = calloc(1, sizeof(*l) + u * sizeof(struct acl_entry));
+	if (!l)
+		goto fail;
+	l->count = u;
+	l->hash = h;
+	l->refs = 1;
+	for (uint32_t i = 0; i < u; i++) {
+		l->entries[i].perms = uniq[i].perms;
+		l->entries[i].scheme = strdup(uniq[i].scheme);
+		l->entries[i].id = strdup(uniq[i].id);
+		if (!l->entries[i].scheme || !l->entries[i].id) {
+			l->count = i + 1;
+			list_free(l);
+			goto fail;
+		}
+	}
+	free(uniq);
+	l->hash_next = *bucket;
+	*bucket = l;
+	t->count++;
+	return l;
+fail:
+	free(uniq);
+	return NULL;
+}
+
+struct acl_list *acl_ref(struct acl_list *l)
+{
+	l->refs++;
+	return l;
+}
+
+void acl_unref(struct acl_table *t, struct acl_list *l)
+{
+	if (!l || --l->refs > 0)
+		return;
+	struct acl_list **pp = &t->buckets[l->hash & (t->bucket_count - 1)];
+	while (*pp != l)
+		pp = &(*pp)->hash_next;
+	*pp = l->hash_next;
+	t->count--;
+	list_free(l);
+}

@@ -1,0 +1,247 @@
+/* auth: see auth.h. */
+#include "auth.h"
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <netinet/in.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <openssl/evp.h>
+#include <openssl/sha.h>
+
+#include "records.h"
+
+static void peer_address_text(const struct sockaddr_storage *ss, char *out, size_t size)
+{
+	out[0] = 0;
+	if (ss->ss_family == AF_INET)
+		inet_ntop(AF_INET, &((const struct sockaddr_in *)ss)->sin_addr, out, (socklen_t)size);
+	else if (ss->ss_family == AF_INET6)
+		inet_ntop(AF_INET6, &((const struct sockaddr_in6 *)ss)->sin6_addr, out, (socklen_t)size);
+}
+
+void auth_identities_init(struct auth_identities *a, const struct sockaddr_storage *peer)
+{
+	char text[INET6_ADDRSTRLEN];
+	memset(a, 0, sizeof(*a));
+	a->peer = *peer;
+	peer_address_text(peer, text, sizeof(text));
+	a->ids[0].scheme = strdup("ip");
+	a->ids[0].id = strdup(text);
+	if (a->ids[0].scheme && a->ids[0].id)
+		a->count = 1;
+	else {
+		free(a->ids[0].scheme);
+		free(a->ids[0].id);
+	}
+}
+
+void auth_identities_free(struct auth_identities *a)
+{
+	for (uint32_t i = 0; i < a->count; i++) {
+		free(a->ids[i].scheme);
+		free(a->ids[i].id);
+	}
+	a->count = 0;
+}
+
+char *auth_digest(const char *user_password, size_t len)
+{
+	const char *colon = memchr(user_password, ':', len);
+	if (!colon)
+		return NULL;
+	size_t user_len = (size_t)(colon - user_password);
+	unsigned char sha[SHA_DIGEST_LENGTH];
+	if (!EVP_Digest(user_password, len, sha, NULL, EVP_sha1(), NULL))
+		return NULL;
+	char *out = malloc(user_len + 1 + 4 * ((SHA_DIGEST_LENGTH + 2) / 3) + 1);
+	if (!out)
+		return NULL;
+	memcpy(out, user_password, user_len);
+	out[user_len] = ':';
+	EVP_EncodeBlock((unsigned char *)out + user_len + 1, sha, SHA_DIGEST_LENGTH);
+	return out;
+}
+
+static bool has_identity(const struct auth_identities *a, const char *scheme, const char *id)
+{
+	for (uint32_t i = 0; i < a->count; i++)
+		if (strcmp(a->ids[i].scheme, scheme) == 0 && strcmp(a->ids[i].id, id) == 0)
+			return true;
+	return false;
+}
+
+int auth_add(struct auth_identities *a, const char *scheme, size_t scheme_len,
+	     const uint8_t *auth, size_t auth_len, const char *super_digest)
+{
+	if (scheme_len == 2 && memcmp(scheme, "ip", 2) == 0)
+		return 0;	/* every connection already has its ip identity */
+	if (!(scheme_len == 6 && memcmp(scheme, "digest", 6) == 0))
+		return -EACCES;
+	if (memchr(auth, 0, auth_len))
+		return -EACCES;
+	char *id = auth_digest((const char *)auth, auth_len);
+	if (!id)
+		return memchr(auth, ':', auth_len) ? -ENOMEM : -EACCES;
+	if (super_digest && strcmp(id, super_digest) == 0)
+		a->super = true;
+	if (has_identity(a, "digest", id)) {
+		free(id);
+		return 0;
+	}
+	if (a->count == AUTH_IDS_MAX) {
+		free(id);
+		return -ENOSPC;
+	}
+	char *s = strdup("digest");
+	if (!s) {
+		free(id);
+		return -ENOMEM;
+	}
+	a->ids[a->count].scheme = s;
+	a->ids[a->count].id = id;
+	a->count++;
+	return 0;
+}
+
+/* Parses "addr" or "addr/bits"; returns the family or -1. */
+static int parse_ip_acl(const char *acl_id, uint8_t addr[16], int *ret_bits)
+{
+	char buf[INET6_ADDRSTRLEN + 8];
+	size_t len = strlen(acl_id);
+	if (len >= sizeof(buf))
+		return -1;
+	memcpy(buf, acl_id, len + 1);
+	char *slash = strchr(buf, '/');
+	int bits = -1;
+	if (slash) {
+		*slash = 0;
+		char *end;
+		long b = strtol(slash + 1, &end, 10);
+		if (!slash[1] || *end || b < 0)
+			return -1;
+		bits = (int)b;
+	}
+	if (inet_pton(AF_INET, buf, addr) == 1) {
+		if (bits > 32)
+			return -1;
+		*ret_bits = bits < 0 ? 32 : bits;
+		return AF_INET;
+	}
+	if (inet_pton(AF_INET6, buf, addr) == 1) {
+		if (bits > 128)
+			return -1;
+		*ret_bits = bits < 0 ? 128 : bits;
+		return AF_INET6;
+	}
+	return -1;
+}
+
+bool auth_ip_matches(const char *acl_id, const struct sockaddr_storage *peer)
+{
+	uint8_t want[16], have[16];
+	int bits;
+	int family = parse_ip_acl(acl_id, want, &bits);
+	if (family < 0 || family != peer->ss_family)
+		return false;
+	if (family == AF_INET)
+		memcpy(have, &((const struct sockaddr_in *)peer)->sin_addr, 4);
+	else
+		memcpy(have, &((const struct sockaddr_in6 *)peer)->sin6_addr, 16);
+	for (int i = 0; i < bits; i++) {
+		uint8_t mask = (uint8_t)(0x80 >> (i % 8));
+		if ((want[i / 8] & mask) != (have[i / 8] & mask))
+			return false;
+	}
+	return true;
+}
+
+bool auth_allowed(const struct auth_identities *a, const struct acl_list *acl, int32_t perm)
+{
+	if (a->super || !acl || acl->count == 0)
+		return true;
+	for (uint32_t i = 0; i < acl->count; i++) {
+		const struct acl_entry *e = &acl->entries[i];
+		if (!(e->perms & perm))
+			continue;
+		if (strcmp(e->scheme, "world") == 0 && strcmp(e->id, "anyone") == 0)
+			return true;
+		if (strcmp(e->scheme, "ip") == 0) {
+			if (auth_ip_matches(e->id, &a->peer))
+				return true;
+			continue;
+		}
+		if (has_identity(a, e->scheme, e->id))
+			return true;
+	}
+	return false;
+}
+
+static bool entry_valid(const struct acl_entry *e)
+{
+	uint8_t addr[16];
+	int bits;
+	if (strcmp(e->scheme, "world") == 0)
+		return strcmp(e->id, "anyone") == 0;
+	if (strcmp(e->scheme, "digest") == 0) {
+		/* ZooKeeper: "user:hash", exactly one colon. */
+		const char *colon = strchr(e->id, ':');
+		return colon && !strchr(colon + 1, ':');
+	}
+	if (strcmp(e->scheme, "ip") == 0)
+		return parse_ip_acl(e->id, addr, &bits) > 0;
+	return false;
+}
+
+int auth_fixup_acl(const struct auth_identities *a, const struct acl_entry *in, uint32_t n,
+		   struct acl_entry **ret, uint32_t *ret_count)
+{
+	if (n == 0)
+		return -EINVAL;
+	/* Each "auth" entry may expand to every authenticated identity. */
+	size_t cap = (size_t)n * (a->count + 1);
+	struct acl_entry *out = calloc(cap, sizeof(*out));
+	uint32_t m = 0;
+	int r = -EINVAL;
+	if (!out)
+		return -ENOMEM;
+	for (uint32_t i = 0; i < n; i++) {
+		if (strcmp(in[i].scheme, "auth") == 0) {
+			bool any = false;
+			for (uint32_t k = 0; k < a->count; k++) {
+				if (strcmp(a->ids[k].scheme, "ip") == 0)
+					continue;	/* ip is not an authenticated identity */
+				out[m].perms = in[i].perms;
+				out[m].scheme = strdup(a->ids[k].scheme);
+				out[m].id = strdup(a->ids[k].id);
+				m++;
+				if (!out[m - 1].scheme || !out[m - 1].id) {
+					r = -ENOMEM;
+					goto fail;
+				}
+				any = true;
+			}
+			if (!any)
+				goto fail;
+			continue;
+		}
+		if (!entry_valid(&in[i]))
+			goto fail;
+		out[m].perms = in[i].perms;
+		out[m].scheme = strdup(in[i].scheme);
+		out[m].id = strdup(in[i].id);
+		m++;
+		if (!out[m - 1].scheme || !out[m - 1].id) {
+			r = -ENOMEM;
+			goto fail;
+		}
+	}
+	*ret = out;
+	*ret_count = m;
+	return 0;
+fail:
+	acl_entries_free(out, m);
+	return r;
+}

@@ -1,0 +1,54 @@
+/* auth: who a connection is, and what an ACL lets it do.
+ *
+ * Every connection has the identity ip:<address>; auth packets add digest
+ * identities ("user:" + base64(SHA-1("user:password")), libcrypto), and a
+ * digest equal to the configured super digest makes it super (every check
+ * passes). This file also checks ACLs (ZooKeeper's checkACL) and validates and
+ * expands the ACL of a create/setACL (fixupACL: "auth" becomes the
+ * connection's authenticated ids). */
+#pragma once
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/socket.h>
+
+#include "acl.h"
+
+#define AUTH_IDS_MAX 16
+
+struct auth_id {
+	char *scheme;
+	char *id;
+};
+
+struct auth_identities {
+	struct auth_id ids[AUTH_IDS_MAX];
+	uint32_t count;
+	bool super;
+	struct sockaddr_storage peer;
+};
+
+void auth_identities_init(struct auth_identities *a, const struct sockaddr_storage *peer);
+void auth_identities_free(struct auth_identities *a);
+
+/* Handles an auth packet. Returns 0 (identity added), -EACCES (unknown scheme
+ * or bad credentials: the caller answers AUTHFAILED and closes), -ENOSPC (too
+ * many identities) or -ENOMEM. super_digest may be NULL. */
+int auth_add(struct auth_identities *a, const char *scheme, size_t scheme_len,
+	     const uint8_t *auth, size_t auth_len, const char *super_digest);
+
+/* "user:password" -> "user:base64(sha1(user:password))". Returns a malloc'd string or NULL. */
+char *auth_digest(const char *user_password, size_t len);
+
+/* ZooKeeper's checkACL: true when the connection may do perm on a node with acl. */
+bool auth_allowed(const struct auth_identities *a, const struct acl_list *acl, int32_t perm);
+
+/* ZooKeeper's fixupACL: validates entries and expands "auth". On success
+ * returns 0 with *ret (malloc'd, caller frees with acl_entries_free()) and
+ * *ret_count; returns -EINVAL for an invalid ACL (INVALIDACL), -ENOMEM. */
+int auth_fixup_acl(const struct auth_identities *a, const struct acl_entry *in, uint32_t n,
+		   struct acl_entry **ret, uint32_t *ret_count);
+
+/* True when an ip ACL id ("addr" or "addr/bits") covers the address. */
+bool auth_ip_matches(const char *acl_id, const struct sockaddr_storage *peer);

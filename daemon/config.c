@@ -1,0 +1,673 @@
+/* config: owns struct corral_config's defaults, the loading of corral.yaml
+ * (libyaml's document parser) and the checks that span keys (config_finish).
+ *
+ * Each key is a row of a table (name, kind, field, range); a section (client,
+ * session, ...) is a key whose value is another table. A load works on a copy
+ * of the config and replaces it only when the whole file is good, so a refused
+ * file leaves *cfg as it was. Errors read "FILE:LINE: KEY: what is wrong". */
+#include "config.h"
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <yaml.h>
+
+#include "fourletter.h"
+
+static const char *const log_level_names[] = {
+	[LOG_LEVEL_ERR] = "err", [LOG_LEVEL_WARNING] = "warning", [LOG_LEVEL_NOTICE] = "notice",
+	[LOG_LEVEL_INFO] = "info", [LOG_LEVEL_DEBUG] = "debug",
+};
+
+/* Spelt as in fourletter.c, which the unit tests do not link. */
+static const char *const word_names[FLW_COUNT] = {
+	[FLW_CONF] = "conf", [FLW_CONS] = "cons", [FLW_CRST] = "crst", [FLW_DIRS] = "dirs",
+	[FLW_DUMP] = "dump", [FLW_ENVI] = "envi", [FLW_RUOK] = "ruok", [FLW_SRST] = "srst",
+	[FLW_SRVR] = "srvr", [FLW_STAT] = "stat", [FLW_WCHC] = "wchc", [FLW_WCHP] = "wchp",
+	[FLW_WCHS] = "wchs", [FLW_MNTR] = "mntr", [FLW_ISRO] = "isro",
+};
+
+enum key_kind {
+	KEY_SECTION,	/* a mapping of the keys in .section */
+	KEY_STRING,	/* char *, non-empty */
+	KEY_U32,	/* uint32_t in min..max */
+	KEY_U64,	/* uint64_t in min..max */
+	KEY_BOOL,	/* bool: true|false */
+	KEY_LOG_LEVEL,	/* enum log_level by name */
+	KEY_LISTEN,	/* listen + listen_count */
+	KEY_WORDS,	/* uint32_t bit set of four-letter words */
+	KEY_DIGEST,	/* char *, "user:digest" or null for none */
+};
+
+struct key {
+	const char *name;
+	enum key_kind kind;
+	size_t offset;
+	uint64_t min, max;
+	const struct key *section;
+};
+
+#define FIELD(k, n, f) { .name = n, .kind = k, .offset = offsetof(struct corral_config, f) }
+#define NUMBER(k, n, f, lo, hi) \
+	{ .name = n, .kind = k, .offset = offsetof(struct corral_config, f), .min = lo, .max = hi }
+#define SECTION(n, keys) { .name = n, .kind = KEY_SECTION, .section = keys }
+
+static const struct key client_keys[] = {
+	FIELD(KEY_LISTEN, "listen", listen),
+	NUMBER(KEY_U32, "max_connections", max_connections, 1, 1000000),
+	NUMBER(KEY_U32, "max_connections_per_address", max_connections_per_address, 1, 1000000),
+	NUMBER(KEY_U32, "max_frame_bytes", max_frame_bytes, 1024, 67108864),
+	NUMBER(KEY_U32, "max_outstanding_requests", max_outstanding_requests, 1, 100000),
+	NUMBER(KEY_U64, "max_output_bytes", max_output_bytes, 65536, UINT64_C(4294967296)),
+	FIELD(KEY_WORDS, "four_letter_words", four_letter_words),
+	{ 0 },
+};
+
+static const struct key session_keys[] = {
+	NUMBER(KEY_U32, "tick_time_ms", tick_time_ms, 1, 60000),
+	NUMBER(KEY_U32, "min_timeout_ms", min_session_timeout_ms, 0, INT32_MAX),
+	NUMBER(KEY_U32, "max_timeout_ms", max_session_timeout_ms, 0, INT32_MAX),
+	NUMBER(KEY_U32, "max_sessions", max_sessions, 1, 10000000),
+	NUMBER(KEY_U32, "max_watches", max_watches_per_session, 1, 100000000),
+	{ 0 },
+};
+
+static const struct key znode_keys[] = {
+	FIELD(KEY_BOOL, "extended_types", extended_types),
+	NUMBER(KEY_U32, "container_check_interval_ms", container_check_interval_ms, 10, 86400000),
+	NUMBER(KEY_U32, "container_max_per_minute", container_max_per_minute, 1, 1000000),
+	{ 0 },
+};
+
+static const struct key auth_keys[] = {
+	FIELD(KEY_DIGEST, "super_digest", super_digest),
+	{ 0 },
+};
+
+static const struct key top_keys[] = {
+	FIELD(KEY_STRING, "data_dir", data_dir),
+	FIELD(KEY_LOG_LEVEL, "log_level", log_level),
+	SECTION("client", client_keys),
+	SECTION("session", session_keys),
+	SECTION("znode", znode_keys),
+	SECTION("auth", auth_keys),
+	{ 0 },
+};
+
+struct loader {
+	const char *path;
+	yaml_document_t *doc;
+	struct corral_config *cfg;	/* the copy being loaded into */
+	char *error;
+	size_t error_size;
+};
+
+/* "PATH:LINE: KEY: message", without LINE when it is 0 and KEY when NULL. */
+__attribute__((format(printf, 6, 0)))
+static void format_error(char *error, size_t error_size, const char *path, size_t line,
+			 const char *key, const char *fmt, va_list ap)
+{
+	char prefix[64] = "";
+	size_t n;
+
+	if (!error || error_size == 0)
+		return;
+	if (line > 0)
+		snprintf(prefix, sizeof(prefix), ":%zu", line);
+	snprintf(error, error_size, "%s%s: %s%s", path, prefix, key ?: "", key ? ": " : "");
+	n = strlen(error);
+	vsnprintf(error + n, error_size - n, fmt, ap);
+}
+
+/* Writes the error at node's line for key; returns -EINVAL. */
+__attribute__((format(printf, 4, 5)))
+static int fail(struct loader *l, const yaml_node_t *node, const char *key, const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	format_error(l->error, l->error_size, l->path, node->start_mark.line + 1, key, fmt, ap);
+	va_end(ap);
+	return -EINVAL;
+}
+
+static const char *node_kind(const yaml_node_t *n)
+{
+	return n->type == YAML_MAPPING_NODE ? "a mapping" :
+	       n->type == YAML_SEQUENCE_NODE ? "a sequence" : "a scalar";
+}
+
+static const char *scalar(const yaml_node_t *n)
+{
+	return (const char *)n->data.scalar.value;
+}
+
+/* A plain empty, "~" or "null" scalar: YAML's null. */
+static bool is_null(const yaml_node_t *n)
+{
+	if (n->type != YAML_SCALAR_NODE || n->data.scalar.style != YAML_PLAIN_SCALAR_STYLE)
+		return false;
+	return strcmp(scalar(n), "") == 0 || strcmp(scalar(n), "~") == 0 ||
+	       strcasecmp(scalar(n), "null") == 0;
+}
+
+static int expect_scalar(struct loader *l, const yaml_node_t *n, const char *key, const char *what)
+{
+	if (n->type != YAML_SCALAR_NODE)
+		return fail(l, n, key, "expected %s, got %s", what, node_kind(n));
+	if (strlen(scalar(n)) != n->data.scalar.length)
+		return fail(l, n, key, "contains a NUL character");
+	return 0;
+}
+
+/* Decimal digits only: no sign, blanks, point or 0x. Returns -EINVAL when s
+ * is not such a number, -ERANGE when it is above UINT64_MAX. */
+static int parse_uint(const char *s, uint64_t *ret)
+{
+	uint64_t v = 0;
+
+	if (!*s)
+		return -EINVAL;
+	for (; *s; s++) {
+		if (*s < '0' || *s > '9')
+			return -EINVAL;
+		unsigned d = (unsigned)(*s - '0');
+		if (v > (UINT64_MAX - d) / 10)
+			return -ERANGE;
+		v = v * 10 + d;
+	}
+	*ret = v;
+	return 0;
+}
+
+/* "host:port" or "[v6]:port" into *ret (host malloc'd, without brackets).
+ * Returns 0, -ENOMEM, or -EINVAL with *ret_why saying what is wrong. */
+static int parse_listen(const char *text, struct listen_address *ret, const char **ret_why)
+{
+	bool v6 = text[0] == '[';
+	const char *end = v6 ? strchr(text, ']') : strrchr(text, ':');
+	const char *host = text + v6;
+	char buf[INET6_ADDRSTRLEN];
+	struct in6_addr addr;
+	uint64_t port = 0;
+	size_t len;
+
+	*ret_why = NULL;
+	if (v6 && !end)
+		*ret_why = "missing ']' after the IPv6 address";
+	else if (!end || (v6 && end[1] != ':'))
+		*ret_why = "missing :PORT";
+	else if (!v6 && memchr(text, ':', (size_t)(end - text)))
+		*ret_why = "an IPv6 address is written in brackets, as in [::1]:2181";
+	if (*ret_why)
+		return -EINVAL;
+	len = (size_t)(end - host);
+	if (len < sizeof(buf)) {
+		memcpy(buf, host, len);
+		buf[len] = '\0';
+	}
+	if (len >= sizeof(buf) || inet_pton(v6 ? AF_INET6 : AF_INET, buf, &addr) != 1)
+		*ret_why = v6 ? "the host is not a numeric IPv6 address"
+			      : "the host is not a numeric IPv4 address (names are not resolved)";
+	else if (parse_uint(end + 1 + v6, &port) < 0 || port < 1 || port > 65535)
+		*ret_why = "the port is not a number in 1..65535";
+	if (*ret_why)
+		return -EINVAL;
+	ret->host = strdup(buf);
+	ret->port = (uint16_t)port;
+	return ret->host ? 0 : -ENOMEM;
+}
+
+int config_parse_listen_address(const char *text, struct listen_address *ret)
+{
+	const char *why;
+
+	return parse_listen(text, ret, &why);
+}
+
+static void free_listen(struct listen_address *list, size_t count)
+{
+	for (size_t i = 0; i < count; i++)
+		free(list[i].host);
+	free(list);
+}
+
+/* For values that are one scalar or a sequence of them: how many items. */
+static int count_items(struct loader *l, const yaml_node_t *n, const char *key, const char *what,
+		       size_t *ret_count)
+{
+	if (n->type == YAML_MAPPING_NODE)
+		return fail(l, n, key, "expected %s or a sequence of them, got a mapping", what);
+	*ret_count = n->type == YAML_SCALAR_NODE ? !is_null(n) :
+		(size_t)(n->data.sequence.items.top - n->data.sequence.items.start);
+	return 0;
+}
+
+static const yaml_node_t *item(struct loader *l, const yaml_node_t *n, size_t i)
+{
+	if (n->type == YAML_SCALAR_NODE)
+		return n;
+	return yaml_document_get_node(l->doc, n->data.sequence.items.start[i]);
+}
+
+static int load_listen(struct loader *l, const yaml_node_t *n, const char *key)
+{
+	struct listen_address *list;
+	const char *what = "a \"host:port\" string", *why;
+	size_t count = 0;
+	int r;
+
+	r = count_items(l, n, key, what, &count);
+	if (r < 0)
+		return r;
+	if (count == 0)
+		return fail(l, n, key, "must name at least one address");
+	list = calloc(count, sizeof(*list));
+	if (!list)
+		return -ENOMEM;
+	for (size_t i = 0; i < count; i++) {
+		const yaml_node_t *it = item(l, n, i);
+
+		r = expect_scalar(l, it, key, what);
+		if (r < 0)
+			goto fail;
+		r = parse_listen(scalar(it), &list[i], &why);
+		if (r == -EINVAL)
+			r = fail(l, it, key, "'%.64s': %s", scalar(it), why);
+		if (r < 0)
+			goto fail;
+		for (size_t j = 0; j < i; j++)
+			if (list[j].port == list[i].port && strcmp(list[j].host, list[i].host) == 0) {
+				r = fail(l, it, key, "'%.64s' is listed twice", scalar(it));
+				goto fail;
+			}
+	}
+	free_listen(l->cfg->listen, l->cfg->listen_count);
+	l->cfg->listen = list;
+	l->cfg->listen_count = count;
+	return 0;
+fail:
+	free_listen(list, count);
+	return r;
+}
+
+/* A sequence of names, or one string of them split by commas or blanks;
+ * "*" is every word, null or [] none. */
+static int load_words(struct loader *l, const yaml_node_t *n, const char *key, uint32_t *ret)
+{
+	uint32_t words = 0;
+	size_t count = 0;
+	int r;
+
+	r = count_items(l, n, key, "a string of four-letter words", &count);
+	if (r < 0)
+		return r;
+	for (size_t i = 0; i < count; i++) {
+		const yaml_node_t *it = item(l, n, i);
+
+		r = expect_scalar(l, it, key, "a four-letter word");
+		if (r < 0)
+			return r;
+		for (const char *s = scalar(it) + strspn(scalar(it), ", \t"); *s; ) {
+			size_t len = strcspn(s, ", \t");
+			uint32_t w = len == 1 && s[0] == '*' ? FLW_ALL : 0;
+
+			for (int k = 0; k < FLW_COUNT && len == 4; k++)
+				if (memcmp(s, word_names[k], 4) == 0)
+					w = 1u << k;
+			if (w == 0)
+				return fail(l, it, key, "unknown four-letter word '%.*s' (known: conf "
+					    "cons crst dirs dump envi ruok srst srvr stat wchc wchp "
+					    "wchs mntr isro, or \"*\" for all)", (int)(len > 16 ? 16 : len), s);
+			words |= w;
+			s += len;
+			s += strspn(s, ", \t");
+		}
+	}
+	*ret = words;
+	return 0;
+}
+
+/* "user:base64(sha1(user:password))", ZooKeeper's superDigest; null is none. */
+static int load_digest(struct loader *l, const yaml_node_t *n, const char *key, char **field)
+{
+	static const char base64[] =
+		"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+	const char *s, *colon;
+	char *copy = NULL;
+	int r;
+
+	r = expect_scalar(l, n, key, "a \"user:digest\" string");
+	if (r < 0)
+		return r;
+	s = scalar(n);
+	colon = strchr(s, ':');
+	if (!is_null(n) && *s) {
+		if (!colon || colon == s || strlen(colon + 1) != 28 || colon[28] != '=' ||
+		    strspn(colon + 1, base64) != 27)
+			return fail(l, n, key, "expected \"user:digest\" where digest is the 28 "
+				    "characters of base64(sha1(\"user:password\"))");
+		copy = strdup(s);
+		if (!copy)
+			return -ENOMEM;
+	}
+	free(*field);
+	*field = copy;
+	return 0;
+}
+
+static int load_uint(struct loader *l, const yaml_node_t *n, const char *key,
+		     const struct key *k, uint64_t *ret)
+{
+	int r;
+
+	r = expect_scalar(l, n, key, "an integer");
+	if (r < 0)
+		return r;
+	r = parse_uint(scalar(n), ret);
+	if (r == -EINVAL)
+		return fail(l, n, key, "expected an unsigned decimal integer, got '%.64s'", scalar(n));
+	if (r < 0 || *ret < k->min || *ret > k->max)
+		return fail(l, n, key, "out of range: %.64s is not in %llu..%llu", scalar(n),
+			    (unsigned long long)k->min, (unsigned long long)k->max);
+	return 0;
+}
+
+static int load_mapping(struct loader *l, const yaml_node_t *n, const char *prefix,
+			const struct key *table);
+
+static int load_value(struct loader *l, const yaml_node_t *n, const char *key, const struct key *k)
+{
+	void *field = (char *)l->cfg + k->offset;
+	uint64_t v = 0;
+	char *copy;
+	int r;
+
+	switch (k->kind) {
+	case KEY_SECTION:
+		return load_mapping(l, n, key, k->section);
+	case KEY_STRING:
+		r = expect_scalar(l, n, key, "a string");
+		if (r < 0)
+			return r;
+		if (is_null(n) || !*scalar(n))
+			return fail(l, n, key, "must not be empty");
+		copy = strdup(scalar(n));
+		if (!copy)
+			return -ENOMEM;
+		free(*(char **)field);
+		*(char **)field = copy;
+		return 0;
+	case KEY_U32:
+	case KEY_U64:
+		r = load_uint(l, n, key, k, &v);
+		if (r == 0 && k->kind == KEY_U32)
+			*(uint32_t *)field = (uint32_t)v;
+		else if (r == 0)
+			*(uint64_t *)field = v;
+		return r;
+	case KEY_BOOL:
+		r = expect_scalar(l, n, key, "true or false");
+		if (r == 0 && strcmp(scalar(n), "true") != 0 && strcmp(scalar(n), "false") != 0)
+			r = fail(l, n, key, "expected true or false, got '%.64s'", scalar(n));
+		if (r == 0)
+			*(bool *)field = strcmp(scalar(n), "true") == 0;
+		return r;
+	case KEY_LOG_LEVEL:
+		r = expect_scalar(l, n, key, "a log level");
+		if (r < 0)
+			return r;
+		for (int i = LOG_LEVEL_ERR; i <= LOG_LEVEL_DEBUG; i++)
+			if (strcmp(scalar(n), log_level_names[i]) == 0) {
+				*(enum log_level *)field = (enum log_level)i;
+				return 0;
+			}
+		return fail(l, n, key, "expected err, warning, notice, info or debug, got '%.64s'",
+			    scalar(n));
+	case KEY_LISTEN:
+		return load_listen(l, n, key);
+	case KEY_WORDS:
+		return load_words(l, n, key, field);
+	case KEY_DIGEST:
+		return load_digest(l, n, key, field);
+	}
+	return -EINVAL;
+}
+
+/* A mapping of the keys in table. A null value is an empty mapping, so a
+ * section whose keys are all commented out is fine. */
+static int load_mapping(struct loader *l, const yaml_node_t *n, const char *prefix,
+			const struct key *table)
+{
+	const yaml_node_pair_t *pairs;
+
+	if (is_null(n))
+		return 0;
+	if (n->type != YAML_MAPPING_NODE && !prefix)
+		return fail(l, n, NULL, "expected a mapping of keys at the top level, got %s",
+			    node_kind(n));
+	if (n->type != YAML_MAPPING_NODE)
+		return fail(l, n, prefix, "expected a mapping, got %s", node_kind(n));
+	pairs = n->data.mapping.pairs.start;
+	for (size_t i = 0; pairs + i < n->data.mapping.pairs.top; i++) {
+		const yaml_node_t *kn = yaml_document_get_node(l->doc, pairs[i].key);
+		const struct key *k;
+		char key[256];
+		int r;
+
+		if (kn->type != YAML_SCALAR_NODE)
+			return fail(l, kn, prefix, "a key must be a string, got %s", node_kind(kn));
+		snprintf(key, sizeof(key), "%s%s%.128s", prefix ?: "", prefix ? "." : "", scalar(kn));
+		for (size_t j = 0; j < i; j++) {
+			const yaml_node_t *prev = yaml_document_get_node(l->doc, pairs[j].key);
+			if (strcmp(scalar(prev), scalar(kn)) == 0)
+				return fail(l, kn, key, "duplicate key (first given at line %zu)",
+					    prev->start_mark.line + 1);
+		}
+		for (k = table; k->name && strcmp(k->name, scalar(kn)) != 0; k++)
+			;
+		if (!k->name)
+			return fail(l, kn, key, "unknown key");
+		r = load_value(l, yaml_document_get_node(l->doc, pairs[i].value), key, k);
+		if (r < 0)
+			return r;
+	}
+	return 0;
+}
+
+static int syntax_error(struct loader *l, const yaml_parser_t *p, FILE *f)
+{
+	size_t line = p->problem_mark.line + 1;
+	char context[128] = "";
+
+	if (p->error == YAML_MEMORY_ERROR)
+		return -ENOMEM;
+	if (p->error == YAML_READER_ERROR && fseek(f, 0, SEEK_SET) == 0) {
+		/* the reader knows the byte offset, not the line */
+		line = 1;
+		for (size_t i = 0; i < p->problem_offset; i++) {
+			int c = getc(f);
+			if (c == EOF)
+				break;
+			line += c == '\n';
+		}
+	}
+	if (p->context)
+		snprintf(context, sizeof(context), " (%s at line %zu)", p->context,
+			 p->context_mark.line + 1);
+	if (l->error && l->error_size)
+		snprintf(l->error, l->error_size, "%s:%zu: YAML syntax error: %s%s", l->path, line,
+			 p->problem ?: "invalid", context);
+	return -EINVAL;
+}
+
+/* Loads the one document of f into l->cfg. */
+static int load_file(struct loader *l, FILE *f)
+{
+	yaml_parser_t parser;
+	yaml_document_t doc, next;
+	const yaml_node_t *root;
+	int r = 0;
+
+	if (!yaml_parser_initialize(&parser))
+		return -ENOMEM;
+	yaml_parser_set_input_file(&parser, f);
+	if (!yaml_parser_load(&parser, &doc)) {
+		r = syntax_error(l, &parser, f);
+		goto out;
+	}
+	l->doc = &doc;
+	root = yaml_document_get_root_node(&doc);
+	if (root)
+		r = load_mapping(l, root, NULL, top_keys);
+	if (r == 0 && root) {
+		if (!yaml_parser_load(&parser, &next)) {
+			r = syntax_error(l, &parser, f);
+		} else {
+			root = yaml_document_get_root_node(&next);
+			if (root && !is_null(root))
+				r = fail(l, root, NULL, "a second YAML document; the file must hold one");
+			yaml_document_delete(&next);
+		}
+	}
+	yaml_document_delete(&doc);
+out:
+	yaml_parser_delete(&parser);
+	return r;
+}
+
+/* A deep copy of src into dst. Returns 0 or -ENOMEM (dst then empty). */
+static int config_copy(struct corral_config *dst, const struct corral_config *src)
+{
+	*dst = *src;
+	dst->source_path = dst->data_dir = dst->super_digest = NULL;
+	dst->listen = calloc(src->listen_count ?: 1, sizeof(*dst->listen));
+	dst->listen_count = 0;
+	if (!dst->listen ||
+	    (src->source_path && !(dst->source_path = strdup(src->source_path))) ||
+	    (src->data_dir && !(dst->data_dir = strdup(src->data_dir))) ||
+	    (src->super_digest && !(dst->super_digest = strdup(src->super_digest))))
+		goto fail;
+	for (; dst->listen_count < src->listen_count; dst->listen_count++) {
+		size_t i = dst->listen_count;
+		dst->listen[i].port = src->listen[i].port;
+		dst->listen[i].host = strdup(src->listen[i].host);
+		if (!dst->listen[i].host)
+			goto fail;
+	}
+	return 0;
+fail:
+	config_free(dst);
+	return -ENOMEM;
+}
+
+int config_init_defaults(struct corral_config *cfg)
+{
+	*cfg = (struct corral_config) {
+		.log_level = LOG_LEVEL_INFO,
+		.max_connections = 4096,
+		.max_connections_per_address = 1024,
+		.max_frame_bytes = 1048576,
+		.max_outstanding_requests = 1000,
+		.max_output_bytes = 16777216,
+		.four_letter_words = FLW_ALL,
+		.tick_time_ms = 2000,
+		.max_sessions = 100000,
+		.max_watches_per_session = 1000000,
+		.extended_types = true,
+		.container_check_interval_ms = 60000,
+		.container_max_per_minute = 10000,
+	};
+	cfg->data_dir = strdup("/var/lib/corral");
+	cfg->listen = calloc(1, sizeof(*cfg->listen));
+	if (cfg->listen) {
+		cfg->listen_count = 1;
+		cfg->listen[0].host = strdup("127.0.0.1");
+		cfg->listen[0].port = 2181;
+	}
+	if (!cfg->data_dir || !cfg->listen || !cfg->listen[0].host) {
+		config_free(cfg);
+		return -ENOMEM;
+	}
+	return 0;
+}
+
+int config_load(struct corral_config *cfg, const char *path, char *error, size_t error_size)
+{
+	struct corral_config next;
+	struct loader l = { .path = path, .cfg = &next, .error = error, .error_size = error_size };
+	struct stat st;
+	FILE *f;
+	int r;
+
+	if (error && error_size)
+		error[0] = '\0';
+	f = fopen(path, "re");
+	r = !f ? -errno : fstat(fileno(f), &st) < 0 ? -errno : S_ISDIR(st.st_mode) ? -EISDIR : 0;
+	if (r < 0) {
+		if (f)
+			fclose(f);
+		if (error && error_size)
+			snprintf(error, error_size, "%s: cannot open: %s", path, strerror(-r));
+		return r;
+	}
+	r = config_copy(&next, cfg);
+	if (r == 0)
+		r = load_file(&l, f);
+	fclose(f);
+	if (r == 0) {
+		free(next.source_path);
+		next.source_path = strdup(path);
+		r = next.source_path ? 0 : -ENOMEM;
+	}
+	if (r == -ENOMEM && error && error_size)
+		snprintf(error, error_size, "%s: out of memory", path);
+	if (r < 0) {
+		config_free(&next);
+		return r;
+	}
+	config_free(cfg);
+	*cfg = next;
+	return 0;
+}
+
+__attribute__((format(printf, 4, 5)))
+static int finish_error(const struct corral_config *cfg, char *error, size_t error_size,
+			const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	format_error(error, error_size, cfg->source_path ?: "(defaults)", 0, NULL, fmt, ap);
+	va_end(ap);
+	return -EINVAL;
+}
+
+int config_finish(struct corral_config *cfg, char *error, size_t error_size)
+{
+	if (cfg->min_session_timeout_ms == 0)
+		cfg->min_session_timeout_ms = 2 * cfg->tick_time_ms;
+	if (cfg->max_session_timeout_ms == 0)
+		cfg->max_session_timeout_ms = 20 * cfg->tick_time_ms;
+	if (cfg->min_session_timeout_ms > cfg->max_session_timeout_ms)
+		return finish_error(cfg, error, error_size,
+				    "session.min_timeout_ms: greater than session.max_timeout_ms "
+				    "(%u > %u)", cfg->min_session_timeout_ms,
+				    cfg->max_session_timeout_ms);
+	if (cfg->listen_count == 0)
+		return finish_error(cfg, error, error_size, "client.listen: no address to listen on");
+	return 0;
+}
+
+void config_free(struct corral_config *cfg)
+{
+	free(cfg->source_path);
+	free(cfg->data_dir);
+	free(cfg->super_digest);
+	free_listen(cfg->listen, cfg->listen_count);
+	*cfg = (struct corral_config) { 0 };
+}

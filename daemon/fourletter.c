@@ -1,0 +1,278 @@
+/* fourletter: see fourletter.h. The texts and the zk_* names follow
+ * ZooKeeper 3.8, since monitoring tools parse them. */
+#include "fourletter.h"
+
+#include <dirent.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/resource.h>
+#include <sys/stat.h>
+#include <sys/utsname.h>
+#include <unistd.h>
+
+#include "conn.h"
+#include "log.h"
+#include "server.h"
+#include "session.h"
+
+static const char names[FLW_COUNT][5] = {
+	[FLW_CONF] = "conf", [FLW_CONS] = "cons", [FLW_CRST] = "crst", [FLW_DIRS] = "dirs",
+	[FLW_DUMP] = "dump", [FLW_ENVI] = "envi", [FLW_RUOK] = "ruok", [FLW_SRST] = "srst",
+	[FLW_SRVR] = "srvr", [FLW_STAT] = "stat", [FLW_WCHC] = "wchc", [FLW_WCHP] = "wchp",
+	[FLW_WCHS] = "wchs", [FLW_MNTR] = "mntr", [FLW_ISRO] = "isro",
+};
+
+int four_letter_word_parse(const char *name, size_t len)
+{
+	if (len != 4)
+		return -1;
+	for (int i = 0; i < FLW_COUNT; i++)
+		if (memcmp(names[i], name, 4) == 0)
+			return i;
+	return -1;
+}
+
+const char *four_letter_word_name(enum four_letter_word w)
+{
+	return names[w];
+}
+
+__attribute__((format(printf, 2, 3)))
+static void out(struct conn *c, const char *fmt, ...)
+{
+	char *s = NULL;
+	va_list ap;
+	va_start(ap, fmt);
+	int n = vasprintf(&s, fmt, ap);
+	va_end(ap);
+	if (n > 0)
+		jute_write_raw(&c->obuf, s, (size_t)n);
+	free(s);
+}
+
+static void latency_line(struct conn *c, const struct server_stats *st)
+{
+	double avg = st->latency_count ? (double)st->latency_total_ms / (double)st->latency_count : 0;
+	out(c, "Latency min/avg/max: %llu/%.4f/%llu\n", (unsigned long long)st->latency_min_ms, avg,
+	    (unsigned long long)st->latency_max_ms);
+}
+
+static uint32_t outstanding(const struct server *srv)
+{
+	uint32_t n = 0;
+	for (const struct conn *k = srv->conns; k; k = k->next)
+		n += k->queue_len;
+	return n;
+}
+
+static void server_lines(struct conn *c)
+{
+	struct server *srv = c->srv;
+	latency_line(c, &srv->stats);
+	out(c, "Received: %llu\nSent: %llu\nConnections: %u\nOutstanding: %u\nZxid: 0x%llx\n"
+	       "Mode: standalone\nNode count: %zu\n",
+	    (unsigned long long)srv->stats.packets_received, (unsigned long long)srv->stats.packets_sent,
+	    srv->conn_count, outstanding(srv), (unsigned long long)srv->state.last_zxid,
+	    srv->state.tree.node_count);
+}
+
+static void connection_line(struct conn *c, const struct conn *k, bool detail)
+{
+	out(c, " /%s[%d](queued=%u,recved=%llu,sent=%llu", k->peer_text, k->state == CONN_ESTABLISHED,
+	    k->queue_len, (unsigned long long)k->received, (unsigned long long)k->sent);
+	if (detail && k->session)
+		out(c, ",sid=0x%llx,to=%u", (unsigned long long)k->session->id, k->session->timeout_ms);
+	out(c, ")\n");
+}
+
+static void count_fds(long *ret_open, long *ret_max)
+{
+	struct rlimit rl;
+	long n = 0;
+	DIR *d = opendir("/proc/self/fd");
+	if (d) {
+		while (readdir(d))
+			n++;
+		closedir(d);
+		n -= 3;	/* ".", ".." and the directory's own fd */
+	}
+	*ret_open = n;
+	*ret_max = getrlimit(RLIMIT_NOFILE, &rl) == 0 ? (long)rl.rlim_cur : -1;
+}
+
+static void mntr(struct conn *c)
+{
+	struct server *srv = c->srv;
+	const struct server_stats *st = &srv->stats;
+	long fds, max_fds;
+	uint64_t ephemerals = 0;
+	count_fds(&fds, &max_fds);
+	for (size_t i = 0; i < srv->state.sessions.bucket_count; i++)
+		for (struct session *s = srv->state.sessions.buckets[i]; s; s = s->hash_next)
+			ephemerals += s->ephemeral_count;
+	out(c, "zk_version\tcorral %s\n", CORRAL_VERSION);
+	out(c, "zk_server_state\tstandalone\n");
+	out(c, "zk_avg_latency\t%.4f\n",
+	    st->latency_count ? (double)st->latency_total_ms / (double)st->latency_count : 0.0);
+	out(c, "zk_max_latency\t%llu\n", (unsigned long long)st->latency_max_ms);
+	out(c, "zk_min_latency\t%llu\n", (unsigned long long)st->latency_min_ms);
+	out(c, "zk_packets_received\t%llu\n", (unsigned long long)st->packets_received);
+	out(c, "zk_packets_sent\t%llu\n", (unsigned long long)st->packets_sent);
+	out(c, "zk_num_alive_connections\t%u\n", srv->conn_count);
+	out(c, "zk_outstanding_requests\t%u\n", outstanding(srv));
+	out(c, "zk_znode_count\t%zu\n", srv->state.tree.node_count);
+	out(c, "zk_watch_count\t%zu\n", srv->watches.watch_count);
+	out(c, "zk_ephemerals_count\t%llu\n", (unsigned long long)ephemerals);
+	out(c, "zk_approximate_data_size\t%llu\n", (unsigned long long)srv->state.tree.data_bytes);
+	out(c, "zk_open_file_descriptor_count\t%ld\n", fds);
+	out(c, "zk_max_file_descriptor_count\t%ld\n", max_fds);
+	out(c, "zk_global_sessions\t%zu\n", srv->state.sessions.count);
+	out(c, "zk_connection_rejected\t%llu\n", (unsigned long long)st->connections_refused);
+	out(c, "zk_last_zxid\t0x%llx\n", (unsigned long long)srv->state.last_zxid);
+	out(c, "zk_uptime\t%llu\n", (unsigned long long)(srv->now_ms - srv->started_ms));
+	out(c, "corral_txns_committed\t%llu\n", (unsigned long long)srv->commit.txns_committed);
+	out(c, "corral_commit_batches\t%llu\n", (unsigned long long)srv->commit.batches_committed);
+	out(c, "corral_bad_input_closed\t%llu\n", (unsigned long long)st->bad_input_closed);
+}
+
+
+static void watches_by_connection(struct conn *c)
+{
+	struct server *srv = c->srv;
+	for (struct conn *k = srv->conns; k; k = k->next) {
+		if (!k->watches.entries)
+			continue;
+		out(c, "0x%llx\n", (unsigned long long)(k->session ? k->session->id : 0));
+		for (struct watch_entry *e = k->watches.entries; e; e = e->conn_next)
+			out(c, "\t%s\n", watch_entry_path(e));
+	}
+}
+
+static void watches_by_path(struct conn *c)
+{
+	struct server *srv = c->srv;
+	const struct watch_table *t = &srv->watches;
+	for (size_t i = 0; i < t->bucket_count; i++) {
+		for (const struct watch_path *wp = t->buckets[i]; wp; wp = watch_path_next(wp)) {
+			out(c, "%s\n", watch_path_text(wp));
+			for (const struct watch_entry *e = watch_path_entries(wp); e; e = e->path_next) {
+				struct conn *k = e->conn;
+				out(c, "\t0x%llx\n", (unsigned long long)(k->session ? k->session->id : 0));
+			}
+		}
+	}
+}
+
+static void run(struct conn *c, enum four_letter_word w)
+{
+	struct server *srv = c->srv;
+	const struct corral_config *cfg = srv->cfg;
+	struct utsname u;
+
+	switch (w) {
+	case FLW_RUOK:
+		out(c, "imok");
+		break;
+	case FLW_ISRO:
+		out(c, "rw");
+		break;
+	case FLW_SRVR:
+		out(c, "Zookeeper version: corral %s, compatible with 3.8\n", CORRAL_VERSION);
+		server_lines(c);
+		break;
+	case FLW_STAT:
+		out(c, "Zookeeper version: corral %s, compatible with 3.8\nClients:\n", CORRAL_VERSION);
+		for (const struct conn *k = srv->conns; k; k = k->next)
+			if (k->state != CONN_CLOSING)
+				connection_line(c, k, false);
+		out(c, "\n");
+		server_lines(c);
+		break;
+	case FLW_CONS:
+		for (const struct conn *k = srv->conns; k; k = k->next)
+			if (k->state != CONN_CLOSING)
+				connection_line(c, k, true);
+		out(c, "\n");
+		break;
+	case FLW_CONF:
+		out(c, "clientPort=%u\nclientPortAddress=%s\ndataDir=%s\ntickTime=%u\n"
+		       "maxClientCnxns=%u\nminSessionTimeout=%u\nmaxSessionTimeout=%u\nserverId=1\n",
+		    cfg->listen_count ? cfg->listen[0].port : 0,
+		    cfg->listen_count ? cfg->listen[0].host : "", cfg->data_dir, cfg->tick_time_ms,
+		    cfg->max_connections_per_address, cfg->min_session_timeout_ms,
+		    cfg->max_session_timeout_ms);
+		break;
+	case FLW_MNTR:
+		mntr(c);
+		break;
+	case FLW_WCHS: {
+		uint32_t watching = 0;
+		for (const struct conn *k = srv->conns; k; k = k->next)
+			watching += k->watches.entries != NULL;
+		out(c, "%u connections watching %zu paths\nTotal watches:%zu\n", watching,
+		    srv->watches.path_count, srv->watches.watch_count);
+		break;
+	}
+	case FLW_WCHC:
+		watches_by_connection(c);
+		break;
+	case FLW_WCHP:
+		watches_by_path(c);
+		break;
+	case FLW_ENVI:
+		uname(&u);
+		out(c, "Environment:\nzookeeper.version=corral %s\nhost.name=%s\nos.name=%s\n"
+		       "os.arch=%s\nos.version=%s\nuser.dir=%s\n",
+		    CORRAL_VERSION, u.nodename, u.sysname, u.machine, u.release, cfg->data_dir);
+		break;
+	case FLW_DIRS:
+		/* The data directory's contents arrive with the durability work. */
+		out(c, "datadir_size: 0\nlogdir_size: 0\n");
+		break;
+	case FLW_CRST:
+		for (struct conn *k = srv->conns; k; k = k->next)
+			k->received = k->sent = 0;
+		out(c, "Connection stats reset.\n");
+		break;
+	case FLW_SRST:
+		memset(&srv->stats, 0, sizeof(srv->stats));
+		out(c, "Server stats reset.\n");
+		break;
+	case FLW_DUMP:
+		out(c, "SessionTracker dump:\nGlobal Sessions(%zu):\n", srv->state.sessions.count);
+		for (size_t i = 0; i < srv->state.sessions.bucket_count; i++)
+			for (struct session *s = srv->state.sessions.buckets[i]; s; s = s->hash_next)
+				out(c, "0x%llx\t%ums\n", (unsigned long long)s->id, s->timeout_ms);
+		out(c, "ephemeral nodes dump:\nSessions with Ephemerals (%zu):\n",
+		    srv->state.sessions.count);
+		for (size_t i = 0; i < srv->state.sessions.bucket_count; i++)
+			for (struct session *s = srv->state.sessions.buckets[i]; s; s = s->hash_next) {
+				if (!s->ephemerals)
+					continue;
+				out(c, "0x%llx:\n", (unsigned long long)s->id);
+				for (struct znode *n = s->ephemerals; n; n = n->owner_next)
+					out(c, "\t%s\n", n->path);
+			}
+		break;
+	case FLW_COUNT:
+		break;
+	}
+}
+
+bool four_letter_word_handle(struct conn *c, const uint8_t *p)
+{
+	int w = four_letter_word_parse((const char *)p, 4);
+	if (w < 0)
+		return false;
+	if (c->srv->cfg->four_letter_words & (1u << w))
+		run(c, (enum four_letter_word)w);
+	else
+		out(c, "%s is not executed because it is not in the whitelist.\n", names[w]);
+	log_debug("connection %llu from %s: four-letter word %s", (unsigned long long)c->id,
+		  c->peer_text, names[w]);
+	server_conn_dirty(c->srv, c);
+	conn_close_after_flush(c);
+	return true;
+}

@@ -1,0 +1,160 @@
+/* jute: see jute.h. */
+#include "jute.h"
+
+#include <endian.h>
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+static const uint8_t *take(struct jute_reader *r, size_t n)
+{
+	if (r->error || n > r->len - r->pos) {
+		r->error = -EBADMSG;
+		return NULL;
+	}
+	const uint8_t *p = r->p + r->pos;
+	r->pos += n;
+	return p;
+}
+
+int32_t jute_read_int(struct jute_reader *r)
+{
+	const uint8_t *p = take(r, 4);
+	uint32_t v;
+	if (!p)
+		return 0;
+	memcpy(&v, p, 4);
+	return (int32_t)be32toh(v);
+}
+
+int64_t jute_read_long(struct jute_reader *r)
+{
+	const uint8_t *p = take(r, 8);
+	uint64_t v;
+	if (!p)
+		return 0;
+	memcpy(&v, p, 8);
+	return (int64_t)be64toh(v);
+}
+
+bool jute_read_bool(struct jute_reader *r)
+{
+	const uint8_t *p = take(r, 1);
+	return p && *p != 0;
+}
+
+void jute_read_buffer(struct jute_reader *r, const uint8_t **ret_ptr, int32_t *ret_len)
+{
+	int32_t len = jute_read_int(r);
+	*ret_ptr = NULL;
+	*ret_len = -1;
+	if (r->error)
+		return;
+	if (len == -1)
+		return;
+	if (len < -1) {
+		r->error = -EBADMSG;
+		return;
+	}
+	const uint8_t *p = take(r, (size_t)len);
+	if (!p)
+		return;
+	*ret_ptr = p;
+	*ret_len = len;
+}
+
+void jute_read_string_nullable(struct jute_reader *r, const char **ret_ptr, int32_t *ret_len)
+{
+	const uint8_t *p;
+	jute_read_buffer(r, &p, ret_len);
+	*ret_ptr = (const char *)p;
+}
+
+void jute_read_string(struct jute_reader *r, const char **ret_ptr, int32_t *ret_len)
+{
+	jute_read_string_nullable(r, ret_ptr, ret_len);
+	if (!r->error && *ret_len < 0)
+		r->error = -EBADMSG;
+}
+
+void jute_buf_free(struct jute_buf *b)
+{
+	free(b->data);
+	b->data = NULL;
+	b->len = b->cap = 0;
+	b->error = 0;
+}
+
+bool jute_buf_reserve(struct jute_buf *b, size_t extra)
+{
+	if (b->error)
+		return false;
+	if (b->cap - b->len >= extra)
+		return true;
+	size_t cap = b->cap ? b->cap : 256;
+	while (cap - b->len < extra) {
+		if (cap > SIZE_MAX / 2) {
+			b->error = -ENOMEM;
+			return false;
+		}
+		cap *= 2;
+	}
+	uint8_t *p = realloc(b->data, cap);
+	if (!p) {
+		b->error = -ENOMEM;
+		return false;
+	}
+	b->data = p;
+	b->cap = cap;
+	return true;
+}
+
+void jute_write_raw(struct jute_buf *b, const void *p, size_t n)
+{
+	if (!jute_buf_reserve(b, n))
+		return;
+	if (n)
+		memcpy(b->data + b->len, p, n);
+	b->len += n;
+}
+
+void jute_write_int(struct jute_buf *b, int32_t v)
+{
+	uint32_t be = htobe32((uint32_t)v);
+	jute_write_raw(b, &be, 4);
+}
+
+void jute_write_long(struct jute_buf *b, int64_t v)
+{
+	uint64_t be = htobe64((uint64_t)v);
+	jute_write_raw(b, &be, 8);
+}
+
+void jute_write_bool(struct jute_buf *b, bool v)
+{
+	uint8_t c = v ? 1 : 0;
+	jute_write_raw(b, &c, 1);
+}
+
+void jute_write_buffer(struct jute_buf *b, const void *p, int32_t len)
+{
+	if (len < 0) {
+		jute_write_int(b, -1);
+		return;
+	}
+	jute_write_int(b, len);
+	jute_write_raw(b, p, (size_t)len);
+}
+
+void jute_write_string(struct jute_buf *b, const char *s, int32_t len)
+{
+	jute_write_buffer(b, s, len);
+}
+
+void jute_patch_int(struct jute_buf *b, size_t offset, int32_t v)
+{
+	if (b->error || offset + 4 > b->len)
+		return;
+	uint32_t be = htobe32((uint32_t)v);
+	memcpy(b->data + offset, &be, 4);
+}

@@ -1,0 +1,247 @@
+/* listener: see listener.h. */
+#include "listener.h"
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include "conn.h"
+#include "hash.h"
+#include "log.h"
+#include "server.h"
+
+#define LISTEN_BACKLOG 1024
+
+/* Open-addressing table: client address -> live connections from it. */
+struct address_count {
+	uint8_t addr[16];	/* IPv4 as v4-mapped IPv6 */
+	uint32_t count;		/* 0 = free slot */
+};
+
+static void address_key(const struct sockaddr_storage *ss, uint8_t out[16])
+{
+	memset(out, 0, 16);
+	if (ss->ss_family == AF_INET) {
+		const struct sockaddr_in *in = (const void *)ss;
+		out[10] = out[11] = 0xff;
+		memcpy(out + 12, &in->sin_addr, 4);
+	} else if (ss->ss_family == AF_INET6) {
+		const struct sockaddr_in6 *in6 = (const void *)ss;
+		memcpy(out, &in6->sin6_addr, 16);
+	}
+}
+
+/* Returns the slot of addr, or a free slot where it would go. The table is
+ * sized to twice max_connections, so there is always a free slot. */
+static struct address_count *address_slot(struct server *srv, const uint8_t addr[16])
+{
+	size_t mask = srv->per_address_cap - 1;
+	size_t i = hash_bytes_unkeyed(addr, 16) & mask;
+	for (;;) {
+		struct address_count *a = &srv->per_address[i];
+		if (a->count == 0 || memcmp(a->addr, addr, 16) == 0)
+			return a;
+		i = (i + 1) & mask;
+	}
+}
+
+/* Deletion in linear probing: shift later entries back into the hole. */
+static void address_delete(struct server *srv, struct address_count *hole)
+{
+	size_t mask = srv->per_address_cap - 1;
+	size_t i = (size_t)(hole - srv->per_address);
+	size_t j = i;
+	for (;;) {
+		j = (j + 1) & mask;
+		struct address_count *e = &srv->per_address[j];
+		if (e->count == 0)
+			break;
+		size_t home = hash_bytes_unkeyed(e->addr, 16) & mask;
+		/* Move e into the hole unless its home lies cyclically in (i, j]. */
+		bool stays = (i <= j) ? (i < home && home <= j) : (i < home || home <= j);
+		if (!stays) {
+			srv->per_address[i] = *e;
+			i = j;
+		}
+	}
+	srv->per_address[i].count = 0;
+}
+
+void listener_conn_closed(struct server *srv, struct conn *c)
+{
+	uint8_t key[16];
+	address_key(&c->peer, key);
+	struct address_count *a = address_slot(srv, key);
+	if (a->count == 0)
+		return;
+	if (--a->count == 0)
+		address_delete(srv, a);
+}
+
+static void arm_accept(struct listener *l)
+{
+	struct io_uring_sqe *sqe = loop_sqe(&l->srv->loop, &l->accept_op);
+	io_uring_prep_multishot_accept(sqe, l->fd, NULL, NULL, SOCK_CLOEXEC);
+	l->armed = true;
+}
+
+static void on_accept(struct loop_op *op, int res, uint32_t flags)
+{
+	struct listener *l = (struct listener *)((char *)op - offsetof(struct listener, accept_op));
+	struct server *srv = l->srv;
+
+	if (!(flags & IORING_CQE_F_MORE))
+		l->armed = false;
+	if (res < 0) {
+		if (res != -ECANCELED && !srv->stopping)
+			log_warning("accept on %s: %s; retrying on the next tick", l->name, strerror(-res));
+		return;	/* re-armed by listeners_rearm() from the timer */
+	}
+	if (!l->armed && !srv->stopping)
+		arm_accept(l);
+
+	int fd = res;
+	struct sockaddr_storage peer;
+	socklen_t plen = sizeof(peer);
+	memset(&peer, 0, sizeof(peer));
+	if (srv->stopping || getpeername(fd, (struct sockaddr *)&peer, &plen) < 0) {
+		close(fd);
+		return;
+	}
+	char text[64] = "";
+	if (srv->conn_count >= srv->cfg->max_connections) {
+		srv->stats.connections_refused++;
+		inet_ntop(peer.ss_family, peer.ss_family == AF_INET
+				  ? (void *)&((struct sockaddr_in *)&peer)->sin_addr
+				  : (void *)&((struct sockaddr_in6 *)&peer)->sin6_addr, text, sizeof(text));
+		log_event(LOG_WARNING, { .message_id = LOG_MSGID_CONNECTION_REFUSED },
+			  "connection from %s refused: %u connections open (client.max_connections)",
+			  text, srv->conn_count);
+		close(fd);
+		return;
+	}
+	uint8_t key[16];
+	address_key(&peer, key);
+	struct address_count *a = address_slot(srv, key);
+	if (a->count >= srv->cfg->max_connections_per_address) {
+		srv->stats.connections_refused++;
+		inet_ntop(peer.ss_family, peer.ss_family == AF_INET
+				  ? (void *)&((struct sockaddr_in *)&peer)->sin_addr
+				  : (void *)&((struct sockaddr_in6 *)&peer)->sin6_addr, text, sizeof(text));
+		log_event(LOG_WARNING, { .message_id = LOG_MSGID_CONNECTION_REFUSED },
+			  "connection from %s refused: %u connections open from that address "
+			  "(client.max_connections_per_address)", text, a->count);
+		close(fd);
+		return;
+	}
+	int one = 1;
+	setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+	if (conn_start(srv, fd, &peer) < 0) {
+		log_warning("connection refused: out of memory");
+		close(fd);
+		return;
+	}
+	if (a->count == 0)
+		memcpy(a->addr, key, 16);
+	a->count++;
+	srv->stats.connections_accepted++;
+}
+
+static int open_one(struct server *srv, struct listener *l, const struct listen_address *addr,
+		    char *why, size_t why_size)
+{
+	struct sockaddr_storage ss;
+	socklen_t slen;
+	int family, fd, one = 1;
+
+	memset(&ss, 0, sizeof(ss));
+	if (inet_pton(AF_INET, addr->host, &((struct sockaddr_in *)&ss)->sin_addr) == 1) {
+		struct sockaddr_in *in = (struct sockaddr_in *)&ss;
+		family = in->sin_family = AF_INET;
+		in->sin_port = htons(addr->port);
+		slen = sizeof(*in);
+		snprintf(l->name, sizeof(l->name), "%s:%u", addr->host, addr->port);
+	} else if (inet_pton(AF_INET6, addr->host, &((struct sockaddr_in6 *)&ss)->sin6_addr) == 1) {
+		struct sockaddr_in6 *in6 = (struct sockaddr_in6 *)&ss;
+		family = in6->sin6_family = AF_INET6;
+		in6->sin6_port = htons(addr->port);
+		slen = sizeof(*in6);
+		snprintf(l->name, sizeof(l->name), "[%s]:%u", addr->host, addr->port);
+	} else {
+		snprintf(why, why_size, "listen address %s is not a numeric IP address", addr->host);
+		return -EINVAL;
+	}
+	fd = socket(family, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	if (fd < 0) {
+		snprintf(why, why_size, "socket() for %s: %s", l->name, strerror(errno));
+		return -errno;
+	}
+	setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
+	if (family == AF_INET6)
+		setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &one, sizeof(one));
+	if (bind(fd, (struct sockaddr *)&ss, slen) < 0 || listen(fd, LISTEN_BACKLOG) < 0) {
+		int e = errno;
+		snprintf(why, why_size, "cannot listen on %s: %s", l->name, strerror(e));
+		close(fd);
+		return -e;
+	}
+	l->srv = srv;
+	l->fd = fd;
+	l->accept_op.complete = on_accept;
+	return 0;
+}
+
+int listeners_open(struct server *srv, char *why, size_t why_size)
+{
+	const struct corral_config *cfg = srv->cfg;
+
+	size_t cap = 16;
+	while (cap < (size_t)cfg->max_connections * 2)
+		cap *= 2;
+	srv->per_address = calloc(cap, sizeof(*srv->per_address));
+	srv->listeners = calloc(cfg->listen_count, sizeof(*srv->listeners));
+	if (!srv->per_address || !srv->listeners) {
+		snprintf(why, why_size, "out of memory");
+		return -ENOMEM;
+	}
+	srv->per_address_cap = cap;
+	for (size_t i = 0; i < cfg->listen_count; i++) {
+		int r = open_one(srv, &srv->listeners[i], &cfg->listen[i], why, why_size);
+		if (r < 0) {
+			srv->listener_count = i;
+			listeners_close(srv);
+			return r;
+		}
+		srv->listener_count = i + 1;
+		arm_accept(&srv->listeners[i]);
+	}
+	return 0;
+}
+
+void listeners_close(struct server *srv)
+{
+	for (size_t i = 0; i < srv->listener_count; i++) {
+		struct listener *l = &srv->listeners[i];
+		if (l->fd >= 0) {
+			/* shutdown() ends the multishot accept with an error CQE. */
+			shutdown(l->fd, SHUT_RDWR);
+			close(l->fd);
+			l->fd = -1;
+		}
+	}
+}
+
+void listeners_rearm(struct server *srv)
+{
+	for (size_t i = 0; i < srv->listener_count; i++) {
+		struct listener *l = &srv->listeners[i];
+		if (!l->armed && l->fd >= 0 && !srv->stopping)
+			arm_accept(l);
+	}
+}

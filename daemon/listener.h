@@ -1,0 +1,29 @@
+/* listener: the listening sockets, multishot accept on the ring, and the
+ * admission limits: connections in total (client.max_connections) and per
+ * client address (client.max_connections_per_address). */
+#pragma once
+
+#include <stdint.h>
+
+#include "config.h"
+#include "loop.h"
+
+struct server;
+struct conn;
+
+struct listener {
+	struct server *srv;
+	int fd;
+	struct loop_op accept_op;
+	bool armed;
+	char name[80];
+};
+
+/* Opens one listening socket per configured address. Returns 0 or a negative
+ * errno, with the cause written to why. */
+int listeners_open(struct server *srv, char *why, size_t why_size);
+void listeners_close(struct server *srv);
+/* Re-arms accepts that stopped (after EMFILE and the like); from the timer. */
+void listeners_rearm(struct server *srv);
+/* Forgets a connection's place in the per-address count. */
+void listener_conn_closed(struct server *srv, struct conn *c);

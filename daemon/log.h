@@ -1,0 +1,58 @@
+/* log: corrald's log output.
+ *
+ * When stderr is the journal ($JOURNAL_STREAM names our stderr), entries go to
+ * journald with structured fields: MESSAGE_ID (one per kind of event, see
+ * below), SESSION_ID, ZXID, PATH where they apply. Otherwise each entry is a
+ * line "<N>message" on stderr (the priority prefix systemd and syslog parse).
+ * Entries below the configured level cost one comparison. */
+#pragma once
+
+#include <stdint.h>
+#include <syslog.h>
+
+#include "config.h"
+
+/* MESSAGE_IDs: one 128-bit id per kind of event, for journalctl MESSAGE_ID=. */
+#define LOG_MSGID_STARTED		"1e4c0b6d27a94d0f9a3b7c1f0e2d5a01"
+#define LOG_MSGID_STOPPING		"1e4c0b6d27a94d0f9a3b7c1f0e2d5a02"
+#define LOG_MSGID_CONNECTION_REFUSED	"1e4c0b6d27a94d0f9a3b7c1f0e2d5a03"
+#define LOG_MSGID_BAD_INPUT		"1e4c0b6d27a94d0f9a3b7c1f0e2d5a04"
+#define LOG_MSGID_SESSION_CREATED	"1e4c0b6d27a94d0f9a3b7c1f0e2d5a05"
+#define LOG_MSGID_SESSION_EXPIRED	"1e4c0b6d27a94d0f9a3b7c1f0e2d5a06"
+#define LOG_MSGID_SESSION_CLOSED	"1e4c0b6d27a94d0f9a3b7c1f0e2d5a07"
+#define LOG_MSGID_SESSION_RESUMED	"1e4c0b6d27a94d0f9a3b7c1f0e2d5a08"
+#define LOG_MSGID_CONFIG		"1e4c0b6d27a94d0f9a3b7c1f0e2d5a09"
+#define LOG_MSGID_SLOW_CLIENT		"1e4c0b6d27a94d0f9a3b7c1f0e2d5a0a"
+
+void log_setup(enum log_level level);
+void log_set_level(enum log_level level);
+int log_get_level(void);
+
+/* Structured fields that apply to an entry; 0/NULL ones are left out. */
+struct log_fields {
+	const char *message_id;
+	int64_t session_id;
+	int64_t zxid;
+	const char *path;
+};
+
+void log_full(int priority, const struct log_fields *fields, const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
+
+#define log_at(prio, ...)						\
+	do {								\
+		if ((prio) <= log_get_level())				\
+			log_full((prio), NULL, __VA_ARGS__);		\
+	} while (0)
+#define log_error(...) log_at(LOG_ERR, __VA_ARGS__)
+#define log_warning(...) log_at(LOG_WARNING, __VA_ARGS__)
+#define log_notice(...) log_at(LOG_NOTICE, __VA_ARGS__)
+#define log_info(...) log_at(LOG_INFO, __VA_ARGS__)
+#define log_debug(...) log_at(LOG_DEBUG, __VA_ARGS__)
+
+/* An entry with structured fields: log_event(LOG_INFO, .message_id = ..., .session_id = id)(fmt, ...) */
+#define log_event(prio, fmt, ...)					\
+	do {								\
+		if ((prio) <= log_get_level())				\
+			log_full((prio), &(struct log_fields)fmt, __VA_ARGS__); \
+	} while (0)

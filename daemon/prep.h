@@ -1,0 +1,66 @@
+/* prep: turns a write request into a txn, or into the error it must fail with.
+ *
+ * Prep checks a request against the tree plus the changes still in flight
+ * (pending.c), so pipelined writes see each other, and decides every effect:
+ * the final path with its sequential suffix, the new versions, the ACL with
+ * "auth" expanded. The order of its checks decides which error a client sees;
+ * it is ZooKeeper's (PrepRequestProcessor). A multi's ops are checked one
+ * after the other against the changes of the ops before them; if one fails,
+ * none is applied. */
+#pragma once
+
+#include <stdint.h>
+
+#include "auth.h"
+#include "pending.h"
+#include "records.h"
+#include "state.h"
+#include "txn.h"
+
+struct prep {
+	struct state *state;
+	struct pending pending;
+	uint64_t next_seq;
+	uint8_t server_id;
+	bool extended_types;	/* containers and TTL nodes allowed */
+};
+
+int prep_init(struct prep *p, struct state *state, uint8_t server_id);
+void prep_free(struct prep *p);
+
+/* Every prep_* returns 0 with *ret_txn set, or a ZooKeeper error (< 0, a Z*
+ * code) for the reply, or PREP_ENOMEM. ids: the connection's identities for
+ * permission checks; NULL for the server's own requests (allowed everything). */
+#define PREP_ENOMEM (-100000)
+#define PREP_EBADMSG (-100001)
+
+int prep_create(struct prep *p, const struct session *s, const struct auth_identities *ids,
+		int32_t op, const struct create_request *req, int64_t time_ms, struct txn **ret_txn);
+int prep_delete(struct prep *p, const struct session *s, const struct auth_identities *ids,
+		const struct delete_request *req, int64_t time_ms, struct txn **ret_txn);
+int prep_set_data(struct prep *p, const struct session *s, const struct auth_identities *ids,
+		  const struct set_data_request *req, int64_t time_ms, struct txn **ret_txn);
+int prep_set_acl(struct prep *p, const struct session *s, const struct auth_identities *ids,
+		 const struct set_acl_request *req, int64_t time_ms, struct txn **ret_txn);
+/* deleteContainer: the reaper's (and a client's) delete of an empty container or expired TTL node. */
+int prep_delete_container(struct prep *p, const struct session *s, const char *path, size_t len,
+			  int64_t time_ms, struct txn **ret_txn);
+int prep_create_session(struct prep *p, uint32_t timeout_ms, int64_t time_ms, struct txn **ret_txn);
+int prep_close_session(struct prep *p, int64_t session_id, int64_t time_ms, struct txn **ret_txn);
+
+/* The outcome of a multi that failed: no txn, the reply lists every op. */
+struct multi_failure {
+	uint32_t op_count;
+	uint32_t failed_index;
+	int32_t err;
+	int32_t *op_types;	/* malloc'd, op_count entries */
+};
+
+/* multi: decodes the ops from r. Returns 0 with *ret_txn, or 1 with *ret_failure
+ * filled (reply with per-op errors), or PREP_EBADMSG (malformed: close), or PREP_ENOMEM. */
+int prep_multi(struct prep *p, const struct session *s, const struct auth_identities *ids,
+	       struct jute_reader *r, int64_t time_ms, struct txn **ret_txn,
+	       struct multi_failure *ret_failure);
+
+/* Forgets the pending changes of every txn prepped up to and including seq. */
+void prep_retire(struct prep *p, uint64_t seq);

@@ -1,0 +1,454 @@
+/* read: the requests that read (exists, getData, getChildren, getACL,
+ * multiRead, getEphemerals, getAllChildrenNumber, sync) and the ones that
+ * touch only the connection (ping, auth, whoAmI, the watch ops). They run
+ * against the applied tree, once request.c decides their turn has come. */
+#include "read.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "conn.h"
+#include "log.h"
+#include "path.h"
+#include "proto.h"
+#include "records.h"
+#include "request.h"
+#include "server.h"
+#include "session.h"
+
+/* setWatches/setWatches2: a reconnecting client's watches, relative to the
+ * last zxid it saw. What changed meanwhile fires now; the rest is registered. */
+static int set_watches(struct conn *c, int32_t xid, struct jute_reader *r, bool v2)
+{
+	struct server *srv = c->srv;
+	int64_t rel = jute_read_long(r);
+	/* dataWatches, existWatches, childWatches[, persistent, persistentRecursive] */
+	static const uint8_t kinds[] = { WATCH_DATA, WATCH_EXIST, WATCH_CHILD,
+					 WATCH_PERSISTENT, WATCH_RECURSIVE };
+	unsigned lists = v2 ? 5 : 3;
+
+	for (unsigned l = 0; l < lists; l++) {
+		int32_t n = jute_read_int(r);
+		if (r->error || n < -1)
+			return -EBADMSG;
+		for (int32_t i = 0; i < n; i++) {
+			const char *path;
+			int32_t len;
+			jute_read_string(r, &path, &len);
+			if (r->error)
+				return -EBADMSG;
+			struct znode *node = tree_lookup(&srv->state.tree, path, (size_t)len);
+			int fire = 0;
+			switch (kinds[l]) {
+			case WATCH_DATA:
+				if (!node)
+					fire = ZK_EVENT_NODE_DELETED;
+				else if (node->mzxid > rel)
+					fire = ZK_EVENT_NODE_DATA_CHANGED;
+				break;
+			case WATCH_EXIST:
+				if (node)
+					fire = ZK_EVENT_NODE_CREATED;
+				break;
+			case WATCH_CHILD:
+				if (!node)
+					fire = ZK_EVENT_NODE_DELETED;
+				else if (node->pzxid > rel)
+					fire = ZK_EVENT_NODE_CHILDREN_CHANGED;
+				break;
+			}
+			if (fire) {
+				request_send_event(c, srv->state.last_zxid, fire, path, (size_t)len);
+				continue;
+			}
+			int err = request_add_watch(c, path, (size_t)len, kinds[l]);
+			if (err)
+				return err;
+		}
+	}
+	reply_end(c, reply_begin(c, xid, srv->state.last_zxid, ZOK));
+	return 0;
+}
+
+static int get_acl(struct conn *c, int32_t xid, struct jute_reader *r)
+{
+	struct server *srv = c->srv;
+	const char *path;
+	int32_t len;
+	struct zk_stat st;
+
+	jute_read_string(r, &path, &len);
+	if (r->error)
+		return -EBADMSG;
+	struct znode *n = tree_lookup(&srv->state.tree, path, (size_t)len);
+	if (!n) {
+		reply_error(c, xid, ZNONODE);
+		return 0;
+	}
+	if (!auth_allowed(&c->auth, n->acl, ZK_PERM_READ | ZK_PERM_ADMIN)) {
+		reply_error(c, xid, ZNOAUTH);
+		return 0;
+	}
+	/* Without ADMIN, digest ids are shown as "user:x", as ZooKeeper does. */
+	bool admin = auth_allowed(&c->auth, n->acl, ZK_PERM_ADMIN);
+	size_t start = reply_begin(c, xid, srv->state.last_zxid, ZOK);
+	jute_write_int(&c->obuf, (int32_t)n->acl->count);
+	for (uint32_t i = 0; i < n->acl->count; i++) {
+		const struct acl_entry *e = &n->acl->entries[i];
+		jute_write_int(&c->obuf, e->perms);
+		jute_write_string(&c->obuf, e->scheme, (int32_t)strlen(e->scheme));
+		const char *colon = strchr(e->id, ':');
+		if (!admin && strcmp(e->scheme, "digest") == 0 && colon) {
+			int32_t ulen = (int32_t)(colon - e->id);
+			jute_write_int(&c->obuf, ulen + 2);
+			jute_write_raw(&c->obuf, e->id, (size_t)ulen);
+			jute_write_raw(&c->obuf, ":x", 2);
+		} else {
+			jute_write_string(&c->obuf, e->id, (int32_t)strlen(e->id));
+		}
+	}
+	znode_stat(n, &st);
+	stat_encode(&c->obuf, &st);
+	reply_end(c, start);
+	return 0;
+}
+
+/* auth: success answers {-4, zxid, 0}; failure AUTHFAILED and the connection closes. */
+static int auth_packet(struct conn *c, int32_t xid, struct jute_reader *r)
+{
+	struct server *srv = c->srv;
+	struct auth_request req;
+
+	if (auth_request_decode(r, &req) < 0)
+		return -EBADMSG;
+	int err = auth_add(&c->auth, req.scheme, (size_t)req.scheme_len, req.auth,
+			   (size_t)req.auth_len, srv->cfg->super_digest);
+	if (err == -ENOMEM)
+		return -ENOMEM;
+	if (err < 0) {
+		log_info("connection %llu from %s: authentication with scheme %.*s failed; closing",
+			 (unsigned long long)c->id, c->peer_text, (int)req.scheme_len, req.scheme);
+		reply_error(c, ZK_XID_AUTH, ZAUTHFAILED);
+		conn_close_after_flush(c);
+		return 0;
+	}
+	reply_error(c, ZK_XID_AUTH, ZOK);
+	return 0;
+}
+
+static int who_am_i(struct conn *c, int32_t xid)
+{
+	size_t start = reply_begin(c, xid, c->srv->state.last_zxid, ZOK);
+	jute_write_int(&c->obuf, (int32_t)c->auth.count);
+	for (uint32_t i = 0; i < c->auth.count; i++) {
+		const struct auth_id *id = &c->auth.ids[i];
+		/* For digest, the user is the part before ':' (ZooKeeper's getUserName). */
+		const char *colon = strcmp(id->scheme, "digest") == 0 ? strchr(id->id, ':') : NULL;
+		jute_write_string(&c->obuf, id->scheme, (int32_t)strlen(id->scheme));
+		jute_write_string(&c->obuf, id->id, colon ? (int32_t)(colon - id->id) : (int32_t)strlen(id->id));
+	}
+	reply_end(c, start);
+	return 0;
+}
+
+/* exists/getData/getChildren(2): looks the node up, checks READ and leaves
+ * the watch, in ZooKeeper's order. Returns 0 with *ret_zk_err (ZOK and
+ * *ret_node, or the error for the client), or a negative errno after which
+ * the connection goes (-ENOMEM, or -ECONNABORTED past the watch limit). */
+static int node_read(struct conn *c, int32_t op, const struct path_watch_request *pw,
+		     struct znode **ret_node, int *ret_zk_err)
+{
+	struct tree *tree = &c->srv->state.tree;
+	if (op == ZK_OP_EXISTS && memchr(pw->path, 0, (size_t)pw->path_len)) {
+		*ret_zk_err = ZBADARGUMENTS;
+		return 0;
+	}
+	/* ZooKeeper keys its root under "" as well as "/". */
+	struct znode *n = pw->path_len == 0 ? tree->root
+					    : tree_lookup(tree, pw->path, (size_t)pw->path_len);
+	if (n && !auth_allowed(&c->auth, n->acl, ZK_PERM_READ)) {
+		*ret_zk_err = ZNOAUTH;
+		return 0;
+	}
+	/* exists watches a missing node too; the others only an existing one. */
+	if (pw->watch && (n || op == ZK_OP_EXISTS)) {
+		enum watch_kind kind = op == ZK_OP_GET_CHILDREN || op == ZK_OP_GET_CHILDREN2
+			? WATCH_CHILD : (n ? WATCH_DATA : WATCH_EXIST);
+		int err = request_add_watch(c, n ? n->path : pw->path,
+					    n ? n->path_len : (size_t)pw->path_len, kind);
+		if (err < 0)
+			return err;
+	}
+	*ret_zk_err = n ? ZOK : ZNONODE;
+	*ret_node = n;
+	return 0;
+}
+
+static void node_read_body(struct conn *c, int32_t op, const struct znode *n)
+{
+	struct zk_stat st;
+	if (op == ZK_OP_GET_DATA)
+		jute_write_buffer(&c->obuf, n->data, n->data_len);
+	if (op == ZK_OP_GET_CHILDREN || op == ZK_OP_GET_CHILDREN2) {
+		jute_write_int(&c->obuf, n->num_children);
+		for (struct znode *ch = n->first_child; ch; ch = ch->next_sibling) {
+			const char *name = znode_name(ch);
+			jute_write_string(&c->obuf, name,
+					  (int32_t)(ch->path_len - (uint32_t)(name - ch->path)));
+		}
+	}
+	if (op != ZK_OP_GET_CHILDREN) {
+		znode_stat(n, &st);
+		stat_encode(&c->obuf, &st);
+	}
+}
+
+static uint64_t count_descendants(const struct znode *n)
+{
+	uint64_t count = 0;
+	/* Iterative walk: the tree's depth is the client's choice. */
+	const struct znode *cur = n->first_child;
+	while (cur) {
+		count++;
+		if (cur->first_child) {
+			cur = cur->first_child;
+			continue;
+		}
+		while (cur && cur != n && !cur->next_sibling)
+			cur = cur->parent;
+		cur = (cur && cur != n) ? cur->next_sibling : NULL;
+	}
+	return count;
+}
+
+/* multiRead: getData and getChildren ops, each answered on its own. */
+static int multi_read(struct conn *c, int32_t xid, struct jute_reader *r)
+{
+	struct server *srv = c->srv;
+	size_t start = reply_begin(c, xid, srv->state.last_zxid, ZOK);
+	for (;;) {
+		int32_t type = jute_read_int(r);
+		bool done = jute_read_bool(r);
+		jute_read_int(r);
+		if (r->error)
+			return -EBADMSG;
+		if (done)
+			break;
+		if (type != ZK_OP_GET_DATA && type != ZK_OP_GET_CHILDREN)
+			return -EBADMSG;
+		struct path_watch_request pw;
+		struct znode *n = NULL;
+		if (path_watch_request_decode(r, &pw) < 0)
+			return -EBADMSG;
+		int err;
+		int r2 = node_read(c, type, &pw, &n, &err);
+		if (r2 < 0)
+			return r2;
+		jute_write_int(&c->obuf, err ? ZK_OP_ERROR : type);
+		jute_write_bool(&c->obuf, false);
+		jute_write_int(&c->obuf, err);
+		if (err)
+			jute_write_int(&c->obuf, err);
+		else
+			node_read_body(c, type, n);
+	}
+	jute_write_int(&c->obuf, -1);
+	jute_write_bool(&c->obuf, true);
+	jute_write_int(&c->obuf, -1);
+	reply_end(c, start);
+	return 0;
+}
+
+/* getEphemerals: the caller's session's ephemerals under a path prefix
+ * ("" or "/" for all), as ZooKeeper: a plain string prefix. */
+static int get_ephemerals(struct conn *c, int32_t xid, struct jute_reader *r)
+{
+	const char *prefix;
+	int32_t plen;
+	jute_read_string(r, &prefix, &plen);
+	if (r->error)
+		return -EBADMSG;
+	bool all = plen == 0 || (plen == 1 && prefix[0] == '/');
+	size_t start = reply_begin(c, xid, c->srv->state.last_zxid, ZOK);
+	size_t count_at = c->obuf.len;
+	int32_t count = 0;
+	jute_write_int(&c->obuf, 0);
+	for (struct znode *n = c->session ? c->session->ephemerals : NULL; n; n = n->owner_next) {
+		if (!all && (n->path_len < (uint32_t)plen || memcmp(n->path, prefix, (size_t)plen) != 0))
+			continue;
+		jute_write_string(&c->obuf, n->path, (int32_t)n->path_len);
+		count++;
+	}
+	jute_patch_int(&c->obuf, count_at, count);
+	reply_end(c, start);
+	return 0;
+}
+
+/* Reads: run against the applied tree. Returns 0 or -EBADMSG. */
+int read_execute(struct conn *c, int32_t xid, int32_t op, const uint8_t *body, uint32_t len)
+{
+	struct server *srv = c->srv;
+	struct jute_reader r;
+	struct path_watch_request pw;
+	struct znode *n;
+	size_t start;
+	int err;
+
+	jute_reader_init(&r, body, len);
+	switch (op) {
+	case ZK_OP_PING:
+		reply_end(c, reply_begin(c, xid, srv->state.last_zxid, ZOK));
+		return 0;
+	case ZK_OP_EXISTS:
+	case ZK_OP_GET_DATA:
+	case ZK_OP_GET_CHILDREN:
+	case ZK_OP_GET_CHILDREN2:
+		if (path_watch_request_decode(&r, &pw) < 0)
+			return -EBADMSG;
+		int zk_err;
+		err = node_read(c, op, &pw, &n, &zk_err);
+		if (err < 0)
+			return err;
+		if (zk_err) {
+			reply_error(c, xid, zk_err);
+			return 0;
+		}
+		start = reply_begin(c, xid, srv->state.last_zxid, ZOK);
+		node_read_body(c, op, n);
+		reply_end(c, start);
+		return 0;
+	case ZK_OP_MULTI_READ:
+		return multi_read(c, xid, &r);
+	case ZK_OP_GET_EPHEMERALS:
+		return get_ephemerals(c, xid, &r);
+	case ZK_OP_GET_ALL_CHILDREN_NUMBER: {
+		const char *path;
+		int32_t plen;
+		jute_read_string(&r, &path, &plen);
+		if (r.error)
+			return -EBADMSG;
+		n = tree_lookup(&srv->state.tree, path, (size_t)plen);
+		if (!n) {
+			reply_error(c, xid, ZNONODE);
+			return 0;
+		}
+		if (!auth_allowed(&c->auth, n->acl, ZK_PERM_READ)) {
+			reply_error(c, xid, ZNOAUTH);
+			return 0;
+		}
+		start = reply_begin(c, xid, srv->state.last_zxid, ZOK);
+		jute_write_int(&c->obuf, (int32_t)count_descendants(n));
+		reply_end(c, start);
+		return 0;
+	}
+	case ZK_OP_SYNC: {
+		/* One server: what is committed is applied, so sync has nothing to
+		 * wait for beyond this session's earlier requests (the queue). */
+		const char *path;
+		int32_t plen;
+		jute_read_string(&r, &path, &plen);
+		if (r.error)
+			return -EBADMSG;
+		start = reply_begin(c, xid, srv->state.last_zxid, ZOK);
+		jute_write_string(&c->obuf, path, plen);
+		reply_end(c, start);
+		return 0;
+	}
+	case ZK_OP_SET_WATCHES:
+	case ZK_OP_SET_WATCHES2:
+		return set_watches(c, xid, &r, op == ZK_OP_SET_WATCHES2);
+	case ZK_OP_GET_ACL:
+		return get_acl(c, xid, &r);
+	case ZK_OP_RECONFIG:
+		/* Dynamic reconfiguration comes with replication; until then it is
+		 * off, as in a ZooKeeper without reconfigEnabled. */
+		reply_error(c, xid, ZRECONFIGDISABLED);
+		return 0;
+	case ZK_OP_SASL:
+		/* No SASL mechanism is configured: fail like a refused auth. */
+		log_info("connection %llu from %s: SASL authentication is not configured; closing",
+			 (unsigned long long)c->id, c->peer_text);
+		reply_error(c, xid, ZAUTHFAILED);
+		conn_close_after_flush(c);
+		return 0;
+	case ZK_OP_AUTH:
+		return auth_packet(c, xid, &r);
+	case ZK_OP_WHO_AM_I:
+		return who_am_i(c, xid);
+	case ZK_OP_ADD_WATCH: {
+		const char *path;
+		int32_t plen;
+		jute_read_string(&r, &path, &plen);
+		int32_t mode = jute_read_int(&r);
+		if (r.error)
+			return -EBADMSG;
+		if ((mode != 0 && mode != 1) || !path_valid(path, (size_t)plen, false)) {
+			reply_error(c, xid, ZBADARGUMENTS);
+			return 0;
+		}
+		err = request_add_watch(c, path, (size_t)plen,
+					    mode == 0 ? WATCH_PERSISTENT : WATCH_RECURSIVE);
+		if (err)
+			return err;
+		start = reply_begin(c, xid, srv->state.last_zxid, ZOK);
+		jute_write_int(&c->obuf, 0);
+		reply_end(c, start);
+		return 0;
+	}
+	case ZK_OP_CHECK_WATCHES:
+	case ZK_OP_REMOVE_WATCHES: {
+		const char *path;
+		int32_t plen;
+		jute_read_string(&r, &path, &plen);
+		int32_t type = jute_read_int(&r);
+		if (r.error)
+			return -EBADMSG;
+		/* WatcherType: Children 1, Data 2, Any 3, Persistent 4, PersistentRecursive 5. */
+		static const uint8_t by_type[] = {
+			[1] = WATCH_CHILD, [2] = WATCH_DATA | WATCH_EXIST,
+			[3] = WATCH_ONE_SHOT | WATCH_PERSISTENT | WATCH_RECURSIVE,
+			[4] = WATCH_PERSISTENT, [5] = WATCH_RECURSIVE,
+		};
+		if (type < 1 || type > 5) {
+			reply_error(c, xid, ZBADARGUMENTS);
+			return 0;
+		}
+		bool found = op == ZK_OP_CHECK_WATCHES
+			? watch_has(&srv->watches, c, path, (size_t)plen, by_type[type])
+			: watch_remove(&srv->watches, c, &c->watches, path, (size_t)plen, by_type[type]);
+		reply_error(c, xid, found ? ZOK : ZNOWATCHER);
+		return 0;
+	}
+	}
+	reply_error(c, xid, ZUNIMPLEMENTED);
+	return 0;
+}
+
+bool read_op(int32_t op)
+{
+	switch (op) {
+	case ZK_OP_PING:
+	case ZK_OP_EXISTS:
+	case ZK_OP_GET_DATA:
+	case ZK_OP_GET_CHILDREN:
+	case ZK_OP_GET_CHILDREN2:
+	case ZK_OP_SYNC:
+	case ZK_OP_SET_WATCHES:
+	case ZK_OP_SET_WATCHES2:
+	case ZK_OP_ADD_WATCH:
+	case ZK_OP_CHECK_WATCHES:
+	case ZK_OP_REMOVE_WATCHES:
+	case ZK_OP_GET_ACL:
+	case ZK_OP_AUTH:
+	case ZK_OP_WHO_AM_I:
+	case ZK_OP_MULTI_READ:
+	case ZK_OP_GET_EPHEMERALS:
+	case ZK_OP_GET_ALL_CHILDREN_NUMBER:
+	case ZK_OP_RECONFIG:
+	case ZK_OP_SASL:
+		return true;
+	}
+	return false;
+}

@@ -1,0 +1,251 @@
+/* request: see request.h. */
+#include "request.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "conn.h"
+#include "log.h"
+#include "path.h"
+#include "proto.h"
+#include "read.h"
+#include "records.h"
+#include "server.h"
+#include "session.h"
+#include "write.h"
+
+int request_add_watch(struct conn *c, const char *path, size_t len, uint8_t kind)
+{
+	struct server *srv = c->srv;
+	if (watch_has(&srv->watches, c, path, len, kind))
+		return 0;
+	if (c->watches.count >= srv->cfg->max_watches_per_session) {
+		log_event(LOG_WARNING, { .message_id = LOG_MSGID_SLOW_CLIENT,
+					 .session_id = c->session ? c->session->id : 0 },
+			  "connection %llu from %s closed: more than %u watches "
+			  "(session.max_watches)", (unsigned long long)c->id, c->peer_text,
+			  srv->cfg->max_watches_per_session);
+		conn_close(c, 0, NULL);
+		return -ECONNABORTED;
+	}
+	return watch_add(&srv->watches, c, &c->watches, path, len, kind) < 0 ? -ENOMEM : 0;
+}
+
+size_t reply_begin(struct conn *c, int32_t xid, int64_t zxid, int32_t err)
+{
+	size_t start = c->obuf.len;
+	jute_write_int(&c->obuf, 0);	/* length, patched by reply_end() */
+	jute_write_int(&c->obuf, xid);
+	jute_write_long(&c->obuf, zxid);
+	jute_write_int(&c->obuf, err);
+	return start;
+}
+
+void reply_end(struct conn *c, size_t start)
+{
+	struct server *srv = c->srv;
+	jute_patch_int(&c->obuf, start, (int32_t)(c->obuf.len - start - 4));
+	c->sent++;
+	srv->stats.packets_sent++;
+	server_conn_dirty(srv, c);
+	if (c->obuf.error) {
+		conn_close(c, LOG_WARNING, "out of memory for replies");
+		return;
+	}
+	uint64_t queued = c->obuf.len + (c->wbuf.len - c->woff);
+	if (queued > srv->cfg->max_output_bytes) {
+		char why[128];
+		snprintf(why, sizeof(why), "client is not reading its replies: %llu bytes queued "
+			 "(client.max_output_bytes)", (unsigned long long)queued);
+		log_event(LOG_WARNING, { .message_id = LOG_MSGID_SLOW_CLIENT,
+					 .session_id = c->session ? c->session->id : 0 }, "connection %llu from %s closed: %s",
+			  (unsigned long long)c->id, c->peer_text, why);
+		conn_close(c, 0, NULL);
+	}
+}
+
+void reply_error(struct conn *c, int32_t xid, int32_t err)
+{
+	reply_end(c, reply_begin(c, xid, c->srv->state.last_zxid, err));
+}
+
+static void note_latency(struct server *srv, uint64_t received_ms)
+{
+	struct server_stats *st = &srv->stats;
+	uint64_t ms = srv->now_ms - received_ms;
+	if (st->latency_count == 0 || ms < st->latency_min_ms)
+		st->latency_min_ms = ms;
+	if (ms > st->latency_max_ms)
+		st->latency_max_ms = ms;
+	st->latency_total_ms += ms;
+	st->latency_count++;
+}
+
+void request_send_event(struct conn *c, int64_t zxid, int event_type, const char *path, size_t len)
+{
+	size_t start = reply_begin(c, ZK_XID_NOTIFICATION, zxid, ZOK);
+	jute_write_int(&c->obuf, event_type);
+	jute_write_int(&c->obuf, ZK_STATE_SYNC_CONNECTED);
+	jute_write_string(&c->obuf, path, (int32_t)len);
+	reply_end(c, start);
+}
+
+static void queue_append(struct conn *c, struct request *rq)
+{
+	rq->next = NULL;
+	if (c->queue_tail)
+		c->queue_tail->next = rq;
+	else
+		c->queue_head = rq;
+	c->queue_tail = rq;
+	c->queue_len++;
+}
+
+static void request_free(struct request *rq)
+{
+	free(rq->multi_failure.op_types);
+	if (rq->txn && rq->state == REQUEST_DONE)
+		txn_free(rq->txn);
+	free(rq->results);
+	free(rq->body);
+	free(rq);
+}
+
+/* Emits replies from the head of the queue while it can, running waiting
+ * reads once everything before them is done. */
+static void queue_pump(struct conn *c)
+{
+	struct server *srv = c->srv;
+
+	while (c->queue_head && c->state != CONN_CLOSING) {
+		struct request *rq = c->queue_head;
+		if (rq->state == REQUEST_IN_FLIGHT)
+			break;
+		c->queue_head = rq->next;
+		if (!c->queue_head)
+			c->queue_tail = NULL;
+		c->queue_len--;
+		if (rq->state == REQUEST_WAITING) {
+			int err = read_execute(c, rq->xid, rq->op, rq->body, rq->body_len);
+			if (err < 0) {
+				request_free(rq);
+				conn_close(c, LOG_NOTICE, err == -EBADMSG ? "malformed request" : strerror(-err));
+				return;
+			}
+		} else {
+			write_reply(c, rq);
+		}
+		note_latency(srv, rq->received_ms);
+		request_free(rq);
+	}
+	if (c->state != CONN_CLOSING && (c->paused || c->rlen > c->rstart) &&
+	    c->queue_len < srv->cfg->max_outstanding_requests)
+		conn_resume_reading(c);
+}
+
+int request_receive(struct conn *c, const uint8_t *frame, uint32_t len)
+{
+	struct server *srv = c->srv;
+	struct jute_reader r;
+
+	jute_reader_init(&r, frame, len);
+	int32_t xid = jute_read_int(&r);
+	int32_t op = jute_read_int(&r);
+	if (r.error)
+		return -EBADMSG;
+	const uint8_t *body = frame + r.pos;
+	uint32_t body_len = len - (uint32_t)r.pos;
+
+	if (read_op(op) && !c->queue_head) {
+		/* Nothing ahead of it: answer now, without queueing. */
+		int err = read_execute(c, xid, op, body, body_len);
+		note_latency(srv, srv->now_ms);
+		return err;
+	}
+
+	struct request *rq = calloc(1, sizeof(*rq));
+	if (!rq)
+		return -ENOMEM;
+	rq->conn = c;
+	rq->xid = xid;
+	rq->op = op;
+	rq->received_ms = srv->now_ms;
+
+	if (read_op(op)) {
+		rq->state = REQUEST_WAITING;
+		rq->body = malloc(body_len ? body_len : 1);
+		if (!rq->body) {
+			free(rq);
+			return -ENOMEM;
+		}
+		memcpy(rq->body, body, body_len);
+		rq->body_len = body_len;
+	} else if (write_op(op)) {
+		if (c->session->closing) {
+			rq->state = REQUEST_DONE;
+			rq->err = ZSESSIONEXPIRED;
+		} else {
+			struct txn *t = NULL;
+			int err = write_prep(c, rq, op, body, body_len, &t);
+			if (err == -EBADMSG || err == PREP_ENOMEM) {
+				free(rq);
+				return err == PREP_ENOMEM ? -ENOMEM : -EBADMSG;
+			}
+			if (err || !t) {
+				rq->state = REQUEST_DONE;
+				rq->err = err;
+			} else {
+				rq->state = REQUEST_IN_FLIGHT;
+				rq->txn = t;
+				t->request = rq;
+				if (server_submit(srv, t) < 0) {
+					t->request = NULL;
+					txn_free(t);
+					rq->txn = NULL;
+					rq->state = REQUEST_DONE;
+					rq->err = ZSYSTEMERROR;
+				}
+			}
+		}
+	} else {
+		/* check and notification as a request, or an opcode we do not
+		 * serve: answer UNIMPLEMENTED and close, as ZooKeeper does. */
+		log_notice("connection %llu from %s: unsupported opcode %d (%s); closing",
+			   (unsigned long long)c->id, c->peer_text, op, zk_op_name(op));
+		rq->state = REQUEST_DONE;
+		rq->err = ZUNIMPLEMENTED;
+		c->close_after_flush = true;
+	}
+	queue_append(c, rq);
+	queue_pump(c);
+	return 0;
+}
+
+void request_txn_applied(struct server *srv, struct txn *t, struct txn_result *results)
+{
+	struct request *rq = t->request;
+	if (!rq) {
+		free(results);
+		txn_free(t);
+		return;
+	}
+	rq->state = REQUEST_DONE;
+	rq->results = results;
+	queue_pump(rq->conn);
+}
+
+void request_queue_drop(struct conn *c)
+{
+	struct request *rq = c->queue_head;
+	while (rq) {
+		struct request *next = rq->next;
+		if (rq->state == REQUEST_IN_FLIGHT && rq->txn)
+			rq->txn->request = NULL;	/* the txn goes on, unanswered */
+		request_free(rq);
+		rq = next;
+	}
+	c->queue_head = c->queue_tail = NULL;
+	c->queue_len = 0;
+}

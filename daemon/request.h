@@ -1,0 +1,64 @@
+/* request: a connection's queue of requests, and the rule that keeps a
+ * session's view consistent: replies leave in request order, and a read runs
+ * only once every earlier request of its session is done (so it sees its own
+ * writes, and none of the later ones).
+ *
+ * Writes are prepped as soon as they arrive (pipelined); their replies leave
+ * when their txn is applied. Reads wait in the queue behind unfinished writes
+ * with a copy of their body. */
+#pragma once
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "prep.h"
+#include "txn.h"
+
+struct conn;
+struct server;
+
+enum request_state {
+	REQUEST_WAITING,	/* a read behind an unfinished write */
+	REQUEST_IN_FLIGHT,	/* a write whose txn is not applied yet */
+	REQUEST_DONE,		/* reply known: err, or results of the txn */
+};
+
+struct request {
+	struct request *next;
+	struct conn *conn;
+	int32_t xid;
+	int32_t op;
+	enum request_state state;
+	int32_t err;
+	uint64_t received_ms;
+	struct txn *txn;		/* in flight or done: its txn */
+	struct txn_result *results;	/* done writes: one per txn op */
+	struct multi_failure multi_failure;	/* a multi that failed its checks */
+	uint8_t *body;			/* waiting reads: a copy of the request body */
+	uint32_t body_len;
+};
+
+/* Handles one request frame (header and body) of an established connection.
+ * Returns 0, or -EBADMSG when the request does not parse or is not allowed
+ * (the caller closes the connection), or -ENOMEM. */
+int request_receive(struct conn *c, const uint8_t *frame, uint32_t len);
+
+/* A txn has been applied: completes its request, if it still has one. */
+void request_txn_applied(struct server *srv, struct txn *t, struct txn_result *results);
+
+/* Frees a connection's queue (the connection is going away). In-flight txns
+ * go on without it. */
+void request_queue_drop(struct conn *c);
+
+/* Adds a watch for the connection, within session.max_watches; past it the
+ * connection is closed and -ECONNABORTED returned. */
+int request_add_watch(struct conn *c, const char *path, size_t len, uint8_t kind);
+/* Queues a watch event on the connection. */
+void request_send_event(struct conn *c, int64_t zxid, int event_type, const char *path, size_t len);
+
+/* Queues a header-only reply carrying err. */
+void reply_error(struct conn *c, int32_t xid, int32_t err);
+
+/* Writes a reply header {xid, zxid, err} and returns the frame's start, for reply_end(). */
+size_t reply_begin(struct conn *c, int32_t xid, int64_t zxid, int32_t err);
+void reply_end(struct conn *c, size_t start);

@@ -1,0 +1,295 @@
+/* server: see server.h. */
+#include "server.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "conn.h"
+#include "listener.h"
+#include "log.h"
+#include "request.h"
+#include "session.h"
+
+#define RING_ENTRIES 4096
+#define SERVER_ID 1
+#define SHUTDOWN_GRACE_MS 5000
+
+static void arm_timer(struct server *srv);
+
+void server_conn_dirty(struct server *srv, struct conn *c)
+{
+	if (c->dirty)
+		return;
+	c->dirty = true;
+	c->dirty_next = srv->dirty;
+	srv->dirty = c;
+}
+
+int server_submit(struct server *srv, struct txn *t)
+{
+	return commit_submit(&srv->commit, t);
+}
+
+static void deliver_event(void *ctx, struct conn *c, int event_type, const char *path, size_t len,
+			  const void *node)
+{
+	struct server *srv = ctx;
+	const struct znode *n = node;
+	/* An event tells of the node: it needs READ on it, as the read would. */
+	if (c->state != CONN_CLOSING && auth_allowed(&c->auth, n->acl, ZK_PERM_READ))
+		request_send_event(c, srv->applying_zxid, event_type, path, len);
+}
+
+/* txn_apply() tells us of every change; watches turn some into events. They
+ * are queued on their connections now, so they leave before the reply of any
+ * later request that observes the change. */
+static void on_node_event(void *ctx, int event_type, const struct znode *node, const char *path,
+			  size_t len)
+{
+	struct server *srv = ctx;
+	watch_trigger(&srv->watches, event_type, path, len, node, deliver_event, srv);
+}
+
+/* The commit step hands us each committed txn, in zxid order. */
+static void on_committed(void *ctx, struct txn *t)
+{
+	struct server *srv = ctx;
+	struct txn_result *results = calloc(t->op_count, sizeof(*results));
+
+	if (t->request_op == ZK_OP_CLOSE_SESSION) {
+		/* The session is about to go: its connection must not point at it. */
+		struct session *s = session_lookup(&srv->state.sessions, t->session_id);
+		if (s && s->conn)
+			s->conn->session = NULL;
+		if (s)
+			s->conn = NULL;
+	}
+	srv->state.local_now_ms = srv->now_ms;
+	srv->applying_zxid = t->zxid;
+	int r = results ? txn_apply(&srv->state, t, results) : -ENOMEM;
+	if (r < 0) {
+		/* The state may now differ from the log: serving on would be wrong. */
+		log_full(LOG_CRIT, &(struct log_fields){ .zxid = t->zxid },
+			 "cannot apply txn 0x%llx: %s; stopping", (unsigned long long)t->zxid,
+			 strerror(-r));
+		srv->exit_status = EXIT_FAILURE;
+		server_request_stop(srv);
+		free(results);
+		if (t->request)
+			t->request->txn = NULL;
+		txn_free(t);
+		return;
+	}
+	prep_retire(&srv->prep, t->prep_seq);
+	if (t->request_op == ZK_OP_CLOSE_SESSION)
+		log_event(LOG_INFO, { .message_id = LOG_MSGID_SESSION_CLOSED, .session_id = t->session_id,
+				      .zxid = t->zxid },
+			  "session 0x%llx ended", (unsigned long long)t->session_id);
+	request_txn_applied(srv, t, results);
+}
+
+static void expire_sessions(struct server *srv)
+{
+	struct session *s;
+	while ((s = session_next_expired(&srv->state.sessions, srv->now_ms))) {
+		if (s->closing)
+			continue;
+		log_event(LOG_INFO, { .message_id = LOG_MSGID_SESSION_EXPIRED, .session_id = s->id },
+			  "session 0x%llx expired after %u ms without a packet",
+			  (unsigned long long)s->id, s->timeout_ms);
+		if (s->conn)
+			conn_close(s->conn, LOG_DEBUG, "its session expired");
+		struct txn *t;
+		if (prep_close_session(&srv->prep, s->id, loop_wall_ms(), &t) < 0 ||
+		    server_submit(srv, t) < 0) {
+			log_warning("session 0x%llx: cannot submit its expiry; retrying",
+				    (unsigned long long)s->id);
+			session_requeue(&srv->state.sessions, s);
+			break;
+		}
+		s->closing = true;
+	}
+}
+
+/* Containers whose last child went and TTL nodes left unchanged past their
+ * ttl are deleted by the server, as ZooKeeper's ContainerManager does: a
+ * deleteContainer txn each, at most container_max_per_minute a minute. */
+static void reap_nodes(struct server *srv)
+{
+	const struct corral_config *cfg = srv->cfg;
+	struct tree *tree = &srv->state.tree;
+	int64_t now = loop_wall_ms();
+	uint64_t budget = (uint64_t)cfg->container_max_per_minute *
+			  cfg->container_check_interval_ms / 60000u;
+	if (budget == 0)
+		budget = 1;
+	if (tree->reapable_count == 0)
+		return;
+	for (size_t i = 0; i < tree->bucket_count && budget > 0; i++) {
+		for (struct znode *n = tree->buckets[i]; n && budget > 0; n = n->hash_next) {
+			if (n->owner >= 0 || n->num_children > 0)
+				continue;
+			bool container = n->owner == ZNODE_OWNER_CONTAINER;
+			int64_t ttl = n->owner & ~ZNODE_OWNER_TTL_MASK;
+			if (container ? n->child_creates == 0 : now - n->mtime <= ttl)
+				continue;
+			struct txn *t;
+			if (prep_delete_container(&srv->prep, NULL, n->path, n->path_len, now, &t) != 0)
+				continue;	/* already going, or changed meanwhile */
+			if (server_submit(srv, t) < 0) {
+				txn_free(t);
+				return;
+			}
+			budget--;
+		}
+	}
+}
+
+static void on_timer(struct loop_op *op, int res, uint32_t flags)
+{
+	struct server *srv = (struct server *)((char *)op - offsetof(struct server, timer_op));
+	srv->timer_armed = false;
+	srv->now_ms = loop_now_ms();
+	if (srv->stopping) {
+		if (srv->now_ms >= srv->stop_deadline_ms) {
+			log_warning("%u connections still sending at shutdown; closing them",
+				    srv->conn_count);
+			loop_stop(&srv->loop);
+			return;
+		}
+		arm_timer(srv);
+		return;
+	}
+	expire_sessions(srv);
+	if (srv->now_ms >= srv->next_reap_ms) {
+		reap_nodes(srv);
+		srv->next_reap_ms = srv->now_ms + srv->cfg->container_check_interval_ms;
+	}
+	listeners_rearm(srv);
+	arm_timer(srv);
+}
+
+static void arm_timer(struct server *srv)
+{
+	uint32_t period_ms = srv->cfg->tick_time_ms / 2;
+	if (period_ms < 10)
+		period_ms = 10;
+	if (period_ms > 1000)
+		period_ms = 1000;
+	srv->timer_ts.tv_sec = period_ms / 1000;
+	srv->timer_ts.tv_nsec = (long long)(period_ms % 1000) * 1000000;
+	struct io_uring_sqe *sqe = loop_sqe(&srv->loop, &srv->timer_op);
+	io_uring_prep_timeout(sqe, &srv->timer_ts, 0, 0);
+	srv->timer_armed = true;
+}
+
+/* Once per loop turn, before waiting: commit what was prepped (which applies
+ * it and queues replies), send what gathered, free closed connections. */
+static void before_wait(void *ctx)
+{
+	struct server *srv = ctx;
+
+	srv->now_ms = loop_now_ms();
+	commit_flush(&srv->commit);
+	while (srv->dirty) {
+		struct conn *c = srv->dirty;
+		srv->dirty = c->dirty_next;
+		c->dirty = false;
+		conn_flush(c);
+	}
+	for (struct conn *c = srv->conns, *next; c; c = next) {
+		next = c->next;
+		if (c->state == CONN_CLOSING)
+			conn_reap(c);
+	}
+	if (srv->stopping && !srv->commit.head && !srv->conns)
+		loop_stop(&srv->loop);
+}
+
+int server_init(struct server *srv, struct corral_config *cfg, char *why, size_t why_size)
+{
+	int r;
+
+	memset(srv, 0, sizeof(*srv));
+	srv->cfg = cfg;
+	r = loop_init(&srv->loop, RING_ENTRIES, why, why_size);
+	if (r < 0)
+		return r;
+	srv->loop.before_wait = before_wait;
+	srv->loop.ctx = srv;
+	r = state_init(&srv->state, SERVER_ID, (uint64_t)loop_wall_ms());
+	if (r == 0)
+		r = prep_init(&srv->prep, &srv->state, SERVER_ID);
+	if (r == 0)
+		r = watch_table_init(&srv->watches);
+	if (r < 0) {
+		snprintf(why, why_size, "cannot set up the state: %s", strerror(-r));
+		return r;
+	}
+	srv->state.listener = (struct state_listener){ .node_event = on_node_event, .ctx = srv };
+	commit_init(&srv->commit, srv->state.last_zxid, on_committed, srv);
+	srv->timer_op.complete = on_timer;
+	srv->now_ms = srv->started_ms = loop_now_ms();
+	srv->next_reap_ms = srv->now_ms + cfg->container_check_interval_ms;
+	srv->prep.extended_types = cfg->extended_types;
+	return 0;
+}
+
+int server_listen(struct server *srv)
+{
+	char why[256];
+	int r = listeners_open(srv, why, sizeof(why));
+	if (r < 0) {
+		log_error("%s", why);
+		return r;
+	}
+	arm_timer(srv);
+	return 0;
+}
+
+int server_run(struct server *srv)
+{
+	int r = loop_run(&srv->loop);
+	if (r < 0) {
+		log_error("event loop failed: %s", strerror(-r));
+		return r;
+	}
+	return 0;
+}
+
+void server_request_stop(struct server *srv)
+{
+	if (srv->stopping)
+		return;
+	srv->stopping = true;
+	srv->stop_deadline_ms = loop_now_ms() + SHUTDOWN_GRACE_MS;
+	listeners_close(srv);
+	/* Writes already prepped still commit and are answered; then each
+	 * connection closes once its replies are out. */
+	for (struct conn *c = srv->conns; c; c = c->next)
+		if (c->state != CONN_CLOSING)
+			conn_close_after_flush(c);
+}
+
+void server_free(struct server *srv)
+{
+	struct conn *c = srv->conns;
+	while (c) {
+		struct conn *next = c->next;
+		if (c->state != CONN_CLOSING)
+			conn_close(c, 0, NULL);
+		c->ops_in_flight = 0;	/* the ring goes away with us */
+		c->dirty = false;
+		conn_reap(c);
+		c = next;
+	}
+	commit_free(&srv->commit);
+	watch_table_free(&srv->watches);
+	prep_free(&srv->prep);
+	state_free(&srv->state);
+	free(srv->listeners);
+	free(srv->per_address);
+	loop_free(&srv->loop);
+}

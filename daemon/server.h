@@ -1,0 +1,73 @@
+/* server: corrald's top-level object. It owns the loop, the replicated state,
+ * prep and the commit step, the listeners and the connections, and the
+ * timer that expires sessions. It glues the request path together:
+ * connection -> request queue -> (read: tree | write: prep -> commit -> apply)
+ * -> reply. */
+#pragma once
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include <linux/time_types.h>
+
+#include "commit.h"
+#include "config.h"
+#include "loop.h"
+#include "prep.h"
+#include "state.h"
+#include "watch.h"
+
+struct conn;
+struct listener;
+struct address_count;
+
+struct server_stats {
+	uint64_t packets_received;
+	uint64_t packets_sent;
+	uint64_t latency_min_ms, latency_max_ms, latency_total_ms, latency_count;
+	uint64_t connections_accepted;
+	uint64_t connections_refused;
+	uint64_t bad_input_closed;
+};
+
+struct server {
+	struct corral_config *cfg;
+	struct loop loop;
+	struct state state;
+	struct prep prep;
+	struct commit commit;
+	struct watch_table watches;
+	int64_t applying_zxid;		/* the txn being applied, for watch events */
+
+	struct listener *listeners;
+	size_t listener_count;
+
+	struct conn *conns;		/* all open connections */
+	uint32_t conn_count;
+	struct conn *dirty;		/* connections with replies to send */
+	struct address_count *per_address;
+	size_t per_address_cap;
+
+	struct loop_op timer_op;
+	struct __kernel_timespec timer_ts;
+	bool timer_armed;
+
+	uint64_t now_ms;		/* monotonic, refreshed every loop turn */
+	uint64_t started_ms;
+	uint64_t next_reap_ms;
+	bool stopping;
+	uint64_t stop_deadline_ms;
+	int exit_status;
+	struct server_stats stats;
+};
+
+int server_init(struct server *srv, struct corral_config *cfg, char *why, size_t why_size);
+/* Opens the configured listeners; returns 0 or a negative errno (logged). */
+int server_listen(struct server *srv);
+int server_run(struct server *srv);
+void server_free(struct server *srv);
+void server_request_stop(struct server *srv);
+
+/* Used by conn.c and request.c. */
+void server_conn_dirty(struct server *srv, struct conn *c);
+int server_submit(struct server *srv, struct txn *t);

@@ -1,0 +1,64 @@
+/* state: see state.h. */
+#include "state.h"
+
+#include <errno.h>
+#include <string.h>
+
+static const struct {
+	const char *parent;
+	const char *path;
+	int32_t aversion;
+} builtin_nodes[] = {
+	{ "/", "/zookeeper", 0 },
+	{ "/zookeeper", "/zookeeper/quota", 0 },
+	/* ZooKeeper shows /zookeeper/config with aversion -1. */
+	{ "/zookeeper", "/zookeeper/config", -1 },
+};
+
+int state_init(struct state *s, uint8_t server_id, uint64_t wall_ms)
+{
+	int r;
+
+	memset(s, 0, sizeof(*s));
+	r = tree_init(&s->tree);
+	if (r < 0)
+		return r;
+	r = session_table_init(&s->sessions, server_id, wall_ms);
+	if (r < 0) {
+		tree_free(&s->tree);
+		return r;
+	}
+	s->tree.root->data_len = 0;
+	for (size_t i = 0; i < sizeof(builtin_nodes) / sizeof(builtin_nodes[0]); i++) {
+		const char *pp = builtin_nodes[i].parent;
+		const char *p = builtin_nodes[i].path;
+		struct znode *parent = tree_lookup(&s->tree, pp, strlen(pp));
+		/* Built-in nodes are not counted as client creates: ZooKeeper shows
+		 * /zookeeper with cversion -2 (0 creates, 2 children). */
+		struct znode *n = tree_add(&s->tree, parent, p, strlen(p), "", 0,
+					   s->tree.acls.open_acl, 0, 0, 0);
+		if (!n) {
+			state_free(s);
+			return -ENOMEM;
+		}
+		n->aversion = builtin_nodes[i].aversion;
+	}
+	return 0;
+}
+
+void state_free(struct state *s)
+{
+	tree_free(&s->tree);
+	session_table_free(&s->sessions);
+}
+
+bool state_is_system_path(const char *path, size_t len)
+{
+	static const char *const system_paths[] = {
+		"/", "/zookeeper", "/zookeeper/quota", "/zookeeper/config",
+	};
+	for (size_t i = 0; i < sizeof(system_paths) / sizeof(system_paths[0]); i++)
+		if (strlen(system_paths[i]) == len && memcmp(system_paths[i], path, len) == 0)
+			return true;
+	return false;
+}

@@ -1,0 +1,33 @@
+/* state: everything that replication keeps identical on every server: the
+ * tree, the sessions (with their ephemerals) and the zxid of the last txn
+ * applied. It changes only through txn_apply(). */
+#pragma once
+
+#include <stdint.h>
+
+#include "session.h"
+#include "tree.h"
+
+/* Called by txn_apply() for every change a watch may see (watch.c listens). */
+struct state_listener {
+	void (*node_event)(void *ctx, int event_type, const struct znode *node, const char *path, size_t path_len);
+	void *ctx;
+};
+
+struct state {
+	struct tree tree;
+	struct session_table sessions;
+	int64_t last_zxid;
+	struct state_listener listener;
+	/* This server's monotonic clock, set by the server before each apply:
+	 * an applied createSession starts its expiry from it. Not replicated,
+	 * and nothing replicated depends on it. */
+	uint64_t local_now_ms;
+};
+
+/* An empty tree with the built-in nodes /zookeeper, /zookeeper/quota and /zookeeper/config. */
+int state_init(struct state *s, uint8_t server_id, uint64_t wall_ms);
+void state_free(struct state *s);
+
+/* True for the nodes no client may delete: /, /zookeeper and its built-in children. */
+bool state_is_system_path(const char *path, size_t len);

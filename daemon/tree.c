@@ -1,0 +1,226 @@
+/* tree: see tree.h. */
+#include "tree.h"
+
+#include <assert.h>
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define TREE_INITIAL_BUCKETS 1024
+
+static uint64_t path_hash(const struct tree *t, const char *path, size_t len)
+{
+	return hash_bytes(&t->key, path, len);
+}
+
+static int tree_grow(struct tree *t)
+{
+	size_t count = t->bucket_count * 2;
+	struct znode **b = calloc(count, sizeof(*b));
+	if (!b)
+		return -ENOMEM;
+	for (size_t i = 0; i < t->bucket_count; i++) {
+		struct znode *n = t->buckets[i];
+		while (n) {
+			struct znode *next = n->hash_next;
+			size_t slot = path_hash(t, n->path, n->path_len) & (count - 1);
+			n->hash_next = b[slot];
+			b[slot] = n;
+			n = next;
+		}
+	}
+	free(t->buckets);
+	t->buckets = b;
+	t->bucket_count = count;
+	return 0;
+}
+
+static void hash_insert(struct tree *t, struct znode *n)
+{
+	size_t slot = path_hash(t, n->path, n->path_len) & (t->bucket_count - 1);
+	n->hash_next = t->buckets[slot];
+	t->buckets[slot] = n;
+}
+
+static struct znode *node_new(const char *path, size_t len)
+{
+	struct znode *n = calloc(1, sizeof(*n) + len + 1);
+	if (!n)
+		return NULL;
+	memcpy(n->path, path, len);
+	n->path[len] = 0;
+	n->path_len = (uint32_t)len;
+	n->data_len = -1;
+	return n;
+}
+
+int tree_init(struct tree *t)
+{
+	int r;
+
+	memset(t, 0, sizeof(*t));
+	r = hash_key_random(&t->key);
+	if (r < 0)
+		return r;
+	r = acl_table_init(&t->acls);
+	if (r < 0)
+		return r;
+	t->bucket_count = TREE_INITIAL_BUCKETS;
+	t->buckets = calloc(t->bucket_count, sizeof(*t->buckets));
+	t->root = node_new("/", 1);
+	if (!t->buckets || !t->root) {
+		tree_free(t);
+		return -ENOMEM;
+	}
+	t->root->data_len = 0;
+	t->root->acl = acl_ref(t->acls.open_acl);
+	hash_insert(t, t->root);
+	t->node_count = 1;
+	return 0;
+}
+
+void tree_free(struct tree *t)
+{
+	for (size_t i = 0; t->buckets && i < t->bucket_count; i++) {
+		struct znode *n = t->buckets[i];
+		while (n) {
+			struct znode *next = n->hash_next;
+			acl_unref(&t->acls, n->acl);
+			free(n->data);
+			free(n);
+			n = next;
+		}
+	}
+	free(t->buckets);
+	if (t->acls.buckets)
+		acl_table_free(&t->acls);
+	memset(t, 0, sizeof(*t));
+}
+
+struct znode *tree_lookup(const struct tree *t, const char *path, size_t len)
+{
+	size_t slot = path_hash(t, path, len) & (t->bucket_count - 1);
+	for (struct znode *n = t->buckets[slot]; n; n = n->hash_next)
+		if (n->path_len == len && memcmp(n->path, path, len) == 0)
+			return n;
+	return NULL;
+}
+
+static void child_append(struct znode *parent, struct znode *child)
+{
+	struct znode *first = parent->first_child;
+	child->parent = parent;
+	child->next_sibling = NULL;
+	if (!first) {
+		parent->first_child = child;
+		child->prev_sibling = child;
+	} else {
+		struct znode *last = first->prev_sibling;
+		last->next_sibling = child;
+		child->prev_sibling = last;
+		first->prev_sibling = child;
+	}
+	parent->num_children++;
+}
+
+static void child_unlink(struct znode *parent, struct znode *child)
+{
+	struct znode *first = parent->first_child;
+	if (child == first) {
+		parent->first_child = child->next_sibling;
+		if (parent->first_child)
+			parent->first_child->prev_sibling = child->prev_sibling;
+	} else {
+		child->prev_sibling->next_sibling = child->next_sibling;
+		if (child->next_sibling)
+			child->next_sibling->prev_sibling = child->prev_sibling;
+		else
+			first->prev_sibling = child->prev_sibling;
+	}
+	parent->num_children--;
+	child->parent = NULL;
+}
+
+struct znode *tree_add(struct tree *t, struct znode *parent, const char *path, size_t len,
+		       const void *data, int32_t data_len, struct acl_list *acl, int64_t owner,
+		       int64_t zxid, int64_t time_ms)
+{
+	if (t->node_count >= t->bucket_count && tree_grow(t) < 0)
+		return NULL;
+	struct znode *n = node_new(path, len);
+	if (!n)
+		return NULL;
+	if (data_len > 0) {
+		n->data = malloc((size_t)data_len);
+		if (!n->data) {
+			free(n);
+			return NULL;
+		}
+		memcpy(n->data, data, (size_t)data_len);
+	}
+	n->data_len = data_len;
+	n->acl = acl_ref(acl);
+	n->owner = owner;
+	n->czxid = n->mzxid = n->pzxid = zxid;
+	n->ctime = n->mtime = time_ms;
+	hash_insert(t, n);
+	child_append(parent, n);
+	t->node_count++;
+	t->data_bytes += data_len > 0 ? (uint64_t)data_len : 0;
+	if (owner < 0)
+		t->reapable_count++;
+	return n;
+}
+
+void tree_remove(struct tree *t, struct znode *node)
+{
+	assert(node->num_children == 0 && node != t->root);
+	size_t slot = path_hash(t, node->path, node->path_len) & (t->bucket_count - 1);
+	struct znode **pp = &t->buckets[slot];
+	while (*pp != node)
+		pp = &(*pp)->hash_next;
+	*pp = node->hash_next;
+	child_unlink(node->parent, node);
+	t->node_count--;
+	t->data_bytes -= node->data_len > 0 ? (uint64_t)node->data_len : 0;
+	if (node->owner < 0)
+		t->reapable_count--;
+	acl_unref(&t->acls, node->acl);
+	free(node->data);
+	free(node);
+}
+
+int tree_set_data(struct tree *t, struct znode *node, const void *data, int32_t data_len)
+{
+	uint8_t *copy = NULL;
+	if (data_len > 0) {
+		copy = malloc((size_t)data_len);
+		if (!copy)
+			return -ENOMEM;
+		memcpy(copy, data, (size_t)data_len);
+	}
+	t->data_bytes -= node->data_len > 0 ? (uint64_t)node->data_len : 0;
+	t->data_bytes += data_len > 0 ? (uint64_t)data_len : 0;
+	free(node->data);
+	node->data = copy;
+	node->data_len = data_len;
+	return 0;
+}
+
+void znode_stat(const struct znode *n, struct zk_stat *ret)
+{
+	ret->czxid = n->czxid;
+	ret->mzxid = n->mzxid;
+	ret->ctime = n->ctime;
+	ret->mtime = n->mtime;
+	ret->version = n->version;
+	/* ZooKeeper's cversion counts child creates and deletes; we store creates
+	 * (the sequential counter), and deletes = creates - children. Unsigned
+	 * arithmetic: both wrap like Java ints. */
+	ret->cversion = (int32_t)((uint32_t)n->child_creates * 2u - (uint32_t)n->num_children);
+	ret->aversion = n->aversion;
+	ret->ephemeral_owner = znode_is_ephemeral(n) ? n->owner : 0;
+	ret->data_length = n->data_len > 0 ? n->data_len : 0;
+	ret->num_children = n->num_children;
+	ret->pzxid = n->pzxid;
+}

@@ -1,0 +1,92 @@
+/* tree: the znode tree, corral's replicated data.
+ *
+ * Owns the znodes: a hash table from full path to node (every lookup is one
+ * probe), and for each node its children as a circular sibling list (append
+ * and unlink are O(1); getChildren walks it in creation order).
+ * The tree changes only through txn_apply() (txn.c); everything else reads.
+ * It knows nothing of sessions, connections or watches. */
+#pragma once
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "acl.h"
+#include "hash.h"
+
+/* ephemeralOwner markers, as ZooKeeper's EphemeralType encodes them. */
+#define ZNODE_OWNER_CONTAINER ((int64_t)INT64_MIN)
+#define ZNODE_OWNER_TTL_MASK ((int64_t)0xff00000000000000ULL)
+#define ZNODE_TTL_MAX_MS ((int64_t)0x000000ffffffffffLL)
+
+struct znode {
+	struct znode *hash_next;
+	struct znode *parent;
+	struct znode *first_child;	/* ->prev_sibling of the first is the last */
+	struct znode *next_sibling;	/* NULL at the end of the list */
+	struct znode *prev_sibling;	/* circular: the first's points at the last */
+	struct znode *owner_next;	/* the owning session's ephemerals (session.c) */
+	struct znode *owner_prev;
+	struct acl_list *acl;
+	uint8_t *data;			/* NULL when data_len <= 0 */
+	int32_t data_len;		/* -1: null data, kept distinct from empty */
+	int32_t version;
+	int32_t child_creates;		/* creates under this node: sequential suffix */
+	int32_t aversion;
+	int32_t num_children;
+	uint32_t path_len;
+	int64_t czxid, mzxid, pzxid;
+	int64_t ctime, mtime;
+	int64_t owner;			/* session id, ZNODE_OWNER_CONTAINER, TTL marker, or 0 */
+	char path[];			/* NUL-terminated */
+};
+
+/* The Stat record as clients see it. */
+struct zk_stat {
+	int64_t czxid, mzxid, ctime, mtime;
+	int32_t version, cversion, aversion;
+	int64_t ephemeral_owner;
+	int32_t data_length, num_children;
+	int64_t pzxid;
+};
+
+struct tree {
+	struct znode **buckets;
+	size_t bucket_count;	/* a power of two */
+	size_t node_count;
+	uint64_t data_bytes;	/* sum of data lengths, for mntr */
+	size_t reapable_count;	/* containers and TTL nodes: the reaper scans only when > 0 */
+	struct hash_key key;
+	struct znode *root;
+	struct acl_table acls;
+};
+
+int tree_init(struct tree *t);
+void tree_free(struct tree *t);
+
+struct znode *tree_lookup(const struct tree *t, const char *path, size_t len);
+
+/* Adds a node under parent (which must exist; path must not). data is copied.
+ * Takes a new reference to acl. Returns the node or NULL on allocation failure. */
+struct znode *tree_add(struct tree *t, struct znode *parent, const char *path, size_t len,
+		       const void *data, int32_t data_len, struct acl_list *acl, int64_t owner,
+		       int64_t zxid, int64_t time_ms);
+/* Unlinks and frees a node without children. */
+void tree_remove(struct tree *t, struct znode *node);
+/* Replaces the data (copied). Returns 0 or -ENOMEM (node unchanged then). */
+int tree_set_data(struct tree *t, struct znode *node, const void *data, int32_t data_len);
+
+void znode_stat(const struct znode *node, struct zk_stat *ret);
+static inline bool znode_is_ephemeral(const struct znode *n)
+{
+	return n->owner > 0 && (n->owner & ZNODE_OWNER_TTL_MASK) != ZNODE_OWNER_TTL_MASK;
+}
+static inline const char *znode_name(const struct znode *n)
+{
+	if (n->path_len == 1)
+		return "";
+	const char *p = n->path + n->path_len;
+	while (p[-1] != '/')
+		p--;
+	return p;
+}

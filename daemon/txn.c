@@ -1,0 +1,171 @@
+/* txn: see txn.h. txn_apply() is the one function that changes the state. */
+#include "txn.h"
+
+#include <assert.h>
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "path.h"
+
+struct txn *txn_new(uint32_t op_count)
+{
+	struct txn *t = calloc(1, sizeof(*t));
+	if (!t)
+		return NULL;
+	t->ops = calloc(op_count ? op_count : 1, sizeof(*t->ops));
+	if (!t->ops) {
+		free(t);
+		return NULL;
+	}
+	t->op_count = op_count;
+	return t;
+}
+
+void txn_op_clear(struct txn_op *op)
+{
+	free(op->path);
+	free(op->data);
+	for (uint32_t k = 0; k < op->acl_count; k++) {
+		free(op->acl[k].scheme);
+		free(op->acl[k].id);
+	}
+	free(op->acl);
+	memset(op, 0, sizeof(*op));
+}
+
+void txn_free(struct txn *t)
+{
+	if (!t)
+		return;
+	for (uint32_t i = 0; i < t->op_count; i++)
+		txn_op_clear(&t->ops[i]);
+	free(t->ops);
+	free(t);
+}
+
+static void notify(struct state *s, int type, const struct znode *n, const char *path, size_t len)
+{
+	if (s->listener.node_event)
+		s->listener.node_event(s->listener.ctx, type, n, path, len);
+}
+
+static int apply_create(struct state *s, const struct txn *t, const struct txn_op *op,
+			struct txn_result *res)
+{
+	size_t plen = path_parent_len(op->path, op->path_len);
+	struct znode *parent = tree_lookup(&s->tree, op->path, plen);
+	/* Prep checked all of this against the same state; a txn that no longer
+	 * fits is a bug, not a client error. */
+	assert(parent && !tree_lookup(&s->tree, op->path, op->path_len));
+
+	struct acl_list *acl = acl_intern(&s->tree.acls, op->acl, op->acl_count);
+	if (!acl)
+		return -ENOMEM;
+	struct znode *n = tree_add(&s->tree, parent, op->path, op->path_len, op->data,
+				   op->data_len, acl, op->owner, t->zxid, t->time_ms);
+	acl_unref(&s->tree.acls, acl);
+	if (!n)
+		return -ENOMEM;
+	parent->child_creates = op->parent_child_creates;
+	if (t->zxid > parent->pzxid)
+		parent->pzxid = t->zxid;
+	if (znode_is_ephemeral(n)) {
+		struct session *owner = session_lookup(&s->sessions, n->owner);
+		if (owner)
+			session_link_ephemeral(owner, n);
+	}
+	znode_stat(n, &res->stat);
+	notify(s, ZK_EVENT_NODE_CREATED, n, n->path, n->path_len);
+	notify(s, ZK_EVENT_NODE_CHILDREN_CHANGED, parent, parent->path, parent->path_len);
+	return 0;
+}
+
+static void delete_node(struct state *s, struct znode *n, int64_t zxid)
+{
+	struct znode *parent = n->parent;
+	if (znode_is_ephemeral(n)) {
+		struct session *owner = session_lookup(&s->sessions, n->owner);
+		if (owner)
+			session_unlink_ephemeral(owner, n);
+	}
+	/* Only move pzxid forward, as ZooKeeper does. */
+	if (zxid > parent->pzxid)
+		parent->pzxid = zxid;
+	notify(s, ZK_EVENT_NODE_DELETED, n, n->path, n->path_len);
+	tree_remove(&s->tree, n);
+	notify(s, ZK_EVENT_NODE_CHILDREN_CHANGED, parent, parent->path, parent->path_len);
+}
+
+static int apply_op(struct state *s, const struct txn *t, const struct txn_op *op,
+		    struct txn_result *res)
+{
+	struct znode *n;
+
+	res->err = ZOK;
+	switch (op->type) {
+	case TXN_OP_CREATE:
+		return apply_create(s, t, op, res);
+	case TXN_OP_DELETE:
+		n = tree_lookup(&s->tree, op->path, op->path_len);
+		assert(n && n->num_children == 0);
+		delete_node(s, n, t->zxid);
+		return 0;
+	case TXN_OP_SET_DATA:
+		n = tree_lookup(&s->tree, op->path, op->path_len);
+		assert(n);
+		if (tree_set_data(&s->tree, n, op->data, op->data_len) < 0)
+			return -ENOMEM;
+		n->version = op->version;
+		n->mzxid = t->zxid;
+		n->mtime = t->time_ms;
+		znode_stat(n, &res->stat);
+		notify(s, ZK_EVENT_NODE_DATA_CHANGED, n, n->path, n->path_len);
+		return 0;
+	case TXN_OP_SET_ACL: {
+		n = tree_lookup(&s->tree, op->path, op->path_len);
+		assert(n);
+		struct acl_list *acl = acl_intern(&s->tree.acls, op->acl, op->acl_count);
+		if (!acl)
+			return -ENOMEM;
+		acl_unref(&s->tree.acls, n->acl);
+		n->acl = acl;
+		n->aversion = op->version;
+		znode_stat(n, &res->stat);
+		return 0;
+	}
+	case TXN_OP_CHECK:
+		return 0;
+	case TXN_OP_ERROR:
+		res->err = op->err;
+		return 0;
+	case TXN_OP_CREATE_SESSION:
+		if (!session_add(&s->sessions, op->session_id, op->timeout_ms, op->password,
+				 s->local_now_ms))
+			return -ENOMEM;
+		return 0;
+	case TXN_OP_CLOSE_SESSION: {
+		struct session *sess = session_lookup(&s->sessions, op->session_id);
+		if (!sess)
+			return 0;
+		while (sess->ephemerals)
+			delete_node(s, sess->ephemerals, t->zxid);
+		session_remove(&s->sessions, sess);
+		return 0;
+	}
+	}
+	assert(!"unknown txn op");
+	return -EINVAL;
+}
+
+int txn_apply(struct state *s, const struct txn *t, struct txn_result *results)
+{
+	assert(t->zxid > s->last_zxid);
+	for (uint32_t i = 0; i < t->op_count; i++) {
+		int r = apply_op(s, t, &t->ops[i], &results[i]);
+		if (r < 0)
+			return r;
+	}
+	s->last_zxid = t->zxid;
+	return 0;
+}

@@ -1,0 +1,187 @@
+/* write: the requests that change the state: their decoding and prep into
+ * a txn (prep.c decides), and their replies once the txn is applied. */
+#include "write.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "conn.h"
+#include "log.h"
+#include "proto.h"
+#include "records.h"
+#include "request.h"
+#include "server.h"
+#include "session.h"
+
+bool write_op(int32_t op)
+{
+	switch (op) {
+	case ZK_OP_CREATE:
+	case ZK_OP_CREATE2:
+	case ZK_OP_DELETE:
+	case ZK_OP_SET_DATA:
+	case ZK_OP_SET_ACL:
+	case ZK_OP_CREATE_CONTAINER:
+	case ZK_OP_CREATE_TTL:
+	case ZK_OP_DELETE_CONTAINER:
+	case ZK_OP_MULTI:
+	case ZK_OP_CLOSE_SESSION:
+		return true;
+	}
+	return false;
+}
+
+/* Preps a write: returns 0 with *ret_txn, or a ZooKeeper error for the reply,
+ * or -EBADMSG / PREP_ENOMEM. */
+int write_prep(struct conn *c, struct request *rq, int32_t op, const uint8_t *body,
+		      uint32_t len, struct txn **ret_txn)
+{
+	struct server *srv = c->srv;
+	struct session *s = c->session;
+	struct jute_reader r;
+	int64_t now = loop_wall_ms();
+	int err;
+
+	jute_reader_init(&r, body, len);
+	switch (op) {
+	case ZK_OP_CREATE:
+	case ZK_OP_CREATE2:
+	case ZK_OP_CREATE_CONTAINER:
+	case ZK_OP_CREATE_TTL: {
+		struct create_request req;
+		err = create_request_decode(&r, op == ZK_OP_CREATE_TTL, &req);
+		if (err < 0)
+			return err == -ENOMEM ? PREP_ENOMEM : -EBADMSG;
+		err = prep_create(&srv->prep, s, &c->auth, op, &req, now, ret_txn);
+		acl_entries_free(req.acl, req.acl_count);
+		return err;
+	}
+	case ZK_OP_DELETE: {
+		struct delete_request req;
+		if (delete_request_decode(&r, &req) < 0)
+			return -EBADMSG;
+		return prep_delete(&srv->prep, s, &c->auth, &req, now, ret_txn);
+	}
+	case ZK_OP_SET_DATA: {
+		struct set_data_request req;
+		if (set_data_request_decode(&r, &req) < 0)
+			return -EBADMSG;
+		return prep_set_data(&srv->prep, s, &c->auth, &req, now, ret_txn);
+	}
+	case ZK_OP_SET_ACL: {
+		struct set_acl_request req;
+		err = set_acl_request_decode(&r, &req);
+		if (err < 0)
+			return err == -ENOMEM ? PREP_ENOMEM : -EBADMSG;
+		err = prep_set_acl(&srv->prep, s, &c->auth, &req, now, ret_txn);
+		acl_entries_free(req.acl, req.acl_count);
+		return err;
+	}
+	case ZK_OP_DELETE_CONTAINER: {
+		const char *path;
+		int32_t plen;
+		jute_read_string(&r, &path, &plen);
+		if (r.error)
+			return -EBADMSG;
+		return prep_delete_container(&srv->prep, s, path, (size_t)plen, now, ret_txn);
+	}
+	case ZK_OP_MULTI:
+		err = prep_multi(&srv->prep, s, &c->auth, &r, now, ret_txn, &rq->multi_failure);
+		if (err == PREP_EBADMSG)
+			return -EBADMSG;
+		if (err == 1)
+			return ZOK;	/* done: a failed multi answers with per-op errors */
+		return err;
+	case ZK_OP_CLOSE_SESSION:
+		err = prep_close_session(&srv->prep, s->id, now, ret_txn);
+		if (err == 0)
+			s->closing = true;
+		return err;
+	}
+	return ZUNIMPLEMENTED;
+}
+
+/* multi's reply: {MultiHeader{type, done=false, err} + result} per op, then
+ * {-1, true, -1}. A failed multi lists every op as an error result: 0 before
+ * the failing one, its code, RUNTIMEINCONSISTENCY after; its header err is 0. */
+static void emit_multi_reply(struct conn *c, struct request *rq)
+{
+	struct txn *t = rq->txn;
+	const struct multi_failure *f = &rq->multi_failure;
+	int64_t zxid = t ? t->zxid : c->srv->state.last_zxid;
+	size_t start = reply_begin(c, rq->xid, zxid, ZOK);
+
+	if (!t) {
+		for (uint32_t i = 0; i < f->op_count; i++) {
+			int32_t err = i < f->failed_index ? ZOK
+				    : i == f->failed_index ? f->err : ZRUNTIMEINCONSISTENCY;
+			jute_write_int(&c->obuf, ZK_OP_ERROR);
+			jute_write_bool(&c->obuf, false);
+			jute_write_int(&c->obuf, err);
+			jute_write_int(&c->obuf, err);
+		}
+	}
+	for (uint32_t i = 0; t && i < t->op_count; i++) {
+		const struct txn_op *o = &t->ops[i];
+		int32_t type = o->request_type;
+		/* create2, createTTL and createContainer all answer as create2. */
+		bool with_stat = type == ZK_OP_CREATE2 || type == ZK_OP_CREATE_TTL ||
+				 type == ZK_OP_CREATE_CONTAINER;
+		jute_write_int(&c->obuf, with_stat ? ZK_OP_CREATE2 : type);
+		jute_write_bool(&c->obuf, false);
+		jute_write_int(&c->obuf, 0);
+		if (type == ZK_OP_CREATE || with_stat)
+			jute_write_string(&c->obuf, o->path, (int32_t)o->path_len);
+		if (with_stat || type == ZK_OP_SET_DATA)
+			stat_encode(&c->obuf, &rq->results[i].stat);
+	}
+	jute_write_int(&c->obuf, -1);
+	jute_write_bool(&c->obuf, true);
+	jute_write_int(&c->obuf, -1);
+	reply_end(c, start);
+}
+
+/* Writes the reply of a finished write. */
+void write_reply(struct conn *c, struct request *rq)
+{
+	struct txn *t = rq->txn;
+
+	if (rq->op == ZK_OP_CREATE_SESSION) {
+		struct session *s = session_lookup(&c->srv->state.sessions, t->session_id);
+		conn_session_created(c, s, rq->err);
+		return;
+	}
+	if (rq->op == ZK_OP_MULTI && !rq->err) {
+		emit_multi_reply(c, rq);
+		return;
+	}
+	if (rq->err || !t) {
+		reply_error(c, rq->xid, rq->err);
+		if (rq->op == ZK_OP_CHECK || rq->err == ZUNIMPLEMENTED)
+			conn_close_after_flush(c);
+		return;
+	}
+	size_t start = reply_begin(c, rq->xid, t->zxid, ZOK);
+	switch (rq->op) {
+	case ZK_OP_CREATE:
+		jute_write_string(&c->obuf, t->ops[0].path, (int32_t)t->ops[0].path_len);
+		break;
+	case ZK_OP_CREATE2:
+	case ZK_OP_CREATE_CONTAINER:
+	case ZK_OP_CREATE_TTL:
+		jute_write_string(&c->obuf, t->ops[0].path, (int32_t)t->ops[0].path_len);
+		stat_encode(&c->obuf, &rq->results[0].stat);
+		break;
+	case ZK_OP_SET_DATA:
+	case ZK_OP_SET_ACL:
+		stat_encode(&c->obuf, &rq->results[0].stat);
+		break;
+	default:
+		break;
+	}
+	reply_end(c, start);
+	if (rq->op == ZK_OP_CLOSE_SESSION)
+		conn_close_after_flush(c);
+}

@@ -1,0 +1,740 @@
+/* test_config: config.c's defaults, loading of corral.yaml, its error messages
+ * ("FILE:LINE: KEY: message"), config_finish and config_parse_listen_address.
+ * Each case writes its YAML to a temporary file (under $TMPDIR or /tmp). */
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <setjmp.h>
+#include <cmocka.h>
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "config.h"
+#include "fourletter.h"
+
+struct loaded {
+	struct corral_config cfg;
+	char *path;
+	char error[CONFIG_ERROR_MAX];
+	int r;
+};
+
+static char *write_temp(const char *text)
+{
+	const char *dir = getenv("TMPDIR");
+	char *path;
+
+	if (!dir || !*dir)
+		dir = "/tmp";
+	assert_true(asprintf(&path, "%s/test_config.XXXXXX", dir) > 0);
+	int fd = mkstemp(path);
+	assert_true(fd >= 0);
+	size_t len = strlen(text);
+	assert_int_equal(write(fd, text, len), (ssize_t)len);
+	assert_int_equal(close(fd), 0);
+	return path;
+}
+
+/* Loads text over the defaults into t. */
+static void load(struct loaded *t, const char *text)
+{
+	assert_int_equal(config_init_defaults(&t->cfg), 0);
+	t->path = write_temp(text);
+	t->error[0] = '\0';
+	t->r = config_load(&t->cfg, t->path, t->error, sizeof(t->error));
+}
+
+static void loaded_free(struct loaded *t)
+{
+	unlink(t->path);
+	free(t->path);
+	config_free(&t->cfg);
+}
+
+/* Loads text, which must succeed. */
+static void load_ok(struct loaded *t, const char *text)
+{
+	load(t, text);
+	if (t->r != 0)
+		print_error("unexpected error %d: %s\n", t->r, t->error);
+	assert_int_equal(t->r, 0);
+}
+
+/* text must be refused with "FILE:LINE: KEY: ..." (no "KEY: " when key is
+ * NULL) and the message must contain needle. */
+static void assert_refused(const char *text, unsigned line, const char *key, const char *needle)
+{
+	struct loaded t;
+	char prefix[512];
+
+	load(&t, text);
+	snprintf(prefix, sizeof(prefix), "%s:%u: %s%s", t.path, line, key ? key : "", key ? ": " : "");
+	bool ok = t.r == -EINVAL && strncmp(t.error, prefix, strlen(prefix)) == 0 &&
+		  strstr(t.error + strlen(prefix), needle);
+	if (!ok)
+		print_error("for:\n%s\nexpected -EINVAL and \"%s...%s...\"\ngot %d and \"%s\"\n",
+			    text, prefix, needle, t.r, t.error);
+	loaded_free(&t);
+	assert_true(ok);
+}
+
+static void assert_config_equal(const struct corral_config *a, const struct corral_config *b)
+{
+	assert_string_equal(a->data_dir, b->data_dir);
+	assert_int_equal(a->log_level, b->log_level);
+	assert_int_equal(a->listen_count, b->listen_count);
+	for (size_t i = 0; i < a->listen_count; i++) {
+		assert_string_equal(a->listen[i].host, b->listen[i].host);
+		assert_int_equal(a->listen[i].port, b->listen[i].port);
+	}
+	assert_int_equal(a->max_connections, b->max_connections);
+	assert_int_equal(a->max_connections_per_address, b->max_connections_per_address);
+	assert_int_equal(a->max_frame_bytes, b->max_frame_bytes);
+	assert_int_equal(a->max_outstanding_requests, b->max_outstanding_requests);
+	assert_int_equal(a->max_output_bytes, b->max_output_bytes);
+	assert_int_equal(a->four_letter_words, b->four_letter_words);
+	assert_int_equal(a->tick_time_ms, b->tick_time_ms);
+	assert_int_equal(a->min_session_timeout_ms, b->min_session_timeout_ms);
+	assert_int_equal(a->max_session_timeout_ms, b->max_session_timeout_ms);
+	assert_int_equal(a->max_sessions, b->max_sessions);
+	assert_int_equal(a->max_watches_per_session, b->max_watches_per_session);
+	assert_int_equal(a->extended_types, b->extended_types);
+	assert_int_equal(a->container_check_interval_ms, b->container_check_interval_ms);
+	assert_int_equal(a->container_max_per_minute, b->container_max_per_minute);
+	if (a->super_digest || b->super_digest) {
+		assert_non_null(a->super_digest);
+		assert_non_null(b->super_digest);
+		assert_string_equal(a->super_digest, b->super_digest);
+	}
+}
+
+static void assert_equals_defaults(const struct corral_config *cfg)
+{
+	struct corral_config defaults;
+
+	assert_int_equal(config_init_defaults(&defaults), 0);
+	assert_config_equal(cfg, &defaults);
+	config_free(&defaults);
+}
+
+static void test_defaults_are_the_documented_values(void **state)
+{
+	struct corral_config cfg;
+
+	(void)state;
+	assert_int_equal(config_init_defaults(&cfg), 0);
+	assert_null(cfg.source_path);
+	assert_string_equal(cfg.data_dir, "/var/lib/corral");
+	assert_int_equal(cfg.log_level, LOG_LEVEL_INFO);
+	assert_int_equal(cfg.listen_count, 1);
+	assert_string_equal(cfg.listen[0].host, "127.0.0.1");
+	assert_int_equal(cfg.listen[0].port, 2181);
+	assert_int_equal(cfg.max_connections, 4096);
+	assert_int_equal(cfg.max_connections_per_address, 1024);
+	assert_int_equal(cfg.max_frame_bytes, 1048576);
+	assert_int_equal(cfg.max_outstanding_requests, 1000);
+	assert_int_equal(cfg.max_output_bytes, 16777216);
+	assert_int_equal(cfg.four_letter_words, FLW_ALL);
+	assert_int_equal(cfg.tick_time_ms, 2000);
+	assert_int_equal(cfg.min_session_timeout_ms, 0);
+	assert_int_equal(cfg.max_session_timeout_ms, 0);
+	assert_int_equal(cfg.max_sessions, 100000);
+	assert_int_equal(cfg.max_watches_per_session, 1000000);
+	assert_true(cfg.extended_types);
+	assert_int_equal(cfg.container_check_interval_ms, 60000);
+	assert_int_equal(cfg.container_max_per_minute, 10000);
+	assert_null(cfg.super_digest);
+	config_free(&cfg);
+}
+
+static void test_shipped_file_loads_and_equals_defaults(void **state)
+{
+	const char *root = getenv("CORRAL_SOURCE_ROOT");
+	struct corral_config cfg;
+	char error[CONFIG_ERROR_MAX] = "";
+	char *path;
+
+	(void)state;
+	if (!root || !*root)
+		skip();
+	assert_true(asprintf(&path, "%s/etc/corral.yaml", root) > 0);
+	assert_int_equal(config_init_defaults(&cfg), 0);
+	int r = config_load(&cfg, path, error, sizeof(error));
+	if (r != 0)
+		print_error("%s\n", error);
+	assert_int_equal(r, 0);
+	assert_string_equal(cfg.source_path, path);
+	assert_equals_defaults(&cfg);
+	free(path);
+	config_free(&cfg);
+}
+
+static void test_empty_or_comment_only_file_keeps_defaults(void **state)
+{
+	static const char *const texts[] = { "", "\n\n", "# nothing here\n  # indented\n",
+					     "---\n", "---\n# only a comment\n...\n" };
+	struct loaded t;
+
+	(void)state;
+	for (size_t i = 0; i < sizeof(texts) / sizeof(texts[0]); i++) {
+		load_ok(&t, texts[i]);
+		assert_string_equal(t.cfg.source_path, t.path);
+		assert_equals_defaults(&t.cfg);
+		loaded_free(&t);
+	}
+}
+
+static void test_empty_section_keeps_defaults(void **state)
+{
+	struct loaded t;
+
+	(void)state;
+	load_ok(&t, "client:\n  # max_connections: 10\nsession: ~\nznode: {}\n");
+	assert_equals_defaults(&t.cfg);
+	loaded_free(&t);
+}
+
+static void test_missing_file_returns_enoent_and_names_the_file(void **state)
+{
+	struct corral_config cfg;
+	char error[CONFIG_ERROR_MAX];
+
+	(void)state;
+	assert_int_equal(config_init_defaults(&cfg), 0);
+	int r = config_load(&cfg, "/nonexistent/corral.yaml", error, sizeof(error));
+	assert_int_equal(r, -ENOENT);
+	assert_string_equal(error, "/nonexistent/corral.yaml: cannot open: No such file or directory");
+	assert_equals_defaults(&cfg);
+	config_free(&cfg);
+}
+
+static void test_directory_is_refused(void **state)
+{
+	struct corral_config cfg;
+	char error[CONFIG_ERROR_MAX];
+
+	(void)state;
+	assert_int_equal(config_init_defaults(&cfg), 0);
+	assert_int_equal(config_load(&cfg, "/", error, sizeof(error)), -EISDIR);
+	assert_string_equal(error, "/: cannot open: Is a directory");
+	config_free(&cfg);
+}
+
+static void test_every_key_replaces_its_default(void **state)
+{
+	struct loaded t;
+
+	(void)state;
+	load_ok(&t,
+		"data_dir: /srv/corral\n"
+		"log_level: debug\n"
+		"client:\n"
+		"  listen: [\"10.0.0.1:2281\", \"[::]:2182\"]\n"
+		"  max_connections: 10\n"
+		"  max_connections_per_address: 5\n"
+		"  max_frame_bytes: 1024\n"
+		"  max_outstanding_requests: 100000\n"
+		"  max_output_bytes: 4294967296\n"
+		"  four_letter_words: [ruok, mntr]\n"
+		"session:\n"
+		"  tick_time_ms: 500\n"
+		"  min_timeout_ms: 1000\n"
+		"  max_timeout_ms: 2147483647\n"
+		"  max_sessions: 1\n"
+		"  max_watches: 7\n"
+		"znode:\n"
+		"  extended_types: false\n"
+		"  container_check_interval_ms: 10\n"
+		"  container_max_per_minute: 1000000\n"
+		"auth:\n"
+		"  super_digest: \"super:D/InIHSb7yEEbrWz8b9l71RjZJU=\"\n");
+	const struct corral_config *c = &t.cfg;
+	assert_string_equal(c->data_dir, "/srv/corral");
+	assert_int_equal(c->log_level, LOG_LEVEL_DEBUG);
+	assert_int_equal(c->listen_count, 2);
+	assert_string_equal(c->listen[0].host, "10.0.0.1");
+	assert_int_equal(c->listen[0].port, 2281);
+	assert_string_equal(c->listen[1].host, "::");
+	assert_int_equal(c->listen[1].port, 2182);
+	assert_int_equal(c->max_connections, 10);
+	assert_int_equal(c->max_connections_per_address, 5);
+	assert_int_equal(c->max_frame_bytes, 1024);
+	assert_int_equal(c->max_outstanding_requests, 100000);
+	assert_int_equal(c->max_output_bytes, UINT64_C(4294967296));
+	assert_int_equal(c->four_letter_words, (1u << FLW_RUOK) | (1u << FLW_MNTR));
+	assert_int_equal(c->tick_time_ms, 500);
+	assert_int_equal(c->min_session_timeout_ms, 1000);
+	assert_int_equal(c->max_session_timeout_ms, 2147483647);
+	assert_int_equal(c->max_sessions, 1);
+	assert_int_equal(c->max_watches_per_session, 7);
+	assert_false(c->extended_types);
+	assert_int_equal(c->container_check_interval_ms, 10);
+	assert_int_equal(c->container_max_per_minute, 1000000);
+	assert_string_equal(c->super_digest, "super:D/InIHSb7yEEbrWz8b9l71RjZJU=");
+	loaded_free(&t);
+}
+
+static void test_unknown_key_names_file_line_and_key(void **state)
+{
+	(void)state;
+	assert_refused("session:\n  tick_time_ms: 100\n  no_such_key: 1\n", 3,
+		       "session.no_such_key", "unknown key");
+	assert_refused("data_dir: /x\n\nlisten: 127.0.0.1:2181\n", 3, "listen", "unknown key");
+	assert_refused("client:\n  listen: 127.0.0.1:1\nserver:\n  id: 1\n", 3, "server",
+		       "unknown key");
+}
+
+static void test_mapping_where_scalar_expected_is_a_type_error(void **state)
+{
+	(void)state;
+	assert_refused("data_dir:\n  path: /x\n", 2, "data_dir", "expected a string, got a mapping");
+	assert_refused("client:\n  max_connections: {a: 1}\n", 2, "client.max_connections",
+		       "expected an integer, got a mapping");
+	assert_refused("log_level: [info]\n", 1, "log_level", "got a sequence");
+	assert_refused("client:\n  listen:\n    a: 1\n", 3, "client.listen", "got a mapping");
+}
+
+static void test_sequence_where_mapping_expected_is_a_type_error(void **state)
+{
+	(void)state;
+	assert_refused("client:\n  - listen\n", 2, "client", "expected a mapping, got a sequence");
+	assert_refused("session: 5\n", 1, "session", "expected a mapping, got a scalar");
+}
+
+static void test_top_level_that_is_not_a_mapping_is_refused(void **state)
+{
+	(void)state;
+	assert_refused("# a list\n- data_dir: /x\n", 2, NULL,
+		       "expected a mapping of keys at the top level, got a sequence");
+	assert_refused("just words\n", 1, NULL, "got a scalar");
+}
+
+static void test_non_integer_is_refused(void **state)
+{
+	static const char *const bad[] = { "12abc", "1.5", "-5", "+5", "0x10", "1e3", "1_000",
+					   "\"\"", "''", "true" };
+	char text[128];
+
+	(void)state;
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		snprintf(text, sizeof(text), "data_dir: /x\nclient:\n  max_frame_bytes: %s\n", bad[i]);
+		assert_refused(text, 3, "client.max_frame_bytes",
+			       "expected an unsigned decimal integer, got '");
+	}
+	assert_refused("data_dir: /x\nclient:\n  max_frame_bytes: 12abc\n", 3,
+		       "client.max_frame_bytes", "got '12abc'");
+	assert_refused("session:\n  max_sessions:\n", 2, "session.max_sessions", "got ''");
+}
+
+static void test_out_of_range_value_is_refused(void **state)
+{
+	(void)state;
+	assert_refused("client:\n  max_frame_bytes: 512\n", 2, "client.max_frame_bytes",
+		       "out of range: 512 is not in 1024..67108864");
+	assert_refused("client:\n  max_frame_bytes: 67108865\n", 2, "client.max_frame_bytes",
+		       "1024..67108864");
+	assert_refused("client:\n  max_connections: 0\n", 2, "client.max_connections", "1..1000000");
+	assert_refused("client:\n  max_output_bytes: 4294967297\n", 2, "client.max_output_bytes",
+		       "65536..4294967296");
+	assert_refused("client:\n  max_output_bytes: 65535\n", 2, "client.max_output_bytes",
+		       "out of range");
+	assert_refused("session:\n  tick_time_ms: 60001\n", 2, "session.tick_time_ms", "1..60000");
+	assert_refused("session:\n  min_timeout_ms: 2147483648\n", 2, "session.min_timeout_ms",
+		       "0..2147483647");
+	assert_refused("session:\n  max_sessions: 10000001\n", 2, "session.max_sessions",
+		       "1..10000000");
+	assert_refused("client:\n  max_outstanding_requests: 100001\n", 2,
+		       "client.max_outstanding_requests", "1..100000");
+	assert_refused("znode:\n  container_check_interval_ms: 9\n", 2,
+		       "znode.container_check_interval_ms", "10..86400000");
+}
+
+static void test_integer_overflow_is_out_of_range(void **state)
+{
+	(void)state;
+	assert_refused("client:\n  max_output_bytes: 18446744073709551616\n", 2,
+		       "client.max_output_bytes", "out of range: 18446744073709551616 is not in");
+	assert_refused("client:\n  max_connections: 4294967297\n", 2, "client.max_connections",
+		       "out of range");
+	assert_refused("client:\n  max_frame_bytes: 99999999999999999999999999999\n", 2,
+		       "client.max_frame_bytes", "out of range");
+}
+
+static void test_range_bounds_are_inclusive(void **state)
+{
+	struct loaded t;
+
+	(void)state;
+	load_ok(&t, "client:\n  max_output_bytes: 65536\n  max_frame_bytes: 67108864\n"
+		    "session:\n  tick_time_ms: 1\n  max_timeout_ms: 0\n");
+	assert_int_equal(t.cfg.max_output_bytes, 65536);
+	assert_int_equal(t.cfg.max_frame_bytes, 67108864);
+	assert_int_equal(t.cfg.tick_time_ms, 1);
+	loaded_free(&t);
+}
+
+static void test_duplicate_key_is_refused_at_its_second_line(void **state)
+{
+	(void)state;
+	assert_refused("data_dir: /a\nlog_level: info\ndata_dir: /b\n", 3, "data_dir",
+		       "duplicate key (first given at line 1)");
+	assert_refused("client:\n  max_connections: 1\n  listen: 127.0.0.1:1\n  max_connections: 2\n",
+		       4, "client.max_connections", "duplicate key (first given at line 2)");
+}
+
+static void test_yaml_syntax_error_names_the_line(void **state)
+{
+	(void)state;
+	assert_refused("data_dir: /x\nclient:\n  listen: [127.0.0.1:1\n", 4, NULL, "YAML syntax error: ");
+	assert_refused("data_dir: /x\nlog_level: info: debug\n", 2, NULL, "YAML syntax error: ");
+	assert_refused("client:\n  listen: 127.0.0.1:1\n max_connections: 1\n", 3, NULL,
+		       "YAML syntax error: ");
+	assert_refused("data_dir: \"/x\n", 2, NULL, "YAML syntax error: ");
+	assert_refused("data_dir: *nowhere\n", 1, NULL, "YAML syntax error: ");
+	assert_refused("data_dir: /x\n\nlog_level: \xc3\x28\n", 3, NULL, "UTF-8");
+}
+
+static void test_second_document_is_refused(void **state)
+{
+	(void)state;
+	assert_refused("data_dir: /x\n---\nlog_level: info\n", 3, NULL, "second YAML document");
+}
+
+static void test_non_string_key_is_refused(void **state)
+{
+	(void)state;
+	assert_refused("client:\n  ? [a, b]\n  : 1\n", 2, "client", "a key must be a string");
+}
+
+static void test_data_dir_must_not_be_empty(void **state)
+{
+	(void)state;
+	assert_refused("data_dir:\n", 1, "data_dir", "must not be empty");
+	assert_refused("log_level: info\ndata_dir: \"\"\n", 2, "data_dir", "must not be empty");
+	assert_refused("data_dir: \"/a\\0b\"\n", 1, "data_dir", "NUL");
+}
+
+static void test_log_level_takes_the_five_syslog_names(void **state)
+{
+	static const struct { const char *name; enum log_level level; } levels[] = {
+		{ "err", LOG_LEVEL_ERR }, { "warning", LOG_LEVEL_WARNING },
+		{ "notice", LOG_LEVEL_NOTICE }, { "info", LOG_LEVEL_INFO },
+		{ "debug", LOG_LEVEL_DEBUG },
+	};
+	char text[64];
+	struct loaded t;
+
+	(void)state;
+	for (size_t i = 0; i < sizeof(levels) / sizeof(levels[0]); i++) {
+		snprintf(text, sizeof(text), "log_level: %s\n", levels[i].name);
+		load_ok(&t, text);
+		assert_int_equal(t.cfg.log_level, levels[i].level);
+		loaded_free(&t);
+	}
+	assert_refused("log_level: verbose\n", 1, "log_level",
+		       "expected err, warning, notice, info or debug, got 'verbose'");
+	assert_refused("log_level: 7\n", 1, "log_level", "got '7'");
+}
+
+static void test_listen_as_a_list(void **state)
+{
+	struct loaded t;
+
+	(void)state;
+	load_ok(&t, "client:\n  listen:\n    - 127.0.0.1:2181\n    - \"0.0.0.0:3000\"\n"
+		    "    - \"[::1]:65535\"\n");
+	assert_int_equal(t.cfg.listen_count, 3);
+	assert_string_equal(t.cfg.listen[0].host, "127.0.0.1");
+	assert_int_equal(t.cfg.listen[0].port, 2181);
+	assert_string_equal(t.cfg.listen[1].host, "0.0.0.0");
+	assert_int_equal(t.cfg.listen[1].port, 3000);
+	assert_string_equal(t.cfg.listen[2].host, "::1");
+	assert_int_equal(t.cfg.listen[2].port, 65535);
+	loaded_free(&t);
+}
+
+static void test_listen_as_a_single_string(void **state)
+{
+	struct loaded t;
+
+	(void)state;
+	load_ok(&t, "client:\n  listen: 192.168.1.10:2182\n");
+	assert_int_equal(t.cfg.listen_count, 1);
+	assert_string_equal(t.cfg.listen[0].host, "192.168.1.10");
+	assert_int_equal(t.cfg.listen[0].port, 2182);
+	loaded_free(&t);
+}
+
+static void test_listen_ipv6_is_written_in_brackets(void **state)
+{
+	struct loaded t;
+
+	(void)state;
+	load_ok(&t, "client:\n  listen: \"[fe80::1:2]:2181\"\n");
+	assert_int_equal(t.cfg.listen_count, 1);
+	assert_string_equal(t.cfg.listen[0].host, "fe80::1:2");
+	assert_int_equal(t.cfg.listen[0].port, 2181);
+	loaded_free(&t);
+	assert_refused("client:\n  listen: \"::1:2181\"\n", 2, "client.listen", "in brackets");
+}
+
+static void test_listen_bad_entry_names_its_line(void **state)
+{
+	(void)state;
+	assert_refused("client:\n  listen:\n    - 127.0.0.1:2181\n    - localhost:2181\n", 4,
+		       "client.listen", "'localhost:2181': the host is not a numeric IPv4 address");
+	assert_refused("client:\n  listen: 127.0.0.1\n", 2, "client.listen", "missing :PORT");
+	assert_refused("client:\n  listen: 127.0.0.1:0\n", 2, "client.listen", "1..65535");
+	assert_refused("client:\n  listen: [127.0.0.1:65536]\n", 2, "client.listen", "1..65535");
+	assert_refused("client:\n  listen:\n    - [127.0.0.1:1]\n", 3, "client.listen",
+		       "expected a \"host:port\" string, got a sequence");
+}
+
+static void test_listen_must_name_one_address_once(void **state)
+{
+	(void)state;
+	assert_refused("client:\n  listen: []\n", 2, "client.listen", "at least one address");
+	assert_refused("client:\n  listen:\n", 2, "client.listen", "at least one address");
+	assert_refused("client:\n  listen: [1.2.3.4:5, 1.2.3.4:5]\n", 2, "client.listen",
+		       "'1.2.3.4:5' is listed twice");
+}
+
+static void test_later_load_replaces_listen(void **state)
+{
+	struct loaded t;
+	char error[CONFIG_ERROR_MAX];
+
+	(void)state;
+	load_ok(&t, "client:\n  listen: [10.0.0.1:1, 10.0.0.2:2]\n");
+	char *second = write_temp("client:\n  listen: \"[::1]:3\"\n");
+	assert_int_equal(config_load(&t.cfg, second, error, sizeof(error)), 0);
+	assert_string_equal(t.cfg.source_path, second);
+	assert_int_equal(t.cfg.listen_count, 1);
+	assert_string_equal(t.cfg.listen[0].host, "::1");
+	assert_int_equal(t.cfg.listen[0].port, 3);
+	unlink(second);
+	free(second);
+	loaded_free(&t);
+}
+
+static void test_refused_file_leaves_config_unchanged(void **state)
+{
+	struct loaded t;
+	char error[CONFIG_ERROR_MAX];
+
+	(void)state;
+	load_ok(&t, "data_dir: /first\nclient:\n  listen: 10.0.0.1:1\n");
+	char *bad = write_temp("data_dir: /second\nclient:\n  listen: 10.0.0.2:2\n  bogus: 1\n");
+	assert_int_equal(config_load(&t.cfg, bad, error, sizeof(error)), -EINVAL);
+	assert_string_equal(t.cfg.source_path, t.path);
+	assert_string_equal(t.cfg.data_dir, "/first");
+	assert_int_equal(t.cfg.listen_count, 1);
+	assert_string_equal(t.cfg.listen[0].host, "10.0.0.1");
+	unlink(bad);
+	free(bad);
+	loaded_free(&t);
+}
+
+static void test_parse_listen_address_takes_numeric_hosts_only(void **state)
+{
+	static const struct { const char *text, *host; uint16_t port; } good[] = {
+		{ "127.0.0.1:2181", "127.0.0.1", 2181 }, { "[::1]:2181", "::1", 2181 },
+		{ "0.0.0.0:2181", "0.0.0.0", 2181 }, { "[::]:1", "::", 1 },
+		{ "255.255.255.255:65535", "255.255.255.255", 65535 },
+	};
+	static const char *const bad[] = {
+		"127.0.0.1", "127.0.0.1:", "127.0.0.1:0", "127.0.0.1:65536", "127.0.0.1:99999999999",
+		"127.0.0.1:-1", "127.0.0.1:+1", "127.0.0.1:21a", "localhost:2181", "example.com:2181",
+		":2181", "[::1]", "[::1]2181", "[::1:2181", "::1:2181", "[127.0.0.1]:2181",
+		"[localhost]:2181", "1.2.3:2181", "", "[]:1",
+	};
+	struct listen_address a;
+
+	(void)state;
+	for (size_t i = 0; i < sizeof(good) / sizeof(good[0]); i++) {
+		assert_int_equal(config_parse_listen_address(good[i].text, &a), 0);
+		assert_string_equal(a.host, good[i].host);
+		assert_int_equal(a.port, good[i].port);
+		free(a.host);
+	}
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		a = (struct listen_address) { .host = NULL, .port = 7 };
+		if (config_parse_listen_address(bad[i], &a) != -EINVAL)
+			print_error("accepted '%s'\n", bad[i]);
+		assert_null(a.host);
+		assert_int_equal(a.port, 7);
+	}
+}
+
+static void test_finish_derives_session_timeouts_from_tick(void **state)
+{
+	struct loaded t;
+	char error[CONFIG_ERROR_MAX];
+
+	(void)state;
+	load_ok(&t, "session:\n  tick_time_ms: 300\n");
+	assert_int_equal(config_finish(&t.cfg, error, sizeof(error)), 0);
+	assert_int_equal(t.cfg.min_session_timeout_ms, 600);
+	assert_int_equal(t.cfg.max_session_timeout_ms, 6000);
+	loaded_free(&t);
+
+	struct corral_config cfg;
+	assert_int_equal(config_init_defaults(&cfg), 0);
+	assert_int_equal(config_finish(&cfg, error, sizeof(error)), 0);
+	assert_int_equal(cfg.min_session_timeout_ms, 4000);
+	assert_int_equal(cfg.max_session_timeout_ms, 40000);
+	config_free(&cfg);
+}
+
+static void test_finish_keeps_explicit_timeouts(void **state)
+{
+	struct loaded t;
+	char error[CONFIG_ERROR_MAX];
+
+	(void)state;
+	load_ok(&t, "session:\n  min_timeout_ms: 1000\n  max_timeout_ms: 1000\n");
+	assert_int_equal(config_finish(&t.cfg, error, sizeof(error)), 0);
+	assert_int_equal(t.cfg.min_session_timeout_ms, 1000);
+	assert_int_equal(t.cfg.max_session_timeout_ms, 1000);
+	loaded_free(&t);
+}
+
+static void test_finish_refuses_min_timeout_greater_than_max(void **state)
+{
+	struct loaded t;
+	char error[CONFIG_ERROR_MAX], expected[512];
+
+	(void)state;
+	load_ok(&t, "session:\n  min_timeout_ms: 5000\n  max_timeout_ms: 4000\n");
+	assert_int_equal(config_finish(&t.cfg, error, sizeof(error)), -EINVAL);
+	snprintf(expected, sizeof(expected),
+		 "%s: session.min_timeout_ms: greater than session.max_timeout_ms (5000 > 4000)",
+		 t.path);
+	assert_string_equal(error, expected);
+	loaded_free(&t);
+
+	/* a derived min above an explicit max, with no file */
+	struct corral_config cfg;
+	assert_int_equal(config_init_defaults(&cfg), 0);
+	cfg.max_session_timeout_ms = 3000;
+	assert_int_equal(config_finish(&cfg, error, sizeof(error)), -EINVAL);
+	assert_string_equal(error, "(defaults): session.min_timeout_ms: greater than "
+			    "session.max_timeout_ms (4000 > 3000)");
+	config_free(&cfg);
+}
+
+static void test_four_letter_words_take_a_list_a_string_or_star(void **state)
+{
+	struct loaded t;
+
+	(void)state;
+	load_ok(&t, "client:\n  four_letter_words: [ruok, srvr]\n");
+	assert_int_equal(t.cfg.four_letter_words, (1u << FLW_RUOK) | (1u << FLW_SRVR));
+	loaded_free(&t);
+	load_ok(&t, "client:\n  four_letter_words: \"stat, mntr isro\"\n");
+	assert_int_equal(t.cfg.four_letter_words,
+			 (1u << FLW_STAT) | (1u << FLW_MNTR) | (1u << FLW_ISRO));
+	loaded_free(&t);
+	load_ok(&t, "client:\n  four_letter_words: []\n");
+	assert_int_equal(t.cfg.four_letter_words, 0);
+	loaded_free(&t);
+	load_ok(&t, "client:\n  four_letter_words: \"*\"\n");
+	assert_int_equal(t.cfg.four_letter_words, FLW_ALL);
+	loaded_free(&t);
+	assert_refused("client:\n  four_letter_words:\n    - ruok\n    - kill\n", 4,
+		       "client.four_letter_words", "unknown four-letter word 'kill'");
+	assert_refused("client:\n  four_letter_words: {ruok: 1}\n", 2, "client.four_letter_words",
+		       "got a mapping");
+}
+
+static void test_extended_types_is_true_or_false(void **state)
+{
+	struct loaded t;
+
+	(void)state;
+	load_ok(&t, "znode:\n  extended_types: false\n");
+	assert_false(t.cfg.extended_types);
+	loaded_free(&t);
+	assert_refused("znode:\n  extended_types: yes\n", 2, "znode.extended_types",
+		       "expected true or false, got 'yes'");
+}
+
+static void test_super_digest_is_user_colon_digest_or_null(void **state)
+{
+	struct loaded t;
+
+	(void)state;
+	load_ok(&t, "auth:\n  super_digest: super:D/InIHSb7yEEbrWz8b9l71RjZJU=\n");
+	assert_string_equal(t.cfg.super_digest, "super:D/InIHSb7yEEbrWz8b9l71RjZJU=");
+	loaded_free(&t);
+	load_ok(&t, "auth:\n  super_digest: null\n");
+	assert_null(t.cfg.super_digest);
+	loaded_free(&t);
+	assert_refused("auth:\n  super_digest: super:test\n", 2, "auth.super_digest",
+		       "expected \"user:digest\"");
+	assert_refused("auth:\n  super_digest: \":D/InIHSb7yEEbrWz8b9l71RjZJU=\"\n", 2,
+		       "auth.super_digest", "expected \"user:digest\"");
+}
+
+static void test_error_is_cut_to_the_buffer(void **state)
+{
+	struct corral_config cfg;
+	char error[16];
+	char *path = write_temp("client:\n  max_frame_bytes: 1\n");
+
+	(void)state;
+	assert_int_equal(config_init_defaults(&cfg), 0);
+	assert_int_equal(config_load(&cfg, path, error, sizeof(error)), -EINVAL);
+	assert_int_equal(strlen(error), sizeof(error) - 1);
+	assert_int_equal(config_load(&cfg, path, NULL, 0), -EINVAL);
+	unlink(path);
+	free(path);
+	config_free(&cfg);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_defaults_are_the_documented_values),
+		cmocka_unit_test(test_shipped_file_loads_and_equals_defaults),
+		cmocka_unit_test(test_empty_or_comment_only_file_keeps_defaults),
+		cmocka_unit_test(test_empty_section_keeps_defaults),
+		cmocka_unit_test(test_missing_file_returns_enoent_and_names_the_file),
+		cmocka_unit_test(test_directory_is_refused),
+		cmocka_unit_test(test_every_key_replaces_its_default),
+		cmocka_unit_test(test_unknown_key_names_file_line_and_key),
+		cmocka_unit_test(test_mapping_where_scalar_expected_is_a_type_error),
+		cmocka_unit_test(test_sequence_where_mapping_expected_is_a_type_error),
+		cmocka_unit_test(test_top_level_that_is_not_a_mapping_is_refused),
+		cmocka_unit_test(test_non_integer_is_refused),
+		cmocka_unit_test(test_out_of_range_value_is_refused),
+		cmocka_unit_test(test_integer_overflow_is_out_of_range),
+		cmocka_unit_test(test_range_bounds_are_inclusive),
+		cmocka_unit_test(test_duplicate_key_is_refused_at_its_second_line),
+		cmocka_unit_test(test_yaml_syntax_error_names_the_line),
+		cmocka_unit_test(test_second_document_is_refused),
+		cmocka_unit_test(test_non_string_key_is_refused),
+		cmocka_unit_test(test_data_dir_must_not_be_empty),
+		cmocka_unit_test(test_log_level_takes_the_five_syslog_names),
+		cmocka_unit_test(test_listen_as_a_list),
+		cmocka_unit_test(test_listen_as_a_single_string),
+		cmocka_unit_test(test_listen_ipv6_is_written_in_brackets),
+		cmocka_unit_test(test_listen_bad_entry_names_its_line),
+		cmocka_unit_test(test_listen_must_name_one_address_once),
+		cmocka_unit_test(test_later_load_replaces_listen),
+		cmocka_unit_test(test_refused_file_leaves_config_unchanged),
+		cmocka_unit_test(test_parse_listen_address_takes_numeric_hosts_only),
+		cmocka_unit_test(test_finish_derives_session_timeouts_from_tick),
+		cmocka_unit_test(test_finish_keeps_explicit_timeouts),
+		cmocka_unit_test(test_finish_refuses_min_timeout_greater_than_max),
+		cmocka_unit_test(test_four_letter_words_take_a_list_a_string_or_star),
+		cmocka_unit_test(test_extended_types_is_true_or_false),
+		cmocka_unit_test(test_super_digest_is_user_colon_digest_or_null),
+		cmocka_unit_test(test_error_is_cut_to_the_buffer),
+	};
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
