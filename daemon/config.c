@@ -574,7 +574,12 @@ int config_init_defaults(struct corral_config *cfg)
 		.max_frame_bytes = 1048576,
 		.max_outstanding_requests = 1000,
 		.max_output_bytes = 16777216,
-		.four_letter_words = FLW_ALL,
+		/* The words that only show counters and settings (ZooKeeper allows
+		 * just srvr by default); cons, dump, wchc and wchp (sessions and
+		 * paths) and the resets crst and srst must be asked for. */
+		.four_letter_words = 1u << FLW_RUOK | 1u << FLW_SRVR | 1u << FLW_STAT | 1u << FLW_MNTR |
+				     1u << FLW_ISRO | 1u << FLW_CONF | 1u << FLW_ENVI | 1u << FLW_DIRS |
+				     1u << FLW_WCHS,
 		.tick_time_ms = 2000,
 		.max_sessions = 100000,
 		.max_watches_per_session = 1000000,
