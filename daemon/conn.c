@@ -377,7 +377,7 @@ static void conn_process_input(struct conn *c)
 	while (c->state == CONN_NEW || c->state == CONN_ESTABLISHED) {
 		if (c->close_after_flush)
 			break;
-		if (c->queue_len >= srv->cfg->max_outstanding_requests) {
+		if (request_queue_full(c)) {
 			c->paused = true;
 			break;
 		}

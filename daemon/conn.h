@@ -63,6 +63,7 @@ struct conn {
 
 	struct request *queue_head, *queue_tail;
 	uint32_t queue_len;
+	uint64_t queue_bytes;		/* frame bytes of the queued requests */
 	uint64_t received, sent;
 	uint64_t last_zxid_sent;
 };

@@ -92,8 +92,16 @@ void request_send_event(struct conn *c, int64_t zxid, int event_type, const char
 	reply_end(c, start);
 }
 
+bool request_queue_full(const struct conn *c)
+{
+	const struct corral_config *cfg = c->srv->cfg;
+	return c->queue_len >= cfg->max_outstanding_requests ||
+	       c->queue_bytes >= cfg->max_output_bytes;
+}
+
 static void queue_append(struct conn *c, struct request *rq)
 {
+	c->queue_bytes += rq->frame_bytes;
 	rq->next = NULL;
 	if (c->queue_tail)
 		c->queue_tail->next = rq;
@@ -127,6 +135,7 @@ static void queue_pump(struct conn *c)
 		if (!c->queue_head)
 			c->queue_tail = NULL;
 		c->queue_len--;
+		c->queue_bytes -= rq->frame_bytes;
 		if (rq->state == REQUEST_WAITING) {
 			int err = read_execute(c, rq->xid, rq->op, rq->body, rq->body_len);
 			if (err < 0) {
@@ -141,7 +150,7 @@ static void queue_pump(struct conn *c)
 		request_free(rq);
 	}
 	if (c->state != CONN_CLOSING && (c->paused || c->rlen > c->rstart) &&
-	    c->queue_len < srv->cfg->max_outstanding_requests)
+	    !request_queue_full(c))
 		conn_resume_reading(c);
 }
 
@@ -171,6 +180,7 @@ int request_receive(struct conn *c, const uint8_t *frame, uint32_t len)
 	rq->conn = c;
 	rq->xid = xid;
 	rq->op = op;
+	rq->frame_bytes = len;
 	rq->received_ms = srv->now_ms;
 
 	if (read_op(op)) {
@@ -248,4 +258,5 @@ void request_queue_drop(struct conn *c)
 	}
 	c->queue_head = c->queue_tail = NULL;
 	c->queue_len = 0;
+	c->queue_bytes = 0;
 }

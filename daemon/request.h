@@ -9,6 +9,7 @@
 #pragma once
 
 #include <stdbool.h>
+#include <stddef.h>
 #include <stdint.h>
 
 #include "prep.h"
@@ -35,6 +36,7 @@ struct request {
 	struct txn_result *results;	/* done writes: one per txn op */
 	struct multi_failure multi_failure;	/* a multi that failed its checks */
 	uint8_t *body;			/* waiting reads: a copy of the request body */
+	uint32_t frame_bytes;		/* what it holds of the connection's budget */
 	uint32_t body_len;
 };
 
@@ -42,6 +44,11 @@ struct request {
  * Returns 0, or -EBADMSG when the request does not parse or is not allowed
  * (the caller closes the connection), or -ENOMEM. */
 int request_receive(struct conn *c, const uint8_t *frame, uint32_t len);
+
+/* True when the connection holds as many queued requests (count or bytes:
+ * waiting reads keep their body, in-flight writes their data) as it may:
+ * reading stops until replies drain. */
+bool request_queue_full(const struct conn *c);
 
 /* A txn has been applied: completes its request, if it still has one. */
 void request_txn_applied(struct server *srv, struct txn *t, struct txn_result *results);
