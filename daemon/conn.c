@@ -46,34 +46,41 @@ static void peer_to_text(const struct sockaddr_storage *ss, char *out, size_t si
 	}
 }
 
+/* Posts a receive into the free end of the buffer. Only here, with no
+ * receive in flight, may the buffer be compacted or moved: the kernel writes
+ * into it while one is. */
 static void arm_recv(struct conn *c)
 {
 	struct server *srv = c->srv;
 	if (c->recv_armed || c->state == CONN_CLOSING || c->close_after_flush || c->paused)
 		return;
-	if (c->rstart > 0 && c->rstart == c->rlen)
+	if (c->rstart == c->rlen) {
 		c->rstart = c->rlen = 0;
-	if (c->rlen == c->rcap) {
-		if (c->rstart > 0) {
-			memmove(c->rbuf, c->rbuf + c->rstart, c->rlen - c->rstart);
-			c->rlen -= c->rstart;
-			c->rstart = 0;
-		} else {
-			uint32_t limit = srv->cfg->max_frame_bytes + 4;
-			if (c->rcap >= limit) {
-				/* Full of whole frames we cannot take yet: wait. */
-				c->paused = true;
-				return;
-			}
-			uint32_t cap = c->rcap * 2 > limit ? limit : c->rcap * 2;
-			uint8_t *p = realloc(c->rbuf, cap);
-			if (!p) {
-				conn_close(c, LOG_WARNING, "out of memory for the receive buffer");
-				return;
-			}
-			c->rbuf = p;
-			c->rcap = cap;
+	} else if (c->rstart > 0 && (c->rcap - c->rlen < c->rcap / 4 || c->rneed > c->rcap - c->rstart)) {
+		memmove(c->rbuf, c->rbuf + c->rstart, c->rlen - c->rstart);
+		c->rlen -= c->rstart;
+		c->rstart = 0;
+	}
+	uint32_t limit = srv->cfg->max_frame_bytes + 4;
+	uint32_t want = c->rcap;
+	if (c->rneed > want)
+		want = c->rneed;		/* a frame bigger than the buffer */
+	if (c->rlen == c->rcap && want == c->rcap) {
+		if (c->rcap >= limit) {
+			/* Full of whole frames we cannot take yet: wait. */
+			c->paused = true;
+			return;
 		}
+		want = c->rcap * 2 > limit ? limit : c->rcap * 2;
+	}
+	if (want > c->rcap) {
+		uint8_t *p = realloc(c->rbuf, want);
+		if (!p) {
+			conn_close(c, LOG_WARNING, "out of memory for the receive buffer");
+			return;
+		}
+		c->rbuf = p;
+		c->rcap = want;
 	}
 	struct io_uring_sqe *sqe = loop_sqe(&srv->loop, &c->recv_op);
 	io_uring_prep_recv(sqe, c->fd, c->rbuf + c->rlen, c->rcap - c->rlen, 0);
@@ -399,24 +406,11 @@ static void conn_process_input(struct conn *c)
 			break;
 		}
 		if (avail - 4 < (uint32_t)len) {
-			/* Make room for the whole frame at the start of the buffer. */
-			uint32_t need = (uint32_t)len + 4;
-			if (c->rstart > 0) {
-				memmove(c->rbuf, c->rbuf + c->rstart, avail);
-				c->rlen = avail;
-				c->rstart = 0;
-			}
-			if (c->rcap < need) {
-				uint8_t *p = realloc(c->rbuf, need);
-				if (!p) {
-					conn_close(c, LOG_WARNING, "out of memory for a frame");
-					break;
-				}
-				c->rbuf = p;
-				c->rcap = need;
-			}
+			/* arm_recv() makes room for the whole frame. */
+			c->rneed = (uint32_t)len + 4;
 			break;
 		}
+		c->rneed = 0;
 		const uint8_t *frame = c->rbuf + c->rstart + 4;
 		c->rstart += 4 + (uint32_t)len;
 		c->received++;
@@ -434,8 +428,6 @@ static void conn_process_input(struct conn *c)
 		else if (r < 0)
 			conn_close(c, LOG_WARNING, "out of memory handling a request");
 	}
-	if (c->rstart == c->rlen)
-		c->rstart = c->rlen = 0;
 	c->in_input = false;
 }
 

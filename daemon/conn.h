@@ -48,6 +48,7 @@ struct conn {
 
 	uint8_t *rbuf;
 	uint32_t rlen, rcap, rstart;
+	uint32_t rneed;			/* bytes the partial frame at rstart needs */
 
 	struct jute_buf obuf;		/* replies gathering */
 	struct jute_buf wbuf;		/* being sent */
