@@ -15,6 +15,7 @@
 #include "hash.h"
 #include "log.h"
 #include "server.h"
+#include "service.h"
 
 #define LISTEN_BACKLOG 1024
 
@@ -153,12 +154,26 @@ static void on_accept(struct loop_op *op, int res, uint32_t flags)
 	srv->stats.connections_accepted++;
 }
 
-static int open_one(struct server *srv, struct listener *l, const struct listen_address *addr,
-		    char *why, size_t why_size)
+static struct listener *listener_new(struct server *srv)
+{
+	struct listener *l = realloc(srv->listeners, (srv->listener_count + 1) * sizeof(*l));
+	if (!l)
+		return NULL;
+	srv->listeners = l;
+	l = &srv->listeners[srv->listener_count];
+	memset(l, 0, sizeof(*l));
+	l->srv = srv;
+	l->fd = -1;
+	l->accept_op.complete = on_accept;
+	return l;
+}
+
+static int open_one(struct server *srv, const struct listen_address *addr, char *why, size_t why_size)
 {
 	struct sockaddr_storage ss;
 	socklen_t slen;
 	int family, fd, one = 1;
+	char name[80];
 
 	memset(&ss, 0, sizeof(ss));
 	if (inet_pton(AF_INET, addr->host, &((struct sockaddr_in *)&ss)->sin_addr) == 1) {
@@ -166,20 +181,20 @@ static int open_one(struct server *srv, struct listener *l, const struct listen_
 		family = in->sin_family = AF_INET;
 		in->sin_port = htons(addr->port);
 		slen = sizeof(*in);
-		snprintf(l->name, sizeof(l->name), "%s:%u", addr->host, addr->port);
+		snprintf(name, sizeof(name), "%s:%u", addr->host, addr->port);
 	} else if (inet_pton(AF_INET6, addr->host, &((struct sockaddr_in6 *)&ss)->sin6_addr) == 1) {
 		struct sockaddr_in6 *in6 = (struct sockaddr_in6 *)&ss;
 		family = in6->sin6_family = AF_INET6;
 		in6->sin6_port = htons(addr->port);
 		slen = sizeof(*in6);
-		snprintf(l->name, sizeof(l->name), "[%s]:%u", addr->host, addr->port);
+		snprintf(name, sizeof(name), "[%s]:%u", addr->host, addr->port);
 	} else {
 		snprintf(why, why_size, "listen address %s is not a numeric IP address", addr->host);
 		return -EINVAL;
 	}
 	fd = socket(family, SOCK_STREAM | SOCK_CLOEXEC, 0);
 	if (fd < 0) {
-		snprintf(why, why_size, "socket() for %s: %s", l->name, strerror(errno));
+		snprintf(why, why_size, "socket() for %s: %s", name, strerror(errno));
 		return -errno;
 	}
 	setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
@@ -187,41 +202,106 @@ static int open_one(struct server *srv, struct listener *l, const struct listen_
 		setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &one, sizeof(one));
 	if (bind(fd, (struct sockaddr *)&ss, slen) < 0 || listen(fd, LISTEN_BACKLOG) < 0) {
 		int e = errno;
-		snprintf(why, why_size, "cannot listen on %s: %s", l->name, strerror(e));
+		snprintf(why, why_size, "cannot listen on %s: %s", name, strerror(e));
 		close(fd);
 		return -e;
 	}
-	l->srv = srv;
+	struct listener *l = listener_new(srv);
+	if (!l) {
+		close(fd);
+		snprintf(why, why_size, "out of memory");
+		return -ENOMEM;
+	}
 	l->fd = fd;
-	l->accept_op.complete = on_accept;
+	snprintf(l->name, sizeof(l->name), "%s", name);
+	srv->listener_count++;
 	return 0;
+}
+
+int listener_adopt(struct server *srv, int fd, char *why, size_t why_size)
+{
+	struct sockaddr_storage ss;
+	socklen_t slen = sizeof(ss);
+	struct listener *l = listener_new(srv);
+	if (!l) {
+		snprintf(why, why_size, "out of memory");
+		return -ENOMEM;
+	}
+	l->fd = fd;
+	if (getsockname(fd, (struct sockaddr *)&ss, &slen) == 0) {
+		char host[INET6_ADDRSTRLEN] = "?";
+		if (ss.ss_family == AF_INET) {
+			struct sockaddr_in *in = (struct sockaddr_in *)&ss;
+			inet_ntop(AF_INET, &in->sin_addr, host, sizeof(host));
+			snprintf(l->name, sizeof(l->name), "%s:%u", host, ntohs(in->sin_port));
+		} else if (ss.ss_family == AF_INET6) {
+			struct sockaddr_in6 *in6 = (struct sockaddr_in6 *)&ss;
+			inet_ntop(AF_INET6, &in6->sin6_addr, host, sizeof(host));
+			snprintf(l->name, sizeof(l->name), "[%s]:%u", host, ntohs(in6->sin6_port));
+		}
+	} else {
+		snprintf(l->name, sizeof(l->name), "fd %d", fd);
+	}
+	srv->listener_count++;
+	return 0;
+}
+
+static int address_table_alloc(struct server *srv, uint32_t max_connections)
+{
+	size_t cap = 16;
+	while (cap < (size_t)max_connections * 2)
+		cap *= 2;
+	if (cap <= srv->per_address_cap)
+		return 0;
+	struct address_count *old = srv->per_address;
+	size_t old_cap = srv->per_address_cap;
+	struct address_count *t = calloc(cap, sizeof(*t));
+	if (!t)
+		return -ENOMEM;
+	srv->per_address = t;
+	srv->per_address_cap = cap;
+	for (size_t i = 0; i < old_cap; i++) {
+		if (old[i].count == 0)
+			continue;
+		*address_slot(srv, old[i].addr) = old[i];
+	}
+	free(old);
+	return 0;
+}
+
+int listeners_resize_limits(struct server *srv, uint32_t max_connections)
+{
+	return address_table_alloc(srv, max_connections);
 }
 
 int listeners_open(struct server *srv, char *why, size_t why_size)
 {
 	const struct corral_config *cfg = srv->cfg;
+	int r;
 
-	size_t cap = 16;
-	while (cap < (size_t)cfg->max_connections * 2)
-		cap *= 2;
-	srv->per_address = calloc(cap, sizeof(*srv->per_address));
-	srv->listeners = calloc(cfg->listen_count, sizeof(*srv->listeners));
-	if (!srv->per_address || !srv->listeners) {
+	if (address_table_alloc(srv, cfg->max_connections) < 0) {
 		snprintf(why, why_size, "out of memory");
 		return -ENOMEM;
 	}
-	srv->per_address_cap = cap;
-	for (size_t i = 0; i < cfg->listen_count; i++) {
-		int r = open_one(srv, &srv->listeners[i], &cfg->listen[i], why, why_size);
-		if (r < 0) {
-			srv->listener_count = i;
-			listeners_close(srv);
-			return r;
+	r = service_adopt_sockets(srv, why, why_size);
+	if (r < 0)
+		goto fail;
+	if (r > 0) {
+		log_info("listening on %d socket%s passed by systemd; client.listen is not used", r,
+			 r == 1 ? "" : "s");
+	} else {
+		for (size_t i = 0; i < cfg->listen_count; i++) {
+			r = open_one(srv, &cfg->listen[i], why, why_size);
+			if (r < 0)
+				goto fail;
 		}
-		srv->listener_count = i + 1;
-		arm_accept(&srv->listeners[i]);
 	}
+	for (size_t i = 0; i < srv->listener_count; i++)
+		arm_accept(&srv->listeners[i]);
 	return 0;
+fail:
+	listeners_close(srv);
+	return r;
 }
 
 void listeners_close(struct server *srv)

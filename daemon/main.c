@@ -12,6 +12,7 @@
 #include "config.h"
 #include "log.h"
 #include "server.h"
+#include "service.h"
 
 /* Exit statuses beyond 0/1, so a supervisor can tell causes apart. */
 #define EXIT_CONFIG 78		/* EX_CONFIG: bad configuration */
@@ -38,14 +39,15 @@ static void on_signal(struct loop_op *op, int res, uint32_t flags)
 				  "received %s; finishing the writes in flight and stopping",
 				  strsignal((int)w->info.ssi_signo));
 			server_request_stop(w->srv);
-			return;
+			break;
 		case SIGHUP:
-			log_notice("received SIGHUP; nothing is reloadable yet, ignoring");
+			service_reload(w->srv);
 			break;
 		}
 	}
-	if (!w->srv->stopping)
-		arm_signals(w);
+	/* Keep reading signals while stopping: a second SIGTERM must not kill us
+	 * by default action (the signals stay blocked), and SIGHUP is harmless. */
+	arm_signals(w);
 }
 
 static void arm_signals(struct signal_watch *w)
@@ -187,6 +189,10 @@ int main(int argc, char **argv)
 		config_free(&cfg);
 		return (strstr(error, "io_uring") ? EXIT_IO_URING : EXIT_FAILURE);
 	}
+	srv->service.config_path = config_path ? config_path : CONFIG_DEFAULT_PATH;
+	srv->service.config_path_given = config_path != NULL;
+	srv->service.data_dir_overridden = data_dir != NULL;
+	srv->service.listen_overridden = listen_count > 0;
 	struct signal_watch sigw = { .op.complete = on_signal, .srv = srv };
 	sigw.fd = signalfd(-1, &mask, SFD_CLOEXEC);
 	if (sigw.fd < 0 || server_listen(srv) < 0) {

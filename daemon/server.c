@@ -153,6 +153,7 @@ static void on_timer(struct loop_op *op, int res, uint32_t flags)
 	srv->timer_armed = false;
 	srv->now_ms = loop_now_ms();
 	if (srv->stopping) {
+		service_watchdog_tick(&srv->service, srv->now_ms);
 		if (srv->now_ms >= srv->stop_deadline_ms) {
 			log_warning("%u connections still sending at shutdown; closing them",
 				    srv->conn_count);
@@ -162,6 +163,7 @@ static void on_timer(struct loop_op *op, int res, uint32_t flags)
 		arm_timer(srv);
 		return;
 	}
+	service_watchdog_tick(&srv->service, srv->now_ms);
 	expire_sessions(srv);
 	if (srv->now_ms >= srv->next_reap_ms) {
 		reap_nodes(srv);
@@ -178,6 +180,8 @@ static void arm_timer(struct server *srv)
 		period_ms = 10;
 	if (period_ms > 1000)
 		period_ms = 1000;
+	if (srv->service.watchdog_interval_ms && period_ms > srv->service.watchdog_interval_ms / 4)
+		period_ms = (uint32_t)(srv->service.watchdog_interval_ms / 4) + 1;
 	srv->timer_ts.tv_sec = period_ms / 1000;
 	srv->timer_ts.tv_nsec = (long long)(period_ms % 1000) * 1000000;
 	struct io_uring_sqe *sqe = loop_sqe(&srv->loop, &srv->timer_op);
@@ -246,6 +250,8 @@ int server_listen(struct server *srv)
 		return r;
 	}
 	arm_timer(srv);
+	service_watchdog_start(&srv->service);
+	service_notify_ready(srv);
 	return 0;
 }
 
@@ -264,6 +270,7 @@ void server_request_stop(struct server *srv)
 	if (srv->stopping)
 		return;
 	srv->stopping = true;
+	service_notify_stopping();
 	srv->stop_deadline_ms = loop_now_ms() + SHUTDOWN_GRACE_MS;
 	listeners_close(srv);
 	/* Writes already prepped still commit and are answered; then each

@@ -14,6 +14,7 @@
 #include "config.h"
 #include "loop.h"
 #include "prep.h"
+#include "service.h"
 #include "state.h"
 #include "watch.h"
 
@@ -47,6 +48,8 @@ struct server {
 	struct conn *dirty;		/* connections with replies to send */
 	struct address_count *per_address;
 	size_t per_address_cap;
+
+	struct service service;
 
 	struct loop_op timer_op;
 	struct __kernel_timespec timer_ts;

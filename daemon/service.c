@@ -1,0 +1,197 @@
+/* service: see service.h. */
+#include "service.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <systemd/sd-daemon.h>
+
+#include "config.h"
+#include "listener.h"
+#include "log.h"
+#include "prep.h"
+#include "server.h"
+
+int service_adopt_sockets(struct server *srv, char *why, size_t why_size)
+{
+	char **names = NULL;
+	int n = sd_listen_fds_with_names(1, &names);
+	int adopted = 0;
+
+	if (n < 0) {
+		snprintf(why, why_size, "cannot take the sockets systemd passed: %s", strerror(-n));
+		return n;
+	}
+	for (int i = 0; i < n; i++) {
+		int fd = SD_LISTEN_FDS_START + i;
+		const char *name = names ? names[i] : "unknown";
+		/* Our socket unit names it "client"; an unnamed one ("unknown")
+		 * from a hand-written unit is taken as the client port too. */
+		if (strcmp(name, "client") != 0 && strcmp(name, "unknown") != 0) {
+			log_warning("ignoring socket %d named \"%s\" passed by systemd", fd, name);
+			close(fd);
+			continue;
+		}
+		if (sd_is_socket(fd, AF_UNSPEC, SOCK_STREAM, 1) <= 0) {
+			snprintf(why, why_size, "socket %d (\"%s\") passed by systemd is not a listening "
+				 "stream socket", fd, name);
+			adopted = -EINVAL;
+			break;
+		}
+		int r = listener_adopt(srv, fd, why, why_size);
+		if (r < 0) {
+			adopted = r;
+			break;
+		}
+		adopted++;
+	}
+	for (int i = 0; names && i < n; i++)
+		free(names[i]);
+	free(names);
+	return adopted;
+}
+
+void service_notify_ready(struct server *srv)
+{
+	sd_notifyf(0, "READY=1\nSTATUS=serving clients, last zxid 0x%llx",
+		   (unsigned long long)srv->state.last_zxid);
+}
+
+void service_notify_stopping(void)
+{
+	sd_notify(0, "STOPPING=1\nSTATUS=stopping: finishing the writes in flight");
+}
+
+void service_watchdog_start(struct service *svc)
+{
+	uint64_t usec = 0;
+	if (sd_watchdog_enabled(0, &usec) > 0 && usec > 0)
+		svc->watchdog_interval_ms = usec / 1000;
+}
+
+void service_watchdog_tick(struct service *svc, uint64_t now_ms)
+{
+	if (!svc->watchdog_interval_ms || now_ms - svc->watchdog_last_ms < svc->watchdog_interval_ms / 2)
+		return;
+	svc->watchdog_last_ms = now_ms;
+	sd_notify(0, "WATCHDOG=1");
+}
+
+static uint64_t monotonic_usec(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000000u + (uint64_t)ts.tv_nsec / 1000u;
+}
+
+static bool listen_equal(const struct corral_config *a, const struct corral_config *b)
+{
+	if (a->listen_count != b->listen_count)
+		return false;
+	for (size_t i = 0; i < a->listen_count; i++)
+		if (a->listen[i].port != b->listen[i].port || strcmp(a->listen[i].host, b->listen[i].host) != 0)
+			return false;
+	return true;
+}
+
+/* Copies what can change while running; names what cannot. */
+static void apply_live(struct server *srv, struct corral_config *cur, struct corral_config *next)
+{
+	const struct service *svc = &srv->service;
+
+	if (!svc->data_dir_overridden && strcmp(cur->data_dir, next->data_dir) != 0)
+		log_notice("reload: data_dir changed to %s; takes effect after a restart", next->data_dir);
+	if (!svc->listen_overridden && !listen_equal(cur, next))
+		log_notice("reload: client.listen changed; takes effect after a restart");
+
+	cur->log_level = next->log_level;
+	log_set_level(next->log_level);
+	cur->max_connections = next->max_connections;
+	cur->max_connections_per_address = next->max_connections_per_address;
+	cur->max_frame_bytes = next->max_frame_bytes;
+	cur->max_outstanding_requests = next->max_outstanding_requests;
+	cur->max_output_bytes = next->max_output_bytes;
+	cur->four_letter_words = next->four_letter_words;
+	cur->tick_time_ms = next->tick_time_ms;
+	cur->min_session_timeout_ms = next->min_session_timeout_ms;
+	cur->max_session_timeout_ms = next->max_session_timeout_ms;
+	cur->max_sessions = next->max_sessions;
+	cur->max_watches_per_session = next->max_watches_per_session;
+	cur->extended_types = next->extended_types;
+	srv->prep.extended_types = next->extended_types;
+	cur->container_check_interval_ms = next->container_check_interval_ms;
+	cur->container_max_per_minute = next->container_max_per_minute;
+	char *old = cur->super_digest;
+	cur->super_digest = next->super_digest;
+	next->super_digest = old;	/* freed with next */
+}
+
+int service_reload(struct server *srv)
+{
+	struct service *svc = &srv->service;
+	struct corral_config next;
+	char error[CONFIG_ERROR_MAX];
+	int r;
+
+	sd_notifyf(0, "RELOADING=1\nSTATUS=reloading the configuration\nMONOTONIC_USEC=%llu",
+		   (unsigned long long)monotonic_usec());
+	r = config_init_defaults(&next);
+	if (r == 0 && svc->config_path) {
+		r = config_load(&next, svc->config_path, error, sizeof(error));
+		if (r == -ENOENT && !svc->config_path_given)
+			r = 0;
+	}
+	if (r == 0) {
+		/* Command-line overrides stay in force. */
+		free(next.data_dir);
+		next.data_dir = strdup(srv->cfg->data_dir);
+		if (!next.data_dir)
+			r = -ENOMEM;
+	}
+	if (r == 0 && svc->listen_overridden) {
+		for (size_t i = 0; i < next.listen_count; i++)
+			free(next.listen[i].host);
+		free(next.listen);
+		next.listen = NULL;
+		next.listen_count = 0;
+		for (size_t i = 0; i < srv->cfg->listen_count; i++) {
+			struct listen_address *l = realloc(next.listen, (i + 1) * sizeof(*l));
+			if (!l) {
+				r = -ENOMEM;
+				break;
+			}
+			next.listen = l;
+			next.listen[i].port = srv->cfg->listen[i].port;
+			next.listen[i].host = strdup(srv->cfg->listen[i].host);
+			next.listen_count = i + 1;
+			if (!next.listen[i].host) {
+				r = -ENOMEM;
+				break;
+			}
+		}
+	}
+	if (r == 0)
+		r = config_finish(&next, error, sizeof(error));
+	if (r == 0)
+		r = listeners_resize_limits(srv, next.max_connections);
+	if (r < 0) {
+		if (r == -ENOMEM)
+			snprintf(error, sizeof(error), "out of memory");
+		log_event(LOG_ERR, { .message_id = LOG_MSGID_CONFIG },
+			  "reload failed, keeping the running configuration: %s", error);
+		config_free(&next);
+		sd_notifyf(0, "READY=1\nSTATUS=reload failed: %s", error);
+		return r;
+	}
+	apply_live(srv, srv->cfg, &next);
+	config_free(&next);
+	log_event(LOG_NOTICE, { .message_id = LOG_MSGID_CONFIG }, "configuration reloaded from %s",
+		  svc->config_path ? svc->config_path : "(built-in defaults)");
+	service_notify_ready(srv);
+	return 0;
+}
