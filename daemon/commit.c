@@ -1,20 +1,21 @@
 /* commit: see commit.h. */
 #include "commit.h"
 
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
+#include <sys/random.h>
+#include <unistd.h>
 
-void commit_init(struct commit *c, int64_t last_zxid,
-		 void (*on_committed)(void *ctx, struct txn *t), void *ctx)
-{
-	memset(c, 0, sizeof(*c));
-	c->last_zxid = last_zxid;
-	c->on_committed = on_committed;
-	c->ctx = ctx;
-}
+#include "log.h"
+#include "txn_codec.h"
 
-int commit_submit(struct commit *c, struct txn *t)
+/* The address raft records for this server; peers arrive with replication. */
+#define SINGLE_SERVER_ADDRESS "127.0.0.1:0"
+
+static void queue_push(struct commit *c, struct txn *t)
 {
-	t->zxid = ++c->last_zxid;
 	t->next = NULL;
 	if (c->tail)
 		c->tail->next = t;
@@ -22,15 +23,13 @@ int commit_submit(struct commit *c, struct txn *t)
 		c->head = t;
 	c->tail = t;
 	c->queued++;
-	return 0;
 }
 
-void commit_flush(struct commit *c)
+static void apply_committed(struct commit *c)
 {
-	if (!c->head)
-		return;
-	c->batches_committed++;
-	while (c->head) {
+	raft_index commit_index = raft_commit_index(&c->raft);
+	bool any = false;
+	while (c->head && (raft_index)c->head->zxid <= commit_index) {
 		struct txn *t = c->head;
 		c->head = t->next;
 		if (!c->head)
@@ -38,8 +37,339 @@ void commit_flush(struct commit *c)
 		c->queued--;
 		c->txns_committed++;
 		t->next = NULL;
+		any = true;
 		c->on_committed(c->ctx, t);
 	}
+	if (any)
+		c->batches_committed++;
+}
+
+static void abandon_all(struct commit *c, int err)
+{
+	while (c->head) {
+		struct txn *t = c->head;
+		c->head = t->next;
+		c->queued--;
+		t->next = NULL;
+		c->on_abandoned(c->ctx, t, err);
+	}
+	c->tail = NULL;
+}
+
+/* Carries out what raft_step() asked for. Returns 0 or a negative errno. */
+static int handle_update(struct commit *c, struct raft_update *u)
+{
+	if (u->flags & (RAFT_UPDATE_CURRENT_TERM | RAFT_UPDATE_VOTED_FOR)) {
+		/* Durable before anything else happens, as Raft requires. */
+		c->meta.term = raft_current_term(&c->raft);
+		c->meta.voted_for = raft_voted_for(&c->raft);
+		int r = datadir_meta_write(c->data_dir, &c->meta);
+		if (r < 0)
+			return r;
+	}
+	if (u->flags & RAFT_UPDATE_ENTRIES) {
+		for (unsigned i = 0; i < u->entries.n; i++) {
+			const struct raft_entry *e = &u->entries.batch[i];
+			int r = wal_append(&c->wal, u->entries.index + i, e->term, (uint8_t)e->type,
+					   e->buf.base, (uint32_t)e->buf.len);
+			if (r < 0)
+				return r;
+		}
+	}
+	if ((u->flags & RAFT_UPDATE_MESSAGES) && u->messages.n > 0)
+		log_warning("raft wants to send %u messages, but this server has no peers",
+			    u->messages.n);
+	if (u->flags & RAFT_UPDATE_TIMEOUT)
+		c->next_timeout = raft_timeout(&c->raft);
+	if (u->flags & RAFT_UPDATE_COMMIT_INDEX)
+		apply_committed(c);
+	return 0;
+}
+
+static int step(struct commit *c, struct raft_event *e)
+{
+	struct raft_update u;
+	memset(&u, 0, sizeof(u));
+	e->time = loop_now_ms();
+	int r = raft_step(&c->raft, e, &u);
+	if (r != 0)
+		return r == RAFT_NOMEM ? -ENOMEM : -EIO;
+	return handle_update(c, &u);
+}
+
+static void log_failed(struct commit *c, int err)
+{
+	if (c->failed)
+		return;
+	c->failed = err;
+	log_full(LOG_CRIT, NULL,
+		 "the write-ahead log failed (%s): no more writes are accepted; reads go on. "
+		 "Restart corrald once the disk is sound", strerror(err));
+	abandon_all(c, err);
+}
+
+static void on_durable(void *ctx, uint64_t index)
+{
+	struct commit *c = ctx;
+	struct raft_event e = { .type = RAFT_PERSISTED_ENTRIES };
+	e.persisted_entries.index = index;
+	int r = step(c, &e);
+	if (r < 0)
+		log_failed(c, -r);
+}
+
+static void on_wal_failed(void *ctx, int err)
+{
+	log_failed(ctx, err);
+}
+
+struct recovery {
+	struct commit *c;
+	struct raft_entry *entries;
+	unsigned n, cap;
+	char *why;
+	size_t why_size;
+};
+
+static int recover_entry(void *ctx, uint64_t index, uint64_t term, uint8_t type,
+			 const uint8_t *data, uint32_t len)
+{
+	struct recovery *rv = ctx;
+	if (rv->n == rv->cap) {
+		unsigned cap = rv->cap ? rv->cap * 2 : 1024;
+		struct raft_entry *e = realloc(rv->entries, cap * sizeof(*e));
+		if (!e)
+			return -ENOMEM;
+		rv->entries = e;
+		rv->cap = cap;
+	}
+	struct raft_entry *e = &rv->entries[rv->n];
+	memset(e, 0, sizeof(*e));
+	e->term = term;
+	e->type = type;
+	if (type == RAFT_CHANGE) {
+		/* raft decodes configurations from the start entries. */
+		e->buf.base = raft_malloc(len ? len : 1);
+		if (!e->buf.base)
+			return -ENOMEM;
+		memcpy(e->buf.base, data, len);
+		e->buf.len = len;
+		e->batch = e->buf.base;
+	} else if (type == RAFT_COMMAND) {
+		struct txn *t;
+		int r = txn_decode(data, len, &t);
+		if (r < 0)
+			return r;
+		t->zxid = (int64_t)index;
+		queue_push(rv->c, t);
+		rv->c->recovered_txns++;
+	}
+	rv->n++;
+	return 0;
+}
+
+static int bootstrap(struct commit *c, uint64_t server_id, uint64_t segment_bytes, char *why,
+		     size_t why_size)
+{
+	struct raft_configuration conf;
+	struct raft_buffer buf;
+	int r;
+
+	memset(&c->meta, 0, sizeof(c->meta));
+	if (getrandom(c->meta.identity.cluster_id, WAL_CLUSTER_ID_BYTES, 0) != WAL_CLUSTER_ID_BYTES)
+		return -EIO;
+	c->meta.identity.server_id = server_id;
+	c->meta.term = 1;
+	raft_configuration_init(&conf);
+	r = raft_configuration_add(&conf, server_id, SINGLE_SERVER_ADDRESS, RAFT_VOTER);
+	if (r == 0)
+		r = raft_configuration_encode(&conf, &buf);
+	raft_configuration_close(&conf);
+	if (r != 0) {
+		snprintf(why, why_size, "cannot build the initial configuration: %s", raft_strerror(r));
+		return -ENOMEM;
+	}
+	r = wal_bootstrap(c->data_dir, &c->meta.identity, segment_bytes, 1, RAFT_CHANGE, buf.base,
+			  (uint32_t)buf.len);
+	raft_free(buf.base);
+	if (r == 0)
+		r = datadir_meta_write(c->data_dir, &c->meta);
+	if (r < 0)
+		snprintf(why, why_size, "cannot bootstrap %s: %s", c->data_dir, strerror(-r));
+	return r;
+}
+
+int commit_open(struct commit *c, const struct commit_options *o, char *why, size_t why_size)
+{
+	struct recovery rv = { .c = c, .why = why, .why_size = why_size };
+	struct wal_recovery rec;
+	int r;
+
+	memset(c, 0, sizeof(*c));
+	c->lock_fd = -1;
+	c->loop = o->loop;
+	c->on_committed = o->on_committed;
+	c->on_abandoned = o->on_abandoned;
+	c->ctx = o->ctx;
+	c->data_dir = strdup(o->data_dir);
+	if (!c->data_dir)
+		return -ENOMEM;
+	r = datadir_lock(o->data_dir, why, why_size);
+	if (r < 0)
+		return r;
+	c->lock_fd = r;
+
+	r = datadir_meta_read(o->data_dir, &c->meta, why, why_size);
+	if (r == -ENOENT) {
+		char walseg[4200];
+		snprintf(walseg, sizeof(walseg), "%s/wal/0000000000000001.seg", o->data_dir);
+		if (access(walseg, F_OK) == 0) {
+			snprintf(why, why_size, "%s/raft.meta is missing but the log exists: "
+				 "the directory is incomplete", o->data_dir);
+			return -EBADMSG;
+		}
+		log_notice("data directory %s is new: bootstrapping a one-server cluster", o->data_dir);
+		r = bootstrap(c, o->server_id, o->segment_bytes, why, why_size);
+	}
+	if (r < 0)
+		return r;
+	if (c->meta.identity.server_id != o->server_id) {
+		snprintf(why, why_size, "data directory %s belongs to server %llu, this is server %llu",
+			 o->data_dir, (unsigned long long)c->meta.identity.server_id,
+			 (unsigned long long)o->server_id);
+		return -EXDEV;
+	}
+
+	uint64_t started = loop_now_ms();
+	r = wal_recover(o->data_dir, &c->meta.identity, recover_entry, &rv, &rec, why, why_size);
+	if (r < 0)
+		goto fail;
+	if (rec.torn_tail_cut)
+		log_warning("%s: the log ended in a torn write at offset %llu (a crash mid-write); "
+			    "cut there", rec.torn_file, (unsigned long long)rec.torn_offset);
+	log_info("read the log: %llu entries, index %llu..%llu, %llu txns, in %llu ms",
+		 (unsigned long long)rec.records, (unsigned long long)rec.first_index,
+		 (unsigned long long)rec.last_index, (unsigned long long)c->recovered_txns,
+		 (unsigned long long)(loop_now_ms() - started));
+
+	r = wal_open(&c->wal, o->data_dir, &c->meta.identity, &rec, o->segment_bytes, o->loop, why,
+		     why_size);
+	if (r < 0)
+		goto fail;
+	c->wal_open = true;
+	c->wal.on_durable = on_durable;
+	c->wal.on_failed = on_wal_failed;
+	c->wal.ctx = c;
+#ifdef CORRAL_FAULT_INJECTION
+	c->wal.fault_fsync_countdown = o->fault_fsync_countdown;
+#endif
+	c->last_zxid = (int64_t)rec.last_index;
+
+	r = raft_init(&c->raft, NULL, NULL, o->server_id, SINGLE_SERVER_ADDRESS);
+	if (r != 0) {
+		snprintf(why, why_size, "raft_init: %s", raft_strerror(r));
+		r = -ENOMEM;
+		goto fail;
+	}
+	c->raft_ready = true;
+	raft_seed(&c->raft, (unsigned)getpid());
+	struct raft_event e = { .type = RAFT_START };
+	e.start.term = c->meta.term;
+	e.start.voted_for = c->meta.voted_for;
+	e.start.metadata = NULL;
+	e.start.start_index = 1;
+	e.start.entries = rv.entries;
+	e.start.n_entries = rv.n;
+	/* Replaying the log applies every txn in it: a single voter's log is
+	 * all committed, which raft confirms by moving the commit index. */
+	struct raft_update u;
+	memset(&u, 0, sizeof(u));
+	e.time = loop_now_ms();
+	r = raft_step(&c->raft, &e, &u);
+	if (r != 0) {
+		/* raft frees the start entries when it fails. */
+		free(rv.entries);
+		snprintf(why, why_size, "raft could not start from the log: %s", raft_errmsg(&c->raft));
+		return -EIO;
+	}
+	for (unsigned i = 0; i < rv.n; i++)
+		if (rv.entries[i].batch)
+			raft_free(rv.entries[i].batch);
+	free(rv.entries);
+	rv.entries = NULL;
+	r = handle_update(c, &u);
+	if (r < 0) {
+		snprintf(why, why_size, "raft could not start from the log: %s", raft_errmsg(&c->raft));
+		return r;
+	}
+	if (c->head) {
+		snprintf(why, why_size, "raft did not commit the log it started from (commit index %llu, "
+			 "log up to %llu)", (unsigned long long)raft_commit_index(&c->raft),
+			 (unsigned long long)rec.last_index);
+		return -EIO;
+	}
+	return 0;
+fail:
+	for (unsigned i = 0; i < rv.n; i++)
+		if (rv.entries[i].batch)
+			raft_free(rv.entries[i].batch);
+	free(rv.entries);
+	return r;
+}
+
+int commit_submit(struct commit *c, struct txn *t)
+{
+	struct jute_buf b = { 0 };
+	if (c->failed)
+		return -EIO;
+	txn_encode(&b, t);
+	if (b.error) {
+		jute_buf_free(&b);
+		return -ENOMEM;
+	}
+	struct raft_entry entry = {
+		.term = raft_current_term(&c->raft),
+		.type = RAFT_COMMAND,
+		.buf = { .base = b.data, .len = b.len },
+	};
+	struct raft_event e = { .type = RAFT_SUBMIT };
+	e.submit.entries = &entry;
+	e.submit.n = 1;
+	raft_index index = raft_last_index(&c->raft) + 1;
+	t->zxid = (int64_t)index;
+	queue_push(c, t);
+	int r = step(c, &e);
+	jute_buf_free(&b);	/* the log has its copy */
+	if (r < 0) {
+		/* Not in the log: take it back out of the queue (it is the tail). */
+		struct txn **pp = &c->head;
+		while (*pp != t)
+			pp = &(*pp)->next;
+		*pp = NULL;
+		c->tail = NULL;
+		for (struct txn *k = c->head; k; k = k->next)
+			c->tail = k;
+		c->queued--;
+		return r;
+	}
+	c->last_zxid = (int64_t)index;
+	return 0;
+}
+
+void commit_flush(struct commit *c)
+{
+	if (c->wal_open)
+		wal_flush(&c->wal);
+}
+
+void commit_tick(struct commit *c, uint64_t now_ms)
+{
+	if (!c->raft_ready || c->failed || now_ms < c->next_timeout)
+		return;
+	struct raft_event e = { .type = RAFT_TIMEOUT };
+	int r = step(c, &e);
+	if (r < 0)
+		log_failed(c, -r);
 }
 
 void commit_free(struct commit *c)
@@ -49,6 +379,13 @@ void commit_free(struct commit *c)
 		c->head = t->next;
 		txn_free(t);
 	}
-	c->tail = NULL;
-	c->queued = 0;
+	if (c->raft_ready)
+		raft_close(&c->raft, NULL);
+	if (c->wal_open)
+		wal_close(&c->wal);
+	if (c->data_dir && c->lock_fd >= 0)
+		close(c->lock_fd);
+	free(c->data_dir);
+	memset(c, 0, sizeof(*c));
+	c->lock_fd = -1;
 }

@@ -1,34 +1,76 @@
-/* commit: the step between a prepped txn and its application.
+/* commit: the step between a prepped txn and its application: Raft over the
+ * write-ahead log.
  *
- * A txn goes in with commit_submit(), gets its zxid, and comes out through
- * the on_committed callback, in zxid order, once it is committed. Today the
- * commit is in memory: txns submitted during one turn of the event loop are
- * committed together at the end of the turn (commit_flush()). The durability
- * work puts the Raft log and the write-ahead log under this same interface:
- * nothing above it changes. */
+ * A txn is encoded into a Raft entry and submitted with raft_step() (libraft's
+ * event API: corral's loop does all I/O). Raft asks for the entry to be
+ * persisted; the WAL writes it with its batch (group commit); once durable,
+ * raft_step() learns of it and moves the commit index; every txn up to it
+ * comes out through on_committed, in zxid order, and zxid = the entry's
+ * index. A single server is a one-voter cluster on the same path an ensemble
+ * will use. On startup the log is read back, its txns are handed to
+ * on_committed again (rebuilding the state), and raft starts from the term,
+ * vote and entries it finds. */
 #pragma once
 
 #include <stdint.h>
 
+#include <raft.h>
+
+#include "loop.h"
 #include "txn.h"
 
+#include "../storage/datadir.h"
+#include "../storage/wal.h"
+
 struct commit {
-	struct txn *head, *tail;	/* submitted, not yet committed */
+	struct raft raft;
+	bool raft_ready;
+	struct wal wal;
+	bool wal_open;
+	struct loop *loop;
+	char *data_dir;
+	int lock_fd;
+	struct datadir_meta meta;
+	raft_time next_timeout;
+
+	struct txn *head, *tail;	/* submitted or recovered, not applied yet */
 	uint32_t queued;
-	int64_t last_zxid;		/* the last zxid handed out */
+	int64_t last_zxid;		/* the last index handed out */
+	int failed;			/* the errno that stopped the log, or 0 */
+
 	uint64_t txns_committed;
 	uint64_t batches_committed;
+	uint64_t recovered_txns;
+
 	void (*on_committed)(void *ctx, struct txn *t);
+	/* A txn that will never be applied (the log failed): answer its client. */
+	void (*on_abandoned)(void *ctx, struct txn *t, int err);
 	void *ctx;
 };
 
-void commit_init(struct commit *c, int64_t last_zxid,
-		 void (*on_committed)(void *ctx, struct txn *t), void *ctx);
-/* Takes ownership of t and sets t->zxid. Returns 0 or a negative errno
- * (the txn is then still the caller's). */
+struct commit_options {
+	const char *data_dir;
+	uint64_t server_id;
+	uint64_t segment_bytes;
+	struct loop *loop;
+	void (*on_committed)(void *ctx, struct txn *t);
+	void (*on_abandoned)(void *ctx, struct txn *t, int err);
+	void *ctx;
+#ifdef CORRAL_FAULT_INJECTION
+	uint64_t fault_fsync_countdown;
+#endif
+};
+
+/* Locks the data directory, bootstraps it when new, replays the log (every
+ * txn goes through on_committed) and starts raft. Returns 0 or a negative
+ * errno with why (naming file and offset for a damaged log). */
+int commit_open(struct commit *c, const struct commit_options *o, char *why, size_t why_size);
+
+/* Takes ownership of t and sets t->zxid. Returns 0, or a negative errno (the
+ * txn is then still the caller's): -EIO once the log has failed. */
 int commit_submit(struct commit *c, struct txn *t);
-/* Commits what was submitted; on_committed runs for each txn, in order,
- * and owns it from then on. */
+/* Starts the write of what gathered (once per loop turn). */
 void commit_flush(struct commit *c);
-/* Frees what was never committed (at shutdown). */
+/* Raft's timers, from the loop's timer. */
+void commit_tick(struct commit *c, uint64_t now_ms);
 void commit_free(struct commit *c);

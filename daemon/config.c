@@ -83,6 +83,11 @@ static const struct key znode_keys[] = {
 	{ 0 },
 };
 
+static const struct key storage_keys[] = {
+	NUMBER(KEY_U64, "segment_bytes", segment_bytes, 1048576, UINT64_C(4294967296)),
+	{ 0 },
+};
+
 static const struct key auth_keys[] = {
 	FIELD(KEY_DIGEST, "super_digest", super_digest),
 	{ 0 },
@@ -94,6 +99,7 @@ static const struct key top_keys[] = {
 	SECTION("client", client_keys),
 	SECTION("session", session_keys),
 	SECTION("znode", znode_keys),
+	SECTION("storage", storage_keys),
 	SECTION("auth", auth_keys),
 	{ 0 },
 };
@@ -574,6 +580,7 @@ int config_init_defaults(struct corral_config *cfg)
 		.max_frame_bytes = 1048576,
 		.max_outstanding_requests = 1000,
 		.max_output_bytes = 16777216,
+		.segment_bytes = 67108864,
 		/* The words that only show counters and settings (ZooKeeper allows
 		 * just srvr by default); cons, dump, wchc and wchp (sessions and
 		 * paths) and the resets crst and srst must be asked for. */

@@ -53,6 +53,9 @@ struct corral_config {
 	uint32_t container_check_interval_ms;	/* znode.container_check_interval_ms */
 	uint32_t container_max_per_minute;	/* znode.container_max_per_minute */
 
+	/* storage: */
+	uint64_t segment_bytes;			/* storage.segment_bytes */
+
 	/* auth: */
 	char *super_digest;			/* auth.super_digest: "super:<base64 sha1>", NULL = none */
 };

@@ -246,6 +246,19 @@ void request_txn_applied(struct server *srv, struct txn *t, struct txn_result *r
 	queue_pump(rq->conn);
 }
 
+void request_txn_abandoned(struct server *srv, struct txn *t, int err)
+{
+	struct request *rq = t->request;
+	txn_free(t);
+	if (!rq)
+		return;
+	/* The client hears SYSTEMERROR: the write is not done and never will be. */
+	rq->txn = NULL;
+	rq->state = REQUEST_DONE;
+	rq->err = rq->op == ZK_OP_CREATE_SESSION ? err : ZSYSTEMERROR;
+	queue_pump(rq->conn);
+}
+
 void request_queue_drop(struct conn *c)
 {
 	struct request *rq = c->queue_head;

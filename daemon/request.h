@@ -53,6 +53,9 @@ bool request_queue_full(const struct conn *c);
 /* A txn has been applied: completes its request, if it still has one. */
 void request_txn_applied(struct server *srv, struct txn *t, struct txn_result *results);
 
+/* A txn will never be applied (the log failed): its client gets an error. */
+void request_txn_abandoned(struct server *srv, struct txn *t, int err);
+
 /* Frees a connection's queue (the connection is going away). In-flight txns
  * go on without it. */
 void request_queue_drop(struct conn *c);

@@ -83,11 +83,26 @@ static void on_committed(void *ctx, struct txn *t)
 		return;
 	}
 	prep_retire(&srv->prep, t->prep_seq);
-	if (t->request_op == ZK_OP_CLOSE_SESSION)
+	if (t->request_op == ZK_OP_CLOSE_SESSION && !srv->recovering)
 		log_event(LOG_INFO, { .message_id = LOG_MSGID_SESSION_CLOSED, .session_id = t->session_id,
 				      .zxid = t->zxid },
 			  "session 0x%llx ended", (unsigned long long)t->session_id);
 	request_txn_applied(srv, t, results);
+}
+
+/* The log failed before this txn was durable: it will never apply. */
+static void on_abandoned(void *ctx, struct txn *t, int err)
+{
+	struct server *srv = ctx;
+	prep_retire(&srv->prep, t->prep_seq);
+	if (t->request_op == ZK_OP_CLOSE_SESSION) {
+		struct session *s = session_lookup(&srv->state.sessions, t->session_id);
+		if (s) {
+			s->closing = false;	/* expiry tries again */
+			session_requeue(&srv->state.sessions, s);
+		}
+	}
+	request_txn_abandoned(srv, t, err);
 }
 
 static void expire_sessions(struct server *srv)
@@ -164,6 +179,7 @@ static void on_timer(struct loop_op *op, int res, uint32_t flags)
 		return;
 	}
 	service_watchdog_tick(&srv->service, srv->now_ms);
+	commit_tick(&srv->commit, srv->now_ms);
 	expire_sessions(srv);
 	if (srv->now_ms >= srv->next_reap_ms) {
 		reap_nodes(srv);
@@ -221,6 +237,7 @@ int server_init(struct server *srv, struct corral_config *cfg, char *why, size_t
 	r = loop_init(&srv->loop, RING_ENTRIES, why, why_size);
 	if (r < 0)
 		return r;
+	srv->loop_ready = true;
 	srv->loop.before_wait = before_wait;
 	srv->loop.ctx = srv;
 	r = state_init(&srv->state, SERVER_ID, (uint64_t)loop_wall_ms());
@@ -230,10 +247,31 @@ int server_init(struct server *srv, struct corral_config *cfg, char *why, size_t
 		r = watch_table_init(&srv->watches);
 	if (r < 0) {
 		snprintf(why, why_size, "cannot set up the state: %s", strerror(-r));
+		server_free(srv);
 		return r;
 	}
 	srv->state.listener = (struct state_listener){ .node_event = on_node_event, .ctx = srv };
-	commit_init(&srv->commit, srv->state.last_zxid, on_committed, srv);
+	struct commit_options co = {
+		.data_dir = cfg->data_dir,
+		.server_id = SERVER_ID,
+		.segment_bytes = cfg->segment_bytes,
+		.loop = &srv->loop,
+		.on_committed = on_committed,
+		.on_abandoned = on_abandoned,
+		.ctx = srv,
+	};
+#ifdef CORRAL_FAULT_INJECTION
+	const char *fault = getenv("CORRAL_FAULT_FSYNC_FAIL_AT");
+	co.fault_fsync_countdown = fault ? strtoull(fault, NULL, 10) : 0;
+#endif
+	srv->now_ms = loop_now_ms();
+	srv->recovering = true;
+	r = commit_open(&srv->commit, &co, why, why_size);
+	srv->recovering = false;
+	if (r < 0) {
+		server_free(srv);
+		return r;
+	}
 	srv->timer_op.complete = on_timer;
 	srv->now_ms = srv->started_ms = loop_now_ms();
 	srv->next_reap_ms = srv->now_ms + cfg->container_check_interval_ms;
@@ -298,5 +336,7 @@ void server_free(struct server *srv)
 	state_free(&srv->state);
 	free(srv->listeners);
 	free(srv->per_address);
-	loop_free(&srv->loop);
+	if (srv->loop_ready)
+		loop_free(&srv->loop);
+	memset(srv, 0, sizeof(*srv));
 }

@@ -59,11 +59,15 @@ struct server {
 	uint64_t started_ms;
 	uint64_t next_reap_ms;
 	bool stopping;
+	bool recovering;
+	bool loop_ready;		/* replaying the log at startup */
 	uint64_t stop_deadline_ms;
 	int exit_status;
 	struct server_stats stats;
 };
 
+/* Sets everything up and replays the log. On failure everything is freed
+ * again and why says what went wrong. */
 int server_init(struct server *srv, struct corral_config *cfg, char *why, size_t why_size);
 /* Opens the configured listeners; returns 0 or a negative errno (logged). */
 int server_listen(struct server *srv);

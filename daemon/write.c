@@ -149,7 +149,7 @@ void write_reply(struct conn *c, struct request *rq)
 	struct txn *t = rq->txn;
 
 	if (rq->op == ZK_OP_CREATE_SESSION) {
-		struct session *s = session_lookup(&c->srv->state.sessions, t->session_id);
+		struct session *s = t ? session_lookup(&c->srv->state.sessions, t->session_id) : NULL;
 		conn_session_created(c, s, rq->err);
 		return;
 	}

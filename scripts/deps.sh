@@ -4,12 +4,29 @@
 # Usage: scripts/deps.sh build|test
 set -euo pipefail
 
-build_pkgs=(gcc meson ninja-build pkg-config liburing-dev libsystemd-dev libyaml-dev libssl-dev)
+build_pkgs=(gcc meson ninja-build pkg-config liburing-dev libsystemd-dev libyaml-dev libssl-dev
+            zlib1g-dev)
 test_pkgs=(libcmocka-dev python3-kazoo python3-pytest libzookeeper-mt-dev zookeeper-bin zookeeper
            default-jre-headless)
 
 want=("${build_pkgs[@]}")
 [ "${1:-build}" = test ] && want+=("${test_pkgs[@]}")
+
+sudo_cmd=()
+[ "$(id -u)" -eq 0 ] || sudo_cmd=(sudo)
+
+# libraft >= 0.22.1 is in bookworm-backports (bookworm has 0.15, which has a
+# Raft safety bug). Add the suite once; apt prefers bookworm unless asked.
+backports=false
+if grep -q '^VERSION_CODENAME=bookworm' /etc/os-release 2>/dev/null; then
+	backports=true
+	if ! grep -rqs 'bookworm-backports' /etc/apt/sources.list /etc/apt/sources.list.d/; then
+		printf 'Types: deb\nURIs: http://deb.debian.org/debian\nSuites: bookworm-backports\nComponents: main\n' |
+			"${sudo_cmd[@]}" tee /etc/apt/sources.list.d/backports.sources >/dev/null
+	fi
+else
+	want+=(libraft-dev)
+fi
 
 missing=()
 for p in "${want[@]}"; do
@@ -17,8 +34,13 @@ for p in "${want[@]}"; do
 done
 if [ ${#missing[@]} -gt 0 ]; then
 	echo "corral: installing ${missing[*]}"
-	sudo_cmd=()
-	[ "$(id -u)" -eq 0 ] || sudo_cmd=(sudo)
 	"${sudo_cmd[@]}" apt-get update -q
 	DEBIAN_FRONTEND=noninteractive "${sudo_cmd[@]}" apt-get install -y -q --no-install-recommends "${missing[@]}"
+fi
+# The installed libraft must be the backports one (>= 0.22.1).
+if $backports && ! pkg-config --atleast-version=0.22.1 raft 2>/dev/null; then
+	echo "corral: installing libraft-dev from bookworm-backports"
+	"${sudo_cmd[@]}" apt-get update -q
+	DEBIAN_FRONTEND=noninteractive "${sudo_cmd[@]}" apt-get install -y -q --no-install-recommends \
+		-t bookworm-backports libraft-dev
 fi

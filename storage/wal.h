@@ -1,0 +1,125 @@
+/* wal: the write-ahead log, which is the Raft log. Only this file (and the
+ * snapshot code beside it) touches data files.
+ *
+ * Layout: DATA_DIR/wal/<first index, 16 hex digits>.seg. A segment starts
+ * with a header (magic, format version, cluster id, server id, first index,
+ * checksum) and holds records, each 8-byte aligned:
+ *   u32 length (header + payload, before padding)  u32 crc32 of what follows
+ *   u64 index  u64 term  u64 first index of its write batch
+ *   u8 type  3 bytes zero  u32 payload length  payload  zero padding
+ * Segments are preallocated with fallocate, so an append never runs out of
+ * space mid-record; the zeros after the last record end the log.
+ *
+ * Appends gather in a batch; one write and one fdatasync, linked on the
+ * ring, make a batch durable, and while they are in flight the next batch
+ * gathers (group commit). A failed fsync is final: the log stops taking
+ * writes (the kernel may have dropped the dirty pages; retrying could report
+ * success for data that is not on disk).
+ *
+ * Recovery reads every segment in order. A record that does not check out at
+ * the end of the last segment, with no intact record of a later batch after
+ * it, is a torn write from a crash: the log is cut there (and the rest of
+ * the segment zeroed). Anything else that does not check out stops startup,
+ * naming the file and offset. */
+#pragma once
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "loop.h"
+
+#define WAL_CLUSTER_ID_BYTES 16
+#define WAL_RECORD_HEADER_BYTES 40
+#define WAL_SEGMENT_HEADER_BYTES 64
+
+struct wal_identity {
+	uint8_t cluster_id[WAL_CLUSTER_ID_BYTES];
+	uint64_t server_id;
+};
+
+/* What recovery hands over, entry by entry, in index order. data points into
+ * a mapping valid during the call only. */
+typedef int (*wal_visit_fn)(void *ctx, uint64_t index, uint64_t term, uint8_t type,
+			    const uint8_t *data, uint32_t len);
+
+struct wal_recovery {
+	uint64_t first_index;	/* of the first record found; 0 when the log is empty */
+	uint64_t last_index;
+	uint64_t last_term;
+	uint64_t records;
+	uint32_t segments;
+	bool torn_tail_cut;
+	char torn_file[512];
+	uint64_t torn_offset;
+};
+
+struct wal {
+	int dir_fd;
+	char *dir;			/* DATA_DIR/wal */
+	struct wal_identity identity;
+	uint64_t segment_bytes;
+	struct loop *loop;
+
+	int seg_fd;
+	uint64_t seg_first_index;
+	uint64_t seg_offset;		/* where the next record goes */
+	uint64_t seg_size;
+
+	uint64_t last_index;		/* appended (maybe not durable yet) */
+	uint64_t last_term;
+	uint64_t durable_index;
+
+	uint8_t *gather;		/* records of the next batch */
+	size_t gather_len, gather_cap;
+	uint64_t gather_last_index;
+	uint64_t gather_first_index;
+
+	uint8_t *flight;		/* the batch being written and synced */
+	size_t flight_len, flight_cap, flight_written;
+	uint64_t flight_last_index;
+	uint64_t flight_offset;		/* in the segment */
+	int flight_fd;
+	bool in_flight;
+	bool writes_pending;		/* write and fsync CQEs still to come */
+	int pending_cqes;
+
+	int failed;			/* 0, or the errno that stopped the log */
+	struct loop_op write_op, sync_op;
+	void (*on_durable)(void *ctx, uint64_t index);
+	void (*on_failed)(void *ctx, int err);
+	void *ctx;
+
+	uint64_t batches;
+	uint64_t records_written;
+	uint64_t fault_fsync_countdown;	/* fault injection: fail the Nth fsync */
+};
+
+/* Reads DATA_DIR/wal, checks identity, cuts a torn tail, calls visit for
+ * every record. Creates the directory when missing. On damage returns
+ * -EBADMSG with a sentence in why naming file and offset; on an identity
+ * mismatch -EXDEV with why. */
+int wal_recover(const char *data_dir, const struct wal_identity *id, wal_visit_fn visit,
+		void *ctx, struct wal_recovery *ret, char *why, size_t why_size);
+
+/* Opens the log for appends after recovery (last index/term from it). */
+int wal_open(struct wal *w, const char *data_dir, const struct wal_identity *id,
+	     const struct wal_recovery *rec, uint64_t segment_bytes, struct loop *loop,
+	     char *why, size_t why_size);
+void wal_close(struct wal *w);
+
+/* Adds a record to the gathering batch (copied). index must be last_index + 1.
+ * Returns 0, -ENOMEM, or the errno the log failed with. */
+int wal_append(struct wal *w, uint64_t index, uint64_t term, uint8_t type,
+	       const void *data, uint32_t len);
+/* Starts writing the gathered batch when nothing is in flight (once per loop turn). */
+void wal_flush(struct wal *w);
+
+/* Read-only checks for `corrald --verify`: prints what it finds to out.
+ * Returns 0 when sound. */
+int wal_verify(const char *data_dir, void *out_file);
+
+/* Writes the first record of a new log (Raft's bootstrap configuration)
+ * synchronously, before the ring exists. Returns 0 or a negative errno. */
+int wal_bootstrap(const char *data_dir, const struct wal_identity *id, uint64_t segment_bytes,
+		  uint64_t term, uint8_t type, const void *data, uint32_t len);
