@@ -327,6 +327,19 @@ int commit_submit(struct commit *c, struct txn *t)
 		jute_buf_free(&b);
 		return -ENOMEM;
 	}
+	/* Refuse what the log has no room reserved for, before raft sees it:
+	 * nothing is written, and writes resume once a spare segment can be
+	 * made (commit_tick). */
+	int r = wal_reserve(&c->wal, (uint32_t)b.len);
+	if (r < 0) {
+		jute_buf_free(&b);
+		if (r == -ENOSPC && !c->refusing_for_space) {
+			c->refusing_for_space = true;
+			log_warning("%s: no room for another log segment; refusing writes until "
+				    "there is", c->wal.dir);
+		}
+		return r;
+	}
 	struct raft_entry entry = {
 		.term = raft_current_term(&c->raft),
 		.type = RAFT_COMMAND,
@@ -338,7 +351,7 @@ int commit_submit(struct commit *c, struct txn *t)
 	raft_index index = raft_last_index(&c->raft) + 1;
 	t->zxid = (int64_t)index;
 	queue_push(c, t);
-	int r = step(c, &e);
+	r = step(c, &e);
 	jute_buf_free(&b);	/* the log has its copy */
 	if (r < 0) {
 		/* Not in the log: take it back out of the queue (it is the tail). */
@@ -364,7 +377,13 @@ void commit_flush(struct commit *c)
 
 void commit_tick(struct commit *c, uint64_t now_ms)
 {
-	if (!c->raft_ready || c->failed || now_ms < c->next_timeout)
+	if (!c->raft_ready || c->failed)
+		return;
+	if (wal_prepare_spare(&c->wal) == 0 && c->refusing_for_space) {
+		c->refusing_for_space = false;
+		log_notice("%s: there is room for the log again; writes resume", c->wal.dir);
+	}
+	if (now_ms < c->next_timeout)
 		return;
 	struct raft_event e = { .type = RAFT_TIMEOUT };
 	int r = step(c, &e);

@@ -37,6 +37,7 @@ struct commit {
 	uint32_t queued;
 	int64_t last_zxid;		/* the last index handed out */
 	int failed;			/* the errno that stopped the log, or 0 */
+	bool refusing_for_space;	/* ENOSPC: writes refused until a spare segment exists */
 
 	uint64_t txns_committed;
 	uint64_t batches_committed;

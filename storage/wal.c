@@ -332,20 +332,47 @@ int wal_recover(const char *data_dir, const struct wal_identity *id, wal_visit_f
 	return r;
 }
 
-/* Creates the segment whose first record will be first_index, preallocated. */
-static int segment_create(struct wal *w, uint64_t first_index, uint64_t bytes)
+static int spare_allocate(struct wal *w, uint64_t bytes)
 {
-	char name[64];
-	uint8_t h[WAL_SEGMENT_HEADER_BYTES];
-	snprintf(name, sizeof(name), "%016llx.seg", (unsigned long long)first_index);
 	int fd = openat(w->dir_fd, WAL_SPARE_NAME, O_RDWR | O_CREAT | O_TRUNC | O_CLOEXEC, 0640);
 	if (fd < 0)
 		return -errno;
 	int r = fallocate(fd, 0, 0, (off_t)bytes);
 	if (r < 0 && errno == EOPNOTSUPP)
 		r = ftruncate(fd, (off_t)bytes);
+	if (r < 0) {
+		int e = errno;
+		close(fd);
+		unlinkat(w->dir_fd, WAL_SPARE_NAME, 0);
+		return -e;
+	}
+	w->spare_fd = fd;
+	return 0;
+}
+
+/* Makes the segment whose first record will be first_index from the spare
+ * (preallocated earlier) or, when there is none, a new file. */
+static int segment_create(struct wal *w, uint64_t first_index, uint64_t bytes)
+{
+	char name[64];
+	uint8_t h[WAL_SEGMENT_HEADER_BYTES];
+	struct stat st;
+	int r = 0;
+	snprintf(name, sizeof(name), "%016llx.seg", (unsigned long long)first_index);
+	if (w->spare_fd < 0 || fstat(w->spare_fd, &st) < 0 || (uint64_t)st.st_size < bytes) {
+		if (w->spare_fd >= 0)
+			close(w->spare_fd);
+		w->spare_fd = -1;
+		r = spare_allocate(w, bytes);
+		if (r < 0)
+			return r;
+	}
+	int fd = w->spare_fd;
+	w->spare_fd = -1;
+	bytes = fstat(fd, &st) == 0 ? (uint64_t)st.st_size : bytes;
 	segment_header(h, &w->identity, first_index);
-	if (r < 0 || pwrite(fd, h, sizeof(h), 0) != (ssize_t)sizeof(h) || fdatasync(fd) < 0 ||
+	errno = 0;
+	if (pwrite(fd, h, sizeof(h), 0) != (ssize_t)sizeof(h) || fdatasync(fd) < 0 ||
 	    renameat(w->dir_fd, WAL_SPARE_NAME, w->dir_fd, name) < 0 || fsync(w->dir_fd) < 0) {
 		int e = errno ? errno : EIO;
 		close(fd);
@@ -374,6 +401,7 @@ int wal_open(struct wal *w, const char *data_dir, const struct wal_identity *id,
 
 	memset(w, 0, sizeof(*w));
 	w->seg_fd = -1;
+	w->spare_fd = -1;
 	w->identity = *id;
 	w->segment_bytes = segment_bytes;
 	w->loop = loop;
@@ -420,6 +448,10 @@ void wal_close(struct wal *w)
 {
 	if (w->seg_fd >= 0)
 		close(w->seg_fd);
+	if (w->spare_fd >= 0) {
+		close(w->spare_fd);
+		unlinkat(w->dir_fd, WAL_SPARE_NAME, 0);
+	}
 	if (w->dir_fd > 0)
 		close(w->dir_fd);
 	free(w->dir);
@@ -427,6 +459,7 @@ void wal_close(struct wal *w)
 	free(w->flight);
 	memset(w, 0, sizeof(*w));
 	w->seg_fd = -1;
+	w->spare_fd = -1;
 }
 
 int wal_append(struct wal *w, uint64_t index, uint64_t term, uint8_t type,
@@ -455,6 +488,30 @@ int wal_append(struct wal *w, uint64_t index, uint64_t term, uint8_t type,
 	w->last_index = index;
 	w->last_term = term;
 	return 0;
+}
+
+int wal_reserve(const struct wal *w, uint32_t len)
+{
+	uint64_t need = align8(WAL_RECORD_HEADER_BYTES + (size_t)len);
+	if (w->failed)
+		return -w->failed;
+	if (w->seg_offset + w->gather_len + need <= w->seg_size)
+		return 0;
+	/* The gathered batch moves to the spare whole: it must fit there. */
+	if (w->spare_fd >= 0 && WAL_SEGMENT_HEADER_BYTES + w->gather_len + need <= w->segment_bytes)
+		return 0;
+	return -ENOSPC;
+}
+
+int wal_prepare_spare(struct wal *w)
+{
+	if (w->spare_fd >= 0 || w->failed)
+		return 0;
+	if (!w->no_space && w->seg_offset + w->gather_len < w->seg_size / 2)
+		return 0;
+	int r = spare_allocate(w, w->segment_bytes);
+	w->no_space = r < 0;
+	return r;
 }
 
 static void fail(struct wal *w, int err)
@@ -588,6 +645,7 @@ int wal_bootstrap(const char *data_dir, const struct wal_identity *id, uint64_t 
 	struct wal w;
 	memset(&w, 0, sizeof(w));
 	w.seg_fd = -1;
+	w.spare_fd = -1;
 	w.identity = *id;
 	int r = open_wal_dir(data_dir, true, &w.dir, &w.dir_fd);
 	if (r < 0)

@@ -85,6 +85,8 @@ struct wal {
 	int pending_cqes;
 
 	int failed;			/* 0, or the errno that stopped the log */
+	int spare_fd;			/* a preallocated next segment, or -1 */
+	bool no_space;			/* the spare could not be made: ENOSPC */
 	struct loop_op write_op, sync_op;
 	void (*on_durable)(void *ctx, uint64_t index);
 	void (*on_failed)(void *ctx, int err);
@@ -114,6 +116,15 @@ int wal_append(struct wal *w, uint64_t index, uint64_t term, uint8_t type,
 	       const void *data, uint32_t len);
 /* Starts writing the gathered batch when nothing is in flight (once per loop turn). */
 void wal_flush(struct wal *w);
+
+/* Whether a record of len payload bytes has room reserved: in the current
+ * segment, or in the spare. -ENOSPC when not (the caller refuses the write;
+ * nothing is written). */
+int wal_reserve(const struct wal *w, uint32_t len);
+/* Preallocates the spare segment once the current one is half full (or a
+ * write was refused for lack of it). From the loop's timer; cheap otherwise.
+ * Returns 0, or -ENOSPC (and the like) while there is no room. */
+int wal_prepare_spare(struct wal *w);
 
 /* Read-only checks for `corrald --verify`: prints what it finds to out.
  * Returns 0 when sound. */
