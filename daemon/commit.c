@@ -125,6 +125,8 @@ static void on_wal_failed(void *ctx, int err)
 
 struct recovery {
 	struct commit *c;
+	void (*progress)(void *ctx, uint64_t entries, uint64_t index);
+	uint64_t last_progress_ms;
 	struct raft_entry *entries;
 	unsigned n, cap;
 	char *why;
@@ -165,6 +167,13 @@ static int recover_entry(void *ctx, uint64_t index, uint64_t term, uint8_t type,
 		rv->c->recovered_txns++;
 	}
 	rv->n++;
+	if (rv->progress && (rv->n & 0xffff) == 0) {
+		uint64_t now = loop_now_ms();
+		if (now - rv->last_progress_ms >= 1000) {
+			rv->last_progress_ms = now;
+			rv->progress(rv->c->ctx, rv->n, index);
+		}
+	}
 	return 0;
 }
 
@@ -201,7 +210,8 @@ static int bootstrap(struct commit *c, uint64_t server_id, uint64_t segment_byte
 
 int commit_open(struct commit *c, const struct commit_options *o, char *why, size_t why_size)
 {
-	struct recovery rv = { .c = c, .why = why, .why_size = why_size };
+	struct recovery rv = { .c = c, .why = why, .why_size = why_size, .progress = o->progress,
+			       .last_progress_ms = loop_now_ms() };
 	struct wal_recovery rec;
 	int r;
 

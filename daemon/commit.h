@@ -56,6 +56,8 @@ struct commit_options {
 	struct loop *loop;
 	void (*on_committed)(void *ctx, struct txn *t);
 	void (*on_abandoned)(void *ctx, struct txn *t, int err);
+	/* During a long recovery, about once a second. */
+	void (*progress)(void *ctx, uint64_t entries, uint64_t index);
 	void *ctx;
 #ifdef CORRAL_FAULT_INJECTION
 	uint64_t fault_fsync_countdown;

@@ -52,6 +52,21 @@ static void out(struct conn *c, const char *fmt, ...)
 	free(s);
 }
 
+static unsigned long long dir_bytes(const char *path)
+{
+	unsigned long long sum = 0;
+	DIR *d = opendir(path);
+	struct dirent *e;
+	struct stat st;
+	if (!d)
+		return 0;
+	while ((e = readdir(d)))
+		if (fstatat(dirfd(d), e->d_name, &st, 0) == 0 && S_ISREG(st.st_mode))
+			sum += (unsigned long long)st.st_size;
+	closedir(d);
+	return sum;
+}
+
 static void latency_line(struct conn *c, const struct server_stats *st)
 {
 	double avg = st->latency_count ? (double)st->latency_total_ms / (double)st->latency_count : 0;
@@ -134,6 +149,14 @@ static void mntr(struct conn *c)
 	out(c, "zk_uptime\t%llu\n", (unsigned long long)(srv->now_ms - srv->started_ms));
 	out(c, "corral_txns_committed\t%llu\n", (unsigned long long)srv->commit.txns_committed);
 	out(c, "corral_commit_batches\t%llu\n", (unsigned long long)srv->commit.batches_committed);
+	/* Group commit made visible: entries per fdatasync. */
+	const struct wal *w = &srv->commit.wal;
+	out(c, "corral_log_fsyncs\t%llu\n", (unsigned long long)w->batches);
+	out(c, "corral_log_entries_written\t%llu\n", (unsigned long long)w->records_written);
+	out(c, "corral_log_entries_per_fsync\t%.2f\n",
+	    w->batches ? (double)w->records_written / (double)w->batches : 0.0);
+	out(c, "corral_log_failed\t%d\n", srv->commit.failed != 0);
+	out(c, "corral_log_refusing_for_space\t%d\n", srv->commit.refusing_for_space);
 	out(c, "corral_bad_input_closed\t%llu\n", (unsigned long long)st->bad_input_closed);
 }
 
@@ -228,8 +251,12 @@ static void run(struct conn *c, enum four_letter_word w)
 		    CORRAL_VERSION, u.nodename, u.sysname, u.machine, u.release, cfg->data_dir);
 		break;
 	case FLW_DIRS:
-		/* The data directory's contents arrive with the durability work. */
-		out(c, "datadir_size: 0\nlogdir_size: 0\n");
+	{
+		char wal[4200];
+		snprintf(wal, sizeof(wal), "%s/wal", cfg->data_dir);
+		out(c, "datadir_size: %llu\nlogdir_size: %llu\n", dir_bytes(cfg->data_dir),
+		    dir_bytes(wal));
+	}
 		break;
 	case FLW_CRST:
 		for (struct conn *k = srv->conns; k; k = k->next)

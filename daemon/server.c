@@ -12,6 +12,8 @@
 #include "request.h"
 #include "session.h"
 
+#include <systemd/sd-daemon.h>
+
 #define RING_ENTRIES 4096
 #define SERVER_ID 1
 #define SHUTDOWN_GRACE_MS 5000
@@ -105,6 +107,11 @@ static void on_abandoned(void *ctx, struct txn *t, int err)
 	request_txn_abandoned(srv, t, err);
 }
 
+static void on_recovery_progress(void *ctx, uint64_t entries, uint64_t index)
+{
+	service_notify_recovery(entries, index);
+}
+
 static void expire_sessions(struct server *srv)
 {
 	struct session *s;
@@ -162,6 +169,23 @@ static void reap_nodes(struct server *srv)
 	}
 }
 
+/* Once a minute, when there were writes: how well group commit batches. */
+static void report_group_commit(struct server *srv)
+{
+	const struct wal *w = &srv->commit.wal;
+	if (srv->now_ms < srv->next_report_ms)
+		return;
+	srv->next_report_ms = srv->now_ms + 60000;
+	uint64_t syncs = w->batches - srv->reported_fsyncs;
+	uint64_t entries = w->records_written - srv->reported_entries;
+	srv->reported_fsyncs = w->batches;
+	srv->reported_entries = w->records_written;
+	if (syncs)
+		log_info("log: %llu entries in %llu fdatasyncs in the last minute, %.1f per fdatasync",
+			 (unsigned long long)entries, (unsigned long long)syncs,
+			 (double)entries / (double)syncs);
+}
+
 static void on_timer(struct loop_op *op, int res, uint32_t flags)
 {
 	struct server *srv = (struct server *)((char *)op - offsetof(struct server, timer_op));
@@ -185,6 +209,7 @@ static void on_timer(struct loop_op *op, int res, uint32_t flags)
 		reap_nodes(srv);
 		srv->next_reap_ms = srv->now_ms + srv->cfg->container_check_interval_ms;
 	}
+	report_group_commit(srv);
 	listeners_rearm(srv);
 	arm_timer(srv);
 }
@@ -258,6 +283,7 @@ int server_init(struct server *srv, struct corral_config *cfg, char *why, size_t
 		.loop = &srv->loop,
 		.on_committed = on_committed,
 		.on_abandoned = on_abandoned,
+		.progress = on_recovery_progress,
 		.ctx = srv,
 	};
 #ifdef CORRAL_FAULT_INJECTION
@@ -266,6 +292,7 @@ int server_init(struct server *srv, struct corral_config *cfg, char *why, size_t
 #endif
 	srv->now_ms = loop_now_ms();
 	srv->recovering = true;
+	sd_notify(0, "STATUS=recovering: reading the log");
 	r = commit_open(&srv->commit, &co, why, why_size);
 	srv->recovering = false;
 	if (r < 0) {

@@ -58,6 +58,8 @@ struct server {
 	uint64_t now_ms;		/* monotonic, refreshed every loop turn */
 	uint64_t started_ms;
 	uint64_t next_reap_ms;
+	uint64_t next_report_ms;
+	uint64_t reported_fsyncs, reported_entries;
 	bool stopping;
 	bool recovering;
 	bool loop_ready;		/* replaying the log at startup */

@@ -195,3 +195,12 @@ int service_reload(struct server *srv)
 	service_notify_ready(srv);
 	return 0;
 }
+
+void service_notify_recovery(uint64_t entries, uint64_t index)
+{
+	log_info("recovering: %llu log entries read (index %llu)", (unsigned long long)entries,
+		 (unsigned long long)index);
+	/* Ask systemd for more start-up time while the log is being read. */
+	sd_notifyf(0, "STATUS=recovering: %llu log entries read (index %llu)\nEXTEND_TIMEOUT_USEC=30000000",
+		   (unsigned long long)entries, (unsigned long long)index);
+}

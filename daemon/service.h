@@ -31,6 +31,9 @@ void service_watchdog_start(struct service *svc);
 /* From the loop's timer: pings when half the interval has passed. */
 void service_watchdog_tick(struct service *svc, uint64_t now_ms);
 
+/* Progress of a long recovery: a log line, STATUS= and EXTEND_TIMEOUT_USEC=. */
+void service_notify_recovery(uint64_t entries, uint64_t index);
+
 /* SIGHUP: reloads the configuration file. Returns 0 or a negative errno
  * (the old configuration stays; the cause is logged). */
 int service_reload(struct server *srv);
