@@ -6,6 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/random.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include "log.h"
@@ -13,6 +14,46 @@
 
 /* The address raft records for this server; peers arrive with replication. */
 #define SINGLE_SERVER_ADDRESS "127.0.0.1:0"
+
+/* Remembers that entries from index on have term (terms change rarely). */
+static int note_term(struct commit *c, uint64_t index, uint64_t term)
+{
+	if (c->term_run_count && c->term_runs[c->term_run_count - 1].term == term)
+		return 0;
+	if (c->term_run_count == c->term_run_cap) {
+		size_t cap = c->term_run_cap ? c->term_run_cap * 2 : 8;
+		void *p = realloc(c->term_runs, cap * sizeof(*c->term_runs));
+		if (!p)
+			return -ENOMEM;
+		c->term_runs = p;
+		c->term_run_cap = cap;
+	}
+	c->term_runs[c->term_run_count].start = index;
+	c->term_runs[c->term_run_count].term = term;
+	c->term_run_count++;
+	return 0;
+}
+
+static uint64_t term_of(const struct commit *c, uint64_t index)
+{
+	uint64_t term = 0;
+	for (size_t i = 0; i < c->term_run_count && c->term_runs[i].start <= index; i++)
+		term = c->term_runs[i].term;
+	return term;
+}
+
+static int note_configuration(struct commit *c, uint64_t index, const void *data, uint32_t len)
+{
+	uint8_t *copy = malloc(len ? len : 1);
+	if (!copy)
+		return -ENOMEM;
+	memcpy(copy, data, len);
+	free(c->conf);
+	c->conf = copy;
+	c->conf_len = len;
+	c->conf_index = index;
+	return 0;
+}
 
 static void queue_push(struct commit *c, struct txn *t)
 {
@@ -70,8 +111,13 @@ static int handle_update(struct commit *c, struct raft_update *u)
 	if (u->flags & RAFT_UPDATE_ENTRIES) {
 		for (unsigned i = 0; i < u->entries.n; i++) {
 			const struct raft_entry *e = &u->entries.batch[i];
-			int r = wal_append(&c->wal, u->entries.index + i, e->term, (uint8_t)e->type,
-					   e->buf.base, (uint32_t)e->buf.len);
+			uint64_t index = u->entries.index + i;
+			int r = wal_append(&c->wal, index, e->term, (uint8_t)e->type, e->buf.base,
+					   (uint32_t)e->buf.len);
+			if (r == 0)
+				r = note_term(c, index, e->term);
+			if (r == 0 && e->type == RAFT_CHANGE)
+				r = note_configuration(c, index, e->buf.base, (uint32_t)e->buf.len);
 			if (r < 0)
 				return r;
 		}
@@ -123,6 +169,11 @@ static void on_wal_failed(void *ctx, int err)
 	log_failed(ctx, err);
 }
 
+static void snapshot_skipped(const char *file, const char *reason)
+{
+	log_warning("%s: %s; trying an older snapshot", file, reason);
+}
+
 struct recovery {
 	struct commit *c;
 	void (*progress)(void *ctx, uint64_t entries, uint64_t index);
@@ -137,6 +188,19 @@ static int recover_entry(void *ctx, uint64_t index, uint64_t term, uint8_t type,
 			 const uint8_t *data, uint32_t len)
 {
 	struct recovery *rv = ctx;
+	struct commit *c = rv->c;
+	if (index <= c->snapshot_index)
+		return 0;	/* in the snapshot already */
+	if (rv->n == 0 && index != c->snapshot_index + 1) {
+		snprintf(rv->why, rv->why_size, "the log resumes at index %llu but the snapshot ends at %llu",
+			 (unsigned long long)index, (unsigned long long)c->snapshot_index);
+		return -EBADMSG;
+	}
+	int r0 = note_term(c, index, term);
+	if (r0 == 0 && type == RAFT_CHANGE)
+		r0 = note_configuration(c, index, data, len);
+	if (r0 < 0)
+		return r0;
 	if (rv->n == rv->cap) {
 		unsigned cap = rv->cap ? rv->cap * 2 : 1024;
 		struct raft_entry *e = realloc(rv->entries, cap * sizeof(*e));
@@ -221,6 +285,9 @@ int commit_open(struct commit *c, const struct commit_options *o, char *why, siz
 	c->on_committed = o->on_committed;
 	c->on_abandoned = o->on_abandoned;
 	c->ctx = o->ctx;
+	c->state = o->state;
+	c->snapshot_entries = o->snapshot_entries;
+	c->keep_snapshots = o->keep_snapshots ? o->keep_snapshots : 1;
 	c->data_dir = strdup(o->data_dir);
 	if (!c->data_dir)
 		return -ENOMEM;
@@ -251,6 +318,23 @@ int commit_open(struct commit *c, const struct commit_options *o, char *why, siz
 	}
 
 	uint64_t started = loop_now_ms();
+	struct snapshot_meta snap;
+	r = snapshot_load_newest(o->data_dir, &c->meta.identity, c->state, &snap, why, why_size,
+				 snapshot_skipped);
+	if (r == 0) {
+		c->snapshot_index = snap.index;
+		c->conf = snap.conf;
+		c->conf_len = snap.conf_len;
+		c->conf_index = snap.conf_index;
+		r = note_term(c, snap.index, snap.term);
+		log_info("loaded the snapshot at index %llu (%zu nodes, %zu sessions) in %llu ms",
+			 (unsigned long long)snap.index, c->state->tree.node_count,
+			 c->state->sessions.count, (unsigned long long)(loop_now_ms() - started));
+	} else if (r == -ENOENT) {
+		r = 0;
+	}
+	if (r < 0)
+		return r;
 	r = wal_recover(o->data_dir, &c->meta.identity, recover_entry, &rv, &rec, why, why_size);
 	if (r < 0)
 		goto fail;
@@ -284,10 +368,28 @@ int commit_open(struct commit *c, const struct commit_options *o, char *why, siz
 	c->raft_ready = true;
 	raft_seed(&c->raft, (unsigned)getpid());
 	struct raft_event e = { .type = RAFT_START };
+	struct raft_snapshot_metadata meta;
 	e.start.term = c->meta.term;
 	e.start.voted_for = c->meta.voted_for;
 	e.start.metadata = NULL;
 	e.start.start_index = 1;
+	if (c->snapshot_index) {
+		/* raft takes the configuration it is given: decode a copy. */
+		struct raft_buffer cb = { .base = c->conf, .len = c->conf_len };
+		memset(&meta, 0, sizeof(meta));
+		raft_configuration_init(&meta.configuration);
+		if (raft_configuration_decode(&cb, &meta.configuration) != 0) {
+			snprintf(why, why_size, "the snapshot at index %llu holds an unreadable configuration",
+				 (unsigned long long)c->snapshot_index);
+			r = -EBADMSG;
+			goto fail;
+		}
+		meta.index = c->snapshot_index;
+		meta.term = term_of(c, c->snapshot_index);
+		meta.configuration_index = c->conf_index;
+		e.start.metadata = &meta;
+		e.start.start_index = c->snapshot_index + 1;
+	}
 	e.start.entries = rv.entries;
 	e.start.n_entries = rv.n;
 	/* Replaying the log applies every txn in it: a single voter's log is
@@ -385,10 +487,83 @@ void commit_flush(struct commit *c)
 		wal_flush(&c->wal);
 }
 
+/* A child finished writing a snapshot: tell raft, then drop what it makes
+ * redundant (older snapshots beyond the kept count, log segments before the
+ * oldest kept snapshot). */
+static void snapshot_published(struct commit *c)
+{
+	struct snapshot_meta *m = &c->snapshot_writing;
+	struct raft_buffer cb = { .base = m->conf, .len = m->conf_len };
+	struct raft_event e = { .type = RAFT_SNAPSHOT };
+	raft_configuration_init(&e.snapshot.metadata.configuration);
+	if (raft_configuration_decode(&cb, &e.snapshot.metadata.configuration) == 0) {
+		e.snapshot.metadata.index = m->index;
+		e.snapshot.metadata.term = m->term;
+		e.snapshot.metadata.configuration_index = m->conf_index;
+		e.snapshot.trailing = 0;
+		int r = step(c, &e);
+		if (r < 0)
+			log_warning("raft did not take the snapshot at index %llu: %s",
+				    (unsigned long long)m->index, strerror(-r));
+	}
+	c->snapshot_index = m->index;
+	c->snapshots_taken++;
+	uint64_t oldest = snapshot_purge(c->data_dir, c->keep_snapshots);
+	if (oldest)
+		wal_purge(&c->wal, oldest);
+	log_info("snapshot at index %llu written; kept %u, log before index %llu removed",
+		 (unsigned long long)m->index, c->keep_snapshots, (unsigned long long)oldest);
+}
+
+static void snapshot_check(struct commit *c, uint64_t now_ms)
+{
+	if (c->snapshot_pid) {
+		int status;
+		pid_t p = waitpid(c->snapshot_pid, &status, WNOHANG);
+		if (p == 0)
+			return;
+		c->snapshot_pid = 0;
+		if (p > 0 && WIFEXITED(status) && WEXITSTATUS(status) == 0) {
+			snapshot_published(c);
+		} else {
+			log_warning("writing the snapshot at index %llu failed (status %d); retrying later",
+				    (unsigned long long)c->snapshot_writing.index, status);
+			c->snapshot_retry_ms = now_ms + 10000;
+		}
+		free(c->snapshot_writing.conf);
+		memset(&c->snapshot_writing, 0, sizeof(c->snapshot_writing));
+		return;
+	}
+	raft_index applied = raft_commit_index(&c->raft);
+	if (!c->snapshot_entries || applied - c->snapshot_index < c->snapshot_entries ||
+	    now_ms < c->snapshot_retry_ms || c->head)
+		return;
+	/* Everything up to the commit index is applied (nothing is queued). */
+	struct snapshot_meta *m = &c->snapshot_writing;
+	m->index = applied;
+	m->term = term_of(c, applied);
+	m->conf_index = c->conf_index;
+	m->conf_len = c->conf_len;
+	m->conf = malloc(c->conf_len ? c->conf_len : 1);
+	if (!m->conf)
+		return;
+	memcpy(m->conf, c->conf, c->conf_len);
+	pid_t pid = snapshot_start(c->data_dir, &c->meta.identity, c->state, m);
+	if (pid < 0) {
+		log_warning("cannot start a snapshot: %s", strerror((int)-pid));
+		free(m->conf);
+		m->conf = NULL;
+		c->snapshot_retry_ms = now_ms + 10000;
+		return;
+	}
+	c->snapshot_pid = pid;
+}
+
 void commit_tick(struct commit *c, uint64_t now_ms)
 {
 	if (!c->raft_ready || c->failed)
 		return;
+	snapshot_check(c, now_ms);
 	if (wal_prepare_spare(&c->wal) == 0 && c->refusing_for_space) {
 		c->refusing_for_space = false;
 		log_notice("%s: there is room for the log again; writes resume", c->wal.dir);
@@ -403,6 +578,14 @@ void commit_tick(struct commit *c, uint64_t now_ms)
 
 void commit_free(struct commit *c)
 {
+	if (c->snapshot_pid > 0) {
+		/* Let a snapshot being written finish: it is published whole or not. */
+		int status;
+		waitpid(c->snapshot_pid, &status, 0);
+	}
+	free(c->snapshot_writing.conf);
+	free(c->conf);
+	free(c->term_runs);
 	while (c->head) {
 		struct txn *t = c->head;
 		c->head = t->next;

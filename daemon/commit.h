@@ -20,6 +20,7 @@
 #include "txn.h"
 
 #include "../storage/datadir.h"
+#include "../storage/snapshot.h"
 #include "../storage/wal.h"
 
 struct commit {
@@ -43,6 +44,21 @@ struct commit {
 	uint64_t batches_committed;
 	uint64_t recovered_txns;
 
+	/* Snapshots. */
+	struct state *state;
+	uint64_t snapshot_entries;	/* take one after this many entries */
+	unsigned keep_snapshots;
+	uint64_t snapshot_index;	/* of the newest one published */
+	pid_t snapshot_pid;		/* a child writing one, or 0 */
+	struct snapshot_meta snapshot_writing;
+	uint64_t snapshot_retry_ms;
+	uint8_t *conf;			/* the latest configuration entry, encoded */
+	uint32_t conf_len;
+	uint64_t conf_index;
+	struct { uint64_t start, term; } *term_runs;	/* index -> term, as runs */
+	size_t term_run_count, term_run_cap;
+	uint64_t snapshots_taken;
+
 	void (*on_committed)(void *ctx, struct txn *t);
 	/* A txn that will never be applied (the log failed): answer its client. */
 	void (*on_abandoned)(void *ctx, struct txn *t, int err);
@@ -51,6 +67,9 @@ struct commit {
 
 struct commit_options {
 	const char *data_dir;
+	struct state *state;		/* loaded from a snapshot, written to new ones */
+	uint64_t snapshot_entries;
+	unsigned keep_snapshots;
 	uint64_t server_id;
 	uint64_t segment_bytes;
 	struct loop *loop;

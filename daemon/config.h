@@ -55,6 +55,8 @@ struct corral_config {
 
 	/* storage: */
 	uint64_t segment_bytes;			/* storage.segment_bytes */
+	uint64_t snapshot_entries;		/* storage.snapshot_entries */
+	uint32_t keep_snapshots;		/* storage.keep_snapshots */
 
 	/* auth: */
 	char *super_digest;			/* auth.super_digest: "super:<base64 sha1>", NULL = none */

@@ -13,6 +13,7 @@
 #include "log.h"
 #include "server.h"
 #include "service.h"
+#include "../storage/snapshot.h"
 #include "../storage/wal.h"
 
 /* Exit statuses beyond 0/1, so a supervisor can tell causes apart. */
@@ -79,6 +80,9 @@ static void usage(FILE *out)
 static int verify_data_dir(const char *dir)
 {
 	int r = wal_verify(dir, stdout);
+	int s = snapshot_verify(dir, stdout);
+	if (r == 0 && s < 0)
+		r = s;
 	if (r == 0)
 		printf("%s: sound\n", dir);
 	return r == 0 ? EXIT_SUCCESS : EXIT_FAILURE;

@@ -278,6 +278,9 @@ int server_init(struct server *srv, struct corral_config *cfg, char *why, size_t
 	srv->state.listener = (struct state_listener){ .node_event = on_node_event, .ctx = srv };
 	struct commit_options co = {
 		.data_dir = cfg->data_dir,
+		.state = &srv->state,
+		.snapshot_entries = cfg->snapshot_entries,
+		.keep_snapshots = cfg->keep_snapshots,
 		.server_id = SERVER_ID,
 		.segment_bytes = cfg->segment_bytes,
 		.loop = &srv->loop,
@@ -291,6 +294,7 @@ int server_init(struct server *srv, struct corral_config *cfg, char *why, size_t
 	co.fault_fsync_countdown = fault ? strtoull(fault, NULL, 10) : 0;
 #endif
 	srv->now_ms = loop_now_ms();
+	srv->state.local_now_ms = srv->now_ms;
 	srv->recovering = true;
 	sd_notify(0, "STATUS=recovering: reading the log");
 	r = commit_open(&srv->commit, &co, why, why_size);

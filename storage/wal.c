@@ -613,6 +613,22 @@ static void wal_on_sync(struct loop_op *op, int res, uint32_t flags)
 	flight_settled(w);
 }
 
+void wal_purge(struct wal *w, uint64_t index)
+{
+	struct segment_file *segs = NULL;
+	size_t n = 0;
+	if (list_segments(w->dir_fd, &segs, &n) < 0)
+		return;
+	/* Segment k holds first_k .. first_(k+1) - 1. */
+	for (size_t k = 0; k + 1 < n; k++) {
+		if (segs[k].first_index == w->seg_first_index || segs[k + 1].first_index - 1 > index)
+			break;
+		unlinkat(w->dir_fd, segs[k].name, 0);
+	}
+	fsync(w->dir_fd);
+	free(segs);
+}
+
 int wal_verify(const char *data_dir, void *out_file)
 {
 	char why[512] = "";

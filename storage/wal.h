@@ -126,6 +126,10 @@ int wal_reserve(const struct wal *w, uint32_t len);
  * Returns 0, or -ENOSPC (and the like) while there is no room. */
 int wal_prepare_spare(struct wal *w);
 
+/* Deletes the segments whose every record has index <= index (never the
+ * one being written). */
+void wal_purge(struct wal *w, uint64_t index);
+
 /* Read-only checks for `corrald --verify`: prints what it finds to out.
  * Returns 0 when sound. */
 int wal_verify(const char *data_dir, void *out_file);

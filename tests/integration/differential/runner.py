@@ -27,7 +27,7 @@ import bisect
 import time
 
 from . import jute
-from .client import Closed, Connection, NoReply
+from .client import REPLY_TIMEOUT_S, Closed, Connection, NoReply
 
 HUGE_ZXID = 1 << 62
 SPECIAL_XID = {"auth": -4, "ping": -2, "setWatches": -8, "setWatches2": -8}
@@ -199,25 +199,40 @@ class Runner:
         return rep
 
     # ------------------------------------------------------------ sending
-    def send_and_read(self, s, op, args, xid=None):
-        """Returns (normalised reply, raw reply or None)."""
+    def send_and_read(self, s, op, args, xid=None, label=None):
+        """Returns (normalised reply, raw reply or None). label: the name given to
+        the zxid of this request if it is a successful write."""
         conn = s.conn
         if conn is None or conn.closed:
             return "NOT CONNECTED (not sent)", None
         if xid is None:
-            xid = SPECIAL_XID.get(op) or conn.next_xid()
+            xid = (None if "opcode" in args else SPECIAL_XID.get(op)) or conn.next_xid()
         code = args.get("opcode", jute.OP.get(op))
         self.sent_ops.add(code)
         try:
             conn.send(jute.frame(jute.encode_request(xid, op, args)))
-            r = conn.read_reply(op)
+            r = self.read_reply(conn, op)
         except Closed:
             return "CONNECTION CLOSED (no reply)", None
         except NoReply:
             conn.close()
             return "NO REPLY (timeout)", None
         s.last_zxid = max(s.last_zxid, r["zxid"])
+        if label and self.successful_write(op, r):
+            self.label(r["zxid"], label)
         return self.norm_reply(None, op, xid, r), r
+
+    def read_reply(self, conn, op):
+        """conn.read_reply, pinging the other sessions while waiting (so that a
+        server that does not answer does not also expire every short session)."""
+        deadline = time.monotonic() + REPLY_TIMEOUT_S
+        while True:
+            try:
+                return conn.read_reply(op, timeout=0.25)
+            except NoReply:
+                if time.monotonic() > deadline:
+                    raise
+                self.keepalive(exclude=conn)
 
     def successful_write(self, op, r):
         if r is None or r["err"] != 0 or op not in WRITE_OPS:
@@ -250,12 +265,10 @@ class Runner:
             args = {k: v for k, v in step.items() if k not in ("s", "op", "note", "xid")}
             if "relativeZxid" in args and isinstance(args["relativeZxid"], str):
                 args["relativeZxid"] = self.resolve_zxid(s, args["relativeZxid"])
-            reply, raw = self.send_and_read(s, op, args, step.get("xid"))
+            reply, raw = self.send_and_read(s, op, args, step.get("xid"), label="Z%d" % i)
             rec["reply"] = reply
             if raw is not None:
                 seqs[step["s"]] = [raw["seq"]]
-                if self.successful_write(op, raw):
-                    self.label(raw["zxid"], "Z%d" % i)
         extra = self.flush(rec, step)
         seqs.update(getattr(self, "_batch_seqs", {}))
         self._batch_seqs = {}
@@ -263,7 +276,15 @@ class Runner:
         rec.update(extra)
         return rec
 
+    def step_mark(self, i, step):
+        """Remember the last zxid session s has seen (for a later setWatches)."""
+        s = self.sess(step["s"])
+        s.mark = s.last_zxid
+        return "marked"
+
     def resolve_zxid(self, s, spec):
+        if spec == "mark":
+            return s.mark
         if spec == "last":
             return s.last_zxid
         if spec == "huge":
@@ -334,7 +355,7 @@ class Runner:
             reps = []
             for x, opname in xids:
                 try:
-                    r = conn.read_reply(opname)
+                    r = self.read_reply(conn, opname)
                 except Closed:
                     reps.append("CONNECTION CLOSED (no reply)")
                     break
@@ -342,9 +363,9 @@ class Runner:
                     reps.append("NO REPLY (timeout)")
                     conn.close()
                     break
-                reps.append(self.norm_reply(None, opname, x, r))
                 if self.successful_write(opname, r):
                     self.label(r["zxid"], "Z%d.%d" % (i, len(reps)))
+                reps.append(self.norm_reply(None, opname, x, r))
             out["pipelined"] = reps
         return out
 
@@ -369,7 +390,7 @@ class Runner:
             return "CONNECTION CLOSED (not sent)"
         for k, (x, opname) in enumerate(xids):
             try:
-                r = conn.read_reply(opname)
+                r = self.read_reply(conn, opname)
             except Closed:
                 reps.append("CONNECTION CLOSED (no reply)")
                 break
@@ -378,9 +399,9 @@ class Runner:
                 conn.close()
                 break
             seqs.append(r["seq"])
-            reps.append(self.norm_reply(None, opname, x, r))
             if self.successful_write(opname, r):
                 self.label(r["zxid"], "Z%d.%d" % (i, k))
+            reps.append(self.norm_reply(None, opname, x, r))
         self._batch_seqs = {step["s"]: seqs}
         return reps
 
@@ -389,10 +410,10 @@ class Runner:
         self.sess(step["s"]).idle = True
         return "idle"
 
-    def keepalive(self):
+    def keepalive(self, exclude=None):
         for name in sorted(self.sessions):
             s = self.sessions[name]
-            if s.idle or s.conn is None or s.conn.closed:
+            if s.idle or s.conn is None or s.conn.closed or s.conn is exclude:
                 continue
             try:
                 s.conn.send(jute.frame(jute.encode_request(-2, "ping", {})))

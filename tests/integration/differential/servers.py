@@ -21,6 +21,8 @@ SUPER_AUTH = b"super:test"
 SUPER_DIGEST = "super:D/InIHSb7yEEbrWz8b9l71RjZJU="  # base64(sha1("super:test"))
 
 ZK_CLASSPATH = "/etc/zookeeper/conf:/usr/share/java/zookeeper.jar"
+# a logging backend so that ZooKeeper's log says something (stderr, into server.log)
+ZK_LOG_JAR = "/usr/share/java/slf4j-simple.jar"
 ZK_MAIN = "org.apache.zookeeper.server.ZooKeeperServerMain"
 
 
@@ -30,11 +32,19 @@ def free_port():
         return s.getsockname()[1]
 
 
-def _ruok(port):
+def _serving(port):
+    """srvr answers "Mode: ..." once the server serves requests (ZooKeeper answers
+    ruok, and accepts connections, before it does)."""
     try:
         with socket.create_connection(("127.0.0.1", port), timeout=1) as s:
-            s.sendall(b"ruok")
-            return s.recv(16) == b"imok"
+            s.sendall(b"srvr")
+            out = b""
+            while True:
+                chunk = s.recv(4096)
+                if not chunk:
+                    break
+                out += chunk
+            return b"Mode:" in out
     except OSError:
         return False
 
@@ -59,10 +69,10 @@ class Server:
             if self.proc.poll() is not None:
                 raise RuntimeError("%s exited with %s; log:\n%s" % (self.name, self.proc.returncode,
                                                                     self.log_tail()))
-            if _ruok(self.port):
+            if _serving(self.port):
                 return
             time.sleep(0.1)
-        raise RuntimeError("%s did not answer ruok in %ss; log:\n%s" % (self.name, timeout,
+        raise RuntimeError("%s did not answer srvr in %ss; log:\n%s" % (self.name, timeout,
                                                                         self.log_tail()))
 
     def log_tail(self, n=4000):
@@ -108,8 +118,11 @@ class ZooKeeper(Server):
                 "",
             ]))
         java = os.environ.get("JAVA", "/usr/bin/java")
+        cp = os.environ.get("ZK_CLASSPATH", ZK_CLASSPATH)
+        if os.path.exists(ZK_LOG_JAR):
+            cp += ":" + ZK_LOG_JAR
         self._spawn([
-            java, "-Xmx256m", "-cp", os.environ.get("ZK_CLASSPATH", ZK_CLASSPATH),
+            java, "-Xmx256m", "-cp", cp,
             "-Dzookeeper.extendedTypesEnabled=true",
             "-Dznode.container.checkIntervalMs=%d" % CONTAINER_CHECK_MS,
             "-Dzookeeper.DigestAuthenticationProvider.superDigest=%s" % SUPER_DIGEST,

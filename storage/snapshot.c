@@ -1,0 +1,551 @@
+/* snapshot: see snapshot.h. */
+#include "snapshot.h"
+
+#include <dirent.h>
+#include <endian.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <zlib.h>
+
+#include "session.h"
+#include "tree.h"
+
+#define SNAP_MAGIC "CORRALSN"
+#define SNAP_END_MAGIC "CORRALSE"
+#define SNAP_VERSION 1
+#define SNAP_TRAILER_BYTES 16
+
+/* A buffered writer that keeps a running crc32. */
+struct out {
+	int fd;
+	uint8_t buf[1 << 20];
+	size_t len;
+	uLong crc;
+	int error;
+};
+
+static void out_flush(struct out *o)
+{
+	size_t off = 0;
+	while (off < o->len && !o->error) {
+		ssize_t n = write(o->fd, o->buf + off, o->len - off);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n <= 0)
+			o->error = n < 0 ? errno : EIO;
+		else
+			off += (size_t)n;
+	}
+	o->len = 0;
+}
+
+static void out_bytes(struct out *o, const void *p, size_t n)
+{
+	const uint8_t *s = p;
+	o->crc = crc32(o->crc, s, (uInt)n);
+	while (n > 0) {
+		if (o->len == sizeof(o->buf))
+			out_flush(o);
+		size_t k = sizeof(o->buf) - o->len < n ? sizeof(o->buf) - o->len : n;
+		memcpy(o->buf + o->len, s, k);
+		o->len += k;
+		s += k;
+		n -= k;
+	}
+}
+
+static void out_u32(struct out *o, uint32_t v) { v = htobe32(v); out_bytes(o, &v, 4); }
+static void out_u64(struct out *o, uint64_t v) { v = htobe64(v); out_bytes(o, &v, 8); }
+static void out_str(struct out *o, const char *s, uint32_t len) { out_u32(o, len); out_bytes(o, s, len); }
+
+static void write_state(struct out *o, const struct wal_identity *id, const struct state *st,
+			const struct snapshot_meta *m)
+{
+	out_bytes(o, SNAP_MAGIC, 8);
+	out_u32(o, SNAP_VERSION);
+	out_u32(o, 0);
+	out_bytes(o, id->cluster_id, WAL_CLUSTER_ID_BYTES);
+	out_u64(o, id->server_id);
+	out_u64(o, m->index);
+	out_u64(o, m->term);
+	out_u64(o, m->conf_index);
+	out_u32(o, m->conf_len);
+	out_bytes(o, m->conf, m->conf_len);
+
+	const struct session_table *sessions = &st->sessions;
+	out_u64(o, sessions->count);
+	for (size_t i = 0; i < sessions->bucket_count; i++)
+		for (const struct session *s = sessions->buckets[i]; s; s = s->hash_next) {
+			out_u64(o, (uint64_t)s->id);
+			out_u32(o, s->timeout_ms);
+			out_bytes(o, s->password, ZK_PASSWORD_BYTES);
+		}
+
+	/* ACL lists once each; nodes refer to them by number. This runs in the
+	 * child, on its own copy of memory: the hash field becomes the number. */
+	const struct acl_table *acls = &st->tree.acls;
+	out_u64(o, acls->count);
+	uint64_t next = 0;
+	for (size_t i = 0; i < acls->bucket_count; i++)
+		for (struct acl_list *l = acls->buckets[i]; l; l = l->hash_next) {
+			l->hash = next++;
+			out_u32(o, l->count);
+			for (uint32_t k = 0; k < l->count; k++) {
+				out_u32(o, (uint32_t)l->entries[k].perms);
+				out_str(o, l->entries[k].scheme, (uint32_t)strlen(l->entries[k].scheme));
+				out_str(o, l->entries[k].id, (uint32_t)strlen(l->entries[k].id));
+			}
+		}
+
+	/* Nodes in pre-order: a parent always comes before its children. */
+	out_u64(o, st->tree.node_count);
+	const struct znode *root = st->tree.root, *n = root;
+	while (n) {
+		out_str(o, n->path, n->path_len);
+		out_u32(o, (uint32_t)n->data_len);
+		if (n->data_len > 0)
+			out_bytes(o, n->data, (size_t)n->data_len);
+		out_u64(o, n->acl->hash);
+		out_u64(o, (uint64_t)n->czxid);
+		out_u64(o, (uint64_t)n->mzxid);
+		out_u64(o, (uint64_t)n->pzxid);
+		out_u64(o, (uint64_t)n->ctime);
+		out_u64(o, (uint64_t)n->mtime);
+		out_u32(o, (uint32_t)n->version);
+		out_u32(o, (uint32_t)n->child_creates);
+		out_u32(o, (uint32_t)n->aversion);
+		out_u64(o, (uint64_t)n->owner);
+		if (n->first_child) {
+			n = n->first_child;
+			continue;
+		}
+		while (n && n != root && !n->next_sibling)
+			n = n->parent;
+		n = (n && n != root) ? n->next_sibling : NULL;
+	}
+	uLong crc = o->crc;
+	out_bytes(o, SNAP_END_MAGIC, 8);
+	out_u32(o, (uint32_t)crc);
+	out_u32(o, 0);
+	out_flush(o);
+}
+
+static int snap_dir(const char *data_dir, bool create, char *out, size_t size)
+{
+	snprintf(out, size, "%s/snap", data_dir);
+	if (create && mkdir(out, 0750) < 0 && errno != EEXIST)
+		return -errno;
+	return 0;
+}
+
+pid_t snapshot_start(const char *data_dir, const struct wal_identity *id, const struct state *st,
+		     const struct snapshot_meta *m)
+{
+	char dir[4096];
+	int r = snap_dir(data_dir, true, dir, sizeof(dir));
+	if (r < 0)
+		return r;
+	pid_t pid = fork();
+	if (pid != 0)
+		return pid < 0 ? -errno : pid;
+
+	/* The child: write, sync, publish, exit. It drops every descriptor it
+	 * inherited (the data directory's lock, the listening sockets, the
+	 * ring): a restarted server must not find them held. */
+	close_range(3, ~0U, 0);
+	char tmp[4200], final[4200];
+	snprintf(tmp, sizeof(tmp), "%s/%016llx.snap.tmp", dir, (unsigned long long)m->index);
+	snprintf(final, sizeof(final), "%s/%016llx.snap", dir, (unsigned long long)m->index);
+	struct out *o = calloc(1, sizeof(*o));
+	if (!o)
+		_exit(12);
+	o->fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0640);
+	if (o->fd < 0)
+		_exit(2);
+	o->crc = crc32(0L, Z_NULL, 0);
+	write_state(o, id, st, m);
+	int dfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (o->error || fsync(o->fd) < 0 || close(o->fd) < 0 || rename(tmp, final) < 0 || dfd < 0 ||
+	    fsync(dfd) < 0) {
+		unlink(tmp);
+		_exit(3);
+	}
+	_exit(0);
+}
+
+/* A reader over a whole file in memory. */
+struct in {
+	const uint8_t *p;
+	size_t len, pos;
+	bool error;
+};
+
+static const uint8_t *in_take(struct in *i, size_t n)
+{
+	if (i->error || n > i->len - i->pos) {
+		i->error = true;
+		return NULL;
+	}
+	const uint8_t *p = i->p + i->pos;
+	i->pos += n;
+	return p;
+}
+
+static uint32_t in_u32(struct in *i)
+{
+	const uint8_t *p = in_take(i, 4);
+	uint32_t v = 0;
+	if (p)
+		memcpy(&v, p, 4);
+	return be32toh(v);
+}
+
+static uint64_t in_u64(struct in *i)
+{
+	const uint8_t *p = in_take(i, 8);
+	uint64_t v = 0;
+	if (p)
+		memcpy(&v, p, 8);
+	return be64toh(v);
+}
+
+static char *in_str(struct in *i)
+{
+	uint32_t len = in_u32(i);
+	const uint8_t *p = in_take(i, len);
+	if (!p)
+		return NULL;
+	char *s = malloc((size_t)len + 1);
+	if (s) {
+		memcpy(s, p, len);
+		s[len] = 0;
+	}
+	return s;
+}
+
+/* Checks a file's framing and checksum; on success points h at its body. */
+static int check_file(const uint8_t *p, size_t len, const struct wal_identity *id, char *why,
+		      size_t why_size)
+{
+	if (len < 60 + SNAP_TRAILER_BYTES || memcmp(p, SNAP_MAGIC, 8) != 0) {
+		snprintf(why, why_size, "not a snapshot (bad magic at offset 0)");
+		return -EBADMSG;
+	}
+	const uint8_t *t = p + len - SNAP_TRAILER_BYTES;
+	uint32_t crc;
+	memcpy(&crc, t + 8, 4);
+	if (memcmp(t, SNAP_END_MAGIC, 8) != 0 ||
+	    be32toh(crc) != (uint32_t)crc32(crc32(0L, Z_NULL, 0), p, (uInt)(len - SNAP_TRAILER_BYTES))) {
+		snprintf(why, why_size, "checksum mismatch (damaged or incomplete, %zu bytes)", len);
+		return -EBADMSG;
+	}
+	uint64_t server;
+	memcpy(&server, p + 32, 8);
+	if (id && (memcmp(p + 16, id->cluster_id, WAL_CLUSTER_ID_BYTES) != 0 ||
+		   be64toh(server) != id->server_id)) {
+		snprintf(why, why_size, "belongs to another cluster or server");
+		return -EXDEV;
+	}
+	return 0;
+}
+
+static int load_body(struct in *i, struct state *st, struct snapshot_meta *ret)
+{
+	struct tree *tree = &st->tree;
+	in_take(i, 8 + 4 + 4 + WAL_CLUSTER_ID_BYTES + 8);
+	ret->index = in_u64(i);
+	ret->term = in_u64(i);
+	ret->conf_index = in_u64(i);
+	ret->conf_len = in_u32(i);
+	const uint8_t *conf = in_take(i, ret->conf_len);
+	if (!conf)
+		return -EBADMSG;
+	ret->conf = malloc(ret->conf_len ? ret->conf_len : 1);
+	if (!ret->conf)
+		return -ENOMEM;
+	memcpy(ret->conf, conf, ret->conf_len);
+
+	uint64_t n = in_u64(i);
+	for (uint64_t k = 0; k < n && !i->error; k++) {
+		int64_t sid = (int64_t)in_u64(i);
+		uint32_t timeout = in_u32(i);
+		const uint8_t *pw = in_take(i, ZK_PASSWORD_BYTES);
+		if (!pw)
+			return -EBADMSG;
+		if (!session_add(&st->sessions, sid, timeout, pw, st->local_now_ms))
+			return -ENOMEM;
+	}
+
+	uint64_t acl_count = in_u64(i);
+	if (i->error || acl_count > i->len)
+		return -EBADMSG;
+	struct acl_list **acls = calloc(acl_count ? acl_count : 1, sizeof(*acls));
+	int r = acls ? 0 : -ENOMEM;
+	for (uint64_t k = 0; k < acl_count && r == 0; k++) {
+		uint32_t entries = in_u32(i);
+		if (i->error || entries > i->len) {
+			r = -EBADMSG;
+			break;
+		}
+		struct acl_entry *e = calloc(entries ? entries : 1, sizeof(*e));
+		if (!e) {
+			r = -ENOMEM;
+			break;
+		}
+		for (uint32_t x = 0; x < entries; x++) {
+			e[x].perms = (int32_t)in_u32(i);
+			e[x].scheme = in_str(i);
+			e[x].id = in_str(i);
+			if (!e[x].scheme || !e[x].id)
+				r = i->error ? -EBADMSG : -ENOMEM;
+		}
+		if (r == 0) {
+			acls[k] = acl_intern(&tree->acls, e, entries);
+			if (!acls[k])
+				r = -ENOMEM;
+		}
+		for (uint32_t x = 0; x < entries; x++) {
+			free(e[x].scheme);
+			free(e[x].id);
+		}
+		free(e);
+	}
+
+	uint64_t nodes = r == 0 ? in_u64(i) : 0;
+	for (uint64_t k = 0; k < nodes && r == 0; k++) {
+		uint32_t plen = in_u32(i);
+		const char *path = (const char *)in_take(i, plen);
+		int32_t dlen = (int32_t)in_u32(i);
+		const uint8_t *data = dlen > 0 ? in_take(i, (size_t)dlen) : NULL;
+		uint64_t acl_id = in_u64(i);
+		int64_t czxid = (int64_t)in_u64(i), mzxid = (int64_t)in_u64(i), pzxid = (int64_t)in_u64(i);
+		int64_t ctime = (int64_t)in_u64(i), mtime = (int64_t)in_u64(i);
+		int32_t version = (int32_t)in_u32(i), creates = (int32_t)in_u32(i);
+		int32_t aversion = (int32_t)in_u32(i);
+		int64_t owner = (int64_t)in_u64(i);
+		if (i->error || !path || plen == 0 || acl_id >= acl_count || dlen < -1) {
+			r = -EBADMSG;
+			break;
+		}
+		struct znode *node = tree_lookup(tree, path, plen);
+		if (!node) {
+			size_t parent_len = 1;
+			for (size_t x = plen; x-- > 1;)
+				if (path[x] == '/') {
+					parent_len = x;
+					break;
+				}
+			struct znode *parent = tree_lookup(tree, path, parent_len);
+			if (!parent) {
+				r = -EBADMSG;	/* a child before its parent */
+				break;
+			}
+			node = tree_add(tree, parent, path, plen, data, dlen, acls[acl_id], owner, czxid, ctime);
+			if (!node) {
+				r = -ENOMEM;
+				break;
+			}
+			if (znode_is_ephemeral(node)) {
+				struct session *s = session_lookup(&st->sessions, owner);
+				if (s)
+					session_link_ephemeral(s, node);
+			}
+		} else {
+			if (tree_set_data(tree, node, data, dlen) < 0) {
+				r = -ENOMEM;
+				break;
+			}
+			acl_unref(&tree->acls, node->acl);
+			node->acl = acl_ref(acls[acl_id]);
+		}
+		node->czxid = czxid;
+		node->mzxid = mzxid;
+		node->pzxid = pzxid;
+		node->ctime = ctime;
+		node->mtime = mtime;
+		node->version = version;
+		node->child_creates = creates;
+		node->aversion = aversion;
+	}
+	for (uint64_t k = 0; acls && k < acl_count; k++)
+		acl_unref(&tree->acls, acls[k]);
+	free(acls);
+	if (r == 0 && i->error)
+		r = -EBADMSG;
+	if (r == 0)
+		st->last_zxid = (int64_t)ret->index;
+	return r;
+}
+
+struct snap_file {
+	char name[32];
+	uint64_t index;
+};
+
+static int snap_cmp_desc(const void *a, const void *b)
+{
+	const struct snap_file *x = a, *y = b;
+	return x->index < y->index ? 1 : x->index > y->index ? -1 : 0;
+}
+
+static int list_snapshots(const char *dir, struct snap_file **ret, size_t *ret_count)
+{
+	DIR *d = opendir(dir);
+	struct dirent *e;
+	struct snap_file *list = NULL;
+	size_t n = 0, cap = 0;
+	if (!d)
+		return -errno;
+	while ((e = readdir(d))) {
+		unsigned long long index;
+		if (strlen(e->d_name) != 21 || sscanf(e->d_name, "%16llx.snap", &index) != 1 ||
+		    strcmp(e->d_name + 16, ".snap") != 0)
+			continue;
+		if (n == cap) {
+			cap = cap ? cap * 2 : 8;
+			struct snap_file *l = realloc(list, cap * sizeof(*l));
+			if (!l) {
+				free(list);
+				closedir(d);
+				return -ENOMEM;
+			}
+			list = l;
+		}
+		memcpy(list[n].name, e->d_name, 22);
+		list[n].index = index;
+		n++;
+	}
+	closedir(d);
+	qsort(list, n, sizeof(*list), snap_cmp_desc);
+	*ret = list;
+	*ret_count = n;
+	return 0;
+}
+
+static int map_file(const char *path, uint8_t **ret, size_t *ret_len)
+{
+	int fd = open(path, O_RDONLY | O_CLOEXEC);
+	struct stat st;
+	if (fd < 0 || fstat(fd, &st) < 0) {
+		int e = errno;
+		if (fd >= 0)
+			close(fd);
+		return -e;
+	}
+	void *p = st.st_size ? mmap(NULL, (size_t)st.st_size, PROT_READ, MAP_PRIVATE, fd, 0) : NULL;
+	close(fd);
+	if (p == MAP_FAILED)
+		return -errno;
+	*ret = p;
+	*ret_len = (size_t)st.st_size;
+	return 0;
+}
+
+int snapshot_load_newest(const char *data_dir, const struct wal_identity *id, struct state *st,
+			 struct snapshot_meta *ret, char *why, size_t why_size,
+			 void (*skipped)(const char *file, const char *reason))
+{
+	char dir[4096], path[4200], reason[256];
+	struct snap_file *list = NULL;
+	size_t n = 0;
+	memset(ret, 0, sizeof(*ret));
+	snap_dir(data_dir, false, dir, sizeof(dir));
+	int r = list_snapshots(dir, &list, &n);
+	if (r == -ENOENT)
+		return -ENOENT;
+	if (r < 0) {
+		snprintf(why, why_size, "%s: %s", dir, strerror(-r));
+		return r;
+	}
+	r = -ENOENT;
+	for (size_t k = 0; k < n; k++) {
+		uint8_t *p;
+		size_t len;
+		snprintf(path, sizeof(path), "%s/%s", dir, list[k].name);
+		if (map_file(path, &p, &len) < 0)
+			continue;
+		int c = check_file(p, len, id, reason, sizeof(reason));
+		if (c == -EXDEV) {
+			snprintf(why, why_size, "%s %s", path, reason);
+			munmap(p, len);
+			r = c;
+			break;
+		}
+		if (c < 0) {
+			if (skipped)
+				skipped(path, reason);
+			munmap(p, len);
+			continue;
+		}
+		struct in i = { .p = p, .len = len - SNAP_TRAILER_BYTES };
+		r = load_body(&i, st, ret);
+		munmap(p, len);
+		if (r < 0)
+			snprintf(why, why_size, "%s: cannot load: %s", path,
+				 r == -ENOMEM ? "out of memory" : "malformed contents");
+		break;
+	}
+	free(list);
+	return r;
+}
+
+uint64_t snapshot_purge(const char *data_dir, unsigned keep)
+{
+	char dir[4096], path[4200];
+	struct snap_file *list = NULL;
+	size_t n = 0;
+	snap_dir(data_dir, false, dir, sizeof(dir));
+	if (list_snapshots(dir, &list, &n) < 0)
+		return 0;
+	uint64_t oldest = 0;
+	for (size_t k = 0; k < n; k++) {
+		if (k < keep) {
+			oldest = list[k].index;
+			continue;
+		}
+		snprintf(path, sizeof(path), "%s/%s", dir, list[k].name);
+		unlink(path);
+	}
+	free(list);
+	return oldest;
+}
+
+int snapshot_verify(const char *data_dir, void *out_file)
+{
+	FILE *out = out_file;
+	char dir[4096], path[4200], reason[256];
+	struct snap_file *list = NULL;
+	size_t n = 0;
+	int bad = 0;
+	snap_dir(data_dir, false, dir, sizeof(dir));
+	if (list_snapshots(dir, &list, &n) < 0) {
+		fprintf(out, "%s: no snapshots\n", dir);
+		return 0;
+	}
+	for (size_t k = 0; k < n; k++) {
+		uint8_t *p;
+		size_t len;
+		snprintf(path, sizeof(path), "%s/%s", dir, list[k].name);
+		if (map_file(path, &p, &len) < 0) {
+			fprintf(out, "DAMAGED: %s: cannot read: %s\n", path, strerror(errno));
+			bad = -EIO;
+			continue;
+		}
+		if (check_file(p, len, NULL, reason, sizeof(reason)) < 0) {
+			fprintf(out, "DAMAGED: %s: %s\n", path, reason);
+			bad = -EBADMSG;
+		} else {
+			fprintf(out, "%s: index %llu, %zu bytes\n", path, (unsigned long long)list[k].index, len);
+		}
+		munmap(p, len);
+	}
+	free(list);
+	return bad;
+}

@@ -1,0 +1,47 @@
+/* snapshot: the state (tree, sessions, ACLs) at one log index, in a file.
+ *
+ * DATA_DIR/snap/<index, 16 hex digits>.snap: a header (magic, format version,
+ * cluster id, server id, index, term, the Raft configuration and the index
+ * it was committed at), the sessions, the nodes in parent-before-child
+ * order, and a trailer with a crc32 of everything before it. A snapshot is
+ * written by a fork()ed child on copy-on-write memory, so the server never
+ * waits for it; it goes to a temp file that is fsynced, renamed and its
+ * directory fsynced, so a snapshot either exists whole or not at all.
+ *
+ * Recovery loads the newest snapshot that checks out (an older one when the
+ * newest is damaged) and replays the log after its index. */
+#pragma once
+
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+#include "state.h"
+#include "wal.h"
+
+struct snapshot_meta {
+	uint64_t index;
+	uint64_t term;
+	uint64_t conf_index;
+	uint8_t *conf;		/* the encoded raft configuration (malloc'd when loaded) */
+	uint32_t conf_len;
+};
+
+/* Forks a child that writes the snapshot of st at m->index and exits.
+ * Returns the child's pid or a negative errno. */
+pid_t snapshot_start(const char *data_dir, const struct wal_identity *id, const struct state *st,
+		     const struct snapshot_meta *m);
+
+/* Loads the newest sound snapshot into st (fresh from state_init()). Returns
+ * 0 with *ret filled, -ENOENT when there is none, or a negative errno with
+ * why. Damaged snapshots are skipped with a warning in skipped (may be NULL). */
+int snapshot_load_newest(const char *data_dir, const struct wal_identity *id, struct state *st,
+			 struct snapshot_meta *ret, char *why, size_t why_size,
+			 void (*skipped)(const char *file, const char *reason));
+
+/* Deletes all but the newest keep snapshots; returns the index of the oldest
+ * one kept (0 when none). */
+uint64_t snapshot_purge(const char *data_dir, unsigned keep);
+
+/* For --verify: checks every snapshot, prints what it finds. Returns 0 when sound. */
+int snapshot_verify(const char *data_dir, void *out_file);

@@ -1,0 +1,1 @@
+"""Differential test of corrald against Apache ZooKeeper: see README.md."""
