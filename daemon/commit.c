@@ -287,6 +287,7 @@ int commit_open(struct commit *c, const struct commit_options *o, char *why, siz
 	c->ctx = o->ctx;
 	c->state = o->state;
 	c->snapshot_entries = o->snapshot_entries;
+	c->snapshot_log_bytes = o->snapshot_log_bytes;
 	c->keep_snapshots = o->keep_snapshots ? o->keep_snapshots : 1;
 	c->data_dir = strdup(o->data_dir);
 	if (!c->data_dir)
@@ -535,9 +536,12 @@ static void snapshot_check(struct commit *c, uint64_t now_ms)
 		return;
 	}
 	raft_index applied = raft_commit_index(&c->raft);
-	if (!c->snapshot_entries || applied - c->snapshot_index < c->snapshot_entries ||
-	    now_ms < c->snapshot_retry_ms || c->head)
+	bool due = (c->snapshot_entries && applied - c->snapshot_index >= c->snapshot_entries) ||
+		   (c->snapshot_log_bytes &&
+		    c->wal.bytes_written - c->snapshot_bytes_mark >= c->snapshot_log_bytes);
+	if (!due || applied <= c->snapshot_index || now_ms < c->snapshot_retry_ms || c->head)
 		return;
+	c->snapshot_bytes_mark = c->wal.bytes_written;
 	/* Everything up to the commit index is applied (nothing is queued). */
 	struct snapshot_meta *m = &c->snapshot_writing;
 	m->index = applied;

@@ -47,6 +47,8 @@ struct commit {
 	/* Snapshots. */
 	struct state *state;
 	uint64_t snapshot_entries;	/* take one after this many entries */
+	uint64_t snapshot_log_bytes;	/* or after this many bytes of log */
+	uint64_t snapshot_bytes_mark;
 	unsigned keep_snapshots;
 	uint64_t snapshot_index;	/* of the newest one published */
 	pid_t snapshot_pid;		/* a child writing one, or 0 */
@@ -69,6 +71,7 @@ struct commit_options {
 	const char *data_dir;
 	struct state *state;		/* loaded from a snapshot, written to new ones */
 	uint64_t snapshot_entries;
+	uint64_t snapshot_log_bytes;
 	unsigned keep_snapshots;
 	uint64_t server_id;
 	uint64_t segment_bytes;

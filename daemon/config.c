@@ -86,6 +86,7 @@ static const struct key znode_keys[] = {
 static const struct key storage_keys[] = {
 	NUMBER(KEY_U64, "segment_bytes", segment_bytes, 1048576, UINT64_C(4294967296)),
 	NUMBER(KEY_U64, "snapshot_entries", snapshot_entries, 100, UINT64_C(1000000000)),
+	NUMBER(KEY_U64, "snapshot_log_bytes", snapshot_log_bytes, 1048576, UINT64_C(1099511627776)),
 	NUMBER(KEY_U32, "keep_snapshots", keep_snapshots, 1, 1000),
 	{ 0 },
 };
@@ -584,6 +585,7 @@ int config_init_defaults(struct corral_config *cfg)
 		.max_output_bytes = 16777216,
 		.segment_bytes = 67108864,
 		.snapshot_entries = 100000,
+		.snapshot_log_bytes = 1073741824,
 		.keep_snapshots = 3,
 		/* The words that only show counters and settings (ZooKeeper allows
 		 * just srvr by default); cons, dump, wchc and wchp (sessions and

@@ -56,6 +56,7 @@ struct corral_config {
 	/* storage: */
 	uint64_t segment_bytes;			/* storage.segment_bytes */
 	uint64_t snapshot_entries;		/* storage.snapshot_entries */
+	uint64_t snapshot_log_bytes;		/* storage.snapshot_log_bytes */
 	uint32_t keep_snapshots;		/* storage.keep_snapshots */
 
 	/* auth: */

@@ -280,6 +280,7 @@ int server_init(struct server *srv, struct corral_config *cfg, char *why, size_t
 		.data_dir = cfg->data_dir,
 		.state = &srv->state,
 		.snapshot_entries = cfg->snapshot_entries,
+		.snapshot_log_bytes = cfg->snapshot_log_bytes,
 		.keep_snapshots = cfg->keep_snapshots,
 		.server_id = SERVER_ID,
 		.segment_bytes = cfg->segment_bytes,

@@ -580,6 +580,7 @@ static void flight_settled(struct wal *w)
 	}
 	w->in_flight = false;
 	w->records_written += w->flight_last_index - w->durable_index;
+	w->bytes_written += w->flight_len;
 	w->durable_index = w->flight_last_index;
 	w->on_durable(w->ctx, w->durable_index);
 	wal_flush(w);

@@ -94,6 +94,7 @@ struct wal {
 
 	uint64_t batches;
 	uint64_t records_written;
+	uint64_t bytes_written;
 	uint64_t fault_fsync_countdown;	/* fault injection: fail the Nth fsync */
 };
 
