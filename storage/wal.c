@@ -490,13 +490,17 @@ int wal_append(struct wal *w, uint64_t index, uint64_t term, uint8_t type,
 	return 0;
 }
 
-int wal_reserve(const struct wal *w, uint32_t len)
+int wal_reserve(struct wal *w, uint32_t len)
 {
 	uint64_t need = align8(WAL_RECORD_HEADER_BYTES + (size_t)len);
 	if (w->failed)
 		return -w->failed;
 	if (w->seg_offset + w->gather_len + need <= w->seg_size)
 		return 0;
+	/* Time for the next segment. Make the spare now, unless the disk was
+	 * full a moment ago (then only the timer tries again, not every write). */
+	if (w->spare_fd < 0 && !w->no_space)
+		w->no_space = spare_allocate(w, w->segment_bytes) < 0;
 	/* The gathered batch moves to the spare whole: it must fit there. */
 	if (w->spare_fd >= 0 && WAL_SEGMENT_HEADER_BYTES + w->gather_len + need <= w->segment_bytes)
 		return 0;

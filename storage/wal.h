@@ -118,10 +118,10 @@ int wal_append(struct wal *w, uint64_t index, uint64_t term, uint8_t type,
 /* Starts writing the gathered batch when nothing is in flight (once per loop turn). */
 void wal_flush(struct wal *w);
 
-/* Whether a record of len payload bytes has room reserved: in the current
- * segment, or in the spare. -ENOSPC when not (the caller refuses the write;
- * nothing is written). */
-int wal_reserve(const struct wal *w, uint32_t len);
+/* Whether a record of len payload bytes has room: in the current segment,
+ * or in the spare (made here when needed). -ENOSPC when not (the caller
+ * refuses the write; nothing is written). */
+int wal_reserve(struct wal *w, uint32_t len);
 /* Preallocates the spare segment once the current one is half full (or a
  * write was refused for lack of it). From the loop's timer; cheap otherwise.
  * Returns 0, or -ENOSPC (and the like) while there is no room. */

@@ -1,0 +1,617 @@
+/* loadgen: a ZooKeeper-protocol load generator for benchmarking corral (and
+ * Apache ZooKeeper, side by side). One thread, many connections, each with
+ * a fixed number of requests outstanding (pipelined); every reply's latency
+ * is recorded, and the run prints ops/s and p50/p99/p999 on one line (or as
+ * JSON with --json).
+ *
+ * Workloads:
+ *   create    sequential creates under /bench/<run>/
+ *   set       setData on --keys existing nodes
+ *   get       getData on --keys existing nodes
+ *   exists    exists on --keys existing nodes
+ *   children  getChildren on a node with --children children (default 1000)
+ *   mix       --read-percent reads (getData), the rest setData
+ *   churn     connect, create an ephemeral, close; repeatedly (one at a time per connection)
+ *   watch     --watchers sessions watch one node; one setData fires them all;
+ *             latency = setData sent -> last watcher notified
+ *   multi     multi of --multi-ops setData ops
+ *
+ * This is a client tool: it uses epoll (the server is the one with the
+ * io_uring rule). */
+#include <arpa/inet.h>
+#include <endian.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <getopt.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/epoll.h>
+#include <sys/socket.h>
+#include <time.h>
+#include <unistd.h>
+
+enum workload { W_CREATE, W_SET, W_GET, W_EXISTS, W_CHILDREN, W_MIX, W_CHURN, W_WATCH, W_MULTI };
+static const char *workload_names[] = { "create", "set", "get", "exists", "children", "mix", "churn",
+					"watch", "multi" };
+
+struct options {
+	const char *host;
+	int port;
+	enum workload w;
+	int connections;
+	int outstanding;
+	int value_bytes;
+	int keys;
+	int children;
+	int read_percent;
+	int watchers;
+	int multi_ops;
+	double duration_s;
+	bool json;
+	const char *label;
+};
+
+static uint64_t now_ns(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+}
+
+/* --- a tiny jute writer ------------------------------------------------- */
+struct buf {
+	uint8_t *p;
+	size_t len, cap;
+};
+
+static void need(struct buf *b, size_t n)
+{
+	if (b->cap - b->len >= n)
+		return;
+	size_t cap = b->cap ? b->cap : 4096;
+	while (cap - b->len < n)
+		cap *= 2;
+	b->p = realloc(b->p, cap);
+	if (!b->p) {
+		perror("realloc");
+		exit(1);
+	}
+	b->cap = cap;
+}
+static void put_raw(struct buf *b, const void *p, size_t n) { need(b, n); memcpy(b->p + b->len, p, n); b->len += n; }
+static void put_int(struct buf *b, int32_t v) { uint32_t x = htobe32((uint32_t)v); put_raw(b, &x, 4); }
+static void put_long(struct buf *b, int64_t v) { uint64_t x = htobe64((uint64_t)v); put_raw(b, &x, 8); }
+static void put_bool(struct buf *b, bool v) { uint8_t x = v; put_raw(b, &x, 1); }
+static void put_buffer(struct buf *b, const void *p, int32_t n) { put_int(b, n); if (n > 0) put_raw(b, p, (size_t)n); }
+static void put_string(struct buf *b, const char *s) { put_buffer(b, s, (int32_t)strlen(s)); }
+
+static void put_open_acl(struct buf *b)
+{
+	put_int(b, 1);
+	put_int(b, 31);
+	put_string(b, "world");
+	put_string(b, "anyone");
+}
+
+/* --- connections ---------------------------------------------------------- */
+struct conn {
+	int fd;
+	int index;
+	bool connected;
+	int32_t next_xid;
+	struct buf out;
+	size_t out_off;
+	uint8_t *in;
+	size_t in_len, in_cap;
+	uint64_t *sent_at;	/* by xid % ring */
+	int inflight;
+	uint64_t counter;
+};
+
+#define XID_RING 65536
+
+static struct options opt;
+static char base[128];
+static uint8_t *value;
+static uint64_t *latencies;
+static size_t lat_len, lat_cap;
+static uint64_t ops_done, errors;
+static bool measuring;
+static int epfd;
+
+static void record(uint64_t ns)
+{
+	if (!measuring)
+		return;
+	if (lat_len == lat_cap) {
+		lat_cap = lat_cap ? lat_cap * 2 : 1 << 20;
+		latencies = realloc(latencies, lat_cap * sizeof(*latencies));
+		if (!latencies) {
+			perror("realloc");
+			exit(1);
+		}
+	}
+	latencies[lat_len++] = ns;
+	ops_done++;
+}
+
+static void frame_begin(struct buf *b, size_t *mark)
+{
+	*mark = b->len;
+	put_int(b, 0);
+}
+
+static void frame_end(struct buf *b, size_t mark)
+{
+	uint32_t n = htobe32((uint32_t)(b->len - mark - 4));
+	memcpy(b->p + mark, &n, 4);
+}
+
+static void send_connect(struct conn *c)
+{
+	size_t m;
+	frame_begin(&c->out, &m);
+	put_int(&c->out, 0);
+	put_long(&c->out, 0);
+	put_int(&c->out, 30000);
+	put_long(&c->out, 0);
+	uint8_t pw[16] = { 0 };
+	put_buffer(&c->out, pw, 16);
+	put_bool(&c->out, false);
+	frame_end(&c->out, m);
+}
+
+static void key_path(char *out, size_t size, uint64_t k)
+{
+	snprintf(out, size, "%s/k%llu", base, (unsigned long long)(k % (uint64_t)opt.keys));
+}
+
+/* Queues one request of the workload on c. */
+static void send_request(struct conn *c)
+{
+	char path[256];
+	size_t m;
+	int32_t xid = c->next_xid++;
+	if (c->next_xid <= 0)
+		c->next_xid = 1;
+	uint64_t k = c->counter++ * (uint64_t)opt.connections + (uint64_t)c->index;
+	enum workload w = opt.w;
+	if (w == W_MIX)
+		w = (int)(k * 2654435761u % 100) < opt.read_percent ? W_GET : W_SET;
+
+	frame_begin(&c->out, &m);
+	put_int(&c->out, xid);
+	switch (w) {
+	case W_CREATE:
+		put_int(&c->out, 1);
+		snprintf(path, sizeof(path), "%s/c", base);
+		put_string(&c->out, path);
+		put_buffer(&c->out, value, opt.value_bytes);
+		put_open_acl(&c->out);
+		put_int(&c->out, 2);	/* PERSISTENT_SEQUENTIAL */
+		break;
+	case W_SET:
+		put_int(&c->out, 5);
+		key_path(path, sizeof(path), k);
+		put_string(&c->out, path);
+		put_buffer(&c->out, value, opt.value_bytes);
+		put_int(&c->out, -1);
+		break;
+	case W_GET:
+	case W_EXISTS:
+		put_int(&c->out, w == W_GET ? 4 : 3);
+		key_path(path, sizeof(path), k);
+		put_string(&c->out, path);
+		put_bool(&c->out, false);
+		break;
+	case W_CHILDREN:
+		put_int(&c->out, 8);
+		snprintf(path, sizeof(path), "%s/wide", base);
+		put_string(&c->out, path);
+		put_bool(&c->out, false);
+		break;
+	case W_MULTI:
+		put_int(&c->out, 14);
+		for (int i = 0; i < opt.multi_ops; i++) {
+			put_int(&c->out, 5);
+			put_bool(&c->out, false);
+			put_int(&c->out, -1);
+			key_path(path, sizeof(path), k + (uint64_t)i);
+			put_string(&c->out, path);
+			put_buffer(&c->out, value, opt.value_bytes);
+			put_int(&c->out, -1);
+		}
+		put_int(&c->out, -1);
+		put_bool(&c->out, true);
+		put_int(&c->out, -1);
+		break;
+	default:
+		break;
+	}
+	frame_end(&c->out, m);
+	c->sent_at[xid % XID_RING] = now_ns();
+	c->inflight++;
+}
+
+static void flush_out(struct conn *c)
+{
+	while (c->out_off < c->out.len) {
+		ssize_t n = send(c->fd, c->out.p + c->out_off, c->out.len - c->out_off, MSG_NOSIGNAL);
+		if (n < 0) {
+			if (errno == EAGAIN)
+				break;
+			perror("send");
+			exit(1);
+		}
+		c->out_off += (size_t)n;
+	}
+	if (c->out_off == c->out.len)
+		c->out.len = c->out_off = 0;
+	struct epoll_event ev = { .events = EPOLLIN | (c->out.len ? EPOLLOUT : 0), .data.ptr = c };
+	epoll_ctl(epfd, EPOLL_CTL_MOD, c->fd, &ev);
+}
+
+static int tcp_connect(bool nonblock)
+{
+	struct sockaddr_in sa = { .sin_family = AF_INET, .sin_port = htons((uint16_t)opt.port) };
+	if (inet_pton(AF_INET, opt.host, &sa.sin_addr) != 1) {
+		fprintf(stderr, "loadgen: %s is not an IPv4 address\n", opt.host);
+		exit(64);
+	}
+	int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	int one = 1;
+	setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+	if (connect(fd, (struct sockaddr *)&sa, sizeof(sa)) < 0) {
+		fprintf(stderr, "loadgen: connect %s:%d: %s\n", opt.host, opt.port, strerror(errno));
+		exit(2);
+	}
+	if (nonblock)
+		fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) | O_NONBLOCK);
+	return fd;
+}
+
+static struct conn *conn_open(int index)
+{
+	struct conn *c = calloc(1, sizeof(*c));
+	c->fd = tcp_connect(true);
+	c->index = index;
+	c->next_xid = 1;
+	c->sent_at = calloc(XID_RING, sizeof(uint64_t));
+	struct epoll_event ev = { .events = EPOLLIN, .data.ptr = c };
+	epoll_ctl(epfd, EPOLL_CTL_ADD, c->fd, &ev);
+	send_connect(c);
+	flush_out(c);
+	return c;
+}
+
+static void conn_close(struct conn *c)
+{
+	epoll_ctl(epfd, EPOLL_CTL_DEL, c->fd, NULL);
+	close(c->fd);
+	free(c->out.p);
+	free(c->in);
+	free(c->sent_at);
+	free(c);
+}
+
+static uint32_t get32(const uint8_t *p) { uint32_t v; memcpy(&v, p, 4); return be32toh(v); }
+
+/* --- blocking setup requests ------------------------------------------------ */
+static int setup_fd;
+static int32_t setup_xid = 1;
+
+static void read_full(int fd, void *p, size_t n)
+{
+	size_t got = 0;
+	while (got < n) {
+		ssize_t r = read(fd, (uint8_t *)p + got, n - got);
+		if (r <= 0) {
+			fprintf(stderr, "loadgen: server closed the setup connection\n");
+			exit(2);
+		}
+		got += (size_t)r;
+	}
+}
+
+/* Sends one framed request and returns the reply's err (skipping watch events). */
+static int32_t setup_call(struct buf *req)
+{
+	size_t off = 0;
+	while (off < req->len) {
+		ssize_t n = write(setup_fd, req->p + off, req->len - off);
+		if (n <= 0) {
+			perror("write");
+			exit(2);
+		}
+		off += (size_t)n;
+	}
+	req->len = 0;
+	for (;;) {
+		uint8_t h[4];
+		read_full(setup_fd, h, 4);
+		uint32_t len = get32(h);
+		uint8_t *body = malloc(len);
+		read_full(setup_fd, body, len);
+		int32_t xid = (int32_t)get32(body);
+		int32_t err = (int32_t)get32(body + 12);
+		free(body);
+		if (xid != -1)
+			return err;
+	}
+}
+
+static void setup_open(void)
+{
+	struct buf b = { 0 };
+	size_t m;
+	setup_fd = tcp_connect(false);
+	frame_begin(&b, &m);
+	put_int(&b, 0);
+	put_long(&b, 0);
+	put_int(&b, 30000);
+	put_long(&b, 0);
+	uint8_t pw[16] = { 0 };
+	put_buffer(&b, pw, 16);
+	put_bool(&b, false);
+	frame_end(&b, m);
+	if (write(setup_fd, b.p, b.len) != (ssize_t)b.len)
+		exit(2);
+	uint8_t h[4];
+	read_full(setup_fd, h, 4);
+	uint8_t resp[64];
+	uint32_t len = get32(h);
+	if (len > sizeof(resp))
+		exit(2);
+	read_full(setup_fd, resp, len);
+	free(b.p);
+}
+
+static void setup_create(const char *path, const void *data, int32_t len)
+{
+	struct buf b = { 0 };
+	size_t m;
+	frame_begin(&b, &m);
+	put_int(&b, setup_xid++);
+	put_int(&b, 1);
+	put_string(&b, path);
+	put_buffer(&b, data, len);
+	put_open_acl(&b);
+	put_int(&b, 0);
+	frame_end(&b, m);
+	int32_t err = setup_call(&b);
+	free(b.p);
+	if (err != 0 && err != -110) {
+		fprintf(stderr, "loadgen: setup create %s: error %d\n", path, err);
+		exit(2);
+	}
+}
+
+/* Creates many nodes, pipelined in batches, on the setup connection. */
+static void setup_create_many(const char *parent, const char *prefix, int count)
+{
+	struct buf b = { 0 };
+	char path[256];
+	for (int done = 0; done < count;) {
+		int batch = count - done < 512 ? count - done : 512;
+		for (int i = 0; i < batch; i++) {
+			size_t m;
+			frame_begin(&b, &m);
+			put_int(&b, setup_xid++);
+			put_int(&b, 1);
+			snprintf(path, sizeof(path), "%s/%s%d", parent, prefix, done + i);
+			put_string(&b, path);
+			put_buffer(&b, value, opt.value_bytes);
+			put_open_acl(&b);
+			put_int(&b, 0);
+			frame_end(&b, m);
+		}
+		size_t off = 0;
+		while (off < b.len) {
+			ssize_t n = write(setup_fd, b.p + off, b.len - off);
+			if (n <= 0)
+				exit(2);
+			off += (size_t)n;
+		}
+		b.len = 0;
+		for (int i = 0; i < batch; i++) {
+			uint8_t h[4];
+			read_full(setup_fd, h, 4);
+			uint32_t len = get32(h);
+			uint8_t *body = malloc(len);
+			read_full(setup_fd, body, len);
+			free(body);
+		}
+		done += batch;
+	}
+	free(b.p);
+}
+
+/* --- the run ---------------------------------------------------------------- */
+static int cmp_u64(const void *a, const void *b)
+{
+	uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
+	return x < y ? -1 : x > y;
+}
+
+static double pct(double p)
+{
+	if (!lat_len)
+		return 0;
+	size_t i = (size_t)(p * (double)(lat_len - 1));
+	return (double)latencies[i] / 1000.0;
+}
+
+/* Handles the whole frames in c->in; returns false when the connection ended. */
+static bool handle_input(struct conn *c, struct conn **watchers_done_sink)
+{
+	size_t off = 0;
+	(void)watchers_done_sink;
+	while (c->in_len - off >= 4) {
+		uint32_t len = get32(c->in + off);
+		if (c->in_len - off - 4 < len)
+			break;
+		const uint8_t *f = c->in + off + 4;
+		off += 4 + len;
+		if (!c->connected) {
+			c->connected = true;
+			continue;
+		}
+		int32_t xid = (int32_t)get32(f);
+		int32_t err = (int32_t)get32(f + 12);
+		if (xid == -1 || xid == -2)
+			continue;
+		if (err != 0 && !(opt.w == W_CREATE && err == -110)) {
+			if (!errors)
+				fprintf(stderr, "loadgen: first error: %d (xid %d)\n", err, xid);
+			errors++;
+		}
+		record(now_ns() - c->sent_at[xid % XID_RING]);
+		c->inflight--;
+	}
+	memmove(c->in, c->in + off, c->in_len - off);
+	c->in_len -= off;
+	return true;
+}
+
+static bool conn_read(struct conn *c)
+{
+	for (;;) {
+		if (c->in_cap - c->in_len < 65536) {
+			c->in_cap = c->in_cap ? c->in_cap * 2 : 131072;
+			c->in = realloc(c->in, c->in_cap);
+		}
+		ssize_t n = recv(c->fd, c->in + c->in_len, c->in_cap - c->in_len, 0);
+		if (n < 0 && errno == EAGAIN)
+			return true;
+		if (n <= 0)
+			return false;
+		c->in_len += (size_t)n;
+	}
+}
+
+static void run_pipelined(void)
+{
+	struct conn **conns = calloc((size_t)opt.connections, sizeof(*conns));
+	for (int i = 0; i < opt.connections; i++)
+		conns[i] = conn_open(i);
+	uint64_t warm_until = now_ns() + 500000000ull;	/* half a second of warm-up */
+	uint64_t end = 0, started = 0;
+	struct epoll_event evs[256];
+	for (;;) {
+		uint64_t t = now_ns();
+		if (!measuring && t >= warm_until) {
+			measuring = true;
+			started = t;
+			end = t + (uint64_t)(opt.duration_s * 1e9);
+		}
+		if (measuring && t >= end)
+			break;
+		int n = epoll_wait(epfd, evs, 256, 100);
+		for (int i = 0; i < n; i++) {
+			struct conn *c = evs[i].data.ptr;
+			if ((evs[i].events & EPOLLIN) && !conn_read(c)) {
+				fprintf(stderr, "loadgen: the server closed a connection\n");
+				exit(2);
+			}
+			handle_input(c, NULL);
+			if (c->connected)
+				while (c->inflight < opt.outstanding)
+					send_request(c);
+			flush_out(c);
+		}
+	}
+	double secs = (double)(now_ns() - started) / 1e9;
+	qsort(latencies, lat_len, sizeof(*latencies), cmp_u64);
+	double ops = (double)ops_done / secs;
+	if (opt.json)
+		printf("{\"label\":\"%s\",\"workload\":\"%s\",\"connections\":%d,\"outstanding\":%d,"
+		       "\"value_bytes\":%d,\"ops_per_s\":%.0f,\"p50_us\":%.1f,\"p99_us\":%.1f,"
+		       "\"p999_us\":%.1f,\"errors\":%llu}\n",
+		       opt.label, workload_names[opt.w], opt.connections, opt.outstanding,
+		       opt.value_bytes, ops, pct(0.5), pct(0.99), pct(0.999), (unsigned long long)errors);
+	else
+		printf("%s %-8s conns=%d outstanding=%d value=%dB  %10.0f ops/s  p50 %8.1f us  "
+		       "p99 %8.1f us  p999 %8.1f us  errors %llu\n",
+		       opt.label, workload_names[opt.w], opt.connections, opt.outstanding,
+		       opt.value_bytes, ops, pct(0.5), pct(0.99), pct(0.999), (unsigned long long)errors);
+	for (int i = 0; i < opt.connections; i++)
+		conn_close(conns[i]);
+	free(conns);
+}
+
+static void usage(void)
+{
+	fprintf(stderr,
+		"usage: loadgen [--host 127.0.0.1] [--port 2181] --workload NAME\n"
+		"               [--connections 8] [--outstanding 32] [--value-bytes 100]\n"
+		"               [--keys 1000] [--children 1000] [--read-percent 90]\n"
+		"               [--multi-ops 4] [--duration 5] [--json] [--label TEXT]\n"
+		"workloads: create set get exists children mix multi\n");
+	exit(64);
+}
+
+int main(int argc, char **argv)
+{
+	static const struct option lo[] = {
+		{ "host", 1, NULL, 'h' }, { "port", 1, NULL, 'p' }, { "workload", 1, NULL, 'w' },
+		{ "connections", 1, NULL, 'c' }, { "outstanding", 1, NULL, 'o' },
+		{ "value-bytes", 1, NULL, 'v' }, { "keys", 1, NULL, 'k' }, { "children", 1, NULL, 'C' },
+		{ "read-percent", 1, NULL, 'r' }, { "multi-ops", 1, NULL, 'm' },
+		{ "duration", 1, NULL, 'd' }, { "json", 0, NULL, 'j' }, { "label", 1, NULL, 'l' },
+		{ 0 },
+	};
+	opt = (struct options){ .host = "127.0.0.1", .port = 2181, .w = -1, .connections = 8,
+				.outstanding = 32, .value_bytes = 100, .keys = 1000, .children = 1000,
+				.read_percent = 90, .multi_ops = 4, .duration_s = 5, .label = "" };
+	int ch;
+	while ((ch = getopt_long(argc, argv, "", lo, NULL)) != -1) {
+		switch (ch) {
+		case 'h': opt.host = optarg; break;
+		case 'p': opt.port = atoi(optarg); break;
+		case 'w':
+			for (int i = 0; i < (int)(sizeof(workload_names) / sizeof(*workload_names)); i++)
+				if (strcmp(optarg, workload_names[i]) == 0)
+					opt.w = i;
+			break;
+		case 'c': opt.connections = atoi(optarg); break;
+		case 'o': opt.outstanding = atoi(optarg); break;
+		case 'v': opt.value_bytes = atoi(optarg); break;
+		case 'k': opt.keys = atoi(optarg); break;
+		case 'C': opt.children = atoi(optarg); break;
+		case 'r': opt.read_percent = atoi(optarg); break;
+		case 'm': opt.multi_ops = atoi(optarg); break;
+		case 'd': opt.duration_s = atof(optarg); break;
+		case 'j': opt.json = true; break;
+		case 'l': opt.label = optarg; break;
+		default: usage();
+		}
+	}
+	if ((int)opt.w < 0 || opt.w == W_CHURN || opt.w == W_WATCH || opt.connections < 1 ||
+	    opt.outstanding < 1 || opt.keys < 1 || opt.value_bytes < 0)
+		usage();
+	value = calloc(1, (size_t)opt.value_bytes + 1);
+	memset(value, 'v', (size_t)opt.value_bytes);
+	epfd = epoll_create1(EPOLL_CLOEXEC);
+	snprintf(base, sizeof(base), "/bench/%ld%d", (long)time(NULL), getpid());
+	setup_open();
+	setup_create("/bench", NULL, -1);
+	setup_create(base, NULL, -1);
+	if (opt.w == W_SET || opt.w == W_GET || opt.w == W_EXISTS || opt.w == W_MIX || opt.w == W_MULTI)
+		setup_create_many(base, "k", opt.keys);
+	if (opt.w == W_CHILDREN) {
+		char wide[200];
+		snprintf(wide, sizeof(wide), "%s/wide", base);
+		setup_create(wide, NULL, -1);
+		setup_create_many(wide, "c", opt.children);
+	}
+	run_pipelined();
+	close(setup_fd);
+	free(value);
+	free(latencies);
+	return errors ? 1 : 0;
+}
