@@ -52,6 +52,7 @@ struct options {
 	int watchers;
 	int multi_ops;
 	double duration_s;
+	uint64_t count;		/* stop after this many replies (no warm-up) */
 	bool json;
 	const char *label;
 };
@@ -499,7 +500,7 @@ static void run_pipelined(void)
 	struct conn **conns = calloc((size_t)opt.connections, sizeof(*conns));
 	for (int i = 0; i < opt.connections; i++)
 		conns[i] = conn_open(i);
-	uint64_t warm_until = now_ns() + 500000000ull;	/* half a second of warm-up */
+	uint64_t warm_until = now_ns() + (opt.count ? 0 : 500000000ull);	/* warm-up */
 	uint64_t end = 0, started = 0;
 	struct epoll_event evs[256];
 	for (;;) {
@@ -509,7 +510,7 @@ static void run_pipelined(void)
 			started = t;
 			end = t + (uint64_t)(opt.duration_s * 1e9);
 		}
-		if (measuring && t >= end)
+		if (measuring && ((opt.count && ops_done >= opt.count) || (!opt.count && t >= end)))
 			break;
 		int n = epoll_wait(epfd, evs, 256, 100);
 		for (int i = 0; i < n; i++) {
@@ -520,7 +521,8 @@ static void run_pipelined(void)
 			}
 			handle_input(c, NULL);
 			if (c->connected)
-				while (c->inflight < opt.outstanding)
+				while (c->inflight < opt.outstanding &&
+				       (!opt.count || c->counter * (uint64_t)opt.connections < opt.count))
 					send_request(c);
 			flush_out(c);
 		}
@@ -550,7 +552,7 @@ static void usage(void)
 		"usage: loadgen [--host 127.0.0.1] [--port 2181] --workload NAME\n"
 		"               [--connections 8] [--outstanding 32] [--value-bytes 100]\n"
 		"               [--keys 1000] [--children 1000] [--read-percent 90]\n"
-		"               [--multi-ops 4] [--duration 5] [--json] [--label TEXT]\n"
+		"               [--multi-ops 4] [--duration 5 | --count N] [--json] [--label TEXT]\n"
 		"workloads: create set get exists children mix multi\n");
 	exit(64);
 }
@@ -563,6 +565,7 @@ int main(int argc, char **argv)
 		{ "value-bytes", 1, NULL, 'v' }, { "keys", 1, NULL, 'k' }, { "children", 1, NULL, 'C' },
 		{ "read-percent", 1, NULL, 'r' }, { "multi-ops", 1, NULL, 'm' },
 		{ "duration", 1, NULL, 'd' }, { "json", 0, NULL, 'j' }, { "label", 1, NULL, 'l' },
+		{ "count", 1, NULL, 'n' },
 		{ 0 },
 	};
 	opt = (struct options){ .host = "127.0.0.1", .port = 2181, .w = -1, .connections = 8,
@@ -588,6 +591,7 @@ int main(int argc, char **argv)
 		case 'd': opt.duration_s = atof(optarg); break;
 		case 'j': opt.json = true; break;
 		case 'l': opt.label = optarg; break;
+		case 'n': opt.count = strtoull(optarg, NULL, 10); break;
 		default: usage();
 		}
 	}
