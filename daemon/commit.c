@@ -336,7 +336,8 @@ int commit_open(struct commit *c, const struct commit_options *o, char *why, siz
 	}
 	if (r < 0)
 		return r;
-	r = wal_recover(o->data_dir, &c->meta.identity, recover_entry, &rv, &rec, why, why_size);
+	r = wal_recover(o->data_dir, &c->meta.identity, c->snapshot_index, recover_entry, &rv, &rec,
+			why, why_size);
 	if (r < 0)
 		goto fail;
 	if (rec.torn_tail_cut)

@@ -133,6 +133,7 @@ static int list_segments(int dir_fd, struct segment_file **ret, size_t *ret_coun
 }
 
 struct scan {
+	uint64_t covered_index;		/* segments wholly at or below it are skipped */
 	int dir_fd;
 	const char *dir;
 	const struct wal_identity *id;	/* NULL: take whatever the first header says */
@@ -284,8 +285,15 @@ static int scan_all(struct scan *s)
 		snprintf(s->why, s->why_size, "%s: cannot list: %s", s->dir, strerror(-r));
 		return r;
 	}
-	for (size_t i = 0; i < n && r == 0; i++)
+	for (size_t i = 0; i < n && r == 0; i++) {
+		/* Wholly covered by the snapshot recovery starts from: skip its
+		 * records (the next segment's header tells where it ended). */
+		if (i + 1 < n && s->covered_index && segs[i + 1].first_index - 1 <= s->covered_index) {
+			expected = segs[i + 1].first_index;
+			continue;
+		}
 		r = scan_segment(s, &segs[i], i + 1 == n, &expected);
+	}
 	free(segs);
 	return r;
 }
@@ -311,11 +319,11 @@ static int open_wal_dir(const char *data_dir, bool create, char **ret_dir, int *
 	return 0;
 }
 
-int wal_recover(const char *data_dir, const struct wal_identity *id, wal_visit_fn visit,
-		void *ctx, struct wal_recovery *ret, char *why, size_t why_size)
+int wal_recover(const char *data_dir, const struct wal_identity *id, uint64_t covered_index,
+		wal_visit_fn visit, void *ctx, struct wal_recovery *ret, char *why, size_t why_size)
 {
 	struct scan s = { .id = id, .visit = visit, .ctx = ctx, .rec = ret, .why = why,
-			  .why_size = why_size };
+			  .why_size = why_size, .covered_index = covered_index };
 	memset(ret, 0, sizeof(*ret));
 	why[0] = 0;
 	char *dir;

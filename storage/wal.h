@@ -99,11 +99,12 @@ struct wal {
 };
 
 /* Reads DATA_DIR/wal, checks identity, cuts a torn tail, calls visit for
- * every record. Creates the directory when missing. On damage returns
- * -EBADMSG with a sentence in why naming file and offset; on an identity
- * mismatch -EXDEV with why. */
-int wal_recover(const char *data_dir, const struct wal_identity *id, wal_visit_fn visit,
-		void *ctx, struct wal_recovery *ret, char *why, size_t why_size);
+ * every record. Segments wholly at or below covered_index (in a snapshot
+ * already) are skipped; 0 reads all. Creates the directory when missing. On
+ * damage returns -EBADMSG with a sentence in why naming file and offset; on
+ * an identity mismatch -EXDEV with why. */
+int wal_recover(const char *data_dir, const struct wal_identity *id, uint64_t covered_index,
+		wal_visit_fn visit, void *ctx, struct wal_recovery *ret, char *why, size_t why_size);
 
 /* Opens the log for appends after recovery (last index/term from it). */
 int wal_open(struct wal *w, const char *data_dir, const struct wal_identity *id,
