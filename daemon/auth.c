@@ -49,10 +49,10 @@ void auth_identities_free(struct auth_identities *a)
 
 char *auth_digest(const char *user_password, size_t len)
 {
+	/* As ZooKeeper's generateDigest: the user is what precedes the first
+	 * ':' (all of it when there is none). */
 	const char *colon = memchr(user_password, ':', len);
-	if (!colon)
-		return NULL;
-	size_t user_len = (size_t)(colon - user_password);
+	size_t user_len = colon ? (size_t)(colon - user_password) : len;
 	unsigned char sha[SHA_DIGEST_LENGTH];
 	if (!EVP_Digest(user_password, len, sha, NULL, EVP_sha1(), NULL))
 		return NULL;
@@ -62,6 +62,41 @@ char *auth_digest(const char *user_password, size_t len)
 	memcpy(out, user_password, user_len);
 	out[user_len] = ':';
 	EVP_EncodeBlock((unsigned char *)out + user_len + 1, sha, SHA_DIGEST_LENGTH);
+	return out;
+}
+
+char *utf8_as_java(const uint8_t *s, size_t len, size_t *ret_len)
+{
+	/* Each byte that does not start a valid sequence becomes U+FFFD (3 bytes). */
+	char *out = malloc(len * 3 + 1);
+	size_t o = 0;
+	if (!out)
+		return NULL;
+	for (size_t i = 0; i < len;) {
+		uint8_t c = s[i];
+		size_t n = c < 0x80 ? 1 : (c & 0xe0) == 0xc0 ? 2 : (c & 0xf0) == 0xe0 ? 3 : (c & 0xf8) == 0xf0 ? 4 : 0;
+		bool ok = n > 0 && i + n <= len;
+		uint32_t cp = n == 1 ? c : n == 2 ? (c & 0x1fu) : n == 3 ? (c & 0x0fu) : (c & 0x07u);
+		for (size_t k = 1; ok && k < n; k++) {
+			ok = (s[i + k] & 0xc0) == 0x80;
+			cp = (cp << 6) | (s[i + k] & 0x3fu);
+		}
+		if (ok && n > 1) {
+			static const uint32_t min[] = { 0, 0, 0x80, 0x800, 0x10000 };
+			ok = cp >= min[n] && cp <= 0x10ffff && !(cp >= 0xd800 && cp <= 0xdfff);
+		}
+		if (ok) {
+			memcpy(out + o, s + i, n);
+			o += n;
+			i += n;
+		} else {
+			memcpy(out + o, "\xef\xbf\xbd", 3);
+			o += 3;
+			i++;
+		}
+	}
+	out[o] = 0;
+	*ret_len = o;
 	return out;
 }
 
@@ -80,13 +115,33 @@ int auth_add(struct auth_identities *a, const char *scheme, size_t scheme_len,
 		return 0;	/* every connection already has its ip identity */
 	if (!(scheme_len == 6 && memcmp(scheme, "digest", 6) == 0))
 		return -EACCES;
-	if (memchr(auth, 0, auth_len))
-		return -EACCES;
-	char *id = auth_digest((const char *)auth, auth_len);
+	/* ZooKeeper decodes the bytes as Java does (bad UTF-8 becomes U+FFFD)
+	 * and digests the re-encoded string: do the same, so ids match. */
+	size_t clen;
+	char *clean = utf8_as_java(auth, auth_len, &clen);
+	if (!clean)
+		return -ENOMEM;
+	char *id = auth_digest(clean, clen);
+	free(clean);
 	if (!id)
-		return memchr(auth, ':', auth_len) ? -ENOMEM : -EACCES;
-	if (super_digest && strcmp(id, super_digest) == 0)
+		return -ENOMEM;
+	if (super_digest && strcmp(id, super_digest) == 0 && !a->super) {
+		/* ZooKeeper records super as an identity too (whoAmI shows it). */
+		if (a->count == AUTH_IDS_MAX) {
+			free(id);
+			return -ENOSPC;
+		}
+		a->ids[a->count].scheme = strdup("super");
+		a->ids[a->count].id = strdup("");
+		if (!a->ids[a->count].scheme || !a->ids[a->count].id) {
+			free(a->ids[a->count].scheme);
+			free(a->ids[a->count].id);
+			free(id);
+			return -ENOMEM;
+		}
+		a->count++;
 		a->super = true;
+	}
 	if (has_identity(a, "digest", id)) {
 		free(id);
 		return 0;
@@ -186,12 +241,16 @@ static bool entry_valid(const struct acl_entry *e)
 	if (strcmp(e->scheme, "world") == 0)
 		return strcmp(e->id, "anyone") == 0;
 	if (strcmp(e->scheme, "digest") == 0) {
-		/* ZooKeeper: "user:hash", exactly one colon. */
-		const char *colon = strchr(e->id, ':');
-		return colon && !strchr(colon + 1, ':');
+		/* ZooKeeper: id.split(":").length == 2, where Java's split drops
+		 * trailing empty parts ("a:" is one part, ":b" and "a:b::" two). */
+		size_t len = strlen(e->id);
+		while (len > 0 && e->id[len - 1] == ':')
+			len--;
+		const char *colon = memchr(e->id, ':', len);
+		return len > 0 && colon && !memchr(colon + 1, ':', len - (size_t)(colon + 1 - e->id));
 	}
-	if (strcmp(e->scheme, "ip") == 0)
-		return parse_ip_acl(e->id, addr, &bits) > 0;
+	if (strcmp(e->scheme, "ip") == 0)	/* ZooKeeper 3.8 takes IPv4 ids only */
+		return parse_ip_acl(e->id, addr, &bits) == AF_INET;
 	return false;
 }
 

@@ -41,6 +41,10 @@ int auth_add(struct auth_identities *a, const char *scheme, size_t scheme_len,
 /* "user:password" -> "user:base64(sha1(user:password))". Returns a malloc'd string or NULL. */
 char *auth_digest(const char *user_password, size_t len);
 
+/* The bytes as a Java String would hold them, in UTF-8: every byte that
+ * does not begin a valid sequence becomes U+FFFD. malloc'd, NUL-terminated. */
+char *utf8_as_java(const uint8_t *s, size_t len, size_t *ret_len);
+
 /* ZooKeeper's checkACL: true when the connection may do perm on a node with acl. */
 bool auth_allowed(const struct auth_identities *a, const struct acl_list *acl, int32_t perm);
 

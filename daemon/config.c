@@ -580,7 +580,7 @@ int config_init_defaults(struct corral_config *cfg)
 		.log_level = LOG_LEVEL_INFO,
 		.max_connections = 4096,
 		.max_connections_per_address = 1024,
-		.max_frame_bytes = 1048576,
+		.max_frame_bytes = 1048575,
 		.max_outstanding_requests = 1000,
 		.max_output_bytes = 16777216,
 		.segment_bytes = 67108864,

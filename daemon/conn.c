@@ -346,6 +346,9 @@ static void handle_connect(struct conn *c, const uint8_t *frame, uint32_t len)
 		conn_close(s->conn, LOG_INFO, "its session moved to another connection");
 	c->session = s;
 	s->conn = c;
+	/* As ZooKeeper, a resume negotiates the timeout again. The timeout is
+	 * this server's to enforce; the replicated one stays as created. */
+	s->timeout_ms = negotiate_timeout(srv->cfg, req.timeout_ms);
 	session_touch(s, srv->now_ms);
 	c->state = CONN_ESTABLISHED;
 	log_event(LOG_DEBUG, { .message_id = LOG_MSGID_SESSION_RESUMED, .session_id = s->id },

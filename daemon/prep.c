@@ -380,17 +380,22 @@ int prep_set_acl(struct prep *p, const struct session *s, const struct auth_iden
 	return PREP_SINGLE(p, s, ZK_OP_SET_ACL, time_ms, ret_txn, set_acl_op(p, b, ids, req, o));
 }
 
+/* ZooKeeper's checks, in its order: the path, the node, no children, and not
+ * a session's ephemeral (which answers BADVERSION there). */
 static int delete_container_op(struct prep *p, struct batch *b, const char *path, size_t len,
 			       struct txn_op *o)
 {
 	struct node_view node;
+	size_t parent_len;
+	if (!split_parent(path, len, &parent_len))
+		return ZBADARGUMENTS;
 	pending_lookup(&p->pending, b, path, len, &node);
 	if (!node.exists)
 		return ZNONODE;
-	if (node.owner >= 0)	/* neither a container nor a TTL node */
-		return ZBADARGUMENTS;
 	if (node.num_children > 0)
 		return ZNOTEMPTY;
+	if (is_normal_ephemeral(node.owner))
+		return ZBADVERSION;
 	return delete_op(p, b, NULL, ZK_OP_DELETE_CONTAINER, path, len, -1, o);
 }
 
@@ -477,7 +482,8 @@ static int multi_op(struct prep *p, struct batch *b, const struct session *s,
 		return check_op(p, b, ids, path, (size_t)len, version, o);
 	}
 	}
-	return PREP_EBADMSG;
+	/* Not an op a multi may hold: ZooKeeper answers MARSHALLINGERROR. */
+	return PREP_MARSHALLING;
 }
 
 int prep_multi(struct prep *p, const struct session *s, const struct auth_identities *ids,
@@ -524,6 +530,11 @@ int prep_multi(struct prep *p, const struct session *s, const struct auth_identi
 			err = multi_op(p, &b, s, ids, type, r, o);
 		}
 		n++;
+		if (err == PREP_MARSHALLING) {
+			batch_free(&b);
+			txn_free(t);
+			return PREP_MARSHALLING;
+		}
 		if (err == PREP_EBADMSG)
 			goto bad;
 		if (err == PREP_ENOMEM)

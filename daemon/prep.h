@@ -33,6 +33,7 @@ void prep_free(struct prep *p);
  * permission checks; NULL for the server's own requests (allowed everything). */
 #define PREP_ENOMEM (-100000)
 #define PREP_EBADMSG (-100001)
+#define PREP_MARSHALLING ZMARSHALLINGERROR
 
 int prep_create(struct prep *p, const struct session *s, const struct auth_identities *ids,
 		int32_t op, const struct create_request *req, int64_t time_ms, struct txn **ret_txn);

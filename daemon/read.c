@@ -115,7 +115,8 @@ static int get_acl(struct conn *c, int32_t xid, struct jute_reader *r)
 	return 0;
 }
 
-/* auth: success answers {-4, zxid, 0}; failure AUTHFAILED and the connection closes. */
+/* auth: success answers {xid, zxid, 0} (clients send xid -4; ZooKeeper echoes
+ * what came); failure AUTHFAILED and the connection closes. */
 static int auth_packet(struct conn *c, int32_t xid, struct jute_reader *r)
 {
 	struct server *srv = c->srv;
@@ -130,11 +131,11 @@ static int auth_packet(struct conn *c, int32_t xid, struct jute_reader *r)
 	if (err < 0) {
 		log_info("connection %llu from %s: authentication with scheme %.*s failed; closing",
 			 (unsigned long long)c->id, c->peer_text, (int)req.scheme_len, req.scheme);
-		reply_error(c, ZK_XID_AUTH, ZAUTHFAILED);
+		reply_error(c, xid, ZAUTHFAILED);
 		conn_close_after_flush(c);
 		return 0;
 	}
-	reply_error(c, ZK_XID_AUTH, ZOK);
+	reply_error(c, xid, ZOK);
 	return 0;
 }
 
@@ -168,7 +169,8 @@ static int node_read(struct conn *c, int32_t op, const struct path_watch_request
 	/* ZooKeeper keys its root under "" as well as "/". */
 	struct znode *n = pw->path_len == 0 ? tree->root
 					    : tree_lookup(tree, pw->path, (size_t)pw->path_len);
-	if (n && !auth_allowed(&c->auth, n->acl, ZK_PERM_READ)) {
+	/* ZooKeeper 3.8 checks READ for getData and getChildren, not for exists. */
+	if (n && op != ZK_OP_EXISTS && !auth_allowed(&c->auth, n->acl, ZK_PERM_READ)) {
 		*ret_zk_err = ZNOAUTH;
 		return 0;
 	}
@@ -236,12 +238,18 @@ static int multi_read(struct conn *c, int32_t xid, struct jute_reader *r)
 			return -EBADMSG;
 		if (done)
 			break;
-		if (type != ZK_OP_GET_DATA && type != ZK_OP_GET_CHILDREN)
-			return -EBADMSG;
+		if (type != ZK_OP_GET_DATA && type != ZK_OP_GET_CHILDREN) {
+			/* Only reads belong in a multiRead: ZooKeeper answers the whole
+			 * request with MARSHALLINGERROR and keeps the connection. */
+			c->obuf.len = start;
+			reply_error(c, xid, ZMARSHALLINGERROR);
+			return 0;
+		}
 		struct path_watch_request pw;
 		struct znode *n = NULL;
 		if (path_watch_request_decode(r, &pw) < 0)
 			return -EBADMSG;
+		pw.watch = false;	/* ZooKeeper ignores watch flags in a multiRead */
 		int err;
 		int r2 = node_read(c, type, &pw, &n, &err);
 		if (r2 < 0)
@@ -299,7 +307,8 @@ int read_execute(struct conn *c, int32_t xid, int32_t op, const uint8_t *body, u
 	jute_reader_init(&r, body, len);
 	switch (op) {
 	case ZK_OP_PING:
-		reply_end(c, reply_begin(c, xid, srv->state.last_zxid, ZOK));
+		/* ZooKeeper answers a ping with xid -2 whatever xid it came with. */
+		reply_end(c, reply_begin(c, ZK_XID_PING, srv->state.last_zxid, ZOK));
 		return 0;
 	case ZK_OP_EXISTS:
 	case ZK_OP_GET_DATA:
@@ -366,13 +375,14 @@ int read_execute(struct conn *c, int32_t xid, int32_t op, const uint8_t *body, u
 		 * off, as in a ZooKeeper without reconfigEnabled. */
 		reply_error(c, xid, ZRECONFIGDISABLED);
 		return 0;
-	case ZK_OP_SASL:
-		/* No SASL mechanism is configured: fail like a refused auth. */
-		log_info("connection %llu from %s: SASL authentication is not configured; closing",
-			 (unsigned long long)c->id, c->peer_text);
-		reply_error(c, xid, ZAUTHFAILED);
-		conn_close_after_flush(c);
+	case ZK_OP_SASL: {
+		/* No SASL mechanism is configured: like ZooKeeper without one, answer
+		 * with an empty (null) token; the client's auth then goes nowhere. */
+		size_t sstart = reply_begin(c, xid, srv->state.last_zxid, ZOK);
+		jute_write_buffer(&c->obuf, NULL, -1);
+		reply_end(c, sstart);
 		return 0;
+	}
 	case ZK_OP_AUTH:
 		return auth_packet(c, xid, &r);
 	case ZK_OP_WHO_AM_I:
@@ -384,8 +394,10 @@ int read_execute(struct conn *c, int32_t xid, int32_t op, const uint8_t *body, u
 		int32_t mode = jute_read_int(&r);
 		if (r.error)
 			return -EBADMSG;
-		if ((mode != 0 && mode != 1) || !path_valid(path, (size_t)plen, false)) {
-			reply_error(c, xid, ZBADARGUMENTS);
+		/* As ZooKeeper 3.8: an unknown mode is a marshalling error; the path
+		 * is not checked (a watch on a path that cannot exist never fires). */
+		if (mode != 0 && mode != 1) {
+			reply_error(c, xid, ZMARSHALLINGERROR);
 			return 0;
 		}
 		err = request_add_watch(c, path, (size_t)plen,
@@ -405,14 +417,17 @@ int read_execute(struct conn *c, int32_t xid, int32_t op, const uint8_t *body, u
 		int32_t type = jute_read_int(&r);
 		if (r.error)
 			return -EBADMSG;
-		/* WatcherType: Children 1, Data 2, Any 3, Persistent 4, PersistentRecursive 5. */
+		/* WatcherType as ZooKeeper 3.8 knows it: Children 1, Data 2, Any 3;
+		 * anything else, or a path without '/', is a marshalling error there. */
+		/* ZooKeeper 3.8 has no types for persistent watches here: Children
+		 * and Data reach them too (a watcher is one thing per path there). */
 		static const uint8_t by_type[] = {
-			[1] = WATCH_CHILD, [2] = WATCH_DATA | WATCH_EXIST,
+			[1] = WATCH_CHILD | WATCH_PERSISTENT | WATCH_RECURSIVE,
+			[2] = WATCH_DATA | WATCH_EXIST | WATCH_PERSISTENT | WATCH_RECURSIVE,
 			[3] = WATCH_ONE_SHOT | WATCH_PERSISTENT | WATCH_RECURSIVE,
-			[4] = WATCH_PERSISTENT, [5] = WATCH_RECURSIVE,
 		};
-		if (type < 1 || type > 5) {
-			reply_error(c, xid, ZBADARGUMENTS);
+		if (type < 1 || type > 3 || !memchr(path, '/', (size_t)plen)) {
+			reply_error(c, xid, ZMARSHALLINGERROR);
 			return 0;
 		}
 		bool found = op == ZK_OP_CHECK_WATCHES

@@ -219,6 +219,12 @@ int request_receive(struct conn *c, const uint8_t *frame, uint32_t len)
 				}
 			}
 		}
+	} else if (op == ZK_OP_CREATE_SESSION) {
+		/* Not a request a client sends on an open session: ZooKeeper fails
+		 * to read it as one and answers MARSHALLINGERROR. */
+		rq->op = ZK_OP_ERROR;	/* answered as a plain error */
+		rq->state = REQUEST_DONE;
+		rq->err = ZMARSHALLINGERROR;
 	} else {
 		/* check and notification as a request, or an opcode we do not
 		 * serve: answer UNIMPLEMENTED and close, as ZooKeeper does. */

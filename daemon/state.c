@@ -8,11 +8,12 @@ static const struct {
 	const char *parent;
 	const char *path;
 	int32_t aversion;
+	bool read_only;
 } builtin_nodes[] = {
-	{ "/", "/zookeeper", 0 },
-	{ "/zookeeper", "/zookeeper/quota", 0 },
-	/* ZooKeeper shows /zookeeper/config with aversion -1. */
-	{ "/zookeeper", "/zookeeper/config", -1 },
+	{ "/", "/zookeeper", 0, false },
+	{ "/zookeeper", "/zookeeper/quota", 0, false },
+	/* ZooKeeper shows /zookeeper/config with aversion -1 and a read-only ACL. */
+	{ "/zookeeper", "/zookeeper/config", -1, true },
 };
 
 int state_init(struct state *s, uint8_t server_id, uint64_t wall_ms)
@@ -35,8 +36,20 @@ int state_init(struct state *s, uint8_t server_id, uint64_t wall_ms)
 		struct znode *parent = tree_lookup(&s->tree, pp, strlen(pp));
 		/* Built-in nodes are not counted as client creates: ZooKeeper shows
 		 * /zookeeper with cversion -2 (0 creates, 2 children). */
-		struct znode *n = tree_add(&s->tree, parent, p, strlen(p), "", 0,
-					   s->tree.acls.open_acl, 0, 0, 0);
+		struct acl_list *acl = s->tree.acls.open_acl;
+		if (builtin_nodes[i].read_only) {
+			/* /zookeeper/config: world:anyone READ only, as ZooKeeper. */
+			struct acl_entry read = { .perms = 1, .scheme = "world", .id = "anyone" };
+			acl = acl_intern(&s->tree.acls, &read, 1);
+			if (!acl) {
+				state_free(s);
+				return -ENOMEM;
+			}
+		} else {
+			acl_ref(acl);
+		}
+		struct znode *n = tree_add(&s->tree, parent, p, strlen(p), "", 0, acl, 0, 0, 0);
+		acl_unref(&s->tree.acls, acl);
 		if (!n) {
 			state_free(s);
 			return -ENOMEM;

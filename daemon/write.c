@@ -79,18 +79,17 @@ int write_prep(struct conn *c, struct request *rq, int32_t op, const uint8_t *bo
 		acl_entries_free(req.acl, req.acl_count);
 		return err;
 	}
-	case ZK_OP_DELETE_CONTAINER: {
-		const char *path;
-		int32_t plen;
-		jute_read_string(&r, &path, &plen);
-		if (r.error)
-			return -EBADMSG;
-		return prep_delete_container(&srv->prep, s, path, (size_t)plen, now, ret_txn);
-	}
+	case ZK_OP_DELETE_CONTAINER:
+		/* ZooKeeper reads the whole body as the path (no length prefix). */
+		return prep_delete_container(&srv->prep, s, (const char *)body, len, now, ret_txn);
 	case ZK_OP_MULTI:
 		err = prep_multi(&srv->prep, s, &c->auth, &r, now, ret_txn, &rq->multi_failure);
 		if (err == PREP_EBADMSG)
 			return -EBADMSG;
+		if (err == PREP_MARSHALLING) {
+			rq->op = ZK_OP_ERROR;	/* answered as a plain error, not per op */
+			return ZMARSHALLINGERROR;
+		}
 		if (err == 1)
 			return ZOK;	/* done: a failed multi answers with per-op errors */
 		return err;
@@ -126,9 +125,11 @@ static void emit_multi_reply(struct conn *c, struct request *rq)
 	for (uint32_t i = 0; t && i < t->op_count; i++) {
 		const struct txn_op *o = &t->ops[i];
 		int32_t type = o->request_type;
-		/* create2, createTTL and createContainer all answer as create2. */
-		bool with_stat = type == ZK_OP_CREATE2 || type == ZK_OP_CREATE_TTL ||
-				 type == ZK_OP_CREATE_CONTAINER;
+		/* createTTL and createContainer answer as create2 with a Stat;
+		 * ZooKeeper 3.8 answers a create2 inside a multi as a plain create. */
+		bool with_stat = type == ZK_OP_CREATE_TTL || type == ZK_OP_CREATE_CONTAINER;
+		if (type == ZK_OP_CREATE2)
+			type = ZK_OP_CREATE;
 		jute_write_int(&c->obuf, with_stat ? ZK_OP_CREATE2 : type);
 		jute_write_bool(&c->obuf, false);
 		jute_write_int(&c->obuf, 0);

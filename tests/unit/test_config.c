@@ -135,7 +135,7 @@ static void test_defaults_are_the_documented_values(void **state)
 	assert_int_equal(cfg.listen[0].port, 2181);
 	assert_int_equal(cfg.max_connections, 4096);
 	assert_int_equal(cfg.max_connections_per_address, 1024);
-	assert_int_equal(cfg.max_frame_bytes, 1048576);
+	assert_int_equal(cfg.max_frame_bytes, 1048575);
 	assert_int_equal(cfg.max_outstanding_requests, 1000);
 	assert_int_equal(cfg.max_output_bytes, 16777216);
 	assert_int_equal(cfg.four_letter_words,

@@ -4,6 +4,7 @@
     /usr/bin/python3 -m differential corrald PATH  # corrald alone
     /usr/bin/python3 -m differential both PATH     # both, and the differences
     /usr/bin/python3 -m differential port N        # a server already listening on 127.0.0.1:N
+    /usr/bin/python3 -m differential twice zk|PATH # the same server twice (determinism check)
 
 (run from tests/integration). The transcript goes to stdout as JSON lines.
 """
@@ -20,6 +21,7 @@ def run_on(server):
         return Runner(server.port, server.name).run(script.STEPS), server
     finally:
         server.stop()
+        server.cleanup()
 
 
 def main(argv):
@@ -38,6 +40,13 @@ def main(argv):
         for r in recs:
             print(json.dumps(r, sort_keys=True, ensure_ascii=False))
         return 0
+    if what == "twice":   # the same server twice: the script must be deterministic
+        mk = (lambda: servers.ZooKeeper()) if argv[1] == "zk" else (lambda: servers.Corrald(argv[1]))
+        a, _ = run_on(mk())
+        b, _ = run_on(mk())
+        diffs = compare.diff(a, b)
+        print(compare.report(diffs, a, b, names=("first", "second")))
+        return 1 if diffs else 0
     if what == "both":
         zk, _ = run_on(servers.ZooKeeper())
         co, _ = run_on(servers.Corrald(argv[1]))

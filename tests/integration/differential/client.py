@@ -105,14 +105,3 @@ class Connection:
     def close(self):
         if not self.closed:
             self._mark_closed()
-
-    def drain_eof(self, timeout):
-        """True if the server closes the connection within timeout (any bytes read are kept)."""
-        try:
-            while True:
-                self.read_frame(timeout)
-                self.seq += 1
-        except Closed:
-            return True
-        except NoReply:
-            return False

@@ -20,6 +20,13 @@ Normalisations (and why):
 - Passwords: only their length and whether they are all zero.
 - Children lists and getEphemerals lists are compared sorted: the order is
   unspecified in ZooKeeper (a HashSet's) and creation order in corral (README).
+  whoAmI's list too: ZooKeeper keeps a connection's identities in a hash set.
+- The events of a step that ends a session (closeSession, expiry) are compared
+  as sorted lists: ZooKeeper deletes the session's ephemerals in HashSet order,
+  all in one txn, so the order among them is unspecified.
+- A reply with err != 0 has no body (protocol doc: "body only when err == 0"),
+  and clients do not read one. ZooKeeper sometimes sends one anyway (an empty
+  MultiResponse after a multiRead's MARSHALLINGERROR); it is not compared.
 - The ping after each step (used to collect the watch events of every session
   and to notice closed connections) is not part of the record.
 """
@@ -69,7 +76,7 @@ def fmt_perms(p):
 
 def describe(step):
     """One line that says what a step does."""
-    skip = {"s", "op", "note"}
+    skip = {"s", "op", "note", "unordered_events"}
     parts = []
     for k, v in step.items():
         if k in skip:
@@ -90,12 +97,12 @@ def _short(v):
         try:
             s = v.decode("utf-8")
             if s.isprintable():
-                return repr(s) if len(v) < 60 else repr(s[:40] + "...")
+                return repr(s) if len(v) < 80 else "%r... (%d bytes)" % (s[:40], len(v))
         except UnicodeDecodeError:
             pass
-        return "bytes:" + v.hex()
+        return "bytes:" + (v.hex() if len(v) < 80 else v[:40].hex() + "... (%d bytes)" % len(v))
     if isinstance(v, str):
-        return repr(v)
+        return repr(v) if len(v) < 80 else "%r... (%d chars)" % (v[:40], len(v))
     if isinstance(v, list) and v and isinstance(v[0], tuple) and len(v[0]) == 3 and isinstance(v[0][0], int):
         return str([(fmt_perms(p), s, i) for p, s, i in v])
     return str(v)
@@ -111,7 +118,9 @@ class Runner:
         self.labels = {}        # zxid -> "Z<step>"
         self.label_keys = []    # sorted zxids that have a label
         self.records = []
-        self.sent_ops = set()   # opcodes actually sent
+        self.sent_ops = set()   # opcodes actually sent (multi's sub-ops too)
+        self.errors_seen = set()  # error codes in replies (multi results too)
+        self.requests_sent = 0
         self.step_index = 0
 
     # ------------------------------------------------------------ helpers
@@ -169,7 +178,7 @@ class Runner:
             elif k == "acl":
                 out[k] = None if v is None else [[fmt_perms(p), fmt_bytes(s), fmt_bytes(i)] for p, s, i in v]
             elif k == "clientInfo":
-                out[k] = None if v is None else [[fmt_bytes(a), fmt_bytes(b)] for a, b in v]
+                out[k] = None if v is None else sorted([fmt_bytes(a), fmt_bytes(b)] for a, b in v)
             elif k == "results":
                 out[k] = [self.norm_multi_entry(e) for e in v]
             else:
@@ -192,9 +201,9 @@ class Runner:
         rep = {"err": jute.errname(r["err"])}
         if r["xid"] != xid:
             rep["xid"] = r["xid"]
-        if r["body"] is not None:
+        if r["body"] is not None and r["err"] == 0:
             rep["body"] = self.norm_body(op, r["body"])
-        if r["trailing"]:
+        if r["trailing"] and r["err"] == 0:
             rep["trailing_bytes"] = r["trailing"]
         return rep
 
@@ -209,6 +218,7 @@ class Runner:
             xid = (None if "opcode" in args else SPECIAL_XID.get(op)) or conn.next_xid()
         code = args.get("opcode", jute.OP.get(op))
         self.sent_ops.add(code)
+        self.requests_sent += 1
         try:
             conn.send(jute.frame(jute.encode_request(xid, op, args)))
             r = self.read_reply(conn, op)
@@ -228,7 +238,12 @@ class Runner:
         deadline = time.monotonic() + REPLY_TIMEOUT_S
         while True:
             try:
-                return conn.read_reply(op, timeout=0.25)
+                r = conn.read_reply(op, timeout=0.25)
+                self.errors_seen.add(r["err"])
+                for e in (r["body"] or {}).get("results", []) if r["err"] == 0 else ():
+                    if e.get("type") == "error":
+                        self.errors_seen.add(e["err"])
+                return r
             except NoReply:
                 if time.monotonic() > deadline:
                     raise
@@ -262,7 +277,10 @@ class Runner:
             rec["reply"] = handler(i, step)
         else:
             s = self.sess(step["s"])
-            args = {k: v for k, v in step.items() if k not in ("s", "op", "note", "xid")}
+            args = {k: v for k, v in step.items() if k not in ("s", "op", "note", "xid", "unordered_events")}
+            if op in ("multi", "multiRead"):
+                for sub, _ in args["ops"]:
+                    self.sent_ops.add(jute.OP[sub])
             if "relativeZxid" in args and isinstance(args["relativeZxid"], str):
                 args["relativeZxid"] = self.resolve_zxid(s, args["relativeZxid"])
             reply, raw = self.send_and_read(s, op, args, step.get("xid"), label="Z%d" % i)
@@ -273,6 +291,8 @@ class Runner:
         seqs.update(getattr(self, "_batch_seqs", {}))
         self._batch_seqs = {}
         self.collect_events(rec, seqs)
+        if step.get("unordered_events") and "events" in rec:
+            rec["events"] = {k: sorted(v) for k, v in rec["events"].items()}
         rec.update(extra)
         return rec
 
@@ -318,7 +338,9 @@ class Runner:
             x = SPECIAL_XID.get(opname) or conn.next_xid()
             xids.append((x, opname))
             self.sent_ops.add(jute.OP[opname])
+            self.requests_sent += 1
             data += jute.frame(jute.encode_request(x, opname, a))
+        self.requests_sent += 1  # the ConnectRequest
         s = self.sess(name)
         if s.conn is not None and not s.conn.closed and s.conn is not conn:
             self.orphans.append((name, s.conn))
@@ -381,6 +403,7 @@ class Runner:
             x = SPECIAL_XID.get(opname) or conn.next_xid()
             xids.append((x, opname))
             self.sent_ops.add(jute.OP[opname])
+            self.requests_sent += 1
             data += jute.frame(jute.encode_request(x, opname, a))
         reps = []
         seqs = []

@@ -92,6 +92,9 @@ class Server:
                 self.proc.wait()
         if getattr(self, "log", None):
             self.log.close()
+
+    def cleanup(self):
+        """Remove the data directory and the log (kept if DIFF_KEEP_TMP is set)."""
         if not os.environ.get("DIFF_KEEP_TMP"):
             shutil.rmtree(self.tmp, ignore_errors=True)
 
