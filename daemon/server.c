@@ -115,6 +115,10 @@ static void on_recovery_progress(void *ctx, uint64_t entries, uint64_t index)
 static void expire_sessions(struct server *srv)
 {
 	struct session *s;
+	/* While the log takes no writes, a session cannot be closed: it waits
+	 * (and its clients, who cannot write either, are told why by the log). */
+	if (srv->commit.failed || srv->commit.refusing_for_space)
+		return;
 	while ((s = session_next_expired(&srv->state.sessions, srv->now_ms))) {
 		if (s->closing)
 			continue;
