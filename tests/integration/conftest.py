@@ -10,6 +10,7 @@ import os
 import shutil
 import signal
 import socket
+import struct
 import subprocess
 import tempfile
 import time
@@ -110,12 +111,29 @@ class Server:
         while time.monotonic() < end:
             if self.proc.poll() is not None:
                 raise AssertionError(f"server exited with {self.proc.returncode}:\n{self.log_text()}")
-            try:
-                with socket.create_connection((self.host, self.port), timeout=0.5):
-                    return self
-            except OSError:
-                time.sleep(0.05)
+            if self.answers_handshake():
+                return self
+            time.sleep(0.05)
         raise AssertionError(f"server did not listen within 30 s:\n{self.log_text()}")
+
+    def answers_handshake(self):
+        """Ready means serving a session (ZooKeeper accepts TCP before it does)."""
+        req = (struct.pack(">i", 45) + struct.pack(">iqiq", 0, 0, 10000, 0)
+               + struct.pack(">i", 16) + b"\x00" * 16 + b"\x00")
+        try:
+            with socket.create_connection((self.host, self.port), timeout=2) as s:
+                s.sendall(req)
+                got = b""
+                while len(got) < 4:
+                    chunk = s.recv(64)
+                    if not chunk:
+                        return False
+                    got += chunk
+                # close the probe's session so it does not linger
+                s.sendall(struct.pack(">iii", 8, 1, -11))
+                return True
+        except OSError:
+            return False
 
     def stop(self):
         if self.proc and self.proc.poll() is None:
