@@ -1,0 +1,146 @@
+/* Unit tests of the tree (daemon/tree.c) and the built-in nodes (state.c). */
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <setjmp.h>
+#include <cmocka.h>
+
+#include <stdio.h>
+#include <string.h>
+
+#include "state.h"
+#include "tree.h"
+
+static struct znode *add(struct tree *t, const char *parent, const char *path, const char *data)
+{
+	struct znode *p = tree_lookup(t, parent, strlen(parent));
+	assert_non_null(p);
+	return tree_add(t, p, path, strlen(path), data, data ? (int32_t)strlen(data) : -1,
+			t->acls.open_acl, 0, 7, 1000);
+}
+
+static void test_builtin_nodes_show_what_zookeeper_shows(void **state)
+{
+	struct state st;
+	struct zk_stat s;
+	assert_int_equal(state_init(&st, 1, 0), 0);
+	struct znode *zk = tree_lookup(&st.tree, "/zookeeper", 10);
+	assert_non_null(zk);
+	znode_stat(zk, &s);
+	assert_int_equal(s.num_children, 2);
+	assert_int_equal(s.cversion, -2);
+	struct znode *cfg = tree_lookup(&st.tree, "/zookeeper/config", 17);
+	znode_stat(cfg, &s);
+	assert_int_equal(s.aversion, -1);
+	assert_int_equal(cfg->acl->count, 1);
+	assert_int_equal(cfg->acl->entries[0].perms, 1);	/* read-only */
+	assert_true(state_is_system_path("/zookeeper/quota", 16));
+	assert_false(state_is_system_path("/zookeeperx", 11));
+	state_free(&st);
+}
+
+static void test_children_keep_creation_order_through_removals(void **state)
+{
+	struct tree t;
+	assert_int_equal(tree_init(&t), 0);
+	add(&t, "/", "/p", NULL);
+	for (int i = 0; i < 5; i++) {
+		char path[16];
+		snprintf(path, sizeof(path), "/p/%d", i);
+		add(&t, "/p", path, "x");
+	}
+	tree_remove(&t, tree_lookup(&t, "/p/0", 4));	/* first */
+	tree_remove(&t, tree_lookup(&t, "/p/2", 4));	/* middle */
+	tree_remove(&t, tree_lookup(&t, "/p/4", 4));	/* last */
+	struct znode *p = tree_lookup(&t, "/p", 2);
+	assert_int_equal(p->num_children, 2);
+	assert_string_equal(znode_name(p->first_child), "1");
+	assert_string_equal(znode_name(p->first_child->next_sibling), "3");
+	assert_null(p->first_child->next_sibling->next_sibling);
+	add(&t, "/p", "/p/5", NULL);
+	assert_string_equal(znode_name(p->first_child->next_sibling->next_sibling), "5");
+	tree_free(&t);
+}
+
+static void test_stat_fields_and_cversion_from_creates_and_children(void **state)
+{
+	struct tree t;
+	struct zk_stat s;
+	assert_int_equal(tree_init(&t), 0);
+	struct znode *n = add(&t, "/", "/n", "abc");
+	n->child_creates = 5;	/* 5 creates under it ... */
+	add(&t, "/n", "/n/a", NULL);
+	add(&t, "/n", "/n/b", NULL);	/* ... of which 2 remain: 3 deletes */
+	znode_stat(n, &s);
+	assert_int_equal(s.cversion, 8);
+	assert_int_equal(s.num_children, 2);
+	assert_int_equal(s.data_length, 3);
+	assert_true(s.czxid == 7 && s.mzxid == 7 && s.pzxid == 7 && s.ctime == 1000);
+	tree_free(&t);
+}
+
+static void test_ephemeral_owner_shows_sessions_only(void **state)
+{
+	struct tree t;
+	struct zk_stat s;
+	assert_int_equal(tree_init(&t), 0);
+	struct znode *root = t.root;
+	struct znode *e = tree_add(&t, root, "/e", 2, NULL, -1, t.acls.open_acl, 0x1234, 1, 1);
+	struct znode *c = tree_add(&t, root, "/c", 2, NULL, -1, t.acls.open_acl, ZNODE_OWNER_CONTAINER, 1, 1);
+	struct znode *ttl = tree_add(&t, root, "/t", 2, NULL, -1, t.acls.open_acl,
+				     ZNODE_OWNER_TTL_MASK | 5000, 1, 1);
+	znode_stat(e, &s);
+	assert_int_equal(s.ephemeral_owner, 0x1234);
+	znode_stat(c, &s);
+	assert_int_equal(s.ephemeral_owner, 0);
+	znode_stat(ttl, &s);
+	assert_int_equal(s.ephemeral_owner, 0);
+	assert_int_equal(t.reapable_count, 2);
+	tree_free(&t);
+}
+
+static void test_null_data_is_kept_distinct_from_empty(void **state)
+{
+	struct tree t;
+	assert_int_equal(tree_init(&t), 0);
+	struct znode *a = add(&t, "/", "/null", NULL);
+	struct znode *b = add(&t, "/", "/empty", "");
+	assert_int_equal(a->data_len, -1);
+	assert_int_equal(b->data_len, 0);
+	assert_int_equal(tree_set_data(&t, b, "four", 4), 0);
+	assert_int_equal(t.data_bytes, 4);
+	tree_free(&t);
+}
+
+static void test_thousands_of_nodes_are_all_found_after_growth(void **state)
+{
+	struct tree t;
+	char path[32];
+	assert_int_equal(tree_init(&t), 0);
+	for (int i = 0; i < 5000; i++) {
+		snprintf(path, sizeof(path), "/n%d", i);
+		assert_non_null(add(&t, "/", path, "v"));
+	}
+	assert_int_equal(t.node_count, 5001);
+	assert_true(t.bucket_count >= 5001);
+	for (int i = 0; i < 5000; i++) {
+		snprintf(path, sizeof(path), "/n%d", i);
+		assert_non_null(tree_lookup(&t, path, strlen(path)));
+	}
+	assert_null(tree_lookup(&t, "/n5000", 6));
+	assert_int_equal(t.data_bytes, 5000);
+	tree_free(&t);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_builtin_nodes_show_what_zookeeper_shows),
+		cmocka_unit_test(test_children_keep_creation_order_through_removals),
+		cmocka_unit_test(test_stat_fields_and_cversion_from_creates_and_children),
+		cmocka_unit_test(test_ephemeral_owner_shows_sessions_only),
+		cmocka_unit_test(test_null_data_is_kept_distinct_from_empty),
+		cmocka_unit_test(test_thousands_of_nodes_are_all_found_after_growth),
+	};
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
