@@ -13,6 +13,7 @@
 #include "log.h"
 #include "server.h"
 #include "service.h"
+#include "../storage/datadir.h"
 #include "../storage/snapshot.h"
 #include "../storage/wal.h"
 
@@ -79,8 +80,18 @@ static void usage(FILE *out)
 /* --verify: read-only; safe beside a running corrald. */
 static int verify_data_dir(const char *dir)
 {
-	int r = wal_verify(dir, stdout);
-	int s = snapshot_verify(dir, stdout);
+	struct datadir_meta meta;
+	char why[512] = "";
+	int m = datadir_meta_read(dir, &meta, why, sizeof(why));
+	if (m < 0 && m != -ENOENT)
+		printf("DAMAGED: %s\n", why);
+	else if (m == -ENOENT)
+		printf("%s/raft.meta: missing (a new or incomplete data directory)\n", dir);
+	const struct wal_identity *id = m == 0 ? &meta.identity : NULL;
+	int r = wal_verify(dir, id, stdout);
+	int s = snapshot_verify(dir, id, stdout);
+	if (r == 0 && m < 0 && m != -ENOENT)
+		r = m;
 	if (r == 0 && s < 0)
 		r = s;
 	if (r == 0)

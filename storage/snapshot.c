@@ -517,7 +517,7 @@ uint64_t snapshot_purge(const char *data_dir, unsigned keep)
 	return oldest;
 }
 
-int snapshot_verify(const char *data_dir, void *out_file)
+int snapshot_verify(const char *data_dir, const struct wal_identity *id, void *out_file)
 {
 	FILE *out = out_file;
 	char dir[4096], path[4200], reason[256];
@@ -538,7 +538,7 @@ int snapshot_verify(const char *data_dir, void *out_file)
 			bad = -EIO;
 			continue;
 		}
-		if (check_file(p, len, NULL, reason, sizeof(reason)) < 0) {
+		if (check_file(p, len, id, reason, sizeof(reason)) < 0) {
 			fprintf(out, "DAMAGED: %s: %s\n", path, reason);
 			bad = -EBADMSG;
 		} else {

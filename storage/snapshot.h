@@ -44,4 +44,4 @@ int snapshot_load_newest(const char *data_dir, const struct wal_identity *id, st
 uint64_t snapshot_purge(const char *data_dir, unsigned keep);
 
 /* For --verify: checks every snapshot, prints what it finds. Returns 0 when sound. */
-int snapshot_verify(const char *data_dir, void *out_file);
+int snapshot_verify(const char *data_dir, const struct wal_identity *id, void *out_file);

@@ -79,6 +79,14 @@ static bool record_intact(const uint8_t *base, size_t size, size_t off)
 	return get32(base + off + 4) == checksum(base + off + 8, total - 8);
 }
 
+static bool all_zero(const uint8_t *p, size_t n)
+{
+	for (size_t i = 0; i < n; i++)
+		if (p[i])
+			return false;
+	return true;
+}
+
 struct segment_file {
 	char name[32];
 	uint64_t first_index;
@@ -133,6 +141,7 @@ static int list_segments(int dir_fd, struct segment_file **ret, size_t *ret_coun
 }
 
 struct scan {
+	struct wal_identity seen;
 	uint64_t covered_index;		/* segments wholly at or below it are skipped */
 	int dir_fd;
 	const char *dir;
@@ -184,8 +193,15 @@ static int scan_segment(struct scan *s, const struct segment_file *seg, bool las
 		r = -EBADMSG;
 		goto out;
 	}
-	if (s->id && (memcmp(base + 16, s->id->cluster_id, WAL_CLUSTER_ID_BYTES) != 0 ||
-		      get64(base + 32) != s->id->server_id)) {
+	if (!s->id) {
+		/* No identity given (verify without raft.meta): all segments must
+		 * at least agree with the first one. */
+		memcpy(s->seen.cluster_id, base + 16, WAL_CLUSTER_ID_BYTES);
+		s->seen.server_id = get64(base + 32);
+		s->id = &s->seen;
+	}
+	if (memcmp(base + 16, s->id->cluster_id, WAL_CLUSTER_ID_BYTES) != 0 ||
+	    get64(base + 32) != s->id->server_id) {
 		snprintf(s->why, s->why_size, "%s/%s belongs to another cluster or server (server id "
 			 "%llu in the file, %llu here)", s->dir, seg->name,
 			 (unsigned long long)get64(base + 32), (unsigned long long)s->id->server_id);
@@ -203,8 +219,9 @@ static int scan_segment(struct scan *s, const struct segment_file *seg, bool las
 
 	size_t off = WAL_SEGMENT_HEADER_BYTES;
 	uint64_t seg_records = 0;
-	while (off + WAL_RECORD_HEADER_BYTES <= size && get32(base + off) != 0) {
-		bool ok = record_intact(base, size, off) && get64(base + off + 8) == *expected_index &&
+	while (off < size && !all_zero(base + off, size - off < 8 ? size - off : 8)) {
+		bool ok = off + WAL_RECORD_HEADER_BYTES <= size && record_intact(base, size, off) &&
+			  get64(base + off + 8) == *expected_index &&
 			  get64(base + off + 16) >= rec->last_term;
 		if (!ok) {
 			/* Torn tail or damage? A torn write can leave garbage only in the
@@ -642,11 +659,11 @@ void wal_purge(struct wal *w, uint64_t index)
 	free(segs);
 }
 
-int wal_verify(const char *data_dir, void *out_file)
+int wal_verify(const char *data_dir, const struct wal_identity *id, void *out_file)
 {
 	char why[512] = "";
 	struct wal_recovery rec;
-	struct scan s = { .read_only = true, .rec = &rec, .out = out_file, .why = why,
+	struct scan s = { .id = id, .read_only = true, .rec = &rec, .out = out_file, .why = why,
 			  .why_size = sizeof(why) };
 	memset(&rec, 0, sizeof(rec));
 	char *dir;

@@ -133,8 +133,9 @@ int wal_prepare_spare(struct wal *w);
 void wal_purge(struct wal *w, uint64_t index);
 
 /* Read-only checks for `corrald --verify`: prints what it finds to out.
+ * id (from raft.meta; NULL when there is none) must match every segment.
  * Returns 0 when sound. */
-int wal_verify(const char *data_dir, void *out_file);
+int wal_verify(const char *data_dir, const struct wal_identity *id, void *out_file);
 
 /* Writes the first record of a new log (Raft's bootstrap configuration)
  * synchronously, before the ring exists. Returns 0 or a negative errno. */
