@@ -431,6 +431,19 @@ fail:
 	return r;
 }
 
+int commit_can_accept(struct commit *c, uint32_t bytes)
+{
+	if (c->failed)
+		return -EIO;
+	int r = wal_reserve(&c->wal, bytes);
+	if (r == -ENOSPC && !c->refusing_for_space) {
+		c->refusing_for_space = true;
+		log_warning("%s: no room for another log segment; refusing writes until there is",
+			    c->wal.dir);
+	}
+	return r;
+}
+
 int commit_submit(struct commit *c, struct txn *t)
 {
 	struct jute_buf b = { 0 };
@@ -441,19 +454,9 @@ int commit_submit(struct commit *c, struct txn *t)
 		jute_buf_free(&b);
 		return -ENOMEM;
 	}
-	/* Refuse what the log has no room reserved for, before raft sees it:
-	 * nothing is written, and writes resume once a spare segment can be
-	 * made (commit_tick). */
-	int r = wal_reserve(&c->wal, (uint32_t)b.len);
-	if (r < 0) {
-		jute_buf_free(&b);
-		if (r == -ENOSPC && !c->refusing_for_space) {
-			c->refusing_for_space = true;
-			log_warning("%s: no room for another log segment; refusing writes until "
-				    "there is", c->wal.dir);
-		}
-		return r;
-	}
+	/* Room was checked before prep (commit_can_accept), with a bound on
+	 * the encoded size; a segment is made here if the estimate was short. */
+	int r;
 	struct raft_entry entry = {
 		.term = raft_current_term(&c->raft),
 		.type = RAFT_COMMAND,
@@ -468,16 +471,11 @@ int commit_submit(struct commit *c, struct txn *t)
 	r = step(c, &e);
 	jute_buf_free(&b);	/* the log has its copy */
 	if (r < 0) {
-		/* Not in the log: take it back out of the queue (it is the tail). */
-		struct txn **pp = &c->head;
-		while (*pp != t)
-			pp = &(*pp)->next;
-		*pp = NULL;
-		c->tail = NULL;
-		for (struct txn *k = c->head; k; k = k->next)
-			c->tail = k;
-		c->queued--;
-		return r;
+		/* raft or the log could not take an entry it had room for: the
+		 * pending changes already published can no longer be trusted, so
+		 * the log stops; the txn is abandoned with everything in flight. */
+		log_failed(c, -r);
+		return 0;
 	}
 	c->last_zxid = (int64_t)index;
 	return 0;

@@ -91,6 +91,11 @@ struct commit_options {
  * errno with why (naming file and offset for a damaged log). */
 int commit_open(struct commit *c, const struct commit_options *o, char *why, size_t why_size);
 
+/* Whether a write of about bytes can go in the log now: 0, -EIO once the
+ * log has failed, -ENOSPC while there is no room. Checked before prep, so a
+ * refused write leaves no pending change behind. */
+int commit_can_accept(struct commit *c, uint32_t bytes);
+
 /* Takes ownership of t and sets t->zxid. Returns 0, or a negative errno (the
  * txn is then still the caller's): -EIO once the log has failed. */
 int commit_submit(struct commit *c, struct txn *t);

@@ -297,6 +297,10 @@ static void handle_connect(struct conn *c, const uint8_t *frame, uint32_t len)
 	}
 
 	if (req.session_id == 0) {
+		if (commit_can_accept(&srv->commit, 4096) < 0) {
+			conn_close(c, LOG_WARNING, "no new session: the log takes no writes");
+			return;
+		}
 		if (srv->state.sessions.count >= srv->cfg->max_sessions) {
 			conn_close(c, LOG_WARNING, "too many sessions (session.max_sessions)");
 			return;
@@ -325,7 +329,10 @@ static void handle_connect(struct conn *c, const uint8_t *frame, uint32_t len)
 		c->pending_session_id = t->session_id;
 		c->state = CONN_CONNECTING;
 		if (server_submit(srv, t) < 0) {
-			conn_close(c, LOG_WARNING, "cannot submit the session");
+			t->request = NULL;
+			rq->txn = NULL;
+			txn_free(t);
+			conn_close(c, LOG_WARNING, "its session could not be created: the log takes no writes");
 			return;
 		}
 		return;

@@ -226,3 +226,21 @@ void pending_retire(struct pending *p, uint64_t seq)
 		free(n);
 	}
 }
+
+static struct pending_node_ref ref_of(const struct pending_node *n)
+{
+	if (!n)
+		return (struct pending_node_ref){ 0 };
+	return (struct pending_node_ref){ .node = n, .view = &n->view, .path = n->path,
+					  .path_len = n->path_len };
+}
+
+struct pending_node_ref pending_first(const struct pending *p)
+{
+	return ref_of(p->oldest);
+}
+
+struct pending_node_ref pending_next(struct pending_node_ref it)
+{
+	return ref_of(it.node ? it.node->newer : NULL);
+}

@@ -69,5 +69,15 @@ void batch_free(struct batch *b);
  * references). Returns 0 or -ENOMEM (then nothing changed). */
 int pending_publish(struct pending *p, const struct batch *b, uint64_t seq);
 
+/* Walks the pending views (oldest first). */
+struct pending_node_ref {
+	const struct pending_node *node;
+	const struct node_view *view;
+	const char *path;
+	size_t path_len;
+};
+struct pending_node_ref pending_first(const struct pending *p);
+struct pending_node_ref pending_next(struct pending_node_ref it);
+
 /* Forgets the views whose last txn has seq <= seq. */
 void pending_retire(struct pending *p, uint64_t seq);

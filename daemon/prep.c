@@ -425,6 +425,22 @@ int prep_create_session(struct prep *p, uint32_t timeout_ms, int64_t time_ms, st
 	return finish(p, t, &b, ret_txn);
 }
 
+/* Marks an ephemeral gone in the batch (and its parent one child short). */
+static int forget_ephemeral(struct prep *p, struct batch *b, const char *path, size_t len)
+{
+	struct node_view node, parent;
+	pending_lookup(&p->pending, b, path, len, &node);
+	if (!node.exists)
+		return 0;
+	size_t parent_len = path_parent_len(path, len);
+	pending_lookup(&p->pending, b, path, parent_len, &parent);
+	parent.num_children--;
+	struct node_view gone = { 0 };
+	if (batch_put(b, path, len, &gone) < 0 || batch_put(b, path, parent_len, &parent) < 0)
+		return -ENOMEM;
+	return 0;
+}
+
 int prep_close_session(struct prep *p, int64_t session_id, int64_t time_ms, struct txn **ret_txn)
 {
 	struct batch b = { 0 };
@@ -434,10 +450,24 @@ int prep_close_session(struct prep *p, int64_t session_id, int64_t time_ms, stru
 	t->session_id = session_id;
 	t->ops[0].type = TXN_OP_CLOSE_SESSION;
 	t->ops[0].session_id = session_id;
-	/* The pending views of the session's ephemerals are left as they are:
-	 * until the close is applied, prep sees them still there, which can only
-	 * fail a request that races with the close (NODEEXISTS, NOTEMPTY),
-	 * never let one through that the log would then refuse. */
+	/* From here on prep must see the session's ephemerals gone: a delete or
+	 * setData of one, prepped before the close applies, would otherwise
+	 * land in the log after it and find nothing. Both those in the tree and
+	 * those whose create is still in flight. */
+	int r = 0;
+	struct session *s = session_lookup(&p->state->sessions, session_id);
+	for (struct znode *n = s ? s->ephemerals : NULL; n && r == 0; n = n->owner_next)
+		r = forget_ephemeral(p, &b, n->path, n->path_len);
+	for (struct pending_node_ref it = pending_first(&p->pending); it.node && r == 0;
+	     it = pending_next(it)) {
+		if (it.view->exists && it.view->owner == session_id)
+			r = forget_ephemeral(p, &b, it.path, it.path_len);
+	}
+	if (r < 0) {
+		batch_free(&b);
+		txn_free(t);
+		return PREP_ENOMEM;
+	}
 	return finish(p, t, &b, ret_txn);
 }
 

@@ -15,6 +15,7 @@
 #include "server.h"
 #include "session.h"
 #include "write.h"
+#include "commit.h"
 
 int request_add_watch(struct conn *c, const char *path, size_t len, uint8_t kind)
 {
@@ -193,9 +194,17 @@ int request_receive(struct conn *c, const uint8_t *frame, uint32_t len)
 		memcpy(rq->body, body, body_len);
 		rq->body_len = body_len;
 	} else if (write_op(op)) {
+		/* Room in the log first: prep publishes what it decides, so a write
+		 * refused after prep would leave a change nobody makes. The encoded
+		 * txn is never more than twice the request plus its fixed fields. */
+		int room = op == ZK_OP_CLOSE_SESSION ? 0
+			 : commit_can_accept(&srv->commit, 2 * len + 4096);
 		if (c->session->closing) {
 			rq->state = REQUEST_DONE;
 			rq->err = ZSESSIONEXPIRED;
+		} else if (room < 0) {
+			rq->state = REQUEST_DONE;
+			rq->err = ZSYSTEMERROR;
 		} else {
 			struct txn *t = NULL;
 			int err = write_prep(c, rq, op, body, body_len, &t);
@@ -258,11 +267,12 @@ void request_txn_abandoned(struct server *srv, struct txn *t, int err)
 	txn_free(t);
 	if (!rq)
 		return;
-	/* The client hears SYSTEMERROR: the write is not done and never will be. */
+	/* The log failed with this write in flight: it may or may not be on
+	 * disk (after a failed fsync nobody knows). The client must see what
+	 * ZooKeeper clients take for "outcome unknown": a lost connection. */
 	rq->txn = NULL;
-	rq->state = REQUEST_DONE;
-	rq->err = rq->op == ZK_OP_CREATE_SESSION ? err : ZSYSTEMERROR;
-	queue_pump(rq->conn);
+	conn_close(rq->conn, LOG_WARNING, "the write-ahead log failed with a write of this "
+		   "connection in flight; its outcome is unknown");
 }
 
 void request_queue_drop(struct conn *c)

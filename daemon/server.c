@@ -127,14 +127,13 @@ static void expire_sessions(struct server *srv)
 			  (unsigned long long)s->id, s->timeout_ms);
 		if (s->conn)
 			conn_close(s->conn, LOG_DEBUG, "its session expired");
-		struct txn *t;
-		if (prep_close_session(&srv->prep, s->id, loop_wall_ms(), &t) < 0 ||
-		    server_submit(srv, t) < 0) {
-			log_warning("session 0x%llx: cannot submit its expiry; retrying",
-				    (unsigned long long)s->id);
+		struct txn *t = NULL;
+		if (commit_can_accept(&srv->commit, 4096) < 0 ||
+		    prep_close_session(&srv->prep, s->id, loop_wall_ms(), &t) < 0) {
 			session_requeue(&srv->state.sessions, s);
 			break;
 		}
+		server_submit(srv, t);	/* fails only by failing the log, which abandons t */
 		s->closing = true;
 	}
 }
@@ -162,6 +161,8 @@ static void reap_nodes(struct server *srv)
 			if (container ? n->child_creates == 0 : now - n->mtime <= ttl)
 				continue;
 			struct txn *t;
+			if (commit_can_accept(&srv->commit, n->path_len + 4096) < 0)
+				return;
 			if (prep_delete_container(&srv->prep, NULL, n->path, n->path_len, now, &t) != 0)
 				continue;	/* already going, or changed meanwhile */
 			if (server_submit(srv, t) < 0) {

@@ -55,9 +55,17 @@ static int apply_create(struct state *s, const struct txn *t, const struct txn_o
 {
 	size_t plen = path_parent_len(op->path, op->path_len);
 	struct znode *parent = tree_lookup(&s->tree, op->path, plen);
-	/* Prep checked all of this against the same state; a txn that no longer
-	 * fits is a bug, not a client error. */
-	assert(parent && !tree_lookup(&s->tree, op->path, op->path_len));
+	/* Prep checked this against the same state. Should a txn still not fit
+	 * (a bug), it fails alone, the same way on every replay, as ZooKeeper's
+	 * processTxn does: a durable txn must never stop the server from starting. */
+	if (!parent) {
+		res->err = ZNONODE;
+		return 0;
+	}
+	if (tree_lookup(&s->tree, op->path, op->path_len)) {
+		res->err = ZNODEEXISTS;
+		return 0;
+	}
 
 	struct acl_list *acl = acl_intern(&s->tree.acls, op->acl, op->acl_count);
 	if (!acl)
@@ -108,12 +116,18 @@ static int apply_op(struct state *s, const struct txn *t, const struct txn_op *o
 		return apply_create(s, t, op, res);
 	case TXN_OP_DELETE:
 		n = tree_lookup(&s->tree, op->path, op->path_len);
-		assert(n && n->num_children == 0);
+		if (!n || n->num_children > 0 || n == s->tree.root) {
+			res->err = !n ? ZNONODE : ZNOTEMPTY;
+			return 0;
+		}
 		delete_node(s, n, t->zxid);
 		return 0;
 	case TXN_OP_SET_DATA:
 		n = tree_lookup(&s->tree, op->path, op->path_len);
-		assert(n);
+		if (!n) {
+			res->err = ZNONODE;
+			return 0;
+		}
 		if (tree_set_data(&s->tree, n, op->data, op->data_len) < 0)
 			return -ENOMEM;
 		n->version = op->version;
@@ -124,7 +138,10 @@ static int apply_op(struct state *s, const struct txn *t, const struct txn_op *o
 		return 0;
 	case TXN_OP_SET_ACL: {
 		n = tree_lookup(&s->tree, op->path, op->path_len);
-		assert(n);
+		if (!n) {
+			res->err = ZNONODE;
+			return 0;
+		}
 		struct acl_list *acl = acl_intern(&s->tree.acls, op->acl, op->acl_count);
 		if (!acl)
 			return -ENOMEM;
