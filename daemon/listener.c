@@ -228,6 +228,7 @@ int listener_adopt(struct server *srv, int fd, char *why, size_t why_size)
 		return -ENOMEM;
 	}
 	l->fd = fd;
+	l->adopted = true;
 	if (getsockname(fd, (struct sockaddr *)&ss, &slen) == 0) {
 		char host[INET6_ADDRSTRLEN] = "?";
 		if (ss.ss_family == AF_INET) {
@@ -309,8 +310,15 @@ void listeners_close(struct server *srv)
 	for (size_t i = 0; i < srv->listener_count; i++) {
 		struct listener *l = &srv->listeners[i];
 		if (l->fd >= 0) {
-			/* shutdown() ends the multishot accept with an error CQE. */
-			shutdown(l->fd, SHUT_RDWR);
+			if (l->adopted) {
+				/* systemd's socket: shutdown() would break it for systemd
+				 * too; cancel our accept and close our copy only. */
+				struct io_uring_sqe *sqe = loop_sqe(&srv->loop, NULL);
+				io_uring_prep_cancel(sqe, &l->accept_op, 0);
+			} else {
+				/* shutdown() ends the multishot accept with an error CQE. */
+				shutdown(l->fd, SHUT_RDWR);
+			}
 			close(l->fd);
 			l->fd = -1;
 		}

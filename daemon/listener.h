@@ -16,6 +16,7 @@ struct listener {
 	int fd;
 	struct loop_op accept_op;
 	bool armed;
+	bool adopted;		/* passed by systemd: never shut down */
 	char name[80];
 };
 

@@ -1,0 +1,57 @@
+/* client: corralctl's side of the ZooKeeper client protocol, over one
+ * short-lived TCP connection: resolving and connecting with a deadline,
+ * four-letter words, a session (ConnectRequest, requests answered in order,
+ * closeSession). Plain poll(2) on a non-blocking socket; every wait for the
+ * server is bounded by the timeout.
+ *
+ * A function that fails because the server cannot be reached or talked to
+ * returns -1 and leaves a one-line reason in c->error; an answer the server
+ * gave (an error code, a refused word) is not such a failure. The encoding
+ * is the server's own (daemon/jute.h). */
+#pragma once
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "jute.h"
+
+#define ZKC_DEFAULT_PORT "2181"
+/* Largest reply frame accepted: corrald answers with at most
+ * client.max_output_bytes (16 MiB by default) in flight per connection. */
+#define ZKC_MAX_FRAME_BYTES (64u << 20)
+
+struct zk_client {
+	int fd;				/* -1 when not connected */
+	int timeout_ms;			/* the longest wait for each step */
+	int32_t next_xid;
+	int64_t session_id;		/* 0: no session */
+	int32_t session_timeout_ms;	/* as negotiated */
+	uint8_t *reply;			/* the last reply frame (owned) */
+	size_t reply_len;
+	char error[512];
+};
+
+/* Splits "HOST:PORT", "[IPV6]:PORT", "HOST" or a bare IPv6 address into host
+ * and port (ZKC_DEFAULT_PORT when none is given). Returns 0, or -1 with a
+ * reason in why. */
+int zkc_split_server(const char *text, char *host, size_t host_size, char *port,
+		     size_t port_size, char *why, size_t why_size);
+
+void zkc_init(struct zk_client *c, int timeout_ms);
+/* Resolves host and connects to its first address that accepts, all within
+ * the timeout. */
+int zkc_connect(struct zk_client *c, const char *host, const char *port);
+/* On a fresh connection: sends the word and reads the answer until the
+ * server closes (at most 16 MiB). *ret_text is NUL-terminated; free it. */
+int zkc_four_letter(struct zk_client *c, const char *word, char **ret_text, size_t *ret_len);
+/* ConnectRequest for a new session; -1 also when the server refuses it. */
+int zkc_session_open(struct zk_client *c, int32_t timeout_ms);
+/* Sends {xid, op} + body (NULL: no body) and waits for its reply. Returns 0
+ * with the reply's error code in *ret_err and, when that is 0, the body in
+ * *ret_body (it points into c->reply: valid until the next call). */
+int zkc_call(struct zk_client *c, int32_t op, const struct jute_buf *body, int32_t *ret_err,
+	     struct jute_reader *ret_body);
+/* Closes the session if there is one (closeSession, waiting for its reply),
+ * then the connection; frees what c holds. Failures are ignored: the
+ * server expires a session that was not closed. */
+void zkc_close(struct zk_client *c);

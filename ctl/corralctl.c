@@ -1,0 +1,839 @@
+/* corralctl: the administrator's command-line client of corrald (and of any
+ * ZooKeeper server): health check (ruok), a status table (srvr + mntr), and
+ * the reads ls, get, stat and tree. It speaks the client protocol itself
+ * (client.c), opens one session for the reads and closes it before exiting.
+ *
+ * Exit statuses (also in --help and corralctl(8)): 0 success; 1 the server
+ * answered, but not as asked; 2 the server could not be reached or talked
+ * to; 64 bad usage. */
+#include <errno.h>
+#include <getopt.h>
+#include <stdarg.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "client.h"
+#include "jute.h"
+#include "path.h"
+#include "proto.h"
+#include "tree.h"
+
+#ifndef CORRAL_VERSION
+#error "CORRAL_VERSION must be defined by the build"
+#endif
+
+#define EXIT_NO 1		/* the server answered, but not as asked */
+#define EXIT_UNREACHABLE 2	/* could not reach or talk to the server */
+#define EXIT_USAGE 64		/* EX_USAGE */
+
+#define DEFAULT_SERVER "127.0.0.1:2181"
+#define DEFAULT_TIMEOUT_MS 5000
+#define MAX_TIMEOUT_MS 3600000
+#define DEFAULT_MAX_NODES 10000
+/* The session asked for; the server clamps it to its bounds. Every request
+ * renews it, and corralctl never idles between requests. */
+#define SESSION_TIMEOUT_MS 10000
+
+#define NOT_IN_WHITELIST "is not executed because it is not in the whitelist"
+
+struct ctx {
+	const char *server;		/* as given, for messages */
+	char host[256];
+	char port[16];
+	int timeout_ms;
+	long max_nodes;			/* tree: 0 = no limit */
+	long max_depth;			/* tree: -1 = no limit */
+	struct zk_client zk;
+};
+
+static const char usage_text[] =
+	"Usage: corralctl [-s HOST:PORT] [-t TIMEOUT_MS] COMMAND [ARGS]\n"
+	"       corralctl --help | --version\n"
+	"Commands: ruok, status, ls PATH, get PATH, stat PATH,\n"
+	"          tree [--max-nodes N] [--max-depth N] [PATH]\n";
+
+static void print_help(void)
+{
+	printf("%s", usage_text);
+	printf("\n"
+	       "The administrator's client of a corral (or ZooKeeper) server.\n"
+	       "\n"
+	       "Commands:\n"
+	       "  ruok          ask the server whether it is running; prints imok\n"
+	       "                (for health checks: exit 0 only when the answer is imok)\n"
+	       "  status        mode, version, zxid, counters, latency, log and uptime\n"
+	       "                (four-letter words srvr and mntr)\n"
+	       "  ls PATH       the children of PATH, sorted, one per line\n"
+	       "  get PATH      the data of PATH as raw bytes (a newline is added only\n"
+	       "                on a terminal, when the data does not end with one)\n"
+	       "  stat PATH     every Stat field of PATH, one \"name = value\" per line\n"
+	       "  tree [PATH]   the subtree under PATH (default /), indented and sorted\n"
+	       "\n"
+	       "Options:\n"
+	       "  -s, --server=HOST:PORT  the server; [IPV6]:PORT for IPv6 (default:\n"
+	       "                          $CORRAL_SERVER, else " DEFAULT_SERVER ")\n"
+	       "  -t, --timeout=MS        the longest wait for each step: connecting,\n"
+	       "                          each answer (default %d)\n"
+	       "      --max-nodes=N       tree: stop after N nodes (default %d; 0: no limit)\n"
+	       "      --max-depth=N       tree: at most N levels below PATH (default: no limit)\n"
+	       "  -h, --help              this text\n"
+	       "  -V, --version           corralctl's version\n"
+	       "\n"
+	       "Exit status:\n"
+	       "  0   success\n"
+	       "  1   the server answered, but not as asked: no such node, not authorized,\n"
+	       "      ruok answered other than imok, a four-letter word not enabled\n"
+	       "  2   the server could not be reached or talked to: connection refused,\n"
+	       "      timed out, closed, name not resolved\n"
+	       "  64  bad usage\n",
+	       DEFAULT_TIMEOUT_MS, DEFAULT_MAX_NODES);
+}
+
+__attribute__((format(printf, 1, 2)))
+static int usage_error(const char *fmt, ...)
+{
+	va_list ap;
+	fputs("corralctl: ", stderr);
+	va_start(ap, fmt);
+	vfprintf(stderr, fmt, ap);
+	va_end(ap);
+	fprintf(stderr, "\n%sTry 'corralctl --help' for more.\n", usage_text);
+	return EXIT_USAGE;
+}
+
+static int unreachable(const struct ctx *x)
+{
+	fprintf(stderr, "corralctl: %s: %s\n", x->server, x->zk.error);
+	return EXIT_UNREACHABLE;
+}
+
+/* The message for an error code the server answered about path. */
+static int answered_error(const char *path, int32_t err)
+{
+	switch (err) {
+	case ZNONODE:
+		fprintf(stderr, "corralctl: %s: no such node\n", path);
+		break;
+	case ZNOAUTH:
+		fprintf(stderr, "corralctl: %s: not authorized (NOAUTH)\n", path);
+		break;
+	case ZBADARGUMENTS:
+		fprintf(stderr, "corralctl: %s: invalid path\n", path);
+		break;
+	default: {
+		const char *name = zk_err_name(err);
+		if (strcmp(name, "(other)") == 0)
+			fprintf(stderr, "corralctl: %s: server error %d\n", path, err);
+		else
+			fprintf(stderr, "corralctl: %s: server error %s (%d)\n", path, name, err);
+	}
+	}
+	return EXIT_NO;
+}
+
+static void print_escaped(FILE *f, const char *p, size_t len, size_t max)
+{
+	for (size_t i = 0; i < len && i < max; i++) {
+		unsigned char ch = (unsigned char)p[i];
+		if (ch == '\n')
+			fputs("\\n", f);
+		else if (ch < 0x20 || ch >= 0x7f)
+			fprintf(f, "\\x%02x", ch);
+		else
+			fputc(ch, f);
+	}
+	if (len > max)
+		fputs("...", f);
+}
+
+/* ---- four-letter words ---- */
+
+/* Runs one word on its own connection. Returns 0 with the answer, or -1
+ * (could not reach or talk to the server; x->zk.error says why). */
+static int four_letter(struct ctx *x, const char *word, char **ret_text, size_t *ret_len)
+{
+	int r = zkc_connect(&x->zk, x->host, x->port);
+	if (r == 0)
+		r = zkc_four_letter(&x->zk, word, ret_text, ret_len);
+	zkc_close(&x->zk);
+	return r;
+}
+
+static int cmd_ruok(struct ctx *x, char **args, int nargs)
+{
+	char *text;
+	size_t len;
+	int status = EXIT_NO;
+
+	if (four_letter(x, "ruok", &text, &len) < 0)
+		return unreachable(x);
+	if (len == 4 && memcmp(text, "imok", 4) == 0) {
+		puts("imok");
+		status = EXIT_SUCCESS;
+	} else if (strstr(text, NOT_IN_WHITELIST)) {
+		fprintf(stderr, "corralctl: %s: ruok is not enabled on the server "
+			"(not in its four-letter-word whitelist)\n", x->server);
+	} else if (len == 0) {
+		fprintf(stderr, "corralctl: %s: the server closed the connection without "
+			"answering ruok\n", x->server);
+	} else {
+		fprintf(stderr, "corralctl: %s: the server answered ruok with '", x->server);
+		print_escaped(stderr, text, len, 100);
+		fputs("', not 'imok'\n", stderr);
+	}
+	free(text);
+	return status;
+}
+
+/* "key: value" (srvr) or "key\tvalue" (mntr) lines, parsed in place. */
+struct kv_list {
+	char *text;		/* owned */
+	struct { const char *key, *value; } *v;
+	size_t n;
+	bool answered;		/* the word ran (was not refused by the whitelist) */
+};
+
+static int kv_parse(struct kv_list *l, char *text, const char *sep)
+{
+	size_t lines = 1;
+	l->text = text;
+	l->n = 0;
+	l->answered = !strstr(text, NOT_IN_WHITELIST);
+	for (const char *p = text; *p; p++)
+		lines += *p == '\n';
+	l->v = calloc(lines, sizeof(*l->v));
+	if (!l->v)
+		return -1;
+	char *save = NULL;
+	for (char *line = strtok_r(text, "\n", &save); line; line = strtok_r(NULL, "\n", &save)) {
+		char *s = strstr(line, sep);
+		if (!s)
+			continue;
+		*s = '\0';
+		s += strlen(sep);
+		while (*s == ' ' || *s == '\t')
+			s++;
+		size_t n = strlen(s);
+		while (n > 0 && (s[n - 1] == '\r' || s[n - 1] == ' '))
+			s[--n] = '\0';
+		l->v[l->n].key = line;
+		l->v[l->n].value = s;
+		l->n++;
+	}
+	return 0;
+}
+
+static const char *kv_get(const struct kv_list *l, const char *key)
+{
+	if (!l->answered)
+		return NULL;
+	for (size_t i = 0; i < l->n; i++)
+		if (strcmp(l->v[i].key, key) == 0)
+			return l->v[i].value;
+	return NULL;
+}
+
+static void kv_free(struct kv_list *l)
+{
+	free(l->v);
+	free(l->text);
+}
+
+struct row {
+	const char *label;
+	char value[256];
+};
+
+static void add_row(struct row *rows, size_t *n, const char *label, const char *value)
+{
+	if (!value)
+		return;
+	rows[*n].label = label;
+	snprintf(rows[*n].value, sizeof(rows[*n].value), "%s", value);
+	(*n)++;
+}
+
+/* "1d 2h 3m 4s" from milliseconds; NULL when text is not a number. */
+static const char *format_uptime(const char *text, char *buf, size_t size)
+{
+	char *end;
+	if (!text)
+		return NULL;
+	errno = 0;
+	unsigned long long ms = strtoull(text, &end, 10);
+	if (end == text || *end || errno)
+		return text;
+	unsigned long long s = ms / 1000;
+	unsigned long long d = s / 86400, h = s / 3600 % 24, m = s / 60 % 60;
+	if (d)
+		snprintf(buf, size, "%llud %lluh %llum %llus", d, h, m, s % 60);
+	else if (h)
+		snprintf(buf, size, "%lluh %llum %llus", h, m, s % 60);
+	else if (m)
+		snprintf(buf, size, "%llum %llus", m, s % 60);
+	else
+		snprintf(buf, size, "%llus", s);
+	return buf;
+}
+
+static int cmd_status(struct ctx *x, char **args, int nargs)
+{
+	struct kv_list srvr = { 0 }, mntr = { 0 };
+	char *text;
+	size_t len;
+	int status = EXIT_SUCCESS;
+
+	if (four_letter(x, "srvr", &text, &len) < 0)
+		return unreachable(x);
+	if (kv_parse(&srvr, text, ": ") < 0) {
+		kv_free(&srvr);
+		fprintf(stderr, "corralctl: out of memory\n");
+		return EXIT_NO;
+	}
+	if (four_letter(x, "mntr", &text, &len) < 0) {
+		kv_free(&srvr);
+		return unreachable(x);
+	}
+	if (kv_parse(&mntr, text, "\t") < 0) {
+		kv_free(&srvr);
+		kv_free(&mntr);
+		fprintf(stderr, "corralctl: out of memory\n");
+		return EXIT_NO;
+	}
+	bool have_srvr = kv_get(&srvr, "Mode") != NULL;
+	bool have_mntr = kv_get(&mntr, "zk_server_state") != NULL;
+	if (!have_srvr && !have_mntr) {
+		if (!srvr.answered && !mntr.answered)
+			fprintf(stderr, "corralctl: %s: neither srvr nor mntr is enabled on the server "
+				"(not in its four-letter-word whitelist)\n", x->server);
+		else
+			fprintf(stderr, "corralctl: %s: the answers to srvr and mntr do not parse: "
+				"not a ZooKeeper server?\n", x->server);
+		kv_free(&srvr);
+		kv_free(&mntr);
+		return EXIT_NO;
+	}
+
+	struct row rows[24];
+	size_t n = 0;
+	char buf[256];
+#define EITHER(skey, mkey) (kv_get(&srvr, skey) ? kv_get(&srvr, skey) : kv_get(&mntr, mkey))
+	add_row(rows, &n, "server", x->server);
+	add_row(rows, &n, "mode", EITHER("Mode", "zk_server_state"));
+	add_row(rows, &n, "version", EITHER("Zookeeper version", "zk_version"));
+	add_row(rows, &n, "zxid", EITHER("Zxid", "zk_last_zxid"));
+	add_row(rows, &n, "znodes", EITHER("Node count", "zk_znode_count"));
+	add_row(rows, &n, "connections", EITHER("Connections", "zk_num_alive_connections"));
+	add_row(rows, &n, "outstanding", EITHER("Outstanding", "zk_outstanding_requests"));
+	const char *lat = kv_get(&srvr, "Latency min/avg/max");
+	const char *lmin = kv_get(&mntr, "zk_min_latency"), *lavg = kv_get(&mntr, "zk_avg_latency"),
+		   *lmax = kv_get(&mntr, "zk_max_latency");
+	if (lat) {
+		snprintf(buf, sizeof(buf), "%s ms", lat);
+		add_row(rows, &n, "latency min/avg/max", buf);
+	} else if (lmin && lavg && lmax) {
+		snprintf(buf, sizeof(buf), "%s/%s/%s ms", lmin, lavg, lmax);
+		add_row(rows, &n, "latency min/avg/max", buf);
+	}
+	const char *rcvd = EITHER("Received", "zk_packets_received");
+	const char *sent = EITHER("Sent", "zk_packets_sent");
+	if (rcvd && sent) {
+		snprintf(buf, sizeof(buf), "%s/%s", rcvd, sent);
+		add_row(rows, &n, "packets received/sent", buf);
+	}
+#undef EITHER
+	add_row(rows, &n, "watches", kv_get(&mntr, "zk_watch_count"));
+	add_row(rows, &n, "ephemerals", kv_get(&mntr, "zk_ephemerals_count"));
+	const char *size = kv_get(&mntr, "zk_approximate_data_size");
+	if (size) {
+		snprintf(buf, sizeof(buf), "%s bytes", size);
+		add_row(rows, &n, "data size", buf);
+	}
+	add_row(rows, &n, "sessions", kv_get(&mntr, "zk_global_sessions"));
+	add_row(rows, &n, "log fsyncs", kv_get(&mntr, "corral_log_fsyncs"));
+	add_row(rows, &n, "log entries/fsync", kv_get(&mntr, "corral_log_entries_per_fsync"));
+	const char *failed = kv_get(&mntr, "corral_log_failed");
+	const char *space = kv_get(&mntr, "corral_log_refusing_for_space");
+	if (failed && strcmp(failed, "0") != 0)
+		add_row(rows, &n, "log state", "FAILED: writes refused, restart once the disk is sound");
+	else if (space && strcmp(space, "0") != 0)
+		add_row(rows, &n, "log state", "writes refused: no room for a log segment");
+	else if (failed || space)
+		add_row(rows, &n, "log state", "ok");
+	add_row(rows, &n, "uptime", format_uptime(kv_get(&mntr, "zk_uptime"), buf, sizeof(buf)));
+
+	int width = 0;
+	for (size_t i = 0; i < n; i++)
+		if ((int)strlen(rows[i].label) > width)
+			width = (int)strlen(rows[i].label);
+	for (size_t i = 0; i < n; i++)
+		printf("%-*s  %s\n", width, rows[i].label, rows[i].value);
+	if (!have_mntr)
+		fprintf(stderr, "corralctl: %s: mntr is %s: watches, ephemerals, data size, sessions, "
+			"log and uptime are not shown\n", x->server,
+			mntr.answered ? "not understood by the server"
+				      : "not enabled on the server (not in its four-letter-word whitelist)");
+	kv_free(&srvr);
+	kv_free(&mntr);
+	return status;
+}
+
+/* ---- reads in a session ---- */
+
+static int open_session(struct ctx *x)
+{
+	if (zkc_connect(&x->zk, x->host, x->port) < 0 ||
+	    zkc_session_open(&x->zk, SESSION_TIMEOUT_MS) < 0)
+		return -1;
+	return 0;
+}
+
+/* Sends op {path, watch=false}. Returns 0 with *ret_err and the body, or -1
+ * (transport). */
+static int path_request(struct ctx *x, int32_t op, const char *path, int32_t *ret_err,
+			struct jute_reader *ret_body)
+{
+	struct jute_buf b = { 0 };
+	jute_write_string(&b, path, (int32_t)strlen(path));
+	jute_write_bool(&b, false);
+	int r = zkc_call(&x->zk, op, &b, ret_err, ret_body);
+	jute_buf_free(&b);
+	return r;
+}
+
+static int stat_decode(struct jute_reader *r, struct zk_stat *st)
+{
+	st->czxid = jute_read_long(r);
+	st->mzxid = jute_read_long(r);
+	st->ctime = jute_read_long(r);
+	st->mtime = jute_read_long(r);
+	st->version = jute_read_int(r);
+	st->cversion = jute_read_int(r);
+	st->aversion = jute_read_int(r);
+	st->ephemeral_owner = jute_read_long(r);
+	st->data_length = jute_read_int(r);
+	st->num_children = jute_read_int(r);
+	st->pzxid = jute_read_long(r);
+	return r->error ? -1 : 0;
+}
+
+struct name {
+	const char *p;
+	int32_t len;
+};
+
+/* A node's children, sorted bytewise; names point into buf (owned). */
+struct children {
+	uint8_t *buf;
+	struct name *names;
+	size_t count;
+};
+
+static void children_free(struct children *c)
+{
+	free(c->buf);
+	free(c->names);
+	c->buf = NULL;
+	c->names = NULL;
+	c->count = 0;
+}
+
+static int name_cmp(const void *a, const void *b)
+{
+	const struct name *x = a, *y = b;
+	int32_t n = x->len < y->len ? x->len : y->len;
+	int c = memcmp(x->p, y->p, (size_t)n);
+	return c ? c : (x->len > y->len) - (x->len < y->len);
+}
+
+/* getChildren. Returns 0 with *ret_err (and, when 0, the children), or -1
+ * with x->zk.error set. */
+static int get_children(struct ctx *x, const char *path, struct children *ret, int32_t *ret_err)
+{
+	struct jute_reader body;
+	memset(ret, 0, sizeof(*ret));
+	if (path_request(x, ZK_OP_GET_CHILDREN, path, ret_err, &body) < 0)
+		return -1;
+	if (*ret_err != ZOK)
+		return 0;
+	size_t len = jute_remaining(&body);
+	ret->buf = malloc(len ? len : 1);
+	if (!ret->buf) {
+		snprintf(x->zk.error, sizeof(x->zk.error), "out of memory");
+		return -1;
+	}
+	memcpy(ret->buf, body.p + body.pos, len);
+	jute_reader_init(&body, ret->buf, len);
+	int32_t count = jute_read_int(&body);
+	if (count < 0)
+		count = 0;	/* a null vector */
+	if ((size_t)count > len / 4) {	/* each name takes at least its length */
+		children_free(ret);
+		snprintf(x->zk.error, sizeof(x->zk.error), "the getChildren reply does not parse");
+		return -1;
+	}
+	ret->names = calloc((size_t)count + 1, sizeof(*ret->names));
+	if (!ret->names) {
+		children_free(ret);
+		snprintf(x->zk.error, sizeof(x->zk.error), "out of memory");
+		return -1;
+	}
+	for (int32_t i = 0; i < count; i++)
+		jute_read_string(&body, &ret->names[i].p, &ret->names[i].len);
+	if (body.error) {
+		children_free(ret);
+		snprintf(x->zk.error, sizeof(x->zk.error), "the getChildren reply does not parse");
+		return -1;
+	}
+	ret->count = (size_t)count;
+	qsort(ret->names, ret->count, sizeof(*ret->names), name_cmp);
+	return 0;
+}
+
+static int cmd_ls(struct ctx *x, char **args, int nargs)
+{
+	struct children ch;
+	int32_t err;
+	if (get_children(x, args[0], &ch, &err) < 0)
+		return unreachable(x);
+	if (err != ZOK)
+		return answered_error(args[0], err);
+	for (size_t i = 0; i < ch.count; i++) {
+		fwrite(ch.names[i].p, 1, (size_t)ch.names[i].len, stdout);
+		putchar('\n');
+	}
+	children_free(&ch);
+	return EXIT_SUCCESS;
+}
+
+static int cmd_get(struct ctx *x, char **args, int nargs)
+{
+	struct jute_reader body;
+	const uint8_t *data;
+	int32_t err, len;
+	struct zk_stat st;
+
+	if (path_request(x, ZK_OP_GET_DATA, args[0], &err, &body) < 0)
+		return unreachable(x);
+	if (err != ZOK)
+		return answered_error(args[0], err);
+	jute_read_buffer(&body, &data, &len);
+	if (stat_decode(&body, &st) < 0) {
+		snprintf(x->zk.error, sizeof(x->zk.error), "the getData reply does not parse");
+		return unreachable(x);
+	}
+	if (len > 0) {
+		fwrite(data, 1, (size_t)len, stdout);
+		if (data[len - 1] != '\n' && isatty(STDOUT_FILENO))
+			putchar('\n');
+	}
+	return EXIT_SUCCESS;
+}
+
+/* "1700000000000 (2023-11-14T22:13:20.000Z)" */
+static void print_time(const char *name, int64_t ms)
+{
+	int64_t s = ms / 1000, frac = ms % 1000;
+	if (frac < 0) {
+		s--;
+		frac += 1000;
+	}
+	time_t t = (time_t)s;
+	struct tm tm;
+	char text[64];
+	if (gmtime_r(&t, &tm) && strftime(text, sizeof(text), "%Y-%m-%dT%H:%M:%S", &tm) > 0)
+		printf("%s = %lld (%s.%03dZ)\n", name, (long long)ms, text, (int)frac);
+	else
+		printf("%s = %lld\n", name, (long long)ms);
+}
+
+static int cmd_stat(struct ctx *x, char **args, int nargs)
+{
+	struct jute_reader body;
+	struct zk_stat st;
+	int32_t err;
+
+	if (path_request(x, ZK_OP_EXISTS, args[0], &err, &body) < 0)
+		return unreachable(x);
+	if (err != ZOK)
+		return answered_error(args[0], err);
+	if (stat_decode(&body, &st) < 0) {
+		snprintf(x->zk.error, sizeof(x->zk.error), "the exists reply does not parse");
+		return unreachable(x);
+	}
+	/* zkCli.sh's names and order. */
+	printf("cZxid = 0x%llx\n", (unsigned long long)st.czxid);
+	print_time("ctime", st.ctime);
+	printf("mZxid = 0x%llx\n", (unsigned long long)st.mzxid);
+	print_time("mtime", st.mtime);
+	printf("pZxid = 0x%llx\n", (unsigned long long)st.pzxid);
+	printf("cversion = %d\n", st.cversion);
+	printf("dataVersion = %d\n", st.version);
+	printf("aclVersion = %d\n", st.aversion);
+	printf("ephemeralOwner = 0x%llx\n", (unsigned long long)st.ephemeral_owner);
+	printf("dataLength = %d\n", st.data_length);
+	printf("numChildren = %d\n", st.num_children);
+	return EXIT_SUCCESS;
+}
+
+/* One level of the walk: the children of path still to visit. */
+struct level {
+	char *path;
+	struct children ch;
+	size_t next;
+};
+
+static char *child_path(const char *parent, const struct name *n)
+{
+	size_t plen = strlen(parent);
+	bool root = strcmp(parent, "/") == 0;
+	char *p = malloc(plen + 1 + (size_t)n->len + 1);
+	if (!p)
+		return NULL;
+	memcpy(p, parent, plen);
+	if (!root)
+		p[plen++] = '/';
+	memcpy(p + plen, n->p, (size_t)n->len);
+	p[plen + (size_t)n->len] = '\0';
+	return p;
+}
+
+/* Depth first, children sorted, with an explicit stack (a deep tree must not
+ * exhaust the C stack). */
+static int cmd_tree(struct ctx *x, char **args, int nargs)
+{
+	const char *root = nargs > 0 ? args[0] : "/";
+	struct level *stack = NULL;
+	size_t depth = 0, cap = 0;
+	long printed = 0;
+	int32_t err;
+	int status = EXIT_SUCCESS;
+	bool stopped = false;
+	struct children ch;
+
+	if (get_children(x, root, &ch, &err) < 0)
+		return unreachable(x);
+	if (err != ZOK)
+		return answered_error(root, err);
+	puts(root);
+	printed = 1;
+	if (x->max_depth == 0) {
+		children_free(&ch);
+		return EXIT_SUCCESS;
+	}
+	cap = 16;
+	stack = calloc(cap, sizeof(*stack));
+	char *root_copy = strdup(root);
+	if (!stack || !root_copy) {
+		free(stack);
+		free(root_copy);
+		children_free(&ch);
+		fprintf(stderr, "corralctl: out of memory\n");
+		return EXIT_NO;
+	}
+	stack[0] = (struct level){ .path = root_copy, .ch = ch };
+	depth = 1;
+
+	while (depth > 0) {
+		struct level *top = &stack[depth - 1];
+		if (top->next == top->ch.count) {
+			free(top->path);
+			children_free(&top->ch);
+			depth--;
+			continue;
+		}
+		const struct name *n = &top->ch.names[top->next++];
+		if (x->max_nodes > 0 && printed >= x->max_nodes) {
+			stopped = true;
+			break;
+		}
+		for (size_t i = 0; i < depth; i++)
+			fputs("  ", stdout);
+		fwrite(n->p, 1, (size_t)n->len, stdout);
+		putchar('\n');
+		printed++;
+		if (x->max_depth >= 0 && (long)depth >= x->max_depth)
+			continue;
+		char *path = child_path(top->path, n);
+		if (!path) {
+			fprintf(stderr, "corralctl: out of memory\n");
+			status = EXIT_NO;
+			break;
+		}
+		if (get_children(x, path, &ch, &err) < 0) {
+			free(path);
+			status = unreachable(x);
+			break;
+		}
+		if (err != ZOK) {
+			/* deleted meanwhile: nothing to show; anything else: say so */
+			if (err != ZNONODE)
+				status = answered_error(path, err);
+			free(path);
+			continue;
+		}
+		if (ch.count == 0) {
+			free(path);
+			children_free(&ch);
+			continue;
+		}
+		if (depth == cap) {
+			struct level *s = realloc(stack, 2 * cap * sizeof(*stack));
+			if (!s) {
+				free(path);
+				children_free(&ch);
+				fprintf(stderr, "corralctl: out of memory\n");
+				status = EXIT_NO;
+				break;
+			}
+			stack = s;
+			cap *= 2;
+		}
+		stack[depth++] = (struct level){ .path = path, .ch = ch };
+	}
+	while (depth > 0) {
+		depth--;
+		free(stack[depth].path);
+		children_free(&stack[depth].ch);
+	}
+	free(stack);
+	if (stopped) {
+		fflush(stdout);
+		fprintf(stderr, "corralctl: tree: stopped after %ld nodes (--max-nodes); "
+			"more remain\n", printed);
+	}
+	return status;
+}
+
+/* ---- main ---- */
+
+struct command {
+	const char *name;
+	int min_args, max_args;
+	bool session;		/* needs a session (else: four-letter words) */
+	int (*run)(struct ctx *x, char **args, int nargs);
+};
+
+static const struct command commands[] = {
+	{ "ruok", 0, 0, false, cmd_ruok },
+	{ "status", 0, 0, false, cmd_status },
+	{ "ls", 1, 1, true, cmd_ls },
+	{ "get", 1, 1, true, cmd_get },
+	{ "stat", 1, 1, true, cmd_stat },
+	{ "tree", 0, 1, true, cmd_tree },
+};
+
+static int parse_long(const char *text, long min, long max, long *ret)
+{
+	char *end;
+	errno = 0;
+	long v = strtol(text, &end, 10);
+	if (end == text || *end || errno || v < min || v > max)
+		return -1;
+	*ret = v;
+	return 0;
+}
+
+enum { OPT_MAX_NODES = 256, OPT_MAX_DEPTH };
+
+int main(int argc, char **argv)
+{
+	static const struct option options[] = {
+		{ "server", required_argument, NULL, 's' },
+		{ "timeout", required_argument, NULL, 't' },
+		{ "max-nodes", required_argument, NULL, OPT_MAX_NODES },
+		{ "max-depth", required_argument, NULL, OPT_MAX_DEPTH },
+		{ "help", no_argument, NULL, 'h' },
+		{ "version", no_argument, NULL, 'V' },
+		{ 0 },
+	};
+	struct ctx x = { .max_nodes = DEFAULT_MAX_NODES, .max_depth = -1 };
+	bool tree_option = false;
+	long timeout = DEFAULT_TIMEOUT_MS;
+	int opt;
+
+	x.server = getenv("CORRAL_SERVER");
+	if (!x.server || !*x.server)
+		x.server = DEFAULT_SERVER;
+	while ((opt = getopt_long(argc, argv, "s:t:hV", options, NULL)) != -1) {
+		switch (opt) {
+		case 's':
+			x.server = optarg;
+			break;
+		case 't':
+			if (parse_long(optarg, 1, MAX_TIMEOUT_MS, &timeout) < 0)
+				return usage_error("-t: '%s' is not a timeout in ms (1 to %d)", optarg,
+						   MAX_TIMEOUT_MS);
+			break;
+		case OPT_MAX_NODES:
+			if (parse_long(optarg, 0, 1000000000L, &x.max_nodes) < 0)
+				return usage_error("--max-nodes: '%s' is not a count (0: no limit)", optarg);
+			tree_option = true;
+			break;
+		case OPT_MAX_DEPTH:
+			if (parse_long(optarg, 0, 1000000000L, &x.max_depth) < 0)
+				return usage_error("--max-depth: '%s' is not a depth", optarg);
+			tree_option = true;
+			break;
+		case 'h':
+			print_help();
+			return fflush(stdout) == 0 ? EXIT_SUCCESS : EXIT_NO;
+		case 'V':
+			printf("corralctl %s\n", CORRAL_VERSION);
+			return fflush(stdout) == 0 ? EXIT_SUCCESS : EXIT_NO;
+		default:
+			fprintf(stderr, "%sTry 'corralctl --help' for more.\n", usage_text);
+			return EXIT_USAGE;
+		}
+	}
+	if (optind >= argc)
+		return usage_error("no command");
+	const char *name = argv[optind];
+	char **args = argv + optind + 1;
+	int nargs = argc - optind - 1;
+	const struct command *cmd = NULL;
+	for (size_t i = 0; i < sizeof(commands) / sizeof(commands[0]); i++)
+		if (strcmp(commands[i].name, name) == 0)
+			cmd = &commands[i];
+	if (!cmd)
+		return usage_error("unknown command '%s'", name);
+	if (nargs < cmd->min_args)
+		return usage_error("%s: PATH is missing", name);
+	if (nargs > cmd->max_args)
+		return usage_error("%s: unexpected argument '%s'", name, args[cmd->max_args]);
+	if (tree_option && cmd->run != cmd_tree)
+		return usage_error("--max-nodes and --max-depth are for tree only");
+	for (int i = 0; i < nargs; i++) {
+		if (args[i][0] != '/')
+			return usage_error("%s: '%s' is not a path: it must start with '/'", name,
+					   args[i]);
+		if (!path_valid(args[i], strlen(args[i]), false))
+			return usage_error("%s: '%s' is not a valid znode path", name, args[i]);
+	}
+
+	char why[128];
+	if (zkc_split_server(x.server, x.host, sizeof(x.host), x.port, sizeof(x.port), why,
+			     sizeof(why)) < 0)
+		return usage_error("server '%s': %s", x.server, why);
+	x.timeout_ms = (int)timeout;
+	zkc_init(&x.zk, x.timeout_ms);
+
+	int status;
+	if (cmd->session && open_session(&x) < 0)
+		status = unreachable(&x);
+	else
+		status = cmd->run(&x, args, nargs);
+	zkc_close(&x.zk);
+	errno = 0;
+	if (fflush(stdout) != 0 || ferror(stdout)) {
+		fprintf(stderr, "corralctl: cannot write the output: %s\n",
+			errno ? strerror(errno) : "write error");
+		if (status == EXIT_SUCCESS)
+			status = EXIT_NO;
+	}
+	return status;
+}
