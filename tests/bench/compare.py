@@ -4,11 +4,15 @@
 Both servers run standalone on loopback with the same durability (ZooKeeper
 with forceSync=yes, corrald always fsyncs before replying), their data on the
 same disk (a directory under --workdir). Every workload of loadgen runs
-against each in turn; then each is loaded with --znodes znodes of 100 bytes
-to measure its RSS, and restarted to measure restart-to-ready.
+against each in turn, on a fresh server; then each, fresh again, is loaded
+with --znodes znodes of 100 bytes to measure its RSS, killed (SIGKILL) and
+restarted to measure restart-to-ready (exec until a session is served) with
+that tree. fio measures the disk's write+fdatasync latency first, the floor
+for one synchronous client's setData.
 
 Usage: tests/bench/compare.py [--corrald PATH] [--loadgen PATH] [--duration 5]
                               [--znodes 1000000] [--workdir DIR] [--markdown]
+                              [--json-out FILE]
 Run from a release build: `bash tests/bench/run-compare.sh` does it all.
 """
 import argparse
@@ -22,11 +26,21 @@ import sys
 import tempfile
 import time
 
+# (name, loadgen workload, extra flags); all at 8 connections x 32 outstanding
 WORKLOADS = [
-    ("create", []), ("set", []), ("get", []), ("exists", []),
-    ("children", ["--outstanding", "4"]), ("mix", ["--read-percent", "90"]),
-    ("multi", ["--multi-ops", "4"]),
+    ("create", "create", []), ("set", "set", []), ("get", "get", []), ("exists", "exists", []),
+    ("children", "children", ["--outstanding", "4"]), ("mix", "mix", ["--read-percent", "90"]),
+    ("churn", "churn", []), ("watch", "watch", ["--watchers", "100"]),
+    ("multi", "multi", ["--multi-ops", "4"]),
+    # one client, synchronous setData: latency against the disk's fdatasync
+    ("set-sync", "set", ["--connections", "1", "--outstanding", "1"]),
 ]
+LABELS = {
+    "create": "create (sequential)", "set": "setData", "get": "getData", "exists": "exists",
+    "children": "getChildren (1,000 children)", "mix": "mix (90% getData)",
+    "churn": "session churn (sessions/s)", "watch": "watch fan-out to 100 (fan-outs/s)",
+    "multi": "multi (4 setData)", "set-sync": "setData, 1 client synchronous",
+}
 
 
 def free_port():
@@ -63,8 +77,8 @@ def rss_mb(pid):
 
 
 class Server:
-    def __init__(self, kind, workdir, corrald):
-        self.kind, self.dir, self.corrald = kind, os.path.join(workdir, kind), corrald
+    def __init__(self, kind, workdir, corrald, phase):
+        self.kind, self.dir, self.corrald = kind, os.path.join(workdir, kind + "-" + phase), corrald
         os.makedirs(self.dir, exist_ok=True)
         self.port = free_port()
         self.proc = None
@@ -104,6 +118,25 @@ class Server:
                 self.kill()
 
 
+def disk_fdatasync_us(workdir):
+    """fio: 4 KiB sequential writes, each followed by fdatasync, in workdir."""
+    if not shutil.which("fio"):
+        return None
+    d = tempfile.mkdtemp(dir=workdir)
+    out = subprocess.run(["fio", "--name=fdatasync", f"--directory={d}", "--rw=write", "--bs=4k",
+                          "--size=16m", "--fdatasync=1", "--output-format=json"],
+                         capture_output=True, text=True)
+    shutil.rmtree(d, ignore_errors=True)
+    if out.returncode != 0:
+        return None
+    job = json.loads(out.stdout)["jobs"][0]
+    sync = job["sync"]["lat_ns"]
+    return {"write_mean_us": job["write"]["clat_ns"]["mean"] / 1000,
+            "sync_mean_us": sync["mean"] / 1000,
+            "sync_p50_us": sync["percentile"]["50.000000"] / 1000,
+            "sync_p99_us": sync["percentile"]["99.000000"] / 1000}
+
+
 def loadgen(args, server, workload, extra, label):
     cmd = [args.loadgen, "--port", str(server.port), "--workload", workload, "--json",
            "--label", label, "--connections", "8", "--outstanding", "32"] + extra
@@ -124,49 +157,73 @@ def main():
     ap.add_argument("--znodes", type=int, default=1000000)
     ap.add_argument("--workdir", default=None)
     ap.add_argument("--markdown", action="store_true")
+    ap.add_argument("--json-out", default=None, help="also write every figure to this JSON file")
     args = ap.parse_args()
     workdir = args.workdir or tempfile.mkdtemp(prefix="corral-bench-", dir="/var/tmp")
     results = {}
+    print(f"machine: {os.cpu_count()} cores, {os.sysconf('SC_PHYS_PAGES') * os.sysconf('SC_PAGE_SIZE') / 2**30:.0f} GiB, "
+          f"Linux {os.uname().release}", file=sys.stderr)
+    disk = disk_fdatasync_us(workdir)
+    if disk:
+        print("disk (fio, 4 KiB write + fdatasync): write {write_mean_us:.0f} us + fdatasync mean "
+              "{sync_mean_us:.0f} us, p50 {sync_p50_us:.0f}, p99 {sync_p99_us:.0f}".format(**disk),
+              file=sys.stderr)
     for kind in ("zookeeper", "corral"):
-        srv = Server(kind, workdir, args.corrald)
+        srv = Server(kind, workdir, args.corrald, "load")
         try:
             srv.start()
-            for w, extra in WORKLOADS:
-                results[(kind, w)] = loadgen(args, srv, w, extra, kind)
-            # one client, synchronous setData: latency against the disk's fdatasync
-            results[(kind, "set-sync")] = loadgen(args, srv, "set", ["--connections", "1",
-                                                                      "--outstanding", "1"], kind)
+            for name, w, extra in WORKLOADS:
+                results[(kind, name)] = loadgen(args, srv, w, extra, kind)
+                print(f"{kind} {name}: {results[(kind, name)]}", file=sys.stderr)
+        finally:
+            srv.stop()
+        # a fresh server holding only the tree: RSS, then restart-to-ready
+        srv = Server(kind, workdir, args.corrald, "tree")
+        try:
+            srv.start()
+            t0 = time.monotonic()
             loadgen(args, srv, "create", ["--count", str(args.znodes), "--value-bytes", "100"], kind)
+            results[(kind, "load_s")] = time.monotonic() - t0
             results[(kind, "rss_mb")] = rss_mb(srv.proc.pid)
             srv.kill()
             results[(kind, "restart_s")] = srv.start()
+            results[(kind, "rss_restarted_mb")] = rss_mb(srv.proc.pid)
+            print(f"{kind} tree: load {results[(kind, 'load_s')]:.1f} s, RSS {results[(kind, 'rss_mb')]:.0f} MB, "
+                  f"restart {results[(kind, 'restart_s')]:.2f} s, RSS after {results[(kind, 'rss_restarted_mb')]:.0f} MB",
+                  file=sys.stderr)
         finally:
             srv.stop()
     shutil.rmtree(workdir, ignore_errors=True)
 
     rows = []
-    for w, _ in WORKLOADS + [("set-sync", None)]:
-        z, c = results[("zookeeper", w)], results[("corral", w)]
-        rows.append((w, z["ops_per_s"], c["ops_per_s"], c["ops_per_s"] / max(z["ops_per_s"], 1),
+    for name, _, _ in WORKLOADS:
+        z, c = results[("zookeeper", name)], results[("corral", name)]
+        rows.append((name, z["ops_per_s"], c["ops_per_s"], c["ops_per_s"] / max(z["ops_per_s"], 1),
                      z["p99_us"], c["p99_us"], c["p99_us"] / max(z["p99_us"], 1), z["p50_us"], c["p50_us"]))
+    zr, cr = results[("zookeeper", "rss_mb")], results[("corral", "rss_mb")]
+    zt, ct = results[("zookeeper", "restart_s")], results[("corral", "restart_s")]
     if args.markdown:
         print("| workload | ZooKeeper ops/s | corral ops/s | ratio | ZooKeeper p99 µs | corral p99 µs | p99 ratio |")
         print("|---|---:|---:|---:|---:|---:|---:|")
         for r in rows:
-            print(f"| {r[0]} | {r[1]:.0f} | {r[2]:.0f} | {r[3]:.1f}x | {r[4]:.0f} | {r[5]:.0f} | {r[6]:.2f} |")
-        print(f"| RSS, {args.znodes} znodes of 100 B | {results[('zookeeper', 'rss_mb')]:.0f} MB | "
-              f"{results[('corral', 'rss_mb')]:.0f} MB | "
-              f"{results[('corral', 'rss_mb')] / results[('zookeeper', 'rss_mb')]:.2f} | | | |")
-        print(f"| restart-to-ready with them | {results[('zookeeper', 'restart_s')]:.2f} s | "
-              f"{results[('corral', 'restart_s')]:.2f} s | "
-              f"{results[('corral', 'restart_s')] / results[('zookeeper', 'restart_s')]:.2f} | | | |")
+            print(f"| {LABELS[r[0]]} | {r[1]:.0f} | {r[2]:.0f} | {r[3]:.1f}x | {r[4]:.0f} | {r[5]:.0f} | {r[6]:.2f} |")
+        sync = results[("corral", "set-sync")]
+        zsync = results[("zookeeper", "set-sync")]
+        if disk:
+            print(f"| setData, 1 client: p50 µs (disk write+fdatasync {disk['write_mean_us'] + disk['sync_mean_us']:.0f} µs mean, "
+                  f"fdatasync p50 {disk['sync_p50_us']:.0f}) | {zsync['p50_us']:.0f} | {sync['p50_us']:.0f} | "
+                  f"{sync['p50_us'] / zsync['p50_us']:.2f} | | | |")
+        print(f"| RSS, {args.znodes:,} znodes of 100 B | {zr:.0f} MB | {cr:.0f} MB | {cr / zr:.2f} | | | |")
+        print(f"| restart-to-ready with them | {zt:.2f} s | {ct:.2f} s | {ct / zt:.2f} | | | |")
     else:
         for r in rows:
             print(f"{r[0]:10} zk {r[1]:10.0f}/s corral {r[2]:10.0f}/s x{r[3]:6.1f}   "
                   f"p99 zk {r[4]:9.0f}us corral {r[5]:9.0f}us ({r[6]:.2f})   p50 zk {r[7]:.0f} corral {r[8]:.0f}")
-        for k in ("rss_mb", "restart_s"):
+        for k in ("load_s", "rss_mb", "restart_s", "rss_restarted_mb"):
             print(f"{k:10} zk {results[('zookeeper', k)]:.2f} corral {results[('corral', k)]:.2f}")
-
+    if args.json_out:
+        with open(args.json_out, "w") as f:
+            json.dump({"disk": disk, "results": {f"{k[0]}.{k[1]}": v for k, v in results.items()}}, f, indent=1)
 
 if __name__ == "__main__":
     main()

@@ -11,7 +11,8 @@
  *   exists    exists on --keys existing nodes
  *   children  getChildren on a node with --children children (default 1000)
  *   mix       --read-percent reads (getData), the rest setData
- *   churn     connect, create an ephemeral, close; repeatedly (one at a time per connection)
+ *   churn     connect, create an ephemeral, close; repeatedly, with connections x
+ *             outstanding sessions at once (each session is its own connection)
  *   watch     --watchers sessions watch one node; one setData fires them all;
  *             latency = setData sent -> last watcher notified
  *   multi     multi of --multi-ops setData ops
@@ -112,6 +113,8 @@ struct conn {
 	uint64_t *sent_at;	/* by xid % ring */
 	int inflight;
 	uint64_t counter;
+	int phase;		/* churn: 0 connecting, 1 creating, 2 closing; watch: 1 registered */
+	uint64_t cycle_start;	/* churn: when this connection's cycle began */
 };
 
 #define XID_RING 65536
@@ -283,6 +286,7 @@ static struct conn *conn_open(int index)
 	c->index = index;
 	c->next_xid = 1;
 	c->sent_at = calloc(XID_RING, sizeof(uint64_t));
+	c->cycle_start = now_ns();
 	struct epoll_event ev = { .events = EPOLLIN, .data.ptr = c };
 	epoll_ctl(epfd, EPOLL_CTL_ADD, c->fd, &ev);
 	send_connect(c);
@@ -495,6 +499,25 @@ static bool conn_read(struct conn *c)
 	}
 }
 
+static void report(uint64_t started)
+{
+	double secs = (double)(now_ns() - started) / 1e9;
+	qsort(latencies, lat_len, sizeof(*latencies), cmp_u64);
+	double ops = (double)ops_done / secs;
+	if (opt.json)
+		printf("{\"label\":\"%s\",\"workload\":\"%s\",\"connections\":%d,\"outstanding\":%d,"
+		       "\"value_bytes\":%d,\"watchers\":%d,\"ops_per_s\":%.0f,\"p50_us\":%.1f,\"p99_us\":%.1f,"
+		       "\"p999_us\":%.1f,\"errors\":%llu}\n",
+		       opt.label, workload_names[opt.w], opt.connections, opt.outstanding,
+		       opt.value_bytes, opt.w == W_WATCH ? opt.watchers : 0, ops, pct(0.5), pct(0.99), pct(0.999),
+		       (unsigned long long)errors);
+	else
+		printf("%s %-8s conns=%d outstanding=%d value=%dB  %10.0f ops/s  p50 %8.1f us  "
+		       "p99 %8.1f us  p999 %8.1f us  errors %llu\n",
+		       opt.label, workload_names[opt.w], opt.connections, opt.outstanding,
+		       opt.value_bytes, ops, pct(0.5), pct(0.99), pct(0.999), (unsigned long long)errors);
+}
+
 static void run_pipelined(void)
 {
 	struct conn **conns = calloc((size_t)opt.connections, sizeof(*conns));
@@ -527,21 +550,220 @@ static void run_pipelined(void)
 			flush_out(c);
 		}
 	}
-	double secs = (double)(now_ns() - started) / 1e9;
-	qsort(latencies, lat_len, sizeof(*latencies), cmp_u64);
-	double ops = (double)ops_done / secs;
-	if (opt.json)
-		printf("{\"label\":\"%s\",\"workload\":\"%s\",\"connections\":%d,\"outstanding\":%d,"
-		       "\"value_bytes\":%d,\"ops_per_s\":%.0f,\"p50_us\":%.1f,\"p99_us\":%.1f,"
-		       "\"p999_us\":%.1f,\"errors\":%llu}\n",
-		       opt.label, workload_names[opt.w], opt.connections, opt.outstanding,
-		       opt.value_bytes, ops, pct(0.5), pct(0.99), pct(0.999), (unsigned long long)errors);
-	else
-		printf("%s %-8s conns=%d outstanding=%d value=%dB  %10.0f ops/s  p50 %8.1f us  "
-		       "p99 %8.1f us  p999 %8.1f us  errors %llu\n",
-		       opt.label, workload_names[opt.w], opt.connections, opt.outstanding,
-		       opt.value_bytes, ops, pct(0.5), pct(0.99), pct(0.999), (unsigned long long)errors);
+	report(started);
 	for (int i = 0; i < opt.connections; i++)
+		conn_close(conns[i]);
+	free(conns);
+}
+
+/* Calls fn for each whole frame in c->in (after the connect reply, which
+ * only marks the connection connected), then drops what was handled. */
+static void for_each_frame(struct conn *c, void (*fn)(struct conn *c, int32_t xid, int32_t err))
+{
+	size_t off = 0;
+	while (c->in_len - off >= 4) {
+		uint32_t len = get32(c->in + off);
+		if (c->in_len - off - 4 < len)
+			break;
+		const uint8_t *f = c->in + off + 4;
+		off += 4 + len;
+		if (!c->connected) {
+			c->connected = true;
+			fn(c, 0, 0);
+			continue;
+		}
+		fn(c, (int32_t)get32(f), (int32_t)get32(f + 12));
+	}
+	memmove(c->in, c->in + off, c->in_len - off);
+	c->in_len -= off;
+}
+
+static void count_error(int32_t err, int32_t xid)
+{
+	if (!errors)
+		fprintf(stderr, "loadgen: first error: %d (xid %d)\n", err, xid);
+	errors++;
+}
+
+/* --- churn: connect, create an ephemeral, close -------------------------- */
+static void churn_send(struct conn *c, int32_t type)
+{
+	size_t m;
+	char path[256];
+	frame_begin(&c->out, &m);
+	put_int(&c->out, c->phase);	/* xid: 1 create, 2 close */
+	put_int(&c->out, type);
+	if (type == 1) {
+		snprintf(path, sizeof(path), "%s/e%d-%llu", base, c->index,
+			 (unsigned long long)c->counter);
+		put_string(&c->out, path);
+		put_buffer(&c->out, value, opt.value_bytes);
+		put_open_acl(&c->out);
+		put_int(&c->out, 1);	/* EPHEMERAL */
+	}
+	frame_end(&c->out, m);
+}
+
+static void churn_frame(struct conn *c, int32_t xid, int32_t err)
+{
+	if (c->phase == 0) {		/* the session is open: create */
+		c->phase = 1;
+		churn_send(c, 1);
+	} else if (c->phase == 1 && xid == 1) {
+		if (err)
+			count_error(err, xid);
+		c->phase = 2;
+		churn_send(c, -11);	/* closeSession */
+	} else if (c->phase == 2 && xid == 2) {
+		if (err)
+			count_error(err, xid);
+		c->phase = 3;		/* done: reopened by the loop */
+	}
+}
+
+/* connections x outstanding sessions live their lives at once (a session
+ * is a connection: "outstanding" here counts sessions, not requests). */
+static void run_churn(void)
+{
+	int slots = opt.connections * opt.outstanding;
+	struct conn **conns = calloc((size_t)slots, sizeof(*conns));
+	uint64_t counter = 0;
+	for (int i = 0; i < slots; i++)
+		conns[i] = conn_open(i);
+	uint64_t warm_until = now_ns() + (opt.count ? 0 : 500000000ull);
+	uint64_t end = 0, started = 0;
+	struct epoll_event evs[256];
+	for (;;) {
+		uint64_t t = now_ns();
+		if (!measuring && t >= warm_until) {
+			measuring = true;
+			started = t;
+			end = t + (uint64_t)(opt.duration_s * 1e9);
+		}
+		if (measuring && ((opt.count && ops_done >= opt.count) || (!opt.count && t >= end)))
+			break;
+		int n = epoll_wait(epfd, evs, 256, 100);
+		for (int i = 0; i < n; i++) {
+			struct conn *c = evs[i].data.ptr;
+			bool open = !(evs[i].events & EPOLLIN) || conn_read(c);
+			for_each_frame(c, churn_frame);
+			if (c->phase == 3) {	/* closed: one whole session's life */
+				record(now_ns() - c->cycle_start);
+				int index = c->index;
+				conn_close(c);
+				conns[index] = conn_open(index);
+				conns[index]->counter = ++counter;
+				continue;
+			}
+			if (!open) {
+				fprintf(stderr, "loadgen: the server closed a connection mid-session\n");
+				exit(2);
+			}
+			flush_out(c);
+		}
+	}
+	report(started);
+	for (int i = 0; i < slots; i++)
+		conn_close(conns[i]);
+	free(conns);
+}
+
+/* --- watch: fan-out of one setData to --watchers sessions ----------------- */
+static int watch_registered, watch_notified;
+static bool fanout_in_flight;
+static uint64_t fanout_sent;
+
+static void watch_register(struct conn *c)
+{
+	size_t m;
+	char path[256];
+	snprintf(path, sizeof(path), "%s/w", base);
+	frame_begin(&c->out, &m);
+	put_int(&c->out, c->next_xid++);
+	put_int(&c->out, 4);		/* getData, watch */
+	put_string(&c->out, path);
+	put_bool(&c->out, true);
+	frame_end(&c->out, m);
+}
+
+static void watcher_frame(struct conn *c, int32_t xid, int32_t err)
+{
+	if (xid == 0 && !c->phase && !c->next_xid) {	/* connected */
+		c->next_xid = 1;
+		watch_register(c);
+	} else if (xid == -1) {		/* the notification */
+		watch_notified++;
+		watch_registered--;
+		watch_register(c);
+		if (watch_notified == opt.watchers) {
+			record(now_ns() - fanout_sent);
+			fanout_in_flight = false;
+		}
+	} else if (xid > 0) {		/* a registration's reply */
+		if (err)
+			count_error(err, xid);
+		watch_registered++;
+	}
+}
+
+static void driver_frame(struct conn *c, int32_t xid, int32_t err)
+{
+	(void)c;
+	if (xid > 0 && err)
+		count_error(err, xid);
+}
+
+static void run_watch(void)
+{
+	int nw = opt.watchers;
+	struct conn **conns = calloc((size_t)nw + 1, sizeof(*conns));
+	for (int i = 0; i < nw; i++) {
+		conns[i] = conn_open(i);
+		conns[i]->next_xid = 0;	/* registers once connected */
+	}
+	struct conn *driver = conns[nw] = conn_open(nw);
+	uint64_t warm_until = now_ns() + (opt.count ? 0 : 500000000ull);
+	uint64_t end = 0, started = 0;
+	struct epoll_event evs[256];
+	char path[256];
+	snprintf(path, sizeof(path), "%s/w", base);
+	for (;;) {
+		uint64_t t = now_ns();
+		if (!measuring && t >= warm_until && watch_registered == nw) {
+			measuring = true;
+			started = t;
+			end = t + (uint64_t)(opt.duration_s * 1e9);
+		}
+		if (measuring && ((opt.count && ops_done >= opt.count) || (!opt.count && t >= end)))
+			break;
+		/* every watcher watches again: the next setData fires them all */
+		if (!fanout_in_flight && watch_registered == nw && driver->connected) {
+			size_t m;
+			frame_begin(&driver->out, &m);
+			put_int(&driver->out, driver->next_xid++);
+			put_int(&driver->out, 5);
+			put_string(&driver->out, path);
+			put_buffer(&driver->out, value, opt.value_bytes);
+			put_int(&driver->out, -1);
+			frame_end(&driver->out, m);
+			fanout_in_flight = true;
+			watch_notified = 0;
+			fanout_sent = now_ns();
+			flush_out(driver);
+		}
+		int n = epoll_wait(epfd, evs, 256, 100);
+		for (int i = 0; i < n; i++) {
+			struct conn *c = evs[i].data.ptr;
+			if ((evs[i].events & EPOLLIN) && !conn_read(c)) {
+				fprintf(stderr, "loadgen: the server closed a connection\n");
+				exit(2);
+			}
+			for_each_frame(c, c == driver ? driver_frame : watcher_frame);
+			flush_out(c);
+		}
+	}
+	report(started);
+	for (int i = 0; i <= nw; i++)
 		conn_close(conns[i]);
 	free(conns);
 }
@@ -552,8 +774,9 @@ static void usage(void)
 		"usage: loadgen [--host 127.0.0.1] [--port 2181] --workload NAME\n"
 		"               [--connections 8] [--outstanding 32] [--value-bytes 100]\n"
 		"               [--keys 1000] [--children 1000] [--read-percent 90]\n"
-		"               [--multi-ops 4] [--duration 5 | --count N] [--json] [--label TEXT]\n"
-		"workloads: create set get exists children mix multi\n");
+		"               [--multi-ops 4] [--watchers 100] [--duration 5 | --count N]\n"
+		"               [--json] [--label TEXT]\n"
+		"workloads: create set get exists children mix churn watch multi\n");
 	exit(64);
 }
 
@@ -565,12 +788,13 @@ int main(int argc, char **argv)
 		{ "value-bytes", 1, NULL, 'v' }, { "keys", 1, NULL, 'k' }, { "children", 1, NULL, 'C' },
 		{ "read-percent", 1, NULL, 'r' }, { "multi-ops", 1, NULL, 'm' },
 		{ "duration", 1, NULL, 'd' }, { "json", 0, NULL, 'j' }, { "label", 1, NULL, 'l' },
-		{ "count", 1, NULL, 'n' },
+		{ "count", 1, NULL, 'n' }, { "watchers", 1, NULL, 'W' },
 		{ 0 },
 	};
 	opt = (struct options){ .host = "127.0.0.1", .port = 2181, .w = -1, .connections = 8,
 				.outstanding = 32, .value_bytes = 100, .keys = 1000, .children = 1000,
-				.read_percent = 90, .multi_ops = 4, .duration_s = 5, .label = "" };
+				.read_percent = 90, .multi_ops = 4, .watchers = 100, .duration_s = 5,
+				.label = "" };
 	int ch;
 	while ((ch = getopt_long(argc, argv, "", lo, NULL)) != -1) {
 		switch (ch) {
@@ -592,10 +816,11 @@ int main(int argc, char **argv)
 		case 'j': opt.json = true; break;
 		case 'l': opt.label = optarg; break;
 		case 'n': opt.count = strtoull(optarg, NULL, 10); break;
+		case 'W': opt.watchers = atoi(optarg); break;
 		default: usage();
 		}
 	}
-	if ((int)opt.w < 0 || opt.w == W_CHURN || opt.w == W_WATCH || opt.connections < 1 ||
+	if ((int)opt.w < 0 || opt.watchers < 1 || opt.connections < 1 ||
 	    opt.outstanding < 1 || opt.keys < 1 || opt.value_bytes < 0)
 		usage();
 	value = calloc(1, (size_t)opt.value_bytes + 1);
@@ -613,7 +838,16 @@ int main(int argc, char **argv)
 		setup_create(wide, NULL, -1);
 		setup_create_many(wide, "c", opt.children);
 	}
-	run_pipelined();
+	if (opt.w == W_WATCH) {
+		char w[200];
+		snprintf(w, sizeof(w), "%s/w", base);
+		setup_create(w, value, opt.value_bytes);
+		run_watch();
+	} else if (opt.w == W_CHURN) {
+		run_churn();
+	} else {
+		run_pipelined();
+	}
 	close(setup_fd);
 	free(value);
 	free(latencies);

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # The benchmark in one command: installs what it needs (zookeeper, fio), builds
-# a release corrald and loadgen, measures the disk's fdatasync latency with fio,
-# and runs compare.py (corrald and Apache ZooKeeper side by side).
+# a release corrald and loadgen, and runs compare.py (corrald and Apache
+# ZooKeeper side by side, with the disk's fdatasync latency measured by fio).
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 bash scripts/deps.sh build
@@ -11,10 +11,5 @@ for p in zookeeper fio default-jre-headless; do
 done
 [ -d build-rel ] || meson setup build-rel --buildtype=release -Dintegration_tests=false
 meson compile -C build-rel
-echo "machine: $(nproc) cores, $(free -g | awk '/Mem:/{print $2}') GiB, $(uname -r)"
-dir=$(mktemp -d /var/tmp/corral-fio-XXXXXX)
-fio --name=fdatasync --directory="$dir" --rw=write --bs=4k --size=16m --fdatasync=1 \
-	--runtime=10 --time_based=0 --output-format=terse 2>/dev/null |
-	awk -F';' '{printf "disk: 4 KiB write + fdatasync, mean %.0f us (fio sync clat)\n", $57/1}' || true
-rm -rf "$dir"
+# compare.py prints the machine and measures the disk with fio (in its workdir)
 /usr/bin/python3 tests/bench/compare.py "$@"
