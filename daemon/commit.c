@@ -66,6 +66,8 @@ static void queue_push(struct commit *c, struct txn *t)
 	c->queued++;
 }
 
+static void snapshot_start_if_due(struct commit *c, uint64_t now_ms);
+
 static void apply_committed(struct commit *c)
 {
 	raft_index commit_index = raft_commit_index(&c->raft);
@@ -81,8 +83,10 @@ static void apply_committed(struct commit *c)
 		any = true;
 		c->on_committed(c->ctx, t);
 	}
-	if (any)
+	if (any) {
 		c->batches_committed++;
+		snapshot_start_if_due(c, loop_now_ms());
+	}
 }
 
 static void abandon_all(struct commit *c, int err)
@@ -534,14 +538,27 @@ static void snapshot_check(struct commit *c, uint64_t now_ms)
 		memset(&c->snapshot_writing, 0, sizeof(c->snapshot_writing));
 		return;
 	}
+	snapshot_start_if_due(c, now_ms);
+}
+
+/* Starts a snapshot when enough has been logged since the last one and none
+ * is being written. Called on the timer and after every committed batch, so
+ * a busy server snapshots on time. */
+static void snapshot_start_if_due(struct commit *c, uint64_t now_ms)
+{
+	if (c->snapshot_pid || !c->raft_ready || c->failed)
+		return;
 	raft_index applied = raft_commit_index(&c->raft);
 	bool due = (c->snapshot_entries && applied - c->snapshot_index >= c->snapshot_entries) ||
 		   (c->snapshot_log_bytes &&
 		    c->wal.bytes_written - c->snapshot_bytes_mark >= c->snapshot_log_bytes);
-	if (!due || applied <= c->snapshot_index || now_ms < c->snapshot_retry_ms || c->head)
+	if (!due || applied <= c->snapshot_index || now_ms < c->snapshot_retry_ms)
 		return;
 	c->snapshot_bytes_mark = c->wal.bytes_written;
-	/* Everything up to the commit index is applied (nothing is queued). */
+	/* The state is exactly the commit index's: every step applies what it
+	 * commits (handle_update), and txns still on their way (c->head) touch
+	 * nothing before they commit. So a server that never goes idle still
+	 * takes its snapshots. */
 	struct snapshot_meta *m = &c->snapshot_writing;
 	m->index = applied;
 	m->term = term_of(c, applied);

@@ -278,3 +278,36 @@ def test_restart_with_100k_znodes_and_1000_sessions_keeps_every_node_and_session
     print(f"\n[{variant}] {NODES} znodes created in {t_nodes:.1f} s, {SESSIONS} sessions in "
           f"{t_sessions:.1f} s; restart-to-ready after SIGKILL: {ready_s:.2f} s "
           f"({'; '.join(l[3:] for l in recovery)}); {SESSIONS} sessions resumed in {t_resume:.1f} s")
+
+
+def test_snapshots_are_taken_while_writes_never_stop(corrald, kazoo):
+    # A server under continuous pipelined writes always has txns on their way
+    # to the log; snapshots must not wait for an idle moment that never comes
+    # (else the log, and the restart, grow without bound).
+    # a 10 ms timer (tick 20 ms) reaps finished snapshot writers promptly
+    srv = corrald(name="busy", config={
+        "session": {"tick_time_ms": 20, "max_timeout_ms": 120000},
+        "storage": {"snapshot_entries": 2000}})
+    srv.start()
+    base = int(mntr(srv.port)["zk_znode_count"])
+    count = 40000
+    reqs = [create_request(1, "/busy", b"b")]
+    reqs += [create_request(2 + i, f"/busy/n{i}", data_of(i)) for i in range(count)]
+    pipeline(srv.port, reqs)
+    # Published during the load: after it at most one more can have started.
+    written = srv.log().count("snapshot at index")
+    assert written >= 2, f"{written} snapshots during {count} pipelined creates:\n{srv.log()}"
+
+    srv.kill()
+    srv.spawn()
+    srv.wait_ready(120)
+    log = srv.log()
+    assert "loaded the snapshot" in log, log
+    assert int(mntr(srv.port)["zk_znode_count"]) == base + 1 + count
+    zk = kazoo(srv.hosts)
+    for i in random.Random(2).sample(range(count), 200):
+        assert zk.get(f"/busy/n{i}")[0] == data_of(i)
+    stop_kazoo([zk])
+    assert srv.stop() == 0
+    r = verify(srv.data_dir)
+    assert r.returncode == 0 and "sound" in r.stdout, r.stdout
