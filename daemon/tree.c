@@ -13,9 +13,8 @@ static uint64_t path_hash(const struct tree *t, const char *path, size_t len)
 	return hash_bytes(&t->key, path, len);
 }
 
-static int tree_grow(struct tree *t)
+static int tree_rehash(struct tree *t, size_t count)
 {
-	size_t count = t->bucket_count * 2;
 	struct znode **b = calloc(count, sizeof(*b));
 	if (!b)
 		return -ENOMEM;
@@ -33,6 +32,19 @@ static int tree_grow(struct tree *t)
 	t->buckets = b;
 	t->bucket_count = count;
 	return 0;
+}
+
+static int tree_grow(struct tree *t)
+{
+	return tree_rehash(t, t->bucket_count * 2);
+}
+
+int tree_reserve(struct tree *t, size_t count)
+{
+	size_t want = t->bucket_count;
+	while (want <= count)
+		want *= 2;
+	return want == t->bucket_count ? 0 : tree_rehash(t, want);
 }
 
 static void hash_insert(struct tree *t, struct znode *n)

@@ -65,6 +65,9 @@ int tree_init(struct tree *t);
 void tree_free(struct tree *t);
 
 struct znode *tree_lookup(const struct tree *t, const char *path, size_t len);
+/* Sizes the hash table for count nodes at once (loading a snapshot), so
+ * adding them never rehashes. Returns 0 or -ENOMEM (nothing changed then). */
+int tree_reserve(struct tree *t, size_t count);
 
 /* Adds a node under parent (which must exist; path must not). data is copied.
  * Takes a new reference to acl. Returns the node or NULL on allocation failure. */

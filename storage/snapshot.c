@@ -319,6 +319,26 @@ static int load_body(struct in *i, struct state *st, struct snapshot_meta *ret)
 	}
 
 	uint64_t nodes = r == 0 ? in_u64(i) : 0;
+	/* Loading is one hash insert per node: the table is sized once, parents
+	 * are found among the previous node's ancestors (the file is in
+	 * pre-order), and only the few nodes the tree starts with (/ and
+	 * /zookeeper's) are looked up to be updated rather than added. */
+	if (nodes < (UINT64_C(1) << 32))
+		(void)tree_reserve(tree, tree->node_count + (size_t)nodes);
+	const struct znode *builtin[16];
+	size_t builtin_count = 0;
+	bool lookup_all = tree->node_count > sizeof(builtin) / sizeof(*builtin);
+	for (const struct znode *b = tree->root; b && !lookup_all;) {
+		builtin[builtin_count++] = b;
+		if (b->first_child) {
+			b = b->first_child;
+			continue;
+		}
+		while (b && !b->next_sibling)
+			b = b->parent;
+		b = b ? b->next_sibling : NULL;
+	}
+	struct znode *prev = NULL;
 	for (uint64_t k = 0; k < nodes && r == 0; k++) {
 		uint32_t plen = in_u32(i);
 		const char *path = (const char *)in_take(i, plen);
@@ -334,19 +354,33 @@ static int load_body(struct in *i, struct state *st, struct snapshot_meta *ret)
 			r = -EBADMSG;
 			break;
 		}
-		struct znode *node = tree_lookup(tree, path, plen);
-		if (!node) {
+		struct znode *node = NULL, *parent = NULL;
+		if (plen == 1 && path[0] == '/') {
+			node = tree->root;
+		} else {
 			size_t parent_len = 1;
 			for (size_t x = plen; x-- > 1;)
 				if (path[x] == '/') {
 					parent_len = x;
 					break;
 				}
-			struct znode *parent = tree_lookup(tree, path, parent_len);
+			parent = prev;
+			while (parent && !(parent->path_len == parent_len &&
+					   memcmp(parent->path, path, parent_len) == 0))
+				parent = parent->parent;
+			if (!parent)
+				parent = tree_lookup(tree, path, parent_len);
 			if (!parent) {
 				r = -EBADMSG;	/* a child before its parent */
 				break;
 			}
+			bool may_exist = lookup_all;
+			for (size_t b = 0; b < builtin_count && !may_exist; b++)
+				may_exist = builtin[b] == parent;
+			if (may_exist)
+				node = tree_lookup(tree, path, plen);
+		}
+		if (!node) {
 			node = tree_add(tree, parent, path, plen, data, dlen, acls[acl_id], owner, czxid, ctime);
 			if (!node) {
 				r = -ENOMEM;
@@ -373,6 +407,7 @@ static int load_body(struct in *i, struct state *st, struct snapshot_meta *ret)
 		node->version = version;
 		node->child_creates = creates;
 		node->aversion = aversion;
+		prev = node;
 	}
 	for (uint64_t k = 0; acls && k < acl_count; k++)
 		acl_unref(&tree->acls, acls[k]);

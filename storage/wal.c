@@ -352,6 +352,9 @@ int wal_recover(const char *data_dir, const struct wal_identity *id, uint64_t co
 	s.dir = dir;
 	unlinkat(s.dir_fd, WAL_SPARE_NAME, 0);	/* a spare never holds records */
 	r = scan_all(&s);
+	ret->have_last_segment = s.have_last_seg;
+	ret->last_segment_first_index = s.last_seg_first_index;
+	ret->last_segment_end = s.last_seg_end;
 	close(s.dir_fd);
 	free(dir);
 	return r;
@@ -420,8 +423,6 @@ int wal_open(struct wal *w, const char *data_dir, const struct wal_identity *id,
 	     const struct wal_recovery *rec, uint64_t segment_bytes, struct loop *loop,
 	     char *why, size_t why_size)
 {
-	struct scan s = { .id = id, .read_only = true, .rec = &(struct wal_recovery){ 0 },
-			  .why = why, .why_size = why_size };
 	int r;
 
 	memset(w, 0, sizeof(*w));
@@ -440,23 +441,20 @@ int wal_open(struct wal *w, const char *data_dir, const struct wal_identity *id,
 		snprintf(why, why_size, "%s/wal: %s", data_dir, strerror(-r));
 		return r;
 	}
-	/* Find where appends continue (recovery already cut any torn tail). */
-	s.dir_fd = w->dir_fd;
-	s.dir = w->dir;
-	r = scan_all(&s);
-	if (r < 0)
-		return r;
-	if (s.have_last_seg) {
+	/* Appends continue where recovery found the records end (it already cut
+	 * any torn tail): the log is not read a second time. */
+	if (rec->have_last_segment) {
 		char name[64];
-		snprintf(name, sizeof(name), "%016llx.seg", (unsigned long long)s.last_seg_first_index);
+		snprintf(name, sizeof(name), "%016llx.seg",
+			 (unsigned long long)rec->last_segment_first_index);
 		w->seg_fd = openat(w->dir_fd, name, O_RDWR | O_CLOEXEC);
 		struct stat st;
 		if (w->seg_fd < 0 || fstat(w->seg_fd, &st) < 0) {
 			snprintf(why, why_size, "%s/%s: %s", w->dir, name, strerror(errno));
 			return -errno;
 		}
-		w->seg_first_index = s.last_seg_first_index;
-		w->seg_offset = s.last_seg_end;
+		w->seg_first_index = rec->last_segment_first_index;
+		w->seg_offset = rec->last_segment_end;
 		w->seg_size = (uint64_t)st.st_size;
 	} else {
 		r = segment_create(w, rec->last_index + 1, segment_bytes);

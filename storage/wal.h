@@ -52,6 +52,10 @@ struct wal_recovery {
 	bool torn_tail_cut;
 	char torn_file[512];
 	uint64_t torn_offset;
+	/* Where appends continue: the last segment and the end of its records. */
+	bool have_last_segment;
+	uint64_t last_segment_first_index;
+	uint64_t last_segment_end;
 };
 
 struct wal {
@@ -106,7 +110,8 @@ struct wal {
 int wal_recover(const char *data_dir, const struct wal_identity *id, uint64_t covered_index,
 		wal_visit_fn visit, void *ctx, struct wal_recovery *ret, char *why, size_t why_size);
 
-/* Opens the log for appends after recovery (last index/term from it). */
+/* Opens the log for appends after recovery: last index/term and where the
+ * records end come from rec, so the log is not read a second time. */
 int wal_open(struct wal *w, const char *data_dir, const struct wal_identity *id,
 	     const struct wal_recovery *rec, uint64_t segment_bytes, struct loop *loop,
 	     char *why, size_t why_size);
