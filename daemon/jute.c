@@ -118,6 +118,15 @@ void jute_write_raw(struct jute_buf *b, const void *p, size_t n)
 	b->len += n;
 }
 
+uint8_t *jute_buf_extend(struct jute_buf *b, size_t n)
+{
+	if (!jute_buf_reserve(b, n))
+		return NULL;
+	uint8_t *p = b->data + b->len;
+	b->len += n;
+	return p;
+}
+
 void jute_write_int(struct jute_buf *b, int32_t v)
 {
 	uint32_t be = htobe32((uint32_t)v);

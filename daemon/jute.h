@@ -59,5 +59,16 @@ void jute_write_bool(struct jute_buf *b, bool v);
 /* len -1 writes a null buffer. */
 void jute_write_buffer(struct jute_buf *b, const void *p, int32_t len);
 void jute_write_string(struct jute_buf *b, const char *s, int32_t len);
+/* Room for n bytes at the end, counted as written: the caller fills them
+ * (jute_put_int and memcpy). NULL on allocation failure (.error set). */
+uint8_t *jute_buf_extend(struct jute_buf *b, size_t n);
+static inline uint8_t *jute_put_int(uint8_t *p, int32_t v)
+{
+	p[0] = (uint8_t)((uint32_t)v >> 24);
+	p[1] = (uint8_t)((uint32_t)v >> 16);
+	p[2] = (uint8_t)((uint32_t)v >> 8);
+	p[3] = (uint8_t)v;
+	return p + 4;
+}
 /* Overwrites 4 bytes at offset (a length prefix reserved earlier). */
 void jute_patch_int(struct jute_buf *b, size_t offset, int32_t v);
