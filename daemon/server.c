@@ -85,8 +85,9 @@ static void on_committed(void *ctx, struct txn *t)
 		return;
 	}
 	prep_retire(&srv->prep, t->prep_seq);
+	/* debug, as "created" is: at info, session churn would flood the journal */
 	if (t->request_op == ZK_OP_CLOSE_SESSION && !srv->recovering)
-		log_event(LOG_INFO, { .message_id = LOG_MSGID_SESSION_CLOSED, .session_id = t->session_id,
+		log_event(LOG_DEBUG, { .message_id = LOG_MSGID_SESSION_CLOSED, .session_id = t->session_id,
 				      .zxid = t->zxid },
 			  "session 0x%llx ended", (unsigned long long)t->session_id);
 	request_txn_applied(srv, t, results);
