@@ -2,12 +2,18 @@
 #include "commit.h"
 
 #include <errno.h>
+#include <poll.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/random.h>
+#include <sys/syscall.h>
 #include <sys/wait.h>
+#include <time.h>
 #include <unistd.h>
+
+#include <liburing.h>
 
 #include "log.h"
 #include "txn_codec.h"
@@ -67,6 +73,7 @@ static void queue_push(struct commit *c, struct txn *t)
 }
 
 static void snapshot_start_if_due(struct commit *c, uint64_t now_ms);
+static void on_snapshot_exit(struct loop_op *op, int res, uint32_t flags);
 
 static void apply_committed(struct commit *c)
 {
@@ -286,6 +293,8 @@ int commit_open(struct commit *c, const struct commit_options *o, char *why, siz
 	memset(c, 0, sizeof(*c));
 	c->lock_fd = -1;
 	c->loop = o->loop;
+	c->snapshot_pidfd = -1;
+	c->snapshot_exit_op.complete = on_snapshot_exit;
 	c->on_committed = o->on_committed;
 	c->on_abandoned = o->on_abandoned;
 	c->ctx = o->ctx;
@@ -515,12 +524,17 @@ static void snapshot_published(struct commit *c)
 	uint64_t oldest = snapshot_purge(c->data_dir, c->keep_snapshots);
 	if (oldest)
 		wal_purge(&c->wal, oldest);
-	log_info("snapshot at index %llu written; kept %u, log before index %llu removed",
-		 (unsigned long long)m->index, c->keep_snapshots, (unsigned long long)oldest);
+	log_info("snapshot at index %llu written in %llu ms (the fork paused the server %llu us); "
+		 "kept %u, log before index %llu removed",
+		 (unsigned long long)m->index, (unsigned long long)(loop_now_ms() - c->snapshot_started_ms),
+		 (unsigned long long)c->snapshot_fork_us, c->keep_snapshots,
+		 (unsigned long long)oldest);
 }
 
 static void snapshot_check(struct commit *c, uint64_t now_ms)
 {
+	if (c->snapshot_pid && c->snapshot_pidfd >= 0)
+		return;		/* its exit arrives on the ring: on_snapshot_exit */
 	if (c->snapshot_pid) {
 		int status;
 		pid_t p = waitpid(c->snapshot_pid, &status, WNOHANG);
@@ -549,7 +563,15 @@ static void snapshot_start_if_due(struct commit *c, uint64_t now_ms)
 	if (c->snapshot_pid || !c->raft_ready || c->failed)
 		return;
 	raft_index applied = raft_commit_index(&c->raft);
-	bool due = (c->snapshot_entries && applied - c->snapshot_index >= c->snapshot_entries) ||
+	/* At least snapshot_entries, and at least half the tree: writing a
+	 * snapshot costs a pass over every node (the child's CPU and disk, and a
+	 * fork that copies page tables), so a big tree is not rewritten every
+	 * few hundred milliseconds under load; at most two nodes written per
+	 * txn, and a restart replays at most half a tree's worth of log. */
+	uint64_t entries = c->snapshot_entries;
+	if (entries && c->state->tree.node_count / 2 > entries)
+		entries = c->state->tree.node_count / 2;
+	bool due = (entries && applied - c->snapshot_index >= entries) ||
 		   (c->snapshot_log_bytes &&
 		    c->wal.bytes_written - c->snapshot_bytes_mark >= c->snapshot_log_bytes);
 	if (!due || applied <= c->snapshot_index || now_ms < c->snapshot_retry_ms)
@@ -568,7 +590,13 @@ static void snapshot_start_if_due(struct commit *c, uint64_t now_ms)
 	if (!m->conf)
 		return;
 	memcpy(m->conf, c->conf, c->conf_len);
+	struct timespec t0, t1;
+	clock_gettime(CLOCK_MONOTONIC, &t0);
 	pid_t pid = snapshot_start(c->data_dir, &c->meta.identity, c->state, m);
+	clock_gettime(CLOCK_MONOTONIC, &t1);
+	c->snapshot_fork_us = (uint64_t)((t1.tv_sec - t0.tv_sec) * 1000000 +
+					 (t1.tv_nsec - t0.tv_nsec) / 1000);
+	c->snapshot_started_ms = now_ms;
 	if (pid < 0) {
 		log_warning("cannot start a snapshot: %s", strerror((int)-pid));
 		free(m->conf);
@@ -577,6 +605,24 @@ static void snapshot_start_if_due(struct commit *c, uint64_t now_ms)
 		return;
 	}
 	c->snapshot_pid = pid;
+	/* Learn of the child's exit as it happens (else the timer looks). */
+	int fd = (int)syscall(SYS_pidfd_open, pid, 0);
+	if (fd >= 0) {
+		c->snapshot_pidfd = fd;
+		struct io_uring_sqe *sqe = loop_sqe(c->loop, &c->snapshot_exit_op);
+		io_uring_prep_poll_add(sqe, fd, POLLIN);
+	}
+}
+
+static void on_snapshot_exit(struct loop_op *op, int res, uint32_t flags)
+{
+	struct commit *c = (struct commit *)((char *)op - offsetof(struct commit, snapshot_exit_op));
+	(void)res;
+	(void)flags;
+	close(c->snapshot_pidfd);
+	c->snapshot_pidfd = -1;
+	if (c->raft_ready && !c->failed)
+		snapshot_check(c, loop_now_ms());
 }
 
 void commit_tick(struct commit *c, uint64_t now_ms)
@@ -603,6 +649,8 @@ void commit_free(struct commit *c)
 		int status;
 		waitpid(c->snapshot_pid, &status, 0);
 	}
+	if (c->snapshot_pidfd >= 0)
+		close(c->snapshot_pidfd);
 	free(c->snapshot_writing.conf);
 	free(c->conf);
 	free(c->term_runs);

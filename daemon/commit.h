@@ -52,6 +52,10 @@ struct commit {
 	unsigned keep_snapshots;
 	uint64_t snapshot_index;	/* of the newest one published */
 	pid_t snapshot_pid;		/* a child writing one, or 0 */
+	int snapshot_pidfd;		/* polled on the ring: the child's exit, or -1 */
+	struct loop_op snapshot_exit_op;
+	uint64_t snapshot_fork_us;	/* how long the last fork paused the loop */
+	uint64_t snapshot_started_ms;
 	struct snapshot_meta snapshot_writing;
 	uint64_t snapshot_retry_ms;
 	uint8_t *conf;			/* the latest configuration entry, encoded */
