@@ -381,6 +381,13 @@ int commit_open(struct commit *c, const struct commit_options *o, char *why, siz
 		goto fail;
 	}
 	c->raft_ready = true;
+	/* libraft formats a trace message (snprintf) at every step whenever a
+	 * tracer is set, even one that prints nothing: 15% of corrald's
+	 * instructions under a write load (callgrind). NULL skips the
+	 * formatting; LIBRAFT_TRACE in the environment keeps libraft's own
+	 * tracer for debugging. */
+	if (!getenv("LIBRAFT_TRACE"))
+		c->raft.tracer = NULL;
 	raft_seed(&c->raft, (unsigned)getpid());
 	struct raft_event e = { .type = RAFT_START };
 	struct raft_snapshot_metadata meta;
