@@ -85,7 +85,7 @@ void jute_buf_free(struct jute_buf *b)
 	b->error = 0;
 }
 
-bool jute_buf_reserve(struct jute_buf *b, size_t extra)
+bool jute_buf_grow(struct jute_buf *b, size_t extra)
 {
 	if (b->error)
 		return false;
@@ -109,15 +109,6 @@ bool jute_buf_reserve(struct jute_buf *b, size_t extra)
 	return true;
 }
 
-void jute_write_raw(struct jute_buf *b, const void *p, size_t n)
-{
-	if (!jute_buf_reserve(b, n))
-		return;
-	if (n)
-		memcpy(b->data + b->len, p, n);
-	b->len += n;
-}
-
 uint8_t *jute_buf_extend(struct jute_buf *b, size_t n)
 {
 	if (!jute_buf_reserve(b, n))
@@ -125,24 +116,6 @@ uint8_t *jute_buf_extend(struct jute_buf *b, size_t n)
 	uint8_t *p = b->data + b->len;
 	b->len += n;
 	return p;
-}
-
-void jute_write_int(struct jute_buf *b, int32_t v)
-{
-	uint32_t be = htobe32((uint32_t)v);
-	jute_write_raw(b, &be, 4);
-}
-
-void jute_write_long(struct jute_buf *b, int64_t v)
-{
-	uint64_t be = htobe64((uint64_t)v);
-	jute_write_raw(b, &be, 8);
-}
-
-void jute_write_bool(struct jute_buf *b, bool v)
-{
-	uint8_t c = v ? 1 : 0;
-	jute_write_raw(b, &c, 1);
 }
 
 void jute_write_buffer(struct jute_buf *b, const void *p, int32_t len)
