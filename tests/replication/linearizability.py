@@ -60,16 +60,39 @@ not explored again. An unknown op's return event sits at +infinity, so
 reaching the first such event means every op with a definite outcome has
 been placed and the remaining unknown ops are dropped: success.
 
-Complexity: the search visits at most (#distinct linearized-sets reachable x
-#model states) configurations, each costing O(n/64) for the bitmask and
-O(c) list walking (c = ops concurrent at that point). The linearized sets that
-can arise are bounded by roughly n * 2^c, so for the histories replication
-tests produce (5-10 clients, versions that pin down the write order) the
-search is close to linear: a few thousand ops per key check in well under a
-second. Worst case (many overlapping ops, especially many unknown writes,
-which stay concurrent with everything after them) is exponential, so each
-key's search has a step budget (`max_steps`); running out gives an
-"inconclusive" result (ok=False, inconclusive=True), never a hang.
+Before the search, an O(n log n) pre-check looks for two ops that contradict
+each other outright (versions only grow, so an op needing version b cannot
+follow, in real time, one that left version a > b; one version is one state,
+so two ops cannot disagree on its value, nor two writes both create it). Most
+real bugs -- stale reads, lost or duplicated writes -- are reported there, by
+the pair of ops at fault. `precheck=False` turns it off (the tests use that
+to prove the search alone reaches the same verdicts).
+
+The search itself is pruned with facts of this model, each of them checked
+against a brute-force checker in the tests:
+  * versions only grow: placing an op that takes the version above one that
+    a pending op with a definite outcome needs is a dead end;
+  * a read or a BADVERSION that fits where it is placed never needs to be
+    tried elsewhere (it changes nothing, so any completion placing it later
+    could place it here instead), so backtracking past it backtracks past
+    the configuration before it too;
+  * written values that no read returned are all alike, and unknown writes
+    of such values with the same expected version are interchangeable once
+    called, so they are applied in call order only.
+
+Complexity: each op placed costs a walk over the ops pending at that point
+(those concurrent with it plus the unknown ones, which stay pending until
++infinity), so a linearizable history of n ops with c concurrent and u
+unknown costs about n*(c+u) steps when the search needs little backtracking,
+which is the case for the histories replication tests produce (5-10
+clients, versions pinning the order of writes): 5000 ops check in ~0.1 s,
+each step also costing O(n/64) for the bitmask. The memo bounds the search
+by (#distinct linearized sets x #model states) configurations, but that is
+exponential in the worst case (many overlapping writes whose new versions
+were not recorded, refutations deep into a history that the pre-check does
+not catch), so each key's search has a step budget (`max_steps`, a step
+being one visit of one event); running out gives an "inconclusive" result
+(ok=False, inconclusive=True), never a hang.
 
 Use from a test
 ---------------
@@ -93,9 +116,10 @@ Use from a test
 
 `assert_linearizable` saves the history as JSON lines to `artifact` when the
 check fails (CI can keep it); `load_history` reads it back, `check` returns a
-`Result` whose `explanation` shows the key, the longest linearizable prefix
-found, the register state after it, and the ops that could not be placed
-next, each with its times, client, argument and result.
+`Result` whose `explanation` shows the key and either the two ops that
+contradict each other (pre-check) or the longest linearizable prefix found,
+the register state after it, and the ops that could not be placed next and
+why, each op with its times, client, argument and result.
 """
 
 from __future__ import annotations
@@ -111,7 +135,8 @@ from typing import Any, Dict, Iterable, List, Optional, Sequence, Tuple
 __all__ = [
     "OK", "FAIL", "UNKNOWN", "READ", "WRITE", "Op", "KeyResult", "Result",
     "check", "check_key", "assert_linearizable", "save_history",
-    "load_history", "dump_op", "parse_op", "Recorder", "DEFAULT_MAX_STEPS",
+    "load_history", "dump_op", "parse_op", "format_op", "Recorder",
+    "DEFAULT_MAX_STEPS",
 ]
 
 OK = "ok"
@@ -242,6 +267,19 @@ def _step(c: tuple, state: Tuple[bytes, int]) -> Optional[Tuple[bytes, int]]:
     return (c[1], nv)
 
 
+def _required_version(c: tuple) -> Optional[int]:
+    """The version a definite op must find the register at, if it pins one."""
+    code = c[0]
+    if code == _C_READ:
+        return c[1][1]
+    if code == _C_WOK:
+        if c[2] != -1:
+            return c[2]
+        if c[3] is not None:
+            return c[3] - 1
+    return None
+
+
 def _why_not(c: tuple, state: Tuple[bytes, int]) -> str:
     code = c[0]
     if code == _C_READ:
@@ -304,10 +342,74 @@ def format_op(op: Op, t0: Any = 0) -> str:
 
 # ------------------------------------------------------------- search ------
 
+def _precheck(kept: List[Op], code: List[tuple], init: Tuple[bytes, int],
+              key: Any) -> Optional[KeyResult]:
+    """Contradictions between two ops that need no search, O(n log n):
+    versions only grow, so an op that completed at version a before another
+    was called that needs version b < a is a violation; and each version is
+    one state, so two ops that claim different values at one version (or two
+    writes that both created it) are too. Returns the failure or None."""
+    pins = []  # (op index, version before, version after)
+    for i, (op, c) in enumerate(zip(kept, code)):
+        if op.status == UNKNOWN:
+            continue
+        r = _required_version(c)
+        if r is not None:
+            pins.append((i, r, r if c[0] == _C_READ else r + 1))
+    t0 = min((op.call_time for op in kept), default=0)
+
+    def fail(msg: str, culprits: List[int]) -> KeyResult:
+        lines = [f"key {key!r}: NOT linearizable (found before any search: "
+                 f"the ops below contradict each other)",
+                 f"initial register {_fmt_state(init)}; times relative to {t0!r}", msg]
+        lines += [f"  {format_op(kept[i], t0)}" for i in culprits]
+        return KeyResult(key=key, ok=False, n_ops=len(kept), explanation="\n".join(lines),
+                         unplaced=[kept[i] for i in culprits])
+
+    for i, pre, _ in pins:
+        if pre < init[1]:
+            return fail(f"this op needs version {pre}, below the initial version {init[1]}:", [i])
+    # at each version one value; each version after the initial one made by one write
+    at: Dict[int, Tuple[bytes, Optional[int]]] = {init[1]: (init[0], None)}
+    made: Dict[int, int] = {}
+    for i, pre, post in pins:
+        c = code[i]
+        if c[0] == _C_READ:
+            value = c[1][0]
+        else:
+            value = c[1]
+            if post in made:
+                return fail(f"two writes both report creating version {post}:", [made[post], i])
+            made[post] = i
+        seen = at.setdefault(post, (value, i))
+        if seen[0] != value:
+            what = (f"version {post} is a single state, but the initial register has "
+                    f"{_fmt_val(seen[0])} there and this op says {_fmt_val(value)}:"
+                    if seen[1] is None else
+                    f"version {post} is a single state, but these ops disagree on its value:")
+            return fail(what, [j for j in (seen[1], i) if j is not None])
+    # real time: every op that returned before b was called is linearized before b
+    by_ret = sorted(pins, key=lambda p: kept[p[0]].return_time)
+    j, top = 0, None
+    for b in sorted(pins, key=lambda p: kept[p[0]].call_time):
+        call = kept[b[0]].call_time
+        while j < len(by_ret) and kept[by_ret[j][0]].return_time < call:
+            if top is None or by_ret[j][2] > top[2]:
+                top = by_ret[j]
+            j += 1
+        if top is not None and top[2] > b[1]:
+            return fail(f"versions only grow, but the second op (called after the first "
+                        f"returned) needs v{b[1]} while the first left v{top[2]}:",
+                        [top[0], b[0]])
+    return None
+
+
 def check_key(ops: Sequence[Op], initial: Tuple[Any, int] = (b"", 0),
-              max_steps: int = DEFAULT_MAX_STEPS, key: Any = None) -> KeyResult:
+              max_steps: int = DEFAULT_MAX_STEPS, key: Any = None,
+              precheck: bool = True) -> KeyResult:
     """Check the ops of one key (all ops are taken to be on the same
-    register; their .key is not looked at)."""
+    register; their .key is not looked at). With `precheck`, contradictions
+    between two ops (see _precheck) are reported without a search."""
     init = (_val(initial[0]), int(initial[1]))
     kept: List[Op] = []
     code: List[tuple] = []
@@ -325,6 +427,39 @@ def check_key(ops: Sequence[Op], initial: Tuple[Any, int] = (b"", 0),
     n = len(kept)
     if key is None and kept:
         key = kept[0].key
+    dcode = code  # with the real values, for the report
+    if precheck:
+        pre = _precheck(kept, code, init, key)
+        if pre is not None:
+            return pre
+
+    # Symmetry: a written value that no read ever returned cannot influence
+    # any read, so such values are all replaced by one placeholder (None) in
+    # the search, and states that differ only in them become equal. Unknown
+    # writes of unread values ("blank" writes) with the same expected
+    # version are then interchangeable once called (both stay pending until
+    # +infinity), so the search applies those of a class only in call order:
+    # whichever k of them a linearization applies, the first k called would
+    # do as well. This keeps k pending blank writes from costing 2^k.
+    observed = {c[1][0] for c in code if c[0] == _C_READ}
+    code = [(c[0], c[1] if c[1] in observed else None) + c[2:]
+            if c[0] in (_C_WOK, _C_WUNK) else c for c in code]
+    by_call = sorted(range(n), key=lambda i: (kept[i].call_time, i))
+    classes: Dict[int, int] = {}
+    blank_cls = [-1] * n
+    blank_rank = [0] * n
+    cls_size: List[int] = []
+    for i in by_call:
+        c = code[i]
+        if c[0] == _C_WUNK and c[1] is None:
+            k = classes.setdefault(c[2], len(classes))
+            if k == len(cls_size):
+                cls_size.append(0)
+            blank_cls[i] = k
+            blank_rank[i] = cls_size[k]
+            cls_size[k] += 1
+    cls_used = [0] * len(cls_size)
+    keeps_state = [c[0] in (_C_READ, _C_WFAIL) for c in code]
 
     # Events: call of op i is entry i, its return is entry n+i; HEAD = 2n.
     # Sorted by time, calls before returns at equal times (touching
@@ -344,9 +479,24 @@ def check_key(ops: Sequence[Op], initial: Tuple[Any, int] = (b"", 0),
         last = e
     infinite = [t == INF for t in ret_t]
 
+    # Pruning: versions never go down, so every definite op that pins the
+    # version it sees (a read, a CAS that succeeded, a write whose new
+    # version was acknowledged) must still find the register at or below
+    # that version. `pinned` lists those ops by required version; `lo` is the
+    # first of them not yet linearized, so need(lo) is the smallest version
+    # still required. Linearizing an op that takes the version above it is a
+    # dead end, whatever the rest of the search would do. Without this, every
+    # unknown write (pending until +infinity) would be tried in every subset.
+    req = [_required_version(c) if op.status != UNKNOWN else None
+           for op, c in zip(kept, code)]
+    pinned = sorted((i for i in range(n) if req[i] is not None), key=lambda i: req[i])
+    n_pinned = len(pinned)
+    lin = [False] * n
+    lo = 0
+
     state = init
     mask = 0
-    stack: List[Tuple[int, Tuple[bytes, int]]] = []
+    stack: List[Tuple[int, Tuple[bytes, int], int]] = []
     cache = set()
     steps = 0
     best_len = -1
@@ -365,13 +515,28 @@ def check_key(ops: Sequence[Op], initial: Tuple[Any, int] = (b"", 0),
                     f"The history is neither proven linearizable nor refuted; "
                     f"raise max_steps or record fewer concurrent/unknown ops."))
         if entry < n:
+            k = blank_cls[entry]
+            if k >= 0 and blank_rank[entry] != cls_used[k]:
+                entry = nxt[entry]  # an interchangeable one comes first
+                continue
             new = _step(code[entry], state)
             if new is not None:
                 m2 = mask | (1 << entry)
                 conf = (m2, new)
                 if conf not in cache:
+                    lin[entry] = True
+                    lo2 = lo
+                    while lo2 < n_pinned and lin[pinned[lo2]]:
+                        lo2 += 1
+                    if lo2 < n_pinned and new[1] > req[pinned[lo2]]:
+                        lin[entry] = False  # overshoots a version still needed
+                        entry = nxt[entry]
+                        continue
                     cache.add(conf)
-                    stack.append((entry, state))
+                    stack.append((entry, state, lo))
+                    if k >= 0:
+                        cls_used[k] += 1
+                    lo = lo2
                     state = new
                     mask = m2
                     # lift: unlink the call, then the return
@@ -399,28 +564,58 @@ def check_key(ops: Sequence[Op], initial: Tuple[Any, int] = (b"", 0),
                 if e < n:
                     cands.append(e)
                 e = nxt[e]
-            best = ([i for i, _ in stack], state, entry - n, cands)
-        if not stack:
-            break
-        i, state = stack.pop()
-        mask ^= 1 << i
-        # unlift: relink the return, then the call
-        r = n + i
-        nxt[prv[r]] = r
-        if nxt[r] != -1:
-            prv[nxt[r]] = r
-        nxt[prv[i]] = i
-        if nxt[i] != -1:
-            prv[nxt[i]] = i
+            best = ([i for i, _, _ in stack], state, entry - n, cands, lo)
+        # Backtrack. An op that leaves the state alone (a read, a BADVERSION)
+        # and was legal where it was placed is never worth placing later:
+        # in any completion it could be moved back here (versions only grow,
+        # so the state where it fits is this one, and nothing in between
+        # changed it). So if its placement failed, so did the configuration
+        # before it: keep backtracking.
+        while stack:
+            i, state, lo = stack.pop()
+            lin[i] = False
+            if blank_cls[i] >= 0:
+                cls_used[blank_cls[i]] -= 1
+            mask ^= 1 << i
+            # unlift: relink the return, then the call
+            r = n + i
+            nxt[prv[r]] = r
+            if nxt[r] != -1:
+                prv[nxt[r]] = r
+            nxt[prv[i]] = i
+            if nxt[i] != -1:
+                prv[nxt[i]] = i
+            if not keeps_state[i]:
+                break
+        else:
+            break  # nothing left to try
         entry = nxt[i]
 
     if entry == -1 or (entry >= n and infinite[entry - n]):
         return KeyResult(key=key, ok=True, steps=steps, n_ops=n,
-                         linearization=[kept[i] for i, _ in stack],
+                         linearization=[kept[i] for i, _, _ in stack],
                          explanation=f"key {key!r}: linearizable ({n} ops, {steps} steps)")
 
-    prefix, st, blocking, cands = best
+    prefix, st, blocking, cands, lo = best
+
+    def why(c: int) -> str:
+        if blank_cls[c] >= 0:
+            return ("unknown write of a value no read returned: tried as applied "
+                    "or not, like every such write expecting the same version")
+        new = _step(code[c], st)
+        if new is None:
+            return _why_not(code[c], st_disp)
+        for j in pinned[lo:]:
+            if j != c and j not in prefix_set:
+                if new[1] > req[j]:
+                    return (f"it would take the register to v{new[1]}, past v{req[j]} "
+                            f"that this op, still to be placed, needs:\n"
+                            f"      {format_op(kept[j], t0)}")
+                break
+        return "legal here, but every continuation from there was explored and failed"
+
     t0 = min((op.call_time for op in kept), default=0)
+    prefix_set = set(prefix)
     lines = [f"key {key!r}: NOT linearizable ({n} ops checked, {steps} search steps)",
              f"initial register {_fmt_state(init)}; times relative to {t0!r}"]
     SHOW = 12
@@ -429,22 +624,21 @@ def check_key(ops: Sequence[Op], initial: Tuple[Any, int] = (b"", 0),
     s = init
     states = []
     for i in prefix:
-        s = _step(code[i], s)
+        s = _step(dcode[i], s)
         states.append(s)
     for k in range(max(0, len(prefix) - SHOW), len(prefix)):
         lines.append(f"  {k + 1:5d}. {format_op(kept[prefix[k]], t0)}   => {_fmt_state(states[k])}")
-    lines.append(f"register after the prefix: {_fmt_state(st)}")
+    st_disp = states[-1] if states else init
+    lines.append(f"register after the prefix: {_fmt_state(st_disp)}")
     lines.append("no op can be placed next. The pending op that returned first "
                  "(it must come before every op called after its return):")
     lines.append(f"  {format_op(kept[blocking], t0)}")
-    lines.append(f"    {_why_not(code[blocking], st) if _step(code[blocking], st) is None else 'legal here, but every continuation from here was already explored and failed'}")
+    lines.append(f"    {why(blocking)}")
     others = [c for c in cands if c != blocking]
     if others:
         lines.append("and none of the ops concurrent with it fits either:")
         for c in others[:SHOW]:
-            why = (_why_not(code[c], st) if _step(code[c], st) is None
-                   else "legal here, but every continuation from there failed")
-            lines.append(f"  {format_op(kept[c], t0)}\n    {why}")
+            lines.append(f"  {format_op(kept[c], t0)}\n    {why(c)}")
         if len(others) > SHOW:
             lines.append(f"  ... and {len(others) - SHOW} more")
     return KeyResult(key=key, ok=False, steps=steps, n_ops=n,
@@ -454,7 +648,7 @@ def check_key(ops: Sequence[Op], initial: Tuple[Any, int] = (b"", 0),
 
 
 def check(history: Iterable[Op], initial: Any = (b"", 0),
-          max_steps: int = DEFAULT_MAX_STEPS) -> Result:
+          max_steps: int = DEFAULT_MAX_STEPS, precheck: bool = True) -> Result:
     """Check a whole history. `initial` is the (value, version) every key
     starts from, or a dict key -> (value, version) (keys missing from it
     start at (b"", 0)). `max_steps` is the budget per key."""
@@ -465,7 +659,7 @@ def check(history: Iterable[Op], initial: Any = (b"", 0),
     total = 0
     for k, ops in by_key.items():
         init = initial.get(k, (b"", 0)) if isinstance(initial, dict) else initial
-        kr = check_key(ops, init, max_steps=max_steps, key=k)
+        kr = check_key(ops, init, max_steps=max_steps, key=k, precheck=precheck)
         per_key[k] = kr
         total += kr.steps
     failed = [kr for kr in per_key.values() if not kr.ok and not kr.inconclusive]
@@ -491,12 +685,12 @@ def check(history: Iterable[Op], initial: Any = (b"", 0),
 
 def assert_linearizable(history: Sequence[Op], initial: Any = (b"", 0),
                         artifact: Optional[str] = None,
-                        max_steps: int = DEFAULT_MAX_STEPS) -> Result:
+                        max_steps: int = DEFAULT_MAX_STEPS, precheck: bool = True) -> Result:
     """check(), raising AssertionError with the explanation unless the
     history is linearizable; the history is first saved to `artifact`
     (JSON lines) if given."""
     history = list(history)
-    res = check(history, initial, max_steps=max_steps)
+    res = check(history, initial, max_steps=max_steps, precheck=precheck)
     if not res.ok:
         msg = res.explanation
         if artifact is not None:
