@@ -1,6 +1,6 @@
 /* corralctl: the administrator's command-line client of corrald (and of any
- * ZooKeeper server): health check (ruok), a status table (srvr + mntr), and
- * the reads ls, get, stat and tree. It speaks the client protocol itself
+ * ZooKeeper server): health check (ruok), a status table (srvr + mntr), the
+ * reads ls, get, stat and tree, and the writes create, set and delete. It speaks the client protocol itself
  * (client.c), opens one session for the reads and closes it before exiting.
  *
  * Exit statuses (also in --help and corralctl(8)): 0 success; 1 the server
@@ -54,7 +54,8 @@ static const char usage_text[] =
 	"Usage: corralctl [-s HOST:PORT] [-t TIMEOUT_MS] COMMAND [ARGS]\n"
 	"       corralctl --help | --version\n"
 	"Commands: ruok, status, ls PATH, get PATH, stat PATH,\n"
-	"          tree [--max-nodes N] [--max-depth N] [PATH]\n";
+	"          tree [--max-nodes N] [--max-depth N] [PATH],\n"
+	"          create PATH [DATA], set PATH DATA, delete PATH\n";
 
 static void print_help(void)
 {
@@ -72,6 +73,10 @@ static void print_help(void)
 	       "                on a terminal, when the data does not end with one)\n"
 	       "  stat PATH     every Stat field of PATH, one \"name = value\" per line\n"
 	       "  tree [PATH]   the subtree under PATH (default /), indented and sorted\n"
+	       "  create PATH [DATA]  a persistent znode readable and writable by anyone,\n"
+	       "                with DATA (default: empty); prints its path\n"
+	       "  set PATH DATA replaces the data of PATH (any version)\n"
+	       "  delete PATH   deletes PATH (any version; it must have no children)\n"
 	       "\n"
 	       "Options:\n"
 	       "  -s, --server=HOST:PORT  the server; [IPV6]:PORT for IPv6 (default:\n"
@@ -123,6 +128,12 @@ static int answered_error(const char *path, int32_t err)
 		break;
 	case ZBADARGUMENTS:
 		fprintf(stderr, "corralctl: %s: invalid path\n", path);
+		break;
+	case ZNODEEXISTS:
+		fprintf(stderr, "corralctl: %s: already exists\n", path);
+		break;
+	case ZNOTEMPTY:
+		fprintf(stderr, "corralctl: %s: has children\n", path);
 		break;
 	default: {
 		const char *name = zk_err_name(err);
@@ -711,6 +722,72 @@ static int cmd_tree(struct ctx *x, char **args, int nargs)
 
 /* ---- main ---- */
 
+/* ---- writes ---- */
+
+static void write_open_acl(struct jute_buf *b)
+{
+	jute_write_int(b, 1);
+	jute_write_int(b, ZK_PERM_ALL);
+	jute_write_string(b, "world", 5);
+	jute_write_string(b, "anyone", 6);
+}
+
+static int cmd_create(struct ctx *x, char **args, int nargs)
+{
+	const char *data = nargs > 1 ? args[1] : "";
+	struct jute_buf b = { 0 };
+	struct jute_reader body;
+	int32_t err;
+	jute_write_string(&b, args[0], (int32_t)strlen(args[0]));
+	jute_write_buffer(&b, data, (int32_t)strlen(data));
+	write_open_acl(&b);
+	jute_write_int(&b, 0);	/* persistent */
+	int r = zkc_call(&x->zk, ZK_OP_CREATE, &b, &err, &body);
+	jute_buf_free(&b);
+	if (r < 0)
+		return unreachable(x);
+	if (err != ZOK)
+		return answered_error(args[0], err);
+	const char *path;
+	int32_t len;
+	jute_read_string(&body, &path, &len);
+	if (body.error || len < 0) {
+		snprintf(x->zk.error, sizeof(x->zk.error), "the create reply does not parse");
+		return unreachable(x);
+	}
+	printf("%.*s\n", (int)len, path);
+	return EXIT_SUCCESS;
+}
+
+static int cmd_set(struct ctx *x, char **args, int nargs)
+{
+	struct jute_buf b = { 0 };
+	struct jute_reader body;
+	int32_t err;
+	jute_write_string(&b, args[0], (int32_t)strlen(args[0]));
+	jute_write_buffer(&b, args[1], (int32_t)strlen(args[1]));
+	jute_write_int(&b, -1);	/* any version */
+	int r = zkc_call(&x->zk, ZK_OP_SET_DATA, &b, &err, &body);
+	jute_buf_free(&b);
+	if (r < 0)
+		return unreachable(x);
+	return err == ZOK ? EXIT_SUCCESS : answered_error(args[0], err);
+}
+
+static int cmd_delete(struct ctx *x, char **args, int nargs)
+{
+	struct jute_buf b = { 0 };
+	struct jute_reader body;
+	int32_t err;
+	jute_write_string(&b, args[0], (int32_t)strlen(args[0]));
+	jute_write_int(&b, -1);	/* any version */
+	int r = zkc_call(&x->zk, ZK_OP_DELETE, &b, &err, &body);
+	jute_buf_free(&b);
+	if (r < 0)
+		return unreachable(x);
+	return err == ZOK ? EXIT_SUCCESS : answered_error(args[0], err);
+}
+
 struct command {
 	const char *name;
 	int min_args, max_args;
@@ -725,6 +802,9 @@ static const struct command commands[] = {
 	{ "get", 1, 1, true, cmd_get },
 	{ "stat", 1, 1, true, cmd_stat },
 	{ "tree", 0, 1, true, cmd_tree },
+	{ "create", 1, 2, true, cmd_create },
+	{ "set", 2, 2, true, cmd_set },
+	{ "delete", 1, 1, true, cmd_delete },
 };
 
 static int parse_long(const char *text, long min, long max, long *ret)
@@ -802,12 +882,14 @@ int main(int argc, char **argv)
 	if (!cmd)
 		return usage_error("unknown command '%s'", name);
 	if (nargs < cmd->min_args)
-		return usage_error("%s: PATH is missing", name);
+		return usage_error(nargs ? "%s: DATA is missing" : "%s: PATH is missing", name);
 	if (nargs > cmd->max_args)
 		return usage_error("%s: unexpected argument '%s'", name, args[cmd->max_args]);
 	if (tree_option && cmd->run != cmd_tree)
 		return usage_error("--max-nodes and --max-depth are for tree only");
-	for (int i = 0; i < nargs; i++) {
+	/* Every argument is a path, but for the DATA of create and set. */
+	int paths = cmd->run == cmd_create || cmd->run == cmd_set ? (nargs > 0) : nargs;
+	for (int i = 0; i < paths; i++) {
 		if (args[i][0] != '/')
 			return usage_error("%s: '%s' is not a path: it must start with '/'", name,
 					   args[i]);

@@ -183,6 +183,7 @@ def test_help_documents_commands_options_and_exit_statuses():
     assert (rc, err) == (0, "")
     assert out.startswith("Usage: corralctl [-s HOST:PORT] [-t TIMEOUT_MS] COMMAND [ARGS]\n")
     for text in ["ruok", "status", "ls PATH", "get PATH", "stat PATH", "tree [PATH]",
+                 "create PATH [DATA]", "set PATH DATA", "delete PATH",
                  "--server=HOST:PORT", "--timeout=MS", "--max-nodes=N", "--max-depth=N",
                  "$CORRAL_SERVER", "127.0.0.1:2181", "Exit status:", "  0   success",
                  "  1   the server answered", "  2   the server could not be reached",
@@ -194,7 +195,8 @@ def test_help_documents_commands_options_and_exit_statuses():
 USAGE = ("Usage: corralctl [-s HOST:PORT] [-t TIMEOUT_MS] COMMAND [ARGS]\n"
          "       corralctl --help | --version\n"
          "Commands: ruok, status, ls PATH, get PATH, stat PATH,\n"
-         "          tree [--max-nodes N] [--max-depth N] [PATH]\n"
+         "          tree [--max-nodes N] [--max-depth N] [PATH],\n"
+         "          create PATH [DATA], set PATH DATA, delete PATH\n"
          "Try 'corralctl --help' for more.\n")
 
 
@@ -207,6 +209,10 @@ USAGE = ("Usage: corralctl [-s HOST:PORT] [-t TIMEOUT_MS] COMMAND [ARGS]\n"
     (["ls", "/a", "/b"], "ls: unexpected argument '/b'"),
     (["ruok", "/x"], "ruok: unexpected argument '/x'"),
     (["ls", "app"], "ls: 'app' is not a path: it must start with '/'"),
+    (["create"], "create: PATH is missing"),
+    (["set", "/a"], "set: DATA is missing"),
+    (["delete", "/a", "/b"], "delete: unexpected argument '/b'"),
+    (["create", "a", "x"], "create: 'a' is not a path: it must start with '/'"),
     (["tree", "app"], "tree: 'app' is not a path: it must start with '/'"),
     (["-t", "abc", "ruok"], "-t: 'abc' is not a timeout in ms (1 to 3600000)"),
     (["-t", "0", "ruok"], "-t: '0' is not a timeout in ms (1 to 3600000)"),
@@ -655,3 +661,35 @@ def test_output_write_error_exits_1(seeded):
         rc, out, err = ctl("get", "/app/bin", server=seeded.hosts, stdout=full)
     assert rc == 1
     assert err == "corralctl: cannot write the output: No space left on device\n"
+
+
+# ---- writes ----
+
+def test_create_set_delete_change_the_tree_as_another_client_sees_it(corrald):
+    srv = corrald
+    assert ctl_text("create", "/app", "v1", server=srv.hosts) == (0, "/app\n", "")
+    assert ctl_text("create", "/app/empty", server=srv.hosts) == (0, "/app/empty\n", "")
+    zk = srv.kazoo()
+    try:
+        data, stat = zk.get("/app")
+        assert (data, stat.version, stat.ephemeralOwner) == (b"v1", 0, 0)
+        assert zk.get("/app/empty")[0] == b""
+        assert [(a.perms, a.id.scheme, a.id.id) for a in zk.get_acls("/app")[0]] == \
+            [(31, "world", "anyone")]
+        assert ctl_text("set", "/app", "v2", server=srv.hosts) == (0, "", "")
+        data, stat = zk.get("/app")
+        assert (data, stat.version) == (b"v2", 1)
+        assert ctl_text("create", "/app", "again", server=srv.hosts) == \
+            (1, "", "corralctl: /app: already exists\n")
+        assert ctl_text("delete", "/app", server=srv.hosts) == \
+            (1, "", "corralctl: /app: has children\n")
+        assert ctl_text("set", "/nope", "x", server=srv.hosts) == \
+            (1, "", "corralctl: /nope: no such node\n")
+        assert ctl_text("create", "/no/parent", server=srv.hosts) == \
+            (1, "", "corralctl: /no/parent: no such node\n")
+        assert ctl_text("delete", "/app/empty", server=srv.hosts) == (0, "", "")
+        assert ctl_text("delete", "/app", server=srv.hosts) == (0, "", "")
+        assert zk.exists("/app") is None
+    finally:
+        zk.stop()
+        zk.close()
