@@ -10,6 +10,7 @@
 #include <unistd.h>
 
 #include "config.h"
+#include "listener.h"
 #include "log.h"
 #include "server.h"
 #include "service.h"
@@ -236,12 +237,12 @@ int main(int argc, char **argv)
 	}
 	arm_signals(&sigw);
 
+	/* The sockets it really listens on: socket activation replaces client.listen. */
 	char addrs[512] = "";
-	for (size_t i = 0; i < cfg.listen_count; i++) {
-		bool v6 = strchr(cfg.listen[i].host, ':') != NULL;
+	for (size_t i = 0; i < srv->listener_count; i++) {
 		size_t n = strlen(addrs);
-		snprintf(addrs + n, sizeof(addrs) - n, "%s%s%s%s:%u", i ? ", " : "", v6 ? "[" : "",
-			 cfg.listen[i].host, v6 ? "]" : "", cfg.listen[i].port);
+		snprintf(addrs + n, sizeof(addrs) - n, "%s%s%s", i ? ", " : "", srv->listeners[i].name,
+			 srv->listeners[i].adopted ? " (from systemd)" : "");
 	}
 	log_event(LOG_NOTICE, { .message_id = LOG_MSGID_STARTED },
 		  "corrald %s serving clients on %s, data directory %s", CORRAL_VERSION, addrs,
