@@ -7,7 +7,8 @@ set -euo pipefail
 build_pkgs=(gcc meson ninja-build pkg-config liburing-dev libsystemd-dev libyaml-dev libssl-dev
             zlib1g-dev)
 test_pkgs=(libcmocka-dev python3-kazoo python3-pytest libzookeeper-mt-dev zookeeper-bin zookeeper
-           default-jre-headless openjdk-17-jdk-headless libcurator-recipes-java libslf4j-java)
+           default-jre-headless openjdk-17-jdk-headless libcurator-recipes-java libslf4j-java
+           debootstrap systemd-container dpkg-dev debhelper)
 
 want=("${build_pkgs[@]}")
 [ "${1:-build}" = test ] && want+=("${test_pkgs[@]}")

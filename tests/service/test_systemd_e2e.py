@@ -1,0 +1,302 @@
+"""corral as a Debian service under a real systemd, end to end.
+
+A Debian 12 minbase with systemd is debootstrapped once per machine and
+cached (CORRAL_E2E_CACHE, default /var/cache/corral-test); the .deb is built
+from this checkout with dpkg-buildpackage; every container is a copy of the
+cached root with the .deb installed by apt (dependencies from the archive,
+libraft from bookworm-backports), booted with
+
+    systemd-nspawn --register=no --keep-unit -D DIR --boot
+
+on a private network (its 127.0.0.1:2181 is its own). Commands run inside
+through nsenter into the container's init. The checks: the service is
+active after boot, a client writes and reads on port 2181, the journal has
+corrald's startup with its structured fields, `systemctl reload` works and
+is logged, SIGKILL makes systemd restart corrald with the data still there,
+and with only corral.socket enabled the first connection starts corrald (and
+the socket outlives the service).
+
+Needs root, debootstrap, systemd-nspawn and the Debian archive; skipped with
+the reason otherwise.
+"""
+import fcntl
+import glob
+import hashlib
+import json
+import os
+import shutil
+import signal
+import subprocess
+import tempfile
+import time
+
+import pytest
+
+SOURCE = os.environ.get("CORRAL_SOURCE_ROOT",
+                        os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", ".."))
+CACHE = os.environ.get("CORRAL_E2E_CACHE", "/var/cache/corral-test")
+MIRROR = "http://deb.debian.org/debian"
+# The root's recipe: change it and the cache is rebuilt. The runtime
+# libraries corrald links are installed up front (libraft0 from backports),
+# so installing the .deb needs no download.
+INCLUDE = ["systemd", "systemd-sysv", "dbus", "libsystemd0", "liburing2", "libyaml-0-2",
+           "libssl3", "zlib1g"]
+BACKPORTS = ["libraft0"]
+RECIPE = "1:" + ",".join(INCLUDE) + ":" + ",".join(BACKPORTS)
+CLIENT_MSGID_STARTED = "1e4c0b6d27a94d0f9a3b7c1f0e2d5a01"
+CONFIG_MSGID = "1e4c0b6d27a94d0f9a3b7c1f0e2d5a09"
+
+
+def need(cond, why):
+    if not cond:
+        pytest.skip(why)
+
+
+def run(cmd, timeout=600, check=True, **kw):
+    r = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout, **kw)
+    if check and r.returncode != 0:
+        raise AssertionError(f"{' '.join(cmd)} exited with {r.returncode}:\n"
+                             f"{r.stdout[-3000:]}\n{r.stderr[-3000:]}")
+    return r
+
+
+def nspawn_run(root, *cmd, timeout=600):
+    """Runs a command in root as a plain container (no boot)."""
+    return run(["systemd-nspawn", "-q", "--register=no", "--keep-unit", "-D", root, "--pipe",
+                "--", *cmd], timeout=timeout)
+
+
+@pytest.fixture(scope="module")
+def cached_root():
+    need(os.geteuid() == 0, "needs root (debootstrap, systemd-nspawn)")
+    need(shutil.which("debootstrap") and shutil.which("systemd-nspawn"),
+         "needs debootstrap and systemd-nspawn (scripts/deps.sh test installs them)")
+    key = hashlib.sha256(RECIPE.encode()).hexdigest()[:12]
+    os.makedirs(CACHE, exist_ok=True)
+    final = os.path.join(CACHE, f"bookworm-{key}")
+    with open(os.path.join(CACHE, ".lock"), "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)	# one builder at a time; others wait and reuse
+        if os.path.exists(os.path.join(final, ".corral-ready")):
+            return final
+        for old in glob.glob(os.path.join(CACHE, "bookworm-*")):
+            shutil.rmtree(old, ignore_errors=True)
+        tmp = final + ".tmp"
+        shutil.rmtree(tmp, ignore_errors=True)
+        run(["debootstrap", "--variant=minbase", "--include=" + ",".join(INCLUDE), "bookworm",
+             tmp, MIRROR], timeout=1800)
+        with open(os.path.join(tmp, "etc/apt/sources.list.d/backports.sources"), "w") as f:
+            f.write(f"Types: deb\nURIs: {MIRROR}\nSuites: bookworm-backports\nComponents: main\n")
+        nspawn_run(tmp, "apt-get", "update", "-q")
+        nspawn_run(tmp, "env", "DEBIAN_FRONTEND=noninteractive", "apt-get", "install", "-y", "-q",
+                   "--no-install-recommends", "-t", "bookworm-backports", *BACKPORTS)
+        nspawn_run(tmp, "apt-get", "clean")
+        with open(os.path.join(tmp, ".corral-ready"), "w") as f:
+            f.write(RECIPE + "\n")
+        os.rename(tmp, final)
+        return final
+
+
+@pytest.fixture(scope="module")
+def deb(tmp_path_factory):
+    """corral_<version>_<arch>.deb built from this checkout (a copy of it)."""
+    need(shutil.which("dpkg-buildpackage"), "needs dpkg-dev and debhelper")
+    work = tmp_path_factory.mktemp("deb")
+    src = work / "corral"
+    listed = run(["git", "-C", SOURCE, "ls-files", "-z"], check=False)
+    if listed.returncode == 0:
+        for name in listed.stdout.split("\0"):
+            if not name:
+                continue
+            dst = src / name
+            dst.parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy2(os.path.join(SOURCE, name), dst, follow_symlinks=False)
+    else:
+        shutil.copytree(SOURCE, src, ignore=shutil.ignore_patterns("build*", ".git"))
+    env = dict(os.environ, DEB_BUILD_OPTIONS="nocheck")
+    run(["dpkg-buildpackage", "-us", "-uc", "-b"], cwd=src, env=env, timeout=1800)
+    debs = [p for p in glob.glob(str(work / "corral_*.deb")) if "dbgsym" not in p]
+    assert len(debs) == 1, os.listdir(work)
+    return debs[0]
+
+
+class Container:
+    """A booted copy of the cached root with corral installed."""
+
+    def __init__(self, name):
+        self.dir = tempfile.mkdtemp(prefix=f"{name}-", dir="/var/tmp")
+        self.root = os.path.join(self.dir, "root")
+        self.name = f"{name}-{os.getpid()}"
+        self.proc = None
+        self.leader = None
+        self.console = os.path.join(self.dir, "console.log")
+
+    def install(self, cached, deb_path):
+        run(["cp", "-a", "--reflink=auto", cached, self.root])
+        # not /tmp: systemd-nspawn mounts a tmpfs there
+        shutil.copy(deb_path, os.path.join(self.root, "root", "corral.deb"))
+        # Installed while not booted: the postinst enables corral.service
+        # (and creates the user), deb-systemd-invoke does not start anything.
+        nspawn_run(self.root, "env", "DEBIAN_FRONTEND=noninteractive", "apt-get", "install",
+                   "-y", "-q", "--no-install-recommends", "/root/corral.deb")
+
+    def boot(self):
+        self.proc = subprocess.Popen(
+            ["systemd-nspawn", "--register=no", "--keep-unit", "-D", self.root, "--boot",
+             "--private-network", "--console=passive", f"--machine={self.name}"],
+            stdout=open(self.console, "w"), stderr=subprocess.STDOUT)
+        end = time.monotonic() + 60
+        while time.monotonic() < end and not self.leader:
+            assert self.proc.poll() is None, f"systemd-nspawn exited:\n{self.console_text()}"
+            self.leader = self._find_init()
+            time.sleep(0.1)
+        assert self.leader, "the container's init did not appear"
+        # booted far enough to take commands: systemd answers on its bus
+        self.wait_for(lambda: self.sh("systemctl is-system-running", check=False).stdout.strip()
+                      in ("running", "degraded"), 120, "the container to finish booting")
+        return self
+
+    def _find_init(self):
+        """The container's PID 1 as the host sees it: a descendant of
+        systemd-nspawn whose command is systemd."""
+        todo = [self.proc.pid]
+        while todo:
+            pid = todo.pop()
+            try:
+                with open(f"/proc/{pid}/task/{pid}/children") as f:
+                    kids = [int(k) for k in f.read().split()]
+            except OSError:
+                continue
+            for k in kids:
+                try:
+                    with open(f"/proc/{k}/comm") as f:
+                        if f.read().strip() == "systemd":
+                            return k
+                except OSError:
+                    pass
+                todo.append(k)
+        return None
+
+    def sh(self, command, check=True, timeout=120):
+        """Runs a shell command inside the booted container."""
+        return run(["nsenter", "-t", str(self.leader), "-a", "-r", "-w", "/bin/sh", "-c", command],
+                   check=check, timeout=timeout)
+
+    def wait_for(self, pred, timeout, what):
+        end = time.monotonic() + timeout
+        while time.monotonic() < end:
+            if pred():
+                return
+            time.sleep(0.2)
+        raise AssertionError(f"timed out waiting for {what}\n{self.diagnostics()}")
+
+    def diagnostics(self):
+        if not self.leader:
+            return self.console_text()
+        out = self.sh("systemctl --no-pager status corral.service corral.socket; "
+                      "journalctl --no-pager -n 80 -u corral.service -u corral.socket",
+                      check=False)
+        return out.stdout + out.stderr
+
+    def console_text(self):
+        try:
+            with open(self.console, errors="replace") as f:
+                return f.read()[-4000:]
+        except OSError:
+            return ""
+
+    def journal(self, unit="corral.service"):
+        out = self.sh(f"journalctl --no-pager -o json -u {unit}").stdout
+        return [json.loads(line) for line in out.splitlines() if line.strip()]
+
+    def main_pid(self):
+        return int(self.sh("systemctl show -p MainPID --value corral.service").stdout.strip())
+
+    def active(self, unit):
+        return self.sh(f"systemctl is-active {unit}", check=False).stdout.strip() == "active"
+
+    def shutdown(self):
+        if self.proc and self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)	# nspawn asks init to power off
+            try:
+                self.proc.wait(60)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+        shutil.rmtree(self.dir, ignore_errors=True)
+
+
+@pytest.fixture
+def container(cached_root, deb):
+    made = []
+
+    def make(name):
+        c = Container(name)
+        made.append(c)	# removed even when the install fails
+        c.install(cached_root, deb)
+        return c
+
+    yield make
+    for c in made:
+        c.shutdown()
+
+
+def test_the_package_runs_corral_as_a_systemd_service(container):
+    c = container("corral-e2e").boot()
+
+    # enabled by the package, started at boot, ready (Type=notify)
+    c.wait_for(lambda: c.active("corral.service"), 60, "corral.service to be active")
+    assert c.sh("systemctl is-enabled corral.service").stdout.strip() == "enabled"
+    assert c.sh("systemctl is-enabled corral.socket", check=False).stdout.strip() == "disabled"
+    assert c.sh("id -u corral").returncode == 0
+
+    # a client writes and reads on port 2181
+    assert c.sh("corralctl ruok").stdout == "imok\n"
+    assert c.sh("corralctl create /e2e written-before-the-kill").stdout == "/e2e\n"
+    assert c.sh("corralctl get /e2e").stdout == "written-before-the-kill"
+
+    # the journal: the startup line with its MESSAGE_ID and fields
+    started = [e for e in c.journal() if e.get("MESSAGE_ID") == CLIENT_MSGID_STARTED]
+    assert started, c.diagnostics()
+    e = started[0]
+    assert e["SYSLOG_IDENTIFIER"] == "corrald" and e["PRIORITY"] == "5", e
+    assert "serving clients on 127.0.0.1:2181" in e["MESSAGE"], e["MESSAGE"]
+    assert "data directory /var/lib/corral" in e["MESSAGE"], e["MESSAGE"]
+    assert e.get("_SYSTEMD_UNIT") == "corral.service", e
+
+    # reload: SIGHUP through ExecReload, RELOADING=1 then READY=1, logged
+    c.sh("systemctl reload corral.service")
+    c.wait_for(lambda: any(r.get("MESSAGE_ID") == CONFIG_MSGID and
+                           "configuration reloaded from /etc/corral/corral.yaml" in r["MESSAGE"]
+                           for r in c.journal()), 30, "the reload to be logged")
+    assert c.active("corral.service")
+
+    # SIGKILL: systemd restarts corrald (Restart=on-failure), the data is there
+    pid = c.main_pid()
+    c.sh(f"kill -KILL {pid}")
+    c.wait_for(lambda: c.active("corral.service") and c.main_pid() not in (0, pid), 60,
+               "systemd to restart corrald")
+    assert int(c.sh("systemctl show -p NRestarts --value corral.service").stdout) >= 1
+    assert c.sh("corralctl get /e2e").stdout == "written-before-the-kill"
+    assert c.sh("corralctl stat /e2e").stdout.count("\n") > 5
+
+
+def test_with_only_the_socket_enabled_the_first_connection_starts_corrald(container):
+    c = container("corral-e2e-socket").boot()
+    c.wait_for(lambda: c.active("corral.service"), 60, "corral.service to be active")
+    c.sh("systemctl disable --now corral.service && systemctl enable --now corral.socket")
+    assert not c.active("corral.service")
+    assert c.active("corral.socket")
+
+    # the first connection starts the service, which answers on the socket it was given
+    assert c.sh("corralctl ruok").stdout == "imok\n"
+    c.wait_for(lambda: c.active("corral.service"), 30, "the connection to start corral.service")
+    assert c.sh("corralctl create /activated yes").stdout == "/activated\n"
+    msgs = [e["MESSAGE"] for e in c.journal() if e.get("MESSAGE_ID") == CLIENT_MSGID_STARTED]
+    assert msgs and "127.0.0.1:2181 (from systemd)" in msgs[-1], msgs
+
+    # the service stops; the socket stays and starts it again, data intact
+    c.sh("systemctl stop corral.service")
+    assert not c.active("corral.service")
+    assert c.active("corral.socket"), c.diagnostics()
+    assert c.sh("corralctl get /activated").stdout == "yes"
+    assert c.active("corral.service")
