@@ -1,0 +1,54 @@
+/* peer_message: libraft's messages on the wire between corral servers.
+ *
+ * Replication (an ensemble of servers) sends Raft's RPCs over TCP; this is
+ * their encoding, corral's own: versioned, length-framed, checksummed.
+ * One frame:
+ *
+ *   u32 length     bytes after this field (header rest + body)
+ *   u32 crc32      zlib crc32 of the bytes after this field
+ *   u16 version    PEER_PROTOCOL_VERSION
+ *   u16 type       enum raft_message_type
+ *   u32 reserved   0
+ *   u64 from       the sending server's id
+ *   body           the message's fields, big-endian, in struct order
+ *
+ * AppendEntries carries its entries (term, type, length, bytes each) and
+ * InstallSnapshot its configuration (libraft's own encoding) and data.
+ * Decoding checks everything (length, checksum, version, type, every count
+ * against the bytes present) before it allocates by a count, so a damaged
+ * or hostile frame costs at most the frame's size. */
+#pragma once
+
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+#include <raft.h>
+
+#include "jute.h"
+
+#define PEER_PROTOCOL_VERSION 1
+#define PEER_HEADER_BYTES 24
+
+/* Appends one frame holding m, sent by server from. Returns 0, or -ENOMEM
+ * (out->error set), -EINVAL for a message type libraft does not define. */
+int peer_message_encode(const struct raft_message *m, raft_id from, struct jute_buf *out);
+
+/* Decodes the frame at the start of buf[0..len). Returns the frame's size
+ * (> 0) with *ret filled (ret->server_id = the sender, ret->server_address
+ * NULL: the transport knows it), 0 when buf holds only part of a frame, or
+ * a negative errno with a sentence in why: -EMSGSIZE (the frame would be
+ * longer than max_frame), -EBADMSG (checksum, lengths, type or fields
+ * wrong), -EPROTONOSUPPORT (another version), -ENOMEM.
+ *
+ * What a decoded message holds is allocated with raft_malloc(), as libraft
+ * expects of received messages: AppendEntries' entries array and one batch
+ * buffer that every entry points into (entry.batch), InstallSnapshot's data
+ * and configuration. Hand it to raft_step() or free it with
+ * peer_message_release(). */
+ssize_t peer_message_decode(const uint8_t *buf, size_t len, size_t max_frame,
+			    struct raft_message *ret, char *why, size_t why_size);
+
+/* Frees what peer_message_decode() allocated for m (for a message that is
+ * not handed to libraft). */
+void peer_message_release(struct raft_message *m);
