@@ -9,8 +9,10 @@ libraft from bookworm-backports), booted with
     systemd-nspawn --register=no --keep-unit -D DIR --boot
 
 on a private network (its 127.0.0.1:2181 is its own). Commands run inside
-through nsenter into the container's init. The checks: the service is
-active after boot, a client writes and reads on port 2181, the journal has
+through nsenter into the container's init. The checks: `systemd-analyze
+verify` is clean and `systemd-analyze security` rates the service at most
+2.0; the package's files are where they belong; the service is active after
+boot, a client writes and reads on port 2181, the journal has
 corrald's startup with its structured fields, `systemctl reload` works and
 is logged, SIGKILL makes systemd restart corrald with the data still there,
 and with only corral.socket enabled the first connection starts corrald (and
@@ -248,6 +250,25 @@ def test_the_package_runs_corral_as_a_systemd_service(container):
     assert c.sh("systemctl is-enabled corral.service").stdout.strip() == "enabled"
     assert c.sh("systemctl is-enabled corral.socket", check=False).stdout.strip() == "disabled"
     assert c.sh("id -u corral").returncode == 0
+
+    # the units as installed: verify is clean (--man=no: minbase has no man;
+    # the pages themselves are checked as installed files), and the
+    # sandboxing rates at most 2.0
+    verify = c.sh("systemd-analyze verify --man=no /lib/systemd/system/corral.service "
+                  "/lib/systemd/system/corral.socket 2>&1", check=False)
+    assert verify.returncode == 0 and verify.stdout.strip() == "", verify.stdout
+    security = c.sh("systemd-analyze security --offline=yes /lib/systemd/system/corral.service")
+    level = [l for l in security.stdout.splitlines() if "Overall exposure level" in l]
+    assert level, security.stdout[-2000:]
+    assert float(level[0].split(":")[1].split()[0]) <= 2.0, level[0]
+    files = c.sh("dpkg -L corral").stdout.split()
+    for f in ["/usr/sbin/corrald", "/usr/bin/corralctl", "/lib/systemd/system/corral.service",
+              "/lib/systemd/system/corral.socket", "/usr/lib/sysusers.d/corral.conf",
+              "/usr/lib/tmpfiles.d/corral.conf", "/etc/corral/corral.yaml",
+              "/usr/share/man/man8/corrald.8.gz", "/usr/share/man/man8/corralctl.8.gz",
+              "/usr/share/man/man5/corral.yaml.5.gz"]:
+        assert f in files, f
+    assert "/etc/corral/corral.yaml" in c.sh("cat /var/lib/dpkg/info/corral.conffiles").stdout
 
     # a client writes and reads on port 2181
     assert c.sh("corralctl ruok").stdout == "imok\n"
