@@ -244,7 +244,8 @@ static int decode_append_entries(struct in *i, struct raft_append_entries *p, ch
 		snprintf(why, why_size, "out of memory");
 		return -ENOMEM;
 	}
-	memcpy(batch, take(i, total), total);
+	if (total)
+		memcpy(batch, take(i, total), total);
 	size_t off = 0;
 	for (uint32_t k = 0; k < n; k++) {
 		const uint8_t *h = headers + k * ENTRY_HEADER_BYTES;

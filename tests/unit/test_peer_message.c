@@ -129,6 +129,17 @@ static void test_append_entries_carries_every_entry_in_one_raft_allocated_batch(
 		    (uint8_t *)p->entries[0].buf.base >= b.data + b.len);
 	peer_message_release(&d);
 
+	/* only empty entries (barriers): no data, no batch */
+	m.append_entries.entries = &entries[1];
+	m.append_entries.n_entries = 1;
+	encode(&m, 1, &b);
+	d = decode_ok(&b);
+	assert_int_equal(d.append_entries.n_entries, 1);
+	assert_int_equal(d.append_entries.entries[0].type, RAFT_BARRIER);
+	assert_int_equal(d.append_entries.entries[0].buf.len, 0);
+	assert_null(d.append_entries.entries[0].batch);
+	peer_message_release(&d);
+
 	/* a heartbeat: no entries, nothing allocated */
 	m.append_entries.n_entries = 0;
 	m.append_entries.entries = NULL;
