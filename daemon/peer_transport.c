@@ -1,0 +1,499 @@
+/* peer_transport: see peer_transport.h. */
+#include "peer_transport.h"
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <liburing.h>
+
+#include "log.h"
+#include "peer_message.h"
+
+#define RECV_CHUNK 65536
+#define LISTEN_BACKLOG 64
+
+/* "ip:port" or "[ipv6]:port", numeric; port 0 only where allow_zero (a
+ * listener that takes any free port: tests). */
+static int resolve(const char *text, bool allow_zero, struct sockaddr_storage *ss, socklen_t *len)
+{
+	char host[INET6_ADDRSTRLEN + 2];
+	const char *colon = strrchr(text, ':');
+	if (!colon || (size_t)(colon - text) >= sizeof(host) || colon == text)
+		return -EINVAL;
+	memcpy(host, text, (size_t)(colon - text));
+	host[colon - text] = 0;
+	char *h = host;
+	if (h[0] == '[') {
+		size_t n = strlen(h);
+		if (n < 2 || h[n - 1] != ']')
+			return -EINVAL;
+		h[n - 1] = 0;
+		h++;
+	}
+	char *end;
+	errno = 0;
+	unsigned long port = strtoul(colon + 1, &end, 10);
+	if (!colon[1] || *end || errno || port > 65535 || (port == 0 && !allow_zero))
+		return -EINVAL;
+	memset(ss, 0, sizeof(*ss));
+	struct sockaddr_in *in = (struct sockaddr_in *)ss;
+	struct sockaddr_in6 *in6 = (struct sockaddr_in6 *)ss;
+	if (host[0] != '[' && inet_pton(AF_INET, h, &in->sin_addr) == 1) {
+		in->sin_family = AF_INET;
+		in->sin_port = htons((uint16_t)port);
+		*len = sizeof(*in);
+	} else if (inet_pton(AF_INET6, h, &in6->sin6_addr) == 1) {
+		in6->sin6_family = AF_INET6;
+		in6->sin6_port = htons((uint16_t)port);
+		*len = sizeof(*in6);
+	} else {
+		return -EINVAL;
+	}
+	return 0;
+}
+
+static void name_of(const struct sockaddr_storage *ss, char *out, size_t size)
+{
+	char host[INET6_ADDRSTRLEN] = "?";
+	if (ss->ss_family == AF_INET) {
+		const struct sockaddr_in *in = (const struct sockaddr_in *)ss;
+		inet_ntop(AF_INET, &in->sin_addr, host, sizeof(host));
+		snprintf(out, size, "%s:%u", host, ntohs(in->sin_port));
+	} else if (ss->ss_family == AF_INET6) {
+		const struct sockaddr_in6 *in6 = (const struct sockaddr_in6 *)ss;
+		inet_ntop(AF_INET6, &in6->sin6_addr, host, sizeof(host));
+		snprintf(out, size, "[%s]:%u", host, ntohs(in6->sin6_port));
+	} else {
+		snprintf(out, size, "?");
+	}
+}
+
+/* ---- outgoing connections ---- */
+
+static void on_connect(struct loop_op *op, int res, uint32_t flags);
+static void on_send(struct loop_op *op, int res, uint32_t flags);
+static void on_watch(struct loop_op *op, int res, uint32_t flags);
+
+/* Closes the fd once no ring operation uses it any more. */
+static void peer_settle(struct peer *p)
+{
+	if (p->closing && p->ops == 0 && p->fd >= 0) {
+		close(p->fd);
+		p->fd = -1;
+		p->closing = false;
+	}
+}
+
+/* The connection failed or dropped: close it, and wait before the next. */
+static void peer_drop(struct peer *p)
+{
+	if (p->fd < 0 || p->closing)
+		return;
+	p->up = false;
+	p->closing = true;
+	p->queue_sent = 0;	/* a frame cut short goes again whole */
+	shutdown(p->fd, SHUT_RDWR);
+	p->retry_at_ms = loop_now_ms() + p->backoff_ms;
+	p->backoff_ms = p->backoff_ms * 2 > p->t->o.backoff_max_ms ? p->t->o.backoff_max_ms
+								 : p->backoff_ms * 2;
+	peer_settle(p);
+}
+
+static void peer_connect(struct peer *p)
+{
+	if (p->fd >= 0 || p->t->closing)
+		return;
+	p->fd = socket(p->sa.ss_family, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	if (p->fd < 0) {
+		p->connect_failures++;
+		p->retry_at_ms = loop_now_ms() + p->backoff_ms;
+		return;
+	}
+	int one = 1;
+	setsockopt(p->fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+	struct io_uring_sqe *sqe = loop_sqe(p->t->loop, &p->connect_op);
+	io_uring_prep_connect(sqe, p->fd, (struct sockaddr *)&p->sa, p->sa_len);
+	p->connecting = true;
+	p->ops++;
+}
+
+static void peer_pump(struct peer *p)
+{
+	if (!p->up || p->sending || p->closing || p->queue_sent == p->queue.len)
+		return;
+	struct io_uring_sqe *sqe = loop_sqe(p->t->loop, &p->send_op);
+	io_uring_prep_send(sqe, p->fd, p->queue.data + p->queue_sent,
+			   p->queue.len - p->queue_sent, MSG_NOSIGNAL);
+	p->sending = true;
+	p->ops++;
+}
+
+static void on_connect(struct loop_op *op, int res, uint32_t flags)
+{
+	struct peer *p = (struct peer *)((char *)op - offsetof(struct peer, connect_op));
+	(void)flags;
+	p->ops--;
+	p->connecting = false;
+	if (res < 0 || p->closing || p->t->closing) {
+		if (res < 0) {
+			p->connect_failures++;
+			log_debug("peer %llu at %s: connect: %s; again in %u ms",
+				  (unsigned long long)p->id, p->address, strerror(-res), p->backoff_ms);
+		}
+		peer_drop(p);
+		peer_settle(p);
+		return;
+	}
+	p->up = true;
+	p->connects++;
+	p->backoff_ms = p->t->o.backoff_min_ms;
+	p->queue_sent = 0;
+	/* Nothing is ever sent back on this connection: a recv that completes
+	 * means the other side closed it (or broke the rules), so a restarted
+	 * peer is noticed at once, not at the next failed send. */
+	struct io_uring_sqe *sqe = loop_sqe(p->t->loop, &p->watch_op);
+	io_uring_prep_recv(sqe, p->fd, &p->watch_byte, 1, 0);
+	p->ops++;
+	peer_pump(p);
+}
+
+static void on_watch(struct loop_op *op, int res, uint32_t flags)
+{
+	struct peer *p = (struct peer *)((char *)op - offsetof(struct peer, watch_op));
+	(void)flags;
+	p->ops--;
+	if (!p->closing)
+		log_debug("peer %llu at %s: the connection %s", (unsigned long long)p->id, p->address,
+			  res == 0 ? "was closed by the other side" : res < 0 ? strerror(-res)
+								       : "received data");
+	peer_drop(p);
+	peer_settle(p);
+}
+
+/* Drops the whole frames at the front of the queue that are sent. */
+static void queue_trim(struct peer *p)
+{
+	size_t off = 0;
+	while (p->queue_sent - off >= 4) {
+		uint32_t n;
+		memcpy(&n, p->queue.data + off, 4);
+		size_t frame = (size_t)be32toh(n) + 4;
+		if (p->queue_sent - off < frame)
+			break;
+		off += frame;
+		p->frames_sent++;
+	}
+	if (off) {
+		memmove(p->queue.data, p->queue.data + off, p->queue.len - off);
+		p->queue.len -= off;
+		p->queue_sent -= off;
+	}
+}
+
+static void on_send(struct loop_op *op, int res, uint32_t flags)
+{
+	struct peer *p = (struct peer *)((char *)op - offsetof(struct peer, send_op));
+	(void)flags;
+	p->ops--;
+	p->sending = false;
+	if (res <= 0 || p->closing) {
+		if (!p->closing)
+			log_debug("peer %llu at %s: send: %s", (unsigned long long)p->id, p->address,
+				  res < 0 ? strerror(-res) : "nothing sent");
+		peer_drop(p);
+		peer_settle(p);
+		return;
+	}
+	p->queue_sent += (size_t)res;
+	queue_trim(p);
+	peer_pump(p);
+}
+
+int peer_transport_add(struct peer_transport *t, raft_id id, const char *address)
+{
+	for (size_t i = 0; i < t->peer_count; i++)
+		if (t->peers[i]->id == id)
+			return -EEXIST;
+	struct sockaddr_storage ss;
+	socklen_t len;
+	if (resolve(address, false, &ss, &len) < 0)
+		return -EINVAL;
+	/* Each peer is its own allocation: ring operations point into it, so
+	 * it never moves. */
+	struct peer **peers = realloc(t->peers, (t->peer_count + 1) * sizeof(*peers));
+	if (!peers)
+		return -ENOMEM;
+	t->peers = peers;
+	struct peer *p = calloc(1, sizeof(*p));
+	if (!p)
+		return -ENOMEM;
+	t->peers[t->peer_count++] = p;
+	p->t = t;
+	p->id = id;
+	snprintf(p->address, sizeof(p->address), "%s", address);
+	p->sa = ss;
+	p->sa_len = len;
+	p->fd = -1;
+	p->backoff_ms = t->o.backoff_min_ms;
+	p->connect_op.complete = on_connect;
+	p->send_op.complete = on_send;
+	p->watch_op.complete = on_watch;
+	return 0;
+}
+
+int peer_transport_send(struct peer_transport *t, const struct raft_message *m)
+{
+	struct peer *p = NULL;
+	for (size_t i = 0; i < t->peer_count && !p; i++)
+		if (t->peers[i]->id == m->server_id)
+			p = t->peers[i];
+	if (!p)
+		return -ENOENT;
+	size_t before = p->queue.len;
+	int r = peer_message_encode(m, t->o.self, &p->queue);
+	if (r < 0) {
+		p->queue.error = 0;
+		return r;
+	}
+	if (p->queue.len > t->o.max_queue_bytes) {
+		p->queue.len = before;
+		p->frames_dropped++;
+		return -ENOBUFS;
+	}
+	if (p->fd < 0 && loop_now_ms() >= p->retry_at_ms)
+		peer_connect(p);
+	peer_pump(p);
+	return 0;
+}
+
+/* ---- incoming connections ---- */
+
+static void on_recv(struct loop_op *op, int res, uint32_t flags);
+
+static void inbound_settle(struct peer_inbound *in)
+{
+	if (!in->closing || in->ops)
+		return;
+	struct peer_transport *t = in->t;
+	close(in->fd);
+	for (struct peer_inbound **pp = &t->inbound; *pp; pp = &(*pp)->next)
+		if (*pp == in) {
+			*pp = in->next;
+			break;
+		}
+	free(in->buf);
+	free(in);
+}
+
+/* Ends the connection; the caller then calls inbound_settle(), which frees
+ * it once no ring operation uses it. */
+static void inbound_close(struct peer_inbound *in)
+{
+	if (in->closing)
+		return;
+	in->closing = true;
+	shutdown(in->fd, SHUT_RDWR);
+}
+
+static void inbound_arm(struct peer_inbound *in)
+{
+	size_t limit = in->t->o.max_frame_bytes + RECV_CHUNK;
+	if (in->cap - in->len < RECV_CHUNK && in->cap < limit) {
+		size_t cap = in->cap ? in->cap * 2 : RECV_CHUNK * 2;
+		if (cap > limit)
+			cap = limit;
+		uint8_t *b = realloc(in->buf, cap);
+		if (!b) {
+			log_warning("peer connection: out of memory for its buffer; closed");
+			inbound_close(in);
+			inbound_settle(in);
+			return;
+		}
+		in->buf = b;
+		in->cap = cap;
+	}
+	struct io_uring_sqe *sqe = loop_sqe(in->t->loop, &in->recv_op);
+	io_uring_prep_recv(sqe, in->fd, in->buf + in->len, in->cap - in->len, 0);
+	in->ops++;
+}
+
+static void on_recv(struct loop_op *op, int res, uint32_t flags)
+{
+	struct peer_inbound *in =
+		(struct peer_inbound *)((char *)op - offsetof(struct peer_inbound, recv_op));
+	struct peer_transport *t = in->t;
+	(void)flags;
+	in->ops--;
+	if (res <= 0 || in->closing || t->closing) {
+		inbound_close(in);
+		inbound_settle(in);
+		return;
+	}
+	in->len += (size_t)res;
+	size_t off = 0;
+	for (;;) {
+		struct raft_message m;
+		char why[256];
+		ssize_t n = peer_message_decode(in->buf + off, in->len - off, t->o.max_frame_bytes, &m,
+						why, sizeof(why));
+		if (n == 0)
+			break;
+		if (n < 0) {
+			struct sockaddr_storage ss;
+			socklen_t len = sizeof(ss);
+			char from[96] = "?";
+			if (getpeername(in->fd, (struct sockaddr *)&ss, &len) == 0)
+				name_of(&ss, from, sizeof(from));
+			log_warning("peer connection from %s: %s; closed", from, why);
+			t->frames_refused++;
+			inbound_close(in);
+			inbound_settle(in);
+			return;
+		}
+		off += (size_t)n;
+		t->frames_received++;
+		t->o.on_message(t->o.ctx, &m);
+		if (in->closing || t->closing)
+			break;
+	}
+	memmove(in->buf, in->buf + off, in->len - off);
+	in->len -= off;
+	if (in->closing || t->closing) {
+		inbound_close(in);
+		inbound_settle(in);
+		return;
+	}
+	inbound_arm(in);
+}
+
+static void on_accept(struct loop_op *op, int res, uint32_t flags);
+
+static void arm_accept(struct peer_transport *t)
+{
+	struct io_uring_sqe *sqe = loop_sqe(t->loop, &t->accept_op);
+	io_uring_prep_multishot_accept(sqe, t->listen_fd, NULL, NULL, SOCK_CLOEXEC);
+	t->accepting = true;
+}
+
+static void on_accept(struct loop_op *op, int res, uint32_t flags)
+{
+	struct peer_transport *t =
+		(struct peer_transport *)((char *)op - offsetof(struct peer_transport, accept_op));
+	if (!(flags & IORING_CQE_F_MORE))
+		t->accepting = false;	/* re-armed by peer_transport_tick() */
+	if (res < 0)
+		return;
+	if (t->closing) {
+		close(res);
+		return;
+	}
+	struct peer_inbound *in = calloc(1, sizeof(*in));
+	if (!in) {
+		close(res);
+		return;
+	}
+	in->t = t;
+	in->fd = res;
+	in->recv_op.complete = on_recv;
+	in->next = t->inbound;
+	t->inbound = in;
+	inbound_arm(in);
+}
+
+/* ---- the whole ---- */
+
+int peer_transport_init(struct peer_transport *t, struct loop *loop,
+			const struct peer_transport_options *o, char *why, size_t why_size)
+{
+	memset(t, 0, sizeof(*t));
+	t->loop = loop;
+	t->o = *o;
+	t->listen_fd = -1;
+	t->accept_op.complete = on_accept;
+	struct sockaddr_storage ss;
+	socklen_t len;
+	if (resolve(o->listen, true, &ss, &len) < 0) {
+		snprintf(why, why_size, "peer address %s is not a numeric ip:port", o->listen);
+		return -EINVAL;
+	}
+	int fd = socket(ss.ss_family, SOCK_STREAM | SOCK_CLOEXEC, 0), one = 1;
+	if (fd < 0) {
+		snprintf(why, why_size, "socket(): %s", strerror(errno));
+		return -errno;
+	}
+	setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
+	if (ss.ss_family == AF_INET6)
+		setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &one, sizeof(one));
+	if (bind(fd, (struct sockaddr *)&ss, len) < 0 || listen(fd, LISTEN_BACKLOG) < 0) {
+		int e = errno;
+		snprintf(why, why_size, "cannot listen on %s: %s", o->listen, strerror(e));
+		close(fd);
+		return -e;
+	}
+	len = sizeof(ss);
+	getsockname(fd, (struct sockaddr *)&ss, &len);
+	name_of(&ss, t->listen_name, sizeof(t->listen_name));
+	t->listen_fd = fd;
+	arm_accept(t);
+	return 0;
+}
+
+void peer_transport_tick(struct peer_transport *t, uint64_t now_ms)
+{
+	if (t->closing)
+		return;
+	if (!t->accepting && t->listen_fd >= 0)
+		arm_accept(t);
+	for (size_t i = 0; i < t->peer_count; i++) {
+		struct peer *p = t->peers[i];
+		if (p->fd < 0 && p->queue.len > 0 && now_ms >= p->retry_at_ms)
+			peer_connect(p);
+	}
+}
+
+bool peer_transport_close(struct peer_transport *t)
+{
+	if (!t->closing) {
+		t->closing = true;
+		if (t->listen_fd >= 0) {
+			shutdown(t->listen_fd, SHUT_RDWR);	/* ends the multishot accept */
+			close(t->listen_fd);
+			t->listen_fd = -1;
+		}
+		for (size_t i = 0; i < t->peer_count; i++) {
+			struct peer *p = t->peers[i];
+			if (p->fd >= 0 && !p->closing) {
+				p->up = false;
+				p->closing = true;
+				shutdown(p->fd, SHUT_RDWR);
+			}
+			peer_settle(p);
+		}
+		for (struct peer_inbound *in = t->inbound, *next; in; in = next) {
+			next = in->next;
+			inbound_close(in);
+			inbound_settle(in);
+		}
+	}
+	bool busy = t->accepting || t->inbound != NULL;
+	for (size_t i = 0; i < t->peer_count; i++) {
+		peer_settle(t->peers[i]);
+		busy = busy || t->peers[i]->ops > 0 || t->peers[i]->fd >= 0;
+	}
+	if (busy)
+		return false;
+	for (size_t i = 0; i < t->peer_count; i++) {
+		jute_buf_free(&t->peers[i]->queue);
+		free(t->peers[i]);
+	}
+	free(t->peers);
+	t->peers = NULL;
+	t->peer_count = 0;
+	return true;
+}

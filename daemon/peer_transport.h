@@ -1,0 +1,102 @@
+/* peer_transport: TCP between the servers of an ensemble, on the io_uring
+ * loop, carrying peer_message frames.
+ *
+ * Each server listens on its peer address and keeps one outgoing connection
+ * to every other member; it sends only on its outgoing connections and
+ * receives only on the ones it accepted (the frame names its sender), so
+ * the two directions never contend. An outgoing connection is made on
+ * demand and, when it fails or drops, again after a backoff that doubles
+ * from backoff_min_ms to backoff_max_ms (reset by a connection that works).
+ * What waits to be sent is bounded by max_queue_bytes per peer: past it a
+ * message is dropped and counted (Raft resends what matters). Whole frames
+ * only: a frame cut by a dropped connection is sent again whole on the next.
+ * A frame that does not decode closes that one connection, with one log
+ * line; the others go on. */
+#pragma once
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/socket.h>
+
+#include <raft.h>
+
+#include "jute.h"
+#include "loop.h"
+
+struct peer_transport;
+
+struct peer {
+	struct peer_transport *t;
+	raft_id id;
+	char address[80];		/* "host:port", as configured */
+	struct sockaddr_storage sa;
+	socklen_t sa_len;
+
+	int fd;				/* the outgoing connection, or -1 */
+	bool connecting, up, sending, closing;
+	int ops;			/* its ring operations still to complete */
+	struct jute_buf queue;		/* whole frames waiting */
+	size_t queue_sent;		/* bytes of queue already on this connection */
+	uint32_t backoff_ms;
+	uint64_t retry_at_ms;		/* no connection attempt before */
+	struct loop_op connect_op, send_op, watch_op;
+	uint8_t watch_byte;		/* a recv that ends when the other side closes */
+
+	uint64_t frames_sent, frames_dropped, connects, connect_failures;
+};
+
+/* An accepted connection from another server. */
+struct peer_inbound {
+	struct peer_transport *t;
+	int fd;
+	bool closing;
+	int ops;
+	uint8_t *buf;
+	size_t len, cap;
+	struct loop_op recv_op;
+	struct peer_inbound *next;
+};
+
+struct peer_transport_options {
+	raft_id self;
+	const char *listen;		/* "host:port" of this server's peer address */
+	size_t max_queue_bytes;		/* per peer */
+	size_t max_frame_bytes;
+	uint32_t backoff_min_ms, backoff_max_ms;
+	/* A message arrived. It is the callee's: hand it to raft_step() or free
+	 * it with peer_message_release(). */
+	void (*on_message)(void *ctx, struct raft_message *m);
+	void *ctx;
+};
+
+struct peer_transport {
+	struct loop *loop;
+	struct peer_transport_options o;
+	int listen_fd;
+	char listen_name[80];		/* as bound: the real port when 0 was asked */
+	bool accepting;
+	struct loop_op accept_op;
+	struct peer **peers;		/* each its own allocation: it never moves */
+	size_t peer_count;
+	struct peer_inbound *inbound;
+	bool closing;
+
+	uint64_t frames_received, frames_refused;
+};
+
+/* Binds and listens on o->listen, and starts accepting. Returns 0 or a
+ * negative errno with a sentence in why. */
+int peer_transport_init(struct peer_transport *t, struct loop *loop,
+			const struct peer_transport_options *o, char *why, size_t why_size);
+/* Adds a member to send to. Returns 0, -EINVAL (address not "ip:port"),
+ * -EEXIST or -ENOMEM. */
+int peer_transport_add(struct peer_transport *t, raft_id id, const char *address);
+/* Queues m for the member m->server_id, connecting if needed. Returns 0,
+ * -ENOENT (not a member), -ENOBUFS (its queue is full: dropped), -ENOMEM. */
+int peer_transport_send(struct peer_transport *t, const struct raft_message *m);
+/* Connection attempts whose backoff has passed; call from the loop's timer. */
+void peer_transport_tick(struct peer_transport *t, uint64_t now_ms);
+/* Closes every connection and the listener. Returns true once every ring
+ * operation has completed (run the loop until it does), then frees. */
+bool peer_transport_close(struct peer_transport *t);
