@@ -86,6 +86,7 @@ struct wal {
 	int flight_fd;
 	bool in_flight;
 	bool writes_pending;		/* write and fsync CQEs still to come */
+	uint64_t truncate_pending;	/* cut the log here once the flight settles, or 0 */
 	int pending_cqes;
 
 	int failed;			/* 0, or the errno that stopped the log */
@@ -121,6 +122,18 @@ void wal_close(struct wal *w);
  * Returns 0, -ENOMEM, or the errno the log failed with. */
 int wal_append(struct wal *w, uint64_t index, uint64_t term, uint8_t type,
 	       const void *data, uint32_t len);
+/* Removes the records from index on, durably (a follower's log that
+ * conflicts with its leader's): afterwards last_index is index - 1, whose
+ * term the caller gives (prev_term), and appends go on from index. Records
+ * only gathered are dropped at once; when the batch in flight holds some, the
+ * log is cut as soon as it settles (before anything after it is written, and
+ * on_durable never reports a removed index). On disk: later segments are
+ * deleted first, then the segment holding index is cut (ftruncate) there, so a
+ * crash at any point leaves a prefix of the log. Returns 0, -EINVAL (index
+ * before the log's first segment), -EBADMSG (index not found where the log
+ * says it is), or the errno the log failed with. */
+int wal_truncate(struct wal *w, uint64_t index, uint64_t prev_term);
+
 /* Starts writing the gathered batch when nothing is in flight (once per loop turn). */
 void wal_flush(struct wal *w);
 

@@ -1,0 +1,270 @@
+/* Tests of the write-ahead log's truncation (storage/wal.c): a follower's
+ * log cut where it conflicts with its leader's, on real files through a real
+ * io_uring loop, then read back by recovery as a restart would. */
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <setjmp.h>
+#include <cmocka.h>
+
+#include <dirent.h>
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "loop.h"
+#include "../storage/wal.h"
+
+#define SEGMENT_BYTES (1u << 20)	/* the smallest allowed: several segments soon */
+
+static struct loop L;
+static struct wal W;
+static char dir[256];
+static const struct wal_identity ID = { .cluster_id = { 1, 2, 3 }, .server_id = 7 };
+static uint64_t reported;		/* the last on_durable index */
+static int reports_beyond;		/* reports of an index the log no longer has */
+
+static void on_durable(void *ctx, uint64_t index)
+{
+	(void)ctx;
+	if (index > W.last_index)
+		reports_beyond++;
+	reported = index;
+}
+
+static void on_failed(void *ctx, int err)
+{
+	(void)ctx;
+	fail_msg("the log failed: %s", strerror(err));
+}
+
+/* What recovery found: term and first data byte of each index. */
+struct seen {
+	uint64_t first, last;
+	uint64_t term[4096];
+	uint8_t data[4096];
+	uint32_t len[4096];
+};
+static struct seen S;
+
+static int visit(void *ctx, uint64_t index, uint64_t term, uint8_t type, const uint8_t *data,
+		 uint32_t len)
+{
+	(void)ctx;
+	(void)type;
+	if (!S.first)
+		S.first = index;
+	S.last = index;
+	if (index < 4096) {
+		S.term[index] = term;
+		S.data[index] = len ? data[0] : 0;
+		S.len[index] = len;
+	}
+	return 0;
+}
+
+static void open_log(void)
+{
+	char why[512];
+	struct wal_recovery rec;
+	memset(&S, 0, sizeof(S));
+	assert_int_equal(wal_recover(dir, &ID, 0, visit, NULL, &rec, why, sizeof(why)), 0);
+	assert_int_equal(wal_open(&W, dir, &ID, &rec, SEGMENT_BYTES, &L, why, sizeof(why)), 0);
+	W.on_durable = on_durable;
+	W.on_failed = on_failed;
+	reported = W.durable_index;
+	reports_beyond = 0;
+}
+
+/* Reopens the log as a restart would, and returns what recovery saw. */
+static void restart(void)
+{
+	wal_close(&W);
+	open_log();
+}
+
+static int setup(void **state)
+{
+	char why[256];
+	snprintf(dir, sizeof(dir), "/tmp/corral-test-wal-XXXXXX");
+	if (!mkdtemp(dir))
+		return -1;
+	if (loop_init(&L, 64, why, sizeof(why)) < 0) {
+		print_message("io_uring unavailable: %s\n", why);
+		return -1;
+	}
+	uint8_t first = 0;
+	assert_int_equal(wal_bootstrap(dir, &ID, SEGMENT_BYTES, 1, 3, &first, 1), 0);
+	open_log();
+	assert_int_equal(S.last, 1);
+	return 0;
+}
+
+static int teardown(void **state)
+{
+	wal_close(&W);
+	loop_free(&L);
+	char cmd[300];
+	snprintf(cmd, sizeof(cmd), "rm -rf %s", dir);
+	return system(cmd) == 0 ? 0 : -1;
+}
+
+/* Appends indexes from..to with the given term; entry i's data starts with
+ * (uint8_t)(i * 3 + term) and is len bytes. */
+static void append(uint64_t from, uint64_t to, uint64_t term, uint32_t len)
+{
+	uint8_t *data = malloc(len ? len : 1);
+	for (uint64_t i = from; i <= to; i++) {
+		memset(data, (uint8_t)(i * 3 + term), len);
+		assert_int_equal(wal_reserve(&W, len), 0);
+		assert_int_equal(wal_append(&W, i, term, 1, data, len), 0);
+	}
+	free(data);
+}
+
+static bool durable_to(uint64_t index)
+{
+	return W.durable_index >= index && !W.in_flight;
+}
+
+/* Runs the loop (flushing as corrald does once per turn) until index is durable. */
+static void settle(uint64_t index)
+{
+	W.loop = &L;
+	for (int turns = 0; turns < 100000 && !durable_to(index); turns++) {
+		wal_flush(&W);
+		L.stop = false;
+		struct io_uring_cqe *cqe;
+		io_uring_submit_and_wait(&L.ring, 1);
+		unsigned head, seen = 0;
+		io_uring_for_each_cqe(&L.ring, head, cqe) {
+			struct loop_op *op = io_uring_cqe_get_data(cqe);
+			seen++;
+			if (op)
+				op->complete(op, cqe->res, cqe->flags);
+		}
+		io_uring_cq_advance(&L.ring, seen);
+	}
+	assert_true(durable_to(index));
+}
+
+static int segment_count(void)
+{
+	char path[300];
+	snprintf(path, sizeof(path), "%s/wal", dir);
+	DIR *d = opendir(path);
+	int n = 0;
+	for (struct dirent *e; (e = readdir(d));)
+		n += strstr(e->d_name, ".seg") != NULL;
+	closedir(d);
+	return n;
+}
+
+static void check_recovered(uint64_t last, uint64_t new_from, uint64_t new_term, uint32_t len)
+{
+	assert_int_equal(S.first, 1);
+	assert_int_equal(S.last, last);
+	for (uint64_t i = 2; i <= last; i++) {
+		uint64_t term = i >= new_from ? new_term : 1;
+		assert_int_equal(S.term[i], term);
+		assert_int_equal(S.data[i], (uint8_t)(i * 3 + term));
+		assert_int_equal(S.len[i], len);
+	}
+}
+
+static void test_a_durable_suffix_is_replaced_by_the_leaders_entries(void **state)
+{
+	append(2, 100, 1, 50);
+	settle(100);
+	assert_int_equal(wal_truncate(&W, 60, 1), 0);
+	assert_int_equal(W.last_index, 59);
+	assert_int_equal(W.durable_index, 59);
+	append(60, 80, 2, 50);
+	settle(80);
+	assert_int_equal(reports_beyond, 0);
+	restart();
+	check_recovered(80, 60, 2, 50);
+	/* and it goes on from there */
+	append(81, 90, 2, 50);
+	settle(90);
+	restart();
+	check_recovered(90, 60, 2, 50);
+}
+
+static void test_records_only_gathered_are_dropped_from_the_batch(void **state)
+{
+	append(2, 20, 1, 10);
+	settle(20);
+	append(21, 40, 1, 10);	/* gathered, not flushed */
+	assert_int_equal(wal_truncate(&W, 30, 1), 0);
+	assert_int_equal(W.last_index, 29);
+	append(30, 35, 3, 10);
+	settle(35);
+	restart();
+	check_recovered(35, 30, 3, 10);
+}
+
+static void test_a_cut_into_the_batch_in_flight_waits_for_it_and_reports_no_removed_index(void **state)
+{
+	append(2, 10, 1, 10);
+	settle(10);
+	append(11, 40, 1, 10);
+	wal_flush(&W);		/* 11..40 in flight */
+	assert_true(W.in_flight);
+	assert_int_equal(wal_truncate(&W, 25, 1), 0);
+	append(25, 30, 4, 10);	/* the leader's */
+	settle(30);
+	assert_int_equal(reports_beyond, 0);
+	assert_true(reported <= 30);
+	restart();
+	check_recovered(30, 25, 4, 10);
+}
+
+static void test_a_cut_into_an_earlier_segment_deletes_the_later_ones(void **state)
+{
+	/* ~10 KB records: about 100 per 1 MiB segment, flushed as they come */
+	for (uint64_t i = 2; i <= 450; i += 25) {
+		append(i, i + 24 > 450 ? 450 : i + 24, 1, 10000);
+		settle(i + 24 > 450 ? 450 : i + 24);
+	}
+	int before = segment_count();
+	assert_true(before >= 4);
+	assert_int_equal(wal_truncate(&W, 150, 1), 0);
+	assert_true(segment_count() < before);
+	for (uint64_t i = 150; i <= 200; i += 25) {
+		append(i, i + 24 > 200 ? 200 : i + 24, 5, 10000);
+		settle(i + 24 > 200 ? 200 : i + 24);
+	}
+	restart();
+	check_recovered(200, 150, 5, 10000);
+}
+
+static void test_a_cut_at_or_past_the_end_changes_nothing(void **state)
+{
+	append(2, 10, 1, 10);
+	settle(10);
+	assert_int_equal(wal_truncate(&W, 11, 1), 0);
+	assert_int_equal(W.last_index, 10);
+	restart();
+	check_recovered(10, 11, 1, 10);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test_setup_teardown(test_a_durable_suffix_is_replaced_by_the_leaders_entries,
+						setup, teardown),
+		cmocka_unit_test_setup_teardown(test_records_only_gathered_are_dropped_from_the_batch,
+						setup, teardown),
+		cmocka_unit_test_setup_teardown(
+			test_a_cut_into_the_batch_in_flight_waits_for_it_and_reports_no_removed_index,
+			setup, teardown),
+		cmocka_unit_test_setup_teardown(test_a_cut_into_an_earlier_segment_deletes_the_later_ones,
+						setup, teardown),
+		cmocka_unit_test_setup_teardown(test_a_cut_at_or_past_the_end_changes_nothing, setup,
+						teardown),
+	};
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
