@@ -185,7 +185,8 @@ pid_t snapshot_start(const char *data_dir, const struct wal_identity *id, const 
 	 * best-effort I/O priority, where the I/O scheduler honours it). Not a
 	 * lower CPU priority: while the child lives, every page the server
 	 * writes is copied (copy-on-write), so a child that finishes sooner
-	 * costs the server less (measured: nice 10 made set p99 worse). */
+	 * costs the server less (nice 10 vs 0 on setData at 1M znodes: p99 5.3 vs
+	 * 4.2 ms in one run each, within this machine's noise). */
 	(void)syscall(SYS_ioprio_set, 1 /* IOPRIO_WHO_PROCESS */, 0, (2 << 13) | 7 /* BE, 7 */);
 	char tmp[4200], final[4200];
 	snprintf(tmp, sizeof(tmp), "%s/%016llx.snap.tmp", dir, (unsigned long long)m->index);

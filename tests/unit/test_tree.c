@@ -112,6 +112,25 @@ static void test_null_data_is_kept_distinct_from_empty(void **state)
 	tree_free(&t);
 }
 
+static void test_set_data_of_the_same_size_overwrites_in_place_any_other_size_replaces(void **state)
+{
+	struct tree t;
+	assert_int_equal(tree_init(&t), 0);
+	struct znode *n = add(&t, "/", "/v", "abcd");
+	const uint8_t *before = n->data;
+	assert_int_equal(tree_set_data(&t, n, "wxyz", 4), 0);
+	assert_ptr_equal(n->data, before);
+	assert_memory_equal(n->data, "wxyz", 4);
+	assert_int_equal(tree_set_data(&t, n, "longer", 6), 0);
+	assert_int_equal(n->data_len, 6);
+	assert_memory_equal(n->data, "longer", 6);
+	assert_int_equal(tree_set_data(&t, n, NULL, -1), 0);
+	assert_int_equal(n->data_len, -1);
+	assert_null(n->data);
+	assert_int_equal(t.data_bytes, 0);
+	tree_free(&t);
+}
+
 static void test_thousands_of_nodes_are_all_found_after_growth(void **state)
 {
 	struct tree t;
@@ -136,6 +155,7 @@ int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_builtin_nodes_show_what_zookeeper_shows),
+		cmocka_unit_test(test_set_data_of_the_same_size_overwrites_in_place_any_other_size_replaces),
 		cmocka_unit_test(test_children_keep_creation_order_through_removals),
 		cmocka_unit_test(test_stat_fields_and_cversion_from_creates_and_children),
 		cmocka_unit_test(test_ephemeral_owner_shows_sessions_only),
