@@ -112,6 +112,11 @@ static void queue_append(struct conn *c, struct request *rq)
 	c->queue_len++;
 }
 
+static bool barrier_holds(const struct server *srv, const struct request *rq)
+{
+	return rq->barrier > srv->state.last_zxid;
+}
+
 static void request_free(struct request *rq)
 {
 	free(rq->multi_failure.op_types);
@@ -130,8 +135,12 @@ static void queue_pump(struct conn *c)
 
 	while (c->queue_head && c->state != CONN_CLOSING) {
 		struct request *rq = c->queue_head;
-		if (rq->state == REQUEST_IN_FLIGHT)
+		if (rq->state == REQUEST_IN_FLIGHT || barrier_holds(srv, rq))
 			break;
+		if (rq->barrier) {
+			srv->barrier_waiting--;
+			rq->barrier = 0;
+		}
 		c->queue_head = rq->next;
 		if (!c->queue_head)
 			c->queue_tail = NULL;
@@ -215,6 +224,10 @@ int request_receive(struct conn *c, const uint8_t *frame, uint32_t len)
 			if (err || !t) {
 				rq->state = REQUEST_DONE;
 				rq->err = err;
+				if (err && srv->commit.last_zxid > srv->state.last_zxid) {
+					rq->barrier = srv->commit.last_zxid;
+					srv->barrier_waiting++;
+				}
 			} else {
 				rq->state = REQUEST_IN_FLIGHT;
 				rq->txn = t;
@@ -275,11 +288,43 @@ void request_txn_abandoned(struct server *srv, struct txn *t, int err)
 		   "connection in flight; its outcome is unknown");
 }
 
+void request_barriers_passed(struct server *srv)
+{
+	if (!srv->barrier_waiting)
+		return;
+	for (struct conn *c = srv->conns, *next; c; c = next) {
+		next = c->next;
+		struct request *rq = c->queue_head;
+		if (rq && rq->barrier && !barrier_holds(srv, rq))
+			queue_pump(c);
+	}
+}
+
+void request_barriers_abandoned(struct server *srv)
+{
+	if (!srv->barrier_waiting)
+		return;
+	for (struct conn *c = srv->conns, *next; c; c = next) {
+		next = c->next;
+		bool waits = false;
+		for (struct request *rq = c->queue_head; rq && !waits; rq = rq->next)
+			waits = barrier_holds(srv, rq);
+		if (waits && c->state != CONN_CLOSING)
+			conn_close(c, LOG_WARNING, "the write-ahead log failed while a write of this "
+				   "connection, refused on a state not yet durable, waited for it; "
+				   "its outcome is unknown");
+	}
+}
+
 void request_queue_drop(struct conn *c)
 {
 	struct request *rq = c->queue_head;
 	while (rq) {
 		struct request *next = rq->next;
+		if (rq->barrier) {
+			c->srv->barrier_waiting--;
+			rq->barrier = 0;
+		}
 		if (rq->state == REQUEST_IN_FLIGHT && rq->txn)
 			rq->txn->request = NULL;	/* the txn goes on, unanswered */
 		request_free(rq);

@@ -38,6 +38,13 @@ struct request {
 	uint8_t *body;			/* waiting reads: a copy of the request body */
 	uint32_t frame_bytes;		/* what it holds of the connection's budget */
 	uint32_t body_len;
+	/* A write refused by prep is decided against the tree plus the txns
+	 * still on their way (say NODEEXISTS for a create not yet applied):
+	 * its reply waits until those are applied, the zxid handed out last
+	 * when it was decided, so the client never reads a state older than
+	 * the one its answer came from (ZooKeeper's error txns go through the
+	 * pipeline for the same reason). 0 when nothing was on its way. */
+	int64_t barrier;
 };
 
 /* Handles one request frame (header and body) of an established connection.
@@ -55,6 +62,14 @@ void request_txn_applied(struct server *srv, struct txn *t, struct txn_result *r
 
 /* A txn will never be applied (the log failed): its client gets an error. */
 void request_txn_abandoned(struct server *srv, struct txn *t, int err);
+
+/* After txns were applied: replies of refused writes whose barrier has
+ * passed leave. Cheap when none waits. */
+void request_barriers_passed(struct server *srv);
+/* The log failed: a refused write waiting for txns that will never apply
+ * was decided on a state that may never exist; its connection is closed
+ * (outcome unknown to the client, as for writes in flight). */
+void request_barriers_abandoned(struct server *srv);
 
 /* Frees a connection's queue (the connection is going away). In-flight txns
  * go on without it. */

@@ -91,6 +91,7 @@ static void on_committed(void *ctx, struct txn *t)
 				      .zxid = t->zxid },
 			  "session 0x%llx ended", (unsigned long long)t->session_id);
 	request_txn_applied(srv, t, results);
+	request_barriers_passed(srv);
 }
 
 /* The log failed before this txn was durable: it will never apply. */
@@ -106,6 +107,7 @@ static void on_abandoned(void *ctx, struct txn *t, int err)
 		}
 	}
 	request_txn_abandoned(srv, t, err);
+	request_barriers_abandoned(srv);
 }
 
 static void on_recovery_progress(void *ctx, uint64_t entries, uint64_t index)

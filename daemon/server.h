@@ -45,6 +45,7 @@ struct server {
 
 	struct conn *conns;		/* all open connections */
 	uint32_t conn_count;
+	uint32_t barrier_waiting;	/* failed writes waiting for earlier txns (request.c) */
 	struct conn *dirty;		/* connections with replies to send */
 	struct address_count *per_address;
 	size_t per_address_cap;

@@ -113,3 +113,33 @@ def test_pipelining_through_backpressure_loses_nothing(make_server):
     each connection; every reply must still be right and in order."""
     srv = make_server(client={"max_outstanding_requests": 3, "max_output_bytes": 65536})
     run_all(srv.hosts)
+
+
+def test_a_create_refused_for_another_sessions_pending_create_is_answered_after_it_applies(server):
+    # A creates a node while B, on another connection, creates the same path
+    # and reads it right behind: whichever create wins, B's read must find
+    # the node. A refusal decided against A's create still on its way to the
+    # log must not reach B before that create is applied (else B reads NONODE
+    # right after being told NODEEXISTS).
+    from wire import Conn, create_body, frame, jint, path_watch_body
+    port = int(server.hosts.rsplit(":", 1)[1])
+    a, b = Conn(port), Conn(port)
+    a.connect()
+    b.connect()
+    outcomes = {"a": 0, "b": 0}
+    try:
+        for i in range(300):
+            path = f"/race{i}"
+            a.send_raw(frame(jint(i + 1) + jint(1) + create_body(path, b"a")))
+            b.send_raw(frame(jint(2 * i + 1) + jint(1) + create_body(path, b"b")) +
+                       frame(jint(2 * i + 2) + jint(4) + path_watch_body(path)))
+            _, _, err_a, _ = a.reply()
+            _, _, err_b, _ = b.reply()
+            _, _, err_get, body = b.reply()
+            assert sorted([err_a, err_b]) == [-110, 0], (path, err_a, err_b)
+            outcomes["a" if err_a == 0 else "b"] += 1
+            assert err_get == 0, f"{path}: B was told NODEEXISTS ({err_b}) then read NONODE"
+    finally:
+        a.close()
+        b.close()
+    print(f"\ncreates won: {outcomes}")
