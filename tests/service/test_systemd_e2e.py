@@ -18,8 +18,8 @@ is logged, SIGKILL makes systemd restart corrald with the data still there,
 and with only corral.socket enabled the first connection starts corrald (and
 the socket outlives the service).
 
-Needs root, debootstrap and systemd-nspawn: skipped with the reason
-otherwise. Building the cached root needs the Debian archive (a failure, not
+Needs root, debootstrap and a working systemd-nspawn: skipped with the
+reason otherwise. Building the cached root needs the Debian archive (a failure, not
 a skip, without it). A failure's report has each container's journal
 (conftest.py); the containers are powered off and removed even when the test
 fails or meson's timeout kills it.
@@ -116,6 +116,13 @@ def cached_root():
         shutil.rmtree(tmp, ignore_errors=True)
         run(["debootstrap", "--variant=minbase", "--include=" + ",".join(INCLUDE), "bookworm",
              tmp, MIRROR], timeout=600)
+        # A fresh Debian root where /bin/true does not run: containers are not
+        # possible here (an unprivileged container, no namespaces), nothing of
+        # corral's is involved yet.
+        probe = run(["systemd-nspawn", "-q", "--register=no", "--keep-unit", "-D", tmp, "--pipe",
+                     "--", "/bin/true"], check=False, timeout=120)
+        need(probe.returncode == 0,
+             f"systemd-nspawn cannot run a container here: {probe.stderr.strip()[-500:]}")
         with open(os.path.join(tmp, "etc/apt/sources.list.d/backports.sources"), "w") as f:
             f.write(f"Types: deb\nURIs: {MIRROR}\nSuites: bookworm-backports\nComponents: main\n")
         nspawn_run(tmp, "apt-get", "update", "-q")
