@@ -106,8 +106,14 @@ static void apply_live(struct server *srv, struct corral_config *cur, struct cor
 
 	if (!svc->data_dir_overridden && strcmp(cur->data_dir, next->data_dir) != 0)
 		log_notice("reload: data_dir changed to %s; takes effect after a restart", next->data_dir);
-	if (!svc->listen_overridden && !listen_equal(cur, next))
-		log_notice("reload: client.listen changed; takes effect after a restart");
+	if (!svc->listen_overridden && !listen_equal(cur, next)) {
+		/* Adopted sockets replace client.listen, now and after a restart. */
+		if (srv->listener_count > 0 && srv->listeners[0].adopted)
+			log_notice("reload: client.listen changed; not used: the listening sockets "
+				   "come from systemd (corral.socket)");
+		else
+			log_notice("reload: client.listen changed; takes effect after a restart");
+	}
 
 	cur->log_level = next->log_level;
 	log_set_level(next->log_level);
@@ -146,7 +152,7 @@ int service_reload(struct server *srv)
 		if (r == -ENOENT && !svc->config_path_given)
 			r = 0;
 	}
-	if (r == 0) {
+	if (r == 0 && svc->data_dir_overridden) {
 		/* Command-line overrides stay in force. */
 		free(next.data_dir);
 		next.data_dir = strdup(srv->cfg->data_dir);

@@ -18,9 +18,13 @@ is logged, SIGKILL makes systemd restart corrald with the data still there,
 and with only corral.socket enabled the first connection starts corrald (and
 the socket outlives the service).
 
-Needs root, debootstrap, systemd-nspawn and the Debian archive; skipped with
-the reason otherwise.
+Needs root, debootstrap and a working systemd-nspawn: skipped with the
+reason otherwise. Building the cached root needs the Debian archive (a failure, not
+a skip, without it). A failure's report has each container's journal
+(conftest.py); the containers are powered off and removed even when the test
+fails or meson's timeout kills it.
 """
+import ctypes
 import fcntl
 import glob
 import hashlib
@@ -38,15 +42,32 @@ SOURCE = os.environ.get("CORRAL_SOURCE_ROOT",
                         os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", ".."))
 CACHE = os.environ.get("CORRAL_E2E_CACHE", "/var/cache/corral-test")
 MIRROR = "http://deb.debian.org/debian"
-# The root's recipe: change it and the cache is rebuilt. The runtime
-# libraries corrald links are installed up front (libraft0 from backports),
-# so installing the .deb needs no download.
+# The root's recipe: change it and the cache is rebuilt. The package's
+# dependencies (the libraries corrald links, libraft0 from backports, procps
+# for ExecReload's kill) are installed up front, so installing the .deb
+# normally needs no download.
 INCLUDE = ["systemd", "systemd-sysv", "dbus", "libsystemd0", "liburing2", "libyaml-0-2",
-           "libssl3", "zlib1g"]
+           "libssl3", "zlib1g", "procps"]
 BACKPORTS = ["libraft0"]
 RECIPE = "1:" + ",".join(INCLUDE) + ":" + ",".join(BACKPORTS)
 CLIENT_MSGID_STARTED = "1e4c0b6d27a94d0f9a3b7c1f0e2d5a01"
 CONFIG_MSGID = "1e4c0b6d27a94d0f9a3b7c1f0e2d5a09"
+
+
+def _terminated(signum, frame):
+    # meson test's timeout sends SIGTERM: unwind, so the fixtures stop the
+    # containers (and pytest reports where it was).
+    raise KeyboardInterrupt(f"signal {signum}")
+
+
+signal.signal(signal.SIGTERM, _terminated)
+
+
+def _die_with_parent():
+    """In systemd-nspawn's child, before exec: SIGTERM (which makes nspawn
+    power the container off) when this test process dies, even by SIGKILL."""
+    PR_SET_PDEATHSIG = 1
+    ctypes.CDLL(None, use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGTERM, 0, 0, 0)
 
 
 def need(cond, why):
@@ -78,14 +99,30 @@ def cached_root():
     final = os.path.join(CACHE, f"bookworm-{key}")
     with open(os.path.join(CACHE, ".lock"), "w") as lock:
         fcntl.flock(lock, fcntl.LOCK_EX)	# one builder at a time; others wait and reuse
-        if os.path.exists(os.path.join(final, ".corral-ready")):
+        ready = os.path.join(final, ".corral-ready")
+        if os.path.exists(ready):
+            os.utime(ready)	# in use: see below
             return final
+        # Other recipes' roots (another checkout's, an older one's) stay while
+        # they are used; a root unused for a week, or half-built, goes.
         for old in glob.glob(os.path.join(CACHE, "bookworm-*")):
-            shutil.rmtree(old, ignore_errors=True)
+            try:
+                unused = time.time() - os.stat(os.path.join(old, ".corral-ready")).st_mtime
+            except OSError:
+                unused = float("inf")
+            if unused > 7 * 86400:
+                shutil.rmtree(old, ignore_errors=True)
         tmp = final + ".tmp"
         shutil.rmtree(tmp, ignore_errors=True)
         run(["debootstrap", "--variant=minbase", "--include=" + ",".join(INCLUDE), "bookworm",
-             tmp, MIRROR], timeout=1800)
+             tmp, MIRROR], timeout=600)
+        # A fresh Debian root where /bin/true does not run: containers are not
+        # possible here (an unprivileged container, no namespaces), nothing of
+        # corral's is involved yet.
+        probe = run(["systemd-nspawn", "-q", "--register=no", "--keep-unit", "-D", tmp, "--pipe",
+                     "--", "/bin/true"], check=False, timeout=120)
+        need(probe.returncode == 0,
+             f"systemd-nspawn cannot run a container here: {probe.stderr.strip()[-500:]}")
         with open(os.path.join(tmp, "etc/apt/sources.list.d/backports.sources"), "w") as f:
             f.write(f"Types: deb\nURIs: {MIRROR}\nSuites: bookworm-backports\nComponents: main\n")
         nspawn_run(tmp, "apt-get", "update", "-q")
@@ -107,8 +144,8 @@ def deb(tmp_path_factory):
     listed = run(["git", "-C", SOURCE, "ls-files", "-z"], check=False)
     if listed.returncode == 0:
         for name in listed.stdout.split("\0"):
-            if not name:
-                continue
+            if not name or not os.path.lexists(os.path.join(SOURCE, name)):
+                continue	# deleted in the work tree
             dst = src / name
             dst.parent.mkdir(parents=True, exist_ok=True)
             shutil.copy2(os.path.join(SOURCE, name), dst, follow_symlinks=False)
@@ -121,11 +158,33 @@ def deb(tmp_path_factory):
     return debs[0]
 
 
+WORK = "/var/tmp"
+
+
+def sweep_leftovers():
+    """Removes the copies a killed run left behind (named after their test
+    process: gone, and no systemd-nspawn still uses them)."""
+    users = []
+    for cmdline in glob.glob("/proc/[0-9]*/cmdline"):
+        try:
+            with open(cmdline, "rb") as f:
+                argv = f.read().split(b"\0")
+        except OSError:
+            continue
+        if argv and argv[0].endswith(b"systemd-nspawn"):
+            users.append(b" ".join(argv).decode(errors="replace"))
+    for d in glob.glob(os.path.join(WORK, "corral-e2e*-pid*-*")):
+        pid = d.rsplit("-pid", 1)[1].split("-")[0]
+        if pid.isdigit() and not os.path.exists(f"/proc/{pid}") and \
+                not any(d in u for u in users):
+            shutil.rmtree(d, ignore_errors=True)
+
+
 class Container:
     """A booted copy of the cached root with corral installed."""
 
     def __init__(self, name):
-        self.dir = tempfile.mkdtemp(prefix=f"{name}-", dir="/var/tmp")
+        self.dir = tempfile.mkdtemp(prefix=f"{name}-pid{os.getpid()}-", dir=WORK)
         self.root = os.path.join(self.dir, "root")
         self.name = f"{name}-{os.getpid()}"
         self.proc = None
@@ -138,14 +197,25 @@ class Container:
         shutil.copy(deb_path, os.path.join(self.root, "root", "corral.deb"))
         # Installed while not booted: the postinst enables corral.service
         # (and creates the user), deb-systemd-invoke does not start anything.
-        nspawn_run(self.root, "env", "DEBIAN_FRONTEND=noninteractive", "apt-get", "install",
-                   "-y", "-q", "--no-install-recommends", "/root/corral.deb")
+        # The cached root has the dependencies; when the package has gained
+        # one, apt fetches it (after refreshing the cached root's lists, which
+        # may name versions the archive no longer has).
+        install = ["env", "DEBIAN_FRONTEND=noninteractive", "apt-get", "install", "-y", "-q",
+                   "--no-install-recommends"]
+        try:
+            nspawn_run(self.root, *install, "--no-download", "/root/corral.deb")
+        except AssertionError:
+            nspawn_run(self.root, "apt-get", "update", "-q")
+            nspawn_run(self.root, *install, "/root/corral.deb")
 
     def boot(self):
         self.proc = subprocess.Popen(
             ["systemd-nspawn", "--register=no", "--keep-unit", "-D", self.root, "--boot",
              "--private-network", "--console=passive", f"--machine={self.name}"],
-            stdout=open(self.console, "w"), stderr=subprocess.STDOUT)
+            stdout=open(self.console, "w"), stderr=subprocess.STDOUT,
+            # Not in meson's process group (its timeout SIGKILLs the group
+            # half a second after SIGTERM), but told when this process dies.
+            start_new_session=True, preexec_fn=_die_with_parent)
         end = time.monotonic() + 60
         while time.monotonic() < end and not self.leader:
             assert self.proc.poll() is None, f"systemd-nspawn exited:\n{self.console_text()}"
@@ -191,11 +261,12 @@ class Container:
             time.sleep(0.2)
         raise AssertionError(f"timed out waiting for {what}\n{self.diagnostics()}")
 
-    def diagnostics(self):
-        if not self.leader:
+    def diagnostics(self, lines=80):
+        if not self.leader or self.proc.poll() is not None:
             return self.console_text()
         out = self.sh("systemctl --no-pager status corral.service corral.socket; "
-                      "journalctl --no-pager -n 80 -u corral.service -u corral.socket",
+                      f"journalctl --no-pager -o short-precise -n {lines} "
+                      "-u corral.service -u corral.socket",
                       check=False)
         return out.stdout + out.stderr
 
@@ -222,14 +293,25 @@ class Container:
             try:
                 self.proc.wait(60)
             except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
+                # SIGKILL to the container's init ends its whole PID namespace
+                if self.leader:
+                    try:
+                        os.kill(self.leader, signal.SIGKILL)
+                    except ProcessLookupError:
+                        pass
+                try:
+                    self.proc.wait(30)
+                except subprocess.TimeoutExpired:
+                    self.proc.kill()
+                    self.proc.wait()
         shutil.rmtree(self.dir, ignore_errors=True)
 
 
 @pytest.fixture
-def container(cached_root, deb):
+def container(request, cached_root, deb):
+    sweep_leftovers()
     made = []
+    request.node.corral_containers = made	# conftest.py adds their journals to a failure
 
     def make(name):
         c = Container(name)
@@ -279,6 +361,8 @@ def test_the_package_runs_corral_as_a_systemd_service(container):
     started = [e for e in c.journal() if e.get("MESSAGE_ID") == CLIENT_MSGID_STARTED]
     assert started, c.diagnostics()
     e = started[0]
+    # sent with sd_journal_send (structured), not a line on stderr
+    assert e["_TRANSPORT"] == "journal", e
     assert e["SYSLOG_IDENTIFIER"] == "corrald" and e["PRIORITY"] == "5", e
     assert "serving clients on 127.0.0.1:2181" in e["MESSAGE"], e["MESSAGE"]
     assert "data directory /var/lib/corral" in e["MESSAGE"], e["MESSAGE"]

@@ -128,8 +128,8 @@ def test_watchdog_is_pinged_from_the_loop(tmp_path):
         notify.close()
 
 
-def write_config(path, port, words, extra=""):
-    path.write_text(f"data_dir: {path.parent / 'data'}\nlog_level: info\nclient:\n"
+def write_config(path, port, words, extra="", data="data"):
+    path.write_text(f"data_dir: {path.parent / data}\nlog_level: info\nclient:\n"
                     f"  listen: [\"127.0.0.1:{port}\"]\n  four_letter_words: [{words}]\n{extra}")
 
 
@@ -150,9 +150,10 @@ def test_sighup_reloads_what_can_change_live(tmp_path):
         assert four_letter(port, "srvr").startswith("Zookeeper version:")
 
         # A change that needs a restart is named; a bad file changes nothing.
-        write_config(cfg, port + 1, "ruok, srvr")
+        write_config(cfg, port + 1, "ruok, srvr", data="data2")
         proc.send_signal(signal.SIGHUP)
         notify.wait_for("READY")
+        assert four_letter(port, "ruok") == "imok"
         write_config(cfg, port, "ruok", extra="session:\n  tick_time_ms: nope\n")
         proc.send_signal(signal.SIGHUP)
         failed = notify.wait_for("READY")
@@ -162,6 +163,7 @@ def test_sighup_reloads_what_can_change_live(tmp_path):
         err = stop(proc)
         notify.close()
     assert "client.listen changed; takes effect after a restart" in err
+    assert f"data_dir changed to {tmp_path / 'data2'}; takes effect after a restart" in err
     assert f"{cfg}:7: session.tick_time_ms" in err
     assert "configuration reloaded" in err
 
@@ -191,3 +193,38 @@ def test_socket_activation_uses_the_passed_socket(tmp_path):
     finally:
         err = stop(proc)
     assert "passed by systemd" in err
+
+
+def test_reload_under_socket_activation_says_client_listen_is_not_used(tmp_path):
+    notify = Notify(tmp_path)
+    port = free_port()
+    cfg = tmp_path / "corral.yaml"
+    write_config(cfg, free_port(), "ruok")
+    proc = subprocess.Popen(
+        ["systemd-socket-activate", "-l", f"127.0.0.1:{port}", "--fdname=client",
+         "-E", f"NOTIFY_SOCKET={notify.path}", CORRALD, "-c", str(cfg)],
+        stderr=subprocess.PIPE, text=True)
+    try:
+        # started by the first connection (bounded wait), ready, serving
+        end = time.monotonic() + 10
+        while True:
+            try:
+                reply = four_letter(port, "ruok")
+                break
+            except ConnectionRefusedError:
+                if time.monotonic() > end:
+                    raise
+                time.sleep(0.05)
+        assert reply == "imok"
+        notify.wait_for("READY")
+        write_config(cfg, free_port(), "ruok")
+        proc.send_signal(signal.SIGHUP)	# systemd-socket-activate exec()s corrald
+        notify.wait_for("RELOADING")
+        notify.wait_for("READY")
+        assert four_letter(port, "ruok") == "imok"
+    finally:
+        err = stop(proc)
+        notify.close()
+    assert "127.0.0.1:%d (from systemd)" % port in err
+    assert "client.listen changed; not used: the listening sockets come from systemd" in err
+    assert "takes effect after a restart" not in err
