@@ -74,10 +74,31 @@ def client_loop(cid, hosts, rec, stop, errors):
         stop_kazoo([zk])
 
 
+def port_outside_ephemeral_range():
+    """A free port the kernel never hands out as a source port. The clients
+    reconnect in a tight loop while corrald is down; with a port from the
+    ephemeral range one of them can, rarely, connect to itself (TCP
+    simultaneous open on the same port) and hold it, and the restart then
+    finds it in use."""
+    import socket
+    with open("/proc/sys/net/ipv4/ip_local_port_range") as f:
+        low, high = (int(x) for x in f.read().split())
+    candidates = [p for p in range(10000, 60000) if not low <= p <= high]
+    random.Random(os.getpid()).shuffle(candidates)
+    for p in candidates:
+        with socket.socket() as s:
+            try:
+                s.bind(("127.0.0.1", p))
+                return p
+            except OSError:
+                continue
+    raise AssertionError("no free port outside the ephemeral range")
+
+
 def test_compare_and_set_stays_linearizable_across_crashes(corrald, kazoo, tmp_path):
     srv = corrald(name="lin", config={"session": {"max_timeout_ms": 60000}})
-    srv.start()
-    port = srv.port
+    port = port_outside_ephemeral_range()
+    srv.start(port=port)
     zk = kazoo(srv.hosts)
     for k in KEYS:
         zk.ensure_path(k)
