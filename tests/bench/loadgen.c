@@ -518,23 +518,39 @@ static void report(uint64_t started)
 		       opt.value_bytes, ops, pct(0.5), pct(0.99), pct(0.999), (unsigned long long)errors);
 }
 
+/* The measured window: a warm-up (none with --count), then --duration
+ * seconds or --count replies. */
+struct window {
+	uint64_t warm_until, started, end;
+};
+
+static void window_init(struct window *w)
+{
+	w->warm_until = now_ns() + (opt.count ? 0 : 500000000ull);
+	w->started = w->end = 0;
+}
+
+/* Starts measuring once warmed up and ready; true when the run is over. */
+static bool window_over(struct window *w, bool ready)
+{
+	uint64_t t = now_ns();
+	if (!measuring && ready && t >= w->warm_until) {
+		measuring = true;
+		w->started = t;
+		w->end = t + (uint64_t)(opt.duration_s * 1e9);
+	}
+	return measuring && ((opt.count && ops_done >= opt.count) || (!opt.count && t >= w->end));
+}
+
 static void run_pipelined(void)
 {
 	struct conn **conns = calloc((size_t)opt.connections, sizeof(*conns));
 	for (int i = 0; i < opt.connections; i++)
 		conns[i] = conn_open(i);
-	uint64_t warm_until = now_ns() + (opt.count ? 0 : 500000000ull);	/* warm-up */
-	uint64_t end = 0, started = 0;
+	struct window win;
+	window_init(&win);
 	struct epoll_event evs[256];
-	for (;;) {
-		uint64_t t = now_ns();
-		if (!measuring && t >= warm_until) {
-			measuring = true;
-			started = t;
-			end = t + (uint64_t)(opt.duration_s * 1e9);
-		}
-		if (measuring && ((opt.count && ops_done >= opt.count) || (!opt.count && t >= end)))
-			break;
+	while (!window_over(&win, true)) {
 		int n = epoll_wait(epfd, evs, 256, 100);
 		for (int i = 0; i < n; i++) {
 			struct conn *c = evs[i].data.ptr;
@@ -550,7 +566,7 @@ static void run_pipelined(void)
 			flush_out(c);
 		}
 	}
-	report(started);
+	report(win.started);
 	for (int i = 0; i < opt.connections; i++)
 		conn_close(conns[i]);
 	free(conns);
@@ -630,18 +646,10 @@ static void run_churn(void)
 	uint64_t counter = 0;
 	for (int i = 0; i < slots; i++)
 		conns[i] = conn_open(i);
-	uint64_t warm_until = now_ns() + (opt.count ? 0 : 500000000ull);
-	uint64_t end = 0, started = 0;
+	struct window win;
+	window_init(&win);
 	struct epoll_event evs[256];
-	for (;;) {
-		uint64_t t = now_ns();
-		if (!measuring && t >= warm_until) {
-			measuring = true;
-			started = t;
-			end = t + (uint64_t)(opt.duration_s * 1e9);
-		}
-		if (measuring && ((opt.count && ops_done >= opt.count) || (!opt.count && t >= end)))
-			break;
+	while (!window_over(&win, true)) {
 		int n = epoll_wait(epfd, evs, 256, 100);
 		for (int i = 0; i < n; i++) {
 			struct conn *c = evs[i].data.ptr;
@@ -662,7 +670,7 @@ static void run_churn(void)
 			flush_out(c);
 		}
 	}
-	report(started);
+	report(win.started);
 	for (int i = 0; i < slots; i++)
 		conn_close(conns[i]);
 	free(conns);
@@ -722,20 +730,12 @@ static void run_watch(void)
 		conns[i]->next_xid = 0;	/* registers once connected */
 	}
 	struct conn *driver = conns[nw] = conn_open(nw);
-	uint64_t warm_until = now_ns() + (opt.count ? 0 : 500000000ull);
-	uint64_t end = 0, started = 0;
+	struct window win;
+	window_init(&win);
 	struct epoll_event evs[256];
 	char path[256];
 	snprintf(path, sizeof(path), "%s/w", base);
-	for (;;) {
-		uint64_t t = now_ns();
-		if (!measuring && t >= warm_until && watch_registered == nw) {
-			measuring = true;
-			started = t;
-			end = t + (uint64_t)(opt.duration_s * 1e9);
-		}
-		if (measuring && ((opt.count && ops_done >= opt.count) || (!opt.count && t >= end)))
-			break;
+	while (!window_over(&win, watch_registered == nw)) {
 		/* every watcher watches again: the next setData fires them all */
 		if (!fanout_in_flight && watch_registered == nw && driver->connected) {
 			size_t m;
@@ -762,7 +762,7 @@ static void run_watch(void)
 			flush_out(c);
 		}
 	}
-	report(started);
+	report(win.started);
 	for (int i = 0; i <= nw; i++)
 		conn_close(conns[i]);
 	free(conns);
