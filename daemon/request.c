@@ -117,6 +117,35 @@ static bool barrier_holds(const struct server *srv, const struct request *rq)
 	return rq->barrier > srv->state.last_zxid;
 }
 
+/* Barriers are zxids handed out, which only grow: appending keeps the list
+ * in barrier order. */
+static void barrier_list(struct server *srv, struct request *rq)
+{
+	rq->barrier_prev = srv->barrier_tail;
+	rq->barrier_next = NULL;
+	if (srv->barrier_tail)
+		srv->barrier_tail->barrier_next = rq;
+	else
+		srv->barrier_head = rq;
+	srv->barrier_tail = rq;
+	rq->barrier_listed = true;
+}
+
+static void barrier_unlist(struct server *srv, struct request *rq)
+{
+	if (!rq->barrier_listed)
+		return;
+	if (rq->barrier_prev)
+		rq->barrier_prev->barrier_next = rq->barrier_next;
+	else
+		srv->barrier_head = rq->barrier_next;
+	if (rq->barrier_next)
+		rq->barrier_next->barrier_prev = rq->barrier_prev;
+	else
+		srv->barrier_tail = rq->barrier_prev;
+	rq->barrier_listed = false;
+}
+
 static void request_free(struct request *rq)
 {
 	free(rq->multi_failure.op_types);
@@ -137,10 +166,7 @@ static void queue_pump(struct conn *c)
 		struct request *rq = c->queue_head;
 		if (rq->state == REQUEST_IN_FLIGHT || barrier_holds(srv, rq))
 			break;
-		if (rq->barrier) {
-			srv->barrier_waiting--;
-			rq->barrier = 0;
-		}
+		barrier_unlist(srv, rq);
 		c->queue_head = rq->next;
 		if (!c->queue_head)
 			c->queue_tail = NULL;
@@ -226,7 +252,7 @@ int request_receive(struct conn *c, const uint8_t *frame, uint32_t len)
 				rq->err = err;
 				if (err && srv->commit.last_zxid > srv->state.last_zxid) {
 					rq->barrier = srv->commit.last_zxid;
-					srv->barrier_waiting++;
+					barrier_list(srv, rq);
 				}
 			} else {
 				rq->state = REQUEST_IN_FLIGHT;
@@ -290,26 +316,20 @@ void request_txn_abandoned(struct server *srv, struct txn *t, int err)
 
 void request_barriers_passed(struct server *srv)
 {
-	if (!srv->barrier_waiting)
-		return;
-	for (struct conn *c = srv->conns, *next; c; c = next) {
-		next = c->next;
-		struct request *rq = c->queue_head;
-		if (rq && rq->barrier && !barrier_holds(srv, rq))
-			queue_pump(c);
+	while (srv->barrier_head && !barrier_holds(srv, srv->barrier_head)) {
+		struct request *rq = srv->barrier_head;
+		barrier_unlist(srv, rq);
+		queue_pump(rq->conn);	/* may free rq: it is unlisted already */
 	}
 }
 
 void request_barriers_abandoned(struct server *srv)
 {
-	if (!srv->barrier_waiting)
-		return;
-	for (struct conn *c = srv->conns, *next; c; c = next) {
-		next = c->next;
-		bool waits = false;
-		for (struct request *rq = c->queue_head; rq && !waits; rq = rq->next)
-			waits = barrier_holds(srv, rq);
-		if (waits && c->state != CONN_CLOSING)
+	while (srv->barrier_head) {
+		struct request *rq = srv->barrier_head;
+		struct conn *c = rq->conn;
+		barrier_unlist(srv, rq);
+		if (c->state != CONN_CLOSING)
 			conn_close(c, LOG_WARNING, "the write-ahead log failed while a write of this "
 				   "connection, refused on a state not yet durable, waited for it; "
 				   "its outcome is unknown");
@@ -321,10 +341,7 @@ void request_queue_drop(struct conn *c)
 	struct request *rq = c->queue_head;
 	while (rq) {
 		struct request *next = rq->next;
-		if (rq->barrier) {
-			c->srv->barrier_waiting--;
-			rq->barrier = 0;
-		}
+		barrier_unlist(c->srv, rq);
 		if (rq->state == REQUEST_IN_FLIGHT && rq->txn)
 			rq->txn->request = NULL;	/* the txn goes on, unanswered */
 		request_free(rq);

@@ -45,6 +45,8 @@ struct request {
 	 * the one its answer came from (ZooKeeper's error txns go through the
 	 * pipeline for the same reason). 0 when nothing was on its way. */
 	int64_t barrier;
+	struct request *barrier_prev, *barrier_next;	/* the server's list of them */
+	bool barrier_listed;
 };
 
 /* Handles one request frame (header and body) of an established connection.
@@ -63,8 +65,9 @@ void request_txn_applied(struct server *srv, struct txn *t, struct txn_result *r
 /* A txn will never be applied (the log failed): its client gets an error. */
 void request_txn_abandoned(struct server *srv, struct txn *t, int err);
 
-/* After txns were applied: replies of refused writes whose barrier has
- * passed leave. Cheap when none waits. */
+/* After each applied txn: replies of refused writes whose barrier it
+ * passed leave (the waiting reads behind them see exactly that state). The
+ * list is in barrier order, so this costs nothing when none is due. */
 void request_barriers_passed(struct server *srv);
 /* The log failed: a refused write waiting for txns that will never apply
  * was decided on a state that may never exist; its connection is closed

@@ -45,7 +45,8 @@ struct server {
 
 	struct conn *conns;		/* all open connections */
 	uint32_t conn_count;
-	uint32_t barrier_waiting;	/* failed writes waiting for earlier txns (request.c) */
+	/* Refused writes waiting for earlier txns (request.c), in barrier order. */
+	struct request *barrier_head, *barrier_tail;
 	struct conn *dirty;		/* connections with replies to send */
 	struct address_count *per_address;
 	size_t per_address_cap;
