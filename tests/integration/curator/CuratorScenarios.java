@@ -227,6 +227,16 @@ public final class CuratorScenarios {
                 .build());
         cache.start();
         check(initialized.await(WAIT_S, TimeUnit.SECONDS), "cache initializes");
+        // what the client registered: one persistent recursive watch on the
+        // root, no one-shot child or data watch under it (the TreeCache
+        // fallback would set those; Curator's own watch on /zookeeper/config
+        // is not the cache's)
+        org.apache.zookeeper.ZooKeeper zk = c.getZookeeperClient().getZooKeeper();
+        checkEq(List.of(root), watches(zk, "getPersistentRecursiveWatches"),
+                "persistent recursive watches");
+        checkEq(List.of(), under(root, watches(zk, "getChildWatches")), "one-shot child watches");
+        checkEq(List.of(), under(root, watches(zk, "getDataWatches")), "one-shot data watches");
+        checkEq(List.of(), under(root, watches(zk, "getExistWatches")), "one-shot exist watches");
         expect(events, "created " + root + " ");
         expect(events, "created " + root + "/pre before");
 
@@ -257,6 +267,23 @@ public final class CuratorScenarios {
         checkEq(want, seen, "cache contents");
         cache.close();
         check(events.poll(200, TimeUnit.MILLISECONDS) == null, "no event left unexpected: " + events);
+    }
+
+    /** The client's own record of its watches (protected: for tests). */
+    @SuppressWarnings("unchecked")
+    private static List<String> watches(org.apache.zookeeper.ZooKeeper zk, String getter)
+            throws Exception {
+        java.lang.reflect.Method m = org.apache.zookeeper.ZooKeeper.class.getDeclaredMethod(getter);
+        m.setAccessible(true);
+        return new ArrayList<>((List<String>) m.invoke(zk));
+    }
+
+    private static List<String> under(String root, List<String> paths) {
+        List<String> out = new ArrayList<>();
+        for (String p : paths)
+            if (p.equals(root) || p.startsWith(root + "/"))
+                out.add(p);
+        return out;
     }
 
     private static void expect(BlockingQueue<String> events, String want) throws Exception {
