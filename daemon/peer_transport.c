@@ -287,6 +287,7 @@ static void inbound_settle(struct peer_inbound *in)
 			*pp = in->next;
 			break;
 		}
+	t->inbound_count--;
 	free(in->buf);
 	free(in);
 }
@@ -393,6 +394,18 @@ static void on_accept(struct loop_op *op, int res, uint32_t flags)
 		close(res);
 		return;
 	}
+	if (t->inbound_count >= t->o.max_inbound) {
+		struct sockaddr_storage ss;
+		socklen_t len = sizeof(ss);
+		char from[96] = "?";
+		if (getpeername(res, (struct sockaddr *)&ss, &len) == 0)
+			name_of(&ss, from, sizeof(from));
+		log_warning("peer connection from %s refused: %u open already (the most at once)",
+			    from, t->inbound_count);
+		t->inbound_refused++;
+		close(res);
+		return;
+	}
 	struct peer_inbound *in = calloc(1, sizeof(*in));
 	if (!in) {
 		close(res);
@@ -403,6 +416,7 @@ static void on_accept(struct loop_op *op, int res, uint32_t flags)
 	in->recv_op.complete = on_recv;
 	in->next = t->inbound;
 	t->inbound = in;
+	t->inbound_count++;
 	inbound_arm(in);
 }
 

@@ -11,7 +11,9 @@
  * message is dropped and counted (Raft resends what matters). Whole frames
  * only: a frame cut by a dropped connection is sent again whole on the next.
  * A frame that does not decode closes that one connection, with one log
- * line; the others go on. */
+ * line; the others go on. At most max_inbound accepted connections are
+ * open at once (each may buffer up to max_frame_bytes): past that a new one
+ * is closed at once, with a log line. */
 #pragma once
 
 #include <stdbool.h>
@@ -64,6 +66,7 @@ struct peer_transport_options {
 	size_t max_queue_bytes;		/* per peer */
 	size_t max_frame_bytes;
 	uint32_t backoff_min_ms, backoff_max_ms;
+	unsigned max_inbound;		/* accepted connections at once; more are closed */
 	/* A message arrived. It is the callee's: hand it to raft_step() or free
 	 * it with peer_message_release(). */
 	void (*on_message)(void *ctx, struct raft_message *m);
@@ -80,9 +83,10 @@ struct peer_transport {
 	struct peer **peers;		/* each its own allocation: it never moves */
 	size_t peer_count;
 	struct peer_inbound *inbound;
+	unsigned inbound_count;
 	bool closing;
 
-	uint64_t frames_received, frames_refused;
+	uint64_t frames_received, frames_refused, inbound_refused;
 };
 
 /* Binds and listens on o->listen, and starts accepting. Returns 0 or a

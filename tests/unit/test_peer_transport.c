@@ -120,6 +120,7 @@ static void endpoint_init(struct endpoint *e, raft_id id, const char *listen, si
 	struct peer_transport_options o = {
 		.self = id, .listen = listen, .max_queue_bytes = max_queue,
 		.max_frame_bytes = 4u << 20, .backoff_min_ms = 10, .backoff_max_ms = 80,
+		.max_inbound = 4,
 		.on_message = on_message, .ctx = e,
 	};
 	char why[256];
@@ -356,6 +357,53 @@ static void test_a_frame_that_does_not_decode_closes_that_connection_only(void *
 	T.eps[0] = T.eps[1] = NULL;
 }
 
+static bool refused_two(void *arg)
+{
+	return ((struct endpoint *)arg)->t.inbound_refused >= 2;
+}
+
+static void test_accepted_connections_are_bounded_and_the_peers_still_get_through(void **state)
+{
+	static struct endpoint a, b;
+	endpoint_init(&a, 1, "127.0.0.1:0", 1u << 20);
+	endpoint_init(&b, 2, "127.0.0.1:0", 1u << 20);
+	T.eps[0] = &a;
+	T.eps[1] = &b;
+	assert_int_equal(peer_transport_add(&a.t, 2, b.t.listen_name), 0);
+	struct sockaddr_storage ss;
+	socklen_t len = sizeof(ss);
+	getsockname(b.t.listen_fd, (struct sockaddr *)&ss, &len);
+	/* three strangers and the real peer fill the four places; the two
+	 * strangers after them are refused */
+	int fds[5];
+	for (int i = 0; i < 5; i++) {
+		fds[i] = socket(AF_INET, SOCK_STREAM, 0);
+		assert_int_equal(connect(fds[i], (struct sockaddr *)&ss, len), 0);
+		if (i == 2) {
+			/* the real peer connects while there is room */
+			assert_int_equal(send_append(&a, 2, 9, 10), 0);
+			struct want w = { &b, 1 };
+			assert_true(run_until(got_n, &w, 5000));
+		}
+	}
+	assert_true(run_until(refused_two, &b, 5000));
+	assert_int_equal(b.t.inbound_count, 4);
+	assert_int_equal(b.t.inbound_refused, 2);
+	char c;
+	assert_int_equal(read(fds[3], &c, 1), 0);	/* the refused ones are closed */
+	assert_int_equal(read(fds[4], &c, 1), 0);
+	/* the real peer's connection was kept */
+	assert_int_equal(send_append(&a, 2, 10, 10), 0);
+	struct want w2 = { &b, 2 };
+	assert_true(run_until(got_n, &w2, 5000));
+	assert_int_equal(b.got_terms[1], 10);
+	for (int i = 0; i < 5; i++)
+		close(fds[i]);
+	endpoint_close(&a);
+	endpoint_close(&b);
+	T.eps[0] = T.eps[1] = NULL;
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -367,6 +415,9 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_what_waits_for_a_peer_is_bounded, setup, teardown),
 		cmocka_unit_test_setup_teardown(
 			test_a_frame_that_does_not_decode_closes_that_connection_only, setup, teardown),
+		cmocka_unit_test_setup_teardown(
+			test_accepted_connections_are_bounded_and_the_peers_still_get_through, setup,
+			teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
