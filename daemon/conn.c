@@ -18,6 +18,7 @@
 #include "request.h"
 #include "server.h"
 #include "session.h"
+#include "sockaddr.h"
 
 #define RBUF_INITIAL_BYTES 4096u
 
@@ -26,25 +27,6 @@ static void conn_on_send(struct loop_op *op, int res, uint32_t flags);
 static void conn_process_input(struct conn *c);
 
 static uint64_t next_conn_id = 1;
-
-static void peer_to_text(const struct sockaddr_storage *ss, char *out, size_t size)
-{
-	char host[INET6_ADDRSTRLEN] = "?";
-	unsigned port = 0;
-	if (ss->ss_family == AF_INET) {
-		const struct sockaddr_in *in = (const void *)ss;
-		inet_ntop(AF_INET, &in->sin_addr, host, sizeof(host));
-		port = ntohs(in->sin_port);
-		snprintf(out, size, "%s:%u", host, port);
-	} else if (ss->ss_family == AF_INET6) {
-		const struct sockaddr_in6 *in6 = (const void *)ss;
-		inet_ntop(AF_INET6, &in6->sin6_addr, host, sizeof(host));
-		port = ntohs(in6->sin6_port);
-		snprintf(out, size, "[%s]:%u", host, port);
-	} else {
-		snprintf(out, size, "(unknown)");
-	}
-}
 
 /* Posts a receive into the free end of the buffer. Only here, with no
  * receive in flight, may the buffer be compacted or moved: the kernel writes
@@ -103,7 +85,7 @@ int conn_start(struct server *srv, int fd, const struct sockaddr_storage *peer)
 	c->fd = fd;
 	c->id = next_conn_id++;
 	c->peer = *peer;
-	peer_to_text(peer, c->peer_text, sizeof(c->peer_text));
+	sockaddr_text(peer, c->peer_text, sizeof(c->peer_text));
 	auth_identities_init(&c->auth, peer);
 	c->state = CONN_NEW;
 	c->recv_op.complete = conn_on_recv;

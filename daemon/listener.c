@@ -14,6 +14,7 @@
 #include "conn.h"
 #include "hash.h"
 #include "log.h"
+#include "sockaddr.h"
 #include "server.h"
 #include "service.h"
 
@@ -175,23 +176,12 @@ static int open_one(struct server *srv, const struct listen_address *addr, char 
 	int family, fd, one = 1;
 	char name[80];
 
-	memset(&ss, 0, sizeof(ss));
-	if (inet_pton(AF_INET, addr->host, &((struct sockaddr_in *)&ss)->sin_addr) == 1) {
-		struct sockaddr_in *in = (struct sockaddr_in *)&ss;
-		family = in->sin_family = AF_INET;
-		in->sin_port = htons(addr->port);
-		slen = sizeof(*in);
-		snprintf(name, sizeof(name), "%s:%u", addr->host, addr->port);
-	} else if (inet_pton(AF_INET6, addr->host, &((struct sockaddr_in6 *)&ss)->sin6_addr) == 1) {
-		struct sockaddr_in6 *in6 = (struct sockaddr_in6 *)&ss;
-		family = in6->sin6_family = AF_INET6;
-		in6->sin6_port = htons(addr->port);
-		slen = sizeof(*in6);
-		snprintf(name, sizeof(name), "[%s]:%u", addr->host, addr->port);
-	} else {
+	if (sockaddr_from_host(addr->host, addr->port, &ss, &slen) < 0) {
 		snprintf(why, why_size, "listen address %s is not a numeric IP address", addr->host);
 		return -EINVAL;
 	}
+	family = ss.ss_family;
+	sockaddr_text(&ss, name, sizeof(name));
 	fd = socket(family, SOCK_STREAM | SOCK_CLOEXEC, 0);
 	if (fd < 0) {
 		snprintf(why, why_size, "socket() for %s: %s", name, strerror(errno));
@@ -229,20 +219,10 @@ int listener_adopt(struct server *srv, int fd, char *why, size_t why_size)
 	}
 	l->fd = fd;
 	l->adopted = true;
-	if (getsockname(fd, (struct sockaddr *)&ss, &slen) == 0) {
-		char host[INET6_ADDRSTRLEN] = "?";
-		if (ss.ss_family == AF_INET) {
-			struct sockaddr_in *in = (struct sockaddr_in *)&ss;
-			inet_ntop(AF_INET, &in->sin_addr, host, sizeof(host));
-			snprintf(l->name, sizeof(l->name), "%s:%u", host, ntohs(in->sin_port));
-		} else if (ss.ss_family == AF_INET6) {
-			struct sockaddr_in6 *in6 = (struct sockaddr_in6 *)&ss;
-			inet_ntop(AF_INET6, &in6->sin6_addr, host, sizeof(host));
-			snprintf(l->name, sizeof(l->name), "[%s]:%u", host, ntohs(in6->sin6_port));
-		}
-	} else {
+	if (getsockname(fd, (struct sockaddr *)&ss, &slen) == 0)
+		sockaddr_text(&ss, l->name, sizeof(l->name));
+	else
 		snprintf(l->name, sizeof(l->name), "fd %d", fd);
-	}
 	srv->listener_count++;
 	return 0;
 }

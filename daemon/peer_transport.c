@@ -1,7 +1,6 @@
 /* peer_transport: see peer_transport.h. */
 #include "peer_transport.h"
 
-#include <arpa/inet.h>
 #include <errno.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
@@ -14,65 +13,10 @@
 
 #include "log.h"
 #include "peer_message.h"
+#include "sockaddr.h"
 
 #define RECV_CHUNK 65536
 #define LISTEN_BACKLOG 64
-
-/* "ip:port" or "[ipv6]:port", numeric; port 0 only where allow_zero (a
- * listener that takes any free port: tests). */
-static int resolve(const char *text, bool allow_zero, struct sockaddr_storage *ss, socklen_t *len)
-{
-	char host[INET6_ADDRSTRLEN + 2];
-	const char *colon = strrchr(text, ':');
-	if (!colon || (size_t)(colon - text) >= sizeof(host) || colon == text)
-		return -EINVAL;
-	memcpy(host, text, (size_t)(colon - text));
-	host[colon - text] = 0;
-	char *h = host;
-	if (h[0] == '[') {
-		size_t n = strlen(h);
-		if (n < 2 || h[n - 1] != ']')
-			return -EINVAL;
-		h[n - 1] = 0;
-		h++;
-	}
-	char *end;
-	errno = 0;
-	unsigned long port = strtoul(colon + 1, &end, 10);
-	if (!colon[1] || *end || errno || port > 65535 || (port == 0 && !allow_zero))
-		return -EINVAL;
-	memset(ss, 0, sizeof(*ss));
-	struct sockaddr_in *in = (struct sockaddr_in *)ss;
-	struct sockaddr_in6 *in6 = (struct sockaddr_in6 *)ss;
-	if (host[0] != '[' && inet_pton(AF_INET, h, &in->sin_addr) == 1) {
-		in->sin_family = AF_INET;
-		in->sin_port = htons((uint16_t)port);
-		*len = sizeof(*in);
-	} else if (inet_pton(AF_INET6, h, &in6->sin6_addr) == 1) {
-		in6->sin6_family = AF_INET6;
-		in6->sin6_port = htons((uint16_t)port);
-		*len = sizeof(*in6);
-	} else {
-		return -EINVAL;
-	}
-	return 0;
-}
-
-static void name_of(const struct sockaddr_storage *ss, char *out, size_t size)
-{
-	char host[INET6_ADDRSTRLEN] = "?";
-	if (ss->ss_family == AF_INET) {
-		const struct sockaddr_in *in = (const struct sockaddr_in *)ss;
-		inet_ntop(AF_INET, &in->sin_addr, host, sizeof(host));
-		snprintf(out, size, "%s:%u", host, ntohs(in->sin_port));
-	} else if (ss->ss_family == AF_INET6) {
-		const struct sockaddr_in6 *in6 = (const struct sockaddr_in6 *)ss;
-		inet_ntop(AF_INET6, &in6->sin6_addr, host, sizeof(host));
-		snprintf(out, size, "[%s]:%u", host, ntohs(in6->sin6_port));
-	} else {
-		snprintf(out, size, "?");
-	}
-}
 
 /* ---- outgoing connections ---- */
 
@@ -222,7 +166,7 @@ int peer_transport_add(struct peer_transport *t, raft_id id, const char *address
 			return -EEXIST;
 	struct sockaddr_storage ss;
 	socklen_t len;
-	if (resolve(address, false, &ss, &len) < 0)
+	if (sockaddr_parse(address, false, &ss, &len) < 0)
 		return -EINVAL;
 	/* Each peer is its own allocation: ring operations point into it, so
 	 * it never moves. */
@@ -350,7 +294,7 @@ static void on_recv(struct loop_op *op, int res, uint32_t flags)
 			socklen_t len = sizeof(ss);
 			char from[96] = "?";
 			if (getpeername(in->fd, (struct sockaddr *)&ss, &len) == 0)
-				name_of(&ss, from, sizeof(from));
+				sockaddr_text(&ss, from, sizeof(from));
 			log_warning("peer connection from %s: %s; closed", from, why);
 			t->frames_refused++;
 			inbound_close(in);
@@ -399,7 +343,7 @@ static void on_accept(struct loop_op *op, int res, uint32_t flags)
 		socklen_t len = sizeof(ss);
 		char from[96] = "?";
 		if (getpeername(res, (struct sockaddr *)&ss, &len) == 0)
-			name_of(&ss, from, sizeof(from));
+			sockaddr_text(&ss, from, sizeof(from));
 		log_warning("peer connection from %s refused: %u open already (the most at once)",
 			    from, t->inbound_count);
 		t->inbound_refused++;
@@ -432,7 +376,7 @@ int peer_transport_init(struct peer_transport *t, struct loop *loop,
 	t->accept_op.complete = on_accept;
 	struct sockaddr_storage ss;
 	socklen_t len;
-	if (resolve(o->listen, true, &ss, &len) < 0) {
+	if (sockaddr_parse(o->listen, true, &ss, &len) < 0) {
 		snprintf(why, why_size, "peer address %s is not a numeric ip:port", o->listen);
 		return -EINVAL;
 	}
@@ -452,7 +396,7 @@ int peer_transport_init(struct peer_transport *t, struct loop *loop,
 	}
 	len = sizeof(ss);
 	getsockname(fd, (struct sockaddr *)&ss, &len);
-	name_of(&ss, t->listen_name, sizeof(t->listen_name));
+	sockaddr_text(&ss, t->listen_name, sizeof(t->listen_name));
 	t->listen_fd = fd;
 	arm_accept(t);
 	return 0;

@@ -200,7 +200,12 @@ static void test_messages_flow_both_ways_in_order_whatever_their_size(void **sta
 	assert_int_equal(peer_transport_add(&a.t, 2, b.t.listen_name), 0);
 	assert_int_equal(peer_transport_add(&b.t, 1, a.t.listen_name), 0);
 	assert_int_equal(peer_transport_add(&a.t, 2, b.t.listen_name), -EEXIST);
-	assert_int_equal(peer_transport_add(&a.t, 3, "localhost:1"), -EINVAL);
+	assert_int_equal(peer_transport_add(&a.t, 3, "localhost:1"), -EINVAL);	/* numeric only */
+	assert_int_equal(peer_transport_add(&a.t, 3, "127.0.0.1:0"), -EINVAL);	/* a real port */
+	assert_int_equal(peer_transport_add(&a.t, 3, "::1:2888"), -EINVAL);	/* v6 in brackets */
+	assert_int_equal(peer_transport_add(&a.t, 3, "[127.0.0.1]:2888"), -EINVAL);
+	assert_int_equal(peer_transport_add(&a.t, 3, "127.0.0.1:65536"), -EINVAL);
+	assert_int_equal(peer_transport_add(&a.t, 3, "[::1]:2888"), 0);
 
 	/* sizes from empty to 1 MiB: frames cross send and recv boundaries */
 	size_t sizes[] = { 0, 1, 100, 65535, 65536, 300000, 1 << 20 };

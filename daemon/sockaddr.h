@@ -1,0 +1,20 @@
+/* sockaddr: numeric IPv4/IPv6 socket addresses to and from text, the one
+ * place for it (listeners, client connections, the peer transport). Text is
+ * "ip:port", or "[ipv6]:port". No name resolution: every address in corral's
+ * configuration is numeric. */
+#pragma once
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/socket.h>
+
+/* "1.2.3.4:5" or "[::1]:5" (port 0 means "unknown" here: "?" when not IP). */
+void sockaddr_text(const struct sockaddr_storage *ss, char *out, size_t size);
+/* A numeric host and a port. Returns 0, or -EINVAL when host is not numeric. */
+int sockaddr_from_host(const char *host, uint16_t port, struct sockaddr_storage *ss,
+		       socklen_t *len);
+/* "ip:port" or "[ipv6]:port"; port 0 only when allow_zero_port (a listener
+ * that takes any free port). Returns 0 or -EINVAL. */
+int sockaddr_parse(const char *text, bool allow_zero_port, struct sockaddr_storage *ss,
+		   socklen_t *len);
