@@ -7,8 +7,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/pidfd.h>
 #include <sys/random.h>
-#include <sys/syscall.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -613,7 +613,7 @@ static void snapshot_start_if_due(struct commit *c, uint64_t now_ms)
 	}
 	c->snapshot_pid = pid;
 	/* Learn of the child's exit as it happens (else the timer looks). */
-	int fd = (int)syscall(SYS_pidfd_open, pid, 0);
+	int fd = pidfd_open(pid, 0);
 	if (fd >= 0) {
 		c->snapshot_pidfd = fd;
 		struct io_uring_sqe *sqe = loop_sqe(c->loop, &c->snapshot_exit_op);
