@@ -79,7 +79,7 @@ void request_barriers_passed(struct server *srv);
 /* The log failed: a refused write waiting for txns that will never apply
  * was decided on a state that may never exist; its connection is closed
  * (outcome unknown to the client, as for writes in flight). */
-void request_barriers_abandoned(struct server *srv);
+void request_barriers_abandoned(struct server *srv, int err);
 
 /* Frees a connection's queue (the connection is going away). In-flight txns
  * go on without it. */

@@ -114,7 +114,7 @@ static void on_abandoned(void *ctx, struct txn *t, int err)
 		}
 	}
 	request_txn_abandoned(srv, t, err);
-	request_barriers_abandoned(srv);
+	request_barriers_abandoned(srv, err);
 }
 
 /* Connections with a write in flight, prepped here while this server led:
