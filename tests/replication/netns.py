@@ -57,7 +57,6 @@ import secrets
 import shutil
 import signal
 import subprocess
-import time
 
 IP = shutil.which("ip") or "/usr/sbin/ip"
 DEAD_MAC = "02:00:00:c0:ff:ee"	# locally administered; no interface has it

@@ -30,7 +30,6 @@ import random
 import signal
 import socket
 import subprocess
-import sys
 import threading
 import time
 
@@ -480,4 +479,238 @@ def test_a_cut_silently_loses_packets_between_servers_but_never_those_of_the_tes
     assert probe_connect(net, 1, 2, 5) == "connected"
     assert probe_connect(net, 2, 1, 5) == "connected"
     assert a.get("/on-1")[0] == b"one, while cut"
+    ens.stop_all()
+
+
+# ------------------------------------------------------- split, then heal ---
+
+def split_and_heal(ens, minority, majority):
+    """Cuts minority (the leader among them) from majority and checks:
+    writes sent to the minority's servers never succeed and their applied
+    zxids stay put while the majority elects a leader of its own and commits;
+    after the heal there is one leader, from the majority, every minority
+    server follows it, and every server has the same tree."""
+    old_leader = ens.stable_leader(ens.ids)
+    assert old_leader in minority
+    admin = ens.kazoo()
+    admin.ensure_path("/part")
+    admin.create("/part/shared", b"before the cut")
+    # Clients that can only reach one minority server each; their writes
+    # commit while nothing is cut.
+    pinned = {i: ens.kazoo([i]) for i in minority}
+    for i, zk in pinned.items():
+        zk.create(f"/part/before-cut-via-{i}", b"committed")
+
+    ens.net.partition(minority, majority)
+    cut_zxid = {i: ens[i].status()["zxid"] for i in minority}
+    # Sent at once, while the old leader may still believe it leads...
+    pending = [(i, f"/part/minority-early-via-{i}",
+                zk.create_async(f"/part/minority-early-via-{i}", b"sent to the minority"))
+               for i, zk in pinned.items()]
+    new_leader = ens.wait_leader(majority, "the majority to elect a leader of its own")
+    maj = ens.kazoo(majority)
+    for n in range(5):
+        maj.create(f"/part/majority-{n}", b"committed by the majority")
+    maj.set("/part/shared", b"set by the majority")
+    # ... and once the majority has moved on.
+    pending += [(i, f"/part/minority-late-via-{i}",
+                 zk.create_async(f"/part/minority-late-via-{i}", b"sent to the minority"))
+                for i, zk in pinned.items()]
+    # Each gets a few election timeouts to (wrongly) succeed; an error or no
+    # answer at all is what a cut-off server may give.
+    deadline = time.monotonic() + 3 * ELECTION_TIMEOUT_MS / 1000
+    for i, path, r in pending:
+        r.wait(max(0.0, deadline - time.monotonic()))
+        assert not (r.ready() and r.successful()), (
+            f"create {path} sent to server {i}, cut off from the majority, succeeded "
+            f"(majority leader {new_leader})\n{ens.describe()}")
+    during = {i: ens[i].status() for i in minority}
+    for i in minority:
+        assert during[i] is not None, f"server {i} stopped answering srvr\n{ens.describe()}"
+        assert during[i]["zxid"] == cut_zxid[i], (
+            f"server {i}, cut off from the majority, applied txns: zxid {cut_zxid[i]:#x} at "
+            f"the cut, {during[i]['zxid']:#x} now\n{ens.describe()}")
+    assert ens[new_leader].status()["zxid"] > max(cut_zxid.values())
+    minority_modes = {i: st["mode"] for i, st in during.items()}
+
+    ens.net.heal()
+    leader = ens.wait_leader(ens.ids, "one leader for every server after the heal")
+    assert leader in majority, (f"after the heal server {leader} leads, but its log lacks "
+                                f"what the majority committed while it was cut off")
+    for i in minority:
+        assert ens[i].status()["mode"] == "follower"
+    # The spec: writes in flight at a leader change either commit or get
+    # CONNECTIONLOSS; none may stay unanswered.
+    outcomes = {}
+    for i, path, r in pending:
+        wait_for(r.ready, CONVERGE_S, what=f"an answer to the create {path} sent to server {i}")
+        outcomes[path] = "ok" if r.successful() else type(r.exception).__name__
+    tree = wait_converged(ens)
+    assert tree["/part/shared"] == (b"set by the majority", 1)
+    for n in range(5):
+        assert f"/part/majority-{n}" in tree
+    for i in minority:
+        assert f"/part/before-cut-via-{i}" in tree
+    for path, outcome in outcomes.items():
+        if outcome == "ok":
+            assert path in tree, f"{path} was acknowledged after the heal but is not in the tree"
+    print(f"\nold leader {old_leader}, cut off with {minority}: modes while cut off "
+          f"{minority_modes}; majority leader {new_leader}; after the heal leader {leader}; "
+          f"writes sent to the minority: {outcomes}; {len(tree)} znodes on every server")
+    ens.stop_all()
+
+
+@report_on_failure
+def test_a_leader_cut_off_from_both_followers_never_commits_and_follows_the_new_leader_after_the_heal(
+        cluster):
+    ens = cluster(3)
+    leader = ens.wait_leader(ens.ids, "the first leader")
+    split_and_heal(ens, [leader], [i for i in ens.ids if i != leader])
+
+
+@report_on_failure
+def test_five_servers_split_two_three_commit_only_on_the_three_and_converge_after_the_heal(cluster):
+    ens = cluster(5)
+    leader = ens.wait_leader(ens.ids, "the first leader")
+    follower = next(i for i in ens.ids if i != leader)
+    split_and_heal(ens, [leader, follower], [i for i in ens.ids if i not in (leader, follower)])
+
+
+# -------------------------------------- linearizability under partitions ---
+
+LIN_SERVERS = 5
+LIN_CLIENTS_PER_SERVER = 2
+LIN_KEYS = ["/lin/r0", "/lin/r1", "/lin/r2"]
+CALL_TIMEOUT_S = 5
+PROGRESS_OPS = 10	# ops completed by the majority's clients before a heal
+
+
+def lin_client(cid, zk, rec, stop, errors, ok_log):
+    """CAS on LIN_KEYS through one server: getData (answered by that server
+    alone, so not recorded: a follower may be behind, which ZooKeeper's
+    plain reads allow), then setData with the version it read (recorded:
+    ok, BADVERSION or unknown); or sync + getData (recorded as a read)."""
+    from kazoo.exceptions import (BadVersionError, ConnectionLoss, OperationTimeoutError,
+                                  SessionExpiredError)
+    from kazoo.handlers.threading import KazooTimeoutError
+    from kazoo.protocol.states import KazooState
+    unknown = (ConnectionLoss, SessionExpiredError, OperationTimeoutError, KazooTimeoutError)
+    connected = threading.Event()
+
+    def on_state(state):
+        if state == KazooState.CONNECTED:
+            connected.set()
+        else:
+            connected.clear()
+    zk.add_listener(on_state)
+    if zk.connected:
+        connected.set()
+    rnd = random.Random(cid)
+    n = 0
+    try:
+        while not stop.is_set():
+            # Calls made while disconnected would only fail at once: wait
+            # for the connection (or the stop) instead.
+            if not connected.wait(0.2):
+                continue
+            key = rnd.choice(LIN_KEYS)
+            if rnd.random() < 0.5:
+                try:
+                    _, stat = zk.get_async(key).get(CALL_TIMEOUT_S)
+                except unknown:
+                    continue
+                value = f"c{cid}-{n}".encode()
+                n += 1
+                p = rec.invoke(cid, key, "write", (value, stat.version))
+                try:
+                    st = zk.set_async(key, value, version=stat.version).get(CALL_TIMEOUT_S)
+                    p.ok(st.version)
+                    ok_log.append((time.monotonic(), cid))
+                except BadVersionError:
+                    p.fail("BADVERSION")
+                    ok_log.append((time.monotonic(), cid))
+                except unknown:
+                    p.unknown()
+            else:
+                p = rec.invoke(cid, key, "read")
+                try:
+                    zk.sync_async(key).get(CALL_TIMEOUT_S)
+                    data, stat = zk.get_async(key).get(CALL_TIMEOUT_S)
+                    p.ok((data, stat.version))
+                    ok_log.append((time.monotonic(), cid))
+                except unknown:
+                    p.unknown()
+    except Exception as e:
+        errors.append(f"client {cid}: {e!r}")
+
+
+@report_on_failure
+def test_compare_and_set_stays_linearizable_while_partitions_come_and_go(cluster, tmp_path):
+    ens = cluster(LIN_SERVERS)
+    leader = ens.wait_leader(ens.ids, "the first leader")
+    admin = ens.kazoo()
+    for k in LIN_KEYS:
+        admin.ensure_path(k)
+    server_of = {}
+    clients = {}
+    for sid in ens.ids:
+        for j in range(LIN_CLIENTS_PER_SERVER):
+            cid = len(clients)
+            clients[cid] = ens.kazoo([sid])
+            server_of[cid] = sid
+    rec = Recorder()
+    stop = threading.Event()
+    errors = []
+    ok_log = []
+    threads = [threading.Thread(target=lin_client, args=(cid, zk, rec, stop, errors, ok_log),
+                                daemon=True) for cid, zk in clients.items()]
+    for t in threads:
+        t.start()
+
+    def oks_since(t0, cids):
+        return sum(1 for t, c in list(ok_log) if t > t0 and c in cids)
+
+    rounds = []
+    try:
+        for rnd in range(4):
+            leader = ens.wait_leader(ens.ids, f"one leader for all before round {rnd}")
+            followers = [i for i in ens.ids if i != leader]
+            minority = {0: [leader],			# the leader alone
+                        1: [leader, followers[0]],	# the leader and one follower
+                        2: followers[:2],		# two followers, the leader keeps three
+                        3: [leader]}[rnd]
+            majority = [i for i in ens.ids if i not in minority]
+            ens.net.partition(minority, majority)
+            new_leader = ens.wait_leader(majority, f"round {rnd}: a leader among {majority}")
+            t0 = time.monotonic()
+            maj_clients = [c for c, s in server_of.items() if s in majority]
+            wait_for(lambda: errors or oks_since(t0, maj_clients) >= PROGRESS_OPS, 20,
+                     what=f"round {rnd}: {PROGRESS_OPS} ops done by the majority's clients",
+                     detail=ens.describe)
+            assert not errors, errors
+            ens.net.heal()
+            ens.wait_leader(ens.ids, f"round {rnd}: one leader for all after the heal")
+            t1 = time.monotonic()
+            wait_for(lambda: errors or all(oks_since(t1, [c]) for c in clients), 30,
+                     what=f"round {rnd}: an op done by every client after the heal",
+                     detail=lambda: f"clients without one: "
+                                    f"{[c for c in clients if not oks_since(t1, [c])]}\n"
+                                    + ens.describe())
+            assert not errors, errors
+            rounds.append(f"cut {minority} from {majority}: leader {leader} -> {new_leader}")
+    finally:
+        stop.set()
+        for t in threads:
+            t.join(2 * CALL_TIMEOUT_S + 5)
+    assert not errors, errors
+    assert not any(t.is_alive() for t in threads), "a client thread did not stop"
+    history = rec.history()
+    acked = sum(1 for op in history if op.kind == "write" and op.status == "ok")
+    unknown = sum(1 for op in history if op.status == "unknown")
+    assert acked >= 50, f"only {acked} acknowledged writes: the run proves little"
+    assert_linearizable(history, initial=(b"", 0),
+                        artifact=str(tmp_path / "history-partitions.jsonl"))
+    tree = wait_converged(ens)
+    print(f"\n{len(history)} ops, {acked} acknowledged writes, {unknown} unknown; "
+          + "; ".join(rounds) + f"; linearizable; {len(tree)} znodes on every server")
     ens.stop_all()
