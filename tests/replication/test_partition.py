@@ -288,6 +288,10 @@ class Ensemble:
                 s.kill()
 
 
+def hexz(zxid):
+    return "none" if zxid is None else f"{zxid:#x}"
+
+
 def tail(text, n):
     return "\n".join(text.splitlines()[-n:])
 
@@ -528,8 +532,8 @@ def split_and_heal(ens, minority, majority):
     for i in minority:
         assert during[i] is not None, f"server {i} stopped answering srvr\n{ens.describe()}"
         assert during[i]["zxid"] == cut_zxid[i], (
-            f"server {i}, cut off from the majority, applied txns: zxid {cut_zxid[i]:#x} at "
-            f"the cut, {during[i]['zxid']:#x} now\n{ens.describe()}")
+            f"server {i}, cut off from the majority, applied txns: zxid {hexz(cut_zxid[i])} at "
+            f"the cut, {hexz(during[i]['zxid'])} now\n{ens.describe()}")
     assert ens[new_leader].status()["zxid"] > max(cut_zxid.values())
     minority_modes = {i: st["mode"] for i, st in during.items()}
 
