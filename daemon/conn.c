@@ -1,5 +1,6 @@
 /* conn: see conn.h. */
 #include "conn.h"
+#include "forward.h"
 
 #include <arpa/inet.h>
 #include <endian.h>
@@ -278,6 +279,37 @@ static void handle_connect(struct conn *c, const uint8_t *frame, uint32_t len)
 		return;
 	}
 
+	if (srv->commit.ensemble && !commit_leader(&srv->commit)) {
+		/* Cut off from the quorum: the client is better served elsewhere. */
+		conn_close(c, LOG_INFO, "this server knows no leader (it is cut off from the "
+			   "quorum, or an election is under way)");
+		return;
+	}
+	if (req.session_id == 0 && !commit_can_prep(&srv->commit)) {
+		if (srv->state.sessions.count >= srv->cfg->max_sessions) {
+			conn_close(c, LOG_WARNING, "too many sessions (session.max_sessions)");
+			return;
+		}
+		struct request *rq = calloc(1, sizeof(*rq));
+		if (!rq) {
+			conn_close(c, LOG_WARNING, "out of memory creating a session");
+			return;
+		}
+		rq->conn = c;
+		rq->op = ZK_OP_CREATE_SESSION;
+		rq->state = REQUEST_IN_FLIGHT;
+		rq->received_ms = srv->now_ms;
+		if (forward_request(c, rq, ZK_OP_CREATE_SESSION, (const uint8_t *)"", 0,
+				    negotiate_timeout(srv->cfg, req.timeout_ms)) < 0) {
+			free(rq);
+			conn_close(c, LOG_INFO, "no leader to create its session");
+			return;
+		}
+		c->queue_head = c->queue_tail = rq;
+		c->queue_len = 1;
+		c->state = CONN_CONNECTING;
+		return;
+	}
 	if (req.session_id == 0) {
 		if (commit_can_accept(&srv->commit, 4096) < 0) {
 			conn_close(c, LOG_WARNING, "no new session: the log takes no writes");
@@ -412,8 +444,10 @@ static void conn_process_input(struct conn *c)
 			handle_connect(c, frame, (uint32_t)len);
 			continue;
 		}
-		if (c->session)
+		if (c->session) {
 			session_touch(c->session, srv->now_ms);
+			c->touched = true;
+		}
 		int r = request_receive(c, frame, (uint32_t)len);
 		if (r == -EBADMSG)
 			bad_input(c, "malformed request");

@@ -39,6 +39,7 @@ static void peer_drop(struct peer *p)
 {
 	if (p->fd < 0 || p->closing)
 		return;
+	bool was_up = p->up;
 	p->up = false;
 	p->closing = true;
 	p->queue_sent = 0;	/* a frame cut short goes again whole */
@@ -47,6 +48,8 @@ static void peer_drop(struct peer *p)
 	p->backoff_ms = p->backoff_ms * 2 > p->t->o.backoff_max_ms ? p->t->o.backoff_max_ms
 								 : p->backoff_ms * 2;
 	peer_settle(p);
+	if (was_up && p->t->o.on_peer_down)
+		p->t->o.on_peer_down(p->t->o.ctx, p->id);
 }
 
 static void peer_connect(struct peer *p)
@@ -191,21 +194,24 @@ int peer_transport_add(struct peer_transport *t, raft_id id, const char *address
 	return 0;
 }
 
-int peer_transport_send(struct peer_transport *t, const struct raft_message *m)
+static struct peer *peer_find(struct peer_transport *t, raft_id id)
 {
-	struct peer *p = NULL;
-	for (size_t i = 0; i < t->peer_count && !p; i++)
-		if (t->peers[i]->id == m->server_id)
-			p = t->peers[i];
-	if (!p)
-		return -ENOENT;
-	size_t before = p->queue.len;
-	int r = peer_message_encode(m, t->o.self, &p->queue);
+	for (size_t i = 0; i < t->peer_count; i++)
+		if (t->peers[i]->id == id)
+			return t->peers[i];
+	return NULL;
+}
+
+/* The frame just appended to p's queue (from before) goes out, or is
+ * dropped when the queue is over its bound. */
+static int queued(struct peer_transport *t, struct peer *p, size_t before, int r)
+{
 	if (r < 0) {
+		p->queue.len = before;
 		p->queue.error = 0;
 		return r;
 	}
-	if (p->queue.len > t->o.max_queue_bytes) {
+	if (p->queue.len > t->o.max_queue_bytes && before > 0) {
 		p->queue.len = before;
 		p->frames_dropped++;
 		return -ENOBUFS;
@@ -214,6 +220,37 @@ int peer_transport_send(struct peer_transport *t, const struct raft_message *m)
 		peer_connect(p);
 	peer_pump(p);
 	return 0;
+}
+
+int peer_transport_send(struct peer_transport *t, const struct raft_message *m)
+{
+	struct peer *p = peer_find(t, m->server_id);
+	if (!p)
+		return -ENOENT;
+	size_t before = p->queue.len;
+	return queued(t, p, before, peer_message_encode(m, t->o.self, &p->queue));
+}
+
+int peer_transport_send_frame(struct peer_transport *t, raft_id to, uint16_t type,
+			      const void *body, size_t len)
+{
+	struct peer *p = peer_find(t, to);
+	if (!p)
+		return -ENOENT;
+	size_t before = p->queue.len;
+	return queued(t, p, before, peer_frame_encode(type, t->o.self, body, len, &p->queue));
+}
+
+size_t peer_transport_queued(struct peer_transport *t, raft_id id)
+{
+	struct peer *p = peer_find(t, id);
+	return p ? p->queue.len : 0;
+}
+
+bool peer_transport_up(struct peer_transport *t, raft_id id)
+{
+	struct peer *p = peer_find(t, id);
+	return p && p->up;
 }
 
 /* ---- incoming connections ---- */
@@ -283,10 +320,18 @@ static void on_recv(struct loop_op *op, int res, uint32_t flags)
 	in->len += (size_t)res;
 	size_t off = 0;
 	for (;;) {
+		struct peer_frame f;
 		struct raft_message m;
 		char why[256];
-		ssize_t n = peer_message_decode(in->buf + off, in->len - off, t->o.max_frame_bytes, &m,
-						why, sizeof(why));
+		ssize_t n = peer_frame_decode(in->buf + off, in->len - off, t->o.max_frame_bytes, &f,
+					      why, sizeof(why));
+		if (n > 0 && f.type < PEER_FRAME_CORRAL &&
+		    peer_message_from_frame(&f, &m, why, sizeof(why)) < 0)
+			n = -EBADMSG;
+		if (n > 0 && f.type >= PEER_FRAME_CORRAL && !t->o.on_frame) {
+			snprintf(why, sizeof(why), "frame type %u is not known here", f.type);
+			n = -EBADMSG;
+		}
 		if (n == 0)
 			break;
 		if (n < 0) {
@@ -303,7 +348,10 @@ static void on_recv(struct loop_op *op, int res, uint32_t flags)
 		}
 		off += (size_t)n;
 		t->frames_received++;
-		t->o.on_message(t->o.ctx, &m);
+		if (f.type >= PEER_FRAME_CORRAL)
+			t->o.on_frame(t->o.ctx, &f);
+		else
+			t->o.on_message(t->o.ctx, &m);
 		if (in->closing || t->closing)
 			break;
 	}
