@@ -292,8 +292,21 @@ def hexz(zxid):
     return "none" if zxid is None else f"{zxid:#x}"
 
 
+FOUR_LETTER_NOISE = "closed: closed after its last reply"
+
+
+def quiet(text):
+    """A server's log without the lines of the test's own four-letter-word
+    connections (the polling for leaders adds several a second)."""
+    lines = text.splitlines()
+    kept = [line for line in lines if FOUR_LETTER_NOISE not in line]
+    if len(kept) < len(lines):
+        kept.append(f"({len(lines) - len(kept)} lines '... {FOUR_LETTER_NOISE}' left out)")
+    return "\n".join(kept)
+
+
 def tail(text, n):
-    return "\n".join(text.splitlines()[-n:])
+    return "\n".join(quiet(text).splitlines()[-n:])
 
 
 def make_kazoo(hosts, timeout=30.0):
@@ -385,7 +398,7 @@ def report_on_failure(test):
                 except Exception as e:
                     print(f"\n===== (state unavailable: {e!r})")
                 for s in ens.servers.values():
-                    print(f"\n===== server {s.id} ({s.addr}) log, run {s.runs}:\n{s.log()}")
+                    print(f"\n===== server {s.id} ({s.addr}) log, run {s.runs}:\n{quiet(s.log())}")
             raise
     return run
 
