@@ -199,6 +199,8 @@ static int handle_update(struct commit *c, struct raft_update *u)
 	}
 	if (u->flags & RAFT_UPDATE_ENTRIES) {
 		uint64_t first = u->entries.index;
+		if (u->entries.n)
+			c->persisted_batch = u->entries.batch[0].batch;
 		if (u->entries.n && first <= c->wal.last_index) {
 			int r = truncate_from(c, first);
 			if (r < 0)

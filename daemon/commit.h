@@ -95,6 +95,7 @@ struct commit {
 	uint64_t announced_commit;
 	uint64_t announced_term;
 	uint64_t applied_index;		/* the state holds every txn up to it */
+	void *persisted_batch;		/* the batch of the last RAFT_UPDATE_ENTRIES */
 	uint64_t announced_to[ANNOUNCE_IDS];	/* the leader: per member id, last announced */
 	uint64_t txns_truncated;	/* dropped when a new leader's log replaced ours */
 

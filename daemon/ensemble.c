@@ -32,12 +32,19 @@ static const char *address_of(struct commit *c, raft_id id)
 	return "";
 }
 
-static void free_received(struct raft_message *m)
+/* After RAFT_RECEIVE of AppendEntries: raft freed the batch itself unless
+ * it asked for the entries to be persisted (then it is ours, the log has
+ * copied them); the entries array is always ours. */
+static void free_received(struct commit *c, struct raft_message *m)
 {
-	/* Raft copies what it keeps of AppendEntries (the log took the
-	 * entries): the arrays are ours to free, whatever happened. */
-	if (m->type == RAFT_APPEND_ENTRIES)
-		peer_message_release(m);
+	struct raft_append_entries *a = &m->append_entries;
+	if (m->type != RAFT_APPEND_ENTRIES || a->n_entries == 0)
+		return;
+	if (c->persisted_batch == a->entries[0].batch)
+		raft_free(a->entries[0].batch);
+	raft_free(a->entries);
+	a->entries = NULL;
+	a->n_entries = 0;
 }
 
 static void on_message(void *ctx, struct raft_message *m)
@@ -54,8 +61,9 @@ static void on_message(void *ctx, struct raft_message *m)
 	m->server_address = address_of(c, m->server_id);
 	struct raft_event e = { .type = RAFT_RECEIVE };
 	e.receive.message = m;
+	c->persisted_batch = NULL;
 	int r = commit_step(c, &e);
-	free_received(m);
+	free_received(c, m);
 	if (r < 0 && r != -EAGAIN)
 		commit_fail(c, -r);
 }

@@ -21,6 +21,7 @@
 /* ---- outgoing connections ---- */
 
 static void on_connect(struct loop_op *op, int res, uint32_t flags);
+static void out_trim(struct peer *p);
 static void on_send(struct loop_op *op, int res, uint32_t flags);
 static void on_watch(struct loop_op *op, int res, uint32_t flags);
 
@@ -42,7 +43,7 @@ static void peer_drop(struct peer *p)
 	bool was_up = p->up;
 	p->up = false;
 	p->closing = true;
-	p->queue_sent = 0;	/* a frame cut short goes again whole */
+	out_trim(p);		/* a frame cut short goes again whole */
 	shutdown(p->fd, SHUT_RDWR);
 	p->retry_at_ms = loop_now_ms() + p->backoff_ms;
 	p->backoff_ms = p->backoff_ms * 2 > p->t->o.backoff_max_ms ? p->t->o.backoff_max_ms
@@ -70,13 +71,25 @@ static void peer_connect(struct peer *p)
 	p->ops++;
 }
 
+/* The kernel reads a send's buffer when it runs, which may be later: the
+ * frames being sent (out) are never touched until it completes; new ones
+ * gather in queue and move over, whole, when out is done. */
 static void peer_pump(struct peer *p)
 {
-	if (!p->up || p->sending || p->closing || p->queue_sent == p->queue.len)
+	if (!p->up || p->sending || p->closing)
 		return;
+	if (p->out_sent == p->out.len) {
+		if (p->queue.len == 0)
+			return;
+		struct jute_buf tmp = p->out;
+		p->out = p->queue;
+		p->queue = tmp;
+		p->queue.len = 0;
+		p->out_sent = 0;
+	}
 	struct io_uring_sqe *sqe = loop_sqe(p->t->loop, &p->send_op);
-	io_uring_prep_send(sqe, p->fd, p->queue.data + p->queue_sent,
-			   p->queue.len - p->queue_sent, MSG_NOSIGNAL);
+	io_uring_prep_send(sqe, p->fd, p->out.data + p->out_sent, p->out.len - p->out_sent,
+			   MSG_NOSIGNAL);
 	p->sending = true;
 	p->ops++;
 }
@@ -100,7 +113,7 @@ static void on_connect(struct loop_op *op, int res, uint32_t flags)
 	p->up = true;
 	p->connects++;
 	p->backoff_ms = p->t->o.backoff_min_ms;
-	p->queue_sent = 0;
+	p->out_sent = 0;
 	/* Nothing is ever sent back on this connection: a recv that completes
 	 * means the other side closed it (or broke the rules), so a restarted
 	 * peer is noticed at once, not at the next failed send. */
@@ -123,24 +136,25 @@ static void on_watch(struct loop_op *op, int res, uint32_t flags)
 	peer_settle(p);
 }
 
-/* Drops the whole frames at the front of the queue that are sent. */
-static void queue_trim(struct peer *p)
+/* Drops the whole frames at the front of out that are sent; what is left
+ * goes first, from its start, on the next connection. */
+static void out_trim(struct peer *p)
 {
 	size_t off = 0;
-	while (p->queue_sent - off >= 4) {
+	while (p->out_sent - off >= 4) {
 		uint32_t n;
-		memcpy(&n, p->queue.data + off, 4);
+		memcpy(&n, p->out.data + off, 4);
 		size_t frame = (size_t)be32toh(n) + 4;
-		if (p->queue_sent - off < frame)
+		if (p->out_sent - off < frame)
 			break;
 		off += frame;
 		p->frames_sent++;
 	}
 	if (off) {
-		memmove(p->queue.data, p->queue.data + off, p->queue.len - off);
-		p->queue.len -= off;
-		p->queue_sent -= off;
+		memmove(p->out.data, p->out.data + off, p->out.len - off);
+		p->out.len -= off;
 	}
+	p->out_sent = 0;
 }
 
 static void on_send(struct loop_op *op, int res, uint32_t flags)
@@ -157,8 +171,9 @@ static void on_send(struct loop_op *op, int res, uint32_t flags)
 		peer_settle(p);
 		return;
 	}
-	p->queue_sent += (size_t)res;
-	queue_trim(p);
+	p->out_sent += (size_t)res;
+	if (p->out_sent == p->out.len)
+		out_trim(p);
 	peer_pump(p);
 }
 
@@ -211,7 +226,8 @@ static int queued(struct peer_transport *t, struct peer *p, size_t before, int r
 		p->queue.error = 0;
 		return r;
 	}
-	if (p->queue.len > t->o.max_queue_bytes && before > 0) {
+	if (p->queue.len + p->out.len - p->out_sent > t->o.max_queue_bytes &&
+	    (before > 0 || p->out.len > p->out_sent)) {
 		p->queue.len = before;
 		p->frames_dropped++;
 		return -ENOBUFS;
@@ -244,7 +260,7 @@ int peer_transport_send_frame(struct peer_transport *t, raft_id to, uint16_t typ
 size_t peer_transport_queued(struct peer_transport *t, raft_id id)
 {
 	struct peer *p = peer_find(t, id);
-	return p ? p->queue.len : 0;
+	return p ? p->queue.len + p->out.len - p->out_sent : 0;
 }
 
 bool peer_transport_up(struct peer_transport *t, raft_id id)
@@ -458,7 +474,7 @@ void peer_transport_tick(struct peer_transport *t, uint64_t now_ms)
 		arm_accept(t);
 	for (size_t i = 0; i < t->peer_count; i++) {
 		struct peer *p = t->peers[i];
-		if (p->fd < 0 && p->queue.len > 0 && now_ms >= p->retry_at_ms)
+		if (p->fd < 0 && (p->queue.len > 0 || p->out.len > 0) && now_ms >= p->retry_at_ms)
 			peer_connect(p);
 	}
 }
@@ -496,6 +512,7 @@ bool peer_transport_close(struct peer_transport *t)
 		return false;
 	for (size_t i = 0; i < t->peer_count; i++) {
 		jute_buf_free(&t->peers[i]->queue);
+		jute_buf_free(&t->peers[i]->out);
 		free(t->peers[i]);
 	}
 	free(t->peers);

@@ -40,7 +40,8 @@ struct peer {
 	bool connecting, up, sending, closing;
 	int ops;			/* its ring operations still to complete */
 	struct jute_buf queue;		/* whole frames waiting */
-	size_t queue_sent;		/* bytes of queue already on this connection */
+	struct jute_buf out;		/* whole frames being sent (the kernel reads them) */
+	size_t out_sent;		/* bytes of out already on this connection */
 	uint32_t backoff_ms;
 	uint64_t retry_at_ms;		/* no connection attempt before */
 	struct loop_op connect_op, send_op, watch_op;

@@ -7,6 +7,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "commit.h"
@@ -195,7 +196,9 @@ void snapshot_transfer_chunk(struct commit *c, const struct peer_frame *f)
 	uint64_t index = be64toh(h[0]), offset = be64toh(h[1]), size = be64toh(h[2]);
 	struct snapshot_receive *rx = &x->rx;
 	if (offset == 0) {
-		char path[4200];
+		char path[4200], dir[4200];
+		snprintf(dir, sizeof(dir), "%s/snap", c->data_dir);
+		mkdir(dir, 0700);	/* a follower that never wrote a snapshot has none */
 		incoming_path(c, path, sizeof(path));
 		if (rx->fd >= 0)
 			close(rx->fd);
