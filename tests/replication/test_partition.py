@@ -519,12 +519,14 @@ def split_and_heal(ens, minority, majority):
         zk.create(f"/part/before-cut-via-{i}", b"committed")
 
     ens.net.partition(minority, majority)
+    t_cut = time.monotonic()
     cut_zxid = {i: ens[i].status()["zxid"] for i in minority}
     # Sent at once, while the old leader may still believe it leads...
     pending = [(i, f"/part/minority-early-via-{i}",
                 zk.create_async(f"/part/minority-early-via-{i}", b"sent to the minority"))
                for i, zk in pinned.items()]
     new_leader = ens.wait_leader(majority, "the majority to elect a leader of its own")
+    t_elected = time.monotonic()
     maj = ens.kazoo(majority)
     for n in range(5):
         maj.create(f"/part/majority-{n}", b"committed by the majority")
@@ -551,7 +553,9 @@ def split_and_heal(ens, minority, majority):
     minority_modes = {i: st["mode"] for i, st in during.items()}
 
     ens.net.heal()
+    t_heal = time.monotonic()
     leader = ens.wait_leader(ens.ids, "one leader for every server after the heal")
+    t_one_leader = time.monotonic()
     assert leader in majority, (f"after the heal server {leader} leads, but its log lacks "
                                 f"what the majority committed while it was cut off")
     for i in minority:
@@ -562,7 +566,9 @@ def split_and_heal(ens, minority, majority):
     for i, path, r in pending:
         wait_for(r.ready, CONVERGE_S, what=f"an answer to the create {path} sent to server {i}")
         outcomes[path] = "ok" if r.successful() else type(r.exception).__name__
+    t_answered = time.monotonic()
     tree = wait_converged(ens)
+    t_same = time.monotonic()
     assert tree["/part/shared"] == (b"set by the majority", 1)
     for n in range(5):
         assert f"/part/majority-{n}" in tree
@@ -573,7 +579,10 @@ def split_and_heal(ens, minority, majority):
             assert path in tree, f"{path} was acknowledged after the heal but is not in the tree"
     print(f"\nold leader {old_leader}, cut off with {minority}: modes while cut off "
           f"{minority_modes}; majority leader {new_leader}; after the heal leader {leader}; "
-          f"writes sent to the minority: {outcomes}; {len(tree)} znodes on every server")
+          f"writes sent to the minority: {outcomes}; {len(tree)} znodes on every server; "
+          f"seconds: cut to majority leader {t_elected - t_cut:.1f}, heal to one leader "
+          f"{t_one_leader - t_heal:.1f}, to every minority write answered "
+          f"{t_answered - t_heal:.1f}, to the same trees {t_same - t_heal:.1f}")
     ens.stop_all()
 
 
@@ -600,6 +609,10 @@ LIN_CLIENTS_PER_SERVER = 2
 LIN_KEYS = ["/lin/r0", "/lin/r1", "/lin/r2"]
 CALL_TIMEOUT_S = 5
 PROGRESS_OPS = 10	# ops completed by the majority's clients before a heal
+# What each round cuts off from the rest (five servers): a leader alone or
+# with a follower (the rest elect a new one), followers (the leader stays).
+LIN_ROUNDS = ["leader", "leader+follower", "2 followers", "leader", "follower",
+              "leader+follower"]
 
 
 def lin_client(cid, zk, rec, stop, errors, ok_log):
@@ -689,13 +702,14 @@ def test_compare_and_set_stays_linearizable_while_partitions_come_and_go(cluster
 
     rounds = []
     try:
-        for rnd in range(4):
+        for rnd, kind in enumerate(LIN_ROUNDS):
             leader = ens.wait_leader(ens.ids, f"one leader for all before round {rnd}")
             followers = [i for i in ens.ids if i != leader]
-            minority = {0: [leader],			# the leader alone
-                        1: [leader, followers[0]],	# the leader and one follower
-                        2: followers[:2],		# two followers, the leader keeps three
-                        3: [leader]}[rnd]
+            random.Random(rnd).shuffle(followers)
+            minority = {"leader": [leader],
+                        "leader+follower": [leader, followers[0]],
+                        "follower": [followers[0]],
+                        "2 followers": followers[:2]}[kind]
             majority = [i for i in ens.ids if i not in minority]
             ens.net.partition(minority, majority)
             new_leader = ens.wait_leader(majority, f"round {rnd}: a leader among {majority}")
