@@ -270,7 +270,10 @@ static int fire_configuration(struct commit *c)
 		return -EBADMSG;
 	e.configuration.index = c->conf_index;
 	c->conf_fired_index = c->conf_index;
-	return commit_step(c, &e);
+	int r = commit_step(c, &e);
+	if (r == 0 && c->on_configuration)
+		c->on_configuration(c->ctx);
+	return r;
 }
 
 int commit_step(struct commit *c, struct raft_event *e)
@@ -280,7 +283,8 @@ int commit_step(struct commit *c, struct raft_event *e)
 	e->time = loop_now_ms();
 	int r = raft_step(&c->raft, e, &u);
 	if (r != 0)
-		return r == RAFT_NOMEM ? -ENOMEM : r == RAFT_NOTLEADER ? -EAGAIN : -EIO;
+		return r == RAFT_NOMEM ? -ENOMEM : r == RAFT_NOTLEADER ? -EAGAIN
+		     : r == RAFT_CANTCHANGE ? -EBUSY : r == RAFT_BADID ? -ENOENT : -EIO;
 	r = handle_update(c, &u);
 	if (r == 0 && c->installed_pending) {
 		/* The leader's snapshot is ours now: raft takes its configuration. */
@@ -290,6 +294,8 @@ int commit_step(struct commit *c, struct raft_event *e)
 		pe.persisted_snapshot.offset = 0;
 		pe.persisted_snapshot.last = true;
 		r = commit_step(c, &pe);
+		if (r == 0 && c->on_configuration)
+			c->on_configuration(c->ctx);
 	}
 	if (r == 0)
 		r = fire_configuration(c);
@@ -410,6 +416,18 @@ static int recover_entry(void *ctx, uint64_t index, uint64_t term, uint8_t type,
 	return 0;
 }
 
+/* A member's address in raft's configuration: "PEER;CLIENT", both
+ * "host:port". Raft only stores it; the peer part is where the others
+ * connect, the client part goes into /zookeeper/config. */
+static void member_address(const struct listen_address *peer, const struct listen_address *client,
+			   char *out, size_t size)
+{
+	char p[96], cl[96];
+	sockaddr_format(peer->host, peer->port, p, sizeof(p));
+	sockaddr_format(client->host, client->port, cl, sizeof(cl));
+	snprintf(out, size, "%s;%s", p, cl);
+}
+
 /* The initial configuration: this one server, or the ensemble's members. */
 static int initial_configuration(const struct commit_options *o, struct raft_buffer *buf)
 {
@@ -421,8 +439,8 @@ static int initial_configuration(const struct commit_options *o, struct raft_buf
 	} else {
 		for (size_t i = 0; i < o->cfg->member_count && r == 0; i++) {
 			const struct ensemble_member *m = &o->cfg->members[i];
-			char address[96];
-			sockaddr_format(m->peer.host, m->peer.port, address, sizeof(address));
+			char address[200];
+			member_address(&m->peer, &m->client, address, sizeof(address));
 			r = raft_configuration_add(&conf, m->id, address,
 						   m->observer ? RAFT_STANDBY : RAFT_VOTER);
 		}
@@ -449,6 +467,15 @@ static int bootstrap(struct commit *c, const struct commit_options *o, char *why
 		return -EIO;
 	}
 	c->meta.identity.server_id = o->server_id;
+	if (o->cfg && o->cfg->ensemble && !config_self(o->cfg)) {
+		/* A server that joins later starts empty: the leader sends it
+		 * the log (or a snapshot) once a member adds it. */
+		c->meta.term = 0;
+		r = datadir_meta_write(c->data_dir, &c->meta);
+		if (r < 0)
+			snprintf(why, why_size, "cannot set up %s: %s", c->data_dir, strerror(-r));
+		return r;
+	}
 	c->meta.term = 1;
 	r = initial_configuration(o, &buf);
 	if (r != 0) {
@@ -483,6 +510,7 @@ int commit_open(struct commit *c, const struct commit_options *o, char *why, siz
 	c->on_frame = o->on_frame;
 	c->on_peer_down = o->on_peer_down;
 	c->reset_state = o->reset_state;
+	c->on_configuration = o->on_configuration;
 	c->ctx = o->ctx;
 	c->ensemble = o->cfg && o->cfg->ensemble;
 	c->self = o->server_id;
@@ -508,7 +536,10 @@ int commit_open(struct commit *c, const struct commit_options *o, char *why, siz
 				 "the directory is incomplete", o->data_dir);
 			return -EBADMSG;
 		}
-		if (o->cfg && o->cfg->ensemble)
+		if (o->cfg && o->cfg->ensemble && !config_self(o->cfg))
+			log_notice("data directory %s is new, and server %u is not among the members: "
+				   "waiting to be added to the ensemble", o->data_dir, o->cfg->server_id);
+		else if (o->cfg && o->cfg->ensemble)
 			log_notice("data directory %s is new: bootstrapping the ensemble of %zu servers "
 				   "\"%s\"", o->data_dir, o->cfg->member_count, o->cfg->cluster_name);
 		else
@@ -573,10 +604,10 @@ int commit_open(struct commit *c, const struct commit_options *o, char *why, siz
 		c->last_zxid = (int64_t)c->snapshot_index;
 	}
 
-	char self_address[96] = SINGLE_SERVER_ADDRESS;
+	char self_address[200] = SINGLE_SERVER_ADDRESS;
 	if (c->ensemble)
-		sockaddr_format(o->cfg->peer_listen.host, o->cfg->peer_listen.port, self_address,
-				sizeof(self_address));
+		member_address(&o->cfg->peer_listen, &o->cfg->listen[0], self_address,
+			       sizeof(self_address));
 	r = raft_init(&c->raft, NULL, NULL, o->server_id, self_address);
 	if (r != 0) {
 		snprintf(why, why_size, "raft_init: %s", raft_strerror(r));
@@ -699,6 +730,7 @@ int commit_submit(struct commit *c, struct txn *t)
 		.term = raft_current_term(&c->raft),
 		.type = RAFT_COMMAND,
 		.buf = { .base = b.data, .len = b.len },
+		.batch = b.data,	/* libraft wants one; the buffer stays ours */
 	};
 	struct raft_event e = { .type = RAFT_SUBMIT };
 	e.submit.entries = &entry;
@@ -717,6 +749,47 @@ int commit_submit(struct commit *c, struct txn *t)
 	}
 	c->last_zxid = (int64_t)index;
 	return 0;
+}
+
+int commit_change(struct commit *c, const struct raft_configuration *conf, uint64_t *ret_index)
+{
+	struct raft_buffer buf;
+	if (c->failed)
+		return -EIO;
+	if (!commit_can_prep(c))
+		return -EAGAIN;
+	if (raft_configuration_encode(conf, &buf) != 0)
+		return -ENOMEM;
+	struct raft_entry entry = {
+		.term = raft_current_term(&c->raft),
+		.type = RAFT_CHANGE,
+		.buf = buf,
+		.batch = buf.base,
+	};
+	struct raft_event e = { .type = RAFT_SUBMIT };
+	e.submit.entries = &entry;
+	e.submit.n = 1;
+	raft_index index = raft_last_index(&c->raft) + 1;
+	int r = step(c, &e);
+	raft_free(buf.base);
+	if (r == -EAGAIN)
+		return r;
+	if (r < 0) {
+		log_failed(c, -r);
+		return r;
+	}
+	c->last_zxid = (int64_t)index;
+	*ret_index = index;
+	return 0;
+}
+
+int commit_transfer(struct commit *c, raft_id id)
+{
+	if (!c->raft_ready || raft_state(&c->raft) != RAFT_LEADER)
+		return -EAGAIN;
+	struct raft_event e = { .type = RAFT_TRANSFER };
+	e.transfer.server_id = id;
+	return step(c, &e);
 }
 
 void commit_flush(struct commit *c)

@@ -112,6 +112,8 @@ struct commit {
 	/* A leader's snapshot replaces the state: close what refers to it and
 	 * make c->state fresh (state_init) for it to load into. */
 	int (*reset_state)(void *ctx);
+	/* A configuration entry was committed (raft's committed one changed). */
+	void (*on_configuration)(void *ctx);
 	void *ctx;
 };
 
@@ -131,6 +133,7 @@ struct commit_options {
 	void (*on_frame)(void *ctx, const struct peer_frame *f);
 	void (*on_peer_down)(void *ctx, raft_id id);
 	int (*reset_state)(void *ctx);
+	void (*on_configuration)(void *ctx);
 	/* During a long recovery, about once a second. */
 	void (*progress)(void *ctx, uint64_t entries, uint64_t index);
 	void *ctx;
@@ -152,6 +155,12 @@ int commit_can_accept(struct commit *c, uint32_t bytes);
 /* Takes ownership of t and sets t->zxid. Returns 0, or a negative errno (the
  * txn is then still the caller's): -EIO once the log has failed. */
 int commit_submit(struct commit *c, struct txn *t);
+/* The leader: submits a change of the ensemble's members (one at a time:
+ * raft refuses another until it commits). Returns 0 with the entry's index,
+ * -EAGAIN (not the leader), -EBUSY (a change is on its way), -ENOMEM, -EIO. */
+int commit_change(struct commit *c, const struct raft_configuration *conf, uint64_t *ret_index);
+/* The leader: hands leadership to id (0: the most up to date). */
+int commit_transfer(struct commit *c, raft_id id);
 /* Starts the write of what gathered (once per loop turn). */
 void commit_flush(struct commit *c);
 /* Raft's timers, from the loop's timer. */

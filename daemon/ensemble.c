@@ -133,7 +133,10 @@ static void sync_peers(struct commit *c)
 		const struct raft_server *s = &c->raft.configuration.servers[i];
 		if (s->id == c->self)
 			continue;
-		int r = peer_transport_add(&c->peers, s->id, s->address);
+		char peer[96];
+		size_t n = strcspn(s->address, ";");
+		snprintf(peer, sizeof(peer), "%.*s", (int)n, s->address);
+		int r = peer_transport_add(&c->peers, s->id, peer);
 		if (r == -EINVAL)
 			log_warning("member %llu has address '%s', which is not a numeric ip:port; "
 				    "it cannot be reached", (unsigned long long)s->id, s->address);
@@ -309,6 +312,15 @@ int ensemble_open(struct commit *c, const struct corral_config *cfg, char *why, 
 	if (r < 0)
 		return r;
 	c->peers_ready = true;
+	/* The configured members too: a server that joins later has no
+	 * configuration yet, and must answer the leader that adds it. */
+	for (size_t i = 0; i < cfg->member_count; i++) {
+		char peer[96];
+		if (cfg->members[i].id == c->self)
+			continue;
+		sockaddr_format(cfg->members[i].peer.host, cfg->members[i].peer.port, peer, sizeof(peer));
+		peer_transport_add(&c->peers, cfg->members[i].id, peer);
+	}
 	sync_peers(c);
 	c->raft_timer_op.complete = on_raft_timer;
 	c->state_seen = RAFT_UNAVAILABLE;

@@ -8,6 +8,7 @@
 #include "commit.h"
 #include "conn.h"
 #include "log.h"
+#include "membership.h"
 #include "proto.h"
 #include "request.h"
 #include "server.h"
@@ -142,6 +143,17 @@ void forward_complete(struct server *srv, struct request *rq, struct txn *t,
 {
 	struct conn *c = rq->conn;
 	rq->forwarded = false;
+	if (rq->op == ZK_OP_RECONFIG && !is_error_txn(t)) {
+		t->request = NULL;
+		rq->txn = NULL;
+		txn_free(t);
+		free(results);
+		if (membership_answer(rq) < 0)
+			conn_close(c, LOG_WARNING, "out of memory answering a reconfig");
+		else
+			request_pump(c);
+		return;
+	}
 	if (rq->op == ZK_OP_SYNC) {
 		/* Everything the leader had committed when the sync reached it is
 		 * applied here now: the sync answers as a read does, in order. */
@@ -312,7 +324,13 @@ static void prep_forwarded(struct server *srv, raft_id from, const uint8_t *body
 	struct txn *t = NULL;
 	int err = ZOK;
 	int64_t now = loop_wall_ms();
-	if (op == ZK_OP_CREATE_SESSION) {
+	if (op == ZK_OP_RECONFIG) {
+		err = membership_reconfig(srv, &ids, req, (uint32_t)req_len, NULL, (uint32_t)from, seq);
+		if (err == ZOK) {
+			auth_identities_free(&ids);
+			return;		/* answered once the change commits */
+		}
+	} else if (op == ZK_OP_CREATE_SESSION) {
 		if (srv->state.sessions.count >= srv->cfg->max_sessions)
 			err = ZSYSTEMERROR;
 		else

@@ -17,6 +17,7 @@
 #include "write.h"
 #include "commit.h"
 #include "forward.h"
+#include "membership.h"
 
 int request_add_watch(struct conn *c, const char *path, size_t len, uint8_t kind)
 {
@@ -205,7 +206,10 @@ int request_receive(struct conn *c, const uint8_t *frame, uint32_t len)
 	uint32_t body_len = len - (uint32_t)r.pos;
 
 	bool follower = !commit_can_prep(&srv->commit);
-	if (read_op(op) && !c->queue_head && !(follower && op == ZK_OP_SYNC)) {
+	/* reconfig changes the members: a write, when the ensemble allows it
+	 * (otherwise read.c answers RECONFIGDISABLED). */
+	bool reconfig = op == ZK_OP_RECONFIG && srv->commit.ensemble && srv->cfg->reconfig_enabled;
+	if (read_op(op) && !c->queue_head && !(follower && op == ZK_OP_SYNC) && !reconfig) {
 		/* Nothing ahead of it: answer now, without queueing. */
 		int err = read_execute(c, xid, op, body, body_len);
 		note_latency(srv, srv->now_ms);
@@ -221,7 +225,16 @@ int request_receive(struct conn *c, const uint8_t *frame, uint32_t len)
 	rq->frame_bytes = len;
 	rq->received_ms = srv->now_ms;
 
-	if (follower && (write_op(op) || op == ZK_OP_SYNC)) {
+	if (op == ZK_OP_CORRAL_TRANSFER_LEADER) {
+		rq->state = REQUEST_DONE;
+		rq->op = ZK_OP_ERROR;	/* a header-only answer */
+		rq->err = membership_transfer(srv, &c->auth, body, body_len);
+	} else if (reconfig && !follower) {
+		rq->state = REQUEST_IN_FLIGHT;
+		rq->err = membership_reconfig(srv, &c->auth, body, body_len, rq, 0, 0);
+		if (rq->err)
+			rq->state = REQUEST_DONE;
+	} else if (follower && (write_op(op) || op == ZK_OP_SYNC || reconfig)) {
 		/* The leader preps it; the answer comes back through the log. */
 		if (op == ZK_OP_SYNC) {
 			rq->body = malloc(body_len ? body_len : 1);
@@ -322,6 +335,17 @@ void request_txn_applied(struct server *srv, struct txn *t, struct txn_result *r
 	}
 	if (rq->forwarded) {
 		forward_complete(srv, rq, t, results);
+		return;
+	}
+	if (rq->op == ZK_OP_RECONFIG) {
+		/* The members changed: the answer is /zookeeper/config. */
+		rq->txn = NULL;
+		txn_free(t);
+		free(results);
+		if (membership_answer(rq) < 0)
+			conn_close(rq->conn, LOG_WARNING, "out of memory answering a reconfig");
+		else
+			request_pump(rq->conn);
 		return;
 	}
 	rq->state = REQUEST_DONE;

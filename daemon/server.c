@@ -9,6 +9,7 @@
 #include "conn.h"
 #include "forward.h"
 #include "listener.h"
+#include "membership.h"
 #include "log.h"
 #include "request.h"
 #include "session.h"
@@ -159,6 +160,7 @@ static void on_role(void *ctx)
 	srv->now_ms = loop_now_ms();
 	if (srv->prepping && !prepping) {
 		prep_retire(&srv->prep, UINT64_MAX);
+		membership_drop(srv);
 		forward_drop_held(srv);
 		close_in_flight(srv, "this server stopped leading with a write of this connection "
 			        "in flight; its outcome is unknown to the client");
@@ -176,6 +178,11 @@ static void on_role(void *ctx)
 	}
 	srv->prepping = prepping;
 	service_notify_status(srv);
+}
+
+static void on_configuration(void *ctx)
+{
+	membership_committed(ctx);
 }
 
 static void on_frame(void *ctx, const struct peer_frame *f)
@@ -405,6 +412,7 @@ int server_init(struct server *srv, struct corral_config *cfg, char *why, size_t
 		.on_frame = on_frame,
 		.on_peer_down = on_peer_down,
 		.reset_state = reset_state,
+		.on_configuration = on_configuration,
 		.progress = on_recovery_progress,
 		.ctx = srv,
 	};
@@ -428,6 +436,7 @@ int server_init(struct server *srv, struct corral_config *cfg, char *why, size_t
 	srv->prep.extended_types = cfg->extended_types;
 	srv->prepping = commit_can_prep(&srv->commit);
 	srv->leader_seen = commit_leader(&srv->commit);
+	membership_refresh(srv);
 	return 0;
 }
 
@@ -483,6 +492,7 @@ void server_free(struct server *srv)
 		c = next;
 	}
 	forward_drop_held(srv);
+	membership_drop(srv);
 	commit_free(&srv->commit);
 	watch_table_free(&srv->watches);
 	prep_free(&srv->prep);

@@ -58,6 +58,7 @@ struct server {
 	uint64_t fwd_next_seq;
 	struct held_frame *held_head, *held_tail;	/* for the leader once ready */
 	raft_id leader_seen;
+	struct pending_reconfig *reconfig_head;	/* membership.c */
 	bool prepping;			/* this server preps writes (leader, ready) */
 	uint64_t next_touch_ms;
 	uint64_t forwarded, forwards_lost, forwards_received;
