@@ -25,6 +25,7 @@ reason.
 The binary comes from $CORRALD (set by meson), else build-test/daemon/corrald.
 """
 import functools
+import logging
 import os
 import random
 import signal
@@ -45,6 +46,9 @@ CORRALD = os.environ.get("CORRALD") or os.path.join(HERE, "..", "..", "build-tes
 PYTHON = "/usr/bin/python3"
 CLIENT_PORT = 2181
 PEER_PORT = 2888
+# kazoo logs a WARNING per dropped connection, and partitions drop many:
+# without this they bury the failure (meson shows a failing test's last 100 lines).
+logging.getLogger("kazoo").setLevel(logging.ERROR)
 ELECTION_TIMEOUT_MS = 1000
 ELECTION_S = 30		# deadline for an election to settle (many election timeouts)
 CONVERGE_S = 30		# deadline for the trees to be the same everywhere after a heal
