@@ -516,11 +516,15 @@ def split_and_heal(ens, minority, majority):
     admin = ens.kazoo()
     admin.ensure_path("/part")
     admin.create("/part/shared", b"before the cut")
-    # Clients that can only reach one minority server each; their writes
-    # commit while nothing is cut.
+    # Clients that can only reach one minority server each, two per server:
+    # one writes at the cut, the other (idle until then, so that its
+    # connection is not closed with the first one's write) once the majority
+    # has moved on. Their writes commit while nothing is cut.
     pinned = {i: ens.kazoo([i]) for i in minority}
-    for i, zk in pinned.items():
-        zk.create(f"/part/before-cut-via-{i}", b"committed")
+    pinned_late = {i: ens.kazoo([i]) for i in minority}
+    for i in minority:
+        pinned[i].create(f"/part/before-cut-via-{i}", b"committed")
+        pinned_late[i].exists("/part")
 
     ens.net.partition(minority, majority)
     t_cut = time.monotonic()
@@ -535,10 +539,12 @@ def split_and_heal(ens, minority, majority):
     for n in range(5):
         maj.create(f"/part/majority-{n}", b"committed by the majority")
     maj.set("/part/shared", b"set by the majority")
-    # ... and once the majority has moved on.
+    # ... and once the majority has moved on (sent at once if the client is
+    # still connected, else queued by kazoo until it reconnects).
+    late_connected = {i: zk.connected for i, zk in pinned_late.items()}
     pending += [(i, f"/part/minority-late-via-{i}",
                  zk.create_async(f"/part/minority-late-via-{i}", b"sent to the minority"))
-                for i, zk in pinned.items()]
+                for i, zk in pinned_late.items()]
     # Each gets a few election timeouts to (wrongly) succeed; an error or no
     # answer at all is what a cut-off server may give.
     deadline = time.monotonic() + 3 * ELECTION_TIMEOUT_MS / 1000
@@ -583,7 +589,8 @@ def split_and_heal(ens, minority, majority):
             assert path in tree, f"{path} was acknowledged after the heal but is not in the tree"
     print(f"\nold leader {old_leader}, cut off with {minority}: modes while cut off "
           f"{minority_modes}; majority leader {new_leader}; after the heal leader {leader}; "
-          f"writes sent to the minority: {outcomes}; {len(tree)} znodes on every server; "
+          f"writes sent to the minority: {outcomes} (late writers connected when they "
+          f"wrote: {late_connected}); {len(tree)} znodes on every server; "
           f"seconds: cut to majority leader {t_elected - t_cut:.1f}, heal to one leader "
           f"{t_one_leader - t_heal:.1f}, to every minority write answered "
           f"{t_answered - t_heal:.1f}, to the same trees {t_same - t_heal:.1f}")
