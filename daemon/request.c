@@ -225,7 +225,15 @@ int request_receive(struct conn *c, const uint8_t *frame, uint32_t len)
 	rq->frame_bytes = len;
 	rq->received_ms = srv->now_ms;
 
-	if (op == ZK_OP_CORRAL_TRANSFER_LEADER) {
+	if (c->read_only && (write_op(op) || op == ZK_OP_SYNC || op == ZK_OP_RECONFIG)) {
+		/* A read-only session: no quorum to write through. */
+		rq->state = REQUEST_DONE;
+		rq->err = op == ZK_OP_CLOSE_SESSION ? ZOK : ZNOTREADONLY;
+		if (op == ZK_OP_CLOSE_SESSION) {
+			rq->op = ZK_OP_ERROR;
+			c->close_after_flush = true;
+		}
+	} else if (op == ZK_OP_CORRAL_TRANSFER_LEADER) {
 		rq->state = REQUEST_DONE;
 		rq->op = ZK_OP_ERROR;	/* a header-only answer */
 		rq->err = membership_transfer(srv, &c->auth, body, body_len);

@@ -165,6 +165,13 @@ static void on_role(void *ctx)
 		close_in_flight(srv, "this server stopped leading with a write of this connection "
 			        "in flight; its outcome is unknown to the client");
 	}
+	if (leader && !srv->leader_seen) {
+		/* A quorum again: read-only sessions end; clients find read-write. */
+		for (struct conn *k = srv->conns; k; k = k->next)
+			if (k->read_only && k->state != CONN_CLOSING)
+				conn_close(k, LOG_INFO, "a leader is known again: its read-only "
+					   "session ends");
+	}
 	if (leader != srv->leader_seen) {
 		if (srv->fwd_head)
 			forward_fail_all(srv, "the leader changed with a write of this connection on "
