@@ -528,7 +528,9 @@ def split_and_heal(ens, minority, majority):
 
     ens.net.partition(minority, majority)
     t_cut = time.monotonic()
-    cut_zxid = {i: ens[i].status()["zxid"] for i in minority}
+    cut_status = {i: ens[i].status() for i in minority}
+    assert all(cut_status.values()), f"a minority server does not answer srvr: {cut_status}"
+    cut_zxid = {i: st["zxid"] for i, st in cut_status.items()}
     # Sent at once, while the old leader may still believe it leads...
     pending = [(i, f"/part/minority-early-via-{i}",
                 zk.create_async(f"/part/minority-early-via-{i}", b"sent to the minority"))
@@ -586,7 +588,15 @@ def split_and_heal(ens, minority, majority):
         assert f"/part/before-cut-via-{i}" in tree
     for path, outcome in outcomes.items():
         if outcome == "ok":
+            # Only a write kazoo held back until it reconnected after the heal.
             assert path in tree, f"{path} was acknowledged after the heal but is not in the tree"
+        else:
+            # Refused by a server cut off from the quorum: if it were in the
+            # tree now, an entry of the minority's term would have outlived
+            # the majority's later term (or a refused write was kept and
+            # replayed): either way the minority would have committed it.
+            assert path not in tree, (f"{path}, sent to the cut-off minority and answered "
+                                      f"{outcome}, took effect after all")
     print(f"\nold leader {old_leader}, cut off with {minority}: modes while cut off "
           f"{minority_modes}; majority leader {new_leader}; after the heal leader {leader}; "
           f"writes sent to the minority: {outcomes} (late writers connected when they "
