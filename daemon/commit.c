@@ -280,7 +280,7 @@ int commit_step(struct commit *c, struct raft_event *e)
 {
 	struct raft_update u;
 	memset(&u, 0, sizeof(u));
-	e->time = loop_now_ms();
+	e->time = loop_now_ms() + c->raft_clock_ahead_ms;
 	int r = raft_step(&c->raft, e, &u);
 	if (r != 0)
 		return r == RAFT_NOMEM ? -ENOMEM : r == RAFT_NOTLEADER ? -EAGAIN

@@ -216,6 +216,11 @@ int request_receive(struct conn *c, const uint8_t *frame, uint32_t len)
 		return err;
 	}
 
+	if (!c->session) {
+		/* Its session ended under it (closed, or expired by the leader). */
+		conn_close(c, LOG_DEBUG, "a request after its session ended");
+		return 0;
+	}
 	struct request *rq = calloc(1, sizeof(*rq));
 	if (!rq)
 		return -ENOMEM;

@@ -64,8 +64,12 @@ static void on_committed(void *ctx, struct txn *t)
 	if (!t->request && t->origin && t->origin == srv->commit.self)
 		forward_match(srv, t);
 	if (t->request_op == ZK_OP_CLOSE_SESSION) {
-		/* The session is about to go: its connection must not point at it. */
+		/* The session is about to go: its connection must not point at it.
+		 * Unless its own client asked (and waits for the answer), the
+		 * leader expired it: the connection goes too. */
 		struct session *s = session_lookup(&srv->state.sessions, t->session_id);
+		if (s && s->conn && !s->closing && s->conn->state != CONN_CLOSING)
+			conn_close(s->conn, LOG_DEBUG, "its session expired (the leader ended it)");
 		if (s && s->conn)
 			s->conn->session = NULL;
 		if (s)
