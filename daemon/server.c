@@ -162,10 +162,11 @@ static void on_role(void *ctx)
 	bool prepping = commit_can_prep(c);
 	raft_id leader = commit_leader(c);
 	srv->now_ms = loop_now_ms();
+	if (commit_state(c) != RAFT_LEADER)
+		forward_drop_held(srv);
 	if (srv->prepping && !prepping) {
 		prep_retire(&srv->prep, UINT64_MAX);
 		membership_drop(srv);
-		forward_drop_held(srv);
 		close_in_flight(srv, "this server stopped leading with a write of this connection "
 			        "in flight; its outcome is unknown to the client");
 	}
