@@ -199,8 +199,15 @@ static int handle_update(struct commit *c, struct raft_update *u)
 	}
 	if (u->flags & RAFT_UPDATE_ENTRIES) {
 		uint64_t first = u->entries.index;
-		if (u->entries.n)
+		void *raft_owned = NULL;
+		if (u->entries.n) {
 			c->persisted_batch = u->entries.batch[0].batch;
+			/* Neither submitted here nor received: raft's own entry (the
+			 * barrier a new leader appends), whose batch is ours to free. */
+			if (c->persisted_batch != c->received_batch &&
+			    c->persisted_batch != c->submit_batch)
+				raft_owned = c->persisted_batch;
+		}
 		if (u->entries.n && first <= c->wal.last_index) {
 			int r = truncate_from(c, first);
 			if (r < 0)
@@ -233,9 +240,12 @@ static int handle_update(struct commit *c, struct raft_update *u)
 						  "can read", (unsigned long long)index);
 				}
 			}
-			if (r < 0)
+			if (r < 0) {
+				raft_free(raft_owned);
 				return r;
+			}
 		}
+		raft_free(raft_owned);
 	}
 	if ((u->flags & RAFT_UPDATE_MESSAGES) && u->messages.n > 0) {
 		if (c->ensemble)
@@ -738,7 +748,9 @@ int commit_submit(struct commit *c, struct txn *t)
 	raft_index index = raft_last_index(&c->raft) + 1;
 	t->zxid = (int64_t)index;
 	queue_push(c, t);
+	c->submit_batch = b.data;
 	r = step(c, &e);
+	c->submit_batch = NULL;
 	jute_buf_free(&b);	/* the log has its copy */
 	if (r < 0) {
 		/* raft or the log could not take an entry it had room for: the
@@ -770,7 +782,9 @@ int commit_change(struct commit *c, const struct raft_configuration *conf, uint6
 	e.submit.entries = &entry;
 	e.submit.n = 1;
 	raft_index index = raft_last_index(&c->raft) + 1;
+	c->submit_batch = buf.base;
 	int r = step(c, &e);
+	c->submit_batch = NULL;
 	raft_free(buf.base);
 	if (r == -EAGAIN)
 		return r;

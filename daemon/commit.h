@@ -101,6 +101,8 @@ struct commit {
 	uint64_t announced_term;
 	uint64_t applied_index;		/* the state holds every txn up to it */
 	void *persisted_batch;		/* the batch of the last RAFT_UPDATE_ENTRIES */
+	void *submit_batch;		/* the batch being submitted, ours */
+	void *received_batch;		/* the batch of the AppendEntries being stepped */
 	uint64_t announced_to[ANNOUNCE_IDS];	/* the leader: per member id, last announced */
 	uint64_t txns_truncated;	/* dropped when a new leader's log replaced ours */
 

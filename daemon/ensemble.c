@@ -62,7 +62,10 @@ static void on_message(void *ctx, struct raft_message *m)
 	struct raft_event e = { .type = RAFT_RECEIVE };
 	e.receive.message = m;
 	c->persisted_batch = NULL;
+	c->received_batch = m->type == RAFT_APPEND_ENTRIES && m->append_entries.n_entries
+			    ? m->append_entries.entries[0].batch : NULL;
 	int r = commit_step(c, &e);
+	c->received_batch = NULL;
 	free_received(c, m);
 	if (r < 0 && r != -EAGAIN)
 		commit_fail(c, -r);

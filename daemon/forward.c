@@ -306,7 +306,12 @@ static void prep_forwarded(struct server *srv, raft_id from, const uint8_t *body
 	peer_text[peer_len] = 0;
 	if (sockaddr_parse(peer_text, true, &ss, &sl) < 0)
 		memset(&ss, 0, sizeof(ss));
+	/* The identities come whole from the follower (the ip one included). */
 	auth_identities_init(&ids, &ss);
+	auth_identities_free(&ids);
+	memset(ids.ids, 0, sizeof(ids.ids));
+	ids.count = 0;
+	ids.peer = ss;
 	ids.super = super;
 	for (int32_t i = 0; i < n; i++) {
 		jute_read_string(&r, &scheme, &scheme_len);
