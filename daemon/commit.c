@@ -66,6 +66,21 @@ int commit_note_configuration(struct commit *c, uint64_t index, const void *data
 	return 0;
 }
 
+void commit_queue_unpush(struct commit *c, struct txn *t)
+{
+	struct txn *prev = NULL;
+	for (struct txn *k = c->head; k && k != t; k = k->next)
+		prev = k;
+	if (c->tail != t)
+		return;
+	if (prev)
+		prev->next = NULL;
+	else
+		c->head = NULL;
+	c->tail = prev;
+	c->queued--;
+}
+
 void commit_queue_push(struct commit *c, struct txn *t)
 {
 	t->next = NULL;
@@ -393,6 +408,12 @@ int commit_submit(struct commit *c, struct txn *t)
 	r = step(c, &e);
 	c->submit_batch = NULL;
 	jute_buf_free(&b);	/* the log has its copy */
+	if (r == -EAGAIN) {
+		/* raft refused it before anything was logged (leadership is being
+		 * handed over): the txn is the caller's again. */
+		commit_queue_unpush(c, t);
+		return -EAGAIN;
+	}
 	if (r < 0) {
 		/* raft or the log could not take an entry it had room for: the
 		 * pending changes already published can no longer be trusted, so
@@ -622,6 +643,8 @@ raft_id commit_leader(struct commit *c)
 {
 	raft_id id = 0;
 	const char *address = NULL;
+	if (c->raft_ready && raft_state(&c->raft) == RAFT_LEADER)
+		return c->self;	/* also while handing leadership over */
 	if (c->raft_ready)
 		raft_leader(&c->raft, &id, &address);
 	return id;
@@ -631,7 +654,9 @@ bool commit_can_prep(struct commit *c)
 {
 	if (!c->ensemble)
 		return true;
-	return c->raft_ready && raft_state(&c->raft) == RAFT_LEADER && c->leader_ready;
+	/* While leadership is handed over, raft takes no entries. */
+	return c->raft_ready && raft_state(&c->raft) == RAFT_LEADER && c->leader_ready &&
+	       raft_transferee(&c->raft) == 0;
 }
 
 bool commit_is_observer(struct commit *c)

@@ -160,7 +160,9 @@ int commit_open(struct commit *c, const struct commit_options *o, char *why, siz
 int commit_can_accept(struct commit *c, uint32_t bytes);
 
 /* Takes ownership of t and sets t->zxid. Returns 0, or a negative errno (the
- * txn is then still the caller's): -EIO once the log has failed. */
+ * txn is then still the caller's): -EIO once the log has failed, -EAGAIN
+ * when this server may not prep (not the leader, or handing leadership
+ * over). */
 int commit_submit(struct commit *c, struct txn *t);
 /* The leader: submits a change of the ensemble's members (one at a time:
  * raft refuses another until it commits). Returns 0 with the entry's index,

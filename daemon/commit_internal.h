@@ -13,6 +13,8 @@ uint64_t commit_term_of(const struct commit *c, uint64_t index);
 /* The latest configuration entry, kept encoded. */
 int commit_note_configuration(struct commit *c, uint64_t index, const void *data, uint32_t len);
 void commit_queue_push(struct commit *c, struct txn *t);
+/* Takes back t, the last one pushed. */
+void commit_queue_unpush(struct commit *c, struct txn *t);
 /* Carries out what raft_step() asked for. */
 int commit_handle_update(struct commit *c, struct raft_update *u);
 void commit_on_durable(void *ctx, uint64_t index);

@@ -361,6 +361,12 @@ int request_receive(struct conn *c, const uint8_t *frame, uint32_t len)
 		c->close_after_flush = true;
 	}
 	queue_append(c, rq);
+	if (c->state == CONN_CLOSING) {
+		/* Closed while handling it (the log failed under its write, the
+		 * leader changed): the queue went before rq joined it. */
+		request_queue_drop(c);
+		return 0;
+	}
 	request_pump(c);
 	return 0;
 }

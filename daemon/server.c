@@ -256,7 +256,12 @@ static void expire_sessions(struct server *srv)
 			session_requeue(&srv->state.sessions, s);
 			break;
 		}
-		server_submit(srv, t);	/* fails only by failing the log, which abandons t */
+		if (server_submit(srv, t) < 0) {
+			/* not taken (leadership is moving): later, by whoever leads */
+			txn_free(t);
+			session_requeue(&srv->state.sessions, s);
+			break;
+		}
 		s->closing = true;
 	}
 }
