@@ -38,8 +38,6 @@
  * renews it, and corralctl never idles between requests. */
 #define SESSION_TIMEOUT_MS 10000
 
-#define NOT_IN_WHITELIST "is not executed because it is not in the whitelist"
-
 struct ctx {
 	const char *server;		/* as given, for messages */
 	char host[256];
@@ -167,11 +165,7 @@ static void print_escaped(FILE *f, const char *p, size_t len, size_t max)
  * (could not reach or talk to the server; x->zk.error says why). */
 static int four_letter(struct ctx *x, const char *word, char **ret_text, size_t *ret_len)
 {
-	int r = zkc_connect(&x->zk, x->host, x->port);
-	if (r == 0)
-		r = zkc_four_letter(&x->zk, word, ret_text, ret_len);
-	zkc_close(&x->zk);
-	return r;
+	return zkc_word(&x->zk, x->host, x->port, word, ret_text, ret_len);
 }
 
 static int cmd_ruok(struct ctx *x, char **args, int nargs)
@@ -185,7 +179,7 @@ static int cmd_ruok(struct ctx *x, char **args, int nargs)
 	if (len == 4 && memcmp(text, "imok", 4) == 0) {
 		puts("imok");
 		status = EXIT_SUCCESS;
-	} else if (strstr(text, NOT_IN_WHITELIST)) {
+	} else if (strstr(text, ZKC_NOT_IN_WHITELIST)) {
 		fprintf(stderr, "corralctl: %s: ruok is not enabled on the server "
 			"(not in its four-letter-word whitelist)\n", x->server);
 	} else if (len == 0) {
@@ -198,60 +192,6 @@ static int cmd_ruok(struct ctx *x, char **args, int nargs)
 	}
 	free(text);
 	return status;
-}
-
-/* "key: value" (srvr) or "key\tvalue" (mntr) lines, parsed in place. */
-struct kv_list {
-	char *text;		/* owned */
-	struct { const char *key, *value; } *v;
-	size_t n;
-	bool answered;		/* the word ran (was not refused by the whitelist) */
-};
-
-static int kv_parse(struct kv_list *l, char *text, const char *sep)
-{
-	size_t lines = 1;
-	l->text = text;
-	l->n = 0;
-	l->answered = !strstr(text, NOT_IN_WHITELIST);
-	for (const char *p = text; *p; p++)
-		lines += *p == '\n';
-	l->v = calloc(lines, sizeof(*l->v));
-	if (!l->v)
-		return -1;
-	char *save = NULL;
-	for (char *line = strtok_r(text, "\n", &save); line; line = strtok_r(NULL, "\n", &save)) {
-		char *s = strstr(line, sep);
-		if (!s)
-			continue;
-		*s = '\0';
-		s += strlen(sep);
-		while (*s == ' ' || *s == '\t')
-			s++;
-		size_t n = strlen(s);
-		while (n > 0 && (s[n - 1] == '\r' || s[n - 1] == ' '))
-			s[--n] = '\0';
-		l->v[l->n].key = line;
-		l->v[l->n].value = s;
-		l->n++;
-	}
-	return 0;
-}
-
-static const char *kv_get(const struct kv_list *l, const char *key)
-{
-	if (!l->answered)
-		return NULL;
-	for (size_t i = 0; i < l->n; i++)
-		if (strcmp(l->v[i].key, key) == 0)
-			return l->v[i].value;
-	return NULL;
-}
-
-static void kv_free(struct kv_list *l)
-{
-	free(l->v);
-	free(l->text);
 }
 
 struct row {
@@ -293,30 +233,30 @@ static const char *format_uptime(const char *text, char *buf, size_t size)
 
 static int cmd_status(struct ctx *x, char **args, int nargs)
 {
-	struct kv_list srvr = { 0 }, mntr = { 0 };
+	struct zkc_kv srvr = { 0 }, mntr = { 0 };
 	char *text;
 	size_t len;
 	int status = EXIT_SUCCESS;
 
 	if (four_letter(x, "srvr", &text, &len) < 0)
 		return unreachable(x);
-	if (kv_parse(&srvr, text, ": ") < 0) {
-		kv_free(&srvr);
+	if (zkc_kv_parse(&srvr, text, ": ") < 0) {
+		zkc_kv_free(&srvr);
 		fprintf(stderr, "corralctl: out of memory\n");
 		return EXIT_NO;
 	}
 	if (four_letter(x, "mntr", &text, &len) < 0) {
-		kv_free(&srvr);
+		zkc_kv_free(&srvr);
 		return unreachable(x);
 	}
-	if (kv_parse(&mntr, text, "\t") < 0) {
-		kv_free(&srvr);
-		kv_free(&mntr);
+	if (zkc_kv_parse(&mntr, text, "\t") < 0) {
+		zkc_kv_free(&srvr);
+		zkc_kv_free(&mntr);
 		fprintf(stderr, "corralctl: out of memory\n");
 		return EXIT_NO;
 	}
-	bool have_srvr = kv_get(&srvr, "Mode") != NULL;
-	bool have_mntr = kv_get(&mntr, "zk_server_state") != NULL;
+	bool have_srvr = zkc_kv_get(&srvr, "Mode") != NULL;
+	bool have_mntr = zkc_kv_get(&mntr, "zk_server_state") != NULL;
 	if (!have_srvr && !have_mntr) {
 		if (!srvr.answered && !mntr.answered)
 			fprintf(stderr, "corralctl: %s: neither srvr nor mntr is enabled on the server "
@@ -324,15 +264,16 @@ static int cmd_status(struct ctx *x, char **args, int nargs)
 		else
 			fprintf(stderr, "corralctl: %s: the answers to srvr and mntr do not parse: "
 				"not a ZooKeeper server?\n", x->server);
-		kv_free(&srvr);
-		kv_free(&mntr);
+		zkc_kv_free(&srvr);
+		zkc_kv_free(&mntr);
 		return EXIT_NO;
 	}
 
 	struct row rows[24];
 	size_t n = 0;
 	char buf[256];
-#define EITHER(skey, mkey) (kv_get(&srvr, skey) ? kv_get(&srvr, skey) : kv_get(&mntr, mkey))
+#define EITHER(skey, mkey) \
+	(zkc_kv_get(&srvr, skey) ? zkc_kv_get(&srvr, skey) : zkc_kv_get(&mntr, mkey))
 	add_row(rows, &n, "server", x->server);
 	add_row(rows, &n, "mode", EITHER("Mode", "zk_server_state"));
 	add_row(rows, &n, "version", EITHER("Zookeeper version", "zk_version"));
@@ -340,9 +281,10 @@ static int cmd_status(struct ctx *x, char **args, int nargs)
 	add_row(rows, &n, "znodes", EITHER("Node count", "zk_znode_count"));
 	add_row(rows, &n, "connections", EITHER("Connections", "zk_num_alive_connections"));
 	add_row(rows, &n, "outstanding", EITHER("Outstanding", "zk_outstanding_requests"));
-	const char *lat = kv_get(&srvr, "Latency min/avg/max");
-	const char *lmin = kv_get(&mntr, "zk_min_latency"), *lavg = kv_get(&mntr, "zk_avg_latency"),
-		   *lmax = kv_get(&mntr, "zk_max_latency");
+	const char *lat = zkc_kv_get(&srvr, "Latency min/avg/max");
+	const char *lmin = zkc_kv_get(&mntr, "zk_min_latency");
+	const char *lavg = zkc_kv_get(&mntr, "zk_avg_latency");
+	const char *lmax = zkc_kv_get(&mntr, "zk_max_latency");
 	if (lat) {
 		snprintf(buf, sizeof(buf), "%s ms", lat);
 		add_row(rows, &n, "latency min/avg/max", buf);
@@ -357,25 +299,25 @@ static int cmd_status(struct ctx *x, char **args, int nargs)
 		add_row(rows, &n, "packets received/sent", buf);
 	}
 #undef EITHER
-	add_row(rows, &n, "watches", kv_get(&mntr, "zk_watch_count"));
-	add_row(rows, &n, "ephemerals", kv_get(&mntr, "zk_ephemerals_count"));
-	const char *size = kv_get(&mntr, "zk_approximate_data_size");
+	add_row(rows, &n, "watches", zkc_kv_get(&mntr, "zk_watch_count"));
+	add_row(rows, &n, "ephemerals", zkc_kv_get(&mntr, "zk_ephemerals_count"));
+	const char *size = zkc_kv_get(&mntr, "zk_approximate_data_size");
 	if (size) {
 		snprintf(buf, sizeof(buf), "%s bytes", size);
 		add_row(rows, &n, "data size", buf);
 	}
-	add_row(rows, &n, "sessions", kv_get(&mntr, "zk_global_sessions"));
-	add_row(rows, &n, "log fsyncs", kv_get(&mntr, "corral_log_fsyncs"));
-	add_row(rows, &n, "log entries/fsync", kv_get(&mntr, "corral_log_entries_per_fsync"));
-	const char *failed = kv_get(&mntr, "corral_log_failed");
-	const char *space = kv_get(&mntr, "corral_log_refusing_for_space");
+	add_row(rows, &n, "sessions", zkc_kv_get(&mntr, "zk_global_sessions"));
+	add_row(rows, &n, "log fsyncs", zkc_kv_get(&mntr, "corral_log_fsyncs"));
+	add_row(rows, &n, "log entries/fsync", zkc_kv_get(&mntr, "corral_log_entries_per_fsync"));
+	const char *failed = zkc_kv_get(&mntr, "corral_log_failed");
+	const char *space = zkc_kv_get(&mntr, "corral_log_refusing_for_space");
 	if (failed && strcmp(failed, "0") != 0)
 		add_row(rows, &n, "log state", "FAILED: writes refused, restart once the disk is sound");
 	else if (space && strcmp(space, "0") != 0)
 		add_row(rows, &n, "log state", "writes refused: no room for a log segment");
 	else if (failed || space)
 		add_row(rows, &n, "log state", "ok");
-	add_row(rows, &n, "uptime", format_uptime(kv_get(&mntr, "zk_uptime"), buf, sizeof(buf)));
+	add_row(rows, &n, "uptime", format_uptime(zkc_kv_get(&mntr, "zk_uptime"), buf, sizeof(buf)));
 
 	int width = 0;
 	for (size_t i = 0; i < n; i++)
@@ -388,8 +330,8 @@ static int cmd_status(struct ctx *x, char **args, int nargs)
 			"log and uptime are not shown\n", x->server,
 			mntr.answered ? "not understood by the server"
 				      : "not enabled on the server (not in its four-letter-word whitelist)");
-	kv_free(&srvr);
-	kv_free(&mntr);
+	zkc_kv_free(&srvr);
+	zkc_kv_free(&mntr);
 	return status;
 }
 
