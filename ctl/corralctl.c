@@ -45,11 +45,12 @@ struct ctx {
 	int timeout_ms;
 	long max_nodes;			/* tree: 0 = no limit */
 	long max_depth;			/* tree: -1 = no limit */
+	const char *auth;		/* --auth USER:PASSWORD, or NULL */
 	struct zk_client zk;
 };
 
 static const char usage_text[] =
-	"Usage: corralctl [-s HOST:PORT] [-t TIMEOUT_MS] COMMAND [ARGS]\n"
+	"Usage: corralctl [-s HOST:PORT] [-t TIMEOUT_MS] [--auth USER:PASSWORD] COMMAND [ARGS]\n"
 	"       corralctl --help | --version\n"
 	"Commands: ruok, status, ls PATH, get PATH, stat PATH,\n"
 	"          tree [--max-nodes N] [--max-depth N] [PATH],\n"
@@ -83,6 +84,8 @@ static void print_help(void)
 	       "                          each answer (default %d)\n"
 	       "      --max-nodes=N       tree: stop after N nodes (default %d; 0: no limit)\n"
 	       "      --max-depth=N       tree: at most N levels below PATH (default: no limit)\n"
+	       "      --auth=USER:PASSWORD  commands with a session: authenticate first\n"
+	       "                          (addauth digest), e.g. as the super user\n"
 	       "  -h, --help              this text\n"
 	       "  -V, --version           corralctl's version\n"
 	       "\n"
@@ -108,10 +111,15 @@ static int usage_error(const char *fmt, ...)
 	return EXIT_USAGE;
 }
 
+static int unreachable_at(const char *where, const struct zk_client *c)
+{
+	fprintf(stderr, "corralctl: %s: %s\n", where, c->error);
+	return EXIT_UNREACHABLE;
+}
+
 static int unreachable(const struct ctx *x)
 {
-	fprintf(stderr, "corralctl: %s: %s\n", x->server, x->zk.error);
-	return EXIT_UNREACHABLE;
+	return unreachable_at(x->server, &x->zk);
 }
 
 /* The message for an error code the server answered about path. */
@@ -337,11 +345,21 @@ static int cmd_status(struct ctx *x, char **args, int nargs)
 
 /* ---- reads in a session ---- */
 
-static int open_session(struct ctx *x)
+/* Connects c to host:port (where: the same for messages), opens a session
+ * and, with --auth, adds the digest identity. Returns 0, or the exit status
+ * with the message printed. */
+static int session_at(struct ctx *x, struct zk_client *c, const char *host, const char *port,
+		      const char *where)
 {
-	if (zkc_connect(&x->zk, x->host, x->port) < 0 ||
-	    zkc_session_open(&x->zk, SESSION_TIMEOUT_MS) < 0)
-		return -1;
+	int32_t err;
+	if (zkc_connect(c, host, port) < 0 || zkc_session_open(c, SESSION_TIMEOUT_MS) < 0 ||
+	    (x->auth && zkc_auth(c, "digest", x->auth, &err) < 0))
+		return unreachable_at(where, c);
+	if (x->auth && err != ZOK) {
+		fprintf(stderr, "corralctl: %s: the server refused --auth (addauth digest): %s (%d)\n",
+			where, zk_err_name(err), err);
+		return EXIT_NO;
+	}
 	return 0;
 }
 
@@ -760,7 +778,7 @@ static int parse_long(const char *text, long min, long max, long *ret)
 	return 0;
 }
 
-enum { OPT_MAX_NODES = 256, OPT_MAX_DEPTH };
+enum { OPT_MAX_NODES = 256, OPT_MAX_DEPTH, OPT_AUTH };
 
 int main(int argc, char **argv)
 {
@@ -769,6 +787,7 @@ int main(int argc, char **argv)
 		{ "timeout", required_argument, NULL, 't' },
 		{ "max-nodes", required_argument, NULL, OPT_MAX_NODES },
 		{ "max-depth", required_argument, NULL, OPT_MAX_DEPTH },
+		{ "auth", required_argument, NULL, OPT_AUTH },
 		{ "help", no_argument, NULL, 'h' },
 		{ "version", no_argument, NULL, 'V' },
 		{ 0 },
@@ -801,6 +820,11 @@ int main(int argc, char **argv)
 				return usage_error("--max-depth: '%s' is not a depth", optarg);
 			tree_option = true;
 			break;
+		case OPT_AUTH:
+			if (!strchr(optarg, ':') || optarg[0] == ':')
+				return usage_error("--auth: expected USER:PASSWORD");
+			x.auth = optarg;
+			break;
 		case 'h':
 			print_help();
 			return fflush(stdout) == 0 ? EXIT_SUCCESS : EXIT_NO;
@@ -829,6 +853,8 @@ int main(int argc, char **argv)
 		return usage_error("%s: unexpected argument '%s'", name, args[cmd->max_args]);
 	if (tree_option && cmd->run != cmd_tree)
 		return usage_error("--max-nodes and --max-depth are for tree only");
+	if (x.auth && !cmd->session)
+		return usage_error("--auth is for commands that open a session, not %s", name);
 	/* Every argument is a path, but for the DATA of create and set. */
 	int paths = cmd->run == cmd_create || cmd->run == cmd_set ? (nargs > 0) : nargs;
 	for (int i = 0; i < paths; i++) {
@@ -846,10 +872,10 @@ int main(int argc, char **argv)
 	x.timeout_ms = (int)timeout;
 	zkc_init(&x.zk, x.timeout_ms);
 
-	int status;
-	if (cmd->session && open_session(&x) < 0)
-		status = unreachable(&x);
-	else
+	int status = 0;
+	if (cmd->session)
+		status = session_at(&x, &x.zk, x.host, x.port, x.server);
+	if (status == 0)
 		status = cmd->run(&x, args, nargs);
 	zkc_close(&x.zk);
 	errno = 0;

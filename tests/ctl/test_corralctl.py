@@ -181,10 +181,12 @@ def test_version_is_the_builds():
 def test_help_documents_commands_options_and_exit_statuses():
     rc, out, err = ctl_text("--help")
     assert (rc, err) == (0, "")
-    assert out.startswith("Usage: corralctl [-s HOST:PORT] [-t TIMEOUT_MS] COMMAND [ARGS]\n")
+    assert out.startswith("Usage: corralctl [-s HOST:PORT] [-t TIMEOUT_MS] [--auth USER:PASSWORD] "
+                          "COMMAND [ARGS]\n")
     for text in ["ruok", "status", "ls PATH", "get PATH", "stat PATH", "tree [PATH]",
                  "create PATH [DATA]", "set PATH DATA", "delete PATH",
                  "--server=HOST:PORT", "--timeout=MS", "--max-nodes=N", "--max-depth=N",
+                 "--auth=USER:PASSWORD",
                  "$CORRAL_SERVER", "127.0.0.1:2181", "Exit status:", "  0   success",
                  "  1   the server answered", "  2   the server could not be reached",
                  "  64  bad usage"]:
@@ -192,7 +194,7 @@ def test_help_documents_commands_options_and_exit_statuses():
     assert ctl_text("-h") == (0, out, "")
 
 
-USAGE = ("Usage: corralctl [-s HOST:PORT] [-t TIMEOUT_MS] COMMAND [ARGS]\n"
+USAGE = ("Usage: corralctl [-s HOST:PORT] [-t TIMEOUT_MS] [--auth USER:PASSWORD] COMMAND [ARGS]\n"
          "       corralctl --help | --version\n"
          "Commands: ruok, status, ls PATH, get PATH, stat PATH,\n"
          "          tree [--max-nodes N] [--max-depth N] [PATH],\n"
@@ -222,6 +224,9 @@ USAGE = ("Usage: corralctl [-s HOST:PORT] [-t TIMEOUT_MS] COMMAND [ARGS]\n"
     (["-s", "host:99999", "ruok"], "server 'host:99999': bad port '99999'"),
     (["-s", "[::1", "ruok"], "server '[::1': expected [IPV6]:PORT"),
     (["-s", "a:1,b:2", "ruok"], "server 'a:1,b:2': one server only, not a list"),
+    (["--auth", "nocolon", "ls", "/"], "--auth: expected USER:PASSWORD"),
+    (["--auth", "a:b", "ruok"], "--auth is for commands that open a session, not ruok"),
+    (["--auth", "a:b", "status"], "--auth is for commands that open a session, not status"),
 ])
 def test_bad_usage_exits_64_with_usage(args, message):
     assert ctl_text(*args) == (64, "", f"corralctl: {message}\n{USAGE}")
@@ -693,3 +698,24 @@ def test_create_set_delete_change_the_tree_as_another_client_sees_it(corrald):
     finally:
         zk.stop()
         zk.close()
+
+
+# ---- --auth ----
+
+def test_auth_adds_a_digest_identity_before_the_command(seeded):
+    zk = seeded.kazoo()
+    try:
+        zk.add_auth("digest", "admin:secret")
+        zk.create("/private", b"secret", acl=[make_digest_acl("admin", "secret", all=True)])
+    finally:
+        zk.stop()
+        zk.close()
+    assert ctl("get", "/private", server=seeded.hosts) == (
+        1, b"", "corralctl: /private: not authorized (NOAUTH)\n")
+    assert ctl("--auth", "admin:secret", "get", "/private", server=seeded.hosts) == (
+        0, b"secret", "")
+    assert ctl("--auth=admin:wrong", "get", "/private", server=seeded.hosts) == (
+        1, b"", "corralctl: /private: not authorized (NOAUTH)\n")
+    assert ctl_text("--auth", "admin:secret", "set", "/private", "new", server=seeded.hosts) == \
+        (0, "", "")
+    assert ctl("--auth", "admin:secret", "get", "/private", server=seeded.hosts)[1] == b"new"
