@@ -1,6 +1,7 @@
 /* corralctl: the administrator's command-line client of corrald (and of any
  * ZooKeeper server): health check (ruok), a status table (srvr + mntr), the
- * reads ls, get, stat and tree, and the writes create, set and delete. It speaks the client protocol itself
+ * reads ls, get, stat and tree, the writes create, set and delete, and an
+ * ensemble's membership (members.c). It speaks the client protocol itself
  * (client.c), opens one session for the reads and closes it before exiting.
  *
  * Exit statuses (also in --help and corralctl(8)): 0 success; 1 the server
@@ -17,7 +18,9 @@
 #include <unistd.h>
 
 #include "client.h"
+#include "corralctl.h"
 #include "jute.h"
+#include "members.h"
 #include "path.h"
 #include "proto.h"
 #include "tree.h"
@@ -26,35 +29,19 @@
 #error "CORRAL_VERSION must be defined by the build"
 #endif
 
-#define EXIT_NO 1		/* the server answered, but not as asked */
-#define EXIT_UNREACHABLE 2	/* could not reach or talk to the server */
-#define EXIT_USAGE 64		/* EX_USAGE */
-
 #define DEFAULT_SERVER "127.0.0.1:2181"
 #define DEFAULT_TIMEOUT_MS 5000
 #define MAX_TIMEOUT_MS 3600000
 #define DEFAULT_MAX_NODES 10000
-/* The session asked for; the server clamps it to its bounds. Every request
- * renews it, and corralctl never idles between requests. */
-#define SESSION_TIMEOUT_MS 10000
-
-struct ctx {
-	const char *server;		/* as given, for messages */
-	char host[256];
-	char port[16];
-	int timeout_ms;
-	long max_nodes;			/* tree: 0 = no limit */
-	long max_depth;			/* tree: -1 = no limit */
-	const char *auth;		/* --auth USER:PASSWORD, or NULL */
-	struct zk_client zk;
-};
 
 static const char usage_text[] =
 	"Usage: corralctl [-s HOST:PORT] [-t TIMEOUT_MS] [--auth USER:PASSWORD] COMMAND [ARGS]\n"
 	"       corralctl --help | --version\n"
 	"Commands: ruok, status, ls PATH, get PATH, stat PATH,\n"
 	"          tree [--max-nodes N] [--max-depth N] [PATH],\n"
-	"          create PATH [DATA], set PATH DATA, delete PATH\n";
+	"          create PATH [DATA], set PATH DATA, delete PATH,\n"
+	"          members list, members add ID PEER_HOST:PORT CLIENT_HOST:PORT [--observer],\n"
+	"          members remove ID, members transfer-leader [ID]\n";
 
 static void print_help(void)
 {
@@ -77,6 +64,19 @@ static void print_help(void)
 	       "  set PATH DATA replaces the data of PATH (any version)\n"
 	       "  delete PATH   deletes PATH (any version; it must have no children)\n"
 	       "\n"
+	       "An ensemble's members (changes need WRITE on /zookeeper/config: --auth):\n"
+	       "  members list  each member's id, role (participant or observer), peer and\n"
+	       "                client address and state (from its mntr), the configuration's\n"
+	       "                version and the leader\n"
+	       "  members add ID PEER_HOST:PORT CLIENT_HOST:PORT [--observer]\n"
+	       "                adds server ID (a participant, or an observer); prints the\n"
+	       "                new configuration\n"
+	       "  members remove ID\n"
+	       "                removes server ID; prints the new configuration\n"
+	       "  members transfer-leader [ID]\n"
+	       "                asks the leader to hand leadership to server ID (default:\n"
+	       "                the most up-to-date member) and waits until it is done\n"
+	       "\n"
 	       "Options:\n"
 	       "  -s, --server=HOST:PORT  the server; [IPV6]:PORT for IPv6 (default:\n"
 	       "                          $CORRAL_SERVER, else " DEFAULT_SERVER ")\n"
@@ -86,21 +86,22 @@ static void print_help(void)
 	       "      --max-depth=N       tree: at most N levels below PATH (default: no limit)\n"
 	       "      --auth=USER:PASSWORD  commands with a session: authenticate first\n"
 	       "                          (addauth digest), e.g. as the super user\n"
+	       "      --observer          members add: the new member is an observer\n"
 	       "  -h, --help              this text\n"
 	       "  -V, --version           corralctl's version\n"
 	       "\n"
 	       "Exit status:\n"
 	       "  0   success\n"
 	       "  1   the server answered, but not as asked: no such node, not authorized,\n"
-	       "      ruok answered other than imok, a four-letter word not enabled\n"
+	       "      ruok answered other than imok, a four-letter word not enabled,\n"
+	       "      a membership change refused\n"
 	       "  2   the server could not be reached or talked to: connection refused,\n"
 	       "      timed out, closed, name not resolved\n"
 	       "  64  bad usage\n",
 	       DEFAULT_TIMEOUT_MS, DEFAULT_MAX_NODES);
 }
 
-__attribute__((format(printf, 1, 2)))
-static int usage_error(const char *fmt, ...)
+int usage_error(const char *fmt, ...)
 {
 	va_list ap;
 	fputs("corralctl: ", stderr);
@@ -111,7 +112,7 @@ static int usage_error(const char *fmt, ...)
 	return EXIT_USAGE;
 }
 
-static int unreachable_at(const char *where, const struct zk_client *c)
+int unreachable_at(const char *where, const struct zk_client *c)
 {
 	fprintf(stderr, "corralctl: %s: %s\n", where, c->error);
 	return EXIT_UNREACHABLE;
@@ -122,8 +123,7 @@ static int unreachable(const struct ctx *x)
 	return unreachable_at(x->server, &x->zk);
 }
 
-/* The message for an error code the server answered about path. */
-static int answered_error(const char *path, int32_t err)
+int answered_error(const char *path, int32_t err)
 {
 	switch (err) {
 	case ZNONODE:
@@ -345,11 +345,8 @@ static int cmd_status(struct ctx *x, char **args, int nargs)
 
 /* ---- reads in a session ---- */
 
-/* Connects c to host:port (where: the same for messages), opens a session
- * and, with --auth, adds the digest identity. Returns 0, or the exit status
- * with the message printed. */
-static int session_at(struct ctx *x, struct zk_client *c, const char *host, const char *port,
-		      const char *where)
+int session_at(struct ctx *x, struct zk_client *c, const char *host, const char *port,
+	       const char *where)
 {
 	int32_t err;
 	if (zkc_connect(c, host, port) < 0 || zkc_session_open(c, SESSION_TIMEOUT_MS) < 0 ||
@@ -765,6 +762,7 @@ static const struct command commands[] = {
 	{ "create", 1, 2, true, cmd_create },
 	{ "set", 2, 2, true, cmd_set },
 	{ "delete", 1, 1, true, cmd_delete },
+	{ "members", 0, 5, false, cmd_members },
 };
 
 static int parse_long(const char *text, long min, long max, long *ret)
@@ -778,7 +776,7 @@ static int parse_long(const char *text, long min, long max, long *ret)
 	return 0;
 }
 
-enum { OPT_MAX_NODES = 256, OPT_MAX_DEPTH, OPT_AUTH };
+enum { OPT_MAX_NODES = 256, OPT_MAX_DEPTH, OPT_AUTH, OPT_OBSERVER };
 
 int main(int argc, char **argv)
 {
@@ -788,6 +786,7 @@ int main(int argc, char **argv)
 		{ "max-nodes", required_argument, NULL, OPT_MAX_NODES },
 		{ "max-depth", required_argument, NULL, OPT_MAX_DEPTH },
 		{ "auth", required_argument, NULL, OPT_AUTH },
+		{ "observer", no_argument, NULL, OPT_OBSERVER },
 		{ "help", no_argument, NULL, 'h' },
 		{ "version", no_argument, NULL, 'V' },
 		{ 0 },
@@ -825,6 +824,9 @@ int main(int argc, char **argv)
 				return usage_error("--auth: expected USER:PASSWORD");
 			x.auth = optarg;
 			break;
+		case OPT_OBSERVER:
+			x.observer = true;
+			break;
 		case 'h':
 			print_help();
 			return fflush(stdout) == 0 ? EXIT_SUCCESS : EXIT_NO;
@@ -853,10 +855,15 @@ int main(int argc, char **argv)
 		return usage_error("%s: unexpected argument '%s'", name, args[cmd->max_args]);
 	if (tree_option && cmd->run != cmd_tree)
 		return usage_error("--max-nodes and --max-depth are for tree only");
-	if (x.auth && !cmd->session)
+	if (x.auth && !cmd->session && cmd->run != cmd_members)
 		return usage_error("--auth is for commands that open a session, not %s", name);
-	/* Every argument is a path, but for the DATA of create and set. */
+	if (x.observer && cmd->run != cmd_members)
+		return usage_error("--observer is for members add only");
+	/* Every argument is a path, but for the DATA of create and set (and
+	 * members, which checks its own). */
 	int paths = cmd->run == cmd_create || cmd->run == cmd_set ? (nargs > 0) : nargs;
+	if (cmd->run == cmd_members)
+		paths = 0;
 	for (int i = 0; i < paths; i++) {
 		if (args[i][0] != '/')
 			return usage_error("%s: '%s' is not a path: it must start with '/'", name,
