@@ -9,6 +9,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/random.h>
 #include <unistd.h>
 
 #include "fourletter.h"
@@ -110,6 +111,8 @@ static void conn_detach_session(struct conn *c)
 	if (c->session && c->session->conn == c)
 		c->session->conn = NULL;
 	c->session = NULL;
+	free(c->ro_session);
+	c->ro_session = NULL;
 }
 
 void conn_close(struct conn *c, int prio, const char *reason)
@@ -234,7 +237,7 @@ static void write_connect_response(struct conn *c, int32_t timeout_ms, int64_t s
 	jute_write_long(&c->obuf, session_id);
 	jute_write_buffer(&c->obuf, password ? password : zero_password, ZK_PASSWORD_BYTES);
 	if (c->mirror_read_only)
-		jute_write_bool(&c->obuf, false);
+		jute_write_bool(&c->obuf, c->read_only);
 	jute_patch_int(&c->obuf, start, (int32_t)(c->obuf.len - start - 4));
 	server_conn_dirty(c->srv, c);
 }
@@ -256,6 +259,34 @@ static uint32_t negotiate_timeout(const struct corral_config *cfg, int32_t asked
 	if (t > cfg->max_session_timeout_ms)
 		t = cfg->max_session_timeout_ms;
 	return t;
+}
+
+/* Read-only mode (ZooKeeper's readonlymode.enabled): a server cut off from
+ * the quorum serves clients that asked for it (canBeReadOnly) with a
+ * session of its own, never replicated: reads from its state, writes
+ * refused with NOTREADONLY. When a leader is known again these
+ * connections are closed; the clients find a read-write server. */
+static void start_read_only(struct conn *c, const struct connect_request *req)
+{
+	struct server *srv = c->srv;
+	struct session *s = calloc(1, sizeof(*s));
+	if (!s) {
+		conn_close(c, LOG_WARNING, "out of memory for a read-only session");
+		return;
+	}
+	s->id = session_next_id(&srv->state.sessions);
+	s->timeout_ms = negotiate_timeout(srv->cfg, req->timeout_ms);
+	if (getrandom(s->password, sizeof(s->password), 0) != (ssize_t)sizeof(s->password))
+		memset(s->password, 0, sizeof(s->password));
+	s->conn = c;
+	c->ro_session = s;
+	c->session = s;
+	c->read_only = true;
+	c->state = CONN_ESTABLISHED;
+	log_event(LOG_INFO, { .session_id = s->id },
+		  "read-only session 0x%llx for connection %llu from %s: no quorum",
+		  (unsigned long long)s->id, (unsigned long long)c->id, c->peer_text);
+	write_connect_response(c, (int32_t)s->timeout_ms, s->id, s->password);
 }
 
 static void handle_connect(struct conn *c, const uint8_t *frame, uint32_t len)
@@ -280,6 +311,10 @@ static void handle_connect(struct conn *c, const uint8_t *frame, uint32_t len)
 	}
 
 	if (srv->commit.ensemble && !commit_leader(&srv->commit)) {
+		if (srv->cfg->read_only && req.read_only) {
+			start_read_only(c, &req);
+			return;
+		}
 		/* Cut off from the quorum: the client is better served elsewhere. */
 		conn_close(c, LOG_INFO, "this server knows no leader (it is cut off from the "
 			   "quorum, or an election is under way)");

@@ -235,7 +235,10 @@ static void run(struct conn *c, enum four_letter_word w)
 		out(c, "imok");
 		break;
 	case FLW_ISRO:
-		out(c, "rw");
+		/* ro: an ensemble member without a quorum, serving read-only
+		 * sessions (ensemble.read_only). */
+		out(c, srv->commit.ensemble && srv->cfg->read_only && !commit_leader(&srv->commit)
+		       ? "ro" : "rw");
 		break;
 	case FLW_SRVR:
 		out(c, "Zookeeper version: corral %s, compatible with 3.8\n", CORRAL_VERSION);
