@@ -32,7 +32,7 @@ struct member {
 	unsigned id;
 	bool observer;
 	char peer[160];			/* HOST:PORT */
-	char client[160];		/* [HOST:]PORT, as /zookeeper/config gives it */
+	char client[160];		/* [HOST:]PORT, as /zookeeper/config gives it; "-": none */
 	char host[128], port[16];	/* where its clients connect (for mntr) */
 	char state[40];			/* zk_server_state, or why there is none */
 	unsigned leader_id;		/* corral_leader_id; 0: none known or none said */
@@ -149,8 +149,9 @@ static int parse_member(const char *line, size_t len, struct member *m)
 		return -1;
 	snprintf(m->peer, sizeof(m->peer), "%.*s:%s", (int)(colon - spec), spec, fields[0]);
 	if (!m->client[0])
-		return -1;	/* corral always gives one; without it, no mntr */
-	client_address(m, spec, (size_t)(colon - spec));
+		snprintf(m->client, sizeof(m->client), "-");	/* (not from corral) */
+	else
+		client_address(m, spec, (size_t)(colon - spec));
 	return 0;
 }
 
@@ -246,6 +247,10 @@ static bool ask_mntr(const struct ctx *x, const char *host, const char *port, ch
 	size_t len;
 	*ret_leader = 0;
 	*ret_has_leader = false;
+	if (!host[0]) {
+		snprintf(state, size, "(no client address)");
+		return false;
+	}
 	zkc_init(&c, x->timeout_ms);
 	if (zkc_word(&c, host, port, "mntr", &text, &len) < 0) {
 		snprintf(state, size, "unreachable");
