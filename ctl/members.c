@@ -1,7 +1,7 @@
 /* members: corralctl's commands for an ensemble's membership.
  *
  * The members are what /zookeeper/config says (ZooKeeper's dynamic-config
- * format: "server.N=PEERHOST:PORT:PORT:participant|observer;CLIENT" lines
+ * format: "server.N=PEERHOST:PORT:0:participant|observer;CLIENT" lines
  * and "version=HEX"); each member's state and the leader it knows come from
  * its own mntr (zk_server_state, corral_leader_id), asked at its client
  * address. add and remove are ZooKeeper's reconfig op (incremental) and
@@ -480,9 +480,9 @@ static int change(struct ctx *x, unsigned id, bool adding, const char *peer, con
 	if (status == 0)
 		status = change_session(x, &ms, adding ? 0 : id, &c, where, sizeof(where));
 	if (status == 0 && adding) {
-		/* ZooKeeper's form: corral's one peer port is both of its ports. */
+		/* ZooKeeper's form; corral has no election port: 0. */
 		char joining[600];
-		snprintf(joining, sizeof(joining), "server.%u=%s%s:%s;%s", id, peer, strrchr(peer, ':'),
+		snprintf(joining, sizeof(joining), "server.%u=%s:0:%s;%s", id, peer,
 			 x->observer ? "observer" : "participant", client);
 		status = reconfig(&c, where, joining, NULL);
 	} else if (status == 0) {

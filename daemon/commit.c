@@ -225,9 +225,12 @@ int commit_handle_update(struct commit *c, struct raft_update *u)
 			if (r < 0)
 				return r;
 		}
+		uint64_t last_change = 0;
 		for (unsigned i = 0; i < u->entries.n; i++) {
 			const struct raft_entry *e = &u->entries.batch[i];
 			uint64_t index = first + i;
+			if (e->type == RAFT_CHANGE)
+				last_change = index;
 			int r = wal_append(&c->wal, index, e->term, (uint8_t)e->type, e->buf.base,
 					   (uint32_t)e->buf.len);
 			if (r == 0)
@@ -258,6 +261,14 @@ int commit_handle_update(struct commit *c, struct raft_update *u)
 			}
 		}
 		raft_free(raft_owned);
+		/* libraft 0.22.1 records a configuration change received in
+		 * AppendEntries at the index of the batch's first entry, not its
+		 * own (replicationAppend passes `index` for every entry): when the
+		 * change is not first, its commit would never be recognized
+		 * (RAFT_CONFIGURATION matches on the index). Put it right. */
+		if (last_change && last_change != first &&
+		    c->raft.configuration_uncommitted_index == first)
+			c->raft.configuration_uncommitted_index = last_change;
 	}
 	if ((u->flags & RAFT_UPDATE_MESSAGES) && u->messages.n > 0) {
 		if (c->ensemble)

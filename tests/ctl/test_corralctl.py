@@ -825,8 +825,8 @@ def test_members_add_and_remove_an_observer_change_zookeeper_config(one_member):
     srv = one_member
     auth = ["--auth", f"super:{SUPER_PASSWORD}"]
     peer9, client9 = f"127.0.0.1:{free_port()}", f"127.0.0.1:{free_port()}"
-    line1 = f"server.1={srv.peer}:{srv.peer.rsplit(':', 1)[1]}:participant;{srv.hosts}"
-    line9 = f"server.9={peer9}:{peer9.rsplit(':', 1)[1]}:observer;{client9}"
+    line1 = f"server.1={srv.peer}:0:participant;{srv.hosts}"
+    line9 = f"server.9={peer9}:0:observer;{client9}"
     # changes need WRITE on /zookeeper/config
     assert ctl_text("members", "add", "9", peer9, client9, "--observer", server=srv.hosts) == (
         1, "", "corralctl: /zookeeper/config: not authorized (NOAUTH): changing the members "

@@ -200,7 +200,7 @@ class Server:
 
     def spec(self, role="participant"):
         """This server as a reconfig's joining server and a /zookeeper/config line."""
-        return (f"server.{self.id}=127.0.0.1:{self.peer_port}:{self.peer_port}:{role};"
+        return (f"server.{self.id}=127.0.0.1:{self.peer_port}:0:{role};"
                 f"127.0.0.1:{self.client_port}")
 
     def start(self):
