@@ -14,8 +14,11 @@
 #include <unistd.h>
 
 #include <liburing.h>
+#include <openssl/sha.h>
 
 #include "log.h"
+#include "snapshot_transfer.h"
+#include "sockaddr.h"
 #include "txn_codec.h"
 
 /* The address raft records for this server; peers arrive with replication. */
@@ -38,6 +41,11 @@ static int note_term(struct commit *c, uint64_t index, uint64_t term)
 	c->term_runs[c->term_run_count].term = term;
 	c->term_run_count++;
 	return 0;
+}
+
+int commit_note_term(struct commit *c, uint64_t index, uint64_t term)
+{
+	return note_term(c, index, term);
 }
 
 static uint64_t term_of(const struct commit *c, uint64_t index)
@@ -73,11 +81,23 @@ static void queue_push(struct commit *c, struct txn *t)
 }
 
 static void snapshot_start_if_due(struct commit *c, uint64_t now_ms);
+static void apply_committed(struct commit *c);
+
+void commit_apply(struct commit *c)
+{
+	apply_committed(c);
+}
+
 static void on_snapshot_exit(struct loop_op *op, int res, uint32_t flags);
 
 static void apply_committed(struct commit *c)
 {
 	raft_index commit_index = raft_commit_index(&c->raft);
+	/* The leader's word (ensemble.c) can be ahead of what raft learned. */
+	if (c->announced_commit > commit_index && c->announced_term == raft_current_term(&c->raft))
+		commit_index = c->announced_commit;
+	if (commit_index > c->applied_index)
+		c->applied_index = commit_index;
 	bool any = false;
 	while (c->head && (raft_index)c->head->zxid <= commit_index) {
 		struct txn *t = c->head;
@@ -108,6 +128,64 @@ static void abandon_all(struct commit *c, int err)
 	c->tail = NULL;
 }
 
+static void log_failed(struct commit *c, int err);
+
+/* Forgets the terms of index and after. */
+static void terms_truncate(struct commit *c, uint64_t index)
+{
+	while (c->term_run_count && c->term_runs[c->term_run_count - 1].start >= index)
+		c->term_run_count--;
+}
+
+/* A new leader's entries replace ours from index on: the log is cut there
+ * and the txns from there on will never be applied. */
+static int truncate_from(struct commit *c, uint64_t index)
+{
+	log_notice("the leader's log differs from ours from index %llu on (ours ends at %llu): "
+		   "removing ours from there", (unsigned long long)index,
+		   (unsigned long long)c->wal.last_index);
+	int r = wal_truncate(&c->wal, index, term_of(c, index - 1));
+	if (r < 0)
+		return r;
+	terms_truncate(c, index);
+	entry_cache_truncate(&c->entries, index);
+	if (c->conf_index >= index) {
+		/* The configuration in force is the last committed one. */
+		struct raft_buffer buf;
+		if (raft_configuration_encode(&c->raft.configuration_committed, &buf) == 0) {
+			free(c->conf);
+			c->conf = malloc(buf.len ? buf.len : 1);
+			if (c->conf)
+				memcpy(c->conf, buf.base, buf.len);
+			c->conf_len = c->conf ? (uint32_t)buf.len : 0;
+			c->conf_index = c->raft.configuration_committed_index;
+			raft_free(buf.base);
+		}
+	}
+	/* Keep the txns before index; the rest go, in order. */
+	struct txn *keep_tail = NULL, *t = c->head;
+	while (t && t->zxid < (int64_t)index) {
+		keep_tail = t;
+		t = t->next;
+	}
+	if (keep_tail)
+		keep_tail->next = NULL;
+	else
+		c->head = NULL;
+	c->tail = keep_tail;
+	while (t) {
+		struct txn *next = t->next;
+		t->next = NULL;
+		c->queued--;
+		c->txns_truncated++;
+		c->on_abandoned(c->ctx, t, ECONNRESET);
+		t = next;
+	}
+	if (c->last_zxid >= (int64_t)index)
+		c->last_zxid = (int64_t)index - 1;
+	return 0;
+}
+
 /* Carries out what raft_step() asked for. Returns 0 or a negative errno. */
 static int handle_update(struct commit *c, struct raft_update *u)
 {
@@ -120,22 +198,57 @@ static int handle_update(struct commit *c, struct raft_update *u)
 			return r;
 	}
 	if (u->flags & RAFT_UPDATE_ENTRIES) {
+		uint64_t first = u->entries.index;
+		if (u->entries.n)
+			c->persisted_batch = u->entries.batch[0].batch;
+		if (u->entries.n && first <= c->wal.last_index) {
+			int r = truncate_from(c, first);
+			if (r < 0)
+				return r;
+		}
 		for (unsigned i = 0; i < u->entries.n; i++) {
 			const struct raft_entry *e = &u->entries.batch[i];
-			uint64_t index = u->entries.index + i;
+			uint64_t index = first + i;
 			int r = wal_append(&c->wal, index, e->term, (uint8_t)e->type, e->buf.base,
 					   (uint32_t)e->buf.len);
 			if (r == 0)
 				r = note_term(c, index, e->term);
 			if (r == 0 && e->type == RAFT_CHANGE)
 				r = note_configuration(c, index, e->buf.base, (uint32_t)e->buf.len);
+			if (r == 0 && c->ensemble)
+				r = entry_cache_append(&c->entries, index, e->term, (uint8_t)e->type,
+						       e->buf.base, (uint32_t)e->buf.len);
+			if (r == 0 && e->type == RAFT_COMMAND &&
+			    !(c->tail && c->tail->zxid >= (int64_t)index)) {
+				/* The leader's entry, not one submitted here: its txn. */
+				struct txn *t;
+				r = txn_decode(e->buf.base, (uint32_t)e->buf.len, &t);
+				if (r == 0) {
+					t->zxid = (int64_t)index;
+					queue_push(c, t);
+					if (c->last_zxid < (int64_t)index)
+						c->last_zxid = (int64_t)index;
+				} else if (r == -EBADMSG) {
+					log_error("entry %llu from the leader holds no txn this server "
+						  "can read", (unsigned long long)index);
+				}
+			}
 			if (r < 0)
 				return r;
 		}
 	}
-	if ((u->flags & RAFT_UPDATE_MESSAGES) && u->messages.n > 0)
-		log_warning("raft wants to send %u messages, but this server has no peers",
-			    u->messages.n);
+	if ((u->flags & RAFT_UPDATE_MESSAGES) && u->messages.n > 0) {
+		if (c->ensemble)
+			ensemble_send(c, u->messages.batch, u->messages.n);
+		else
+			log_warning("raft wants to send %u messages, but this server has no peers",
+				    u->messages.n);
+	}
+	if (u->flags & RAFT_UPDATE_SNAPSHOT) {
+		int r = ensemble_install_snapshot(c, &u->snapshot.metadata, &u->snapshot.chunk);
+		if (r < 0)
+			return r;
+	}
 	if (u->flags & RAFT_UPDATE_TIMEOUT)
 		c->next_timeout = raft_timeout(&c->raft);
 	if (u->flags & RAFT_UPDATE_COMMIT_INDEX)
@@ -143,15 +256,62 @@ static int handle_update(struct commit *c, struct raft_update *u)
 	return 0;
 }
 
-static int step(struct commit *c, struct raft_event *e)
+/* A configuration entry is committed: raft must be told (it takes the
+ * decoded configuration). */
+static int fire_configuration(struct commit *c)
+{
+	if (!c->conf || c->conf_index <= c->conf_fired_index ||
+	    c->conf_index > raft_commit_index(&c->raft))
+		return 0;
+	struct raft_event e = { .type = RAFT_CONFIGURATION };
+	struct raft_buffer cb = { .base = c->conf, .len = c->conf_len };
+	raft_configuration_init(&e.configuration.conf);
+	if (raft_configuration_decode(&cb, &e.configuration.conf) != 0)
+		return -EBADMSG;
+	e.configuration.index = c->conf_index;
+	c->conf_fired_index = c->conf_index;
+	int r = commit_step(c, &e);
+	if (r == 0 && c->on_configuration)
+		c->on_configuration(c->ctx);
+	return r;
+}
+
+int commit_step(struct commit *c, struct raft_event *e)
 {
 	struct raft_update u;
 	memset(&u, 0, sizeof(u));
 	e->time = loop_now_ms();
 	int r = raft_step(&c->raft, e, &u);
 	if (r != 0)
-		return r == RAFT_NOMEM ? -ENOMEM : -EIO;
-	return handle_update(c, &u);
+		return r == RAFT_NOMEM ? -ENOMEM : r == RAFT_NOTLEADER ? -EAGAIN
+		     : r == RAFT_CANTCHANGE ? -EBUSY : r == RAFT_BADID ? -ENOENT : -EIO;
+	r = handle_update(c, &u);
+	if (r == 0 && c->installed_pending) {
+		/* The leader's snapshot is ours now: raft takes its configuration. */
+		struct raft_event pe = { .type = RAFT_PERSISTED_SNAPSHOT };
+		c->installed_pending = false;
+		pe.persisted_snapshot.metadata = c->installed;
+		pe.persisted_snapshot.offset = 0;
+		pe.persisted_snapshot.last = true;
+		r = commit_step(c, &pe);
+		if (r == 0 && c->on_configuration)
+			c->on_configuration(c->ctx);
+	}
+	if (r == 0)
+		r = fire_configuration(c);
+	if (c->ensemble)
+		ensemble_after_step(c);
+	return r;
+}
+
+static int step(struct commit *c, struct raft_event *e)
+{
+	return commit_step(c, e);
+}
+
+void commit_fail(struct commit *c, int err)
+{
+	log_failed(c, err);
 }
 
 static void log_failed(struct commit *c, int err)
@@ -169,6 +329,8 @@ static void on_durable(void *ctx, uint64_t index)
 {
 	struct commit *c = ctx;
 	struct raft_event e = { .type = RAFT_PERSISTED_ENTRIES };
+	if (index <= c->snapshot_index && c->ensemble)
+		return;		/* written before a leader's snapshot replaced it */
 	e.persisted_entries.index = index;
 	int r = step(c, &e);
 	if (r < 0)
@@ -210,6 +372,8 @@ static int recover_entry(void *ctx, uint64_t index, uint64_t term, uint8_t type,
 	int r0 = note_term(c, index, term);
 	if (r0 == 0 && type == RAFT_CHANGE)
 		r0 = note_configuration(c, index, data, len);
+	if (r0 == 0 && c->ensemble)
+		r0 = entry_cache_append(&c->entries, index, term, type, data, len);
 	if (r0 < 0)
 		return r0;
 	if (rv->n == rv->cap) {
@@ -252,28 +416,73 @@ static int recover_entry(void *ctx, uint64_t index, uint64_t term, uint8_t type,
 	return 0;
 }
 
-static int bootstrap(struct commit *c, uint64_t server_id, uint64_t segment_bytes, char *why,
-		     size_t why_size)
+/* A member's address in raft's configuration: "PEER;CLIENT", both
+ * "host:port". Raft only stores it; the peer part is where the others
+ * connect, the client part goes into /zookeeper/config. */
+static void member_address(const struct listen_address *peer, const struct listen_address *client,
+			   char *out, size_t size)
+{
+	char p[96], cl[96];
+	sockaddr_format(peer->host, peer->port, p, sizeof(p));
+	sockaddr_format(client->host, client->port, cl, sizeof(cl));
+	snprintf(out, size, "%s;%s", p, cl);
+}
+
+/* The initial configuration: this one server, or the ensemble's members. */
+static int initial_configuration(const struct commit_options *o, struct raft_buffer *buf)
 {
 	struct raft_configuration conf;
+	int r = 0;
+	raft_configuration_init(&conf);
+	if (!o->cfg || !o->cfg->ensemble) {
+		r = raft_configuration_add(&conf, o->server_id, SINGLE_SERVER_ADDRESS, RAFT_VOTER);
+	} else {
+		for (size_t i = 0; i < o->cfg->member_count && r == 0; i++) {
+			const struct ensemble_member *m = &o->cfg->members[i];
+			char address[200];
+			member_address(&m->peer, &m->client, address, sizeof(address));
+			r = raft_configuration_add(&conf, m->id, address,
+						   m->observer ? RAFT_STANDBY : RAFT_VOTER);
+		}
+	}
+	if (r == 0)
+		r = raft_configuration_encode(&conf, buf);
+	raft_configuration_close(&conf);
+	return r;
+}
+
+static int bootstrap(struct commit *c, const struct commit_options *o, char *why, size_t why_size)
+{
 	struct raft_buffer buf;
 	int r;
 
 	memset(&c->meta, 0, sizeof(c->meta));
-	if (getrandom(c->meta.identity.cluster_id, WAL_CLUSTER_ID_BYTES, 0) != WAL_CLUSTER_ID_BYTES)
+	if (o->cfg && o->cfg->ensemble) {
+		/* Every member derives the same id from the ensemble's name. */
+		uint8_t digest[SHA256_DIGEST_LENGTH];
+		SHA256((const uint8_t *)o->cfg->cluster_name, strlen(o->cfg->cluster_name), digest);
+		memcpy(c->meta.identity.cluster_id, digest, WAL_CLUSTER_ID_BYTES);
+	} else if (getrandom(c->meta.identity.cluster_id, WAL_CLUSTER_ID_BYTES, 0) !=
+		   WAL_CLUSTER_ID_BYTES) {
 		return -EIO;
-	c->meta.identity.server_id = server_id;
+	}
+	c->meta.identity.server_id = o->server_id;
+	if (o->cfg && o->cfg->ensemble && !config_self(o->cfg)) {
+		/* A server that joins later starts empty: the leader sends it
+		 * the log (or a snapshot) once a member adds it. */
+		c->meta.term = 0;
+		r = datadir_meta_write(c->data_dir, &c->meta);
+		if (r < 0)
+			snprintf(why, why_size, "cannot set up %s: %s", c->data_dir, strerror(-r));
+		return r;
+	}
 	c->meta.term = 1;
-	raft_configuration_init(&conf);
-	r = raft_configuration_add(&conf, server_id, SINGLE_SERVER_ADDRESS, RAFT_VOTER);
-	if (r == 0)
-		r = raft_configuration_encode(&conf, &buf);
-	raft_configuration_close(&conf);
+	r = initial_configuration(o, &buf);
 	if (r != 0) {
 		snprintf(why, why_size, "cannot build the initial configuration: %s", raft_strerror(r));
 		return -ENOMEM;
 	}
-	r = wal_bootstrap(c->data_dir, &c->meta.identity, segment_bytes, 1, RAFT_CHANGE, buf.base,
+	r = wal_bootstrap(c->data_dir, &c->meta.identity, o->segment_bytes, 1, RAFT_CHANGE, buf.base,
 			  (uint32_t)buf.len);
 	raft_free(buf.base);
 	if (r == 0)
@@ -297,7 +506,15 @@ int commit_open(struct commit *c, const struct commit_options *o, char *why, siz
 	c->snapshot_exit_op.complete = on_snapshot_exit;
 	c->on_committed = o->on_committed;
 	c->on_abandoned = o->on_abandoned;
+	c->on_role = o->on_role;
+	c->on_frame = o->on_frame;
+	c->on_peer_down = o->on_peer_down;
+	c->reset_state = o->reset_state;
+	c->on_configuration = o->on_configuration;
 	c->ctx = o->ctx;
+	c->ensemble = o->cfg && o->cfg->ensemble;
+	c->self = o->server_id;
+	entry_cache_init(&c->entries);
 	c->state = o->state;
 	c->snapshot_entries = o->snapshot_entries;
 	c->snapshot_log_bytes = o->snapshot_log_bytes;
@@ -319,8 +536,16 @@ int commit_open(struct commit *c, const struct commit_options *o, char *why, siz
 				 "the directory is incomplete", o->data_dir);
 			return -EBADMSG;
 		}
-		log_notice("data directory %s is new: bootstrapping a one-server cluster", o->data_dir);
-		r = bootstrap(c, o->server_id, o->segment_bytes, why, why_size);
+		if (o->cfg && o->cfg->ensemble && !config_self(o->cfg))
+			log_notice("data directory %s is new, and server %u is not among the members: "
+				   "waiting to be added to the ensemble", o->data_dir, o->cfg->server_id);
+		else if (o->cfg && o->cfg->ensemble)
+			log_notice("data directory %s is new: bootstrapping the ensemble of %zu servers "
+				   "\"%s\"", o->data_dir, o->cfg->member_count, o->cfg->cluster_name);
+		else
+			log_notice("data directory %s is new: bootstrapping a one-server cluster",
+				   o->data_dir);
+		r = bootstrap(c, o, why, why_size);
 	}
 	if (r < 0)
 		return r;
@@ -373,8 +598,17 @@ int commit_open(struct commit *c, const struct commit_options *o, char *why, siz
 	c->wal.fault_fsync_countdown = o->fault_fsync_countdown;
 #endif
 	c->last_zxid = (int64_t)rec.last_index;
+	if (rec.last_index < c->snapshot_index) {
+		/* A leader's snapshot came after the last entry this log holds. */
+		wal_skip_to(&c->wal, c->snapshot_index + 1, term_of(c, c->snapshot_index));
+		c->last_zxid = (int64_t)c->snapshot_index;
+	}
 
-	r = raft_init(&c->raft, NULL, NULL, o->server_id, SINGLE_SERVER_ADDRESS);
+	char self_address[200] = SINGLE_SERVER_ADDRESS;
+	if (c->ensemble)
+		member_address(&o->cfg->peer_listen, &o->cfg->listen[0], self_address,
+			       sizeof(self_address));
+	r = raft_init(&c->raft, NULL, NULL, o->server_id, self_address);
 	if (r != 0) {
 		snprintf(why, why_size, "raft_init: %s", raft_strerror(r));
 		r = -ENOMEM;
@@ -388,7 +622,15 @@ int commit_open(struct commit *c, const struct commit_options *o, char *why, siz
 	 * tracer for debugging. */
 	if (!getenv("LIBRAFT_TRACE"))
 		c->raft.tracer = NULL;
-	raft_seed(&c->raft, (unsigned)getpid());
+	raft_seed(&c->raft, (unsigned)getpid() ^ (unsigned)o->server_id);
+	if (c->ensemble) {
+		c->election_timeout_ms = o->cfg->election_timeout_ms;
+		raft_set_election_timeout(&c->raft, c->election_timeout_ms);
+		raft_set_heartbeat_timeout(&c->raft, c->election_timeout_ms / 10);
+		raft_set_install_snapshot_timeout(&c->raft, 30000);
+		raft_set_pre_vote(&c->raft, true);
+		c->snapshot_trailing = c->snapshot_entries < 8192 ? (unsigned)c->snapshot_entries : 8192;
+	}
 	struct raft_event e = { .type = RAFT_START };
 	struct raft_snapshot_metadata meta;
 	e.start.term = c->meta.term;
@@ -436,6 +678,11 @@ int commit_open(struct commit *c, const struct commit_options *o, char *why, siz
 		snprintf(why, why_size, "raft could not start from the log: %s", raft_errmsg(&c->raft));
 		return r;
 	}
+	if (c->ensemble) {
+		/* What is committed of the log, the leader will say. */
+		r = ensemble_open(c, o->cfg, why, why_size);
+		return r;
+	}
 	if (c->head) {
 		snprintf(why, why_size, "raft did not commit the log it started from (commit index %llu, "
 			 "log up to %llu)", (unsigned long long)raft_commit_index(&c->raft),
@@ -469,6 +716,8 @@ int commit_submit(struct commit *c, struct txn *t)
 	struct jute_buf b = { 0 };
 	if (c->failed)
 		return -EIO;
+	if (!commit_can_prep(c))
+		return -EAGAIN;
 	txn_encode(&b, t);
 	if (b.error) {
 		jute_buf_free(&b);
@@ -481,6 +730,7 @@ int commit_submit(struct commit *c, struct txn *t)
 		.term = raft_current_term(&c->raft),
 		.type = RAFT_COMMAND,
 		.buf = { .base = b.data, .len = b.len },
+		.batch = b.data,	/* libraft wants one; the buffer stays ours */
 	};
 	struct raft_event e = { .type = RAFT_SUBMIT };
 	e.submit.entries = &entry;
@@ -499,6 +749,47 @@ int commit_submit(struct commit *c, struct txn *t)
 	}
 	c->last_zxid = (int64_t)index;
 	return 0;
+}
+
+int commit_change(struct commit *c, const struct raft_configuration *conf, uint64_t *ret_index)
+{
+	struct raft_buffer buf;
+	if (c->failed)
+		return -EIO;
+	if (!commit_can_prep(c))
+		return -EAGAIN;
+	if (raft_configuration_encode(conf, &buf) != 0)
+		return -ENOMEM;
+	struct raft_entry entry = {
+		.term = raft_current_term(&c->raft),
+		.type = RAFT_CHANGE,
+		.buf = buf,
+		.batch = buf.base,
+	};
+	struct raft_event e = { .type = RAFT_SUBMIT };
+	e.submit.entries = &entry;
+	e.submit.n = 1;
+	raft_index index = raft_last_index(&c->raft) + 1;
+	int r = step(c, &e);
+	raft_free(buf.base);
+	if (r == -EAGAIN)
+		return r;
+	if (r < 0) {
+		log_failed(c, -r);
+		return r;
+	}
+	c->last_zxid = (int64_t)index;
+	*ret_index = index;
+	return 0;
+}
+
+int commit_transfer(struct commit *c, raft_id id)
+{
+	if (!c->raft_ready || raft_state(&c->raft) != RAFT_LEADER)
+		return -EAGAIN;
+	struct raft_event e = { .type = RAFT_TRANSFER };
+	e.transfer.server_id = id;
+	return step(c, &e);
 }
 
 void commit_flush(struct commit *c)
@@ -520,7 +811,7 @@ static void snapshot_published(struct commit *c)
 		e.snapshot.metadata.index = m->index;
 		e.snapshot.metadata.term = m->term;
 		e.snapshot.metadata.configuration_index = m->conf_index;
-		e.snapshot.trailing = 0;
+		e.snapshot.trailing = c->snapshot_trailing;
 		int r = step(c, &e);
 		if (r < 0)
 			log_warning("raft did not take the snapshot at index %llu: %s",
@@ -528,6 +819,8 @@ static void snapshot_published(struct commit *c)
 	}
 	c->snapshot_index = m->index;
 	c->snapshots_taken++;
+	if (m->index + 1 > c->snapshot_trailing)
+		entry_cache_trim(&c->entries, m->index + 1 - c->snapshot_trailing);
 	uint64_t oldest = snapshot_purge(c->data_dir, c->keep_snapshots);
 	if (oldest)
 		wal_purge(&c->wal, oldest);
@@ -569,7 +862,7 @@ static void snapshot_start_if_due(struct commit *c, uint64_t now_ms)
 {
 	if (c->snapshot_pid || !c->raft_ready || c->failed)
 		return;
-	raft_index applied = raft_commit_index(&c->raft);
+	raft_index applied = c->applied_index;
 	/* At least snapshot_entries, and at least half the tree: writing a
 	 * snapshot costs a pass over every node (the child's CPU and disk, and a
 	 * fork that copies page tables), so a big tree is not rewritten every
@@ -591,12 +884,28 @@ static void snapshot_start_if_due(struct commit *c, uint64_t now_ms)
 	struct snapshot_meta *m = &c->snapshot_writing;
 	m->index = applied;
 	m->term = term_of(c, applied);
-	m->conf_index = c->conf_index;
-	m->conf_len = c->conf_len;
-	m->conf = malloc(c->conf_len ? c->conf_len : 1);
-	if (!m->conf)
-		return;
-	memcpy(m->conf, c->conf, c->conf_len);
+	if (c->conf_index <= applied) {
+		m->conf_index = c->conf_index;
+		m->conf_len = c->conf_len;
+		m->conf = malloc(c->conf_len ? c->conf_len : 1);
+		if (!m->conf)
+			return;
+		memcpy(m->conf, c->conf, c->conf_len);
+	} else {
+		/* A configuration change is on its way: the snapshot holds the
+		 * committed one. */
+		struct raft_buffer buf;
+		if (raft_configuration_encode(&c->raft.configuration_committed, &buf) != 0)
+			return;
+		m->conf_index = c->raft.configuration_committed_index;
+		m->conf_len = (uint32_t)buf.len;
+		m->conf = malloc(buf.len ? buf.len : 1);
+		if (m->conf)
+			memcpy(m->conf, buf.base, buf.len);
+		raft_free(buf.base);
+		if (!m->conf)
+			return;
+	}
 	struct timespec t0, t1;
 	clock_gettime(CLOCK_MONOTONIC, &t0);
 	pid_t pid = snapshot_start(c->data_dir, &c->meta.identity, c->state, m);
@@ -641,12 +950,43 @@ void commit_tick(struct commit *c, uint64_t now_ms)
 		c->refusing_for_space = false;
 		log_notice("%s: there is room for the log again; writes resume", c->wal.dir);
 	}
-	if (now_ms < c->next_timeout)
-		return;
+	if (c->ensemble || now_ms < c->next_timeout)
+		return;		/* an ensemble's raft has its own timer (ensemble.c) */
 	struct raft_event e = { .type = RAFT_TIMEOUT };
 	int r = step(c, &e);
 	if (r < 0)
 		log_failed(c, -r);
+}
+
+enum raft_state commit_state(struct commit *c)
+{
+	return c->raft_ready ? raft_state(&c->raft) : RAFT_UNAVAILABLE;
+}
+
+raft_id commit_leader(struct commit *c)
+{
+	raft_id id = 0;
+	const char *address = NULL;
+	if (c->raft_ready)
+		raft_leader(&c->raft, &id, &address);
+	return id;
+}
+
+bool commit_can_prep(struct commit *c)
+{
+	if (!c->ensemble)
+		return true;
+	return c->raft_ready && raft_state(&c->raft) == RAFT_LEADER && c->leader_ready;
+}
+
+bool commit_is_observer(struct commit *c)
+{
+	if (!c->raft_ready)
+		return false;
+	for (unsigned i = 0; i < c->raft.configuration.n; i++)
+		if (c->raft.configuration.servers[i].id == c->self)
+			return c->raft.configuration.servers[i].role != RAFT_VOTER;
+	return false;
 }
 
 void commit_free(struct commit *c)
@@ -666,6 +1006,8 @@ void commit_free(struct commit *c)
 		c->head = t->next;
 		txn_free(t);
 	}
+	entry_cache_free(&c->entries);
+	snapshot_transfer_stop(c);
 	if (c->raft_ready)
 		raft_close(&c->raft, NULL);
 	if (c->wal_open)

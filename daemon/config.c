@@ -16,6 +16,7 @@
 #include <sys/stat.h>
 #include <yaml.h>
 
+#include "config_yaml.h"
 #include "fourletter.h"
 
 static const char *const log_level_names[] = {
@@ -41,6 +42,8 @@ enum key_kind {
 	KEY_LISTEN,	/* listen + listen_count */
 	KEY_WORDS,	/* uint32_t bit set of four-letter words */
 	KEY_DIGEST,	/* char *, "user:digest" or null for none */
+	KEY_ADDRESS,	/* struct listen_address, one "host:port" */
+	KEY_MEMBERS,	/* ensemble.members (config_ensemble.c) */
 };
 
 struct key {
@@ -96,6 +99,17 @@ static const struct key auth_keys[] = {
 	{ 0 },
 };
 
+static const struct key ensemble_keys[] = {
+	NUMBER(KEY_U32, "id", server_id, 1, 255),
+	FIELD(KEY_STRING, "cluster", cluster_name),
+	NUMBER(KEY_U32, "election_timeout_ms", election_timeout_ms, 100, 60000),
+	FIELD(KEY_BOOL, "read_only", read_only),
+	FIELD(KEY_BOOL, "reconfig", reconfig_enabled),
+	FIELD(KEY_ADDRESS, "peer_listen", peer_listen),
+	FIELD(KEY_MEMBERS, "members", members),
+	{ 0 },
+};
+
 static const struct key top_keys[] = {
 	FIELD(KEY_STRING, "data_dir", data_dir),
 	FIELD(KEY_LOG_LEVEL, "log_level", log_level),
@@ -104,15 +118,8 @@ static const struct key top_keys[] = {
 	SECTION("znode", znode_keys),
 	SECTION("storage", storage_keys),
 	SECTION("auth", auth_keys),
+	SECTION("ensemble", ensemble_keys),
 	{ 0 },
-};
-
-struct loader {
-	const char *path;
-	yaml_document_t *doc;
-	struct corral_config *cfg;	/* the copy being loaded into */
-	char *error;
-	size_t error_size;
 };
 
 /* "PATH:LINE: KEY: message", without LINE when it is 0 and KEY when NULL. */
@@ -133,8 +140,7 @@ static void format_error(char *error, size_t error_size, const char *path, size_
 }
 
 /* Writes the error at node's line for key; returns -EINVAL. */
-__attribute__((format(printf, 4, 5)))
-static int fail(struct loader *l, const yaml_node_t *node, const char *key, const char *fmt, ...)
+int cfg_fail(struct loader *l, const yaml_node_t *node, const char *key, const char *fmt, ...)
 {
 	va_list ap;
 
@@ -144,38 +150,38 @@ static int fail(struct loader *l, const yaml_node_t *node, const char *key, cons
 	return -EINVAL;
 }
 
-static const char *node_kind(const yaml_node_t *n)
+const char *cfg_node_kind(const yaml_node_t *n)
 {
 	return n->type == YAML_MAPPING_NODE ? "a mapping" :
 	       n->type == YAML_SEQUENCE_NODE ? "a sequence" : "a scalar";
 }
 
-static const char *scalar(const yaml_node_t *n)
+const char *cfg_scalar(const yaml_node_t *n)
 {
 	return (const char *)n->data.scalar.value;
 }
 
 /* A plain empty, "~" or "null" scalar: YAML's null. */
-static bool is_null(const yaml_node_t *n)
+bool cfg_is_null(const yaml_node_t *n)
 {
 	if (n->type != YAML_SCALAR_NODE || n->data.scalar.style != YAML_PLAIN_SCALAR_STYLE)
 		return false;
-	return strcmp(scalar(n), "") == 0 || strcmp(scalar(n), "~") == 0 ||
-	       strcasecmp(scalar(n), "null") == 0;
+	return strcmp(cfg_scalar(n), "") == 0 || strcmp(cfg_scalar(n), "~") == 0 ||
+	       strcasecmp(cfg_scalar(n), "null") == 0;
 }
 
-static int expect_scalar(struct loader *l, const yaml_node_t *n, const char *key, const char *what)
+int cfg_expect_scalar(struct loader *l, const yaml_node_t *n, const char *key, const char *what)
 {
 	if (n->type != YAML_SCALAR_NODE)
-		return fail(l, n, key, "expected %s, got %s", what, node_kind(n));
-	if (strlen(scalar(n)) != n->data.scalar.length)
-		return fail(l, n, key, "contains a NUL character");
+		return cfg_fail(l, n, key, "expected %s, got %s", what, cfg_node_kind(n));
+	if (strlen(cfg_scalar(n)) != n->data.scalar.length)
+		return cfg_fail(l, n, key, "contains a NUL character");
 	return 0;
 }
 
 /* Decimal digits only: no sign, blanks, point or 0x. Returns -EINVAL when s
  * is not such a number, -ERANGE when it is above UINT64_MAX. */
-static int parse_uint(const char *s, uint64_t *ret)
+int cfg_parse_uint(const char *s, uint64_t *ret)
 {
 	uint64_t v = 0;
 
@@ -195,7 +201,7 @@ static int parse_uint(const char *s, uint64_t *ret)
 
 /* "host:port" or "[v6]:port" into *ret (host malloc'd, without brackets).
  * Returns 0, -ENOMEM, or -EINVAL with *ret_why saying what is wrong. */
-static int parse_listen(const char *text, struct listen_address *ret, const char **ret_why)
+int cfg_parse_listen(const char *text, struct listen_address *ret, const char **ret_why)
 {
 	bool v6 = text[0] == '[';
 	const char *end = v6 ? strchr(text, ']') : strrchr(text, ':');
@@ -222,7 +228,7 @@ static int parse_listen(const char *text, struct listen_address *ret, const char
 	if (len >= sizeof(buf) || inet_pton(v6 ? AF_INET6 : AF_INET, buf, &addr) != 1)
 		*ret_why = v6 ? "the host is not a numeric IPv6 address"
 			      : "the host is not a numeric IPv4 address (names are not resolved)";
-	else if (parse_uint(end + 1 + v6, &port) < 0 || port < 1 || port > 65535)
+	else if (cfg_parse_uint(end + 1 + v6, &port) < 0 || port < 1 || port > 65535)
 		*ret_why = "the port is not a number in 1..65535";
 	if (*ret_why)
 		return -EINVAL;
@@ -235,10 +241,10 @@ int config_parse_listen_address(const char *text, struct listen_address *ret)
 {
 	const char *why;
 
-	return parse_listen(text, ret, &why);
+	return cfg_parse_listen(text, ret, &why);
 }
 
-static void free_listen(struct listen_address *list, size_t count)
+void cfg_free_listen(struct listen_address *list, size_t count)
 {
 	for (size_t i = 0; i < count; i++)
 		free(list[i].host);
@@ -246,17 +252,17 @@ static void free_listen(struct listen_address *list, size_t count)
 }
 
 /* For values that are one scalar or a sequence of them: how many items. */
-static int count_items(struct loader *l, const yaml_node_t *n, const char *key, const char *what,
+int cfg_count_items(struct loader *l, const yaml_node_t *n, const char *key, const char *what,
 		       size_t *ret_count)
 {
 	if (n->type == YAML_MAPPING_NODE)
-		return fail(l, n, key, "expected %s or a sequence of them, got a mapping", what);
-	*ret_count = n->type == YAML_SCALAR_NODE ? !is_null(n) :
+		return cfg_fail(l, n, key, "expected %s or a sequence of them, got a mapping", what);
+	*ret_count = n->type == YAML_SCALAR_NODE ? !cfg_is_null(n) :
 		(size_t)(n->data.sequence.items.top - n->data.sequence.items.start);
 	return 0;
 }
 
-static const yaml_node_t *item(struct loader *l, const yaml_node_t *n, size_t i)
+const yaml_node_t *cfg_item(struct loader *l, const yaml_node_t *n, size_t i)
 {
 	if (n->type == YAML_SCALAR_NODE)
 		return n;
@@ -270,37 +276,38 @@ static int load_listen(struct loader *l, const yaml_node_t *n, const char *key)
 	size_t count = 0;
 	int r;
 
-	r = count_items(l, n, key, what, &count);
+	r = cfg_count_items(l, n, key, what, &count);
 	if (r < 0)
 		return r;
 	if (count == 0)
-		return fail(l, n, key, "must name at least one address");
+		return cfg_fail(l, n, key, "must name at least one address");
 	list = calloc(count, sizeof(*list));
 	if (!list)
 		return -ENOMEM;
 	for (size_t i = 0; i < count; i++) {
-		const yaml_node_t *it = item(l, n, i);
+		const yaml_node_t *it = cfg_item(l, n, i);
 
-		r = expect_scalar(l, it, key, what);
+		r = cfg_expect_scalar(l, it, key, what);
 		if (r < 0)
 			goto fail;
-		r = parse_listen(scalar(it), &list[i], &why);
+		r = cfg_parse_listen(cfg_scalar(it), &list[i], &why);
 		if (r == -EINVAL)
-			r = fail(l, it, key, "'%.64s': %s", scalar(it), why);
+			r = cfg_fail(l, it, key, "'%.64s': %s", cfg_scalar(it), why);
 		if (r < 0)
 			goto fail;
 		for (size_t j = 0; j < i; j++)
 			if (list[j].port == list[i].port && strcmp(list[j].host, list[i].host) == 0) {
-				r = fail(l, it, key, "'%.64s' is listed twice", scalar(it));
+				r = cfg_fail(l, it, key, "'%.64s' is listed twice", cfg_scalar(it));
 				goto fail;
 			}
 	}
-	free_listen(l->cfg->listen, l->cfg->listen_count);
+	cfg_free_listen(l->cfg->listen, l->cfg->listen_count);
 	l->cfg->listen = list;
 	l->cfg->listen_count = count;
+	l->cfg->listen_given = true;
 	return 0;
 fail:
-	free_listen(list, count);
+	cfg_free_listen(list, count);
 	return r;
 }
 
@@ -312,16 +319,16 @@ static int load_words(struct loader *l, const yaml_node_t *n, const char *key, u
 	size_t count = 0;
 	int r;
 
-	r = count_items(l, n, key, "a string of four-letter words", &count);
+	r = cfg_count_items(l, n, key, "a string of four-letter words", &count);
 	if (r < 0)
 		return r;
 	for (size_t i = 0; i < count; i++) {
-		const yaml_node_t *it = item(l, n, i);
+		const yaml_node_t *it = cfg_item(l, n, i);
 
-		r = expect_scalar(l, it, key, "a four-letter word");
+		r = cfg_expect_scalar(l, it, key, "a four-letter word");
 		if (r < 0)
 			return r;
-		for (const char *s = scalar(it) + strspn(scalar(it), ", \t"); *s; ) {
+		for (const char *s = cfg_scalar(it) + strspn(cfg_scalar(it), ", \t"); *s; ) {
 			size_t len = strcspn(s, ", \t");
 			uint32_t w = len == 1 && s[0] == '*' ? FLW_ALL : 0;
 
@@ -329,7 +336,7 @@ static int load_words(struct loader *l, const yaml_node_t *n, const char *key, u
 				if (memcmp(s, word_names[k], 4) == 0)
 					w = 1u << k;
 			if (w == 0)
-				return fail(l, it, key, "unknown four-letter word '%.*s' (known: conf "
+				return cfg_fail(l, it, key, "unknown four-letter word '%.*s' (known: conf "
 					    "cons crst dirs dump envi ruok srst srvr stat wchc wchp "
 					    "wchs mntr isro, or \"*\" for all)", (int)(len > 16 ? 16 : len), s);
 			words |= w;
@@ -350,15 +357,15 @@ static int load_digest(struct loader *l, const yaml_node_t *n, const char *key, 
 	char *copy = NULL;
 	int r;
 
-	r = expect_scalar(l, n, key, "a \"user:digest\" string");
+	r = cfg_expect_scalar(l, n, key, "a \"user:digest\" string");
 	if (r < 0)
 		return r;
-	s = scalar(n);
+	s = cfg_scalar(n);
 	colon = strchr(s, ':');
-	if (!is_null(n) && *s) {
+	if (!cfg_is_null(n) && *s) {
 		if (!colon || colon == s || strlen(colon + 1) != 28 || colon[28] != '=' ||
 		    strspn(colon + 1, base64) != 27)
-			return fail(l, n, key, "expected \"user:digest\" where digest is the 28 "
+			return cfg_fail(l, n, key, "expected \"user:digest\" where digest is the 28 "
 				    "characters of base64(sha1(\"user:password\"))");
 		copy = strdup(s);
 		if (!copy)
@@ -374,14 +381,14 @@ static int load_uint(struct loader *l, const yaml_node_t *n, const char *key,
 {
 	int r;
 
-	r = expect_scalar(l, n, key, "an integer");
+	r = cfg_expect_scalar(l, n, key, "an integer");
 	if (r < 0)
 		return r;
-	r = parse_uint(scalar(n), ret);
+	r = cfg_parse_uint(cfg_scalar(n), ret);
 	if (r == -EINVAL)
-		return fail(l, n, key, "expected an unsigned decimal integer, got '%.64s'", scalar(n));
+		return cfg_fail(l, n, key, "expected an unsigned decimal integer, got '%.64s'", cfg_scalar(n));
 	if (r < 0 || *ret < k->min || *ret > k->max)
-		return fail(l, n, key, "out of range: %.64s is not in %llu..%llu", scalar(n),
+		return cfg_fail(l, n, key, "out of range: %.64s is not in %llu..%llu", cfg_scalar(n),
 			    (unsigned long long)k->min, (unsigned long long)k->max);
 	return 0;
 }
@@ -398,14 +405,33 @@ static int load_value(struct loader *l, const yaml_node_t *n, const char *key, c
 
 	switch (k->kind) {
 	case KEY_SECTION:
+		if (k->section == ensemble_keys)
+			l->cfg->ensemble = true;
 		return load_mapping(l, n, key, k->section);
-	case KEY_STRING:
-		r = expect_scalar(l, n, key, "a string");
+	case KEY_ADDRESS: {
+		struct listen_address a;
+		const char *why;
+		r = cfg_expect_scalar(l, n, key, "a \"host:port\" string");
 		if (r < 0)
 			return r;
-		if (is_null(n) || !*scalar(n))
-			return fail(l, n, key, "must not be empty");
-		copy = strdup(scalar(n));
+		r = cfg_parse_listen(cfg_scalar(n), &a, &why);
+		if (r == -EINVAL)
+			return cfg_fail(l, n, key, "'%.64s': %s", cfg_scalar(n), why);
+		if (r < 0)
+			return r;
+		free(((struct listen_address *)field)->host);
+		*(struct listen_address *)field = a;
+		return 0;
+	}
+	case KEY_MEMBERS:
+		return cfg_load_members(l, n, key);
+	case KEY_STRING:
+		r = cfg_expect_scalar(l, n, key, "a string");
+		if (r < 0)
+			return r;
+		if (cfg_is_null(n) || !*cfg_scalar(n))
+			return cfg_fail(l, n, key, "must not be empty");
+		copy = strdup(cfg_scalar(n));
 		if (!copy)
 			return -ENOMEM;
 		free(*(char **)field);
@@ -420,23 +446,23 @@ static int load_value(struct loader *l, const yaml_node_t *n, const char *key, c
 			*(uint64_t *)field = v;
 		return r;
 	case KEY_BOOL:
-		r = expect_scalar(l, n, key, "true or false");
-		if (r == 0 && strcmp(scalar(n), "true") != 0 && strcmp(scalar(n), "false") != 0)
-			r = fail(l, n, key, "expected true or false, got '%.64s'", scalar(n));
+		r = cfg_expect_scalar(l, n, key, "true or false");
+		if (r == 0 && strcmp(cfg_scalar(n), "true") != 0 && strcmp(cfg_scalar(n), "false") != 0)
+			r = cfg_fail(l, n, key, "expected true or false, got '%.64s'", cfg_scalar(n));
 		if (r == 0)
-			*(bool *)field = strcmp(scalar(n), "true") == 0;
+			*(bool *)field = strcmp(cfg_scalar(n), "true") == 0;
 		return r;
 	case KEY_LOG_LEVEL:
-		r = expect_scalar(l, n, key, "a log level");
+		r = cfg_expect_scalar(l, n, key, "a log level");
 		if (r < 0)
 			return r;
 		for (int i = LOG_LEVEL_ERR; i <= LOG_LEVEL_DEBUG; i++)
-			if (strcmp(scalar(n), log_level_names[i]) == 0) {
+			if (strcmp(cfg_scalar(n), log_level_names[i]) == 0) {
 				*(enum log_level *)field = (enum log_level)i;
 				return 0;
 			}
-		return fail(l, n, key, "expected err, warning, notice, info or debug, got '%.64s'",
-			    scalar(n));
+		return cfg_fail(l, n, key, "expected err, warning, notice, info or debug, got '%.64s'",
+			    cfg_scalar(n));
 	case KEY_LISTEN:
 		return load_listen(l, n, key);
 	case KEY_WORDS:
@@ -454,13 +480,13 @@ static int load_mapping(struct loader *l, const yaml_node_t *n, const char *pref
 {
 	const yaml_node_pair_t *pairs;
 
-	if (is_null(n))
+	if (cfg_is_null(n))
 		return 0;
 	if (n->type != YAML_MAPPING_NODE && !prefix)
-		return fail(l, n, NULL, "expected a mapping of keys at the top level, got %s",
-			    node_kind(n));
+		return cfg_fail(l, n, NULL, "expected a mapping of keys at the top level, got %s",
+			    cfg_node_kind(n));
 	if (n->type != YAML_MAPPING_NODE)
-		return fail(l, n, prefix, "expected a mapping, got %s", node_kind(n));
+		return cfg_fail(l, n, prefix, "expected a mapping, got %s", cfg_node_kind(n));
 	pairs = n->data.mapping.pairs.start;
 	for (size_t i = 0; pairs + i < n->data.mapping.pairs.top; i++) {
 		const yaml_node_t *kn = yaml_document_get_node(l->doc, pairs[i].key);
@@ -469,18 +495,18 @@ static int load_mapping(struct loader *l, const yaml_node_t *n, const char *pref
 		int r;
 
 		if (kn->type != YAML_SCALAR_NODE)
-			return fail(l, kn, prefix, "a key must be a string, got %s", node_kind(kn));
-		snprintf(key, sizeof(key), "%s%s%.128s", prefix ?: "", prefix ? "." : "", scalar(kn));
+			return cfg_fail(l, kn, prefix, "a key must be a string, got %s", cfg_node_kind(kn));
+		snprintf(key, sizeof(key), "%s%s%.128s", prefix ?: "", prefix ? "." : "", cfg_scalar(kn));
 		for (size_t j = 0; j < i; j++) {
 			const yaml_node_t *prev = yaml_document_get_node(l->doc, pairs[j].key);
-			if (strcmp(scalar(prev), scalar(kn)) == 0)
-				return fail(l, kn, key, "duplicate key (first given at line %zu)",
+			if (strcmp(cfg_scalar(prev), cfg_scalar(kn)) == 0)
+				return cfg_fail(l, kn, key, "duplicate key (first given at line %zu)",
 					    prev->start_mark.line + 1);
 		}
-		for (k = table; k->name && strcmp(k->name, scalar(kn)) != 0; k++)
+		for (k = table; k->name && strcmp(k->name, cfg_scalar(kn)) != 0; k++)
 			;
 		if (!k->name)
-			return fail(l, kn, key, "unknown key");
+			return cfg_fail(l, kn, key, "unknown key");
 		r = load_value(l, yaml_document_get_node(l->doc, pairs[i].value), key, k);
 		if (r < 0)
 			return r;
@@ -538,8 +564,8 @@ static int load_file(struct loader *l, FILE *f)
 			r = syntax_error(l, &parser, f);
 		} else {
 			root = yaml_document_get_root_node(&next);
-			if (root && !is_null(root))
-				r = fail(l, root, NULL, "a second YAML document; the file must hold one");
+			if (root && !cfg_is_null(root))
+				r = cfg_fail(l, root, NULL, "a second YAML document; the file must hold one");
 			yaml_document_delete(&next);
 		}
 	}
@@ -554,6 +580,10 @@ static int config_copy(struct corral_config *dst, const struct corral_config *sr
 {
 	*dst = *src;
 	dst->source_path = dst->data_dir = dst->super_digest = NULL;
+	dst->cluster_name = NULL;
+	dst->members = NULL;
+	dst->member_count = 0;
+	dst->peer_listen.host = NULL;
 	dst->listen = calloc(src->listen_count ?: 1, sizeof(*dst->listen));
 	dst->listen_count = 0;
 	if (!dst->listen ||
@@ -568,6 +598,8 @@ static int config_copy(struct corral_config *dst, const struct corral_config *sr
 		if (!dst->listen[i].host)
 			goto fail;
 	}
+	if (cfg_copy_ensemble(dst, src) < 0)
+		goto fail;
 	return 0;
 fail:
 	config_free(dst);
@@ -599,6 +631,7 @@ int config_init_defaults(struct corral_config *cfg)
 		.extended_types = true,
 		.container_check_interval_ms = 60000,
 		.container_max_per_minute = 10000,
+		.election_timeout_ms = 1000,
 	};
 	cfg->data_dir = strdup("/var/lib/corral");
 	cfg->listen = calloc(1, sizeof(*cfg->listen));
@@ -678,7 +711,7 @@ int config_finish(struct corral_config *cfg, char *error, size_t error_size)
 				    cfg->max_session_timeout_ms);
 	if (cfg->listen_count == 0)
 		return finish_error(cfg, error, error_size, "client.listen: no address to listen on");
-	return 0;
+	return cfg_finish_ensemble(cfg, error, error_size);
 }
 
 void config_free(struct corral_config *cfg)
@@ -686,6 +719,7 @@ void config_free(struct corral_config *cfg)
 	free(cfg->source_path);
 	free(cfg->data_dir);
 	free(cfg->super_digest);
-	free_listen(cfg->listen, cfg->listen_count);
+	cfg_free_listen(cfg->listen, cfg->listen_count);
+	cfg_free_ensemble(cfg);
 	*cfg = (struct corral_config) { 0 };
 }

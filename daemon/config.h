@@ -26,6 +26,15 @@ struct listen_address {
 	uint16_t port;
 };
 
+/* A server of the ensemble, as configured (ensemble.members). */
+struct ensemble_member {
+	uint32_t id;			/* 1..255, ZooKeeper's myid */
+	struct listen_address client;	/* where its clients connect */
+	struct listen_address peer;	/* where the other servers reach it */
+	bool observer;			/* a non-voter: serves reads, forwards writes */
+	size_t line;			/* in the file, for messages */
+};
+
 struct corral_config {
 	char *source_path;		/* file it was loaded from, NULL for built-in defaults */
 	char *data_dir;			/* key data_dir */
@@ -61,7 +70,22 @@ struct corral_config {
 
 	/* auth: */
 	char *super_digest;			/* auth.super_digest: "super:<base64 sha1>", NULL = none */
+
+	/* ensemble: (none: a standalone server, id 1) */
+	bool ensemble;				/* the section is given */
+	uint32_t server_id;			/* ensemble.id */
+	char *cluster_name;			/* ensemble.cluster */
+	uint32_t election_timeout_ms;		/* ensemble.election_timeout_ms */
+	bool read_only;				/* ensemble.read_only */
+	bool reconfig_enabled;			/* ensemble.reconfig */
+	struct listen_address peer_listen;	/* ensemble.peer_listen; host NULL when not given */
+	struct ensemble_member *members;	/* ensemble.members: the initial membership */
+	size_t member_count;
+	bool listen_given;			/* client.listen came from the file or -l */
 };
+
+/* This server's entry in cfg->members, or NULL (a server that joins later). */
+const struct ensemble_member *config_self(const struct corral_config *cfg);
 
 /* Fills *cfg with the defaults. Returns 0 or -ENOMEM. */
 int config_init_defaults(struct corral_config *cfg);

@@ -1,5 +1,6 @@
 /* conn: see conn.h. */
 #include "conn.h"
+#include "forward.h"
 
 #include <arpa/inet.h>
 #include <endian.h>
@@ -8,6 +9,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/random.h>
 #include <unistd.h>
 
 #include "fourletter.h"
@@ -109,6 +111,8 @@ static void conn_detach_session(struct conn *c)
 	if (c->session && c->session->conn == c)
 		c->session->conn = NULL;
 	c->session = NULL;
+	free(c->ro_session);
+	c->ro_session = NULL;
 }
 
 void conn_close(struct conn *c, int prio, const char *reason)
@@ -233,7 +237,7 @@ static void write_connect_response(struct conn *c, int32_t timeout_ms, int64_t s
 	jute_write_long(&c->obuf, session_id);
 	jute_write_buffer(&c->obuf, password ? password : zero_password, ZK_PASSWORD_BYTES);
 	if (c->mirror_read_only)
-		jute_write_bool(&c->obuf, false);
+		jute_write_bool(&c->obuf, c->read_only);
 	jute_patch_int(&c->obuf, start, (int32_t)(c->obuf.len - start - 4));
 	server_conn_dirty(c->srv, c);
 }
@@ -257,6 +261,34 @@ static uint32_t negotiate_timeout(const struct corral_config *cfg, int32_t asked
 	return t;
 }
 
+/* Read-only mode (ZooKeeper's readonlymode.enabled): a server cut off from
+ * the quorum serves clients that asked for it (canBeReadOnly) with a
+ * session of its own, never replicated: reads from its state, writes
+ * refused with NOTREADONLY. When a leader is known again these
+ * connections are closed; the clients find a read-write server. */
+static void start_read_only(struct conn *c, const struct connect_request *req)
+{
+	struct server *srv = c->srv;
+	struct session *s = calloc(1, sizeof(*s));
+	if (!s) {
+		conn_close(c, LOG_WARNING, "out of memory for a read-only session");
+		return;
+	}
+	s->id = session_next_id(&srv->state.sessions);
+	s->timeout_ms = negotiate_timeout(srv->cfg, req->timeout_ms);
+	if (getrandom(s->password, sizeof(s->password), 0) != (ssize_t)sizeof(s->password))
+		memset(s->password, 0, sizeof(s->password));
+	s->conn = c;
+	c->ro_session = s;
+	c->session = s;
+	c->read_only = true;
+	c->state = CONN_ESTABLISHED;
+	log_event(LOG_INFO, { .session_id = s->id },
+		  "read-only session 0x%llx for connection %llu from %s: no quorum",
+		  (unsigned long long)s->id, (unsigned long long)c->id, c->peer_text);
+	write_connect_response(c, (int32_t)s->timeout_ms, s->id, s->password);
+}
+
 static void handle_connect(struct conn *c, const uint8_t *frame, uint32_t len)
 {
 	struct server *srv = c->srv;
@@ -278,6 +310,41 @@ static void handle_connect(struct conn *c, const uint8_t *frame, uint32_t len)
 		return;
 	}
 
+	if (srv->commit.ensemble && !commit_leader(&srv->commit)) {
+		if (srv->cfg->read_only && req.read_only) {
+			start_read_only(c, &req);
+			return;
+		}
+		/* Cut off from the quorum: the client is better served elsewhere. */
+		conn_close(c, LOG_INFO, "this server knows no leader (it is cut off from the "
+			   "quorum, or an election is under way)");
+		return;
+	}
+	if (req.session_id == 0 && !commit_can_prep(&srv->commit)) {
+		if (srv->state.sessions.count >= srv->cfg->max_sessions) {
+			conn_close(c, LOG_WARNING, "too many sessions (session.max_sessions)");
+			return;
+		}
+		struct request *rq = calloc(1, sizeof(*rq));
+		if (!rq) {
+			conn_close(c, LOG_WARNING, "out of memory creating a session");
+			return;
+		}
+		rq->conn = c;
+		rq->op = ZK_OP_CREATE_SESSION;
+		rq->state = REQUEST_IN_FLIGHT;
+		rq->received_ms = srv->now_ms;
+		if (forward_request(c, rq, ZK_OP_CREATE_SESSION, (const uint8_t *)"", 0,
+				    negotiate_timeout(srv->cfg, req.timeout_ms)) < 0) {
+			free(rq);
+			conn_close(c, LOG_INFO, "no leader to create its session");
+			return;
+		}
+		c->queue_head = c->queue_tail = rq;
+		c->queue_len = 1;
+		c->state = CONN_CONNECTING;
+		return;
+	}
 	if (req.session_id == 0) {
 		if (commit_can_accept(&srv->commit, 4096) < 0) {
 			conn_close(c, LOG_WARNING, "no new session: the log takes no writes");
@@ -412,8 +479,10 @@ static void conn_process_input(struct conn *c)
 			handle_connect(c, frame, (uint32_t)len);
 			continue;
 		}
-		if (c->session)
+		if (c->session) {
 			session_touch(c->session, srv->now_ms);
+			c->touched = true;
+		}
 		int r = request_receive(c, frame, (uint32_t)len);
 		if (r == -EBADMSG)
 			bad_input(c, "malformed request");

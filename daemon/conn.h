@@ -56,6 +56,9 @@ struct conn {
 	bool close_after_flush;
 
 	struct session *session;
+	bool touched;			/* heard from since the last TOUCH to the leader */
+	bool read_only;			/* a read-only session, served without a quorum */
+	struct session *ro_session;	/* its session: this server's alone */
 	bool mirror_read_only;		/* the client sent the readOnly byte */
 	int64_t pending_session_id;	/* CONN_CONNECTING: the session being created */
 

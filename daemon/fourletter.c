@@ -87,10 +87,10 @@ static void server_lines(struct conn *c)
 	struct server *srv = c->srv;
 	latency_line(c, &srv->stats);
 	out(c, "Received: %llu\nSent: %llu\nConnections: %u\nOutstanding: %u\nZxid: 0x%llx\n"
-	       "Mode: standalone\nNode count: %zu\n",
+	       "Mode: %s\nNode count: %zu\n",
 	    (unsigned long long)srv->stats.packets_received, (unsigned long long)srv->stats.packets_sent,
 	    srv->conn_count, outstanding(srv), (unsigned long long)srv->state.last_zxid,
-	    srv->state.tree.node_count);
+	    server_mode(srv), srv->state.tree.node_count);
 }
 
 static void connection_line(struct conn *c, const struct conn *k, bool detail)
@@ -117,6 +117,40 @@ static void count_fds(long *ret_open, long *ret_max)
 	*ret_max = getrlimit(RLIMIT_NOFILE, &rl) == 0 ? (long)rl.rlim_cur : -1;
 }
 
+/* mntr's ensemble part: who leads, and on the leader its followers. */
+static void ensemble_lines(struct conn *c)
+{
+	struct server *srv = c->srv;
+	struct commit *k = &srv->commit;
+	out(c, "corral_server_id\t%llu\n", (unsigned long long)k->self);
+	out(c, "corral_leader_id\t%llu\n", (unsigned long long)commit_leader(k));
+	out(c, "corral_raft_term\t%llu\n", (unsigned long long)raft_current_term(&k->raft));
+	out(c, "corral_raft_commit_index\t%llu\n", (unsigned long long)raft_commit_index(&k->raft));
+	out(c, "corral_raft_last_index\t%llu\n", (unsigned long long)raft_last_index(&k->raft));
+	out(c, "corral_leader_changes\t%llu\n", (unsigned long long)k->leader_changes);
+	out(c, "corral_forwarded\t%llu\n", (unsigned long long)srv->forwarded);
+	out(c, "corral_forwards_lost\t%llu\n", (unsigned long long)srv->forwards_lost);
+	out(c, "corral_forwards_received\t%llu\n", (unsigned long long)srv->forwards_received);
+	out(c, "corral_txns_truncated\t%llu\n", (unsigned long long)k->txns_truncated);
+	out(c, "corral_log_entries_in_memory\t%zu\n", k->entries.count);
+	if (commit_state(k) != RAFT_LEADER)
+		return;
+	unsigned followers = 0, synced = 0;
+	raft_index last = raft_last_index(&k->raft);
+	for (unsigned i = 0; i < k->raft.configuration.n; i++) {
+		raft_id id = k->raft.configuration.servers[i].id;
+		raft_index match = 0;
+		if (id == k->self)
+			continue;
+		followers++;
+		if (raft_match_index(&k->raft, id, &match) == 0 && match + 1000 >= last &&
+		    peer_transport_up(&k->peers, id))
+			synced++;
+	}
+	out(c, "zk_followers\t%u\n", followers);
+	out(c, "zk_synced_followers\t%u\n", synced);
+}
+
 static void mntr(struct conn *c)
 {
 	struct server *srv = c->srv;
@@ -128,7 +162,7 @@ static void mntr(struct conn *c)
 		for (struct session *s = srv->state.sessions.buckets[i]; s; s = s->hash_next)
 			ephemerals += s->ephemeral_count;
 	out(c, "zk_version\tcorral %s\n", CORRAL_VERSION);
-	out(c, "zk_server_state\tstandalone\n");
+	out(c, "zk_server_state\t%s\n", server_mode(srv));
 	out(c, "zk_avg_latency\t%.4f\n",
 	    st->latency_count ? (double)st->latency_total_ms / (double)st->latency_count : 0.0);
 	out(c, "zk_max_latency\t%llu\n", (unsigned long long)st->latency_max_ms);
@@ -158,6 +192,8 @@ static void mntr(struct conn *c)
 	out(c, "corral_log_failed\t%d\n", srv->commit.failed != 0);
 	out(c, "corral_log_refusing_for_space\t%d\n", srv->commit.refusing_for_space);
 	out(c, "corral_bad_input_closed\t%llu\n", (unsigned long long)st->bad_input_closed);
+	if (srv->commit.ensemble)
+		ensemble_lines(c);
 }
 
 
@@ -199,7 +235,10 @@ static void run(struct conn *c, enum four_letter_word w)
 		out(c, "imok");
 		break;
 	case FLW_ISRO:
-		out(c, "rw");
+		/* ro: an ensemble member without a quorum, serving read-only
+		 * sessions (ensemble.read_only). */
+		out(c, srv->commit.ensemble && srv->cfg->read_only && !commit_leader(&srv->commit)
+		       ? "ro" : "rw");
 		break;
 	case FLW_SRVR:
 		out(c, "Zookeeper version: corral %s, compatible with 3.8\n", CORRAL_VERSION);

@@ -179,6 +179,7 @@ int main(int argc, char **argv)
 			}
 			cfg.listen_count++;
 		}
+		cfg.listen_given = true;
 	}
 	free(listen_args);
 	if (r == 0)

@@ -119,16 +119,20 @@ static int encode_body(const struct raft_message *m, struct jute_buf *b)
 	return -EINVAL;
 }
 
-int peer_message_encode(const struct raft_message *m, raft_id from, struct jute_buf *out)
+static size_t frame_begin(struct jute_buf *out, uint16_t type, raft_id from)
 {
 	size_t start = out->len;
-	put_u32(out, 0);		/* length, patched below */
-	put_u32(out, 0);		/* crc32, patched below */
+	put_u32(out, 0);		/* length, patched by frame_end */
+	put_u32(out, 0);		/* crc32, patched by frame_end */
 	put_u16(out, PEER_PROTOCOL_VERSION);
-	put_u16(out, (uint16_t)m->type);
+	put_u16(out, type);
 	put_u32(out, 0);
 	put_u64(out, from);
-	int r = encode_body(m, out);
+	return start;
+}
+
+static int frame_end(struct jute_buf *out, size_t start, int r)
+{
 	if (r == 0 && out->error)
 		r = out->error;
 	if (r < 0) {
@@ -145,6 +149,22 @@ int peer_message_encode(const struct raft_message *m, raft_id from, struct jute_
 	jute_patch_int(out, start, (int32_t)after_length);
 	jute_patch_int(out, start + 4, (int32_t)crc);
 	return 0;
+}
+
+int peer_message_encode(const struct raft_message *m, raft_id from, struct jute_buf *out)
+{
+	if (m->type >= PEER_FRAME_CORRAL)
+		return -EINVAL;
+	size_t start = frame_begin(out, (uint16_t)m->type, from);
+	return frame_end(out, start, encode_body(m, out));
+}
+
+int peer_frame_encode(uint16_t type, raft_id from, const void *body, size_t len,
+		      struct jute_buf *out)
+{
+	size_t start = frame_begin(out, type, from);
+	jute_write_raw(out, body, len);
+	return frame_end(out, start, 0);
 }
 
 /* ---- decoding ---- */
@@ -306,8 +326,8 @@ static int decode_install_snapshot(struct in *i, struct raft_install_snapshot *p
 	return 0;
 }
 
-ssize_t peer_message_decode(const uint8_t *buf, size_t len, size_t max_frame,
-			    struct raft_message *ret, char *why, size_t why_size)
+ssize_t peer_frame_decode(const uint8_t *buf, size_t len, size_t max_frame, struct peer_frame *ret,
+			  char *why, size_t why_size)
 {
 	why[0] = 0;
 	if (len < 4)
@@ -335,9 +355,9 @@ ssize_t peer_message_decode(const uint8_t *buf, size_t len, size_t max_frame,
 	}
 	struct in i = { .p = buf, .len = frame, .pos = 8 };
 	uint16_t version = get_u16(&i);
-	uint16_t type = get_u16(&i);
+	ret->type = get_u16(&i);
 	uint32_t reserved = get_u32(&i);
-	raft_id from = get_u64(&i);
+	ret->from = get_u64(&i);
 	if (version != PEER_PROTOCOL_VERSION) {
 		snprintf(why, why_size, "protocol version %u (this server speaks %u)", version,
 			 PEER_PROTOCOL_VERSION);
@@ -347,9 +367,30 @@ ssize_t peer_message_decode(const uint8_t *buf, size_t len, size_t max_frame,
 		snprintf(why, why_size, "reserved header bits set");
 		return -EBADMSG;
 	}
+	ret->body = buf + PEER_HEADER_BYTES;
+	ret->body_len = frame - PEER_HEADER_BYTES;
+	return (ssize_t)frame;
+}
+
+ssize_t peer_message_decode(const uint8_t *buf, size_t len, size_t max_frame,
+			    struct raft_message *ret, char *why, size_t why_size)
+{
+	struct peer_frame f;
+	ssize_t n = peer_frame_decode(buf, len, max_frame, &f, why, why_size);
+	if (n <= 0)
+		return n;
+	int r = peer_message_from_frame(&f, ret, why, why_size);
+	return r < 0 ? r : n;
+}
+
+int peer_message_from_frame(const struct peer_frame *f, struct raft_message *ret, char *why,
+			    size_t why_size)
+{
+	struct in i = { .p = f->body, .len = f->body_len, .pos = 0 };
+	uint16_t type = f->type;
 	memset(ret, 0, sizeof(*ret));
 	ret->type = (enum raft_message_type)type;
-	ret->server_id = from;
+	ret->server_id = f->from;
 	int r = 0;
 	switch (type) {
 	case RAFT_REQUEST_VOTE: {
@@ -409,7 +450,7 @@ ssize_t peer_message_decode(const uint8_t *buf, size_t len, size_t max_frame,
 			 i.bad ? "the body is shorter than its fields" : "bytes left after the body");
 		return -EBADMSG;
 	}
-	return (ssize_t)frame;
+	return 0;
 }
 
 void peer_message_release(struct raft_message *m)

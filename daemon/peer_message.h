@@ -29,10 +29,34 @@
 
 #define PEER_PROTOCOL_VERSION 1
 #define PEER_HEADER_BYTES 24
+/* Frame types from here on are corral's own (peer_link.h), not Raft's. */
+#define PEER_FRAME_CORRAL 0x100
+
+/* A frame whose header checked out; body points into the buffer decoded. */
+struct peer_frame {
+	uint16_t type;
+	raft_id from;
+	const uint8_t *body;
+	size_t body_len;
+};
 
 /* Appends one frame holding m, sent by server from. Returns 0, or -ENOMEM
  * (out->error set), -EINVAL for a message type libraft does not define. */
 int peer_message_encode(const struct raft_message *m, raft_id from, struct jute_buf *out);
+
+/* Appends one frame of corral's own type (>= PEER_FRAME_CORRAL) with body
+ * as it is. Returns 0 or -ENOMEM / -EMSGSIZE. */
+int peer_frame_encode(uint16_t type, raft_id from, const void *body, size_t len,
+		      struct jute_buf *out);
+
+/* Checks the frame at the start of buf[0..len) (length, checksum, version)
+ * and fills *ret. Returns as peer_message_decode() does. */
+ssize_t peer_frame_decode(const uint8_t *buf, size_t len, size_t max_frame, struct peer_frame *ret,
+			  char *why, size_t why_size);
+/* Decodes a checked frame of one of Raft's types into *ret (see below).
+ * Returns 0 or -EBADMSG / -ENOMEM with why. */
+int peer_message_from_frame(const struct peer_frame *f, struct raft_message *ret, char *why,
+			    size_t why_size);
 
 /* Decodes the frame at the start of buf[0..len). Returns the frame's size
  * (> 0) with *ret filled (ret->server_id = the sender, ret->server_address

@@ -21,6 +21,7 @@
 /* ---- outgoing connections ---- */
 
 static void on_connect(struct loop_op *op, int res, uint32_t flags);
+static void out_trim(struct peer *p);
 static void on_send(struct loop_op *op, int res, uint32_t flags);
 static void on_watch(struct loop_op *op, int res, uint32_t flags);
 
@@ -39,14 +40,17 @@ static void peer_drop(struct peer *p)
 {
 	if (p->fd < 0 || p->closing)
 		return;
+	bool was_up = p->up;
 	p->up = false;
 	p->closing = true;
-	p->queue_sent = 0;	/* a frame cut short goes again whole */
+	out_trim(p);		/* a frame cut short goes again whole */
 	shutdown(p->fd, SHUT_RDWR);
 	p->retry_at_ms = loop_now_ms() + p->backoff_ms;
 	p->backoff_ms = p->backoff_ms * 2 > p->t->o.backoff_max_ms ? p->t->o.backoff_max_ms
 								 : p->backoff_ms * 2;
 	peer_settle(p);
+	if (was_up && p->t->o.on_peer_down)
+		p->t->o.on_peer_down(p->t->o.ctx, p->id);
 }
 
 static void peer_connect(struct peer *p)
@@ -67,13 +71,25 @@ static void peer_connect(struct peer *p)
 	p->ops++;
 }
 
+/* The kernel reads a send's buffer when it runs, which may be later: the
+ * frames being sent (out) are never touched until it completes; new ones
+ * gather in queue and move over, whole, when out is done. */
 static void peer_pump(struct peer *p)
 {
-	if (!p->up || p->sending || p->closing || p->queue_sent == p->queue.len)
+	if (!p->up || p->sending || p->closing)
 		return;
+	if (p->out_sent == p->out.len) {
+		if (p->queue.len == 0)
+			return;
+		struct jute_buf tmp = p->out;
+		p->out = p->queue;
+		p->queue = tmp;
+		p->queue.len = 0;
+		p->out_sent = 0;
+	}
 	struct io_uring_sqe *sqe = loop_sqe(p->t->loop, &p->send_op);
-	io_uring_prep_send(sqe, p->fd, p->queue.data + p->queue_sent,
-			   p->queue.len - p->queue_sent, MSG_NOSIGNAL);
+	io_uring_prep_send(sqe, p->fd, p->out.data + p->out_sent, p->out.len - p->out_sent,
+			   MSG_NOSIGNAL);
 	p->sending = true;
 	p->ops++;
 }
@@ -97,7 +113,7 @@ static void on_connect(struct loop_op *op, int res, uint32_t flags)
 	p->up = true;
 	p->connects++;
 	p->backoff_ms = p->t->o.backoff_min_ms;
-	p->queue_sent = 0;
+	p->out_sent = 0;
 	/* Nothing is ever sent back on this connection: a recv that completes
 	 * means the other side closed it (or broke the rules), so a restarted
 	 * peer is noticed at once, not at the next failed send. */
@@ -120,24 +136,25 @@ static void on_watch(struct loop_op *op, int res, uint32_t flags)
 	peer_settle(p);
 }
 
-/* Drops the whole frames at the front of the queue that are sent. */
-static void queue_trim(struct peer *p)
+/* Drops the whole frames at the front of out that are sent; what is left
+ * goes first, from its start, on the next connection. */
+static void out_trim(struct peer *p)
 {
 	size_t off = 0;
-	while (p->queue_sent - off >= 4) {
+	while (p->out_sent - off >= 4) {
 		uint32_t n;
-		memcpy(&n, p->queue.data + off, 4);
+		memcpy(&n, p->out.data + off, 4);
 		size_t frame = (size_t)be32toh(n) + 4;
-		if (p->queue_sent - off < frame)
+		if (p->out_sent - off < frame)
 			break;
 		off += frame;
 		p->frames_sent++;
 	}
 	if (off) {
-		memmove(p->queue.data, p->queue.data + off, p->queue.len - off);
-		p->queue.len -= off;
-		p->queue_sent -= off;
+		memmove(p->out.data, p->out.data + off, p->out.len - off);
+		p->out.len -= off;
 	}
+	p->out_sent = 0;
 }
 
 static void on_send(struct loop_op *op, int res, uint32_t flags)
@@ -154,8 +171,9 @@ static void on_send(struct loop_op *op, int res, uint32_t flags)
 		peer_settle(p);
 		return;
 	}
-	p->queue_sent += (size_t)res;
-	queue_trim(p);
+	p->out_sent += (size_t)res;
+	if (p->out_sent == p->out.len)
+		out_trim(p);
 	peer_pump(p);
 }
 
@@ -191,21 +209,25 @@ int peer_transport_add(struct peer_transport *t, raft_id id, const char *address
 	return 0;
 }
 
-int peer_transport_send(struct peer_transport *t, const struct raft_message *m)
+static struct peer *peer_find(struct peer_transport *t, raft_id id)
 {
-	struct peer *p = NULL;
-	for (size_t i = 0; i < t->peer_count && !p; i++)
-		if (t->peers[i]->id == m->server_id)
-			p = t->peers[i];
-	if (!p)
-		return -ENOENT;
-	size_t before = p->queue.len;
-	int r = peer_message_encode(m, t->o.self, &p->queue);
+	for (size_t i = 0; i < t->peer_count; i++)
+		if (t->peers[i]->id == id)
+			return t->peers[i];
+	return NULL;
+}
+
+/* The frame just appended to p's queue (from before) goes out, or is
+ * dropped when the queue is over its bound. */
+static int queued(struct peer_transport *t, struct peer *p, size_t before, int r)
+{
 	if (r < 0) {
+		p->queue.len = before;
 		p->queue.error = 0;
 		return r;
 	}
-	if (p->queue.len > t->o.max_queue_bytes) {
+	if (p->queue.len + p->out.len - p->out_sent > t->o.max_queue_bytes &&
+	    (before > 0 || p->out.len > p->out_sent)) {
 		p->queue.len = before;
 		p->frames_dropped++;
 		return -ENOBUFS;
@@ -214,6 +236,37 @@ int peer_transport_send(struct peer_transport *t, const struct raft_message *m)
 		peer_connect(p);
 	peer_pump(p);
 	return 0;
+}
+
+int peer_transport_send(struct peer_transport *t, const struct raft_message *m)
+{
+	struct peer *p = peer_find(t, m->server_id);
+	if (!p)
+		return -ENOENT;
+	size_t before = p->queue.len;
+	return queued(t, p, before, peer_message_encode(m, t->o.self, &p->queue));
+}
+
+int peer_transport_send_frame(struct peer_transport *t, raft_id to, uint16_t type,
+			      const void *body, size_t len)
+{
+	struct peer *p = peer_find(t, to);
+	if (!p)
+		return -ENOENT;
+	size_t before = p->queue.len;
+	return queued(t, p, before, peer_frame_encode(type, t->o.self, body, len, &p->queue));
+}
+
+size_t peer_transport_queued(struct peer_transport *t, raft_id id)
+{
+	struct peer *p = peer_find(t, id);
+	return p ? p->queue.len + p->out.len - p->out_sent : 0;
+}
+
+bool peer_transport_up(struct peer_transport *t, raft_id id)
+{
+	struct peer *p = peer_find(t, id);
+	return p && p->up;
 }
 
 /* ---- incoming connections ---- */
@@ -283,10 +336,18 @@ static void on_recv(struct loop_op *op, int res, uint32_t flags)
 	in->len += (size_t)res;
 	size_t off = 0;
 	for (;;) {
+		struct peer_frame f;
 		struct raft_message m;
 		char why[256];
-		ssize_t n = peer_message_decode(in->buf + off, in->len - off, t->o.max_frame_bytes, &m,
-						why, sizeof(why));
+		ssize_t n = peer_frame_decode(in->buf + off, in->len - off, t->o.max_frame_bytes, &f,
+					      why, sizeof(why));
+		if (n > 0 && f.type < PEER_FRAME_CORRAL &&
+		    peer_message_from_frame(&f, &m, why, sizeof(why)) < 0)
+			n = -EBADMSG;
+		if (n > 0 && f.type >= PEER_FRAME_CORRAL && !t->o.on_frame) {
+			snprintf(why, sizeof(why), "frame type %u is not known here", f.type);
+			n = -EBADMSG;
+		}
 		if (n == 0)
 			break;
 		if (n < 0) {
@@ -303,7 +364,10 @@ static void on_recv(struct loop_op *op, int res, uint32_t flags)
 		}
 		off += (size_t)n;
 		t->frames_received++;
-		t->o.on_message(t->o.ctx, &m);
+		if (f.type >= PEER_FRAME_CORRAL)
+			t->o.on_frame(t->o.ctx, &f);
+		else
+			t->o.on_message(t->o.ctx, &m);
 		if (in->closing || t->closing)
 			break;
 	}
@@ -410,7 +474,7 @@ void peer_transport_tick(struct peer_transport *t, uint64_t now_ms)
 		arm_accept(t);
 	for (size_t i = 0; i < t->peer_count; i++) {
 		struct peer *p = t->peers[i];
-		if (p->fd < 0 && p->queue.len > 0 && now_ms >= p->retry_at_ms)
+		if (p->fd < 0 && (p->queue.len > 0 || p->out.len > 0) && now_ms >= p->retry_at_ms)
 			peer_connect(p);
 	}
 }
@@ -448,6 +512,7 @@ bool peer_transport_close(struct peer_transport *t)
 		return false;
 	for (size_t i = 0; i < t->peer_count; i++) {
 		jute_buf_free(&t->peers[i]->queue);
+		jute_buf_free(&t->peers[i]->out);
 		free(t->peers[i]);
 	}
 	free(t->peers);

@@ -25,6 +25,7 @@
 
 #include "jute.h"
 #include "loop.h"
+#include "peer_message.h"
 
 struct peer_transport;
 
@@ -39,7 +40,8 @@ struct peer {
 	bool connecting, up, sending, closing;
 	int ops;			/* its ring operations still to complete */
 	struct jute_buf queue;		/* whole frames waiting */
-	size_t queue_sent;		/* bytes of queue already on this connection */
+	struct jute_buf out;		/* whole frames being sent (the kernel reads them) */
+	size_t out_sent;		/* bytes of out already on this connection */
 	uint32_t backoff_ms;
 	uint64_t retry_at_ms;		/* no connection attempt before */
 	struct loop_op connect_op, send_op, watch_op;
@@ -70,6 +72,12 @@ struct peer_transport_options {
 	/* A message arrived. It is the callee's: hand it to raft_step() or free
 	 * it with peer_message_release(). */
 	void (*on_message)(void *ctx, struct raft_message *m);
+	/* A frame of corral's own type arrived (body valid during the call);
+	 * NULL: such frames are refused as unknown. */
+	void (*on_frame)(void *ctx, const struct peer_frame *f);
+	/* The outgoing connection to id dropped: frames already handed to the
+	 * kernel may never have arrived. Optional. */
+	void (*on_peer_down)(void *ctx, raft_id id);
 	void *ctx;
 };
 
@@ -99,6 +107,13 @@ int peer_transport_add(struct peer_transport *t, raft_id id, const char *address
 /* Queues m for the member m->server_id, connecting if needed. Returns 0,
  * -ENOENT (not a member), -ENOBUFS (its queue is full: dropped), -ENOMEM. */
 int peer_transport_send(struct peer_transport *t, const struct raft_message *m);
+/* Queues a frame of corral's own type for member to, as peer_transport_send(). */
+int peer_transport_send_frame(struct peer_transport *t, raft_id to, uint16_t type,
+			      const void *body, size_t len);
+/* Bytes waiting to be sent to id (for senders that pace themselves). */
+size_t peer_transport_queued(struct peer_transport *t, raft_id id);
+/* Whether the outgoing connection to id is established. */
+bool peer_transport_up(struct peer_transport *t, raft_id id);
 /* Connection attempts whose backoff has passed; call from the loop's timer. */
 void peer_transport_tick(struct peer_transport *t, uint64_t now_ms);
 /* Closes every connection and the listener. Returns true once every ring

@@ -16,6 +16,8 @@
 #include "session.h"
 #include "write.h"
 #include "commit.h"
+#include "forward.h"
+#include "membership.h"
 
 int request_add_watch(struct conn *c, const char *path, size_t len, uint8_t kind)
 {
@@ -158,7 +160,7 @@ static void request_free(struct request *rq)
 
 /* Emits replies from the head of the queue while it can, running waiting
  * reads once everything before them is done. */
-static void queue_pump(struct conn *c)
+void request_pump(struct conn *c)
 {
 	struct server *srv = c->srv;
 
@@ -203,7 +205,11 @@ int request_receive(struct conn *c, const uint8_t *frame, uint32_t len)
 	const uint8_t *body = frame + r.pos;
 	uint32_t body_len = len - (uint32_t)r.pos;
 
-	if (read_op(op) && !c->queue_head) {
+	bool follower = !commit_can_prep(&srv->commit);
+	/* reconfig changes the members: a write, when the ensemble allows it
+	 * (otherwise read.c answers RECONFIGDISABLED). */
+	bool reconfig = op == ZK_OP_RECONFIG && srv->commit.ensemble && srv->cfg->reconfig_enabled;
+	if (read_op(op) && !c->queue_head && !(follower && op == ZK_OP_SYNC) && !reconfig) {
 		/* Nothing ahead of it: answer now, without queueing. */
 		int err = read_execute(c, xid, op, body, body_len);
 		note_latency(srv, srv->now_ms);
@@ -219,7 +225,47 @@ int request_receive(struct conn *c, const uint8_t *frame, uint32_t len)
 	rq->frame_bytes = len;
 	rq->received_ms = srv->now_ms;
 
-	if (read_op(op)) {
+	if (c->read_only && (write_op(op) || op == ZK_OP_SYNC || op == ZK_OP_RECONFIG)) {
+		/* A read-only session: no quorum to write through. */
+		rq->state = REQUEST_DONE;
+		rq->err = op == ZK_OP_CLOSE_SESSION ? ZOK : ZNOTREADONLY;
+		if (op == ZK_OP_CLOSE_SESSION) {
+			rq->op = ZK_OP_ERROR;
+			c->close_after_flush = true;
+		}
+	} else if (op == ZK_OP_CORRAL_TRANSFER_LEADER) {
+		rq->state = REQUEST_DONE;
+		rq->op = ZK_OP_ERROR;	/* a header-only answer */
+		rq->err = membership_transfer(srv, &c->auth, body, body_len);
+	} else if (reconfig && !follower) {
+		rq->state = REQUEST_IN_FLIGHT;
+		rq->err = membership_reconfig(srv, &c->auth, body, body_len, rq, 0, 0);
+		if (rq->err)
+			rq->state = REQUEST_DONE;
+	} else if (follower && (write_op(op) || op == ZK_OP_SYNC || reconfig)) {
+		/* The leader preps it; the answer comes back through the log. */
+		if (op == ZK_OP_SYNC) {
+			rq->body = malloc(body_len ? body_len : 1);
+			if (!rq->body) {
+				free(rq);
+				return -ENOMEM;
+			}
+			memcpy(rq->body, body, body_len);
+			rq->body_len = body_len;
+		}
+		if (op == ZK_OP_CLOSE_SESSION)
+			c->session->closing = true;
+		rq->state = REQUEST_IN_FLIGHT;
+		if (c->session->closing && op != ZK_OP_CLOSE_SESSION) {
+			rq->state = REQUEST_DONE;
+			rq->err = ZSESSIONEXPIRED;
+		} else if (forward_request(c, rq, op, body, body_len, 0) < 0) {
+			free(rq->body);
+			free(rq);
+			conn_close(c, LOG_INFO, "no leader to send its write to; the client tries again");
+			return 0;
+		}
+	} else if (read_op(op)) {
 		rq->state = REQUEST_WAITING;
 		rq->body = malloc(body_len ? body_len : 1);
 		if (!rq->body) {
@@ -242,7 +288,7 @@ int request_receive(struct conn *c, const uint8_t *frame, uint32_t len)
 			rq->err = ZSYSTEMERROR;
 		} else {
 			struct txn *t = NULL;
-			int err = write_prep(c, rq, op, body, body_len, &t);
+			int err = write_prep(srv, c->session, &c->auth, rq, op, body, body_len, &t);
 			if (err == -EBADMSG || err == PREP_ENOMEM) {
 				free(rq);
 				return err == PREP_ENOMEM ? -ENOMEM : -EBADMSG;
@@ -283,7 +329,7 @@ int request_receive(struct conn *c, const uint8_t *frame, uint32_t len)
 		c->close_after_flush = true;
 	}
 	queue_append(c, rq);
-	queue_pump(c);
+	request_pump(c);
 	return 0;
 }
 
@@ -295,9 +341,24 @@ void request_txn_applied(struct server *srv, struct txn *t, struct txn_result *r
 		txn_free(t);
 		return;
 	}
+	if (rq->forwarded) {
+		forward_complete(srv, rq, t, results);
+		return;
+	}
+	if (rq->op == ZK_OP_RECONFIG) {
+		/* The members changed: the answer is /zookeeper/config. */
+		rq->txn = NULL;
+		txn_free(t);
+		free(results);
+		if (membership_answer(rq) < 0)
+			conn_close(rq->conn, LOG_WARNING, "out of memory answering a reconfig");
+		else
+			request_pump(rq->conn);
+		return;
+	}
 	rq->state = REQUEST_DONE;
 	rq->results = results;
-	queue_pump(rq->conn);
+	request_pump(rq->conn);
 }
 
 void request_txn_abandoned(struct server *srv, struct txn *t, int err)
@@ -307,11 +368,16 @@ void request_txn_abandoned(struct server *srv, struct txn *t, int err)
 	if (!rq)
 		return;
 	/* The log failed with this write in flight: it may or may not be on
-	 * disk (after a failed fsync nobody knows). The client must see what
-	 * ZooKeeper clients take for "outcome unknown": a lost connection. */
+	 * disk (after a failed fsync nobody knows); or a new leader's log
+	 * replaced it. The client must see what ZooKeeper clients take for
+	 * "outcome unknown": a lost connection. */
 	rq->txn = NULL;
-	conn_close(rq->conn, LOG_WARNING, "the write-ahead log failed with a write of this "
-		   "connection in flight; its outcome is unknown");
+	if (err == ECONNRESET)
+		conn_close(rq->conn, LOG_INFO, "a write of this connection was not committed before "
+			   "the leader changed; its outcome is unknown to the client");
+	else
+		conn_close(rq->conn, LOG_WARNING, "the write-ahead log failed with a write of this "
+			   "connection in flight; its outcome is unknown");
 }
 
 void request_barriers_passed(struct server *srv)
@@ -319,7 +385,7 @@ void request_barriers_passed(struct server *srv)
 	while (srv->barrier_head && !barrier_holds(srv, srv->barrier_head)) {
 		struct request *rq = srv->barrier_head;
 		barrier_unlist(srv, rq);
-		queue_pump(rq->conn);	/* may free rq: it is unlisted already */
+		request_pump(rq->conn);	/* may free rq: it is unlisted already */
 	}
 }
 
@@ -342,6 +408,7 @@ void request_queue_drop(struct conn *c)
 	while (rq) {
 		struct request *next = rq->next;
 		barrier_unlist(c->srv, rq);
+		forward_unlist(c->srv, rq);
 		if (rq->state == REQUEST_IN_FLIGHT && rq->txn)
 			rq->txn->request = NULL;	/* the txn goes on, unanswered */
 		request_free(rq);

@@ -47,6 +47,10 @@ struct request {
 	int64_t barrier;
 	struct request *barrier_prev, *barrier_next;	/* the server's list of them */
 	bool barrier_listed;
+	/* Sent to the leader (forward.c), waiting for its txn to come back. */
+	bool forwarded;
+	uint64_t forward_seq;
+	struct request *fwd_prev, *fwd_next;
 };
 
 /* Handles one request frame (header and body) of an established connection.
@@ -58,6 +62,9 @@ int request_receive(struct conn *c, const uint8_t *frame, uint32_t len);
  * waiting reads keep their body, in-flight writes their data) as it may:
  * reading stops until replies drain. */
 bool request_queue_full(const struct conn *c);
+
+/* Emits what is ready at the head of the connection's queue. */
+void request_pump(struct conn *c);
 
 /* A txn has been applied: completes its request, if it still has one. */
 void request_txn_applied(struct server *srv, struct txn *t, struct txn_result *results);

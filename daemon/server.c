@@ -7,7 +7,9 @@
 #include <string.h>
 
 #include "conn.h"
+#include "forward.h"
 #include "listener.h"
+#include "membership.h"
 #include "log.h"
 #include "request.h"
 #include "session.h"
@@ -15,7 +17,6 @@
 #include <systemd/sd-daemon.h>
 
 #define RING_ENTRIES 4096
-#define SERVER_ID 1
 #define SHUTDOWN_GRACE_MS 5000
 
 static void arm_timer(struct server *srv);
@@ -60,6 +61,8 @@ static void on_committed(void *ctx, struct txn *t)
 	struct server *srv = ctx;
 	struct txn_result *results = calloc(t->op_count, sizeof(*results));
 
+	if (!t->request && t->origin && t->origin == srv->commit.self)
+		forward_match(srv, t);
 	if (t->request_op == ZK_OP_CLOSE_SESSION) {
 		/* The session is about to go: its connection must not point at it. */
 		struct session *s = session_lookup(&srv->state.sessions, t->session_id);
@@ -110,6 +113,118 @@ static void on_abandoned(void *ctx, struct txn *t, int err)
 	request_barriers_abandoned(srv);
 }
 
+/* Connections with a write in flight, prepped here while this server led:
+ * it no longer does, so whether those commit is the next leader's to say;
+ * their clients see CONNECTIONLOSS (outcome unknown), as ZooKeeper's do. */
+static void close_in_flight(struct server *srv, const char *why)
+{
+	for (struct conn *c = srv->conns; c; c = c->next) {
+		if (c->state == CONN_CLOSING)
+			continue;
+		for (struct request *rq = c->queue_head; rq; rq = rq->next)
+			if (rq->state == REQUEST_IN_FLIGHT) {
+				conn_close(c, LOG_INFO, why);
+				break;
+			}
+	}
+}
+
+/* A new leader gives every session a full timeout: the liveness its
+ * predecessor knew did not come with the leadership. */
+static void touch_all_sessions(struct server *srv)
+{
+	struct session_table *t = &srv->state.sessions;
+	for (size_t i = 0; i < t->bucket_count; i++)
+		for (struct session *s = t->buckets[i]; s; s = s->hash_next)
+			session_touch(s, srv->now_ms);
+}
+
+const char *server_mode(struct server *srv)
+{
+	struct commit *c = &srv->commit;
+	if (!c->ensemble)
+		return "standalone";
+	if (commit_state(c) == RAFT_LEADER)
+		return "leader";
+	if (!commit_leader(c))
+		return "looking";
+	return commit_is_observer(c) ? "observer" : "follower";
+}
+
+static void on_role(void *ctx)
+{
+	struct server *srv = ctx;
+	struct commit *c = &srv->commit;
+	bool prepping = commit_can_prep(c);
+	raft_id leader = commit_leader(c);
+	srv->now_ms = loop_now_ms();
+	if (srv->prepping && !prepping) {
+		prep_retire(&srv->prep, UINT64_MAX);
+		membership_drop(srv);
+		forward_drop_held(srv);
+		close_in_flight(srv, "this server stopped leading with a write of this connection "
+			        "in flight; its outcome is unknown to the client");
+	}
+	if (leader && !srv->leader_seen) {
+		/* A quorum again: read-only sessions end; clients find read-write. */
+		for (struct conn *k = srv->conns; k; k = k->next)
+			if (k->read_only && k->state != CONN_CLOSING)
+				conn_close(k, LOG_INFO, "a leader is known again: its read-only "
+					   "session ends");
+	}
+	if (leader != srv->leader_seen) {
+		if (srv->fwd_head)
+			forward_fail_all(srv, "the leader changed with a write of this connection on "
+					 "its way; its outcome is unknown to the client");
+		srv->leader_seen = leader;
+	}
+	if (!srv->prepping && prepping) {
+		touch_all_sessions(srv);
+		srv->prepping = true;
+		forward_release_held(srv);
+	}
+	srv->prepping = prepping;
+	service_notify_status(srv);
+}
+
+static void on_configuration(void *ctx)
+{
+	membership_committed(ctx);
+}
+
+static void on_frame(void *ctx, const struct peer_frame *f)
+{
+	struct server *srv = ctx;
+	srv->now_ms = loop_now_ms();
+	forward_receive(srv, f);
+}
+
+static void on_peer_down(void *ctx, raft_id id)
+{
+	struct server *srv = ctx;
+	if (id == commit_leader(&srv->commit) && srv->fwd_head)
+		forward_fail_all(srv, "the connection to the leader dropped with a write of this "
+				 "connection on its way; its outcome is unknown to the client");
+}
+
+/* A leader's snapshot is about to replace the state: nothing may point into
+ * the old one. Clients are closed (their view would jump); they reconnect. */
+static int reset_state(void *ctx)
+{
+	struct server *srv = ctx;
+	for (struct conn *c = srv->conns; c; c = c->next)
+		if (c->state != CONN_CLOSING)
+			conn_close(c, LOG_INFO, "this server is installing the leader's snapshot");
+	forward_fail_all(srv, "this server is installing the leader's snapshot");
+	prep_retire(&srv->prep, UINT64_MAX);
+	struct state_listener listener = srv->state.listener;
+	state_free(&srv->state);
+	int r = state_init(&srv->state, (uint8_t)srv->cfg->server_id, (uint64_t)loop_wall_ms());
+	srv->state.listener = listener;
+	srv->state.local_now_ms = loop_now_ms();
+	return r;
+}
+
 static void on_recovery_progress(void *ctx, uint64_t entries, uint64_t index)
 {
 	service_notify_recovery(entries, index);
@@ -120,8 +235,8 @@ static void expire_sessions(struct server *srv)
 	struct session *s;
 	/* While the log takes no writes, a session cannot be closed: it waits
 	 * (and its clients, who cannot write either, are told why by the log). */
-	if (srv->commit.failed || srv->commit.refusing_for_space)
-		return;
+	if (srv->commit.failed || srv->commit.refusing_for_space || !commit_can_prep(&srv->commit))
+		return;		/* only the leader expires sessions */
 	while ((s = session_next_expired(&srv->state.sessions, srv->now_ms))) {
 		if (s->closing)
 			continue;
@@ -153,7 +268,7 @@ static void reap_nodes(struct server *srv)
 			  cfg->container_check_interval_ms / 60000u;
 	if (budget == 0)
 		budget = 1;
-	if (tree->reapable_count == 0)
+	if (tree->reapable_count == 0 || !commit_can_prep(&srv->commit))
 		return;
 	for (size_t i = 0; i < tree->bucket_count && budget > 0; i++) {
 		for (struct znode *n = tree->buckets[i]; n && budget > 0; n = n->hash_next) {
@@ -213,6 +328,7 @@ static void on_timer(struct loop_op *op, int res, uint32_t flags)
 	service_watchdog_tick(&srv->service, srv->now_ms);
 	commit_tick(&srv->commit, srv->now_ms);
 	expire_sessions(srv);
+	forward_touch(srv);
 	if (srv->now_ms >= srv->next_reap_ms) {
 		reap_nodes(srv);
 		srv->next_reap_ms = srv->now_ms + srv->cfg->container_check_interval_ms;
@@ -257,7 +373,10 @@ static void before_wait(void *ctx)
 		if (c->state == CONN_CLOSING)
 			conn_reap(c);
 	}
-	if (srv->stopping && !srv->commit.head && !srv->conns)
+	/* A leader lets what it prepped commit; a follower cannot wait for
+	 * that (its leader may be gone). */
+	if (srv->stopping && (!srv->commit.head || !srv->prepping) && !srv->conns &&
+	    ensemble_close(&srv->commit))
 		loop_stop(&srv->loop);
 }
 
@@ -273,9 +392,9 @@ int server_init(struct server *srv, struct corral_config *cfg, char *why, size_t
 	srv->loop_ready = true;
 	srv->loop.before_wait = before_wait;
 	srv->loop.ctx = srv;
-	r = state_init(&srv->state, SERVER_ID, (uint64_t)loop_wall_ms());
+	r = state_init(&srv->state, (uint8_t)cfg->server_id, (uint64_t)loop_wall_ms());
 	if (r == 0)
-		r = prep_init(&srv->prep, &srv->state, SERVER_ID);
+		r = prep_init(&srv->prep, &srv->state, (uint8_t)cfg->server_id);
 	if (r == 0)
 		r = watch_table_init(&srv->watches);
 	if (r < 0) {
@@ -290,11 +409,17 @@ int server_init(struct server *srv, struct corral_config *cfg, char *why, size_t
 		.snapshot_entries = cfg->snapshot_entries,
 		.snapshot_log_bytes = cfg->snapshot_log_bytes,
 		.keep_snapshots = cfg->keep_snapshots,
-		.server_id = SERVER_ID,
+		.server_id = cfg->server_id,
 		.segment_bytes = cfg->segment_bytes,
 		.loop = &srv->loop,
+		.cfg = cfg,
 		.on_committed = on_committed,
 		.on_abandoned = on_abandoned,
+		.on_role = on_role,
+		.on_frame = on_frame,
+		.on_peer_down = on_peer_down,
+		.reset_state = reset_state,
+		.on_configuration = on_configuration,
 		.progress = on_recovery_progress,
 		.ctx = srv,
 	};
@@ -316,6 +441,9 @@ int server_init(struct server *srv, struct corral_config *cfg, char *why, size_t
 	srv->now_ms = srv->started_ms = loop_now_ms();
 	srv->next_reap_ms = srv->now_ms + cfg->container_check_interval_ms;
 	srv->prep.extended_types = cfg->extended_types;
+	srv->prepping = commit_can_prep(&srv->commit);
+	srv->leader_seen = commit_leader(&srv->commit);
+	membership_refresh(srv);
 	return 0;
 }
 
@@ -370,6 +498,8 @@ void server_free(struct server *srv)
 		conn_reap(c);
 		c = next;
 	}
+	forward_drop_held(srv);
+	membership_drop(srv);
 	commit_free(&srv->commit);
 	watch_table_free(&srv->watches);
 	prep_free(&srv->prep);

@@ -53,6 +53,16 @@ struct server {
 
 	struct service service;
 
+	/* The ensemble (forward.c). */
+	struct request *fwd_head, *fwd_tail;	/* forwarded, in sequence order */
+	uint64_t fwd_next_seq;
+	struct held_frame *held_head, *held_tail;	/* for the leader once ready */
+	raft_id leader_seen;
+	struct pending_reconfig *reconfig_head;	/* membership.c */
+	bool prepping;			/* this server preps writes (leader, ready) */
+	uint64_t next_touch_ms;
+	uint64_t forwarded, forwards_lost, forwards_received;
+
 	struct loop_op timer_op;
 	struct __kernel_timespec timer_ts;
 	bool timer_armed;
@@ -78,6 +88,10 @@ int server_listen(struct server *srv);
 int server_run(struct server *srv);
 void server_free(struct server *srv);
 void server_request_stop(struct server *srv);
+
+/* What srvr and mntr call this server: standalone, leader, follower,
+ * observer, or looking (an ensemble member that knows no leader). */
+const char *server_mode(struct server *srv);
 
 /* Used by conn.c and request.c. */
 void server_conn_dirty(struct server *srv, struct conn *c);

@@ -62,6 +62,19 @@ void service_notify_ready(struct server *srv)
 		   (unsigned long long)srv->state.last_zxid);
 }
 
+void service_notify_status(struct server *srv)
+{
+	raft_id leader = commit_leader(&srv->commit);
+	if (!srv->commit.ensemble)
+		return;
+	if (leader)
+		sd_notifyf(0, "STATUS=serving clients as %s (leader: server %llu), last zxid 0x%llx",
+			   server_mode(srv), (unsigned long long)leader,
+			   (unsigned long long)srv->state.last_zxid);
+	else
+		sd_notifyf(0, "STATUS=no leader known: new sessions refused until one is elected");
+}
+
 void service_notify_stopping(void)
 {
 	sd_notify(0, "STOPPING=1\nSTATUS=stopping: finishing the writes in flight");

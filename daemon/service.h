@@ -27,6 +27,8 @@ int service_adopt_sockets(struct server *srv, char *why, size_t why_size);
 
 void service_notify_ready(struct server *srv);
 void service_notify_stopping(void);
+/* An ensemble member's role changed: say so in the unit's status. */
+void service_notify_status(struct server *srv);
 void service_watchdog_start(struct service *svc);
 /* From the loop's timer: pings when half the interval has passed. */
 void service_watchdog_tick(struct service *svc, uint64_t now_ms);

@@ -8,6 +8,12 @@
 #include <stdlib.h>
 #include <string.h>
 
+void sockaddr_format(const char *host, uint16_t port, char *out, size_t size)
+{
+	bool v6 = strchr(host, ':') != NULL;
+	snprintf(out, size, "%s%s%s:%u", v6 ? "[" : "", host, v6 ? "]" : "", port);
+}
+
 void sockaddr_text(const struct sockaddr_storage *ss, char *out, size_t size)
 {
 	char host[INET6_ADDRSTRLEN] = "?";

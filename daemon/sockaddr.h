@@ -11,6 +11,8 @@
 
 /* "1.2.3.4:5" or "[::1]:5" (port 0 means "unknown" here: "?" when not IP). */
 void sockaddr_text(const struct sockaddr_storage *ss, char *out, size_t size);
+/* "host:port", with brackets around an IPv6 host. */
+void sockaddr_format(const char *host, uint16_t port, char *out, size_t size);
 /* A numeric host and a port. Returns 0, or -EINVAL when host is not numeric. */
 int sockaddr_from_host(const char *host, uint16_t port, struct sockaddr_storage *ss,
 		       socklen_t *len);

@@ -53,6 +53,11 @@ struct txn {
 	int64_t session_id;		/* the session that asked, 0 for the server */
 	int32_t request_op;		/* the request's opcode (ZK_OP_*) */
 	uint64_t prep_seq;		/* prep's order, to retire pending changes */
+	/* A write forwarded by another server of the ensemble: that server's
+	 * id and its number for the request, so it finds whom to answer when
+	 * the txn comes back to it through the log. 0 for the leader's own. */
+	uint32_t origin;
+	uint64_t origin_seq;
 	uint32_t op_count;
 	struct txn_op *ops;
 	struct request *request;	/* who waits for the outcome; NULL if nobody */

@@ -13,6 +13,8 @@ void txn_encode(struct jute_buf *b, const struct txn *t)
 	jute_write_long(b, t->time_ms);
 	jute_write_long(b, t->session_id);
 	jute_write_int(b, t->request_op);
+	jute_write_int(b, (int32_t)t->origin);
+	jute_write_long(b, (int64_t)t->origin_seq);
 	jute_write_int(b, (int32_t)t->op_count);
 	for (uint32_t i = 0; i < t->op_count; i++) {
 		const struct txn_op *o = &t->ops[i];
@@ -114,11 +116,18 @@ int txn_decode(const uint8_t *p, size_t len, struct txn **ret)
 {
 	struct jute_reader r;
 	jute_reader_init(&r, p, len);
-	if (jute_read_int(&r) != TXN_CODEC_VERSION || r.error)
+	int32_t version = jute_read_int(&r);
+	if ((version != TXN_CODEC_VERSION && version != 1) || r.error)
 		return -EBADMSG;
 	int64_t time_ms = jute_read_long(&r);
 	int64_t session_id = jute_read_long(&r);
 	int32_t request_op = jute_read_int(&r);
+	uint32_t origin = 0;
+	uint64_t origin_seq = 0;
+	if (version >= 2) {
+		origin = (uint32_t)jute_read_int(&r);
+		origin_seq = (uint64_t)jute_read_long(&r);
+	}
 	int32_t n = jute_read_int(&r);
 	if (r.error || n < 0 || n > TXN_OPS_MAX)
 		return -EBADMSG;
@@ -128,6 +137,8 @@ int txn_decode(const uint8_t *p, size_t len, struct txn **ret)
 	t->time_ms = time_ms;
 	t->session_id = session_id;
 	t->request_op = request_op;
+	t->origin = origin;
+	t->origin_seq = origin_seq;
 	for (int32_t i = 0; i < n; i++) {
 		int err = decode_op(&r, &t->ops[i]);
 		if (err < 0) {

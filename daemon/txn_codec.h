@@ -12,7 +12,8 @@
 #include "jute.h"
 #include "txn.h"
 
-#define TXN_CODEC_VERSION 1
+/* 2 added origin and origin_seq; 1 is still read (a standalone log). */
+#define TXN_CODEC_VERSION 2
 
 /* Appends t to b (b->error says if memory ran out). */
 void txn_encode(struct jute_buf *b, const struct txn *t);

@@ -35,11 +35,10 @@ bool write_op(int32_t op)
 
 /* Preps a write: returns 0 with *ret_txn, or a ZooKeeper error for the reply,
  * or -EBADMSG / PREP_ENOMEM. */
-int write_prep(struct conn *c, struct request *rq, int32_t op, const uint8_t *body,
-		      uint32_t len, struct txn **ret_txn)
+int write_prep(struct server *srv, struct session *s, const struct auth_identities *ids,
+	       struct request *rq, int32_t op, const uint8_t *body, uint32_t len,
+	       struct txn **ret_txn)
 {
-	struct server *srv = c->srv;
-	struct session *s = c->session;
 	struct jute_reader r;
 	int64_t now = loop_wall_ms();
 	int err;
@@ -54,7 +53,7 @@ int write_prep(struct conn *c, struct request *rq, int32_t op, const uint8_t *bo
 		err = create_request_decode(&r, op == ZK_OP_CREATE_TTL, &req);
 		if (err < 0)
 			return err == -ENOMEM ? PREP_ENOMEM : -EBADMSG;
-		err = prep_create(&srv->prep, s, &c->auth, op, &req, now, ret_txn);
+		err = prep_create(&srv->prep, s, ids, op, &req, now, ret_txn);
 		acl_entries_free(req.acl, req.acl_count);
 		return err;
 	}
@@ -62,20 +61,20 @@ int write_prep(struct conn *c, struct request *rq, int32_t op, const uint8_t *bo
 		struct delete_request req;
 		if (delete_request_decode(&r, &req) < 0)
 			return -EBADMSG;
-		return prep_delete(&srv->prep, s, &c->auth, &req, now, ret_txn);
+		return prep_delete(&srv->prep, s, ids, &req, now, ret_txn);
 	}
 	case ZK_OP_SET_DATA: {
 		struct set_data_request req;
 		if (set_data_request_decode(&r, &req) < 0)
 			return -EBADMSG;
-		return prep_set_data(&srv->prep, s, &c->auth, &req, now, ret_txn);
+		return prep_set_data(&srv->prep, s, ids, &req, now, ret_txn);
 	}
 	case ZK_OP_SET_ACL: {
 		struct set_acl_request req;
 		err = set_acl_request_decode(&r, &req);
 		if (err < 0)
 			return err == -ENOMEM ? PREP_ENOMEM : -EBADMSG;
-		err = prep_set_acl(&srv->prep, s, &c->auth, &req, now, ret_txn);
+		err = prep_set_acl(&srv->prep, s, ids, &req, now, ret_txn);
 		acl_entries_free(req.acl, req.acl_count);
 		return err;
 	}
@@ -83,7 +82,7 @@ int write_prep(struct conn *c, struct request *rq, int32_t op, const uint8_t *bo
 		/* ZooKeeper reads the whole body as the path (no length prefix). */
 		return prep_delete_container(&srv->prep, s, (const char *)body, len, now, ret_txn);
 	case ZK_OP_MULTI:
-		err = prep_multi(&srv->prep, s, &c->auth, &r, now, ret_txn, &rq->multi_failure);
+		err = prep_multi(&srv->prep, s, ids, &r, now, ret_txn, &rq->multi_failure);
 		if (err == PREP_EBADMSG)
 			return -EBADMSG;
 		if (err == PREP_MARSHALLING) {

@@ -274,11 +274,10 @@ static int check_file(const uint8_t *p, size_t len, const struct wal_identity *i
 		snprintf(why, why_size, "checksum mismatch (damaged or incomplete, %zu bytes)", len);
 		return -EBADMSG;
 	}
-	uint64_t server;
-	memcpy(&server, p + 32, 8);
-	if (id && (memcmp(p + 16, id->cluster_id, WAL_CLUSTER_ID_BYTES) != 0 ||
-		   be64toh(server) != id->server_id)) {
-		snprintf(why, why_size, "belongs to another cluster or server");
+	/* The cluster only: the server id is the writer's, and a follower
+	 * keeps the snapshots its leader sent it. */
+	if (id && memcmp(p + 16, id->cluster_id, WAL_CLUSTER_ID_BYTES) != 0) {
+		snprintf(why, why_size, "belongs to another cluster");
 		return -EXDEV;
 	}
 	return 0;
@@ -611,4 +610,45 @@ int snapshot_verify(const char *data_dir, const struct wal_identity *id, void *o
 	}
 	free(list);
 	return bad;
+}
+
+void snapshot_path(const char *data_dir, uint64_t index, char *out, size_t size)
+{
+	snprintf(out, size, "%s/snap/%016llx.snap", data_dir, (unsigned long long)index);
+}
+
+int snapshot_read_header(const char *path, struct snapshot_meta *ret)
+{
+	uint8_t head[128];
+	int fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return -errno;
+	ssize_t n = pread(fd, head, sizeof(head), 0);
+	if (n < 40 + 28 || memcmp(head, SNAP_MAGIC, 8) != 0) {
+		close(fd);
+		return -EBADMSG;
+	}
+	struct in i = { .p = head, .len = (size_t)n, .pos = 40 };
+	memset(ret, 0, sizeof(*ret));
+	ret->index = in_u64(&i);
+	ret->term = in_u64(&i);
+	ret->conf_index = in_u64(&i);
+	ret->conf_len = in_u32(&i);
+	if (i.error || ret->conf_len > (1u << 24)) {
+		close(fd);
+		return -EBADMSG;
+	}
+	ret->conf = malloc(ret->conf_len ? ret->conf_len : 1);
+	if (!ret->conf) {
+		close(fd);
+		return -ENOMEM;
+	}
+	n = pread(fd, ret->conf, ret->conf_len, 40 + 28);
+	close(fd);
+	if (n != (ssize_t)ret->conf_len) {
+		free(ret->conf);
+		ret->conf = NULL;
+		return -EBADMSG;
+	}
+	return 0;
 }

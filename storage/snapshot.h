@@ -43,5 +43,11 @@ int snapshot_load_newest(const char *data_dir, const struct wal_identity *id, st
  * one kept (0 when none). */
 uint64_t snapshot_purge(const char *data_dir, unsigned keep);
 
+/* DATA_DIR/snap/<index>.snap. */
+void snapshot_path(const char *data_dir, uint64_t index, char *out, size_t size);
+/* Reads the header of a snapshot file (index, term, configuration) without
+ * loading it; ret->conf is malloc'd. Returns 0 or a negative errno. */
+int snapshot_read_header(const char *path, struct snapshot_meta *ret);
+
 /* For --verify: checks every snapshot, prints what it finds. Returns 0 when sound. */
 int snapshot_verify(const char *data_dir, const struct wal_identity *id, void *out_file);

@@ -134,6 +134,13 @@ int wal_append(struct wal *w, uint64_t index, uint64_t term, uint8_t type,
  * says it is), or the errno the log failed with. */
 int wal_truncate(struct wal *w, uint64_t index, uint64_t prev_term);
 
+/* The log goes on at next_index, prev_term being the term before it (a
+ * snapshot from the leader now holds everything up to next_index - 1):
+ * records only gathered are dropped, and the next batch starts a new
+ * segment named for next_index. Older segments stay until the next purge;
+ * recovery skips them, as the snapshot covers them. */
+void wal_skip_to(struct wal *w, uint64_t next_index, uint64_t prev_term);
+
 /* Starts writing the gathered batch when nothing is in flight (once per loop turn). */
 void wal_flush(struct wal *w);
 

@@ -112,7 +112,8 @@ int wal_list_segments(int dir_fd, struct wal_segment_file **ret, size_t *ret_cou
 		n++;
 	}
 	closedir(d);
-	qsort(list, n, sizeof(*list), segment_cmp);
+	if (n)
+		qsort(list, n, sizeof(*list), segment_cmp);
 	*ret = list;
 	*ret_count = n;
 	return 0;

@@ -130,3 +130,14 @@ int wal_truncate(struct wal *w, uint64_t index, uint64_t prev_term)
 		wal_fail(w, -r);
 	return r;
 }
+
+void wal_skip_to(struct wal *w, uint64_t next_index, uint64_t prev_term)
+{
+	w->gather_len = 0;
+	w->truncate_pending = 0;
+	w->last_index = next_index - 1;
+	w->last_term = prev_term;
+	w->seg_offset = w->seg_size;	/* the next batch makes a new segment */
+	if (!w->in_flight)
+		w->durable_index = next_index - 1;
+}

@@ -1,0 +1,43 @@
+/* config_yaml: what config.c's YAML loader shares with the loaders of its
+ * larger sections (config_ensemble.c). Internal to the config files. */
+#pragma once
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <yaml.h>
+
+#include "config.h"
+
+struct loader {
+	const char *path;
+	yaml_document_t *doc;
+	struct corral_config *cfg;	/* the copy being loaded into */
+	char *error;
+	size_t error_size;
+};
+
+/* Writes "PATH:LINE: KEY: message" for node; returns -EINVAL. */
+__attribute__((format(printf, 4, 5)))
+int cfg_fail(struct loader *l, const yaml_node_t *node, const char *key, const char *fmt, ...);
+const char *cfg_node_kind(const yaml_node_t *n);
+const char *cfg_scalar(const yaml_node_t *n);
+bool cfg_is_null(const yaml_node_t *n);
+int cfg_expect_scalar(struct loader *l, const yaml_node_t *n, const char *key, const char *what);
+/* Decimal digits only. -EINVAL, -ERANGE. */
+int cfg_parse_uint(const char *s, uint64_t *ret);
+/* "host:port" or "[v6]:port"; -EINVAL with *ret_why, or -ENOMEM. */
+int cfg_parse_listen(const char *text, struct listen_address *ret, const char **ret_why);
+void cfg_free_listen(struct listen_address *list, size_t count);
+/* One scalar or a sequence of them: how many items, and the i'th. */
+int cfg_count_items(struct loader *l, const yaml_node_t *n, const char *key, const char *what,
+		    size_t *ret_count);
+const yaml_node_t *cfg_item(struct loader *l, const yaml_node_t *n, size_t i);
+
+/* ensemble.members (config_ensemble.c). */
+int cfg_load_members(struct loader *l, const yaml_node_t *n, const char *key);
+/* Deep copies and frees of the ensemble part of a config. */
+int cfg_copy_ensemble(struct corral_config *dst, const struct corral_config *src);
+void cfg_free_ensemble(struct corral_config *cfg);
+/* Cross-key checks of the ensemble section, and client.listen's default. */
+int cfg_finish_ensemble(struct corral_config *cfg, char *error, size_t error_size);

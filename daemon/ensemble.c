@@ -1,0 +1,348 @@
+/* ensemble: the peers of a replicated corral: Raft's messages to and from
+ * the other servers (peer_transport), the AppendEntries entries filled from
+ * the entry cache, the raft timer, and reports of who leads.
+ *
+ * commit.c owns raft and the log; this file is the part that only an
+ * ensemble has. Snapshots sent to a follower too far behind, and installed
+ * by it, are in snapshot_transfer.c. */
+#include <endian.h>
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <liburing.h>
+
+#include "commit.h"
+#include "log.h"
+#include "snapshot_transfer.h"
+#include "sockaddr.h"
+
+#define PEER_QUEUE_BYTES (64u << 20)
+#define PEER_FRAME_BYTES (80u << 20)
+#define PEER_BACKOFF_MIN_MS 50
+#define PEER_BACKOFF_MAX_MS 2000
+#define PEER_MAX_INBOUND 64
+
+static const char *address_of(struct commit *c, raft_id id)
+{
+	for (unsigned i = 0; i < c->raft.configuration.n; i++)
+		if (c->raft.configuration.servers[i].id == id)
+			return c->raft.configuration.servers[i].address;
+	return "";
+}
+
+/* After RAFT_RECEIVE of AppendEntries: raft freed the batch itself unless
+ * it asked for the entries to be persisted (then it is ours, the log has
+ * copied them); the entries array is always ours. */
+static void free_received(struct commit *c, struct raft_message *m)
+{
+	struct raft_append_entries *a = &m->append_entries;
+	if (m->type != RAFT_APPEND_ENTRIES || a->n_entries == 0)
+		return;
+	if (c->persisted_batch == a->entries[0].batch)
+		raft_free(a->entries[0].batch);
+	raft_free(a->entries);
+	a->entries = NULL;
+	a->n_entries = 0;
+}
+
+static void on_message(void *ctx, struct raft_message *m)
+{
+	struct commit *c = ctx;
+	if (c->failed || !c->raft_ready) {
+		peer_message_release(m);
+		return;
+	}
+	if (m->type == RAFT_INSTALL_SNAPSHOT && !snapshot_transfer_received(c, m)) {
+		peer_message_release(m);
+		return;
+	}
+	m->server_address = address_of(c, m->server_id);
+	struct raft_event e = { .type = RAFT_RECEIVE };
+	e.receive.message = m;
+	c->persisted_batch = NULL;
+	int r = commit_step(c, &e);
+	free_received(c, m);
+	if (r < 0 && r != -EAGAIN)
+		commit_fail(c, -r);
+}
+
+/* COMMIT: the leader's commit index, as far as this follower's log is
+ * known to match the leader's (its match index): Raft would tell it with
+ * the next AppendEntries, a heartbeat away; this tells it at once, so a
+ * write forwarded from here is answered one hop after it commits. */
+static void receive_commit(struct commit *c, const struct peer_frame *f)
+{
+	uint64_t v[2];
+	if (f->body_len != sizeof(v))
+		return;
+	memcpy(v, f->body, sizeof(v));
+	uint64_t term = be64toh(v[0]), index = be64toh(v[1]);
+	if (term != raft_current_term(&c->raft) || f->from != commit_leader(c) ||
+	    raft_state(&c->raft) != RAFT_FOLLOWER)
+		return;
+	if (c->announced_term != term || index > c->announced_commit) {
+		c->announced_term = term;
+		c->announced_commit = index;
+		commit_apply(c);
+	}
+}
+
+static void announce_commit(struct commit *c)
+{
+	raft_index commit = raft_commit_index(&c->raft);
+	for (unsigned i = 0; i < c->raft.configuration.n; i++) {
+		raft_id id = c->raft.configuration.servers[i].id;
+		raft_index match = 0;
+		if (id == c->self || id >= ANNOUNCE_IDS ||
+		    raft_match_index(&c->raft, id, &match) != 0 || match == 0)
+			continue;
+		uint64_t index = match < commit ? match : commit;
+		if (index <= c->announced_to[id])
+			continue;
+		c->announced_to[id] = index;
+		uint64_t v[2] = { htobe64(raft_current_term(&c->raft)), htobe64(index) };
+		peer_transport_send_frame(&c->peers, id, PEER_FRAME_COMMIT, v, sizeof(v));
+	}
+}
+
+static void on_frame(void *ctx, const struct peer_frame *f)
+{
+	struct commit *c = ctx;
+	if (f->type == PEER_FRAME_COMMIT)
+		receive_commit(c, f);
+	else if (f->type == PEER_FRAME_SNAPSHOT_CHUNK)
+		snapshot_transfer_chunk(c, f);
+	else if (c->on_frame)
+		c->on_frame(c->ctx, f);
+}
+
+static void on_peer_down(void *ctx, raft_id id)
+{
+	struct commit *c = ctx;
+	snapshot_transfer_peer_down(c, id);
+	if (c->on_peer_down)
+		c->on_peer_down(c->ctx, id);
+}
+
+/* Every member of raft's configuration but this server is a peer. */
+static void sync_peers(struct commit *c)
+{
+	for (unsigned i = 0; i < c->raft.configuration.n; i++) {
+		const struct raft_server *s = &c->raft.configuration.servers[i];
+		if (s->id == c->self)
+			continue;
+		char peer[96];
+		size_t n = strcspn(s->address, ";");
+		snprintf(peer, sizeof(peer), "%.*s", (int)n, s->address);
+		int r = peer_transport_add(&c->peers, s->id, peer);
+		if (r == -EINVAL)
+			log_warning("member %llu has address '%s', which is not a numeric ip:port; "
+				    "it cannot be reached", (unsigned long long)s->id, s->address);
+	}
+}
+
+/* The entries of an AppendEntries come from the cache: raft names the
+ * range. Returns false when they are not all there (not sent then: raft
+ * sends again, or a snapshot). */
+static bool send_append_entries(struct commit *c, struct raft_message *m)
+{
+	struct raft_append_entries *a = &m->append_entries;
+	struct raft_entry *entries = NULL;
+	if (a->n_entries) {
+		entries = calloc(a->n_entries, sizeof(*entries));
+		if (!entries)
+			return false;
+		for (unsigned k = 0; k < a->n_entries; k++) {
+			const struct cached_entry *e = entry_cache_get(&c->entries,
+								       a->prev_log_index + 1 + k);
+			if (!e) {
+				log_warning("entry %llu for server %llu is not in memory any more",
+					    (unsigned long long)(a->prev_log_index + 1 + k),
+					    (unsigned long long)m->server_id);
+				free(entries);
+				return false;
+			}
+			entries[k].term = e->term;
+			entries[k].type = (enum raft_entry_type)e->type;
+			entries[k].buf.base = e->data;
+			entries[k].buf.len = e->len;
+		}
+	}
+	a->entries = entries;
+	int r = peer_transport_send(&c->peers, m);	/* encodes: the entries are copied */
+	a->entries = NULL;
+	free(entries);
+	return r == 0;
+}
+
+void ensemble_send(struct commit *c, struct raft_message *m, unsigned n)
+{
+	for (unsigned i = 0; i < n; i++) {
+		int r = 0;
+		switch (m[i].type) {
+		case RAFT_APPEND_ENTRIES:
+			send_append_entries(c, &m[i]);
+			break;
+		case RAFT_INSTALL_SNAPSHOT:
+			snapshot_transfer_start(c, &m[i]);
+			break;
+		default:
+			r = peer_transport_send(&c->peers, &m[i]);
+			break;
+		}
+		if (r == -ENOENT)
+			log_debug("no peer %llu to send to", (unsigned long long)m[i].server_id);
+	}
+}
+
+static const char *state_name(enum raft_state s)
+{
+	switch (s) {
+	case RAFT_LEADER: return "leader";
+	case RAFT_FOLLOWER: return "follower";
+	case RAFT_CANDIDATE: return "candidate";
+	default: return "unavailable";
+	}
+}
+
+void ensemble_after_step(struct commit *c)
+{
+	enum raft_state st = raft_state(&c->raft);
+	raft_id leader = commit_leader(c);
+	bool changed = false;
+	if (st != c->state_seen) {
+		if (st == RAFT_LEADER) {
+			/* Raft appended a barrier when earlier terms left entries
+			 * uncommitted: writes wait until it (and they) apply. */
+			c->leader_ready_index = raft_last_index(&c->raft);
+			c->leader_ready = false;
+		}
+		if (c->state_seen == RAFT_LEADER)
+			c->leader_ready = false;
+		changed = true;
+	}
+	if (st == RAFT_LEADER && !c->leader_ready &&
+	    raft_commit_index(&c->raft) >= c->leader_ready_index) {
+		c->leader_ready = true;
+		changed = true;
+		log_notice("this server (%llu) leads the ensemble from term %llu; writes are served",
+			   (unsigned long long)c->self,
+			   (unsigned long long)raft_current_term(&c->raft));
+	}
+	if (leader != c->leader_seen) {
+		c->leader_changes++;
+		if (st != RAFT_LEADER && leader)
+			log_notice("server %llu leads the ensemble (term %llu); this server is a %s",
+				   (unsigned long long)leader,
+				   (unsigned long long)raft_current_term(&c->raft), state_name(st));
+		else if (!leader)
+			log_notice("no leader known (term %llu); this server is a %s",
+				   (unsigned long long)raft_current_term(&c->raft), state_name(st));
+		changed = true;
+	}
+	if (st == RAFT_LEADER)
+		announce_commit(c);
+	else if (c->state_seen == RAFT_LEADER)
+		memset(c->announced_to, 0, sizeof(c->announced_to));
+	c->state_seen = st;
+	c->leader_seen = leader;
+	if (changed && c->on_role)
+		c->on_role(c->ctx);
+}
+
+static void arm_timer(struct commit *c);
+
+static void on_raft_timer(struct loop_op *op, int res, uint32_t flags)
+{
+	struct commit *c = (struct commit *)((char *)op - offsetof(struct commit, raft_timer_op));
+	(void)res;
+	(void)flags;
+	c->raft_timer_armed = false;
+	if (c->peers.closing)
+		return;
+	uint64_t now = loop_now_ms();
+	if (!c->failed && now >= c->next_timeout) {
+		struct raft_event e = { .type = RAFT_TIMEOUT };
+		int r = commit_step(c, &e);
+		if (r < 0 && r != -EAGAIN)
+			commit_fail(c, -r);
+	}
+	peer_transport_tick(&c->peers, now);
+	snapshot_transfer_pump(c);
+	sync_peers(c);
+	arm_timer(c);
+}
+
+/* Raft's timers are tens of milliseconds (heartbeats are a tenth of the
+ * election timeout): a ticker at a twentieth of it keeps them within 5%. */
+static void arm_timer(struct commit *c)
+{
+	uint32_t ms = c->election_timeout_ms / 20;
+	if (ms < 5)
+		ms = 5;
+	if (ms > 50)
+		ms = 50;
+	c->raft_timer_ts.tv_sec = 0;
+	c->raft_timer_ts.tv_nsec = (long long)ms * 1000000;
+	struct io_uring_sqe *sqe = loop_sqe(c->loop, &c->raft_timer_op);
+	io_uring_prep_timeout(sqe, &c->raft_timer_ts, 0, 0);
+	c->raft_timer_armed = true;
+}
+
+int ensemble_open(struct commit *c, const struct corral_config *cfg, char *why, size_t why_size)
+{
+	char listen[96];
+	sockaddr_format(cfg->peer_listen.host, cfg->peer_listen.port, listen, sizeof(listen));
+	struct peer_transport_options po = {
+		.self = c->self,
+		.listen = listen,
+		.max_queue_bytes = PEER_QUEUE_BYTES,
+		.max_frame_bytes = PEER_FRAME_BYTES,
+		.backoff_min_ms = PEER_BACKOFF_MIN_MS,
+		.backoff_max_ms = PEER_BACKOFF_MAX_MS,
+		.max_inbound = PEER_MAX_INBOUND,
+		.on_message = on_message,
+		.on_frame = on_frame,
+		.on_peer_down = on_peer_down,
+		.ctx = c,
+	};
+	int r = peer_transport_init(&c->peers, c->loop, &po, why, why_size);
+	if (r < 0)
+		return r;
+	c->peers_ready = true;
+	/* The configured members too: a server that joins later has no
+	 * configuration yet, and must answer the leader that adds it. */
+	for (size_t i = 0; i < cfg->member_count; i++) {
+		char peer[96];
+		if (cfg->members[i].id == c->self)
+			continue;
+		sockaddr_format(cfg->members[i].peer.host, cfg->members[i].peer.port, peer, sizeof(peer));
+		peer_transport_add(&c->peers, cfg->members[i].id, peer);
+	}
+	sync_peers(c);
+	c->raft_timer_op.complete = on_raft_timer;
+	c->state_seen = RAFT_UNAVAILABLE;
+	arm_timer(c);
+	log_info("ensemble \"%s\": server %llu, peers on %s, %u members, election timeout %u ms",
+		 cfg->cluster_name, (unsigned long long)c->self, c->peers.listen_name,
+		 c->raft.configuration.n, c->election_timeout_ms);
+	ensemble_after_step(c);
+	return 0;
+}
+
+bool ensemble_close(struct commit *c)
+{
+	if (!c->peers_ready)
+		return true;
+	snapshot_transfer_stop(c);
+	if (c->raft_timer_armed) {
+		struct io_uring_sqe *sqe = loop_sqe(c->loop, NULL);
+		io_uring_prep_timeout_remove(sqe, (uint64_t)(uintptr_t)&c->raft_timer_op, 0);
+	}
+	if (!peer_transport_close(&c->peers) || c->raft_timer_armed)
+		return false;
+	c->peers_ready = false;
+	return true;
+}

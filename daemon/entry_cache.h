@@ -1,0 +1,42 @@
+/* entry_cache: the recent Raft log entries, kept in memory for the leader to
+ * send to followers.
+ *
+ * libraft's event API asks its user for the entries of every AppendEntries
+ * it sends (the message names the range; the entries are the user's to
+ * fill), so an ensemble member keeps each entry it logs here, from the last
+ * snapshot's index minus the trailing entries Raft keeps, to the end of the
+ * log. A follower further behind gets the snapshot instead. A standalone
+ * server has nobody to send to and keeps nothing. */
+#pragma once
+
+#include <stddef.h>
+#include <stdint.h>
+
+struct cached_entry {
+	uint64_t term;
+	uint8_t type;		/* enum raft_entry_type */
+	uint32_t len;
+	uint8_t *data;		/* malloc'd, len bytes (NULL when 0) */
+};
+
+struct entry_cache {
+	struct cached_entry *e;	/* e[off .. off+count) are indexes first.. */
+	size_t off, count, cap;
+	uint64_t first;		/* index of e[off] */
+	uint64_t bytes;		/* payload held */
+};
+
+void entry_cache_init(struct entry_cache *c);
+void entry_cache_free(struct entry_cache *c);
+/* Appends the entry at index (copied). index must follow the last one held,
+ * or the cache must be empty. Returns 0, -EINVAL or -ENOMEM. */
+int entry_cache_append(struct entry_cache *c, uint64_t index, uint64_t term, uint8_t type,
+		       const void *data, uint32_t len);
+/* Drops index and everything after it. */
+void entry_cache_truncate(struct entry_cache *c, uint64_t index);
+/* Drops everything before index. */
+void entry_cache_trim(struct entry_cache *c, uint64_t index);
+/* The entry at index, or NULL when not held. */
+const struct cached_entry *entry_cache_get(const struct entry_cache *c, uint64_t index);
+/* The last index held, or 0. */
+uint64_t entry_cache_last(const struct entry_cache *c);

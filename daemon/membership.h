@@ -1,0 +1,48 @@
+/* membership: who the ensemble's members are, as clients see it and change
+ * it.
+ *
+ * The members are raft's configuration: each with an id, a role (voter =
+ * ZooKeeper's participant, standby = observer) and an address that corral
+ * writes "PEER;CLIENT". /zookeeper/config shows the committed configuration
+ * in ZooKeeper's dynamic-config format, one "server.N=..." line per member
+ * and "version=HEX" (the configuration's log index), so getConfig works; it
+ * is rewritten on every server when a configuration commits (the same data
+ * everywhere, its Stat version the low bits of that index).
+ *
+ * ZooKeeper's reconfig op (incremental: joining and leaving servers; or a
+ * whole new member list) is allowed when ensemble.reconfig is on and the
+ * client has WRITE on /zookeeper/config. The leader turns it into a raft
+ * configuration change; once that commits, the answer goes back as a txn
+ * (through the log, like every answer to a forwarded request) and the
+ * client gets /zookeeper/config's data and Stat. transferLeader (corral's
+ * opcode 5001) asks the leader to hand over leadership. */
+#pragma once
+
+#include <stdint.h>
+
+#include "auth.h"
+
+#define ZK_OP_CORRAL_TRANSFER_LEADER 5001
+
+struct request;
+struct server;
+
+/* Rewrites /zookeeper/config from the committed configuration. */
+void membership_refresh(struct server *srv);
+/* The leader: a reconfig request (body: ReconfigRequest) from a local
+ * connection (rq) or forwarded (origin, seq). Returns ZOK when the change
+ * is on its way (the answer follows once it commits) or the error to fail
+ * it with. */
+int membership_reconfig(struct server *srv, const struct auth_identities *ids, const uint8_t *body,
+			uint32_t len, struct request *rq, uint32_t origin, uint64_t seq);
+/* A configuration committed: the reconfigs waiting for it are answered. */
+void membership_committed(struct server *srv);
+/* This server stopped leading: reconfigs waiting are dropped (their
+ * connections are closed with the other writes in flight). */
+void membership_drop(struct server *srv);
+/* transferLeader on this server: ZOK, ZAPIERROR (not the leader), ZNOAUTH,
+ * ZBADARGUMENTS. */
+int membership_transfer(struct server *srv, const struct auth_identities *ids, const uint8_t *body,
+			uint32_t len);
+/* An answered reconfig becomes a read of /zookeeper/config, in order. */
+int membership_answer(struct request *rq);

@@ -1,0 +1,44 @@
+/* snapshot_transfer: a snapshot streamed from the leader to a follower that
+ * is too far behind for the log (the entries it needs are no longer kept).
+ *
+ * libraft's InstallSnapshot carries the whole snapshot in one message; a
+ * snapshot of a big tree is hundreds of megabytes, so corral streams the
+ * file instead: CHUNK frames of 1 MiB (index, offset, size, bytes), read
+ * from the snapshot file as the peer's queue drains (never more than a few
+ * MiB queued), and then the InstallSnapshot message itself with the
+ * configuration and, as its data, just the index and the size. The
+ * follower writes the chunks to snap/incoming.tmp; when the message comes
+ * and the file is whole it hands the message to raft, which asks for the
+ * snapshot to be persisted (RAFT_UPDATE_SNAPSHOT): the file becomes the
+ * follower's newest snapshot, its state is loaded from it (client
+ * connections are closed: their view jumps), its log goes on after the
+ * snapshot's index, and raft is told. A transfer cut by a dropped
+ * connection starts again from the beginning. */
+#pragma once
+
+#include <stdbool.h>
+
+#include <raft.h>
+
+#include "peer_message.h"
+
+#define PEER_FRAME_SNAPSHOT_CHUNK (PEER_FRAME_CORRAL + 1)
+/* The leader's commit index, for a follower to apply at once (ensemble.c). */
+#define PEER_FRAME_COMMIT (PEER_FRAME_CORRAL + 4)
+
+struct commit;
+
+/* The leader: raft wants m (RAFT_INSTALL_SNAPSHOT) sent. */
+void snapshot_transfer_start(struct commit *c, const struct raft_message *m);
+/* Sends what the peers' queues have room for (from the raft timer). */
+void snapshot_transfer_pump(struct commit *c);
+/* The connection to id dropped: its transfer starts over. */
+void snapshot_transfer_peer_down(struct commit *c, raft_id id);
+void snapshot_transfer_stop(struct commit *c);
+
+/* The follower: a CHUNK frame. */
+void snapshot_transfer_chunk(struct commit *c, const struct peer_frame *f);
+/* The InstallSnapshot message arrived: true when the file it announces is
+ * here whole (m may go to raft), false when not (drop it; the leader sends
+ * again). */
+bool snapshot_transfer_received(struct commit *c, struct raft_message *m);
