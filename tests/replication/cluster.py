@@ -27,6 +27,7 @@ deadline and says what it waited for when it gives up.
 import hashlib
 import os
 import random
+import re
 import signal
 import socket
 import struct
@@ -216,6 +217,8 @@ def wal_last_index(data_dir):
 
 
 # ---------------------------------------------------------------- servers ---
+
+_POLL_LINE = re.compile(r"^<7>connection \d+ from \S+ closed: closed after its last reply$")
 
 SANITIZER_MARKS = ("ERROR: AddressSanitizer", "ERROR: LeakSanitizer", "runtime error:",
                    "SUMMARY: UndefinedBehaviorSanitizer")
@@ -680,8 +683,16 @@ class Cluster:
         return bad
 
     def log_report(self, per_log=6000):
+        """Every run's log (the tail), without the debug lines of the test's
+        own four-letter-word connections."""
         parts = []
         for sid, run, text in self.all_logs():
+            lines = text.splitlines()
+            kept = [ln for ln in lines if not _POLL_LINE.match(ln)]
+            if len(kept) != len(lines):
+                kept.append(f"({len(lines) - len(kept)} lines 'connection N from ... closed: "
+                            "closed after its last reply' left out)")
+            text = "\n".join(kept)
             exits = [e for e in self.servers[sid].exits if e[0] == run]
             how = f" ({exits[0][1]}, status {exits[0][2]})" if exits else ""
             parts.append(f"===== server {sid} run {run}{how}: "

@@ -72,6 +72,5 @@ def ensemble(tmp_path, request):
     request.node._corral_clusters = e.clusters
     yield e
     problems = e.teardown()
-    if problems:
-        report = "\n".join(c.log_report() for c in e.clusters)
-        pytest.fail("at teardown:\n" + "\n".join(problems) + "\n" + report, pytrace=False)
+    if problems:   # the servers' logs are attached to the report by the hook above
+        pytest.fail("at teardown:\n" + "\n".join(problems), pytrace=False)

@@ -49,8 +49,11 @@ def test_curator_mutex_and_leader_latch_keep_one_holder_and_their_sessions_acros
     lines = queue.Queue()
     out = []
     with open(stderr_path, "w") as err:
-        p = subprocess.Popen(["java", "-Dorg.slf4j.simpleLogger.defaultLogLevel=warn",
-                              "-cp", classpath, "ReplicationScenarios",
+        # CORRAL_TEST_JAVA_OPTS: more JVM options, e.g. to turn on the client's
+        # debug log: -Dorg.slf4j.simpleLogger.log.org.apache.zookeeper.ClientCnxn=debug
+        extra = os.environ.get("CORRAL_TEST_JAVA_OPTS", "").split()
+        p = subprocess.Popen(["java", "-Dorg.slf4j.simpleLogger.defaultLogLevel=warn"] + extra
+                             + ["-cp", classpath, "ReplicationScenarios",
                               c.hosts(first=old), c.hosts(first=followers[0]), "failover"],
                              stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=err, text=True)
 

@@ -128,14 +128,40 @@ public final class ReplicationScenarios {
         }
     }
 
+    /** What the servers answered that no server may answer; reported with the failure. */
+    private static final List<String> badReplies = Collections.synchronizedList(new ArrayList<>());
+
+    /** The client, checking one thing of every create's reply: a create that
+     * succeeds names the node it made (Curator's locks and latches depend on
+     * it; a null path there surfaces much later as "Path cannot be null"). */
+    static final class CheckingZooKeeper extends ZooKeeper {
+        CheckingZooKeeper(String connect, int timeout, Watcher w, boolean ro, ZKClientConfig config)
+                throws java.io.IOException {
+            super(connect, timeout, w, ro, new OrderedHostProvider(connect), config);
+        }
+
+        @Override
+        public String create(String path, byte[] data, List<org.apache.zookeeper.data.ACL> acl,
+                             org.apache.zookeeper.CreateMode mode, Stat stat, long ttl)
+                throws KeeperException, InterruptedException {
+            long sid = getSessionId();
+            String got = super.create(path, data, acl, mode, stat, ttl);
+            if (got == null || !got.startsWith(path))
+                badReplies.add("session 0x" + Long.toHexString(sid) + ": create " + path + " ("
+                               + mode + ") succeeded with path " + got + " and stat " + stat
+                               + " (server " + where(this) + ")");
+            return got;
+        }
+    }
+
     static final class OrderedFactory implements ZookeeperFactory {
         public ZooKeeper newZooKeeper(String connect, int timeout, Watcher w, boolean ro) throws Exception {
-            return new ZooKeeper(connect, timeout, w, ro, new OrderedHostProvider(connect));
+            return new CheckingZooKeeper(connect, timeout, w, ro, new ZKClientConfig());
         }
 
         public ZooKeeper newZooKeeper(String connect, int timeout, Watcher w, boolean ro,
                                       ZKClientConfig config) throws Exception {
-            return new ZooKeeper(connect, timeout, w, ro, new OrderedHostProvider(connect), config);
+            return new CheckingZooKeeper(connect, timeout, w, ro, config);
         }
     }
 
@@ -160,7 +186,11 @@ public final class ReplicationScenarios {
 
     /** The client's own description: includes the server it is connected to. */
     private static String where(CuratorFramework c) throws Exception {
-        String s = c.getZookeeperClient().getZooKeeper().toString();
+        return where(c.getZookeeperClient().getZooKeeper());
+    }
+
+    private static String where(ZooKeeper zk) {
+        String s = zk.toString();
         int k = s.indexOf("remoteserver:");
         return k < 0 ? "?" : s.substring(k + 13).split("\\s")[0];
     }
@@ -315,7 +345,9 @@ public final class ReplicationScenarios {
         checkEq(holderSession, st.getEphemeralOwner(), "owner of the lock node");
         InterProcessMutex waiting = new InterProcessMutex(waiterC, heldPath);
         check(!waiting.acquire(2, TimeUnit.SECONDS), "a second client cannot take the held lock");
-        Future<Boolean> got = pool.submit(() -> waiting.acquire(WAIT_S, TimeUnit.SECONDS));
+        // a mutex belongs to the thread that acquired it: the waiter's own thread
+        ExecutorService waiterThread = Executors.newSingleThreadExecutor();
+        Future<Boolean> got = waiterThread.submit(() -> waiting.acquire(WAIT_S, TimeUnit.SECONDS));
         end = System.nanoTime() + TimeUnit.SECONDS.toNanos(WAIT_S);
         while (waiterC.getChildren().forPath(heldPath).size() < 2 && System.nanoTime() < end)
             Thread.sleep(10);
@@ -324,7 +356,11 @@ public final class ReplicationScenarios {
         held.release();
         check(got.get(WAIT_S, TimeUnit.SECONDS), "the waiter gets the lock once the holder releases it");
         check(waiting.isAcquiredInThisProcess(), "waiter holds the lock");
-        waiting.release();
+        waiterThread.submit(() -> {
+            waiting.release();
+            return null;
+        }).get(WAIT_S, TimeUnit.SECONDS);
+        waiterThread.shutdown();
 
         // the latches: member-0 leads, as before, and its session lives on
         for (LeaderLatch l : latches)
@@ -347,6 +383,7 @@ public final class ReplicationScenarios {
         checkEq(successes.get(), Integer.parseInt(fin.split(":")[0]), "counter against locked increments");
         checkEq(1, maxLeading.get(), "most latches leading at once");
         checkEq(0, member0Lost.get(), "samples in which member-0 did not lead (of " + samples.get() + ")");
+        check(badReplies.isEmpty(), "bad replies: " + badReplies);
 
         for (LeaderLatch l : latches)
             l.close();
@@ -389,6 +426,8 @@ public final class ReplicationScenarios {
             say("PASS " + args[2]);
         } catch (Throwable t) {
             say("FAIL " + args[2] + ": " + t);
+            for (String b : badReplies)
+                say("bad reply: " + b);
             t.printStackTrace(System.out);
             status = 1;
         } finally {
