@@ -247,9 +247,9 @@ FAULTS_5 = [
 
 def test_compare_and_set_on_3_servers_stays_linearizable_across_crashes_and_pauses(ensemble,
                                                                                     tmp_path):
-    run_linearizability(ensemble, tmp_path, 3, 6, FAULTS_3, progress=120)
+    run_linearizability(ensemble, tmp_path, 3, 6, FAULTS_3, progress=300)
 
 
 def test_compare_and_set_on_5_servers_stays_linearizable_across_crashes_and_pauses(ensemble,
                                                                                     tmp_path):
-    run_linearizability(ensemble, tmp_path, 5, 8, FAULTS_5, progress=120)
+    run_linearizability(ensemble, tmp_path, 5, 8, FAULTS_5, progress=300)
