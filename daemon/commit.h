@@ -87,6 +87,11 @@ struct commit {
 	uint64_t leader_ready_index;
 	uint64_t conf_fired_index;	/* last configuration entry reported committed */
 	uint64_t leader_changes;
+	/* raft's clock runs this far ahead of the loop's: moved on when the
+	 * connection to the leader drops (ensemble.c), so the election comes
+	 * up to one election timeout sooner. */
+	uint64_t raft_clock_ahead_ms;
+	uint64_t hastened_term;
 	struct snapshot_transfers *transfers;	/* snapshot_transfer.c */
 	struct raft_snapshot_metadata installed;	/* a leader's snapshot, to report */
 	bool installed_pending;
@@ -96,6 +101,8 @@ struct commit {
 	uint64_t announced_term;
 	uint64_t applied_index;		/* the state holds every txn up to it */
 	void *persisted_batch;		/* the batch of the last RAFT_UPDATE_ENTRIES */
+	void *submit_batch;		/* the batch being submitted, ours */
+	void *received_batch;		/* the batch of the AppendEntries being stepped */
 	uint64_t announced_to[ANNOUNCE_IDS];	/* the leader: per member id, last announced */
 	uint64_t txns_truncated;	/* dropped when a new leader's log replaced ours */
 

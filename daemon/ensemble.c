@@ -62,7 +62,10 @@ static void on_message(void *ctx, struct raft_message *m)
 	struct raft_event e = { .type = RAFT_RECEIVE };
 	e.receive.message = m;
 	c->persisted_batch = NULL;
+	c->received_batch = m->type == RAFT_APPEND_ENTRIES && m->append_entries.n_entries
+			    ? m->append_entries.entries[0].batch : NULL;
 	int r = commit_step(c, &e);
+	c->received_batch = NULL;
 	free_received(c, m);
 	if (r < 0 && r != -EAGAIN)
 		commit_fail(c, -r);
@@ -118,10 +121,28 @@ static void on_frame(void *ctx, const struct peer_frame *f)
 		c->on_frame(c->ctx, f);
 }
 
+/* The connection to the leader dropped: a leader that crashed is noticed
+ * at once (its kernel closes its sockets), not after a silent election
+ * timeout. Raft's clock is moved on by one election timeout, once per
+ * term: the election comes up to that much sooner, with the randomized
+ * part of the timeout still apart between followers. A leader that is
+ * alive keeps its followers (pre-vote: they still hear it, and refuse). */
+static void hasten_election(struct commit *c, raft_id id)
+{
+	if (id != commit_leader(c) || raft_state(&c->raft) != RAFT_FOLLOWER ||
+	    c->hastened_term == raft_current_term(&c->raft))
+		return;
+	c->hastened_term = raft_current_term(&c->raft);
+	c->raft_clock_ahead_ms += c->election_timeout_ms;
+	log_info("the connection to the leader (server %llu) dropped; an election follows if it "
+		 "stays silent", (unsigned long long)id);
+}
+
 static void on_peer_down(void *ctx, raft_id id)
 {
 	struct commit *c = ctx;
 	snapshot_transfer_peer_down(c, id);
+	hasten_election(c, id);
 	if (c->on_peer_down)
 		c->on_peer_down(c->ctx, id);
 }
@@ -263,7 +284,7 @@ static void on_raft_timer(struct loop_op *op, int res, uint32_t flags)
 	if (c->peers.closing)
 		return;
 	uint64_t now = loop_now_ms();
-	if (!c->failed && now >= c->next_timeout) {
+	if (!c->failed && now + c->raft_clock_ahead_ms >= c->next_timeout) {
 		struct raft_event e = { .type = RAFT_TIMEOUT };
 		int r = commit_step(c, &e);
 		if (r < 0 && r != -EAGAIN)

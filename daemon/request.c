@@ -209,13 +209,22 @@ int request_receive(struct conn *c, const uint8_t *frame, uint32_t len)
 	/* reconfig changes the members: a write, when the ensemble allows it
 	 * (otherwise read.c answers RECONFIGDISABLED). */
 	bool reconfig = op == ZK_OP_RECONFIG && srv->commit.ensemble && srv->cfg->reconfig_enabled;
-	if (read_op(op) && !c->queue_head && !(follower && op == ZK_OP_SYNC) && !reconfig) {
+	/* In an ensemble sync goes through the log, on the leader too: a
+	 * leader cut off from the others (and replaced without knowing yet)
+	 * cannot commit it, so it never answers a sync from a stale state. */
+	bool log_sync = op == ZK_OP_SYNC && srv->commit.ensemble;
+	if (read_op(op) && !c->queue_head && !log_sync && !reconfig) {
 		/* Nothing ahead of it: answer now, without queueing. */
 		int err = read_execute(c, xid, op, body, body_len);
 		note_latency(srv, srv->now_ms);
 		return err;
 	}
 
+	if (!c->session) {
+		/* Its session ended under it (closed, or expired by the leader). */
+		conn_close(c, LOG_DEBUG, "a request after its session ended");
+		return 0;
+	}
 	struct request *rq = calloc(1, sizeof(*rq));
 	if (!rq)
 		return -ENOMEM;
@@ -237,6 +246,29 @@ int request_receive(struct conn *c, const uint8_t *frame, uint32_t len)
 		rq->state = REQUEST_DONE;
 		rq->op = ZK_OP_ERROR;	/* a header-only answer */
 		rq->err = membership_transfer(srv, &c->auth, body, body_len);
+	} else if (log_sync && !follower && !c->read_only) {
+		struct txn *t = txn_new(0);
+		rq->body = malloc(body_len ? body_len : 1);
+		if (!t || !rq->body) {
+			txn_free(t);
+			free(rq->body);
+			free(rq);
+			return -ENOMEM;
+		}
+		memcpy(rq->body, body, body_len);
+		rq->body_len = body_len;
+		t->request_op = ZK_OP_SYNC;
+		t->session_id = c->session->id;
+		t->time_ms = loop_wall_ms();
+		t->request = rq;
+		rq->txn = t;
+		rq->state = REQUEST_IN_FLIGHT;
+		if (server_submit(srv, t) < 0) {
+			txn_free(t);
+			rq->txn = NULL;
+			rq->state = REQUEST_DONE;
+			rq->err = ZSYSTEMERROR;
+		}
 	} else if (reconfig && !follower) {
 		rq->state = REQUEST_IN_FLIGHT;
 		rq->err = membership_reconfig(srv, &c->auth, body, body_len, rq, 0, 0);
@@ -345,6 +377,16 @@ void request_txn_applied(struct server *srv, struct txn *t, struct txn_result *r
 		forward_complete(srv, rq, t, results);
 		return;
 	}
+	if (rq->op == ZK_OP_SYNC) {
+		/* Everything committed before the sync is applied: it answers as
+		 * the read it is, in order. */
+		rq->txn = NULL;
+		rq->state = REQUEST_WAITING;
+		txn_free(t);
+		free(results);
+		request_pump(rq->conn);
+		return;
+	}
 	if (rq->op == ZK_OP_RECONFIG) {
 		/* The members changed: the answer is /zookeeper/config. */
 		rq->txn = NULL;
@@ -389,13 +431,16 @@ void request_barriers_passed(struct server *srv)
 	}
 }
 
-void request_barriers_abandoned(struct server *srv)
+void request_barriers_abandoned(struct server *srv, int err)
 {
 	while (srv->barrier_head) {
 		struct request *rq = srv->barrier_head;
 		struct conn *c = rq->conn;
 		barrier_unlist(srv, rq);
-		if (c->state != CONN_CLOSING)
+		if (c->state != CONN_CLOSING && err == ECONNRESET)
+			conn_close(c, LOG_INFO, "a write of this connection was refused on a state that "
+				   "a new leader's log replaced; its answer would be unfounded");
+		else if (c->state != CONN_CLOSING)
 			conn_close(c, LOG_WARNING, "the write-ahead log failed while a write of this "
 				   "connection, refused on a state not yet durable, waited for it; "
 				   "its outcome is unknown");

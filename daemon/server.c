@@ -64,8 +64,12 @@ static void on_committed(void *ctx, struct txn *t)
 	if (!t->request && t->origin && t->origin == srv->commit.self)
 		forward_match(srv, t);
 	if (t->request_op == ZK_OP_CLOSE_SESSION) {
-		/* The session is about to go: its connection must not point at it. */
+		/* The session is about to go: its connection must not point at it.
+		 * Unless its own client asked (and waits for the answer), the
+		 * leader expired it: the connection goes too. */
 		struct session *s = session_lookup(&srv->state.sessions, t->session_id);
+		if (s && s->conn && !s->closing && s->conn->state != CONN_CLOSING)
+			conn_close(s->conn, LOG_DEBUG, "its session expired (the leader ended it)");
 		if (s && s->conn)
 			s->conn->session = NULL;
 		if (s)
@@ -110,7 +114,7 @@ static void on_abandoned(void *ctx, struct txn *t, int err)
 		}
 	}
 	request_txn_abandoned(srv, t, err);
-	request_barriers_abandoned(srv);
+	request_barriers_abandoned(srv, err);
 }
 
 /* Connections with a write in flight, prepped here while this server led:
@@ -158,10 +162,11 @@ static void on_role(void *ctx)
 	bool prepping = commit_can_prep(c);
 	raft_id leader = commit_leader(c);
 	srv->now_ms = loop_now_ms();
+	if (commit_state(c) != RAFT_LEADER)
+		forward_drop_held(srv);
 	if (srv->prepping && !prepping) {
 		prep_retire(&srv->prep, UINT64_MAX);
 		membership_drop(srv);
-		forward_drop_held(srv);
 		close_in_flight(srv, "this server stopped leading with a write of this connection "
 			        "in flight; its outcome is unknown to the client");
 	}

@@ -698,6 +698,107 @@ static void test_error_is_cut_to_the_buffer(void **state)
 	config_free(&cfg);
 }
 
+
+#define MEMBERS \
+	"  members:\n" \
+	"    - { id: 1, client: \"127.0.0.1:2181\", peer: \"127.0.0.1:2888\" }\n" \
+	"    - { id: 2, client: \"127.0.0.2:2181\", peer: \"127.0.0.2:2888\" }\n" \
+	"    - { id: 3, client: \"127.0.0.3:2181\", peer: \"127.0.0.3:2888\", role: observer }\n"
+
+/* Without the section: a standalone server, id 1. */
+static void test_no_ensemble_section_is_a_standalone_server(void **state)
+{
+	struct loaded t;
+	(void)state;
+	load_ok(&t, "data_dir: /tmp/x\n");
+	assert_int_equal(config_finish(&t.cfg, t.error, sizeof(t.error)), 0);
+	assert_false(t.cfg.ensemble);
+	assert_int_equal(t.cfg.server_id, 1);
+	assert_null(config_self(&t.cfg));
+	loaded_free(&t);
+}
+
+/* The members load with their addresses and roles; this server listens on
+ * its member's client address, and its peer address is the member's. */
+static void test_ensemble_members_and_defaults_from_the_own_member(void **state)
+{
+	struct loaded t;
+	(void)state;
+	load_ok(&t, "ensemble:\n  id: 2\n" MEMBERS);
+	assert_int_equal(config_finish(&t.cfg, t.error, sizeof(t.error)), 0);
+	assert_true(t.cfg.ensemble);
+	assert_int_equal(t.cfg.server_id, 2);
+	assert_int_equal(t.cfg.member_count, 3);
+	assert_true(t.cfg.members[2].observer);
+	assert_false(t.cfg.members[0].observer);
+	assert_int_equal(t.cfg.listen_count, 1);
+	assert_string_equal(t.cfg.listen[0].host, "127.0.0.2");
+	assert_int_equal(t.cfg.listen[0].port, 2181);
+	assert_string_equal(t.cfg.peer_listen.host, "127.0.0.2");
+	assert_int_equal(t.cfg.peer_listen.port, 2888);
+	assert_string_equal(t.cfg.cluster_name, "corral");
+	assert_int_equal(t.cfg.election_timeout_ms, 1000);
+	loaded_free(&t);
+}
+
+/* client.listen, when given, wins over the member's client address. */
+static void test_ensemble_client_listen_given_is_kept(void **state)
+{
+	struct loaded t;
+	(void)state;
+	load_ok(&t, "client:\n  listen: \"0.0.0.0:2181\"\nensemble:\n  id: 1\n" MEMBERS);
+	assert_int_equal(config_finish(&t.cfg, t.error, sizeof(t.error)), 0);
+	assert_string_equal(t.cfg.listen[0].host, "0.0.0.0");
+	loaded_free(&t);
+}
+
+static void test_ensemble_member_errors_name_line_and_key(void **state)
+{
+	(void)state;
+	assert_refused("ensemble:\n  id: 1\n  members:\n    - { id: 1, client: \"127.0.0.1:1\", "
+		       "peer: \"127.0.0.1:2\" }\n    - { id: 1, client: \"127.0.0.1:3\", "
+		       "peer: \"127.0.0.1:4\" }\n", 5, "ensemble.members[1]", "id 1 is also");
+	assert_refused("ensemble:\n  id: 1\n  members:\n    - { id: 1, client: \"127.0.0.1:1\" }\n",
+		       4, "ensemble.members[0]", "no peer address");
+	assert_refused("ensemble:\n  id: 1\n  members:\n    - { id: 1, client: \"127.0.0.1:1\", "
+		       "peer: \"host:2\" }\n", 4, "ensemble.members[0].peer", "not a numeric");
+	assert_refused("ensemble:\n  id: 1\n  members:\n    - { id: 1, client: \"127.0.0.1:1\", "
+		       "peer: \"127.0.0.1:2\", role: leader }\n", 4, "ensemble.members[0].role",
+		       "voter or observer");
+	assert_refused("ensemble:\n  id: 1\n  members:\n    - { id: 256, client: \"127.0.0.1:1\", "
+		       "peer: \"127.0.0.1:2\" }\n", 4, "ensemble.members[0].id", "1..255");
+	assert_refused("ensemble:\n  id: 1\n  members:\n    - { id: 1, port: 3 }\n", 4,
+		       "ensemble.members[0].port", "unknown key");
+	assert_refused("ensemble:\n  id: 1\n  members: []\n", 3, "ensemble.members",
+		       "at least one");
+	assert_refused("ensemble:\n  id: 300\n", 2, "ensemble.id", "out of range");
+}
+
+/* Cross-key rules: the id must be given; a server not among the members
+ * needs its own peer address; at least one voter. */
+static void test_ensemble_finish_rules(void **state)
+{
+	struct loaded t;
+	(void)state;
+	load_ok(&t, "ensemble:\n" MEMBERS);
+	assert_int_equal(config_finish(&t.cfg, t.error, sizeof(t.error)), -EINVAL);
+	assert_non_null(strstr(t.error, "ensemble.id: missing"));
+	loaded_free(&t);
+	load_ok(&t, "ensemble:\n  id: 9\n" MEMBERS);
+	assert_int_equal(config_finish(&t.cfg, t.error, sizeof(t.error)), -EINVAL);
+	assert_non_null(strstr(t.error, "ensemble.peer_listen"));
+	loaded_free(&t);
+	load_ok(&t, "ensemble:\n  id: 9\n  peer_listen: \"127.0.0.9:2888\"\n" MEMBERS);
+	assert_int_equal(config_finish(&t.cfg, t.error, sizeof(t.error)), 0);
+	assert_null(config_self(&t.cfg));
+	loaded_free(&t);
+	load_ok(&t, "ensemble:\n  id: 1\n  members:\n    - { id: 1, client: \"127.0.0.1:1\", "
+		"peer: \"127.0.0.1:2\", role: observer }\n");
+	assert_int_equal(config_finish(&t.cfg, t.error, sizeof(t.error)), -EINVAL);
+	assert_non_null(strstr(t.error, "no voter"));
+	loaded_free(&t);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -737,6 +838,11 @@ int main(void)
 		cmocka_unit_test(test_extended_types_is_true_or_false),
 		cmocka_unit_test(test_super_digest_is_user_colon_digest_or_null),
 		cmocka_unit_test(test_error_is_cut_to_the_buffer),
+		cmocka_unit_test(test_no_ensemble_section_is_a_standalone_server),
+		cmocka_unit_test(test_ensemble_members_and_defaults_from_the_own_member),
+		cmocka_unit_test(test_ensemble_client_listen_given_is_kept),
+		cmocka_unit_test(test_ensemble_member_errors_name_line_and_key),
+		cmocka_unit_test(test_ensemble_finish_rules),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
