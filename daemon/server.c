@@ -453,6 +453,10 @@ int server_init(struct server *srv, struct corral_config *cfg, char *why, size_t
 	srv->prep.extended_types = cfg->extended_types;
 	srv->prepping = commit_can_prep(&srv->commit);
 	srv->leader_seen = commit_leader(&srv->commit);
+	/* Forwarded requests are numbered from the wall clock, so a restarted
+	 * server's numbers are above those of its earlier run: a txn of that
+	 * run, still in the log, never answers a request of this one. */
+	srv->fwd_next_seq = (uint64_t)loop_wall_ms() << 20;
 	membership_refresh(srv);
 	return 0;
 }
