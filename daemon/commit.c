@@ -670,6 +670,18 @@ bool commit_can_prep(struct commit *c)
 	       raft_transferee(&c->raft) == 0;
 }
 
+bool commit_leader_reachable(struct commit *c)
+{
+	raft_id leader = commit_leader(c);
+	if (!leader)
+		return false;
+	/* A link not made yet (made on the first message) does not count:
+	 * only one that dropped under this leader. */
+	return leader == c->self || !c->ensemble || c->lost_leader != leader ||
+	       c->lost_leader_term != raft_current_term(&c->raft) ||
+	       peer_transport_up(&c->peers, leader);
+}
+
 bool commit_is_observer(struct commit *c)
 {
 	if (!c->raft_ready)

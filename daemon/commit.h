@@ -92,6 +92,8 @@ struct commit {
 	 * up to one election timeout sooner. */
 	uint64_t raft_clock_ahead_ms;
 	uint64_t hastened_term;
+	raft_id lost_leader;		/* the leader whose link dropped, in lost_leader_term */
+	uint64_t lost_leader_term;
 	struct snapshot_transfers *transfers;	/* snapshot_transfer.c */
 	struct raft_snapshot_metadata installed;	/* a leader's snapshot, to report */
 	bool installed_pending;
@@ -183,6 +185,9 @@ raft_id commit_leader(struct commit *c);
 /* Whether this server may prep writes: the leader, with every entry of
  * earlier terms applied (so prep decides against the latest state). */
 bool commit_can_prep(struct commit *c);
+/* Whether a leader is known and this server's connection to it is up (a
+ * leader that crashed is known for a moment after its connection drops). */
+bool commit_leader_reachable(struct commit *c);
 /* Whether this server is a non-voting member (an observer). */
 bool commit_is_observer(struct commit *c);
 

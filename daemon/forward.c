@@ -130,6 +130,15 @@ void forward_match(struct server *srv, struct txn *t)
 	if (!rq || rq->forward_seq != t->origin_seq)
 		return;
 	forward_unlist(srv, rq);
+	if (t->request_op != rq->op && t->request_op != ZK_OP_ERROR) {
+		/* Never expected: an answer of another kind would be garbage. */
+		log_error("a txn of op %d (%s) came back for request %llu of op %d (%s); its "
+			  "connection is closed", t->request_op, zk_op_name(t->request_op),
+			  (unsigned long long)rq->forward_seq, rq->op, zk_op_name(rq->op));
+		srv->forwards_lost++;
+		close_waiting(rq, "the answer to its write did not match it");
+		return;
+	}
 	rq->forwarded = true;	/* completes through forward_complete */
 	rq->txn = t;
 	t->request = rq;
