@@ -263,7 +263,8 @@ class Server:
                 "id": self.id,
                 "cluster": c.name,
                 "election_timeout_ms": c.election_timeout_ms,
-                "members": [{"id": s.id, "client": s.client_addr, "peer": s.peer_addr}
+                "members": [dict({"id": s.id, "client": s.client_addr, "peer": s.peer_addr},
+                                 **({"role": "observer"} if s.id in c.observers else {}))
                             for s in c.servers.values()],
             },
         }
@@ -426,7 +427,7 @@ def tail(text, n):
 
 class Cluster:
     def __init__(self, workdir, n, election_timeout_ms=1000, config=None, name="corral-test",
-                 log_level="info"):
+                 log_level="info", observers=()):
         assert n in (1, 3, 5, 7), n
         self.workdir = str(workdir)
         self.n = n
@@ -434,6 +435,7 @@ class Cluster:
         self.extra_config = config or {}
         self.name = name
         self.log_level = log_level
+        self.observers = set(observers)	# ids bootstrapped as non-voting members
         self.servers = {}
         self._assign_ports()
 

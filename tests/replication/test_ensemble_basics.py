@@ -175,3 +175,32 @@ def test_a_watch_fires_on_the_watchers_server_for_a_write_through_another(ensemb
         # the watcher's server has applied the write by the time it tells
         assert watcher.get(base)[0] == b"1"
         assert watcher.exists(base + "/new") is not None
+
+
+def test_observers_serve_reads_forward_writes_and_do_not_count_in_the_quorum(ensemble):
+    """Five servers, two of them observers (role: observer): they say so in
+    mntr, serve reads and forward writes like followers, and never lead; with
+    two of the three voters gone no write commits, even though three servers
+    still run (the observers do not count)."""
+    c = ensemble(5, observers=(4, 5))
+    leader = c.first_leader
+    assert leader in (1, 2, 3), c.describe()
+    for sid in (4, 5):
+        assert c[sid].mntr()["zk_server_state"] == "observer", c.describe()
+    obs = on(ensemble, c, 4)
+    obs.create("/through-observer", b"o")
+    other = on(ensemble, c, 5)
+    other.sync("/")
+    assert other.get("/through-observer")[0] == b"o"
+    voter = on(ensemble, c, leader)
+    voter.sync("/")
+    assert voter.get("/through-observer")[0] == b"o"
+    # two voters down: the third and both observers run, but no quorum
+    for sid in [v for v in (1, 2, 3) if v != leader][:1] + [leader]:
+        c[sid].kill()
+    late = other.create_async("/without-quorum", b"")
+    with pytest.raises(Exception):
+        late.get(timeout=3 * c.election_timeout_ms / 1000)
+    # nobody became leader meanwhile, and certainly not an observer
+    for sid in (4, 5):
+        assert c[sid].mntr()["zk_server_state"] in ("observer", "looking"), c.describe()
