@@ -289,6 +289,28 @@ static void start_read_only(struct conn *c, const struct connect_request *req)
 	write_connect_response(c, (int32_t)s->timeout_ms, s->id, s->password);
 }
 
+/* The request a new session waits as, the only one in the queue. */
+static struct request *session_request(struct conn *c)
+{
+	struct request *rq = calloc(1, sizeof(*rq));
+	if (!rq) {
+		conn_close(c, LOG_WARNING, "out of memory creating a session");
+		return NULL;
+	}
+	rq->conn = c;
+	rq->op = ZK_OP_CREATE_SESSION;
+	rq->state = REQUEST_IN_FLIGHT;
+	rq->received_ms = c->srv->now_ms;
+	return rq;
+}
+
+static void session_request_queue(struct conn *c, struct request *rq)
+{
+	c->queue_head = c->queue_tail = rq;
+	c->queue_len = 1;
+	c->state = CONN_CONNECTING;
+}
+
 static void handle_connect(struct conn *c, const uint8_t *frame, uint32_t len)
 {
 	struct server *srv = c->srv;
@@ -328,24 +350,16 @@ static void handle_connect(struct conn *c, const uint8_t *frame, uint32_t len)
 			conn_close(c, LOG_WARNING, "too many sessions (session.max_sessions)");
 			return;
 		}
-		struct request *rq = calloc(1, sizeof(*rq));
-		if (!rq) {
-			conn_close(c, LOG_WARNING, "out of memory creating a session");
+		struct request *rq = session_request(c);
+		if (!rq)
 			return;
-		}
-		rq->conn = c;
-		rq->op = ZK_OP_CREATE_SESSION;
-		rq->state = REQUEST_IN_FLIGHT;
-		rq->received_ms = srv->now_ms;
 		if (forward_request(c, rq, ZK_OP_CREATE_SESSION, (const uint8_t *)"", 0,
 				    negotiate_timeout(srv->cfg, req.timeout_ms)) < 0) {
 			free(rq);
 			conn_close(c, LOG_INFO, "no leader to create its session");
 			return;
 		}
-		c->queue_head = c->queue_tail = rq;
-		c->queue_len = 1;
-		c->state = CONN_CONNECTING;
+		session_request_queue(c, rq);
 		return;
 	}
 	if (req.session_id == 0) {
@@ -364,22 +378,15 @@ static void handle_connect(struct conn *c, const uint8_t *frame, uint32_t len)
 			conn_close(c, LOG_WARNING, "out of memory creating a session");
 			return;
 		}
-		struct request *rq = calloc(1, sizeof(*rq));
+		struct request *rq = session_request(c);
 		if (!rq) {
 			txn_free(t);
-			conn_close(c, LOG_WARNING, "out of memory creating a session");
 			return;
 		}
-		rq->conn = c;
-		rq->op = ZK_OP_CREATE_SESSION;
-		rq->state = REQUEST_IN_FLIGHT;
-		rq->received_ms = srv->now_ms;
 		rq->txn = t;
 		t->request = rq;
-		c->queue_head = c->queue_tail = rq;
-		c->queue_len = 1;
+		session_request_queue(c, rq);
 		c->pending_session_id = t->session_id;
-		c->state = CONN_CONNECTING;
 		if (server_submit(srv, t) < 0) {
 			t->request = NULL;
 			rq->txn = NULL;

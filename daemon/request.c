@@ -148,6 +148,17 @@ static void barrier_unlist(struct server *srv, struct request *rq)
 	rq->barrier_listed = false;
 }
 
+/* Keeps a copy of the body, for a request answered later as a read. */
+static int keep_body(struct request *rq, const uint8_t *body, uint32_t len)
+{
+	rq->body = malloc(len ? len : 1);
+	if (!rq->body)
+		return -ENOMEM;
+	memcpy(rq->body, body, len);
+	rq->body_len = len;
+	return 0;
+}
+
 static void request_free(struct request *rq)
 {
 	free(rq->multi_failure.op_types);
@@ -248,15 +259,12 @@ int request_receive(struct conn *c, const uint8_t *frame, uint32_t len)
 		rq->err = membership_transfer(srv, &c->auth, body, body_len);
 	} else if (log_sync && !follower && !c->read_only) {
 		struct txn *t = txn_new(0);
-		rq->body = malloc(body_len ? body_len : 1);
-		if (!t || !rq->body) {
+		if (!t || keep_body(rq, body, body_len) < 0) {
 			txn_free(t);
 			free(rq->body);
 			free(rq);
 			return -ENOMEM;
 		}
-		memcpy(rq->body, body, body_len);
-		rq->body_len = body_len;
 		t->request_op = ZK_OP_SYNC;
 		t->session_id = c->session->id;
 		t->time_ms = loop_wall_ms();
@@ -276,14 +284,9 @@ int request_receive(struct conn *c, const uint8_t *frame, uint32_t len)
 			rq->state = REQUEST_DONE;
 	} else if (follower && (write_op(op) || op == ZK_OP_SYNC || reconfig)) {
 		/* The leader preps it; the answer comes back through the log. */
-		if (op == ZK_OP_SYNC) {
-			rq->body = malloc(body_len ? body_len : 1);
-			if (!rq->body) {
-				free(rq);
-				return -ENOMEM;
-			}
-			memcpy(rq->body, body, body_len);
-			rq->body_len = body_len;
+		if (op == ZK_OP_SYNC && keep_body(rq, body, body_len) < 0) {
+			free(rq);
+			return -ENOMEM;
 		}
 		if (op == ZK_OP_CLOSE_SESSION)
 			c->session->closing = true;
@@ -299,13 +302,10 @@ int request_receive(struct conn *c, const uint8_t *frame, uint32_t len)
 		}
 	} else if (read_op(op)) {
 		rq->state = REQUEST_WAITING;
-		rq->body = malloc(body_len ? body_len : 1);
-		if (!rq->body) {
+		if (keep_body(rq, body, body_len) < 0) {
 			free(rq);
 			return -ENOMEM;
 		}
-		memcpy(rq->body, body, body_len);
-		rq->body_len = body_len;
 	} else if (write_op(op)) {
 		/* Room in the log first: prep publishes what it decides, so a write
 		 * refused after prep would leave a change nobody makes. The encoded
