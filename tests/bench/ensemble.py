@@ -142,6 +142,22 @@ def machine_busy_s():
     return (v[0] + v[1] + v[2] + v[5] + v[6] + v[7]) / CLK_TCK   # not idle, not iowait
 
 
+DISK = None   # the block device under --workdir (e.g. "vda"), for /proc/diskstats
+
+
+def diskstats():
+    """(writes, flushes, ms the device was busy) of DISK so far, or None."""
+    try:
+        with open("/proc/diskstats") as f:
+            for line in f:
+                p = line.split()
+                if p[2] == DISK and len(p) >= 19:
+                    return int(p[7]), int(p[17]), int(p[12])
+    except OSError:
+        pass
+    return None
+
+
 class Ensemble:
     """Three servers of one kind on 127.0.0.1: start, kill, restart, find the leader."""
 
@@ -466,6 +482,7 @@ def loadgen(args, ens, key, workload, where, leader):
            "--connections", "8", "--outstanding", "32", "--duration", str(args.duration)]
     cpu0 = [cpu_s(p.pid) for p in ens.procs]
     busy0 = machine_busy_s()
+    disk0 = diskstats()
     t0 = time.monotonic()
     p = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     out, err = p.communicate(timeout=600)
@@ -473,6 +490,7 @@ def loadgen(args, ens, key, workload, where, leader):
     wall = time.monotonic() - t0
     cpu1 = [cpu_s(p.pid) for p in ens.procs]
     r_busy = (machine_busy_s() - busy0) / wall
+    disk1 = diskstats()
     if p.returncode not in (0, 1) or not out.strip():
         ens.fail(f"{' '.join(cmd)} exited with {p.returncode}: {err.strip()}")
     r = json.loads(out.strip().splitlines()[-1])
@@ -483,6 +501,9 @@ def loadgen(args, ens, key, workload, where, leader):
     r["loadgen_cpu_s"] = ru.ru_utime + ru.ru_stime   # cumulative; differenced by the caller
     r["wall_s"] = wall
     r["machine_cores"] = r_busy
+    if disk0 and disk1:   # the whole device: every process's I/O, not only the servers'
+        r["disk"] = {"writes_per_s": (disk1[0] - disk0[0]) / wall, "flushes_per_s": (disk1[1] - disk0[1]) / wall,
+                     "busy": (disk1[2] - disk0[2]) / 1000 / wall}
     return r
 
 
@@ -508,7 +529,9 @@ def run_system(kind, args, workdir):
             res[key] = r
             log(f"{kind} {key}: {r['ops_per_s']:.0f} ops/s p50 {r['p50_us']:.0f} p99 {r['p99_us']:.0f} us "
                 f"on servers {r['servers']} (leader {leader + 1}); cores "
-                + " ".join(f"{k} {v:.2f}" for k, v in r["cores"].items()))
+                + " ".join(f"{k} {v:.2f}" for k, v in r["cores"].items())
+                + (" disk {writes_per_s:.0f} writes/s {flushes_per_s:.0f} flushes/s busy {busy:.0%}".format(
+                    **r["disk"]) if "disk" in r else ""))
         leader = ens.wait_settled(60)
         res["rss_mb"] = {f"s{i + 1}": rss_mb(ens.procs[i].pid) for i in range(N)}
         res["rss_leader"] = leader + 1
@@ -543,6 +566,8 @@ def machine(workdir):
         size = subprocess.run(["lsblk", "-ndo", "SIZE", f"/dev/{dev}"], capture_output=True,
                               text=True).stdout.strip()
         disk = f"/dev/{dev} {size}, {rot}, scheduler {sched}"
+        global DISK
+        DISK = dev
     except (OSError, IndexError):
         pass
     return {"cpu": cpu, "cores": os.cpu_count(), "mem_gib": round(mem, 1), "disk": disk,
@@ -596,15 +621,17 @@ def print_report(args, m, disk, res):
     print()
     # CPU: where the two cores went in each run
     if md:
-        print("| CPU during the run (cores: s1 s2 s3 loadgen rest-of-machine; L = leader) |"
-              + "".join(f" {names[k]} |" for k, _ in systems))
+        print("| CPU during the run (cores: s1 s2 s3 loadgen rest-of-machine; L = leader), "
+              f"disk {DISK} (flushes/s, busy) |" + "".join(f" {names[k]} |" for k, _ in systems))
         print("|---|" + "---|" * len(systems))
     for key, _, _ in RUNS:
         cells = []
         for _, r in systems:
             cr = r[key]["cores"]
             cells.append(" ".join(f"{cr[f's{i + 1}']:.2f}{'L' if r[key]['leader'] == i + 1 else ''}"
-                                  for i in range(N)) + f" {cr['loadgen']:.2f} {cr['other']:.2f}")
+                                  for i in range(N)) + f" {cr['loadgen']:.2f} {cr['other']:.2f}"
+                         + (f"; {r[key]['disk']['flushes_per_s']:.0f}/s {r[key]['disk']['busy']:.0%}"
+                            if "disk" in r[key] else ""))
         if md:
             print(f"| {LABELS[key]} |" + "".join(f" {x} |" for x in cells))
         else:
