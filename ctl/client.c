@@ -263,6 +263,16 @@ int zkc_four_letter(struct zk_client *c, const char *word, char **ret_text, size
 	return 0;
 }
 
+int zkc_word(struct zk_client *c, const char *host, const char *port, const char *word,
+	     char **ret_text, size_t *ret_len)
+{
+	int r = zkc_connect(c, host, port);
+	if (r == 0)
+		r = zkc_four_letter(c, word, ret_text, ret_len);
+	zkc_close(c);
+	return r;
+}
+
 /* Reads one length-prefixed frame into c->reply. */
 static int recv_frame(struct zk_client *c, int64_t deadline)
 {
@@ -327,14 +337,13 @@ int zkc_session_open(struct zk_client *c, int32_t timeout_ms)
 	return 0;
 }
 
-int zkc_call(struct zk_client *c, int32_t op, const struct jute_buf *body, int32_t *ret_err,
-	     struct jute_reader *ret_body)
+/* Sends {xid, op} + body and waits for the reply to xid. */
+static int call_xid(struct zk_client *c, int32_t xid, int32_t op, const struct jute_buf *body,
+		    int32_t *ret_err, struct jute_reader *ret_body)
 {
 	int64_t deadline = now_ms() + c->timeout_ms;
 	struct jute_buf b = { 0 };
-	int32_t xid = c->next_xid;
 
-	c->next_xid = c->next_xid == INT32_MAX ? 1 : c->next_xid + 1;
 	jute_write_int(&b, 0);
 	jute_write_int(&b, xid);
 	jute_write_int(&b, op);
@@ -369,6 +378,26 @@ int zkc_call(struct zk_client *c, int32_t op, const struct jute_buf *body, int32
 	}
 }
 
+int zkc_call(struct zk_client *c, int32_t op, const struct jute_buf *body, int32_t *ret_err,
+	     struct jute_reader *ret_body)
+{
+	int32_t xid = c->next_xid;
+	c->next_xid = c->next_xid == INT32_MAX ? 1 : c->next_xid + 1;
+	return call_xid(c, xid, op, body, ret_err, ret_body);
+}
+
+int zkc_auth(struct zk_client *c, const char *scheme, const char *auth, int32_t *ret_err)
+{
+	struct jute_buf b = { 0 };
+	struct jute_reader body;
+	jute_write_int(&b, 0);			/* type */
+	jute_write_string(&b, scheme, (int32_t)strlen(scheme));
+	jute_write_buffer(&b, auth, (int32_t)strlen(auth));
+	int r = call_xid(c, ZK_XID_AUTH, ZK_OP_AUTH, &b, ret_err, &body);
+	jute_buf_free(&b);
+	return r;
+}
+
 void zkc_close(struct zk_client *c)
 {
 	if (c->fd >= 0 && c->session_id != 0) {
@@ -383,4 +412,53 @@ void zkc_close(struct zk_client *c)
 	free(c->reply);
 	c->reply = NULL;
 	c->reply_len = 0;
+}
+
+int zkc_kv_parse(struct zkc_kv *l, char *text, const char *sep)
+{
+	size_t lines = 1;
+	l->text = text;
+	l->n = 0;
+	l->answered = !strstr(text, ZKC_NOT_IN_WHITELIST);
+	for (const char *p = text; *p; p++)
+		lines += *p == '\n';
+	l->v = calloc(lines, sizeof(*l->v));
+	if (!l->v)
+		return -1;
+	char *save = NULL;
+	for (char *line = strtok_r(text, "\n", &save); line; line = strtok_r(NULL, "\n", &save)) {
+		char *s = strstr(line, sep);
+		if (!s)
+			continue;
+		*s = '\0';
+		s += strlen(sep);
+		while (*s == ' ' || *s == '\t')
+			s++;
+		size_t n = strlen(s);
+		while (n > 0 && (s[n - 1] == '\r' || s[n - 1] == ' '))
+			s[--n] = '\0';
+		l->v[l->n].key = line;
+		l->v[l->n].value = s;
+		l->n++;
+	}
+	return 0;
+}
+
+const char *zkc_kv_get(const struct zkc_kv *l, const char *key)
+{
+	if (!l->answered)
+		return NULL;
+	for (size_t i = 0; i < l->n; i++)
+		if (strcmp(l->v[i].key, key) == 0)
+			return l->v[i].value;
+	return NULL;
+}
+
+void zkc_kv_free(struct zkc_kv *l)
+{
+	free(l->v);
+	free(l->text);
+	l->v = NULL;
+	l->text = NULL;
+	l->n = 0;
 }

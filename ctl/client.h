@@ -10,6 +10,7 @@
  * is the server's own (daemon/jute.h). */
 #pragma once
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -44,6 +45,10 @@ int zkc_connect(struct zk_client *c, const char *host, const char *port);
 /* On a fresh connection: sends the word and reads the answer until the
  * server closes (at most 16 MiB). *ret_text is NUL-terminated; free it. */
 int zkc_four_letter(struct zk_client *c, const char *word, char **ret_text, size_t *ret_len);
+/* zkc_connect, zkc_four_letter and zkc_close: one word on a connection of
+ * its own. */
+int zkc_word(struct zk_client *c, const char *host, const char *port, const char *word,
+	     char **ret_text, size_t *ret_len);
 /* ConnectRequest for a new session; -1 also when the server refuses it. */
 int zkc_session_open(struct zk_client *c, int32_t timeout_ms);
 /* Sends {xid, op} + body (NULL: no body) and waits for its reply. Returns 0
@@ -51,7 +56,29 @@ int zkc_session_open(struct zk_client *c, int32_t timeout_ms);
  * *ret_body (it points into c->reply: valid until the next call). */
 int zkc_call(struct zk_client *c, int32_t op, const struct jute_buf *body, int32_t *ret_err,
 	     struct jute_reader *ret_body);
+/* addauth: an AuthPacket {type 0, scheme, auth} with xid -4. Returns 0 with
+ * the server's answer in *ret_err (AUTHFAILED: the server then closes the
+ * connection), or -1. */
+int zkc_auth(struct zk_client *c, const char *scheme, const char *auth, int32_t *ret_err);
 /* Closes the session if there is one (closeSession, waiting for its reply),
  * then the connection; frees what c holds. Failures are ignored: the
  * server expires a session that was not closed. */
 void zkc_close(struct zk_client *c);
+
+/* The answer to a four-letter word as "key: value" (srvr) or "key\tvalue"
+ * (mntr) lines, parsed in place. */
+struct zkc_kv {
+	char *text;		/* owned */
+	struct { const char *key, *value; } *v;
+	size_t n;
+	bool answered;		/* the word ran (was not refused by the whitelist) */
+};
+
+#define ZKC_NOT_IN_WHITELIST "is not executed because it is not in the whitelist"
+
+/* Takes text (from zkc_four_letter) over: zkc_kv_free frees it, also after
+ * a failure (-1: out of memory). */
+int zkc_kv_parse(struct zkc_kv *l, char *text, const char *sep);
+/* The value of key; NULL when there is none or the word was refused. */
+const char *zkc_kv_get(const struct zkc_kv *l, const char *key);
+void zkc_kv_free(struct zkc_kv *l);

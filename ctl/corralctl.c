@@ -1,7 +1,10 @@
 /* corralctl: the administrator's command-line client of corrald (and of any
  * ZooKeeper server): health check (ruok), a status table (srvr + mntr), the
- * reads ls, get, stat and tree, and the writes create, set and delete. It speaks the client protocol itself
- * (client.c), opens one session for the reads and closes it before exiting.
+ * reads ls, get, stat and tree, the writes create, set and delete, and an
+ * ensemble's membership. It speaks the client protocol itself (client.c),
+ * opens one session for the reads and closes it before exiting. The
+ * four-letter-word commands are in words.c, the members commands in
+ * members.c.
  *
  * Exit statuses (also in --help and corralctl(8)): 0 success; 1 the server
  * answered, but not as asked; 2 the server could not be reached or talked
@@ -17,7 +20,10 @@
 #include <unistd.h>
 
 #include "client.h"
+#include "corralctl.h"
 #include "jute.h"
+#include "members.h"
+#include "words.h"
 #include "path.h"
 #include "proto.h"
 #include "tree.h"
@@ -26,36 +32,19 @@
 #error "CORRAL_VERSION must be defined by the build"
 #endif
 
-#define EXIT_NO 1		/* the server answered, but not as asked */
-#define EXIT_UNREACHABLE 2	/* could not reach or talk to the server */
-#define EXIT_USAGE 64		/* EX_USAGE */
-
 #define DEFAULT_SERVER "127.0.0.1:2181"
 #define DEFAULT_TIMEOUT_MS 5000
 #define MAX_TIMEOUT_MS 3600000
 #define DEFAULT_MAX_NODES 10000
-/* The session asked for; the server clamps it to its bounds. Every request
- * renews it, and corralctl never idles between requests. */
-#define SESSION_TIMEOUT_MS 10000
-
-#define NOT_IN_WHITELIST "is not executed because it is not in the whitelist"
-
-struct ctx {
-	const char *server;		/* as given, for messages */
-	char host[256];
-	char port[16];
-	int timeout_ms;
-	long max_nodes;			/* tree: 0 = no limit */
-	long max_depth;			/* tree: -1 = no limit */
-	struct zk_client zk;
-};
 
 static const char usage_text[] =
-	"Usage: corralctl [-s HOST:PORT] [-t TIMEOUT_MS] COMMAND [ARGS]\n"
+	"Usage: corralctl [-s HOST:PORT] [-t TIMEOUT_MS] [--auth USER:PASSWORD] COMMAND [ARGS]\n"
 	"       corralctl --help | --version\n"
 	"Commands: ruok, status, ls PATH, get PATH, stat PATH,\n"
 	"          tree [--max-nodes N] [--max-depth N] [PATH],\n"
-	"          create PATH [DATA], set PATH DATA, delete PATH\n";
+	"          create PATH [DATA], set PATH DATA, delete PATH,\n"
+	"          members list, members add ID PEER_HOST:PORT CLIENT_HOST:PORT [--observer],\n"
+	"          members remove ID, members transfer-leader [ID]\n";
 
 static void print_help(void)
 {
@@ -78,6 +67,19 @@ static void print_help(void)
 	       "  set PATH DATA replaces the data of PATH (any version)\n"
 	       "  delete PATH   deletes PATH (any version; it must have no children)\n"
 	       "\n"
+	       "An ensemble's members (changes need WRITE on /zookeeper/config: --auth):\n"
+	       "  members list  each member's id, role (participant or observer), peer and\n"
+	       "                client address and state (from its mntr), the configuration's\n"
+	       "                version and the leader\n"
+	       "  members add ID PEER_HOST:PORT CLIENT_HOST:PORT [--observer]\n"
+	       "                adds server ID (a participant, or an observer); prints the\n"
+	       "                new configuration\n"
+	       "  members remove ID\n"
+	       "                removes server ID; prints the new configuration\n"
+	       "  members transfer-leader [ID]\n"
+	       "                asks the leader to hand leadership to server ID (default:\n"
+	       "                the most up-to-date member) and waits until it is done\n"
+	       "\n"
 	       "Options:\n"
 	       "  -s, --server=HOST:PORT  the server; [IPV6]:PORT for IPv6 (default:\n"
 	       "                          $CORRAL_SERVER, else " DEFAULT_SERVER ")\n"
@@ -85,21 +87,24 @@ static void print_help(void)
 	       "                          each answer (default %d)\n"
 	       "      --max-nodes=N       tree: stop after N nodes (default %d; 0: no limit)\n"
 	       "      --max-depth=N       tree: at most N levels below PATH (default: no limit)\n"
+	       "      --auth=USER:PASSWORD  commands with a session: authenticate first\n"
+	       "                          (addauth digest), e.g. as the super user\n"
+	       "      --observer          members add: the new member is an observer\n"
 	       "  -h, --help              this text\n"
 	       "  -V, --version           corralctl's version\n"
 	       "\n"
 	       "Exit status:\n"
 	       "  0   success\n"
 	       "  1   the server answered, but not as asked: no such node, not authorized,\n"
-	       "      ruok answered other than imok, a four-letter word not enabled\n"
+	       "      ruok answered other than imok, a four-letter word not enabled,\n"
+	       "      a membership change refused\n"
 	       "  2   the server could not be reached or talked to: connection refused,\n"
 	       "      timed out, closed, name not resolved\n"
 	       "  64  bad usage\n",
 	       DEFAULT_TIMEOUT_MS, DEFAULT_MAX_NODES);
 }
 
-__attribute__((format(printf, 1, 2)))
-static int usage_error(const char *fmt, ...)
+int usage_error(const char *fmt, ...)
 {
 	va_list ap;
 	fputs("corralctl: ", stderr);
@@ -110,14 +115,18 @@ static int usage_error(const char *fmt, ...)
 	return EXIT_USAGE;
 }
 
-static int unreachable(const struct ctx *x)
+int unreachable_at(const char *where, const struct zk_client *c)
 {
-	fprintf(stderr, "corralctl: %s: %s\n", x->server, x->zk.error);
+	fprintf(stderr, "corralctl: %s: %s\n", where, c->error);
 	return EXIT_UNREACHABLE;
 }
 
-/* The message for an error code the server answered about path. */
-static int answered_error(const char *path, int32_t err)
+static int unreachable(const struct ctx *x)
+{
+	return unreachable_at(x->server, &x->zk);
+}
+
+int answered_error(const char *path, int32_t err)
 {
 	switch (err) {
 	case ZNONODE:
@@ -146,260 +155,20 @@ static int answered_error(const char *path, int32_t err)
 	return EXIT_NO;
 }
 
-static void print_escaped(FILE *f, const char *p, size_t len, size_t max)
-{
-	for (size_t i = 0; i < len && i < max; i++) {
-		unsigned char ch = (unsigned char)p[i];
-		if (ch == '\n')
-			fputs("\\n", f);
-		else if (ch < 0x20 || ch >= 0x7f)
-			fprintf(f, "\\x%02x", ch);
-		else
-			fputc(ch, f);
-	}
-	if (len > max)
-		fputs("...", f);
-}
-
-/* ---- four-letter words ---- */
-
-/* Runs one word on its own connection. Returns 0 with the answer, or -1
- * (could not reach or talk to the server; x->zk.error says why). */
-static int four_letter(struct ctx *x, const char *word, char **ret_text, size_t *ret_len)
-{
-	int r = zkc_connect(&x->zk, x->host, x->port);
-	if (r == 0)
-		r = zkc_four_letter(&x->zk, word, ret_text, ret_len);
-	zkc_close(&x->zk);
-	return r;
-}
-
-static int cmd_ruok(struct ctx *x, char **args, int nargs)
-{
-	char *text;
-	size_t len;
-	int status = EXIT_NO;
-
-	if (four_letter(x, "ruok", &text, &len) < 0)
-		return unreachable(x);
-	if (len == 4 && memcmp(text, "imok", 4) == 0) {
-		puts("imok");
-		status = EXIT_SUCCESS;
-	} else if (strstr(text, NOT_IN_WHITELIST)) {
-		fprintf(stderr, "corralctl: %s: ruok is not enabled on the server "
-			"(not in its four-letter-word whitelist)\n", x->server);
-	} else if (len == 0) {
-		fprintf(stderr, "corralctl: %s: the server closed the connection without "
-			"answering ruok\n", x->server);
-	} else {
-		fprintf(stderr, "corralctl: %s: the server answered ruok with '", x->server);
-		print_escaped(stderr, text, len, 100);
-		fputs("', not 'imok'\n", stderr);
-	}
-	free(text);
-	return status;
-}
-
-/* "key: value" (srvr) or "key\tvalue" (mntr) lines, parsed in place. */
-struct kv_list {
-	char *text;		/* owned */
-	struct { const char *key, *value; } *v;
-	size_t n;
-	bool answered;		/* the word ran (was not refused by the whitelist) */
-};
-
-static int kv_parse(struct kv_list *l, char *text, const char *sep)
-{
-	size_t lines = 1;
-	l->text = text;
-	l->n = 0;
-	l->answered = !strstr(text, NOT_IN_WHITELIST);
-	for (const char *p = text; *p; p++)
-		lines += *p == '\n';
-	l->v = calloc(lines, sizeof(*l->v));
-	if (!l->v)
-		return -1;
-	char *save = NULL;
-	for (char *line = strtok_r(text, "\n", &save); line; line = strtok_r(NULL, "\n", &save)) {
-		char *s = strstr(line, sep);
-		if (!s)
-			continue;
-		*s = '\0';
-		s += strlen(sep);
-		while (*s == ' ' || *s == '\t')
-			s++;
-		size_t n = strlen(s);
-		while (n > 0 && (s[n - 1] == '\r' || s[n - 1] == ' '))
-			s[--n] = '\0';
-		l->v[l->n].key = line;
-		l->v[l->n].value = s;
-		l->n++;
-	}
-	return 0;
-}
-
-static const char *kv_get(const struct kv_list *l, const char *key)
-{
-	if (!l->answered)
-		return NULL;
-	for (size_t i = 0; i < l->n; i++)
-		if (strcmp(l->v[i].key, key) == 0)
-			return l->v[i].value;
-	return NULL;
-}
-
-static void kv_free(struct kv_list *l)
-{
-	free(l->v);
-	free(l->text);
-}
-
-struct row {
-	const char *label;
-	char value[256];
-};
-
-static void add_row(struct row *rows, size_t *n, const char *label, const char *value)
-{
-	if (!value)
-		return;
-	rows[*n].label = label;
-	snprintf(rows[*n].value, sizeof(rows[*n].value), "%s", value);
-	(*n)++;
-}
-
-/* "1d 2h 3m 4s" from milliseconds; NULL when text is not a number. */
-static const char *format_uptime(const char *text, char *buf, size_t size)
-{
-	char *end;
-	if (!text)
-		return NULL;
-	errno = 0;
-	unsigned long long ms = strtoull(text, &end, 10);
-	if (end == text || *end || errno)
-		return text;
-	unsigned long long s = ms / 1000;
-	unsigned long long d = s / 86400, h = s / 3600 % 24, m = s / 60 % 60;
-	if (d)
-		snprintf(buf, size, "%llud %lluh %llum %llus", d, h, m, s % 60);
-	else if (h)
-		snprintf(buf, size, "%lluh %llum %llus", h, m, s % 60);
-	else if (m)
-		snprintf(buf, size, "%llum %llus", m, s % 60);
-	else
-		snprintf(buf, size, "%llus", s);
-	return buf;
-}
-
-static int cmd_status(struct ctx *x, char **args, int nargs)
-{
-	struct kv_list srvr = { 0 }, mntr = { 0 };
-	char *text;
-	size_t len;
-	int status = EXIT_SUCCESS;
-
-	if (four_letter(x, "srvr", &text, &len) < 0)
-		return unreachable(x);
-	if (kv_parse(&srvr, text, ": ") < 0) {
-		kv_free(&srvr);
-		fprintf(stderr, "corralctl: out of memory\n");
-		return EXIT_NO;
-	}
-	if (four_letter(x, "mntr", &text, &len) < 0) {
-		kv_free(&srvr);
-		return unreachable(x);
-	}
-	if (kv_parse(&mntr, text, "\t") < 0) {
-		kv_free(&srvr);
-		kv_free(&mntr);
-		fprintf(stderr, "corralctl: out of memory\n");
-		return EXIT_NO;
-	}
-	bool have_srvr = kv_get(&srvr, "Mode") != NULL;
-	bool have_mntr = kv_get(&mntr, "zk_server_state") != NULL;
-	if (!have_srvr && !have_mntr) {
-		if (!srvr.answered && !mntr.answered)
-			fprintf(stderr, "corralctl: %s: neither srvr nor mntr is enabled on the server "
-				"(not in its four-letter-word whitelist)\n", x->server);
-		else
-			fprintf(stderr, "corralctl: %s: the answers to srvr and mntr do not parse: "
-				"not a ZooKeeper server?\n", x->server);
-		kv_free(&srvr);
-		kv_free(&mntr);
-		return EXIT_NO;
-	}
-
-	struct row rows[24];
-	size_t n = 0;
-	char buf[256];
-#define EITHER(skey, mkey) (kv_get(&srvr, skey) ? kv_get(&srvr, skey) : kv_get(&mntr, mkey))
-	add_row(rows, &n, "server", x->server);
-	add_row(rows, &n, "mode", EITHER("Mode", "zk_server_state"));
-	add_row(rows, &n, "version", EITHER("Zookeeper version", "zk_version"));
-	add_row(rows, &n, "zxid", EITHER("Zxid", "zk_last_zxid"));
-	add_row(rows, &n, "znodes", EITHER("Node count", "zk_znode_count"));
-	add_row(rows, &n, "connections", EITHER("Connections", "zk_num_alive_connections"));
-	add_row(rows, &n, "outstanding", EITHER("Outstanding", "zk_outstanding_requests"));
-	const char *lat = kv_get(&srvr, "Latency min/avg/max");
-	const char *lmin = kv_get(&mntr, "zk_min_latency"), *lavg = kv_get(&mntr, "zk_avg_latency"),
-		   *lmax = kv_get(&mntr, "zk_max_latency");
-	if (lat) {
-		snprintf(buf, sizeof(buf), "%s ms", lat);
-		add_row(rows, &n, "latency min/avg/max", buf);
-	} else if (lmin && lavg && lmax) {
-		snprintf(buf, sizeof(buf), "%s/%s/%s ms", lmin, lavg, lmax);
-		add_row(rows, &n, "latency min/avg/max", buf);
-	}
-	const char *rcvd = EITHER("Received", "zk_packets_received");
-	const char *sent = EITHER("Sent", "zk_packets_sent");
-	if (rcvd && sent) {
-		snprintf(buf, sizeof(buf), "%s/%s", rcvd, sent);
-		add_row(rows, &n, "packets received/sent", buf);
-	}
-#undef EITHER
-	add_row(rows, &n, "watches", kv_get(&mntr, "zk_watch_count"));
-	add_row(rows, &n, "ephemerals", kv_get(&mntr, "zk_ephemerals_count"));
-	const char *size = kv_get(&mntr, "zk_approximate_data_size");
-	if (size) {
-		snprintf(buf, sizeof(buf), "%s bytes", size);
-		add_row(rows, &n, "data size", buf);
-	}
-	add_row(rows, &n, "sessions", kv_get(&mntr, "zk_global_sessions"));
-	add_row(rows, &n, "log fsyncs", kv_get(&mntr, "corral_log_fsyncs"));
-	add_row(rows, &n, "log entries/fsync", kv_get(&mntr, "corral_log_entries_per_fsync"));
-	const char *failed = kv_get(&mntr, "corral_log_failed");
-	const char *space = kv_get(&mntr, "corral_log_refusing_for_space");
-	if (failed && strcmp(failed, "0") != 0)
-		add_row(rows, &n, "log state", "FAILED: writes refused, restart once the disk is sound");
-	else if (space && strcmp(space, "0") != 0)
-		add_row(rows, &n, "log state", "writes refused: no room for a log segment");
-	else if (failed || space)
-		add_row(rows, &n, "log state", "ok");
-	add_row(rows, &n, "uptime", format_uptime(kv_get(&mntr, "zk_uptime"), buf, sizeof(buf)));
-
-	int width = 0;
-	for (size_t i = 0; i < n; i++)
-		if ((int)strlen(rows[i].label) > width)
-			width = (int)strlen(rows[i].label);
-	for (size_t i = 0; i < n; i++)
-		printf("%-*s  %s\n", width, rows[i].label, rows[i].value);
-	if (!have_mntr)
-		fprintf(stderr, "corralctl: %s: mntr is %s: watches, ephemerals, data size, sessions, "
-			"log and uptime are not shown\n", x->server,
-			mntr.answered ? "not understood by the server"
-				      : "not enabled on the server (not in its four-letter-word whitelist)");
-	kv_free(&srvr);
-	kv_free(&mntr);
-	return status;
-}
-
 /* ---- reads in a session ---- */
 
-static int open_session(struct ctx *x)
+int session_at(struct ctx *x, struct zk_client *c, const char *host, const char *port,
+	       const char *where)
 {
-	if (zkc_connect(&x->zk, x->host, x->port) < 0 ||
-	    zkc_session_open(&x->zk, SESSION_TIMEOUT_MS) < 0)
-		return -1;
+	int32_t err;
+	if (zkc_connect(c, host, port) < 0 || zkc_session_open(c, SESSION_TIMEOUT_MS) < 0 ||
+	    (x->auth && zkc_auth(c, "digest", x->auth, &err) < 0))
+		return unreachable_at(where, c);
+	if (x->auth && err != ZOK) {
+		fprintf(stderr, "corralctl: %s: the server refused --auth (addauth digest): %s (%d)\n",
+			where, zk_err_name(err), err);
+		return EXIT_NO;
+	}
 	return 0;
 }
 
@@ -805,6 +574,7 @@ static const struct command commands[] = {
 	{ "create", 1, 2, true, cmd_create },
 	{ "set", 2, 2, true, cmd_set },
 	{ "delete", 1, 1, true, cmd_delete },
+	{ "members", 0, 5, false, cmd_members },
 };
 
 static int parse_long(const char *text, long min, long max, long *ret)
@@ -818,7 +588,7 @@ static int parse_long(const char *text, long min, long max, long *ret)
 	return 0;
 }
 
-enum { OPT_MAX_NODES = 256, OPT_MAX_DEPTH };
+enum { OPT_MAX_NODES = 256, OPT_MAX_DEPTH, OPT_AUTH, OPT_OBSERVER };
 
 int main(int argc, char **argv)
 {
@@ -827,6 +597,8 @@ int main(int argc, char **argv)
 		{ "timeout", required_argument, NULL, 't' },
 		{ "max-nodes", required_argument, NULL, OPT_MAX_NODES },
 		{ "max-depth", required_argument, NULL, OPT_MAX_DEPTH },
+		{ "auth", required_argument, NULL, OPT_AUTH },
+		{ "observer", no_argument, NULL, OPT_OBSERVER },
 		{ "help", no_argument, NULL, 'h' },
 		{ "version", no_argument, NULL, 'V' },
 		{ 0 },
@@ -859,6 +631,14 @@ int main(int argc, char **argv)
 				return usage_error("--max-depth: '%s' is not a depth", optarg);
 			tree_option = true;
 			break;
+		case OPT_AUTH:
+			if (!strchr(optarg, ':') || optarg[0] == ':')
+				return usage_error("--auth: expected USER:PASSWORD");
+			x.auth = optarg;
+			break;
+		case OPT_OBSERVER:
+			x.observer = true;
+			break;
 		case 'h':
 			print_help();
 			return fflush(stdout) == 0 ? EXIT_SUCCESS : EXIT_NO;
@@ -887,8 +667,15 @@ int main(int argc, char **argv)
 		return usage_error("%s: unexpected argument '%s'", name, args[cmd->max_args]);
 	if (tree_option && cmd->run != cmd_tree)
 		return usage_error("--max-nodes and --max-depth are for tree only");
-	/* Every argument is a path, but for the DATA of create and set. */
+	if (x.auth && !cmd->session && cmd->run != cmd_members)
+		return usage_error("--auth is for commands that open a session, not %s", name);
+	if (x.observer && cmd->run != cmd_members)
+		return usage_error("--observer is for members add only");
+	/* Every argument is a path, but for the DATA of create and set (and
+	 * members, which checks its own). */
 	int paths = cmd->run == cmd_create || cmd->run == cmd_set ? (nargs > 0) : nargs;
+	if (cmd->run == cmd_members)
+		paths = 0;
 	for (int i = 0; i < paths; i++) {
 		if (args[i][0] != '/')
 			return usage_error("%s: '%s' is not a path: it must start with '/'", name,
@@ -904,10 +691,10 @@ int main(int argc, char **argv)
 	x.timeout_ms = (int)timeout;
 	zkc_init(&x.zk, x.timeout_ms);
 
-	int status;
-	if (cmd->session && open_session(&x) < 0)
-		status = unreachable(&x);
-	else
+	int status = 0;
+	if (cmd->session)
+		status = session_at(&x, &x.zk, x.host, x.port, x.server);
+	if (status == 0)
 		status = cmd->run(&x, args, nargs);
 	zkc_close(&x.zk);
 	errno = 0;

@@ -1,5 +1,6 @@
 /* commit: see commit.h. */
 #include "commit.h"
+#include "commit_internal.h"
 
 #include <errno.h>
 #include <poll.h>
@@ -8,24 +9,20 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/pidfd.h>
-#include <sys/random.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 
 #include <liburing.h>
-#include <openssl/sha.h>
 
 #include "log.h"
 #include "snapshot_transfer.h"
 #include "sockaddr.h"
 #include "txn_codec.h"
 
-/* The address raft records for this server; peers arrive with replication. */
-#define SINGLE_SERVER_ADDRESS "127.0.0.1:0"
 
 /* Remembers that entries from index on have term (terms change rarely). */
-static int note_term(struct commit *c, uint64_t index, uint64_t term)
+int commit_note_term_run(struct commit *c, uint64_t index, uint64_t term)
 {
 	if (c->term_run_count && c->term_runs[c->term_run_count - 1].term == term)
 		return 0;
@@ -45,10 +42,10 @@ static int note_term(struct commit *c, uint64_t index, uint64_t term)
 
 int commit_note_term(struct commit *c, uint64_t index, uint64_t term)
 {
-	return note_term(c, index, term);
+	return commit_note_term_run(c, index, term);
 }
 
-static uint64_t term_of(const struct commit *c, uint64_t index)
+uint64_t commit_term_of(const struct commit *c, uint64_t index)
 {
 	uint64_t term = 0;
 	for (size_t i = 0; i < c->term_run_count && c->term_runs[i].start <= index; i++)
@@ -56,7 +53,7 @@ static uint64_t term_of(const struct commit *c, uint64_t index)
 	return term;
 }
 
-static int note_configuration(struct commit *c, uint64_t index, const void *data, uint32_t len)
+int commit_note_configuration(struct commit *c, uint64_t index, const void *data, uint32_t len)
 {
 	uint8_t *copy = malloc(len ? len : 1);
 	if (!copy)
@@ -69,7 +66,22 @@ static int note_configuration(struct commit *c, uint64_t index, const void *data
 	return 0;
 }
 
-static void queue_push(struct commit *c, struct txn *t)
+void commit_queue_unpush(struct commit *c, struct txn *t)
+{
+	struct txn *prev = NULL;
+	for (struct txn *k = c->head; k && k != t; k = k->next)
+		prev = k;
+	if (c->tail != t)
+		return;
+	if (prev)
+		prev->next = NULL;
+	else
+		c->head = NULL;
+	c->tail = prev;
+	c->queued--;
+}
+
+void commit_queue_push(struct commit *c, struct txn *t)
 {
 	t->next = NULL;
 	if (c->tail)
@@ -88,7 +100,7 @@ void commit_apply(struct commit *c)
 	apply_committed(c);
 }
 
-static void on_snapshot_exit(struct loop_op *op, int res, uint32_t flags);
+void commit_on_snapshot_exit(struct loop_op *op, int res, uint32_t flags);
 
 static void apply_committed(struct commit *c)
 {
@@ -144,7 +156,7 @@ static int truncate_from(struct commit *c, uint64_t index)
 	log_notice("the leader's log differs from ours from index %llu on (ours ends at %llu): "
 		   "removing ours from there", (unsigned long long)index,
 		   (unsigned long long)c->wal.last_index);
-	int r = wal_truncate(&c->wal, index, term_of(c, index - 1));
+	int r = wal_truncate(&c->wal, index, commit_term_of(c, index - 1));
 	if (r < 0)
 		return r;
 	terms_truncate(c, index);
@@ -187,7 +199,7 @@ static int truncate_from(struct commit *c, uint64_t index)
 }
 
 /* Carries out what raft_step() asked for. Returns 0 or a negative errno. */
-static int handle_update(struct commit *c, struct raft_update *u)
+int commit_handle_update(struct commit *c, struct raft_update *u)
 {
 	if (u->flags & (RAFT_UPDATE_CURRENT_TERM | RAFT_UPDATE_VOTED_FOR)) {
 		/* Durable before anything else happens, as Raft requires. */
@@ -199,22 +211,32 @@ static int handle_update(struct commit *c, struct raft_update *u)
 	}
 	if (u->flags & RAFT_UPDATE_ENTRIES) {
 		uint64_t first = u->entries.index;
-		if (u->entries.n)
+		void *raft_owned = NULL;
+		if (u->entries.n) {
 			c->persisted_batch = u->entries.batch[0].batch;
+			/* Neither submitted here nor received: raft's own entry (the
+			 * barrier a new leader appends), whose batch is ours to free. */
+			if (c->persisted_batch != c->received_batch &&
+			    c->persisted_batch != c->submit_batch)
+				raft_owned = c->persisted_batch;
+		}
 		if (u->entries.n && first <= c->wal.last_index) {
 			int r = truncate_from(c, first);
 			if (r < 0)
 				return r;
 		}
+		uint64_t last_change = 0;
 		for (unsigned i = 0; i < u->entries.n; i++) {
 			const struct raft_entry *e = &u->entries.batch[i];
 			uint64_t index = first + i;
+			if (e->type == RAFT_CHANGE)
+				last_change = index;
 			int r = wal_append(&c->wal, index, e->term, (uint8_t)e->type, e->buf.base,
 					   (uint32_t)e->buf.len);
 			if (r == 0)
-				r = note_term(c, index, e->term);
+				r = commit_note_term_run(c, index, e->term);
 			if (r == 0 && e->type == RAFT_CHANGE)
-				r = note_configuration(c, index, e->buf.base, (uint32_t)e->buf.len);
+				r = commit_note_configuration(c, index, e->buf.base, (uint32_t)e->buf.len);
 			if (r == 0 && c->ensemble)
 				r = entry_cache_append(&c->entries, index, e->term, (uint8_t)e->type,
 						       e->buf.base, (uint32_t)e->buf.len);
@@ -225,7 +247,7 @@ static int handle_update(struct commit *c, struct raft_update *u)
 				r = txn_decode(e->buf.base, (uint32_t)e->buf.len, &t);
 				if (r == 0) {
 					t->zxid = (int64_t)index;
-					queue_push(c, t);
+					commit_queue_push(c, t);
 					if (c->last_zxid < (int64_t)index)
 						c->last_zxid = (int64_t)index;
 				} else if (r == -EBADMSG) {
@@ -233,9 +255,20 @@ static int handle_update(struct commit *c, struct raft_update *u)
 						  "can read", (unsigned long long)index);
 				}
 			}
-			if (r < 0)
+			if (r < 0) {
+				raft_free(raft_owned);
 				return r;
+			}
 		}
+		raft_free(raft_owned);
+		/* libraft 0.22.1 records a configuration change received in
+		 * AppendEntries at the index of the batch's first entry, not its
+		 * own (replicationAppend passes `index` for every entry): when the
+		 * change is not first, its commit would never be recognized
+		 * (RAFT_CONFIGURATION matches on the index). Put it right. */
+		if (last_change && last_change != first &&
+		    c->raft.configuration_uncommitted_index == first)
+			c->raft.configuration_uncommitted_index = last_change;
 	}
 	if ((u->flags & RAFT_UPDATE_MESSAGES) && u->messages.n > 0) {
 		if (c->ensemble)
@@ -285,7 +318,7 @@ int commit_step(struct commit *c, struct raft_event *e)
 	if (r != 0)
 		return r == RAFT_NOMEM ? -ENOMEM : r == RAFT_NOTLEADER ? -EAGAIN
 		     : r == RAFT_CANTCHANGE ? -EBUSY : r == RAFT_BADID ? -ENOENT : -EIO;
-	r = handle_update(c, &u);
+	r = commit_handle_update(c, &u);
 	if (r == 0 && c->installed_pending) {
 		/* The leader's snapshot is ours now: raft takes its configuration. */
 		struct raft_event pe = { .type = RAFT_PERSISTED_SNAPSHOT };
@@ -325,7 +358,7 @@ static void log_failed(struct commit *c, int err)
 	abandon_all(c, err);
 }
 
-static void on_durable(void *ctx, uint64_t index)
+void commit_on_durable(void *ctx, uint64_t index)
 {
 	struct commit *c = ctx;
 	struct raft_event e = { .type = RAFT_PERSISTED_ENTRIES };
@@ -337,365 +370,9 @@ static void on_durable(void *ctx, uint64_t index)
 		log_failed(c, -r);
 }
 
-static void on_wal_failed(void *ctx, int err)
+void commit_on_wal_failed(void *ctx, int err)
 {
 	log_failed(ctx, err);
-}
-
-static void snapshot_skipped(const char *file, const char *reason)
-{
-	log_warning("%s: %s; trying an older snapshot", file, reason);
-}
-
-struct recovery {
-	struct commit *c;
-	void (*progress)(void *ctx, uint64_t entries, uint64_t index);
-	uint64_t last_progress_ms;
-	struct raft_entry *entries;
-	unsigned n, cap;
-	char *why;
-	size_t why_size;
-};
-
-static int recover_entry(void *ctx, uint64_t index, uint64_t term, uint8_t type,
-			 const uint8_t *data, uint32_t len)
-{
-	struct recovery *rv = ctx;
-	struct commit *c = rv->c;
-	if (index <= c->snapshot_index)
-		return 0;	/* in the snapshot already */
-	if (rv->n == 0 && index != c->snapshot_index + 1) {
-		snprintf(rv->why, rv->why_size, "the log resumes at index %llu but the snapshot ends at %llu",
-			 (unsigned long long)index, (unsigned long long)c->snapshot_index);
-		return -EBADMSG;
-	}
-	int r0 = note_term(c, index, term);
-	if (r0 == 0 && type == RAFT_CHANGE)
-		r0 = note_configuration(c, index, data, len);
-	if (r0 == 0 && c->ensemble)
-		r0 = entry_cache_append(&c->entries, index, term, type, data, len);
-	if (r0 < 0)
-		return r0;
-	if (rv->n == rv->cap) {
-		unsigned cap = rv->cap ? rv->cap * 2 : 1024;
-		struct raft_entry *e = realloc(rv->entries, cap * sizeof(*e));
-		if (!e)
-			return -ENOMEM;
-		rv->entries = e;
-		rv->cap = cap;
-	}
-	struct raft_entry *e = &rv->entries[rv->n];
-	memset(e, 0, sizeof(*e));
-	e->term = term;
-	e->type = type;
-	if (type == RAFT_CHANGE) {
-		/* raft decodes configurations from the start entries. */
-		e->buf.base = raft_malloc(len ? len : 1);
-		if (!e->buf.base)
-			return -ENOMEM;
-		memcpy(e->buf.base, data, len);
-		e->buf.len = len;
-		e->batch = e->buf.base;
-	} else if (type == RAFT_COMMAND) {
-		struct txn *t;
-		int r = txn_decode(data, len, &t);
-		if (r < 0)
-			return r;
-		t->zxid = (int64_t)index;
-		queue_push(rv->c, t);
-		rv->c->recovered_txns++;
-	}
-	rv->n++;
-	if (rv->progress && (rv->n & 0xffff) == 0) {
-		uint64_t now = loop_now_ms();
-		if (now - rv->last_progress_ms >= 1000) {
-			rv->last_progress_ms = now;
-			rv->progress(rv->c->ctx, rv->n, index);
-		}
-	}
-	return 0;
-}
-
-/* A member's address in raft's configuration: "PEER;CLIENT", both
- * "host:port". Raft only stores it; the peer part is where the others
- * connect, the client part goes into /zookeeper/config. */
-static void member_address(const struct listen_address *peer, const struct listen_address *client,
-			   char *out, size_t size)
-{
-	char p[96], cl[96];
-	sockaddr_format(peer->host, peer->port, p, sizeof(p));
-	sockaddr_format(client->host, client->port, cl, sizeof(cl));
-	snprintf(out, size, "%s;%s", p, cl);
-}
-
-/* The initial configuration: this one server, or the ensemble's members. */
-static int initial_configuration(const struct commit_options *o, struct raft_buffer *buf)
-{
-	struct raft_configuration conf;
-	int r = 0;
-	raft_configuration_init(&conf);
-	if (!o->cfg || !o->cfg->ensemble) {
-		r = raft_configuration_add(&conf, o->server_id, SINGLE_SERVER_ADDRESS, RAFT_VOTER);
-	} else {
-		for (size_t i = 0; i < o->cfg->member_count && r == 0; i++) {
-			const struct ensemble_member *m = &o->cfg->members[i];
-			char address[200];
-			member_address(&m->peer, &m->client, address, sizeof(address));
-			r = raft_configuration_add(&conf, m->id, address,
-						   m->observer ? RAFT_STANDBY : RAFT_VOTER);
-		}
-	}
-	if (r == 0)
-		r = raft_configuration_encode(&conf, buf);
-	raft_configuration_close(&conf);
-	return r;
-}
-
-static int bootstrap(struct commit *c, const struct commit_options *o, char *why, size_t why_size)
-{
-	struct raft_buffer buf;
-	int r;
-
-	memset(&c->meta, 0, sizeof(c->meta));
-	if (o->cfg && o->cfg->ensemble) {
-		/* Every member derives the same id from the ensemble's name. */
-		uint8_t digest[SHA256_DIGEST_LENGTH];
-		SHA256((const uint8_t *)o->cfg->cluster_name, strlen(o->cfg->cluster_name), digest);
-		memcpy(c->meta.identity.cluster_id, digest, WAL_CLUSTER_ID_BYTES);
-	} else if (getrandom(c->meta.identity.cluster_id, WAL_CLUSTER_ID_BYTES, 0) !=
-		   WAL_CLUSTER_ID_BYTES) {
-		return -EIO;
-	}
-	c->meta.identity.server_id = o->server_id;
-	if (o->cfg && o->cfg->ensemble && !config_self(o->cfg)) {
-		/* A server that joins later starts empty: the leader sends it
-		 * the log (or a snapshot) once a member adds it. */
-		c->meta.term = 0;
-		r = datadir_meta_write(c->data_dir, &c->meta);
-		if (r < 0)
-			snprintf(why, why_size, "cannot set up %s: %s", c->data_dir, strerror(-r));
-		return r;
-	}
-	c->meta.term = 1;
-	r = initial_configuration(o, &buf);
-	if (r != 0) {
-		snprintf(why, why_size, "cannot build the initial configuration: %s", raft_strerror(r));
-		return -ENOMEM;
-	}
-	r = wal_bootstrap(c->data_dir, &c->meta.identity, o->segment_bytes, 1, RAFT_CHANGE, buf.base,
-			  (uint32_t)buf.len);
-	raft_free(buf.base);
-	if (r == 0)
-		r = datadir_meta_write(c->data_dir, &c->meta);
-	if (r < 0)
-		snprintf(why, why_size, "cannot bootstrap %s: %s", c->data_dir, strerror(-r));
-	return r;
-}
-
-int commit_open(struct commit *c, const struct commit_options *o, char *why, size_t why_size)
-{
-	struct recovery rv = { .c = c, .why = why, .why_size = why_size, .progress = o->progress,
-			       .last_progress_ms = loop_now_ms() };
-	struct wal_recovery rec;
-	int r;
-
-	memset(c, 0, sizeof(*c));
-	c->lock_fd = -1;
-	c->loop = o->loop;
-	c->snapshot_pidfd = -1;
-	c->snapshot_exit_op.complete = on_snapshot_exit;
-	c->on_committed = o->on_committed;
-	c->on_abandoned = o->on_abandoned;
-	c->on_role = o->on_role;
-	c->on_frame = o->on_frame;
-	c->on_peer_down = o->on_peer_down;
-	c->reset_state = o->reset_state;
-	c->on_configuration = o->on_configuration;
-	c->ctx = o->ctx;
-	c->ensemble = o->cfg && o->cfg->ensemble;
-	c->self = o->server_id;
-	entry_cache_init(&c->entries);
-	c->state = o->state;
-	c->snapshot_entries = o->snapshot_entries;
-	c->snapshot_log_bytes = o->snapshot_log_bytes;
-	c->keep_snapshots = o->keep_snapshots ? o->keep_snapshots : 1;
-	c->data_dir = strdup(o->data_dir);
-	if (!c->data_dir)
-		return -ENOMEM;
-	r = datadir_lock(o->data_dir, why, why_size);
-	if (r < 0)
-		return r;
-	c->lock_fd = r;
-
-	r = datadir_meta_read(o->data_dir, &c->meta, why, why_size);
-	if (r == -ENOENT) {
-		char walseg[4200];
-		snprintf(walseg, sizeof(walseg), "%s/wal/0000000000000001.seg", o->data_dir);
-		if (access(walseg, F_OK) == 0) {
-			snprintf(why, why_size, "%s/raft.meta is missing but the log exists: "
-				 "the directory is incomplete", o->data_dir);
-			return -EBADMSG;
-		}
-		if (o->cfg && o->cfg->ensemble && !config_self(o->cfg))
-			log_notice("data directory %s is new, and server %u is not among the members: "
-				   "waiting to be added to the ensemble", o->data_dir, o->cfg->server_id);
-		else if (o->cfg && o->cfg->ensemble)
-			log_notice("data directory %s is new: bootstrapping the ensemble of %zu servers "
-				   "\"%s\"", o->data_dir, o->cfg->member_count, o->cfg->cluster_name);
-		else
-			log_notice("data directory %s is new: bootstrapping a one-server cluster",
-				   o->data_dir);
-		r = bootstrap(c, o, why, why_size);
-	}
-	if (r < 0)
-		return r;
-	if (c->meta.identity.server_id != o->server_id) {
-		snprintf(why, why_size, "data directory %s belongs to server %llu, this is server %llu",
-			 o->data_dir, (unsigned long long)c->meta.identity.server_id,
-			 (unsigned long long)o->server_id);
-		return -EXDEV;
-	}
-
-	uint64_t started = loop_now_ms();
-	struct snapshot_meta snap;
-	r = snapshot_load_newest(o->data_dir, &c->meta.identity, c->state, &snap, why, why_size,
-				 snapshot_skipped);
-	if (r == 0) {
-		c->snapshot_index = snap.index;
-		c->conf = snap.conf;
-		c->conf_len = snap.conf_len;
-		c->conf_index = snap.conf_index;
-		r = note_term(c, snap.index, snap.term);
-		log_info("loaded the snapshot at index %llu (%zu nodes, %zu sessions) in %llu ms",
-			 (unsigned long long)snap.index, c->state->tree.node_count,
-			 c->state->sessions.count, (unsigned long long)(loop_now_ms() - started));
-	} else if (r == -ENOENT) {
-		r = 0;
-	}
-	if (r < 0)
-		return r;
-	r = wal_recover(o->data_dir, &c->meta.identity, c->snapshot_index, recover_entry, &rv, &rec,
-			why, why_size);
-	if (r < 0)
-		goto fail;
-	if (rec.torn_tail_cut)
-		log_warning("%s: the log ended in a torn write at offset %llu (a crash mid-write); "
-			    "cut there", rec.torn_file, (unsigned long long)rec.torn_offset);
-	log_info("read the log: %llu entries, index %llu..%llu, %llu txns, in %llu ms",
-		 (unsigned long long)rec.records, (unsigned long long)rec.first_index,
-		 (unsigned long long)rec.last_index, (unsigned long long)c->recovered_txns,
-		 (unsigned long long)(loop_now_ms() - started));
-
-	r = wal_open(&c->wal, o->data_dir, &c->meta.identity, &rec, o->segment_bytes, o->loop, why,
-		     why_size);
-	if (r < 0)
-		goto fail;
-	c->wal_open = true;
-	c->wal.on_durable = on_durable;
-	c->wal.on_failed = on_wal_failed;
-	c->wal.ctx = c;
-#ifdef CORRAL_FAULT_INJECTION
-	c->wal.fault_fsync_countdown = o->fault_fsync_countdown;
-#endif
-	c->last_zxid = (int64_t)rec.last_index;
-	if (rec.last_index < c->snapshot_index) {
-		/* A leader's snapshot came after the last entry this log holds. */
-		wal_skip_to(&c->wal, c->snapshot_index + 1, term_of(c, c->snapshot_index));
-		c->last_zxid = (int64_t)c->snapshot_index;
-	}
-
-	char self_address[200] = SINGLE_SERVER_ADDRESS;
-	if (c->ensemble)
-		member_address(&o->cfg->peer_listen, &o->cfg->listen[0], self_address,
-			       sizeof(self_address));
-	r = raft_init(&c->raft, NULL, NULL, o->server_id, self_address);
-	if (r != 0) {
-		snprintf(why, why_size, "raft_init: %s", raft_strerror(r));
-		r = -ENOMEM;
-		goto fail;
-	}
-	c->raft_ready = true;
-	/* libraft formats a trace message (snprintf) at every step whenever a
-	 * tracer is set, even one that prints nothing: 15% of corrald's
-	 * instructions under a write load (callgrind). NULL skips the
-	 * formatting; LIBRAFT_TRACE in the environment keeps libraft's own
-	 * tracer for debugging. */
-	if (!getenv("LIBRAFT_TRACE"))
-		c->raft.tracer = NULL;
-	raft_seed(&c->raft, (unsigned)getpid() ^ (unsigned)o->server_id);
-	if (c->ensemble) {
-		c->election_timeout_ms = o->cfg->election_timeout_ms;
-		raft_set_election_timeout(&c->raft, c->election_timeout_ms);
-		raft_set_heartbeat_timeout(&c->raft, c->election_timeout_ms / 10);
-		raft_set_install_snapshot_timeout(&c->raft, 30000);
-		raft_set_pre_vote(&c->raft, true);
-		c->snapshot_trailing = c->snapshot_entries < 8192 ? (unsigned)c->snapshot_entries : 8192;
-	}
-	struct raft_event e = { .type = RAFT_START };
-	struct raft_snapshot_metadata meta;
-	e.start.term = c->meta.term;
-	e.start.voted_for = c->meta.voted_for;
-	e.start.metadata = NULL;
-	e.start.start_index = 1;
-	if (c->snapshot_index) {
-		/* raft takes the configuration it is given: decode a copy. */
-		struct raft_buffer cb = { .base = c->conf, .len = c->conf_len };
-		memset(&meta, 0, sizeof(meta));
-		raft_configuration_init(&meta.configuration);
-		if (raft_configuration_decode(&cb, &meta.configuration) != 0) {
-			snprintf(why, why_size, "the snapshot at index %llu holds an unreadable configuration",
-				 (unsigned long long)c->snapshot_index);
-			r = -EBADMSG;
-			goto fail;
-		}
-		meta.index = c->snapshot_index;
-		meta.term = term_of(c, c->snapshot_index);
-		meta.configuration_index = c->conf_index;
-		e.start.metadata = &meta;
-		e.start.start_index = c->snapshot_index + 1;
-	}
-	e.start.entries = rv.entries;
-	e.start.n_entries = rv.n;
-	/* Replaying the log applies every txn in it: a single voter's log is
-	 * all committed, which raft confirms by moving the commit index. */
-	struct raft_update u;
-	memset(&u, 0, sizeof(u));
-	e.time = loop_now_ms();
-	r = raft_step(&c->raft, &e, &u);
-	if (r != 0) {
-		/* raft frees the start entries when it fails. */
-		free(rv.entries);
-		snprintf(why, why_size, "raft could not start from the log: %s", raft_errmsg(&c->raft));
-		return -EIO;
-	}
-	for (unsigned i = 0; i < rv.n; i++)
-		if (rv.entries[i].batch)
-			raft_free(rv.entries[i].batch);
-	free(rv.entries);
-	rv.entries = NULL;
-	r = handle_update(c, &u);
-	if (r < 0) {
-		snprintf(why, why_size, "raft could not start from the log: %s", raft_errmsg(&c->raft));
-		return r;
-	}
-	if (c->ensemble) {
-		/* What is committed of the log, the leader will say. */
-		r = ensemble_open(c, o->cfg, why, why_size);
-		return r;
-	}
-	if (c->head) {
-		snprintf(why, why_size, "raft did not commit the log it started from (commit index %llu, "
-			 "log up to %llu)", (unsigned long long)raft_commit_index(&c->raft),
-			 (unsigned long long)rec.last_index);
-		return -EIO;
-	}
-	return 0;
-fail:
-	for (unsigned i = 0; i < rv.n; i++)
-		if (rv.entries[i].batch)
-			raft_free(rv.entries[i].batch);
-	free(rv.entries);
-	return r;
 }
 
 int commit_can_accept(struct commit *c, uint32_t bytes)
@@ -737,9 +414,17 @@ int commit_submit(struct commit *c, struct txn *t)
 	e.submit.n = 1;
 	raft_index index = raft_last_index(&c->raft) + 1;
 	t->zxid = (int64_t)index;
-	queue_push(c, t);
+	commit_queue_push(c, t);
+	c->submit_batch = b.data;
 	r = step(c, &e);
+	c->submit_batch = NULL;
 	jute_buf_free(&b);	/* the log has its copy */
+	if (r == -EAGAIN) {
+		/* raft refused it before anything was logged (leadership is being
+		 * handed over): the txn is the caller's again. */
+		commit_queue_unpush(c, t);
+		return -EAGAIN;
+	}
 	if (r < 0) {
 		/* raft or the log could not take an entry it had room for: the
 		 * pending changes already published can no longer be trusted, so
@@ -770,7 +455,9 @@ int commit_change(struct commit *c, const struct raft_configuration *conf, uint6
 	e.submit.entries = &entry;
 	e.submit.n = 1;
 	raft_index index = raft_last_index(&c->raft) + 1;
+	c->submit_batch = buf.base;
 	int r = step(c, &e);
+	c->submit_batch = NULL;
 	raft_free(buf.base);
 	if (r == -EAGAIN)
 		return r;
@@ -883,7 +570,7 @@ static void snapshot_start_if_due(struct commit *c, uint64_t now_ms)
 	 * takes its snapshots. */
 	struct snapshot_meta *m = &c->snapshot_writing;
 	m->index = applied;
-	m->term = term_of(c, applied);
+	m->term = commit_term_of(c, applied);
 	if (c->conf_index <= applied) {
 		m->conf_index = c->conf_index;
 		m->conf_len = c->conf_len;
@@ -930,7 +617,7 @@ static void snapshot_start_if_due(struct commit *c, uint64_t now_ms)
 	}
 }
 
-static void on_snapshot_exit(struct loop_op *op, int res, uint32_t flags)
+void commit_on_snapshot_exit(struct loop_op *op, int res, uint32_t flags)
 {
 	struct commit *c = (struct commit *)((char *)op - offsetof(struct commit, snapshot_exit_op));
 	(void)res;
@@ -967,6 +654,8 @@ raft_id commit_leader(struct commit *c)
 {
 	raft_id id = 0;
 	const char *address = NULL;
+	if (c->raft_ready && raft_state(&c->raft) == RAFT_LEADER)
+		return c->self;	/* also while handing leadership over */
 	if (c->raft_ready)
 		raft_leader(&c->raft, &id, &address);
 	return id;
@@ -976,7 +665,21 @@ bool commit_can_prep(struct commit *c)
 {
 	if (!c->ensemble)
 		return true;
-	return c->raft_ready && raft_state(&c->raft) == RAFT_LEADER && c->leader_ready;
+	/* While leadership is handed over, raft takes no entries. */
+	return c->raft_ready && raft_state(&c->raft) == RAFT_LEADER && c->leader_ready &&
+	       raft_transferee(&c->raft) == 0;
+}
+
+bool commit_leader_reachable(struct commit *c)
+{
+	raft_id leader = commit_leader(c);
+	if (!leader)
+		return false;
+	/* A link not made yet (made on the first message) does not count:
+	 * only one that dropped under this leader. */
+	return leader == c->self || !c->ensemble || c->lost_leader != leader ||
+	       c->lost_leader_term != raft_current_term(&c->raft) ||
+	       peer_transport_up(&c->peers, leader);
 }
 
 bool commit_is_observer(struct commit *c)

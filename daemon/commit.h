@@ -92,6 +92,8 @@ struct commit {
 	 * up to one election timeout sooner. */
 	uint64_t raft_clock_ahead_ms;
 	uint64_t hastened_term;
+	raft_id lost_leader;		/* the leader whose link dropped, in lost_leader_term */
+	uint64_t lost_leader_term;
 	struct snapshot_transfers *transfers;	/* snapshot_transfer.c */
 	struct raft_snapshot_metadata installed;	/* a leader's snapshot, to report */
 	bool installed_pending;
@@ -101,6 +103,8 @@ struct commit {
 	uint64_t announced_term;
 	uint64_t applied_index;		/* the state holds every txn up to it */
 	void *persisted_batch;		/* the batch of the last RAFT_UPDATE_ENTRIES */
+	void *submit_batch;		/* the batch being submitted, ours */
+	void *received_batch;		/* the batch of the AppendEntries being stepped */
 	uint64_t announced_to[ANNOUNCE_IDS];	/* the leader: per member id, last announced */
 	uint64_t txns_truncated;	/* dropped when a new leader's log replaced ours */
 
@@ -158,7 +162,9 @@ int commit_open(struct commit *c, const struct commit_options *o, char *why, siz
 int commit_can_accept(struct commit *c, uint32_t bytes);
 
 /* Takes ownership of t and sets t->zxid. Returns 0, or a negative errno (the
- * txn is then still the caller's): -EIO once the log has failed. */
+ * txn is then still the caller's): -EIO once the log has failed, -EAGAIN
+ * when this server may not prep (not the leader, or handing leadership
+ * over). */
 int commit_submit(struct commit *c, struct txn *t);
 /* The leader: submits a change of the ensemble's members (one at a time:
  * raft refuses another until it commits). Returns 0 with the entry's index,
@@ -179,6 +185,9 @@ raft_id commit_leader(struct commit *c);
 /* Whether this server may prep writes: the leader, with every entry of
  * earlier terms applied (so prep decides against the latest state). */
 bool commit_can_prep(struct commit *c);
+/* Whether a leader is known and this server's connection to it is up (a
+ * leader that crashed is known for a moment after its connection drops). */
+bool commit_leader_reachable(struct commit *c);
 /* Whether this server is a non-voting member (an observer). */
 bool commit_is_observer(struct commit *c);
 

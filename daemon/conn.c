@@ -310,8 +310,11 @@ static void handle_connect(struct conn *c, const uint8_t *frame, uint32_t len)
 		return;
 	}
 
-	if (srv->commit.ensemble && !commit_leader(&srv->commit)) {
-		if (srv->cfg->read_only && req.read_only) {
+	if (srv->commit.ensemble && !commit_leader_reachable(&srv->commit)) {
+		/* No leader, or one this server cannot reach (it may have died):
+		 * the client is better served by another server, as a ZooKeeper
+		 * follower refuses clients until it follows a leader. */
+		if (!commit_leader(&srv->commit) && srv->cfg->read_only && req.read_only) {
 			start_read_only(c, &req);
 			return;
 		}

@@ -62,7 +62,10 @@ static void on_message(void *ctx, struct raft_message *m)
 	struct raft_event e = { .type = RAFT_RECEIVE };
 	e.receive.message = m;
 	c->persisted_batch = NULL;
+	c->received_batch = m->type == RAFT_APPEND_ENTRIES && m->append_entries.n_entries
+			    ? m->append_entries.entries[0].batch : NULL;
 	int r = commit_step(c, &e);
+	c->received_batch = NULL;
 	free_received(c, m);
 	if (r < 0 && r != -EAGAIN)
 		commit_fail(c, -r);
@@ -126,8 +129,11 @@ static void on_frame(void *ctx, const struct peer_frame *f)
  * alive keeps its followers (pre-vote: they still hear it, and refuse). */
 static void hasten_election(struct commit *c, raft_id id)
 {
-	if (id != commit_leader(c) || raft_state(&c->raft) != RAFT_FOLLOWER ||
-	    c->hastened_term == raft_current_term(&c->raft))
+	if (id != commit_leader(c) || raft_state(&c->raft) != RAFT_FOLLOWER)
+		return;
+	c->lost_leader = id;
+	c->lost_leader_term = raft_current_term(&c->raft);
+	if (c->hastened_term == raft_current_term(&c->raft))
 		return;
 	c->hastened_term = raft_current_term(&c->raft);
 	c->raft_clock_ahead_ms += c->election_timeout_ms;

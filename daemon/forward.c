@@ -24,6 +24,8 @@ struct held_frame {
 	uint8_t body[];
 };
 
+static int hold(struct server *srv, raft_id from, const uint8_t *body, size_t len);
+
 /* ---- the follower's side ---- */
 
 static void fwd_list(struct server *srv, struct request *rq)
@@ -62,7 +64,7 @@ int forward_request(struct conn *c, struct request *rq, int32_t op, const uint8_
 {
 	struct server *srv = c->srv;
 	raft_id leader = commit_leader(&srv->commit);
-	if (!leader || leader == srv->commit.self)
+	if (!leader)
 		return -EAGAIN;
 	struct jute_buf b = { 0 };
 	uint64_t seq = ++srv->fwd_next_seq;
@@ -80,9 +82,15 @@ int forward_request(struct conn *c, struct request *rq, int32_t op, const uint8_
 		jute_write_string(&b, c->auth.ids[i].id, (int32_t)strlen(c->auth.ids[i].id));
 	}
 	jute_write_buffer(&b, body, (int32_t)len);
-	int r = b.error ? -ENOMEM
-			: peer_transport_send_frame(&srv->commit.peers, leader, PEER_FRAME_FORWARD,
-						    b.data, b.len);
+	int r = -ENOMEM;
+	if (!b.error && leader == srv->commit.self) {
+		/* This server was just elected and is not ready for writes yet:
+		 * the request waits here as if it came from a follower. */
+		r = hold(srv, leader, b.data, b.len);
+	} else if (!b.error) {
+		r = peer_transport_send_frame(&srv->commit.peers, leader, PEER_FRAME_FORWARD,
+					      b.data, b.len);
+	}
 	jute_buf_free(&b);
 	if (r < 0)
 		return r;
@@ -122,6 +130,15 @@ void forward_match(struct server *srv, struct txn *t)
 	if (!rq || rq->forward_seq != t->origin_seq)
 		return;
 	forward_unlist(srv, rq);
+	if (t->request_op != rq->op && t->request_op != ZK_OP_ERROR) {
+		/* Never expected: an answer of another kind would be garbage. */
+		log_error("a txn of op %d (%s) came back for request %llu of op %d (%s); its "
+			  "connection is closed", t->request_op, zk_op_name(t->request_op),
+			  (unsigned long long)rq->forward_seq, rq->op, zk_op_name(rq->op));
+		srv->forwards_lost++;
+		close_waiting(rq, "the answer to its write did not match it");
+		return;
+	}
 	rq->forwarded = true;	/* completes through forward_complete */
 	rq->txn = t;
 	t->request = rq;
@@ -298,7 +315,12 @@ static void prep_forwarded(struct server *srv, raft_id from, const uint8_t *body
 	peer_text[peer_len] = 0;
 	if (sockaddr_parse(peer_text, true, &ss, &sl) < 0)
 		memset(&ss, 0, sizeof(ss));
+	/* The identities come whole from the follower (the ip one included). */
 	auth_identities_init(&ids, &ss);
+	auth_identities_free(&ids);
+	memset(ids.ids, 0, sizeof(ids.ids));
+	ids.count = 0;
+	ids.peer = ss;
 	ids.super = super;
 	for (int32_t i = 0; i < n; i++) {
 		jute_read_string(&r, &scheme, &scheme_len);
@@ -374,11 +396,11 @@ static void prep_forwarded(struct server *srv, raft_id from, const uint8_t *body
 		txn_free(t);
 }
 
-static void hold(struct server *srv, raft_id from, const uint8_t *body, size_t len)
+static int hold(struct server *srv, raft_id from, const uint8_t *body, size_t len)
 {
 	struct held_frame *h = malloc(sizeof(*h) + len);
 	if (!h)
-		return;
+		return -ENOMEM;
 	h->next = NULL;
 	h->from = from;
 	h->len = len;
@@ -388,6 +410,7 @@ static void hold(struct server *srv, raft_id from, const uint8_t *body, size_t l
 	else
 		srv->held_head = h;
 	srv->held_tail = h;
+	return 0;
 }
 
 void forward_receive(struct server *srv, const struct peer_frame *f)
@@ -396,8 +419,10 @@ void forward_receive(struct server *srv, const struct peer_frame *f)
 	case PEER_FRAME_FORWARD:
 		if (commit_can_prep(&srv->commit))
 			prep_forwarded(srv, f->from, f->body, f->body_len);
-		else if (commit_state(&srv->commit) == RAFT_LEADER)
-			hold(srv, f->from, f->body, f->body_len);
+		else if (commit_state(&srv->commit) == RAFT_LEADER &&
+			 hold(srv, f->from, f->body, f->body_len) < 0)
+			log_warning("out of memory holding a request from server %llu; dropped",
+				    (unsigned long long)f->from);
 		/* else: not the leader; the sender learns of the leader and fails it */
 		break;
 	case PEER_FRAME_TOUCH:

@@ -54,11 +54,11 @@ void membership_refresh(struct server *srv)
 		const struct raft_server *s = &conf->servers[i];
 		char peer[128], client[128], line[400];
 		split_address(s->address, peer, sizeof(peer), client, sizeof(client));
-		/* ZooKeeper has a quorum port and an election port; corral's
-		 * one peer port is given as both. */
-		const char *port = strrchr(peer, ':');
-		int n = snprintf(line, sizeof(line), "server.%llu=%s%s:%s;%s\n",
-				 (unsigned long long)s->id, peer, port ? port : "",
+		/* ZooKeeper has a quorum port and an election port; corral has
+		 * one peer port, and shows election port 0 (ZooKeeper's parser,
+		 * in Curator's EnsembleTracker for one, refuses two equal ports). */
+		int n = snprintf(line, sizeof(line), "server.%llu=%s:0:%s;%s\n",
+				 (unsigned long long)s->id, peer,
 				 s->role == RAFT_VOTER ? "participant" : "observer", client);
 		jute_write_raw(&b, line, (size_t)n);
 	}

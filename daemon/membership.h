@@ -4,7 +4,9 @@
  * The members are raft's configuration: each with an id, a role (voter =
  * ZooKeeper's participant, standby = observer) and an address that corral
  * writes "PEER;CLIENT". /zookeeper/config shows the committed configuration
- * in ZooKeeper's dynamic-config format, one "server.N=..." line per member
+ * in ZooKeeper's dynamic-config format, one line per member,
+ * "server.N=PEERHOST:PEERPORT:0:participant|observer;CLIENTHOST:CLIENTPORT"
+ * (corral has no separate election port: 0)
  * and "version=HEX" (the configuration's log index), so getConfig works; it
  * is rewritten on every server when a configuration commits (the same data
  * everywhere, its Stat version the low bits of that index).

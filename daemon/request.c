@@ -361,6 +361,12 @@ int request_receive(struct conn *c, const uint8_t *frame, uint32_t len)
 		c->close_after_flush = true;
 	}
 	queue_append(c, rq);
+	if (c->state == CONN_CLOSING) {
+		/* Closed while handling it (the log failed under its write, the
+		 * leader changed): the queue went before rq joined it. */
+		request_queue_drop(c);
+		return 0;
+	}
 	request_pump(c);
 	return 0;
 }
@@ -431,13 +437,16 @@ void request_barriers_passed(struct server *srv)
 	}
 }
 
-void request_barriers_abandoned(struct server *srv)
+void request_barriers_abandoned(struct server *srv, int err)
 {
 	while (srv->barrier_head) {
 		struct request *rq = srv->barrier_head;
 		struct conn *c = rq->conn;
 		barrier_unlist(srv, rq);
-		if (c->state != CONN_CLOSING)
+		if (c->state != CONN_CLOSING && err == ECONNRESET)
+			conn_close(c, LOG_INFO, "a write of this connection was refused on a state that "
+				   "a new leader's log replaced; its answer would be unfounded");
+		else if (c->state != CONN_CLOSING)
 			conn_close(c, LOG_WARNING, "the write-ahead log failed while a write of this "
 				   "connection, refused on a state not yet durable, waited for it; "
 				   "its outcome is unknown");

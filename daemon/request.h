@@ -76,10 +76,11 @@ void request_txn_abandoned(struct server *srv, struct txn *t, int err);
  * passed leave (the waiting reads behind them see exactly that state). The
  * list is in barrier order, so this costs nothing when none is due. */
 void request_barriers_passed(struct server *srv);
-/* The log failed: a refused write waiting for txns that will never apply
+/* The log failed (err an errno), or a new leader's log replaced txns
+ * (ECONNRESET): a refused write waiting for txns that will never apply
  * was decided on a state that may never exist; its connection is closed
  * (outcome unknown to the client, as for writes in flight). */
-void request_barriers_abandoned(struct server *srv);
+void request_barriers_abandoned(struct server *srv, int err);
 
 /* Frees a connection's queue (the connection is going away). In-flight txns
  * go on without it. */

@@ -114,7 +114,7 @@ static void on_abandoned(void *ctx, struct txn *t, int err)
 		}
 	}
 	request_txn_abandoned(srv, t, err);
-	request_barriers_abandoned(srv);
+	request_barriers_abandoned(srv, err);
 }
 
 /* Connections with a write in flight, prepped here while this server led:
@@ -162,10 +162,11 @@ static void on_role(void *ctx)
 	bool prepping = commit_can_prep(c);
 	raft_id leader = commit_leader(c);
 	srv->now_ms = loop_now_ms();
+	if (commit_state(c) != RAFT_LEADER)
+		forward_drop_held(srv);
 	if (srv->prepping && !prepping) {
 		prep_retire(&srv->prep, UINT64_MAX);
 		membership_drop(srv);
-		forward_drop_held(srv);
 		close_in_flight(srv, "this server stopped leading with a write of this connection "
 			        "in flight; its outcome is unknown to the client");
 	}
@@ -255,7 +256,12 @@ static void expire_sessions(struct server *srv)
 			session_requeue(&srv->state.sessions, s);
 			break;
 		}
-		server_submit(srv, t);	/* fails only by failing the log, which abandons t */
+		if (server_submit(srv, t) < 0) {
+			/* not taken (leadership is moving): later, by whoever leads */
+			txn_free(t);
+			session_requeue(&srv->state.sessions, s);
+			break;
+		}
 		s->closing = true;
 	}
 }
@@ -447,6 +453,10 @@ int server_init(struct server *srv, struct corral_config *cfg, char *why, size_t
 	srv->prep.extended_types = cfg->extended_types;
 	srv->prepping = commit_can_prep(&srv->commit);
 	srv->leader_seen = commit_leader(&srv->commit);
+	/* Forwarded requests are numbered from the wall clock, so a restarted
+	 * server's numbers are above those of its earlier run: a txn of that
+	 * run, still in the log, never answers a request of this one. */
+	srv->fwd_next_seq = (uint64_t)loop_wall_ms() << 20;
 	membership_refresh(srv);
 	return 0;
 }

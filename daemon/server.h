@@ -55,7 +55,7 @@ struct server {
 
 	/* The ensemble (forward.c). */
 	struct request *fwd_head, *fwd_tail;	/* forwarded, in sequence order */
-	uint64_t fwd_next_seq;
+	uint64_t fwd_next_seq;		/* from the wall clock at start (server.c) */
 	struct held_frame *held_head, *held_tail;	/* for the leader once ready */
 	raft_id leader_seen;
 	struct pending_reconfig *reconfig_head;	/* membership.c */

@@ -309,6 +309,7 @@ int ensemble_install_snapshot(struct commit *c, struct raft_snapshot_metadata *m
 	entry_cache_truncate(&c->entries, 0);
 	wal_skip_to(&c->wal, snap.index + 1, snap.term);
 	c->last_zxid = (int64_t)snap.index;
+	c->applied_index = snap.index;
 	c->installed = *meta;
 	c->installed_pending = true;
 	log_notice("installed the leader's snapshot at index %llu (%zu nodes, %zu sessions)",

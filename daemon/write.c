@@ -157,6 +157,17 @@ void write_reply(struct conn *c, struct request *rq)
 		emit_multi_reply(c, rq);
 		return;
 	}
+	bool has_record = rq->op == ZK_OP_CREATE || rq->op == ZK_OP_CREATE2 ||
+			  rq->op == ZK_OP_CREATE_TTL || rq->op == ZK_OP_CREATE_CONTAINER ||
+			  rq->op == ZK_OP_SET_DATA || rq->op == ZK_OP_SET_ACL;
+	if (!rq->err && !t && has_record) {
+		/* A reply without its record would read as success with nothing
+		 * in it: never sent. */
+		log_error("connection %llu: write xid %d (%s) finished with no txn and no error; "
+			  "closed", (unsigned long long)c->id, rq->xid, zk_op_name(rq->op));
+		conn_close(c, 0, NULL);
+		return;
+	}
 	if (rq->err || !t) {
 		reply_error(c, rq->xid, rq->err);
 		if (rq->op == ZK_OP_CHECK || rq->err == ZUNIMPLEMENTED)

@@ -4,7 +4,9 @@ be reached, never answer, answer wrongly, or do not enable the words.
 
 Environment: CORRALD and CORRALCTL, the two binaries (meson sets them).
 Run with /usr/bin/python3 (Debian's python3-kazoo)."""
+import base64
 import datetime
+import hashlib
 import os
 import pty
 import re
@@ -39,16 +41,32 @@ def free_port():
         return s.getsockname()[1]
 
 
-class Corrald:
-    """One corrald on a free 127.0.0.1 port with a fresh data directory."""
+SUPER_PASSWORD = "ctl-super"
+SUPER_DIGEST = "super:" + base64.b64encode(
+    hashlib.sha1(f"super:{SUPER_PASSWORD}".encode()).digest()).decode()
 
-    def __init__(self, words=None):
+
+class Corrald:
+    """One corrald on a free 127.0.0.1 port with a fresh data directory; with
+    ensemble, the one member of an ensemble with reconfig on and a super user."""
+
+    def __init__(self, words=None, ensemble=False):
         self.tmp = tempfile.mkdtemp(prefix="corralctl-test-")
         self.port = free_port()
         self.hosts = f"127.0.0.1:{self.port}"
         self.data_dir = os.path.join(self.tmp, "data")
         self.log_path = os.path.join(self.tmp, "corrald.log")
-        if words is None:
+        if ensemble:
+            self.peer = f"127.0.0.1:{free_port()}"
+            config = os.path.join(self.tmp, "corral.yaml")
+            with open(config, "w") as f:
+                f.write(f"data_dir: {self.data_dir}\n"
+                        f"auth:\n  super_digest: \"{SUPER_DIGEST}\"\n"
+                        f"ensemble:\n  id: 1\n  reconfig: true\n  election_timeout_ms: 200\n"
+                        f"  members:\n"
+                        f"    - {{ id: 1, client: \"{self.hosts}\", peer: \"{self.peer}\" }}\n")
+            self.argv = [CORRALD, "-c", config]
+        elif words is None:
             self.argv = [CORRALD, "-d", self.data_dir, "-l", self.hosts]
         else:
             config = os.path.join(self.tmp, "corral.yaml")
@@ -130,8 +148,8 @@ def recv_until_closed(s, limit=None):
 def make_corrald():
     made = []
 
-    def make(words=None):
-        srv = Corrald(words)
+    def make(words=None, ensemble=False):
+        srv = Corrald(words, ensemble)
         made.append(srv)
         return srv.start()
 
@@ -181,10 +199,14 @@ def test_version_is_the_builds():
 def test_help_documents_commands_options_and_exit_statuses():
     rc, out, err = ctl_text("--help")
     assert (rc, err) == (0, "")
-    assert out.startswith("Usage: corralctl [-s HOST:PORT] [-t TIMEOUT_MS] COMMAND [ARGS]\n")
+    assert out.startswith("Usage: corralctl [-s HOST:PORT] [-t TIMEOUT_MS] [--auth USER:PASSWORD] "
+                          "COMMAND [ARGS]\n")
     for text in ["ruok", "status", "ls PATH", "get PATH", "stat PATH", "tree [PATH]",
-                 "create PATH [DATA]", "set PATH DATA", "delete PATH",
+                 "create PATH [DATA]", "set PATH DATA", "delete PATH", "members list",
+                 "members add ID PEER_HOST:PORT CLIENT_HOST:PORT [--observer]",
+                 "members remove ID", "members transfer-leader [ID]",
                  "--server=HOST:PORT", "--timeout=MS", "--max-nodes=N", "--max-depth=N",
+                 "--auth=USER:PASSWORD", "--observer",
                  "$CORRAL_SERVER", "127.0.0.1:2181", "Exit status:", "  0   success",
                  "  1   the server answered", "  2   the server could not be reached",
                  "  64  bad usage"]:
@@ -192,11 +214,13 @@ def test_help_documents_commands_options_and_exit_statuses():
     assert ctl_text("-h") == (0, out, "")
 
 
-USAGE = ("Usage: corralctl [-s HOST:PORT] [-t TIMEOUT_MS] COMMAND [ARGS]\n"
+USAGE = ("Usage: corralctl [-s HOST:PORT] [-t TIMEOUT_MS] [--auth USER:PASSWORD] COMMAND [ARGS]\n"
          "       corralctl --help | --version\n"
          "Commands: ruok, status, ls PATH, get PATH, stat PATH,\n"
          "          tree [--max-nodes N] [--max-depth N] [PATH],\n"
-         "          create PATH [DATA], set PATH DATA, delete PATH\n"
+         "          create PATH [DATA], set PATH DATA, delete PATH,\n"
+         "          members list, members add ID PEER_HOST:PORT CLIENT_HOST:PORT [--observer],\n"
+         "          members remove ID, members transfer-leader [ID]\n"
          "Try 'corralctl --help' for more.\n")
 
 
@@ -222,6 +246,37 @@ USAGE = ("Usage: corralctl [-s HOST:PORT] [-t TIMEOUT_MS] COMMAND [ARGS]\n"
     (["-s", "host:99999", "ruok"], "server 'host:99999': bad port '99999'"),
     (["-s", "[::1", "ruok"], "server '[::1': expected [IPV6]:PORT"),
     (["-s", "a:1,b:2", "ruok"], "server 'a:1,b:2': one server only, not a list"),
+    (["--auth", "nocolon", "ls", "/"], "--auth: expected USER:PASSWORD"),
+    (["--auth", "a:b", "ruok"], "--auth is for commands that open a session, not ruok"),
+    (["--auth", "a:b", "status"], "--auth is for commands that open a session, not status"),
+    (["ls", "/", "--observer"], "--observer is for members add only"),
+    (["members"], "members: a subcommand is missing: list, add, remove or transfer-leader"),
+    (["members", "frob"], "members: unknown subcommand 'frob'"),
+    (["members", "list", "x"], "members list: unexpected argument 'x'"),
+    (["members", "list", "--observer"], "--observer is for members add only"),
+    (["members", "remove", "2", "--observer"], "--observer is for members add only"),
+    (["members", "add"], "members add: ID is missing"),
+    (["members", "add", "4"], "members add: PEER_HOST:PORT is missing"),
+    (["members", "add", "4", "127.0.0.1:2888"], "members add: CLIENT_HOST:PORT is missing"),
+    (["members", "add", "4", "a:1", "b:2", "c:3"], "members add: unexpected argument 'c:3'"),
+    (["members", "add", "0", "a:1", "b:2"], "members add: '0' is not a server id (1 to 255)"),
+    (["members", "add", "256", "a:1", "b:2"], "members add: '256' is not a server id (1 to 255)"),
+    (["members", "add", "x", "a:1", "b:2"], "members add: 'x' is not a server id (1 to 255)"),
+    (["members", "add", "4", "127.0.0.1", "b:2"],
+     "members add: '127.0.0.1' is not HOST:PORT (an IPv6 address in brackets)"),
+    (["members", "add", "4", "a:1", "b:0"],
+     "members add: 'b:0' is not HOST:PORT (an IPv6 address in brackets)"),
+    (["members", "add", "4", "::1:2888", "b:2"],
+     "members add: '::1:2888' is not HOST:PORT (an IPv6 address in brackets)"),
+    (["members", "add", "4", "a:1,server.9=b:2", "c:3"],
+     "members add: 'a:1,server.9=b:2' is not HOST:PORT (an IPv6 address in brackets)"),
+    (["members", "add", "4", "a:1", "b:2;c:3"],
+     "members add: 'b:2;c:3' is not HOST:PORT (an IPv6 address in brackets)"),
+    (["members", "remove"], "members remove: ID is missing"),
+    (["members", "remove", "1", "2"], "members remove: unexpected argument '2'"),
+    (["members", "transfer-leader", "0"],
+     "members transfer-leader: '0' is not a server id (1 to 255)"),
+    (["members", "transfer-leader", "1", "2"], "members transfer-leader: unexpected argument '2'"),
 ])
 def test_bad_usage_exits_64_with_usage(args, message):
     assert ctl_text(*args) == (64, "", f"corralctl: {message}\n{USAGE}")
@@ -693,3 +748,122 @@ def test_create_set_delete_change_the_tree_as_another_client_sees_it(corrald):
     finally:
         zk.stop()
         zk.close()
+
+
+# ---- --auth ----
+
+def test_auth_adds_a_digest_identity_before_the_command(seeded):
+    zk = seeded.kazoo()
+    try:
+        zk.add_auth("digest", "admin:secret")
+        zk.create("/private", b"secret", acl=[make_digest_acl("admin", "secret", all=True)])
+    finally:
+        zk.stop()
+        zk.close()
+    assert ctl("get", "/private", server=seeded.hosts) == (
+        1, b"", "corralctl: /private: not authorized (NOAUTH)\n")
+    assert ctl("--auth", "admin:secret", "get", "/private", server=seeded.hosts) == (
+        0, b"secret", "")
+    assert ctl("--auth=admin:wrong", "get", "/private", server=seeded.hosts) == (
+        1, b"", "corralctl: /private: not authorized (NOAUTH)\n")
+    assert ctl_text("--auth", "admin:secret", "set", "/private", "new", server=seeded.hosts) == \
+        (0, "", "")
+    assert ctl("--auth", "admin:secret", "get", "/private", server=seeded.hosts)[1] == b"new"
+
+
+# ---- members ----
+
+def members_table(rows):
+    """The table members list prints: columns padded to the widest cell, two
+    spaces apart, the last one not padded."""
+    rows = [["id", "role", "peer", "client", "state"]] + rows
+    widths = [max(len(r[k]) for r in rows) for k in range(4)]
+    return "".join("  ".join(r[k].ljust(widths[k]) for k in range(4)) + "  " + r[4] + "\n"
+                   for r in rows)
+
+
+def zookeeper_config(srv):
+    zk = srv.kazoo()
+    try:
+        return zk.get("/zookeeper/config")[0].decode()
+    finally:
+        zk.stop()
+        zk.close()
+
+
+@pytest.mark.parametrize("args", [["list"], ["add", "2", "127.0.0.1:1", "127.0.0.1:2"],
+                                  ["remove", "2"], ["transfer-leader"]])
+def test_members_of_a_standalone_server_exits_1(corrald, args):
+    assert ctl_text("--auth", f"super:{SUPER_PASSWORD}", "members", *args,
+                    server=corrald.hosts) == (
+        1, "", f"corralctl: {corrald.hosts}: /zookeeper/config lists no members: the server "
+               "is not part of an ensemble (standalone)\n")
+
+
+@pytest.mark.parametrize("args", [["list"], ["add", "2", "127.0.0.1:1", "127.0.0.1:2"],
+                                  ["remove", "2"], ["transfer-leader", "2"]])
+def test_members_against_a_closed_port_exits_2(args):
+    port = free_port()
+    assert ctl_text("members", *args, server=f"127.0.0.1:{port}") == (
+        2, "", f"corralctl: 127.0.0.1:{port}: cannot connect: Connection refused\n")
+
+
+@pytest.fixture
+def one_member(make_corrald):
+    return make_corrald(ensemble=True)
+
+
+def test_members_list_shows_the_one_member_as_leader(one_member):
+    srv = one_member
+    version = zookeeper_config(srv).rsplit("version=", 1)[1]
+    assert ctl_text("members", "list", server=srv.hosts) == (
+        0, members_table([["1", "participant", srv.peer, srv.hosts, "leader"]])
+        + f"version: 0x{version}\nleader: 1\n", "")
+
+
+def test_members_add_and_remove_an_observer_change_zookeeper_config(one_member):
+    srv = one_member
+    auth = ["--auth", f"super:{SUPER_PASSWORD}"]
+    peer9, client9 = f"127.0.0.1:{free_port()}", f"127.0.0.1:{free_port()}"
+    line1 = f"server.1={srv.peer}:0:participant;{srv.hosts}"
+    line9 = f"server.9={peer9}:0:observer;{client9}"
+    # changes need WRITE on /zookeeper/config
+    assert ctl_text("members", "add", "9", peer9, client9, "--observer", server=srv.hosts) == (
+        1, "", "corralctl: /zookeeper/config: not authorized (NOAUTH): changing the members "
+               "needs WRITE on /zookeeper/config (e.g. --auth super:PASSWORD)\n")
+    rc, out, err = ctl_text(*auth, "members", "add", "9", peer9, client9, "--observer",
+                            server=srv.hosts)
+    assert (rc, err) == (0, "")
+    config = zookeeper_config(srv)
+    assert out == config + "\n"
+    lines = config.split("\n")
+    assert lines[:2] == [line1, line9] and re.fullmatch(r"version=[0-9a-f]+", lines[2])
+    # an observer that is not running: shown, unreachable
+    assert ctl_text("members", "list", server=srv.hosts) == (
+        0, members_table([["1", "participant", srv.peer, srv.hosts, "leader"],
+                          ["9", "observer", peer9, client9, "unreachable"]])
+        + f"version: 0x{lines[2][len('version='):]}\nleader: 1\n", "")
+    assert ctl_text(*auth, "members", "add", "9", peer9, client9, server=srv.hosts) == (
+        1, "", "corralctl: server 9 is a member already (remove it first to change its "
+               "addresses or role)\n")
+    rc, out, err = ctl_text(*auth, "members", "remove", "9", server=srv.hosts)
+    assert (rc, err) == (0, "")
+    config = zookeeper_config(srv)
+    assert out == config + "\n"
+    assert config.split("\n")[0] == line1 and len(config.split("\n")) == 2
+    assert int(config.rsplit("=", 1)[1], 16) > int(lines[2].rsplit("=", 1)[1], 16)
+
+
+def test_members_remove_and_transfer_leader_refuse_what_cannot_be(one_member):
+    srv = one_member
+    auth = ["--auth", f"super:{SUPER_PASSWORD}"]
+    before = zookeeper_config(srv)
+    assert ctl_text(*auth, "members", "remove", "7", server=srv.hosts) == (
+        1, "", "corralctl: server 7 is not a member\n")
+    assert ctl_text(*auth, "members", "remove", "1", server=srv.hosts) == (
+        1, "", "corralctl: server 1 leads and leaves, and no other member answers\n")
+    assert ctl_text(*auth, "members", "transfer-leader", "7", server=srv.hosts) == (
+        1, "", "corralctl: server 7 is not a member\n")
+    assert ctl_text(*auth, "members", "transfer-leader", "1", server=srv.hosts) == (
+        0, "leader: 1 (already)\n", "")
+    assert zookeeper_config(srv) == before

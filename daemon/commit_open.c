@@ -1,0 +1,376 @@
+/* commit_open: starting the commit step: a new data directory bootstrapped
+ * (a one-server cluster, an ensemble from its member list, or a server
+ * that waits to be added), the newest snapshot loaded, the log read back
+ * and its txns queued, raft started from what was found. See commit.h. */
+#include "commit.h"
+#include "commit_internal.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/random.h>
+#include <unistd.h>
+
+#include <openssl/sha.h>
+
+#include "log.h"
+#include "sockaddr.h"
+#include "txn_codec.h"
+
+static void snapshot_skipped(const char *file, const char *reason)
+{
+	log_warning("%s: %s; trying an older snapshot", file, reason);
+}
+
+struct recovery {
+	struct commit *c;
+	void (*progress)(void *ctx, uint64_t entries, uint64_t index);
+	uint64_t last_progress_ms;
+	struct raft_entry *entries;
+	unsigned n, cap;
+	char *why;
+	size_t why_size;
+};
+
+static int recover_entry(void *ctx, uint64_t index, uint64_t term, uint8_t type,
+			 const uint8_t *data, uint32_t len)
+{
+	struct recovery *rv = ctx;
+	struct commit *c = rv->c;
+	if (index <= c->snapshot_index)
+		return 0;	/* in the snapshot already */
+	if (rv->n == 0 && index != c->snapshot_index + 1) {
+		snprintf(rv->why, rv->why_size, "the log resumes at index %llu but the snapshot ends at %llu",
+			 (unsigned long long)index, (unsigned long long)c->snapshot_index);
+		return -EBADMSG;
+	}
+	int r0 = commit_note_term_run(c, index, term);
+	if (r0 == 0 && type == RAFT_CHANGE)
+		r0 = commit_note_configuration(c, index, data, len);
+	if (r0 == 0 && c->ensemble)
+		r0 = entry_cache_append(&c->entries, index, term, type, data, len);
+	if (r0 < 0)
+		return r0;
+	if (rv->n == rv->cap) {
+		unsigned cap = rv->cap ? rv->cap * 2 : 1024;
+		struct raft_entry *e = realloc(rv->entries, cap * sizeof(*e));
+		if (!e)
+			return -ENOMEM;
+		rv->entries = e;
+		rv->cap = cap;
+	}
+	struct raft_entry *e = &rv->entries[rv->n];
+	memset(e, 0, sizeof(*e));
+	e->term = term;
+	e->type = type;
+	if (type == RAFT_CHANGE) {
+		/* raft decodes configurations from the start entries. */
+		e->buf.base = raft_malloc(len ? len : 1);
+		if (!e->buf.base)
+			return -ENOMEM;
+		memcpy(e->buf.base, data, len);
+		e->buf.len = len;
+		e->batch = e->buf.base;
+	} else if (type == RAFT_COMMAND) {
+		struct txn *t;
+		int r = txn_decode(data, len, &t);
+		if (r < 0)
+			return r;
+		t->zxid = (int64_t)index;
+		commit_queue_push(rv->c, t);
+		rv->c->recovered_txns++;
+	}
+	rv->n++;
+	if (rv->progress && (rv->n & 0xffff) == 0) {
+		uint64_t now = loop_now_ms();
+		if (now - rv->last_progress_ms >= 1000) {
+			rv->last_progress_ms = now;
+			rv->progress(rv->c->ctx, rv->n, index);
+		}
+	}
+	return 0;
+}
+
+/* A member's address in raft's configuration: "PEER;CLIENT", both
+ * "host:port". Raft only stores it; the peer part is where the others
+ * connect, the client part goes into /zookeeper/config. */
+static void member_address(const struct listen_address *peer, const struct listen_address *client,
+			   char *out, size_t size)
+{
+	char p[96], cl[96];
+	sockaddr_format(peer->host, peer->port, p, sizeof(p));
+	sockaddr_format(client->host, client->port, cl, sizeof(cl));
+	snprintf(out, size, "%s;%s", p, cl);
+}
+
+/* The initial configuration: this one server, or the ensemble's members. */
+static int initial_configuration(const struct commit_options *o, struct raft_buffer *buf)
+{
+	struct raft_configuration conf;
+	int r = 0;
+	raft_configuration_init(&conf);
+	if (!o->cfg || !o->cfg->ensemble) {
+		r = raft_configuration_add(&conf, o->server_id, SINGLE_SERVER_ADDRESS, RAFT_VOTER);
+	} else {
+		for (size_t i = 0; i < o->cfg->member_count && r == 0; i++) {
+			const struct ensemble_member *m = &o->cfg->members[i];
+			char address[200];
+			member_address(&m->peer, &m->client, address, sizeof(address));
+			r = raft_configuration_add(&conf, m->id, address,
+						   m->observer ? RAFT_STANDBY : RAFT_VOTER);
+		}
+	}
+	if (r == 0)
+		r = raft_configuration_encode(&conf, buf);
+	raft_configuration_close(&conf);
+	return r;
+}
+
+static int bootstrap(struct commit *c, const struct commit_options *o, char *why, size_t why_size)
+{
+	struct raft_buffer buf;
+	int r;
+
+	memset(&c->meta, 0, sizeof(c->meta));
+	if (o->cfg && o->cfg->ensemble) {
+		/* Every member derives the same id from the ensemble's name. */
+		uint8_t digest[SHA256_DIGEST_LENGTH];
+		SHA256((const uint8_t *)o->cfg->cluster_name, strlen(o->cfg->cluster_name), digest);
+		memcpy(c->meta.identity.cluster_id, digest, WAL_CLUSTER_ID_BYTES);
+	} else if (getrandom(c->meta.identity.cluster_id, WAL_CLUSTER_ID_BYTES, 0) !=
+		   WAL_CLUSTER_ID_BYTES) {
+		return -EIO;
+	}
+	c->meta.identity.server_id = o->server_id;
+	if (o->cfg && o->cfg->ensemble && !config_self(o->cfg)) {
+		/* A server that joins later starts empty: the leader sends it
+		 * the log (or a snapshot) once a member adds it. */
+		c->meta.term = 0;
+		r = datadir_meta_write(c->data_dir, &c->meta);
+		if (r < 0)
+			snprintf(why, why_size, "cannot set up %s: %s", c->data_dir, strerror(-r));
+		return r;
+	}
+	c->meta.term = 1;
+	r = initial_configuration(o, &buf);
+	if (r != 0) {
+		snprintf(why, why_size, "cannot build the initial configuration: %s", raft_strerror(r));
+		return -ENOMEM;
+	}
+	r = wal_bootstrap(c->data_dir, &c->meta.identity, o->segment_bytes, 1, RAFT_CHANGE, buf.base,
+			  (uint32_t)buf.len);
+	raft_free(buf.base);
+	if (r == 0)
+		r = datadir_meta_write(c->data_dir, &c->meta);
+	if (r < 0)
+		snprintf(why, why_size, "cannot bootstrap %s: %s", c->data_dir, strerror(-r));
+	return r;
+}
+
+int commit_open(struct commit *c, const struct commit_options *o, char *why, size_t why_size)
+{
+	struct recovery rv = { .c = c, .why = why, .why_size = why_size, .progress = o->progress,
+			       .last_progress_ms = loop_now_ms() };
+	struct wal_recovery rec;
+	int r;
+
+	memset(c, 0, sizeof(*c));
+	c->lock_fd = -1;
+	c->loop = o->loop;
+	c->snapshot_pidfd = -1;
+	c->snapshot_exit_op.complete = commit_on_snapshot_exit;
+	c->on_committed = o->on_committed;
+	c->on_abandoned = o->on_abandoned;
+	c->on_role = o->on_role;
+	c->on_frame = o->on_frame;
+	c->on_peer_down = o->on_peer_down;
+	c->reset_state = o->reset_state;
+	c->on_configuration = o->on_configuration;
+	c->ctx = o->ctx;
+	c->ensemble = o->cfg && o->cfg->ensemble;
+	c->self = o->server_id;
+	entry_cache_init(&c->entries);
+	c->state = o->state;
+	c->snapshot_entries = o->snapshot_entries;
+	c->snapshot_log_bytes = o->snapshot_log_bytes;
+	c->keep_snapshots = o->keep_snapshots ? o->keep_snapshots : 1;
+	c->data_dir = strdup(o->data_dir);
+	if (!c->data_dir)
+		return -ENOMEM;
+	r = datadir_lock(o->data_dir, why, why_size);
+	if (r < 0)
+		return r;
+	c->lock_fd = r;
+
+	r = datadir_meta_read(o->data_dir, &c->meta, why, why_size);
+	if (r == -ENOENT) {
+		char walseg[4200];
+		snprintf(walseg, sizeof(walseg), "%s/wal/0000000000000001.seg", o->data_dir);
+		if (access(walseg, F_OK) == 0) {
+			snprintf(why, why_size, "%s/raft.meta is missing but the log exists: "
+				 "the directory is incomplete", o->data_dir);
+			return -EBADMSG;
+		}
+		if (o->cfg && o->cfg->ensemble && !config_self(o->cfg))
+			log_notice("data directory %s is new, and server %u is not among the members: "
+				   "waiting to be added to the ensemble", o->data_dir, o->cfg->server_id);
+		else if (o->cfg && o->cfg->ensemble)
+			log_notice("data directory %s is new: bootstrapping the ensemble of %zu servers "
+				   "\"%s\"", o->data_dir, o->cfg->member_count, o->cfg->cluster_name);
+		else
+			log_notice("data directory %s is new: bootstrapping a one-server cluster",
+				   o->data_dir);
+		r = bootstrap(c, o, why, why_size);
+	}
+	if (r < 0)
+		return r;
+	if (c->meta.identity.server_id != o->server_id) {
+		snprintf(why, why_size, "data directory %s belongs to server %llu, this is server %llu",
+			 o->data_dir, (unsigned long long)c->meta.identity.server_id,
+			 (unsigned long long)o->server_id);
+		return -EXDEV;
+	}
+
+	uint64_t started = loop_now_ms();
+	struct snapshot_meta snap;
+	r = snapshot_load_newest(o->data_dir, &c->meta.identity, c->state, &snap, why, why_size,
+				 snapshot_skipped);
+	if (r == 0) {
+		c->snapshot_index = snap.index;
+		c->conf = snap.conf;
+		c->conf_len = snap.conf_len;
+		c->conf_index = snap.conf_index;
+		r = commit_note_term_run(c, snap.index, snap.term);
+		log_info("loaded the snapshot at index %llu (%zu nodes, %zu sessions) in %llu ms",
+			 (unsigned long long)snap.index, c->state->tree.node_count,
+			 c->state->sessions.count, (unsigned long long)(loop_now_ms() - started));
+	} else if (r == -ENOENT) {
+		r = 0;
+	}
+	if (r < 0)
+		return r;
+	r = wal_recover(o->data_dir, &c->meta.identity, c->snapshot_index, recover_entry, &rv, &rec,
+			why, why_size);
+	if (r < 0)
+		goto fail;
+	if (rec.torn_tail_cut)
+		log_warning("%s: the log ended in a torn write at offset %llu (a crash mid-write); "
+			    "cut there", rec.torn_file, (unsigned long long)rec.torn_offset);
+	log_info("read the log: %llu entries, index %llu..%llu, %llu txns, in %llu ms",
+		 (unsigned long long)rec.records, (unsigned long long)rec.first_index,
+		 (unsigned long long)rec.last_index, (unsigned long long)c->recovered_txns,
+		 (unsigned long long)(loop_now_ms() - started));
+
+	r = wal_open(&c->wal, o->data_dir, &c->meta.identity, &rec, o->segment_bytes, o->loop, why,
+		     why_size);
+	if (r < 0)
+		goto fail;
+	c->wal_open = true;
+	c->wal.on_durable = commit_on_durable;
+	c->wal.on_failed = commit_on_wal_failed;
+	c->wal.ctx = c;
+#ifdef CORRAL_FAULT_INJECTION
+	c->wal.fault_fsync_countdown = o->fault_fsync_countdown;
+#endif
+	c->last_zxid = (int64_t)rec.last_index;
+	if (rec.last_index < c->snapshot_index) {
+		/* A leader's snapshot came after the last entry this log holds. */
+		wal_skip_to(&c->wal, c->snapshot_index + 1, commit_term_of(c, c->snapshot_index));
+		c->last_zxid = (int64_t)c->snapshot_index;
+	}
+
+	char self_address[200] = SINGLE_SERVER_ADDRESS;
+	if (c->ensemble)
+		member_address(&o->cfg->peer_listen, &o->cfg->listen[0], self_address,
+			       sizeof(self_address));
+	r = raft_init(&c->raft, NULL, NULL, o->server_id, self_address);
+	if (r != 0) {
+		snprintf(why, why_size, "raft_init: %s", raft_strerror(r));
+		r = -ENOMEM;
+		goto fail;
+	}
+	c->raft_ready = true;
+	/* libraft formats a trace message (snprintf) at every step whenever a
+	 * tracer is set, even one that prints nothing: 15% of corrald's
+	 * instructions under a write load (callgrind). NULL skips the
+	 * formatting; LIBRAFT_TRACE in the environment keeps libraft's own
+	 * tracer for debugging. */
+	if (!getenv("LIBRAFT_TRACE"))
+		c->raft.tracer = NULL;
+	raft_seed(&c->raft, (unsigned)getpid() ^ (unsigned)o->server_id);
+	if (c->ensemble) {
+		c->election_timeout_ms = o->cfg->election_timeout_ms;
+		raft_set_election_timeout(&c->raft, c->election_timeout_ms);
+		raft_set_heartbeat_timeout(&c->raft, c->election_timeout_ms / 10);
+		raft_set_install_snapshot_timeout(&c->raft, 30000);
+		raft_set_pre_vote(&c->raft, true);
+		c->snapshot_trailing = c->snapshot_entries < 8192 ? (unsigned)c->snapshot_entries : 8192;
+	}
+	struct raft_event e = { .type = RAFT_START };
+	struct raft_snapshot_metadata meta;
+	e.start.term = c->meta.term;
+	e.start.voted_for = c->meta.voted_for;
+	e.start.metadata = NULL;
+	e.start.start_index = 1;
+	if (c->snapshot_index) {
+		/* raft takes the configuration it is given: decode a copy. */
+		struct raft_buffer cb = { .base = c->conf, .len = c->conf_len };
+		memset(&meta, 0, sizeof(meta));
+		raft_configuration_init(&meta.configuration);
+		if (raft_configuration_decode(&cb, &meta.configuration) != 0) {
+			snprintf(why, why_size, "the snapshot at index %llu holds an unreadable configuration",
+				 (unsigned long long)c->snapshot_index);
+			r = -EBADMSG;
+			goto fail;
+		}
+		meta.index = c->snapshot_index;
+		meta.term = commit_term_of(c, c->snapshot_index);
+		meta.configuration_index = c->conf_index;
+		e.start.metadata = &meta;
+		e.start.start_index = c->snapshot_index + 1;
+	}
+	e.start.entries = rv.entries;
+	e.start.n_entries = rv.n;
+	/* Replaying the log applies every txn in it: a single voter's log is
+	 * all committed, which raft confirms by moving the commit index. */
+	struct raft_update u;
+	memset(&u, 0, sizeof(u));
+	e.time = loop_now_ms();
+	r = raft_step(&c->raft, &e, &u);
+	if (r != 0) {
+		/* raft frees the start entries when it fails. */
+		free(rv.entries);
+		snprintf(why, why_size, "raft could not start from the log: %s", raft_errmsg(&c->raft));
+		return -EIO;
+	}
+	for (unsigned i = 0; i < rv.n; i++)
+		if (rv.entries[i].batch)
+			raft_free(rv.entries[i].batch);
+	free(rv.entries);
+	rv.entries = NULL;
+	r = commit_handle_update(c, &u);
+	if (r < 0) {
+		snprintf(why, why_size, "raft could not start from the log: %s", raft_errmsg(&c->raft));
+		return r;
+	}
+	if (c->ensemble) {
+		/* What is committed of the log, the leader will say. */
+		r = ensemble_open(c, o->cfg, why, why_size);
+		return r;
+	}
+	if (c->head) {
+		snprintf(why, why_size, "raft did not commit the log it started from (commit index %llu, "
+			 "log up to %llu)", (unsigned long long)raft_commit_index(&c->raft),
+			 (unsigned long long)rec.last_index);
+		return -EIO;
+	}
+	return 0;
+fail:
+	for (unsigned i = 0; i < rv.n; i++)
+		if (rv.entries[i].batch)
+			raft_free(rv.entries[i].batch);
+	free(rv.entries);
+	return r;
+}
+

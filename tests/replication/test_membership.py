@@ -1,0 +1,681 @@
+"""Membership of a corral ensemble: /zookeeper/config, servers that join
+later, removing a member, reconfig's refusals, leadership transfer, and
+ensemble configurations that stop startup.
+
+Each test starts its own ensemble of real corrald processes on 127.0.0.1
+(ensemble.reconfig on, a super user), on ports outside the kernel's
+ephemeral range that were free when chosen, and drives it with kazoo and
+corralctl over real sockets. Every wait polls a condition with a deadline.
+Every server is stopped when the test ends, pass or fail (SIGTERM, which
+must end it with status 0; SIGKILL after a deadline); on a failure the
+servers' logs are printed.
+
+What is proved:
+- getConfig (/zookeeper/config) lists the three members in ZooKeeper's
+  format, the same on every server, and corralctl members list shows them;
+- a fourth server started empty (its id not among the members) joins when
+  added, with corralctl members add or kazoo's reconfig, catches up (its
+  tree, read from it alone after a sync, is the others'), and counts in the
+  quorum: with one of the original three killed, the four commit only with it;
+- corralctl members remove takes a follower out of /zookeeper/config and
+  writes go on;
+- reconfig without WRITE on /zookeeper/config is NoAuth, with reconfig off
+  ReconfigDisabled, with a stale curConfigId BadVersion;
+- corralctl members transfer-leader 2 makes server 2 the leader;
+- a duplicate member id or a member without a peer address stops corrald
+  with status 78 and FILE:LINE: KEY.
+
+The binaries come from $CORRALD and $CORRALCTL (set by meson), else build-test.
+"""
+import base64
+import hashlib
+import logging
+import os
+import random
+import re
+import signal
+import socket
+import subprocess
+import threading
+import time
+
+import pytest
+import yaml
+from kazoo import exceptions as kx
+from kazoo.client import KazooClient
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+BUILD = os.path.join(HERE, "..", "..", "build-test")
+CORRALD = os.environ.get("CORRALD") or os.path.join(BUILD, "daemon", "corrald")
+CORRALCTL = os.environ.get("CORRALCTL") or os.path.join(BUILD, "ctl", "corralctl")
+
+EXIT_CONFIG = 78		# corrald's status for a bad configuration (README, main.c)
+SUPER_PASSWORD = "corral-super"
+SUPER_DIGEST = "super:" + base64.b64encode(
+    hashlib.sha1(f"super:{SUPER_PASSWORD}".encode()).digest()).decode()
+AUTH = ["--auth", f"super:{SUPER_PASSWORD}"]
+ELECTION_TIMEOUT_MS = 1000
+SETTLE_S = 30		# deadline for an election or a change of members to settle
+CATCH_UP_S = 60		# deadline for a new server to catch up
+
+logging.getLogger("kazoo").setLevel(logging.ERROR)
+
+# kazoo 2.8 knows no exception for ZRECONFIGDISABLED (-123) and fails on the
+# unknown code; newer versions call it ReconfigDisabledError.
+ReconfigDisabledError = getattr(kx, "ReconfigDisabledError", None)
+if ReconfigDisabledError is None or getattr(ReconfigDisabledError, "code", None) != -123:
+    ReconfigDisabledError = kx._zookeeper_exception(-123)(
+        type("ReconfigDisabledError", (kx.ZookeeperError,), {}))
+
+
+# ---------------------------------------------------------------- helpers ---
+
+def wait_for(pred, timeout, interval=0.05, what="condition", detail=None):
+    """Polls pred() until it returns a true value (returned) or the deadline
+    passes: AssertionError naming `what`, plus detail() if given."""
+    end = time.monotonic() + timeout
+    while True:
+        v = pred()
+        if v:
+            return v
+        if time.monotonic() >= end:
+            extra = f"\n{detail()}" if detail else ""
+            raise AssertionError(f"timed out after {timeout} s waiting for {what}{extra}")
+        time.sleep(interval)
+
+
+_ports_lock = threading.Lock()
+_ports_used = set()
+
+
+def free_ports(n):
+    """n ports on 127.0.0.1 in 20000..32767 (below the kernel's ephemeral
+    range 32768..60999, so no client socket takes one meanwhile), free when
+    chosen and never handed out before by this process."""
+    got = []
+    rng = random.Random()
+    with _ports_lock:
+        for _ in range(2000):
+            if len(got) == n:
+                return got
+            p = rng.randrange(20000, 32768)
+            if p in _ports_used:
+                continue
+            try:
+                with socket.socket() as s:
+                    s.bind(("127.0.0.1", p))
+            except OSError:
+                continue
+            _ports_used.add(p)
+            got.append(p)
+    raise RuntimeError(f"no {n} free ports in 20000..32767")
+
+
+def four_letter(port, word, timeout=5):
+    """The whole answer to a four-letter word; None when the server cannot
+    be reached."""
+    try:
+        with socket.create_connection(("127.0.0.1", port), timeout=timeout) as s:
+            s.sendall(word.encode())
+            chunks = []
+            while True:
+                b = s.recv(65536)
+                if not b:
+                    break
+                chunks.append(b)
+            return b"".join(chunks).decode()
+    except OSError:
+        return None
+
+
+def mntr(port):
+    text = four_letter(port, "mntr")
+    if text is None:
+        return None
+    return dict(line.split("\t", 1) for line in text.splitlines() if "\t" in line)
+
+
+def ctl(*args, timeout=60):
+    """Runs corralctl; returns (status, stdout, stderr)."""
+    env = {k: v for k, v in os.environ.items() if k != "CORRAL_SERVER"}
+    r = subprocess.run([CORRALCTL] + list(args), capture_output=True, text=True, env=env,
+                       timeout=timeout)
+    return r.returncode, r.stdout, r.stderr
+
+
+def make_kazoo(hosts, timeout=10.0):
+    return KazooClient(hosts=hosts, timeout=timeout,
+                       connection_retry={"max_tries": -1, "delay": 0.05, "backoff": 1,
+                                         "max_jitter": 0.01, "max_delay": 0.2},
+                       command_retry={"max_tries": 0})
+
+
+def tree_digest(zk):
+    """sha256 of path, data and version of every znode, walked from / through
+    zk (connected to one server alone), after a sync."""
+    zk.sync("/")
+    h = hashlib.sha256()
+    stack = ["/"]
+    count = 0
+    while stack:
+        path = stack.pop()
+        data, st = zk.get(path)
+        h.update(f"{path}\0{st.version}\0{len(data)}\0".encode() + data)
+        count += 1
+        kids = sorted(zk.get_children(path), reverse=True)
+        stack.extend((path.rstrip("/") + "/" + k) for k in kids)
+    return h.hexdigest(), count
+
+
+def config_lines(data):
+    """/zookeeper/config's data: (server lines, version text)."""
+    lines = data.decode().split("\n")
+    assert re.fullmatch(r"version=[0-9a-f]+", lines[-1]), lines
+    return lines[:-1], lines[-1][len("version="):]
+
+
+# ---------------------------------------------------------------- servers ---
+
+class Server:
+    def __init__(self, sid, workdir, client_port, peer_port):
+        self.id = sid
+        self.workdir = str(workdir)
+        self.client_port = client_port
+        self.peer_port = peer_port
+        self.data_dir = os.path.join(self.workdir, f"s{sid}-data")
+        self.config = None
+        self.proc = None
+        self.runs = 0
+        self.log_path = None
+        self._log_file = None
+        self.killed = False
+
+    @property
+    def hosts(self):
+        return f"127.0.0.1:{self.client_port}"
+
+    @property
+    def peer(self):
+        return f"127.0.0.1:{self.peer_port}"
+
+    def spec(self, role="participant"):
+        """This server as a reconfig's joining server and a /zookeeper/config line."""
+        return (f"server.{self.id}=127.0.0.1:{self.peer_port}:0:{role};"
+                f"127.0.0.1:{self.client_port}")
+
+    def start(self):
+        assert self.proc is None or self.proc.poll() is not None, "already running"
+        self.runs += 1
+        cfg_path = os.path.join(self.workdir, f"s{self.id}-{self.runs}.yaml")
+        with open(cfg_path, "w") as f:
+            yaml.safe_dump(self.config, f)
+        self.log_path = os.path.join(self.workdir, f"s{self.id}-{self.runs}.log")
+        env = dict(os.environ)
+        env.pop("JOURNAL_STREAM", None)		# log to stderr, not journald
+        env.pop("NOTIFY_SOCKET", None)
+        self._log_file = open(self.log_path, "wb")
+        self.proc = subprocess.Popen([CORRALD, "-c", cfg_path], stdin=subprocess.DEVNULL,
+                                     stdout=self._log_file, stderr=subprocess.STDOUT, env=env)
+        return self
+
+    def running(self):
+        return self.proc is not None and self.proc.poll() is None
+
+    def wait_listening(self, timeout=30):
+        """Its client port answers ruok (it may not know a leader yet)."""
+        def ready():
+            assert self.running(), f"server {self.id} exited with {self.proc.returncode}:\n" \
+                                   f"{self.log()[-4000:]}"
+            return four_letter(self.client_port, "ruok", timeout=2) == "imok"
+        wait_for(ready, timeout, what=f"server {self.id} to answer ruok")
+
+    def mntr(self):
+        return mntr(self.client_port) if self.running() else None
+
+    def kill(self):
+        if self.running():
+            self.proc.send_signal(signal.SIGKILL)
+            self.proc.wait(30)
+        self.killed = True
+        self._close_log()
+
+    def stop(self, timeout=30):
+        """SIGTERM; returns the exit status (SIGKILL and None after the deadline)."""
+        if self.proc is None:
+            return None
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+            try:
+                self.proc.wait(timeout)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait(30)
+                self._close_log()
+                return None
+        self._close_log()
+        return self.proc.returncode
+
+    def _close_log(self):
+        if self._log_file:
+            self._log_file.close()
+            self._log_file = None
+
+    def log(self):
+        """Its log, without the lines of the test's own four-letter-word
+        connections (they bury the rest)."""
+        if not self.log_path or not os.path.exists(self.log_path):
+            return ""
+        with open(self.log_path, "rb") as f:
+            text = f.read().decode(errors="replace")
+        return "".join(line for line in text.splitlines(keepends=True)
+                       if not line.endswith("closed: closed after its last reply\n"))
+
+
+class Ensemble:
+    """Servers 1..n as the initial members, and any that join later."""
+
+    def __init__(self, workdir, n=3, reconfig=True):
+        self.workdir = workdir
+        self.reconfig = reconfig
+        self.servers = {}
+        ports = free_ports(2 * n)
+        for i in range(1, n + 1):
+            self.servers[i] = Server(i, workdir, ports[2 * i - 2], ports[2 * i - 1])
+        self.members = [{"id": s.id, "client": s.hosts, "peer": s.peer}
+                        for s in self.servers.values()]
+        for s in self.servers.values():
+            s.config = self.config_for(s.id)
+
+    def config_for(self, sid, extra=None):
+        cfg = {"data_dir": os.path.join(str(self.workdir), f"s{sid}-data"),
+               "log_level": "info",
+               "auth": {"super_digest": SUPER_DIGEST},
+               "ensemble": {"id": sid, "reconfig": self.reconfig,
+                            "election_timeout_ms": ELECTION_TIMEOUT_MS,
+                            "members": [dict(m) for m in self.members]}}
+        for k, v in (extra or {}).items():
+            cfg.setdefault(k, {}).update(v)
+        return cfg
+
+    def add_server(self, sid):
+        """A server that joins later: not among the members, peer_listen set,
+        an empty data directory. Started, not yet added."""
+        client, peer = free_ports(2)
+        s = Server(sid, self.workdir, client, peer)
+        s.config = self.config_for(sid, {"client": {"listen": [s.hosts]},
+                                         "ensemble": {"peer_listen": s.peer}})
+        self.servers[sid] = s
+        s.start()
+        s.wait_listening()
+        return s
+
+    def start(self):
+        for s in self.servers.values():
+            s.start()
+        for s in self.servers.values():
+            s.wait_listening()
+        self.wait_leader()
+        return self
+
+    def live(self):
+        return [s for s in self.servers.values() if s.running()]
+
+    def states(self):
+        """{id: (zk_server_state, corral_leader_id)} of the running servers."""
+        out = {}
+        for s in self.live():
+            m = s.mntr() or {}
+            out[s.id] = (m.get("zk_server_state"), m.get("corral_leader_id"))
+        return out
+
+    def agreed_leader(self, among=None):
+        """The leader every running server (or those in among) names, when it
+        says it leads and the others follow it; else None."""
+        st = self.states()
+        ids = among or list(st)
+        names = {st.get(i, (None, None))[1] for i in ids}
+        if len(names) != 1:
+            return None
+        name = names.pop()
+        if not name or name == "0" or int(name) not in st:
+            return None
+        leader = int(name)
+        if st[leader][0] != "leader":
+            return None
+        if any(st[i][0] not in ("follower", "observer") for i in ids if i != leader):
+            return None
+        return leader
+
+    def wait_leader(self, among=None, timeout=SETTLE_S):
+        return wait_for(lambda: self.agreed_leader(among), timeout,
+                        what="the servers to agree on one leader", detail=self.describe)
+
+    def describe(self):
+        return f"states: {self.states()}"
+
+    def logs(self):
+        out = []
+        for s in self.servers.values():
+            out.append(f"---- server {s.id} ({s.log_path}) ----\n{s.log()[-6000:]}")
+        return "\n".join(out)
+
+    def stop(self):
+        """Stops every server; returns {id: status} of those that were running."""
+        statuses = {}
+        for s in self.servers.values():
+            if s.running():
+                s.proc.send_signal(signal.SIGTERM)
+        for s in self.servers.values():
+            if s.proc is not None and not s.killed:
+                statuses[s.id] = s.stop()
+        return statuses
+
+
+@pytest.fixture
+def ensemble(tmp_path, request):
+    """Factory: ensemble(n=3, reconfig=True) -> a started Ensemble with a
+    leader; every server stopped at teardown, each with status 0."""
+    made = []
+    failures_before = request.session.testsfailed
+
+    def make(n=3, reconfig=True):
+        ens = Ensemble(tmp_path, n=n, reconfig=reconfig)
+        made.append(ens)
+        return ens.start()
+
+    yield make
+    for ens in made:
+        if request.session.testsfailed > failures_before:
+            print(ens.logs())   # shown with the failure
+        statuses = ens.stop()
+        bad = {i: rc for i, rc in statuses.items() if rc != 0}
+        assert not bad, f"servers did not stop cleanly on SIGTERM: {bad}\n{ens.logs()}"
+
+
+@pytest.fixture
+def kazoo():
+    """Factory: kazoo(hosts, auth=False) -> a started client (auth: as the
+    super user), stopped at teardown."""
+    made = []
+
+    def make(hosts, auth=False):
+        zk = make_kazoo(hosts)
+        made.append(zk)
+        zk.start(timeout=15)
+        if auth:
+            zk.add_auth("digest", f"super:{SUPER_PASSWORD}")
+        return zk
+
+    yield make
+    for zk in made:
+        try:
+            zk.stop()
+            zk.close()
+        except Exception:
+            pass
+
+
+def seed(zk, prefix="/data", count=50):
+    """Nodes with data, some changed twice (versions), some deleted."""
+    zk.ensure_path(prefix)
+    for i in range(count):
+        zk.create(f"{prefix}/n{i:03d}", f"value {i}".encode() * (i % 7))
+    for i in range(0, count, 3):
+        zk.set(f"{prefix}/n{i:03d}", b"changed")
+        zk.set(f"{prefix}/n{i:03d}", b"changed again")
+    for i in range(1, count, 5):
+        zk.delete(f"{prefix}/n{i:03d}")
+
+
+def config_of(ens, kazoo, sid):
+    """/zookeeper/config as server sid alone has it, after a sync."""
+    zk = kazoo(ens.servers[sid].hosts)
+    zk.sync("/")
+    return zk.get("/zookeeper/config")[0]
+
+
+# ------------------------------------------------------------------ tests ---
+
+def test_get_config_lists_the_three_members_in_zookeepers_format(ensemble, kazoo):
+    ens = ensemble()
+    expected = [ens.servers[i].spec() for i in (1, 2, 3)]
+    datas = []
+    for sid in (1, 2, 3):
+        data = config_of(ens, kazoo, sid)
+        lines, version = config_lines(data)
+        assert lines == expected, f"server {sid}"
+        assert int(version, 16) > 0
+        datas.append(data)
+    assert datas[0] == datas[1] == datas[2]
+    # readable by anyone, writable by no one but the super user (by default)
+    zk = kazoo(ens.servers[1].hosts)
+    acl, _ = zk.get_acls("/zookeeper/config")
+    assert [(a.perms, a.id.scheme, a.id.id) for a in acl] == [(1, "world", "anyone")]
+
+
+def test_members_list_shows_each_members_role_addresses_state_version_and_leader(ensemble, kazoo):
+    ens = ensemble()
+    leader = ens.wait_leader()
+    _, version = config_lines(config_of(ens, kazoo, 1))
+    rc, out, err = ctl("-s", ens.servers[3].hosts, "members", "list")
+    assert (rc, err) == (0, ""), out
+    rows = [line.split() for line in out.splitlines()]
+    assert rows[0] == ["id", "role", "peer", "client", "state"]
+    assert rows[1:4] == [[str(i), "participant", ens.servers[i].peer, ens.servers[i].hosts,
+                          "leader" if i == leader else "follower"] for i in (1, 2, 3)]
+    assert out.splitlines()[4:] == [f"version: 0x{version}", f"leader: {leader}"]
+    # a member that cannot be reached is shown as such; the list still works
+    follower = next(i for i in (1, 2, 3) if i != leader)
+    ens.servers[follower].kill()
+    rc, out, err = ctl("-s", ens.servers[leader].hosts, "members", "list")
+    assert (rc, err) == (0, "")
+    assert out.splitlines()[follower].split()[-1] == "unreachable"
+    assert out.splitlines()[-1] == f"leader: {leader}"
+
+
+def commits_within(result, seconds):
+    """Whether an async write succeeds within seconds."""
+    try:
+        result.get(timeout=seconds)
+        return True
+    except Exception:
+        return False
+
+
+def check_joined_server_takes_part(ens, kazoo, s4, reply):
+    """After server 4 was added: the reply and every server's config list
+    it, it follows the leader, its tree is the others', and with one of the
+    original three killed the four commit with it and not without it."""
+    lines, _ = config_lines(reply)
+    assert lines == [ens.servers[i].spec() for i in (1, 2, 3, 4)]
+    leader = ens.wait_leader(timeout=CATCH_UP_S)
+    for sid in (1, 2, 3, 4):
+        assert config_of(ens, kazoo, sid) == reply, f"server {sid}'s /zookeeper/config"
+    # its tree, read from it alone after a sync, is the others'
+    digests = {sid: tree_digest(kazoo(ens.servers[sid].hosts)) for sid in (1, 2, 3, 4)}
+    assert digests[4] == digests[1] == digests[2] == digests[3], digests
+    assert digests[4][1] > 40
+    # one of the original three gone: 3 of 4 is the quorum, server 4 among them
+    victim = next(i for i in (1, 2, 3) if i != leader)
+    third = next(i for i in (1, 2, 3) if i not in (leader, victim))
+    ens.servers[victim].kill()
+    zk = kazoo(s4.hosts)
+    zk.create("/after-kill", b"committed by 3 of 4")
+    clients = {sid: kazoo(ens.servers[sid].hosts) for sid in (leader, third)}
+    for sid, z in list(clients.items()) + [(4, zk)]:
+        z.sync("/")
+        assert z.get("/after-kill")[0] == b"committed by 3 of 4", f"server {sid}"
+    # server 4 gone too: two of four are no quorum (they would be of three)
+    s4.kill()
+    committed = commits_within(clients[third].create_async("/without-4", b"must not commit"),
+                               3 * ELECTION_TIMEOUT_MS / 1000)
+    assert not committed, "a write committed on 2 of the 4 members: server 4 does not count"
+
+
+def test_a_server_added_with_corralctl_members_add_joins_catches_up_and_counts_in_the_quorum(
+        ensemble, kazoo):
+    ens = ensemble()
+    seed(kazoo(ens.servers[1].hosts))
+    s4 = ens.add_server(4)
+    assert s4.mntr()["zk_server_state"] == "looking"
+    rc, out, err = ctl("-s", ens.servers[2].hosts, *AUTH, "members", "add", "4", s4.peer,
+                       s4.hosts)
+    assert (rc, err) == (0, ""), out
+    check_joined_server_takes_part(ens, kazoo, s4, out.rstrip("\n").encode())
+
+
+def test_a_server_added_with_kazoo_reconfig_joins_catches_up_and_counts_in_the_quorum(
+        ensemble, kazoo):
+    ens = ensemble()
+    seed(kazoo(ens.servers[3].hosts))
+    s4 = ens.add_server(4)
+    zk = kazoo(ens.servers[1].hosts, auth=True)
+    data, stat = zk.reconfig(joining=s4.spec(), leaving=None, new_members=None)
+    check_joined_server_takes_part(ens, kazoo, s4, data)
+
+
+def test_members_remove_of_a_follower_takes_it_out_of_the_configuration_and_writes_go_on(
+        ensemble, kazoo):
+    ens = ensemble()
+    leader = ens.wait_leader()
+    gone = next(i for i in (1, 2, 3) if i != leader)
+    stay = [i for i in (1, 2, 3) if i != gone]
+    rc, out, err = ctl("-s", ens.servers[gone].hosts, *AUTH, "members", "remove", str(gone))
+    assert (rc, err) == (0, ""), out
+    lines, _ = config_lines(out.rstrip("\n").encode())
+    assert lines == [ens.servers[i].spec() for i in stay]
+    for sid in stay:
+        assert config_of(ens, kazoo, sid) == out.rstrip("\n").encode(), f"server {sid}"
+    # the leader has one follower left
+    wait_for(lambda: (ens.servers[leader].mntr() or {}).get("zk_followers") == "1", SETTLE_S,
+             what="the leader to count one follower",
+             detail=lambda: str(ens.servers[leader].mntr()))
+    # writes go on, through either remaining server
+    for sid in stay:
+        zk = kazoo(ens.servers[sid].hosts)
+        zk.create(f"/written-through-{sid}", b"after the removal")
+    for sid in stay:
+        zk = kazoo(ens.servers[sid].hosts)
+        zk.sync("/")
+        assert sorted(c for c in zk.get_children("/") if c.startswith("written")) == \
+            [f"written-through-{i}" for i in stay]
+    rc, out, err = ctl("-s", ens.servers[leader].hosts, "members", "list")
+    assert rc == 0
+    assert [line.split()[0] for line in out.splitlines()[1:3]] == [str(i) for i in stay]
+
+
+def test_reconfig_without_write_on_zookeeper_config_fails_with_noauth(ensemble, kazoo):
+    ens = ensemble()
+    before = config_of(ens, kazoo, 1)
+    zk = kazoo(ens.servers[1].hosts)
+    with pytest.raises(kx.NoAuthError):
+        zk.reconfig(joining=None, leaving="3", new_members=None)
+    # another digest identity is not enough either
+    zk.add_auth("digest", "alice:secret")
+    with pytest.raises(kx.NoAuthError):
+        zk.reconfig(joining=None, leaving="3", new_members=None)
+    rc, out, err = ctl("-s", ens.servers[2].hosts, "members", "remove", "3")
+    assert (rc, out) == (1, "")
+    assert "not authorized (NOAUTH)" in err
+    rc, out, err = ctl("-s", ens.servers[2].hosts, "members", "transfer-leader")
+    assert (rc, out) == (1, "")
+    assert "not authorized (NOAUTH)" in err
+    for sid in (1, 2, 3):
+        assert config_of(ens, kazoo, sid) == before
+
+
+def test_reconfig_with_reconfig_disabled_fails_with_reconfig_disabled(ensemble, kazoo):
+    ens = ensemble(reconfig=False)
+    before = config_of(ens, kazoo, 1)
+    for sid in (1, 2, 3):   # the leader and the followers alike
+        zk = kazoo(ens.servers[sid].hosts, auth=True)
+        with pytest.raises(ReconfigDisabledError):
+            zk.reconfig(joining=None, leaving="3", new_members=None)
+    leader = ens.wait_leader()
+    rc, out, err = ctl("-s", ens.servers[1].hosts, *AUTH, "members", "remove", "3")
+    assert (rc, out) == (1, "")
+    # corralctl sends a change to the leader
+    assert err == (f"corralctl: server {leader} ({ens.servers[leader].hosts}): reconfig is "
+                   "disabled on the server (ensemble.reconfig is off) (RECONFIGDISABLED)\n")
+    assert config_of(ens, kazoo, 1) == before
+
+
+def test_reconfig_with_a_stale_config_version_fails_with_badversion(ensemble, kazoo):
+    ens = ensemble()
+    leader = ens.wait_leader()
+    follower = next(i for i in (1, 2, 3) if i != leader)
+    before = config_of(ens, kazoo, 1)
+    _, version = config_lines(before)
+    current = int(version, 16)
+    # through the leader: a server that leaves never hears of the commit that
+    # removes it, so it could not answer the last reconfig below
+    zk = kazoo(ens.servers[leader].hosts, auth=True)
+    for stale in (current - 1, current + 1):
+        with pytest.raises(kx.BadVersionError):
+            zk.reconfig(joining=None, leaving=str(follower), new_members=None, from_config=stale)
+    assert config_of(ens, kazoo, 1) == before
+    # the current version is accepted
+    data, _ = zk.reconfig(joining=None, leaving=str(follower), new_members=None,
+                          from_config=current)
+    lines, new_version = config_lines(data)
+    assert lines == [ens.servers[i].spec() for i in (1, 2, 3) if i != follower]
+    assert int(new_version, 16) > current
+
+
+def test_members_transfer_leader_2_makes_server_2_the_leader(ensemble, kazoo):
+    ens = ensemble()
+    leader = ens.wait_leader()
+    if leader == 2:     # start from another leader
+        rc, out, err = ctl("-s", ens.servers[1].hosts, *AUTH, "members", "transfer-leader", "3")
+        assert (rc, out, err) == (0, "leader: 3\n", "")
+        assert ens.wait_leader() == 3
+    rc, out, err = ctl("-s", ens.servers[1].hosts, *AUTH, "members", "transfer-leader", "2")
+    assert (rc, out, err) == (0, "leader: 2\n", "")
+    wait_for(lambda: ens.agreed_leader() == 2, SETTLE_S,
+             what="every server to name server 2 the leader", detail=ens.describe)
+    # the new leader commits, whichever server takes the write
+    for sid in (1, 2, 3):
+        kazoo(ens.servers[sid].hosts).create(f"/after-transfer-{sid}")
+    zk = kazoo(ens.servers[2].hosts)
+    assert sorted(c for c in zk.get_children("/") if c.startswith("after")) == \
+        [f"after-transfer-{i}" for i in (1, 2, 3)]
+    assert ens.agreed_leader() == 2
+    # asking again changes nothing
+    assert ctl("-s", ens.servers[3].hosts, *AUTH, "members", "transfer-leader", "2") == \
+        (0, "leader: 2 (already)\n", "")
+
+
+MEMBERS_YAML = """\
+data_dir: {data_dir}
+ensemble:
+  id: 1
+  members:
+    - {{ id: 1, client: "127.0.0.1:{c1}", peer: "127.0.0.1:{p1}" }}
+{second}
+"""
+
+
+@pytest.mark.parametrize("second,line,key,message", [
+    ('    - {{ id: 1, client: "127.0.0.1:{c2}", peer: "127.0.0.1:{p2}" }}', 6,
+     "ensemble.members[1]", "id 1 is also member 0's (line 5)"),
+    ('    - {{ id: 2, client: "127.0.0.1:{c2}" }}', 6,
+     "ensemble.members[1]", "member 2 has no peer address"),
+], ids=["duplicate_id", "missing_peer"])
+def test_a_bad_ensemble_config_stops_corrald_with_status_78_naming_file_line_key(
+        tmp_path, second, line, key, message):
+    c1, p1, c2, p2 = free_ports(4)
+    path = tmp_path / "corral.yaml"
+    path.write_text(MEMBERS_YAML.format(data_dir=tmp_path / "data", c1=c1, p1=p1,
+                                        second=second.format(c2=c2, p2=p2)))
+    env = {k: v for k, v in os.environ.items() if k not in ("JOURNAL_STREAM", "NOTIFY_SOCKET")}
+    proc = subprocess.Popen([CORRALD, "-c", str(path)], stdin=subprocess.DEVNULL,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
+    try:
+        out, err = proc.communicate(timeout=60)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait(30)
+    assert proc.returncode == EXIT_CONFIG, err
+    assert f"{path}:{line}: {key}: {message}" in err
+    assert four_letter(c1, "ruok", timeout=1) is None    # it never listened
