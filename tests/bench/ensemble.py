@@ -623,8 +623,9 @@ def print_report(args, m, disk, res):
     print()
     # CPU: where the two cores went in each run
     if md:
-        print("| CPU during the run (cores: s1 s2 s3 loadgen rest-of-machine; L = leader), "
-              f"disk {DISK} (flushes/s, busy) |" + "".join(f" {names[k]} |" for k, _ in systems))
+        print("| CPU during the run (cores: s1 s2 s3 loadgen rest-of-machine; L = leader)"
+              + (f", disk {DISK} (flushes/s, busy)" if DISK else "") + " |"
+              + "".join(f" {names[k]} |" for k, _ in systems))
         print("|---|" + "---|" * len(systems))
     for key, _, _ in RUNS:
         cells = []
