@@ -17,6 +17,12 @@
  *             latency = setData sent -> last watcher notified
  *   multi     multi of --multi-ops setData ops
  *
+ * --servers HOST:PORT,HOST:PORT,... spreads the connections over an
+ * ensemble's servers, round-robin (connection i goes to server i mod n); the
+ * setup (nodes the workload needs) runs on the first, then a sync on each of
+ * the others makes sure they have applied it before the run starts (reads
+ * on a follower are answered from its own state).
+ *
  * This is a client tool: it uses epoll (the server is the one with the
  * io_uring rule). */
 #include <arpa/inet.h>
@@ -40,9 +46,12 @@ enum workload { W_CREATE, W_SET, W_GET, W_EXISTS, W_CHILDREN, W_MIX, W_CHURN, W_
 static const char *workload_names[] = { "create", "set", "get", "exists", "children", "mix", "churn",
 					"watch", "multi" };
 
+#define MAX_SERVERS 16
+
 struct options {
 	const char *host;
 	int port;
+	const char *servers;	/* "host:port,host:port,..."; overrides host/port */
 	enum workload w;
 	int connections;
 	int outstanding;
@@ -57,6 +66,8 @@ struct options {
 	bool json;
 	const char *label;
 };
+
+static void usage(void) __attribute__((noreturn));
 
 static uint64_t now_ns(void)
 {
@@ -120,6 +131,8 @@ struct conn {
 #define XID_RING 65536
 
 static struct options opt;
+static struct sockaddr_in server_addr[MAX_SERVERS];
+static int nservers;
 static char base[128];
 static uint8_t *value;
 static uint64_t *latencies;
@@ -260,18 +273,53 @@ static void flush_out(struct conn *c)
 	epoll_ctl(epfd, EPOLL_CTL_MOD, c->fd, &ev);
 }
 
-static int tcp_connect(bool nonblock)
+static void parse_server(const char *host, int port)
 {
-	struct sockaddr_in sa = { .sin_family = AF_INET, .sin_port = htons((uint16_t)opt.port) };
-	if (inet_pton(AF_INET, opt.host, &sa.sin_addr) != 1) {
-		fprintf(stderr, "loadgen: %s is not an IPv4 address\n", opt.host);
+	if (nservers == MAX_SERVERS) {
+		fprintf(stderr, "loadgen: at most %d servers\n", MAX_SERVERS);
 		exit(64);
 	}
+	struct sockaddr_in *sa = &server_addr[nservers++];
+	*sa = (struct sockaddr_in){ .sin_family = AF_INET, .sin_port = htons((uint16_t)port) };
+	if (port < 1 || port > 65535 || inet_pton(AF_INET, host, &sa->sin_addr) != 1) {
+		fprintf(stderr, "loadgen: %s:%d is not an IPv4 address and port\n", host, port);
+		exit(64);
+	}
+}
+
+/* --servers "a:p,b:q" (or --host/--port when absent) into server_addr. */
+static void parse_servers(void)
+{
+	if (!opt.servers) {
+		parse_server(opt.host, opt.port);
+		return;
+	}
+	char *list = strdup(opt.servers), *save = NULL;
+	for (char *tok = strtok_r(list, ",", &save); tok; tok = strtok_r(NULL, ",", &save)) {
+		char *colon = strrchr(tok, ':');
+		if (!colon) {
+			fprintf(stderr, "loadgen: --servers: %s has no :PORT\n", tok);
+			exit(64);
+		}
+		*colon = 0;
+		parse_server(tok, atoi(colon + 1));
+	}
+	free(list);
+	if (!nservers)
+		usage();
+}
+
+/* A connection to server (index mod the number of servers). */
+static int tcp_connect(int server, bool nonblock)
+{
+	const struct sockaddr_in *sa = &server_addr[server % nservers];
 	int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
 	int one = 1;
 	setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
-	if (connect(fd, (struct sockaddr *)&sa, sizeof(sa)) < 0) {
-		fprintf(stderr, "loadgen: connect %s:%d: %s\n", opt.host, opt.port, strerror(errno));
+	if (connect(fd, (const struct sockaddr *)sa, sizeof(*sa)) < 0) {
+		char host[INET_ADDRSTRLEN];
+		inet_ntop(AF_INET, &sa->sin_addr, host, sizeof(host));
+		fprintf(stderr, "loadgen: connect %s:%d: %s\n", host, ntohs(sa->sin_port), strerror(errno));
 		exit(2);
 	}
 	if (nonblock)
@@ -282,7 +330,7 @@ static int tcp_connect(bool nonblock)
 static struct conn *conn_open(int index)
 {
 	struct conn *c = calloc(1, sizeof(*c));
-	c->fd = tcp_connect(true);
+	c->fd = tcp_connect(index, true);
 	c->index = index;
 	c->next_xid = 1;
 	c->sent_at = calloc(XID_RING, sizeof(uint64_t));
@@ -350,11 +398,12 @@ static int32_t setup_call(struct buf *req)
 	}
 }
 
-static void setup_open(void)
+/* A blocking connection to server with a new session. */
+static int session_open(int server)
 {
 	struct buf b = { 0 };
 	size_t m;
-	setup_fd = tcp_connect(false);
+	int fd = tcp_connect(server, false);
 	frame_begin(&b, &m);
 	put_int(&b, 0);
 	put_long(&b, 0);
@@ -364,16 +413,52 @@ static void setup_open(void)
 	put_buffer(&b, pw, 16);
 	put_bool(&b, false);
 	frame_end(&b, m);
-	if (write(setup_fd, b.p, b.len) != (ssize_t)b.len)
+	if (write(fd, b.p, b.len) != (ssize_t)b.len)
 		exit(2);
 	uint8_t h[4];
-	read_full(setup_fd, h, 4);
+	read_full(fd, h, 4);
 	uint8_t resp[64];
 	uint32_t len = get32(h);
 	if (len > sizeof(resp))
 		exit(2);
-	read_full(setup_fd, resp, len);
+	read_full(fd, resp, len);
 	free(b.p);
+	return fd;
+}
+
+static void setup_open(void)
+{
+	setup_fd = session_open(0);
+}
+
+/* After the setup on server 0: a sync on every other server, in its own
+ * session (closed after), so each has applied the setup before the run. */
+static void sync_other_servers(void)
+{
+	int saved = setup_fd;
+	for (int i = 1; i < nservers; i++) {
+		setup_fd = session_open(i);
+		struct buf b = { 0 };
+		size_t m;
+		frame_begin(&b, &m);
+		put_int(&b, setup_xid++);
+		put_int(&b, 9);		/* sync */
+		put_string(&b, base);
+		frame_end(&b, m);
+		int32_t err = setup_call(&b);
+		if (err != 0) {
+			fprintf(stderr, "loadgen: sync on server %d: error %d\n", i + 1, err);
+			exit(2);
+		}
+		frame_begin(&b, &m);
+		put_int(&b, setup_xid++);
+		put_int(&b, -11);	/* closeSession */
+		frame_end(&b, m);
+		setup_call(&b);
+		free(b.p);
+		close(setup_fd);
+	}
+	setup_fd = saved;
 }
 
 static void setup_create(const char *path, const void *data, int32_t len)
@@ -771,7 +856,8 @@ static void run_watch(void)
 static void usage(void)
 {
 	fprintf(stderr,
-		"usage: loadgen [--host 127.0.0.1] [--port 2181] --workload NAME\n"
+		"usage: loadgen [--host 127.0.0.1] [--port 2181] [--servers H:P,H:P,...]\n"
+		"               --workload NAME\n"
 		"               [--connections 8] [--outstanding 32] [--value-bytes 100]\n"
 		"               [--keys 1000] [--children 1000] [--read-percent 90]\n"
 		"               [--multi-ops 4] [--watchers 100] [--duration 5 | --count N]\n"
@@ -788,7 +874,7 @@ int main(int argc, char **argv)
 		{ "value-bytes", 1, NULL, 'v' }, { "keys", 1, NULL, 'k' }, { "children", 1, NULL, 'C' },
 		{ "read-percent", 1, NULL, 'r' }, { "multi-ops", 1, NULL, 'm' },
 		{ "duration", 1, NULL, 'd' }, { "json", 0, NULL, 'j' }, { "label", 1, NULL, 'l' },
-		{ "count", 1, NULL, 'n' }, { "watchers", 1, NULL, 'W' },
+		{ "count", 1, NULL, 'n' }, { "watchers", 1, NULL, 'W' }, { "servers", 1, NULL, 's' },
 		{ 0 },
 	};
 	opt = (struct options){ .host = "127.0.0.1", .port = 2181, .w = -1, .connections = 8,
@@ -800,6 +886,7 @@ int main(int argc, char **argv)
 		switch (ch) {
 		case 'h': opt.host = optarg; break;
 		case 'p': opt.port = atoi(optarg); break;
+		case 's': opt.servers = optarg; break;
 		case 'w':
 			for (int i = 0; i < (int)(sizeof(workload_names) / sizeof(*workload_names)); i++)
 				if (strcmp(optarg, workload_names[i]) == 0)
@@ -825,6 +912,7 @@ int main(int argc, char **argv)
 		usage();
 	value = calloc(1, (size_t)opt.value_bytes + 1);
 	memset(value, 'v', (size_t)opt.value_bytes);
+	parse_servers();
 	epfd = epoll_create1(EPOLL_CLOEXEC);
 	snprintf(base, sizeof(base), "/bench/%ld%d", (long)time(NULL), getpid());
 	setup_open();
@@ -842,8 +930,11 @@ int main(int argc, char **argv)
 		char w[200];
 		snprintf(w, sizeof(w), "%s/w", base);
 		setup_create(w, value, opt.value_bytes);
+	}
+	sync_other_servers();
+	if (opt.w == W_WATCH)
 		run_watch();
-	} else if (opt.w == W_CHURN) {
+	else if (opt.w == W_CHURN) {
 		run_churn();
 	} else {
 		run_pipelined();
