@@ -42,73 +42,18 @@
 #include <time.h>
 #include <unistd.h>
 
-enum workload { W_CREATE, W_SET, W_GET, W_EXISTS, W_CHILDREN, W_MIX, W_CHURN, W_WATCH, W_MULTI };
+#include "loadgen.h"
+
 static const char *workload_names[] = { "create", "set", "get", "exists", "children", "mix", "churn",
 					"watch", "multi" };
 
-#define MAX_SERVERS 16
-
-struct options {
-	const char *host;
-	int port;
-	const char *servers;	/* "host:port,host:port,..."; overrides host/port */
-	enum workload w;
-	int connections;
-	int outstanding;
-	int value_bytes;
-	int keys;
-	int children;
-	int read_percent;
-	int watchers;
-	int multi_ops;
-	double duration_s;
-	uint64_t count;		/* stop after this many replies (no warm-up) */
-	bool json;
-	const char *label;
-};
-
-static void usage(void) __attribute__((noreturn));
+void usage(void) __attribute__((noreturn));
 
 static uint64_t now_ns(void)
 {
 	struct timespec ts;
 	clock_gettime(CLOCK_MONOTONIC, &ts);
 	return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
-}
-
-/* --- a tiny jute writer ------------------------------------------------- */
-struct buf {
-	uint8_t *p;
-	size_t len, cap;
-};
-
-static void need(struct buf *b, size_t n)
-{
-	if (b->cap - b->len >= n)
-		return;
-	size_t cap = b->cap ? b->cap : 4096;
-	while (cap - b->len < n)
-		cap *= 2;
-	b->p = realloc(b->p, cap);
-	if (!b->p) {
-		perror("realloc");
-		exit(1);
-	}
-	b->cap = cap;
-}
-static void put_raw(struct buf *b, const void *p, size_t n) { need(b, n); memcpy(b->p + b->len, p, n); b->len += n; }
-static void put_int(struct buf *b, int32_t v) { uint32_t x = htobe32((uint32_t)v); put_raw(b, &x, 4); }
-static void put_long(struct buf *b, int64_t v) { uint64_t x = htobe64((uint64_t)v); put_raw(b, &x, 8); }
-static void put_bool(struct buf *b, bool v) { uint8_t x = v; put_raw(b, &x, 1); }
-static void put_buffer(struct buf *b, const void *p, int32_t n) { put_int(b, n); if (n > 0) put_raw(b, p, (size_t)n); }
-static void put_string(struct buf *b, const char *s) { put_buffer(b, s, (int32_t)strlen(s)); }
-
-static void put_open_acl(struct buf *b)
-{
-	put_int(b, 1);
-	put_int(b, 31);
-	put_string(b, "world");
-	put_string(b, "anyone");
 }
 
 /* --- connections ---------------------------------------------------------- */
@@ -130,11 +75,11 @@ struct conn {
 
 #define XID_RING 65536
 
-static struct options opt;
-static struct sockaddr_in server_addr[MAX_SERVERS];
-static int nservers;
-static char base[128];
-static uint8_t *value;
+struct options opt;
+struct sockaddr_in server_addr[MAX_SERVERS];
+int nservers;
+char base[128];
+uint8_t *value;
 static uint64_t *latencies;
 static size_t lat_len, lat_cap;
 static uint64_t ops_done, errors;
@@ -155,18 +100,6 @@ static void record(uint64_t ns)
 	}
 	latencies[lat_len++] = ns;
 	ops_done++;
-}
-
-static void frame_begin(struct buf *b, size_t *mark)
-{
-	*mark = b->len;
-	put_int(b, 0);
-}
-
-static void frame_end(struct buf *b, size_t mark)
-{
-	uint32_t n = htobe32((uint32_t)(b->len - mark - 4));
-	memcpy(b->p + mark, &n, 4);
 }
 
 static void send_connect(struct conn *c)
@@ -273,60 +206,6 @@ static void flush_out(struct conn *c)
 	epoll_ctl(epfd, EPOLL_CTL_MOD, c->fd, &ev);
 }
 
-static void parse_server(const char *host, int port)
-{
-	if (nservers == MAX_SERVERS) {
-		fprintf(stderr, "loadgen: at most %d servers\n", MAX_SERVERS);
-		exit(64);
-	}
-	struct sockaddr_in *sa = &server_addr[nservers++];
-	*sa = (struct sockaddr_in){ .sin_family = AF_INET, .sin_port = htons((uint16_t)port) };
-	if (port < 1 || port > 65535 || inet_pton(AF_INET, host, &sa->sin_addr) != 1) {
-		fprintf(stderr, "loadgen: %s:%d is not an IPv4 address and port\n", host, port);
-		exit(64);
-	}
-}
-
-/* --servers "a:p,b:q" (or --host/--port when absent) into server_addr. */
-static void parse_servers(void)
-{
-	if (!opt.servers) {
-		parse_server(opt.host, opt.port);
-		return;
-	}
-	char *list = strdup(opt.servers), *save = NULL;
-	for (char *tok = strtok_r(list, ",", &save); tok; tok = strtok_r(NULL, ",", &save)) {
-		char *colon = strrchr(tok, ':');
-		if (!colon) {
-			fprintf(stderr, "loadgen: --servers: %s has no :PORT\n", tok);
-			exit(64);
-		}
-		*colon = 0;
-		parse_server(tok, atoi(colon + 1));
-	}
-	free(list);
-	if (!nservers)
-		usage();
-}
-
-/* A connection to server (index mod the number of servers). */
-static int tcp_connect(int server, bool nonblock)
-{
-	const struct sockaddr_in *sa = &server_addr[server % nservers];
-	int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-	int one = 1;
-	setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
-	if (connect(fd, (const struct sockaddr *)sa, sizeof(*sa)) < 0) {
-		char host[INET_ADDRSTRLEN];
-		inet_ntop(AF_INET, &sa->sin_addr, host, sizeof(host));
-		fprintf(stderr, "loadgen: connect %s:%d: %s\n", host, ntohs(sa->sin_port), strerror(errno));
-		exit(2);
-	}
-	if (nonblock)
-		fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) | O_NONBLOCK);
-	return fd;
-}
-
 static struct conn *conn_open(int index)
 {
 	struct conn *c = calloc(1, sizeof(*c));
@@ -350,175 +229,6 @@ static void conn_close(struct conn *c)
 	free(c->in);
 	free(c->sent_at);
 	free(c);
-}
-
-static uint32_t get32(const uint8_t *p) { uint32_t v; memcpy(&v, p, 4); return be32toh(v); }
-
-/* --- blocking setup requests ------------------------------------------------ */
-static int setup_fd;
-static int32_t setup_xid = 1;
-
-static void read_full(int fd, void *p, size_t n)
-{
-	size_t got = 0;
-	while (got < n) {
-		ssize_t r = read(fd, (uint8_t *)p + got, n - got);
-		if (r <= 0) {
-			fprintf(stderr, "loadgen: server closed the setup connection\n");
-			exit(2);
-		}
-		got += (size_t)r;
-	}
-}
-
-/* Sends one framed request and returns the reply's err (skipping watch events). */
-static int32_t setup_call(struct buf *req)
-{
-	size_t off = 0;
-	while (off < req->len) {
-		ssize_t n = write(setup_fd, req->p + off, req->len - off);
-		if (n <= 0) {
-			perror("write");
-			exit(2);
-		}
-		off += (size_t)n;
-	}
-	req->len = 0;
-	for (;;) {
-		uint8_t h[4];
-		read_full(setup_fd, h, 4);
-		uint32_t len = get32(h);
-		uint8_t *body = malloc(len);
-		read_full(setup_fd, body, len);
-		int32_t xid = (int32_t)get32(body);
-		int32_t err = (int32_t)get32(body + 12);
-		free(body);
-		if (xid != -1)
-			return err;
-	}
-}
-
-/* A blocking connection to server with a new session. */
-static int session_open(int server)
-{
-	struct buf b = { 0 };
-	size_t m;
-	int fd = tcp_connect(server, false);
-	frame_begin(&b, &m);
-	put_int(&b, 0);
-	put_long(&b, 0);
-	put_int(&b, 30000);
-	put_long(&b, 0);
-	uint8_t pw[16] = { 0 };
-	put_buffer(&b, pw, 16);
-	put_bool(&b, false);
-	frame_end(&b, m);
-	if (write(fd, b.p, b.len) != (ssize_t)b.len)
-		exit(2);
-	uint8_t h[4];
-	read_full(fd, h, 4);
-	uint8_t resp[64];
-	uint32_t len = get32(h);
-	if (len > sizeof(resp))
-		exit(2);
-	read_full(fd, resp, len);
-	free(b.p);
-	return fd;
-}
-
-static void setup_open(void)
-{
-	setup_fd = session_open(0);
-}
-
-/* After the setup on server 0: a sync on every other server, in its own
- * session (closed after), so each has applied the setup before the run. */
-static void sync_other_servers(void)
-{
-	int saved = setup_fd;
-	for (int i = 1; i < nservers; i++) {
-		setup_fd = session_open(i);
-		struct buf b = { 0 };
-		size_t m;
-		frame_begin(&b, &m);
-		put_int(&b, setup_xid++);
-		put_int(&b, 9);		/* sync */
-		put_string(&b, base);
-		frame_end(&b, m);
-		int32_t err = setup_call(&b);
-		if (err != 0) {
-			fprintf(stderr, "loadgen: sync on server %d: error %d\n", i + 1, err);
-			exit(2);
-		}
-		frame_begin(&b, &m);
-		put_int(&b, setup_xid++);
-		put_int(&b, -11);	/* closeSession */
-		frame_end(&b, m);
-		setup_call(&b);
-		free(b.p);
-		close(setup_fd);
-	}
-	setup_fd = saved;
-}
-
-static void setup_create(const char *path, const void *data, int32_t len)
-{
-	struct buf b = { 0 };
-	size_t m;
-	frame_begin(&b, &m);
-	put_int(&b, setup_xid++);
-	put_int(&b, 1);
-	put_string(&b, path);
-	put_buffer(&b, data, len);
-	put_open_acl(&b);
-	put_int(&b, 0);
-	frame_end(&b, m);
-	int32_t err = setup_call(&b);
-	free(b.p);
-	if (err != 0 && err != -110) {
-		fprintf(stderr, "loadgen: setup create %s: error %d\n", path, err);
-		exit(2);
-	}
-}
-
-/* Creates many nodes, pipelined in batches, on the setup connection. */
-static void setup_create_many(const char *parent, const char *prefix, int count)
-{
-	struct buf b = { 0 };
-	char path[256];
-	for (int done = 0; done < count;) {
-		int batch = count - done < 512 ? count - done : 512;
-		for (int i = 0; i < batch; i++) {
-			size_t m;
-			frame_begin(&b, &m);
-			put_int(&b, setup_xid++);
-			put_int(&b, 1);
-			snprintf(path, sizeof(path), "%s/%s%d", parent, prefix, done + i);
-			put_string(&b, path);
-			put_buffer(&b, value, opt.value_bytes);
-			put_open_acl(&b);
-			put_int(&b, 0);
-			frame_end(&b, m);
-		}
-		size_t off = 0;
-		while (off < b.len) {
-			ssize_t n = write(setup_fd, b.p + off, b.len - off);
-			if (n <= 0)
-				exit(2);
-			off += (size_t)n;
-		}
-		b.len = 0;
-		for (int i = 0; i < batch; i++) {
-			uint8_t h[4];
-			read_full(setup_fd, h, 4);
-			uint32_t len = get32(h);
-			uint8_t *body = malloc(len);
-			read_full(setup_fd, body, len);
-			free(body);
-		}
-		done += batch;
-	}
-	free(b.p);
 }
 
 /* --- the run ---------------------------------------------------------------- */
@@ -853,7 +563,7 @@ static void run_watch(void)
 	free(conns);
 }
 
-static void usage(void)
+void usage(void)
 {
 	fprintf(stderr,
 		"usage: loadgen [--host 127.0.0.1] [--port 2181] [--servers H:P,H:P,...]\n"
