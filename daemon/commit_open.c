@@ -18,6 +18,8 @@
 #include "sockaddr.h"
 #include "txn_codec.h"
 
+#define ENSEMBLE_MAX_INFLIGHT_ENTRIES 4096
+
 static void snapshot_skipped(const char *file, const char *reason)
 {
 	log_warning("%s: %s; trying an older snapshot", file, reason);
@@ -305,6 +307,12 @@ int commit_open(struct commit *c, const struct commit_options *o, char *why, siz
 		raft_set_heartbeat_timeout(&c->raft, c->election_timeout_ms / 10);
 		raft_set_install_snapshot_timeout(&c->raft, 30000);
 		raft_set_pre_vote(&c->raft, true);
+		/* libraft lets 32 entries be unacknowledged by a follower at
+		 * once: with a follower's write+fdatasync per round, that capped
+		 * an ensemble's writes at 32 per round trip (setData on the leader:
+		 * every follower batch was exactly 32 entries). The log is
+		 * batched by the WAL; the peer queue is bounded in bytes. */
+		raft_set_max_inflight_entries(&c->raft, ENSEMBLE_MAX_INFLIGHT_ENTRIES);
 		c->snapshot_trailing = c->snapshot_entries < 8192 ? (unsigned)c->snapshot_entries : 8192;
 	}
 	struct raft_event e = { .type = RAFT_START };
