@@ -321,6 +321,10 @@ int ensemble_open(struct commit *c, const struct corral_config *cfg, char *why, 
 	sockaddr_format(cfg->peer_listen.host, cfg->peer_listen.port, listen, sizeof(listen));
 	struct peer_transport_options po = {
 		.self = c->self,
+		.cluster_tag = (uint32_t)c->meta.identity.cluster_id[0] << 24 |
+			       (uint32_t)c->meta.identity.cluster_id[1] << 16 |
+			       (uint32_t)c->meta.identity.cluster_id[2] << 8 |
+			       c->meta.identity.cluster_id[3],
 		.listen = listen,
 		.max_queue_bytes = PEER_QUEUE_BYTES,
 		.max_frame_bytes = PEER_FRAME_BYTES,

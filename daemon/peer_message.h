@@ -9,7 +9,8 @@
  *   u16 version    PEER_PROTOCOL_VERSION
  *   u16 type       enum raft_message_type
  *   u32 reserved   0
- *   u64 from       the sending server's id
+ *   u64 from       the sending server's id (low 32 bits) and its ensemble's
+ *                  cluster tag (high 32 bits; peer_transport.h)
  *   body           the message's fields, big-endian, in struct order
  *
  * AppendEntries carries its entries (term, type, length, bytes each) and
@@ -29,7 +30,7 @@
 
 #define PEER_PROTOCOL_VERSION 1
 #define PEER_HEADER_BYTES 24
-/* Frame types from here on are corral's own (peer_link.h), not Raft's. */
+/* Frame types from here on are corral's own (forward.h, snapshot_transfer.h), not Raft's. */
 #define PEER_FRAME_CORRAL 0x100
 
 /* A frame whose header checked out; body points into the buffer decoded. */

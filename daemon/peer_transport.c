@@ -209,6 +209,12 @@ int peer_transport_add(struct peer_transport *t, raft_id id, const char *address
 	return 0;
 }
 
+/* The sender field of our frames: our id, our ensemble's tag above it. */
+static raft_id sender(const struct peer_transport *t)
+{
+	return (raft_id)t->o.cluster_tag << 32 | (t->o.self & 0xffffffff);
+}
+
 static struct peer *peer_find(struct peer_transport *t, raft_id id)
 {
 	for (size_t i = 0; i < t->peer_count; i++)
@@ -244,7 +250,7 @@ int peer_transport_send(struct peer_transport *t, const struct raft_message *m)
 	if (!p)
 		return -ENOENT;
 	size_t before = p->queue.len;
-	return queued(t, p, before, peer_message_encode(m, t->o.self, &p->queue));
+	return queued(t, p, before, peer_message_encode(m, sender(t), &p->queue));
 }
 
 int peer_transport_send_frame(struct peer_transport *t, raft_id to, uint16_t type,
@@ -254,7 +260,7 @@ int peer_transport_send_frame(struct peer_transport *t, raft_id to, uint16_t typ
 	if (!p)
 		return -ENOENT;
 	size_t before = p->queue.len;
-	return queued(t, p, before, peer_frame_encode(type, t->o.self, body, len, &p->queue));
+	return queued(t, p, before, peer_frame_encode(type, sender(t), body, len, &p->queue));
 }
 
 size_t peer_transport_queued(struct peer_transport *t, raft_id id)
@@ -341,6 +347,13 @@ static void on_recv(struct loop_op *op, int res, uint32_t flags)
 		char why[256];
 		ssize_t n = peer_frame_decode(in->buf + off, in->len - off, t->o.max_frame_bytes, &f,
 					      why, sizeof(why));
+		if (n > 0 && (uint32_t)(f.from >> 32) != t->o.cluster_tag) {
+			snprintf(why, sizeof(why), "server %llu of another ensemble (tag %08x, ours %08x)",
+				 (unsigned long long)(f.from & 0xffffffff), (unsigned)(f.from >> 32),
+				 t->o.cluster_tag);
+			n = -EBADMSG;
+		}
+		f.from &= 0xffffffff;
 		if (n > 0 && f.type < PEER_FRAME_CORRAL &&
 		    peer_message_from_frame(&f, &m, why, sizeof(why)) < 0)
 			n = -EBADMSG;

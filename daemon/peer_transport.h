@@ -10,8 +10,8 @@
  * What waits to be sent is bounded by max_queue_bytes per peer: past it a
  * message is dropped and counted (Raft resends what matters). Whole frames
  * only: a frame cut by a dropped connection is sent again whole on the next.
- * A frame that does not decode closes that one connection, with one log
- * line; the others go on. At most max_inbound accepted connections are
+ * A frame that does not decode, or comes from another ensemble (cluster
+ * tag), closes that one connection, with one log line; the others go on. At most max_inbound accepted connections are
  * open at once (each may buffer up to max_frame_bytes): past that a new one
  * is closed at once, with a log line. */
 #pragma once
@@ -64,6 +64,11 @@ struct peer_inbound {
 
 struct peer_transport_options {
 	raft_id self;
+	/* Sent in every frame (the high half of its sender field) and required
+	 * of every frame received: a server of another ensemble whose address
+	 * this one took over is refused, not heard (its RequestVotes would
+	 * upset elections here). */
+	uint32_t cluster_tag;
 	const char *listen;		/* "host:port" of this server's peer address */
 	size_t max_queue_bytes;		/* per peer */
 	size_t max_frame_bytes;

@@ -39,7 +39,7 @@ struct ticker {
 	struct loop_op op;
 	struct __kernel_timespec ts;
 	bool armed;
-	struct endpoint *eps[2];
+	struct endpoint *eps[3];
 	bool (*done)(void *arg);
 	void *arg;
 	uint64_t deadline;
@@ -54,7 +54,7 @@ static void on_tick(struct loop_op *op, int res, uint32_t flags)
 	(void)flags;
 	T.armed = false;
 	uint64_t now = loop_now_ms();
-	for (int i = 0; i < 2; i++)
+	for (int i = 0; i < 3; i++)
 		if (T.eps[i] && !T.eps[i]->t.closing)
 			peer_transport_tick(&T.eps[i]->t, now);
 	if (T.done && T.done(T.arg)) {
@@ -113,12 +113,13 @@ static void on_message(void *ctx, struct raft_message *m)
 	peer_message_release(m);
 }
 
-static void endpoint_init(struct endpoint *e, raft_id id, const char *listen, size_t max_queue)
+static void endpoint_init_tagged(struct endpoint *e, raft_id id, const char *listen,
+				 size_t max_queue, uint32_t tag)
 {
 	memset(e, 0, sizeof(*e));
 	e->id = id;
 	struct peer_transport_options o = {
-		.self = id, .listen = listen, .max_queue_bytes = max_queue,
+		.self = id, .cluster_tag = tag, .listen = listen, .max_queue_bytes = max_queue,
 		.max_frame_bytes = 4u << 20, .backoff_min_ms = 10, .backoff_max_ms = 80,
 		.max_inbound = 4,
 		.on_message = on_message, .ctx = e,
@@ -127,6 +128,11 @@ static void endpoint_init(struct endpoint *e, raft_id id, const char *listen, si
 	int r = peer_transport_init(&e->t, &L, &o, why, sizeof(why));
 	if (r < 0)
 		fail_msg("peer_transport_init: %s", why);
+}
+
+static void endpoint_init(struct endpoint *e, raft_id id, const char *listen, size_t max_queue)
+{
+	endpoint_init_tagged(e, id, listen, max_queue, 0x636f7272);
 }
 
 static bool closed(void *arg)
@@ -362,6 +368,40 @@ static void test_a_frame_that_does_not_decode_closes_that_connection_only(void *
 	T.eps[0] = T.eps[1] = NULL;
 }
 
+static bool refused_one(void *arg)
+{
+	return ((struct endpoint *)arg)->t.frames_refused >= 1;
+}
+
+/* A server of another ensemble (another cluster tag) that reaches this one
+ * (say it took over an old member's address) is refused, not heard: its
+ * RequestVotes would upset elections here. */
+static void test_a_server_of_another_ensemble_is_refused(void **state)
+{
+	static struct endpoint a, b, stranger;
+	endpoint_init(&a, 1, "127.0.0.1:0", 1u << 20);
+	endpoint_init(&b, 2, "127.0.0.1:0", 1u << 20);
+	endpoint_init_tagged(&stranger, 1, "127.0.0.1:0", 1u << 20, 0x0bad0bad);
+	T.eps[0] = &a;
+	T.eps[1] = &b;
+	T.eps[2] = &stranger;
+	assert_int_equal(peer_transport_add(&stranger.t, 2, b.t.listen_name), 0);
+	assert_int_equal(send_append(&stranger, 2, 9, 10), 0);
+	assert_true(run_until(refused_one, &b, 5000));
+	assert_int_equal(b.got, 0);
+	/* a member of b's own ensemble gets through */
+	assert_int_equal(peer_transport_add(&a.t, 2, b.t.listen_name), 0);
+	assert_int_equal(send_append(&a, 2, 5, 10), 0);
+	struct want w = { &b, 1 };
+	assert_true(run_until(got_n, &w, 5000));
+	assert_int_equal(b.got_terms[0], 5);
+	assert_int_equal(b.got, 1);
+	endpoint_close(&stranger);
+	endpoint_close(&a);
+	endpoint_close(&b);
+	T.eps[0] = T.eps[1] = T.eps[2] = NULL;
+}
+
 static bool refused_two(void *arg)
 {
 	return ((struct endpoint *)arg)->t.inbound_refused >= 2;
@@ -418,6 +458,8 @@ int main(void)
 			test_messages_wait_for_a_peer_that_is_down_and_arrive_when_it_is_up, setup,
 			teardown),
 		cmocka_unit_test_setup_teardown(test_what_waits_for_a_peer_is_bounded, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_a_server_of_another_ensemble_is_refused, setup,
+						teardown),
 		cmocka_unit_test_setup_teardown(
 			test_a_frame_that_does_not_decode_closes_that_connection_only, setup, teardown),
 		cmocka_unit_test_setup_teardown(
