@@ -126,16 +126,18 @@ def parse_srvr(text):
     return out
 
 
-def wait_until(pred, timeout, interval=0.05, what="condition"):
+def wait_until(pred, timeout, interval=0.05, what="condition", detail=None):
     """Polls pred() until it returns something true (and returns it), or
-    raises AssertionError naming `what` once `timeout` seconds have passed."""
+    raises AssertionError naming `what` (and detail(), when given) once
+    `timeout` seconds have passed. Every replication test polls with it."""
     end = time.monotonic() + timeout
     while True:
         v = pred()
         if v:
             return v
         if time.monotonic() >= end:
-            raise AssertionError(f"timed out after {timeout:.1f} s waiting for {what}")
+            extra = f"\n{detail()}" if detail else ""
+            raise AssertionError(f"timed out after {timeout:.1f} s waiting for {what}{extra}")
         time.sleep(interval)
 
 
@@ -154,8 +156,9 @@ def make_kazoo(hosts, timeout=10.0, randomize=False, command_retry=None):
                        command_retry=command_retry or {"max_tries": 0})
 
 
-def stop_kazoo(clients, timeout=30):
-    """Stops clients in parallel; raises when one does not stop in time."""
+def stop_kazoo(clients, timeout=30, raise_stuck=True):
+    """Stops clients in parallel; raises when one does not stop in time
+    (unless raise_stuck is false: a teardown after a failure)."""
     threads = []
     for zk in clients:
         def run(zk=zk):
@@ -171,7 +174,7 @@ def stop_kazoo(clients, timeout=30):
     for t in threads:
         t.join(max(0.1, end - time.monotonic()))
     stuck = sum(t.is_alive() for t in threads)
-    if stuck:
+    if stuck and raise_stuck:
         raise AssertionError(f"{stuck} kazoo clients did not stop within {timeout} s")
 
 

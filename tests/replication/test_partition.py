@@ -38,6 +38,7 @@ import pytest
 import yaml
 
 import netns
+from cluster import stop_kazoo, wait_until as wait_for
 from linearizability import Recorder, assert_linearizable
 
 HERE = os.path.dirname(os.path.abspath(__file__))
@@ -56,18 +57,6 @@ CONVERGE_S = 30		# deadline for the trees to be the same everywhere after a heal
 
 # ---------------------------------------------------------------- polling ---
 
-def wait_for(pred, timeout, interval=0.05, what="condition", detail=None):
-    """Polls pred() until it returns a true value (returned) or the deadline
-    passes: AssertionError naming `what`, plus detail() if given."""
-    end = time.monotonic() + timeout
-    while True:
-        v = pred()
-        if v:
-            return v
-        if time.monotonic() >= end:
-            extra = f"\n{detail()}" if detail else ""
-            raise AssertionError(f"timed out after {timeout} s waiting for {what}{extra}")
-        time.sleep(interval)
 
 
 # ---------------------------------------------------------------- servers ---
@@ -321,24 +310,6 @@ def make_kazoo(hosts, timeout=30.0):
                        command_retry={"max_tries": 0})
 
 
-def stop_kazoo(clients, timeout=30, raise_stuck=True):
-    threads = []
-    for zk in clients:
-        def run(zk=zk):
-            try:
-                zk.stop()
-                zk.close()
-            except Exception:
-                pass
-        t = threading.Thread(target=run, daemon=True)
-        t.start()
-        threads.append(t)
-    end = time.monotonic() + timeout
-    for t in threads:
-        t.join(max(0.1, end - time.monotonic()))
-    stuck = sum(t.is_alive() for t in threads)
-    if stuck and raise_stuck:
-        raise AssertionError(f"{stuck} kazoo clients did not stop within {timeout} s")
 
 
 # --------------------------------------------------------------- fixtures ---
