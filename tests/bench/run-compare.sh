@@ -9,7 +9,7 @@ for p in zookeeper fio default-jre-headless; do
 	dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" ||
 		{ apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -q "$p"; }
 done
-[ -d build-rel ] || meson setup build-rel --buildtype=release -Dintegration_tests=false
+[ -d build-rel ] || meson setup build-rel --buildtype=release -Dtests=disabled
 meson compile -C build-rel
 # compare.py prints the machine and measures the disk with fio (in its workdir)
 /usr/bin/python3 tests/bench/compare.py "$@"

@@ -11,7 +11,7 @@ for p in zookeeper fio default-jre-headless libslf4j-java liblog4j1.2-java; do
 	dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" ||
 		{ apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -q "$p"; }
 done
-[ -d build-rel ] || meson setup build-rel --buildtype=release -Dintegration_tests=false
+[ -d build-rel ] || meson setup build-rel --buildtype=release -Dtests=disabled
 meson compile -C build-rel
 # ensemble.py prints the machine and measures the disk with fio (in its workdir)
 /usr/bin/python3 tests/bench/ensemble.py "$@"

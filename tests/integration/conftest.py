@@ -4,7 +4,8 @@ happens.
 
 CORRAL_TEST_TARGET=corrald (default; binary from $CORRALD) or zookeeper (the
 Debian package, standalone), so a test can be validated against the
-reference. Tests of corral-only behaviour are marked corral_only.
+reference. Tests of corral-only behaviour are marked corral_only (the
+plugin tests/lib/corral_pytest.py leaves them out for ZooKeeper).
 """
 import os
 import shutil
@@ -18,18 +19,6 @@ import time
 import pytest
 
 TARGET = os.environ.get("CORRAL_TEST_TARGET", "corrald")
-
-
-def pytest_configure(config):
-    config.addinivalue_line("markers", "corral_only: behaviour of corrald that ZooKeeper does not have")
-
-
-def pytest_collection_modifyitems(config, items):
-    if TARGET == "zookeeper":
-        skip = pytest.mark.skip(reason="corral-only behaviour")
-        for item in items:
-            if "corral_only" in item.keywords:
-                item.add_marker(skip)
 
 
 def free_port():
