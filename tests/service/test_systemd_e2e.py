@@ -1,7 +1,7 @@
 """corral as a Debian service under a real systemd, end to end.
 
 A Debian 12 minbase with systemd is debootstrapped once per machine and
-cached (CORRAL_E2E_CACHE, default /var/cache/corral-test); the .deb is built
+cached (debroot.py); the .deb is built
 from this checkout with dpkg-buildpackage; every container is a copy of the
 cached root with the .deb installed by apt (dependencies from the archive,
 libraft from bookworm-backports), booted with
@@ -24,10 +24,7 @@ a skip, without it). A failure's report has each container's journal
 (conftest.py); the containers are powered off and removed even when the test
 fails or meson's timeout kills it.
 """
-import ctypes
-import fcntl
 import glob
-import hashlib
 import json
 import os
 import shutil
@@ -38,18 +35,9 @@ import time
 
 import pytest
 
-SOURCE = os.environ.get("CORRAL_SOURCE_ROOT",
-                        os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", ".."))
-CACHE = os.environ.get("CORRAL_E2E_CACHE", "/var/cache/corral-test")
-MIRROR = "http://deb.debian.org/debian"
-# The root's recipe: change it and the cache is rebuilt. The package's
-# dependencies (the libraries corrald links, libraft0 from backports, procps
-# for ExecReload's kill) are installed up front, so installing the .deb
-# normally needs no download.
-INCLUDE = ["systemd", "systemd-sysv", "dbus", "libsystemd0", "liburing2", "libyaml-0-2",
-           "libssl3", "zlib1g", "procps"]
-BACKPORTS = ["libraft0"]
-RECIPE = "1:" + ",".join(INCLUDE) + ":" + ",".join(BACKPORTS)
+import debroot
+from debroot import WORK, need, nspawn_run, run
+
 CLIENT_MSGID_STARTED = "1e4c0b6d27a94d0f9a3b7c1f0e2d5a01"
 CONFIG_MSGID = "1e4c0b6d27a94d0f9a3b7c1f0e2d5a09"
 
@@ -63,76 +51,9 @@ def _terminated(signum, frame):
 signal.signal(signal.SIGTERM, _terminated)
 
 
-def _die_with_parent():
-    """In systemd-nspawn's child, before exec: SIGTERM (which makes nspawn
-    power the container off) when this test process dies, even by SIGKILL."""
-    PR_SET_PDEATHSIG = 1
-    ctypes.CDLL(None, use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGTERM, 0, 0, 0)
-
-
-def need(cond, why):
-    if not cond:
-        pytest.skip(why)
-
-
-def run(cmd, timeout=600, check=True, **kw):
-    r = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout, **kw)
-    if check and r.returncode != 0:
-        raise AssertionError(f"{' '.join(cmd)} exited with {r.returncode}:\n"
-                             f"{r.stdout[-3000:]}\n{r.stderr[-3000:]}")
-    return r
-
-
-def nspawn_run(root, *cmd, timeout=600):
-    """Runs a command in root as a plain container (no boot)."""
-    return run(["systemd-nspawn", "-q", "--register=no", "--keep-unit", "-D", root, "--pipe",
-                "--", *cmd], timeout=timeout)
-
-
 @pytest.fixture(scope="module")
 def cached_root():
-    need(os.geteuid() == 0, "needs root (debootstrap, systemd-nspawn)")
-    need(shutil.which("debootstrap") and shutil.which("systemd-nspawn"),
-         "needs debootstrap and systemd-nspawn (scripts/deps.sh test installs them)")
-    key = hashlib.sha256(RECIPE.encode()).hexdigest()[:12]
-    os.makedirs(CACHE, exist_ok=True)
-    final = os.path.join(CACHE, f"bookworm-{key}")
-    with open(os.path.join(CACHE, ".lock"), "w") as lock:
-        fcntl.flock(lock, fcntl.LOCK_EX)	# one builder at a time; others wait and reuse
-        ready = os.path.join(final, ".corral-ready")
-        if os.path.exists(ready):
-            os.utime(ready)	# in use: see below
-            return final
-        # Other recipes' roots (another checkout's, an older one's) stay while
-        # they are used; a root unused for a week, or half-built, goes.
-        for old in glob.glob(os.path.join(CACHE, "bookworm-*")):
-            try:
-                unused = time.time() - os.stat(os.path.join(old, ".corral-ready")).st_mtime
-            except OSError:
-                unused = float("inf")
-            if unused > 7 * 86400:
-                shutil.rmtree(old, ignore_errors=True)
-        tmp = final + ".tmp"
-        shutil.rmtree(tmp, ignore_errors=True)
-        run(["debootstrap", "--variant=minbase", "--include=" + ",".join(INCLUDE), "bookworm",
-             tmp, MIRROR], timeout=600)
-        # A fresh Debian root where /bin/true does not run: containers are not
-        # possible here (an unprivileged container, no namespaces), nothing of
-        # corral's is involved yet.
-        probe = run(["systemd-nspawn", "-q", "--register=no", "--keep-unit", "-D", tmp, "--pipe",
-                     "--", "/bin/true"], check=False, timeout=120)
-        need(probe.returncode == 0,
-             f"systemd-nspawn cannot run a container here: {probe.stderr.strip()[-500:]}")
-        with open(os.path.join(tmp, "etc/apt/sources.list.d/backports.sources"), "w") as f:
-            f.write(f"Types: deb\nURIs: {MIRROR}\nSuites: bookworm-backports\nComponents: main\n")
-        nspawn_run(tmp, "apt-get", "update", "-q")
-        nspawn_run(tmp, "env", "DEBIAN_FRONTEND=noninteractive", "apt-get", "install", "-y", "-q",
-                   "--no-install-recommends", "-t", "bookworm-backports", *BACKPORTS)
-        nspawn_run(tmp, "apt-get", "clean")
-        with open(os.path.join(tmp, ".corral-ready"), "w") as f:
-            f.write(RECIPE + "\n")
-        os.rename(tmp, final)
-        return final
+    return debroot.cached_root()
 
 
 @pytest.fixture(scope="module")
@@ -140,44 +61,12 @@ def deb(tmp_path_factory):
     """corral_<version>_<arch>.deb built from this checkout (a copy of it)."""
     need(shutil.which("dpkg-buildpackage"), "needs dpkg-dev and debhelper")
     work = tmp_path_factory.mktemp("deb")
-    src = work / "corral"
-    listed = run(["git", "-C", SOURCE, "ls-files", "-z"], check=False)
-    if listed.returncode == 0:
-        for name in listed.stdout.split("\0"):
-            if not name or not os.path.lexists(os.path.join(SOURCE, name)):
-                continue	# deleted in the work tree
-            dst = src / name
-            dst.parent.mkdir(parents=True, exist_ok=True)
-            shutil.copy2(os.path.join(SOURCE, name), dst, follow_symlinks=False)
-    else:
-        shutil.copytree(SOURCE, src, ignore=shutil.ignore_patterns("build*", ".git"))
+    debroot.copy_checkout(str(work / "corral"))
     env = dict(os.environ, DEB_BUILD_OPTIONS="nocheck")
-    run(["dpkg-buildpackage", "-us", "-uc", "-b"], cwd=src, env=env, timeout=1800)
+    run(["dpkg-buildpackage", "-us", "-uc", "-b"], cwd=work / "corral", env=env, timeout=1800)
     debs = [p for p in glob.glob(str(work / "corral_*.deb")) if "dbgsym" not in p]
     assert len(debs) == 1, os.listdir(work)
     return debs[0]
-
-
-WORK = "/var/tmp"
-
-
-def sweep_leftovers():
-    """Removes the copies a killed run left behind (named after their test
-    process: gone, and no systemd-nspawn still uses them)."""
-    users = []
-    for cmdline in glob.glob("/proc/[0-9]*/cmdline"):
-        try:
-            with open(cmdline, "rb") as f:
-                argv = f.read().split(b"\0")
-        except OSError:
-            continue
-        if argv and argv[0].endswith(b"systemd-nspawn"):
-            users.append(b" ".join(argv).decode(errors="replace"))
-    for d in glob.glob(os.path.join(WORK, "corral-e2e*-pid*-*")):
-        pid = d.rsplit("-pid", 1)[1].split("-")[0]
-        if pid.isdigit() and not os.path.exists(f"/proc/{pid}") and \
-                not any(d in u for u in users):
-            shutil.rmtree(d, ignore_errors=True)
 
 
 class Container:
@@ -215,38 +104,17 @@ class Container:
             stdout=open(self.console, "w"), stderr=subprocess.STDOUT,
             # Not in meson's process group (its timeout SIGKILLs the group
             # half a second after SIGTERM), but told when this process dies.
-            start_new_session=True, preexec_fn=_die_with_parent)
+            start_new_session=True, preexec_fn=debroot.die_with_parent)
         end = time.monotonic() + 60
         while time.monotonic() < end and not self.leader:
             assert self.proc.poll() is None, f"systemd-nspawn exited:\n{self.console_text()}"
-            self.leader = self._find_init()
+            self.leader = debroot.descendant(self.proc.pid, "systemd")
             time.sleep(0.1)
         assert self.leader, "the container's init did not appear"
         # booted far enough to take commands: systemd answers on its bus
         self.wait_for(lambda: self.sh("systemctl is-system-running", check=False).stdout.strip()
                       in ("running", "degraded"), 120, "the container to finish booting")
         return self
-
-    def _find_init(self):
-        """The container's PID 1 as the host sees it: a descendant of
-        systemd-nspawn whose command is systemd."""
-        todo = [self.proc.pid]
-        while todo:
-            pid = todo.pop()
-            try:
-                with open(f"/proc/{pid}/task/{pid}/children") as f:
-                    kids = [int(k) for k in f.read().split()]
-            except OSError:
-                continue
-            for k in kids:
-                try:
-                    with open(f"/proc/{k}/comm") as f:
-                        if f.read().strip() == "systemd":
-                            return k
-                except OSError:
-                    pass
-                todo.append(k)
-        return None
 
     def sh(self, command, check=True, timeout=120):
         """Runs a shell command inside the booted container."""
@@ -309,7 +177,7 @@ class Container:
 
 @pytest.fixture
 def container(request, cached_root, deb):
-    sweep_leftovers()
+    debroot.sweep_leftovers()
     made = []
     request.node.corral_containers = made	# conftest.py adds their journals to a failure
 
