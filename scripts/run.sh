@@ -7,4 +7,4 @@ bash scripts/deps.sh build
 [ -d build ] || meson setup build --buildtype=debugoptimized
 meson compile -C build
 mkdir -p data
-exec build/daemon/corrald -d "$PWD/data" -l 127.0.0.1:2181 "$@"
+exec build/app/corrald -d "$PWD/data" -l 127.0.0.1:2181 "$@"

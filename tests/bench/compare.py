@@ -151,7 +151,7 @@ def loadgen(args, server, workload, extra, label):
 def main():
     ap = argparse.ArgumentParser()
     here = os.path.dirname(os.path.abspath(__file__))
-    ap.add_argument("--corrald", default=os.path.join(here, "../../build-rel/daemon/corrald"))
+    ap.add_argument("--corrald", default=os.path.join(here, "../../build-rel/app/corrald"))
     ap.add_argument("--loadgen", default=os.path.join(here, "../../build-rel/tests/bench/loadgen"))
     ap.add_argument("--duration", type=float, default=5)
     ap.add_argument("--znodes", type=int, default=1000000)

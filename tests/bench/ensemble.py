@@ -669,7 +669,7 @@ def print_report(args, m, disk, res):
 def main():
     ap = argparse.ArgumentParser()
     here = os.path.dirname(os.path.abspath(__file__))
-    ap.add_argument("--corrald", default=os.path.join(here, "../../build-rel/daemon/corrald"))
+    ap.add_argument("--corrald", default=os.path.join(here, "../../build-rel/app/corrald"))
     ap.add_argument("--loadgen", default=os.path.join(here, "../../build-rel/tests/bench/loadgen"))
     ap.add_argument("--duration", type=float, default=5)
     ap.add_argument("--trials", type=int, default=5)

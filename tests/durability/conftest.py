@@ -5,7 +5,7 @@ Self-contained on purpose (no dependency on tests/integration). Every wait
 is bounded; every corrald started here is killed at teardown, and every
 kazoo client stopped.
 
-The binary comes from $CORRALD (set by meson), else build-test/daemon/corrald.
+The binary comes from $CORRALD (set by meson), else build-test/app/corrald.
 """
 import os
 import signal
@@ -20,7 +20,7 @@ import pytest
 import yaml
 
 HERE = os.path.dirname(os.path.abspath(__file__))
-CORRALD = os.environ.get("CORRALD") or os.path.join(HERE, "..", "..", "build-test", "daemon",
+CORRALD = os.environ.get("CORRALD") or os.path.join(HERE, "..", "..", "build-test", "app",
                                                       "corrald")
 
 EXIT_DATA_DIR = 74

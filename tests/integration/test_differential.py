@@ -1,7 +1,7 @@
 """Differential test: one fixed script of protocol operations, run against corrald
 and against Apache ZooKeeper 3.8 (the Debian package), every reply compared.
 
-    CORRALD=build-test/daemon/corrald /usr/bin/python3 -m pytest tests/integration/test_differential.py
+    CORRALD=build-test/app/corrald /usr/bin/python3 -m pytest tests/integration/test_differential.py
 
 The script, the raw protocol client, the normalisations and how to run parts of
 it by hand are in tests/integration/differential/ (README.md there). On a
@@ -25,7 +25,7 @@ SOURCE_ROOT = Path(os.environ.get("CORRAL_SOURCE_ROOT", Path(__file__).resolve()
 
 
 def _corrald_binary():
-    path = os.environ.get("CORRALD") or str(SOURCE_ROOT / "build-test" / "daemon" / "corrald")
+    path = os.environ.get("CORRALD") or str(SOURCE_ROOT / "build-test" / "app" / "corrald")
     if not os.access(path, os.X_OK):
         pytest.fail("corrald not found at %s (set CORRALD)" % path)
     return path

@@ -38,7 +38,7 @@ import time
 import yaml
 
 HERE = os.path.dirname(os.path.abspath(__file__))
-CORRALD = os.environ.get("CORRALD") or os.path.join(HERE, "..", "..", "build-test", "daemon",
+CORRALD = os.environ.get("CORRALD") or os.path.join(HERE, "..", "..", "build-test", "app",
                                                       "corrald")
 
 EXIT_CANNOT_LISTEN = 71

@@ -48,7 +48,7 @@ from cluster import wait_until as wait_for
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 BUILD = os.path.join(HERE, "..", "..", "build-test")
-CORRALD = os.environ.get("CORRALD") or os.path.join(BUILD, "daemon", "corrald")
+CORRALD = os.environ.get("CORRALD") or os.path.join(BUILD, "app", "corrald")
 CORRALCTL = os.environ.get("CORRALCTL") or os.path.join(BUILD, "ctl", "corralctl")
 
 EXIT_CONFIG = 78		# corrald's status for a bad configuration (README, main.c)

@@ -22,7 +22,7 @@ failure the servers' logs and the network's state are printed. Without root,
 iproute2 or kernel support for namespaces the tests are skipped with the
 reason.
 
-The binary comes from $CORRALD (set by meson), else build-test/daemon/corrald.
+The binary comes from $CORRALD (set by meson), else build-test/app/corrald.
 """
 import functools
 import logging
@@ -42,7 +42,7 @@ from cluster import stop_kazoo, wait_until as wait_for
 from linearizability import Recorder, assert_linearizable
 
 HERE = os.path.dirname(os.path.abspath(__file__))
-CORRALD = os.environ.get("CORRALD") or os.path.join(HERE, "..", "..", "build-test", "daemon",
+CORRALD = os.environ.get("CORRALD") or os.path.join(HERE, "..", "..", "build-test", "app",
                                                       "corrald")
 PYTHON = "/usr/bin/python3"
 CLIENT_PORT = 2181

@@ -15,7 +15,7 @@
 #include <unistd.h>
 
 #include "loop.h"
-#include "../storage/wal.h"
+#include "wal.h"
 
 #define SEGMENT_BYTES (1u << 20)	/* the smallest allowed: several segments soon */
 

@@ -22,9 +22,9 @@
 #include "peer_transport.h"
 #include "txn.h"
 
-#include "../storage/datadir.h"
-#include "../storage/snapshot.h"
-#include "../storage/wal.h"
+#include "datadir.h"
+#include "snapshot.h"
+#include "wal.h"
 
 #define ANNOUNCE_IDS 256	/* member ids are 1..255 */
 

@@ -14,9 +14,9 @@
 #include "log.h"
 #include "server.h"
 #include "service.h"
-#include "../storage/datadir.h"
-#include "../storage/snapshot.h"
-#include "../storage/wal.h"
+#include "datadir.h"
+#include "snapshot.h"
+#include "wal.h"
 
 /* Exit statuses beyond 0/1, so a supervisor can tell causes apart. */
 #define EXIT_CONFIG 78		/* EX_CONFIG: bad configuration */
