@@ -10,16 +10,10 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "log.h"
+
 #define CONFIG_DEFAULT_PATH "/etc/corral/corral.yaml"
 #define CONFIG_ERROR_MAX 512
-
-enum log_level {
-	LOG_LEVEL_ERR = 3,
-	LOG_LEVEL_WARNING = 4,
-	LOG_LEVEL_NOTICE = 5,
-	LOG_LEVEL_INFO = 6,
-	LOG_LEVEL_DEBUG = 7,
-};
 
 struct listen_address {
 	char *host;		/* numeric IPv4/IPv6 address, e.g. "127.0.0.1" or "::1" */

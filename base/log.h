@@ -10,7 +10,15 @@
 #include <stdint.h>
 #include <syslog.h>
 
-#include "config.h"
+
+/* The levels of log_level in corral.yaml: syslog priorities. */
+enum log_level {
+	LOG_LEVEL_ERR = 3,
+	LOG_LEVEL_WARNING = 4,
+	LOG_LEVEL_NOTICE = 5,
+	LOG_LEVEL_INFO = 6,
+	LOG_LEVEL_DEBUG = 7,
+};
 
 /* MESSAGE_IDs: one 128-bit id per kind of event, for journalctl MESSAGE_ID=. */
 #define LOG_MSGID_STARTED		"1e4c0b6d27a94d0f9a3b7c1f0e2d5a01"
