@@ -7,11 +7,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
-struct acl_entry {
-	int32_t perms;
-	char *scheme;
-	char *id;
-};
+#include "records.h"
+
 
 struct acl_list {
 	struct acl_list *hash_next;

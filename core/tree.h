@@ -41,14 +41,6 @@ struct znode {
 	char path[];			/* NUL-terminated */
 };
 
-/* The Stat record as clients see it. */
-struct zk_stat {
-	int64_t czxid, mzxid, ctime, mtime;
-	int32_t version, cversion, aversion;
-	int64_t ephemeral_owner;
-	int32_t data_length, num_children;
-	int64_t pzxid;
-};
 
 struct tree {
 	struct znode **buckets;

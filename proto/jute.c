@@ -1,10 +1,11 @@
 /* jute: see jute.h. */
 #include "jute.h"
 
-#include <endian.h>
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
+
+#include "bytes.h"
 
 static const uint8_t *take(struct jute_reader *r, size_t n)
 {
@@ -20,21 +21,13 @@ static const uint8_t *take(struct jute_reader *r, size_t n)
 int32_t jute_read_int(struct jute_reader *r)
 {
 	const uint8_t *p = take(r, 4);
-	uint32_t v;
-	if (!p)
-		return 0;
-	memcpy(&v, p, 4);
-	return (int32_t)be32toh(v);
+	return p ? (int32_t)load_be32(p) : 0;
 }
 
 int64_t jute_read_long(struct jute_reader *r)
 {
 	const uint8_t *p = take(r, 8);
-	uint64_t v;
-	if (!p)
-		return 0;
-	memcpy(&v, p, 8);
-	return (int64_t)be64toh(v);
+	return p ? (int64_t)load_be64(p) : 0;
 }
 
 bool jute_read_bool(struct jute_reader *r)
@@ -137,6 +130,5 @@ void jute_patch_int(struct jute_buf *b, size_t offset, int32_t v)
 {
 	if (b->error || offset + 4 > b->len)
 		return;
-	uint32_t be = htobe32((uint32_t)v);
-	memcpy(b->data + offset, &be, 4);
+	store_be32(b->data + offset, (uint32_t)v);
 }

@@ -174,16 +174,6 @@ void stat_encode(struct jute_buf *b, const struct zk_stat *st)
 	jute_write_long(b, st->pzxid);
 }
 
-void acl_vector_encode(struct jute_buf *b, const struct acl_list *l)
-{
-	jute_write_int(b, (int32_t)l->count);
-	for (uint32_t i = 0; i < l->count; i++) {
-		jute_write_int(b, l->entries[i].perms);
-		jute_write_string(b, l->entries[i].scheme, (int32_t)strlen(l->entries[i].scheme));
-		jute_write_string(b, l->entries[i].id, (int32_t)strlen(l->entries[i].id));
-	}
-}
-
 int set_acl_request_decode(struct jute_reader *r, struct set_acl_request *ret)
 {
 	struct set_acl_request s = { 0 };

@@ -7,9 +7,23 @@
 #include <stdbool.h>
 #include <stdint.h>
 
-#include "acl.h"
 #include "jute.h"
-#include "tree.h"
+
+/* ACL: a permission for an identity (scheme, id). */
+struct acl_entry {
+	int32_t perms;
+	char *scheme;
+	char *id;
+};
+
+/* The Stat record as clients see it. */
+struct zk_stat {
+	int64_t czxid, mzxid, ctime, mtime;
+	int32_t version, cversion, aversion;
+	int64_t ephemeral_owner;
+	int32_t data_length, num_children;
+	int64_t pzxid;
+};
 
 struct connect_request {
 	int32_t protocol_version;
@@ -82,4 +96,3 @@ void acl_entries_free(struct acl_entry *e, uint32_t n);
 struct acl_entry *acl_entries_copy(const struct acl_entry *e, uint32_t n);
 
 void stat_encode(struct jute_buf *b, const struct zk_stat *st);
-void acl_vector_encode(struct jute_buf *b, const struct acl_list *l);
