@@ -7,12 +7,17 @@
 
 #include "proto.h"
 
-struct watch_path {
-	struct watch_path *hash_next;
-	struct watch_entry *entries;
-	uint32_t path_len;
-	char path[];
-};
+static uint64_t path_hash(const struct watch_table *t, const char *path, size_t len)
+{
+	return hash_bytes(&t->key, path, len);
+}
+
+static uint64_t hash_of(const struct hash_table *paths, const struct hash_node *n)
+{
+	const struct watch_table *t = container_of(paths, struct watch_table, paths);
+	const struct watch_path *wp = container_of(n, struct watch_path, hash_node);
+	return path_hash(t, wp->path, wp->path_len);
+}
 
 int watch_table_init(struct watch_table *t)
 {
@@ -20,74 +25,59 @@ int watch_table_init(struct watch_table *t)
 	int r = hash_key_random(&t->key);
 	if (r < 0)
 		return r;
-	t->bucket_count = 256;
-	t->buckets = calloc(t->bucket_count, sizeof(*t->buckets));
-	return t->buckets ? 0 : -ENOMEM;
+	return hash_table_init(&t->paths, 256, hash_of);
+}
+
+void watch_owner_init(struct watch_owner *o)
+{
+	list_init(&o->entries);
+	o->count = 0;
+	o->stamp = 0;
 }
 
 void watch_table_free(struct watch_table *t)
 {
-	for (size_t i = 0; t->buckets && i < t->bucket_count; i++) {
-		struct watch_path *wp = t->buckets[i];
-		while (wp) {
-			struct watch_path *next = wp->hash_next;
-			struct watch_entry *e = wp->entries;
-			while (e) {
-				struct watch_entry *en = e->path_next;
-				free(e);
-				e = en;
-			}
-			free(wp);
-			wp = next;
+	hash_table_for_each_safe(&t->paths, n, tmp) {
+		struct watch_path *wp = container_of(n, struct watch_path, hash_node);
+		list_for_each_safe(&wp->entries, en, etmp) {
+			struct watch_entry *e = list_entry(en, struct watch_entry, path_node);
+			list_remove(&e->owner->entries, &e->owner_node);
+			free(e);
 		}
+		free(wp);
 	}
-	free(t->buckets);
+	hash_table_free(&t->paths);
 	memset(t, 0, sizeof(*t));
-}
-
-static size_t slot_of(const struct watch_table *t, const char *path, size_t len)
-{
-	return hash_bytes(&t->key, path, len) & (t->bucket_count - 1);
 }
 
 static struct watch_path *path_find(const struct watch_table *t, const char *path, size_t len)
 {
-	for (struct watch_path *wp = t->buckets[slot_of(t, path, len)]; wp; wp = wp->hash_next)
+	for (struct hash_node *n = hash_table_bucket(&t->paths, path_hash(t, path, len)); n;
+	     n = n->next) {
+		struct watch_path *wp = container_of(n, struct watch_path, hash_node);
 		if (wp->path_len == len && memcmp(wp->path, path, len) == 0)
 			return wp;
+	}
 	return NULL;
 }
 
-static void grow(struct watch_table *t)
+static struct watch_entry *entry_find(const struct watch_path *wp, const struct watch_owner *o)
 {
-	size_t count = t->bucket_count * 2;
-	struct watch_path **b = calloc(count, sizeof(*b));
-	if (!b)
-		return;	/* longer chains, still correct */
-	for (size_t i = 0; i < t->bucket_count; i++) {
-		struct watch_path *wp = t->buckets[i];
-		while (wp) {
-			struct watch_path *next = wp->hash_next;
-			size_t s = hash_bytes(&t->key, wp->path, wp->path_len) & (count - 1);
-			wp->hash_next = b[s];
-			b[s] = wp;
-			wp = next;
-		}
+	if (!wp)
+		return NULL;
+	list_for_each(&wp->entries, n) {
+		struct watch_entry *e = list_entry(n, struct watch_entry, path_node);
+		if (e->owner == o)
+			return e;
 	}
-	free(t->buckets);
-	t->buckets = b;
-	t->bucket_count = count;
+	return NULL;
 }
 
 static void path_drop_if_empty(struct watch_table *t, struct watch_path *wp)
 {
-	if (wp->entries)
+	if (!list_empty(&wp->entries))
 		return;
-	struct watch_path **pp = &t->buckets[slot_of(t, wp->path, wp->path_len)];
-	while (*pp != wp)
-		pp = &(*pp)->hash_next;
-	*pp = wp->hash_next;
-	t->path_count--;
+	hash_table_remove(&t->paths, &wp->hash_node, path_hash(t, wp->path, wp->path_len));
 	free(wp);
 }
 
@@ -97,21 +87,13 @@ static unsigned kind_count(uint8_t kinds)
 }
 
 /* Unlinks an entry from both lists and frees it; frees its path when empty. */
-static void entry_remove(struct watch_table *t, struct watch_owner *o, struct watch_entry *e)
+static void entry_remove(struct watch_table *t, struct watch_entry *e)
 {
 	struct watch_path *wp = e->wp;
-	if (e->path_prev)
-		e->path_prev->path_next = e->path_next;
-	else
-		wp->entries = e->path_next;
-	if (e->path_next)
-		e->path_next->path_prev = e->path_prev;
-	if (e->conn_prev)
-		e->conn_prev->conn_next = e->conn_next;
-	else
-		o->entries = e->conn_next;
-	if (e->conn_next)
-		e->conn_next->conn_prev = e->conn_prev;
+	struct watch_owner *o = e->owner;
+	list_remove(&wp->entries, &e->path_node);
+	list_remove(&o->entries, &e->owner_node);
+	ASSERT(o->count >= kind_count(e->kinds) && t->watch_count >= kind_count(e->kinds));
 	o->count -= kind_count(e->kinds);
 	t->watch_count -= kind_count(e->kinds);
 	if (e->kinds & WATCH_RECURSIVE)
@@ -120,27 +102,20 @@ static void entry_remove(struct watch_table *t, struct watch_owner *o, struct wa
 	path_drop_if_empty(t, wp);
 }
 
-int watch_add(struct watch_table *t, struct conn *c, struct watch_owner *o,
-	      const char *path, size_t len, enum watch_kind kind)
+int watch_add(struct watch_table *t, struct watch_owner *o, const char *path, size_t len,
+	      enum watch_kind kind)
 {
 	struct watch_path *wp = path_find(t, path, len);
 	if (!wp) {
-		if (t->path_count >= t->bucket_count)
-			grow(t);
 		wp = calloc(1, sizeof(*wp) + len + 1);
 		if (!wp)
 			return -ENOMEM;
 		memcpy(wp->path, path, len);
 		wp->path_len = (uint32_t)len;
-		size_t s = slot_of(t, path, len);
-		wp->hash_next = t->buckets[s];
-		t->buckets[s] = wp;
-		t->path_count++;
+		list_init(&wp->entries);
+		hash_table_insert(&t->paths, &wp->hash_node, path_hash(t, path, len));
 	}
-	struct watch_entry *e;
-	for (e = wp->entries; e; e = e->path_next)
-		if (e->conn == c)
-			break;
+	struct watch_entry *e = entry_find(wp, o);
 	if (!e) {
 		e = calloc(1, sizeof(*e));
 		if (!e) {
@@ -148,15 +123,9 @@ int watch_add(struct watch_table *t, struct conn *c, struct watch_owner *o,
 			return -ENOMEM;
 		}
 		e->wp = wp;
-		e->conn = c;
-		e->path_next = wp->entries;
-		if (wp->entries)
-			wp->entries->path_prev = e;
-		wp->entries = e;
-		e->conn_next = o->entries;
-		if (o->entries)
-			o->entries->conn_prev = e;
-		o->entries = e;
+		e->owner = o;
+		list_push_front(&wp->entries, &e->path_node);
+		list_push_front(&o->entries, &e->owner_node);
 	}
 	if (!(e->kinds & kind)) {
 		e->kinds |= (uint8_t)kind;
@@ -170,46 +139,41 @@ int watch_add(struct watch_table *t, struct conn *c, struct watch_owner *o,
 
 void watch_remove_owner(struct watch_table *t, struct watch_owner *o)
 {
-	while (o->entries)
-		entry_remove(t, o, o->entries);
+	struct list_node *n;
+	while ((n = list_first(&o->entries)))
+		entry_remove(t, list_entry(n, struct watch_entry, owner_node));
+	ASSERT(o->count == 0);
 }
 
-bool watch_has(const struct watch_table *t, struct conn *c, const char *path, size_t len,
-	       uint8_t kinds)
+bool watch_has(const struct watch_table *t, const struct watch_owner *o, const char *path,
+	       size_t len, uint8_t kinds)
 {
-	struct watch_path *wp = path_find(t, path, len);
-	for (struct watch_entry *e = wp ? wp->entries : NULL; e; e = e->path_next)
-		if (e->conn == c)
-			return (e->kinds & kinds) != 0;
-	return false;
+	const struct watch_entry *e = entry_find(path_find(t, path, len), o);
+	return e && (e->kinds & kinds) != 0;
 }
 
-static void entry_drop_kinds(struct watch_table *t, struct watch_owner *o, struct watch_entry *e,
-			     uint8_t kinds)
+static void entry_drop_kinds(struct watch_table *t, struct watch_entry *e, uint8_t kinds)
 {
 	uint8_t gone = e->kinds & kinds;
 	e->kinds &= (uint8_t)~gone;
-	o->count -= kind_count(gone);
+	e->owner->count -= kind_count(gone);
 	t->watch_count -= kind_count(gone);
 	if (gone & WATCH_RECURSIVE)
 		t->recursive_count--;
-	if (!e->kinds)
-		entry_remove(t, o, e);
+	if (!e->kinds) {
+		/* entry_remove() takes the kinds it still has off the counts */
+		entry_remove(t, e);
+	}
 }
 
-bool watch_remove(struct watch_table *t, struct conn *c, struct watch_owner *o,
-		  const char *path, size_t len, uint8_t kinds)
+bool watch_remove(struct watch_table *t, struct watch_owner *o, const char *path, size_t len,
+		  uint8_t kinds)
 {
-	struct watch_path *wp = path_find(t, path, len);
-	for (struct watch_entry *e = wp ? wp->entries : NULL; e; e = e->path_next) {
-		if (e->conn != c)
-			continue;
-		if (!(e->kinds & kinds))
-			return false;
-		entry_drop_kinds(t, o, e, kinds);
-		return true;
-	}
-	return false;
+	struct watch_entry *e = entry_find(path_find(t, path, len), o);
+	if (!e || !(e->kinds & kinds))
+		return false;
+	entry_drop_kinds(t, e, kinds);
+	return true;
 }
 
 /* The kinds on the event's own path that an event fires, and of those the
@@ -233,21 +197,25 @@ static void trigger_path(struct watch_table *t, int event_type, const char *wpat
 			 watch_deliver_fn deliver, void *ctx)
 {
 	struct watch_path *wp = path_find(t, wpath, wlen);
-	struct watch_entry *e = wp ? wp->entries : NULL;
-	while (e) {
-		struct watch_entry *next = e->path_next;
+	if (!wp)
+		return;
+	/* Dropping the last one-shot entry frees wp: stop before touching it. */
+	size_t left = wp->entries.length;
+	struct list_node *n = list_first(&wp->entries);
+	while (left-- > 0) {
+		struct watch_entry *e = list_entry(n, struct watch_entry, path_node);
+		struct list_node *next = left ? n->next : NULL;
 		uint8_t hit = e->kinds & fires;
 		if (hit) {
-			struct conn *c = e->conn;
-			struct watch_owner *o = conn_watch_owner(c);
+			struct watch_owner *o = e->owner;
 			if (hit & WATCH_ONE_SHOT)
-				entry_drop_kinds(t, o, e, hit & WATCH_ONE_SHOT);	/* may free wp */
+				entry_drop_kinds(t, e, hit & WATCH_ONE_SHOT);	/* may free e, wp */
 			if (o->stamp != t->trigger_stamp) {
 				o->stamp = t->trigger_stamp;
-				deliver(ctx, c, event_type, path, len, node);
+				deliver(ctx, o, event_type, path, len, node);
 			}
 		}
-		e = next;
+		n = next;
 	}
 }
 
@@ -269,24 +237,4 @@ void watch_trigger(struct watch_table *t, int event_type, const char *path, size
 		alen = slash == path ? 1 : (size_t)(slash - path);
 		trigger_path(t, event_type, path, alen, WATCH_RECURSIVE, path, len, node, deliver, ctx);
 	}
-}
-
-const char *watch_entry_path(const struct watch_entry *e)
-{
-	return e->wp->path;
-}
-
-const struct watch_path *watch_path_next(const struct watch_path *wp)
-{
-	return wp->hash_next;
-}
-
-const char *watch_path_text(const struct watch_path *wp)
-{
-	return wp->path;
-}
-
-const struct watch_entry *watch_path_entries(const struct watch_path *wp)
-{
-	return wp->entries;
 }

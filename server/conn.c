@@ -89,6 +89,7 @@ int conn_start(struct server *srv, int fd, const struct sockaddr_storage *peer)
 	c->peer = *peer;
 	sockaddr_text(peer, c->peer_text, sizeof(c->peer_text));
 	auth_identities_init(&c->auth, peer);
+	watch_owner_init(&c->watches);
 	c->state = CONN_NEW;
 	c->recv_op.complete = conn_on_recv;
 	c->send_op.complete = conn_on_send;
@@ -99,11 +100,6 @@ int conn_start(struct server *srv, int fd, const struct sockaddr_storage *peer)
 	srv->conn_count++;
 	arm_recv(c);
 	return 0;
-}
-
-struct watch_owner *conn_watch_owner(struct conn *c)
-{
-	return &c->watches;
 }
 
 static void conn_detach_session(struct conn *c)

@@ -201,11 +201,11 @@ static void watches_by_connection(struct conn *c)
 {
 	struct server *srv = c->srv;
 	for (struct conn *k = srv->conns; k; k = k->next) {
-		if (!k->watches.entries)
+		if (list_empty(&k->watches.entries))
 			continue;
 		out(c, "0x%llx\n", (unsigned long long)(k->session ? k->session->id : 0));
-		for (struct watch_entry *e = k->watches.entries; e; e = e->conn_next)
-			out(c, "\t%s\n", watch_entry_path(e));
+		watch_owner_for_each_entry(&k->watches, e)
+			out(c, "\t%s\n", e->wp->path);
 	}
 }
 
@@ -213,13 +213,11 @@ static void watches_by_path(struct conn *c)
 {
 	struct server *srv = c->srv;
 	const struct watch_table *t = &srv->watches;
-	for (size_t i = 0; i < t->bucket_count; i++) {
-		for (const struct watch_path *wp = t->buckets[i]; wp; wp = watch_path_next(wp)) {
-			out(c, "%s\n", watch_path_text(wp));
-			for (const struct watch_entry *e = watch_path_entries(wp); e; e = e->path_next) {
-				struct conn *k = e->conn;
-				out(c, "\t0x%llx\n", (unsigned long long)(k->session ? k->session->id : 0));
-			}
+	watch_for_each_path(t, wp) {
+		out(c, "%s\n", wp->path);
+		watch_path_for_each_entry(wp, e) {
+			const struct conn *k = container_of(e->owner, struct conn, watches);
+			out(c, "\t0x%llx\n", (unsigned long long)(k->session ? k->session->id : 0));
 		}
 	}
 }
@@ -272,9 +270,9 @@ static void run(struct conn *c, enum four_letter_word w)
 	case FLW_WCHS: {
 		uint32_t watching = 0;
 		for (const struct conn *k = srv->conns; k; k = k->next)
-			watching += k->watches.entries != NULL;
+			watching += !list_empty(&k->watches.entries);
 		out(c, "%u connections watching %zu paths\nTotal watches:%zu\n", watching,
-		    srv->watches.path_count, srv->watches.watch_count);
+		    srv->watches.paths.count, srv->watches.watch_count);
 		break;
 	}
 	case FLW_WCHC:

@@ -442,8 +442,8 @@ int read_execute(struct conn *c, int32_t xid, int32_t op, const uint8_t *body, u
 			return 0;
 		}
 		bool found = op == ZK_OP_CHECK_WATCHES
-			? watch_has(&srv->watches, c, path, (size_t)plen, by_type[type])
-			: watch_remove(&srv->watches, c, &c->watches, path, (size_t)plen, by_type[type]);
+			? watch_has(&srv->watches, &c->watches, path, (size_t)plen, by_type[type])
+			: watch_remove(&srv->watches, &c->watches, path, (size_t)plen, by_type[type]);
 		reply_error(c, xid, found ? ZOK : ZNOWATCHER);
 		return 0;
 	}

@@ -22,7 +22,7 @@
 int request_add_watch(struct conn *c, const char *path, size_t len, uint8_t kind)
 {
 	struct server *srv = c->srv;
-	if (watch_has(&srv->watches, c, path, len, kind))
+	if (watch_has(&srv->watches, &c->watches, path, len, kind))
 		return 0;
 	if (c->watches.count >= srv->cfg->max_watches_per_session) {
 		log_event(LOG_WARNING, { .message_id = LOG_MSGID_SLOW_CLIENT,
@@ -33,7 +33,7 @@ int request_add_watch(struct conn *c, const char *path, size_t len, uint8_t kind
 		conn_close(c, 0, NULL);
 		return -ECONNABORTED;
 	}
-	return watch_add(&srv->watches, c, &c->watches, path, len, kind) < 0 ? -ENOMEM : 0;
+	return watch_add(&srv->watches, &c->watches, path, len, kind) < 0 ? -ENOMEM : 0;
 }
 
 size_t reply_begin(struct conn *c, int32_t xid, int64_t zxid, int32_t err)

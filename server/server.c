@@ -35,10 +35,11 @@ int server_submit(struct server *srv, struct txn *t)
 	return commit_submit(&srv->commit, t);
 }
 
-static void deliver_event(void *ctx, struct conn *c, int event_type, const char *path, size_t len,
-			  const void *node)
+static void deliver_event(void *ctx, struct watch_owner *o, int event_type, const char *path,
+			  size_t len, const void *node)
 {
 	struct server *srv = ctx;
+	struct conn *c = container_of(o, struct conn, watches);
 	const struct znode *n = node;
 	/* An event tells of the node: it needs READ on it, as the read would. */
 	if (c->state != CONN_CLOSING && auth_allowed(&c->auth, n->acl, ZK_PERM_READ))
