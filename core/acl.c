@@ -19,6 +19,11 @@ static uint64_t acl_hash(const struct acl_entry *e, uint32_t n)
 	return h;
 }
 
+static uint64_t hash_of(const struct hash_table *t, const struct hash_node *n)
+{
+	return container_of(n, struct acl_list, hash_node)->hash;
+}
+
 static bool entry_equal(const struct acl_entry *a, const struct acl_entry *b)
 {
 	return a->perms == b->perms && strcmp(a->scheme, b->scheme) == 0 && strcmp(a->id, b->id) == 0;
@@ -46,14 +51,13 @@ static void list_free(struct acl_list *l)
 int acl_table_init(struct acl_table *t)
 {
 	memset(t, 0, sizeof(*t));
-	t->bucket_count = 64;
-	t->buckets = calloc(t->bucket_count, sizeof(*t->buckets));
-	if (!t->buckets)
-		return -ENOMEM;
+	int r = hash_table_init(&t->lists, 64, hash_of);
+	if (r < 0)
+		return r;
 	struct acl_entry open = { .perms = 31, .scheme = "world", .id = "anyone" };
 	t->open_acl = acl_intern(t, &open, 1);
 	if (!t->open_acl) {
-		free(t->buckets);
+		hash_table_free(&t->lists);
 		return -ENOMEM;
 	}
 	return 0;
@@ -61,15 +65,9 @@ int acl_table_init(struct acl_table *t)
 
 void acl_table_free(struct acl_table *t)
 {
-	for (size_t b = 0; b < t->bucket_count; b++) {
-		struct acl_list *l = t->buckets[b];
-		while (l) {
-			struct acl_list *next = l->hash_next;
-			list_free(l);
-			l = next;
-		}
-	}
-	free(t->buckets);
+	hash_table_for_each_safe(&t->lists, n, tmp)
+		list_free(container_of(n, struct acl_list, hash_node));
+	hash_table_free(&t->lists);
 	memset(t, 0, sizeof(*t));
 }
 
@@ -89,8 +87,8 @@ struct acl_list *acl_intern(struct acl_table *t, const struct acl_entry *entries
 	}
 
 	uint64_t h = acl_hash(uniq, u);
-	struct acl_list **bucket = &t->buckets[h & (t->bucket_count - 1)];
-	for (struct acl_list *l = *bucket; l; l = l->hash_next) {
+	for (struct hash_node *hn = hash_table_bucket(&t->lists, h); hn; hn = hn->next) {
+		struct acl_list *l = container_of(hn, struct acl_list, hash_node);
 		if (l->hash == h && list_equal(l, uniq, u)) {
 			free(uniq);
 			return acl_ref(l);
@@ -114,9 +112,7 @@ struct acl_list *acl_intern(struct acl_table *t, const struct acl_entry *entries
 		}
 	}
 	free(uniq);
-	l->hash_next = *bucket;
-	*bucket = l;
-	t->count++;
+	hash_table_insert(&t->lists, &l->hash_node, h);
 	return l;
 fail:
 	free(uniq);
@@ -133,10 +129,6 @@ void acl_unref(struct acl_table *t, struct acl_list *l)
 {
 	if (!l || --l->refs > 0)
 		return;
-	struct acl_list **pp = &t->buckets[l->hash & (t->bucket_count - 1)];
-	while (*pp != l)
-		pp = &(*pp)->hash_next;
-	*pp = l->hash_next;
-	t->count--;
+	hash_table_remove(&t->lists, &l->hash_node, l->hash);
 	list_free(l);
 }

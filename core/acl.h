@@ -7,23 +7,26 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "hash_table.h"
 #include "records.h"
 
 
 struct acl_list {
-	struct acl_list *hash_next;
-	uint64_t hash;
+	struct hash_node hash_node;
+	uint64_t hash;			/* of the entries (a snapshot's child reuses it) */
 	uint32_t refs;
 	uint32_t count;
 	struct acl_entry entries[];
 };
 
 struct acl_table {
-	struct acl_list **buckets;
-	size_t bucket_count;
-	size_t count;
+	struct hash_table lists;	/* struct acl_list; lists.count: how many */
 	struct acl_list *open_acl;	/* world:anyone:ALL, always present */
 };
+
+#define acl_table_for_each(t, l)						\
+	hash_table_for_each(&(t)->lists, l##_node)				\
+		for (struct acl_list *l = container_of(l##_node, struct acl_list, hash_node); l; l = NULL)
 
 int acl_table_init(struct acl_table *t);
 void acl_table_free(struct acl_table *t);

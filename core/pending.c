@@ -7,47 +7,51 @@
 
 #include "hash.h"
 
-struct pending_node {
-	struct pending_node *hash_next;
-	struct pending_node *older, *newer;
-	uint64_t seq;		/* the last txn that changed it */
-	struct node_view view;
-	uint32_t path_len;
-	char path[];
-};
+static uint64_t path_hash(const struct pending *p, const char *path, size_t len)
+{
+	return hash_bytes(&p->tree->key, path, len);
+}
+
+static uint64_t hash_of(const struct hash_table *t, const struct hash_node *hn)
+{
+	const struct pending *p = container_of(t, struct pending, nodes);
+	const struct pending_node *n = container_of(hn, struct pending_node, hash_node);
+	return path_hash(p, n->path, n->path_len);
+}
 
 int pending_init(struct pending *p, struct tree *tree)
 {
 	memset(p, 0, sizeof(*p));
 	p->tree = tree;
-	p->bucket_count = 256;
-	p->buckets = calloc(p->bucket_count, sizeof(*p->buckets));
-	return p->buckets ? 0 : -ENOMEM;
+	list_init(&p->by_seq);
+	return hash_table_init(&p->nodes, 256, hash_of);
+}
+
+static void node_drop(struct pending *p, struct pending_node *n)
+{
+	list_remove(&p->by_seq, &n->seq_node);
+	hash_table_remove(&p->nodes, &n->hash_node, path_hash(p, n->path, n->path_len));
+	acl_unref(&p->tree->acls, n->view.acl);
+	free(n);
 }
 
 void pending_free(struct pending *p)
 {
-	struct pending_node *n = p->oldest;
-	while (n) {
-		struct pending_node *next = n->newer;
-		acl_unref(&p->tree->acls, n->view.acl);
-		free(n);
-		n = next;
-	}
-	free(p->buckets);
+	struct list_node *ln;
+	while ((ln = list_first(&p->by_seq)))
+		node_drop(p, list_entry(ln, struct pending_node, seq_node));
+	hash_table_free(&p->nodes);
 	memset(p, 0, sizeof(*p));
-}
-
-static size_t slot_of(const struct pending *p, const char *path, size_t len)
-{
-	return hash_bytes(&p->tree->key, path, len) & (p->bucket_count - 1);
 }
 
 static struct pending_node *pending_find(const struct pending *p, const char *path, size_t len)
 {
-	for (struct pending_node *n = p->buckets[slot_of(p, path, len)]; n; n = n->hash_next)
+	for (struct hash_node *hn = hash_table_bucket(&p->nodes, path_hash(p, path, len)); hn;
+	     hn = hn->next) {
+		struct pending_node *n = container_of(hn, struct pending_node, hash_node);
 		if (n->path_len == len && memcmp(n->path, path, len) == 0)
 			return n;
+	}
 	return NULL;
 }
 
@@ -125,46 +129,6 @@ void batch_free(struct batch *b)
 	memset(b, 0, sizeof(*b));
 }
 
-static void list_unlink(struct pending *p, struct pending_node *n)
-{
-	if (n->older)
-		n->older->newer = n->newer;
-	else
-		p->oldest = n->newer;
-	if (n->newer)
-		n->newer->older = n->older;
-	else
-		p->newest = n->older;
-	n->older = n->newer = NULL;
-}
-
-static void list_append(struct pending *p, struct pending_node *n)
-{
-	n->older = p->newest;
-	n->newer = NULL;
-	if (p->newest)
-		p->newest->newer = n;
-	else
-		p->oldest = n;
-	p->newest = n;
-}
-
-static void grow(struct pending *p)
-{
-	size_t count = p->bucket_count * 2;
-	struct pending_node **b = calloc(count, sizeof(*b));
-	if (!b)
-		return;	/* longer chains, still correct */
-	for (struct pending_node *n = p->oldest; n; n = n->newer) {
-		size_t s = hash_bytes(&p->tree->key, n->path, n->path_len) & (count - 1);
-		n->hash_next = b[s];
-		b[s] = n;
-	}
-	free(p->buckets);
-	p->buckets = b;
-	p->bucket_count = count;
-}
-
 int pending_publish(struct pending *p, const struct batch *b, uint64_t seq)
 {
 	struct pending_node **fresh = calloc(b->count ? b->count : 1, sizeof(*fresh));
@@ -182,31 +146,27 @@ int pending_publish(struct pending *p, const struct batch *b, uint64_t seq)
 			return -ENOMEM;
 		}
 	}
-	if (p->count + b->count > p->bucket_count)
-		grow(p);
 	for (uint32_t i = 0; i < b->count; i++) {
 		const struct batch_item *it = &b->items[i];
 		struct pending_node *n = fresh[i];
 		struct acl_list *old = NULL;
 		if (!n) {
 			n = pending_find(p, it->path, it->len);
-			list_unlink(p, n);
+			list_remove(&p->by_seq, &n->seq_node);
 			old = n->view.acl;
 		} else {
 			memcpy(n->path, it->path, it->len);
 			n->path[it->len] = 0;
 			n->path_len = (uint32_t)it->len;
-			size_t slot = slot_of(p, n->path, n->path_len);
-			n->hash_next = p->buckets[slot];
-			p->buckets[slot] = n;
-			p->count++;
+			n->seq_node.next = n->seq_node.prev = NULL;
+			hash_table_insert(&p->nodes, &n->hash_node, path_hash(p, n->path, n->path_len));
 		}
 		n->view = it->view;
 		if (n->view.acl)
 			acl_ref(n->view.acl);
 		acl_unref(&p->tree->acls, old);
 		n->seq = seq;
-		list_append(p, n);
+		list_push_back(&p->by_seq, &n->seq_node);
 	}
 	free(fresh);
 	return 0;
@@ -214,33 +174,7 @@ int pending_publish(struct pending *p, const struct batch *b, uint64_t seq)
 
 void pending_retire(struct pending *p, uint64_t seq)
 {
-	while (p->oldest && p->oldest->seq <= seq) {
-		struct pending_node *n = p->oldest;
-		list_unlink(p, n);
-		struct pending_node **pp = &p->buckets[slot_of(p, n->path, n->path_len)];
-		while (*pp != n)
-			pp = &(*pp)->hash_next;
-		*pp = n->hash_next;
-		p->count--;
-		acl_unref(&p->tree->acls, n->view.acl);
-		free(n);
-	}
-}
-
-static struct pending_node_ref ref_of(const struct pending_node *n)
-{
-	if (!n)
-		return (struct pending_node_ref){ 0 };
-	return (struct pending_node_ref){ .node = n, .view = &n->view, .path = n->path,
-					  .path_len = n->path_len };
-}
-
-struct pending_node_ref pending_first(const struct pending *p)
-{
-	return ref_of(p->oldest);
-}
-
-struct pending_node_ref pending_next(struct pending_node_ref it)
-{
-	return ref_of(it.node ? it.node->newer : NULL);
+	struct pending_node *n;
+	while ((n = list_first_entry(&p->by_seq, struct pending_node, seq_node)) && n->seq <= seq)
+		node_drop(p, n);
 }

@@ -12,6 +12,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "hash_table.h"
+#include "list.h"
 #include "tree.h"
 
 struct node_view {
@@ -25,14 +27,20 @@ struct node_view {
 	struct acl_list *acl;	/* borrowed in a lookup; referenced when stored */
 };
 
-struct pending_node;
+/* A path some txn on its way changes, as it will be. */
+struct pending_node {
+	struct hash_node hash_node;
+	struct list_node seq_node;	/* pending.by_seq */
+	uint64_t seq;			/* the last txn that changed it */
+	struct node_view view;
+	uint32_t path_len;
+	char path[];
+};
 
 struct pending {
 	struct tree *tree;
-	struct pending_node **buckets;
-	size_t bucket_count;
-	size_t count;
-	struct pending_node *oldest, *newest;	/* in seq order */
+	struct hash_table nodes;	/* struct pending_node by path */
+	struct list by_seq;		/* oldest first */
 };
 
 struct batch_item {
@@ -70,14 +78,10 @@ void batch_free(struct batch *b);
 int pending_publish(struct pending *p, const struct batch *b, uint64_t seq);
 
 /* Walks the pending views (oldest first). */
-struct pending_node_ref {
-	const struct pending_node *node;
-	const struct node_view *view;
-	const char *path;
-	size_t path_len;
-};
-struct pending_node_ref pending_first(const struct pending *p);
-struct pending_node_ref pending_next(struct pending_node_ref it);
+#define pending_for_each(p, pn)							\
+	list_for_each(&(p)->by_seq, pn##_node)					\
+		for (const struct pending_node *pn = list_entry(pn##_node, struct pending_node, \
+							      seq_node); pn; pn = NULL)
 
 /* Forgets the views whose last txn has seq <= seq. */
 void pending_retire(struct pending *p, uint64_t seq);

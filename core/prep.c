@@ -456,12 +456,12 @@ int prep_close_session(struct prep *p, int64_t session_id, int64_t time_ms, stru
 	 * those whose create is still in flight. */
 	int r = 0;
 	struct session *s = session_lookup(&p->state->sessions, session_id);
-	for (struct znode *n = s ? s->ephemerals : NULL; n && r == 0; n = n->owner_next)
+	for (struct znode *n = s ? session_first_ephemeral(s) : NULL; n && r == 0;
+	     n = session_next_ephemeral(s, n))
 		r = forget_ephemeral(p, &b, n->path, n->path_len);
-	for (struct pending_node_ref it = pending_first(&p->pending); it.node && r == 0;
-	     it = pending_next(it)) {
-		if (it.view->exists && it.view->owner == session_id)
-			r = forget_ephemeral(p, &b, it.path, it.path_len);
+	pending_for_each(&p->pending, pn) {
+		if (r == 0 && pn->view.exists && pn->view.owner == session_id)
+			r = forget_ephemeral(p, &b, pn->path, pn->path_len);
 	}
 	if (r < 0) {
 		batch_free(&b);

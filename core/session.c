@@ -10,13 +10,17 @@
 
 #define SESSION_INITIAL_BUCKETS 256
 
+static uint64_t hash_of(const struct hash_table *t, const struct hash_node *n)
+{
+	return hash_u64((uint64_t)container_of(n, struct session, hash_node)->id);
+}
+
 int session_table_init(struct session_table *t, uint8_t server_id, uint64_t wall_ms)
 {
 	memset(t, 0, sizeof(*t));
-	t->bucket_count = SESSION_INITIAL_BUCKETS;
-	t->buckets = calloc(t->bucket_count, sizeof(*t->buckets));
-	if (!t->buckets)
-		return -ENOMEM;
+	int r = hash_table_init(&t->by_id, SESSION_INITIAL_BUCKETS, hash_of);
+	if (r < 0)
+		return r;
 	/* As ZooKeeper: the time in ms in bits 8..55 (so ids differ from one
 	 * start to the next), the server id in the top byte. */
 	t->next_id = (int64_t)(((wall_ms << 24) >> 8) | ((uint64_t)server_id << 56));
@@ -25,52 +29,24 @@ int session_table_init(struct session_table *t, uint8_t server_id, uint64_t wall
 
 void session_table_free(struct session_table *t)
 {
-	for (size_t i = 0; t->buckets && i < t->bucket_count; i++) {
-		struct session *s = t->buckets[i];
-		while (s) {
-			struct session *next = s->hash_next;
-			free(s);
-			s = next;
-		}
+	if (t->by_id.buckets) {
+		hash_table_for_each_safe(&t->by_id, n, tmp)
+			free(container_of(n, struct session, hash_node));
+		hash_table_free(&t->by_id);
 	}
-	free(t->buckets);
 	free(t->heap);
 	memset(t, 0, sizeof(*t));
 }
 
-static size_t slot_of(const struct session_table *t, int64_t id)
-{
-	return hash_u64((uint64_t)id) & (t->bucket_count - 1);
-}
-
 struct session *session_lookup(const struct session_table *t, int64_t id)
 {
-	for (struct session *s = t->buckets[slot_of(t, id)]; s; s = s->hash_next)
+	for (struct hash_node *n = hash_table_bucket(&t->by_id, hash_u64((uint64_t)id)); n;
+	     n = n->next) {
+		struct session *s = container_of(n, struct session, hash_node);
 		if (s->id == id)
 			return s;
-	return NULL;
-}
-
-static int table_grow(struct session_table *t)
-{
-	size_t count = t->bucket_count * 2;
-	struct session **b = calloc(count, sizeof(*b));
-	if (!b)
-		return -ENOMEM;
-	for (size_t i = 0; i < t->bucket_count; i++) {
-		struct session *s = t->buckets[i];
-		while (s) {
-			struct session *next = s->hash_next;
-			size_t slot = hash_u64((uint64_t)s->id) & (count - 1);
-			s->hash_next = b[slot];
-			b[slot] = s;
-			s = next;
-		}
 	}
-	free(t->buckets);
-	t->buckets = b;
-	t->bucket_count = count;
-	return 0;
+	return NULL;
 }
 
 static bool heap_less(const struct session_heap_entry *a, const struct session_heap_entry *b)
@@ -124,33 +100,26 @@ static void heap_pop(struct session_table *t)
 struct session *session_add(struct session_table *t, int64_t id, uint32_t timeout_ms,
 			    const uint8_t password[ZK_PASSWORD_BYTES], uint64_t now_ms)
 {
-	if (t->count >= t->bucket_count && table_grow(t) < 0)
-		return NULL;
 	struct session *s = calloc(1, sizeof(*s));
 	if (!s)
 		return NULL;
 	s->id = id;
 	s->timeout_ms = timeout_ms;
+	list_init(&s->ephemerals);
 	memcpy(s->password, password, ZK_PASSWORD_BYTES);
 	session_touch(s, now_ms);
 	if (heap_push(t, s->deadline_ms, id) < 0) {
 		free(s);
 		return NULL;
 	}
-	size_t slot = slot_of(t, id);
-	s->hash_next = t->buckets[slot];
-	t->buckets[slot] = s;
-	t->count++;
+	hash_table_insert(&t->by_id, &s->hash_node, hash_u64((uint64_t)id));
 	return s;
 }
 
 void session_remove(struct session_table *t, struct session *s)
 {
-	struct session **pp = &t->buckets[slot_of(t, s->id)];
-	while (*pp != s)
-		pp = &(*pp)->hash_next;
-	*pp = s->hash_next;
-	t->count--;
+	ASSERT(list_empty(&s->ephemerals));
+	hash_table_remove(&t->by_id, &s->hash_node, hash_u64((uint64_t)s->id));
 	free(s);	/* its heap entry finds no session and is dropped lazily */
 }
 
@@ -189,22 +158,16 @@ int session_requeue(struct session_table *t, struct session *s)
 
 void session_link_ephemeral(struct session *s, struct znode *n)
 {
-	n->owner_prev = NULL;
-	n->owner_next = s->ephemerals;
-	if (s->ephemerals)
-		s->ephemerals->owner_prev = n;
-	s->ephemerals = n;
-	s->ephemeral_count++;
+	list_push_front(&s->ephemerals, &n->owner_node);
 }
 
 void session_unlink_ephemeral(struct session *s, struct znode *n)
 {
-	if (n->owner_prev)
-		n->owner_prev->owner_next = n->owner_next;
-	else
-		s->ephemerals = n->owner_next;
-	if (n->owner_next)
-		n->owner_next->owner_prev = n->owner_prev;
-	n->owner_next = n->owner_prev = NULL;
-	s->ephemeral_count--;
+	list_remove(&s->ephemerals, &n->owner_node);
+}
+
+struct znode *session_next_ephemeral(const struct session *s, const struct znode *n)
+{
+	struct list_node *next = list_next(&s->ephemerals, &n->owner_node);
+	return next ? list_entry(next, struct znode, owner_node) : NULL;
 }

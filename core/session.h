@@ -12,18 +12,19 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "hash_table.h"
+#include "list.h"
 #include "proto.h"
 
 struct conn;
 struct znode;
 
 struct session {
-	struct session *hash_next;
+	struct hash_node hash_node;	/* the table, by id */
 	int64_t id;
 	uint32_t timeout_ms;
 	uint8_t password[ZK_PASSWORD_BYTES];
-	struct znode *ephemerals;	/* list through znode.owner_next */
-	uint32_t ephemeral_count;
+	struct list ephemerals;		/* its znodes, through znode.owner_node */
 
 	/* Not replicated: */
 	uint64_t deadline_ms;		/* monotonic; expires when now passes it */
@@ -37,9 +38,7 @@ struct session_heap_entry {
 };
 
 struct session_table {
-	struct session **buckets;
-	size_t bucket_count;
-	size_t count;
+	struct hash_table by_id;	/* struct session; by_id.count: how many */
 	struct session_heap_entry *heap;
 	size_t heap_len, heap_cap;
 	int64_t next_id;
@@ -47,6 +46,14 @@ struct session_table {
 
 int session_table_init(struct session_table *t, uint8_t server_id, uint64_t wall_ms);
 void session_table_free(struct session_table *t);
+
+#define session_for_each(t, s)							\
+	hash_table_for_each(&(t)->by_id, s##_node)				\
+		for (struct session *s = container_of(s##_node, struct session, hash_node); s; s = NULL)
+
+/* The first of a session's ephemerals, or NULL; the next after n. */
+#define session_first_ephemeral(s) list_first_entry(&(s)->ephemerals, struct znode, owner_node)
+struct znode *session_next_ephemeral(const struct session *s, const struct znode *n);
 
 struct session *session_lookup(const struct session_table *t, int64_t id);
 /* Adds a session (from an applied createSession txn). Returns it, or NULL on ENOMEM. */

@@ -1,7 +1,6 @@
 /* tree: see tree.h. */
 #include "tree.h"
 
-#include <assert.h>
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
@@ -13,45 +12,16 @@ static uint64_t path_hash(const struct tree *t, const char *path, size_t len)
 	return hash_bytes(&t->key, path, len);
 }
 
-static int tree_rehash(struct tree *t, size_t count)
+static uint64_t hash_of(const struct hash_table *nodes, const struct hash_node *hn)
 {
-	struct znode **b = calloc(count, sizeof(*b));
-	if (!b)
-		return -ENOMEM;
-	for (size_t i = 0; i < t->bucket_count; i++) {
-		struct znode *n = t->buckets[i];
-		while (n) {
-			struct znode *next = n->hash_next;
-			size_t slot = path_hash(t, n->path, n->path_len) & (count - 1);
-			n->hash_next = b[slot];
-			b[slot] = n;
-			n = next;
-		}
-	}
-	free(t->buckets);
-	t->buckets = b;
-	t->bucket_count = count;
-	return 0;
-}
-
-static int tree_grow(struct tree *t)
-{
-	return tree_rehash(t, t->bucket_count * 2);
+	const struct tree *t = container_of(nodes, struct tree, nodes);
+	const struct znode *n = container_of(hn, struct znode, hash_node);
+	return path_hash(t, n->path, n->path_len);
 }
 
 int tree_reserve(struct tree *t, size_t count)
 {
-	size_t want = t->bucket_count;
-	while (want <= count)
-		want *= 2;
-	return want == t->bucket_count ? 0 : tree_rehash(t, want);
-}
-
-static void hash_insert(struct tree *t, struct znode *n)
-{
-	size_t slot = path_hash(t, n->path, n->path_len) & (t->bucket_count - 1);
-	n->hash_next = t->buckets[slot];
-	t->buckets[slot] = n;
+	return hash_table_reserve(&t->nodes, count);
 }
 
 static struct znode *node_new(const char *path, size_t len)
@@ -77,44 +47,44 @@ int tree_init(struct tree *t)
 	r = acl_table_init(&t->acls);
 	if (r < 0)
 		return r;
-	t->bucket_count = TREE_INITIAL_BUCKETS;
-	t->buckets = calloc(t->bucket_count, sizeof(*t->buckets));
+	r = hash_table_init(&t->nodes, TREE_INITIAL_BUCKETS, hash_of);
 	t->root = node_new("/", 1);
-	if (!t->buckets || !t->root) {
+	if (r < 0 || !t->root) {
+		free(t->root);
+		t->root = NULL;
 		tree_free(t);
 		return -ENOMEM;
 	}
 	t->root->data_len = 0;
 	t->root->acl = acl_ref(t->acls.open_acl);
-	hash_insert(t, t->root);
-	t->node_count = 1;
+	hash_table_insert(&t->nodes, &t->root->hash_node, path_hash(t, "/", 1));
 	return 0;
 }
 
 void tree_free(struct tree *t)
 {
-	for (size_t i = 0; t->buckets && i < t->bucket_count; i++) {
-		struct znode *n = t->buckets[i];
-		while (n) {
-			struct znode *next = n->hash_next;
+	if (t->nodes.buckets) {
+		hash_table_for_each_safe(&t->nodes, hn, tmp) {
+			struct znode *n = container_of(hn, struct znode, hash_node);
 			acl_unref(&t->acls, n->acl);
 			free(n->data);
 			free(n);
-			n = next;
 		}
+		hash_table_free(&t->nodes);
 	}
-	free(t->buckets);
-	if (t->acls.buckets)
+	if (t->acls.lists.buckets)
 		acl_table_free(&t->acls);
 	memset(t, 0, sizeof(*t));
 }
 
 struct znode *tree_lookup(const struct tree *t, const char *path, size_t len)
 {
-	size_t slot = path_hash(t, path, len) & (t->bucket_count - 1);
-	for (struct znode *n = t->buckets[slot]; n; n = n->hash_next)
+	for (struct hash_node *hn = hash_table_bucket(&t->nodes, path_hash(t, path, len)); hn;
+	     hn = hn->next) {
+		struct znode *n = container_of(hn, struct znode, hash_node);
 		if (n->path_len == len && memcmp(n->path, path, len) == 0)
 			return n;
+	}
 	return NULL;
 }
 
@@ -157,8 +127,6 @@ struct znode *tree_add(struct tree *t, struct znode *parent, const char *path, s
 		       const void *data, int32_t data_len, struct acl_list *acl, int64_t owner,
 		       int64_t zxid, int64_t time_ms)
 {
-	if (t->node_count >= t->bucket_count && tree_grow(t) < 0)
-		return NULL;
 	struct znode *n = node_new(path, len);
 	if (!n)
 		return NULL;
@@ -175,9 +143,8 @@ struct znode *tree_add(struct tree *t, struct znode *parent, const char *path, s
 	n->owner = owner;
 	n->czxid = n->mzxid = n->pzxid = zxid;
 	n->ctime = n->mtime = time_ms;
-	hash_insert(t, n);
+	hash_table_insert(&t->nodes, &n->hash_node, path_hash(t, path, len));
 	child_append(parent, n);
-	t->node_count++;
 	t->data_bytes += data_len > 0 ? (uint64_t)data_len : 0;
 	if (owner < 0)
 		t->reapable_count++;
@@ -186,14 +153,10 @@ struct znode *tree_add(struct tree *t, struct znode *parent, const char *path, s
 
 void tree_remove(struct tree *t, struct znode *node)
 {
-	assert(node->num_children == 0 && node != t->root);
-	size_t slot = path_hash(t, node->path, node->path_len) & (t->bucket_count - 1);
-	struct znode **pp = &t->buckets[slot];
-	while (*pp != node)
-		pp = &(*pp)->hash_next;
-	*pp = node->hash_next;
+	ASSERT(node->num_children == 0 && node != t->root);
+	ASSERT(!list_linked(&node->owner_node));	/* its session let go of it first */
+	hash_table_remove(&t->nodes, &node->hash_node, path_hash(t, node->path, node->path_len));
 	child_unlink(node->parent, node);
-	t->node_count--;
 	t->data_bytes -= node->data_len > 0 ? (uint64_t)node->data_len : 0;
 	if (node->owner < 0)
 		t->reapable_count--;

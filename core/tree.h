@@ -13,6 +13,8 @@
 
 #include "acl.h"
 #include "hash.h"
+#include "hash_table.h"
+#include "list.h"
 
 /* ephemeralOwner markers, as ZooKeeper's EphemeralType encodes them. */
 #define ZNODE_OWNER_CONTAINER ((int64_t)INT64_MIN)
@@ -20,13 +22,12 @@
 #define ZNODE_TTL_MAX_MS ((int64_t)0x000000ffffffffffLL)
 
 struct znode {
-	struct znode *hash_next;
+	struct hash_node hash_node;	/* the tree's table, by path */
 	struct znode *parent;
 	struct znode *first_child;	/* ->prev_sibling of the first is the last */
 	struct znode *next_sibling;	/* NULL at the end of the list */
 	struct znode *prev_sibling;	/* circular: the first's points at the last */
-	struct znode *owner_next;	/* the owning session's ephemerals (session.c) */
-	struct znode *owner_prev;
+	struct list_node owner_node;	/* the owning session's ephemerals (session.c) */
 	struct acl_list *acl;
 	uint8_t *data;			/* NULL when data_len <= 0 */
 	int32_t data_len;		/* -1: null data, kept distinct from empty */
@@ -43,9 +44,7 @@ struct znode {
 
 
 struct tree {
-	struct znode **buckets;
-	size_t bucket_count;	/* a power of two */
-	size_t node_count;
+	struct hash_table nodes;	/* struct znode by path; nodes.count: how many */
 	uint64_t data_bytes;	/* sum of data lengths, for mntr */
 	size_t reapable_count;	/* containers and TTL nodes: the reaper scans only when > 0 */
 	struct hash_key key;
@@ -55,6 +54,10 @@ struct tree {
 
 int tree_init(struct tree *t);
 void tree_free(struct tree *t);
+
+#define tree_for_each_node(t, n)						\
+	hash_table_for_each(&(t)->nodes, n##_node)				\
+		for (struct znode *n = container_of(n##_node, struct znode, hash_node); n; n = NULL)
 
 struct znode *tree_lookup(const struct tree *t, const char *path, size_t len);
 /* Sizes the hash table for count nodes at once (loading a snapshot), so

@@ -165,8 +165,9 @@ static int apply_op(struct state *s, const struct txn *t, const struct txn_op *o
 		struct session *sess = session_lookup(&s->sessions, op->session_id);
 		if (!sess)
 			return 0;
-		while (sess->ephemerals)
-			delete_node(s, sess->ephemerals, t->zxid);
+		struct znode *eph;
+		while ((eph = session_first_ephemeral(sess)))
+			delete_node(s, eph, t->zxid);
 		session_remove(&s->sessions, sess);
 		return 0;
 	}

@@ -556,8 +556,8 @@ static void snapshot_start_if_due(struct commit *c, uint64_t now_ms)
 	 * few hundred milliseconds under load; at most two nodes written per
 	 * txn, and a restart replays at most half a tree's worth of log. */
 	uint64_t entries = c->snapshot_entries;
-	if (entries && c->state->tree.node_count / 2 > entries)
-		entries = c->state->tree.node_count / 2;
+	if (entries && c->state->tree.nodes.count / 2 > entries)
+		entries = c->state->tree.nodes.count / 2;
 	bool due = (entries && applied - c->snapshot_index >= entries) ||
 		   (c->snapshot_log_bytes &&
 		    c->wal.bytes_written - c->snapshot_bytes_mark >= c->snapshot_log_bytes);

@@ -245,8 +245,8 @@ int commit_open(struct commit *c, const struct commit_options *o, char *why, siz
 		c->conf_index = snap.conf_index;
 		r = commit_note_term_run(c, snap.index, snap.term);
 		log_info("loaded the snapshot at index %llu (%zu nodes, %zu sessions) in %llu ms",
-			 (unsigned long long)snap.index, c->state->tree.node_count,
-			 c->state->sessions.count, (unsigned long long)(loop_now_ms() - started));
+			 (unsigned long long)snap.index, c->state->tree.nodes.count,
+			 c->state->sessions.by_id.count, (unsigned long long)(loop_now_ms() - started));
 	} else if (r == -ENOENT) {
 		r = 0;
 	}

@@ -313,7 +313,7 @@ int ensemble_install_snapshot(struct commit *c, struct raft_snapshot_metadata *m
 	c->installed = *meta;
 	c->installed_pending = true;
 	log_notice("installed the leader's snapshot at index %llu (%zu nodes, %zu sessions)",
-		   (unsigned long long)snap.index, c->state->tree.node_count,
-		   c->state->sessions.count);
+		   (unsigned long long)snap.index, c->state->tree.nodes.count,
+		   c->state->sessions.by_id.count);
 	return 0;
 }

@@ -342,7 +342,7 @@ static void handle_connect(struct conn *c, const uint8_t *frame, uint32_t len)
 		return;
 	}
 	if (req.session_id == 0 && !commit_can_prep(&srv->commit)) {
-		if (srv->state.sessions.count >= srv->cfg->max_sessions) {
+		if (srv->state.sessions.by_id.count >= srv->cfg->max_sessions) {
 			conn_close(c, LOG_WARNING, "too many sessions (session.max_sessions)");
 			return;
 		}
@@ -363,7 +363,7 @@ static void handle_connect(struct conn *c, const uint8_t *frame, uint32_t len)
 			conn_close(c, LOG_WARNING, "no new session: the log takes no writes");
 			return;
 		}
-		if (srv->state.sessions.count >= srv->cfg->max_sessions) {
+		if (srv->state.sessions.by_id.count >= srv->cfg->max_sessions) {
 			conn_close(c, LOG_WARNING, "too many sessions (session.max_sessions)");
 			return;
 		}

@@ -353,7 +353,7 @@ static void prep_forwarded(struct server *srv, raft_id from, const uint8_t *body
 			return;		/* answered once the change commits */
 		}
 	} else if (op == ZK_OP_CREATE_SESSION) {
-		if (srv->state.sessions.count >= srv->cfg->max_sessions)
+		if (srv->state.sessions.by_id.count >= srv->cfg->max_sessions)
 			err = ZSYSTEMERROR;
 		else
 			err = prep_create_session(&srv->prep, timeout_ms, now, &t);

@@ -90,7 +90,7 @@ static void server_lines(struct conn *c)
 	       "Mode: %s\nNode count: %zu\n",
 	    (unsigned long long)srv->stats.packets_received, (unsigned long long)srv->stats.packets_sent,
 	    srv->conn_count, outstanding(srv), (unsigned long long)srv->state.last_zxid,
-	    server_mode(srv), srv->state.tree.node_count);
+	    server_mode(srv), srv->state.tree.nodes.count);
 }
 
 static void connection_line(struct conn *c, const struct conn *k, bool detail)
@@ -158,9 +158,8 @@ static void mntr(struct conn *c)
 	long fds, max_fds;
 	uint64_t ephemerals = 0;
 	count_fds(&fds, &max_fds);
-	for (size_t i = 0; i < srv->state.sessions.bucket_count; i++)
-		for (struct session *s = srv->state.sessions.buckets[i]; s; s = s->hash_next)
-			ephemerals += s->ephemeral_count;
+	session_for_each(&srv->state.sessions, s)
+		ephemerals += s->ephemerals.length;
 	out(c, "zk_version\tcorral %s\n", CORRAL_VERSION);
 	out(c, "zk_server_state\t%s\n", server_mode(srv));
 	out(c, "zk_avg_latency\t%.4f\n",
@@ -171,13 +170,13 @@ static void mntr(struct conn *c)
 	out(c, "zk_packets_sent\t%llu\n", (unsigned long long)st->packets_sent);
 	out(c, "zk_num_alive_connections\t%u\n", srv->conn_count);
 	out(c, "zk_outstanding_requests\t%u\n", outstanding(srv));
-	out(c, "zk_znode_count\t%zu\n", srv->state.tree.node_count);
+	out(c, "zk_znode_count\t%zu\n", srv->state.tree.nodes.count);
 	out(c, "zk_watch_count\t%zu\n", srv->watches.watch_count);
 	out(c, "zk_ephemerals_count\t%llu\n", (unsigned long long)ephemerals);
 	out(c, "zk_approximate_data_size\t%llu\n", (unsigned long long)srv->state.tree.data_bytes);
 	out(c, "zk_open_file_descriptor_count\t%ld\n", fds);
 	out(c, "zk_max_file_descriptor_count\t%ld\n", max_fds);
-	out(c, "zk_global_sessions\t%zu\n", srv->state.sessions.count);
+	out(c, "zk_global_sessions\t%zu\n", srv->state.sessions.by_id.count);
 	out(c, "zk_connection_rejected\t%llu\n", (unsigned long long)st->connections_refused);
 	out(c, "zk_last_zxid\t0x%llx\n", (unsigned long long)srv->state.last_zxid);
 	out(c, "zk_uptime\t%llu\n", (unsigned long long)(srv->now_ms - srv->started_ms));
@@ -305,20 +304,19 @@ static void run(struct conn *c, enum four_letter_word w)
 		out(c, "Server stats reset.\n");
 		break;
 	case FLW_DUMP:
-		out(c, "SessionTracker dump:\nGlobal Sessions(%zu):\n", srv->state.sessions.count);
-		for (size_t i = 0; i < srv->state.sessions.bucket_count; i++)
-			for (struct session *s = srv->state.sessions.buckets[i]; s; s = s->hash_next)
-				out(c, "0x%llx\t%ums\n", (unsigned long long)s->id, s->timeout_ms);
+		out(c, "SessionTracker dump:\nGlobal Sessions(%zu):\n", srv->state.sessions.by_id.count);
+		session_for_each(&srv->state.sessions, s)
+			out(c, "0x%llx\t%ums\n", (unsigned long long)s->id, s->timeout_ms);
 		out(c, "ephemeral nodes dump:\nSessions with Ephemerals (%zu):\n",
-		    srv->state.sessions.count);
-		for (size_t i = 0; i < srv->state.sessions.bucket_count; i++)
-			for (struct session *s = srv->state.sessions.buckets[i]; s; s = s->hash_next) {
-				if (!s->ephemerals)
-					continue;
-				out(c, "0x%llx:\n", (unsigned long long)s->id);
-				for (struct znode *n = s->ephemerals; n; n = n->owner_next)
-					out(c, "\t%s\n", n->path);
-			}
+		    srv->state.sessions.by_id.count);
+		session_for_each(&srv->state.sessions, s) {
+			if (list_empty(&s->ephemerals))
+				continue;
+			out(c, "0x%llx:\n", (unsigned long long)s->id);
+			for (struct znode *n = session_first_ephemeral(s); n;
+			     n = session_next_ephemeral(s, n))
+				out(c, "\t%s\n", n->path);
+		}
 		break;
 	case FLW_COUNT:
 		break;

@@ -294,7 +294,8 @@ static int get_ephemerals(struct conn *c, int32_t xid, struct jute_reader *r)
 	size_t count_at = c->obuf.len;
 	int32_t count = 0;
 	jute_write_int(&c->obuf, 0);
-	for (struct znode *n = c->session ? c->session->ephemerals : NULL; n; n = n->owner_next) {
+	for (struct znode *n = c->session ? session_first_ephemeral(c->session) : NULL; n;
+	     n = session_next_ephemeral(c->session, n)) {
 		if (!all && (n->path_len < (uint32_t)plen || memcmp(n->path, prefix, (size_t)plen) != 0))
 			continue;
 		jute_write_string(&c->obuf, n->path, (int32_t)n->path_len);

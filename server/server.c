@@ -139,9 +139,8 @@ static void close_in_flight(struct server *srv, const char *why)
 static void touch_all_sessions(struct server *srv)
 {
 	struct session_table *t = &srv->state.sessions;
-	for (size_t i = 0; i < t->bucket_count; i++)
-		for (struct session *s = t->buckets[i]; s; s = s->hash_next)
-			session_touch(s, srv->now_ms);
+	session_for_each(t, s)
+		session_touch(s, srv->now_ms);
 }
 
 const char *server_mode(struct server *srv)
@@ -281,25 +280,25 @@ static void reap_nodes(struct server *srv)
 		budget = 1;
 	if (tree->reapable_count == 0 || !commit_can_prep(&srv->commit))
 		return;
-	for (size_t i = 0; i < tree->bucket_count && budget > 0; i++) {
-		for (struct znode *n = tree->buckets[i]; n && budget > 0; n = n->hash_next) {
-			if (n->owner >= 0 || n->num_children > 0)
-				continue;
-			bool container = n->owner == ZNODE_OWNER_CONTAINER;
-			int64_t ttl = n->owner & ~ZNODE_OWNER_TTL_MASK;
-			if (container ? n->child_creates == 0 : now - n->mtime <= ttl)
-				continue;
-			struct txn *t;
-			if (commit_can_accept(&srv->commit, n->path_len + 4096) < 0)
-				return;
-			if (prep_delete_container(&srv->prep, NULL, n->path, n->path_len, now, &t) != 0)
-				continue;	/* already going, or changed meanwhile */
-			if (server_submit(srv, t) < 0) {
-				txn_free(t);
-				return;
-			}
-			budget--;
+	tree_for_each_node(tree, n) {
+		if (budget == 0)
+			return;
+		if (n->owner >= 0 || n->num_children > 0)
+			continue;
+		bool container = n->owner == ZNODE_OWNER_CONTAINER;
+		int64_t ttl = n->owner & ~ZNODE_OWNER_TTL_MASK;
+		if (container ? n->child_creates == 0 : now - n->mtime <= ttl)
+			continue;
+		struct txn *t;
+		if (commit_can_accept(&srv->commit, n->path_len + 4096) < 0)
+			return;
+		if (prep_delete_container(&srv->prep, NULL, n->path, n->path_len, now, &t) != 0)
+			continue;	/* already going, or changed meanwhile */
+		if (server_submit(srv, t) < 0) {
+			txn_free(t);
+			return;
 		}
+		budget--;
 	}
 }
 

@@ -100,32 +100,30 @@ static void write_state(struct out *o, const struct wal_identity *id, const stru
 	out_bytes(o, m->conf, m->conf_len);
 
 	const struct session_table *sessions = &st->sessions;
-	out_u64(o, sessions->count);
-	for (size_t i = 0; i < sessions->bucket_count; i++)
-		for (const struct session *s = sessions->buckets[i]; s; s = s->hash_next) {
-			out_u64(o, (uint64_t)s->id);
-			out_u32(o, s->timeout_ms);
-			out_bytes(o, s->password, ZK_PASSWORD_BYTES);
-		}
+	out_u64(o, sessions->by_id.count);
+	session_for_each(sessions, s) {
+		out_u64(o, (uint64_t)s->id);
+		out_u32(o, s->timeout_ms);
+		out_bytes(o, s->password, ZK_PASSWORD_BYTES);
+	}
 
 	/* ACL lists once each; nodes refer to them by number. This runs in the
 	 * child, on its own copy of memory: the hash field becomes the number. */
 	const struct acl_table *acls = &st->tree.acls;
-	out_u64(o, acls->count);
+	out_u64(o, acls->lists.count);
 	uint64_t next = 0;
-	for (size_t i = 0; i < acls->bucket_count; i++)
-		for (struct acl_list *l = acls->buckets[i]; l; l = l->hash_next) {
-			l->hash = next++;
-			out_u32(o, l->count);
-			for (uint32_t k = 0; k < l->count; k++) {
-				out_u32(o, (uint32_t)l->entries[k].perms);
-				out_str(o, l->entries[k].scheme, (uint32_t)strlen(l->entries[k].scheme));
-				out_str(o, l->entries[k].id, (uint32_t)strlen(l->entries[k].id));
-			}
+	acl_table_for_each(acls, l) {
+		l->hash = next++;
+		out_u32(o, l->count);
+		for (uint32_t k = 0; k < l->count; k++) {
+			out_u32(o, (uint32_t)l->entries[k].perms);
+			out_str(o, l->entries[k].scheme, (uint32_t)strlen(l->entries[k].scheme));
+			out_str(o, l->entries[k].id, (uint32_t)strlen(l->entries[k].id));
 		}
+	}
 
 	/* Nodes in pre-order: a parent always comes before its children. */
-	out_u64(o, st->tree.node_count);
+	out_u64(o, st->tree.nodes.count);
 	const struct znode *root = st->tree.root, *n = root;
 	while (n) {
 		out_str(o, n->path, n->path_len);
@@ -351,10 +349,10 @@ static int load_body(struct in *i, struct state *st, struct snapshot_meta *ret)
 	 * pre-order), and only the few nodes the tree starts with (/ and
 	 * /zookeeper's) are looked up to be updated rather than added. */
 	if (nodes < (UINT64_C(1) << 32))
-		(void)tree_reserve(tree, tree->node_count + (size_t)nodes);
+		(void)tree_reserve(tree, tree->nodes.count + (size_t)nodes);
 	const struct znode *builtin[16];
 	size_t builtin_count = 0;
-	bool lookup_all = tree->node_count > sizeof(builtin) / sizeof(*builtin);
+	bool lookup_all = tree->nodes.count > sizeof(builtin) / sizeof(*builtin);
 	for (const struct znode *b = tree->root; b && !lookup_all;) {
 		builtin[builtin_count++] = b;
 		if (b->first_child) {

@@ -71,7 +71,7 @@ static void test_many_sessions_expire_in_deadline_order(void **state)
 		count++;
 	}
 	assert_int_equal(count, 3000);
-	assert_int_equal(t.count, 3000);
+	assert_int_equal(t.by_id.count, 3000);
 	session_table_free(&t);
 }
 

@@ -140,8 +140,8 @@ static void test_thousands_of_nodes_are_all_found_after_growth(void **state)
 		snprintf(path, sizeof(path), "/n%d", i);
 		assert_non_null(add(&t, "/", path, "v"));
 	}
-	assert_int_equal(t.node_count, 5001);
-	assert_true(t.bucket_count >= 5001);
+	assert_int_equal(t.nodes.count, 5001);
+	assert_true(t.nodes.bucket_count >= 5001);
 	for (int i = 0; i < 5000; i++) {
 		snprintf(path, sizeof(path), "/n%d", i);
 		assert_non_null(tree_lookup(&t, path, strlen(path)));

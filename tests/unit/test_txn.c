@@ -143,7 +143,7 @@ static void test_create_error_precedence(void **state)
 	assert_int_equal(create(&w, NULL, "/x/", 0, &t), ZBADARGUMENTS);
 	assert_int_equal(create(&w, NULL, "/x", 0, &t), ZNODEEXISTS);
 	assert_int_equal(create(&w, NULL, "/e/child", 0, &t), ZNOCHILDRENFOREPHEMERALS);
-	assert_int_equal(w.p.pending.count, 0);	/* failures leave nothing pending */
+	assert_int_equal(w.p.pending.nodes.count, 0);	/* failures leave nothing pending */
 	world_free(&w);
 }
 
@@ -191,12 +191,12 @@ static void test_pipelined_writes_see_each_other_before_they_apply(void **state)
 	assert_int_equal(prep_delete(&w.p, NULL, NULL, &d, 1, &t3), 0);	/* create pending */
 	d = (struct delete_request){ .path = "/a", .path_len = 2, .version = -1 };
 	assert_int_equal(prep_delete(&w.p, NULL, NULL, &d, 1, &t4), 0);	/* its child's delete pending */
-	assert_true(w.p.pending.count > 0);
+	assert_true(w.p.pending.nodes.count > 0);
 	apply(&w, t1);
 	apply(&w, t2);
 	apply(&w, t3);
 	apply(&w, t4);
-	assert_int_equal(w.p.pending.count, 0);
+	assert_int_equal(w.p.pending.nodes.count, 0);
 	assert_null(tree_lookup(&w.st.tree, "/a", 2));
 	world_free(&w);
 }
@@ -211,7 +211,7 @@ static void test_closing_a_session_deletes_its_ephemerals(void **state)
 	create_now(&w, NULL, "/d", 0);
 	create_now(&w, s, "/d/e1", ZK_CREATE_EPHEMERAL);
 	create_now(&w, s, "/d/e2", ZK_CREATE_EPHEMERAL_SEQUENTIAL);
-	assert_int_equal(s->ephemeral_count, 2);
+	assert_int_equal(s->ephemerals.length, 2);
 	assert_int_equal(tree_lookup(&w.st.tree, "/d/e1", 5)->owner, id);
 	assert_int_equal(prep_close_session(&w.p, id, 1, &t), 0);
 	int64_t zxid = w.next_zxid;
@@ -249,7 +249,7 @@ static void test_multi_is_all_or_nothing(void **state)
 	assert_int_equal(f.failed_index, 2);
 	assert_int_equal(f.err, ZBADVERSION);
 	free(f.op_types);
-	assert_int_equal(w.p.pending.count, 0);
+	assert_int_equal(w.p.pending.nodes.count, 0);
 	assert_null(tree_lookup(&w.st.tree, "/m", 2));
 	/* the same with a check that passes: one txn, both nodes, one zxid */
 	b.len = before_check;
@@ -270,24 +270,23 @@ static void test_multi_is_all_or_nothing(void **state)
 
 static void compare_trees(const struct tree *a, const struct tree *b)
 {
-	assert_int_equal(a->node_count, b->node_count);
-	for (size_t i = 0; i < a->bucket_count; i++)
-		for (const struct znode *n = a->buckets[i]; n; n = n->hash_next) {
-			const struct znode *m = tree_lookup(b, n->path, n->path_len);
-			struct zk_stat x, y;
-			assert_non_null(m);
-			znode_stat(n, &x);
-			znode_stat(m, &y);
-			assert_true(x.czxid == y.czxid && x.mzxid == y.mzxid && x.pzxid == y.pzxid);
-			assert_true(x.ctime == y.ctime && x.mtime == y.mtime);
-			assert_true(x.version == y.version && x.cversion == y.cversion &&
-				    x.aversion == y.aversion);
-			assert_true(x.ephemeral_owner == y.ephemeral_owner &&
-				    x.data_length == y.data_length && x.num_children == y.num_children);
-			assert_int_equal(n->data_len, m->data_len);
-			if (n->data_len > 0)
-				assert_memory_equal(n->data, m->data, (size_t)n->data_len);
-		}
+	assert_int_equal(a->nodes.count, b->nodes.count);
+	tree_for_each_node(a, n) {
+		const struct znode *m = tree_lookup(b, n->path, n->path_len);
+		struct zk_stat x, y;
+		assert_non_null(m);
+		znode_stat(n, &x);
+		znode_stat(m, &y);
+		assert_true(x.czxid == y.czxid && x.mzxid == y.mzxid && x.pzxid == y.pzxid);
+		assert_true(x.ctime == y.ctime && x.mtime == y.mtime);
+		assert_true(x.version == y.version && x.cversion == y.cversion &&
+			    x.aversion == y.aversion);
+		assert_true(x.ephemeral_owner == y.ephemeral_owner &&
+			    x.data_length == y.data_length && x.num_children == y.num_children);
+		assert_int_equal(n->data_len, m->data_len);
+		if (n->data_len > 0)
+			assert_memory_equal(n->data, m->data, (size_t)n->data_len);
+	}
 }
 
 static void test_the_same_txns_give_the_same_tree_after_a_trip_through_the_codec(void **state)
