@@ -50,7 +50,7 @@ static int finish(struct prep *p, struct txn *t, struct batch *b, struct txn **r
 	batch_free(b);
 	if (r < 0) {
 		txn_free(t);
-		return PREP_ENOMEM;
+		return r;
 	}
 	p->next_seq++;
 	t->prep_seq = seq;
@@ -63,13 +63,22 @@ static bool allowed(const struct auth_identities *ids, const struct acl_list *ac
 	return !ids || auth_allowed(ids, acl, perm);
 }
 
+/* A check that refuses: the client's answer goes to *ret_err; nothing
+ * failed, so the function returns 0. */
+static int refuse(int32_t *ret_err, int32_t zk_err)
+{
+	*ret_err = zk_err;
+	return 0;
+}
+
 static bool is_normal_ephemeral(int64_t owner)
 {
 	return owner > 0;	/* container and TTL markers are negative */
 }
 
-/* ZooKeeper's checkAndIncVersion: -1 matches any version. */
-static int check_version(int32_t current, int32_t expected)
+/* ZooKeeper's checkAndIncVersion: -1 matches any version. Returns the
+ * verdict: ZOK or ZBADVERSION. */
+static int32_t check_version(int32_t current, int32_t expected)
 {
 	return (expected != -1 && expected != current) ? ZBADVERSION : ZOK;
 }
@@ -86,20 +95,21 @@ static bool split_parent(const char *path, size_t len, size_t *ret_parent_len)
 	return true;
 }
 
+/* Returns 0 with *ret (or with *ret_err ZINVALIDACL), or -ENOMEM. */
 static int fixup_acl(const struct auth_identities *ids, const struct acl_entry *in, uint32_t n,
-		     struct acl_entry **ret, uint32_t *ret_count)
+		     struct acl_entry **ret, uint32_t *ret_count, int32_t *ret_err)
 {
 	if (!ids) {
 		if (n == 0)
-			return ZINVALIDACL;
+			return refuse(ret_err, ZINVALIDACL);
 		*ret = acl_entries_copy(in, n);
 		*ret_count = n;
-		return *ret ? 0 : PREP_ENOMEM;
+		return *ret ? 0 : -ENOMEM;
 	}
-	int err = auth_fixup_acl(ids, in, n, ret, ret_count);
-	if (err == -ENOMEM)
-		return PREP_ENOMEM;
-	return err < 0 ? ZINVALIDACL : 0;
+	int r = auth_fixup_acl(ids, in, n, ret, ret_count);
+	if (r == -ENOMEM)
+		return r;
+	return r < 0 ? refuse(ret_err, ZINVALIDACL) : 0;
 }
 
 static int copy_data(struct txn_op *o, const uint8_t *data, int32_t len)
@@ -109,14 +119,18 @@ static int copy_data(struct txn_op *o, const uint8_t *data, int32_t len)
 		return 0;
 	o->data = malloc((size_t)len);
 	if (!o->data)
-		return PREP_ENOMEM;
+		return -ENOMEM;
 	memcpy(o->data, data, (size_t)len);
 	return 0;
 }
 
+/* Each *_op checks one op against the tree and the changes on their way,
+ * in ZooKeeper's order. It returns 0 with the op filled in and its changes
+ * in the batch, or 0 with *ret_err set (refused: o holds nothing the
+ * caller must keep), or -ENOMEM. */
 static int create_op(struct prep *p, struct batch *b, const struct session *s,
 		     const struct auth_identities *ids, int32_t op,
-		     const struct create_request *req, struct txn_op *o)
+		     const struct create_request *req, struct txn_op *o, int32_t *ret_err)
 {
 	struct node_view parent, existing;
 	const char *path = req->path;
@@ -124,10 +138,11 @@ static int create_op(struct prep *p, struct batch *b, const struct session *s,
 	struct acl_entry *acl = NULL;
 	uint32_t acl_count = 0;
 	char *full = NULL;
-	int err;
+	int32_t err;
+	int r;
 
 	if (req->flags < ZK_CREATE_PERSISTENT || req->flags > ZK_CREATE_PERSISTENT_SEQUENTIAL_WITH_TTL)
-		return ZBADARGUMENTS;
+		return refuse(ret_err, ZBADARGUMENTS);
 	bool ttl_mode = req->flags == ZK_CREATE_PERSISTENT_WITH_TTL ||
 			req->flags == ZK_CREATE_PERSISTENT_SEQUENTIAL_WITH_TTL;
 	bool sequential = req->flags == ZK_CREATE_PERSISTENT_SEQUENTIAL ||
@@ -135,15 +150,16 @@ static int create_op(struct prep *p, struct batch *b, const struct session *s,
 			  req->flags == ZK_CREATE_PERSISTENT_SEQUENTIAL_WITH_TTL;
 	int64_t ttl = op == ZK_OP_CREATE_TTL ? req->ttl_ms : -1;
 	if (ttl_mode && !p->extended_types)
-		return ZUNIMPLEMENTED;
+		return refuse(ret_err, ZUNIMPLEMENTED);
 	/* EphemeralType.validateTTL: a TTL mode needs 1..2^40-1, others no ttl. */
 	if (ttl_mode ? (ttl <= 0 || ttl > ZNODE_TTL_MAX_MS) : ttl >= 0)
-		return ZBADARGUMENTS;
+		return refuse(ret_err, ZBADARGUMENTS);
 	if (!split_parent(path, len, &parent_len))
-		return ZBADARGUMENTS;
-	err = fixup_acl(ids, req->acl, req->acl_count, &acl, &acl_count);
-	if (err)
-		return err;
+		return refuse(ret_err, ZBADARGUMENTS);
+	*ret_err = ZOK;
+	r = fixup_acl(ids, req->acl, req->acl_count, &acl, &acl_count, ret_err);
+	if (r < 0 || *ret_err)
+		return r;
 	pending_lookup(&p->pending, b, path, parent_len, &parent);
 	err = ZNONODE;
 	if (!parent.exists || path[0] != '/')
@@ -151,10 +167,12 @@ static int create_op(struct prep *p, struct batch *b, const struct session *s,
 	err = ZNOAUTH;
 	if (!allowed(ids, parent.acl, ZK_PERM_CREATE))
 		goto fail;
-	err = PREP_ENOMEM;
+	err = ZOK;
+	r = -ENOMEM;
 	full = malloc(len + 16);
 	if (!full)
 		goto fail;
+	r = 0;
 	memcpy(full, path, len);
 	if (sequential)
 		len += (size_t)snprintf(full + len, 16, "%010d", parent.child_creates);
@@ -178,7 +196,8 @@ static int create_op(struct prep *p, struct batch *b, const struct session *s,
 	else if (req->flags == ZK_CREATE_EPHEMERAL || req->flags == ZK_CREATE_EPHEMERAL_SEQUENTIAL)
 		owner = s->id;
 
-	err = PREP_ENOMEM;
+	err = ZOK;
+	r = -ENOMEM;
 	struct acl_list *interned = acl_intern(&p->state->tree.acls, acl, acl_count);
 	if (!interned || batch_hold(b, &p->state->tree.acls, interned) < 0 ||
 	    copy_data(o, req->data, req->data_len) < 0)
@@ -197,67 +216,69 @@ static int create_op(struct prep *p, struct batch *b, const struct session *s,
 	parent.num_children++;
 	struct node_view created = { .exists = true, .owner = owner, .acl = interned };
 	/* The batch points at the txn's copy of the path; parent_len is a prefix of it. */
-	err = batch_put(b, o->path, len, &created);
-	if (err == 0)
-		err = batch_put(b, o->path, parent_len, &parent);
-	return err < 0 ? PREP_ENOMEM : 0;
+	r = batch_put(b, o->path, len, &created);
+	if (r == 0)
+		r = batch_put(b, o->path, parent_len, &parent);
+	return r;
 fail:
 	acl_entries_free(acl, acl_count);
 	free(full);
-	return err;
+	*ret_err = err;
+	return r;
 }
 
 static int delete_op(struct prep *p, struct batch *b, const struct auth_identities *ids,
-		     int32_t op, const char *path, size_t len, int32_t version, struct txn_op *o)
+		     int32_t op, const char *path, size_t len, int32_t version, struct txn_op *o,
+		     int32_t *ret_err)
 {
 	struct node_view parent, node;
 	size_t parent_len;
 
 	if (!split_parent(path, len, &parent_len) || state_is_system_path(path, len))
-		return ZBADARGUMENTS;
+		return refuse(ret_err, ZBADARGUMENTS);
 	pending_lookup(&p->pending, b, path, parent_len, &parent);
 	if (!parent.exists || path[0] != '/')
-		return ZNONODE;
+		return refuse(ret_err, ZNONODE);
 	if (!allowed(ids, parent.acl, ZK_PERM_DELETE))
-		return ZNOAUTH;
+		return refuse(ret_err, ZNOAUTH);
 	pending_lookup(&p->pending, b, path, len, &node);
 	if (!node.exists)
-		return ZNONODE;
-	int err = check_version(node.version, version);
+		return refuse(ret_err, ZNONODE);
+	int32_t err = check_version(node.version, version);
 	if (err)
-		return err;
+		return refuse(ret_err, err);
 	if (node.num_children > 0)
-		return ZNOTEMPTY;
+		return refuse(ret_err, ZNOTEMPTY);
 
 	o->type = TXN_OP_DELETE;
 	o->request_type = op;
 	o->path = strndup(path, len);
 	o->path_len = (uint32_t)len;
 	if (!o->path)
-		return PREP_ENOMEM;
+		return -ENOMEM;
 	parent.num_children--;
 	struct node_view gone = { 0 };
 	if (batch_put(b, o->path, len, &gone) < 0 || batch_put(b, o->path, parent_len, &parent) < 0)
-		return PREP_ENOMEM;
+		return -ENOMEM;
 	return 0;
 }
 
 static int set_data_op(struct prep *p, struct batch *b, const struct auth_identities *ids,
-		       const struct set_data_request *req, struct txn_op *o)
+		       const struct set_data_request *req, struct txn_op *o, int32_t *ret_err)
 {
 	struct node_view node;
 	size_t len = (size_t)req->path_len;
 
 	if (!path_valid(req->path, len, false))
-		return ZBADARGUMENTS;
+		return refuse(ret_err, ZBADARGUMENTS);
 	pending_lookup(&p->pending, b, req->path, len, &node);
 	if (!node.exists)
-		return ZNONODE;
+		return refuse(ret_err, ZNONODE);
 	if (!allowed(ids, node.acl, ZK_PERM_WRITE))
-		return ZNOAUTH;
-	int err = check_version(node.version, req->version);
+		return refuse(ret_err, ZNOAUTH);
+	int32_t err = check_version(node.version, req->version);
 	if (err)
-		return err;
+		return refuse(ret_err, err);
 
 	o->type = TXN_OP_SET_DATA;
 	o->request_type = ZK_OP_SET_DATA;
@@ -265,25 +286,28 @@ static int set_data_op(struct prep *p, struct batch *b, const struct auth_identi
 	o->path_len = (uint32_t)len;
 	o->version = (int32_t)((uint32_t)node.version + 1u);
 	if (!o->path || copy_data(o, req->data, req->data_len) < 0)
-		return PREP_ENOMEM;
+		return -ENOMEM;
 	node.version = o->version;
-	return batch_put(b, o->path, len, &node) < 0 ? PREP_ENOMEM : 0;
+	return batch_put(b, o->path, len, &node);
 }
 
 static int set_acl_op(struct prep *p, struct batch *b, const struct auth_identities *ids,
-		      const struct set_acl_request *req, struct txn_op *o)
+		      const struct set_acl_request *req, struct txn_op *o, int32_t *ret_err)
 {
 	struct node_view node;
 	size_t len = (size_t)req->path_len;
 	struct acl_entry *acl = NULL;
 	uint32_t acl_count = 0;
-	int err;
+	int32_t err;
+	int r;
 
 	if (!path_valid(req->path, len, false))
-		return ZBADARGUMENTS;
-	err = fixup_acl(ids, req->acl, req->acl_count, &acl, &acl_count);
-	if (err)
-		return err;
+		return refuse(ret_err, ZBADARGUMENTS);
+	*ret_err = ZOK;
+	r = fixup_acl(ids, req->acl, req->acl_count, &acl, &acl_count, ret_err);
+	if (r < 0 || *ret_err)
+		return r;
+	r = 0;
 	pending_lookup(&p->pending, b, req->path, len, &node);
 	err = ZNONODE;
 	if (!node.exists)
@@ -294,7 +318,7 @@ static int set_acl_op(struct prep *p, struct batch *b, const struct auth_identit
 	err = check_version(node.aversion, req->version);
 	if (err)
 		goto fail;
-	err = PREP_ENOMEM;
+	r = -ENOMEM;
 	struct acl_list *interned = acl_intern(&p->state->tree.acls, acl, acl_count);
 	if (!interned || batch_hold(b, &p->state->tree.acls, interned) < 0)
 		goto fail;
@@ -309,101 +333,113 @@ static int set_acl_op(struct prep *p, struct batch *b, const struct auth_identit
 	o->version = (int32_t)((uint32_t)node.aversion + 1u);
 	node.aversion = o->version;
 	node.acl = interned;
-	return batch_put(b, o->path, len, &node) < 0 ? PREP_ENOMEM : 0;
+	return batch_put(b, o->path, len, &node);
 fail:
 	acl_entries_free(acl, acl_count);
-	return err;
+	*ret_err = err;
+	return r;
 }
 
 static int check_op(struct prep *p, struct batch *b, const struct auth_identities *ids,
-		    const char *path, size_t len, int32_t version, struct txn_op *o)
+		    const char *path, size_t len, int32_t version, struct txn_op *o, int32_t *ret_err)
 {
 	struct node_view node;
 	if (!path_valid(path, len, false))
-		return ZBADARGUMENTS;
+		return refuse(ret_err, ZBADARGUMENTS);
 	pending_lookup(&p->pending, b, path, len, &node);
 	if (!node.exists)
-		return ZNONODE;
+		return refuse(ret_err, ZNONODE);
 	if (!allowed(ids, node.acl, ZK_PERM_READ))
-		return ZNOAUTH;
-	int err = check_version(node.version, version);
+		return refuse(ret_err, ZNOAUTH);
+	int32_t err = check_version(node.version, version);
 	if (err)
-		return err;
+		return refuse(ret_err, err);
 	o->type = TXN_OP_CHECK;
 	o->request_type = ZK_OP_CHECK;
 	return 0;
 }
 
-/* Runs one op's check into t->ops[0] and publishes it. */
-#define PREP_SINGLE(p, s, request_op, time_ms, ret_txn, call)			\
+/* Runs one op's check into t->ops[0] and publishes it: 0 with *ret_txn or
+ * with *ret_err, or -ENOMEM. */
+#define PREP_SINGLE(p, s, request_op, time_ms, ret_txn, ret_err, call)		\
 	({									\
 		struct batch b_ = { 0 };					\
 		struct txn *t_ = txn_start((s), (request_op), 1, (time_ms));	\
-		int err_ = t_ ? 0 : PREP_ENOMEM;				\
+		int r_ = t_ ? 0 : -ENOMEM;					\
+		*(ret_txn) = NULL;						\
+		*(ret_err) = ZOK;						\
 		if (t_) {							\
 			struct txn_op *o = &t_->ops[0];				\
 			struct batch *b = &b_;					\
-			err_ = (call);						\
-			if (err_) {						\
+			r_ = (call);						\
+			if (r_ < 0 || *(ret_err) != ZOK) {			\
 				batch_free(&b_);				\
 				txn_free(t_);					\
 			} else {						\
-				err_ = finish((p), t_, &b_, (ret_txn));		\
+				r_ = finish((p), t_, &b_, (ret_txn));		\
 			}							\
 		}								\
-		err_;								\
+		ASSERT(r_ < 0 || (*(ret_txn) != NULL) == (*(ret_err) == ZOK));	\
+		r_;								\
 	})
 
 int prep_create(struct prep *p, const struct session *s, const struct auth_identities *ids,
-		int32_t op, const struct create_request *req, int64_t time_ms, struct txn **ret_txn)
+		int32_t op, const struct create_request *req, int64_t time_ms,
+		struct txn **ret_txn, int32_t *ret_err)
 {
-	return PREP_SINGLE(p, s, op, time_ms, ret_txn, create_op(p, b, s, ids, op, req, o));
+	return PREP_SINGLE(p, s, op, time_ms, ret_txn, ret_err,
+			   create_op(p, b, s, ids, op, req, o, ret_err));
 }
 
 int prep_delete(struct prep *p, const struct session *s, const struct auth_identities *ids,
-		const struct delete_request *req, int64_t time_ms, struct txn **ret_txn)
+		const struct delete_request *req, int64_t time_ms, struct txn **ret_txn,
+		int32_t *ret_err)
 {
-	return PREP_SINGLE(p, s, ZK_OP_DELETE, time_ms, ret_txn,
+	return PREP_SINGLE(p, s, ZK_OP_DELETE, time_ms, ret_txn, ret_err,
 			   delete_op(p, b, ids, ZK_OP_DELETE, req->path, (size_t)req->path_len,
-				     req->version, o));
+				     req->version, o, ret_err));
 }
 
 int prep_set_data(struct prep *p, const struct session *s, const struct auth_identities *ids,
-		  const struct set_data_request *req, int64_t time_ms, struct txn **ret_txn)
+		  const struct set_data_request *req, int64_t time_ms, struct txn **ret_txn,
+		  int32_t *ret_err)
 {
-	return PREP_SINGLE(p, s, ZK_OP_SET_DATA, time_ms, ret_txn, set_data_op(p, b, ids, req, o));
+	return PREP_SINGLE(p, s, ZK_OP_SET_DATA, time_ms, ret_txn, ret_err,
+			   set_data_op(p, b, ids, req, o, ret_err));
 }
 
 int prep_set_acl(struct prep *p, const struct session *s, const struct auth_identities *ids,
-		 const struct set_acl_request *req, int64_t time_ms, struct txn **ret_txn)
+		 const struct set_acl_request *req, int64_t time_ms, struct txn **ret_txn,
+		 int32_t *ret_err)
 {
-	return PREP_SINGLE(p, s, ZK_OP_SET_ACL, time_ms, ret_txn, set_acl_op(p, b, ids, req, o));
+	return PREP_SINGLE(p, s, ZK_OP_SET_ACL, time_ms, ret_txn, ret_err,
+			   set_acl_op(p, b, ids, req, o, ret_err));
 }
 
 /* ZooKeeper's checks, in its order: the path, the node, no children, and not
  * a session's ephemeral (which answers BADVERSION there). */
 static int delete_container_op(struct prep *p, struct batch *b, const char *path, size_t len,
-			       struct txn_op *o)
+			       struct txn_op *o, int32_t *ret_err)
 {
 	struct node_view node;
 	size_t parent_len;
 	if (!split_parent(path, len, &parent_len))
-		return ZBADARGUMENTS;
+		return refuse(ret_err, ZBADARGUMENTS);
 	pending_lookup(&p->pending, b, path, len, &node);
 	if (!node.exists)
-		return ZNONODE;
+		return refuse(ret_err, ZNONODE);
 	if (node.num_children > 0)
-		return ZNOTEMPTY;
+		return refuse(ret_err, ZNOTEMPTY);
 	if (is_normal_ephemeral(node.owner))
-		return ZBADVERSION;
-	return delete_op(p, b, NULL, ZK_OP_DELETE_CONTAINER, path, len, -1, o);
+		return refuse(ret_err, ZBADVERSION);
+	return delete_op(p, b, NULL, ZK_OP_DELETE_CONTAINER, path, len, -1, o, ret_err);
 }
 
 int prep_delete_container(struct prep *p, const struct session *s, const char *path, size_t len,
-			  int64_t time_ms, struct txn **ret_txn)
+			  int64_t time_ms, struct txn **ret_txn, int32_t *ret_err)
 {
-	return PREP_SINGLE(p, s, ZK_OP_DELETE_CONTAINER, time_ms, ret_txn,
-			   delete_container_op(p, b, path, len, o));
+	return PREP_SINGLE(p, s, ZK_OP_DELETE_CONTAINER, time_ms, ret_txn, ret_err,
+			   delete_container_op(p, b, path, len, o, ret_err));
 }
 
 int prep_create_session(struct prep *p, uint32_t timeout_ms, int64_t time_ms, struct txn **ret_txn)
@@ -411,15 +447,16 @@ int prep_create_session(struct prep *p, uint32_t timeout_ms, int64_t time_ms, st
 	struct batch b = { 0 };
 	struct txn *t = txn_start(NULL, ZK_OP_CREATE_SESSION, 1, time_ms);
 	if (!t)
-		return PREP_ENOMEM;
+		return -ENOMEM;
 	struct txn_op *o = &t->ops[0];
 	o->type = TXN_OP_CREATE_SESSION;
 	o->session_id = session_next_id(&p->state->sessions);
 	o->timeout_ms = timeout_ms;
 	/* Only corral resumes its sessions, so any unguessable bytes will do. */
 	if (getrandom(o->password, sizeof(o->password), 0) != (ssize_t)sizeof(o->password)) {
+		int r = -errno;
 		txn_free(t);
-		return PREP_ENOMEM;
+		return r;
 	}
 	t->session_id = o->session_id;
 	return finish(p, t, &b, ret_txn);
@@ -446,7 +483,7 @@ int prep_close_session(struct prep *p, int64_t session_id, int64_t time_ms, stru
 	struct batch b = { 0 };
 	struct txn *t = txn_start(NULL, ZK_OP_CLOSE_SESSION, 1, time_ms);
 	if (!t)
-		return PREP_ENOMEM;
+		return -ENOMEM;
 	t->session_id = session_id;
 	t->ops[0].type = TXN_OP_CLOSE_SESSION;
 	t->ops[0].session_id = session_id;
@@ -466,17 +503,20 @@ int prep_close_session(struct prep *p, int64_t session_id, int64_t time_ms, stru
 	if (r < 0) {
 		batch_free(&b);
 		txn_free(t);
-		return PREP_ENOMEM;
+		return r;
 	}
 	return finish(p, t, &b, ret_txn);
 }
 
-/* One op of a multi: decode its record and check it. */
+/* One op of a multi: decode its record and check it. Returns 0 (with
+ * *ret_err the op's verdict), -EBADMSG (the record does not parse) or
+ * -ENOMEM. An op a multi may not hold answers ZMARSHALLINGERROR. */
 static int multi_op(struct prep *p, struct batch *b, const struct session *s,
 		    const struct auth_identities *ids, int32_t type, struct jute_reader *r,
-		    struct txn_op *o)
+		    struct txn_op *o, int32_t *ret_err)
 {
 	int err;
+	*ret_err = ZOK;
 	switch (type) {
 	case ZK_OP_CREATE:
 	case ZK_OP_CREATE2:
@@ -485,22 +525,23 @@ static int multi_op(struct prep *p, struct batch *b, const struct session *s,
 		struct create_request req;
 		err = create_request_decode(r, type == ZK_OP_CREATE_TTL, &req);
 		if (err < 0)
-			return err == -ENOMEM ? PREP_ENOMEM : PREP_EBADMSG;
-		err = create_op(p, b, s, ids, type, &req, o);
+			return err == -ENOMEM ? -ENOMEM : -EBADMSG;
+		err = create_op(p, b, s, ids, type, &req, o, ret_err);
 		acl_entries_free(req.acl, req.acl_count);
 		return err;
 	}
 	case ZK_OP_DELETE: {
 		struct delete_request req;
 		if (delete_request_decode(r, &req) < 0)
-			return PREP_EBADMSG;
-		return delete_op(p, b, ids, ZK_OP_DELETE, req.path, (size_t)req.path_len, req.version, o);
+			return -EBADMSG;
+		return delete_op(p, b, ids, ZK_OP_DELETE, req.path, (size_t)req.path_len, req.version,
+				 o, ret_err);
 	}
 	case ZK_OP_SET_DATA: {
 		struct set_data_request req;
 		if (set_data_request_decode(r, &req) < 0)
-			return PREP_EBADMSG;
-		return set_data_op(p, b, ids, &req, o);
+			return -EBADMSG;
+		return set_data_op(p, b, ids, &req, o, ret_err);
 	}
 	case ZK_OP_CHECK: {
 		const char *path;
@@ -508,39 +549,43 @@ static int multi_op(struct prep *p, struct batch *b, const struct session *s,
 		jute_read_string(r, &path, &len);
 		int32_t version = jute_read_int(r);
 		if (r->error)
-			return PREP_EBADMSG;
-		return check_op(p, b, ids, path, (size_t)len, version, o);
+			return -EBADMSG;
+		return check_op(p, b, ids, path, (size_t)len, version, o, ret_err);
 	}
 	}
 	/* Not an op a multi may hold: ZooKeeper answers MARSHALLINGERROR. */
-	return PREP_MARSHALLING;
+	return refuse(ret_err, ZMARSHALLINGERROR);
 }
 
 int prep_multi(struct prep *p, const struct session *s, const struct auth_identities *ids,
 	       struct jute_reader *r, int64_t time_ms, struct txn **ret_txn,
-	       struct multi_failure *ret_failure)
+	       struct multi_failure *ret_failure, int32_t *ret_err)
 {
 	struct batch b = { 0 };
 	uint32_t cap = 8, n = 0;
 	struct txn *t = txn_start(s, ZK_OP_MULTI, cap, time_ms);
-	int32_t failed_err = 0;
+	int32_t failed_err = ZOK;
 	uint32_t failed_index = 0;
-	bool failed = false;
+	int rc = -ENOMEM;
 
+	*ret_txn = NULL;
+	*ret_err = ZOK;
 	if (!t)
-		return PREP_ENOMEM;
+		return -ENOMEM;
 	for (;;) {
 		int32_t type = jute_read_int(r);
 		bool done = jute_read_bool(r);
 		jute_read_int(r);	/* err, unused in requests */
+		rc = -EBADMSG;
 		if (r->error)
-			goto bad;
+			goto fail;
 		if (done)
 			break;
 		if (n == cap) {
+			rc = -ENOMEM;
 			struct txn_op *ops = realloc(t->ops, 2 * cap * sizeof(*ops));
 			if (!ops)
-				goto oom;
+				goto fail;
 			memset(ops + cap, 0, cap * sizeof(*ops));
 			t->ops = ops;
 			cap *= 2;
@@ -548,53 +593,47 @@ int prep_multi(struct prep *p, const struct session *s, const struct auth_identi
 		t->op_count = n + 1;
 		struct txn_op *o = &t->ops[n];
 		o->request_type = type;
-		int err;
-		if (failed) {
+		int32_t err;
+		if (failed_err) {
 			/* Only decode the rest: their reply is RUNTIMEINCONSISTENCY. */
 			struct batch scratch = { 0 };
 			struct txn_op tmp = { 0 };
-			err = multi_op(p, &scratch, s, ids, type, r, &tmp);
+			rc = multi_op(p, &scratch, s, ids, type, r, &tmp, &err);
 			batch_free(&scratch);
 			txn_op_clear(&tmp);
 		} else {
-			err = multi_op(p, &b, s, ids, type, r, o);
+			rc = multi_op(p, &b, s, ids, type, r, o, &err);
 		}
 		n++;
-		if (err == PREP_MARSHALLING) {
-			batch_free(&b);
-			txn_free(t);
-			return PREP_MARSHALLING;
+		if (rc < 0)
+			goto fail;
+		if (err == ZMARSHALLINGERROR) {
+			/* the whole multi is answered with it, as a plain error */
+			*ret_err = err;
+			rc = 0;
+			goto fail;
 		}
-		if (err == PREP_EBADMSG)
-			goto bad;
-		if (err == PREP_ENOMEM)
-			goto oom;
-		if (err && !failed) {
-			failed = true;
+		if (err && !failed_err) {
 			failed_err = err;
 			failed_index = n - 1;
 		}
 	}
 	t->op_count = n;
-	if (failed) {
+	if (failed_err) {
 		int32_t *types = calloc(n ? n : 1, sizeof(*types));
+		rc = -ENOMEM;
 		if (!types)
-			goto oom;
+			goto fail;
 		for (uint32_t i = 0; i < n; i++)
 			types[i] = t->ops[i].request_type;
 		*ret_failure = (struct multi_failure){ .op_count = n, .failed_index = failed_index,
 						      .err = failed_err, .op_types = types };
-		batch_free(&b);
-		txn_free(t);
-		return 1;
+		rc = 0;
+		goto fail;
 	}
 	return finish(p, t, &b, ret_txn);
-bad:
+fail:
 	batch_free(&b);
 	txn_free(t);
-	return PREP_EBADMSG;
-oom:
-	batch_free(&b);
-	txn_free(t);
-	return PREP_ENOMEM;
+	return rc;
 }

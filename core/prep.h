@@ -28,28 +28,32 @@ struct prep {
 int prep_init(struct prep *p, struct state *state, uint8_t server_id);
 void prep_free(struct prep *p);
 
-/* Every prep_* returns 0 with *ret_txn set, or a ZooKeeper error (< 0, a Z*
- * code) for the reply, or PREP_ENOMEM. ids: the connection's identities for
- * permission checks; NULL for the server's own requests (allowed everything). */
-#define PREP_ENOMEM (-100000)
-#define PREP_EBADMSG (-100001)
-#define PREP_MARSHALLING ZMARSHALLINGERROR
-
+/* The write requests. Each returns 0 with either *ret_txn (prepped: its
+ * changes are pending from now on) or *ret_err, the ZooKeeper error the
+ * reply carries (refused: nothing pending); or -ENOMEM, when nothing is
+ * prepped either. ids: the connection's identities for permission checks;
+ * NULL for the server's own requests (allowed everything). */
 int prep_create(struct prep *p, const struct session *s, const struct auth_identities *ids,
-		int32_t op, const struct create_request *req, int64_t time_ms, struct txn **ret_txn);
+		int32_t op, const struct create_request *req, int64_t time_ms,
+		struct txn **ret_txn, int32_t *ret_err);
 int prep_delete(struct prep *p, const struct session *s, const struct auth_identities *ids,
-		const struct delete_request *req, int64_t time_ms, struct txn **ret_txn);
+		const struct delete_request *req, int64_t time_ms, struct txn **ret_txn,
+		int32_t *ret_err);
 int prep_set_data(struct prep *p, const struct session *s, const struct auth_identities *ids,
-		  const struct set_data_request *req, int64_t time_ms, struct txn **ret_txn);
+		  const struct set_data_request *req, int64_t time_ms, struct txn **ret_txn,
+		  int32_t *ret_err);
 int prep_set_acl(struct prep *p, const struct session *s, const struct auth_identities *ids,
-		 const struct set_acl_request *req, int64_t time_ms, struct txn **ret_txn);
+		 const struct set_acl_request *req, int64_t time_ms, struct txn **ret_txn,
+		 int32_t *ret_err);
 /* deleteContainer: the reaper's (and a client's) delete of an empty container or expired TTL node. */
 int prep_delete_container(struct prep *p, const struct session *s, const char *path, size_t len,
-			  int64_t time_ms, struct txn **ret_txn);
+			  int64_t time_ms, struct txn **ret_txn, int32_t *ret_err);
+/* Session txns are never refused: 0 with *ret_txn, or a negative errno. */
 int prep_create_session(struct prep *p, uint32_t timeout_ms, int64_t time_ms, struct txn **ret_txn);
 int prep_close_session(struct prep *p, int64_t session_id, int64_t time_ms, struct txn **ret_txn);
 
-/* The outcome of a multi that failed: no txn, the reply lists every op. */
+/* The outcome of a multi that failed its checks: no txn, the reply lists
+ * every op (ZOK before the failed one, its error, RUNTIMEINCONSISTENCY after). */
 struct multi_failure {
 	uint32_t op_count;
 	uint32_t failed_index;
@@ -57,11 +61,14 @@ struct multi_failure {
 	int32_t *op_types;	/* malloc'd, op_count entries */
 };
 
-/* multi: decodes the ops from r. Returns 0 with *ret_txn, or 1 with *ret_failure
- * filled (reply with per-op errors), or PREP_EBADMSG (malformed: close), or PREP_ENOMEM. */
+/* multi: decodes the ops from r. Returns 0 with one of: *ret_txn; a failure
+ * in *ret_failure (op_count > 0: the reply lists every op); *ret_err =
+ * ZMARSHALLINGERROR (an op a multi may not hold: the whole request is
+ * answered with it). Or returns -EBADMSG (the request does not parse: the
+ * connection goes) or -ENOMEM. */
 int prep_multi(struct prep *p, const struct session *s, const struct auth_identities *ids,
 	       struct jute_reader *r, int64_t time_ms, struct txn **ret_txn,
-	       struct multi_failure *ret_failure);
+	       struct multi_failure *ret_failure, int32_t *ret_err);
 
 /* Forgets the pending changes of every txn prepped up to and including seq. */
 void prep_retire(struct prep *p, uint64_t seq);

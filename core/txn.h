@@ -44,6 +44,11 @@ struct txn_op {
 	uint8_t password[ZK_PASSWORD_BYTES];
 };
 
+/* The code an error txn carries for a forwarded request that did not
+ * parse: the server holding its connection closes it. (In the log: never
+ * change the value.) */
+#define TXN_ERR_MALFORMED (-100001)
+
 struct request;
 
 struct txn {

@@ -186,7 +186,7 @@ void forward_complete(struct server *srv, struct request *rq, struct txn *t,
 		const struct txn_op *o = &t->ops[0];
 		rq->txn = NULL;
 		rq->state = REQUEST_DONE;
-		if (o->err == PREP_EBADMSG) {
+		if (o->err == TXN_ERR_MALFORMED) {
 			txn_free(t);
 			free(results);
 			conn_close(c, LOG_NOTICE, "malformed request (refused by the leader)");
@@ -265,15 +265,15 @@ static void receive_touch(struct server *srv, const uint8_t *body, size_t len)
 }
 
 /* An error txn answering a forwarded request that failed. */
-static struct txn *error_txn(int32_t op, int32_t err, const struct request *tmp)
+static struct txn *error_txn(int32_t op, const struct write_refusal *no)
 {
-	const struct multi_failure *f = &tmp->multi_failure;
-	bool multi = op == ZK_OP_MULTI && tmp->op != ZK_OP_ERROR && err == ZOK && f->op_count;
+	const struct multi_failure *f = &no->multi;
+	bool multi = op == ZK_OP_MULTI && !no->plain && f->op_count;
 	uint32_t n = multi ? f->op_count : 1;
 	struct txn *t = txn_new(n);
 	if (!t)
 		return NULL;
-	t->request_op = tmp->op == ZK_OP_ERROR ? ZK_OP_ERROR : op;
+	t->request_op = no->plain ? ZK_OP_ERROR : op;
 	for (uint32_t i = 0; i < n; i++) {
 		struct txn_op *o = &t->ops[i];
 		o->type = TXN_OP_ERROR;
@@ -283,7 +283,7 @@ static struct txn *error_txn(int32_t op, int32_t err, const struct request *tmp)
 			       : i == f->failed_index ? f->err : ZRUNTIMEINCONSISTENCY;
 		} else {
 			o->request_type = op;
-			o->err = err;
+			o->err = no->err;
 		}
 	}
 	return t;
@@ -342,21 +342,22 @@ static void prep_forwarded(struct server *srv, raft_id from, const uint8_t *body
 	}
 	srv->forwards_received++;
 
-	struct request tmp = { .op = op };
+	struct write_refusal no = { .err = ZOK };
 	struct txn *t = NULL;
-	int err = ZOK;
+	int rc = 0;
 	int64_t now = loop_wall_ms();
 	if (op == ZK_OP_RECONFIG) {
-		err = membership_reconfig(srv, &ids, req, (uint32_t)req_len, NULL, (uint32_t)from, seq);
-		if (err == ZOK) {
+		no.err = membership_reconfig(srv, &ids, req, (uint32_t)req_len, NULL, (uint32_t)from,
+					     seq);
+		if (no.err == ZOK) {
 			auth_identities_free(&ids);
 			return;		/* answered once the change commits */
 		}
 	} else if (op == ZK_OP_CREATE_SESSION) {
 		if (srv->state.sessions.by_id.count >= srv->cfg->max_sessions)
-			err = ZSYSTEMERROR;
+			no.err = ZSYSTEMERROR;
 		else
-			err = prep_create_session(&srv->prep, timeout_ms, now, &t);
+			rc = prep_create_session(&srv->prep, timeout_ms, now, &t);
 	} else if (op == ZK_OP_SYNC) {
 		t = txn_new(0);
 		if (t) {
@@ -366,24 +367,24 @@ static void prep_forwarded(struct server *srv, raft_id from, const uint8_t *body
 	} else {
 		struct session *s = session_lookup(&srv->state.sessions, sid);
 		if (!s || s->closing)
-			err = ZSESSIONEXPIRED;
+			no.err = ZSESSIONEXPIRED;
 		else if (!write_op(op))
-			err = ZUNIMPLEMENTED;
+			no.err = ZUNIMPLEMENTED;
 		else
-			err = write_prep(srv, s, &ids, &tmp, op, req, (uint32_t)req_len, &t);
+			rc = write_prep(&srv->prep, s, &ids, op, req, (uint32_t)req_len, now, &t, &no);
 	}
 	auth_identities_free(&ids);
-	if (err == -EBADMSG)
-		err = PREP_EBADMSG;
-	if (err == PREP_ENOMEM) {
+	if (rc == -EBADMSG) {
+		no = (struct write_refusal){ .err = TXN_ERR_MALFORMED };
+	} else if (rc < 0) {
 		log_warning("out of memory prepping a request from server %llu; dropped",
 			    (unsigned long long)from);
-		free(tmp.multi_failure.op_types);
+		free(no.multi.op_types);
 		return;
 	}
 	if (!t)
-		t = error_txn(op, err, &tmp);
-	free(tmp.multi_failure.op_types);
+		t = error_txn(op, &no);
+	free(no.multi.op_types);
 	if (!t)
 		return;
 	if (!t->session_id)

@@ -320,15 +320,20 @@ int request_receive(struct conn *c, const uint8_t *frame, uint32_t len)
 			rq->err = ZSYSTEMERROR;
 		} else {
 			struct txn *t = NULL;
-			int err = write_prep(srv, c->session, &c->auth, rq, op, body, body_len, &t);
-			if (err == -EBADMSG || err == PREP_ENOMEM) {
+			struct write_refusal no;
+			int rc = write_prep(&srv->prep, c->session, &c->auth, op, body, body_len,
+					    loop_wall_ms(), &t, &no);
+			if (rc < 0) {
 				free(rq);
-				return err == PREP_ENOMEM ? -ENOMEM : -EBADMSG;
+				return rc;
 			}
-			if (err || !t) {
+			if (!t) {
 				rq->state = REQUEST_DONE;
-				rq->err = err;
-				if (err && srv->commit.last_zxid > srv->state.last_zxid) {
+				rq->err = no.err;
+				rq->multi_failure = no.multi;
+				if (no.plain)
+					rq->op = ZK_OP_ERROR;
+				if (srv->commit.last_zxid > srv->state.last_zxid) {
 					rq->barrier = srv->commit.last_zxid;
 					barrier_list(srv, rq);
 				}

@@ -290,9 +290,12 @@ static void reap_nodes(struct server *srv)
 		if (container ? n->child_creates == 0 : now - n->mtime <= ttl)
 			continue;
 		struct txn *t;
+		int32_t err;
 		if (commit_can_accept(&srv->commit, n->path_len + 4096) < 0)
 			return;
-		if (prep_delete_container(&srv->prep, NULL, n->path, n->path_len, now, &t) != 0)
+		if (prep_delete_container(&srv->prep, NULL, n->path, n->path_len, now, &t, &err) < 0)
+			return;
+		if (err)
 			continue;	/* already going, or changed meanwhile */
 		if (server_submit(srv, t) < 0) {
 			txn_free(t);

@@ -33,16 +33,15 @@ bool write_op(int32_t op)
 	return false;
 }
 
-/* Preps a write: returns 0 with *ret_txn, or a ZooKeeper error for the reply,
- * or -EBADMSG / PREP_ENOMEM. */
-int write_prep(struct server *srv, struct session *s, const struct auth_identities *ids,
-	       struct request *rq, int32_t op, const uint8_t *body, uint32_t len,
-	       struct txn **ret_txn)
+int write_prep(struct prep *prep, struct session *s, const struct auth_identities *ids,
+	       int32_t op, const uint8_t *body, uint32_t len, int64_t now_ms,
+	       struct txn **ret_txn, struct write_refusal *ret)
 {
 	struct jute_reader r;
-	int64_t now = loop_wall_ms();
-	int err;
+	int rc;
 
+	*ret_txn = NULL;
+	*ret = (struct write_refusal){ .err = ZOK };
 	jute_reader_init(&r, body, len);
 	switch (op) {
 	case ZK_OP_CREATE:
@@ -50,55 +49,51 @@ int write_prep(struct server *srv, struct session *s, const struct auth_identiti
 	case ZK_OP_CREATE_CONTAINER:
 	case ZK_OP_CREATE_TTL: {
 		struct create_request req;
-		err = create_request_decode(&r, op == ZK_OP_CREATE_TTL, &req);
-		if (err < 0)
-			return err == -ENOMEM ? PREP_ENOMEM : -EBADMSG;
-		err = prep_create(&srv->prep, s, ids, op, &req, now, ret_txn);
+		rc = create_request_decode(&r, op == ZK_OP_CREATE_TTL, &req);
+		if (rc < 0)
+			return rc == -ENOMEM ? rc : -EBADMSG;
+		rc = prep_create(prep, s, ids, op, &req, now_ms, ret_txn, &ret->err);
 		acl_entries_free(req.acl, req.acl_count);
-		return err;
+		return rc;
 	}
 	case ZK_OP_DELETE: {
 		struct delete_request req;
 		if (delete_request_decode(&r, &req) < 0)
 			return -EBADMSG;
-		return prep_delete(&srv->prep, s, ids, &req, now, ret_txn);
+		return prep_delete(prep, s, ids, &req, now_ms, ret_txn, &ret->err);
 	}
 	case ZK_OP_SET_DATA: {
 		struct set_data_request req;
 		if (set_data_request_decode(&r, &req) < 0)
 			return -EBADMSG;
-		return prep_set_data(&srv->prep, s, ids, &req, now, ret_txn);
+		return prep_set_data(prep, s, ids, &req, now_ms, ret_txn, &ret->err);
 	}
 	case ZK_OP_SET_ACL: {
 		struct set_acl_request req;
-		err = set_acl_request_decode(&r, &req);
-		if (err < 0)
-			return err == -ENOMEM ? PREP_ENOMEM : -EBADMSG;
-		err = prep_set_acl(&srv->prep, s, ids, &req, now, ret_txn);
+		rc = set_acl_request_decode(&r, &req);
+		if (rc < 0)
+			return rc == -ENOMEM ? rc : -EBADMSG;
+		rc = prep_set_acl(prep, s, ids, &req, now_ms, ret_txn, &ret->err);
 		acl_entries_free(req.acl, req.acl_count);
-		return err;
+		return rc;
 	}
 	case ZK_OP_DELETE_CONTAINER:
 		/* ZooKeeper reads the whole body as the path (no length prefix). */
-		return prep_delete_container(&srv->prep, s, (const char *)body, len, now, ret_txn);
+		return prep_delete_container(prep, s, (const char *)body, len, now_ms, ret_txn,
+					     &ret->err);
 	case ZK_OP_MULTI:
-		err = prep_multi(&srv->prep, s, ids, &r, now, ret_txn, &rq->multi_failure);
-		if (err == PREP_EBADMSG)
-			return -EBADMSG;
-		if (err == PREP_MARSHALLING) {
-			rq->op = ZK_OP_ERROR;	/* answered as a plain error, not per op */
-			return ZMARSHALLINGERROR;
-		}
-		if (err == 1)
-			return ZOK;	/* done: a failed multi answers with per-op errors */
-		return err;
+		rc = prep_multi(prep, s, ids, &r, now_ms, ret_txn, &ret->multi, &ret->err);
+		/* MARSHALLINGERROR answers the whole multi, not per op */
+		ret->plain = rc == 0 && ret->err != ZOK;
+		return rc;
 	case ZK_OP_CLOSE_SESSION:
-		err = prep_close_session(&srv->prep, s->id, now, ret_txn);
-		if (err == 0)
+		rc = prep_close_session(prep, s->id, now_ms, ret_txn);
+		if (rc == 0)
 			s->closing = true;
-		return err;
+		return rc;
 	}
-	return ZUNIMPLEMENTED;
+	ret->err = ZUNIMPLEMENTED;
+	return 0;
 }
 
 /* multi's reply: {MultiHeader{type, done=false, err} + result} per op, then

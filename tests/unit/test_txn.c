@@ -48,6 +48,11 @@ static void apply(struct world *w, struct txn *t)
 	txn_free(t);
 }
 
+/* The verdict of a prep call: it must not fail (0), and its ZooKeeper
+ * error (ZOK for a txn) is what the test checks. */
+static int32_t zk_err;
+#define VERDICT(call) (assert_int_equal((call), 0), zk_err)
+
 static struct create_request creq(const char *path, int32_t flags)
 {
 	return (struct create_request){ .path = path, .path_len = (int32_t)strlen(path), .data = NULL,
@@ -58,7 +63,7 @@ static int create(struct world *w, const struct session *s, const char *path, in
 		  struct txn **ret)
 {
 	struct create_request r = creq(path, flags);
-	return prep_create(&w->p, s, NULL, ZK_OP_CREATE, &r, 1000, ret);
+	return VERDICT(prep_create(&w->p, s, NULL, ZK_OP_CREATE, &r, 1000, ret, &zk_err));
 }
 
 static void create_now(struct world *w, const struct session *s, const char *path, int32_t flags)
@@ -101,7 +106,7 @@ static void test_sequential_suffix_counts_creates_not_deletes(void **state)
 	assert_string_equal(t->ops[0].path, "/p/s0000000000");
 	apply(&w, t);
 	struct delete_request d = { .path = "/p/s0000000000", .path_len = 14, .version = -1 };
-	assert_int_equal(prep_delete(&w.p, NULL, NULL, &d, 1000, &t), 0);
+	assert_int_equal(VERDICT(prep_delete(&w.p, NULL, NULL, &d, 1000, &t, &zk_err)), 0);
 	apply(&w, t);
 	assert_int_equal(create(&w, NULL, "/p/s", ZK_CREATE_PERSISTENT_SEQUENTIAL, &t), 0);
 	assert_string_equal(t->ops[0].path, "/p/s0000000001");
@@ -138,7 +143,7 @@ static void test_create_error_precedence(void **state)
 	/* an invalid ACL beats a missing parent (ZooKeeper fixes the ACL up first) */
 	struct create_request r = creq("/missing/a", 0);
 	r.acl_count = 0;
-	assert_int_equal(prep_create(&w.p, NULL, NULL, ZK_OP_CREATE, &r, 1, &t), ZINVALIDACL);
+	assert_int_equal(VERDICT(prep_create(&w.p, NULL, NULL, ZK_OP_CREATE, &r, 1, &t, &zk_err)), ZINVALIDACL);
 	assert_int_equal(create(&w, NULL, "/missing/a", 0, &t), ZNONODE);
 	assert_int_equal(create(&w, NULL, "/x/", 0, &t), ZBADARGUMENTS);
 	assert_int_equal(create(&w, NULL, "/x", 0, &t), ZNODEEXISTS);
@@ -155,25 +160,25 @@ static void test_delete_and_set_data_errors(void **state)
 	create_now(&w, NULL, "/a", 0);
 	create_now(&w, NULL, "/a/b", 0);
 	struct delete_request d = { .path = "/zookeeper", .path_len = 10, .version = -1 };
-	assert_int_equal(prep_delete(&w.p, NULL, NULL, &d, 1, &t), ZBADARGUMENTS);
+	assert_int_equal(VERDICT(prep_delete(&w.p, NULL, NULL, &d, 1, &t, &zk_err)), ZBADARGUMENTS);
 	d = (struct delete_request){ .path = "/nope", .path_len = 5, .version = -1 };
-	assert_int_equal(prep_delete(&w.p, NULL, NULL, &d, 1, &t), ZNONODE);
+	assert_int_equal(VERDICT(prep_delete(&w.p, NULL, NULL, &d, 1, &t, &zk_err)), ZNONODE);
 	d = (struct delete_request){ .path = "/a", .path_len = 2, .version = 3 };
-	assert_int_equal(prep_delete(&w.p, NULL, NULL, &d, 1, &t), ZBADVERSION);
+	assert_int_equal(VERDICT(prep_delete(&w.p, NULL, NULL, &d, 1, &t, &zk_err)), ZBADVERSION);
 	d.version = -1;
-	assert_int_equal(prep_delete(&w.p, NULL, NULL, &d, 1, &t), ZNOTEMPTY);
+	assert_int_equal(VERDICT(prep_delete(&w.p, NULL, NULL, &d, 1, &t, &zk_err)), ZNOTEMPTY);
 
 	struct set_data_request sd = { .path = "/a", .path_len = 2, .data = (const uint8_t *)"v",
 				       .data_len = 1, .version = 0 };
-	assert_int_equal(prep_set_data(&w.p, NULL, NULL, &sd, 5000, &t), 0);
+	assert_int_equal(VERDICT(prep_set_data(&w.p, NULL, NULL, &sd, 5000, &t, &zk_err)), 0);
 	apply(&w, t);
 	struct znode *a = tree_lookup(&w.st.tree, "/a", 2);
 	assert_int_equal(a->version, 1);
 	assert_int_equal(a->mtime, 5000);
 	assert_true(a->mzxid > a->czxid);
-	assert_int_equal(prep_set_data(&w.p, NULL, NULL, &sd, 5000, &t), ZBADVERSION);
+	assert_int_equal(VERDICT(prep_set_data(&w.p, NULL, NULL, &sd, 5000, &t, &zk_err)), ZBADVERSION);
 	sd.version = -1;
-	assert_int_equal(prep_set_data(&w.p, NULL, NULL, &sd, 5000, &t), 0);
+	assert_int_equal(VERDICT(prep_set_data(&w.p, NULL, NULL, &sd, 5000, &t, &zk_err)), 0);
 	apply(&w, t);
 	assert_int_equal(a->version, 2);
 	world_free(&w);
@@ -188,9 +193,9 @@ static void test_pipelined_writes_see_each_other_before_they_apply(void **state)
 	assert_int_equal(create(&w, NULL, "/a/b", 0, &t2), 0);	/* parent only pending */
 	assert_int_equal(create(&w, NULL, "/a", 0, &t3), ZNODEEXISTS);
 	struct delete_request d = { .path = "/a/b", .path_len = 4, .version = -1 };
-	assert_int_equal(prep_delete(&w.p, NULL, NULL, &d, 1, &t3), 0);	/* create pending */
+	assert_int_equal(VERDICT(prep_delete(&w.p, NULL, NULL, &d, 1, &t3, &zk_err)), 0);	/* create pending */
 	d = (struct delete_request){ .path = "/a", .path_len = 2, .version = -1 };
-	assert_int_equal(prep_delete(&w.p, NULL, NULL, &d, 1, &t4), 0);	/* its child's delete pending */
+	assert_int_equal(VERDICT(prep_delete(&w.p, NULL, NULL, &d, 1, &t4, &zk_err)), 0);	/* its child's delete pending */
 	assert_true(w.p.pending.nodes.count > 0);
 	apply(&w, t1);
 	apply(&w, t2);
@@ -244,7 +249,9 @@ static void test_multi_is_all_or_nothing(void **state)
 	jute_write_int(&b, -1); jute_write_bool(&b, true); jute_write_int(&b, -1);
 	struct jute_reader r;
 	jute_reader_init(&r, b.data, b.len);
-	assert_int_equal(prep_multi(&w.p, NULL, NULL, &r, 1, &t, &f), 1);
+	t = NULL;
+	assert_int_equal(VERDICT(prep_multi(&w.p, NULL, NULL, &r, 1, &t, &f, &zk_err)), ZOK);
+	assert_null(t);
 	assert_int_equal(f.op_count, 3);
 	assert_int_equal(f.failed_index, 2);
 	assert_int_equal(f.err, ZBADVERSION);
@@ -257,7 +264,8 @@ static void test_multi_is_all_or_nothing(void **state)
 	jute_write_string(&b, "/m/c", 4); jute_write_int(&b, 0);
 	jute_write_int(&b, -1); jute_write_bool(&b, true); jute_write_int(&b, -1);
 	jute_reader_init(&r, b.data, b.len);
-	assert_int_equal(prep_multi(&w.p, NULL, NULL, &r, 1, &t, &f), 0);
+	assert_int_equal(VERDICT(prep_multi(&w.p, NULL, NULL, &r, 1, &t, &f, &zk_err)), ZOK);
+	assert_non_null(t);
 	assert_int_equal(t->op_count, 3);
 	apply(&w, t);
 	struct znode *m = tree_lookup(&w.st.tree, "/m", 2), *c = tree_lookup(&w.st.tree, "/m/c", 4);
