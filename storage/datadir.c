@@ -12,6 +12,8 @@
 
 #include <zlib.h>
 
+#include "bytes.h"
+
 #define META_MAGIC "CORRALMD"
 #define META_VERSION 1
 #define META_BYTES 64
@@ -44,8 +46,6 @@ int datadir_lock(const char *data_dir, char *why, size_t why_size)
 	return fd;
 }
 
-static void put64(uint8_t *p, uint64_t v) { v = htobe64(v); memcpy(p, &v, 8); }
-static uint64_t get64(const uint8_t *p) { uint64_t v; memcpy(&v, p, 8); return be64toh(v); }
 
 int datadir_meta_read(const char *data_dir, struct datadir_meta *ret, char *why, size_t why_size)
 {
@@ -62,15 +62,15 @@ int datadir_meta_read(const char *data_dir, struct datadir_meta *ret, char *why,
 	close(fd);
 	uint32_t crc;
 	memcpy(&crc, b + 60, 4);
-	if (n != META_BYTES || memcmp(b, META_MAGIC, 8) != 0 || get64(b + 8) != META_VERSION ||
+	if (n != META_BYTES || memcmp(b, META_MAGIC, 8) != 0 || load_be64(b + 8) != META_VERSION ||
 	    be32toh(crc) != (uint32_t)crc32(0L, b, 60)) {
 		snprintf(why, why_size, "%s: damaged (bad size, magic, version or checksum)", path);
 		return -EBADMSG;
 	}
 	memcpy(ret->identity.cluster_id, b + 16, WAL_CLUSTER_ID_BYTES);
-	ret->identity.server_id = get64(b + 32);
-	ret->term = get64(b + 40);
-	ret->voted_for = get64(b + 48);
+	ret->identity.server_id = load_be64(b + 32);
+	ret->term = load_be64(b + 40);
+	ret->voted_for = load_be64(b + 48);
 	return 0;
 }
 
@@ -80,11 +80,11 @@ int datadir_meta_write(const char *data_dir, const struct datadir_meta *m)
 	uint8_t b[META_BYTES];
 	memset(b, 0, sizeof(b));
 	memcpy(b, META_MAGIC, 8);
-	put64(b + 8, META_VERSION);
+	store_be64(b + 8, META_VERSION);
 	memcpy(b + 16, m->identity.cluster_id, WAL_CLUSTER_ID_BYTES);
-	put64(b + 32, m->identity.server_id);
-	put64(b + 40, m->term);
-	put64(b + 48, m->voted_for);
+	store_be64(b + 32, m->identity.server_id);
+	store_be64(b + 40, m->term);
+	store_be64(b + 48, m->voted_for);
 	uint32_t crc = htobe32((uint32_t)crc32(0L, b, 60));
 	memcpy(b + 60, &crc, 4);
 

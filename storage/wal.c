@@ -2,7 +2,7 @@
  * (write linked to fdatasync on the ring), segments and the spare, purge.
  * The format is in wal_format.c, reading back in wal_recover.c, cutting in
  * wal_truncate.c. */
-#include "wal_format.h"
+#include "wal.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -10,6 +10,8 @@
 #include <stdlib.h>
 #include <sys/stat.h>
 #include <unistd.h>
+
+#include "bytes.h"
 
 static int spare_allocate(struct wal *w, uint64_t bytes)
 {
@@ -231,7 +233,7 @@ void wal_flush(struct wal *w)
 		uint64_t bytes = w->segment_bytes;
 		if (bytes < w->flight_len + WAL_SEGMENT_HEADER_BYTES)
 			bytes = w->flight_len + WAL_SEGMENT_HEADER_BYTES;
-		int r = segment_create(w, get64(w->flight + 8), bytes);
+		int r = segment_create(w, load_be64(w->flight + 8), bytes);
 		if (r < 0) {
 			wal_fail(w, -r);
 			return;

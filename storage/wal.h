@@ -28,15 +28,7 @@
 #include <stdint.h>
 
 #include "loop.h"
-
-#define WAL_CLUSTER_ID_BYTES 16
-#define WAL_RECORD_HEADER_BYTES 40
-#define WAL_SEGMENT_HEADER_BYTES 64
-
-struct wal_identity {
-	uint8_t cluster_id[WAL_CLUSTER_ID_BYTES];
-	uint64_t server_id;
-};
+#include "wal_format.h"
 
 /* What recovery hands over, entry by entry, in index order. data points into
  * a mapping valid during the call only. */
@@ -166,3 +158,9 @@ int wal_verify(const char *data_dir, const struct wal_identity *id, void *out_fi
  * synchronously, before the ring exists. Returns 0 or a negative errno. */
 int wal_bootstrap(const char *data_dir, const struct wal_identity *id, uint64_t segment_bytes,
 		  uint64_t term, uint8_t type, const void *data, uint32_t len);
+
+/* Shared by the log's own files only (wal.c, wal_recover.c, wal_truncate.c): */
+/* The log stops for good with err (wal.c): on_failed is told once. */
+void wal_fail(struct wal *w, int err);
+/* Cuts the log on disk at index (wal_truncate.c); nothing may be in flight. */
+int wal_cut(struct wal *w, uint64_t index);

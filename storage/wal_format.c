@@ -11,6 +11,8 @@
 
 #include <zlib.h>
 
+#include "bytes.h"
+
 uint32_t wal_checksum(const void *p, size_t len)
 {
 	return (uint32_t)crc32(0L, p, (uInt)len);
@@ -21,12 +23,12 @@ void wal_segment_header(uint8_t h[WAL_SEGMENT_HEADER_BYTES], const struct wal_id
 {
 	memset(h, 0, WAL_SEGMENT_HEADER_BYTES);
 	memcpy(h, WAL_MAGIC, 8);
-	put32(h + 8, WAL_FORMAT_VERSION);
-	put32(h + 12, WAL_SEGMENT_HEADER_BYTES);
+	store_be32(h + 8, WAL_FORMAT_VERSION);
+	store_be32(h + 12, WAL_SEGMENT_HEADER_BYTES);
 	memcpy(h + 16, id->cluster_id, WAL_CLUSTER_ID_BYTES);
-	put64(h + 32, id->server_id);
-	put64(h + 40, first_index);
-	put32(h + 60, wal_checksum(h, 60));
+	store_be64(h + 32, id->server_id);
+	store_be64(h + 40, first_index);
+	store_be32(h + 60, wal_checksum(h, 60));
 }
 
 /* Encodes one record at p (room for align8(40 + len)); returns its size. */
@@ -35,17 +37,17 @@ size_t wal_record_encode(uint8_t *p, uint64_t index, uint64_t term, uint64_t bat
 {
 	size_t total = WAL_RECORD_HEADER_BYTES + len;
 	size_t padded = align8(total);
-	put32(p, (uint32_t)total);
-	put64(p + 8, index);
-	put64(p + 16, term);
-	put64(p + 24, batch);
+	store_be32(p, (uint32_t)total);
+	store_be64(p + 8, index);
+	store_be64(p + 16, term);
+	store_be64(p + 24, batch);
 	p[32] = type;
 	p[33] = p[34] = p[35] = 0;
-	put32(p + 36, len);
+	store_be32(p + 36, len);
 	if (len)
 		memcpy(p + WAL_RECORD_HEADER_BYTES, data, len);
 	memset(p + total, 0, padded - total);
-	put32(p + 4, wal_checksum(p + 8, total - 8));
+	store_be32(p + 4, wal_checksum(p + 8, total - 8));
 	return padded;
 }
 
@@ -54,12 +56,12 @@ bool wal_record_intact(const uint8_t *base, size_t size, size_t off)
 {
 	if (off + WAL_RECORD_HEADER_BYTES > size)
 		return false;
-	uint32_t total = get32(base + off);
+	uint32_t total = load_be32(base + off);
 	if (total < WAL_RECORD_HEADER_BYTES || off + total > size)
 		return false;
-	if (get32(base + off + 36) != total - WAL_RECORD_HEADER_BYTES)
+	if (load_be32(base + off + 36) != total - WAL_RECORD_HEADER_BYTES)
 		return false;
-	return get32(base + off + 4) == wal_checksum(base + off + 8, total - 8);
+	return load_be32(base + off + 4) == wal_checksum(base + off + 8, total - 8);
 }
 
 bool wal_all_zero(const uint8_t *p, size_t n)

@@ -1,6 +1,6 @@
 /* wal_format: the log's bytes on disk, shared by the files of the log
- * (wal.c appends, wal_recover.c reads, wal_truncate.c cuts). Not for use
- * outside storage/wal*.c; the log's interface is wal.h.
+ * (wal.c appends, wal_recover.c reads, wal_truncate.c cuts) and by the
+ * tools that read a log without running it. The log's interface is wal.h.
  *
  * A segment file, DATA_DIR/wal/<first index, 16 hex digits>.seg, starts with
  * a 64-byte header (magic, format version, header size, cluster id, server
@@ -11,13 +11,9 @@
  * the end of the log. */
 #pragma once
 
-#include <endian.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
-#include <string.h>
-
-#include "wal.h"
 
 #define WAL_MAGIC "CORRALWL"
 #define WAL_FORMAT_VERSION 1
@@ -28,10 +24,15 @@ static inline size_t align8(size_t n)
 	return (n + 7) & ~(size_t)7;
 }
 
-static inline void put32(uint8_t *p, uint32_t v) { v = htobe32(v); memcpy(p, &v, 4); }
-static inline void put64(uint8_t *p, uint64_t v) { v = htobe64(v); memcpy(p, &v, 8); }
-static inline uint32_t get32(const uint8_t *p) { uint32_t v; memcpy(&v, p, 4); return be32toh(v); }
-static inline uint64_t get64(const uint8_t *p) { uint64_t v; memcpy(&v, p, 8); return be64toh(v); }
+#define WAL_CLUSTER_ID_BYTES 16
+#define WAL_RECORD_HEADER_BYTES 40
+#define WAL_SEGMENT_HEADER_BYTES 64
+
+/* Whose log it is: in every segment's header (and raft.meta). */
+struct wal_identity {
+	uint8_t cluster_id[WAL_CLUSTER_ID_BYTES];
+	uint64_t server_id;
+};
 
 uint32_t wal_checksum(const void *p, size_t len);
 void wal_segment_header(uint8_t h[WAL_SEGMENT_HEADER_BYTES], const struct wal_identity *id,
@@ -53,7 +54,3 @@ int wal_list_segments(int dir_fd, struct wal_segment_file **ret, size_t *ret_cou
 /* Opens DATA_DIR/wal (made when create), as a path and a directory fd. */
 int wal_open_dir(const char *data_dir, bool create, char **ret_dir, int *ret_fd);
 
-/* The log stops for good with err (wal.c): on_failed is told once. */
-void wal_fail(struct wal *w, int err);
-/* Cuts the log on disk at index (wal_truncate.c); nothing may be in flight. */
-int wal_cut(struct wal *w, uint64_t index);

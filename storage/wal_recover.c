@@ -1,7 +1,7 @@
 /* wal_recover: reading the log back (see wal_recover() and wal_verify() in
  * wal.h): every segment in order, identity and continuity checked, a torn
  * tail cut, damage reported with file and offset. */
-#include "wal_format.h"
+#include "wal.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -10,6 +10,8 @@
 #include <sys/mman.h>
 #include <sys/stat.h>
 #include <unistd.h>
+
+#include "bytes.h"
 
 struct scan {
 	struct wal_identity seen;
@@ -57,8 +59,8 @@ static int scan_segment(struct scan *s, const struct wal_segment_file *seg, bool
 		close(fd);
 		return -errno;
 	}
-	if (memcmp(base, WAL_MAGIC, 8) != 0 || get32(base + 60) != wal_checksum(base, 60) ||
-	    get32(base + 8) != WAL_FORMAT_VERSION || get64(base + 40) != seg->first_index) {
+	if (memcmp(base, WAL_MAGIC, 8) != 0 || load_be32(base + 60) != wal_checksum(base, 60) ||
+	    load_be32(base + 8) != WAL_FORMAT_VERSION || load_be64(base + 40) != seg->first_index) {
 		snprintf(s->why, s->why_size, "%s/%s: damaged segment header at offset 0", s->dir,
 			 seg->name);
 		r = -EBADMSG;
@@ -68,14 +70,14 @@ static int scan_segment(struct scan *s, const struct wal_segment_file *seg, bool
 		/* No identity given (verify without raft.meta): all segments must
 		 * at least agree with the first one. */
 		memcpy(s->seen.cluster_id, base + 16, WAL_CLUSTER_ID_BYTES);
-		s->seen.server_id = get64(base + 32);
+		s->seen.server_id = load_be64(base + 32);
 		s->id = &s->seen;
 	}
 	if (memcmp(base + 16, s->id->cluster_id, WAL_CLUSTER_ID_BYTES) != 0 ||
-	    get64(base + 32) != s->id->server_id) {
+	    load_be64(base + 32) != s->id->server_id) {
 		snprintf(s->why, s->why_size, "%s/%s belongs to another cluster or server (server id "
 			 "%llu in the file, %llu here)", s->dir, seg->name,
-			 (unsigned long long)get64(base + 32), (unsigned long long)s->id->server_id);
+			 (unsigned long long)load_be64(base + 32), (unsigned long long)s->id->server_id);
 		r = -EXDEV;
 		goto out;
 	}
@@ -92,8 +94,8 @@ static int scan_segment(struct scan *s, const struct wal_segment_file *seg, bool
 	uint64_t seg_records = 0;
 	while (off < size && !wal_all_zero(base + off, size - off < 8 ? size - off : 8)) {
 		bool ok = off + WAL_RECORD_HEADER_BYTES <= size && wal_record_intact(base, size, off) &&
-			  get64(base + off + 8) == *expected_index &&
-			  get64(base + off + 16) >= rec->last_term;
+			  load_be64(base + off + 8) == *expected_index &&
+			  load_be64(base + off + 16) >= rec->last_term;
 		if (!ok) {
 			/* Torn tail or damage? A torn write can leave garbage only in the
 			 * last, never-synced batch: if an intact record of a later batch
@@ -101,7 +103,7 @@ static int scan_segment(struct scan *s, const struct wal_segment_file *seg, bool
 			bool later_batch = false;
 			for (size_t k = off + 8; k + WAL_RECORD_HEADER_BYTES <= size && !later_batch; k += 8)
 				later_batch = wal_record_intact(base, size, k) &&
-					      get64(base + k + 24) > *expected_index;
+					      load_be64(base + k + 24) > *expected_index;
 			if (!last_segment || later_batch) {
 				snprintf(s->why, s->why_size, "%s/%s: damaged record at offset %zu "
 					 "(expected index %llu); the log after it cannot be trusted",
@@ -125,9 +127,9 @@ static int scan_segment(struct scan *s, const struct wal_segment_file *seg, bool
 			}
 			break;
 		}
-		uint32_t total = get32(base + off);
-		uint64_t index = get64(base + off + 8);
-		uint64_t term = get64(base + off + 16);
+		uint32_t total = load_be32(base + off);
+		uint64_t index = load_be64(base + off + 8);
+		uint64_t term = load_be64(base + off + 16);
 		uint32_t len = total - WAL_RECORD_HEADER_BYTES;
 		if (s->visit) {
 			r = s->visit(s->ctx, index, term, base[off + 32], base + off + WAL_RECORD_HEADER_BYTES,

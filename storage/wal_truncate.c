@@ -1,6 +1,6 @@
 /* wal_truncate: cutting the log where a follower's conflicts with its
  * leader's (see wal_truncate() in wal.h). */
-#include "wal_format.h"
+#include "wal.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -8,6 +8,8 @@
 #include <sys/mman.h>
 #include <sys/stat.h>
 #include <unistd.h>
+
+#include "bytes.h"
 
 /* Cuts the log on disk at index (see wal_truncate). Nothing is in flight. */
 int wal_cut(struct wal *w, uint64_t index)
@@ -56,8 +58,8 @@ int wal_cut(struct wal *w, uint64_t index)
 	bool found = false;
 	if (base != MAP_FAILED) {
 		while (off + WAL_RECORD_HEADER_BYTES <= size) {
-			uint32_t total = get32(base + off);
-			if (get64(base + off + 8) == index) {
+			uint32_t total = load_be32(base + off);
+			if (load_be64(base + off + 8) == index) {
 				found = true;
 				break;
 			}
@@ -113,8 +115,8 @@ int wal_truncate(struct wal *w, uint64_t index, uint64_t prev_term)
 	if (w->gather_len && index >= w->gather_first_index) {
 		/* only gathered: drop those records from the buffer */
 		size_t off = 0;
-		while (off < w->gather_len && get64(w->gather + off + 8) != index)
-			off += align8(get32(w->gather + off));
+		while (off < w->gather_len && load_be64(w->gather + off + 8) != index)
+			off += align8(load_be32(w->gather + off));
 		w->gather_len = off;
 		w->gather_last_index = index - 1;
 		return 0;
