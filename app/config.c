@@ -1,4 +1,4 @@
-/* config: owns struct corral_config's defaults, the loading of corral.yaml
+/* config: owns struct server_config's defaults, the loading of corral.yaml
  * (libyaml's document parser) and the checks that span keys (config_finish).
  *
  * Each key is a row of a table (name, kind, field, range); a section (client,
@@ -54,9 +54,9 @@ struct key {
 	const struct key *section;
 };
 
-#define FIELD(k, n, f) { .name = n, .kind = k, .offset = offsetof(struct corral_config, f) }
+#define FIELD(k, n, f) { .name = n, .kind = k, .offset = offsetof(struct server_config, f) }
 #define NUMBER(k, n, f, lo, hi) \
-	{ .name = n, .kind = k, .offset = offsetof(struct corral_config, f), .min = lo, .max = hi }
+	{ .name = n, .kind = k, .offset = offsetof(struct server_config, f), .min = lo, .max = hi }
 #define SECTION(n, keys) { .name = n, .kind = KEY_SECTION, .section = keys }
 
 static const struct key client_keys[] = {
@@ -100,13 +100,13 @@ static const struct key auth_keys[] = {
 };
 
 static const struct key ensemble_keys[] = {
-	NUMBER(KEY_U32, "id", server_id, 1, 255),
-	FIELD(KEY_STRING, "cluster", cluster_name),
-	NUMBER(KEY_U32, "election_timeout_ms", election_timeout_ms, 100, 60000),
+	NUMBER(KEY_U32, "id", ensemble.id, 1, 255),
+	FIELD(KEY_STRING, "cluster", ensemble.cluster_name),
+	NUMBER(KEY_U32, "election_timeout_ms", ensemble.election_timeout_ms, 100, 60000),
 	FIELD(KEY_BOOL, "read_only", read_only),
 	FIELD(KEY_BOOL, "reconfig", reconfig_enabled),
-	FIELD(KEY_ADDRESS, "peer_listen", peer_listen),
-	FIELD(KEY_MEMBERS, "members", members),
+	FIELD(KEY_ADDRESS, "peer_listen", ensemble.peer_listen),
+	FIELD(KEY_MEMBERS, "members", ensemble.members),
 	{ 0 },
 };
 
@@ -406,7 +406,7 @@ static int load_value(struct loader *l, const yaml_node_t *n, const char *key, c
 	switch (k->kind) {
 	case KEY_SECTION:
 		if (k->section == ensemble_keys)
-			l->cfg->ensemble = true;
+			l->cfg->in_ensemble = true;
 		return load_mapping(l, n, key, k->section);
 	case KEY_ADDRESS: {
 		struct listen_address a;
@@ -576,14 +576,14 @@ out:
 }
 
 /* A deep copy of src into dst. Returns 0 or -ENOMEM (dst then empty). */
-static int config_copy(struct corral_config *dst, const struct corral_config *src)
+static int config_copy(struct server_config *dst, const struct server_config *src)
 {
 	*dst = *src;
 	dst->source_path = dst->data_dir = dst->super_digest = NULL;
-	dst->cluster_name = NULL;
-	dst->members = NULL;
-	dst->member_count = 0;
-	dst->peer_listen.host = NULL;
+	dst->ensemble.cluster_name = NULL;
+	dst->ensemble.members = NULL;
+	dst->ensemble.member_count = 0;
+	dst->ensemble.peer_listen.host = NULL;
 	dst->listen = calloc(src->listen_count ?: 1, sizeof(*dst->listen));
 	dst->listen_count = 0;
 	if (!dst->listen ||
@@ -606,9 +606,9 @@ fail:
 	return -ENOMEM;
 }
 
-int config_init_defaults(struct corral_config *cfg)
+int config_init_defaults(struct server_config *cfg)
 {
-	*cfg = (struct corral_config) {
+	*cfg = (struct server_config) {
 		.log_level = LOG_LEVEL_INFO,
 		.max_connections = 4096,
 		.max_connections_per_address = 1024,
@@ -631,7 +631,7 @@ int config_init_defaults(struct corral_config *cfg)
 		.extended_types = true,
 		.container_check_interval_ms = 60000,
 		.container_max_per_minute = 10000,
-		.election_timeout_ms = 1000,
+		.ensemble.election_timeout_ms = 1000,
 	};
 	cfg->data_dir = strdup("/var/lib/corral");
 	cfg->listen = calloc(1, sizeof(*cfg->listen));
@@ -647,9 +647,9 @@ int config_init_defaults(struct corral_config *cfg)
 	return 0;
 }
 
-int config_load(struct corral_config *cfg, const char *path, char *error, size_t error_size)
+int config_load(struct server_config *cfg, const char *path, char *error, size_t error_size)
 {
-	struct corral_config next;
+	struct server_config next;
 	struct loader l = { .path = path, .cfg = &next, .error = error, .error_size = error_size };
 	struct stat st;
 	FILE *f;
@@ -687,7 +687,7 @@ int config_load(struct corral_config *cfg, const char *path, char *error, size_t
 }
 
 __attribute__((format(printf, 4, 5)))
-static int finish_error(const struct corral_config *cfg, char *error, size_t error_size,
+static int finish_error(const struct server_config *cfg, char *error, size_t error_size,
 			const char *fmt, ...)
 {
 	va_list ap;
@@ -698,7 +698,7 @@ static int finish_error(const struct corral_config *cfg, char *error, size_t err
 	return -EINVAL;
 }
 
-int config_finish(struct corral_config *cfg, char *error, size_t error_size)
+int config_finish(struct server_config *cfg, char *error, size_t error_size)
 {
 	if (cfg->min_session_timeout_ms == 0)
 		cfg->min_session_timeout_ms = 2 * cfg->tick_time_ms;
@@ -714,12 +714,12 @@ int config_finish(struct corral_config *cfg, char *error, size_t error_size)
 	return cfg_finish_ensemble(cfg, error, error_size);
 }
 
-void config_free(struct corral_config *cfg)
+void config_free(struct server_config *cfg)
 {
 	free(cfg->source_path);
 	free(cfg->data_dir);
 	free(cfg->super_digest);
 	cfg_free_listen(cfg->listen, cfg->listen_count);
 	cfg_free_ensemble(cfg);
-	*cfg = (struct corral_config) { 0 };
+	*cfg = (struct server_config) { 0 };
 }

@@ -133,9 +133,9 @@ int cfg_load_members(struct loader *l, const yaml_node_t *n, const char *key)
 		free_members(list, count);
 		return r;
 	}
-	free_members(l->cfg->members, l->cfg->member_count);
-	l->cfg->members = list;
-	l->cfg->member_count = count;
+	free_members(l->cfg->ensemble.members, l->cfg->ensemble.member_count);
+	l->cfg->ensemble.members = list;
+	l->cfg->ensemble.member_count = count;
 	return 0;
 }
 
@@ -146,51 +146,43 @@ static int copy_address(struct listen_address *dst, const struct listen_address 
 	return src->host && !dst->host ? -ENOMEM : 0;
 }
 
-int cfg_copy_ensemble(struct corral_config *dst, const struct corral_config *src)
+int cfg_copy_ensemble(struct server_config *dst, const struct server_config *src)
 {
-	dst->members = NULL;
-	dst->member_count = 0;
-	if (copy_address(&dst->peer_listen, &src->peer_listen) < 0)
+	dst->ensemble.members = NULL;
+	dst->ensemble.member_count = 0;
+	if (copy_address(&dst->ensemble.peer_listen, &src->ensemble.peer_listen) < 0)
 		return -ENOMEM;
-	if (src->cluster_name && !(dst->cluster_name = strdup(src->cluster_name)))
+	if (src->ensemble.cluster_name && !(dst->ensemble.cluster_name = strdup(src->ensemble.cluster_name)))
 		return -ENOMEM;
-	if (!src->member_count)
+	if (!src->ensemble.member_count)
 		return 0;
-	dst->members = calloc(src->member_count, sizeof(*dst->members));
-	if (!dst->members)
+	dst->ensemble.members = calloc(src->ensemble.member_count, sizeof(*dst->ensemble.members));
+	if (!dst->ensemble.members)
 		return -ENOMEM;
-	for (size_t i = 0; i < src->member_count; i++) {
-		dst->members[i] = src->members[i];
-		dst->members[i].client.host = dst->members[i].peer.host = NULL;
-		dst->member_count = i + 1;
-		if (copy_address(&dst->members[i].client, &src->members[i].client) < 0 ||
-		    copy_address(&dst->members[i].peer, &src->members[i].peer) < 0)
+	for (size_t i = 0; i < src->ensemble.member_count; i++) {
+		dst->ensemble.members[i] = src->ensemble.members[i];
+		dst->ensemble.members[i].client.host = dst->ensemble.members[i].peer.host = NULL;
+		dst->ensemble.member_count = i + 1;
+		if (copy_address(&dst->ensemble.members[i].client, &src->ensemble.members[i].client) < 0 ||
+		    copy_address(&dst->ensemble.members[i].peer, &src->ensemble.members[i].peer) < 0)
 			return -ENOMEM;
 	}
 	return 0;
 }
 
-void cfg_free_ensemble(struct corral_config *cfg)
+void cfg_free_ensemble(struct server_config *cfg)
 {
-	free_members(cfg->members, cfg->member_count);
-	free(cfg->cluster_name);
-	free(cfg->peer_listen.host);
-	cfg->members = NULL;
-	cfg->member_count = 0;
-	cfg->cluster_name = NULL;
-	cfg->peer_listen.host = NULL;
-}
-
-const struct ensemble_member *config_self(const struct corral_config *cfg)
-{
-	for (size_t i = 0; i < cfg->member_count; i++)
-		if (cfg->members[i].id == cfg->server_id)
-			return &cfg->members[i];
-	return NULL;
+	free_members(cfg->ensemble.members, cfg->ensemble.member_count);
+	free(cfg->ensemble.cluster_name);
+	free(cfg->ensemble.peer_listen.host);
+	cfg->ensemble.members = NULL;
+	cfg->ensemble.member_count = 0;
+	cfg->ensemble.cluster_name = NULL;
+	cfg->ensemble.peer_listen.host = NULL;
 }
 
 __attribute__((format(printf, 5, 6)))
-static int finish_fail(const struct corral_config *cfg, char *error, size_t error_size,
+static int finish_fail(const struct server_config *cfg, char *error, size_t error_size,
 		       size_t line, const char *fmt, ...)
 {
 	char prefix[64] = "";
@@ -207,39 +199,39 @@ static int finish_fail(const struct corral_config *cfg, char *error, size_t erro
 	return -EINVAL;
 }
 
-int cfg_finish_ensemble(struct corral_config *cfg, char *error, size_t error_size)
+int cfg_finish_ensemble(struct server_config *cfg, char *error, size_t error_size)
 {
-	if (!cfg->ensemble) {
-		cfg->server_id = 1;
+	if (!cfg->in_ensemble) {
+		cfg->ensemble.id = 1;
 		return 0;
 	}
-	if (cfg->server_id == 0)
+	if (cfg->ensemble.id == 0)
 		return finish_fail(cfg, error, error_size, 0, "ensemble.id: missing: every server "
 				   "of an ensemble needs its id (1..255)");
-	if (cfg->member_count == 0)
+	if (cfg->ensemble.member_count == 0)
 		return finish_fail(cfg, error, error_size, 0, "ensemble.members: missing: list the "
 				   "servers of the ensemble (id, client, peer)");
 	size_t voters = 0;
-	for (size_t i = 0; i < cfg->member_count; i++)
-		voters += !cfg->members[i].observer;
+	for (size_t i = 0; i < cfg->ensemble.member_count; i++)
+		voters += !cfg->ensemble.members[i].observer;
 	if (voters == 0)
-		return finish_fail(cfg, error, error_size, cfg->members[0].line,
+		return finish_fail(cfg, error, error_size, cfg->ensemble.members[0].line,
 				   "ensemble.members: no voter among them; at least one is needed");
-	const struct ensemble_member *self = config_self(cfg);
-	if (!self && !cfg->peer_listen.host)
+	const struct ensemble_member *self = ensemble_config_self(&cfg->ensemble);
+	if (!self && !cfg->ensemble.peer_listen.host)
 		return finish_fail(cfg, error, error_size, 0, "ensemble.id: %u is not among "
 				   "ensemble.members; a server that joins later needs "
-				   "ensemble.peer_listen (its own peer address)", cfg->server_id);
-	if (self && cfg->peer_listen.host && (cfg->peer_listen.port != self->peer.port ||
-					      strcmp(cfg->peer_listen.host, self->peer.host) != 0))
+				   "ensemble.peer_listen (its own peer address)", cfg->ensemble.id);
+	if (self && cfg->ensemble.peer_listen.host && (cfg->ensemble.peer_listen.port != self->peer.port ||
+					      strcmp(cfg->ensemble.peer_listen.host, self->peer.host) != 0))
 		return finish_fail(cfg, error, error_size, self->line, "ensemble.peer_listen: "
 				   "%s:%u differs from member %u's peer address %s:%u",
-				   cfg->peer_listen.host, cfg->peer_listen.port, self->id,
+				   cfg->ensemble.peer_listen.host, cfg->ensemble.peer_listen.port, self->id,
 				   self->peer.host, self->peer.port);
-	if (!cfg->peer_listen.host) {
-		cfg->peer_listen.port = self->peer.port;
-		cfg->peer_listen.host = strdup(self->peer.host);
-		if (!cfg->peer_listen.host)
+	if (!cfg->ensemble.peer_listen.host) {
+		cfg->ensemble.peer_listen.port = self->peer.port;
+		cfg->ensemble.peer_listen.host = strdup(self->peer.host);
+		if (!cfg->ensemble.peer_listen.host)
 			return -ENOMEM;
 	}
 	if (!cfg->listen_given && self) {
@@ -258,7 +250,7 @@ int cfg_finish_ensemble(struct corral_config *cfg, char *error, size_t error_siz
 		cfg->listen[0].port = self->client.port;
 		cfg->listen_count = 1;
 	}
-	if (!cfg->cluster_name && !(cfg->cluster_name = strdup("corral")))
+	if (!cfg->ensemble.cluster_name && !(cfg->ensemble.cluster_name = strdup("corral")))
 		return -ENOMEM;
 	return 0;
 }

@@ -12,7 +12,7 @@
 struct loader {
 	const char *path;
 	yaml_document_t *doc;
-	struct corral_config *cfg;	/* the copy being loaded into */
+	struct server_config *cfg;	/* the copy being loaded into */
 	char *error;
 	size_t error_size;
 };
@@ -37,7 +37,7 @@ const yaml_node_t *cfg_item(struct loader *l, const yaml_node_t *n, size_t i);
 /* ensemble.members (config_ensemble.c). */
 int cfg_load_members(struct loader *l, const yaml_node_t *n, const char *key);
 /* Deep copies and frees of the ensemble part of a config. */
-int cfg_copy_ensemble(struct corral_config *dst, const struct corral_config *src);
-void cfg_free_ensemble(struct corral_config *cfg);
+int cfg_copy_ensemble(struct server_config *dst, const struct server_config *src);
+void cfg_free_ensemble(struct server_config *cfg);
 /* Cross-key checks of the ensemble section, and client.listen's default. */
-int cfg_finish_ensemble(struct corral_config *cfg, char *error, size_t error_size);
+int cfg_finish_ensemble(struct server_config *cfg, char *error, size_t error_size);

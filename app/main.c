@@ -128,7 +128,7 @@ int main(int argc, char **argv)
 	char **listen_args = calloc((size_t)argc, sizeof(char *));
 	size_t listen_count = 0;
 	bool check_only = false;
-	struct corral_config cfg;
+	struct server_config cfg;
 	char error[CONFIG_ERROR_MAX];
 	int opt, r;
 

@@ -102,7 +102,7 @@ static uint64_t monotonic_usec(void)
 	return (uint64_t)ts.tv_sec * 1000000u + (uint64_t)ts.tv_nsec / 1000u;
 }
 
-static bool listen_equal(const struct corral_config *a, const struct corral_config *b)
+static bool listen_equal(const struct server_config *a, const struct server_config *b)
 {
 	if (a->listen_count != b->listen_count)
 		return false;
@@ -113,7 +113,7 @@ static bool listen_equal(const struct corral_config *a, const struct corral_conf
 }
 
 /* Copies what can change while running; names what cannot. */
-static void apply_live(struct server *srv, struct corral_config *cur, struct corral_config *next)
+static void apply_live(struct server *srv, struct server_config *cur, struct server_config *next)
 {
 	const struct service *svc = &srv->service;
 
@@ -153,7 +153,7 @@ static void apply_live(struct server *srv, struct corral_config *cur, struct cor
 int service_reload(struct server *srv)
 {
 	struct service *svc = &srv->service;
-	struct corral_config next;
+	struct server_config next;
 	char error[CONFIG_ERROR_MAX];
 	int r;
 

@@ -9,6 +9,12 @@
 #include <stdint.h>
 #include <sys/socket.h>
 
+/* An address as configured: a host (numeric IPv4 or IPv6) and a port. */
+struct listen_address {
+	char *host;		/* numeric IPv4/IPv6 address, e.g. "127.0.0.1" or "::1" */
+	uint16_t port;
+};
+
 /* "1.2.3.4:5" or "[::1]:5" (port 0 means "unknown" here: "?" when not IP). */
 void sockaddr_text(const struct sockaddr_storage *ss, char *out, size_t size);
 /* "host:port", with brackets around an IPv6 host. */

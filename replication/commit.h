@@ -16,7 +16,7 @@
 
 #include <raft.h>
 
-#include "config.h"
+#include "ensemble_config.h"
 #include "entry_cache.h"
 #include "loop.h"
 #include "peer_transport.h"
@@ -135,7 +135,10 @@ struct commit_options {
 	uint64_t server_id;
 	uint64_t segment_bytes;
 	struct loop *loop;
-	const struct corral_config *cfg;	/* its ensemble section, if any */
+	/* The ensemble (NULL: a standalone server, a one-voter raft), and
+	 * this server's client address (its member address is PEER;CLIENT). */
+	const struct ensemble_config *ensemble;
+	const struct listen_address *client_listen;
 	void (*on_committed)(void *ctx, struct txn *t);
 	void (*on_abandoned)(void *ctx, struct txn *t, int err);
 	void (*on_role)(void *ctx);
@@ -201,7 +204,7 @@ int commit_note_term(struct commit *c, uint64_t index, uint64_t term);
 void commit_fail(struct commit *c, int err);
 
 /* ensemble.c: the peers of an ensemble. */
-int ensemble_open(struct commit *c, const struct corral_config *cfg, char *why, size_t why_size);
+int ensemble_open(struct commit *c, const struct ensemble_config *cfg, char *why, size_t why_size);
 void ensemble_send(struct commit *c, struct raft_message *m, unsigned n);
 /* RAFT_UPDATE_SNAPSHOT: the leader's snapshot arrived whole; make it ours. */
 int ensemble_install_snapshot(struct commit *c, struct raft_snapshot_metadata *m,

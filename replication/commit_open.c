@@ -112,11 +112,11 @@ static int initial_configuration(const struct commit_options *o, struct raft_buf
 	struct raft_configuration conf;
 	int r = 0;
 	raft_configuration_init(&conf);
-	if (!o->cfg || !o->cfg->ensemble) {
+	if (!o->ensemble) {
 		r = raft_configuration_add(&conf, o->server_id, SINGLE_SERVER_ADDRESS, RAFT_VOTER);
 	} else {
-		for (size_t i = 0; i < o->cfg->member_count && r == 0; i++) {
-			const struct ensemble_member *m = &o->cfg->members[i];
+		for (size_t i = 0; i < o->ensemble->member_count && r == 0; i++) {
+			const struct ensemble_member *m = &o->ensemble->members[i];
 			char address[200];
 			member_address(&m->peer, &m->client, address, sizeof(address));
 			r = raft_configuration_add(&conf, m->id, address,
@@ -135,17 +135,17 @@ static int bootstrap(struct commit *c, const struct commit_options *o, char *why
 	int r;
 
 	memset(&c->meta, 0, sizeof(c->meta));
-	if (o->cfg && o->cfg->ensemble) {
+	if (o->ensemble) {
 		/* Every member derives the same id from the ensemble's name. */
 		uint8_t digest[SHA256_DIGEST_LENGTH];
-		SHA256((const uint8_t *)o->cfg->cluster_name, strlen(o->cfg->cluster_name), digest);
+		SHA256((const uint8_t *)o->ensemble->cluster_name, strlen(o->ensemble->cluster_name), digest);
 		memcpy(c->meta.identity.cluster_id, digest, WAL_CLUSTER_ID_BYTES);
 	} else if (getrandom(c->meta.identity.cluster_id, WAL_CLUSTER_ID_BYTES, 0) !=
 		   WAL_CLUSTER_ID_BYTES) {
 		return -EIO;
 	}
 	c->meta.identity.server_id = o->server_id;
-	if (o->cfg && o->cfg->ensemble && !config_self(o->cfg)) {
+	if (o->ensemble && !ensemble_config_self(o->ensemble)) {
 		/* A server that joins later starts empty: the leader sends it
 		 * the log (or a snapshot) once a member adds it. */
 		c->meta.term = 0;
@@ -190,7 +190,7 @@ int commit_open(struct commit *c, const struct commit_options *o, char *why, siz
 	c->reset_state = o->reset_state;
 	c->on_configuration = o->on_configuration;
 	c->ctx = o->ctx;
-	c->ensemble = o->cfg && o->cfg->ensemble;
+	c->ensemble = o->ensemble != NULL;
 	c->self = o->server_id;
 	entry_cache_init(&c->entries);
 	c->state = o->state;
@@ -214,12 +214,12 @@ int commit_open(struct commit *c, const struct commit_options *o, char *why, siz
 				 "the directory is incomplete", o->data_dir);
 			return -EBADMSG;
 		}
-		if (o->cfg && o->cfg->ensemble && !config_self(o->cfg))
+		if (o->ensemble && !ensemble_config_self(o->ensemble))
 			log_notice("data directory %s is new, and server %u is not among the members: "
-				   "waiting to be added to the ensemble", o->data_dir, o->cfg->server_id);
-		else if (o->cfg && o->cfg->ensemble)
+				   "waiting to be added to the ensemble", o->data_dir, o->ensemble->id);
+		else if (o->ensemble)
 			log_notice("data directory %s is new: bootstrapping the ensemble of %zu servers "
-				   "\"%s\"", o->data_dir, o->cfg->member_count, o->cfg->cluster_name);
+				   "\"%s\"", o->data_dir, o->ensemble->member_count, o->ensemble->cluster_name);
 		else
 			log_notice("data directory %s is new: bootstrapping a one-server cluster",
 				   o->data_dir);
@@ -284,7 +284,7 @@ int commit_open(struct commit *c, const struct commit_options *o, char *why, siz
 
 	char self_address[200] = SINGLE_SERVER_ADDRESS;
 	if (c->ensemble)
-		member_address(&o->cfg->peer_listen, &o->cfg->listen[0], self_address,
+		member_address(&o->ensemble->peer_listen, o->client_listen, self_address,
 			       sizeof(self_address));
 	r = raft_init(&c->raft, NULL, NULL, o->server_id, self_address);
 	if (r != 0) {
@@ -302,7 +302,7 @@ int commit_open(struct commit *c, const struct commit_options *o, char *why, siz
 		c->raft.tracer = NULL;
 	raft_seed(&c->raft, (unsigned)getpid() ^ (unsigned)o->server_id);
 	if (c->ensemble) {
-		c->election_timeout_ms = o->cfg->election_timeout_ms;
+		c->election_timeout_ms = o->ensemble->election_timeout_ms;
 		raft_set_election_timeout(&c->raft, c->election_timeout_ms);
 		raft_set_heartbeat_timeout(&c->raft, c->election_timeout_ms / 10);
 		raft_set_install_snapshot_timeout(&c->raft, 30000);
@@ -364,7 +364,7 @@ int commit_open(struct commit *c, const struct commit_options *o, char *why, siz
 	}
 	if (c->ensemble) {
 		/* What is committed of the log, the leader will say. */
-		r = ensemble_open(c, o->cfg, why, why_size);
+		r = ensemble_open(c, o->ensemble, why, why_size);
 		return r;
 	}
 	if (c->head) {

@@ -315,7 +315,7 @@ static void arm_timer(struct commit *c)
 	c->raft_timer_armed = true;
 }
 
-int ensemble_open(struct commit *c, const struct corral_config *cfg, char *why, size_t why_size)
+int ensemble_open(struct commit *c, const struct ensemble_config *cfg, char *why, size_t why_size)
 {
 	char listen[96];
 	sockaddr_format(cfg->peer_listen.host, cfg->peer_listen.port, listen, sizeof(listen));

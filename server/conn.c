@@ -247,7 +247,7 @@ static void bad_input(struct conn *c, const char *what)
 	conn_close(c, 0, NULL);
 }
 
-static uint32_t negotiate_timeout(const struct corral_config *cfg, int32_t asked)
+static uint32_t negotiate_timeout(const struct server_config *cfg, int32_t asked)
 {
 	uint32_t t = asked < 0 ? 0 : (uint32_t)asked;
 	if (t < cfg->min_session_timeout_ms)

@@ -224,7 +224,7 @@ static void watches_by_path(struct conn *c)
 static void run(struct conn *c, enum four_letter_word w)
 {
 	struct server *srv = c->srv;
-	const struct corral_config *cfg = srv->cfg;
+	const struct server_config *cfg = srv->cfg;
 	struct utsname u;
 
 	switch (w) {

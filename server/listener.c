@@ -257,7 +257,7 @@ int listeners_resize_limits(struct server *srv, uint32_t max_connections)
 
 int listeners_open(struct server *srv, char *why, size_t why_size)
 {
-	const struct corral_config *cfg = srv->cfg;
+	const struct server_config *cfg = srv->cfg;
 	int r;
 
 	if (address_table_alloc(srv, cfg->max_connections) < 0) {

@@ -5,7 +5,7 @@
 
 #include <stdint.h>
 
-#include "config.h"
+#include "server_config.h"
 #include "loop.h"
 
 struct server;

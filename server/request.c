@@ -97,7 +97,7 @@ void request_send_event(struct conn *c, int64_t zxid, int event_type, const char
 
 bool request_queue_full(const struct conn *c)
 {
-	const struct corral_config *cfg = c->srv->cfg;
+	const struct server_config *cfg = c->srv->cfg;
 	return c->queue_len >= cfg->max_outstanding_requests ||
 	       c->queue_bytes >= cfg->max_output_bytes;
 }

@@ -224,7 +224,7 @@ static int reset_state(void *ctx)
 	prep_retire(&srv->prep, UINT64_MAX);
 	struct state_listener listener = srv->state.listener;
 	state_free(&srv->state);
-	int r = state_init(&srv->state, (uint8_t)srv->cfg->server_id, (uint64_t)loop_wall_ms());
+	int r = state_init(&srv->state, (uint8_t)srv->cfg->ensemble.id, (uint64_t)loop_wall_ms());
 	srv->state.listener = listener;
 	srv->state.local_now_ms = loop_now_ms();
 	return r;
@@ -271,7 +271,7 @@ static void expire_sessions(struct server *srv)
  * deleteContainer txn each, at most container_max_per_minute a minute. */
 static void reap_nodes(struct server *srv)
 {
-	const struct corral_config *cfg = srv->cfg;
+	const struct server_config *cfg = srv->cfg;
 	struct tree *tree = &srv->state.tree;
 	int64_t now = loop_wall_ms();
 	uint64_t budget = (uint64_t)cfg->container_max_per_minute *
@@ -393,7 +393,7 @@ static void before_wait(void *ctx)
 		loop_stop(&srv->loop);
 }
 
-int server_init(struct server *srv, struct corral_config *cfg, char *why, size_t why_size)
+int server_init(struct server *srv, struct server_config *cfg, char *why, size_t why_size)
 {
 	int r;
 
@@ -405,9 +405,9 @@ int server_init(struct server *srv, struct corral_config *cfg, char *why, size_t
 	srv->loop_ready = true;
 	srv->loop.before_wait = before_wait;
 	srv->loop.ctx = srv;
-	r = state_init(&srv->state, (uint8_t)cfg->server_id, (uint64_t)loop_wall_ms());
+	r = state_init(&srv->state, (uint8_t)cfg->ensemble.id, (uint64_t)loop_wall_ms());
 	if (r == 0)
-		r = prep_init(&srv->prep, &srv->state, (uint8_t)cfg->server_id);
+		r = prep_init(&srv->prep, &srv->state, (uint8_t)cfg->ensemble.id);
 	if (r == 0)
 		r = watch_table_init(&srv->watches);
 	if (r < 0) {
@@ -422,10 +422,11 @@ int server_init(struct server *srv, struct corral_config *cfg, char *why, size_t
 		.snapshot_entries = cfg->snapshot_entries,
 		.snapshot_log_bytes = cfg->snapshot_log_bytes,
 		.keep_snapshots = cfg->keep_snapshots,
-		.server_id = cfg->server_id,
+		.server_id = cfg->ensemble.id,
 		.segment_bytes = cfg->segment_bytes,
 		.loop = &srv->loop,
-		.cfg = cfg,
+		.ensemble = cfg->in_ensemble ? &cfg->ensemble : NULL,
+		.client_listen = cfg->listen_count ? &cfg->listen[0] : NULL,
 		.on_committed = on_committed,
 		.on_abandoned = on_abandoned,
 		.on_role = on_role,

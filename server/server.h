@@ -11,7 +11,7 @@
 #include <linux/time_types.h>
 
 #include "commit.h"
-#include "config.h"
+#include "server_config.h"
 #include "loop.h"
 #include "prep.h"
 #include "service.h"
@@ -32,7 +32,7 @@ struct server_stats {
 };
 
 struct server {
-	struct corral_config *cfg;
+	struct server_config *cfg;
 	struct loop loop;
 	struct state state;
 	struct prep prep;
@@ -82,7 +82,7 @@ struct server {
 
 /* Sets everything up and replays the log. On failure everything is freed
  * again and why says what went wrong. */
-int server_init(struct server *srv, struct corral_config *cfg, char *why, size_t why_size);
+int server_init(struct server *srv, struct server_config *cfg, char *why, size_t why_size);
 /* Opens the configured listeners; returns 0 or a negative errno (logged). */
 int server_listen(struct server *srv);
 int server_run(struct server *srv);

@@ -17,7 +17,7 @@
 #include "fourletter.h"
 
 struct loaded {
-	struct corral_config cfg;
+	struct server_config cfg;
 	char *path;
 	char error[CONFIG_ERROR_MAX];
 	int r;
@@ -82,7 +82,7 @@ static void assert_refused(const char *text, unsigned line, const char *key, con
 	assert_true(ok);
 }
 
-static void assert_config_equal(const struct corral_config *a, const struct corral_config *b)
+static void assert_config_equal(const struct server_config *a, const struct server_config *b)
 {
 	assert_string_equal(a->data_dir, b->data_dir);
 	assert_int_equal(a->log_level, b->log_level);
@@ -112,9 +112,9 @@ static void assert_config_equal(const struct corral_config *a, const struct corr
 	}
 }
 
-static void assert_equals_defaults(const struct corral_config *cfg)
+static void assert_equals_defaults(const struct server_config *cfg)
 {
-	struct corral_config defaults;
+	struct server_config defaults;
 
 	assert_int_equal(config_init_defaults(&defaults), 0);
 	assert_config_equal(cfg, &defaults);
@@ -123,7 +123,7 @@ static void assert_equals_defaults(const struct corral_config *cfg)
 
 static void test_defaults_are_the_documented_values(void **state)
 {
-	struct corral_config cfg;
+	struct server_config cfg;
 
 	(void)state;
 	assert_int_equal(config_init_defaults(&cfg), 0);
@@ -156,7 +156,7 @@ static void test_defaults_are_the_documented_values(void **state)
 static void test_shipped_file_loads_and_equals_defaults(void **state)
 {
 	const char *root = getenv("CORRAL_SOURCE_ROOT");
-	struct corral_config cfg;
+	struct server_config cfg;
 	char error[CONFIG_ERROR_MAX] = "";
 	char *path;
 
@@ -202,7 +202,7 @@ static void test_empty_section_keeps_defaults(void **state)
 
 static void test_missing_file_returns_enoent_and_names_the_file(void **state)
 {
-	struct corral_config cfg;
+	struct server_config cfg;
 	char error[CONFIG_ERROR_MAX];
 
 	(void)state;
@@ -216,7 +216,7 @@ static void test_missing_file_returns_enoent_and_names_the_file(void **state)
 
 static void test_directory_is_refused(void **state)
 {
-	struct corral_config cfg;
+	struct server_config cfg;
 	char error[CONFIG_ERROR_MAX];
 
 	(void)state;
@@ -254,7 +254,7 @@ static void test_every_key_replaces_its_default(void **state)
 		"  container_max_per_minute: 1000000\n"
 		"auth:\n"
 		"  super_digest: \"super:D/InIHSb7yEEbrWz8b9l71RjZJU=\"\n");
-	const struct corral_config *c = &t.cfg;
+	const struct server_config *c = &t.cfg;
 	assert_string_equal(c->data_dir, "/srv/corral");
 	assert_int_equal(c->log_level, LOG_LEVEL_DEBUG);
 	assert_int_equal(c->listen_count, 2);
@@ -584,7 +584,7 @@ static void test_finish_derives_session_timeouts_from_tick(void **state)
 	assert_int_equal(t.cfg.max_session_timeout_ms, 6000);
 	loaded_free(&t);
 
-	struct corral_config cfg;
+	struct server_config cfg;
 	assert_int_equal(config_init_defaults(&cfg), 0);
 	assert_int_equal(config_finish(&cfg, error, sizeof(error)), 0);
 	assert_int_equal(cfg.min_session_timeout_ms, 4000);
@@ -620,7 +620,7 @@ static void test_finish_refuses_min_timeout_greater_than_max(void **state)
 	loaded_free(&t);
 
 	/* a derived min above an explicit max, with no file */
-	struct corral_config cfg;
+	struct server_config cfg;
 	assert_int_equal(config_init_defaults(&cfg), 0);
 	cfg.max_session_timeout_ms = 3000;
 	assert_int_equal(config_finish(&cfg, error, sizeof(error)), -EINVAL);
@@ -684,7 +684,7 @@ static void test_super_digest_is_user_colon_digest_or_null(void **state)
 
 static void test_error_is_cut_to_the_buffer(void **state)
 {
-	struct corral_config cfg;
+	struct server_config cfg;
 	char error[16];
 	char *path = write_temp("client:\n  max_frame_bytes: 1\n");
 
@@ -712,9 +712,9 @@ static void test_no_ensemble_section_is_a_standalone_server(void **state)
 	(void)state;
 	load_ok(&t, "data_dir: /tmp/x\n");
 	assert_int_equal(config_finish(&t.cfg, t.error, sizeof(t.error)), 0);
-	assert_false(t.cfg.ensemble);
-	assert_int_equal(t.cfg.server_id, 1);
-	assert_null(config_self(&t.cfg));
+	assert_false(t.cfg.in_ensemble);
+	assert_int_equal(t.cfg.ensemble.id, 1);
+	assert_null(ensemble_config_self(&t.cfg.ensemble));
 	loaded_free(&t);
 }
 
@@ -726,18 +726,18 @@ static void test_ensemble_members_and_defaults_from_the_own_member(void **state)
 	(void)state;
 	load_ok(&t, "ensemble:\n  id: 2\n" MEMBERS);
 	assert_int_equal(config_finish(&t.cfg, t.error, sizeof(t.error)), 0);
-	assert_true(t.cfg.ensemble);
-	assert_int_equal(t.cfg.server_id, 2);
-	assert_int_equal(t.cfg.member_count, 3);
-	assert_true(t.cfg.members[2].observer);
-	assert_false(t.cfg.members[0].observer);
+	assert_true(t.cfg.in_ensemble);
+	assert_int_equal(t.cfg.ensemble.id, 2);
+	assert_int_equal(t.cfg.ensemble.member_count, 3);
+	assert_true(t.cfg.ensemble.members[2].observer);
+	assert_false(t.cfg.ensemble.members[0].observer);
 	assert_int_equal(t.cfg.listen_count, 1);
 	assert_string_equal(t.cfg.listen[0].host, "127.0.0.2");
 	assert_int_equal(t.cfg.listen[0].port, 2181);
-	assert_string_equal(t.cfg.peer_listen.host, "127.0.0.2");
-	assert_int_equal(t.cfg.peer_listen.port, 2888);
-	assert_string_equal(t.cfg.cluster_name, "corral");
-	assert_int_equal(t.cfg.election_timeout_ms, 1000);
+	assert_string_equal(t.cfg.ensemble.peer_listen.host, "127.0.0.2");
+	assert_int_equal(t.cfg.ensemble.peer_listen.port, 2888);
+	assert_string_equal(t.cfg.ensemble.cluster_name, "corral");
+	assert_int_equal(t.cfg.ensemble.election_timeout_ms, 1000);
 	loaded_free(&t);
 }
 
@@ -790,7 +790,7 @@ static void test_ensemble_finish_rules(void **state)
 	loaded_free(&t);
 	load_ok(&t, "ensemble:\n  id: 9\n  peer_listen: \"127.0.0.9:2888\"\n" MEMBERS);
 	assert_int_equal(config_finish(&t.cfg, t.error, sizeof(t.error)), 0);
-	assert_null(config_self(&t.cfg));
+	assert_null(ensemble_config_self(&t.cfg.ensemble));
 	loaded_free(&t);
 	load_ok(&t, "ensemble:\n  id: 1\n  members:\n    - { id: 1, client: \"127.0.0.1:1\", "
 		"peer: \"127.0.0.1:2\", role: observer }\n");

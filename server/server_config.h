@@ -1,0 +1,57 @@
+/* server_config: everything a server is configured with (corral.yaml's
+ * keys, see etc/corral.yaml), as the layers below app/ read it. The file's
+ * loader (app/config.c) fills it; reload (app/service.c) changes what can
+ * change live. */
+#pragma once
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "ensemble_config.h"
+#include "log.h"
+#include "sockaddr.h"
+
+struct server_config {
+	char *source_path;		/* file it was loaded from, NULL for built-in defaults */
+	char *data_dir;			/* key data_dir */
+	enum log_level log_level;	/* key log_level: err|warning|notice|info|debug */
+
+	/* client: */
+	struct listen_address *listen;	/* key client.listen: list of "host:port" */
+	size_t listen_count;
+	uint32_t max_connections;		/* client.max_connections */
+	uint32_t max_connections_per_address;	/* client.max_connections_per_address */
+	uint32_t max_frame_bytes;		/* client.max_frame_bytes */
+	uint32_t max_outstanding_requests;	/* client.max_outstanding_requests */
+	uint64_t max_output_bytes;		/* client.max_output_bytes */
+	uint32_t four_letter_words;		/* client.four_letter_words: bit per enum four_letter_word */
+
+	/* session: */
+	uint32_t tick_time_ms;			/* session.tick_time_ms */
+	uint32_t min_session_timeout_ms;	/* session.min_timeout_ms, 0 = 2 x tick */
+	uint32_t max_session_timeout_ms;	/* session.max_timeout_ms, 0 = 20 x tick */
+	uint32_t max_sessions;			/* session.max_sessions */
+	uint32_t max_watches_per_session;	/* session.max_watches */
+
+	/* znode: */
+	bool extended_types;			/* znode.extended_types: TTL nodes allowed */
+	uint32_t container_check_interval_ms;	/* znode.container_check_interval_ms */
+	uint32_t container_max_per_minute;	/* znode.container_max_per_minute */
+
+	/* storage: */
+	uint64_t segment_bytes;			/* storage.segment_bytes */
+	uint64_t snapshot_entries;		/* storage.snapshot_entries */
+	uint64_t snapshot_log_bytes;		/* storage.snapshot_log_bytes */
+	uint32_t keep_snapshots;		/* storage.keep_snapshots */
+
+	/* auth: */
+	char *super_digest;			/* auth.super_digest: "super:<base64 sha1>", NULL = none */
+
+	/* ensemble: (none: a standalone server, id 1) */
+	bool in_ensemble;			/* the section is given */
+	struct ensemble_config ensemble;	/* id, members, cluster, peers, timeouts */
+	bool read_only;				/* ensemble.read_only */
+	bool reconfig_enabled;			/* ensemble.reconfig */
+	bool listen_given;			/* client.listen came from the file or -l */
+};
