@@ -153,7 +153,7 @@ static int frame_end(struct jute_buf *out, size_t start, int r)
 
 int peer_message_encode(const struct raft_message *m, raft_id from, struct jute_buf *out)
 {
-	if (m->type >= PEER_FRAME_CORRAL)
+	if ((unsigned)m->type >= (unsigned)PEER_FRAME_CORRAL)
 		return -EINVAL;
 	size_t start = frame_begin(out, (uint16_t)m->type, from);
 	return frame_end(out, start, encode_body(m, out));

@@ -30,8 +30,15 @@
 
 #define PEER_PROTOCOL_VERSION 1
 #define PEER_HEADER_BYTES 24
-/* Frame types from here on are corral's own (forward.h, snapshot_transfer.h), not Raft's. */
-#define PEER_FRAME_CORRAL 0x100
+/* The frame types besides Raft's messages (enum raft_message_type, below
+ * PEER_FRAME_CORRAL): corral's own, one place for all of them. */
+enum peer_frame_type {
+	PEER_FRAME_CORRAL = 0x100,
+	PEER_FRAME_SNAPSHOT_CHUNK = PEER_FRAME_CORRAL + 1,	/* snapshot_transfer.c */
+	PEER_FRAME_FORWARD = PEER_FRAME_CORRAL + 2,		/* a follower's request (forward) */
+	PEER_FRAME_TOUCH = PEER_FRAME_CORRAL + 3,		/* sessions heard from (forward) */
+	PEER_FRAME_COMMIT = PEER_FRAME_CORRAL + 4,		/* the leader's commit index (ensemble.c) */
+};
 
 /* A frame whose header checked out; body points into the buffer decoded. */
 struct peer_frame {

@@ -22,9 +22,6 @@
 
 #include "peer_message.h"
 
-#define PEER_FRAME_SNAPSHOT_CHUNK (PEER_FRAME_CORRAL + 1)
-/* The leader's commit index, for a follower to apply at once (ensemble.c). */
-#define PEER_FRAME_COMMIT (PEER_FRAME_CORRAL + 4)
 
 struct commit;
 

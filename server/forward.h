@@ -28,8 +28,6 @@
 
 #include "peer_message.h"
 
-#define PEER_FRAME_FORWARD (PEER_FRAME_CORRAL + 2)
-#define PEER_FRAME_TOUCH (PEER_FRAME_CORRAL + 3)
 
 struct conn;
 struct request;
