@@ -65,7 +65,7 @@ void service_notify_ready(struct server *srv)
 void service_notify_status(struct server *srv)
 {
 	raft_id leader = commit_leader(&srv->commit);
-	if (!srv->commit.ensemble)
+	if (!srv->cfg->in_ensemble)
 		return;
 	if (leader)
 		sd_notifyf(0, "STATUS=serving clients as %s (leader: server %llu), last zxid 0x%llx",

@@ -12,6 +12,7 @@
 #include <stdint.h>
 
 #include "acl.h"
+#include "list.h"
 #include "proto.h"
 #include "state.h"
 
@@ -52,7 +53,7 @@ struct txn_op {
 struct request;
 
 struct txn {
-	struct txn *next;		/* in the commit queue */
+	struct list_node commit_node;	/* in the commit step's queue */
 	int64_t zxid;			/* set by the commit step */
 	int64_t time_ms;		/* the leader's wall clock at prep */
 	int64_t session_id;		/* the session that asked, 0 for the server */

@@ -1,31 +1,66 @@
-/* commit: see commit.h. */
+/* commit: see commit.h. Snapshots are in commit_snapshot.c, startup in
+ * commit_open.c. */
 #include "commit.h"
-#include "commit_internal.h"
 
 #include <errno.h>
-#include <poll.h>
 #include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/pidfd.h>
 #include <sys/wait.h>
-#include <time.h>
 #include <unistd.h>
 
-#include <liburing.h>
-
 #include "log.h"
-#include "snapshot_transfer.h"
-#include "sockaddr.h"
 #include "txn_codec.h"
 
+/* A standalone server: a one-voter raft sends nothing and is always ready. */
+static void alone_send(void *ctx, struct raft_message *m, unsigned n)
+{
+	log_warning("raft wants to send %u messages, but this server has no peers", n);
+}
+
+static int alone_install_snapshot(void *ctx, struct raft_snapshot_metadata *m,
+				  struct raft_buffer *chunk)
+{
+	raft_free(chunk->base);
+	chunk->base = NULL;
+	return -EIO;	/* only a leader sends snapshots, and nobody else leads here */
+}
+
+static void alone_after_step(void *ctx)
+{
+}
+
+static bool alone_can_prep(void *ctx)
+{
+	return true;
+}
+
+static bool alone_leader_reachable(void *ctx, raft_id leader)
+{
+	return true;
+}
+
+const struct commit_peers commit_alone = {
+	.send = alone_send,
+	.install_snapshot = alone_install_snapshot,
+	.after_step = alone_after_step,
+	.can_prep = alone_can_prep,
+	.leader_reachable = alone_leader_reachable,
+	.own_timer = false,
+};
+
+void commit_attach_peers(struct commit *c, const struct commit_peers *peers)
+{
+	c->peers = peers;
+}
 
 /* Remembers that entries from index on have term (terms change rarely). */
-int commit_note_term_run(struct commit *c, uint64_t index, uint64_t term)
+int commit_note_term(struct commit *c, uint64_t index, uint64_t term)
 {
 	if (c->term_run_count && c->term_runs[c->term_run_count - 1].term == term)
 		return 0;
+	ASSERT(!c->term_run_count || c->term_runs[c->term_run_count - 1].start <= index);
 	if (c->term_run_count == c->term_run_cap) {
 		size_t cap = c->term_run_cap ? c->term_run_cap * 2 : 8;
 		void *p = realloc(c->term_runs, cap * sizeof(*c->term_runs));
@@ -38,11 +73,6 @@ int commit_note_term_run(struct commit *c, uint64_t index, uint64_t term)
 	c->term_runs[c->term_run_count].term = term;
 	c->term_run_count++;
 	return 0;
-}
-
-int commit_note_term(struct commit *c, uint64_t index, uint64_t term)
-{
-	return commit_note_term_run(c, index, term);
 }
 
 uint64_t commit_term_of(const struct commit *c, uint64_t index)
@@ -66,81 +96,74 @@ int commit_note_configuration(struct commit *c, uint64_t index, const void *data
 	return 0;
 }
 
-void commit_queue_unpush(struct commit *c, struct txn *t)
+static struct txn *queue_first(struct commit *c)
 {
-	struct txn *prev = NULL;
-	for (struct txn *k = c->head; k && k != t; k = k->next)
-		prev = k;
-	if (c->tail != t)
-		return;
-	if (prev)
-		prev->next = NULL;
-	else
-		c->head = NULL;
-	c->tail = prev;
-	c->queued--;
+	return list_first_entry(&c->queue, struct txn, commit_node);
+}
+
+static struct txn *queue_last(struct commit *c)
+{
+	struct list_node *n = list_last(&c->queue);
+	return n ? list_entry(n, struct txn, commit_node) : NULL;
 }
 
 void commit_queue_push(struct commit *c, struct txn *t)
 {
-	t->next = NULL;
-	if (c->tail)
-		c->tail->next = t;
-	else
-		c->head = t;
-	c->tail = t;
-	c->queued++;
+	/* zxids only grow along the queue: it is applied in that order */
+	ASSERT(!queue_last(c) || queue_last(c)->zxid < t->zxid);
+	list_push_back(&c->queue, &t->commit_node);
 }
 
-static void snapshot_start_if_due(struct commit *c, uint64_t now_ms);
-static void apply_committed(struct commit *c);
-
-void commit_apply(struct commit *c)
+static void abandon_all(struct commit *c, int err)
 {
-	apply_committed(c);
+	struct txn *t;
+	while ((t = queue_first(c))) {
+		list_remove(&c->queue, &t->commit_node);
+		c->on_abandoned(c->ctx, t, err);
+	}
 }
-
-void commit_on_snapshot_exit(struct loop_op *op, int res, uint32_t flags);
 
 static void apply_committed(struct commit *c)
 {
 	raft_index commit_index = raft_commit_index(&c->raft);
 	/* The leader's word (ensemble.c) can be ahead of what raft learned. */
-	if (c->announced_commit > commit_index && c->announced_term == raft_current_term(&c->raft))
-		commit_index = c->announced_commit;
+	if (c->known_commit > commit_index && c->known_commit_term == raft_current_term(&c->raft))
+		commit_index = c->known_commit;
 	if (commit_index > c->applied_index)
 		c->applied_index = commit_index;
 	bool any = false;
-	while (c->head && (raft_index)c->head->zxid <= commit_index) {
-		struct txn *t = c->head;
-		c->head = t->next;
-		if (!c->head)
-			c->tail = NULL;
-		c->queued--;
+	struct txn *t;
+	while ((t = queue_first(c)) && (raft_index)t->zxid <= commit_index) {
+		list_remove(&c->queue, &t->commit_node);
 		c->txns_committed++;
-		t->next = NULL;
 		any = true;
 		c->on_committed(c->ctx, t);
 	}
 	if (any) {
 		c->batches_committed++;
-		snapshot_start_if_due(c, loop_now_ms());
+		commit_snapshot_if_due(c, loop_now_ms());
 	}
 }
 
-static void abandon_all(struct commit *c, int err)
+void commit_learn_commit(struct commit *c, uint64_t term, uint64_t index)
 {
-	while (c->head) {
-		struct txn *t = c->head;
-		c->head = t->next;
-		c->queued--;
-		t->next = NULL;
-		c->on_abandoned(c->ctx, t, err);
+	if (c->known_commit_term != term || index > c->known_commit) {
+		c->known_commit_term = term;
+		c->known_commit = index;
+		apply_committed(c);
 	}
-	c->tail = NULL;
 }
 
-static void log_failed(struct commit *c, int err);
+void commit_fail(struct commit *c, int err)
+{
+	if (c->failed)
+		return;
+	c->failed = err;
+	log_full(LOG_CRIT, NULL,
+		 "the write-ahead log failed (%s): no more writes are accepted; reads go on. "
+		 "Restart corrald once the disk is sound", strerror(err));
+	abandon_all(c, err);
+}
 
 /* Forgets the terms of index and after. */
 static void terms_truncate(struct commit *c, uint64_t index)
@@ -175,23 +198,17 @@ static int truncate_from(struct commit *c, uint64_t index)
 		}
 	}
 	/* Keep the txns before index; the rest go, in order. */
-	struct txn *keep_tail = NULL, *t = c->head;
-	while (t && t->zxid < (int64_t)index) {
-		keep_tail = t;
-		t = t->next;
+	struct list gone;
+	list_init(&gone);
+	struct txn *t;
+	while ((t = queue_last(c)) && t->zxid >= (int64_t)index) {
+		list_remove(&c->queue, &t->commit_node);
+		list_push_front(&gone, &t->commit_node);
 	}
-	if (keep_tail)
-		keep_tail->next = NULL;
-	else
-		c->head = NULL;
-	c->tail = keep_tail;
-	while (t) {
-		struct txn *next = t->next;
-		t->next = NULL;
-		c->queued--;
+	struct list_node *n;
+	while ((n = list_pop_front(&gone))) {
 		c->txns_truncated++;
-		c->on_abandoned(c->ctx, t, ECONNRESET);
-		t = next;
+		c->on_abandoned(c->ctx, list_entry(n, struct txn, commit_node), ECONNRESET);
 	}
 	if (c->last_zxid >= (int64_t)index)
 		c->last_zxid = (int64_t)index - 1;
@@ -234,14 +251,14 @@ int commit_handle_update(struct commit *c, struct raft_update *u)
 			int r = wal_append(&c->wal, index, e->term, (uint8_t)e->type, e->buf.base,
 					   (uint32_t)e->buf.len);
 			if (r == 0)
-				r = commit_note_term_run(c, index, e->term);
+				r = commit_note_term(c, index, e->term);
 			if (r == 0 && e->type == RAFT_CHANGE)
 				r = commit_note_configuration(c, index, e->buf.base, (uint32_t)e->buf.len);
-			if (r == 0 && c->ensemble)
+			if (r == 0)
 				r = entry_cache_append(&c->entries, index, e->term, (uint8_t)e->type,
 						       e->buf.base, (uint32_t)e->buf.len);
 			if (r == 0 && e->type == RAFT_COMMAND &&
-			    !(c->tail && c->tail->zxid >= (int64_t)index)) {
+			    !(queue_last(c) && queue_last(c)->zxid >= (int64_t)index)) {
 				/* The leader's entry, not one submitted here: its txn. */
 				struct txn *t;
 				r = txn_decode(e->buf.base, (uint32_t)e->buf.len, &t);
@@ -270,15 +287,11 @@ int commit_handle_update(struct commit *c, struct raft_update *u)
 		    c->raft.configuration_uncommitted_index == first)
 			c->raft.configuration_uncommitted_index = last_change;
 	}
-	if ((u->flags & RAFT_UPDATE_MESSAGES) && u->messages.n > 0) {
-		if (c->ensemble)
-			ensemble_send(c, u->messages.batch, u->messages.n);
-		else
-			log_warning("raft wants to send %u messages, but this server has no peers",
-				    u->messages.n);
-	}
+	if ((u->flags & RAFT_UPDATE_MESSAGES) && u->messages.n > 0)
+		c->peers->send(c->peers->ctx, u->messages.batch, u->messages.n);
 	if (u->flags & RAFT_UPDATE_SNAPSHOT) {
-		int r = ensemble_install_snapshot(c, &u->snapshot.metadata, &u->snapshot.chunk);
+		int r = c->peers->install_snapshot(c->peers->ctx, &u->snapshot.metadata,
+						   &u->snapshot.chunk);
 		if (r < 0)
 			return r;
 	}
@@ -332,47 +345,25 @@ int commit_step(struct commit *c, struct raft_event *e)
 	}
 	if (r == 0)
 		r = fire_configuration(c);
-	if (c->ensemble)
-		ensemble_after_step(c);
+	c->peers->after_step(c->peers->ctx);
 	return r;
-}
-
-static int step(struct commit *c, struct raft_event *e)
-{
-	return commit_step(c, e);
-}
-
-void commit_fail(struct commit *c, int err)
-{
-	log_failed(c, err);
-}
-
-static void log_failed(struct commit *c, int err)
-{
-	if (c->failed)
-		return;
-	c->failed = err;
-	log_full(LOG_CRIT, NULL,
-		 "the write-ahead log failed (%s): no more writes are accepted; reads go on. "
-		 "Restart corrald once the disk is sound", strerror(err));
-	abandon_all(c, err);
 }
 
 void commit_on_durable(void *ctx, uint64_t index)
 {
 	struct commit *c = ctx;
 	struct raft_event e = { .type = RAFT_PERSISTED_ENTRIES };
-	if (index <= c->snapshot_index && c->ensemble)
+	if (index <= c->snapshot_index)
 		return;		/* written before a leader's snapshot replaced it */
 	e.persisted_entries.index = index;
-	int r = step(c, &e);
+	int r = commit_step(c, &e);
 	if (r < 0)
-		log_failed(c, -r);
+		commit_fail(c, -r);
 }
 
 void commit_on_wal_failed(void *ctx, int err)
 {
-	log_failed(ctx, err);
+	commit_fail(ctx, err);
 }
 
 int commit_can_accept(struct commit *c, uint32_t bytes)
@@ -416,20 +407,21 @@ int commit_submit(struct commit *c, struct txn *t)
 	t->zxid = (int64_t)index;
 	commit_queue_push(c, t);
 	c->submit_batch = b.data;
-	r = step(c, &e);
+	r = commit_step(c, &e);
 	c->submit_batch = NULL;
 	jute_buf_free(&b);	/* the log has its copy */
 	if (r == -EAGAIN) {
 		/* raft refused it before anything was logged (leadership is being
 		 * handed over): the txn is the caller's again. */
-		commit_queue_unpush(c, t);
+		ASSERT(queue_last(c) == t);
+		list_remove(&c->queue, &t->commit_node);
 		return -EAGAIN;
 	}
 	if (r < 0) {
 		/* raft or the log could not take an entry it had room for: the
 		 * pending changes already published can no longer be trusted, so
 		 * the log stops; the txn is abandoned with everything in flight. */
-		log_failed(c, -r);
+		commit_fail(c, -r);
 		return 0;
 	}
 	c->last_zxid = (int64_t)index;
@@ -456,13 +448,13 @@ int commit_change(struct commit *c, const struct raft_configuration *conf, uint6
 	e.submit.n = 1;
 	raft_index index = raft_last_index(&c->raft) + 1;
 	c->submit_batch = buf.base;
-	int r = step(c, &e);
+	int r = commit_step(c, &e);
 	c->submit_batch = NULL;
 	raft_free(buf.base);
 	if (r == -EAGAIN)
 		return r;
 	if (r < 0) {
-		log_failed(c, -r);
+		commit_fail(c, -r);
 		return r;
 	}
 	c->last_zxid = (int64_t)index;
@@ -476,7 +468,7 @@ int commit_transfer(struct commit *c, raft_id id)
 		return -EAGAIN;
 	struct raft_event e = { .type = RAFT_TRANSFER };
 	e.transfer.server_id = id;
-	return step(c, &e);
+	return commit_step(c, &e);
 }
 
 void commit_flush(struct commit *c)
@@ -485,164 +477,21 @@ void commit_flush(struct commit *c)
 		wal_flush(&c->wal);
 }
 
-/* A child finished writing a snapshot: tell raft, then drop what it makes
- * redundant (older snapshots beyond the kept count, log segments before the
- * oldest kept snapshot). */
-static void snapshot_published(struct commit *c)
-{
-	struct snapshot_meta *m = &c->snapshot_writing;
-	struct raft_buffer cb = { .base = m->conf, .len = m->conf_len };
-	struct raft_event e = { .type = RAFT_SNAPSHOT };
-	raft_configuration_init(&e.snapshot.metadata.configuration);
-	if (raft_configuration_decode(&cb, &e.snapshot.metadata.configuration) == 0) {
-		e.snapshot.metadata.index = m->index;
-		e.snapshot.metadata.term = m->term;
-		e.snapshot.metadata.configuration_index = m->conf_index;
-		e.snapshot.trailing = c->snapshot_trailing;
-		int r = step(c, &e);
-		if (r < 0)
-			log_warning("raft did not take the snapshot at index %llu: %s",
-				    (unsigned long long)m->index, strerror(-r));
-	}
-	c->snapshot_index = m->index;
-	c->snapshots_taken++;
-	if (m->index + 1 > c->snapshot_trailing)
-		entry_cache_trim(&c->entries, m->index + 1 - c->snapshot_trailing);
-	uint64_t oldest = snapshot_purge(c->data_dir, c->keep_snapshots);
-	if (oldest)
-		wal_purge(&c->wal, oldest);
-	log_info("snapshot at index %llu written in %llu ms (the fork paused the server %llu us); "
-		 "kept %u, log before index %llu removed",
-		 (unsigned long long)m->index, (unsigned long long)(loop_now_ms() - c->snapshot_started_ms),
-		 (unsigned long long)c->snapshot_fork_us, c->keep_snapshots,
-		 (unsigned long long)oldest);
-}
-
-static void snapshot_check(struct commit *c, uint64_t now_ms)
-{
-	if (c->snapshot_pid && c->snapshot_pidfd >= 0)
-		return;		/* its exit arrives on the ring: on_snapshot_exit */
-	if (c->snapshot_pid) {
-		int status;
-		pid_t p = waitpid(c->snapshot_pid, &status, WNOHANG);
-		if (p == 0)
-			return;
-		c->snapshot_pid = 0;
-		if (p > 0 && WIFEXITED(status) && WEXITSTATUS(status) == 0) {
-			snapshot_published(c);
-		} else {
-			log_warning("writing the snapshot at index %llu failed (status %d); retrying later",
-				    (unsigned long long)c->snapshot_writing.index, status);
-			c->snapshot_retry_ms = now_ms + 10000;
-		}
-		free(c->snapshot_writing.conf);
-		memset(&c->snapshot_writing, 0, sizeof(c->snapshot_writing));
-		return;
-	}
-	snapshot_start_if_due(c, now_ms);
-}
-
-/* Starts a snapshot when enough has been logged since the last one and none
- * is being written. Called on the timer and after every committed batch, so
- * a busy server snapshots on time. */
-static void snapshot_start_if_due(struct commit *c, uint64_t now_ms)
-{
-	if (c->snapshot_pid || !c->raft_ready || c->failed)
-		return;
-	raft_index applied = c->applied_index;
-	/* At least snapshot_entries, and at least half the tree: writing a
-	 * snapshot costs a pass over every node (the child's CPU and disk, and a
-	 * fork that copies page tables), so a big tree is not rewritten every
-	 * few hundred milliseconds under load; at most two nodes written per
-	 * txn, and a restart replays at most half a tree's worth of log. */
-	uint64_t entries = c->snapshot_entries;
-	if (entries && c->state->tree.nodes.count / 2 > entries)
-		entries = c->state->tree.nodes.count / 2;
-	bool due = (entries && applied - c->snapshot_index >= entries) ||
-		   (c->snapshot_log_bytes &&
-		    c->wal.bytes_written - c->snapshot_bytes_mark >= c->snapshot_log_bytes);
-	if (!due || applied <= c->snapshot_index || now_ms < c->snapshot_retry_ms)
-		return;
-	c->snapshot_bytes_mark = c->wal.bytes_written;
-	/* The state is exactly the commit index's: every step applies what it
-	 * commits (handle_update), and txns still on their way (c->head) touch
-	 * nothing before they commit. So a server that never goes idle still
-	 * takes its snapshots. */
-	struct snapshot_meta *m = &c->snapshot_writing;
-	m->index = applied;
-	m->term = commit_term_of(c, applied);
-	if (c->conf_index <= applied) {
-		m->conf_index = c->conf_index;
-		m->conf_len = c->conf_len;
-		m->conf = malloc(c->conf_len ? c->conf_len : 1);
-		if (!m->conf)
-			return;
-		memcpy(m->conf, c->conf, c->conf_len);
-	} else {
-		/* A configuration change is on its way: the snapshot holds the
-		 * committed one. */
-		struct raft_buffer buf;
-		if (raft_configuration_encode(&c->raft.configuration_committed, &buf) != 0)
-			return;
-		m->conf_index = c->raft.configuration_committed_index;
-		m->conf_len = (uint32_t)buf.len;
-		m->conf = malloc(buf.len ? buf.len : 1);
-		if (m->conf)
-			memcpy(m->conf, buf.base, buf.len);
-		raft_free(buf.base);
-		if (!m->conf)
-			return;
-	}
-	struct timespec t0, t1;
-	clock_gettime(CLOCK_MONOTONIC, &t0);
-	pid_t pid = snapshot_start(c->data_dir, &c->meta.identity, c->state, m);
-	clock_gettime(CLOCK_MONOTONIC, &t1);
-	c->snapshot_fork_us = (uint64_t)((t1.tv_sec - t0.tv_sec) * 1000000 +
-					 (t1.tv_nsec - t0.tv_nsec) / 1000);
-	c->snapshot_started_ms = now_ms;
-	if (pid < 0) {
-		log_warning("cannot start a snapshot: %s", strerror((int)-pid));
-		free(m->conf);
-		m->conf = NULL;
-		c->snapshot_retry_ms = now_ms + 10000;
-		return;
-	}
-	c->snapshot_pid = pid;
-	/* Learn of the child's exit as it happens (else the timer looks). */
-	int fd = pidfd_open(pid, 0);
-	if (fd >= 0) {
-		c->snapshot_pidfd = fd;
-		struct io_uring_sqe *sqe = loop_sqe(c->loop, &c->snapshot_exit_op);
-		io_uring_prep_poll_add(sqe, fd, POLLIN);
-	}
-}
-
-void commit_on_snapshot_exit(struct loop_op *op, int res, uint32_t flags)
-{
-	struct commit *c = (struct commit *)((char *)op - offsetof(struct commit, snapshot_exit_op));
-	(void)res;
-	(void)flags;
-	close(c->snapshot_pidfd);
-	c->snapshot_pidfd = -1;
-	if (c->raft_ready && !c->failed)
-		snapshot_check(c, loop_now_ms());
-}
-
 void commit_tick(struct commit *c, uint64_t now_ms)
 {
 	if (!c->raft_ready || c->failed)
 		return;
-	snapshot_check(c, now_ms);
+	commit_snapshot_check(c, now_ms);
 	if (wal_prepare_spare(&c->wal) == 0 && c->refusing_for_space) {
 		c->refusing_for_space = false;
 		log_notice("%s: there is room for the log again; writes resume", c->wal.dir);
 	}
-	if (c->ensemble || now_ms < c->next_timeout)
-		return;		/* an ensemble's raft has its own timer (ensemble.c) */
+	if (c->peers->own_timer || now_ms < c->next_timeout)
+		return;
 	struct raft_event e = { .type = RAFT_TIMEOUT };
-	int r = step(c, &e);
+	int r = commit_step(c, &e);
 	if (r < 0)
-		log_failed(c, -r);
+		commit_fail(c, -r);
 }
 
 enum raft_state commit_state(struct commit *c)
@@ -663,23 +512,13 @@ raft_id commit_leader(struct commit *c)
 
 bool commit_can_prep(struct commit *c)
 {
-	if (!c->ensemble)
-		return true;
-	/* While leadership is handed over, raft takes no entries. */
-	return c->raft_ready && raft_state(&c->raft) == RAFT_LEADER && c->leader_ready &&
-	       raft_transferee(&c->raft) == 0;
+	return c->raft_ready && c->peers->can_prep(c->peers->ctx);
 }
 
 bool commit_leader_reachable(struct commit *c)
 {
 	raft_id leader = commit_leader(c);
-	if (!leader)
-		return false;
-	/* A link not made yet (made on the first message) does not count:
-	 * only one that dropped under this leader. */
-	return leader == c->self || !c->ensemble || c->lost_leader != leader ||
-	       c->lost_leader_term != raft_current_term(&c->raft) ||
-	       peer_transport_up(&c->peers, leader);
+	return leader && (leader == c->self || c->peers->leader_reachable(c->peers->ctx, leader));
 }
 
 bool commit_is_observer(struct commit *c)
@@ -704,13 +543,12 @@ void commit_free(struct commit *c)
 	free(c->snapshot_writing.conf);
 	free(c->conf);
 	free(c->term_runs);
-	while (c->head) {
-		struct txn *t = c->head;
-		c->head = t->next;
+	struct txn *t;
+	while (c->queue.head.next && (t = queue_first(c))) {
+		list_remove(&c->queue, &t->commit_node);
 		txn_free(t);
 	}
 	entry_cache_free(&c->entries);
-	snapshot_transfer_stop(c);
 	if (c->raft_ready)
 		raft_close(&c->raft, NULL);
 	if (c->wal_open)

@@ -7,9 +7,15 @@
  * raft_step() learns of it and moves the commit index; every txn up to it
  * comes out through on_committed, in zxid order, and zxid = the entry's
  * index. A single server is a one-voter cluster on the same path an ensemble
- * will use. On startup the log is read back, its txns are handed to
+ * uses. On startup the log is read back, its txns are handed to
  * on_committed again (rebuilding the state), and raft starts from the term,
- * vote and entries it finds. */
+ * vote and entries it finds.
+ *
+ * What lies beyond this server (sending raft's messages, a leader's
+ * snapshot arriving, whether the leader is ready and reachable) is behind
+ * struct commit_peers: a standalone server has commit_alone's (nothing to
+ * send, its own raft timeouts); an ensemble installs its own (ensemble.c).
+ * This file never asks which one it has. */
 #pragma once
 
 #include <stdint.h>
@@ -18,19 +24,42 @@
 
 #include "ensemble_config.h"
 #include "entry_cache.h"
+#include "list.h"
 #include "loop.h"
-#include "peer_transport.h"
 #include "txn.h"
 
 #include "datadir.h"
 #include "snapshot.h"
 #include "wal.h"
 
-#define ANNOUNCE_IDS 256	/* member ids are 1..255 */
+struct commit;
+
+/* The servers around this one, as the commit step needs them. */
+struct commit_peers {
+	/* raft's messages to send */
+	void (*send)(void *ctx, struct raft_message *m, unsigned n);
+	/* RAFT_UPDATE_SNAPSHOT: the leader's snapshot arrived whole; make it
+	 * this server's (commit_install_snapshot). Returns 0 or -errno. */
+	int (*install_snapshot)(void *ctx, struct raft_snapshot_metadata *m,
+				struct raft_buffer *chunk);
+	/* After every raft step: roles, announcements, the peer list. */
+	void (*after_step)(void *ctx);
+	/* Whether this server may prep writes now (the leader, ready). */
+	bool (*can_prep)(void *ctx);
+	/* Whether the leader this server knows of can be reached. */
+	bool (*leader_reachable)(void *ctx, raft_id leader);
+	/* Raft's timeouts come from the peers' own timer, not commit_tick(). */
+	bool own_timer;
+	void *ctx;
+};
+
+/* A standalone server's peers: none. */
+extern const struct commit_peers commit_alone;
 
 struct commit {
 	struct raft raft;
 	bool raft_ready;
+	raft_id self;
 	struct wal wal;
 	bool wal_open;
 	struct loop *loop;
@@ -38,23 +67,32 @@ struct commit {
 	int lock_fd;
 	struct datadir_meta meta;
 	raft_time next_timeout;
+	const struct commit_peers *peers;
 
-	struct txn *head, *tail;	/* submitted or recovered, not applied yet */
-	uint32_t queued;
+	struct list queue;		/* txns submitted or recovered, not applied yet */
 	int64_t last_zxid;		/* the last index handed out */
 	int failed;			/* the errno that stopped the log, or 0 */
 	bool refusing_for_space;	/* ENOSPC: writes refused until a spare segment exists */
+	uint64_t applied_index;		/* the state holds every txn up to it */
+	/* A commit index learned before raft learns it (the leader's COMMIT
+	 * frame, ensemble.c): applied at once when it is of the current term. */
+	uint64_t known_commit, known_commit_term;
+	/* raft's clock runs this far ahead of the loop's: moved on when the
+	 * connection to the leader drops, so the election comes sooner. */
+	uint64_t raft_clock_ahead_ms;
 
 	uint64_t txns_committed;
 	uint64_t batches_committed;
 	uint64_t recovered_txns;
+	uint64_t txns_truncated;	/* dropped when a new leader's log replaced ours */
 
-	/* Snapshots. */
+	/* Snapshots (commit_snapshot.c). */
 	struct state *state;
 	uint64_t snapshot_entries;	/* take one after this many entries */
 	uint64_t snapshot_log_bytes;	/* or after this many bytes of log */
 	uint64_t snapshot_bytes_mark;
 	unsigned keep_snapshots;
+	unsigned snapshot_trailing;	/* entries raft keeps before a snapshot */
 	uint64_t snapshot_index;	/* of the newest one published */
 	pid_t snapshot_pid;		/* a child writing one, or 0 */
 	int snapshot_pidfd;		/* polled on the ring: the child's exit, or -1 */
@@ -63,61 +101,28 @@ struct commit {
 	uint64_t snapshot_started_ms;
 	struct snapshot_meta snapshot_writing;
 	uint64_t snapshot_retry_ms;
+	uint64_t snapshots_taken;
+	struct raft_snapshot_metadata installed;	/* a leader's snapshot, to report */
+	bool installed_pending;
+
+	/* The configuration and terms, as the log holds them. */
 	uint8_t *conf;			/* the latest configuration entry, encoded */
 	uint32_t conf_len;
 	uint64_t conf_index;
+	uint64_t conf_fired_index;	/* last configuration entry reported committed */
 	struct { uint64_t start, term; } *term_runs;	/* index -> term, as runs */
 	size_t term_run_count, term_run_cap;
-	uint64_t snapshots_taken;
 
-	/* The ensemble (ensemble.c); a standalone server has none of it. */
-	bool ensemble;
-	raft_id self;
-	struct peer_transport peers;
-	bool peers_ready;
-	struct entry_cache entries;	/* for AppendEntries to followers */
-	unsigned snapshot_trailing;	/* entries kept before a snapshot */
-	uint32_t election_timeout_ms;
-	struct loop_op raft_timer_op;
-	struct __kernel_timespec raft_timer_ts;
-	bool raft_timer_armed;
-	enum raft_state state_seen;	/* as last reported through on_role */
-	raft_id leader_seen;
-	bool leader_ready;		/* leader: everything before its term is applied */
-	uint64_t leader_ready_index;
-	uint64_t conf_fired_index;	/* last configuration entry reported committed */
-	uint64_t leader_changes;
-	/* raft's clock runs this far ahead of the loop's: moved on when the
-	 * connection to the leader drops (ensemble.c), so the election comes
-	 * up to one election timeout sooner. */
-	uint64_t raft_clock_ahead_ms;
-	uint64_t hastened_term;
-	raft_id lost_leader;		/* the leader whose link dropped, in lost_leader_term */
-	uint64_t lost_leader_term;
-	struct snapshot_transfers *transfers;	/* snapshot_transfer.c */
-	struct raft_snapshot_metadata installed;	/* a leader's snapshot, to report */
-	bool installed_pending;
-	/* A follower: the commit index the leader announced (COMMIT frames),
-	 * which raft learns only with the next AppendEntries. */
-	uint64_t announced_commit;
-	uint64_t announced_term;
-	uint64_t applied_index;		/* the state holds every txn up to it */
+	/* The recent entries, for a leader to send (an ensemble keeps them). */
+	struct entry_cache entries;
 	void *persisted_batch;		/* the batch of the last RAFT_UPDATE_ENTRIES */
 	void *submit_batch;		/* the batch being submitted, ours */
 	void *received_batch;		/* the batch of the AppendEntries being stepped */
-	uint64_t announced_to[ANNOUNCE_IDS];	/* the leader: per member id, last announced */
-	uint64_t txns_truncated;	/* dropped when a new leader's log replaced ours */
 
 	void (*on_committed)(void *ctx, struct txn *t);
 	/* A txn that will never be applied: the log failed (err an errno), or
 	 * a new leader's log replaced it (err ECONNRESET). Answer its client. */
 	void (*on_abandoned)(void *ctx, struct txn *t, int err);
-	/* This server became or stopped being leader, or learned of another
-	 * leader, or its leadership became ready for writes. */
-	void (*on_role)(void *ctx);
-	/* A frame of corral's own (forwarded requests, session liveness). */
-	void (*on_frame)(void *ctx, const struct peer_frame *f);
-	void (*on_peer_down)(void *ctx, raft_id id);
 	/* A leader's snapshot replaces the state: close what refers to it and
 	 * make c->state fresh (state_init) for it to load into. */
 	int (*reset_state)(void *ctx);
@@ -141,9 +146,6 @@ struct commit_options {
 	const struct listen_address *client_listen;
 	void (*on_committed)(void *ctx, struct txn *t);
 	void (*on_abandoned)(void *ctx, struct txn *t, int err);
-	void (*on_role)(void *ctx);
-	void (*on_frame)(void *ctx, const struct peer_frame *f);
-	void (*on_peer_down)(void *ctx, raft_id id);
 	int (*reset_state)(void *ctx);
 	void (*on_configuration)(void *ctx);
 	/* During a long recovery, about once a second. */
@@ -155,9 +157,13 @@ struct commit_options {
 };
 
 /* Locks the data directory, bootstraps it when new, replays the log (every
- * txn goes through on_committed) and starts raft. Returns 0 or a negative
- * errno with why (naming file and offset for a damaged log). */
+ * txn goes through on_committed) and starts raft, as a standalone server
+ * (commit_alone's peers) until an ensemble attaches (commit_attach_peers).
+ * Returns 0 or a negative errno with why (naming file and offset for a
+ * damaged log). */
 int commit_open(struct commit *c, const struct commit_options *o, char *why, size_t why_size);
+/* The servers around this one from now on (ensemble_open installs its own). */
+void commit_attach_peers(struct commit *c, const struct commit_peers *peers);
 
 /* Whether a write of about bytes can go in the log now: 0, -EIO once the
  * log has failed, -ENOSPC while there is no room. Checked before prep, so a
@@ -177,7 +183,8 @@ int commit_change(struct commit *c, const struct raft_configuration *conf, uint6
 int commit_transfer(struct commit *c, raft_id id);
 /* Starts the write of what gathered (once per loop turn). */
 void commit_flush(struct commit *c);
-/* Raft's timers, from the loop's timer. */
+/* Raft's timers (unless the peers have their own), snapshots, the spare
+ * segment; from the server's timer. */
 void commit_tick(struct commit *c, uint64_t now_ms);
 void commit_free(struct commit *c);
 
@@ -194,22 +201,36 @@ bool commit_leader_reachable(struct commit *c);
 /* Whether this server is a non-voting member (an observer). */
 bool commit_is_observer(struct commit *c);
 
-/* For ensemble.c: one raft_step() with what it asks carried out. */
+/* For the peers (ensemble.c, snapshot_transfer.c): */
+/* One raft_step() with what it asks carried out. */
 int commit_step(struct commit *c, struct raft_event *e);
-/* Applies what is committed (after the commit index was announced). */
-void commit_apply(struct commit *c);
-/* Remembers that entries from index on have term. */
-int commit_note_term(struct commit *c, uint64_t index, uint64_t term);
+/* A commit index the leader announced, ahead of raft: applied at once. */
+void commit_learn_commit(struct commit *c, uint64_t term, uint64_t index);
 /* Stops the log (an I/O error): no more writes; in-flight txns abandoned. */
 void commit_fail(struct commit *c, int err);
+/* The leader's snapshot, received whole at path, becomes this server's
+ * newest snapshot and its state; raft is told with the next step. Returns
+ * 0 or a negative errno (the snapshot did not load). */
+int commit_install_snapshot(struct commit *c, const struct raft_snapshot_metadata *meta,
+			    const char *path);
 
-/* ensemble.c: the peers of an ensemble. */
-int ensemble_open(struct commit *c, const struct ensemble_config *cfg, char *why, size_t why_size);
-void ensemble_send(struct commit *c, struct raft_message *m, unsigned n);
-/* RAFT_UPDATE_SNAPSHOT: the leader's snapshot arrived whole; make it ours. */
-int ensemble_install_snapshot(struct commit *c, struct raft_snapshot_metadata *m,
-			      struct raft_buffer *chunk);
-/* After a step: report role changes, keep the peer list and timers current. */
-void ensemble_after_step(struct commit *c);
-/* Closes the transport; returns true once every ring operation is done. */
-bool ensemble_close(struct commit *c);
+/* Shared by the commit step's own files (commit.c, commit_open.c,
+ * commit_snapshot.c) only: */
+/* The address raft records for a standalone server. */
+#define SINGLE_SERVER_ADDRESS "127.0.0.1:0"
+/* Entries from index on have term (kept as runs: terms change rarely). */
+int commit_note_term(struct commit *c, uint64_t index, uint64_t term);
+uint64_t commit_term_of(const struct commit *c, uint64_t index);
+/* The latest configuration entry, kept encoded. */
+int commit_note_configuration(struct commit *c, uint64_t index, const void *data, uint32_t len);
+void commit_queue_push(struct commit *c, struct txn *t);
+/* Carries out what raft_step() asked for. */
+int commit_handle_update(struct commit *c, struct raft_update *u);
+void commit_on_durable(void *ctx, uint64_t index);
+void commit_on_wal_failed(void *ctx, int err);
+/* Snapshots (commit_snapshot.c): one is started when enough was logged
+ * (after every applied batch and on the timer); its child's exit is
+ * polled on the ring. */
+void commit_snapshot_if_due(struct commit *c, uint64_t now_ms);
+void commit_snapshot_check(struct commit *c, uint64_t now_ms);
+void commit_on_snapshot_exit(struct loop_op *op, int res, uint32_t flags);

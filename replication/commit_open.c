@@ -3,7 +3,6 @@
  * that waits to be added), the newest snapshot loaded, the log read back
  * and its txns queued, raft started from what was found. See commit.h. */
 #include "commit.h"
-#include "commit_internal.h"
 
 #include <errno.h>
 #include <stdio.h>
@@ -47,10 +46,10 @@ static int recover_entry(void *ctx, uint64_t index, uint64_t term, uint8_t type,
 			 (unsigned long long)index, (unsigned long long)c->snapshot_index);
 		return -EBADMSG;
 	}
-	int r0 = commit_note_term_run(c, index, term);
+	int r0 = commit_note_term(c, index, term);
 	if (r0 == 0 && type == RAFT_CHANGE)
 		r0 = commit_note_configuration(c, index, data, len);
-	if (r0 == 0 && c->ensemble)
+	if (r0 == 0)
 		r0 = entry_cache_append(&c->entries, index, term, type, data, len);
 	if (r0 < 0)
 		return r0;
@@ -184,15 +183,14 @@ int commit_open(struct commit *c, const struct commit_options *o, char *why, siz
 	c->snapshot_exit_op.complete = commit_on_snapshot_exit;
 	c->on_committed = o->on_committed;
 	c->on_abandoned = o->on_abandoned;
-	c->on_role = o->on_role;
-	c->on_frame = o->on_frame;
-	c->on_peer_down = o->on_peer_down;
 	c->reset_state = o->reset_state;
 	c->on_configuration = o->on_configuration;
 	c->ctx = o->ctx;
-	c->ensemble = o->ensemble != NULL;
 	c->self = o->server_id;
-	entry_cache_init(&c->entries);
+	c->peers = &commit_alone;
+	list_init(&c->queue);
+	/* An ensemble's leader sends entries from memory (the entry cache). */
+	entry_cache_init(&c->entries, o->ensemble != NULL);
 	c->state = o->state;
 	c->snapshot_entries = o->snapshot_entries;
 	c->snapshot_log_bytes = o->snapshot_log_bytes;
@@ -243,7 +241,7 @@ int commit_open(struct commit *c, const struct commit_options *o, char *why, siz
 		c->conf = snap.conf;
 		c->conf_len = snap.conf_len;
 		c->conf_index = snap.conf_index;
-		r = commit_note_term_run(c, snap.index, snap.term);
+		r = commit_note_term(c, snap.index, snap.term);
 		log_info("loaded the snapshot at index %llu (%zu nodes, %zu sessions) in %llu ms",
 			 (unsigned long long)snap.index, c->state->tree.nodes.count,
 			 c->state->sessions.by_id.count, (unsigned long long)(loop_now_ms() - started));
@@ -283,7 +281,7 @@ int commit_open(struct commit *c, const struct commit_options *o, char *why, siz
 	}
 
 	char self_address[200] = SINGLE_SERVER_ADDRESS;
-	if (c->ensemble)
+	if (o->ensemble)
 		member_address(&o->ensemble->peer_listen, o->client_listen, self_address,
 			       sizeof(self_address));
 	r = raft_init(&c->raft, NULL, NULL, o->server_id, self_address);
@@ -301,10 +299,9 @@ int commit_open(struct commit *c, const struct commit_options *o, char *why, siz
 	if (!getenv("LIBRAFT_TRACE"))
 		c->raft.tracer = NULL;
 	raft_seed(&c->raft, (unsigned)getpid() ^ (unsigned)o->server_id);
-	if (c->ensemble) {
-		c->election_timeout_ms = o->ensemble->election_timeout_ms;
-		raft_set_election_timeout(&c->raft, c->election_timeout_ms);
-		raft_set_heartbeat_timeout(&c->raft, c->election_timeout_ms / 10);
+	if (o->ensemble) {
+		raft_set_election_timeout(&c->raft, o->ensemble->election_timeout_ms);
+		raft_set_heartbeat_timeout(&c->raft, o->ensemble->election_timeout_ms / 10);
 		raft_set_install_snapshot_timeout(&c->raft, 30000);
 		raft_set_pre_vote(&c->raft, true);
 		/* libraft lets 32 entries be unacknowledged by a follower at
@@ -362,12 +359,9 @@ int commit_open(struct commit *c, const struct commit_options *o, char *why, siz
 		snprintf(why, why_size, "raft could not start from the log: %s", raft_errmsg(&c->raft));
 		return r;
 	}
-	if (c->ensemble) {
-		/* What is committed of the log, the leader will say. */
-		r = ensemble_open(c, o->ensemble, why, why_size);
-		return r;
-	}
-	if (c->head) {
+	if (o->ensemble)
+		return 0;	/* what is committed of the log, the leader will say */
+	if (!list_empty(&c->queue)) {
 		snprintf(why, why_size, "raft did not commit the log it started from (commit index %llu, "
 			 "log up to %llu)", (unsigned long long)raft_commit_index(&c->raft),
 			 (unsigned long long)rec.last_index);

@@ -1,11 +1,6 @@
-/* ensemble: the peers of a replicated corral: Raft's messages to and from
- * the other servers (peer_transport), the AppendEntries entries filled from
- * the entry cache, the raft timer, and reports of who leads.
- *
- * commit.c owns raft and the log; this file is the part that only an
- * ensemble has. Snapshots sent to a follower too far behind, and installed
- * by it, are in snapshot_transfer.c. */
-#include <endian.h>
+/* ensemble: see ensemble.h. */
+#include "ensemble.h"
+
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -13,7 +8,7 @@
 
 #include <liburing.h>
 
-#include "commit.h"
+#include "bytes.h"
 #include "log.h"
 #include "snapshot_transfer.h"
 #include "sockaddr.h"
@@ -49,12 +44,13 @@ static void free_received(struct commit *c, struct raft_message *m)
 
 static void on_message(void *ctx, struct raft_message *m)
 {
-	struct commit *c = ctx;
+	struct ensemble *en = ctx;
+	struct commit *c = en->commit;
 	if (c->failed || !c->raft_ready) {
 		peer_message_release(m);
 		return;
 	}
-	if (m->type == RAFT_INSTALL_SNAPSHOT && !snapshot_transfer_received(c, m)) {
+	if (m->type == RAFT_INSTALL_SNAPSHOT && !snapshot_transfer_received(en->transfers, m)) {
 		peer_message_release(m);
 		return;
 	}
@@ -75,25 +71,21 @@ static void on_message(void *ctx, struct raft_message *m)
  * known to match the leader's (its match index): Raft would tell it with
  * the next AppendEntries, a heartbeat away; this tells it at once, so a
  * write forwarded from here is answered one hop after it commits. */
-static void receive_commit(struct commit *c, const struct peer_frame *f)
+static void receive_commit(struct ensemble *en, const struct peer_frame *f)
 {
-	uint64_t v[2];
-	if (f->body_len != sizeof(v))
+	struct commit *c = en->commit;
+	if (f->body_len != 16)
 		return;
-	memcpy(v, f->body, sizeof(v));
-	uint64_t term = be64toh(v[0]), index = be64toh(v[1]);
+	uint64_t term = load_be64(f->body), index = load_be64(f->body + 8);
 	if (term != raft_current_term(&c->raft) || f->from != commit_leader(c) ||
 	    raft_state(&c->raft) != RAFT_FOLLOWER)
 		return;
-	if (c->announced_term != term || index > c->announced_commit) {
-		c->announced_term = term;
-		c->announced_commit = index;
-		commit_apply(c);
-	}
+	commit_learn_commit(c, term, index);
 }
 
-static void announce_commit(struct commit *c)
+static void announce_commit(struct ensemble *en)
 {
+	struct commit *c = en->commit;
 	raft_index commit = raft_commit_index(&c->raft);
 	for (unsigned i = 0; i < c->raft.configuration.n; i++) {
 		raft_id id = c->raft.configuration.servers[i].id;
@@ -102,23 +94,25 @@ static void announce_commit(struct commit *c)
 		    raft_match_index(&c->raft, id, &match) != 0 || match == 0)
 			continue;
 		uint64_t index = match < commit ? match : commit;
-		if (index <= c->announced_to[id])
+		if (index <= en->announced_to[id])
 			continue;
-		c->announced_to[id] = index;
-		uint64_t v[2] = { htobe64(raft_current_term(&c->raft)), htobe64(index) };
-		peer_transport_send_frame(&c->peers, id, PEER_FRAME_COMMIT, v, sizeof(v));
+		en->announced_to[id] = index;
+		uint8_t v[16];
+		store_be64(v, raft_current_term(&c->raft));
+		store_be64(v + 8, index);
+		peer_transport_send_frame(&en->peers, id, PEER_FRAME_COMMIT, v, sizeof(v));
 	}
 }
 
 static void on_frame(void *ctx, const struct peer_frame *f)
 {
-	struct commit *c = ctx;
+	struct ensemble *en = ctx;
 	if (f->type == PEER_FRAME_COMMIT)
-		receive_commit(c, f);
+		receive_commit(en, f);
 	else if (f->type == PEER_FRAME_SNAPSHOT_CHUNK)
-		snapshot_transfer_chunk(c, f);
-	else if (c->on_frame)
-		c->on_frame(c->ctx, f);
+		snapshot_transfer_chunk(en->transfers, f);
+	else
+		en->cb.on_frame(en->cb.ctx, f);
 }
 
 /* The connection to the leader dropped: a leader that crashed is noticed
@@ -127,32 +121,33 @@ static void on_frame(void *ctx, const struct peer_frame *f)
  * term: the election comes up to that much sooner, with the randomized
  * part of the timeout still apart between followers. A leader that is
  * alive keeps its followers (pre-vote: they still hear it, and refuse). */
-static void hasten_election(struct commit *c, raft_id id)
+static void hasten_election(struct ensemble *en, raft_id id)
 {
+	struct commit *c = en->commit;
 	if (id != commit_leader(c) || raft_state(&c->raft) != RAFT_FOLLOWER)
 		return;
-	c->lost_leader = id;
-	c->lost_leader_term = raft_current_term(&c->raft);
-	if (c->hastened_term == raft_current_term(&c->raft))
+	en->lost_leader = id;
+	en->lost_leader_term = raft_current_term(&c->raft);
+	if (en->hastened_term == raft_current_term(&c->raft))
 		return;
-	c->hastened_term = raft_current_term(&c->raft);
-	c->raft_clock_ahead_ms += c->election_timeout_ms;
+	en->hastened_term = raft_current_term(&c->raft);
+	c->raft_clock_ahead_ms += en->election_timeout_ms;
 	log_info("the connection to the leader (server %llu) dropped; an election follows if it "
 		 "stays silent", (unsigned long long)id);
 }
 
 static void on_peer_down(void *ctx, raft_id id)
 {
-	struct commit *c = ctx;
-	snapshot_transfer_peer_down(c, id);
-	hasten_election(c, id);
-	if (c->on_peer_down)
-		c->on_peer_down(c->ctx, id);
+	struct ensemble *en = ctx;
+	snapshot_transfer_peer_down(en->transfers, id);
+	hasten_election(en, id);
+	en->cb.on_peer_down(en->cb.ctx, id);
 }
 
 /* Every member of raft's configuration but this server is a peer. */
-static void sync_peers(struct commit *c)
+static void sync_peers(struct ensemble *en)
 {
+	struct commit *c = en->commit;
 	for (unsigned i = 0; i < c->raft.configuration.n; i++) {
 		const struct raft_server *s = &c->raft.configuration.servers[i];
 		if (s->id == c->self)
@@ -160,7 +155,7 @@ static void sync_peers(struct commit *c)
 		char peer[96];
 		size_t n = strcspn(s->address, ";");
 		snprintf(peer, sizeof(peer), "%.*s", (int)n, s->address);
-		int r = peer_transport_add(&c->peers, s->id, peer);
+		int r = peer_transport_add(&en->peers, s->id, peer);
 		if (r == -EINVAL)
 			log_warning("member %llu has address '%s', which is not a numeric ip:port; "
 				    "it cannot be reached", (unsigned long long)s->id, s->address);
@@ -170,8 +165,9 @@ static void sync_peers(struct commit *c)
 /* The entries of an AppendEntries come from the cache: raft names the
  * range. Returns false when they are not all there (not sent then: raft
  * sends again, or a snapshot). */
-static bool send_append_entries(struct commit *c, struct raft_message *m)
+static bool send_append_entries(struct ensemble *en, struct raft_message *m)
 {
+	struct commit *c = en->commit;
 	struct raft_append_entries *a = &m->append_entries;
 	struct raft_entry *entries = NULL;
 	if (a->n_entries) {
@@ -195,25 +191,26 @@ static bool send_append_entries(struct commit *c, struct raft_message *m)
 		}
 	}
 	a->entries = entries;
-	int r = peer_transport_send(&c->peers, m);	/* encodes: the entries are copied */
+	int r = peer_transport_send(&en->peers, m);	/* encodes: the entries are copied */
 	a->entries = NULL;
 	free(entries);
 	return r == 0;
 }
 
-void ensemble_send(struct commit *c, struct raft_message *m, unsigned n)
+static void send_messages(void *ctx, struct raft_message *m, unsigned n)
 {
+	struct ensemble *en = ctx;
 	for (unsigned i = 0; i < n; i++) {
 		int r = 0;
 		switch (m[i].type) {
 		case RAFT_APPEND_ENTRIES:
-			send_append_entries(c, &m[i]);
+			send_append_entries(en, &m[i]);
 			break;
 		case RAFT_INSTALL_SNAPSHOT:
-			snapshot_transfer_start(c, &m[i]);
+			snapshot_transfer_start(en->transfers, &m[i]);
 			break;
 		default:
-			r = peer_transport_send(&c->peers, &m[i]);
+			r = peer_transport_send(&en->peers, &m[i]);
 			break;
 		}
 		if (r == -ENOENT)
@@ -231,32 +228,34 @@ static const char *state_name(enum raft_state s)
 	}
 }
 
-void ensemble_after_step(struct commit *c)
+static void after_step(void *ctx)
 {
+	struct ensemble *en = ctx;
+	struct commit *c = en->commit;
 	enum raft_state st = raft_state(&c->raft);
 	raft_id leader = commit_leader(c);
 	bool changed = false;
-	if (st != c->state_seen) {
+	if (st != en->state_seen) {
 		if (st == RAFT_LEADER) {
 			/* Raft appended a barrier when earlier terms left entries
 			 * uncommitted: writes wait until it (and they) apply. */
-			c->leader_ready_index = raft_last_index(&c->raft);
-			c->leader_ready = false;
+			en->leader_ready_index = raft_last_index(&c->raft);
+			en->leader_ready = false;
 		}
-		if (c->state_seen == RAFT_LEADER)
-			c->leader_ready = false;
+		if (en->state_seen == RAFT_LEADER)
+			en->leader_ready = false;
 		changed = true;
 	}
-	if (st == RAFT_LEADER && !c->leader_ready &&
-	    raft_commit_index(&c->raft) >= c->leader_ready_index) {
-		c->leader_ready = true;
+	if (st == RAFT_LEADER && !en->leader_ready &&
+	    raft_commit_index(&c->raft) >= en->leader_ready_index) {
+		en->leader_ready = true;
 		changed = true;
 		log_notice("this server (%llu) leads the ensemble from term %llu; writes are served",
 			   (unsigned long long)c->self,
 			   (unsigned long long)raft_current_term(&c->raft));
 	}
-	if (leader != c->leader_seen) {
-		c->leader_changes++;
+	if (leader != en->leader_seen) {
+		en->leader_changes++;
 		if (st != RAFT_LEADER && leader)
 			log_notice("server %llu leads the ensemble (term %llu); this server is a %s",
 				   (unsigned long long)leader,
@@ -267,24 +266,53 @@ void ensemble_after_step(struct commit *c)
 		changed = true;
 	}
 	if (st == RAFT_LEADER)
-		announce_commit(c);
-	else if (c->state_seen == RAFT_LEADER)
-		memset(c->announced_to, 0, sizeof(c->announced_to));
-	c->state_seen = st;
-	c->leader_seen = leader;
-	if (changed && c->on_role)
-		c->on_role(c->ctx);
+		announce_commit(en);
+	else if (en->state_seen == RAFT_LEADER)
+		memset(en->announced_to, 0, sizeof(en->announced_to));
+	en->state_seen = st;
+	en->leader_seen = leader;
+	if (changed)
+		en->cb.on_role(en->cb.ctx);
 }
 
-static void arm_timer(struct commit *c);
+static int install_snapshot(void *ctx, struct raft_snapshot_metadata *m, struct raft_buffer *chunk)
+{
+	struct ensemble *en = ctx;
+	return snapshot_transfer_install(en->transfers, m, chunk);
+}
+
+static bool can_prep(void *ctx)
+{
+	struct ensemble *en = ctx;
+	struct commit *c = en->commit;
+	/* While leadership is handed over, raft takes no entries. */
+	return raft_state(&c->raft) == RAFT_LEADER && en->leader_ready &&
+	       raft_transferee(&c->raft) == 0;
+}
+
+static bool leader_reachable(void *ctx, raft_id leader)
+{
+	struct ensemble *en = ctx;
+	/* A link not made yet (made on the first message) does not count:
+	 * only one that dropped under this leader. */
+	return en->lost_leader != leader ||
+	       en->lost_leader_term != raft_current_term(&en->commit->raft) ||
+	       peer_transport_up(&en->peers, leader);
+}
+
+int ensemble_send_frame(struct ensemble *e, raft_id to, uint16_t type, const void *body, size_t len)
+{
+	return peer_transport_send_frame(&e->peers, to, type, body, len);
+}
+
+static void arm_timer(struct ensemble *en);
 
 static void on_raft_timer(struct loop_op *op, int res, uint32_t flags)
 {
-	struct commit *c = (struct commit *)((char *)op - offsetof(struct commit, raft_timer_op));
-	(void)res;
-	(void)flags;
-	c->raft_timer_armed = false;
-	if (c->peers.closing)
+	struct ensemble *en = container_of(op, struct ensemble, raft_timer_op);
+	struct commit *c = en->commit;
+	en->raft_timer_armed = false;
+	if (en->peers.closing)
 		return;
 	uint64_t now = loop_now_ms();
 	if (!c->failed && now + c->raft_clock_ahead_ms >= c->next_timeout) {
@@ -293,31 +321,36 @@ static void on_raft_timer(struct loop_op *op, int res, uint32_t flags)
 		if (r < 0 && r != -EAGAIN)
 			commit_fail(c, -r);
 	}
-	peer_transport_tick(&c->peers, now);
-	snapshot_transfer_pump(c);
-	sync_peers(c);
-	arm_timer(c);
+	peer_transport_tick(&en->peers, now);
+	snapshot_transfer_pump(en->transfers);
+	sync_peers(en);
+	arm_timer(en);
 }
 
 /* Raft's timers are tens of milliseconds (heartbeats are a tenth of the
  * election timeout): a ticker at a twentieth of it keeps them within 5%. */
-static void arm_timer(struct commit *c)
+static void arm_timer(struct ensemble *en)
 {
-	uint32_t ms = c->election_timeout_ms / 20;
+	uint32_t ms = en->election_timeout_ms / 20;
 	if (ms < 5)
 		ms = 5;
 	if (ms > 50)
 		ms = 50;
-	c->raft_timer_ts.tv_sec = 0;
-	c->raft_timer_ts.tv_nsec = (long long)ms * 1000000;
-	struct io_uring_sqe *sqe = loop_sqe(c->loop, &c->raft_timer_op);
-	io_uring_prep_timeout(sqe, &c->raft_timer_ts, 0, 0);
-	c->raft_timer_armed = true;
+	en->raft_timer_ts.tv_sec = 0;
+	en->raft_timer_ts.tv_nsec = (long long)ms * 1000000;
+	struct io_uring_sqe *sqe = loop_sqe(en->commit->loop, &en->raft_timer_op);
+	io_uring_prep_timeout(sqe, &en->raft_timer_ts, 0, 0);
+	en->raft_timer_armed = true;
 }
 
-int ensemble_open(struct commit *c, const struct ensemble_config *cfg, char *why, size_t why_size)
+int ensemble_open(struct ensemble *en, struct commit *c, const struct ensemble_config *cfg,
+		  const struct ensemble_callbacks *cb, char *why, size_t why_size)
 {
 	char listen[96];
+	memset(en, 0, sizeof(*en));
+	en->commit = c;
+	en->cb = *cb;
+	en->election_timeout_ms = cfg->election_timeout_ms;
 	sockaddr_format(cfg->peer_listen.host, cfg->peer_listen.port, listen, sizeof(listen));
 	struct peer_transport_options po = {
 		.self = c->self,
@@ -334,12 +367,20 @@ int ensemble_open(struct commit *c, const struct ensemble_config *cfg, char *why
 		.on_message = on_message,
 		.on_frame = on_frame,
 		.on_peer_down = on_peer_down,
-		.ctx = c,
+		.ctx = en,
 	};
-	int r = peer_transport_init(&c->peers, c->loop, &po, why, why_size);
-	if (r < 0)
+	en->transfers = snapshot_transfers_new(c, &en->peers);
+	if (!en->transfers) {
+		snprintf(why, why_size, "out of memory");
+		return -ENOMEM;
+	}
+	int r = peer_transport_init(&en->peers, c->loop, &po, why, why_size);
+	if (r < 0) {
+		snapshot_transfers_free(en->transfers);
+		en->transfers = NULL;
 		return r;
-	c->peers_ready = true;
+	}
+	en->peers_ready = true;
 	/* The configured members too: a server that joins later has no
 	 * configuration yet, and must answer the leader that adds it. */
 	for (size_t i = 0; i < cfg->member_count; i++) {
@@ -347,30 +388,47 @@ int ensemble_open(struct commit *c, const struct ensemble_config *cfg, char *why
 		if (cfg->members[i].id == c->self)
 			continue;
 		sockaddr_format(cfg->members[i].peer.host, cfg->members[i].peer.port, peer, sizeof(peer));
-		peer_transport_add(&c->peers, cfg->members[i].id, peer);
+		peer_transport_add(&en->peers, cfg->members[i].id, peer);
 	}
-	sync_peers(c);
-	c->raft_timer_op.complete = on_raft_timer;
-	c->state_seen = RAFT_UNAVAILABLE;
-	arm_timer(c);
+	sync_peers(en);
+	en->ops = (struct commit_peers){
+		.send = send_messages,
+		.install_snapshot = install_snapshot,
+		.after_step = after_step,
+		.can_prep = can_prep,
+		.leader_reachable = leader_reachable,
+		.own_timer = true,
+		.ctx = en,
+	};
+	commit_attach_peers(c, &en->ops);
+	en->raft_timer_op.complete = on_raft_timer;
+	en->state_seen = RAFT_UNAVAILABLE;
+	arm_timer(en);
 	log_info("ensemble \"%s\": server %llu, peers on %s, %u members, election timeout %u ms",
-		 cfg->cluster_name, (unsigned long long)c->self, c->peers.listen_name,
-		 c->raft.configuration.n, c->election_timeout_ms);
-	ensemble_after_step(c);
+		 cfg->cluster_name, (unsigned long long)c->self, en->peers.listen_name,
+		 c->raft.configuration.n, en->election_timeout_ms);
+	after_step(en);
 	return 0;
 }
 
-bool ensemble_close(struct commit *c)
+bool ensemble_close(struct ensemble *en)
 {
-	if (!c->peers_ready)
+	if (!en->peers_ready)
 		return true;
-	snapshot_transfer_stop(c);
-	if (c->raft_timer_armed) {
-		struct io_uring_sqe *sqe = loop_sqe(c->loop, NULL);
-		io_uring_prep_timeout_remove(sqe, (uint64_t)(uintptr_t)&c->raft_timer_op, 0);
+	if (en->raft_timer_armed) {
+		struct io_uring_sqe *sqe = loop_sqe(en->commit->loop, NULL);
+		io_uring_prep_timeout_remove(sqe, (uint64_t)(uintptr_t)&en->raft_timer_op, 0);
 	}
-	if (!peer_transport_close(&c->peers) || c->raft_timer_armed)
+	if (!peer_transport_close(&en->peers) || en->raft_timer_armed)
 		return false;
-	c->peers_ready = false;
+	en->peers_ready = false;
 	return true;
+}
+
+void ensemble_free(struct ensemble *en)
+{
+	if (en->commit && en->commit->peers == &en->ops)
+		commit_attach_peers(en->commit, &commit_alone);
+	snapshot_transfers_free(en->transfers);
+	en->transfers = NULL;
 }

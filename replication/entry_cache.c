@@ -5,9 +5,10 @@
 #include <stdlib.h>
 #include <string.h>
 
-void entry_cache_init(struct entry_cache *c)
+void entry_cache_init(struct entry_cache *c, bool keep)
 {
 	memset(c, 0, sizeof(*c));
+	c->keep = keep;
 }
 
 static void drop(struct entry_cache *c, struct cached_entry *e)
@@ -22,7 +23,9 @@ void entry_cache_free(struct entry_cache *c)
 	for (size_t i = 0; i < c->count; i++)
 		drop(c, &c->e[c->off + i]);
 	free(c->e);
+	bool keep = c->keep;
 	memset(c, 0, sizeof(*c));
+	c->keep = keep;
 }
 
 uint64_t entry_cache_last(const struct entry_cache *c)
@@ -33,6 +36,8 @@ uint64_t entry_cache_last(const struct entry_cache *c)
 int entry_cache_append(struct entry_cache *c, uint64_t index, uint64_t term, uint8_t type,
 		       const void *data, uint32_t len)
 {
+	if (!c->keep)
+		return 0;
 	if (c->count && index != c->first + c->count)
 		return -EINVAL;
 	if (c->off + c->count == c->cap) {

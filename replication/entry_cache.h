@@ -9,6 +9,7 @@
  * server has nobody to send to and keeps nothing. */
 #pragma once
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -20,13 +21,15 @@ struct cached_entry {
 };
 
 struct entry_cache {
+	bool keep;		/* false: appends keep nothing (a standalone server) */
 	struct cached_entry *e;	/* e[off .. off+count) are indexes first.. */
 	size_t off, count, cap;
 	uint64_t first;		/* index of e[off] */
 	uint64_t bytes;		/* payload held */
 };
 
-void entry_cache_init(struct entry_cache *c);
+/* An empty cache; keep says whether it keeps what is appended. */
+void entry_cache_init(struct entry_cache *c, bool keep);
 void entry_cache_free(struct entry_cache *c);
 /* Appends the entry at index (copied). index must follow the last one held,
  * or the cache must be empty. Returns 0, -EINVAL or -ENOMEM. */

@@ -1,7 +1,6 @@
 /* snapshot_transfer: see snapshot_transfer.h. */
 #include "snapshot_transfer.h"
 
-#include <endian.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <stdio.h>
@@ -10,6 +9,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "bytes.h"
 #include "commit.h"
 #include "log.h"
 
@@ -33,20 +33,23 @@ struct snapshot_receive {
 };
 
 struct snapshot_transfers {
+	struct commit *commit;		/* the snapshot files, and where one installs */
+	struct peer_transport *peers;
 	struct snapshot_send sends[SENDS_MAX];
 	unsigned send_count;
 	struct snapshot_receive rx;
 	uint8_t *chunk;
 };
 
-static struct snapshot_transfers *transfers(struct commit *c)
+struct snapshot_transfers *snapshot_transfers_new(struct commit *c, struct peer_transport *peers)
 {
-	if (!c->transfers) {
-		c->transfers = calloc(1, sizeof(*c->transfers));
-		if (c->transfers)
-			c->transfers->rx.fd = -1;
-	}
-	return c->transfers;
+	struct snapshot_transfers *x = calloc(1, sizeof(*x));
+	if (!x)
+		return NULL;
+	x->commit = c;
+	x->peers = peers;
+	x->rx.fd = -1;
+	return x;
 }
 
 static void send_end(struct snapshot_transfers *x, unsigned i)
@@ -58,11 +61,8 @@ static void send_end(struct snapshot_transfers *x, unsigned i)
 	x->sends[i] = x->sends[--x->send_count];
 }
 
-void snapshot_transfer_start(struct commit *c, const struct raft_message *m)
+void snapshot_transfer_start(struct snapshot_transfers *x, const struct raft_message *m)
 {
-	struct snapshot_transfers *x = transfers(c);
-	if (!x)
-		return;
 	for (unsigned i = 0; i < x->send_count; i++)
 		if (x->sends[i].to == m->server_id) {
 			send_end(x, i);
@@ -71,7 +71,7 @@ void snapshot_transfer_start(struct commit *c, const struct raft_message *m)
 	if (x->send_count == SENDS_MAX)
 		return;
 	char path[4200];
-	snapshot_path(c->data_dir, m->install_snapshot.last_index, path, sizeof(path));
+	snapshot_path(x->commit->data_dir, m->install_snapshot.last_index, path, sizeof(path));
 	struct snapshot_send *s = &x->sends[x->send_count];
 	memset(s, 0, sizeof(*s));
 	s->fd = open(path, O_RDONLY | O_CLOEXEC);
@@ -93,15 +93,17 @@ void snapshot_transfer_start(struct commit *c, const struct raft_message *m)
 	log_info("sending the snapshot at index %llu (%llu bytes) to server %llu, which is too far "
 		 "behind for the log", (unsigned long long)s->meta.index, (unsigned long long)s->size,
 		 (unsigned long long)s->to);
-	snapshot_transfer_pump(c);
+	snapshot_transfer_pump(x);
 }
 
 /* All chunks queued: the InstallSnapshot message follows them. */
-static void send_install(struct commit *c, struct snapshot_send *s)
+static void send_install(struct snapshot_transfers *x, struct snapshot_send *s)
 {
 	struct raft_message m = s->m;
 	struct raft_install_snapshot *a = &m.install_snapshot;
-	uint64_t announce[2] = { htobe64(s->meta.index), htobe64(s->size) };
+	uint8_t announce[16];
+	store_be64(announce, s->meta.index);
+	store_be64(announce + 8, s->size);
 	struct raft_buffer cb = { .base = s->meta.conf, .len = s->meta.conf_len };
 	raft_configuration_init(&a->conf);
 	if (raft_configuration_decode(&cb, &a->conf) != 0) {
@@ -114,22 +116,19 @@ static void send_install(struct commit *c, struct snapshot_send *s)
 	a->conf_index = s->meta.conf_index;
 	a->data.base = announce;
 	a->data.len = sizeof(announce);
-	peer_transport_send(&c->peers, &m);
+	peer_transport_send(x->peers, &m);
 	raft_configuration_close(&a->conf);
 }
 
-void snapshot_transfer_pump(struct commit *c)
+void snapshot_transfer_pump(struct snapshot_transfers *x)
 {
-	struct snapshot_transfers *x = c->transfers;
-	if (!x)
-		return;
 	if (!x->chunk && !(x->chunk = malloc(CHUNK_HEADER + CHUNK_BYTES)))
 		return;
 	for (unsigned i = 0; i < x->send_count; ) {
 		struct snapshot_send *s = &x->sends[i];
 		bool done = false;
-		while (peer_transport_up(&c->peers, s->to) &&
-		       peer_transport_queued(&c->peers, s->to) < QUEUE_AHEAD_BYTES) {
+		while (peer_transport_up(x->peers, s->to) &&
+		       peer_transport_queued(x->peers, s->to) < QUEUE_AHEAD_BYTES) {
 			uint64_t n = s->size - s->offset;
 			if (n > CHUNK_BYTES)
 				n = CHUNK_BYTES;
@@ -140,14 +139,15 @@ void snapshot_transfer_pump(struct commit *c)
 				done = true;
 				break;
 			}
-			uint64_t h[3] = { htobe64(s->meta.index), htobe64(s->offset), htobe64(s->size) };
-			memcpy(x->chunk, h, CHUNK_HEADER);
-			if (n && peer_transport_send_frame(&c->peers, s->to, PEER_FRAME_SNAPSHOT_CHUNK,
+			store_be64(x->chunk, s->meta.index);
+			store_be64(x->chunk + 8, s->offset);
+			store_be64(x->chunk + 16, s->size);
+			if (n && peer_transport_send_frame(x->peers, s->to, PEER_FRAME_SNAPSHOT_CHUNK,
 							   x->chunk, CHUNK_HEADER + n) < 0)
 				break;
 			s->offset += n;
 			if (s->offset == s->size) {
-				send_install(c, s);
+				send_install(x, s);
 				done = true;
 				break;
 			}
@@ -159,17 +159,15 @@ void snapshot_transfer_pump(struct commit *c)
 	}
 }
 
-void snapshot_transfer_peer_down(struct commit *c, raft_id id)
+void snapshot_transfer_peer_down(struct snapshot_transfers *x, raft_id id)
 {
-	struct snapshot_transfers *x = c->transfers;
-	for (unsigned i = 0; x && i < x->send_count; i++)
+	for (unsigned i = 0; i < x->send_count; i++)
 		if (x->sends[i].to == id)
 			x->sends[i].offset = 0;
 }
 
-void snapshot_transfer_stop(struct commit *c)
+void snapshot_transfers_free(struct snapshot_transfers *x)
 {
-	struct snapshot_transfers *x = c->transfers;
 	if (!x)
 		return;
 	while (x->send_count)
@@ -178,28 +176,25 @@ void snapshot_transfer_stop(struct commit *c)
 		close(x->rx.fd);
 	free(x->chunk);
 	free(x);
-	c->transfers = NULL;
 }
 
-static void incoming_path(struct commit *c, char *out, size_t size)
+static void incoming_path(struct snapshot_transfers *x, char *out, size_t size)
 {
-	snprintf(out, size, "%s/snap/incoming.tmp", c->data_dir);
+	snprintf(out, size, "%s/snap/incoming.tmp", x->commit->data_dir);
 }
 
-void snapshot_transfer_chunk(struct commit *c, const struct peer_frame *f)
+void snapshot_transfer_chunk(struct snapshot_transfers *x, const struct peer_frame *f)
 {
-	struct snapshot_transfers *x = transfers(c);
-	if (!x || f->body_len < CHUNK_HEADER)
+	if (f->body_len < CHUNK_HEADER)
 		return;
-	uint64_t h[3];
-	memcpy(h, f->body, CHUNK_HEADER);
-	uint64_t index = be64toh(h[0]), offset = be64toh(h[1]), size = be64toh(h[2]);
+	uint64_t index = load_be64(f->body), offset = load_be64(f->body + 8),
+		 size = load_be64(f->body + 16);
 	struct snapshot_receive *rx = &x->rx;
 	if (offset == 0) {
 		char path[4200], dir[4200];
-		snprintf(dir, sizeof(dir), "%s/snap", c->data_dir);
+		snprintf(dir, sizeof(dir), "%s/snap", x->commit->data_dir);
 		mkdir(dir, 0700);	/* a follower that never wrote a snapshot has none */
-		incoming_path(c, path, sizeof(path));
+		incoming_path(x, path, sizeof(path));
 		if (rx->fd >= 0)
 			close(rx->fd);
 		rx->fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
@@ -225,15 +220,12 @@ void snapshot_transfer_chunk(struct commit *c, const struct peer_frame *f)
 	rx->expected += n;
 }
 
-bool snapshot_transfer_received(struct commit *c, struct raft_message *m)
+bool snapshot_transfer_received(struct snapshot_transfers *x, struct raft_message *m)
 {
-	struct snapshot_transfers *x = transfers(c);
 	struct raft_install_snapshot *a = &m->install_snapshot;
-	if (!x || a->data.len != 16)
+	if (a->data.len != 16)
 		return false;
-	uint64_t announce[2];
-	memcpy(announce, a->data.base, 16);
-	uint64_t index = be64toh(announce[0]), size = be64toh(announce[1]);
+	uint64_t index = load_be64(a->data.base), size = load_be64((uint8_t *)a->data.base + 8);
 	struct snapshot_receive *rx = &x->rx;
 	if (rx->fd < 0 || rx->broken || rx->index != index || rx->expected != size ||
 	    index != a->last_index) {
@@ -249,71 +241,17 @@ bool snapshot_transfer_received(struct commit *c, struct raft_message *m)
 }
 
 /* RAFT_UPDATE_SNAPSHOT: the received file becomes this server's newest
- * snapshot and its state. */
-int ensemble_install_snapshot(struct commit *c, struct raft_snapshot_metadata *meta,
+ * snapshot and its state (commit_install_snapshot). */
+int snapshot_transfer_install(struct snapshot_transfers *x, struct raft_snapshot_metadata *meta,
 			      struct raft_buffer *chunk)
 {
-	struct snapshot_transfers *x = transfers(c);
-	char from[4200], to[4200], why[512];
+	char from[4200];
 	raft_free(chunk->base);
 	chunk->base = NULL;
-	if (!x || x->rx.fd < 0)
+	if (x->rx.fd < 0)
 		return -EIO;
 	close(x->rx.fd);
 	x->rx.fd = -1;
-	incoming_path(c, from, sizeof(from));
-	snapshot_path(c->data_dir, meta->index, to, sizeof(to));
-	if (rename(from, to) < 0)
-		return -errno;
-	int dfd = open(to, O_RDONLY | O_CLOEXEC);
-	if (dfd >= 0) {
-		char dir[4200];
-		snprintf(dir, sizeof(dir), "%s/snap", c->data_dir);
-		close(dfd);
-		dfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-		if (dfd >= 0) {
-			fsync(dfd);
-			close(dfd);
-		}
-	}
-	/* Everything this server had after its old snapshot is superseded. */
-	while (c->head) {
-		struct txn *t = c->head;
-		c->head = t->next;
-		t->next = NULL;
-		c->queued--;
-		c->txns_truncated++;
-		c->on_abandoned(c->ctx, t, ECONNRESET);
-	}
-	c->tail = NULL;
-	if (c->reset_state && c->reset_state(c->ctx) < 0)
-		return -ENOMEM;
-	struct snapshot_meta snap;
-	int r = snapshot_load_newest(c->data_dir, &c->meta.identity, c->state, &snap, why,
-				     sizeof(why), NULL);
-	if (r < 0 || snap.index != meta->index) {
-		log_error("the leader's snapshot at index %llu does not load: %s",
-			  (unsigned long long)meta->index, r < 0 ? why : "another one is newer");
-		if (r == 0)
-			free(snap.conf);
-		return r < 0 ? r : -EBADMSG;
-	}
-	free(c->conf);
-	c->conf = snap.conf;
-	c->conf_len = snap.conf_len;
-	c->conf_index = snap.conf_index;
-	c->conf_fired_index = snap.conf_index;
-	c->snapshot_index = snap.index;
-	c->term_run_count = 0;
-	commit_note_term(c, snap.index, snap.term);
-	entry_cache_truncate(&c->entries, 0);
-	wal_skip_to(&c->wal, snap.index + 1, snap.term);
-	c->last_zxid = (int64_t)snap.index;
-	c->applied_index = snap.index;
-	c->installed = *meta;
-	c->installed_pending = true;
-	log_notice("installed the leader's snapshot at index %llu (%zu nodes, %zu sessions)",
-		   (unsigned long long)snap.index, c->state->tree.nodes.count,
-		   c->state->sessions.by_id.count);
-	return 0;
+	incoming_path(x, from, sizeof(from));
+	return commit_install_snapshot(x->commit, meta, from);
 }

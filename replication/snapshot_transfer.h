@@ -23,19 +23,30 @@
 #include "peer_message.h"
 
 
+#include "peer_transport.h"
+
 struct commit;
+struct snapshot_transfers;
+
+/* The transfers of an ensemble member: snapshots of c sent over peers,
+ * and received into c's data directory. NULL when out of memory. */
+struct snapshot_transfers *snapshot_transfers_new(struct commit *c, struct peer_transport *peers);
+void snapshot_transfers_free(struct snapshot_transfers *x);
 
 /* The leader: raft wants m (RAFT_INSTALL_SNAPSHOT) sent. */
-void snapshot_transfer_start(struct commit *c, const struct raft_message *m);
+void snapshot_transfer_start(struct snapshot_transfers *x, const struct raft_message *m);
 /* Sends what the peers' queues have room for (from the raft timer). */
-void snapshot_transfer_pump(struct commit *c);
+void snapshot_transfer_pump(struct snapshot_transfers *x);
 /* The connection to id dropped: its transfer starts over. */
-void snapshot_transfer_peer_down(struct commit *c, raft_id id);
-void snapshot_transfer_stop(struct commit *c);
+void snapshot_transfer_peer_down(struct snapshot_transfers *x, raft_id id);
 
 /* The follower: a CHUNK frame. */
-void snapshot_transfer_chunk(struct commit *c, const struct peer_frame *f);
+void snapshot_transfer_chunk(struct snapshot_transfers *x, const struct peer_frame *f);
 /* The InstallSnapshot message arrived: true when the file it announces is
  * here whole (m may go to raft), false when not (drop it; the leader sends
  * again). */
-bool snapshot_transfer_received(struct commit *c, struct raft_message *m);
+bool snapshot_transfer_received(struct snapshot_transfers *x, struct raft_message *m);
+/* RAFT_UPDATE_SNAPSHOT: the whole file becomes this server's snapshot and
+ * state. Returns 0 or a negative errno. */
+int snapshot_transfer_install(struct snapshot_transfers *x, struct raft_snapshot_metadata *meta,
+			      struct raft_buffer *chunk);

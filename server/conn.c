@@ -328,7 +328,7 @@ static void handle_connect(struct conn *c, const uint8_t *frame, uint32_t len)
 		return;
 	}
 
-	if (srv->commit.ensemble && !commit_leader_reachable(&srv->commit)) {
+	if (srv->cfg->in_ensemble && !commit_leader_reachable(&srv->commit)) {
 		/* No leader, or one this server cannot reach (it may have died):
 		 * the client is better served by another server, as a ZooKeeper
 		 * follower refuses clients until it follows a leader. */

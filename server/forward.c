@@ -88,7 +88,7 @@ int forward_request(struct conn *c, struct request *rq, int32_t op, const uint8_
 		 * the request waits here as if it came from a follower. */
 		r = hold(srv, leader, b.data, b.len);
 	} else if (!b.error) {
-		r = peer_transport_send_frame(&srv->commit.peers, leader, PEER_FRAME_FORWARD,
+		r = ensemble_send_frame(&srv->ensemble, leader, PEER_FRAME_FORWARD,
 					      b.data, b.len);
 	}
 	jute_buf_free(&b);
@@ -226,7 +226,7 @@ void forward_complete(struct server *srv, struct request *rq, struct txn *t,
 void forward_touch(struct server *srv)
 {
 	raft_id leader = commit_leader(&srv->commit);
-	if (!srv->commit.ensemble || srv->now_ms < srv->next_touch_ms)
+	if (!srv->cfg->in_ensemble || srv->now_ms < srv->next_touch_ms)
 		return;
 	uint32_t period = srv->cfg->tick_time_ms / 2;
 	srv->next_touch_ms = srv->now_ms + (period ? period : 1);
@@ -244,7 +244,7 @@ void forward_touch(struct server *srv)
 	}
 	jute_patch_int(&b, 0, n);
 	if (n && !b.error)
-		peer_transport_send_frame(&srv->commit.peers, leader, PEER_FRAME_TOUCH, b.data, b.len);
+		ensemble_send_frame(&srv->ensemble, leader, PEER_FRAME_TOUCH, b.data, b.len);
 	jute_buf_free(&b);
 }
 

@@ -127,7 +127,7 @@ static void ensemble_lines(struct conn *c)
 	out(c, "corral_raft_term\t%llu\n", (unsigned long long)raft_current_term(&k->raft));
 	out(c, "corral_raft_commit_index\t%llu\n", (unsigned long long)raft_commit_index(&k->raft));
 	out(c, "corral_raft_last_index\t%llu\n", (unsigned long long)raft_last_index(&k->raft));
-	out(c, "corral_leader_changes\t%llu\n", (unsigned long long)k->leader_changes);
+	out(c, "corral_leader_changes\t%llu\n", (unsigned long long)srv->ensemble.leader_changes);
 	out(c, "corral_forwarded\t%llu\n", (unsigned long long)srv->forwarded);
 	out(c, "corral_forwards_lost\t%llu\n", (unsigned long long)srv->forwards_lost);
 	out(c, "corral_forwards_received\t%llu\n", (unsigned long long)srv->forwards_received);
@@ -144,7 +144,7 @@ static void ensemble_lines(struct conn *c)
 			continue;
 		followers++;
 		if (raft_match_index(&k->raft, id, &match) == 0 && match + 1000 >= last &&
-		    peer_transport_up(&k->peers, id))
+		    peer_transport_up(&srv->ensemble.peers, id))
 			synced++;
 	}
 	out(c, "zk_followers\t%u\n", followers);
@@ -191,7 +191,7 @@ static void mntr(struct conn *c)
 	out(c, "corral_log_failed\t%d\n", srv->commit.failed != 0);
 	out(c, "corral_log_refusing_for_space\t%d\n", srv->commit.refusing_for_space);
 	out(c, "corral_bad_input_closed\t%llu\n", (unsigned long long)st->bad_input_closed);
-	if (srv->commit.ensemble)
+	if (srv->cfg->in_ensemble)
 		ensemble_lines(c);
 }
 
@@ -234,7 +234,7 @@ static void run(struct conn *c, enum four_letter_word w)
 	case FLW_ISRO:
 		/* ro: an ensemble member without a quorum, serving read-only
 		 * sessions (ensemble.read_only). */
-		out(c, srv->commit.ensemble && srv->cfg->read_only && !commit_leader(&srv->commit)
+		out(c, srv->cfg->in_ensemble && srv->cfg->read_only && !commit_leader(&srv->commit)
 		       ? "ro" : "rw");
 		break;
 	case FLW_SRVR:

@@ -219,11 +219,11 @@ int request_receive(struct conn *c, const uint8_t *frame, uint32_t len)
 	bool follower = !commit_can_prep(&srv->commit);
 	/* reconfig changes the members: a write, when the ensemble allows it
 	 * (otherwise read.c answers RECONFIGDISABLED). */
-	bool reconfig = op == ZK_OP_RECONFIG && srv->commit.ensemble && srv->cfg->reconfig_enabled;
+	bool reconfig = op == ZK_OP_RECONFIG && srv->cfg->in_ensemble && srv->cfg->reconfig_enabled;
 	/* In an ensemble sync goes through the log, on the leader too: a
 	 * leader cut off from the others (and replaced without knowing yet)
 	 * cannot commit it, so it never answers a sync from a stale state. */
-	bool log_sync = op == ZK_OP_SYNC && srv->commit.ensemble;
+	bool log_sync = op == ZK_OP_SYNC && srv->cfg->in_ensemble;
 	if (read_op(op) && !c->queue_head && !log_sync && !reconfig) {
 		/* Nothing ahead of it: answer now, without queueing. */
 		int err = read_execute(c, xid, op, body, body_len);

@@ -146,7 +146,7 @@ static void touch_all_sessions(struct server *srv)
 const char *server_mode(struct server *srv)
 {
 	struct commit *c = &srv->commit;
-	if (!c->ensemble)
+	if (!srv->cfg->in_ensemble)
 		return "standalone";
 	if (commit_state(c) == RAFT_LEADER)
 		return "leader";
@@ -388,8 +388,8 @@ static void before_wait(void *ctx)
 	}
 	/* A leader lets what it prepped commit; a follower cannot wait for
 	 * that (its leader may be gone). */
-	if (srv->stopping && (!srv->commit.head || !srv->prepping) && !srv->conns &&
-	    ensemble_close(&srv->commit))
+	if (srv->stopping && (list_empty(&srv->commit.queue) || !srv->prepping) && !srv->conns &&
+	    (!srv->cfg->in_ensemble || ensemble_close(&srv->ensemble)))
 		loop_stop(&srv->loop);
 }
 
@@ -429,9 +429,6 @@ int server_init(struct server *srv, struct server_config *cfg, char *why, size_t
 		.client_listen = cfg->listen_count ? &cfg->listen[0] : NULL,
 		.on_committed = on_committed,
 		.on_abandoned = on_abandoned,
-		.on_role = on_role,
-		.on_frame = on_frame,
-		.on_peer_down = on_peer_down,
 		.reset_state = reset_state,
 		.on_configuration = on_configuration,
 		.progress = on_recovery_progress,
@@ -447,6 +444,12 @@ int server_init(struct server *srv, struct server_config *cfg, char *why, size_t
 	sd_notify(0, "STATUS=recovering: reading the log");
 	r = commit_open(&srv->commit, &co, why, why_size);
 	srv->recovering = false;
+	if (r == 0 && cfg->in_ensemble) {
+		struct ensemble_callbacks cb = {
+			.on_role = on_role, .on_frame = on_frame, .on_peer_down = on_peer_down, .ctx = srv,
+		};
+		r = ensemble_open(&srv->ensemble, &srv->commit, &cfg->ensemble, &cb, why, why_size);
+	}
 	if (r < 0) {
 		server_free(srv);
 		return r;
@@ -518,6 +521,7 @@ void server_free(struct server *srv)
 	}
 	forward_drop_held(srv);
 	membership_drop(srv);
+	ensemble_free(&srv->ensemble);
 	commit_free(&srv->commit);
 	watch_table_free(&srv->watches);
 	prep_free(&srv->prep);

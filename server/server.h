@@ -11,6 +11,7 @@
 #include <linux/time_types.h>
 
 #include "commit.h"
+#include "ensemble.h"
 #include "server_config.h"
 #include "loop.h"
 #include "prep.h"
@@ -37,6 +38,7 @@ struct server {
 	struct state state;
 	struct prep prep;
 	struct commit commit;
+	struct ensemble ensemble;	/* when in an ensemble (cfg->in_ensemble) */
 	struct watch_table watches;
 	int64_t applying_zxid;		/* the txn being applied, for watch events */
 

@@ -37,7 +37,7 @@ static void test_entries_come_back_by_index_and_only_in_order(void **state)
 {
 	struct entry_cache c;
 	(void)state;
-	entry_cache_init(&c);
+	entry_cache_init(&c, true);
 	fill(&c, 5, 5000, 2);
 	assert_int_equal(entry_cache_last(&c), 5000);
 	assert_null(entry_cache_get(&c, 4));
@@ -52,7 +52,7 @@ static void test_truncate_drops_from_index_and_appends_go_on_there(void **state)
 {
 	struct entry_cache c;
 	(void)state;
-	entry_cache_init(&c);
+	entry_cache_init(&c, true);
 	fill(&c, 1, 100, 1);
 	uint64_t bytes = c.bytes;
 	entry_cache_truncate(&c, 60);
@@ -74,7 +74,7 @@ static void test_trim_drops_before_index_and_memory_is_reused(void **state)
 {
 	struct entry_cache c;
 	(void)state;
-	entry_cache_init(&c);
+	entry_cache_init(&c, true);
 	for (uint64_t round = 0; round < 20; round++) {
 		fill(&c, round * 1000 + 1, round * 1000 + 1000, round + 1);
 		entry_cache_trim(&c, round * 1000 + 900);

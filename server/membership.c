@@ -1,0 +1,197 @@
+/* membership: see membership.h. */
+#include "membership.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "commit.h"
+#include "log.h"
+#include "members.h"
+#include "proto.h"
+#include "request.h"
+#include "server.h"
+#include "tree.h"
+
+#define CONFIG_PATH "/zookeeper/config"
+
+struct pending_reconfig {
+	struct pending_reconfig *next;
+	uint64_t index;			/* the configuration entry */
+	struct request *rq;		/* a local request, or NULL */
+	uint32_t origin;		/* or a forwarded one */
+	uint64_t seq;
+};
+
+static const struct raft_configuration *committed_conf(struct commit *c, uint64_t *ret_index)
+{
+	if (c->raft.configuration_committed_index) {
+		*ret_index = c->raft.configuration_committed_index;
+		return &c->raft.configuration_committed;
+	}
+	*ret_index = 0;
+	return NULL;
+}
+
+void membership_refresh(struct server *srv)
+{
+	struct commit *c = &srv->commit;
+	uint64_t index;
+	const struct raft_configuration *conf = committed_conf(c, &index);
+	if (!srv->cfg->in_ensemble || !conf)
+		return;
+	struct jute_buf b = { 0 };
+	struct znode *node = tree_lookup(&srv->state.tree, CONFIG_PATH, strlen(CONFIG_PATH));
+	if (members_config_text(conf, index, &b) == 0 && node &&
+	    (node->data_len != (int32_t)b.len || memcmp(node->data, b.data, b.len))) {
+		if (tree_set_data(&srv->state.tree, node, b.data, (int32_t)b.len) == 0) {
+			node->mzxid = (int64_t)index;
+			node->version = (int32_t)(index & 0x7fffffff);
+		}
+	}
+	jute_buf_free(&b);
+}
+
+static bool may_write_config(struct server *srv, const struct auth_identities *ids)
+{
+	const struct znode *n = tree_lookup(&srv->state.tree, CONFIG_PATH, strlen(CONFIG_PATH));
+	return n && auth_allowed(ids, n->acl, ZK_PERM_WRITE);
+}
+
+int membership_reconfig(struct server *srv, const struct auth_identities *ids, const uint8_t *body,
+			uint32_t len, struct request *rq, uint32_t origin, uint64_t seq)
+{
+	struct commit *c = &srv->commit;
+	struct jute_reader r;
+	const char *joining, *leaving, *members;
+	int32_t jlen, llen, mlen;
+	jute_reader_init(&r, body, len);
+	jute_read_string_nullable(&r, &joining, &jlen);
+	jute_read_string_nullable(&r, &leaving, &llen);
+	jute_read_string_nullable(&r, &members, &mlen);
+	int64_t config_id = jute_read_long(&r);
+	if (r.error)
+		return ZMARSHALLINGERROR;
+	if (!srv->cfg->reconfig_enabled)
+		return ZRECONFIGDISABLED;
+	if (!may_write_config(srv, ids))
+		return ZNOAUTH;
+	uint64_t index;
+	const struct raft_configuration *cur = committed_conf(c, &index);
+	if (!cur || c->raft.configuration_uncommitted_index || srv->reconfig_head)
+		return ZRECONFIGINPROGRESS;
+	if (config_id != -1 && (uint64_t)config_id != index)
+		return ZBADVERSION;
+	struct raft_configuration next;
+	struct reconfig_change change = {
+		.joining = joining, .joining_len = jlen, .leaving = leaving, .leaving_len = llen,
+		.members = members, .members_len = mlen,
+	};
+	int32_t err = ZOK;
+	if (members_change(cur, &change, &next, &err) < 0)
+		return ZAPIERROR;	/* out of memory: nothing changes */
+	if (err)
+		return err;
+	uint64_t change_index = 0;
+	int rc = commit_change(c, &next, &change_index);
+	raft_configuration_close(&next);
+	if (rc < 0)
+		return rc == -EBUSY ? ZRECONFIGINPROGRESS : ZAPIERROR;
+	struct pending_reconfig *p = calloc(1, sizeof(*p));
+	if (!p)
+		return ZAPIERROR;	/* the change goes on; its answer cannot */
+	p->index = change_index;
+	p->rq = rq;
+	p->origin = origin;
+	p->seq = seq;
+	p->next = srv->reconfig_head;
+	srv->reconfig_head = p;
+	log_notice("reconfig: the members change at index %llu (%s%.*s%s%.*s%s%.*s)",
+		   (unsigned long long)change_index, jlen > 0 ? "joining " : "", jlen > 0 ? (int)jlen : 0,
+		   jlen > 0 ? joining : "", llen > 0 ? " leaving " : "", llen > 0 ? (int)llen : 0,
+		   llen > 0 ? leaving : "", mlen >= 0 ? " members " : "", mlen > 0 ? (int)mlen : 0,
+		   mlen > 0 ? members : "");
+	return ZOK;
+}
+
+void membership_committed(struct server *srv)
+{
+	membership_refresh(srv);
+	uint64_t committed = srv->commit.raft.configuration_committed_index;
+	struct pending_reconfig **pp = &srv->reconfig_head;
+	while (*pp) {
+		struct pending_reconfig *p = *pp;
+		if (p->index > committed) {
+			pp = &p->next;
+			continue;
+		}
+		*pp = p->next;
+		/* The answer follows every txn before it, through the log. */
+		struct txn *t = txn_new(0);
+		if (t) {
+			t->request_op = ZK_OP_RECONFIG;
+			t->time_ms = loop_wall_ms();
+			t->origin = p->origin;
+			t->origin_seq = p->seq;
+			t->request = p->rq;
+			if (p->rq)
+				p->rq->txn = t;
+			if (server_submit(srv, t) < 0) {
+				if (p->rq)
+					p->rq->txn = NULL;
+				t->request = NULL;
+				txn_free(t);
+			}
+		}
+		free(p);
+	}
+}
+
+void membership_drop(struct server *srv)
+{
+	while (srv->reconfig_head) {
+		struct pending_reconfig *p = srv->reconfig_head;
+		srv->reconfig_head = p->next;
+		free(p);
+	}
+}
+
+int membership_transfer(struct server *srv, const struct auth_identities *ids, const uint8_t *body,
+			uint32_t len)
+{
+	struct jute_reader r;
+	jute_reader_init(&r, body, len);
+	int32_t id = jute_read_int(&r);
+	if (r.error || id < 0 || id > 255)
+		return ZBADARGUMENTS;
+	if (!srv->cfg->in_ensemble || commit_state(&srv->commit) != RAFT_LEADER)
+		return ZAPIERROR;
+	if (!may_write_config(srv, ids))
+		return ZNOAUTH;
+	int rc = commit_transfer(&srv->commit, (raft_id)id);
+	if (rc == -ENOENT)
+		return ZBADARGUMENTS;
+	if (rc < 0)
+		return ZAPIERROR;
+	if (id)
+		log_notice("leadership is being handed to server %d", id);
+	else
+		log_notice("leadership is being handed to the most up-to-date member");
+	return ZOK;
+}
+
+int membership_answer(struct request *rq)
+{
+	struct jute_buf b = { 0 };
+	jute_write_string(&b, CONFIG_PATH, (int32_t)strlen(CONFIG_PATH));
+	jute_write_bool(&b, false);
+	if (b.error)
+		return -ENOMEM;
+	free(rq->body);
+	rq->body = b.data;
+	rq->body_len = (uint32_t)b.len;
+	rq->op = ZK_OP_GET_DATA;
+	rq->state = REQUEST_WAITING;
+	return 0;
+}
