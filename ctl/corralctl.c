@@ -20,13 +20,13 @@
 #include <unistd.h>
 
 #include "client.h"
-#include "corralctl.h"
+#include "command.h"
 #include "jute.h"
 #include "members.h"
 #include "words.h"
 #include "path.h"
 #include "proto.h"
-#include "tree.h"
+#include "records.h"
 
 #ifndef CORRAL_VERSION
 #error "CORRAL_VERSION must be defined by the build"
@@ -36,15 +36,6 @@
 #define DEFAULT_TIMEOUT_MS 5000
 #define MAX_TIMEOUT_MS 3600000
 #define DEFAULT_MAX_NODES 10000
-
-static const char usage_text[] =
-	"Usage: corralctl [-s HOST:PORT] [-t TIMEOUT_MS] [--auth USER:PASSWORD] COMMAND [ARGS]\n"
-	"       corralctl --help | --version\n"
-	"Commands: ruok, status, ls PATH, get PATH, stat PATH,\n"
-	"          tree [--max-nodes N] [--max-depth N] [PATH],\n"
-	"          create PATH [DATA], set PATH DATA, delete PATH,\n"
-	"          members list, members add ID PEER_HOST:PORT CLIENT_HOST:PORT [--observer],\n"
-	"          members remove ID, members transfer-leader [ID]\n";
 
 static void print_help(void)
 {
@@ -104,73 +95,12 @@ static void print_help(void)
 	       DEFAULT_TIMEOUT_MS, DEFAULT_MAX_NODES);
 }
 
-int usage_error(const char *fmt, ...)
-{
-	va_list ap;
-	fputs("corralctl: ", stderr);
-	va_start(ap, fmt);
-	vfprintf(stderr, fmt, ap);
-	va_end(ap);
-	fprintf(stderr, "\n%sTry 'corralctl --help' for more.\n", usage_text);
-	return EXIT_USAGE;
-}
-
-int unreachable_at(const char *where, const struct zk_client *c)
-{
-	fprintf(stderr, "corralctl: %s: %s\n", where, c->error);
-	return EXIT_UNREACHABLE;
-}
-
 static int unreachable(const struct ctx *x)
 {
 	return unreachable_at(x->server, &x->zk);
 }
 
-int answered_error(const char *path, int32_t err)
-{
-	switch (err) {
-	case ZNONODE:
-		fprintf(stderr, "corralctl: %s: no such node\n", path);
-		break;
-	case ZNOAUTH:
-		fprintf(stderr, "corralctl: %s: not authorized (NOAUTH)\n", path);
-		break;
-	case ZBADARGUMENTS:
-		fprintf(stderr, "corralctl: %s: invalid path\n", path);
-		break;
-	case ZNODEEXISTS:
-		fprintf(stderr, "corralctl: %s: already exists\n", path);
-		break;
-	case ZNOTEMPTY:
-		fprintf(stderr, "corralctl: %s: has children\n", path);
-		break;
-	default: {
-		const char *name = zk_err_name(err);
-		if (strcmp(name, "(other)") == 0)
-			fprintf(stderr, "corralctl: %s: server error %d\n", path, err);
-		else
-			fprintf(stderr, "corralctl: %s: server error %s (%d)\n", path, name, err);
-	}
-	}
-	return EXIT_NO;
-}
-
 /* ---- reads in a session ---- */
-
-int session_at(struct ctx *x, struct zk_client *c, const char *host, const char *port,
-	       const char *where)
-{
-	int32_t err;
-	if (zkc_connect(c, host, port) < 0 || zkc_session_open(c, SESSION_TIMEOUT_MS) < 0 ||
-	    (x->auth && zkc_auth(c, "digest", x->auth, &err) < 0))
-		return unreachable_at(where, c);
-	if (x->auth && err != ZOK) {
-		fprintf(stderr, "corralctl: %s: the server refused --auth (addauth digest): %s (%d)\n",
-			where, zk_err_name(err), err);
-		return EXIT_NO;
-	}
-	return 0;
-}
 
 /* Sends op {path, watch=false}. Returns 0 with *ret_err and the body, or -1
  * (transport). */

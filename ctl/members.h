@@ -2,7 +2,7 @@
  * members.c and corralctl(8)). */
 #pragma once
 
-#include "corralctl.h"
+#include "command.h"
 
 /* "members list|add|remove|transfer-leader ..." (args: what follows
  * "members"). Checks its own usage; returns an exit status. */

@@ -3,7 +3,7 @@
  * as one table). See words.c and corralctl(8). */
 #pragma once
 
-#include "corralctl.h"
+#include "command.h"
 
 int cmd_ruok(struct ctx *x, char **args, int nargs);
 int cmd_status(struct ctx *x, char **args, int nargs);

@@ -1,6 +1,7 @@
-/* corralctl.h: what corralctl.c shares with the files of its commands
- * (members.c): the context of one run, the exit statuses and the messages
- * every command words the same way. */
+/* command: what the files of corralctl's commands (corralctl.c, members.c,
+ * words.c) share: the context of one run, the exit statuses, the usage
+ * text, the messages every command words the same way, and opening a
+ * session (command.c). */
 #pragma once
 
 #include <stdbool.h>
@@ -27,6 +28,9 @@ struct ctx {
 	bool observer;			/* members add --observer */
 	struct zk_client zk;
 };
+
+/* The synopsis of every command, for usage messages. */
+extern const char usage_text[];
 
 /* "corralctl: MESSAGE", the usage and a hint on stderr; returns EXIT_USAGE. */
 __attribute__((format(printf, 1, 2)))
