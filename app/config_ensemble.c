@@ -7,6 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "config_ensemble.h"
 #include "config_yaml.h"
 
 #define MEMBERS_MAX 255

@@ -1,13 +1,15 @@
-/* config_yaml: what config.c's YAML loader shares with the loaders of its
- * larger sections (config_ensemble.c). Internal to the config files. */
+/* config_yaml: what the loaders of corral.yaml's sections share (config.c,
+ * config_ensemble.c): the loader's state, errors with file, line and key,
+ * and the readers of scalars, numbers and addresses. */
 #pragma once
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdarg.h>
 #include <stdint.h>
 #include <yaml.h>
 
-#include "config.h"
+#include "server_config.h"
 
 struct loader {
 	const char *path;
@@ -17,6 +19,11 @@ struct loader {
 	size_t error_size;
 };
 
+/* "PATH:LINE: KEY: message" into error, without LINE when it is 0 and KEY
+ * when NULL. */
+__attribute__((format(printf, 6, 0)))
+void cfg_format_error(char *error, size_t error_size, const char *path, size_t line,
+		      const char *key, const char *fmt, va_list ap);
 /* Writes "PATH:LINE: KEY: message" for node; returns -EINVAL. */
 __attribute__((format(printf, 4, 5)))
 int cfg_fail(struct loader *l, const yaml_node_t *node, const char *key, const char *fmt, ...);
@@ -34,10 +41,3 @@ int cfg_count_items(struct loader *l, const yaml_node_t *n, const char *key, con
 		    size_t *ret_count);
 const yaml_node_t *cfg_item(struct loader *l, const yaml_node_t *n, size_t i);
 
-/* ensemble.members (config_ensemble.c). */
-int cfg_load_members(struct loader *l, const yaml_node_t *n, const char *key);
-/* Deep copies and frees of the ensemble part of a config. */
-int cfg_copy_ensemble(struct server_config *dst, const struct server_config *src);
-void cfg_free_ensemble(struct server_config *cfg);
-/* Cross-key checks of the ensemble section, and client.listen's default. */
-int cfg_finish_ensemble(struct server_config *cfg, char *error, size_t error_size);
