@@ -485,7 +485,10 @@ static int list_snapshots(const char *dir, struct snap_file **ret, size_t *ret_c
 		n++;
 	}
 	closedir(d);
-	qsort(list, n, sizeof(*list), snap_cmp_desc);
+	/* An empty snap/ (a snapshot that failed on ENOSPC leaves one) has no
+	 * list at all: qsort() must not be handed its NULL. */
+	if (n > 1)
+		qsort(list, n, sizeof(*list), snap_cmp_desc);
 	*ret = list;
 	*ret_count = n;
 	return 0;
