@@ -234,6 +234,19 @@ int commit_open(struct commit *c, const struct commit_options *o, char *why, siz
 		return -EXDEV;
 	}
 
+	/* A crash while a snapshot was being written leaves its temp file,
+	 * up to a snapshot's size: nothing will ever finish it. */
+	unsigned removed;
+	r = snapshot_remove_temp_files(o->data_dir, &removed);
+	if (r < 0) {
+		snprintf(why, why_size, "%s/snap: cannot remove unfinished snapshots: %s", o->data_dir,
+			 strerror(-r));
+		return r;
+	}
+	if (removed)
+		log_notice("%s/snap: removed %u unfinished snapshot file%s (a crash while one was "
+			   "being written)", o->data_dir, removed, removed == 1 ? "" : "s");
+
 	uint64_t started = loop_now_ms();
 	struct snapshot_meta snap;
 	r = snapshot_load_newest(o->data_dir, &c->meta.identity, c->state, &snap, why, why_size,

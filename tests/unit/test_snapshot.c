@@ -170,6 +170,99 @@ static void test_a_snap_directory_of_temp_files_only_is_no_snapshot(void **state
 	state_free(&st);
 }
 
+static void test_temp_files_of_unfinished_snapshots_are_removed_and_snapshots_kept(void **state)
+{
+	unsigned removed = 99;
+	/* No snap/ at all (a new data directory): nothing to do. */
+	assert_int_equal(snapshot_remove_temp_files(dir, &removed), 0);
+	assert_int_equal(removed, 0);
+	make_snap_dir();
+	make_file("0000000000000007.snap.tmp", "a child killed while it wrote");
+	make_file("incoming.tmp", "a leader's snapshot half received");
+	make_file("0000000000000003.snap", "kept as it is (loading decides)");
+	assert_int_equal(snapshot_remove_temp_files(dir, &removed), 0);
+	assert_int_equal(removed, 2);
+	assert_false(exists("0000000000000007.snap.tmp"));
+	assert_false(exists("incoming.tmp"));
+	assert_true(exists("0000000000000003.snap"));
+	assert_int_equal(snapshot_remove_temp_files(dir, &removed), 0);
+	assert_int_equal(removed, 0);
+}
+
+static char proc_state(pid_t pid)
+{
+	char path[64], buf[512];
+	snprintf(path, sizeof(path), "/proc/%d/stat", (int)pid);
+	FILE *f = fopen(path, "r");
+	if (!f)
+		return 0;
+	size_t n = fread(buf, 1, sizeof(buf) - 1, f);
+	fclose(f);
+	buf[n] = 0;
+	const char *p = strrchr(buf, ')');	/* after the command name */
+	return p && p[1] == ' ' ? p[2] : 0;
+}
+
+/* A kill -9 of the server while its child writes a snapshot: the child dies
+ * with it (else it would publish under the next server, or hold on to a
+ * half-written file), leaving only a temp file that the next start removes.
+ * The child is stopped (fault injection) once its temp file is whole, just
+ * before it would publish: the worst moment. */
+static void test_the_snapshot_child_dies_with_the_server(void **state)
+{
+#ifndef CORRAL_FAULT_INJECTION
+	skip();
+#else
+	int fds[2];
+	assert_int_equal(prctl(PR_SET_CHILD_SUBREAPER, 1), 0);	/* the orphan comes to us */
+	assert_int_equal(pipe(fds), 0);
+	pid_t server = fork();
+	assert_true(server >= 0);
+	if (server == 0) {
+		struct state st;
+		struct snapshot_meta m = { .index = 9, .term = 1, .conf = (uint8_t *)"c", .conf_len = 1 };
+		close(fds[0]);
+		make_state(&st);
+		setenv("CORRAL_FAULT_SNAPSHOT_STOP", "1", 1);
+		pid_t child = snapshot_start(dir, &ID, &st, &m);
+		if (write(fds[1], &child, sizeof(child)) != sizeof(child))
+			_exit(1);
+		for (;;)
+			pause();
+	}
+	close(fds[1]);
+	pid_t child = 0;
+	assert_int_equal(read(fds[0], &child, sizeof(child)), sizeof(child));
+	close(fds[0]);
+	assert_true(child > 0);
+	for (int i = 0; i < 3000 && proc_state(child) != 'T'; i++) {
+		struct timespec ts = { 0, 10 * 1000 * 1000 };
+		nanosleep(&ts, NULL);
+	}
+	assert_int_equal(proc_state(child), 'T');
+	assert_true(exists("0000000000000009.snap.tmp"));
+
+	int status;
+	assert_int_equal(kill(server, SIGKILL), 0);
+	assert_int_equal(waitpid(server, &status, 0), server);
+	int r = wait_exit(child, &status, 10000);
+	if (r == -ETIMEDOUT) {
+		kill(child, SIGKILL);	/* not left behind by a failing test */
+		waitpid(child, &status, 0);
+		fail_msg("the snapshot child outlived its server by 10 s");
+	}
+	assert_int_equal(r, 0);
+	assert_true(WIFSIGNALED(status) && WTERMSIG(status) == SIGKILL);
+	assert_false(exists("0000000000000009.snap"));
+
+	unsigned removed;
+	assert_int_equal(snapshot_remove_temp_files(dir, &removed), 0);
+	assert_int_equal(removed, 1);
+	assert_false(exists("0000000000000009.snap.tmp"));
+	assert_int_equal(prctl(PR_SET_CHILD_SUBREAPER, 0), 0);
+#endif
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -179,6 +272,11 @@ int main(void)
 						teardown),
 		cmocka_unit_test_setup_teardown(test_a_snap_directory_of_temp_files_only_is_no_snapshot,
 						setup, teardown),
+		cmocka_unit_test_setup_teardown(
+			test_temp_files_of_unfinished_snapshots_are_removed_and_snapshots_kept, setup,
+			teardown),
+		cmocka_unit_test_setup_teardown(test_the_snapshot_child_dies_with_the_server, setup,
+						teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
