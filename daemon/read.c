@@ -128,6 +128,14 @@ static int auth_packet(struct conn *c, int32_t xid, struct jute_reader *r)
 			   (size_t)req.auth_len, srv->cfg->super_digest);
 	if (err == -ENOMEM)
 		return -ENOMEM;
+	if (err == -ENOSPC) {
+		log_warning("connection %llu from %s closed: addauth past the %d identities one "
+			    "connection may hold (its ip identity and %d added)",
+			    (unsigned long long)c->id, c->peer_text, AUTH_IDS_MAX, AUTH_IDS_MAX - 1);
+		reply_error(c, xid, ZAUTHFAILED);
+		conn_close_after_flush(c);
+		return 0;
+	}
 	if (err < 0) {
 		log_info("connection %llu from %s: authentication with scheme %.*s failed; closing",
 			 (unsigned long long)c->id, c->peer_text, (int)req.scheme_len, req.scheme);
