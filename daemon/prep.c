@@ -530,13 +530,12 @@ int prep_multi(struct prep *p, const struct session *s, const struct auth_identi
 	if (!t)
 		return PREP_ENOMEM;
 	for (;;) {
-		int32_t type = jute_read_int(r);
-		bool done = jute_read_bool(r);
-		jute_read_int(r);	/* err, unused in requests */
-		if (r->error)
+		struct multi_header h;
+		if (multi_header_decode(r, &h) < 0)
 			goto bad;
-		if (done)
+		if (h.done)
 			break;
+		int32_t type = h.type;
 		if (n == cap) {
 			struct txn_op *ops = realloc(t->ops, 2 * cap * sizeof(*ops));
 			if (!ops)
@@ -597,4 +596,55 @@ oom:
 	batch_free(&b);
 	txn_free(t);
 	return PREP_ENOMEM;
+}
+
+int prep_request(struct prep *p, const struct session *s, const struct auth_identities *ids,
+		 int32_t op, const uint8_t *body, uint32_t len, int64_t time_ms,
+		 struct txn **ret_txn, struct multi_failure *ret_failure)
+{
+	struct jute_reader r;
+	int err;
+
+	jute_reader_init(&r, body, len);
+	switch (op) {
+	case ZK_OP_CREATE:
+	case ZK_OP_CREATE2:
+	case ZK_OP_CREATE_CONTAINER:
+	case ZK_OP_CREATE_TTL: {
+		struct create_request req;
+		err = create_request_decode(&r, op == ZK_OP_CREATE_TTL, &req);
+		if (err < 0)
+			return err == -ENOMEM ? PREP_ENOMEM : PREP_EBADMSG;
+		err = prep_create(p, s, ids, op, &req, time_ms, ret_txn);
+		acl_entries_free(req.acl, req.acl_count);
+		return err;
+	}
+	case ZK_OP_DELETE: {
+		struct delete_request req;
+		if (delete_request_decode(&r, &req) < 0)
+			return PREP_EBADMSG;
+		return prep_delete(p, s, ids, &req, time_ms, ret_txn);
+	}
+	case ZK_OP_SET_DATA: {
+		struct set_data_request req;
+		if (set_data_request_decode(&r, &req) < 0)
+			return PREP_EBADMSG;
+		return prep_set_data(p, s, ids, &req, time_ms, ret_txn);
+	}
+	case ZK_OP_SET_ACL: {
+		struct set_acl_request req;
+		err = set_acl_request_decode(&r, &req);
+		if (err < 0)
+			return err == -ENOMEM ? PREP_ENOMEM : PREP_EBADMSG;
+		err = prep_set_acl(p, s, ids, &req, time_ms, ret_txn);
+		acl_entries_free(req.acl, req.acl_count);
+		return err;
+	}
+	case ZK_OP_DELETE_CONTAINER:
+		/* ZooKeeper reads the whole body as the path (no length prefix). */
+		return prep_delete_container(p, s, (const char *)body, len, time_ms, ret_txn);
+	case ZK_OP_MULTI:
+		return prep_multi(p, s, ids, &r, time_ms, ret_txn, ret_failure);
+	}
+	return ZUNIMPLEMENTED;
 }

@@ -63,5 +63,14 @@ int prep_multi(struct prep *p, const struct session *s, const struct auth_identi
 	       struct jute_reader *r, int64_t time_ms, struct txn **ret_txn,
 	       struct multi_failure *ret_failure);
 
+/* A client's write request, its record still encoded (create, create2,
+ * createContainer, createTTL, delete, setData, setACL, deleteContainer,
+ * multi; not closeSession, which the server handles): decodes and preps it.
+ * Returns as the prep_* above (multi: as prep_multi), PREP_EBADMSG for a
+ * record that does not parse, ZUNIMPLEMENTED for an op that is none of these. */
+int prep_request(struct prep *p, const struct session *s, const struct auth_identities *ids,
+		 int32_t op, const uint8_t *body, uint32_t len, int64_t time_ms,
+		 struct txn **ret_txn, struct multi_failure *ret_failure);
+
 /* Forgets the pending changes of every txn prepped up to and including seq. */
 void prep_retire(struct prep *p, uint64_t seq);

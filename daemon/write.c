@@ -39,66 +39,25 @@ int write_prep(struct server *srv, struct session *s, const struct auth_identiti
 	       struct request *rq, int32_t op, const uint8_t *body, uint32_t len,
 	       struct txn **ret_txn)
 {
-	struct jute_reader r;
 	int64_t now = loop_wall_ms();
 	int err;
 
-	jute_reader_init(&r, body, len);
-	switch (op) {
-	case ZK_OP_CREATE:
-	case ZK_OP_CREATE2:
-	case ZK_OP_CREATE_CONTAINER:
-	case ZK_OP_CREATE_TTL: {
-		struct create_request req;
-		err = create_request_decode(&r, op == ZK_OP_CREATE_TTL, &req);
-		if (err < 0)
-			return err == -ENOMEM ? PREP_ENOMEM : -EBADMSG;
-		err = prep_create(&srv->prep, s, ids, op, &req, now, ret_txn);
-		acl_entries_free(req.acl, req.acl_count);
-		return err;
-	}
-	case ZK_OP_DELETE: {
-		struct delete_request req;
-		if (delete_request_decode(&r, &req) < 0)
-			return -EBADMSG;
-		return prep_delete(&srv->prep, s, ids, &req, now, ret_txn);
-	}
-	case ZK_OP_SET_DATA: {
-		struct set_data_request req;
-		if (set_data_request_decode(&r, &req) < 0)
-			return -EBADMSG;
-		return prep_set_data(&srv->prep, s, ids, &req, now, ret_txn);
-	}
-	case ZK_OP_SET_ACL: {
-		struct set_acl_request req;
-		err = set_acl_request_decode(&r, &req);
-		if (err < 0)
-			return err == -ENOMEM ? PREP_ENOMEM : -EBADMSG;
-		err = prep_set_acl(&srv->prep, s, ids, &req, now, ret_txn);
-		acl_entries_free(req.acl, req.acl_count);
-		return err;
-	}
-	case ZK_OP_DELETE_CONTAINER:
-		/* ZooKeeper reads the whole body as the path (no length prefix). */
-		return prep_delete_container(&srv->prep, s, (const char *)body, len, now, ret_txn);
-	case ZK_OP_MULTI:
-		err = prep_multi(&srv->prep, s, ids, &r, now, ret_txn, &rq->multi_failure);
-		if (err == PREP_EBADMSG)
-			return -EBADMSG;
-		if (err == PREP_MARSHALLING) {
-			rq->op = ZK_OP_ERROR;	/* answered as a plain error, not per op */
-			return ZMARSHALLINGERROR;
-		}
-		if (err == 1)
-			return ZOK;	/* done: a failed multi answers with per-op errors */
-		return err;
-	case ZK_OP_CLOSE_SESSION:
+	if (op == ZK_OP_CLOSE_SESSION) {
 		err = prep_close_session(&srv->prep, s->id, now, ret_txn);
 		if (err == 0)
 			s->closing = true;
 		return err;
 	}
-	return ZUNIMPLEMENTED;
+	err = prep_request(&srv->prep, s, ids, op, body, len, now, ret_txn, &rq->multi_failure);
+	if (err == PREP_EBADMSG)
+		return -EBADMSG;
+	if (op == ZK_OP_MULTI && err == PREP_MARSHALLING) {
+		rq->op = ZK_OP_ERROR;	/* answered as a plain error, not per op */
+		return ZMARSHALLINGERROR;
+	}
+	if (op == ZK_OP_MULTI && err == 1)
+		return ZOK;	/* done: a failed multi answers with per-op errors */
+	return err;
 }
 
 /* multi's reply: {MultiHeader{type, done=false, err} + result} per op, then
