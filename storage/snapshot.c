@@ -24,6 +24,10 @@
 #define SNAP_END_MAGIC "CORRALSE"
 #define SNAP_VERSION 1
 #define SNAP_TRAILER_BYTES 16
+/* A node's fields with a one-byte path, no data: path length and byte,
+ * data length, ACL number, czxid, mzxid, pzxid, ctime, mtime, version,
+ * cversion, aversion, owner. */
+#define SNAP_NODE_MIN_BYTES (4 + 1 + 4 + 8 + 5 * 8 + 3 * 4 + 8)
 
 /* A buffered writer that keeps a running crc32 (over each buffer as it is
  * flushed, not field by field) and starts writeback every few MiB, so the
@@ -419,11 +423,15 @@ static int load_body(struct in *i, struct state *st, struct snapshot_meta *ret)
 	}
 
 	uint64_t nodes = r == 0 ? in_u64(i) : 0;
+	/* The count sizes the tree's table before any node is read: it must be
+	 * one the file can hold, or a damaged count asks for gigabytes. */
+	if (r == 0 && nodes > (i->len - i->pos) / SNAP_NODE_MIN_BYTES)
+		r = -EBADMSG;
 	/* Loading is one hash insert per node: the table is sized once, parents
 	 * are found among the previous node's ancestors (the file is in
 	 * pre-order), and only the few nodes the tree starts with (/ and
 	 * /zookeeper's) are looked up to be updated rather than added. */
-	if (nodes < (UINT64_C(1) << 32))
+	if (r == 0)
 		(void)tree_reserve(tree, tree->node_count + (size_t)nodes);
 	const struct znode *builtin[16];
 	size_t builtin_count = 0;
