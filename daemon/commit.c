@@ -16,6 +16,7 @@
 #include <liburing.h>
 
 #include "log.h"
+#include "raft_conf.h"
 #include "snapshot_transfer.h"
 #include "sockaddr.h"
 #include "txn_codec.h"
@@ -297,9 +298,7 @@ static int fire_configuration(struct commit *c)
 	    c->conf_index > raft_commit_index(&c->raft))
 		return 0;
 	struct raft_event e = { .type = RAFT_CONFIGURATION };
-	struct raft_buffer cb = { .base = c->conf, .len = c->conf_len };
-	raft_configuration_init(&e.configuration.conf);
-	if (raft_configuration_decode(&cb, &e.configuration.conf) != 0)
+	if (raft_conf_decode(c->conf, c->conf_len, &e.configuration.conf) < 0)
 		return -EBADMSG;
 	e.configuration.index = c->conf_index;
 	c->conf_fired_index = c->conf_index;
@@ -491,10 +490,8 @@ void commit_flush(struct commit *c)
 static void snapshot_published(struct commit *c)
 {
 	struct snapshot_meta *m = &c->snapshot_writing;
-	struct raft_buffer cb = { .base = m->conf, .len = m->conf_len };
 	struct raft_event e = { .type = RAFT_SNAPSHOT };
-	raft_configuration_init(&e.snapshot.metadata.configuration);
-	if (raft_configuration_decode(&cb, &e.snapshot.metadata.configuration) == 0) {
+	if (raft_conf_decode(m->conf, m->conf_len, &e.snapshot.metadata.configuration) == 0) {
 		e.snapshot.metadata.index = m->index;
 		e.snapshot.metadata.term = m->term;
 		e.snapshot.metadata.configuration_index = m->conf_index;

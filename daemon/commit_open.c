@@ -15,6 +15,7 @@
 #include <openssl/sha.h>
 
 #include "log.h"
+#include "raft_conf.h"
 #include "sockaddr.h"
 #include "txn_codec.h"
 
@@ -68,6 +69,8 @@ static int recover_entry(void *ctx, uint64_t index, uint64_t term, uint8_t type,
 	e->type = type;
 	if (type == RAFT_CHANGE) {
 		/* raft decodes configurations from the start entries. */
+		if (!raft_conf_valid(data, len))
+			return -EBADMSG;
 		e->buf.base = raft_malloc(len ? len : 1);
 		if (!e->buf.base)
 			return -ENOMEM;
@@ -336,10 +339,8 @@ int commit_open(struct commit *c, const struct commit_options *o, char *why, siz
 	e.start.start_index = 1;
 	if (c->snapshot_index) {
 		/* raft takes the configuration it is given: decode a copy. */
-		struct raft_buffer cb = { .base = c->conf, .len = c->conf_len };
 		memset(&meta, 0, sizeof(meta));
-		raft_configuration_init(&meta.configuration);
-		if (raft_configuration_decode(&cb, &meta.configuration) != 0) {
+		if (raft_conf_decode(c->conf, c->conf_len, &meta.configuration) < 0) {
 			snprintf(why, why_size, "the snapshot at index %llu holds an unreadable configuration",
 				 (unsigned long long)c->snapshot_index);
 			r = -EBADMSG;
