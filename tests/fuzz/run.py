@@ -77,6 +77,8 @@ def main():
     ap.add_argument("--corpus-out", help="keep the new inputs here (default: a temp directory)")
     ap.add_argument("libfuzzer_args", nargs="*", help="more libFuzzer flags, after --")
     args = ap.parse_args()
+    args.build_dir = os.path.abspath(args.build_dir)	# the target runs in a temp directory
+    args.source_root = os.path.abspath(args.source_root)
 
     if not shutil.which("clang"):
         log("clang is not installed (bash scripts/deps.sh test installs it)")
