@@ -199,7 +199,8 @@ pid_t snapshot_start(const char *data_dir, const struct wal_identity *id, const 
 	/* The child: write, sync, publish, exit. It dies with the server (a
 	 * kill -9 of corrald must not leave it writing, nor let it publish a
 	 * snapshot under the next corrald on this data directory); a server
-	 * gone before this line is seen by getppid(). */
+	 * gone before this line is seen by getppid(). (The signal comes when
+	 * the thread that forked ends: corrald forks from its one loop thread.) */
 	if (prctl(PR_SET_PDEATHSIG, SIGKILL) < 0 || getppid() != parent)
 		_exit(4);
 	/* It drops every descriptor it inherited (the data directory's lock,
