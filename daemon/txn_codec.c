@@ -75,10 +75,11 @@ static bool known_type(int32_t type)
 	return false;
 }
 
+/* (A multi's check op has none: it was checked at prep, and applies as nothing.) */
 static bool has_path(int32_t type)
 {
 	return type == TXN_OP_CREATE || type == TXN_OP_DELETE || type == TXN_OP_SET_DATA ||
-	       type == TXN_OP_SET_ACL || type == TXN_OP_CHECK;
+	       type == TXN_OP_SET_ACL;
 }
 
 static int decode_op(struct jute_reader *r, struct txn_op *o)
