@@ -15,6 +15,13 @@
 
 #include "acl.h"
 
+/* The most identities one connection holds: its ip one and 15 added by
+ * addauth (the same credentials again add none). Each is a client's string
+ * (up to a frame), every ACL check walks them all, and a follower forwards
+ * them with each write: unbounded, one connection could make the server
+ * hold gigabytes and check every request against them. ZooKeeper has no
+ * limit; past this one addauth is answered AUTHFAILED and the connection
+ * closes, with a log line that says why. */
 #define AUTH_IDS_MAX 16
 
 struct auth_id {

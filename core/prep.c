@@ -573,14 +573,13 @@ int prep_multi(struct prep *p, const struct session *s, const struct auth_identi
 	if (!t)
 		return -ENOMEM;
 	for (;;) {
-		int32_t type = jute_read_int(r);
-		bool done = jute_read_bool(r);
-		jute_read_int(r);	/* err, unused in requests */
+		struct multi_header h;
 		rc = -EBADMSG;
-		if (r->error)
+		if (multi_header_decode(r, &h) < 0)
 			goto fail;
-		if (done)
+		if (h.done)
 			break;
+		int32_t type = h.type;
 		if (n == cap) {
 			rc = -ENOMEM;
 			struct txn_op *ops = realloc(t->ops, 2 * cap * sizeof(*ops));
@@ -636,4 +635,62 @@ fail:
 	batch_free(&b);
 	txn_free(t);
 	return rc;
+}
+
+int prep_request(struct prep *p, const struct session *s, const struct auth_identities *ids,
+		 int32_t op, const uint8_t *body, uint32_t len, int64_t time_ms,
+		 struct txn **ret_txn, struct prep_refusal *ret)
+{
+	struct jute_reader r;
+	int rc;
+
+	*ret_txn = NULL;
+	*ret = (struct prep_refusal){ .err = ZOK };
+	jute_reader_init(&r, body, len);
+	switch (op) {
+	case ZK_OP_CREATE:
+	case ZK_OP_CREATE2:
+	case ZK_OP_CREATE_CONTAINER:
+	case ZK_OP_CREATE_TTL: {
+		struct create_request req;
+		rc = create_request_decode(&r, op == ZK_OP_CREATE_TTL, &req);
+		if (rc < 0)
+			return rc == -ENOMEM ? rc : -EBADMSG;
+		rc = prep_create(p, s, ids, op, &req, time_ms, ret_txn, &ret->err);
+		acl_entries_free(req.acl, req.acl_count);
+		return rc;
+	}
+	case ZK_OP_DELETE: {
+		struct delete_request req;
+		if (delete_request_decode(&r, &req) < 0)
+			return -EBADMSG;
+		return prep_delete(p, s, ids, &req, time_ms, ret_txn, &ret->err);
+	}
+	case ZK_OP_SET_DATA: {
+		struct set_data_request req;
+		if (set_data_request_decode(&r, &req) < 0)
+			return -EBADMSG;
+		return prep_set_data(p, s, ids, &req, time_ms, ret_txn, &ret->err);
+	}
+	case ZK_OP_SET_ACL: {
+		struct set_acl_request req;
+		rc = set_acl_request_decode(&r, &req);
+		if (rc < 0)
+			return rc == -ENOMEM ? rc : -EBADMSG;
+		rc = prep_set_acl(p, s, ids, &req, time_ms, ret_txn, &ret->err);
+		acl_entries_free(req.acl, req.acl_count);
+		return rc;
+	}
+	case ZK_OP_DELETE_CONTAINER:
+		/* ZooKeeper reads the whole body as the path (no length prefix). */
+		return prep_delete_container(p, s, (const char *)body, len, time_ms, ret_txn,
+					     &ret->err);
+	case ZK_OP_MULTI:
+		rc = prep_multi(p, s, ids, &r, time_ms, ret_txn, &ret->multi, &ret->err);
+		/* MARSHALLINGERROR answers the whole multi, not per op */
+		ret->plain = rc == 0 && ret->err != ZOK;
+		return rc;
+	}
+	ret->err = ZUNIMPLEMENTED;
+	return 0;
 }

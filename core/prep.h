@@ -70,5 +70,23 @@ int prep_multi(struct prep *p, const struct session *s, const struct auth_identi
 	       struct jute_reader *r, int64_t time_ms, struct txn **ret_txn,
 	       struct multi_failure *ret_failure, int32_t *ret_err);
 
+/* A write that prep refused: what its reply says. */
+struct prep_refusal {
+	int32_t err;			/* the ZooKeeper error, or ZOK for a failed multi */
+	bool plain;			/* answered header-only, not as the op's reply */
+	struct multi_failure multi;	/* a multi that failed its checks (op_count > 0) */
+};
+
+/* A client's write request, its record still encoded (create, create2,
+ * createContainer, createTTL, delete, setData, setACL, deleteContainer,
+ * multi; not closeSession, which the server handles): decodes and preps it.
+ * Returns 0 with *ret_txn, or with *ret_txn NULL and the refusal in *ret
+ * (ret->multi.op_types is the caller's to free; an op that is none of
+ * these is refused with ZUNIMPLEMENTED); or -EBADMSG (the record does not
+ * parse: the connection goes) or -ENOMEM. */
+int prep_request(struct prep *p, const struct session *s, const struct auth_identities *ids,
+		 int32_t op, const uint8_t *body, uint32_t len, int64_t time_ms,
+		 struct txn **ret_txn, struct prep_refusal *ret);
+
 /* Forgets the pending changes of every txn prepped up to and including seq. */
 void prep_retire(struct prep *p, uint64_t seq);

@@ -5,6 +5,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "path.h"
+
 #define TXN_OPS_MAX 100000
 
 void txn_encode(struct jute_buf *b, const struct txn *t)
@@ -55,6 +57,31 @@ static char *dup_string(struct jute_reader *r, uint32_t *ret_len)
 	return c;
 }
 
+/* An op type txn_apply() knows: any other is not a txn of this version
+ * (and would stop the server that applied it). */
+static bool known_type(int32_t type)
+{
+	switch (type) {
+	case TXN_OP_CREATE:
+	case TXN_OP_DELETE:
+	case TXN_OP_SET_DATA:
+	case TXN_OP_SET_ACL:
+	case TXN_OP_CHECK:
+	case TXN_OP_CREATE_SESSION:
+	case TXN_OP_CLOSE_SESSION:
+	case TXN_OP_ERROR:
+		return true;
+	}
+	return false;
+}
+
+/* (A multi's check op has none: it was checked at prep, and applies as nothing.) */
+static bool has_path(int32_t type)
+{
+	return type == TXN_OP_CREATE || type == TXN_OP_DELETE || type == TXN_OP_SET_DATA ||
+	       type == TXN_OP_SET_ACL;
+}
+
 static int decode_op(struct jute_reader *r, struct txn_op *o)
 {
 	const char *path;
@@ -64,7 +91,11 @@ static int decode_op(struct jute_reader *r, struct txn_op *o)
 	o->request_type = jute_read_int(r);
 	o->err = jute_read_int(r);
 	jute_read_string_nullable(r, &path, &plen);
-	if (r->error)
+	if (r->error || !known_type(o->type))
+		return -EBADMSG;
+	/* The ops on a node name one by a valid path, as prep made it: apply
+	 * walks it to its parent. */
+	if (has_path(o->type) && (plen < 0 || !path_valid(path, (size_t)plen, false)))
 		return -EBADMSG;
 	if (plen >= 0) {
 		o->path = malloc((size_t)plen + 1);

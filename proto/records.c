@@ -207,3 +207,83 @@ int auth_request_decode(struct jute_reader *r, struct auth_request *ret)
 	*ret = a;
 	return 0;
 }
+
+int path_request_decode(struct jute_reader *r, struct path_request *ret)
+{
+	struct path_request p;
+	jute_read_string(r, &p.path, &p.path_len);
+	if (r->error)
+		return -EBADMSG;
+	*ret = p;
+	return 0;
+}
+
+int watch_request_decode(struct jute_reader *r, struct watch_request *ret)
+{
+	struct watch_request w;
+	jute_read_string(r, &w.path, &w.path_len);
+	w.type = jute_read_int(r);
+	if (r->error)
+		return -EBADMSG;
+	*ret = w;
+	return 0;
+}
+
+int multi_header_decode(struct jute_reader *r, struct multi_header *ret)
+{
+	struct multi_header h;
+	h.type = jute_read_int(r);
+	h.done = jute_read_bool(r);
+	h.err = jute_read_int(r);
+	if (r->error)
+		return -EBADMSG;
+	*ret = h;
+	return 0;
+}
+
+int reconfig_request_decode(struct jute_reader *r, struct reconfig_request *ret)
+{
+	struct reconfig_request c;
+	jute_read_string_nullable(r, &c.joining, &c.joining_len);
+	jute_read_string_nullable(r, &c.leaving, &c.leaving_len);
+	jute_read_string_nullable(r, &c.members, &c.members_len);
+	c.config_id = jute_read_long(r);
+	if (r->error)
+		return -EBADMSG;
+	*ret = c;
+	return 0;
+}
+
+int set_watches_begin(struct set_watches_reader *it, struct jute_reader *r, bool v2)
+{
+	int64_t rel = jute_read_long(r);
+	if (r->error)
+		return -EBADMSG;
+	*it = (struct set_watches_reader){ .r = r, .relative_zxid = rel, .lists = v2 ? 5 : 3 };
+	return 0;
+}
+
+int set_watches_next(struct set_watches_reader *it, unsigned *ret_list, const char **ret_path,
+		     int32_t *ret_path_len)
+{
+	struct jute_reader *r = it->r;
+	while (it->left == 0) {
+		if (it->next_list == it->lists)
+			return 0;
+		int32_t n = jute_read_int(r);
+		if (r->error || n < -1)
+			return -EBADMSG;
+		it->list = it->next_list++;
+		it->left = n > 0 ? n : 0;
+	}
+	const char *path;
+	int32_t len;
+	jute_read_string(r, &path, &len);
+	if (r->error)
+		return -EBADMSG;
+	it->left--;
+	*ret_list = it->list;
+	*ret_path = path;
+	*ret_path_len = len;
+	return 1;
+}

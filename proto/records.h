@@ -83,7 +83,60 @@ struct auth_request {
 	int32_t auth_len;
 };
 
+/* sync, getACL, getEphemerals (a prefix), getAllChildrenNumber: one path. */
+struct path_request {
+	const char *path;
+	int32_t path_len;
+};
+
+/* addWatch (type = its mode), checkWatches and removeWatches (type = the
+ * WatcherType): a path and a number. */
+struct watch_request {
+	const char *path;
+	int32_t path_len;
+	int32_t type;
+};
+
+/* The header before each op of a multi or multiRead, and after the last
+ * (done = true). */
+struct multi_header {
+	int32_t type;
+	bool done;
+	int32_t err;		/* unused in requests */
+};
+
+/* reconfig: the servers joining, leaving, or the new members (each "" or
+ * null, -1 long), and the configuration it applies to (-1: any). */
+struct reconfig_request {
+	const char *joining, *leaving, *members;
+	int32_t joining_len, leaving_len, members_len;
+	int64_t config_id;
+};
+
+/* setWatches and setWatches2: the last zxid the client saw, then lists of
+ * paths (data, exist, child watches; setWatches2 adds persistent and
+ * persistent recursive ones), walked one path at a time: the record is
+ * applied as it is read. */
+struct set_watches_reader {
+	struct jute_reader *r;
+	int64_t relative_zxid;
+	unsigned lists;		/* 3, or 5 for setWatches2 */
+	unsigned next_list;
+	unsigned list;		/* of the path returned last */
+	int32_t left;		/* paths left in list */
+};
+
 int set_acl_request_decode(struct jute_reader *r, struct set_acl_request *ret);
+int path_request_decode(struct jute_reader *r, struct path_request *ret);
+int watch_request_decode(struct jute_reader *r, struct watch_request *ret);
+int multi_header_decode(struct jute_reader *r, struct multi_header *ret);
+int reconfig_request_decode(struct jute_reader *r, struct reconfig_request *ret);
+/* Reads the relative zxid. Returns 0 or -EBADMSG. */
+int set_watches_begin(struct set_watches_reader *it, struct jute_reader *r, bool v2);
+/* The next path: returns 1 with *ret_list (0..4: data, exist, child,
+ * persistent, recursive) and the path, 0 after the last, or -EBADMSG. */
+int set_watches_next(struct set_watches_reader *it, unsigned *ret_list, const char **ret_path,
+		     int32_t *ret_path_len);
 int auth_request_decode(struct jute_reader *r, struct auth_request *ret);
 int connect_request_decode(struct jute_reader *r, struct connect_request *ret);
 int path_watch_request_decode(struct jute_reader *r, struct path_watch_request *ret);

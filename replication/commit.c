@@ -11,6 +11,7 @@
 #include <unistd.h>
 
 #include "log.h"
+#include "raft_conf.h"
 #include "txn_codec.h"
 
 /* A standalone server: a one-voter raft sends nothing and is always ready. */
@@ -310,9 +311,7 @@ static int fire_configuration(struct commit *c)
 	    c->conf_index > raft_commit_index(&c->raft))
 		return 0;
 	struct raft_event e = { .type = RAFT_CONFIGURATION };
-	struct raft_buffer cb = { .base = c->conf, .len = c->conf_len };
-	raft_configuration_init(&e.configuration.conf);
-	if (raft_configuration_decode(&cb, &e.configuration.conf) != 0)
+	if (raft_conf_decode(c->conf, c->conf_len, &e.configuration.conf) < 0)
 		return -EBADMSG;
 	e.configuration.index = c->conf_index;
 	c->conf_fired_index = c->conf_index;

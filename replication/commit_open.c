@@ -14,6 +14,7 @@
 #include <openssl/sha.h>
 
 #include "log.h"
+#include "raft_conf.h"
 #include "sockaddr.h"
 #include "txn_codec.h"
 
@@ -67,6 +68,8 @@ static int recover_entry(void *ctx, uint64_t index, uint64_t term, uint8_t type,
 	e->type = type;
 	if (type == RAFT_CHANGE) {
 		/* raft decodes configurations from the start entries. */
+		if (!raft_conf_valid(data, len))
+			return -EBADMSG;
 		e->buf.base = raft_malloc(len ? len : 1);
 		if (!e->buf.base)
 			return -ENOMEM;
@@ -232,6 +235,19 @@ int commit_open(struct commit *c, const struct commit_options *o, char *why, siz
 		return -EXDEV;
 	}
 
+	/* A crash while a snapshot was being written leaves its temp file,
+	 * up to a snapshot's size: nothing will ever finish it. */
+	unsigned removed;
+	r = snapshot_remove_temp_files(o->data_dir, &removed);
+	if (r < 0) {
+		snprintf(why, why_size, "%s/snap: cannot remove unfinished snapshots: %s", o->data_dir,
+			 strerror(-r));
+		return r;
+	}
+	if (removed)
+		log_notice("%s/snap: removed %u unfinished snapshot file%s (a crash while one was "
+			   "being written)", o->data_dir, removed, removed == 1 ? "" : "s");
+
 	uint64_t started = loop_now_ms();
 	struct snapshot_meta snap;
 	r = snapshot_load_newest(o->data_dir, &c->meta.identity, c->state, &snap, why, why_size,
@@ -320,10 +336,8 @@ int commit_open(struct commit *c, const struct commit_options *o, char *why, siz
 	e.start.start_index = 1;
 	if (c->snapshot_index) {
 		/* raft takes the configuration it is given: decode a copy. */
-		struct raft_buffer cb = { .base = c->conf, .len = c->conf_len };
 		memset(&meta, 0, sizeof(meta));
-		raft_configuration_init(&meta.configuration);
-		if (raft_configuration_decode(&cb, &meta.configuration) != 0) {
+		if (raft_conf_decode(c->conf, c->conf_len, &meta.configuration) < 0) {
 			snprintf(why, why_size, "the snapshot at index %llu holds an unreadable configuration",
 				 (unsigned long long)c->snapshot_index);
 			r = -EBADMSG;

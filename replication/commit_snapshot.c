@@ -21,6 +21,7 @@
 #include <liburing.h>
 
 #include "log.h"
+#include "raft_conf.h"
 
 /* A child finished writing a snapshot: tell raft, then drop what it makes
  * redundant (older snapshots beyond the kept count, log segments before the
@@ -28,10 +29,8 @@
 static void snapshot_published(struct commit *c)
 {
 	struct snapshot_meta *m = &c->snapshot_writing;
-	struct raft_buffer cb = { .base = m->conf, .len = m->conf_len };
 	struct raft_event e = { .type = RAFT_SNAPSHOT };
-	raft_configuration_init(&e.snapshot.metadata.configuration);
-	if (raft_configuration_decode(&cb, &e.snapshot.metadata.configuration) == 0) {
+	if (raft_conf_decode(m->conf, m->conf_len, &e.snapshot.metadata.configuration) == 0) {
 		e.snapshot.metadata.index = m->index;
 		e.snapshot.metadata.term = m->term;
 		e.snapshot.metadata.configuration_index = m->conf_index;

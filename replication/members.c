@@ -200,7 +200,7 @@ static int remove_servers(struct raft_configuration *conf, const char *list, int
 	return 0;
 }
 
-int members_change(const struct raft_configuration *cur, const struct reconfig_change *change,
+int members_change(const struct raft_configuration *cur, const struct reconfig_request *change,
 		   struct raft_configuration *ret_next, int32_t *ret_err)
 {
 	struct raft_configuration next;

@@ -8,13 +8,7 @@
 #include <raft.h>
 
 #include "jute.h"
-
-/* A reconfig's arguments (ZooKeeper's ReconfigRequest): servers joining
- * and leaving, or the whole new member list. A length of -1: not given. */
-struct reconfig_change {
-	const char *joining, *leaving, *members;
-	int32_t joining_len, leaving_len, members_len;
-};
+#include "records.h"
 
 /* "PEER;CLIENT" -> the two halves ("" when there is no client part). */
 void members_split_address(const char *address, char *peer, size_t psize, char *client,
@@ -23,9 +17,10 @@ void members_split_address(const char *address, char *peer, size_t psize, char *
  * member, "server.N=PEERHOST:PEERPORT:0:participant|observer;CLIENTHOST:CLIENTPORT",
  * and "version=HEX". Returns 0 or -ENOMEM. */
 int members_config_text(const struct raft_configuration *conf, uint64_t index, struct jute_buf *b);
-/* The configuration change asks for, from cur: 0 with *ret_next (the
+/* The configuration a reconfig asks for (joining and leaving servers, or
+ * the whole member list), from cur: 0 with *ret_next (the
  * caller's to close), or 0 with *ret_err (ZBADARGUMENTS: a spec that does
  * not parse, a server to remove that is not there, no voter left); or
  * -ENOMEM. */
-int members_change(const struct raft_configuration *cur, const struct reconfig_change *change,
+int members_change(const struct raft_configuration *cur, const struct reconfig_request *change,
 		   struct raft_configuration *ret_next, int32_t *ret_err);

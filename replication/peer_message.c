@@ -1,5 +1,6 @@
 /* peer_message: see peer_message.h. */
 #include "peer_message.h"
+#include "raft_conf.h"
 
 #include <endian.h>
 #include <errno.h>
@@ -285,6 +286,14 @@ static int decode_append_entries(struct in *i, struct raft_append_entries *p, ch
 			raft_free(batch);
 			return -EBADMSG;
 		}
+		/* libraft decodes a configuration entry as it appends it. */
+		if (h[8] == RAFT_CHANGE &&
+		    !raft_conf_valid(entries[k].buf.base, entries[k].buf.len)) {
+			snprintf(why, why_size, "AppendEntries: entry %u holds no valid configuration", k);
+			raft_free(entries);
+			raft_free(batch);
+			return -EBADMSG;
+		}
 	}
 	p->entries = entries;
 	return 0;
@@ -305,12 +314,11 @@ static int decode_install_snapshot(struct in *i, struct raft_install_snapshot *p
 		snprintf(why, why_size, "InstallSnapshot: lengths do not match the frame");
 		return -EBADMSG;
 	}
-	raft_configuration_init(&p->conf);
-	struct raft_buffer cb = { .base = (void *)conf, .len = conf_len };
-	if (raft_configuration_decode(&cb, &p->conf) != 0) {
-		raft_configuration_close(&p->conf);
-		snprintf(why, why_size, "InstallSnapshot: the configuration does not decode");
-		return -EBADMSG;
+	int r = raft_conf_decode(conf, conf_len, &p->conf);
+	if (r < 0) {
+		snprintf(why, why_size, "InstallSnapshot: %s", r == -ENOMEM ? "out of memory"
+			 : "the configuration does not decode");
+		return r;
 	}
 	p->data.len = (size_t)data_len;
 	p->data.base = NULL;

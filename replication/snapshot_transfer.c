@@ -12,6 +12,7 @@
 #include "bytes.h"
 #include "commit.h"
 #include "log.h"
+#include "raft_conf.h"
 
 #define CHUNK_BYTES (1u << 20)
 #define QUEUE_AHEAD_BYTES (4u << 20)
@@ -104,9 +105,7 @@ static void send_install(struct snapshot_transfers *x, struct snapshot_send *s)
 	uint8_t announce[16];
 	store_be64(announce, s->meta.index);
 	store_be64(announce + 8, s->size);
-	struct raft_buffer cb = { .base = s->meta.conf, .len = s->meta.conf_len };
-	raft_configuration_init(&a->conf);
-	if (raft_configuration_decode(&cb, &a->conf) != 0) {
+	if (raft_conf_decode(s->meta.conf, s->meta.conf_len, &a->conf) < 0) {
 		log_warning("the snapshot at index %llu holds an unreadable configuration; not sent",
 			    (unsigned long long)s->meta.index);
 		return;

@@ -8,7 +8,8 @@ build_pkgs=(gcc meson ninja-build pkg-config liburing-dev libsystemd-dev libyaml
             zlib1g-dev)
 test_pkgs=(libcmocka-dev python3-kazoo python3-pytest libzookeeper-mt-dev zookeeper-bin zookeeper
            default-jre-headless openjdk-17-jdk-headless libcurator-recipes-java libslf4j-java
-           debootstrap systemd-container build-essential dpkg-dev debhelper iproute2 procps git)
+           debootstrap systemd-container build-essential dpkg-dev debhelper iproute2 procps git
+           clang libclang-rt-14-dev)	# the fuzz targets (tests/fuzz): clang and its libFuzzer
 
 want=("${build_pkgs[@]}")
 [ "${1:-build}" = test ] && want+=("${test_pkgs[@]}")

@@ -265,7 +265,7 @@ static void receive_touch(struct server *srv, const uint8_t *body, size_t len)
 }
 
 /* An error txn answering a forwarded request that failed. */
-static struct txn *error_txn(int32_t op, const struct write_refusal *no)
+static struct txn *error_txn(int32_t op, const struct prep_refusal *no)
 {
 	const struct multi_failure *f = &no->multi;
 	bool multi = op == ZK_OP_MULTI && !no->plain && f->op_count;
@@ -342,7 +342,7 @@ static void prep_forwarded(struct server *srv, raft_id from, const uint8_t *body
 	}
 	srv->forwards_received++;
 
-	struct write_refusal no = { .err = ZOK };
+	struct prep_refusal no = { .err = ZOK };
 	struct txn *t = NULL;
 	int rc = 0;
 	int64_t now = loop_wall_ms();
@@ -375,7 +375,7 @@ static void prep_forwarded(struct server *srv, raft_id from, const uint8_t *body
 	}
 	auth_identities_free(&ids);
 	if (rc == -EBADMSG) {
-		no = (struct write_refusal){ .err = TXN_ERR_MALFORMED };
+		no = (struct prep_refusal){ .err = TXN_ERR_MALFORMED };
 	} else if (rc < 0) {
 		log_warning("out of memory prepping a request from server %llu; dropped",
 			    (unsigned long long)from);

@@ -64,15 +64,13 @@ int membership_reconfig(struct server *srv, const struct auth_identities *ids, c
 {
 	struct commit *c = &srv->commit;
 	struct jute_reader r;
-	const char *joining, *leaving, *members;
-	int32_t jlen, llen, mlen;
+	struct reconfig_request req;
 	jute_reader_init(&r, body, len);
-	jute_read_string_nullable(&r, &joining, &jlen);
-	jute_read_string_nullable(&r, &leaving, &llen);
-	jute_read_string_nullable(&r, &members, &mlen);
-	int64_t config_id = jute_read_long(&r);
-	if (r.error)
+	if (reconfig_request_decode(&r, &req) < 0)
 		return ZMARSHALLINGERROR;
+	const char *joining = req.joining, *leaving = req.leaving, *members = req.members;
+	int32_t jlen = req.joining_len, llen = req.leaving_len, mlen = req.members_len;
+	int64_t config_id = req.config_id;
 	if (!srv->cfg->reconfig_enabled)
 		return ZRECONFIGDISABLED;
 	if (!may_write_config(srv, ids))
@@ -84,12 +82,8 @@ int membership_reconfig(struct server *srv, const struct auth_identities *ids, c
 	if (config_id != -1 && (uint64_t)config_id != index)
 		return ZBADVERSION;
 	struct raft_configuration next;
-	struct reconfig_change change = {
-		.joining = joining, .joining_len = jlen, .leaving = leaving, .leaving_len = llen,
-		.members = members, .members_len = mlen,
-	};
 	int32_t err = ZOK;
-	if (members_change(cur, &change, &next, &err) < 0)
+	if (members_change(cur, &req, &next, &err) < 0)
 		return ZAPIERROR;	/* out of memory: nothing changes */
 	if (err)
 		return err;

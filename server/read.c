@@ -23,51 +23,49 @@
 static int set_watches(struct conn *c, int32_t xid, struct jute_reader *r, bool v2)
 {
 	struct server *srv = c->srv;
-	int64_t rel = jute_read_long(r);
+	struct set_watches_reader it;
 	/* dataWatches, existWatches, childWatches[, persistent, persistentRecursive] */
 	static const uint8_t kinds[] = { WATCH_DATA, WATCH_EXIST, WATCH_CHILD,
 					 WATCH_PERSISTENT, WATCH_RECURSIVE };
-	unsigned lists = v2 ? 5 : 3;
+	unsigned l;
+	const char *path;
+	int32_t len;
+	int more;
 
-	for (unsigned l = 0; l < lists; l++) {
-		int32_t n = jute_read_int(r);
-		if (r->error || n < -1)
-			return -EBADMSG;
-		for (int32_t i = 0; i < n; i++) {
-			const char *path;
-			int32_t len;
-			jute_read_string(r, &path, &len);
-			if (r->error)
-				return -EBADMSG;
-			struct znode *node = tree_lookup(&srv->state.tree, path, (size_t)len);
-			int fire = 0;
-			switch (kinds[l]) {
-			case WATCH_DATA:
-				if (!node)
-					fire = ZK_EVENT_NODE_DELETED;
-				else if (node->mzxid > rel)
-					fire = ZK_EVENT_NODE_DATA_CHANGED;
-				break;
-			case WATCH_EXIST:
-				if (node)
-					fire = ZK_EVENT_NODE_CREATED;
-				break;
-			case WATCH_CHILD:
-				if (!node)
-					fire = ZK_EVENT_NODE_DELETED;
-				else if (node->pzxid > rel)
-					fire = ZK_EVENT_NODE_CHILDREN_CHANGED;
-				break;
-			}
-			if (fire) {
-				request_send_event(c, srv->state.last_zxid, fire, path, (size_t)len);
-				continue;
-			}
-			int err = request_add_watch(c, path, (size_t)len, kinds[l]);
-			if (err)
-				return err;
+	if (set_watches_begin(&it, r, v2) < 0)
+		return -EBADMSG;
+	int64_t rel = it.relative_zxid;
+	while ((more = set_watches_next(&it, &l, &path, &len)) > 0) {
+		struct znode *node = tree_lookup(&srv->state.tree, path, (size_t)len);
+		int fire = 0;
+		switch (kinds[l]) {
+		case WATCH_DATA:
+			if (!node)
+				fire = ZK_EVENT_NODE_DELETED;
+			else if (node->mzxid > rel)
+				fire = ZK_EVENT_NODE_DATA_CHANGED;
+			break;
+		case WATCH_EXIST:
+			if (node)
+				fire = ZK_EVENT_NODE_CREATED;
+			break;
+		case WATCH_CHILD:
+			if (!node)
+				fire = ZK_EVENT_NODE_DELETED;
+			else if (node->pzxid > rel)
+				fire = ZK_EVENT_NODE_CHILDREN_CHANGED;
+			break;
 		}
+		if (fire) {
+			request_send_event(c, srv->state.last_zxid, fire, path, (size_t)len);
+			continue;
+		}
+		int err = request_add_watch(c, path, (size_t)len, kinds[l]);
+		if (err)
+			return err;
 	}
+	if (more < 0)
+		return -EBADMSG;
 	reply_end(c, reply_begin(c, xid, srv->state.last_zxid, ZOK));
 	return 0;
 }
@@ -75,14 +73,12 @@ static int set_watches(struct conn *c, int32_t xid, struct jute_reader *r, bool 
 static int get_acl(struct conn *c, int32_t xid, struct jute_reader *r)
 {
 	struct server *srv = c->srv;
-	const char *path;
-	int32_t len;
+	struct path_request req;
 	struct zk_stat st;
 
-	jute_read_string(r, &path, &len);
-	if (r->error)
+	if (path_request_decode(r, &req) < 0)
 		return -EBADMSG;
-	struct znode *n = tree_lookup(&srv->state.tree, path, (size_t)len);
+	struct znode *n = tree_lookup(&srv->state.tree, req.path, (size_t)req.path_len);
 	if (!n) {
 		reply_error(c, xid, ZNONODE);
 		return 0;
@@ -128,6 +124,14 @@ static int auth_packet(struct conn *c, int32_t xid, struct jute_reader *r)
 			   (size_t)req.auth_len, srv->cfg->super_digest);
 	if (err == -ENOMEM)
 		return -ENOMEM;
+	if (err == -ENOSPC) {
+		log_warning("connection %llu from %s closed: addauth past the %d identities one "
+			    "connection may hold (its ip identity and %d added)",
+			    (unsigned long long)c->id, c->peer_text, AUTH_IDS_MAX, AUTH_IDS_MAX - 1);
+		reply_error(c, xid, ZAUTHFAILED);
+		conn_close_after_flush(c);
+		return 0;
+	}
 	if (err < 0) {
 		log_info("connection %llu from %s: authentication with scheme %.*s failed; closing",
 			 (unsigned long long)c->id, c->peer_text, (int)req.scheme_len, req.scheme);
@@ -242,13 +246,12 @@ static int multi_read(struct conn *c, int32_t xid, struct jute_reader *r)
 	struct server *srv = c->srv;
 	size_t start = reply_begin(c, xid, srv->state.last_zxid, ZOK);
 	for (;;) {
-		int32_t type = jute_read_int(r);
-		bool done = jute_read_bool(r);
-		jute_read_int(r);
-		if (r->error)
+		struct multi_header h;
+		if (multi_header_decode(r, &h) < 0)
 			return -EBADMSG;
-		if (done)
+		if (h.done)
 			break;
+		int32_t type = h.type;
 		if (type != ZK_OP_GET_DATA && type != ZK_OP_GET_CHILDREN) {
 			/* Only reads belong in a multiRead: ZooKeeper answers the whole
 			 * request with MARSHALLINGERROR and keeps the connection. */
@@ -284,11 +287,11 @@ static int multi_read(struct conn *c, int32_t xid, struct jute_reader *r)
  * ("" or "/" for all), as ZooKeeper: a plain string prefix. */
 static int get_ephemerals(struct conn *c, int32_t xid, struct jute_reader *r)
 {
-	const char *prefix;
-	int32_t plen;
-	jute_read_string(r, &prefix, &plen);
-	if (r->error)
+	struct path_request req;
+	if (path_request_decode(r, &req) < 0)
 		return -EBADMSG;
+	const char *prefix = req.path;
+	int32_t plen = req.path_len;
 	bool all = plen == 0 || (plen == 1 && prefix[0] == '/');
 	size_t start = reply_begin(c, xid, c->srv->state.last_zxid, ZOK);
 	size_t count_at = c->obuf.len;
@@ -345,12 +348,10 @@ int read_execute(struct conn *c, int32_t xid, int32_t op, const uint8_t *body, u
 	case ZK_OP_GET_EPHEMERALS:
 		return get_ephemerals(c, xid, &r);
 	case ZK_OP_GET_ALL_CHILDREN_NUMBER: {
-		const char *path;
-		int32_t plen;
-		jute_read_string(&r, &path, &plen);
-		if (r.error)
+		struct path_request req;
+		if (path_request_decode(&r, &req) < 0)
 			return -EBADMSG;
-		n = tree_lookup(&srv->state.tree, path, (size_t)plen);
+		n = tree_lookup(&srv->state.tree, req.path, (size_t)req.path_len);
 		if (!n) {
 			reply_error(c, xid, ZNONODE);
 			return 0;
@@ -367,13 +368,11 @@ int read_execute(struct conn *c, int32_t xid, int32_t op, const uint8_t *body, u
 	case ZK_OP_SYNC: {
 		/* One server: what is committed is applied, so sync has nothing to
 		 * wait for beyond this session's earlier requests (the queue). */
-		const char *path;
-		int32_t plen;
-		jute_read_string(&r, &path, &plen);
-		if (r.error)
+		struct path_request req;
+		if (path_request_decode(&r, &req) < 0)
 			return -EBADMSG;
 		start = reply_begin(c, xid, srv->state.last_zxid, ZOK);
-		jute_write_string(&c->obuf, path, plen);
+		jute_write_string(&c->obuf, req.path, req.path_len);
 		reply_end(c, start);
 		return 0;
 	}
@@ -400,12 +399,11 @@ int read_execute(struct conn *c, int32_t xid, int32_t op, const uint8_t *body, u
 	case ZK_OP_WHO_AM_I:
 		return who_am_i(c, xid);
 	case ZK_OP_ADD_WATCH: {
-		const char *path;
-		int32_t plen;
-		jute_read_string(&r, &path, &plen);
-		int32_t mode = jute_read_int(&r);
-		if (r.error)
+		struct watch_request req;
+		if (watch_request_decode(&r, &req) < 0)
 			return -EBADMSG;
+		const char *path = req.path;
+		int32_t plen = req.path_len, mode = req.type;
 		/* As ZooKeeper 3.8: an unknown mode is a marshalling error; the path
 		 * is not checked (a watch on a path that cannot exist never fires). */
 		if (mode != 0 && mode != 1) {
@@ -423,12 +421,11 @@ int read_execute(struct conn *c, int32_t xid, int32_t op, const uint8_t *body, u
 	}
 	case ZK_OP_CHECK_WATCHES:
 	case ZK_OP_REMOVE_WATCHES: {
-		const char *path;
-		int32_t plen;
-		jute_read_string(&r, &path, &plen);
-		int32_t type = jute_read_int(&r);
-		if (r.error)
+		struct watch_request req;
+		if (watch_request_decode(&r, &req) < 0)
 			return -EBADMSG;
+		const char *path = req.path;
+		int32_t plen = req.path_len, type = req.type;
 		/* WatcherType as ZooKeeper 3.8 knows it: Children 1, Data 2, Any 3;
 		 * anything else, or a path without '/', is a marshalling error there. */
 		/* ZooKeeper 3.8 has no types for persistent watches here: Children

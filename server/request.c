@@ -309,9 +309,12 @@ int request_receive(struct conn *c, const uint8_t *frame, uint32_t len)
 	} else if (write_op(op)) {
 		/* Room in the log first: prep publishes what it decides, so a write
 		 * refused after prep would leave a change nobody makes. The encoded
-		 * txn is never more than twice the request plus its fixed fields. */
-		int room = op == ZK_OP_CLOSE_SESSION ? 0
-			 : commit_can_accept(&srv->commit, 2 * len + 4096);
+		 * txn is never more than twice the request plus its fixed fields. A
+		 * closeSession too (its txn is small: 4 KiB, as a session's
+		 * creation and expiry): unreserved, closes on a full disk could
+		 * fill the last segment and fail the log for good. */
+		int room = commit_can_accept(&srv->commit, op == ZK_OP_CLOSE_SESSION
+							    ? 4096 : 2 * len + 4096);
 		if (c->session->closing) {
 			rq->state = REQUEST_DONE;
 			rq->err = ZSESSIONEXPIRED;
@@ -320,7 +323,7 @@ int request_receive(struct conn *c, const uint8_t *frame, uint32_t len)
 			rq->err = ZSYSTEMERROR;
 		} else {
 			struct txn *t = NULL;
-			struct write_refusal no;
+			struct prep_refusal no;
 			int rc = write_prep(&srv->prep, c->session, &c->auth, op, body, body_len,
 					    loop_wall_ms(), &t, &no);
 			if (rc < 0) {

@@ -35,65 +35,17 @@ bool write_op(int32_t op)
 
 int write_prep(struct prep *prep, struct session *s, const struct auth_identities *ids,
 	       int32_t op, const uint8_t *body, uint32_t len, int64_t now_ms,
-	       struct txn **ret_txn, struct write_refusal *ret)
+	       struct txn **ret_txn, struct prep_refusal *ret)
 {
-	struct jute_reader r;
-	int rc;
-
-	*ret_txn = NULL;
-	*ret = (struct write_refusal){ .err = ZOK };
-	jute_reader_init(&r, body, len);
-	switch (op) {
-	case ZK_OP_CREATE:
-	case ZK_OP_CREATE2:
-	case ZK_OP_CREATE_CONTAINER:
-	case ZK_OP_CREATE_TTL: {
-		struct create_request req;
-		rc = create_request_decode(&r, op == ZK_OP_CREATE_TTL, &req);
-		if (rc < 0)
-			return rc == -ENOMEM ? rc : -EBADMSG;
-		rc = prep_create(prep, s, ids, op, &req, now_ms, ret_txn, &ret->err);
-		acl_entries_free(req.acl, req.acl_count);
-		return rc;
-	}
-	case ZK_OP_DELETE: {
-		struct delete_request req;
-		if (delete_request_decode(&r, &req) < 0)
-			return -EBADMSG;
-		return prep_delete(prep, s, ids, &req, now_ms, ret_txn, &ret->err);
-	}
-	case ZK_OP_SET_DATA: {
-		struct set_data_request req;
-		if (set_data_request_decode(&r, &req) < 0)
-			return -EBADMSG;
-		return prep_set_data(prep, s, ids, &req, now_ms, ret_txn, &ret->err);
-	}
-	case ZK_OP_SET_ACL: {
-		struct set_acl_request req;
-		rc = set_acl_request_decode(&r, &req);
-		if (rc < 0)
-			return rc == -ENOMEM ? rc : -EBADMSG;
-		rc = prep_set_acl(prep, s, ids, &req, now_ms, ret_txn, &ret->err);
-		acl_entries_free(req.acl, req.acl_count);
-		return rc;
-	}
-	case ZK_OP_DELETE_CONTAINER:
-		/* ZooKeeper reads the whole body as the path (no length prefix). */
-		return prep_delete_container(prep, s, (const char *)body, len, now_ms, ret_txn,
-					     &ret->err);
-	case ZK_OP_MULTI:
-		rc = prep_multi(prep, s, ids, &r, now_ms, ret_txn, &ret->multi, &ret->err);
-		/* MARSHALLINGERROR answers the whole multi, not per op */
-		ret->plain = rc == 0 && ret->err != ZOK;
-		return rc;
-	case ZK_OP_CLOSE_SESSION:
-		rc = prep_close_session(prep, s->id, now_ms, ret_txn);
+	if (op == ZK_OP_CLOSE_SESSION) {
+		*ret_txn = NULL;
+		*ret = (struct prep_refusal){ .err = ZOK };
+		int rc = prep_close_session(prep, s->id, now_ms, ret_txn);
 		if (rc == 0)
 			s->closing = true;
 		return rc;
 	}
-	ret->err = ZUNIMPLEMENTED;
-	return 0;
+	return prep_request(prep, s, ids, op, body, len, now_ms, ret_txn, ret);
 }
 
 /* multi's reply: {MultiHeader{type, done=false, err} + result} per op, then

@@ -12,19 +12,12 @@ struct request;
 /* True for the ops write.c preps. */
 bool write_op(int32_t op);
 
-/* A write that prep refused: what its reply says. */
-struct write_refusal {
-	int32_t err;			/* the ZooKeeper error, or ZOK for a failed multi */
-	bool plain;			/* answered header-only, not as the op's reply */
-	struct multi_failure multi;	/* a multi that failed its checks (op_count > 0) */
-};
-
 /* Decodes and preps one write request. Returns 0 with *ret_txn, or with
  * *ret_txn NULL and the refusal in *ret (ret->multi.op_types is the
  * caller's to free); or -EBADMSG (it does not parse: the connection goes)
  * or -ENOMEM. */
 int write_prep(struct prep *prep, struct session *s, const struct auth_identities *ids,
 	       int32_t op, const uint8_t *body, uint32_t len, int64_t now_ms,
-	       struct txn **ret_txn, struct write_refusal *ret);
+	       struct txn **ret_txn, struct prep_refusal *ret);
 /* Queues the reply of a finished write (or its error). */
 void write_reply(struct conn *c, struct request *rq);

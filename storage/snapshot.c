@@ -5,10 +5,12 @@
 #include <endian.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <sys/prctl.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
 #include <unistd.h>
@@ -22,6 +24,10 @@
 #define SNAP_END_MAGIC "CORRALSE"
 #define SNAP_VERSION 1
 #define SNAP_TRAILER_BYTES 16
+/* A node's fields with a one-byte path, no data: path length and byte,
+ * data length, ACL number, czxid, mzxid, pzxid, ctime, mtime, version,
+ * cversion, aversion, owner. */
+#define SNAP_NODE_MIN_BYTES (4 + 1 + 4 + 8 + 5 * 8 + 3 * 4 + 8)
 
 /* A buffered writer that keeps a running crc32 (over each buffer as it is
  * flushed, not field by field) and starts writeback every few MiB, so the
@@ -164,6 +170,18 @@ static int snap_dir(const char *data_dir, bool create, char *out, size_t size)
 	return 0;
 }
 
+/* Test builds: CORRAL_FAULT_SNAPSHOT_STOP=1 stops the child (SIGSTOP) once
+ * its temp file is whole and synced, just before it would publish it, so a
+ * test can kill the server at the worst moment. */
+static void fault_stop_before_publish(void)
+{
+#ifdef CORRAL_FAULT_INJECTION
+	const char *v = getenv("CORRAL_FAULT_SNAPSHOT_STOP");
+	if (v && strcmp(v, "1") == 0)
+		raise(SIGSTOP);
+#endif
+}
+
 pid_t snapshot_start(const char *data_dir, const struct wal_identity *id, const struct state *st,
 		     const struct snapshot_meta *m)
 {
@@ -171,13 +189,21 @@ pid_t snapshot_start(const char *data_dir, const struct wal_identity *id, const 
 	int r = snap_dir(data_dir, true, dir, sizeof(dir));
 	if (r < 0)
 		return r;
+	pid_t parent = getpid();
 	pid_t pid = fork();
 	if (pid != 0)
 		return pid < 0 ? -errno : pid;
 
-	/* The child: write, sync, publish, exit. It drops every descriptor it
-	 * inherited (the data directory's lock, the listening sockets, the
-	 * ring): a restarted server must not find them held. */
+	/* The child: write, sync, publish, exit. It dies with the server (a
+	 * kill -9 of corrald must not leave it writing, nor let it publish a
+	 * snapshot under the next corrald on this data directory); a server
+	 * gone before this line is seen by getppid(). (The signal comes when
+	 * the thread that forked ends: corrald forks from its one loop thread.) */
+	if (prctl(PR_SET_PDEATHSIG, SIGKILL) < 0 || getppid() != parent)
+		_exit(4);
+	/* It drops every descriptor it inherited (the data directory's lock,
+	 * the listening sockets, the ring): a restarted server must not find
+	 * them held. */
 	close_range(3, ~0U, 0);
 	/* The server's log writes come first on the disk (the lowest
 	 * best-effort I/O priority, where the I/O scheduler honours it). Not a
@@ -198,12 +224,64 @@ pid_t snapshot_start(const char *data_dir, const struct wal_identity *id, const 
 	o->crc = crc32(0L, Z_NULL, 0);
 	write_state(o, id, st, m);
 	int dfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-	if (o->error || fsync(o->fd) < 0 || close(o->fd) < 0 || rename(tmp, final) < 0 || dfd < 0 ||
-	    fsync(dfd) < 0) {
+	if (o->error || fsync(o->fd) < 0 || close(o->fd) < 0 || dfd < 0) {
+		unlink(tmp);
+		_exit(3);
+	}
+	fault_stop_before_publish();
+	/* Publish only for the server that asked: should the death signal
+	 * ever come late, a snapshot appearing under the next server would
+	 * break its count of kept snapshots. */
+	if (getppid() != parent) {
+		unlink(tmp);
+		_exit(4);
+	}
+	if (rename(tmp, final) < 0 || fsync(dfd) < 0) {
 		unlink(tmp);
 		_exit(3);
 	}
 	_exit(0);
+}
+
+int snapshot_remove_temp_files(const char *data_dir, unsigned *ret_removed)
+{
+	char dir[4096];
+	unsigned removed = 0;
+	int r = 0;
+	snap_dir(data_dir, false, dir, sizeof(dir));
+	int dfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (dfd < 0) {
+		if (errno != ENOENT)
+			return -errno;
+		*ret_removed = 0;
+		return 0;
+	}
+	DIR *d = fdopendir(dfd);
+	if (!d) {
+		r = -errno;
+		close(dfd);
+		return r;
+	}
+	struct dirent *e;
+	while ((e = readdir(d))) {
+		size_t len = strlen(e->d_name);
+		if (len < 5 || strcmp(e->d_name + len - 4, ".tmp") != 0)
+			continue;
+		if (unlinkat(dfd, e->d_name, 0) < 0) {
+			if (errno != ENOENT) {
+				r = -errno;
+				break;
+			}
+			continue;
+		}
+		removed++;
+	}
+	if (r == 0 && removed > 0 && fsync(dfd) < 0)
+		r = -errno;
+	closedir(d);
+	if (r == 0)
+		*ret_removed = removed;
+	return r;
 }
 
 /* A reader over a whole file in memory. */
@@ -344,11 +422,15 @@ static int load_body(struct in *i, struct state *st, struct snapshot_meta *ret)
 	}
 
 	uint64_t nodes = r == 0 ? in_u64(i) : 0;
+	/* The count sizes the tree's table before any node is read: it must be
+	 * one the file can hold, or a damaged count asks for gigabytes. */
+	if (r == 0 && nodes > (i->len - i->pos) / SNAP_NODE_MIN_BYTES)
+		r = -EBADMSG;
 	/* Loading is one hash insert per node: the table is sized once, parents
 	 * are found among the previous node's ancestors (the file is in
 	 * pre-order), and only the few nodes the tree starts with (/ and
 	 * /zookeeper's) are looked up to be updated rather than added. */
-	if (nodes < (UINT64_C(1) << 32))
+	if (r == 0)
 		(void)tree_reserve(tree, tree->nodes.count + (size_t)nodes);
 	const struct znode *builtin[16];
 	size_t builtin_count = 0;
@@ -483,7 +565,10 @@ static int list_snapshots(const char *dir, struct snap_file **ret, size_t *ret_c
 		n++;
 	}
 	closedir(d);
-	qsort(list, n, sizeof(*list), snap_cmp_desc);
+	/* An empty snap/ (a snapshot that failed on ENOSPC leaves one) has no
+	 * list at all: qsort() must not be handed its NULL. */
+	if (n > 1)
+		qsort(list, n, sizeof(*list), snap_cmp_desc);
 	*ret = list;
 	*ret_count = n;
 	return 0;

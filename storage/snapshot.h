@@ -6,7 +6,10 @@
  * order, and a trailer with a crc32 of everything before it. A snapshot is
  * written by a fork()ed child on copy-on-write memory, so the server never
  * waits for it; it goes to a temp file that is fsynced, renamed and its
- * directory fsynced, so a snapshot either exists whole or not at all.
+ * directory fsynced, so a snapshot either exists whole or not at all. The
+ * child dies with the server (PR_SET_PDEATHSIG) and publishes only for the
+ * server that forked it; the temp files a crash leaves are removed at the
+ * next start (snapshot_remove_temp_files()).
  *
  * Recovery loads the newest snapshot that checks out (an older one when the
  * newest is damaged) and replays the log after its index. */
@@ -31,6 +34,13 @@ struct snapshot_meta {
  * Returns the child's pid or a negative errno. */
 pid_t snapshot_start(const char *data_dir, const struct wal_identity *id, const struct state *st,
 		     const struct snapshot_meta *m);
+
+/* Removes the temp files of snapshots that never finished (a crash while a
+ * child wrote one, or while a leader's snapshot was being received): every
+ * snap/<name>.tmp. Only for the owner of the data directory's lock, before any
+ * snapshot starts. Returns 0 with *ret_removed (0 when there is no snap/),
+ * or a negative errno. */
+int snapshot_remove_temp_files(const char *data_dir, unsigned *ret_removed);
 
 /* Loads the newest sound snapshot into st (fresh from state_init()). Returns
  * 0 with *ret filled, -ENOENT when there is none, or a negative errno with

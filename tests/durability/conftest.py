@@ -120,7 +120,7 @@ class Corrald:
         full_env = dict(os.environ)
         full_env.pop("JOURNAL_STREAM", None)	# log to stderr, not journald
         full_env.pop("NOTIFY_SOCKET", None)
-        for k in ("CORRAL_FAULT_FSYNC_FAIL_AT",):
+        for k in ("CORRAL_FAULT_FSYNC_FAIL_AT", "CORRAL_FAULT_SNAPSHOT_STOP"):
             full_env.pop(k, None)
         if env:
             full_env.update(env)

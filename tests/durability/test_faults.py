@@ -398,6 +398,89 @@ def test_write_refused_for_lack_of_space_leaves_nothing_later_writes_see(
     assert not problems, "\n".join(problems)
 
 
+def test_full_disk_takes_writes_that_fit_the_current_segment_durably_and_refuses_the_rest(
+        corrald, kazoo, small_tmpfs):
+    """What the README says of a full disk: a segment is preallocated whole,
+    so a write that fits in what is left of the current one is taken (its
+    room was reserved before the disk filled) and is durable; one that does
+    not fit gets SYSTEMERROR while the next segment cannot be made."""
+    srv = corrald(data_dir=small_tmpfs / "data", config=CONFIG, name="fits")
+    _on_mount.append(srv)
+    srv.start()
+    zk = kazoo(srv.hosts)
+    zk.create("/w", b"w")
+    acked, refused = {"/w": b"w"}, []
+    filler = fill(small_tmpfs)
+    # Writes of 40000 bytes reserve 84 KiB each (twice the request and
+    # 4 KiB): the first refused one leaves room for smaller ones (2000
+    # bytes: 8 KiB reserved, 2 KiB used each).
+    fill_log_until_refused(zk, "/w/n", acked, refused, size=40000)
+    assert mntr(srv.port)["corral_log_refusing_for_space"] == "1"
+    small = 0
+    for i in range(500):
+        v = b"%04d" % i * 500
+        try:
+            zk.create(f"/small{i}", v)
+        except SystemZookeeperError:
+            refused.append(f"/small{i}")
+            break
+        acked[f"/small{i}"] = v
+        small += 1
+        # A big one still does not fit.
+        with pytest.raises(SystemZookeeperError):
+            zk.create(f"/big{i}", b"b" * 40000)
+        refused.append(f"/big{i}")
+    assert 1 <= small < 500, f"{small} small writes taken on the full disk"
+    assert mntr(srv.port)["corral_log_refusing_for_space"] == "1"
+
+    srv.kill()		# what was acknowledged is on disk, not in memory
+    stop_kazoo([zk])
+    srv.start()		# the disk is still full
+    zk = kazoo(srv.hosts)
+    for p, v in acked.items():
+        assert zk.get(p)[0] == v, f"{p}: acknowledged on the full disk, lost by a kill -9"
+    for p in refused:
+        assert zk.exists(p) is None, f"{p}: refused, yet there after the restart"
+    os.unlink(filler)
+    stop_kazoo([zk])
+    assert srv.stop() == 0
+    r = verify(srv.data_dir)
+    assert r.returncode == 0 and "sound" in r.stdout, r.stdout
+
+
+def test_sessions_closed_on_a_full_disk_do_not_fail_the_log(corrald, kazoo, small_tmpfs):
+    """closeSession is a write too: it must be refused like one when the
+    segment has no room, not appended past its end (that failed the log for
+    good on ENOSPC: writes never resumed once there was room again)."""
+    srv = corrald(data_dir=small_tmpfs / "data", config=CONFIG, name="closes")
+    _on_mount.append(srv)
+    srv.start()
+    zk = kazoo(srv.hosts)
+    zk.create("/w", b"w")
+    closers = [kazoo(srv.hosts) for _ in range(150)]
+    filler = fill(small_tmpfs)
+    acked, refused = {}, []
+    fill_log_until_refused(zk, "/w/n", acked, refused)
+    for i in range(200):		# what is left of the segment, in small writes
+        try:
+            zk.create(f"/small{i}", b"")
+        except SystemZookeeperError:
+            break
+    stop_kazoo(closers)		# 150 closeSessions: more than the room left
+    assert srv.running()
+    assert not lines(srv.log(), "write-ahead log failed"), srv.log()
+    os.unlink(filler)
+    wait_until(lambda: lines(srv.log(), "writes resume"), 30, interval=0.05,
+               what="the 'writes resume' log line")
+    zk.create("/after", b"a")
+    # The sessions whose close was refused expire once writes resume.
+    wait_until(lambda: mntr(srv.port)["zk_global_sessions"] == "1", 30,
+               what="the closed sessions to be gone (closed or expired)")
+    assert not lines(srv.log(), "write-ahead log failed"), srv.log()
+    stop_kazoo([zk])
+    assert srv.stop() == 0
+
+
 # ---------------------------------------------------------------------------
 # (c) one corrald per data directory
 

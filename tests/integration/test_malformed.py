@@ -2,12 +2,13 @@
 nothing else: a client connected before keeps working, new clients connect."""
 import os
 import random
+import struct
 import time
 
 import pytest
 from kazoo.client import KazooClient
 
-from wire import Conn, connect_request, create_body, frame, jint, jstr, path_watch_body
+from wire import Conn, connect_request, create_body, frame, jbuf, jint, jstr, path_watch_body
 
 CONFIG = {"client": {"max_frame_bytes": 4096, "max_connections_per_address": 50}}
 
@@ -143,3 +144,39 @@ def test_connections_beyond_the_per_address_limit_are_refused(make_server):
     for c in kept:
         assert c.call(3, path_watch_body("/"))[2] == 0
     assert "max_connections_per_address" in srv.log_text()
+
+
+def auth_body(credentials, scheme="digest"):
+    return jint(0) + jstr(scheme) + jbuf(credentials)
+
+
+@pytest.mark.corral_only
+def test_addauth_past_the_identity_limit_gets_authfailed_and_a_log_line_naming_the_limit(
+        srv, bystander):
+    """A connection holds at most 16 identities: its ip one and 15 added.
+    The 16th distinct addauth is refused (AUTHFAILED, then a close) with a
+    log line that names the limit, not an "authentication failed"."""
+    c = established(srv)
+    for i in range(15):
+        c.request(100, auth_body(b"user%d:pw" % i), xid=-4)
+        assert c.reply()[2] == 0, i
+    c.request(100, auth_body(b"user0:pw"), xid=-4)	# the same one again adds none
+    assert c.reply()[2] == 0
+    xid, _, err, body = c.call(107)			# whoAmI: ip and the 15
+    assert err == 0 and struct.unpack(">i", body[:4])[0] == 16
+    since = len(srv.log_text())
+    c.request(100, auth_body(b"user15:pw"), xid=-4)
+    assert c.reply()[2] == -115			# AUTHFAILED
+    assert c.closed_by_server()
+
+    def limit_lines():
+        return [l for l in srv.log_text()[since:].splitlines()
+                if "closed:" in l and not l.startswith("<7>")]	# not the debug ones
+    end = time.monotonic() + 5
+    while time.monotonic() < end and not limit_lines():
+        time.sleep(0.02)
+    lines = limit_lines()
+    assert len(lines) == 1 and "addauth past the 16 identities one connection may hold" in lines[0] \
+        and lines[0].startswith("<4>"), srv.log_text()[since:]
+    assert "authentication with scheme digest failed" not in srv.log_text()[since:]
+    assert bystander.get("/still")[0] == b"here"

@@ -1,4 +1,5 @@
-/* Unit tests of the jute codec (daemon/jute.c). */
+/* Unit tests of the jute codec (daemon/jute.c) and of records decoded as
+ * they are read (daemon/records.c: setWatches). */
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -9,6 +10,7 @@
 #include <string.h>
 
 #include "jute.h"
+#include "records.h"
 
 static void test_integers_are_big_endian_on_the_wire(void **state)
 {
@@ -115,6 +117,70 @@ static void test_writer_grows_over_many_writes_and_patches_lengths(void **state)
 	jute_buf_free(&b);
 }
 
+static void test_set_watches_walks_every_list_in_order(void **state)
+{
+	struct jute_buf b = { 0 };
+	jute_write_long(&b, 42);
+	jute_write_int(&b, 1);			/* data */
+	jute_write_string(&b, "/d", 2);
+	jute_write_int(&b, -1);			/* exist: null */
+	jute_write_int(&b, 2);			/* child */
+	jute_write_string(&b, "/c1", 3);
+	jute_write_string(&b, "/c2", 3);
+	jute_write_int(&b, 0);			/* persistent */
+	jute_write_int(&b, 1);			/* recursive */
+	jute_write_string(&b, "/r", 2);
+	struct jute_reader r;
+	struct set_watches_reader it;
+	unsigned list;
+	const char *path;
+	int32_t len;
+	static const unsigned want_list[] = { 0, 2, 2, 4 };
+	static const char *const want_path[] = { "/d", "/c1", "/c2", "/r" };
+
+	jute_reader_init(&r, b.data, b.len);
+	assert_int_equal(set_watches_begin(&it, &r, true), 0);
+	assert_true(it.relative_zxid == 42);
+	for (int i = 0; i < 4; i++) {
+		assert_int_equal(set_watches_next(&it, &list, &path, &len), 1);
+		assert_int_equal(list, want_list[i]);
+		assert_int_equal(len, (int32_t)strlen(want_path[i]));
+		assert_memory_equal(path, want_path[i], (size_t)len);
+	}
+	assert_int_equal(set_watches_next(&it, &list, &path, &len), 0);
+
+	/* setWatches (3 lists) stops after the child list: the rest is not read. */
+	jute_reader_init(&r, b.data, b.len);
+	assert_int_equal(set_watches_begin(&it, &r, false), 0);
+	for (int i = 0; i < 3; i++)
+		assert_int_equal(set_watches_next(&it, &list, &path, &len), 1);
+	assert_int_equal(set_watches_next(&it, &list, &path, &len), 0);
+
+	/* Cut inside the child list: an error, not an end. */
+	jute_reader_init(&r, b.data, 8 + 4 + 6 + 4 + 4 + 7);
+	assert_int_equal(set_watches_begin(&it, &r, true), 0);
+	assert_int_equal(set_watches_next(&it, &list, &path, &len), 1);
+	assert_int_equal(set_watches_next(&it, &list, &path, &len), 1);
+	assert_int_equal(set_watches_next(&it, &list, &path, &len), -EBADMSG);
+	jute_buf_free(&b);
+}
+
+static void test_set_watches_count_below_minus_one_is_a_decode_error(void **state)
+{
+	struct jute_buf b = { 0 };
+	jute_write_long(&b, 1);
+	jute_write_int(&b, -2);
+	struct jute_reader r;
+	struct set_watches_reader it;
+	unsigned list;
+	const char *path;
+	int32_t len;
+	jute_reader_init(&r, b.data, b.len);
+	assert_int_equal(set_watches_begin(&it, &r, false), 0);
+	assert_int_equal(set_watches_next(&it, &list, &path, &len), -EBADMSG);
+	jute_buf_free(&b);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -125,6 +191,8 @@ int main(void)
 		cmocka_unit_test(test_read_string_refuses_null),
 		cmocka_unit_test(test_truncated_int_is_a_decode_error),
 		cmocka_unit_test(test_writer_grows_over_many_writes_and_patches_lengths),
+		cmocka_unit_test(test_set_watches_walks_every_list_in_order),
+		cmocka_unit_test(test_set_watches_count_below_minus_one_is_a_decode_error),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

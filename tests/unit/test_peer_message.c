@@ -1,4 +1,5 @@
-/* Unit tests of the servers' Raft message encoding (daemon/peer_message.c). */
+/* Unit tests of the servers' Raft message encoding (daemon/peer_message.c)
+ * and of the configurations in it (daemon/raft_conf.c). */
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -11,6 +12,7 @@
 #include <zlib.h>
 
 #include "peer_message.h"
+#include "raft_conf.h"
 
 #define MAX_FRAME (1u << 20)
 
@@ -30,6 +32,14 @@ static struct raft_message decode_ok(const struct jute_buf *b)
 		fail_msg("decode failed: %s", why);
 	assert_int_equal(n, (ssize_t)b->len);
 	return out;
+}
+
+static void encode_conf(struct raft_configuration *conf, struct raft_buffer *ret)
+{
+	raft_configuration_init(conf);
+	assert_int_equal(raft_configuration_add(conf, 1, "127.0.0.1:2888", RAFT_VOTER), 0);
+	assert_int_equal(raft_configuration_add(conf, 2, "127.0.0.2:2888", RAFT_STANDBY), 0);
+	assert_int_equal(raft_configuration_encode(conf, ret), 0);
 }
 
 static void test_every_fixed_size_message_comes_back_as_sent(void **state)
@@ -94,12 +104,14 @@ static void test_every_fixed_size_message_comes_back_as_sent(void **state)
 
 static void test_append_entries_carries_every_entry_in_one_raft_allocated_batch(void **state)
 {
-	char a[] = "first command", c[300];
-	memset(c, 'c', sizeof(c));
+	char a[] = "first command";
+	struct raft_configuration conf;
+	struct raft_buffer c;
+	encode_conf(&conf, &c);
 	struct raft_entry entries[3] = {
 		{ .term = 3, .type = RAFT_COMMAND, .buf = { a, sizeof(a) } },
 		{ .term = 3, .type = RAFT_BARRIER, .buf = { NULL, 0 } },
-		{ .term = 4, .type = RAFT_CHANGE, .buf = { c, sizeof(c) } },
+		{ .term = 4, .type = RAFT_CHANGE, .buf = c },
 	};
 	struct raft_message m = { .type = RAFT_APPEND_ENTRIES };
 	m.append_entries = (struct raft_append_entries){ .version = 0, .term = 4,
@@ -149,6 +161,8 @@ static void test_append_entries_carries_every_entry_in_one_raft_allocated_batch(
 	assert_null(d.append_entries.entries);
 	peer_message_release(&d);
 	jute_buf_free(&b);
+	raft_free(c.base);
+	raft_configuration_close(&conf);
 }
 
 static void test_install_snapshot_carries_configuration_and_data(void **state)
@@ -182,6 +196,94 @@ static void test_install_snapshot_carries_configuration_and_data(void **state)
 	assert_memory_equal(p->data.base, data, sizeof(data));
 	peer_message_release(&d);
 	raft_configuration_close(&s->conf);
+	jute_buf_free(&b);
+}
+
+static void test_only_whole_configurations_reach_libraft(void **state)
+{
+	struct raft_configuration conf, out;
+	struct raft_buffer cb;
+	encode_conf(&conf, &cb);
+	uint8_t *p = cb.base;
+	assert_true(raft_conf_valid(p, cb.len));
+	assert_int_equal(raft_conf_decode(p, cb.len, &out), 0);
+	assert_int_equal(out.n, 2);
+	raft_configuration_close(&out);
+	/* libraft pads to 8 bytes; the servers end before: any cut into them is refused. */
+	size_t end = 1 + 8 + (8 + 15 + 1) * 2;
+	for (size_t len = 0; len < end; len++)
+		assert_false(raft_conf_valid(p, len));
+	uint8_t copy[128];
+	assert_true(cb.len <= sizeof(copy));
+	static const struct { size_t at; uint8_t byte; } bad[] = {
+		{ 0, 2 },			/* format */
+		{ 1, 0 },			/* no servers */
+		{ 1, 9 },			/* more servers than bytes */
+		{ 9 + 8 + 15, 7 },		/* an unknown role */
+	};
+	for (size_t k = 0; k < sizeof(bad) / sizeof(*bad); k++) {
+		memcpy(copy, p, cb.len);
+		copy[bad[k].at] = bad[k].byte;
+		assert_false(raft_conf_valid(copy, cb.len));
+		assert_int_equal(raft_conf_decode(copy, cb.len, &out), -EBADMSG);
+		assert_int_equal(out.n, 0);
+	}
+	memcpy(copy, p, cb.len);
+	memset(copy + 9 + 24 + 8 + 14, 'x', cb.len - (9 + 24 + 8 + 14));
+	assert_false(raft_conf_valid(copy, cb.len));	/* the last address never ends */
+	memcpy(copy, p, cb.len);
+	memset(copy + 9, 0, 8);			/* server id 0 */
+	assert_false(raft_conf_valid(copy, cb.len));
+	/* Well formed, refused by libraft halfway (a duplicate id): nothing to
+	 * close afterwards (libraft freed it; closing it again was a double free). */
+	memcpy(copy, p, cb.len);
+	memcpy(copy + 9 + 24, copy + 9, 8);
+	assert_true(raft_conf_valid(copy, cb.len));
+	assert_int_equal(raft_conf_decode(copy, cb.len, &out), -EBADMSG);
+	assert_int_equal(out.n, 0);
+	raft_configuration_close(&out);
+	raft_free(cb.base);
+	raft_configuration_close(&conf);
+}
+
+static void test_a_snapshot_whose_configuration_fails_halfway_is_refused(void **state)
+{
+	struct raft_message m = { .type = RAFT_INSTALL_SNAPSHOT };
+	struct raft_install_snapshot *s = &m.install_snapshot;
+	struct raft_buffer cb;
+	encode_conf(&s->conf, &cb);
+	s->term = 5;
+	s->last_index = 10;
+	s->data = (struct raft_buffer){ "data", 4 };
+	struct jute_buf b = { 0 };
+	encode(&m, 1, &b);
+	/* The second server takes the first one's id; the frame still checks out. */
+	size_t conf = PEER_HEADER_BYTES + 1 + 4 * 8 + 4;
+	memcpy(b.data + conf + 9 + 24, b.data + conf + 9, 8);
+	jute_patch_int(&b, 4, (int32_t)crc32_z(0L, b.data + 8, b.len - 8));
+	struct raft_message d;
+	char why[256];
+	assert_int_equal(peer_message_decode(b.data, b.len, MAX_FRAME, &d, why, sizeof(why)),
+			 -EBADMSG);
+	assert_non_null(strstr(why, "configuration"));
+	raft_free(cb.base);
+	raft_configuration_close(&s->conf);
+	jute_buf_free(&b);
+}
+
+static void test_a_configuration_entry_that_does_not_decode_is_refused(void **state)
+{
+	char a[] = "not a configuration";
+	struct raft_entry entries[1] = { { .term = 2, .type = RAFT_CHANGE, .buf = { a, sizeof(a) } } };
+	struct raft_message m = { .type = RAFT_APPEND_ENTRIES }, d;
+	m.append_entries = (struct raft_append_entries){ .term = 2, .entries = entries,
+							 .n_entries = 1 };
+	struct jute_buf b = { 0 };
+	char why[256];
+	encode(&m, 7, &b);
+	assert_int_equal(peer_message_decode(b.data, b.len, MAX_FRAME, &d, why, sizeof(why)),
+			 -EBADMSG);
+	assert_non_null(strstr(why, "entry 0 holds no valid configuration"));
 	jute_buf_free(&b);
 }
 
@@ -348,6 +450,9 @@ int main(void)
 		cmocka_unit_test(test_every_fixed_size_message_comes_back_as_sent),
 		cmocka_unit_test(test_append_entries_carries_every_entry_in_one_raft_allocated_batch),
 		cmocka_unit_test(test_install_snapshot_carries_configuration_and_data),
+		cmocka_unit_test(test_only_whole_configurations_reach_libraft),
+		cmocka_unit_test(test_a_snapshot_whose_configuration_fails_halfway_is_refused),
+		cmocka_unit_test(test_a_configuration_entry_that_does_not_decode_is_refused),
 		cmocka_unit_test(test_a_partial_frame_asks_for_more_and_two_frames_decode_in_turn),
 		cmocka_unit_test(test_any_damaged_byte_is_refused_never_decoded),
 		cmocka_unit_test(test_bad_frames_get_the_error_that_names_them),

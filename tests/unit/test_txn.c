@@ -267,6 +267,15 @@ static void test_multi_is_all_or_nothing(void **state)
 	assert_int_equal(VERDICT(prep_multi(&w.p, NULL, NULL, &r, 1, &t, &f, &zk_err)), ZOK);
 	assert_non_null(t);
 	assert_int_equal(t->op_count, 3);
+	/* What the log holds of it reads back (a check op carries no path). */
+	struct jute_buf enc = { 0 };
+	struct txn *back = NULL;
+	txn_encode(&enc, t);
+	assert_int_equal(txn_decode(enc.data, enc.len, &back), 0);
+	assert_int_equal(back->op_count, 3);
+	assert_int_equal(back->ops[2].type, TXN_OP_CHECK);
+	txn_free(back);
+	jute_buf_free(&enc);
 	apply(&w, t);
 	struct znode *m = tree_lookup(&w.st.tree, "/m", 2), *c = tree_lookup(&w.st.tree, "/m/c", 4);
 	assert_non_null(m);
@@ -330,6 +339,36 @@ static void test_codec_refuses_garbage(void **state)
 	assert_int_equal(txn_decode(junk, sizeof(junk), &t), -EBADMSG);
 }
 
+/* A txn prep cannot make would stop a replay: an op of no known type, or
+ * an op on a node without a valid path. */
+static void test_codec_refuses_txns_prep_cannot_make(void **state)
+{
+	static const struct { int32_t type; const char *path; } bad[] = {
+		{ 99, "/a" }, { TXN_OP_CREATE, NULL }, { TXN_OP_CREATE, "a" },
+		{ TXN_OP_DELETE, "" }, { TXN_OP_SET_DATA, "/a/" }, { TXN_OP_SET_ACL, "//a" },
+	};
+	for (size_t k = 0; k < sizeof(bad) / sizeof(*bad); k++) {
+		struct txn *t = txn_new(1), *back = NULL;
+		struct jute_buf b = { 0 };
+		assert_non_null(t);
+		t->ops[0].type = bad[k].type;
+		if (bad[k].path) {
+			t->ops[0].path = strdup(bad[k].path);
+			t->ops[0].path_len = (uint32_t)strlen(bad[k].path);
+		}
+		t->ops[0].data_len = -1;
+		txn_encode(&b, t);
+		assert_int_equal(txn_decode(b.data, b.len, &back), -EBADMSG);
+		t->ops[0].type = TXN_OP_ERROR;	/* the same bytes in an error op: fine */
+		b.len = 0;
+		txn_encode(&b, t);
+		assert_int_equal(txn_decode(b.data, b.len, &back), 0);
+		txn_free(back);
+		txn_free(t);
+		jute_buf_free(&b);
+	}
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -343,6 +382,7 @@ int main(void)
 		cmocka_unit_test(test_multi_is_all_or_nothing),
 		cmocka_unit_test(test_the_same_txns_give_the_same_tree_after_a_trip_through_the_codec),
 		cmocka_unit_test(test_codec_refuses_garbage),
+		cmocka_unit_test(test_codec_refuses_txns_prep_cannot_make),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -1,0 +1,156 @@
+"""Snapshots under faults: a kill -9 while the snapshot child writes, and a
+data directory whose snap/ is empty.
+
+(a) CORRAL_FAULT_SNAPSHOT_STOP=1 (test builds) stops the snapshot child
+    (SIGSTOP) once its temp file is whole and synced, just before it would
+    publish it: corrald is killed at that moment. The child must die with it
+    (else it holds a snapshot-sized temp file, and publishes its snapshot
+    under the next corrald: one more than storage.keep_snapshots), and the
+    next start removes the temp file it left.
+(b) A snapshot that failed (ENOSPC) leaves snap/ empty: startup takes that
+    as no snapshot (it used to hand qsort() a NULL list: UBSan aborts).
+"""
+import ctypes
+import os
+import signal
+import time
+
+import pytest
+
+from conftest import stop_kazoo, wait_until
+
+CONFIG = {"session": {"tick_time_ms": 200},
+          "storage": {"snapshot_entries": 100, "keep_snapshots": 2}}
+
+PR_SET_CHILD_SUBREAPER = 36
+
+
+def snap_files(data_dir):
+    d = os.path.join(str(data_dir), "snap")
+    return sorted(os.listdir(d)) if os.path.isdir(d) else []
+
+
+def children_of(pid):
+    """Pids whose parent is pid (from /proc)."""
+    out = []
+    for name in os.listdir("/proc"):
+        if not name.isdigit():
+            continue
+        try:
+            with open(f"/proc/{name}/stat") as f:
+                stat = f.read()
+        except OSError:
+            continue
+        fields = stat[stat.rindex(")") + 2:].split()
+        if int(fields[1]) == pid:
+            out.append(int(name))
+    return out
+
+
+def proc_state(pid):
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            stat = f.read()
+    except OSError:
+        return None
+    return stat[stat.rindex(")") + 2:].split()[0]
+
+
+@pytest.fixture
+def subreaper():
+    """This process adopts the orphans of the processes it started, so a
+    snapshot child whose corrald died becomes a child of the test: it can be
+    waited for, and killed if it outlives the test."""
+    libc = ctypes.CDLL(None, use_errno=True)
+    assert libc.prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0) == 0, os.strerror(ctypes.get_errno())
+    adopted = []
+    yield adopted
+    for pid in adopted:
+        try:
+            os.kill(pid, signal.SIGKILL)
+            os.waitpid(pid, 0)
+        except (ProcessLookupError, ChildProcessError):
+            pass
+    libc.prctl(PR_SET_CHILD_SUBREAPER, 0, 0, 0, 0)
+
+
+def exited(pid):
+    """The child's wait status once it has exited (reaped here), else None."""
+    try:
+        p, status = os.waitpid(pid, os.WNOHANG)
+    except ChildProcessError:
+        return -1		# reaped by someone else: gone all the same
+    return status if p == pid else None
+
+
+def test_sigkill_while_the_snapshot_child_writes_kills_it_and_restart_removes_its_temp_file(
+        corrald, kazoo, subreaper):
+    srv = corrald(name="snapkill", config=CONFIG)
+    srv.start(env={"CORRAL_FAULT_SNAPSHOT_STOP": "1"})
+    zk = kazoo(srv.hosts)
+    zk.create("/s", b"s")
+    futs = [zk.create_async(f"/s/n{i}", b"%d" % i) for i in range(150)]
+    for f in futs:
+        f.get(timeout=30)
+
+    def stopped_child():
+        for pid in children_of(srv.proc.pid):
+            if proc_state(pid) == "T":
+                return pid
+        return None
+    child = wait_until(stopped_child, 30, what="the snapshot child to stop before publishing")
+    subreaper.append(child)
+    temps = [n for n in snap_files(srv.data_dir) if n.endswith(".snap.tmp")]
+    assert len(temps) == 1, snap_files(srv.data_dir)
+    assert os.path.getsize(os.path.join(srv.data_dir, "snap", temps[0])) > 0
+
+    srv.kill()
+    stop_kazoo([zk])
+    status = wait_until(lambda: exited(child), 10, what="the snapshot child to die with corrald")
+    assert status == -1 or (os.WIFSIGNALED(status) and os.WTERMSIG(status) == signal.SIGKILL), \
+        f"the snapshot child ended with wait status {status}, expected SIGKILL"
+    assert not [n for n in snap_files(srv.data_dir) if n.endswith(".snap")], \
+        f"the killed child published a snapshot: {snap_files(srv.data_dir)}"
+
+    srv.start()
+    # (The restarted server may already have written a snapshot of its own.)
+    assert not [n for n in snap_files(srv.data_dir) if n.endswith(".tmp")], \
+        f"the unfinished snapshot is still there after the restart: {snap_files(srv.data_dir)}"
+    assert "removed 1 unfinished snapshot file" in srv.log(), srv.log()
+    zk = kazoo(srv.hosts)
+    assert len(zk.get_children("/s")) == 150
+    # The restarted server snapshots as usual (three times here: setData
+    # keeps the tree at 150 znodes, so a snapshot is due every 100 entries)
+    # and keeps 2.
+    def written():
+        return sum("written in" in l for l in srv.log().splitlines() if "snapshot at index" in l)
+    for burst in range(3):
+        before = written()
+        futs = [zk.set_async(f"/s/n{i}", b"m%d" % burst) for i in range(150)]
+        for f in futs:
+            f.get(timeout=30)
+        wait_until(lambda: written() > before, 30, what="a snapshot of the restarted server")
+    names = snap_files(srv.data_dir)
+    assert len([n for n in names if n.endswith(".snap")]) == 2 and \
+        not [n for n in names if n.endswith(".tmp")], names
+    stop_kazoo([zk])
+    assert srv.stop() == 0
+
+
+def test_startup_with_an_empty_snap_directory_replays_the_log(corrald, kazoo):
+    srv = corrald(name="emptysnap", config=CONFIG)
+    srv.start()
+    zk = kazoo(srv.hosts)
+    zk.create("/e", b"before")
+    stop_kazoo([zk])
+    assert srv.stop() == 0
+    snap = os.path.join(srv.data_dir, "snap")
+    os.makedirs(snap, exist_ok=True)
+    for n in os.listdir(snap):
+        os.unlink(os.path.join(snap, n))
+
+    srv.start()
+    zk = kazoo(srv.hosts)
+    assert zk.get("/e")[0] == b"before"
+    stop_kazoo([zk])
+    assert srv.stop() == 0
