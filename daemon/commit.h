@@ -107,6 +107,9 @@ struct commit {
 	void *received_batch;		/* the batch of the AppendEntries being stepped */
 	uint64_t announced_to[ANNOUNCE_IDS];	/* the leader: per member id, last announced */
 	uint64_t txns_truncated;	/* dropped when a new leader's log replaced ours */
+	/* Sizes of the entries submitted (ZooKeeper's "proposal sizes"); -1
+	 * until the first. */
+	int64_t proposal_last_bytes, proposal_min_bytes, proposal_max_bytes;
 
 	void (*on_committed)(void *ctx, struct txn *t);
 	/* A txn that will never be applied: the log failed (err an errno), or

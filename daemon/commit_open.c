@@ -191,6 +191,7 @@ int commit_open(struct commit *c, const struct commit_options *o, char *why, siz
 	c->on_configuration = o->on_configuration;
 	c->ctx = o->ctx;
 	c->ensemble = o->cfg && o->cfg->ensemble;
+	c->proposal_last_bytes = c->proposal_min_bytes = c->proposal_max_bytes = -1;
 	c->self = o->server_id;
 	entry_cache_init(&c->entries);
 	c->state = o->state;

@@ -90,6 +90,8 @@ int conn_start(struct server *srv, int fd, const struct sockaddr_storage *peer)
 	sockaddr_text(peer, c->peer_text, sizeof(c->peer_text));
 	auth_identities_init(&c->auth, peer);
 	c->state = CONN_NEW;
+	c->established_wall_ms = (uint64_t)loop_wall_ms();
+	conn_reset_stats(c);
 	c->recv_op.complete = conn_on_recv;
 	c->send_op.complete = conn_on_send;
 	c->next = srv->conns;
@@ -99,6 +101,16 @@ int conn_start(struct server *srv, int fd, const struct sockaddr_storage *peer)
 	srv->conn_count++;
 	arm_recv(c);
 	return 0;
+}
+
+void conn_reset_stats(struct conn *c)
+{
+	c->received = c->sent = 0;
+	c->last_op = CONN_NO_OP;
+	c->last_cxid = c->last_zxid = -1;
+	c->last_response_wall_ms = 0;
+	c->last_latency_ms = c->min_latency_ms = c->max_latency_ms = 0;
+	c->total_latency_ms = c->latency_count = 0;
 }
 
 struct watch_owner *conn_watch_owner(struct conn *c)
@@ -300,7 +312,7 @@ static struct request *session_request(struct conn *c)
 	rq->conn = c;
 	rq->op = ZK_OP_CREATE_SESSION;
 	rq->state = REQUEST_IN_FLIGHT;
-	rq->received_ms = c->srv->now_ms;
+	rq->received_ms = c->session_requested_ms = c->srv->now_ms;
 	return rq;
 }
 
@@ -435,6 +447,7 @@ void conn_session_created(struct conn *c, struct session *s, int err)
 	s->conn = c;
 	session_touch(s, c->srv->now_ms);
 	c->state = CONN_ESTABLISHED;
+	request_note_reply(c, ZK_OP_CREATE_SESSION, -1, c->session_requested_ms);
 	log_event(LOG_DEBUG, { .message_id = LOG_MSGID_SESSION_CREATED, .session_id = s->id },
 		  "session 0x%llx created for connection %llu from %s, timeout %u ms",
 		  (unsigned long long)s->id, (unsigned long long)c->id, c->peer_text, s->timeout_ms);

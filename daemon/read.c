@@ -132,6 +132,7 @@ static int auth_packet(struct conn *c, int32_t xid, struct jute_reader *r)
 		log_info("connection %llu from %s: authentication with scheme %.*s failed; closing",
 			 (unsigned long long)c->id, c->peer_text, (int)req.scheme_len, req.scheme);
 		reply_error(c, xid, ZAUTHFAILED);
+		c->srv->stats.auth_failed++;
 		conn_close_after_flush(c);
 		return 0;
 	}

@@ -92,6 +92,10 @@ int request_add_watch(struct conn *c, const char *path, size_t len, uint8_t kind
 /* Queues a watch event on the connection. */
 void request_send_event(struct conn *c, int64_t zxid, int event_type, const char *path, size_t len);
 
+/* A request of op (xid, received at received_ms, monotonic) was answered:
+ * the server's latency statistics and the connection's (cons) count it. */
+void request_note_reply(struct conn *c, int32_t op, int32_t xid, uint64_t received_ms);
+
 /* Queues a header-only reply carrying err. */
 void reply_error(struct conn *c, int32_t xid, int32_t err);
 

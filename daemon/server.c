@@ -151,8 +151,13 @@ const char *server_mode(struct server *srv)
 	if (commit_state(c) == RAFT_LEADER)
 		return "leader";
 	if (!commit_leader(c))
-		return "looking";
+		return server_read_only(srv) ? "read-only" : "looking";
 	return commit_is_observer(c) ? "observer" : "follower";
+}
+
+bool server_read_only(struct server *srv)
+{
+	return srv->commit.ensemble && srv->cfg->read_only && !commit_leader(&srv->commit);
 }
 
 static void on_role(void *ctx)
@@ -161,7 +166,11 @@ static void on_role(void *ctx)
 	struct commit *c = &srv->commit;
 	bool prepping = commit_can_prep(c);
 	raft_id leader = commit_leader(c);
+	enum raft_state role = commit_state(c);
 	srv->now_ms = loop_now_ms();
+	if (role == RAFT_LEADER && srv->role_seen != RAFT_LEADER)
+		srv->leading_since_ms = srv->now_ms;
+	srv->role_seen = role;
 	if (commit_state(c) != RAFT_LEADER)
 		forward_drop_held(srv);
 	if (srv->prepping && !prepping) {
@@ -453,6 +462,7 @@ int server_init(struct server *srv, struct corral_config *cfg, char *why, size_t
 	srv->prep.extended_types = cfg->extended_types;
 	srv->prepping = commit_can_prep(&srv->commit);
 	srv->leader_seen = commit_leader(&srv->commit);
+	srv->role_seen = commit_state(&srv->commit);
 	/* Forwarded requests are numbered from the wall clock, so a restarted
 	 * server's numbers are above those of its earlier run: a txn of that
 	 * run, still in the log, never answers a request of this one. */

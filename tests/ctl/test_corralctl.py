@@ -424,7 +424,7 @@ def test_status_shows_srvr_and_mntr(corrald):
     assert got["server"] == corrald.hosts
     assert got["mode"] == "standalone"
     assert got["version"] == srvr["Zookeeper version"]
-    assert got["zxid"] == srvr["Zxid"] == mntr["zk_last_zxid"]
+    assert got["zxid"] == srvr["Zxid"] == mntr["corral_last_zxid"]
     assert got["znodes"] == srvr["Node count"] == "7"  # / zookeeper quota config s a e
     assert re.fullmatch(r"\d+", got["connections"]) and int(got["connections"]) >= 2
     assert got["outstanding"] == "0"
