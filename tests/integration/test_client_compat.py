@@ -1,5 +1,5 @@
 """What client libraries see of the server beyond the protocol's records:
-the version they parse and gate features on.
+the version they parse and gate features on, and SASL without a mechanism.
 Each test drives kazoo as an application would and passes against corrald
 and against Apache ZooKeeper 3.8 (CORRAL_TEST_TARGET=zookeeper).
 
@@ -10,6 +10,9 @@ and against Apache ZooKeeper 3.8 (CORRAL_TEST_TARGET=zookeeper).
   serves, in srvr, stat, mntr and envi alike, in ZooKeeper's shape
   "X.Y.Z-REVISION, built on DATE"; corral puts its own name and version
   where ZooKeeper has its git revision.
+- A client configured for SASL DIGEST-MD5 against a server with no SASL
+  mechanism ends in AUTH_FAILED and stops (ZooKeeper, after its session
+  expires; corral at once), instead of looping on empty challenges.
 """
 import logging
 import re
@@ -19,7 +22,9 @@ import time
 
 import pytest
 from kazoo.client import KazooClient
+from kazoo.protocol.states import KeeperState
 
+from conftest import TARGET
 
 logging.getLogger("kazoo").setLevel(logging.CRITICAL)
 
@@ -124,3 +129,51 @@ def test_what_kazoo_gates_on_the_server_version_works(server, kazoo):
     assert queue.consume()
     assert queue.get(5) == b"two"
     assert queue.consume()
+
+
+def test_sasl_digest_md5_without_sasl_on_the_server_ends_in_auth_failed_and_stops(server):
+    """kazoo's DIGEST-MD5 answers every empty challenge with an empty
+    response: against a server that answers SASL with a null token and no
+    error it loops, and its connection thread never ends (stop() hangs).
+    The server must fail the authentication instead: the client sees
+    AUTH_FAILED, stops connecting, and stop() returns."""
+    states = []
+    sent = []
+    zk = KazooClient(hosts=server.hosts, timeout=2.0,
+                     sasl_options={"mechanism": "DIGEST-MD5", "username": "alice",
+                                   "password": "secret"},
+                     connection_retry={"max_tries": -1, "delay": 0.05, "backoff": 1})
+    zk.add_listener(states.append)
+    submit = zk._connection._submit
+
+    def counting_submit(request, timeout, xid=None):
+        if type(request).__name__ == "SASL":
+            sent.append(time.monotonic())
+        return submit(request, timeout, xid)
+
+    zk._connection._submit = counting_submit
+    keeper_states = []
+    session_callback = zk._session_callback
+
+    def recording_callback(state):
+        keeper_states.append(state)
+        return session_callback(state)
+
+    zk._session_callback = recording_callback
+    try:
+        zk.start_async()
+        # ZooKeeper lets the session expire first (2 s here); corral fails it
+        wait_for(lambda: KeeperState.AUTH_FAILED in keeper_states, 30,
+                 "the client to reach AUTH_FAILED")
+        wait_for(zk._connection.connection_stopped.is_set, 10,
+                 "kazoo's connection thread to stop")
+    finally:
+        stopper = threading.Thread(target=lambda: (zk.stop(), zk.close()), daemon=True)
+        stopper.start()
+        stopper.join(15)
+    assert not stopper.is_alive(), "stop() hung"
+    assert sent, "the client never sent a SASL request"
+    assert states[-1] == "LOST", states
+    if TARGET == "corrald":
+        # no loop: the first SASL request is answered AUTHFAILED
+        assert len(sent) == 1, f"{len(sent)} SASL requests"
