@@ -95,8 +95,9 @@ static int recover_entry(void *ctx, uint64_t index, uint64_t term, uint8_t type,
 }
 
 /* A member's address in raft's configuration: "PEER;CLIENT", both
- * "host:port". Raft only stores it; the peer part is where the others
- * connect, the client part goes into /zookeeper/config. */
+ * "host:port" (reconfig adds ";ELECTIONPORT", membership.c). Raft only
+ * stores it; the peer part is where the others connect, the client part
+ * goes into /zookeeper/config. */
 static void member_address(const struct listen_address *peer, const struct listen_address *client,
 			   char *out, size_t size)
 {

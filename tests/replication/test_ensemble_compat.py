@@ -1,5 +1,6 @@
 """What clients see of a 3-server ensemble, held to Apache ZooKeeper 3.8:
-the four-letter words of a leader and a follower.
+reconfig's server strings and argument checks, and the four-letter words of
+a leader and a follower.
 
 CORRAL_TEST_TARGET=corrald (default) runs them against corrald ensembles
 (cluster.py), CORRAL_TEST_TARGET=zookeeper against a ZooKeeper ensemble
@@ -8,6 +9,13 @@ digest, readonlymode.enabled). The same assertions hold on both; where
 corral differs on purpose, the test says so and the README lists it.
 
 What is proved:
+- a member added with reconfig reads back from /zookeeper/config exactly as
+  written (its election port too), and goes again with leaving; a stale
+  config version is BADVERSION (kazoo's TestReconfig, as its suite runs it);
+- malformed reconfig arguments are BADARGUMENTS (or MARSHALLINGERROR where
+  ZooKeeper cannot read a number) even without WRITE on /zookeeper/config,
+  which a well-formed one without it is refused for (NOAUTH): the arguments
+  are checked first;
 - srvr, conf and mntr of a leader and a follower have ZooKeeper's lines.
 
 Every wait polls a condition with a deadline (cluster.wait_until).
@@ -19,9 +27,10 @@ import os
 import re
 
 import pytest
+from kazoo import exceptions as kx
 from kazoo.client import KazooClient
 
-from cluster import Cluster, four_letter, stop_kazoo, wait_until
+from cluster import Cluster, four_letter, free_ports, stop_kazoo, wait_until
 import zookeeper_ensemble
 
 TARGET = os.environ.get("CORRAL_TEST_TARGET", "corrald")
@@ -86,6 +95,53 @@ def clients():
 
     yield make
     stop_kazoo(made, raise_stuck=False)
+
+
+# ------------------------------------------------------------- reconfig ---
+
+def test_a_reconfig_server_string_reads_back_as_written_then_leaves(ensemble3, clients):
+    """kazoo's TestReconfig.test_add_remove_observer."""
+    zk = clients(ensemble3.hosts(), auth=True)
+    version = zk.server_version()
+    assert version >= (3, 5), version		# kazoo's suite skips reconfig below
+    p1, p2, p3 = free_ports(3)
+    joining = f"server.100=0.0.0.0:{p1}:{p2}:observer;0.0.0.0:{p3}"
+    data, _ = zk.reconfig(joining=joining, leaving=None, new_members=None)
+    assert joining.encode() in data.split(b"\n"), data
+    config, _ = zk.get("/zookeeper/config")
+    assert joining.encode() in config.split(b"\n"), config
+
+    data, _ = zk.reconfig(joining=None, leaving="100", new_members=None)
+    assert joining.encode() not in data
+    curver = int(data.decode().split("\n")[-1].split("=")[1], 16)
+    with pytest.raises(kx.BadVersionError):
+        zk.reconfig(joining=joining, leaving=None, new_members=None, from_config=curver + 1)
+
+
+def test_reconfig_checks_its_arguments_before_write_on_zookeeper_config(ensemble3, clients):
+    """kazoo's TestReconfig.test_bad_input and test_no_super_auth, and the
+    other ways a server string can be wrong, asked without the super user:
+    ZooKeeper parses the arguments before it checks WRITE."""
+    zk = clients(ensemble3.hosts())
+    bad = {
+        "some thing": kx.BadArgumentsError,
+        "server.101=127.0.0.1:5000": kx.BadArgumentsError,		# no election port
+        "server.101=127.0.0.1:5000:5000;5001": kx.BadArgumentsError,	# the same two ports
+        "server.101=127.0.0.1:5000:5001:observer": kx.BadArgumentsError,	# no client port
+        "server.101=127.0.0.1:5000:5001:leader;5002": kx.BadArgumentsError,	# no such role
+        "server.x=127.0.0.1:5000:5001;5002": kx.MarshallingError,	# the id is no number
+    }
+    for joining, error in bad.items():
+        with pytest.raises(error):
+            zk.reconfig(joining=joining, leaving=None, new_members=None)
+    with pytest.raises(kx.MarshallingError):
+        zk.reconfig(joining=None, leaving="abc", new_members=None)
+    # well-formed: now WRITE decides
+    with pytest.raises(kx.NoAuthError):
+        zk.reconfig(joining="server.999=0.0.0.0:1234:2345:observer;3456", leaving=None,
+                    new_members=None)
+    with pytest.raises(kx.NoAuthError):
+        zk.reconfig(joining=None, leaving="3", new_members=None)
 
 
 # ------------------------------------------------------- four-letter words
