@@ -301,6 +301,45 @@ static void start_read_only(struct conn *c, const struct connect_request *req)
 	write_connect_response(c, (int32_t)s->timeout_ms, s->id, s->password);
 }
 
+/* A cut-off member with ensemble.read_only, as ZooKeeper's read-only
+ * server (which needs localSessionsEnabled to create sessions at all):
+ * - a client that cannot be read-only is refused (it tries another server);
+ * - a new session is a read-only one, this server's alone;
+ * - a session with ephemeral nodes is refused: it is a global session in
+ *   ZooKeeper's terms, which a read-only server never resumes (the client
+ *   keeps it by finding a server of the quorum, or waits for one);
+ * - any other session (one without ephemerals is a local session there,
+ *   which the read-only server does not know) is answered expired: the
+ *   client then starts a new, read-only one. */
+static void connect_read_only(struct conn *c, const struct connect_request *req)
+{
+	struct server *srv = c->srv;
+	if (!req->read_only) {
+		conn_close(c, LOG_INFO, "this server is cut off from the quorum and serves only "
+			   "read-only clients (ensemble.read_only)");
+		return;
+	}
+	if (req->session_id == 0) {
+		start_read_only(c, req);
+		return;
+	}
+	const struct session *s = session_lookup(&srv->state.sessions, req->session_id);
+	if (s && !s->closing && s->ephemeral_count) {
+		log_event(LOG_INFO, { .session_id = s->id },
+			  "connection %llu from %s closed: session 0x%llx has ephemeral nodes; a "
+			  "server cut off from the quorum does not resume it", (unsigned long long)c->id,
+			  c->peer_text, (unsigned long long)s->id);
+		conn_close(c, 0, NULL);
+		return;
+	}
+	log_event(LOG_INFO, { .message_id = LOG_MSGID_SESSION_EXPIRED, .session_id = req->session_id },
+		  "connection %llu from %s: session 0x%llx cannot be resumed read-only; answering "
+		  "expired (the client starts a read-only session)", (unsigned long long)c->id,
+		  c->peer_text, (unsigned long long)req->session_id);
+	write_connect_response(c, 0, 0, NULL);
+	conn_close_after_flush(c);
+}
+
 /* The request a new session waits as, the only one in the queue. */
 static struct request *session_request(struct conn *c)
 {
@@ -348,11 +387,10 @@ static void handle_connect(struct conn *c, const uint8_t *frame, uint32_t len)
 		/* No leader, or one this server cannot reach (it may have died):
 		 * the client is better served by another server, as a ZooKeeper
 		 * follower refuses clients until it follows a leader. */
-		if (!commit_leader(&srv->commit) && srv->cfg->read_only && req.read_only) {
-			start_read_only(c, &req);
+		if (server_read_only(srv)) {
+			connect_read_only(c, &req);
 			return;
 		}
-		/* Cut off from the quorum: the client is better served elsewhere. */
 		conn_close(c, LOG_INFO, "this server knows no leader (it is cut off from the "
 			   "quorum, or an election is under way)");
 		return;

@@ -160,6 +160,14 @@ bool server_read_only(struct server *srv)
 	return srv->commit.ensemble && srv->cfg->read_only && !commit_leader(&srv->commit);
 }
 
+/* Every client connection (not one still before its handshake). */
+static void close_clients(struct server *srv, const char *why)
+{
+	for (struct conn *k = srv->conns; k; k = k->next)
+		if (k->state == CONN_CONNECTING || k->state == CONN_ESTABLISHED)
+			conn_close(k, LOG_INFO, why);
+}
+
 static void on_role(void *ctx)
 {
 	struct server *srv = ctx;
@@ -168,6 +176,18 @@ static void on_role(void *ctx)
 	raft_id leader = commit_leader(c);
 	enum raft_state role = commit_state(c);
 	srv->now_ms = loop_now_ms();
+	/* Cut off from the quorum: it heard no leader for an election timeout
+	 * and stands for election, or it led and lost its majority. As a
+	 * ZooKeeper server going LOOKING, it closes its clients' connections:
+	 * they find a server of the quorum (and with ensemble.read_only,
+	 * clients that can be read-only come back here read-only), instead of
+	 * staying on a server whose state no longer moves and which cannot
+	 * tell the leader they are alive. */
+	if (c->ensemble && ((role == RAFT_CANDIDATE && srv->role_seen != RAFT_CANDIDATE) ||
+			    (srv->role_seen == RAFT_LEADER && role != RAFT_LEADER && !leader)))
+		close_clients(srv, role == RAFT_CANDIDATE
+			      ? "this server lost the leader and stands for election"
+			      : "this server stopped leading and knows no leader");
 	if (role == RAFT_LEADER && srv->role_seen != RAFT_LEADER)
 		srv->leading_since_ms = srv->now_ms;
 	srv->role_seen = role;

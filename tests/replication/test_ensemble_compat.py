@@ -1,6 +1,6 @@
 """What clients see of a 3-server ensemble, held to Apache ZooKeeper 3.8:
-reconfig's server strings and argument checks, and the four-letter words of
-a leader and a follower.
+reconfig's server strings and argument checks, read-only mode when a member
+loses the quorum, and the four-letter words of a leader and a follower.
 
 CORRAL_TEST_TARGET=corrald (default) runs them against corrald ensembles
 (cluster.py), CORRAL_TEST_TARGET=zookeeper against a ZooKeeper ensemble
@@ -16,6 +16,14 @@ What is proved:
   ZooKeeper cannot read a number) even without WRITE on /zookeeper/config,
   which a well-formed one without it is refused for (NOAUTH): the arguments
   are checked first;
+- a member cut off from the quorum closes its clients' connections at once;
+  then it takes canBeReadOnly clients read-only (isro, srvr, mntr say so):
+  a new session, or a client whose session it cannot resume (one without
+  ephemerals, a local session in ZooKeeper's terms) after an expired
+  answer; it refuses clients that cannot be read-only and sessions with
+  ephemerals (global ones), which it never resumes. Writes are NOTREADONLY.
+  When the quorum is back the read-only sessions end, and the others resume
+  their sessions, ephemerals intact;
 - srvr, conf and mntr of a leader and a follower have ZooKeeper's lines.
 
 Every wait polls a condition with a deadline (cluster.wait_until).
@@ -25,10 +33,15 @@ import hashlib
 import logging
 import os
 import re
+import socket
+import struct
+import threading
+import time
 
 import pytest
 from kazoo import exceptions as kx
 from kazoo.client import KazooClient
+from kazoo.protocol.states import KazooState, KeeperState
 
 from cluster import Cluster, four_letter, free_ports, stop_kazoo, wait_until
 import zookeeper_ensemble
@@ -142,6 +155,124 @@ def test_reconfig_checks_its_arguments_before_write_on_zookeeper_config(ensemble
                     new_members=None)
     with pytest.raises(kx.NoAuthError):
         zk.reconfig(joining=None, leaving="3", new_members=None)
+
+
+# ------------------------------------------------------------ read-only ---
+
+def raw_connect(port, session_id=0, passwd=b"\0" * 16, read_only=True, timeout=10):
+    """A ConnectRequest; returns the ConnectResponse's (session id, timeout,
+    read-only) or None when the server closes without one."""
+    body = (struct.pack(">iqiq", 0, 0, SESSION_TIMEOUT_S * 1000, session_id)
+            + struct.pack(">i", len(passwd)) + passwd + (b"\1" if read_only else b"\0"))
+    with socket.create_connection(("127.0.0.1", port), timeout=timeout) as s:
+        s.sendall(struct.pack(">i", len(body)) + body)
+        got = b""
+        try:
+            while len(got) < 4 or len(got) < 4 + struct.unpack(">i", got[:4])[0]:
+                b = s.recv(4096)
+                if not b:
+                    break
+                got += b
+        except ConnectionResetError:
+            pass
+        if len(got) < 4 + 20:
+            return None
+        _, timeout_ms, sid = struct.unpack(">iiq", got[4:20])
+        return sid, timeout_ms, got[-1:] == b"\1"
+
+
+def op(async_result, timeout=20):
+    """A kazoo request's answer, waited for with a deadline (a request on a
+    connection that never answers would otherwise wait for ever)."""
+    return async_result.get(timeout=timeout)
+
+
+def isro(port):
+    try:
+        return four_letter(port, "isro", 3)
+    except OSError:
+        return None
+
+
+def test_a_member_cut_off_from_the_quorum_serves_read_only_as_zookeeper_does(ensemble3, clients):
+    c = ensemble3
+    lid = c.wait_for_leader()
+    f = next(s.id for s in c if s.id != lid)
+    port = c[f].client_port
+    others = [s.id for s in c if s.id != f]
+    writer = clients(c.hosts(first=lid))
+    op(writer.create_async("/data", b"before"))
+    # On the member that will be cut off: a client that cannot be read-only
+    # and one that can, both holding ephemerals (global sessions), and a
+    # read-only client without any.
+    rw = clients(c[f].client_addr)
+    ro_global = clients(c[f].client_addr, read_only=True)
+    ro_local = clients(c[f].client_addr, read_only=True)
+    for zk in (rw, ro_global, ro_local):
+        op(zk.sync_async("/"))
+        assert op(zk.get_async("/data"))[0] == b"before"
+        assert zk.client_state == KeeperState.CONNECTED
+    op(rw.create_async("/rw-ephemeral", b"", ephemeral=True))
+    op(ro_global.create_async("/ro-ephemeral", b"", ephemeral=True))
+    ids = {zk: zk.client_id for zk in (rw, ro_global, ro_local)}
+    marks = {zk: len(zk.states) for zk in ids}
+
+    for sid in others:
+        c[sid].pause()
+
+    # 1. The member closes every client's connection (ZooKeeper: when it
+    # stops following; corral: when it stands for election).
+    wait_until(lambda: all(KazooState.SUSPENDED in zk.states[marks[zk]:] for zk in ids), 15,
+               what="every client on the cut-off member to lose its connection",
+               detail=lambda: {zk.client_id[0]: (zk.states, zk.client_state) for zk in ids})
+
+    # 2. It becomes a read-only server, and says so.
+    wait_until(lambda: isro(port) == "ro", 20, what="isro to answer ro")
+    srvr = four_letter(port, "srvr").split("\n")
+    assert srvr[1] == "READ-ONLY mode; serving only read-only clients", srvr
+    assert "Mode: read-only" in srvr, srvr
+    assert c[f].mntr()["zk_server_state"] == "read-only"
+
+    # 3. A new read-only client is served: reads, and NOTREADONLY for writes.
+    fresh = clients(c[f].client_addr, read_only=True)
+    assert fresh.client_state == KeeperState.CONNECTED_RO
+    assert op(fresh.get_async("/data"))[0] == b"before"
+    with pytest.raises(kx.NotReadOnlyCallError):
+        op(fresh.create_async("/refused", b""))
+    with pytest.raises(kx.NotReadOnlyCallError):
+        op(fresh.set_async("/data", b"refused"))
+
+    # 4. The read-only client whose session the member cannot resume is told
+    # it expired, and comes back with a read-only session of its own.
+    wait_until(lambda: ro_local.client_state == KeeperState.CONNECTED_RO, 20,
+               what="the read-only client without ephemerals to come back read-only",
+               detail=lambda: (ro_local.states, ro_local.keeper_states))
+    assert KeeperState.EXPIRED_SESSION in ro_local.keeper_states
+    assert ro_local.client_id[0] != ids[ro_local][0]
+    assert op(ro_local.get_async("/data"))[0] == b"before"
+
+    # 5. Refused: a client that cannot be read-only, and a session with
+    # ephemerals (not resumed, not told it expired: the quorum still has it).
+    assert raw_connect(port, read_only=False) is None
+    assert raw_connect(port, *ids[ro_global], read_only=True) is None
+    assert raw_connect(port, *ids[rw], read_only=True) is None
+    assert rw.client_state != KeeperState.CONNECTED
+    assert ro_global.client_state not in (KeeperState.CONNECTED, KeeperState.CONNECTED_RO)
+    assert KeeperState.EXPIRED_SESSION not in ro_global.keeper_states + rw.keeper_states
+
+    # 6. The quorum is back: read-only sessions end, the others resume.
+    for sid in others:
+        c[sid].resume()
+    c.wait_for_leader(60)
+    wait_until(lambda: all(zk.client_state == KeeperState.CONNECTED
+                           for zk in (rw, ro_global, ro_local, fresh)), 60,
+               what="every client to be connected read-write again",
+               detail=lambda: {zk.client_id[0]: zk.client_state
+                               for zk in (rw, ro_global, ro_local, fresh)})
+    assert rw.client_id == ids[rw] and ro_global.client_id == ids[ro_global]
+    assert op(rw.exists_async("/rw-ephemeral")) and op(rw.exists_async("/ro-ephemeral"))
+    op(rw.set_async("/data", b"after"))
+    assert isro(port) == "rw"
 
 
 # ------------------------------------------------------- four-letter words
