@@ -16,7 +16,8 @@ What is proved:
   ZooKeeper cannot read a number) even without WRITE on /zookeeper/config,
   which a well-formed one without it is refused for (NOAUTH): the arguments
   are checked first;
-- a member cut off from the quorum closes its clients' connections at once;
+- a member cut off from the quorum, a follower or the leader, closes its
+  clients' connections at once;
   then it takes canBeReadOnly clients read-only (isro, srvr, mntr say so):
   a new session, or a client whose session it cannot resume (one without
   ephemerals, a local session in ZooKeeper's terms) after an expired
@@ -194,13 +195,15 @@ def isro(port):
         return None
 
 
-def test_a_member_cut_off_from_the_quorum_serves_read_only_as_zookeeper_does(ensemble3, clients):
+@pytest.mark.parametrize("member", ["follower", "leader"])
+def test_a_member_cut_off_from_the_quorum_serves_read_only_as_zookeeper_does(ensemble3, clients,
+                                                                            member):
     c = ensemble3
     lid = c.wait_for_leader()
-    f = next(s.id for s in c if s.id != lid)
+    f = lid if member == "leader" else next(s.id for s in c if s.id != lid)
     port = c[f].client_port
     others = [s.id for s in c if s.id != f]
-    writer = clients(c.hosts(first=lid))
+    writer = clients(c.hosts(first=next(s.id for s in c if s.id != f)))
     op(writer.create_async("/data", b"before"))
     # On the member that will be cut off: a client that cannot be read-only
     # and one that can, both holding ephemerals (global sessions), and a
@@ -221,7 +224,8 @@ def test_a_member_cut_off_from_the_quorum_serves_read_only_as_zookeeper_does(ens
         c[sid].pause()
 
     # 1. The member closes every client's connection (ZooKeeper: when it
-    # stops following; corral: when it stands for election).
+    # stops following or leading; corral: when it stands for election, or
+    # stops leading).
     wait_until(lambda: all(KazooState.SUSPENDED in zk.states[marks[zk]:] for zk in ids), 15,
                what="every client on the cut-off member to lose its connection",
                detail=lambda: {zk.client_id[0]: (zk.states, zk.client_state) for zk in ids})
