@@ -9,6 +9,8 @@ digest, readonlymode.enabled). The same assertions hold on both; where
 corral differs on purpose, the test says so and the README lists it.
 
 What is proved:
+- Curator's EnsembleTracker reads /zookeeper/config (ZooKeeper's parser,
+  which refuses equal quorum and election ports);
 - a member added with reconfig reads back from /zookeeper/config exactly as
   written (its election port too), and goes again with leaving; a stale
   config version is BADVERSION (kazoo's TestReconfig, as its suite runs it);
@@ -36,8 +38,6 @@ import os
 import re
 import socket
 import struct
-import threading
-import time
 
 import pytest
 from kazoo import exceptions as kx
@@ -113,6 +113,32 @@ def clients():
 
 # ------------------------------------------------------------- reconfig ---
 
+CURATOR_JARS = ["/usr/share/java/curator-framework.jar", "/usr/share/java/curator-client.jar",
+                "/usr/share/java/zookeeper.jar"]
+
+
+def curator_connection_string(config):
+    """What Curator's EnsembleTracker makes of /zookeeper/config's data
+    (curator/EnsembleConfig.java): the client addresses, as a set."""
+    import subprocess
+    missing = [j for j in CURATOR_JARS if not os.path.exists(j)]
+    assert not missing, f"Curator's jars are missing: {missing} (scripts/deps.sh test)"
+    r = subprocess.run(["java", "-cp", ":".join(CURATOR_JARS),
+                        os.path.join(os.path.dirname(__file__), "curator", "EnsembleConfig.java")],
+                       input=config, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, timeout=60)
+    out = r.stdout.decode().strip()
+    assert r.returncode == 0, f"EnsembleTracker refuses {config!r}: {out}"
+    return set(out.split(","))
+
+
+def test_curators_ensemble_tracker_reads_zookeeper_config(ensemble3, clients):
+    """Curator follows the ensemble by parsing /zookeeper/config with
+    ZooKeeper's own QuorumServer, which refuses a server line whose quorum
+    and election ports are equal."""
+    zk = clients(ensemble3.hosts())
+    config, _ = zk.get("/zookeeper/config")
+    assert curator_connection_string(config) == {s.client_addr for s in ensemble3}
+
 def test_a_reconfig_server_string_reads_back_as_written_then_leaves(ensemble3, clients):
     """kazoo's TestReconfig.test_add_remove_observer."""
     zk = clients(ensemble3.hosts(), auth=True)
@@ -124,6 +150,7 @@ def test_a_reconfig_server_string_reads_back_as_written_then_leaves(ensemble3, c
     assert joining.encode() in data.split(b"\n"), data
     config, _ = zk.get("/zookeeper/config")
     assert joining.encode() in config.split(b"\n"), config
+    assert curator_connection_string(config) >= {s.client_addr for s in ensemble3}
 
     data, _ = zk.reconfig(joining=None, leaving="100", new_members=None)
     assert joining.encode() not in data
