@@ -349,7 +349,7 @@ static struct request *session_request(struct conn *c)
 		return NULL;
 	}
 	rq->conn = c;
-	rq->op = ZK_OP_CREATE_SESSION;
+	rq->op = rq->asked_op = ZK_OP_CREATE_SESSION;
 	rq->state = REQUEST_IN_FLIGHT;
 	rq->received_ms = c->session_requested_ms = c->srv->now_ms;
 	return rq;

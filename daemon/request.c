@@ -220,7 +220,7 @@ void request_pump(struct conn *c)
 		} else {
 			write_reply(c, rq);
 		}
-		request_note_reply(c, rq->op, rq->xid, rq->received_ms);
+		request_note_reply(c, rq->asked_op, rq->xid, rq->received_ms);
 		request_free(rq);
 	}
 	if (c->state != CONN_CLOSING && (c->paused || c->rlen > c->rstart) &&
@@ -266,7 +266,7 @@ int request_receive(struct conn *c, const uint8_t *frame, uint32_t len)
 		return -ENOMEM;
 	rq->conn = c;
 	rq->xid = xid;
-	rq->op = op;
+	rq->op = rq->asked_op = op;
 	rq->frame_bytes = len;
 	rq->received_ms = srv->now_ms;
 

@@ -29,6 +29,8 @@ struct request {
 	struct conn *conn;
 	int32_t xid;
 	int32_t op;
+	int32_t asked_op;		/* op as the client sent it (op may change: a
+					 * reconfig is answered as a getData) */
 	enum request_state state;
 	int32_t err;
 	uint64_t received_ms;

@@ -19,7 +19,6 @@ within a second, as a corral ensemble does with its election timeout.
 import os
 import signal
 import subprocess
-import time
 
 from cluster import four_letter, free_ports, parse_mntr, parse_srvr, tail, wait_until
 
