@@ -77,10 +77,22 @@ void membership_refresh(struct server *srv)
 	int n = snprintf(version, sizeof(version), "version=%llx", (unsigned long long)index);
 	jute_write_raw(&b, version, (size_t)n);
 	struct znode *node = tree_lookup(&srv->state.tree, CONFIG_PATH, strlen(CONFIG_PATH));
-	if (!b.error && node && (node->data_len != (int32_t)b.len || memcmp(node->data, b.data, b.len))) {
-		if (tree_set_data(&srv->state.tree, node, b.data, (int32_t)b.len) == 0) {
-			node->mzxid = (int64_t)index;
-			node->version = (int32_t)(index & 0x7fffffff);
+	if (!b.error && node && (node->data_len != (int32_t)b.len || memcmp(node->data, b.data, b.len)) &&
+	    tree_set_data(&srv->state.tree, node, b.data, (int32_t)b.len) == 0) {
+		/* As ZooKeeper's: mzxid the change's, version -1 (no setData
+		 * takes it); mtime stays 0 (the entry carries no time, and the
+		 * state must not depend on this server's clock). Watchers of the
+		 * node (Curator's EnsembleTracker) hear NodeDataChanged, with
+		 * the zxid this server is at. */
+		node->mzxid = (int64_t)index;
+		node->version = -1;
+		struct state_listener *l = &srv->state.listener;
+		if (l->node_event) {
+			int64_t applying = srv->applying_zxid;
+			srv->applying_zxid = srv->state.last_zxid;
+			l->node_event(l->ctx, ZK_EVENT_NODE_DATA_CHANGED, node, CONFIG_PATH,
+				      strlen(CONFIG_PATH));
+			srv->applying_zxid = applying;
 		}
 	}
 	jute_buf_free(&b);

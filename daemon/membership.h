@@ -10,9 +10,9 @@
  * (corral has no election port: a member shows the one it was added with,
  * so a reconfig's server string reads back as written, and 0 when it came
  * from corral.yaml) and "version=HEX" (the configuration's log index), so
- * getConfig works; it
- * is rewritten on every server when a configuration commits (the same data
- * everywhere, its Stat version the low bits of that index).
+ * getConfig works; it is rewritten on every server when a configuration
+ * commits (the same data everywhere; its Stat as ZooKeeper's, mzxid that
+ * index and version -1), and its watchers get NodeDataChanged.
  *
  * ZooKeeper's reconfig op (incremental: joining and leaving servers; or a
  * whole new member list) is allowed when ensemble.reconfig is on and the

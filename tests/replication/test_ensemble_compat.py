@@ -12,7 +12,8 @@ What is proved:
 - Curator's EnsembleTracker reads /zookeeper/config (ZooKeeper's parser,
   which refuses equal quorum and election ports);
 - a member added with reconfig reads back from /zookeeper/config exactly as
-  written (its election port too), and goes again with leaving; a stale
+  written (its election port too), and goes again with leaving; the node's
+  watchers hear of the change, its version is -1, as ZooKeeper's; a stale
   config version is BADVERSION (kazoo's TestReconfig, as its suite runs it);
 - malformed reconfig arguments are BADARGUMENTS (or MARSHALLINGERROR where
   ZooKeeper cannot read a number) even without WRITE on /zookeeper/config,
@@ -144,12 +145,20 @@ def test_a_reconfig_server_string_reads_back_as_written_then_leaves(ensemble3, c
     zk = clients(ensemble3.hosts(), auth=True)
     version = zk.server_version()
     assert version >= (3, 5), version		# kazoo's suite skips reconfig below
+    # Curator's EnsembleTracker follows the members with a watch on
+    # /zookeeper/config: a reconfig fires it
+    events = []
+    watcher = clients(ensemble3.hosts())
+    watcher.get("/zookeeper/config", watch=events.append)
     p1, p2, p3 = free_ports(3)
     joining = f"server.100=0.0.0.0:{p1}:{p2}:observer;0.0.0.0:{p3}"
-    data, _ = zk.reconfig(joining=joining, leaving=None, new_members=None)
+    data, stat = zk.reconfig(joining=joining, leaving=None, new_members=None)
     assert joining.encode() in data.split(b"\n"), data
-    config, _ = zk.get("/zookeeper/config")
+    config, stat2 = zk.get("/zookeeper/config")
     assert joining.encode() in config.split(b"\n"), config
+    assert stat.version == stat2.version == -1 and stat.mzxid == stat2.mzxid > 0, (stat, stat2)
+    wait_until(lambda: events, 20, what="the watch on /zookeeper/config to fire")
+    assert [(e.type, e.path) for e in events] == [("CHANGED", "/zookeeper/config")]
     assert curator_connection_string(config) >= {s.client_addr for s in ensemble3}
 
     data, _ = zk.reconfig(joining=None, leaving="100", new_members=None)
