@@ -15,12 +15,16 @@ tests (scripts/deps.sh installs both).
 """
 import os
 import re
+import shutil
 import socket
 import subprocess
+import tempfile
 import threading
 
 import pytest
 from kazoo.client import KazooClient
+
+from conftest import Server
 
 pytestmark = pytest.mark.corral_only		# corrald against the reference
 
@@ -86,29 +90,41 @@ def value_kind(v):
     return "text"
 
 
-@pytest.fixture
-def both(make_server):
-    """corrald and ZooKeeper, each with a client that made the same state:
-    /w with a data watch, an exists watch on /missing, an ephemeral /e."""
-    try:
-        zookeeper = make_server(target="zookeeper")
-    except FileNotFoundError as e:
-        pytest.fail(f"the reference cannot run: {e} (scripts/deps.sh test installs it)")
-    corrald = make_server(client={"four_letter_words": ALL_WORDS})
+@pytest.fixture(scope="module")
+def both():
+    """corrald and ZooKeeper, started once for the module, each with a
+    client that made the same state: /w with a data watch, an exists watch
+    on /missing, an ephemeral /e."""
+    made = []
     clients = []
-    for srv in (zookeeper, corrald):
-        zk = KazooClient(hosts=srv.hosts, timeout=10)
-        zk.start(15)
-        clients.append(zk)
-        zk.create("/w", b"watched")
-        zk.create("/e", b"", ephemeral=True)
-        zk.get("/w", watch=lambda e: None)
-        zk.exists("/missing", watch=lambda e: None)
-    yield zookeeper, corrald
-    for zk in clients:
-        t = threading.Thread(target=lambda zk=zk: (zk.stop(), zk.close()), daemon=True)
-        t.start()
-        t.join(15)
+    try:
+        for target, overrides in (("zookeeper", {}),
+                                  ("corrald", {"client": {"four_letter_words": ALL_WORDS}})):
+            srv = Server(tempfile.mkdtemp(prefix="corral-formats-"), overrides, target)
+            made.append(srv)
+            try:
+                srv.start()
+            except FileNotFoundError as e:
+                pytest.fail(f"the reference cannot run: {e} (scripts/deps.sh test installs it)")
+        for srv in made:
+            zk = KazooClient(hosts=srv.hosts, timeout=10)
+            zk.start(15)
+            clients.append(zk)
+            zk.create("/w", b"watched")
+            zk.create("/e", b"", ephemeral=True)
+            zk.get("/w", watch=lambda e: None)
+            zk.exists("/missing", watch=lambda e: None)
+        yield tuple(made)
+    finally:
+        for zk in clients:
+            t = threading.Thread(target=lambda zk=zk: (zk.stop(), zk.close()), daemon=True)
+            t.start()
+            t.join(15)
+        for srv in made:
+            srv.stop()
+            shutil.rmtree(srv.tmp, ignore_errors=True)
+        bad = [s for s in made if s.target == "corrald" and s.proc and s.proc.returncode != 0]
+        assert not bad, "corrald did not exit cleanly:\n" + bad[0].log_text()[-4000:]
 
 
 def test_srvr_lines_are_zookeepers_in_name_order_and_shape(both):
