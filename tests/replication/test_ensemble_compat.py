@@ -28,6 +28,7 @@ What is proved:
   ephemerals (global ones), which it never resumes. Writes are NOTREADONLY.
   When the quorum is back the read-only sessions end, and the others resume
   their sessions, ephemerals intact;
+- zkCli.sh's config and reconfig print what they print against ZooKeeper;
 - srvr, conf and mntr of a leader and a follower have ZooKeeper's lines.
 
 Every wait polls a condition with a deadline (cluster.wait_until).
@@ -192,6 +193,43 @@ def test_reconfig_checks_its_arguments_before_write_on_zookeeper_config(ensemble
                     new_members=None)
     with pytest.raises(kx.NoAuthError):
         zk.reconfig(joining=None, leaving="3", new_members=None)
+
+
+def test_zkcli_config_and_reconfig_answer_as_against_zookeeper(ensemble3, clients):
+    """zkCli.sh's config and reconfig, with and without the super user."""
+    import subprocess
+    zk = clients(ensemble3.hosts())
+    config = zk.get("/zookeeper/config")[0].decode()
+    p1, p2, p3 = free_ports(3)
+    joining = f"server.100=0.0.0.0:{p1}:{p2}:observer;0.0.0.0:{p3}"
+    cmds = ["config", f"reconfig -add {joining}", "reconfig -add some",
+            f"addauth digest super:{SUPER_PASSWORD}", f"reconfig -add {joining}",
+            "reconfig -remove 100", "reconfig -remove 100 -v 1"]
+    script = []
+    for i, cmd in enumerate(cmds):
+        script += [f"ls /__mark{i}", cmd]
+    r = subprocess.run(["/usr/share/zookeeper/bin/zkCli.sh", "-server", ensemble3.hosts()],
+                       input="\n".join(script + ["quit"]) + "\n", stdout=subprocess.PIPE,
+                       stderr=subprocess.STDOUT, text=True, timeout=120)
+    parts, k = {}, None
+    for ln in r.stdout.split("\n"):
+        m = re.fullmatch(r"Node does not exist: /__mark(\d+)", ln)
+        if m:
+            k = int(m.group(1))
+            parts[k] = []
+        elif k is not None and ln.strip() and not ln.startswith(("SLF4J", "WATCHER::",
+                                                                     "WatchedEvent")):
+            parts[k].append(ln)
+    assert len(parts) == len(cmds), r.stdout
+    assert parts[0] == config.split("\n")
+    assert parts[1] == ["Insufficient permission : "]
+    assert parts[2] == ["Arguments are not valid : "]
+    assert parts[4][0] == "Committed new configuration:"
+    assert joining in parts[4][1:]
+    assert parts[4][1:-1] == sorted(config.split("\n")[:-1] + [joining],
+                                    key=lambda ln: int(ln.split("=")[0].split(".")[1]))
+    assert parts[5][0] == "Committed new configuration:" and joining not in parts[5]
+    assert parts[6] == ["version No is not valid : "]
 
 
 # ------------------------------------------------------------ read-only ---
