@@ -1,5 +1,7 @@
 /* conn: one client connection: its socket I/O on the ring, framing, the
- * handshake (new session, resume, expired answer), limits, and closing.
+ * handshake (new session, resume, expired answer, and on a member cut off
+ * from the quorum ZooKeeper's read-only server's), limits, closing, and the
+ * connection's statistics that cons shows.
  *
  * Receives go into a per-connection buffer that grows to the largest frame
  * allowed and no further. Replies are appended to an output buffer and sent
