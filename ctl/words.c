@@ -146,7 +146,7 @@ int cmd_status(struct ctx *x, char **args, int nargs)
 	add_row(rows, &n, "server", x->server);
 	add_row(rows, &n, "mode", EITHER("Mode", "zk_server_state"));
 	add_row(rows, &n, "version", EITHER("Zookeeper version", "zk_version"));
-	add_row(rows, &n, "zxid", EITHER("Zxid", "zk_last_zxid"));
+	add_row(rows, &n, "zxid", EITHER("Zxid", "corral_last_zxid"));
 	add_row(rows, &n, "znodes", EITHER("Node count", "zk_znode_count"));
 	add_row(rows, &n, "connections", EITHER("Connections", "zk_num_alive_connections"));
 	add_row(rows, &n, "outstanding", EITHER("Outstanding", "zk_outstanding_requests"));

@@ -424,6 +424,12 @@ int commit_submit(struct commit *c, struct txn *t)
 		return 0;
 	}
 	c->last_zxid = (int64_t)index;
+	/* srvr's and mntr's proposal sizes, as ZooKeeper's leader counts them. */
+	c->proposal_last_bytes = (int64_t)entry.buf.len;
+	if (c->proposal_min_bytes < 0 || c->proposal_last_bytes < c->proposal_min_bytes)
+		c->proposal_min_bytes = c->proposal_last_bytes;
+	if (c->proposal_last_bytes > c->proposal_max_bytes)
+		c->proposal_max_bytes = c->proposal_last_bytes;
 	return 0;
 }
 

@@ -118,6 +118,9 @@ struct commit {
 	void *persisted_batch;		/* the batch of the last RAFT_UPDATE_ENTRIES */
 	void *submit_batch;		/* the batch being submitted, ours */
 	void *received_batch;		/* the batch of the AppendEntries being stepped */
+	/* Sizes of the entries submitted (ZooKeeper's "proposal sizes"); -1
+	 * until the first. */
+	int64_t proposal_last_bytes, proposal_min_bytes, proposal_max_bytes;
 
 	void (*on_committed)(void *ctx, struct txn *t);
 	/* A txn that will never be applied: the log failed (err an errno), or

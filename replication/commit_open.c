@@ -97,8 +97,9 @@ static int recover_entry(void *ctx, uint64_t index, uint64_t term, uint8_t type,
 }
 
 /* A member's address in raft's configuration: "PEER;CLIENT", both
- * "host:port". Raft only stores it; the peer part is where the others
- * connect, the client part goes into /zookeeper/config. */
+ * "host:port" (reconfig adds ";ELECTIONPORT", membership.c). Raft only
+ * stores it; the peer part is where the others connect, the client part
+ * goes into /zookeeper/config. */
 static void member_address(const struct listen_address *peer, const struct listen_address *client,
 			   char *out, size_t size)
 {
@@ -189,6 +190,7 @@ int commit_open(struct commit *c, const struct commit_options *o, char *why, siz
 	c->reset_state = o->reset_state;
 	c->on_configuration = o->on_configuration;
 	c->ctx = o->ctx;
+	c->proposal_last_bytes = c->proposal_min_bytes = c->proposal_max_bytes = -1;
 	c->self = o->server_id;
 	c->peers = &commit_alone;
 	list_init(&c->queue);

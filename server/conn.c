@@ -91,6 +91,8 @@ int conn_start(struct server *srv, int fd, const struct sockaddr_storage *peer)
 	auth_identities_init(&c->auth, peer);
 	watch_owner_init(&c->watches);
 	c->state = CONN_NEW;
+	c->established_wall_ms = (uint64_t)loop_wall_ms();
+	conn_reset_stats(c);
 	c->recv_op.complete = conn_on_recv;
 	c->send_op.complete = conn_on_send;
 	c->next = srv->conns;
@@ -100,6 +102,16 @@ int conn_start(struct server *srv, int fd, const struct sockaddr_storage *peer)
 	srv->conn_count++;
 	arm_recv(c);
 	return 0;
+}
+
+void conn_reset_stats(struct conn *c)
+{
+	c->received = c->sent = 0;
+	c->last_op = CONN_NO_OP;
+	c->last_cxid = c->last_zxid = -1;
+	c->last_response_wall_ms = 0;
+	c->last_latency_ms = c->min_latency_ms = c->max_latency_ms = 0;
+	c->total_latency_ms = c->latency_count = 0;
 }
 
 static void conn_detach_session(struct conn *c)
@@ -285,6 +297,45 @@ static void start_read_only(struct conn *c, const struct connect_request *req)
 	write_connect_response(c, (int32_t)s->timeout_ms, s->id, s->password);
 }
 
+/* A cut-off member with ensemble.read_only, as ZooKeeper's read-only
+ * server (which needs localSessionsEnabled to create sessions at all):
+ * - a client that cannot be read-only is refused (it tries another server);
+ * - a new session is a read-only one, this server's alone;
+ * - a session with ephemeral nodes is refused: it is a global session in
+ *   ZooKeeper's terms, which a read-only server never resumes (the client
+ *   keeps it by finding a server of the quorum, or waits for one);
+ * - any other session (one without ephemerals is a local session there,
+ *   which the read-only server does not know) is answered expired: the
+ *   client then starts a new, read-only one. */
+static void connect_read_only(struct conn *c, const struct connect_request *req)
+{
+	struct server *srv = c->srv;
+	if (!req->read_only) {
+		conn_close(c, LOG_INFO, "this server is cut off from the quorum and serves only "
+			   "read-only clients (ensemble.read_only)");
+		return;
+	}
+	if (req->session_id == 0) {
+		start_read_only(c, req);
+		return;
+	}
+	const struct session *s = session_lookup(&srv->state.sessions, req->session_id);
+	if (s && !s->closing && !list_empty(&s->ephemerals)) {
+		log_event(LOG_INFO, { .session_id = s->id },
+			  "connection %llu from %s closed: session 0x%llx has ephemeral nodes; a "
+			  "server cut off from the quorum does not resume it", (unsigned long long)c->id,
+			  c->peer_text, (unsigned long long)s->id);
+		conn_close(c, 0, NULL);
+		return;
+	}
+	log_event(LOG_INFO, { .message_id = LOG_MSGID_SESSION_EXPIRED, .session_id = req->session_id },
+		  "connection %llu from %s: session 0x%llx cannot be resumed read-only; answering "
+		  "expired (the client starts a read-only session)", (unsigned long long)c->id,
+		  c->peer_text, (unsigned long long)req->session_id);
+	write_connect_response(c, 0, 0, NULL);
+	conn_close_after_flush(c);
+}
+
 /* The request a new session waits as, the only one in the queue. */
 static struct request *session_request(struct conn *c)
 {
@@ -294,9 +345,9 @@ static struct request *session_request(struct conn *c)
 		return NULL;
 	}
 	rq->conn = c;
-	rq->op = ZK_OP_CREATE_SESSION;
+	rq->op = rq->asked_op = ZK_OP_CREATE_SESSION;
 	rq->state = REQUEST_IN_FLIGHT;
-	rq->received_ms = c->srv->now_ms;
+	rq->received_ms = c->session_requested_ms = c->srv->now_ms;
 	return rq;
 }
 
@@ -332,11 +383,10 @@ static void handle_connect(struct conn *c, const uint8_t *frame, uint32_t len)
 		/* No leader, or one this server cannot reach (it may have died):
 		 * the client is better served by another server, as a ZooKeeper
 		 * follower refuses clients until it follows a leader. */
-		if (!commit_leader(&srv->commit) && srv->cfg->read_only && req.read_only) {
-			start_read_only(c, &req);
+		if (server_read_only(srv)) {
+			connect_read_only(c, &req);
 			return;
 		}
-		/* Cut off from the quorum: the client is better served elsewhere. */
 		conn_close(c, LOG_INFO, "this server knows no leader (it is cut off from the "
 			   "quorum, or an election is under way)");
 		return;
@@ -431,6 +481,7 @@ void conn_session_created(struct conn *c, struct session *s, int err)
 	s->conn = c;
 	session_touch(s, c->srv->now_ms);
 	c->state = CONN_ESTABLISHED;
+	request_note_reply(c, ZK_OP_CREATE_SESSION, -1, c->session_requested_ms);
 	log_event(LOG_DEBUG, { .message_id = LOG_MSGID_SESSION_CREATED, .session_id = s->id },
 		  "session 0x%llx created for connection %llu from %s, timeout %u ms",
 		  (unsigned long long)s->id, (unsigned long long)c->id, c->peer_text, s->timeout_ms);

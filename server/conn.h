@@ -1,5 +1,7 @@
 /* conn: one client connection: its socket I/O on the ring, framing, the
- * handshake (new session, resume, expired answer), limits, and closing.
+ * handshake (new session, resume, expired answer, and on a member cut off
+ * from the quorum ZooKeeper's read-only server's), limits, closing, and the
+ * connection's statistics that cons shows.
  *
  * Receives go into a per-connection buffer that grows to the largest frame
  * allowed and no further. Replies are appended to an output buffer and sent
@@ -61,6 +63,7 @@ struct conn {
 	struct session *ro_session;	/* its session: this server's alone */
 	bool mirror_read_only;		/* the client sent the readOnly byte */
 	int64_t pending_session_id;	/* CONN_CONNECTING: the session being created */
+	uint64_t session_requested_ms;	/* CONN_CONNECTING: since when */
 
 	struct watch_owner watches;
 	struct auth_identities auth;
@@ -70,7 +73,17 @@ struct conn {
 	uint64_t queue_bytes;		/* frame bytes of the queued requests */
 	uint64_t received, sent;
 	uint64_t last_zxid_sent;
+	/* What cons shows of it, ZooKeeper's statistics per connection
+	 * (request.c keeps them, crst resets them). */
+	uint64_t established_wall_ms;
+	int32_t last_op;		/* ZK_OP_*, or CONN_NO_OP ("NA") */
+	int64_t last_cxid;		/* -1: none yet */
+	int64_t last_zxid;		/* -1: none yet */
+	uint64_t last_response_wall_ms;
+	uint64_t last_latency_ms, min_latency_ms, max_latency_ms, total_latency_ms, latency_count;
 };
+
+#define CONN_NO_OP INT32_MIN
 
 /* Takes ownership of fd (an accepted socket). Returns 0 or a negative errno. */
 int conn_start(struct server *srv, int fd, const struct sockaddr_storage *peer);
@@ -86,6 +99,8 @@ bool conn_reap(struct conn *c);
 void conn_flush(struct conn *c);
 /* Re-arms receiving after backpressure eased. */
 void conn_resume_reading(struct conn *c);
+/* Zeroes the connection's statistics (packets, last operation, latencies). */
+void conn_reset_stats(struct conn *c);
 
 /* The createSession txn of this connection was applied (or failed: err). */
 void conn_session_created(struct conn *c, struct session *s, int err);

@@ -42,12 +42,27 @@ void membership_refresh(struct server *srv)
 	if (!srv->cfg->in_ensemble || !conf)
 		return;
 	struct jute_buf b = { 0 };
+	if (members_config_text(conf, index, &b) < 0) {
+		jute_buf_free(&b);
+		return;
+	}
 	struct znode *node = tree_lookup(&srv->state.tree, CONFIG_PATH, strlen(CONFIG_PATH));
-	if (members_config_text(conf, index, &b) == 0 && node &&
-	    (node->data_len != (int32_t)b.len || memcmp(node->data, b.data, b.len))) {
-		if (tree_set_data(&srv->state.tree, node, b.data, (int32_t)b.len) == 0) {
-			node->mzxid = (int64_t)index;
-			node->version = (int32_t)(index & 0x7fffffff);
+	if (!b.error && node && (node->data_len != (int32_t)b.len || memcmp(node->data, b.data, b.len)) &&
+	    tree_set_data(&srv->state.tree, node, b.data, (int32_t)b.len) == 0) {
+		/* As ZooKeeper's: mzxid the change's, version -1 (no setData
+		 * takes it); mtime stays 0 (the entry carries no time, and the
+		 * state must not depend on this server's clock). Watchers of the
+		 * node (Curator's EnsembleTracker) hear NodeDataChanged, with
+		 * the zxid this server is at. */
+		node->mzxid = (int64_t)index;
+		node->version = -1;
+		struct state_listener *l = &srv->state.listener;
+		if (l->node_event) {
+			int64_t applying = srv->applying_zxid;
+			srv->applying_zxid = srv->state.last_zxid;
+			l->node_event(l->ctx, ZK_EVENT_NODE_DATA_CHANGED, node, CONFIG_PATH,
+				      strlen(CONFIG_PATH));
+			srv->applying_zxid = applying;
 		}
 	}
 	jute_buf_free(&b);
@@ -70,23 +85,33 @@ int membership_reconfig(struct server *srv, const struct auth_identities *ids, c
 		return ZMARSHALLINGERROR;
 	const char *joining = req.joining, *leaving = req.leaving, *members = req.members;
 	int32_t jlen = req.joining_len, llen = req.leaving_len, mlen = req.members_len;
-	int64_t config_id = req.config_id;
+	/* ZooKeeper's order (PrepRequestProcessor): enabled, no change in
+	 * progress, the version, the arguments, a voter left, and only then
+	 * WRITE on /zookeeper/config: bad arguments are BADARGUMENTS for
+	 * anyone. */
 	if (!srv->cfg->reconfig_enabled)
 		return ZRECONFIGDISABLED;
-	if (!may_write_config(srv, ids))
-		return ZNOAUTH;
 	uint64_t index;
 	const struct raft_configuration *cur = committed_conf(c, &index);
 	if (!cur || c->raft.configuration_uncommitted_index || srv->reconfig_head)
 		return ZRECONFIGINPROGRESS;
-	if (config_id != -1 && (uint64_t)config_id != index)
+	if (req.config_id != -1 && (uint64_t)req.config_id != index)
 		return ZBADVERSION;
 	struct raft_configuration next;
-	int32_t err = ZOK;
-	if (members_change(cur, &req, &next, &err) < 0)
+	struct members_verdict verdict;
+	if (members_change(cur, &req, &next, &verdict) < 0)
 		return ZAPIERROR;	/* out of memory: nothing changes */
-	if (err)
-		return err;
+	if (verdict.err)
+		return verdict.err;
+	if (!may_write_config(srv, ids)) {
+		if (!verdict.foreign_id)
+			raft_configuration_close(&next);
+		return ZNOAUTH;
+	}
+	if (verdict.foreign_id) {
+		log_info("reconfig refused: a joining server's id is outside 1..255 (corral's ids)");
+		return ZBADARGUMENTS;
+	}
 	uint64_t change_index = 0;
 	int rc = commit_change(c, &next, &change_index);
 	raft_configuration_close(&next);

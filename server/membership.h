@@ -3,13 +3,16 @@
  *
  * The members are raft's configuration: each with an id, a role (voter =
  * ZooKeeper's participant, standby = observer) and an address that corral
- * writes "PEER;CLIENT". /zookeeper/config shows the committed configuration
- * in ZooKeeper's dynamic-config format, one line per member,
- * "server.N=PEERHOST:PEERPORT:0:participant|observer;CLIENTHOST:CLIENTPORT"
- * (corral has no separate election port: 0)
- * and "version=HEX" (the configuration's log index), so getConfig works; it
- * is rewritten on every server when a configuration commits (the same data
- * everywhere, its Stat version the low bits of that index).
+ * writes "PEER;CLIENT", or "PEER;CLIENT;ELECTIONPORT" for a member added by
+ * reconfig. /zookeeper/config shows the committed configuration in
+ * ZooKeeper's dynamic-config format, one line per member,
+ * "server.N=PEERHOST:PEERPORT:ELECTIONPORT:participant|observer;CLIENTHOST:CLIENTPORT"
+ * (corral has no election port: a member shows the one it was added with,
+ * so a reconfig's server string reads back as written, and 0 when it came
+ * from corral.yaml) and "version=HEX" (the configuration's log index), so
+ * getConfig works; it is rewritten on every server when a configuration
+ * commits (the same data everywhere; its Stat as ZooKeeper's, mzxid that
+ * index and version -1), and its watchers get NodeDataChanged.
  *
  * ZooKeeper's reconfig op (incremental: joining and leaving servers; or a
  * whole new member list) is allowed when ensemble.reconfig is on and the

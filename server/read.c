@@ -136,6 +136,7 @@ static int auth_packet(struct conn *c, int32_t xid, struct jute_reader *r)
 		log_info("connection %llu from %s: authentication with scheme %.*s failed; closing",
 			 (unsigned long long)c->id, c->peer_text, (int)req.scheme_len, req.scheme);
 		reply_error(c, xid, ZAUTHFAILED);
+		c->srv->stats.auth_failed++;
 		conn_close_after_flush(c);
 		return 0;
 	}
@@ -387,11 +388,19 @@ int read_execute(struct conn *c, int32_t xid, int32_t op, const uint8_t *body, u
 		reply_error(c, xid, ZRECONFIGDISABLED);
 		return 0;
 	case ZK_OP_SASL: {
-		/* No SASL mechanism is configured: like ZooKeeper without one, answer
-		 * with an empty (null) token; the client's auth then goes nowhere. */
-		size_t sstart = reply_begin(c, xid, srv->state.last_zxid, ZOK);
+		/* corral has no SASL mechanism: the authentication fails, as
+		 * ZooKeeper's does when its SASL server fails: AUTHFAILED with a
+		 * null token (the Java client reads the token whatever the error),
+		 * then the connection closes. The client sees AUTH_FAILED and
+		 * stops. (ZooKeeper with no JAAS section answers a null token
+		 * with no error and without renewing the session: kazoo's
+		 * DIGEST-MD5 then sends empty responses in a loop until the
+		 * session expires, and only then sees AUTH_FAILED.) */
+		size_t sstart = reply_begin(c, xid, srv->state.last_zxid, ZAUTHFAILED);
 		jute_write_buffer(&c->obuf, NULL, -1);
 		reply_end(c, sstart);
+		srv->stats.auth_failed++;
+		conn_close_after_flush(c);
 		return 0;
 	}
 	case ZK_OP_AUTH:

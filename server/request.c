@@ -49,9 +49,16 @@ size_t reply_begin(struct conn *c, int32_t xid, int64_t zxid, int32_t err)
 void reply_end(struct conn *c, size_t start)
 {
 	struct server *srv = c->srv;
-	jute_patch_int(&c->obuf, start, (int32_t)(c->obuf.len - start - 4));
+	uint64_t bytes = c->obuf.len - start - 4;
+	jute_patch_int(&c->obuf, start, (int32_t)bytes);
 	c->sent++;
 	srv->stats.packets_sent++;
+	struct server_stats *st = &srv->stats;
+	if (st->responses++ == 0 || bytes < st->response_min_bytes)
+		st->response_min_bytes = bytes;
+	if (bytes > st->response_max_bytes)
+		st->response_max_bytes = bytes;
+	st->response_last_bytes = bytes;
 	server_conn_dirty(srv, c);
 	if (c->obuf.error) {
 		conn_close(c, LOG_WARNING, "out of memory for replies");
@@ -74,16 +81,34 @@ void reply_error(struct conn *c, int32_t xid, int32_t err)
 	reply_end(c, reply_begin(c, xid, c->srv->state.last_zxid, err));
 }
 
-static void note_latency(struct server *srv, uint64_t received_ms)
+void request_note_reply(struct conn *c, int32_t op, int32_t xid, uint64_t received_ms)
 {
+	struct server *srv = c->srv;
 	struct server_stats *st = &srv->stats;
 	uint64_t ms = srv->now_ms - received_ms;
+	/* As ZooKeeper's statistics: auth and SASL are answered before its
+	 * request pipeline and count in neither. */
+	if (op == ZK_OP_AUTH || op == ZK_OP_SASL)
+		return;
 	if (st->latency_count == 0 || ms < st->latency_min_ms)
 		st->latency_min_ms = ms;
 	if (ms > st->latency_max_ms)
 		st->latency_max_ms = ms;
 	st->latency_total_ms += ms;
 	st->latency_count++;
+
+	c->last_op = op;
+	if (xid >= 0)
+		c->last_cxid = xid;
+	c->last_zxid = srv->state.last_zxid;
+	c->last_response_wall_ms = (uint64_t)loop_wall_ms();
+	c->last_latency_ms = ms;
+	if (c->latency_count == 0 || ms < c->min_latency_ms)
+		c->min_latency_ms = ms;
+	if (ms > c->max_latency_ms)
+		c->max_latency_ms = ms;
+	c->total_latency_ms += ms;
+	c->latency_count++;
 }
 
 void request_send_event(struct conn *c, int64_t zxid, int event_type, const char *path, size_t len)
@@ -195,7 +220,7 @@ void request_pump(struct conn *c)
 		} else {
 			write_reply(c, rq);
 		}
-		note_latency(srv, rq->received_ms);
+		request_note_reply(c, rq->asked_op, rq->xid, rq->received_ms);
 		request_free(rq);
 	}
 	if (c->state != CONN_CLOSING && (c->paused || c->rlen > c->rstart) &&
@@ -227,7 +252,7 @@ int request_receive(struct conn *c, const uint8_t *frame, uint32_t len)
 	if (read_op(op) && !c->queue_head && !log_sync && !reconfig) {
 		/* Nothing ahead of it: answer now, without queueing. */
 		int err = read_execute(c, xid, op, body, body_len);
-		note_latency(srv, srv->now_ms);
+		request_note_reply(c, op, xid, srv->now_ms);
 		return err;
 	}
 
@@ -241,7 +266,7 @@ int request_receive(struct conn *c, const uint8_t *frame, uint32_t len)
 		return -ENOMEM;
 	rq->conn = c;
 	rq->xid = xid;
-	rq->op = op;
+	rq->op = rq->asked_op = op;
 	rq->frame_bytes = len;
 	rq->received_ms = srv->now_ms;
 

@@ -29,6 +29,8 @@ struct request {
 	struct conn *conn;
 	int32_t xid;
 	int32_t op;
+	int32_t asked_op;		/* op as the client sent it (op may change: a
+					 * reconfig is answered as a getData) */
 	enum request_state state;
 	int32_t err;
 	uint64_t received_ms;
@@ -91,6 +93,10 @@ void request_queue_drop(struct conn *c);
 int request_add_watch(struct conn *c, const char *path, size_t len, uint8_t kind);
 /* Queues a watch event on the connection. */
 void request_send_event(struct conn *c, int64_t zxid, int event_type, const char *path, size_t len);
+
+/* A request of op (xid, received at received_ms, monotonic) was answered:
+ * the server's latency statistics and the connection's (cons) count it. */
+void request_note_reply(struct conn *c, int32_t op, int32_t xid, uint64_t received_ms);
 
 /* Queues a header-only reply carrying err. */
 void reply_error(struct conn *c, int32_t xid, int32_t err);

@@ -151,8 +151,21 @@ const char *server_mode(struct server *srv)
 	if (commit_state(c) == RAFT_LEADER)
 		return "leader";
 	if (!commit_leader(c))
-		return "looking";
+		return server_read_only(srv) ? "read-only" : "looking";
 	return commit_is_observer(c) ? "observer" : "follower";
+}
+
+bool server_read_only(struct server *srv)
+{
+	return srv->cfg->in_ensemble && srv->cfg->read_only && !commit_leader(&srv->commit);
+}
+
+/* Every client connection (not one still before its handshake). */
+static void close_clients(struct server *srv, const char *why)
+{
+	for (struct conn *k = srv->conns; k; k = k->next)
+		if (k->state == CONN_CONNECTING || k->state == CONN_ESTABLISHED)
+			conn_close(k, LOG_INFO, why);
 }
 
 static void on_role(void *ctx)
@@ -161,7 +174,23 @@ static void on_role(void *ctx)
 	struct commit *c = &srv->commit;
 	bool prepping = commit_can_prep(c);
 	raft_id leader = commit_leader(c);
+	enum raft_state role = commit_state(c);
 	srv->now_ms = loop_now_ms();
+	/* Cut off from the quorum: it heard no leader for an election timeout
+	 * and stands for election, or it led and lost its majority. As a
+	 * ZooKeeper server going LOOKING, it closes its clients' connections:
+	 * they find a server of the quorum (and with ensemble.read_only,
+	 * clients that can be read-only come back here read-only), instead of
+	 * staying on a server whose state no longer moves and which cannot
+	 * tell the leader they are alive. */
+	if (srv->cfg->in_ensemble && ((role == RAFT_CANDIDATE && srv->role_seen != RAFT_CANDIDATE) ||
+			    (srv->role_seen == RAFT_LEADER && role != RAFT_LEADER && !leader)))
+		close_clients(srv, role == RAFT_CANDIDATE
+			      ? "this server lost the leader and stands for election"
+			      : "this server stopped leading and knows no leader");
+	if (role == RAFT_LEADER && srv->role_seen != RAFT_LEADER)
+		srv->leading_since_ms = srv->now_ms;
+	srv->role_seen = role;
 	if (commit_state(c) != RAFT_LEADER)
 		forward_drop_held(srv);
 	if (srv->prepping && !prepping) {
@@ -460,6 +489,7 @@ int server_init(struct server *srv, struct server_config *cfg, char *why, size_t
 	srv->prep.extended_types = cfg->extended_types;
 	srv->prepping = commit_can_prep(&srv->commit);
 	srv->leader_seen = commit_leader(&srv->commit);
+	srv->role_seen = commit_state(&srv->commit);
 	/* Forwarded requests are numbered from the wall clock, so a restarted
 	 * server's numbers are above those of its earlier run: a txn of that
 	 * run, still in the log, never answers a request of this one. */

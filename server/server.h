@@ -30,6 +30,9 @@ struct server_stats {
 	uint64_t connections_accepted;
 	uint64_t connections_refused;
 	uint64_t bad_input_closed;
+	uint64_t auth_failed;		/* auth and SASL requests refused */
+	/* Sizes of the replies and events sent (mntr's client response sizes). */
+	uint64_t responses, response_last_bytes, response_min_bytes, response_max_bytes;
 };
 
 struct server {
@@ -60,6 +63,8 @@ struct server {
 	uint64_t fwd_next_seq;		/* from the wall clock at start (server.c) */
 	struct held_frame *held_head, *held_tail;	/* for the leader once ready */
 	raft_id leader_seen;
+	enum raft_state role_seen;	/* raft's state when on_role last ran */
+	uint64_t leading_since_ms;	/* when this server last became leader */
 	struct pending_reconfig *reconfig_head;	/* membership.c */
 	bool prepping;			/* this server preps writes (leader, ready) */
 	uint64_t next_touch_ms;
@@ -92,8 +97,12 @@ void server_free(struct server *srv);
 void server_request_stop(struct server *srv);
 
 /* What srvr and mntr call this server: standalone, leader, follower,
- * observer, or looking (an ensemble member that knows no leader). */
+ * observer, read-only (see server_read_only()), or looking (an ensemble
+ * member that knows no leader, without ensemble.read_only). */
 const char *server_mode(struct server *srv);
+/* An ensemble member that knows no leader, with ensemble.read_only on: it
+ * serves read-only sessions, as ZooKeeper's read-only server does (conn.c). */
+bool server_read_only(struct server *srv);
 
 /* Used by conn.c and request.c. */
 void server_conn_dirty(struct server *srv, struct conn *c);

@@ -56,7 +56,8 @@ def merge(base, over):
 
 
 class Server:
-    def __init__(self, tmp, overrides):
+    def __init__(self, tmp, overrides, target=None):
+        self.target = target or TARGET
         self.tmp = tmp
         self.host = "127.0.0.1"
         self.port = free_port()
@@ -69,7 +70,7 @@ class Server:
     def command(self):
         session = merge({"tick_time_ms": 200, "min_timeout_ms": 1000, "max_timeout_ms": 60000},
                         self.overrides.get("session", {}))
-        if TARGET == "zookeeper":
+        if self.target == "zookeeper":
             cfg = os.path.join(self.tmp, "zoo.cfg")
             with open(cfg, "w") as f:
                 f.write(f"tickTime={session['tick_time_ms']}\ndataDir={self.data_dir}\n"
@@ -148,22 +149,24 @@ class Server:
 
 @pytest.fixture
 def make_server():
+    """make(**overrides) starts a server of the target; make(target="zookeeper")
+    starts Apache ZooKeeper whatever the target (a reference to compare with)."""
     made = []
 
-    def make(**overrides):
+    def make(target=None, **overrides):
         tmp = tempfile.mkdtemp(prefix="corral-it-")
-        srv = Server(tmp, overrides)
+        srv = Server(tmp, overrides, target)
         made.append(srv)
         return srv.start()
 
     yield make
     for srv in made:
         srv.stop()
-        if srv.proc and srv.proc.returncode not in (0, None, -9) and TARGET == "corrald":
+        if srv.proc and srv.proc.returncode not in (0, None, -9) and srv.target == "corrald":
             # a sanitizer report or a crash: show it
             print(srv.log_text())
         shutil.rmtree(srv.tmp, ignore_errors=True)
-    bad = [s for s in made if TARGET == "corrald" and s.proc and s.proc.returncode not in (0, -9)]
+    bad = [s for s in made if s.target == "corrald" and s.proc and s.proc.returncode not in (0, -9)]
     assert not bad, "corrald did not exit cleanly:\n" + "\n".join(s.log_text()[-4000:] for s in bad)
 
 

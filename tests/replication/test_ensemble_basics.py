@@ -33,10 +33,10 @@ def test_exactly_one_leader_is_elected_and_every_other_server_follows_it(ensembl
         assert m.get("corral_leader_id") == str(lid), (s.id, m)
         want = "leader" if s.id == lid else "follower"
         assert s.srvr().get("Mode") == want, (s.id, s.srvr())
-    # the leader counts every other server as a follower, and as synced
+    # the leader counts every other server as a learner (ZooKeeper 3.8's name), and as synced
     def synced():
         m = c[lid].mntr()
-        return (m.get("zk_followers") == str(n - 1)
+        return (m.get("zk_learners") == str(n - 1)
                 and m.get("zk_synced_followers") == str(n - 1)) and m
     wait_until(synced, 20, what=f"the leader to report {n - 1} synced followers")
     # and it stays the only leader: over two election timeouts, every poll

@@ -537,7 +537,7 @@ def test_members_remove_of_a_follower_takes_it_out_of_the_configuration_and_writ
     for sid in stay:
         assert config_of(ens, kazoo, sid) == out.rstrip("\n").encode(), f"server {sid}"
     # the leader has one follower left
-    wait_for(lambda: (ens.servers[leader].mntr() or {}).get("zk_followers") == "1", SETTLE_S,
+    wait_for(lambda: (ens.servers[leader].mntr() or {}).get("zk_learners") == "1", SETTLE_S,
              what="the leader to count one follower",
              detail=lambda: str(ens.servers[leader].mntr()))
     # writes go on, through either remaining server

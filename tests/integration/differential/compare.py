@@ -25,6 +25,16 @@ INTENDED_STEPS = {
     "Rbad connect timeout=30000 resume='R' passwd='wrong'":
         "ZooKeeper also closes the live connection of a session when someone presents a wrong "
         "password for it; corral does not, so knowing a session id is not enough to disconnect it",
+    "X26 sasl token=''":
+        "corral has no SASL mechanism and fails the authentication (AUTHFAILED, the connection "
+        "closes); ZooKeeper without a JAAS section answers a null token and does not renew the "
+        "session, so a SASL client loops on it until the session expires",
+}
+# Intended differences after which the session's later steps differ too (the
+# connection closed on one side): step -> the session they follow from.
+CASCADES = {
+    "Rbad connect timeout=30000 resume='R' passwd='wrong'": "R",
+    "X26 sasl token=''": "X26",
 }
 UNPARSABLE = ("a request whose record does not parse closes the connection in corral (one log "
               "line), where ZooKeeper answers MARSHALLINGERROR")
@@ -39,8 +49,8 @@ def intended(a, b, sessions):
     later steps differ only as a consequence of an intended difference."""
     desc = a.get("desc") or b.get("desc") or ""
     if desc in INTENDED_STEPS:
-        if desc.startswith("Rbad"):
-            sessions.add("R")
+        if desc in CASCADES:
+            sessions.add(CASCADES[desc])
         return INTENDED_STEPS[desc]
     ra, rb = a.get("reply"), b.get("reply")
     if ("raw_body=" in desc and isinstance(ra, dict) and ra.get("err") == "MARSHALLINGERROR(-5)"
