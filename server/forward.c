@@ -30,30 +30,19 @@ static int hold(struct server *srv, raft_id from, const uint8_t *body, size_t le
 
 static void fwd_list(struct server *srv, struct request *rq)
 {
-	rq->fwd_prev = srv->fwd_tail;
-	rq->fwd_next = NULL;
-	if (srv->fwd_tail)
-		srv->fwd_tail->fwd_next = rq;
-	else
-		srv->fwd_head = rq;
-	srv->fwd_tail = rq;
+	/* in sequence order: the log brings the answers back in that order */
+	struct list_node *last = list_last(&srv->fwd);
+	ASSERT(!last || list_entry(last, struct request, fwd_node)->forward_seq < rq->forward_seq);
+	list_push_back(&srv->fwd, &rq->fwd_node);
 	rq->forwarded = true;
 }
 
 void forward_unlist(struct server *srv, struct request *rq)
 {
-	if (!rq->forwarded)
-		return;
-	if (rq->fwd_prev)
-		rq->fwd_prev->fwd_next = rq->fwd_next;
-	else
-		srv->fwd_head = rq->fwd_next;
-	if (rq->fwd_next)
-		rq->fwd_next->fwd_prev = rq->fwd_prev;
-	else
-		srv->fwd_tail = rq->fwd_prev;
-	rq->forwarded = false;
-	rq->fwd_prev = rq->fwd_next = NULL;
+	/* Listed until its answer is matched (forward_match); a matched one
+	 * is no longer on the list, though it still completes as forwarded. */
+	if (list_linked(&rq->fwd_node))
+		list_remove(&srv->fwd, &rq->fwd_node);
 }
 
 /* FORWARD body: u64 seq, i64 session, i32 op, u32 timeout, u8 super,
@@ -109,8 +98,8 @@ static void close_waiting(struct request *rq, const char *why)
 
 void forward_fail_all(struct server *srv, const char *why)
 {
-	while (srv->fwd_head) {
-		struct request *rq = srv->fwd_head;
+	struct request *rq;
+	while ((rq = list_first_entry(&srv->fwd, struct request, fwd_node))) {
 		forward_unlist(srv, rq);
 		srv->forwards_lost++;
 		close_waiting(rq, why);
@@ -119,14 +108,15 @@ void forward_fail_all(struct server *srv, const char *why)
 
 void forward_match(struct server *srv, struct txn *t)
 {
-	while (srv->fwd_head && srv->fwd_head->forward_seq < t->origin_seq) {
-		struct request *rq = srv->fwd_head;
+	struct request *rq;
+	while ((rq = list_first_entry(&srv->fwd, struct request, fwd_node)) &&
+	       rq->forward_seq < t->origin_seq) {
 		forward_unlist(srv, rq);
 		srv->forwards_lost++;
 		close_waiting(rq, "a write it sent to the leader never came back; its outcome is "
 			      "unknown");
 	}
-	struct request *rq = srv->fwd_head;
+	rq = list_first_entry(&srv->fwd, struct request, fwd_node);
 	if (!rq || rq->forward_seq != t->origin_seq)
 		return;
 	forward_unlist(srv, rq);
@@ -139,7 +129,8 @@ void forward_match(struct server *srv, struct txn *t)
 		close_waiting(rq, "the answer to its write did not match it");
 		return;
 	}
-	rq->forwarded = true;	/* completes through forward_complete */
+	/* off the list, still forwarded: it completes through forward_complete */
+	ASSERT(rq->forwarded);
 	rq->txn = t;
 	t->request = rq;
 }

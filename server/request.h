@@ -12,6 +12,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "list.h"
 #include "prep.h"
 #include "txn.h"
 
@@ -52,7 +53,7 @@ struct request {
 	/* Sent to the leader (forward.c), waiting for its txn to come back. */
 	bool forwarded;
 	uint64_t forward_seq;
-	struct request *fwd_prev, *fwd_next;
+	struct list_node fwd_node;	/* on the server's list until its answer is matched */
 };
 
 /* Handles one request frame (header and body) of an established connection.

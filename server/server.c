@@ -207,7 +207,7 @@ static void on_role(void *ctx)
 					   "session ends");
 	}
 	if (leader != srv->leader_seen) {
-		if (srv->fwd_head)
+		if (!list_empty(&srv->fwd))
 			forward_fail_all(srv, "the leader changed with a write of this connection on "
 					 "its way; its outcome is unknown to the client");
 		srv->leader_seen = leader;
@@ -236,7 +236,7 @@ static void on_frame(void *ctx, const struct peer_frame *f)
 static void on_peer_down(void *ctx, raft_id id)
 {
 	struct server *srv = ctx;
-	if (id == commit_leader(&srv->commit) && srv->fwd_head)
+	if (id == commit_leader(&srv->commit) && !list_empty(&srv->fwd))
 		forward_fail_all(srv, "the connection to the leader dropped with a write of this "
 				 "connection on its way; its outcome is unknown to the client");
 }
@@ -427,6 +427,7 @@ int server_init(struct server *srv, struct server_config *cfg, char *why, size_t
 	int r;
 
 	memset(srv, 0, sizeof(*srv));
+	list_init(&srv->fwd);
 	srv->cfg = cfg;
 	r = loop_init(&srv->loop, RING_ENTRIES, why, why_size);
 	if (r < 0)

@@ -59,7 +59,7 @@ struct server {
 	struct service service;
 
 	/* The ensemble (forward.c). */
-	struct request *fwd_head, *fwd_tail;	/* forwarded, in sequence order */
+	struct list fwd;		/* requests forwarded, answer not matched yet, in order */
 	uint64_t fwd_next_seq;		/* from the wall clock at start (server.c) */
 	struct held_frame *held_head, *held_tail;	/* for the leader once ready */
 	raft_id leader_seen;
