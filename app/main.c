@@ -10,7 +10,6 @@
 #include <unistd.h>
 
 #include "config.h"
-#include "listener.h"
 #include "log.h"
 #include "server.h"
 #include "service.h"
@@ -26,7 +25,7 @@
 
 struct signal_watch {
 	struct loop_op op;
-	struct server *srv;
+	struct service *svc;
 	int fd;
 	struct signalfd_siginfo info;
 };
@@ -43,10 +42,10 @@ static void on_signal(struct loop_op *op, int res, uint32_t flags)
 			log_event(LOG_NOTICE, { .message_id = LOG_MSGID_STOPPING },
 				  "received %s; finishing the writes in flight and stopping",
 				  strsignal((int)w->info.ssi_signo));
-			server_request_stop(w->srv);
+			server_request_stop(w->svc->srv);
 			break;
 		case SIGHUP:
-			service_reload(w->srv);
+			service_reload(w->svc);
 			break;
 		}
 	}
@@ -57,7 +56,7 @@ static void on_signal(struct loop_op *op, int res, uint32_t flags)
 
 static void arm_signals(struct signal_watch *w)
 {
-	struct io_uring_sqe *sqe = loop_sqe(&w->srv->loop, &w->op);
+	struct io_uring_sqe *sqe = loop_sqe(&w->svc->srv->loop, &w->op);
 	io_uring_prep_read(sqe, w->fd, &w->info, sizeof(w->info), 0);
 }
 
@@ -112,9 +111,35 @@ static int ensure_data_dir(const char *dir)
 	return 0;
 }
 
-int main(int argc, char **argv)
+/* The sockets it really listens on: socket activation replaces client.listen. */
+static void log_started(struct server *srv)
 {
-	static const struct option options[] = {
+	char addrs[512] = "";
+	for (size_t i = 0; i < srv->listeners.count; i++) {
+		const struct listener *l = &srv->listeners.list[i];
+		size_t n = strlen(addrs);
+		snprintf(addrs + n, sizeof(addrs) - n, "%s%s%s", i ? ", " : "", l->name,
+			 l->adopted ? " (from systemd)" : "");
+	}
+	log_event(LOG_NOTICE, { .message_id = LOG_MSGID_STARTED },
+		  "corrald %s serving clients on %s, data directory %s", CORRAL_VERSION, addrs,
+		  srv->cfg->data_dir);
+}
+
+/* What the command line asked for. */
+struct options {
+	const char *config_path;	/* -c; NULL: the default place */
+	const char *data_dir;		/* -d */
+	char **listen;			/* -l, listen_count of them */
+	size_t listen_count;
+	bool check_only;		/* --check-config */
+};
+
+/* Parses the command line. Returns -1 to go on, or the exit status
+ * (--help, --version, --verify, a usage error). */
+static int parse_options(int argc, char **argv, struct options *o)
+{
+	static const struct option long_options[] = {
 		{ "config", required_argument, NULL, 'c' },
 		{ "data-dir", required_argument, NULL, 'd' },
 		{ "listen", required_argument, NULL, 'l' },
@@ -124,86 +149,82 @@ int main(int argc, char **argv)
 		{ "version", no_argument, NULL, 'V' },
 		{ 0 },
 	};
-	const char *config_path = NULL, *data_dir = NULL;
-	char **listen_args = calloc((size_t)argc, sizeof(char *));
-	size_t listen_count = 0;
-	bool check_only = false;
-	struct server_config cfg;
-	char error[CONFIG_ERROR_MAX];
-	int opt, r;
-
-	if (!listen_args)
-		return EXIT_FAILURE;
-	while ((opt = getopt_long(argc, argv, "c:d:l:hV", options, NULL)) != -1) {
+	int opt;
+	while ((opt = getopt_long(argc, argv, "c:d:l:hV", long_options, NULL)) != -1) {
 		switch (opt) {
-		case 'c': config_path = optarg; break;
-		case 'd': data_dir = optarg; break;
-		case 'l': listen_args[listen_count++] = optarg; break;
-		case 'C': check_only = true; break;
-		case 'v': free(listen_args); return verify_data_dir(optarg);
-		case 'h': usage(stdout); free(listen_args); return EXIT_SUCCESS;
-		case 'V': printf("corrald %s\n", CORRAL_VERSION); free(listen_args); return EXIT_SUCCESS;
-		default: usage(stderr); free(listen_args); return EXIT_CONFIG;
+		case 'c': o->config_path = optarg; break;
+		case 'd': o->data_dir = optarg; break;
+		case 'l': o->listen[o->listen_count++] = optarg; break;
+		case 'C': o->check_only = true; break;
+		case 'v': return verify_data_dir(optarg);
+		case 'h': usage(stdout); return EXIT_SUCCESS;
+		case 'V': printf("corrald %s\n", CORRAL_VERSION); return EXIT_SUCCESS;
+		default: usage(stderr); return EXIT_CONFIG;
 		}
 	}
 	if (optind < argc) {
 		fprintf(stderr, "corrald: unexpected argument '%s'\n", argv[optind]);
-		free(listen_args);
 		return EXIT_CONFIG;
 	}
+	return -1;
+}
 
-	log_setup(LOG_LEVEL_INFO);
-	if (config_init_defaults(&cfg) < 0)
-		return EXIT_FAILURE;
-	const char *path = config_path ? config_path : CONFIG_DEFAULT_PATH;
-	r = config_load(&cfg, path, error, sizeof(error));
-	if (r == -ENOENT && !config_path) {
-		r = 0;	/* no file at the default place: built-in defaults */
-	}
-	if (r == 0 && data_dir) {
-		free(cfg.data_dir);
-		cfg.data_dir = strdup(data_dir);
-	}
-	if (r == 0 && listen_count > 0) {
-		for (size_t i = 0; i < cfg.listen_count; i++)
-			free(cfg.listen[i].host);
-		free(cfg.listen);
-		cfg.listen = calloc(listen_count, sizeof(*cfg.listen));
-		cfg.listen_count = 0;
-		for (size_t i = 0; cfg.listen && i < listen_count; i++) {
-			if (config_parse_listen_address(listen_args[i], &cfg.listen[i]) < 0) {
-				snprintf(error, sizeof(error), "--listen %s: not HOST:PORT with a numeric host",
-					 listen_args[i]);
-				r = -EINVAL;
-				break;
-			}
-			cfg.listen_count++;
+/* -l replaces client.listen. */
+static int override_listen(struct server_config *cfg, const struct options *o, char *error,
+			   size_t error_size)
+{
+	for (size_t i = 0; i < cfg->listen_count; i++)
+		free(cfg->listen[i].host);
+	free(cfg->listen);
+	cfg->listen = calloc(o->listen_count, sizeof(*cfg->listen));
+	cfg->listen_count = 0;
+	cfg->listen_given = true;
+	if (!cfg->listen)
+		return -ENOMEM;
+	for (size_t i = 0; i < o->listen_count; i++) {
+		if (config_parse_listen_address(o->listen[i], &cfg->listen[i]) < 0) {
+			snprintf(error, error_size, "--listen %s: not HOST:PORT with a numeric host",
+				 o->listen[i]);
+			return -EINVAL;
 		}
-		cfg.listen_given = true;
+		cfg->listen_count++;
 	}
-	free(listen_args);
+	return 0;
+}
+
+/* corral.yaml (or the built-in defaults when the default file is missing),
+ * then the command line's overrides. Returns 0 or a negative errno with
+ * the cause in error. */
+static int load_configuration(struct server_config *cfg, const struct options *o, char *error,
+			      size_t error_size)
+{
+	int r = config_init_defaults(cfg);
+	if (r < 0) {
+		snprintf(error, error_size, "out of memory");
+		return r;
+	}
+	r = config_load(cfg, o->config_path ? o->config_path : CONFIG_DEFAULT_PATH, error,
+			error_size);
+	if (r == -ENOENT && !o->config_path)
+		r = 0;	/* no file at the default place: built-in defaults */
+	if (r == 0 && o->data_dir) {
+		free(cfg->data_dir);
+		cfg->data_dir = strdup(o->data_dir);
+		r = cfg->data_dir ? 0 : -ENOMEM;
+	}
+	if (r == 0 && o->listen_count > 0)
+		r = override_listen(cfg, o, error, error_size);
 	if (r == 0)
-		r = config_finish(&cfg, error, sizeof(error));
-	if (r < 0) {
-		log_error("configuration error: %s", error);
-		config_free(&cfg);
-		return EXIT_CONFIG;
-	}
-	if (check_only) {
-		printf("%s: configuration is valid\n", cfg.source_path ? cfg.source_path : "(built-in defaults)");
-		config_free(&cfg);
-		return EXIT_SUCCESS;
-	}
-	log_setup(cfg.log_level);
+		r = config_finish(cfg, error, error_size);
+	if (r == -ENOMEM)
+		snprintf(error, error_size, "out of memory");
+	return r;
+}
 
-	r = ensure_data_dir(cfg.data_dir);
-	if (r < 0) {
-		log_error("data directory %s: %s", cfg.data_dir, strerror(-r));
-		config_free(&cfg);
-		return EXIT_LISTEN;
-	}
-
-	/* Signals arrive through a signalfd read on the ring, like all other events. */
+/* Signals arrive through a signalfd read on the ring, like all other
+ * events. Returns the signalfd, or -1. */
+static int block_signals(void)
+{
 	sigset_t mask;
 	sigemptyset(&mask);
 	sigaddset(&mask, SIGTERM);
@@ -211,43 +232,64 @@ int main(int argc, char **argv)
 	sigaddset(&mask, SIGHUP);
 	sigprocmask(SIG_BLOCK, &mask, NULL);
 	signal(SIGPIPE, SIG_IGN);
+	return signalfd(-1, &mask, SFD_CLOEXEC);
+}
 
+/* Listens on systemd's sockets, or on client.listen. */
+static int listen_for_clients(struct server *srv)
+{
+	char error[256];
+	int *adopted = NULL;
+	int n = service_adopt_sockets(&adopted, error, sizeof(error));
+	if (n < 0) {
+		log_error("%s", error);
+		return n;
+	}
+	if (n > 0)
+		log_info("listening on %d socket%s passed by systemd; client.listen is not used", n,
+			 n == 1 ? "" : "s");
+	int r = server_listen(srv, adopted, (size_t)n);
+	free(adopted);
+	return r;
+}
+
+/* The daemon: the log replayed, the clients served until a signal. */
+static int run(struct server_config *cfg, const struct options *o)
+{
+	char error[CONFIG_ERROR_MAX];
 	struct server *srv = calloc(1, sizeof(*srv));
+	struct service svc = {
+		.srv = srv,
+		.config_path = o->config_path ? o->config_path : CONFIG_DEFAULT_PATH,
+		.config_path_given = o->config_path != NULL,
+		.data_dir_overridden = o->data_dir != NULL,
+		.listen_overridden = o->listen_count > 0,
+	};
+	struct server_hooks hooks;
+	struct signal_watch sigw = { .op.complete = on_signal, .svc = &svc };
 	if (!srv)
 		return EXIT_FAILURE;
-	r = server_init(srv, &cfg, error, sizeof(error));
+	service_hooks(&svc, &hooks);
+	service_notify_recovering();
+	int r = server_init(srv, cfg, &hooks, error, sizeof(error));
 	if (r < 0) {
 		log_error("fatal: %s", error);
 		free(srv);
-		config_free(&cfg);
 		if (strstr(error, "io_uring"))
 			return EXIT_IO_URING;
 		return r == -ENOMEM ? EXIT_FAILURE : EXIT_DATA_DIR;
 	}
-	srv->service.config_path = config_path ? config_path : CONFIG_DEFAULT_PATH;
-	srv->service.config_path_given = config_path != NULL;
-	srv->service.data_dir_overridden = data_dir != NULL;
-	srv->service.listen_overridden = listen_count > 0;
-	struct signal_watch sigw = { .op.complete = on_signal, .srv = srv };
-	sigw.fd = signalfd(-1, &mask, SFD_CLOEXEC);
-	if (sigw.fd < 0 || server_listen(srv) < 0) {
+	sigw.fd = block_signals();
+	if (sigw.fd < 0 || listen_for_clients(srv) < 0) {
+		if (sigw.fd >= 0)
+			close(sigw.fd);
 		server_free(srv);
 		free(srv);
-		config_free(&cfg);
 		return EXIT_LISTEN;
 	}
 	arm_signals(&sigw);
-
-	/* The sockets it really listens on: socket activation replaces client.listen. */
-	char addrs[512] = "";
-	for (size_t i = 0; i < srv->listener_count; i++) {
-		size_t n = strlen(addrs);
-		snprintf(addrs + n, sizeof(addrs) - n, "%s%s%s", i ? ", " : "", srv->listeners[i].name,
-			 srv->listeners[i].adopted ? " (from systemd)" : "");
-	}
-	log_event(LOG_NOTICE, { .message_id = LOG_MSGID_STARTED },
-		  "corrald %s serving clients on %s, data directory %s", CORRAL_VERSION, addrs,
-		  cfg.data_dir);
+	service_notify_ready(&svc);
+	log_started(srv);
 
 	r = server_run(srv);
 	int status = r < 0 ? EXIT_FAILURE : srv->exit_status;
@@ -255,6 +297,39 @@ int main(int argc, char **argv)
 	close(sigw.fd);
 	server_free(srv);
 	free(srv);
+	return status;
+}
+
+int main(int argc, char **argv)
+{
+	struct options o = { .listen = calloc((size_t)argc, sizeof(char *)) };
+	struct server_config cfg;
+	char error[CONFIG_ERROR_MAX];
+
+	if (!o.listen)
+		return EXIT_FAILURE;
+	int status = parse_options(argc, argv, &o);
+	if (status >= 0) {
+		free(o.listen);
+		return status;
+	}
+	log_setup(LOG_LEVEL_INFO);
+	int r = load_configuration(&cfg, &o, error, sizeof(error));
+	if (r < 0) {
+		log_error("configuration error: %s", error);
+		status = EXIT_CONFIG;
+	} else if (o.check_only) {
+		printf("%s: configuration is valid\n",
+		       cfg.source_path ? cfg.source_path : "(built-in defaults)");
+		status = EXIT_SUCCESS;
+	} else if ((r = ensure_data_dir(cfg.data_dir)) < 0) {
+		log_error("data directory %s: %s", cfg.data_dir, strerror(-r));
+		status = EXIT_LISTEN;
+	} else {
+		log_setup(cfg.log_level);
+		status = run(&cfg, &o);
+	}
 	config_free(&cfg);
+	free(o.listen);
 	return status;
 }

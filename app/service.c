@@ -12,22 +12,24 @@
 #include <systemd/sd-daemon.h>
 
 #include "config.h"
-#include "listener.h"
 #include "log.h"
 #include "prep.h"
 #include "server.h"
 
-int service_adopt_sockets(struct server *srv, char *why, size_t why_size)
+int service_adopt_sockets(int **fds, char *why, size_t why_size)
 {
 	char **names = NULL;
 	int n = sd_listen_fds_with_names(1, &names);
 	int adopted = 0;
 
+	*fds = NULL;
 	if (n < 0) {
 		snprintf(why, why_size, "cannot take the sockets systemd passed: %s", strerror(-n));
 		return n;
 	}
-	for (int i = 0; i < n; i++) {
+	if (n > 0 && !(*fds = calloc((size_t)n, sizeof(int))))
+		adopted = -ENOMEM;
+	for (int i = 0; i < n && adopted >= 0; i++) {
 		int fd = SD_LISTEN_FDS_START + i;
 		const char *name = names ? names[i] : "unknown";
 		/* Our socket unit names it "client"; an unnamed one ("unknown")
@@ -43,56 +45,78 @@ int service_adopt_sockets(struct server *srv, char *why, size_t why_size)
 			adopted = -EINVAL;
 			break;
 		}
-		int r = listener_adopt(srv, fd, why, why_size);
-		if (r < 0) {
-			adopted = r;
-			break;
-		}
-		adopted++;
+		(*fds)[adopted++] = fd;
 	}
+	if (adopted == -ENOMEM)
+		snprintf(why, why_size, "out of memory");
 	for (int i = 0; names && i < n; i++)
 		free(names[i]);
 	free(names);
 	return adopted;
 }
 
-void service_notify_ready(struct server *srv)
+void service_notify_recovering(void)
 {
-	sd_notifyf(0, "READY=1\nSTATUS=serving clients, last zxid 0x%llx",
-		   (unsigned long long)srv->state.last_zxid);
+	sd_notify(0, "STATUS=recovering: reading the log");
 }
 
-void service_notify_status(struct server *srv)
+void service_notify_ready(struct service *svc)
+{
+	sd_notifyf(0, "READY=1\nSTATUS=serving clients, last zxid 0x%llx",
+		   (unsigned long long)svc->srv->state.last_zxid);
+}
+
+/* An ensemble member's role changed: say so in the unit's status. */
+static void notify_status(void *ctx, struct server *srv)
 {
 	raft_id leader = commit_leader(&srv->commit);
-	if (!srv->cfg->in_ensemble)
-		return;
 	if (leader)
 		sd_notifyf(0, "STATUS=serving clients as %s (leader: server %llu), last zxid 0x%llx",
-			   server_mode(srv), (unsigned long long)leader,
+			   status_mode(&srv->status), (unsigned long long)leader,
 			   (unsigned long long)srv->state.last_zxid);
 	else
 		sd_notifyf(0, "STATUS=no leader known: new sessions refused until one is elected");
 }
 
-void service_notify_stopping(void)
+static void notify_stopping(void *ctx)
 {
 	sd_notify(0, "STOPPING=1\nSTATUS=stopping: finishing the writes in flight");
 }
 
-void service_watchdog_start(struct service *svc)
+/* From the loop's timer: pings when half the interval has passed. */
+static void watchdog_tick(void *ctx, uint64_t now_ms)
 {
-	uint64_t usec = 0;
-	if (sd_watchdog_enabled(0, &usec) > 0 && usec > 0)
-		svc->watchdog_interval_ms = usec / 1000;
-}
-
-void service_watchdog_tick(struct service *svc, uint64_t now_ms)
-{
+	struct service *svc = ctx;
 	if (!svc->watchdog_interval_ms || now_ms - svc->watchdog_last_ms < svc->watchdog_interval_ms / 2)
 		return;
 	svc->watchdog_last_ms = now_ms;
 	sd_notify(0, "WATCHDOG=1");
+}
+
+/* Progress of a long recovery: a log line, STATUS= and EXTEND_TIMEOUT_USEC=. */
+static void notify_recovery(void *ctx, uint64_t entries, uint64_t index)
+{
+	log_info("recovering: %llu log entries read (index %llu)", (unsigned long long)entries,
+		 (unsigned long long)index);
+	/* Ask systemd for more start-up time while the log is being read. */
+	sd_notifyf(0, "STATUS=recovering: %llu log entries read (index %llu)\nEXTEND_TIMEOUT_USEC=30000000",
+		   (unsigned long long)entries, (unsigned long long)index);
+}
+
+void service_hooks(struct service *svc, struct server_hooks *hooks)
+{
+	uint64_t usec = 0;
+	if (sd_watchdog_enabled(0, &usec) > 0 && usec > 0)
+		svc->watchdog_interval_ms = usec / 1000;
+	*hooks = (struct server_hooks){
+		.role_changed = notify_status,
+		.tick = watchdog_tick,
+		.recovery_progress = notify_recovery,
+		.stopping = notify_stopping,
+		.ctx = svc,
+		/* the timer pings the watchdog: a few times per interval */
+		.max_tick_ms = svc->watchdog_interval_ms ? (uint32_t)(svc->watchdog_interval_ms / 4) + 1 : 0,
+	};
 }
 
 static uint64_t monotonic_usec(void)
@@ -113,15 +137,15 @@ static bool listen_equal(const struct server_config *a, const struct server_conf
 }
 
 /* Copies what can change while running; names what cannot. */
-static void apply_live(struct server *srv, struct server_config *cur, struct server_config *next)
+static void apply_live(struct service *svc, struct server_config *cur, struct server_config *next)
 {
-	const struct service *svc = &srv->service;
+	const struct listeners *ls = &svc->srv->listeners;
 
 	if (!svc->data_dir_overridden && strcmp(cur->data_dir, next->data_dir) != 0)
 		log_notice("reload: data_dir changed to %s; takes effect after a restart", next->data_dir);
 	if (!svc->listen_overridden && !listen_equal(cur, next)) {
 		/* Adopted sockets replace client.listen, now and after a restart. */
-		if (srv->listener_count > 0 && srv->listeners[0].adopted)
+		if (ls->count > 0 && ls->list[0].adopted)
 			log_notice("reload: client.listen changed; not used: the listening sockets "
 				   "come from systemd (corral.socket)");
 		else
@@ -142,17 +166,17 @@ static void apply_live(struct server *srv, struct server_config *cur, struct ser
 	cur->max_sessions = next->max_sessions;
 	cur->max_watches_per_session = next->max_watches_per_session;
 	cur->extended_types = next->extended_types;
-	srv->prep.extended_types = next->extended_types;
 	cur->container_check_interval_ms = next->container_check_interval_ms;
 	cur->container_max_per_minute = next->container_max_per_minute;
 	char *old = cur->super_digest;
 	cur->super_digest = next->super_digest;
 	next->super_digest = old;	/* freed with next */
+	server_config_changed(svc->srv);
 }
 
-int service_reload(struct server *srv)
+int service_reload(struct service *svc)
 {
-	struct service *svc = &srv->service;
+	struct server *srv = svc->srv;
 	struct server_config next;
 	char error[CONFIG_ERROR_MAX];
 	int r;
@@ -196,8 +220,6 @@ int service_reload(struct server *srv)
 	}
 	if (r == 0)
 		r = config_finish(&next, error, sizeof(error));
-	if (r == 0)
-		r = listeners_resize_limits(srv, next.max_connections);
 	if (r < 0) {
 		if (r == -ENOMEM)
 			snprintf(error, sizeof(error), "out of memory");
@@ -207,19 +229,10 @@ int service_reload(struct server *srv)
 		sd_notifyf(0, "READY=1\nSTATUS=reload failed: %s", error);
 		return r;
 	}
-	apply_live(srv, srv->cfg, &next);
+	apply_live(svc, srv->cfg, &next);
 	config_free(&next);
 	log_event(LOG_NOTICE, { .message_id = LOG_MSGID_CONFIG }, "configuration reloaded from %s",
 		  svc->config_path ? svc->config_path : "(built-in defaults)");
-	service_notify_ready(srv);
+	service_notify_ready(svc);
 	return 0;
-}
-
-void service_notify_recovery(uint64_t entries, uint64_t index)
-{
-	log_info("recovering: %llu log entries read (index %llu)", (unsigned long long)entries,
-		 (unsigned long long)index);
-	/* Ask systemd for more start-up time while the log is being read. */
-	sd_notifyf(0, "STATUS=recovering: %llu log entries read (index %llu)\nEXTEND_TIMEOUT_USEC=30000000",
-		   (unsigned long long)entries, (unsigned long long)index);
 }

@@ -11,8 +11,10 @@
 #include <stdint.h>
 
 struct server;
+struct server_hooks;
 
 struct service {
+	struct server *srv;
 	uint64_t watchdog_interval_ms;	/* 0: no watchdog */
 	uint64_t watchdog_last_ms;
 	const char *config_path;	/* for reload; NULL: built-in defaults only */
@@ -21,21 +23,19 @@ struct service {
 	bool listen_overridden;		/* -l */
 };
 
-/* Takes the listening sockets systemd passed, named "client". Returns how
- * many (0 when none were passed), or a negative errno with why filled. */
-int service_adopt_sockets(struct server *srv, char *why, size_t why_size);
+/* Takes the listening sockets systemd passed, named "client", into *fds
+ * (malloc'd, the caller's to free). Returns how many (0 when none were
+ * passed), or a negative errno with why filled. */
+int service_adopt_sockets(int **fds, char *why, size_t why_size);
 
-void service_notify_ready(struct server *srv);
-void service_notify_stopping(void);
-/* An ensemble member's role changed: say so in the unit's status. */
-void service_notify_status(struct server *srv);
-void service_watchdog_start(struct service *svc);
-/* From the loop's timer: pings when half the interval has passed. */
-void service_watchdog_tick(struct service *svc, uint64_t now_ms);
-
-/* Progress of a long recovery: a log line, STATUS= and EXTEND_TIMEOUT_USEC=. */
-void service_notify_recovery(uint64_t entries, uint64_t index);
+/* The server's hooks into the service (status, watchdog, recovery,
+ * stopping), svc their context; reads whether systemd's watchdog is on. */
+void service_hooks(struct service *svc, struct server_hooks *hooks);
+/* Before the log is read: systemd hears that recovery began. */
+void service_notify_recovering(void);
+/* The server listens: READY=1. */
+void service_notify_ready(struct service *svc);
 
 /* SIGHUP: reloads the configuration file. Returns 0 or a negative errno
  * (the old configuration stays; the cause is logged). */
-int service_reload(struct server *srv);
+int service_reload(struct service *svc);

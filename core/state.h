@@ -10,7 +10,8 @@
 
 /* Called by txn_apply() for every change a watch may see (watch.c listens). */
 struct state_listener {
-	void (*node_event)(void *ctx, int event_type, const struct znode *node, const char *path, size_t path_len);
+	void (*node_event)(void *ctx, int64_t zxid, int event_type, const struct znode *node,
+			   const char *path, size_t path_len);
 	void *ctx;
 };
 

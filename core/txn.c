@@ -44,10 +44,11 @@ void txn_free(struct txn *t)
 	free(t);
 }
 
-static void notify(struct state *s, int type, const struct znode *n, const char *path, size_t len)
+static void notify(struct state *s, int64_t zxid, int type, const struct znode *n, const char *path,
+		   size_t len)
 {
 	if (s->listener.node_event)
-		s->listener.node_event(s->listener.ctx, type, n, path, len);
+		s->listener.node_event(s->listener.ctx, zxid, type, n, path, len);
 }
 
 static int apply_create(struct state *s, const struct txn *t, const struct txn_op *op,
@@ -84,8 +85,8 @@ static int apply_create(struct state *s, const struct txn *t, const struct txn_o
 			session_link_ephemeral(owner, n);
 	}
 	znode_stat(n, &res->stat);
-	notify(s, ZK_EVENT_NODE_CREATED, n, n->path, n->path_len);
-	notify(s, ZK_EVENT_NODE_CHILDREN_CHANGED, parent, parent->path, parent->path_len);
+	notify(s, t->zxid, ZK_EVENT_NODE_CREATED, n, n->path, n->path_len);
+	notify(s, t->zxid, ZK_EVENT_NODE_CHILDREN_CHANGED, parent, parent->path, parent->path_len);
 	return 0;
 }
 
@@ -100,9 +101,9 @@ static void delete_node(struct state *s, struct znode *n, int64_t zxid)
 	/* Only move pzxid forward, as ZooKeeper does. */
 	if (zxid > parent->pzxid)
 		parent->pzxid = zxid;
-	notify(s, ZK_EVENT_NODE_DELETED, n, n->path, n->path_len);
+	notify(s, zxid, ZK_EVENT_NODE_DELETED, n, n->path, n->path_len);
 	tree_remove(&s->tree, n);
-	notify(s, ZK_EVENT_NODE_CHILDREN_CHANGED, parent, parent->path, parent->path_len);
+	notify(s, zxid, ZK_EVENT_NODE_CHILDREN_CHANGED, parent, parent->path, parent->path_len);
 }
 
 static int apply_op(struct state *s, const struct txn *t, const struct txn_op *op,
@@ -134,7 +135,7 @@ static int apply_op(struct state *s, const struct txn *t, const struct txn_op *o
 		n->mzxid = t->zxid;
 		n->mtime = t->time_ms;
 		znode_stat(n, &res->stat);
-		notify(s, ZK_EVENT_NODE_DATA_CHANGED, n, n->path, n->path_len);
+		notify(s, t->zxid, ZK_EVENT_NODE_DATA_CHANGED, n, n->path, n->path_len);
 		return 0;
 	case TXN_OP_SET_ACL: {
 		n = tree_lookup(&s->tree, op->path, op->path_len);

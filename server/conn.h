@@ -1,12 +1,17 @@
-/* conn: one client connection: its socket I/O on the ring, framing, the
- * handshake (new session, resume, expired answer, and on a member cut off
- * from the quorum ZooKeeper's read-only server's), limits, closing, and the
- * connection's statistics that cons shows.
+/* conn: one client connection as a transport: its socket on the ring,
+ * framing (a 4-byte length, then as many bytes, within
+ * client.max_frame_bytes), backpressure, replies sent once per loop turn,
+ * and closing. What the frames mean is for the layers above: the
+ * connection hands its first bytes, its ConnectRequest and every request
+ * after it to its hub's handlers, and tells them when it closes. It holds
+ * what they keep per connection (session, identities, watches, request
+ * queue, the statistics cons shows), but never interprets it.
  *
  * Receives go into a per-connection buffer that grows to the largest frame
- * allowed and no further. Replies are appended to an output buffer and sent
- * once per loop turn, so many replies leave in one send(). While a send is in
- * flight its buffer is frozen and new replies gather in the other one. */
+ * allowed and no further. Replies are appended to an output buffer (reply.c)
+ * and sent once per loop turn, so many replies leave in one send(). While a
+ * send is in flight its buffer is frozen and new replies gather in the
+ * other one. */
 #pragma once
 
 #include <stdbool.h>
@@ -15,12 +20,13 @@
 
 #include "auth.h"
 #include "jute.h"
+#include "list.h"
 #include "loop.h"
+#include "server_config.h"
 #include "watch.h"
 
-struct server;
+struct conn;
 struct session;
-struct request;
 
 enum conn_state {
 	CONN_NEW,		/* waiting for the ConnectRequest */
@@ -29,11 +35,49 @@ enum conn_state {
 	CONN_CLOSING,
 };
 
+/* Where a connection's input goes (the server wires them). */
+struct conn_handlers {
+	/* The first four bytes of a connection that sent nothing before:
+	 * true when they are a four-letter word (answered; the connection
+	 * closes after the answer). */
+	bool (*four_letter)(void *ctx, struct conn *c, const uint8_t word[4]);
+	/* The ConnectRequest. */
+	void (*connect)(void *ctx, struct conn *c, const uint8_t *frame, uint32_t len);
+	/* A request of an established connection: 0, -EBADMSG (the frame does
+	 * not parse, or is not allowed: the connection is closed as bad
+	 * input) or -ENOMEM. */
+	int (*request)(void *ctx, struct conn *c, const uint8_t *frame, uint32_t len);
+	/* It closed: everything that refers to it goes (its queue, watches,
+	 * its session's link to it). Runs once, before the socket is shut. */
+	void (*closed)(void *ctx, struct conn *c);
+	void *ctx;
+};
+
+/* What srvr, stat and mntr report of the clients (srst zeroes it). */
+struct client_stats {
+	uint64_t packets_received, packets_sent;
+	uint64_t latency_min_ms, latency_max_ms, latency_total_ms, latency_count;
+	uint64_t connections_accepted, connections_refused;
+	uint64_t bad_input_closed;
+	uint64_t auth_failed;		/* auth and SASL requests refused */
+	/* Sizes of the replies and events sent (mntr's client response sizes). */
+	uint64_t responses, response_last_bytes, response_min_bytes, response_max_bytes;
+};
+
+/* What every connection shares; struct clients owns it (clients.c). */
+struct conn_hub {
+	struct loop *loop;
+	const struct server_config *cfg;
+	struct conn_handlers handlers;
+	struct client_stats stats;
+	struct list dirty;		/* connections with replies to send this turn */
+	uint64_t now_ms;		/* the loop's clock, refreshed every turn */
+};
+
 struct conn {
-	struct conn *next, *prev;	/* server's list */
-	struct conn *dirty_next;
-	bool dirty;
-	struct server *srv;
+	struct list_node node;		/* all connections (clients.c) */
+	struct list_node dirty_node;	/* hub->dirty */
+	struct conn_hub *hub;
 	int fd;
 	uint64_t id;			/* for log lines */
 	struct sockaddr_storage peer;
@@ -46,7 +90,7 @@ struct conn {
 	bool recv_armed;
 	bool send_armed;
 	bool paused;			/* backpressure: not reading */
-	bool in_input;			/* conn_process_input() is on the stack */
+	bool in_input;			/* input is being handled (conn_process_input) */
 
 	uint8_t *rbuf;
 	uint32_t rlen, rcap, rstart;
@@ -57,6 +101,7 @@ struct conn {
 	size_t woff;
 	bool close_after_flush;
 
+	/* The client's, kept by the layers above: */
 	struct session *session;
 	bool touched;			/* heard from since the last TOUCH to the leader */
 	bool read_only;			/* a read-only session, served without a quorum */
@@ -64,17 +109,14 @@ struct conn {
 	bool mirror_read_only;		/* the client sent the readOnly byte */
 	int64_t pending_session_id;	/* CONN_CONNECTING: the session being created */
 	uint64_t session_requested_ms;	/* CONN_CONNECTING: since when */
-
 	struct watch_owner watches;
 	struct auth_identities auth;
-
-	struct request *queue_head, *queue_tail;
-	uint32_t queue_len;
+	struct list queue;		/* its requests in order (struct request, request.h) */
 	uint64_t queue_bytes;		/* frame bytes of the queued requests */
-	uint64_t received, sent;
-	uint64_t last_zxid_sent;
+
 	/* What cons shows of it, ZooKeeper's statistics per connection
-	 * (request.c keeps them, crst resets them). */
+	 * (reply.c keeps them, crst resets them). */
+	uint64_t received, sent;
 	uint64_t established_wall_ms;
 	int32_t last_op;		/* ZK_OP_*, or CONN_NO_OP ("NA") */
 	int64_t last_cxid;		/* -1: none yet */
@@ -85,22 +127,32 @@ struct conn {
 
 #define CONN_NO_OP INT32_MIN
 
-/* Takes ownership of fd (an accepted socket). Returns 0 or a negative errno. */
-int conn_start(struct server *srv, int fd, const struct sockaddr_storage *peer);
+/* A connection on fd (an accepted socket, now owned), receiving already.
+ * NULL when out of memory (fd is then still the caller's). */
+struct conn *conn_new(struct conn_hub *hub, int fd, const struct sockaddr_storage *peer);
+/* Whether it is closed and the ring holds nothing of it: it may be freed. */
+bool conn_done(const struct conn *c);
+/* Frees a connection that is done (conn_done()). */
+void conn_free(struct conn *c);
 
 /* Closes now: outstanding replies are dropped. reason is logged at level
  * prio (LOG_DEBUG for ordinary disconnects), NULL logs nothing. */
 void conn_close(struct conn *c, int prio, const char *reason);
 /* Closes once everything queued has been sent. */
 void conn_close_after_flush(struct conn *c);
-/* Frees a closed connection once the ring holds nothing of it; true if freed. */
-bool conn_reap(struct conn *c);
-/* Sends what gathered in obuf (called once per loop turn). */
+/* Closes a connection that sent what cannot be taken, with one log line
+ * (counted in the stats: mntr's corral_bad_input_closed). */
+void conn_bad_input(struct conn *c, const char *what);
+
+/* It has replies to send: it joins the hub's dirty list. */
+void conn_mark_dirty(struct conn *c);
+/* Sends what gathered (once per loop turn, for the dirty ones). */
 void conn_flush(struct conn *c);
-/* Re-arms receiving after backpressure eased. */
+/* Whether it holds as many queued requests (count or bytes: waiting reads
+ * keep their body, writes in flight their data) as it may: it is not read
+ * until replies drain. */
+bool conn_queue_full(const struct conn *c);
+/* Reads again (backpressure eased, or its queue drained). */
 void conn_resume_reading(struct conn *c);
 /* Zeroes the connection's statistics (packets, last operation, latencies). */
 void conn_reset_stats(struct conn *c);
-
-/* The createSession txn of this connection was applied (or failed: err). */
-void conn_session_created(struct conn *c, struct session *s, int err);

@@ -1,23 +1,19 @@
-/* forward: an ensemble's writes travel from the server that holds the
- * client's connection to the leader, and their outcomes come back through
- * the log.
- *
- * A follower (or observer) sends each write, sync and new session of its
- * clients to the leader in a FORWARD frame numbered by a per-server
- * sequence, with the session and the connection's identities (ACL checks
- * are the leader's). The leader preps it as its own, and submits the txn
- * marked with the origin server and number; a request that fails is
- * submitted as an error txn, as ZooKeeper does, so that its answer, too,
- * comes after every earlier write of the session and carries a zxid the
- * follower has applied. The follower answers when the txn is applied there:
- * per-session FIFO holds because one leader orders one stream of frames
- * from each server.
+/* forward: the follower's half of forwarding (forward_leader.h has the
+ * leader's). A follower (or observer) sends each write, sync and new
+ * session of its clients to the leader in a FORWARD frame numbered by a
+ * per-server sequence, with the session and the connection's identities
+ * (ACL checks are the leader's). The answer comes back through the log: a
+ * txn marked with this server's id and the number, applied here like every
+ * txn; the request waits on the forwarder's list until then. Per-session
+ * FIFO holds because one leader orders one stream of frames from each
+ * server.
  *
  * A frame can be lost only with its connection or its leader: when the
  * connection to the leader drops or another leader is elected, every
  * connection waiting for a forwarded request is closed (the client sees
  * CONNECTIONLOSS: outcome unknown), as a ZooKeeper follower does when it
- * loses its leader.
+ * loses its leader; a txn that comes back after later ones were matched
+ * means the earlier were lost, and their connections are closed too.
  *
  * The same channel carries session liveness: every half tick each server
  * sends the leader the sessions its clients were heard from (TOUCH), and
@@ -26,37 +22,46 @@
 
 #include <stdint.h>
 
-#include "peer_message.h"
+#include "clients.h"
+#include "commit.h"
+#include "ensemble.h"
+#include "forward_leader.h"
+#include "list.h"
+#include "request.h"
+#include "server_config.h"
 
+struct forwarder {
+	struct list waiting;		/* struct request, in sequence order */
+	uint64_t next_seq;		/* from the wall clock at start */
+	uint64_t forwarded, lost;	/* requests sent, and lost with a leader (mntr) */
+	uint64_t next_touch_ms;
+	struct commit *commit;
+	struct ensemble *ensemble;
+	struct forward_leader *leader;	/* this server's, when it leads before it is ready */
+	struct clients *clients;	/* whose sessions were heard from (TOUCH) */
+	const struct server_config *cfg;
+};
 
-struct conn;
-struct request;
-struct server;
-struct txn;
-struct txn_result;
-
-/* Sends rq (op with body; for a new session, timeout_ms) to the leader and
- * lists it as waiting. Returns 0, or a negative errno (no leader, queue
- * full): the caller fails the request. */
-int forward_request(struct conn *c, struct request *rq, int32_t op, const uint8_t *body,
-		    uint32_t len, uint32_t timeout_ms);
-/* Takes rq off the waiting list (its connection is going). */
-void forward_unlist(struct server *srv, struct request *rq);
+void forwarder_init(struct forwarder *f, struct commit *commit, struct ensemble *ensemble,
+		    struct forward_leader *leader, struct clients *clients,
+		    const struct server_config *cfg);
+/* Sends rq (op with body; for a new session, timeout_ms) of connection c
+ * to the leader and lists it as waiting. Returns 0, or a negative errno
+ * (no leader, queue full): the caller fails the request. */
+int forward_request(struct forwarder *f, struct conn *c, struct request *rq, int32_t op,
+		    const uint8_t *body, uint32_t len, uint32_t timeout_ms);
+/* Takes rq off the waiting list, if it is on it (its connection is going). */
+void forward_unlist(struct forwarder *f, struct request *rq);
 /* Before t is applied: when it answers one of this server's forwarded
  * requests, links the two (t->request). Requests forwarded before it that
  * never came back were lost: their connections are closed. */
-void forward_match(struct server *srv, struct txn *t);
-/* An applied txn answering a forwarded request: completes rq from it. */
-void forward_complete(struct server *srv, struct request *rq, struct txn *t,
-		      struct txn_result *results);
+void forward_match(struct forwarder *f, struct txn *t);
+/* An applied txn answering a forwarded request: completes rq from it (its
+ * state, error or results; the caller pumps its queue). Returns 0, or
+ * -EBADMSG when the leader found the request malformed, -ENOMEM: the
+ * caller closes the connection. t and results are taken. */
+int forward_complete(struct request *rq, struct txn *t, struct txn_result *results);
 /* Closes every connection waiting for a forwarded request (why is logged). */
-void forward_fail_all(struct server *srv, const char *why);
-
-/* The leader: a frame from another server. */
-void forward_receive(struct server *srv, const struct peer_frame *f);
-/* The leader became ready: requests held while it was not are prepped. */
-void forward_release_held(struct server *srv);
-/* The leader stopped leading: held requests are dropped. */
-void forward_drop_held(struct server *srv);
-/* Every half tick: the sessions heard from go to the leader. */
-void forward_touch(struct server *srv);
+void forward_fail_all(struct forwarder *f, const char *why);
+/* From the timer: every half tick, the sessions heard from go to the leader. */
+void forward_touch(struct forwarder *f, uint64_t now_ms);

@@ -21,11 +21,19 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "clients.h"
+#include "commit.h"
 #include "conn.h"
+#include "ensemble.h"
+#include "forward.h"
+#include "forward_leader.h"
 #include "log.h"
-#include "server.h"
+#include "server_config.h"
 #include "session.h"
+#include "state.h"
+#include "status.h"
 #include "tree.h"
+#include "watch.h"
 
 /* What ZooKeeper's Version.getFullVersion() is: the ZooKeeper version whose
  * protocol corral serves first (clients read its leading digits), then,
@@ -143,42 +151,47 @@ static unsigned long long log_dir_bytes(const struct server_config *cfg)
 	return dir_bytes(AT_FDCWD, wal, 0);
 }
 
-static uint32_t outstanding(const struct server *srv)
+/* Every connection, closing ones too (ZooKeeper's count of its cnxns). */
+static size_t open_connections(const struct server_status *ss)
 {
-	uint32_t n = 0;
-	for (const struct conn *k = srv->conns; k; k = k->next)
-		n += k->queue_len;
+	return ss->clients->all.length;
+}
+
+static size_t outstanding(const struct server_status *ss)
+{
+	size_t n = 0;
+	clients_for_each(ss->clients, k)
+		n += k->queue.length;
 	return n;
 }
 
 /* ZooKeeper's ServerStats.toString(), then the node count and, on the
  * leader, the proposal sizes. */
-static void server_lines(struct conn *c)
+static void server_lines(const struct server_status *ss, struct conn *c)
 {
-	struct server *srv = c->srv;
-	const struct server_stats *st = &srv->stats;
+	const struct client_stats *cs = &ss->clients->hub.stats;
 	char avg[48];
-	java_double(avg, sizeof(avg), st->latency_count
-		    ? (double)st->latency_total_ms / (double)st->latency_count : 0.0);
-	out(c, "Latency min/avg/max: %llu/%s/%llu\n", (unsigned long long)st->latency_min_ms, avg,
-	    (unsigned long long)st->latency_max_ms);
-	out(c, "Received: %llu\nSent: %llu\nConnections: %u\nOutstanding: %u\nZxid: 0x%llx\n"
+	java_double(avg, sizeof(avg), cs->latency_count
+		    ? (double)cs->latency_total_ms / (double)cs->latency_count : 0.0);
+	out(c, "Latency min/avg/max: %llu/%s/%llu\n", (unsigned long long)cs->latency_min_ms, avg,
+	    (unsigned long long)cs->latency_max_ms);
+	out(c, "Received: %llu\nSent: %llu\nConnections: %zu\nOutstanding: %zu\nZxid: 0x%llx\n"
 	       "Mode: %s\nNode count: %zu\n",
-	    (unsigned long long)st->packets_received, (unsigned long long)st->packets_sent,
-	    srv->conn_count, outstanding(srv), (unsigned long long)srv->state.last_zxid,
-	    server_mode(srv), srv->state.tree.nodes.count);
-	if (srv->cfg->in_ensemble && commit_state(&srv->commit) == RAFT_LEADER)
+	    (unsigned long long)cs->packets_received, (unsigned long long)cs->packets_sent,
+	    open_connections(ss), outstanding(ss), (unsigned long long)ss->state->last_zxid,
+	    status_mode(ss), ss->state->tree.nodes.count);
+	if (ss->cfg->in_ensemble && commit_state(ss->commit) == RAFT_LEADER)
 		out(c, "Proposal sizes last/min/max: %lld/%lld/%lld\n",
-		    (long long)srv->commit.proposal_last_bytes,
-		    (long long)srv->commit.proposal_min_bytes,
-		    (long long)srv->commit.proposal_max_bytes);
+		    (long long)ss->commit->proposal_last_bytes,
+		    (long long)ss->commit->proposal_min_bytes,
+		    (long long)ss->commit->proposal_max_bytes);
 }
 
 /* srvr and stat begin so; a read-only server says it. */
-static void version_lines(struct conn *c)
+static void version_lines(const struct server_status *ss, struct conn *c)
 {
 	out(c, "Zookeeper version: %s\n", FULL_VERSION);
-	if (server_read_only(c->srv))
+	if (status_read_only(ss))
 		out(c, "READ-ONLY mode; serving only read-only clients\n");
 }
 
@@ -218,8 +231,8 @@ static const char *op_abbreviation(int32_t op)
 /* ServerCnxn.dumpConnectionInfo(): brief for stat, full for cons. */
 static void connection_line(struct conn *c, const struct conn *k, bool brief)
 {
-	out(c, " /%s[%d](queued=%u,recved=%llu,sent=%llu", k->peer_text,
-	    k->state == CONN_ESTABLISHED, k->queue_len, (unsigned long long)k->received,
+	out(c, " /%s[%d](queued=%zu,recved=%llu,sent=%llu", k->peer_text,
+	    k->state == CONN_ESTABLISHED, k->queue.length, (unsigned long long)k->received,
 	    (unsigned long long)k->sent);
 	if (!brief && k->session) {
 		out(c, ",sid=0x%llx,lop=%s,est=%llu,to=%u", (unsigned long long)k->session->id,
@@ -236,9 +249,9 @@ static void connection_line(struct conn *c, const struct conn *k, bool brief)
 	out(c, ")\n");
 }
 
-static void connections(struct conn *c, bool brief)
+static void connections(const struct server_status *ss, struct conn *c, bool brief)
 {
-	for (const struct conn *k = c->srv->conns; k; k = k->next)
+	clients_for_each(ss->clients, k)
 		if (k->state != CONN_CLOSING)
 			connection_line(c, k, brief);
 	out(c, "\n");
@@ -259,23 +272,11 @@ static void count_fds(long *ret_open, long *ret_max)
 	*ret_max = getrlimit(RLIMIT_NOFILE, &rl) == 0 ? (long)rl.rlim_cur : -1;
 }
 
-/* QuorumPeer's detailed peer state. */
-static const char *peer_state(struct server *srv)
-{
-	struct commit *k = &srv->commit;
-	if (commit_state(k) == RAFT_LEADER)
-		return "leading - broadcast";
-	if (!commit_leader(k))
-		return "looking - election";
-	return commit_is_observer(k) ? "observing - broadcast" : "following - broadcast";
-}
-
 /* mntr's ensemble part: ZooKeeper's quorum gauges (the leader's learners
  * and proposal sizes), then corral's own. */
-static void ensemble_lines(struct conn *c)
+static void ensemble_lines(const struct server_status *ss, struct conn *c)
 {
-	struct server *srv = c->srv;
-	struct commit *k = &srv->commit;
+	struct commit *k = ss->commit;
 	const struct raft_configuration *conf = &k->raft.configuration;
 	unsigned voters = 0;
 	for (unsigned i = 0; i < conf->n; i++)
@@ -288,7 +289,7 @@ static void ensemble_lines(struct conn *c)
 		for (unsigned i = 0; i < conf->n; i++) {
 			raft_id id = conf->servers[i].id;
 			raft_index match = 0;
-			if (id == k->self || !peer_transport_up(&srv->ensemble.peers, id))
+			if (id == k->self || !peer_transport_up(&ss->ensemble->peers, id))
 				continue;
 			learners++;
 			if (raft_match_index(&k->raft, id, &match) != 0 || match + 1000 < last)
@@ -304,7 +305,7 @@ static void ensemble_lines(struct conn *c)
 		out(c, "zk_synced_observers\t%u\n", synced_observers);
 		out(c, "zk_pending_syncs\t0\n");
 		out(c, "zk_leader_uptime\t%llu\n",
-		    (unsigned long long)(srv->now_ms - srv->leading_since_ms));
+		    (unsigned long long)(ss->clients->hub.now_ms - ss->leading_since_ms));
 		out(c, "zk_last_proposal_size\t%lld\n", (long long)k->proposal_last_bytes);
 		out(c, "zk_max_proposal_size\t%lld\n", (long long)k->proposal_max_bytes);
 		out(c, "zk_min_proposal_size\t%lld\n", (long long)k->proposal_min_bytes);
@@ -314,10 +315,10 @@ static void ensemble_lines(struct conn *c)
 	out(c, "corral_raft_term\t%llu\n", (unsigned long long)raft_current_term(&k->raft));
 	out(c, "corral_raft_commit_index\t%llu\n", (unsigned long long)raft_commit_index(&k->raft));
 	out(c, "corral_raft_last_index\t%llu\n", (unsigned long long)raft_last_index(&k->raft));
-	out(c, "corral_leader_changes\t%llu\n", (unsigned long long)srv->ensemble.leader_changes);
-	out(c, "corral_forwarded\t%llu\n", (unsigned long long)srv->forwarded);
-	out(c, "corral_forwards_lost\t%llu\n", (unsigned long long)srv->forwards_lost);
-	out(c, "corral_forwards_received\t%llu\n", (unsigned long long)srv->forwards_received);
+	out(c, "corral_leader_changes\t%llu\n", (unsigned long long)ss->ensemble->leader_changes);
+	out(c, "corral_forwarded\t%llu\n", (unsigned long long)ss->forwarder->forwarded);
+	out(c, "corral_forwards_lost\t%llu\n", (unsigned long long)ss->forwarder->lost);
+	out(c, "corral_forwards_received\t%llu\n", (unsigned long long)ss->forward_leader->received);
 	out(c, "corral_txns_truncated\t%llu\n", (unsigned long long)k->txns_truncated);
 	out(c, "corral_log_entries_in_memory\t%zu\n", k->entries.count);
 }
@@ -326,31 +327,30 @@ static void ensemble_lines(struct conn *c)
  * (ZooKeeperServer.registerMetrics) in the order a 3.8 server lists them,
  * then corral's own (corral_*). ZooKeeper's internal counters and
  * latency summaries (zk_*_time, zk_p99_*, ...) are not there. */
-static void mntr(struct conn *c)
+static void mntr(const struct server_status *ss, struct conn *c)
 {
-	struct server *srv = c->srv;
-	const struct server_stats *st = &srv->stats;
+	const struct client_stats *st = &ss->clients->hub.stats;
 	long fds, max_fds;
 	uint64_t ephemerals = 0;
 	uint32_t read_only_sessions = 0;
 	char avg[48];
 	count_fds(&fds, &max_fds);
-	session_for_each(&srv->state.sessions, s)
+	session_for_each(&ss->state->sessions, s)
 		ephemerals += s->ephemerals.length;
-	for (const struct conn *k = srv->conns; k; k = k->next)
+	clients_for_each(ss->clients, k)
 		read_only_sessions += k->ro_session != NULL;
 	java_double(avg, sizeof(avg), st->latency_count
 		    ? (double)st->latency_total_ms / (double)st->latency_count : 0.0);
 	out(c, "zk_version\t%s\n", FULL_VERSION);
-	out(c, "zk_server_state\t%s\n", server_mode(srv));
-	if (srv->cfg->in_ensemble)
-		out(c, "zk_peer_state\t%s\n", peer_state(srv));
+	out(c, "zk_server_state\t%s\n", status_mode(ss));
+	if (ss->cfg->in_ensemble)
+		out(c, "zk_peer_state\t%s\n", status_peer_state(ss));
 	out(c, "zk_ephemerals_count\t%llu\n", (unsigned long long)ephemerals);
-	out(c, "zk_num_alive_connections\t%u\n", srv->conn_count);
+	out(c, "zk_num_alive_connections\t%zu\n", open_connections(ss));
 	out(c, "zk_avg_latency\t%s\n", avg);
-	out(c, "zk_outstanding_requests\t%u\n", outstanding(srv));
-	out(c, "zk_znode_count\t%zu\n", srv->state.tree.nodes.count);
-	out(c, "zk_global_sessions\t%zu\n", srv->state.sessions.by_id.count);
+	out(c, "zk_outstanding_requests\t%zu\n", outstanding(ss));
+	out(c, "zk_znode_count\t%zu\n", ss->state->tree.nodes.count);
+	out(c, "zk_global_sessions\t%zu\n", ss->state->sessions.by_id.count);
 	out(c, "zk_non_mtls_remote_conn_count\t0\n");
 	out(c, "zk_last_client_response_size\t%lld\n",
 	    st->responses ? (long long)st->response_last_bytes : -1LL);
@@ -359,39 +359,39 @@ static void mntr(struct conn *c)
 	out(c, "zk_max_client_response_size\t%lld\n",
 	    st->responses ? (long long)st->response_max_bytes : -1LL);
 	out(c, "zk_connection_drop_probability\t0.0\n");
-	out(c, "zk_watch_count\t%zu\n", srv->watches.watch_count);
+	out(c, "zk_watch_count\t%zu\n", ss->watches->watch_count);
 	out(c, "zk_auth_failed_count\t%llu\n", (unsigned long long)st->auth_failed);
 	out(c, "zk_min_latency\t%llu\n", (unsigned long long)st->latency_min_ms);
 	out(c, "zk_max_file_descriptor_count\t%ld\n", max_fds);
-	out(c, "zk_approximate_data_size\t%llu\n", (unsigned long long)srv->state.tree.data_bytes);
+	out(c, "zk_approximate_data_size\t%llu\n", (unsigned long long)ss->state->tree.data_bytes);
 	out(c, "zk_open_file_descriptor_count\t%ld\n", fds);
 	out(c, "zk_local_sessions\t%u\n", read_only_sessions);
-	out(c, "zk_uptime\t%llu\n", (unsigned long long)(srv->now_ms - srv->started_ms));
+	out(c, "zk_uptime\t%llu\n", (unsigned long long)(ss->clients->hub.now_ms - ss->started_ms));
 	out(c, "zk_max_latency\t%llu\n", (unsigned long long)st->latency_max_ms);
 	out(c, "zk_outstanding_tls_handshake\t0\n");
 	out(c, "zk_min_client_response_size\t%lld\n",
 	    st->responses ? (long long)st->response_min_bytes : -1LL);
 	out(c, "zk_non_mtls_local_conn_count\t0\n");
 	out(c, "zk_connection_rejected\t%llu\n", (unsigned long long)st->connections_refused);
-	if (srv->cfg->in_ensemble)
-		ensemble_lines(c);
-	out(c, "corral_last_zxid\t0x%llx\n", (unsigned long long)srv->state.last_zxid);
-	out(c, "corral_txns_committed\t%llu\n", (unsigned long long)srv->commit.txns_committed);
-	out(c, "corral_commit_batches\t%llu\n", (unsigned long long)srv->commit.batches_committed);
+	if (ss->cfg->in_ensemble)
+		ensemble_lines(ss, c);
+	out(c, "corral_last_zxid\t0x%llx\n", (unsigned long long)ss->state->last_zxid);
+	out(c, "corral_txns_committed\t%llu\n", (unsigned long long)ss->commit->txns_committed);
+	out(c, "corral_commit_batches\t%llu\n", (unsigned long long)ss->commit->batches_committed);
 	/* Group commit made visible: entries per fdatasync. */
-	const struct wal *w = &srv->commit.wal;
+	const struct wal *w = &ss->commit->wal;
 	out(c, "corral_log_fsyncs\t%llu\n", (unsigned long long)w->batches);
 	out(c, "corral_log_entries_written\t%llu\n", (unsigned long long)w->records_written);
 	out(c, "corral_log_entries_per_fsync\t%.2f\n",
 	    w->batches ? (double)w->records_written / (double)w->batches : 0.0);
-	out(c, "corral_log_failed\t%d\n", srv->commit.failed != 0);
-	out(c, "corral_log_refusing_for_space\t%d\n", srv->commit.refusing_for_space);
+	out(c, "corral_log_failed\t%d\n", ss->commit->failed != 0);
+	out(c, "corral_log_refusing_for_space\t%d\n", ss->commit->refusing_for_space);
 	out(c, "corral_bad_input_closed\t%llu\n", (unsigned long long)st->bad_input_closed);
 }
 
 /* This member's quorum and election ports, from its /zookeeper/config line
  * ("server.N=HOST:QUORUM:ELECTION:ROLE;CLIENT"). */
-static void own_ports(struct server *srv, const struct znode *config, char *quorum,
+static void own_ports(const struct server_status *ss, const struct znode *config, char *quorum,
 		      char *election, size_t size)
 {
 	char key[32];
@@ -399,7 +399,7 @@ static void own_ports(struct server *srv, const struct znode *config, char *quor
 	snprintf(election, size, "0");
 	if (!config || config->data_len <= 0)
 		return;
-	int n = snprintf(key, sizeof(key), "server.%llu=", (unsigned long long)srv->commit.self);
+	int n = snprintf(key, sizeof(key), "server.%llu=", (unsigned long long)ss->commit->self);
 	const char *data = (const char *)config->data, *end = data + config->data_len;
 	for (const char *line = data; line < end; ) {
 		const char *eol = memchr(line, '\n', (size_t)(end - line));
@@ -423,10 +423,9 @@ static void own_ports(struct server *srv, const struct znode *config, char *quor
 
 /* ZooKeeperServer.dumpConf(), and QuorumZooKeeperServer's additions in an
  * ensemble (no electionAlg: corral elects with Raft). */
-static void conf(struct conn *c)
+static void conf(const struct server_status *ss, struct conn *c)
 {
-	struct server *srv = c->srv;
-	const struct server_config *cfg = srv->cfg;
+	const struct server_config *cfg = ss->cfg;
 	unsigned long long data_bytes = data_dir_bytes(cfg), log_bytes = log_dir_bytes(cfg);
 	out(c, "clientPort=%u\nsecureClientPort=-1\ndataDir=%s\ndataDirSize=%llu\n"
 	       "dataLogDir=%s/wal\ndataLogSize=%llu\ntickTime=%u\nmaxClientCnxns=%u\n"
@@ -436,17 +435,17 @@ static void conf(struct conn *c)
 	    log_bytes, cfg->tick_time_ms, cfg->max_connections_per_address,
 	    cfg->min_session_timeout_ms, cfg->max_session_timeout_ms,
 	    cfg->in_ensemble ? cfg->ensemble.id : 0);
-	if (!srv->cfg->in_ensemble)
+	if (!ss->cfg->in_ensemble)
 		return;
 	/* How long a follower waits for its leader, in ticks, as ZooKeeper's
 	 * initLimit and syncLimit say it: the election timeout. */
 	unsigned ticks = (cfg->ensemble.election_timeout_ms + cfg->tick_time_ms - 1) / cfg->tick_time_ms;
-	const struct znode *config = tree_lookup(&srv->state.tree, CONFIG_PATH, strlen(CONFIG_PATH));
+	const struct znode *config = tree_lookup(&ss->state->tree, CONFIG_PATH, strlen(CONFIG_PATH));
 	char quorum[16], election[16];
-	own_ports(srv, config, quorum, election, sizeof(quorum));
+	own_ports(ss, config, quorum, election, sizeof(quorum));
 	out(c, "initLimit=%u\nsyncLimit=%u\nelectionPort=%s\nquorumPort=%s\npeerType=%d\n"
 	       "membership: \n", ticks, ticks, election, quorum,
-	    commit_is_observer(&srv->commit) ? 1 : 0);
+	    commit_is_observer(ss->commit) ? 1 : 0);
 	if (config && config->data_len > 0)
 		jute_write_raw(&c->obuf, config->data, (size_t)config->data_len);
 }
@@ -471,9 +470,9 @@ static void envi(struct conn *c)
 }
 
 /* WatchManager.dumpWatches(): by connection (its session), or by path. */
-static void watches_by_connection(struct conn *c)
+static void watches_by_connection(const struct server_status *ss, struct conn *c)
 {
-	for (struct conn *k = c->srv->conns; k; k = k->next) {
+	clients_for_each(ss->clients, k) {
 		if (list_empty(&k->watches.entries))
 			continue;
 		out(c, "0x%llx\n", (unsigned long long)(k->session ? k->session->id : 0));
@@ -482,9 +481,9 @@ static void watches_by_connection(struct conn *c)
 	}
 }
 
-static void watches_by_path(struct conn *c)
+static void watches_by_path(const struct server_status *ss, struct conn *c)
 {
-	const struct watch_table *t = &c->srv->watches;
+	const struct watch_table *t = ss->watches;
 	watch_for_each_path(t, wp) {
 		out(c, "%s\n", wp->path);
 		watch_path_for_each_entry(wp, e) {
@@ -537,21 +536,20 @@ static void expiry_sets(struct conn *c, struct expiry *list, size_t count)
 	}
 }
 
-static uint64_t expiry_wall_ms(struct server *srv, uint64_t deadline_ms)
+static uint64_t expiry_wall_ms(const struct server_status *ss, uint64_t deadline_ms)
 {
-	uint64_t tick = srv->cfg->tick_time_ms ? srv->cfg->tick_time_ms : 1;
-	int64_t wall = loop_wall_ms() + (int64_t)deadline_ms - (int64_t)srv->now_ms;
+	uint64_t tick = ss->cfg->tick_time_ms ? ss->cfg->tick_time_ms : 1;
+	int64_t wall = loop_wall_ms() + (int64_t)deadline_ms - (int64_t)ss->clients->hub.now_ms;
 	return ((uint64_t)(wall < 0 ? 0 : wall) / tick + 1) * tick;
 }
 
 /* dump: the session tracker (the leader's expiry sets, or a follower's
  * list of the ensemble's sessions), the ephemerals, the connections. */
-static void dump(struct conn *c)
+static void dump(const struct server_status *ss, struct conn *c)
 {
-	struct server *srv = c->srv;
-	struct session_table *t = &srv->state.sessions;
+	struct session_table *t = &ss->state->sessions;
 	size_t count = t->by_id.count, with_ephemerals = 0, n = 0;
-	struct expiry *list = calloc(count + srv->conn_count + 1, sizeof(*list));
+	struct expiry *list = calloc(count + open_connections(ss) + 1, sizeof(*list));
 	if (!list) {
 		log_warning("dump: out of memory");
 		return;
@@ -559,12 +557,12 @@ static void dump(struct conn *c)
 	session_for_each(t, s) {
 		if (n == count)
 			break;
-		list[n].wall_ms = expiry_wall_ms(srv, s->deadline_ms);
+		list[n].wall_ms = expiry_wall_ms(ss, s->deadline_ms);
 		list[n++].session_id = s->id;
 		with_ephemerals += !list_empty(&s->ephemerals);
 	}
 	out(c, "SessionTracker dump:\n");
-	if (!srv->cfg->in_ensemble || commit_state(&srv->commit) == RAFT_LEADER) {
+	if (!ss->cfg->in_ensemble || commit_state(ss->commit) == RAFT_LEADER) {
 		out(c, "Session ");
 		expiry_sets(c, list, n);
 	} else {
@@ -589,13 +587,13 @@ static void dump(struct conn *c)
 	}
 	out(c, "Connections dump:\nConnections ");
 	n = 0;
-	for (const struct conn *k = srv->conns; k; k = k->next) {
+	clients_for_each(ss->clients, k) {
 		if (k->state == CONN_CLOSING)
 			continue;
 		/* A connection without a session goes after 10 s (ZooKeeper's
 		 * sessionless connection timeout); one with, with its session. */
-		list[n].wall_ms = k->session ? expiry_wall_ms(srv, k->session->deadline_ms)
-					     : expiry_wall_ms(srv, srv->now_ms + 10000);
+		list[n].wall_ms = k->session ? expiry_wall_ms(ss, k->session->deadline_ms)
+					     : expiry_wall_ms(ss, ss->clients->hub.now_ms + 10000);
 		list[n].session_id = k->session ? k->session->id : 0;
 		list[n++].conn = k;
 	}
@@ -603,10 +601,8 @@ static void dump(struct conn *c)
 	free(list);
 }
 
-static void run(struct conn *c, enum four_letter_word w)
+static void run(const struct server_status *ss, struct conn *c, enum four_letter_word w)
 {
-	struct server *srv = c->srv;
-
 	switch (w) {
 	case FLW_RUOK:
 		out(c, "imok");
@@ -615,69 +611,68 @@ static void run(struct conn *c, enum four_letter_word w)
 		/* ro: an ensemble member without a quorum, serving read-only
 		 * sessions (ensemble.read_only); null: one that serves nobody
 		 * (ZooKeeper's answer when it is not running a server). */
-		out(c, server_read_only(srv) ? "ro"
-		       : srv->cfg->in_ensemble && !commit_leader(&srv->commit) ? "null" : "rw");
+		out(c, status_read_only(ss) ? "ro"
+		       : ss->cfg->in_ensemble && !commit_leader(ss->commit) ? "null" : "rw");
 		break;
 	case FLW_SRVR:
-		version_lines(c);
-		server_lines(c);
+		version_lines(ss, c);
+		server_lines(ss, c);
 		break;
 	case FLW_STAT:
-		version_lines(c);
+		version_lines(ss, c);
 		out(c, "Clients:\n");
-		connections(c, true);
-		server_lines(c);
+		connections(ss, c, true);
+		server_lines(ss, c);
 		break;
 	case FLW_CONS:
-		connections(c, false);
+		connections(ss, c, false);
 		break;
 	case FLW_CONF:
-		conf(c);
+		conf(ss, c);
 		break;
 	case FLW_MNTR:
-		mntr(c);
+		mntr(ss, c);
 		break;
 	case FLW_WCHS: {
 		uint32_t watching = 0;
-		for (const struct conn *k = srv->conns; k; k = k->next)
+		clients_for_each(ss->clients, k)
 			watching += !list_empty(&k->watches.entries);
 		out(c, "%u connections watching %zu paths\nTotal watches:%zu\n", watching,
-		    srv->watches.paths.count, srv->watches.watch_count);
+		    ss->watches->paths.count, ss->watches->watch_count);
 		break;
 	}
 	case FLW_WCHC:
-		watches_by_connection(c);
+		watches_by_connection(ss, c);
 		out(c, "\n");
 		break;
 	case FLW_WCHP:
-		watches_by_path(c);
+		watches_by_path(ss, c);
 		out(c, "\n");
 		break;
 	case FLW_ENVI:
 		envi(c);
 		break;
 	case FLW_DIRS:
-		out(c, "datadir_size: %llu\nlogdir_size: %llu\n", data_dir_bytes(srv->cfg),
-		    log_dir_bytes(srv->cfg));
+		out(c, "datadir_size: %llu\nlogdir_size: %llu\n", data_dir_bytes(ss->cfg),
+		    log_dir_bytes(ss->cfg));
 		break;
 	case FLW_CRST:
-		for (struct conn *k = srv->conns; k; k = k->next)
-			conn_reset_stats(k);
+		clients_reset_stats(ss->clients);
 		out(c, "Connection stats reset.\n");
 		break;
 	case FLW_SRST:
-		memset(&srv->stats, 0, sizeof(srv->stats));
+		memset(&ss->clients->hub.stats, 0, sizeof(ss->clients->hub.stats));
 		out(c, "Server stats reset.\n");
 		break;
 	case FLW_DUMP:
-		dump(c);
+		dump(ss, c);
 		break;
 	case FLW_COUNT:
 		break;
 	}
 }
 
-bool four_letter_word_handle(struct conn *c, const uint8_t *p)
+bool four_letter_word_handle(const struct server_status *ss, struct conn *c, const uint8_t *p)
 {
 	int w = four_letter_word_parse((const char *)p, 4);
 	if (w < 0)
@@ -685,14 +680,14 @@ bool four_letter_word_handle(struct conn *c, const uint8_t *p)
 	/* ZooKeeper counts the word as a packet received, on the connection
 	 * and the server. */
 	c->received++;
-	c->srv->stats.packets_received++;
-	if (c->srv->cfg->four_letter_words & (1u << w))
-		run(c, (enum four_letter_word)w);
+	c->hub->stats.packets_received++;
+	if (ss->cfg->four_letter_words & (1u << w))
+		run(ss, c, (enum four_letter_word)w);
 	else
 		out(c, "%s is not executed because it is not in the whitelist.\n", names[w]);
 	log_debug("connection %llu from %s: four-letter word %s", (unsigned long long)c->id,
 		  c->peer_text, names[w]);
-	server_conn_dirty(c->srv, c);
+	conn_mark_dirty(c);
 	conn_close_after_flush(c);
 	return true;
 }

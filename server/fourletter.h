@@ -11,6 +11,7 @@
 #include <stdint.h>
 
 struct conn;
+struct server_status;
 
 enum four_letter_word {
 	FLW_CONF, FLW_CONS, FLW_CRST, FLW_DIRS, FLW_DUMP, FLW_ENVI, FLW_RUOK, FLW_SRST,
@@ -24,6 +25,6 @@ enum four_letter_word {
 int four_letter_word_parse(const char *name, size_t len);
 const char *four_letter_word_name(enum four_letter_word w);
 
-/* When the 4 bytes at p spell a command, answers it on c (closing after the
- * answer) and returns true. */
-bool four_letter_word_handle(struct conn *c, const uint8_t *p);
+/* When the 4 bytes at p spell a command, answers it on c from what ss
+ * tells (closing after the answer) and returns true. */
+bool four_letter_word_handle(const struct server_status *ss, struct conn *c, const uint8_t *p);

@@ -1,18 +1,21 @@
-/* listener: the listening sockets, multishot accept on the ring, and the
- * admission limits: connections in total (client.max_connections) and per
- * client address (client.max_connections_per_address). */
+/* listener: the listening sockets of the client port and multishot accept
+ * on the ring. Each accepted socket goes to the accepted callback (the
+ * clients, who decide whether it may stay). The sockets are opened for the
+ * configured addresses, or adopted when systemd passed them (socket
+ * activation). */
 #pragma once
 
-#include <stdint.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <sys/socket.h>
 
-#include "server_config.h"
 #include "loop.h"
+#include "sockaddr.h"
 
-struct server;
-struct conn;
+struct listeners;
 
 struct listener {
-	struct server *srv;
+	struct listeners *set;
 	int fd;
 	struct loop_op accept_op;
 	bool armed;
@@ -20,16 +23,24 @@ struct listener {
 	char name[80];
 };
 
-/* Takes the sockets systemd passed (socket activation) or, when there are
- * none, opens one per configured address; then starts accepting. Returns 0
- * or a negative errno, with the cause written to why. */
-int listeners_open(struct server *srv, char *why, size_t why_size);
-/* Uses fd, a listening socket opened by someone else (systemd). */
-int listener_adopt(struct server *srv, int fd, char *why, size_t why_size);
-/* Makes the per-address table fit a new client.max_connections. */
-int listeners_resize_limits(struct server *srv, uint32_t max_connections);
-void listeners_close(struct server *srv);
+struct listeners {
+	struct loop *loop;
+	struct listener *list;
+	size_t count;
+	bool closed;
+	void (*accepted)(void *ctx, int fd, const struct sockaddr_storage *peer);
+	void *ctx;
+};
+
+/* Listens on the adopted sockets (listening stream sockets someone else
+ * opened, systemd) or, when there are none, on addrs; then accepts. Returns
+ * 0 or a negative errno with the cause written to why (nothing is left
+ * open then). */
+int listeners_open(struct listeners *ls, struct loop *loop, const struct listen_address *addrs,
+		   size_t addr_count, const int *adopted, size_t adopted_count, char *why,
+		   size_t why_size);
+/* Stops accepting and closes the sockets (an adopted one stays systemd's). */
+void listeners_close(struct listeners *ls);
 /* Re-arms accepts that stopped (after EMFILE and the like); from the timer. */
-void listeners_rearm(struct server *srv);
-/* Forgets a connection's place in the per-address count. */
-void listener_conn_closed(struct server *srv, struct conn *c);
+void listeners_rearm(struct listeners *ls);
+void listeners_free(struct listeners *ls);

@@ -11,13 +11,14 @@
 #include "members.h"
 #include "proto.h"
 #include "request.h"
-#include "server.h"
+#include "state.h"
 #include "tree.h"
 
 #define CONFIG_PATH "/zookeeper/config"
 
+/* A reconfig whose configuration entry is on its way. */
 struct pending_reconfig {
-	struct pending_reconfig *next;
+	struct list_node node;
 	uint64_t index;			/* the configuration entry */
 	struct request *rq;		/* a local request, or NULL */
 	uint32_t origin;		/* or a forwarded one */
@@ -34,21 +35,21 @@ static const struct raft_configuration *committed_conf(struct commit *c, uint64_
 	return NULL;
 }
 
-void membership_refresh(struct server *srv)
+void membership_refresh(struct membership *m)
 {
-	struct commit *c = &srv->commit;
+	struct commit *c = m->commit;
 	uint64_t index;
 	const struct raft_configuration *conf = committed_conf(c, &index);
-	if (!srv->cfg->in_ensemble || !conf)
+	if (!m->cfg->in_ensemble || !conf)
 		return;
 	struct jute_buf b = { 0 };
 	if (members_config_text(conf, index, &b) < 0) {
 		jute_buf_free(&b);
 		return;
 	}
-	struct znode *node = tree_lookup(&srv->state.tree, CONFIG_PATH, strlen(CONFIG_PATH));
+	struct znode *node = tree_lookup(&m->state->tree, CONFIG_PATH, strlen(CONFIG_PATH));
 	if (!b.error && node && (node->data_len != (int32_t)b.len || memcmp(node->data, b.data, b.len)) &&
-	    tree_set_data(&srv->state.tree, node, b.data, (int32_t)b.len) == 0) {
+	    tree_set_data(&m->state->tree, node, b.data, (int32_t)b.len) == 0) {
 		/* As ZooKeeper's: mzxid the change's, version -1 (no setData
 		 * takes it); mtime stays 0 (the entry carries no time, and the
 		 * state must not depend on this server's clock). Watchers of the
@@ -56,28 +57,24 @@ void membership_refresh(struct server *srv)
 		 * the zxid this server is at. */
 		node->mzxid = (int64_t)index;
 		node->version = -1;
-		struct state_listener *l = &srv->state.listener;
-		if (l->node_event) {
-			int64_t applying = srv->applying_zxid;
-			srv->applying_zxid = srv->state.last_zxid;
-			l->node_event(l->ctx, ZK_EVENT_NODE_DATA_CHANGED, node, CONFIG_PATH,
-				      strlen(CONFIG_PATH));
-			srv->applying_zxid = applying;
-		}
+		struct state_listener *l = &m->state->listener;
+		if (l->node_event)
+			l->node_event(l->ctx, m->state->last_zxid, ZK_EVENT_NODE_DATA_CHANGED, node,
+				      CONFIG_PATH, strlen(CONFIG_PATH));
 	}
 	jute_buf_free(&b);
 }
 
-static bool may_write_config(struct server *srv, const struct auth_identities *ids)
+static bool may_write_config(struct membership *m, const struct auth_identities *ids)
 {
-	const struct znode *n = tree_lookup(&srv->state.tree, CONFIG_PATH, strlen(CONFIG_PATH));
+	const struct znode *n = tree_lookup(&m->state->tree, CONFIG_PATH, strlen(CONFIG_PATH));
 	return n && auth_allowed(ids, n->acl, ZK_PERM_WRITE);
 }
 
-int membership_reconfig(struct server *srv, const struct auth_identities *ids, const uint8_t *body,
+int membership_reconfig(struct membership *m, const struct auth_identities *ids, const uint8_t *body,
 			uint32_t len, struct request *rq, uint32_t origin, uint64_t seq)
 {
-	struct commit *c = &srv->commit;
+	struct commit *c = m->commit;
 	struct jute_reader r;
 	struct reconfig_request req;
 	jute_reader_init(&r, body, len);
@@ -89,11 +86,11 @@ int membership_reconfig(struct server *srv, const struct auth_identities *ids, c
 	 * progress, the version, the arguments, a voter left, and only then
 	 * WRITE on /zookeeper/config: bad arguments are BADARGUMENTS for
 	 * anyone. */
-	if (!srv->cfg->reconfig_enabled)
+	if (!m->cfg->reconfig_enabled)
 		return ZRECONFIGDISABLED;
 	uint64_t index;
 	const struct raft_configuration *cur = committed_conf(c, &index);
-	if (!cur || c->raft.configuration_uncommitted_index || srv->reconfig_head)
+	if (!cur || c->raft.configuration_uncommitted_index || !list_empty(&m->pending))
 		return ZRECONFIGINPROGRESS;
 	if (req.config_id != -1 && (uint64_t)req.config_id != index)
 		return ZBADVERSION;
@@ -103,7 +100,7 @@ int membership_reconfig(struct server *srv, const struct auth_identities *ids, c
 		return ZAPIERROR;	/* out of memory: nothing changes */
 	if (verdict.err)
 		return verdict.err;
-	if (!may_write_config(srv, ids)) {
+	if (!may_write_config(m, ids)) {
 		if (!verdict.foreign_id)
 			raft_configuration_close(&next);
 		return ZNOAUTH;
@@ -124,8 +121,7 @@ int membership_reconfig(struct server *srv, const struct auth_identities *ids, c
 	p->rq = rq;
 	p->origin = origin;
 	p->seq = seq;
-	p->next = srv->reconfig_head;
-	srv->reconfig_head = p;
+	list_push_back(&m->pending, &p->node);
 	log_notice("reconfig: the members change at index %llu (%s%.*s%s%.*s%s%.*s)",
 		   (unsigned long long)change_index, jlen > 0 ? "joining " : "", jlen > 0 ? (int)jlen : 0,
 		   jlen > 0 ? joining : "", llen > 0 ? " leaving " : "", llen > 0 ? (int)llen : 0,
@@ -134,18 +130,15 @@ int membership_reconfig(struct server *srv, const struct auth_identities *ids, c
 	return ZOK;
 }
 
-void membership_committed(struct server *srv)
+void membership_committed(struct membership *m)
 {
-	membership_refresh(srv);
-	uint64_t committed = srv->commit.raft.configuration_committed_index;
-	struct pending_reconfig **pp = &srv->reconfig_head;
-	while (*pp) {
-		struct pending_reconfig *p = *pp;
-		if (p->index > committed) {
-			pp = &p->next;
+	membership_refresh(m);
+	uint64_t committed = m->commit->raft.configuration_committed_index;
+	list_for_each_safe(&m->pending, n, tmp) {
+		struct pending_reconfig *p = list_entry(n, struct pending_reconfig, node);
+		if (p->index > committed)
 			continue;
-		}
-		*pp = p->next;
+		list_remove(&m->pending, &p->node);
 		/* The answer follows every txn before it, through the log. */
 		struct txn *t = txn_new(0);
 		if (t) {
@@ -156,7 +149,7 @@ void membership_committed(struct server *srv)
 			t->request = p->rq;
 			if (p->rq)
 				p->rq->txn = t;
-			if (server_submit(srv, t) < 0) {
+			if (commit_submit(m->commit, t) < 0) {
 				if (p->rq)
 					p->rq->txn = NULL;
 				t->request = NULL;
@@ -167,16 +160,14 @@ void membership_committed(struct server *srv)
 	}
 }
 
-void membership_drop(struct server *srv)
+void membership_drop(struct membership *m)
 {
-	while (srv->reconfig_head) {
-		struct pending_reconfig *p = srv->reconfig_head;
-		srv->reconfig_head = p->next;
-		free(p);
-	}
+	struct list_node *n;
+	while ((n = list_pop_front(&m->pending)))
+		free(list_entry(n, struct pending_reconfig, node));
 }
 
-int membership_transfer(struct server *srv, const struct auth_identities *ids, const uint8_t *body,
+int membership_transfer(struct membership *m, const struct auth_identities *ids, const uint8_t *body,
 			uint32_t len)
 {
 	struct jute_reader r;
@@ -184,11 +175,11 @@ int membership_transfer(struct server *srv, const struct auth_identities *ids, c
 	int32_t id = jute_read_int(&r);
 	if (r.error || id < 0 || id > 255)
 		return ZBADARGUMENTS;
-	if (!srv->cfg->in_ensemble || commit_state(&srv->commit) != RAFT_LEADER)
+	if (!m->cfg->in_ensemble || commit_state(m->commit) != RAFT_LEADER)
 		return ZAPIERROR;
-	if (!may_write_config(srv, ids))
+	if (!may_write_config(m, ids))
 		return ZNOAUTH;
-	int rc = commit_transfer(&srv->commit, (raft_id)id);
+	int rc = commit_transfer(m->commit, (raft_id)id);
 	if (rc == -ENOENT)
 		return ZBADARGUMENTS;
 	if (rc < 0)
@@ -198,6 +189,16 @@ int membership_transfer(struct server *srv, const struct auth_identities *ids, c
 	else
 		log_notice("leadership is being handed to the most up-to-date member");
 	return ZOK;
+}
+
+int membership_init(struct membership *m, struct commit *commit, struct state *state,
+		    const struct server_config *cfg)
+{
+	m->commit = commit;
+	m->state = state;
+	m->cfg = cfg;
+	list_init(&m->pending);
+	return 0;
 }
 
 int membership_answer(struct request *rq)

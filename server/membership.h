@@ -26,28 +26,41 @@
 #include <stdint.h>
 
 #include "auth.h"
+#include "commit.h"
+#include "list.h"
+#include "server_config.h"
+#include "state.h"
 
 #define ZK_OP_CORRAL_TRANSFER_LEADER 5001
 
 struct request;
-struct server;
+
+struct membership {
+	struct commit *commit;
+	struct state *state;		/* /zookeeper/config is in its tree */
+	const struct server_config *cfg;
+	struct list pending;		/* reconfigs waiting for their entry to commit */
+};
+
+int membership_init(struct membership *m, struct commit *commit, struct state *state,
+		    const struct server_config *cfg);
 
 /* Rewrites /zookeeper/config from the committed configuration. */
-void membership_refresh(struct server *srv);
+void membership_refresh(struct membership *m);
 /* The leader: a reconfig request (body: ReconfigRequest) from a local
  * connection (rq) or forwarded (origin, seq). Returns ZOK when the change
  * is on its way (the answer follows once it commits) or the error to fail
  * it with. */
-int membership_reconfig(struct server *srv, const struct auth_identities *ids, const uint8_t *body,
+int membership_reconfig(struct membership *m, const struct auth_identities *ids, const uint8_t *body,
 			uint32_t len, struct request *rq, uint32_t origin, uint64_t seq);
 /* A configuration committed: the reconfigs waiting for it are answered. */
-void membership_committed(struct server *srv);
+void membership_committed(struct membership *m);
 /* This server stopped leading: reconfigs waiting are dropped (their
  * connections are closed with the other writes in flight). */
-void membership_drop(struct server *srv);
+void membership_drop(struct membership *m);
 /* transferLeader on this server: ZOK, ZAPIERROR (not the leader), ZNOAUTH,
  * ZBADARGUMENTS. */
-int membership_transfer(struct server *srv, const struct auth_identities *ids, const uint8_t *body,
+int membership_transfer(struct membership *m, const struct auth_identities *ids, const uint8_t *body,
 			uint32_t len);
 /* An answered reconfig becomes a read of /zookeeper/config, in order. */
 int membership_answer(struct request *rq);

@@ -1,7 +1,7 @@
 /* read: the requests that read (exists, getData, getChildren, getACL,
  * multiRead, getEphemerals, getAllChildrenNumber, sync) and the ones that
  * touch only the connection (ping, auth, whoAmI, the watch ops). They run
- * against the applied tree, once request.c decides their turn has come. */
+ * against the applied tree, once dispatch.c decides their turn has come. */
 #include "read.h"
 
 #include <errno.h>
@@ -14,15 +14,35 @@
 #include "path.h"
 #include "proto.h"
 #include "records.h"
-#include "request.h"
-#include "server.h"
+#include "reply.h"
+#include "server_config.h"
 #include "session.h"
+#include "state.h"
+
+/* Adds a watch for the connection, within session.max_watches; past it the
+ * connection is closed and -ECONNABORTED returned. */
+static int add_watch(struct request_path *p, struct conn *c, const char *path, size_t len,
+		     uint8_t kind)
+{
+	if (watch_has(p->watches, &c->watches, path, len, kind))
+		return 0;
+	if (c->watches.count >= p->cfg->max_watches_per_session) {
+		log_event(LOG_WARNING, { .message_id = LOG_MSGID_SLOW_CLIENT,
+					 .session_id = c->session ? c->session->id : 0 },
+			  "connection %llu from %s closed: more than %u watches "
+			  "(session.max_watches)", (unsigned long long)c->id, c->peer_text,
+			  p->cfg->max_watches_per_session);
+		conn_close(c, 0, NULL);
+		return -ECONNABORTED;
+	}
+	return watch_add(p->watches, &c->watches, path, len, kind) < 0 ? -ENOMEM : 0;
+}
 
 /* setWatches/setWatches2: a reconnecting client's watches, relative to the
  * last zxid it saw. What changed meanwhile fires now; the rest is registered. */
-static int set_watches(struct conn *c, int32_t xid, struct jute_reader *r, bool v2)
+static int set_watches(struct request_path *p, struct conn *c, int32_t xid, int32_t op,
+		       struct jute_reader *r)
 {
-	struct server *srv = c->srv;
 	struct set_watches_reader it;
 	/* dataWatches, existWatches, childWatches[, persistent, persistentRecursive] */
 	static const uint8_t kinds[] = { WATCH_DATA, WATCH_EXIST, WATCH_CHILD,
@@ -32,11 +52,11 @@ static int set_watches(struct conn *c, int32_t xid, struct jute_reader *r, bool 
 	int32_t len;
 	int more;
 
-	if (set_watches_begin(&it, r, v2) < 0)
+	if (set_watches_begin(&it, r, op == ZK_OP_SET_WATCHES2) < 0)
 		return -EBADMSG;
 	int64_t rel = it.relative_zxid;
 	while ((more = set_watches_next(&it, &l, &path, &len)) > 0) {
-		struct znode *node = tree_lookup(&srv->state.tree, path, (size_t)len);
+		struct znode *node = tree_lookup(&p->state->tree, path, (size_t)len);
 		int fire = 0;
 		switch (kinds[l]) {
 		case WATCH_DATA:
@@ -57,39 +77,39 @@ static int set_watches(struct conn *c, int32_t xid, struct jute_reader *r, bool 
 			break;
 		}
 		if (fire) {
-			request_send_event(c, srv->state.last_zxid, fire, path, (size_t)len);
+			reply_event(c, p->state->last_zxid, fire, path, (size_t)len);
 			continue;
 		}
-		int err = request_add_watch(c, path, (size_t)len, kinds[l]);
+		int err = add_watch(p, c, path, (size_t)len, kinds[l]);
 		if (err)
 			return err;
 	}
 	if (more < 0)
 		return -EBADMSG;
-	reply_end(c, reply_begin(c, xid, srv->state.last_zxid, ZOK));
+	reply_end(c, reply_begin(c, xid, p->state->last_zxid, ZOK));
 	return 0;
 }
 
-static int get_acl(struct conn *c, int32_t xid, struct jute_reader *r)
+static int get_acl(struct request_path *p, struct conn *c, int32_t xid, int32_t op,
+		   struct jute_reader *r)
 {
-	struct server *srv = c->srv;
 	struct path_request req;
 	struct zk_stat st;
 
 	if (path_request_decode(r, &req) < 0)
 		return -EBADMSG;
-	struct znode *n = tree_lookup(&srv->state.tree, req.path, (size_t)req.path_len);
+	struct znode *n = tree_lookup(&p->state->tree, req.path, (size_t)req.path_len);
 	if (!n) {
-		reply_error(c, xid, ZNONODE);
+		reply_error(c, xid, p->state->last_zxid, ZNONODE);
 		return 0;
 	}
 	if (!auth_allowed(&c->auth, n->acl, ZK_PERM_READ | ZK_PERM_ADMIN)) {
-		reply_error(c, xid, ZNOAUTH);
+		reply_error(c, xid, p->state->last_zxid, ZNOAUTH);
 		return 0;
 	}
 	/* Without ADMIN, digest ids are shown as "user:x", as ZooKeeper does. */
 	bool admin = auth_allowed(&c->auth, n->acl, ZK_PERM_ADMIN);
-	size_t start = reply_begin(c, xid, srv->state.last_zxid, ZOK);
+	size_t start = reply_begin(c, xid, p->state->last_zxid, ZOK);
 	jute_write_int(&c->obuf, (int32_t)n->acl->count);
 	for (uint32_t i = 0; i < n->acl->count; i++) {
 		const struct acl_entry *e = &n->acl->entries[i];
@@ -113,40 +133,41 @@ static int get_acl(struct conn *c, int32_t xid, struct jute_reader *r)
 
 /* auth: success answers {xid, zxid, 0} (clients send xid -4; ZooKeeper echoes
  * what came); failure AUTHFAILED and the connection closes. */
-static int auth_packet(struct conn *c, int32_t xid, struct jute_reader *r)
+static int auth_packet(struct request_path *p, struct conn *c, int32_t xid, int32_t op,
+		       struct jute_reader *r)
 {
-	struct server *srv = c->srv;
 	struct auth_request req;
 
 	if (auth_request_decode(r, &req) < 0)
 		return -EBADMSG;
 	int err = auth_add(&c->auth, req.scheme, (size_t)req.scheme_len, req.auth,
-			   (size_t)req.auth_len, srv->cfg->super_digest);
+			   (size_t)req.auth_len, p->cfg->super_digest);
 	if (err == -ENOMEM)
 		return -ENOMEM;
 	if (err == -ENOSPC) {
 		log_warning("connection %llu from %s closed: addauth past the %d identities one "
 			    "connection may hold (its ip identity and %d added)",
 			    (unsigned long long)c->id, c->peer_text, AUTH_IDS_MAX, AUTH_IDS_MAX - 1);
-		reply_error(c, xid, ZAUTHFAILED);
+		reply_error(c, xid, p->state->last_zxid, ZAUTHFAILED);
 		conn_close_after_flush(c);
 		return 0;
 	}
 	if (err < 0) {
 		log_info("connection %llu from %s: authentication with scheme %.*s failed; closing",
 			 (unsigned long long)c->id, c->peer_text, (int)req.scheme_len, req.scheme);
-		reply_error(c, xid, ZAUTHFAILED);
-		c->srv->stats.auth_failed++;
+		reply_error(c, xid, p->state->last_zxid, ZAUTHFAILED);
+		c->hub->stats.auth_failed++;
 		conn_close_after_flush(c);
 		return 0;
 	}
-	reply_error(c, xid, ZOK);
+	reply_error(c, xid, p->state->last_zxid, ZOK);
 	return 0;
 }
 
-static int who_am_i(struct conn *c, int32_t xid)
+static int who_am_i(struct request_path *p, struct conn *c, int32_t xid, int32_t op,
+		    struct jute_reader *r)
 {
-	size_t start = reply_begin(c, xid, c->srv->state.last_zxid, ZOK);
+	size_t start = reply_begin(c, xid, p->state->last_zxid, ZOK);
 	jute_write_int(&c->obuf, (int32_t)c->auth.count);
 	for (uint32_t i = 0; i < c->auth.count; i++) {
 		const struct auth_id *id = &c->auth.ids[i];
@@ -163,10 +184,10 @@ static int who_am_i(struct conn *c, int32_t xid)
  * the watch, in ZooKeeper's order. Returns 0 with *ret_zk_err (ZOK and
  * *ret_node, or the error for the client), or a negative errno after which
  * the connection goes (-ENOMEM, or -ECONNABORTED past the watch limit). */
-static int node_read(struct conn *c, int32_t op, const struct path_watch_request *pw,
+static int node_read(struct request_path *p, struct conn *c, int32_t op, const struct path_watch_request *pw,
 		     struct znode **ret_node, int *ret_zk_err)
 {
-	struct tree *tree = &c->srv->state.tree;
+	struct tree *tree = &p->state->tree;
 	if (op == ZK_OP_EXISTS && memchr(pw->path, 0, (size_t)pw->path_len)) {
 		*ret_zk_err = ZBADARGUMENTS;
 		return 0;
@@ -183,7 +204,7 @@ static int node_read(struct conn *c, int32_t op, const struct path_watch_request
 	if (pw->watch && (n || op == ZK_OP_EXISTS)) {
 		enum watch_kind kind = op == ZK_OP_GET_CHILDREN || op == ZK_OP_GET_CHILDREN2
 			? WATCH_CHILD : (n ? WATCH_DATA : WATCH_EXIST);
-		int err = request_add_watch(c, n ? n->path : pw->path,
+		int err = add_watch(p, c, n ? n->path : pw->path,
 					    n ? n->path_len : (size_t)pw->path_len, kind);
 		if (err < 0)
 			return err;
@@ -193,7 +214,7 @@ static int node_read(struct conn *c, int32_t op, const struct path_watch_request
 	return 0;
 }
 
-static void node_read_body(struct conn *c, int32_t op, const struct znode *n)
+static void node_read_body(struct request_path *p, struct conn *c, int32_t op, const struct znode *n)
 {
 	struct zk_stat st;
 	if (op == ZK_OP_GET_DATA)
@@ -206,14 +227,14 @@ static void node_read_body(struct conn *c, int32_t op, const struct znode *n)
 		size_t total = 4;
 		for (const struct znode *ch = n->first_child; ch; ch = ch->next_sibling)
 			total += 4 + (ch->path_len - name_off);
-		uint8_t *p = jute_buf_extend(&c->obuf, total);
-		if (p) {
-			p = jute_put_int(p, n->num_children);
+		uint8_t *w = jute_buf_extend(&c->obuf, total);
+		if (w) {
+			w = jute_put_int(w, n->num_children);
 			for (const struct znode *ch = n->first_child; ch; ch = ch->next_sibling) {
 				uint32_t len = ch->path_len - name_off;
-				p = jute_put_int(p, (int32_t)len);
-				memcpy(p, ch->path + name_off, len);
-				p += len;
+				w = jute_put_int(w, (int32_t)len);
+				memcpy(w, ch->path + name_off, len);
+				w += len;
 			}
 		}
 	}
@@ -242,10 +263,10 @@ static uint64_t count_descendants(const struct znode *n)
 }
 
 /* multiRead: getData and getChildren ops, each answered on its own. */
-static int multi_read(struct conn *c, int32_t xid, struct jute_reader *r)
+static int multi_read(struct request_path *p, struct conn *c, int32_t xid, int32_t op,
+		      struct jute_reader *r)
 {
-	struct server *srv = c->srv;
-	size_t start = reply_begin(c, xid, srv->state.last_zxid, ZOK);
+	size_t start = reply_begin(c, xid, p->state->last_zxid, ZOK);
 	for (;;) {
 		struct multi_header h;
 		if (multi_header_decode(r, &h) < 0)
@@ -257,7 +278,7 @@ static int multi_read(struct conn *c, int32_t xid, struct jute_reader *r)
 			/* Only reads belong in a multiRead: ZooKeeper answers the whole
 			 * request with MARSHALLINGERROR and keeps the connection. */
 			c->obuf.len = start;
-			reply_error(c, xid, ZMARSHALLINGERROR);
+			reply_error(c, xid, p->state->last_zxid, ZMARSHALLINGERROR);
 			return 0;
 		}
 		struct path_watch_request pw;
@@ -266,7 +287,7 @@ static int multi_read(struct conn *c, int32_t xid, struct jute_reader *r)
 			return -EBADMSG;
 		pw.watch = false;	/* ZooKeeper ignores watch flags in a multiRead */
 		int err;
-		int r2 = node_read(c, type, &pw, &n, &err);
+		int r2 = node_read(p, c, type, &pw, &n, &err);
 		if (r2 < 0)
 			return r2;
 		jute_write_int(&c->obuf, err ? ZK_OP_ERROR : type);
@@ -275,7 +296,7 @@ static int multi_read(struct conn *c, int32_t xid, struct jute_reader *r)
 		if (err)
 			jute_write_int(&c->obuf, err);
 		else
-			node_read_body(c, type, n);
+			node_read_body(p, c, type, n);
 	}
 	jute_write_int(&c->obuf, -1);
 	jute_write_bool(&c->obuf, true);
@@ -286,7 +307,8 @@ static int multi_read(struct conn *c, int32_t xid, struct jute_reader *r)
 
 /* getEphemerals: the caller's session's ephemerals under a path prefix
  * ("" or "/" for all), as ZooKeeper: a plain string prefix. */
-static int get_ephemerals(struct conn *c, int32_t xid, struct jute_reader *r)
+static int get_ephemerals(struct request_path *p, struct conn *c, int32_t xid, int32_t op,
+			  struct jute_reader *r)
 {
 	struct path_request req;
 	if (path_request_decode(r, &req) < 0)
@@ -294,7 +316,7 @@ static int get_ephemerals(struct conn *c, int32_t xid, struct jute_reader *r)
 	const char *prefix = req.path;
 	int32_t plen = req.path_len;
 	bool all = plen == 0 || (plen == 1 && prefix[0] == '/');
-	size_t start = reply_begin(c, xid, c->srv->state.last_zxid, ZOK);
+	size_t start = reply_begin(c, xid, p->state->last_zxid, ZOK);
 	size_t count_at = c->obuf.len;
 	int32_t count = 0;
 	jute_write_int(&c->obuf, 0);
@@ -310,178 +332,197 @@ static int get_ephemerals(struct conn *c, int32_t xid, struct jute_reader *r)
 	return 0;
 }
 
-/* Reads: run against the applied tree. Returns 0 or -EBADMSG. */
-int read_execute(struct conn *c, int32_t xid, int32_t op, const uint8_t *body, uint32_t len)
+/* Each read runs against the applied tree (or the connection alone) and
+ * queues its reply. Returns 0, -EBADMSG (malformed), -ENOMEM or
+ * -ECONNABORTED. */
+typedef int (*read_handler)(struct request_path *p, struct conn *c, int32_t xid, int32_t op,
+			    struct jute_reader *r);
+
+static int ping(struct request_path *p, struct conn *c, int32_t xid, int32_t op,
+		struct jute_reader *r)
 {
-	struct server *srv = c->srv;
-	struct jute_reader r;
+	/* ZooKeeper answers a ping with xid -2 whatever xid it came with. */
+	reply_end(c, reply_begin(c, ZK_XID_PING, p->state->last_zxid, ZOK));
+	return 0;
+}
+
+/* exists, getData, getChildren, getChildren2. */
+static int read_node(struct request_path *p, struct conn *c, int32_t xid, int32_t op,
+		     struct jute_reader *r)
+{
 	struct path_watch_request pw;
 	struct znode *n;
-	size_t start;
-	int err;
-
-	jute_reader_init(&r, body, len);
-	switch (op) {
-	case ZK_OP_PING:
-		/* ZooKeeper answers a ping with xid -2 whatever xid it came with. */
-		reply_end(c, reply_begin(c, ZK_XID_PING, srv->state.last_zxid, ZOK));
+	int zk_err;
+	if (path_watch_request_decode(r, &pw) < 0)
+		return -EBADMSG;
+	int err = node_read(p, c, op, &pw, &n, &zk_err);
+	if (err < 0)
+		return err;
+	if (zk_err) {
+		reply_error(c, xid, p->state->last_zxid, zk_err);
 		return 0;
+	}
+	size_t start = reply_begin(c, xid, p->state->last_zxid, ZOK);
+	node_read_body(p, c, op, n);
+	reply_end(c, start);
+	return 0;
+}
+
+static int all_children_number(struct request_path *p, struct conn *c, int32_t xid, int32_t op,
+			       struct jute_reader *r)
+{
+	struct path_request req;
+	if (path_request_decode(r, &req) < 0)
+		return -EBADMSG;
+	const struct znode *n = tree_lookup(&p->state->tree, req.path, (size_t)req.path_len);
+	if (!n) {
+		reply_error(c, xid, p->state->last_zxid, ZNONODE);
+		return 0;
+	}
+	if (!auth_allowed(&c->auth, n->acl, ZK_PERM_READ)) {
+		reply_error(c, xid, p->state->last_zxid, ZNOAUTH);
+		return 0;
+	}
+	size_t start = reply_begin(c, xid, p->state->last_zxid, ZOK);
+	jute_write_int(&c->obuf, (int32_t)count_descendants(n));
+	reply_end(c, start);
+	return 0;
+}
+
+/* One server, or a sync whose txn was applied: what is committed is
+ * applied, so it has nothing to wait for beyond this session's earlier
+ * requests (the queue). */
+static int sync_path(struct request_path *p, struct conn *c, int32_t xid, int32_t op,
+		     struct jute_reader *r)
+{
+	struct path_request req;
+	if (path_request_decode(r, &req) < 0)
+		return -EBADMSG;
+	size_t start = reply_begin(c, xid, p->state->last_zxid, ZOK);
+	jute_write_string(&c->obuf, req.path, req.path_len);
+	reply_end(c, start);
+	return 0;
+}
+
+/* Without ensemble.reconfig (a write otherwise, dispatch.c): off, as in a
+ * ZooKeeper without reconfigEnabled. */
+static int reconfig_disabled(struct request_path *p, struct conn *c, int32_t xid, int32_t op,
+			     struct jute_reader *r)
+{
+	reply_error(c, xid, p->state->last_zxid, ZRECONFIGDISABLED);
+	return 0;
+}
+
+/* corral has no SASL mechanism: the authentication fails, as ZooKeeper's
+ * does when its SASL server fails: AUTHFAILED with a null token (the Java
+ * client reads the token whatever the error), then the connection
+ * closes. The client sees AUTH_FAILED and stops. (ZooKeeper with no JAAS
+ * section answers a null token with no error and without renewing the
+ * session: kazoo's DIGEST-MD5 then sends empty responses in a loop until
+ * the session expires, and only then sees AUTH_FAILED.) */
+static int sasl(struct request_path *p, struct conn *c, int32_t xid, int32_t op,
+		struct jute_reader *r)
+{
+	size_t start = reply_begin(c, xid, p->state->last_zxid, ZAUTHFAILED);
+	jute_write_buffer(&c->obuf, NULL, -1);
+	reply_end(c, start);
+	c->hub->stats.auth_failed++;
+	conn_close_after_flush(c);
+	return 0;
+}
+
+static int add_watch_request(struct request_path *p, struct conn *c, int32_t xid, int32_t op,
+			     struct jute_reader *r)
+{
+	struct watch_request req;
+	if (watch_request_decode(r, &req) < 0)
+		return -EBADMSG;
+	/* As ZooKeeper 3.8: an unknown mode is a marshalling error; the path
+	 * is not checked (a watch on a path that cannot exist never fires). */
+	if (req.type != 0 && req.type != 1) {
+		reply_error(c, xid, p->state->last_zxid, ZMARSHALLINGERROR);
+		return 0;
+	}
+	int err = add_watch(p, c, req.path, (size_t)req.path_len,
+			    req.type == 0 ? WATCH_PERSISTENT : WATCH_RECURSIVE);
+	if (err)
+		return err;
+	size_t start = reply_begin(c, xid, p->state->last_zxid, ZOK);
+	jute_write_int(&c->obuf, 0);
+	reply_end(c, start);
+	return 0;
+}
+
+/* checkWatches and removeWatches. */
+static int check_watches(struct request_path *p, struct conn *c, int32_t xid, int32_t op,
+			 struct jute_reader *r)
+{
+	struct watch_request req;
+	if (watch_request_decode(r, &req) < 0)
+		return -EBADMSG;
+	/* WatcherType as ZooKeeper 3.8 knows it: Children 1, Data 2, Any 3;
+	 * anything else, or a path without '/', is a marshalling error there.
+	 * ZooKeeper 3.8 has no types for persistent watches here: Children
+	 * and Data reach them too (a watcher is one thing per path there). */
+	static const uint8_t by_type[] = {
+		[1] = WATCH_CHILD | WATCH_PERSISTENT | WATCH_RECURSIVE,
+		[2] = WATCH_DATA | WATCH_EXIST | WATCH_PERSISTENT | WATCH_RECURSIVE,
+		[3] = WATCH_ONE_SHOT | WATCH_PERSISTENT | WATCH_RECURSIVE,
+	};
+	size_t len = (size_t)req.path_len;
+	if (req.type < 1 || req.type > 3 || !memchr(req.path, '/', len)) {
+		reply_error(c, xid, p->state->last_zxid, ZMARSHALLINGERROR);
+		return 0;
+	}
+	uint8_t types = by_type[req.type];
+	bool found = op == ZK_OP_CHECK_WATCHES
+		? watch_has(p->watches, &c->watches, req.path, len, types)
+		: watch_remove(p->watches, &c->watches, req.path, len, types);
+	reply_error(c, xid, p->state->last_zxid, found ? ZOK : ZNOWATCHER);
+	return 0;
+}
+
+/* The handler of a read op, or NULL when op is not one. */
+static read_handler handler_of(int32_t op)
+{
+	switch (op) {
+	case ZK_OP_PING: return ping;
 	case ZK_OP_EXISTS:
 	case ZK_OP_GET_DATA:
 	case ZK_OP_GET_CHILDREN:
-	case ZK_OP_GET_CHILDREN2:
-		if (path_watch_request_decode(&r, &pw) < 0)
-			return -EBADMSG;
-		int zk_err;
-		err = node_read(c, op, &pw, &n, &zk_err);
-		if (err < 0)
-			return err;
-		if (zk_err) {
-			reply_error(c, xid, zk_err);
-			return 0;
-		}
-		start = reply_begin(c, xid, srv->state.last_zxid, ZOK);
-		node_read_body(c, op, n);
-		reply_end(c, start);
-		return 0;
-	case ZK_OP_MULTI_READ:
-		return multi_read(c, xid, &r);
-	case ZK_OP_GET_EPHEMERALS:
-		return get_ephemerals(c, xid, &r);
-	case ZK_OP_GET_ALL_CHILDREN_NUMBER: {
-		struct path_request req;
-		if (path_request_decode(&r, &req) < 0)
-			return -EBADMSG;
-		n = tree_lookup(&srv->state.tree, req.path, (size_t)req.path_len);
-		if (!n) {
-			reply_error(c, xid, ZNONODE);
-			return 0;
-		}
-		if (!auth_allowed(&c->auth, n->acl, ZK_PERM_READ)) {
-			reply_error(c, xid, ZNOAUTH);
-			return 0;
-		}
-		start = reply_begin(c, xid, srv->state.last_zxid, ZOK);
-		jute_write_int(&c->obuf, (int32_t)count_descendants(n));
-		reply_end(c, start);
-		return 0;
-	}
-	case ZK_OP_SYNC: {
-		/* One server: what is committed is applied, so sync has nothing to
-		 * wait for beyond this session's earlier requests (the queue). */
-		struct path_request req;
-		if (path_request_decode(&r, &req) < 0)
-			return -EBADMSG;
-		start = reply_begin(c, xid, srv->state.last_zxid, ZOK);
-		jute_write_string(&c->obuf, req.path, req.path_len);
-		reply_end(c, start);
-		return 0;
-	}
+	case ZK_OP_GET_CHILDREN2: return read_node;
+	case ZK_OP_SYNC: return sync_path;
 	case ZK_OP_SET_WATCHES:
-	case ZK_OP_SET_WATCHES2:
-		return set_watches(c, xid, &r, op == ZK_OP_SET_WATCHES2);
-	case ZK_OP_GET_ACL:
-		return get_acl(c, xid, &r);
-	case ZK_OP_RECONFIG:
-		/* Dynamic reconfiguration comes with replication; until then it is
-		 * off, as in a ZooKeeper without reconfigEnabled. */
-		reply_error(c, xid, ZRECONFIGDISABLED);
-		return 0;
-	case ZK_OP_SASL: {
-		/* corral has no SASL mechanism: the authentication fails, as
-		 * ZooKeeper's does when its SASL server fails: AUTHFAILED with a
-		 * null token (the Java client reads the token whatever the error),
-		 * then the connection closes. The client sees AUTH_FAILED and
-		 * stops. (ZooKeeper with no JAAS section answers a null token
-		 * with no error and without renewing the session: kazoo's
-		 * DIGEST-MD5 then sends empty responses in a loop until the
-		 * session expires, and only then sees AUTH_FAILED.) */
-		size_t sstart = reply_begin(c, xid, srv->state.last_zxid, ZAUTHFAILED);
-		jute_write_buffer(&c->obuf, NULL, -1);
-		reply_end(c, sstart);
-		srv->stats.auth_failed++;
-		conn_close_after_flush(c);
-		return 0;
-	}
-	case ZK_OP_AUTH:
-		return auth_packet(c, xid, &r);
-	case ZK_OP_WHO_AM_I:
-		return who_am_i(c, xid);
-	case ZK_OP_ADD_WATCH: {
-		struct watch_request req;
-		if (watch_request_decode(&r, &req) < 0)
-			return -EBADMSG;
-		const char *path = req.path;
-		int32_t plen = req.path_len, mode = req.type;
-		/* As ZooKeeper 3.8: an unknown mode is a marshalling error; the path
-		 * is not checked (a watch on a path that cannot exist never fires). */
-		if (mode != 0 && mode != 1) {
-			reply_error(c, xid, ZMARSHALLINGERROR);
-			return 0;
-		}
-		err = request_add_watch(c, path, (size_t)plen,
-					    mode == 0 ? WATCH_PERSISTENT : WATCH_RECURSIVE);
-		if (err)
-			return err;
-		start = reply_begin(c, xid, srv->state.last_zxid, ZOK);
-		jute_write_int(&c->obuf, 0);
-		reply_end(c, start);
-		return 0;
-	}
+	case ZK_OP_SET_WATCHES2: return set_watches;
+	case ZK_OP_ADD_WATCH: return add_watch_request;
 	case ZK_OP_CHECK_WATCHES:
-	case ZK_OP_REMOVE_WATCHES: {
-		struct watch_request req;
-		if (watch_request_decode(&r, &req) < 0)
-			return -EBADMSG;
-		const char *path = req.path;
-		int32_t plen = req.path_len, type = req.type;
-		/* WatcherType as ZooKeeper 3.8 knows it: Children 1, Data 2, Any 3;
-		 * anything else, or a path without '/', is a marshalling error there. */
-		/* ZooKeeper 3.8 has no types for persistent watches here: Children
-		 * and Data reach them too (a watcher is one thing per path there). */
-		static const uint8_t by_type[] = {
-			[1] = WATCH_CHILD | WATCH_PERSISTENT | WATCH_RECURSIVE,
-			[2] = WATCH_DATA | WATCH_EXIST | WATCH_PERSISTENT | WATCH_RECURSIVE,
-			[3] = WATCH_ONE_SHOT | WATCH_PERSISTENT | WATCH_RECURSIVE,
-		};
-		if (type < 1 || type > 3 || !memchr(path, '/', (size_t)plen)) {
-			reply_error(c, xid, ZMARSHALLINGERROR);
-			return 0;
-		}
-		bool found = op == ZK_OP_CHECK_WATCHES
-			? watch_has(&srv->watches, &c->watches, path, (size_t)plen, by_type[type])
-			: watch_remove(&srv->watches, &c->watches, path, (size_t)plen, by_type[type]);
-		reply_error(c, xid, found ? ZOK : ZNOWATCHER);
+	case ZK_OP_REMOVE_WATCHES: return check_watches;
+	case ZK_OP_GET_ACL: return get_acl;
+	case ZK_OP_AUTH: return auth_packet;
+	case ZK_OP_WHO_AM_I: return who_am_i;
+	case ZK_OP_MULTI_READ: return multi_read;
+	case ZK_OP_GET_EPHEMERALS: return get_ephemerals;
+	case ZK_OP_GET_ALL_CHILDREN_NUMBER: return all_children_number;
+	case ZK_OP_RECONFIG: return reconfig_disabled;
+	case ZK_OP_SASL: return sasl;
+	}
+	return NULL;
+}
+
+int read_execute(struct request_path *p, struct conn *c, int32_t xid, int32_t op,
+		 const uint8_t *body, uint32_t len)
+{
+	struct jute_reader r;
+	read_handler h = handler_of(op);
+	jute_reader_init(&r, body, len);
+	if (!h) {
+		reply_error(c, xid, p->state->last_zxid, ZUNIMPLEMENTED);
 		return 0;
 	}
-	}
-	reply_error(c, xid, ZUNIMPLEMENTED);
-	return 0;
+	return h(p, c, xid, op, &r);
 }
 
 bool read_op(int32_t op)
 {
-	switch (op) {
-	case ZK_OP_PING:
-	case ZK_OP_EXISTS:
-	case ZK_OP_GET_DATA:
-	case ZK_OP_GET_CHILDREN:
-	case ZK_OP_GET_CHILDREN2:
-	case ZK_OP_SYNC:
-	case ZK_OP_SET_WATCHES:
-	case ZK_OP_SET_WATCHES2:
-	case ZK_OP_ADD_WATCH:
-	case ZK_OP_CHECK_WATCHES:
-	case ZK_OP_REMOVE_WATCHES:
-	case ZK_OP_GET_ACL:
-	case ZK_OP_AUTH:
-	case ZK_OP_WHO_AM_I:
-	case ZK_OP_MULTI_READ:
-	case ZK_OP_GET_EPHEMERALS:
-	case ZK_OP_GET_ALL_CHILDREN_NUMBER:
-	case ZK_OP_RECONFIG:
-	case ZK_OP_SASL:
-		return true;
-	}
-	return false;
+	return handler_of(op) != NULL;
 }

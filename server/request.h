@@ -1,11 +1,13 @@
-/* request: a connection's queue of requests, and the rule that keeps a
- * session's view consistent: replies leave in request order, and a read runs
- * only once every earlier request of its session is done (so it sees its own
- * writes, and none of the later ones).
+/* request: one request of a client, from its frame to its reply, and the
+ * connection's queue of them. The queue keeps a session's view consistent:
+ * replies leave in request order, and a read runs only once every earlier
+ * request of its session is done (so it sees its own writes, and none of
+ * the later ones). Writes are prepped as soon as they arrive (pipelined);
+ * their replies leave when their txn is applied. Reads wait in the queue
+ * behind unfinished writes with a copy of their body.
  *
- * Writes are prepped as soon as they arrive (pipelined); their replies leave
- * when their txn is applied. Reads wait in the queue behind unfinished writes
- * with a copy of their body. */
+ * This file keeps the request and its lists (the connection's queue, the
+ * server's barrier list); what a request does is dispatch.c's. */
 #pragma once
 
 #include <stdbool.h>
@@ -17,7 +19,6 @@
 #include "txn.h"
 
 struct conn;
-struct server;
 
 enum request_state {
 	REQUEST_WAITING,	/* a read behind an unfinished write */
@@ -26,7 +27,7 @@ enum request_state {
 };
 
 struct request {
-	struct request *next;
+	struct list_node queue_node;	/* its connection's queue */
 	struct conn *conn;
 	int32_t xid;
 	int32_t op;
@@ -48,60 +49,33 @@ struct request {
 	 * the one its answer came from (ZooKeeper's error txns go through the
 	 * pipeline for the same reason). 0 when nothing was on its way. */
 	int64_t barrier;
-	struct request *barrier_prev, *barrier_next;	/* the server's list of them */
-	bool barrier_listed;
-	/* Sent to the leader (forward.c), waiting for its txn to come back. */
+	struct list_node barrier_node;	/* the server's barrier list, while it holds */
+	/* Sent to the leader (forward.c): its answer comes back through the
+	 * log. On the forwarder's list until that answer is matched. */
 	bool forwarded;
 	uint64_t forward_seq;
-	struct list_node fwd_node;	/* on the server's list until its answer is matched */
+	struct list_node fwd_node;
 };
 
-/* Handles one request frame (header and body) of an established connection.
- * Returns 0, or -EBADMSG when the request does not parse or is not allowed
- * (the caller closes the connection), or -ENOMEM. */
-int request_receive(struct conn *c, const uint8_t *frame, uint32_t len);
+/* A request of c, not queued yet. NULL when out of memory. */
+struct request *request_new(struct conn *c, int32_t xid, int32_t op, uint32_t frame_bytes,
+			    uint64_t now_ms);
+/* Keeps a copy of the body, for a request answered later as a read.
+ * Returns 0 or -ENOMEM. */
+int request_keep_body(struct request *rq, const uint8_t *body, uint32_t len);
+/* Frees a request that is on no list. An in-flight txn goes on without it. */
+void request_free(struct request *rq);
 
-/* True when the connection holds as many queued requests (count or bytes:
- * waiting reads keep their body, in-flight writes their data) as it may:
- * reading stops until replies drain. */
-bool request_queue_full(const struct conn *c);
+/* Its connection's queue: appended at the tail, answered from the head. */
+void request_queue_append(struct conn *c, struct request *rq);
+struct request *request_queue_head(const struct conn *c);
+void request_queue_remove(struct conn *c, struct request *rq);
 
-/* Emits what is ready at the head of the connection's queue. */
-void request_pump(struct conn *c);
-
-/* A txn has been applied: completes its request, if it still has one. */
-void request_txn_applied(struct server *srv, struct txn *t, struct txn_result *results);
-
-/* A txn will never be applied (the log failed): its client gets an error. */
-void request_txn_abandoned(struct server *srv, struct txn *t, int err);
-
-/* After each applied txn: replies of refused writes whose barrier it
- * passed leave (the waiting reads behind them see exactly that state). The
- * list is in barrier order, so this costs nothing when none is due. */
-void request_barriers_passed(struct server *srv);
-/* The log failed (err an errno), or a new leader's log replaced txns
- * (ECONNRESET): a refused write waiting for txns that will never apply
- * was decided on a state that may never exist; its connection is closed
- * (outcome unknown to the client, as for writes in flight). */
-void request_barriers_abandoned(struct server *srv, int err);
-
-/* Frees a connection's queue (the connection is going away). In-flight txns
- * go on without it. */
-void request_queue_drop(struct conn *c);
-
-/* Adds a watch for the connection, within session.max_watches; past it the
- * connection is closed and -ECONNABORTED returned. */
-int request_add_watch(struct conn *c, const char *path, size_t len, uint8_t kind);
-/* Queues a watch event on the connection. */
-void request_send_event(struct conn *c, int64_t zxid, int event_type, const char *path, size_t len);
-
-/* A request of op (xid, received at received_ms, monotonic) was answered:
- * the server's latency statistics and the connection's (cons) count it. */
-void request_note_reply(struct conn *c, int32_t op, int32_t xid, uint64_t received_ms);
-
-/* Queues a header-only reply carrying err. */
-void reply_error(struct conn *c, int32_t xid, int32_t err);
-
-/* Writes a reply header {xid, zxid, err} and returns the frame's start, for reply_end(). */
-size_t reply_begin(struct conn *c, int32_t xid, int64_t zxid, int32_t err);
-void reply_end(struct conn *c, size_t start);
+/* The barrier list: refused writes waiting for the txns decided before
+ * them, in barrier order (barriers are zxids handed out, which only grow). */
+void request_barrier_hold(struct list *barriers, struct request *rq, int64_t zxid);
+void request_barrier_release(struct list *barriers, struct request *rq);
+static inline bool request_barrier_holds(const struct request *rq, int64_t applied_zxid)
+{
+	return rq->barrier > applied_zxid;
+}

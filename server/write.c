@@ -11,8 +11,8 @@
 #include "log.h"
 #include "proto.h"
 #include "records.h"
+#include "reply.h"
 #include "request.h"
-#include "server.h"
 #include "session.h"
 
 bool write_op(int32_t op)
@@ -51,11 +51,11 @@ int write_prep(struct prep *prep, struct session *s, const struct auth_identitie
 /* multi's reply: {MultiHeader{type, done=false, err} + result} per op, then
  * {-1, true, -1}. A failed multi lists every op as an error result: 0 before
  * the failing one, its code, RUNTIMEINCONSISTENCY after; its header err is 0. */
-static void emit_multi_reply(struct conn *c, struct request *rq)
+static void emit_multi_reply(struct conn *c, struct request *rq, int64_t applied_zxid)
 {
 	struct txn *t = rq->txn;
 	const struct multi_failure *f = &rq->multi_failure;
-	int64_t zxid = t ? t->zxid : c->srv->state.last_zxid;
+	int64_t zxid = t ? t->zxid : applied_zxid;
 	size_t start = reply_begin(c, rq->xid, zxid, ZOK);
 
 	if (!t) {
@@ -90,18 +90,13 @@ static void emit_multi_reply(struct conn *c, struct request *rq)
 	reply_end(c, start);
 }
 
-/* Writes the reply of a finished write. */
-void write_reply(struct conn *c, struct request *rq)
+void write_reply(struct conn *c, struct request *rq, int64_t applied_zxid)
 {
 	struct txn *t = rq->txn;
 
-	if (rq->op == ZK_OP_CREATE_SESSION) {
-		struct session *s = t ? session_lookup(&c->srv->state.sessions, t->session_id) : NULL;
-		conn_session_created(c, s, rq->err);
-		return;
-	}
+	ASSERT(rq->state == REQUEST_DONE && rq->op != ZK_OP_CREATE_SESSION);
 	if (rq->op == ZK_OP_MULTI && !rq->err) {
-		emit_multi_reply(c, rq);
+		emit_multi_reply(c, rq, applied_zxid);
 		return;
 	}
 	bool has_record = rq->op == ZK_OP_CREATE || rq->op == ZK_OP_CREATE2 ||
@@ -116,7 +111,7 @@ void write_reply(struct conn *c, struct request *rq)
 		return;
 	}
 	if (rq->err || !t) {
-		reply_error(c, rq->xid, rq->err);
+		reply_error(c, rq->xid, applied_zxid, rq->err);
 		if (rq->op == ZK_OP_CHECK || rq->err == ZUNIMPLEMENTED)
 			conn_close_after_flush(c);
 		return;

@@ -19,5 +19,6 @@ bool write_op(int32_t op);
 int write_prep(struct prep *prep, struct session *s, const struct auth_identities *ids,
 	       int32_t op, const uint8_t *body, uint32_t len, int64_t now_ms,
 	       struct txn **ret_txn, struct prep_refusal *ret);
-/* Queues the reply of a finished write (or its error). */
-void write_reply(struct conn *c, struct request *rq);
+/* Queues the reply of a finished write (or its error; applied_zxid: the
+ * state's, for an answer without a txn). */
+void write_reply(struct conn *c, struct request *rq, int64_t applied_zxid);

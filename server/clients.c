@@ -1,0 +1,171 @@
+/* clients: see clients.h. */
+#include "clients.h"
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "hash.h"
+#include "log.h"
+
+/* Live connections from one client address (IPv4 as v4-mapped IPv6). */
+struct address_count {
+	struct hash_node node;
+	uint8_t addr[16];
+	uint32_t count;
+};
+
+static void address_key(const struct sockaddr_storage *ss, uint8_t out[16])
+{
+	memset(out, 0, 16);
+	if (ss->ss_family == AF_INET) {
+		const struct sockaddr_in *in = (const void *)ss;
+		out[10] = out[11] = 0xff;
+		memcpy(out + 12, &in->sin_addr, 4);
+	} else if (ss->ss_family == AF_INET6) {
+		const struct sockaddr_in6 *in6 = (const void *)ss;
+		memcpy(out, &in6->sin6_addr, 16);
+	}
+}
+
+static uint64_t address_hash(const uint8_t addr[16])
+{
+	return hash_bytes_unkeyed(addr, 16);
+}
+
+static uint64_t hash_of(const struct hash_table *t, const struct hash_node *n)
+{
+	return address_hash(container_of(n, struct address_count, node)->addr);
+}
+
+static struct address_count *address_find(struct clients *cl, const uint8_t addr[16])
+{
+	for (struct hash_node *n = hash_table_bucket(&cl->per_address, address_hash(addr)); n;
+	     n = n->next) {
+		struct address_count *a = container_of(n, struct address_count, node);
+		if (memcmp(a->addr, addr, 16) == 0)
+			return a;
+	}
+	return NULL;
+}
+
+int clients_init(struct clients *cl, struct loop *loop, const struct server_config *cfg,
+		 const struct conn_handlers *handlers)
+{
+	memset(cl, 0, sizeof(*cl));
+	cl->hub.loop = loop;
+	cl->hub.cfg = cfg;
+	cl->hub.handlers = *handlers;
+	list_init(&cl->hub.dirty);
+	list_init(&cl->all);
+	return hash_table_init(&cl->per_address, 64, hash_of);
+}
+
+/* The connection is gone: its address counts one less. */
+static void forget(struct clients *cl, struct conn *c)
+{
+	uint8_t key[16];
+	address_key(&c->peer, key);
+	struct address_count *a = address_find(cl, key);
+	ASSERT(a && a->count > 0);
+	if (--a->count == 0) {
+		hash_table_remove(&cl->per_address, &a->node, address_hash(key));
+		free(a);
+	}
+	list_remove(&cl->all, &c->node);
+}
+
+void clients_free(struct clients *cl)
+{
+	struct list_node *n;
+	while ((n = list_first(&cl->all))) {
+		struct conn *c = list_entry(n, struct conn, node);
+		conn_close(c, 0, NULL);
+		c->ops_in_flight = 0;	/* the ring goes away with us */
+		if (list_linked(&c->dirty_node))
+			list_remove(&cl->hub.dirty, &c->dirty_node);
+		forget(cl, c);
+		conn_free(c);
+	}
+	hash_table_free(&cl->per_address);
+}
+
+static void refuse(struct clients *cl, int fd, const struct sockaddr_storage *peer, const char *why,
+		   uint32_t count)
+{
+	char text[64] = "";
+	cl->hub.stats.connections_refused++;
+	inet_ntop(peer->ss_family, peer->ss_family == AF_INET
+			  ? (const void *)&((const struct sockaddr_in *)peer)->sin_addr
+			  : (const void *)&((const struct sockaddr_in6 *)peer)->sin6_addr, text, sizeof(text));
+	log_event(LOG_WARNING, { .message_id = LOG_MSGID_CONNECTION_REFUSED },
+		  "connection from %s refused: %u connections open%s", text, count, why);
+	close(fd);
+}
+
+void clients_accept(void *ctx, int fd, const struct sockaddr_storage *peer)
+{
+	struct clients *cl = ctx;
+	const struct server_config *cfg = cl->hub.cfg;
+	if (cl->all.length >= cfg->max_connections) {
+		refuse(cl, fd, peer, " (client.max_connections)", (uint32_t)cl->all.length);
+		return;
+	}
+	uint8_t key[16];
+	address_key(peer, key);
+	struct address_count *a = address_find(cl, key);
+	if (a && a->count >= cfg->max_connections_per_address) {
+		refuse(cl, fd, peer, " from that address (client.max_connections_per_address)",
+		       a->count);
+		return;
+	}
+	if (!a) {
+		a = calloc(1, sizeof(*a));
+		if (!a) {
+			log_warning("connection refused: out of memory");
+			close(fd);
+			return;
+		}
+		memcpy(a->addr, key, 16);
+		hash_table_insert(&cl->per_address, &a->node, address_hash(key));
+	}
+	int one = 1;
+	setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+	a->count++;
+	struct conn *c = conn_new(&cl->hub, fd, peer);
+	if (!c) {
+		log_warning("connection refused: out of memory");
+		close(fd);
+		if (--a->count == 0) {
+			hash_table_remove(&cl->per_address, &a->node, address_hash(key));
+			free(a);
+		}
+		return;
+	}
+	list_push_back(&cl->all, &c->node);
+	cl->hub.stats.connections_accepted++;
+}
+
+void clients_flush(struct clients *cl)
+{
+	struct list_node *n;
+	while ((n = list_pop_front(&cl->hub.dirty)))
+		conn_flush(list_entry(n, struct conn, dirty_node));
+	list_for_each_safe(&cl->all, cn, tmp) {
+		struct conn *c = list_entry(cn, struct conn, node);
+		if (conn_done(c)) {
+			forget(cl, c);
+			conn_free(c);
+		}
+	}
+}
+
+void clients_reset_stats(struct clients *cl)
+{
+	clients_for_each(cl, c)
+		conn_reset_stats(c);
+}
