@@ -165,6 +165,9 @@ int pending_publish(struct pending *p, const struct batch *b, uint64_t seq)
 		if (n->view.acl)
 			acl_ref(n->view.acl);
 		acl_unref(&p->tree->acls, old);
+		/* by_seq stays in publishing order: retiring takes a prefix. */
+		ASSERT(list_empty(&p->by_seq) ||
+		       list_entry(list_last(&p->by_seq), struct pending_node, seq_node)->seq <= seq);
 		n->seq = seq;
 		list_push_back(&p->by_seq, &n->seq_node);
 	}

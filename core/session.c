@@ -158,11 +158,13 @@ int session_requeue(struct session_table *t, struct session *s)
 
 void session_link_ephemeral(struct session *s, struct znode *n)
 {
+	ASSERT(n->owner == s->id);
 	list_push_front(&s->ephemerals, &n->owner_node);
 }
 
 void session_unlink_ephemeral(struct session *s, struct znode *n)
 {
+	ASSERT(n->owner == s->id);
 	list_remove(&s->ephemerals, &n->owner_node);
 }
 

@@ -91,6 +91,7 @@ struct znode *tree_lookup(const struct tree *t, const char *path, size_t len)
 static void child_append(struct znode *parent, struct znode *child)
 {
 	struct znode *first = parent->first_child;
+	ASSERT(!child->parent && (first != NULL) == (parent->num_children > 0));
 	child->parent = parent;
 	child->next_sibling = NULL;
 	if (!first) {
@@ -108,6 +109,7 @@ static void child_append(struct znode *parent, struct znode *child)
 static void child_unlink(struct znode *parent, struct znode *child)
 {
 	struct znode *first = parent->first_child;
+	ASSERT(child->parent == parent && parent->num_children > 0 && first);
 	if (child == first) {
 		parent->first_child = child->next_sibling;
 		if (parent->first_child)
@@ -127,6 +129,8 @@ struct znode *tree_add(struct tree *t, struct znode *parent, const char *path, s
 		       const void *data, int32_t data_len, struct acl_list *acl, int64_t owner,
 		       int64_t zxid, int64_t time_ms)
 {
+	/* A node's parent is the node of its path's parent: one tree, no orphans. */
+	ASSERT(parent && len > parent->path_len && memcmp(path, parent->path, parent->path_len) == 0);
 	struct znode *n = node_new(path, len);
 	if (!n)
 		return NULL;
@@ -155,6 +159,8 @@ void tree_remove(struct tree *t, struct znode *node)
 {
 	ASSERT(node->num_children == 0 && node != t->root);
 	ASSERT(!list_linked(&node->owner_node));	/* its session let go of it first */
+	ASSERT(t->data_bytes >= (uint64_t)(node->data_len > 0 ? node->data_len : 0));
+	ASSERT(node->owner >= 0 || t->reapable_count > 0);
 	hash_table_remove(&t->nodes, &node->hash_node, path_hash(t, node->path, node->path_len));
 	child_unlink(node->parent, node);
 	t->data_bytes -= node->data_len > 0 ? (uint64_t)node->data_len : 0;
@@ -182,6 +188,7 @@ int tree_set_data(struct tree *t, struct znode *node, const void *data, int32_t 
 			return -ENOMEM;
 		memcpy(copy, data, (size_t)data_len);
 	}
+	ASSERT(t->data_bytes >= (uint64_t)(node->data_len > 0 ? node->data_len : 0));
 	t->data_bytes -= node->data_len > 0 ? (uint64_t)node->data_len : 0;
 	t->data_bytes += data_len > 0 ? (uint64_t)data_len : 0;
 	free(node->data);

@@ -1,11 +1,11 @@
 /* txn: see txn.h. txn_apply() is the one function that changes the state. */
 #include "txn.h"
 
-#include <assert.h>
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "assertions.h"
 #include "path.h"
 
 struct txn *txn_new(uint32_t op_count)
@@ -76,6 +76,7 @@ static int apply_create(struct state *s, const struct txn *t, const struct txn_o
 	acl_unref(&s->tree.acls, acl);
 	if (!n)
 		return -ENOMEM;
+	ASSERT(n->parent == parent && parent->num_children > 0 && n->czxid == t->zxid);
 	parent->child_creates = op->parent_child_creates;
 	if (t->zxid > parent->pzxid)
 		parent->pzxid = t->zxid;
@@ -93,6 +94,7 @@ static int apply_create(struct state *s, const struct txn *t, const struct txn_o
 static void delete_node(struct state *s, struct znode *n, int64_t zxid)
 {
 	struct znode *parent = n->parent;
+	ASSERT(parent && n->num_children == 0);
 	if (znode_is_ephemeral(n)) {
 		struct session *owner = session_lookup(&s->sessions, n->owner);
 		if (owner)
@@ -167,19 +169,22 @@ static int apply_op(struct state *s, const struct txn *t, const struct txn_op *o
 		if (!sess)
 			return 0;
 		struct znode *eph;
-		while ((eph = session_first_ephemeral(sess)))
+		while ((eph = session_first_ephemeral(sess))) {
+			ASSERT(eph->owner == sess->id);
 			delete_node(s, eph, t->zxid);
+		}
 		session_remove(&s->sessions, sess);
 		return 0;
 	}
 	}
-	assert(!"unknown txn op");
+	ASSERT(!"a txn op of a type txn_codec.c lets through");
 	return -EINVAL;
 }
 
 int txn_apply(struct state *s, const struct txn *t, struct txn_result *results)
 {
-	assert(t->zxid > s->last_zxid);
+	/* Each txn once, in zxid order: the state is the log's prefix. */
+	ASSERT(t->zxid > s->last_zxid);
 	for (uint32_t i = 0; i < t->op_count; i++) {
 		int r = apply_op(s, t, &t->ops[i], &results[i]);
 		if (r < 0)

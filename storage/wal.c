@@ -11,6 +11,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "assertions.h"
 #include "bytes.h"
 
 static int spare_allocate(struct wal *w, uint64_t bytes)
@@ -158,6 +159,7 @@ int wal_append(struct wal *w, uint64_t index, uint64_t term, uint8_t type,
 	}
 	if (w->gather_len == 0)
 		w->gather_first_index = index;
+	ASSERT(w->gather_len % 8 == 0 && w->gather_first_index <= index);
 	w->gather_len += wal_record_encode(w->gather + w->gather_len, index, term,
 					   w->gather_first_index, type, data, len);
 	w->gather_last_index = index;
@@ -239,6 +241,10 @@ void wal_flush(struct wal *w)
 			return;
 		}
 	}
+	/* The batch goes where the segment ends, and fits in it. */
+	ASSERT(w->seg_offset >= WAL_SEGMENT_HEADER_BYTES && w->seg_offset % 8 == 0);
+	ASSERT(w->seg_offset + w->flight_len <= w->seg_size);
+	ASSERT(w->flight_last_index > w->durable_index);
 	w->flight_fd = w->seg_fd;
 	w->flight_offset = w->seg_offset;
 	w->flight_written = 0;
@@ -258,6 +264,11 @@ static void flight_settled(struct wal *w)
 		submit_flight(w);	/* a short write: the rest, then the sync again */
 		return;
 	}
+	/* Durability only moves forward (records of this flight removed
+	 * meanwhile are cut below, truncate_pending). */
+	ASSERT(w->flight_written == w->flight_len);
+	ASSERT(w->flight_last_index > w->durable_index);
+	ASSERT(w->flight_last_index <= w->last_index || w->truncate_pending);
 	w->in_flight = false;
 	w->records_written += w->flight_last_index - w->durable_index;
 	w->bytes_written += w->flight_len;
@@ -283,6 +294,7 @@ static void wal_on_write(struct loop_op *op, int res, uint32_t flags)
 {
 	(void)flags;
 	struct wal *w = (struct wal *)((char *)op - offsetof(struct wal, write_op));
+	ASSERT(w->pending_cqes > 0 && w->in_flight);
 	w->pending_cqes--;
 	if (res < 0)
 		wal_fail(w, -res);
@@ -295,6 +307,7 @@ static void wal_on_sync(struct loop_op *op, int res, uint32_t flags)
 {
 	(void)flags;
 	struct wal *w = (struct wal *)((char *)op - offsetof(struct wal, sync_op));
+	ASSERT(w->pending_cqes > 0 && w->in_flight);
 	w->pending_cqes--;
 #ifdef CORRAL_FAULT_INJECTION
 	if (res == 0 && w->fault_fsync_countdown && --w->fault_fsync_countdown == 0)
