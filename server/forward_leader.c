@@ -114,8 +114,8 @@ static struct txn *error_txn(int32_t op, const struct prep_refusal *no)
 }
 
 /* Preps what a forwarded request asks: 0 with *ret_txn, or with the
- * refusal in *no; -EBADMSG, -ENOMEM; or 1 when a reconfig's answer comes
- * once its change commits (membership.c). */
+ * refusal in *no (ZOK there: a reconfig on its way, answered once its
+ * change commits, membership.c); or -EBADMSG, -ENOMEM. */
 static int prep_one(struct forward_leader *fl, raft_id from, struct forwarded *fw, int64_t now,
 		    struct txn **ret_txn, struct prep_refusal *no)
 {
@@ -125,7 +125,7 @@ static int prep_one(struct forward_leader *fl, raft_id from, struct forwarded *f
 	case ZK_OP_RECONFIG:
 		no->err = membership_reconfig(fl->membership, &fw->ids, fw->req,
 					      (uint32_t)fw->req_len, NULL, (uint32_t)from, fw->seq);
-		return no->err == ZOK ? 1 : 0;
+		return 0;
 	case ZK_OP_CREATE_SESSION:
 		if (fl->state->sessions.by_id.count >= fl->cfg->max_sessions) {
 			no->err = ZSYSTEMERROR;
@@ -166,8 +166,8 @@ static void prep_forwarded(struct forward_leader *fl, raft_id from, const uint8_
 	int64_t now = loop_wall_ms();
 	int rc = prep_one(fl, from, &fw, now, &t, &no);
 	auth_identities_free(&fw.ids);
-	if (rc == 1)
-		return;		/* answered once the change commits */
+	if (rc == 0 && !t && no.err == ZOK)
+		return;		/* a reconfig: answered once the change commits */
 	if (rc == -EBADMSG) {
 		no = (struct prep_refusal){ .err = TXN_ERR_MALFORMED };
 	} else if (rc < 0) {

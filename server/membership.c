@@ -71,8 +71,8 @@ static bool may_write_config(struct membership *m, const struct auth_identities 
 	return n && auth_allowed(ids, n->acl, ZK_PERM_WRITE);
 }
 
-int membership_reconfig(struct membership *m, const struct auth_identities *ids, const uint8_t *body,
-			uint32_t len, struct request *rq, uint32_t origin, uint64_t seq)
+int32_t membership_reconfig(struct membership *m, const struct auth_identities *ids,
+			    const uint8_t *body, uint32_t len, struct request *rq, uint32_t origin, uint64_t seq)
 {
 	struct commit *c = m->commit;
 	struct jute_reader r;
@@ -167,8 +167,8 @@ void membership_drop(struct membership *m)
 		free(list_entry(n, struct pending_reconfig, node));
 }
 
-int membership_transfer(struct membership *m, const struct auth_identities *ids, const uint8_t *body,
-			uint32_t len)
+int32_t membership_transfer(struct membership *m, const struct auth_identities *ids,
+			    const uint8_t *body, uint32_t len)
 {
 	struct jute_reader r;
 	jute_reader_init(&r, body, len);

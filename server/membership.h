@@ -48,19 +48,21 @@ int membership_init(struct membership *m, struct commit *commit, struct state *s
 /* Rewrites /zookeeper/config from the committed configuration. */
 void membership_refresh(struct membership *m);
 /* The leader: a reconfig request (body: ReconfigRequest) from a local
- * connection (rq) or forwarded (origin, seq). Returns ZOK when the change
- * is on its way (the answer follows once it commits) or the error to fail
- * it with. */
-int membership_reconfig(struct membership *m, const struct auth_identities *ids, const uint8_t *body,
-			uint32_t len, struct request *rq, uint32_t origin, uint64_t seq);
+ * connection (rq) or forwarded (origin, seq). Returns the ZooKeeper
+ * verdict (no errno: running out of memory is APIERROR, nothing changed):
+ * ZOK when the change is on its way (the answer follows once it commits),
+ * or the error to fail it with. */
+int32_t membership_reconfig(struct membership *m, const struct auth_identities *ids,
+			    const uint8_t *body, uint32_t len, struct request *rq, uint32_t origin,
+			    uint64_t seq);
 /* A configuration committed: the reconfigs waiting for it are answered. */
 void membership_committed(struct membership *m);
 /* This server stopped leading: reconfigs waiting are dropped (their
  * connections are closed with the other writes in flight). */
 void membership_drop(struct membership *m);
-/* transferLeader on this server: ZOK, ZAPIERROR (not the leader), ZNOAUTH,
- * ZBADARGUMENTS. */
-int membership_transfer(struct membership *m, const struct auth_identities *ids, const uint8_t *body,
-			uint32_t len);
+/* transferLeader on this server; returns the ZooKeeper verdict: ZOK,
+ * ZAPIERROR (not the leader), ZNOAUTH, ZBADARGUMENTS. */
+int32_t membership_transfer(struct membership *m, const struct auth_identities *ids,
+			    const uint8_t *body, uint32_t len);
 /* An answered reconfig becomes a read of /zookeeper/config, in order. */
 int membership_answer(struct request *rq);
