@@ -312,17 +312,121 @@ static char *child_path(const char *parent, const struct name *n)
 	return p;
 }
 
+/* The walk's stack: the levels between the root and the node printed last. */
+struct walk {
+	struct level *stack;
+	size_t depth, cap;
+	long printed;
+	bool stopped;		/* at --max-nodes, with nodes left */
+};
+
+/* Pushes a level. Returns 0, the walk owning path and ch; or -1 (out of
+ * memory), the caller keeping them. */
+static int walk_push(struct walk *w, char *path, const struct children *ch)
+{
+	if (w->depth == w->cap) {
+		size_t cap = w->cap ? 2 * w->cap : 16;
+		struct level *s = realloc(w->stack, cap * sizeof(*s));
+		if (!s)
+			return -1;
+		w->stack = s;
+		w->cap = cap;
+	}
+	w->stack[w->depth++] = (struct level){ .path = path, .ch = *ch };
+	return 0;
+}
+
+static void walk_free(struct walk *w)
+{
+	while (w->depth > 0) {
+		w->depth--;
+		free(w->stack[w->depth].path);
+		children_free(&w->stack[w->depth].ch);
+	}
+	free(w->stack);
+	w->stack = NULL;
+}
+
+/* Reads the children of n (a child of parent) and pushes them to be printed
+ * next, if it has any. Returns 0 to go on, with *status set when the server
+ * refused (a node deleted meanwhile is simply not shown); -1 to stop the
+ * walk, with *status. */
+static int descend(struct ctx *x, struct walk *w, const char *parent, const struct name *n,
+		   int *status)
+{
+	struct children ch;
+	int32_t err;
+	char *path = child_path(parent, n);
+	if (!path) {
+		fprintf(stderr, "corralctl: out of memory\n");
+		*status = EXIT_NO;
+		return -1;
+	}
+	if (get_children(x, path, &ch, &err) < 0) {
+		free(path);
+		*status = unreachable(x);
+		return -1;
+	}
+	if (err != ZOK) {
+		/* deleted meanwhile: nothing to show; anything else: say so */
+		if (err != ZNONODE)
+			*status = answered_error(path, err);
+		free(path);
+		return 0;
+	}
+	if (ch.count == 0) {
+		free(path);
+		children_free(&ch);
+		return 0;
+	}
+	if (walk_push(w, path, &ch) < 0) {
+		free(path);
+		children_free(&ch);
+		fprintf(stderr, "corralctl: out of memory\n");
+		*status = EXIT_NO;
+		return -1;
+	}
+	return 0;
+}
+
+/* Prints the nodes under the levels on the stack, depth first, until the
+ * stack is empty or the walk stops. Returns the exit status. */
+static int walk_print(struct ctx *x, struct walk *w)
+{
+	int status = EXIT_SUCCESS;
+	while (w->depth > 0) {
+		struct level *top = &w->stack[w->depth - 1];
+		if (top->next == top->ch.count) {
+			free(top->path);
+			children_free(&top->ch);
+			w->depth--;
+			continue;
+		}
+		const struct name *n = &top->ch.names[top->next++];
+		if (x->max_nodes > 0 && w->printed >= x->max_nodes) {
+			w->stopped = true;
+			break;
+		}
+		for (size_t i = 0; i < w->depth; i++)
+			fputs("  ", stdout);
+		fwrite(n->p, 1, (size_t)n->len, stdout);
+		putchar('\n');
+		w->printed++;
+		if (x->max_depth >= 0 && (long)w->depth >= x->max_depth)
+			continue;
+		if (descend(x, w, top->path, n, &status) < 0)
+			break;
+	}
+	return status;
+}
+
 /* Depth first, children sorted, with an explicit stack (a deep tree must not
  * exhaust the C stack). */
 static int cmd_tree(struct ctx *x, char **args, int nargs)
 {
 	const char *root = nargs > 0 ? args[0] : "/";
-	struct level *stack = NULL;
-	size_t depth = 0, cap = 0;
-	long printed = 0;
+	struct walk w = { 0 };
 	int32_t err;
-	int status = EXIT_SUCCESS;
-	bool stopped = false;
 	struct children ch;
 
 	if (get_children(x, root, &ch, &err) < 0)
@@ -330,91 +434,24 @@ static int cmd_tree(struct ctx *x, char **args, int nargs)
 	if (err != ZOK)
 		return answered_error(root, err);
 	puts(root);
-	printed = 1;
+	w.printed = 1;
 	if (x->max_depth == 0) {
 		children_free(&ch);
 		return EXIT_SUCCESS;
 	}
-	cap = 16;
-	stack = calloc(cap, sizeof(*stack));
 	char *root_copy = strdup(root);
-	if (!stack || !root_copy) {
-		free(stack);
+	if (!root_copy || walk_push(&w, root_copy, &ch) < 0) {
 		free(root_copy);
 		children_free(&ch);
 		fprintf(stderr, "corralctl: out of memory\n");
 		return EXIT_NO;
 	}
-	stack[0] = (struct level){ .path = root_copy, .ch = ch };
-	depth = 1;
-
-	while (depth > 0) {
-		struct level *top = &stack[depth - 1];
-		if (top->next == top->ch.count) {
-			free(top->path);
-			children_free(&top->ch);
-			depth--;
-			continue;
-		}
-		const struct name *n = &top->ch.names[top->next++];
-		if (x->max_nodes > 0 && printed >= x->max_nodes) {
-			stopped = true;
-			break;
-		}
-		for (size_t i = 0; i < depth; i++)
-			fputs("  ", stdout);
-		fwrite(n->p, 1, (size_t)n->len, stdout);
-		putchar('\n');
-		printed++;
-		if (x->max_depth >= 0 && (long)depth >= x->max_depth)
-			continue;
-		char *path = child_path(top->path, n);
-		if (!path) {
-			fprintf(stderr, "corralctl: out of memory\n");
-			status = EXIT_NO;
-			break;
-		}
-		if (get_children(x, path, &ch, &err) < 0) {
-			free(path);
-			status = unreachable(x);
-			break;
-		}
-		if (err != ZOK) {
-			/* deleted meanwhile: nothing to show; anything else: say so */
-			if (err != ZNONODE)
-				status = answered_error(path, err);
-			free(path);
-			continue;
-		}
-		if (ch.count == 0) {
-			free(path);
-			children_free(&ch);
-			continue;
-		}
-		if (depth == cap) {
-			struct level *s = realloc(stack, 2 * cap * sizeof(*stack));
-			if (!s) {
-				free(path);
-				children_free(&ch);
-				fprintf(stderr, "corralctl: out of memory\n");
-				status = EXIT_NO;
-				break;
-			}
-			stack = s;
-			cap *= 2;
-		}
-		stack[depth++] = (struct level){ .path = path, .ch = ch };
-	}
-	while (depth > 0) {
-		depth--;
-		free(stack[depth].path);
-		children_free(&stack[depth].ch);
-	}
-	free(stack);
-	if (stopped) {
+	int status = walk_print(x, &w);
+	walk_free(&w);
+	if (w.stopped) {
 		fflush(stdout);
 		fprintf(stderr, "corralctl: tree: stopped after %ld nodes (--max-nodes); "
-			"more remain\n", printed);
+			"more remain\n", w.printed);
 	}
 	return status;
 }
