@@ -557,7 +557,11 @@ static int parse_long(const char *text, long min, long max, long *ret)
 
 enum { OPT_MAX_NODES = 256, OPT_MAX_DEPTH, OPT_AUTH, OPT_OBSERVER };
 
-int main(int argc, char **argv)
+/* Reads the options into x (the server from $CORRAL_SERVER unless -s),
+ * *timeout and *tree_option (--max-nodes or --max-depth given). Returns -1
+ * to go on with optind at the command, else the exit status: bad usage
+ * (said on stderr), or --help and --version done. */
+static int parse_options(int argc, char **argv, struct ctx *x, long *timeout, bool *tree_option)
 {
 	static const struct option options[] = {
 		{ "server", required_argument, NULL, 's' },
@@ -570,41 +574,38 @@ int main(int argc, char **argv)
 		{ "version", no_argument, NULL, 'V' },
 		{ 0 },
 	};
-	struct ctx x = { .max_nodes = DEFAULT_MAX_NODES, .max_depth = -1 };
-	bool tree_option = false;
-	long timeout = DEFAULT_TIMEOUT_MS;
 	int opt;
 
-	x.server = getenv("CORRAL_SERVER");
-	if (!x.server || !*x.server)
-		x.server = DEFAULT_SERVER;
+	x->server = getenv("CORRAL_SERVER");
+	if (!x->server || !*x->server)
+		x->server = DEFAULT_SERVER;
 	while ((opt = getopt_long(argc, argv, "s:t:hV", options, NULL)) != -1) {
 		switch (opt) {
 		case 's':
-			x.server = optarg;
+			x->server = optarg;
 			break;
 		case 't':
-			if (parse_long(optarg, 1, MAX_TIMEOUT_MS, &timeout) < 0)
+			if (parse_long(optarg, 1, MAX_TIMEOUT_MS, timeout) < 0)
 				return usage_error("-t: '%s' is not a timeout in ms (1 to %d)", optarg,
 						   MAX_TIMEOUT_MS);
 			break;
 		case OPT_MAX_NODES:
-			if (parse_long(optarg, 0, 1000000000L, &x.max_nodes) < 0)
+			if (parse_long(optarg, 0, 1000000000L, &x->max_nodes) < 0)
 				return usage_error("--max-nodes: '%s' is not a count (0: no limit)", optarg);
-			tree_option = true;
+			*tree_option = true;
 			break;
 		case OPT_MAX_DEPTH:
-			if (parse_long(optarg, 0, 1000000000L, &x.max_depth) < 0)
+			if (parse_long(optarg, 0, 1000000000L, &x->max_depth) < 0)
 				return usage_error("--max-depth: '%s' is not a depth", optarg);
-			tree_option = true;
+			*tree_option = true;
 			break;
 		case OPT_AUTH:
 			if (!strchr(optarg, ':') || optarg[0] == ':')
 				return usage_error("--auth: expected USER:PASSWORD");
-			x.auth = optarg;
+			x->auth = optarg;
 			break;
 		case OPT_OBSERVER:
-			x.observer = true;
+			x->observer = true;
 			break;
 		case 'h':
 			print_help();
@@ -617,26 +618,32 @@ int main(int argc, char **argv)
 			return EXIT_USAGE;
 		}
 	}
-	if (optind >= argc)
-		return usage_error("no command");
-	const char *name = argv[optind];
-	char **args = argv + optind + 1;
-	int nargs = argc - optind - 1;
+	return -1;
+}
+
+static const struct command *find_command(const char *name)
+{
 	const struct command *cmd = NULL;
 	for (size_t i = 0; i < sizeof(commands) / sizeof(commands[0]); i++)
 		if (strcmp(commands[i].name, name) == 0)
 			cmd = &commands[i];
-	if (!cmd)
-		return usage_error("unknown command '%s'", name);
+	return cmd;
+}
+
+/* Checks the command's arguments and that the options given are for it.
+ * Returns 0, or EXIT_USAGE with the message printed. */
+static int check_arguments(const struct ctx *x, const struct command *cmd, const char *name,
+			   char **args, int nargs, bool tree_option)
+{
 	if (nargs < cmd->min_args)
 		return usage_error(nargs ? "%s: DATA is missing" : "%s: PATH is missing", name);
 	if (nargs > cmd->max_args)
 		return usage_error("%s: unexpected argument '%s'", name, args[cmd->max_args]);
 	if (tree_option && cmd->run != cmd_tree)
 		return usage_error("--max-nodes and --max-depth are for tree only");
-	if (x.auth && !cmd->session && cmd->run != cmd_members)
+	if (x->auth && !cmd->session && cmd->run != cmd_members)
 		return usage_error("--auth is for commands that open a session, not %s", name);
-	if (x.observer && cmd->run != cmd_members)
+	if (x->observer && cmd->run != cmd_members)
 		return usage_error("--observer is for members add only");
 	/* Every argument is a path, but for the DATA of create and set (and
 	 * members, which checks its own). */
@@ -650,20 +657,19 @@ int main(int argc, char **argv)
 		if (!path_valid(args[i], strlen(args[i]), false))
 			return usage_error("%s: '%s' is not a valid znode path", name, args[i]);
 	}
+	return 0;
+}
 
-	char why[128];
-	if (zkc_split_server(x.server, x.host, sizeof(x.host), x.port, sizeof(x.port), why,
-			     sizeof(why)) < 0)
-		return usage_error("server '%s': %s", x.server, why);
-	x.timeout_ms = (int)timeout;
-	zkc_init(&x.zk, x.timeout_ms);
-
+/* Runs the command (in a session, if it needs one) and checks that its
+ * output was written. Returns the exit status. */
+static int run(struct ctx *x, const struct command *cmd, char **args, int nargs)
+{
 	int status = 0;
 	if (cmd->session)
-		status = session_at(&x, &x.zk, x.host, x.port, x.server);
+		status = session_at(x, &x->zk, x->host, x->port, x->server);
 	if (status == 0)
-		status = cmd->run(&x, args, nargs);
-	zkc_close(&x.zk);
+		status = cmd->run(x, args, nargs);
+	zkc_close(&x->zk);
 	errno = 0;
 	if (fflush(stdout) != 0 || ferror(stdout)) {
 		fprintf(stderr, "corralctl: cannot write the output: %s\n",
@@ -672,4 +678,34 @@ int main(int argc, char **argv)
 			status = EXIT_NO;
 	}
 	return status;
+}
+
+int main(int argc, char **argv)
+{
+	struct ctx x = { .max_nodes = DEFAULT_MAX_NODES, .max_depth = -1 };
+	bool tree_option = false;
+	long timeout = DEFAULT_TIMEOUT_MS;
+
+	int status = parse_options(argc, argv, &x, &timeout, &tree_option);
+	if (status >= 0)
+		return status;
+	if (optind >= argc)
+		return usage_error("no command");
+	const char *name = argv[optind];
+	char **args = argv + optind + 1;
+	int nargs = argc - optind - 1;
+	const struct command *cmd = find_command(name);
+	if (!cmd)
+		return usage_error("unknown command '%s'", name);
+	status = check_arguments(&x, cmd, name, args, nargs, tree_option);
+	if (status != 0)
+		return status;
+
+	char why[128];
+	if (zkc_split_server(x.server, x.host, sizeof(x.host), x.port, sizeof(x.port), why,
+			     sizeof(why)) < 0)
+		return usage_error("server '%s': %s", x.server, why);
+	x.timeout_ms = (int)timeout;
+	zkc_init(&x.zk, x.timeout_ms);
+	return run(&x, cmd, args, nargs);
 }
