@@ -295,8 +295,8 @@ static int load_snapshot(struct commit *c, const struct commit_options *o, uint6
 static int read_log(struct commit *c, const struct commit_options *o, struct recovery *rv,
 		    struct wal_recovery *rec, uint64_t started, char *why, size_t why_size)
 {
-	int r = wal_recover(o->data_dir, &c->meta.identity, c->snapshot_index, recover_entry, rv, rec,
-			    why, why_size);
+	int r = wal_recover(o->data_dir, &c->meta.identity, c->snapshot_index, recover_entry, rv,
+			    rec, why, why_size);
 	if (r < 0)
 		return r;
 	if (rec->torn_tail_cut)

@@ -220,8 +220,9 @@ static int scan_segment(struct scan *s, const struct wal_segment_file *seg, bool
 	if (r == 0) {
 		rec->segments++;
 		if (s->out)
-			fprintf(s->out, "%s/%s: %llu records, index %llu..%llu\n", s->dir, seg->name,
-				(unsigned long long)seg_records, (unsigned long long)seg->first_index,
+			fprintf(s->out, "%s/%s: %llu records, index %llu..%llu\n", s->dir,
+				seg->name, (unsigned long long)seg_records,
+				(unsigned long long)seg->first_index,
 				(unsigned long long)(*expected_index - 1));
 		s->have_last_seg = true;
 		s->last_seg_first_index = seg->first_index;
