@@ -124,6 +124,38 @@ static int copy_data(struct txn_op *o, const uint8_t *data, int32_t len)
 	return 0;
 }
 
+/* The create mode's checks, before the tree is looked at: a mode there is,
+ * and a TTL exactly with the TTL modes (which need the extended types).
+ * Returns ZOK or the client's error. */
+static int32_t check_create_mode(const struct prep *p, int32_t op,
+				 const struct create_request *req)
+{
+	if (req->flags < ZK_CREATE_PERSISTENT || req->flags > ZK_CREATE_PERSISTENT_SEQUENTIAL_WITH_TTL)
+		return ZBADARGUMENTS;
+	bool ttl_mode = req->flags == ZK_CREATE_PERSISTENT_WITH_TTL ||
+			req->flags == ZK_CREATE_PERSISTENT_SEQUENTIAL_WITH_TTL;
+	int64_t ttl = op == ZK_OP_CREATE_TTL ? req->ttl_ms : -1;
+	if (ttl_mode && !p->extended_types)
+		return ZUNIMPLEMENTED;
+	/* EphemeralType.validateTTL: a TTL mode needs 1..2^40-1, others no ttl. */
+	if (ttl_mode ? (ttl <= 0 || ttl > ZNODE_TTL_MAX_MS) : ttl >= 0)
+		return ZBADARGUMENTS;
+	return ZOK;
+}
+
+/* The owner field of the node created: the container or TTL marker, the
+ * session of an ephemeral, else 0. */
+static int64_t create_owner(const struct session *s, int32_t op, const struct create_request *req)
+{
+	if (op == ZK_OP_CREATE_CONTAINER)
+		return ZNODE_OWNER_CONTAINER;
+	if (op == ZK_OP_CREATE_TTL)
+		return ZNODE_OWNER_TTL_MASK | req->ttl_ms;
+	if (req->flags == ZK_CREATE_EPHEMERAL || req->flags == ZK_CREATE_EPHEMERAL_SEQUENTIAL)
+		return s->id;
+	return 0;
+}
+
 /* Each *_op checks one op against the tree and the changes on their way,
  * in ZooKeeper's order. It returns 0 with the op filled in and its changes
  * in the batch, or 0 with *ret_err set (refused: o holds nothing the
@@ -141,19 +173,12 @@ static int create_op(struct prep *p, struct batch *b, const struct session *s,
 	int32_t err;
 	int r;
 
-	if (req->flags < ZK_CREATE_PERSISTENT || req->flags > ZK_CREATE_PERSISTENT_SEQUENTIAL_WITH_TTL)
-		return refuse(ret_err, ZBADARGUMENTS);
-	bool ttl_mode = req->flags == ZK_CREATE_PERSISTENT_WITH_TTL ||
-			req->flags == ZK_CREATE_PERSISTENT_SEQUENTIAL_WITH_TTL;
+	err = check_create_mode(p, op, req);
+	if (err)
+		return refuse(ret_err, err);
 	bool sequential = req->flags == ZK_CREATE_PERSISTENT_SEQUENTIAL ||
 			  req->flags == ZK_CREATE_EPHEMERAL_SEQUENTIAL ||
 			  req->flags == ZK_CREATE_PERSISTENT_SEQUENTIAL_WITH_TTL;
-	int64_t ttl = op == ZK_OP_CREATE_TTL ? req->ttl_ms : -1;
-	if (ttl_mode && !p->extended_types)
-		return refuse(ret_err, ZUNIMPLEMENTED);
-	/* EphemeralType.validateTTL: a TTL mode needs 1..2^40-1, others no ttl. */
-	if (ttl_mode ? (ttl <= 0 || ttl > ZNODE_TTL_MAX_MS) : ttl >= 0)
-		return refuse(ret_err, ZBADARGUMENTS);
 	if (!split_parent(path, len, &parent_len))
 		return refuse(ret_err, ZBADARGUMENTS);
 	*ret_err = ZOK;
@@ -188,14 +213,7 @@ static int create_op(struct prep *p, struct batch *b, const struct session *s,
 	if (is_normal_ephemeral(parent.owner))
 		goto fail;
 
-	int64_t owner = 0;
-	if (op == ZK_OP_CREATE_CONTAINER)
-		owner = ZNODE_OWNER_CONTAINER;
-	else if (op == ZK_OP_CREATE_TTL)
-		owner = ZNODE_OWNER_TTL_MASK | ttl;
-	else if (req->flags == ZK_CREATE_EPHEMERAL || req->flags == ZK_CREATE_EPHEMERAL_SEQUENTIAL)
-		owner = s->id;
-
+	int64_t owner = create_owner(s, op, req);
 	err = ZOK;
 	r = -ENOMEM;
 	struct acl_list *interned = acl_intern(&p->state->tree.acls, acl, acl_count);

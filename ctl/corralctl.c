@@ -312,17 +312,121 @@ static char *child_path(const char *parent, const struct name *n)
 	return p;
 }
 
+/* The walk's stack: the levels between the root and the node printed last. */
+struct walk {
+	struct level *stack;
+	size_t depth, cap;
+	long printed;
+	bool stopped;		/* at --max-nodes, with nodes left */
+};
+
+/* Pushes a level. Returns 0, the walk owning path and ch; or -1 (out of
+ * memory), the caller keeping them. */
+static int walk_push(struct walk *w, char *path, const struct children *ch)
+{
+	if (w->depth == w->cap) {
+		size_t cap = w->cap ? 2 * w->cap : 16;
+		struct level *s = realloc(w->stack, cap * sizeof(*s));
+		if (!s)
+			return -1;
+		w->stack = s;
+		w->cap = cap;
+	}
+	w->stack[w->depth++] = (struct level){ .path = path, .ch = *ch };
+	return 0;
+}
+
+static void walk_free(struct walk *w)
+{
+	while (w->depth > 0) {
+		w->depth--;
+		free(w->stack[w->depth].path);
+		children_free(&w->stack[w->depth].ch);
+	}
+	free(w->stack);
+	w->stack = NULL;
+}
+
+/* Reads the children of n (a child of parent) and pushes them to be printed
+ * next, if it has any. Returns 0 to go on, with *status set when the server
+ * refused (a node deleted meanwhile is simply not shown); -1 to stop the
+ * walk, with *status. */
+static int descend(struct ctx *x, struct walk *w, const char *parent, const struct name *n,
+		   int *status)
+{
+	struct children ch;
+	int32_t err;
+	char *path = child_path(parent, n);
+	if (!path) {
+		fprintf(stderr, "corralctl: out of memory\n");
+		*status = EXIT_NO;
+		return -1;
+	}
+	if (get_children(x, path, &ch, &err) < 0) {
+		free(path);
+		*status = unreachable(x);
+		return -1;
+	}
+	if (err != ZOK) {
+		/* deleted meanwhile: nothing to show; anything else: say so */
+		if (err != ZNONODE)
+			*status = answered_error(path, err);
+		free(path);
+		return 0;
+	}
+	if (ch.count == 0) {
+		free(path);
+		children_free(&ch);
+		return 0;
+	}
+	if (walk_push(w, path, &ch) < 0) {
+		free(path);
+		children_free(&ch);
+		fprintf(stderr, "corralctl: out of memory\n");
+		*status = EXIT_NO;
+		return -1;
+	}
+	return 0;
+}
+
+/* Prints the nodes under the levels on the stack, depth first, until the
+ * stack is empty or the walk stops. Returns the exit status. */
+static int walk_print(struct ctx *x, struct walk *w)
+{
+	int status = EXIT_SUCCESS;
+	while (w->depth > 0) {
+		struct level *top = &w->stack[w->depth - 1];
+		if (top->next == top->ch.count) {
+			free(top->path);
+			children_free(&top->ch);
+			w->depth--;
+			continue;
+		}
+		const struct name *n = &top->ch.names[top->next++];
+		if (x->max_nodes > 0 && w->printed >= x->max_nodes) {
+			w->stopped = true;
+			break;
+		}
+		for (size_t i = 0; i < w->depth; i++)
+			fputs("  ", stdout);
+		fwrite(n->p, 1, (size_t)n->len, stdout);
+		putchar('\n');
+		w->printed++;
+		if (x->max_depth >= 0 && (long)w->depth >= x->max_depth)
+			continue;
+		if (descend(x, w, top->path, n, &status) < 0)
+			break;
+	}
+	return status;
+}
+
 /* Depth first, children sorted, with an explicit stack (a deep tree must not
  * exhaust the C stack). */
 static int cmd_tree(struct ctx *x, char **args, int nargs)
 {
 	const char *root = nargs > 0 ? args[0] : "/";
-	struct level *stack = NULL;
-	size_t depth = 0, cap = 0;
-	long printed = 0;
+	struct walk w = { 0 };
 	int32_t err;
-	int status = EXIT_SUCCESS;
-	bool stopped = false;
 	struct children ch;
 
 	if (get_children(x, root, &ch, &err) < 0)
@@ -330,91 +434,24 @@ static int cmd_tree(struct ctx *x, char **args, int nargs)
 	if (err != ZOK)
 		return answered_error(root, err);
 	puts(root);
-	printed = 1;
+	w.printed = 1;
 	if (x->max_depth == 0) {
 		children_free(&ch);
 		return EXIT_SUCCESS;
 	}
-	cap = 16;
-	stack = calloc(cap, sizeof(*stack));
 	char *root_copy = strdup(root);
-	if (!stack || !root_copy) {
-		free(stack);
+	if (!root_copy || walk_push(&w, root_copy, &ch) < 0) {
 		free(root_copy);
 		children_free(&ch);
 		fprintf(stderr, "corralctl: out of memory\n");
 		return EXIT_NO;
 	}
-	stack[0] = (struct level){ .path = root_copy, .ch = ch };
-	depth = 1;
-
-	while (depth > 0) {
-		struct level *top = &stack[depth - 1];
-		if (top->next == top->ch.count) {
-			free(top->path);
-			children_free(&top->ch);
-			depth--;
-			continue;
-		}
-		const struct name *n = &top->ch.names[top->next++];
-		if (x->max_nodes > 0 && printed >= x->max_nodes) {
-			stopped = true;
-			break;
-		}
-		for (size_t i = 0; i < depth; i++)
-			fputs("  ", stdout);
-		fwrite(n->p, 1, (size_t)n->len, stdout);
-		putchar('\n');
-		printed++;
-		if (x->max_depth >= 0 && (long)depth >= x->max_depth)
-			continue;
-		char *path = child_path(top->path, n);
-		if (!path) {
-			fprintf(stderr, "corralctl: out of memory\n");
-			status = EXIT_NO;
-			break;
-		}
-		if (get_children(x, path, &ch, &err) < 0) {
-			free(path);
-			status = unreachable(x);
-			break;
-		}
-		if (err != ZOK) {
-			/* deleted meanwhile: nothing to show; anything else: say so */
-			if (err != ZNONODE)
-				status = answered_error(path, err);
-			free(path);
-			continue;
-		}
-		if (ch.count == 0) {
-			free(path);
-			children_free(&ch);
-			continue;
-		}
-		if (depth == cap) {
-			struct level *s = realloc(stack, 2 * cap * sizeof(*stack));
-			if (!s) {
-				free(path);
-				children_free(&ch);
-				fprintf(stderr, "corralctl: out of memory\n");
-				status = EXIT_NO;
-				break;
-			}
-			stack = s;
-			cap *= 2;
-		}
-		stack[depth++] = (struct level){ .path = path, .ch = ch };
-	}
-	while (depth > 0) {
-		depth--;
-		free(stack[depth].path);
-		children_free(&stack[depth].ch);
-	}
-	free(stack);
-	if (stopped) {
+	int status = walk_print(x, &w);
+	walk_free(&w);
+	if (w.stopped) {
 		fflush(stdout);
 		fprintf(stderr, "corralctl: tree: stopped after %ld nodes (--max-nodes); "
-			"more remain\n", printed);
+			"more remain\n", w.printed);
 	}
 	return status;
 }
@@ -520,7 +557,11 @@ static int parse_long(const char *text, long min, long max, long *ret)
 
 enum { OPT_MAX_NODES = 256, OPT_MAX_DEPTH, OPT_AUTH, OPT_OBSERVER };
 
-int main(int argc, char **argv)
+/* Reads the options into x (the server from $CORRAL_SERVER unless -s),
+ * *timeout and *tree_option (--max-nodes or --max-depth given). Returns -1
+ * to go on with optind at the command, else the exit status: bad usage
+ * (said on stderr), or --help and --version done. */
+static int parse_options(int argc, char **argv, struct ctx *x, long *timeout, bool *tree_option)
 {
 	static const struct option options[] = {
 		{ "server", required_argument, NULL, 's' },
@@ -533,41 +574,38 @@ int main(int argc, char **argv)
 		{ "version", no_argument, NULL, 'V' },
 		{ 0 },
 	};
-	struct ctx x = { .max_nodes = DEFAULT_MAX_NODES, .max_depth = -1 };
-	bool tree_option = false;
-	long timeout = DEFAULT_TIMEOUT_MS;
 	int opt;
 
-	x.server = getenv("CORRAL_SERVER");
-	if (!x.server || !*x.server)
-		x.server = DEFAULT_SERVER;
+	x->server = getenv("CORRAL_SERVER");
+	if (!x->server || !*x->server)
+		x->server = DEFAULT_SERVER;
 	while ((opt = getopt_long(argc, argv, "s:t:hV", options, NULL)) != -1) {
 		switch (opt) {
 		case 's':
-			x.server = optarg;
+			x->server = optarg;
 			break;
 		case 't':
-			if (parse_long(optarg, 1, MAX_TIMEOUT_MS, &timeout) < 0)
+			if (parse_long(optarg, 1, MAX_TIMEOUT_MS, timeout) < 0)
 				return usage_error("-t: '%s' is not a timeout in ms (1 to %d)", optarg,
 						   MAX_TIMEOUT_MS);
 			break;
 		case OPT_MAX_NODES:
-			if (parse_long(optarg, 0, 1000000000L, &x.max_nodes) < 0)
+			if (parse_long(optarg, 0, 1000000000L, &x->max_nodes) < 0)
 				return usage_error("--max-nodes: '%s' is not a count (0: no limit)", optarg);
-			tree_option = true;
+			*tree_option = true;
 			break;
 		case OPT_MAX_DEPTH:
-			if (parse_long(optarg, 0, 1000000000L, &x.max_depth) < 0)
+			if (parse_long(optarg, 0, 1000000000L, &x->max_depth) < 0)
 				return usage_error("--max-depth: '%s' is not a depth", optarg);
-			tree_option = true;
+			*tree_option = true;
 			break;
 		case OPT_AUTH:
 			if (!strchr(optarg, ':') || optarg[0] == ':')
 				return usage_error("--auth: expected USER:PASSWORD");
-			x.auth = optarg;
+			x->auth = optarg;
 			break;
 		case OPT_OBSERVER:
-			x.observer = true;
+			x->observer = true;
 			break;
 		case 'h':
 			print_help();
@@ -580,26 +618,32 @@ int main(int argc, char **argv)
 			return EXIT_USAGE;
 		}
 	}
-	if (optind >= argc)
-		return usage_error("no command");
-	const char *name = argv[optind];
-	char **args = argv + optind + 1;
-	int nargs = argc - optind - 1;
+	return -1;
+}
+
+static const struct command *find_command(const char *name)
+{
 	const struct command *cmd = NULL;
 	for (size_t i = 0; i < sizeof(commands) / sizeof(commands[0]); i++)
 		if (strcmp(commands[i].name, name) == 0)
 			cmd = &commands[i];
-	if (!cmd)
-		return usage_error("unknown command '%s'", name);
+	return cmd;
+}
+
+/* Checks the command's arguments and that the options given are for it.
+ * Returns 0, or EXIT_USAGE with the message printed. */
+static int check_arguments(const struct ctx *x, const struct command *cmd, const char *name,
+			   char **args, int nargs, bool tree_option)
+{
 	if (nargs < cmd->min_args)
 		return usage_error(nargs ? "%s: DATA is missing" : "%s: PATH is missing", name);
 	if (nargs > cmd->max_args)
 		return usage_error("%s: unexpected argument '%s'", name, args[cmd->max_args]);
 	if (tree_option && cmd->run != cmd_tree)
 		return usage_error("--max-nodes and --max-depth are for tree only");
-	if (x.auth && !cmd->session && cmd->run != cmd_members)
+	if (x->auth && !cmd->session && cmd->run != cmd_members)
 		return usage_error("--auth is for commands that open a session, not %s", name);
-	if (x.observer && cmd->run != cmd_members)
+	if (x->observer && cmd->run != cmd_members)
 		return usage_error("--observer is for members add only");
 	/* Every argument is a path, but for the DATA of create and set (and
 	 * members, which checks its own). */
@@ -613,20 +657,19 @@ int main(int argc, char **argv)
 		if (!path_valid(args[i], strlen(args[i]), false))
 			return usage_error("%s: '%s' is not a valid znode path", name, args[i]);
 	}
+	return 0;
+}
 
-	char why[128];
-	if (zkc_split_server(x.server, x.host, sizeof(x.host), x.port, sizeof(x.port), why,
-			     sizeof(why)) < 0)
-		return usage_error("server '%s': %s", x.server, why);
-	x.timeout_ms = (int)timeout;
-	zkc_init(&x.zk, x.timeout_ms);
-
+/* Runs the command (in a session, if it needs one) and checks that its
+ * output was written. Returns the exit status. */
+static int run(struct ctx *x, const struct command *cmd, char **args, int nargs)
+{
 	int status = 0;
 	if (cmd->session)
-		status = session_at(&x, &x.zk, x.host, x.port, x.server);
+		status = session_at(x, &x->zk, x->host, x->port, x->server);
 	if (status == 0)
-		status = cmd->run(&x, args, nargs);
-	zkc_close(&x.zk);
+		status = cmd->run(x, args, nargs);
+	zkc_close(&x->zk);
 	errno = 0;
 	if (fflush(stdout) != 0 || ferror(stdout)) {
 		fprintf(stderr, "corralctl: cannot write the output: %s\n",
@@ -635,4 +678,34 @@ int main(int argc, char **argv)
 			status = EXIT_NO;
 	}
 	return status;
+}
+
+int main(int argc, char **argv)
+{
+	struct ctx x = { .max_nodes = DEFAULT_MAX_NODES, .max_depth = -1 };
+	bool tree_option = false;
+	long timeout = DEFAULT_TIMEOUT_MS;
+
+	int status = parse_options(argc, argv, &x, &timeout, &tree_option);
+	if (status >= 0)
+		return status;
+	if (optind >= argc)
+		return usage_error("no command");
+	const char *name = argv[optind];
+	char **args = argv + optind + 1;
+	int nargs = argc - optind - 1;
+	const struct command *cmd = find_command(name);
+	if (!cmd)
+		return usage_error("unknown command '%s'", name);
+	status = check_arguments(&x, cmd, name, args, nargs, tree_option);
+	if (status != 0)
+		return status;
+
+	char why[128];
+	if (zkc_split_server(x.server, x.host, sizeof(x.host), x.port, sizeof(x.port), why,
+			     sizeof(why)) < 0)
+		return usage_error("server '%s': %s", x.server, why);
+	x.timeout_ms = (int)timeout;
+	zkc_init(&x.zk, x.timeout_ms);
+	return run(&x, cmd, args, nargs);
 }

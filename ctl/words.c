@@ -100,100 +100,134 @@ static const char *format_uptime(const char *text, char *buf, size_t size)
 	return buf;
 }
 
-int cmd_status(struct ctx *x, char **args, int nargs)
+/* Asks srvr and mntr. Returns 0 with both parsed into srvr and mntr, at
+ * least one of them understood; else the exit status with the message
+ * printed and both freed. */
+static int ask_srvr_mntr(struct ctx *x, struct zkc_kv *srvr, struct zkc_kv *mntr)
 {
-	struct zkc_kv srvr = { 0 }, mntr = { 0 };
 	char *text;
 	size_t len;
-	int status = EXIT_SUCCESS;
 
 	if (four_letter(x, "srvr", &text, &len) < 0)
 		return unreachable(x);
-	if (zkc_kv_parse(&srvr, text, ": ") < 0) {
-		zkc_kv_free(&srvr);
+	if (zkc_kv_parse(srvr, text, ": ") < 0) {
+		zkc_kv_free(srvr);
 		fprintf(stderr, "corralctl: out of memory\n");
 		return EXIT_NO;
 	}
 	if (four_letter(x, "mntr", &text, &len) < 0) {
-		zkc_kv_free(&srvr);
+		zkc_kv_free(srvr);
 		return unreachable(x);
 	}
-	if (zkc_kv_parse(&mntr, text, "\t") < 0) {
-		zkc_kv_free(&srvr);
-		zkc_kv_free(&mntr);
+	if (zkc_kv_parse(mntr, text, "\t") < 0) {
+		zkc_kv_free(srvr);
+		zkc_kv_free(mntr);
 		fprintf(stderr, "corralctl: out of memory\n");
 		return EXIT_NO;
 	}
-	bool have_srvr = zkc_kv_get(&srvr, "Mode") != NULL;
-	bool have_mntr = zkc_kv_get(&mntr, "zk_server_state") != NULL;
-	if (!have_srvr && !have_mntr) {
-		if (!srvr.answered && !mntr.answered)
+	if (!zkc_kv_get(srvr, "Mode") && !zkc_kv_get(mntr, "zk_server_state")) {
+		if (!srvr->answered && !mntr->answered)
 			fprintf(stderr, "corralctl: %s: neither srvr nor mntr is enabled on the server "
 				"(not in its four-letter-word whitelist)\n", x->server);
 		else
 			fprintf(stderr, "corralctl: %s: the answers to srvr and mntr do not parse: "
 				"not a ZooKeeper server?\n", x->server);
-		zkc_kv_free(&srvr);
-		zkc_kv_free(&mntr);
+		zkc_kv_free(srvr);
+		zkc_kv_free(mntr);
 		return EXIT_NO;
 	}
+	return 0;
+}
 
-	struct row rows[24];
-	size_t n = 0;
+/* srvr's value for skey if it has one, else mntr's for mkey (or NULL). */
+static const char *either(const struct zkc_kv *srvr, const struct zkc_kv *mntr, const char *skey,
+			  const char *mkey)
+{
+	return zkc_kv_get(srvr, skey) ? zkc_kv_get(srvr, skey) : zkc_kv_get(mntr, mkey);
+}
+
+/* The rows both words can give (srvr's value first). */
+static void add_common_rows(struct row *rows, size_t *n, const struct zkc_kv *srvr,
+			    const struct zkc_kv *mntr)
+{
 	char buf[256];
-#define EITHER(skey, mkey) \
-	(zkc_kv_get(&srvr, skey) ? zkc_kv_get(&srvr, skey) : zkc_kv_get(&mntr, mkey))
-	add_row(rows, &n, "server", x->server);
-	add_row(rows, &n, "mode", EITHER("Mode", "zk_server_state"));
-	add_row(rows, &n, "version", EITHER("Zookeeper version", "zk_version"));
-	add_row(rows, &n, "zxid", EITHER("Zxid", "corral_last_zxid"));
-	add_row(rows, &n, "znodes", EITHER("Node count", "zk_znode_count"));
-	add_row(rows, &n, "connections", EITHER("Connections", "zk_num_alive_connections"));
-	add_row(rows, &n, "outstanding", EITHER("Outstanding", "zk_outstanding_requests"));
-	const char *lat = zkc_kv_get(&srvr, "Latency min/avg/max");
-	const char *lmin = zkc_kv_get(&mntr, "zk_min_latency");
-	const char *lavg = zkc_kv_get(&mntr, "zk_avg_latency");
-	const char *lmax = zkc_kv_get(&mntr, "zk_max_latency");
+	add_row(rows, n, "mode", either(srvr, mntr, "Mode", "zk_server_state"));
+	add_row(rows, n, "version", either(srvr, mntr, "Zookeeper version", "zk_version"));
+	add_row(rows, n, "zxid", either(srvr, mntr, "Zxid", "corral_last_zxid"));
+	add_row(rows, n, "znodes", either(srvr, mntr, "Node count", "zk_znode_count"));
+	add_row(rows, n, "connections",
+		either(srvr, mntr, "Connections", "zk_num_alive_connections"));
+	add_row(rows, n, "outstanding",
+		either(srvr, mntr, "Outstanding", "zk_outstanding_requests"));
+	const char *lat = zkc_kv_get(srvr, "Latency min/avg/max");
+	const char *lmin = zkc_kv_get(mntr, "zk_min_latency");
+	const char *lavg = zkc_kv_get(mntr, "zk_avg_latency");
+	const char *lmax = zkc_kv_get(mntr, "zk_max_latency");
 	if (lat) {
 		snprintf(buf, sizeof(buf), "%s ms", lat);
-		add_row(rows, &n, "latency min/avg/max", buf);
+		add_row(rows, n, "latency min/avg/max", buf);
 	} else if (lmin && lavg && lmax) {
 		snprintf(buf, sizeof(buf), "%s/%s/%s ms", lmin, lavg, lmax);
-		add_row(rows, &n, "latency min/avg/max", buf);
+		add_row(rows, n, "latency min/avg/max", buf);
 	}
-	const char *rcvd = EITHER("Received", "zk_packets_received");
-	const char *sent = EITHER("Sent", "zk_packets_sent");
+	const char *rcvd = either(srvr, mntr, "Received", "zk_packets_received");
+	const char *sent = either(srvr, mntr, "Sent", "zk_packets_sent");
 	if (rcvd && sent) {
 		snprintf(buf, sizeof(buf), "%s/%s", rcvd, sent);
-		add_row(rows, &n, "packets received/sent", buf);
+		add_row(rows, n, "packets received/sent", buf);
 	}
-#undef EITHER
-	add_row(rows, &n, "watches", zkc_kv_get(&mntr, "zk_watch_count"));
-	add_row(rows, &n, "ephemerals", zkc_kv_get(&mntr, "zk_ephemerals_count"));
-	const char *size = zkc_kv_get(&mntr, "zk_approximate_data_size");
+}
+
+/* The rows only mntr gives. */
+static void add_mntr_rows(struct row *rows, size_t *n, const struct zkc_kv *mntr)
+{
+	char buf[256];
+	add_row(rows, n, "watches", zkc_kv_get(mntr, "zk_watch_count"));
+	add_row(rows, n, "ephemerals", zkc_kv_get(mntr, "zk_ephemerals_count"));
+	const char *size = zkc_kv_get(mntr, "zk_approximate_data_size");
 	if (size) {
 		snprintf(buf, sizeof(buf), "%s bytes", size);
-		add_row(rows, &n, "data size", buf);
+		add_row(rows, n, "data size", buf);
 	}
-	add_row(rows, &n, "sessions", zkc_kv_get(&mntr, "zk_global_sessions"));
-	add_row(rows, &n, "log fsyncs", zkc_kv_get(&mntr, "corral_log_fsyncs"));
-	add_row(rows, &n, "log entries/fsync", zkc_kv_get(&mntr, "corral_log_entries_per_fsync"));
-	const char *failed = zkc_kv_get(&mntr, "corral_log_failed");
-	const char *space = zkc_kv_get(&mntr, "corral_log_refusing_for_space");
+	add_row(rows, n, "sessions", zkc_kv_get(mntr, "zk_global_sessions"));
+	add_row(rows, n, "log fsyncs", zkc_kv_get(mntr, "corral_log_fsyncs"));
+	add_row(rows, n, "log entries/fsync", zkc_kv_get(mntr, "corral_log_entries_per_fsync"));
+	const char *failed = zkc_kv_get(mntr, "corral_log_failed");
+	const char *space = zkc_kv_get(mntr, "corral_log_refusing_for_space");
 	if (failed && strcmp(failed, "0") != 0)
-		add_row(rows, &n, "log state", "FAILED: writes refused, restart once the disk is sound");
+		add_row(rows, n, "log state", "FAILED: writes refused, restart once the disk is sound");
 	else if (space && strcmp(space, "0") != 0)
-		add_row(rows, &n, "log state", "writes refused: no room for a log segment");
+		add_row(rows, n, "log state", "writes refused: no room for a log segment");
 	else if (failed || space)
-		add_row(rows, &n, "log state", "ok");
-	add_row(rows, &n, "uptime", format_uptime(zkc_kv_get(&mntr, "zk_uptime"), buf, sizeof(buf)));
+		add_row(rows, n, "log state", "ok");
+	add_row(rows, n, "uptime", format_uptime(zkc_kv_get(mntr, "zk_uptime"), buf, sizeof(buf)));
+}
 
+/* The rows as a table, the values aligned after the longest label. */
+static void print_rows(const struct row *rows, size_t n)
+{
 	int width = 0;
 	for (size_t i = 0; i < n; i++)
 		if ((int)strlen(rows[i].label) > width)
 			width = (int)strlen(rows[i].label);
 	for (size_t i = 0; i < n; i++)
 		printf("%-*s  %s\n", width, rows[i].label, rows[i].value);
+}
+
+int cmd_status(struct ctx *x, char **args, int nargs)
+{
+	struct zkc_kv srvr = { 0 }, mntr = { 0 };
+	int status = ask_srvr_mntr(x, &srvr, &mntr);
+	if (status != 0)
+		return status;
+
+	bool have_mntr = zkc_kv_get(&mntr, "zk_server_state") != NULL;
+	struct row rows[24];
+	size_t n = 0;
+	add_row(rows, &n, "server", x->server);
+	add_common_rows(rows, &n, &srvr, &mntr);
+	add_mntr_rows(rows, &n, &mntr);
+	print_rows(rows, n);
 	if (!have_mntr)
 		fprintf(stderr, "corralctl: %s: mntr is %s: watches, ephemerals, data size, sessions, "
 			"log and uptime are not shown\n", x->server,
@@ -201,5 +235,5 @@ int cmd_status(struct ctx *x, char **args, int nargs)
 				      : "not enabled on the server (not in its four-letter-word whitelist)");
 	zkc_kv_free(&srvr);
 	zkc_kv_free(&mntr);
-	return status;
+	return EXIT_SUCCESS;
 }

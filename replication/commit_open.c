@@ -173,13 +173,9 @@ static int bootstrap(struct commit *c, const struct commit_options *o, char *why
 	return r;
 }
 
-int commit_open(struct commit *c, const struct commit_options *o, char *why, size_t why_size)
+/* Sets c up from the options, before anything is read from disk. */
+static int init_commit(struct commit *c, const struct commit_options *o)
 {
-	struct recovery rv = { .c = c, .why = why, .why_size = why_size, .progress = o->progress,
-			       .last_progress_ms = loop_now_ms() };
-	struct wal_recovery rec;
-	int r;
-
 	memset(c, 0, sizeof(*c));
 	c->lock_fd = -1;
 	c->loop = o->loop;
@@ -203,31 +199,46 @@ int commit_open(struct commit *c, const struct commit_options *o, char *why, siz
 	c->data_dir = strdup(o->data_dir);
 	if (!c->data_dir)
 		return -ENOMEM;
-	r = datadir_lock(o->data_dir, why, why_size);
+	return 0;
+}
+
+/* A data directory without raft.meta: bootstraps it, unless the log is
+ * there (then raft.meta was lost, and starting over would forget it). */
+static int bootstrap_new(struct commit *c, const struct commit_options *o, char *why,
+			 size_t why_size)
+{
+	char walseg[4200];
+	snprintf(walseg, sizeof(walseg), "%s/wal/0000000000000001.seg", o->data_dir);
+	if (access(walseg, F_OK) == 0) {
+		snprintf(why, why_size, "%s/raft.meta is missing but the log exists: "
+			 "the directory is incomplete", o->data_dir);
+		return -EBADMSG;
+	}
+	if (o->ensemble && !ensemble_config_self(o->ensemble))
+		log_notice("data directory %s is new, and server %u is not among the members: "
+			   "waiting to be added to the ensemble", o->data_dir, o->ensemble->id);
+	else if (o->ensemble)
+		log_notice("data directory %s is new: bootstrapping the ensemble of %zu servers "
+			   "\"%s\"", o->data_dir, o->ensemble->member_count, o->ensemble->cluster_name);
+	else
+		log_notice("data directory %s is new: bootstrapping a one-server cluster",
+			   o->data_dir);
+	return bootstrap(c, o, why, why_size);
+}
+
+/* Locks the data directory and reads its raft.meta (bootstrapping a new
+ * one), which must be this server's. */
+static int open_data_dir(struct commit *c, const struct commit_options *o, char *why,
+			 size_t why_size)
+{
+	int r = datadir_lock(o->data_dir, why, why_size);
 	if (r < 0)
 		return r;
 	c->lock_fd = r;
 
 	r = datadir_meta_read(o->data_dir, &c->meta, why, why_size);
-	if (r == -ENOENT) {
-		char walseg[4200];
-		snprintf(walseg, sizeof(walseg), "%s/wal/0000000000000001.seg", o->data_dir);
-		if (access(walseg, F_OK) == 0) {
-			snprintf(why, why_size, "%s/raft.meta is missing but the log exists: "
-				 "the directory is incomplete", o->data_dir);
-			return -EBADMSG;
-		}
-		if (o->ensemble && !ensemble_config_self(o->ensemble))
-			log_notice("data directory %s is new, and server %u is not among the members: "
-				   "waiting to be added to the ensemble", o->data_dir, o->ensemble->id);
-		else if (o->ensemble)
-			log_notice("data directory %s is new: bootstrapping the ensemble of %zu servers "
-				   "\"%s\"", o->data_dir, o->ensemble->member_count, o->ensemble->cluster_name);
-		else
-			log_notice("data directory %s is new: bootstrapping a one-server cluster",
-				   o->data_dir);
-		r = bootstrap(c, o, why, why_size);
-	}
+	if (r == -ENOENT)
+		r = bootstrap_new(c, o, why, why_size);
 	if (r < 0)
 		return r;
 	if (c->meta.identity.server_id != o->server_id) {
@@ -236,11 +247,16 @@ int commit_open(struct commit *c, const struct commit_options *o, char *why, siz
 			 (unsigned long long)o->server_id);
 		return -EXDEV;
 	}
+	return 0;
+}
 
-	/* A crash while a snapshot was being written leaves its temp file,
-	 * up to a snapshot's size: nothing will ever finish it. */
+/* A crash while a snapshot was being written leaves its temp file, up to a
+ * snapshot's size: nothing will ever finish it. */
+static int remove_unfinished_snapshots(const struct commit_options *o, char *why,
+				       size_t why_size)
+{
 	unsigned removed;
-	r = snapshot_remove_temp_files(o->data_dir, &removed);
+	int r = snapshot_remove_temp_files(o->data_dir, &removed);
 	if (r < 0) {
 		snprintf(why, why_size, "%s/snap: cannot remove unfinished snapshots: %s", o->data_dir,
 			 strerror(-r));
@@ -249,11 +265,16 @@ int commit_open(struct commit *c, const struct commit_options *o, char *why, siz
 	if (removed)
 		log_notice("%s/snap: removed %u unfinished snapshot file%s (a crash while one was "
 			   "being written)", o->data_dir, removed, removed == 1 ? "" : "s");
+	return 0;
+}
 
-	uint64_t started = loop_now_ms();
+/* Loads the newest readable snapshot into c->state, if there is one. */
+static int load_snapshot(struct commit *c, const struct commit_options *o, uint64_t started,
+			 char *why, size_t why_size)
+{
 	struct snapshot_meta snap;
-	r = snapshot_load_newest(o->data_dir, &c->meta.identity, c->state, &snap, why, why_size,
-				 snapshot_skipped);
+	int r = snapshot_load_newest(o->data_dir, &c->meta.identity, c->state, &snap, why, why_size,
+				     snapshot_skipped);
 	if (r == 0) {
 		c->snapshot_index = snap.index;
 		c->conf = snap.conf;
@@ -266,24 +287,36 @@ int commit_open(struct commit *c, const struct commit_options *o, char *why, siz
 	} else if (r == -ENOENT) {
 		r = 0;
 	}
+	return r;
+}
+
+/* Reads the log after the snapshot: its entries collect in rv (raft's
+ * start entries), its txns are queued. */
+static int read_log(struct commit *c, const struct commit_options *o, struct recovery *rv,
+		    struct wal_recovery *rec, uint64_t started, char *why, size_t why_size)
+{
+	int r = wal_recover(o->data_dir, &c->meta.identity, c->snapshot_index, recover_entry, rv,
+			    rec, why, why_size);
 	if (r < 0)
 		return r;
-	r = wal_recover(o->data_dir, &c->meta.identity, c->snapshot_index, recover_entry, &rv, &rec,
-			why, why_size);
-	if (r < 0)
-		goto fail;
-	if (rec.torn_tail_cut)
+	if (rec->torn_tail_cut)
 		log_warning("%s: the log ended in a torn write at offset %llu (a crash mid-write); "
-			    "cut there", rec.torn_file, (unsigned long long)rec.torn_offset);
+			    "cut there", rec->torn_file, (unsigned long long)rec->torn_offset);
 	log_info("read the log: %llu entries, index %llu..%llu, %llu txns, in %llu ms",
-		 (unsigned long long)rec.records, (unsigned long long)rec.first_index,
-		 (unsigned long long)rec.last_index, (unsigned long long)c->recovered_txns,
+		 (unsigned long long)rec->records, (unsigned long long)rec->first_index,
+		 (unsigned long long)rec->last_index, (unsigned long long)c->recovered_txns,
 		 (unsigned long long)(loop_now_ms() - started));
+	return 0;
+}
 
-	r = wal_open(&c->wal, o->data_dir, &c->meta.identity, &rec, o->segment_bytes, o->loop, why,
-		     why_size);
+/* Opens the log for appending after what was read back. */
+static int open_log(struct commit *c, const struct commit_options *o,
+		    const struct wal_recovery *rec, char *why, size_t why_size)
+{
+	int r = wal_open(&c->wal, o->data_dir, &c->meta.identity, rec, o->segment_bytes, o->loop,
+			 why, why_size);
 	if (r < 0)
-		goto fail;
+		return r;
 	c->wal_open = true;
 	c->wal.on_durable = commit_on_durable;
 	c->wal.on_failed = commit_on_wal_failed;
@@ -291,22 +324,27 @@ int commit_open(struct commit *c, const struct commit_options *o, char *why, siz
 #ifdef CORRAL_FAULT_INJECTION
 	c->wal.fault_fsync_countdown = o->fault_fsync_countdown;
 #endif
-	c->last_zxid = (int64_t)rec.last_index;
-	if (rec.last_index < c->snapshot_index) {
+	c->last_zxid = (int64_t)rec->last_index;
+	if (rec->last_index < c->snapshot_index) {
 		/* A leader's snapshot came after the last entry this log holds. */
 		wal_skip_to(&c->wal, c->snapshot_index + 1, commit_term_of(c, c->snapshot_index));
 		c->last_zxid = (int64_t)c->snapshot_index;
 	}
+	return 0;
+}
 
+/* Creates the raft instance, with an ensemble's timeouts. */
+static int init_raft(struct commit *c, const struct commit_options *o, char *why,
+		     size_t why_size)
+{
 	char self_address[200] = SINGLE_SERVER_ADDRESS;
 	if (o->ensemble)
 		member_address(&o->ensemble->peer_listen, o->client_listen, self_address,
 			       sizeof(self_address));
-	r = raft_init(&c->raft, NULL, NULL, o->server_id, self_address);
+	int r = raft_init(&c->raft, NULL, NULL, o->server_id, self_address);
 	if (r != 0) {
 		snprintf(why, why_size, "raft_init: %s", raft_strerror(r));
-		r = -ENOMEM;
-		goto fail;
+		return -ENOMEM;
 	}
 	c->raft_ready = true;
 	/* libraft formats a trace message (snprintf) at every step whenever a
@@ -330,6 +368,26 @@ int commit_open(struct commit *c, const struct commit_options *o, char *why, siz
 		raft_set_max_inflight_entries(&c->raft, ENSEMBLE_MAX_INFLIGHT_ENTRIES);
 		c->snapshot_trailing = c->snapshot_entries < 8192 ? (unsigned)c->snapshot_entries : 8192;
 	}
+	return 0;
+}
+
+/* Frees the start entries read from the log (their configurations' copies
+ * and the array). */
+static void free_start_entries(struct recovery *rv)
+{
+	for (unsigned i = 0; i < rv->n; i++)
+		if (rv->entries[i].batch)
+			raft_free(rv->entries[i].batch);
+	free(rv->entries);
+	rv->entries = NULL;
+}
+
+/* Starts raft from the snapshot and the log's entries: the update it
+ * answers with goes to *u. The start entries are gone when this returns,
+ * whatever it returns. */
+static int start_raft(struct commit *c, struct recovery *rv, struct raft_update *u, char *why,
+		      size_t why_size)
+{
 	struct raft_event e = { .type = RAFT_START };
 	struct raft_snapshot_metadata meta;
 	e.start.term = c->meta.term;
@@ -342,8 +400,8 @@ int commit_open(struct commit *c, const struct commit_options *o, char *why, siz
 		if (raft_conf_decode(c->conf, c->conf_len, &meta.configuration) < 0) {
 			snprintf(why, why_size, "the snapshot at index %llu holds an unreadable configuration",
 				 (unsigned long long)c->snapshot_index);
-			r = -EBADMSG;
-			goto fail;
+			free_start_entries(rv);
+			return -EBADMSG;
 		}
 		meta.index = c->snapshot_index;
 		meta.term = commit_term_of(c, c->snapshot_index);
@@ -351,25 +409,56 @@ int commit_open(struct commit *c, const struct commit_options *o, char *why, siz
 		e.start.metadata = &meta;
 		e.start.start_index = c->snapshot_index + 1;
 	}
-	e.start.entries = rv.entries;
-	e.start.n_entries = rv.n;
+	e.start.entries = rv->entries;
+	e.start.n_entries = rv->n;
 	/* Replaying the log applies every txn in it: a single voter's log is
 	 * all committed, which raft confirms by moving the commit index. */
-	struct raft_update u;
-	memset(&u, 0, sizeof(u));
+	memset(u, 0, sizeof(*u));
 	e.time = loop_now_ms();
-	r = raft_step(&c->raft, &e, &u);
+	int r = raft_step(&c->raft, &e, u);
 	if (r != 0) {
 		/* raft frees the start entries when it fails. */
-		free(rv.entries);
+		free(rv->entries);
+		rv->entries = NULL;
 		snprintf(why, why_size, "raft could not start from the log: %s", raft_errmsg(&c->raft));
 		return -EIO;
 	}
-	for (unsigned i = 0; i < rv.n; i++)
-		if (rv.entries[i].batch)
-			raft_free(rv.entries[i].batch);
-	free(rv.entries);
-	rv.entries = NULL;
+	free_start_entries(rv);
+	return 0;
+}
+
+int commit_open(struct commit *c, const struct commit_options *o, char *why, size_t why_size)
+{
+	struct recovery rv = { .c = c, .why = why, .why_size = why_size, .progress = o->progress,
+			       .last_progress_ms = loop_now_ms() };
+	struct wal_recovery rec;
+	struct raft_update u;
+	int r;
+
+	r = init_commit(c, o);
+	if (r == 0)
+		r = open_data_dir(c, o, why, why_size);
+	if (r == 0)
+		r = remove_unfinished_snapshots(o, why, why_size);
+	if (r < 0)
+		return r;
+
+	uint64_t started = loop_now_ms();
+	r = load_snapshot(c, o, started, why, why_size);
+	if (r < 0)
+		return r;
+	r = read_log(c, o, &rv, &rec, started, why, why_size);
+	if (r == 0)
+		r = open_log(c, o, &rec, why, why_size);
+	if (r == 0)
+		r = init_raft(c, o, why, why_size);
+	if (r < 0) {
+		free_start_entries(&rv);
+		return r;
+	}
+	r = start_raft(c, &rv, &u, why, why_size);
+	if (r < 0)
+		return r;
 	r = commit_handle_update(c, &u);
 	if (r < 0) {
 		snprintf(why, why_size, "raft could not start from the log: %s", raft_errmsg(&c->raft));
@@ -384,11 +473,4 @@ int commit_open(struct commit *c, const struct commit_options *o, char *why, siz
 		return -EIO;
 	}
 	return 0;
-fail:
-	for (unsigned i = 0; i < rv.n; i++)
-		if (rv.entries[i].batch)
-			raft_free(rv.entries[i].batch);
-	free(rv.entries);
-	return r;
 }
-

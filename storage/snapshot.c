@@ -359,9 +359,10 @@ static int check_file(const uint8_t *p, size_t len, const struct wal_identity *i
 	return 0;
 }
 
-static int load_body(struct in *i, struct state *st, struct snapshot_meta *ret)
+/* The header's fields after the identity: the index and term the snapshot
+ * ends at and the configuration then (copied to ret->conf). */
+static int load_meta(struct in *i, struct snapshot_meta *ret)
 {
-	struct tree *tree = &st->tree;
 	in_take(i, 8 + 4 + 4 + WAL_CLUSTER_ID_BYTES + 8);
 	ret->index = in_u64(i);
 	ret->term = in_u64(i);
@@ -374,7 +375,11 @@ static int load_body(struct in *i, struct state *st, struct snapshot_meta *ret)
 	if (!ret->conf)
 		return -ENOMEM;
 	memcpy(ret->conf, conf, ret->conf_len);
+	return 0;
+}
 
+static int load_sessions(struct in *i, struct state *st)
+{
 	uint64_t n = in_u64(i);
 	for (uint64_t k = 0; k < n && !i->error; k++) {
 		int64_t sid = (int64_t)in_u64(i);
@@ -385,58 +390,51 @@ static int load_body(struct in *i, struct state *st, struct snapshot_meta *ret)
 		if (!session_add(&st->sessions, sid, timeout, pw, st->local_now_ms))
 			return -ENOMEM;
 	}
+	return 0;
+}
 
-	uint64_t acl_count = in_u64(i);
-	if (i->error || acl_count > i->len)
+/* One list of the ACL table, interned into the tree's: *ret holds a
+ * reference to it. */
+static int load_acl(struct in *i, struct tree *tree, struct acl_list **ret)
+{
+	uint32_t entries = in_u32(i);
+	if (i->error || entries > i->len)
 		return -EBADMSG;
-	struct acl_list **acls = calloc(acl_count ? acl_count : 1, sizeof(*acls));
-	int r = acls ? 0 : -ENOMEM;
-	for (uint64_t k = 0; k < acl_count && r == 0; k++) {
-		uint32_t entries = in_u32(i);
-		if (i->error || entries > i->len) {
-			r = -EBADMSG;
-			break;
-		}
-		struct acl_entry *e = calloc(entries ? entries : 1, sizeof(*e));
-		if (!e) {
-			r = -ENOMEM;
-			break;
-		}
-		for (uint32_t x = 0; x < entries; x++) {
-			e[x].perms = (int32_t)in_u32(i);
-			e[x].scheme = in_str(i);
-			e[x].id = in_str(i);
-			if (!e[x].scheme || !e[x].id)
-				r = i->error ? -EBADMSG : -ENOMEM;
-		}
-		if (r == 0) {
-			acls[k] = acl_intern(&tree->acls, e, entries);
-			if (!acls[k])
-				r = -ENOMEM;
-		}
-		for (uint32_t x = 0; x < entries; x++) {
-			free(e[x].scheme);
-			free(e[x].id);
-		}
-		free(e);
+	struct acl_entry *e = calloc(entries ? entries : 1, sizeof(*e));
+	if (!e)
+		return -ENOMEM;
+	int r = 0;
+	for (uint32_t x = 0; x < entries; x++) {
+		e[x].perms = (int32_t)in_u32(i);
+		e[x].scheme = in_str(i);
+		e[x].id = in_str(i);
+		if (!e[x].scheme || !e[x].id)
+			r = i->error ? -EBADMSG : -ENOMEM;
 	}
+	if (r == 0) {
+		*ret = acl_intern(&tree->acls, e, entries);
+		if (!*ret)
+			r = -ENOMEM;
+	}
+	for (uint32_t x = 0; x < entries; x++) {
+		free(e[x].scheme);
+		free(e[x].id);
+	}
+	free(e);
+	return r;
+}
 
-	uint64_t nodes = r == 0 ? in_u64(i) : 0;
-	/* The count sizes the tree's table before any node is read: it must be
-	 * one the file can hold, or a damaged count asks for gigabytes. */
-	if (r == 0 && nodes > (i->len - i->pos) / SNAP_NODE_MIN_BYTES)
-		r = -EBADMSG;
-	/* Loading is one hash insert per node: the table is sized once, parents
-	 * are found among the previous node's ancestors (the file is in
-	 * pre-order), and only the few nodes the tree starts with (/ and
-	 * /zookeeper's) are looked up to be updated rather than added. */
-	if (r == 0)
-		(void)tree_reserve(tree, tree->nodes.count + (size_t)nodes);
-	const struct znode *builtin[16];
-	size_t builtin_count = 0;
-	bool lookup_all = tree->nodes.count > sizeof(builtin) / sizeof(*builtin);
-	for (const struct znode *b = tree->root; b && !lookup_all;) {
-		builtin[builtin_count++] = b;
+/* Lists the nodes the tree starts with (/ and /zookeeper's), in pre-order:
+ * the only ones a node of the file may already be. Returns false, listing
+ * none, when there are more than max (then every node is looked up). */
+static bool list_builtin(const struct tree *tree, const struct znode **builtin, size_t max,
+			 size_t *ret_count)
+{
+	*ret_count = 0;
+	if (tree->nodes.count > max)
+		return false;
+	for (const struct znode *b = tree->root; b;) {
+		builtin[(*ret_count)++] = b;
 		if (b->first_child) {
 			b = b->first_child;
 			continue;
@@ -445,77 +443,162 @@ static int load_body(struct in *i, struct state *st, struct snapshot_meta *ret)
 			b = b->parent;
 		b = b ? b->next_sibling : NULL;
 	}
-	struct znode *prev = NULL;
-	for (uint64_t k = 0; k < nodes && r == 0; k++) {
-		uint32_t plen = in_u32(i);
-		const char *path = (const char *)in_take(i, plen);
-		int32_t dlen = (int32_t)in_u32(i);
-		const uint8_t *data = dlen > 0 ? in_take(i, (size_t)dlen) : NULL;
-		uint64_t acl_id = in_u64(i);
-		int64_t czxid = (int64_t)in_u64(i), mzxid = (int64_t)in_u64(i), pzxid = (int64_t)in_u64(i);
-		int64_t ctime = (int64_t)in_u64(i), mtime = (int64_t)in_u64(i);
-		int32_t version = (int32_t)in_u32(i), creates = (int32_t)in_u32(i);
-		int32_t aversion = (int32_t)in_u32(i);
-		int64_t owner = (int64_t)in_u64(i);
-		if (i->error || !path || plen == 0 || acl_id >= acl_count || dlen < -1) {
-			r = -EBADMSG;
+	return true;
+}
+
+/* A node as the file holds it; path and data point into the file. */
+struct node_record {
+	const char *path;
+	uint32_t plen;
+	const uint8_t *data;
+	int32_t dlen;
+	uint64_t acl_id;
+	int64_t czxid, mzxid, pzxid, ctime, mtime;
+	int32_t version, creates, aversion;
+	int64_t owner;
+};
+
+/* Reads one node's fields; i->error says whether they were all there. */
+static void read_node(struct in *i, struct node_record *n)
+{
+	n->plen = in_u32(i);
+	n->path = (const char *)in_take(i, n->plen);
+	n->dlen = (int32_t)in_u32(i);
+	n->data = n->dlen > 0 ? in_take(i, (size_t)n->dlen) : NULL;
+	n->acl_id = in_u64(i);
+	n->czxid = (int64_t)in_u64(i);
+	n->mzxid = (int64_t)in_u64(i);
+	n->pzxid = (int64_t)in_u64(i);
+	n->ctime = (int64_t)in_u64(i);
+	n->mtime = (int64_t)in_u64(i);
+	n->version = (int32_t)in_u32(i);
+	n->creates = (int32_t)in_u32(i);
+	n->aversion = (int32_t)in_u32(i);
+	n->owner = (int64_t)in_u64(i);
+}
+
+/* The parent of path (not "/"): one of prev's ancestors, as the file is in
+ * pre-order, else looked up. NULL when it is not in the tree. */
+static struct znode *find_parent(struct tree *tree, struct znode *prev, const char *path,
+				 size_t plen)
+{
+	size_t parent_len = 1;
+	for (size_t x = plen; x-- > 1;)
+		if (path[x] == '/') {
+			parent_len = x;
 			break;
 		}
-		struct znode *node = NULL, *parent = NULL;
-		if (plen == 1 && path[0] == '/') {
-			node = tree->root;
-		} else {
-			size_t parent_len = 1;
-			for (size_t x = plen; x-- > 1;)
-				if (path[x] == '/') {
-					parent_len = x;
-					break;
-				}
-			parent = prev;
-			while (parent && !(parent->path_len == parent_len &&
-					   memcmp(parent->path, path, parent_len) == 0))
-				parent = parent->parent;
-			if (!parent)
-				parent = tree_lookup(tree, path, parent_len);
-			if (!parent) {
-				r = -EBADMSG;	/* a child before its parent */
-				break;
-			}
-			bool may_exist = lookup_all;
-			for (size_t b = 0; b < builtin_count && !may_exist; b++)
-				may_exist = builtin[b] == parent;
-			if (may_exist)
-				node = tree_lookup(tree, path, plen);
-		}
-		if (!node) {
-			node = tree_add(tree, parent, path, plen, data, dlen, acls[acl_id], owner, czxid, ctime);
-			if (!node) {
-				r = -ENOMEM;
-				break;
-			}
-			if (znode_is_ephemeral(node)) {
-				struct session *s = session_lookup(&st->sessions, owner);
-				if (s)
-					session_link_ephemeral(s, node);
-			}
-		} else {
-			if (tree_set_data(tree, node, data, dlen) < 0) {
-				r = -ENOMEM;
-				break;
-			}
-			acl_unref(&tree->acls, node->acl);
-			node->acl = acl_ref(acls[acl_id]);
-		}
-		node->czxid = czxid;
-		node->mzxid = mzxid;
-		node->pzxid = pzxid;
-		node->ctime = ctime;
-		node->mtime = mtime;
-		node->version = version;
-		node->child_creates = creates;
-		node->aversion = aversion;
-		prev = node;
+	struct znode *parent = prev;
+	while (parent && !(parent->path_len == parent_len &&
+			   memcmp(parent->path, path, parent_len) == 0))
+		parent = parent->parent;
+	if (!parent)
+		parent = tree_lookup(tree, path, parent_len);
+	return parent;
+}
+
+/* What loading the nodes keeps from one node to the next. */
+struct node_loader {
+	struct state *st;
+	struct acl_list **acls;		/* the file's ACL table */
+	const struct znode *builtin[16];
+	size_t builtin_count;
+	bool lookup_all;		/* the tree started with too many nodes to list */
+	struct znode *prev;		/* the node loaded last */
+};
+
+/* Adds a node of the file to the tree, or updates the one the tree starts
+ * with at its path. */
+static int load_node(struct node_loader *ld, const struct node_record *n)
+{
+	struct tree *tree = &ld->st->tree;
+	struct znode *node = NULL, *parent = NULL;
+	if (n->plen == 1 && n->path[0] == '/') {
+		node = tree->root;
+	} else {
+		parent = find_parent(tree, ld->prev, n->path, n->plen);
+		if (!parent)
+			return -EBADMSG;	/* a child before its parent */
+		bool may_exist = ld->lookup_all;
+		for (size_t b = 0; b < ld->builtin_count && !may_exist; b++)
+			may_exist = ld->builtin[b] == parent;
+		if (may_exist)
+			node = tree_lookup(tree, n->path, n->plen);
 	}
+	if (!node) {
+		node = tree_add(tree, parent, n->path, n->plen, n->data, n->dlen, ld->acls[n->acl_id],
+				n->owner, n->czxid, n->ctime);
+		if (!node)
+			return -ENOMEM;
+		if (znode_is_ephemeral(node)) {
+			struct session *s = session_lookup(&ld->st->sessions, n->owner);
+			if (s)
+				session_link_ephemeral(s, node);
+		}
+	} else {
+		if (tree_set_data(tree, node, n->data, n->dlen) < 0)
+			return -ENOMEM;
+		acl_unref(&tree->acls, node->acl);
+		node->acl = acl_ref(ld->acls[n->acl_id]);
+	}
+	node->czxid = n->czxid;
+	node->mzxid = n->mzxid;
+	node->pzxid = n->pzxid;
+	node->ctime = n->ctime;
+	node->mtime = n->mtime;
+	node->version = n->version;
+	node->child_creates = n->creates;
+	node->aversion = n->aversion;
+	ld->prev = node;
+	return 0;
+}
+
+static int load_nodes(struct in *i, struct state *st, struct acl_list **acls, uint64_t acl_count)
+{
+	struct tree *tree = &st->tree;
+	uint64_t nodes = in_u64(i);
+	/* The count sizes the tree's table before any node is read: it must be
+	 * one the file can hold, or a damaged count asks for gigabytes. */
+	if (nodes > (i->len - i->pos) / SNAP_NODE_MIN_BYTES)
+		return -EBADMSG;
+	/* Loading is one hash insert per node: the table is sized once, parents
+	 * are found among the previous node's ancestors (the file is in
+	 * pre-order), and only the few nodes the tree starts with (/ and
+	 * /zookeeper's) are looked up to be updated rather than added. */
+	(void)tree_reserve(tree, tree->nodes.count + (size_t)nodes);
+	struct node_loader ld = { .st = st, .acls = acls };
+	ld.lookup_all = !list_builtin(tree, ld.builtin, sizeof(ld.builtin) / sizeof(*ld.builtin),
+				      &ld.builtin_count);
+	for (uint64_t k = 0; k < nodes; k++) {
+		struct node_record n;
+		read_node(i, &n);
+		if (i->error || !n.path || n.plen == 0 || n.acl_id >= acl_count || n.dlen < -1)
+			return -EBADMSG;
+		int r = load_node(&ld, &n);
+		if (r < 0)
+			return r;
+	}
+	return 0;
+}
+
+static int load_body(struct in *i, struct state *st, struct snapshot_meta *ret)
+{
+	struct tree *tree = &st->tree;
+	int r = load_meta(i, ret);
+	if (r == 0)
+		r = load_sessions(i, st);
+	if (r < 0)
+		return r;
+
+	uint64_t acl_count = in_u64(i);
+	if (i->error || acl_count > i->len)
+		return -EBADMSG;
+	struct acl_list **acls = calloc(acl_count ? acl_count : 1, sizeof(*acls));
+	r = acls ? 0 : -ENOMEM;
+	for (uint64_t k = 0; k < acl_count && r == 0; k++)
+		r = load_acl(i, tree, &acls[k]);
+	if (r == 0)
+		r = load_nodes(i, st, acls, acl_count);
 	for (uint64_t k = 0; acls && k < acl_count; k++)
 		acl_unref(&tree->acls, acls[k]);
 	free(acls);

@@ -31,14 +31,21 @@ struct scan {
 	size_t why_size;
 };
 
-static int scan_segment(struct scan *s, const struct wal_segment_file *seg, bool last_segment,
-			uint64_t *expected_index)
+/* A segment being scanned, mapped whole. */
+struct mapped {
+	const struct wal_segment_file *seg;
+	int fd;
+	uint8_t *base;
+	size_t size;
+};
+
+/* Opens m->seg (for writing too unless read only, to cut a torn tail) and
+ * maps it. Returns 0, or -errno with s->why set and nothing left open. */
+static int map_segment(struct scan *s, struct mapped *m)
 {
-	struct wal_recovery *rec = s->rec;
+	const struct wal_segment_file *seg = m->seg;
 	int fd = openat(s->dir_fd, seg->name, (s->read_only ? O_RDONLY : O_RDWR) | O_CLOEXEC);
 	struct stat st;
-	uint8_t *base = NULL;
-	int r = 0;
 
 	if (fd < 0 || fstat(fd, &st) < 0) {
 		snprintf(s->why, s->why_size, "%s/%s: %s", s->dir, seg->name, strerror(errno));
@@ -53,18 +60,31 @@ static int scan_segment(struct scan *s, const struct wal_segment_file *seg, bool
 		close(fd);
 		return -EBADMSG;
 	}
-	base = mmap(NULL, size, PROT_READ, MAP_SHARED, fd, 0);
+	uint8_t *base = mmap(NULL, size, PROT_READ, MAP_SHARED, fd, 0);
 	if (base == MAP_FAILED) {
 		snprintf(s->why, s->why_size, "%s/%s: mmap: %s", s->dir, seg->name, strerror(errno));
 		close(fd);
 		return -errno;
 	}
+	m->fd = fd;
+	m->base = base;
+	m->size = size;
+	return 0;
+}
+
+/* Checks a segment's header: intact, of this cluster and server (or of the
+ * first segment's, when no identity was given), and starting where the log
+ * before it ended (expected_index, 0 for the first segment read). */
+static int check_header(struct scan *s, const struct mapped *m, uint64_t expected_index)
+{
+	const struct wal_segment_file *seg = m->seg;
+	const uint8_t *base = m->base;
+
 	if (memcmp(base, WAL_MAGIC, 8) != 0 || load_be32(base + 60) != wal_checksum(base, 60) ||
 	    load_be32(base + 8) != WAL_FORMAT_VERSION || load_be64(base + 40) != seg->first_index) {
 		snprintf(s->why, s->why_size, "%s/%s: damaged segment header at offset 0", s->dir,
 			 seg->name);
-		r = -EBADMSG;
-		goto out;
+		return -EBADMSG;
 	}
 	if (!s->id) {
 		/* No identity given (verify without raft.meta): all segments must
@@ -78,53 +98,78 @@ static int scan_segment(struct scan *s, const struct wal_segment_file *seg, bool
 		snprintf(s->why, s->why_size, "%s/%s belongs to another cluster or server (server id "
 			 "%llu in the file, %llu here)", s->dir, seg->name,
 			 (unsigned long long)load_be64(base + 32), (unsigned long long)s->id->server_id);
-		r = -EXDEV;
-		goto out;
+		return -EXDEV;
 	}
-	if (*expected_index && seg->first_index != *expected_index) {
+	if (expected_index && seg->first_index != expected_index) {
 		snprintf(s->why, s->why_size, "%s/%s starts at index %llu, the log before it ends at %llu",
 			 s->dir, seg->name, (unsigned long long)seg->first_index,
-			 (unsigned long long)(*expected_index - 1));
-		r = -EBADMSG;
-		goto out;
+			 (unsigned long long)(expected_index - 1));
+		return -EBADMSG;
 	}
-	*expected_index = seg->first_index;
+	return 0;
+}
 
+/* At off, where the record with expected_index should be, is not an intact
+ * one. Torn tail or damage? A torn write can leave garbage only in the last,
+ * never-synced batch: if an intact record of a later batch follows, the
+ * damage is in synced data. A torn tail (of the last segment only) is cut
+ * there: recorded in s->rec and, unless read only, zeroed on disk. Returns
+ * 0 once cut, else -errno with s->why set. */
+static int cut_torn_tail(struct scan *s, const struct mapped *m, size_t off, bool last_segment,
+			 uint64_t expected_index)
+{
+	const struct wal_segment_file *seg = m->seg;
+	struct wal_recovery *rec = s->rec;
+	bool later_batch = false;
+
+	for (size_t k = off + 8; k + WAL_RECORD_HEADER_BYTES <= m->size && !later_batch; k += 8)
+		later_batch = wal_record_intact(m->base, m->size, k) &&
+			      load_be64(m->base + k + 24) > expected_index;
+	if (!last_segment || later_batch) {
+		snprintf(s->why, s->why_size, "%s/%s: damaged record at offset %zu "
+			 "(expected index %llu); the log after it cannot be trusted",
+			 s->dir, seg->name, off, (unsigned long long)expected_index);
+		return -EBADMSG;
+	}
+	rec->torn_tail_cut = true;
+	snprintf(rec->torn_file, sizeof(rec->torn_file), "%s/%s", s->dir, seg->name);
+	rec->torn_offset = off;
+	if (s->out)
+		fprintf(s->out, "%s/%s: torn tail at offset %zu (a crash mid-write); "
+			"recovery cuts the log there\n", s->dir, seg->name, off);
+	if (!s->read_only &&
+	    (fallocate(m->fd, FALLOC_FL_ZERO_RANGE, (off_t)off, (off_t)(m->size - off)) < 0 ||
+	     fdatasync(m->fd) < 0)) {
+		snprintf(s->why, s->why_size, "%s/%s: cannot cut the torn tail at %zu: %s",
+			 s->dir, seg->name, off, strerror(errno));
+		return -errno;
+	}
+	return 0;
+}
+
+/* Reads a segment's records in order, each visited and counted in s->rec,
+ * up to the zeroes after the last (or a torn tail, cut). Returns 0 with
+ * *ret_end, where the records end, and *ret_records, how many there were;
+ * else -errno with s->why set. */
+static int scan_records(struct scan *s, const struct mapped *m, bool last_segment,
+			uint64_t *expected_index, size_t *ret_end, uint64_t *ret_records)
+{
+	const struct wal_segment_file *seg = m->seg;
+	const uint8_t *base = m->base;
+	size_t size = m->size;
+	struct wal_recovery *rec = s->rec;
 	size_t off = WAL_SEGMENT_HEADER_BYTES;
 	uint64_t seg_records = 0;
+	int r;
+
 	while (off < size && !wal_all_zero(base + off, size - off < 8 ? size - off : 8)) {
 		bool ok = off + WAL_RECORD_HEADER_BYTES <= size && wal_record_intact(base, size, off) &&
 			  load_be64(base + off + 8) == *expected_index &&
 			  load_be64(base + off + 16) >= rec->last_term;
 		if (!ok) {
-			/* Torn tail or damage? A torn write can leave garbage only in the
-			 * last, never-synced batch: if an intact record of a later batch
-			 * follows, the damage is in synced data. */
-			bool later_batch = false;
-			for (size_t k = off + 8; k + WAL_RECORD_HEADER_BYTES <= size && !later_batch; k += 8)
-				later_batch = wal_record_intact(base, size, k) &&
-					      load_be64(base + k + 24) > *expected_index;
-			if (!last_segment || later_batch) {
-				snprintf(s->why, s->why_size, "%s/%s: damaged record at offset %zu "
-					 "(expected index %llu); the log after it cannot be trusted",
-					 s->dir, seg->name, off, (unsigned long long)*expected_index);
-				r = -EBADMSG;
-				goto out;
-			}
-			rec->torn_tail_cut = true;
-			snprintf(rec->torn_file, sizeof(rec->torn_file), "%s/%s", s->dir, seg->name);
-			rec->torn_offset = off;
-			if (s->out)
-				fprintf(s->out, "%s/%s: torn tail at offset %zu (a crash mid-write); "
-					"recovery cuts the log there\n", s->dir, seg->name, off);
-			if (!s->read_only &&
-			    (fallocate(fd, FALLOC_FL_ZERO_RANGE, (off_t)off, (off_t)(size - off)) < 0 ||
-			     fdatasync(fd) < 0)) {
-				snprintf(s->why, s->why_size, "%s/%s: cannot cut the torn tail at %zu: %s",
-					 s->dir, seg->name, off, strerror(errno));
-				r = -errno;
-				goto out;
-			}
+			r = cut_torn_tail(s, m, off, last_segment, *expected_index);
+			if (r < 0)
+				return r;
 			break;
 		}
 		uint32_t total = load_be32(base + off);
@@ -139,7 +184,7 @@ static int scan_segment(struct scan *s, const struct wal_segment_file *seg, bool
 					snprintf(s->why, s->why_size, "%s/%s: record at offset %zu (index %llu) "
 						 "cannot be applied: %s", s->dir, seg->name, off,
 						 (unsigned long long)index, strerror(-r));
-				goto out;
+				return r;
 			}
 		}
 		if (!rec->first_index)
@@ -151,17 +196,40 @@ static int scan_segment(struct scan *s, const struct wal_segment_file *seg, bool
 		(*expected_index)++;
 		off += align8(total);
 	}
-	rec->segments++;
-	if (s->out)
-		fprintf(s->out, "%s/%s: %llu records, index %llu..%llu\n", s->dir, seg->name,
-			(unsigned long long)seg_records, (unsigned long long)seg->first_index,
-			(unsigned long long)(*expected_index - 1));
-	s->have_last_seg = true;
-	s->last_seg_first_index = seg->first_index;
-	s->last_seg_end = off;
-out:
-	munmap(base, size);
-	close(fd);
+	*ret_end = off;
+	*ret_records = seg_records;
+	return 0;
+}
+
+static int scan_segment(struct scan *s, const struct wal_segment_file *seg, bool last_segment,
+			uint64_t *expected_index)
+{
+	struct wal_recovery *rec = s->rec;
+	struct mapped m = { .seg = seg };
+	size_t end;
+	uint64_t seg_records;
+
+	int r = map_segment(s, &m);
+	if (r < 0)
+		return r;
+	r = check_header(s, &m, *expected_index);
+	if (r == 0) {
+		*expected_index = seg->first_index;
+		r = scan_records(s, &m, last_segment, expected_index, &end, &seg_records);
+	}
+	if (r == 0) {
+		rec->segments++;
+		if (s->out)
+			fprintf(s->out, "%s/%s: %llu records, index %llu..%llu\n", s->dir,
+				seg->name, (unsigned long long)seg_records,
+				(unsigned long long)seg->first_index,
+				(unsigned long long)(*expected_index - 1));
+		s->have_last_seg = true;
+		s->last_seg_first_index = seg->first_index;
+		s->last_seg_end = end;
+	}
+	munmap(m.base, m.size);
+	close(m.fd);
 	return r;
 }
 

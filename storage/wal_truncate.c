@@ -11,6 +11,50 @@
 
 #include "bytes.h"
 
+/* Unlinks the segments after segs[k] (closing the one appended to, if it is
+ * among them), then makes that durable. */
+static int unlink_after(struct wal *w, const struct wal_segment_file *segs, size_t k, size_t n)
+{
+	bool unlinked = false;
+	for (size_t j = k + 1; j < n; j++) {
+		if (segs[j].first_index == w->seg_first_index && w->seg_fd >= 0) {
+			close(w->seg_fd);
+			w->seg_fd = -1;
+		}
+		if (unlinkat(w->dir_fd, segs[j].name, 0) < 0 && errno != ENOENT)
+			return -errno;
+		unlinked = true;
+	}
+	if (unlinked && fsync(w->dir_fd) < 0)
+		return -errno;
+	return 0;
+}
+
+/* Looks for the record of index in a segment of size bytes. Returns true
+ * with *ret_off where it starts; false with *ret_off where the search
+ * stopped (after the header when the segment cannot be mapped). */
+static bool find_record(int fd, size_t size, uint64_t index, size_t *ret_off)
+{
+	size_t off = WAL_SEGMENT_HEADER_BYTES;
+	uint8_t *base = size > off ? mmap(NULL, size, PROT_READ, MAP_SHARED, fd, 0) : MAP_FAILED;
+	bool found = false;
+	if (base != MAP_FAILED) {
+		while (off + WAL_RECORD_HEADER_BYTES <= size) {
+			uint32_t total = load_be32(base + off);
+			if (load_be64(base + off + 8) == index) {
+				found = true;
+				break;
+			}
+			if (total < WAL_RECORD_HEADER_BYTES || off + align8(total) > size)
+				break;
+			off += align8(total);
+		}
+		munmap(base, size);
+	}
+	*ret_off = off;
+	return found;
+}
+
 /* Cuts the log on disk at index (see wal_truncate). Nothing is in flight. */
 int wal_cut(struct wal *w, uint64_t index)
 {
@@ -27,22 +71,9 @@ int wal_cut(struct wal *w, uint64_t index)
 	}
 	k--;	/* segs[k] holds index */
 	/* Later segments first: a crash from here on leaves a prefix. */
-	bool unlinked = false;
-	for (size_t j = k + 1; j < n; j++) {
-		if (segs[j].first_index == w->seg_first_index && w->seg_fd >= 0) {
-			close(w->seg_fd);
-			w->seg_fd = -1;
-		}
-		if (unlinkat(w->dir_fd, segs[j].name, 0) < 0 && errno != ENOENT) {
-			r = -errno;
-			goto out;
-		}
-		unlinked = true;
-	}
-	if (unlinked && fsync(w->dir_fd) < 0) {
-		r = -errno;
+	r = unlink_after(w, segs, k, n);
+	if (r < 0)
 		goto out;
-	}
 	int fd = segs[k].first_index == w->seg_first_index && w->seg_fd >= 0
 			 ? w->seg_fd
 			 : openat(w->dir_fd, segs[k].name, O_RDWR | O_CLOEXEC);
@@ -53,22 +84,8 @@ int wal_cut(struct wal *w, uint64_t index)
 			close(fd);
 		goto out;
 	}
-	size_t size = (size_t)st.st_size, off = WAL_SEGMENT_HEADER_BYTES;
-	uint8_t *base = size > off ? mmap(NULL, size, PROT_READ, MAP_SHARED, fd, 0) : MAP_FAILED;
-	bool found = false;
-	if (base != MAP_FAILED) {
-		while (off + WAL_RECORD_HEADER_BYTES <= size) {
-			uint32_t total = load_be32(base + off);
-			if (load_be64(base + off + 8) == index) {
-				found = true;
-				break;
-			}
-			if (total < WAL_RECORD_HEADER_BYTES || off + align8(total) > size)
-				break;
-			off += align8(total);
-		}
-		munmap(base, size);
-	}
+	size_t size = (size_t)st.st_size, off;
+	bool found = find_record(fd, size, index, &off);
 	if (!found && !(index == segs[k].first_index && off == WAL_SEGMENT_HEADER_BYTES)) {
 		if (fd != w->seg_fd)
 			close(fd);
