@@ -12,11 +12,13 @@
 #include "bytes.h"
 
 /* Unlinks the segments after segs[k] (closing the one appended to, if it is
- * among them), then makes that durable. */
+ * among them), newest first, so that a crash part way leaves the log a
+ * prefix of itself (a gap would make recovery refuse it); then makes that
+ * durable. */
 static int unlink_after(struct wal *w, const struct wal_segment_file *segs, size_t k, size_t n)
 {
 	bool unlinked = false;
-	for (size_t j = k + 1; j < n; j++) {
+	for (size_t j = n - 1; j > k; j--) {
 		if (segs[j].first_index == w->seg_first_index && w->seg_fd >= 0) {
 			close(w->seg_fd);
 			w->seg_fd = -1;
