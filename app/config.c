@@ -13,6 +13,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <unistd.h>
 #include <yaml.h>
 
 #include "config_ensemble.h"
@@ -67,6 +68,13 @@ static const struct key client_keys[] = {
 	NUMBER(KEY_U32, "max_outstanding_requests", max_outstanding_requests, 1, 100000),
 	NUMBER(KEY_U64, "max_output_bytes", max_output_bytes, 65536, UINT64_C(4294967296)),
 	FIELD(KEY_WORDS, "four_letter_words", four_letter_words),
+	NUMBER(KEY_U32, "handshake_timeout_ms", handshake_timeout_ms, 100, 3600000),
+	NUMBER(KEY_U32, "frame_timeout_ms", frame_timeout_ms, 100, 3600000),
+	{ 0 },
+};
+
+static const struct key memory_keys[] = {
+	NUMBER(KEY_U64, "budget_bytes", memory_budget_bytes, 0, UINT64_C(1) << 50),
 	{ 0 },
 };
 
@@ -118,6 +126,7 @@ static const struct key top_keys[] = {
 	SECTION("znode", znode_keys),
 	SECTION("storage", storage_keys),
 	SECTION("auth", auth_keys),
+	SECTION("memory", memory_keys),
 	SECTION("ensemble", ensemble_keys),
 	{ 0 },
 };
@@ -475,6 +484,8 @@ int config_init_defaults(struct server_config *cfg)
 		.max_frame_bytes = 1048575,
 		.max_outstanding_requests = 1000,
 		.max_output_bytes = 16777216,
+		.handshake_timeout_ms = 10000,
+		.frame_timeout_ms = 10000,
 		.segment_bytes = 67108864,
 		.snapshot_entries = 100000,
 		.snapshot_log_bytes = 1073741824,
@@ -558,8 +569,41 @@ static int finish_error(const struct server_config *cfg, char *error, size_t err
 	return -EINVAL;
 }
 
+/* The memory this server may use: the machine's, or its cgroup's limit
+ * (systemd's MemoryMax=, a container's) when that is lower. */
+static uint64_t machine_memory_bytes(void)
+{
+	long pages = sysconf(_SC_PHYS_PAGES), page = sysconf(_SC_PAGESIZE);
+	uint64_t total = pages > 0 && page > 0 ? (uint64_t)pages * (uint64_t)page : UINT64_C(1) << 30;
+	char line[4096], path[4200];
+	FILE *f = fopen("/proc/self/cgroup", "re");
+	bool found = false;
+	while (f && fgets(line, sizeof(line), f))
+		if (strncmp(line, "0::", 3) == 0) {
+			line[strcspn(line, "\n")] = 0;
+			snprintf(path, sizeof(path), "/sys/fs/cgroup%s/memory.max", line + 3);
+			found = true;
+			break;
+		}
+	if (f)
+		fclose(f);
+	f = found ? fopen(path, "re") : NULL;
+	unsigned long long limit;
+	if (f && fscanf(f, "%llu", &limit) == 1 && limit < total)	/* "max": none */
+		total = limit;
+	if (f)
+		fclose(f);
+	return total;
+}
+
 int config_finish(struct server_config *cfg, char *error, size_t error_size)
 {
+	if (cfg->memory_budget_bytes == 0)
+		cfg->memory_budget_bytes = machine_memory_bytes() / 2;
+	if (cfg->memory_budget_bytes < (UINT64_C(1) << 20))
+		return finish_error(cfg, error, error_size,
+				    "memory.budget_bytes: %llu is below 1 MiB (1048576); 0 is half "
+				    "the machine's memory", (unsigned long long)cfg->memory_budget_bytes);
 	if (cfg->min_session_timeout_ms == 0)
 		cfg->min_session_timeout_ms = 2 * cfg->tick_time_ms;
 	if (cfg->max_session_timeout_ms == 0)

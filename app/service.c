@@ -160,6 +160,9 @@ static void apply_live(struct service *svc, struct server_config *cur, struct se
 	cur->max_outstanding_requests = next->max_outstanding_requests;
 	cur->max_output_bytes = next->max_output_bytes;
 	cur->four_letter_words = next->four_letter_words;
+	cur->handshake_timeout_ms = next->handshake_timeout_ms;
+	cur->frame_timeout_ms = next->frame_timeout_ms;
+	cur->memory_budget_bytes = next->memory_budget_bytes;
 	cur->tick_time_ms = next->tick_time_ms;
 	cur->min_session_timeout_ms = next->min_session_timeout_ms;
 	cur->max_session_timeout_ms = next->max_session_timeout_ms;

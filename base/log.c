@@ -96,3 +96,25 @@ void log_full(int priority, const struct log_fields *f, const char *fmt, ...)
 	fprintf(stderr, "<%d>%s\n", priority, msg);
 	errno = saved_errno;
 }
+
+void log_limit_tick(struct log_limit *l, uint64_t now_ms)
+{
+	if (now_ms - l->window_start_ms < LOG_LIMIT_WINDOW_MS)
+		return;
+	if (l->suppressed)
+		log_warning("%u more %s in the last %u s (not logged one by one)", l->suppressed,
+			    l->what, LOG_LIMIT_WINDOW_MS / 1000);
+	l->window_start_ms = now_ms;
+	l->logged = l->suppressed = 0;
+}
+
+bool log_limit_allow(struct log_limit *l, uint64_t now_ms)
+{
+	log_limit_tick(l, now_ms);
+	if (l->logged < LOG_LIMIT_LINES) {
+		l->logged++;
+		return true;
+	}
+	l->suppressed++;
+	return false;
+}

@@ -7,6 +7,7 @@
  * Entries below the configured level cost one comparison. */
 #pragma once
 
+#include <stdbool.h>
 #include <stdint.h>
 #include <syslog.h>
 
@@ -31,6 +32,8 @@ enum log_level {
 #define LOG_MSGID_SESSION_RESUMED	"1e4c0b6d27a94d0f9a3b7c1f0e2d5a08"
 #define LOG_MSGID_CONFIG		"1e4c0b6d27a94d0f9a3b7c1f0e2d5a09"
 #define LOG_MSGID_SLOW_CLIENT		"1e4c0b6d27a94d0f9a3b7c1f0e2d5a0a"
+#define LOG_MSGID_DEADLINE		"1e4c0b6d27a94d0f9a3b7c1f0e2d5a0b"
+#define LOG_MSGID_MEMORY_BUDGET		"1e4c0b6d27a94d0f9a3b7c1f0e2d5a0c"
 
 void log_setup(enum log_level level);
 void log_set_level(enum log_level level);
@@ -64,3 +67,21 @@ void log_full(int priority, const struct log_fields *fields, const char *fmt, ..
 		if ((prio) <= log_get_level())				\
 			log_full((prio), &(struct log_fields)fmt, __VA_ARGS__); \
 	} while (0)
+
+/* A kind of line that a flood of clients could repeat (refused or
+ * timed-out connections): at most LOG_LIMIT_LINES of it per
+ * LOG_LIMIT_WINDOW_MS, then one line saying how many were left out. */
+#define LOG_LIMIT_LINES 10
+#define LOG_LIMIT_WINDOW_MS 10000
+
+struct log_limit {
+	const char *what;		/* names the kind in the summary: "connections refused" */
+	uint64_t window_start_ms;
+	uint32_t logged;
+	uint32_t suppressed;
+};
+
+/* Whether a line of this kind may be logged at now_ms. */
+bool log_limit_allow(struct log_limit *l, uint64_t now_ms);
+/* From a timer: once a window is over, says how many lines it left out. */
+void log_limit_tick(struct log_limit *l, uint64_t now_ms);

@@ -78,6 +78,15 @@ static bool is_normal_ephemeral(int64_t owner)
 
 /* ZooKeeper's checkAndIncVersion: -1 matches any version. Returns the
  * verdict: ZOK or ZBADVERSION. */
+/* A write that would grow the tree, past the memory budget. */
+static bool refused_for_memory(struct prep *p)
+{
+	if (!p->refuse_growth)
+		return false;
+	p->refused_growth++;
+	return true;
+}
+
 static int32_t check_version(int32_t current, int32_t expected)
 {
 	return (expected != -1 && expected != current) ? ZBADVERSION : ZOK;
@@ -212,6 +221,9 @@ static int create_op(struct prep *p, struct batch *b, const struct session *s,
 	err = ZNOCHILDRENFOREPHEMERALS;
 	if (is_normal_ephemeral(parent.owner))
 		goto fail;
+	err = ZSYSTEMERROR;
+	if (refused_for_memory(p))
+		goto fail;
 
 	int64_t owner = create_owner(s, op, req);
 	err = ZOK;
@@ -297,6 +309,11 @@ static int set_data_op(struct prep *p, struct batch *b, const struct auth_identi
 	int32_t err = check_version(node.version, req->version);
 	if (err)
 		return refuse(ret_err, err);
+	if (p->refuse_growth) {
+		const struct znode *n = tree_lookup(&p->state->tree, req->path, len);
+		if ((!n || req->data_len > n->data_len) && refused_for_memory(p))
+			return refuse(ret_err, ZSYSTEMERROR);
+	}
 
 	o->type = TXN_OP_SET_DATA;
 	o->request_type = ZK_OP_SET_DATA;

@@ -23,6 +23,12 @@ struct prep {
 	uint64_t next_seq;
 	uint8_t server_id;
 	bool extended_types;	/* containers and TTL nodes allowed */
+	/* The server is past its memory budget: a write that would grow the
+	 * tree (a create, a setData with more data than the node has, in a
+	 * multi too) is refused with SYSTEMERROR once it passed every other
+	 * check; deletes and the rest go on. */
+	bool refuse_growth;
+	uint64_t refused_growth;	/* how many were refused so (mntr) */
 };
 
 int prep_init(struct prep *p, struct state *state, uint8_t server_id);

@@ -75,3 +75,10 @@ bool state_is_system_path(const char *path, size_t len)
 			return true;
 	return false;
 }
+
+uint64_t state_memory_bytes(const struct state *s)
+{
+	const struct tree *t = &s->tree;
+	return (uint64_t)t->nodes.count * (sizeof(struct znode) + 32) + t->data_bytes +
+	       t->path_bytes + (uint64_t)s->sessions.by_id.count * (sizeof(struct session) + 48);
+}

@@ -32,3 +32,7 @@ void state_free(struct state *s);
 
 /* True for the nodes no client may delete: /, /zookeeper and its built-in children. */
 bool state_is_system_path(const char *path, size_t len);
+/* What the state holds in memory, estimated for the memory budget: each
+ * node's data and path and a fixed cost per node (its struct and its
+ * place in the hash table), and each session's. */
+uint64_t state_memory_bytes(const struct state *s);

@@ -150,6 +150,7 @@ struct znode *tree_add(struct tree *t, struct znode *parent, const char *path, s
 	hash_table_insert(&t->nodes, &n->hash_node, path_hash(t, path, len));
 	child_append(parent, n);
 	t->data_bytes += data_len > 0 ? (uint64_t)data_len : 0;
+	t->path_bytes += len;
 	if (owner < 0)
 		t->reapable_count++;
 	return n;
@@ -164,6 +165,8 @@ void tree_remove(struct tree *t, struct znode *node)
 	hash_table_remove(&t->nodes, &node->hash_node, path_hash(t, node->path, node->path_len));
 	child_unlink(node->parent, node);
 	t->data_bytes -= node->data_len > 0 ? (uint64_t)node->data_len : 0;
+	ASSERT(t->path_bytes >= node->path_len);
+	t->path_bytes -= node->path_len;
 	if (node->owner < 0)
 		t->reapable_count--;
 	acl_unref(&t->acls, node->acl);

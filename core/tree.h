@@ -46,6 +46,7 @@ struct znode {
 struct tree {
 	struct hash_table nodes;	/* struct znode by path; nodes.count: how many */
 	uint64_t data_bytes;	/* sum of data lengths, for mntr */
+	uint64_t path_bytes;	/* sum of path lengths (the memory budget's estimate) */
 	size_t reapable_count;	/* containers and TTL nodes: the reaper scans only when > 0 */
 	struct hash_key key;
 	struct znode *root;

@@ -61,7 +61,12 @@ int clients_init(struct clients *cl, struct loop *loop, const struct server_conf
 	cl->hub.cfg = cfg;
 	cl->hub.handlers = *handlers;
 	list_init(&cl->hub.dirty);
+	list_init(&cl->hub.fresh);
+	list_init(&cl->hub.partial);
 	list_init(&cl->all);
+	cl->refused_log.what = "connections refused";
+	cl->deadline_log.what = "connections closed past a deadline or displaced";
+	cl->hub.slow_log.what = "connections closed for holding their unread replies";
 	return hash_table_init(&cl->per_address, 64, hash_of);
 }
 
@@ -99,6 +104,10 @@ static void refuse(struct clients *cl, int fd, const struct sockaddr_storage *pe
 {
 	char text[64] = "";
 	cl->hub.stats.connections_refused++;
+	if (!log_limit_allow(&cl->refused_log, cl->hub.now_ms)) {
+		close(fd);
+		return;
+	}
 	inet_ntop(peer->ss_family, peer->ss_family == AF_INET
 			  ? (const void *)&((const struct sockaddr_in *)peer)->sin_addr
 			  : (const void *)&((const struct sockaddr_in6 *)peer)->sin6_addr, text, sizeof(text));
@@ -107,12 +116,56 @@ static void refuse(struct clients *cl, int fd, const struct sockaddr_storage *pe
 	close(fd);
 }
 
+/* Closes c, past a deadline or displaced, with a rate-limited line. */
+static void close_for(struct clients *cl, struct conn *c, const char *why, uint32_t ms)
+{
+	if (log_limit_allow(&cl->deadline_log, cl->hub.now_ms))
+		log_event(LOG_NOTICE, { .message_id = LOG_MSGID_DEADLINE },
+			  "connection %llu from %s closed: %s (%u ms)", (unsigned long long)c->id,
+			  c->peer_text, why, ms);
+	conn_close(c, 0, NULL);
+}
+
+/* The table is full: the oldest connection still before its ConnectRequest
+ * makes room, if there is one. */
+static bool displace_one(struct clients *cl)
+{
+	struct conn *c = list_first_entry(&cl->hub.fresh, struct conn, fresh_node);
+	if (!c)
+		return false;
+	cl->displaced++;
+	close_for(cl, c, "displaced by a new connection: client.max_connections are open and "
+		  "it had sent no ConnectRequest", (uint32_t)(cl->hub.now_ms - c->accepted_ms));
+	return true;
+}
+
+void clients_tick(struct clients *cl, uint64_t now_ms)
+{
+	const struct server_config *cfg = cl->hub.cfg;
+	struct conn *c;
+	while ((c = list_first_entry(&cl->hub.fresh, struct conn, fresh_node)) &&
+	       now_ms - c->accepted_ms >= cfg->handshake_timeout_ms) {
+		cl->timed_out++;
+		close_for(cl, c, "no ConnectRequest within client.handshake_timeout_ms",
+			  cfg->handshake_timeout_ms);
+	}
+	while ((c = list_first_entry(&cl->hub.partial, struct conn, partial_node)) &&
+	       now_ms - c->partial_since_ms >= cfg->frame_timeout_ms) {
+		cl->timed_out++;
+		close_for(cl, c, "a frame begun and not finished within client.frame_timeout_ms",
+			  cfg->frame_timeout_ms);
+	}
+	log_limit_tick(&cl->deadline_log, now_ms);
+	log_limit_tick(&cl->refused_log, now_ms);
+	log_limit_tick(&cl->hub.slow_log, now_ms);
+}
+
 void clients_accept(void *ctx, int fd, const struct sockaddr_storage *peer)
 {
 	struct clients *cl = ctx;
 	const struct server_config *cfg = cl->hub.cfg;
-	if (cl->all.length >= cfg->max_connections) {
-		refuse(cl, fd, peer, " (client.max_connections)", (uint32_t)cl->all.length);
+	if (cl->hub.open >= cfg->max_connections && !displace_one(cl)) {
+		refuse(cl, fd, peer, " (client.max_connections)", (uint32_t)cl->hub.open);
 		return;
 	}
 	uint8_t key[16];

@@ -2,7 +2,15 @@
  * It owns the connections (and the hub they share), admits new ones within
  * client.max_connections and client.max_connections_per_address, sends
  * what each turn gathered, and frees the closed ones once the ring is done
- * with them. */
+ * with them.
+ *
+ * The states a client controls have deadlines: a connection must send its
+ * ConnectRequest within client.handshake_timeout_ms of being accepted
+ * (ZooKeeper's sessionless connection timeout, 10 s), and finish a frame
+ * it began within client.frame_timeout_ms; past it, it is closed. When
+ * client.max_connections are open, a new connection displaces the oldest
+ * one still before its ConnectRequest, so idle sockets cannot lock clients
+ * out. The lines these write are rate limited (log.h's log_limit). */
 #pragma once
 
 #include <stdint.h>
@@ -11,11 +19,15 @@
 #include "conn.h"
 #include "hash_table.h"
 #include "list.h"
+#include "log.h"
 
 struct clients {
 	struct conn_hub hub;
 	struct list all;		/* struct conn, through node */
 	struct hash_table per_address;	/* struct address_count: live connections per address */
+	uint64_t timed_out;		/* closed past a deadline (mntr) */
+	uint64_t displaced;		/* closed to make room (mntr) */
+	struct log_limit refused_log, deadline_log;
 };
 
 /* No connections yet; handlers receive their input. Returns 0 or -ENOMEM. */
@@ -29,6 +41,8 @@ void clients_free(struct clients *cl);
 void clients_accept(void *ctx, int fd, const struct sockaddr_storage *peer);
 /* Once per loop turn: sends what gathered, frees connections that are done. */
 void clients_flush(struct clients *cl);
+/* From the timer: closes the connections past their deadlines. */
+void clients_tick(struct clients *cl, uint64_t now_ms);
 /* crst: every connection's statistics zeroed. */
 void clients_reset_stats(struct clients *cl);
 

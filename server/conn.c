@@ -42,6 +42,8 @@ static void arm_recv(struct conn *c)
 		if (c->rcap >= limit) {
 			/* Full of whole frames we cannot take yet: wait. */
 			c->paused = true;
+			if (list_linked(&c->partial_node))
+				list_remove(&c->hub->partial, &c->partial_node);
 			return;
 		}
 		want = c->rcap * 2 > limit ? limit : c->rcap * 2;
@@ -82,6 +84,9 @@ struct conn *conn_new(struct conn_hub *hub, int fd, const struct sockaddr_storag
 	watch_owner_init(&c->watches);
 	list_init(&c->queue);
 	c->state = CONN_NEW;
+	c->accepted_ms = hub->now_ms;
+	list_push_back(&hub->fresh, &c->fresh_node);
+	hub->open++;
 	c->established_wall_ms = (uint64_t)loop_wall_ms();
 	conn_reset_stats(c);
 	c->recv_op.complete = conn_on_recv;
@@ -111,6 +116,13 @@ void conn_close(struct conn *c, int prio, const char *reason)
 	c->state = CONN_CLOSING;
 	c->hub->handlers.closed(c->hub->handlers.ctx, c);
 	ASSERT(list_empty(&c->queue) && list_empty(&c->watches.entries) && !c->session);
+	if (list_linked(&c->fresh_node))
+		list_remove(&c->hub->fresh, &c->fresh_node);
+	if (list_linked(&c->partial_node))
+		list_remove(&c->hub->partial, &c->partial_node);
+	ASSERT(c->hub->open > 0);
+	c->hub->open--;
+	conn_account(c);	/* a closing connection holds nothing for the budget */
 	/* Pending receive and send complete (with 0 or an error) once the socket
 	 * is shut down; the connection is freed when the last one has. */
 	shutdown(c->fd, SHUT_RDWR);
@@ -133,6 +145,7 @@ bool conn_done(const struct conn *c)
 void conn_free(struct conn *c)
 {
 	ASSERT(conn_done(c) && !list_linked(&c->node));
+	ASSERT(!list_linked(&c->fresh_node) && !list_linked(&c->partial_node) && c->held_bytes == 0);
 	close(c->fd);
 	auth_identities_free(&c->auth);
 	free(c->rbuf);
@@ -145,6 +158,26 @@ void conn_mark_dirty(struct conn *c)
 {
 	if (!list_linked(&c->dirty_node))
 		list_push_back(&c->hub->dirty, &c->dirty_node);
+	conn_account(c);
+}
+
+void conn_account(struct conn *c)
+{
+	uint64_t held = 0;
+	if (c->state != CONN_CLOSING)
+		held = (uint64_t)(c->rlen - c->rstart) + c->obuf.len + (c->wbuf.len - c->woff) +
+		       c->queue_bytes;
+	ASSERT(c->hub->held_bytes >= c->held_bytes);
+	c->hub->held_bytes = c->hub->held_bytes - c->held_bytes + held;
+	c->held_bytes = held;
+}
+
+bool conn_over_share(const struct conn *c)
+{
+	const struct conn_hub *h = c->hub;
+	uint64_t share = h->cfg->memory_budget_bytes / 4 / (h->open ? h->open : 1);
+	uint64_t floor = 2 * ((uint64_t)h->cfg->max_frame_bytes + 4);
+	return c->held_bytes > (share > floor ? share : floor);
 }
 
 void conn_close_after_flush(struct conn *c)
@@ -197,7 +230,12 @@ static void conn_on_send(struct loop_op *op, int res, uint32_t flags)
 		if (c->wbuf.cap > 1u << 20)
 			jute_buf_free(&c->wbuf);
 	}
-	conn_flush(c);
+	conn_account(c);
+	/* Waiting for its share of the budget to drain: it may read again. */
+	if (c->paused && !conn_queue_full(c))
+		conn_resume_reading(c);
+	if (c->state != CONN_CLOSING)
+		conn_flush(c);
 }
 
 static void conn_on_recv(struct loop_op *op, int res, uint32_t flags)
@@ -226,7 +264,23 @@ bool conn_queue_full(const struct conn *c)
 {
 	const struct server_config *cfg = c->hub->cfg;
 	return c->queue.length >= cfg->max_outstanding_requests ||
-	       c->queue_bytes >= cfg->max_output_bytes;
+	       c->queue_bytes >= cfg->max_output_bytes || conn_over_share(c);
+}
+
+/* A frame begun and not finished (begun; finished: one completed this
+ * turn, so the one begun now is new) puts the connection on the hub's
+ * partial list, with its deadline from now; a connection that is not read
+ * (paused) is waiting for the server, not the client: off the list. */
+static void track_partial(struct conn *c, bool begun, bool finished)
+{
+	struct conn_hub *h = c->hub;
+	begun = begun && !c->paused && c->state == CONN_ESTABLISHED;
+	if (list_linked(&c->partial_node) && (!begun || finished))
+		list_remove(&h->partial, &c->partial_node);
+	if (begun && !list_linked(&c->partial_node)) {
+		c->partial_since_ms = h->now_ms;
+		list_push_back(&h->partial, &c->partial_node);
+	}
 }
 
 /* Hands the frames that arrived whole to the handlers, while the
@@ -240,6 +294,7 @@ static void conn_process_input(struct conn *c)
 	if (c->in_input)
 		return;
 	c->in_input = true;
+	bool begun = false, finished = false;
 	while (c->state == CONN_NEW || c->state == CONN_ESTABLISHED) {
 		if (c->close_after_flush)
 			break;
@@ -248,8 +303,10 @@ static void conn_process_input(struct conn *c)
 			break;
 		}
 		uint32_t avail = c->rlen - c->rstart;
-		if (avail < 4)
+		if (avail < 4) {
+			begun = avail > 0;
 			break;
+		}
 		if (c->state == CONN_NEW && h->four_letter(h->ctx, c, c->rbuf + c->rstart)) {
 			c->rstart = c->rlen;	/* whatever followed the word is ignored */
 			break;
@@ -266,8 +323,10 @@ static void conn_process_input(struct conn *c)
 		if (avail - 4 < (uint32_t)len) {
 			/* arm_recv() makes room for the whole frame. */
 			c->rneed = (uint32_t)len + 4;
+			begun = true;
 			break;
 		}
+		finished = true;
 		c->rneed = 0;
 		const uint8_t *frame = c->rbuf + c->rstart + 4;
 		c->rstart += 4 + (uint32_t)len;
@@ -276,6 +335,8 @@ static void conn_process_input(struct conn *c)
 
 		if (c->state == CONN_NEW) {
 			h->connect(h->ctx, c, frame, (uint32_t)len);
+			if (c->state != CONN_NEW && list_linked(&c->fresh_node))
+				list_remove(&c->hub->fresh, &c->fresh_node);
 			continue;
 		}
 		int r = h->request(h->ctx, c, frame, (uint32_t)len);
@@ -285,6 +346,10 @@ static void conn_process_input(struct conn *c)
 			conn_close(c, LOG_WARNING, "out of memory handling a request");
 	}
 	c->in_input = false;
+	if (c->state != CONN_CLOSING) {
+		track_partial(c, begun, finished);
+		conn_account(c);
+	}
 }
 
 void conn_resume_reading(struct conn *c)

@@ -21,6 +21,7 @@
 #include "auth.h"
 #include "jute.h"
 #include "list.h"
+#include "log.h"
 #include "loop.h"
 #include "server_config.h"
 #include "watch.h"
@@ -72,11 +73,25 @@ struct conn_hub {
 	struct client_stats stats;
 	struct list dirty;		/* connections with replies to send this turn */
 	uint64_t now_ms;		/* the loop's clock, refreshed every turn */
+	/* Deadlines a client controls (clients.c enforces them): */
+	struct list fresh;		/* before the ConnectRequest, oldest first */
+	struct list partial;		/* with a frame begun, in the order they began */
+	size_t open;			/* connections not closing */
+	/* What the connections hold (received, queued, unsent), for the
+	 * memory budget: their sum, and how much each may hold before it
+	 * waits (conn_over_share()). */
+	uint64_t held_bytes;
+	struct log_limit slow_log;	/* lines of clients closed for not reading */
 };
 
 struct conn {
 	struct list_node node;		/* all connections (clients.c) */
 	struct list_node dirty_node;	/* hub->dirty */
+	struct list_node fresh_node;	/* hub->fresh, until its ConnectRequest is read */
+	struct list_node partial_node;	/* hub->partial, while a frame is begun */
+	uint64_t accepted_ms;
+	uint64_t partial_since_ms;
+	uint64_t held_bytes;		/* as counted in hub->held_bytes */
 	struct conn_hub *hub;
 	int fd;
 	uint64_t id;			/* for log lines */
@@ -148,10 +163,17 @@ void conn_bad_input(struct conn *c, const char *what);
 void conn_mark_dirty(struct conn *c);
 /* Sends what gathered (once per loop turn, for the dirty ones). */
 void conn_flush(struct conn *c);
-/* Whether it holds as many queued requests (count or bytes: waiting reads
- * keep their body, writes in flight their data) as it may: it is not read
- * until replies drain. */
+/* Whether it holds as much as it may: as many queued requests (count or
+ * bytes: waiting reads keep their body, writes in flight their data), or
+ * more than its share of the memory budget (conn_over_share()). It is not
+ * read until that drains. */
 bool conn_queue_full(const struct conn *c);
+/* Whether it holds more than its share of the memory budget: a quarter of
+ * memory.budget_bytes divided among the open connections, and never less
+ * than two of the largest frames. */
+bool conn_over_share(const struct conn *c);
+/* Counts again what it holds (after its queue or buffers changed). */
+void conn_account(struct conn *c);
 /* Reads again (backpressure eased, or its queue drained). */
 void conn_resume_reading(struct conn *c);
 /* Zeroes the connection's statistics (packets, last operation, latencies). */

@@ -21,6 +21,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "budget.h"
 #include "clients.h"
 #include "commit.h"
 #include "conn.h"
@@ -387,6 +388,16 @@ static void mntr(const struct server_status *ss, struct conn *c)
 	out(c, "corral_log_failed\t%d\n", ss->commit->failed != 0);
 	out(c, "corral_log_refusing_for_space\t%d\n", ss->commit->refusing_for_space);
 	out(c, "corral_bad_input_closed\t%llu\n", (unsigned long long)st->bad_input_closed);
+	out(c, "corral_connections_timed_out\t%llu\n", (unsigned long long)ss->clients->timed_out);
+	out(c, "corral_connections_displaced\t%llu\n", (unsigned long long)ss->clients->displaced);
+	const struct memory_budget *b = ss->budget;
+	out(c, "corral_memory_budget_bytes\t%llu\n", (unsigned long long)ss->cfg->memory_budget_bytes);
+	out(c, "corral_memory_used_bytes\t%llu\n", (unsigned long long)budget_used(b));
+	out(c, "corral_memory_state_bytes\t%llu\n", (unsigned long long)b->state_bytes);
+	out(c, "corral_memory_watch_bytes\t%llu\n", (unsigned long long)b->watch_bytes);
+	out(c, "corral_memory_connection_bytes\t%llu\n", (unsigned long long)ss->clients->hub.held_bytes);
+	out(c, "corral_memory_over_budget\t%d\n", b->over);
+	out(c, "corral_writes_refused_for_memory\t%llu\n", (unsigned long long)ss->prep->refused_growth);
 }
 
 /* This member's quorum and election ports, from its /zookeeper/config line

@@ -36,14 +36,25 @@ void reply_end(struct conn *c, size_t start)
 		return;
 	}
 	uint64_t queued = c->obuf.len + (c->wbuf.len - c->woff);
-	if (queued > c->hub->cfg->max_output_bytes) {
-		char why[128];
-		snprintf(why, sizeof(why), "client is not reading its replies: %llu bytes queued "
-			 "(client.max_output_bytes)", (unsigned long long)queued);
-		log_event(LOG_WARNING, { .message_id = LOG_MSGID_SLOW_CLIENT,
-					 .session_id = c->session ? c->session->id : 0 },
-			  "connection %llu from %s closed: %s", (unsigned long long)c->id, c->peer_text,
-			  why);
+	/* The connections hold more than their part of the memory budget (a
+	 * quarter): one that holds more than an even share of it goes. */
+	const struct conn_hub *h = c->hub;
+	uint64_t part = h->cfg->memory_budget_bytes / 4;
+	bool over_budget = h->held_bytes > part && c->held_bytes > part / (h->open ? h->open : 1);
+	if (queued > h->cfg->max_output_bytes || over_budget) {
+		char why[192];
+		if (over_budget)
+			snprintf(why, sizeof(why), "it holds %llu bytes, over its share of the memory "
+				 "budget, while connections hold %llu (memory.budget_bytes / 4)",
+				 (unsigned long long)c->held_bytes, (unsigned long long)h->held_bytes);
+		else
+			snprintf(why, sizeof(why), "client is not reading its replies: %llu bytes "
+				 "queued (client.max_output_bytes)", (unsigned long long)queued);
+		if (log_limit_allow(&c->hub->slow_log, h->now_ms))
+			log_event(LOG_WARNING, { .message_id = LOG_MSGID_SLOW_CLIENT,
+						 .session_id = c->session ? c->session->id : 0 },
+				  "connection %llu from %s closed: %s", (unsigned long long)c->id,
+				  c->peer_text, why);
 		conn_close(c, 0, NULL);
 	}
 }

@@ -51,6 +51,7 @@ void request_queue_append(struct conn *c, struct request *rq)
 	ASSERT(rq->conn == c);
 	list_push_back(&c->queue, &rq->queue_node);
 	c->queue_bytes += rq->frame_bytes;
+	conn_account(c);
 }
 
 struct request *request_queue_head(const struct conn *c)
@@ -63,6 +64,7 @@ void request_queue_remove(struct conn *c, struct request *rq)
 	ASSERT(c->queue_bytes >= rq->frame_bytes);
 	list_remove(&c->queue, &rq->queue_node);
 	c->queue_bytes -= rq->frame_bytes;
+	conn_account(c);
 }
 
 void request_barrier_hold(struct list *barriers, struct request *rq, int64_t zxid)

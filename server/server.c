@@ -308,6 +308,9 @@ static void on_timer(struct loop_op *op, int res, uint32_t flags)
 		return;
 	}
 	commit_tick(&srv->commit, now);
+	clients_tick(&srv->clients, now);
+	budget_check(&srv->budget, srv->cfg, &srv->prep, state_memory_bytes(&srv->state),
+		     watch_table_bytes(&srv->watches), srv->clients.hub.held_bytes);
 	housekeeping_tick(&srv->housekeeping, &srv->path, now);
 	listeners_rearm(&srv->listeners);
 	arm_timer(srv);
@@ -371,6 +374,8 @@ static void wire_views(struct server *srv)
 		.clients = &srv->clients,
 		.forwarder = ensemble ? &srv->forwarder : NULL,
 		.forward_leader = ensemble ? &srv->forward_leader : NULL,
+		.budget = &srv->budget,
+		.prep = &srv->prep,
 		.started_ms = srv->clients.hub.now_ms,
 	};
 }

@@ -18,6 +18,7 @@
 
 #include <linux/time_types.h>
 
+#include "budget.h"
 #include "clients.h"
 #include "commit.h"
 #include "ensemble.h"
@@ -68,6 +69,7 @@ struct server {
 	struct request_path path;	/* what the request path sees of all this */
 	struct server_status status;	/* what the four-letter words see */
 	struct housekeeping housekeeping;
+	struct memory_budget budget;
 
 	raft_id leader_seen;
 	enum raft_state role_seen;	/* raft's state when on_role last ran */

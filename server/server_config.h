@@ -26,6 +26,12 @@ struct server_config {
 	uint32_t max_outstanding_requests;	/* client.max_outstanding_requests */
 	uint64_t max_output_bytes;		/* client.max_output_bytes */
 	uint32_t four_letter_words;		/* client.four_letter_words: bit per enum four_letter_word */
+	uint32_t handshake_timeout_ms;		/* client.handshake_timeout_ms */
+	uint32_t frame_timeout_ms;		/* client.frame_timeout_ms */
+
+	/* memory: */
+	uint64_t memory_budget_bytes;		/* memory.budget_bytes (0 in the file: half the
+						 * machine's memory, app/config.c) */
 
 	/* session: */
 	uint32_t tick_time_ms;			/* session.tick_time_ms */

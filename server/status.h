@@ -8,6 +8,8 @@
 #include <stdint.h>
 
 struct clients;
+struct memory_budget;
+struct prep;
 struct commit;
 struct ensemble;
 struct forward_leader;
@@ -25,6 +27,8 @@ struct server_status {
 	struct clients *clients;		/* and their statistics (srst zeroes them) */
 	const struct forwarder *forwarder;	/* in an ensemble only */
 	const struct forward_leader *forward_leader;	/* in an ensemble only */
+	const struct memory_budget *budget;
+	const struct prep *prep;
 	uint64_t started_ms;			/* the loop's clock */
 	uint64_t leading_since_ms;		/* when this server last became leader */
 };
