@@ -78,16 +78,7 @@ static void path_drop_if_empty(struct watch_table *t, struct watch_path *wp)
 	if (!list_empty(&wp->entries))
 		return;
 	hash_table_remove(&t->paths, &wp->hash_node, path_hash(t, wp->path, wp->path_len));
-	ASSERT(t->path_bytes >= wp->path_len);
-	t->path_bytes -= wp->path_len;
 	free(wp);
-}
-
-uint64_t watch_table_bytes(const struct watch_table *t)
-{
-	/* an entry per (path, owner) at most per watch; a path and its name */
-	return (uint64_t)t->watch_count * (sizeof(struct watch_entry) + 16) +
-	       (uint64_t)t->paths.count * (sizeof(struct watch_path) + 32) + t->path_bytes;
 }
 
 static unsigned kind_count(uint8_t kinds)
@@ -123,7 +114,6 @@ int watch_add(struct watch_table *t, struct watch_owner *o, const char *path, si
 		wp->path_len = (uint32_t)len;
 		list_init(&wp->entries);
 		hash_table_insert(&t->paths, &wp->hash_node, path_hash(t, path, len));
-		t->path_bytes += len;
 	}
 	struct watch_entry *e = entry_find(wp, o);
 	if (!e) {

@@ -56,13 +56,10 @@ struct watch_table {
 	struct hash_key key;
 	size_t watch_count;		/* (path, owner, kind) triples */
 	size_t recursive_count;		/* of which WATCH_RECURSIVE: ancestors matter */
-	uint64_t path_bytes;		/* of the watched paths' names */
 	uint64_t trigger_stamp;		/* one event per owner per trigger */
 };
 
 int watch_table_init(struct watch_table *t);
-/* What the watches hold in memory, estimated (the memory budget's). */
-uint64_t watch_table_bytes(const struct watch_table *t);
 void watch_table_free(struct watch_table *t);
 void watch_owner_init(struct watch_owner *o);
 

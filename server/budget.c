@@ -8,10 +8,9 @@
 #define MIB(x) ((double)(x) / 1048576.0)
 
 void budget_check(struct memory_budget *b, const struct server_config *cfg, struct prep *prep,
-		  uint64_t state_bytes, uint64_t watch_bytes, uint64_t client_bytes)
+		  uint64_t state_bytes, uint64_t client_bytes)
 {
 	b->state_bytes = state_bytes;
-	b->watch_bytes = watch_bytes;
 	b->client_bytes = client_bytes;
 	uint64_t used = budget_used(b), limit = cfg->memory_budget_bytes;
 	/* Back under with some room (1/16), so a tree at the edge does not
@@ -21,9 +20,9 @@ void budget_check(struct memory_budget *b, const struct server_config *cfg, stru
 		b->times_over++;
 		log_event(LOG_WARNING, { .message_id = LOG_MSGID_MEMORY_BUDGET },
 			  "memory budget exceeded: %.1f MiB of %.1f MiB (memory.budget_bytes; state "
-			  "%.1f, watches %.1f, connections %.1f): writes that grow the tree get "
-			  "SYSTEMERROR until it is back under; reads, deletes and pings go on",
-			  MIB(used), MIB(limit), MIB(state_bytes), MIB(watch_bytes), MIB(client_bytes));
+			  "%.1f, connections %.1f): writes that grow the tree get SYSTEMERROR until "
+			  "it is back under; reads, deletes and pings go on",
+			  MIB(used), MIB(limit), MIB(state_bytes), MIB(client_bytes));
 	} else if (!over && b->over) {
 		log_event(LOG_NOTICE, { .message_id = LOG_MSGID_MEMORY_BUDGET },
 			  "memory budget: back under, %.1f MiB of %.1f MiB; writes are taken again "

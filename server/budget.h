@@ -1,7 +1,7 @@
 /* budget: the server-wide memory budget (memory.budget_bytes) for what
  * clients make the server hold: the state (nodes, their data and paths,
- * sessions), the watches, and what connections hold (bytes received and
- * not yet handled, queued requests, replies not yet sent).
+ * sessions) and what connections hold (bytes received and not yet
+ * handled, queued requests, replies not yet sent, and their watches).
  *
  * Rules keep it: a connection holding more than its share (a quarter of
  * the budget divided among the open connections, at least two of the
@@ -23,17 +23,16 @@ struct server_config;
 
 struct memory_budget {
 	uint64_t state_bytes;		/* tree and sessions, as last counted */
-	uint64_t watch_bytes;
-	uint64_t client_bytes;		/* what connections hold */
+	uint64_t client_bytes;		/* what connections hold, their watches too */
 	bool over;
 	uint64_t times_over;		/* how often it went over (mntr) */
 };
 
 /* Counts again and sets prep's refuse_growth; logs when it crosses. */
 void budget_check(struct memory_budget *b, const struct server_config *cfg, struct prep *prep,
-		  uint64_t state_bytes, uint64_t watch_bytes, uint64_t client_bytes);
+		  uint64_t state_bytes, uint64_t client_bytes);
 /* Everything counted. */
 static inline uint64_t budget_used(const struct memory_budget *b)
 {
-	return b->state_bytes + b->watch_bytes + b->client_bytes;
+	return b->state_bytes + b->client_bytes;
 }

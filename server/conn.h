@@ -92,6 +92,7 @@ struct conn {
 	uint64_t accepted_ms;
 	uint64_t partial_since_ms;
 	uint64_t held_bytes;		/* as counted in hub->held_bytes */
+	uint64_t watch_bytes;		/* of which its watches (estimated) */
 	struct conn_hub *hub;
 	int fd;
 	uint64_t id;			/* for log lines */
@@ -170,7 +171,8 @@ void conn_flush(struct conn *c);
 bool conn_queue_full(const struct conn *c);
 /* Whether it holds more than its share of the memory budget: a quarter of
  * memory.budget_bytes divided among the open connections, and never less
- * than two of the largest frames. */
+ * than two of the largest frames. Its watches do not count here (they do
+ * not drain by waiting), only in what reply.c closes connections for. */
 bool conn_over_share(const struct conn *c);
 /* Counts again what it holds (after its queue or buffers changed). */
 void conn_account(struct conn *c);

@@ -394,7 +394,6 @@ static void mntr(const struct server_status *ss, struct conn *c)
 	out(c, "corral_memory_budget_bytes\t%llu\n", (unsigned long long)ss->cfg->memory_budget_bytes);
 	out(c, "corral_memory_used_bytes\t%llu\n", (unsigned long long)budget_used(b));
 	out(c, "corral_memory_state_bytes\t%llu\n", (unsigned long long)b->state_bytes);
-	out(c, "corral_memory_watch_bytes\t%llu\n", (unsigned long long)b->watch_bytes);
 	out(c, "corral_memory_connection_bytes\t%llu\n", (unsigned long long)ss->clients->hub.held_bytes);
 	out(c, "corral_memory_over_budget\t%d\n", b->over);
 	out(c, "corral_writes_refused_for_memory\t%llu\n", (unsigned long long)ss->prep->refused_growth);

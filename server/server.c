@@ -310,7 +310,7 @@ static void on_timer(struct loop_op *op, int res, uint32_t flags)
 	commit_tick(&srv->commit, now);
 	clients_tick(&srv->clients, now);
 	budget_check(&srv->budget, srv->cfg, &srv->prep, state_memory_bytes(&srv->state),
-		     watch_table_bytes(&srv->watches), srv->clients.hub.held_bytes);
+		     srv->clients.hub.held_bytes);
 	housekeeping_tick(&srv->housekeeping, &srv->path, now);
 	listeners_rearm(&srv->listeners);
 	arm_timer(srv);
