@@ -11,9 +11,7 @@ import os
 import pty
 import re
 import shutil
-import signal
 import socket
-import struct
 import subprocess
 import tempfile
 import threading
@@ -22,6 +20,9 @@ import time
 import pytest
 from kazoo.client import KazooClient
 from kazoo.security import make_digest_acl
+
+import harness
+from harness import free_port
 
 CORRALD = os.environ.get("CORRALD")
 CORRALCTL = os.environ.get("CORRALCTL")
@@ -35,79 +36,45 @@ STATUS_LABELS = ["server", "mode", "version", "zxid", "znodes", "connections", "
 SRVR_LABELS = STATUS_LABELS[:9]
 
 
-def free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 SUPER_PASSWORD = "ctl-super"
 SUPER_DIGEST = "super:" + base64.b64encode(
     hashlib.sha1(f"super:{SUPER_PASSWORD}".encode()).digest()).decode()
 
 
-class Corrald:
-    """One corrald on a free 127.0.0.1 port with a fresh data directory; with
-    ensemble, the one member of an ensemble with reconfig on and a super user."""
+class Corrald(harness.Corrald):
+    """One corrald on a free 127.0.0.1 port with a fresh data directory,
+    started from the command line alone (-d, -l); with words, from a
+    corral.yaml that enables just those four-letter words; with ensemble,
+    the one member of an ensemble with reconfig on and a super user."""
 
     def __init__(self, words=None, ensemble=False):
-        self.tmp = tempfile.mkdtemp(prefix="corralctl-test-")
-        self.port = free_port()
-        self.hosts = f"127.0.0.1:{self.port}"
-        self.data_dir = os.path.join(self.tmp, "data")
-        self.log_path = os.path.join(self.tmp, "corrald.log")
+        config = {}
+        peer = None
         if ensemble:
-            self.peer = f"127.0.0.1:{free_port()}"
-            config = os.path.join(self.tmp, "corral.yaml")
-            with open(config, "w") as f:
-                f.write(f"data_dir: {self.data_dir}\n"
-                        f"auth:\n  super_digest: \"{SUPER_DIGEST}\"\n"
-                        f"ensemble:\n  id: 1\n  reconfig: true\n  election_timeout_ms: 200\n"
-                        f"  members:\n"
-                        f"    - {{ id: 1, client: \"{self.hosts}\", peer: \"{self.peer}\" }}\n")
-            self.argv = [CORRALD, "-c", config]
-        elif words is None:
-            self.argv = [CORRALD, "-d", self.data_dir, "-l", self.hosts]
-        else:
-            config = os.path.join(self.tmp, "corral.yaml")
-            with open(config, "w") as f:
-                f.write(f"data_dir: {self.data_dir}\n"
-                        f"client:\n  listen: [\"{self.hosts}\"]\n"
-                        f"  four_letter_words: [{', '.join(words)}]\n")
-            self.argv = [CORRALD, "-c", config]
-        self.proc = None
+            peer = f"127.0.0.1:{free_port()}"
+            config = {"auth": {"super_digest": SUPER_DIGEST}}
+        elif words is not None:
+            config = {"client": {"four_letter_words": list(words)}}
+        super().__init__(tempfile.mkdtemp(prefix="corralctl-test-"), config=config,
+                         port=free_port(), ready="session")
+        self.data_dir = os.path.join(self.tmp, "data")
+        self.peer = peer
+        if ensemble:
+            self.config["ensemble"] = {"id": 1, "reconfig": True, "election_timeout_ms": 200,
+                                       "members": [{"id": 1, "client": self.hosts,
+                                                    "peer": peer}]}
+        self.options_only = words is None and not ensemble
+
+    def argv(self):
+        if self.options_only:
+            return [self.binary, "-d", self.data_dir, "-l", self.hosts]
+        return super().argv()
 
     def start(self):
-        with open(self.log_path, "ab") as log:
-            self.proc = subprocess.Popen(self.argv, stdout=log, stderr=log)
-        deadline = time.monotonic() + 30
-        while time.monotonic() < deadline:
-            if self.proc.poll() is not None:
-                raise AssertionError(f"corrald exited with {self.proc.returncode}:\n{self.log()}")
-            if self.serves_sessions():
-                return self
-            time.sleep(0.05)
-        raise AssertionError(f"corrald did not serve within 30 s:\n{self.log()}")
-
-    def serves_sessions(self):
-        """Ready: a ConnectRequest is answered (then the probe's session is closed)."""
-        req = (struct.pack(">i", 45) + struct.pack(">iqiq", 0, 0, 10000, 0)
-               + struct.pack(">i", 16) + b"\0" * 16 + b"\0")
-        try:
-            with socket.create_connection(("127.0.0.1", self.port), timeout=2) as s:
-                s.sendall(req)
-                if len(recv_until_closed(s, limit=4)) < 4:
-                    return False
-                s.sendall(struct.pack(">iii", 8, 1, -11))
-                recv_until_closed(s)
-                return True
-        except OSError:
-            return False
+        return super().start(timeout=30)
 
     def word(self, w):
-        with socket.create_connection(("127.0.0.1", self.port), timeout=5) as s:
-            s.sendall(w.encode())
-            return recv_until_closed(s).decode()
+        return self.four_letter(w)
 
     def mntr(self):
         return dict(line.split("\t", 1) for line in self.word("mntr").splitlines())
@@ -116,22 +83,6 @@ class Corrald:
         zk = KazooClient(hosts=self.hosts, timeout=10)
         zk.start(timeout=10)
         return zk
-
-    def stop(self):
-        if self.proc and self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGTERM)
-            try:
-                self.proc.wait(timeout=15)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
-
-    def log(self):
-        try:
-            with open(self.log_path, errors="replace") as f:
-                return f.read()
-        except OSError:
-            return ""
 
 
 def recv_until_closed(s, limit=None):

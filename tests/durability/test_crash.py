@@ -41,7 +41,8 @@ import time
 from kazoo.exceptions import (ConnectionClosedError, ConnectionLoss, NoNodeError,
                               SessionExpiredError, ZookeeperError, ZookeeperStoppedError)
 
-from conftest import make_kazoo, mntr, stop_kazoo, verify, wait_until
+from conftest import verify
+from harness import make_kazoo, mntr, stop_kazoo, wait_until
 
 ROUNDS = int(os.environ.get("CORRAL_CRASH_ROUNDS", "20"))
 SEED = int(os.environ.get("CORRAL_CRASH_SEED", "20261123"))

@@ -25,8 +25,9 @@ import time
 import pytest
 from kazoo.exceptions import ConnectionLoss, SystemZookeeperError
 
-from conftest import (EXIT_DATA_DIR, file_digests, four_letter, make_kazoo, mntr, stop_kazoo,
-                      verify, wait_until)
+from conftest import verify
+from harness import EXIT_DATA_DIR, four_letter, make_kazoo, mntr, stop_kazoo, wait_until
+from walfile import file_digests
 
 CONFIG = {"session": {"tick_time_ms": 200}, "storage": {"segment_bytes": 1048576}}
 

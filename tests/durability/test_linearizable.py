@@ -5,7 +5,7 @@ registers (getData; setData with the version last read; sync then getData)
 while corrald is killed (SIGKILL) and restarted on the same port, five
 times. Every call is recorded with its real-time interval and outcome: ok,
 BADVERSION, or unknown (connection lost, timed out: it may or may not have
-happened). tests/replication/linearizability.py then decides whether one
+happened). tests/lib/linearizability.py then decides whether one
 sequential order of all of them explains every result. An acknowledged
 write lost in a crash, a read of a value older than one already read, or a
 CAS that succeeded on a stale version all make the history
@@ -16,14 +16,11 @@ The same harness is what the replication tests use against an ensemble.
 """
 import os
 import random
-import sys
 import threading
 import time
 
-from conftest import make_kazoo, stop_kazoo
-
-sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "replication"))
-from linearizability import Recorder, assert_linearizable  # noqa: E402
+from harness import make_kazoo, stop_kazoo
+from linearizability import Recorder, assert_linearizable
 
 CLIENTS = 5
 KEYS = ["/lin/k0", "/lin/k1", "/lin/k2"]

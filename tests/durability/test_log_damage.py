@@ -15,8 +15,9 @@ import shutil
 
 import pytest
 
-from conftest import (EXIT_DATA_DIR, RECORD_HEADER, all_records, file_digests, make_kazoo,
-                      read_records, segment_files, stop_kazoo, verify)
+from conftest import verify
+from harness import EXIT_DATA_DIR, make_kazoo, stop_kazoo
+from walfile import RECORD_HEADER, all_records, file_digests, read_records, segment_files
 
 CONFIG = {"session": {"tick_time_ms": 200}, "storage": {"segment_bytes": 1048576}}
 

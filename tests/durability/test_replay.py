@@ -16,38 +16,41 @@ import struct
 import pytest
 
 from conftest import verify
-from test_restart_scale import (Conn, connect_request, create_request, frame,
-                                parse_connect_response, reply_header, ustr)
+from jute import Client, connect_request, create_body, encode_body, frame, request
 
 CONFIG = {"session": {"tick_time_ms": 200}}
-CLOSE_SESSION, DELETE, SET_DATA = -11, 2, 5
 
 
 def write_request(xid, op, path):
     if op == "delete":
-        return frame(struct.pack(">ii", xid, DELETE) + ustr(path) + struct.pack(">i", -1))
-    return frame(struct.pack(">ii", xid, SET_DATA) + ustr(path) + struct.pack(">i", 3) + b"new" +
-                 struct.pack(">i", -1))
+        return request(xid, "delete", encode_body("delete", {"path": path, "version": -1}))
+    return request(xid, "setData", encode_body("setData", {"path": path, "data": b"new",
+                                                           "version": -1}))
+
+
+def reply_header(f):
+    return struct.unpack_from(">iqi", f)	# xid, zxid, err
 
 
 @pytest.mark.parametrize("op", ["delete", "set"])
 def test_write_to_an_ephemeral_racing_its_session_close_keeps_the_log_replayable(corrald, op):
     srv = corrald(name=f"race-{op}", config=CONFIG)
     srv.start()
-    b = Conn(srv.port, timeout=10)
-    b.send(connect_request())
+    b = Client(srv.port, timeout=10)
+    b.send(frame(connect_request(60000)))
     bi = b.frames()
-    parse_connect_response(next(bi))
+    next(bi)    # the ConnectResponse
     outcomes = []
     problem = None
     for i in range(20):
-        a = Conn(srv.port, timeout=10)
-        a.send(connect_request() + create_request(1, f"/e{i}", b"x", 1))
+        a = Client(srv.port, timeout=10)
+        a.send(frame(connect_request(60000)) + request(1, "create", create_body(f"/e{i}", b"x",
+                                                                                flags=1)))
         ai = a.frames()
-        parse_connect_response(next(ai))
+        next(ai)    # the ConnectResponse
         assert reply_header(next(ai))[2] == 0
         # A's close, then B's write on A's ephemeral, back to back.
-        a.send(frame(struct.pack(">ii", 2, CLOSE_SESSION)))
+        a.send(request(2, "closeSession"))
         b.send(write_request(100 + i, op, f"/e{i}"))
         try:
             xid, zxid, err = reply_header(next(bi))

@@ -15,85 +15,40 @@ answers ruok) is printed, not asserted.
 """
 import os
 import random
-import socket
 import struct
 import threading
 import time
 
 import pytest
 
-from conftest import mntr, stop_kazoo, verify
+import jute
+from conftest import verify
+from harness import mntr, stop_kazoo
+from jute import Client, create_body, encode_body, frame, path_watch_body, request
 
 NODES = int(os.environ.get("CORRAL_SCALE_NODES", "100000"))
 SESSIONS = int(os.environ.get("CORRAL_SCALE_SESSIONS", "1000"))
 BUCKET = 1000
 SESSION_TIMEOUT_MS = 60000
 
-CREATE, EXISTS, SET_DATA = 1, 3, 5
 EPHEMERAL = 1
-OPEN_ACL = struct.pack(">ii", 1, 31) + struct.pack(">i", 5) + b"world" + struct.pack(">i", 6) + \
-    b"anyone"
-
-
-def frame(payload):
-    return struct.pack(">i", len(payload)) + payload
-
-
-def ustr(s):
-    b = s.encode()
-    return struct.pack(">i", len(b)) + b
-
-
-def buf(b):
-    return struct.pack(">i", len(b)) + b
 
 
 def connect_request(session_id=0, password=bytes(16), timeout_ms=SESSION_TIMEOUT_MS):
-    return frame(struct.pack(">iqiq", 0, 0, timeout_ms, session_id) + buf(password) + b"\0")
+    return frame(jute.connect_request(timeout_ms, session_id, password))
 
 
 def create_request(xid, path, data, flags=0):
-    return frame(struct.pack(">ii", xid, CREATE) + ustr(path) + buf(data) + OPEN_ACL +
-                 struct.pack(">i", flags))
+    return request(xid, "create", create_body(path, data, flags=flags))
 
 
 def exists_request(xid, path):
-    return frame(struct.pack(">ii", xid, EXISTS) + ustr(path) + b"\0")
-
-
-class Conn:
-    """A raw connection: sends bytes, reads whole frames."""
-
-    def __init__(self, port, timeout=30):
-        self.sock = socket.create_connection(("127.0.0.1", port), timeout=timeout)
-        self.sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-        self.rbuf = bytearray()
-
-    def send(self, b):
-        self.sock.sendall(b)
-
-    def frames(self):
-        """Yields frames as they arrive (blocking, with the socket's timeout)."""
-        while True:
-            while len(self.rbuf) >= 4:
-                n = struct.unpack_from(">i", self.rbuf)[0]
-                if len(self.rbuf) < 4 + n:
-                    break
-                f = bytes(self.rbuf[4:4 + n])
-                del self.rbuf[:4 + n]
-                yield f
-            chunk = self.sock.recv(1 << 20)
-            if not chunk:
-                raise ConnectionError("closed by corrald")
-            self.rbuf += chunk
-
-    def close(self):
-        self.sock.close()
+    return request(xid, "exists", path_watch_body(path))
 
 
 def parse_connect_response(f):
-    _, timeout, sid, plen = struct.unpack_from(">iiqi", f)
-    return timeout, sid, f[20:20 + plen]
+    r = jute.decode_connect_response(f)
+    return r["timeOut"], r["sessionId"], r["passwd"]
 
 
 def reply_header(f):
@@ -107,7 +62,7 @@ def open_sessions(port, first, count, batch=100):
     for start in range(first, first + count, batch):
         conns = []
         for i in range(start, min(first + count, start + batch)):
-            c = Conn(port)
+            c = Client(port, timeout=30)
             c.send(connect_request() + create_request(1, f"/eph/s{i}", b"e%d" % i, EPHEMERAL))
             conns.append(c)
         for i, c in zip(range(start, start + batch), conns):
@@ -124,7 +79,7 @@ def open_sessions(port, first, count, batch=100):
 def pipeline(port, reqs):
     """Sends requests over one new session's connection as fast as it takes
     them, reading the replies meanwhile; asserts that none failed."""
-    c = Conn(port, timeout=120)
+    c = Client(port, timeout=120)
     c.send(connect_request())
     it = c.frames()
     timeout, sid, pw = parse_connect_response(next(it))
@@ -160,8 +115,8 @@ def create_nodes(port, count):
 
 
 def set_nodes(port, indexes):
-    pipeline(port, [frame(struct.pack(">ii", 1 + k, SET_DATA) + ustr(node_path(i)) +
-                          buf(data_of(i, 1)) + struct.pack(">i", 0))
+    pipeline(port, [request(1 + k, "setData", encode_body("setData", {
+                        "path": node_path(i), "data": data_of(i, 1), "version": 0}))
                     for k, i in enumerate(indexes)])
 
 
@@ -173,7 +128,7 @@ def resume_all(port, sessions, batch=100):
         conns = []
         for i in range(start, min(len(sessions), start + batch)):
             sid, pw, _ = sessions[i]
-            c = Conn(port)
+            c = Client(port, timeout=30)
             c.send(connect_request(sid, pw) + exists_request(1, f"/eph/s{i}"))
             conns.append(c)
         for c in conns:

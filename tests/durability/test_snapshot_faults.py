@@ -17,7 +17,7 @@ import time
 
 import pytest
 
-from conftest import stop_kazoo, wait_until
+from harness import stop_kazoo, wait_until
 
 CONFIG = {"session": {"tick_time_ms": 200},
           "storage": {"snapshot_entries": 100, "keep_snapshots": 2}}

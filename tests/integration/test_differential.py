@@ -18,8 +18,8 @@ from pathlib import Path
 import pytest
 
 from differential import compare, script, servers
-from differential.jute import OPNAME, errname
 from differential.runner import Runner
+from jute import OPNAME, errname
 
 SOURCE_ROOT = Path(os.environ.get("CORRAL_SOURCE_ROOT", Path(__file__).resolve().parents[2]))
 

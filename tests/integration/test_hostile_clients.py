@@ -16,43 +16,18 @@ import pytest
 from kazoo.client import KazooClient
 from kazoo.exceptions import SystemZookeeperError
 
-from wire import Conn, create_body, frame, jint, path_watch_body
+import harness
+
+from harness import rss_bytes, wait_until
+from jute import Client, frame, jint, path_watch_body
 
 pytestmark = pytest.mark.corral_only
 
 OP_CREATE, OP_GET_DATA = 1, 4
 
 
-def wait_until(pred, timeout, what):
-    end = time.monotonic() + timeout
-    while True:
-        v = pred()
-        if v:
-            return v
-        if time.monotonic() >= end:
-            raise AssertionError(f"timed out after {timeout} s waiting for {what}")
-        time.sleep(0.05)
-
-
 def mntr(srv):
-    with socket.create_connection((srv.host, srv.port), timeout=10) as s:
-        s.sendall(b"mntr")
-        chunks = []
-        while True:
-            b = s.recv(65536)
-            if not b:
-                break
-            chunks.append(b)
-    return dict(line.split("\t", 1) for line in b"".join(chunks).decode().splitlines()
-                if "\t" in line)
-
-
-def rss_bytes(pid):
-    with open(f"/proc/{pid}/status") as f:
-        for line in f:
-            if line.startswith("VmRSS:"):
-                return int(line.split()[1]) * 1024
-    raise AssertionError("no VmRSS")
+    return harness.mntr(srv.port, 10, srv.host)
 
 
 def ordinary_client_works(srv, path, timeout=10):
@@ -116,7 +91,7 @@ def test_connections_without_a_connect_request_are_closed_at_the_deadline(make_s
         assert 1 <= len(lines) <= 10, lines
         summary = wait_until(
             lambda: re.search(r"(\d+) more connections closed past a deadline or displaced",
-                              srv.log_text()), 15, "the line counting the connections not logged")
+                              srv.log_text()), 15, what="the line counting the connections not logged")
         assert len(lines) + int(summary.group(1)) >= 31
         assert int(mntr(srv)["corral_connections_timed_out"]) >= 31
         ordinary_client_works(srv, "/after")
@@ -130,7 +105,7 @@ def test_a_frame_begun_and_not_finished_is_closed_at_the_deadline(make_server):
     """An established session sends 14 of a frame's 104 bytes and stops:
     closed once client.frame_timeout_ms passed."""
     srv = make_server(client={"frame_timeout_ms": 300})
-    c = Conn(srv.port)
+    c = Client(srv.port)
     try:
         c.connect()
         c.send_raw(struct.pack(">i", 100) + b"\x00" * 10)
@@ -184,7 +159,7 @@ def test_clients_that_never_read_stay_within_the_memory_budget(make_server, monk
     hogs = []
     try:
         for _ in range(60):
-            c = Conn(srv.port)
+            c = Client(srv.port)
             c.connect()
             c.sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
             burst = b"".join(frame(jint(i + 1) + jint(OP_GET_DATA) + path_watch_body("/big"))
@@ -232,7 +207,7 @@ def test_past_the_budget_writes_that_grow_the_tree_fail_and_the_rest_go_on(make_
         for p in made[: len(made) // 2 + 8]:
             zk.delete(p)                            # deletes go on
         wait_until(lambda: int(mntr(srv)["corral_memory_over_budget"]) == 0, 10,
-                   "the state to be back under the budget")
+                   what="the state to be back under the budget")
         zk.create("/fill/again", b"a" * 65536)
         assert int(mntr(srv)["corral_writes_refused_for_memory"]) >= 2
         assert "memory budget: back under" in srv.log_text()

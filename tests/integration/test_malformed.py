@@ -8,7 +8,7 @@ import time
 import pytest
 from kazoo.client import KazooClient
 
-from wire import Conn, connect_request, create_body, frame, jbuf, jint, jstr, path_watch_body
+from jute import Client, frame, jbuf, jint, jstr, path_watch_body
 
 CONFIG = {"client": {"max_frame_bytes": 4096, "max_connections_per_address": 50}}
 
@@ -49,7 +49,7 @@ def assert_one_line_and_others_fine(srv, bystander, since, words):
 
 
 def established(srv):
-    c = Conn(srv.port)
+    c = Client(srv.port)
     c.connect()
     return c
 
@@ -120,7 +120,7 @@ def test_check_as_a_request_gets_unimplemented_then_a_close(srv, bystander):
 @pytest.mark.corral_only
 def test_garbage_before_the_handshake_closes_the_connection(srv, bystander):
     since = len(srv.log_text())
-    c = Conn(srv.port)
+    c = Client(srv.port)
     c.send_raw(bytes(random.Random(7).getrandbits(8) for _ in range(64)))
     assert c.closed_by_server()
     assert_one_line_and_others_fine(srv, bystander, since, "closed")
@@ -129,7 +129,7 @@ def test_garbage_before_the_handshake_closes_the_connection(srv, bystander):
 @pytest.mark.corral_only
 def test_short_connect_request_closes_the_connection(srv, bystander):
     since = len(srv.log_text())
-    c = Conn(srv.port)
+    c = Client(srv.port)
     c.send_raw(frame(jint(0) + b"\x00" * 6))
     assert c.closed_by_server()
     assert_one_line_and_others_fine(srv, bystander, since, "malformed ConnectRequest")
@@ -139,7 +139,7 @@ def test_short_connect_request_closes_the_connection(srv, bystander):
 def test_connections_beyond_the_per_address_limit_are_refused(make_server):
     srv = make_server(client={"max_connections_per_address": 3})
     kept = [established(srv) for _ in range(3)]
-    extra = Conn(srv.port)
+    extra = Client(srv.port)
     assert extra.closed_by_server()
     for c in kept:
         assert c.call(3, path_watch_body("/"))[2] == 0

@@ -121,9 +121,9 @@ def test_a_create_refused_for_another_sessions_pending_create_is_answered_after_
     # the node. A refusal decided against A's create still on its way to the
     # log must not reach B before that create is applied (else B reads NONODE
     # right after being told NODEEXISTS).
-    from wire import Conn, create_body, frame, jint, path_watch_body
+    from jute import Client, create_body, frame, jint, path_watch_body
     port = int(server.hosts.rsplit(":", 1)[1])
-    a, b = Conn(port), Conn(port)
+    a, b = Client(port), Client(port)
     a.connect()
     b.connect()
     outcomes = {"a": 0, "b": 0}

@@ -7,18 +7,18 @@ import threading
 import pytest
 from kazoo.client import KazooClient
 
-from wire import Conn, connect_request, create_body, frame, jint, path_watch_body
+from jute import Client, connect_request, create_body, frame, jint, path_watch_body
 
 CREATE, EXISTS, PING, CLOSE = 1, 3, 11, -11
 
 
 def test_resume_on_a_new_connection_keeps_the_session_and_its_ephemeral(server):
-    a = Conn(server.port)
+    a = Client(server.port)
     first = a.connect()
     assert first["session_id"] != 0 and len(first["passwd"]) == 16
     assert a.call(CREATE, create_body("/eph", flags=1))[2] == 0
     a.close()
-    b = Conn(server.port)
+    b = Client(server.port)
     again = b.connect(session_id=first["session_id"], passwd=first["passwd"])
     assert again["session_id"] == first["session_id"] and again["timeout"] > 0
     xid, zxid, err, body = b.call(EXISTS, path_watch_body("/eph"))
@@ -29,9 +29,9 @@ def test_resume_on_a_new_connection_keeps_the_session_and_its_ephemeral(server):
 
 
 def test_wrong_password_gets_the_expired_answer_and_a_close(server):
-    a = Conn(server.port)
+    a = Client(server.port)
     s = a.connect()
-    b = Conn(server.port)
+    b = Client(server.port)
     r = b.connect(session_id=s["session_id"], passwd=b"\x01" * 16)
     assert (r["timeout"], r["session_id"], r["passwd"]) == (0, 0, b"\x00" * 16)
     assert b.closed_by_server()
@@ -40,25 +40,25 @@ def test_wrong_password_gets_the_expired_answer_and_a_close(server):
 @pytest.mark.corral_only
 def test_wrong_password_leaves_the_sessions_own_connection_alone(server):
     """An intended difference (README): ZooKeeper closes it too."""
-    a = Conn(server.port)
+    a = Client(server.port)
     s = a.connect()
-    b = Conn(server.port)
+    b = Client(server.port)
     b.connect(session_id=s["session_id"], passwd=b"\x01" * 16)
     assert b.closed_by_server()
     assert a.call(EXISTS, path_watch_body("/"))[2] == 0
 
 
 def test_unknown_session_gets_the_expired_answer(server):
-    b = Conn(server.port)
+    b = Client(server.port)
     r = b.connect(session_id=0x1234567890, passwd=b"\x00" * 16)
     assert (r["timeout"], r["session_id"]) == (0, 0)
     assert b.closed_by_server()
 
 
 def test_resume_closes_the_sessions_old_connection(server):
-    a = Conn(server.port)
+    a = Client(server.port)
     s = a.connect()
-    b = Conn(server.port)
+    b = Client(server.port)
     assert b.connect(session_id=s["session_id"], passwd=s["passwd"])["session_id"] == s["session_id"]
     assert a.closed_by_server()
     assert b.call(EXISTS, path_watch_body("/"))[2] == 0
@@ -66,26 +66,26 @@ def test_resume_closes_the_sessions_old_connection(server):
 
 def test_timeout_is_negotiated_within_min_and_max(make_server):
     srv = make_server(session={"tick_time_ms": 200, "min_timeout_ms": 1000, "max_timeout_ms": 4000})
-    assert Conn(srv.port).connect(timeout=10)["timeout"] == 1000
-    assert Conn(srv.port).connect(timeout=60000)["timeout"] == 4000
-    assert Conn(srv.port).connect(timeout=2500)["timeout"] == 2500
+    assert Client(srv.port).connect(timeout=10)["timeout"] == 1000
+    assert Client(srv.port).connect(timeout=60000)["timeout"] == 4000
+    assert Client(srv.port).connect(timeout=2500)["timeout"] == 2500
 
 
 def test_read_only_byte_is_mirrored(server):
-    with_byte = Conn(server.port).connect(read_only=False)
-    without = Conn(server.port).connect(read_only=None)
+    with_byte = Client(server.port).connect(read_only=False)
+    without = Client(server.port).connect(read_only=None)
     assert with_byte["length"] == 37 and without["length"] == 36
 
 
 def test_last_zxid_beyond_the_servers_closes_without_a_reply(server):
-    c = Conn(server.port)
-    c.send_raw(connect_request(last_zxid=1 << 40))
+    c = Client(server.port)
+    c.send_raw(frame(connect_request(last_zxid=1 << 40)))
     assert c.closed_by_server()
 
 
 def test_expired_session_takes_its_ephemerals_and_another_client_sees_it(make_server):
     srv = make_server(session={"tick_time_ms": 100, "min_timeout_ms": 500, "max_timeout_ms": 2000})
-    a = Conn(srv.port)
+    a = Client(srv.port)
     s = a.connect(timeout=500)
     assert a.call(CREATE, create_body("/gone", flags=1))[2] == 0
     watcher = KazooClient(hosts=srv.hosts, timeout=10)
@@ -96,7 +96,7 @@ def test_expired_session_takes_its_ephemerals_and_another_client_sees_it(make_se
         # a sends nothing more: no pings, so the session expires.
         assert deleted.wait(10), "the ephemeral outlived its session"
         assert watcher.exists("/gone") is None
-        r = Conn(srv.port).connect(session_id=s["session_id"], passwd=s["passwd"])
+        r = Client(srv.port).connect(session_id=s["session_id"], passwd=s["passwd"])
         assert r["session_id"] == 0, "an expired session was resumed"
     finally:
         watcher.stop()
@@ -104,27 +104,27 @@ def test_expired_session_takes_its_ephemerals_and_another_client_sees_it(make_se
 
 
 def test_close_session_replies_then_closes_and_ephemerals_go(server):
-    a = Conn(server.port)
+    a = Client(server.port)
     a.connect()
     assert a.call(CREATE, create_body("/bye", flags=1))[2] == 0
     xid, _, err, _ = a.call(CLOSE)
     assert err == 0 and xid == a.xid
     assert a.closed_by_server()
-    b = Conn(server.port)
+    b = Client(server.port)
     b.connect()
     assert b.call(EXISTS, path_watch_body("/bye"))[2] == -101
 
 
 def test_ping_is_answered_with_xid_minus_two(server):
-    c = Conn(server.port)
+    c = Client(server.port)
     c.connect()
     c.request(PING, xid=-2)
     assert c.reply()[0] == -2 and c.reply is not None
 
 
 def test_requests_pipelined_with_the_connect_request_are_all_served_in_order(server):
-    c = Conn(server.port)
-    c.send_raw(connect_request()
+    c = Client(server.port)
+    c.send_raw(frame(connect_request())
                + frame(jint(1) + jint(CREATE) + create_body("/piped"))
                + frame(jint(2) + jint(EXISTS) + path_watch_body("/piped")))
     c.recv_frame()  # the ConnectResponse

@@ -16,7 +16,8 @@ import pytest
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
 
-from cluster import CORRALD, Cluster, make_kazoo, stop_kazoo  # noqa: E402
+from ensembles import Cluster  # noqa: E402
+from harness import CORRALD, make_kazoo, stop_kazoo  # noqa: E402
 
 
 @pytest.hookimpl(hookwrapper=True)

@@ -17,7 +17,7 @@ import time
 
 import pytest
 
-from cluster import wait_until
+from harness import wait_until
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 JARS = ["/usr/share/java/curator-recipes.jar", "/usr/share/java/curator-framework.jar",

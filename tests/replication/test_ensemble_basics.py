@@ -11,7 +11,7 @@ import time
 
 import pytest
 
-from cluster import wait_until
+from harness import wait_until
 
 SIZES = [3, 5]
 

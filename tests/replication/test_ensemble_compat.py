@@ -46,7 +46,8 @@ from kazoo import exceptions as kx
 from kazoo.client import KazooClient
 from kazoo.protocol.states import KazooState, KeeperState
 
-from cluster import Cluster, four_letter, free_ports, stop_kazoo, wait_until
+from ensembles import Cluster
+from harness import four_letter, free_ports, stop_kazoo, wait_until
 import zookeeper_ensemble
 
 TARGET = os.environ.get("CORRAL_TEST_TARGET", "corrald")

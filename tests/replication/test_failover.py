@@ -14,7 +14,8 @@ import time
 
 import pytest
 
-from cluster import make_kazoo, stop_kazoo, wait_until, wal_last_index, wal_segments
+from harness import make_kazoo, stop_kazoo, wait_until
+from walfile import wal_last_index, wal_segments
 
 ELECTION_TIMEOUT_MS = 1000
 # what a leader change may take beyond the two election timeouts: the ASan

@@ -41,12 +41,12 @@ sanitizer report.
 """
 import fcntl
 import re
-import socket
 import struct
 import termios
 import time
 
-from cluster import four_letter, wait_until
+from harness import four_letter, wait_until
+from jute import Client, create_body, encode_body, path_watch_body
 
 MAX_OUTPUT = 256 * 1024          # client.max_output_bytes on every server
 P = "/p-" + "x" * (64 * 1024)    # the watched node: its event is ~64 KiB
@@ -61,87 +61,39 @@ ANSWER_WITHIN = 20.0
 OP_CREATE, OP_GET_DATA, OP_SET_DATA = 1, 4, 5
 
 
-def jint(v):
-    return struct.pack(">i", v)
-
-
-def jbuf(b):
-    return jint(len(b)) + b
-
-
-def jstr(s):
-    return jbuf(s.encode())
-
-
-OPEN_ACL = jint(1) + jint(31) + jstr("world") + jstr("anyone")
-
-
-class RawClient:
+class RawClient(Client):
     """A client that speaks the wire protocol itself, so that it can stop
     reading its socket (kazoo always reads). Its receive buffer is made tiny
     before it connects: the kernel then holds little of what the server
     sends it."""
 
     def __init__(self, port):
-        self.port = port
-        self.sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-        self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
-        self.sock.settimeout(10)
-        self.sock.connect(("127.0.0.1", port))
+        super().__init__(port, rcvbuf=4096)
         self.local_port = self.sock.getsockname()[1]
-        self.xid = 0
-        self.sock.sendall(self._frame(jint(0) + struct.pack(">q", 0) + jint(30000)
-                                      + struct.pack(">q", 0) + jbuf(b"\0" * 16) + b"\0"))
-        body = self.read_frame()
-        (self.session_id,) = struct.unpack(">q", body[8:16])
-
-    @staticmethod
-    def _frame(payload):
-        return jint(len(payload)) + payload
-
-    def _recv_exact(self, n):
-        out = b""
-        while len(out) < n:
-            chunk = self.sock.recv(n - len(out))
-            if not chunk:
-                raise ConnectionError("closed by the server")
-            out += chunk
-        return out
-
-    def read_frame(self):
-        (n,) = struct.unpack(">i", self._recv_exact(4))
-        return self._recv_exact(n)
-
-    def send(self, op, body):
-        self.xid += 1
-        self.sock.sendall(self._frame(jint(self.xid) + jint(op) + body))
+        self.connect(timeout=30000)
 
     def call(self, op, body):
         """Sends and reads the reply (while this client still reads):
         (err, body, bytes on the wire)."""
-        self.send(op, body)
-        f = self.read_frame()
-        xid, _zxid, err = struct.unpack(">iqi", f[:16])
-        assert xid == self.xid, (xid, self.xid)
-        return err, f[16:], 4 + len(f)
+        xid = self.request(op, body)
+        got, _zxid, err, reply = self.reply()
+        assert got == xid, (got, xid)
+        return err, reply, 4 + 16 + len(reply)
 
     def unread_bytes(self):
         return struct.unpack("i", fcntl.ioctl(self.sock, termios.FIONREAD, b"\0" * 4))[0]
 
-    def close(self):
-        self.sock.close()
-
 
 def get_data(path, watch=False):
-    return jstr(path) + (b"\1" if watch else b"\0")
+    return path_watch_body(path, watch)
 
 
 def set_data(path, data):
-    return jstr(path) + jbuf(data) + jint(-1)
+    return encode_body("setData", {"path": path, "data": data, "version": -1})
 
 
 def create(path, data):
-    return jstr(path) + jbuf(data) + OPEN_ACL + jint(0)
+    return create_body(path, data)
 
 
 def send_q(server_port, client_port):
@@ -197,7 +149,7 @@ def fill_output(follower, a, replies_sent, target):
         steps += 1
         assert steps < 200, f"the fill did not converge: {queued} bytes queued, target {target}"
         for _ in range(n):
-            a.send(OP_GET_DATA, get_data(path))
+            a.request(OP_GET_DATA, get_data(path))
         generated += n * size
         replies_sent += n
         want = replies_sent
@@ -265,7 +217,7 @@ def test_forwarded_writes_of_other_clients_are_answered_when_one_client_overflow
         n = BEFORE * CLIENTS
         wait_until(lambda: forwarded(follower) == base + n, 5, interval=0.005,
                    what=f"the follower to forward the other clients' first {n} writes")
-        a.send(OP_SET_DATA, set_data(P, b"1"))
+        a.request(OP_SET_DATA, set_data(P, b"1"))
         n += 1
         wait_until(lambda: forwarded(follower) == base + n, 5, interval=0.005,
                    what="the follower to forward A's setData")

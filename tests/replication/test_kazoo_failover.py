@@ -8,7 +8,7 @@ import time
 
 import pytest
 
-from cluster import wait_until
+from harness import wait_until
 
 RETRY = {"max_tries": -1, "delay": 0.1, "backoff": 1, "max_delay": 0.5, "max_jitter": 0.05}
 

@@ -25,7 +25,7 @@ import threading
 import time
 
 
-from cluster import make_kazoo, stop_kazoo, wait_until
+from harness import make_kazoo, stop_kazoo, wait_until
 from linearizability import Recorder, assert_linearizable
 
 KEYS = ["/lin/k0", "/lin/k1", "/lin/k2"]

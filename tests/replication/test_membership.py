@@ -31,20 +31,16 @@ import base64
 import hashlib
 import logging
 import os
-import random
 import re
 import signal
-import socket
 import subprocess
-import threading
-import time
 
 import pytest
-import yaml
 from kazoo import exceptions as kx
-from kazoo.client import KazooClient
 
-from cluster import wait_until as wait_for
+import harness
+from harness import free_ports
+from harness import wait_until as wait_for
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 BUILD = os.path.join(HERE, "..", "..", "build-test")
@@ -74,55 +70,18 @@ if ReconfigDisabledError is None or getattr(ReconfigDisabledError, "code", None)
 
 
 
-_ports_lock = threading.Lock()
-_ports_used = set()
-
-
-def free_ports(n):
-    """n ports on 127.0.0.1 in 20000..32767 (below the kernel's ephemeral
-    range 32768..60999, so no client socket takes one meanwhile), free when
-    chosen and never handed out before by this process."""
-    got = []
-    rng = random.Random()
-    with _ports_lock:
-        for _ in range(2000):
-            if len(got) == n:
-                return got
-            p = rng.randrange(20000, 32768)
-            if p in _ports_used:
-                continue
-            try:
-                with socket.socket() as s:
-                    s.bind(("127.0.0.1", p))
-            except OSError:
-                continue
-            _ports_used.add(p)
-            got.append(p)
-    raise RuntimeError(f"no {n} free ports in 20000..32767")
-
-
 def four_letter(port, word, timeout=5):
     """The whole answer to a four-letter word; None when the server cannot
     be reached."""
     try:
-        with socket.create_connection(("127.0.0.1", port), timeout=timeout) as s:
-            s.sendall(word.encode())
-            chunks = []
-            while True:
-                b = s.recv(65536)
-                if not b:
-                    break
-                chunks.append(b)
-            return b"".join(chunks).decode()
+        return harness.four_letter(port, word, timeout)
     except OSError:
         return None
 
 
 def mntr(port):
     text = four_letter(port, "mntr")
-    if text is None:
-        return None
-    return dict(line.split("\t", 1) for line in text.splitlines() if "\t" in line)
+    return None if text is None else harness.parse_mntr(text)
 
 
 def ctl(*args, timeout=60):
@@ -134,10 +93,7 @@ def ctl(*args, timeout=60):
 
 
 def make_kazoo(hosts, timeout=10.0):
-    return KazooClient(hosts=hosts, timeout=timeout,
-                       connection_retry={"max_tries": -1, "delay": 0.05, "backoff": 1,
-                                         "max_jitter": 0.01, "max_delay": 0.2},
-                       command_retry={"max_tries": 0})
+    return harness.make_kazoo(hosts, timeout, randomize=True)
 
 
 def tree_digest(zk):
@@ -166,23 +122,18 @@ def config_lines(data):
 
 # ---------------------------------------------------------------- servers ---
 
-class Server:
+class Server(harness.Corrald):
+    """A member (harness.Corrald named s<id> on its fixed client port) whose
+    whole configuration is `config` (set by the Ensemble)."""
+
     def __init__(self, sid, workdir, client_port, peer_port):
+        super().__init__(workdir, name=f"s{sid}", port=client_port,
+                         data_dir=os.path.join(str(workdir), f"s{sid}-data"))
         self.id = sid
-        self.workdir = str(workdir)
         self.client_port = client_port
         self.peer_port = peer_port
-        self.data_dir = os.path.join(self.workdir, f"s{sid}-data")
         self.config = None
-        self.proc = None
-        self.runs = 0
-        self.log_path = None
-        self._log_file = None
         self.killed = False
-
-    @property
-    def hosts(self):
-        return f"127.0.0.1:{self.client_port}"
 
     @property
     def peer(self):
@@ -193,23 +144,12 @@ class Server:
         return (f"server.{self.id}=127.0.0.1:{self.peer_port}:0:{role};"
                 f"127.0.0.1:{self.client_port}")
 
-    def start(self):
-        assert self.proc is None or self.proc.poll() is not None, "already running"
-        self.runs += 1
-        cfg_path = os.path.join(self.workdir, f"s{self.id}-{self.runs}.yaml")
-        with open(cfg_path, "w") as f:
-            yaml.safe_dump(self.config, f)
-        self.log_path = os.path.join(self.workdir, f"s{self.id}-{self.runs}.log")
-        env = dict(os.environ)
-        env.pop("JOURNAL_STREAM", None)		# log to stderr, not journald
-        env.pop("NOTIFY_SOCKET", None)
-        self._log_file = open(self.log_path, "wb")
-        self.proc = subprocess.Popen([CORRALD, "-c", cfg_path], stdin=subprocess.DEVNULL,
-                                     stdout=self._log_file, stderr=subprocess.STDOUT, env=env)
-        return self
+    def config_dict(self):
+        return self.config
 
-    def running(self):
-        return self.proc is not None and self.proc.poll() is None
+    def start(self):
+        """Spawns it; wait_listening() waits."""
+        return self.spawn()
 
     def wait_listening(self, timeout=30):
         """Its client port answers ruok (it may not know a leader yet)."""
@@ -223,41 +163,20 @@ class Server:
         return mntr(self.client_port) if self.running() else None
 
     def kill(self):
-        if self.running():
-            self.proc.send_signal(signal.SIGKILL)
-            self.proc.wait(30)
+        super().kill()
         self.killed = True
-        self._close_log()
 
     def stop(self, timeout=30):
         """SIGTERM; returns the exit status (SIGKILL and None after the deadline)."""
-        if self.proc is None:
+        try:
+            return super().stop(timeout)
+        except AssertionError:
             return None
-        if self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGTERM)
-            try:
-                self.proc.wait(timeout)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait(30)
-                self._close_log()
-                return None
-        self._close_log()
-        return self.proc.returncode
 
-    def _close_log(self):
-        if self._log_file:
-            self._log_file.close()
-            self._log_file = None
-
-    def log(self):
+    def log(self, run=None):
         """Its log, without the lines of the test's own four-letter-word
         connections (they bury the rest)."""
-        if not self.log_path or not os.path.exists(self.log_path):
-            return ""
-        with open(self.log_path, "rb") as f:
-            text = f.read().decode(errors="replace")
-        return "".join(line for line in text.splitlines(keepends=True)
+        return "".join(line for line in super().log(run).splitlines(keepends=True)
                        if not line.endswith("closed: closed after its last reply\n"))
 
 

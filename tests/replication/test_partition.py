@@ -28,17 +28,15 @@ import functools
 import logging
 import os
 import random
-import signal
-import socket
 import subprocess
 import threading
 import time
 
 import pytest
-import yaml
 
 import netns
-from cluster import stop_kazoo, wait_until as wait_for
+import harness
+from harness import stop_kazoo, wait_until as wait_for
 from linearizability import Recorder, assert_linearizable
 
 HERE = os.path.dirname(os.path.abspath(__file__))
@@ -61,70 +59,36 @@ CONVERGE_S = 30		# deadline for the trees to be the same everywhere after a heal
 
 # ---------------------------------------------------------------- servers ---
 
-class Server:
-    """One corrald in its own namespace; client and peer addresses are the
-    namespace's veth address."""
+class Server(harness.Corrald):
+    """One corrald in its own namespace (harness.Corrald named s<id>, run
+    through `ip netns exec`, which execs it in the same process: signals
+    reach it); client and peer addresses are the namespace's veth address.
+    Its whole configuration is `config`."""
 
     def __init__(self, net, sid, workdir, config):
+        super().__init__(workdir, name=f"s{sid}", host=net.addr(sid), port=CLIENT_PORT,
+                         data_dir=os.path.join(str(workdir), f"s{sid}-data"))
         self.net = net
         self.id = sid
-        self.workdir = str(workdir)
-        self.data_dir = os.path.join(self.workdir, f"s{sid}-data")
         self.config = config
-        self.proc = None
-        self.runs = 0
-        self.log_path = None
-        self._log_file = None
 
     @property
     def addr(self):
-        return self.net.addr(self.id)
+        return self.host
 
-    @property
-    def hosts(self):
-        return f"{self.addr}:{CLIENT_PORT}"
+    def config_dict(self):
+        return self.config
 
-    def start(self):
-        assert self.proc is None or self.proc.poll() is not None, "already running"
-        self.runs += 1
-        cfg_path = os.path.join(self.workdir, f"s{self.id}-{self.runs}.yaml")
-        with open(cfg_path, "w") as f:
-            yaml.safe_dump(self.config, f)
-        self.log_path = os.path.join(self.workdir, f"s{self.id}-{self.runs}.log")
-        env = dict(os.environ)
-        env.pop("JOURNAL_STREAM", None)	# log to stderr, not journald
-        env.pop("NOTIFY_SOCKET", None)
-        self._log_file = open(self.log_path, "wb")
-        # ip netns exec execs corrald in the same process: signals reach it.
-        self.proc = subprocess.Popen(self.net.exec_argv(self.id, [CORRALD, "-c", cfg_path]),
-                                     stdin=subprocess.DEVNULL, stdout=self._log_file,
-                                     stderr=subprocess.STDOUT, env=env)
-        return self
-
-    def running(self):
-        return self.proc is not None and self.proc.poll() is None
+    def argv(self):
+        return self.net.exec_argv(self.id, super().argv())
 
     def wait_ready(self, timeout=30):
-        def ready():
-            if not self.running():
-                raise AssertionError(f"server {self.id} exited with status "
-                                     f"{self.proc.returncode}; its log:\n{self.log()}")
-            return self.four_letter("ruok", timeout=1) == "imok"
-        wait_for(ready, timeout, interval=0.02, what=f"server {self.id} to answer ruok",
-                 detail=self.log)
+        return super().wait_ready(timeout)
 
     def four_letter(self, word, timeout=2):
         """The whole answer, or None when the server cannot be reached."""
         try:
-            with socket.create_connection((self.addr, CLIENT_PORT), timeout=timeout) as s:
-                s.sendall(word.encode())
-                chunks = []
-                while True:
-                    b = s.recv(65536)
-                    if not b:
-                        break
-                    chunks.append(b)
-                return b"".join(chunks).decode(errors="replace")
+            return harness.four_letter(self.port, word, timeout, self.host)
         except OSError:
             return None
 
@@ -147,37 +111,6 @@ class Server:
             elif k == "zk_synced_followers":
                 st["synced_followers"] = int(v)
         return st
-
-    def stop(self, timeout=30):
-        """SIGTERM and wait; returns the exit status."""
-        if self.running():
-            self.proc.send_signal(signal.SIGTERM)
-            try:
-                self.proc.wait(timeout)
-            except subprocess.TimeoutExpired:
-                self.kill()
-                raise AssertionError(f"server {self.id} did not stop within {timeout} s "
-                                     f"of SIGTERM")
-        self._close_log()
-        return self.proc.returncode if self.proc else None
-
-    def kill(self):
-        if self.running():
-            self.proc.send_signal(signal.SIGKILL)
-        if self.proc is not None:
-            self.proc.wait(30)
-        self._close_log()
-
-    def _close_log(self):
-        if self._log_file is not None and self.proc is not None and self.proc.poll() is not None:
-            self._log_file.close()
-            self._log_file = None
-
-    def log(self):
-        if not self.log_path or not os.path.exists(self.log_path):
-            return ""
-        with open(self.log_path, "rb") as f:
-            return f.read().decode(errors="replace")
 
 
 class Ensemble:
@@ -212,7 +145,7 @@ class Ensemble:
 
     def start(self):
         for s in self.servers.values():
-            s.start()
+            s.spawn()
         for s in self.servers.values():
             s.wait_ready()
         return self

@@ -2,11 +2,12 @@
 compatibility tests hold corral's ensembles to (Debian's zookeeper package,
 /usr/share/java/zookeeper.jar, run with the JVM at /usr/bin/java).
 
-ZooKeeperCluster(workdir, n) has the part of cluster.Cluster's interface
+ZooKeeperCluster(workdir, n) has the part of ensembles.Cluster's interface
 that those tests use: servers by id with client_port, client_addr, pause()
 (SIGSTOP), resume(), kill(), alive(), mntr(), srvr(), mode(); start(),
 wait_for_leader(), hosts(), stop_all(), kill_all(), log_report(). Each
-server has its own directory (zoo.cfg, myid, data) and its log.
+server (a harness.Process) has its own directory (zoo.cfg, myid, data)
+and a log per run.
 
 The configuration is what an operator who wants ZooKeeper's features
 writes: server.N=127.0.0.1:QUORUM:ELECTION:participant;127.0.0.1:CLIENT
@@ -17,10 +18,8 @@ word, a super digest (SUPER_DIGEST, for reconfig's WRITE on
 within a second, as a corral ensemble does with its election timeout.
 """
 import os
-import signal
-import subprocess
 
-from cluster import four_letter, free_ports, parse_mntr, parse_srvr, tail, wait_until
+from harness import Process, free_ports, tail, wait_until
 
 JAVA = os.environ.get("JAVA", "/usr/bin/java")
 ZOOKEEPER_JAR = "/usr/share/java/zookeeper.jar"
@@ -37,42 +36,38 @@ def available():
     return None
 
 
-class ZooKeeperServer:
+class ZooKeeperServer(Process):
+    """One member: harness.Process named zk<id> in its own directory
+    (zoo.cfg, data/myid, a log per run)."""
+
     def __init__(self, cluster, sid, client_port, quorum_port, election_port):
+        super().__init__(os.path.join(cluster.workdir, f"zk{sid}"), f"zk{sid}",
+                         port=client_port)
         self.cluster = cluster
         self.id = sid
-        self.client_port = client_port
         self.quorum_port = quorum_port
         self.election_port = election_port
-        self.dir = os.path.join(cluster.workdir, f"zk{sid}")
-        self.proc = None
-        self.state = "new"
-        self.runs = 0
-        self._log_file = None
+        self.dir = self.workdir
 
     def __repr__(self):
         return f"<zookeeper {self.id} :{self.client_port} {self.state}>"
 
-    @property
-    def client_addr(self):
-        return f"127.0.0.1:{self.client_port}"
+    client_port = property(lambda self: self.port)
+    client_addr = property(lambda self: self.hosts)
 
     def server_line(self):
         return (f"server.{self.id}=127.0.0.1:{self.quorum_port}:{self.election_port}:participant;"
                 f"127.0.0.1:{self.client_port}")
 
-    def log_path(self, run=None):
-        return os.path.join(self.dir, f"run{run or self.runs}.log")
-
-    def spawn(self):
+    def prepare(self, port=None):
         c = self.cluster
         data = os.path.join(self.dir, "data")
         os.makedirs(data, exist_ok=True)
         with open(os.path.join(data, "myid"), "w") as f:
             f.write(f"{self.id}\n")
-        cfg = os.path.join(self.dir, "zoo.cfg")
-        if self.runs == 0:
-            with open(cfg, "w") as f:
+        self.config_path = os.path.join(self.dir, "zoo.cfg")
+        if self.runs == 1:
+            with open(self.config_path, "w") as f:
                 f.write(f"tickTime={TICK_MS}\ninitLimit=10\nsyncLimit=5\ndataDir={data}\n"
                         "standaloneEnabled=false\nreconfigEnabled=true\n"
                         "4lw.commands.whitelist=*\nadmin.enableServer=false\n"
@@ -80,83 +75,23 @@ class ZooKeeperServer:
                         f"minSessionTimeout={2 * TICK_MS}\nmaxSessionTimeout=60000\n")
                 for s in c.servers.values():
                     f.write(s.server_line() + "\n")
-        self.runs += 1
-        self._log_file = open(self.log_path(), "wb")
-        argv = [JAVA, "-Xmx256m", "-XX:+UseSerialGC", "-XX:TieredStopAtLevel=1",
+
+    def argv(self):
+        return [JAVA, "-Xmx256m", "-XX:+UseSerialGC", "-XX:TieredStopAtLevel=1",
                 "-Dreadonlymode.enabled=true",
-                f"-Dzookeeper.DigestAuthenticationProvider.superDigest={c.super_digest}",
+                f"-Dzookeeper.DigestAuthenticationProvider.superDigest={self.cluster.super_digest}",
                 "-Dorg.slf4j.simpleLogger.defaultLogLevel=info",
                 "-Dorg.slf4j.simpleLogger.showDateTime=true",
                 "-cp", f"{ZOOKEEPER_JAR}:{LOGGER_JAR}",
-                "org.apache.zookeeper.server.quorum.QuorumPeerMain", cfg]
-        self.proc = subprocess.Popen(argv, cwd=self.dir, stdin=subprocess.DEVNULL,
-                                     stdout=self._log_file, stderr=subprocess.STDOUT)
-        self.state = "running"
-        return self
-
-    def running(self):
-        return self.proc is not None and self.proc.poll() is None
-
-    def alive(self):
-        return self.running() and self.state == "running"
-
-    def pause(self):
-        assert self.alive(), f"server {self.id}: {self.state}"
-        self.proc.send_signal(signal.SIGSTOP)
-        self.state = "paused"
-
-    def resume(self):
-        assert self.running() and self.state == "paused", f"server {self.id}: {self.state}"
-        self.proc.send_signal(signal.SIGCONT)
-        self.state = "running"
-
-    def kill(self):
-        if self.running():
-            self.proc.kill()
-            self.proc.wait(30)
-        self.state = "killed"
-        self._close_log()
+                "org.apache.zookeeper.server.quorum.QuorumPeerMain", self.config_path]
 
     def stop(self, timeout=30):
-        if self.running():
-            if self.state == "paused":
-                self.resume()
-            self.proc.terminate()
-            try:
-                self.proc.wait(timeout)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait(30)
+        """SIGTERM (a JVM's exit status then says nothing of interest)."""
+        try:
+            super().stop(timeout)
+        except AssertionError:
+            pass
         self.state = "stopped"
-        self._close_log()
-
-    def _close_log(self):
-        if self._log_file is not None:
-            self._log_file.close()
-            self._log_file = None
-
-    def mntr(self, timeout=3.0):
-        return parse_mntr(four_letter(self.client_port, "mntr", timeout))
-
-    def srvr(self, timeout=3.0):
-        return parse_srvr(four_letter(self.client_port, "srvr", timeout))
-
-    def mode(self):
-        """zk_server_state; None when the server does not answer or serves
-        no requests (ZooKeeper answers mntr only while it serves)."""
-        if not self.alive():
-            return None
-        try:
-            return self.mntr().get("zk_server_state")
-        except OSError:
-            return None
-
-    def log(self, run=None):
-        try:
-            with open(self.log_path(run), "rb") as f:
-                return f.read().decode(errors="replace")
-        except OSError:
-            return ""
 
 
 class ZooKeeperCluster:
@@ -182,7 +117,7 @@ class ZooKeeperCluster:
 
     def start(self, timeout=90):
         for s in self:
-            s.spawn()
+            s.spawn()		# ready when a leader is found
         return self.wait_for_leader(timeout)
 
     def leader(self):
@@ -225,16 +160,9 @@ class ZooKeeperCluster:
                 s.proc.terminate()
         out = {}
         for s in self:
-            if s.proc is None:
-                continue
-            try:
-                s.proc.wait(timeout)
-            except subprocess.TimeoutExpired:
-                s.proc.kill()
-                s.proc.wait(30)
-            s.state = "stopped"
-            s._close_log()
-            out[s.id] = 0		# a JVM's exit status on SIGTERM says nothing of interest
+            if s.proc is not None:
+                s.stop(timeout)
+                out[s.id] = 0	# a JVM's exit status on SIGTERM says nothing of interest
         return out
 
     def kill_all(self):
@@ -248,7 +176,7 @@ class ZooKeeperCluster:
         parts = []
         for s in self:
             for run in range(1, s.runs + 1):
-                parts.append(f"===== zookeeper {s.id} run {run}: {s.log_path(run)} =====\n"
+                parts.append(f"===== zookeeper {s.id} run {run}: {s.name}-run{run}.log =====\n"
                              + tail(s.log(run), per_log))
         return "\n".join(parts)
 

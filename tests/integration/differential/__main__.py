@@ -9,10 +9,14 @@
 (run from tests/integration). The transcript goes to stdout as JSON lines.
 """
 import json
+import os
 import sys
 
-from . import compare, script, servers
-from .runner import Runner
+# tests/lib (the codec and the harness), as meson's PYTHONPATH gives it
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "lib"))
+
+from . import compare, script, servers  # noqa: E402
+from .runner import Runner  # noqa: E402
 
 
 def run_on(server):

@@ -33,8 +33,9 @@ Normalisations (and why):
 import bisect
 import time
 
-from . import jute
-from .client import REPLY_TIMEOUT_S, Closed, Connection, NoReply
+import jute
+from jute import REPLY_TIMEOUT_S, Closed, NoReply
+from jute import Client as Connection
 
 HUGE_ZXID = 1 << 62
 SPECIAL_XID = {"auth": -4, "ping": -2, "setWatches": -8, "setWatches2": -8}

@@ -1,12 +1,25 @@
-"""A minimal jute (ZooKeeper wire format) encoder and decoder.
+"""The tests' one codec of the ZooKeeper wire format (jute), and one raw
+client over it: every suite that speaks the protocol byte by byte uses this.
 
-Only what the differential test needs, written from the protocol doc
-(/work/shared/docs/zookeeper-protocol.md): big-endian ints and longs, one-byte
-booleans, int32-length-prefixed strings and buffers (-1 = null), int32-counted
-vectors. Paths may be given as bytes so that the test controls every byte
-(invalid UTF-8, NUL, ...); str is encoded as UTF-8.
+Written from the protocol doc (/work/shared/docs/zookeeper-protocol.md):
+big-endian ints and longs, one-byte booleans, int32-length-prefixed strings
+and buffers (-1 = null), int32-counted vectors. Paths may be given as bytes
+so that a test controls every byte (invalid UTF-8, NUL, ...); str is encoded
+as UTF-8.
+
+- Writer / Reader: the primitives; jint, jlong, jbool, jbuf, jstr, jacl the
+  same as one-liners.
+- encode_body(opname, args) / decode_reply(opname, payload): every request
+  and reply record by op name (OP, OPNAME, ERR, errname, EVENT).
+- connect_request(...) is a ConnectRequest's payload; frame() puts the
+  length in front; request(xid, op, body) is a whole framed request.
+- Client: one TCP connection. It sends frames and reads them in order:
+  watch notifications (xid -1) are put aside in `events`; anything else is
+  the reply to the oldest request still waiting.
 """
+import socket
 import struct
+import time
 
 # Opcodes (protocol doc, "Opcodes").
 OP = dict(
@@ -168,10 +181,13 @@ class Reader:
 
 # ---------------------------------------------------------------- requests
 
-def connect_request(timeout, session_id=0, passwd=b"\0" * 16, last_zxid=0,
+def connect_request(timeout=10000, session_id=0, passwd=b"\0" * 16, last_zxid=0,
                     read_only=False, with_ro_byte=True, protocol=0):
+    """A ConnectRequest's payload (frame() it). read_only=None or
+    with_ro_byte=False leaves the trailing read-only byte out, as clients
+    older than 3.4 do."""
     w = Writer().int(protocol).long(last_zxid).int(timeout).long(session_id).buffer(passwd)
-    if with_ro_byte:
+    if with_ro_byte and read_only is not None:
         w.bool(read_only)
     return w.bytes()
 
@@ -289,6 +305,33 @@ def frame(payload):
     return struct.pack(">i", len(payload)) + payload
 
 
+def request(xid, op, body=b""):
+    """A whole framed request: header (xid, op by name or code) and body."""
+    code = OP[op] if isinstance(op, str) else op
+    return frame(struct.pack(">ii", xid, code) + body)
+
+
+# One-liners for tests that put a body together field by field.
+
+OPEN_ACL = [(31, "world", "anyone")]
+
+
+def jint(v): return struct.pack(">i", v)
+def jlong(v): return struct.pack(">q", v)
+def jbool(v): return b"\x01" if v else b"\x00"
+def jbuf(b): return Writer().buffer(b).bytes()
+def jstr(s): return Writer().ustring(s).bytes()
+def jacl(acl): return Writer().acls(acl).bytes()
+
+
+def create_body(path, data=b"", acl=OPEN_ACL, flags=0):
+    return _create({"path": path, "data": data, "acl": acl, "flags": flags})
+
+
+def path_watch_body(path, watch=False):
+    return _path_watch({"path": path, "watch": watch})
+
+
 # ---------------------------------------------------------------- responses
 
 def _d_stat(r):
@@ -391,3 +434,193 @@ def decode_reply(name, payload):
     elif r.remaining() > 0:
         body = {"raw": payload[16:].hex()}
     return xid, zxid, err, body, r.remaining()
+
+
+# ---------------------------------------------------------------- a client
+
+REPLY_TIMEOUT_S = 10.0
+MAX_FRAME = 64 << 20
+
+
+class Closed(ConnectionError):
+    """The server closed the connection (EOF or reset)."""
+
+
+class NoReply(TimeoutError):
+    """Nothing arrived within the timeout."""
+
+
+class Client:
+    """One raw TCP connection to a server; every byte under the test's
+    control. Frames are read in order through one buffer: notifications
+    (xid -1) go to `events` as (seq, type, state, path), anything else is a
+    reply. rcvbuf shrinks the socket's receive buffer (a client that reads
+    slowly fills it sooner)."""
+
+    def __init__(self, port, host="127.0.0.1", timeout=REPLY_TIMEOUT_S, rcvbuf=None):
+        self.timeout = timeout
+        self.sock = socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET)
+        if rcvbuf:
+            self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, rcvbuf)
+        self.sock.settimeout(timeout)
+        self.sock.connect((host, port))
+        self.sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        self.buf = bytearray()
+        self.closed = False
+        self.events = []
+        self.seq = 0        # arrival counter shared by events and replies
+        self.xid = 0
+        self.session_id = self.passwd = None
+
+    # -- bytes
+
+    def send(self, data):
+        if self.closed:
+            raise Closed("already closed")
+        try:
+            self.sock.sendall(data)
+        except (BrokenPipeError, ConnectionResetError) as e:
+            self._mark_closed()
+            raise Closed(str(e)) from None
+
+    send_raw = send
+
+    def _mark_closed(self):
+        self.closed = True
+        try:
+            self.sock.close()
+        except OSError:
+            pass
+
+    def _fill(self, n, deadline):
+        while len(self.buf) < n:
+            left = deadline - time.monotonic()
+            if left <= 0:
+                raise NoReply("timeout")
+            self.sock.settimeout(left)
+            try:
+                # no more than the frame needs: what the test has not read
+                # stays in the kernel's buffer (tests that stop reading count it)
+                chunk = self.sock.recv(n - len(self.buf))
+            except socket.timeout:
+                raise NoReply("timeout") from None
+            except OSError as e:
+                self._mark_closed()
+                raise Closed(str(e)) from None
+            if not chunk:
+                self._mark_closed()
+                raise Closed("closed by the server")
+            self.buf += chunk
+
+    def recv_exact(self, n, timeout=None):
+        if self.closed:
+            raise Closed("already closed")
+        self._fill(n, time.monotonic() + (timeout or self.timeout))
+        out = bytes(self.buf[:n])
+        del self.buf[:n]
+        return out
+
+    def read_frame(self, timeout=None):
+        if self.closed:
+            raise Closed("already closed")
+        deadline = time.monotonic() + (timeout or self.timeout)
+        self._fill(4, deadline)
+        (n,) = struct.unpack_from(">i", self.buf)
+        if n < 0 or n > MAX_FRAME:
+            self._mark_closed()
+            raise Closed("bad frame length %d" % n)
+        self._fill(4 + n, deadline)
+        payload = bytes(self.buf[4:4 + n])
+        del self.buf[:4 + n]
+        return payload
+
+    recv_frame = read_frame
+
+    def frames(self, timeout=None):
+        """Yields frames as they arrive, for ever (each within timeout)."""
+        while True:
+            yield self.read_frame(timeout)
+
+    def closed_by_server(self, timeout=10):
+        """True when the server closes the connection within timeout (EOF or
+        reset); what it sends before is read and dropped."""
+        if self.closed:
+            return True
+        end = time.monotonic() + timeout
+        try:
+            while time.monotonic() < end:
+                self.sock.settimeout(max(0.01, end - time.monotonic()))
+                if not self.sock.recv(65536):
+                    return True
+        except socket.timeout:
+            return False
+        except OSError:
+            return True
+        return False
+
+    def close(self):
+        if not self.closed:
+            self._mark_closed()
+
+    # -- a session
+
+    def handshake(self, timeout_ms=10000, session_id=0, passwd=b"\0" * 16, last_zxid=0,
+                  read_only=False, with_ro_byte=True):
+        """Sends a ConnectRequest, returns decode_connect_response's dict."""
+        self.send(frame(connect_request(timeout_ms, session_id, passwd, last_zxid,
+                                        read_only, with_ro_byte)))
+        r = decode_connect_response(self.read_frame())
+        self.session_id, self.passwd = r["sessionId"], r["passwd"]
+        return r
+
+    def connect(self, timeout=10000, session_id=0, passwd=b"\0" * 16, last_zxid=0,
+                read_only=False):
+        """A handshake, answered as {length, timeout, session_id, passwd,
+        read_only (the bytes after the password)}."""
+        self.send(frame(connect_request(timeout, session_id, passwd, last_zxid, read_only)))
+        body = self.read_frame()
+        _, to, sid, plen = struct.unpack_from(">iiqi", body)
+        self.session_id, self.passwd, self.negotiated = sid, body[20:20 + plen], to
+        return dict(length=len(body), timeout=to, session_id=sid, passwd=self.passwd,
+                    read_only=body[20 + plen:])
+
+    # -- requests and replies
+
+    def next_xid(self):
+        self.xid += 1
+        return self.xid
+
+    def request(self, op, body=b"", xid=None):
+        """Sends a request (op by name or code); returns its xid."""
+        if xid is None:
+            xid = self.next_xid()
+        self.send(request(xid, op, body))
+        return xid
+
+    def _next_reply_frame(self, timeout):
+        while True:
+            f = self.read_frame(timeout)
+            self.seq += 1
+            xid = struct.unpack_from(">i", f)[0]
+            if xid != -1:
+                return f
+            r = Reader(f[16:])
+            self.events.append((self.seq, r.int(), r.int(), r.ustring()))
+
+    def reply(self, timeout=None):
+        """The next reply that is not a notification: (xid, zxid, err, body bytes)."""
+        f = self._next_reply_frame(timeout)
+        xid, zxid, err = struct.unpack_from(">iqi", f)
+        return xid, zxid, err, f[16:]
+
+    def call(self, op, body=b""):
+        self.request(op, body)
+        return self.reply()
+
+    def read_reply(self, opname, timeout=None):
+        """The next reply decoded as opname's: {xid, zxid, err, body (a dict),
+        trailing, seq}."""
+        f = self._next_reply_frame(timeout)
+        xid, zxid, err, body, trailing = decode_reply(opname, f)
+        return {"xid": xid, "zxid": zxid, "err": err, "body": body,
+                "trailing": trailing, "seq": self.seq}
