@@ -78,10 +78,20 @@ static bool is_normal_ephemeral(int64_t owner)
 
 /* ZooKeeper's checkAndIncVersion: -1 matches any version. Returns the
  * verdict: ZOK or ZBADVERSION. */
+/* Past the memory budget: as the last tick found it (refuse_growth, with
+ * its hysteresis), or now, the state grown past its room since (a burst of
+ * writes between two ticks must not overshoot the budget by a tick's
+ * worth). */
+static bool over_budget(const struct prep *p)
+{
+	return p->refuse_growth ||
+	       (p->state_room_bytes && state_memory_bytes(p->state) > p->state_room_bytes);
+}
+
 /* A write that would grow the tree, past the memory budget. */
 static bool refused_for_memory(struct prep *p)
 {
-	if (!p->refuse_growth)
+	if (!over_budget(p))
 		return false;
 	p->refused_growth++;
 	return true;
@@ -309,7 +319,7 @@ static int set_data_op(struct prep *p, struct batch *b, const struct auth_identi
 	int32_t err = check_version(node.version, req->version);
 	if (err)
 		return refuse(ret_err, err);
-	if (p->refuse_growth) {
+	if (over_budget(p)) {
 		const struct znode *n = tree_lookup(&p->state->tree, req->path, len);
 		if ((!n || req->data_len > n->data_len) && refused_for_memory(p))
 			return refuse(ret_err, ZSYSTEMERROR);

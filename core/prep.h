@@ -28,6 +28,10 @@ struct prep {
 	 * multi too) is refused with SYSTEMERROR once it passed every other
 	 * check; deletes and the rest go on. */
 	bool refuse_growth;
+	/* What the state may hold (state_memory_bytes) before growing writes
+	 * are refused between two checks of the budget: the budget less what
+	 * the connections held at the last one; 0 = no limit. */
+	uint64_t state_room_bytes;
 	uint64_t refused_growth;	/* how many were refused so (mntr) */
 };
 

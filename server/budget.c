@@ -31,4 +31,5 @@ void budget_check(struct memory_budget *b, const struct server_config *cfg, stru
 	}
 	b->over = over;
 	prep->refuse_growth = over;
+	prep->state_room_bytes = limit > client_bytes ? limit - client_bytes : 1;
 }

@@ -11,8 +11,11 @@
  * reply is queued (reply.c); and while everything
  * counted is over the budget, writes that would grow the tree are refused
  * with SYSTEMERROR (prep's refuse_growth) while reads, deletes, pings and
- * session ends go on. Checked every timer tick; crossing the budget, either
- * way, is logged once. */
+ * session ends go on. Checked every timer tick (crossing the budget, either
+ * way, is logged once), and between ticks by prep itself: a growing write
+ * is refused as soon as the state passes the budget less what the
+ * connections held at the last tick, so a burst of writes cannot overshoot
+ * it by a tick's worth. */
 #pragma once
 
 #include <stdbool.h>
@@ -28,7 +31,8 @@ struct memory_budget {
 	uint64_t times_over;		/* how often it went over (mntr) */
 };
 
-/* Counts again and sets prep's refuse_growth; logs when it crosses. */
+/* Counts again and sets prep's refuse_growth and state_room_bytes; logs
+ * when it crosses. */
 void budget_check(struct memory_budget *b, const struct server_config *cfg, struct prep *prep,
 		  uint64_t state_bytes, uint64_t client_bytes);
 /* Everything counted. */

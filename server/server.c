@@ -495,6 +495,9 @@ int server_listen(struct server *srv, const int *adopted, size_t adopted_count)
 		log_error("%s", why);
 		return r;
 	}
+	/* the budget counted before the first client is served, not a tick later */
+	budget_check(&srv->budget, srv->cfg, &srv->prep, state_memory_bytes(&srv->state),
+		     srv->clients.hub.held_bytes);
 	arm_timer(srv);
 	return 0;
 }
