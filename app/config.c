@@ -16,6 +16,7 @@
 #include <unistd.h>
 #include <yaml.h>
 
+#include "assertions.h"
 #include "config_ensemble.h"
 #include "config_yaml.h"
 #include "fourletter.h"
@@ -47,53 +48,64 @@ enum key_kind {
 	KEY_MEMBERS,	/* ensemble.members (config_ensemble.c) */
 };
 
+/* A key. live: a reload (SIGHUP) puts its new value in force; the others
+ * are named in the reload's log as waiting for a restart, with `restart`
+ * saying why when there is more to it. */
 struct key {
 	const char *name;
 	enum key_kind kind;
 	size_t offset;
 	uint64_t min, max;
 	const struct key *section;
+	bool live;
+	const char *restart;
 };
 
 #define FIELD(k, n, f) { .name = n, .kind = k, .offset = offsetof(struct server_config, f) }
 #define NUMBER(k, n, f, lo, hi) \
 	{ .name = n, .kind = k, .offset = offsetof(struct server_config, f), .min = lo, .max = hi }
+#define LIVE_FIELD(k, n, f) \
+	{ .name = n, .kind = k, .offset = offsetof(struct server_config, f), .live = true }
+#define LIVE_NUMBER(k, n, f, lo, hi) \
+	{ .name = n, .kind = k, .offset = offsetof(struct server_config, f), .min = lo, .max = hi, \
+	  .live = true }
 #define SECTION(n, keys) { .name = n, .kind = KEY_SECTION, .section = keys }
 
 static const struct key client_keys[] = {
 	FIELD(KEY_LISTEN, "listen", listen),
-	NUMBER(KEY_U32, "max_connections", max_connections, 1, 1000000),
-	NUMBER(KEY_U32, "max_connections_per_address", max_connections_per_address, 1, 1000000),
-	NUMBER(KEY_U32, "max_frame_bytes", max_frame_bytes, 1024, 67108864),
-	NUMBER(KEY_U32, "max_outstanding_requests", max_outstanding_requests, 1, 100000),
-	NUMBER(KEY_U64, "max_output_bytes", max_output_bytes, 65536, UINT64_C(4294967296)),
-	FIELD(KEY_WORDS, "four_letter_words", four_letter_words),
-	NUMBER(KEY_U32, "handshake_timeout_ms", handshake_timeout_ms, 100, 3600000),
-	NUMBER(KEY_U32, "frame_timeout_ms", frame_timeout_ms, 100, 3600000),
+	LIVE_NUMBER(KEY_U32, "max_connections", max_connections, 1, 1000000),
+	LIVE_NUMBER(KEY_U32, "max_connections_per_address", max_connections_per_address, 1, 1000000),
+	LIVE_NUMBER(KEY_U32, "max_frame_bytes", max_frame_bytes, 1024, 67108864),
+	LIVE_NUMBER(KEY_U32, "max_outstanding_requests", max_outstanding_requests, 1, 100000),
+	LIVE_NUMBER(KEY_U64, "max_output_bytes", max_output_bytes, 65536, UINT64_C(4294967296)),
+	LIVE_FIELD(KEY_WORDS, "four_letter_words", four_letter_words),
+	LIVE_NUMBER(KEY_U32, "handshake_timeout_ms", handshake_timeout_ms, 100, 3600000),
+	LIVE_NUMBER(KEY_U32, "frame_timeout_ms", frame_timeout_ms, 100, 3600000),
 	{ 0 },
 };
 
 static const struct key memory_keys[] = {
-	NUMBER(KEY_U64, "budget_bytes", memory_budget_bytes, 0, UINT64_C(1) << 50),
+	LIVE_NUMBER(KEY_U64, "budget_bytes", memory_budget_bytes, 0, UINT64_C(1) << 50),
 	{ 0 },
 };
 
 static const struct key session_keys[] = {
-	NUMBER(KEY_U32, "tick_time_ms", tick_time_ms, 1, 60000),
-	NUMBER(KEY_U32, "min_timeout_ms", min_session_timeout_ms, 0, INT32_MAX),
-	NUMBER(KEY_U32, "max_timeout_ms", max_session_timeout_ms, 0, INT32_MAX),
-	NUMBER(KEY_U32, "max_sessions", max_sessions, 1, 10000000),
-	NUMBER(KEY_U32, "max_watches", max_watches_per_session, 1, 100000000),
+	LIVE_NUMBER(KEY_U32, "tick_time_ms", tick_time_ms, 1, 60000),
+	LIVE_NUMBER(KEY_U32, "min_timeout_ms", min_session_timeout_ms, 0, INT32_MAX),
+	LIVE_NUMBER(KEY_U32, "max_timeout_ms", max_session_timeout_ms, 0, INT32_MAX),
+	LIVE_NUMBER(KEY_U32, "max_sessions", max_sessions, 1, 10000000),
+	LIVE_NUMBER(KEY_U32, "max_watches", max_watches_per_session, 1, 100000000),
 	{ 0 },
 };
 
 static const struct key znode_keys[] = {
-	FIELD(KEY_BOOL, "extended_types", extended_types),
-	NUMBER(KEY_U32, "container_check_interval_ms", container_check_interval_ms, 10, 86400000),
-	NUMBER(KEY_U32, "container_max_per_minute", container_max_per_minute, 1, 1000000),
+	LIVE_FIELD(KEY_BOOL, "extended_types", extended_types),
+	LIVE_NUMBER(KEY_U32, "container_check_interval_ms", container_check_interval_ms, 10, 86400000),
+	LIVE_NUMBER(KEY_U32, "container_max_per_minute", container_max_per_minute, 1, 1000000),
 	{ 0 },
 };
 
+/* The storage's sizes are fixed when the data directory is opened. */
 static const struct key storage_keys[] = {
 	NUMBER(KEY_U64, "segment_bytes", segment_bytes, 1048576, UINT64_C(4294967296)),
 	NUMBER(KEY_U64, "snapshot_entries", snapshot_entries, 100, UINT64_C(1000000000)),
@@ -103,24 +115,30 @@ static const struct key storage_keys[] = {
 };
 
 static const struct key auth_keys[] = {
-	FIELD(KEY_DIGEST, "super_digest", super_digest),
+	LIVE_FIELD(KEY_DIGEST, "super_digest", super_digest),
 	{ 0 },
 };
 
 static const struct key ensemble_keys[] = {
-	NUMBER(KEY_U32, "id", ensemble.id, 1, 255),
-	FIELD(KEY_STRING, "cluster", ensemble.cluster_name),
+	{ .name = "id", .kind = KEY_U32, .offset = offsetof(struct server_config, ensemble.id),
+	  .min = 1, .max = 255, .restart = "a server's id is fixed by its data directory" },
+	{ .name = "cluster", .kind = KEY_STRING,
+	  .offset = offsetof(struct server_config, ensemble.cluster_name),
+	  .restart = "the cluster's name is fixed by its data directory" },
 	NUMBER(KEY_U32, "election_timeout_ms", ensemble.election_timeout_ms, 100, 60000),
-	FIELD(KEY_BOOL, "read_only", read_only),
-	FIELD(KEY_BOOL, "reconfig", reconfig_enabled),
+	LIVE_FIELD(KEY_BOOL, "read_only", read_only),
+	LIVE_FIELD(KEY_BOOL, "reconfig", reconfig_enabled),
 	FIELD(KEY_ADDRESS, "peer_listen", ensemble.peer_listen),
-	FIELD(KEY_MEMBERS, "members", ensemble.members),
+	{ .name = "members", .kind = KEY_MEMBERS,
+	  .offset = offsetof(struct server_config, ensemble.members),
+	  .restart = "the members only bootstrap a new data directory; change the membership of "
+		     "a running ensemble with reconfig (corralctl members)" },
 	{ 0 },
 };
 
 static const struct key top_keys[] = {
 	FIELD(KEY_STRING, "data_dir", data_dir),
-	FIELD(KEY_LOG_LEVEL, "log_level", log_level),
+	LIVE_FIELD(KEY_LOG_LEVEL, "log_level", log_level),
 	SECTION("client", client_keys),
 	SECTION("session", session_keys),
 	SECTION("znode", znode_keys),
@@ -626,4 +644,112 @@ void config_free(struct server_config *cfg)
 	cfg_free_listen(cfg->listen, cfg->listen_count);
 	cfg_free_ensemble(cfg);
 	*cfg = (struct server_config) { 0 };
+}
+
+static bool address_equal(const struct listen_address *a, const struct listen_address *b)
+{
+	if (!a->host || !b->host)
+		return !a->host && !b->host;
+	return a->port == b->port && strcmp(a->host, b->host) == 0;
+}
+
+static bool listen_equal(const struct server_config *a, const struct server_config *b)
+{
+	if (a->listen_count != b->listen_count)
+		return false;
+	for (size_t i = 0; i < a->listen_count; i++)
+		if (!address_equal(&a->listen[i], &b->listen[i]))
+			return false;
+	return true;
+}
+
+static bool members_equal(const struct ensemble_config *a, const struct ensemble_config *b)
+{
+	if (a->member_count != b->member_count)
+		return false;
+	for (size_t i = 0; i < a->member_count; i++) {
+		const struct ensemble_member *x = &a->members[i], *y = &b->members[i];
+		if (x->id != y->id || x->observer != y->observer || !address_equal(&x->client, &y->client) ||
+		    !address_equal(&x->peer, &y->peer))
+			return false;
+	}
+	return true;
+}
+
+/* The size of a value that a reload can swap in place, 0 for the others. */
+static size_t swappable_size(enum key_kind kind)
+{
+	switch (kind) {
+	case KEY_STRING:
+	case KEY_DIGEST:
+		return sizeof(char *);
+	case KEY_U32:
+	case KEY_WORDS:
+		return sizeof(uint32_t);
+	case KEY_U64:
+		return sizeof(uint64_t);
+	case KEY_BOOL:
+		return sizeof(bool);
+	case KEY_LOG_LEVEL:
+		return sizeof(enum log_level);
+	default:
+		return 0;
+	}
+}
+
+static bool value_equal(const struct key *k, const struct server_config *a,
+			const struct server_config *b)
+{
+	const char *pa = (const char *)a + k->offset, *pb = (const char *)b + k->offset;
+
+	switch (k->kind) {
+	case KEY_STRING:
+	case KEY_DIGEST: {
+		const char *x = *(char *const *)(const void *)pa, *y = *(char *const *)(const void *)pb;
+		return x == y || (x && y && strcmp(x, y) == 0);
+	}
+	case KEY_LISTEN:
+		return listen_equal(a, b);
+	case KEY_ADDRESS:
+		return address_equal((const struct listen_address *)(const void *)pa,
+				     (const struct listen_address *)(const void *)pb);
+	case KEY_MEMBERS:
+		return members_equal(&a->ensemble, &b->ensemble);
+	case KEY_SECTION:
+		return true;
+	default:
+		return memcmp(pa, pb, swappable_size(k->kind)) == 0;
+	}
+}
+
+static void reload_keys(const struct key *keys, const char *prefix, struct server_config *cur,
+			struct server_config *next, config_restart_fn *restart, void *ctx)
+{
+	for (const struct key *k = keys; k->name; k++) {
+		char name[128];
+		snprintf(name, sizeof(name), "%s%s%s", prefix ?: "", prefix ? "." : "", k->name);
+		if (k->kind == KEY_SECTION) {
+			reload_keys(k->section, name, cur, next, restart, ctx);
+			continue;
+		}
+		if (value_equal(k, cur, next))
+			continue;
+		if (!k->live) {
+			restart(name, k->restart, ctx);
+			continue;
+		}
+		/* swapped: next keeps the old value, freed with it */
+		size_t size = swappable_size(k->kind);
+		ASSERT(size > 0 && size <= sizeof(uint64_t));
+		char tmp[sizeof(uint64_t)];
+		memcpy(tmp, (char *)cur + k->offset, size);
+		memcpy((char *)cur + k->offset, (char *)next + k->offset, size);
+		memcpy((char *)next + k->offset, tmp, size);
+	}
+}
+
+void config_reload(struct server_config *cur, struct server_config *next,
+		   config_restart_fn *restart, void *ctx)
+{
+	reload_keys(top_keys, NULL, cur, next, restart, ctx);
 }

@@ -29,4 +29,14 @@ int config_finish(struct server_config *cfg, char *error, size_t error_size);
 /* Parses "host:port", "[v6]:port" into *ret. Returns 0 or -EINVAL. */
 int config_parse_listen_address(const char *text, struct listen_address *ret);
 
+/* A reload: puts every live key's value of next in force in cur (next
+ * keeps the value it replaced, freed with it) and calls restart(key, why,
+ * ctx) for each other key whose value differs, the key named in full
+ * ("client.listen"); why is NULL (it takes effect after a restart) or what
+ * else there is to it ("ensemble.members" only bootstraps a data directory).
+ * Which keys are live is in the key table (config.c) and corral.yaml(5). */
+typedef void config_restart_fn(const char *key, const char *why, void *ctx);
+void config_reload(struct server_config *cur, struct server_config *next,
+		   config_restart_fn *restart, void *ctx);
+
 void config_free(struct server_config *cfg);

@@ -126,54 +126,32 @@ static uint64_t monotonic_usec(void)
 	return (uint64_t)ts.tv_sec * 1000000u + (uint64_t)ts.tv_nsec / 1000u;
 }
 
-static bool listen_equal(const struct server_config *a, const struct server_config *b)
+/* A key the reload does not put in force: named in the log, once. */
+static void restart_needed(const char *key, const char *why, void *ctx)
 {
-	if (a->listen_count != b->listen_count)
-		return false;
-	for (size_t i = 0; i < a->listen_count; i++)
-		if (a->listen[i].port != b->listen[i].port || strcmp(a->listen[i].host, b->listen[i].host) != 0)
-			return false;
-	return true;
-}
-
-/* Copies what can change while running; names what cannot. */
-static void apply_live(struct service *svc, struct server_config *cur, struct server_config *next)
-{
+	const struct service *svc = ctx;
 	const struct listeners *ls = &svc->srv->listeners;
 
-	if (!svc->data_dir_overridden && strcmp(cur->data_dir, next->data_dir) != 0)
-		log_notice("reload: data_dir changed to %s; takes effect after a restart", next->data_dir);
-	if (!svc->listen_overridden && !listen_equal(cur, next)) {
+	if (strcmp(key, "client.listen") == 0 && ls->count > 0 && ls->list[0].adopted) {
 		/* Adopted sockets replace client.listen, now and after a restart. */
-		if (ls->count > 0 && ls->list[0].adopted)
-			log_notice("reload: client.listen changed; not used: the listening sockets "
-				   "come from systemd (corral.socket)");
-		else
-			log_notice("reload: client.listen changed; takes effect after a restart");
+		log_notice("reload: client.listen changed; not used: the listening sockets come from "
+			   "systemd (corral.socket)");
+		return;
 	}
+	if (why)
+		log_notice("reload: %s changed; not applied: %s", key, why);
+	else
+		log_notice("reload: %s changed; takes effect after a restart", key);
+}
 
-	cur->log_level = next->log_level;
-	log_set_level(next->log_level);
-	cur->max_connections = next->max_connections;
-	cur->max_connections_per_address = next->max_connections_per_address;
-	cur->max_frame_bytes = next->max_frame_bytes;
-	cur->max_outstanding_requests = next->max_outstanding_requests;
-	cur->max_output_bytes = next->max_output_bytes;
-	cur->four_letter_words = next->four_letter_words;
-	cur->handshake_timeout_ms = next->handshake_timeout_ms;
-	cur->frame_timeout_ms = next->frame_timeout_ms;
-	cur->memory_budget_bytes = next->memory_budget_bytes;
-	cur->tick_time_ms = next->tick_time_ms;
-	cur->min_session_timeout_ms = next->min_session_timeout_ms;
-	cur->max_session_timeout_ms = next->max_session_timeout_ms;
-	cur->max_sessions = next->max_sessions;
-	cur->max_watches_per_session = next->max_watches_per_session;
-	cur->extended_types = next->extended_types;
-	cur->container_check_interval_ms = next->container_check_interval_ms;
-	cur->container_max_per_minute = next->container_max_per_minute;
-	char *old = cur->super_digest;
-	cur->super_digest = next->super_digest;
-	next->super_digest = old;	/* freed with next */
+/* Puts what can change while running in force; names what cannot. */
+static void apply_live(struct service *svc, struct server_config *cur, struct server_config *next)
+{
+	enum log_level before = cur->log_level;
+
+	config_reload(cur, next, restart_needed, svc);
+	if (cur->log_level != before)
+		log_set_level(cur->log_level);
 	server_config_changed(svc->srv);
 }
 

@@ -1,0 +1,142 @@
+"""A reload tells the truth: after SIGHUP every key whose value changed
+either takes effect at once or is named in the log and kept, exactly as
+corral.yaml(5) lists them. The test changes every key of corral.yaml at
+once on a one-member ensemble, reads the three lists from the man page
+(at once, at the next start, never by a reload), checks that the log names
+exactly the keys of the last two, and that the live keys are in force
+(conf, mntr, the four-letter words, debug lines)."""
+import base64
+import hashlib
+import os
+import re
+import signal
+
+import pytest
+import yaml
+
+import harness
+
+SOURCE_ROOT = os.environ.get("CORRAL_SOURCE_ROOT",
+                             os.path.join(os.path.dirname(__file__), "..", ".."))
+MAN = os.path.join(SOURCE_ROOT, "man", "corral.yaml.5")
+
+pytestmark = pytest.mark.skipif(not os.environ.get("CORRALD"), reason="CORRALD is not set")
+
+
+def digest(user, password):
+    return f"{user}:" + base64.b64encode(hashlib.sha1(f"{user}:{password}".encode()).digest()).decode()
+
+
+def man_keys():
+    """Every key corral.yaml(5) documents (a .TP entry named .B KEY)."""
+    text = open(MAN).read()
+    return set(re.findall(r"^\.TP\n\.B ((?:[a-z_]+\.)?[a-z_]+)$", text, re.M))
+
+
+def man_reload_lists(keys):
+    """{list name: keys} of the man page's paragraph on SIGHUP."""
+    text = open(MAN).read()
+    out = {}
+    for name in ("At once:", "At the next start:", "Never by a reload or a restart:"):
+        start = text.index(f".B {name}\n") + len(name) + 4
+        body = text[start:]
+        body = body[:re.search(r"^\.(TP|PP)$", body, re.M).start()]
+        body = re.sub(r"\([^)]*\)", "", body)            # what is said of a key
+        out[name] = {w for w in re.findall(r"[a-z_]+(?:\.[a-z_]+)?", body) if w in keys}
+    return out
+
+
+def flatten(cfg, prefix=""):
+    out = {}
+    for k, v in cfg.items():
+        if isinstance(v, dict):
+            out.update(flatten(v, f"{prefix}{k}."))
+        else:
+            out[f"{prefix}{k}"] = v
+    return out
+
+
+def test_a_reload_applies_or_names_every_key_as_corral_yaml_5_says(tmp_path):
+    client, peer, client2, peer2, client3 = harness.free_ports(5)
+    before = {
+        "data_dir": str(tmp_path / "data"),
+        "log_level": "info",
+        "client": {"listen": [f"127.0.0.1:{client}"], "max_connections": 100,
+                   "max_connections_per_address": 50, "max_frame_bytes": 1048576,
+                   "max_outstanding_requests": 1000, "max_output_bytes": 16777216,
+                   "four_letter_words": ["ruok", "conf", "mntr", "srvr"],
+                   "handshake_timeout_ms": 10000, "frame_timeout_ms": 10000},
+        "session": {"tick_time_ms": 200, "min_timeout_ms": 1000, "max_timeout_ms": 30000,
+                    "max_sessions": 1000, "max_watches": 10000},
+        "znode": {"extended_types": False, "container_check_interval_ms": 1000,
+                  "container_max_per_minute": 100},
+        "storage": {"segment_bytes": 4194304, "snapshot_entries": 10000,
+                    "snapshot_log_bytes": 67108864, "keep_snapshots": 2},
+        "auth": {"super_digest": digest("super", "one")},
+        "memory": {"budget_bytes": 268435456},
+        "ensemble": {"id": 1, "cluster": "c1", "election_timeout_ms": 300,
+                     "read_only": False, "reconfig": False,
+                     "peer_listen": f"127.0.0.1:{peer}",
+                     "members": [{"id": 1, "client": f"127.0.0.1:{client}",
+                                  "peer": f"127.0.0.1:{peer}"}]},
+    }
+    after = {
+        "data_dir": str(tmp_path / "data2"),
+        "log_level": "debug",
+        "client": {"listen": [f"127.0.0.1:{client3}"], "max_connections": 200,
+                   "max_connections_per_address": 60, "max_frame_bytes": 2097152,
+                   "max_outstanding_requests": 2000, "max_output_bytes": 33554432,
+                   "four_letter_words": ["ruok", "conf", "mntr", "srvr", "stat"],
+                   "handshake_timeout_ms": 20000, "frame_timeout_ms": 20000},
+        "session": {"tick_time_ms": 100, "min_timeout_ms": 2000, "max_timeout_ms": 20000,
+                    "max_sessions": 2000, "max_watches": 20000},
+        "znode": {"extended_types": True, "container_check_interval_ms": 2000,
+                  "container_max_per_minute": 200},
+        "storage": {"segment_bytes": 8388608, "snapshot_entries": 20000,
+                    "snapshot_log_bytes": 134217728, "keep_snapshots": 3},
+        "auth": {"super_digest": digest("super", "two")},
+        "memory": {"budget_bytes": 134217728},
+        "ensemble": {"id": 2, "cluster": "c2", "election_timeout_ms": 400,
+                     "read_only": True, "reconfig": True,
+                     "peer_listen": f"127.0.0.1:{peer2}",
+                     "members": [{"id": 1, "client": f"127.0.0.1:{client}",
+                                  "peer": f"127.0.0.1:{peer}"},
+                                 {"id": 2, "client": f"127.0.0.1:{client2}",
+                                  "peer": f"127.0.0.1:{peer2}"}]},
+    }
+    keys = man_keys()
+    assert set(flatten(before)) == keys == set(flatten(after)), \
+        "the test changes every key corral.yaml(5) documents"
+    assert all(flatten(before)[k] != flatten(after)[k] for k in keys)
+    lists = man_reload_lists(keys)
+    live, restart, never = lists.values()
+    assert live | restart | never == keys and not (live & restart or live & never
+                                                   or restart & never), lists
+
+    srv = harness.Corrald(tmp_path, config=before, port=client)
+    srv.start()
+    try:
+        assert "not in the whitelist" in srv.four_letter("stat")
+        with open(srv.config_path, "w") as f:
+            yaml.safe_dump(after, f)
+        srv.proc.send_signal(signal.SIGHUP)
+        harness.wait_until(lambda: "configuration reloaded" in srv.log(), 15,
+                           what="the reload to be logged")
+        named = set(re.findall(r"reload: ((?:[a-z_]+\.)?[a-z_]+) changed; ", srv.log()))
+        assert named == restart | never, (named, restart | never)
+        for key in never:
+            assert re.search(rf"reload: {re.escape(key)} changed; not applied: ", srv.log())
+
+        # the live keys are in force; the others are not
+        conf = dict(line.split("=", 1) for line in srv.four_letter("conf").splitlines()
+                    if "=" in line)
+        assert (conf["tickTime"], conf["maxClientCnxns"], conf["minSessionTimeout"],
+                conf["maxSessionTimeout"]) == ("100", "60", "2000", "20000")
+        assert (conf["clientPort"], conf["dataDir"], conf["serverId"]) == \
+            (str(client), str(tmp_path / "data"), "1")
+        assert srv.mntr()["corral_memory_budget_bytes"] == "134217728"
+        assert srv.four_letter("stat").startswith("Zookeeper version:")
+        harness.wait_until(lambda: "<7>" in srv.log().split("configuration reloaded")[-1], 15,
+                           what="debug lines after log_level: debug")
+    finally:
+        assert srv.stop() == 0, srv.log()
