@@ -252,6 +252,19 @@ def test_the_package_runs_corral_as_a_systemd_service(container):
     assert c.sh("corralctl get /e2e").stdout == "written-before-the-kill"
     assert c.sh("corralctl stat /e2e").stdout.count("\n") > 5
 
+    # a purge keeps the data unless the operator said to delete it
+    purge = "DEBIAN_FRONTEND=noninteractive apt-get purge -y -q corral 2>&1"
+    out = c.sh(purge).stdout
+    assert "/var/lib/corral (the coordination data) is kept" in out, out
+    assert c.sh("ls /var/lib/corral/wal").stdout.strip(), "the purge deleted the log"
+    c.sh("DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-download /root/corral.deb")
+    c.wait_for(lambda: c.active("corral.service"), 60, "corral.service to be active again")
+    assert c.sh("corralctl get /e2e").stdout == "written-before-the-kill"
+    c.sh("echo 'corral corral/purge_data boolean true' | debconf-set-selections")
+    c.sh(purge)
+    assert c.sh("test -e /var/lib/corral", check=False).returncode != 0, \
+        "the confirmed purge kept /var/lib/corral"
+
 
 def test_with_only_the_socket_enabled_the_first_connection_starts_corrald(container):
     c = container("corral-e2e-socket").boot()
