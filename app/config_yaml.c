@@ -95,7 +95,7 @@ int cfg_parse_listen(const char *text, struct listen_address *ret, const char **
 	bool v6 = text[0] == '[';
 	const char *end = v6 ? strchr(text, ']') : strrchr(text, ':');
 	const char *host = text + v6;
-	char buf[INET6_ADDRSTRLEN];
+	char buf[256];	/* a host name: 253 characters at most */
 	struct in6_addr addr;
 	uint64_t port = 0;
 	size_t len;
@@ -114,9 +114,13 @@ int cfg_parse_listen(const char *text, struct listen_address *ret, const char **
 		memcpy(buf, host, len);
 		buf[len] = '\0';
 	}
-	if (len >= sizeof(buf) || inet_pton(v6 ? AF_INET6 : AF_INET, buf, &addr) != 1)
+	if (len >= sizeof(buf))
 		*ret_why = v6 ? "the host is not a numeric IPv6 address"
-			      : "the host is not a numeric IPv4 address (names are not resolved)";
+			      : "the host is neither a numeric IPv4 address nor a host name";
+	else if (v6 && inet_pton(AF_INET6, buf, &addr) != 1)
+		*ret_why = "the host is not a numeric IPv6 address";
+	else if (!v6 && inet_pton(AF_INET, buf, &addr) != 1 && !sockaddr_name_valid(buf))
+		*ret_why = "the host is neither a numeric IPv4 address nor a host name";
 	else if (cfg_parse_uint(end + 1 + v6, &port) < 0 || port < 1 || port > 65535)
 		*ret_why = "the port is not a number in 1..65535";
 	if (*ret_why)

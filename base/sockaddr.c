@@ -81,3 +81,68 @@ int sockaddr_parse(const char *text, bool allow_zero_port, struct sockaddr_stora
 		return -EINVAL;
 	return 0;
 }
+
+bool sockaddr_name_valid(const char *host)
+{
+	size_t n = strlen(host), label = 0;
+	if (n == 0 || n > 253)
+		return false;
+	for (size_t i = 0; i < n; i++) {
+		char ch = host[i];
+		if (ch == '.') {
+			if (label == 0 || host[i - 1] == '-')
+				return false;
+			label = 0;
+			continue;
+		}
+		bool alnum = (ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z') ||
+			     (ch >= '0' && ch <= '9');
+		if (!alnum && !(ch == '-' && label > 0) && ch != '_')
+			return false;
+		if (++label > 63)
+			return false;
+	}
+	if (host[n - 1] == '-')
+		return false;
+	/* a last label of digits alone would be read as a number ("1.2.3") */
+	for (size_t i = n; i > 0 && host[i - 1] != '.'; i--)
+		if (host[i - 1] < '0' || host[i - 1] > '9')
+			return true;
+	return false;
+}
+
+int sockaddr_split(const char *text, bool allow_zero_port, char *host, size_t host_size,
+		   uint16_t *port)
+{
+	struct sockaddr_storage ss;
+	socklen_t len;
+	const char *colon = strrchr(text, ':');
+	if (!colon || colon == text)
+		return -EINVAL;
+	char *end;
+	errno = 0;
+	unsigned long p = strtoul(colon + 1, &end, 10);
+	if (!colon[1] || *end || errno || p > 65535 || (p == 0 && !allow_zero_port))
+		return -EINVAL;
+	size_t n = (size_t)(colon - text);
+	bool bracketed = text[0] == '[';
+	if (bracketed) {
+		if (n < 3 || text[n - 1] != ']')
+			return -EINVAL;
+		text++;
+		n -= 2;
+	}
+	if (n >= host_size)
+		return -EINVAL;
+	memcpy(host, text, n);
+	host[n] = 0;
+	if (sockaddr_from_host(host, (uint16_t)p, &ss, &len) == 0) {
+		/* an IPv6 address needs its brackets, an IPv4 one must not have them */
+		if (bracketed != (ss.ss_family == AF_INET6))
+			return -EINVAL;
+	} else if (bracketed || !sockaddr_name_valid(host)) {
+		return -EINVAL;
+	}
+	*port = (uint16_t)p;
+	return 0;
+}

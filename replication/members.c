@@ -149,11 +149,10 @@ static int32_t parse_server(const char *spec, size_t len, long long *ret_id, cha
 		else if (strcasecmp(fields[2], "participant") != 0)
 			return ZBADARGUMENTS;
 	}
-	char peer[160];
-	struct sockaddr_storage ss;
-	socklen_t sl;
+	char peer[160], host[160];
+	uint16_t port;
 	snprintf(peer, sizeof(peer), "%s:%u", server, quorum_port);
-	if (sockaddr_parse(peer, false, &ss, &sl) < 0)
+	if (sockaddr_split(peer, false, host, sizeof(host), &port) < 0)
 		return ZBADARGUMENTS;
 
 	/* "[host:]port": without a host, ZooKeeper means every interface. */
@@ -165,7 +164,7 @@ static int32_t parse_server(const char *spec, size_t len, long long *ret_id, cha
 	snprintf(client_text, sizeof(client_text), "%.*s:%u",
 		 client_colon ? (int)(client_colon - client) : 7,
 		 client_colon ? client : "0.0.0.0", client_port);
-	if (sockaddr_parse(client_text, false, &ss, &sl) < 0)
+	if (sockaddr_split(client_text, false, host, sizeof(host), &port) < 0)
 		return ZBADARGUMENTS;
 	snprintf(address, size, "%s;%s;%u", peer, client_text, election_port);
 	*ret_id = id;

@@ -13,10 +13,12 @@
 
 #include "log.h"
 #include "peer_message.h"
+#include "resolve.h"
 #include "sockaddr.h"
 
 #define RECV_CHUNK 65536
 #define LISTEN_BACKLOG 64
+#define RESOLVE_POLL_MS 10	/* how often a lookup on its way is asked whether it is done */
 
 /* ---- outgoing connections ---- */
 
@@ -43,6 +45,7 @@ static void peer_drop(struct peer *p)
 	bool was_up = p->up;
 	p->up = false;
 	p->closing = true;
+	p->resolved = false;	/* a name is looked up again for the next connection */
 	out_trim(p);		/* a frame cut short goes again whole */
 	shutdown(p->fd, SHUT_RDWR);
 	p->retry_at_ms = loop_now_ms() + p->backoff_ms;
@@ -53,9 +56,42 @@ static void peer_drop(struct peer *p)
 		p->t->o.on_peer_down(p->t->o.ctx, p->id);
 }
 
+/* A peer named by a host name is looked up again for every connection (an
+ * address that changed is followed), in the background: 1 when p->sa is
+ * ready, 0 while the lookup is on its way or failed (retried later). */
+static int peer_resolve(struct peer *p)
+{
+	if (!p->named || p->resolved)
+		return 1;
+	int r = 0;
+	if (!p->resolver.busy)
+		r = resolver_start(&p->resolver, p->host, p->port);
+	if (r == 0)
+		r = resolver_poll(&p->resolver, p->pick, &p->sa, &p->sa_len);
+	if (r == 0) {
+		p->retry_at_ms = loop_now_ms() + RESOLVE_POLL_MS;
+		return 0;
+	}
+	if (r < 0) {
+		p->connect_failures++;
+		if (log_limit_allow(&p->t->resolve_log, loop_now_ms()))
+			log_warning("peer %llu at %s: cannot look up %s: %s; again in %u ms",
+				    (unsigned long long)p->id, p->address, p->host,
+				    r == -ENOENT ? "no such host name" : strerror(-r), p->backoff_ms);
+		p->retry_at_ms = loop_now_ms() + p->backoff_ms;
+		p->backoff_ms = p->backoff_ms * 2 > p->t->o.backoff_max_ms ? p->t->o.backoff_max_ms
+									 : p->backoff_ms * 2;
+		return 0;
+	}
+	p->resolved = true;
+	return 1;
+}
+
 static void peer_connect(struct peer *p)
 {
 	if (p->fd >= 0 || p->t->closing)
+		return;
+	if (!peer_resolve(p))
 		return;
 	p->fd = socket(p->sa.ss_family, SOCK_STREAM | SOCK_CLOEXEC, 0);
 	if (p->fd < 0) {
@@ -103,6 +139,7 @@ static void on_connect(struct loop_op *op, int res, uint32_t flags)
 	if (res < 0 || p->closing || p->t->closing) {
 		if (res < 0) {
 			p->connect_failures++;
+			p->pick++;	/* a name's next address, if it has several */
 			log_debug("peer %llu at %s: connect: %s; again in %u ms",
 				  (unsigned long long)p->id, p->address, strerror(-res), p->backoff_ms);
 		}
@@ -184,8 +221,11 @@ int peer_transport_add(struct peer_transport *t, raft_id id, const char *address
 			return -EEXIST;
 	struct sockaddr_storage ss;
 	socklen_t len;
-	if (sockaddr_parse(address, false, &ss, &len) < 0)
+	char host[256];
+	uint16_t port;
+	if (sockaddr_split(address, false, host, sizeof(host), &port) < 0)
 		return -EINVAL;
+	bool named = sockaddr_from_host(host, port, &ss, &len) < 0;
 	/* Each peer is its own allocation: ring operations point into it, so
 	 * it never moves. */
 	struct peer **peers = realloc(t->peers, (t->peer_count + 1) * sizeof(*peers));
@@ -199,8 +239,13 @@ int peer_transport_add(struct peer_transport *t, raft_id id, const char *address
 	p->t = t;
 	p->id = id;
 	snprintf(p->address, sizeof(p->address), "%s", address);
-	p->sa = ss;
-	p->sa_len = len;
+	snprintf(p->host, sizeof(p->host), "%s", host);
+	p->port = port;
+	p->named = named;
+	if (!named) {
+		p->sa = ss;
+		p->sa_len = len;
+	}
 	p->fd = -1;
 	p->backoff_ms = t->o.backoff_min_ms;
 	p->connect_op.complete = on_connect;
@@ -451,11 +496,22 @@ int peer_transport_init(struct peer_transport *t, struct loop *loop,
 	t->o = *o;
 	t->listen_fd = -1;
 	t->accept_op.complete = on_accept;
+	t->resolve_log.what = "failed lookups of peer names";
 	struct sockaddr_storage ss;
 	socklen_t len;
-	if (sockaddr_parse(o->listen, true, &ss, &len) < 0) {
-		snprintf(why, why_size, "peer address %s is not a numeric ip:port", o->listen);
+	char host[256];
+	uint16_t port;
+	if (sockaddr_split(o->listen, true, host, sizeof(host), &port) < 0) {
+		snprintf(why, why_size, "peer address %s is not host:port", o->listen);
 		return -EINVAL;
+	}
+	/* at start-up, before the loop serves anyone: a name may be looked up here */
+	int r = resolve_now(host, port, true, &ss, &len);
+	if (r < 0) {
+		snprintf(why, why_size, "peer address %s: %s", o->listen,
+			 r == -ENOENT ? "no such host name (or no IPv4/IPv6 address for it)"
+				      : "the name could not be looked up now");
+		return r;
 	}
 	int fd = socket(ss.ss_family, SOCK_STREAM | SOCK_CLOEXEC, 0), one = 1;
 	if (fd < 0) {
@@ -483,6 +539,7 @@ void peer_transport_tick(struct peer_transport *t, uint64_t now_ms)
 {
 	if (t->closing)
 		return;
+	log_limit_tick(&t->resolve_log, now_ms);
 	if (!t->accepting && t->listen_fd >= 0)
 		arm_accept(t);
 	for (size_t i = 0; i < t->peer_count; i++) {
@@ -524,6 +581,7 @@ bool peer_transport_close(struct peer_transport *t)
 	if (busy)
 		return false;
 	for (size_t i = 0; i < t->peer_count; i++) {
+		resolver_cancel(&t->peers[i]->resolver);
 		jute_buf_free(&t->peers[i]->queue);
 		jute_buf_free(&t->peers[i]->out);
 		free(t->peers[i]);

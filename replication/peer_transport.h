@@ -24,15 +24,23 @@
 #include <raft.h>
 
 #include "jute.h"
+#include "log.h"
 #include "loop.h"
 #include "peer_message.h"
+#include "resolve.h"
 
 struct peer_transport;
 
 struct peer {
 	struct peer_transport *t;
 	raft_id id;
-	char address[80];		/* "host:port", as configured */
+	char address[280];		/* "host:port", as configured */
+	char host[256];			/* its host: numeric, or a name */
+	uint16_t port;
+	bool named;			/* host is a name: looked up for every connection */
+	bool resolved;			/* sa holds the name's address for this connection */
+	unsigned pick;			/* which of the name's addresses (the next after a failure) */
+	struct resolver resolver;
 	struct sockaddr_storage sa;
 	socklen_t sa_len;
 
@@ -98,6 +106,7 @@ struct peer_transport {
 	struct peer_inbound *inbound;
 	unsigned inbound_count;
 	bool closing;
+	struct log_limit resolve_log;	/* failed lookups, logged at most so often */
 
 	uint64_t frames_received, frames_refused, inbound_refused;
 };
@@ -106,7 +115,8 @@ struct peer_transport {
  * negative errno with a sentence in why. */
 int peer_transport_init(struct peer_transport *t, struct loop *loop,
 			const struct peer_transport_options *o, char *why, size_t why_size);
-/* Adds a member to send to. Returns 0, -EINVAL (address not "ip:port"),
+/* Adds a member to send to (its host numeric, or a name looked up for every
+ * connection). Returns 0, -EINVAL (address not "host:port"),
  * -EEXIST or -ENOMEM. */
 int peer_transport_add(struct peer_transport *t, raft_id id, const char *address);
 /* Queues m for the member m->server_id, connecting if needed. Returns 0,

@@ -10,6 +10,7 @@
 
 #include "common.h"
 #include "log.h"
+#include "resolve.h"
 
 #define LISTEN_BACKLOG 1024
 
@@ -68,9 +69,13 @@ static int open_one(struct listeners *ls, const struct listen_address *addr, cha
 	int family, fd, one = 1;
 	char name[80];
 
-	if (sockaddr_from_host(addr->host, addr->port, &ss, &slen) < 0) {
-		snprintf(why, why_size, "listen address %s is not a numeric IP address", addr->host);
-		return -EINVAL;
+	/* at start-up, before anyone is served: a name may be looked up here */
+	int r = resolve_now(addr->host, addr->port, true, &ss, &slen);
+	if (r < 0) {
+		snprintf(why, why_size, "listen address %s: %s", addr->host,
+			 r == -ENOENT ? "no such host name (or no IPv4/IPv6 address for it)"
+				      : "the name could not be looked up now");
+		return r;
 	}
 	family = ss.ss_family;
 	sockaddr_text(&ss, name, sizeof(name));

@@ -487,8 +487,9 @@ static void test_listen_ipv6_is_written_in_brackets(void **state)
 static void test_listen_bad_entry_names_its_line(void **state)
 {
 	(void)state;
-	assert_refused("client:\n  listen:\n    - 127.0.0.1:2181\n    - localhost:2181\n", 4,
-		       "client.listen", "'localhost:2181': the host is not a numeric IPv4 address");
+	assert_refused("client:\n  listen:\n    - 127.0.0.1:2181\n    - local_host!:2181\n", 4,
+		       "client.listen", "'local_host!:2181': the host is neither a numeric IPv4 "
+		       "address nor a host name");
 	assert_refused("client:\n  listen: 127.0.0.1\n", 2, "client.listen", "missing :PORT");
 	assert_refused("client:\n  listen: 127.0.0.1:0\n", 2, "client.listen", "1..65535");
 	assert_refused("client:\n  listen: [127.0.0.1:65536]\n", 2, "client.listen", "1..65535");
@@ -541,16 +542,19 @@ static void test_refused_file_leaves_config_unchanged(void **state)
 	loaded_free(&t);
 }
 
-static void test_parse_listen_address_takes_numeric_hosts_only(void **state)
+static void test_parse_listen_address_takes_numeric_hosts_and_names(void **state)
 {
 	static const struct { const char *text, *host; uint16_t port; } good[] = {
 		{ "127.0.0.1:2181", "127.0.0.1", 2181 }, { "[::1]:2181", "::1", 2181 },
 		{ "0.0.0.0:2181", "0.0.0.0", 2181 }, { "[::]:1", "::", 1 },
 		{ "255.255.255.255:65535", "255.255.255.255", 65535 },
+		{ "localhost:2181", "localhost", 2181 }, { "zk-1.example.com:2888", "zk-1.example.com", 2888 },
+		{ "corral-0.corral.default.svc:1", "corral-0.corral.default.svc", 1 },
 	};
 	static const char *const bad[] = {
 		"127.0.0.1", "127.0.0.1:", "127.0.0.1:0", "127.0.0.1:65536", "127.0.0.1:99999999999",
-		"127.0.0.1:-1", "127.0.0.1:+1", "127.0.0.1:21a", "localhost:2181", "example.com:2181",
+		"127.0.0.1:-1", "127.0.0.1:+1", "127.0.0.1:21a", "local host:2181", "-a.com:2181",
+		"a-.com:1", "a..b:1", ".a:1", "a!:1",
 		":2181", "[::1]", "[::1]2181", "[::1:2181", "::1:2181", "[127.0.0.1]:2181",
 		"[localhost]:2181", "1.2.3:2181", "", "[]:1",
 	};
@@ -761,7 +765,8 @@ static void test_ensemble_member_errors_name_line_and_key(void **state)
 	assert_refused("ensemble:\n  id: 1\n  members:\n    - { id: 1, client: \"127.0.0.1:1\" }\n",
 		       4, "ensemble.members[0]", "no peer address");
 	assert_refused("ensemble:\n  id: 1\n  members:\n    - { id: 1, client: \"127.0.0.1:1\", "
-		       "peer: \"host:2\" }\n", 4, "ensemble.members[0].peer", "not a numeric");
+		       "peer: \"ho st:2\" }\n", 4, "ensemble.members[0].peer",
+		       "neither a numeric IPv4 address nor a host name");
 	assert_refused("ensemble:\n  id: 1\n  members:\n    - { id: 1, client: \"127.0.0.1:1\", "
 		       "peer: \"127.0.0.1:2\", role: leader }\n", 4, "ensemble.members[0].role",
 		       "voter or observer");
@@ -830,7 +835,7 @@ int main(void)
 		cmocka_unit_test(test_listen_must_name_one_address_once),
 		cmocka_unit_test(test_later_load_replaces_listen),
 		cmocka_unit_test(test_refused_file_leaves_config_unchanged),
-		cmocka_unit_test(test_parse_listen_address_takes_numeric_hosts_only),
+		cmocka_unit_test(test_parse_listen_address_takes_numeric_hosts_and_names),
 		cmocka_unit_test(test_finish_derives_session_timeouts_from_tick),
 		cmocka_unit_test(test_finish_keeps_explicit_timeouts),
 		cmocka_unit_test(test_finish_refuses_min_timeout_greater_than_max),
