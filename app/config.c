@@ -99,6 +99,8 @@ static const struct key storage_keys[] = {
 	NUMBER(KEY_U64, "snapshot_entries", snapshot_entries, 100, UINT64_C(1000000000)),
 	NUMBER(KEY_U64, "snapshot_log_bytes", snapshot_log_bytes, 1048576, UINT64_C(1099511627776)),
 	NUMBER(KEY_U32, "keep_snapshots", keep_snapshots, 1, 1000),
+	FIELD(KEY_STRING, "archive_dir", archive_dir),
+	NUMBER(KEY_U32, "archive_keep_snapshots", archive_keep_snapshots, 1, 100000),
 	{ 0 },
 };
 
@@ -448,7 +450,7 @@ out:
 static int config_copy(struct server_config *dst, const struct server_config *src)
 {
 	*dst = *src;
-	dst->source_path = dst->data_dir = dst->super_digest = NULL;
+	dst->source_path = dst->data_dir = dst->super_digest = dst->archive_dir = NULL;
 	dst->ensemble.cluster_name = NULL;
 	dst->ensemble.members = NULL;
 	dst->ensemble.member_count = 0;
@@ -458,6 +460,7 @@ static int config_copy(struct server_config *dst, const struct server_config *sr
 	if (!dst->listen ||
 	    (src->source_path && !(dst->source_path = strdup(src->source_path))) ||
 	    (src->data_dir && !(dst->data_dir = strdup(src->data_dir))) ||
+	    (src->archive_dir && !(dst->archive_dir = strdup(src->archive_dir))) ||
 	    (src->super_digest && !(dst->super_digest = strdup(src->super_digest))))
 		goto fail;
 	for (; dst->listen_count < src->listen_count; dst->listen_count++) {
@@ -490,6 +493,7 @@ int config_init_defaults(struct server_config *cfg)
 		.snapshot_entries = 100000,
 		.snapshot_log_bytes = 1073741824,
 		.keep_snapshots = 3,
+		.archive_keep_snapshots = 24,
 		/* The words that only show counters and settings (ZooKeeper allows
 		 * just srvr by default); cons, dump, wchc and wchp (sessions and
 		 * paths) and the resets crst and srst must be asked for. */
@@ -622,6 +626,7 @@ void config_free(struct server_config *cfg)
 {
 	free(cfg->source_path);
 	free(cfg->data_dir);
+	free(cfg->archive_dir);
 	free(cfg->super_digest);
 	cfg_free_listen(cfg->listen, cfg->listen_count);
 	cfg_free_ensemble(cfg);

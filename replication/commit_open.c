@@ -196,8 +196,11 @@ static int init_commit(struct commit *c, const struct commit_options *o)
 	c->snapshot_entries = o->snapshot_entries;
 	c->snapshot_log_bytes = o->snapshot_log_bytes;
 	c->keep_snapshots = o->keep_snapshots ? o->keep_snapshots : 1;
+	c->archive_keep_snapshots = o->archive_keep_snapshots ? o->archive_keep_snapshots : 1;
 	c->data_dir = strdup(o->data_dir);
 	if (!c->data_dir)
+		return -ENOMEM;
+	if (o->archive_dir && !(c->archive_dir = strdup(o->archive_dir)))
 		return -ENOMEM;
 	return 0;
 }
@@ -318,6 +321,7 @@ static int open_log(struct commit *c, const struct commit_options *o,
 	if (r < 0)
 		return r;
 	c->wal_open = true;
+	c->wal.archive_dir = c->archive_dir;
 	c->wal.on_durable = commit_on_durable;
 	c->wal.on_failed = commit_on_wal_failed;
 	c->wal.ctx = c;

@@ -1,0 +1,78 @@
+/* archive: see archive.h. */
+#include "archive.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+/* Makes archive_dir and archive_dir/sub; returns the latter's fd or -errno. */
+static int open_archive_sub(const char *archive_dir, const char *sub)
+{
+	char path[4200];
+	if (mkdir(archive_dir, 0750) < 0 && errno != EEXIST)
+		return -errno;
+	snprintf(path, sizeof(path), "%s/%s", archive_dir, sub);
+	if (mkdir(path, 0750) < 0 && errno != EEXIST)
+		return -errno;
+	int fd = open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	return fd < 0 ? -errno : fd;
+}
+
+/* Copies src (open) to dst_dir_fd/name through a temp file. */
+static int copy_into(int src, int dst_dir_fd, const char *name)
+{
+	char tmp[300];
+	struct stat st;
+	snprintf(tmp, sizeof(tmp), "%s.tmp", name);
+	if (fstat(src, &st) < 0)
+		return -errno;
+	int out = openat(dst_dir_fd, tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0640);
+	if (out < 0)
+		return -errno;
+	int r = 0;
+	off_t left = st.st_size;
+	while (left > 0 && r == 0) {
+		ssize_t n = copy_file_range(src, NULL, out, NULL, (size_t)left, 0);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n <= 0)
+			r = n < 0 ? -errno : -EIO;
+		else
+			left -= n;
+	}
+	if (r == 0 && fsync(out) < 0)
+		r = -errno;
+	if (close(out) < 0 && r == 0)
+		r = -errno;
+	if (r == 0 && renameat(dst_dir_fd, tmp, dst_dir_fd, name) < 0)
+		r = -errno;
+	if (r < 0)
+		unlinkat(dst_dir_fd, tmp, 0);
+	return r;
+}
+
+int archive_file(int src_dir_fd, const char *name, const char *archive_dir, const char *sub)
+{
+	int dfd = open_archive_sub(archive_dir, sub);
+	if (dfd < 0)
+		return dfd;
+	int r = 0;
+	if (linkat(src_dir_fd, name, dfd, name, 0) < 0) {
+		if (errno == EEXIST) {
+			r = 0;
+		} else if (errno == EXDEV || errno == EPERM || errno == EMLINK) {
+			int src = openat(src_dir_fd, name, O_RDONLY | O_CLOEXEC);
+			r = src < 0 ? -errno : copy_into(src, dfd, name);
+			if (src >= 0)
+				close(src);
+		} else {
+			r = -errno;
+		}
+	}
+	if (r == 0 && fsync(dfd) < 0)
+		r = -errno;
+	close(dfd);
+	return r;
+}
