@@ -169,6 +169,15 @@ struct commit_options {
  * Returns 0 or a negative errno with why (naming file and offset for a
  * damaged log). */
 int commit_open(struct commit *c, const struct commit_options *o, char *why, size_t why_size);
+/* For `corrald restore`: the identity of a new cluster (an ensemble's
+ * derived from ensemble->cluster_name, as a bootstrap derives it; a
+ * standalone server's at random, ensemble NULL) with server_id, and the
+ * configuration of that one server as the only voter (encoded, *ret_conf
+ * malloc'd): a restored server starts alone, and the others join it.
+ * Returns 0 or a negative errno. */
+int commit_restore_identity(const struct ensemble_config *ensemble, uint32_t server_id,
+			    const struct listen_address *client_listen, struct wal_identity *ret_id,
+			    uint8_t **ret_conf, uint32_t *ret_conf_len);
 /* The servers around this one from now on (ensemble_open installs its own). */
 void commit_attach_peers(struct commit *c, const struct commit_peers *peers);
 

@@ -860,10 +860,23 @@ int snapshot_write_file(const char *path, const struct wal_identity *id, const s
 		*(slash == dir ? slash + 1 : slash) = 0;
 	else
 		snprintf(dir, sizeof(dir), ".");
+	/* write_state() numbers the ACL lists in their hash field (harmless
+	 * in a child): here they are put back, as the table is keyed by them. */
+	const struct acl_table *acls = &st->tree.acls;
+	uint64_t *hashes = calloc(acls->lists.count + 1, sizeof(*hashes));
+	size_t k = 0;
+	if (!hashes)
+		return -ENOMEM;
+	acl_table_for_each(acls, l)
+		hashes[k++] = l->hash;
 	int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0640);
+	int r = fd < 0 ? -errno : write_to_fd(fd, id, st, m);
+	k = 0;
+	acl_table_for_each(acls, l)
+		l->hash = hashes[k++];
+	free(hashes);
 	if (fd < 0)
-		return -errno;
-	int r = write_to_fd(fd, id, st, m);
+		return r;
 	if (r == 0 && fsync(fd) < 0)
 		r = -errno;
 	if (close(fd) < 0 && r == 0)

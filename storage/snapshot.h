@@ -64,9 +64,8 @@ void snapshot_path(const char *data_dir, uint64_t index, char *out, size_t size)
 int snapshot_read_header(const char *path, struct snapshot_meta *ret);
 
 /* Writes the snapshot of st to path synchronously (temp file, fsync,
- * rename, directory fsync): for tools, not the server (st's ACL lists are
- * numbered in place, so st must not take new ACLs afterwards). Returns 0 or
- * a negative errno. */
+ * rename, directory fsync): for tools, not the server, whose loop it would
+ * stop. Returns 0 or a negative errno. */
 int snapshot_write_file(const char *path, const struct wal_identity *id, const struct state *st,
 			const struct snapshot_meta *m);
 
