@@ -171,6 +171,13 @@ static int load_dirs(char *const *dirs, size_t count, const struct offline_point
 	}
 	if (r < 0 && r != -ECANCELED)
 		return r;
+	if (!have_snap && rp.first_seen > 1) {
+		snprintf(why, why_size, "no snapshot at or before zxid 0x%llx, and the log begins at "
+			 "0x%llx: the files do not reach back that far (an archive keeps "
+			 "storage.archive_keep_snapshots snapshots)", (unsigned long long)pt->zxid,
+			 (unsigned long long)rp.first_seen);
+		return -ERANGE;
+	}
 	if (!have_snap && !rp.first_seen) {
 		snprintf(why, why_size, "no snapshot at or before zxid 0x%llx and no log in %s%s",
 			 (unsigned long long)pt->zxid, dirs[0], count > 1 ? " and the others" : "");
