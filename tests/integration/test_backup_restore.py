@@ -292,26 +292,39 @@ def test_point_in_time_restore_undoes_a_bad_write(make_server, tmpdir_path):
         again.stop()
 
 
-def ensemble_config(tmp, data_dir, cluster, client_port, peer_port):
-    path = os.path.join(tmp, f"{cluster}.yaml")
+def ensemble_config(tmp, data_dir, cluster, client_port, peer_port, server_id=1,
+                    first_client_port=None, first_peer_port=None):
+    """Server server_id of an ensemble whose initial member is server 1 (at
+    first_*: this one's ports when it is server 1)."""
+    path = os.path.join(tmp, f"{cluster}-{server_id}.yaml")
+    first_client_port = first_client_port or client_port
+    first_peer_port = first_peer_port or peer_port
     with open(path, "w") as f:
         f.write(f"data_dir: {data_dir}\n"
                 f"auth:\n  super_digest: \"{SUPER_DIGEST}\"\n"
                 f"session:\n  tick_time_ms: 200\n  min_timeout_ms: 1000\n"
-                f"ensemble:\n  id: 1\n  cluster: {cluster}\n  reconfig: true\n"
-                f"  election_timeout_ms: 200\n  members:\n"
-                f"    - {{ id: 1, client: \"127.0.0.1:{client_port}\", "
-                f"peer: \"127.0.0.1:{peer_port}\" }}\n")
+                f"client:\n  listen: [\"127.0.0.1:{client_port}\"]\n"
+                f"ensemble:\n  id: {server_id}\n  cluster: {cluster}\n  reconfig: true\n"
+                f"  election_timeout_ms: 200\n  peer_listen: \"127.0.0.1:{peer_port}\"\n"
+                f"  members:\n"
+                f"    - {{ id: 1, client: \"127.0.0.1:{first_client_port}\", "
+                f"peer: \"127.0.0.1:{first_peer_port}\" }}\n")
     return path
 
 
-def start_member(config, port, tmp):
+def start_member(config, port, tmp, wait=True):
+    """A member of an ensemble; one waiting to be added serves no session
+    until it is (wait=False: started only)."""
     srv = Server(tmp, {})
     srv.port = port
     srv.hosts = f"127.0.0.1:{port}"
     srv.log_path = os.path.join(tmp, os.path.basename(config) + ".log")
     srv.command = lambda: [CORRALD, "-c", config]
-    return srv.start()
+    if wait:
+        return srv.start()
+    srv.proc = subprocess.Popen(srv.command(), stdout=open(srv.log_path, "a"),
+                                stderr=subprocess.STDOUT)
+    return srv
 
 
 def cluster_of(verify_output):
@@ -350,13 +363,28 @@ def test_a_restored_ensemble_member_gets_a_new_cluster_identity(tmpdir_path):
     new_cfg = ensemble_config(tmpdir_path, new_dir, "new", new_port, new_peer)
     run(CORRALD, "restore", "-c", new_cfg, file, new_dir)
     new = start_member(new_cfg, new_port, tmpdir_path)
+    second = None
     try:
         wait_for(lambda: run(CORRALCTL, "-s", new.hosts, "get", "/x/n7",
                              check=False).stdout == "7", "the restored member to serve")
         file2 = os.path.join(tmpdir_path, "new.snap")
         backup(new, file2)
+        # another server joins the restored one: it is added, and gets the tree
+        port2, peer2 = free_port(), free_port()
+        cfg2 = ensemble_config(tmpdir_path, os.path.join(tmpdir_path, "second"), "new", port2,
+                               peer2, server_id=2, first_client_port=new_port,
+                               first_peer_port=new_peer)
+        second = start_member(cfg2, port2, tmpdir_path, wait=False)
+        run(CORRALCTL, "-s", new.hosts, "--auth", f"super:{SUPER_PASSWORD}", "members", "add",
+            "2", f"127.0.0.1:{peer2}", f"127.0.0.1:{port2}")
+        wait_for(lambda: run(CORRALCTL, "-s", second.hosts, "get", "/x/n7",
+                             check=False).stdout == "7", "the joined member to serve the tree")
     finally:
+        if second:
+            second.stop()
         new.stop()
+    for srv in (old, new, second):
+        assert srv.proc.returncode == 0, srv.log_text()[-4000:]
     new_cluster = cluster_of(run(CORRALD, "--verify", file2).stdout)
     assert new_cluster == hashlib.sha256(b"new").hexdigest()[:32]
     assert new_cluster != old_cluster
