@@ -600,6 +600,21 @@ static uint64_t machine_memory_bytes(void)
 	return total;
 }
 
+/* Whether two paths name one directory (by name when either does not
+ * exist yet). */
+static bool same_directory(const char *a, const char *b)
+{
+	struct stat sa, sb;
+	if (stat(a, &sa) == 0 && stat(b, &sb) == 0)
+		return sa.st_dev == sb.st_dev && sa.st_ino == sb.st_ino;
+	size_t la = strlen(a), lb = strlen(b);
+	while (la > 1 && a[la - 1] == '/')
+		la--;
+	while (lb > 1 && b[lb - 1] == '/')
+		lb--;
+	return la == lb && memcmp(a, b, la) == 0;
+}
+
 int config_finish(struct server_config *cfg, char *error, size_t error_size)
 {
 	if (cfg->memory_budget_bytes == 0)
@@ -619,6 +634,10 @@ int config_finish(struct server_config *cfg, char *error, size_t error_size)
 				    cfg->max_session_timeout_ms);
 	if (cfg->listen_count == 0)
 		return finish_error(cfg, error, error_size, "client.listen: no address to listen on");
+	if (cfg->archive_dir && same_directory(cfg->archive_dir, cfg->data_dir))
+		return finish_error(cfg, error, error_size, "storage.archive_dir: %s is the data "
+				    "directory; the archive must be a directory of its own",
+				    cfg->archive_dir);
 	return cfg_finish_ensemble(cfg, error, error_size);
 }
 

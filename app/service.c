@@ -143,6 +143,11 @@ static void apply_live(struct service *svc, struct server_config *cur, struct se
 
 	if (!svc->data_dir_overridden && strcmp(cur->data_dir, next->data_dir) != 0)
 		log_notice("reload: data_dir changed to %s; takes effect after a restart", next->data_dir);
+	if ((cur->archive_dir == NULL) != (next->archive_dir == NULL) ||
+	    (cur->archive_dir && strcmp(cur->archive_dir, next->archive_dir) != 0) ||
+	    cur->archive_keep_snapshots != next->archive_keep_snapshots)
+		log_notice("reload: storage.archive_dir or storage.archive_keep_snapshots changed; "
+			   "takes effect after a restart");
 	if (!svc->listen_overridden && !listen_equal(cur, next)) {
 		/* Adopted sockets replace client.listen, now and after a restart. */
 		if (ls->count > 0 && ls->list[0].adopted)

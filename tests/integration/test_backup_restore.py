@@ -388,3 +388,13 @@ def test_a_restored_ensemble_member_gets_a_new_cluster_identity(tmpdir_path):
     new_cluster = cluster_of(run(CORRALD, "--verify", file2).stdout)
     assert new_cluster == hashlib.sha256(b"new").hexdigest()[:32]
     assert new_cluster != old_cluster
+
+
+def test_the_archive_must_not_be_the_data_directory(tmpdir_path):
+    data = os.path.join(tmpdir_path, "data")
+    config = os.path.join(tmpdir_path, "corral.yaml")
+    with open(config, "w") as f:
+        f.write(f"data_dir: {data}\nstorage:\n  archive_dir: {data}/\n")
+    p = run(CORRALD, "-c", config, "--check-config", check=False)
+    assert p.returncode == 78
+    assert f"storage.archive_dir: {data}/ is the data directory" in p.stderr, p.stderr
