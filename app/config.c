@@ -36,6 +36,7 @@ static const char *const word_names[FLW_COUNT] = {
 enum key_kind {
 	KEY_SECTION,	/* a mapping of the keys in .section */
 	KEY_STRING,	/* char *, non-empty */
+	KEY_OPTIONAL_STRING,	/* char *, non-empty, or null for none (NULL) */
 	KEY_U32,	/* uint32_t in min..max */
 	KEY_U64,	/* uint64_t in min..max */
 	KEY_BOOL,	/* bool: true|false */
@@ -99,7 +100,7 @@ static const struct key storage_keys[] = {
 	NUMBER(KEY_U64, "snapshot_entries", snapshot_entries, 100, UINT64_C(1000000000)),
 	NUMBER(KEY_U64, "snapshot_log_bytes", snapshot_log_bytes, 1048576, UINT64_C(1099511627776)),
 	NUMBER(KEY_U32, "keep_snapshots", keep_snapshots, 1, 1000),
-	FIELD(KEY_STRING, "archive_dir", archive_dir),
+	FIELD(KEY_OPTIONAL_STRING, "archive_dir", archive_dir),
 	NUMBER(KEY_U32, "archive_keep_snapshots", archive_keep_snapshots, 1, 100000),
 	{ 0 },
 };
@@ -296,10 +297,16 @@ static int load_value(struct loader *l, const yaml_node_t *n, const char *key, c
 	}
 	case KEY_MEMBERS:
 		return cfg_load_members(l, n, key);
+	case KEY_OPTIONAL_STRING:
 	case KEY_STRING:
 		r = cfg_expect_scalar(l, n, key, "a string");
 		if (r < 0)
 			return r;
+		if (k->kind == KEY_OPTIONAL_STRING && cfg_is_null(n)) {
+			free(*(char **)field);
+			*(char **)field = NULL;
+			return 0;
+		}
 		if (cfg_is_null(n) || !*cfg_scalar(n))
 			return cfg_fail(l, n, key, "must not be empty");
 		copy = strdup(cfg_scalar(n));
