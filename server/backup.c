@@ -7,6 +7,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
+#include <sys/time.h>
 #include <sys/wait.h>
 
 #include "commit.h"
@@ -15,6 +17,7 @@
 #include "proto.h"
 #include "reply.h"
 #include "request_path.h"
+#include "server_config.h"
 #include "snapshot.h"
 #include "state.h"
 
@@ -63,6 +66,12 @@ int backup_request(struct backup *b, struct request_path *p, struct conn *c, int
 	struct snapshot_meta m;
 	if (commit_snapshot_meta(p->commit, &m) < 0)
 		return -ENOMEM;
+	/* A client that stops reading must not hold the one backup slot for
+	 * ever: a write of the child's blocked longer than
+	 * client.frame_timeout_ms fails it (the socket is the child's now). */
+	struct timeval stall = { .tv_sec = p->cfg->frame_timeout_ms / 1000,
+				 .tv_usec = (p->cfg->frame_timeout_ms % 1000) * 1000 };
+	setsockopt(c->fd, SOL_SOCKET, SO_SNDTIMEO, &stall, sizeof(stall));
 	uint8_t prefix[20];
 	reply_prefix(prefix, xid, (int64_t)m.index);
 	pid_t pid = snapshot_stream_start(c->fd, prefix, sizeof(prefix), &p->commit->meta.identity,
@@ -96,8 +105,9 @@ void backup_tick(struct backup *b, uint64_t now_ms)
 			   (unsigned long long)(now_ms - b->started_ms));
 	} else {
 		b->failed++;
-		log_warning("backup at zxid 0x%llx to %s failed (the client went away, or the "
-			    "connection broke)", (unsigned long long)b->index, b->peer);
+		log_warning("backup at zxid 0x%llx to %s failed (the client went away, stopped "
+			    "reading for client.frame_timeout_ms, or the connection broke)",
+			    (unsigned long long)b->index, b->peer);
 	}
 }
 

@@ -10,7 +10,8 @@
  * the server closes it. A forked child writes it from copy-on-write memory
  * (snapshot_stream_start()), so writes go on while it streams; the
  * connection is handed to the child and leaves the server (its session
- * expires). One backup at a time; another is answered THROTTLEDOP. */
+ * expires). One backup at a time; another is answered THROTTLEDOP. A
+ * client that stops reading for client.frame_timeout_ms ends its backup. */
 #pragma once
 
 #include <stdint.h>

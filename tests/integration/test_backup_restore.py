@@ -11,6 +11,8 @@ import base64
 import hashlib
 import os
 import shutil
+import socket
+import struct
 import subprocess
 import tempfile
 import threading
@@ -398,3 +400,46 @@ def test_the_archive_must_not_be_the_data_directory(tmpdir_path):
     p = run(CORRALD, "-c", config, "--check-config", check=False)
     assert p.returncode == 78
     assert f"storage.archive_dir: {data}/ is the data directory" in p.stderr, p.stderr
+
+
+def raw_backup_request(hosts):
+    """A session that authenticates as the super user, asks for a backup and
+    then never reads: the socket, left open, is returned."""
+    host, port = hosts.rsplit(":", 1)
+    s = socket.create_connection((host, int(port)), timeout=10)
+    s.sendall(struct.pack(">i", 45) + struct.pack(">iqiq", 0, 0, 10000, 0)
+              + struct.pack(">i", 16) + b"\x00" * 16 + b"\x00")
+    got = b""
+    while len(got) < 4 or len(got) < 4 + struct.unpack(">i", got[:4])[0]:
+        got += s.recv(4096)
+    auth = f"super:{SUPER_PASSWORD}".encode()
+    body = struct.pack(">ii", -4, 100) + struct.pack(">i", 0) + struct.pack(">i", 6) + b"digest" \
+        + struct.pack(">i", len(auth)) + auth
+    s.sendall(struct.pack(">i", len(body)) + body)
+    got = b""
+    while len(got) < 20:
+        got += s.recv(4096)
+    assert struct.unpack(">iqi", got[4:20])[2] == 0, "addauth refused"
+    s.sendall(struct.pack(">iii", 8, 7, 5002))
+    return s
+
+
+def test_a_client_that_stops_reading_a_backup_frees_the_slot(make_server, tmpdir_path):
+    srv = make_server(auth={"super_digest": SUPER_DIGEST}, client={"frame_timeout_ms": 500})
+    zk = client(srv.hosts)
+    for i in range(16):     # 16 MB: more than the socket buffers hold
+        zk.create(f"/big{i}", b"z" * 1000000)
+    zk.stop()
+    zk.close()
+    stalled = raw_backup_request(srv.hosts)
+    try:
+        wait_for(lambda: "streaming to" in srv.log_text(), "the stalled backup to start")
+        file = os.path.join(tmpdir_path, "b.snap")
+        busy = backup(srv, file, check=False)
+        # refused while the stalled one holds the slot (unless it ended already)
+        assert busy.returncode == 0 or "another backup is streaming" in busy.stderr, busy.stderr
+        wait_for(lambda: "stopped reading" in srv.log_text(), "the stalled backup to end")
+        backup(srv, file)
+        assert run(CORRALD, "--verify", file).returncode == 0
+    finally:
+        stalled.close()
