@@ -381,6 +381,12 @@ def test_a_restored_ensemble_member_gets_a_new_cluster_identity(tmpdir_path):
             "2", f"127.0.0.1:{peer2}", f"127.0.0.1:{port2}")
         wait_for(lambda: run(CORRALCTL, "-s", second.hosts, "get", "/x/n7",
                              check=False).stdout == "7", "the joined member to serve the tree")
+        # a follower serves backups too: the same cluster, the same tree
+        file3 = os.path.join(tmpdir_path, "follower.snap")
+        backup(second, file3)
+        assert cluster_of(run(CORRALD, "--verify", file3).stdout) == \
+            hashlib.sha256(b"new").hexdigest()[:32]
+        assert dump_tree(dump(file3))["/x/n7"] == b"7"
     finally:
         if second:
             second.stop()
