@@ -84,7 +84,7 @@ int backup_request(struct backup *b, struct request_path *p, struct conn *c, int
 		return 0;
 	}
 	*b = (struct backup){ .pid = pid, .index = m.index, .conn_id = c->id,
-			      .started_ms = loop_now_ms(), .taken = b->taken, .failed = b->failed };
+			      .taken = b->taken, .failed = b->failed };
 	snprintf(b->peer, sizeof(b->peer), "%s", c->peer_text);
 	log_notice("backup at zxid 0x%llx streaming to %s (connection %llu)",
 		   (unsigned long long)m.index, c->peer_text, (unsigned long long)c->id);
@@ -92,7 +92,7 @@ int backup_request(struct backup *b, struct request_path *p, struct conn *c, int
 	return 0;
 }
 
-void backup_tick(struct backup *b, uint64_t now_ms)
+void backup_tick(struct backup *b)
 {
 	int status;
 	if (!b->pid || waitpid(b->pid, &status, WNOHANG) != b->pid)
@@ -100,9 +100,7 @@ void backup_tick(struct backup *b, uint64_t now_ms)
 	b->pid = 0;
 	if (WIFEXITED(status) && WEXITSTATUS(status) == 0) {
 		b->taken++;
-		log_notice("backup at zxid 0x%llx sent to %s in %llu ms",
-			   (unsigned long long)b->index, b->peer,
-			   (unsigned long long)(now_ms - b->started_ms));
+		log_notice("backup at zxid 0x%llx sent to %s", (unsigned long long)b->index, b->peer);
 	} else {
 		b->failed++;
 		log_warning("backup at zxid 0x%llx to %s failed (the client went away, stopped "

@@ -27,7 +27,6 @@ struct backup {
 	uint64_t index;			/* of the one streaming */
 	uint64_t conn_id;
 	char peer[64];
-	uint64_t started_ms;
 	uint64_t taken, failed;		/* since the start */
 };
 
@@ -35,6 +34,6 @@ struct backup {
  * to a backup child (c is then closing). Returns 0, or -ENOMEM. */
 int backup_request(struct backup *b, struct request_path *p, struct conn *c, int32_t xid);
 /* Reaps the child once it exits and says how it went; from the timer. */
-void backup_tick(struct backup *b, uint64_t now_ms);
+void backup_tick(struct backup *b);
 /* Stops a backup still streaming (the server stops). */
 void backup_stop(struct backup *b);
