@@ -4,9 +4,11 @@
 #include "tools.h"
 
 #include <ctype.h>
+#include <dirent.h>
 #include <errno.h>
 #include <getopt.h>
 #include <inttypes.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -292,8 +294,23 @@ static int parse_restore(int argc, char **argv, struct restore_args *a)
 	return -1;
 }
 
+/* Whether dir holds nothing (or cannot be read: then not). */
+static bool directory_empty(const char *dir)
+{
+	DIR *d = opendir(dir);
+	struct dirent *e;
+	bool empty = d != NULL;
+	while (d && (e = readdir(d)))
+		if (strcmp(e->d_name, ".") != 0 && strcmp(e->d_name, ".."))
+			empty = false;
+	if (d)
+		closedir(d);
+	return empty;
+}
+
 /* DATA_DIR must be new or empty: a restore never mixes with a data
- * directory's files. Made here. */
+ * directory's files. Made here when new; an empty one is kept as it is
+ * (its owner and mode, as tmpfiles.d made /var/lib/corral). */
 static int prepare_data_dir(const char *dir, char *why, size_t why_size)
 {
 	char snap[4200];
@@ -302,14 +319,10 @@ static int prepare_data_dir(const char *dir, char *why, size_t why_size)
 			snprintf(why, why_size, "%s: %s", dir, strerror(errno));
 			return -errno;
 		}
-		if (rmdir(dir) < 0) {
-			snprintf(why, why_size, "%s: %s; restore into a new or empty directory", dir,
-				 errno == ENOTEMPTY || errno == EEXIST ? "not empty" : strerror(errno));
+		if (!directory_empty(dir)) {
+			snprintf(why, why_size, "%s: not an empty directory; restore into a new or "
+				 "empty one", dir);
 			return -EEXIST;
-		}
-		if (mkdir(dir, 0750) < 0) {
-			snprintf(why, why_size, "%s: %s", dir, strerror(errno));
-			return -errno;
 		}
 	}
 	snprintf(snap, sizeof(snap), "%s/snap", dir);

@@ -175,9 +175,13 @@ def test_backup_under_write_load_restores_the_tree_at_its_zxid(make_server, tmpd
     assert dump(srv.data_dir) != from_backup   # the load went on past it
 
     restored = os.path.join(tmpdir_path, "restored")
+    os.mkdir(restored, 0o700)            # an empty directory made beforehand is kept
     msg = run(CORRALD, "restore", file, restored).stdout
     assert f"restored zxid {hex(zxid)}" in msg
     assert dump(restored) == from_backup
+    assert os.stat(restored).st_mode & 0o777 == 0o700
+    again_into = run(CORRALD, "restore", file, restored, check=False)
+    assert again_into.returncode == 1 and "not an empty directory" in again_into.stderr
 
     # a server on it serves that tree
     srv.stop()
