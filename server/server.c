@@ -378,6 +378,7 @@ static void wire_views(struct server *srv)
 		.forwarder = ensemble ? &srv->forwarder : NULL,
 		.forward_leader = ensemble ? &srv->forward_leader : NULL,
 		.budget = &srv->budget,
+		.backup = &srv->backup,
 		.prep = &srv->prep,
 		.started_ms = srv->clients.hub.now_ms,
 	};

@@ -58,6 +58,18 @@ def backup(srv, path, auth=True, check=True):
     return run(*(argv + ["backup", path]), check=check)
 
 
+def mntr(srv):
+    with socket.create_connection((srv.host, srv.port), timeout=10) as s:
+        s.sendall(b"mntr")
+        data = b""
+        while True:
+            chunk = s.recv(65536)
+            if not chunk:
+                break
+            data += chunk
+    return dict(line.split("\t", 1) for line in data.decode().splitlines() if "\t" in line)
+
+
 def client(hosts):
     zk = KazooClient(hosts=hosts, timeout=10)
     zk.start(timeout=15)
@@ -170,6 +182,8 @@ def test_backup_under_write_load_restores_the_tree_at_its_zxid(make_server, tmpd
     zxid = dump_zxid(from_backup)
     assert f"zxid {hex(zxid)}" in out and f"zxid {hex(zxid)}" in verified
 
+    wait_for(lambda: mntr(srv).get("corral_backups_sent") == "1", "mntr to count the backup")
+    assert mntr(srv)["corral_backup_streaming"] == "0"
     # the source's own files (read while it runs) at the backup's zxid
     assert dump(srv.data_dir, at=zxid) == from_backup
     assert dump(srv.data_dir) != from_backup   # the load went on past it
@@ -449,6 +463,7 @@ def test_a_client_that_stops_reading_a_backup_frees_the_slot(make_server, tmpdir
         # refused while the stalled one holds the slot (unless it ended already)
         assert busy.returncode == 0 or "another backup is streaming" in busy.stderr, busy.stderr
         wait_for(lambda: "stopped reading" in srv.log_text(), "the stalled backup to end")
+        wait_for(lambda: mntr(srv).get("corral_backups_failed") == "1", "mntr to count it")
         backup(srv, file)
         assert run(CORRALD, "--verify", file).returncode == 0
     finally:
