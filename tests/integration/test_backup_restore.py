@@ -261,8 +261,22 @@ def test_a_damaged_backup_is_refused_by_verify_and_restore(make_server, tmpdir_p
     assert run(CORRALD, "--verify", good).returncode == 0
 
 
-def test_point_in_time_restore_undoes_a_bad_write(make_server, tmpdir_path):
-    archive = os.path.join(tmpdir_path, "archive")
+@pytest.fixture(params=["same_file_system", "other_file_system"])
+def archive_dir(request, tmpdir_path):
+    """The archive beside the data directory (hard links), or on another
+    file system (copies): /dev/shm, a tmpfs."""
+    if request.param == "same_file_system":
+        yield os.path.join(tmpdir_path, "archive")
+        return
+    if not os.path.isdir("/dev/shm") or os.stat("/dev/shm").st_dev == os.stat(tmpdir_path).st_dev:
+        pytest.skip("no second file system at /dev/shm")
+    d = tempfile.mkdtemp(prefix="corral-archive-", dir="/dev/shm")
+    yield os.path.join(d, "archive")
+    shutil.rmtree(d, ignore_errors=True)
+
+
+def test_point_in_time_restore_undoes_a_bad_write(make_server, tmpdir_path, archive_dir):
+    archive = archive_dir
     srv = make_server(storage={"snapshot_entries": 100, "segment_bytes": 1048576,
                                "keep_snapshots": 1, "archive_dir": archive})
     zk = client(srv.hosts)
