@@ -482,3 +482,12 @@ def test_a_client_that_stops_reading_a_backup_frees_the_slot(make_server, tmpdir
         assert run(CORRALD, "--verify", file).returncode == 0
     finally:
         stalled.close()
+
+
+def test_backup_from_apache_zookeeper_says_it_serves_none(make_server, tmpdir_path):
+    zk = make_server(target="zookeeper")
+    file = os.path.join(tmpdir_path, "b.snap")
+    p = backup(zk, file, check=False)
+    assert p.returncode == 1
+    assert "does not serve backups (not corral?)" in p.stderr, p.stderr
+    assert not os.path.exists(file) and not os.path.exists(file + ".tmp")
