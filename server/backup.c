@@ -55,7 +55,9 @@ int backup_request(struct backup *b, struct request_path *p, struct conn *c, int
 	int64_t zxid = p->state->last_zxid;
 	int32_t err = refusal(b, p, c);
 	if (err) {
-		if (err == ZNOAUTH || err == ZTHROTTLEDOP)
+		b->refused_log.what = "backups refused";
+		if ((err == ZNOAUTH || err == ZTHROTTLEDOP) &&
+		    log_limit_allow(&b->refused_log, c->hub->now_ms))
 			log_notice("connection %llu from %s: backup refused: %s",
 				   (unsigned long long)c->id, c->peer_text,
 				   err == ZNOAUTH ? "not authenticated as the super user"
@@ -83,8 +85,9 @@ int backup_request(struct backup *b, struct request_path *p, struct conn *c, int
 		reply_error(c, xid, zxid, ZSYSTEMERROR);
 		return 0;
 	}
-	*b = (struct backup){ .pid = pid, .index = m.index, .conn_id = c->id,
-			      .taken = b->taken, .failed = b->failed };
+	b->pid = pid;
+	b->index = m.index;
+	b->conn_id = c->id;
 	snprintf(b->peer, sizeof(b->peer), "%s", c->peer_text);
 	log_notice("backup at zxid 0x%llx streaming to %s (connection %llu)",
 		   (unsigned long long)m.index, c->peer_text, (unsigned long long)c->id);
@@ -92,9 +95,10 @@ int backup_request(struct backup *b, struct request_path *p, struct conn *c, int
 	return 0;
 }
 
-void backup_tick(struct backup *b)
+void backup_tick(struct backup *b, uint64_t now_ms)
 {
 	int status;
+	log_limit_tick(&b->refused_log, now_ms);
 	if (!b->pid || waitpid(b->pid, &status, WNOHANG) != b->pid)
 		return;
 	b->pid = 0;

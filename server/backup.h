@@ -17,6 +17,8 @@
 #include <stdint.h>
 #include <sys/types.h>
 
+#include "log.h"
+
 #define ZK_OP_CORRAL_BACKUP 5002
 
 struct conn;
@@ -28,12 +30,13 @@ struct backup {
 	uint64_t conn_id;
 	char peer[64];
 	uint64_t taken, failed;		/* since the start */
+	struct log_limit refused_log;	/* refusals a client could repeat */
 };
 
 /* Serves the backup request xid of c: answers an error on c, or hands c
  * to a backup child (c is then closing). Returns 0, or -ENOMEM. */
 int backup_request(struct backup *b, struct request_path *p, struct conn *c, int32_t xid);
 /* Reaps the child once it exits and says how it went; from the timer. */
-void backup_tick(struct backup *b);
+void backup_tick(struct backup *b, uint64_t now_ms);
 /* Stops a backup still streaming (the server stops). */
 void backup_stop(struct backup *b);

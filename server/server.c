@@ -313,7 +313,7 @@ static void on_timer(struct loop_op *op, int res, uint32_t flags)
 	budget_check(&srv->budget, srv->cfg, &srv->prep, state_memory_bytes(&srv->state),
 		     srv->clients.hub.held_bytes);
 	housekeeping_tick(&srv->housekeeping, &srv->path, now);
-	backup_tick(&srv->backup);
+	backup_tick(&srv->backup, now);
 	listeners_rearm(&srv->listeners);
 	arm_timer(srv);
 }

@@ -224,6 +224,10 @@ def test_backup_needs_the_super_user(make_server, tmpdir_path):
     assert p.returncode == 1
     assert "needs the super user" in p.stderr
     assert not os.path.exists(file) and not os.path.exists(file + ".tmp")
+    # a flood of them costs at most 10 log lines per 10 s
+    for _ in range(25):
+        assert backup(srv, file, auth=False, check=False).returncode == 1
+    assert srv.log_text().count("backup refused") <= 10
     # and the server goes on serving
     zk = client(srv.hosts)
     zk.create("/still", b"here")
