@@ -37,10 +37,39 @@ struct mapped {
 	int fd;
 	uint8_t *base;
 	size_t size;
+	bool copied;		/* base is a malloc'd copy, not a mapping */
 };
 
+/* A read-only scan (--verify, dump, restore) may run beside a corrald
+ * that writes the log, and a follower's log can be cut (ftruncate) under a
+ * mapping, which would kill the reader (SIGBUS): it reads a copy. */
+static int copy_segment(struct scan *s, struct mapped *m, int fd, size_t size)
+{
+	uint8_t *copy = malloc(size);
+	size_t got = 0;
+	while (copy && got < size) {
+		ssize_t n = pread(fd, copy + got, size - got, (off_t)got);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n <= 0)
+			break;	/* cut meanwhile: what was read is what there is */
+		got += (size_t)n;
+	}
+	if (!copy) {
+		snprintf(s->why, s->why_size, "%s/%s: out of memory", s->dir, m->seg->name);
+		close(fd);
+		return -ENOMEM;
+	}
+	memset(copy + got, 0, size - got);
+	m->fd = fd;
+	m->base = copy;
+	m->size = size;
+	m->copied = true;
+	return 0;
+}
+
 /* Opens m->seg (for writing too unless read only, to cut a torn tail) and
- * maps it. Returns 0, or -errno with s->why set and nothing left open. */
+ * maps it (read only: copies it). Returns 0, or -errno with s->why set and nothing left open. */
 static int map_segment(struct scan *s, struct mapped *m)
 {
 	const struct wal_segment_file *seg = m->seg;
@@ -60,6 +89,8 @@ static int map_segment(struct scan *s, struct mapped *m)
 		close(fd);
 		return -EBADMSG;
 	}
+	if (s->read_only)
+		return copy_segment(s, m, fd, size);
 	uint8_t *base = mmap(NULL, size, PROT_READ, MAP_SHARED, fd, 0);
 	if (base == MAP_FAILED) {
 		snprintf(s->why, s->why_size, "%s/%s: mmap: %s", s->dir, seg->name, strerror(errno));
@@ -228,7 +259,10 @@ static int scan_segment(struct scan *s, const struct wal_segment_file *seg, bool
 		s->last_seg_first_index = seg->first_index;
 		s->last_seg_end = end;
 	}
-	munmap(m.base, m.size);
+	if (m.copied)
+		free(m.base);
+	else
+		munmap(m.base, m.size);
 	close(m.fd);
 	return r;
 }
