@@ -10,6 +10,7 @@
 #include <sys/socket.h>
 #include <sys/time.h>
 #include <sys/wait.h>
+#include <time.h>
 
 #include "commit.h"
 #include "conn.h"
@@ -76,8 +77,12 @@ int backup_request(struct backup *b, struct request_path *p, struct conn *c, int
 	setsockopt(c->fd, SOL_SOCKET, SO_SNDTIMEO, &stall, sizeof(stall));
 	uint8_t prefix[20];
 	reply_prefix(prefix, xid, (int64_t)m.index);
+	struct timespec t0, t1;
+	clock_gettime(CLOCK_MONOTONIC, &t0);
 	pid_t pid = snapshot_stream_start(c->fd, prefix, sizeof(prefix), &p->commit->meta.identity,
 					  p->state, &m);
+	clock_gettime(CLOCK_MONOTONIC, &t1);
+	long long fork_us = (t1.tv_sec - t0.tv_sec) * 1000000LL + (t1.tv_nsec - t0.tv_nsec) / 1000;
 	free(m.conf);
 	if (pid < 0) {
 		log_warning("connection %llu from %s: cannot start a backup: %s",
@@ -89,8 +94,9 @@ int backup_request(struct backup *b, struct request_path *p, struct conn *c, int
 	b->index = m.index;
 	b->conn_id = c->id;
 	snprintf(b->peer, sizeof(b->peer), "%s", c->peer_text);
-	log_notice("backup at zxid 0x%llx streaming to %s (connection %llu)",
-		   (unsigned long long)m.index, c->peer_text, (unsigned long long)c->id);
+	log_notice("backup at zxid 0x%llx streaming to %s (connection %llu; the fork paused the "
+		   "server %lld us)", (unsigned long long)m.index, c->peer_text,
+		   (unsigned long long)c->id, fork_us);
 	conn_hand_over(c);
 	return 0;
 }

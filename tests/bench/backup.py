@@ -85,6 +85,8 @@ def main():
                 print(f"  setData {name}: {len(lat)} writes, median {lat[len(lat) // 2] * 1000:.2f} ms,"
                       f" max {lat[-1] * 1000:.2f} ms")
         zk.stop()
+        with open(tmp + "/log") as log:
+            print("".join(line for line in log if "backup at" in line).strip())
         for name, argv, shell in (
                 ("verify", [corrald, "--verify", file], False),
                 ("restore", [corrald, "restore", file, tmp + "/restored"], False),
