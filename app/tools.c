@@ -149,6 +149,13 @@ static int dump_tree(FILE *out, const struct offline_state *s)
 	return 0;
 }
 
+static int dump_usage_error(void)
+{
+	fprintf(stderr, "Usage: corrald dump [--at-zxid Z] SOURCE...\n"
+		"Try 'corrald dump --help' for more.\n");
+	return EXIT_TOOL_USAGE;
+}
+
 static void dump_usage(FILE *out)
 {
 	fprintf(out, "Usage: corrald dump [--at-zxid Z] SOURCE...\n"
@@ -167,7 +174,8 @@ int tool_dump(int argc, char **argv)
 	};
 	struct offline_point pt = OFFLINE_POINT_ALL;
 	int opt;
-	while ((opt = getopt_long(argc, argv, "h", options, NULL)) != -1) {
+	opterr = 0;
+	while ((opt = getopt_long(argc, argv, ":h", options, NULL)) != -1) {
 		if (opt == 'z' && parse_zxid(optarg, &pt.zxid) == 0)
 			continue;
 		if (opt == 'h') {
@@ -176,13 +184,14 @@ int tool_dump(int argc, char **argv)
 		}
 		if (opt == 'z')
 			fprintf(stderr, "corrald dump: --at-zxid: '%s' is not a zxid\n", optarg);
-		dump_usage(stderr);
-		return EXIT_TOOL_USAGE;
+		else
+			fprintf(stderr, "corrald dump: %s '%s'\n", opt == ':' ?
+				"a value is missing after" : "bad option", argv[optind - 1]);
+		return dump_usage_error();
 	}
 	if (optind >= argc) {
 		fprintf(stderr, "corrald dump: no SOURCE given\n");
-		dump_usage(stderr);
-		return EXIT_TOOL_USAGE;
+		return dump_usage_error();
 	}
 	struct offline_state s;
 	char why[1024];
@@ -223,6 +232,13 @@ int tool_verify_backup(const char *path)
 	return EXIT_SUCCESS;
 }
 
+static int restore_usage_error(void)
+{
+	fprintf(stderr, "Usage: corrald restore [-c CONFIG] [--to-zxid Z | --to-time T] SOURCE... "
+		"DATA_DIR\nTry 'corrald restore --help' for more.\n");
+	return EXIT_TOOL_USAGE;
+}
+
 static void restore_usage(FILE *out)
 {
 	fprintf(out, "Usage: corrald restore [-c CONFIG] [--to-zxid Z | --to-time T] SOURCE... DATA_DIR\n"
@@ -260,7 +276,8 @@ static int parse_restore(int argc, char **argv, struct restore_args *a)
 	};
 	int opt;
 	a->pt = OFFLINE_POINT_ALL;
-	while ((opt = getopt_long(argc, argv, "c:h", options, NULL)) != -1) {
+	opterr = 0;
+	while ((opt = getopt_long(argc, argv, ":c:h", options, NULL)) != -1) {
 		if (opt == 'c')
 			a->config_path = optarg;
 		else if (opt == 'z' && parse_zxid(optarg, &a->pt.zxid) == 0)
@@ -275,8 +292,10 @@ static int parse_restore(int argc, char **argv, struct restore_args *a)
 				fprintf(stderr, "corrald restore: %s: '%s' is not a %s\n",
 					opt == 'z' ? "--to-zxid" : "--to-time", optarg,
 					opt == 'z' ? "zxid" : "time (2026-12-02T11:50:00Z or ms)");
-			restore_usage(stderr);
-			return EXIT_TOOL_USAGE;
+			else
+				fprintf(stderr, "corrald restore: %s '%s'\n", opt == ':' ?
+					"a value is missing after" : "bad option", argv[optind - 1]);
+			return restore_usage_error();
 		}
 	}
 	if (a->pt.zxid != UINT64_MAX && a->pt.time_ms != INT64_MAX) {
@@ -285,8 +304,7 @@ static int parse_restore(int argc, char **argv, struct restore_args *a)
 	}
 	if (argc - optind < 2) {
 		fprintf(stderr, "corrald restore: SOURCE and DATA_DIR are needed\n");
-		restore_usage(stderr);
-		return EXIT_TOOL_USAGE;
+		return restore_usage_error();
 	}
 	a->sources = argv + optind;
 	a->source_count = (size_t)(argc - optind - 1);

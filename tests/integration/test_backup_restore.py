@@ -495,3 +495,27 @@ def test_backup_from_apache_zookeeper_says_it_serves_none(make_server, tmpdir_pa
     assert p.returncode == 1
     assert "does not serve backups (not corral?)" in p.stderr, p.stderr
     assert not os.path.exists(file) and not os.path.exists(file + ".tmp")
+
+
+@pytest.mark.parametrize("args,message", [
+    (["dump"], "corrald dump: no SOURCE given"),
+    (["dump", "--at-zxid", "x", "d"], "corrald dump: --at-zxid: 'x' is not a zxid"),
+    (["dump", "--bogus", "d"], "corrald dump: bad option '--bogus'"),
+    (["restore", "f"], "corrald restore: SOURCE and DATA_DIR are needed"),
+    (["restore", "--to-zxid", "abc", "f", "d"], "corrald restore: --to-zxid: 'abc' is not a zxid"),
+    (["restore", "--to-time", "yesterday", "f", "d"], "corrald restore: --to-time: 'yesterday'"),
+    (["restore", "--to-zxid", "5", "--to-time", "5", "f", "d"],
+     "corrald restore: --to-zxid or --to-time, not both"),
+    (["restore", "-c"], "corrald restore: a value is missing after '-c'"),
+])
+def test_dump_and_restore_usage_errors_exit_64(args, message):
+    p = run(CORRALD, *args, check=False)
+    assert p.returncode == 64
+    assert p.stderr.startswith(message), p.stderr
+
+
+def test_a_backup_file_has_no_point_in_time(tmpdir_path):
+    file = os.path.join(tmpdir_path, "b.snap")
+    open(file, "wb").write(b"x")
+    p = run(CORRALD, "restore", "--to-zxid", "5", file, os.path.join(tmpdir_path, "d"), check=False)
+    assert p.returncode == 1 and "a backup holds one zxid" in p.stderr, p.stderr
