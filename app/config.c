@@ -37,6 +37,7 @@ static const char *const word_names[FLW_COUNT] = {
 enum key_kind {
 	KEY_SECTION,	/* a mapping of the keys in .section */
 	KEY_STRING,	/* char *, non-empty */
+	KEY_OPTIONAL_STRING,	/* char *, non-empty, or null for none (NULL) */
 	KEY_U32,	/* uint32_t in min..max */
 	KEY_U64,	/* uint64_t in min..max */
 	KEY_BOOL,	/* bool: true|false */
@@ -111,6 +112,8 @@ static const struct key storage_keys[] = {
 	NUMBER(KEY_U64, "snapshot_entries", snapshot_entries, 100, UINT64_C(1000000000)),
 	NUMBER(KEY_U64, "snapshot_log_bytes", snapshot_log_bytes, 1048576, UINT64_C(1099511627776)),
 	NUMBER(KEY_U32, "keep_snapshots", keep_snapshots, 1, 1000),
+	FIELD(KEY_OPTIONAL_STRING, "archive_dir", archive_dir),
+	NUMBER(KEY_U32, "archive_keep_snapshots", archive_keep_snapshots, 1, 100000),
 	{ 0 },
 };
 
@@ -312,10 +315,16 @@ static int load_value(struct loader *l, const yaml_node_t *n, const char *key, c
 	}
 	case KEY_MEMBERS:
 		return cfg_load_members(l, n, key);
+	case KEY_OPTIONAL_STRING:
 	case KEY_STRING:
 		r = cfg_expect_scalar(l, n, key, "a string");
 		if (r < 0)
 			return r;
+		if (k->kind == KEY_OPTIONAL_STRING && cfg_is_null(n)) {
+			free(*(char **)field);
+			*(char **)field = NULL;
+			return 0;
+		}
 		if (cfg_is_null(n) || !*cfg_scalar(n))
 			return cfg_fail(l, n, key, "must not be empty");
 		copy = strdup(cfg_scalar(n));
@@ -466,7 +475,7 @@ out:
 static int config_copy(struct server_config *dst, const struct server_config *src)
 {
 	*dst = *src;
-	dst->source_path = dst->data_dir = dst->super_digest = NULL;
+	dst->source_path = dst->data_dir = dst->super_digest = dst->archive_dir = NULL;
 	dst->ensemble.cluster_name = NULL;
 	dst->ensemble.members = NULL;
 	dst->ensemble.member_count = 0;
@@ -476,6 +485,7 @@ static int config_copy(struct server_config *dst, const struct server_config *sr
 	if (!dst->listen ||
 	    (src->source_path && !(dst->source_path = strdup(src->source_path))) ||
 	    (src->data_dir && !(dst->data_dir = strdup(src->data_dir))) ||
+	    (src->archive_dir && !(dst->archive_dir = strdup(src->archive_dir))) ||
 	    (src->super_digest && !(dst->super_digest = strdup(src->super_digest))))
 		goto fail;
 	for (; dst->listen_count < src->listen_count; dst->listen_count++) {
@@ -508,6 +518,7 @@ int config_init_defaults(struct server_config *cfg)
 		.snapshot_entries = 100000,
 		.snapshot_log_bytes = 1073741824,
 		.keep_snapshots = 3,
+		.archive_keep_snapshots = 24,
 		/* The words that only show counters and settings (ZooKeeper allows
 		 * just srvr by default); cons, dump, wchc and wchp (sessions and
 		 * paths) and the resets crst and srst must be asked for. */
@@ -614,6 +625,21 @@ static uint64_t machine_memory_bytes(void)
 	return total;
 }
 
+/* Whether two paths name one directory (by name when either does not
+ * exist yet). */
+static bool same_directory(const char *a, const char *b)
+{
+	struct stat sa, sb;
+	if (stat(a, &sa) == 0 && stat(b, &sb) == 0)
+		return sa.st_dev == sb.st_dev && sa.st_ino == sb.st_ino;
+	size_t la = strlen(a), lb = strlen(b);
+	while (la > 1 && a[la - 1] == '/')
+		la--;
+	while (lb > 1 && b[lb - 1] == '/')
+		lb--;
+	return la == lb && memcmp(a, b, la) == 0;
+}
+
 int config_finish(struct server_config *cfg, char *error, size_t error_size)
 {
 	if (cfg->memory_budget_bytes == 0)
@@ -633,6 +659,10 @@ int config_finish(struct server_config *cfg, char *error, size_t error_size)
 				    cfg->max_session_timeout_ms);
 	if (cfg->listen_count == 0)
 		return finish_error(cfg, error, error_size, "client.listen: no address to listen on");
+	if (cfg->archive_dir && same_directory(cfg->archive_dir, cfg->data_dir))
+		return finish_error(cfg, error, error_size, "storage.archive_dir: %s is the data "
+				    "directory; the archive must be a directory of its own",
+				    cfg->archive_dir);
 	return cfg_finish_ensemble(cfg, error, error_size);
 }
 
@@ -640,6 +670,7 @@ void config_free(struct server_config *cfg)
 {
 	free(cfg->source_path);
 	free(cfg->data_dir);
+	free(cfg->archive_dir);
 	free(cfg->super_digest);
 	cfg_free_listen(cfg->listen, cfg->listen_count);
 	cfg_free_ensemble(cfg);
@@ -681,6 +712,7 @@ static size_t swappable_size(enum key_kind kind)
 {
 	switch (kind) {
 	case KEY_STRING:
+	case KEY_OPTIONAL_STRING:
 	case KEY_DIGEST:
 		return sizeof(char *);
 	case KEY_U32:
@@ -704,6 +736,7 @@ static bool value_equal(const struct key *k, const struct server_config *a,
 
 	switch (k->kind) {
 	case KEY_STRING:
+	case KEY_OPTIONAL_STRING:
 	case KEY_DIGEST: {
 		const char *x = *(char *const *)(const void *)pa, *y = *(char *const *)(const void *)pb;
 		return x == y || (x && y && strcmp(x, y) == 0);

@@ -15,6 +15,7 @@
 #include "service.h"
 #include "datadir.h"
 #include "snapshot.h"
+#include "tools.h"
 #include "wal.h"
 
 /* Exit statuses beyond 0/1, so a supervisor can tell causes apart. */
@@ -64,6 +65,8 @@ static void usage(FILE *out)
 {
 	fprintf(out,
 		"Usage: corrald [OPTIONS]\n"
+		"       corrald dump [--at-zxid Z] SOURCE...\n"
+		"       corrald restore [-c FILE] [--to-zxid Z | --to-time T] SOURCE... DATA_DIR\n"
 		"A ZooKeeper-compatible coordination service.\n\n"
 		"  -c, --config FILE      configuration file (default " CONFIG_DEFAULT_PATH ";\n"
 		"                         when that file is missing, built-in defaults)\n"
@@ -73,6 +76,8 @@ static void usage(FILE *out)
 		"      --verify DATA_DIR  check every log segment of a data directory, print\n"
 		"                         what is there (records, index range, damage with\n"
 		"                         file and offset); exit 0 only when all is sound\n"
+		"      --verify FILE      check a backup (corralctl backup) whole: checksum,\n"
+		"                         contents; print its zxid and cluster\n"
 		"  -h, --help             show this help\n"
 		"  -V, --version          show the version\n");
 }
@@ -97,6 +102,15 @@ static int verify_data_dir(const char *dir)
 	if (r == 0)
 		printf("%s: sound\n", dir);
 	return r == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
+}
+
+/* --verify: a data directory, or a backup file. */
+static int verify(const char *path)
+{
+	struct stat st;
+	if (stat(path, &st) == 0 && !S_ISDIR(st.st_mode))
+		return tool_verify_backup(path);
+	return verify_data_dir(path);
 }
 
 static int ensure_data_dir(const char *dir)
@@ -156,7 +170,7 @@ static int parse_options(int argc, char **argv, struct options *o)
 		case 'd': o->data_dir = optarg; break;
 		case 'l': o->listen[o->listen_count++] = optarg; break;
 		case 'C': o->check_only = true; break;
-		case 'v': return verify_data_dir(optarg);
+		case 'v': return verify(optarg);
 		case 'h': usage(stdout); return EXIT_SUCCESS;
 		case 'V': printf("corrald %s\n", CORRAL_VERSION); return EXIT_SUCCESS;
 		default: usage(stderr); return EXIT_CONFIG;
@@ -183,7 +197,7 @@ static int override_listen(struct server_config *cfg, const struct options *o, c
 		return -ENOMEM;
 	for (size_t i = 0; i < o->listen_count; i++) {
 		if (config_parse_listen_address(o->listen[i], &cfg->listen[i]) < 0) {
-			snprintf(error, error_size, "--listen %s: not HOST:PORT with a numeric host",
+			snprintf(error, error_size, "--listen %s: not HOST:PORT (HOST numeric, [IPv6] or a host name)",
 				 o->listen[i]);
 			return -EINVAL;
 		}
@@ -308,6 +322,12 @@ int main(int argc, char **argv)
 
 	if (!o.listen)
 		return EXIT_FAILURE;
+	/* The commands on files, without a server. */
+	if (argc > 1 && (strcmp(argv[1], "dump") == 0 || strcmp(argv[1], "restore") == 0)) {
+		free(o.listen);
+		return strcmp(argv[1], "dump") == 0 ? tool_dump(argc - 1, argv + 1)
+						    : tool_restore(argc - 1, argv + 1);
+	}
 	int status = parse_options(argc, argv, &o);
 	if (status >= 0) {
 		free(o.listen);

@@ -209,6 +209,11 @@ static ssize_t recv_some(struct zk_client *c, void *data, size_t len, int64_t de
 	return (ssize_t)got;
 }
 
+ssize_t zkc_recv(struct zk_client *c, void *data, size_t len)
+{
+	return recv_some(c, data, len, now_ms() + c->timeout_ms);
+}
+
 static int recv_exact(struct zk_client *c, void *data, size_t len, int64_t deadline)
 {
 	ssize_t n = recv_some(c, data, len, deadline);

@@ -13,6 +13,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <sys/types.h>
 
 #include "jute.h"
 
@@ -56,6 +57,10 @@ int zkc_session_open(struct zk_client *c, int32_t timeout_ms);
  * *ret_body (it points into c->reply: valid until the next call). */
 int zkc_call(struct zk_client *c, int32_t op, const struct jute_buf *body, int32_t *ret_err,
 	     struct jute_reader *ret_body);
+/* Reads raw bytes (after a reply that begins a stream, as a backup's):
+ * up to len, fewer only when the server closed the connection. Returns the
+ * count (0: closed), or -1. Each call waits at most the timeout. */
+ssize_t zkc_recv(struct zk_client *c, void *data, size_t len);
 /* addauth: an AuthPacket {type 0, scheme, auth} with xid -4. Returns 0 with
  * the server's answer in *ret_err (AUTHFAILED: the server then closes the
  * connection), or -1. */

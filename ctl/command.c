@@ -16,7 +16,8 @@ const char usage_text[] =
 	"          tree [--max-nodes N] [--max-depth N] [PATH],\n"
 	"          create PATH [DATA], set PATH DATA, delete PATH,\n"
 	"          members list, members add ID PEER_HOST:PORT CLIENT_HOST:PORT [--observer],\n"
-	"          members remove ID, members transfer-leader [ID]\n";
+	"          members remove ID, members transfer-leader [ID],\n"
+	"          backup FILE\n";
 
 int usage_error(const char *fmt, ...)
 {

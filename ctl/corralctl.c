@@ -19,6 +19,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "backup.h"
 #include "client.h"
 #include "command.h"
 #include "jute.h"
@@ -57,6 +58,11 @@ static void print_help(void)
 	       "                with DATA (default: empty); prints its path\n"
 	       "  set PATH DATA replaces the data of PATH (any version)\n"
 	       "  delete PATH   deletes PATH (any version; it must have no children)\n"
+	       "  backup FILE   an online backup: the server's state at one zxid, with\n"
+	       "                its cluster identity and a checksum, streamed into FILE\n"
+	       "                while the server goes on (needs --auth as the super user;\n"
+	       "                check it with corrald --verify FILE, restore it with\n"
+	       "                corrald restore FILE DATA_DIR)\n"
 	       "\n"
 	       "An ensemble's members (changes need WRITE on /zookeeper/config: --auth):\n"
 	       "  members list  each member's id, role (participant or observer), peer and\n"
@@ -542,6 +548,7 @@ static const struct command commands[] = {
 	{ "set", 2, 2, true, cmd_set },
 	{ "delete", 1, 1, true, cmd_delete },
 	{ "members", 0, 5, false, cmd_members },
+	{ "backup", 1, 1, true, cmd_backup },
 };
 
 static int parse_long(const char *text, long min, long max, long *ret)
@@ -636,7 +643,8 @@ static int check_arguments(const struct ctx *x, const struct command *cmd, const
 			   char **args, int nargs, bool tree_option)
 {
 	if (nargs < cmd->min_args)
-		return usage_error(nargs ? "%s: DATA is missing" : "%s: PATH is missing", name);
+		return usage_error(cmd->run == cmd_backup ? "%s: FILE is missing"
+				   : nargs ? "%s: DATA is missing" : "%s: PATH is missing", name);
 	if (nargs > cmd->max_args)
 		return usage_error("%s: unexpected argument '%s'", name, args[cmd->max_args]);
 	if (tree_option && cmd->run != cmd_tree)
@@ -648,7 +656,7 @@ static int check_arguments(const struct ctx *x, const struct command *cmd, const
 	/* Every argument is a path, but for the DATA of create and set (and
 	 * members, which checks its own). */
 	int paths = cmd->run == cmd_create || cmd->run == cmd_set ? (nargs > 0) : nargs;
-	if (cmd->run == cmd_members)
+	if (cmd->run == cmd_members || cmd->run == cmd_backup)
 		paths = 0;
 	for (int i = 0; i < paths; i++) {
 		if (args[i][0] != '/')

@@ -561,6 +561,7 @@ void commit_free(struct commit *c)
 	if (c->data_dir && c->lock_fd >= 0)
 		close(c->lock_fd);
 	free(c->data_dir);
+	free(c->archive_dir);
 	memset(c, 0, sizeof(*c));
 	c->lock_fd = -1;
 }

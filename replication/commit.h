@@ -92,6 +92,8 @@ struct commit {
 	uint64_t snapshot_log_bytes;	/* or after this many bytes of log */
 	uint64_t snapshot_bytes_mark;
 	unsigned keep_snapshots;
+	char *archive_dir;		/* storage.archive_dir, or NULL */
+	unsigned archive_keep_snapshots;
 	unsigned snapshot_trailing;	/* entries raft keeps before a snapshot */
 	uint64_t snapshot_index;	/* of the newest one published */
 	pid_t snapshot_pid;		/* a child writing one, or 0 */
@@ -140,6 +142,8 @@ struct commit_options {
 	uint64_t snapshot_entries;
 	uint64_t snapshot_log_bytes;
 	unsigned keep_snapshots;
+	const char *archive_dir;	/* NULL: purged files are deleted */
+	unsigned archive_keep_snapshots;
 	uint64_t server_id;
 	uint64_t segment_bytes;
 	struct loop *loop;
@@ -165,6 +169,15 @@ struct commit_options {
  * Returns 0 or a negative errno with why (naming file and offset for a
  * damaged log). */
 int commit_open(struct commit *c, const struct commit_options *o, char *why, size_t why_size);
+/* For `corrald restore`: the identity of a new cluster (an ensemble's
+ * derived from ensemble->cluster_name, as a bootstrap derives it; a
+ * standalone server's at random, ensemble NULL) with server_id, and the
+ * configuration of that one server as the only voter (encoded, *ret_conf
+ * malloc'd): a restored server starts alone, and the others join it.
+ * Returns 0 or a negative errno. */
+int commit_restore_identity(const struct ensemble_config *ensemble, uint32_t server_id,
+			    const struct listen_address *client_listen, struct wal_identity *ret_id,
+			    uint8_t **ret_conf, uint32_t *ret_conf_len);
 /* The servers around this one from now on (ensemble_open installs its own). */
 void commit_attach_peers(struct commit *c, const struct commit_peers *peers);
 
@@ -203,6 +216,11 @@ bool commit_can_prep(struct commit *c);
 bool commit_leader_reachable(struct commit *c);
 /* Whether this server is a non-voting member (an observer). */
 bool commit_is_observer(struct commit *c);
+
+/* The metadata of a snapshot of the state as it is now (the applied
+ * index, its term, the configuration committed then); m->conf malloc'd.
+ * For an online backup too. Returns 0 or -ENOMEM. */
+int commit_snapshot_meta(struct commit *c, struct snapshot_meta *m);
 
 /* For the peers (ensemble.c, snapshot_transfer.c): */
 /* One raft_step() with what it asks carried out. */

@@ -132,21 +132,56 @@ static int initial_configuration(const struct commit_options *o, struct raft_buf
 	return r;
 }
 
+/* The cluster id a new data directory gets: an ensemble's from its name
+ * (every member derives the same), a standalone server's at random. */
+static int new_cluster_id(const struct ensemble_config *ensemble, uint8_t id[WAL_CLUSTER_ID_BYTES])
+{
+	if (ensemble) {
+		uint8_t digest[SHA256_DIGEST_LENGTH];
+		SHA256((const uint8_t *)ensemble->cluster_name, strlen(ensemble->cluster_name), digest);
+		memcpy(id, digest, WAL_CLUSTER_ID_BYTES);
+		return 0;
+	}
+	return getrandom(id, WAL_CLUSTER_ID_BYTES, 0) == WAL_CLUSTER_ID_BYTES ? 0 : -EIO;
+}
+
+int commit_restore_identity(const struct ensemble_config *ensemble, uint32_t server_id,
+			    const struct listen_address *client_listen, struct wal_identity *ret_id,
+			    uint8_t **ret_conf, uint32_t *ret_conf_len)
+{
+	struct raft_configuration conf;
+	struct raft_buffer buf;
+	char address[200] = SINGLE_SERVER_ADDRESS;
+	int r = new_cluster_id(ensemble, ret_id->cluster_id);
+	if (r < 0)
+		return r;
+	ret_id->server_id = server_id;
+	if (ensemble)
+		member_address(&ensemble->peer_listen, client_listen, address, sizeof(address));
+	raft_configuration_init(&conf);
+	r = raft_configuration_add(&conf, server_id, address, RAFT_VOTER);
+	if (r == 0)
+		r = raft_configuration_encode(&conf, &buf);
+	raft_configuration_close(&conf);
+	if (r != 0)
+		return -ENOMEM;
+	*ret_conf = malloc(buf.len ? buf.len : 1);
+	if (*ret_conf)
+		memcpy(*ret_conf, buf.base, buf.len);
+	*ret_conf_len = (uint32_t)buf.len;
+	raft_free(buf.base);
+	return *ret_conf ? 0 : -ENOMEM;
+}
+
 static int bootstrap(struct commit *c, const struct commit_options *o, char *why, size_t why_size)
 {
 	struct raft_buffer buf;
 	int r;
 
 	memset(&c->meta, 0, sizeof(c->meta));
-	if (o->ensemble) {
-		/* Every member derives the same id from the ensemble's name. */
-		uint8_t digest[SHA256_DIGEST_LENGTH];
-		SHA256((const uint8_t *)o->ensemble->cluster_name, strlen(o->ensemble->cluster_name), digest);
-		memcpy(c->meta.identity.cluster_id, digest, WAL_CLUSTER_ID_BYTES);
-	} else if (getrandom(c->meta.identity.cluster_id, WAL_CLUSTER_ID_BYTES, 0) !=
-		   WAL_CLUSTER_ID_BYTES) {
-		return -EIO;
-	}
+	r = new_cluster_id(o->ensemble, c->meta.identity.cluster_id);
+	if (r < 0)
+		return r;
 	c->meta.identity.server_id = o->server_id;
 	if (o->ensemble && !ensemble_config_self(o->ensemble)) {
 		/* A server that joins later starts empty: the leader sends it
@@ -196,8 +231,11 @@ static int init_commit(struct commit *c, const struct commit_options *o)
 	c->snapshot_entries = o->snapshot_entries;
 	c->snapshot_log_bytes = o->snapshot_log_bytes;
 	c->keep_snapshots = o->keep_snapshots ? o->keep_snapshots : 1;
+	c->archive_keep_snapshots = o->archive_keep_snapshots ? o->archive_keep_snapshots : 1;
 	c->data_dir = strdup(o->data_dir);
 	if (!c->data_dir)
+		return -ENOMEM;
+	if (o->archive_dir && !(c->archive_dir = strdup(o->archive_dir)))
 		return -ENOMEM;
 	return 0;
 }
@@ -318,6 +356,7 @@ static int open_log(struct commit *c, const struct commit_options *o,
 	if (r < 0)
 		return r;
 	c->wal_open = true;
+	c->wal.archive_dir = c->archive_dir;
 	c->wal.on_durable = commit_on_durable;
 	c->wal.on_failed = commit_on_wal_failed;
 	c->wal.ctx = c;

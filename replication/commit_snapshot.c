@@ -23,6 +23,47 @@
 #include "log.h"
 #include "raft_conf.h"
 
+int commit_snapshot_meta(struct commit *c, struct snapshot_meta *m)
+{
+	uint64_t applied = c->applied_index;
+	memset(m, 0, sizeof(*m));
+	m->index = applied;
+	m->term = commit_term_of(c, applied);
+	if (c->conf_index <= applied) {
+		m->conf_index = c->conf_index;
+		m->conf_len = c->conf_len;
+		m->conf = malloc(c->conf_len ? c->conf_len : 1);
+		if (!m->conf)
+			return -ENOMEM;
+		memcpy(m->conf, c->conf, c->conf_len);
+		return 0;
+	}
+	/* A configuration change is on its way: the snapshot holds the
+	 * committed one. */
+	struct raft_buffer buf;
+	if (raft_configuration_encode(&c->raft.configuration_committed, &buf) != 0)
+		return -ENOMEM;
+	m->conf_index = c->raft.configuration_committed_index;
+	m->conf_len = (uint32_t)buf.len;
+	m->conf = malloc(buf.len ? buf.len : 1);
+	if (m->conf)
+		memcpy(m->conf, buf.base, buf.len);
+	raft_free(buf.base);
+	return m->conf ? 0 : -ENOMEM;
+}
+
+/* The archive's own bound: its newest archive_keep_snapshots snapshots
+ * and the log from the oldest of them on. */
+static void archive_retain(struct commit *c)
+{
+	int err;
+	uint64_t oldest = snapshot_purge(c->archive_dir, c->archive_keep_snapshots, NULL, &err);
+	int r = oldest ? wal_purge_dir(c->archive_dir, oldest) : 0;
+	if (r < 0)
+		log_warning("%s: cannot remove archived log segments before index %llu: %s",
+			    c->archive_dir, (unsigned long long)oldest, strerror(-r));
+}
+
 /* A child finished writing a snapshot: tell raft, then drop what it makes
  * redundant (older snapshots beyond the kept count, log segments before the
  * oldest kept snapshot). */
@@ -44,9 +85,15 @@ static void snapshot_published(struct commit *c)
 	c->snapshots_taken++;
 	if (m->index + 1 > c->snapshot_trailing)
 		entry_cache_trim(&c->entries, m->index + 1 - c->snapshot_trailing);
-	uint64_t oldest = snapshot_purge(c->data_dir, c->keep_snapshots);
-	if (oldest)
-		wal_purge(&c->wal, oldest);
+	int archive_err = 0;
+	uint64_t oldest = snapshot_purge(c->data_dir, c->keep_snapshots, c->archive_dir, &archive_err);
+	if (oldest && archive_err == 0)
+		archive_err = wal_purge(&c->wal, oldest);
+	if (archive_err < 0)
+		log_warning("cannot archive into %s: %s; the files not archived stay in %s",
+			    c->archive_dir, strerror(-archive_err), c->data_dir);
+	else if (c->archive_dir)
+		archive_retain(c);
 	log_info("snapshot at index %llu written in %llu ms (the fork paused the server %llu us); "
 		 "kept %u, log before index %llu removed",
 		 (unsigned long long)m->index, (unsigned long long)(loop_now_ms() - c->snapshot_started_ms),
@@ -105,30 +152,8 @@ void commit_snapshot_if_due(struct commit *c, uint64_t now_ms)
 	 * nothing before they commit. So a server that never goes idle still
 	 * takes its snapshots. */
 	struct snapshot_meta *m = &c->snapshot_writing;
-	m->index = applied;
-	m->term = commit_term_of(c, applied);
-	if (c->conf_index <= applied) {
-		m->conf_index = c->conf_index;
-		m->conf_len = c->conf_len;
-		m->conf = malloc(c->conf_len ? c->conf_len : 1);
-		if (!m->conf)
-			return;
-		memcpy(m->conf, c->conf, c->conf_len);
-	} else {
-		/* A configuration change is on its way: the snapshot holds the
-		 * committed one. */
-		struct raft_buffer buf;
-		if (raft_configuration_encode(&c->raft.configuration_committed, &buf) != 0)
-			return;
-		m->conf_index = c->raft.configuration_committed_index;
-		m->conf_len = (uint32_t)buf.len;
-		m->conf = malloc(buf.len ? buf.len : 1);
-		if (m->conf)
-			memcpy(m->conf, buf.base, buf.len);
-		raft_free(buf.base);
-		if (!m->conf)
-			return;
-	}
+	if (commit_snapshot_meta(c, m) < 0)
+		return;
 	struct timespec t0, t1;
 	clock_gettime(CLOCK_MONOTONIC, &t0);
 	pid_t pid = snapshot_start(c->data_dir, &c->meta.identity, c->state, m);

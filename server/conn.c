@@ -123,9 +123,22 @@ void conn_close(struct conn *c, int prio, const char *reason)
 	ASSERT(c->hub->open > 0);
 	c->hub->open--;
 	conn_account(c);	/* a closing connection holds nothing for the budget */
+	if (c->handed_over) {
+		/* Not shut down: that would end the other process's stream. */
+		if (c->recv_armed)
+			io_uring_prep_cancel(loop_sqe(c->hub->loop, NULL), &c->recv_op, 0);
+		return;
+	}
 	/* Pending receive and send complete (with 0 or an error) once the socket
 	 * is shut down; the connection is freed when the last one has. */
 	shutdown(c->fd, SHUT_RDWR);
+}
+
+void conn_hand_over(struct conn *c)
+{
+	ASSERT(!c->send_armed);
+	c->handed_over = true;
+	conn_close(c, LOG_DEBUG, "handed over to a backup");
 }
 
 void conn_bad_input(struct conn *c, const char *what)

@@ -116,6 +116,7 @@ struct conn {
 	struct jute_buf wbuf;		/* being sent */
 	size_t woff;
 	bool close_after_flush;
+	bool handed_over;		/* its socket went to another process (backup.c) */
 
 	/* The client's, kept by the layers above: */
 	struct session *session;
@@ -148,6 +149,10 @@ struct conn {
 struct conn *conn_new(struct conn_hub *hub, int fd, const struct sockaddr_storage *peer);
 /* Whether it is closed and the ring holds nothing of it: it may be freed. */
 bool conn_done(const struct conn *c);
+/* The socket now belongs to another process (a backup child, which ends
+ * it): the connection closes here without shutting the socket down, and
+ * its receive is cancelled so it is freed at once. */
+void conn_hand_over(struct conn *c);
 /* Frees a connection that is done (conn_done()). */
 void conn_free(struct conn *c);
 

@@ -5,6 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "backup.h"
 #include "commit.h"
 #include "forward.h"
 #include "handshake.h"
@@ -257,6 +258,8 @@ int dispatch_request(struct request_path *p, struct conn *c, const uint8_t *fram
 		session_touch(c->session, c->hub->now_ms);
 		c->touched = true;
 	}
+	if (op == ZK_OP_CORRAL_BACKUP && c->session)
+		return backup_request(p->backup, p, c, xid);
 	enum op_kind kind = op_kind(p, op);
 	if (kind == KIND_READ && list_empty(&c->queue)) {
 		/* Nothing ahead of it: answer now, without queueing. */

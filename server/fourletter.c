@@ -21,6 +21,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "backup.h"
 #include "budget.h"
 #include "clients.h"
 #include "commit.h"
@@ -397,6 +398,9 @@ static void mntr(const struct server_status *ss, struct conn *c)
 	out(c, "corral_memory_connection_bytes\t%llu\n", (unsigned long long)ss->clients->hub.held_bytes);
 	out(c, "corral_memory_over_budget\t%d\n", b->over);
 	out(c, "corral_writes_refused_for_memory\t%llu\n", (unsigned long long)ss->prep->refused_growth);
+	out(c, "corral_backup_streaming\t%d\n", ss->backup->pid != 0);
+	out(c, "corral_backups_sent\t%llu\n", (unsigned long long)ss->backup->taken);
+	out(c, "corral_backups_failed\t%llu\n", (unsigned long long)ss->backup->failed);
 }
 
 /* This member's quorum and election ports, from its /zookeeper/config line

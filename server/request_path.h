@@ -9,6 +9,7 @@
 
 #include "list.h"
 
+struct backup;
 struct clients;
 struct commit;
 struct forwarder;
@@ -27,5 +28,6 @@ struct request_path {
 	struct clients *clients;
 	struct forwarder *forwarder;	/* a follower's writes to the leader */
 	struct membership *membership;	/* reconfig, /zookeeper/config */
+	struct backup *backup;		/* online backups (backup.c) */
 	struct list barriers;		/* struct request: refused writes, in barrier order */
 };

@@ -200,7 +200,8 @@ static void role_changed(struct server *srv, enum raft_state role, raft_id leade
 	if (role == RAFT_LEADER && srv->role_seen != RAFT_LEADER)
 		srv->status.leading_since_ms = srv->clients.hub.now_ms;
 	if (role != RAFT_LEADER)
-		forward_leader_drop(&srv->forward_leader);
+		backup_stop(&srv->backup);
+	forward_leader_drop(&srv->forward_leader);
 	srv->role_seen = role;
 }
 
@@ -312,6 +313,7 @@ static void on_timer(struct loop_op *op, int res, uint32_t flags)
 	budget_check(&srv->budget, srv->cfg, &srv->prep, state_memory_bytes(&srv->state),
 		     srv->clients.hub.held_bytes);
 	housekeeping_tick(&srv->housekeeping, &srv->path, now);
+	backup_tick(&srv->backup, now);
 	listeners_rearm(&srv->listeners);
 	arm_timer(srv);
 }
@@ -363,6 +365,7 @@ static void wire_views(struct server *srv)
 		.clients = &srv->clients,
 		.forwarder = ensemble ? &srv->forwarder : NULL,
 		.membership = &srv->membership,
+		.backup = &srv->backup,
 	};
 	list_init(&srv->path.barriers);
 	srv->status = (struct server_status){
@@ -375,6 +378,7 @@ static void wire_views(struct server *srv)
 		.forwarder = ensemble ? &srv->forwarder : NULL,
 		.forward_leader = ensemble ? &srv->forward_leader : NULL,
 		.budget = &srv->budget,
+		.backup = &srv->backup,
 		.prep = &srv->prep,
 		.started_ms = srv->clients.hub.now_ms,
 	};
@@ -429,6 +433,8 @@ static int open_log(struct server *srv, char *why, size_t why_size)
 		.snapshot_entries = cfg->snapshot_entries,
 		.snapshot_log_bytes = cfg->snapshot_log_bytes,
 		.keep_snapshots = cfg->keep_snapshots,
+		.archive_dir = cfg->archive_dir,
+		.archive_keep_snapshots = cfg->archive_keep_snapshots,
 		.server_id = cfg->ensemble.id,
 		.segment_bytes = cfg->segment_bytes,
 		.loop = &srv->loop,

@@ -18,6 +18,7 @@
 
 #include <linux/time_types.h>
 
+#include "backup.h"
 #include "budget.h"
 #include "clients.h"
 #include "commit.h"
@@ -66,6 +67,7 @@ struct server {
 	struct forwarder forwarder;	/* in an ensemble: a follower's writes */
 	struct forward_leader forward_leader;	/* in an ensemble: other servers' writes */
 	struct membership membership;
+	struct backup backup;		/* an online backup streaming */
 	struct request_path path;	/* what the request path sees of all this */
 	struct server_status status;	/* what the four-letter words see */
 	struct housekeeping housekeeping;

@@ -50,6 +50,8 @@ struct server_config {
 	uint64_t snapshot_entries;		/* storage.snapshot_entries */
 	uint64_t snapshot_log_bytes;		/* storage.snapshot_log_bytes */
 	uint32_t keep_snapshots;		/* storage.keep_snapshots */
+	char *archive_dir;			/* storage.archive_dir, NULL = none */
+	uint32_t archive_keep_snapshots;	/* storage.archive_keep_snapshots */
 
 	/* auth: */
 	char *super_digest;			/* auth.super_digest: "super:<base64 sha1>", NULL = none */

@@ -8,6 +8,7 @@
 #include <stdint.h>
 
 struct clients;
+struct backup;
 struct memory_budget;
 struct prep;
 struct commit;
@@ -28,6 +29,7 @@ struct server_status {
 	const struct forwarder *forwarder;	/* in an ensemble only */
 	const struct forward_leader *forward_leader;	/* in an ensemble only */
 	const struct memory_budget *budget;
+	const struct backup *backup;
 	const struct prep *prep;
 	uint64_t started_ms;			/* the loop's clock */
 	uint64_t leading_since_ms;		/* when this server last became leader */

@@ -17,6 +17,7 @@
 
 #include <zlib.h>
 
+#include "archive.h"
 #include "session.h"
 #include "tree.h"
 
@@ -724,23 +725,36 @@ int snapshot_load_newest(const char *data_dir, const struct wal_identity *id, st
 	return r;
 }
 
-uint64_t snapshot_purge(const char *data_dir, unsigned keep)
+uint64_t snapshot_purge(const char *data_dir, unsigned keep, const char *archive_dir,
+			int *ret_archive_err)
 {
 	char dir[4096], path[4200];
 	struct snap_file *list = NULL;
 	size_t n = 0;
+	*ret_archive_err = 0;
 	snap_dir(data_dir, false, dir, sizeof(dir));
 	if (list_snapshots(dir, &list, &n) < 0)
 		return 0;
+	int dfd = archive_dir ? open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC) : -1;
 	uint64_t oldest = 0;
 	for (size_t k = 0; k < n; k++) {
 		if (k < keep) {
 			oldest = list[k].index;
 			continue;
 		}
+		if (archive_dir) {
+			int r = dfd < 0 ? -errno : archive_file(dfd, list[k].name, archive_dir, "snap");
+			if (r < 0) {
+				if (!*ret_archive_err)
+					*ret_archive_err = r;
+				continue;	/* kept until it is archived */
+			}
+		}
 		snprintf(path, sizeof(path), "%s/%s", dir, list[k].name);
 		unlink(path);
 	}
+	if (dfd >= 0)
+		close(dfd);
 	free(list);
 	return oldest;
 }
@@ -817,4 +831,183 @@ int snapshot_read_header(const char *path, struct snapshot_meta *ret)
 		return -EBADMSG;
 	}
 	return 0;
+}
+
+/* Writes the whole snapshot to fd with the buffered writer. Returns 0 or
+ * a negative errno. */
+static int write_to_fd(int fd, const struct wal_identity *id, const struct state *st,
+		       const struct snapshot_meta *m)
+{
+	struct out *o = calloc(1, sizeof(*o));
+	if (!o)
+		return -ENOMEM;
+	o->fd = fd;
+	o->crc = crc32(0L, Z_NULL, 0);
+	write_state(o, id, st, m);
+	int r = -o->error;
+	free(o);
+	return r;
+}
+
+int snapshot_write_file(const char *path, const struct wal_identity *id, const struct state *st,
+			const struct snapshot_meta *m)
+{
+	char tmp[4200], dir[4200];
+	snprintf(tmp, sizeof(tmp), "%s.tmp", path);
+	snprintf(dir, sizeof(dir), "%s", path);
+	char *slash = strrchr(dir, '/');
+	if (slash)
+		*(slash == dir ? slash + 1 : slash) = 0;
+	else
+		snprintf(dir, sizeof(dir), ".");
+	/* write_state() numbers the ACL lists in their hash field (harmless
+	 * in a child): here they are put back, as the table is keyed by them. */
+	const struct acl_table *acls = &st->tree.acls;
+	uint64_t *hashes = calloc(acls->lists.count + 1, sizeof(*hashes));
+	size_t k = 0;
+	if (!hashes)
+		return -ENOMEM;
+	acl_table_for_each(acls, l)
+		hashes[k++] = l->hash;
+	int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0640);
+	int r = fd < 0 ? -errno : write_to_fd(fd, id, st, m);
+	k = 0;
+	acl_table_for_each(acls, l)
+		l->hash = hashes[k++];
+	free(hashes);
+	if (fd < 0)
+		return r;
+	if (r == 0 && fsync(fd) < 0)
+		r = -errno;
+	if (close(fd) < 0 && r == 0)
+		r = -errno;
+	if (r == 0 && rename(tmp, path) < 0)
+		r = -errno;
+	if (r < 0) {
+		unlink(tmp);
+		return r;
+	}
+	int dfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (dfd < 0 || fsync(dfd) < 0)
+		r = -errno;
+	if (dfd >= 0)
+		close(dfd);
+	return r;
+}
+
+static int write_all(int fd, const void *p, size_t n)
+{
+	const uint8_t *b = p;
+	while (n > 0) {
+		ssize_t k = write(fd, b, n);
+		if (k < 0 && errno == EINTR)
+			continue;
+		if (k <= 0)
+			return k < 0 ? -errno : -EIO;
+		b += k;
+		n -= (size_t)k;
+	}
+	return 0;
+}
+
+pid_t snapshot_stream_start(int fd, const void *prefix, size_t prefix_len,
+			    const struct wal_identity *id, const struct state *st,
+			    const struct snapshot_meta *m)
+{
+	pid_t parent = getpid();
+	pid_t pid = fork();
+	if (pid != 0)
+		return pid < 0 ? -errno : pid;
+	/* The child, as snapshot_start()'s: dies with the server, keeps only
+	 * the descriptor it writes to, yields the disk to the server's log. */
+	if (prctl(PR_SET_PDEATHSIG, SIGKILL) < 0 || getppid() != parent)
+		_exit(4);
+	if (fd > 3)
+		close_range(3, (unsigned)fd - 1, 0);
+	close_range((unsigned)fd + 1, ~0U, 0);
+	(void)syscall(SYS_ioprio_set, 1, 0, (2 << 13) | 7);
+	int r = write_all(fd, prefix, prefix_len);
+	if (r == 0)
+		r = write_to_fd(fd, id, st, m);
+	/* The end of the stream (for a socket: after what is queued). */
+	shutdown(fd, SHUT_RDWR);
+	_exit(r == 0 ? 0 : 3);
+}
+
+int snapshot_load_file(const char *path, const struct wal_identity *id, struct state *st,
+		       struct snapshot_meta *ret, char *why, size_t why_size)
+{
+	uint8_t *p;
+	size_t len;
+	char reason[256];
+	memset(ret, 0, sizeof(*ret));
+	int r = map_file(path, &p, &len);
+	if (r < 0) {
+		snprintf(why, why_size, "%s: %s", path, strerror(-r));
+		return r;
+	}
+	r = check_file(p, len, id, reason, sizeof(reason));
+	if (r < 0) {
+		snprintf(why, why_size, "%s: %s", path, reason);
+	} else {
+		struct in i = { .p = p, .len = len - SNAP_TRAILER_BYTES };
+		r = load_body(&i, st, ret);
+		if (r < 0)
+			snprintf(why, why_size, "%s: cannot load: %s", path,
+				 r == -ENOMEM ? "out of memory" : "malformed contents");
+	}
+	if (len)
+		munmap(p, len);
+	if (r < 0) {
+		free(ret->conf);
+		ret->conf = NULL;
+	}
+	return r;
+}
+
+int snapshot_file_identity(const char *path, struct wal_identity *ret, char *why, size_t why_size)
+{
+	uint8_t *p;
+	size_t len;
+	char reason[256];
+	int r = map_file(path, &p, &len);
+	if (r < 0) {
+		snprintf(why, why_size, "%s: %s", path, strerror(-r));
+		return r;
+	}
+	r = check_file(p, len, NULL, reason, sizeof(reason));
+	if (r < 0) {
+		snprintf(why, why_size, "%s: %s", path, reason);
+	} else {
+		memcpy(ret->cluster_id, p + 16, WAL_CLUSTER_ID_BYTES);
+		uint64_t v;
+		memcpy(&v, p + 32, 8);
+		ret->server_id = be64toh(v);
+	}
+	if (len)
+		munmap(p, len);
+	return r;
+}
+
+int snapshot_find(const char *data_dir, uint64_t max_index, char *ret_path, size_t size,
+		  uint64_t *ret_index)
+{
+	char dir[4096];
+	struct snap_file *list = NULL;
+	size_t n = 0;
+	snap_dir(data_dir, false, dir, sizeof(dir));
+	int r = list_snapshots(dir, &list, &n);
+	if (r < 0)
+		return r;
+	r = -ENOENT;
+	for (size_t k = 0; k < n; k++) {
+		if (list[k].index > max_index)
+			continue;
+		snprintf(ret_path, size, "%s/%s", dir, list[k].name);
+		*ret_index = list[k].index;
+		r = 0;
+		break;
+	}
+	free(list);
+	return r;
 }

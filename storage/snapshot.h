@@ -49,15 +49,50 @@ int snapshot_load_newest(const char *data_dir, const struct wal_identity *id, st
 			 struct snapshot_meta *ret, char *why, size_t why_size,
 			 void (*skipped)(const char *file, const char *reason));
 
-/* Deletes all but the newest keep snapshots; returns the index of the oldest
- * one kept (0 when none). */
-uint64_t snapshot_purge(const char *data_dir, unsigned keep);
+/* Deletes all but the newest keep snapshots, each archived first when
+ * archive_dir is not NULL (archive.h; one that cannot be is kept, and the
+ * first such errno is in *ret_archive_err, else 0). Returns the index of
+ * the oldest one kept by the count (0 when none). An archive, laid out as a
+ * data directory, is purged by the same call. */
+uint64_t snapshot_purge(const char *data_dir, unsigned keep, const char *archive_dir,
+			int *ret_archive_err);
 
 /* DATA_DIR/snap/<index>.snap. */
 void snapshot_path(const char *data_dir, uint64_t index, char *out, size_t size);
 /* Reads the header of a snapshot file (index, term, configuration) without
  * loading it; ret->conf is malloc'd. Returns 0 or a negative errno. */
 int snapshot_read_header(const char *path, struct snapshot_meta *ret);
+
+/* Writes the snapshot of st to path synchronously (temp file, fsync,
+ * rename, directory fsync): for tools, not the server, whose loop it would
+ * stop. Returns 0 or a negative errno. */
+int snapshot_write_file(const char *path, const struct wal_identity *id, const struct state *st,
+			const struct snapshot_meta *m);
+
+/* An online backup: forks a child that writes prefix (the caller's framing)
+ * and then the snapshot of st, in the snapshot file's format, to fd (a
+ * connected socket, kept open in the child only as long as it writes),
+ * then shuts fd down. The child works on copy-on-write memory, so the
+ * server goes on; it dies with the server. Returns its pid or a negative
+ * errno. */
+pid_t snapshot_stream_start(int fd, const void *prefix, size_t prefix_len,
+			    const struct wal_identity *id, const struct state *st,
+			    const struct snapshot_meta *m);
+
+/* Loads one snapshot file (a backup) into st (fresh from state_init()),
+ * checking its checksum and, when id is not NULL, its cluster. Returns 0
+ * with *ret filled (ret->conf malloc'd), or a negative errno with a
+ * sentence in why naming the file. */
+int snapshot_load_file(const char *path, const struct wal_identity *id, struct state *st,
+		       struct snapshot_meta *ret, char *why, size_t why_size);
+/* Checks a snapshot file's framing and checksum and reads whose it is.
+ * Returns 0, or a negative errno with why. */
+int snapshot_file_identity(const char *path, struct wal_identity *ret, char *why, size_t why_size);
+/* The newest snapshot of DATA_DIR/snap (or of an archive) at or below
+ * max_index, by name: its path and index. Returns 0, -ENOENT, or a
+ * negative errno. */
+int snapshot_find(const char *data_dir, uint64_t max_index, char *ret_path, size_t size,
+		  uint64_t *ret_index);
 
 /* For --verify: checks every snapshot, prints what it finds. Returns 0 when sound. */
 int snapshot_verify(const char *data_dir, const struct wal_identity *id, void *out_file);

@@ -11,6 +11,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "archive.h"
 #include "assertions.h"
 #include "bytes.h"
 
@@ -320,20 +321,48 @@ static void wal_on_sync(struct loop_op *op, int res, uint32_t flags)
 	flight_settled(w);
 }
 
-void wal_purge(struct wal *w, uint64_t index)
+int wal_purge(struct wal *w, uint64_t index)
 {
 	struct wal_segment_file *segs = NULL;
 	size_t n = 0;
+	int r = 0;
 	if (wal_list_segments(w->dir_fd, &segs, &n) < 0)
-		return;
+		return 0;
 	/* Segment k holds first_k .. first_(k+1) - 1. */
 	for (size_t k = 0; k + 1 < n; k++) {
 		if (segs[k].first_index == w->seg_first_index || segs[k + 1].first_index - 1 > index)
+			break;
+		/* Archived first; one that cannot be stays, and the later ones
+		 * with it (the archive must not have a gap). */
+		if (w->archive_dir && (r = archive_file(w->dir_fd, segs[k].name, w->archive_dir,
+							"wal")) < 0)
 			break;
 		unlinkat(w->dir_fd, segs[k].name, 0);
 	}
 	fsync(w->dir_fd);
 	free(segs);
+	return r;
+}
+
+int wal_purge_dir(const char *data_dir, uint64_t index)
+{
+	char *dir;
+	int dir_fd;
+	struct wal_segment_file *segs = NULL;
+	size_t n = 0;
+	int r = wal_open_dir(data_dir, false, &dir, &dir_fd);
+	if (r < 0)
+		return r == -ENOENT ? 0 : r;
+	r = wal_list_segments(dir_fd, &segs, &n);
+	for (size_t k = 0; r == 0 && k + 1 < n && segs[k + 1].first_index - 1 <= index; k++)
+		if (unlinkat(dir_fd, segs[k].name, 0) < 0 && errno != ENOENT)
+			r = -errno;
+	if (n > 0 && fsync(dir_fd) < 0 && r == 0)
+		r = -errno;
+	free(segs);
+	close(dir_fd);
+	free(dir);
+	return r;
 }
 
 int wal_bootstrap(const char *data_dir, const struct wal_identity *id, uint64_t segment_bytes,

@@ -83,6 +83,7 @@ struct wal {
 
 	int failed;			/* 0, or the errno that stopped the log */
 	int spare_fd;			/* a preallocated next segment, or -1 */
+	const char *archive_dir;	/* purged segments go there first (not owned), or NULL */
 	bool no_space;			/* the spare could not be made: ENOSPC */
 	struct loop_op write_op, sync_op;
 	void (*on_durable)(void *ctx, uint64_t index);
@@ -146,8 +147,23 @@ int wal_reserve(struct wal *w, uint32_t len);
 int wal_prepare_spare(struct wal *w);
 
 /* Deletes the segments whose every record has index <= index (never the
- * one being written). */
-void wal_purge(struct wal *w, uint64_t index);
+ * one being written), each archived first when w->archive_dir is set.
+ * Returns 0, or the negative errno of the first segment that could not be
+ * archived (it and the later ones stay). */
+int wal_purge(struct wal *w, uint64_t index);
+/* The same for a directory no log is writing (an archive): deletes the
+ * segments of DIR/wal whose every record has index <= index, never the
+ * last. Returns 0 or a negative errno. */
+int wal_purge_dir(const char *dir, uint64_t index);
+
+/* Reads the log spread over several directories laid out as data
+ * directories (an archive, then the data directory), read-only: segments
+ * merged by first index (one name in two places is one segment), checked
+ * as recovery checks them (identity: the first header's), every record
+ * after covered_index visited in order. visit may return -ECANCELED to stop
+ * early: then -ECANCELED is returned, with ret filled so far. */
+int wal_read(const char *const *dirs, size_t dir_count, uint64_t covered_index, wal_visit_fn visit,
+	     void *ctx, struct wal_recovery *ret, char *why, size_t why_size);
 
 /* Read-only checks for `corrald --verify`: prints what it finds to out.
  * id (from raft.meta; NULL when there is none) must match every segment.

@@ -37,10 +37,39 @@ struct mapped {
 	int fd;
 	uint8_t *base;
 	size_t size;
+	bool copied;		/* base is a malloc'd copy, not a mapping */
 };
 
+/* A read-only scan (--verify, dump, restore) may run beside a corrald
+ * that writes the log, and a follower's log can be cut (ftruncate) under a
+ * mapping, which would kill the reader (SIGBUS): it reads a copy. */
+static int copy_segment(struct scan *s, struct mapped *m, int fd, size_t size)
+{
+	uint8_t *copy = malloc(size);
+	size_t got = 0;
+	while (copy && got < size) {
+		ssize_t n = pread(fd, copy + got, size - got, (off_t)got);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n <= 0)
+			break;	/* cut meanwhile: what was read is what there is */
+		got += (size_t)n;
+	}
+	if (!copy) {
+		snprintf(s->why, s->why_size, "%s/%s: out of memory", s->dir, m->seg->name);
+		close(fd);
+		return -ENOMEM;
+	}
+	memset(copy + got, 0, size - got);
+	m->fd = fd;
+	m->base = copy;
+	m->size = size;
+	m->copied = true;
+	return 0;
+}
+
 /* Opens m->seg (for writing too unless read only, to cut a torn tail) and
- * maps it. Returns 0, or -errno with s->why set and nothing left open. */
+ * maps it (read only: copies it). Returns 0, or -errno with s->why set and nothing left open. */
 static int map_segment(struct scan *s, struct mapped *m)
 {
 	const struct wal_segment_file *seg = m->seg;
@@ -60,6 +89,8 @@ static int map_segment(struct scan *s, struct mapped *m)
 		close(fd);
 		return -EBADMSG;
 	}
+	if (s->read_only)
+		return copy_segment(s, m, fd, size);
 	uint8_t *base = mmap(NULL, size, PROT_READ, MAP_SHARED, fd, 0);
 	if (base == MAP_FAILED) {
 		snprintf(s->why, s->why_size, "%s/%s: mmap: %s", s->dir, seg->name, strerror(errno));
@@ -228,7 +259,10 @@ static int scan_segment(struct scan *s, const struct wal_segment_file *seg, bool
 		s->last_seg_first_index = seg->first_index;
 		s->last_seg_end = end;
 	}
-	munmap(m.base, m.size);
+	if (m.copied)
+		free(m.base);
+	else
+		munmap(m.base, m.size);
 	close(m.fd);
 	return r;
 }
@@ -303,5 +337,109 @@ int wal_verify(const char *data_dir, const struct wal_identity *id, void *out_fi
 			(unsigned long long)rec.last_index, rec.torn_tail_cut ? ", torn tail" : "");
 	close(s.dir_fd);
 	free(dir);
+	return r;
+}
+
+/* A segment of wal_read(): in which of the directories it is. */
+struct placed_segment {
+	struct wal_segment_file seg;
+	size_t dir;
+};
+
+static int placed_cmp(const void *a, const void *b)
+{
+	const struct placed_segment *x = a, *y = b;
+	if (x->seg.first_index != y->seg.first_index)
+		return x->seg.first_index < y->seg.first_index ? -1 : 1;
+	return x->dir < y->dir ? -1 : x->dir > y->dir;
+}
+
+/* Lists the segments of every directory that has a wal/ (dir_fds[i] -1
+ * for those that do not), merged in index order, one per first index. */
+static int list_placed(const int *dir_fds, size_t dir_count, struct placed_segment **ret,
+		       size_t *ret_count)
+{
+	struct placed_segment *all = NULL;
+	size_t n = 0;
+	for (size_t d = 0; d < dir_count; d++) {
+		struct wal_segment_file *segs = NULL;
+		size_t k = 0;
+		if (dir_fds[d] < 0)
+			continue;
+		int r = wal_list_segments(dir_fds[d], &segs, &k);
+		struct placed_segment *more = r == 0 ? realloc(all, (n + k + 1) * sizeof(*all)) : NULL;
+		if (!more) {
+			free(segs);
+			free(all);
+			return r < 0 ? r : -ENOMEM;
+		}
+		all = more;
+		for (size_t i = 0; i < k; i++)
+			all[n++] = (struct placed_segment){ .seg = segs[i], .dir = d };
+		free(segs);
+	}
+	if (n > 1)
+		qsort(all, n, sizeof(*all), placed_cmp);
+	size_t kept = 0;
+	for (size_t i = 0; i < n; i++)
+		if (kept == 0 || all[kept - 1].seg.first_index != all[i].seg.first_index)
+			all[kept++] = all[i];
+	*ret = all;
+	*ret_count = kept;
+	return 0;
+}
+
+static int read_placed(struct scan *s, const int *dir_fds, char **dir_names,
+		       const struct placed_segment *segs, size_t n)
+{
+	uint64_t expected = 0;
+	int r = 0;
+	for (size_t i = 0; i < n && r == 0; i++) {
+		if (i + 1 < n && s->covered_index && segs[i + 1].seg.first_index - 1 <= s->covered_index) {
+			expected = segs[i + 1].seg.first_index;
+			continue;
+		}
+		s->dir_fd = dir_fds[segs[i].dir];
+		s->dir = dir_names[segs[i].dir];
+		r = scan_segment(s, &segs[i].seg, i + 1 == n, &expected);
+	}
+	return r;
+}
+
+int wal_read(const char *const *dirs, size_t dir_count, uint64_t covered_index, wal_visit_fn visit,
+	     void *ctx, struct wal_recovery *ret, char *why, size_t why_size)
+{
+	struct scan s = { .read_only = true, .visit = visit, .ctx = ctx, .rec = ret, .why = why,
+			  .why_size = why_size, .covered_index = covered_index };
+	int fds[8];
+	char *names[8] = { 0 };
+	struct placed_segment *segs = NULL;
+	size_t n = 0;
+	int r = 0;
+	memset(ret, 0, sizeof(*ret));
+	why[0] = 0;
+	if (dir_count > 8)
+		return -E2BIG;
+	for (size_t d = 0; d < dir_count; d++) {
+		fds[d] = -1;
+		int e = r == 0 ? wal_open_dir(dirs[d], false, &names[d], &fds[d]) : 0;
+		if (e < 0 && e != -ENOENT) {
+			snprintf(why, why_size, "%s/wal: %s", dirs[d], strerror(-e));
+			r = e;
+		}
+	}
+	if (r == 0) {
+		r = list_placed(fds, dir_count, &segs, &n);
+		if (r < 0)
+			snprintf(why, why_size, "cannot list the log's segments: %s", strerror(-r));
+	}
+	if (r == 0)
+		r = read_placed(&s, fds, names, segs, n);
+	free(segs);
+	for (size_t d = 0; d < dir_count; d++) {
+		if (fds[d] >= 0)
+			close(fds[d]);
+		free(names[d]);
+	}
 	return r;
 }

@@ -171,7 +171,8 @@ USAGE = ("Usage: corralctl [-s HOST:PORT] [-t TIMEOUT_MS] [--auth USER:PASSWORD]
          "          tree [--max-nodes N] [--max-depth N] [PATH],\n"
          "          create PATH [DATA], set PATH DATA, delete PATH,\n"
          "          members list, members add ID PEER_HOST:PORT CLIENT_HOST:PORT [--observer],\n"
-         "          members remove ID, members transfer-leader [ID]\n"
+         "          members remove ID, members transfer-leader [ID],\n"
+         "          backup FILE\n"
          "Try 'corralctl --help' for more.\n")
 
 
@@ -189,6 +190,8 @@ USAGE = ("Usage: corralctl [-s HOST:PORT] [-t TIMEOUT_MS] [--auth USER:PASSWORD]
     (["delete", "/a", "/b"], "delete: unexpected argument '/b'"),
     (["create", "a", "x"], "create: 'a' is not a path: it must start with '/'"),
     (["tree", "app"], "tree: 'app' is not a path: it must start with '/'"),
+    (["backup"], "backup: FILE is missing"),
+    (["backup", "a", "b"], "backup: unexpected argument 'b'"),
     (["-t", "abc", "ruok"], "-t: 'abc' is not a timeout in ms (1 to 3600000)"),
     (["-t", "0", "ruok"], "-t: '0' is not a timeout in ms (1 to 3600000)"),
     (["ls", "/", "--max-nodes", "5"], "--max-nodes and --max-depth are for tree only"),

@@ -98,9 +98,9 @@ def test_missing_config_file_given_with_c_is_an_error(tmp_path):
 
 
 def test_bad_listen_flag_is_a_config_error():
-    r = run(["-l", "localhost:2181", "--check-config"])
+    r = run(["-l", "local_host!:2181", "--check-config"])
     assert r.returncode == EXIT_CONFIG
-    assert "localhost:2181" in r.stderr
+    assert "local_host!:2181: not HOST:PORT" in r.stderr
 
 
 @pytest.mark.skipif(not DENY_IO_URING, reason="CORRAL_DENY_IO_URING is not set")

@@ -105,6 +105,11 @@ static void assert_config_equal(const struct server_config *a, const struct serv
 	assert_int_equal(a->extended_types, b->extended_types);
 	assert_int_equal(a->container_check_interval_ms, b->container_check_interval_ms);
 	assert_int_equal(a->container_max_per_minute, b->container_max_per_minute);
+	assert_int_equal(a->keep_snapshots, b->keep_snapshots);
+	assert_int_equal(a->archive_keep_snapshots, b->archive_keep_snapshots);
+	assert_true((a->archive_dir == NULL) == (b->archive_dir == NULL));
+	if (a->archive_dir)
+		assert_string_equal(a->archive_dir, b->archive_dir);
 	if (a->super_digest || b->super_digest) {
 		assert_non_null(a->super_digest);
 		assert_non_null(b->super_digest);
@@ -150,6 +155,8 @@ static void test_defaults_are_the_documented_values(void **state)
 	assert_int_equal(cfg.container_check_interval_ms, 60000);
 	assert_int_equal(cfg.container_max_per_minute, 10000);
 	assert_null(cfg.super_digest);
+	assert_null(cfg.archive_dir);
+	assert_int_equal(cfg.archive_keep_snapshots, 24);
 	config_free(&cfg);
 }
 

@@ -1,7 +1,8 @@
 /* Unit tests of snapshots (storage/snapshot.c) on real files: one written by
  * the forked child and loaded back, an empty snap/ directory (what a failed
  * snapshot leaves), the temp files a crash leaves, and a child whose parent
- * died while it wrote. */
+ * died while it wrote; a file written by a tool and loaded back, a backup
+ * streamed to a socket, and the archive a purge fills. */
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -15,6 +16,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/prctl.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <time.h>
@@ -150,7 +152,9 @@ static void test_an_empty_snap_directory_is_no_snapshot(void **state)
 	make_snap_dir();
 	assert_int_equal(state_init(&st, 1, 0), 0);
 	assert_int_equal(snapshot_load_newest(dir, &ID, &st, &got, why, sizeof(why), NULL), -ENOENT);
-	assert_int_equal(snapshot_purge(dir, 2), 0);
+	int archive_err = -1;
+	assert_int_equal(snapshot_purge(dir, 2, NULL, &archive_err), 0);
+	assert_int_equal(archive_err, 0);
 	FILE *out = fopen("/dev/null", "w");
 	assert_non_null(out);
 	assert_int_equal(snapshot_verify(dir, &ID, out), 0);
@@ -263,6 +267,108 @@ static void test_the_snapshot_child_dies_with_the_server(void **state)
 #endif
 }
 
+/* corrald restore's writer: the file loads back, and the state it was
+ * written from stays usable (its ACL table is keyed by the field the
+ * writer numbers the lists in). */
+static void test_a_snapshot_file_written_by_a_tool_loads_back(void **state)
+{
+	struct state st, loaded;
+	struct snapshot_meta m = { .index = 7, .term = 3, .conf_index = 7,
+				   .conf = (uint8_t *)"c", .conf_len = 1 }, got;
+	struct wal_identity id;
+	char path[400], why[256] = "";
+	make_state(&st);
+	make_snap_dir();
+	snap_file("0000000000000007.snap", path, sizeof(path));
+	assert_int_equal(snapshot_write_file(path, &ID, &st, &m), 0);
+	assert_false(exists("0000000000000007.snap.tmp"));
+	assert_int_equal(state_init(&loaded, 1, 0), 0);
+	assert_int_equal(snapshot_load_file(path, &ID, &loaded, &got, why, sizeof(why)), 0);
+	assert_int_equal(got.index, 7);
+	assert_int_equal(got.term, 3);
+	free(got.conf);
+	assert_non_null(tree_lookup(&loaded.tree, "/a", 2));
+	assert_int_equal(snapshot_file_identity(path, &id, why, sizeof(why)), 0);
+	assert_memory_equal(id.cluster_id, ID.cluster_id, WAL_CLUSTER_ID_BYTES);
+	assert_int_equal(id.server_id, 1);
+	/* another cluster's id is refused */
+	struct wal_identity other = ID;
+	other.cluster_id[0] ^= 1;
+	struct state again;
+	assert_int_equal(state_init(&again, 1, 0), 0);
+	assert_int_equal(snapshot_load_file(path, &other, &again, &got, why, sizeof(why)), -EXDEV);
+	state_free(&again);
+	state_free(&loaded);
+	state_free(&st);	/* the ACL table still finds its lists */
+}
+
+/* A backup: the prefix, then the snapshot, then the end of the stream. */
+static void test_a_streamed_backup_is_the_prefix_and_a_snapshot(void **state)
+{
+	struct state st, loaded;
+	struct snapshot_meta m = { .index = 5, .term = 2, .conf_index = 1,
+				   .conf = (uint8_t *)"conf", .conf_len = 4 }, got;
+	int sv[2], status;
+	char path[400], why[256] = "";
+	make_state(&st);
+	make_snap_dir();
+	assert_int_equal(socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv), 0);
+	pid_t pid = snapshot_stream_start(sv[0], "HEAD", 4, &ID, &st, &m);
+	assert_true(pid > 0);
+	close(sv[0]);
+	snap_file("0000000000000005.snap", path, sizeof(path));
+	FILE *f = fopen(path, "w");
+	assert_non_null(f);
+	uint8_t buf[4096], head[4];
+	size_t got_head = 0;
+	ssize_t n;
+	while ((n = read(sv[1], buf, sizeof(buf))) > 0) {
+		size_t skip = 0;
+		while (got_head < 4 && skip < (size_t)n)
+			head[got_head++] = buf[skip++];
+		assert_int_equal(fwrite(buf + skip, 1, (size_t)n - skip, f), (size_t)n - skip);
+	}
+	assert_int_equal(n, 0);	/* the child ended the stream */
+	assert_int_equal(fclose(f), 0);
+	close(sv[1]);
+	assert_int_equal(wait_exit(pid, &status, 30000), 0);
+	assert_true(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+	assert_memory_equal(head, "HEAD", 4);
+	assert_int_equal(state_init(&loaded, 1, 0), 0);
+	assert_int_equal(snapshot_load_file(path, NULL, &loaded, &got, why, sizeof(why)), 0);
+	assert_int_equal(got.index, 5);
+	assert_non_null(tree_lookup(&loaded.tree, "/a", 2));
+	free(got.conf);
+	state_free(&loaded);
+	state_free(&st);
+}
+
+/* A purge with an archive: what it deletes is in the archive first; the
+ * archive is purged by the same call; snapshot_find looks at or before. */
+static void test_a_purge_archives_what_it_deletes(void **state)
+{
+	char archive[400], path[500];
+	int err = -1;
+	uint64_t index;
+	make_snap_dir();
+	make_file("0000000000000010.snap", "ten");
+	make_file("0000000000000020.snap", "twenty");
+	make_file("0000000000000030.snap", "thirty");
+	snprintf(archive, sizeof(archive), "%s/archive", dir);
+	assert_int_equal(snapshot_purge(dir, 1, archive, &err), 0x30);
+	assert_int_equal(err, 0);
+	assert_false(exists("0000000000000010.snap"));
+	assert_false(exists("0000000000000020.snap"));
+	assert_true(exists("0000000000000030.snap"));
+	snprintf(path, sizeof(path), "%s/snap/0000000000000010.snap", archive);
+	assert_int_equal(access(path, F_OK), 0);
+	assert_int_equal(snapshot_find(archive, 0x1f, path, sizeof(path), &index), 0);
+	assert_int_equal(index, 0x10);
+	assert_int_equal(snapshot_find(archive, 0xf, path, sizeof(path), &index), -ENOENT);
+	assert_int_equal(snapshot_purge(archive, 1, NULL, &err), 0x20);
+	assert_int_equal(snapshot_find(archive, 0x1f, path, sizeof(path), &index), -ENOENT);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -277,6 +383,11 @@ int main(void)
 			teardown),
 		cmocka_unit_test_setup_teardown(test_the_snapshot_child_dies_with_the_server, setup,
 						teardown),
+		cmocka_unit_test_setup_teardown(test_a_snapshot_file_written_by_a_tool_loads_back,
+						setup, teardown),
+		cmocka_unit_test_setup_teardown(test_a_streamed_backup_is_the_prefix_and_a_snapshot,
+						setup, teardown),
+		cmocka_unit_test_setup_teardown(test_a_purge_archives_what_it_deletes, setup, teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
