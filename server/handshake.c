@@ -253,7 +253,8 @@ void handshake_session_created(struct request_path *p, struct conn *c, struct se
 	s->conn = c;
 	session_touch(s, c->hub->now_ms);
 	c->state = CONN_ESTABLISHED;
-	reply_account(c, ZK_OP_CREATE_SESSION, -1, c->session_requested_ms, p->state->last_zxid);
+	reply_account(c, ZK_OP_CREATE_SESSION, -1, c->session_requested_ms, p->state->last_zxid,
+		      true);
 	log_event(LOG_DEBUG, { .message_id = LOG_MSGID_SESSION_CREATED, .session_id = s->id },
 		  "session 0x%llx created for connection %llu from %s, timeout %u ms",
 		  (unsigned long long)s->id, (unsigned long long)c->id, c->peer_text, s->timeout_ms);

@@ -7,6 +7,8 @@
 #include <stdbool.h>
 #include <stdint.h>
 
+#include "summary.h"
+
 struct clients;
 struct memory_budget;
 struct prep;
@@ -31,6 +33,8 @@ struct server_status {
 	const struct prep *prep;
 	uint64_t started_ms;			/* the loop's clock */
 	uint64_t leading_since_ms;		/* when this server last became leader */
+	uint64_t looking_since_ms;		/* knows no leader since (0: knows one) */
+	struct summary election_ms;		/* from losing a leader to knowing one */
 };
 
 /* What srvr and mntr call this server: standalone, leader, follower,
