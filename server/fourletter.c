@@ -119,6 +119,18 @@ static unsigned long long log_dir_bytes(const struct server_config *cfg)
 	return dir_bytes(AT_FDCWD, wal, 0);
 }
 
+unsigned long long four_letter_data_dir_bytes(const struct server_status *ss)
+{
+	return data_dir_bytes(ss->cfg);
+}
+
+unsigned long long four_letter_log_dir_bytes(const struct server_status *ss)
+{
+	return log_dir_bytes(ss->cfg);
+}
+
+const char four_letter_full_version[] = FULL_VERSION;
+
 /* Every connection, closing ones too (ZooKeeper's count of its cnxns). */
 static size_t open_connections(const struct server_status *ss)
 {
@@ -164,7 +176,7 @@ static void version_lines(const struct server_status *ss, struct conn *c)
 }
 
 /* ZooKeeper's op names in cons (FinalRequestProcessor's lastOp). */
-static const char *op_abbreviation(int32_t op)
+const char *four_letter_op_name(int32_t op)
 {
 	switch (op) {
 	case ZK_OP_PING: return "PING";
@@ -204,7 +216,7 @@ static void connection_line(struct conn *c, const struct conn *k, bool brief)
 	    (unsigned long long)k->sent);
 	if (!brief && k->session) {
 		out(c, ",sid=0x%llx,lop=%s,est=%llu,to=%u", (unsigned long long)k->session->id,
-		    op_abbreviation(k->last_op), (unsigned long long)k->established_wall_ms,
+		    four_letter_op_name(k->last_op), (unsigned long long)k->established_wall_ms,
 		    k->session->timeout_ms);
 		if (k->last_cxid >= 0)
 			out(c, ",lcxid=0x%llx", (unsigned long long)k->last_cxid);

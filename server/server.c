@@ -505,6 +505,11 @@ int server_listen(struct server *srv, const int *adopted, size_t adopted_count)
 		log_error("%s", why);
 		return r;
 	}
+	r = admin_http_start(&srv->admin, &srv->loop, cfg, &srv->status, why, sizeof(why));
+	if (r < 0) {
+		log_error("%s", why);
+		return r;
+	}
 	arm_timer(srv);
 	return 0;
 }
@@ -542,6 +547,7 @@ void server_config_changed(struct server *srv)
 
 void server_free(struct server *srv)
 {
+	admin_http_stop(&srv->admin);
 	if (srv->clients.hub.loop)
 		clients_free(&srv->clients);
 	forward_leader_drop(&srv->forward_leader);
