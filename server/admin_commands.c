@@ -7,6 +7,7 @@
 #include <pwd.h>
 #include <stdarg.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/utsname.h>
 #include <unistd.h>
@@ -373,6 +374,66 @@ static const char *leader(const struct server_status *ss, struct json *j)
 	return NULL;
 }
 
+struct expiry {
+	uint64_t at_ms;
+	int64_t session_id;
+};
+
+static int expiry_order(const void *a, const void *b)
+{
+	const struct expiry *x = a, *y = b;
+	if (x->at_ms != y->at_ms)
+		return x->at_ms < y->at_ms ? -1 : 1;
+	return x->session_id < y->session_id ? -1 : x->session_id > y->session_id;
+}
+
+/* SessionTrackerImpl's expiry sets (the wall time each expires at, rounded
+ * up to the tick as ZooKeeper buckets them) and the ephemerals by session. */
+static void dump(const struct server_status *ss, struct json *j)
+{
+	const struct session_table *t = &ss->state->sessions;
+	size_t n = 0, count = t->by_id.count;
+	uint64_t tick = ss->cfg->tick_time_ms ? ss->cfg->tick_time_ms : 1;
+	struct expiry *list = calloc(count + 1, sizeof(*list));
+	char id[32];
+	open_(j, "expiry_time_to_session_ids", '{');
+	if (list) {
+		int64_t offset = loop_wall_ms() - (int64_t)ss->clients->hub.now_ms;
+		session_for_each(t, s) {
+			if (n == count)
+				break;
+			int64_t wall = offset + (int64_t)s->deadline_ms;
+			list[n].at_ms = ((uint64_t)(wall < 0 ? 0 : wall) / tick + 1) * tick;
+			list[n++].session_id = s->id;
+		}
+		qsort(list, n, sizeof(*list), expiry_order);
+	}
+	for (size_t i = 0; i < n; i++) {
+		if (i == 0 || list[i].at_ms != list[i - 1].at_ms) {
+			if (i > 0)
+				close_(j, ']');
+			snprintf(id, sizeof(id), "%llu", (unsigned long long)list[i].at_ms);
+			open_(j, id, '[');
+		}
+		j_int(j, NULL, list[i].session_id);
+	}
+	if (n > 0)
+		close_(j, ']');
+	close_(j, '}');
+	free(list);
+	open_(j, "session_id_to_ephemeral_paths", '{');
+	session_for_each(t, s) {
+		if (list_empty(&s->ephemerals))
+			continue;
+		snprintf(id, sizeof(id), "%lld", (long long)s->id);
+		open_(j, id, '[');
+		for (struct znode *z = session_first_ephemeral(s); z; z = session_next_ephemeral(s, z))
+			j_str(j, NULL, z->path);
+		close_(j, ']');
+	}
+	close_(j, '}');
+}
+
 struct command {
 	const char *name, *alias;
 	int word;		/* its four-letter word (the whitelist), or -1 */
@@ -385,6 +446,7 @@ static const struct command commands[] = {
 	{ "connection_stat_reset", "crst", FLW_CRST, true, NULL },
 	{ "connections", "cons", FLW_CONS, false, connections },
 	{ "dirs", NULL, FLW_DIRS, false, dirs },
+	{ "dump", NULL, FLW_DUMP, false, dump },
 	{ "environment", "envi", FLW_ENVI, false, environment },
 	{ "is_read_only", "isro", FLW_ISRO, false, is_read_only },
 	{ "last_snapshot", "lsnp", -1, false, last_snapshot },

@@ -113,8 +113,14 @@ void metrics_pass_init(struct metrics_pass *p, const struct server_status *ss)
 		p->outstanding += k->queue.length;
 	}
 	if (ss->cfg->in_ensemble) {
+		const struct peer_transport *t = &ss->ensemble->peers;
 		p->leader = commit_state(ss->commit) == RAFT_LEADER;
 		count_learners(p);
+		for (size_t i = 0; i < t->peer_count; i++) {
+			const struct peer *peer = t->peers[i];
+			p->peer_queue_bytes += peer->queue.len + peer->out.len - peer->out_sent;
+			p->peer_frames_dropped += peer->frames_dropped;
+		}
 	}
 }
 
@@ -218,6 +224,8 @@ INT(forwards_lost, ss->forwarder->lost)
 INT(forwards_received, ss->forward_leader->received)
 INT(txns_truncated, ss->commit->txns_truncated)
 INT(log_entries_in_memory, ss->commit->entries.count)
+INT(peer_queue_bytes, p->peer_queue_bytes)
+INT(peer_frames_dropped, p->peer_frames_dropped)
 INT(txns_committed, ss->commit->txns_committed)
 INT(commit_batches, ss->commit->batches_committed)
 INT(log_fsyncs, ss->commit->wal.batches)
@@ -303,6 +311,8 @@ const struct metric metrics_table[] = {
 	OWN(forwards_received, COUNTER, METRIC_ENSEMBLE, "writes other servers forwarded here"),
 	OWN(txns_truncated, COUNTER, METRIC_ENSEMBLE, "txns a new leader's log replaced"),
 	OWN(log_entries_in_memory, GAUGE, METRIC_ENSEMBLE, "log entries cached for the peers"),
+	OWN(peer_queue_bytes, GAUGE, METRIC_ENSEMBLE, "bytes queued to the other servers, not yet sent"),
+	OWN(peer_frames_dropped, COUNTER, METRIC_ENSEMBLE, "frames to other servers dropped (queue full)"),
 	{ .name = "corral_last_zxid", .kind = METRIC_GAUGE, .help = "the last zxid applied",
 	  .get = get_last_zxid },
 	OWN(txns_committed, COUNTER, 0, "txns committed"),

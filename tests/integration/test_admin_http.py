@@ -35,7 +35,7 @@ JARS = ["zookeeper", "jetty9-server", "jetty9-servlet", "jetty9-http", "jetty9-i
 # The commands compared, and what differs on purpose (each with its reason).
 COMMANDS = ["ruok", "server_stats", "stats", "configuration", "connections", "environment",
             "dirs", "watch_summary", "watches", "watches_by_path", "is_read_only",
-            "last_snapshot", "voting_view", "zabstate", "leader", "srvr", "cons", "wchc"]
+            "last_snapshot", "voting_view", "zabstate", "leader", "dump", "srvr", "cons", "wchc"]
 # (monitor is compared below, on the keys corral has: ZooKeeper has hundreds more)
 DIFFERENCES = {
     # The JVM's properties: a native server has no equivalent.
