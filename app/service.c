@@ -136,6 +136,16 @@ static bool listen_equal(const struct server_config *a, const struct server_conf
 	return true;
 }
 
+/* The HTTP endpoint is set up once (its listener and MHD's limits). */
+static bool admin_equal(const struct server_config *a, const struct server_config *b)
+{
+	const char *ha = a->admin_listen.host, *hb = b->admin_listen.host;
+	return (ha ? hb && strcmp(ha, hb) == 0 : !hb) && a->admin_listen.port == b->admin_listen.port &&
+	       a->admin_max_connections == b->admin_max_connections &&
+	       a->admin_max_connections_per_address == b->admin_max_connections_per_address &&
+	       a->admin_timeout_ms == b->admin_timeout_ms;
+}
+
 /* Copies what can change while running; names what cannot. */
 static void apply_live(struct service *svc, struct server_config *cur, struct server_config *next)
 {
@@ -151,6 +161,8 @@ static void apply_live(struct service *svc, struct server_config *cur, struct se
 		else
 			log_notice("reload: client.listen changed; takes effect after a restart");
 	}
+	if (!admin_equal(cur, next))
+		log_notice("reload: the admin section changed; takes effect after a restart");
 
 	cur->log_level = next->log_level;
 	log_set_level(next->log_level);
