@@ -12,6 +12,7 @@
 #include <sys/utsname.h>
 #include <unistd.h>
 
+#include "auth.h"
 #include "clients.h"
 #include "commit.h"
 #include "conn.h"
@@ -26,6 +27,7 @@
 #define HTTP_OK 200
 #define HTTP_FORBIDDEN 403
 #define HTTP_NOT_FOUND 404
+#define HTTP_NOT_IMPLEMENTED 501
 #define CONFIG_PATH "/zookeeper/config"
 
 /* ---- a JSON writer: members and elements separated as they come ---- */
@@ -434,16 +436,51 @@ static void dump(const struct server_status *ss, struct json *j)
 	close_(j, '}');
 }
 
+/* The resets (srst, crst): they need authentication (admin_commands.h). */
+static void stat_reset(const struct server_status *ss, struct json *j)
+{
+	memset(&ss->clients->hub.stats, 0, sizeof(ss->clients->hub.stats));
+}
+
+static void connection_stat_reset(const struct server_status *ss, struct json *j)
+{
+	clients_reset_stats(ss->clients);
+}
+
+/* ZooKeeper 3.9's AuthRequest(Perms.ALL, "/"): the caller's identities (its
+ * address, and what its Authorization header proves) may do ALL on "/". */
+static bool authorized(const struct server_status *ss, const struct admin_caller *caller)
+{
+	struct auth_identities ids;
+	bool ok = false;
+	const struct znode *root = tree_lookup(&ss->state->tree, "/", 1);
+	auth_identities_init(&ids, &caller->peer);
+	const char *h = caller->authorization;
+	const char *space = h ? strchr(h, ' ') : NULL;
+	if (h && space && space > h && space[1]) {
+		const char *credentials = space + 1;
+		if (auth_add(&ids, h, (size_t)(space - h), (const uint8_t *)credentials,
+			     strlen(credentials), ss->cfg->super_digest) < 0)
+			goto out;
+	} else if (h) {
+		goto out;	/* present but not "SCHEME CREDENTIALS" */
+	}
+	ok = root && auth_allowed(&ids, root->acl, ZK_PERM_ALL);
+out:
+	auth_identities_free(&ids);
+	return ok;
+}
+
 struct command {
 	const char *name, *alias;
 	int word;		/* its four-letter word (the whitelist), or -1 */
-	bool changes_state;	/* refused: see admin_commands.h */
+	bool changes_state;	/* needs authentication: see admin_commands.h */
 	void (*run)(const struct server_status *ss, struct json *j);
 };
 
 static const struct command commands[] = {
 	{ "configuration", "conf", FLW_CONF, false, configuration },
-	{ "connection_stat_reset", "crst", FLW_CRST, true, NULL },
+	{ "connection_stat_reset", "crst", FLW_CRST, true, connection_stat_reset },
 	{ "connections", "cons", FLW_CONS, false, connections },
 	{ "dirs", NULL, FLW_DIRS, false, dirs },
 	{ "dump", NULL, FLW_DUMP, false, dump },
@@ -458,7 +495,7 @@ static const struct command commands[] = {
 	{ "server_stats", "srvr", FLW_SRVR, false, server_stats },
 	{ "set_trace_mask", "stmk", -1, true, NULL },
 	{ "snapshot", "snap", -1, true, NULL },
-	{ "stat_reset", "srst", FLW_SRST, true, NULL },
+	{ "stat_reset", "srst", FLW_SRST, true, stat_reset },
 	{ "stats", "stat", FLW_STAT, false, stats },
 	{ "voting_view", NULL, -1, false, voting_view },
 	{ "watch_summary", "wchs", FLW_WCHS, false, watch_summary },
@@ -491,7 +528,8 @@ static unsigned finish(struct json *j, const char *command, const char *error, u
 	return status;
 }
 
-unsigned admin_command_run(const struct server_status *ss, const char *name, struct jute_buf *out)
+unsigned admin_command_run(const struct server_status *ss, const char *name,
+			   const struct admin_caller *caller, struct jute_buf *out)
 {
 	struct json j = { .b = out };
 	char error[160];
@@ -501,15 +539,16 @@ unsigned admin_command_run(const struct server_status *ss, const char *name, str
 		snprintf(error, sizeof(error), "Unknown command: %.64s", name);
 		return finish(&j, name, error, HTTP_NOT_FOUND);
 	}
-	if (c->changes_state)
-		return finish(&j, c->name, "this command changes the server's state and this endpoint "
-			      "has no authentication: refused (the four-letter words crst and srst do "
-			      "the resets)", HTTP_FORBIDDEN);
 	if (c->word >= 0 && !(ss->cfg->four_letter_words & (1u << c->word))) {
 		snprintf(error, sizeof(error), "%s is not executed because it is not in the whitelist "
 			 "(client.four_letter_words)", four_letter_word_name((enum four_letter_word)c->word));
 		return finish(&j, c->name, error, HTTP_FORBIDDEN);
 	}
+	if (c->changes_state && !authorized(ss, caller))
+		return finish(&j, c->name, "this command changes the server's state: it needs an "
+			      "Authorization header whose identity may do ALL on /", HTTP_FORBIDDEN);
+	if (c->changes_state && !c->run)
+		return finish(&j, c->name, "not implemented in corral", HTTP_NOT_IMPLEMENTED);
 	if (c->run) {
 		c->run(ss, &j);
 		return finish(&j, c->name, NULL, HTTP_OK);

@@ -2,6 +2,7 @@
 #include "admin_http.h"
 
 #include <errno.h>
+#include <netinet/in.h>
 #include <poll.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -52,6 +53,19 @@ static enum MHD_Result respond_text(struct MHD_Connection *conn, unsigned status
 	return respond(conn, status, &b, "text/plain; charset=utf-8");
 }
 
+static void caller_of(struct MHD_Connection *conn, struct admin_caller *ret)
+{
+	const union MHD_ConnectionInfo *info =
+		MHD_get_connection_info(conn, MHD_CONNECTION_INFO_CLIENT_ADDRESS);
+	const struct sockaddr *sa = info ? info->client_addr : NULL;
+	ret->authorization = MHD_lookup_connection_value(conn, MHD_HEADER_KIND,
+							 MHD_HTTP_HEADER_AUTHORIZATION);
+	if (sa && sa->sa_family == AF_INET)
+		memcpy(&ret->peer, sa, sizeof(struct sockaddr_in));
+	else if (sa && sa->sa_family == AF_INET6)
+		memcpy(&ret->peer, sa, sizeof(struct sockaddr_in6));
+}
+
 static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const char *url,
 				  const char *method, const char *version, const char *upload_data,
 				  size_t *upload_data_size, void **con_cls)
@@ -82,7 +96,9 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
 			       : respond(conn, MHD_HTTP_OK, &b, "text/html; charset=utf-8");
 	}
 	if (strncmp(url, "/commands/", 10) == 0) {
-		unsigned status = admin_command_run(a->status, url + 10, &b);
+		struct admin_caller caller = { 0 };
+		caller_of(conn, &caller);
+		unsigned status = admin_command_run(a->status, url + 10, &caller, &b);
 		if (status != MHD_HTTP_OK)
 			a->refused++;
 		if (b.error) {

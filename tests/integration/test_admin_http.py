@@ -267,14 +267,12 @@ def test_commands_have_zookeepers_fields_and_types(corrald):
         shutil.rmtree(tmp, ignore_errors=True)
 
 
-def test_state_changing_commands_are_refused_and_the_whitelist_holds(make_server):
+def test_the_whitelist_holds_and_bad_requests_are_refused(make_server):
     admin_port = free_port()
     srv = make_server(admin={"listen": f"127.0.0.1:{admin_port}"})	# default words
-    for name in ("stat_reset", "srst", "connection_stat_reset", "set_trace_mask", "snapshot"):
-        status, body = get(admin_port, f"/commands/{name}")
-        assert status == 403 and json.loads(body)["error"], (name, body)
-    status, body = get(admin_port, "/commands/connections")	# cons: not in the default list
-    assert status == 403 and "whitelist" in json.loads(body)["error"]
+    for name in ("stat_reset", "srst", "connection_stat_reset", "connections", "dump"):
+        status, body = get(admin_port, f"/commands/{name}")	# words not in the default list
+        assert status == 403 and "whitelist" in json.loads(body)["error"], (name, body)
     assert get(admin_port, "/commands/ruok")[0] == 200
     assert get(admin_port, "/commands/nonsense")[0] == 404
     assert get(admin_port, "/elsewhere")[0] == 404
@@ -284,6 +282,43 @@ def test_state_changing_commands_are_refused_and_the_whitelist_holds(make_server
         urllib.request.urlopen(req, timeout=10)
     assert e.value.code == 405
     assert srv.proc.poll() is None
+
+
+def get_as(port, path, authorization):
+    req = urllib.request.Request(f"http://127.0.0.1:{port}{path}",
+                                 headers={"Authorization": authorization} if authorization else {})
+    try:
+        with urllib.request.urlopen(req, timeout=10) as r:
+            return r.status, json.loads(r.read())
+    except urllib.error.HTTPError as e:
+        return e.code, json.loads(e.read())
+
+
+def test_state_changing_commands_need_all_on_the_root(corrald):
+    from kazoo.security import make_digest_acl
+    port = corrald.admin_port
+    # "/" open to anyone (the default ACL): anyone may reset, as in ZooKeeper 3.9
+    assert get_as(port, "/commands/stat_reset", None)[0] == 200
+    zk = KazooClient(hosts=corrald.hosts, auth_data=[("digest", "admin:secret")])
+    zk.start()
+    zk.set_acls("/", [make_digest_acl("admin", "secret", all=True)])
+    for i in range(5):
+        zk.exists("/")
+    zk.stop()
+    zk.close()
+    assert int(mntr(corrald)["zk_packets_received"]) >= 5
+    for auth in (None, "digest admin:wrong", "digest nobody:secret", "garbage", "digest "):
+        status, body = get_as(port, "/commands/stat_reset", auth)
+        assert status == 403 and "Authorization" in body["error"], (auth, status, body)
+        status, _ = get_as(port, "/commands/connection_stat_reset", auth)
+        assert status == 403, auth
+    status, body = get_as(port, "/commands/stat_reset", "digest admin:secret")
+    assert status == 200 and body["error"] is None and body["command"] == "stat_reset", body
+    assert int(mntr(corrald)["zk_packets_received"]) <= 1	# the mntr itself
+    assert get_as(port, "/commands/crst", "digest admin:secret")[0] == 200
+    status, body = get_as(port, "/commands/snapshot", "digest admin:secret")
+    assert status == 501, body			# not there, but only after authentication
+    assert get_as(port, "/commands/snapshot", None)[0] == 403
 
 
 # ---- hostile HTTP clients ----
