@@ -103,7 +103,6 @@ struct commit {
 	struct snapshot_meta snapshot_writing;
 	uint64_t snapshot_retry_ms;
 	uint64_t snapshots_taken;
-	int64_t snapshot_wall_ms;	/* when the newest one written here was done */
 	struct summary snapshot_ms;	/* how long each took, fork to rename */
 	struct raft_snapshot_metadata installed;	/* a leader's snapshot, to report */
 	bool installed_pending;

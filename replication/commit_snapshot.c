@@ -42,7 +42,6 @@ static void snapshot_published(struct commit *c)
 	}
 	c->snapshot_index = m->index;
 	c->snapshots_taken++;
-	c->snapshot_wall_ms = loop_wall_ms();
 	summary_add(&c->snapshot_ms, loop_now_ms() - c->snapshot_started_ms);
 	if (m->index + 1 > c->snapshot_trailing)
 		entry_cache_trim(&c->entries, m->index + 1 - c->snapshot_trailing);

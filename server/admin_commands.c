@@ -9,6 +9,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <sys/utsname.h>
 #include <unistd.h>
 
@@ -20,6 +21,7 @@
 #include "metrics.h"
 #include "server_config.h"
 #include "session.h"
+#include "snapshot.h"
 #include "state.h"
 #include "tree.h"
 #include "watch.h"
@@ -321,12 +323,17 @@ static void is_read_only(const struct server_status *ss, struct json *j)
 	j_bool(j, "read_only", status_read_only(ss));
 }
 
+/* The newest snapshot: its zxid in hex and its file's time in seconds, as
+ * ZooKeeper's (0 and 0 before the first). */
 static void last_snapshot(const struct server_status *ss, struct json *j)
 {
-	char zxid[32];
-	snprintf(zxid, sizeof(zxid), "%llx", (unsigned long long)ss->commit->snapshot_index);
+	char zxid[32], path[4200];
+	struct stat st;
+	uint64_t index = ss->commit->snapshot_index;
+	snprintf(zxid, sizeof(zxid), "%llx", (unsigned long long)index);
+	snapshot_path(ss->cfg->data_dir, index, path, sizeof(path));
 	j_str(j, "zxid", zxid);
-	j_int(j, "timestamp", (long long)(ss->commit->snapshot_wall_ms / 1000));
+	j_int(j, "timestamp", index && stat(path, &st) == 0 ? (long long)st.st_mtime : 0);
 }
 
 /* The members as /zookeeper/config lists them, "server.N=SPEC". */
