@@ -60,6 +60,7 @@ struct client_stats {
 	uint64_t packets_received, packets_sent;
 	uint64_t latency_min_ms, latency_max_ms, latency_total_ms, latency_count;
 	uint64_t connections_accepted, connections_refused;
+	uint64_t connect_requests;	/* ConnectRequests read (ZooKeeper's connection_request_count) */
 	uint64_t bad_input_closed;
 	uint64_t auth_failed;		/* auth and SASL requests refused */
 	/* Sizes of the replies and events sent (mntr's client response sizes). */

@@ -207,6 +207,7 @@ void handshake_connect(struct request_path *p, struct conn *c, const uint8_t *fr
 		return;
 	}
 	c->mirror_read_only = req.has_read_only;
+	c->hub->stats.connect_requests++;
 	if (req.last_zxid_seen > p->state->last_zxid) {
 		/* The client has seen a newer state than ours: it must try another server. */
 		log_info("connection %llu from %s closed: client has seen zxid 0x%llx, ours is 0x%llx",

@@ -200,6 +200,10 @@ INT(uptime, ss->clients->hub.now_ms - ss->started_ms)
 INT(max_latency, STATS->latency_max_ms)
 INT(min_client_response_size, RESPONSE_SIZE(response_min_bytes))
 INT(connection_rejected, STATS->connections_refused)
+INT(connection_request_count, STATS->connect_requests)
+INT(snap_count, ss->commit->snapshots_taken)
+INT(looking_count, ss->looking_count)
+INT(unrecoverable_error_count, ss->commit->failed != 0)
 INT(quorum_size, p->voters)
 INT(learners, p->learners)
 INT(synced_followers, p->synced_voters)
@@ -232,9 +236,7 @@ INT(log_fsyncs, ss->commit->wal.batches)
 INT(log_entries_written, ss->commit->wal.records_written)
 INT(log_failed, ss->commit->failed != 0)
 INT(log_refusing_for_space, ss->commit->refusing_for_space)
-INT(snapshots_taken, ss->commit->snapshots_taken)
 INT(bad_input_closed, STATS->bad_input_closed)
-INT(connections_accepted, STATS->connections_accepted)
 INT(connections_timed_out, ss->clients->timed_out)
 INT(connections_displaced, ss->clients->displaced)
 INT(memory_budget_bytes, ss->cfg->memory_budget_bytes)
@@ -279,6 +281,13 @@ const struct metric metrics_table[] = {
 	ZK(min_client_response_size, GAUGE, "bytes of the smallest response, -1 before one"),
 	ZK0(non_mtls_local_conn_count, "local connections without mutual TLS (none: no TLS)"),
 	ZK(connection_rejected, GAUGE, "connections refused at accept (limits)"),
+	/* ZooKeeper's counters that corral has: exported under ZooKeeper's
+	 * names as gauges (its Prometheus client put no _total on them). */
+	ZK(connection_request_count, GAUGE, "ConnectRequests received (new and resumed sessions)"),
+	ZK(snap_count, GAUGE, "snapshots written"),
+	ZK0(connection_drop_count, "connections dropped by the drop probability (none)"),
+	ZK(looking_count, GAUGE, "times this server came to know no leader"),
+	ZK(unrecoverable_error_count, GAUGE, "1 when the log failed (takes no writes until restarted)"),
 	ZKF(quorum_size, GAUGE, METRIC_ENSEMBLE, "voting members"),
 	ZKF(learners, GAUGE, METRIC_ENSEMBLE | METRIC_LEADER, "followers and observers connected"),
 	ZKF(synced_followers, GAUGE, METRIC_ENSEMBLE | METRIC_LEADER,
@@ -323,9 +332,7 @@ const struct metric metrics_table[] = {
 	  .help = "log entries per fdatasync (group commit)", .get = get_entries_per_fsync },
 	OWN(log_failed, GAUGE, 0, "1 when the log failed and takes no writes"),
 	OWN(log_refusing_for_space, GAUGE, 0, "1 while the disk is full"),
-	OWN(snapshots_taken, COUNTER, 0, "snapshots written"),
 	OWN(bad_input_closed, COUNTER, 0, "connections closed for bad input"),
-	OWN(connections_accepted, COUNTER, 0, "client connections accepted"),
 	OWN(connections_timed_out, COUNTER, 0, "connections closed past a deadline"),
 	OWN(connections_displaced, COUNTER, 0, "connections closed to make room"),
 	OWN(memory_budget_bytes, GAUGE, 0, "memory.budget_bytes"),

@@ -204,8 +204,10 @@ static void role_changed(struct server *srv, enum raft_state role, raft_id leade
 	srv->role_seen = role;
 	/* ZooKeeper's election_time: from knowing no leader to knowing one. */
 	struct server_status *st = &srv->status;
-	if (!leader && !st->looking_since_ms)
+	if (!leader && !st->looking_since_ms) {
 		st->looking_since_ms = srv->clients.hub.now_ms;
+		st->looking_count++;
+	}
 	else if (leader && st->looking_since_ms) {
 		summary_add(&st->election_ms, srv->clients.hub.now_ms - st->looking_since_ms);
 		st->looking_since_ms = 0;
@@ -486,8 +488,10 @@ int server_init(struct server *srv, struct server_config *cfg, const struct serv
 	housekeeping_init(&srv->housekeeping, now, cfg);
 	srv->prepping = commit_can_prep(&srv->commit);
 	srv->leader_seen = commit_leader(&srv->commit);
-	if (cfg->in_ensemble && !srv->leader_seen)
+	if (cfg->in_ensemble && !srv->leader_seen) {
 		srv->status.looking_since_ms = now;
+		srv->status.looking_count++;
+	}
 	srv->role_seen = commit_state(&srv->commit);
 	membership_refresh(&srv->membership);
 	return 0;

@@ -35,6 +35,7 @@ struct server_status {
 	uint64_t leading_since_ms;		/* when this server last became leader */
 	uint64_t looking_since_ms;		/* knows no leader since (0: knows one) */
 	struct summary election_ms;		/* from losing a leader to knowing one */
+	uint64_t looking_count;			/* times it came to know no leader */
 };
 
 /* What srvr and mntr call this server: standalone, leader, follower,

@@ -53,7 +53,8 @@ MONITOR_KEYS = [
     "auth_failed_count", "min_latency", "max_file_descriptor_count", "approximate_data_size",
     "open_file_descriptor_count", "local_sessions", "uptime", "max_latency",
     "outstanding_tls_handshake", "min_client_response_size", "non_mtls_local_conn_count",
-    "connection_rejected",
+    "connection_rejected", "connection_request_count", "snap_count", "connection_drop_count",
+    "looking_count", "unrecoverable_error_count",
 ] + [f"{s}_{n}" for n in ("readlatency", "updatelatency")
      for s in ("avg", "min", "max", "cnt", "sum", "p50", "p95", "p99", "p999")] \
   + [f"{s}_{n}" for n in ("fsynctime", "snapshottime")
@@ -62,7 +63,10 @@ MONITOR_KEYS = [
 # ZooKeeper's PrometheusMetricsProvider exports them, so its dashboards work.
 ZOOKEEPER_COUNT_NAMES = {"auth_failed_count", "ephemerals_count", "max_file_descriptor_count",
                          "non_mtls_local_conn_count", "non_mtls_remote_conn_count",
-                         "open_file_descriptor_count", "watch_count", "znode_count"}
+                         "open_file_descriptor_count", "watch_count", "znode_count",
+                         "connection_request_count", "connection_drop_count", "looking_count",
+                         "snap_count",
+                         "unrecoverable_error_count"}
 
 
 class ZooKeeperWithAdmin(Server):
