@@ -18,8 +18,10 @@
 #include "sockaddr.h"
 
 #define MEMORY_PER_CONNECTION_BYTES 16384
-/* MHD_run() again at once while MHD has buffered work, at most so often per
- * wake-up (the next wake-up does the rest). */
+/* MHD_run() again at once while MHD has buffered work (its timeout is 0),
+ * at most so often per wake-up; then a NOP on the ring brings it back after
+ * the loop's other completions, so a client that keeps MHD busy (a huge
+ * header read a buffer at a time) takes turns with the rest. */
 #define RUNS_PER_WAKE 8
 
 static void arm(struct admin_http *a);
@@ -114,10 +116,16 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
 static void run(struct admin_http *a)
 {
 	MHD_UNSIGNED_LONG_LONG timeout_ms = 0;
+	bool busy = false;
 	for (int i = 0; i < RUNS_PER_WAKE; i++) {
 		MHD_run(a->daemon);
-		if (MHD_get_timeout(a->daemon, &timeout_ms) != MHD_YES || timeout_ms > 0)
+		busy = MHD_get_timeout(a->daemon, &timeout_ms) == MHD_YES && timeout_ms == 0;
+		if (!busy)
 			break;
+	}
+	if (busy && !a->again_armed) {
+		io_uring_prep_nop(loop_sqe(a->loop, &a->again_op));
+		a->again_armed = true;
 	}
 	arm(a);
 }
@@ -134,14 +142,26 @@ static void on_epoll_ready(struct loop_op *op, int res, uint32_t flags)
 	run(a);
 }
 
+static void on_again(struct loop_op *op, int res, uint32_t flags)
+{
+	struct admin_http *a = container_of(op, struct admin_http, again_op);
+	(void)res;
+	(void)flags;
+	a->again_armed = false;
+	if (!a->stopped)
+		run(a);
+}
+
 static void on_timer(struct loop_op *op, int res, uint32_t flags)
 {
 	struct admin_http *a = container_of(op, struct admin_http, timer_op);
 	(void)res;
 	(void)flags;
 	a->timer_armed = false;
-	if (!a->stopped)
-		run(a);
+	if (a->stopped)
+		return;
+	log_limit_tick(&a->log_limit, loop_now_ms());
+	run(a);
 }
 
 /* The poll on MHD's epoll descriptor, and a timer for MHD's next timeout
@@ -165,13 +185,20 @@ static void arm(struct admin_http *a)
 	}
 }
 
+/* MHD's word on a bad request or a refused connection: one line each, at
+ * most LOG_LIMIT_LINES a window (a flood of garbage is one summary line). */
 static void mhd_log(void *cls, const char *fmt, va_list ap)
 {
+	struct admin_http *a = cls;
 	char line[256];
-	(void)cls;
+	if (!log_limit_allow(&a->log_limit, loop_now_ms()))
+		return;
 	vsnprintf(line, sizeof(line), fmt, ap);
 	line[strcspn(line, "\n")] = 0;
-	log_debug("admin: %s", line);
+	char *page = strstr(line, " ('<html>");	/* the error page MHD sends: not news */
+	if (page)
+		strcpy(page, ")");
+	log_notice("admin: %s", line);
 }
 
 int admin_http_start(struct admin_http *a, struct loop *loop, const struct server_config *cfg,
@@ -180,7 +207,8 @@ int admin_http_start(struct admin_http *a, struct loop *loop, const struct serve
 	struct sockaddr_storage addr;
 	socklen_t len;
 	char text[128];
-	*a = (struct admin_http){ .loop = loop, .status = status, .epoll_fd = -1 };
+	*a = (struct admin_http){ .loop = loop, .status = status, .epoll_fd = -1,
+				  .log_limit.what = "HTTP errors" };
 	if (!cfg->admin_listen.host)
 		return 0;
 	sockaddr_format(cfg->admin_listen.host, cfg->admin_listen.port, text, sizeof(text));
@@ -192,13 +220,13 @@ int admin_http_start(struct admin_http *a, struct loop *loop, const struct serve
 	if (addr.ss_family == AF_INET6)
 		flags |= MHD_USE_IPv6;
 	a->daemon = MHD_start_daemon(flags, cfg->admin_listen.port, NULL, NULL, on_request, a,
+		MHD_OPTION_EXTERNAL_LOGGER, mhd_log, a,		/* first: MHD wants it so */
 		MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&addr,
 		MHD_OPTION_CONNECTION_LIMIT, (unsigned)cfg->admin_max_connections,
 		MHD_OPTION_PER_IP_CONNECTION_LIMIT, (unsigned)cfg->admin_max_connections_per_address,
 		MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)MEMORY_PER_CONNECTION_BYTES,
 		MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)((cfg->admin_timeout_ms + 999) / 1000),
 		MHD_OPTION_LISTEN_BACKLOG_SIZE, (unsigned)64,
-		MHD_OPTION_EXTERNAL_LOGGER, mhd_log, NULL,
 		MHD_OPTION_END);
 	if (!a->daemon) {
 		int err = errno ? errno : EADDRINUSE;
@@ -214,6 +242,7 @@ int admin_http_start(struct admin_http *a, struct loop *loop, const struct serve
 	}
 	a->poll_op.complete = on_epoll_ready;
 	a->timer_op.complete = on_timer;
+	a->again_op.complete = on_again;
 	arm(a);
 	log_info("admin: serving /metrics and /commands on http://%s", text);
 	return 0;

@@ -21,6 +21,7 @@
 
 #include <linux/time_types.h>
 
+#include "log.h"
 #include "loop.h"
 #include "server_config.h"
 #include "status.h"
@@ -32,11 +33,12 @@ struct admin_http {
 	struct loop *loop;
 	const struct server_status *status;
 	int epoll_fd;
-	struct loop_op poll_op, timer_op;
+	struct loop_op poll_op, timer_op, again_op;
 	struct __kernel_timespec timer_ts;
-	bool poll_armed, timer_armed;
+	bool poll_armed, timer_armed, again_armed;
 	bool stopped;
 	uint64_t requests, refused;	/* answered; refused (403/404/405) */
+	struct log_limit log_limit;	/* MHD's lines on bad requests */
 };
 
 /* Listens on cfg->admin_listen (nothing when it is not set). Returns 0, or

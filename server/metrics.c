@@ -12,6 +12,7 @@
 #include <string.h>
 #include <sys/resource.h>
 
+#include "admin_http.h"
 #include "budget.h"
 #include "clients.h"
 #include "commit.h"
@@ -19,6 +20,7 @@
 #include "ensemble.h"
 #include "forward.h"
 #include "forward_leader.h"
+#include "fourletter.h"
 #include "prep.h"
 #include "server_config.h"
 #include "session.h"
@@ -26,8 +28,6 @@
 #include "tree.h"
 #include "watch.h"
 
-/* What ZooKeeper's Version.getFullVersion() is (see fourletter.c). */
-#define FULL_VERSION ZOOKEEPER_VERSION "-corral-" CORRAL_VERSION ", built on " CORRAL_BUILD_DATE
 
 void metrics_java_double(char *buf, size_t size, double v)
 {
@@ -175,7 +175,7 @@ static void get_last_zxid(const struct metrics_pass *p, struct metric_value *v)
 /* -1 until a response was sent, as ZooKeeper's BufferStats. */
 #define RESPONSE_SIZE(field) (STATS->responses ? (int64_t)STATS->field : -1)
 
-TEXT(version, FULL_VERSION)
+TEXT(version, four_letter_full_version)
 TEXT(server_state, status_mode(ss))
 TEXT(peer_state, status_peer_state(ss))
 INT(ephemerals_count, p->ephemerals)
@@ -245,6 +245,8 @@ INT(memory_state_bytes, ss->budget->state_bytes)
 INT(memory_connection_bytes, ss->clients->hub.held_bytes)
 INT(memory_over_budget, ss->budget->over)
 INT(writes_refused_for_memory, ss->prep->refused_growth)
+INT(http_requests, ss->admin->requests)
+INT(http_refused, ss->admin->refused)
 
 #define ZK(n, k, h) { .name = #n, .kind = METRIC_##k, .flags = METRIC_ZOOKEEPER, .help = h, .get = get_##n }
 #define ZKF(n, k, f, h) { .name = #n, .kind = METRIC_##k, .flags = METRIC_ZOOKEEPER | (f), .help = h, .get = get_##n }
@@ -341,6 +343,8 @@ const struct metric metrics_table[] = {
 	OWN(memory_connection_bytes, GAUGE, 0, "of which the connections"),
 	OWN(memory_over_budget, GAUGE, 0, "1 while over the budget"),
 	OWN(writes_refused_for_memory, COUNTER, 0, "writes refused over the memory budget"),
+	OWN(http_requests, COUNTER, 0, "requests to the HTTP endpoint (GET and HEAD)"),
+	OWN(http_refused, COUNTER, 0, "HTTP requests refused (403, 404, 405, 501)"),
 };
 const unsigned metrics_count = sizeof(metrics_table) / sizeof(metrics_table[0]);
 
@@ -514,7 +518,7 @@ void metrics_write_prometheus(const struct server_status *ss, const struct metri
 		prometheus_row(o, m, &v);
 	}
 	/* The texts, as labels of an info metric (a value must be a number). */
-	json_text(version, sizeof(version), FULL_VERSION);
+	json_text(version, sizeof(version), four_letter_full_version);
 	put(o, "# HELP corral_info the version and what this server is now\n"
 	       "# TYPE corral_info gauge\ncorral_info{version=\"%s\",server_state=\"%s\"} 1\n",
 	    version, status_mode(ss));

@@ -386,6 +386,7 @@ static void wire_views(struct server *srv)
 		.forward_leader = ensemble ? &srv->forward_leader : NULL,
 		.budget = &srv->budget,
 		.prep = &srv->prep,
+		.admin = &srv->admin,
 		.started_ms = srv->clients.hub.now_ms,
 	};
 }

@@ -9,6 +9,7 @@
 
 #include "summary.h"
 
+struct admin_http;
 struct clients;
 struct memory_budget;
 struct prep;
@@ -31,6 +32,7 @@ struct server_status {
 	const struct forward_leader *forward_leader;	/* in an ensemble only */
 	const struct memory_budget *budget;
 	const struct prep *prep;
+	const struct admin_http *admin;		/* the HTTP endpoint (maybe not listening) */
 	uint64_t started_ms;			/* the loop's clock */
 	uint64_t leading_since_ms;		/* when this server last became leader */
 	uint64_t looking_since_ms;		/* knows no leader since (0: knows one) */

@@ -209,6 +209,7 @@ def test_promtool_accepts_the_exposition(corrald):
 
 def test_metrics_and_mntr_read_the_same_figures(corrald):
     kazoo_round_trip(corrald, "/same")
+    assert get(corrald.admin_port, "/nowhere")[0] == 404
     _, body = get(corrald.admin_port, "/metrics")
     samples = dict(line.rsplit(" ", 1) for line in body.splitlines()
                    if line and not line.startswith("#"))
@@ -217,6 +218,8 @@ def test_metrics_and_mntr_read_the_same_figures(corrald):
         assert samples[name] == m["zk_" + name], name
     assert samples["corral_txns_committed_total"] == m["corral_txns_committed"]
     assert samples["updatelatency_count"] == m["zk_cnt_updatelatency"]
+    assert samples["corral_http_refused_total"] == m["corral_http_refused"] == "1"
+    assert int(samples["corral_http_requests_total"]) >= 2
 
 
 # ---- the AdminServer's commands against ZooKeeper's ----
