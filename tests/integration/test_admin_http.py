@@ -383,7 +383,7 @@ def test_huge_header_is_refused_without_growing(corrald):
     assert get(corrald.admin_port, "/metrics")[0] == 200
 
 
-def test_garbage_request_line_gets_400_and_costs_nothing(corrald):
+def test_garbage_request_line_is_refused_and_costs_nothing(corrald):
     for junk in (b"\x00\xff\xfe garbage \x01\r\n\r\n", b"GET\r\n\r\n", b"HELLO / SPDY/9\r\n\r\n"):
         with socket.create_connection(("127.0.0.1", corrald.admin_port), timeout=10) as s:
             s.sendall(junk)
