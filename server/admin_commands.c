@@ -4,6 +4,7 @@
  * not (the JVM's properties, trace masks) is left out. */
 #include "admin_commands.h"
 
+#include <errno.h>
 #include <pwd.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -36,6 +37,7 @@
 
 struct json {
 	struct jute_buf *b;
+	size_t max_bytes;	/* past it the answer stops growing (-E2BIG) */
 	int depth;
 	bool more[16];		/* this level has a member already */
 };
@@ -70,6 +72,10 @@ static void string(struct json *j, const char *s, size_t len)
 /* The separator and the key (NULL inside an array). */
 static void key(struct json *j, const char *k)
 {
+	/* Every value passes here: an answer as large as a client's unread
+	 * replies may be (client.max_output_bytes) stops, and is refused. */
+	if (j->b->len > j->max_bytes && !j->b->error)
+		j->b->error = -E2BIG;
 	if (j->more[j->depth])
 		jute_write_raw(j->b, ",", 1);
 	j->more[j->depth] = true;
@@ -538,7 +544,7 @@ static unsigned finish(struct json *j, const char *command, const char *error, u
 unsigned admin_command_run(const struct server_status *ss, const char *name,
 			   const struct admin_caller *caller, struct jute_buf *out)
 {
-	struct json j = { .b = out };
+	struct json j = { .b = out, .max_bytes = ss->cfg->max_output_bytes };
 	char error[160];
 	const struct command *c = find(name);
 	open_(&j, NULL, '{');

@@ -11,7 +11,9 @@
  * client's ip identity must be allowed ALL on "/" by its ACL (ZooKeeper
  * 3.9's AuthRequest(Perms.ALL, "/")); else 403. stat_reset and
  * connection_stat_reset run so; snapshot, restore and set_trace_mask are
- * not implemented (501). */
+ * not implemented (501). An answer is at most client.max_output_bytes (as
+ * a client's unread replies): a larger one (the watches of a million
+ * paths) is not built, and refused (503). */
 #pragma once
 
 #include <sys/socket.h>

@@ -101,11 +101,15 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
 		struct admin_caller caller = { 0 };
 		caller_of(conn, &caller);
 		unsigned status = admin_command_run(a->status, url + 10, &caller, &b);
-		if (status != MHD_HTTP_OK)
+		if (status != MHD_HTTP_OK || b.error)
 			a->refused++;
 		if (b.error) {
+			int err = b.error;
 			jute_buf_free(&b);
-			return MHD_NO;
+			return err == -E2BIG
+			       ? respond_text(conn, MHD_HTTP_SERVICE_UNAVAILABLE, "the answer is larger "
+					      "than client.max_output_bytes\n")
+			       : MHD_NO;
 		}
 		return respond(conn, status, &b, "application/json");
 	}

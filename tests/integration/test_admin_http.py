@@ -421,3 +421,25 @@ def test_thousands_of_connections_stay_bounded(corrald):
             s.close()
     wait_for("/metrics after the flood", lambda: get(corrald.admin_port, "/metrics")[0] == 200)
     kazoo_round_trip(corrald, "/after-many")
+
+
+def test_an_answer_past_max_output_bytes_is_refused_not_built(make_server):
+    admin_port = free_port()
+    srv = make_server(client={"four_letter_words": ALL_WORDS, "max_output_bytes": 65536},
+                      admin={"listen": f"127.0.0.1:{admin_port}"})
+    zk = KazooClient(hosts=srv.hosts)
+    zk.start()
+    try:
+        zk.create("/w")
+        for i in range(300):		# 300 watched paths of 250 bytes: past 64 KiB of JSON
+            path = f"/w/{i:03d}" + "x" * 246
+            zk.create(path)
+            zk.get(path, watch=lambda e: None)
+        status, body = get(admin_port, "/commands/watches_by_path")
+        assert status == 503 and "max_output_bytes" in body, (status, body[:200])
+        status, body = get(admin_port, "/commands/watch_summary")
+        assert status == 200 and json.loads(body)["num_paths"] == 300
+        assert zk.exists("/w")
+    finally:
+        zk.stop()
+        zk.close()
