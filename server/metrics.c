@@ -150,7 +150,8 @@ bool metric_present(const struct metrics_pass *p, const struct metric *m)
 	{										\
 		const struct server_status *ss = p->ss;					\
 		*v = (struct metric_value){ .type = VALUE_SUMMARY, .summary = (expr),	\
-					    .scale = (unit_scale) };			\
+					    .scale = (unit_scale),			\
+					    .now_ms = ss->clients->hub.now_ms };	\
 	}
 
 static void get_avg_latency(const struct metrics_pass *p, struct metric_value *v)
@@ -400,7 +401,8 @@ static void mntr_summary(const struct metrics_out *o, const struct metric *m,
 		return;
 	for (size_t i = 0; i < sizeof(quantiles) / sizeof(quantiles[0]); i++)
 		mntr_int(o, m, quantiles[i].stat,
-			 (int64_t)((double)summary_quantile(s, quantiles[i].q) * v->scale), json);
+			 (int64_t)((double)summary_quantile(s, quantiles[i].q, v->now_ms) * v->scale),
+			 json);
 }
 
 /* A JSON string's body: quotes, backslashes and control characters escaped. */
@@ -473,7 +475,7 @@ static void prometheus_summary(const struct metrics_out *o, const char *name,
 	size_t n = (m->flags & METRIC_QUANTILES) ? 3 : 1;
 	for (size_t i = 0; i < n; i++)
 		put(o, "%s{quantile=\"%g\"} %.17g\n", name, quantiles[i],
-		    (double)summary_quantile(s, quantiles[i]) * v->scale);
+		    (double)summary_quantile(s, quantiles[i], v->now_ms) * v->scale);
 	put(o, "%s_sum %.17g\n%s_count %llu\n", name, (double)s->sum * v->scale, name,
 	    (unsigned long long)s->count);
 }

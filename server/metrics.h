@@ -34,8 +34,10 @@ struct metric_value {
 		const char *text;
 		const struct summary *summary;
 	};
-	/* A summary's values times scale are the unit reported (ms or s). */
+	/* A summary's values times scale are the unit reported (ms or s); its
+	 * quantiles are of the values recent at now_ms (the loop's clock). */
 	double scale;
+	uint64_t now_ms;
 };
 
 /* What one reading gathers once for every row. */

@@ -103,7 +103,7 @@ void reply_account(struct conn *c, int32_t op, int32_t xid, uint64_t received_ms
 		st->latency_max_ms = ms;
 	st->latency_total_ms += ms;
 	st->latency_count++;
-	summary_add(update ? &st->update_latency_ms : &st->read_latency_ms, ms);
+	summary_add(update ? &st->update_latency_ms : &st->read_latency_ms, ms, c->hub->now_ms);
 
 	c->last_op = op;
 	if (xid >= 0)

@@ -209,7 +209,8 @@ static void role_changed(struct server *srv, enum raft_state role, raft_id leade
 		st->looking_count++;
 	}
 	else if (leader && st->looking_since_ms) {
-		summary_add(&st->election_ms, srv->clients.hub.now_ms - st->looking_since_ms);
+		summary_add(&st->election_ms, srv->clients.hub.now_ms - st->looking_since_ms,
+			    srv->clients.hub.now_ms);
 		st->looking_since_ms = 0;
 	}
 }
