@@ -352,8 +352,9 @@ def test_slowloris_holds_at_most_the_limit_and_times_out(corrald):
                 except OSError:
                     pass
             kazoo_round_trip(corrald, f"/during-slowloris-{i}")
-            # the limit per address (16), and the listener's backlog, at most
-            assert open_fds(pid) <= fds0 + 16 + 4, open_fds(pid)
+            # the limit per address (16), and a few of corrald's own (kazoo's
+            # connection, a log segment) at most
+            assert open_fds(pid) <= fds0 + 16 + 8, open_fds(pid)
         assert rss_kib(pid) < rss0 + 32 * 1024
     finally:
         for s in socks:
@@ -414,7 +415,8 @@ def test_thousands_of_connections_stay_bounded(corrald):
                 continue
             socks.append(s)
         kazoo_round_trip(corrald, "/during-many")
-        assert open_fds(pid) <= fds0 + 64 + 4, open_fds(pid)
+        # all from one address: its limit (16); the rest closed at accept
+        assert open_fds(pid) <= fds0 + 16 + 8, open_fds(pid)
         assert rss_kib(pid) < rss0 + 32 * 1024
     finally:
         for s in socks:
