@@ -85,6 +85,15 @@ static const struct key client_keys[] = {
 	{ 0 },
 };
 
+/* admin.listen: a "host:port", or null for no endpoint. */
+static const struct key admin_keys[] = {
+	FIELD(KEY_ADDRESS, "listen", admin_listen),
+	NUMBER(KEY_U32, "max_connections", admin_max_connections, 1, 10000),
+	NUMBER(KEY_U32, "max_connections_per_address", admin_max_connections_per_address, 1, 10000),
+	NUMBER(KEY_U32, "timeout_ms", admin_timeout_ms, 1000, 3600000),
+	{ 0 },
+};
+
 static const struct key memory_keys[] = {
 	LIVE_NUMBER(KEY_U64, "budget_bytes", memory_budget_bytes, 0, UINT64_C(1) << 50),
 	{ 0 },
@@ -148,6 +157,7 @@ static const struct key top_keys[] = {
 	SECTION("storage", storage_keys),
 	SECTION("auth", auth_keys),
 	SECTION("memory", memory_keys),
+	SECTION("admin", admin_keys),
 	SECTION("ensemble", ensemble_keys),
 	{ 0 },
 };
@@ -301,6 +311,11 @@ static int load_value(struct loader *l, const yaml_node_t *n, const char *key, c
 	case KEY_ADDRESS: {
 		struct listen_address a;
 		const char *why;
+		if (cfg_is_null(n)) {
+			free(((struct listen_address *)field)->host);
+			*(struct listen_address *)field = (struct listen_address){ 0 };
+			return 0;
+		}
 		r = cfg_expect_scalar(l, n, key, "a \"host:port\" string");
 		if (r < 0)
 			return r;
@@ -480,13 +495,15 @@ static int config_copy(struct server_config *dst, const struct server_config *sr
 	dst->ensemble.members = NULL;
 	dst->ensemble.member_count = 0;
 	dst->ensemble.peer_listen.host = NULL;
+	dst->admin_listen.host = NULL;
 	dst->listen = calloc(src->listen_count ?: 1, sizeof(*dst->listen));
 	dst->listen_count = 0;
 	if (!dst->listen ||
 	    (src->source_path && !(dst->source_path = strdup(src->source_path))) ||
 	    (src->data_dir && !(dst->data_dir = strdup(src->data_dir))) ||
 	    (src->archive_dir && !(dst->archive_dir = strdup(src->archive_dir))) ||
-	    (src->super_digest && !(dst->super_digest = strdup(src->super_digest))))
+	    (src->super_digest && !(dst->super_digest = strdup(src->super_digest))) ||
+	    (src->admin_listen.host && !(dst->admin_listen.host = strdup(src->admin_listen.host))))
 		goto fail;
 	for (; dst->listen_count < src->listen_count; dst->listen_count++) {
 		size_t i = dst->listen_count;
@@ -514,6 +531,9 @@ int config_init_defaults(struct server_config *cfg)
 		.max_output_bytes = 16777216,
 		.handshake_timeout_ms = 10000,
 		.frame_timeout_ms = 10000,
+		.admin_max_connections = 64,
+		.admin_max_connections_per_address = 16,
+		.admin_timeout_ms = 10000,
 		.segment_bytes = 67108864,
 		.snapshot_entries = 100000,
 		.snapshot_log_bytes = 1073741824,
@@ -672,6 +692,7 @@ void config_free(struct server_config *cfg)
 	free(cfg->data_dir);
 	free(cfg->archive_dir);
 	free(cfg->super_digest);
+	free(cfg->admin_listen.host);
 	cfg_free_listen(cfg->listen, cfg->listen_count);
 	cfg_free_ensemble(cfg);
 	*cfg = (struct server_config) { 0 };

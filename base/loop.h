@@ -44,4 +44,5 @@ static inline void loop_stop(struct loop *l)
 }
 
 uint64_t loop_now_ms(void);		/* CLOCK_MONOTONIC */
+uint64_t loop_now_us(void);		/* CLOCK_MONOTONIC, for durations */
 int64_t loop_wall_ms(void);		/* CLOCK_REALTIME, for ctime/mtime */

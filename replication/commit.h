@@ -31,6 +31,7 @@
 #include "datadir.h"
 #include "snapshot.h"
 #include "wal.h"
+#include "summary.h"
 
 struct commit;
 
@@ -104,6 +105,7 @@ struct commit {
 	struct snapshot_meta snapshot_writing;
 	uint64_t snapshot_retry_ms;
 	uint64_t snapshots_taken;
+	struct summary snapshot_ms;	/* how long each took, fork to rename */
 	struct raft_snapshot_metadata installed;	/* a leader's snapshot, to report */
 	bool installed_pending;
 

@@ -83,6 +83,8 @@ static void snapshot_published(struct commit *c)
 	}
 	c->snapshot_index = m->index;
 	c->snapshots_taken++;
+	uint64_t now_ms = loop_now_ms();
+	summary_add(&c->snapshot_ms, now_ms - c->snapshot_started_ms, now_ms);
 	if (m->index + 1 > c->snapshot_trailing)
 		entry_cache_trim(&c->entries, m->index + 1 - c->snapshot_trailing);
 	int archive_err = 0;

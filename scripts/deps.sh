@@ -5,11 +5,13 @@
 set -euo pipefail
 
 build_pkgs=(gcc meson ninja-build pkg-config liburing-dev libsystemd-dev libyaml-dev libssl-dev
-            zlib1g-dev)
+            zlib1g-dev libmicrohttpd-dev)
 test_pkgs=(libcmocka-dev python3-kazoo python3-pytest libzookeeper-mt-dev zookeeper-bin zookeeper
            default-jre-headless openjdk-17-jdk-headless libcurator-recipes-java libslf4j-java
            debootstrap systemd-container build-essential dpkg-dev debhelper iproute2 procps git
-           clang libclang-rt-14-dev)	# the fuzz targets (tests/fuzz): clang and its libFuzzer
+           clang libclang-rt-14-dev	# the fuzz targets (tests/fuzz): clang and its libFuzzer
+           prometheus			# test_admin_http.py: a real Prometheus scrapes corrald, promtool checks /metrics
+           libjetty9-java libjackson2-databind-java libservlet-api-java)	# ZooKeeper's AdminServer (the reference)
 
 want=("${build_pkgs[@]}")
 [ "${1:-build}" = test ] && want+=("${test_pkgs[@]}")

@@ -24,6 +24,7 @@
 #include "log.h"
 #include "loop.h"
 #include "server_config.h"
+#include "summary.h"
 #include "watch.h"
 
 struct conn;
@@ -59,10 +60,14 @@ struct client_stats {
 	uint64_t packets_received, packets_sent;
 	uint64_t latency_min_ms, latency_max_ms, latency_total_ms, latency_count;
 	uint64_t connections_accepted, connections_refused;
+	uint64_t connect_requests;	/* ConnectRequests read (ZooKeeper's connection_request_count) */
 	uint64_t bad_input_closed;
 	uint64_t auth_failed;		/* auth and SASL requests refused */
 	/* Sizes of the replies and events sent (mntr's client response sizes). */
 	uint64_t responses, response_last_bytes, response_min_bytes, response_max_bytes;
+	/* Latencies in ms, as ZooKeeper splits them: requests that were a txn
+	 * (writes, session creation) and the others (reads, pings). */
+	struct summary read_latency_ms, update_latency_ms;
 };
 
 /* What every connection shares; struct clients owns it (clients.c). */

@@ -264,7 +264,7 @@ int dispatch_request(struct request_path *p, struct conn *c, const uint8_t *fram
 	if (kind == KIND_READ && list_empty(&c->queue)) {
 		/* Nothing ahead of it: answer now, without queueing. */
 		int err = read_execute(p, c, xid, op, body, body_len);
-		reply_account(c, op, xid, c->hub->now_ms, p->state->last_zxid);
+		reply_account(c, op, xid, c->hub->now_ms, p->state->last_zxid, false);
 		return err;
 	}
 	if (!c->session) {
@@ -309,7 +309,8 @@ static int answer(struct request_path *p, struct conn *c, struct request *rq)
 	} else {
 		write_reply(c, rq, p->state->last_zxid);
 	}
-	reply_account(c, rq->asked_op, rq->xid, rq->received_ms, p->state->last_zxid);
+	reply_account(c, rq->asked_op, rq->xid, rq->received_ms, p->state->last_zxid,
+		      rq->state != REQUEST_WAITING);
 	return 0;
 }
 

@@ -30,6 +30,7 @@
 #include "forward.h"
 #include "forward_leader.h"
 #include "log.h"
+#include "metrics.h"
 #include "server_config.h"
 #include "session.h"
 #include "state.h"
@@ -79,40 +80,6 @@ static void out(struct conn *c, const char *fmt, ...)
 	free(s);
 }
 
-/* A double as Java's Double.toString() writes it, after ZooKeeper's
- * rounding of averages to 4 decimals (AvgMinMaxCounter): "0.0", "4.5",
- * "0.3333", and below 10^-3 or from 10^7 on, "1.0E-4", "1.2345E7". */
-static void java_double(char *buf, size_t size, double v)
-{
-	if (v < 0)
-		v = 0;
-	else if (v < 9e14)	/* (past it, no fraction is left to round) */
-		v = (double)(long long)(v * 10000.0 + 0.5) / 10000.0;
-	if (v == 0) {
-		snprintf(buf, size, "0.0");
-		return;
-	}
-	if (v >= 1e-3 && v < 1e7) {
-		snprintf(buf, size, "%.4f", v);
-		size_t n = strlen(buf);
-		while (n > 2 && buf[n - 1] == '0' && buf[n - 2] != '.')
-			buf[--n] = 0;
-		return;
-	}
-	/* The shortest mantissa that reads back as v, Java's way: d.ddd, at
-	 * least one digit after the point, "E" and the exponent bare. */
-	char e[32];
-	for (int p = 0; p < 17; p++) {
-		snprintf(e, sizeof(e), "%.*e", p, v);
-		if (strtod(e, NULL) == v)
-			break;
-	}
-	char *x = strchr(e, 'e');
-	int exponent = atoi(x + 1);
-	*x = 0;
-	snprintf(buf, size, "%s%sE%d", e, strchr(e, '.') ? "" : ".0", exponent);
-}
-
 /* The bytes of the regular files under path, recursively (ZooKeeper's
  * getDirSize). */
 static unsigned long long dir_bytes(int dirfd_parent, const char *path, int depth)
@@ -153,6 +120,18 @@ static unsigned long long log_dir_bytes(const struct server_config *cfg)
 	return dir_bytes(AT_FDCWD, wal, 0);
 }
 
+unsigned long long four_letter_data_dir_bytes(const struct server_status *ss)
+{
+	return data_dir_bytes(ss->cfg);
+}
+
+unsigned long long four_letter_log_dir_bytes(const struct server_status *ss)
+{
+	return log_dir_bytes(ss->cfg);
+}
+
+const char four_letter_full_version[] = FULL_VERSION;
+
 /* Every connection, closing ones too (ZooKeeper's count of its cnxns). */
 static size_t open_connections(const struct server_status *ss)
 {
@@ -173,7 +152,7 @@ static void server_lines(const struct server_status *ss, struct conn *c)
 {
 	const struct client_stats *cs = &ss->clients->hub.stats;
 	char avg[48];
-	java_double(avg, sizeof(avg), cs->latency_count
+	metrics_java_double(avg, sizeof(avg), cs->latency_count
 		    ? (double)cs->latency_total_ms / (double)cs->latency_count : 0.0);
 	out(c, "Latency min/avg/max: %llu/%s/%llu\n", (unsigned long long)cs->latency_min_ms, avg,
 	    (unsigned long long)cs->latency_max_ms);
@@ -198,7 +177,7 @@ static void version_lines(const struct server_status *ss, struct conn *c)
 }
 
 /* ZooKeeper's op names in cons (FinalRequestProcessor's lastOp). */
-static const char *op_abbreviation(int32_t op)
+const char *four_letter_op_name(int32_t op)
 {
 	switch (op) {
 	case ZK_OP_PING: return "PING";
@@ -238,7 +217,7 @@ static void connection_line(struct conn *c, const struct conn *k, bool brief)
 	    (unsigned long long)k->sent);
 	if (!brief && k->session) {
 		out(c, ",sid=0x%llx,lop=%s,est=%llu,to=%u", (unsigned long long)k->session->id,
-		    op_abbreviation(k->last_op), (unsigned long long)k->established_wall_ms,
+		    four_letter_op_name(k->last_op), (unsigned long long)k->established_wall_ms,
 		    k->session->timeout_ms);
 		if (k->last_cxid >= 0)
 			out(c, ",lcxid=0x%llx", (unsigned long long)k->last_cxid);
@@ -259,148 +238,17 @@ static void connections(const struct server_status *ss, struct conn *c, bool bri
 	out(c, "\n");
 }
 
-static void count_fds(long *ret_open, long *ret_max)
+static void write_to_conn(void *ctx, const char *text, size_t len)
 {
-	struct rlimit rl;
-	long n = 0;
-	DIR *d = opendir("/proc/self/fd");
-	if (d) {
-		while (readdir(d))
-			n++;
-		closedir(d);
-		n -= 3;	/* ".", ".." and the directory's own fd */
-	}
-	*ret_open = n;
-	*ret_max = getrlimit(RLIMIT_NOFILE, &rl) == 0 ? (long)rl.rlim_cur : -1;
+	struct conn *c = ctx;
+	jute_write_raw(&c->obuf, text, len);
 }
 
-/* mntr's ensemble part: ZooKeeper's quorum gauges (the leader's learners
- * and proposal sizes), then corral's own. */
-static void ensemble_lines(const struct server_status *ss, struct conn *c)
-{
-	struct commit *k = ss->commit;
-	const struct raft_configuration *conf = &k->raft.configuration;
-	unsigned voters = 0;
-	for (unsigned i = 0; i < conf->n; i++)
-		voters += conf->servers[i].role == RAFT_VOTER;
-	out(c, "zk_quorum_size\t%u\n", voters);
-	if (commit_state(k) == RAFT_LEADER) {
-		/* Synced: connected, and no more than 1000 entries behind. */
-		unsigned learners = 0, synced_voters = 0, synced_observers = 0;
-		raft_index last = raft_last_index(&k->raft);
-		for (unsigned i = 0; i < conf->n; i++) {
-			raft_id id = conf->servers[i].id;
-			raft_index match = 0;
-			if (id == k->self || !peer_transport_up(&ss->ensemble->peers, id))
-				continue;
-			learners++;
-			if (raft_match_index(&k->raft, id, &match) != 0 || match + 1000 < last)
-				continue;
-			if (conf->servers[i].role == RAFT_VOTER)
-				synced_voters++;
-			else
-				synced_observers++;
-		}
-		out(c, "zk_learners\t%u\n", learners);
-		out(c, "zk_synced_followers\t%u\n", synced_voters);
-		out(c, "zk_synced_non_voting_followers\t0\n");
-		out(c, "zk_synced_observers\t%u\n", synced_observers);
-		out(c, "zk_pending_syncs\t0\n");
-		out(c, "zk_leader_uptime\t%llu\n",
-		    (unsigned long long)(ss->clients->hub.now_ms - ss->leading_since_ms));
-		out(c, "zk_last_proposal_size\t%lld\n", (long long)k->proposal_last_bytes);
-		out(c, "zk_max_proposal_size\t%lld\n", (long long)k->proposal_max_bytes);
-		out(c, "zk_min_proposal_size\t%lld\n", (long long)k->proposal_min_bytes);
-	}
-	out(c, "corral_server_id\t%llu\n", (unsigned long long)k->self);
-	out(c, "corral_leader_id\t%llu\n", (unsigned long long)commit_leader(k));
-	out(c, "corral_raft_term\t%llu\n", (unsigned long long)raft_current_term(&k->raft));
-	out(c, "corral_raft_commit_index\t%llu\n", (unsigned long long)raft_commit_index(&k->raft));
-	out(c, "corral_raft_last_index\t%llu\n", (unsigned long long)raft_last_index(&k->raft));
-	out(c, "corral_leader_changes\t%llu\n", (unsigned long long)ss->ensemble->leader_changes);
-	out(c, "corral_forwarded\t%llu\n", (unsigned long long)ss->forwarder->forwarded);
-	out(c, "corral_forwards_lost\t%llu\n", (unsigned long long)ss->forwarder->lost);
-	out(c, "corral_forwards_received\t%llu\n", (unsigned long long)ss->forward_leader->received);
-	out(c, "corral_txns_truncated\t%llu\n", (unsigned long long)k->txns_truncated);
-	out(c, "corral_log_entries_in_memory\t%zu\n", k->entries.count);
-}
-
-/* mntr: ZooKeeper's two monitor values, then the gauges of its metrics
- * (ZooKeeperServer.registerMetrics) in the order a 3.8 server lists them,
- * then corral's own (corral_*). ZooKeeper's internal counters and
- * latency summaries (zk_*_time, zk_p99_*, ...) are not there. */
+/* mntr: the metrics table (metrics.c), as ZooKeeper prints it. */
 static void mntr(const struct server_status *ss, struct conn *c)
 {
-	const struct client_stats *st = &ss->clients->hub.stats;
-	long fds, max_fds;
-	uint64_t ephemerals = 0;
-	uint32_t read_only_sessions = 0;
-	char avg[48];
-	count_fds(&fds, &max_fds);
-	session_for_each(&ss->state->sessions, s)
-		ephemerals += s->ephemerals.length;
-	clients_for_each(ss->clients, k)
-		read_only_sessions += k->ro_session != NULL;
-	java_double(avg, sizeof(avg), st->latency_count
-		    ? (double)st->latency_total_ms / (double)st->latency_count : 0.0);
-	out(c, "zk_version\t%s\n", FULL_VERSION);
-	out(c, "zk_server_state\t%s\n", status_mode(ss));
-	if (ss->cfg->in_ensemble)
-		out(c, "zk_peer_state\t%s\n", status_peer_state(ss));
-	out(c, "zk_ephemerals_count\t%llu\n", (unsigned long long)ephemerals);
-	out(c, "zk_num_alive_connections\t%zu\n", open_connections(ss));
-	out(c, "zk_avg_latency\t%s\n", avg);
-	out(c, "zk_outstanding_requests\t%zu\n", outstanding(ss));
-	out(c, "zk_znode_count\t%zu\n", ss->state->tree.nodes.count);
-	out(c, "zk_global_sessions\t%zu\n", ss->state->sessions.by_id.count);
-	out(c, "zk_non_mtls_remote_conn_count\t0\n");
-	out(c, "zk_last_client_response_size\t%lld\n",
-	    st->responses ? (long long)st->response_last_bytes : -1LL);
-	out(c, "zk_packets_sent\t%llu\n", (unsigned long long)st->packets_sent);
-	out(c, "zk_packets_received\t%llu\n", (unsigned long long)st->packets_received);
-	out(c, "zk_max_client_response_size\t%lld\n",
-	    st->responses ? (long long)st->response_max_bytes : -1LL);
-	out(c, "zk_connection_drop_probability\t0.0\n");
-	out(c, "zk_watch_count\t%zu\n", ss->watches->watch_count);
-	out(c, "zk_auth_failed_count\t%llu\n", (unsigned long long)st->auth_failed);
-	out(c, "zk_min_latency\t%llu\n", (unsigned long long)st->latency_min_ms);
-	out(c, "zk_max_file_descriptor_count\t%ld\n", max_fds);
-	out(c, "zk_approximate_data_size\t%llu\n", (unsigned long long)ss->state->tree.data_bytes);
-	out(c, "zk_open_file_descriptor_count\t%ld\n", fds);
-	out(c, "zk_local_sessions\t%u\n", read_only_sessions);
-	out(c, "zk_uptime\t%llu\n", (unsigned long long)(ss->clients->hub.now_ms - ss->started_ms));
-	out(c, "zk_max_latency\t%llu\n", (unsigned long long)st->latency_max_ms);
-	out(c, "zk_outstanding_tls_handshake\t0\n");
-	out(c, "zk_min_client_response_size\t%lld\n",
-	    st->responses ? (long long)st->response_min_bytes : -1LL);
-	out(c, "zk_non_mtls_local_conn_count\t0\n");
-	out(c, "zk_connection_rejected\t%llu\n", (unsigned long long)st->connections_refused);
-	if (ss->cfg->in_ensemble)
-		ensemble_lines(ss, c);
-	out(c, "corral_last_zxid\t0x%llx\n", (unsigned long long)ss->state->last_zxid);
-	out(c, "corral_txns_committed\t%llu\n", (unsigned long long)ss->commit->txns_committed);
-	out(c, "corral_commit_batches\t%llu\n", (unsigned long long)ss->commit->batches_committed);
-	/* Group commit made visible: entries per fdatasync. */
-	const struct wal *w = &ss->commit->wal;
-	out(c, "corral_log_fsyncs\t%llu\n", (unsigned long long)w->batches);
-	out(c, "corral_log_entries_written\t%llu\n", (unsigned long long)w->records_written);
-	out(c, "corral_log_entries_per_fsync\t%.2f\n",
-	    w->batches ? (double)w->records_written / (double)w->batches : 0.0);
-	out(c, "corral_log_failed\t%d\n", ss->commit->failed != 0);
-	out(c, "corral_log_refusing_for_space\t%d\n", ss->commit->refusing_for_space);
-	out(c, "corral_bad_input_closed\t%llu\n", (unsigned long long)st->bad_input_closed);
-	out(c, "corral_connections_timed_out\t%llu\n", (unsigned long long)ss->clients->timed_out);
-	out(c, "corral_connections_displaced\t%llu\n", (unsigned long long)ss->clients->displaced);
-	const struct memory_budget *b = ss->budget;
-	out(c, "corral_memory_budget_bytes\t%llu\n", (unsigned long long)ss->cfg->memory_budget_bytes);
-	out(c, "corral_memory_used_bytes\t%llu\n", (unsigned long long)budget_used(b));
-	out(c, "corral_memory_state_bytes\t%llu\n", (unsigned long long)b->state_bytes);
-	out(c, "corral_memory_connection_bytes\t%llu\n", (unsigned long long)ss->clients->hub.held_bytes);
-	out(c, "corral_memory_over_budget\t%d\n", b->over);
-	out(c, "corral_writes_refused_for_memory\t%llu\n", (unsigned long long)ss->prep->refused_growth);
-	out(c, "corral_backup_streaming\t%d\n", ss->backup->pid != 0);
-	out(c, "corral_backups_sent\t%llu\n", (unsigned long long)ss->backup->taken);
-	out(c, "corral_backups_failed\t%llu\n", (unsigned long long)ss->backup->failed);
+	struct metrics_out o = { .write = write_to_conn, .ctx = c };
+	metrics_write_mntr(ss, &o, false);
 }
 
 /* This member's quorum and election ports, from its /zookeeper/config line

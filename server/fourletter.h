@@ -28,3 +28,11 @@ const char *four_letter_word_name(enum four_letter_word w);
 /* When the 4 bytes at p spell a command, answers it on c from what ss
  * tells (closing after the answer) and returns true. */
 bool four_letter_word_handle(const struct server_status *ss, struct conn *c, const uint8_t *p);
+
+/* What the words and the AdminServer commands (admin_commands.c) share:
+ * the bytes of the data directory and of its log (dirs), ZooKeeper's name
+ * of an op (cons' lop), the version line's text. */
+unsigned long long four_letter_data_dir_bytes(const struct server_status *ss);
+unsigned long long four_letter_log_dir_bytes(const struct server_status *ss);
+const char *four_letter_op_name(int32_t op);
+extern const char four_letter_full_version[];

@@ -207,6 +207,7 @@ void handshake_connect(struct request_path *p, struct conn *c, const uint8_t *fr
 		return;
 	}
 	c->mirror_read_only = req.has_read_only;
+	c->hub->stats.connect_requests++;
 	if (req.last_zxid_seen > p->state->last_zxid) {
 		/* The client has seen a newer state than ours: it must try another server. */
 		log_info("connection %llu from %s closed: client has seen zxid 0x%llx, ours is 0x%llx",
@@ -253,7 +254,8 @@ void handshake_session_created(struct request_path *p, struct conn *c, struct se
 	s->conn = c;
 	session_touch(s, c->hub->now_ms);
 	c->state = CONN_ESTABLISHED;
-	reply_account(c, ZK_OP_CREATE_SESSION, -1, c->session_requested_ms, p->state->last_zxid);
+	reply_account(c, ZK_OP_CREATE_SESSION, -1, c->session_requested_ms, p->state->last_zxid,
+		      true);
 	log_event(LOG_DEBUG, { .message_id = LOG_MSGID_SESSION_CREATED, .session_id = s->id },
 		  "session 0x%llx created for connection %llu from %s, timeout %u ms",
 		  (unsigned long long)s->id, (unsigned long long)c->id, c->peer_text, s->timeout_ms);

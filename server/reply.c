@@ -88,7 +88,8 @@ void reply_connect(struct conn *c, int32_t timeout_ms, int64_t session_id, const
 	conn_mark_dirty(c);
 }
 
-void reply_account(struct conn *c, int32_t op, int32_t xid, uint64_t received_ms, int64_t zxid)
+void reply_account(struct conn *c, int32_t op, int32_t xid, uint64_t received_ms, int64_t zxid,
+		   bool update)
 {
 	struct client_stats *st = &c->hub->stats;
 	uint64_t ms = c->hub->now_ms - received_ms;
@@ -102,6 +103,7 @@ void reply_account(struct conn *c, int32_t op, int32_t xid, uint64_t received_ms
 		st->latency_max_ms = ms;
 	st->latency_total_ms += ms;
 	st->latency_count++;
+	summary_add(update ? &st->update_latency_ms : &st->read_latency_ms, ms, c->hub->now_ms);
 
 	c->last_op = op;
 	if (xid >= 0)

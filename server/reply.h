@@ -25,5 +25,7 @@ void reply_event(struct conn *c, int64_t zxid, int event_type, const char *path,
 void reply_connect(struct conn *c, int32_t timeout_ms, int64_t session_id, const uint8_t *password);
 /* A request of op (sent as xid, received at received_ms) was answered:
  * the server's and the connection's latency and last-operation figures.
- * zxid: the state's, when it was answered. */
-void reply_account(struct conn *c, int32_t op, int32_t xid, uint64_t received_ms, int64_t zxid);
+ * zxid: the state's, when it was answered; update: it was a txn (its
+ * latency counts with the updates, else with the reads). */
+void reply_account(struct conn *c, int32_t op, int32_t xid, uint64_t received_ms, int64_t zxid,
+		   bool update);

@@ -203,6 +203,17 @@ static void role_changed(struct server *srv, enum raft_state role, raft_id leade
 		backup_stop(&srv->backup);
 	forward_leader_drop(&srv->forward_leader);
 	srv->role_seen = role;
+	/* ZooKeeper's election_time: from knowing no leader to knowing one. */
+	struct server_status *st = &srv->status;
+	if (!leader && !st->looking_since_ms) {
+		st->looking_since_ms = srv->clients.hub.now_ms;
+		st->looking_count++;
+	}
+	else if (leader && st->looking_since_ms) {
+		summary_add(&st->election_ms, srv->clients.hub.now_ms - st->looking_since_ms,
+			    srv->clients.hub.now_ms);
+		st->looking_since_ms = 0;
+	}
 }
 
 static void leader_changed(struct server *srv, raft_id leader)
@@ -380,6 +391,7 @@ static void wire_views(struct server *srv)
 		.budget = &srv->budget,
 		.backup = &srv->backup,
 		.prep = &srv->prep,
+		.admin = &srv->admin,
 		.started_ms = srv->clients.hub.now_ms,
 	};
 }
@@ -484,6 +496,10 @@ int server_init(struct server *srv, struct server_config *cfg, const struct serv
 	housekeeping_init(&srv->housekeeping, now, cfg);
 	srv->prepping = commit_can_prep(&srv->commit);
 	srv->leader_seen = commit_leader(&srv->commit);
+	if (cfg->in_ensemble && !srv->leader_seen) {
+		srv->status.looking_since_ms = now;
+		srv->status.looking_count++;
+	}
 	srv->role_seen = commit_state(&srv->commit);
 	membership_refresh(&srv->membership);
 	return 0;
@@ -497,6 +513,11 @@ int server_listen(struct server *srv, const int *adopted, size_t adopted_count)
 	srv->listeners.ctx = &srv->clients;
 	int r = listeners_open(&srv->listeners, &srv->loop, cfg->listen, cfg->listen_count, adopted,
 			       adopted_count, why, sizeof(why));
+	if (r < 0) {
+		log_error("%s", why);
+		return r;
+	}
+	r = admin_http_start(&srv->admin, &srv->loop, cfg, &srv->status, why, sizeof(why));
 	if (r < 0) {
 		log_error("%s", why);
 		return r;
@@ -541,6 +562,7 @@ void server_config_changed(struct server *srv)
 
 void server_free(struct server *srv)
 {
+	admin_http_stop(&srv->admin);
 	if (srv->clients.hub.loop)
 		clients_free(&srv->clients);
 	forward_leader_drop(&srv->forward_leader);

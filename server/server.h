@@ -19,6 +19,7 @@
 #include <linux/time_types.h>
 
 #include "backup.h"
+#include "admin_http.h"
 #include "budget.h"
 #include "clients.h"
 #include "commit.h"
@@ -72,6 +73,7 @@ struct server {
 	struct server_status status;	/* what the four-letter words see */
 	struct housekeeping housekeeping;
 	struct memory_budget budget;
+	struct admin_http admin;	/* the HTTP endpoint, when admin.listen is set */
 
 	raft_id leader_seen;
 	enum raft_state role_seen;	/* raft's state when on_role last ran */

@@ -29,6 +29,12 @@ struct server_config {
 	uint32_t handshake_timeout_ms;		/* client.handshake_timeout_ms */
 	uint32_t frame_timeout_ms;		/* client.frame_timeout_ms */
 
+	/* admin: the HTTP endpoint (server/admin_http.h) */
+	struct listen_address admin_listen;	/* admin.listen; host NULL: none (off) */
+	uint32_t admin_max_connections;		/* admin.max_connections */
+	uint32_t admin_max_connections_per_address;	/* admin.max_connections_per_address */
+	uint32_t admin_timeout_ms;		/* admin.timeout_ms */
+
 	/* memory: */
 	uint64_t memory_budget_bytes;		/* memory.budget_bytes (0 in the file: half the
 						 * machine's memory, app/config.c) */

@@ -7,6 +7,9 @@
 #include <stdbool.h>
 #include <stdint.h>
 
+#include "summary.h"
+
+struct admin_http;
 struct clients;
 struct backup;
 struct memory_budget;
@@ -31,8 +34,12 @@ struct server_status {
 	const struct memory_budget *budget;
 	const struct backup *backup;
 	const struct prep *prep;
+	const struct admin_http *admin;		/* the HTTP endpoint (maybe not listening) */
 	uint64_t started_ms;			/* the loop's clock */
 	uint64_t leading_since_ms;		/* when this server last became leader */
+	uint64_t looking_since_ms;		/* knows no leader since (0: knows one) */
+	struct summary election_ms;		/* from losing a leader to knowing one */
+	uint64_t looking_count;			/* times it came to know no leader */
 };
 
 /* What srvr and mntr call this server: standalone, leader, follower,

@@ -252,6 +252,7 @@ void wal_flush(struct wal *w)
 	w->seg_offset += w->flight_len;
 	w->in_flight = true;
 	w->batches++;
+	w->flight_started_us = loop_now_us();
 	submit_flight(w);
 }
 
@@ -271,6 +272,8 @@ static void flight_settled(struct wal *w)
 	ASSERT(w->flight_last_index > w->durable_index);
 	ASSERT(w->flight_last_index <= w->last_index || w->truncate_pending);
 	w->in_flight = false;
+	uint64_t now_us = loop_now_us();
+	summary_add(&w->fsync_us, now_us - w->flight_started_us, now_us / 1000);
 	w->records_written += w->flight_last_index - w->durable_index;
 	w->bytes_written += w->flight_len;
 	uint64_t reported = w->durable_index;

@@ -28,6 +28,7 @@
 #include <stdint.h>
 
 #include "loop.h"
+#include "summary.h"
 #include "wal_format.h"
 
 /* What recovery hands over, entry by entry, in index order. data points into
@@ -91,6 +92,8 @@ struct wal {
 	void *ctx;
 
 	uint64_t batches;
+	uint64_t flight_started_us;	/* when the batch in flight was submitted */
+	struct summary fsync_us;	/* write + fdatasync of each batch, microseconds */
 	uint64_t records_written;
 	uint64_t bytes_written;
 	uint64_t fault_fsync_countdown;	/* fault injection: fail the Nth fsync */

@@ -32,8 +32,8 @@ ZKCLI = "/usr/share/zookeeper/bin/zkCli.sh"
 
 # ZooKeeper's own gauges (ZooKeeperServer.registerMetrics and the two
 # monitor values): mntr must carry every one. The other zk_* lines of a 3.8
-# server are internal counters and latency summaries of the JVM server
-# (zk_*_time, zk_p99_*, zk_cnt_*, ...), which corral does not have.
+# server are internal counters and summaries of its request processors
+# (zk_*_time, zk_prep_processor_*, ...), which corral has no equivalent of.
 MNTR_GAUGES = [
     "zk_version", "zk_server_state", "zk_avg_latency", "zk_max_latency", "zk_min_latency",
     "zk_packets_received", "zk_packets_sent", "zk_num_alive_connections",
@@ -45,6 +45,12 @@ MNTR_GAUGES = [
     "zk_auth_failed_count", "zk_non_mtls_remote_conn_count", "zk_non_mtls_local_conn_count",
     "zk_connection_rejected",
 ]
+# ZooKeeper's latency and duration summaries that corral measures too (its
+# ADVANCED ones with percentiles): the same names, on both.
+MNTR_SUMMARIES = [f"zk_{s}_{n}" for n in ("readlatency", "updatelatency")
+                  for s in ("avg", "min", "max", "cnt", "sum", "p50", "p95", "p99", "p999")] + \
+                 [f"zk_{s}_{n}" for n in ("fsynctime", "snapshottime")
+                  for s in ("avg", "min", "max", "cnt", "sum")]
 ALL_WORDS = ["conf", "cons", "crst", "dirs", "dump", "envi", "ruok", "srst", "srvr", "stat",
              "wchc", "wchp", "wchs", "mntr", "isro"]
 # envi: the JVM's entries, which a native server has no equivalent of.
@@ -173,8 +179,9 @@ def test_mntr_has_zookeepers_gauges_with_zookeepers_value_types(both):
     got = pairs(word(corrald, "mntr"), "\t")
     assert [k for k, _ in got[:2]] == [k for k, _ in ref[:2]] == ["zk_version", "zk_server_state"]
     ref_d, got_d = dict(ref), dict(got)
-    missing = [k for k in MNTR_GAUGES if k not in got_d]
+    missing = [k for k in MNTR_GAUGES + MNTR_SUMMARIES if k not in got_d]
     assert not missing, f"gauges corral lacks: {missing}"
+    assert all(k in ref_d for k in MNTR_SUMMARIES)
     invented = [k for k in got_d if k.startswith("zk_") and k not in ref_d]
     assert not invented, f"zk_ names ZooKeeper 3.8 does not have: {invented}"
     for k in got_d:

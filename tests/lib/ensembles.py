@@ -70,6 +70,8 @@ class Member(Corrald):
                             for s in c.servers.values()],
             },
         }
+        if c.admin:
+            cfg["admin"] = {"listen": f"127.0.0.1:{self.admin_port}"}
         return merge(cfg, c.extra_config)
 
 
@@ -77,7 +79,7 @@ class Member(Corrald):
 
 class Cluster:
     def __init__(self, workdir, n, election_timeout_ms=1000, config=None, name="corral-test",
-                 log_level="info", observers=()):
+                 log_level="info", observers=(), admin=False):
         assert n in (1, 3, 5, 7), n
         self.workdir = str(workdir)
         self.n = n
@@ -86,14 +88,17 @@ class Cluster:
         self.name = name
         self.log_level = log_level
         self.observers = set(observers)	# ids bootstrapped as non-voting members
+        self.admin = admin		# each server's HTTP endpoint on a port of its own
         self.servers = {}
         self._assign_ports()
 
     def _assign_ports(self):
         ports = free_ports(2 * self.n)
+        admin_ports = free_ports(self.n) if self.admin else [None] * self.n
         self.servers = {}
         for i in range(1, self.n + 1):
             self.servers[i] = Member(self, i, ports[2 * i - 2], ports[2 * i - 1])
+            self.servers[i].admin_port = admin_ports[i - 1]
 
     def __getitem__(self, sid):
         return self.servers[sid]

@@ -57,7 +57,7 @@ def flatten(cfg, prefix=""):
 
 
 def test_a_reload_applies_or_names_every_key_as_corral_yaml_5_says(tmp_path):
-    client, peer, client2, peer2, client3 = harness.free_ports(5)
+    client, peer, client2, peer2, client3, admin, admin2 = harness.free_ports(7)
     before = {
         "data_dir": str(tmp_path / "data"),
         "log_level": "info",
@@ -75,6 +75,8 @@ def test_a_reload_applies_or_names_every_key_as_corral_yaml_5_says(tmp_path):
                     "archive_dir": str(tmp_path / "archive"), "archive_keep_snapshots": 5},
         "auth": {"super_digest": digest("super", "one")},
         "memory": {"budget_bytes": 268435456},
+        "admin": {"listen": f"127.0.0.1:{admin}", "max_connections": 10,
+                  "max_connections_per_address": 5, "timeout_ms": 5000},
         "ensemble": {"id": 1, "cluster": "c1", "election_timeout_ms": 300,
                      "read_only": False, "reconfig": False,
                      "peer_listen": f"127.0.0.1:{peer}",
@@ -98,6 +100,8 @@ def test_a_reload_applies_or_names_every_key_as_corral_yaml_5_says(tmp_path):
                     "archive_dir": str(tmp_path / "archive2"), "archive_keep_snapshots": 6},
         "auth": {"super_digest": digest("super", "two")},
         "memory": {"budget_bytes": 134217728},
+        "admin": {"listen": f"127.0.0.1:{admin2}", "max_connections": 20,
+                  "max_connections_per_address": 6, "timeout_ms": 6000},
         "ensemble": {"id": 2, "cluster": "c2", "election_timeout_ms": 400,
                      "read_only": True, "reconfig": True,
                      "peer_listen": f"127.0.0.1:{peer2}",

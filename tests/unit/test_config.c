@@ -110,6 +110,14 @@ static void assert_config_equal(const struct server_config *a, const struct serv
 	assert_true((a->archive_dir == NULL) == (b->archive_dir == NULL));
 	if (a->archive_dir)
 		assert_string_equal(a->archive_dir, b->archive_dir);
+	assert_int_equal(!!a->admin_listen.host, !!b->admin_listen.host);
+	if (a->admin_listen.host) {
+		assert_string_equal(a->admin_listen.host, b->admin_listen.host);
+		assert_int_equal(a->admin_listen.port, b->admin_listen.port);
+	}
+	assert_int_equal(a->admin_max_connections, b->admin_max_connections);
+	assert_int_equal(a->admin_max_connections_per_address, b->admin_max_connections_per_address);
+	assert_int_equal(a->admin_timeout_ms, b->admin_timeout_ms);
 	if (a->super_digest || b->super_digest) {
 		assert_non_null(a->super_digest);
 		assert_non_null(b->super_digest);
@@ -157,7 +165,32 @@ static void test_defaults_are_the_documented_values(void **state)
 	assert_null(cfg.super_digest);
 	assert_null(cfg.archive_dir);
 	assert_int_equal(cfg.archive_keep_snapshots, 24);
+	assert_null(cfg.admin_listen.host);	/* no HTTP endpoint unless asked */
+	assert_int_equal(cfg.admin_max_connections, 64);
+	assert_int_equal(cfg.admin_max_connections_per_address, 16);
+	assert_int_equal(cfg.admin_timeout_ms, 10000);
 	config_free(&cfg);
+}
+
+static void test_admin_section(void **state)
+{
+	struct loaded t;
+
+	(void)state;
+	load_ok(&t, "admin:\n  listen: \"127.0.0.1:7000\"\n  max_connections: 8\n"
+		"  max_connections_per_address: 2\n  timeout_ms: 5000\n");
+	assert_string_equal(t.cfg.admin_listen.host, "127.0.0.1");
+	assert_int_equal(t.cfg.admin_listen.port, 7000);
+	assert_int_equal(t.cfg.admin_max_connections, 8);
+	assert_int_equal(t.cfg.admin_max_connections_per_address, 2);
+	assert_int_equal(t.cfg.admin_timeout_ms, 5000);
+	loaded_free(&t);
+	load_ok(&t, "admin:\n  listen: null\n");
+	assert_null(t.cfg.admin_listen.host);
+	loaded_free(&t);
+	assert_refused("admin:\n  listen: \"local host:7000\"\n", 2, "admin.listen", "nor a host name");
+	assert_refused("admin:\n  timeout_ms: 10\n", 2, "admin.timeout_ms", "");
+	assert_refused("admin:\n  port: 7000\n", 2, "admin.port", "");
 }
 
 static void test_shipped_file_loads_and_equals_defaults(void **state)
@@ -855,6 +888,7 @@ int main(void)
 		cmocka_unit_test(test_ensemble_client_listen_given_is_kept),
 		cmocka_unit_test(test_ensemble_member_errors_name_line_and_key),
 		cmocka_unit_test(test_ensemble_finish_rules),
+		cmocka_unit_test(test_admin_section),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
