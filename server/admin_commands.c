@@ -168,7 +168,7 @@ static size_t outstanding(const struct server_status *ss)
 static void server_stats(const struct server_status *ss, struct json *j)
 {
 	const struct client_stats *st = &ss->clients->hub.stats;
-	j_str(j, "version", four_letter_full_version);
+	j_str(j, "version", status_full_version);
 	j_bool(j, "read_only", status_read_only(ss));
 	open_(j, "server_stats", '{');
 	j_int(j, "packets_sent", (long long)st->packets_sent);
@@ -268,7 +268,7 @@ static void environment(const struct server_status *ss, struct json *j)
 	uname(&u);
 	if (!getcwd(cwd, sizeof(cwd)))
 		snprintf(cwd, sizeof(cwd), "/");
-	j_str(j, "zookeeper.version", four_letter_full_version);
+	j_str(j, "zookeeper.version", status_full_version);
 	j_str(j, "host.name", u.nodename);
 	j_str(j, "os.name", u.sysname);
 	j_str(j, "os.arch", strcmp(u.machine, "x86_64") == 0 ? "amd64" : u.machine);

@@ -79,11 +79,11 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
 	(void)upload_data;
 	(void)con_cls;
 	if (strcmp(method, MHD_HTTP_METHOD_GET) != 0 && strcmp(method, MHD_HTTP_METHOD_HEAD) != 0) {
-		a->refused++;
+		a->stats.refused++;
 		*upload_data_size = 0;
 		return respond_text(conn, MHD_HTTP_METHOD_NOT_ALLOWED, "only GET and HEAD are served\n");
 	}
-	a->requests++;
+	a->stats.requests++;
 	if (strcmp(url, "/metrics") == 0) {
 		struct metrics_out o = { .write = write_to_buf, .ctx = &b };
 		metrics_write_prometheus(a->status, &o);
@@ -103,7 +103,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
 		caller_of(conn, &caller);
 		unsigned status = admin_command_run(a->status, url + 10, &caller, &b);
 		if (status != MHD_HTTP_OK || b.error)
-			a->refused++;
+			a->stats.refused++;
 		if (b.error) {
 			int err = b.error;
 			jute_buf_free(&b);
@@ -114,7 +114,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
 		}
 		return respond(conn, status, &b, "application/json");
 	}
-	a->refused++;
+	a->stats.refused++;
 	return respond_text(conn, MHD_HTTP_NOT_FOUND, "not found: try /metrics or /commands\n");
 }
 

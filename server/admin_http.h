@@ -37,7 +37,7 @@ struct admin_http {
 	struct __kernel_timespec timer_ts;
 	bool poll_armed, timer_armed, again_armed;
 	bool stopped;
-	uint64_t requests, refused;	/* answered; refused (403/404/405) */
+	struct http_stats stats;
 	struct log_limit log_limit;	/* MHD's lines on bad requests */
 };
 

@@ -41,7 +41,6 @@
 /* What ZooKeeper's Version.getFullVersion() is: the ZooKeeper version whose
  * protocol corral serves first (clients read its leading digits), then,
  * where ZooKeeper has its git revision, corral's name and version. */
-#define FULL_VERSION ZOOKEEPER_VERSION "-corral-" CORRAL_VERSION ", built on " CORRAL_BUILD_DATE
 
 #define CONFIG_PATH "/zookeeper/config"
 
@@ -130,7 +129,6 @@ unsigned long long four_letter_log_dir_bytes(const struct server_status *ss)
 	return log_dir_bytes(ss->cfg);
 }
 
-const char four_letter_full_version[] = FULL_VERSION;
 
 /* Every connection, closing ones too (ZooKeeper's count of its cnxns). */
 static size_t open_connections(const struct server_status *ss)
@@ -171,7 +169,7 @@ static void server_lines(const struct server_status *ss, struct conn *c)
 /* srvr and stat begin so; a read-only server says it. */
 static void version_lines(const struct server_status *ss, struct conn *c)
 {
-	out(c, "Zookeeper version: %s\n", FULL_VERSION);
+	out(c, "Zookeeper version: %s\n", status_full_version);
 	if (status_read_only(ss))
 		out(c, "READ-ONLY mode; serving only read-only clients\n");
 }
@@ -327,7 +325,7 @@ static void envi(struct conn *c)
 			   : strcmp(u.machine, "i686") == 0 ? "x86" : u.machine;
 	out(c, "Environment:\nzookeeper.version=%s\nhost.name=%s\nos.name=%s\nos.arch=%s\n"
 	       "os.version=%s\nuser.name=%s\nuser.home=%s\nuser.dir=%s\n",
-	    FULL_VERSION, u.nodename, u.sysname, arch, u.release, pw ? pw->pw_name : "?",
+	    status_full_version, u.nodename, u.sysname, arch, u.release, pw ? pw->pw_name : "?",
 	    pw ? pw->pw_dir : "?", cwd);
 }
 

@@ -35,4 +35,3 @@ bool four_letter_word_handle(const struct server_status *ss, struct conn *c, con
 unsigned long long four_letter_data_dir_bytes(const struct server_status *ss);
 unsigned long long four_letter_log_dir_bytes(const struct server_status *ss);
 const char *four_letter_op_name(int32_t op);
-extern const char four_letter_full_version[];

@@ -12,7 +12,6 @@
 #include <string.h>
 #include <sys/resource.h>
 
-#include "admin_http.h"
 #include "backup.h"
 #include "budget.h"
 #include "clients.h"
@@ -21,7 +20,6 @@
 #include "ensemble.h"
 #include "forward.h"
 #include "forward_leader.h"
-#include "fourletter.h"
 #include "prep.h"
 #include "server_config.h"
 #include "session.h"
@@ -177,7 +175,7 @@ static void get_last_zxid(const struct metrics_pass *p, struct metric_value *v)
 /* -1 until a response was sent, as ZooKeeper's BufferStats. */
 #define RESPONSE_SIZE(field) (STATS->responses ? (int64_t)STATS->field : -1)
 
-TEXT(version, four_letter_full_version)
+TEXT(version, status_full_version)
 TEXT(server_state, status_mode(ss))
 TEXT(peer_state, status_peer_state(ss))
 INT(ephemerals_count, p->ephemerals)
@@ -247,8 +245,8 @@ INT(memory_state_bytes, ss->budget->state_bytes)
 INT(memory_connection_bytes, ss->clients->hub.held_bytes)
 INT(memory_over_budget, ss->budget->over)
 INT(writes_refused_for_memory, ss->prep->refused_growth)
-INT(http_requests, ss->admin->requests)
-INT(http_refused, ss->admin->refused)
+INT(http_requests, ss->http->requests)
+INT(http_refused, ss->http->refused)
 INT(backup_streaming, ss->backup->pid != 0)
 INT(backups_sent, ss->backup->taken)
 INT(backups_failed, ss->backup->failed)
@@ -527,7 +525,7 @@ void metrics_write_prometheus(const struct server_status *ss, const struct metri
 		prometheus_row(o, m, &v);
 	}
 	/* The texts, as labels of an info metric (a value must be a number). */
-	json_text(version, sizeof(version), four_letter_full_version);
+	json_text(version, sizeof(version), status_full_version);
 	put(o, "# HELP corral_info the version and what this server is now\n"
 	       "# TYPE corral_info gauge\ncorral_info{version=\"%s\",server_state=\"%s\"} 1\n",
 	    version, status_mode(ss));

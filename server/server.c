@@ -391,7 +391,7 @@ static void wire_views(struct server *srv)
 		.budget = &srv->budget,
 		.backup = &srv->backup,
 		.prep = &srv->prep,
-		.admin = &srv->admin,
+		.http = &srv->admin.stats,
 		.started_ms = srv->clients.hub.now_ms,
 	};
 }

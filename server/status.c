@@ -9,6 +9,9 @@ bool status_read_only(const struct server_status *st)
 	return st->cfg->in_ensemble && st->cfg->read_only && !commit_leader(st->commit);
 }
 
+const char status_full_version[] =
+	ZOOKEEPER_VERSION "-corral-" CORRAL_VERSION ", built on " CORRAL_BUILD_DATE;
+
 const char *status_mode(const struct server_status *st)
 {
 	struct commit *c = st->commit;

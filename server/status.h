@@ -9,7 +9,6 @@
 
 #include "summary.h"
 
-struct admin_http;
 struct clients;
 struct backup;
 struct memory_budget;
@@ -21,6 +20,15 @@ struct forwarder;
 struct server_config;
 struct state;
 struct watch_table;
+
+/* What the HTTP endpoint counts (admin_http.c keeps it, metrics report it). */
+struct http_stats {
+	uint64_t requests, refused;	/* answered; refused (403/404/405) */
+};
+
+/* "3.8.0-corral-0.1.0, built on ...": what srvr, mntr and the metrics call
+ * the version (clients parse the part before the dash). */
+extern const char status_full_version[];
 
 struct server_status {
 	const struct server_config *cfg;
@@ -34,7 +42,7 @@ struct server_status {
 	const struct memory_budget *budget;
 	const struct backup *backup;
 	const struct prep *prep;
-	const struct admin_http *admin;		/* the HTTP endpoint (maybe not listening) */
+	const struct http_stats *http;		/* the HTTP endpoint's counts */
 	uint64_t started_ms;			/* the loop's clock */
 	uint64_t leading_since_ms;		/* when this server last became leader */
 	uint64_t looking_since_ms;		/* knows no leader since (0: knows one) */
