@@ -604,8 +604,11 @@ static int load_body(struct in *i, struct state *st, struct snapshot_meta *ret)
 	free(acls);
 	if (r == 0 && i->error)
 		r = -EBADMSG;
-	if (r == 0)
+	if (r == 0) {
 		st->last_zxid = (int64_t)ret->index;
+		tree_digest_recompute(tree);
+		state_note_digest(st);
+	}
 	return r;
 }
 
