@@ -380,6 +380,12 @@ static void mntr(const struct server_status *ss, struct conn *c)
 	out(c, "corral_last_zxid\t0x%llx\n", (unsigned long long)ss->state->last_zxid);
 	/* The tree's digest at corral_last_zxid (ZooKeeper's, as `hash` lists it). */
 	out(c, "corral_digest\t%lld\n", (long long)ss->state->tree.digest);
+	/* The ensemble's check (digest_check.h): ZooKeeper's counter, and corral's. */
+	const struct digest_check *dc = ss->digest;
+	out(c, "zk_digest_mismatches_count\t%llu\n", (unsigned long long)dc->mismatches);
+	out(c, "corral_digest_checks\t%llu\n", (unsigned long long)dc->checks);
+	out(c, "corral_digest_diverged\t%d\n", dc->diverged);
+	out(c, "corral_digest_rebuilds\t%llu\n", (unsigned long long)dc->rebuilds);
 	out(c, "corral_txns_committed\t%llu\n", (unsigned long long)ss->commit->txns_committed);
 	out(c, "corral_commit_batches\t%llu\n", (unsigned long long)ss->commit->batches_committed);
 	/* Group commit made visible: entries per fdatasync. */

@@ -4,6 +4,7 @@
  * and knows nothing else of the server. */
 #pragma once
 
+#include "digest_check.h"
 #include <stdbool.h>
 #include <stdint.h>
 
@@ -29,6 +30,7 @@ struct server_status {
 	const struct forward_leader *forward_leader;	/* in an ensemble only */
 	const struct memory_budget *budget;
 	const struct prep *prep;
+	const struct digest_check *digest;
 	uint64_t started_ms;			/* the loop's clock */
 	uint64_t leading_since_ms;		/* when this server last became leader */
 };

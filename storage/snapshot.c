@@ -727,6 +727,33 @@ int snapshot_load_newest(const char *data_dir, const struct wal_identity *id, st
 	return r;
 }
 
+int snapshot_load_file(const char *path, const struct wal_identity *id, struct state *st,
+		       struct snapshot_meta *ret, char *why, size_t why_size)
+{
+	char reason[256];
+	uint8_t *p;
+	size_t len;
+	memset(ret, 0, sizeof(*ret));
+	int r = map_file(path, &p, &len);
+	if (r < 0) {
+		snprintf(why, why_size, "%s: %s", path, strerror(-r));
+		return r;
+	}
+	r = check_file(p, len, id, reason, sizeof(reason));
+	if (r < 0) {
+		snprintf(why, why_size, "%s %s", path, reason);
+		munmap(p, len);
+		return r;
+	}
+	struct in i = { .p = p, .len = len - SNAP_TRAILER_BYTES };
+	r = load_body(&i, st, ret);
+	munmap(p, len);
+	if (r < 0)
+		snprintf(why, why_size, "%s: cannot load: %s", path,
+			 r == -ENOMEM ? "out of memory" : "malformed contents");
+	return r;
+}
+
 uint64_t snapshot_purge(const char *data_dir, unsigned keep)
 {
 	char dir[4096], path[4200];

@@ -49,6 +49,12 @@ int snapshot_load_newest(const char *data_dir, const struct wal_identity *id, st
 			 struct snapshot_meta *ret, char *why, size_t why_size,
 			 void (*skipped)(const char *file, const char *reason));
 
+/* Loads the snapshot file at path into st (fresh from state_init()), as
+ * snapshot_load_newest() does one. Returns 0 with *ret filled, or a
+ * negative errno with why. */
+int snapshot_load_file(const char *path, const struct wal_identity *id, struct state *st,
+		       struct snapshot_meta *ret, char *why, size_t why_size);
+
 /* Deletes all but the newest keep snapshots; returns the index of the oldest
  * one kept (0 when none). */
 uint64_t snapshot_purge(const char *data_dir, unsigned keep);
