@@ -26,6 +26,8 @@ void digest_check_init(struct digest_check *d, struct state *state, struct commi
 #ifdef CORRAL_FAULT_INJECTION
 	const char *fault = getenv("CORRAL_FAULT_DIVERGE_SET_DATA");
 	d->fault_set_data_countdown = fault ? strtoull(fault, NULL, 10) : 0;
+	fault = getenv("CORRAL_FAULT_REBUILD_DELAY_MS");
+	d->fault_rebuild_delay_ms = fault ? strtoull(fault, NULL, 10) : 0;
 #endif
 }
 
@@ -54,7 +56,7 @@ static void ask_rebuild(struct digest_check *d, uint64_t now_ms)
 {
 	struct commit *c = d->commit;
 	raft_id leader = commit_leader(c);
-	d->requested_ms = now_ms;
+	d->ask_at_ms = now_ms + REBUILD_ASK_AGAIN_MS;
 	if (!leader || leader == c->self)
 		return;
 	uint8_t body[REBUILD_FRAME_BYTES];
@@ -79,7 +81,12 @@ static void diverged(struct digest_check *d, const struct zxid_digest *leader, u
 	commit_pause_apply(d->commit);
 	if (d->on_diverged)
 		d->on_diverged(d->ctx);
-	ask_rebuild(d, now_ms);
+	d->ask_at_ms = now_ms;
+#ifdef CORRAL_FAULT_INJECTION
+	d->ask_at_ms += d->fault_rebuild_delay_ms;
+#endif
+	if (now_ms >= d->ask_at_ms)
+		ask_rebuild(d, now_ms);
 }
 
 /* The leader's digest at a zxid this server applied: compare. */
@@ -244,6 +251,6 @@ void digest_check_tick(struct digest_check *d, uint64_t now_ms)
 	if (!d->diverged)
 		return;
 	check_rebuilt(d);
-	if (d->diverged && now_ms - d->requested_ms >= REBUILD_ASK_AGAIN_MS)
+	if (d->diverged && now_ms >= d->ask_at_ms)
 		ask_rebuild(d, now_ms);
 }

@@ -47,7 +47,7 @@ struct digest_check {
 	bool pending;			/* follower: a leader's digest for a zxid not applied yet */
 	struct zxid_digest pending_digest;
 	bool diverged;
-	uint64_t requested_ms;		/* when the rebuild was last asked for */
+	uint64_t ask_at_ms;		/* when to ask (again) for the rebuild */
 	uint64_t rebuilds_seen;		/* commit->rebuilds when the divergence was found */
 	struct { raft_id id; uint64_t min_index; } wants[DIGEST_CHECK_WANTS_MAX];
 	unsigned want_count;
@@ -61,6 +61,9 @@ struct digest_check {
 	 * after startup changes the node's data differently (its first byte
 	 * flipped), as a nondeterministic apply would. */
 	uint64_t fault_set_data_countdown;
+	/* CORRAL_FAULT_REBUILD_DELAY_MS: a diverged server waits this long
+	 * before it asks for the rebuild (so a test sees it refuse clients). */
+	uint64_t fault_rebuild_delay_ms;
 #endif
 };
 

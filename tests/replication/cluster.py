@@ -292,6 +292,7 @@ class Server:
         env.pop("NOTIFY_SOCKET", None)
         env.pop("LISTEN_FDS", None)
         env.pop("LISTEN_PID", None)
+        env.update(getattr(self, "extra_env", {}))   # a test's fault switches, this server only
         self._log_file = open(self.log_path, "wb")
         self.proc = subprocess.Popen([CORRALD, "-c", path], stdin=subprocess.DEVNULL,
                                      stdout=self._log_file, stderr=subprocess.STDOUT, env=env)
