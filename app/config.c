@@ -121,6 +121,7 @@ static const struct key ensemble_keys[] = {
 static const struct key top_keys[] = {
 	FIELD(KEY_STRING, "data_dir", data_dir),
 	FIELD(KEY_LOG_LEVEL, "log_level", log_level),
+	FIELD(KEY_BOOL, "audit_log", audit_log),
 	SECTION("client", client_keys),
 	SECTION("session", session_keys),
 	SECTION("znode", znode_keys),

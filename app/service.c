@@ -154,6 +154,9 @@ static void apply_live(struct service *svc, struct server_config *cur, struct se
 
 	cur->log_level = next->log_level;
 	log_set_level(next->log_level);
+	if (cur->audit_log != next->audit_log)
+		log_notice("reload: the audit log is %s", next->audit_log ? "on" : "off");
+	cur->audit_log = next->audit_log;
 	cur->max_connections = next->max_connections;
 	cur->max_connections_per_address = next->max_connections_per_address;
 	cur->max_frame_bytes = next->max_frame_bytes;

@@ -48,7 +48,11 @@ struct log_fields {
 	int64_t session_id;
 	int64_t zxid;
 	const char *path;
+	/* More journal fields, "NAME=value" each, up to LOG_EXTRA_FIELDS_MAX;
+	 * NULL-terminated (or NULL). */
+	const char *const *extra;
 };
+#define LOG_EXTRA_FIELDS_MAX 12
 
 void log_full(int priority, const struct log_fields *fields, const char *fmt, ...)
 	__attribute__((format(printf, 3, 4)));
