@@ -241,6 +241,17 @@ void digest_check_tick(struct digest_check *d, uint64_t now_ms)
 {
 	if (!d->ensemble)
 		return;
+	if (d->diverged && leading(d)) {
+		/* Elected with a diverged state (its log is as good as any): it
+		 * cannot apply, so it could never take writes. Another leads. */
+		if (now_ms >= d->ask_at_ms) {
+			log_warning("elected leader while this server's state is diverged; handing "
+				    "leadership over");
+			commit_transfer(d->commit, 0);
+			d->ask_at_ms = now_ms + REBUILD_ASK_AGAIN_MS / 10;
+		}
+		return;
+	}
 	if (leading(d)) {
 		if (d->state->last_zxid > d->sent_zxid)
 			send_digest(d);
