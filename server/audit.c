@@ -1,9 +1,13 @@
 /* audit: see audit.h. */
 #include "audit.h"
 
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <pwd.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "conn.h"
 #include "jute.h"
@@ -96,19 +100,34 @@ static void acl_text(const struct acl_entry *acl, uint32_t n, char *out, size_t 
 	}
 }
 
-/* The identities' user names, ZooKeeper's way: a digest's user, an ip's address. */
+/* The identities' user names, ZooKeeper's way: a digest's user, an ip's
+ * address; the ones added with addauth first, the connection's address
+ * last, in the order ZooKeeper 3.8 lists them. */
 static void user_text(const struct auth_identities *a, char *out, size_t size)
 {
 	size_t used = 0;
 	out[0] = 0;
-	for (uint32_t k = 0; k < a->count && used < size; k++) {
-		const char *id = a->ids[k].id;
-		size_t len = strcmp(a->ids[k].scheme, "digest") == 0 ? strcspn(id, ":") : strlen(id);
-		int w = snprintf(out + used, size - used, "%s%.*s", k ? "," : "", (int)len, id);
-		if (w < 0)
-			break;
-		used += (size_t)w;
-	}
+	for (int pass = 0; pass < 2; pass++)
+		for (uint32_t k = 0; k < a->count && used < size; k++) {
+			const char *scheme = a->ids[k].scheme, *id = a->ids[k].id;
+			if ((strcmp(scheme, "ip") == 0) != (pass == 1))
+				continue;
+			size_t len = strcmp(scheme, "digest") == 0 ? strcspn(id, ":") : strlen(id);
+			int w = snprintf(out + used, size - used, "%s%.*s", used ? "," : "", (int)len, id);
+			if (w < 0)
+				break;
+			used += (size_t)w;
+		}
+}
+
+/* The client's address without its port, as ZooKeeper's ip= has it. */
+static void host_text(const struct sockaddr_storage *ss, char *out, size_t size)
+{
+	out[0] = 0;
+	if (ss->ss_family == AF_INET)
+		inet_ntop(AF_INET, &((const struct sockaddr_in *)ss)->sin_addr, out, (socklen_t)size);
+	else if (ss->ss_family == AF_INET6)
+		inet_ntop(AF_INET6, &((const struct sockaddr_in6 *)ss)->sin6_addr, out, (socklen_t)size);
 }
 
 struct audit_record {
@@ -120,20 +139,28 @@ struct audit_record {
 	int64_t zxid;
 };
 
-static void emit(const struct conn *c, const struct audit_record *a)
+/* Who asked: a client's session and connection, or the server itself. */
+struct audit_who {
+	int64_t session;
+	const char *user;
+	const char *ip;			/* NULL for the server */
+	const char *address;		/* with the port, NULL for the server */
+};
+
+static void emit(const struct audit_who *who, const struct audit_record *a)
 {
-	char user[AUDIT_USER_BYTES], f_addr[300], f_user[AUDIT_USER_BYTES + 8], f_op[64],
-	     f_result[32], f_type[64], f_acl[AUDIT_ACL_BYTES + 8], f_err[32];
+	char f_addr[300], f_user[AUDIT_USER_BYTES + 8], f_op[96], f_result[32], f_type[64],
+	     f_acl[AUDIT_ACL_BYTES + 8], f_err[32];
 	const char *extra[LOG_EXTRA_FIELDS_MAX + 1];
 	int n = 0;
-	int64_t session = c->session ? c->session->id : 0;
 	const char *result = a->err ? "failure" : "success";
-	user_text(&c->auth, user, sizeof(user));
-	snprintf(f_addr, sizeof(f_addr), "CLIENT_ADDRESS=%s", c->peer_text);
-	snprintf(f_user, sizeof(f_user), "USER=%s", user);
+	snprintf(f_user, sizeof(f_user), "USER=%s", who->user);
 	snprintf(f_op, sizeof(f_op), "OPERATION=%s", a->operation);
 	snprintf(f_result, sizeof(f_result), "RESULT=%s", result);
-	extra[n++] = f_addr;
+	if (who->address) {
+		snprintf(f_addr, sizeof(f_addr), "CLIENT_ADDRESS=%s", who->address);
+		extra[n++] = f_addr;
+	}
 	extra[n++] = f_user;
 	extra[n++] = f_op;
 	extra[n++] = f_result;
@@ -150,13 +177,26 @@ static void emit(const struct conn *c, const struct audit_record *a)
 		extra[n++] = f_err;
 	}
 	extra[n] = NULL;
-	struct log_fields fields = { .message_id = LOG_MSGID_AUDIT, .session_id = session,
+	struct log_fields fields = { .message_id = LOG_MSGID_AUDIT, .session_id = who->session,
 				     .zxid = a->err ? 0 : a->zxid, .path = a->path, .extra = extra };
-	log_full(LOG_INFO, &fields, "session=0x%llx user=%s ip=%s operation=%s%s%s%s%s%s%s result=%s",
-		 (unsigned long long)session, user, c->peer_text, a->operation,
-		 a->path ? " znode=" : "", a->path ? a->path : "",
-		 a->znode_type ? " znode_type=" : "", a->znode_type ? a->znode_type : "",
-		 a->acl && a->acl[0] ? " acl=" : "", a->acl && a->acl[0] ? a->acl : "", result);
+	/* ZooKeeper's line: key=value, tab-separated, absent keys left out. A
+	 * failure is the client's ordinary outcome, not the server's error:
+	 * notice (ZooKeeper logs it at ERROR). */
+	log_full(a->err ? LOG_NOTICE : LOG_INFO, &fields,
+		 "session=0x%llx\tuser=%s%s%s\toperation=%s%s%s%s%s%s%s\tresult=%s",
+		 (unsigned long long)who->session, who->user, who->ip ? "\tip=" : "",
+		 who->ip ? who->ip : "", a->operation,
+		 a->path ? "\tznode=" : "", a->path ? a->path : "",
+		 a->znode_type ? "\tznode_type=" : "", a->znode_type ? a->znode_type : "",
+		 a->acl && a->acl[0] ? "\tacl=" : "", a->acl && a->acl[0] ? a->acl : "", result);
+}
+
+static void client_who(const struct conn *c, char *user, char *ip, struct audit_who *ret)
+{
+	user_text(&c->auth, user, AUDIT_USER_BYTES);
+	host_text(&c->auth.peer, ip, INET6_ADDRSTRLEN);
+	*ret = (struct audit_who){ .session = c->session ? c->session->id : 0, .user = user,
+				   .ip = ip, .address = c->peer_text };
 }
 
 static const char *op_name(int32_t op)
@@ -184,7 +224,7 @@ static const char *type_from_txn(const struct txn_op *o)
 	return o->owner > 0 ? "ephemeral" : "persistent";
 }
 
-static void emit_multi(const struct conn *c, const struct request *rq)
+static void emit_multi(const struct audit_who *who, const struct request *rq)
 {
 	const struct txn *t = rq->txn;
 	char acl[AUDIT_ACL_BYTES];
@@ -201,7 +241,7 @@ static void emit_multi(const struct conn *c, const struct request *rq)
 			.znode_type = o->type == TXN_OP_CREATE ? type_from_txn(o) : NULL,
 			.acl = has_acl ? acl : NULL,
 		};
-		emit(c, &a);
+		emit(who, &a);
 	}
 }
 
@@ -210,13 +250,16 @@ void audit_write(const struct conn *c, const struct request *rq)
 	if (!c->hub->cfg->audit_log || !audited_op(rq->asked_op))
 		return;
 	const struct txn *t = rq->txn;
+	char user[AUDIT_USER_BYTES], ip[INET6_ADDRSTRLEN];
+	struct audit_who who;
+	client_who(c, user, ip, &who);
 	if (rq->asked_op == ZK_OP_MULTI) {
 		if (!rq->err && t) {
-			emit_multi(c, rq);
+			emit_multi(&who, rq);
 			return;
 		}
 		struct audit_record a = { .operation = "multiOperation", .err = rq->err ? rq->err : -1 };
-		emit(c, &a);
+		emit(&who, &a);
 		return;
 	}
 	bool ok = !rq->err && t && t->op_count == 1;
@@ -231,5 +274,20 @@ void audit_write(const struct conn *c, const struct request *rq)
 		.err = ok ? 0 : (rq->err ? rq->err : -1),
 		.zxid = ok ? t->zxid : 0,
 	};
-	emit(c, &a);
+	emit(&who, &a);
+}
+
+void audit_session_ending(const struct server_config *cfg, const struct session *s, int64_t zxid)
+{
+	if (!cfg->audit_log || !s)
+		return;
+	/* Done by the server: ZooKeeper names the user it runs as. */
+	const struct passwd *pw = getpwuid(geteuid());
+	struct audit_who who = { .session = s->id, .user = pw ? pw->pw_name : "corral" };
+	list_for_each(&s->ephemerals, n) {
+		const struct znode *z = container_of(n, struct znode, owner_node);
+		struct audit_record a = { .operation = "ephemeralZNodeDeletionOnSessionCloseOrExpire",
+					  .path = z->path, .zxid = zxid };
+		emit(&who, &a);
+	}
 }

@@ -6,6 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "audit.h"
 #include "conn.h"
 #include "dispatch.h"
 #include "fourletter.h"
@@ -115,8 +116,12 @@ static void on_committed(void *ctx, struct txn *t)
 
 	if (!t->request && t->origin && t->origin == srv->commit.self)
 		forward_match(&srv->forwarder, t);
-	if (t->request_op == ZK_OP_CLOSE_SESSION)
+	if (t->request_op == ZK_OP_CLOSE_SESSION) {
 		session_ending(srv, t->session_id);
+		if (!srv->recovering)
+			audit_session_ending(srv->cfg, session_lookup(&srv->state.sessions,
+								       t->session_id), t->zxid);
+	}
 	srv->state.local_now_ms = srv->clients.hub.now_ms;
 	int r = results ? txn_apply(&srv->state, t, results) : -ENOMEM;
 	if (r < 0) {

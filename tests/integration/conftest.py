@@ -78,10 +78,21 @@ class Server:
                         f"minSessionTimeout={session['min_timeout_ms']}\n"
                         f"maxSessionTimeout={session['max_timeout_ms']}\n"
                         "admin.enableServer=false\n4lw.commands.whitelist=*\n")
-            return ["java", "-Dzookeeper.extendedTypesEnabled=true",
-                    "-Dznode.container.checkIntervalMs=500", "-Dzookeeper.root.logger=WARN,CONSOLE",
-                    "-cp", "/etc/zookeeper/conf:/usr/share/java/zookeeper.jar",
-                    "org.apache.zookeeper.server.ZooKeeperServerMain", cfg]
+            java = ["java", "-Dzookeeper.extendedTypesEnabled=true",
+                    "-Dznode.container.checkIntervalMs=500", "-Dzookeeper.root.logger=WARN,CONSOLE"]
+            classpath = "/etc/zookeeper/conf:/usr/share/java/zookeeper.jar"
+            if self.overrides.get("audit_log"):
+                # its audit log on, and its audit logger (slf4j -> log4j) to stdout
+                props = os.path.join(self.tmp, "log4j.properties")
+                with open(props, "w") as f:
+                    f.write("log4j.rootLogger=WARN, CONSOLE\n"
+                            "log4j.appender.CONSOLE=org.apache.log4j.ConsoleAppender\n"
+                            "log4j.appender.CONSOLE.layout=org.apache.log4j.PatternLayout\n"
+                            "log4j.appender.CONSOLE.layout.ConversionPattern=%-5p %c{1} - %m%n\n"
+                            "log4j.logger.org.apache.zookeeper.audit.Slf4jAuditLogger=INFO\n")
+                java += ["-Dzookeeper.audit.enable=true", f"-Dlog4j.configuration=file:{props}"]
+                classpath += ":/usr/share/java/slf4j-log4j12.jar:/usr/share/java/log4j-1.2.jar"
+            return java + ["-cp", classpath, "org.apache.zookeeper.server.ZooKeeperServerMain", cfg]
         corrald = os.environ.get("CORRALD")
         if not corrald:
             pytest.skip("CORRALD is not set")
