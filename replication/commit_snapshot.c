@@ -255,6 +255,13 @@ int commit_install_snapshot(struct commit *c, const struct raft_snapshot_metadat
 	c->applied_index = snap.index;
 	c->installed = *meta;
 	c->installed_pending = true;
+	if (c->apply_paused) {
+		/* A diverged state (digest_check) replaced by raft's own transfer
+		 * of the leader's snapshot: it is the leader's now. */
+		c->apply_paused = false;
+		c->rebuilt_index = snap.index;
+		c->rebuilds++;
+	}
 	log_notice("installed the leader's snapshot at index %llu (%zu nodes, %zu sessions)",
 		   (unsigned long long)snap.index, c->state->tree.nodes.count,
 		   c->state->sessions.by_id.count);
