@@ -134,3 +134,83 @@ def test_off_by_default_and_on_after_a_reload(make_server):
         zk.stop()
         zk.close()
     assert [(r["operation"], r["znode"]) for r in got] == [("create", "/after")], got
+
+
+def journal_entries(sock):
+    """Entries sent with journald's native protocol to sock, each a dict."""
+    out = []
+    sock.setblocking(False)
+    while True:
+        try:
+            data = sock.recv(1 << 20)
+        except BlockingIOError:
+            return out
+        entry, i = {}, 0
+        while i < len(data):
+            nl = data.index(b"\n", i)
+            line = data[i:nl]
+            if b"=" in line:
+                k, v = line.split(b"=", 1)
+                i = nl + 1
+            else:   # KEY\n, 64-bit little-endian length, value, \n
+                k, n = line, int.from_bytes(data[nl + 1:nl + 9], "little")
+                v = data[nl + 9:nl + 9 + n]
+                i = nl + 9 + n + 1
+            entry[k.decode()] = v.decode(errors="replace")
+        out.append(entry)
+
+
+@pytest.mark.corral_only
+def test_records_carry_their_journal_fields(make_server, tmp_path):
+    """Under systemd (stderr is the journal's stream) a record goes to
+    journald with its own fields. corrald runs in a mount namespace where
+    /run/systemd/journal/socket is the test's socket."""
+    import os
+    import shutil
+    import socket
+    import subprocess
+    if os.geteuid() != 0 or not shutil.which("unshare"):
+        pytest.skip("needs root and unshare for a private /run/systemd/journal")
+    srv = make_server(audit_log=True)
+    srv.stop()
+    sock = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+    sock.bind(str(tmp_path / "socket"))
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 1 << 22)
+    st = os.stat(srv.log_path)
+    env = dict(os.environ, JOURNAL_STREAM=f"{st.st_dev}:{st.st_ino}")
+    script = ('mount -t tmpfs tmpfs /run/systemd && mkdir /run/systemd/journal && '
+              f'mount --bind {tmp_path} /run/systemd/journal && exec "$@"')
+    with open(srv.log_path, "a") as log:
+        srv.proc = subprocess.Popen(["unshare", "--mount", "--propagation", "private", "sh", "-c",
+                                     script, "sh"] + srv.command(), stdout=log, stderr=log,
+                                    env=env)
+    end = time.monotonic() + 30
+    while not srv.answers_handshake():
+        assert srv.proc.poll() is None and time.monotonic() < end, srv.log_text()
+        time.sleep(0.05)
+    zk = client(srv, auth=[("digest", "bob:pw")])
+    try:
+        zk.create("/j", b"")
+        with pytest.raises(NoNodeError):
+            zk.set("/nope", b"")
+        sid = "0x%x" % zk.client_id[0]
+        end = time.monotonic() + 10
+        got = []
+        while len(got) < 2 and time.monotonic() < end:
+            got += [e for e in journal_entries(sock)
+                    if e.get("MESSAGE_ID") == "1e4c0b6d27a94d0f9a3b7c1f0e2d5a0f"]
+            time.sleep(0.05)
+    finally:
+        zk.stop()
+        zk.close()
+        sock.close()
+    assert len(got) == 2, got
+    ok, failed = got
+    assert ok["OPERATION"] == "create" and ok["RESULT"] == "success" and ok["PATH"] == "/j", ok
+    assert ok["SESSION_ID"] == sid and ok["USER"] == "bob,127.0.0.1", ok
+    assert ok["CLIENT_ADDRESS"].startswith("127.0.0.1:") and ok["ZNODE_TYPE"] == "persistent", ok
+    assert int(ok["ZXID"], 16) > 0 and ok["PRIORITY"] == "6", ok
+    assert ok["MESSAGE"].startswith(f"session={sid}\tuser=bob,127.0.0.1\tip=127.0.0.1\t"), ok
+    assert failed["OPERATION"] == "setData" and failed["RESULT"] == "failure", failed
+    assert failed["ERROR"] == "NONODE" and failed["PATH"] == "/nope" and "ZXID" not in failed
+    assert failed["PRIORITY"] == "5", failed
