@@ -152,9 +152,11 @@ struct znode *tree_add(struct tree *t, struct znode *parent, const char *path, s
 	n->ctime = n->mtime = time_ms;
 	hash_table_insert(&t->nodes, &n->hash_node, path_hash(t, path, len));
 	child_append(parent, n);
-	n->digest = znode_digest(n);
-	t->digest += n->digest;
-	tree_node_changed(t, parent);
+	if (!t->digest_deferred) {
+		n->digest = znode_digest(n);
+		t->digest += n->digest;
+		tree_node_changed(t, parent);
+	}
 	t->data_bytes += data_len > 0 ? (uint64_t)data_len : 0;
 	t->path_bytes += len;
 	if (owner < 0)
@@ -171,8 +173,10 @@ void tree_remove(struct tree *t, struct znode *node)
 	struct znode *parent = node->parent;
 	hash_table_remove(&t->nodes, &node->hash_node, path_hash(t, node->path, node->path_len));
 	child_unlink(parent, node);
-	t->digest -= node->digest;
-	tree_node_changed(t, parent);
+	if (!t->digest_deferred) {
+		t->digest -= node->digest;
+		tree_node_changed(t, parent);
+	}
 	t->data_bytes -= node->data_len > 0 ? (uint64_t)node->data_len : 0;
 	ASSERT(t->path_bytes >= node->path_len);
 	t->path_bytes -= node->path_len;
@@ -256,6 +260,8 @@ uint32_t znode_digest(const struct znode *n)
 
 void tree_node_changed(struct tree *t, struct znode *n)
 {
+	if (t->digest_deferred)
+		return;
 	t->digest -= n->digest;
 	n->digest = znode_digest(n);
 	t->digest += n->digest;
@@ -263,6 +269,7 @@ void tree_node_changed(struct tree *t, struct znode *n)
 
 void tree_digest_recompute(struct tree *t)
 {
+	t->digest_deferred = false;
 	t->digest = 0;
 	tree_for_each_node(t, n) {
 		n->digest = znode_digest(n);

@@ -52,6 +52,9 @@ struct tree {
 	/* ZooKeeper's tree digest: the sum, wrapping, of every node's digest
 	 * (its NodeHashMapImpl), kept as nodes change. */
 	uint64_t digest;
+	/* Set while a snapshot loads (it sets every field directly): no
+	 * digest is kept until tree_digest_recompute() clears it. */
+	bool digest_deferred;
 	struct hash_key key;
 	struct znode *root;
 	struct acl_table acls;
@@ -93,7 +96,7 @@ uint32_t znode_digest(const struct znode *n);
  * digest and the tree's follow. */
 void tree_node_changed(struct tree *t, struct znode *n);
 /* Every node's digest and the tree's, from scratch (after a snapshot load,
- * which sets the fields directly). */
+ * which sets the fields directly); clears digest_deferred. */
 void tree_digest_recompute(struct tree *t);
 
 void znode_stat(const struct znode *node, struct zk_stat *ret);
