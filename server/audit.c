@@ -33,6 +33,15 @@ static bool audited_op(int32_t op)
 	       op == ZK_OP_SET_ACL || op == ZK_OP_MULTI;
 }
 
+/* Identities and ACL ids are the client's bytes: a tab or a newline in
+ * one would forge a field or a record. Control characters become '?'. */
+static void make_printable(char *s)
+{
+	for (; *s; s++)
+		if ((unsigned char)*s < 0x20 || *s == 0x7f)
+			*s = '?';
+}
+
 void audit_note_request(struct request *rq, const uint8_t *body, uint32_t len)
 {
 	if (!audited_op(rq->asked_op) || rq->asked_op == ZK_OP_MULTI)
@@ -62,6 +71,8 @@ void audit_note_request(struct request *rq, const uint8_t *body, uint32_t len)
 	}
 	free(rq->audit_path);
 	rq->audit_path = strndup(path, (size_t)path_len);
+	if (rq->audit_path)
+		make_printable(rq->audit_path);	/* not validated yet: prep may refuse it */
 }
 
 /* CreateMode's names, lower case, as ZooKeeper's audit log has them. */
@@ -98,6 +109,7 @@ static void acl_text(const struct acl_entry *acl, uint32_t n, char *out, size_t 
 			break;
 		used += (size_t)w;
 	}
+	make_printable(out);
 }
 
 /* The identities' user names, ZooKeeper's way: a digest's user, an ip's
@@ -118,6 +130,7 @@ static void user_text(const struct auth_identities *a, char *out, size_t size)
 				break;
 			used += (size_t)w;
 		}
+	make_printable(out);
 }
 
 /* The client's address without its port, as ZooKeeper's ip= has it. */

@@ -114,6 +114,22 @@ def test_digest_identities_are_users(make_server):
 
 
 @pytest.mark.corral_only
+def test_a_client_s_bytes_cannot_forge_fields_or_records(make_server):
+    srv = make_server(audit_log=True)
+    zk = client(srv, auth=[("digest", "ev\til\nsession=0x0:pw")])
+    try:
+        with pytest.raises(Exception):
+            zk.create("/bad\npath")
+        zk.create("/ok")
+        got = wait_records(srv, 2)
+    finally:
+        zk.stop()
+        zk.close()
+    assert len(got) == 2 and all(r["user"] == "ev?il?session=0x0,127.0.0.1" for r in got), got
+    assert got[0]["znode"] == "/bad?path" and got[0]["result"] == "failure", got
+
+
+@pytest.mark.corral_only
 def test_off_by_default_and_on_after_a_reload(make_server):
     srv = make_server()
     zk = client(srv)
