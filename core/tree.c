@@ -9,6 +9,20 @@
 
 #define TREE_INITIAL_BUCKETS 1024
 
+/* The CRC-32 of the path and the data, which change less often than the
+ * stat (a parent's changes with every create and delete under it): the
+ * digest goes on from it over the 60 bytes of stat alone. */
+static uint32_t content_crc(const struct znode *n)
+{
+	/* The root is "" in ZooKeeper's digest ("/" and "" are one node there). */
+	uLong crc = crc32(0L, Z_NULL, 0);
+	if (n->path_len > 1)
+		crc = crc32(crc, (const Bytef *)n->path, n->path_len);
+	if (n->data_len > 0)
+		crc = crc32(crc, n->data, (uInt)n->data_len);
+	return (uint32_t)crc;
+}
+
 static uint64_t path_hash(const struct tree *t, const char *path, size_t len)
 {
 	return hash_bytes(&t->key, path, len);
@@ -60,6 +74,7 @@ int tree_init(struct tree *t)
 	t->root->data_len = 0;
 	t->root->acl = acl_ref(t->acls.open_acl);
 	hash_table_insert(&t->nodes, &t->root->hash_node, path_hash(t, "/", 1));
+	t->root->content_crc = content_crc(t->root);
 	tree_node_changed(t, t->root);
 	return 0;
 }
@@ -153,6 +168,7 @@ struct znode *tree_add(struct tree *t, struct znode *parent, const char *path, s
 	hash_table_insert(&t->nodes, &n->hash_node, path_hash(t, path, len));
 	child_append(parent, n);
 	if (!t->digest_deferred) {
+		n->content_crc = content_crc(n);
 		n->digest = znode_digest(n);
 		t->digest += n->digest;
 		tree_node_changed(t, parent);
@@ -195,6 +211,8 @@ int tree_set_data(struct tree *t, struct znode *node, const void *data, int32_t 
 	 * calls: replies copy it out when they are built. */
 	if (data_len > 0 && data_len == node->data_len) {
 		memmove(node->data, data, (size_t)data_len);
+		if (!t->digest_deferred)
+			node->content_crc = content_crc(node);
 		return 0;
 	}
 	uint8_t *copy = NULL;
@@ -210,6 +228,8 @@ int tree_set_data(struct tree *t, struct znode *node, const void *data, int32_t 
 	free(node->data);
 	node->data = copy;
 	node->data_len = data_len;
+	if (!t->digest_deferred)
+		node->content_crc = content_crc(node);
 	return 0;
 }
 
@@ -248,14 +268,7 @@ uint32_t znode_digest(const struct znode *n)
 	/* StatPersisted's ephemeralOwner: the raw marker of containers and TTL nodes too */
 	p = put_be64(p, (uint64_t)n->owner);
 	ASSERT(p == b + sizeof(b));
-	/* The root is "" in ZooKeeper's digest ("/" and "" are one node there). */
-	uLong crc = crc32(0L, Z_NULL, 0);
-	if (n->path_len > 1)
-		crc = crc32(crc, (const Bytef *)n->path, n->path_len);
-	if (n->data_len > 0)
-		crc = crc32(crc, n->data, (uInt)n->data_len);
-	crc = crc32(crc, b, sizeof(b));
-	return (uint32_t)crc;
+	return (uint32_t)crc32(n->content_crc, b, sizeof(b));
 }
 
 void tree_node_changed(struct tree *t, struct znode *n)
@@ -272,6 +285,7 @@ void tree_digest_recompute(struct tree *t)
 	t->digest_deferred = false;
 	t->digest = 0;
 	tree_for_each_node(t, n) {
+		n->content_crc = content_crc(n);
 		n->digest = znode_digest(n);
 		t->digest += n->digest;
 	}

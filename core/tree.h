@@ -37,6 +37,7 @@ struct znode {
 	int32_t num_children;
 	uint32_t path_len;
 	uint32_t digest;		/* znode_digest() of the fields as they are now */
+	uint32_t content_crc;		/* CRC-32 of its path and data: the digest's first part */
 	int64_t czxid, mzxid, pzxid;
 	int64_t ctime, mtime;
 	int64_t owner;			/* session id, ZNODE_OWNER_CONTAINER, TTL marker, or 0 */
@@ -79,7 +80,9 @@ struct znode *tree_add(struct tree *t, struct znode *parent, const char *path, s
 		       int64_t zxid, int64_t time_ms);
 /* Unlinks and frees a node without children. */
 void tree_remove(struct tree *t, struct znode *node);
-/* Replaces the data (copied). Returns 0 or -ENOMEM (node unchanged then). */
+/* Replaces the data (copied), and the CRC of path and data the digest
+ * starts from (the caller then calls tree_node_changed(), once it set the
+ * rest). Returns 0 or -ENOMEM (node unchanged then). */
 int tree_set_data(struct tree *t, struct znode *node, const void *data, int32_t data_len);
 
 /* ZooKeeper's digest of a node (DigestCalculator, digest version 2): the
