@@ -68,7 +68,7 @@ def test_every_write_is_audited_with_who_and_what(make_server):
     finally:
         zk.stop()                         # its end deletes the ephemeral
         zk.close()
-    got = wait_records(srv, 12)
+    got = wait_records(srv, 11)
     want = [
         ("create", "/a", "success"), ("create", seq, "success"), ("setData", "/a", "success"),
         ("setAcl", "/a", "success"), ("create", "/a", "failure"), ("delete", "/nothing", "failure"),
