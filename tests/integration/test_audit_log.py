@@ -141,7 +141,7 @@ def test_off_by_default_and_on_after_a_reload(make_server):
         srv.command()        # rewrites corral.yaml
         srv.proc.send_signal(signal.SIGHUP)
         end = time.monotonic() + 10
-        while "the audit log is on" not in srv.log_text():
+        while "configuration reloaded from" not in srv.log_text():
             assert time.monotonic() < end, srv.log_text()[-2000:]
             time.sleep(0.05)
         zk.create("/after", b"")
