@@ -83,7 +83,7 @@ void log_full(int priority, const struct log_fields *f, const char *fmt, ...)
 		}
 		if (f && f->path && asprintf(&p, "PATH=%s", f->path) >= 0)
 			iov[n++] = (struct iovec){ p, strlen(p) };
-		for (int k = 0; f && f->extra && f->extra[k] && k < LOG_EXTRA_FIELDS_MAX; k++)
+		for (int k = 0; f && f->extra && k < LOG_EXTRA_FIELDS_MAX && f->extra[k]; k++)
 			iov[n++] = (struct iovec){ (char *)f->extra[k], strlen(f->extra[k]) };
 		if (m && sd_journal_sendv(iov, n) >= 0) {
 			free(m);
