@@ -31,7 +31,7 @@ static const char *const word_names[FLW_COUNT] = {
 	[FLW_CONF] = "conf", [FLW_CONS] = "cons", [FLW_CRST] = "crst", [FLW_DIRS] = "dirs",
 	[FLW_DUMP] = "dump", [FLW_ENVI] = "envi", [FLW_RUOK] = "ruok", [FLW_SRST] = "srst",
 	[FLW_SRVR] = "srvr", [FLW_STAT] = "stat", [FLW_WCHC] = "wchc", [FLW_WCHP] = "wchp",
-	[FLW_WCHS] = "wchs", [FLW_MNTR] = "mntr", [FLW_ISRO] = "isro",
+	[FLW_WCHS] = "wchs", [FLW_MNTR] = "mntr", [FLW_ISRO] = "isro", [FLW_HASH] = "hash",
 };
 
 enum key_kind {
@@ -151,6 +151,7 @@ static const struct key ensemble_keys[] = {
 static const struct key top_keys[] = {
 	FIELD(KEY_STRING, "data_dir", data_dir),
 	LIVE_FIELD(KEY_LOG_LEVEL, "log_level", log_level),
+	LIVE_FIELD(KEY_BOOL, "audit_log", audit_log),
 	SECTION("client", client_keys),
 	SECTION("session", session_keys),
 	SECTION("znode", znode_keys),
@@ -544,7 +545,7 @@ int config_init_defaults(struct server_config *cfg)
 		 * paths) and the resets crst and srst must be asked for. */
 		.four_letter_words = 1u << FLW_RUOK | 1u << FLW_SRVR | 1u << FLW_STAT | 1u << FLW_MNTR |
 				     1u << FLW_ISRO | 1u << FLW_CONF | 1u << FLW_ENVI | 1u << FLW_DIRS |
-				     1u << FLW_WCHS,
+				     1u << FLW_WCHS | 1u << FLW_HASH,
 		.tick_time_ms = 2000,
 		.max_sessions = 100000,
 		.max_watches_per_session = 1000000,

@@ -149,9 +149,13 @@ static void apply_live(struct service *svc, struct server_config *cur, struct se
 {
 	enum log_level before = cur->log_level;
 
+	bool audit_before = cur->audit_log;
+
 	config_reload(cur, next, restart_needed, svc);
 	if (cur->log_level != before)
 		log_set_level(cur->log_level);
+	if (cur->audit_log != audit_before)
+		log_notice("reload: the audit log is %s", cur->audit_log ? "on" : "off");
 	server_config_changed(svc->srv);
 }
 

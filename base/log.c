@@ -58,7 +58,7 @@ void log_full(int priority, const struct log_fields *f, const char *fmt, ...)
 
 	if (to_journal) {
 		char prio[32], mid[64] = "", sid[64] = "", zxid[64] = "";
-		struct iovec iov[7];
+		struct iovec iov[7 + LOG_EXTRA_FIELDS_MAX];
 		int n = 0;
 		char *m = NULL, *p = NULL;
 
@@ -83,6 +83,8 @@ void log_full(int priority, const struct log_fields *f, const char *fmt, ...)
 		}
 		if (f && f->path && asprintf(&p, "PATH=%s", f->path) >= 0)
 			iov[n++] = (struct iovec){ p, strlen(p) };
+		for (int k = 0; f && f->extra && k < LOG_EXTRA_FIELDS_MAX && f->extra[k]; k++)
+			iov[n++] = (struct iovec){ (char *)f->extra[k], strlen(f->extra[k]) };
 		if (m && sd_journal_sendv(iov, n) >= 0) {
 			free(m);
 			free(p);

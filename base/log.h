@@ -34,6 +34,9 @@ enum log_level {
 #define LOG_MSGID_SLOW_CLIENT		"1e4c0b6d27a94d0f9a3b7c1f0e2d5a0a"
 #define LOG_MSGID_DEADLINE		"1e4c0b6d27a94d0f9a3b7c1f0e2d5a0b"
 #define LOG_MSGID_MEMORY_BUDGET		"1e4c0b6d27a94d0f9a3b7c1f0e2d5a0c"
+#define LOG_MSGID_DIGEST_MISMATCH	"1e4c0b6d27a94d0f9a3b7c1f0e2d5a0d"
+#define LOG_MSGID_STATE_REBUILT		"1e4c0b6d27a94d0f9a3b7c1f0e2d5a0e"
+#define LOG_MSGID_AUDIT			"1e4c0b6d27a94d0f9a3b7c1f0e2d5a0f"
 
 void log_setup(enum log_level level);
 void log_set_level(enum log_level level);
@@ -45,7 +48,11 @@ struct log_fields {
 	int64_t session_id;
 	int64_t zxid;
 	const char *path;
+	/* More journal fields, "NAME=value" each, up to LOG_EXTRA_FIELDS_MAX;
+	 * NULL-terminated (or NULL). */
+	const char *const *extra;
 };
+#define LOG_EXTRA_FIELDS_MAX 12
 
 void log_full(int priority, const struct log_fields *fields, const char *fmt, ...)
 	__attribute__((format(printf, 3, 4)));

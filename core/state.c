@@ -55,7 +55,9 @@ int state_init(struct state *s, uint8_t server_id, uint64_t wall_ms)
 			return -ENOMEM;
 		}
 		n->aversion = builtin_nodes[i].aversion;
+		tree_node_changed(&s->tree, n);
 	}
+	tree_node_changed(&s->tree, s->tree.root);
 	return 0;
 }
 
@@ -81,4 +83,38 @@ uint64_t state_memory_bytes(const struct state *s)
 	const struct tree *t = &s->tree;
 	return (uint64_t)t->nodes.count * (sizeof(struct znode) + 32) + t->data_bytes +
 	       t->path_bytes + (uint64_t)s->sessions.by_id.count * (sizeof(struct session) + 48);
+}
+
+void state_note_digest(struct state *s)
+{
+	struct digest_history *h = &s->digests;
+	struct zxid_digest zd = { .zxid = s->last_zxid, .digest = s->tree.digest };
+	h->recent[h->recent_next] = zd;
+	h->recent_next = (h->recent_next + 1) % STATE_DIGEST_RECENT;
+	if (h->recent_count < STATE_DIGEST_RECENT)
+		h->recent_count++;
+	if (zd.zxid % STATE_DIGEST_LOG_INTERVAL != 0)
+		return;
+	if (h->log_count == STATE_DIGEST_LOG_LIMIT) {
+		h->log_start = (h->log_start + 1) % STATE_DIGEST_LOG_LIMIT;
+		h->log_count--;
+	}
+	h->log[(h->log_start + h->log_count) % STATE_DIGEST_LOG_LIMIT] = zd;
+	h->log_count++;
+}
+
+int state_digest_at(const struct state *s, int64_t zxid, uint64_t *ret_digest)
+{
+	const struct digest_history *h = &s->digests;
+	for (uint32_t k = 1; k <= h->recent_count; k++) {
+		const struct zxid_digest *zd =
+			&h->recent[(h->recent_next + STATE_DIGEST_RECENT - k) % STATE_DIGEST_RECENT];
+		if (zd->zxid == zxid) {
+			*ret_digest = zd->digest;
+			return 0;
+		}
+		if (zd->zxid < zxid)
+			break;
+	}
+	return -ENOENT;
 }

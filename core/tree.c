@@ -5,7 +5,23 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <zlib.h>
+
 #define TREE_INITIAL_BUCKETS 1024
+
+/* The CRC-32 of the path and the data, which change less often than the
+ * stat (a parent's changes with every create and delete under it): the
+ * digest goes on from it over the 60 bytes of stat alone. */
+static uint32_t content_crc(const struct znode *n)
+{
+	/* The root is "" in ZooKeeper's digest ("/" and "" are one node there). */
+	uLong crc = crc32(0L, Z_NULL, 0);
+	if (n->path_len > 1)
+		crc = crc32(crc, (const Bytef *)n->path, n->path_len);
+	if (n->data_len > 0)
+		crc = crc32(crc, n->data, (uInt)n->data_len);
+	return (uint32_t)crc;
+}
 
 static uint64_t path_hash(const struct tree *t, const char *path, size_t len)
 {
@@ -58,6 +74,8 @@ int tree_init(struct tree *t)
 	t->root->data_len = 0;
 	t->root->acl = acl_ref(t->acls.open_acl);
 	hash_table_insert(&t->nodes, &t->root->hash_node, path_hash(t, "/", 1));
+	t->root->content_crc = content_crc(t->root);
+	tree_node_changed(t, t->root);
 	return 0;
 }
 
@@ -149,6 +167,12 @@ struct znode *tree_add(struct tree *t, struct znode *parent, const char *path, s
 	n->ctime = n->mtime = time_ms;
 	hash_table_insert(&t->nodes, &n->hash_node, path_hash(t, path, len));
 	child_append(parent, n);
+	if (!t->digest_deferred) {
+		n->content_crc = content_crc(n);
+		n->digest = znode_digest(n);
+		t->digest += n->digest;
+		tree_node_changed(t, parent);
+	}
 	t->data_bytes += data_len > 0 ? (uint64_t)data_len : 0;
 	t->path_bytes += len;
 	if (owner < 0)
@@ -162,8 +186,13 @@ void tree_remove(struct tree *t, struct znode *node)
 	ASSERT(!list_linked(&node->owner_node));	/* its session let go of it first */
 	ASSERT(t->data_bytes >= (uint64_t)(node->data_len > 0 ? node->data_len : 0));
 	ASSERT(node->owner >= 0 || t->reapable_count > 0);
+	struct znode *parent = node->parent;
 	hash_table_remove(&t->nodes, &node->hash_node, path_hash(t, node->path, node->path_len));
-	child_unlink(node->parent, node);
+	child_unlink(parent, node);
+	if (!t->digest_deferred) {
+		t->digest -= node->digest;
+		tree_node_changed(t, parent);
+	}
 	t->data_bytes -= node->data_len > 0 ? (uint64_t)node->data_len : 0;
 	ASSERT(t->path_bytes >= node->path_len);
 	t->path_bytes -= node->path_len;
@@ -182,6 +211,8 @@ int tree_set_data(struct tree *t, struct znode *node, const void *data, int32_t 
 	 * calls: replies copy it out when they are built. */
 	if (data_len > 0 && data_len == node->data_len) {
 		memmove(node->data, data, (size_t)data_len);
+		if (!t->digest_deferred)
+			node->content_crc = content_crc(node);
 		return 0;
 	}
 	uint8_t *copy = NULL;
@@ -197,7 +228,67 @@ int tree_set_data(struct tree *t, struct znode *node, const void *data, int32_t 
 	free(node->data);
 	node->data = copy;
 	node->data_len = data_len;
+	if (!t->digest_deferred)
+		node->content_crc = content_crc(node);
 	return 0;
+}
+
+static uint8_t *put_be64(uint8_t *p, uint64_t v)
+{
+	for (int k = 7; k >= 0; k--)
+		*p++ = (uint8_t)(v >> (8 * k));
+	return p;
+}
+
+static uint8_t *put_be32(uint8_t *p, uint32_t v)
+{
+	for (int k = 3; k >= 0; k--)
+		*p++ = (uint8_t)(v >> (8 * k));
+	return p;
+}
+
+uint32_t znode_digest(const struct znode *n)
+{
+	static const char subtree[] = "/zookeeper/";
+	if (n->path_len >= sizeof(subtree) - 1 && memcmp(n->path, subtree, sizeof(subtree) - 1) == 0)
+		return 0;
+	struct zk_stat st;
+	znode_stat(n, &st);
+	uint8_t b[60], *p = b;
+	p = put_be64(p, (uint64_t)st.czxid);
+	p = put_be64(p, (uint64_t)st.mzxid);
+	p = put_be64(p, (uint64_t)st.pzxid);
+	p = put_be64(p, (uint64_t)st.ctime);
+	p = put_be64(p, (uint64_t)st.mtime);
+	p = put_be32(p, (uint32_t)st.version);
+	/* StatPersisted's cversion: the creates under the node (a client's
+	 * cversion, creates * 2 - children, is derived from it) */
+	p = put_be32(p, (uint32_t)n->child_creates);
+	p = put_be32(p, (uint32_t)st.aversion);
+	/* StatPersisted's ephemeralOwner: the raw marker of containers and TTL nodes too */
+	p = put_be64(p, (uint64_t)n->owner);
+	ASSERT(p == b + sizeof(b));
+	return (uint32_t)crc32(n->content_crc, b, sizeof(b));
+}
+
+void tree_node_changed(struct tree *t, struct znode *n)
+{
+	if (t->digest_deferred)
+		return;
+	t->digest -= n->digest;
+	n->digest = znode_digest(n);
+	t->digest += n->digest;
+}
+
+void tree_digest_recompute(struct tree *t)
+{
+	t->digest_deferred = false;
+	t->digest = 0;
+	tree_for_each_node(t, n) {
+		n->content_crc = content_crc(n);
+		n->digest = znode_digest(n);
+		t->digest += n->digest;
+	}
 }
 
 void znode_stat(const struct znode *n, struct zk_stat *ret)

@@ -36,6 +36,8 @@ struct znode {
 	int32_t aversion;
 	int32_t num_children;
 	uint32_t path_len;
+	uint32_t digest;		/* znode_digest() of the fields as they are now */
+	uint32_t content_crc;		/* CRC-32 of its path and data: the digest's first part */
 	int64_t czxid, mzxid, pzxid;
 	int64_t ctime, mtime;
 	int64_t owner;			/* session id, ZNODE_OWNER_CONTAINER, TTL marker, or 0 */
@@ -48,6 +50,12 @@ struct tree {
 	uint64_t data_bytes;	/* sum of data lengths, for mntr */
 	uint64_t path_bytes;	/* sum of path lengths (the memory budget's estimate) */
 	size_t reapable_count;	/* containers and TTL nodes: the reaper scans only when > 0 */
+	/* ZooKeeper's tree digest: the sum, wrapping, of every node's digest
+	 * (its NodeHashMapImpl), kept as nodes change. */
+	uint64_t digest;
+	/* Set while a snapshot loads (it sets every field directly): no
+	 * digest is kept until tree_digest_recompute() clears it. */
+	bool digest_deferred;
 	struct hash_key key;
 	struct znode *root;
 	struct acl_table acls;
@@ -72,8 +80,27 @@ struct znode *tree_add(struct tree *t, struct znode *parent, const char *path, s
 		       int64_t zxid, int64_t time_ms);
 /* Unlinks and frees a node without children. */
 void tree_remove(struct tree *t, struct znode *node);
-/* Replaces the data (copied). Returns 0 or -ENOMEM (node unchanged then). */
+/* Replaces the data (copied), and the CRC of path and data the digest
+ * starts from (the caller then calls tree_node_changed(), once it set the
+ * rest). Returns 0 or -ENOMEM (node unchanged then). */
 int tree_set_data(struct tree *t, struct znode *node, const void *data, int32_t data_len);
+
+/* ZooKeeper's digest of a node (DigestCalculator, digest version 2): the
+ * CRC-32 of its path ("" for the root), its data and its czxid, mzxid,
+ * pzxid, ctime, mtime, version, cversion, aversion and ephemeralOwner, big
+ * endian, as ZooKeeper stores them (StatPersisted: cversion counts the
+ * creates under the node, ephemeralOwner holds the container and TTL
+ * markers). Nodes under /zookeeper/ count 0, as in ZooKeeper. ACLs and
+ * sessions are not in it. */
+#define TREE_DIGEST_VERSION 2
+uint32_t znode_digest(const struct znode *n);
+/* A node's fields changed (after tree_add and tree_remove, which see to
+ * the node and its parent themselves, a change made by the caller): its
+ * digest and the tree's follow. */
+void tree_node_changed(struct tree *t, struct znode *n);
+/* Every node's digest and the tree's, from scratch (after a snapshot load,
+ * which sets the fields directly); clears digest_deferred. */
+void tree_digest_recompute(struct tree *t);
 
 void znode_stat(const struct znode *node, struct zk_stat *ret);
 static inline bool znode_is_ephemeral(const struct znode *n)

@@ -71,15 +71,16 @@ static int apply_create(struct state *s, const struct txn *t, const struct txn_o
 	struct acl_list *acl = acl_intern(&s->tree.acls, op->acl, op->acl_count);
 	if (!acl)
 		return -ENOMEM;
+	/* The parent's counters first: tree_add() then takes its digest once. */
+	parent->child_creates = op->parent_child_creates;
+	if (t->zxid > parent->pzxid)
+		parent->pzxid = t->zxid;
 	struct znode *n = tree_add(&s->tree, parent, op->path, op->path_len, op->data,
 				   op->data_len, acl, op->owner, t->zxid, t->time_ms);
 	acl_unref(&s->tree.acls, acl);
 	if (!n)
 		return -ENOMEM;
 	ASSERT(n->parent == parent && parent->num_children > 0 && n->czxid == t->zxid);
-	parent->child_creates = op->parent_child_creates;
-	if (t->zxid > parent->pzxid)
-		parent->pzxid = t->zxid;
 	if (znode_is_ephemeral(n)) {
 		struct session *owner = session_lookup(&s->sessions, n->owner);
 		if (owner)
@@ -136,6 +137,7 @@ static int apply_op(struct state *s, const struct txn *t, const struct txn_op *o
 		n->version = op->version;
 		n->mzxid = t->zxid;
 		n->mtime = t->time_ms;
+		tree_node_changed(&s->tree, n);
 		znode_stat(n, &res->stat);
 		notify(s, t->zxid, ZK_EVENT_NODE_DATA_CHANGED, n, n->path, n->path_len);
 		return 0;
@@ -151,6 +153,7 @@ static int apply_op(struct state *s, const struct txn *t, const struct txn_op *o
 		acl_unref(&s->tree.acls, n->acl);
 		n->acl = acl;
 		n->aversion = op->version;
+		tree_node_changed(&s->tree, n);
 		znode_stat(n, &res->stat);
 		return 0;
 	}
@@ -191,5 +194,6 @@ int txn_apply(struct state *s, const struct txn *t, struct txn_result *results)
 			return r;
 	}
 	s->last_zxid = t->zxid;
+	state_note_digest(s);
 	return 0;
 }

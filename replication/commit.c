@@ -126,6 +126,8 @@ static void abandon_all(struct commit *c, int err)
 
 static void apply_committed(struct commit *c)
 {
+	if (c->apply_paused)
+		return;
 	raft_index commit_index = raft_commit_index(&c->raft);
 	/* The leader's word (ensemble.c) can be ahead of what raft learned. */
 	if (c->known_commit > commit_index && c->known_commit_term == raft_current_term(&c->raft))
@@ -136,6 +138,11 @@ static void apply_committed(struct commit *c)
 	struct txn *t;
 	while ((t = queue_first(c)) && (raft_index)t->zxid <= commit_index) {
 		list_remove(&c->queue, &t->commit_node);
+		if ((uint64_t)t->zxid <= c->rebuilt_index) {
+			/* already in the snapshot the state was rebuilt from */
+			c->on_abandoned(c->ctx, t, ECONNRESET);
+			continue;
+		}
 		c->txns_committed++;
 		any = true;
 		c->on_committed(c->ctx, t);
@@ -144,6 +151,16 @@ static void apply_committed(struct commit *c)
 		c->batches_committed++;
 		commit_snapshot_if_due(c, loop_now_ms());
 	}
+}
+
+void commit_apply_committed(struct commit *c)
+{
+	apply_committed(c);
+}
+
+void commit_pause_apply(struct commit *c)
+{
+	c->apply_paused = true;
 }
 
 void commit_learn_commit(struct commit *c, uint64_t term, uint64_t index)

@@ -108,6 +108,16 @@ struct commit {
 	struct summary snapshot_ms;	/* how long each took, fork to rename */
 	struct raft_snapshot_metadata installed;	/* a leader's snapshot, to report */
 	bool installed_pending;
+	/* A snapshot wanted at once, of an index at least this (the leader,
+	 * for a follower that rebuilds its state), or 0. */
+	uint64_t snapshot_wanted_index;
+
+	/* A state found diverged from the leader's (the server's digest
+	 * check): committed txns wait in the queue, and no snapshot is taken
+	 * of it, until commit_rebuild() replaces it. */
+	bool apply_paused;
+	uint64_t rebuilt_index;		/* the last rebuild's snapshot: txns up to it are in the state */
+	uint64_t rebuilds;
 
 	/* The configuration and terms, as the log holds them. */
 	uint8_t *conf;			/* the latest configuration entry, encoded */
@@ -236,6 +246,22 @@ void commit_fail(struct commit *c, int err);
  * 0 or a negative errno (the snapshot did not load). */
 int commit_install_snapshot(struct commit *c, const struct raft_snapshot_metadata *meta,
 			    const char *path);
+
+/* Asks for a snapshot of an index of at least min_index as soon as the
+ * state has it (whether or not enough was logged). */
+void commit_snapshot_request(struct commit *c, uint64_t min_index);
+/* The state diverged from the leader's: committed txns wait from now on,
+ * until commit_rebuild(). */
+void commit_pause_apply(struct commit *c);
+/* The leader's snapshot at path (of index, at or past the applied one)
+ * replaces the diverged state; the raft log stays as it is. Txns up to
+ * index are dropped, later ones applied; a snapshot of the new state is
+ * asked for (so a restart does not load one of the diverged state).
+ * Returns 0, or a negative errno with the state unchanged but for what
+ * reset_state did (the caller asks again). */
+int commit_rebuild(struct commit *c, const char *path, uint64_t index);
+/* Applies what is committed (after a rebuild let the queue go on). */
+void commit_apply_committed(struct commit *c);
 
 /* Shared by the commit step's own files (commit.c, commit_open.c,
  * commit_snapshot.c) only: */

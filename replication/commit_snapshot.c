@@ -130,9 +130,16 @@ void commit_snapshot_check(struct commit *c, uint64_t now_ms)
 /* Starts a snapshot when enough has been logged since the last one and none
  * is being written. Called on the timer and after every committed batch, so
  * a busy server snapshots on time. */
+void commit_snapshot_request(struct commit *c, uint64_t min_index)
+{
+	if (min_index > c->snapshot_wanted_index)
+		c->snapshot_wanted_index = min_index;
+	commit_snapshot_if_due(c, loop_now_ms());
+}
+
 void commit_snapshot_if_due(struct commit *c, uint64_t now_ms)
 {
-	if (c->snapshot_pid || !c->raft_ready || c->failed)
+	if (c->snapshot_pid || !c->raft_ready || c->failed || c->apply_paused)
 		return;
 	raft_index applied = c->applied_index;
 	/* At least snapshot_entries, and at least half the tree: writing a
@@ -146,7 +153,10 @@ void commit_snapshot_if_due(struct commit *c, uint64_t now_ms)
 	bool due = (entries && applied - c->snapshot_index >= entries) ||
 		   (c->snapshot_log_bytes &&
 		    c->wal.bytes_written - c->snapshot_bytes_mark >= c->snapshot_log_bytes);
-	if (!due || applied <= c->snapshot_index || now_ms < c->snapshot_retry_ms)
+	bool wanted = c->snapshot_wanted_index && applied >= c->snapshot_wanted_index;
+	if (wanted)
+		c->snapshot_wanted_index = 0;
+	else if (!due || applied <= c->snapshot_index || now_ms < c->snapshot_retry_ms)
 		return;
 	c->snapshot_bytes_mark = c->wal.bytes_written;
 	/* The state is exactly the commit index's: every step applies what it
@@ -189,6 +199,35 @@ void commit_on_snapshot_exit(struct loop_op *op, int res, uint32_t flags)
 	c->snapshot_pidfd = -1;
 	if (c->raft_ready && !c->failed)
 		commit_snapshot_check(c, loop_now_ms());
+}
+
+int commit_rebuild(struct commit *c, const char *path, uint64_t index)
+{
+	char why[512];
+	if (!c->apply_paused || index < c->applied_index)
+		return -ESTALE;
+	if (c->reset_state && c->reset_state(c->ctx) < 0)
+		return -ENOMEM;
+	struct snapshot_meta snap;
+	int r = snapshot_load_file(path, &c->meta.identity, c->state, &snap, why, sizeof(why));
+	if (r == 0 && snap.index != index)
+		r = -EBADMSG;
+	if (r < 0) {
+		log_error("the leader's snapshot at index %llu does not load: %s",
+			  (unsigned long long)index, r == -EBADMSG ? "another index" : why);
+		return r;
+	}
+	free(snap.conf);
+	c->rebuilt_index = index;
+	c->applied_index = index;
+	c->apply_paused = false;
+	c->rebuilds++;
+	log_notice("rebuilt the state from the leader's snapshot at index %llu (%zu nodes, "
+		   "%zu sessions)", (unsigned long long)index, c->state->tree.nodes.count,
+		   c->state->sessions.by_id.count);
+	commit_apply_committed(c);
+	commit_snapshot_request(c, c->applied_index);
+	return 0;
 }
 
 /* RAFT_UPDATE_SNAPSHOT: a leader's snapshot, received whole at path,
@@ -243,6 +282,13 @@ int commit_install_snapshot(struct commit *c, const struct raft_snapshot_metadat
 	c->applied_index = snap.index;
 	c->installed = *meta;
 	c->installed_pending = true;
+	if (c->apply_paused) {
+		/* A diverged state (digest_check) replaced by raft's own transfer
+		 * of the leader's snapshot: it is the leader's now. */
+		c->apply_paused = false;
+		c->rebuilt_index = snap.index;
+		c->rebuilds++;
+	}
 	log_notice("installed the leader's snapshot at index %llu (%zu nodes, %zu sessions)",
 		   (unsigned long long)snap.index, c->state->tree.nodes.count,
 		   c->state->sessions.by_id.count);

@@ -54,6 +54,17 @@ static void on_message(void *ctx, struct raft_message *m)
 		peer_message_release(m);
 		return;
 	}
+	if (snapshot_transfer_is_rebuild(m)) {
+		/* For the state alone, from the leader it follows: raft's log is sound. */
+		if (m->server_id == commit_leader(c) && c->apply_paused) {
+			int r = snapshot_transfer_rebuild_install(en->transfers, m);
+			if (r < 0)
+				log_warning("rebuilding the state from the leader's snapshot failed: %s; "
+					    "asking again", strerror(-r));
+		}
+		peer_message_release(m);
+		return;
+	}
 	m->server_address = address_of(c, m->server_id);
 	struct raft_event e = { .type = RAFT_RECEIVE };
 	e.receive.message = m;
@@ -298,6 +309,12 @@ static bool leader_reachable(void *ctx, raft_id leader)
 	return en->lost_leader != leader ||
 	       en->lost_leader_term != raft_current_term(&en->commit->raft) ||
 	       peer_transport_up(&en->peers, leader);
+}
+
+void ensemble_send_rebuild(struct ensemble *en, raft_id to)
+{
+	struct commit *c = en->commit;
+	snapshot_transfer_rebuild(en->transfers, to, c->snapshot_index, raft_current_term(&c->raft));
 }
 
 int ensemble_send_frame(struct ensemble *e, raft_id to, uint16_t type, const void *body, size_t len)

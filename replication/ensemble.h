@@ -67,6 +67,10 @@ int ensemble_open(struct ensemble *e, struct commit *c, const struct ensemble_co
 bool ensemble_close(struct ensemble *e);
 void ensemble_free(struct ensemble *e);
 
+/* The leader: sends its newest snapshot to a follower whose state
+ * diverged (snapshot_transfer_rebuild). */
+void ensemble_send_rebuild(struct ensemble *e, raft_id to);
+
 /* A frame of corral's own to a member (forwarded requests, liveness). */
 int ensemble_send_frame(struct ensemble *e, raft_id to, uint16_t type, const void *body,
 			size_t len);

@@ -38,6 +38,8 @@ enum peer_frame_type {
 	PEER_FRAME_FORWARD = PEER_FRAME_CORRAL + 2,		/* a follower's request (forward) */
 	PEER_FRAME_TOUCH = PEER_FRAME_CORRAL + 3,		/* sessions heard from (forward) */
 	PEER_FRAME_COMMIT = PEER_FRAME_CORRAL + 4,		/* the leader's commit index (ensemble.c) */
+	PEER_FRAME_DIGEST = PEER_FRAME_CORRAL + 5,		/* the leader's tree digest (digest_check) */
+	PEER_FRAME_REBUILD = PEER_FRAME_CORRAL + 6,		/* a diverged follower asks (digest_check) */
 };
 
 /* A frame whose header checked out; body points into the buffer decoded. */

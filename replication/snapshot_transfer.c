@@ -25,6 +25,7 @@ struct snapshot_send {
 	uint64_t offset, size;
 	struct raft_message m;		/* InstallSnapshot, its data and conf to fill */
 	struct snapshot_meta meta;
+	bool rebuild;			/* for a diverged follower's state (announce says so) */
 };
 
 struct snapshot_receive {
@@ -62,7 +63,24 @@ static void send_end(struct snapshot_transfers *x, unsigned i)
 	x->sends[i] = x->sends[--x->send_count];
 }
 
+static void start_send(struct snapshot_transfers *x, const struct raft_message *m, bool rebuild);
+
 void snapshot_transfer_start(struct snapshot_transfers *x, const struct raft_message *m)
+{
+	start_send(x, m, false);
+}
+
+void snapshot_transfer_rebuild(struct snapshot_transfers *x, raft_id to, uint64_t index,
+			       uint64_t term)
+{
+	struct raft_message m = { .type = RAFT_INSTALL_SNAPSHOT, .server_id = to };
+	m.install_snapshot.version = 0;
+	m.install_snapshot.term = term;
+	m.install_snapshot.last_index = index;
+	start_send(x, &m, true);
+}
+
+static void start_send(struct snapshot_transfers *x, const struct raft_message *m, bool rebuild)
 {
 	for (unsigned i = 0; i < x->send_count; i++)
 		if (x->sends[i].to == m->server_id) {
@@ -90,10 +108,12 @@ void snapshot_transfer_start(struct snapshot_transfers *x, const struct raft_mes
 	s->to = m->server_id;
 	s->size = (uint64_t)size;
 	s->m = *m;
+	s->rebuild = rebuild;
 	x->send_count++;
-	log_info("sending the snapshot at index %llu (%llu bytes) to server %llu, which is too far "
-		 "behind for the log", (unsigned long long)s->meta.index, (unsigned long long)s->size,
-		 (unsigned long long)s->to);
+	log_info("sending the snapshot at index %llu (%llu bytes) to server %llu, %s",
+		 (unsigned long long)s->meta.index, (unsigned long long)s->size,
+		 (unsigned long long)s->to, rebuild ? "whose state diverged, to rebuild it"
+		 : "which is too far behind for the log");
 	snapshot_transfer_pump(x);
 }
 
@@ -102,9 +122,11 @@ static void send_install(struct snapshot_transfers *x, struct snapshot_send *s)
 {
 	struct raft_message m = s->m;
 	struct raft_install_snapshot *a = &m.install_snapshot;
-	uint8_t announce[16];
+	/* index, size, and for a rebuild a third word: 1 */
+	uint8_t announce[24];
 	store_be64(announce, s->meta.index);
 	store_be64(announce + 8, s->size);
+	store_be64(announce + 16, 1);
 	if (raft_conf_decode(s->meta.conf, s->meta.conf_len, &a->conf) < 0) {
 		log_warning("the snapshot at index %llu holds an unreadable configuration; not sent",
 			    (unsigned long long)s->meta.index);
@@ -114,7 +136,7 @@ static void send_install(struct snapshot_transfers *x, struct snapshot_send *s)
 	a->last_term = s->meta.term;
 	a->conf_index = s->meta.conf_index;
 	a->data.base = announce;
-	a->data.len = sizeof(announce);
+	a->data.len = s->rebuild ? 24 : 16;
 	peer_transport_send(x->peers, &m);
 	raft_configuration_close(&a->conf);
 }
@@ -222,7 +244,7 @@ void snapshot_transfer_chunk(struct snapshot_transfers *x, const struct peer_fra
 bool snapshot_transfer_received(struct snapshot_transfers *x, struct raft_message *m)
 {
 	struct raft_install_snapshot *a = &m->install_snapshot;
-	if (a->data.len != 16)
+	if (a->data.len != 16 && !snapshot_transfer_is_rebuild(m))
 		return false;
 	uint64_t index = load_be64(a->data.base), size = load_be64((uint8_t *)a->data.base + 8);
 	struct snapshot_receive *rx = &x->rx;
@@ -253,4 +275,24 @@ int snapshot_transfer_install(struct snapshot_transfers *x, struct raft_snapshot
 	x->rx.fd = -1;
 	incoming_path(x, from, sizeof(from));
 	return commit_install_snapshot(x->commit, meta, from);
+}
+
+bool snapshot_transfer_is_rebuild(const struct raft_message *m)
+{
+	const struct raft_install_snapshot *a = &m->install_snapshot;
+	return m->type == RAFT_INSTALL_SNAPSHOT && a->data.len == 24 &&
+	       load_be64((const uint8_t *)a->data.base + 16) == 1;
+}
+
+int snapshot_transfer_rebuild_install(struct snapshot_transfers *x, const struct raft_message *m)
+{
+	char path[4200];
+	if (x->rx.fd < 0)
+		return -EIO;
+	close(x->rx.fd);
+	x->rx.fd = -1;
+	incoming_path(x, path, sizeof(path));
+	int r = commit_rebuild(x->commit, path, m->install_snapshot.last_index);
+	unlink(path);
+	return r;
 }

@@ -35,6 +35,11 @@ void snapshot_transfers_free(struct snapshot_transfers *x);
 
 /* The leader: raft wants m (RAFT_INSTALL_SNAPSHOT) sent. */
 void snapshot_transfer_start(struct snapshot_transfers *x, const struct raft_message *m);
+/* The leader: sends its snapshot at index to a follower whose state
+ * diverged, which rebuilds its state from it (not through raft: its log
+ * is sound). */
+void snapshot_transfer_rebuild(struct snapshot_transfers *x, raft_id to, uint64_t index,
+			       uint64_t term);
 /* Sends what the peers' queues have room for (from the raft timer). */
 void snapshot_transfer_pump(struct snapshot_transfers *x);
 /* The connection to id dropped: its transfer starts over. */
@@ -46,6 +51,11 @@ void snapshot_transfer_chunk(struct snapshot_transfers *x, const struct peer_fra
  * here whole (m may go to raft), false when not (drop it; the leader sends
  * again). */
 bool snapshot_transfer_received(struct snapshot_transfers *x, struct raft_message *m);
+/* Whether a received InstallSnapshot message carries a snapshot sent by
+ * snapshot_transfer_rebuild() (for commit_rebuild(), not for raft). */
+bool snapshot_transfer_is_rebuild(const struct raft_message *m);
+/* Such a snapshot, received whole: the state is rebuilt from it. */
+int snapshot_transfer_rebuild_install(struct snapshot_transfers *x, const struct raft_message *m);
 /* RAFT_UPDATE_SNAPSHOT: the whole file becomes this server's snapshot and
  * state. Returns 0 or a negative errno. */
 int snapshot_transfer_install(struct snapshot_transfers *x, struct raft_snapshot_metadata *meta,

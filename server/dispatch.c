@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "backup.h"
+#include "audit.h"
 #include "commit.h"
 #include "forward.h"
 #include "handshake.h"
@@ -111,6 +112,8 @@ static int submit(struct request_path *p, struct request *rq, struct txn *t)
 static int write_request(struct request_path *p, struct conn *c, struct request *rq,
 			 const uint8_t *body, uint32_t len)
 {
+	if (p->cfg->audit_log)
+		audit_note_request(rq, body, len);
 	if (!commit_can_prep(p->commit))
 		return forward_one(p, c, rq, body, len);
 	/* Room in the log first: prep publishes what it decides, so a write

@@ -49,6 +49,7 @@ static const char names[FLW_COUNT][5] = {
 	[FLW_DUMP] = "dump", [FLW_ENVI] = "envi", [FLW_RUOK] = "ruok", [FLW_SRST] = "srst",
 	[FLW_SRVR] = "srvr", [FLW_STAT] = "stat", [FLW_WCHC] = "wchc", [FLW_WCHP] = "wchp",
 	[FLW_WCHS] = "wchs", [FLW_MNTR] = "mntr", [FLW_ISRO] = "isro",
+	[FLW_HASH] = "hash",
 };
 
 int four_letter_word_parse(const char *name, size_t len)
@@ -461,6 +462,17 @@ static void dump(const struct server_status *ss, struct conn *c)
 	free(list);
 }
 
+/* hash: ZooKeeper's digest log, "ZXID_IN_HEX: DIGEST" a line, oldest
+ * first (the digest at every zxid that is a multiple of 128). */
+static void hash_lines(const struct server_status *ss, struct conn *c)
+{
+	const struct digest_history *h = &ss->state->digests;
+	for (uint32_t k = 0; k < h->log_count; k++) {
+		const struct zxid_digest *zd = &h->log[(h->log_start + k) % STATE_DIGEST_LOG_LIMIT];
+		out(c, "%llx: %lld\n", (unsigned long long)zd->zxid, (long long)zd->digest);
+	}
+}
+
 static void run(const struct server_status *ss, struct conn *c, enum four_letter_word w)
 {
 	switch (w) {
@@ -526,6 +538,9 @@ static void run(const struct server_status *ss, struct conn *c, enum four_letter
 		break;
 	case FLW_DUMP:
 		dump(ss, c);
+		break;
+	case FLW_HASH:
+		hash_lines(ss, c);
 		break;
 	case FLW_COUNT:
 		break;

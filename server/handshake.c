@@ -216,6 +216,13 @@ void handshake_connect(struct request_path *p, struct conn *c, const uint8_t *fr
 		conn_close(c, 0, NULL);
 		return;
 	}
+	if (p->commit->apply_paused) {
+		/* Its state diverged from the leader's (digest_check.h): until
+		 * it is rebuilt, nothing is answered from it. */
+		conn_close(c, LOG_INFO, "this server's state diverged from the leader's; it is "
+			   "rebuilding it");
+		return;
+	}
 	if (p->cfg->in_ensemble && !commit_leader_reachable(p->commit)) {
 		/* No leader, or one this server cannot reach (it may have died):
 		 * the client is better served by another server, as a ZooKeeper

@@ -57,6 +57,7 @@ void membership_refresh(struct membership *m)
 		 * the zxid this server is at. */
 		node->mzxid = (int64_t)index;
 		node->version = -1;
+		tree_node_changed(&m->state->tree, node);
 		struct state_listener *l = &m->state->listener;
 		if (l->node_event)
 			l->node_event(l->ctx, m->state->last_zxid, ZK_EVENT_NODE_DATA_CHANGED, node,

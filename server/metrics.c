@@ -14,6 +14,7 @@
 
 #include "backup.h"
 #include "budget.h"
+#include "digest_check.h"
 #include "clients.h"
 #include "commit.h"
 #include "conn.h"
@@ -247,6 +248,11 @@ INT(memory_over_budget, ss->budget->over)
 INT(writes_refused_for_memory, ss->prep->refused_growth)
 INT(http_requests, ss->http->requests)
 INT(http_refused, ss->http->refused)
+INT(digest, ss->state->tree.digest)
+INT(digest_mismatches_count, ss->digest->mismatches)
+INT(digest_checks, ss->digest->checks)
+INT(digest_diverged, ss->digest->diverged)
+INT(digest_rebuilds, ss->digest->rebuilds)
 INT(backup_streaming, ss->backup->pid != 0)
 INT(backups_sent, ss->backup->taken)
 INT(backups_failed, ss->backup->failed)
@@ -329,6 +335,11 @@ const struct metric metrics_table[] = {
 	OWN(peer_frames_dropped, COUNTER, METRIC_ENSEMBLE, "frames to other servers dropped (queue full)"),
 	{ .name = "corral_last_zxid", .kind = METRIC_GAUGE, .help = "the last zxid applied",
 	  .get = get_last_zxid },
+	OWN(digest, GAUGE, 0, "the tree's digest at corral_last_zxid (ZooKeeper's, as hash lists it)"),
+	ZK(digest_mismatches_count, GAUGE, "digests that differed from the leader's at the same zxid"),
+	OWN(digest_checks, COUNTER, 0, "digests compared with the leader's"),
+	OWN(digest_diverged, GAUGE, 0, "1 while this server's state differs from the leader's"),
+	OWN(digest_rebuilds, COUNTER, 0, "rebuilds from the leader's snapshot after a divergence"),
 	OWN(txns_committed, COUNTER, 0, "txns committed"),
 	OWN(commit_batches, COUNTER, 0, "batches of txns committed"),
 	OWN(log_fsyncs, COUNTER, 0, "log fdatasyncs"),

@@ -42,6 +42,9 @@ struct request {
 	uint8_t *body;			/* waiting reads: a copy of the request body */
 	uint32_t frame_bytes;		/* what it holds of the connection's budget */
 	uint32_t body_len;
+	/* audit_log on: the path a write asked for and a create's flags (audit.h) */
+	char *audit_path;
+	int32_t audit_create_flags;
 	/* A write refused by prep is decided against the tree plus the txns
 	 * still on their way (say NODEEXISTS for a create not yet applied):
 	 * its reply waits until those are applied, the zxid handed out last

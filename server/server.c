@@ -6,6 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "audit.h"
 #include "conn.h"
 #include "dispatch.h"
 #include "fourletter.h"
@@ -115,8 +116,12 @@ static void on_committed(void *ctx, struct txn *t)
 
 	if (!t->request && t->origin && t->origin == srv->commit.self)
 		forward_match(&srv->forwarder, t);
-	if (t->request_op == ZK_OP_CLOSE_SESSION)
+	if (t->request_op == ZK_OP_CLOSE_SESSION) {
 		session_ending(srv, t->session_id);
+		if (!srv->recovering)
+			audit_session_ending(srv->cfg, session_lookup(&srv->state.sessions,
+								       t->session_id), t->zxid);
+	}
 	srv->state.local_now_ms = srv->clients.hub.now_ms;
 	int r = results ? txn_apply(&srv->state, t, results) : -ENOMEM;
 	if (r < 0) {
@@ -125,12 +130,16 @@ static void on_committed(void *ctx, struct txn *t)
 		return;
 	}
 	prep_retire(&srv->prep, t->prep_seq);
+	if (!srv->recovering)
+		digest_check_fault(&srv->digest, t);
 	/* debug, as "created" is: at info, session churn would flood the journal */
 	if (t->request_op == ZK_OP_CLOSE_SESSION && !srv->recovering)
 		log_event(LOG_DEBUG, { .message_id = LOG_MSGID_SESSION_CLOSED, .session_id = t->session_id,
 				      .zxid = t->zxid },
 			  "session 0x%llx ended", (unsigned long long)t->session_id);
 	dispatch_txn_applied(&srv->path, t, results);
+	if (!srv->recovering)
+		digest_check_applied(&srv->digest, srv->clients.hub.now_ms);
 }
 
 /* The log failed before this txn was durable, or a new leader's log
@@ -265,7 +274,9 @@ static void on_configuration(void *ctx)
 static void on_frame(void *ctx, const struct peer_frame *f)
 {
 	struct server *srv = ctx;
-	forward_leader_receive(&srv->forward_leader, f, clock_now(srv));
+	uint64_t now = clock_now(srv);
+	if (!digest_check_receive(&srv->digest, f, now))
+		forward_leader_receive(&srv->forward_leader, f, now);
 }
 
 static void on_peer_down(void *ctx, raft_id id)
@@ -274,6 +285,15 @@ static void on_peer_down(void *ctx, raft_id id)
 	if (id == commit_leader(&srv->commit))
 		forward_fail_all(&srv->forwarder, "the connection to the leader dropped with a write "
 				 "of this connection on its way; its outcome is unknown to the client");
+}
+
+/* The state diverged from the leader's (digest_check): nothing more is
+ * answered from it. */
+static void on_diverged(void *ctx)
+{
+	struct server *srv = ctx;
+	close_clients(srv, "this server's state diverged from the leader's; it rebuilds it");
+	forward_fail_all(&srv->forwarder, "this server's state diverged from the leader's");
 }
 
 /* A leader's snapshot is about to replace the state: nothing may point into
@@ -320,6 +340,7 @@ static void on_timer(struct loop_op *op, int res, uint32_t flags)
 		return;
 	}
 	commit_tick(&srv->commit, now);
+	digest_check_tick(&srv->digest, now);
 	clients_tick(&srv->clients, now);
 	budget_check(&srv->budget, srv->cfg, &srv->prep, state_memory_bytes(&srv->state),
 		     srv->clients.hub.held_bytes);
@@ -392,6 +413,7 @@ static void wire_views(struct server *srv)
 		.backup = &srv->backup,
 		.prep = &srv->prep,
 		.http = &srv->admin.stats,
+		.digest = &srv->digest,
 		.started_ms = srv->clients.hub.now_ms,
 	};
 }
@@ -430,6 +452,8 @@ static int init_parts(struct server *srv, char *why, size_t why_size)
 			    &srv->membership, cfg);
 	forwarder_init(&srv->forwarder, &srv->commit, &srv->ensemble, &srv->forward_leader,
 		       &srv->clients, cfg);
+	digest_check_init(&srv->digest, &srv->state, &srv->commit,
+			  cfg->in_ensemble ? &srv->ensemble : NULL, on_diverged, srv);
 	clock_now(srv);
 	wire_views(srv);
 	return 0;

@@ -23,6 +23,7 @@
 #include "budget.h"
 #include "clients.h"
 #include "commit.h"
+#include "digest_check.h"
 #include "ensemble.h"
 #include "forward.h"
 #include "forward_leader.h"
@@ -71,6 +72,7 @@ struct server {
 	struct backup backup;		/* an online backup streaming */
 	struct request_path path;	/* what the request path sees of all this */
 	struct server_status status;	/* what the four-letter words see */
+	struct digest_check digest;	/* in an ensemble: the state compared with the leader's */
 	struct housekeeping housekeeping;
 	struct memory_budget budget;
 	struct admin_http admin;	/* the HTTP endpoint, when admin.listen is set */

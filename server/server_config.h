@@ -16,6 +16,7 @@ struct server_config {
 	char *source_path;		/* file it was loaded from, NULL for built-in defaults */
 	char *data_dir;			/* key data_dir */
 	enum log_level log_level;	/* key log_level: err|warning|notice|info|debug */
+	bool audit_log;			/* key audit_log: every write's audit record (audit.h) */
 
 	/* client: */
 	struct listen_address *listen;	/* key client.listen: list of "host:port" */

@@ -4,6 +4,7 @@
  * and knows nothing else of the server. */
 #pragma once
 
+#include "digest_check.h"
 #include <stdbool.h>
 #include <stdint.h>
 
@@ -43,6 +44,7 @@ struct server_status {
 	const struct backup *backup;
 	const struct prep *prep;
 	const struct http_stats *http;		/* the HTTP endpoint's counts */
+	const struct digest_check *digest;
 	uint64_t started_ms;			/* the loop's clock */
 	uint64_t leading_since_ms;		/* when this server last became leader */
 	uint64_t looking_since_ms;		/* knows no leader since (0: knows one) */

@@ -7,6 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "audit.h"
 #include "conn.h"
 #include "log.h"
 #include "proto.h"
@@ -95,6 +96,7 @@ void write_reply(struct conn *c, struct request *rq, int64_t applied_zxid)
 	struct txn *t = rq->txn;
 
 	ASSERT(rq->state == REQUEST_DONE && rq->op != ZK_OP_CREATE_SESSION);
+	audit_write(c, rq);
 	if (rq->op == ZK_OP_MULTI && !rq->err) {
 		emit_multi_reply(c, rq, applied_zxid);
 		return;

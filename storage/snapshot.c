@@ -594,6 +594,9 @@ static int load_body(struct in *i, struct state *st, struct snapshot_meta *ret)
 	uint64_t acl_count = in_u64(i);
 	if (i->error || acl_count > i->len)
 		return -EBADMSG;
+	/* Nodes come with their fields set one by one: the digest is taken
+	 * once, at the end, not per node added (and per child for a parent). */
+	tree->digest_deferred = true;
 	struct acl_list **acls = calloc(acl_count ? acl_count : 1, sizeof(*acls));
 	r = acls ? 0 : -ENOMEM;
 	for (uint64_t k = 0; k < acl_count && r == 0; k++)
@@ -605,8 +608,11 @@ static int load_body(struct in *i, struct state *st, struct snapshot_meta *ret)
 	free(acls);
 	if (r == 0 && i->error)
 		r = -EBADMSG;
-	if (r == 0)
+	tree_digest_recompute(tree);
+	if (r == 0) {
 		st->last_zxid = (int64_t)ret->index;
+		state_note_digest(st);
+	}
 	return r;
 }
 

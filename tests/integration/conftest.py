@@ -27,11 +27,25 @@ def Server(tmp, overrides, target=None):
     session = harness.merge({"tick_time_ms": 200, "min_timeout_ms": 1000,
                              "max_timeout_ms": 60000}, overrides.get("session"))
     if target == "zookeeper":
+        system = {"zookeeper.extendedTypesEnabled": "true",
+                  "znode.container.checkIntervalMs": 500}
+        classpath = None
+        if overrides.get("audit_log"):
+            # its audit log on, and its audit logger (slf4j -> log4j) to stdout
+            props = os.path.join(tmp, "log4j.properties")
+            with open(props, "w") as f:
+                f.write("log4j.rootLogger=WARN, CONSOLE\n"
+                        "log4j.appender.CONSOLE=org.apache.log4j.ConsoleAppender\n"
+                        "log4j.appender.CONSOLE.layout=org.apache.log4j.PatternLayout\n"
+                        "log4j.appender.CONSOLE.layout.ConversionPattern=%-5p %c{1} - %m%n\n"
+                        "log4j.logger.org.apache.zookeeper.audit.Slf4jAuditLogger=INFO\n")
+            system.update({"zookeeper.audit.enable": "true",
+                           "log4j.configuration": f"file:{props}"})
+            classpath = (harness.ZK_CLASSPATH + ":/usr/share/java/slf4j-log4j12.jar"
+                         ":/usr/share/java/log4j-1.2.jar")
         srv = harness.ZooKeeper(tmp, properties={
             "tickTime": session["tick_time_ms"], "minSessionTimeout": session["min_timeout_ms"],
-            "maxSessionTimeout": session["max_timeout_ms"]},
-            system={"zookeeper.extendedTypesEnabled": "true",
-                    "znode.container.checkIntervalMs": 500})
+            "maxSessionTimeout": session["max_timeout_ms"]}, system=system, classpath=classpath)
     else:
         if not os.environ.get("CORRALD"):
             pytest.skip("CORRALD is not set")

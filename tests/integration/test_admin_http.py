@@ -66,7 +66,7 @@ ZOOKEEPER_COUNT_NAMES = {"auth_failed_count", "ephemerals_count", "max_file_desc
                          "non_mtls_local_conn_count", "non_mtls_remote_conn_count",
                          "open_file_descriptor_count", "watch_count", "znode_count",
                          "connection_request_count", "connection_drop_count", "looking_count",
-                         "snap_count",
+                         "snap_count", "digest_mismatches_count",
                          "unrecoverable_error_count"}
 
 

@@ -274,6 +274,7 @@ class Process:
         self.exits = []
         self.log_path = None
         self.spawned_at = self.ready_at = None
+        self.extra_env = {}     # for every run of this server (a test's fault switches)
         self._log_file = None
 
     tmp = property(lambda self: self.workdir)
@@ -309,7 +310,8 @@ class Process:
         self.ready_at = None
         self.proc = subprocess.Popen(self.argv(), stdin=subprocess.DEVNULL,
                                      stdout=self._log_file, stderr=subprocess.STDOUT,
-                                     env=clean_env(env), cwd=self.workdir)
+                                     env=clean_env(merge(self.extra_env, env)),
+                                     cwd=self.workdir)
         self.state = "running"
         return self
 
@@ -491,6 +493,13 @@ class Corrald(Process):
     def argv(self):
         return self.argv_prefix + [self.binary, "-c", self.config_path]
 
+    def rewrite_config(self, changes):
+        """Lays changes over the configuration and writes it again, to the
+        file the running corrald reads (then SIGHUP it to reload)."""
+        self.config = merge(self.config, changes)
+        with open(self.config_path, "w") as f:
+            yaml.safe_dump(self.config_dict(), f, sort_keys=False)
+
 
 def run_corrald(args, timeout=60, env=None):
     """corrald run as a command (--verify, --version, ...): its CompletedProcess."""
@@ -506,12 +515,15 @@ ZK_MAIN = "org.apache.zookeeper.server.ZooKeeperServerMain"
 class ZooKeeper(Process):
     """Apache ZooKeeper (Debian's package), standalone, on 127.0.0.1.
     properties: zoo.cfg lines beyond dataDir and the client port;
-    system: -D properties. Ready when it serves a session."""
+    system: -D properties; classpath: instead of zookeeper.jar with
+    slf4j-simple (another logging backend). Ready when it serves a session."""
 
     ready_probe = "session"
 
-    def __init__(self, workdir, name="zookeeper", properties=None, system=None, port=None):
+    def __init__(self, workdir, name="zookeeper", properties=None, system=None, port=None,
+                 classpath=None):
         super().__init__(workdir, name, "127.0.0.1", port)
+        self.classpath = classpath
         self.data_dir = os.path.join(self.workdir, f"{name}-data")
         self.properties = merge({"tickTime": 2000, "admin.enableServer": "false",
                                  "4lw.commands.whitelist": "*"}, properties)
@@ -527,8 +539,10 @@ class ZooKeeper(Process):
             f.write("".join(f"{k}={v}\n" for k, v in props.items()))
 
     def argv(self):
-        cp = os.environ.get("ZK_CLASSPATH", ZK_CLASSPATH)
-        if os.path.exists(ZK_LOG_JAR):
-            cp += ":" + ZK_LOG_JAR
+        cp = self.classpath
+        if cp is None:
+            cp = os.environ.get("ZK_CLASSPATH", ZK_CLASSPATH)
+            if os.path.exists(ZK_LOG_JAR):
+                cp += ":" + ZK_LOG_JAR
         return ([os.environ.get("JAVA", "java"), "-Xmx256m", "-cp", cp]
                 + [f"-D{k}={v}" for k, v in self.system.items()] + [ZK_MAIN, self.config_path])

@@ -61,6 +61,7 @@ def test_a_reload_applies_or_names_every_key_as_corral_yaml_5_says(tmp_path):
     before = {
         "data_dir": str(tmp_path / "data"),
         "log_level": "info",
+        "audit_log": False,
         "client": {"listen": [f"127.0.0.1:{client}"], "max_connections": 100,
                    "max_connections_per_address": 50, "max_frame_bytes": 1048576,
                    "max_outstanding_requests": 1000, "max_output_bytes": 16777216,
@@ -86,6 +87,7 @@ def test_a_reload_applies_or_names_every_key_as_corral_yaml_5_says(tmp_path):
     after = {
         "data_dir": str(tmp_path / "data2"),
         "log_level": "debug",
+        "audit_log": True,
         "client": {"listen": [f"127.0.0.1:{client3}"], "max_connections": 200,
                    "max_connections_per_address": 60, "max_frame_bytes": 2097152,
                    "max_outstanding_requests": 2000, "max_output_bytes": 33554432,

@@ -153,7 +153,8 @@ static void test_defaults_are_the_documented_values(void **state)
 	assert_int_equal(cfg.max_output_bytes, 16777216);
 	assert_int_equal(cfg.four_letter_words,
 			 1u << FLW_RUOK | 1u << FLW_SRVR | 1u << FLW_STAT | 1u << FLW_MNTR | 1u << FLW_ISRO |
-			 1u << FLW_CONF | 1u << FLW_ENVI | 1u << FLW_DIRS | 1u << FLW_WCHS);
+			 1u << FLW_CONF | 1u << FLW_ENVI | 1u << FLW_DIRS | 1u << FLW_WCHS |
+			 1u << FLW_HASH);
 	assert_int_equal(cfg.tick_time_ms, 2000);
 	assert_int_equal(cfg.min_session_timeout_ms, 0);
 	assert_int_equal(cfg.max_session_timeout_ms, 0);

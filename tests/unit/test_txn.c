@@ -332,6 +332,52 @@ static void test_the_same_txns_give_the_same_tree_after_a_trip_through_the_codec
 	world_free(&copy);
 }
 
+/* The digest kept as txns apply is the one computed from scratch. */
+static uint64_t digest_from_scratch(struct tree *t)
+{
+	uint64_t kept = t->digest;
+	tree_digest_recompute(t);
+	uint64_t fresh = t->digest;
+	t->digest = kept;
+	return fresh;
+}
+
+static void test_the_digest_kept_as_txns_apply_is_the_tree_s(void **state)
+{
+	struct world w;
+	struct txn *t;
+	world_init(&w);
+	uint64_t empty = w.st.tree.digest;
+	assert_int_equal(digest_from_scratch(&w.st.tree), empty);
+	struct session *s = new_session(&w);
+	create_now(&w, NULL, "/a", 0);
+	create_now(&w, NULL, "/a/b", ZK_CREATE_PERSISTENT_SEQUENTIAL);
+	create_now(&w, s, "/a/e", ZK_CREATE_EPHEMERAL);
+	assert_int_equal(digest_from_scratch(&w.st.tree), w.st.tree.digest);
+	uint64_t before = w.st.tree.digest;
+	struct set_data_request sd = { .path = "/a", .path_len = 2, .data = (const uint8_t *)"v",
+				       .data_len = 1, .version = -1 };
+	assert_int_equal(VERDICT(prep_set_data(&w.p, NULL, NULL, &sd, 5000, &t, &zk_err)), 0);
+	apply(&w, t);
+	assert_true(w.st.tree.digest != before);
+	assert_int_equal(digest_from_scratch(&w.st.tree), w.st.tree.digest);
+	struct delete_request d = { .path = "/a/b0000000000", .path_len = 14, .version = -1 };
+	assert_int_equal(VERDICT(prep_delete(&w.p, NULL, NULL, &d, 1, &t, &zk_err)), 0);
+	apply(&w, t);
+	assert_int_equal(prep_close_session(&w.p, s->id, 1, &t), 0);
+	apply(&w, t);
+	assert_int_equal(digest_from_scratch(&w.st.tree), w.st.tree.digest);
+	/* the nodes under /zookeeper/ are not in it */
+	struct znode *quota = tree_lookup(&w.st.tree, "/zookeeper/quota", 16);
+	assert_int_equal(znode_digest(quota), 0);
+	/* and the history has the digest after each txn */
+	uint64_t at;
+	assert_int_equal(state_digest_at(&w.st, w.st.last_zxid, &at), 0);
+	assert_int_equal(at, w.st.tree.digest);
+	assert_int_equal(state_digest_at(&w.st, w.st.last_zxid + 1, &at), -ENOENT);
+	world_free(&w);
+}
+
 static void test_codec_refuses_garbage(void **state)
 {
 	struct txn *t;
@@ -381,6 +427,7 @@ int main(void)
 		cmocka_unit_test(test_closing_a_session_deletes_its_ephemerals),
 		cmocka_unit_test(test_multi_is_all_or_nothing),
 		cmocka_unit_test(test_the_same_txns_give_the_same_tree_after_a_trip_through_the_codec),
+		cmocka_unit_test(test_the_digest_kept_as_txns_apply_is_the_tree_s),
 		cmocka_unit_test(test_codec_refuses_garbage),
 		cmocka_unit_test(test_codec_refuses_txns_prep_cannot_make),
 	};

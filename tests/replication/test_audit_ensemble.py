@@ -1,0 +1,31 @@
+"""The audit log in an ensemble (server/audit.h): a write is recorded by
+the server that holds the client's connection, when it answers it (as
+ZooKeeper's FinalRequestProcessor does), whether it prepped the write (the
+leader) or forwarded it (a follower); the other servers record nothing."""
+from kazoo.exceptions import NoNodeError
+import pytest
+
+from harness import wait_until
+
+def records(server):
+    return [dict(f.split("=", 1) for f in line[line.index("session="):].split("\t"))
+            for line in server.log().splitlines()
+            if "\toperation=" in line and ">session=" in line]
+
+
+def test_writes_through_a_follower_are_audited_there(ensemble):
+    c = ensemble(3, config={"audit_log": True})
+    lid = c.first_leader
+    fid = c.followers(lid)[0]
+    zk = ensemble.kazoo(c.hosts(only=[fid]))
+    sid = "0x%x" % zk.client_id[0]
+    zk.create("/via-follower", b"x")
+    with pytest.raises(NoNodeError):
+        zk.delete("/missing")
+    got = wait_until(lambda: len(records(c[fid])) >= 2 and records(c[fid]), 10,
+                     what="the follower's audit records")
+    assert [(r["operation"], r["znode"], r["result"], r["session"]) for r in got] == [
+        ("create", "/via-follower", "success", sid), ("delete", "/missing", "failure", sid)]
+    for s in c:
+        if s.id != fid:
+            assert not [r for r in records(s) if r["session"] == sid], s.id
