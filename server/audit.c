@@ -29,8 +29,9 @@ static bool create_op(int32_t op)
 
 static bool audited_op(int32_t op)
 {
-	return create_op(op) || op == ZK_OP_DELETE || op == ZK_OP_SET_DATA ||
-	       op == ZK_OP_SET_ACL || op == ZK_OP_MULTI;
+	return create_op(op) || op == ZK_OP_DELETE || op == ZK_OP_DELETE_CONTAINER ||
+	       op == ZK_OP_SET_DATA || op == ZK_OP_SET_ACL || op == ZK_OP_MULTI ||
+	       op == ZK_OP_RECONFIG;
 }
 
 /* Identities and ACL ids are the client's bytes: a tab or a newline in
@@ -44,7 +45,8 @@ static void make_printable(char *s)
 
 void audit_note_request(struct request *rq, const uint8_t *body, uint32_t len)
 {
-	if (!audited_op(rq->asked_op) || rq->asked_op == ZK_OP_MULTI)
+	if (!audited_op(rq->asked_op) || rq->asked_op == ZK_OP_MULTI ||
+	    rq->asked_op == ZK_OP_RECONFIG)
 		return;
 	struct jute_reader r;
 	const char *path;
@@ -217,7 +219,7 @@ static const char *op_name(int32_t op)
 	switch (op) {
 	case ZK_OP_CREATE: case ZK_OP_CREATE2: case ZK_OP_CREATE_TTL: case ZK_OP_CREATE_CONTAINER:
 		return "create";
-	case ZK_OP_DELETE:
+	case ZK_OP_DELETE: case ZK_OP_DELETE_CONTAINER:
 		return "delete";
 	case ZK_OP_SET_DATA:
 		return "setData";
@@ -266,6 +268,13 @@ void audit_write(const struct conn *c, const struct request *rq)
 	char user[AUDIT_USER_BYTES], ip[INET6_ADDRSTRLEN];
 	struct audit_who who;
 	client_who(c, user, ip, &who);
+	if (rq->asked_op == ZK_OP_RECONFIG) {
+		/* as ZooKeeper's: the members are in /zookeeper/config */
+		struct audit_record a = { .operation = "reconfig", .path = "/zookeeper/config",
+					  .err = rq->err };
+		emit(&who, &a);
+		return;
+	}
 	if (rq->asked_op == ZK_OP_MULTI) {
 		if (!rq->err && t) {
 			emit_multi(&who, rq);

@@ -1,5 +1,5 @@
 /* audit: the audit log, as ZooKeeper's (zookeeper.audit.enable): for every
- * write a client asks (create, delete, setData, setAcl, multi), who asked
+ * write a client asks (create, delete, setData, setAcl, multi, reconfig), who asked
  * it (session, client address, authenticated identities) and what came of
  * it (operation, path, node type and ACL where they apply, success or
  * failure), one record per write on the server that holds the client's

@@ -299,6 +299,8 @@ int dispatch_request(struct request_path *p, struct conn *c, const uint8_t *fram
 static int answer(struct request_path *p, struct conn *c, struct request *rq)
 {
 	if (rq->state == REQUEST_WAITING) {
+		if (rq->asked_op == ZK_OP_RECONFIG)
+			audit_write(c, rq);	/* done: answered with /zookeeper/config */
 		int err = read_execute(p, c, rq->xid, rq->op, rq->body, rq->body_len);
 		if (err < 0) {
 			conn_close(c, LOG_NOTICE, err == -EBADMSG ? "malformed request" : strerror(-err));
