@@ -192,6 +192,7 @@ static void arm(struct admin_http *a)
 
 /* MHD's word on a bad request or a refused connection: one line each, at
  * most LOG_LIMIT_LINES a window (a flood of garbage is one summary line). */
+__attribute__((format(printf, 2, 0)))
 static void mhd_log(void *cls, const char *fmt, va_list ap)
 {
 	struct admin_http *a = cls;
