@@ -23,7 +23,9 @@
 #include "client.h"
 #include "command.h"
 #include "jute.h"
+#include "json.h"
 #include "members.h"
+#include "ops.h"
 #include "words.h"
 #include "path.h"
 #include "proto.h"
@@ -218,12 +220,43 @@ static int cmd_ls(struct ctx *x, char **args, int nargs)
 		return unreachable(x);
 	if (err != ZOK)
 		return answered_error(args[0], err);
+	if (x->json) {
+		json_open(NULL, '{');
+		json_str("path", args[0]);
+		json_open("children", '[');
+	}
 	for (size_t i = 0; i < ch.count; i++) {
+		if (x->json) {
+			json_strn(NULL, ch.names[i].p, (size_t)ch.names[i].len);
+			continue;
+		}
 		fwrite(ch.names[i].p, 1, (size_t)ch.names[i].len, stdout);
 		putchar('\n');
 	}
+	if (x->json) {
+		json_close(']');
+		json_close('}');
+	}
 	children_free(&ch);
 	return EXIT_SUCCESS;
+}
+
+/* The Stat as a JSON object under key, zkCli.sh's names. */
+static void stat_json(const char *key, const struct zk_stat *st)
+{
+	json_open(key, '{');
+	json_int("cZxid", st->czxid);
+	json_int("ctime", st->ctime);
+	json_int("mZxid", st->mzxid);
+	json_int("mtime", st->mtime);
+	json_int("pZxid", st->pzxid);
+	json_int("cversion", st->cversion);
+	json_int("dataVersion", st->version);
+	json_int("aclVersion", st->aversion);
+	json_int("ephemeralOwner", st->ephemeral_owner);
+	json_int("dataLength", st->data_length);
+	json_int("numChildren", st->num_children);
+	json_close('}');
 }
 
 static int cmd_get(struct ctx *x, char **args, int nargs)
@@ -242,7 +275,16 @@ static int cmd_get(struct ctx *x, char **args, int nargs)
 		snprintf(x->zk.error, sizeof(x->zk.error), "the getData reply does not parse");
 		return unreachable(x);
 	}
-	if (len > 0) {
+	if (x->json) {
+		json_open(NULL, '{');
+		json_str("path", args[0]);
+		if (len < 0)
+			json_null("data");
+		else
+			json_strn("data", (const char *)data, (size_t)len);
+		stat_json("stat", &st);
+		json_close('}');
+	} else if (len > 0) {
 		fwrite(data, 1, (size_t)len, stdout);
 		if (data[len - 1] != '\n' && isatty(STDOUT_FILENO))
 			putchar('\n');
@@ -280,6 +322,13 @@ static int cmd_stat(struct ctx *x, char **args, int nargs)
 	if (stat_decode(&body, &st) < 0) {
 		snprintf(x->zk.error, sizeof(x->zk.error), "the exists reply does not parse");
 		return unreachable(x);
+	}
+	if (x->json) {
+		json_open(NULL, '{');
+		json_str("path", args[0]);
+		stat_json("stat", &st);
+		json_close('}');
+		return EXIT_SUCCESS;
 	}
 	/* zkCli.sh's names and order. */
 	printf("cZxid = 0x%llx\n", (unsigned long long)st.czxid);
@@ -497,7 +546,25 @@ static int cmd_create(struct ctx *x, char **args, int nargs)
 		snprintf(x->zk.error, sizeof(x->zk.error), "the create reply does not parse");
 		return unreachable(x);
 	}
-	printf("%.*s\n", (int)len, path);
+	if (x->json) {
+		json_open(NULL, '{');
+		json_strn("path", path, (size_t)len);
+		json_close('}');
+	} else {
+		printf("%.*s\n", (int)len, path);
+	}
+	return EXIT_SUCCESS;
+}
+
+/* A write that answers nothing: {"path": PATH, "ok": true} with --json. */
+static int json_done(const struct ctx *x, const char *path)
+{
+	if (x->json) {
+		json_open(NULL, '{');
+		json_str("path", path);
+		json_bool("ok", true);
+		json_close('}');
+	}
 	return EXIT_SUCCESS;
 }
 
@@ -513,7 +580,7 @@ static int cmd_set(struct ctx *x, char **args, int nargs)
 	jute_buf_free(&b);
 	if (r < 0)
 		return unreachable(x);
-	return err == ZOK ? EXIT_SUCCESS : answered_error(args[0], err);
+	return err == ZOK ? json_done(x, args[0]) : answered_error(args[0], err);
 }
 
 static int cmd_delete(struct ctx *x, char **args, int nargs)
@@ -527,7 +594,7 @@ static int cmd_delete(struct ctx *x, char **args, int nargs)
 	jute_buf_free(&b);
 	if (r < 0)
 		return unreachable(x);
-	return err == ZOK ? EXIT_SUCCESS : answered_error(args[0], err);
+	return err == ZOK ? json_done(x, args[0]) : answered_error(args[0], err);
 }
 
 struct command {
@@ -549,6 +616,11 @@ static const struct command commands[] = {
 	{ "delete", 1, 1, true, cmd_delete },
 	{ "members", 0, 5, false, cmd_members },
 	{ "backup", 1, 1, true, cmd_backup },
+	{ "getacl", 1, 1, true, cmd_getacl },
+	{ "setacl", 2, 2, true, cmd_setacl },
+	{ "sessions", 0, 1, false, cmd_sessions },
+	{ "watches", 0, 1, false, cmd_watches },
+	{ "health", 0, 0, false, cmd_health },
 };
 
 static int parse_long(const char *text, long min, long max, long *ret)
@@ -562,7 +634,7 @@ static int parse_long(const char *text, long min, long max, long *ret)
 	return 0;
 }
 
-enum { OPT_MAX_NODES = 256, OPT_MAX_DEPTH, OPT_AUTH, OPT_OBSERVER };
+enum { OPT_MAX_NODES = 256, OPT_MAX_DEPTH, OPT_AUTH, OPT_OBSERVER, OPT_JSON };
 
 /* Reads the options into x (the server from $CORRAL_SERVER unless -s),
  * *timeout and *tree_option (--max-nodes or --max-depth given). Returns -1
@@ -577,6 +649,7 @@ static int parse_options(int argc, char **argv, struct ctx *x, long *timeout, bo
 		{ "max-depth", required_argument, NULL, OPT_MAX_DEPTH },
 		{ "auth", required_argument, NULL, OPT_AUTH },
 		{ "observer", no_argument, NULL, OPT_OBSERVER },
+		{ "json", no_argument, NULL, OPT_JSON },
 		{ "help", no_argument, NULL, 'h' },
 		{ "version", no_argument, NULL, 'V' },
 		{ 0 },
@@ -614,6 +687,9 @@ static int parse_options(int argc, char **argv, struct ctx *x, long *timeout, bo
 		case OPT_OBSERVER:
 			x->observer = true;
 			break;
+		case OPT_JSON:
+			x->json = true;
+			break;
 		case 'h':
 			print_help();
 			return fflush(stdout) == 0 ? EXIT_SUCCESS : EXIT_NO;
@@ -644,6 +720,7 @@ static int check_arguments(const struct ctx *x, const struct command *cmd, const
 {
 	if (nargs < cmd->min_args)
 		return usage_error(cmd->run == cmd_backup ? "%s: FILE is missing"
+				   : cmd->run == cmd_setacl && nargs ? "%s: ACL is missing"
 				   : nargs ? "%s: DATA is missing" : "%s: PATH is missing", name);
 	if (nargs > cmd->max_args)
 		return usage_error("%s: unexpected argument '%s'", name, args[cmd->max_args]);
@@ -655,8 +732,9 @@ static int check_arguments(const struct ctx *x, const struct command *cmd, const
 		return usage_error("--observer is for members add only");
 	/* Every argument is a path, but for the DATA of create and set (and
 	 * members, which checks its own). */
-	int paths = cmd->run == cmd_create || cmd->run == cmd_set ? (nargs > 0) : nargs;
-	if (cmd->run == cmd_members || cmd->run == cmd_backup)
+	int paths = cmd->run == cmd_create || cmd->run == cmd_set || cmd->run == cmd_setacl
+		    ? (nargs > 0) : nargs;
+	if (cmd->run == cmd_members || cmd->run == cmd_backup || !cmd->session)
 		paths = 0;
 	for (int i = 0; i < paths; i++) {
 		if (args[i][0] != '/')

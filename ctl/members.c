@@ -20,6 +20,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "json.h"
 #include "jute.h"
 #include "proto.h"
 
@@ -603,6 +604,179 @@ static int cmd_transfer(struct ctx *x, unsigned target)
 out:
 	free(ms.m);
 	return status;
+}
+
+/* ---- health ---- */
+
+/* What one member's mntr says, for health. */
+struct checkup {
+	bool reachable;
+	char state[40];
+	unsigned long long zxid;
+	const char *alarms[6];
+	size_t n_alarms;
+};
+
+static bool kv_set(const struct zkc_kv *kv, const char *key)
+{
+	const char *v = zkc_kv_get(kv, key);
+	return v && strcmp(v, "0") != 0;
+}
+
+static void check_member(const struct ctx *x, const char *host, const char *port,
+			 struct checkup *h)
+{
+	struct zk_client c;
+	struct zkc_kv kv = { 0 };
+	char *text;
+	size_t len;
+	memset(h, 0, sizeof(*h));
+	zkc_init(&c, x->timeout_ms);
+	if (!host[0] || zkc_word(&c, host, port, "mntr", &text, &len) < 0) {
+		snprintf(h->state, sizeof(h->state), "unreachable");
+		return;
+	}
+	h->reachable = true;
+	if (zkc_kv_parse(&kv, text, "\t") < 0 || !zkc_kv_get(&kv, "zk_server_state")) {
+		snprintf(h->state, sizeof(h->state), "%s", kv.answered ? "(no state)" : "(mntr not enabled)");
+		h->alarms[h->n_alarms++] = "mntr not answered";
+		zkc_kv_free(&kv);
+		return;
+	}
+	snprintf(h->state, sizeof(h->state), "%s", zkc_kv_get(&kv, "zk_server_state"));
+	const char *z = zkc_kv_get(&kv, "corral_last_zxid");
+	h->zxid = z ? strtoull(z, NULL, 0) : 0;
+	if (kv_set(&kv, "corral_log_failed"))
+		h->alarms[h->n_alarms++] = "log failed";
+	if (kv_set(&kv, "corral_log_refusing_for_space"))
+		h->alarms[h->n_alarms++] = "disk full";
+	if (kv_set(&kv, "corral_memory_over_budget"))
+		h->alarms[h->n_alarms++] = "over memory budget";
+	if (kv_set(&kv, "corral_digest_diverged"))
+		h->alarms[h->n_alarms++] = "digest diverged";
+	if (strcmp(h->state, "looking") == 0 || strcmp(h->state, "read-only") == 0)
+		h->alarms[h->n_alarms++] = "no leader";
+	zkc_kv_free(&kv);
+}
+
+static void health_member(const struct ctx *x, const struct member *m, const struct checkup *h,
+			  unsigned long long top)
+{
+	long long lag = h->reachable && top >= h->zxid ? (long long)(top - h->zxid) : -1;
+	char zxid[24];
+	snprintf(zxid, sizeof(zxid), "0x%llx", h->zxid);
+	if (x->json) {
+		json_open(NULL, '{');
+		json_int("id", m->id);
+		json_str("role", m->observer ? "observer" : "participant");
+		json_str("client", m->client);
+		json_bool("reachable", h->reachable);
+		json_str("state", h->state);
+		json_str("zxid", h->reachable ? zxid : NULL);
+		if (lag >= 0)
+			json_int("zxid_lag", lag);
+		else
+			json_null("zxid_lag");
+		json_open("alarms", '[');
+		for (size_t k = 0; k < h->n_alarms; k++)
+			json_str(NULL, h->alarms[k]);
+		json_close(']');
+		json_close('}');
+		return;
+	}
+	printf("%-3u  %-11s  %-22s  %-11s  %-18s  ", m->id, m->observer ? "observer" : "participant",
+	       m->client, h->state, h->reachable ? zxid : "-");
+	if (lag >= 0)
+		printf("%-8lld  ", lag);
+	else
+		printf("%-8s  ", "-");
+	for (size_t k = 0; k < h->n_alarms; k++)
+		printf("%s%s", k ? ", " : "", h->alarms[k]);
+	printf("%s\n", h->n_alarms ? "" : "-");
+}
+
+/* The members to check: /zookeeper/config's, or the server alone when it
+ * says it is standalone. Returns 0 or the exit status. */
+static int health_members(struct ctx *x, struct members *ms)
+{
+	struct checkup h;
+	memset(ms, 0, sizeof(*ms));
+	check_member(x, x->host, x->port, &h);
+	if (!h.reachable) {
+		fprintf(stderr, "corralctl: %s: cannot be reached (mntr)\n", x->server);
+		return EXIT_UNREACHABLE;
+	}
+	if (strcmp(h.state, "standalone") != 0) {
+		int status = members_of(x, ms);
+		zkc_close(&x->zk);
+		return status == EXIT_NO ? EXIT_NO : status;
+	}
+	ms->m = calloc(1, sizeof(*ms->m));
+	if (!ms->m) {
+		fprintf(stderr, "corralctl: out of memory\n");
+		return EXIT_NO;
+	}
+	ms->n = 1;
+	snprintf(ms->m[0].client, sizeof(ms->m[0].client), "%s", x->server);
+	snprintf(ms->m[0].host, sizeof(ms->m[0].host), "%.127s", x->host);
+	snprintf(ms->m[0].port, sizeof(ms->m[0].port), "%s", x->port);
+	return 0;
+}
+
+int cmd_health(struct ctx *x, char **args, int nargs)
+{
+	struct members ms;
+	int status = health_members(x, &ms);
+	if (status) {
+		free(ms.m);
+		return status;
+	}
+	struct checkup *h = calloc(ms.n, sizeof(*h));
+	if (!h) {
+		free(ms.m);
+		fprintf(stderr, "corralctl: out of memory\n");
+		return EXIT_NO;
+	}
+	unsigned long long top = 0;
+	size_t voters = 0, up = 0, leaders = 0, reachable = 0, alarms = 0;
+	for (size_t i = 0; i < ms.n; i++) {
+		check_member(x, ms.m[i].host, ms.m[i].port, &h[i]);
+		top = h[i].reachable && h[i].zxid > top ? h[i].zxid : top;
+		reachable += h[i].reachable;
+		alarms += h[i].n_alarms;
+		leaders += strcmp(h[i].state, "leader") == 0;
+		if (!ms.m[i].observer) {
+			voters++;
+			up += strcmp(h[i].state, "leader") == 0 || strcmp(h[i].state, "follower") == 0 ||
+			      strcmp(h[i].state, "standalone") == 0;
+		}
+	}
+	bool quorum = up >= voters / 2 + 1 && (leaders == 1 || (ms.n == 1 && up == 1));
+	const char *verdict = reachable == 0 ? "unreachable"
+			      : reachable < ms.n || !quorum || alarms ? "degraded" : "healthy";
+	if (x->json) {
+		json_open(NULL, '{');
+		json_open("members", '[');
+	} else {
+		printf("%-3s  %-11s  %-22s  %-11s  %-18s  %-8s  %s\n", "id", "role", "client", "state",
+		       "zxid", "lag", "alarms");
+	}
+	for (size_t i = 0; i < ms.n; i++)
+		health_member(x, &ms.m[i], &h[i], top);
+	if (x->json) {
+		json_close(']');
+		json_bool("quorum", quorum);
+		json_int("voters", (long long)voters);
+		json_int("voters_up", (long long)up);
+		json_str("health", verdict);
+		json_close('}');
+	} else {
+		printf("quorum: %s (%zu of %zu voters up)\nhealth: %s\n", quorum ? "yes" : "NO", up,
+		       voters, verdict);
+	}
+	free(h);
+	free(ms.m);
+	return reachable == 0 ? EXIT_UNREACHABLE : strcmp(verdict, "healthy") ? EXIT_NO : EXIT_SUCCESS;
 }
 
 int cmd_members(struct ctx *x, char **args, int nargs)
