@@ -165,14 +165,15 @@ def test_help_documents_commands_options_and_exit_statuses():
     assert ctl_text("-h") == (0, out, "")
 
 
-USAGE = ("Usage: corralctl [-s HOST:PORT] [-t TIMEOUT_MS] [--auth USER:PASSWORD] COMMAND [ARGS]\n"
+USAGE = ("Usage: corralctl [-s HOST:PORT] [-t TIMEOUT_MS] [--auth USER:PASSWORD] [--json] COMMAND [ARGS]\n"
          "       corralctl --help | --version\n"
          "Commands: ruok, status, ls PATH, get PATH, stat PATH,\n"
          "          tree [--max-nodes N] [--max-depth N] [PATH],\n"
          "          create PATH [DATA], set PATH DATA, delete PATH,\n"
          "          members list, members add ID PEER_HOST:PORT CLIENT_HOST:PORT [--observer],\n"
          "          members remove ID, members transfer-leader [ID],\n"
-         "          backup FILE\n"
+         "          backup FILE, getacl PATH, setacl PATH ACL, sessions [list],\n"
+         "          watches [path|session], health\n"
          "Try 'corralctl --help' for more.\n")
 
 

@@ -1,0 +1,238 @@
+"""corralctl's operator verbs (getacl, setacl, sessions, watches, health)
+and --json for the reads and writes, against a live standalone corrald and
+a 3-server ensemble. Every --json answer is parsed with json.loads and
+checked against what kazoo sees.
+
+Environment: CORRALD and CORRALCTL (meson sets them)."""
+import json
+import os
+import subprocess
+
+import pytest
+from kazoo.security import make_acl, make_digest_acl
+
+import harness
+from ensembles import Cluster
+from harness import wait_until
+
+CORRALD = os.environ.get("CORRALD")
+CORRALCTL = os.environ.get("CORRALCTL")
+
+pytestmark = pytest.mark.skipif(not CORRALD or not CORRALCTL,
+                                reason="CORRALD and CORRALCTL must be set")
+
+WORDS = ["ruok", "srvr", "stat", "mntr", "conf", "cons", "dump", "wchp", "wchc", "wchs"]
+
+
+def ctl(server, *args, timeout=60):
+    """Runs corralctl -s server ARGS: (exit status, stdout text, stderr text)."""
+    env = {k: v for k, v in os.environ.items() if k != "CORRAL_SERVER"}
+    r = subprocess.run([CORRALCTL, "-s", server] + list(args), capture_output=True, text=True,
+                       env=env, timeout=timeout)
+    return r.returncode, r.stdout, r.stderr
+
+
+def ctl_json(server, *args):
+    rc, out, err = ctl(server, "--json", *args)
+    assert rc == 0, (rc, out, err)
+    assert out.count("\n") == 1 and out.endswith("\n"), out
+    return json.loads(out)
+
+
+class Target:
+    """Where the verbs run: servers (each a harness.Corrald), the one
+    corralctl and kazoo talk to, and a way to stop one."""
+
+    def __init__(self, kind, servers, cluster=None):
+        self.kind = kind
+        self.servers = servers
+        self.cluster = cluster
+        self.clients = []
+
+    @property
+    def server(self):
+        return self.servers[0].hosts
+
+    def kazoo(self, server=None):
+        zk = harness.make_kazoo((server or self.servers[0]).hosts)
+        zk.start(timeout=30)
+        self.clients.append(zk)
+        return zk
+
+
+@pytest.fixture(params=["standalone", "ensemble"])
+def target(request, tmp_path):
+    config = {"client": {"four_letter_words": WORDS}}
+    if request.param == "standalone":
+        srv = harness.Corrald(str(tmp_path), config=config)
+        srv.start(timeout=30)
+        t = Target("standalone", [srv])
+    else:
+        c = Cluster(tmp_path, 3, election_timeout_ms=300, config=config)
+        c.start()
+        t = Target("ensemble", list(c), cluster=c)
+    yield t
+    harness.stop_kazoo(t.clients, raise_stuck=False)
+    if t.cluster:
+        t.cluster.stop_all()
+    else:
+        t.servers[0].stop()
+    for s in t.servers:
+        assert not s.sanitizer_reports(), s.sanitizer_reports()
+
+
+# ---- reads and writes with --json ----
+
+def test_reads_and_writes_json_match_kazoo(target):
+    zk = target.kazoo()
+    zk.create("/j", b"one\x00\xff\"quote\"", makepath=True)
+    zk.create("/j/b")
+    zk.create("/j/a")
+    s = target.server
+    assert ctl_json(s, "ls", "/j") == {"path": "/j", "children": ["a", "b"]}
+    got = ctl_json(s, "get", "/j")
+    data, st = zk.get("/j")
+    assert got["data"] == data.decode("latin-1")
+    assert got["stat"] == {
+        "cZxid": st.czxid, "ctime": st.ctime, "mZxid": st.mzxid, "mtime": st.mtime,
+        "pZxid": st.pzxid, "cversion": st.cversion, "dataVersion": st.version,
+        "aclVersion": st.aversion, "ephemeralOwner": st.ephemeralOwner,
+        "dataLength": st.dataLength, "numChildren": st.numChildren}
+    assert ctl_json(s, "stat", "/j")["stat"] == got["stat"]
+    assert ctl_json(s, "create", "/j/c", "x") == {"path": "/j/c"}
+    assert ctl_json(s, "set", "/j/c", "y") == {"path": "/j/c", "ok": True}
+    zk.sync("/j/c")
+    assert zk.get("/j/c")[0] == b"y"
+    assert ctl_json(s, "delete", "/j/c") == {"path": "/j/c", "ok": True}
+    zk.sync("/j")
+    assert zk.exists("/j/c") is None
+    assert ctl_json(s, "ruok") == {"server": s, "answer": "imok"}
+    status = ctl_json(s, "status")
+    assert status["mode"] == target.servers[0].mode()
+    assert status["mntr"]["zk_server_state"] == status["mode"]
+    rc, out, err = ctl(s, "--json", "get", "/nothing")
+    assert (rc, out) == (1, "") and "no such node" in err
+
+
+# ---- getacl, setacl ----
+
+def test_getacl_and_setacl(target):
+    zk = target.kazoo()
+    acl = [make_digest_acl("alice", "pw", read=True, write=True, admin=True),
+           make_acl("world", "anyone", read=True)]
+    zk.create("/acl", b"", acl=acl)
+    s = target.server
+    got = ctl_json(s, "getacl", "/acl")
+    acls, st = zk.get_acls("/acl")
+    assert got["path"] == "/acl" and got["aversion"] == st.aversion == 0
+    assert [(a["scheme"], a["id"], a["perms_bits"]) for a in got["acl"]] == \
+        [(a.id.scheme, a.id.id, a.perms) for a in acls]
+    assert [a["perms"] for a in got["acl"]] == ["rwa", "r"]
+    rc, out, err = ctl(s, "getacl", "/acl")
+    assert (rc, err) == (0, "")
+    assert out == f"digest:{acls[0].id.id}:rwa\nworld:anyone:r\n"
+
+    rc, out, err = ctl(s, "setacl", "/acl", "world:anyone:cdrwa")
+    assert (rc, out) == (1, "") and "not authorized (NOAUTH)" in err
+    assert ctl_json(s, "--auth", "alice:pw", "setacl", "/acl",
+                    "world:anyone:cdrwa,ip:127.0.0.1:r") == \
+        {"path": "/acl", "acl": "world:anyone:cdrwa,ip:127.0.0.1:r"}
+    zk.sync("/acl")
+    acls, st = zk.get_acls("/acl")
+    assert [(a.id.scheme, a.id.id, a.perms) for a in acls] == \
+        [("world", "anyone", 31), ("ip", "127.0.0.1", 1)]
+    assert st.aversion == 1
+    rc, out, err = ctl(s, "setacl", "/acl", "world:anyone:rx")
+    assert rc == 64 and "perms are letters of cdrwa" in err
+    rc, out, err = ctl(s, "setacl", "/nothing", "world:anyone:r")
+    assert rc == 1 and "no such node" in err
+
+
+# ---- sessions, watches ----
+
+def test_sessions_lists_clients_with_ephemerals(target):
+    member = target.servers[-1]
+    zk = target.kazoo(member)
+    zk.create("/eph-a", ephemeral=True)
+    zk.create("/eph-b", ephemeral=True)
+    sid = zk.client_id[0]
+    local = zk._connection._socket.getsockname()
+    got = ctl_json(member.hosts, "sessions")
+    assert got["server"] == member.hosts
+    mine = [x for x in got["sessions"] if x["session_id_int"] == sid]
+    assert len(mine) == 1, got
+    assert mine[0]["session_id"] == hex(sid)
+    assert mine[0]["client"] == f"{local[0]}:{local[1]}"
+    assert mine[0]["timeout_ms"] == zk._session_timeout
+    assert sorted(mine[0]["ephemerals"]) == ["/eph-a", "/eph-b"]
+    rc, out, err = ctl(member.hosts, "sessions")
+    assert (rc, err) == (0, "")
+    line = [ln for ln in out.splitlines() if ln.startswith(hex(sid) + " ")]
+    assert len(line) == 1 and f"{local[0]}:{local[1]}" in line[0]
+    assert line[0].split()[-1] in ("/eph-a,/eph-b", "/eph-b,/eph-a")
+
+
+def test_sessions_and_watches_need_their_words(tmp_path):
+    srv = harness.Corrald(str(tmp_path), config={"client": {"four_letter_words": ["ruok"]}})
+    srv.start(timeout=30)
+    try:
+        for args, word in [(["sessions"], "cons"), (["watches", "path"], "wchp"),
+                           (["watches", "session"], "wchc")]:
+            rc, out, err = ctl(srv.hosts, *args)
+            assert (rc, out) == (1, "")
+            assert f"{word} is not enabled on the server" in err
+    finally:
+        srv.stop()
+
+
+def test_watches_by_path_and_by_session(target):
+    member = target.servers[-1]
+    zk = target.kazoo(member)
+    zk.create("/w")
+    zk.get("/w", watch=lambda e: None)
+    zk.get_children("/w", watch=lambda e: None)
+    sid = hex(zk.client_id[0])
+    by_path = ctl_json(member.hosts, "watches", "path")
+    assert by_path["by"] == "path"
+    assert sid in by_path["watches"]["/w"]
+    by_session = ctl_json(member.hosts, "watches", "session")
+    assert by_session["by"] == "session"
+    assert "/w" in by_session["watches"][sid]
+    rc, out, err = ctl(member.hosts, "watches", "path")
+    assert rc == 0 and f"/w\n\t{sid}\n" in out
+    rc, out, err = ctl(member.hosts, "watches", "frob")
+    assert rc == 64
+
+
+# ---- health ----
+
+def test_health_healthy_then_degraded_then_unreachable(target):
+    zk = target.kazoo()
+    zk.create("/h", b"x")
+    s = target.server
+    got = ctl_json(s, "health")
+    assert got["health"] == "healthy" and got["quorum"] is True
+    assert len(got["members"]) == len(target.servers)
+    for m in got["members"]:
+        assert m["reachable"] and m["alarms"] == [] and m["zxid_lag"] >= 0
+    if target.kind == "standalone":
+        assert got["members"][0]["state"] == "standalone"
+        assert int(got["members"][0]["zxid"], 16) == target.servers[0].zxid()
+        target.servers[0].stop()
+        rc, out, err = ctl(s, "--json", "health")
+        assert (rc, out) == (2, "") and "cannot be reached" in err
+        return
+    leader = target.cluster.leader()
+    assert [m["id"] for m in got["members"] if m["state"] == "leader"] == [leader]
+    follower = [sv for sv in target.servers if sv.id != leader][-1]
+    follower.stop()
+    rc, out, err = ctl(s if target.servers[0] is not follower else target.cluster[leader].hosts,
+                       "--json", "health")
+    assert rc == 1, (out, err)
+    got = json.loads(out)
+    assert got["health"] == "degraded" and got["quorum"] is True
+    down = [m for m in got["members"] if m["id"] == follower.id][0]
+    assert down["reachable"] is False and down["state"] == "unreachable"
+    rc, out, err = ctl(s if target.servers[0] is not follower else target.cluster[leader].hosts,
+                       "health")
+    assert rc == 1 and "health: degraded" in out
