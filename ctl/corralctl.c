@@ -23,6 +23,7 @@
 #include "client.h"
 #include "command.h"
 #include "jute.h"
+#include "doctor.h"
 #include "json.h"
 #include "members.h"
 #include "ops.h"
@@ -65,6 +66,20 @@ static void print_help(void)
 	       "                while the server goes on (needs --auth as the super user;\n"
 	       "                check it with corrald --verify FILE, restore it with\n"
 	       "                corrald restore FILE DATA_DIR)\n"
+	       "  getacl PATH   the ACL of PATH, one scheme:id:perms a line (perms of cdrwa)\n"
+	       "  setacl PATH ACL  replaces the ACL of PATH (any version); ACL as zkCli.sh\n"
+	       "                writes it: scheme:id:perms[,scheme:id:perms...]\n"
+	       "  sessions [list]  the server's client sessions: id, client address,\n"
+	       "                timeout and ephemerals (four-letter words cons and dump)\n"
+	       "  watches [path|session]  the server's watches by path (wchp) or by\n"
+	       "                session (wchc)\n"
+	       "  health        every member's role, state, zxid lag and alarms (from its\n"
+	       "                mntr), and whether the voters have a quorum\n"
+	       "  doctor [CONFIG]  a preflight on the server's machine, from its corral.yaml\n"
+	       "                (default " DOCTOR_DEFAULT_CONFIG "): the data directory's\n"
+	       "                fdatasync latency and free space, the open-file limit\n"
+	       "                against client.max_connections, io_uring, clock sync, the\n"
+	       "                members reachable and their versions (exit 1 on a warning)\n"
 	       "\n"
 	       "An ensemble's members (changes need WRITE on /zookeeper/config: --auth):\n"
 	       "  members list  each member's id, role (participant or observer), peer and\n"
@@ -89,16 +104,21 @@ static void print_help(void)
 	       "      --auth=USER:PASSWORD  commands with a session: authenticate first\n"
 	       "                          (addauth digest), e.g. as the super user\n"
 	       "      --observer          members add: the new member is an observer\n"
+	       "      --json              every command: one JSON object on stdout instead\n"
+	       "                          of text (errors stay on stderr)\n"
 	       "  -h, --help              this text\n"
 	       "  -V, --version           corralctl's version\n"
 	       "\n"
 	       "Exit status:\n"
-	       "  0   success\n"
+	       "  0   success; health: healthy (every member reachable, a quorum, no\n"
+	       "      alarm)\n"
 	       "  1   the server answered, but not as asked: no such node, not authorized,\n"
 	       "      ruok answered other than imok, a four-letter word not enabled,\n"
-	       "      a membership change refused\n"
+	       "      a membership change refused; health: degraded (a member\n"
+	       "      unreachable, no quorum, an alarm)\n"
 	       "  2   the server could not be reached or talked to: connection refused,\n"
-	       "      timed out, closed, name not resolved\n"
+	       "      timed out, closed, name not resolved; health: the server asked\n"
+	       "      is unreachable\n"
 	       "  64  bad usage\n",
 	       DEFAULT_TIMEOUT_MS, DEFAULT_MAX_NODES);
 }
@@ -621,6 +641,7 @@ static const struct command commands[] = {
 	{ "sessions", 0, 1, false, cmd_sessions },
 	{ "watches", 0, 1, false, cmd_watches },
 	{ "health", 0, 0, false, cmd_health },
+	{ "doctor", 0, 1, false, cmd_doctor },
 };
 
 static int parse_long(const char *text, long min, long max, long *ret)

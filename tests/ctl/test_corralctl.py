@@ -151,13 +151,15 @@ def test_help_documents_commands_options_and_exit_statuses():
     rc, out, err = ctl_text("--help")
     assert (rc, err) == (0, "")
     assert out.startswith("Usage: corralctl [-s HOST:PORT] [-t TIMEOUT_MS] [--auth USER:PASSWORD] "
-                          "COMMAND [ARGS]\n")
+                          "[--json] COMMAND [ARGS]\n")
     for text in ["ruok", "status", "ls PATH", "get PATH", "stat PATH", "tree [PATH]",
                  "create PATH [DATA]", "set PATH DATA", "delete PATH", "members list",
                  "members add ID PEER_HOST:PORT CLIENT_HOST:PORT [--observer]",
                  "members remove ID", "members transfer-leader [ID]",
                  "--server=HOST:PORT", "--timeout=MS", "--max-nodes=N", "--max-depth=N",
-                 "--auth=USER:PASSWORD", "--observer",
+                 "--auth=USER:PASSWORD", "--observer", "--json",
+                 "getacl PATH", "setacl PATH ACL", "sessions [list]",
+                 "watches [path|session]", "health", "  0   success; health: healthy",
                  "$CORRAL_SERVER", "127.0.0.1:2181", "Exit status:", "  0   success",
                  "  1   the server answered", "  2   the server could not be reached",
                  "  64  bad usage"]:
@@ -173,7 +175,7 @@ USAGE = ("Usage: corralctl [-s HOST:PORT] [-t TIMEOUT_MS] [--auth USER:PASSWORD]
          "          members list, members add ID PEER_HOST:PORT CLIENT_HOST:PORT [--observer],\n"
          "          members remove ID, members transfer-leader [ID],\n"
          "          backup FILE, getacl PATH, setacl PATH ACL, sessions [list],\n"
-         "          watches [path|session], health\n"
+         "          watches [path|session], health, doctor [CONFIG]\n"
          "Try 'corralctl --help' for more.\n")
 
 
