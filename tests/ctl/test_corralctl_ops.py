@@ -236,3 +236,79 @@ def test_health_healthy_then_degraded_then_unreachable(target):
     rc, out, err = ctl(s if target.servers[0] is not follower else target.cluster[leader].hosts,
                        "health")
     assert rc == 1 and "health: degraded" in out
+
+
+# ---- doctor ----
+
+def doctor_checks(config_path):
+    rc, out, err = ctl("127.0.0.1:1", "--json", "doctor", config_path)
+    got = json.loads(out)
+    checks = {c["check"]: c for c in got["checks"]}
+    worst = max(["ok", "warn", "fail"].index(c["status"]) for c in got["checks"])
+    assert got["result"] == ["ok", "warn", "fail"][worst]
+    assert rc == (0 if worst == 0 else 1), (rc, out, err)
+    assert got["config"] == config_path
+    return checks
+
+
+def check_machine(checks, data_dir, max_connections):
+    import resource
+    assert checks["config"]["status"] == "ok"
+    assert f"client.max_connections {max_connections}" in checks["config"]["detail"]
+    assert checks["data_dir"]["value"] == data_dir
+    assert checks["fdatasync"]["status"] in ("ok", "warn")
+    avg, worst = checks["fdatasync"]["value"].removesuffix(" ms").split("/")
+    assert 0 <= float(avg) <= float(worst)
+    vfs = os.statvfs(data_dir)
+    assert abs(int(checks["free_space"]["value"]) - vfs.f_bavail * vfs.f_frsize) < (64 << 20)
+    assert int(checks["open_files"]["value"]) == resource.getrlimit(resource.RLIMIT_NOFILE)[0]
+    assert checks["io_uring"]["status"] == "ok"    # corrald itself runs here
+    assert checks["clock"]["value"] in ("synchronised", "unsynchronised")
+    assert not os.listdir(data_dir) or not any(n.startswith(".corralctl-doctor")
+                                                 for n in os.listdir(data_dir))
+
+
+def test_doctor_on_the_real_disk(target):
+    s = target.servers[0]
+    checks = doctor_checks(s.config_path)
+    check_machine(checks, s.data_dir, 4096)
+    assert checks["data_dir"]["status"] == "ok"
+    members = {k: v for k, v in checks.items() if k.startswith("member ")}
+    assert len(members) == (3 if target.kind == "ensemble" else 0)
+    for sv in (target.servers if members else []):
+        m = members[f"member {sv.id}"]
+        srvr = dict(ln.split(": ", 1) for ln in sv.four_letter("srvr").splitlines() if ": " in ln)
+        assert m["status"] == "ok" and m["value"] == "reachable"
+        assert m["detail"] == (f"peer {sv.peer_addr} accepts, client {sv.client_addr} accepts, "
+                               f"version {srvr['Zookeeper version'].split(',')[0]}")
+    if target.kind == "ensemble":
+        stopped = target.servers[-1]
+        stopped.stop()
+        checks = doctor_checks(s.config_path)
+        assert checks[f"member {stopped.id}"]["status"] == "warn"
+        assert checks[f"member {stopped.id}"]["value"] == "unreachable"
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="mounting a tmpfs needs root")
+def test_doctor_on_tmpfs(tmp_path):
+    mnt = tmp_path / "tmpfs"
+    mnt.mkdir()
+    subprocess.run(["mount", "-t", "tmpfs", "-o", "size=64m", "tmpfs", str(mnt)], check=True)
+    try:
+        config = tmp_path / "corral.yaml"
+        config.write_text(f"data_dir: {mnt}\nclient:\n  max_connections: 100\n")
+        checks = doctor_checks(str(config))
+        check_machine(checks, str(mnt), 100)
+        assert checks["data_dir"]["status"] == "warn"
+        assert "tmpfs" in checks["data_dir"]["detail"]
+        assert checks["free_space"]["status"] == "warn"     # 64 MiB < 1 GiB
+        rc, out, err = ctl("127.0.0.1:1", "doctor", str(config))
+        assert rc == 1 and "on tmpfs" in out and out.endswith(")\n")
+    finally:
+        subprocess.run(["umount", str(mnt)], check=True)
+
+
+def test_doctor_without_a_config_says_so(tmp_path):
+    checks = doctor_checks(str(tmp_path / "missing.yaml"))
+    assert checks["config"]["status"] == "fail"
+    assert "No such file" in checks["config"]["detail"]
