@@ -482,15 +482,37 @@ static int walk_print(struct ctx *x, struct walk *w)
 			w->stopped = true;
 			break;
 		}
-		for (size_t i = 0; i < w->depth; i++)
-			fputs("  ", stdout);
-		fwrite(n->p, 1, (size_t)n->len, stdout);
-		putchar('\n');
+		if (x->json) {
+			char *path = child_path(top->path, n);
+			if (!path) {
+				fprintf(stderr, "corralctl: out of memory\n");
+				status = EXIT_NO;
+				break;
+			}
+			json_str(NULL, path);
+			free(path);
+		} else {
+			for (size_t i = 0; i < w->depth; i++)
+				fputs("  ", stdout);
+			fwrite(n->p, 1, (size_t)n->len, stdout);
+			putchar('\n');
+		}
 		w->printed++;
 		if (x->max_depth >= 0 && (long)w->depth >= x->max_depth)
 			continue;
 		if (descend(x, w, top->path, n, &status) < 0)
 			break;
+	}
+	return status;
+}
+
+/* --json: closes what cmd_tree opened; returns status. */
+static int tree_json_end(const struct ctx *x, bool stopped, int status)
+{
+	if (x->json) {
+		json_close(']');
+		json_bool("truncated", stopped);
+		json_close('}');
 	}
 	return status;
 }
@@ -508,18 +530,25 @@ static int cmd_tree(struct ctx *x, char **args, int nargs)
 		return unreachable(x);
 	if (err != ZOK)
 		return answered_error(root, err);
-	puts(root);
+	if (x->json) {
+		json_open(NULL, '{');
+		json_str("path", root);
+		json_open("nodes", '[');
+		json_str(NULL, root);
+	} else {
+		puts(root);
+	}
 	w.printed = 1;
 	if (x->max_depth == 0) {
 		children_free(&ch);
-		return EXIT_SUCCESS;
+		return tree_json_end(x, false, EXIT_SUCCESS);
 	}
 	char *root_copy = strdup(root);
 	if (!root_copy || walk_push(&w, root_copy, &ch) < 0) {
 		free(root_copy);
 		children_free(&ch);
 		fprintf(stderr, "corralctl: out of memory\n");
-		return EXIT_NO;
+		return tree_json_end(x, false, EXIT_NO);
 	}
 	int status = walk_print(x, &w);
 	walk_free(&w);
@@ -528,7 +557,7 @@ static int cmd_tree(struct ctx *x, char **args, int nargs)
 		fprintf(stderr, "corralctl: tree: stopped after %ld nodes (--max-nodes); "
 			"more remain\n", w.printed);
 	}
-	return status;
+	return tree_json_end(x, w.stopped, status);
 }
 
 /* ---- main ---- */

@@ -275,6 +275,47 @@ static bool ask_mntr(const struct ctx *x, const char *host, const char *port, ch
 	return true;
 }
 
+static void print_leader(const struct ctx *x, unsigned leader, bool already)
+{
+	if (x->json) {
+		json_open(NULL, '{');
+		json_int("leader", leader);
+		json_bool("already", already);
+		json_close('}');
+	} else {
+		printf(already ? "leader: %u (already)\n" : "leader: %u\n", leader);
+	}
+}
+
+/* members list as one JSON object; leader 0: none known, or disputed. */
+static void list_json(const struct members *ms, unsigned leader, unsigned distinct)
+{
+	json_open(NULL, '{');
+	json_open("members", '[');
+	for (size_t i = 0; i < ms->n; i++) {
+		const struct member *m = &ms->m[i];
+		json_open(NULL, '{');
+		json_int("id", m->id);
+		json_str("role", m->observer ? "observer" : "participant");
+		json_str("peer", m->peer);
+		json_str("client", m->client);
+		json_str("state", m->state);
+		if (m->leader_id)
+			json_int("leader_id", m->leader_id);
+		else
+			json_null("leader_id");
+		json_close('}');
+	}
+	json_close(']');
+	json_str("version", ms->version[0] ? ms->version : NULL);
+	if (distinct == 1)
+		json_int("leader", leader);
+	else
+		json_null("leader");
+	json_bool("leader_disputed", distinct > 1);
+	json_close('}');
+}
+
 static int cmd_list(struct ctx *x)
 {
 	struct members ms;
@@ -290,6 +331,21 @@ static int cmd_list(struct ctx *x)
 		ask_mntr(x, m->host, m->port, m->state, sizeof(m->state), &m->leader_id, &has_leader);
 		if (!has_leader && strcmp(m->state, "leader") == 0)
 			m->leader_id = m->id;	/* not corral: its own word for it */
+	}
+	if (x->json) {
+		unsigned distinct = 0, leader = 0;
+		for (size_t i = 0; i < ms.n; i++) {
+			unsigned l = ms.m[i].leader_id;
+			if (l && distinct == 0) {
+				leader = l;
+				distinct = 1;
+			} else if (l && l != leader) {
+				distinct = 2;
+			}
+		}
+		list_json(&ms, leader, distinct);
+		free(ms.m);
+		return EXIT_SUCCESS;
 	}
 	static const char *const head[] = { "id", "role", "peer", "client", "state" };
 	int w[5];
@@ -375,7 +431,7 @@ static int change_error(const char *where, int32_t err)
 
 /* reconfig (incremental) in c's session: prints the new configuration. */
 static int reconfig(struct zk_client *c, const char *where, const char *joining,
-		    const char *leaving)
+		    const char *leaving, bool x_json)
 {
 	struct jute_buf b = { 0 };
 	struct jute_reader body;
@@ -396,7 +452,11 @@ static int reconfig(struct zk_client *c, const char *where, const char *joining,
 		snprintf(c->error, sizeof(c->error), "the reconfig reply does not parse");
 		return unreachable_at(where, c);
 	}
-	if (len > 0) {
+	if (x_json) {
+		json_open(NULL, '{');
+		json_strn("config", (const char *)data, len > 0 ? (size_t)len : 0);
+		json_close('}');
+	} else if (len > 0) {
 		fwrite(data, 1, (size_t)len, stdout);
 		if (data[len - 1] != '\n')
 			putchar('\n');
@@ -485,11 +545,11 @@ static int change(struct ctx *x, unsigned id, bool adding, const char *peer, con
 		char joining[600];
 		snprintf(joining, sizeof(joining), "server.%u=%s:0:%s;%s", id, peer,
 			 x->observer ? "observer" : "participant", client);
-		status = reconfig(&c, where, joining, NULL);
+		status = reconfig(&c, where, joining, NULL, x->json);
 	} else if (status == 0) {
 		char leaving[8];
 		snprintf(leaving, sizeof(leaving), "%u", id);
-		status = reconfig(&c, where, NULL, leaving);
+		status = reconfig(&c, where, NULL, leaving, x->json);
 	}
 	zkc_close(&c);
 	free(ms.m);
@@ -552,7 +612,7 @@ static int cmd_transfer(struct ctx *x, unsigned target)
 		goto out;
 	}
 	if (target == leader) {
-		printf("leader: %u (already)\n", leader);
+		print_leader(x, leader, true);
 		status = EXIT_SUCCESS;
 		goto out;
 	}
@@ -598,7 +658,7 @@ static int cmd_transfer(struct ctx *x, unsigned target)
 			fprintf(stderr, "corralctl: server %u accepted the transfer, but no other "
 				"server leads after %d ms\n", leader, x->timeout_ms);
 	} else {
-		printf("leader: %u\n", now_leader);
+		print_leader(x, now_leader, false);
 		status = EXIT_SUCCESS;
 	}
 out:

@@ -4,6 +4,8 @@ a 3-server ensemble. Every --json answer is parsed with json.loads and
 checked against what kazoo sees.
 
 Environment: CORRALD and CORRALCTL (meson sets them)."""
+import base64
+import hashlib
 import json
 import os
 import subprocess
@@ -21,6 +23,9 @@ CORRALCTL = os.environ.get("CORRALCTL")
 pytestmark = pytest.mark.skipif(not CORRALD or not CORRALCTL,
                                 reason="CORRALD and CORRALCTL must be set")
 
+SUPER_PASSWORD = "ops-super"
+SUPER_DIGEST = "super:" + base64.b64encode(
+    hashlib.sha1(f"super:{SUPER_PASSWORD}".encode()).digest()).decode()
 WORDS = ["ruok", "srvr", "stat", "mntr", "conf", "cons", "dump", "wchp", "wchc", "wchs"]
 
 
@@ -62,7 +67,7 @@ class Target:
 
 @pytest.fixture(params=["standalone", "ensemble"])
 def target(request, tmp_path):
-    config = {"client": {"four_letter_words": WORDS}}
+    config = {"client": {"four_letter_words": WORDS}, "auth": {"super_digest": SUPER_DIGEST}}
     if request.param == "standalone":
         srv = harness.Corrald(str(tmp_path), config=config)
         srv.start(timeout=30)
@@ -112,6 +117,43 @@ def test_reads_and_writes_json_match_kazoo(target):
     assert status["mntr"]["zk_server_state"] == status["mode"]
     rc, out, err = ctl(s, "--json", "get", "/nothing")
     assert (rc, out) == (1, "") and "no such node" in err
+
+
+def test_tree_members_backup_json(target, tmp_path):
+    zk = target.kazoo()
+    zk.create("/t/a/x", makepath=True)
+    zk.create("/t/b")
+    s = target.server
+    assert ctl_json(s, "tree", "/t") == {"path": "/t", "nodes": ["/t", "/t/a", "/t/a/x", "/t/b"],
+                                         "truncated": False}
+    assert ctl_json(s, "tree", "--max-nodes", "2", "/t")["truncated"] is True
+
+    backup = str(tmp_path / "b.corral")
+    got = ctl_json(s, "--auth", f"super:{SUPER_PASSWORD}", "backup", backup)
+    assert got["file"] == backup and got["bytes"] == os.path.getsize(backup)
+    assert int(got["zxid"], 16) > 0 and len(got["cluster"]) == 32
+    verify = harness.run_corrald(["--verify", backup])
+    assert verify.returncode == 0, verify.stderr
+    assert got["zxid"] in verify.stdout + verify.stderr
+
+    if target.kind == "standalone":
+        rc, out, err = ctl(s, "--json", "members", "list")
+        assert (rc, out) == (1, "") and "standalone" in err
+        return
+    got = ctl_json(s, "members", "list")
+    leader = target.cluster.leader()
+    assert [(m["id"], m["role"], m["client"]) for m in got["members"]] == \
+        [(sv.id, "participant", sv.client_addr) for sv in target.servers]
+    assert got["leader"] == leader and got["leader_disputed"] is False
+    assert sorted(m["state"] for m in got["members"]) == ["follower", "follower", "leader"]
+    data, _ = zk.get("/zookeeper/config")
+    assert f"version={got['version']}" in data.decode()
+    assert ctl_json(s, "--auth", f"super:{SUPER_PASSWORD}", "members", "transfer-leader",
+                    str(leader)) == {"leader": leader, "already": True}
+    other = [sv.id for sv in target.servers if sv.id != leader][0]
+    assert ctl_json(s, "--auth", f"super:{SUPER_PASSWORD}", "-t", "30000", "members",
+                    "transfer-leader", str(other)) == {"leader": other, "already": False}
+    wait_until(lambda: target.cluster.leader() == other, 30, what=f"server {other} leads")
 
 
 # ---- getacl, setacl ----
