@@ -18,7 +18,7 @@ const char usage_text[] =
 	"          members list, members add ID PEER_HOST:PORT CLIENT_HOST:PORT [--observer],\n"
 	"          members remove ID, members transfer-leader [ID],\n"
 	"          backup FILE, getacl PATH, setacl PATH ACL, sessions [list],\n"
-	"          watches [path|session], health, doctor [CONFIG]\n";
+	"          sessions close ID, watches [path|session], health, doctor [CONFIG]\n";
 
 int usage_error(const char *fmt, ...)
 {

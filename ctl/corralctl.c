@@ -71,6 +71,8 @@ static void print_help(void)
 	       "                writes it: scheme:id:perms[,scheme:id:perms...]\n"
 	       "  sessions [list]  the server's client sessions: id, client address,\n"
 	       "                timeout and ephemerals (four-letter words cons and dump)\n"
+	       "  sessions close ID  closes session ID (0x... or decimal) as its expiry\n"
+	       "                would: its ephemerals go (needs --auth as the super user)\n"
 	       "  watches [path|session]  the server's watches by path (wchp) or by\n"
 	       "                session (wchc)\n"
 	       "  health        every member's role, state, zxid lag and alarms (from its\n"
@@ -667,7 +669,7 @@ static const struct command commands[] = {
 	{ "backup", 1, 1, true, cmd_backup },
 	{ "getacl", 1, 1, true, cmd_getacl },
 	{ "setacl", 2, 2, true, cmd_setacl },
-	{ "sessions", 0, 1, false, cmd_sessions },
+	{ "sessions", 0, 2, false, cmd_sessions },
 	{ "watches", 0, 1, false, cmd_watches },
 	{ "health", 0, 0, false, cmd_health },
 	{ "doctor", 0, 1, false, cmd_doctor },
@@ -776,7 +778,7 @@ static int check_arguments(const struct ctx *x, const struct command *cmd, const
 		return usage_error("%s: unexpected argument '%s'", name, args[cmd->max_args]);
 	if (tree_option && cmd->run != cmd_tree)
 		return usage_error("--max-nodes and --max-depth are for tree only");
-	if (x->auth && !cmd->session && cmd->run != cmd_members)
+	if (x->auth && !cmd->session && cmd->run != cmd_members && cmd->run != cmd_sessions)
 		return usage_error("--auth is for commands that open a session, not %s", name);
 	if (x->observer && cmd->run != cmd_members)
 		return usage_error("--observer is for members add only");

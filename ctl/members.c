@@ -666,6 +666,84 @@ out:
 	return status;
 }
 
+/* ---- sessions close ---- */
+
+#define ZK_OP_CORRAL_CLOSE_SESSION 5003
+
+/* Sends opcode 5003 {id} in a session at host:port. Returns 0 with the
+ * answer in *ret_err, or the exit status with the message printed. */
+static int close_at(struct ctx *x, const char *host, const char *port, const char *where,
+		    int64_t id, int32_t *ret_err)
+{
+	struct zk_client c;
+	struct jute_buf b = { 0 };
+	struct jute_reader body;
+	zkc_init(&c, x->timeout_ms);
+	int status = session_at(x, &c, host, port, where);
+	if (status == 0) {
+		jute_write_long(&b, id);
+		if (zkc_call(&c, ZK_OP_CORRAL_CLOSE_SESSION, &b, ret_err, &body) < 0)
+			status = unreachable_at(where, &c);
+		jute_buf_free(&b);
+	}
+	zkc_close(&c);
+	return status;
+}
+
+int members_close_session(struct ctx *x, int64_t id)
+{
+	int32_t err;
+	char where[256];
+	int status = close_at(x, x->host, x->port, x->server, id, &err);
+	if (status == 0 && err == ZAPIERROR) {
+		/* not the leader: ask the leader, as /zookeeper/config places it */
+		struct members ms;
+		unsigned leader;
+		bool named;
+		status = members_of(x, &ms);
+		zkc_close(&x->zk);
+		if (status == 0)
+			status = leader_of(x, &leader, &named);
+		const struct member *lm = status == 0 ? find(&ms, leader) : NULL;
+		if (status == 0 && !lm) {
+			fprintf(stderr, "corralctl: %s: no leader known; try again\n", x->server);
+			status = EXIT_NO;
+		}
+		if (status == 0) {
+			snprintf(where, sizeof(where), "server %u (%s:%s)", leader, lm->host, lm->port);
+			status = close_at(x, lm->host, lm->port, where, id, &err);
+		}
+		free(ms.m);
+	}
+	if (status)
+		return status;
+	switch (err) {
+	case ZOK:
+		break;
+	case ZNOAUTH:
+		fprintf(stderr, "corralctl: closing a session needs the super user (--auth super:PASSWORD)\n");
+		return EXIT_NO;
+	case ZNONODE:
+		fprintf(stderr, "corralctl: no session 0x%llx\n", (unsigned long long)id);
+		return EXIT_NO;
+	case ZBADARGUMENTS:
+		fprintf(stderr, "corralctl: session 0x%llx: refused (BADARGUMENTS)\n", (unsigned long long)id);
+		return EXIT_NO;
+	default:
+		return answered_error("sessions close", err);
+	}
+	if (x->json) {
+		char hex[24];
+		snprintf(hex, sizeof(hex), "0x%llx", (unsigned long long)id);
+		json_open(NULL, '{');
+		json_str("closed", hex);
+		json_close('}');
+	} else {
+		printf("closed session 0x%llx\n", (unsigned long long)id);
+	}
+	return EXIT_SUCCESS;
+}
+
 /* ---- health ---- */
 
 /* What one member's mntr says, for health. */

@@ -17,6 +17,7 @@
 
 #include "client.h"
 #include "json.h"
+#include "members.h"
 #include "jute.h"
 #include "proto.h"
 
@@ -270,8 +271,16 @@ static void session_line(const struct ctx *x, const char *line, const char *dump
 int cmd_sessions(struct ctx *x, char **args, int nargs)
 {
 	char *cons, *dump;
-	if (nargs > 0 && strcmp(args[0], "list") != 0)
-		return usage_error("sessions: unknown subcommand '%s' (list)", args[0]);
+	if (nargs > 0 && strcmp(args[0], "close") == 0) {
+		char *end;
+		errno = 0;
+		unsigned long long id = nargs == 2 ? strtoull(args[1], &end, 0) : 0;
+		if (nargs != 2 || end == args[1] || *end || errno || id == 0)
+			return usage_error("sessions close: expected a session id (0x... or decimal)");
+		return members_close_session(x, (int64_t)id);
+	}
+	if (nargs > 1 || (nargs > 0 && strcmp(args[0], "list") != 0))
+		return usage_error("sessions: unknown subcommand '%s' (list, close ID)", args[0]);
 	int status = word(x, "cons", &cons);
 	if (status)
 		return status;

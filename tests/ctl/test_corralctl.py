@@ -175,7 +175,7 @@ USAGE = ("Usage: corralctl [-s HOST:PORT] [-t TIMEOUT_MS] [--auth USER:PASSWORD]
          "          members list, members add ID PEER_HOST:PORT CLIENT_HOST:PORT [--observer],\n"
          "          members remove ID, members transfer-leader [ID],\n"
          "          backup FILE, getacl PATH, setacl PATH ACL, sessions [list],\n"
-         "          watches [path|session], health, doctor [CONFIG]\n"
+         "          sessions close ID, watches [path|session], health, doctor [CONFIG]\n"
          "Try 'corralctl --help' for more.\n")
 
 

@@ -214,6 +214,35 @@ def test_sessions_lists_clients_with_ephemerals(target):
     assert line[0].split()[-1] in ("/eph-a,/eph-b", "/eph-b,/eph-a")
 
 
+def test_sessions_close_ends_a_session_and_its_ephemerals(target):
+    from kazoo.protocol.states import KazooState
+    victim_server = target.servers[-1]
+    if target.kind == "ensemble":   # a follower: corralctl must find the leader
+        leader = target.cluster.leader()
+        victim_server = [sv for sv in target.servers if sv.id != leader][-1]
+    victim = target.kazoo(victim_server)
+    watcher = target.kazoo()
+    states = []
+    victim.add_listener(states.append)
+    victim.create("/gone", ephemeral=True)
+    sid = victim.client_id[0]
+    seen = []
+    watcher.exists("/gone", watch=seen.append)
+    auth = ["--auth", f"super:{SUPER_PASSWORD}"]
+    rc, out, err = ctl(victim_server.hosts, "sessions", "close", hex(sid))
+    assert (rc, out) == (1, "") and "needs the super user" in err
+    assert watcher.exists("/gone") is not None
+    assert ctl_json(victim_server.hosts, *auth, "sessions", "close", hex(sid)) == \
+        {"closed": hex(sid)}
+    wait_until(lambda: seen, 30, what="the ephemeral's deletion seen by a watcher")
+    assert seen[0].type == "DELETED" and seen[0].path == "/gone"
+    wait_until(lambda: KazooState.LOST in states, 30, what="the victim's session lost")
+    rc, out, err = ctl(victim_server.hosts, *auth, "sessions", "close", str(sid))
+    assert (rc, out) == (1, "") and f"no session {hex(sid)}" in err
+    rc, out, err = ctl(victim_server.hosts, *auth, "sessions", "close", "xyz")
+    assert rc == 64
+
+
 def test_sessions_and_watches_need_their_words(tmp_path):
     srv = harness.Corrald(str(tmp_path), config={"client": {"four_letter_words": ["ruok"]}})
     srv.start(timeout=30)
