@@ -65,10 +65,16 @@ class Target:
         return zk
 
 
-@pytest.fixture(params=["standalone", "ensemble"])
-def target(request, tmp_path):
+def make_target(request, tmp_path):
     config = {"client": {"four_letter_words": WORDS}, "auth": {"super_digest": SUPER_DIGEST}}
-    if request.param == "standalone":
+    if request.param == "zookeeper":
+        if not os.path.exists(harness.ZK_CLASSPATH.split(":")[1]):
+            pytest.skip("Apache ZooKeeper (Debian's zookeeper package) is not installed")
+        srv = harness.ZooKeeper(str(tmp_path), system={
+            "zookeeper.DigestAuthenticationProvider.superDigest": SUPER_DIGEST})
+        srv.start(timeout=60)
+        t = Target("zookeeper", [srv])
+    elif request.param == "standalone":
         srv = harness.Corrald(str(tmp_path), config=config)
         srv.start(timeout=30)
         t = Target("standalone", [srv])
@@ -76,19 +82,40 @@ def target(request, tmp_path):
         c = Cluster(tmp_path, 3, election_timeout_ms=300, config=config)
         c.start()
         t = Target("ensemble", list(c), cluster=c)
-    yield t
+    return t
+
+
+def end_target(t):
     harness.stop_kazoo(t.clients, raise_stuck=False)
     if t.cluster:
         t.cluster.stop_all()
     else:
         t.servers[0].stop()
     for s in t.servers:
-        assert not s.sanitizer_reports(), s.sanitizer_reports()
+        if t.kind != "zookeeper":
+            assert not s.sanitizer_reports(), s.sanitizer_reports()
+
+
+@pytest.fixture(params=["standalone", "ensemble"])
+def target(request, tmp_path):
+    """corrald: standalone, or a 3-server ensemble (corral's own verbs)."""
+    t = make_target(request, tmp_path)
+    yield t
+    end_target(t)
+
+
+@pytest.fixture(params=["standalone", "ensemble", "zookeeper"])
+def any_target(request, tmp_path):
+    """corrald, or Apache ZooKeeper 3.8 for what ZooKeeper serves too."""
+    t = make_target(request, tmp_path)
+    yield t
+    end_target(t)
 
 
 # ---- reads and writes with --json ----
 
-def test_reads_and_writes_json_match_kazoo(target):
+def test_reads_and_writes_json_match_kazoo(any_target):
+    target = any_target
     zk = target.kazoo()
     zk.create("/j", b"one\x00\xff\"quote\"", makepath=True)
     zk.create("/j/b")
@@ -158,7 +185,8 @@ def test_tree_members_backup_json(target, tmp_path):
 
 # ---- getacl, setacl ----
 
-def test_getacl_and_setacl(target):
+def test_getacl_and_setacl(any_target):
+    target = any_target
     zk = target.kazoo()
     acl = [make_digest_acl("alice", "pw", read=True, write=True, admin=True),
            make_acl("world", "anyone", read=True)]
@@ -192,7 +220,8 @@ def test_getacl_and_setacl(target):
 
 # ---- sessions, watches ----
 
-def test_sessions_lists_clients_with_ephemerals(target):
+def test_sessions_lists_clients_with_ephemerals(any_target):
+    target = any_target
     member = target.servers[-1]
     zk = target.kazoo(member)
     zk.create("/eph-a", ephemeral=True)
@@ -256,7 +285,8 @@ def test_sessions_and_watches_need_their_words(tmp_path):
         srv.stop()
 
 
-def test_watches_by_path_and_by_session(target):
+def test_watches_by_path_and_by_session(any_target):
+    target = any_target
     member = target.servers[-1]
     zk = target.kazoo(member)
     zk.create("/w")
