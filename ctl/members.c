@@ -847,7 +847,7 @@ static int health_members(struct ctx *x, struct members *ms)
 	if (strcmp(h.state, "standalone") != 0) {
 		int status = members_of(x, ms);
 		zkc_close(&x->zk);
-		return status == EXIT_NO ? EXIT_NO : status;
+		return status;
 	}
 	ms->m = calloc(1, sizeof(*ms->m));
 	if (!ms->m) {

@@ -201,7 +201,8 @@ static int word(struct ctx *x, const char *w, char **ret_text)
 static const char *field(const char *line, const char *name, size_t *ret_len)
 {
 	size_t n = strlen(name);
-	for (const char *p = strchr(line, '('); p && *p; p++) {
+	const char *open = strchr(line, '(');
+	for (const char *p = open ? open + 1 : NULL; p && *p; p++) {
 		if ((p[-1] == '(' || p[-1] == ',') && strncmp(p, name, n) == 0 && p[n] == '=') {
 			*ret_len = strcspn(p + n + 1, ",)");
 			return p + n + 1;

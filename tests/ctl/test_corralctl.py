@@ -825,3 +825,22 @@ def test_members_remove_and_transfer_leader_refuse_what_cannot_be(one_member):
     assert ctl_text(*auth, "members", "transfer-leader", "1", server=srv.hosts) == (
         0, "leader: 1 (already)\n", "")
     assert zookeeper_config(srv) == before
+
+
+def test_members_add_and_remove_json(one_member):
+    import json
+    srv = one_member
+    auth = ["--auth", f"super:{SUPER_PASSWORD}", "--json"]
+    peer9, client9 = f"127.0.0.1:{free_port()}", f"127.0.0.1:{free_port()}"
+    rc, out, err = ctl_text(*auth, "members", "add", "9", peer9, client9, "--observer",
+                            server=srv.hosts)
+    assert (rc, err) == (0, "")
+    assert json.loads(out) == {"config": zookeeper_config(srv)}
+    got = json.loads(ctl_text("--json", "members", "list", server=srv.hosts)[1])
+    assert [(m["id"], m["role"], m["state"]) for m in got["members"]] == \
+        [(1, "participant", "leader"), (9, "observer", "unreachable")]
+    rc, out, err = ctl_text(*auth, "members", "remove", "9", server=srv.hosts)
+    assert (rc, err) == (0, "")
+    assert json.loads(out) == {"config": zookeeper_config(srv)}
+    rc, out, err = ctl_text(*auth, "members", "remove", "9", server=srv.hosts)
+    assert (rc, out) == (1, "")
