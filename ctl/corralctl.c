@@ -3,8 +3,9 @@
  * reads ls, get, stat and tree, the writes create, set and delete, and an
  * ensemble's membership. It speaks the client protocol itself (client.c),
  * opens one session for the reads and closes it before exiting. The
- * four-letter-word commands are in words.c, the members commands in
- * members.c.
+ * four-letter-word commands are in words.c, the members commands and
+ * health in members.c, getacl, setacl, sessions and watches in ops.c, the
+ * preflight in doctor.c; --json output goes through json.c.
  *
  * Exit statuses (also in --help and corralctl(8)): 0 success; 1 the server
  * answered, but not as asked; 2 the server could not be reached or talked
