@@ -21,6 +21,7 @@
 
 #include <zlib.h>
 
+#include "json.h"
 #include "proto.h"
 
 #define ZK_OP_CORRAL_BACKUP 5002
@@ -134,10 +135,23 @@ static int publish(const char *tmp, const char *file)
 	return 0;
 }
 
-static void print_done(const char *file, const struct received *r)
+static void print_done(const struct ctx *x, const char *file, const struct received *r)
 {
 	uint64_t index;
+	char cluster[33], zxid[24];
 	memcpy(&index, r->head + 40, 8);
+	if (x->json) {
+		for (int i = 0; i < 16; i++)
+			snprintf(cluster + 2 * i, 3, "%02x", r->head[16 + i]);
+		snprintf(zxid, sizeof(zxid), "0x%llx", (unsigned long long)be64toh(index));
+		json_open(NULL, '{');
+		json_str("file", file);
+		json_str("zxid", zxid);
+		json_int("bytes", (long long)r->bytes);
+		json_str("cluster", cluster);
+		json_close('}');
+		return;
+	}
 	printf("backup at zxid 0x%llx, %llu bytes, cluster ", (unsigned long long)be64toh(index),
 	       (unsigned long long)r->bytes);
 	for (int i = 0; i < 16; i++)
@@ -199,7 +213,7 @@ int cmd_backup(struct ctx *x, char **args, int nargs)
 		unlink(tmp);
 		return status;
 	}
-	print_done(file, &r);
+	print_done(x, file, &r);
 	/* The server closed the connection: there is no session to close. */
 	x->zk.session_id = 0;
 	return EXIT_SUCCESS;

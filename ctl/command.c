@@ -10,14 +10,15 @@
 #include "proto.h"
 
 const char usage_text[] =
-	"Usage: corralctl [-s HOST:PORT] [-t TIMEOUT_MS] [--auth USER:PASSWORD] COMMAND [ARGS]\n"
+	"Usage: corralctl [-s HOST:PORT] [-t TIMEOUT_MS] [--auth USER:PASSWORD] [--json] COMMAND [ARGS]\n"
 	"       corralctl --help | --version\n"
 	"Commands: ruok, status, ls PATH, get PATH, stat PATH,\n"
 	"          tree [--max-nodes N] [--max-depth N] [PATH],\n"
 	"          create PATH [DATA], set PATH DATA, delete PATH,\n"
 	"          members list, members add ID PEER_HOST:PORT CLIENT_HOST:PORT [--observer],\n"
 	"          members remove ID, members transfer-leader [ID],\n"
-	"          backup FILE\n";
+	"          backup FILE, getacl PATH, setacl PATH ACL, sessions [list],\n"
+	"          sessions close ID, watches [path|session], health, doctor [CONFIG]\n";
 
 int usage_error(const char *fmt, ...)
 {

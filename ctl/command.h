@@ -26,6 +26,7 @@ struct ctx {
 	long max_depth;			/* tree: -1 = no limit */
 	const char *auth;		/* --auth USER:PASSWORD, or NULL */
 	bool observer;			/* members add --observer */
+	bool json;			/* --json: one JSON object on stdout */
 	struct zk_client zk;
 };
 

@@ -3,8 +3,9 @@
  * reads ls, get, stat and tree, the writes create, set and delete, and an
  * ensemble's membership. It speaks the client protocol itself (client.c),
  * opens one session for the reads and closes it before exiting. The
- * four-letter-word commands are in words.c, the members commands in
- * members.c.
+ * four-letter-word commands are in words.c, the members commands and
+ * health in members.c, getacl, setacl, sessions and watches in ops.c, the
+ * preflight in doctor.c; --json output goes through json.c.
  *
  * Exit statuses (also in --help and corralctl(8)): 0 success; 1 the server
  * answered, but not as asked; 2 the server could not be reached or talked
@@ -23,7 +24,10 @@
 #include "client.h"
 #include "command.h"
 #include "jute.h"
+#include "doctor.h"
+#include "json.h"
 #include "members.h"
+#include "ops.h"
 #include "words.h"
 #include "path.h"
 #include "proto.h"
@@ -63,6 +67,22 @@ static void print_help(void)
 	       "                while the server goes on (needs --auth as the super user;\n"
 	       "                check it with corrald --verify FILE, restore it with\n"
 	       "                corrald restore FILE DATA_DIR)\n"
+	       "  getacl PATH   the ACL of PATH, one scheme:id:perms a line (perms of cdrwa)\n"
+	       "  setacl PATH ACL  replaces the ACL of PATH (any version); ACL as zkCli.sh\n"
+	       "                writes it: scheme:id:perms[,scheme:id:perms...]\n"
+	       "  sessions [list]  the server's client sessions: id, client address,\n"
+	       "                timeout and ephemerals (four-letter words cons and dump)\n"
+	       "  sessions close ID  closes session ID (0x... or decimal) as its expiry\n"
+	       "                would: its ephemerals go (needs --auth as the super user)\n"
+	       "  watches [path|session]  the server's watches by path (wchp) or by\n"
+	       "                session (wchc)\n"
+	       "  health        every member's role, state, zxid lag and alarms (from its\n"
+	       "                mntr), and whether the voters have a quorum\n"
+	       "  doctor [CONFIG]  a preflight on the server's machine, from its corral.yaml\n"
+	       "                (default " DOCTOR_DEFAULT_CONFIG "): the data directory's\n"
+	       "                fdatasync latency and free space, the open-file limit\n"
+	       "                against client.max_connections, io_uring, clock sync, the\n"
+	       "                members reachable and their versions (exit 1 on a warning)\n"
 	       "\n"
 	       "An ensemble's members (changes need WRITE on /zookeeper/config: --auth):\n"
 	       "  members list  each member's id, role (participant or observer), peer and\n"
@@ -87,16 +107,21 @@ static void print_help(void)
 	       "      --auth=USER:PASSWORD  commands with a session: authenticate first\n"
 	       "                          (addauth digest), e.g. as the super user\n"
 	       "      --observer          members add: the new member is an observer\n"
+	       "      --json              every command: one JSON object on stdout instead\n"
+	       "                          of text (errors stay on stderr)\n"
 	       "  -h, --help              this text\n"
 	       "  -V, --version           corralctl's version\n"
 	       "\n"
 	       "Exit status:\n"
-	       "  0   success\n"
+	       "  0   success; health: healthy (every member reachable, a quorum, no\n"
+	       "      alarm)\n"
 	       "  1   the server answered, but not as asked: no such node, not authorized,\n"
 	       "      ruok answered other than imok, a four-letter word not enabled,\n"
-	       "      a membership change refused\n"
+	       "      a membership change refused; health: degraded (a member\n"
+	       "      unreachable, no quorum, an alarm)\n"
 	       "  2   the server could not be reached or talked to: connection refused,\n"
-	       "      timed out, closed, name not resolved\n"
+	       "      timed out, closed, name not resolved; health: the server asked\n"
+	       "      is unreachable\n"
 	       "  64  bad usage\n",
 	       DEFAULT_TIMEOUT_MS, DEFAULT_MAX_NODES);
 }
@@ -218,12 +243,43 @@ static int cmd_ls(struct ctx *x, char **args, int nargs)
 		return unreachable(x);
 	if (err != ZOK)
 		return answered_error(args[0], err);
+	if (x->json) {
+		json_open(NULL, '{');
+		json_str("path", args[0]);
+		json_open("children", '[');
+	}
 	for (size_t i = 0; i < ch.count; i++) {
+		if (x->json) {
+			json_strn(NULL, ch.names[i].p, (size_t)ch.names[i].len);
+			continue;
+		}
 		fwrite(ch.names[i].p, 1, (size_t)ch.names[i].len, stdout);
 		putchar('\n');
 	}
+	if (x->json) {
+		json_close(']');
+		json_close('}');
+	}
 	children_free(&ch);
 	return EXIT_SUCCESS;
+}
+
+/* The Stat as a JSON object under key, zkCli.sh's names. */
+static void stat_json(const char *key, const struct zk_stat *st)
+{
+	json_open(key, '{');
+	json_int("cZxid", st->czxid);
+	json_int("ctime", st->ctime);
+	json_int("mZxid", st->mzxid);
+	json_int("mtime", st->mtime);
+	json_int("pZxid", st->pzxid);
+	json_int("cversion", st->cversion);
+	json_int("dataVersion", st->version);
+	json_int("aclVersion", st->aversion);
+	json_int("ephemeralOwner", st->ephemeral_owner);
+	json_int("dataLength", st->data_length);
+	json_int("numChildren", st->num_children);
+	json_close('}');
 }
 
 static int cmd_get(struct ctx *x, char **args, int nargs)
@@ -242,7 +298,16 @@ static int cmd_get(struct ctx *x, char **args, int nargs)
 		snprintf(x->zk.error, sizeof(x->zk.error), "the getData reply does not parse");
 		return unreachable(x);
 	}
-	if (len > 0) {
+	if (x->json) {
+		json_open(NULL, '{');
+		json_str("path", args[0]);
+		if (len < 0)
+			json_null("data");
+		else
+			json_strn("data", (const char *)data, (size_t)len);
+		stat_json("stat", &st);
+		json_close('}');
+	} else if (len > 0) {
 		fwrite(data, 1, (size_t)len, stdout);
 		if (data[len - 1] != '\n' && isatty(STDOUT_FILENO))
 			putchar('\n');
@@ -280,6 +345,13 @@ static int cmd_stat(struct ctx *x, char **args, int nargs)
 	if (stat_decode(&body, &st) < 0) {
 		snprintf(x->zk.error, sizeof(x->zk.error), "the exists reply does not parse");
 		return unreachable(x);
+	}
+	if (x->json) {
+		json_open(NULL, '{');
+		json_str("path", args[0]);
+		stat_json("stat", &st);
+		json_close('}');
+		return EXIT_SUCCESS;
 	}
 	/* zkCli.sh's names and order. */
 	printf("cZxid = 0x%llx\n", (unsigned long long)st.czxid);
@@ -413,15 +485,37 @@ static int walk_print(struct ctx *x, struct walk *w)
 			w->stopped = true;
 			break;
 		}
-		for (size_t i = 0; i < w->depth; i++)
-			fputs("  ", stdout);
-		fwrite(n->p, 1, (size_t)n->len, stdout);
-		putchar('\n');
+		if (x->json) {
+			char *path = child_path(top->path, n);
+			if (!path) {
+				fprintf(stderr, "corralctl: out of memory\n");
+				status = EXIT_NO;
+				break;
+			}
+			json_str(NULL, path);
+			free(path);
+		} else {
+			for (size_t i = 0; i < w->depth; i++)
+				fputs("  ", stdout);
+			fwrite(n->p, 1, (size_t)n->len, stdout);
+			putchar('\n');
+		}
 		w->printed++;
 		if (x->max_depth >= 0 && (long)w->depth >= x->max_depth)
 			continue;
 		if (descend(x, w, top->path, n, &status) < 0)
 			break;
+	}
+	return status;
+}
+
+/* --json: closes what cmd_tree opened; returns status. */
+static int tree_json_end(const struct ctx *x, bool stopped, int status)
+{
+	if (x->json) {
+		json_close(']');
+		json_bool("truncated", stopped);
+		json_close('}');
 	}
 	return status;
 }
@@ -439,18 +533,25 @@ static int cmd_tree(struct ctx *x, char **args, int nargs)
 		return unreachable(x);
 	if (err != ZOK)
 		return answered_error(root, err);
-	puts(root);
+	if (x->json) {
+		json_open(NULL, '{');
+		json_str("path", root);
+		json_open("nodes", '[');
+		json_str(NULL, root);
+	} else {
+		puts(root);
+	}
 	w.printed = 1;
 	if (x->max_depth == 0) {
 		children_free(&ch);
-		return EXIT_SUCCESS;
+		return tree_json_end(x, false, EXIT_SUCCESS);
 	}
 	char *root_copy = strdup(root);
 	if (!root_copy || walk_push(&w, root_copy, &ch) < 0) {
 		free(root_copy);
 		children_free(&ch);
 		fprintf(stderr, "corralctl: out of memory\n");
-		return EXIT_NO;
+		return tree_json_end(x, false, EXIT_NO);
 	}
 	int status = walk_print(x, &w);
 	walk_free(&w);
@@ -459,7 +560,7 @@ static int cmd_tree(struct ctx *x, char **args, int nargs)
 		fprintf(stderr, "corralctl: tree: stopped after %ld nodes (--max-nodes); "
 			"more remain\n", w.printed);
 	}
-	return status;
+	return tree_json_end(x, w.stopped, status);
 }
 
 /* ---- main ---- */
@@ -497,7 +598,25 @@ static int cmd_create(struct ctx *x, char **args, int nargs)
 		snprintf(x->zk.error, sizeof(x->zk.error), "the create reply does not parse");
 		return unreachable(x);
 	}
-	printf("%.*s\n", (int)len, path);
+	if (x->json) {
+		json_open(NULL, '{');
+		json_strn("path", path, (size_t)len);
+		json_close('}');
+	} else {
+		printf("%.*s\n", (int)len, path);
+	}
+	return EXIT_SUCCESS;
+}
+
+/* A write that answers nothing: {"path": PATH, "ok": true} with --json. */
+static int json_done(const struct ctx *x, const char *path)
+{
+	if (x->json) {
+		json_open(NULL, '{');
+		json_str("path", path);
+		json_bool("ok", true);
+		json_close('}');
+	}
 	return EXIT_SUCCESS;
 }
 
@@ -513,7 +632,7 @@ static int cmd_set(struct ctx *x, char **args, int nargs)
 	jute_buf_free(&b);
 	if (r < 0)
 		return unreachable(x);
-	return err == ZOK ? EXIT_SUCCESS : answered_error(args[0], err);
+	return err == ZOK ? json_done(x, args[0]) : answered_error(args[0], err);
 }
 
 static int cmd_delete(struct ctx *x, char **args, int nargs)
@@ -527,7 +646,7 @@ static int cmd_delete(struct ctx *x, char **args, int nargs)
 	jute_buf_free(&b);
 	if (r < 0)
 		return unreachable(x);
-	return err == ZOK ? EXIT_SUCCESS : answered_error(args[0], err);
+	return err == ZOK ? json_done(x, args[0]) : answered_error(args[0], err);
 }
 
 struct command {
@@ -549,6 +668,12 @@ static const struct command commands[] = {
 	{ "delete", 1, 1, true, cmd_delete },
 	{ "members", 0, 5, false, cmd_members },
 	{ "backup", 1, 1, true, cmd_backup },
+	{ "getacl", 1, 1, true, cmd_getacl },
+	{ "setacl", 2, 2, true, cmd_setacl },
+	{ "sessions", 0, 2, false, cmd_sessions },
+	{ "watches", 0, 1, false, cmd_watches },
+	{ "health", 0, 0, false, cmd_health },
+	{ "doctor", 0, 1, false, cmd_doctor },
 };
 
 static int parse_long(const char *text, long min, long max, long *ret)
@@ -562,7 +687,7 @@ static int parse_long(const char *text, long min, long max, long *ret)
 	return 0;
 }
 
-enum { OPT_MAX_NODES = 256, OPT_MAX_DEPTH, OPT_AUTH, OPT_OBSERVER };
+enum { OPT_MAX_NODES = 256, OPT_MAX_DEPTH, OPT_AUTH, OPT_OBSERVER, OPT_JSON };
 
 /* Reads the options into x (the server from $CORRAL_SERVER unless -s),
  * *timeout and *tree_option (--max-nodes or --max-depth given). Returns -1
@@ -577,6 +702,7 @@ static int parse_options(int argc, char **argv, struct ctx *x, long *timeout, bo
 		{ "max-depth", required_argument, NULL, OPT_MAX_DEPTH },
 		{ "auth", required_argument, NULL, OPT_AUTH },
 		{ "observer", no_argument, NULL, OPT_OBSERVER },
+		{ "json", no_argument, NULL, OPT_JSON },
 		{ "help", no_argument, NULL, 'h' },
 		{ "version", no_argument, NULL, 'V' },
 		{ 0 },
@@ -614,6 +740,9 @@ static int parse_options(int argc, char **argv, struct ctx *x, long *timeout, bo
 		case OPT_OBSERVER:
 			x->observer = true;
 			break;
+		case OPT_JSON:
+			x->json = true;
+			break;
 		case 'h':
 			print_help();
 			return fflush(stdout) == 0 ? EXIT_SUCCESS : EXIT_NO;
@@ -644,19 +773,21 @@ static int check_arguments(const struct ctx *x, const struct command *cmd, const
 {
 	if (nargs < cmd->min_args)
 		return usage_error(cmd->run == cmd_backup ? "%s: FILE is missing"
+				   : cmd->run == cmd_setacl && nargs ? "%s: ACL is missing"
 				   : nargs ? "%s: DATA is missing" : "%s: PATH is missing", name);
 	if (nargs > cmd->max_args)
 		return usage_error("%s: unexpected argument '%s'", name, args[cmd->max_args]);
 	if (tree_option && cmd->run != cmd_tree)
 		return usage_error("--max-nodes and --max-depth are for tree only");
-	if (x->auth && !cmd->session && cmd->run != cmd_members)
+	if (x->auth && !cmd->session && cmd->run != cmd_members && cmd->run != cmd_sessions)
 		return usage_error("--auth is for commands that open a session, not %s", name);
 	if (x->observer && cmd->run != cmd_members)
 		return usage_error("--observer is for members add only");
 	/* Every argument is a path, but for the DATA of create and set (and
 	 * members, which checks its own). */
-	int paths = cmd->run == cmd_create || cmd->run == cmd_set ? (nargs > 0) : nargs;
-	if (cmd->run == cmd_members || cmd->run == cmd_backup)
+	int paths = cmd->run == cmd_create || cmd->run == cmd_set || cmd->run == cmd_setacl
+		    ? (nargs > 0) : nargs;
+	if (cmd->run == cmd_members || cmd->run == cmd_backup || !cmd->session)
 		paths = 0;
 	for (int i = 0; i < paths; i++) {
 		if (args[i][0] != '/')

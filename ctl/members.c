@@ -20,6 +20,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "json.h"
 #include "jute.h"
 #include "proto.h"
 
@@ -274,6 +275,47 @@ static bool ask_mntr(const struct ctx *x, const char *host, const char *port, ch
 	return true;
 }
 
+static void print_leader(const struct ctx *x, unsigned leader, bool already)
+{
+	if (x->json) {
+		json_open(NULL, '{');
+		json_int("leader", leader);
+		json_bool("already", already);
+		json_close('}');
+	} else {
+		printf(already ? "leader: %u (already)\n" : "leader: %u\n", leader);
+	}
+}
+
+/* members list as one JSON object; leader 0: none known, or disputed. */
+static void list_json(const struct members *ms, unsigned leader, unsigned distinct)
+{
+	json_open(NULL, '{');
+	json_open("members", '[');
+	for (size_t i = 0; i < ms->n; i++) {
+		const struct member *m = &ms->m[i];
+		json_open(NULL, '{');
+		json_int("id", m->id);
+		json_str("role", m->observer ? "observer" : "participant");
+		json_str("peer", m->peer);
+		json_str("client", m->client);
+		json_str("state", m->state);
+		if (m->leader_id)
+			json_int("leader_id", m->leader_id);
+		else
+			json_null("leader_id");
+		json_close('}');
+	}
+	json_close(']');
+	json_str("version", ms->version[0] ? ms->version : NULL);
+	if (distinct == 1)
+		json_int("leader", leader);
+	else
+		json_null("leader");
+	json_bool("leader_disputed", distinct > 1);
+	json_close('}');
+}
+
 static int cmd_list(struct ctx *x)
 {
 	struct members ms;
@@ -289,6 +331,21 @@ static int cmd_list(struct ctx *x)
 		ask_mntr(x, m->host, m->port, m->state, sizeof(m->state), &m->leader_id, &has_leader);
 		if (!has_leader && strcmp(m->state, "leader") == 0)
 			m->leader_id = m->id;	/* not corral: its own word for it */
+	}
+	if (x->json) {
+		unsigned distinct = 0, leader = 0;
+		for (size_t i = 0; i < ms.n; i++) {
+			unsigned l = ms.m[i].leader_id;
+			if (l && distinct == 0) {
+				leader = l;
+				distinct = 1;
+			} else if (l && l != leader) {
+				distinct = 2;
+			}
+		}
+		list_json(&ms, leader, distinct);
+		free(ms.m);
+		return EXIT_SUCCESS;
 	}
 	static const char *const head[] = { "id", "role", "peer", "client", "state" };
 	int w[5];
@@ -374,7 +431,7 @@ static int change_error(const char *where, int32_t err)
 
 /* reconfig (incremental) in c's session: prints the new configuration. */
 static int reconfig(struct zk_client *c, const char *where, const char *joining,
-		    const char *leaving)
+		    const char *leaving, bool x_json)
 {
 	struct jute_buf b = { 0 };
 	struct jute_reader body;
@@ -395,7 +452,11 @@ static int reconfig(struct zk_client *c, const char *where, const char *joining,
 		snprintf(c->error, sizeof(c->error), "the reconfig reply does not parse");
 		return unreachable_at(where, c);
 	}
-	if (len > 0) {
+	if (x_json) {
+		json_open(NULL, '{');
+		json_strn("config", (const char *)data, len > 0 ? (size_t)len : 0);
+		json_close('}');
+	} else if (len > 0) {
 		fwrite(data, 1, (size_t)len, stdout);
 		if (data[len - 1] != '\n')
 			putchar('\n');
@@ -484,11 +545,11 @@ static int change(struct ctx *x, unsigned id, bool adding, const char *peer, con
 		char joining[600];
 		snprintf(joining, sizeof(joining), "server.%u=%s:0:%s;%s", id, peer,
 			 x->observer ? "observer" : "participant", client);
-		status = reconfig(&c, where, joining, NULL);
+		status = reconfig(&c, where, joining, NULL, x->json);
 	} else if (status == 0) {
 		char leaving[8];
 		snprintf(leaving, sizeof(leaving), "%u", id);
-		status = reconfig(&c, where, NULL, leaving);
+		status = reconfig(&c, where, NULL, leaving, x->json);
 	}
 	zkc_close(&c);
 	free(ms.m);
@@ -551,7 +612,7 @@ static int cmd_transfer(struct ctx *x, unsigned target)
 		goto out;
 	}
 	if (target == leader) {
-		printf("leader: %u (already)\n", leader);
+		print_leader(x, leader, true);
 		status = EXIT_SUCCESS;
 		goto out;
 	}
@@ -597,12 +658,263 @@ static int cmd_transfer(struct ctx *x, unsigned target)
 			fprintf(stderr, "corralctl: server %u accepted the transfer, but no other "
 				"server leads after %d ms\n", leader, x->timeout_ms);
 	} else {
-		printf("leader: %u\n", now_leader);
+		print_leader(x, now_leader, false);
 		status = EXIT_SUCCESS;
 	}
 out:
 	free(ms.m);
 	return status;
+}
+
+/* ---- sessions close ---- */
+
+#define ZK_OP_CORRAL_CLOSE_SESSION 5003
+
+/* Sends opcode 5003 {id} in a session at host:port. Returns 0 with the
+ * answer in *ret_err, or the exit status with the message printed. */
+static int close_at(struct ctx *x, const char *host, const char *port, const char *where,
+		    int64_t id, int32_t *ret_err)
+{
+	struct zk_client c;
+	struct jute_buf b = { 0 };
+	struct jute_reader body;
+	zkc_init(&c, x->timeout_ms);
+	int status = session_at(x, &c, host, port, where);
+	if (status == 0) {
+		jute_write_long(&b, id);
+		if (zkc_call(&c, ZK_OP_CORRAL_CLOSE_SESSION, &b, ret_err, &body) < 0)
+			status = unreachable_at(where, &c);
+		jute_buf_free(&b);
+	}
+	zkc_close(&c);
+	return status;
+}
+
+int members_close_session(struct ctx *x, int64_t id)
+{
+	int32_t err;
+	char where[256];
+	int status = close_at(x, x->host, x->port, x->server, id, &err);
+	if (status == 0 && err == ZAPIERROR) {
+		/* not the leader: ask the leader, as /zookeeper/config places it */
+		struct members ms;
+		unsigned leader;
+		bool named;
+		status = members_of(x, &ms);
+		zkc_close(&x->zk);
+		if (status == 0)
+			status = leader_of(x, &leader, &named);
+		const struct member *lm = status == 0 ? find(&ms, leader) : NULL;
+		if (status == 0 && !lm) {
+			fprintf(stderr, "corralctl: %s: no leader known; try again\n", x->server);
+			status = EXIT_NO;
+		}
+		if (status == 0) {
+			snprintf(where, sizeof(where), "server %u (%s:%s)", leader, lm->host, lm->port);
+			status = close_at(x, lm->host, lm->port, where, id, &err);
+		}
+		free(ms.m);
+	}
+	if (status)
+		return status;
+	switch (err) {
+	case ZOK:
+		break;
+	case ZNOAUTH:
+		fprintf(stderr, "corralctl: closing a session needs the super user (--auth super:PASSWORD)\n");
+		return EXIT_NO;
+	case ZNONODE:
+		fprintf(stderr, "corralctl: no session 0x%llx\n", (unsigned long long)id);
+		return EXIT_NO;
+	case ZBADARGUMENTS:
+		fprintf(stderr, "corralctl: session 0x%llx: refused (BADARGUMENTS)\n", (unsigned long long)id);
+		return EXIT_NO;
+	default:
+		return answered_error("sessions close", err);
+	}
+	if (x->json) {
+		char hex[24];
+		snprintf(hex, sizeof(hex), "0x%llx", (unsigned long long)id);
+		json_open(NULL, '{');
+		json_str("closed", hex);
+		json_close('}');
+	} else {
+		printf("closed session 0x%llx\n", (unsigned long long)id);
+	}
+	return EXIT_SUCCESS;
+}
+
+/* ---- health ---- */
+
+/* What one member's mntr says, for health. */
+struct checkup {
+	bool reachable;
+	char state[40];
+	unsigned long long zxid;
+	const char *alarms[6];
+	size_t n_alarms;
+};
+
+static bool kv_set(const struct zkc_kv *kv, const char *key)
+{
+	const char *v = zkc_kv_get(kv, key);
+	return v && strcmp(v, "0") != 0;
+}
+
+static void check_member(const struct ctx *x, const char *host, const char *port,
+			 struct checkup *h)
+{
+	struct zk_client c;
+	struct zkc_kv kv = { 0 };
+	char *text;
+	size_t len;
+	memset(h, 0, sizeof(*h));
+	zkc_init(&c, x->timeout_ms);
+	if (!host[0] || zkc_word(&c, host, port, "mntr", &text, &len) < 0) {
+		snprintf(h->state, sizeof(h->state), "unreachable");
+		return;
+	}
+	h->reachable = true;
+	if (zkc_kv_parse(&kv, text, "\t") < 0 || !zkc_kv_get(&kv, "zk_server_state")) {
+		snprintf(h->state, sizeof(h->state), "%s", kv.answered ? "(no state)" : "(mntr not enabled)");
+		h->alarms[h->n_alarms++] = "mntr not answered";
+		zkc_kv_free(&kv);
+		return;
+	}
+	snprintf(h->state, sizeof(h->state), "%s", zkc_kv_get(&kv, "zk_server_state"));
+	const char *z = zkc_kv_get(&kv, "corral_last_zxid");
+	h->zxid = z ? strtoull(z, NULL, 0) : 0;
+	if (kv_set(&kv, "corral_log_failed"))
+		h->alarms[h->n_alarms++] = "log failed";
+	if (kv_set(&kv, "corral_log_refusing_for_space"))
+		h->alarms[h->n_alarms++] = "disk full";
+	if (kv_set(&kv, "corral_memory_over_budget"))
+		h->alarms[h->n_alarms++] = "over memory budget";
+	if (kv_set(&kv, "corral_digest_diverged"))
+		h->alarms[h->n_alarms++] = "digest diverged";
+	if (strcmp(h->state, "looking") == 0 || strcmp(h->state, "read-only") == 0)
+		h->alarms[h->n_alarms++] = "no leader";
+	zkc_kv_free(&kv);
+}
+
+static void health_member(const struct ctx *x, const struct member *m, const struct checkup *h,
+			  unsigned long long top)
+{
+	long long lag = h->reachable && top >= h->zxid ? (long long)(top - h->zxid) : -1;
+	char zxid[24];
+	snprintf(zxid, sizeof(zxid), "0x%llx", h->zxid);
+	if (x->json) {
+		json_open(NULL, '{');
+		json_int("id", m->id);
+		json_str("role", m->observer ? "observer" : "participant");
+		json_str("client", m->client);
+		json_bool("reachable", h->reachable);
+		json_str("state", h->state);
+		json_str("zxid", h->reachable ? zxid : NULL);
+		if (lag >= 0)
+			json_int("zxid_lag", lag);
+		else
+			json_null("zxid_lag");
+		json_open("alarms", '[');
+		for (size_t k = 0; k < h->n_alarms; k++)
+			json_str(NULL, h->alarms[k]);
+		json_close(']');
+		json_close('}');
+		return;
+	}
+	printf("%-3u  %-11s  %-22s  %-11s  %-18s  ", m->id, m->observer ? "observer" : "participant",
+	       m->client, h->state, h->reachable ? zxid : "-");
+	if (lag >= 0)
+		printf("%-8lld  ", lag);
+	else
+		printf("%-8s  ", "-");
+	for (size_t k = 0; k < h->n_alarms; k++)
+		printf("%s%s", k ? ", " : "", h->alarms[k]);
+	printf("%s\n", h->n_alarms ? "" : "-");
+}
+
+/* The members to check: /zookeeper/config's, or the server alone when it
+ * says it is standalone. Returns 0 or the exit status. */
+static int health_members(struct ctx *x, struct members *ms)
+{
+	struct checkup h;
+	memset(ms, 0, sizeof(*ms));
+	check_member(x, x->host, x->port, &h);
+	if (!h.reachable) {
+		fprintf(stderr, "corralctl: %s: cannot be reached (mntr)\n", x->server);
+		return EXIT_UNREACHABLE;
+	}
+	if (strcmp(h.state, "standalone") != 0) {
+		int status = members_of(x, ms);
+		zkc_close(&x->zk);
+		return status;
+	}
+	ms->m = calloc(1, sizeof(*ms->m));
+	if (!ms->m) {
+		fprintf(stderr, "corralctl: out of memory\n");
+		return EXIT_NO;
+	}
+	ms->n = 1;
+	snprintf(ms->m[0].client, sizeof(ms->m[0].client), "%s", x->server);
+	snprintf(ms->m[0].host, sizeof(ms->m[0].host), "%.127s", x->host);
+	snprintf(ms->m[0].port, sizeof(ms->m[0].port), "%s", x->port);
+	return 0;
+}
+
+int cmd_health(struct ctx *x, char **args, int nargs)
+{
+	struct members ms;
+	int status = health_members(x, &ms);
+	if (status) {
+		free(ms.m);
+		return status;
+	}
+	struct checkup *h = calloc(ms.n, sizeof(*h));
+	if (!h) {
+		free(ms.m);
+		fprintf(stderr, "corralctl: out of memory\n");
+		return EXIT_NO;
+	}
+	unsigned long long top = 0;
+	size_t voters = 0, up = 0, leaders = 0, reachable = 0, alarms = 0;
+	for (size_t i = 0; i < ms.n; i++) {
+		check_member(x, ms.m[i].host, ms.m[i].port, &h[i]);
+		top = h[i].reachable && h[i].zxid > top ? h[i].zxid : top;
+		reachable += h[i].reachable;
+		alarms += h[i].n_alarms;
+		leaders += strcmp(h[i].state, "leader") == 0;
+		if (!ms.m[i].observer) {
+			voters++;
+			up += strcmp(h[i].state, "leader") == 0 || strcmp(h[i].state, "follower") == 0 ||
+			      strcmp(h[i].state, "standalone") == 0;
+		}
+	}
+	bool quorum = up >= voters / 2 + 1 && (leaders == 1 || (ms.n == 1 && up == 1));
+	const char *verdict = reachable == 0 ? "unreachable"
+			      : reachable < ms.n || !quorum || alarms ? "degraded" : "healthy";
+	if (x->json) {
+		json_open(NULL, '{');
+		json_open("members", '[');
+	} else {
+		printf("%-3s  %-11s  %-22s  %-11s  %-18s  %-8s  %s\n", "id", "role", "client", "state",
+		       "zxid", "lag", "alarms");
+	}
+	for (size_t i = 0; i < ms.n; i++)
+		health_member(x, &ms.m[i], &h[i], top);
+	if (x->json) {
+		json_close(']');
+		json_bool("quorum", quorum);
+		json_int("voters", (long long)voters);
+		json_int("voters_up", (long long)up);
+		json_str("health", verdict);
+		json_close('}');
+	} else {
+		printf("quorum: %s (%zu of %zu voters up)\nhealth: %s\n", quorum ? "yes" : "NO", up,
+		       voters, verdict);
+	}
+	free(h);
+	free(ms.m);
+	return reachable == 0 ? EXIT_UNREACHABLE : strcmp(verdict, "healthy") ? EXIT_NO : EXIT_SUCCESS;
 }
 
 int cmd_members(struct ctx *x, char **args, int nargs)

@@ -9,6 +9,7 @@
 #include <string.h>
 
 #include "client.h"
+#include "json.h"
 
 static void print_escaped(FILE *f, const char *p, size_t len, size_t max)
 {
@@ -46,7 +47,14 @@ int cmd_ruok(struct ctx *x, char **args, int nargs)
 	if (four_letter(x, "ruok", &text, &len) < 0)
 		return unreachable(x);
 	if (len == 4 && memcmp(text, "imok", 4) == 0) {
-		puts("imok");
+		if (x->json) {
+			json_open(NULL, '{');
+			json_str("server", x->server);
+			json_str("answer", "imok");
+			json_close('}');
+		} else {
+			puts("imok");
+		}
 		status = EXIT_SUCCESS;
 	} else if (strstr(text, ZKC_NOT_IN_WHITELIST)) {
 		fprintf(stderr, "corralctl: %s: ruok is not enabled on the server "
@@ -227,7 +235,18 @@ int cmd_status(struct ctx *x, char **args, int nargs)
 	add_row(rows, &n, "server", x->server);
 	add_common_rows(rows, &n, &srvr, &mntr);
 	add_mntr_rows(rows, &n, &mntr);
-	print_rows(rows, n);
+	if (x->json) {
+		json_open(NULL, '{');
+		for (size_t i = 0; i < n; i++)
+			json_str(rows[i].label, rows[i].value);
+		json_open("mntr", '{');
+		for (size_t i = 0; i < mntr.n; i++)
+			json_str(mntr.v[i].key, mntr.v[i].value);
+		json_close('}');
+		json_close('}');
+	} else {
+		print_rows(rows, n);
+	}
 	if (!have_mntr)
 		fprintf(stderr, "corralctl: %s: mntr is %s: watches, ephemerals, data size, sessions, "
 			"log and uptime are not shown\n", x->server,

@@ -12,6 +12,7 @@
 #include "handshake.h"
 #include "log.h"
 #include "membership.h"
+#include "prep.h"
 #include "proto.h"
 #include "read.h"
 #include "reply.h"
@@ -28,6 +29,7 @@ enum op_kind {
 	KIND_SYNC,		/* an ensemble's sync: through the log */
 	KIND_RECONFIG,		/* reconfig, when the ensemble allows it */
 	KIND_TRANSFER,		/* corral's transferLeader */
+	KIND_CLOSE_OTHER,	/* corral's closeSession of another session */
 	KIND_CREATE_SESSION,	/* a ConnectRequest's op on an open session */
 	KIND_UNSUPPORTED,
 	KIND_COUNT,
@@ -50,6 +52,8 @@ static enum op_kind op_kind(const struct request_path *p, int32_t op)
 		return KIND_WRITE;
 	if (op == ZK_OP_CORRAL_TRANSFER_LEADER)
 		return KIND_TRANSFER;
+	if (op == ZK_OP_CORRAL_CLOSE_SESSION)
+		return KIND_CLOSE_OTHER;
 	if (op == ZK_OP_CREATE_SESSION)
 		return KIND_CREATE_SESSION;
 	return KIND_UNSUPPORTED;
@@ -185,6 +189,57 @@ static int transfer_request(struct request_path *p, struct conn *c, struct reque
 	return 0;
 }
 
+/* corral's opcode 5003 {sessionId}: the super user closes another
+ * session, as its expiry would (a closeSession txn through the log: its
+ * ephemerals go, its watchers hear of it, its connection is closed). Only
+ * where txns are prepared (the leader, or a standalone server): elsewhere
+ * APIERROR, and corralctl asks the leader. A session cannot be taken over
+ * with its id alone (its password never leaves the server), hence an
+ * opcode of its own. Answered once submitted: the close commits after. */
+static int close_other_request(struct request_path *p, struct conn *c, struct request *rq,
+			       const uint8_t *body, uint32_t len)
+{
+	struct jute_reader r;
+	struct txn *t = NULL;
+	rq->op = ZK_OP_ERROR;	/* a header-only answer */
+	jute_reader_init(&r, body, len);
+	int64_t id = jute_read_long(&r);
+	if (!c->auth.super) {
+		done(rq, ZNOAUTH);
+		return 0;
+	}
+	if (r.error || (c->session && id == c->session->id)) {
+		done(rq, ZBADARGUMENTS);
+		return 0;
+	}
+	if (!commit_can_prep(p->commit)) {
+		done(rq, ZAPIERROR);
+		return 0;
+	}
+	struct session *s = session_lookup(&p->state->sessions, id);
+	if (!s || s->closing) {
+		done(rq, ZNONODE);
+		return 0;
+	}
+	if (commit_can_accept(p->commit, 4096) < 0 ||
+	    prep_close_session(p->prep, s->id, loop_wall_ms(), &t) < 0) {
+		done(rq, ZSYSTEMERROR);
+		return 0;
+	}
+	if (commit_submit(p->commit, t) < 0) {
+		txn_free(t);
+		done(rq, ZAPIERROR);
+		return 0;
+	}
+	log_notice("session 0x%llx closed by the super user (connection %llu from %s)",
+		   (unsigned long long)id, (unsigned long long)c->id, c->peer_text);
+	s->closing = true;
+	if (s->conn)
+		conn_close(s->conn, LOG_DEBUG, "its session was closed by the administrator");
+	done(rq, ZOK);
+	return 0;
+}
+
 static int create_session_request(struct request_path *p, struct conn *c, struct request *rq,
 				  const uint8_t *body, uint32_t len)
 {
@@ -213,6 +268,7 @@ static const request_handler handlers[KIND_COUNT] = {
 	[KIND_SYNC] = sync_request,
 	[KIND_RECONFIG] = reconfig_request,
 	[KIND_TRANSFER] = transfer_request,
+	[KIND_CLOSE_OTHER] = close_other_request,
 	[KIND_CREATE_SESSION] = create_session_request,
 	[KIND_UNSUPPORTED] = unsupported_request,
 };

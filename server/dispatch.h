@@ -3,7 +3,10 @@
  * (a table from op to handler): a read answered at once or queued behind
  * the session's unfinished writes, a write prepped into a txn (or, on a
  * follower, forwarded to the leader), a sync through the log, a reconfig,
- * a transferLeader, or an unsupported op. The connection's queue then
+ * a transferLeader, the super user's close of another session (corral's
+ * opcode ZK_OP_CORRAL_CLOSE_SESSION {long sessionId}: header-only answer,
+ * APIERROR where txns are not prepared: ask the leader), or an unsupported
+ * op. The connection's queue then
  * gives the replies back in order (the pump), as txns are applied and
  * barriers pass. Nothing here knows the server: what it uses is in
  * struct request_path. */
@@ -14,6 +17,8 @@
 #include "conn.h"
 #include "request_path.h"
 #include "txn.h"
+
+#define ZK_OP_CORRAL_CLOSE_SESSION 5003
 
 /* A request frame of an established connection (its request handler):
  * 0, -EBADMSG (it does not parse, or is not allowed: the caller closes the

@@ -151,13 +151,15 @@ def test_help_documents_commands_options_and_exit_statuses():
     rc, out, err = ctl_text("--help")
     assert (rc, err) == (0, "")
     assert out.startswith("Usage: corralctl [-s HOST:PORT] [-t TIMEOUT_MS] [--auth USER:PASSWORD] "
-                          "COMMAND [ARGS]\n")
+                          "[--json] COMMAND [ARGS]\n")
     for text in ["ruok", "status", "ls PATH", "get PATH", "stat PATH", "tree [PATH]",
                  "create PATH [DATA]", "set PATH DATA", "delete PATH", "members list",
                  "members add ID PEER_HOST:PORT CLIENT_HOST:PORT [--observer]",
                  "members remove ID", "members transfer-leader [ID]",
                  "--server=HOST:PORT", "--timeout=MS", "--max-nodes=N", "--max-depth=N",
-                 "--auth=USER:PASSWORD", "--observer",
+                 "--auth=USER:PASSWORD", "--observer", "--json",
+                 "getacl PATH", "setacl PATH ACL", "sessions [list]",
+                 "watches [path|session]", "health", "  0   success; health: healthy",
                  "$CORRAL_SERVER", "127.0.0.1:2181", "Exit status:", "  0   success",
                  "  1   the server answered", "  2   the server could not be reached",
                  "  64  bad usage"]:
@@ -165,14 +167,15 @@ def test_help_documents_commands_options_and_exit_statuses():
     assert ctl_text("-h") == (0, out, "")
 
 
-USAGE = ("Usage: corralctl [-s HOST:PORT] [-t TIMEOUT_MS] [--auth USER:PASSWORD] COMMAND [ARGS]\n"
+USAGE = ("Usage: corralctl [-s HOST:PORT] [-t TIMEOUT_MS] [--auth USER:PASSWORD] [--json] COMMAND [ARGS]\n"
          "       corralctl --help | --version\n"
          "Commands: ruok, status, ls PATH, get PATH, stat PATH,\n"
          "          tree [--max-nodes N] [--max-depth N] [PATH],\n"
          "          create PATH [DATA], set PATH DATA, delete PATH,\n"
          "          members list, members add ID PEER_HOST:PORT CLIENT_HOST:PORT [--observer],\n"
          "          members remove ID, members transfer-leader [ID],\n"
-         "          backup FILE\n"
+         "          backup FILE, getacl PATH, setacl PATH ACL, sessions [list],\n"
+         "          sessions close ID, watches [path|session], health, doctor [CONFIG]\n"
          "Try 'corralctl --help' for more.\n")
 
 
@@ -822,3 +825,22 @@ def test_members_remove_and_transfer_leader_refuse_what_cannot_be(one_member):
     assert ctl_text(*auth, "members", "transfer-leader", "1", server=srv.hosts) == (
         0, "leader: 1 (already)\n", "")
     assert zookeeper_config(srv) == before
+
+
+def test_members_add_and_remove_json(one_member):
+    import json
+    srv = one_member
+    auth = ["--auth", f"super:{SUPER_PASSWORD}", "--json"]
+    peer9, client9 = f"127.0.0.1:{free_port()}", f"127.0.0.1:{free_port()}"
+    rc, out, err = ctl_text(*auth, "members", "add", "9", peer9, client9, "--observer",
+                            server=srv.hosts)
+    assert (rc, err) == (0, "")
+    assert json.loads(out) == {"config": zookeeper_config(srv)}
+    got = json.loads(ctl_text("--json", "members", "list", server=srv.hosts)[1])
+    assert [(m["id"], m["role"], m["state"]) for m in got["members"]] == \
+        [(1, "participant", "leader"), (9, "observer", "unreachable")]
+    rc, out, err = ctl_text(*auth, "members", "remove", "9", server=srv.hosts)
+    assert (rc, err) == (0, "")
+    assert json.loads(out) == {"config": zookeeper_config(srv)}
+    rc, out, err = ctl_text(*auth, "members", "remove", "9", server=srv.hosts)
+    assert (rc, out) == (1, "")
