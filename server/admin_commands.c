@@ -156,14 +156,6 @@ static void buffer_stats(struct json *j, const char *k, const struct client_stat
 	close_(j, '}');
 }
 
-static size_t outstanding(const struct server_status *ss)
-{
-	size_t n = 0;
-	clients_for_each(ss->clients, k)
-		n += k->queue.length;
-	return n;
-}
-
 /* ServerStats, as server_stats and stats give it. */
 static void server_stats(const struct server_status *ss, struct json *j)
 {
@@ -180,7 +172,7 @@ static void server_stats(const struct server_status *ss, struct json *j)
 	j_bool(j, "provider_null", false);
 	j_str(j, "server_state", status_mode(ss));
 	j_int(j, "last_processed_zxid", ss->state->last_zxid);
-	j_int(j, "outstanding_requests", (long long)outstanding(ss));
+	j_int(j, "outstanding_requests", (long long)status_outstanding(ss));
 	j_double(j, "avg_latency", st->latency_count
 		 ? (double)st->latency_total_ms / (double)st->latency_count : 0.0);
 	j_int(j, "max_latency", (long long)st->latency_max_ms);

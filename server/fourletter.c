@@ -137,14 +137,6 @@ static size_t open_connections(const struct server_status *ss)
 	return ss->clients->all.length;
 }
 
-static size_t outstanding(const struct server_status *ss)
-{
-	size_t n = 0;
-	clients_for_each(ss->clients, k)
-		n += k->queue.length;
-	return n;
-}
-
 /* ZooKeeper's ServerStats.toString(), then the node count and, on the
  * leader, the proposal sizes. */
 static void server_lines(const struct server_status *ss, struct conn *c)
@@ -158,7 +150,7 @@ static void server_lines(const struct server_status *ss, struct conn *c)
 	out(c, "Received: %llu\nSent: %llu\nConnections: %zu\nOutstanding: %zu\nZxid: 0x%llx\n"
 	       "Mode: %s\nNode count: %zu\n",
 	    (unsigned long long)cs->packets_received, (unsigned long long)cs->packets_sent,
-	    open_connections(ss), outstanding(ss), (unsigned long long)ss->state->last_zxid,
+	    open_connections(ss), status_outstanding(ss), (unsigned long long)ss->state->last_zxid,
 	    status_mode(ss), ss->state->tree.nodes.count);
 	if (ss->cfg->in_ensemble && commit_state(ss->commit) == RAFT_LEADER)
 		out(c, "Proposal sizes last/min/max: %lld/%lld/%lld\n",

@@ -1,6 +1,7 @@
 /* status: see status.h. */
 #include "status.h"
 
+#include "clients.h"
 #include "commit.h"
 #include "server_config.h"
 
@@ -32,4 +33,12 @@ const char *status_peer_state(const struct server_status *st)
 	if (!commit_leader(k))
 		return "looking - election";
 	return commit_is_observer(k) ? "observing - broadcast" : "following - broadcast";
+}
+
+size_t status_outstanding(const struct server_status *st)
+{
+	size_t n = 0;
+	clients_for_each(st->clients, k)
+		n += k->queue.length;
+	return n;
 }

@@ -4,10 +4,11 @@
  * and knows nothing else of the server. */
 #pragma once
 
-#include "digest_check.h"
 #include <stdbool.h>
+#include <stddef.h>
 #include <stdint.h>
 
+#include "digest_check.h"
 #include "summary.h"
 
 struct clients;
@@ -59,5 +60,7 @@ const char *status_mode(const struct server_status *st);
 /* An ensemble member that knows no leader, with ensemble.read_only on: it
  * serves read-only sessions, as ZooKeeper's read-only server does. */
 bool status_read_only(const struct server_status *st);
+/* Requests received and not yet answered, on every connection. */
+size_t status_outstanding(const struct server_status *st);
 /* ZooKeeper's detailed peer state (mntr's zk_peer_state). */
 const char *status_peer_state(const struct server_status *st);
