@@ -358,6 +358,14 @@ def start_member(config, port, tmp, wait=True):
     return srv.spawn()
 
 
+def peer_listening(port):
+    try:
+        with socket.create_connection(("127.0.0.1", port), timeout=1):
+            return True
+    except OSError:
+        return False
+
+
 def cluster_of(verify_output):
     return verify_output.split("cluster ")[1].split(",")[0]
 
@@ -406,6 +414,10 @@ def test_a_restored_ensemble_member_gets_a_new_cluster_identity(tmpdir_path):
                                peer2, server_id=2, first_client_port=new_port,
                                first_peer_port=new_peer)
         second = start_member(cfg2, port2, tmpdir_path, wait=False)
+        # added once it is up (its peer port listens), as the procedure says:
+        # a voter added before it can answer costs a one-voter leader its
+        # majority for a moment, and the leader closes its clients then
+        wait_for(lambda: peer_listening(peer2), "the joining server's peer port")
         run(CORRALCTL, "-s", new.hosts, "--auth", f"super:{SUPER_PASSWORD}", "members", "add",
             "2", f"127.0.0.1:{peer2}", f"127.0.0.1:{port2}")
         wait_for(lambda: run(CORRALCTL, "-s", second.hosts, "get", "/x/n7",
