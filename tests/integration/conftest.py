@@ -29,6 +29,8 @@ def Server(tmp, overrides, target=None):
     if target == "zookeeper":
         system = {"zookeeper.extendedTypesEnabled": "true",
                   "znode.container.checkIntervalMs": 500}
+        if (overrides.get("znode") or {}).get("enforce_quota"):
+            system["zookeeper.enforceQuota"] = "true"
         classpath = None
         if overrides.get("audit_log"):
             # its audit log on, and its audit logger (slf4j -> log4j) to stdout
