@@ -186,3 +186,27 @@ def test_stats_after_restart_and_quota_removed(make_server, client):
     zk.delete(LIMITS)
     zk.create("/q/e", b"55555")
     assert stats(zk) == "count=4,bytes=7"
+
+
+@pytest.mark.corral_only
+def test_stats_after_restart_from_a_snapshot(make_server, client):
+    """A snapshot every 100 txns: the restart loads one (the stats are
+    computed again from its tree) and replays the log after it."""
+    srv = make_server(storage={"snapshot_entries": 100})
+    zk = client(srv)
+    zk.create("/q")
+    set_quota(zk, "count=-1,bytes=-1=;byteHardLimit=-1;countHardLimit=1000")
+    for i in range(150):
+        zk.create(f"/q/n{i}", b"x" * (i % 7))
+    for i in range(0, 150, 3):
+        zk.delete(f"/q/n{i}")
+    snaps = os.path.join(srv.data_dir, "snap")
+    harness.wait_until(lambda: os.path.isdir(snaps) and os.listdir(snaps), 30,
+                       what="a snapshot taken")
+    want = stats(zk)
+    assert want == f"count=101,bytes={sum(i % 7 for i in range(150) if i % 3)}"
+    zk.stop()
+    srv.restart()
+    zk = client(srv)
+    assert "loaded the snapshot at index" in srv.log(), srv.log()
+    assert stats(zk) == want
