@@ -110,6 +110,7 @@ static const struct key session_keys[] = {
 
 static const struct key znode_keys[] = {
 	LIVE_FIELD(KEY_BOOL, "extended_types", extended_types),
+	LIVE_FIELD(KEY_BOOL, "enforce_quota", enforce_quota),
 	LIVE_NUMBER(KEY_U32, "container_check_interval_ms", container_check_interval_ms, 10, 86400000),
 	LIVE_NUMBER(KEY_U32, "container_max_per_minute", container_max_per_minute, 1, 1000000),
 	{ 0 },

@@ -8,6 +8,7 @@
 #include <sys/random.h>
 
 #include "path.h"
+#include "quota.h"
 
 int prep_init(struct prep *p, struct state *state, uint8_t server_id)
 {
@@ -16,6 +17,7 @@ int prep_init(struct prep *p, struct state *state, uint8_t server_id)
 	p->server_id = server_id;
 	p->next_seq = 1;
 	p->extended_types = true;
+	p->quota_log.what = "quota warnings";
 	return pending_init(&p->pending, &state->tree);
 }
 
@@ -231,6 +233,10 @@ static int create_op(struct prep *p, struct batch *b, const struct session *s,
 	err = ZNOCHILDRENFOREPHEMERALS;
 	if (is_normal_ephemeral(parent.owner))
 		goto fail;
+	err = quota_check(&p->state->tree, full, len, req->data_len > 0 ? req->data_len : 0, 1,
+			  p->enforce_quota, &p->quota_log, (uint64_t)p->now_ms);
+	if (err)
+		goto fail;
 	err = ZSYSTEMERROR;
 	if (refused_for_memory(p))
 		goto fail;
@@ -316,7 +322,16 @@ static int set_data_op(struct prep *p, struct batch *b, const struct auth_identi
 		return refuse(ret_err, ZNONODE);
 	if (!allowed(ids, node.acl, ZK_PERM_WRITE))
 		return refuse(ret_err, ZNOAUTH);
-	int32_t err = check_version(node.version, req->version);
+	/* As ZooKeeper, the quota before the version; the size it had when
+	 * last applied (a pending setData's is not known here). */
+	const struct znode *cur = tree_lookup(&p->state->tree, req->path, len);
+	int64_t old_len = cur && cur->data_len > 0 ? cur->data_len : 0;
+	int32_t err = quota_check(&p->state->tree, req->path, len,
+				  (req->data_len > 0 ? req->data_len : 0) - old_len, 0,
+				  p->enforce_quota, &p->quota_log, (uint64_t)p->now_ms);
+	if (err)
+		return refuse(ret_err, err);
+	err = check_version(node.version, req->version);
 	if (err)
 		return refuse(ret_err, err);
 	if (over_budget(p)) {
@@ -432,6 +447,7 @@ int prep_create(struct prep *p, const struct session *s, const struct auth_ident
 		int32_t op, const struct create_request *req, int64_t time_ms,
 		struct txn **ret_txn, int32_t *ret_err)
 {
+	p->now_ms = time_ms;
 	return PREP_SINGLE(p, s, op, time_ms, ret_txn, ret_err,
 			   create_op(p, b, s, ids, op, req, o, ret_err));
 }
@@ -449,6 +465,7 @@ int prep_set_data(struct prep *p, const struct session *s, const struct auth_ide
 		  const struct set_data_request *req, int64_t time_ms, struct txn **ret_txn,
 		  int32_t *ret_err)
 {
+	p->now_ms = time_ms;
 	return PREP_SINGLE(p, s, ZK_OP_SET_DATA, time_ms, ret_txn, ret_err,
 			   set_data_op(p, b, ids, req, o, ret_err));
 }
@@ -606,6 +623,7 @@ int prep_multi(struct prep *p, const struct session *s, const struct auth_identi
 	       struct jute_reader *r, int64_t time_ms, struct txn **ret_txn,
 	       struct multi_failure *ret_failure, int32_t *ret_err)
 {
+	p->now_ms = time_ms;
 	struct batch b = { 0 };
 	uint32_t cap = 8, n = 0;
 	struct txn *t = txn_start(s, ZK_OP_MULTI, cap, time_ms);

@@ -12,6 +12,7 @@
 #include <stdint.h>
 
 #include "auth.h"
+#include "log.h"
 #include "pending.h"
 #include "records.h"
 #include "state.h"
@@ -23,6 +24,11 @@ struct prep {
 	uint64_t next_seq;
 	uint8_t server_id;
 	bool extended_types;	/* containers and TTL nodes allowed */
+	/* ZooKeeper's enforceQuota: a create or setData past a quota's hard
+	 * limit is refused with QUOTAEXCEEDED (quota.c); off, it is logged. */
+	bool enforce_quota;
+	struct log_limit quota_log;
+	int64_t now_ms;		/* the time of the request being prepped (quota_log's clock) */
 	/* The server is past its memory budget: a write that would grow the
 	 * tree (a create, a setData with more data than the node has, in a
 	 * multi too) is refused with SYSTEMERROR once it passed every other

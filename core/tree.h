@@ -50,6 +50,7 @@ struct tree {
 	uint64_t data_bytes;	/* sum of data lengths, for mntr */
 	uint64_t path_bytes;	/* sum of path lengths (the memory budget's estimate) */
 	size_t reapable_count;	/* containers and TTL nodes: the reaper scans only when > 0 */
+	size_t quota_count;	/* quotas' limits nodes (quota.c): none, no lookups */
 	/* ZooKeeper's tree digest: the sum, wrapping, of every node's digest
 	 * (its NodeHashMapImpl), kept as nodes change. */
 	uint64_t digest;

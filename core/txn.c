@@ -7,6 +7,7 @@
 
 #include "assertions.h"
 #include "path.h"
+#include "quota.h"
 
 struct txn *txn_new(uint32_t op_count)
 {
@@ -81,6 +82,8 @@ static int apply_create(struct state *s, const struct txn *t, const struct txn_o
 	if (!n)
 		return -ENOMEM;
 	ASSERT(n->parent == parent && parent->num_children > 0 && n->czxid == t->zxid);
+	if (quota_node_added(&s->tree, n) < 0)
+		return -ENOMEM;
 	if (znode_is_ephemeral(n)) {
 		struct session *owner = session_lookup(&s->sessions, n->owner);
 		if (owner)
@@ -92,10 +95,12 @@ static int apply_create(struct state *s, const struct txn *t, const struct txn_o
 	return 0;
 }
 
-static void delete_node(struct state *s, struct znode *n, int64_t zxid)
+static int delete_node(struct state *s, struct znode *n, int64_t zxid)
 {
 	struct znode *parent = n->parent;
 	ASSERT(parent && n->num_children == 0);
+	if (quota_node_removing(&s->tree, n) < 0)
+		return -ENOMEM;
 	if (znode_is_ephemeral(n)) {
 		struct session *owner = session_lookup(&s->sessions, n->owner);
 		if (owner)
@@ -107,6 +112,7 @@ static void delete_node(struct state *s, struct znode *n, int64_t zxid)
 	notify(s, zxid, ZK_EVENT_NODE_DELETED, n, n->path, n->path_len);
 	tree_remove(&s->tree, n);
 	notify(s, zxid, ZK_EVENT_NODE_CHILDREN_CHANGED, parent, parent->path, parent->path_len);
+	return 0;
 }
 
 static int apply_op(struct state *s, const struct txn *t, const struct txn_op *op,
@@ -124,15 +130,16 @@ static int apply_op(struct state *s, const struct txn *t, const struct txn_op *o
 			res->err = !n ? ZNONODE : ZNOTEMPTY;
 			return 0;
 		}
-		delete_node(s, n, t->zxid);
-		return 0;
+		return delete_node(s, n, t->zxid);
 	case TXN_OP_SET_DATA:
 		n = tree_lookup(&s->tree, op->path, op->path_len);
 		if (!n) {
 			res->err = ZNONODE;
 			return 0;
 		}
-		if (tree_set_data(&s->tree, n, op->data, op->data_len) < 0)
+		int32_t old_len = n->data_len;
+		if (tree_set_data(&s->tree, n, op->data, op->data_len) < 0 ||
+		    quota_data_changed(&s->tree, n, old_len) < 0)
 			return -ENOMEM;
 		n->version = op->version;
 		n->mzxid = t->zxid;
@@ -174,7 +181,8 @@ static int apply_op(struct state *s, const struct txn *t, const struct txn_op *o
 		struct znode *eph;
 		while ((eph = session_first_ephemeral(sess))) {
 			ASSERT(eph->owner == sess->id);
-			delete_node(s, eph, t->zxid);
+			if (delete_node(s, eph, t->zxid) < 0)
+				return -ENOMEM;
 		}
 		session_remove(&s->sessions, sess);
 		return 0;

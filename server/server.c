@@ -447,6 +447,7 @@ static int init_parts(struct server *srv, char *why, size_t why_size)
 	}
 	srv->state.listener = (struct state_listener){ .node_event = on_node_event, .ctx = srv };
 	srv->prep.extended_types = cfg->extended_types;
+	srv->prep.enforce_quota = cfg->enforce_quota;
 	membership_init(&srv->membership, &srv->commit, &srv->state, cfg);
 	forward_leader_init(&srv->forward_leader, &srv->prep, &srv->state, &srv->commit,
 			    &srv->membership, cfg);
@@ -582,6 +583,7 @@ void server_request_stop(struct server *srv)
 void server_config_changed(struct server *srv)
 {
 	srv->prep.extended_types = srv->cfg->extended_types;
+	srv->prep.enforce_quota = srv->cfg->enforce_quota;
 }
 
 void server_free(struct server *srv)

@@ -49,6 +49,7 @@ struct server_config {
 
 	/* znode: */
 	bool extended_types;			/* znode.extended_types: TTL nodes allowed */
+	bool enforce_quota;			/* znode.enforce_quota: hard quotas refuse writes */
 	uint32_t container_check_interval_ms;	/* znode.container_check_interval_ms */
 	uint32_t container_max_per_minute;	/* znode.container_max_per_minute */
 

@@ -19,6 +19,7 @@
 
 #include "archive.h"
 #include "session.h"
+#include "quota.h"
 #include "tree.h"
 
 #define SNAP_MAGIC "CORRALSN"
@@ -609,6 +610,8 @@ static int load_body(struct in *i, struct state *st, struct snapshot_meta *ret)
 	if (r == 0 && i->error)
 		r = -EBADMSG;
 	tree_digest_recompute(tree);
+	if (r == 0)
+		r = quota_recompute(tree);
 	if (r == 0) {
 		st->last_zxid = (int64_t)ret->index;
 		state_note_digest(st);

@@ -21,14 +21,16 @@ TARGET = os.environ.get("CORRAL_TEST_TARGET", "corrald")
 def Server(tmp, overrides, target=None):
     """A server of the target (not started) with the suite's settings: tick
     200 ms, session timeouts 1000..60000 ms, corrald at log level debug with
-    4 MiB log segments; overrides are corral.yaml keys (session.* apply to
-    ZooKeeper too). It knows its target (srv.target)."""
+    4 MiB log segments; overrides are corral.yaml keys (session.* and
+    znode.enforce_quota apply to ZooKeeper too). It knows its target (srv.target)."""
     target = target or TARGET
     session = harness.merge({"tick_time_ms": 200, "min_timeout_ms": 1000,
                              "max_timeout_ms": 60000}, overrides.get("session"))
     if target == "zookeeper":
         system = {"zookeeper.extendedTypesEnabled": "true",
                   "znode.container.checkIntervalMs": 500}
+        if (overrides.get("znode") or {}).get("enforce_quota"):
+            system["zookeeper.enforceQuota"] = "true"
         classpath = None
         if overrides.get("audit_log"):
             # its audit log on, and its audit logger (slf4j -> log4j) to stdout

@@ -285,8 +285,6 @@ ZKCLI_COMMANDS = [
 # Commands whose output differs on purpose (README, compatibility notes).
 ZKCLI_INTENDED = {
     "whoami": "identities in the order they were added; ZooKeeper's come from a hash set",
-    "listquota /c": "corral keeps no quota statistics (the quota issue): zookeeper_stats "
-                    "stays as zkCli wrote it, count=0,bytes=0",
 }
 
 
@@ -337,6 +335,5 @@ def test_zkcli_commands_answer_as_against_zookeeper(both):
             continue
         differ.append(f"{cmd}\n  zookeeper: {a}\n  corrald:   {b}")
     assert not differ, "zkCli.sh output differs:\n" + "\n".join(differ)
-    assert "listquota /c" in intended, "quota statistics now match: update ZKCLI_INTENDED"
     # the commands did what they say on corral too
     assert ref[ZKCLI_COMMANDS.index("version")][0].startswith("ZooKeeper CLI version: 3.8")

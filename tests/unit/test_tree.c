@@ -8,6 +8,7 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "quota.h"
 #include "state.h"
 #include "tree.h"
 
@@ -151,6 +152,74 @@ static void test_thousands_of_nodes_are_all_found_after_growth(void **state)
 	tree_free(&t);
 }
 
+static void test_quota_limits_parse_as_statstrack(void **state)
+{
+	struct quota_track q;
+	const char *old = "count=10,bytes=-1";
+	quota_parse((const uint8_t *)old, (int32_t)strlen(old), &q);
+	assert_true(q.count == 10 && q.bytes == -1 && q.count_hard == -1 && q.bytes_hard == -1);
+	const char *v37 = "count=-1,bytes=5=;byteHardLimit=100;countHardLimit=3";
+	quota_parse((const uint8_t *)v37, (int32_t)strlen(v37), &q);
+	assert_true(q.count == -1 && q.bytes == 5 && q.count_hard == 3 && q.bytes_hard == 100);
+	const char *bad = "count=x,,;bytes=,junk";
+	quota_parse((const uint8_t *)bad, (int32_t)strlen(bad), &q);
+	assert_true(q.count == -1 && q.bytes == -1);
+	quota_parse(NULL, -1, &q);
+	assert_true(q.count == -1 && q.bytes_hard == -1);
+}
+
+static void quota_stats_are(struct tree *t, const char *want)
+{
+	struct znode *n = tree_lookup(t, "/zookeeper/quota/q/zookeeper_stats", 34);
+	assert_non_null(n);
+	assert_int_equal(n->data_len, (int32_t)strlen(want));
+	assert_memory_equal(n->data, want, strlen(want));
+}
+
+static void test_quota_stats_follow_the_subtree_and_are_recomputed(void **state)
+{
+	struct state st;
+	assert_int_equal(state_init(&st, 1, 0), 0);
+	struct tree *t = &st.tree;
+	assert_int_equal(quota_node_added(t, add(t, "/", "/q", "ab")), 0);
+	assert_int_equal(quota_node_added(t, add(t, "/q", "/q/a", "123")), 0);
+	add(t, "/zookeeper/quota", "/zookeeper/quota/q", NULL);
+	struct znode *lim = add(t, "/zookeeper/quota/q", "/zookeeper/quota/q/zookeeper_limits",
+				"count=2,bytes=-1");
+	assert_int_equal(quota_node_added(t, lim), 0);
+	assert_int_equal(t->quota_count, 1);
+	struct znode *sn = add(t, "/zookeeper/quota/q", "/zookeeper/quota/q/zookeeper_stats",
+			       "count=0,bytes=0");
+	assert_int_equal(quota_node_added(t, sn), 0);
+	quota_stats_are(t, "count=2,bytes=5");
+	struct znode *b = add(t, "/q/a", "/q/a/b", "4444");
+	assert_int_equal(quota_node_added(t, b), 0);
+	quota_stats_are(t, "count=3,bytes=9");
+	/* the count's soft limit (2) is past: logged, never refused */
+	struct log_limit lim_log = { .what = "quota" };
+	assert_int_equal(quota_check(t, "/q/c", 4, 0, 1, true, &lim_log, 0), ZOK);
+	assert_int_equal(lim_log.logged, 1);
+	int32_t old = b->data_len;
+	assert_int_equal(tree_set_data(t, b, "1", 1), 0);
+	assert_int_equal(quota_data_changed(t, b, old), 0);
+	quota_stats_are(t, "count=3,bytes=6");
+	/* outside the quota, and /zookeeper itself: not counted */
+	assert_int_equal(quota_node_added(t, add(t, "/", "/qq", "zzzz")), 0);
+	quota_stats_are(t, "count=3,bytes=6");
+	assert_int_equal(quota_node_removing(t, b), 0);
+	tree_remove(t, b);
+	quota_stats_are(t, "count=2,bytes=5");
+	/* a snapshot's load recomputes whatever the data said */
+	assert_int_equal(tree_set_data(t, sn, "count=9,bytes=9", 15), 0);
+	t->quota_count = 0;
+	assert_int_equal(quota_recompute(t), 0);
+	assert_int_equal(t->quota_count, 1);
+	quota_stats_are(t, "count=2,bytes=5");
+	assert_int_equal(quota_node_removing(t, lim), 0);
+	assert_int_equal(t->quota_count, 0);
+	state_free(&st);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -161,6 +230,8 @@ int main(void)
 		cmocka_unit_test(test_ephemeral_owner_shows_sessions_only),
 		cmocka_unit_test(test_null_data_is_kept_distinct_from_empty),
 		cmocka_unit_test(test_thousands_of_nodes_are_all_found_after_growth),
+		cmocka_unit_test(test_quota_limits_parse_as_statstrack),
+		cmocka_unit_test(test_quota_stats_follow_the_subtree_and_are_recomputed),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -1,0 +1,281 @@
+/* quota: see quota.h. */
+#include "quota.h"
+
+#include <errno.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "proto.h"
+
+#define QUOTA_ROOT_LEN (sizeof(QUOTA_ROOT) - 1)
+
+static bool has_prefix(const char *s, size_t len, const char *prefix)
+{
+	size_t n = strlen(prefix);
+	return len >= n && memcmp(s, prefix, n) == 0;
+}
+
+/* The /zookeeper subtree, which no quota covers. */
+static bool in_system_subtree(const char *path, size_t len)
+{
+	return (len == 10 && memcmp(path, "/zookeeper", 10) == 0) ||
+	       has_prefix(path, len, "/zookeeper/");
+}
+
+static void parse_pair(const char *k, size_t klen, const char *v, size_t vlen,
+		       struct quota_track *q)
+{
+	int64_t *field = NULL;
+	if (klen == 5 && memcmp(k, "count", 5) == 0)
+		field = &q->count;
+	else if (klen == 5 && memcmp(k, "bytes", 5) == 0)
+		field = &q->bytes;
+	else if (klen == 14 && memcmp(k, "countHardLimit", 14) == 0)
+		field = &q->count_hard;
+	else if (klen == 13 && memcmp(k, "byteHardLimit", 13) == 0)
+		field = &q->bytes_hard;
+	if (!field)
+		return;
+	if (vlen == 0) {
+		*field = -1;
+		return;
+	}
+	char buf[24];
+	if (vlen >= sizeof(buf))
+		return;
+	memcpy(buf, v, vlen);
+	buf[vlen] = 0;
+	char *end;
+	errno = 0;
+	long long x = strtoll(buf, &end, 10);
+	if (errno == 0 && *end == 0 && end != buf)
+		*field = x;
+}
+
+void quota_parse(const uint8_t *data, int32_t len, struct quota_track *ret)
+{
+	*ret = (struct quota_track){ -1, -1, -1, -1 };
+	const char *s = (const char *)data;
+	size_t n = len > 0 ? (size_t)len : 0, i = 0;
+	while (i < n) {
+		size_t start = i;
+		while (i < n && s[i] != ',' && s[i] != ';')
+			i++;
+		/* "key=value", or "bytes=5=" as the 3.7 format writes it: the
+		 * value ends at the next '=' (Java's split drops what follows). */
+		const char *eq = memchr(s + start, '=', i - start);
+		if (eq) {
+			const char *v = eq + 1;
+			const char *vend = memchr(v, '=', (size_t)(s + i - v));
+			parse_pair(s + start, (size_t)(eq - (s + start)), v,
+				   (size_t)((vend ? vend : s + i) - v), ret);
+		}
+		while (i < n && (s[i] == ',' || s[i] == ';'))
+			i++;
+	}
+}
+
+/* "/zookeeper/quota" + path + "/" + node, malloc'd. */
+static char *quota_node_path(const char *path, size_t len, const char *node, size_t *ret_len)
+{
+	size_t nlen = strlen(node);
+	char *p = malloc(QUOTA_ROOT_LEN + len + 1 + nlen + 1);
+	if (!p)
+		return NULL;
+	memcpy(p, QUOTA_ROOT, QUOTA_ROOT_LEN);
+	memcpy(p + QUOTA_ROOT_LEN, path, len);
+	p[QUOTA_ROOT_LEN + len] = '/';
+	memcpy(p + QUOTA_ROOT_LEN + len + 1, node, nlen + 1);
+	*ret_len = QUOTA_ROOT_LEN + len + 1 + nlen;
+	return p;
+}
+
+static struct znode *quota_node(const struct tree *t, const char *path, size_t len,
+				const char *node)
+{
+	size_t plen;
+	char *p = quota_node_path(path, len, node, &plen);
+	if (!p)
+		return NULL;
+	struct znode *n = tree_lookup(t, p, plen);
+	free(p);
+	return n;
+}
+
+/* The longest prefix of path (itself included, the root not) with a
+ * limits node (ZooKeeper's getMaxPrefixWithQuota): its length, 0 if none. */
+static size_t limited_prefix(const struct tree *t, const char *path, size_t len)
+{
+	if (t->quota_count == 0 || in_system_subtree(path, len))
+		return 0;
+	size_t plen;
+	char *p = quota_node_path(path, len, QUOTA_LIMITS_NODE, &plen);
+	if (!p)
+		return 0;
+	size_t found = 0;
+	for (size_t l = len; l > 1; ) {
+		/* p holds QUOTA_ROOT + path[0..l) + "/zookeeper_limits" */
+		memcpy(p + QUOTA_ROOT_LEN + l, "/" QUOTA_LIMITS_NODE, sizeof(QUOTA_LIMITS_NODE) + 1);
+		if (tree_lookup(t, p, QUOTA_ROOT_LEN + l + sizeof(QUOTA_LIMITS_NODE))) {
+			found = l;
+			break;
+		}
+		while (l > 0 && path[l - 1] != '/')
+			l--;
+		if (l > 1)
+			l--;	/* drop the '/' too */
+		else
+			break;
+	}
+	free(p);
+	return found;
+}
+
+static int write_stats(struct tree *t, struct znode *stats, int64_t count, int64_t bytes)
+{
+	char buf[64];
+	int n = snprintf(buf, sizeof(buf), "count=%" PRId64 ",bytes=%" PRId64, count, bytes);
+	return tree_set_data(t, stats, buf, n);
+}
+
+static int add_to_stats(struct tree *t, const char *path, size_t len, int64_t bytes_diff,
+			int64_t count_diff)
+{
+	size_t prefix = limited_prefix(t, path, len);
+	if (!prefix)
+		return 0;
+	struct znode *stats = quota_node(t, path, prefix, QUOTA_STATS_NODE);
+	if (!stats)
+		return 0;	/* ZooKeeper logs and goes on */
+	struct quota_track q;
+	quota_parse(stats->data, stats->data_len, &q);
+	return write_stats(t, stats, q.count + count_diff, q.bytes + bytes_diff);
+}
+
+static void subtree_counts(const struct znode *top, int64_t *count, int64_t *bytes)
+{
+	const struct znode *n = top;
+	while (n) {
+		(*count)++;
+		*bytes += n->data_len > 0 ? n->data_len : 0;
+		if (n->first_child) {
+			n = n->first_child;
+			continue;
+		}
+		while (n != top && !n->next_sibling)
+			n = n->parent;
+		n = n == top ? NULL : n->next_sibling;
+	}
+}
+
+/* The stats of the quota whose stats node is stats, from the tree
+ * (ZooKeeper's updateQuotaForPath). */
+static int recount(struct tree *t, struct znode *stats)
+{
+	const struct znode *dir = stats->parent;
+	const char *path = dir->path + QUOTA_ROOT_LEN;
+	size_t len = dir->path_len - QUOTA_ROOT_LEN;
+	int64_t count = 0, bytes = 0;
+	const struct znode *top = tree_lookup(t, path, len);
+	if (top)
+		subtree_counts(top, &count, &bytes);
+	return write_stats(t, stats, count, bytes);
+}
+
+static bool is_quota_file(const struct znode *n, const char *name)
+{
+	return has_prefix(n->path, n->path_len, QUOTA_ROOT "/") &&
+	       n->parent->path_len > QUOTA_ROOT_LEN && strcmp(znode_name(n), name) == 0;
+}
+
+int quota_node_added(struct tree *t, const struct znode *n)
+{
+	if (is_quota_file(n, QUOTA_LIMITS_NODE)) {
+		t->quota_count++;
+		return 0;
+	}
+	if (is_quota_file(n, QUOTA_STATS_NODE))
+		return recount(t, (struct znode *)n);
+	return add_to_stats(t, n->path, n->path_len, n->data_len > 0 ? n->data_len : 0, 1);
+}
+
+int quota_node_removing(struct tree *t, const struct znode *n)
+{
+	if (is_quota_file(n, QUOTA_LIMITS_NODE)) {
+		ASSERT(t->quota_count > 0);
+		t->quota_count--;
+		return 0;
+	}
+	return add_to_stats(t, n->path, n->path_len, -(int64_t)(n->data_len > 0 ? n->data_len : 0),
+			    -1);
+}
+
+int quota_data_changed(struct tree *t, const struct znode *n, int32_t old_len)
+{
+	int64_t diff = (int64_t)(n->data_len > 0 ? n->data_len : 0) - (old_len > 0 ? old_len : 0);
+	return diff ? add_to_stats(t, n->path, n->path_len, diff, 0) : 0;
+}
+
+int quota_recompute(struct tree *t)
+{
+	t->quota_count = 0;
+	tree_for_each_node(t, n) {
+		if (!is_quota_file(n, QUOTA_LIMITS_NODE))
+			continue;
+		t->quota_count++;
+	}
+	tree_for_each_node(t, n) {
+		if (!is_quota_file(n, QUOTA_STATS_NODE))
+			continue;
+		int r = recount(t, n);
+		if (r < 0)
+			return r;
+	}
+	return 0;
+}
+
+static bool over(const char *path, size_t prefix, const char *what,
+		 int64_t now, int64_t soft, int64_t hard, bool enforce, struct log_limit *lim,
+		 uint64_t now_ms)
+{
+	bool is_hard = hard > -1;
+	int64_t limit = is_hard ? hard : soft;
+	if (now <= limit)
+		return false;
+	if (log_limit_allow(lim, now_ms))
+		log_warning("Quota exceeded: %.*s [current %s=%" PRId64 ", %s%sLimit=%" PRId64 "]%s",
+			    (int)prefix, path, what, now, is_hard ? "hard" : "soft",
+			    what[0] == 'c' ? "Count" : "Byte", limit,
+			    is_hard && enforce ? ": refused" : "");
+	return is_hard && enforce;
+}
+
+int32_t quota_check(const struct tree *t, const char *path, size_t len, int64_t bytes_diff,
+		    int64_t count_diff, bool enforce, struct log_limit *lim, uint64_t now_ms)
+{
+	size_t prefix = limited_prefix(t, path, len);
+	if (!prefix)
+		return ZOK;
+	const struct znode *ln = quota_node(t, path, prefix, QUOTA_LIMITS_NODE);
+	if (!ln)
+		return ZOK;
+	struct quota_track limits, cur;
+	quota_parse(ln->data, ln->data_len, &limits);
+	bool check_count = count_diff != 0 && (limits.count > -1 || limits.count_hard > -1);
+	bool check_bytes = bytes_diff != 0 && (limits.bytes > -1 || limits.bytes_hard > -1);
+	if (!check_count && !check_bytes)
+		return ZOK;
+	const struct znode *sn = quota_node(t, path, prefix, QUOTA_STATS_NODE);
+	if (!sn)
+		return ZOK;
+	quota_parse(sn->data, sn->data_len, &cur);
+	if (check_count && over(path, prefix, "count", cur.count + count_diff, limits.count,
+				limits.count_hard, enforce, lim, now_ms))
+		return ZQUOTAEXCEEDED;
+	if (check_bytes && over(path, prefix, "bytes", cur.bytes + bytes_diff, limits.bytes,
+				limits.bytes_hard, enforce, lim, now_ms))
+		return ZQUOTAEXCEEDED;
+	return ZOK;
+}
