@@ -324,21 +324,24 @@ static int set_data_op(struct prep *p, struct batch *b, const struct auth_identi
 		return refuse(ret_err, ZNOAUTH);
 	/* As ZooKeeper, the quota before the version; the size it had when
 	 * last applied (a pending setData's is not known here). */
-	const struct znode *cur = tree_lookup(&p->state->tree, req->path, len);
-	int64_t old_len = cur && cur->data_len > 0 ? cur->data_len : 0;
-	int32_t err = quota_check(&p->state->tree, req->path, len,
+	/* Looked up only when a quota or the budget asks (not per setData). */
+	bool quotas = p->state->tree.quota_count > 0, budget = over_budget(p);
+	const struct znode *cur = quotas || budget ? tree_lookup(&p->state->tree, req->path, len)
+						   : NULL;
+	int32_t err = ZOK;
+	if (quotas) {
+		int64_t old_len = cur && cur->data_len > 0 ? cur->data_len : 0;
+		err = quota_check(&p->state->tree, req->path, len,
 				  (req->data_len > 0 ? req->data_len : 0) - old_len, 0,
 				  p->enforce_quota, &p->quota_log, (uint64_t)p->now_ms);
-	if (err)
-		return refuse(ret_err, err);
+		if (err)
+			return refuse(ret_err, err);
+	}
 	err = check_version(node.version, req->version);
 	if (err)
 		return refuse(ret_err, err);
-	if (over_budget(p)) {
-		const struct znode *n = tree_lookup(&p->state->tree, req->path, len);
-		if ((!n || req->data_len > n->data_len) && refused_for_memory(p))
-			return refuse(ret_err, ZSYSTEMERROR);
-	}
+	if (budget && (!cur || req->data_len > cur->data_len) && refused_for_memory(p))
+		return refuse(ret_err, ZSYSTEMERROR);
 
 	o->type = TXN_OP_SET_DATA;
 	o->request_type = ZK_OP_SET_DATA;

@@ -7,6 +7,8 @@
 
 #include <zlib.h>
 
+#include "bytes.h"
+
 #define TREE_INITIAL_BUCKETS 1024
 
 /* The CRC-32 of the path and the data, which change less often than the
@@ -235,16 +237,14 @@ int tree_set_data(struct tree *t, struct znode *node, const void *data, int32_t 
 
 static uint8_t *put_be64(uint8_t *p, uint64_t v)
 {
-	for (int k = 7; k >= 0; k--)
-		*p++ = (uint8_t)(v >> (8 * k));
-	return p;
+	store_be64(p, v);
+	return p + 8;
 }
 
 static uint8_t *put_be32(uint8_t *p, uint32_t v)
 {
-	for (int k = 3; k >= 0; k--)
-		*p++ = (uint8_t)(v >> (8 * k));
-	return p;
+	store_be32(p, v);
+	return p + 4;
 }
 
 uint32_t znode_digest(const struct znode *n)

@@ -303,9 +303,14 @@ void audit_session_ending(const struct server_config *cfg, const struct session 
 {
 	if (!cfg->audit_log || !s)
 		return;
-	/* Done by the server: ZooKeeper names the user it runs as. */
-	const struct passwd *pw = getpwuid(geteuid());
-	struct audit_who who = { .session = s->id, .user = pw ? pw->pw_name : "corral" };
+	/* Done by the server: ZooKeeper names the user it runs as (looked up
+	 * once: NSS may block, and this runs for every session that ends). */
+	static char self[64];
+	if (!self[0]) {
+		const struct passwd *pw = getpwuid(geteuid());
+		snprintf(self, sizeof(self), "%s", pw ? pw->pw_name : "corral");
+	}
+	struct audit_who who = { .session = s->id, .user = self };
 	list_for_each(&s->ephemerals, n) {
 		const struct znode *z = container_of(n, struct znode, owner_node);
 		struct audit_record a = { .operation = "ephemeralZNodeDeletionOnSessionCloseOrExpire",
