@@ -208,9 +208,15 @@ static void role_changed(struct server *srv, enum raft_state role, raft_id leade
 			      : "this server stopped leading and knows no leader");
 	if (role == RAFT_LEADER && srv->role_seen != RAFT_LEADER)
 		srv->status.leading_since_ms = srv->clients.hub.now_ms;
-	if (role != RAFT_LEADER)
+	/* Requests held for this leader's first commit (its own and its
+	 * followers') are dropped only when it stops leading: the followers
+	 * then fail theirs (the leader changed), and leader_changed fails
+	 * this server's. A call for another reason (this leader becoming
+	 * ready) must keep them, to be released. */
+	if (role != RAFT_LEADER) {
 		backup_stop(&srv->backup);
-	forward_leader_drop(&srv->forward_leader);
+		forward_leader_drop(&srv->forward_leader);
+	}
 	srv->role_seen = role;
 	/* ZooKeeper's election_time: from knowing no leader to knowing one. */
 	struct server_status *st = &srv->status;

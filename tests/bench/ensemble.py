@@ -462,11 +462,15 @@ def failover(ens, trials):
         details.append({"killed": leader + 1, "ms": ms, "failed_attempts": len(failed),
                         "first_error": str(failed[0][4]) if failed else None,
                         "written_via": ens.client.index(first[3]) + 1,
-                        "new_leader": new_leader + 1 if new_leader is not None else None})
+                        "new_leader": new_leader + 1 if new_leader is not None else None,
+                        "attempts": [(round((e[0] - t_kill) * 1000), round((e[1] - t_kill) * 1000),
+                                      ens.client.index(e[3]) + 1, str(e[4])) for e in failed]})
         times.append(ms)
         log(f"{ens.kind} failover {t + 1}: killed leader {leader + 1}, first write after {ms:.0f} ms "
             f"(via server {details[-1]['written_via']}, {len(failed)} failed attempts before, "
-            f"first: {details[-1]['first_error']}), new leader {details[-1]['new_leader']}")
+            f"first: {details[-1]['first_error']}), new leader {details[-1]['new_leader']}"
+            + (f"; failed attempts (ms from the kill: sent, ended, server, error): {details[-1]['attempts']}"
+               if ms > 2000 else ""))
         ens.start(leader)
     ens.wait_settled(120)
     return times, details
@@ -519,7 +523,7 @@ def run_system(kind, args, workdir):
         log(f"{kind}: ensemble up in {res['start_s']:.1f} s, leader server {leader + 1}")
         prev = resource.getrusage(resource.RUSAGE_CHILDREN)
         prev = prev.ru_utime + prev.ru_stime
-        for key, workload, where in RUNS:
+        for key, workload, where in ([] if args.failover_only else RUNS):
             leader = ens.wait_settled(60)
             r = loadgen(args, ens, key, workload, where, leader)
             r["cores"]["loadgen"] = (r["loadgen_cpu_s"] - prev) / r["wall_s"]
@@ -603,7 +607,8 @@ def print_report(args, m, disk, res):
         head += "".join(f" {names[k]} p50 / p99 µs |" for k, _ in systems)
         print(head)
         print("|---|" + "---:|" * (head.count("|") - 2))
-    for key, _, _ in RUNS:
+    runs = [run for run in RUNS if all(run[0] in r for _, r in systems)]
+    for key, _, _ in runs:
         vals = [r[key] for _, r in systems]
         if md:
             row = f"| {LABELS[key]} |" + "".join(f" {v['ops_per_s']:.0f} |" for v in vals)
@@ -614,10 +619,16 @@ def print_report(args, m, disk, res):
         else:
             print(f"{key:14}" + "".join(f"  {k} {r[key]['ops_per_s']:9.0f}/s p50/p99 {fmt_lat(r[key])} us"
                                         for k, r in systems))
+    if runs:
+        print_cpu(systems, runs, names, md)
+    print_failover(args, systems, names, md)
+
+
+def print_cpu(systems, runs, names, md):
     scale = {k: r["get-all"]["ops_per_s"] / max(r["get-one"]["ops_per_s"], 1) for k, r in systems}
     if md:
         row = "| getData: 3 servers / 1 server |" + "".join(f" {scale[k]:.2f} |" for k, _ in systems)
-        print(row + (" |" if z and c else "") + " |" * len(systems))
+        print(row + (" |" if len(systems) == 2 else "") + " |" * len(systems))
     else:
         print("get scaling 3/1: " + " ".join(f"{k} {v:.2f}" for k, v in scale.items()))
     print()
@@ -627,7 +638,7 @@ def print_report(args, m, disk, res):
               + (f", disk {DISK} (flushes/s, busy)" if DISK else "") + " |"
               + "".join(f" {names[k]} |" for k, _ in systems))
         print("|---|" + "---|" * len(systems))
-    for key, _, _ in RUNS:
+    for key, _, _ in runs:
         cells = []
         for _, r in systems:
             cr = r[key]["cores"]
@@ -640,6 +651,9 @@ def print_report(args, m, disk, res):
         else:
             print(f"cores {key:14} " + "   ".join(cells))
     print()
+
+
+def print_failover(args, systems, names, md):
     if md:
         print("| failover: kill -9 of the leader to the first successful write |"
               + "".join(f" {names[k]} |" for k, _ in systems))
@@ -675,6 +689,8 @@ def main():
     ap.add_argument("--trials", type=int, default=5)
     ap.add_argument("--election-timeout-ms", type=int, default=1000)
     ap.add_argument("--systems", default="zookeeper,corral")
+    ap.add_argument("--failover-only", action="store_true",
+                    help="skip the throughput runs: only the failover trials")
     ap.add_argument("--workdir", default=None)
     ap.add_argument("--keep", action="store_true", help="keep the data directories and logs")
     ap.add_argument("--no-fio", action="store_true")

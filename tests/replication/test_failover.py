@@ -250,3 +250,55 @@ def test_a_follower_left_far_behind_catches_up_by_snapshot(ensemble):
     assert sum(1 for p in state if p.startswith("/snap/before-")) == 50
     wait_until(lambda: c[fid].mode() == "follower" and c.leader() == lid, 20,
                what=f"server {fid} to follow leader {lid}")
+
+
+def test_requests_reaching_a_new_leader_before_its_first_commit_are_answered(ensemble):
+    """A new leader takes no writes until the entries earlier terms left
+    uncommitted are committed under its own term; what reaches it before
+    (its own clients' sessions and writes, and those its followers forward)
+    waits, and is answered once it is ready. Here that wait is made long: a
+    follower is stopped (SIGSTOP) while thousands of writes commit without
+    it, the leader is killed, and the stopped follower resumes; the other
+    follower is elected and must bring it up to date before its first
+    commit. Meanwhile raw clients keep connecting to both and sending a
+    write: every connect and every write is answered or its connection is
+    closed by the server (the client then goes elsewhere, as clients do);
+    none is left waiting for ever."""
+    from jute import Client, Closed, NoReply, create_body
+    c = ensemble(3)
+    lid = c.first_leader
+    elect, behind = [s for s in c.ids if s != lid]
+    zk = ensemble.kazoo(c.hosts(first=lid))
+    zk.ensure_path("/nl")
+    c[behind].pause()
+    futs = [zk.create_async(f"/nl/n-{i:05d}", b"x" * 200) for i in range(6000)]
+    for f in futs:
+        f.get(60)
+    c[lid].kill()
+    c[behind].resume()
+
+    stuck, served = [], {elect: 0, behind: 0}
+    deadline = time.monotonic() + 60
+    k = 0
+    while min(served.values()) < 3 and time.monotonic() < deadline:
+        sid = (elect, behind)[k % 2]
+        k += 1
+        cl = Client(c[sid].port, timeout=20)
+        what = "its connect"
+        try:
+            cl.connect(timeout=4000)
+            what = "its write"
+            cl.request("create", create_body(f"/nl/c-{k}", b"", flags=2))
+            _, _, err, _ = cl.reply()
+            assert err in (0, -110), f"create through server {sid}: error {err}"
+            served[sid] += 1
+        except Closed:
+            time.sleep(0.005)   # refused (an election): the next server
+        except NoReply:
+            stuck.append((sid, k, what))
+        finally:
+            cl.close()
+    assert not stuck, (f"requests never answered (server, attempt, what): {stuck}; "
+                       f"served {served}")
+    assert min(served.values()) >= 3, f"sessions served by each server: {served}"
+    assert c.leader() == elect
