@@ -128,10 +128,10 @@ static void on_frame(void *ctx, const struct peer_frame *f)
 
 /* The connection to the leader dropped: a leader that crashed is noticed
  * at once (its kernel closes its sockets), not after a silent election
- * timeout. Raft's clock is moved on by one election timeout, once per
- * term: the election comes up to that much sooner, with the randomized
- * part of the timeout still apart between followers. A leader that is
- * alive keeps its followers (pre-vote: they still hear it, and refuse). */
+ * timeout. The voters that remain stand for election in turn (hasten.h),
+ * once per term, unless the leader is heard from again first. A leader
+ * that is alive keeps its followers (pre-vote: they still hear it, and
+ * refuse). */
 static void hasten_election(struct ensemble *en, raft_id id)
 {
 	struct commit *c = en->commit;
@@ -142,9 +142,43 @@ static void hasten_election(struct ensemble *en, raft_id id)
 	if (en->hastened_term == raft_current_term(&c->raft))
 		return;
 	en->hastened_term = raft_current_term(&c->raft);
-	c->raft_clock_ahead_ms += en->election_timeout_ms;
-	log_info("the connection to the leader (server %llu) dropped; an election follows if it "
-		 "stays silent", (unsigned long long)id);
+	const struct raft_configuration *conf = &c->raft.configuration;
+	uint64_t *voters = calloc(conf->n ? conf->n : 1, sizeof(*voters));
+	if (!voters)
+		return;		/* raft's own timers still elect */
+	unsigned n = 0;
+	for (unsigned i = 0; i < conf->n; i++)
+		if (conf->servers[i].role == RAFT_VOTER)
+			voters[n++] = conf->servers[i].id;
+	hasten_start(&en->hasten, voters, n, c->self, id, en->election_timeout_ms, loop_now_ms());
+	free(voters);
+	en->hasten.heard_mark = c->raft.election_timer_start;
+	log_info("the connection to the leader (server %llu) dropped; %s", (unsigned long long)id,
+		 hasten_active(&en->hasten)
+		 ? "the voters left stand for election in turn if it stays silent"
+		 : "an election follows if it stays silent");
+}
+
+/* A turn of this member to stand (hasten.h): raft's election timer is
+ * made to run out now, by moving raft's clock on to it. */
+static void take_turn(struct ensemble *en, uint64_t now)
+{
+	struct commit *c = en->commit;
+	if (!hasten_active(&en->hasten))
+		return;
+	enum raft_state st = raft_state(&c->raft);
+	raft_id leader = commit_leader(c);
+	bool heard = st == RAFT_FOLLOWER && c->raft.election_timer_start != en->hasten.heard_mark;
+	if ((st != RAFT_FOLLOWER && st != RAFT_CANDIDATE) || heard ||
+	    (leader && leader != en->hasten.lost)) {
+		hasten_stop(&en->hasten);
+		return;
+	}
+	if (!hasten_due(&en->hasten, now))
+		return;
+	uint64_t raft_now = now + c->raft_clock_ahead_ms;
+	if (c->next_timeout > raft_now)
+		c->raft_clock_ahead_ms += c->next_timeout - raft_now;
 }
 
 static void on_peer_down(void *ctx, raft_id id)
@@ -332,6 +366,7 @@ static void on_raft_timer(struct loop_op *op, int res, uint32_t flags)
 	if (en->peers.closing)
 		return;
 	uint64_t now = loop_now_ms();
+	take_turn(en, now);
 	if (!c->failed && now + c->raft_clock_ahead_ms >= c->next_timeout) {
 		struct raft_event e = { .type = RAFT_TIMEOUT };
 		int r = commit_step(c, &e);
@@ -345,10 +380,13 @@ static void on_raft_timer(struct loop_op *op, int res, uint32_t flags)
 }
 
 /* Raft's timers are tens of milliseconds (heartbeats are a tenth of the
- * election timeout): a ticker at a twentieth of it keeps them within 5%. */
+ * election timeout): a ticker at a twentieth of it keeps them within 5%.
+ * While members take turns to stand, a finer one keeps the turns apart. */
 static void arm_timer(struct ensemble *en)
 {
 	uint32_t ms = en->election_timeout_ms / 20;
+	if (hasten_active(&en->hasten) && ms > en->hasten.step_ms / 8)
+		ms = en->hasten.step_ms / 8;
 	if (ms < 5)
 		ms = 5;
 	if (ms > 50)

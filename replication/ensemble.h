@@ -19,6 +19,7 @@
 
 #include "commit.h"
 #include "ensemble_config.h"
+#include "hasten.h"
 #include "peer_transport.h"
 
 #define ANNOUNCE_IDS 256	/* member ids are 1..255 */
@@ -54,6 +55,7 @@ struct ensemble {
 	uint64_t hastened_term;
 	raft_id lost_leader;			/* the leader whose link dropped, in lost_leader_term */
 	uint64_t lost_leader_term;
+	struct hasten hasten;			/* turns to stand after the leader's link dropped */
 	uint64_t announced_to[ANNOUNCE_IDS];	/* the leader: per member id, last announced */
 };
 

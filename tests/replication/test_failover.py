@@ -302,3 +302,36 @@ def test_requests_reaching_a_new_leader_before_its_first_commit_are_answered(ens
                        f"served {served}")
     assert min(served.values()) >= 3, f"sessions served by each server: {served}"
     assert c.leader() == elect
+
+
+def test_a_follower_whose_link_to_a_live_leader_is_cut_keeps_its_leader_and_clients(ensemble):
+    """A dropped link is not a crashed leader: the follower waits a heartbeat
+    interval before it takes its turn to stand, and takes none when it hears
+    from the leader again. The TCP connections between a follower and the
+    leader are destroyed (ss -K) five times over, each a heartbeat or more
+    apart: nobody comes to know no leader, the follower's kazoo client sees
+    no state change, and the leader stays."""
+    import subprocess
+    c = ensemble(3)
+    lid = c.first_leader
+    fid = [s for s in c.ids if s != lid][0]
+    zk = ensemble.kazoo(c.hosts(only=[fid]))
+    states = []
+    zk.add_listener(states.append)
+    zk.ensure_path("/link")
+    before = {s: c[s].mntr() for s in c.ids}
+    port = c[lid].peer_port
+    for i in range(5):
+        r = subprocess.run(["ss", "-K", "-t", "state", "established", f"( dport = :{port} or sport = :{port} )",
+                            "and", "dst", "127.0.0.1"], capture_output=True, text=True)
+        assert r.returncode == 0, r.stderr
+        wait_until(lambda: "dropped" in c[fid].log_text(), 10,
+                   what=f"server {fid} to notice its link to the leader drop")
+        zk.set("/link", b"%d" % i)     # through the follower: the leader answers
+    after = {s: c[s].mntr() for s in c.ids}
+    assert c.leader() == lid
+    for s in c.ids:
+        assert after[s]["zk_looking_count"] == before[s]["zk_looking_count"], (
+            f"server {s} came to know no leader: {before[s]['zk_looking_count']} -> "
+            f"{after[s]['zk_looking_count']}")
+    assert states == [], f"the follower's client saw {states}"
