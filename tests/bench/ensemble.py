@@ -44,7 +44,7 @@ import threading
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from compare import disk_fdatasync_us, rss_mb  # noqa: E402
+from compare import CORRAL_ENV, disk_fdatasync_us, rss_mb  # noqa: E402
 
 HOST = "127.0.0.1"
 N = 3
@@ -214,7 +214,8 @@ class Ensemble:
             logf.write(f"==== started {time.strftime('%H:%M:%S')}: {' '.join(self.command(i))}\n")
             logf.flush()
             self.procs[i] = subprocess.Popen(self.command(i), stdin=subprocess.DEVNULL,
-                                             stdout=logf, stderr=subprocess.STDOUT)
+                                             stdout=logf, stderr=subprocess.STDOUT,
+                                             env=CORRAL_ENV if self.kind == "corral" else None)
 
     def start_all(self):
         for i in range(N):
