@@ -8,6 +8,7 @@
 #include "backup.h"
 #include "audit.h"
 #include "commit.h"
+#include "floor.h"
 #include "forward.h"
 #include "handshake.h"
 #include "log.h"
@@ -319,6 +320,15 @@ int dispatch_request(struct request_path *p, struct conn *c, const uint8_t *fram
 	}
 	if (op == ZK_OP_CORRAL_BACKUP && c->session)
 		return backup_request(p->backup, p, c, xid);
+#ifdef CORRAL_BENCH_FLOOR
+	if (c->session && list_empty(&c->queue)) {
+		int answered = floor_answer(p, c, xid, op, body, body_len);
+		if (answered != 0) {
+			reply_account(c, op, xid, c->hub->now_ms, 0, false);
+			return answered < 0 ? answered : 0;
+		}
+	}
+#endif
 	enum op_kind kind = op_kind(p, op);
 	if (kind == KIND_READ && list_empty(&c->queue)) {
 		/* Nothing ahead of it: answer now, without queueing. */

@@ -10,9 +10,17 @@ restarted to measure restart-to-ready (exec until a session is served) with
 that tree. fio measures the disk's write+fdatasync latency first, the floor
 for one synchronous client's setData.
 
-Usage: tests/bench/compare.py [--corrald PATH] [--loadgen PATH] [--duration 5]
-                              [--znodes 1000000] [--workdir DIR] [--markdown]
-                              [--json-out FILE]
+With --floor PATH (a corrald built with -Dbench_floor=true: server/floor.h)
+the workloads also run against the floor: the same loop, ring and framing
+answering every request with a reply of the right shape and nothing else (no
+tree, no log): how close corral comes to what this machine's network path
+allows. Each row also gives the servers' CPU per operation: the server
+process's utime + stime over loadgen's run (what perf stat's task-clock
+counts) divided by the operations done.
+
+Usage: tests/bench/compare.py [--corrald PATH] [--loadgen PATH] [--floor PATH]
+                              [--duration 5] [--znodes 1000000] [--workdir DIR]
+                              [--markdown] [--json-out FILE]
 Run from a release build: `bash tests/bench/run-compare.sh` does it all.
 """
 import argparse
@@ -35,6 +43,10 @@ WORKLOADS = [
     # one client, synchronous setData: latency against the disk's fdatasync
     ("set-sync", "set", ["--connections", "1", "--outstanding", "1"]),
 ]
+# the floor answers requests of open sessions; sessions themselves are the
+# log's (createSession, closeSession), and one synchronous client's latency
+# is the disk's: no floor for those rows
+NO_FLOOR = ("churn", "set-sync")
 LABELS = {
     "create": "create (sequential)", "set": "setData", "get": "getData", "exists": "exists",
     "children": "getChildren (1,000 children)", "mix": "mix (90% getData)",
@@ -90,7 +102,7 @@ class Server:
         self.proc = None
 
     def command(self):
-        if self.kind == "corral":
+        if self.kind in ("corral", "floor"):
             return [self.corrald, "-d", os.path.join(self.dir, "data"), "-l", f"127.0.0.1:{self.port}"]
         cfg = os.path.join(self.dir, "zoo.cfg")
         with open(cfg, "w") as f:
@@ -107,7 +119,7 @@ class Server:
         t0 = time.monotonic()
         self.proc = subprocess.Popen(self.command(), stdout=subprocess.DEVNULL,
                                      stderr=open(os.path.join(self.dir, "server.log"), "a"),
-                                     env=CORRAL_ENV if self.kind == "corral" else None)
+                                     env=CORRAL_ENV if self.kind != "zookeeper" else None)
         wait_ready(self.port, self.proc)
         return time.monotonic() - t0
 
@@ -144,15 +156,29 @@ def disk_fdatasync_us(workdir):
             "sync_p99_us": sync["percentile"]["99.000000"] / 1000}
 
 
+def cpu_s(pid):
+    """utime + stime of a process (its threads included), in seconds."""
+    with open(f"/proc/{pid}/stat") as f:
+        fields = f.read().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 def loadgen(args, server, workload, extra, label):
     cmd = [args.loadgen, "--port", str(server.port), "--workload", workload, "--json",
            "--label", label, "--connections", "8", "--outstanding", "32"] + extra
     if "--count" not in extra:
         cmd += ["--duration", str(args.duration)]
+    cpu0, t0 = cpu_s(server.proc.pid), time.monotonic()
     out = subprocess.run(cmd, capture_output=True, text=True, timeout=3600)
+    cpu, wall = cpu_s(server.proc.pid) - cpu0, time.monotonic() - t0
     if out.returncode not in (0, 1):
         raise SystemExit(f"loadgen failed: {out.stderr}")
-    return json.loads(out.stdout.strip().splitlines()[-1])
+    r = json.loads(out.stdout.strip().splitlines()[-1])
+    # loadgen's setup and warm-up are in the CPU too: per op over the whole
+    # run, at the measured rate (a slight overestimate; the same for all)
+    ops = r["ops_per_s"] * wall
+    r["cpu_us_per_op"] = cpu * 1e6 / ops if ops else 0.0
+    return r
 
 
 def main():
@@ -160,6 +186,8 @@ def main():
     here = os.path.dirname(os.path.abspath(__file__))
     ap.add_argument("--corrald", default=os.path.join(here, "../../build-rel/app/corrald"))
     ap.add_argument("--loadgen", default=os.path.join(here, "../../build-rel/tests/bench/loadgen"))
+    ap.add_argument("--floor", default=None,
+                    help="a corrald built with -Dbench_floor=true: its column in the table")
     ap.add_argument("--duration", type=float, default=5)
     ap.add_argument("--znodes", type=int, default=1000000)
     ap.add_argument("--workdir", default=None)
@@ -200,37 +228,64 @@ def main():
                   file=sys.stderr)
         finally:
             srv.stop()
+    if args.floor:
+        srv = Server("floor", workdir, args.floor, "load")
+        try:
+            srv.start()
+            for name, w, extra in WORKLOADS:
+                if name not in NO_FLOOR:
+                    results[("floor", name)] = loadgen(args, srv, w, extra, "floor")
+                    print(f"floor {name}: {results[('floor', name)]}", file=sys.stderr)
+        finally:
+            srv.stop()
     shutil.rmtree(workdir, ignore_errors=True)
 
-    rows = []
-    for name, _, _ in WORKLOADS:
-        z, c = results[("zookeeper", name)], results[("corral", name)]
-        rows.append((name, z["ops_per_s"], c["ops_per_s"], c["ops_per_s"] / max(z["ops_per_s"], 1),
-                     z["p99_us"], c["p99_us"], c["p99_us"] / max(z["p99_us"], 1), z["p50_us"], c["p50_us"]))
-    zr, cr = results[("zookeeper", "rss_mb")], results[("corral", "rss_mb")]
-    zt, ct = results[("zookeeper", "restart_s")], results[("corral", "restart_s")]
-    if args.markdown:
-        print("| workload | ZooKeeper ops/s | corral ops/s | ratio | ZooKeeper p99 µs | corral p99 µs | p99 ratio |")
-        print("|---|---:|---:|---:|---:|---:|---:|")
-        for r in rows:
-            print(f"| {LABELS[r[0]]} | {r[1]:.0f} | {r[2]:.0f} | {r[3]:.1f}x | {r[4]:.0f} | {r[5]:.0f} | {r[6]:.2f} |")
-        sync = results[("corral", "set-sync")]
-        zsync = results[("zookeeper", "set-sync")]
-        if disk:
-            print(f"| setData, 1 client: p50 µs (disk write+fdatasync {disk['write_mean_us'] + disk['sync_mean_us']:.0f} µs mean, "
-                  f"fdatasync p50 {disk['sync_p50_us']:.0f}) | {zsync['p50_us']:.0f} | {sync['p50_us']:.0f} | "
-                  f"{sync['p50_us'] / zsync['p50_us']:.2f} | | | |")
-        print(f"| RSS, {args.znodes:,} znodes of 100 B | {zr:.0f} MB | {cr:.0f} MB | {cr / zr:.2f} | | | |")
-        print(f"| restart-to-ready with them | {zt:.2f} s | {ct:.2f} s | {ct / zt:.2f} | | | |")
-    else:
-        for r in rows:
-            print(f"{r[0]:10} zk {r[1]:10.0f}/s corral {r[2]:10.0f}/s x{r[3]:6.1f}   "
-                  f"p99 zk {r[4]:9.0f}us corral {r[5]:9.0f}us ({r[6]:.2f})   p50 zk {r[7]:.0f} corral {r[8]:.0f}")
-        for k in ("load_s", "rss_mb", "restart_s", "rss_restarted_mb"):
-            print(f"{k:10} zk {results[('zookeeper', k)]:.2f} corral {results[('corral', k)]:.2f}")
+    print_table(args, results, disk)
     if args.json_out:
         with open(args.json_out, "w") as f:
             json.dump({"disk": disk, "results": {f"{k[0]}.{k[1]}": v for k, v in results.items()}}, f, indent=1)
+
+def print_table(args, results, disk):
+    floor = args.floor is not None
+    zr, cr = results[("zookeeper", "rss_mb")], results[("corral", "rss_mb")]
+    zt, ct = results[("zookeeper", "restart_s")], results[("corral", "restart_s")]
+    if not args.markdown:
+        for name, _, _ in WORKLOADS:
+            z, c = results[("zookeeper", name)], results[("corral", name)]
+            f = results.get(("floor", name))
+            print(f"{name:10} zk {z['ops_per_s']:10.0f}/s corral {c['ops_per_s']:10.0f}/s "
+                  f"x{c['ops_per_s'] / max(z['ops_per_s'], 1):6.1f}"
+                  + (f" floor {f['ops_per_s']:10.0f}/s" if f else "")
+                  + f"   p99 zk {z['p99_us']:9.0f}us corral {c['p99_us']:9.0f}us   p50 zk "
+                  f"{z['p50_us']:.0f} corral {c['p50_us']:.0f}   CPU/op zk {z['cpu_us_per_op']:.1f}us "
+                  f"corral {c['cpu_us_per_op']:.1f}us" + (f" floor {f['cpu_us_per_op']:.1f}us" if f else ""))
+        for k in ("load_s", "rss_mb", "restart_s", "rss_restarted_mb"):
+            print(f"{k:10} zk {results[('zookeeper', k)]:.2f} corral {results[('corral', k)]:.2f}")
+        return
+    head = "| workload | ZooKeeper ops/s | corral ops/s | ratio |"
+    if floor:
+        head += " floor ops/s | corral / floor |"
+    head += " ZooKeeper p99 µs | corral p99 µs | CPU µs/op: ZooKeeper, corral" + (", floor |" if floor else " |")
+    print(head)
+    print("|---|" + "---:|" * (head.count("|") - 2))
+    for name, _, _ in WORKLOADS:
+        z, c = results[("zookeeper", name)], results[("corral", name)]
+        f = results.get(("floor", name))
+        row = f"| {LABELS[name]} | {z['ops_per_s']:.0f} | {c['ops_per_s']:.0f} | {c['ops_per_s'] / max(z['ops_per_s'], 1):.1f}x |"
+        if floor:
+            row += (f" {f['ops_per_s']:.0f} | {c['ops_per_s'] / max(f['ops_per_s'], 1):.2f} |" if f else " | |")
+        row += (f" {z['p99_us']:.0f} | {c['p99_us']:.0f} | {z['cpu_us_per_op']:.1f}, {c['cpu_us_per_op']:.1f}"
+                + (f", {f['cpu_us_per_op']:.1f}" if f else "") + " |")
+        print(row)
+    pad = " | |" if floor else ""
+    sync, zsync = results[("corral", "set-sync")], results[("zookeeper", "set-sync")]
+    if disk:
+        print(f"| setData, 1 client: p50 µs (disk write+fdatasync {disk['write_mean_us'] + disk['sync_mean_us']:.0f} µs mean, "
+              f"fdatasync p50 {disk['sync_p50_us']:.0f}) | {zsync['p50_us']:.0f} | {sync['p50_us']:.0f} | "
+              f"{sync['p50_us'] / zsync['p50_us']:.2f} |{pad} | | |")
+    print(f"| RSS, {args.znodes:,} znodes of 100 B | {zr:.0f} MB | {cr:.0f} MB | {cr / zr:.2f} |{pad} | | |")
+    print(f"| restart-to-ready with them | {zt:.2f} s | {ct:.2f} s | {ct / zt:.2f} |{pad} | | |")
+
 
 if __name__ == "__main__":
     main()

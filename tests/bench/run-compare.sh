@@ -11,5 +11,8 @@ for p in zookeeper fio default-jre-headless; do
 done
 [ -d build-rel ] || meson setup build-rel --buildtype=release -Dtests=disabled
 meson compile -C build-rel
+# the floor: the same loop answering without a tree or a log (server/floor.h)
+[ -d build-floor ] || meson setup build-floor --buildtype=release -Dtests=disabled -Dbench_floor=true
+meson compile -C build-floor
 # compare.py prints the machine and measures the disk with fio (in its workdir)
-/usr/bin/python3 tests/bench/compare.py "$@"
+/usr/bin/python3 tests/bench/compare.py --floor build-floor/app/corrald "$@"
