@@ -149,9 +149,7 @@ static const struct key ensemble_keys[] = {
 	LIVE_FIELD(KEY_BOOL, "read_only", read_only),
 	LIVE_FIELD(KEY_BOOL, "reconfig", reconfig_enabled),
 	FIELD(KEY_ADDRESS, "peer_listen", ensemble.peer_listen),
-	{ .name = "secret_file", .kind = KEY_SECRET_FILE,
-	  .offset = offsetof(struct server_config, ensemble.secret_file),
-	  .restart = "the peer secret is read at start" },
+	FIELD(KEY_SECRET_FILE, "secret_file", ensemble.secret_file),
 	FIELD(KEY_PEER_AUTH, "peer_auth", ensemble.peer_auth),
 	{ .name = "members", .kind = KEY_MEMBERS,
 	  .offset = offsetof(struct server_config, ensemble.members),
@@ -281,11 +279,14 @@ static int load_digest(struct loader *l, const yaml_node_t *n, const char *key, 
 	r = cfg_expect_scalar(l, n, key, "a \"user:digest\" string");
 	if (r < 0)
 		return r;
-	if (l->cfg->super_digest_file)
-		return cfg_fail(l, n, key, "auth.super_digest_file gives it already; give one of the two");
-	l->super_digest_given = true;
 	s = cfg_scalar(n);
+	if ((cfg_is_null(n) || !*s) && l->cfg->super_digest_file)
+		return 0;	/* none here: auth.super_digest_file's stands */
 	if (!cfg_is_null(n) && *s) {
+		if (l->cfg->super_digest_file)
+			return cfg_fail(l, n, key, "auth.super_digest_file gives it already; give one "
+					"of the two");
+		l->super_digest_given = true;
 		if (!digest_valid(s))
 			return cfg_fail(l, n, key, "expected \"user:digest\" where digest is the 28 "
 				    "characters of base64(sha1(\"user:password\"))");
@@ -311,10 +312,10 @@ static int load_digest_file(struct loader *l, const yaml_node_t *n, const char *
 	r = cfg_expect_scalar(l, n, key, "a file name or credential:NAME");
 	if (r < 0)
 		return r;
-	if (l->super_digest_given)
-		return cfg_fail(l, n, key, "auth.super_digest gives it already; give one of the two");
 	if (cfg_is_null(n) || !*cfg_scalar(n))
 		return 0;
+	if (l->super_digest_given)
+		return cfg_fail(l, n, key, "auth.super_digest gives it already; give one of the two");
 	r = secret_read(cfg_scalar(n), 256, &digest, &len, why, sizeof(why));
 	if (r == -ENOMEM)
 		return r;
