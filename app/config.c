@@ -338,6 +338,21 @@ static int load_digest_file(struct loader *l, const yaml_node_t *n, const char *
 	return 0;
 }
 
+/* ensemble.peer_auth: required | optional (with ensemble.secret_file). */
+static int load_peer_auth(struct loader *l, const yaml_node_t *n, const char *key,
+			  enum peer_auth_mode *ret)
+{
+	int r = cfg_expect_scalar(l, n, key, "required or optional");
+
+	if (r == 0 && strcmp(cfg_scalar(n), "required") == 0)
+		*ret = PEER_AUTH_REQUIRED;
+	else if (r == 0 && strcmp(cfg_scalar(n), "optional") == 0)
+		*ret = PEER_AUTH_OPTIONAL;
+	else if (r == 0)
+		r = cfg_fail(l, n, key, "expected required or optional, got '%.64s'", cfg_scalar(n));
+	return r;
+}
+
 static int load_uint(struct loader *l, const yaml_node_t *n, const char *key,
 		     const struct key *k, uint64_t *ret)
 {
@@ -447,15 +462,7 @@ static int load_value(struct loader *l, const yaml_node_t *n, const char *key, c
 	case KEY_SECRET_FILE:
 		return cfg_load_secret_file(l, n, key);
 	case KEY_PEER_AUTH:
-		r = cfg_expect_scalar(l, n, key, "required or optional");
-		if (r == 0 && strcmp(cfg_scalar(n), "required") == 0)
-			*(enum peer_auth_mode *)field = PEER_AUTH_REQUIRED;
-		else if (r == 0 && strcmp(cfg_scalar(n), "optional") == 0)
-			*(enum peer_auth_mode *)field = PEER_AUTH_OPTIONAL;
-		else if (r == 0)
-			r = cfg_fail(l, n, key, "expected required or optional, got '%.64s'",
-				     cfg_scalar(n));
-		return r;
+		return load_peer_auth(l, n, key, field);
 	}
 	return -EINVAL;
 }

@@ -222,15 +222,20 @@ static void out_challenged(struct peer *p)
 static void out_handshake_recv(struct peer *p, int res)
 {
 	struct peer_transport *t = p->t;
+	if (p->closing) {
+		peer_settle(p);
+		return;
+	}
 	if (res <= 0) {
-		if (!p->closing && t->o.auth_optional && p->hs_in_len == 0 && res == 0) {
+		if (t->o.auth_optional && p->hs_in_len == 0 &&
+		    (res == 0 || res == -ECONNRESET)) {
 			/* a member with no secret closes at a HELLO: speak without */
 			log_info("peer %llu at %s closed the connection at our authentication: "
 				 "connecting without (ensemble.peer_auth: optional)",
 				 (unsigned long long)p->id, p->address);
 			p->plain_next = true;
 			p->backoff_ms = t->o.backoff_min_ms;
-		} else if (!p->closing && log_limit_allow(&t->auth_log, loop_now_ms())) {
+		} else if (log_limit_allow(&t->auth_log, loop_now_ms())) {
 			log_warning("peer %llu at %s closed the connection during authentication "
 				    "(no ensemble.secret_file there, or another one)",
 				    (unsigned long long)p->id, p->address);

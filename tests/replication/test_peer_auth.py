@@ -103,6 +103,7 @@ def test_a_stranger_on_the_peer_port_is_refused_and_moves_nothing(ensemble, tmp_
         lines = refusals(c[sid])
         assert "does not authenticate" in lines[0], lines
         assert "does not prove the ensemble's secret" in lines[1], lines
+        assert c[sid].mntr()["corral_peer_auth_refused"] == "2"
     # nothing moved: over two election timeouts, the same term, leader and
     # commit index everywhere (a stranger's vote heard would have raised the term)
     end = time.monotonic() + 2 * c.election_timeout_ms / 1000
