@@ -109,6 +109,17 @@ def test_a_stranger_on_the_peer_port_is_refused_and_moves_nothing(ensemble, tmp_
     end = time.monotonic() + 2 * c.election_timeout_ms / 1000
     while time.monotonic() < end:
         assert raft_view(c, c.ids) == before, (before, raft_view(c, c.ids))
+    # a holder of the secret is heard only as the server it proved to be
+    follower = c.followers(lid)[0]
+    s = PeerConnection("127.0.0.1", c[follower].peer_port)
+    assert s.authenticate(tag, 9, follower, SECRET) is True
+    s.send(request_vote_frame(tag, lid, term=term + 1000, last_index=10 ** 12,
+                              last_term=term + 1000))
+    assert s.closed_by_server()
+    s.close()
+    assert f"a frame from server {lid} on the connection that authenticated server 9" \
+        in c[follower].log()
+    assert raft_view(c, c.ids) == before
     zk.create("/after", b"y")
     assert c.wait_converged()["/after"][0] == b"y"
 
