@@ -14,12 +14,14 @@
 #include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
+#include <openssl/crypto.h>
 #include <yaml.h>
 
 #include "assertions.h"
 #include "config_ensemble.h"
 #include "config_yaml.h"
 #include "fourletter.h"
+#include "secret.h"
 
 static const char *const log_level_names[] = {
 	[LOG_LEVEL_ERR] = "err", [LOG_LEVEL_WARNING] = "warning", [LOG_LEVEL_NOTICE] = "notice",
@@ -47,6 +49,9 @@ enum key_kind {
 	KEY_DIGEST,	/* char *, "user:digest" or null for none */
 	KEY_ADDRESS,	/* struct listen_address, one "host:port" */
 	KEY_MEMBERS,	/* ensemble.members (config_ensemble.c) */
+	KEY_DIGEST_FILE,	/* char *, a secret's file (secret.h) holding "user:digest" */
+	KEY_SECRET_FILE,	/* ensemble.secret_file (config_ensemble.c) */
+	KEY_PEER_AUTH,	/* enum peer_auth_mode: required | optional */
 };
 
 /* A key. live: a reload (SIGHUP) puts its new value in force; the others
@@ -129,6 +134,8 @@ static const struct key storage_keys[] = {
 
 static const struct key auth_keys[] = {
 	LIVE_FIELD(KEY_DIGEST, "super_digest", super_digest),
+	/* its value is super_digest's, which a reload compares and swaps */
+	LIVE_FIELD(KEY_DIGEST_FILE, "super_digest_file", super_digest_file),
 	{ 0 },
 };
 
@@ -142,6 +149,8 @@ static const struct key ensemble_keys[] = {
 	LIVE_FIELD(KEY_BOOL, "read_only", read_only),
 	LIVE_FIELD(KEY_BOOL, "reconfig", reconfig_enabled),
 	FIELD(KEY_ADDRESS, "peer_listen", ensemble.peer_listen),
+	FIELD(KEY_SECRET_FILE, "secret_file", ensemble.secret_file),
+	FIELD(KEY_PEER_AUTH, "peer_auth", ensemble.peer_auth),
 	{ .name = "members", .kind = KEY_MEMBERS,
 	  .offset = offsetof(struct server_config, ensemble.members),
 	  .restart = "the members only bootstrap a new data directory; change the membership of "
@@ -250,12 +259,20 @@ static int load_words(struct loader *l, const yaml_node_t *n, const char *key, u
 	return 0;
 }
 
-/* "user:base64(sha1(user:password))", ZooKeeper's superDigest; null is none. */
-static int load_digest(struct loader *l, const yaml_node_t *n, const char *key, char **field)
+/* "user:base64(sha1(user:password))", ZooKeeper's superDigest. */
+static bool digest_valid(const char *s)
 {
 	static const char base64[] =
 		"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-	const char *s, *colon;
+	const char *colon = strchr(s, ':');
+	return colon && colon != s && strlen(colon + 1) == 28 && colon[28] == '=' &&
+	       strspn(colon + 1, base64) == 27;
+}
+
+/* "user:base64(sha1(user:password))", ZooKeeper's superDigest; null is none. */
+static int load_digest(struct loader *l, const yaml_node_t *n, const char *key, char **field)
+{
+	const char *s;
 	char *copy = NULL;
 	int r;
 
@@ -263,10 +280,14 @@ static int load_digest(struct loader *l, const yaml_node_t *n, const char *key, 
 	if (r < 0)
 		return r;
 	s = cfg_scalar(n);
-	colon = strchr(s, ':');
+	if ((cfg_is_null(n) || !*s) && l->cfg->super_digest_file)
+		return 0;	/* none here: auth.super_digest_file's stands */
 	if (!cfg_is_null(n) && *s) {
-		if (!colon || colon == s || strlen(colon + 1) != 28 || colon[28] != '=' ||
-		    strspn(colon + 1, base64) != 27)
+		if (l->cfg->super_digest_file)
+			return cfg_fail(l, n, key, "auth.super_digest_file gives it already; give one "
+					"of the two");
+		l->super_digest_given = true;
+		if (!digest_valid(s))
 			return cfg_fail(l, n, key, "expected \"user:digest\" where digest is the 28 "
 				    "characters of base64(sha1(\"user:password\"))");
 		copy = strdup(s);
@@ -276,6 +297,60 @@ static int load_digest(struct loader *l, const yaml_node_t *n, const char *key, 
 	free(*field);
 	*field = copy;
 	return 0;
+}
+
+/* auth.super_digest_file: a secret's file (secret.h) holding the digest
+ * that auth.super_digest would; null is none. */
+static int load_digest_file(struct loader *l, const yaml_node_t *n, const char *key)
+{
+	char why[CONFIG_ERROR_MAX];
+	uint8_t *digest;
+	size_t len;
+	char *path;
+	int r;
+
+	r = cfg_expect_scalar(l, n, key, "a file name or credential:NAME");
+	if (r < 0)
+		return r;
+	if (cfg_is_null(n) || !*cfg_scalar(n))
+		return 0;
+	if (l->super_digest_given)
+		return cfg_fail(l, n, key, "auth.super_digest gives it already; give one of the two");
+	r = secret_read(cfg_scalar(n), 256, &digest, &len, why, sizeof(why));
+	if (r == -ENOMEM)
+		return r;
+	if (r < 0)
+		return cfg_fail(l, n, key, "%s", why);
+	if (strlen((char *)digest) != len || !digest_valid((char *)digest)) {
+		secret_free(digest, len);
+		return cfg_fail(l, n, key, "%s: expected one line \"user:digest\" where digest is the "
+				"28 characters of base64(sha1(\"user:password\"))", cfg_scalar(n));
+	}
+	path = strdup(cfg_scalar(n));
+	if (!path) {
+		secret_free(digest, len);
+		return -ENOMEM;
+	}
+	free(l->cfg->super_digest_file);
+	l->cfg->super_digest_file = path;
+	free(l->cfg->super_digest);
+	l->cfg->super_digest = (char *)digest;
+	return 0;
+}
+
+/* ensemble.peer_auth: required | optional (with ensemble.secret_file). */
+static int load_peer_auth(struct loader *l, const yaml_node_t *n, const char *key,
+			  enum peer_auth_mode *ret)
+{
+	int r = cfg_expect_scalar(l, n, key, "required or optional");
+
+	if (r == 0 && strcmp(cfg_scalar(n), "required") == 0)
+		*ret = PEER_AUTH_REQUIRED;
+	else if (r == 0 && strcmp(cfg_scalar(n), "optional") == 0)
+		*ret = PEER_AUTH_OPTIONAL;
+	else if (r == 0)
+		r = cfg_fail(l, n, key, "expected required or optional, got '%.64s'", cfg_scalar(n));
+	return r;
 }
 
 static int load_uint(struct loader *l, const yaml_node_t *n, const char *key,
@@ -382,6 +457,12 @@ static int load_value(struct loader *l, const yaml_node_t *n, const char *key, c
 		return load_words(l, n, key, field);
 	case KEY_DIGEST:
 		return load_digest(l, n, key, field);
+	case KEY_DIGEST_FILE:
+		return load_digest_file(l, n, key);
+	case KEY_SECRET_FILE:
+		return cfg_load_secret_file(l, n, key);
+	case KEY_PEER_AUTH:
+		return load_peer_auth(l, n, key, field);
 	}
 	return -EINVAL;
 }
@@ -493,6 +574,7 @@ static int config_copy(struct server_config *dst, const struct server_config *sr
 {
 	*dst = *src;
 	dst->source_path = dst->data_dir = dst->super_digest = dst->archive_dir = NULL;
+	dst->super_digest_file = NULL;
 	dst->ensemble.cluster_name = NULL;
 	dst->ensemble.members = NULL;
 	dst->ensemble.member_count = 0;
@@ -505,6 +587,7 @@ static int config_copy(struct server_config *dst, const struct server_config *sr
 	    (src->data_dir && !(dst->data_dir = strdup(src->data_dir))) ||
 	    (src->archive_dir && !(dst->archive_dir = strdup(src->archive_dir))) ||
 	    (src->super_digest && !(dst->super_digest = strdup(src->super_digest))) ||
+	    (src->super_digest_file && !(dst->super_digest_file = strdup(src->super_digest_file))) ||
 	    (src->admin_listen.host && !(dst->admin_listen.host = strdup(src->admin_listen.host))))
 		goto fail;
 	for (; dst->listen_count < src->listen_count; dst->listen_count++) {
@@ -693,7 +776,10 @@ void config_free(struct server_config *cfg)
 	free(cfg->source_path);
 	free(cfg->data_dir);
 	free(cfg->archive_dir);
+	if (cfg->super_digest)
+		OPENSSL_cleanse(cfg->super_digest, strlen(cfg->super_digest));
 	free(cfg->super_digest);
+	free(cfg->super_digest_file);
 	free(cfg->admin_listen.host);
 	cfg_free_listen(cfg->listen, cfg->listen_count);
 	cfg_free_ensemble(cfg);
@@ -737,7 +823,10 @@ static size_t swappable_size(enum key_kind kind)
 	case KEY_STRING:
 	case KEY_OPTIONAL_STRING:
 	case KEY_DIGEST:
+	case KEY_DIGEST_FILE:
 		return sizeof(char *);
+	case KEY_PEER_AUTH:
+		return sizeof(enum peer_auth_mode);
 	case KEY_U32:
 	case KEY_WORDS:
 		return sizeof(uint32_t);
@@ -760,7 +849,9 @@ static bool value_equal(const struct key *k, const struct server_config *a,
 	switch (k->kind) {
 	case KEY_STRING:
 	case KEY_OPTIONAL_STRING:
-	case KEY_DIGEST: {
+	case KEY_DIGEST:
+	case KEY_DIGEST_FILE:
+	case KEY_SECRET_FILE: {
 		const char *x = *(char *const *)(const void *)pa, *y = *(char *const *)(const void *)pb;
 		return x == y || (x && y && strcmp(x, y) == 0);
 	}

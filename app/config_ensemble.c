@@ -9,6 +9,7 @@
 
 #include "config_ensemble.h"
 #include "config_yaml.h"
+#include "secret.h"
 
 #define MEMBERS_MAX 255
 
@@ -140,6 +141,43 @@ int cfg_load_members(struct loader *l, const yaml_node_t *n, const char *key)
 	return 0;
 }
 
+int cfg_load_secret_file(struct loader *l, const yaml_node_t *n, const char *key)
+{
+	struct ensemble_config *e = &l->cfg->ensemble;
+	char why[512];
+	uint8_t *secret = NULL;
+	size_t len = 0;
+	char *path = NULL;
+	int r = cfg_expect_scalar(l, n, key, "a file name or credential:NAME");
+	if (r < 0)
+		return r;
+	if (!cfg_is_null(n) && *cfg_scalar(n)) {
+		r = secret_read(cfg_scalar(n), PEER_AUTH_SECRET_MAX_BYTES, &secret, &len, why,
+				sizeof(why));
+		if (r == -ENOMEM)
+			return r;
+		if (r < 0)
+			return cfg_fail(l, n, key, "%s", why);
+		if (len < PEER_AUTH_SECRET_MIN_BYTES) {
+			secret_free(secret, len);
+			return cfg_fail(l, n, key, "%s: the secret has %zu bytes, fewer than %d (make "
+					"one with: openssl rand -base64 32)", cfg_scalar(n), len,
+					PEER_AUTH_SECRET_MIN_BYTES);
+		}
+		path = strdup(cfg_scalar(n));
+		if (!path) {
+			secret_free(secret, len);
+			return -ENOMEM;
+		}
+	}
+	secret_free(e->secret, e->secret_len);
+	free(e->secret_file);
+	e->secret = secret;
+	e->secret_len = len;
+	e->secret_file = path;
+	return 0;
+}
+
 static int copy_address(struct listen_address *dst, const struct listen_address *src)
 {
 	dst->port = src->port;
@@ -151,6 +189,18 @@ int cfg_copy_ensemble(struct server_config *dst, const struct server_config *src
 {
 	dst->ensemble.members = NULL;
 	dst->ensemble.member_count = 0;
+	dst->ensemble.secret = NULL;
+	dst->ensemble.secret_len = 0;
+	dst->ensemble.secret_file = NULL;
+	if (src->ensemble.secret_file && !(dst->ensemble.secret_file = strdup(src->ensemble.secret_file)))
+		return -ENOMEM;
+	if (src->ensemble.secret) {
+		dst->ensemble.secret = malloc(src->ensemble.secret_len);
+		if (!dst->ensemble.secret)
+			return -ENOMEM;
+		memcpy(dst->ensemble.secret, src->ensemble.secret, src->ensemble.secret_len);
+		dst->ensemble.secret_len = src->ensemble.secret_len;
+	}
 	if (copy_address(&dst->ensemble.peer_listen, &src->ensemble.peer_listen) < 0)
 		return -ENOMEM;
 	if (src->ensemble.cluster_name && !(dst->ensemble.cluster_name = strdup(src->ensemble.cluster_name)))
@@ -176,6 +226,11 @@ void cfg_free_ensemble(struct server_config *cfg)
 	free_members(cfg->ensemble.members, cfg->ensemble.member_count);
 	free(cfg->ensemble.cluster_name);
 	free(cfg->ensemble.peer_listen.host);
+	secret_free(cfg->ensemble.secret, cfg->ensemble.secret_len);
+	free(cfg->ensemble.secret_file);
+	cfg->ensemble.secret = NULL;
+	cfg->ensemble.secret_len = 0;
+	cfg->ensemble.secret_file = NULL;
 	cfg->ensemble.members = NULL;
 	cfg->ensemble.member_count = 0;
 	cfg->ensemble.cluster_name = NULL;
@@ -202,6 +257,11 @@ static int finish_fail(const struct server_config *cfg, char *error, size_t erro
 
 int cfg_finish_ensemble(struct server_config *cfg, char *error, size_t error_size)
 {
+	if (!cfg->ensemble.secret && cfg->ensemble.peer_auth != PEER_AUTH_OFF)
+		return finish_fail(cfg, error, error_size, 0, "ensemble.peer_auth: given without "
+				   "ensemble.secret_file, the secret the peers prove");
+	if (cfg->ensemble.secret && cfg->ensemble.peer_auth == PEER_AUTH_OFF)
+		cfg->ensemble.peer_auth = PEER_AUTH_REQUIRED;
 	if (!cfg->in_ensemble) {
 		cfg->ensemble.id = 1;
 		return 0;

@@ -10,6 +10,8 @@
 
 /* ensemble.members (config_ensemble.c). */
 int cfg_load_members(struct loader *l, const yaml_node_t *n, const char *key);
+/* ensemble.secret_file: the peer secret, read now (secret.h). */
+int cfg_load_secret_file(struct loader *l, const yaml_node_t *n, const char *key);
 /* Deep copies and frees of the ensemble part of a config. */
 int cfg_copy_ensemble(struct server_config *dst, const struct server_config *src);
 void cfg_free_ensemble(struct server_config *cfg);

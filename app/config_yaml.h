@@ -17,6 +17,7 @@ struct loader {
 	struct server_config *cfg;	/* the copy being loaded into */
 	char *error;
 	size_t error_size;
+	bool super_digest_given;	/* auth.super_digest is in this file */
 };
 
 /* "PATH:LINE: KEY: message" into error, without LINE when it is 0 and KEY

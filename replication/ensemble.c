@@ -414,6 +414,9 @@ int ensemble_open(struct ensemble *en, struct commit *c, const struct ensemble_c
 			       (uint32_t)c->meta.identity.cluster_id[2] << 8 |
 			       c->meta.identity.cluster_id[3],
 		.listen = listen,
+		.secret = cfg->secret_len ? cfg->secret : NULL,
+		.secret_len = cfg->secret_len,
+		.auth_optional = cfg->peer_auth == PEER_AUTH_OPTIONAL,
 		.max_queue_bytes = PEER_QUEUE_BYTES,
 		.max_frame_bytes = PEER_FRAME_BYTES,
 		.backoff_min_ms = PEER_BACKOFF_MIN_MS,
@@ -462,6 +465,16 @@ int ensemble_open(struct ensemble *en, struct commit *c, const struct ensemble_c
 	log_info("ensemble \"%s\": server %llu, peers on %s, %u members, election timeout %u ms",
 		 cfg->cluster_name, (unsigned long long)c->self, en->peers.listen_name,
 		 c->raft.configuration.n, en->election_timeout_ms);
+	if (!cfg->secret_len)
+		log_warning("ensemble \"%s\": no ensemble.secret_file: peer connections are not "
+			    "authenticated, and whoever reaches %s can speak Raft to this server",
+			    cfg->cluster_name, en->peers.listen_name);
+	else
+		log_info("ensemble \"%s\": peer connections authenticate with the secret of %s (%s)",
+			 cfg->cluster_name, cfg->secret_file ? cfg->secret_file : "?",
+			 cfg->peer_auth == PEER_AUTH_OPTIONAL
+				 ? "optional: servers that do not authenticate are heard too"
+				 : "required");
 	after_step(en);
 	return 0;
 }

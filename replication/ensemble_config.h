@@ -9,6 +9,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "peer_auth.h"
 #include "sockaddr.h"
 
 /* A server of the ensemble, as configured (ensemble.members). */
@@ -27,6 +28,12 @@ struct ensemble_config {
 	struct listen_address peer_listen;	/* ensemble.peer_listen; host NULL when not given */
 	struct ensemble_member *members;	/* ensemble.members: the initial membership */
 	size_t member_count;
+	/* ensemble.secret_file: the shared secret every peer connection proves
+	 * (peer_auth.h), read at start; NULL: none, connections unauthenticated. */
+	char *secret_file;			/* as configured, for messages */
+	uint8_t *secret;
+	size_t secret_len;
+	enum peer_auth_mode peer_auth;		/* ensemble.peer_auth (OFF without a secret) */
 };
 
 /* This server's entry in members, or NULL (a server that joins later). */

@@ -10,6 +10,7 @@
 #include <unistd.h>
 
 #include <liburing.h>
+#include <openssl/crypto.h>
 
 #include "log.h"
 #include "peer_message.h"
@@ -18,6 +19,8 @@
 
 #define RECV_CHUNK 65536
 #define LISTEN_BACKLOG 64
+#define STRINGIFY_(x) #x
+#define STRINGIFY(x) STRINGIFY_(x)
 #define RESOLVE_POLL_MS 10	/* how often a lookup on its way is asked whether it is done */
 
 /* ---- outgoing connections ---- */
@@ -26,6 +29,8 @@ static void on_connect(struct loop_op *op, int res, uint32_t flags);
 static void out_trim(struct peer *p);
 static void on_send(struct loop_op *op, int res, uint32_t flags);
 static void on_watch(struct loop_op *op, int res, uint32_t flags);
+static void out_established(struct peer *p);
+static void out_authenticate(struct peer *p);
 
 /* Closes the fd once no ring operation uses it any more. */
 static void peer_settle(struct peer *p)
@@ -130,6 +135,129 @@ static void peer_pump(struct peer *p)
 	p->ops++;
 }
 
+/* The connection may carry frames: from now on the only thing it receives
+ * is its end. */
+static void out_established(struct peer *p)
+{
+	p->stage = OUT_PLAIN;
+	p->up = true;
+	p->connects++;
+	p->backoff_ms = p->t->o.backoff_min_ms;
+	p->out_sent = 0;
+	/* Nothing is ever sent back on this connection: a recv that completes
+	 * means the other side closed it (or broke the rules), so a restarted
+	 * peer is noticed at once, not at the next failed send. */
+	struct io_uring_sqe *sqe = loop_sqe(p->t->loop, &p->watch_op);
+	io_uring_prep_recv(sqe, p->fd, &p->watch_byte, 1, 0);
+	p->ops++;
+	peer_pump(p);
+}
+
+/* Sends what is left of the handshake's message in hs_out. */
+static void out_send_handshake(struct peer *p)
+{
+	if (p->sending || p->hs_out_sent == p->hs_out_len)
+		return;
+	struct io_uring_sqe *sqe = loop_sqe(p->t->loop, &p->send_op);
+	io_uring_prep_send(sqe, p->fd, p->hs_out + p->hs_out_sent, p->hs_out_len - p->hs_out_sent,
+			   MSG_NOSIGNAL);
+	p->sending = true;
+	p->ops++;
+}
+
+/* Receives what is left of the acceptor's CHALLENGE. */
+static void out_recv_challenge(struct peer *p)
+{
+	struct io_uring_sqe *sqe = loop_sqe(p->t->loop, &p->watch_op);
+	io_uring_prep_recv(sqe, p->fd, p->hs_in + p->hs_in_len, sizeof(p->hs_in) - p->hs_in_len, 0);
+	p->ops++;
+}
+
+static void out_authenticate(struct peer *p)
+{
+	struct peer_transport *t = p->t;
+	p->stage = OUT_HELLO;
+	p->hs_in_len = 0;
+	p->hs_out_sent = 0;
+	p->hs_out_len = PEER_AUTH_HELLO_BYTES;
+	if (peer_auth_hello(&p->auth, t->o.cluster_tag, t->o.self, p->id, p->hs_out) < 0) {
+		log_warning("peer %llu at %s: no random bytes for the handshake's nonce",
+			    (unsigned long long)p->id, p->address);
+		peer_drop(p);
+		peer_settle(p);
+		return;
+	}
+	out_send_handshake(p);
+	out_recv_challenge(p);
+}
+
+/* The acceptor's CHALLENGE, whole: its proof checked, our RESPONSE sent. */
+static void out_challenged(struct peer *p)
+{
+	struct peer_transport *t = p->t;
+	char why[200];
+	int r = -EPROTO;
+	/* The CHALLENGE answers the HELLO, so the HELLO is out by now. */
+	if (p->sending || p->hs_out_sent < p->hs_out_len)
+		snprintf(why, sizeof(why), "it answered before our HELLO was out");
+	else
+		r = peer_auth_answer_challenge(&p->auth, t->secret, t->o.secret_len, p->hs_in,
+					       p->hs_out, why, sizeof(why));
+	if (r < 0) {
+		t->auth_refused++;
+		if (log_limit_allow(&t->auth_log, loop_now_ms()))
+			log_warning("peer %llu at %s refused: %s; closed", (unsigned long long)p->id,
+				    p->address, why);
+		peer_drop(p);
+		peer_settle(p);
+		return;
+	}
+	p->stage = OUT_RESPONSE;
+	p->hs_out_len = PEER_AUTH_RESPONSE_BYTES;
+	p->hs_out_sent = 0;
+	out_send_handshake(p);
+}
+
+/* A recv of the handshake completed (the CHALLENGE, or the connection's end). */
+static void out_handshake_recv(struct peer *p, int res)
+{
+	struct peer_transport *t = p->t;
+	if (p->closing) {
+		peer_settle(p);
+		return;
+	}
+	if (res <= 0) {
+		if (t->o.auth_optional && p->hs_in_len == 0 &&
+		    (res == 0 || res == -ECONNRESET)) {
+			/* a member with no secret closes at a HELLO: speak without */
+			log_info("peer %llu at %s closed the connection at our authentication: "
+				 "connecting without (ensemble.peer_auth: optional)",
+				 (unsigned long long)p->id, p->address);
+			p->plain_next = true;
+			p->backoff_ms = t->o.backoff_min_ms;
+		} else if (log_limit_allow(&t->auth_log, loop_now_ms())) {
+			log_warning("peer %llu at %s closed the connection during authentication "
+				    "(no ensemble.secret_file there, or another one)",
+				    (unsigned long long)p->id, p->address);
+		}
+		peer_drop(p);
+		peer_settle(p);
+		return;
+	}
+	p->hs_in_len += (size_t)res;
+	if (p->hs_in_len < sizeof(p->hs_in))
+		out_recv_challenge(p);
+	else if (p->stage == OUT_HELLO)
+		out_challenged(p);
+	else {
+		/* nothing may come after the CHALLENGE */
+		log_warning("peer %llu at %s sent more than its authentication; closed",
+			    (unsigned long long)p->id, p->address);
+		peer_drop(p);
+		peer_settle(p);
+	}
+}
+
 static void on_connect(struct loop_op *op, int res, uint32_t flags)
 {
 	struct peer *p = (struct peer *)((char *)op - offsetof(struct peer, connect_op));
@@ -147,17 +275,12 @@ static void on_connect(struct loop_op *op, int res, uint32_t flags)
 		peer_settle(p);
 		return;
 	}
-	p->up = true;
-	p->connects++;
-	p->backoff_ms = p->t->o.backoff_min_ms;
-	p->out_sent = 0;
-	/* Nothing is ever sent back on this connection: a recv that completes
-	 * means the other side closed it (or broke the rules), so a restarted
-	 * peer is noticed at once, not at the next failed send. */
-	struct io_uring_sqe *sqe = loop_sqe(p->t->loop, &p->watch_op);
-	io_uring_prep_recv(sqe, p->fd, &p->watch_byte, 1, 0);
-	p->ops++;
-	peer_pump(p);
+	if (p->t->secret && !p->plain_next) {
+		out_authenticate(p);
+		return;
+	}
+	p->plain_next = false;
+	out_established(p);
 }
 
 static void on_watch(struct loop_op *op, int res, uint32_t flags)
@@ -165,6 +288,10 @@ static void on_watch(struct loop_op *op, int res, uint32_t flags)
 	struct peer *p = (struct peer *)((char *)op - offsetof(struct peer, watch_op));
 	(void)flags;
 	p->ops--;
+	if (p->stage != OUT_PLAIN && !p->up) {
+		out_handshake_recv(p, res);
+		return;
+	}
 	if (!p->closing)
 		log_debug("peer %llu at %s: the connection %s", (unsigned long long)p->id, p->address,
 			  res == 0 ? "was closed by the other side" : res < 0 ? strerror(-res)
@@ -200,6 +327,14 @@ static void on_send(struct loop_op *op, int res, uint32_t flags)
 	(void)flags;
 	p->ops--;
 	p->sending = false;
+	if (res > 0 && !p->closing && p->stage != OUT_PLAIN && !p->up) {
+		p->hs_out_sent += (size_t)res;
+		if (p->hs_out_sent < p->hs_out_len)
+			out_send_handshake(p);
+		else if (p->stage == OUT_RESPONSE)
+			out_established(p);
+		return;
+	}
 	if (res <= 0 || p->closing) {
 		if (!p->closing)
 			log_debug("peer %llu at %s: send: %s", (unsigned long long)p->id, p->address,
@@ -372,6 +507,128 @@ static void inbound_arm(struct peer_inbound *in)
 	in->ops++;
 }
 
+/* "address:port" of the other side of an accepted connection. */
+static void inbound_name(const struct peer_inbound *in, char *out, size_t size)
+{
+	struct sockaddr_storage ss;
+	socklen_t len = sizeof(ss);
+	snprintf(out, size, "?");
+	if (getpeername(in->fd, (struct sockaddr *)&ss, &len) == 0)
+		sockaddr_text(&ss, out, size);
+}
+
+/* A connection that failed the handshake: one log line (at most so many a
+ * minute), and it is closed before any of its frames is heard. in may be
+ * freed: the caller returns. */
+static void inbound_refuse(struct peer_inbound *in, const char *why)
+{
+	struct peer_transport *t = in->t;
+	t->auth_refused++;
+	if (log_limit_allow(&t->auth_log, loop_now_ms())) {
+		char from[96];
+		inbound_name(in, from, sizeof(from));
+		log_warning("peer connection from %s refused: %s; closed", from, why);
+	}
+	inbound_close(in);
+	inbound_settle(in);
+}
+
+static void inbound_consume(struct peer_inbound *in, size_t n)
+{
+	memmove(in->buf, in->buf + n, in->len - n);
+	in->len -= n;
+}
+
+static void inbound_send_challenge(struct peer_inbound *in)
+{
+	struct io_uring_sqe *sqe = loop_sqe(in->t->loop, &in->send_op);
+	io_uring_prep_send(sqe, in->fd, in->hs_out + in->hs_out_sent,
+			   sizeof(in->hs_out) - in->hs_out_sent, MSG_NOSIGNAL);
+	in->ops++;
+}
+
+static void on_inbound_send(struct loop_op *op, int res, uint32_t flags)
+{
+	struct peer_inbound *in =
+		(struct peer_inbound *)((char *)op - offsetof(struct peer_inbound, send_op));
+	(void)flags;
+	in->ops--;
+	if (res <= 0 || in->closing || in->t->closing) {
+		inbound_close(in);
+		inbound_settle(in);
+		return;
+	}
+	in->hs_out_sent += (size_t)res;
+	if (in->hs_out_sent < sizeof(in->hs_out))
+		inbound_send_challenge(in);
+}
+
+/* The first bytes of an accepted connection: a HELLO (answered with our
+ * CHALLENGE), or the first frame of a server that does not authenticate. */
+static int inbound_first(struct peer_inbound *in)
+{
+	struct peer_transport *t = in->t;
+	char why[200];
+	if (in->len < 4)
+		return 0;
+	bool hello = peer_auth_is_hello(in->buf, in->len);
+	if (!hello && (!t->secret || t->o.auth_optional)) {
+		in->stage = IN_FRAMES;
+		return 1;
+	}
+	if (!hello) {
+		inbound_refuse(in, "it does not authenticate (a member without "
+			       "ensemble.secret_file, or not a member)");
+		return -1;
+	}
+	if (!t->secret) {
+		inbound_refuse(in, "it authenticates with a shared secret, and this server has "
+			       "none (ensemble.secret_file)");
+		return -1;
+	}
+	if (in->len < PEER_AUTH_HELLO_BYTES)
+		return 0;
+	if (peer_auth_answer_hello(&in->auth, t->o.cluster_tag, t->o.self, t->secret,
+				   t->o.secret_len, in->buf, in->hs_out, why, sizeof(why)) < 0) {
+		inbound_refuse(in, why);
+		return -1;
+	}
+	inbound_consume(in, PEER_AUTH_HELLO_BYTES);
+	in->stage = IN_RESPONSE;
+	in->hs_out_sent = 0;
+	inbound_send_challenge(in);
+	return 1;
+}
+
+/* The handshake's part of what an accepted connection sent: 1 when frames
+ * may follow (the handshake's bytes consumed), 0 when more must come, -1
+ * when the connection was refused (in may be freed). */
+static int inbound_handshake(struct peer_inbound *in)
+{
+	char why[200];
+	if (in->stage == IN_FIRST) {
+		int r = inbound_first(in);
+		if (r <= 0)
+			return r;
+	}
+	if (in->stage == IN_RESPONSE) {
+		if (in->len < PEER_AUTH_RESPONSE_BYTES)
+			return 0;
+		if (peer_auth_check_response(&in->auth, in->t->secret, in->t->o.secret_len, in->buf,
+					     why, sizeof(why)) < 0) {
+			inbound_refuse(in, why);
+			return -1;
+		}
+		inbound_consume(in, PEER_AUTH_RESPONSE_BYTES);
+		in->stage = IN_FRAMES;
+		in->authenticated = true;
+		in->peer_id = in->auth.connector;
+		log_debug("peer connection from server %llu: authenticated",
+			  (unsigned long long)in->peer_id);
+	}
+	return 1;
+}
+
 static void on_recv(struct loop_op *op, int res, uint32_t flags)
 {
 	struct peer_inbound *in =
@@ -385,6 +642,15 @@ static void on_recv(struct loop_op *op, int res, uint32_t flags)
 		return;
 	}
 	in->len += (size_t)res;
+	if (in->stage != IN_FRAMES) {
+		int r = inbound_handshake(in);
+		if (r < 0)
+			return;
+		if (r == 0 || in->len == 0) {
+			inbound_arm(in);
+			return;
+		}
+	}
 	size_t off = 0;
 	for (;;) {
 		struct peer_frame f;
@@ -399,6 +665,12 @@ static void on_recv(struct loop_op *op, int res, uint32_t flags)
 			n = -EBADMSG;
 		}
 		f.from &= 0xffffffff;
+		if (n > 0 && in->authenticated && f.from != in->peer_id) {
+			snprintf(why, sizeof(why), "a frame from server %llu on the connection that "
+				 "authenticated server %llu", (unsigned long long)f.from,
+				 (unsigned long long)in->peer_id);
+			n = -EBADMSG;
+		}
 		if (n > 0 && f.type < PEER_FRAME_CORRAL &&
 		    peer_message_from_frame(&f, &m, why, sizeof(why)) < 0)
 			n = -EBADMSG;
@@ -409,11 +681,8 @@ static void on_recv(struct loop_op *op, int res, uint32_t flags)
 		if (n == 0)
 			break;
 		if (n < 0) {
-			struct sockaddr_storage ss;
-			socklen_t len = sizeof(ss);
-			char from[96] = "?";
-			if (getpeername(in->fd, (struct sockaddr *)&ss, &len) == 0)
-				sockaddr_text(&ss, from, sizeof(from));
+			char from[96];
+			inbound_name(in, from, sizeof(from));
 			log_warning("peer connection from %s: %s; closed", from, why);
 			t->frames_refused++;
 			inbound_close(in);
@@ -480,6 +749,8 @@ static void on_accept(struct loop_op *op, int res, uint32_t flags)
 	in->t = t;
 	in->fd = res;
 	in->recv_op.complete = on_recv;
+	in->send_op.complete = on_inbound_send;
+	in->accepted_ms = loop_now_ms();
 	in->next = t->inbound;
 	t->inbound = in;
 	t->inbound_count++;
@@ -497,6 +768,7 @@ int peer_transport_init(struct peer_transport *t, struct loop *loop,
 	t->listen_fd = -1;
 	t->accept_op.complete = on_accept;
 	t->resolve_log.what = "failed lookups of peer names";
+	t->auth_log.what = "peer connections refused at authentication";
 	struct sockaddr_storage ss;
 	socklen_t len;
 	char host[256];
@@ -530,6 +802,16 @@ int peer_transport_init(struct peer_transport *t, struct loop *loop,
 	len = sizeof(ss);
 	getsockname(fd, (struct sockaddr *)&ss, &len);
 	sockaddr_text(&ss, t->listen_name, sizeof(t->listen_name));
+	if (o->secret) {
+		t->secret = malloc(o->secret_len);
+		if (!t->secret) {
+			snprintf(why, why_size, "out of memory");
+			close(fd);
+			return -ENOMEM;
+		}
+		memcpy(t->secret, o->secret, o->secret_len);
+		t->o.secret = NULL;	/* t->secret is the one used */
+	}
 	t->listen_fd = fd;
 	arm_accept(t);
 	return 0;
@@ -540,6 +822,14 @@ void peer_transport_tick(struct peer_transport *t, uint64_t now_ms)
 	if (t->closing)
 		return;
 	log_limit_tick(&t->resolve_log, now_ms);
+	log_limit_tick(&t->auth_log, now_ms);
+	for (struct peer_inbound *in = t->inbound, *next; in; in = next) {
+		next = in->next;
+		bool waiting = in->stage == IN_RESPONSE || (in->stage == IN_FIRST && t->secret);
+		if (waiting && !in->closing && now_ms - in->accepted_ms >= PEER_AUTH_TIMEOUT_MS)
+			inbound_refuse(in, "it did not finish its authentication in "
+				       STRINGIFY(PEER_AUTH_TIMEOUT_MS) " ms");
+	}
 	if (!t->accepting && t->listen_fd >= 0)
 		arm_accept(t);
 	for (size_t i = 0; i < t->peer_count; i++) {
@@ -588,6 +878,11 @@ bool peer_transport_close(struct peer_transport *t)
 	}
 	free(t->peers);
 	t->peers = NULL;
+	if (t->secret) {
+		OPENSSL_cleanse(t->secret, t->o.secret_len);
+		free(t->secret);
+		t->secret = NULL;
+	}
 	t->peer_count = 0;
 	return true;
 }

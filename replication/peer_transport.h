@@ -13,7 +13,19 @@
  * A frame that does not decode, or comes from another ensemble (cluster
  * tag), closes that one connection, with one log line; the others go on. At most max_inbound accepted connections are
  * open at once (each may buffer up to max_frame_bytes): past that a new one
- * is closed at once, with a log line. */
+ * is closed at once, with a log line.
+ *
+ * With a secret (options.secret), every connection begins with peer_auth's
+ * handshake: the connector sends only once the acceptor proved the secret,
+ * the acceptor hears frames only once the connector did, and only frames
+ * that name the server it authenticated. A connection that fails it, or
+ * does not finish it in PEER_AUTH_TIMEOUT_MS, is closed with one log line
+ * (at most so many a minute), before any message reaches raft. With
+ * auth_optional, connections that do not authenticate are heard too, and a
+ * member that closes a connection instead of answering its HELLO (one with
+ * no secret) is spoken to without on the next: the window of a rolling
+ * enablement (README, Peer authentication). Without a secret, a HELLO is
+ * refused with a line that says so. */
 #pragma once
 
 #include <stdbool.h>
@@ -26,8 +38,11 @@
 #include "jute.h"
 #include "log.h"
 #include "loop.h"
+#include "peer_auth.h"
 #include "peer_message.h"
 #include "resolve.h"
+
+#define PEER_AUTH_TIMEOUT_MS 5000	/* an accepted connection's handshake, at most */
 
 struct peer_transport;
 
@@ -55,6 +70,15 @@ struct peer {
 	struct loop_op connect_op, send_op, watch_op;
 	uint8_t watch_byte;		/* a recv that ends when the other side closes */
 
+	/* The handshake of the connection being made (peer_auth.h). */
+	enum { OUT_PLAIN, OUT_HELLO, OUT_RESPONSE } stage;
+	bool plain_next;		/* optional: the last HELLO went unanswered */
+	struct peer_auth auth;
+	uint8_t hs_in[PEER_AUTH_CHALLENGE_BYTES];
+	size_t hs_in_len;
+	uint8_t hs_out[PEER_AUTH_HELLO_BYTES];	/* HELLO, then RESPONSE */
+	size_t hs_out_len, hs_out_sent;
+
 	uint64_t frames_sent, frames_dropped, connects, connect_failures;
 };
 
@@ -68,6 +92,16 @@ struct peer_inbound {
 	size_t len, cap;
 	struct loop_op recv_op;
 	struct peer_inbound *next;
+
+	/* The handshake: what is expected next, and whom it proved to be. */
+	enum { IN_FIRST, IN_RESPONSE, IN_FRAMES } stage;
+	bool authenticated;
+	raft_id peer_id;		/* when authenticated: the only sender heard */
+	uint64_t accepted_ms;
+	struct peer_auth auth;
+	uint8_t hs_out[PEER_AUTH_CHALLENGE_BYTES];
+	size_t hs_out_sent;
+	struct loop_op send_op;
 };
 
 struct peer_transport_options {
@@ -78,6 +112,11 @@ struct peer_transport_options {
 	 * upset elections here). */
 	uint32_t cluster_tag;
 	const char *listen;		/* "host:port" of this server's peer address */
+	/* The ensemble's shared secret (NULL: none, connections unauthenticated),
+	 * and whether connections that do not authenticate are heard too. */
+	const uint8_t *secret;
+	size_t secret_len;
+	bool auth_optional;
 	size_t max_queue_bytes;		/* per peer */
 	size_t max_frame_bytes;
 	uint32_t backoff_min_ms, backoff_max_ms;
@@ -107,8 +146,11 @@ struct peer_transport {
 	unsigned inbound_count;
 	bool closing;
 	struct log_limit resolve_log;	/* failed lookups, logged at most so often */
+	uint8_t *secret;		/* the transport's copy of o.secret */
+	struct log_limit auth_log;	/* refused handshakes, logged at most so often */
 
 	uint64_t frames_received, frames_refused, inbound_refused;
+	uint64_t auth_refused;		/* connections that failed the handshake, both ways */
 };
 
 /* Binds and listens on o->listen, and starts accepting. Returns 0 or a

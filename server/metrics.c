@@ -231,6 +231,7 @@ INT(txns_truncated, ss->commit->txns_truncated)
 INT(log_entries_in_memory, ss->commit->entries.count)
 INT(peer_queue_bytes, p->peer_queue_bytes)
 INT(peer_frames_dropped, p->peer_frames_dropped)
+INT(peer_auth_refused, ss->ensemble->peers.auth_refused)
 INT(txns_committed, ss->commit->txns_committed)
 INT(commit_batches, ss->commit->batches_committed)
 INT(log_fsyncs, ss->commit->wal.batches)
@@ -333,6 +334,8 @@ const struct metric metrics_table[] = {
 	OWN(log_entries_in_memory, GAUGE, METRIC_ENSEMBLE, "log entries cached for the peers"),
 	OWN(peer_queue_bytes, GAUGE, METRIC_ENSEMBLE, "bytes queued to the other servers, not yet sent"),
 	OWN(peer_frames_dropped, COUNTER, METRIC_ENSEMBLE, "frames to other servers dropped (queue full)"),
+	OWN(peer_auth_refused, COUNTER, METRIC_ENSEMBLE,
+	    "peer connections refused at authentication (ensemble.secret_file), both ways"),
 	{ .name = "corral_last_zxid", .kind = METRIC_GAUGE, .help = "the last zxid applied",
 	  .get = get_last_zxid },
 	OWN(digest, GAUGE, 0, "the tree's digest at corral_last_zxid (ZooKeeper's, as hash lists it)"),

@@ -63,6 +63,7 @@ struct server_config {
 
 	/* auth: */
 	char *super_digest;			/* auth.super_digest: "super:<base64 sha1>", NULL = none */
+	char *super_digest_file;		/* auth.super_digest_file: where super_digest was read */
 
 	/* ensemble: (none: a standalone server, id 1) */
 	bool in_ensemble;			/* the section is given */

@@ -6,7 +6,11 @@
  * message (peer_message_from_frame(), what ensemble.c hands to raft_step()).
  *
  * Flags: bit 0, the harness sets each frame's crc32 right before decoding,
- * so the fuzzer reaches the bodies without finding checksums.
+ * so the fuzzer reaches the bodies without finding checksums; bit 1, the
+ * bytes are instead the handshake an acceptor with a secret reads first
+ * (peer_auth.h: a HELLO, then a RESPONSE), answered and checked as
+ * peer_transport.c does: every refusal says why, and no RESPONSE passes
+ * without the secret.
  *
  * Properties checked besides memory safety: a decoded message encodes
  * (peer_message_encode()) into a frame that decodes again, and encoding that
@@ -16,9 +20,31 @@
 #include "fuzz_util.h"
 
 #include "jute.h"
+#include "peer_auth.h"
 #include "peer_message.h"
 
 #define MAX_FRAME_BYTES (1u << 20)
+
+/* The acceptor's side of the handshake over p[0..len). */
+static void handshake(const uint8_t *p, size_t len)
+{
+	static const uint8_t secret[] = "a fuzzing secret, 32 bytes long.";
+	uint8_t challenge[PEER_AUTH_CHALLENGE_BYTES];
+	struct peer_auth a;
+	char why[256] = "";
+	if (len < PEER_AUTH_HELLO_BYTES + PEER_AUTH_RESPONSE_BYTES)
+		return;
+	if (peer_auth_answer_hello(&a, 0x01020304, 1, secret, 32, p, challenge, why,
+				   sizeof(why)) < 0) {
+		FUZZ_CHECK(why[0]);
+		return;
+	}
+	FUZZ_CHECK(peer_auth_is_hello(p, len));
+	/* nobody without the secret passes: a proof can only be guessed */
+	int r = peer_auth_check_response(&a, secret, 32, p + PEER_AUTH_HELLO_BYTES, why, sizeof(why));
+	FUZZ_CHECK(r == -EBADMSG || r == -EACCES);
+	FUZZ_CHECK(why[0]);
+}
 
 static void check_round_trip(const struct raft_message *m, raft_id from)
 {
@@ -63,6 +89,11 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		fix_checksums(buf, len);
 
 	size_t off = 0;
+	if (data[0] & 2u) {
+		handshake(buf, len);
+		free(buf);
+		return 0;
+	}
 	while (off < len) {
 		struct peer_frame f;
 		char why[256];

@@ -24,6 +24,7 @@
 
 #include "bytes.h"
 #include "jute.h"
+#include "peer_auth.h"
 #include "peer_message.h"
 #include "prep.h"
 #include "proto.h"
@@ -590,6 +591,19 @@ static void peer_seeds(const struct world *w)
 	peer_message_encode(&m, 1, &b);
 	peer_frame_encode(PEER_FRAME_CORRAL + 1, 1, "corral's own", 12, &b);
 	put_buf("fuzz_peer_message", "snapshot-timeout-corral", &b);
+
+	/* the handshake an acceptor reads (fuzz_peer_message.c's tag, server 1) */
+	b.len = 0;
+	jute_write_raw(&b, "\x02", 1);
+	struct peer_auth a;
+	uint8_t hello[PEER_AUTH_HELLO_BYTES];
+	if (peer_auth_hello(&a, 0x01020304, 2, 1, hello) < 0)
+		die("peer_auth_hello");
+	memset(hello + PEER_AUTH_HELLO_BYTES - PEER_AUTH_NONCE_BYTES, 7, PEER_AUTH_NONCE_BYTES);
+	jute_write_raw(&b, hello, sizeof(hello));
+	jute_write_raw(&b, "CRPR\0\0\0\0", 8);
+	jute_write_raw(&b, "a proof made without the secret", PEER_AUTH_MAC_BYTES);
+	put_buf("fuzz_peer_message", "handshake", &b);
 	jute_buf_free(&b);
 	raft_free(cb.base);
 	raft_configuration_close(&conf);

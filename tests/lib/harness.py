@@ -240,7 +240,8 @@ def clean_env(extra=None):
     journald, and is no systemd service; fault switches only when asked."""
     env = {k: v for k, v in os.environ.items()
            if k not in ("JOURNAL_STREAM", "NOTIFY_SOCKET", "LISTEN_FDS", "LISTEN_PID",
-                        "LISTEN_FDNAMES") and not k.startswith("CORRAL_FAULT_")}
+                        "LISTEN_FDNAMES", "CREDENTIALS_DIRECTORY")
+           and not k.startswith("CORRAL_FAULT_")}
     env.update(extra or {})
     return env
 

@@ -7,7 +7,8 @@ that those tests use: servers by id with client_port, client_addr, pause()
 (SIGSTOP), resume(), kill(), alive(), mntr(), srvr(), mode(); start(),
 wait_for_leader(), hosts(), stop_all(), kill_all(), log_report(). Each
 server (a harness.Process) has its own directory (zoo.cfg, myid, data)
-and a log per run.
+and a log per run; extra_cfg and jvm_args add to every server's zoo.cfg and
+command line (quorum authentication, say).
 
 The configuration is what an operator who wants ZooKeeper's features
 writes: server.N=127.0.0.1:QUORUM:ELECTION:participant;127.0.0.1:CLIENT
@@ -73,12 +74,13 @@ class ZooKeeperServer(Process):
                         "4lw.commands.whitelist=*\nadmin.enableServer=false\n"
                         "localSessionsEnabled=true\nlocalSessionsUpgradingEnabled=true\n"
                         f"minSessionTimeout={2 * TICK_MS}\nmaxSessionTimeout=60000\n")
+                f.write(c.extra_cfg)
                 for s in c.servers.values():
                     f.write(s.server_line() + "\n")
 
     def argv(self):
         return [JAVA, "-Xmx256m", "-XX:+UseSerialGC", "-XX:TieredStopAtLevel=1",
-                "-Dreadonlymode.enabled=true",
+                "-Dreadonlymode.enabled=true", *self.cluster.jvm_args,
                 f"-Dzookeeper.DigestAuthenticationProvider.superDigest={self.cluster.super_digest}",
                 "-Dorg.slf4j.simpleLogger.defaultLogLevel=info",
                 "-Dorg.slf4j.simpleLogger.showDateTime=true",
@@ -97,10 +99,12 @@ class ZooKeeperServer(Process):
 class ZooKeeperCluster:
     target = "zookeeper"
 
-    def __init__(self, workdir, n, super_digest):
+    def __init__(self, workdir, n, super_digest, extra_cfg="", jvm_args=()):
         self.workdir = str(workdir)
         self.n = n
         self.super_digest = super_digest
+        self.extra_cfg = extra_cfg      # more zoo.cfg lines (quorum.auth.*)
+        self.jvm_args = list(jvm_args)  # more -D options (a JAAS file)
         ports = free_ports(3 * n)
         self.servers = {i: ZooKeeperServer(self, i, *ports[3 * (i - 1):3 * i])
                         for i in range(1, n + 1)}

@@ -56,8 +56,18 @@ def flatten(cfg, prefix=""):
     return out
 
 
+def secret(path, data):
+    with open(path, "w") as f:
+        f.write(data + "\n")
+    os.chmod(path, 0o600)
+    return str(path)
+
+
 def test_a_reload_applies_or_names_every_key_as_corral_yaml_5_says(tmp_path):
     client, peer, client2, peer2, client3, admin, admin2 = harness.free_ports(7)
+    peer_secret = secret(tmp_path / "peer-secret", "one peer secret, 32 bytes long..")
+    peer_secret2 = secret(tmp_path / "peer-secret2", "another peer secret, 32 bytes...")
+    super_file = secret(tmp_path / "super-digest", digest("super", "two"))
     before = {
         "data_dir": str(tmp_path / "data"),
         "log_level": "info",
@@ -74,13 +84,14 @@ def test_a_reload_applies_or_names_every_key_as_corral_yaml_5_says(tmp_path):
         "storage": {"segment_bytes": 4194304, "snapshot_entries": 10000,
                     "snapshot_log_bytes": 67108864, "keep_snapshots": 2,
                     "archive_dir": str(tmp_path / "archive"), "archive_keep_snapshots": 5},
-        "auth": {"super_digest": digest("super", "one")},
+        "auth": {"super_digest": digest("super", "one"), "super_digest_file": None},
         "memory": {"budget_bytes": 268435456},
         "admin": {"listen": f"127.0.0.1:{admin}", "max_connections": 10,
                   "max_connections_per_address": 5, "timeout_ms": 5000},
         "ensemble": {"id": 1, "cluster": "c1", "election_timeout_ms": 300,
                      "read_only": False, "reconfig": False,
                      "peer_listen": f"127.0.0.1:{peer}",
+                     "secret_file": peer_secret, "peer_auth": "required",
                      "members": [{"id": 1, "client": f"127.0.0.1:{client}",
                                   "peer": f"127.0.0.1:{peer}"}]},
     }
@@ -100,13 +111,14 @@ def test_a_reload_applies_or_names_every_key_as_corral_yaml_5_says(tmp_path):
         "storage": {"segment_bytes": 8388608, "snapshot_entries": 20000,
                     "snapshot_log_bytes": 134217728, "keep_snapshots": 3,
                     "archive_dir": str(tmp_path / "archive2"), "archive_keep_snapshots": 6},
-        "auth": {"super_digest": digest("super", "two")},
+        "auth": {"super_digest": None, "super_digest_file": super_file},
         "memory": {"budget_bytes": 134217728},
         "admin": {"listen": f"127.0.0.1:{admin2}", "max_connections": 20,
                   "max_connections_per_address": 6, "timeout_ms": 6000},
         "ensemble": {"id": 2, "cluster": "c2", "election_timeout_ms": 400,
                      "read_only": True, "reconfig": True,
                      "peer_listen": f"127.0.0.1:{peer2}",
+                     "secret_file": peer_secret2, "peer_auth": "optional",
                      "members": [{"id": 1, "client": f"127.0.0.1:{client}",
                                   "peer": f"127.0.0.1:{peer}"},
                                  {"id": 2, "client": f"127.0.0.1:{client2}",

@@ -11,6 +11,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "config.h"
@@ -583,6 +584,99 @@ static void test_refused_file_leaves_config_unchanged(void **state)
 	loaded_free(&t);
 }
 
+/* A secret's file (ensemble.secret_file, auth.super_digest_file): read at
+ * load, refused naming file and key when others may read it, a credential's
+ * name read from $CREDENTIALS_DIRECTORY. */
+static char *secret_temp(const char *text, mode_t mode)
+{
+	char *path = write_temp(text);
+	assert_int_equal(chmod(path, mode), 0);
+	return path;
+}
+
+static void test_secret_files_are_read_and_checked(void **state)
+{
+	struct loaded t;
+	char text[1024], needle[512];
+	(void)state;
+	unsetenv("CREDENTIALS_DIRECTORY");
+	char *open_secret = secret_temp("a secret that others may read!!\n", 0644);
+	char *secret = secret_temp("the ensemble's secret, 32 bytes.\n", 0600);
+	char *digest = secret_temp("super:D/InIHSb7yEEbrWz8b9l71RjZJU=\n", 0600);
+
+	snprintf(text, sizeof(text), "ensemble:\n  secret_file: %s\n", open_secret);
+	snprintf(needle, sizeof(needle), "%s holds a secret and its group or others may read it "
+		 "(mode 0644)", open_secret);
+	assert_refused(text, 2, "ensemble.secret_file", needle);
+	assert_refused("ensemble:\n  secret_file: credential:peer\n", 2, "ensemble.secret_file",
+		       "$CREDENTIALS_DIRECTORY is not set");
+	assert_refused("ensemble:\n  peer_auth: sometimes\n", 2, "ensemble.peer_auth",
+		       "expected required or optional");
+
+	snprintf(text, sizeof(text), "ensemble:\n  secret_file: %s\n", secret);
+	load_ok(&t, text);
+	assert_int_equal(t.cfg.ensemble.secret_len, 32);	/* the line end cut */
+	assert_memory_equal(t.cfg.ensemble.secret, "the ensemble's secret, 32 bytes.", 32);
+	loaded_free(&t);
+
+	/* the credentials directory: a name, or a relative one, and no mode check there */
+	char *slash = strrchr(open_secret, '/');
+	*slash = '\0';
+	assert_int_equal(setenv("CREDENTIALS_DIRECTORY", open_secret, 1), 0);
+	snprintf(text, sizeof(text), "ensemble:\n  secret_file: credential:%s\n", slash + 1);
+	load_ok(&t, text);
+	assert_int_equal(t.cfg.ensemble.secret_len, 31);
+	loaded_free(&t);
+	unsetenv("CREDENTIALS_DIRECTORY");
+	*slash = '/';
+
+	snprintf(text, sizeof(text), "auth:\n  super_digest_file: %s\n", digest);
+	load_ok(&t, text);
+	assert_string_equal(t.cfg.super_digest, "super:D/InIHSb7yEEbrWz8b9l71RjZJU=");
+	loaded_free(&t);
+	snprintf(text, sizeof(text), "auth:\n  super_digest: \"super:D/InIHSb7yEEbrWz8b9l71RjZJU=\"\n"
+		 "  super_digest_file: %s\n", digest);
+	assert_refused(text, 3, "auth.super_digest_file", "auth.super_digest gives it already");
+	snprintf(text, sizeof(text), "auth:\n  super_digest_file: %s\n", secret);
+	assert_refused(text, 2, "auth.super_digest_file", "expected one line \"user:digest\"");
+	snprintf(text, sizeof(text), "ensemble:\n  secret_file: %s\n", digest);
+	load_ok(&t, text);	/* 35 bytes: long enough */
+	loaded_free(&t);
+	char *short_secret = secret_temp("too short\n", 0600);
+	snprintf(text, sizeof(text), "ensemble:\n  secret_file: %s\n", short_secret);
+	assert_refused(text, 2, "ensemble.secret_file", "fewer than 16");
+
+	unlink(open_secret);
+	unlink(secret);
+	unlink(digest);
+	unlink(short_secret);
+	free(open_secret);
+	free(secret);
+	free(digest);
+	free(short_secret);
+}
+
+static void test_peer_auth_needs_a_secret_and_is_required_with_one(void **state)
+{
+	struct loaded t;
+	char text[1024];
+	(void)state;
+	char *secret = secret_temp("the ensemble's secret, 32 bytes.", 0600);
+	load_ok(&t, "ensemble:\n  id: 1\n  peer_auth: optional\n  members:\n"
+		"    - {id: 1, client: \"127.0.0.1:2181\", peer: \"127.0.0.1:2888\"}\n");
+	assert_int_equal(config_finish(&t.cfg, t.error, sizeof(t.error)), -EINVAL);
+	assert_non_null(strstr(t.error, "ensemble.peer_auth: given without ensemble.secret_file"));
+	loaded_free(&t);
+	snprintf(text, sizeof(text), "ensemble:\n  id: 1\n  secret_file: %s\n  members:\n"
+		 "    - {id: 1, client: \"127.0.0.1:2181\", peer: \"127.0.0.1:2888\"}\n", secret);
+	load_ok(&t, text);
+	assert_int_equal(config_finish(&t.cfg, t.error, sizeof(t.error)), 0);
+	assert_int_equal(t.cfg.ensemble.peer_auth, PEER_AUTH_REQUIRED);
+	loaded_free(&t);
+	unlink(secret);
+	free(secret);
+}
+
 static void test_parse_listen_address_takes_numeric_hosts_and_names(void **state)
 {
 	static const struct { const char *text, *host; uint16_t port; } good[] = {
@@ -877,6 +971,8 @@ int main(void)
 		cmocka_unit_test(test_later_load_replaces_listen),
 		cmocka_unit_test(test_refused_file_leaves_config_unchanged),
 		cmocka_unit_test(test_parse_listen_address_takes_numeric_hosts_and_names),
+		cmocka_unit_test(test_secret_files_are_read_and_checked),
+		cmocka_unit_test(test_peer_auth_needs_a_secret_and_is_required_with_one),
 		cmocka_unit_test(test_finish_derives_session_timeouts_from_tick),
 		cmocka_unit_test(test_finish_keeps_explicit_timeouts),
 		cmocka_unit_test(test_finish_refuses_min_timeout_greater_than_max),
