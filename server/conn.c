@@ -353,8 +353,12 @@ static void tls_flush(struct conn *c)
 		c->ops_in_flight++;
 		return;
 	}
-	if (c->close_after_flush && list_empty(&c->queue))
-		conn_close(c, LOG_DEBUG, "closed after its last reply");
+	if (c->close_after_flush && list_empty(&c->queue)) {
+		if (c->tls->failed)
+			conn_close(c, 0, NULL);	/* its one line said why */
+		else
+			conn_close(c, LOG_DEBUG, "closed after its last reply");
+	}
 }
 
 void conn_flush(struct conn *c)
