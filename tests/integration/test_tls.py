@@ -13,6 +13,7 @@ import signal
 import socket
 import ssl
 import struct
+import subprocess
 import tempfile
 import time
 
@@ -399,3 +400,35 @@ def test_a_tls_port_without_usable_files_is_a_configuration_error(tmp_path, pki)
         path.write_text(yaml.safe_dump(cfg))
         r = harness.run_corrald(["-c", str(path), "--check-config"])
         assert r.returncode == harness.EXIT_CONFIG and message in r.stderr, (extra, r.stderr)
+
+
+def java_cli(srv, pki, *command):
+    """ZooKeeper's Java client (ZooKeeperMain, what zkCli.sh runs) over TLS:
+    zookeeper.client.secure with ClientCnxnSocketNetty, PEM key and trust
+    stores, client1's certificate."""
+    keystore = os.path.join(srv.tmp, "client1-keystore.pem")
+    with open(keystore, "w") as f:
+        f.write(open(pki.key("client1")).read() + open(pki.cert("client1")).read())
+    cp = ":".join([harness.ZK_CLASSPATH, harness.ZK_LOG_JAR] +
+                  [f"/usr/share/java/{j}.jar" for j in NETTY_JARS])
+    system = {"zookeeper.client.secure": "true",
+              "zookeeper.clientCnxnSocket": "org.apache.zookeeper.ClientCnxnSocketNetty",
+              "zookeeper.ssl.keyStore.location": keystore, "zookeeper.ssl.keyStore.type": "PEM",
+              "zookeeper.ssl.trustStore.location": pki.ca_file(),
+              "zookeeper.ssl.trustStore.type": "PEM"}
+    argv = ([os.environ.get("JAVA", "java"), "-Xmx128m", "-cp", cp]
+            + [f"-D{k}={v}" for k, v in system.items()]
+            + ["org.apache.zookeeper.ZooKeeperMain", "-server", f"127.0.0.1:{srv.tls_port}"]
+            + list(command))
+    r = subprocess.run(argv, capture_output=True, text=True, timeout=90)
+    return r.stdout + r.stderr
+
+
+@pytest.mark.skipif(not os.path.exists("/usr/share/java/netty-handler.jar"),
+                    reason="Netty (libnetty-java) is not installed")
+def test_the_java_client_over_tls(make_tls_server, pki):
+    srv = make_tls_server()
+    assert "Created /java-tls" in java_cli(srv, pki, "create", "/java-tls", "hello")
+    assert "hello" in java_cli(srv, pki, "get", "/java-tls").splitlines()
+    who = java_cli(srv, pki, "whoami")
+    assert f"x509: {pki.dn('client1')}" in who, who
