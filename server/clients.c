@@ -233,6 +233,16 @@ void clients_flush(struct clients *cl)
 	}
 }
 
+size_t clients_tls_handshakes(const struct clients *cl)
+{
+	size_t n = 0;
+	list_for_each(&cl->all, cn) {
+		const struct conn *c = list_entry(cn, struct conn, node);
+		n += c->tls && !c->tls->handshake_done && c->state != CONN_CLOSING;
+	}
+	return n;
+}
+
 void clients_reset_stats(struct clients *cl)
 {
 	clients_for_each(cl, c)

@@ -296,7 +296,10 @@ def test_a_handshake_held_open_is_closed_at_the_deadline(make_tls_server, pki):
         # A finished handshake and then nothing, not even a ConnectRequest.
         silent = client_context(pki).wrap_socket(silent)
         ports = [half.getsockname()[1], silent.getsockname()[1]]
+        harness.wait_until(lambda: srv.mntr()["zk_outstanding_tls_handshake"] == "1", 5,
+                           what="mntr to count the handshake under way")
         assert closed_by_server(half, alert_allowed=True) and closed_by_server(silent)
+        assert srv.mntr()["zk_outstanding_tls_handshake"] == "0"
         for port in ports:
             harness.wait_until(lambda: lines_about(srv, port), 10, what="the deadline's line")
             lines = lines_about(srv, port)
