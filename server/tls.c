@@ -335,16 +335,19 @@ int tls_conn_peer_dn(const struct tls_conn *t, char **ret)
 		return -ENOENT;
 	const X509_NAME *name = X509_get_subject_name(cert);
 	struct jute_buf b = { 0 };
-	int count = X509_NAME_entry_count(name);
-	/* Most significant last, as RFC 2253 writes it: the entries in
-	 * reverse, "+" between the attributes of one RDN, "," between RDNs. */
-	for (int i = count - 1; i >= 0; i--) {
-		const X509_NAME_ENTRY *e = X509_NAME_get_entry(name, i);
-		if (i < count - 1) {
-			int set_next = X509_NAME_ENTRY_set(X509_NAME_get_entry(name, i + 1));
-			jute_write_raw(&b, X509_NAME_ENTRY_set(e) == set_next ? "+" : ",", 1);
+	/* Most significant last, as RFC 2253 writes it: the RDNs in reverse,
+	 * "," between them; the attributes of one RDN in their encoded order,
+	 * "+" between them (as Java does). */
+	for (int last = X509_NAME_entry_count(name) - 1, first; last >= 0; last = first - 1) {
+		int set = X509_NAME_ENTRY_set(X509_NAME_get_entry(name, last));
+		for (first = last; first > 0 &&
+		     X509_NAME_ENTRY_set(X509_NAME_get_entry(name, first - 1)) == set; first--)
+			;
+		for (int i = first; i <= last; i++) {
+			if (b.len > 0)
+				jute_write_raw(&b, i == first ? "," : "+", 1);
+			write_attribute(&b, X509_NAME_get_entry(name, i));
 		}
-		write_attribute(&b, e);
 	}
 	jute_write_raw(&b, "", 1);
 	if (b.error) {

@@ -35,7 +35,17 @@ NETTY_JARS = ["netty-handler", "netty-transport", "netty-buffer", "netty-codec",
 def pki(tmp_path_factory):
     p = tls_pki.standard(tmp_path_factory.mktemp("pki"))
     p.issue("admin", "/C=DE/O=Corral Test/OU=Admins/CN=admin")
+    # A multi-valued RDN, a value with a comma, a type Java has no keyword for.
+    p.issue("multi", "/C=DE/O=Corral, Test/CN=multi value+UID=u1/emailAddress=m@example.com")
     return p
+
+
+# multi's subject as Java's X500Principal.getName() writes it (what
+# ZooKeeper calls the client): the RDNs most significant last, the
+# attributes of the multi-valued one in their DER (sorted) order, the email
+# address as its OID and the hex of its DER value.
+MULTI_DN = ("1.2.840.113549.1.9.1=#160d6d406578616d706c652e636f6d,UID=u1+CN=multi value,"
+            "O=Corral\\, Test,C=DE")
 
 
 def zookeeper_tls(tmp, pki, tls_port, client_auth):
@@ -213,6 +223,20 @@ def test_x509_acl_allows_the_certificates_dn_and_denies_another(make_tls_server,
         one.delete("/x509")
     finally:
         harness.stop_kazoo([one, two, admin, plain])
+
+
+def test_the_x509_identity_is_the_dn_as_java_writes_it(make_tls_server, pki):
+    srv = make_tls_server()
+    multi, one = tls_kazoo(srv, pki, "multi"), tls_kazoo(srv, pki, "client1")
+    try:
+        multi.create("/multi", b"m", acl=[make_acl("x509", MULTI_DN, all=True)])
+        assert multi.get("/multi")[0] == b"m"       # only if the DN is exactly this
+        with pytest.raises(NoAuthError):
+            one.get("/multi")
+        multi.create("/multi-auth", b"", acl=[make_acl("auth", "", all=True)])
+        assert multi.get_acls("/multi-auth")[0][0].id.id == MULTI_DN
+    finally:
+        harness.stop_kazoo([multi, one])
 
 
 def connect_request_frame():
