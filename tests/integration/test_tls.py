@@ -382,6 +382,9 @@ def test_four_letter_words_on_the_tls_port(make_tls_server, pki):
     srv = make_tls_server()
     assert tls_word(srv, pki, "ruok") == "imok"
     assert tls_word(srv, pki, "srvr").startswith("Zookeeper version: 3.8")
+    conf = dict(line.split("=", 1) for line in tls_word(srv, pki, "conf").splitlines()
+                if "=" in line)
+    assert (conf["clientPort"], conf["secureClientPort"]) == (str(srv.port), str(srv.tls_port))
 
 
 @pytest.mark.corral_only
