@@ -7,6 +7,7 @@ ZooKeeper 3.8 configured alike: NettyServerCnxnFactory, secureClientPort,
 ssl.* from PEM files, the x509 provider and its super user. What ZooKeeper
 does not have (the log lines, the handshake deadline, reload) is corral_only.
 """
+import json
 import os
 import shutil
 import signal
@@ -16,6 +17,7 @@ import struct
 import subprocess
 import tempfile
 import time
+import urllib.request
 
 import pytest
 from kazoo.exceptions import NoAuthError
@@ -173,11 +175,17 @@ def lines_about(srv, port):
 
 
 def test_kazoo_over_tls_does_the_basic_operations(make_tls_server, pki):
-    srv = make_tls_server()
+    admin = harness.free_port()
+    srv = make_tls_server(admin={"listen": f"127.0.0.1:{admin}"})
     zk = tls_kazoo(srv, pki)
     plain = harness.make_kazoo(srv.hosts)
     plain.start(timeout=20)
     try:
+        if srv.target == "corrald":     # the AdminServer lists TLS connections apart
+            with urllib.request.urlopen(f"http://127.0.0.1:{admin}/commands/stats",
+                                        timeout=10) as r:
+                listed = json.loads(r.read())
+            assert (len(listed["connections"]), len(listed["secure_connections"])) == (1, 1)
         events = []
         zk.ensure_path("/tls")
         zk.create("/tls/a", b"one")
