@@ -25,9 +25,10 @@ static void conn_bad_input_flush(struct conn *c, const char *what);
 
 static uint64_t next_conn_id = 1;
 
-/* Posts a receive into the free end of the buffer. Only here, with no
- * receive in flight, may the buffer be compacted or moved: the kernel writes
- * into it while one is. */
+/* Makes room at the free end of the receive buffer for a receive (or for
+ * OpenSSL's plaintext): false when the connection is not to be read now.
+ * Only here, with no receive in flight, may the buffer be compacted or
+ * moved: the kernel writes into it while one is. */
 static bool make_room(struct conn *c)
 {
 	if (c->recv_armed || c->state == CONN_CLOSING || c->close_after_flush || c->paused)
@@ -120,6 +121,10 @@ static int tls_pull(struct conn *c)
  * what it gave is handled first). */
 static void arm_recv(struct conn *c)
 {
+	/* TLS, inside the input's handling (a reply resumed it): the outer
+	 * call comes back here when it is done. */
+	if (c->tls && c->in_input)
+		return;
 	while (make_room(c)) {
 		struct io_uring_sqe *sqe;
 		if (!c->tls) {
@@ -129,10 +134,6 @@ static void arm_recv(struct conn *c)
 			c->ops_in_flight++;
 			return;
 		}
-		/* Inside the input's handling (a reply resumed it): the outer
-		 * call comes back here when it is done. */
-		if (c->in_input)
-			return;
 		int r = tls_pull(c);
 		if (r < 0)
 			return;
