@@ -470,3 +470,23 @@ def test_the_java_client_over_tls(make_tls_server, pki):
     assert "hello" in java_cli(srv, pki, "get", "/java-tls").splitlines()
     who = java_cli(srv, pki, "whoami")
     assert f"x509: {pki.dn('client1')}" in who, who
+
+
+@pytest.mark.corral_only
+def test_min_protocol_refuses_an_older_client_with_one_line(make_tls_server, pki):
+    srv = make_tls_server(client={"tls": {"min_protocol": "TLSv1.3"}})
+    ctx = client_context(pki)
+    ctx.maximum_version = ssl.TLSVersion.TLSv1_2
+    raw = socket.create_connection(("127.0.0.1", srv.tls_port), timeout=10)
+    port = raw.getsockname()[1]
+    with pytest.raises((ssl.SSLError, ConnectionResetError)):
+        ctx.wrap_socket(raw)
+    raw.close()
+    harness.wait_until(lambda: lines_about(srv, port), 10, what="the refusal's line")
+    lines = lines_about(srv, port)
+    assert len(lines) == 1 and "unsupported protocol" in lines[0], lines
+    zk = tls_kazoo(srv, pki)                # TLS 1.3 clients are served
+    try:
+        assert zk.exists("/") is not None
+    finally:
+        harness.stop_kazoo([zk])
