@@ -490,3 +490,18 @@ def test_min_protocol_refuses_an_older_client_with_one_line(make_tls_server, pki
         assert zk.exists("/") is not None
     finally:
         harness.stop_kazoo([zk])
+
+
+def test_addauth_x509_succeeds_with_a_certificate_and_fails_without(make_tls_server, pki):
+    from kazoo.exceptions import AuthFailedError
+    srv = make_tls_server()
+    one = tls_kazoo(srv, pki)
+    plain = harness.make_kazoo(srv.hosts)
+    plain.start(timeout=20)
+    try:
+        one.add_auth("x509", "")
+        assert one.exists("/") is not None
+        with pytest.raises(AuthFailedError):
+            plain.add_auth("x509", "")
+    finally:
+        harness.stop_kazoo([one, plain])
