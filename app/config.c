@@ -52,7 +52,12 @@ enum key_kind {
 	KEY_DIGEST_FILE,	/* char *, a secret's file (secret.h) holding "user:digest" */
 	KEY_SECRET_FILE,	/* ensemble.secret_file (config_ensemble.c) */
 	KEY_PEER_AUTH,	/* enum peer_auth_mode: required | optional */
+	KEY_TLS_LISTEN,	/* tls_listen + tls_listen_count, may be empty */
+	KEY_CHOICE,	/* uint32_t: the index of one of .choices */
 };
+
+static const char *const client_auth_names[] = { "none", "optional", "required", NULL };
+static const char *const tls_version_names[] = { "TLSv1.2", "TLSv1.3", NULL };
 
 /* A key. live: a reload (SIGHUP) puts its new value in force; the others
  * are named in the reload's log as waiting for a restart, with `restart`
@@ -65,6 +70,7 @@ struct key {
 	const struct key *section;
 	bool live;
 	const char *restart;
+	const char *const *choices;	/* KEY_CHOICE's names, NULL-terminated */
 };
 
 #define FIELD(k, n, f) { .name = n, .kind = k, .offset = offsetof(struct server_config, f) }
@@ -76,9 +82,28 @@ struct key {
 	{ .name = n, .kind = k, .offset = offsetof(struct server_config, f), .min = lo, .max = hi, \
 	  .live = true }
 #define SECTION(n, keys) { .name = n, .kind = KEY_SECTION, .section = keys }
+#define LIVE_CHOICE(n, f, names) \
+	{ .name = n, .kind = KEY_CHOICE, .offset = offsetof(struct server_config, f), .live = true, \
+	  .choices = names }
+
+/* The certificate, key and CA files are read again on every reload (a new
+ * SSL_CTX for new connections), changed or not: a renewed certificate is
+ * put in place under the same name. */
+static const struct key client_tls_keys[] = {
+	FIELD(KEY_TLS_LISTEN, "listen", tls_listen),
+	LIVE_FIELD(KEY_OPTIONAL_STRING, "certificate", tls_certificate),
+	LIVE_FIELD(KEY_OPTIONAL_STRING, "private_key", tls_private_key),
+	LIVE_FIELD(KEY_OPTIONAL_STRING, "ca", tls_ca),
+	LIVE_CHOICE("client_auth", tls_client_auth, client_auth_names),
+	LIVE_CHOICE("min_protocol", tls_min_version, tls_version_names),
+	LIVE_FIELD(KEY_OPTIONAL_STRING, "ciphers", tls_ciphers),
+	LIVE_FIELD(KEY_OPTIONAL_STRING, "ciphersuites", tls_ciphersuites),
+	{ 0 },
+};
 
 static const struct key client_keys[] = {
 	FIELD(KEY_LISTEN, "listen", listen),
+	SECTION("tls", client_tls_keys),
 	LIVE_NUMBER(KEY_U32, "max_connections", max_connections, 1, 1000000),
 	LIVE_NUMBER(KEY_U32, "max_connections_per_address", max_connections_per_address, 1, 1000000),
 	LIVE_NUMBER(KEY_U32, "max_frame_bytes", max_frame_bytes, 1024, 67108864),
@@ -136,6 +161,7 @@ static const struct key auth_keys[] = {
 	LIVE_FIELD(KEY_DIGEST, "super_digest", super_digest),
 	/* its value is super_digest's, which a reload compares and swaps */
 	LIVE_FIELD(KEY_DIGEST_FILE, "super_digest_file", super_digest_file),
+	LIVE_FIELD(KEY_OPTIONAL_STRING, "x509_super_user", x509_super_user),
 	{ 0 },
 };
 
@@ -180,7 +206,10 @@ int config_parse_listen_address(const char *text, struct listen_address *ret)
 	return cfg_parse_listen(text, ret, &why);
 }
 
-static int load_listen(struct loader *l, const yaml_node_t *n, const char *key)
+/* A list of "host:port"; client.listen may be empty ([]) only when
+ * client.tls.listen is not (config_finish checks). */
+static int load_listen(struct loader *l, const yaml_node_t *n, const char *key,
+		       struct listen_address **ret_list, size_t *ret_count)
 {
 	struct listen_address *list;
 	const char *what = "a \"host:port\" string", *why;
@@ -190,9 +219,7 @@ static int load_listen(struct loader *l, const yaml_node_t *n, const char *key)
 	r = cfg_count_items(l, n, key, what, &count);
 	if (r < 0)
 		return r;
-	if (count == 0)
-		return cfg_fail(l, n, key, "must name at least one address");
-	list = calloc(count, sizeof(*list));
+	list = calloc(count ?: 1, sizeof(*list));
 	if (!list)
 		return -ENOMEM;
 	for (size_t i = 0; i < count; i++) {
@@ -212,10 +239,9 @@ static int load_listen(struct loader *l, const yaml_node_t *n, const char *key)
 				goto fail;
 			}
 	}
-	cfg_free_listen(l->cfg->listen, l->cfg->listen_count);
-	l->cfg->listen = list;
-	l->cfg->listen_count = count;
-	l->cfg->listen_given = true;
+	cfg_free_listen(*ret_list, *ret_count);
+	*ret_list = list;
+	*ret_count = count;
 	return 0;
 fail:
 	cfg_free_listen(list, count);
@@ -452,7 +478,22 @@ static int load_value(struct loader *l, const yaml_node_t *n, const char *key, c
 		return cfg_fail(l, n, key, "expected err, warning, notice, info or debug, got '%.64s'",
 			    cfg_scalar(n));
 	case KEY_LISTEN:
-		return load_listen(l, n, key);
+		l->cfg->listen_given = true;
+		return load_listen(l, n, key, &l->cfg->listen, &l->cfg->listen_count);
+	case KEY_TLS_LISTEN:
+		return load_listen(l, n, key, &l->cfg->tls_listen, &l->cfg->tls_listen_count);
+	case KEY_CHOICE:
+		r = cfg_expect_scalar(l, n, key, "a name");
+		if (r < 0)
+			return r;
+		for (uint32_t i = 0; k->choices[i]; i++)
+			if (strcmp(cfg_scalar(n), k->choices[i]) == 0) {
+				*(uint32_t *)field = i;
+				return 0;
+			}
+		return cfg_fail(l, n, key, "expected %s, got '%.64s'",
+			    k->choices == client_auth_names ? "none, optional or required"
+							    : "TLSv1.2 or TLSv1.3", cfg_scalar(n));
 	case KEY_WORDS:
 		return load_words(l, n, key, field);
 	case KEY_DIGEST:
@@ -569,12 +610,37 @@ out:
 	return r;
 }
 
+static int copy_string(char **dst, const char *src)
+{
+	*dst = src ? strdup(src) : NULL;
+	return src && !*dst ? -ENOMEM : 0;
+}
+
+static int copy_listen(struct listen_address **dst, size_t *dst_count,
+		       const struct listen_address *src, size_t src_count)
+{
+	*dst = calloc(src_count ?: 1, sizeof(**dst));
+	if (!*dst)
+		return -ENOMEM;
+	for (*dst_count = 0; *dst_count < src_count; (*dst_count)++) {
+		(*dst)[*dst_count].port = src[*dst_count].port;
+		(*dst)[*dst_count].host = strdup(src[*dst_count].host);
+		if (!(*dst)[*dst_count].host)
+			return -ENOMEM;
+	}
+	return 0;
+}
+
 /* A deep copy of src into dst. Returns 0 or -ENOMEM (dst then empty). */
 static int config_copy(struct server_config *dst, const struct server_config *src)
 {
 	*dst = *src;
 	dst->source_path = dst->data_dir = dst->super_digest = dst->archive_dir = NULL;
 	dst->super_digest_file = NULL;
+	dst->x509_super_user = dst->tls_certificate = dst->tls_private_key = dst->tls_ca = NULL;
+	dst->tls_ciphers = dst->tls_ciphersuites = NULL;
+	dst->tls_listen = NULL;
+	dst->tls_listen_count = 0;
 	dst->ensemble.cluster_name = NULL;
 	dst->ensemble.members = NULL;
 	dst->ensemble.member_count = 0;
@@ -588,7 +654,15 @@ static int config_copy(struct server_config *dst, const struct server_config *sr
 	    (src->archive_dir && !(dst->archive_dir = strdup(src->archive_dir))) ||
 	    (src->super_digest && !(dst->super_digest = strdup(src->super_digest))) ||
 	    (src->super_digest_file && !(dst->super_digest_file = strdup(src->super_digest_file))) ||
-	    (src->admin_listen.host && !(dst->admin_listen.host = strdup(src->admin_listen.host))))
+	    (src->admin_listen.host && !(dst->admin_listen.host = strdup(src->admin_listen.host))) ||
+	    copy_string(&dst->x509_super_user, src->x509_super_user) < 0 ||
+	    copy_string(&dst->tls_certificate, src->tls_certificate) < 0 ||
+	    copy_string(&dst->tls_private_key, src->tls_private_key) < 0 ||
+	    copy_string(&dst->tls_ca, src->tls_ca) < 0 ||
+	    copy_string(&dst->tls_ciphers, src->tls_ciphers) < 0 ||
+	    copy_string(&dst->tls_ciphersuites, src->tls_ciphersuites) < 0 ||
+	    copy_listen(&dst->tls_listen, &dst->tls_listen_count, src->tls_listen,
+			src->tls_listen_count) < 0)
 		goto fail;
 	for (; dst->listen_count < src->listen_count; dst->listen_count++) {
 		size_t i = dst->listen_count;
@@ -637,6 +711,7 @@ int config_init_defaults(struct server_config *cfg)
 		.container_check_interval_ms = 60000,
 		.container_max_per_minute = 10000,
 		.ensemble.election_timeout_ms = 1000,
+		.tls_client_auth = TLS_CLIENT_AUTH_REQUIRED,
 	};
 	cfg->data_dir = strdup("/var/lib/corral");
 	cfg->listen = calloc(1, sizeof(*cfg->listen));
@@ -745,6 +820,22 @@ static bool same_directory(const char *a, const char *b)
 	return la == lb && memcmp(a, b, la) == 0;
 }
 
+/* The TLS port needs its certificate and key, and a CA to check the
+ * clients' certificates against unless it asks for none. */
+static int finish_tls(struct server_config *cfg, char *error, size_t error_size)
+{
+	if (cfg->tls_listen_count == 0)
+		return 0;
+	if (!cfg->tls_certificate || !cfg->tls_private_key)
+		return finish_error(cfg, error, error_size, "client.tls.%s: needed with client.tls.listen",
+				    cfg->tls_certificate ? "private_key" : "certificate");
+	if (!cfg->tls_ca && cfg->tls_client_auth != TLS_CLIENT_AUTH_NONE)
+		return finish_error(cfg, error, error_size, "client.tls.ca: needed to verify the "
+				    "clients' certificates (client.tls.client_auth: %s)",
+				    client_auth_names[cfg->tls_client_auth]);
+	return 0;
+}
+
 int config_finish(struct server_config *cfg, char *error, size_t error_size)
 {
 	if (cfg->memory_budget_bytes == 0)
@@ -762,8 +853,12 @@ int config_finish(struct server_config *cfg, char *error, size_t error_size)
 				    "session.min_timeout_ms: greater than session.max_timeout_ms "
 				    "(%u > %u)", cfg->min_session_timeout_ms,
 				    cfg->max_session_timeout_ms);
-	if (cfg->listen_count == 0)
-		return finish_error(cfg, error, error_size, "client.listen: no address to listen on");
+	if (cfg->listen_count == 0 && cfg->tls_listen_count == 0)
+		return finish_error(cfg, error, error_size, "client.listen: no address to listen on "
+				    "(and no client.tls.listen)");
+	int r = finish_tls(cfg, error, error_size);
+	if (r < 0)
+		return r;
 	if (cfg->archive_dir && same_directory(cfg->archive_dir, cfg->data_dir))
 		return finish_error(cfg, error, error_size, "storage.archive_dir: %s is the data "
 				    "directory; the archive must be a directory of its own",
@@ -780,8 +875,15 @@ void config_free(struct server_config *cfg)
 		OPENSSL_cleanse(cfg->super_digest, strlen(cfg->super_digest));
 	free(cfg->super_digest);
 	free(cfg->super_digest_file);
+	free(cfg->x509_super_user);
+	free(cfg->tls_certificate);
+	free(cfg->tls_private_key);
+	free(cfg->tls_ca);
+	free(cfg->tls_ciphers);
+	free(cfg->tls_ciphersuites);
 	free(cfg->admin_listen.host);
 	cfg_free_listen(cfg->listen, cfg->listen_count);
+	cfg_free_listen(cfg->tls_listen, cfg->tls_listen_count);
 	cfg_free_ensemble(cfg);
 	*cfg = (struct server_config) { 0 };
 }
@@ -793,12 +895,13 @@ static bool address_equal(const struct listen_address *a, const struct listen_ad
 	return a->port == b->port && strcmp(a->host, b->host) == 0;
 }
 
-static bool listen_equal(const struct server_config *a, const struct server_config *b)
+static bool listen_equal(const struct listen_address *a, size_t a_count,
+			 const struct listen_address *b, size_t b_count)
 {
-	if (a->listen_count != b->listen_count)
+	if (a_count != b_count)
 		return false;
-	for (size_t i = 0; i < a->listen_count; i++)
-		if (!address_equal(&a->listen[i], &b->listen[i]))
+	for (size_t i = 0; i < a_count; i++)
+		if (!address_equal(&a[i], &b[i]))
 			return false;
 	return true;
 }
@@ -829,6 +932,7 @@ static size_t swappable_size(enum key_kind kind)
 		return sizeof(enum peer_auth_mode);
 	case KEY_U32:
 	case KEY_WORDS:
+	case KEY_CHOICE:
 		return sizeof(uint32_t);
 	case KEY_U64:
 		return sizeof(uint64_t);
@@ -856,7 +960,10 @@ static bool value_equal(const struct key *k, const struct server_config *a,
 		return x == y || (x && y && strcmp(x, y) == 0);
 	}
 	case KEY_LISTEN:
-		return listen_equal(a, b);
+		return listen_equal(a->listen, a->listen_count, b->listen, b->listen_count);
+	case KEY_TLS_LISTEN:
+		return listen_equal(a->tls_listen, a->tls_listen_count, b->tls_listen,
+				    b->tls_listen_count);
 	case KEY_ADDRESS:
 		return address_equal((const struct listen_address *)(const void *)pa,
 				     (const struct listen_address *)(const void *)pb);

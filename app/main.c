@@ -15,6 +15,7 @@
 #include "service.h"
 #include "datadir.h"
 #include "snapshot.h"
+#include "tls.h"
 #include "tools.h"
 #include "wal.h"
 
@@ -135,6 +136,11 @@ static void log_started(struct server *srv)
 		snprintf(addrs + n, sizeof(addrs) - n, "%s%s%s", i ? ", " : "", l->name,
 			 l->adopted ? " (from systemd)" : "");
 	}
+	for (size_t i = 0; i < srv->tls_listeners.count; i++) {
+		size_t n = strlen(addrs);
+		snprintf(addrs + n, sizeof(addrs) - n, "%s%s (TLS)", n ? ", " : "",
+			 srv->tls_listeners.list[i].name);
+	}
 	log_event(LOG_NOTICE, { .message_id = LOG_MSGID_STARTED },
 		  "corrald %s serving clients on %s, data directory %s", CORRAL_VERSION, addrs,
 		  srv->cfg->data_dir);
@@ -230,6 +236,12 @@ static int load_configuration(struct server_config *cfg, const struct options *o
 		r = override_listen(cfg, o, error, error_size);
 	if (r == 0)
 		r = config_finish(cfg, error, error_size);
+	if (r == 0 && cfg->tls_listen_count > 0) {
+		/* The certificate, key and CA load (--check-config says so too). */
+		SSL_CTX *ctx = NULL;
+		r = tls_context_new(cfg, &ctx, error, error_size);
+		tls_context_free(ctx);
+	}
 	if (r == -ENOMEM)
 		snprintf(error, error_size, "out of memory");
 	return r;

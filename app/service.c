@@ -216,6 +216,7 @@ int service_reload(struct service *svc)
 	}
 	apply_live(svc, srv->cfg, &next);
 	config_free(&next);
+	server_tls_reload(srv);
 	log_event(LOG_NOTICE, { .message_id = LOG_MSGID_CONFIG }, "configuration reloaded from %s",
 		  svc->config_path ? svc->config_path : "(built-in defaults)");
 	service_notify_ready(svc);

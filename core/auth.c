@@ -108,11 +108,61 @@ static bool has_identity(const struct auth_identities *a, const char *scheme, co
 	return false;
 }
 
+/* Adds (scheme, id), taking id; frees it on failure. */
+static int add_identity(struct auth_identities *a, const char *scheme, char *id)
+{
+	if (a->count == AUTH_IDS_MAX) {
+		free(id);
+		return -ENOSPC;
+	}
+	char *s = strdup(scheme);
+	if (!s) {
+		free(id);
+		return -ENOMEM;
+	}
+	a->ids[a->count].scheme = s;
+	a->ids[a->count].id = id;
+	a->count++;
+	return 0;
+}
+
+int auth_add_x509(struct auth_identities *a, const char *dn, const char *super_user)
+{
+	if (has_identity(a, "x509", dn))
+		return 0;
+	char *id = strdup(dn);
+	if (!id)
+		return -ENOMEM;
+	int r = add_identity(a, "x509", id);
+	if (r == 0 && super_user && strcmp(dn, super_user) == 0 && !a->super) {
+		/* ZooKeeper adds ("super", dn) beside ("x509", dn). */
+		char *sid = strdup(dn);
+		if (!sid)
+			return -ENOMEM;
+		r = add_identity(a, "super", sid);
+		if (r == 0)
+			a->super = true;
+	}
+	return r;
+}
+
+static bool has_scheme(const struct auth_identities *a, const char *scheme)
+{
+	for (uint32_t i = 0; i < a->count; i++)
+		if (strcmp(a->ids[i].scheme, scheme) == 0)
+			return true;
+	return false;
+}
+
 int auth_add(struct auth_identities *a, const char *scheme, size_t scheme_len,
 	     const uint8_t *auth, size_t auth_len, const char *super_digest)
 {
 	if (scheme_len == 2 && memcmp(scheme, "ip", 2) == 0)
 		return 0;	/* every connection already has its ip identity */
+	/* x509 comes from the TLS handshake, whatever the packet says: it
+	 * succeeds for a client that presented a verified certificate. */
+	if (scheme_len == 4 && memcmp(scheme, "x509", 4) == 0)
+		return has_scheme(a, "x509") ? 0 : -EACCES;
 	if (!(scheme_len == 6 && memcmp(scheme, "digest", 6) == 0))
 		return -EACCES;
 	/* ZooKeeper decodes the bytes as Java does (bad UTF-8 becomes U+FFFD)
@@ -251,6 +301,10 @@ static bool entry_valid(const struct acl_entry *e)
 	}
 	if (strcmp(e->scheme, "ip") == 0)	/* ZooKeeper 3.8 takes IPv4 ids only */
 		return parse_ip_acl(e->id, addr, &bits) == AF_INET;
+	/* ZooKeeper's X509AuthenticationProvider takes any id: a DN, matched
+	 * as a string against the client's. */
+	if (strcmp(e->scheme, "x509") == 0)
+		return true;
 	return false;
 }
 

@@ -1,6 +1,7 @@
 /* auth: who a connection is, and what an ACL lets it do.
  *
- * Every connection has the identity ip:<address>; auth packets add digest
+ * Every connection has the identity ip:<address>; a TLS client's verified
+ * certificate adds x509:<subject DN>; auth packets add digest
  * identities ("user:" + base64(SHA-1("user:password")), libcrypto), and a
  * digest equal to the configured super digest makes it super (every check
  * passes). This file also checks ACLs (ZooKeeper's checkACL) and validates and
@@ -44,6 +45,12 @@ void auth_identities_free(struct auth_identities *a);
  * many identities) or -ENOMEM. super_digest may be NULL. */
 int auth_add(struct auth_identities *a, const char *scheme, size_t scheme_len,
 	     const uint8_t *auth, size_t auth_len, const char *super_digest);
+
+/* A client's verified certificate (the TLS port): the identity ("x509",
+ * dn), dn its subject as Java's X500Principal.getName() writes it, and
+ * super when dn equals super_user (auth.x509_super_user, may be NULL), as
+ * ZooKeeper's X509AuthenticationProvider does. 0, -ENOSPC or -ENOMEM. */
+int auth_add_x509(struct auth_identities *a, const char *dn, const char *super_user);
 
 /* "user:password" -> "user:base64(sha1(user:password))". Returns a malloc'd string or NULL. */
 char *auth_digest(const char *user_password, size_t len);

@@ -11,7 +11,8 @@ test_pkgs=(libcmocka-dev python3-kazoo python3-pytest libzookeeper-mt-dev zookee
            debootstrap systemd-container build-essential dpkg-dev debhelper iproute2 procps git
            clang libclang-rt-14-dev	# the fuzz targets (tests/fuzz): clang and its libFuzzer
            prometheus			# test_admin_http.py: a real Prometheus scrapes corrald, promtool checks /metrics
-           libjetty9-java libjackson2-databind-java libservlet-api-java)	# ZooKeeper's AdminServer (the reference)
+           libjetty9-java libjackson2-databind-java libservlet-api-java	# ZooKeeper's AdminServer (the reference)
+           libnetty-java)		# ZooKeeper's TLS port (NettyServerCnxnFactory, the reference for test_tls.py)
 
 want=("${build_pkgs[@]}")
 [ "${1:-build}" = test ] && want+=("${test_pkgs[@]}")

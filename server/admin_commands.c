@@ -215,12 +215,16 @@ static void connection(struct json *j, const struct conn *k, bool brief)
 
 static void connection_list(const struct server_status *ss, struct json *j, bool brief)
 {
+	/* ZooKeeper lists its secure port's connections apart. */
 	open_(j, "connections", '[');
 	clients_for_each(ss->clients, k)
-		if (k->state != CONN_CLOSING)
+		if (k->state != CONN_CLOSING && !k->tls)
 			connection(j, k, brief);
 	close_(j, ']');
 	open_(j, "secure_connections", '[');
+	clients_for_each(ss->clients, k)
+		if (k->state != CONN_CLOSING && k->tls)
+			connection(j, k, brief);
 	close_(j, ']');
 }
 

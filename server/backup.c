@@ -43,7 +43,9 @@ static int32_t refusal(const struct backup *b, const struct request_path *p, con
 		return ZTHROTTLEDOP;
 	/* The child writes to the socket: nothing of ours may be on its way,
 	 * before or after (corralctl asks on a session with nothing else). */
-	if (!list_empty(&c->queue) || c->obuf.len > 0 || c->wbuf.len > c->woff || c->send_armed ||
+	/* Over TLS the child would have to encrypt: not done; a backup is
+	 * taken on the plaintext port (or with corralctl on this host). */
+	if (c->tls || !list_empty(&c->queue) || c->obuf.len > 0 || c->wbuf.len > c->woff || c->send_armed ||
 	    c->watches.count > 0 || c->rlen > c->rstart)
 		return ZBADARGUMENTS;
 	if (p->commit->failed)

@@ -11,6 +11,7 @@
 
 #include "hash.h"
 #include "log.h"
+#include "tls.h"
 
 /* Live connections from one client address (IPv4 as v4-mapped IPv6). */
 struct address_count {
@@ -160,9 +161,9 @@ void clients_tick(struct clients *cl, uint64_t now_ms)
 	log_limit_tick(&cl->hub.slow_log, now_ms);
 }
 
-void clients_accept(void *ctx, int fd, const struct sockaddr_storage *peer)
+static void accept_one(struct clients *cl, int fd, const struct sockaddr_storage *peer,
+		       SSL_CTX *tls_ctx)
 {
-	struct clients *cl = ctx;
 	const struct server_config *cfg = cl->hub.cfg;
 	if (cl->hub.open >= cfg->max_connections && !displace_one(cl)) {
 		refuse(cl, fd, peer, " (client.max_connections)", (uint32_t)cl->hub.open);
@@ -189,7 +190,7 @@ void clients_accept(void *ctx, int fd, const struct sockaddr_storage *peer)
 	int one = 1;
 	setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
 	a->count++;
-	struct conn *c = conn_new(&cl->hub, fd, peer);
+	struct conn *c = conn_new(&cl->hub, fd, peer, tls_ctx);
 	if (!c) {
 		log_warning("connection refused: out of memory");
 		close(fd);
@@ -201,6 +202,21 @@ void clients_accept(void *ctx, int fd, const struct sockaddr_storage *peer)
 	}
 	list_push_back(&cl->all, &c->node);
 	cl->hub.stats.connections_accepted++;
+}
+
+void clients_accept(void *ctx, int fd, const struct sockaddr_storage *peer)
+{
+	accept_one(ctx, fd, peer, NULL);
+}
+
+void clients_accept_tls(void *ctx, int fd, const struct sockaddr_storage *peer)
+{
+	struct clients *cl = ctx;
+	if (!cl->hub.tls_ctx) {
+		close(fd);
+		return;
+	}
+	accept_one(cl, fd, peer, cl->hub.tls_ctx);
 }
 
 void clients_flush(struct clients *cl)
@@ -215,6 +231,16 @@ void clients_flush(struct clients *cl)
 			conn_free(c);
 		}
 	}
+}
+
+size_t clients_tls_handshakes(const struct clients *cl)
+{
+	size_t n = 0;
+	list_for_each(&cl->all, cn) {
+		const struct conn *c = list_entry(cn, struct conn, node);
+		n += c->tls && !c->tls->handshake_done && c->state != CONN_CLOSING;
+	}
+	return n;
 }
 
 void clients_reset_stats(struct clients *cl)

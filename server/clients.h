@@ -39,6 +39,12 @@ void clients_free(struct clients *cl);
 /* An accepted socket (the listener's callback, ctx the struct clients):
  * a connection, or refused with a log line when past the limits. */
 void clients_accept(void *ctx, int fd, const struct sockaddr_storage *peer);
+/* The same for the TLS port's sockets: the connection speaks TLS with
+ * the hub's current SSL_CTX. */
+void clients_accept_tls(void *ctx, int fd, const struct sockaddr_storage *peer);
+/* Connections of the TLS port still in their handshake (mntr's
+ * zk_outstanding_tls_handshake). */
+size_t clients_tls_handshakes(const struct clients *cl);
 /* Once per loop turn: sends what gathered, frees connections that are done. */
 void clients_flush(struct clients *cl);
 /* From the timer: closes the connections past their deadlines. */

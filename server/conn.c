@@ -11,22 +11,28 @@
 #include "log.h"
 #include "session.h"
 #include "sockaddr.h"
+#include "tls.h"
 
 #define RBUF_INITIAL_BYTES 4096u
+/* One recv of a TLS connection's socket: a whole record of the largest
+ * size and its header. */
+#define TLS_IN_BYTES (16384u + 512u)
 
 static void conn_on_recv(struct loop_op *op, int res, uint32_t flags);
 static void conn_on_send(struct loop_op *op, int res, uint32_t flags);
 static void conn_process_input(struct conn *c);
+static void conn_bad_input_flush(struct conn *c, const char *what);
 
 static uint64_t next_conn_id = 1;
 
-/* Posts a receive into the free end of the buffer. Only here, with no
- * receive in flight, may the buffer be compacted or moved: the kernel writes
- * into it while one is. */
-static void arm_recv(struct conn *c)
+/* Makes room at the free end of the receive buffer for a receive (or for
+ * OpenSSL's plaintext): false when the connection is not to be read now.
+ * Only here, with no receive in flight, may the buffer be compacted or
+ * moved: the kernel writes into it while one is. */
+static bool make_room(struct conn *c)
 {
 	if (c->recv_armed || c->state == CONN_CLOSING || c->close_after_flush || c->paused)
-		return;
+		return false;
 	if (c->rstart == c->rlen) {
 		c->rstart = c->rlen = 0;
 	} else if (c->rstart > 0 && (c->rcap - c->rlen < c->rcap / 4 || c->rneed > c->rcap - c->rstart)) {
@@ -44,7 +50,7 @@ static void arm_recv(struct conn *c)
 			c->paused = true;
 			if (list_linked(&c->partial_node))
 				list_remove(&c->hub->partial, &c->partial_node);
-			return;
+			return false;
 		}
 		want = c->rcap * 2 > limit ? limit : c->rcap * 2;
 	}
@@ -52,25 +58,110 @@ static void arm_recv(struct conn *c)
 		uint8_t *p = realloc(c->rbuf, want);
 		if (!p) {
 			conn_close(c, LOG_WARNING, "out of memory for the receive buffer");
-			return;
+			return false;
 		}
 		c->rbuf = p;
 		c->rcap = want;
 	}
 	ASSERT(c->rlen < c->rcap);
-	struct io_uring_sqe *sqe = loop_sqe(c->hub->loop, &c->recv_op);
-	io_uring_prep_recv(sqe, c->fd, c->rbuf + c->rlen, c->rcap - c->rlen, 0);
-	c->recv_armed = true;
-	c->ops_in_flight++;
+	return true;
 }
 
-struct conn *conn_new(struct conn_hub *hub, int fd, const struct sockaddr_storage *peer)
+/* The handshake just ended: the identity of the client's certificate. */
+static int tls_established(struct conn *c)
+{
+	char *dn = NULL;
+	int r = tls_conn_peer_dn(c->tls, &dn);
+	if (r == -ENOENT) {
+		log_debug("connection %llu from %s: %s %s, no client certificate",
+			  (unsigned long long)c->id, c->peer_text, tls_conn_version(c->tls),
+			  tls_conn_cipher(c->tls));
+		return 0;
+	}
+	if (r == 0)
+		r = auth_add_x509(&c->auth, dn, c->hub->cfg->x509_super_user);
+	if (r == 0)
+		log_debug("connection %llu from %s: %s %s, client certificate \"%s\"%s",
+			  (unsigned long long)c->id, c->peer_text, tls_conn_version(c->tls),
+			  tls_conn_cipher(c->tls), dn, c->auth.super ? " (super user)" : "");
+	free(dn);
+	return r;
+}
+
+/* Plaintext from OpenSSL into the receive buffer: 1 some came, 0 it needs
+ * the socket's bytes, -1 the connection is closing. */
+static int tls_pull(struct conn *c)
+{
+	char why[256];
+	size_t n = 0;
+	bool was_done = c->tls->handshake_done;
+	int r = tls_conn_read(c->tls, c->rbuf + c->rlen, c->rcap - c->rlen, &n, why, sizeof(why));
+	if (tls_conn_pending(c->tls) > 0)
+		conn_mark_dirty(c);	/* the handshake's answer, an alert */
+	if (!was_done && c->tls->handshake_done && tls_established(c) < 0) {
+		conn_close(c, LOG_WARNING, "out of memory for the client certificate's identity");
+		return -1;
+	}
+	if (r == -EAGAIN)
+		return 0;
+	if (r == -ECONNRESET) {
+		conn_close(c, LOG_DEBUG, "closed by the client (TLS close_notify)");
+		return -1;
+	}
+	if (r < 0) {
+		conn_bad_input_flush(c, why);
+		return -1;
+	}
+	c->rlen += (uint32_t)n;
+	return 1;
+}
+
+/* Posts a receive of the socket: into the free end of the receive buffer,
+ * or on the TLS port into tls_in once OpenSSL has no plaintext left (and
+ * what it gave is handled first). */
+static void arm_recv(struct conn *c)
+{
+	/* TLS, inside the input's handling (a reply resumed it): the outer
+	 * call comes back here when it is done. */
+	if (c->tls && c->in_input)
+		return;
+	while (make_room(c)) {
+		struct io_uring_sqe *sqe;
+		if (!c->tls) {
+			sqe = loop_sqe(c->hub->loop, &c->recv_op);
+			io_uring_prep_recv(sqe, c->fd, c->rbuf + c->rlen, c->rcap - c->rlen, 0);
+			c->recv_armed = true;
+			c->ops_in_flight++;
+			return;
+		}
+		int r = tls_pull(c);
+		if (r < 0)
+			return;
+		if (r > 0) {
+			conn_process_input(c);
+			continue;
+		}
+		sqe = loop_sqe(c->hub->loop, &c->recv_op);
+		io_uring_prep_recv(sqe, c->fd, c->tls_in, TLS_IN_BYTES, 0);
+		c->recv_armed = true;
+		c->ops_in_flight++;
+		return;
+	}
+}
+
+struct conn *conn_new(struct conn_hub *hub, int fd, const struct sockaddr_storage *peer,
+		      SSL_CTX *tls_ctx)
 {
 	struct conn *c = calloc(1, sizeof(*c));
 	if (!c)
 		return NULL;
 	c->rbuf = malloc(RBUF_INITIAL_BYTES);
+	if (tls_ctx && c->rbuf && !(c->tls_in = malloc(TLS_IN_BYTES)))
+		c->rbuf = (free(c->rbuf), NULL);
+	if (c->rbuf && c->tls_in && tls_conn_new(tls_ctx, &c->tls) < 0)
+		c->rbuf = (free(c->rbuf), NULL);
 	if (!c->rbuf) {
+		free(c->tls_in);
 		free(c);
 		return NULL;
 	}
@@ -150,6 +241,18 @@ void conn_bad_input(struct conn *c, const char *what)
 	conn_close(c, 0, NULL);
 }
 
+/* A TLS handshake or record that failed: one line, as conn_bad_input(),
+ * and the alert OpenSSL wrote goes out before the connection closes. */
+static void conn_bad_input_flush(struct conn *c, const char *what)
+{
+	c->hub->stats.bad_input_closed++;
+	log_event(LOG_NOTICE, { .message_id = LOG_MSGID_BAD_INPUT,
+				.session_id = c->session ? c->session->id : 0 },
+		  "connection %llu from %s closed: %s", (unsigned long long)c->id, c->peer_text, what);
+	c->tls->failed = true;
+	conn_close_after_flush(c);
+}
+
 bool conn_done(const struct conn *c)
 {
 	return c->state == CONN_CLOSING && c->ops_in_flight == 0 && !list_linked(&c->dirty_node);
@@ -160,6 +263,9 @@ void conn_free(struct conn *c)
 	ASSERT(conn_done(c) && !list_linked(&c->node));
 	ASSERT(!list_linked(&c->fresh_node) && !list_linked(&c->partial_node) && c->held_bytes == 0);
 	close(c->fd);
+	tls_conn_free(c->tls);
+	free(c->tls_in);
+	jute_buf_free(&c->tls_out);
 	auth_identities_free(&c->auth);
 	free(c->rbuf);
 	jute_buf_free(&c->obuf);
@@ -185,7 +291,7 @@ void conn_account(struct conn *c)
 	if (c->state != CONN_CLOSING) {
 		c->watch_bytes = (uint64_t)c->watches.count * WATCH_BYTES;
 		held = (uint64_t)(c->rlen - c->rstart) + c->obuf.len + (c->wbuf.len - c->woff) +
-		       c->queue_bytes + c->watch_bytes;
+		       (c->tls_out.len - c->tls_out_off) + c->queue_bytes + c->watch_bytes;
 	}
 	ASSERT(c->hub->held_bytes >= c->held_bytes);
 	c->hub->held_bytes = c->hub->held_bytes - c->held_bytes + held;
@@ -206,6 +312,56 @@ void conn_close_after_flush(struct conn *c)
 	conn_mark_dirty(c);
 }
 
+/* Encrypts the replies, then sends: what OpenSSL wrote goes out whole
+ * before anything more is encrypted. */
+static int tls_encrypt(struct conn *c)
+{
+	struct tls_conn *t = c->tls;
+	int r = 0;
+	if (!t->failed && c->wbuf.len > c->woff)
+		r = tls_conn_write(t, c->wbuf.data + c->woff, c->wbuf.len - c->woff);
+	if (r == 0 && !t->failed && c->obuf.len > 0)
+		r = tls_conn_write(t, c->obuf.data, c->obuf.len);
+	if (r < 0)
+		return r;
+	c->wbuf.len = c->woff = c->obuf.len = 0;
+	if (c->wbuf.cap > 1u << 20)
+		jute_buf_free(&c->wbuf);
+	if (c->close_after_flush && list_empty(&c->queue) && !t->failed)
+		tls_conn_shutdown(t);	/* close_notify */
+	size_t pending = tls_conn_pending(t);
+	c->tls_out.len = c->tls_out_off = 0;
+	if (c->tls_out.cap > 1u << 20 && pending < 1u << 20)
+		jute_buf_free(&c->tls_out);
+	uint8_t *p = pending ? jute_buf_extend(&c->tls_out, pending) : NULL;
+	if (pending && !p)
+		return -ENOMEM;
+	c->tls_out.len = tls_conn_take(t, p, pending);
+	return 0;
+}
+
+static void tls_flush(struct conn *c)
+{
+	if (c->tls_out_off == c->tls_out.len && tls_encrypt(c) < 0) {
+		conn_close(c, LOG_WARNING, "TLS: cannot encrypt the replies (out of memory)");
+		return;
+	}
+	if (c->tls_out.len > c->tls_out_off) {
+		struct io_uring_sqe *sqe = loop_sqe(c->hub->loop, &c->send_op);
+		io_uring_prep_send(sqe, c->fd, c->tls_out.data + c->tls_out_off,
+				   c->tls_out.len - c->tls_out_off, MSG_NOSIGNAL);
+		c->send_armed = true;
+		c->ops_in_flight++;
+		return;
+	}
+	if (c->close_after_flush && list_empty(&c->queue)) {
+		if (c->tls->failed)
+			conn_close(c, 0, NULL);	/* its one line said why */
+		else
+			conn_close(c, LOG_DEBUG, "closed after its last reply");
+	}
+}
+
 void conn_flush(struct conn *c)
 {
 	if (c->state == CONN_CLOSING || c->send_armed)
@@ -216,6 +372,10 @@ void conn_flush(struct conn *c)
 		c->obuf = tmp;
 		c->obuf.len = 0;
 		c->woff = 0;
+	}
+	if (c->tls) {
+		tls_flush(c);
+		return;
 	}
 	if (c->wbuf.len > c->woff) {
 		struct io_uring_sqe *sqe = loop_sqe(c->hub->loop, &c->send_op);
@@ -241,9 +401,14 @@ static void conn_on_send(struct loop_op *op, int res, uint32_t flags)
 		conn_close(c, LOG_DEBUG, strerror(-res));
 		return;
 	}
-	c->woff += (size_t)res;
+	if (c->tls) {
+		c->tls_out_off += (size_t)res;
+		ASSERT(c->tls_out_off <= c->tls_out.len);
+	} else {
+		c->woff += (size_t)res;
+	}
 	ASSERT(c->woff <= c->wbuf.len);
-	if (c->woff == c->wbuf.len) {
+	if (!c->tls && c->woff == c->wbuf.len) {
 		c->wbuf.len = 0;
 		c->woff = 0;
 		/* Give back the memory a burst of replies took. */
@@ -272,6 +437,12 @@ static void conn_on_recv(struct loop_op *op, int res, uint32_t flags)
 	}
 	if (res < 0) {
 		conn_close(c, LOG_DEBUG, strerror(-res));
+		return;
+	}
+	if (c->tls) {
+		if (tls_conn_feed(c->tls, c->tls_in, (size_t)res) < 0)
+			conn_close(c, LOG_WARNING, "out of memory for TLS input");
+		arm_recv(c);
 		return;
 	}
 	c->rlen += (uint32_t)res;

@@ -11,7 +11,16 @@
  * allowed and no further. Replies are appended to an output buffer (reply.c)
  * and sent once per loop turn, so many replies leave in one send(). While a
  * send is in flight its buffer is frozen and new replies gather in the
- * other one. */
+ * other one.
+ *
+ * A connection of the TLS port (client.tls) has a struct tls_conn: the
+ * socket's bytes go into tls_in and through OpenSSL, whose plaintext fills
+ * the receive buffer as above; replies are encrypted into tls_out, which
+ * is what the ring sends. OpenSSL is asked for plaintext only while the
+ * receive buffer has room, and the socket is read only when OpenSSL has
+ * no more: what a client has sent and the server not yet taken is bounded
+ * by one read of tls_in beside the receive buffer. The handshake must end,
+ * and the ConnectRequest arrive, within client.handshake_timeout_ms. */
 #pragma once
 
 #include <stdbool.h>
@@ -29,6 +38,8 @@
 
 struct conn;
 struct session;
+struct ssl_ctx_st;
+struct tls_conn;
 
 enum conn_state {
 	CONN_NEW,		/* waiting for the ConnectRequest */
@@ -87,6 +98,7 @@ struct conn_hub {
 	 * waits (conn_over_share()). */
 	uint64_t held_bytes;
 	struct log_limit slow_log;	/* lines of clients closed for not reading */
+	struct ssl_ctx_st *tls_ctx;	/* the TLS port's current SSL_CTX (tls.h), or NULL */
 };
 
 struct conn {
@@ -94,6 +106,10 @@ struct conn {
 	struct list_node dirty_node;	/* hub->dirty */
 	struct list_node fresh_node;	/* hub->fresh, until its ConnectRequest is read */
 	struct list_node partial_node;	/* hub->partial, while a frame is begun */
+	struct tls_conn *tls;		/* on the TLS port: its TLS (tls.h), else NULL */
+	uint8_t *tls_in;		/* TLS: what one recv of the socket brought */
+	struct jute_buf tls_out;	/* TLS: encrypted bytes, being sent */
+	size_t tls_out_off;
 	uint64_t accepted_ms;
 	uint64_t partial_since_ms;
 	uint64_t held_bytes;		/* as counted in hub->held_bytes */
@@ -149,9 +165,11 @@ struct conn {
 
 #define CONN_NO_OP INT32_MIN
 
-/* A connection on fd (an accepted socket, now owned), receiving already.
- * NULL when out of memory (fd is then still the caller's). */
-struct conn *conn_new(struct conn_hub *hub, int fd, const struct sockaddr_storage *peer);
+/* A connection on fd (an accepted socket, now owned), receiving already;
+ * over TLS when tls_ctx is not NULL. NULL when out of memory (fd is then
+ * still the caller's). */
+struct conn *conn_new(struct conn_hub *hub, int fd, const struct sockaddr_storage *peer,
+		      struct ssl_ctx_st *tls_ctx);
 /* Whether it is closed and the ring holds nothing of it: it may be freed. */
 bool conn_done(const struct conn *c);
 /* The socket now belongs to another process (a backup child, which ends

@@ -280,11 +280,13 @@ static void conf(const struct server_status *ss, struct conn *c)
 {
 	const struct server_config *cfg = ss->cfg;
 	unsigned long long data_bytes = data_dir_bytes(cfg), log_bytes = log_dir_bytes(cfg);
-	out(c, "clientPort=%u\nsecureClientPort=-1\ndataDir=%s\ndataDirSize=%llu\n"
+	/* -1: no such port, as ZooKeeper says it */
+	out(c, "clientPort=%d\nsecureClientPort=%d\ndataDir=%s\ndataDirSize=%llu\n"
 	       "dataLogDir=%s/wal\ndataLogSize=%llu\ntickTime=%u\nmaxClientCnxns=%u\n"
 	       "minSessionTimeout=%u\nmaxSessionTimeout=%u\nclientPortListenBacklog=-1\n"
 	       "serverId=%u\n",
-	    cfg->listen_count ? cfg->listen[0].port : 0, cfg->data_dir, data_bytes, cfg->data_dir,
+	    cfg->listen_count ? (int)cfg->listen[0].port : -1,
+	    cfg->tls_listen_count ? (int)cfg->tls_listen[0].port : -1, cfg->data_dir, data_bytes, cfg->data_dir,
 	    log_bytes, cfg->tick_time_ms, cfg->max_connections_per_address,
 	    cfg->min_session_timeout_ms, cfg->max_session_timeout_ms,
 	    cfg->in_ensemble ? cfg->ensemble.id : 0);

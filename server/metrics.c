@@ -181,6 +181,7 @@ TEXT(server_state, status_mode(ss))
 TEXT(peer_state, status_peer_state(ss))
 INT(ephemerals_count, p->ephemerals)
 INT(num_alive_connections, ss->clients->all.length)
+INT(outstanding_tls_handshake, clients_tls_handshakes(ss->clients))
 INT(outstanding_requests, p->outstanding)
 INT(znode_count, ss->state->tree.nodes.count)
 INT(global_sessions, ss->state->sessions.by_id.count)
@@ -289,7 +290,7 @@ const struct metric metrics_table[] = {
 	ZK(local_sessions, GAUGE, "read-only sessions of this server"),
 	ZK(uptime, GAUGE, "ms since the server started"),
 	ZK(max_latency, GAUGE, "largest request latency, ms"),
-	ZK0(outstanding_tls_handshake, "TLS handshakes under way (none: no TLS)"),
+	ZK(outstanding_tls_handshake, GAUGE, "TLS handshakes under way (client.tls)"),
 	ZK(min_client_response_size, GAUGE, "bytes of the smallest response, -1 before one"),
 	ZK0(non_mtls_local_conn_count, "local connections without mutual TLS (none: no TLS)"),
 	ZK(connection_rejected, GAUGE, "connections refused at accept (limits)"),

@@ -35,7 +35,7 @@ void reply_end(struct conn *c, size_t start)
 		conn_close(c, LOG_WARNING, "out of memory for replies");
 		return;
 	}
-	uint64_t queued = c->obuf.len + (c->wbuf.len - c->woff);
+	uint64_t queued = c->obuf.len + (c->wbuf.len - c->woff) + (c->tls_out.len - c->tls_out_off);
 	/* The connections hold more than their part of the memory budget (a
 	 * quarter): one that holds more than an even share of it goes. */
 	const struct conn_hub *h = c->hub;

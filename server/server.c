@@ -15,6 +15,7 @@
 #include "reply.h"
 #include "request.h"
 #include "session.h"
+#include "tls.h"
 
 #define RING_ENTRIES 4096
 #define SHUTDOWN_GRACE_MS 5000
@@ -353,6 +354,7 @@ static void on_timer(struct loop_op *op, int res, uint32_t flags)
 	housekeeping_tick(&srv->housekeeping, &srv->path, now);
 	backup_tick(&srv->backup, now);
 	listeners_rearm(&srv->listeners);
+	listeners_rearm(&srv->tls_listeners);
 	arm_timer(srv);
 }
 
@@ -536,14 +538,60 @@ int server_init(struct server *srv, struct server_config *cfg, const struct serv
 	return 0;
 }
 
+/* The TLS port (client.tls.listen): its SSL_CTX, then its sockets. They
+ * are always the configured ones: systemd passes the plaintext port only. */
+static int listen_tls(struct server *srv, char *why, size_t why_size)
+{
+	const struct server_config *cfg = srv->cfg;
+	if (cfg->tls_listen_count == 0)
+		return 0;
+	int r = tls_context_new(cfg, &srv->clients.hub.tls_ctx, why, why_size);
+	if (r == -ENOMEM)
+		snprintf(why, why_size, "out of memory for the TLS context");
+	if (r < 0)
+		return r;
+	char ktls[128];
+	tls_kernel_probe(ktls, sizeof(ktls));
+	log_info("TLS port: certificate %s, client certificates %s; records encrypted by OpenSSL "
+		 "over the ring's buffers (kernel TLS not used: %s)", cfg->tls_certificate,
+		 cfg->tls_client_auth == TLS_CLIENT_AUTH_REQUIRED ? "required"
+		 : cfg->tls_client_auth == TLS_CLIENT_AUTH_OPTIONAL ? "optional" : "not asked for",
+		 ktls);
+	srv->tls_listeners.accepted = clients_accept_tls;
+	srv->tls_listeners.ctx = &srv->clients;
+	return listeners_open(&srv->tls_listeners, &srv->loop, cfg->tls_listen, cfg->tls_listen_count,
+			      NULL, 0, why, why_size);
+}
+
+void server_tls_reload(struct server *srv)
+{
+	char why[512];
+	SSL_CTX *ctx = NULL;
+	if (srv->tls_listeners.count == 0)
+		return;
+	int r = tls_context_new(srv->cfg, &ctx, why, sizeof(why));
+	if (r < 0) {
+		log_error("reload: TLS: %s; new TLS connections keep the previous certificate and settings",
+			  r == -ENOMEM ? "out of memory" : why);
+		return;
+	}
+	/* The open connections' SSLs hold their own references to the old one. */
+	tls_context_free(srv->clients.hub.tls_ctx);
+	srv->clients.hub.tls_ctx = ctx;
+	log_notice("reload: TLS certificate %s and key read again; new TLS connections use them",
+		   srv->cfg->tls_certificate);
+}
+
 int server_listen(struct server *srv, const int *adopted, size_t adopted_count)
 {
-	char why[256];
+	char why[512];
 	const struct server_config *cfg = srv->cfg;
 	srv->listeners.accepted = clients_accept;
 	srv->listeners.ctx = &srv->clients;
 	int r = listeners_open(&srv->listeners, &srv->loop, cfg->listen, cfg->listen_count, adopted,
 			       adopted_count, why, sizeof(why));
+	if (r == 0)
+		r = listen_tls(srv, why, sizeof(why));
 	if (r < 0) {
 		log_error("%s", why);
 		return r;
@@ -579,6 +627,7 @@ void server_request_stop(struct server *srv)
 		srv->hooks.stopping(srv->hooks.ctx);
 	srv->stop_deadline_ms = loop_now_ms() + SHUTDOWN_GRACE_MS;
 	listeners_close(&srv->listeners);
+	listeners_close(&srv->tls_listeners);
 	/* Writes already prepped still commit and are answered; then each
 	 * connection closes once its replies are out. */
 	clients_for_each(&srv->clients, c)
@@ -605,6 +654,8 @@ void server_free(struct server *srv)
 	prep_free(&srv->prep);
 	state_free(&srv->state);
 	listeners_free(&srv->listeners);
+	listeners_free(&srv->tls_listeners);
+	tls_context_free(srv->clients.hub.tls_ctx);
 	if (srv->loop_ready)
 		loop_free(&srv->loop);
 	memset(srv, 0, sizeof(*srv));

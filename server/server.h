@@ -66,6 +66,7 @@ struct server {
 	struct watch_table watches;
 	struct clients clients;
 	struct listeners listeners;
+	struct listeners tls_listeners;	/* client.tls.listen (the SSL_CTX: clients.hub.tls_ctx) */
 	struct forwarder forwarder;	/* in an ensemble: a follower's writes */
 	struct forward_leader forward_leader;	/* in an ensemble: other servers' writes */
 	struct membership membership;
@@ -105,3 +106,7 @@ void server_request_stop(struct server *srv);
 
 /* The configuration changed (reload): what the parts copied of it. */
 void server_config_changed(struct server *srv);
+/* Reload: the TLS port's certificate, key, CA and settings read again
+ * into a new SSL_CTX for new connections (open ones keep theirs). On
+ * failure the previous one stays, and the error is logged. */
+void server_tls_reload(struct server *srv);

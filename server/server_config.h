@@ -12,6 +12,19 @@
 #include "log.h"
 #include "sockaddr.h"
 
+/* client.tls.client_auth: what a TLS client's certificate must be. */
+enum tls_client_auth {
+	TLS_CLIENT_AUTH_NONE,		/* not asked for */
+	TLS_CLIENT_AUTH_OPTIONAL,	/* asked for; when given, it must verify */
+	TLS_CLIENT_AUTH_REQUIRED,	/* asked for and needed (ZooKeeper's default, "need") */
+};
+
+/* client.tls.min_protocol */
+enum tls_min_version {
+	TLS_MIN_1_2,
+	TLS_MIN_1_3,
+};
+
 struct server_config {
 	char *source_path;		/* file it was loaded from, NULL for built-in defaults */
 	char *data_dir;			/* key data_dir */
@@ -29,6 +42,17 @@ struct server_config {
 	uint32_t four_letter_words;		/* client.four_letter_words: bit per enum four_letter_word */
 	uint32_t handshake_timeout_ms;		/* client.handshake_timeout_ms */
 	uint32_t frame_timeout_ms;		/* client.frame_timeout_ms */
+
+	/* client.tls: the TLS port (ZooKeeper's secureClientPort, server/tls.h) */
+	struct listen_address *tls_listen;	/* client.tls.listen: list of "host:port", none: off */
+	size_t tls_listen_count;
+	char *tls_certificate;			/* client.tls.certificate: PEM chain file */
+	char *tls_private_key;			/* client.tls.private_key: PEM file */
+	char *tls_ca;				/* client.tls.ca: PEM file of the CAs clients' certificates chain to */
+	uint32_t tls_client_auth;		/* client.tls.client_auth: enum tls_client_auth */
+	uint32_t tls_min_version;		/* client.tls.min_protocol: enum tls_min_version */
+	char *tls_ciphers;			/* client.tls.ciphers: OpenSSL's list for TLS 1.2, NULL: its default */
+	char *tls_ciphersuites;			/* client.tls.ciphersuites: TLS 1.3's, NULL: its default */
 
 	/* admin: the HTTP endpoint (server/admin_http.h) */
 	struct listen_address admin_listen;	/* admin.listen; host NULL: none (off) */
@@ -64,6 +88,7 @@ struct server_config {
 	/* auth: */
 	char *super_digest;			/* auth.super_digest: "super:<base64 sha1>", NULL = none */
 	char *super_digest_file;		/* auth.super_digest_file: where super_digest was read */
+	char *x509_super_user;			/* auth.x509_super_user: a certificate subject DN, NULL = none */
 
 	/* ensemble: (none: a standalone server, id 1) */
 	bool in_ensemble;			/* the section is given */

@@ -23,6 +23,10 @@
  * the others makes sure they have applied it before the run starts (reads
  * on a follower are answered from its own state).
  *
+ * --tls-port PORT (with --cert, --key, --ca) runs the measured connections
+ * over TLS to that port of each server (OpenSSL, blocking handshake, then
+ * non-blocking records); the setup session stays on the plaintext --port.
+ *
  * This is a client tool: it uses epoll (the server is the one with the
  * io_uring rule). */
 #include <arpa/inet.h>
@@ -37,6 +41,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <openssl/err.h>
+#include <openssl/ssl.h>
 #include <sys/epoll.h>
 #include <sys/socket.h>
 #include <time.h>
@@ -59,6 +65,7 @@ static uint64_t now_ns(void)
 /* --- connections ---------------------------------------------------------- */
 struct conn {
 	int fd;
+	SSL *ssl;		/* --tls-port: the connection's TLS */
 	int index;
 	bool connected;
 	int32_t next_xid;
@@ -85,6 +92,73 @@ static size_t lat_len, lat_cap;
 static uint64_t ops_done, errors;
 static bool measuring;
 static int epfd;
+
+static SSL_CTX *tls_ctx;
+
+static void tls_setup(void)
+{
+	tls_ctx = SSL_CTX_new(TLS_client_method());
+	if (!tls_ctx || (opt.tls_cert && SSL_CTX_use_certificate_chain_file(tls_ctx, opt.tls_cert) != 1) ||
+	    (opt.tls_key && SSL_CTX_use_PrivateKey_file(tls_ctx, opt.tls_key, SSL_FILETYPE_PEM) != 1) ||
+	    (opt.tls_ca && SSL_CTX_load_verify_locations(tls_ctx, opt.tls_ca, NULL) != 1)) {
+		ERR_print_errors_fp(stderr);
+		exit(2);
+	}
+	SSL_CTX_set_verify(tls_ctx, opt.tls_ca ? SSL_VERIFY_PEER : SSL_VERIFY_NONE, NULL);
+	SSL_CTX_set_mode(tls_ctx, SSL_MODE_ENABLE_PARTIAL_WRITE | SSL_MODE_ACCEPT_MOVING_WRITE_BUFFER);
+}
+
+/* A TLS connection to server index's --tls-port: handshake done, then
+ * non-blocking. */
+static int tls_connect(int index, SSL **ret)
+{
+	struct sockaddr_in sa = server_addr[index % nservers];
+	sa.sin_port = htons((uint16_t)opt.tls_port);
+	int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0), one = 1;
+	setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+	if (connect(fd, (const struct sockaddr *)&sa, sizeof(sa)) < 0) {
+		fprintf(stderr, "loadgen: connect to the TLS port %d: %s\n", opt.tls_port, strerror(errno));
+		exit(2);
+	}
+	SSL *ssl = SSL_new(tls_ctx);
+	SSL_set_fd(ssl, fd);
+	if (SSL_connect(ssl) != 1) {
+		fprintf(stderr, "loadgen: TLS handshake with port %d failed\n", opt.tls_port);
+		ERR_print_errors_fp(stderr);
+		exit(2);
+	}
+	fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) | O_NONBLOCK);
+	*ret = ssl;
+	return fd;
+}
+
+/* send() or SSL_write(): bytes written, or -1 with errno (EAGAIN: later). */
+static ssize_t conn_send(struct conn *c, const void *p, size_t n)
+{
+	if (!c->ssl)
+		return send(c->fd, p, n, MSG_NOSIGNAL);
+	size_t done = 0;
+	if (SSL_write_ex(c->ssl, p, n, &done) == 1)
+		return (ssize_t)done;
+	int e = SSL_get_error(c->ssl, 0);
+	errno = e == SSL_ERROR_WANT_WRITE || e == SSL_ERROR_WANT_READ ? EAGAIN : EPIPE;
+	return -1;
+}
+
+/* recv() or SSL_read(): bytes read, 0 at the end, or -1 with errno. */
+static ssize_t conn_recv(struct conn *c, void *p, size_t n)
+{
+	if (!c->ssl)
+		return recv(c->fd, p, n, 0);
+	size_t done = 0;
+	if (SSL_read_ex(c->ssl, p, n, &done) == 1)
+		return (ssize_t)done;
+	int e = SSL_get_error(c->ssl, 0);
+	if (e == SSL_ERROR_ZERO_RETURN)
+		return 0;
+	errno = e == SSL_ERROR_WANT_READ || e == SSL_ERROR_WANT_WRITE ? EAGAIN : ECONNRESET;
+	return -1;
+}
 
 static void record(uint64_t ns)
 {
@@ -191,7 +265,7 @@ static void send_request(struct conn *c)
 static void flush_out(struct conn *c)
 {
 	while (c->out_off < c->out.len) {
-		ssize_t n = send(c->fd, c->out.p + c->out_off, c->out.len - c->out_off, MSG_NOSIGNAL);
+		ssize_t n = conn_send(c, c->out.p + c->out_off, c->out.len - c->out_off);
 		if (n < 0) {
 			if (errno == EAGAIN)
 				break;
@@ -209,7 +283,7 @@ static void flush_out(struct conn *c)
 static struct conn *conn_open(int index)
 {
 	struct conn *c = calloc(1, sizeof(*c));
-	c->fd = tcp_connect(index, true);
+	c->fd = opt.tls_port ? tls_connect(index, &c->ssl) : tcp_connect(index, true);
 	c->index = index;
 	c->next_xid = 1;
 	c->sent_at = calloc(XID_RING, sizeof(uint64_t));
@@ -224,6 +298,7 @@ static struct conn *conn_open(int index)
 static void conn_close(struct conn *c)
 {
 	epoll_ctl(epfd, EPOLL_CTL_DEL, c->fd, NULL);
+	SSL_free(c->ssl);
 	close(c->fd);
 	free(c->out.p);
 	free(c->in);
@@ -285,7 +360,7 @@ static bool conn_read(struct conn *c)
 			c->in_cap = c->in_cap ? c->in_cap * 2 : 131072;
 			c->in = realloc(c->in, c->in_cap);
 		}
-		ssize_t n = recv(c->fd, c->in + c->in_len, c->in_cap - c->in_len, 0);
+		ssize_t n = conn_recv(c, c->in + c->in_len, c->in_cap - c->in_len);
 		if (n < 0 && errno == EAGAIN)
 			return true;
 		if (n <= 0)
@@ -572,6 +647,7 @@ void usage(void)
 		"               [--keys 1000] [--children 1000] [--read-percent 90]\n"
 		"               [--multi-ops 4] [--watchers 100] [--duration 5 | --count N]\n"
 		"               [--json] [--label TEXT]\n"
+		"               [--tls-port PORT [--cert FILE --key FILE] [--ca FILE]]\n"
 		"workloads: create set get exists children mix churn watch multi\n");
 	exit(64);
 }
@@ -585,6 +661,8 @@ int main(int argc, char **argv)
 		{ "read-percent", 1, NULL, 'r' }, { "multi-ops", 1, NULL, 'm' },
 		{ "duration", 1, NULL, 'd' }, { "json", 0, NULL, 'j' }, { "label", 1, NULL, 'l' },
 		{ "count", 1, NULL, 'n' }, { "watchers", 1, NULL, 'W' }, { "servers", 1, NULL, 's' },
+		{ "tls-port", 1, NULL, 'T' }, { "cert", 1, NULL, 'E' }, { "key", 1, NULL, 'K' },
+		{ "ca", 1, NULL, 'A' },
 		{ 0 },
 	};
 	opt = (struct options){ .host = "127.0.0.1", .port = 2181, .w = -1, .connections = 8,
@@ -614,6 +692,10 @@ int main(int argc, char **argv)
 		case 'l': opt.label = optarg; break;
 		case 'n': opt.count = strtoull(optarg, NULL, 10); break;
 		case 'W': opt.watchers = atoi(optarg); break;
+		case 'T': opt.tls_port = atoi(optarg); break;
+		case 'E': opt.tls_cert = optarg; break;
+		case 'K': opt.tls_key = optarg; break;
+		case 'A': opt.tls_ca = optarg; break;
 		default: usage();
 		}
 	}
@@ -623,6 +705,8 @@ int main(int argc, char **argv)
 	value = calloc(1, (size_t)opt.value_bytes + 1);
 	memset(value, 'v', (size_t)opt.value_bytes);
 	parse_servers();
+	if (opt.tls_port)
+		tls_setup();
 	epfd = epoll_create1(EPOLL_CLOEXEC);
 	snprintf(base, sizeof(base), "/bench/%ld%d", (long)time(NULL), getpid());
 	setup_open();
@@ -652,5 +736,6 @@ int main(int argc, char **argv)
 	close(setup_fd);
 	free(value);
 	free(latencies);
+	SSL_CTX_free(tls_ctx);
 	return errors ? 1 : 0;
 }

@@ -32,6 +32,8 @@ struct options {
 	uint64_t count;		/* stop after this many replies (no warm-up) */
 	bool json;
 	const char *label;
+	int tls_port;		/* --tls-port: the run's connections over TLS */
+	const char *tls_cert, *tls_key, *tls_ca;
 };
 
 

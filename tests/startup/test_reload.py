@@ -15,6 +15,7 @@ import pytest
 import yaml
 
 import harness
+import tls_pki
 
 SOURCE_ROOT = os.environ.get("CORRAL_SOURCE_ROOT",
                              os.path.join(os.path.dirname(__file__), "..", ".."))
@@ -30,7 +31,7 @@ def digest(user, password):
 def man_keys():
     """Every key corral.yaml(5) documents (a .TP entry named .B KEY)."""
     text = open(MAN).read()
-    return set(re.findall(r"^\.TP\n\.B ((?:[a-z_]+\.)?[a-z_]+)$", text, re.M))
+    return set(re.findall(r"^\.TP\n\.B ((?:[a-z0-9_]+\.){0,2}[a-z0-9_]+)$", text, re.M))
 
 
 def man_reload_lists(keys):
@@ -42,7 +43,7 @@ def man_reload_lists(keys):
         body = text[start:]
         body = body[:re.search(r"^\.(TP|PP)$", body, re.M).start()]
         body = re.sub(r"\([^)]*\)", "", body)            # what is said of a key
-        out[name] = {w for w in re.findall(r"[a-z_]+(?:\.[a-z_]+)?", body) if w in keys}
+        out[name] = {w for w in re.findall(r"[a-z0-9_]+(?:\.[a-z0-9_]+){0,2}", body) if w in keys}
     return out
 
 
@@ -64,10 +65,13 @@ def secret(path, data):
 
 
 def test_a_reload_applies_or_names_every_key_as_corral_yaml_5_says(tmp_path):
-    client, peer, client2, peer2, client3, admin, admin2 = harness.free_ports(7)
+    client, peer, client2, peer2, client3, admin, admin2, tls, tls2 = harness.free_ports(9)
     peer_secret = secret(tmp_path / "peer-secret", "one peer secret, 32 bytes long..")
     peer_secret2 = secret(tmp_path / "peer-secret2", "another peer secret, 32 bytes...")
     super_file = secret(tmp_path / "super-digest", digest("super", "two"))
+    pki = tls_pki.Pki(tmp_path / "pki")
+    pki.issue("server", "/CN=localhost", server=True).issue("server2", "/CN=localhost", server=True)
+    pki.make_ca("ca2", "/CN=Second CA")
     before = {
         "data_dir": str(tmp_path / "data"),
         "log_level": "info",
@@ -76,7 +80,11 @@ def test_a_reload_applies_or_names_every_key_as_corral_yaml_5_says(tmp_path):
                    "max_connections_per_address": 50, "max_frame_bytes": 1048576,
                    "max_outstanding_requests": 1000, "max_output_bytes": 16777216,
                    "four_letter_words": ["ruok", "conf", "mntr", "srvr"],
-                   "handshake_timeout_ms": 10000, "frame_timeout_ms": 10000},
+                   "handshake_timeout_ms": 10000, "frame_timeout_ms": 10000,
+                   "tls": {"listen": [f"127.0.0.1:{tls}"], "certificate": pki.cert("server"),
+                           "private_key": pki.key("server"), "ca": pki.ca_file(),
+                           "client_auth": "required", "min_protocol": "TLSv1.2",
+                           "ciphers": "HIGH", "ciphersuites": "TLS_AES_128_GCM_SHA256"}},
         "session": {"tick_time_ms": 200, "min_timeout_ms": 1000, "max_timeout_ms": 30000,
                     "max_sessions": 1000, "max_watches": 10000},
         "znode": {"extended_types": False, "container_check_interval_ms": 1000,
@@ -84,7 +92,8 @@ def test_a_reload_applies_or_names_every_key_as_corral_yaml_5_says(tmp_path):
         "storage": {"segment_bytes": 4194304, "snapshot_entries": 10000,
                     "snapshot_log_bytes": 67108864, "keep_snapshots": 2,
                     "archive_dir": str(tmp_path / "archive"), "archive_keep_snapshots": 5},
-        "auth": {"super_digest": digest("super", "one"), "super_digest_file": None},
+        "auth": {"super_digest": digest("super", "one"), "super_digest_file": None,
+                 "x509_super_user": "CN=admin one,O=Corral Test"},
         "memory": {"budget_bytes": 268435456},
         "admin": {"listen": f"127.0.0.1:{admin}", "max_connections": 10,
                   "max_connections_per_address": 5, "timeout_ms": 5000},
@@ -103,7 +112,12 @@ def test_a_reload_applies_or_names_every_key_as_corral_yaml_5_says(tmp_path):
                    "max_connections_per_address": 60, "max_frame_bytes": 2097152,
                    "max_outstanding_requests": 2000, "max_output_bytes": 33554432,
                    "four_letter_words": ["ruok", "conf", "mntr", "srvr", "stat"],
-                   "handshake_timeout_ms": 20000, "frame_timeout_ms": 20000},
+                   "handshake_timeout_ms": 20000, "frame_timeout_ms": 20000,
+                   "tls": {"listen": [f"127.0.0.1:{tls2}"], "certificate": pki.cert("server2"),
+                           "private_key": pki.key("server2"), "ca": pki.ca_file("ca2"),
+                           "client_auth": "optional", "min_protocol": "TLSv1.3",
+                           "ciphers": "HIGH:!aNULL",
+                           "ciphersuites": "TLS_AES_256_GCM_SHA384:TLS_AES_128_GCM_SHA256"}},
         "session": {"tick_time_ms": 100, "min_timeout_ms": 2000, "max_timeout_ms": 20000,
                     "max_sessions": 2000, "max_watches": 20000},
         "znode": {"extended_types": True, "container_check_interval_ms": 2000,
@@ -111,7 +125,8 @@ def test_a_reload_applies_or_names_every_key_as_corral_yaml_5_says(tmp_path):
         "storage": {"segment_bytes": 8388608, "snapshot_entries": 20000,
                     "snapshot_log_bytes": 134217728, "keep_snapshots": 3,
                     "archive_dir": str(tmp_path / "archive2"), "archive_keep_snapshots": 6},
-        "auth": {"super_digest": None, "super_digest_file": super_file},
+        "auth": {"super_digest": None, "super_digest_file": super_file,
+                 "x509_super_user": "CN=admin two,O=Corral Test"},
         "memory": {"budget_bytes": 134217728},
         "admin": {"listen": f"127.0.0.1:{admin2}", "max_connections": 20,
                   "max_connections_per_address": 6, "timeout_ms": 6000},
@@ -142,7 +157,7 @@ def test_a_reload_applies_or_names_every_key_as_corral_yaml_5_says(tmp_path):
         srv.proc.send_signal(signal.SIGHUP)
         harness.wait_until(lambda: "configuration reloaded" in srv.log(), 15,
                            what="the reload to be logged")
-        named = set(re.findall(r"reload: ((?:[a-z_]+\.)?[a-z_]+) changed; ", srv.log()))
+        named = set(re.findall(r"reload: ((?:[a-z0-9_]+\.){0,2}[a-z0-9_]+) changed; ", srv.log()))
         assert named == restart | never, (named, restart | never)
         for key in never:
             assert re.search(rf"reload: {re.escape(key)} changed; not applied: ", srv.log())
@@ -155,6 +170,7 @@ def test_a_reload_applies_or_names_every_key_as_corral_yaml_5_says(tmp_path):
         assert (conf["clientPort"], conf["dataDir"], conf["serverId"]) == \
             (str(client), str(tmp_path / "data"), "1")
         assert srv.mntr()["corral_memory_budget_bytes"] == "134217728"
+        assert "reload: TLS certificate" in srv.log()
         assert srv.four_letter("stat").startswith("Zookeeper version:")
         harness.wait_until(lambda: "<7>" in srv.log().split("configuration reloaded")[-1], 15,
                            what="debug lines after log_level: debug")

@@ -541,11 +541,46 @@ static void test_listen_bad_entry_names_its_line(void **state)
 
 static void test_listen_must_name_one_address_once(void **state)
 {
+	struct loaded t;
+	char error[CONFIG_ERROR_MAX];
+
 	(void)state;
-	assert_refused("client:\n  listen: []\n", 2, "client.listen", "at least one address");
-	assert_refused("client:\n  listen:\n", 2, "client.listen", "at least one address");
 	assert_refused("client:\n  listen: [1.2.3.4:5, 1.2.3.4:5]\n", 2, "client.listen",
 		       "'1.2.3.4:5' is listed twice");
+	/* None loads, and is refused unless the TLS port has an address. */
+	load_ok(&t, "client:\n  listen: []\n");
+	assert_int_equal(config_finish(&t.cfg, error, sizeof(error)), -EINVAL);
+	assert_non_null(strstr(error, "client.listen: no address to listen on"));
+	loaded_free(&t);
+}
+
+static void test_tls_keys_load_and_finish_wants_certificate_key_and_ca(void **state)
+{
+	struct loaded t;
+	char error[CONFIG_ERROR_MAX];
+
+	(void)state;
+	load_ok(&t, "client:\n  listen: []\n  tls:\n    listen: [127.0.0.1:2281]\n"
+		    "    certificate: /c.pem\n    private_key: /k.pem\n    client_auth: optional\n"
+		    "    min_protocol: TLSv1.3\n    ciphers: HIGH\n"
+		    "auth:\n  x509_super_user: CN=admin\n");
+	assert_int_equal(t.cfg.tls_listen_count, 1);
+	assert_int_equal(t.cfg.tls_listen[0].port, 2281);
+	assert_string_equal(t.cfg.tls_certificate, "/c.pem");
+	assert_int_equal(t.cfg.tls_client_auth, TLS_CLIENT_AUTH_OPTIONAL);
+	assert_int_equal(t.cfg.tls_min_version, TLS_MIN_1_3);
+	assert_string_equal(t.cfg.x509_super_user, "CN=admin");
+	assert_int_equal(config_finish(&t.cfg, error, sizeof(error)), -EINVAL);
+	assert_non_null(strstr(error, "client.tls.ca: needed"));
+	loaded_free(&t);
+	load_ok(&t, "client:\n  tls:\n    listen: [127.0.0.1:2281]\n");
+	assert_int_equal(config_finish(&t.cfg, error, sizeof(error)), -EINVAL);
+	assert_non_null(strstr(error, "client.tls.certificate: needed with client.tls.listen"));
+	loaded_free(&t);
+	assert_refused("client:\n  tls:\n    client_auth: want\n", 3, "client.tls.client_auth",
+		       "expected none, optional or required");
+	assert_refused("client:\n  tls:\n    min_protocol: SSLv3\n", 3, "client.tls.min_protocol",
+		       "expected TLSv1.2 or TLSv1.3");
 }
 
 static void test_later_load_replaces_listen(void **state)
@@ -968,6 +1003,7 @@ int main(void)
 		cmocka_unit_test(test_listen_ipv6_is_written_in_brackets),
 		cmocka_unit_test(test_listen_bad_entry_names_its_line),
 		cmocka_unit_test(test_listen_must_name_one_address_once),
+		cmocka_unit_test(test_tls_keys_load_and_finish_wants_certificate_key_and_ca),
 		cmocka_unit_test(test_later_load_replaces_listen),
 		cmocka_unit_test(test_refused_file_leaves_config_unchanged),
 		cmocka_unit_test(test_parse_listen_address_takes_numeric_hosts_and_names),
