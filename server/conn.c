@@ -200,7 +200,7 @@ void conn_close(struct conn *c, int prio, const char *reason)
 {
 	if (c->state == CONN_CLOSING)
 		return;
-	if (reason)
+	if (reason && prio <= log_get_level())
 		log_full(prio, &(struct log_fields){ .session_id = c->session ? c->session->id : 0 },
 			 "connection %llu from %s closed: %s", (unsigned long long)c->id,
 			 c->peer_text, reason);

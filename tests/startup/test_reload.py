@@ -152,6 +152,8 @@ def test_a_reload_applies_or_names_every_key_as_corral_yaml_5_says(tmp_path):
     srv.start()
     try:
         assert "not in the whitelist" in srv.four_letter("stat")
+        # log_level info: the four-letter connection's close (a debug line) is not logged
+        assert "<7>" not in srv.log(), "debug lines at log_level: info"
         with open(srv.config_path, "w") as f:
             yaml.safe_dump(after, f)
         srv.proc.send_signal(signal.SIGHUP)
