@@ -5,9 +5,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include <zlib.h>
-
 #include "bytes.h"
+#include "crc32.h"
 
 #define TREE_INITIAL_BUCKETS 1024
 
@@ -17,12 +16,12 @@
 static uint32_t content_crc(const struct znode *n)
 {
 	/* The root is "" in ZooKeeper's digest ("/" and "" are one node there). */
-	uLong crc = crc32(0L, Z_NULL, 0);
+	uint32_t crc = 0;
 	if (n->path_len > 1)
-		crc = crc32(crc, (const Bytef *)n->path, n->path_len);
+		crc = corral_crc32(crc, n->path, n->path_len);
 	if (n->data_len > 0)
-		crc = crc32(crc, n->data, (uInt)n->data_len);
-	return (uint32_t)crc;
+		crc = corral_crc32(crc, n->data, (size_t)n->data_len);
+	return crc;
 }
 
 static uint64_t path_hash(const struct tree *t, const char *path, size_t len)
@@ -268,7 +267,7 @@ uint32_t znode_digest(const struct znode *n)
 	/* StatPersisted's ephemeralOwner: the raw marker of containers and TTL nodes too */
 	p = put_be64(p, (uint64_t)n->owner);
 	ASSERT(p == b + sizeof(b));
-	return (uint32_t)crc32(n->content_crc, b, sizeof(b));
+	return corral_crc32(n->content_crc, b, sizeof(b));
 }
 
 void tree_node_changed(struct tree *t, struct znode *n)

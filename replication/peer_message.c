@@ -1,5 +1,6 @@
 /* peer_message: see peer_message.h. */
 #include "peer_message.h"
+#include "crc32.h"
 #include "raft_conf.h"
 
 #include <endian.h>
@@ -7,8 +8,6 @@
 #include <stdbool.h>
 #include <stdio.h>
 #include <string.h>
-
-#include <zlib.h>
 
 /* Per-entry header in AppendEntries: term, type, length. */
 #define ENTRY_HEADER_BYTES (8 + 1 + 4)
@@ -146,7 +145,7 @@ static int frame_end(struct jute_buf *out, size_t start, int r)
 		out->len = start;
 		return -EMSGSIZE;
 	}
-	uint32_t crc = (uint32_t)crc32_z(0L, out->data + start + 8, out->len - start - 8);
+	uint32_t crc = corral_crc32(0, out->data + start + 8, out->len - start - 8);
 	jute_patch_int(out, start, (int32_t)after_length);
 	jute_patch_int(out, start + 4, (int32_t)crc);
 	return 0;
@@ -357,7 +356,7 @@ ssize_t peer_frame_decode(const uint8_t *buf, size_t len, size_t max_frame, stru
 		return 0;
 	uint32_t crc;
 	memcpy(&crc, buf + 4, 4);
-	if (be32toh(crc) != (uint32_t)crc32_z(0L, buf + 8, frame - 8)) {
+	if (be32toh(crc) != corral_crc32(0, buf + 8, frame - 8)) {
 		snprintf(why, why_size, "checksum mismatch");
 		return -EBADMSG;
 	}

@@ -14,8 +14,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include <zlib.h>
-
+#include "crc32.h"
 #include "quota.h"
 #include "session.h"
 #include "snapshot_format.h"
@@ -83,7 +82,7 @@ int snapshot_check(const uint8_t *p, size_t len, const struct wal_identity *id, 
 	uint32_t crc;
 	memcpy(&crc, t + 8, 4);
 	if (memcmp(t, SNAP_END_MAGIC, 8) != 0 ||
-	    be32toh(crc) != (uint32_t)crc32(crc32(0L, Z_NULL, 0), p, (uInt)(len - SNAP_TRAILER_BYTES))) {
+	    be32toh(crc) != corral_crc32(0, p, len - SNAP_TRAILER_BYTES)) {
 		snprintf(why, why_size, "checksum mismatch (damaged or incomplete, %zu bytes)", len);
 		return -EBADMSG;
 	}

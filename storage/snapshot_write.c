@@ -17,8 +17,7 @@
 #include <sys/syscall.h>
 #include <unistd.h>
 
-#include <zlib.h>
-
+#include "crc32.h"
 #include "session.h"
 #include "snapshot_format.h"
 #include "tree.h"
@@ -33,14 +32,14 @@ struct out {
 	uint8_t buf[1 << 20];
 	size_t len;
 	size_t crc_len;		/* bytes of buf already in crc */
-	uLong crc;
+	uint32_t crc;
 	int error;
 	off_t written, writeback_from;
 };
 
 static void out_crc(struct out *o)
 {
-	o->crc = crc32_z(o->crc, o->buf + o->crc_len, o->len - o->crc_len);
+	o->crc = corral_crc32(o->crc, o->buf + o->crc_len, o->len - o->crc_len);
 	o->crc_len = o->len;
 }
 
@@ -149,7 +148,7 @@ static void write_state(struct out *o, const struct wal_identity *id, const stru
 		n = (n && n != root) ? n->next_sibling : NULL;
 	}
 	out_crc(o);
-	uLong crc = o->crc;
+	uint32_t crc = o->crc;
 	out_bytes(o, SNAP_END_MAGIC, 8);
 	out_u32(o, (uint32_t)crc);
 	out_u32(o, 0);
@@ -207,7 +206,7 @@ pid_t snapshot_start(const char *data_dir, const struct wal_identity *id, const 
 	o->fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0640);
 	if (o->fd < 0)
 		_exit(2);
-	o->crc = crc32(0L, Z_NULL, 0);
+	o->crc = 0;
 	write_state(o, id, st, m);
 	int dfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 	if (o->error || fsync(o->fd) < 0 || close(o->fd) < 0 || dfd < 0) {
@@ -238,7 +237,7 @@ static int write_to_fd(int fd, const struct wal_identity *id, const struct state
 	if (!o)
 		return -ENOMEM;
 	o->fd = fd;
-	o->crc = crc32(0L, Z_NULL, 0);
+	o->crc = 0;
 	write_state(o, id, st, m);
 	int r = -o->error;
 	free(o);

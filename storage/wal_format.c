@@ -9,13 +9,12 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include <zlib.h>
-
 #include "bytes.h"
+#include "crc32.h"
 
 uint32_t wal_checksum(const void *p, size_t len)
 {
-	return (uint32_t)crc32(0L, p, (uInt)len);
+	return corral_crc32(0, p, len);
 }
 
 void wal_segment_header(uint8_t h[WAL_SEGMENT_HEADER_BYTES], const struct wal_identity *id,
