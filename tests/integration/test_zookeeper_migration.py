@@ -234,3 +234,73 @@ def test_import_gzip_snapshots(tmp_path):
         stop="stop")
     assert glob.glob(os.path.join(zk_dir, "version-2", "snapshot.*.gz"))
     check_import(tmp_path, zk_dir, want, sessions)
+
+
+def log_records(path):
+    """(offset, length) of each record of a ZooKeeper txn log."""
+    with open(path, "rb") as f:
+        data = f.read()
+    out, pos = [], 16
+    while pos + 12 <= len(data):
+        _, n = struct.unpack_from(">qi", data, pos)
+        if n == 0:
+            break
+        out.append((pos, 12 + n + 1))
+        pos += 12 + n + 1
+    return out
+
+
+def damaged_copy(tmp, zk_dir, name):
+    copy = os.path.join(str(tmp), name)
+    shutil.copytree(zk_dir, copy)
+    files = os.path.join(copy, "version-2")
+    logs = sorted(glob.glob(os.path.join(files, "log.*")), key=lambda p: int(p.rsplit(".", 1)[1], 16))
+    snaps = sorted(glob.glob(os.path.join(files, "snapshot.*")),
+                   key=lambda p: int(p.split("snapshot.")[1].split(".")[0], 16))
+    return copy, logs, snaps
+
+
+def assert_refused(tmp, zk_dir, file, offset, *extra):
+    target = os.path.join(str(tmp), "refused")
+    p = import_zookeeper(zk_dir, target, *extra, check=False)
+    assert p.returncode == 1, (p.stdout, p.stderr)
+    assert f"{file}: offset {offset}:" in p.stderr, p.stderr
+    assert not os.path.exists(target)
+    assert not glob.glob(os.path.join(str(tmp), ".refused.import-*"))
+    return p.stderr
+
+
+def test_import_refuses_a_truncated_log(zookeeper_plain, tmp_path):
+    _, zk_dir, _, _ = zookeeper_plain
+    copy, logs, _ = damaged_copy(tmp_path, zk_dir, "truncated")
+    offset, length = log_records(logs[-1])[-3]
+    with open(logs[-1], "r+b") as f:
+        f.truncate(offset + length // 2)
+    err = assert_refused(tmp_path, copy, logs[-1], offset)
+    assert "cut short" in err and "--accept-torn-tail" in err, err
+    # The operator's choice: up to the record before it.
+    p = import_zookeeper(copy, os.path.join(str(tmp_path), "torn"), "--accept-torn-tail")
+    assert "imported" in p.stdout
+
+
+def test_import_refuses_a_bad_checksum(zookeeper_plain, tmp_path):
+    _, zk_dir, _, _ = zookeeper_plain
+    copy, logs, _ = damaged_copy(tmp_path, zk_dir, "checksum")
+    offset, length = log_records(logs[-1])[len(log_records(logs[-1])) // 2]
+    with open(logs[-1], "r+b") as f:
+        f.seek(offset + 12 + 20)
+        b = f.read(1)
+        f.seek(offset + 12 + 20)
+        f.write(bytes([b[0] ^ 0x55]))
+    err = assert_refused(tmp_path, copy, logs[-1], offset)
+    assert "Adler-32" in err, err
+
+
+def test_import_refuses_a_newer_snapshot_format(zookeeper_plain, tmp_path):
+    _, zk_dir, _, _ = zookeeper_plain
+    copy, _, snaps = damaged_copy(tmp_path, zk_dir, "newer")
+    with open(snaps[-1], "r+b") as f:
+        f.seek(4)
+        f.write(struct.pack(">i", 3))
+    err = assert_refused(tmp_path, copy, snaps[-1], 4)
+    assert "format version 3" in err, err
