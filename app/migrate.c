@@ -234,10 +234,42 @@ int tool_import_zookeeper(int argc, char **argv)
 	return r < 0 ? EXIT_FAILURE : EXIT_SUCCESS;
 }
 
+static void export_usage(FILE *out)
+{
+	fprintf(out, "Usage: corrald export-zookeeper SOURCE... ZK_DATA_DIR\n"
+		"Writes the state of SOURCE (a corral data directory, read-only, with corrald\n"
+		"stopped for the state to be final; or a backup file) as Apache ZooKeeper's\n"
+		"snapshot and an empty log into ZK_DATA_DIR/version-2/, which ZooKeeper 3.8\n"
+		"loads as its own: the same nodes with every Stat field and ACL, and the\n"
+		"sessions with their timeouts and ephemerals. For a rollback.\n");
+}
+
 int tool_export_zookeeper(int argc, char **argv)
 {
-	(void)argc;
-	(void)argv;
-	fprintf(stderr, "corrald export-zookeeper: not yet\n");
-	return EXIT_FAILURE;
+	if (argc == 2 && (strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0)) {
+		export_usage(stdout);
+		return EXIT_SUCCESS;
+	}
+	if (argc < 3 || argv[1][0] == '-') {
+		fprintf(stderr, "Usage: corrald export-zookeeper SOURCE... ZK_DATA_DIR\n"
+			"Try 'corrald export-zookeeper --help' for more.\n");
+		return EXIT_TOOL_USAGE;
+	}
+	char why[1024];
+	struct offline_state s;
+	int r = offline_load(argv + 1, (size_t)(argc - 2), &OFFLINE_POINT_ALL, &s, why, sizeof(why));
+	if (r < 0) {
+		fprintf(stderr, "corrald export-zookeeper: %s\n", why);
+		return EXIT_FAILURE;
+	}
+	const char *zk_dir = argv[argc - 1];
+	r = zookeeper_export(zk_dir, &s.st, s.index, why, sizeof(why));
+	if (r < 0)
+		fprintf(stderr, "corrald export-zookeeper: %s\n", why);
+	else
+		printf("exported zxid 0x%" PRIx64 " (%zu nodes, %zu sessions) into %s/version-2 as "
+		       "ZooKeeper's snapshot.%" PRIx64 "\n", s.index, s.st.tree.nodes.count,
+		       s.st.sessions.by_id.count, zk_dir, s.index);
+	offline_free(&s);
+	return r < 0 ? EXIT_FAILURE : EXIT_SUCCESS;
 }
