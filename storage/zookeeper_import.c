@@ -179,12 +179,16 @@ static int read_snapshot_file(const char *path, uint8_t **ret, size_t *ret_len, 
 	return 0;
 }
 
-/* What loading a snapshot keeps: the file's ACL map. */
+struct acl_map_entry {
+	int64_t id;
+	struct acl_list *acl;
+};
+
+/* What loading a snapshot keeps: the file's ACL map, sorted by id. */
 struct snap_loader {
 	struct state *st;
 	const char *file;
-	int64_t *acl_ids;
-	struct acl_list **acls;
+	struct acl_map_entry *acls;
 	size_t acl_count;
 	char *why;
 	size_t why_size;
@@ -196,14 +200,19 @@ static int snap_damaged(struct snap_loader *l, size_t offset, const char *what)
 	return -EBADMSG;
 }
 
+static int acl_map_cmp(const void *a, const void *b)
+{
+	int64_t x = ((const struct acl_map_entry *)a)->id, y = ((const struct acl_map_entry *)b)->id;
+	return x < y ? -1 : x > y;
+}
+
 static int load_acl_map(struct snap_loader *l, struct jute_reader *r)
 {
 	int32_t n = jute_read_int(r);
 	if (r->error || n < 0 || (size_t)n > jute_remaining(r) / 12)
 		return snap_damaged(l, r->pos, "an ACL map that does not parse");
-	l->acl_ids = calloc((size_t)n + 1, sizeof(*l->acl_ids));
 	l->acls = calloc((size_t)n + 1, sizeof(*l->acls));
-	if (!l->acl_ids || !l->acls)
+	if (!l->acls)
 		return -ENOMEM;
 	for (int32_t i = 0; i < n; i++) {
 		size_t at = r->pos;
@@ -215,13 +224,14 @@ static int load_acl_map(struct snap_loader *l, struct jute_reader *r)
 			return err;
 		if (err < 0 || r->error)
 			return snap_damaged(l, at, "an ACL map entry that does not parse");
-		l->acls[i] = acl_intern(&l->st->tree.acls, e, count);
+		l->acls[i].acl = acl_intern(&l->st->tree.acls, e, count);
 		acl_entries_free(e, count);
-		if (!l->acls[i])
+		if (!l->acls[i].acl)
 			return -ENOMEM;
-		l->acl_ids[i] = id;
+		l->acls[i].id = id;
 		l->acl_count++;
 	}
+	qsort(l->acls, l->acl_count, sizeof(*l->acls), acl_map_cmp);
 	return 0;
 }
 
@@ -230,10 +240,10 @@ static struct acl_list *acl_by_id(const struct snap_loader *l, int64_t id)
 {
 	if (id == -1)
 		return l->st->tree.acls.open_acl;
-	for (size_t i = 0; i < l->acl_count; i++)
-		if (l->acl_ids[i] == id)
-			return l->acls[i];
-	return NULL;
+	struct acl_map_entry key = { .id = id };
+	const struct acl_map_entry *e = bsearch(&key, l->acls, l->acl_count, sizeof(*l->acls),
+						acl_map_cmp);
+	return e ? e->acl : NULL;
 }
 
 struct zk_node {
@@ -406,9 +416,8 @@ static int load_snapshot(struct snap_loader *l, const uint8_t *p, size_t len)
 static void snap_loader_free(struct snap_loader *l)
 {
 	for (size_t i = 0; i < l->acl_count; i++)
-		acl_unref(&l->st->tree.acls, l->acls[i]);
+		acl_unref(&l->st->tree.acls, l->acls[i].acl);
 	free(l->acls);
-	free(l->acl_ids);
 }
 
 /* Loads one snapshot file into a fresh state. */

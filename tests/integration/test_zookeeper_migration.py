@@ -194,7 +194,9 @@ def corral_on(tmp, data_dir):
 
 def check_import(tmp, zk_dir, want, sessions):
     data_dir = os.path.join(str(tmp), "imported")
+    os.mkdir(data_dir, 0o700)   # an empty one, as tmpfiles.d makes it, keeps its mode
     p = import_zookeeper(zk_dir, data_dir)
+    assert os.stat(data_dir).st_mode & 0o777 == 0o700
     assert "the tree's digest equals ZooKeeper's" in p.stdout, p.stdout
     srv = corral_on(tmp, data_dir)
     try:
@@ -330,3 +332,16 @@ def test_import_refuses_a_newer_snapshot_format(zookeeper_plain, tmp_path):
         f.write(struct.pack(">i", 3))
     err = assert_refused(tmp_path, copy, snaps[-1], 4)
     assert "format version 3" in err, err
+
+
+def test_import_skips_a_damaged_snapshot(zookeeper_plain, tmp_path):
+    """As ZooKeeper does: the snapshot before it, and the logs from there;
+    the tree's digest still equals the one ZooKeeper logged last."""
+    _, zk_dir, _, _ = zookeeper_plain
+    copy, _, snaps = damaged_copy(tmp_path, zk_dir, "snapshot")
+    with open(snaps[-1], "r+b") as f:
+        f.truncate(os.path.getsize(snaps[-1]) // 2)
+    p = import_zookeeper(copy, os.path.join(str(tmp_path), "older"))
+    assert f"skipping a damaged snapshot: {snaps[-1]}: offset" in p.stderr, p.stderr
+    assert "1 newer snapshots were damaged and skipped" in p.stdout, p.stdout
+    assert "the tree's digest equals ZooKeeper's" in p.stdout, p.stdout
