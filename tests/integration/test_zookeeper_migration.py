@@ -192,6 +192,18 @@ def corral_on(tmp, data_dir):
     return srv
 
 
+def assert_session_resumes(port, sid, passwd, path):
+    """A client of the session reconnects with its password and finds its
+    ephemeral (the connection then drops without closing the session)."""
+    c = jute.Client(port, timeout=30)
+    r = c.handshake(timeout_ms=30000, session_id=sid, passwd=passwd)
+    assert r["sessionId"] == sid and r["timeOut"] > 0, r
+    c.request("exists", jute.path_watch_body(path))
+    got = c.read_reply("exists")
+    assert got["err"] == 0 and got["body"]["stat"]["ephemeralOwner"] == sid, got
+    c.close()
+
+
 def check_import(tmp, zk_dir, want, sessions):
     data_dir = os.path.join(str(tmp), "imported")
     os.mkdir(data_dir, 0o700)   # an empty one, as tmpfiles.d makes it, keeps its mode
@@ -207,15 +219,16 @@ def check_import(tmp, zk_dir, want, sessions):
         assert not missing and not extra, f"missing {missing}, extra {extra}"
         diff = [(p, want[p], got[p]) for p in sorted(want) if want[p] != got[p]][:5]
         assert not diff, diff
-        # Sessions ZooKeeper had come back with their id and password.
-        for sid, passwd, path in sessions:
-            c = KazooClient(hosts=srv.hosts, timeout=30, client_id=(sid, passwd))
-            c.start(timeout=30)
-            assert c.client_id[0] == sid
-            data, stat = c.get(path)
-            assert stat.ephemeralOwner == sid
-            c.stop()
-            c.close()
+        # Sessions ZooKeeper had come back with their id and password: one
+        # through kazoo, closed after; one raw, left open for the export.
+        sid, passwd, path = sessions[0]
+        c = KazooClient(hosts=srv.hosts, timeout=30, client_id=(sid, passwd))
+        c.start(timeout=30)
+        assert c.client_id[0] == sid
+        assert c.get(path)[1].ephemeralOwner == sid
+        c.stop()
+        c.close()
+        assert_session_resumes(srv.port, *sessions[1])
         # A wrong password is still refused.
         sid, passwd, _ = sessions[0]
         raw = jute.Client(srv.port)
@@ -257,6 +270,8 @@ def test_import_gzip_snapshots_and_export_back(tmp_path):
     back.start(timeout=90)
     try:
         got = full_dump(back.port)
+        # A session ZooKeeper had, carried through corral, resumes in ZooKeeper.
+        assert_session_resumes(back.port, *sessions[1])
     finally:
         back.stop()
     assert sorted(got) == sorted(final)
