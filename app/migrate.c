@@ -33,7 +33,8 @@
 
 static void import_usage(FILE *out)
 {
-	fprintf(out, "Usage: corrald import-zookeeper [-c CONFIG] [--accept-torn-tail] ZK_DATA_DIR DATA_DIR\n"
+	fprintf(out, "Usage: corrald import-zookeeper [-c CONFIG] [--log-dir DIR] [--accept-torn-tail]\n"
+		"       ZK_DATA_DIR DATA_DIR\n"
 		"Makes DATA_DIR (new, or empty) a corral data directory holding Apache\n"
 		"ZooKeeper's state, read from ZK_DATA_DIR (ZooKeeper's dataDir, or its\n"
 		"version-2/ directory; ZooKeeper 3.4 to 3.9; stop ZooKeeper first): the\n"
@@ -43,14 +44,15 @@ static void import_usage(FILE *out)
 		"ZooKeeper's last. The server is the only member of a new cluster (the\n"
 		"server, ensemble and addresses of CONFIG, default " CONFIG_DEFAULT_PATH ").\n"
 		"  -c, --config FILE     the new server's configuration\n"
+		"  --log-dir DIR         ZooKeeper's dataLogDir, when its logs are kept apart\n"
 		"  --accept-torn-tail    a record cut short at the end of the last log (never\n"
 		"                        acknowledged by ZooKeeper) ends the import there\n");
 }
 
 static int import_usage_error(void)
 {
-	fprintf(stderr, "Usage: corrald import-zookeeper [-c CONFIG] [--accept-torn-tail] "
-		"ZK_DATA_DIR DATA_DIR\nTry 'corrald import-zookeeper --help' for more.\n");
+	fprintf(stderr, "Usage: corrald import-zookeeper [-c CONFIG] [--log-dir DIR] "
+		"[--accept-torn-tail] ZK_DATA_DIR DATA_DIR\nTry 'corrald import-zookeeper --help' for more.\n");
 	return EXIT_TOOL_USAGE;
 }
 
@@ -149,6 +151,7 @@ static int parse_import(int argc, char **argv, const char **ret_config,
 	static const struct option options[] = {
 		{ "config", required_argument, NULL, 'c' },
 		{ "accept-torn-tail", no_argument, NULL, 't' },
+		{ "log-dir", required_argument, NULL, 'L' },
 		{ "help", no_argument, NULL, 'h' },
 		{ 0 },
 	};
@@ -159,6 +162,8 @@ static int parse_import(int argc, char **argv, const char **ret_config,
 			*ret_config = optarg;
 		} else if (o == 't') {
 			opt->accept_torn_tail = true;
+		} else if (o == 'L') {
+			opt->log_dir = optarg;
 		} else if (o == 'h') {
 			import_usage(stdout);
 			return EXIT_SUCCESS;
@@ -183,6 +188,10 @@ static void print_imported(const char *data_dir, const struct zookeeper_import *
 	       res->snapshot_zxid, res->txns_applied, res->log_files, res->last_zxid,
 	       s->st.tree.nodes.count, s->st.sessions.by_id.count, data_dir, seconds,
 	       res->digest_checked ? "; the tree's digest equals ZooKeeper's" : "");
+	if (res->log_files == 0)
+		fprintf(stderr, "corrald import-zookeeper: warning: no log file was read: only the "
+			"snapshot's state was imported. If ZooKeeper keeps its logs apart "
+			"(dataLogDir), give --log-dir\n");
 	if (res->snapshots_skipped)
 		printf("  %u newer snapshots were damaged and skipped\n", res->snapshots_skipped);
 	if (res->orphan_ephemerals)

@@ -41,6 +41,9 @@ struct zookeeper_import {
 #define ZOOKEEPER_ORPHAN_TIMEOUT_MS 4000
 
 struct zookeeper_import_options {
+	/* ZooKeeper's dataLogDir, when its logs are kept apart (NULL: with the
+	 * snapshots). */
+	const char *log_dir;
 	/* A record cut short at the very end of the last log (ZooKeeper
 	 * stopped while writing it, before it acknowledged it) ends the import
 	 * there instead of failing it. */

@@ -513,25 +513,30 @@ static int finish(struct state *st, struct zk_apply *a, char *why, size_t why_si
 int zookeeper_import(const char *zk_dir, const struct zookeeper_import_options *opt,
 		     struct state *st, struct zookeeper_import *ret, char *why, size_t why_size)
 {
-	char dir[4200];
-	struct zk_files f = { 0 };
+	char dir[4200], log_dir[4200];
+	struct zk_files f = { 0 }, lf = { 0 };
 	memset(ret, 0, sizeof(*ret));
 	files_dir(zk_dir, dir, sizeof(dir));
+	/* dataLogDir, when ZooKeeper keeps its logs apart: the logs are there only. */
+	files_dir(opt->log_dir ? opt->log_dir : zk_dir, log_dir, sizeof(log_dir));
 	int err = list_files(dir, &f, why, why_size);
+	if (err == 0 && opt->log_dir)
+		err = list_files(log_dir, &lf, why, why_size);
+	const struct zk_files *logs = opt->log_dir ? &lf : &f;
 	if (err == 0)
 		err = load_newest_snapshot(dir, &f, opt, st, ret, why, why_size);
-	if (err < 0) {
-		files_free(&f);
-		return err;
+	if (err == 0) {
+		struct zk_apply a = { .st = st, .res = ret, .why = why, .why_size = why_size };
+		err = zk_read_logs(log_dir, logs->logs, logs->log_zxids, logs->log_count,
+				   ret->snapshot_zxid, opt, &a);
+		if (err == 0)
+			err = finish(st, &a, why, why_size);
+		if (err == -ENOMEM)
+			snprintf(why, why_size, "out of memory");
+		if (err < 0)
+			state_free(st);
 	}
-	struct zk_apply a = { .st = st, .res = ret, .why = why, .why_size = why_size };
-	err = zk_read_logs(dir, f.logs, f.log_zxids, f.log_count, ret->snapshot_zxid, opt, &a);
-	if (err == 0)
-		err = finish(st, &a, why, why_size);
-	if (err == -ENOMEM)
-		snprintf(why, why_size, "out of memory");
-	if (err < 0)
-		state_free(st);
 	files_free(&f);
+	files_free(&lf);
 	return err;
 }

@@ -360,3 +360,20 @@ def test_import_skips_a_damaged_snapshot(zookeeper_plain, tmp_path):
     assert f"skipping a damaged snapshot: {snaps[-1]}: offset" in p.stderr, p.stderr
     assert "1 newer snapshots were damaged and skipped" in p.stdout, p.stdout
     assert "the tree's digest equals ZooKeeper's" in p.stdout, p.stdout
+
+
+def test_import_reads_logs_kept_apart(zookeeper_plain, tmp_path):
+    """ZooKeeper's dataLogDir: the logs in a directory of their own."""
+    _, zk_dir, _, _ = zookeeper_plain
+    copy, logs, _ = damaged_copy(tmp_path, zk_dir, "snapshots")
+    log_dir = os.path.join(str(tmp_path), "logs", "version-2")
+    os.makedirs(log_dir)
+    for log in logs:
+        shutil.move(log, log_dir)
+    p = import_zookeeper(copy, os.path.join(str(tmp_path), "apart"),
+                         "--log-dir", os.path.dirname(log_dir))
+    assert f"from {len(logs)} log files" in p.stdout or "log files" in p.stdout, p.stdout
+    assert "the tree's digest equals ZooKeeper's" in p.stdout, p.stdout
+    # Without it, only the snapshot: the import says so.
+    p = import_zookeeper(copy, os.path.join(str(tmp_path), "without"))
+    assert "no log file was read" in p.stderr and "--log-dir" in p.stderr, p.stderr
