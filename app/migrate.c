@@ -25,7 +25,10 @@
 #include <time.h>
 #include <unistd.h>
 
+#include <sys/socket.h>
+
 #include "config.h"
+#include "sockaddr.h"
 #include "offline.h"
 #include "zookeeper.h"
 
@@ -145,13 +148,43 @@ static void report_skipped(const char *file, const char *reason)
 	fprintf(stderr, "corrald import-zookeeper: skipping a damaged snapshot: %s\n", reason);
 }
 
+/* Following: ZooKeeper's client address, tried every poll. */
+struct follow {
+	const char *address;
+	struct sockaddr_storage ss;
+	socklen_t len;
+	uint64_t reported_zxid;
+	struct timespec reported_at;
+};
+
+/* Whether ZooKeeper still takes connections at its client address. */
+static bool zookeeper_answers(void *ctx, const struct zookeeper_import *progress)
+{
+	struct follow *f = ctx;
+	struct timespec now;
+	clock_gettime(CLOCK_MONOTONIC, &now);
+	if (progress->last_zxid != f->reported_zxid && now.tv_sec > f->reported_at.tv_sec) {
+		printf("following %s: zxid 0x%" PRIx64 ", %" PRIu64 " txns applied\n", f->address,
+		       progress->last_zxid, progress->txns_applied);
+		fflush(stdout);
+		f->reported_zxid = progress->last_zxid;
+		f->reported_at = now;
+	}
+	int fd = socket(f->ss.ss_family, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	bool up = fd >= 0 && connect(fd, (const struct sockaddr *)&f->ss, f->len) == 0;
+	if (fd >= 0)
+		close(fd);
+	return up;
+}
+
 static int parse_import(int argc, char **argv, const char **ret_config,
-			struct zookeeper_import_options *opt)
+			struct zookeeper_import_options *opt, struct follow *follow)
 {
 	static const struct option options[] = {
 		{ "config", required_argument, NULL, 'c' },
 		{ "accept-torn-tail", no_argument, NULL, 't' },
 		{ "log-dir", required_argument, NULL, 'L' },
+		{ "follow", required_argument, NULL, 'f' },
 		{ "help", no_argument, NULL, 'h' },
 		{ 0 },
 	};
@@ -164,6 +197,15 @@ static int parse_import(int argc, char **argv, const char **ret_config,
 			opt->accept_torn_tail = true;
 		} else if (o == 'L') {
 			opt->log_dir = optarg;
+		} else if (o == 'f') {
+			if (sockaddr_parse(optarg, false, &follow->ss, &follow->len) < 0) {
+				fprintf(stderr, "corrald import-zookeeper: --follow: '%s' is not "
+					"IP:PORT\n", optarg);
+				return EXIT_TOOL_USAGE;
+			}
+			follow->address = optarg;
+			opt->keep_following = zookeeper_answers;
+			opt->ctx = follow;
 		} else if (o == 'h') {
 			import_usage(stdout);
 			return EXIT_SUCCESS;
@@ -200,11 +242,28 @@ static void print_imported(const char *data_dir, const struct zookeeper_import *
 		       ZOOKEEPER_ORPHAN_TIMEOUT_MS);
 }
 
+/* The cut-over: this process becomes corrald, serving the imported data
+ * on ZooKeeper's address, so clients reconnect where they were. */
+static int cut_over(const char *config_path, const char *data_dir, const char *address)
+{
+	char *argv[8] = { "corrald", "-d", (char *)data_dir, "-l", (char *)address };
+	if (config_path) {
+		argv[5] = "-c";
+		argv[6] = (char *)config_path;
+	}
+	printf("cutting over: corrald serves %s on %s\n", data_dir, address);
+	fflush(stdout);
+	execv("/proc/self/exe", argv);
+	fprintf(stderr, "corrald import-zookeeper: cannot start corrald: %s\n", strerror(errno));
+	return EXIT_FAILURE;
+}
+
 int tool_import_zookeeper(int argc, char **argv)
 {
 	const char *config_path = NULL;
 	struct zookeeper_import_options opt = { .skipped = report_skipped };
-	int status = parse_import(argc, argv, &config_path, &opt);
+	struct follow follow = { 0 };
+	int status = parse_import(argc, argv, &config_path, &opt, &follow);
 	if (status >= 0)
 		return status;
 	const char *zk_dir = argv[optind], *data_dir = argv[optind + 1];
@@ -240,6 +299,8 @@ int tool_import_zookeeper(int argc, char **argv)
 	if (r < 0)
 		fprintf(stderr, "corrald import-zookeeper: %s\n", why);
 	config_free(&cfg);
+	if (r == 0 && follow.address)
+		return cut_over(config_path, data_dir, follow.address);
 	return r < 0 ? EXIT_FAILURE : EXIT_SUCCESS;
 }
 

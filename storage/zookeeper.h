@@ -48,6 +48,14 @@ struct zookeeper_import_options {
 	 * stopped while writing it, before it acknowledged it) ends the import
 	 * there instead of failing it. */
 	bool accept_torn_tail;
+	/* Following a ZooKeeper that still runs: after the import, the txns
+	 * it goes on appending to its logs are read and applied every 100 ms
+	 * for as long as this says so (it is told where the import is); once
+	 * it says no (ZooKeeper stopped), what ZooKeeper wrote last is read
+	 * and the import ends. A record not all written yet is waited for, not
+	 * damage. NULL: an import of a stopped ZooKeeper. */
+	bool (*keep_following)(void *ctx, const struct zookeeper_import *progress);
+	void *ctx;
 	/* Told about each snapshot skipped (damaged), with the reason. */
 	void (*skipped)(const char *file, const char *reason);
 };

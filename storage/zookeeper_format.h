@@ -25,6 +25,14 @@ struct zk_apply {
 	uint64_t offset;		/* of the record being applied */
 	char *why;
 	size_t why_size;
+	/* Where reading a log is: the file offset of the bytes in hand, and
+	 * where the next record begins; following (a ZooKeeper still writing),
+	 * a record not all there at the end of the last file is waited for. */
+	uint64_t base, next;
+	bool following;
+	char log_name[256];		/* the log file read last */
+	uint64_t log_zxid;
+	uint64_t snap_zxid;
 	/* The tree digest ZooKeeper logged with the last txn (TxnDigest). */
 	int64_t digest_zxid;
 	int32_t digest_version;
@@ -39,6 +47,12 @@ int zk_apply_record(struct zk_apply *a, const uint8_t *p, size_t len, int64_t *r
 /* The session id's session, made as a placeholder when there is none (an
  * ephemeral seen before its createSession). NULL on ENOMEM. */
 struct session *zk_session_for(struct state *st, int64_t id);
+
+/* Following: reads what ZooKeeper appended since the last call (or
+ * zk_read_logs()): the rest of the file read last, then the newer ones of
+ * names. */
+int zk_follow_logs(const char *dir, char **names, const uint64_t *zxids, size_t count,
+		   const struct zookeeper_import_options *opt, struct zk_apply *a);
 
 /* Reads the log files after the snapshot at snap_zxid (names sorted by
  * their zxid, oldest first) and applies their txns. */

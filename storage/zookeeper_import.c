@@ -11,6 +11,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <time.h>
 
 #include <zlib.h>
 
@@ -510,6 +511,31 @@ static int finish(struct state *st, struct zk_apply *a, char *why, size_t why_si
 	return 0;
 }
 
+/* One look at the log directory: what ZooKeeper appended since. */
+static int follow_once(const char *log_dir, const struct zookeeper_import_options *opt,
+		       struct zk_apply *a)
+{
+	struct zk_files f = { 0 };
+	int err = list_files(log_dir, &f, a->why, a->why_size);
+	if (err == 0)
+		err = zk_follow_logs(log_dir, f.logs, f.log_zxids, f.log_count, opt, a);
+	files_free(&f);
+	return err;
+}
+
+static int follow(const char *log_dir, const struct zookeeper_import_options *opt,
+		  struct zk_apply *a)
+{
+	int err = 0;
+	while (err == 0 && opt->keep_following(opt->ctx, a->res)) {
+		nanosleep(&(struct timespec){ .tv_nsec = 100 * 1000 * 1000 }, NULL);
+		err = follow_once(log_dir, opt, a);
+	}
+	/* ZooKeeper stopped: what it wrote last (a record it never finished
+	 * writing, never acknowledged, is left out). */
+	return err == 0 ? follow_once(log_dir, opt, a) : err;
+}
+
 int zookeeper_import(const char *zk_dir, const struct zookeeper_import_options *opt,
 		     struct state *st, struct zookeeper_import *ret, char *why, size_t why_size)
 {
@@ -526,9 +552,12 @@ int zookeeper_import(const char *zk_dir, const struct zookeeper_import_options *
 	if (err == 0)
 		err = load_newest_snapshot(dir, &f, opt, st, ret, why, why_size);
 	if (err == 0) {
-		struct zk_apply a = { .st = st, .res = ret, .why = why, .why_size = why_size };
+		struct zk_apply a = { .st = st, .res = ret, .why = why, .why_size = why_size,
+				      .following = opt->keep_following != NULL };
 		err = zk_read_logs(log_dir, logs->logs, logs->log_zxids, logs->log_count,
 				   ret->snapshot_zxid, opt, &a);
+		if (err == 0 && opt->keep_following)
+			err = follow(log_dir, opt, &a);
 		if (err == 0)
 			err = finish(st, &a, why, why_size);
 		if (err == -ENOMEM)

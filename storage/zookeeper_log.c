@@ -432,6 +432,10 @@ static int bad_record(struct zk_apply *a, const char *what, const uint8_t *p, si
 		      size_t end, bool last_file, const struct zookeeper_import_options *opt,
 		      bool *ret_stop)
 {
+	if (a->following && last_file) {
+		*ret_stop = true;	/* not all written yet: the next poll reads it again */
+		return 0;
+	}
 	bool torn = last_file && (end >= len || all_zero(p + end, len - end));
 	if (torn && opt->accept_torn_tail) {
 		*ret_stop = true;
@@ -445,15 +449,12 @@ static int bad_record(struct zk_apply *a, const char *what, const uint8_t *p, si
 }
 
 /* Checks one log file's header and applies its records after snap_zxid. */
-static int read_log(const uint8_t *p, size_t len, bool last_file, uint64_t snap_zxid,
-		    const struct zookeeper_import_options *opt, struct zk_apply *a, bool *ret_stop)
+static int check_log_header(struct zk_apply *a, struct jute_reader *r)
 {
-	struct jute_reader r;
-	jute_reader_init(&r, p, len);
-	int32_t magic = jute_read_int(&r), version = jute_read_int(&r);
-	(void)jute_read_long(&r);	/* dbid */
+	int32_t magic = jute_read_int(r), version = jute_read_int(r);
+	(void)jute_read_long(r);	/* dbid */
 	a->offset = 0;
-	if (r.error || magic != ZK_LOG_MAGIC)
+	if (r->error || magic != ZK_LOG_MAGIC)
 		return damaged(a, "not a ZooKeeper txn log (no \"ZKLG\" header)");
 	if (version != ZK_FILE_FORMAT_VERSION) {
 		char what[160];
@@ -462,8 +463,29 @@ static int read_log(const uint8_t *p, size_t len, bool last_file, uint64_t snap_
 		damaged(a, what);
 		return -EPROTONOSUPPORT;
 	}
+	return 0;
+}
+
+/* Applies the records of p[0..len), the log file's bytes from a->base (0:
+ * from its header) after snap_zxid; a->next is where the next record
+ * begins. */
+static int read_log(const uint8_t *p, size_t len, bool last_file, uint64_t snap_zxid,
+		    const struct zookeeper_import_options *opt, struct zk_apply *a, bool *ret_stop)
+{
+	struct jute_reader r;
+	jute_reader_init(&r, p, len);
+	if (a->base == 0) {
+		if (a->following && len < 16) {
+			*ret_stop = true;	/* the header is not written yet */
+			return 0;
+		}
+		int err = check_log_header(a, &r);
+		if (err < 0)
+			return err;
+	}
+	a->next = a->base + r.pos;
 	while (r.pos < len) {
-		a->offset = r.pos;
+		a->offset = a->base + r.pos;
 		if (len - r.pos < 12)
 			return all_zero(p + r.pos, len - r.pos) ? 0 :
 				bad_record(a, "a record cut short", p, len, len, last_file, opt, ret_stop);
@@ -482,6 +504,7 @@ static int read_log(const uint8_t *p, size_t len, bool last_file, uint64_t snap_
 			return bad_record(a, "a record whose Adler-32 checksum does not match", p, len,
 					  end, last_file, opt, ret_stop);
 		r.pos = end;
+		a->next = a->base + end;
 		if (n < 32)
 			return damaged(a, "a record too short for a txn header");
 		uint64_t zxid_be;
@@ -525,12 +548,88 @@ int zk_read_logs(const char *dir, char **names, const uint64_t *zxids, size_t co
 		if (err < 0)
 			return err;
 		a->file = path;
+		a->base = 0;
 		err = read_log(p, len, i + 1 == count, snap_zxid, opt, a, &stop);
 		a->file = NULL;
 		free(p);
 		if (err < 0)
 			return err;
 		a->res->log_files++;
+		snprintf(a->log_name, sizeof(a->log_name), "%s", names[i]);
+		a->log_zxid = zxids[i];
+	}
+	a->snap_zxid = snap_zxid;
+	return 0;
+}
+
+/* Up to max bytes of path from offset. */
+static int read_range(const char *path, uint64_t offset, size_t max, uint8_t **ret,
+		      size_t *ret_len, char *why, size_t why_size)
+{
+	int fd = open(path, O_RDONLY | O_CLOEXEC);
+	uint8_t *p = malloc(max);
+	ssize_t n = fd >= 0 && p ? pread(fd, p, max, (off_t)offset) : -1;
+	int err = n < 0 ? (p ? errno : ENOMEM) : 0;
+	if (fd >= 0)
+		close(fd);
+	if (err) {
+		snprintf(why, why_size, "%s: %s", path, strerror(err));
+		free(p);
+		return -err;
+	}
+	*ret = p;
+	*ret_len = (size_t)n;
+	return 0;
+}
+
+/* Reads one file from a->next on (a->base = a->next), in chunks. */
+static int follow_file(const char *path, bool last, const struct zookeeper_import_options *opt,
+		       struct zk_apply *a)
+{
+	size_t chunk = 1 << 20;
+	for (;;) {
+		uint8_t *p;
+		size_t len;
+		a->base = a->next;
+		int err = read_range(path, a->base, chunk, &p, &len, a->why, a->why_size);
+		if (err < 0)
+			return err;
+		bool stop = false;
+		a->file = path;
+		err = read_log(p, len, last, a->snap_zxid, opt, a, &stop);
+		a->file = NULL;
+		free(p);
+		if (err < 0 || len < chunk)
+			return err;	/* the end of what is written */
+		if (!stop && a->next == a->base)
+			return 0;	/* the preallocated zeros */
+		if (stop && a->next != a->base)
+			return 0;	/* a record not all written yet */
+		if (stop && chunk >= (64u << 20))
+			return 0;
+		if (stop)
+			chunk *= 2;	/* a record longer than the chunk */
+	}
+}
+
+int zk_follow_logs(const char *dir, char **names, const uint64_t *zxids, size_t count,
+		   const struct zookeeper_import_options *opt, struct zk_apply *a)
+{
+	for (size_t i = 0; i < count; i++) {
+		if (zxids[i] < a->log_zxid || (zxids[i] == a->log_zxid && strcmp(names[i], a->log_name)))
+			continue;
+		if (zxids[i] != a->log_zxid || !a->log_name[0]) {
+			/* A log ZooKeeper began since: read from its header. */
+			a->next = 0;
+			snprintf(a->log_name, sizeof(a->log_name), "%s", names[i]);
+			a->log_zxid = zxids[i];
+			a->res->log_files++;
+		}
+		char path[4200];
+		snprintf(path, sizeof(path), "%.3900s/%.255s", dir, names[i]);
+		int err = follow_file(path, i + 1 == count, opt, a);
+		if (err < 0)
+			return err;
 	}
 	return 0;
 }
