@@ -36,11 +36,11 @@
 
 static void import_usage(FILE *out)
 {
-	fprintf(out, "Usage: corrald import-zookeeper [-c CONFIG] [--log-dir DIR] [--accept-torn-tail]\n"
-		"       ZK_DATA_DIR DATA_DIR\n"
+	fprintf(out, "Usage: corrald import-zookeeper [-c CONFIG] [--log-dir DIR] [--follow IP:PORT]\n"
+		"       [--accept-torn-tail] ZK_DATA_DIR DATA_DIR\n"
 		"Makes DATA_DIR (new, or empty) a corral data directory holding Apache\n"
 		"ZooKeeper's state, read from ZK_DATA_DIR (ZooKeeper's dataDir, or its\n"
-		"version-2/ directory; ZooKeeper 3.4 to 3.9; stop ZooKeeper first): the\n"
+		"version-2/ directory; ZooKeeper 3.4 to 3.9, stopped, or followed): the\n"
 		"newest sound snapshot, then every txn of the logs after it. Every node\n"
 		"keeps its Stat and ACL; sessions keep their ids, timeouts and ephemerals\n"
 		"and accept the password each client holds; corral's zxids continue above\n"
@@ -48,6 +48,10 @@ static void import_usage(FILE *out)
 		"server, ensemble and addresses of CONFIG, default " CONFIG_DEFAULT_PATH ").\n"
 		"  -c, --config FILE     the new server's configuration\n"
 		"  --log-dir DIR         ZooKeeper's dataLogDir, when its logs are kept apart\n"
+		"  --follow IP:PORT      ZooKeeper runs, serving clients at IP:PORT: after the\n"
+		"                        import, keep applying what it appends to its logs\n"
+		"                        until it stops answering there; then apply its last\n"
+		"                        txns and become corrald serving DATA_DIR on IP:PORT\n"
 		"  --accept-torn-tail    a record cut short at the end of the last log (never\n"
 		"                        acknowledged by ZooKeeper) ends the import there\n");
 }
@@ -55,7 +59,7 @@ static void import_usage(FILE *out)
 static int import_usage_error(void)
 {
 	fprintf(stderr, "Usage: corrald import-zookeeper [-c CONFIG] [--log-dir DIR] "
-		"[--accept-torn-tail] ZK_DATA_DIR DATA_DIR\nTry 'corrald import-zookeeper --help' for more.\n");
+		"[--follow IP:PORT] [--accept-torn-tail] ZK_DATA_DIR DATA_DIR\nTry 'corrald import-zookeeper --help' for more.\n");
 	return EXIT_TOOL_USAGE;
 }
 
