@@ -3,8 +3,8 @@
  * corral's state, and a snapshot ZooKeeper loads as its own written from
  * it: `corrald import-zookeeper` and `corrald export-zookeeper`.
  *
- * Import: the newest snapshot that checks out (plain, or gzip as
- * snapshot.compression.method=gz writes it; Adler-32 seal; the session
+ * Import: the newest snapshot that checks out (plain, gzip or snappy as
+ * snapshot.compression.method writes it; Adler-32 seal; the session
  * table, the ACL map, every node with its StatPersisted), then every txn of
  * the log files after it (Adler-32 per record, the preallocated zero tail
  * ends a file), applied with ZooKeeper's own rules (DataTree.processTxn:

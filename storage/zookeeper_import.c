@@ -13,6 +13,7 @@
 #include <sys/stat.h>
 #include <time.h>
 
+#include <snappy-c.h>
 #include <zlib.h>
 
 #include "quota.h"
@@ -131,17 +132,61 @@ static int list_files(const char *dir, struct zk_files *f, char *why, size_t why
 	return 0;
 }
 
-/* The snapshot file, uncompressed (gzip through zlib; a plain file as it is). */
+/* snappy-java's SnappyOutputStream, as snapshot.compression.method=snappy
+ * writes it: a header (0x82 "SNAPPY" 0, version, compatible version), then
+ * blocks of a big-endian length and that many bytes of raw snappy. */
+static int unsnappy(const char *path, const uint8_t *in, size_t in_len, uint8_t **ret,
+		    size_t *ret_len, char *why, size_t why_size)
+{
+	static const uint8_t magic[8] = { 0x82, 'S', 'N', 'A', 'P', 'P', 'Y', 0 };
+	if (in_len < 16 || memcmp(in, magic, sizeof(magic)) != 0) {
+		snprintf(why, why_size, "%s: offset 0: not a snappy stream (no SNAPPY header)", path);
+		return -EBADMSG;
+	}
+	size_t pos = 16, len = 0, cap = in_len * 2 + 4096;
+	uint8_t *out = malloc(cap);
+	const char *what = NULL;
+	while (out && pos < in_len && !what) {
+		uint32_t n;
+		size_t ulen;
+		if (in_len - pos < 4 || (n = (uint32_t)in[pos] << 24 | (uint32_t)in[pos + 1] << 16 |
+					 (uint32_t)in[pos + 2] << 8 | in[pos + 3]) > in_len - pos - 4) {
+			what = "a block cut short";
+			break;
+		}
+		if (snappy_uncompressed_length((const char *)in + pos + 4, n, &ulen) != SNAPPY_OK) {
+			what = "a damaged snappy block";
+			break;
+		}
+		while (out && cap - len < ulen) {
+			uint8_t *bigger = realloc(out, cap * 2);
+			if (!bigger)
+				free(out);
+			out = bigger;
+			cap *= 2;
+		}
+		if (out && snappy_uncompress((const char *)in + pos + 4, n, (char *)out + len,
+					     &ulen) != SNAPPY_OK)
+			what = "a damaged snappy block";
+		len += ulen;
+		if (!what)
+			pos += 4 + n;
+	}
+	if (!out || what) {
+		snprintf(why, why_size, "%s: offset %zu: %s", path, pos, out ? what : "out of memory");
+		free(out);
+		return out ? -EBADMSG : -ENOMEM;
+	}
+	*ret = out;
+	*ret_len = len;
+	return 0;
+}
+
+/* The snapshot file, uncompressed (gzip through zlib, snappy through
+ * libsnappy; a plain file as it is). */
 static int read_snapshot_file(const char *path, uint8_t **ret, size_t *ret_len, char *why,
 			      size_t why_size)
 {
-	size_t plen = strlen(path);
-	if (plen > 7 && strcmp(path + plen - 7, ".snappy") == 0) {
-		snprintf(why, why_size, "%s: snappy-compressed (snapshot.compression.method=snappy), "
-			 "which this corrald does not read: start ZooKeeper once with "
-			 "snapshot.compression.method=gz or none to write a snapshot it reads", path);
-		return -EPROTONOSUPPORT;
-	}
 	gzFile gz = gzopen(path, "rb");	/* reads a plain file through, as it is */
 	if (!gz) {
 		snprintf(why, why_size, "%s: %s", path, strerror(errno ? errno : ENOMEM));
@@ -174,6 +219,12 @@ static int read_snapshot_file(const char *path, uint8_t **ret, size_t *ret_len, 
 			 !p ? "out of memory" : what[0] ? what : "a damaged compressed stream");
 		free(p);
 		return p ? -EBADMSG : -ENOMEM;
+	}
+	size_t plen = strlen(path);
+	if (plen > 7 && strcmp(path + plen - 7, ".snappy") == 0) {
+		int err = unsnappy(path, p, len, ret, ret_len, why, why_size);
+		free(p);
+		return err;
 	}
 	*ret = p;
 	*ret_len = len;

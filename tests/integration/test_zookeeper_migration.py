@@ -10,7 +10,7 @@ data, every Stat field, ACL) is taken; ZooKeeper is killed (SIGKILL: its
 last log keeps its preallocated zero tail); corral imports the directory,
 starts on it and must answer the same dump. A session left open in
 ZooKeeper reconnects to corral with its id and the password ZooKeeper gave
-it, and finds its ephemeral. One run writes gzip snapshots. Damaged inputs
+it, and finds its ephemeral. One run writes gzip snapshots, one snappy. Damaged inputs
 (a truncated log, a bad checksum, a snapshot of a newer format) fail with
 the file and offset named, and leave no data directory behind.
 
@@ -260,7 +260,9 @@ def test_import_gzip_snapshots_and_export_back(tmp_path):
         tmp_path, "zookeeper-gz", 2000,
         {"zookeeper.snapshot.compression.method": "gz", "zookeeper.snapCount": "600"},
         stop="stop")
-    assert glob.glob(os.path.join(zk_dir, "version-2", "snapshot.*.gz"))
+    snaps = glob.glob(os.path.join(zk_dir, "version-2", "snapshot.*"))
+    newest = max(snaps, key=lambda p: int(p.split("snapshot.")[1].split(".")[0], 16))
+    assert newest.endswith(".gz"), snaps
     data_dir, final = check_import(tmp_path, zk_dir, want, sessions)
     # And back: corral's export, loaded by ZooKeeper, answers the same dump.
     back = ZooKeeper(str(tmp_path), name="zookeeper-back", system=merge_system({}))
@@ -377,3 +379,14 @@ def test_import_reads_logs_kept_apart(zookeeper_plain, tmp_path):
     # Without it, only the snapshot: the import says so.
     p = import_zookeeper(copy, os.path.join(str(tmp_path), "without"))
     assert "no log file was read" in p.stderr and "--log-dir" in p.stderr, p.stderr
+
+
+def test_import_snappy_snapshots(tmp_path):
+    zk_dir, want, sessions = run_zookeeper(
+        tmp_path, "zookeeper-snappy", 1000,
+        {"zookeeper.snapshot.compression.method": "snappy", "zookeeper.snapCount": "400"},
+        stop="stop")
+    snaps = glob.glob(os.path.join(zk_dir, "version-2", "snapshot.*"))
+    newest = max(snaps, key=lambda p: int(p.split("snapshot.")[1].split(".")[0], 16))
+    assert newest.endswith(".snappy"), snaps
+    check_import(tmp_path, zk_dir, want, sessions)
