@@ -2,13 +2,14 @@
 import-zookeeper --follow HOST:PORT` imports a running ZooKeeper's data
 directory, keeps applying what it appends to its logs, and once ZooKeeper
 stops, applies its last txns and becomes corrald serving on ZooKeeper's
-address. kazoo clients connected to ZooKeeper, each with an ephemeral and a
+address. kazoo clients and a Java client connected to ZooKeeper, each with an ephemeral and a
 watch, and a writer running: after the cut-over every client has the same
 session id, its ephemeral is there, its watch fires on the next change, and
 every write ZooKeeper acknowledged is in corral.
 
 Environment: CORRALD (meson sets it)."""
 import os
+import shutil
 import signal
 import subprocess
 import threading
@@ -45,6 +46,24 @@ class Writer(threading.Thread):
             i += 1
 
 
+HERE = os.path.dirname(os.path.abspath(__file__))
+
+
+def java_client(tmp, hosts):
+    """The Java client (java/CutoverClient.java), compiled here, started."""
+    if not shutil.which("javac"):
+        pytest.skip("javac missing")
+    out = os.path.join(str(tmp), "java")
+    os.makedirs(out, exist_ok=True)
+    subprocess.run(["javac", "-nowarn", "-d", out, "-cp", harness.ZK_CLASSPATH,
+                    os.path.join(HERE, "java", "CutoverClient.java")], check=True, timeout=120)
+    log = os.path.join(str(tmp), "java-client.log")
+    with open(log, "w") as f:
+        p = subprocess.Popen(["java", "-cp", f"{out}:{harness.ZK_CLASSPATH}", "CutoverClient",
+                              hosts, "/java-eph"], stdout=f, stderr=subprocess.DEVNULL)
+    return p, log
+
+
 def output(path):
     with open(path) as f:
         return f.read()
@@ -65,6 +84,9 @@ def test_live_cut_over_keeps_sessions_ephemerals_watches_and_writes(tmp_path):
         events = []
         c.get("/watched", watch=events.append)
         clients.append((c, c.client_id[0], events))
+    java, java_log = java_client(tmp_path, hosts)
+    wait_until(lambda: "READY" in output(java_log), 60, what="the Java client")
+    java_sid = int(output(java_log).split("READY ")[1].split()[0])
     writer = Writer(hosts)
     writer.start()
     wait_until(lambda: len(writer.acked) > 50, 30, what="writes to ZooKeeper")
@@ -103,12 +125,19 @@ def test_live_cut_over_keeps_sessions_ephemerals_watches_and_writes(tmp_path):
         setup.set("/watched", b"after")
         for c, sid, events in clients:
             wait_until(lambda: events, 30, what="the watch to fire")
+        wait_until(lambda: "FIRED" in output(java_log), 60, what="the Java client's watch",
+                   detail=lambda: output(java_log))
+        assert output(java_log).split("FIRED ")[1].split() == [str(java_sid), str(java_sid)]
+        java.wait(30)
         missing = [i for i in writer.acked if not setup.exists(f"/w/n{i}")]
         assert not missing, missing[:10]
     finally:
         writer.stop_flag.set()
         harness.stop_kazoo([c for c, _, _ in clients] + [setup, writer.zk], timeout=10,
                            raise_stuck=False)
+        if java.poll() is None:
+            java.kill()
+            java.wait(30)
         if follower.poll() is None:
             follower.send_signal(signal.SIGTERM)
             follower.wait(30)
