@@ -239,7 +239,8 @@ static void print_imported(const char *data_dir, const struct zookeeper_import *
 			"snapshot's state was imported. If ZooKeeper keeps its logs apart "
 			"(dataLogDir), give --log-dir\n");
 	if (res->snapshots_skipped)
-		printf("  %u newer snapshots were damaged and skipped\n", res->snapshots_skipped);
+		printf("  %u newer snapshot%s damaged and skipped\n", res->snapshots_skipped,
+		       res->snapshots_skipped == 1 ? " was" : "s were");
 	if (res->orphan_ephemerals)
 		printf("  %u ephemerals belonged to sessions ZooKeeper no longer had: they go when "
 		       "those sessions expire, %u ms after corral starts\n", res->orphan_ephemerals,

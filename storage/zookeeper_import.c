@@ -381,9 +381,13 @@ static int load_nodes(struct snap_loader *l, struct jute_reader *r)
 		if (n.plen == 1 && n.path[0] == '/')
 			return 0;	/* DataTree.serializeNodes' end mark */
 		read_node(r, &n);
+		if (r->error && r->len - at < 4096)
+			return snap_damaged(l, at, "the file ends inside a node: cut short (a snapshot "
+					    "ZooKeeper did not finish writing?)");
 		if (r->error || n.dlen < -1 || (n.plen > 0 && n.path[0] != '/') ||
 		    memchr(n.path, 0, (size_t)n.plen))
-			return snap_damaged(l, at, "a node that does not parse");
+			return snap_damaged(l, at, "a node that does not parse (or the file is cut "
+					    "short there)");
 		int err = load_node(l, &n, at);
 		if (err < 0)
 			return err;
@@ -548,13 +552,12 @@ static int finish(struct state *st, struct zk_apply *a, char *why, size_t why_si
 		return -ENOMEM;
 	st->last_zxid = (int64_t)a->res->last_zxid;
 	state_note_digest(st);
-	if (a->digest_zxid && a->digest_version == TREE_DIGEST_VERSION &&
-	    (uint64_t)a->digest_zxid == a->res->last_zxid) {
+	if (a->digest_zxid && a->digest_version == TREE_DIGEST_VERSION) {
 		if (a->digest != st->tree.digest) {
 			snprintf(why, why_size, "the imported tree's digest (%" PRIx64 ") differs from "
 				 "ZooKeeper's at zxid 0x%" PRIx64 " (%" PRIx64 "): the import does not "
 				 "reproduce ZooKeeper's tree; nothing was written", st->tree.digest,
-				 a->res->last_zxid, a->digest);
+				 (uint64_t)a->digest_zxid, a->digest);
 			return -EBADMSG;
 		}
 		a->res->digest_checked = true;

@@ -326,9 +326,13 @@ static int apply_txn(struct zk_apply *a, int32_t type, struct jute_reader *r, in
 		return apply_delete(a, path, plen, zxid);
 	case ZK_OP_SET_DATA:
 		return apply_set_data(a, r, zxid, time_ms);
-	case ZK_OP_CHECK:
-	case ZK_OP_ERROR:
-		return 0;
+	case ZK_OP_CHECK:	/* CheckVersionTxn: nothing to apply */
+		jute_read_string(r, &path, &plen);
+		(void)jute_read_int(r);
+		return r->error ? damaged(a, "a check txn that does not parse") : 0;
+	case ZK_OP_ERROR:	/* ErrorTxn: a request that failed changed nothing */
+		(void)jute_read_int(r);
+		return r->error ? damaged(a, "an error txn that does not parse") : 0;
 	}
 	if (in_multi)
 		return damaged(a, "a multi holds an op ZooKeeper never puts in one");
@@ -341,9 +345,15 @@ static int apply_txn(struct zk_apply *a, int32_t type, struct jute_reader *r, in
 		return apply_create_session(a, r, client);
 	case ZK_OP_CLOSE_SESSION:
 		return apply_close_session(a, r, client, zxid);
-	case ZK_OP_RECONFIG:
+	case ZK_OP_RECONFIG: {
 		/* A setData of /zookeeper/config: corral keeps its own membership. */
-		return 0;
+		const uint8_t *data;
+		int32_t dlen;
+		jute_read_string(r, &path, &plen);
+		jute_read_buffer(r, &data, &dlen);
+		(void)jute_read_int(r);
+		return r->error ? damaged(a, "a reconfig txn that does not parse") : 0;
+	}
 	}
 	char what[96];
 	snprintf(what, sizeof(what), "a txn of type %d, which ZooKeeper does not write", type);
@@ -380,7 +390,10 @@ int zk_apply_record(struct zk_apply *a, const uint8_t *p, size_t len, int64_t *r
 		a->digest_version = jute_read_int(&digest);
 		a->digest = (uint64_t)jute_read_long(&digest);
 		a->digest_zxid = zxid;
-	} else {
+	} else if (type != ZK_OP_ERROR) {
+		/* A txn that may have changed the tree, without the digest after
+		 * it: the one before no longer tells. (An error txn, which ZooKeeper
+		 * logs without one, changed nothing.) */
 		a->digest_zxid = 0;
 	}
 	a->res->last_time_ms = time_ms;
