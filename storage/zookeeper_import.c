@@ -174,8 +174,9 @@ static int unsnappy(const char *path, const uint8_t *in, size_t in_len, uint8_t 
 	}
 	if (!out || what) {
 		snprintf(why, why_size, "%s: offset %zu: %s", path, pos, out ? what : "out of memory");
+		int err = out ? -EBADMSG : -ENOMEM;
 		free(out);
-		return out ? -EBADMSG : -ENOMEM;
+		return err;
 	}
 	*ret = out;
 	*ret_len = len;
@@ -217,8 +218,9 @@ static int read_snapshot_file(const char *path, uint8_t **ret, size_t *ret_len, 
 	if (!p || n < 0 || (errnum != Z_OK && errnum != Z_STREAM_END)) {
 		snprintf(why, why_size, "%s: offset %zu of the uncompressed stream: %s", path, len,
 			 !p ? "out of memory" : what[0] ? what : "a damaged compressed stream");
+		int err = p ? -EBADMSG : -ENOMEM;
 		free(p);
-		return p ? -EBADMSG : -ENOMEM;
+		return err;
 	}
 	size_t plen = strlen(path);
 	if (plen > 7 && strcmp(path + plen - 7, ".snappy") == 0) {

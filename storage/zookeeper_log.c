@@ -423,8 +423,9 @@ static int read_file(const char *path, uint8_t **ret, size_t *ret_len, char *why
 	close(fd);
 	if (!p || got != (size_t)st.st_size) {
 		snprintf(why, why_size, "%s: %s", path, p ? "cannot read it whole" : "out of memory");
+		int err = p ? -EIO : -ENOMEM;
 		free(p);
-		return p ? -EIO : -ENOMEM;
+		return err;
 	}
 	*ret = p;
 	*ret_len = got;
