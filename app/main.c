@@ -68,6 +68,8 @@ static void usage(FILE *out)
 		"Usage: corrald [OPTIONS]\n"
 		"       corrald dump [--at-zxid Z] SOURCE...\n"
 		"       corrald restore [-c FILE] [--to-zxid Z | --to-time T] SOURCE... DATA_DIR\n"
+		"       corrald import-zookeeper [-c FILE] [--log-dir DIR] [--follow IP:PORT] [--accept-torn-tail] ZK_DATA_DIR DATA_DIR\n"
+		"       corrald export-zookeeper SOURCE... ZK_DATA_DIR\n"
 		"A ZooKeeper-compatible coordination service.\n\n"
 		"  -c, --config FILE      configuration file (default " CONFIG_DEFAULT_PATH ";\n"
 		"                         when that file is missing, built-in defaults)\n"
@@ -335,6 +337,14 @@ int main(int argc, char **argv)
 	if (!o.listen)
 		return EXIT_FAILURE;
 	/* The commands on files, without a server. */
+	if (argc > 1 && strcmp(argv[1], "import-zookeeper") == 0) {
+		free(o.listen);
+		return tool_import_zookeeper(argc - 1, argv + 1);
+	}
+	if (argc > 1 && strcmp(argv[1], "export-zookeeper") == 0) {
+		free(o.listen);
+		return tool_export_zookeeper(argc - 1, argv + 1);
+	}
 	if (argc > 1 && (strcmp(argv[1], "dump") == 0 || strcmp(argv[1], "restore") == 0)) {
 		free(o.listen);
 		return strcmp(argv[1], "dump") == 0 ? tool_dump(argc - 1, argv + 1)

@@ -351,7 +351,7 @@ static int prepare_data_dir(const char *dir, char *why, size_t why_size)
 	return 0;
 }
 
-static int load_restore_config(const char *path, struct server_config *cfg, char *why,
+int tool_load_config(const char *path, struct server_config *cfg, char *why,
 			       size_t why_size)
 {
 	int r = config_init_defaults(cfg);
@@ -367,16 +367,14 @@ static int load_restore_config(const char *path, struct server_config *cfg, char
 	return r;
 }
 
-static void print_cluster(const struct wal_identity *id)
+void tool_print_cluster(const struct wal_identity *id)
 {
 	for (int i = 0; i < WAL_CLUSTER_ID_BYTES; i++)
 		printf("%02x", id->cluster_id[i]);
 }
 
-/* Writes the state into the new data directory as cfg's server, alone in a
- * new cluster. */
-static int write_restored(const struct restore_args *a, const struct server_config *cfg,
-			  const struct offline_state *s, char *why, size_t why_size)
+int tool_write_data_dir(const char *data_dir, const struct server_config *cfg,
+			const struct offline_state *s, char *why, size_t why_size)
 {
 	const struct ensemble_config *ens = cfg->in_ensemble ? &cfg->ensemble : NULL;
 	struct datadir_meta meta = { .term = s->term ? s->term : 1 };
@@ -395,19 +393,31 @@ static int write_restored(const struct restore_args *a, const struct server_conf
 		free(m.conf);
 		return -EEXIST;
 	}
-	r = prepare_data_dir(a->data_dir, why, why_size);
+	r = prepare_data_dir(data_dir, why, why_size);
 	char path[4200];
-	snapshot_path(a->data_dir, m.index, path, sizeof(path));
+	snapshot_path(data_dir, m.index, path, sizeof(path));
 	if (r == 0 && (r = snapshot_write_file(path, &meta.identity, &s->st, &m)) < 0)
 		snprintf(why, why_size, "%.900s: %s", path, strerror(-r));
-	if (r == 0 && (r = datadir_meta_write(a->data_dir, &meta)) < 0)
-		snprintf(why, why_size, "%s/raft.meta: %s", a->data_dir, strerror(-r));
+	if (r == 0 && (r = datadir_meta_write(data_dir, &meta)) < 0)
+		snprintf(why, why_size, "%s/raft.meta: %s", data_dir, strerror(-r));
 	free(m.conf);
+	return r;
+}
+
+/* Writes the state into the new data directory as cfg's server, alone in a
+ * new cluster. */
+static int write_restored(const struct restore_args *a, const struct server_config *cfg,
+			  const struct offline_state *s, char *why, size_t why_size)
+{
+	int r = tool_write_data_dir(a->data_dir, cfg, s, why, why_size);
 	if (r == 0) {
+		struct datadir_meta meta;
+		char ignored[256];
+		datadir_meta_read(a->data_dir, &meta, ignored, sizeof(ignored));
 		printf("restored zxid 0x%" PRIx64 " (%zu nodes, %zu sessions) into %s: server %u, alone "
 		       "in the new cluster ", s->index, s->st.tree.nodes.count,
 		       s->st.sessions.by_id.count, a->data_dir, cfg->ensemble.id);
-		print_cluster(&meta.identity);
+		tool_print_cluster(&meta.identity);
 		printf("\n");
 	}
 	return r;
@@ -421,7 +431,7 @@ int tool_restore(int argc, char **argv)
 		return status;
 	char why[1024];
 	struct server_config cfg;
-	if (load_restore_config(a.config_path, &cfg, why, sizeof(why)) < 0) {
+	if (tool_load_config(a.config_path, &cfg, why, sizeof(why)) < 0) {
 		fprintf(stderr, "corrald restore: configuration: %s\n", why);
 		config_free(&cfg);
 		return 78;	/* EX_CONFIG, as corrald's */

@@ -125,6 +125,10 @@ void session_remove(struct session_table *t, struct session *s)
 
 int64_t session_next_id(struct session_table *t)
 {
+	/* Ids imported from ZooKeeper (corrald import-zookeeper) follow the
+	 * same scheme from ZooKeeper's clock: never hand one out again. */
+	while (session_lookup(t, t->next_id))
+		t->next_id++;
 	return t->next_id++;
 }
 

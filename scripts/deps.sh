@@ -5,7 +5,7 @@
 set -euo pipefail
 
 build_pkgs=(gcc meson ninja-build pkg-config liburing-dev libsystemd-dev libyaml-dev libssl-dev
-            zlib1g-dev libmicrohttpd-dev libisal-dev)
+            zlib1g-dev libmicrohttpd-dev libisal-dev libsnappy-dev)
 test_pkgs=(libcmocka-dev python3-kazoo python3-pytest libzookeeper-mt-dev zookeeper-bin zookeeper
            default-jre-headless openjdk-17-jdk-headless libcurator-recipes-java libslf4j-java
            debootstrap systemd-container build-essential dpkg-dev debhelper iproute2 procps git

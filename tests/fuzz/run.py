@@ -29,7 +29,7 @@ import time
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 TARGETS = ["fuzz_client_request", "fuzz_connect", "fuzz_peer_message", "fuzz_txn",
-           "fuzz_wal_segment", "fuzz_snapshot", "fuzz_config"]
+           "fuzz_wal_segment", "fuzz_snapshot", "fuzz_config", "fuzz_zookeeper"]
 
 
 def log(msg):

@@ -1,0 +1,350 @@
+/* migrate: moving from Apache ZooKeeper to corral and back, offline:
+ * `corrald import-zookeeper` and `corrald export-zookeeper` (tools.h).
+ *
+ * They are corrald's verbs, not corralctl's, for the reason restore is:
+ * they read and write data directories on this machine, with no server
+ * running on them, and need nothing corralctl has (a connection, a
+ * session). The reading and writing of ZooKeeper's files is the storage
+ * layer's (zookeeper.h); corral's data directory is written as restore
+ * writes it (tool_write_data_dir()), into a temporary directory beside the
+ * target that is renamed over it at the end, so an import that fails
+ * leaves nothing half written. */
+#include "tools.h"
+
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <getopt.h>
+#include <inttypes.h>
+#include <libgen.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <sys/socket.h>
+
+#include "config.h"
+#include "sockaddr.h"
+#include "offline.h"
+#include "zookeeper.h"
+
+#define EXIT_TOOL_USAGE 64	/* EX_USAGE */
+
+static void import_usage(FILE *out)
+{
+	fprintf(out, "Usage: corrald import-zookeeper [-c CONFIG] [--log-dir DIR] [--follow IP:PORT]\n"
+		"       [--accept-torn-tail] ZK_DATA_DIR DATA_DIR\n"
+		"Makes DATA_DIR (new, or empty) a corral data directory holding Apache\n"
+		"ZooKeeper's state, read from ZK_DATA_DIR (ZooKeeper's dataDir, or its\n"
+		"version-2/ directory; ZooKeeper 3.4 to 3.9, stopped, or followed): the\n"
+		"newest sound snapshot, then every txn of the logs after it. Every node\n"
+		"keeps its Stat and ACL; sessions keep their ids, timeouts and ephemerals\n"
+		"and accept the password each client holds; corral's zxids continue above\n"
+		"ZooKeeper's last. The server is the only member of a new cluster (the\n"
+		"server, ensemble and addresses of CONFIG, default " CONFIG_DEFAULT_PATH ").\n"
+		"  -c, --config FILE     the new server's configuration\n"
+		"  --log-dir DIR         ZooKeeper's dataLogDir, when its logs are kept apart\n"
+		"  --follow IP:PORT      ZooKeeper runs, serving clients at IP:PORT: after the\n"
+		"                        import, keep applying what it appends to its logs\n"
+		"                        until it stops answering there; then apply its last\n"
+		"                        txns and become corrald serving DATA_DIR on IP:PORT\n"
+		"  --accept-torn-tail    a record cut short at the end of the last log (never\n"
+		"                        acknowledged by ZooKeeper) ends the import there\n");
+}
+
+static int import_usage_error(void)
+{
+	fprintf(stderr, "Usage: corrald import-zookeeper [-c CONFIG] [--log-dir DIR] "
+		"[--follow IP:PORT] [--accept-torn-tail] ZK_DATA_DIR DATA_DIR\nTry 'corrald import-zookeeper --help' for more.\n");
+	return EXIT_TOOL_USAGE;
+}
+
+static bool directory_usable(const char *dir, bool *ret_exists)
+{
+	DIR *d = opendir(dir);
+	*ret_exists = d != NULL || errno != ENOENT;
+	if (!d)
+		return errno == ENOENT;
+	bool empty = true;
+	for (struct dirent *e; (e = readdir(d));)
+		if (strcmp(e->d_name, ".") != 0 && strcmp(e->d_name, "..") != 0)
+			empty = false;
+	closedir(d);
+	return empty;
+}
+
+/* Removes what a failed import wrote into its temporary directory. */
+static void remove_tree(const char *dir)
+{
+	DIR *d = opendir(dir);
+	for (struct dirent *e; d && (e = readdir(d));) {
+		if (strcmp(e->d_name, ".") == 0 || strcmp(e->d_name, "..") == 0)
+			continue;
+		char path[4300];
+		snprintf(path, sizeof(path), "%s/%s", dir, e->d_name);
+		if (unlink(path) < 0 && (errno == EISDIR || errno == EPERM))
+			remove_tree(path);
+	}
+	if (d)
+		closedir(d);
+	rmdir(dir);
+}
+
+static int fsync_dir(const char *dir)
+{
+	int fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (fd < 0)
+		return -errno;
+	int r = fsync(fd) < 0 ? -errno : 0;
+	close(fd);
+	return r;
+}
+
+/* Writes s into a temporary directory beside data_dir, then renames it to
+ * data_dir (which, when it exists, is empty: it keeps its owner and mode). */
+static int write_beside(const char *data_dir, const struct server_config *cfg,
+			const struct offline_state *s, char *why, size_t why_size)
+{
+	bool exists;
+	if (!directory_usable(data_dir, &exists)) {
+		snprintf(why, why_size, "%s: not an empty directory; import into a new or empty one",
+			 data_dir);
+		return -EEXIST;
+	}
+	char copy[4096], copy2[4096], tmp[4300];
+	snprintf(copy, sizeof(copy), "%s", data_dir);
+	snprintf(copy2, sizeof(copy2), "%s", data_dir);
+	const char *parent = dirname(copy);
+	snprintf(tmp, sizeof(tmp), "%s/.%s.import-XXXXXX", parent, basename(copy2));
+	if (!mkdtemp(tmp)) {
+		snprintf(why, why_size, "%s: cannot make a temporary directory: %s", parent,
+			 strerror(errno));
+		return -errno;
+	}
+	struct stat target;
+	if (exists && stat(data_dir, &target) == 0) {
+		(void)chmod(tmp, target.st_mode & 07777);
+		if (chown(tmp, target.st_uid, target.st_gid) < 0 && getuid() == 0)
+			(void)0;	/* an unprivileged import keeps its own owner */
+	} else {
+		(void)chmod(tmp, 0750);
+	}
+	int r = tool_write_data_dir(tmp, cfg, s, why, why_size);
+	if (r == 0 && rename(tmp, data_dir) < 0) {
+		r = -errno;
+		snprintf(why, why_size, "cannot rename %.400s to %.400s: %s", tmp, data_dir,
+			 strerror(-r));
+	}
+	if (r < 0) {
+		remove_tree(tmp);
+		return r;
+	}
+	return fsync_dir(parent);
+}
+
+static void report_skipped(const char *file, const char *reason)
+{
+	(void)file;
+	fprintf(stderr, "corrald import-zookeeper: skipping a damaged snapshot: %s\n", reason);
+}
+
+/* Following: ZooKeeper's client address, tried every poll. */
+struct follow {
+	const char *address;
+	struct sockaddr_storage ss;
+	socklen_t len;
+	uint64_t reported_zxid;
+	struct timespec reported_at;
+};
+
+/* Whether ZooKeeper still takes connections at its client address. */
+static bool zookeeper_answers(void *ctx, const struct zookeeper_import *progress)
+{
+	struct follow *f = ctx;
+	struct timespec now;
+	clock_gettime(CLOCK_MONOTONIC, &now);
+	if (progress->last_zxid != f->reported_zxid && now.tv_sec > f->reported_at.tv_sec) {
+		printf("following %s: zxid 0x%" PRIx64 ", %" PRIu64 " txns applied\n", f->address,
+		       progress->last_zxid, progress->txns_applied);
+		fflush(stdout);
+		f->reported_zxid = progress->last_zxid;
+		f->reported_at = now;
+	}
+	int fd = socket(f->ss.ss_family, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	bool up = fd >= 0 && connect(fd, (const struct sockaddr *)&f->ss, f->len) == 0;
+	if (fd >= 0)
+		close(fd);
+	return up;
+}
+
+static int parse_import(int argc, char **argv, const char **ret_config,
+			struct zookeeper_import_options *opt, struct follow *follow)
+{
+	static const struct option options[] = {
+		{ "config", required_argument, NULL, 'c' },
+		{ "accept-torn-tail", no_argument, NULL, 't' },
+		{ "log-dir", required_argument, NULL, 'L' },
+		{ "follow", required_argument, NULL, 'f' },
+		{ "help", no_argument, NULL, 'h' },
+		{ 0 },
+	};
+	int o;
+	opterr = 0;
+	while ((o = getopt_long(argc, argv, ":c:h", options, NULL)) != -1) {
+		if (o == 'c') {
+			*ret_config = optarg;
+		} else if (o == 't') {
+			opt->accept_torn_tail = true;
+		} else if (o == 'L') {
+			opt->log_dir = optarg;
+		} else if (o == 'f') {
+			if (sockaddr_parse(optarg, false, &follow->ss, &follow->len) < 0) {
+				fprintf(stderr, "corrald import-zookeeper: --follow: '%s' is not "
+					"IP:PORT\n", optarg);
+				return EXIT_TOOL_USAGE;
+			}
+			follow->address = optarg;
+			opt->keep_following = zookeeper_answers;
+			opt->ctx = follow;
+		} else if (o == 'h') {
+			import_usage(stdout);
+			return EXIT_SUCCESS;
+		} else {
+			fprintf(stderr, "corrald import-zookeeper: %s '%s'\n", o == ':' ?
+				"a value is missing after" : "bad option", argv[optind - 1]);
+			return import_usage_error();
+		}
+	}
+	if (argc - optind != 2) {
+		fprintf(stderr, "corrald import-zookeeper: ZK_DATA_DIR and DATA_DIR are needed\n");
+		return import_usage_error();
+	}
+	return -1;
+}
+
+static void print_imported(const char *data_dir, const struct zookeeper_import *res,
+			   const struct offline_state *s, double seconds)
+{
+	printf("imported ZooKeeper's snapshot at zxid 0x%" PRIx64 " and %" PRIu64 " txns from %u "
+	       "log files, up to zxid 0x%" PRIx64 ": %zu nodes, %zu sessions, into %s in %.1f s%s\n",
+	       res->snapshot_zxid, res->txns_applied, res->log_files, res->last_zxid,
+	       s->st.tree.nodes.count, s->st.sessions.by_id.count, data_dir, seconds,
+	       res->digest_checked ? "; the tree's digest equals ZooKeeper's" : "");
+	if (res->log_files == 0)
+		fprintf(stderr, "corrald import-zookeeper: warning: no log file was read: only the "
+			"snapshot's state was imported. If ZooKeeper keeps its logs apart "
+			"(dataLogDir), give --log-dir\n");
+	if (res->snapshots_skipped)
+		printf("  %u newer snapshot%s damaged and skipped\n", res->snapshots_skipped,
+		       res->snapshots_skipped == 1 ? " was" : "s were");
+	if (res->orphan_ephemerals)
+		printf("  %u ephemerals belonged to sessions ZooKeeper no longer had: they go when "
+		       "those sessions expire, %u ms after corral starts\n", res->orphan_ephemerals,
+		       ZOOKEEPER_ORPHAN_TIMEOUT_MS);
+}
+
+/* The cut-over: this process becomes corrald, serving the imported data
+ * on ZooKeeper's address, so clients reconnect where they were. */
+static int cut_over(const char *config_path, const char *data_dir, const char *address)
+{
+	char *argv[8] = { "corrald", "-d", (char *)data_dir, "-l", (char *)address };
+	if (config_path) {
+		argv[5] = "-c";
+		argv[6] = (char *)config_path;
+	}
+	printf("cutting over: corrald serves %s on %s\n", data_dir, address);
+	fflush(stdout);
+	execv("/proc/self/exe", argv);
+	fprintf(stderr, "corrald import-zookeeper: cannot start corrald: %s\n", strerror(errno));
+	return EXIT_FAILURE;
+}
+
+int tool_import_zookeeper(int argc, char **argv)
+{
+	const char *config_path = NULL;
+	struct zookeeper_import_options opt = { .skipped = report_skipped };
+	struct follow follow = { 0 };
+	int status = parse_import(argc, argv, &config_path, &opt, &follow);
+	if (status >= 0)
+		return status;
+	const char *zk_dir = argv[optind], *data_dir = argv[optind + 1];
+	char why[1024];
+	struct server_config cfg;
+	if (tool_load_config(config_path, &cfg, why, sizeof(why)) < 0) {
+		fprintf(stderr, "corrald import-zookeeper: configuration: %s\n", why);
+		config_free(&cfg);
+		return 78;	/* EX_CONFIG, as corrald's */
+	}
+	bool exists;
+	if (!directory_usable(data_dir, &exists)) {
+		fprintf(stderr, "corrald import-zookeeper: %s: not an empty directory; import into "
+			"a new or empty one\n", data_dir);
+		config_free(&cfg);
+		return EXIT_FAILURE;
+	}
+	struct timespec t0, t1;
+	clock_gettime(CLOCK_MONOTONIC, &t0);
+	struct offline_state s = { 0 };
+	struct zookeeper_import res;
+	int r = zookeeper_import(zk_dir, &opt, &s.st, &res, why, sizeof(why));
+	if (r == 0) {
+		s.index = res.last_zxid;
+		s.term = 1;
+		r = write_beside(data_dir, &cfg, &s, why, sizeof(why));
+		clock_gettime(CLOCK_MONOTONIC, &t1);
+		if (r == 0)
+			print_imported(data_dir, &res, &s, (double)(t1.tv_sec - t0.tv_sec) +
+				       (double)(t1.tv_nsec - t0.tv_nsec) / 1e9);
+		state_free(&s.st);
+	}
+	if (r < 0)
+		fprintf(stderr, "corrald import-zookeeper: %s\n", why);
+	config_free(&cfg);
+	if (r == 0 && follow.address)
+		return cut_over(config_path, data_dir, follow.address);
+	return r < 0 ? EXIT_FAILURE : EXIT_SUCCESS;
+}
+
+static void export_usage(FILE *out)
+{
+	fprintf(out, "Usage: corrald export-zookeeper SOURCE... ZK_DATA_DIR\n"
+		"Writes the state of SOURCE (a corral data directory, read-only, with corrald\n"
+		"stopped for the state to be final; or a backup file) as Apache ZooKeeper's\n"
+		"snapshot and an empty log into ZK_DATA_DIR/version-2/, which ZooKeeper 3.8\n"
+		"loads as its own: the same nodes with every Stat field and ACL, and the\n"
+		"sessions with their timeouts and ephemerals. For a rollback.\n");
+}
+
+int tool_export_zookeeper(int argc, char **argv)
+{
+	if (argc == 2 && (strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0)) {
+		export_usage(stdout);
+		return EXIT_SUCCESS;
+	}
+	if (argc < 3 || argv[1][0] == '-') {
+		fprintf(stderr, "Usage: corrald export-zookeeper SOURCE... ZK_DATA_DIR\n"
+			"Try 'corrald export-zookeeper --help' for more.\n");
+		return EXIT_TOOL_USAGE;
+	}
+	char why[1024];
+	struct offline_state s;
+	int r = offline_load(argv + 1, (size_t)(argc - 2), &OFFLINE_POINT_ALL, &s, why, sizeof(why));
+	if (r < 0) {
+		fprintf(stderr, "corrald export-zookeeper: %s\n", why);
+		return EXIT_FAILURE;
+	}
+	const char *zk_dir = argv[argc - 1];
+	r = zookeeper_export(zk_dir, &s.st, s.index, why, sizeof(why));
+	if (r < 0)
+		fprintf(stderr, "corrald export-zookeeper: %s\n", why);
+	else
+		printf("exported zxid 0x%" PRIx64 " (%zu nodes, %zu sessions) into %s/version-2 as "
+		       "ZooKeeper's snapshot.%" PRIx64 "\n", s.index, s.st.tree.nodes.count,
+		       s.st.sessions.by_id.count, zk_dir, s.index);
+	offline_free(&s);
+	return r < 0 ? EXIT_FAILURE : EXIT_SUCCESS;
+}
