@@ -116,10 +116,16 @@ static bool split_parent(const char *path, size_t len, size_t *ret_parent_len)
 	return true;
 }
 
-/* Returns 0 with *ret (or with *ret_err ZINVALIDACL), or -ENOMEM. */
-static int fixup_acl(const struct auth_identities *ids, const struct acl_entry *in, uint32_t n,
-		     struct acl_entry **ret, uint32_t *ret_count, int32_t *ret_err)
+/* Returns 0 with *ret (or with *ret_err ZINVALIDACL), or -ENOMEM. The
+ * x509 scheme is ZooKeeper's X509AuthenticationProvider's, which a server
+ * without TLS does not register: its ids are refused there too. */
+static int fixup_acl(const struct prep *p, const struct auth_identities *ids,
+		     const struct acl_entry *in, uint32_t n, struct acl_entry **ret,
+		     uint32_t *ret_count, int32_t *ret_err)
 {
+	for (uint32_t i = 0; i < n && !p->x509_acls; i++)
+		if (strcmp(in[i].scheme, "x509") == 0)
+			return refuse(ret_err, ZINVALIDACL);
 	if (!ids) {
 		if (n == 0)
 			return refuse(ret_err, ZINVALIDACL);
@@ -203,7 +209,7 @@ static int create_op(struct prep *p, struct batch *b, const struct session *s,
 	if (!split_parent(path, len, &parent_len))
 		return refuse(ret_err, ZBADARGUMENTS);
 	*ret_err = ZOK;
-	r = fixup_acl(ids, req->acl, req->acl_count, &acl, &acl_count, ret_err);
+	r = fixup_acl(p, ids, req->acl, req->acl_count, &acl, &acl_count, ret_err);
 	if (r < 0 || *ret_err)
 		return r;
 	pending_lookup(&p->pending, b, path, parent_len, &parent);
@@ -367,7 +373,7 @@ static int set_acl_op(struct prep *p, struct batch *b, const struct auth_identit
 	if (!path_valid(req->path, len, false))
 		return refuse(ret_err, ZBADARGUMENTS);
 	*ret_err = ZOK;
-	r = fixup_acl(ids, req->acl, req->acl_count, &acl, &acl_count, ret_err);
+	r = fixup_acl(p, ids, req->acl, req->acl_count, &acl, &acl_count, ret_err);
 	if (r < 0 || *ret_err)
 		return r;
 	r = 0;

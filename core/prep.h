@@ -24,6 +24,7 @@ struct prep {
 	uint64_t next_seq;
 	uint8_t server_id;
 	bool extended_types;	/* containers and TTL nodes allowed */
+	bool x509_acls;		/* the x509 scheme is known (a TLS port is configured) */
 	/* ZooKeeper's enforceQuota: a create or setData past a quota's hard
 	 * limit is refused with QUOTAEXCEEDED (quota.c); off, it is logged. */
 	bool enforce_quota;
