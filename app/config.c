@@ -21,7 +21,9 @@
 #include "config_ensemble.h"
 #include "config_yaml.h"
 #include "fourletter.h"
+#include "sasl.h"
 #include "secret.h"
+#include "auth.h"
 
 static const char *const log_level_names[] = {
 	[LOG_LEVEL_ERR] = "err", [LOG_LEVEL_WARNING] = "warning", [LOG_LEVEL_NOTICE] = "notice",
@@ -54,6 +56,8 @@ enum key_kind {
 	KEY_PEER_AUTH,	/* enum peer_auth_mode: required | optional */
 	KEY_TLS_LISTEN,	/* tls_listen + tls_listen_count, may be empty */
 	KEY_CHOICE,	/* uint32_t: the index of one of .choices */
+	KEY_SASL_USERS_FILE,	/* auth.sasl.users_file: a secret's file of "name: password" lines */
+	KEY_SCHEMES,	/* uint32_t AUTH_SCHEME_* bits: "sasl", "digest,sasl", ... */
 };
 
 static const char *const client_auth_names[] = { "none", "optional", "required", NULL };
@@ -157,11 +161,31 @@ static const struct key storage_keys[] = {
 	{ 0 },
 };
 
+/* Read when the server starts (the library's state is the process's). */
+static const struct key auth_sasl_keys[] = {
+	{ .name = "users_file", .kind = KEY_SASL_USERS_FILE,
+	  .offset = offsetof(struct server_config, sasl_users_file) },
+	FIELD(KEY_OPTIONAL_STRING, "keytab", sasl_keytab),
+	FIELD(KEY_OPTIONAL_STRING, "principal", sasl_principal),
+	LIVE_FIELD(KEY_OPTIONAL_STRING, "super_user", sasl_super_user),
+	LIVE_FIELD(KEY_BOOL, "remove_host_from_principal", sasl_remove_host),
+	LIVE_FIELD(KEY_BOOL, "remove_realm_from_principal", sasl_remove_realm),
+	{ 0 },
+};
+
+static const struct key auth_enforce_keys[] = {
+	LIVE_FIELD(KEY_BOOL, "enabled", enforce_auth),
+	LIVE_FIELD(KEY_SCHEMES, "schemes", enforce_auth_schemes),
+	{ 0 },
+};
+
 static const struct key auth_keys[] = {
 	LIVE_FIELD(KEY_DIGEST, "super_digest", super_digest),
 	/* its value is super_digest's, which a reload compares and swaps */
 	LIVE_FIELD(KEY_DIGEST_FILE, "super_digest_file", super_digest_file),
 	LIVE_FIELD(KEY_OPTIONAL_STRING, "x509_super_user", x509_super_user),
+	SECTION("sasl", auth_sasl_keys),
+	SECTION("enforce", auth_enforce_keys),
 	{ 0 },
 };
 
@@ -364,6 +388,59 @@ static int load_digest_file(struct loader *l, const yaml_node_t *n, const char *
 	return 0;
 }
 
+/* auth.sasl.users_file: a secret's file (secret.h) of "name: password"
+ * lines, ZooKeeper's user_NAME="password" of a JAAS DigestLoginModule;
+ * null is none (no DIGEST-MD5). */
+static int load_sasl_users_file(struct loader *l, const yaml_node_t *n, const char *key)
+{
+	char why[CONFIG_ERROR_MAX];
+	const char *bad;
+	unsigned line;
+	uint8_t *text;
+	size_t len;
+	int r;
+
+	r = cfg_expect_scalar(l, n, key, "a file name or credential:NAME");
+	if (r < 0)
+		return r;
+	if (cfg_is_null(n) || !*cfg_scalar(n))
+		return 0;
+	r = secret_read(cfg_scalar(n), 1 << 20, &text, &len, why, sizeof(why));
+	if (r == -ENOMEM)
+		return r;
+	if (r < 0)
+		return cfg_fail(l, n, key, "%s", why);
+	if (sasl_users_check((const char *)text, len, &line, &bad) < 0) {
+		secret_free(text, len);
+		return cfg_fail(l, n, key, "%s:%u: %s", cfg_scalar(n), line, bad);
+	}
+	char *path = strdup(cfg_scalar(n));
+	if (!path) {
+		secret_free(text, len);
+		return -ENOMEM;
+	}
+	free(l->cfg->sasl_users_file);
+	l->cfg->sasl_users_file = path;
+	if (l->cfg->sasl_users)
+		secret_free((uint8_t *)l->cfg->sasl_users, l->cfg->sasl_users_len);
+	l->cfg->sasl_users = (char *)text;
+	l->cfg->sasl_users_len = len;
+	return 0;
+}
+
+/* auth.enforce.schemes: names of ZooKeeper's authentication schemes. */
+static int load_schemes(struct loader *l, const yaml_node_t *n, const char *key, uint32_t *ret)
+{
+	const char *bad;
+	int r = cfg_expect_scalar(l, n, key, "a string of scheme names");
+	if (r < 0)
+		return r;
+	if (auth_schemes_parse(cfg_scalar(n), ret, &bad) < 0)
+		return cfg_fail(l, n, key, "unknown scheme '%.*s' (known: digest, sasl, x509, ip)",
+				(int)strcspn(bad, ", \t") > 32 ? 32 : (int)strcspn(bad, ", \t"), bad);
+	return 0;
+}
+
 /* ensemble.peer_auth: required | optional (with ensemble.secret_file). */
 static int load_peer_auth(struct loader *l, const yaml_node_t *n, const char *key,
 			  enum peer_auth_mode *ret)
@@ -504,6 +581,10 @@ static int load_value(struct loader *l, const yaml_node_t *n, const char *key, c
 		return cfg_load_secret_file(l, n, key);
 	case KEY_PEER_AUTH:
 		return load_peer_auth(l, n, key, field);
+	case KEY_SASL_USERS_FILE:
+		return load_sasl_users_file(l, n, key);
+	case KEY_SCHEMES:
+		return load_schemes(l, n, key, field);
 	}
 	return -EINVAL;
 }
@@ -616,6 +697,17 @@ static int copy_string(char **dst, const char *src)
 	return src && !*dst ? -ENOMEM : 0;
 }
 
+/* len bytes and a NUL after them. */
+static char *memdup_text(const char *src, size_t len)
+{
+	char *p = malloc(len + 1);
+	if (p) {
+		memcpy(p, src, len);
+		p[len] = 0;
+	}
+	return p;
+}
+
 static int copy_listen(struct listen_address **dst, size_t *dst_count,
 		       const struct listen_address *src, size_t src_count)
 {
@@ -639,6 +731,8 @@ static int config_copy(struct server_config *dst, const struct server_config *sr
 	dst->super_digest_file = NULL;
 	dst->x509_super_user = dst->tls_certificate = dst->tls_private_key = dst->tls_ca = NULL;
 	dst->tls_ciphers = dst->tls_ciphersuites = NULL;
+	dst->sasl_users = dst->sasl_users_file = dst->sasl_keytab = NULL;
+	dst->sasl_principal = dst->sasl_super_user = NULL;
 	dst->tls_listen = NULL;
 	dst->tls_listen_count = 0;
 	dst->ensemble.cluster_name = NULL;
@@ -656,6 +750,11 @@ static int config_copy(struct server_config *dst, const struct server_config *sr
 	    (src->super_digest_file && !(dst->super_digest_file = strdup(src->super_digest_file))) ||
 	    (src->admin_listen.host && !(dst->admin_listen.host = strdup(src->admin_listen.host))) ||
 	    copy_string(&dst->x509_super_user, src->x509_super_user) < 0 ||
+	    (src->sasl_users && !(dst->sasl_users = memdup_text(src->sasl_users, src->sasl_users_len))) ||
+	    copy_string(&dst->sasl_users_file, src->sasl_users_file) < 0 ||
+	    copy_string(&dst->sasl_keytab, src->sasl_keytab) < 0 ||
+	    copy_string(&dst->sasl_principal, src->sasl_principal) < 0 ||
+	    copy_string(&dst->sasl_super_user, src->sasl_super_user) < 0 ||
 	    copy_string(&dst->tls_certificate, src->tls_certificate) < 0 ||
 	    copy_string(&dst->tls_private_key, src->tls_private_key) < 0 ||
 	    copy_string(&dst->tls_ca, src->tls_ca) < 0 ||
@@ -859,6 +958,9 @@ int config_finish(struct server_config *cfg, char *error, size_t error_size)
 	int r = finish_tls(cfg, error, error_size);
 	if (r < 0)
 		return r;
+	if (cfg->enforce_auth && cfg->enforce_auth_schemes == 0)
+		return finish_error(cfg, error, error_size, "auth.enforce.enabled: true needs "
+				    "auth.enforce.schemes (e.g. sasl)");
 	if (cfg->archive_dir && same_directory(cfg->archive_dir, cfg->data_dir))
 		return finish_error(cfg, error, error_size, "storage.archive_dir: %s is the data "
 				    "directory; the archive must be a directory of its own",
@@ -876,6 +978,13 @@ void config_free(struct server_config *cfg)
 	free(cfg->super_digest);
 	free(cfg->super_digest_file);
 	free(cfg->x509_super_user);
+	if (cfg->sasl_users)
+		OPENSSL_cleanse(cfg->sasl_users, cfg->sasl_users_len);
+	free(cfg->sasl_users);
+	free(cfg->sasl_users_file);
+	free(cfg->sasl_keytab);
+	free(cfg->sasl_principal);
+	free(cfg->sasl_super_user);
 	free(cfg->tls_certificate);
 	free(cfg->tls_private_key);
 	free(cfg->tls_ca);

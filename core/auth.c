@@ -146,6 +146,112 @@ int auth_add_x509(struct auth_identities *a, const char *dn, const char *super_u
 	return r;
 }
 
+int auth_add_sasl(struct auth_identities *a, const char *name, const char *super_user)
+{
+	if (has_identity(a, "sasl", name))
+		return 0;
+	char *id = strdup(name);
+	if (!id)
+		return -ENOMEM;
+	int r = add_identity(a, "sasl", id);
+	if (r == 0 && super_user && strcmp(name, super_user) == 0 && !a->super) {
+		/* ZooKeeper adds ("super", "") beside ("sasl", name). */
+		char *sid = strdup("");
+		if (!sid)
+			return -ENOMEM;
+		r = add_identity(a, "super", sid);
+		if (r == 0)
+			a->super = true;
+	}
+	return r;
+}
+
+/* Splits a principal as Kerberos' KerberosName does: service, then
+ * "/host" and "@REALM" when present. False when it has an '@' and is not
+ * "service[/host]@REALM" (ZooKeeper keeps such a name whole). */
+static bool principal_split(const char *p, size_t *ret_service, const char **ret_host,
+			    size_t *ret_host_len, const char **ret_realm)
+{
+	size_t service = strcspn(p, "/@");
+	const char *host = NULL, *realm = NULL;
+	size_t host_len = 0;
+	const char *at = strchr(p, '@');
+	if (!at) {
+		/* no realm: KerberosName keeps the whole name as the service */
+		*ret_service = strlen(p);
+		*ret_host = NULL;
+		*ret_host_len = 0;
+		*ret_realm = NULL;
+		return true;
+	}
+	if (p[service] == '/') {
+		host = p + service + 1;
+		host_len = strcspn(host, "/@");
+		if (host[host_len] != '@')
+			return false;
+	}
+	realm = at + 1;
+	if (strpbrk(realm, "/@"))
+		return false;
+	*ret_service = service;
+	*ret_host = host;
+	*ret_host_len = host_len;
+	*ret_realm = realm;
+	return true;
+}
+
+char *auth_sasl_name(const char *authid, bool remove_host, bool remove_realm)
+{
+	size_t service, host_len;
+	const char *host, *realm;
+	if (!principal_split(authid, &service, &host, &host_len, &realm))
+		return strdup(authid);
+	size_t size = strlen(authid) + 1;
+	char *out = malloc(size);
+	if (!out)
+		return NULL;
+	int n = snprintf(out, size, "%.*s", (int)service, authid);
+	if (host && !remove_host)
+		n += snprintf(out + n, size - (size_t)n, "/%.*s", (int)host_len, host);
+	if (realm && !remove_realm)
+		snprintf(out + n, size - (size_t)n, "@%s", realm);
+	return out;
+}
+
+int auth_schemes_parse(const char *text, uint32_t *ret, const char **ret_bad)
+{
+	static const struct { const char *name; uint32_t bit; } known[] = {
+		{ "digest", AUTH_SCHEME_DIGEST }, { "sasl", AUTH_SCHEME_SASL },
+		{ "x509", AUTH_SCHEME_X509 }, { "ip", AUTH_SCHEME_IP },
+	};
+	uint32_t bits = 0;
+	for (const char *s = text + strspn(text, ", \t"); *s; s += strspn(s, ", \t")) {
+		size_t len = strcspn(s, ", \t");
+		uint32_t bit = 0;
+		for (size_t i = 0; i < sizeof(known) / sizeof(known[0]); i++)
+			if (strlen(known[i].name) == len && memcmp(known[i].name, s, len) == 0)
+				bit = known[i].bit;
+		if (!bit) {
+			*ret_bad = s;
+			return -EINVAL;
+		}
+		bits |= bit;
+		s += len;
+	}
+	*ret = bits;
+	return 0;
+}
+
+bool auth_has_scheme_of(const struct auth_identities *a, uint32_t schemes)
+{
+	static const char *const names[] = { "digest", "sasl", "x509", "ip" };
+	for (uint32_t i = 0; i < a->count; i++)
+		for (uint32_t b = 0; b < 4; b++)
+			if ((schemes & (1u << b)) && strcmp(a->ids[i].scheme, names[b]) == 0)
+				return true;
+	return false;
+}
+
 static bool has_scheme(const struct auth_identities *a, const char *scheme)
 {
 	for (uint32_t i = 0; i < a->count; i++)
@@ -280,6 +386,9 @@ bool auth_allowed(const struct auth_identities *a, const struct acl_list *acl, i
 		}
 		if (has_identity(a, e->scheme, e->id))
 			return true;
+		/* SASLAuthenticationProvider.matches: the principal "super" matches any */
+		if (strcmp(e->scheme, "sasl") == 0 && has_identity(a, "sasl", "super"))
+			return true;
 	}
 	return false;
 }
@@ -305,6 +414,12 @@ static bool entry_valid(const struct acl_entry *e)
 	 * as a string against the client's. */
 	if (strcmp(e->scheme, "x509") == 0)
 		return true;
+	/* ZooKeeper's SASLAuthenticationProvider: a name Kerberos can parse. */
+	if (strcmp(e->scheme, "sasl") == 0) {
+		size_t service, host_len;
+		const char *host, *realm;
+		return principal_split(e->id, &service, &host, &host_len, &realm);
+	}
 	return false;
 }
 

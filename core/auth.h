@@ -1,7 +1,8 @@
 /* auth: who a connection is, and what an ACL lets it do.
  *
  * Every connection has the identity ip:<address>; a TLS client's verified
- * certificate adds x509:<subject DN>; auth packets add digest
+ * certificate adds x509:<subject DN>; a completed SASL exchange adds
+ * sasl:<principal>; auth packets add digest
  * identities ("user:" + base64(SHA-1("user:password")), libcrypto), and a
  * digest equal to the configured super digest makes it super (every check
  * passes). This file also checks ACLs (ZooKeeper's checkACL) and validates and
@@ -51,6 +52,36 @@ int auth_add(struct auth_identities *a, const char *scheme, size_t scheme_len,
  * super when dn equals super_user (auth.x509_super_user, may be NULL), as
  * ZooKeeper's X509AuthenticationProvider does. 0, -ENOSPC or -ENOMEM. */
 int auth_add_x509(struct auth_identities *a, const char *dn, const char *super_user);
+
+/* A completed SASL exchange (server/sasl.c): the identity ("sasl", name),
+ * name made from authid as ZooKeeper's SaslServerCallbackHandler makes it
+ * (auth_sasl_name()), and super when name equals super_user
+ * (auth.sasl.super_user, may be NULL), as ZooKeeper's zookeeper.superUser.
+ * 0, -ENOSPC or -ENOMEM. */
+int auth_add_sasl(struct auth_identities *a, const char *name, const char *super_user);
+
+/* ZooKeeper's name for an authenticated principal "service/host@REALM"
+ * (either part may be missing): the host and the realm are kept unless
+ * remove_host / remove_realm (kerberos.removeHostFromPrincipal,
+ * kerberos.removeRealmFromPrincipal). The short name is the service part
+ * (Kerberos' DEFAULT rule for a principal of the default realm). malloc'd,
+ * or NULL when out of memory. */
+char *auth_sasl_name(const char *authid, bool remove_host, bool remove_realm);
+
+/* The schemes enforced authentication accepts (auth.enforce.schemes). */
+enum {
+	AUTH_SCHEME_DIGEST = 1u << 0,
+	AUTH_SCHEME_SASL = 1u << 1,
+	AUTH_SCHEME_X509 = 1u << 2,
+	AUTH_SCHEME_IP = 1u << 3,
+};
+/* "sasl", "digest,sasl", ...: the bits, or -EINVAL with *ret_bad at the
+ * unknown name (as ZooKeeper, which refuses to start with a scheme that
+ * has no provider). */
+int auth_schemes_parse(const char *text, uint32_t *ret, const char **ret_bad);
+/* ZooKeeper's isCnxnAuthenticated: whether the connection holds an
+ * identity of one of the schemes. */
+bool auth_has_scheme_of(const struct auth_identities *a, uint32_t schemes);
 
 /* "user:password" -> "user:base64(sha1(user:password))". Returns a malloc'd string or NULL. */
 char *auth_digest(const char *user_password, size_t len);

@@ -1,5 +1,6 @@
 /* conn: see conn.h. */
 #include "conn.h"
+#include "sasl.h"
 
 #include <errno.h>
 #include <stdio.h>
@@ -267,6 +268,8 @@ void conn_free(struct conn *c)
 	free(c->tls_in);
 	jute_buf_free(&c->tls_out);
 	auth_identities_free(&c->auth);
+	sasl_exchange_free(c->sasl);
+	c->sasl = NULL;
 	free(c->rbuf);
 	jute_buf_free(&c->obuf);
 	jute_buf_free(&c->wbuf);

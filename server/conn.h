@@ -40,6 +40,7 @@ struct conn;
 struct session;
 struct ssl_ctx_st;
 struct tls_conn;
+struct sasl_exchange;
 
 enum conn_state {
 	CONN_NEW,		/* waiting for the ConnectRequest */
@@ -149,6 +150,7 @@ struct conn {
 	uint64_t session_requested_ms;	/* CONN_CONNECTING: since when */
 	struct watch_owner watches;
 	struct auth_identities auth;
+	struct sasl_exchange *sasl;	/* its SASL exchange (sasl.h), NULL before one */
 	struct list queue;		/* its requests in order (struct request, request.h) */
 	uint64_t queue_bytes;		/* frame bytes of the queued requests */
 

@@ -303,6 +303,26 @@ static void drop_queue(struct request_path *p, struct conn *c)
 	ASSERT(c->queue_bytes == 0);
 }
 
+/* ZooKeeper 3.8's enforced authentication (AuthenticationHelper): a
+ * connection without an identity of one of auth.enforce.schemes gets
+ * SESSIONCLOSEDREQUIRESASLAUTH (zxid 0) for anything but auth and sasl,
+ * ping included, and is closed; its session is left to expire. True when
+ * it was refused. */
+static bool refuse_unauthenticated(struct request_path *p, struct conn *c, int32_t xid, int32_t op)
+{
+	if (!p->cfg->enforce_auth || op == ZK_OP_AUTH || op == ZK_OP_SASL ||
+	    auth_has_scheme_of(&c->auth, p->cfg->enforce_auth_schemes))
+		return false;
+	if (c->close_after_flush)
+		return true;	/* refused already: what it sent after goes unanswered */
+	log_info("connection %llu from %s closed: %s without authenticating (auth.enforce)",
+		 (unsigned long long)c->id, c->peer_text, zk_op_name(op));
+	reply_error(c, xid, 0, ZSESSIONCLOSEDREQUIRESASLAUTH);
+	c->hub->stats.auth_failed++;
+	conn_close_after_flush(c);
+	return true;
+}
+
 int dispatch_request(struct request_path *p, struct conn *c, const uint8_t *frame, uint32_t len)
 {
 	struct jute_reader r;
@@ -318,6 +338,8 @@ int dispatch_request(struct request_path *p, struct conn *c, const uint8_t *fram
 		session_touch(c->session, c->hub->now_ms);
 		c->touched = true;
 	}
+	if (refuse_unauthenticated(p, c, xid, op))
+		return 0;
 	if (op == ZK_OP_CORRAL_BACKUP && c->session)
 		return backup_request(p->backup, p, c, xid);
 #ifdef CORRAL_BENCH_FLOOR

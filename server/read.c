@@ -15,6 +15,7 @@
 #include "proto.h"
 #include "records.h"
 #include "reply.h"
+#include "sasl.h"
 #include "server_config.h"
 #include "session.h"
 #include "state.h"
@@ -413,21 +414,75 @@ static int reconfig_disabled(struct request_path *p, struct conn *c, int32_t xid
 	return 0;
 }
 
-/* corral has no SASL mechanism: the authentication fails, as ZooKeeper's
- * does when its SASL server fails: AUTHFAILED with a null token (the Java
- * client reads the token whatever the error), then the connection
- * closes. The client sees AUTH_FAILED and stops. (ZooKeeper with no JAAS
- * section answers a null token with no error and without renewing the
- * session: kazoo's DIGEST-MD5 then sends empty responses in a loop until
- * the session expires, and only then sees AUTH_FAILED.) */
-static int sasl(struct request_path *p, struct conn *c, int32_t xid, int32_t op,
-		struct jute_reader *r)
+/* A failed exchange, as ZooKeeper's processSasl: zxid 0, a null token,
+ * AUTHFAILED (SESSIONCLOSEDREQUIRESASLAUTH when auth.enforce.schemes holds
+ * sasl), and the connection closes, with one log line. (The Java client
+ * reads the token whatever the error.) */
+static void sasl_refuse(struct request_path *p, struct conn *c, int32_t xid, const char *why)
 {
-	size_t start = reply_begin(c, xid, p->state->last_zxid, ZAUTHFAILED);
+	bool required = p->cfg->enforce_auth && (p->cfg->enforce_auth_schemes & AUTH_SCHEME_SASL);
+	log_info("connection %llu from %s: SASL authentication failed: %s; closing",
+		 (unsigned long long)c->id, c->peer_text, why ? why : "no reason given");
+	size_t start = reply_begin(c, xid, 0, required ? ZSESSIONCLOSEDREQUIRESASLAUTH : ZAUTHFAILED);
 	jute_write_buffer(&c->obuf, NULL, -1);
 	reply_end(c, start);
 	c->hub->stats.auth_failed++;
 	conn_close_after_flush(c);
+}
+
+/* The exchange is complete: the session gains ("sasl", name). */
+static int sasl_complete(struct request_path *p, struct conn *c, int32_t xid, char *authid)
+{
+	char *name = auth_sasl_name(authid, p->cfg->sasl_remove_host, p->cfg->sasl_remove_realm);
+	free(authid);
+	if (!name)
+		return -ENOMEM;
+	int err = auth_add_sasl(&c->auth, name, p->cfg->sasl_super_user);
+	if (err == -ENOSPC)
+		sasl_refuse(p, c, xid, "past the identities one connection may hold");
+	else if (err == 0)
+		log_info("connection %llu from %s: SASL authenticated as %s%s",
+			 (unsigned long long)c->id, c->peer_text, name,
+			 c->auth.super ? " (super)" : "");
+	free(name);
+	return err == -ENOSPC ? 1 : err;
+}
+
+/* sasl: GetSASLRequest {token} in, SetSASLResponse {token} out (server/sasl.c
+ * runs the exchange). With no mechanism configured every exchange fails. */
+static int sasl(struct request_path *p, struct conn *c, int32_t xid, int32_t op,
+		struct jute_reader *r)
+{
+	const uint8_t *token, *out = NULL;
+	int32_t token_len;
+	uint32_t out_len = 0;
+	char *authid = NULL;
+	const char *why = NULL;
+
+	jute_read_buffer(r, &token, &token_len);
+	if (r->error)
+		return -EBADMSG;
+	if (token_len < 0)
+		token_len = 0;
+	int err = sasl_enabled()
+		? sasl_step(&c->sasl, token, (size_t)token_len, &out, &out_len, &authid, &why)
+		: -EACCES;
+	if (!sasl_enabled())
+		why = "no SASL mechanism is configured (auth.sasl)";
+	if (err == -ENOMEM)
+		return err;
+	if (err == -EACCES) {
+		sasl_refuse(p, c, xid, why);
+		return 0;
+	}
+	if (err == 1) {
+		int done = sasl_complete(p, c, xid, authid);
+		if (done != 0)
+			return done < 0 ? done : 0;
+	}
+	size_t start = reply_begin(c, xid, p->state->last_zxid, ZOK);
+	jute_write_buffer(&c->obuf, out, (int32_t)out_len);
+	reply_end(c, start);
 	return 0;
 }
 

@@ -14,6 +14,7 @@
 #include "log.h"
 #include "reply.h"
 #include "request.h"
+#include "sasl.h"
 #include "session.h"
 #include "tls.h"
 
@@ -539,6 +540,26 @@ int server_init(struct server *srv, struct server_config *cfg, const struct serv
 	return 0;
 }
 
+/* SASL (auth.sasl): the mechanisms this process serves. */
+static int setup_sasl(const struct server_config *cfg, char *why, size_t why_size)
+{
+	struct sasl_settings s = {
+		.users = cfg->sasl_users, .users_len = cfg->sasl_users_len,
+		.keytab = cfg->sasl_keytab, .principal = cfg->sasl_principal,
+	};
+	const char *what = "out of memory";
+	int r = sasl_setup(&s, &what);
+	if (r < 0) {
+		snprintf(why, why_size, "SASL: %s", what);
+		return r;
+	}
+	if (sasl_enabled())
+		log_info("SASL: %s%s%s", cfg->sasl_users ? "DIGEST-MD5" : "",
+			 cfg->sasl_users && cfg->sasl_keytab ? " and " : "",
+			 cfg->sasl_keytab ? "GSSAPI" : "");
+	return 0;
+}
+
 /* The TLS port (client.tls.listen): its SSL_CTX, then its sockets. They
  * are always the configured ones: systemd passes the plaintext port only. */
 static int listen_tls(struct server *srv, char *why, size_t why_size)
@@ -589,8 +610,10 @@ int server_listen(struct server *srv, const int *adopted, size_t adopted_count)
 	const struct server_config *cfg = srv->cfg;
 	srv->listeners.accepted = clients_accept;
 	srv->listeners.ctx = &srv->clients;
-	int r = listeners_open(&srv->listeners, &srv->loop, cfg->listen, cfg->listen_count, adopted,
-			       adopted_count, why, sizeof(why));
+	int r = setup_sasl(cfg, why, sizeof(why));
+	if (r == 0)
+		r = listeners_open(&srv->listeners, &srv->loop, cfg->listen, cfg->listen_count,
+				   adopted, adopted_count, why, sizeof(why));
 	if (r == 0)
 		r = listen_tls(srv, why, sizeof(why));
 	if (r < 0) {
@@ -658,6 +681,7 @@ void server_free(struct server *srv)
 	listeners_free(&srv->listeners);
 	listeners_free(&srv->tls_listeners);
 	tls_context_free(srv->clients.hub.tls_ctx);
+	sasl_teardown();
 	if (srv->loop_ready)
 		loop_free(&srv->loop);
 	memset(srv, 0, sizeof(*srv));

@@ -89,6 +89,16 @@ struct server_config {
 	char *super_digest;			/* auth.super_digest: "super:<base64 sha1>", NULL = none */
 	char *super_digest_file;		/* auth.super_digest_file: where super_digest was read */
 	char *x509_super_user;			/* auth.x509_super_user: a certificate subject DN, NULL = none */
+	char *sasl_users;			/* auth.sasl.users_file's text ("name: password" lines), NULL = none */
+	size_t sasl_users_len;
+	char *sasl_users_file;			/* auth.sasl.users_file: where sasl_users was read */
+	char *sasl_keytab;			/* auth.sasl.keytab: GSSAPI's keytab, NULL = no GSSAPI */
+	char *sasl_principal;			/* auth.sasl.principal, NULL = zookeeper/<hostname> */
+	char *sasl_super_user;			/* auth.sasl.super_user (zookeeper.superUser), NULL = none */
+	bool sasl_remove_host;			/* auth.sasl.remove_host_from_principal */
+	bool sasl_remove_realm;			/* auth.sasl.remove_realm_from_principal */
+	bool enforce_auth;			/* auth.enforce.enabled (zookeeper.enforce.auth.enabled) */
+	uint32_t enforce_auth_schemes;		/* auth.enforce.schemes: AUTH_SCHEME_* bits */
 
 	/* ensemble: (none: a standalone server, id 1) */
 	bool in_ensemble;			/* the section is given */
