@@ -261,7 +261,10 @@ static int exchange_new(bool gssapi, struct sasl_exchange **ret)
 		return -ENOMEM;
 	const char *service = gssapi ? g.service : ZK_SASL_SERVICE;
 	const char *host = gssapi ? g.host : DIGEST_SERVER_NAME;
-	if (sasl_server_new(service, host, NULL, NULL, NULL, NULL, 0, &x->conn) != SASL_OK) {
+	/* SASL_SUCCESS_DATA: the last token (DIGEST-MD5's rspauth) goes with
+	 * the success, as Java's SaslServer completes, not in one more round. */
+	if (sasl_server_new(service, host, NULL, NULL, NULL, NULL, SASL_SUCCESS_DATA,
+			    &x->conn) != SASL_OK) {
 		free(x);
 		return -ENOMEM;
 	}
