@@ -1,0 +1,226 @@
+"""SASL on the client port (auth.sasl), the sasl ACL scheme and enforced
+authentication (auth.enforce), with kazoo's DIGEST-MD5 (sasl_options,
+Debian's python3-pure-sasl) and the raw client of tests/lib/jute.py.
+
+With CORRAL_TEST_TARGET=zookeeper the same tests run against Apache
+ZooKeeper 3.8 configured alike: a JAAS Server section with
+DigestLoginModule's user_NAME="password" entries, the SASL authentication
+provider, zookeeper.superUser and zookeeper.enforce.auth.*. What ZooKeeper
+does not have (corral's log lines, its config checks) is corral_only.
+"""
+import logging
+import os
+import tempfile
+
+import pytest
+from kazoo.client import KazooClient
+from kazoo.exceptions import InvalidACLError, NoAuthError
+from kazoo.protocol.states import KazooState, KeeperState
+from kazoo.security import OPEN_ACL_UNSAFE, make_acl
+
+import conftest
+import harness
+import jute
+
+logging.getLogger("kazoo").setLevel(logging.CRITICAL)
+
+USERS = {"bob": "bob's secret", "carol": "c4r0l", "alice": "the super one"}
+SESSIONCLOSEDREQUIRESASLAUTH = -124
+
+
+def zookeeper_sasl(tmp, enforce):
+    """Apache ZooKeeper with DIGEST-MD5 users in a JAAS file, as corrald's
+    auth.sasl.users_file gives them."""
+    jaas = os.path.join(tmp, "jaas.conf")
+    entries = "".join(f'    user_{u}="{p}"\n' for u, p in USERS.items())
+    with open(jaas, "w") as f:
+        f.write("Server {\n    org.apache.zookeeper.server.auth.DigestLoginModule required\n"
+                + entries + ";\n};\n")
+    system = {"java.security.auth.login.config": jaas,
+              "zookeeper.authProvider.sasl":
+              "org.apache.zookeeper.server.auth.SASLAuthenticationProvider",
+              "zookeeper.superUser": "alice"}
+    if enforce:
+        system.update({"zookeeper.enforce.auth.enabled": "true",
+                       "zookeeper.enforce.auth.schemes": "sasl"})
+    srv = harness.ZooKeeper(tmp, system=system, properties={
+        "tickTime": 200, "minSessionTimeout": 1000, "maxSessionTimeout": 60000})
+    srv.target = "zookeeper"
+    return srv
+
+
+@pytest.fixture
+def make_sasl_server():
+    """make(enforce=False, **overrides): a started server that knows the
+    users of USERS by DIGEST-MD5, alice its super user."""
+    made = []
+
+    def make(enforce=False, **overrides):
+        tmp = tempfile.mkdtemp(prefix="corral-sasl-")
+        if conftest.TARGET == "zookeeper":
+            srv = zookeeper_sasl(tmp, enforce)
+        else:
+            users = os.path.join(tmp, "sasl-users")
+            fd = os.open(users, os.O_WRONLY | os.O_CREAT, 0o600)
+            with os.fdopen(fd, "w") as f:
+                f.write("# name: password\n" + "".join(f"{u}: {p}\n" for u, p in USERS.items()))
+            auth = {"sasl": {"users_file": users, "super_user": "alice"}}
+            if enforce:
+                auth["enforce"] = {"enabled": True, "schemes": "sasl"}
+            srv = conftest.Server(tmp, harness.merge({"auth": auth}, overrides))
+        made.append(srv)
+        return srv.start(timeout=60)
+
+    yield make
+    for srv in made:
+        srv.stop()
+    bad = [s for s in made if s.target == "corrald" and s.sanitizer_reports()]
+    assert not bad, "sanitizer reports:\n" + "\n".join(s.log_text()[-4000:] for s in bad)
+
+
+def sasl_kazoo(srv, user, password=None, states=None):
+    zk = KazooClient(hosts=srv.hosts, timeout=10,
+                     sasl_options={"mechanism": "DIGEST-MD5", "username": user,
+                                   "password": USERS[user] if password is None else password},
+                     connection_retry={"max_tries": 3, "delay": 0.1},
+                     command_retry={"max_tries": 0})
+    if states is not None:
+        zk.add_listener(states.append)
+    zk.start(timeout=20)
+    return zk
+
+
+def stop(*clients):
+    for zk in clients:
+        zk.stop()
+        zk.close()
+
+
+def test_digest_md5_user_is_allowed_by_its_sasl_acl_and_another_user_is_denied(make_sasl_server):
+    srv = make_sasl_server()
+    bob, carol, alice = (sasl_kazoo(srv, u) for u in ("bob", "carol", "alice"))
+    anonymous = harness.make_kazoo(srv.hosts)
+    anonymous.start(timeout=20)
+    try:
+        bob.create("/bobs", b"mine", acl=[make_acl("sasl", "bob", all=True)])
+        assert bob.get("/bobs")[0] == b"mine"
+        bob.set("/bobs", b"still mine")
+        for other in (carol, anonymous):
+            with pytest.raises(NoAuthError):
+                other.get("/bobs")
+            with pytest.raises(NoAuthError):
+                other.set("/bobs", b"theirs")
+        # "auth" in an ACL becomes the session's sasl identity
+        bob.create("/bobs-auth", b"", acl=[make_acl("auth", "", all=True)])
+        assert bob.get_acls("/bobs-auth")[0] == [make_acl("sasl", "bob", all=True)]
+        with pytest.raises(NoAuthError):
+            carol.get("/bobs-auth")
+        # zookeeper.superUser / auth.sasl.super_user passes every check
+        assert alice.get("/bobs")[0] == b"still mine"
+        alice.delete("/bobs-auth")
+    finally:
+        stop(bob, carol, alice, anonymous)
+
+
+def test_sasl_acl_ids_are_checked_as_kerberos_names(make_sasl_server):
+    srv = make_sasl_server()
+    bob = sasl_kazoo(srv, "bob")
+    try:
+        for good in ("bob", "svc/host.example.com@EXAMPLE.COM", "bob@EXAMPLE.COM"):
+            bob.create("/ok-" + good.replace("/", "_"), b"", acl=[make_acl("sasl", good, all=True)])
+        for bad in ("a@b@c", "svc/h/x@R", "svc/host@R/x"):
+            with pytest.raises(InvalidACLError):
+                bob.create("/bad", b"", acl=[make_acl("sasl", bad, all=True)])
+    finally:
+        stop(bob)
+
+
+def test_wrong_password_is_refused_and_other_clients_are_unaffected(make_sasl_server):
+    srv = make_sasl_server()
+    bob = sasl_kazoo(srv, "bob")
+    states = []
+    wrong = None
+    try:
+        bob.create("/before", b"1")
+        try:
+            wrong = sasl_kazoo(srv, "carol", password="not carol's", states=states)
+        except Exception:
+            pass        # kazoo may give up in start() or just after it
+        harness.wait_until(lambda: KazooState.LOST in states or
+                           (wrong and wrong.client_state == KeeperState.AUTH_FAILED), 20,
+                           what="the client with a wrong password to be refused")
+        assert bob.connected
+        bob.set("/before", b"2")
+        assert bob.get("/before")[0] == b"2"
+        if srv.target == "corrald":
+            refused = [l for l in srv.log().splitlines()
+                       if "SASL authentication failed" in l and not l.startswith("<7>")]
+            assert len(refused) == 1, refused
+            assert "closing" in refused[0]
+            assert int(srv.mntr()["zk_auth_failed_count"]) >= 1
+    finally:
+        stop(bob, *([wrong] if wrong else []))
+
+
+def test_enforced_auth_refuses_an_unauthenticated_session_and_serves_an_authenticated_one(
+        make_sasl_server):
+    srv = make_sasl_server(enforce=True)
+    raw = jute.Client(srv.port)
+    try:
+        raw.handshake()
+        raw.request("getData", jute.path_watch_body("/"))
+        xid, zxid, err, _ = raw.reply()
+        # ZooKeeper 3.8's AuthenticationHelper: SESSIONCLOSEDREQUIRESASLAUTH,
+        # zxid 0, and the connection closes.
+        assert (err, zxid) == (SESSIONCLOSEDREQUIRESASLAUTH, 0)
+        assert raw.closed_by_server(timeout=10)
+    finally:
+        raw.close()
+    bob = sasl_kazoo(srv, "bob")
+    try:
+        bob.create("/enforced", b"in")
+        assert bob.get("/enforced")[0] == b"in"
+        assert bob.get_acls("/enforced")[0] == OPEN_ACL_UNSAFE
+    finally:
+        stop(bob)
+    if srv.target == "corrald":
+        # one line for the refused connection (the readiness probe's
+        # closeSession, refused too, has its own)
+        refused = [l for l in srv.log().splitlines() if "getData without authenticating" in l]
+        assert len(refused) == 1, refused
+
+
+def test_enforced_auth_lets_auth_and_sasl_through_before_authenticating(make_sasl_server):
+    """An unauthenticated connection may still send auth (digest here: it
+    is not among the enforced schemes, so getData is refused after it)."""
+    srv = make_sasl_server(enforce=True)
+    raw = jute.Client(srv.port)
+    try:
+        raw.handshake()
+        raw.request("auth", jute.Writer().int(0).ustring("digest").buffer(b"u:p").bytes(), xid=-4)
+        xid, _, err, _ = raw.reply()
+        assert (xid, err) == (-4, 0)
+        raw.request("exists", jute.path_watch_body("/"))
+        _, _, err, _ = raw.reply()
+        assert err == SESSIONCLOSEDREQUIRESASLAUTH
+        assert raw.closed_by_server(timeout=10)
+    finally:
+        raw.close()
+
+
+@pytest.mark.corral_only
+def test_users_file_readable_by_others_is_refused(tmp_path):
+    users = tmp_path / "users"
+    users.write_text("bob: secret\n")
+    users.chmod(0o644)
+    cfg = tmp_path / "c.yaml"
+    cfg.write_text(f"data_dir: {tmp_path}/data\nclient: {{listen: ['127.0.0.1:1']}}\n"
+                   f"auth:\n  sasl:\n    users_file: {users}\n")
+    r = harness.run_corrald(["--check-config", "-c", str(cfg)])
+    assert r.returncode != 0
+    assert "auth.sasl.users_file" in r.stderr
+    users.chmod(0o600)
+    users.write_text("bob: secret\nno password here\n")
+    r = harness.run_corrald(["--check-config", "-c", str(cfg)])
+    assert r.returncode != 0
+    assert ":2: " in r.stderr and "auth.sasl.users_file" in r.stderr, r.stderr
