@@ -164,7 +164,8 @@ static const struct key storage_keys[] = {
 /* Read when the server starts (the library's state is the process's). */
 static const struct key auth_sasl_keys[] = {
 	{ .name = "users_file", .kind = KEY_SASL_USERS_FILE,
-	  .offset = offsetof(struct server_config, sasl_users_file) },
+	  .offset = offsetof(struct server_config, sasl_users_file),
+	  .restart = "the users are read when the server starts" },
 	FIELD(KEY_OPTIONAL_STRING, "keytab", sasl_keytab),
 	FIELD(KEY_OPTIONAL_STRING, "principal", sasl_principal),
 	LIVE_FIELD(KEY_OPTIONAL_STRING, "super_user", sasl_super_user),
@@ -1042,6 +1043,7 @@ static size_t swappable_size(enum key_kind kind)
 	case KEY_U32:
 	case KEY_WORDS:
 	case KEY_CHOICE:
+	case KEY_SCHEMES:
 		return sizeof(uint32_t);
 	case KEY_U64:
 		return sizeof(uint64_t);
@@ -1064,6 +1066,7 @@ static bool value_equal(const struct key *k, const struct server_config *a,
 	case KEY_OPTIONAL_STRING:
 	case KEY_DIGEST:
 	case KEY_DIGEST_FILE:
+	case KEY_SASL_USERS_FILE:
 	case KEY_SECRET_FILE: {
 		const char *x = *(char *const *)(const void *)pa, *y = *(char *const *)(const void *)pb;
 		return x == y || (x && y && strcmp(x, y) == 0);

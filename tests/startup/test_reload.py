@@ -69,6 +69,9 @@ def test_a_reload_applies_or_names_every_key_as_corral_yaml_5_says(tmp_path):
     peer_secret = secret(tmp_path / "peer-secret", "one peer secret, 32 bytes long..")
     peer_secret2 = secret(tmp_path / "peer-secret2", "another peer secret, 32 bytes...")
     super_file = secret(tmp_path / "super-digest", digest("super", "two"))
+    users = secret(tmp_path / "sasl-users", "bob: one")
+    users2 = secret(tmp_path / "sasl-users2", "bob: two")
+    keytab, keytab2 = secret(tmp_path / "keytab", ""), secret(tmp_path / "keytab2", "")
     pki = tls_pki.Pki(tmp_path / "pki")
     pki.issue("server", "/CN=localhost", server=True).issue("server2", "/CN=localhost", server=True)
     pki.make_ca("ca2", "/CN=Second CA")
@@ -93,7 +96,12 @@ def test_a_reload_applies_or_names_every_key_as_corral_yaml_5_says(tmp_path):
                     "snapshot_log_bytes": 67108864, "keep_snapshots": 2,
                     "archive_dir": str(tmp_path / "archive"), "archive_keep_snapshots": 5},
         "auth": {"super_digest": digest("super", "one"), "super_digest_file": None,
-                 "x509_super_user": "CN=admin one,O=Corral Test"},
+                 "x509_super_user": "CN=admin one,O=Corral Test",
+                 "sasl": {"users_file": users, "keytab": keytab,
+                          "principal": "zookeeper/one.example.com",
+                          "super_user": "alice", "remove_host_from_principal": False,
+                          "remove_realm_from_principal": False},
+                 "enforce": {"enabled": False, "schemes": "sasl"}},
         "memory": {"budget_bytes": 268435456},
         "admin": {"listen": f"127.0.0.1:{admin}", "max_connections": 10,
                   "max_connections_per_address": 5, "timeout_ms": 5000},
@@ -126,7 +134,12 @@ def test_a_reload_applies_or_names_every_key_as_corral_yaml_5_says(tmp_path):
                     "snapshot_log_bytes": 134217728, "keep_snapshots": 3,
                     "archive_dir": str(tmp_path / "archive2"), "archive_keep_snapshots": 6},
         "auth": {"super_digest": None, "super_digest_file": super_file,
-                 "x509_super_user": "CN=admin two,O=Corral Test"},
+                 "x509_super_user": "CN=admin two,O=Corral Test",
+                 "sasl": {"users_file": users2, "keytab": keytab2,
+                          "principal": "zookeeper/two.example.com@EXAMPLE.COM",
+                          "super_user": "carol", "remove_host_from_principal": True,
+                          "remove_realm_from_principal": True},
+                 "enforce": {"enabled": True, "schemes": "sasl,digest"}},
         "memory": {"budget_bytes": 134217728},
         "admin": {"listen": f"127.0.0.1:{admin2}", "max_connections": 20,
                   "max_connections_per_address": 6, "timeout_ms": 6000},
