@@ -5,14 +5,17 @@
 set -euo pipefail
 
 build_pkgs=(gcc meson ninja-build pkg-config liburing-dev libsystemd-dev libyaml-dev libssl-dev
-            zlib1g-dev libmicrohttpd-dev libisal-dev libsnappy-dev)
+            zlib1g-dev libmicrohttpd-dev libisal-dev libsnappy-dev
+            libsasl2-dev libsasl2-modules)	# SASL on the client port (server/sasl.c): DIGEST-MD5's plugin
 test_pkgs=(libcmocka-dev python3-kazoo python3-pytest libzookeeper-mt-dev zookeeper-bin zookeeper
            default-jre-headless openjdk-17-jdk-headless libcurator-recipes-java libslf4j-java
            debootstrap systemd-container build-essential dpkg-dev debhelper iproute2 procps git
            clang libclang-rt-14-dev	# the fuzz targets (tests/fuzz): clang and its libFuzzer
            prometheus			# test_admin_http.py: a real Prometheus scrapes corrald, promtool checks /metrics
            libjetty9-java libjackson2-databind-java libservlet-api-java	# ZooKeeper's AdminServer (the reference)
-           libnetty-java)		# ZooKeeper's TLS port (NettyServerCnxnFactory, the reference for test_tls.py)
+           libnetty-java		# ZooKeeper's TLS port (NettyServerCnxnFactory, the reference for test_tls.py)
+           python3-pure-sasl		# test_sasl.py: kazoo's sasl_options (DIGEST-MD5)
+           libsasl2-modules-gssapi-mit krb5-kdc krb5-admin-server)	# GSSAPI (Kerberos) with a test KDC
 
 want=("${build_pkgs[@]}")
 [ "${1:-build}" = test ] && want+=("${test_pkgs[@]}")
