@@ -436,6 +436,10 @@ static int load_schemes(struct loader *l, const yaml_node_t *n, const char *key,
 	int r = cfg_expect_scalar(l, n, key, "a string of scheme names");
 	if (r < 0)
 		return r;
+	if (cfg_is_null(n)) {
+		*ret = 0;
+		return 0;
+	}
 	if (auth_schemes_parse(cfg_scalar(n), ret, &bad) < 0)
 		return cfg_fail(l, n, key, "unknown scheme '%.*s' (known: digest, sasl, x509, ip)",
 				(int)strcspn(bad, ", \t") > 32 ? 32 : (int)strcspn(bad, ", \t"), bad);
