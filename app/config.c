@@ -58,6 +58,7 @@ enum key_kind {
 	KEY_CHOICE,	/* uint32_t: the index of one of .choices */
 	KEY_SASL_USERS_FILE,	/* auth.sasl.users_file: a secret's file of "name: password" lines */
 	KEY_SCHEMES,	/* uint32_t AUTH_SCHEME_* bits: "sasl", "digest,sasl", ... */
+	KEY_SECRET_PATH,	/* char *, the path of a secret a library reads (secret_locate) */
 };
 
 static const char *const client_auth_names[] = { "none", "optional", "required", NULL };
@@ -166,7 +167,7 @@ static const struct key auth_sasl_keys[] = {
 	{ .name = "users_file", .kind = KEY_SASL_USERS_FILE,
 	  .offset = offsetof(struct server_config, sasl_users_file),
 	  .restart = "the users are read when the server starts" },
-	FIELD(KEY_OPTIONAL_STRING, "keytab", sasl_keytab),
+	FIELD(KEY_SECRET_PATH, "keytab", sasl_keytab),
 	FIELD(KEY_OPTIONAL_STRING, "principal", sasl_principal),
 	LIVE_FIELD(KEY_OPTIONAL_STRING, "super_user", sasl_super_user),
 	LIVE_FIELD(KEY_BOOL, "remove_host_from_principal", sasl_remove_host),
@@ -429,6 +430,27 @@ static int load_sasl_users_file(struct loader *l, const yaml_node_t *n, const ch
 	return 0;
 }
 
+/* auth.sasl.keytab: a secret's file (secret.h) the library reads itself;
+ * the field holds the path found. null is none. */
+static int load_secret_path(struct loader *l, const yaml_node_t *n, const char *key, char **field)
+{
+	char why[CONFIG_ERROR_MAX];
+	char *path = NULL;
+	int r = cfg_expect_scalar(l, n, key, "a file name or credential:NAME");
+	if (r < 0)
+		return r;
+	if (!cfg_is_null(n) && *cfg_scalar(n)) {
+		r = secret_locate(cfg_scalar(n), &path, why, sizeof(why));
+		if (r == -ENOMEM)
+			return r;
+		if (r < 0)
+			return cfg_fail(l, n, key, "%s", why);
+	}
+	free(*field);
+	*field = path;
+	return 0;
+}
+
 /* auth.enforce.schemes: names of ZooKeeper's authentication schemes. */
 static int load_schemes(struct loader *l, const yaml_node_t *n, const char *key, uint32_t *ret)
 {
@@ -590,6 +612,8 @@ static int load_value(struct loader *l, const yaml_node_t *n, const char *key, c
 		return load_sasl_users_file(l, n, key);
 	case KEY_SCHEMES:
 		return load_schemes(l, n, key, field);
+	case KEY_SECRET_PATH:
+		return load_secret_path(l, n, key, field);
 	}
 	return -EINVAL;
 }
@@ -1071,6 +1095,7 @@ static bool value_equal(const struct key *k, const struct server_config *a,
 	case KEY_DIGEST:
 	case KEY_DIGEST_FILE:
 	case KEY_SASL_USERS_FILE:
+	case KEY_SECRET_PATH:
 	case KEY_SECRET_FILE: {
 		const char *x = *(char *const *)(const void *)pa, *y = *(char *const *)(const void *)pb;
 		return x == y || (x && y && strcmp(x, y) == 0);

@@ -58,14 +58,13 @@ static bool in_credentials_directory(const char *path)
 	return strncmp(real_path, real_dir, n) == 0 && real_path[n] == '/';
 }
 
-int secret_read(const char *value, size_t max_bytes, uint8_t **ret, size_t *ret_len, char *why,
-		size_t why_size)
+/* Opens the secret's file at path and checks it is one: a regular file
+ * that neither its group nor others may read (unless in the credentials
+ * directory). Returns the descriptor or a negative errno, why filled. */
+static int secret_open(const char *path, char *why, size_t why_size)
 {
-	char path[PATH_MAX];
 	struct stat st;
-	int r = secret_path(value, path, sizeof(path), why, why_size);
-	if (r < 0)
-		return r;
+	int r;
 	int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY);
 	if (fd < 0) {
 		r = -errno;
@@ -75,20 +74,49 @@ int secret_read(const char *value, size_t max_bytes, uint8_t **ret, size_t *ret_
 	if (fstat(fd, &st) < 0) {
 		r = -errno;
 		snprintf(why, why_size, "%s: cannot stat: %s", path, strerror(-r));
-		goto out;
-	}
-	if (!S_ISREG(st.st_mode)) {
+	} else if (!S_ISREG(st.st_mode)) {
 		r = -EINVAL;
 		snprintf(why, why_size, "%s: not a regular file", path);
-		goto out;
-	}
-	if ((st.st_mode & 077) && !in_credentials_directory(path)) {
+	} else if ((st.st_mode & 077) && !in_credentials_directory(path)) {
 		snprintf(why, why_size, "%s holds a secret and its group or others may read it "
 			 "(mode %04o): chmod 600 it, or pass it as a systemd credential", path,
 			 (unsigned)(st.st_mode & 07777));
 		r = -EPERM;
-		goto out;
+	} else {
+		return fd;
 	}
+	close(fd);
+	return r;
+}
+
+int secret_locate(const char *value, char **ret_path, char *why, size_t why_size)
+{
+	char path[PATH_MAX];
+	int r = secret_path(value, path, sizeof(path), why, why_size);
+	if (r < 0)
+		return r;
+	int fd = secret_open(path, why, why_size);
+	if (fd < 0)
+		return fd;
+	close(fd);
+	*ret_path = strdup(path);
+	if (!*ret_path) {
+		snprintf(why, why_size, "out of memory");
+		return -ENOMEM;
+	}
+	return 0;
+}
+
+int secret_read(const char *value, size_t max_bytes, uint8_t **ret, size_t *ret_len, char *why,
+		size_t why_size)
+{
+	char path[PATH_MAX];
+	int r = secret_path(value, path, sizeof(path), why, why_size);
+	if (r < 0)
+		return r;
+	int fd = secret_open(path, why, why_size);
+	if (fd < 0)
+		return fd;
 	uint8_t *buf = malloc(max_bytes + 2);
 	if (!buf) {
 		r = -ENOMEM;

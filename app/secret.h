@@ -1,5 +1,6 @@
 /* secret: reads a secret that corral.yaml names instead of holding it
- * (ensemble.secret_file, auth.super_digest_file; every later key that
+ * (ensemble.secret_file, auth.super_digest_file, auth.sasl.users_file,
+ * auth.sasl.keytab; every later key that
  * carries a key or a password reads through here too).
  *
  * The value of such a key is:
@@ -21,6 +22,11 @@
  * why filled. */
 int secret_read(const char *value, size_t max_bytes, uint8_t **ret, size_t *ret_len, char *why,
 		size_t why_size);
+
+/* A secret that a library reads itself (a keytab): the path value names,
+ * checked as secret_read checks it but not read. 0 with *ret_path
+ * (malloc'd), or a negative errno with why filled. */
+int secret_locate(const char *value, char **ret_path, char *why, size_t why_size);
 
 /* Wipes and frees a secret. */
 void secret_free(uint8_t *secret, size_t len);
