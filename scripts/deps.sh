@@ -6,7 +6,8 @@ set -euo pipefail
 
 build_pkgs=(gcc meson ninja-build pkg-config liburing-dev libsystemd-dev libyaml-dev libssl-dev
             zlib1g-dev libmicrohttpd-dev libisal-dev libsnappy-dev
-            libsasl2-dev libsasl2-modules)	# SASL on the client port (server/sasl.c): DIGEST-MD5's plugin
+            libsasl2-dev libsasl2-modules	# SASL on the client port (server/sasl.c): DIGEST-MD5's plugin
+            libkrb5-dev)			# GSSAPI: Kerberos' default realm, to name a client whole
 test_pkgs=(libcmocka-dev python3-kazoo python3-pytest libzookeeper-mt-dev zookeeper-bin zookeeper
            default-jre-headless openjdk-17-jdk-headless libcurator-recipes-java libslf4j-java
            debootstrap systemd-container build-essential dpkg-dev debhelper iproute2 procps git

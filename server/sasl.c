@@ -7,6 +7,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include <krb5.h>
 #include <openssl/crypto.h>
 #include <sasl/sasl.h>
 #include <sasl/saslplug.h>
@@ -19,6 +20,7 @@
 
 struct sasl_exchange {
 	sasl_conn_t *conn;
+	bool gssapi;
 };
 
 /* The process's configuration (the library's callbacks read it). */
@@ -30,6 +32,7 @@ static struct {
 	char service[SASL_HOST_MAX];	/* of the GSSAPI principal */
 	char host[SASL_HOST_MAX];
 	char mech_list[32];
+	char default_realm[SASL_HOST_MAX];	/* Kerberos' (krb5.conf), for GSSAPI names */
 } g;
 
 /* The next "name: password" line at *pos: 1 with its parts, 0 at the end,
@@ -164,7 +167,19 @@ static int library_log(void *context, int level, const char *message)
 	return SASL_OK;
 }
 
+/* Any authorization id is accepted, as ZooKeeper's handleAuthorizeCallback
+ * does: the identity is made from the authenticated id (SASL_AUTHUSER),
+ * whatever the client asked to act as (pure-sasl's GSSAPI sends its
+ * principal with the realm, which the library compares as a string). */
+static int authorize(sasl_conn_t *conn, void *context, const char *requested_user,
+		     unsigned rlen, const char *auth_identity, unsigned alen,
+		     const char *def_realm, unsigned urlen, struct propctx *propctx)
+{
+	return SASL_OK;
+}
+
 static const sasl_callback_t callbacks[] = {
+	{ SASL_CB_PROXY_POLICY, (int (*)(void))(void (*)(void))authorize, NULL },
 	{ SASL_CB_GETOPT, (int (*)(void))(void (*)(void))get_option, NULL },
 	{ SASL_CB_LOG, (int (*)(void))(void (*)(void))library_log, NULL },
 	{ SASL_CB_LIST_END, NULL, NULL },
@@ -204,6 +219,22 @@ static int set_principal(const char *principal, const char **ret_why)
 	return 0;
 }
 
+/* The default realm of krb5.conf: a GSSAPI principal of that realm comes
+ * from the library without it. None when Kerberos has no configuration. */
+static void read_default_realm(void)
+{
+	krb5_context ctx;
+	char *realm = NULL;
+	g.default_realm[0] = 0;
+	if (krb5_init_context(&ctx) != 0)
+		return;
+	if (krb5_get_default_realm(ctx, &realm) == 0) {
+		snprintf(g.default_realm, sizeof(g.default_realm), "%s", realm);
+		krb5_free_default_realm(ctx, realm);
+	}
+	krb5_free_context(ctx);
+}
+
 int sasl_setup(const struct sasl_settings *s, const char **ret_why)
 {
 	int r = set_principal(s->principal, ret_why);
@@ -222,6 +253,8 @@ int sasl_setup(const struct sasl_settings *s, const char **ret_why)
 	}
 	if (s->keytab && !(g.keytab = strdup(s->keytab)))
 		return -ENOMEM;
+	if (s->keytab)
+		read_default_realm();
 	snprintf(g.mech_list, sizeof(g.mech_list), "%s%s%s", s->users ? "DIGEST-MD5" : "",
 		 s->users && s->keytab ? " " : "", s->keytab ? "GSSAPI" : "");
 	if (g.initialized || !sasl_enabled())
@@ -271,8 +304,26 @@ static int exchange_new(bool gssapi, struct sasl_exchange **ret)
 	/* ZooKeeper never wraps the connection: authentication only. */
 	sasl_security_properties_t props = { .min_ssf = 0, .max_ssf = 0, .maxbufsize = 0 };
 	sasl_setprop(x->conn, SASL_SEC_PROPS, &props);
+	x->gssapi = gssapi;
 	*ret = x;
 	return 0;
+}
+
+/* Who authenticated: for GSSAPI the client's whole principal, realm
+ * included, as ZooKeeper sees it (the library leaves out the realm when it
+ * is the default one: it is put back); for DIGEST-MD5 the user. malloc'd,
+ * or NULL. */
+static char *authenticated_id(struct sasl_exchange *x)
+{
+	const void *user = NULL;
+	if (sasl_getprop(x->conn, SASL_AUTHUSER, &user) != SASL_OK || !user)
+		return NULL;
+	if (!x->gssapi || strchr(user, '@') || !g.default_realm[0])
+		return strdup(user);
+	char *id;
+	if (asprintf(&id, "%s@%s", (const char *)user, g.default_realm) < 0)
+		return NULL;
+	return id;
 }
 
 int sasl_step(struct sasl_exchange **x, const uint8_t *in, size_t in_len,
@@ -309,13 +360,12 @@ int sasl_step(struct sasl_exchange **x, const uint8_t *in, size_t in_len,
 	*ret_out_len = out_len;
 	if (r == SASL_CONTINUE)
 		return 0;
-	const void *user = NULL;
-	if (sasl_getprop((*x)->conn, SASL_AUTHUSER, &user) != SASL_OK || !user) {
+	*ret_authid = authenticated_id(*x);
+	if (!*ret_authid) {
 		*ret_why = "the library named no user";
 		return -EACCES;
 	}
-	*ret_authid = strdup(user);
-	return *ret_authid ? 1 : -ENOMEM;
+	return 1;
 }
 
 void sasl_exchange_free(struct sasl_exchange *x)
