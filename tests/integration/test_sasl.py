@@ -21,6 +21,7 @@ from kazoo.security import OPEN_ACL_UNSAFE, make_acl
 import conftest
 import harness
 import jute
+import kdc
 
 logging.getLogger("kazoo").setLevel(logging.CRITICAL)
 
@@ -224,3 +225,107 @@ def test_users_file_readable_by_others_is_refused(tmp_path):
     r = harness.run_corrald(["--check-config", "-c", str(cfg)])
     assert r.returncode != 0
     assert ":2: " in r.stderr and "auth.sasl.users_file" in r.stderr, r.stderr
+
+
+# ---------------------------------------------------------------- Kerberos
+
+CLIENT_PRINCIPAL = "client/host.example"
+
+
+@pytest.fixture(scope="module")
+def realm(tmp_path_factory):
+    """A KDC of the test's own (tests/lib/kdc.py): the server's principal
+    zookeeper/localhost in a keytab, a client principal with a ticket in a
+    credentials cache of its own."""
+    if not kdc.available():
+        pytest.fail("krb5-kdc is not installed (scripts/deps.sh test)")
+    d = tmp_path_factory.mktemp("kdc")
+    k = kdc.Kdc(d).start()
+    k.server_keytab = k.add_principal("zookeeper/localhost", str(d / "server.keytab"))
+    k.client_keytab = k.add_principal(CLIENT_PRINCIPAL, str(d / "client.keytab"))
+    k.ccache = k.kinit(CLIENT_PRINCIPAL, k.client_keytab, str(d / "ccache"))
+    yield k
+    k.stop()
+
+
+def zookeeper_kerberos(tmp, realm, remove_host, remove_realm):
+    jaas = os.path.join(tmp, "jaas.conf")
+    with open(jaas, "w") as f:
+        f.write("Server {\n  com.sun.security.auth.module.Krb5LoginModule required\n"
+                f'  useKeyTab=true keyTab="{realm.server_keytab}" storeKey=true\n'
+                f'  useTicketCache=false principal="zookeeper/localhost@{realm.realm}";\n}};\n')
+    system = {"java.security.auth.login.config": jaas,
+              "java.security.krb5.conf": realm.krb5_conf,
+              "zookeeper.authProvider.sasl":
+              "org.apache.zookeeper.server.auth.SASLAuthenticationProvider",
+              "kerberos.removeHostFromPrincipal": str(remove_host).lower(),
+              "kerberos.removeRealmFromPrincipal": str(remove_realm).lower()}
+    srv = harness.ZooKeeper(tmp, system=system, properties={
+        "tickTime": 200, "minSessionTimeout": 1000, "maxSessionTimeout": 60000})
+    srv.target = "zookeeper"
+    return srv
+
+
+@pytest.fixture
+def make_kerberos_server(realm, monkeypatch):
+    """make(remove_host=False, remove_realm=False): a started server that
+    accepts GSSAPI for zookeeper/localhost; this process's Kerberos (kazoo's
+    GSSAPI through python3-kerberos) uses the realm's krb5.conf and the
+    client's ticket."""
+    monkeypatch.setenv("KRB5_CONFIG", realm.krb5_conf)
+    monkeypatch.setenv("KRB5CCNAME", "FILE:" + realm.ccache)
+    made = []
+
+    def make(remove_host=False, remove_realm=False):
+        tmp = tempfile.mkdtemp(prefix="corral-krb-")
+        if conftest.TARGET == "zookeeper":
+            srv = zookeeper_kerberos(tmp, realm, remove_host, remove_realm)
+        else:
+            srv = conftest.Server(tmp, {"auth": {"sasl": {
+                "keytab": realm.server_keytab, "principal": "zookeeper/localhost",
+                "remove_host_from_principal": remove_host,
+                "remove_realm_from_principal": remove_realm}}})
+        made.append(srv)
+        return srv.start(env=realm.env(), timeout=60)
+
+    yield make
+    for srv in made:
+        srv.stop()
+    bad = [s for s in made if s.target == "corrald" and s.sanitizer_reports()]
+    assert not bad, "sanitizer reports:\n" + "\n".join(s.log_text()[-4000:] for s in bad)
+
+
+def gssapi_kazoo(srv):
+    # localhost: the service principal is zookeeper/<the host the client dials>
+    zk = KazooClient(hosts=f"localhost:{srv.port}", timeout=10,
+                     sasl_options={"mechanism": "GSSAPI"},
+                     connection_retry={"max_tries": 3, "delay": 0.1},
+                     command_retry={"max_tries": 0})
+    zk.start(timeout=20)
+    return zk
+
+
+def test_gssapi_client_is_named_by_its_whole_principal(make_kerberos_server, realm):
+    srv = make_kerberos_server()
+    zk = gssapi_kazoo(srv)
+    anonymous = harness.make_kazoo(srv.hosts)
+    anonymous.start(timeout=20)
+    try:
+        whole = f"{CLIENT_PRINCIPAL}@{realm.realm}"
+        zk.create("/krb", b"k", acl=[make_acl("auth", "", all=True)])
+        assert zk.get_acls("/krb")[0] == [make_acl("sasl", whole, all=True)]
+        assert zk.get("/krb")[0] == b"k"
+        with pytest.raises(NoAuthError):
+            anonymous.get("/krb")
+    finally:
+        stop(zk, anonymous)
+
+
+def test_gssapi_name_without_host_and_realm(make_kerberos_server):
+    srv = make_kerberos_server(remove_host=True, remove_realm=True)
+    zk = gssapi_kazoo(srv)
+    try:
+        zk.create("/short", b"", acl=[make_acl("auth", "", all=True)])
+        assert zk.get_acls("/short")[0] == [make_acl("sasl", "client", all=True)]
+    finally:
+        stop(zk)
