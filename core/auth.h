@@ -62,8 +62,8 @@ int auth_add_sasl(struct auth_identities *a, const char *name, const char *super
 
 /* ZooKeeper's name for an authenticated principal "service/host@REALM"
  * (either part may be missing): the host and the realm are kept unless
- * remove_host / remove_realm (kerberos.removeHostFromPrincipal,
- * kerberos.removeRealmFromPrincipal). The short name is the service part
+ * remove_host / remove_realm (zookeeper.kerberos.removeHostFromPrincipal,
+ * zookeeper.kerberos.removeRealmFromPrincipal). The short name is the service part
  * (Kerberos' DEFAULT rule for a principal of the default realm). malloc'd,
  * or NULL when out of memory. */
 char *auth_sasl_name(const char *authid, bool remove_host, bool remove_realm);

@@ -258,8 +258,8 @@ def zookeeper_kerberos(tmp, realm, remove_host, remove_realm):
               "java.security.krb5.conf": realm.krb5_conf,
               "zookeeper.authProvider.sasl":
               "org.apache.zookeeper.server.auth.SASLAuthenticationProvider",
-              "kerberos.removeHostFromPrincipal": str(remove_host).lower(),
-              "kerberos.removeRealmFromPrincipal": str(remove_realm).lower()}
+              "zookeeper.kerberos.removeHostFromPrincipal": str(remove_host).lower(),
+              "zookeeper.kerberos.removeRealmFromPrincipal": str(remove_realm).lower()}
     srv = harness.ZooKeeper(tmp, system=system, properties={
         "tickTime": 200, "minSessionTimeout": 1000, "maxSessionTimeout": 60000})
     srv.target = "zookeeper"

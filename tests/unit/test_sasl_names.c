@@ -1,6 +1,6 @@
 /* Unit tests of the sasl scheme's names (core/auth.c): a principal named
  * as ZooKeeper's SaslServerCallbackHandler names it, with and without
- * kerberos.removeHostFromPrincipal / removeRealmFromPrincipal; the ACL ids
+ * zookeeper.kerberos.removeHostFromPrincipal / removeRealmFromPrincipal; the ACL ids
  * SASLAuthenticationProvider takes (what KerberosName parses); the super
  * user; the enforced schemes; and the DIGEST-MD5 users file's lines. */
 #include <stdarg.h>
