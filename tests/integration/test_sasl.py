@@ -329,3 +329,31 @@ def test_gssapi_name_without_host_and_realm(make_kerberos_server):
         assert zk.get_acls("/short")[0] == [make_acl("sasl", "client", all=True)]
     finally:
         stop(zk)
+
+
+@pytest.mark.corral_only
+def test_a_followers_sasl_identity_reaches_the_leader(tmp_path):
+    """Writes through a follower are checked by the leader with the
+    session's identities as forwarded: the sasl one among them."""
+    import ensembles
+    users = tmp_path / "sasl-users"
+    users.write_text("".join(f"{u}: {p}\n" for u, p in USERS.items()))
+    users.chmod(0o600)
+    cluster = ensembles.Cluster(tmp_path / "ensemble", 3,
+                                config={"auth": {"sasl": {"users_file": str(users)}}})
+    leader = cluster.start()
+    follower = cluster[cluster.followers(leader)[0]]
+    bob = sasl_kazoo(follower, "bob")
+    carol = sasl_kazoo(follower, "carol")
+    try:
+        # "auth" is expanded by the leader: only the forwarded sasl id can fill it
+        bob.create("/fw", b"1", acl=[make_acl("auth", "", all=True)])
+        assert bob.get_acls("/fw")[0] == [make_acl("sasl", "bob", all=True)]
+        bob.set("/fw", b"2")
+        with pytest.raises(NoAuthError):
+            carol.set("/fw", b"3")
+        assert bob.get("/fw")[0] == b"2"
+    finally:
+        stop(bob, carol)
+        cluster.stop_all()
+    assert not cluster.sanitizer_reports()
