@@ -102,7 +102,12 @@ static int users_lookup(void *glob_context, sasl_server_params_t *sparams, unsig
 	size_t name_len, pass_len = 0, plen, pos = 0;
 	const char *why;
 
-	if (!to_fetch || (flags & SASL_AUXPROP_AUTHZID))
+	/* The authorization id a client may send (Java's DIGEST-MD5 does):
+	 * it has no properties here, and names nobody (the identity is the
+	 * authenticated user's, see authorize()). */
+	if (flags & SASL_AUXPROP_AUTHZID)
+		return SASL_OK;
+	if (!to_fetch)
 		return SASL_NOUSER;
 	while (g.users && next_user(g.users, g.users_len, &pos, &name, &name_len, &p, &plen, &why) > 0)
 		if (name_len == want && memcmp(name, user, want) == 0) {

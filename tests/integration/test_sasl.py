@@ -10,6 +10,7 @@ does not have (corral's log lines, its config checks) is corral_only.
 """
 import logging
 import os
+import subprocess
 import tempfile
 
 import pytest
@@ -357,3 +358,33 @@ def test_a_followers_sasl_identity_reaches_the_leader(tmp_path):
         stop(bob, carol)
         cluster.stop_all()
     assert not cluster.sanitizer_reports()
+
+
+def java_cli(srv, user, *command):
+    """ZooKeeper's Java client (ZooKeeperMain, what zkCli.sh runs) with a
+    JAAS Client section: DigestLoginModule, user's name and password."""
+    jaas = tempfile.NamedTemporaryFile("w", suffix=".jaas", delete=False)
+    with jaas:
+        jaas.write("Client {\n  org.apache.zookeeper.server.auth.DigestLoginModule required\n"
+                   f'  username="{user}" password="{USERS[user]}";\n}};\n')
+    try:
+        argv = ([os.environ.get("JAVA", "java"), "-Xmx128m", "-cp",
+                 harness.ZK_CLASSPATH + ":" + harness.ZK_LOG_JAR,
+                 f"-Djava.security.auth.login.config={jaas.name}",
+                 "org.apache.zookeeper.ZooKeeperMain", "-server", f"127.0.0.1:{srv.port}"]
+                + list(command))
+        r = subprocess.run(argv, capture_output=True, text=True, timeout=90)
+        return r.stdout + r.stderr
+    finally:
+        os.unlink(jaas.name)
+
+
+def test_the_java_client_with_a_jaas_digest_login(make_sasl_server):
+    srv = make_sasl_server()
+    out = java_cli(srv, "bob", "create", "/java-sasl", "hello", "sasl:bob:cdrwa")
+    assert "Created /java-sasl" in out, out
+    assert "hello" in java_cli(srv, "bob", "get", "/java-sasl").splitlines()
+    who = java_cli(srv, "bob", "whoami")
+    assert "sasl: bob" in who, who
+    denied = java_cli(srv, "carol", "get", "/java-sasl")
+    assert "Insufficient permission" in denied or "NoAuth" in denied, denied
