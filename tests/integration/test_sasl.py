@@ -388,3 +388,25 @@ def test_the_java_client_with_a_jaas_digest_login(make_sasl_server):
     assert "sasl: bob" in who, who
     denied = java_cli(srv, "carol", "get", "/java-sasl")
     assert "Insufficient permission" in denied or "NoAuth" in denied, denied
+
+
+def test_an_authorization_id_does_not_change_who_the_client_is(make_sasl_server):
+    """A client authenticated as bob that asks to act as alice (the super
+    user) is bob: the identity is the authenticated one, as ZooKeeper's
+    SaslServerCallbackHandler makes it."""
+    srv = make_sasl_server()
+    alice = sasl_kazoo(srv, "alice")
+    zk = KazooClient(hosts=srv.hosts, timeout=10,
+                     sasl_options={"mechanism": "DIGEST-MD5", "username": "bob",
+                                   "password": USERS["bob"], "authorization_id": "alice"},
+                     connection_retry={"max_tries": 3, "delay": 0.1},
+                     command_retry={"max_tries": 0})
+    try:
+        alice.create("/alices", b"", acl=[make_acl("sasl", "alice", all=True)])
+        zk.start(timeout=20)
+        with pytest.raises(NoAuthError):
+            zk.get("/alices")
+        zk.create("/as-bob", b"", acl=[make_acl("auth", "", all=True)])
+        assert zk.get_acls("/as-bob")[0] == [make_acl("sasl", "bob", all=True)]
+    finally:
+        stop(alice, zk)
