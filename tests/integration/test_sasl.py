@@ -410,3 +410,32 @@ def test_an_authorization_id_does_not_change_who_the_client_is(make_sasl_server)
         assert zk.get_acls("/as-bob")[0] == [make_acl("sasl", "bob", all=True)]
     finally:
         stop(alice, zk)
+
+
+def test_a_gssapi_client_of_a_server_without_kerberos_is_refused(make_sasl_server, realm,
+                                                                  monkeypatch):
+    monkeypatch.setenv("KRB5_CONFIG", realm.krb5_conf)
+    monkeypatch.setenv("KRB5CCNAME", "FILE:" + realm.ccache)
+    srv = make_sasl_server()
+    bob = sasl_kazoo(srv, "bob")
+    states = []
+    zk = KazooClient(hosts=f"localhost:{srv.port}", timeout=10,
+                     sasl_options={"mechanism": "GSSAPI"},
+                     connection_retry={"max_tries": 3, "delay": 0.1},
+                     command_retry={"max_tries": 0})
+    zk.add_listener(states.append)
+    try:
+        try:
+            zk.start(timeout=10)
+        except Exception:
+            pass
+        harness.wait_until(lambda: KazooState.LOST in states or
+                           zk.client_state == KeeperState.AUTH_FAILED, 20,
+                           what="the GSSAPI client to be refused")
+        bob.create("/still-served", b"")
+        if srv.target == "corrald":
+            refused = [l for l in srv.log().splitlines()
+                       if "SASL authentication failed: GSSAPI is not configured" in l]
+            assert len(refused) == 1, refused
+    finally:
+        stop(bob, zk)
