@@ -10,6 +10,7 @@ does not have (corral's log lines, its config checks) is corral_only.
 """
 import logging
 import os
+import shutil
 import subprocess
 import tempfile
 
@@ -77,6 +78,9 @@ def make_sasl_server():
     for srv in made:
         srv.stop()
     bad = [s for s in made if s.target == "corrald" and s.sanitizer_reports()]
+    for srv in made:
+        if srv not in bad:
+            shutil.rmtree(srv.tmp, ignore_errors=True)
     assert not bad, "sanitizer reports:\n" + "\n".join(s.log_text()[-4000:] for s in bad)
 
 
@@ -293,6 +297,9 @@ def make_kerberos_server(realm, monkeypatch):
     for srv in made:
         srv.stop()
     bad = [s for s in made if s.target == "corrald" and s.sanitizer_reports()]
+    for srv in made:
+        if srv not in bad:
+            shutil.rmtree(srv.tmp, ignore_errors=True)
     assert not bad, "sanitizer reports:\n" + "\n".join(s.log_text()[-4000:] for s in bad)
 
 
