@@ -14,6 +14,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "auth.h"
 #include "config.h"
 #include "fourletter.h"
 
@@ -583,6 +584,46 @@ static void test_tls_keys_load_and_finish_wants_certificate_key_and_ca(void **st
 		       "expected TLSv1.2 or TLSv1.3");
 }
 
+static void test_sasl_and_enforce_keys(void **state)
+{
+	struct loaded t;
+	char error[CONFIG_ERROR_MAX];
+	char *users = write_temp("# users\nbob: secret\n");
+	char *text;
+
+	(void)state;
+	assert_non_null(users);
+	char path[256];
+	snprintf(path, sizeof(path), "%s", users);
+	assert_int_equal(chmod(users, 0600), 0);
+	assert_true(asprintf(&text, "auth:\n  sasl:\n    users_file: %s\n    super_user: alice\n"
+			     "    remove_host_from_principal: true\n"
+			     "  enforce:\n    enabled: true\n    schemes: sasl, digest\n", users) > 0);
+	load_ok(&t, text);
+	assert_string_equal(t.cfg.sasl_users_file, users);
+	assert_int_equal(t.cfg.sasl_users_len, strlen("# users\nbob: secret"));
+	assert_string_equal(t.cfg.sasl_super_user, "alice");
+	assert_true(t.cfg.sasl_remove_host);
+	assert_false(t.cfg.sasl_remove_realm);
+	assert_true(t.cfg.enforce_auth);
+	assert_int_equal(t.cfg.enforce_auth_schemes, AUTH_SCHEME_SASL | AUTH_SCHEME_DIGEST);
+	assert_int_equal(config_finish(&t.cfg, error, sizeof(error)), 0);
+	loaded_free(&t);
+	free(text);
+	load_ok(&t, "auth:\n  enforce:\n    enabled: true\n");
+	assert_int_equal(config_finish(&t.cfg, error, sizeof(error)), -EINVAL);
+	assert_non_null(strstr(error, "auth.enforce.enabled: true needs auth.enforce.schemes"));
+	loaded_free(&t);
+	assert_refused("auth:\n  enforce:\n    schemes: sasl,kerberos\n", 3, "auth.enforce.schemes",
+		       "unknown scheme 'kerberos'");
+	assert_int_equal(chmod(users, 0644), 0);
+	assert_true(asprintf(&text, "auth:\n  sasl:\n    users_file: %s\n", path) > 0);
+	assert_refused(text, 3, "auth.sasl.users_file", "group or others may read it");
+	free(text);
+	unlink(users);
+	free(users);
+}
+
 static void test_later_load_replaces_listen(void **state)
 {
 	struct loaded t;
@@ -1004,6 +1045,7 @@ int main(void)
 		cmocka_unit_test(test_listen_bad_entry_names_its_line),
 		cmocka_unit_test(test_listen_must_name_one_address_once),
 		cmocka_unit_test(test_tls_keys_load_and_finish_wants_certificate_key_and_ca),
+		cmocka_unit_test(test_sasl_and_enforce_keys),
 		cmocka_unit_test(test_later_load_replaces_listen),
 		cmocka_unit_test(test_refused_file_leaves_config_unchanged),
 		cmocka_unit_test(test_parse_listen_address_takes_numeric_hosts_and_names),
