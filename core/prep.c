@@ -126,6 +126,11 @@ static int fixup_acl(const struct prep *p, const struct auth_identities *ids,
 	for (uint32_t i = 0; i < n && !p->x509_acls; i++)
 		if (strcmp(in[i].scheme, "x509") == 0)
 			return refuse(ret_err, ZINVALIDACL);
+	/* Likewise sasl: ZooKeeper knows it only with SASLAuthenticationProvider
+	 * configured, corral only with a SASL mechanism (auth.sasl). */
+	for (uint32_t i = 0; i < n && !p->sasl_acls; i++)
+		if (strcmp(in[i].scheme, "sasl") == 0)
+			return refuse(ret_err, ZINVALIDACL);
 	if (!ids) {
 		if (n == 0)
 			return refuse(ret_err, ZINVALIDACL);

@@ -25,6 +25,7 @@ struct prep {
 	uint8_t server_id;
 	bool extended_types;	/* containers and TTL nodes allowed */
 	bool x509_acls;		/* the x509 scheme is known (a TLS port is configured) */
+	bool sasl_acls;		/* the sasl scheme is known (a SASL mechanism is configured) */
 	/* ZooKeeper's enforceQuota: a create or setData past a quota's hard
 	 * limit is refused with QUOTAEXCEEDED (quota.c); off, it is logged. */
 	bool enforce_quota;

@@ -457,6 +457,7 @@ static int init_parts(struct server *srv, char *why, size_t why_size)
 	srv->state.listener = (struct state_listener){ .node_event = on_node_event, .ctx = srv };
 	srv->prep.extended_types = cfg->extended_types;
 	srv->prep.x509_acls = cfg->tls_listen_count > 0;
+	srv->prep.sasl_acls = cfg->sasl_users || cfg->sasl_keytab;
 	srv->prep.enforce_quota = cfg->enforce_quota;
 	membership_init(&srv->membership, &srv->commit, &srv->state, cfg);
 	forward_leader_init(&srv->forward_leader, &srv->prep, &srv->state, &srv->commit,
@@ -663,6 +664,7 @@ void server_config_changed(struct server *srv)
 {
 	srv->prep.extended_types = srv->cfg->extended_types;
 	srv->prep.x509_acls = srv->cfg->tls_listen_count > 0;
+	srv->prep.sasl_acls = srv->cfg->sasl_users || srv->cfg->sasl_keytab;
 	srv->prep.enforce_quota = srv->cfg->enforce_quota;
 }
 

@@ -446,3 +446,19 @@ def test_a_gssapi_client_of_a_server_without_kerberos_is_refused(make_sasl_serve
             assert len(refused) == 1, refused
     finally:
         stop(bob, zk)
+
+
+def test_the_sasl_scheme_is_unknown_where_sasl_is_not_configured(make_server):
+    """ZooKeeper knows the sasl scheme only with SASLAuthenticationProvider
+    configured; corrald only with a SASL mechanism (auth.sasl)."""
+    srv = make_server()
+    zk = harness.make_kazoo(srv.hosts)
+    zk.start(timeout=20)
+    try:
+        with pytest.raises(InvalidACLError):
+            zk.create("/nosasl", b"", acl=[make_acl("sasl", "bob", all=True)])
+        zk.create("/nosasl", b"")
+        with pytest.raises(InvalidACLError):
+            zk.set_acls("/nosasl", [make_acl("sasl", "bob", all=True)])
+    finally:
+        stop(zk)
