@@ -462,3 +462,22 @@ def test_the_sasl_scheme_is_unknown_where_sasl_is_not_configured(make_server):
             zk.set_acls("/nosasl", [make_acl("sasl", "bob", all=True)])
     finally:
         stop(zk)
+
+
+def test_a_connection_closed_mid_exchange_leaves_nothing_behind(make_sasl_server):
+    """A DIGEST-MD5 exchange begun (the challenge sent) and abandoned: the
+    server serves on, and its exchange goes with the connection (the
+    sanitizer's leak check at the server's exit says so)."""
+    srv = make_sasl_server()
+    for _ in range(3):
+        raw = jute.Client(srv.port)
+        raw.handshake()
+        raw.request("sasl", jute.Writer().buffer(b"").bytes())
+        _, _, err, body = raw.reply()
+        assert err == 0 and b"nonce=" in body
+        raw.close()
+    bob = sasl_kazoo(srv, "bob")
+    try:
+        bob.ensure_path("/served")
+    finally:
+        stop(bob)
