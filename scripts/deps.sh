@@ -16,7 +16,7 @@ test_pkgs=(libcmocka-dev python3-kazoo python3-pytest libzookeeper-mt-dev zookee
            libjetty9-java libjackson2-databind-java libservlet-api-java	# ZooKeeper's AdminServer (the reference)
            libnetty-java		# ZooKeeper's TLS port (NettyServerCnxnFactory, the reference for test_tls.py)
            python3-pure-sasl		# test_sasl.py: kazoo's sasl_options (DIGEST-MD5)
-           libsasl2-modules-gssapi-mit krb5-kdc krb5-admin-server)	# GSSAPI (Kerberos) with a test KDC
+           libsasl2-modules-gssapi-mit krb5-kdc krb5-admin-server krb5-user)	# GSSAPI (Kerberos) with a test KDC (kinit: krb5-user)
 
 want=("${build_pkgs[@]}")
 [ "${1:-build}" = test ] && want+=("${test_pkgs[@]}")
