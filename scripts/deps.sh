@@ -15,7 +15,7 @@ test_pkgs=(libcmocka-dev python3-kazoo python3-pytest libzookeeper-mt-dev zookee
            prometheus			# test_admin_http.py: a real Prometheus scrapes corrald, promtool checks /metrics
            libjetty9-java libjackson2-databind-java libservlet-api-java	# ZooKeeper's AdminServer (the reference)
            libnetty-java		# ZooKeeper's TLS port (NettyServerCnxnFactory, the reference for test_tls.py)
-           python3-pure-sasl		# test_sasl.py: kazoo's sasl_options (DIGEST-MD5)
+           python3-pure-sasl python3-kerberos	# test_sasl.py: kazoo's sasl_options (DIGEST-MD5, GSSAPI)
            libsasl2-modules-gssapi-mit krb5-kdc krb5-admin-server krb5-user)	# GSSAPI (Kerberos) with a test KDC (kinit: krb5-user)
 
 want=("${build_pkgs[@]}")
