@@ -13,7 +13,6 @@ data directory whose snap/ is empty.
 import ctypes
 import os
 import signal
-import time
 
 import pytest
 

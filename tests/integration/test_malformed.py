@@ -102,7 +102,6 @@ def test_invalid_path_strings_get_bad_arguments_and_the_connection_stays(srv, by
 
 
 def test_unknown_opcode_gets_unimplemented_then_a_close(srv, bystander):
-    since = len(srv.log_text())
     c = established(srv)
     c.request(999)
     assert c.reply()[2] == -6

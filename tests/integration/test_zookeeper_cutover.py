@@ -73,7 +73,7 @@ def test_live_cut_over_keeps_sessions_ephemerals_watches_and_writes(tmp_path):
     zk = ZooKeeper(str(tmp_path), system={"zookeeper.snapCount": "100"})
     zk.start(timeout=90)
     port, hosts = zk.port, zk.hosts
-    clients, fired = [], []
+    clients = []
     setup = make_kazoo(hosts, timeout=30)
     setup.start(timeout=30)
     setup.create("/watched", b"before")

@@ -29,7 +29,7 @@ from kazoo.security import ACL, Id, make_digest_acl
 
 import harness
 import jute
-from harness import Corrald, ZooKeeper, wait_until
+from harness import Corrald, ZooKeeper
 
 pytestmark = pytest.mark.corral_only
 

@@ -18,7 +18,7 @@ import time
 import pytest
 
 from ensembles import Cluster
-from harness import stop_kazoo, make_kazoo, wait_until
+from harness import stop_kazoo, make_kazoo
 from peerauth import PeerConnection, cluster_tag, request_vote_frame
 import zookeeper_ensemble
 
