@@ -465,7 +465,8 @@ def split_and_heal(ens, minority, majority):
         assert during[i]["zxid"] == cut_zxid[i], (
             f"server {i}, cut off from the majority, applied txns: zxid {hexz(cut_zxid[i])} at "
             f"the cut, {hexz(during[i]['zxid'])} now\n{ens.describe()}")
-    assert ens[new_leader].status()["zxid"] > max(cut_zxid.values())
+    majority_zxid = ens[new_leader].status()["zxid"]
+    assert majority_zxid > max(cut_zxid.values())
     minority_modes = {i: st["mode"] for i, st in during.items()}
 
     ens.net.heal()
@@ -494,13 +495,20 @@ def split_and_heal(ens, minority, majority):
         if outcome == "ok":
             # Only a write kazoo held back until it reconnected after the heal.
             assert path in tree, f"{path} was acknowledged after the heal but is not in the tree"
-        else:
-            # Refused by a server cut off from the quorum: if it were in the
-            # tree now, an entry of the minority's term would have outlived
-            # the majority's later term (or a refused write was kept and
-            # replayed): either way the minority would have committed it.
-            assert path not in tree, (f"{path}, sent to the cut-off minority and answered "
-                                      f"{outcome}, took effect after all")
+        elif path in tree:
+            # ConnectionLoss leaves the outcome open (as in ZooKeeper): a
+            # late write kazoo queued while it could not connect goes out
+            # once the heal lets it reconnect, and may commit through the
+            # one leader even if its connection drops before the reply. It
+            # must then come after everything the majority committed while
+            # cut off. An entry the minority took while cut off would sit at
+            # a zxid at or below that: its term would have outlived the
+            # majority's later one, so the minority would have committed it.
+            czxid = maj.exists(path).czxid
+            assert czxid > majority_zxid, (
+                f"{path}, sent to the cut-off minority and answered {outcome}, took effect "
+                f"at zxid {hexz(czxid)}, not after the majority's {hexz(majority_zxid)} of the "
+                f"cut: the minority committed it")
     print(f"\nold leader {old_leader}, cut off with {minority}: modes while cut off "
           f"{minority_modes}; majority leader {new_leader}; after the heal leader {leader}; "
           f"writes sent to the minority: {outcomes} (late writers connected when they "
