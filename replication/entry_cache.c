@@ -13,7 +13,7 @@ void entry_cache_init(struct entry_cache *c, bool keep)
 
 static void drop(struct entry_cache *c, struct cached_entry *e)
 {
-	c->bytes -= e->len;
+	c->bytes -= e->len + ENTRY_CACHE_OVERHEAD;
 	free(e->data);
 	e->data = NULL;
 }
@@ -24,8 +24,10 @@ void entry_cache_free(struct entry_cache *c)
 		drop(c, &c->e[c->off + i]);
 	free(c->e);
 	bool keep = c->keep;
+	uint64_t budget = c->budget;
 	memset(c, 0, sizeof(*c));
 	c->keep = keep;
+	c->budget = budget;
 }
 
 uint64_t entry_cache_last(const struct entry_cache *c)
@@ -68,7 +70,7 @@ int entry_cache_append(struct entry_cache *c, uint64_t index, uint64_t term, uin
 	c->e[c->off + c->count] = (struct cached_entry){ .term = term, .type = type, .len = len,
 							  .data = copy };
 	c->count++;
-	c->bytes += len;
+	c->bytes += len + ENTRY_CACHE_OVERHEAD;
 	return 0;
 }
 
@@ -87,6 +89,19 @@ void entry_cache_trim(struct entry_cache *c, uint64_t index)
 		c->off++;
 		c->count--;
 		c->first++;
+	}
+}
+
+void entry_cache_bound(struct entry_cache *c, uint64_t max_index)
+{
+	if (c->budget && c->bytes > c->budget && c->count && c->first <= max_index) {
+		uint64_t to = c->first;
+		uint64_t bytes = c->bytes;
+		while (bytes > c->budget && to <= max_index && to <= entry_cache_last(c)) {
+			bytes -= c->e[c->off + (to - c->first)].len + ENTRY_CACHE_OVERHEAD;
+			to++;
+		}
+		entry_cache_trim(c, to);
 	}
 }
 

@@ -3,10 +3,13 @@
  *
  * libraft's event API asks its user for the entries of every AppendEntries
  * it sends (the message names the range; the entries are the user's to
- * fill), so an ensemble member keeps each entry it logs here, from the last
- * snapshot's index minus the trailing entries Raft keeps, to the end of the
- * log. A follower further behind gets the snapshot instead. A standalone
- * server has nobody to send to and keeps nothing. */
+ * fill), so an ensemble member keeps the entries it logs here, the newest
+ * within a budget in bytes (ensemble.entry_cache_bytes): once over it, the
+ * oldest that are durable in the log go (entry_cache_bound). An entry asked
+ * for and no longer here is read back from the log on disk (ensemble.c,
+ * storage/wal_reader.c); a follower further behind than the log gets the
+ * snapshot instead. A standalone server has nobody to send to and keeps
+ * nothing. */
 #pragma once
 
 #include <stdbool.h>
@@ -25,8 +28,12 @@ struct entry_cache {
 	struct cached_entry *e;	/* e[off .. off+count) are indexes first.. */
 	size_t off, count, cap;
 	uint64_t first;		/* index of e[off] */
-	uint64_t bytes;		/* payload held */
+	uint64_t bytes;		/* held: payload + ENTRY_CACHE_OVERHEAD per entry */
+	uint64_t budget;	/* entry_cache_bound's bound in bytes; 0: none */
 };
+
+/* What an entry costs besides its payload: its slot, its allocation's header. */
+#define ENTRY_CACHE_OVERHEAD (sizeof(struct cached_entry) + 16)
 
 /* An empty cache; keep says whether it keeps what is appended. */
 void entry_cache_init(struct entry_cache *c, bool keep);
@@ -39,6 +46,9 @@ int entry_cache_append(struct entry_cache *c, uint64_t index, uint64_t term, uin
 void entry_cache_truncate(struct entry_cache *c, uint64_t index);
 /* Drops everything before index. */
 void entry_cache_trim(struct entry_cache *c, uint64_t index);
+/* Drops the oldest entries, never one after max_index (not durable yet),
+ * while more than the budget is held. */
+void entry_cache_bound(struct entry_cache *c, uint64_t max_index);
 /* The entry at index, or NULL when not held. */
 const struct cached_entry *entry_cache_get(const struct entry_cache *c, uint64_t index);
 /* The last index held, or 0. */

@@ -68,6 +68,7 @@ static int segment_create(struct wal *w, uint64_t first_index, uint64_t bytes)
 	w->seg_first_index = first_index;
 	w->seg_offset = WAL_SEGMENT_HEADER_BYTES;
 	w->seg_size = bytes;
+	w->layout++;
 	return 0;
 }
 
@@ -83,6 +84,7 @@ int wal_open(struct wal *w, const char *data_dir, const struct wal_identity *id,
 	memset(w, 0, sizeof(*w));
 	w->seg_fd = -1;
 	w->spare_fd = -1;
+	wal_reader_init(&w->reader);
 	w->identity = *id;
 	w->segment_bytes = segment_bytes;
 	w->loop = loop;
@@ -135,9 +137,18 @@ void wal_close(struct wal *w)
 	free(w->dir);
 	free(w->gather);
 	free(w->flight);
+	wal_reader_free(&w->reader);
 	memset(w, 0, sizeof(*w));
 	w->seg_fd = -1;
 	w->spare_fd = -1;
+	w->reader.fd = -1;
+}
+
+int wal_read_entry(struct wal *w, uint64_t index, struct wal_entry *ret)
+{
+	if (index > w->durable_index || index < w->read_from || w->dir_fd <= 0)
+		return -ENOENT;
+	return wal_reader_get(&w->reader, w->dir_fd, w->layout, index, ret);
 }
 
 int wal_append(struct wal *w, uint64_t index, uint64_t term, uint8_t type,
@@ -341,6 +352,7 @@ int wal_purge(struct wal *w, uint64_t index)
 							"wal")) < 0)
 			break;
 		unlinkat(w->dir_fd, segs[k].name, 0);
+		w->layout++;
 	}
 	fsync(w->dir_fd);
 	free(segs);
@@ -375,6 +387,7 @@ int wal_bootstrap(const char *data_dir, const struct wal_identity *id, uint64_t 
 	memset(&w, 0, sizeof(w));
 	w.seg_fd = -1;
 	w.spare_fd = -1;
+	wal_reader_init(&w.reader);
 	w.identity = *id;
 	int r = wal_open_dir(data_dir, true, &w.dir, &w.dir_fd);
 	if (r < 0)

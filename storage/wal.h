@@ -30,6 +30,7 @@
 #include "loop.h"
 #include "summary.h"
 #include "wal_format.h"
+#include "wal_reader.h"
 
 /* What recovery hands over, entry by entry, in index order. data points into
  * a mapping valid during the call only. */
@@ -97,6 +98,14 @@ struct wal {
 	uint64_t records_written;
 	uint64_t bytes_written;
 	uint64_t fault_fsync_countdown;	/* fault injection: fail the Nth fsync */
+
+	/* Reading entries back (wal_read_entry): layout counts the changes
+	 * of the segments (new, cut, purged) the reader must see; indexes
+	 * before read_from are not this log's any more (a snapshot from the
+	 * leader replaced them). */
+	uint64_t layout;
+	uint64_t read_from;
+	struct wal_reader reader;
 };
 
 /* Reads DATA_DIR/wal, checks identity, cuts a torn tail, calls visit for
@@ -136,6 +145,12 @@ int wal_truncate(struct wal *w, uint64_t index, uint64_t prev_term);
  * segment named for next_index. Older segments stay until the next purge;
  * recovery skips them, as the snapshot covers them. */
 void wal_skip_to(struct wal *w, uint64_t next_index, uint64_t prev_term);
+
+/* The durable entry at index, read back from the segments (ret->data is
+ * the caller's). Returns 0, -ENOENT when the log does not hold it (not
+ * durable yet, purged, before a snapshot that replaced the log), -EBADMSG
+ * when its record does not check out, or another negative errno. */
+int wal_read_entry(struct wal *w, uint64_t index, struct wal_entry *ret);
 
 /* Starts writing the gathered batch when nothing is in flight (once per loop turn). */
 void wal_flush(struct wal *w);

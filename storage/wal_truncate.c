@@ -62,6 +62,7 @@ int wal_cut(struct wal *w, uint64_t index)
 {
 	struct wal_segment_file *segs = NULL;
 	size_t n = 0, k;
+	w->layout++;	/* the reader lists the segments again */
 	int r = wal_list_segments(w->dir_fd, &segs, &n);
 	if (r < 0)
 		return r;
@@ -159,6 +160,8 @@ void wal_skip_to(struct wal *w, uint64_t next_index, uint64_t prev_term)
 	w->last_index = next_index - 1;
 	w->last_term = prev_term;
 	w->seg_offset = w->seg_size;	/* the next batch makes a new segment */
+	w->read_from = next_index;	/* what the log held before is not read back */
+	w->layout++;
 	if (!w->in_flight)
 		w->durable_index = next_index - 1;
 }

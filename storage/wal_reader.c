@@ -1,0 +1,165 @@
+/* wal_reader: see wal_reader.h. */
+#include "wal_reader.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "bytes.h"
+
+/* No record is larger (client.max_frame_bytes is at most 64 MiB). */
+#define WAL_READER_RECORD_MAX (UINT32_C(1) << 28)
+
+void wal_reader_init(struct wal_reader *r)
+{
+	memset(r, 0, sizeof(*r));
+	r->fd = -1;
+#ifdef CORRAL_FAULT_INJECTION
+	/* Test builds: CORRAL_FAULT_WAL_READ_FAIL=N fails the Nth read (EIO). */
+	const char *v = getenv("CORRAL_FAULT_WAL_READ_FAIL");
+	r->fault_fail_countdown = v ? strtoull(v, NULL, 10) : 0;
+#endif
+}
+
+static void close_segment(struct wal_reader *r)
+{
+	if (r->fd >= 0)
+		close(r->fd);
+	r->fd = -1;
+	r->next_off = 0;
+	r->buf_len = 0;
+}
+
+void wal_reader_free(struct wal_reader *r)
+{
+	close_segment(r);
+	free(r->segs);
+	free(r->buf);
+	r->segs = NULL;
+	r->buf = NULL;
+}
+
+/* The segment that holds index (the last whose first index is not after
+ * it), or -ENOENT. */
+static int find_segment(struct wal_reader *r, int dir_fd, uint64_t layout, uint64_t index,
+			size_t *ret)
+{
+	if (!r->segs || r->layout != layout) {
+		close_segment(r);
+		free(r->segs);
+		r->segs = NULL;
+		int e = wal_list_segments(dir_fd, &r->segs, &r->seg_count);
+		if (e < 0)
+			return e;
+		if (!r->segs && !(r->segs = malloc(sizeof(*r->segs))))
+			return -ENOMEM;
+		r->layout = layout;
+	}
+	size_t lo = 0, hi = r->seg_count;	/* the answer is before hi */
+	while (lo < hi) {
+		size_t mid = lo + (hi - lo) / 2;
+		if (r->segs[mid].first_index <= index)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	if (lo == 0)
+		return -ENOENT;
+	*ret = lo - 1;
+	return 0;
+}
+
+/* Makes buf hold the file from off for at least need bytes (fewer at the
+ * end of the file). */
+static int window(struct wal_reader *r, uint64_t off, size_t need)
+{
+	if (off >= r->buf_off && off + need <= r->buf_off + r->buf_len)
+		return 0;
+	size_t cap = need > WAL_READER_WINDOW ? align8(need) : WAL_READER_WINDOW;
+	if (cap > r->buf_cap) {
+		uint8_t *b = realloc(r->buf, cap);
+		if (!b)
+			return -ENOMEM;
+		r->buf = b;
+		r->buf_cap = cap;
+	}
+	r->buf_len = 0;
+	ssize_t n = pread(r->fd, r->buf, r->buf_cap, (off_t)off);
+	if (n < 0)
+		return -errno;
+	r->buf_off = off;
+	r->buf_len = (size_t)n;
+	return 0;
+}
+
+/* Reads the record at the cursor; fills ret when it is index's. */
+static int read_record(struct wal_reader *r, uint64_t index, struct wal_entry *ret)
+{
+	int e = window(r, r->next_off, WAL_RECORD_HEADER_BYTES);
+	if (e < 0)
+		return e;
+	size_t at = (size_t)(r->next_off - r->buf_off);
+	if (at + WAL_RECORD_HEADER_BYTES > r->buf_len ||
+	    load_be32(r->buf + at) < WAL_RECORD_HEADER_BYTES)
+		return -ENOENT;		/* the end of the records */
+	size_t total = load_be32(r->buf + at);
+	if (total > WAL_READER_RECORD_MAX)
+		return -EBADMSG;
+	if ((e = window(r, r->next_off, total)) < 0)
+		return e;
+	at = (size_t)(r->next_off - r->buf_off);
+	if (!wal_record_intact(r->buf, r->buf_len, at) ||
+	    load_be64(r->buf + at + 8) != r->next_index)
+		return -EBADMSG;
+	if (r->next_index == index) {
+		uint32_t len = load_be32(r->buf + at + 36);
+		ret->term = load_be64(r->buf + at + 16);
+		ret->type = r->buf[at + 32];
+		ret->len = len;
+		ret->data = NULL;
+		if (len && !(ret->data = malloc(len)))
+			return -ENOMEM;
+		if (len)
+			memcpy(ret->data, r->buf + at + WAL_RECORD_HEADER_BYTES, len);
+	}
+	r->next_off += align8(total);
+	r->next_index++;
+	return 0;
+}
+
+int wal_reader_get(struct wal_reader *r, int dir_fd, uint64_t layout, uint64_t index,
+		   struct wal_entry *ret)
+{
+	size_t k;
+#ifdef CORRAL_FAULT_INJECTION
+	if (r->fault_fail_countdown && --r->fault_fail_countdown == 0)
+		return -EIO;
+#endif
+	int e = find_segment(r, dir_fd, layout, index, &k);
+	if (e < 0)
+		return e;
+	if (r->fd < 0 || r->seg != k || !r->next_off || r->next_index > index) {
+		close_segment(r);
+		r->fd = openat(dir_fd, r->segs[k].name, O_RDONLY | O_CLOEXEC);
+		if (r->fd < 0)
+			return errno == ENOENT ? -ENOENT : -errno;
+		r->seg = k;
+		r->next_index = r->segs[k].first_index;
+		r->next_off = WAL_SEGMENT_HEADER_BYTES;
+	}
+	while (r->next_index <= index) {
+		uint64_t at = r->next_index;
+		e = read_record(r, index, ret);
+		if (e < 0) {
+			close_segment(r);
+			return e;
+		}
+		if (at == index) {
+			r->entries_read++;
+			return 0;
+		}
+	}
+	return -ENOENT;
+}

@@ -1,0 +1,53 @@
+/* wal_reader: entries read back from the log's segments by index, for an
+ * ensemble's leader to send a follower what its entry cache no longer holds.
+ *
+ * The reader keeps the log's small index (the segments' first indexes,
+ * listed again whenever the log's layout changed: a new segment, a cut, a
+ * purge) and a cursor (a segment open, where the record of the next index
+ * starts), so a follower catching up reads on from where the last entry
+ * ended: one pread of a window (WAL_READER_WINDOW bytes from page cache)
+ * every few hundred entries. An index before the cursor, or in another
+ * segment, is found by reading that segment's records from its start.
+ * Each record is checked (length, checksum, its index the one expected). */
+#pragma once
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "wal_format.h"
+
+#define WAL_READER_WINDOW (256u * 1024)
+
+struct wal_reader {
+	uint64_t layout;		/* the log's layout when segs was listed */
+	struct wal_segment_file *segs;	/* NULL: not listed yet */
+	size_t seg_count;
+	int fd;				/* segs[seg], or -1 */
+	size_t seg;
+	uint64_t next_index;		/* the cursor: its record starts at next_off */
+	uint64_t next_off;
+	uint8_t *buf;			/* a window of the file: buf_off .. + buf_len */
+	size_t buf_cap, buf_len;
+	uint64_t buf_off;
+	uint64_t entries_read;
+	uint64_t fault_fail_countdown;	/* fault injection: the Nth read fails (EIO) */
+};
+
+/* An entry read: data malloc'd (NULL when len is 0), the caller's. */
+struct wal_entry {
+	uint64_t term;
+	uint8_t type;
+	uint32_t len;
+	uint8_t *data;
+};
+
+void wal_reader_init(struct wal_reader *r);
+void wal_reader_free(struct wal_reader *r);
+
+/* The entry at index from the segments of dir_fd; layout is the log's
+ * layout counter (struct wal): a new value lists the segments again.
+ * Returns 0, -ENOENT (no segment holds it: purged, or past the records),
+ * -EBADMSG (a record there does not check out), -ENOMEM, or the errno of
+ * a read. The caller reads only durable indexes. */
+int wal_reader_get(struct wal_reader *r, int dir_fd, uint64_t layout, uint64_t index,
+		   struct wal_entry *ret);

@@ -1,0 +1,98 @@
+#!/usr/bin/python3
+"""A 3-member corral ensemble's memory against a standalone server's, for the
+same tree (issue 19, item 5): --znodes znodes of 100 bytes created through
+the leader (loadgen create, 8 connections x 32 outstanding), then, once every
+member is at the same zxid, each member's RSS and its mntr memory figures
+(log entries cached, their bytes, the state's bytes); then a standalone
+corrald loads the same tree and reports the same. One system at a time.
+
+Usage: tests/bench/ensemble_memory.py [--corrald PATH] [--loadgen PATH]
+           [--znodes 1000000] [--entry-cache-bytes N] [--workdir DIR]
+Extra ensemble configuration (--entry-cache-bytes) goes into every member's
+corral.yaml. Run by hand, never by CI: the figures belong in the README with
+the machine they came from.
+"""
+import argparse
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from compare import Server, rss_mb  # noqa: E402
+from ensemble import HOST, N, Ensemble, four_letter, log  # noqa: E402
+
+FIGURES = ("zk_znode_count", "corral_log_entries_in_memory", "corral_log_entries_in_memory_bytes",
+           "corral_log_entries_read_from_disk", "corral_memory_state_bytes",
+           "corral_memory_connection_bytes", "zk_approximate_data_size")
+
+
+def mntr(port):
+    out = {}
+    for line in four_letter(port, "mntr").splitlines():
+        k, _, v = line.partition("\t")
+        if k in FIGURES:
+            out[k] = int(v)
+    return out
+
+
+def load(args, ports):
+    cmd = [args.loadgen, "--servers", ",".join(f"{HOST}:{p}" for p in ports), "--workload", "create",
+           "--count", str(args.znodes), "--value-bytes", "100", "--json", "--connections", "8",
+           "--outstanding", "32"]
+    t0 = time.monotonic()
+    subprocess.run(cmd, check=True, capture_output=True, timeout=3600)
+    return time.monotonic() - t0
+
+
+def ensemble(args, workdir):
+    ens = Ensemble("corral", workdir, args.corrald, 1000)
+    if args.entry_cache_bytes is not None:
+        for i in range(N):
+            with open(os.path.join(ens.sdir(i), "corral.yaml"), "a") as f:
+                f.write(f"  entry_cache_bytes: {args.entry_cache_bytes}\n")
+    try:
+        leader = ens.start_all()
+        took = load(args, [ens.client[leader]])
+        leader = ens.wait_settled(300)
+        for i in range(N):
+            role = "leader" if i == leader else "follower"
+            log(f"ensemble s{i + 1} ({role}): RSS {rss_mb(ens.procs[i].pid):.0f} MB "
+                f"{mntr(ens.client[i])}")
+        log(f"ensemble: {args.znodes} znodes loaded in {took:.1f} s")
+    finally:
+        ens.stop_all()
+        shutil.rmtree(ens.dir, ignore_errors=True)
+
+
+def standalone(args, workdir):
+    srv = Server("corral", workdir, args.corrald, "memory")
+    try:
+        srv.start()
+        took = load(args, [srv.port])
+        log(f"standalone: RSS {rss_mb(srv.proc.pid):.0f} MB {mntr(srv.port)}; "
+            f"{args.znodes} znodes loaded in {took:.1f} s")
+    finally:
+        srv.stop()
+        shutil.rmtree(srv.dir, ignore_errors=True)
+
+
+def main():
+    here = os.path.dirname(os.path.abspath(__file__))
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--corrald", default=os.path.join(here, "../../build-rel/app/corrald"))
+    ap.add_argument("--loadgen", default=os.path.join(here, "../../build-rel/tests/bench/loadgen"))
+    ap.add_argument("--znodes", type=int, default=1000000)
+    ap.add_argument("--entry-cache-bytes", type=int, default=None)
+    ap.add_argument("--workdir", default=None)
+    args = ap.parse_args()
+    workdir = args.workdir or tempfile.mkdtemp(prefix="corral-ensmem-")
+    os.makedirs(workdir, exist_ok=True)
+    ensemble(args, workdir)
+    standalone(args, workdir)
+
+
+if __name__ == "__main__":
+    main()
