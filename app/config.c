@@ -198,6 +198,7 @@ static const struct key ensemble_keys[] = {
 	  .offset = offsetof(struct server_config, ensemble.cluster_name),
 	  .restart = "the cluster's name is fixed by its data directory" },
 	NUMBER(KEY_U32, "election_timeout_ms", ensemble.election_timeout_ms, 100, 60000),
+	NUMBER(KEY_U64, "entry_cache_bytes", ensemble.entry_cache_bytes, 4096, UINT64_C(1) << 40),
 	LIVE_FIELD(KEY_BOOL, "read_only", read_only),
 	LIVE_FIELD(KEY_BOOL, "reconfig", reconfig_enabled),
 	FIELD(KEY_ADDRESS, "peer_listen", ensemble.peer_listen),
@@ -839,6 +840,7 @@ int config_init_defaults(struct server_config *cfg)
 		.container_check_interval_ms = 60000,
 		.container_max_per_minute = 10000,
 		.ensemble.election_timeout_ms = 1000,
+		.ensemble.entry_cache_bytes = 16777216,
 		.tls_client_auth = TLS_CLIENT_AUTH_REQUIRED,
 	};
 	cfg->data_dir = strdup("/var/lib/corral");

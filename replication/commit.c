@@ -233,6 +233,45 @@ static int truncate_from(struct commit *c, uint64_t index)
 	return 0;
 }
 
+/* The log cannot give index to server to: one line, and the next snapshot
+ * (wanted now) leaves raft without it, so raft sends that server the
+ * snapshot instead. */
+static void entry_unreadable(struct commit *c, uint64_t index, raft_id to, int err)
+{
+	if (c->entries_unreadable_index != index)
+		log_warning("entry %llu for server %llu is neither in memory nor readable from the "
+			    "log (%s): it gets a snapshot instead", (unsigned long long)index,
+			    (unsigned long long)to, strerror(-err));
+	c->entries_unreadable_index = index;
+	if (index > c->snapshot_cut_index)
+		c->snapshot_cut_index = index;
+	commit_snapshot_request(c, index);
+}
+
+int commit_entry(struct commit *c, uint64_t index, raft_id to, struct wal_entry *ret,
+		 bool *ret_owned)
+{
+	const struct cached_entry *e = entry_cache_get(&c->entries, index);
+	*ret_owned = false;
+	if (e) {
+		*ret = (struct wal_entry){ .term = e->term, .type = e->type, .len = e->len,
+					   .data = e->data };
+		return 0;
+	}
+	int r = wal_read_entry(&c->wal, index, ret);
+	uint64_t term = commit_term_of(c, index);
+	if (r == 0 && term && ret->term != term) {
+		free(ret->data);
+		r = -ESTALE;	/* not the entry raft has at index */
+	}
+	if (r < 0) {
+		entry_unreadable(c, index, to, r);
+		return r;
+	}
+	*ret_owned = true;
+	return 0;
+}
+
 /* Carries out what raft_step() asked for. Returns 0 or a negative errno. */
 int commit_handle_update(struct commit *c, struct raft_update *u)
 {
@@ -296,6 +335,7 @@ int commit_handle_update(struct commit *c, struct raft_update *u)
 			}
 		}
 		raft_free(raft_owned);
+		entry_cache_bound(&c->entries, c->wal.durable_index);
 		/* libraft 0.22.1 records a configuration change received in
 		 * AppendEntries at the index of the batch's first entry, not its
 		 * own (replicationAppend passes `index` for every entry): when the

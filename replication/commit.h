@@ -111,6 +111,10 @@ struct commit {
 	/* A snapshot wanted at once, of an index at least this (the leader,
 	 * for a follower that rebuilds its state), or 0. */
 	uint64_t snapshot_wanted_index;
+	/* The next snapshot at or after this index leaves raft no entry from
+	 * it on before the snapshot (trailing cut short), so a follower that
+	 * needs one the log cannot give gets the snapshot; or 0. */
+	uint64_t snapshot_cut_index;
 
 	/* A state found diverged from the leader's (the server's digest
 	 * check): committed txns wait in the queue, and no snapshot is taken
@@ -127,8 +131,11 @@ struct commit {
 	struct { uint64_t start, term; } *term_runs;	/* index -> term, as runs */
 	size_t term_run_count, term_run_cap;
 
-	/* The recent entries, for a leader to send (an ensemble keeps them). */
+	/* The recent entries, for a leader to send (an ensemble keeps them,
+	 * within ensemble.entry_cache_bytes; older ones are read back from the
+	 * log: commit_entry). */
 	struct entry_cache entries;
+	uint64_t entries_unreadable_index;	/* the last one logged as unreadable */
 	void *persisted_batch;		/* the batch of the last RAFT_UPDATE_ENTRIES */
 	void *submit_batch;		/* the batch being submitted, ours */
 	void *received_batch;		/* the batch of the AppendEntries being stepped */
@@ -192,6 +199,14 @@ int commit_restore_identity(const struct ensemble_config *ensemble, uint32_t ser
 			    uint8_t **ret_conf, uint32_t *ret_conf_len);
 /* The servers around this one from now on (ensemble_open installs its own). */
 void commit_attach_peers(struct commit *c, const struct commit_peers *peers);
+
+/* The entry at index for an AppendEntries: from the cache, else read back
+ * from the log (ret->data is then the caller's to free: *ret_owned). Its
+ * term must be the one raft knows for it. When the log cannot give it,
+ * the next snapshot leaves raft without it, so the follower gets that
+ * snapshot (one log line). Returns 0 or a negative errno. */
+int commit_entry(struct commit *c, uint64_t index, raft_id to, struct wal_entry *ret,
+		 bool *ret_owned);
 
 /* Whether a write of about bytes can go in the log now: 0, -EIO once the
  * log has failed, -ENOSPC while there is no room. Checked before prep, so a

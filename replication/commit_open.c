@@ -52,6 +52,7 @@ static int recover_entry(void *ctx, uint64_t index, uint64_t term, uint8_t type,
 		r0 = commit_note_configuration(c, index, data, len);
 	if (r0 == 0)
 		r0 = entry_cache_append(&c->entries, index, term, type, data, len);
+	entry_cache_bound(&c->entries, index);	/* the log's: durable */
 	if (r0 < 0)
 		return r0;
 	if (rv->n == rv->cap) {
@@ -227,6 +228,7 @@ static int init_commit(struct commit *c, const struct commit_options *o)
 	list_init(&c->queue);
 	/* An ensemble's leader sends entries from memory (the entry cache). */
 	entry_cache_init(&c->entries, o->ensemble != NULL);
+	c->entries.budget = o->ensemble ? o->ensemble->entry_cache_bytes : 0;
 	c->state = o->state;
 	c->snapshot_entries = o->snapshot_entries;
 	c->snapshot_log_bytes = o->snapshot_log_bytes;

@@ -71,11 +71,17 @@ static void snapshot_published(struct commit *c)
 {
 	struct snapshot_meta *m = &c->snapshot_writing;
 	struct raft_event e = { .type = RAFT_SNAPSHOT };
+	unsigned trailing = c->snapshot_trailing;
+	if (c->snapshot_cut_index && m->index >= c->snapshot_cut_index) {
+		if (m->index - c->snapshot_cut_index < trailing)
+			trailing = (unsigned)(m->index - c->snapshot_cut_index);
+		c->snapshot_cut_index = 0;
+	}
 	if (raft_conf_decode(m->conf, m->conf_len, &e.snapshot.metadata.configuration) == 0) {
 		e.snapshot.metadata.index = m->index;
 		e.snapshot.metadata.term = m->term;
 		e.snapshot.metadata.configuration_index = m->conf_index;
-		e.snapshot.trailing = c->snapshot_trailing;
+		e.snapshot.trailing = trailing;
 		int r = commit_step(c, &e);
 		if (r < 0)
 			log_warning("raft did not take the snapshot at index %llu: %s",
@@ -85,8 +91,8 @@ static void snapshot_published(struct commit *c)
 	c->snapshots_taken++;
 	uint64_t now_ms = loop_now_ms();
 	summary_add(&c->snapshot_ms, now_ms - c->snapshot_started_ms, now_ms);
-	if (m->index + 1 > c->snapshot_trailing)
-		entry_cache_trim(&c->entries, m->index + 1 - c->snapshot_trailing);
+	if (m->index + 1 > trailing)
+		entry_cache_trim(&c->entries, m->index + 1 - trailing);
 	int archive_err = 0;
 	uint64_t oldest = snapshot_purge(c->data_dir, c->keep_snapshots, c->archive_dir, &archive_err);
 	if (oldest && archive_err == 0)

@@ -207,37 +207,42 @@ static void sync_peers(struct ensemble *en)
 	}
 }
 
-/* The entries of an AppendEntries come from the cache: raft names the
- * range. Returns false when they are not all there (not sent then: raft
- * sends again, or a snapshot). */
+/* The entries of an AppendEntries come from the cache, or the log on disk
+ * (commit_entry): raft names the range. Returns false when they are not
+ * all there (not sent then: raft sends again, or the snapshot). */
 static bool send_append_entries(struct ensemble *en, struct raft_message *m)
 {
 	struct commit *c = en->commit;
 	struct raft_append_entries *a = &m->append_entries;
 	struct raft_entry *entries = NULL;
+	bool *owned = NULL;
+	unsigned k = 0;
+	bool ok = true;
 	if (a->n_entries) {
 		entries = calloc(a->n_entries, sizeof(*entries));
-		if (!entries)
-			return false;
-		for (unsigned k = 0; k < a->n_entries; k++) {
-			const struct cached_entry *e = entry_cache_get(&c->entries,
-								       a->prev_log_index + 1 + k);
-			if (!e) {
-				log_warning("entry %llu for server %llu is not in memory any more",
-					    (unsigned long long)(a->prev_log_index + 1 + k),
-					    (unsigned long long)m->server_id);
-				free(entries);
-				return false;
-			}
-			entries[k].term = e->term;
-			entries[k].type = (enum raft_entry_type)e->type;
-			entries[k].buf.base = e->data;
-			entries[k].buf.len = e->len;
+		owned = calloc(a->n_entries, sizeof(*owned));
+		ok = entries && owned;
+		for (; ok && k < a->n_entries; k++) {
+			struct wal_entry e;
+			if (commit_entry(c, a->prev_log_index + 1 + k, m->server_id, &e, &owned[k]) < 0)
+				break;
+			entries[k].term = e.term;
+			entries[k].type = (enum raft_entry_type)e.type;
+			entries[k].buf.base = e.data;
+			entries[k].buf.len = e.len;
 		}
+		ok = ok && k == a->n_entries;
 	}
-	a->entries = entries;
-	int r = peer_transport_send(&en->peers, m);	/* encodes: the entries are copied */
-	a->entries = NULL;
+	int r = -1;
+	if (ok) {
+		a->entries = entries;
+		r = peer_transport_send(&en->peers, m);	/* encodes: the entries are copied */
+		a->entries = NULL;
+	}
+	for (unsigned j = 0; j < k; j++)
+		if (owned[j])
+			free(entries[j].buf.base);
+	free(owned);
 	free(entries);
 	return r == 0;
 }

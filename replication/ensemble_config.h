@@ -25,6 +25,7 @@ struct ensemble_config {
 	uint32_t id;				/* ensemble.id (ZooKeeper's myid); 1 when standalone */
 	char *cluster_name;			/* ensemble.cluster */
 	uint32_t election_timeout_ms;		/* ensemble.election_timeout_ms */
+	uint64_t entry_cache_bytes;		/* ensemble.entry_cache_bytes */
 	struct listen_address peer_listen;	/* ensemble.peer_listen; host NULL when not given */
 	struct ensemble_member *members;	/* ensemble.members: the initial membership */
 	size_t member_count;

@@ -230,6 +230,8 @@ INT(forwards_lost, ss->forwarder->lost)
 INT(forwards_received, ss->forward_leader->received)
 INT(txns_truncated, ss->commit->txns_truncated)
 INT(log_entries_in_memory, ss->commit->entries.count)
+INT(log_entries_in_memory_bytes, ss->commit->entries.bytes)
+INT(log_entries_read_from_disk, ss->commit->wal.reader.entries_read)
 INT(peer_queue_bytes, p->peer_queue_bytes)
 INT(peer_frames_dropped, p->peer_frames_dropped)
 INT(peer_auth_refused, ss->ensemble->peers.auth_refused)
@@ -333,6 +335,10 @@ const struct metric metrics_table[] = {
 	OWN(forwards_received, COUNTER, METRIC_ENSEMBLE, "writes other servers forwarded here"),
 	OWN(txns_truncated, COUNTER, METRIC_ENSEMBLE, "txns a new leader's log replaced"),
 	OWN(log_entries_in_memory, GAUGE, METRIC_ENSEMBLE, "log entries cached for the peers"),
+	OWN(log_entries_in_memory_bytes, GAUGE, METRIC_ENSEMBLE,
+	    "their bytes (ensemble.entry_cache_bytes bounds them)"),
+	OWN(log_entries_read_from_disk, COUNTER, METRIC_ENSEMBLE,
+	    "log entries for the peers read back from the log on disk"),
 	OWN(peer_queue_bytes, GAUGE, METRIC_ENSEMBLE, "bytes queued to the other servers, not yet sent"),
 	OWN(peer_frames_dropped, COUNTER, METRIC_ENSEMBLE, "frames to other servers dropped (queue full)"),
 	OWN(peer_auth_refused, COUNTER, METRIC_ENSEMBLE,
