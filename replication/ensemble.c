@@ -208,8 +208,10 @@ static void sync_peers(struct ensemble *en)
 }
 
 /* The entries of an AppendEntries come from the cache, or the log on disk
- * (commit_entry): raft names the range. Returns false when they are not
- * all there (not sent then: raft sends again, or the snapshot). */
+ * (commit_entry): raft names the range (at most
+ * ENSEMBLE_MAX_INFLIGHT_ENTRIES, so a read from disk is bounded by that
+ * many records, read on from the reader's cursor). Returns false when they
+ * are not all there (not sent then: raft sends again, or the snapshot). */
 static bool send_append_entries(struct ensemble *en, struct raft_message *m)
 {
 	struct commit *c = en->commit;
@@ -218,6 +220,13 @@ static bool send_append_entries(struct ensemble *en, struct raft_message *m)
 	bool *owned = NULL;
 	unsigned k = 0;
 	bool ok = true;
+	/* A server not connected gets a heartbeat (no entries), which keeps
+	 * the connection attempts going: entries queued for it would be held
+	 * here (up to the peer queue's bound) until it is back, and raft
+	 * sends what it lacks then (a follower's answer is never more than
+	 * the entries it was sent). */
+	if (!peer_transport_up(&en->peers, m->server_id))
+		a->n_entries = 0;
 	if (a->n_entries) {
 		entries = calloc(a->n_entries, sizeof(*entries));
 		owned = calloc(a->n_entries, sizeof(*owned));

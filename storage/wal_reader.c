@@ -17,7 +17,8 @@ void wal_reader_init(struct wal_reader *r)
 	memset(r, 0, sizeof(*r));
 	r->fd = -1;
 #ifdef CORRAL_FAULT_INJECTION
-	/* Test builds: CORRAL_FAULT_WAL_READ_FAIL=N fails the Nth read (EIO). */
+	/* Test builds: CORRAL_FAULT_WAL_READ_FAIL=N fails the Nth read and
+	 * every one after it (EIO). */
 	const char *v = getenv("CORRAL_FAULT_WAL_READ_FAIL");
 	r->fault_fail_countdown = v ? strtoull(v, NULL, 10) : 0;
 #endif
@@ -134,7 +135,9 @@ int wal_reader_get(struct wal_reader *r, int dir_fd, uint64_t layout, uint64_t i
 {
 	size_t k;
 #ifdef CORRAL_FAULT_INJECTION
-	if (r->fault_fail_countdown && --r->fault_fail_countdown == 0)
+	if (r->fault_fail_countdown > 1)
+		r->fault_fail_countdown--;
+	else if (r->fault_fail_countdown == 1)
 		return -EIO;
 #endif
 	int e = find_segment(r, dir_fd, layout, index, &k);

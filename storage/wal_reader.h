@@ -30,7 +30,7 @@ struct wal_reader {
 	size_t buf_cap, buf_len;
 	uint64_t buf_off;
 	uint64_t entries_read;
-	uint64_t fault_fail_countdown;	/* fault injection: the Nth read fails (EIO) */
+	uint64_t fault_fail_countdown;	/* fault injection: reads fail (EIO) from the Nth */
 };
 
 /* An entry read: data malloc'd (NULL when len is 0), the caller's. */
