@@ -840,7 +840,7 @@ int config_init_defaults(struct server_config *cfg)
 		.container_check_interval_ms = 60000,
 		.container_max_per_minute = 10000,
 		.ensemble.election_timeout_ms = 1000,
-		.ensemble.entry_cache_bytes = 16777216,
+		.ensemble.entry_cache_bytes = 8388608,
 		.tls_client_auth = TLS_CLIENT_AUTH_REQUIRED,
 	};
 	cfg->data_dir = strdup("/var/lib/corral");

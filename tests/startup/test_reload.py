@@ -106,7 +106,7 @@ def test_a_reload_applies_or_names_every_key_as_corral_yaml_5_says(tmp_path):
         "admin": {"listen": f"127.0.0.1:{admin}", "max_connections": 10,
                   "max_connections_per_address": 5, "timeout_ms": 5000},
         "ensemble": {"id": 1, "cluster": "c1", "election_timeout_ms": 300,
-                     "entry_cache_bytes": 8388608,
+                     "entry_cache_bytes": 4194304,
                      "read_only": False, "reconfig": False,
                      "peer_listen": f"127.0.0.1:{peer}",
                      "secret_file": peer_secret, "peer_auth": "required",

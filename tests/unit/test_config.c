@@ -953,7 +953,7 @@ static void test_ensemble_members_and_defaults_from_the_own_member(void **state)
 	assert_int_equal(t.cfg.ensemble.peer_listen.port, 2888);
 	assert_string_equal(t.cfg.ensemble.cluster_name, "corral");
 	assert_int_equal(t.cfg.ensemble.election_timeout_ms, 1000);
-	assert_int_equal(t.cfg.ensemble.entry_cache_bytes, 16777216);
+	assert_int_equal(t.cfg.ensemble.entry_cache_bytes, 8388608);
 	loaded_free(&t);
 }
 
