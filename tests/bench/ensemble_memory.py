@@ -3,8 +3,10 @@
 same tree (issue 19, item 5): --znodes znodes of 100 bytes created through
 the leader (loadgen create, 8 connections x 32 outstanding), then, once every
 member is at the same zxid, each member's RSS and its mntr memory figures
-(log entries cached, their bytes, the state's bytes); then a standalone
-corrald loads the same tree and reports the same. One system at a time.
+(log entries cached, their bytes, the state's bytes) and glibc's
+malloc_stats() (bytes in use and held, through gdb when it is installed);
+then a standalone corrald loads the same tree and reports the same. One
+system at a time.
 
 Usage: tests/bench/ensemble_memory.py [--corrald PATH] [--loadgen PATH]
            [--znodes 1000000] [--entry-cache-bytes N] [--workdir DIR]
@@ -38,6 +40,27 @@ def mntr(port):
     return out
 
 
+def heap(pid, log_path):
+    """glibc's malloc_stats() in the process (gdb attaches for a moment; it
+    prints to the server's stderr, its log): (in use, held from the system)
+    in MB, or None without gdb."""
+    if not shutil.which("gdb"):
+        return None
+    before = os.path.getsize(log_path)
+    subprocess.run(["gdb", "-p", str(pid), "-batch", "-ex", "call (void)malloc_stats()"],
+                   capture_output=True, timeout=120)
+    with open(log_path, errors="replace") as f:
+        f.seek(before)
+        lines = f.read().splitlines()
+    total = [i for i, ln in enumerate(lines) if ln.startswith("Total (incl. mmap):")]
+    if not total:
+        return None
+    k = total[-1]
+    system = int(lines[k + 1].split("=")[1])
+    used = int(lines[k + 2].split("=")[1])
+    return round(used / 1048576, 1), round(system / 1048576, 1)
+
+
 def load(args, ports):
     cmd = [args.loadgen, "--servers", ",".join(f"{HOST}:{p}" for p in ports), "--workload", "create",
            "--count", str(args.znodes), "--value-bytes", "100", "--json", "--connections", "8",
@@ -60,7 +83,8 @@ def ensemble(args, workdir):
         for i in range(N):
             role = "leader" if i == leader else "follower"
             log(f"ensemble s{i + 1} ({role}): RSS {rss_mb(ens.procs[i].pid):.0f} MB "
-                f"{mntr(ens.client[i])}")
+                f"{mntr(ens.client[i])}; malloc in use, held (MB): "
+                f"{heap(ens.procs[i].pid, os.path.join(ens.sdir(i), 'server.log'))}")
         log(f"ensemble: {args.znodes} znodes loaded in {took:.1f} s")
     finally:
         ens.stop_all()
@@ -72,7 +96,8 @@ def standalone(args, workdir):
     try:
         srv.start()
         took = load(args, [srv.port])
-        log(f"standalone: RSS {rss_mb(srv.proc.pid):.0f} MB {mntr(srv.port)}; "
+        log(f"standalone: RSS {rss_mb(srv.proc.pid):.0f} MB {mntr(srv.port)}; malloc in use, "
+            f"held (MB): {heap(srv.proc.pid, os.path.join(srv.dir, 'server.log'))}; "
             f"{args.znodes} znodes loaded in {took:.1f} s")
     finally:
         srv.stop()
