@@ -29,8 +29,14 @@ static void close_segment(struct wal_reader *r)
 	if (r->fd >= 0)
 		close(r->fd);
 	r->fd = -1;
-	r->next_off = 0;
 	r->buf_len = 0;
+}
+
+/* The segments changed: every cursor is forgotten. */
+static void forget(struct wal_reader *r)
+{
+	close_segment(r);
+	memset(r->cursors, 0, sizeof(r->cursors));
 }
 
 void wal_reader_free(struct wal_reader *r)
@@ -48,7 +54,7 @@ static int find_segment(struct wal_reader *r, int dir_fd, uint64_t layout, uint6
 			size_t *ret)
 {
 	if (!r->segs || r->layout != layout) {
-		close_segment(r);
+		forget(r);
 		free(r->segs);
 		r->segs = NULL;
 		int e = wal_list_segments(dir_fd, &r->segs, &r->seg_count);
@@ -95,26 +101,28 @@ static int window(struct wal_reader *r, uint64_t off, size_t need)
 	return 0;
 }
 
-/* Reads the record at the cursor; fills ret when it is index's. */
-static int read_record(struct wal_reader *r, uint64_t index, struct wal_entry *ret)
+/* Reads the record at cursor c (in the open segment); fills ret when it is
+ * index's. */
+static int read_record(struct wal_reader *r, struct wal_cursor *c, uint64_t index,
+		       struct wal_entry *ret)
 {
-	int e = window(r, r->next_off, WAL_RECORD_HEADER_BYTES);
+	int e = window(r, c->next_off, WAL_RECORD_HEADER_BYTES);
 	if (e < 0)
 		return e;
-	size_t at = (size_t)(r->next_off - r->buf_off);
+	size_t at = (size_t)(c->next_off - r->buf_off);
 	if (at + WAL_RECORD_HEADER_BYTES > r->buf_len ||
 	    load_be32(r->buf + at) < WAL_RECORD_HEADER_BYTES)
 		return -ENOENT;		/* the end of the records */
 	size_t total = load_be32(r->buf + at);
 	if (total > WAL_READER_RECORD_MAX)
 		return -EBADMSG;
-	if ((e = window(r, r->next_off, total)) < 0)
+	if ((e = window(r, c->next_off, total)) < 0)
 		return e;
-	at = (size_t)(r->next_off - r->buf_off);
+	at = (size_t)(c->next_off - r->buf_off);
 	if (!wal_record_intact(r->buf, r->buf_len, at) ||
-	    load_be64(r->buf + at + 8) != r->next_index)
+	    load_be64(r->buf + at + 8) != c->next_index)
 		return -EBADMSG;
-	if (r->next_index == index) {
+	if (c->next_index == index) {
 		uint32_t len = load_be32(r->buf + at + 36);
 		ret->term = load_be64(r->buf + at + 16);
 		ret->type = r->buf[at + 32];
@@ -125,9 +133,38 @@ static int read_record(struct wal_reader *r, uint64_t index, struct wal_entry *r
 		if (len)
 			memcpy(ret->data, r->buf + at + WAL_RECORD_HEADER_BYTES, len);
 	}
-	r->next_off += align8(total);
-	r->next_index++;
+	c->next_off += align8(total);
+	c->next_index++;
 	return 0;
+}
+
+/* The cursor to read index with: the furthest one in segment k not past
+ * it, else one at k's first record. One that must read on to get there
+ * stays where it is (another follower's place): a copy, in the cursor used
+ * least recently, reads on instead. */
+static struct wal_cursor *cursor_for(struct wal_reader *r, size_t k, uint64_t index)
+{
+	struct wal_cursor *best = NULL, *oldest = NULL;
+	for (size_t i = 0; i < WAL_READER_CURSORS; i++) {
+		struct wal_cursor *c = &r->cursors[i];
+		if (c->next_off && c->seg == k && c->next_index <= index &&
+		    (!best || c->next_index > best->next_index))
+			best = c;
+	}
+	for (size_t i = 0; i < WAL_READER_CURSORS; i++)
+		if (&r->cursors[i] != best && (!oldest || r->cursors[i].used < oldest->used))
+			oldest = &r->cursors[i];
+	if (!best) {
+		best = oldest;
+		best->seg = k;
+		best->next_index = r->segs[k].first_index;
+		best->next_off = WAL_SEGMENT_HEADER_BYTES;
+	} else if (best->next_index < index) {
+		*oldest = *best;
+		best = oldest;
+	}
+	best->used = ++r->reads;
+	return best;
 }
 
 int wal_reader_get(struct wal_reader *r, int dir_fd, uint64_t layout, uint64_t index,
@@ -143,26 +180,26 @@ int wal_reader_get(struct wal_reader *r, int dir_fd, uint64_t layout, uint64_t i
 	int e = find_segment(r, dir_fd, layout, index, &k);
 	if (e < 0)
 		return e;
-	if (r->fd < 0 || r->seg != k || !r->next_off || r->next_index > index) {
+	if (r->fd < 0 || r->seg != k) {
 		close_segment(r);
 		r->fd = openat(dir_fd, r->segs[k].name, O_RDONLY | O_CLOEXEC);
 		if (r->fd < 0)
 			return errno == ENOENT ? -ENOENT : -errno;
 		r->seg = k;
-		r->next_index = r->segs[k].first_index;
-		r->next_off = WAL_SEGMENT_HEADER_BYTES;
 	}
-	while (r->next_index <= index) {
-		uint64_t at = r->next_index;
-		e = read_record(r, index, ret);
+	struct wal_cursor *c = cursor_for(r, k, index);
+	while (c->next_index <= index) {
+		uint64_t at = c->next_index;
+		e = read_record(r, c, index, ret);
 		if (e < 0) {
-			close_segment(r);
+			c->next_off = 0;
 			return e;
 		}
 		if (at == index) {
 			r->entries_read++;
 			return 0;
 		}
+		r->records_passed++;
 	}
 	return -ENOENT;
 }

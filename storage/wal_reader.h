@@ -3,12 +3,13 @@
  *
  * The reader keeps the log's small index (the segments' first indexes,
  * listed again whenever the log's layout changed: a new segment, a cut, a
- * purge) and a cursor (a segment open, where the record of the next index
- * starts), so a follower catching up reads on from where the last entry
+ * purge) and a few cursors (where the record of a next index starts in a
+ * segment), so each follower catching up reads on from where its last entry
  * ended: one pread of a window (WAL_READER_WINDOW bytes from page cache)
- * every few hundred entries. An index before the cursor, or in another
- * segment, is found by reading that segment's records from its start.
- * Each record is checked (length, checksum, its index the one expected). */
+ * every few hundred entries. An index no cursor reaches (before them, or in
+ * another segment) is found by reading its segment's records from the
+ * start, into the cursor used least recently. Each record is checked
+ * (length, checksum, its index the one expected). */
 #pragma once
 
 #include <stddef.h>
@@ -17,6 +18,14 @@
 #include "wal_format.h"
 
 #define WAL_READER_WINDOW (256u * 1024)
+#define WAL_READER_CURSORS 4		/* a leader has at most a few followers catching up */
+
+struct wal_cursor {
+	size_t seg;			/* in segs */
+	uint64_t next_index;		/* its record starts at next_off (0: unused) */
+	uint64_t next_off;
+	uint64_t used;			/* when last used (the reader's reads) */
+};
 
 struct wal_reader {
 	uint64_t layout;		/* the log's layout when segs was listed */
@@ -24,12 +33,13 @@ struct wal_reader {
 	size_t seg_count;
 	int fd;				/* segs[seg], or -1 */
 	size_t seg;
-	uint64_t next_index;		/* the cursor: its record starts at next_off */
-	uint64_t next_off;
+	struct wal_cursor cursors[WAL_READER_CURSORS];
+	uint64_t reads;
 	uint8_t *buf;			/* a window of the file: buf_off .. + buf_len */
 	size_t buf_cap, buf_len;
 	uint64_t buf_off;
 	uint64_t entries_read;
+	uint64_t records_passed;	/* read on the way to another index */
 	uint64_t fault_fail_countdown;	/* fault injection: reads fail (EIO) from the Nth */
 };
 

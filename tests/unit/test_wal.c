@@ -294,6 +294,22 @@ static void test_entries_are_read_back_by_index_across_segments(void **state)
 	assert_int_equal(W.reader.entries_read, 449 + 5);
 }
 
+/* Two followers catching up from different places each read on from their
+ * own cursor: no record is read twice on the way. */
+static void test_two_readers_far_apart_each_read_on_from_their_place(void **state)
+{
+	append(2, 400, 1, 100);
+	settle(400);
+	assert_read(10, 1, 100);
+	assert_read(300, 1, 100);
+	uint64_t passed = W.reader.records_passed;
+	for (uint64_t i = 0; i < 90; i++) {
+		assert_read(11 + i, 1, 100);
+		assert_read(301 + i, 1, 100);
+	}
+	assert_int_equal(W.reader.records_passed, passed);
+}
+
 /* After a cut, the index cut reads as the leader's entry that replaced it,
  * even with the reader's cursor past it in a segment since deleted; after
  * a purge, an index of a purged segment is gone. */
@@ -352,6 +368,8 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_a_cut_at_or_past_the_end_changes_nothing, setup,
 						teardown),
 		cmocka_unit_test_setup_teardown(test_entries_are_read_back_by_index_across_segments,
+						setup, teardown),
+		cmocka_unit_test_setup_teardown(test_two_readers_far_apart_each_read_on_from_their_place,
 						setup, teardown),
 		cmocka_unit_test_setup_teardown(test_reads_follow_a_cut_and_a_purge, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_a_damaged_record_reads_as_damaged, setup, teardown),
