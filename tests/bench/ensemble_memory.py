@@ -66,7 +66,9 @@ def load(args, ports):
            "--count", str(args.znodes), "--value-bytes", "100", "--json", "--connections", "8",
            "--outstanding", "32"]
     t0 = time.monotonic()
-    subprocess.run(cmd, check=True, capture_output=True, timeout=3600)
+    out = subprocess.run(cmd, capture_output=True, text=True, timeout=3600)
+    if out.returncode != 0:
+        raise SystemExit(f"loadgen exited with {out.returncode}: {out.stderr.strip()[-2000:]}")
     return time.monotonic() - t0
 
 
