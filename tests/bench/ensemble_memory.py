@@ -9,7 +9,7 @@ then a standalone corrald loads the same tree and reports the same. One
 system at a time.
 
 Usage: tests/bench/ensemble_memory.py [--corrald PATH] [--loadgen PATH]
-           [--znodes 1000000] [--entry-cache-bytes N] [--workdir DIR]
+           [--znodes 1000000] [--entry-cache-bytes N] [--workdir DIR] [--keep]
 Extra ensemble configuration (--entry-cache-bytes) goes into every member's
 corral.yaml. Run by hand, never by CI: the figures belong in the README with
 the machine they came from.
@@ -90,7 +90,8 @@ def ensemble(args, workdir):
         log(f"ensemble: {args.znodes} znodes loaded in {took:.1f} s")
     finally:
         ens.stop_all()
-        shutil.rmtree(ens.dir, ignore_errors=True)
+        if not args.keep:
+            shutil.rmtree(ens.dir, ignore_errors=True)
 
 
 def standalone(args, workdir):
@@ -103,7 +104,8 @@ def standalone(args, workdir):
             f"{args.znodes} znodes loaded in {took:.1f} s")
     finally:
         srv.stop()
-        shutil.rmtree(srv.dir, ignore_errors=True)
+        if not args.keep:
+            shutil.rmtree(srv.dir, ignore_errors=True)
 
 
 def main():
@@ -114,6 +116,7 @@ def main():
     ap.add_argument("--znodes", type=int, default=1000000)
     ap.add_argument("--entry-cache-bytes", type=int, default=None)
     ap.add_argument("--workdir", default=None)
+    ap.add_argument("--keep", action="store_true", help="keep the data directories and logs")
     args = ap.parse_args()
     workdir = args.workdir or tempfile.mkdtemp(prefix="corral-ensmem-")
     os.makedirs(workdir, exist_ok=True)
