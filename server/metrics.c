@@ -120,7 +120,10 @@ void metrics_pass_init(struct metrics_pass *p, const struct server_status *ss)
 			const struct peer *peer = t->peers[i];
 			p->peer_queue_bytes += peer->queue.len + peer->out.len - peer->out_sent;
 			p->peer_frames_dropped += peer->frames_dropped;
+			p->peer_buffer_bytes += peer->queue.cap + peer->out.cap;
 		}
+		for (const struct peer_inbound *in = t->inbound; in; in = in->next)
+			p->peer_buffer_bytes += in->cap;
 	}
 }
 
@@ -234,6 +237,7 @@ INT(log_entries_in_memory_bytes, ss->commit->entries.bytes)
 INT(log_entries_read_from_disk, ss->commit->wal.reader.entries_read)
 INT(peer_queue_bytes, p->peer_queue_bytes)
 INT(peer_frames_dropped, p->peer_frames_dropped)
+INT(peer_buffer_bytes, p->peer_buffer_bytes)
 INT(peer_auth_refused, ss->ensemble->peers.auth_refused)
 INT(txns_committed, ss->commit->txns_committed)
 INT(commit_batches, ss->commit->batches_committed)
@@ -341,6 +345,8 @@ const struct metric metrics_table[] = {
 	    "log entries for the peers read back from the log on disk"),
 	OWN(peer_queue_bytes, GAUGE, METRIC_ENSEMBLE, "bytes queued to the other servers, not yet sent"),
 	OWN(peer_frames_dropped, COUNTER, METRIC_ENSEMBLE, "frames to other servers dropped (queue full)"),
+	OWN(peer_buffer_bytes, GAUGE, METRIC_ENSEMBLE,
+	    "memory the peer connections' buffers hold (sent and received)"),
 	OWN(peer_auth_refused, COUNTER, METRIC_ENSEMBLE,
 	    "peer connections refused at authentication (ensemble.secret_file), both ways"),
 	{ .name = "corral_last_zxid", .kind = METRIC_GAUGE, .help = "the last zxid applied",

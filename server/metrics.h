@@ -48,7 +48,7 @@ struct metrics_pass {
 	uint32_t read_only_sessions;
 	size_t outstanding;
 	unsigned voters, learners, synced_voters, synced_observers;
-	uint64_t peer_queue_bytes, peer_frames_dropped;
+	uint64_t peer_queue_bytes, peer_frames_dropped, peer_buffer_bytes;
 	bool leader;		/* an ensemble's leader (the leader-only rows) */
 };
 

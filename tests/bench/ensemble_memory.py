@@ -28,7 +28,7 @@ from ensemble import HOST, N, Ensemble, four_letter, log  # noqa: E402
 
 FIGURES = ("zk_znode_count", "corral_log_entries_in_memory", "corral_log_entries_in_memory_bytes",
            "corral_log_entries_read_from_disk", "corral_memory_state_bytes",
-           "corral_memory_connection_bytes", "zk_approximate_data_size")
+           "corral_memory_connection_bytes", "corral_peer_buffer_bytes", "zk_approximate_data_size")
 
 
 def mntr(port):
@@ -95,7 +95,7 @@ def ensemble(args, workdir):
 
 
 def standalone(args, workdir):
-    srv = Server("corral", workdir, args.corrald, "memory")
+    srv = Server("corral", workdir, args.corrald, f"memory-{os.getpid()}")   # a new data directory
     try:
         srv.start()
         took = load(args, [srv.port])
