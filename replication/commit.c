@@ -233,16 +233,24 @@ static int truncate_from(struct commit *c, uint64_t index)
 	return 0;
 }
 
-/* The log cannot give index to server to: one line, and the next snapshot
- * (wanted now) leaves raft without it, so raft sends that server the
- * snapshot instead. */
+/* The log cannot give index to server to: one line (raft asks again until
+ * the snapshot is there), and the next snapshot (wanted now) leaves raft
+ * without it, so raft sends that server the snapshot instead. */
 static void entry_unreadable(struct commit *c, uint64_t index, raft_id to, int err)
 {
-	if (c->entries_unreadable_index != index)
+	size_t n = sizeof(c->unreadable) / sizeof(c->unreadable[0]), k;
+	for (k = 0; k < n && c->unreadable[k].server != to; k++)
+		;
+	if (k == n) {	/* a server not seen yet, in the slot of index's */
+		k = index % n;
+		c->unreadable[k].server = to;
+		c->unreadable[k].index = 0;
+	}
+	if (c->unreadable[k].index != index)
 		log_warning("entry %llu for server %llu is neither in memory nor readable from the "
 			    "log (%s): it gets a snapshot instead", (unsigned long long)index,
 			    (unsigned long long)to, strerror(-err));
-	c->entries_unreadable_index = index;
+	c->unreadable[k].index = index;
 	if (index > c->snapshot_cut_index)
 		c->snapshot_cut_index = index;
 	commit_snapshot_request(c, index);

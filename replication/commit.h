@@ -135,7 +135,8 @@ struct commit {
 	 * within ensemble.entry_cache_bytes; older ones are read back from the
 	 * log: commit_entry). */
 	struct entry_cache entries;
-	uint64_t entries_unreadable_index;	/* the last one logged as unreadable */
+	/* The last entry logged as unreadable for each server (a few). */
+	struct { uint64_t server, index; } unreadable[8];
 	void *persisted_batch;		/* the batch of the last RAFT_UPDATE_ENTRIES */
 	void *submit_batch;		/* the batch being submitted, ours */
 	void *received_batch;		/* the batch of the AppendEntries being stepped */

@@ -48,16 +48,17 @@ def test_a_follower_behind_the_cache_catches_up_from_entries_read_from_the_log(e
     c = cluster(ensemble)
     lid, fid = write_while_down(ensemble, c)
     m = c[lid].mntr()
-    assert int(m["corral_log_entries_in_memory"]) < WRITES // 4, m
-    assert int(m["corral_log_entries_read_from_disk"]) == 0, m
+    held = int(m["corral_log_entries_in_memory"])
+    assert held < WRITES // 4, m
+    # (the follower that stayed up may have needed some already)
+    read_before = int(m["corral_log_entries_read_from_disk"])
 
     c[fid].start()
     state = c.wait_converged(c.ids, timeout=120)
     assert sum(1 for p in state if p.startswith("/ec/n-")) == WRITES
     # all but the few the cache still held
-    read = int(c[lid].mntr()["corral_log_entries_read_from_disk"])
-    assert read >= WRITES - int(m["corral_log_entries_in_memory"]), \
-        f"the leader read {read} entries from its log"
+    read = int(c[lid].mntr()["corral_log_entries_read_from_disk"]) - read_before
+    assert read >= WRITES - held, f"the leader read {read} entries from its log"
     assert "sending the snapshot" not in c[lid].log()
     assert "receiving the leader's snapshot" not in c[fid].log(run=2)
     assert UNREADABLE not in c[lid].log()
@@ -72,7 +73,8 @@ def test_entries_the_log_cannot_give_get_the_follower_a_snapshot_with_one_line(e
     assert sum(1 for p in state if p.startswith("/ec/n-")) == WRITES
     wait_until(lambda: "receiving the leader's snapshot" in c[fid].log(run=2), 30,
                what=f"server {fid} to receive a snapshot")
-    lines = [ln for ln in c[lid].log().splitlines() if UNREADABLE in ln]
+    # one line for it (the follower that stayed up may have had its own)
+    lines = [ln for ln in c[lid].log().splitlines()
+             if UNREADABLE in ln and f"for server {fid} " in ln]
     assert len(lines) == 1, lines
-    assert f"for server {fid} " in lines[0], lines
     assert int(c[lid].mntr()["corral_log_entries_read_from_disk"]) == 0
