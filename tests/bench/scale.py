@@ -204,6 +204,9 @@ def measure(args, kind, workdir):
         parent = children_paths(srv.port)[0]
         res["children_s"], res["children"], res["children_bytes"] = \
             get_children_timed(srv.port, parent, args.reads)
+        # the files once nothing writes them (a snapshot may be finishing
+        # and compacting the log until then)
+        srv.kill()
         data = os.path.join(srv.dir, "data")
         res["disk_bytes"] = dir_bytes(data)
         res["snapshot_bytes"] = dir_bytes(data, "snapshot")
@@ -213,7 +216,6 @@ def measure(args, kind, workdir):
             # padding), over the records the segments still hold
             recs = [r for _, seg in walfile.all_records(data) for r in seg]
             res["log_bytes_per_txn"] = sum(r.padded for r in recs) / max(1, len(recs))
-        srv.kill()
         res["restart_s"] = srv.start()
         res["rss_restarted_mb"] = rss_mb(srv.proc.pid)
         log(f"{kind}: {json.dumps(res)}")
