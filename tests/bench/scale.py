@@ -14,14 +14,17 @@ equal numbers of sequential children (so getChildren of one parent returns
     the reply at jute.maxbuffer): the median of --reads calls, with the
     reply's size;
   - SIGKILL, then restart-to-ready (exec until a ConnectRequest is
-    answered) and RSS after.
+    answered) and RSS after, --restarts times (default 2: the first reads
+    the files from disk or the page cache as the run left it, the next from
+    the page cache).
 
 ZooKeeper runs with -Xmx --zk-heap (default 16g on a 24 GB machine: it needs
 about 2.3 GB per million znodes of this shape); if it fails or the load
 stops making progress for --stall-s seconds, the report says how far it got.
 
 Usage: tests/bench/scale.py [--corrald PATH] [--loadgen PATH] [--znodes N]
-                            [--parents 10] [--zk-heap 16g] [--only corral|zookeeper]
+                            [--parents 10] [--zk-heap 16g] [--restarts 2]
+                            [--only corral|zookeeper]
                             [--workdir DIR] [--json-out FILE]
 Memory: corral needs ~330 bytes a znode of this shape; the default run needs
 about 4 GB for corral and all --zk-heap for ZooKeeper.
@@ -39,7 +42,7 @@ import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "../lib"))
-from compare import Server, rss_mb  # noqa: E402
+from compare import CORRAL_ENV, Server, rss_mb, wait_ready  # noqa: E402
 import walfile  # noqa: E402
 
 
@@ -151,9 +154,19 @@ def dir_bytes(path, kind=None):
 class HeapServer(Server):
     """compare.py's server, ZooKeeper with a fixed heap."""
 
-    def __init__(self, kind, workdir, corrald, heap):
+    def __init__(self, kind, workdir, corrald, heap, ready_s):
         super().__init__(kind, workdir, corrald, "scale")
-        self.heap = heap
+        self.heap, self.ready_s = heap, ready_s
+
+    def start(self):
+        """Seconds from exec to serving; a big tree may take ZooKeeper
+        minutes (compare.py's deadline is 2)."""
+        t0 = time.monotonic()
+        self.proc = subprocess.Popen(self.command(), stdout=subprocess.DEVNULL,
+                                     stderr=open(os.path.join(self.dir, "server.log"), "a"),
+                                     env=CORRAL_ENV if self.kind != "zookeeper" else None)
+        wait_ready(self.port, self.proc, deadline_s=self.ready_s)
+        return time.monotonic() - t0
 
     def command(self):
         cmd = super().command()
@@ -185,7 +198,7 @@ def load(args, srv, per_parent):
 
 
 def measure(args, kind, workdir):
-    srv = HeapServer(kind, workdir, args.corrald, args.zk_heap)
+    srv = HeapServer(kind, workdir, args.corrald, args.zk_heap, args.ready_s)
     res = {"kind": kind}
     per_parent = args.znodes // args.parents
     try:
@@ -216,8 +229,15 @@ def measure(args, kind, workdir):
             # padding), over the records the segments still hold
             recs = [r for _, seg in walfile.all_records(data) for r in seg]
             res["log_bytes_per_txn"] = sum(r.padded for r in recs) / max(1, len(recs))
-        res["restart_s"] = srv.start()
-        res["rss_restarted_mb"] = rss_mb(srv.proc.pid)
+        log(f"{kind} before the restarts: {json.dumps(res)}")
+        # restart-to-ready, --restarts times (the first may read the files
+        # from disk, the later ones from the page cache)
+        res["restart_s"] = []
+        for n in range(args.restarts):
+            if n:
+                srv.kill()
+            res["restart_s"].append(srv.start())
+            res["rss_restarted_mb"] = rss_mb(srv.proc.pid)
         log(f"{kind}: {json.dumps(res)}")
         return res
     finally:
@@ -233,6 +253,9 @@ def main():
     ap.add_argument("--parents", type=int, default=10)
     ap.add_argument("--reads", type=int, default=5)
     ap.add_argument("--zk-heap", default="16g")
+    ap.add_argument("--restarts", type=int, default=2)
+    ap.add_argument("--ready-s", type=int, default=1800,
+                    help="how long a (re)start may take before the run gives up")
     ap.add_argument("--stall-s", type=int, default=900,
                     help="give up on a server when one parent's children take longer")
     ap.add_argument("--only", choices=("corral", "zookeeper"))
