@@ -53,6 +53,8 @@ static void on_conn_closed(void *ctx, struct conn *c)
 {
 	struct server *srv = ctx;
 	dispatch_conn_closed(&srv->path, c);
+	if (c->stored && !c->handed_over && srv->hooks.conn_unstored)
+		srv->hooks.conn_unstored(srv->hooks.ctx, c->id);
 }
 
 /* ---- applying committed txns ---- */
@@ -385,7 +387,9 @@ static void before_wait(void *ctx)
 	clients_flush(&srv->clients);
 	/* A leader lets what it prepped commit; a follower cannot wait for
 	 * that (its leader may be gone). */
-	if (srv->stopping && (list_empty(&srv->commit.queue) || !srv->prepping) &&
+	if (srv->handing_over && list_empty(&srv->commit.queue) && handover_ready(&srv->clients))
+		loop_stop(&srv->loop);
+	else if (srv->stopping && (list_empty(&srv->commit.queue) || !srv->prepping) &&
 	    list_empty(&srv->clients.all) &&
 	    (!srv->cfg->in_ensemble || ensemble_close(&srv->ensemble)))
 		loop_stop(&srv->loop);
@@ -643,21 +647,39 @@ int server_run(struct server *srv)
 	return 0;
 }
 
-void server_request_stop(struct server *srv)
+/* Stops taking clients: the listeners close, the grace period begins. */
+static bool begin_stop(struct server *srv)
 {
 	if (srv->stopping)
-		return;
+		return false;
 	srv->stopping = true;
 	if (srv->hooks.stopping)
 		srv->hooks.stopping(srv->hooks.ctx);
 	srv->stop_deadline_ms = loop_now_ms() + SHUTDOWN_GRACE_MS;
 	listeners_close(&srv->listeners);
 	listeners_close(&srv->tls_listeners);
+	return true;
+}
+
+void server_request_stop(struct server *srv)
+{
+	if (!begin_stop(srv))
+		return;
 	/* Writes already prepped still commit and are answered; then each
 	 * connection closes once its replies are out. */
 	clients_for_each(&srv->clients, c)
 		if (c->state != CONN_CLOSING)
 			conn_close_after_flush(c);
+}
+
+void server_request_handover(struct server *srv)
+{
+	if (!begin_stop(srv))
+		return;
+	srv->handing_over = true;
+	/* Writes already prepped still commit and are answered; nothing more
+	 * is read (handover.h). */
+	handover_begin(&srv->clients);
 }
 
 void server_config_changed(struct server *srv)

@@ -1,0 +1,53 @@
+/* fdstore: what corrald gives systemd to keep across a restart, and takes
+ * back at start (issue 17; the server's half is server/handover.h).
+ *
+ * At start every descriptor systemd passes comes through here
+ * (sd_listen_fds_with_names): "client" (or "unknown") are corral.socket's
+ * listening sockets, adopted as before; "conn-<id>" a client connection
+ * stored by a previous process; "state" the image of their state (a
+ * sealed memfd), read whole and closed. Anything else is closed with a
+ * warning.
+ *
+ * The store is on when systemd's notification socket is there
+ * ($NOTIFY_SOCKET) and the unit sized a store: $FDSTORE (which systemd 254
+ * and later set to FileDescriptorStoreMax=) or, for systemd 252 (Debian
+ * 12) which does not, $CORRAL_FDSTORE_MAX set beside it in the unit. It
+ * is for a standalone server: an ensemble member stops as before. On
+ * SIGTERM with the store on, each connection handed over is stored with
+ * FDSTORE=1 and FDNAME=conn-<id>, then the image with FDNAME=state, then
+ * a barrier (the messages are in systemd before corrald exits). Stored
+ * connections that close for real leave the store (FDSTOREREMOVE=1); so
+ * does the image once it has been read. The listening sockets are not
+ * stored: the next process listens again (corral.socket, when used, keeps
+ * its own across restarts). */
+#pragma once
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "handover.h"
+
+struct fdstore {
+	size_t max;			/* FileDescriptorStoreMax; 0: the store is off */
+	int *sockets;			/* corral.socket's, socket_count of them */
+	size_t socket_count;
+	struct handover_fd *conns;	/* stored connections given back */
+	size_t conn_count;
+	uint8_t *image;			/* the state stored with them, or NULL */
+	size_t image_len;
+};
+
+/* Reads whether the store is on and takes every descriptor systemd
+ * passed. Returns 0, or a negative errno with why filled (a socket of
+ * corral.socket that is not a listening stream socket, out of memory). */
+int fdstore_take(struct fdstore *st, char *why, size_t why_size);
+/* The image was used: it leaves the store, and its memory is freed. */
+void fdstore_image_done(struct fdstore *st);
+void fdstore_free(struct fdstore *st);
+
+/* A stored connection closed for real (the server's conn_unstored hook). */
+void fdstore_unstore(void *ctx, uint64_t conn_id);
+/* Stores the connections and the image; returns how many connections
+ * systemd holds now (the others are lost: closed when corrald exits). */
+size_t fdstore_push(const struct handover_image *img);
