@@ -1,0 +1,144 @@
+"""Restarts that keep every client connection (issue 17), under the real
+systemd 252 of a booted Debian 12 container (conftest.py: the .deb of this
+checkout in a copy of debroot.py's cached root).
+
+The clients are fdstore_client.py, run with the host's python3 and kazoo
+inside the container's network namespace (nsenter -n into its init), so
+127.0.0.1:2181 is the container's corrald and nothing is installed in the
+root for them. With kazoo pipelining creates and reads, `systemctl restart
+corral` twice and an upgrade (the same .deb installed again with dpkg -i:
+its postinst restarts the service as an upgrade does) happen under it:
+kazoo's listener records no state change, the session id is the same,
+every request is answered once and in order, no acknowledged create is
+lost, and the one-shot and persistent watches fire on the next change. A
+raw connection sends half a frame before a restart and the rest after,
+and gets its answer; one closed during a restart leaves the store. After
+kill -9 (no state written) the stored connections come back, are closed
+cleanly (kazoo reconnects to its session) and leave the store.
+"""
+import json
+import os
+import subprocess
+import threading
+
+CLIENT = os.path.join(os.path.dirname(os.path.abspath(__file__)), "fdstore_client.py")
+CREATED, CHANGED = 1, 3
+
+
+class Clients:
+    """fdstore_client.py in the container's network namespace."""
+
+    def __init__(self, c):
+        self.proc = subprocess.Popen(
+            ["nsenter", "-t", str(c.leader), "-n", "/usr/bin/python3", CLIENT],
+            stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+            env=dict(os.environ, PYTHONPATH=os.path.dirname(CLIENT)))
+
+    def __call__(self, cmd, timeout=120):
+        self.proc.stdin.write(cmd + "\n")
+        self.proc.stdin.flush()
+        out = {}
+        reader = threading.Thread(target=lambda: out.update(line=self.proc.stdout.readline()))
+        reader.start()
+        reader.join(timeout)
+        assert "line" in out and out["line"], \
+            f"{cmd}: no answer from the client\n{self.proc.stderr.read() if self.proc.poll() is not None else ''}"
+        answer = json.loads(out["line"])
+        assert "error" not in answer, f"{cmd}: {answer['error']}"
+        return answer
+
+    def close(self):
+        if self.proc.poll() is None:
+            self.proc.stdin.close()
+            try:
+                self.proc.wait(30)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+
+
+def stored(c):
+    return int(c.sh("systemctl show -p NFileDescriptorStore --value corral.service").stdout)
+
+
+def messages(c):
+    return [e.get("MESSAGE", "") for e in c.journal()]
+
+
+def restart(c, how="systemctl restart corral.service"):
+    pid = c.main_pid()
+    c.sh(how, timeout=300)
+    c.wait_for(lambda: c.active("corral.service") and c.main_pid() not in (0, pid), 60,
+               "corral.service to run again")
+
+
+def test_restarts_and_an_upgrade_keep_every_client_connection(container):
+    c = container("corral-fdstore").boot()
+    c.wait_for(lambda: c.active("corral.service"), 60, "corral.service to be active")
+    clients = Clients(c)
+    try:
+        sid = clients("setup")["sid"]
+        raw = clients("raw")
+        assert raw["sid"] and raw["timeout"] == 30000, raw
+        clients("load")
+        restart(c)
+        # half a frame before a restart, the rest after (the frame's deadline,
+        # client.frame_timeout_ms, runs again from the take-over)
+        clients("half")
+        restart(c)
+        assert clients("rest") == {"xid": 7, "err": 0}
+        # the restarts handed the connections over, and took them back
+        log = messages(c)
+        assert sum("client connections handed over to systemd's fd store" in m for m in log) == 2, log
+        assert sum("client connections taken over from the previous process (0 closed)" in m
+                   for m in log) == 2, log
+        # an upgrade: the same package again, whose postinst restarts the service
+        pid = c.main_pid()
+        c.sh("DEBIAN_FRONTEND=noninteractive dpkg -i /root/corral.deb", timeout=300)
+        c.wait_for(lambda: c.active("corral.service") and c.main_pid() not in (0, pid), 60,
+                   "the upgrade to restart corral.service")
+        load = clients("stop")
+        assert load["errors"] == [] and load["missing"] == [], load
+        assert load["answered"] == load["sent"] and load["in_order"] and load["once"], load
+        events = clients("change")["events"]
+        assert [CHANGED, "/watched"] in events and [CHANGED, "/persistent"] in events, events
+        report = clients("report")
+        assert report["states"] == [], report
+        assert report["sid"] == sid and report["connected"] and report["eph"], report
+        # kazoo's and the raw connection are stored; the state was taken and removed
+        assert stored(c) == 2, stored(c)
+        # a connection closed during a restart leaves the store
+        clients("close")
+        restart(c)
+        c.wait_for(lambda: stored(c) == 1, 30, "the closed connection to leave the store")
+        assert clients("report")["states"] == []
+    finally:
+        clients.close()
+
+
+def test_after_kill_9_the_stored_connections_are_closed_cleanly(container):
+    c = container("corral-fdstore-kill").boot()
+    c.wait_for(lambda: c.active("corral.service"), 60, "corral.service to be active")
+    clients = Clients(c)
+    try:
+        sid = clients("setup")["sid"]
+        restart(c)      # kazoo's connection is in the store from now on
+        assert stored(c) == 1
+        clients("load")
+        pid = c.main_pid()
+        c.sh(f"kill -KILL {pid}")
+        c.wait_for(lambda: c.active("corral.service") and c.main_pid() not in (0, pid), 60,
+                   "systemd to restart corrald")
+        # no state: the connection came back and was closed, and left the store
+        c.wait_for(lambda: any("client connections from systemd's fd store closed: no state "
+                               "was written" in m for m in messages(c)), 30,
+                   "the stored connection to be closed")
+        c.wait_for(lambda: stored(c) == 0, 30, "the store to be empty")
+        load = clients("stop")
+        # requests lost with the connection fail; nothing acknowledged is lost
+        assert load["missing"] == [], load
+        report = clients("report")
+        assert "SUSPENDED" in report["states"] and report["states"][-1] == "CONNECTED", report
+        assert report["sid"] == sid and report["eph"], report
+    finally:
+        clients.close()
