@@ -61,6 +61,10 @@ static void read_image(struct fdstore *st, int fd)
 	}
 	st->image_len = st->image ? got : 0;
 	close(fd);
+	/* Out of the store before it is used: if this process dies now, the
+	 * next one finds the connections without a state (and closes them),
+	 * never this state again, which would be stale by then. */
+	sd_notify(0, "FDSTOREREMOVE=1\nFDNAME=state");
 }
 
 /* One descriptor, by its name: 0 or a negative errno with why. */
@@ -121,8 +125,6 @@ int fdstore_take(struct fdstore *st, char *why, size_t why_size)
 
 void fdstore_image_done(struct fdstore *st)
 {
-	if (st->image)
-		sd_notify(0, "FDSTOREREMOVE=1\nFDNAME=state");
 	free(st->image);
 	st->image = NULL;
 	st->image_len = 0;

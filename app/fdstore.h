@@ -16,10 +16,10 @@
  * SIGTERM with the store on, each connection handed over is stored with
  * FDSTORE=1 and FDNAME=conn-<id>, then the image with FDNAME=state, then
  * a barrier (the messages are in systemd before corrald exits). Stored
- * connections that close for real leave the store (FDSTOREREMOVE=1); so
- * does the image once it has been read. The listening sockets are not
- * stored: the next process listens again (corral.socket, when used, keeps
- * its own across restarts). */
+ * connections that close for real leave the store (FDSTOREREMOVE=1); the
+ * image leaves it as soon as it has been read, before it is used. The
+ * listening sockets are not stored: the next process listens again
+ * (corral.socket, when used, keeps its own across restarts). */
 #pragma once
 
 #include <stdbool.h>
@@ -42,7 +42,7 @@ struct fdstore {
  * passed. Returns 0, or a negative errno with why filled (a socket of
  * corral.socket that is not a listening stream socket, out of memory). */
 int fdstore_take(struct fdstore *st, char *why, size_t why_size);
-/* The image was used: it leaves the store, and its memory is freed. */
+/* The image was used: its memory is freed (it left the store when read). */
 void fdstore_image_done(struct fdstore *st);
 void fdstore_free(struct fdstore *st);
 

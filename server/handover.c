@@ -29,7 +29,7 @@ void handover_begin(struct clients *cl)
 	clients_for_each(cl, c) {
 		if (c->state == CONN_CLOSING)
 			continue;
-		if (c->tls || c->read_only || c->sasl || c->state == CONN_CONNECTING)
+		if (c->tls || c->read_only || c->sasl)
 			conn_close_after_flush(c);	/* as on a plain stop */
 		else
 			conn_freeze(c);

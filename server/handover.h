@@ -13,7 +13,8 @@
  * handed over close after their replies, as on a plain stop: TLS ones
  * (the kernel here has no kTLS, so OpenSSL's state would have to move),
  * read-only sessions (this server's alone) and those with a SASL exchange
- * object. When every connection is quiescent (handover_ready(): nothing
+ * object. A session being created is waited for, as a write in flight.
+ * When every connection is quiescent (handover_ready(): nothing
  * queued, nothing on the ring) or the stop's grace period is over, the
  * loop ends and handover_save() writes the image; a connection still
  * busy then is closed for real.
