@@ -21,8 +21,10 @@ import os
 import subprocess
 import threading
 
+import pytest
+
 CLIENT = os.path.join(os.path.dirname(os.path.abspath(__file__)), "fdstore_client.py")
-CREATED, CHANGED = 1, 3
+CHANGED = 3     # NodeDataChanged
 
 
 class Clients:
@@ -65,80 +67,82 @@ def messages(c):
     return [e.get("MESSAGE", "") for e in c.journal()]
 
 
-def restart(c, how="systemctl restart corral.service"):
+def restart(c, how="systemctl restart corral.service", during=None):
+    """how (a command run in the container) restarts corrald: it runs again
+    (during() runs once how has returned)."""
     pid = c.main_pid()
     c.sh(how, timeout=300)
+    if during:
+        during()
     c.wait_for(lambda: c.active("corral.service") and c.main_pid() not in (0, pid), 60,
-               "corral.service to run again")
+               f"corral.service to run again after {how}")
 
 
-def test_restarts_and_an_upgrade_keep_every_client_connection(container):
-    c = container("corral-fdstore").boot()
+@pytest.fixture
+def served(container, request):
+    """A booted container with corral.service active, and its clients set up."""
+    c = container("corral-fdstore-" + request.node.name.split("_")[1]).boot()
     c.wait_for(lambda: c.active("corral.service"), 60, "corral.service to be active")
     clients = Clients(c)
     try:
-        sid = clients("setup")["sid"]
-        raw = clients("raw")
-        assert raw["sid"] and raw["timeout"] == 30000, raw
-        clients("load")
-        restart(c)
-        # half a frame before a restart, the rest after (the frame's deadline,
-        # client.frame_timeout_ms, runs again from the take-over)
-        clients("half")
-        restart(c)
-        assert clients("rest") == {"xid": 7, "err": 0}
-        # the restarts handed the connections over, and took them back
-        log = messages(c)
-        assert sum("client connections handed over to systemd's fd store" in m for m in log) == 2, log
-        assert sum("client connections taken over from the previous process (0 closed)" in m
-                   for m in log) == 2, log
-        # an upgrade: the same package again, whose postinst restarts the service
-        pid = c.main_pid()
-        c.sh("DEBIAN_FRONTEND=noninteractive dpkg -i /root/corral.deb", timeout=300)
-        c.wait_for(lambda: c.active("corral.service") and c.main_pid() not in (0, pid), 60,
-                   "the upgrade to restart corral.service")
-        load = clients("stop")
-        assert load["errors"] == [] and load["missing"] == [], load
-        assert load["answered"] == load["sent"] and load["in_order"] and load["once"], load
-        events = clients("change")["events"]
-        assert [CHANGED, "/watched"] in events and [CHANGED, "/persistent"] in events, events
-        report = clients("report")
-        assert report["states"] == [], report
-        assert report["sid"] == sid and report["connected"] and report["eph"], report
-        # kazoo's and the raw connection are stored; the state was taken and removed
-        assert stored(c) == 2, stored(c)
-        # a connection closed during a restart leaves the store
-        clients("close")
-        restart(c)
-        c.wait_for(lambda: stored(c) == 1, 30, "the closed connection to leave the store")
-        assert clients("report")["states"] == []
+        yield c, clients, clients("setup")["sid"]
     finally:
         clients.close()
 
 
-def test_after_kill_9_the_stored_connections_are_closed_cleanly(container):
-    c = container("corral-fdstore-kill").boot()
-    c.wait_for(lambda: c.active("corral.service"), 60, "corral.service to be active")
-    clients = Clients(c)
-    try:
-        sid = clients("setup")["sid"]
-        restart(c)      # kazoo's connection is in the store from now on
-        assert stored(c) == 1
-        clients("load")
-        pid = c.main_pid()
-        c.sh(f"kill -KILL {pid}")
-        c.wait_for(lambda: c.active("corral.service") and c.main_pid() not in (0, pid), 60,
-                   "systemd to restart corrald")
-        # no state: the connection came back and was closed, and left the store
-        c.wait_for(lambda: any("client connections from systemd's fd store closed: no state "
-                               "was written" in m for m in messages(c)), 30,
-                   "the stored connection to be closed")
-        c.wait_for(lambda: stored(c) == 0, 30, "the store to be empty")
-        load = clients("stop")
-        # requests lost with the connection fail; nothing acknowledged is lost
-        assert load["missing"] == [], load
-        report = clients("report")
-        assert "SUSPENDED" in report["states"] and report["states"][-1] == "CONNECTED", report
-        assert report["sid"] == sid and report["eph"], report
-    finally:
-        clients.close()
+def test_restarts_and_an_upgrade_keep_every_client_connection(served):
+    c, clients, sid = served
+    raw = clients("raw")
+    assert raw["sid"] and raw["timeout"] == 30000, raw
+    clients("load")
+    restart(c)
+    # half a frame before a restart, the rest after (the frame's deadline,
+    # client.frame_timeout_ms, runs again from the take-over)
+    clients("half")
+    restart(c)
+    assert clients("rest") == {"xid": 7, "err": 0}
+    # the restarts handed the connections over, and took them back
+    log = messages(c)
+    assert sum("client connections handed over to systemd's fd store" in m for m in log) == 2, log
+    assert sum("client connections taken over from the previous process (0 closed)" in m
+               for m in log) == 2, log
+    # an upgrade: the same package again, whose postinst restarts the service
+    restart(c, "DEBIAN_FRONTEND=noninteractive dpkg -i /root/corral.deb")
+    load = clients("stop")
+    assert load["errors"] == [] and load["missing"] == [], load
+    assert load["answered"] == load["sent"] and load["in_order"] and load["once"], load
+    events = clients("change")["events"]
+    assert [CHANGED, "/watched"] in events and [CHANGED, "/persistent"] in events, events
+    report = clients("report")
+    assert report["states"] == [], report
+    assert report["sid"] == sid and report["connected"] and report["eph"], report
+    # kazoo's and the raw connection are stored; the state was taken and removed
+    assert stored(c) == 2, stored(c)
+    # a connection closed during a restart leaves the store (whichever
+    # process sees the close)
+    main_pid = "systemctl show -p MainPID --value corral.service"
+    restart(c, f"pid=$({main_pid}); systemctl restart --no-block corral.service && "
+               f"while [ \"$({main_pid})\" = \"$pid\" ]; do sleep 0.01; done",
+            during=lambda: clients("close"))
+    c.wait_for(lambda: stored(c) == 1, 30, "the closed connection to leave the store")
+    assert clients("report")["states"] == []
+
+
+def test_after_kill_9_the_stored_connections_are_closed_cleanly(served):
+    c, clients, sid = served
+    restart(c)      # kazoo's connection is in the store from now on
+    assert stored(c) == 1
+    clients("load")
+    # systemd restarts it (Restart=on-failure)
+    restart(c, "kill -KILL $(systemctl show -p MainPID --value corral.service)")
+    # no state: the connection came back and was closed, and left the store
+    c.wait_for(lambda: any("client connections from systemd's fd store closed: no state "
+                           "was written" in m for m in messages(c)), 30,
+               "the stored connection to be closed")
+    c.wait_for(lambda: stored(c) == 0, 30, "the store to be empty")
+    load = clients("stop")
+    # requests lost with the connection fail; nothing acknowledged is lost
+    assert load["missing"] == [], load
+    report = clients("report")
+    assert "SUSPENDED" in report["states"] and report["states"][-1] == "CONNECTED", report
+    assert report["sid"] == sid and report["eph"], report
