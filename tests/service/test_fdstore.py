@@ -92,6 +92,11 @@ def served(container, request):
 
 def test_restarts_and_an_upgrade_keep_every_client_connection(served):
     c, clients, sid = served
+    # the unit's store, and what it tells corrald of it, are one size, with
+    # room for client.max_connections (4096 by default) and the state
+    size = c.sh("systemctl show -p FileDescriptorStoreMax --value corral.service").stdout.strip()
+    env = c.sh("systemctl show -p Environment --value corral.service").stdout.split()
+    assert f"CORRAL_FDSTORE_MAX={size}" in env and int(size) >= 4096 + 1, (size, env)
     raw = clients("raw")
     assert raw["sid"] and raw["timeout"] == 30000, raw
     clients("load")
