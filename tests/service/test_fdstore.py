@@ -5,10 +5,13 @@ checkout in a copy of debroot.py's cached root).
 The clients are fdstore_client.py, run with the host's python3 and kazoo
 inside the container's network namespace (nsenter -n into its init), so
 127.0.0.1:2181 is the container's corrald and nothing is installed in the
-root for them. With kazoo pipelining creates and reads, `systemctl restart
+root for them; so is FdstoreClient.java, the Java client (compiled on the
+host, run with the host's JVM and zookeeper.jar). With kazoo pipelining
+creates and reads and the Java client creates, `systemctl restart
 corral` twice and an upgrade (the same .deb installed again with dpkg -i:
 its postinst restarts the service as an upgrade does) happen under it:
-kazoo's listener records no state change, the session id is the same,
+kazoo's listener records no state change and the Java client's Watcher
+no Disconnected (no state at all), the session ids are the same,
 every request is answered once and in order, no acknowledged create is
 lost, and the one-shot and persistent watches fire on the next change. A
 raw connection sends half a frame before a restart and the rest after,
@@ -18,10 +21,13 @@ cleanly (kazoo reconnects to its session) and leave the store.
 """
 import json
 import os
+import shutil
 import subprocess
 import threading
 
 import pytest
+
+from debroot import need, run
 
 CLIENT = os.path.join(os.path.dirname(os.path.abspath(__file__)), "fdstore_client.py")
 CHANGED = 3     # NodeDataChanged
@@ -48,6 +54,43 @@ class Clients:
         answer = json.loads(out["line"])
         assert "error" not in answer, f"{cmd}: {answer['error']}"
         return answer
+
+    def close(self):
+        if self.proc.poll() is None:
+            self.proc.stdin.close()
+            try:
+                self.proc.wait(30)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+
+
+class JavaClient:
+    """FdstoreClient.java (compiled here) in the container's network namespace."""
+
+    def __init__(self, c, tmp):
+        classpath = "/etc/zookeeper/conf:/usr/share/java/zookeeper.jar"
+        run(["javac", "-nowarn", "-d", str(tmp), "-cp", classpath,
+             os.path.join(os.path.dirname(CLIENT), "FdstoreClient.java")], timeout=180)
+        self.proc = subprocess.Popen(
+            ["nsenter", "-t", str(c.leader), "-n", "java", "-cp", f"{tmp}:{classpath}",
+             "FdstoreClient"], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+            stderr=subprocess.DEVNULL, text=True)
+        self.sid = int(self.line("READY")[1])
+
+    def line(self, want, timeout=120):
+        out = {}
+        reader = threading.Thread(target=lambda: out.update(line=self.proc.stdout.readline()))
+        reader.start()
+        reader.join(timeout)
+        words = out.get("line", "").split()
+        assert words and words[0] == want, f"the Java client: {out!r} instead of {want}"
+        return words
+
+    def __call__(self, cmd, want):
+        self.proc.stdin.write(cmd + "\n")
+        self.proc.stdin.flush()
+        return self.line(want)
 
     def close(self):
         if self.proc.poll() is None:
@@ -90,7 +133,16 @@ def served(container, request):
         clients.close()
 
 
-def test_restarts_and_an_upgrade_keep_every_client_connection(served):
+@pytest.fixture
+def java(served, tmp_path):
+    need(shutil.which("javac") and os.path.exists("/usr/share/java/zookeeper.jar"),
+         "needs javac and the zookeeper package (scripts/deps.sh test installs them)")
+    client = JavaClient(served[0], tmp_path)
+    yield client
+    client.close()
+
+
+def test_restarts_and_an_upgrade_keep_every_client_connection(served, java):
     c, clients, sid = served
     # the unit's store, and what it tells corrald of it, are one size, with
     # room for client.max_connections (4096 by default) and the state
@@ -100,6 +152,7 @@ def test_restarts_and_an_upgrade_keep_every_client_connection(served):
     raw = clients("raw")
     assert raw["sid"] and raw["timeout"] == 30000, raw
     clients("load")
+    java("load", "LOADING")
     restart(c)
     # half a frame before a restart, the rest after (the frame's deadline,
     # client.frame_timeout_ms, runs again from the take-over)
@@ -116,20 +169,27 @@ def test_restarts_and_an_upgrade_keep_every_client_connection(served):
     load = clients("stop")
     assert load["errors"] == [] and load["missing"] == [], load
     assert load["answered"] == load["sent"] and load["in_order"] and load["once"], load
+    _, sent, answered, in_order, failed, missing = java("stop", "LOADED")
+    assert sent == answered and in_order == "true" and failed == missing == "0", \
+        (sent, answered, in_order, failed, missing)
     events = clients("change")["events"]
     assert [CHANGED, "/watched"] in events and [CHANGED, "/persistent"] in events, events
+    # the Java client's Watcher saw no Disconnected (no state at all), its
+    # watches fired, its session is the same
+    assert java("check", "CHECK")[1:] == ["true", "true", str(java.sid), "none"]
     report = clients("report")
     assert report["states"] == [], report
     assert report["sid"] == sid and report["connected"] and report["eph"], report
-    # kazoo's and the raw connection are stored; the state was taken and removed
-    assert stored(c) == 2, stored(c)
+    # kazoo's, Java's and the raw connection are stored; the state was taken
+    # and removed
+    assert stored(c) == 3, stored(c)
     # a connection closed during a restart leaves the store (whichever
     # process sees the close)
     main_pid = "systemctl show -p MainPID --value corral.service"
     restart(c, f"pid=$({main_pid}); systemctl restart --no-block corral.service && "
                f"while [ \"$({main_pid})\" = \"$pid\" ]; do sleep 0.01; done",
             during=lambda: clients("close"))
-    c.wait_for(lambda: stored(c) == 1, 30, "the closed connection to leave the store")
+    c.wait_for(lambda: stored(c) == 2, 30, "the closed connection to leave the store")
     assert clients("report")["states"] == []
 
 
