@@ -112,21 +112,32 @@ def test_restarts_keep_the_session_the_requests_and_the_watches(served, kazoo):
     assert kazoo.states == [] and kazoo.client_id[0] == sid and kazoo.exists("/eph")
 
 
-def test_a_state_of_another_format_version_closes_the_connections_cleanly(served, kazoo):
+def newer_version(image):
+    assert image[:8] == b"CORRALHO" and struct.unpack_from("!i", image, 8)[0] == 1
+    struct.pack_into("!i", image, 8, 2)     # a newer corrald's format
+
+
+def damaged(image):
+    image[-3] ^= 0x10       # a bit of the last record
+
+
+@pytest.mark.parametrize("change, why", [
+    (newer_version, "the state's format version is not one this corrald reads"),
+    (damaged, "the state is damaged (length or checksum)"),
+])
+def test_a_state_it_cannot_read_closes_the_connections_cleanly(served, kazoo, change, why):
     kazoo.create("/before", b"v")
     served.stop()
     with served.store.lock:
         (i, fd), = [(i, fd) for i, (n, fd) in enumerate(served.store.kept) if n == "state"]
         image = bytearray(os.pread(fd, 1 << 20, 0))
-        assert image[:8] == b"CORRALHO" and struct.unpack_from("!i", image, 8)[0] == 1
-        struct.pack_into("!i", image, 8, 2)     # a newer corrald's format
-        newer = os.memfd_create("newer")
-        os.write(newer, image)
+        change(image)
+        other = os.memfd_create("other")
+        os.write(other, image)
         os.close(fd)
-        served.store.kept[i] = ("state", newer)
+        served.store.kept[i] = ("state", other)
     served.start()
-    assert "client connections from systemd's fd store closed: the state's format version " \
-        "is not one this corrald reads" in served.log()
+    assert f"client connections from systemd's fd store closed: {why}" in served.log()
     # the client saw a close, and came back to its session
     harness.wait_until(lambda: "SUSPENDED" in kazoo.states and kazoo.connected, 30,
                        what="kazoo to reconnect")
