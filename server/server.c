@@ -690,6 +690,11 @@ void server_config_changed(struct server *srv)
 	srv->prep.enforce_quota = srv->cfg->enforce_quota;
 }
 
+void server_leave(struct server *srv)
+{
+	commit_free(&srv->commit);
+}
+
 void server_free(struct server *srv)
 {
 	admin_http_stop(&srv->admin);
