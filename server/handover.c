@@ -102,16 +102,14 @@ int handover_save(struct request_path *p, struct handover_image *img, size_t max
 		write_record(b, c);
 		jute_patch_int(b, start, (int32_t)(b->len - start - 4));
 		img->conns[img->count++] = (struct handover_fd){ .id = c->id, .fd = c->fd };
+		/* Closing it here leaves its socket alone (when it is not
+		 * stored after all, its last close still ends it). */
+		c->handed_over = true;
 	}
 	if (!img->conns || b->error) {
 		handover_image_free(img);
 		return -ENOMEM;
 	}
-	/* Handed over: closing them here leaves their sockets alone. */
-	for (size_t i = 0; i < img->count; i++)
-		clients_for_each(p->clients, c)
-			if (c->id == img->conns[i].id)
-				c->handed_over = true;
 	size_t body = b->len - HEADER_BYTES;
 	jute_patch_int(b, 12, (int32_t)img->count);
 	jute_patch_int(b, 24, (int32_t)corral_crc32(0, b->data + HEADER_BYTES, body));
