@@ -76,6 +76,10 @@ static int take_one(struct fdstore *st, int fd, const char *name, char *why, siz
 		read_image(st, fd);
 		return 0;
 	}
+	if (strcmp(name, "listen") == 0) {
+		st->kept[st->kept_count++] = fd;
+		return 0;
+	}
 	if (sscanf(name, "conn-%" SCNu64 "%c", &id, &tail) == 1) {
 		st->conns[st->conn_count++] = (struct handover_fd){ .id = id, .fd = fd };
 		return 0;
@@ -110,7 +114,8 @@ int fdstore_take(struct fdstore *st, char *why, size_t why_size)
 	if (n > 0) {
 		st->sockets = calloc((size_t)n, sizeof(int));
 		st->conns = calloc((size_t)n, sizeof(*st->conns));
-		if (!st->sockets || !st->conns) {
+		st->kept = calloc((size_t)n, sizeof(int));
+		if (!st->sockets || !st->conns || !st->kept) {
 			snprintf(why, why_size, "out of memory");
 			r = -ENOMEM;
 		}
@@ -130,9 +135,19 @@ void fdstore_image_done(struct fdstore *st)
 	st->image_len = 0;
 }
 
+void fdstore_listeners_done(struct fdstore *st)
+{
+	if (st->kept_count > 0)
+		sd_notify(0, "FDSTOREREMOVE=1\nFDNAME=listen");
+}
+
 void fdstore_free(struct fdstore *st)
 {
 	fdstore_image_done(st);
+	for (size_t i = 0; i < st->kept_count; i++)
+		if (st->kept[i] >= 0)
+			close(st->kept[i]);
+	free(st->kept);
 	free(st->sockets);
 	free(st->conns);
 	memset(st, 0, sizeof(*st));
@@ -164,10 +179,16 @@ static int image_memfd(const struct handover_image *img)
 	return fd;
 }
 
-size_t fdstore_push(const struct handover_image *img)
+size_t fdstore_push(const struct handover_image *img, const int *listeners,
+		    size_t listener_count)
 {
 	size_t stored = 0;
 	char msg[64];
+	if (listener_count > 0 &&
+	    sd_pid_notify_with_fds(0, 0, "FDSTORE=1\nFDNAME=listen", listeners,
+				   (unsigned)listener_count) <= 0)
+		log_warning("cannot store the listening sockets in systemd: the next corrald "
+			    "listens again");
 	for (size_t i = 0; i < img->count; i++) {
 		snprintf(msg, sizeof(msg), "FDSTORE=1\nFDNAME=conn-%" PRIu64, img->conns[i].id);
 		int r = sd_pid_notify_with_fds(0, 0, msg, &img->conns[i].fd, 1);

@@ -270,13 +270,15 @@ static int block_signals(void)
 }
 
 /* Listens on systemd's sockets, or on client.listen. */
-static int listen_for_clients(struct server *srv, const struct fdstore *st)
+static int listen_for_clients(struct server *srv, struct fdstore *st)
 {
 	size_t n = st->socket_count;
 	if (n > 0)
 		log_info("listening on %zu socket%s passed by systemd; client.listen is not used", n,
 			 n == 1 ? "" : "s");
-	return server_listen(srv, st->sockets, n);
+	int r = server_listen(srv, st->sockets, n, st->kept, st->kept_count);
+	fdstore_listeners_done(st);
+	return r;
 }
 
 /* The connections a previous process stored, taken back (or closed). */
@@ -311,7 +313,8 @@ static void check_store(struct fdstore *st, const struct server_config *cfg)
 			    st->max, cfg->max_connections);
 }
 
-/* SIGTERM with the store on: the connections and their state go to systemd. */
+/* SIGTERM with the store on: the listening sockets, the connections and
+ * their state go to systemd. */
 static void hand_clients_over(struct server *srv, size_t max)
 {
 	struct handover_image img;
@@ -319,7 +322,7 @@ static void hand_clients_over(struct server *srv, size_t max)
 		log_error("out of memory writing the hand-over state: the clients reconnect");
 		return;
 	}
-	size_t stored = fdstore_push(&img);
+	size_t stored = fdstore_push(&img, srv->kept_listeners, srv->kept_listener_count);
 	log_notice("%zu client connections handed over to systemd's fd store (state %zu bytes)",
 		   stored, img.bytes.len);
 	handover_image_free(&img);

@@ -5,6 +5,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "audit.h"
 #include "conn.h"
@@ -587,7 +588,7 @@ static int listen_tls(struct server *srv, char *why, size_t why_size)
 	srv->tls_listeners.accepted = clients_accept_tls;
 	srv->tls_listeners.ctx = &srv->clients;
 	return listeners_open(&srv->tls_listeners, &srv->loop, cfg->tls_listen, cfg->tls_listen_count,
-			      NULL, 0, why, why_size);
+			      NULL, 0, NULL, 0, why, why_size);
 }
 
 void server_tls_reload(struct server *srv)
@@ -609,7 +610,8 @@ void server_tls_reload(struct server *srv)
 		   srv->cfg->tls_certificate);
 }
 
-int server_listen(struct server *srv, const int *adopted, size_t adopted_count)
+int server_listen(struct server *srv, const int *adopted, size_t adopted_count, int *kept,
+		  size_t kept_count)
 {
 	char why[512];
 	const struct server_config *cfg = srv->cfg;
@@ -618,7 +620,7 @@ int server_listen(struct server *srv, const int *adopted, size_t adopted_count)
 	int r = setup_sasl(cfg, why, sizeof(why));
 	if (r == 0)
 		r = listeners_open(&srv->listeners, &srv->loop, cfg->listen, cfg->listen_count,
-				   adopted, adopted_count, why, sizeof(why));
+				   adopted, adopted_count, kept, kept_count, why, sizeof(why));
 	if (r == 0)
 		r = listen_tls(srv, why, sizeof(why));
 	if (r < 0) {
@@ -674,8 +676,13 @@ void server_request_stop(struct server *srv)
 
 void server_request_handover(struct server *srv)
 {
-	if (!begin_stop(srv))
+	if (srv->stopping)
 		return;
+	/* The listening sockets outlive this process too: what connects
+	 * meanwhile waits in their backlog for the next one. */
+	int n = listeners_keep(&srv->listeners, &srv->kept_listeners);
+	srv->kept_listener_count = n > 0 ? (size_t)n : 0;
+	begin_stop(srv);
 	srv->handing_over = true;
 	/* Writes already prepped still commit and are answered; nothing more
 	 * is read (handover.h). */
@@ -709,6 +716,9 @@ void server_free(struct server *srv)
 	state_free(&srv->state);
 	listeners_free(&srv->listeners);
 	listeners_free(&srv->tls_listeners);
+	for (size_t i = 0; i < srv->kept_listener_count; i++)
+		close(srv->kept_listeners[i]);
+	free(srv->kept_listeners);
 	tls_context_free(srv->clients.hub.tls_ctx);
 	sasl_teardown();
 	if (srv->loop_ready)

@@ -91,6 +91,8 @@ struct server {
 	struct __kernel_timespec timer_ts;
 	bool stopping;
 	bool handing_over;		/* stopping to hand the clients over (handover.h) */
+	int *kept_listeners;		/* handing over: the listening sockets to store */
+	size_t kept_listener_count;
 	bool recovering;		/* replaying the log at startup */
 	bool loop_ready;
 	uint64_t stop_deadline_ms;
@@ -102,9 +104,11 @@ struct server {
 int server_init(struct server *srv, struct server_config *cfg, const struct server_hooks *hooks,
 		char *why, size_t why_size);
 /* Listens on the adopted sockets (systemd's, adopted_count of them) or,
- * when there are none, on cfg's addresses; returns 0 or a negative errno
- * (logged). */
-int server_listen(struct server *srv, const int *adopted, size_t adopted_count);
+ * when there are none, on cfg's addresses, with the kept sockets (a
+ * previous process's: listeners_open()) where they listen on one; returns
+ * 0 or a negative errno (logged). */
+int server_listen(struct server *srv, const int *adopted, size_t adopted_count, int *kept,
+		  size_t kept_count);
 int server_run(struct server *srv);
 void server_free(struct server *srv);
 /* After the loop ended: lets go of the data directory without freeing

@@ -8,6 +8,7 @@ suites prove that.
 """
 import os
 import signal
+import socket
 import struct
 
 import pytest
@@ -166,3 +167,17 @@ def test_a_stored_connection_closed_by_its_client_leaves_the_store(served, kazoo
     assert len(conns(served.store)) == 1 and served.store.names() == conns(served.store)
     kazoo.stop()
     harness.wait_until(lambda: served.store.names() == [], 10, what="the store to be empty")
+
+
+def test_the_listening_socket_is_kept_and_a_connection_made_meanwhile_is_served(served):
+    served.stop()
+    assert "listen" in served.store.names()
+    # no corrald runs: the kept socket's backlog takes the connection
+    with socket.create_connection(("127.0.0.1", served.srv.port), 5) as s:
+        s.sendall(b"ruok")
+        served.start()
+        s.settimeout(10)
+        assert s.recv(4) == b"imok"
+    assert "cannot listen" not in served.log()
+    harness.wait_until(lambda: "listen" not in served.store.names(), 10,
+                       what="the listening socket to leave the store once used")
