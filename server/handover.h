@@ -19,7 +19,9 @@
  * loop ends and handover_save() writes the image; a connection still
  * busy then is closed for real.
  *
- * The image (a sealed memfd, FDNAME=state; each socket FDNAME=conn-<id>):
+ * The image (a sealed memfd, FDNAME=state; each socket FDNAME=conn-<id>;
+ * the listening sockets, FDNAME=listen, are the listeners' and app's:
+ * listeners_keep(), fdstore.h):
  *
  *   "CORRALHO"  magic (8 bytes)
  *   int  version (HANDOVER_VERSION)
