@@ -318,7 +318,8 @@ static void check_store(struct fdstore *st, const struct server_config *cfg)
 static void hand_clients_over(struct server *srv, size_t max)
 {
 	struct handover_image img;
-	if (handover_save(&srv->path, &img, max - 1) < 0) {
+	size_t room = max > srv->kept_listener_count + 1 ? max - srv->kept_listener_count - 1 : 0;
+	if (handover_save(&srv->path, &img, room) < 0) {
 		log_error("out of memory writing the hand-over state: the clients reconnect");
 		return;
 	}
