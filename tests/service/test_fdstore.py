@@ -33,27 +33,28 @@ CLIENT = os.path.join(os.path.dirname(os.path.abspath(__file__)), "fdstore_clien
 CHANGED = 3     # NodeDataChanged
 
 
-class Clients:
-    """fdstore_client.py in the container's network namespace."""
+class Driven:
+    """A client program in the container's network namespace, driven one line
+    at a time on its stdin, answering one line each on its stdout."""
 
-    def __init__(self, c):
-        self.proc = subprocess.Popen(
-            ["nsenter", "-t", str(c.leader), "-n", "/usr/bin/python3", CLIENT],
-            stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-            env=dict(os.environ, PYTHONPATH=os.path.dirname(CLIENT)))
+    def __init__(self, c, argv, stderr=subprocess.PIPE, **kw):
+        self.proc = subprocess.Popen(["nsenter", "-t", str(c.leader), "-n", *argv],
+                                     stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                                     stderr=stderr, text=True, **kw)
 
-    def __call__(self, cmd, timeout=120):
-        self.proc.stdin.write(cmd + "\n")
-        self.proc.stdin.flush()
+    def line(self, what, timeout=120):
         out = {}
         reader = threading.Thread(target=lambda: out.update(line=self.proc.stdout.readline()))
         reader.start()
         reader.join(timeout)
-        assert "line" in out and out["line"], \
-            f"{cmd}: no answer from the client\n{self.proc.stderr.read() if self.proc.poll() is not None else ''}"
-        answer = json.loads(out["line"])
-        assert "error" not in answer, f"{cmd}: {answer['error']}"
-        return answer
+        ended = self.proc.stderr.read()[-3000:] \
+            if self.proc.poll() is not None and self.proc.stderr else ""
+        assert out.get("line"), f"{what}: no answer from {self.proc.args}\n{ended}"
+        return out["line"]
+
+    def send(self, cmd):
+        self.proc.stdin.write(cmd + "\n")
+        self.proc.stdin.flush()
 
     def close(self):
         if self.proc.poll() is None:
@@ -65,41 +66,40 @@ class Clients:
                 self.proc.wait()
 
 
-class JavaClient:
-    """FdstoreClient.java (compiled here) in the container's network namespace."""
+class Clients(Driven):
+    """fdstore_client.py: kazoo and a raw connection."""
+
+    def __init__(self, c):
+        super().__init__(c, ["/usr/bin/python3", CLIENT],
+                         env=dict(os.environ, PYTHONPATH=os.path.dirname(CLIENT)))
+
+    def __call__(self, cmd):
+        self.send(cmd)
+        answer = json.loads(self.line(cmd))
+        assert "error" not in answer, f"{cmd}: {answer['error']}"
+        return answer
+
+
+class JavaClient(Driven):
+    """FdstoreClient.java, compiled here into tmp."""
 
     def __init__(self, c, tmp):
         classpath = "/etc/zookeeper/conf:/usr/share/java/zookeeper.jar"
         run(["javac", "-nowarn", "-d", str(tmp), "-cp", classpath,
              os.path.join(os.path.dirname(CLIENT), "FdstoreClient.java")], timeout=180)
-        self.proc = subprocess.Popen(
-            ["nsenter", "-t", str(c.leader), "-n", "java", "-cp", f"{tmp}:{classpath}",
-             "FdstoreClient"], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
-            stderr=subprocess.DEVNULL, text=True)
-        self.sid = int(self.line("READY")[1])
+        # its log (the ZooKeeper client's) is not read: not a pipe to fill
+        super().__init__(c, ["java", "-cp", f"{tmp}:{classpath}", "FdstoreClient"],
+                         stderr=subprocess.DEVNULL)
+        self.sid = int(self.expect("READY")[1])
 
-    def line(self, want, timeout=120):
-        out = {}
-        reader = threading.Thread(target=lambda: out.update(line=self.proc.stdout.readline()))
-        reader.start()
-        reader.join(timeout)
-        words = out.get("line", "").split()
-        assert words and words[0] == want, f"the Java client: {out!r} instead of {want}"
+    def expect(self, want):
+        words = self.line(want).split()
+        assert words and words[0] == want, f"the Java client said {words} instead of {want}"
         return words
 
     def __call__(self, cmd, want):
-        self.proc.stdin.write(cmd + "\n")
-        self.proc.stdin.flush()
-        return self.line(want)
-
-    def close(self):
-        if self.proc.poll() is None:
-            self.proc.stdin.close()
-            try:
-                self.proc.wait(30)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
+        self.send(cmd)
+        return self.expect(want)
 
 
 def stored(c):
