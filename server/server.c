@@ -5,6 +5,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "audit.h"
 #include "conn.h"
@@ -53,6 +54,8 @@ static void on_conn_closed(void *ctx, struct conn *c)
 {
 	struct server *srv = ctx;
 	dispatch_conn_closed(&srv->path, c);
+	if (c->stored && !c->handed_over && srv->hooks.conn_unstored)
+		srv->hooks.conn_unstored(srv->hooks.ctx, c->id);
 }
 
 /* ---- applying committed txns ---- */
@@ -385,7 +388,9 @@ static void before_wait(void *ctx)
 	clients_flush(&srv->clients);
 	/* A leader lets what it prepped commit; a follower cannot wait for
 	 * that (its leader may be gone). */
-	if (srv->stopping && (list_empty(&srv->commit.queue) || !srv->prepping) &&
+	if (srv->handing_over && list_empty(&srv->commit.queue) && handover_ready(&srv->clients))
+		loop_stop(&srv->loop);
+	else if (srv->stopping && (list_empty(&srv->commit.queue) || !srv->prepping) &&
 	    list_empty(&srv->clients.all) &&
 	    (!srv->cfg->in_ensemble || ensemble_close(&srv->ensemble)))
 		loop_stop(&srv->loop);
@@ -583,7 +588,7 @@ static int listen_tls(struct server *srv, char *why, size_t why_size)
 	srv->tls_listeners.accepted = clients_accept_tls;
 	srv->tls_listeners.ctx = &srv->clients;
 	return listeners_open(&srv->tls_listeners, &srv->loop, cfg->tls_listen, cfg->tls_listen_count,
-			      NULL, 0, why, why_size);
+			      NULL, 0, NULL, 0, why, why_size);
 }
 
 void server_tls_reload(struct server *srv)
@@ -605,7 +610,8 @@ void server_tls_reload(struct server *srv)
 		   srv->cfg->tls_certificate);
 }
 
-int server_listen(struct server *srv, const int *adopted, size_t adopted_count)
+int server_listen(struct server *srv, const int *adopted, size_t adopted_count, int *kept,
+		  size_t kept_count)
 {
 	char why[512];
 	const struct server_config *cfg = srv->cfg;
@@ -614,7 +620,7 @@ int server_listen(struct server *srv, const int *adopted, size_t adopted_count)
 	int r = setup_sasl(cfg, why, sizeof(why));
 	if (r == 0)
 		r = listeners_open(&srv->listeners, &srv->loop, cfg->listen, cfg->listen_count,
-				   adopted, adopted_count, why, sizeof(why));
+				   adopted, adopted_count, kept, kept_count, why, sizeof(why));
 	if (r == 0)
 		r = listen_tls(srv, why, sizeof(why));
 	if (r < 0) {
@@ -643,21 +649,44 @@ int server_run(struct server *srv)
 	return 0;
 }
 
-void server_request_stop(struct server *srv)
+/* Stops taking clients: the listeners close, the grace period begins. */
+static bool begin_stop(struct server *srv)
 {
 	if (srv->stopping)
-		return;
+		return false;
 	srv->stopping = true;
 	if (srv->hooks.stopping)
 		srv->hooks.stopping(srv->hooks.ctx);
 	srv->stop_deadline_ms = loop_now_ms() + SHUTDOWN_GRACE_MS;
 	listeners_close(&srv->listeners);
 	listeners_close(&srv->tls_listeners);
+	return true;
+}
+
+void server_request_stop(struct server *srv)
+{
+	if (!begin_stop(srv))
+		return;
 	/* Writes already prepped still commit and are answered; then each
 	 * connection closes once its replies are out. */
 	clients_for_each(&srv->clients, c)
 		if (c->state != CONN_CLOSING)
 			conn_close_after_flush(c);
+}
+
+void server_request_handover(struct server *srv)
+{
+	if (srv->stopping)
+		return;
+	/* The listening sockets outlive this process too: what connects
+	 * meanwhile waits in their backlog for the next one. */
+	int n = listeners_keep(&srv->listeners, &srv->kept_listeners);
+	srv->kept_listener_count = n > 0 ? (size_t)n : 0;
+	begin_stop(srv);
+	srv->handing_over = true;
+	/* Writes already prepped still commit and are answered; nothing more
+	 * is read (handover.h). */
+	handover_begin(&srv->clients);
 }
 
 void server_config_changed(struct server *srv)
@@ -666,6 +695,11 @@ void server_config_changed(struct server *srv)
 	srv->prep.x509_acls = srv->cfg->tls_listen_count > 0;
 	srv->prep.sasl_acls = srv->cfg->sasl_users || srv->cfg->sasl_keytab;
 	srv->prep.enforce_quota = srv->cfg->enforce_quota;
+}
+
+void server_leave(struct server *srv)
+{
+	commit_free(&srv->commit);
 }
 
 void server_free(struct server *srv)
@@ -682,6 +716,9 @@ void server_free(struct server *srv)
 	state_free(&srv->state);
 	listeners_free(&srv->listeners);
 	listeners_free(&srv->tls_listeners);
+	for (size_t i = 0; i < srv->kept_listener_count; i++)
+		close(srv->kept_listeners[i]);
+	free(srv->kept_listeners);
 	tls_context_free(srv->clients.hub.tls_ctx);
 	sasl_teardown();
 	if (srv->loop_ready)
