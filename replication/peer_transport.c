@@ -926,14 +926,14 @@ static int inbound_tls_sender(struct peer_inbound *in, raft_id from)
 {
 	char why[400];
 	struct peer *p = peer_find(in->t, from);
-	if (!p)
-		snprintf(why, sizeof(why), "its frames are from server %llu, not a member here",
-			 (unsigned long long)from);
-	else if (!tls_conn_peer_names(in->tls, p->host))
-		snprintf(why, sizeof(why), "its certificate does not name server %llu (the host "
-			 "of its peer address %s), whose frames it sends", (unsigned long long)from,
-			 p->address);
 	if (!p || !tls_conn_peer_names(in->tls, p->host)) {
+		if (!p)
+			snprintf(why, sizeof(why), "its frames are from server %llu, not a member here",
+				 (unsigned long long)from);
+		else
+			snprintf(why, sizeof(why), "its certificate does not name server %llu (the "
+				 "host of its peer address %s), whose frames it sends",
+				 (unsigned long long)from, p->address);
 		inbound_refuse_tls(in, why);
 		return -1;
 	}

@@ -80,18 +80,9 @@ class Member(Corrald):
         if c.admin:
             cfg["admin"] = {"listen": f"127.0.0.1:{self.admin_port}"}
         if c.peer_tls:
-            cfg["ensemble"]["tls"] = tls_pki.peer_tls_config(c.peer_pki(), self.peer_cert())
+            cfg["ensemble"]["tls"] = tls_pki.member_peer_tls(c.peer_pki(), self.id,
+                                                             self.peer_host)
         return merge(cfg, c.extra_config)
-
-    def peer_cert(self):
-        """The name of this member's certificate in the cluster's PKI (made
-        on first use): it names its peer host, and localhost."""
-        name = f"s{self.id}-peer"
-        pki = self.cluster.peer_pki()
-        if name not in pki.subjects:
-            pki.issue(name, f"/O=Corral Test/CN=server {self.id}",
-                      peer_hosts=[self.peer_host, "localhost"])
-        return name
 
 
 # ---------------------------------------------------------------- cluster ---
@@ -108,7 +99,7 @@ class Cluster:
         self.log_level = log_level
         self.observers = set(observers)	# ids bootstrapped as non-voting members
         self.admin = admin		# each server's HTTP endpoint on a port of its own
-        self.peer_tls = os.environ.get("CORRAL_PEER_TLS") == "1"
+        self.peer_tls = tls_pki.peer_tls_wanted()
         self._pki = None
         self.servers = {}
         self._assign_ports()

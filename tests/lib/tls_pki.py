@@ -97,6 +97,21 @@ class Pki:
         return path
 
 
+def peer_tls_wanted():
+    """Whether the environment asks ensembles for mutual TLS between peers
+    (CORRAL_PEER_TLS=1: meson's replication-*-tls suites)."""
+    return os.environ.get("CORRAL_PEER_TLS") == "1"
+
+
+def member_peer_tls(pki, sid, host):
+    """ensemble.tls of member sid whose peer host is `host`: a certificate
+    of pki's CA naming it (and localhost), made on first use."""
+    name = f"s{sid}-peer"
+    if name not in pki.subjects:
+        pki.issue(name, f"/O=Corral Test/CN=server {sid}", peer_hosts=[host, "localhost"])
+    return peer_tls_config(pki, name)
+
+
 def peer_tls_config(pki, name, mode=None):
     """The ensemble.tls section of a member whose certificate is `name`."""
     out = {"certificate": pki.cert(name), "private_key": pki.key(name), "ca": pki.ca_file()}
