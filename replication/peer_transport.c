@@ -207,6 +207,24 @@ static void out_send_handshake(struct peer *p)
 	p->ops++;
 }
 
+/* Optional mode (peer_auth or TLS): the other side closed the connection
+ * at our first message, having sent nothing (a member that does not speak
+ * it): *plain_next, so the next connection goes without, at once; true.
+ * false when that is not the case (the caller refuses). */
+static bool out_fallback(struct peer *p, int res, bool optional, size_t received,
+			 const char *what, const char *key, bool *plain_next)
+{
+	if (!optional || received > 0 || (res != 0 && res != -ECONNRESET))
+		return false;
+	log_info("peer %llu at %s closed the connection at our %s: connecting without (%s: "
+		 "optional)", (unsigned long long)p->id, p->address, what, key);
+	*plain_next = true;
+	p->backoff_ms = p->t->o.backoff_min_ms;
+	peer_drop(p);
+	peer_settle(p);
+	return true;
+}
+
 /* Receives what is left of the acceptor's CHALLENGE. */
 static void out_recv_challenge(struct peer *p)
 {
@@ -237,19 +255,16 @@ static bool peer_tls_send(struct peer *p)
 	if (p->sending)
 		return true;
 	if (p->tls_tx_sent == p->tls_tx.len) {
-		size_t n = tls_conn_pending(p->tls);
-		p->tls_tx.len = p->tls_tx_sent = 0;
-		if (n == 0)
-			return true;
-		uint8_t *d = jute_buf_extend(&p->tls_tx, n);
-		if (!d) {
+		p->tls_tx_sent = 0;
+		if (tls_conn_take_all(p->tls, &p->tls_tx) < 0) {
 			log_warning("peer %llu at %s: out of memory for TLS records; closed",
 				    (unsigned long long)p->id, p->address);
 			peer_drop(p);
 			peer_settle(p);
 			return false;
 		}
-		p->tls_tx.len = tls_conn_take(p->tls, d, n);
+		if (p->tls_tx.len == 0)
+			return true;
 	}
 	struct io_uring_sqe *sqe = loop_sqe(p->t->loop, &p->send_op);
 	io_uring_prep_send(sqe, p->fd, p->tls_tx.data + p->tls_tx_sent,
@@ -309,18 +324,10 @@ static void out_tls_recv(struct peer *p, int res)
 		peer_settle(p);
 		return;
 	}
-	if (res <= 0 && t->o.tls_mode == PEER_TLS_OPTIONAL && p->tls_rx_total == 0 &&
-	    (res == 0 || res == -ECONNRESET)) {
-		/* a member without TLS closes at a ClientHello: speak plaintext */
-		log_info("peer %llu at %s closed the connection at our TLS handshake: connecting "
-			 "in plaintext (ensemble.tls.mode: optional)", (unsigned long long)p->id,
-			 p->address);
-		p->tls_plain_next = true;
-		p->backoff_ms = t->o.backoff_min_ms;
-		peer_drop(p);
-		peer_settle(p);
+	/* a member without TLS closes at a ClientHello: speak plaintext */
+	if (res <= 0 && out_fallback(p, res, t->o.tls_mode == PEER_TLS_OPTIONAL, p->tls_rx_total,
+				     "TLS handshake", "ensemble.tls.mode", &p->tls_plain_next))
 		return;
-	}
 	if (res <= 0) {
 		out_tls_refuse(p, p->tls_rx_total ? "it closed the connection during the TLS "
 			       "handshake" : "it closed the connection at our TLS handshake (a "
@@ -410,16 +417,12 @@ static void out_handshake_recv(struct peer *p, int res)
 		peer_settle(p);
 		return;
 	}
+	/* a member with no secret closes at a HELLO: speak without */
+	if (res <= 0 && out_fallback(p, res, t->o.auth_optional, p->hs_in_len, "authentication",
+				     "ensemble.peer_auth", &p->plain_next))
+		return;
 	if (res <= 0) {
-		if (t->o.auth_optional && p->hs_in_len == 0 &&
-		    (res == 0 || res == -ECONNRESET)) {
-			/* a member with no secret closes at a HELLO: speak without */
-			log_info("peer %llu at %s closed the connection at our authentication: "
-				 "connecting without (ensemble.peer_auth: optional)",
-				 (unsigned long long)p->id, p->address);
-			p->plain_next = true;
-			p->backoff_ms = t->o.backoff_min_ms;
-		} else if (log_limit_allow(&t->auth_log, loop_now_ms())) {
+		if (log_limit_allow(&t->auth_log, loop_now_ms())) {
 			log_warning("peer %llu at %s closed the connection during authentication "
 				    "(no ensemble.secret_file there, or another one)",
 				    (unsigned long long)p->id, p->address);
@@ -782,12 +785,10 @@ static void inbound_tls_send(struct peer_inbound *in)
 	if (in->sending)
 		return;
 	if (in->tls_tx_sent == in->tls_tx.len) {
-		size_t n = tls_conn_pending(in->tls);
-		in->tls_tx.len = in->tls_tx_sent = 0;
-		uint8_t *d = n ? jute_buf_extend(&in->tls_tx, n) : NULL;
-		if (!d)
-			return;		/* nothing to send (or no memory: the handshake times out) */
-		in->tls_tx.len = tls_conn_take(in->tls, d, n);
+		in->tls_tx_sent = 0;
+		/* no memory: nothing sent, and the handshake times out */
+		if (tls_conn_take_all(in->tls, &in->tls_tx) < 0 || in->tls_tx.len == 0)
+			return;
 	}
 	struct io_uring_sqe *sqe = loop_sqe(in->t->loop, &in->send_op);
 	io_uring_prep_send(sqe, in->fd, in->tls_tx.data + in->tls_tx_sent,

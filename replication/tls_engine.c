@@ -234,6 +234,19 @@ size_t tls_conn_take(struct tls_conn *t, uint8_t *buf, size_t cap)
 	return n > 0 ? (size_t)n : 0;
 }
 
+int tls_conn_take_all(struct tls_conn *t, struct jute_buf *b)
+{
+	size_t n = tls_conn_pending(t);
+	b->len = 0;
+	if (n == 0)
+		return 0;
+	uint8_t *d = jute_buf_extend(b, n);
+	if (!d)
+		return -ENOMEM;
+	b->len = tls_conn_take(t, d, n);
+	return 0;
+}
+
 const char *tls_conn_version(const struct tls_conn *t)
 {
 	return SSL_get_version(t->ssl);

@@ -18,6 +18,8 @@
 
 #include <openssl/types.h>
 
+#include "jute.h"
+
 struct ssl_ctx_st;
 struct ssl_st;
 
@@ -75,6 +77,8 @@ void tls_conn_shutdown(struct tls_conn *t);
 /* How many encrypted bytes wait to be sent, and taking up to cap of them. */
 size_t tls_conn_pending(const struct tls_conn *t);
 size_t tls_conn_take(struct tls_conn *t, uint8_t *buf, size_t cap);
+/* All the encrypted bytes waiting, in place of b's contents. 0 or -ENOMEM. */
+int tls_conn_take_all(struct tls_conn *t, struct jute_buf *b);
 /* The protocol version and cipher, for log lines. */
 const char *tls_conn_version(const struct tls_conn *t);
 const char *tls_conn_cipher(const struct tls_conn *t);

@@ -19,10 +19,9 @@ import time
 
 from ensembles import Member
 from harness import EXIT_CONFIG, merge, run_corrald, wait_until
-from peerauth import cluster_tag, request_vote_frame
+from peerauth import cluster_tag, raft_view, refusals, request_vote_frame, settled_view
 from tls_pki import Pki, peer_tls_config
 
-REFUSED = "refused"
 
 
 def member_hosts(c):
@@ -55,26 +54,6 @@ def tls_ensemble(ensemble, tmp_path):
     use_tls(c, pki)
     c.first_leader = c.start()
     return c, pki
-
-
-def raft_view(c, ids):
-    out = {}
-    for sid in ids:
-        m = c[sid].mntr()
-        out[sid] = (m["corral_raft_term"], m["corral_leader_id"], m["corral_raft_commit_index"])
-    return out
-
-
-def settled_view(c, ids):
-    def agreed():
-        v = raft_view(c, ids)
-        return v if len(set(v.values())) == 1 else None
-    return wait_until(agreed, 20, what=f"servers {ids} to agree on term, leader and commit")
-
-
-def refusals(member):
-    return [ln for ln in member.log().splitlines() if "peer connection from" in ln
-            and REFUSED in ln]
 
 
 def closed_after(sock, data, timeout=15.0):
@@ -280,7 +259,8 @@ def test_a_plaintext_ensemble_moves_to_tls_one_server_at_a_time_under_writes(
                 # the quorum stays: one leader all agree on, and writes go on
                 c.wait_for_leader(30)
                 w.progressed(len(w.acked))
-        assert any("connecting in plaintext (ensemble.tls.mode: optional)" in text
+        assert any("closed the connection at our TLS handshake: connecting without "
+                   "(ensemble.tls.mode: optional)" in text
                    for s in c for text in s.logs())
     finally:
         w.done.set()
