@@ -98,7 +98,7 @@ struct key {
 static const struct key client_tls_keys[] = {
 	FIELD(KEY_TLS_LISTEN, "listen", tls_listen),
 	LIVE_FIELD(KEY_OPTIONAL_STRING, "certificate", tls_certificate),
-	LIVE_FIELD(KEY_OPTIONAL_STRING, "private_key", tls_private_key),
+	LIVE_FIELD(KEY_SECRET_PATH, "private_key", tls_private_key),
 	LIVE_FIELD(KEY_OPTIONAL_STRING, "ca", tls_ca),
 	LIVE_CHOICE("client_auth", tls_client_auth, client_auth_names),
 	LIVE_CHOICE("min_protocol", tls_min_version, tls_version_names),
@@ -447,8 +447,8 @@ static int load_sasl_users_file(struct loader *l, const yaml_node_t *n, const ch
 	return 0;
 }
 
-/* auth.sasl.keytab: a secret's file (secret.h) the library reads itself;
- * the field holds the path found. null is none. */
+/* auth.sasl.keytab, client.tls.private_key: a secret's file (secret.h) the
+ * library reads itself; the field holds the path found. null is none. */
 static int load_secret_path(struct loader *l, const yaml_node_t *n, const char *key, char **field)
 {
 	char why[CONFIG_ERROR_MAX];
@@ -1083,6 +1083,7 @@ static size_t swappable_size(enum key_kind kind)
 	case KEY_OPTIONAL_STRING:
 	case KEY_DIGEST:
 	case KEY_DIGEST_FILE:
+	case KEY_SECRET_PATH:
 		return sizeof(char *);
 	case KEY_PEER_AUTH:
 		return sizeof(enum peer_auth_mode);
