@@ -63,6 +63,7 @@ enum key_kind {
 
 static const char *const client_auth_names[] = { "none", "optional", "required", NULL };
 static const char *const tls_version_names[] = { "TLSv1.2", "TLSv1.3", NULL };
+static const char *const peer_tls_mode_names[] = { "required", "optional", NULL };
 
 /* A key. live: a reload (SIGHUP) puts its new value in force; the others
  * are named in the reload's log as waiting for a restart, with `restart`
@@ -191,6 +192,21 @@ static const struct key auth_keys[] = {
 	{ 0 },
 };
 
+/* ensemble.tls: read when the server starts; peer connections keep it. */
+#define PEER_TLS_RESTART "the peers' TLS is set up when the server starts"
+static const struct key ensemble_tls_keys[] = {
+	{ .name = "certificate", .kind = KEY_OPTIONAL_STRING, .restart = PEER_TLS_RESTART,
+	  .offset = offsetof(struct server_config, ensemble.tls_certificate) },
+	{ .name = "private_key", .kind = KEY_SECRET_PATH, .restart = PEER_TLS_RESTART,
+	  .offset = offsetof(struct server_config, ensemble.tls_private_key) },
+	{ .name = "ca", .kind = KEY_OPTIONAL_STRING, .restart = PEER_TLS_RESTART,
+	  .offset = offsetof(struct server_config, ensemble.tls_ca) },
+	{ .name = "mode", .kind = KEY_CHOICE, .restart = PEER_TLS_RESTART,
+	  .offset = offsetof(struct server_config, ensemble.tls_mode_choice),
+	  .choices = peer_tls_mode_names },
+	{ 0 },
+};
+
 static const struct key ensemble_keys[] = {
 	{ .name = "id", .kind = KEY_U32, .offset = offsetof(struct server_config, ensemble.id),
 	  .min = 1, .max = 255, .restart = "a server's id is fixed by its data directory" },
@@ -203,6 +219,7 @@ static const struct key ensemble_keys[] = {
 	FIELD(KEY_ADDRESS, "peer_listen", ensemble.peer_listen),
 	FIELD(KEY_SECRET_FILE, "secret_file", ensemble.secret_file),
 	FIELD(KEY_PEER_AUTH, "peer_auth", ensemble.peer_auth),
+	SECTION("tls", ensemble_tls_keys),
 	{ .name = "members", .kind = KEY_MEMBERS,
 	  .offset = offsetof(struct server_config, ensemble.members),
 	  .restart = "the members only bootstrap a new data directory; change the membership of "
@@ -597,6 +614,7 @@ static int load_value(struct loader *l, const yaml_node_t *n, const char *key, c
 			}
 		return cfg_fail(l, n, key, "expected %s, got '%.64s'",
 			    k->choices == client_auth_names ? "none, optional or required"
+			    : k->choices == peer_tls_mode_names ? "required or optional"
 							    : "TLSv1.2 or TLSv1.3", cfg_scalar(n));
 	case KEY_WORDS:
 		return load_words(l, n, key, field);

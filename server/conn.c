@@ -160,7 +160,7 @@ static struct conn *conn_alloc(struct conn_hub *hub, int fd, const struct sockad
 	c->rbuf = malloc(RBUF_INITIAL_BYTES);
 	if (tls_ctx && c->rbuf && !(c->tls_in = malloc(TLS_IN_BYTES)))
 		c->rbuf = (free(c->rbuf), NULL);
-	if (c->rbuf && c->tls_in && tls_conn_new(tls_ctx, &c->tls) < 0)
+	if (c->rbuf && c->tls_in && tls_conn_new(tls_ctx, false, &c->tls) < 0)
 		c->rbuf = (free(c->rbuf), NULL);
 	if (!c->rbuf) {
 		free(c->tls_in);
