@@ -377,6 +377,20 @@ static void arm_timer(struct server *srv)
 	io_uring_prep_timeout(sqe, &srv->timer_ts, 0, 0);
 }
 
+/* A member's held connections (handover_hold.h): served once it knows a
+ * reachable leader (itself only once it is ready to write) and has applied
+ * up to the image's zxid, or closed at the deadline. */
+static void release_held(struct server *srv)
+{
+	struct commit *c = &srv->commit;
+	bool leader = commit_leader_reachable(c) &&
+		      (commit_leader(c) != c->self || srv->prepping);
+	struct handover_result res;
+	size_t n = srv->hold.count;
+	if (handover_hold_check(&srv->hold, &srv->path, leader, srv->clients.hub.now_ms, &res))
+		handover_log_result(&res, n);
+}
+
 /* Once per loop turn, before waiting: commit what was prepped (which applies
  * it and queues replies), send what gathered, free closed connections. */
 static void before_wait(void *ctx)
@@ -388,6 +402,8 @@ static void before_wait(void *ctx)
 	clients_flush(&srv->clients);
 	/* A leader lets what it prepped commit; a follower cannot wait for
 	 * that (its leader may be gone). */
+	if (srv->hold.active && !srv->stopping)
+		release_held(srv);
 	if (srv->handing_over && list_empty(&srv->commit.queue) && handover_ready(&srv->clients))
 		loop_stop(&srv->loop);
 	else if (srv->stopping && (list_empty(&srv->commit.queue) || !srv->prepping) &&
@@ -689,6 +705,19 @@ void server_request_handover(struct server *srv)
 	handover_begin(&srv->clients);
 }
 
+void server_hold_clients(struct server *srv, const uint8_t *image, size_t len,
+			 const struct handover_fd *fds, size_t n)
+{
+	uint64_t deadline = clock_now(srv) + srv->cfg->max_session_timeout_ms;
+	if (handover_hold_begin(&srv->hold, image, len, fds, n, srv->hooks.conn_unstored,
+				srv->hooks.ctx, deadline) < 0)
+		log_error("out of memory holding the connections from the previous process: "
+			  "%zu closed", n);
+	else
+		log_info("%zu client connections from the previous process held until this member "
+			 "has caught up with its leader", n);
+}
+
 void server_config_changed(struct server *srv)
 {
 	srv->prep.extended_types = srv->cfg->extended_types;
@@ -719,6 +748,7 @@ void server_free(struct server *srv)
 	for (size_t i = 0; i < srv->kept_listener_count; i++)
 		close(srv->kept_listeners[i]);
 	free(srv->kept_listeners);
+	handover_hold_free(&srv->hold);
 	tls_context_free(srv->clients.hub.tls_ctx);
 	sasl_teardown();
 	if (srv->loop_ready)

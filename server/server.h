@@ -28,6 +28,7 @@
 #include "forward.h"
 #include "forward_leader.h"
 #include "handover.h"
+#include "handover_hold.h"
 #include "housekeeping.h"
 #include "listener.h"
 #include "loop.h"
@@ -93,6 +94,7 @@ struct server {
 	bool handing_over;		/* stopping to hand the clients over (handover.h) */
 	int *kept_listeners;		/* handing over: the listening sockets to store */
 	size_t kept_listener_count;
+	struct handover_hold hold;	/* a member's connections from the previous process */
 	bool recovering;		/* replaying the log at startup */
 	bool loop_ready;
 	uint64_t stop_deadline_ms;
@@ -125,6 +127,11 @@ void server_request_stop(struct server *srv);
  * the loop ends once they are quiescent; then the application saves them
  * (handover_save()). */
 void server_request_handover(struct server *srv);
+/* An ensemble member's connections from the previous process: held, not
+ * read from, until it may serve them (handover_hold.h). The fds are the
+ * server's, whatever happens. */
+void server_hold_clients(struct server *srv, const uint8_t *image, size_t len,
+			 const struct handover_fd *fds, size_t n);
 
 /* The configuration changed (reload): what the parts copied of it. */
 void server_config_changed(struct server *srv);
