@@ -87,6 +87,12 @@ struct server {
 	raft_id leader_seen;
 	enum raft_state role_seen;	/* raft's state when on_role last ran */
 	bool prepping;			/* this server preps writes (leader, ready) */
+	/* A candidate because its leader handed leadership to it: its clients
+	 * stay, unless it is still a candidate at this time (0: not). */
+	uint64_t transfer_candidacy_until_ms;
+	/* Handing over as the leader: leadership was handed on at this time, and
+	 * this process leaves once another leads (or an election timeout later). */
+	uint64_t leadership_handed_ms;
 
 	struct loop_op timer_op;
 	struct __kernel_timespec timer_ts;
