@@ -13,8 +13,9 @@
  * The store is on when systemd's notification socket is there
  * ($NOTIFY_SOCKET) and the unit sized a store: $FDSTORE (which systemd 254
  * and later set to FileDescriptorStoreMax=) or, for systemd 252 (Debian
- * 12) which does not, $CORRAL_FDSTORE_MAX set beside it in the unit. It
- * is for a standalone server: an ensemble member stops as before. On
+ * 12) which does not, $CORRAL_FDSTORE_MAX set beside it in the unit. An
+ * ensemble member's connections are held at start until it has caught up
+ * (server/handover_hold.h). On
  * SIGTERM with the store on, the listening sockets it opened are stored
  * (FDNAME=listen: what connects during the restart waits in their backlog;
  * corral.socket's stay systemd's anyway), each connection handed over

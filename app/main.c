@@ -281,32 +281,26 @@ static int listen_for_clients(struct server *srv, struct fdstore *st)
 	return r;
 }
 
-/* The connections a previous process stored, taken back (or closed). */
+/* The connections a previous process stored, taken back (or closed); an
+ * ensemble member's are held until it has caught up (handover_hold.h). */
 static void take_clients_back(struct server *srv, struct fdstore *st)
 {
 	struct handover_result res;
 	if (st->conn_count == 0 && !st->image)
 		return;
-	handover_restore(&srv->path, st->image, st->image_len, st->conns, st->conn_count,
-			 fdstore_unstore, NULL, &res);
-	if (res.why && st->conn_count > 0)
-		log_notice("%zu client connections from systemd's fd store closed: %s",
-			   res.closed, res.why);
-	else
-		log_notice("%zu client connections taken over from the previous process "
-			   "(%zu closed)", res.adopted, res.closed);
+	if (srv->cfg->in_ensemble && st->conn_count > 0)
+		server_hold_clients(srv, st->image, st->image_len, st->conns, st->conn_count);
+	else {
+		handover_restore(&srv->path, st->image, st->image_len, st->conns, st->conn_count,
+				 fdstore_unstore, NULL, &res);
+		handover_log_result(&res, st->conn_count);
+	}
 	fdstore_image_done(st);
 }
 
-/* The store is on (fdstore.h): for a standalone server, and sized for
- * client.max_connections. */
+/* The store is on (fdstore.h): sized for client.max_connections. */
 static void check_store(struct fdstore *st, const struct server_config *cfg)
 {
-	if (st->max && cfg->in_ensemble) {
-		log_info("systemd's fd store is not used by an ensemble member: its clients "
-			 "reconnect after a restart");
-		st->max = 0;
-	}
 	if (st->max && cfg->max_connections + 1 > st->max)
 		log_warning("FileDescriptorStoreMax=%zu keeps fewer than client.max_connections "
 			    "(%u) and the state: connections beyond are closed on restart",

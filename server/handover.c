@@ -248,6 +248,7 @@ static const char *restore_conn(struct request_path *p, struct conn *c, const st
 		s->conn = c;
 		s->timeout_ms = (uint32_t)timeout_ms;
 		session_touch(s, c->hub->now_ms);
+		c->touched = true;	/* in an ensemble, told to the leader (forward.h) */
 		c->state = CONN_ESTABLISHED;
 	}
 	int e = restore_buffers(c, &r);

@@ -42,7 +42,8 @@
  *   nothing is expected next: xids are the client's, checked by nobody.
  *
  * At start (handover_restore()) the data directory is recovered first, as
- * always; then each socket is taken back with its record. A socket whose
+ * always (an ensemble member's connections wait until it has caught up with
+ * its leader: handover_hold.h); then each socket is taken back with its record. A socket whose
  * record is missing (kill -9: no image was written), unreadable, of
  * another version, whose session is gone, or when the image's zxid is
  * above the recovered one, is shut down (its client sees the close and

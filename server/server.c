@@ -206,8 +206,17 @@ static void touch_all_sessions(struct server *srv)
  * alive. */
 static void role_changed(struct server *srv, enum raft_state role, raft_id leader)
 {
-	if ((role == RAFT_CANDIDATE && srv->role_seen != RAFT_CANDIDATE) ||
-	    (srv->role_seen == RAFT_LEADER && role != RAFT_LEADER && !leader))
+	/* A candidate by transfer stands at once, the old leader's
+	 * followers with it: the clients stay (handover.h), unless it is
+	 * still standing an election timeout later (on_timer). A server
+	 * handing its clients over keeps them too: they are frozen and go to
+	 * the next process, which holds them until it knows a leader. */
+	bool by_transfer = role == RAFT_CANDIDATE && commit_candidate_by_transfer(&srv->commit);
+	srv->transfer_candidacy_until_ms = by_transfer
+		? srv->clients.hub.now_ms + srv->cfg->ensemble.election_timeout_ms : 0;
+	if (((role == RAFT_CANDIDATE && srv->role_seen != RAFT_CANDIDATE) ||
+	     (srv->role_seen == RAFT_LEADER && role != RAFT_LEADER && !leader)) &&
+	    !by_transfer && !srv->handing_over)
 		close_clients(srv, role == RAFT_CANDIDATE
 			      ? "this server lost the leader and stands for election"
 			      : "this server stopped leading and knows no leader");
@@ -351,6 +360,12 @@ static void on_timer(struct loop_op *op, int res, uint32_t flags)
 		return;
 	}
 	commit_tick(&srv->commit, now);
+	if (srv->transfer_candidacy_until_ms && now >= srv->transfer_candidacy_until_ms) {
+		srv->transfer_candidacy_until_ms = 0;
+		if (commit_state(&srv->commit) == RAFT_CANDIDATE)
+			close_clients(srv, "this server was handed leadership and stands for "
+				      "election still");
+	}
 	digest_check_tick(&srv->digest, now);
 	clients_tick(&srv->clients, now);
 	budget_check(&srv->budget, srv->cfg, &srv->prep, state_memory_bytes(&srv->state),
@@ -377,6 +392,48 @@ static void arm_timer(struct server *srv)
 	io_uring_prep_timeout(sqe, &srv->timer_ts, 0, 0);
 }
 
+/* A member's held connections (handover_hold.h): served once it knows a
+ * reachable leader (itself only once it is ready to write) and has applied
+ * up to the image's zxid, or closed at the deadline. */
+static void release_held(struct server *srv)
+{
+	struct commit *c = &srv->commit;
+	bool leader = commit_leader_reachable(c) &&
+		      (commit_leader(c) != c->self || srv->prepping);
+	struct handover_result res;
+	size_t n = srv->hold.count;
+	if (handover_hold_check(&srv->hold, &srv->path, leader, srv->clients.hub.now_ms, &res))
+		handover_log_result(&res, n);
+}
+
+/* Handing over as the leader, once its own writes are answered: the
+ * leadership goes to the most up-to-date follower first (raft's transfer),
+ * so the others follow it at once instead of standing for election when
+ * this process is gone (which closes their clients). Whether this process
+ * may leave: another leads, or an election timeout has passed. */
+static bool leadership_handed_on(struct server *srv)
+{
+	struct commit *c = &srv->commit;
+	if (!srv->cfg->in_ensemble)
+		return true;
+	uint64_t now = srv->clients.hub.now_ms;
+	if (!srv->leadership_handed_ms) {
+		if (commit_state(c) != RAFT_LEADER)
+			return true;
+		srv->leadership_handed_ms = now ? now : 1;
+		int r = commit_transfer(c, 0);
+		if (r < 0) {
+			log_info("leadership not handed on (%s): the others elect a leader",
+				 strerror(-r));
+			return true;
+		}
+		log_info("handing leadership on before handing the clients over");
+		return false;
+	}
+	return commit_state(c) != RAFT_LEADER ||
+	       now >= srv->leadership_handed_ms + srv->cfg->ensemble.election_timeout_ms;
+}
+
 /* Once per loop turn, before waiting: commit what was prepped (which applies
  * it and queues replies), send what gathered, free closed connections. */
 static void before_wait(void *ctx)
@@ -388,7 +445,11 @@ static void before_wait(void *ctx)
 	clients_flush(&srv->clients);
 	/* A leader lets what it prepped commit; a follower cannot wait for
 	 * that (its leader may be gone). */
-	if (srv->handing_over && list_empty(&srv->commit.queue) && handover_ready(&srv->clients))
+	if (srv->hold.active && !srv->stopping)
+		release_held(srv);
+	if (srv->handing_over && list_empty(&srv->commit.queue) && handover_ready(&srv->clients) &&
+	    leadership_handed_on(srv) &&
+	    (!srv->cfg->in_ensemble || ensemble_close(&srv->ensemble)))
 		loop_stop(&srv->loop);
 	else if (srv->stopping && (list_empty(&srv->commit.queue) || !srv->prepping) &&
 	    list_empty(&srv->clients.all) &&
@@ -689,6 +750,19 @@ void server_request_handover(struct server *srv)
 	handover_begin(&srv->clients);
 }
 
+void server_hold_clients(struct server *srv, const uint8_t *image, size_t len,
+			 const struct handover_fd *fds, size_t n)
+{
+	uint64_t deadline = clock_now(srv) + srv->cfg->max_session_timeout_ms;
+	if (handover_hold_begin(&srv->hold, image, len, fds, n, srv->hooks.conn_unstored,
+				srv->hooks.ctx, deadline) < 0)
+		log_error("out of memory holding the connections from the previous process: "
+			  "%zu closed", n);
+	else
+		log_info("%zu client connections from the previous process held until this member "
+			 "has caught up with its leader", n);
+}
+
 void server_config_changed(struct server *srv)
 {
 	srv->prep.extended_types = srv->cfg->extended_types;
@@ -719,6 +793,7 @@ void server_free(struct server *srv)
 	for (size_t i = 0; i < srv->kept_listener_count; i++)
 		close(srv->kept_listeners[i]);
 	free(srv->kept_listeners);
+	handover_hold_free(&srv->hold);
 	tls_context_free(srv->clients.hub.tls_ctx);
 	sasl_teardown();
 	if (srv->loop_ready)

@@ -28,6 +28,7 @@
 #include "forward.h"
 #include "forward_leader.h"
 #include "handover.h"
+#include "handover_hold.h"
 #include "housekeeping.h"
 #include "listener.h"
 #include "loop.h"
@@ -86,6 +87,12 @@ struct server {
 	raft_id leader_seen;
 	enum raft_state role_seen;	/* raft's state when on_role last ran */
 	bool prepping;			/* this server preps writes (leader, ready) */
+	/* A candidate because its leader handed leadership to it: its clients
+	 * stay, unless it is still a candidate at this time (0: not). */
+	uint64_t transfer_candidacy_until_ms;
+	/* Handing over as the leader: leadership was handed on at this time, and
+	 * this process leaves once another leads (or an election timeout later). */
+	uint64_t leadership_handed_ms;
 
 	struct loop_op timer_op;
 	struct __kernel_timespec timer_ts;
@@ -93,6 +100,7 @@ struct server {
 	bool handing_over;		/* stopping to hand the clients over (handover.h) */
 	int *kept_listeners;		/* handing over: the listening sockets to store */
 	size_t kept_listener_count;
+	struct handover_hold hold;	/* a member's connections from the previous process */
 	bool recovering;		/* replaying the log at startup */
 	bool loop_ready;
 	uint64_t stop_deadline_ms;
@@ -125,6 +133,11 @@ void server_request_stop(struct server *srv);
  * the loop ends once they are quiescent; then the application saves them
  * (handover_save()). */
 void server_request_handover(struct server *srv);
+/* An ensemble member's connections from the previous process: held, not
+ * read from, until it may serve them (handover_hold.h). The fds are the
+ * server's, whatever happens. */
+void server_hold_clients(struct server *srv, const uint8_t *image, size_t len,
+			 const struct handover_fd *fds, size_t n);
 
 /* The configuration changed (reload): what the parts copied of it. */
 void server_config_changed(struct server *srv);
