@@ -63,6 +63,7 @@ enum key_kind {
 
 static const char *const client_auth_names[] = { "none", "optional", "required", NULL };
 static const char *const tls_version_names[] = { "TLSv1.2", "TLSv1.3", NULL };
+static const char *const peer_tls_mode_names[] = { "required", "optional", NULL };
 
 /* A key. live: a reload (SIGHUP) puts its new value in force; the others
  * are named in the reload's log as waiting for a restart, with `restart`
@@ -97,7 +98,7 @@ struct key {
 static const struct key client_tls_keys[] = {
 	FIELD(KEY_TLS_LISTEN, "listen", tls_listen),
 	LIVE_FIELD(KEY_OPTIONAL_STRING, "certificate", tls_certificate),
-	LIVE_FIELD(KEY_OPTIONAL_STRING, "private_key", tls_private_key),
+	LIVE_FIELD(KEY_SECRET_PATH, "private_key", tls_private_key),
 	LIVE_FIELD(KEY_OPTIONAL_STRING, "ca", tls_ca),
 	LIVE_CHOICE("client_auth", tls_client_auth, client_auth_names),
 	LIVE_CHOICE("min_protocol", tls_min_version, tls_version_names),
@@ -191,6 +192,21 @@ static const struct key auth_keys[] = {
 	{ 0 },
 };
 
+/* ensemble.tls: read when the server starts; peer connections keep it. */
+#define PEER_TLS_RESTART "the peers' TLS is set up when the server starts"
+static const struct key ensemble_tls_keys[] = {
+	{ .name = "certificate", .kind = KEY_OPTIONAL_STRING, .restart = PEER_TLS_RESTART,
+	  .offset = offsetof(struct server_config, ensemble.tls_certificate) },
+	{ .name = "private_key", .kind = KEY_SECRET_PATH, .restart = PEER_TLS_RESTART,
+	  .offset = offsetof(struct server_config, ensemble.tls_private_key) },
+	{ .name = "ca", .kind = KEY_OPTIONAL_STRING, .restart = PEER_TLS_RESTART,
+	  .offset = offsetof(struct server_config, ensemble.tls_ca) },
+	{ .name = "mode", .kind = KEY_CHOICE, .restart = PEER_TLS_RESTART,
+	  .offset = offsetof(struct server_config, ensemble.tls_mode_choice),
+	  .choices = peer_tls_mode_names },
+	{ 0 },
+};
+
 static const struct key ensemble_keys[] = {
 	{ .name = "id", .kind = KEY_U32, .offset = offsetof(struct server_config, ensemble.id),
 	  .min = 1, .max = 255, .restart = "a server's id is fixed by its data directory" },
@@ -204,6 +220,7 @@ static const struct key ensemble_keys[] = {
 	FIELD(KEY_ADDRESS, "peer_listen", ensemble.peer_listen),
 	FIELD(KEY_SECRET_FILE, "secret_file", ensemble.secret_file),
 	FIELD(KEY_PEER_AUTH, "peer_auth", ensemble.peer_auth),
+	SECTION("tls", ensemble_tls_keys),
 	{ .name = "members", .kind = KEY_MEMBERS,
 	  .offset = offsetof(struct server_config, ensemble.members),
 	  .restart = "the members only bootstrap a new data directory; change the membership of "
@@ -431,8 +448,8 @@ static int load_sasl_users_file(struct loader *l, const yaml_node_t *n, const ch
 	return 0;
 }
 
-/* auth.sasl.keytab: a secret's file (secret.h) the library reads itself;
- * the field holds the path found. null is none. */
+/* auth.sasl.keytab, client.tls.private_key: a secret's file (secret.h) the
+ * library reads itself; the field holds the path found. null is none. */
 static int load_secret_path(struct loader *l, const yaml_node_t *n, const char *key, char **field)
 {
 	char why[CONFIG_ERROR_MAX];
@@ -598,6 +615,7 @@ static int load_value(struct loader *l, const yaml_node_t *n, const char *key, c
 			}
 		return cfg_fail(l, n, key, "expected %s, got '%.64s'",
 			    k->choices == client_auth_names ? "none, optional or required"
+			    : k->choices == peer_tls_mode_names ? "required or optional"
 							    : "TLSv1.2 or TLSv1.3", cfg_scalar(n));
 	case KEY_WORDS:
 		return load_words(l, n, key, field);
@@ -1067,6 +1085,7 @@ static size_t swappable_size(enum key_kind kind)
 	case KEY_OPTIONAL_STRING:
 	case KEY_DIGEST:
 	case KEY_DIGEST_FILE:
+	case KEY_SECRET_PATH:
 		return sizeof(char *);
 	case KEY_PEER_AUTH:
 		return sizeof(enum peer_auth_mode);

@@ -192,6 +192,13 @@ int cfg_copy_ensemble(struct server_config *dst, const struct server_config *src
 	dst->ensemble.secret = NULL;
 	dst->ensemble.secret_len = 0;
 	dst->ensemble.secret_file = NULL;
+	dst->ensemble.tls_certificate = dst->ensemble.tls_private_key = dst->ensemble.tls_ca = NULL;
+	if ((src->ensemble.tls_certificate &&
+	     !(dst->ensemble.tls_certificate = strdup(src->ensemble.tls_certificate))) ||
+	    (src->ensemble.tls_private_key &&
+	     !(dst->ensemble.tls_private_key = strdup(src->ensemble.tls_private_key))) ||
+	    (src->ensemble.tls_ca && !(dst->ensemble.tls_ca = strdup(src->ensemble.tls_ca))))
+		return -ENOMEM;
 	if (src->ensemble.secret_file && !(dst->ensemble.secret_file = strdup(src->ensemble.secret_file)))
 		return -ENOMEM;
 	if (src->ensemble.secret) {
@@ -228,6 +235,10 @@ void cfg_free_ensemble(struct server_config *cfg)
 	free(cfg->ensemble.peer_listen.host);
 	secret_free(cfg->ensemble.secret, cfg->ensemble.secret_len);
 	free(cfg->ensemble.secret_file);
+	free(cfg->ensemble.tls_certificate);
+	free(cfg->ensemble.tls_private_key);
+	free(cfg->ensemble.tls_ca);
+	cfg->ensemble.tls_certificate = cfg->ensemble.tls_private_key = cfg->ensemble.tls_ca = NULL;
 	cfg->ensemble.secret = NULL;
 	cfg->ensemble.secret_len = 0;
 	cfg->ensemble.secret_file = NULL;
@@ -255,6 +266,26 @@ static int finish_fail(const struct server_config *cfg, char *error, size_t erro
 	return -EINVAL;
 }
 
+/* ensemble.tls: the certificate, its key and the CA go together. */
+static int finish_tls(struct server_config *cfg, char *error, size_t error_size)
+{
+	struct ensemble_config *e = &cfg->ensemble;
+	bool any = e->tls_certificate || e->tls_private_key || e->tls_ca;
+	e->tls_mode = PEER_TLS_OFF;
+	if (!any && e->tls_mode_choice == 1)
+		return finish_fail(cfg, error, error_size, 0, "ensemble.tls.mode: given without "
+				   "ensemble.tls.certificate, private_key and ca");
+	if (!any)
+		return 0;
+	const char *missing = !e->tls_certificate ? "certificate"
+			      : !e->tls_private_key ? "private_key" : !e->tls_ca ? "ca" : NULL;
+	if (missing)
+		return finish_fail(cfg, error, error_size, 0, "ensemble.tls.%s: missing: the peers' "
+				   "TLS needs certificate, private_key and ca", missing);
+	e->tls_mode = e->tls_mode_choice == 1 ? PEER_TLS_OPTIONAL : PEER_TLS_REQUIRED;
+	return 0;
+}
+
 int cfg_finish_ensemble(struct server_config *cfg, char *error, size_t error_size)
 {
 	if (!cfg->ensemble.secret && cfg->ensemble.peer_auth != PEER_AUTH_OFF)
@@ -262,6 +293,9 @@ int cfg_finish_ensemble(struct server_config *cfg, char *error, size_t error_siz
 				   "ensemble.secret_file, the secret the peers prove");
 	if (cfg->ensemble.secret && cfg->ensemble.peer_auth == PEER_AUTH_OFF)
 		cfg->ensemble.peer_auth = PEER_AUTH_REQUIRED;
+	int r = finish_tls(cfg, error, error_size);
+	if (r < 0)
+		return r;
 	if (!cfg->in_ensemble) {
 		cfg->ensemble.id = 1;
 		return 0;

@@ -14,6 +14,7 @@
 #include "server.h"
 #include "service.h"
 #include "datadir.h"
+#include "fdstore.h"
 #include "snapshot.h"
 #include "tls.h"
 #include "tools.h"
@@ -42,9 +43,14 @@ static void on_signal(struct loop_op *op, int res, uint32_t flags)
 		case SIGTERM:
 		case SIGINT:
 			log_event(LOG_NOTICE, { .message_id = LOG_MSGID_STOPPING },
-				  "received %s; finishing the writes in flight and stopping",
-				  strsignal((int)w->info.ssi_signo));
-			server_request_stop(w->svc->srv);
+				  "received %s; finishing the writes in flight and %s",
+				  strsignal((int)w->info.ssi_signo),
+				  w->svc->fdstore_max ? "handing the clients over to systemd's fd store"
+						      : "stopping");
+			if (w->svc->fdstore_max)
+				server_request_handover(w->svc->srv);
+			else
+				server_request_stop(w->svc->srv);
 			break;
 		case SIGHUP:
 			service_reload(w->svc);
@@ -264,21 +270,57 @@ static int block_signals(void)
 }
 
 /* Listens on systemd's sockets, or on client.listen. */
-static int listen_for_clients(struct server *srv)
+static int listen_for_clients(struct server *srv, struct fdstore *st)
 {
-	char error[256];
-	int *adopted = NULL;
-	int n = service_adopt_sockets(&adopted, error, sizeof(error));
-	if (n < 0) {
-		log_error("%s", error);
-		return n;
-	}
+	size_t n = st->socket_count;
 	if (n > 0)
-		log_info("listening on %d socket%s passed by systemd; client.listen is not used", n,
+		log_info("listening on %zu socket%s passed by systemd; client.listen is not used", n,
 			 n == 1 ? "" : "s");
-	int r = server_listen(srv, adopted, (size_t)n);
-	free(adopted);
+	int r = server_listen(srv, st->sockets, n, st->kept, st->kept_count);
+	fdstore_listeners_done(st);
 	return r;
+}
+
+/* The connections a previous process stored, taken back (or closed); an
+ * ensemble member's are held until it has caught up (handover_hold.h). */
+static void take_clients_back(struct server *srv, struct fdstore *st)
+{
+	struct handover_result res;
+	if (st->conn_count == 0 && !st->image)
+		return;
+	if (srv->cfg->in_ensemble && st->conn_count > 0)
+		server_hold_clients(srv, st->image, st->image_len, st->conns, st->conn_count);
+	else {
+		handover_restore(&srv->path, st->image, st->image_len, st->conns, st->conn_count,
+				 fdstore_unstore, NULL, &res);
+		handover_log_result(&res, st->conn_count);
+	}
+	fdstore_image_done(st);
+}
+
+/* The store is on (fdstore.h): sized for client.max_connections. */
+static void check_store(struct fdstore *st, const struct server_config *cfg)
+{
+	if (st->max && cfg->max_connections + 1 > st->max)
+		log_warning("FileDescriptorStoreMax=%zu keeps fewer than client.max_connections "
+			    "(%u) and the state: connections beyond are closed on restart",
+			    st->max, cfg->max_connections);
+}
+
+/* SIGTERM with the store on: the listening sockets, the connections and
+ * their state go to systemd. */
+static void hand_clients_over(struct server *srv, size_t max)
+{
+	struct handover_image img;
+	size_t room = max > srv->kept_listener_count + 1 ? max - srv->kept_listener_count - 1 : 0;
+	if (handover_save(&srv->path, &img, room) < 0) {
+		log_error("out of memory writing the hand-over state: the clients reconnect");
+		return;
+	}
+	size_t stored = fdstore_push(&img, srv->kept_listeners, srv->kept_listener_count);
+	log_notice("%zu client connections handed over to systemd's fd store (state %zu bytes)",
+		   stored, img.bytes.len);
+	handover_image_free(&img);
 }
 
 /* The daemon: the log replayed, the clients served until a signal. */
@@ -295,32 +337,56 @@ static int run(struct server_config *cfg, const struct options *o)
 	};
 	struct server_hooks hooks;
 	struct signal_watch sigw = { .op.complete = on_signal, .svc = &svc };
+	struct fdstore st;
 	if (!srv)
 		return EXIT_FAILURE;
+	if (fdstore_take(&st, error, sizeof(error)) < 0) {
+		log_error("%s", error);
+		fdstore_free(&st);
+		free(srv);
+		return EXIT_LISTEN;
+	}
+	check_store(&st, cfg);
+	svc.fdstore_max = st.max;
 	service_hooks(&svc, &hooks);
+	hooks.conn_unstored = fdstore_unstore;
 	service_notify_recovering();
 	int r = server_init(srv, cfg, &hooks, error, sizeof(error));
 	if (r < 0) {
 		log_error("fatal: %s", error);
+		fdstore_free(&st);
 		free(srv);
 		if (strstr(error, "io_uring"))
 			return EXIT_IO_URING;
 		return r == -ENOMEM ? EXIT_FAILURE : EXIT_DATA_DIR;
 	}
 	sigw.fd = block_signals();
-	if (sigw.fd < 0 || listen_for_clients(srv) < 0) {
+	if (sigw.fd < 0 || listen_for_clients(srv, &st) < 0) {
 		if (sigw.fd >= 0)
 			close(sigw.fd);
+		fdstore_free(&st);
 		server_free(srv);
 		free(srv);
 		return EXIT_LISTEN;
 	}
+	take_clients_back(srv, &st);
+	fdstore_free(&st);
 	arm_signals(&sigw);
 	service_notify_ready(&svc);
 	log_started(srv);
 
 	r = server_run(srv);
 	int status = r < 0 ? EXIT_FAILURE : srv->exit_status;
+	if (r == 0 && srv->handing_over) {
+		hand_clients_over(srv, svc.fdstore_max);
+#ifndef __SANITIZE_ADDRESS__
+		/* The next corrald starts once this one has exited: nothing is
+		 * freed (a sanitizer build frees all, so leaks still show). */
+		server_leave(srv);
+		log_notice("corrald stopped");
+		_exit(status);
+#endif
+	}
 	log_notice("corrald stopped");
 	close(sigw.fd);
 	server_free(srv);

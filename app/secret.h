@@ -1,7 +1,7 @@
 /* secret: reads a secret that corral.yaml names instead of holding it
  * (ensemble.secret_file, auth.super_digest_file, auth.sasl.users_file,
- * auth.sasl.keytab; every later key that
- * carries a key or a password reads through here too).
+ * auth.sasl.keytab, client.tls.private_key, ensemble.tls.private_key; every
+ * later key that carries a key or a password reads through here too).
  *
  * The value of such a key is:
  *   credential:NAME, or a relative NAME: systemd's credential NAME, the file

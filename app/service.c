@@ -16,45 +16,6 @@
 #include "prep.h"
 #include "server.h"
 
-int service_adopt_sockets(int **fds, char *why, size_t why_size)
-{
-	char **names = NULL;
-	int n = sd_listen_fds_with_names(1, &names);
-	int adopted = 0;
-
-	*fds = NULL;
-	if (n < 0) {
-		snprintf(why, why_size, "cannot take the sockets systemd passed: %s", strerror(-n));
-		return n;
-	}
-	if (n > 0 && !(*fds = calloc((size_t)n, sizeof(int))))
-		adopted = -ENOMEM;
-	for (int i = 0; i < n && adopted >= 0; i++) {
-		int fd = SD_LISTEN_FDS_START + i;
-		const char *name = names ? names[i] : "unknown";
-		/* Our socket unit names it "client"; an unnamed one ("unknown")
-		 * from a hand-written unit is taken as the client port too. */
-		if (strcmp(name, "client") != 0 && strcmp(name, "unknown") != 0) {
-			log_warning("ignoring socket %d named \"%s\" passed by systemd", fd, name);
-			close(fd);
-			continue;
-		}
-		if (sd_is_socket(fd, AF_UNSPEC, SOCK_STREAM, 1) <= 0) {
-			snprintf(why, why_size, "socket %d (\"%s\") passed by systemd is not a listening "
-				 "stream socket", fd, name);
-			adopted = -EINVAL;
-			break;
-		}
-		(*fds)[adopted++] = fd;
-	}
-	if (adopted == -ENOMEM)
-		snprintf(why, why_size, "out of memory");
-	for (int i = 0; names && i < n; i++)
-		free(names[i]);
-	free(names);
-	return adopted;
-}
-
 void service_notify_recovering(void)
 {
 	sd_notify(0, "STATUS=recovering: reading the log");

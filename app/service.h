@@ -1,7 +1,6 @@
 /* service: corrald as a systemd service. Readiness and status notifications
  * (sd_notify), the watchdog pinged from the event loop's timer (a stuck loop
- * stops pinging), socket activation (sd_listen_fds_with_names, the socket
- * named "client") and reload on SIGHUP (what can change live changes, the
+ * stops pinging), socket activation (the sockets fdstore.c takes) and reload on SIGHUP (what can change live changes, the
  * rest is logged as needing a restart). Without systemd ($NOTIFY_SOCKET
  * unset, no sockets passed) the notifications cost nothing. */
 #pragma once
@@ -21,12 +20,8 @@ struct service {
 	bool config_path_given;		/* -c: a missing file is an error */
 	bool data_dir_overridden;	/* -d */
 	bool listen_overridden;		/* -l */
+	size_t fdstore_max;		/* SIGTERM hands the clients over (fdstore.h); 0: off */
 };
-
-/* Takes the listening sockets systemd passed, named "client", into *fds
- * (malloc'd, the caller's to free). Returns how many (0 when none were
- * passed), or a negative errno with why filled. */
-int service_adopt_sockets(int **fds, char *why, size_t why_size);
 
 /* The server's hooks into the service (status, watchdog, recovery,
  * stopping), svc their context; reads whether systemd's watchdog is on. */

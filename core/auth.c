@@ -126,17 +126,19 @@ static int add_identity(struct auth_identities *a, const char *scheme, char *id)
 	return 0;
 }
 
-int auth_add_x509(struct auth_identities *a, const char *dn, const char *super_user)
+/* Adds (scheme, name) and, when name is the configured super user, the
+ * ("super", super_id) ZooKeeper adds beside it. */
+static int add_named(struct auth_identities *a, const char *scheme, const char *name,
+		     const char *super_user, const char *super_id)
 {
-	if (has_identity(a, "x509", dn))
+	if (has_identity(a, scheme, name))
 		return 0;
-	char *id = strdup(dn);
+	char *id = strdup(name);
 	if (!id)
 		return -ENOMEM;
-	int r = add_identity(a, "x509", id);
-	if (r == 0 && super_user && strcmp(dn, super_user) == 0 && !a->super) {
-		/* ZooKeeper adds ("super", dn) beside ("x509", dn). */
-		char *sid = strdup(dn);
+	int r = add_identity(a, scheme, id);
+	if (r == 0 && super_user && strcmp(name, super_user) == 0 && !a->super) {
+		char *sid = strdup(super_id);
 		if (!sid)
 			return -ENOMEM;
 		r = add_identity(a, "super", sid);
@@ -146,24 +148,16 @@ int auth_add_x509(struct auth_identities *a, const char *dn, const char *super_u
 	return r;
 }
 
+int auth_add_x509(struct auth_identities *a, const char *dn, const char *super_user)
+{
+	/* ZooKeeper's X509AuthenticationProvider adds ("super", dn). */
+	return add_named(a, "x509", dn, super_user, dn);
+}
+
 int auth_add_sasl(struct auth_identities *a, const char *name, const char *super_user)
 {
-	if (has_identity(a, "sasl", name))
-		return 0;
-	char *id = strdup(name);
-	if (!id)
-		return -ENOMEM;
-	int r = add_identity(a, "sasl", id);
-	if (r == 0 && super_user && strcmp(name, super_user) == 0 && !a->super) {
-		/* ZooKeeper adds ("super", "") beside ("sasl", name). */
-		char *sid = strdup("");
-		if (!sid)
-			return -ENOMEM;
-		r = add_identity(a, "super", sid);
-		if (r == 0)
-			a->super = true;
-	}
-	return r;
+	/* ZooKeeper's SaslServerCallbackHandler path adds ("super", ""). */
+	return add_named(a, "sasl", name, super_user, "");
 }
 
 /* Splits a principal as Kerberos' KerberosName does: service, then

@@ -234,6 +234,18 @@ int tree_set_data(struct tree *t, struct znode *node, const void *data, int32_t 
 	return 0;
 }
 
+void tree_restore_stat(struct znode *node, const struct znode_persisted *p)
+{
+	node->czxid = p->czxid;
+	node->mzxid = p->mzxid;
+	node->pzxid = p->pzxid;
+	node->ctime = p->ctime;
+	node->mtime = p->mtime;
+	node->version = p->version;
+	node->child_creates = p->child_creates;
+	node->aversion = p->aversion;
+}
+
 static uint8_t *put_be64(uint8_t *p, uint64_t v)
 {
 	store_be64(p, v);

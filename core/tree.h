@@ -79,6 +79,17 @@ int tree_reserve(struct tree *t, size_t count);
 struct znode *tree_add(struct tree *t, struct znode *parent, const char *path, size_t len,
 		       const void *data, int32_t data_len, struct acl_list *acl, int64_t owner,
 		       int64_t zxid, int64_t time_ms);
+/* The Stat fields a snapshot keeps of a node, corral's and ZooKeeper's
+ * alike (ZooKeeper's StatPersisted less the owner, which tree_add takes;
+ * child_creates is its cversion). */
+struct znode_persisted {
+	int64_t czxid, mzxid, pzxid, ctime, mtime;
+	int32_t version, child_creates, aversion;
+};
+/* Sets a node's fields to what a snapshot holds: loaders only (the digest
+ * is left to tree_digest_recompute(), as the tree defers it while a
+ * snapshot loads). */
+void tree_restore_stat(struct znode *node, const struct znode_persisted *p);
 /* Unlinks and frees a node without children. */
 void tree_remove(struct tree *t, struct znode *node);
 /* Replaces the data (copied), and the CRC of path and data the digest

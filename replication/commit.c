@@ -541,6 +541,12 @@ int commit_transfer(struct commit *c, raft_id id)
 	return commit_step(c, &e);
 }
 
+bool commit_candidate_by_transfer(struct commit *c)
+{
+	return c->raft_ready && raft_state(&c->raft) == RAFT_CANDIDATE &&
+	       c->raft.candidate_state.disrupt_leader;
+}
+
 void commit_flush(struct commit *c)
 {
 	if (c->wal_open)

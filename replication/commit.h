@@ -225,6 +225,9 @@ int commit_submit(struct commit *c, struct txn *t);
 int commit_change(struct commit *c, const struct raft_configuration *conf, uint64_t *ret_index);
 /* The leader: hands leadership to id (0: the most up to date). */
 int commit_transfer(struct commit *c, raft_id id);
+/* Whether this server stands for election because its leader handed
+ * leadership to it (a transfer), not because it lost the leader. */
+bool commit_candidate_by_transfer(struct commit *c);
 /* Starts the write of what gathered (once per loop turn). */
 void commit_flush(struct commit *c);
 /* Raft's timers (unless the peers have their own), snapshots, the spare

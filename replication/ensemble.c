@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include <liburing.h>
+#include <openssl/ssl.h>
 
 #include "bytes.h"
 #include "log.h"
@@ -412,6 +413,46 @@ static void arm_timer(struct ensemble *en)
 	en->raft_timer_armed = true;
 }
 
+/* ensemble.tls: the SSL_CTX both roles use: this member's certificate,
+ * and the others' required and verified against the ensemble's CA. */
+static int open_tls(struct ensemble *en, const struct ensemble_config *cfg, char *why,
+		    size_t why_size)
+{
+	if (cfg->tls_mode == PEER_TLS_OFF)
+		return 0;
+	const struct tls_engine_files f = {
+		.prefix = "ensemble.tls",
+		.certificate = cfg->tls_certificate,
+		.private_key = cfg->tls_private_key,
+		.ca = cfg->tls_ca,
+		.verify = SSL_VERIFY_PEER | SSL_VERIFY_FAIL_IF_NO_PEER_CERT,
+		.both_roles = true,
+	};
+	return tls_engine_context(&f, &en->tls_ctx, why, why_size);
+}
+
+/* What protects the peer port, said once at start. */
+static void log_peer_security(const struct ensemble *en, const struct ensemble_config *cfg)
+{
+	if (cfg->tls_mode != PEER_TLS_OFF)
+		log_info("ensemble \"%s\": peer connections are mutual TLS (%s), certificate %s, "
+			 "CA %s", cfg->cluster_name, cfg->tls_mode == PEER_TLS_OPTIONAL
+			 ? "optional: plaintext heard too, and spoken to members without TLS"
+			 : "required", cfg->tls_certificate, cfg->tls_ca);
+	if (!cfg->secret_len && cfg->tls_mode != PEER_TLS_REQUIRED)
+		log_warning("ensemble \"%s\": no ensemble.secret_file: peer connections are not "
+			    "authenticated%s, and whoever reaches %s can speak Raft to this server",
+			    cfg->cluster_name, cfg->tls_mode == PEER_TLS_OPTIONAL
+			    ? " unless they are TLS" : "", en->peers.listen_name);
+	else if (cfg->secret_len)
+		log_info("ensemble \"%s\": peer connections authenticate with the secret of %s (%s)",
+			 cfg->cluster_name, cfg->secret_file ? cfg->secret_file : "?",
+			 cfg->tls_mode != PEER_TLS_OFF ? "the plaintext ones; TLS ones by certificate"
+			 : cfg->peer_auth == PEER_AUTH_OPTIONAL
+				 ? "optional: servers that do not authenticate are heard too"
+				 : "required");
+}
+
 int ensemble_open(struct ensemble *en, struct commit *c, const struct ensemble_config *cfg,
 		  const struct ensemble_callbacks *cb, char *why, size_t why_size)
 {
@@ -431,6 +472,7 @@ int ensemble_open(struct ensemble *en, struct commit *c, const struct ensemble_c
 		.secret = cfg->secret_len ? cfg->secret : NULL,
 		.secret_len = cfg->secret_len,
 		.auth_optional = cfg->peer_auth == PEER_AUTH_OPTIONAL,
+		.tls_mode = cfg->tls_mode,
 		.max_queue_bytes = PEER_QUEUE_BYTES,
 		.max_frame_bytes = PEER_FRAME_BYTES,
 		.backoff_min_ms = PEER_BACKOFF_MIN_MS,
@@ -441,15 +483,22 @@ int ensemble_open(struct ensemble *en, struct commit *c, const struct ensemble_c
 		.on_peer_down = on_peer_down,
 		.ctx = en,
 	};
+	int r = open_tls(en, cfg, why, why_size);
+	if (r < 0)
+		return r;
+	po.tls_ctx = en->tls_ctx;
 	en->transfers = snapshot_transfers_new(c, &en->peers);
 	if (!en->transfers) {
 		snprintf(why, why_size, "out of memory");
-		return -ENOMEM;
+		r = -ENOMEM;
 	}
-	int r = peer_transport_init(&en->peers, c->loop, &po, why, why_size);
+	if (r == 0)
+		r = peer_transport_init(&en->peers, c->loop, &po, why, why_size);
 	if (r < 0) {
 		snapshot_transfers_free(en->transfers);
 		en->transfers = NULL;
+		SSL_CTX_free(en->tls_ctx);
+		en->tls_ctx = NULL;
 		return r;
 	}
 	en->peers_ready = true;
@@ -479,16 +528,7 @@ int ensemble_open(struct ensemble *en, struct commit *c, const struct ensemble_c
 	log_info("ensemble \"%s\": server %llu, peers on %s, %u members, election timeout %u ms",
 		 cfg->cluster_name, (unsigned long long)c->self, en->peers.listen_name,
 		 c->raft.configuration.n, en->election_timeout_ms);
-	if (!cfg->secret_len)
-		log_warning("ensemble \"%s\": no ensemble.secret_file: peer connections are not "
-			    "authenticated, and whoever reaches %s can speak Raft to this server",
-			    cfg->cluster_name, en->peers.listen_name);
-	else
-		log_info("ensemble \"%s\": peer connections authenticate with the secret of %s (%s)",
-			 cfg->cluster_name, cfg->secret_file ? cfg->secret_file : "?",
-			 cfg->peer_auth == PEER_AUTH_OPTIONAL
-				 ? "optional: servers that do not authenticate are heard too"
-				 : "required");
+	log_peer_security(en, cfg);
 	after_step(en);
 	return 0;
 }
@@ -513,4 +553,6 @@ void ensemble_free(struct ensemble *en)
 		commit_attach_peers(en->commit, &commit_alone);
 	snapshot_transfers_free(en->transfers);
 	en->transfers = NULL;
+	SSL_CTX_free(en->tls_ctx);
+	en->tls_ctx = NULL;
 }

@@ -41,6 +41,7 @@ struct ensemble {
 	struct ensemble_callbacks cb;
 	struct peer_transport peers;
 	bool peers_ready;
+	struct ssl_ctx_st *tls_ctx;		/* ensemble.tls: both roles, or NULL */
 	struct snapshot_transfers *transfers;
 	uint32_t election_timeout_ms;
 	struct loop_op raft_timer_op;

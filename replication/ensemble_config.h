@@ -10,6 +10,7 @@
 #include <stdint.h>
 
 #include "peer_auth.h"
+#include "peer_transport.h"
 #include "sockaddr.h"
 
 /* A server of the ensemble, as configured (ensemble.members). */
@@ -35,6 +36,12 @@ struct ensemble_config {
 	uint8_t *secret;
 	size_t secret_len;
 	enum peer_auth_mode peer_auth;		/* ensemble.peer_auth (OFF without a secret) */
+	/* ensemble.tls: mutual TLS between members (peer_transport.h). */
+	char *tls_certificate;			/* PEM chain naming this member's peer host */
+	char *tls_private_key;			/* PEM, a secret's file (secret_locate) */
+	char *tls_ca;				/* PEM: the ensemble's CA */
+	uint32_t tls_mode_choice;		/* ensemble.tls.mode: 0 required, 1 optional */
+	enum peer_tls_mode tls_mode;		/* from the two above (OFF without a certificate) */
 };
 
 /* This server's entry in members, or NULL (a server that joins later). */

@@ -22,6 +22,7 @@
 #define STRINGIFY_(x) #x
 #define STRINGIFY(x) STRINGIFY_(x)
 #define RESOLVE_POLL_MS 10	/* how often a lookup on its way is asked whether it is done */
+#define TLS_HANDSHAKE_RECORD 0x16	/* a ClientHello's first byte; as a frame's, a length over 350 MB */
 
 /* ---- outgoing connections ---- */
 
@@ -31,6 +32,7 @@ static void on_send(struct loop_op *op, int res, uint32_t flags);
 static void on_watch(struct loop_op *op, int res, uint32_t flags);
 static void out_established(struct peer *p);
 static void out_authenticate(struct peer *p);
+static bool peer_tls_send(struct peer *p);
 
 /* Closes the fd once no ring operation uses it any more. */
 static void peer_settle(struct peer *p)
@@ -51,6 +53,15 @@ static void peer_drop(struct peer *p)
 	p->up = false;
 	p->closing = true;
 	p->resolved = false;	/* a name is looked up again for the next connection */
+	if (p->tls) {
+		/* records of out's frames went, or some of them: the frames are
+		 * gone with the connection, as those in the kernel's buffers */
+		if (was_up && p->tls_tx_sent > 0)
+			p->out_sent = p->out.len;
+		p->tls_tx.len = p->tls_tx_sent = 0;	/* the buffer stays: a send may read it */
+		tls_conn_free(p->tls);
+		p->tls = NULL;
+	}
 	out_trim(p);		/* a frame cut short goes again whole */
 	shutdown(p->fd, SHUT_RDWR);
 	p->retry_at_ms = loop_now_ms() + p->backoff_ms;
@@ -119,6 +130,30 @@ static void peer_pump(struct peer *p)
 {
 	if (!p->up || p->sending || p->closing)
 		return;
+	if (p->tls) {
+		/* out's frames leave as records: the next ones are encrypted
+		 * when all of the last ones' records are sent */
+		if (p->tls_tx_sent == p->tls_tx.len) {
+			p->tls_tx.len = p->tls_tx_sent = 0;
+			if (p->out.len == 0) {
+				if (p->queue.len == 0)
+					return;
+				struct jute_buf tmp = p->out;
+				p->out = p->queue;
+				p->queue = tmp;
+				p->queue.len = 0;
+			}
+			if (tls_conn_write(p->tls, p->out.data, p->out.len) < 0) {
+				log_warning("peer %llu at %s: TLS cannot encrypt (out of memory?); "
+					    "closed", (unsigned long long)p->id, p->address);
+				peer_drop(p);
+				peer_settle(p);
+				return;
+			}
+		}
+		peer_tls_send(p);
+		return;
+	}
 	if (p->out_sent == p->out.len) {
 		if (p->queue.len == 0)
 			return;
@@ -144,12 +179,19 @@ static void out_established(struct peer *p)
 	p->connects++;
 	p->backoff_ms = p->t->o.backoff_min_ms;
 	p->out_sent = 0;
+	if (p->tls)
+		log_debug("peer %llu at %s: %s, %s", (unsigned long long)p->id, p->address,
+			  tls_conn_version(p->tls), tls_conn_cipher(p->tls));
 	/* Nothing is ever sent back on this connection: a recv that completes
-	 * means the other side closed it (or broke the rules), so a restarted
-	 * peer is noticed at once, not at the next failed send. */
-	struct io_uring_sqe *sqe = loop_sqe(p->t->loop, &p->watch_op);
-	io_uring_prep_recv(sqe, p->fd, &p->watch_byte, 1, 0);
-	p->ops++;
+	 * means the other side closed it (or broke the rules: with TLS, an
+	 * alert that refuses us), so a restarted peer is noticed at once, not
+	 * at the next failed send. */
+	if (!p->receiving) {
+		struct io_uring_sqe *sqe = loop_sqe(p->t->loop, &p->watch_op);
+		io_uring_prep_recv(sqe, p->fd, &p->watch_byte, 1, 0);
+		p->receiving = true;
+		p->ops++;
+	}
 	peer_pump(p);
 }
 
@@ -165,12 +207,161 @@ static void out_send_handshake(struct peer *p)
 	p->ops++;
 }
 
+/* Optional mode (peer_auth or TLS): the other side closed the connection
+ * at our first message, having sent nothing (a member that does not speak
+ * it): *plain_next, so the next connection goes without, at once; true.
+ * false when that is not the case (the caller refuses). */
+static bool out_fallback(struct peer *p, int res, bool optional, size_t received,
+			 const char *what, const char *key, bool *plain_next)
+{
+	if (!optional || received > 0 || (res != 0 && res != -ECONNRESET))
+		return false;
+	log_info("peer %llu at %s closed the connection at our %s: connecting without (%s: "
+		 "optional)", (unsigned long long)p->id, p->address, what, key);
+	*plain_next = true;
+	p->backoff_ms = p->t->o.backoff_min_ms;
+	peer_drop(p);
+	peer_settle(p);
+	return true;
+}
+
 /* Receives what is left of the acceptor's CHALLENGE. */
 static void out_recv_challenge(struct peer *p)
 {
 	struct io_uring_sqe *sqe = loop_sqe(p->t->loop, &p->watch_op);
 	io_uring_prep_recv(sqe, p->fd, p->hs_in + p->hs_in_len, sizeof(p->hs_in) - p->hs_in_len, 0);
+	p->receiving = true;
 	p->ops++;
+}
+
+/* ---- TLS, outgoing (ensemble.tls) ---- */
+
+/* The TLS connection to p failed: one log line (at most so many a minute). */
+static void out_tls_refuse(struct peer *p, const char *why)
+{
+	struct peer_transport *t = p->t;
+	t->tls_refused++;
+	if (log_limit_allow(&t->auth_log, loop_now_ms()))
+		log_warning("peer %llu at %s refused: %s; closed", (unsigned long long)p->id,
+			    p->address, why);
+	peer_drop(p);
+	peer_settle(p);
+}
+
+/* Hands OpenSSL's records for p to the kernel, one send at a time (the
+ * kernel reads tls_tx until it completes). false: p was dropped. */
+static bool peer_tls_send(struct peer *p)
+{
+	if (p->sending)
+		return true;
+	if (p->tls_tx_sent == p->tls_tx.len) {
+		p->tls_tx_sent = 0;
+		if (tls_conn_take_all(p->tls, &p->tls_tx) < 0) {
+			log_warning("peer %llu at %s: out of memory for TLS records; closed",
+				    (unsigned long long)p->id, p->address);
+			peer_drop(p);
+			peer_settle(p);
+			return false;
+		}
+		if (p->tls_tx.len == 0)
+			return true;
+	}
+	struct io_uring_sqe *sqe = loop_sqe(p->t->loop, &p->send_op);
+	io_uring_prep_send(sqe, p->fd, p->tls_tx.data + p->tls_tx_sent,
+			   p->tls_tx.len - p->tls_tx_sent, MSG_NOSIGNAL);
+	p->sending = true;
+	p->ops++;
+	return true;
+}
+
+/* The handshake as far as what was received takes it: records out, a
+ * recv for more, or the connection established once all is sent. */
+static void out_tls_step(struct peer *p)
+{
+	char why[300];
+	int r = tls_conn_handshake(p->tls, why, sizeof(why));
+	if (r < 0 && r != -EAGAIN) {
+		out_tls_refuse(p, why);
+		return;
+	}
+	if (!peer_tls_send(p))
+		return;
+	if (r == 0 && !p->sending) {
+		out_established(p);
+		return;
+	}
+	if (r == -EAGAIN && !p->receiving) {
+		struct io_uring_sqe *sqe = loop_sqe(p->t->loop, &p->watch_op);
+		io_uring_prep_recv(sqe, p->fd, p->tls_rx, PEER_TLS_RX_BYTES, 0);
+		p->receiving = true;
+		p->ops++;
+	}
+}
+
+static void out_tls_start(struct peer *p)
+{
+	p->stage = OUT_TLS;
+	p->started_ms = loop_now_ms();
+	p->tls_rx_total = 0;
+	p->tls_tx.len = p->tls_tx_sent = 0;
+	if ((!p->tls_rx && !(p->tls_rx = malloc(PEER_TLS_RX_BYTES))) ||
+	    tls_conn_new(p->t->o.tls_ctx, true, &p->tls) < 0 ||
+	    tls_conn_expect_name(p->tls, p->host) < 0) {
+		log_warning("peer %llu at %s: out of memory for TLS; closed",
+			    (unsigned long long)p->id, p->address);
+		peer_drop(p);
+		peer_settle(p);
+		return;
+	}
+	out_tls_step(p);
+}
+
+/* A recv of the handshake completed: records, or the connection's end. */
+static void out_tls_recv(struct peer *p, int res)
+{
+	struct peer_transport *t = p->t;
+	if (p->closing) {
+		peer_settle(p);
+		return;
+	}
+	/* a member without TLS closes at a ClientHello: speak plaintext */
+	if (res <= 0 && out_fallback(p, res, t->o.tls_mode == PEER_TLS_OPTIONAL, p->tls_rx_total,
+				     "TLS handshake", "ensemble.tls.mode", &p->tls_plain_next))
+		return;
+	if (res <= 0) {
+		out_tls_refuse(p, p->tls_rx_total ? "it closed the connection during the TLS "
+			       "handshake" : "it closed the connection at our TLS handshake (a "
+			       "member without ensemble.tls?)");
+		return;
+	}
+	p->tls_rx_total += (size_t)res;
+	if (tls_conn_feed(p->tls, p->tls_rx, (size_t)res) < 0) {
+		out_tls_refuse(p, "out of memory for TLS records");
+		return;
+	}
+	out_tls_step(p);
+}
+
+/* A send of TLS records completed (res > 0). */
+static void out_tls_sent(struct peer *p, int res)
+{
+	p->tls_tx_sent += (size_t)res;
+	if (p->tls_tx_sent < p->tls_tx.len) {
+		peer_tls_send(p);
+		return;
+	}
+	if (!p->up) {
+		if (!peer_tls_send(p))
+			return;
+		if (p->tls->handshake_done && !p->sending)
+			out_established(p);
+		return;
+	}
+	/* every record of out's frames is with the kernel: so are the frames */
+	p->out_sent = p->out.len;
+	out_trim(p);
+	p->tls_tx.len = p->tls_tx_sent = 0;
+	peer_pump(p);
 }
 
 static void out_authenticate(struct peer *p)
@@ -226,16 +417,12 @@ static void out_handshake_recv(struct peer *p, int res)
 		peer_settle(p);
 		return;
 	}
+	/* a member with no secret closes at a HELLO: speak without */
+	if (res <= 0 && out_fallback(p, res, t->o.auth_optional, p->hs_in_len, "authentication",
+				     "ensemble.peer_auth", &p->plain_next))
+		return;
 	if (res <= 0) {
-		if (t->o.auth_optional && p->hs_in_len == 0 &&
-		    (res == 0 || res == -ECONNRESET)) {
-			/* a member with no secret closes at a HELLO: speak without */
-			log_info("peer %llu at %s closed the connection at our authentication: "
-				 "connecting without (ensemble.peer_auth: optional)",
-				 (unsigned long long)p->id, p->address);
-			p->plain_next = true;
-			p->backoff_ms = t->o.backoff_min_ms;
-		} else if (log_limit_allow(&t->auth_log, loop_now_ms())) {
+		if (log_limit_allow(&t->auth_log, loop_now_ms())) {
 			log_warning("peer %llu at %s closed the connection during authentication "
 				    "(no ensemble.secret_file there, or another one)",
 				    (unsigned long long)p->id, p->address);
@@ -275,6 +462,11 @@ static void on_connect(struct loop_op *op, int res, uint32_t flags)
 		peer_settle(p);
 		return;
 	}
+	if (p->t->o.tls_ctx && !p->tls_plain_next) {
+		out_tls_start(p);
+		return;
+	}
+	p->tls_plain_next = false;
 	if (p->t->secret && !p->plain_next) {
 		out_authenticate(p);
 		return;
@@ -288,6 +480,11 @@ static void on_watch(struct loop_op *op, int res, uint32_t flags)
 	struct peer *p = (struct peer *)((char *)op - offsetof(struct peer, watch_op));
 	(void)flags;
 	p->ops--;
+	p->receiving = false;
+	if (p->stage == OUT_TLS && !p->up) {
+		out_tls_recv(p, res);
+		return;
+	}
 	if (p->stage != OUT_PLAIN && !p->up) {
 		out_handshake_recv(p, res);
 		return;
@@ -327,6 +524,10 @@ static void on_send(struct loop_op *op, int res, uint32_t flags)
 	(void)flags;
 	p->ops--;
 	p->sending = false;
+	if (res > 0 && !p->closing && p->tls) {
+		out_tls_sent(p, res);
+		return;
+	}
 	if (res > 0 && !p->closing && p->stage != OUT_PLAIN && !p->up) {
 		p->hs_out_sent += (size_t)res;
 		if (p->hs_out_sent < p->hs_out_len)
@@ -471,6 +672,9 @@ static void inbound_settle(struct peer_inbound *in)
 			break;
 		}
 	t->inbound_count--;
+	tls_conn_free(in->tls);
+	free(in->tls_rx);
+	jute_buf_free(&in->tls_tx);
 	free(in->buf);
 	free(in);
 }
@@ -485,7 +689,9 @@ static void inbound_close(struct peer_inbound *in)
 	shutdown(in->fd, SHUT_RDWR);
 }
 
-static void inbound_arm(struct peer_inbound *in)
+/* Room in buf for what comes next (it grows up to a frame's bound and a
+ * chunk). false: out of memory, the connection closed (in may be freed). */
+static bool inbound_room(struct peer_inbound *in)
 {
 	size_t limit = in->t->o.max_frame_bytes + RECV_CHUNK;
 	if (in->cap - in->len < RECV_CHUNK && in->cap < limit) {
@@ -497,12 +703,27 @@ static void inbound_arm(struct peer_inbound *in)
 			log_warning("peer connection: out of memory for its buffer; closed");
 			inbound_close(in);
 			inbound_settle(in);
-			return;
+			return false;
 		}
 		in->buf = b;
 		in->cap = cap;
 	}
-	struct io_uring_sqe *sqe = loop_sqe(in->t->loop, &in->recv_op);
+	return true;
+}
+
+/* A recv: into buf, or with TLS into tls_rx (records, decrypted into buf). */
+static void inbound_arm(struct peer_inbound *in)
+{
+	struct io_uring_sqe *sqe;
+	if (in->tls) {
+		sqe = loop_sqe(in->t->loop, &in->recv_op);
+		io_uring_prep_recv(sqe, in->fd, in->tls_rx, PEER_TLS_RX_BYTES, 0);
+		in->ops++;
+		return;
+	}
+	if (!inbound_room(in))
+		return;
+	sqe = loop_sqe(in->t->loop, &in->recv_op);
 	io_uring_prep_recv(sqe, in->fd, in->buf + in->len, in->cap - in->len, 0);
 	in->ops++;
 }
@@ -520,10 +741,10 @@ static void inbound_name(const struct peer_inbound *in, char *out, size_t size)
 /* A connection that failed the handshake: one log line (at most so many a
  * minute), and it is closed before any of its frames is heard. in may be
  * freed: the caller returns. */
-static void inbound_refuse(struct peer_inbound *in, const char *why)
+static void inbound_refuse_counted(struct peer_inbound *in, const char *why, uint64_t *counter)
 {
 	struct peer_transport *t = in->t;
-	t->auth_refused++;
+	(*counter)++;
 	if (log_limit_allow(&t->auth_log, loop_now_ms())) {
 		char from[96];
 		inbound_name(in, from, sizeof(from));
@@ -531,6 +752,16 @@ static void inbound_refuse(struct peer_inbound *in, const char *why)
 	}
 	inbound_close(in);
 	inbound_settle(in);
+}
+
+static void inbound_refuse(struct peer_inbound *in, const char *why)
+{
+	inbound_refuse_counted(in, why, &in->t->auth_refused);
+}
+
+static void inbound_refuse_tls(struct peer_inbound *in, const char *why)
+{
+	inbound_refuse_counted(in, why, &in->t->tls_refused);
 }
 
 static void inbound_consume(struct peer_inbound *in, size_t n)
@@ -547,15 +778,40 @@ static void inbound_send_challenge(struct peer_inbound *in)
 	in->ops++;
 }
 
+/* Hands OpenSSL's records (the handshake's) to the kernel, one send at a
+ * time. */
+static void inbound_tls_send(struct peer_inbound *in)
+{
+	if (in->sending)
+		return;
+	if (in->tls_tx_sent == in->tls_tx.len) {
+		in->tls_tx_sent = 0;
+		/* no memory: nothing sent, and the handshake times out */
+		if (tls_conn_take_all(in->tls, &in->tls_tx) < 0 || in->tls_tx.len == 0)
+			return;
+	}
+	struct io_uring_sqe *sqe = loop_sqe(in->t->loop, &in->send_op);
+	io_uring_prep_send(sqe, in->fd, in->tls_tx.data + in->tls_tx_sent,
+			   in->tls_tx.len - in->tls_tx_sent, MSG_NOSIGNAL);
+	in->sending = true;
+	in->ops++;
+}
+
 static void on_inbound_send(struct loop_op *op, int res, uint32_t flags)
 {
 	struct peer_inbound *in =
 		(struct peer_inbound *)((char *)op - offsetof(struct peer_inbound, send_op));
 	(void)flags;
 	in->ops--;
+	in->sending = false;
 	if (res <= 0 || in->closing || in->t->closing) {
 		inbound_close(in);
 		inbound_settle(in);
+		return;
+	}
+	if (in->tls) {
+		in->tls_tx_sent += (size_t)res;
+		inbound_tls_send(in);
 		return;
 	}
 	in->hs_out_sent += (size_t)res;
@@ -600,12 +856,47 @@ static int inbound_first(struct peer_inbound *in)
 	return 1;
 }
 
+/* The first byte of an accepted connection on a TLS port: a ClientHello's
+ * record (TLS begins, with what was received fed to it), or plaintext
+ * (refused when TLS is required). 1 when the caller goes on, 0 when more
+ * must come, -1 when refused (in may be freed). */
+static int inbound_tls_first(struct peer_inbound *in)
+{
+	struct peer_transport *t = in->t;
+	if (in->len < 1)
+		return 0;
+	if (in->buf[0] != TLS_HANDSHAKE_RECORD) {
+		if (t->o.tls_mode != PEER_TLS_REQUIRED)
+			return 1;
+		inbound_refuse_tls(in, "it does not speak TLS (ensemble.tls.mode is required here)");
+		return -1;
+	}
+	if (!(in->tls_rx = malloc(PEER_TLS_RX_BYTES)) ||
+	    tls_conn_new(t->o.tls_ctx, false, &in->tls) < 0 ||
+	    tls_conn_feed(in->tls, in->buf, in->len) < 0) {
+		log_warning("peer connection: out of memory for TLS; closed");
+		inbound_close(in);
+		inbound_settle(in);
+		return -1;
+	}
+	in->len = 0;
+	in->stage = IN_TLS;
+	return 1;
+}
+
 /* The handshake's part of what an accepted connection sent: 1 when frames
  * may follow (the handshake's bytes consumed), 0 when more must come, -1
  * when the connection was refused (in may be freed). */
 static int inbound_handshake(struct peer_inbound *in)
 {
 	char why[200];
+	if (in->stage == IN_FIRST && in->t->o.tls_ctx) {
+		int r = inbound_tls_first(in);
+		if (r <= 0)
+			return r;
+		if (in->tls)
+			return 1;
+	}
 	if (in->stage == IN_FIRST) {
 		int r = inbound_first(in);
 		if (r <= 0)
@@ -629,28 +920,36 @@ static int inbound_handshake(struct peer_inbound *in)
 	return 1;
 }
 
-static void on_recv(struct loop_op *op, int res, uint32_t flags)
+/* With TLS, the connection's first frame names its sender: the member
+ * whose peer host its certificate names, or it is refused. 0 or -1 (in may
+ * be freed). */
+static int inbound_tls_sender(struct peer_inbound *in, raft_id from)
 {
-	struct peer_inbound *in =
-		(struct peer_inbound *)((char *)op - offsetof(struct peer_inbound, recv_op));
+	char why[400];
+	struct peer *p = peer_find(in->t, from);
+	if (!p || !tls_conn_peer_names(in->tls, p->host)) {
+		if (!p)
+			snprintf(why, sizeof(why), "its frames are from server %llu, not a member here",
+				 (unsigned long long)from);
+		else
+			snprintf(why, sizeof(why), "its certificate does not name server %llu (the "
+				 "host of its peer address %s), whose frames it sends",
+				 (unsigned long long)from, p->address);
+		inbound_refuse_tls(in, why);
+		return -1;
+	}
+	in->authenticated = true;
+	in->peer_id = from;
+	log_debug("peer connection from server %llu: TLS (%s, %s)", (unsigned long long)from,
+		  tls_conn_version(in->tls), tls_conn_cipher(in->tls));
+	return 0;
+}
+
+/* The whole frames at the front of buf, each to raft (or on_frame), the
+ * rest kept. 0, or -1 when the connection was closed (in may be freed). */
+static int inbound_frames(struct peer_inbound *in)
+{
 	struct peer_transport *t = in->t;
-	(void)flags;
-	in->ops--;
-	if (res <= 0 || in->closing || t->closing) {
-		inbound_close(in);
-		inbound_settle(in);
-		return;
-	}
-	in->len += (size_t)res;
-	if (in->stage != IN_FRAMES) {
-		int r = inbound_handshake(in);
-		if (r < 0)
-			return;
-		if (r == 0 || in->len == 0) {
-			inbound_arm(in);
-			return;
-		}
-	}
 	size_t off = 0;
 	for (;;) {
 		struct peer_frame f;
@@ -665,6 +964,8 @@ static void on_recv(struct loop_op *op, int res, uint32_t flags)
 			n = -EBADMSG;
 		}
 		f.from &= 0xffffffff;
+		if (n > 0 && in->tls && !in->authenticated && inbound_tls_sender(in, f.from) < 0)
+			return -1;
 		if (n > 0 && in->authenticated && f.from != in->peer_id) {
 			snprintf(why, sizeof(why), "a frame from server %llu on the connection that "
 				 "authenticated server %llu", (unsigned long long)f.from,
@@ -687,7 +988,7 @@ static void on_recv(struct loop_op *op, int res, uint32_t flags)
 			t->frames_refused++;
 			inbound_close(in);
 			inbound_settle(in);
-			return;
+			return -1;
 		}
 		off += (size_t)n;
 		t->frames_received++;
@@ -703,8 +1004,81 @@ static void on_recv(struct loop_op *op, int res, uint32_t flags)
 	if (in->closing || t->closing) {
 		inbound_close(in);
 		inbound_settle(in);
+		return -1;
+	}
+	return 0;
+}
+
+/* Records received (len bytes in tls_rx, 0 for those fed already): the
+ * handshake advanced and its records sent, then what they carry decrypted
+ * into buf and its frames heard, until OpenSSL needs more. */
+static void inbound_tls_recv(struct peer_inbound *in, size_t len)
+{
+	char why[300];
+	if (tls_conn_feed(in->tls, in->tls_rx, len) < 0) {
+		inbound_refuse_tls(in, "out of memory for its TLS records");
 		return;
 	}
+	for (;;) {
+		size_t n = 0;
+		if (!inbound_room(in))
+			return;
+		int r = tls_conn_read(in->tls, in->buf + in->len, in->cap - in->len, &n, why,
+				      sizeof(why));
+		if (in->stage == IN_TLS)
+			inbound_tls_send(in);
+		if (in->tls->handshake_done)
+			in->stage = IN_FRAMES;
+		if (r == -EAGAIN)
+			break;
+		if (r == -ECONNRESET) {
+			inbound_close(in);
+			inbound_settle(in);
+			return;
+		}
+		if (r < 0) {
+			inbound_refuse_tls(in, why);
+			return;
+		}
+		in->len += n;
+		if (inbound_frames(in) < 0)
+			return;
+	}
+	inbound_arm(in);
+}
+
+static void on_recv(struct loop_op *op, int res, uint32_t flags)
+{
+	struct peer_inbound *in =
+		(struct peer_inbound *)((char *)op - offsetof(struct peer_inbound, recv_op));
+	struct peer_transport *t = in->t;
+	(void)flags;
+	in->ops--;
+	if (res <= 0 || in->closing || t->closing) {
+		inbound_close(in);
+		inbound_settle(in);
+		return;
+	}
+	if (in->tls) {
+		inbound_tls_recv(in, (size_t)res);
+		return;
+	}
+	in->len += (size_t)res;
+	if (in->stage != IN_FRAMES) {
+		int r = inbound_handshake(in);
+		if (r < 0)
+			return;
+		if (in->tls) {
+			inbound_tls_recv(in, 0);
+			return;
+		}
+		if (r == 0 || in->len == 0) {
+			inbound_arm(in);
+			return;
+		}
+	}
+	if (inbound_frames(in) < 0)
+		return;
 	inbound_arm(in);
 }
 
@@ -825,8 +1199,14 @@ void peer_transport_tick(struct peer_transport *t, uint64_t now_ms)
 	log_limit_tick(&t->auth_log, now_ms);
 	for (struct peer_inbound *in = t->inbound, *next; in; in = next) {
 		next = in->next;
-		bool waiting = in->stage == IN_RESPONSE || (in->stage == IN_FIRST && t->secret);
-		if (waiting && !in->closing && now_ms - in->accepted_ms >= PEER_AUTH_TIMEOUT_MS)
+		bool tls = in->stage == IN_TLS || (in->stage == IN_FIRST && t->o.tls_ctx);
+		bool waiting = tls || in->stage == IN_RESPONSE || (in->stage == IN_FIRST && t->secret);
+		if (!waiting || in->closing || now_ms - in->accepted_ms < PEER_AUTH_TIMEOUT_MS)
+			continue;
+		if (tls)
+			inbound_refuse_tls(in, "it did not finish its TLS handshake in "
+					   STRINGIFY(PEER_AUTH_TIMEOUT_MS) " ms");
+		else
 			inbound_refuse(in, "it did not finish its authentication in "
 				       STRINGIFY(PEER_AUTH_TIMEOUT_MS) " ms");
 	}
@@ -834,6 +1214,10 @@ void peer_transport_tick(struct peer_transport *t, uint64_t now_ms)
 		arm_accept(t);
 	for (size_t i = 0; i < t->peer_count; i++) {
 		struct peer *p = t->peers[i];
+		if (p->fd >= 0 && p->tls && !p->up && !p->closing &&
+		    now_ms - p->started_ms >= PEER_AUTH_TIMEOUT_MS)
+			out_tls_refuse(p, "it did not finish the TLS handshake in "
+				       STRINGIFY(PEER_AUTH_TIMEOUT_MS) " ms");
 		if (p->fd < 0 && (p->queue.len > 0 || p->out.len > 0) && now_ms >= p->retry_at_ms)
 			peer_connect(p);
 	}
@@ -872,6 +1256,9 @@ bool peer_transport_close(struct peer_transport *t)
 		return false;
 	for (size_t i = 0; i < t->peer_count; i++) {
 		resolver_cancel(&t->peers[i]->resolver);
+		tls_conn_free(t->peers[i]->tls);
+		free(t->peers[i]->tls_rx);
+		jute_buf_free(&t->peers[i]->tls_tx);
 		jute_buf_free(&t->peers[i]->queue);
 		jute_buf_free(&t->peers[i]->out);
 		free(t->peers[i]);

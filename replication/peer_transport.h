@@ -25,7 +25,21 @@
  * member that closes a connection instead of answering its HELLO (one with
  * no secret) is spoken to without on the next: the window of a rolling
  * enablement (README, Peer authentication). Without a secret, a HELLO is
- * refused with a line that says so. */
+ * refused with a line that says so.
+ *
+ * With TLS (options.tls_ctx, ensemble.tls), every connection is mutual
+ * TLS (tls_engine.h) instead of peer_auth's handshake: the connector
+ * requires the acceptor's certificate to name the host of the member's
+ * peer address it dialed (hostname verification), the acceptor requires a
+ * certificate of the CA, and hears frames only from the one member whose
+ * peer host that certificate names (the first frame's sender, then only
+ * it). The acceptor tells a ClientHello (its first byte, 0x16, would be a
+ * frame length far over max_frame_bytes) from plaintext: required refuses
+ * plaintext; optional hears it too, and a connector whose ClientHello is
+ * answered by a close (a member without TLS) dials that member in
+ * plaintext next time. Refusals, and handshakes not finished in
+ * PEER_AUTH_TIMEOUT_MS, close the connection with one log line (at most so
+ * many a minute) before anything reaches raft. */
 #pragma once
 
 #include <stdbool.h>
@@ -41,8 +55,17 @@
 #include "peer_auth.h"
 #include "peer_message.h"
 #include "resolve.h"
+#include "tls_engine.h"
 
-#define PEER_AUTH_TIMEOUT_MS 5000	/* an accepted connection's handshake, at most */
+#define PEER_AUTH_TIMEOUT_MS 5000	/* a connection's handshake, at most */
+#define PEER_TLS_RX_BYTES 17408		/* a TLS record, whole, and its header */
+
+/* ensemble.tls.mode: whether peer connections run TLS. */
+enum peer_tls_mode {
+	PEER_TLS_OFF,		/* plaintext (or peer_auth's handshake) */
+	PEER_TLS_OPTIONAL,	/* dials TLS, falls back; accepts TLS and plaintext */
+	PEER_TLS_REQUIRED,	/* every connection TLS, both ways */
+};
 
 struct peer_transport;
 
@@ -70,9 +93,17 @@ struct peer {
 	struct loop_op connect_op, send_op, watch_op;
 	uint8_t watch_byte;		/* a recv that ends when the other side closes */
 
-	/* The handshake of the connection being made (peer_auth.h). */
-	enum { OUT_PLAIN, OUT_HELLO, OUT_RESPONSE } stage;
+	/* The handshake of the connection being made (peer_auth.h, or TLS). */
+	enum { OUT_PLAIN, OUT_HELLO, OUT_RESPONSE, OUT_TLS } stage;
 	bool plain_next;		/* optional: the last HELLO went unanswered */
+	bool tls_plain_next;		/* tls optional: the last ClientHello went unanswered */
+	bool receiving;			/* watch_op is armed */
+	struct tls_conn *tls;		/* this connection's TLS, or NULL */
+	uint8_t *tls_rx;		/* PEER_TLS_RX_BYTES: what the handshake receives */
+	size_t tls_rx_total;		/* bytes received in the handshake */
+	struct jute_buf tls_tx;		/* records being sent (the kernel reads them) */
+	size_t tls_tx_sent;
+	uint64_t started_ms;		/* when the connection's handshake began */
 	struct peer_auth auth;
 	uint8_t hs_in[PEER_AUTH_CHALLENGE_BYTES];
 	size_t hs_in_len;
@@ -94,7 +125,7 @@ struct peer_inbound {
 	struct peer_inbound *next;
 
 	/* The handshake: what is expected next, and whom it proved to be. */
-	enum { IN_FIRST, IN_RESPONSE, IN_FRAMES } stage;
+	enum { IN_FIRST, IN_RESPONSE, IN_TLS, IN_FRAMES } stage;
 	bool authenticated;
 	raft_id peer_id;		/* when authenticated: the only sender heard */
 	uint64_t accepted_ms;
@@ -102,6 +133,13 @@ struct peer_inbound {
 	uint8_t hs_out[PEER_AUTH_CHALLENGE_BYTES];
 	size_t hs_out_sent;
 	struct loop_op send_op;
+
+	/* TLS: records received (tls_rx), and the handshake's to send. */
+	struct tls_conn *tls;
+	uint8_t *tls_rx;
+	struct jute_buf tls_tx;
+	size_t tls_tx_sent;
+	bool sending;
 };
 
 struct peer_transport_options {
@@ -117,6 +155,11 @@ struct peer_transport_options {
 	const uint8_t *secret;
 	size_t secret_len;
 	bool auth_optional;
+	/* TLS (ensemble.tls): the SSL_CTX of both roles (its certificate names
+	 * this member, it verifies the others'; the caller keeps it alive),
+	 * or NULL; and the mode. */
+	struct ssl_ctx_st *tls_ctx;
+	enum peer_tls_mode tls_mode;
 	size_t max_queue_bytes;		/* per peer */
 	size_t max_frame_bytes;
 	uint32_t backoff_min_ms, backoff_max_ms;
@@ -151,6 +194,7 @@ struct peer_transport {
 
 	uint64_t frames_received, frames_refused, inbound_refused;
 	uint64_t auth_refused;		/* connections that failed the handshake, both ways */
+	uint64_t tls_refused;		/* connections that failed TLS or its names, both ways */
 };
 
 /* Binds and listens on o->listen, and starts accepting. Returns 0 or a

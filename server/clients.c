@@ -161,6 +161,33 @@ void clients_tick(struct clients *cl, uint64_t now_ms)
 	log_limit_tick(&cl->hub.slow_log, now_ms);
 }
 
+/* One more connection from peer's address: its count, or NULL when out
+ * of memory. */
+static struct address_count *address_add(struct clients *cl, const struct sockaddr_storage *peer)
+{
+	uint8_t key[16];
+	address_key(peer, key);
+	struct address_count *a = address_find(cl, key);
+	if (!a) {
+		a = calloc(1, sizeof(*a));
+		if (!a)
+			return NULL;
+		memcpy(a->addr, key, 16);
+		hash_table_insert(&cl->per_address, &a->node, address_hash(key));
+	}
+	a->count++;
+	return a;
+}
+
+/* The connection that was counted could not be made. */
+static void address_undo(struct clients *cl, struct address_count *a)
+{
+	if (--a->count == 0) {
+		hash_table_remove(&cl->per_address, &a->node, address_hash(a->addr));
+		free(a);
+	}
+}
+
 static void accept_one(struct clients *cl, int fd, const struct sockaddr_storage *peer,
 		       SSL_CTX *tls_ctx)
 {
@@ -177,31 +204,36 @@ static void accept_one(struct clients *cl, int fd, const struct sockaddr_storage
 		       a->count);
 		return;
 	}
-	if (!a) {
-		a = calloc(1, sizeof(*a));
-		if (!a) {
-			log_warning("connection refused: out of memory");
-			close(fd);
-			return;
-		}
-		memcpy(a->addr, key, 16);
-		hash_table_insert(&cl->per_address, &a->node, address_hash(key));
+	if (!(a = address_add(cl, peer))) {
+		log_warning("connection refused: out of memory");
+		close(fd);
+		return;
 	}
 	int one = 1;
 	setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
-	a->count++;
 	struct conn *c = conn_new(&cl->hub, fd, peer, tls_ctx);
 	if (!c) {
 		log_warning("connection refused: out of memory");
 		close(fd);
-		if (--a->count == 0) {
-			hash_table_remove(&cl->per_address, &a->node, address_hash(key));
-			free(a);
-		}
+		address_undo(cl, a);
 		return;
 	}
 	list_push_back(&cl->all, &c->node);
 	cl->hub.stats.connections_accepted++;
+}
+
+struct conn *clients_adopt(struct clients *cl, int fd, const struct sockaddr_storage *peer,
+			   uint64_t id)
+{
+	struct address_count *a = address_add(cl, peer);
+	struct conn *c = a ? conn_adopt(&cl->hub, fd, peer, id) : NULL;
+	if (!c) {
+		if (a)
+			address_undo(cl, a);
+		return NULL;
+	}
+	list_push_back(&cl->all, &c->node);
+	return c;
 }
 
 void clients_accept(void *ctx, int fd, const struct sockaddr_storage *peer)

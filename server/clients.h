@@ -42,6 +42,11 @@ void clients_accept(void *ctx, int fd, const struct sockaddr_storage *peer);
 /* The same for the TLS port's sockets: the connection speaks TLS with
  * the hub's current SSL_CTX. */
 void clients_accept_tls(void *ctx, int fd, const struct sockaddr_storage *peer);
+/* A connection taken over from the previous process (handover.c), on fd
+ * with its id there: counted, not yet receiving (conn_start()). NULL when
+ * out of memory (fd is then still the caller's). */
+struct conn *clients_adopt(struct clients *cl, int fd, const struct sockaddr_storage *peer,
+			   uint64_t id);
 /* Connections of the TLS port still in their handshake (mntr's
  * zk_outstanding_tls_handshake). */
 size_t clients_tls_handshakes(const struct clients *cl);

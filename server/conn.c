@@ -32,7 +32,8 @@ static uint64_t next_conn_id = 1;
  * moved: the kernel writes into it while one is. */
 static bool make_room(struct conn *c)
 {
-	if (c->recv_armed || c->state == CONN_CLOSING || c->close_after_flush || c->paused)
+	if (c->recv_armed || c->state == CONN_CLOSING || c->close_after_flush || c->paused ||
+	    c->hub->frozen)
 		return false;
 	if (c->rstart == c->rlen) {
 		c->rstart = c->rlen = 0;
@@ -150,8 +151,8 @@ static void arm_recv(struct conn *c)
 	}
 }
 
-struct conn *conn_new(struct conn_hub *hub, int fd, const struct sockaddr_storage *peer,
-		      SSL_CTX *tls_ctx)
+static struct conn *conn_alloc(struct conn_hub *hub, int fd, const struct sockaddr_storage *peer,
+			       SSL_CTX *tls_ctx, uint64_t id)
 {
 	struct conn *c = calloc(1, sizeof(*c));
 	if (!c)
@@ -159,7 +160,7 @@ struct conn *conn_new(struct conn_hub *hub, int fd, const struct sockaddr_storag
 	c->rbuf = malloc(RBUF_INITIAL_BYTES);
 	if (tls_ctx && c->rbuf && !(c->tls_in = malloc(TLS_IN_BYTES)))
 		c->rbuf = (free(c->rbuf), NULL);
-	if (c->rbuf && c->tls_in && tls_conn_new(tls_ctx, &c->tls) < 0)
+	if (c->rbuf && c->tls_in && tls_conn_new(tls_ctx, false, &c->tls) < 0)
 		c->rbuf = (free(c->rbuf), NULL);
 	if (!c->rbuf) {
 		free(c->tls_in);
@@ -169,7 +170,9 @@ struct conn *conn_new(struct conn_hub *hub, int fd, const struct sockaddr_storag
 	c->rcap = RBUF_INITIAL_BYTES;
 	c->hub = hub;
 	c->fd = fd;
-	c->id = next_conn_id++;
+	c->id = id;
+	if (id >= next_conn_id)
+		next_conn_id = id + 1;
 	c->peer = *peer;
 	sockaddr_text(peer, c->peer_text, sizeof(c->peer_text));
 	auth_identities_init(&c->auth, peer);
@@ -183,8 +186,47 @@ struct conn *conn_new(struct conn_hub *hub, int fd, const struct sockaddr_storag
 	conn_reset_stats(c);
 	c->recv_op.complete = conn_on_recv;
 	c->send_op.complete = conn_on_send;
-	arm_recv(c);
 	return c;
+}
+
+struct conn *conn_new(struct conn_hub *hub, int fd, const struct sockaddr_storage *peer,
+		      SSL_CTX *tls_ctx)
+{
+	struct conn *c = conn_alloc(hub, fd, peer, tls_ctx, next_conn_id);
+	if (c)
+		arm_recv(c);
+	return c;
+}
+
+struct conn *conn_adopt(struct conn_hub *hub, int fd, const struct sockaddr_storage *peer,
+			uint64_t id)
+{
+	return conn_alloc(hub, fd, peer, NULL, id);
+}
+
+void conn_start(struct conn *c)
+{
+	if (c->state != CONN_NEW && list_linked(&c->fresh_node))
+		list_remove(&c->hub->fresh, &c->fresh_node);
+	if (c->obuf.len > 0)
+		conn_mark_dirty(c);
+	conn_process_input(c);
+	arm_recv(c);
+}
+
+void conn_freeze(struct conn *c)
+{
+	ASSERT(c->hub->frozen);
+	if (c->recv_armed)
+		io_uring_prep_cancel(loop_sqe(c->hub->loop, NULL), &c->recv_op, 0);
+	if (list_linked(&c->partial_node))
+		list_remove(&c->hub->partial, &c->partial_node);
+}
+
+bool conn_quiescent(const struct conn *c)
+{
+	return c->state != CONN_CLOSING && !c->close_after_flush && list_empty(&c->queue) &&
+	       !c->send_armed && !c->recv_armed && !list_linked(&c->dirty_node);
 }
 
 void conn_reset_stats(struct conn *c)
@@ -438,6 +480,8 @@ static void conn_on_recv(struct loop_op *op, int res, uint32_t flags)
 		conn_close(c, LOG_DEBUG, "closed by the client");
 		return;
 	}
+	if (res == -ECANCELED && c->hub->frozen)
+		return;		/* conn_freeze(): what it had is in the buffer */
 	if (res < 0) {
 		conn_close(c, LOG_DEBUG, strerror(-res));
 		return;
@@ -450,6 +494,8 @@ static void conn_on_recv(struct loop_op *op, int res, uint32_t flags)
 	}
 	c->rlen += (uint32_t)res;
 	ASSERT(c->rlen <= c->rcap);
+	if (c->hub->frozen)
+		return;		/* kept unparsed for the next process */
 	conn_process_input(c);
 	arm_recv(c);
 }
@@ -490,7 +536,7 @@ static void conn_process_input(struct conn *c)
 	c->in_input = true;
 	bool begun = false, finished = false;
 	while (c->state == CONN_NEW || c->state == CONN_ESTABLISHED) {
-		if (c->close_after_flush)
+		if (c->close_after_flush || c->hub->frozen)
 			break;
 		if (conn_queue_full(c)) {
 			c->paused = true;

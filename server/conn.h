@@ -100,6 +100,9 @@ struct conn_hub {
 	uint64_t held_bytes;
 	struct log_limit slow_log;	/* lines of clients closed for not reading */
 	struct ssl_ctx_st *tls_ctx;	/* the TLS port's current SSL_CTX (tls.h), or NULL */
+	/* A hand-over is under way (handover.h): no connection reads or parses
+	 * more; what arrives stays in the receive buffers, unparsed. */
+	bool frozen;
 };
 
 struct conn {
@@ -138,7 +141,8 @@ struct conn {
 	struct jute_buf wbuf;		/* being sent */
 	size_t woff;
 	bool close_after_flush;
-	bool handed_over;		/* its socket went to another process (backup.c) */
+	bool handed_over;		/* its socket went to another process (backup.c, handover.c) */
+	bool stored;			/* its socket is in systemd's fd store too (handover.h) */
 
 	/* The client's, kept by the layers above: */
 	struct session *session;
@@ -172,6 +176,20 @@ struct conn {
  * still the caller's). */
 struct conn *conn_new(struct conn_hub *hub, int fd, const struct sockaddr_storage *peer,
 		      struct ssl_ctx_st *tls_ctx);
+/* A connection taken over from the previous process (handover.c): on fd,
+ * with the id it had there, not receiving until conn_start(). NULL when
+ * out of memory (fd is then still the caller's). */
+struct conn *conn_adopt(struct conn_hub *hub, int fd, const struct sockaddr_storage *peer,
+			uint64_t id);
+/* An adopted connection, its state restored: what it had received is
+ * parsed, what it had not sent is sent, and it receives. */
+void conn_start(struct conn *c);
+/* The hub is frozen (a hand-over): the connection's receive is cancelled
+ * (what it brings is kept unparsed); its replies still go out. */
+void conn_freeze(struct conn *c);
+/* Whether a frozen connection holds nothing in flight: no request
+ * waiting, no send or receive on the ring. */
+bool conn_quiescent(const struct conn *c);
 /* Whether it is closed and the ring holds nothing of it: it may be freed. */
 bool conn_done(const struct conn *c);
 /* The socket now belongs to another process (a backup child, which ends

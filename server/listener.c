@@ -2,6 +2,7 @@
 #include "listener.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <netinet/in.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -61,8 +62,28 @@ static struct listener *listener_new(struct listeners *ls)
 	return l;
 }
 
-static int open_one(struct listeners *ls, const struct listen_address *addr, char *why,
-		    size_t why_size)
+/* A kept socket (one the previous process stored) listening on name, taken
+ * from kept (its slot set to -1); or -1. */
+static int take_kept(int *kept, size_t kept_count, const char *name)
+{
+	for (size_t i = 0; i < kept_count; i++) {
+		struct sockaddr_storage ss;
+		socklen_t slen = sizeof(ss);
+		char text[80];
+		if (kept[i] < 0 || getsockname(kept[i], (struct sockaddr *)&ss, &slen) < 0)
+			continue;
+		sockaddr_text(&ss, text, sizeof(text));
+		if (strcmp(text, name) == 0) {
+			int fd = kept[i];
+			kept[i] = -1;
+			return fd;
+		}
+	}
+	return -1;
+}
+
+static int open_one(struct listeners *ls, const struct listen_address *addr, int *kept,
+		    size_t kept_count, char *why, size_t why_size)
 {
 	struct sockaddr_storage ss;
 	socklen_t slen;
@@ -79,6 +100,9 @@ static int open_one(struct listeners *ls, const struct listen_address *addr, cha
 	}
 	family = ss.ss_family;
 	sockaddr_text(&ss, name, sizeof(name));
+	fd = take_kept(kept, kept_count, name);
+	if (fd >= 0)
+		goto listening;
 	fd = socket(family, SOCK_STREAM | SOCK_CLOEXEC, 0);
 	if (fd < 0) {
 		snprintf(why, why_size, "socket() for %s: %s", name, strerror(errno));
@@ -93,6 +117,7 @@ static int open_one(struct listeners *ls, const struct listen_address *addr, cha
 		close(fd);
 		return -e;
 	}
+listening:;
 	struct listener *l = listener_new(ls);
 	if (!l) {
 		close(fd);
@@ -125,8 +150,8 @@ static int adopt_one(struct listeners *ls, int fd, char *why, size_t why_size)
 }
 
 int listeners_open(struct listeners *ls, struct loop *loop, const struct listen_address *addrs,
-		   size_t addr_count, const int *adopted, size_t adopted_count, char *why,
-		   size_t why_size)
+		   size_t addr_count, const int *adopted, size_t adopted_count, int *kept,
+		   size_t kept_count, char *why, size_t why_size)
 {
 	int r = 0;
 	ls->loop = loop;
@@ -134,7 +159,13 @@ int listeners_open(struct listeners *ls, struct loop *loop, const struct listen_
 	for (size_t i = 0; i < adopted_count && r == 0; i++)
 		r = adopt_one(ls, adopted[i], why, why_size);
 	for (size_t i = 0; adopted_count == 0 && i < addr_count && r == 0; i++)
-		r = open_one(ls, &addrs[i], why, why_size);
+		r = open_one(ls, &addrs[i], kept, kept_count, why, why_size);
+	/* Kept sockets of addresses no longer configured: closed. */
+	for (size_t i = 0; i < kept_count; i++)
+		if (kept[i] >= 0) {
+			close(kept[i]);
+			kept[i] = -1;
+		}
 	if (r < 0) {
 		listeners_close(ls);
 		return r;
@@ -166,6 +197,23 @@ void listeners_close(struct listeners *ls)
 		close(l->fd);
 		l->fd = -1;
 	}
+}
+
+int listeners_keep(struct listeners *ls, int **fds)
+{
+	size_t n = 0;
+	*fds = calloc(ls->count + 1, sizeof(int));
+	for (size_t i = 0; *fds && i < ls->count; i++) {
+		struct listener *l = &ls->list[i];
+		if (l->fd < 0 || l->adopted)
+			continue;
+		int fd = fcntl(l->fd, F_DUPFD_CLOEXEC, 3);
+		if (fd < 0)
+			continue;	/* not kept: the next process listens again */
+		(*fds)[n++] = fd;
+		l->adopted = true;	/* its socket lives on: not shut down */
+	}
+	return *fds ? (int)n : -ENOMEM;
 }
 
 void listeners_rearm(struct listeners *ls)

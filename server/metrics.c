@@ -239,6 +239,7 @@ INT(peer_queue_bytes, p->peer_queue_bytes)
 INT(peer_frames_dropped, p->peer_frames_dropped)
 INT(peer_buffer_bytes, p->peer_buffer_bytes)
 INT(peer_auth_refused, ss->ensemble->peers.auth_refused)
+INT(peer_tls_refused, ss->ensemble->peers.tls_refused)
 INT(txns_committed, ss->commit->txns_committed)
 INT(commit_batches, ss->commit->batches_committed)
 INT(log_fsyncs, ss->commit->wal.batches)
@@ -349,6 +350,8 @@ const struct metric metrics_table[] = {
 	    "memory the peer connections' buffers hold (sent and received)"),
 	OWN(peer_auth_refused, COUNTER, METRIC_ENSEMBLE,
 	    "peer connections refused at authentication (ensemble.secret_file), both ways"),
+	OWN(peer_tls_refused, COUNTER, METRIC_ENSEMBLE,
+	    "peer connections refused by TLS or its names (ensemble.tls), both ways"),
 	{ .name = "corral_last_zxid", .kind = METRIC_GAUGE, .help = "the last zxid applied",
 	  .get = get_last_zxid },
 	OWN(digest, GAUGE, 0, "the tree's digest at corral_last_zxid (ZooKeeper's, as hash lists it)"),

@@ -5,6 +5,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "audit.h"
 #include "conn.h"
@@ -53,6 +54,8 @@ static void on_conn_closed(void *ctx, struct conn *c)
 {
 	struct server *srv = ctx;
 	dispatch_conn_closed(&srv->path, c);
+	if (c->stored && !c->handed_over && srv->hooks.conn_unstored)
+		srv->hooks.conn_unstored(srv->hooks.ctx, c->id);
 }
 
 /* ---- applying committed txns ---- */
@@ -203,8 +206,17 @@ static void touch_all_sessions(struct server *srv)
  * alive. */
 static void role_changed(struct server *srv, enum raft_state role, raft_id leader)
 {
-	if ((role == RAFT_CANDIDATE && srv->role_seen != RAFT_CANDIDATE) ||
-	    (srv->role_seen == RAFT_LEADER && role != RAFT_LEADER && !leader))
+	/* A candidate by transfer stands at once, the old leader's
+	 * followers with it: the clients stay (handover.h), unless it is
+	 * still standing an election timeout later (on_timer). A server
+	 * handing its clients over keeps them too: they are frozen and go to
+	 * the next process, which holds them until it knows a leader. */
+	bool by_transfer = role == RAFT_CANDIDATE && commit_candidate_by_transfer(&srv->commit);
+	srv->transfer_candidacy_until_ms = by_transfer
+		? srv->clients.hub.now_ms + srv->cfg->ensemble.election_timeout_ms : 0;
+	if (((role == RAFT_CANDIDATE && srv->role_seen != RAFT_CANDIDATE) ||
+	     (srv->role_seen == RAFT_LEADER && role != RAFT_LEADER && !leader)) &&
+	    !by_transfer && !srv->handing_over)
 		close_clients(srv, role == RAFT_CANDIDATE
 			      ? "this server lost the leader and stands for election"
 			      : "this server stopped leading and knows no leader");
@@ -348,6 +360,12 @@ static void on_timer(struct loop_op *op, int res, uint32_t flags)
 		return;
 	}
 	commit_tick(&srv->commit, now);
+	if (srv->transfer_candidacy_until_ms && now >= srv->transfer_candidacy_until_ms) {
+		srv->transfer_candidacy_until_ms = 0;
+		if (commit_state(&srv->commit) == RAFT_CANDIDATE)
+			close_clients(srv, "this server was handed leadership and stands for "
+				      "election still");
+	}
 	digest_check_tick(&srv->digest, now);
 	clients_tick(&srv->clients, now);
 	budget_check(&srv->budget, srv->cfg, &srv->prep, state_memory_bytes(&srv->state),
@@ -374,6 +392,48 @@ static void arm_timer(struct server *srv)
 	io_uring_prep_timeout(sqe, &srv->timer_ts, 0, 0);
 }
 
+/* A member's held connections (handover_hold.h): served once it knows a
+ * reachable leader (itself only once it is ready to write) and has applied
+ * up to the image's zxid, or closed at the deadline. */
+static void release_held(struct server *srv)
+{
+	struct commit *c = &srv->commit;
+	bool leader = commit_leader_reachable(c) &&
+		      (commit_leader(c) != c->self || srv->prepping);
+	struct handover_result res;
+	size_t n = srv->hold.count;
+	if (handover_hold_check(&srv->hold, &srv->path, leader, srv->clients.hub.now_ms, &res))
+		handover_log_result(&res, n);
+}
+
+/* Handing over as the leader, once its own writes are answered: the
+ * leadership goes to the most up-to-date follower first (raft's transfer),
+ * so the others follow it at once instead of standing for election when
+ * this process is gone (which closes their clients). Whether this process
+ * may leave: another leads, or an election timeout has passed. */
+static bool leadership_handed_on(struct server *srv)
+{
+	struct commit *c = &srv->commit;
+	if (!srv->cfg->in_ensemble)
+		return true;
+	uint64_t now = srv->clients.hub.now_ms;
+	if (!srv->leadership_handed_ms) {
+		if (commit_state(c) != RAFT_LEADER)
+			return true;
+		srv->leadership_handed_ms = now ? now : 1;
+		int r = commit_transfer(c, 0);
+		if (r < 0) {
+			log_info("leadership not handed on (%s): the others elect a leader",
+				 strerror(-r));
+			return true;
+		}
+		log_info("handing leadership on before handing the clients over");
+		return false;
+	}
+	return commit_state(c) != RAFT_LEADER ||
+	       now >= srv->leadership_handed_ms + srv->cfg->ensemble.election_timeout_ms;
+}
+
 /* Once per loop turn, before waiting: commit what was prepped (which applies
  * it and queues replies), send what gathered, free closed connections. */
 static void before_wait(void *ctx)
@@ -385,7 +445,13 @@ static void before_wait(void *ctx)
 	clients_flush(&srv->clients);
 	/* A leader lets what it prepped commit; a follower cannot wait for
 	 * that (its leader may be gone). */
-	if (srv->stopping && (list_empty(&srv->commit.queue) || !srv->prepping) &&
+	if (srv->hold.active && !srv->stopping)
+		release_held(srv);
+	if (srv->handing_over && list_empty(&srv->commit.queue) && handover_ready(&srv->clients) &&
+	    leadership_handed_on(srv) &&
+	    (!srv->cfg->in_ensemble || ensemble_close(&srv->ensemble)))
+		loop_stop(&srv->loop);
+	else if (srv->stopping && (list_empty(&srv->commit.queue) || !srv->prepping) &&
 	    list_empty(&srv->clients.all) &&
 	    (!srv->cfg->in_ensemble || ensemble_close(&srv->ensemble)))
 		loop_stop(&srv->loop);
@@ -583,7 +649,7 @@ static int listen_tls(struct server *srv, char *why, size_t why_size)
 	srv->tls_listeners.accepted = clients_accept_tls;
 	srv->tls_listeners.ctx = &srv->clients;
 	return listeners_open(&srv->tls_listeners, &srv->loop, cfg->tls_listen, cfg->tls_listen_count,
-			      NULL, 0, why, why_size);
+			      NULL, 0, NULL, 0, why, why_size);
 }
 
 void server_tls_reload(struct server *srv)
@@ -605,7 +671,8 @@ void server_tls_reload(struct server *srv)
 		   srv->cfg->tls_certificate);
 }
 
-int server_listen(struct server *srv, const int *adopted, size_t adopted_count)
+int server_listen(struct server *srv, const int *adopted, size_t adopted_count, int *kept,
+		  size_t kept_count)
 {
 	char why[512];
 	const struct server_config *cfg = srv->cfg;
@@ -614,7 +681,7 @@ int server_listen(struct server *srv, const int *adopted, size_t adopted_count)
 	int r = setup_sasl(cfg, why, sizeof(why));
 	if (r == 0)
 		r = listeners_open(&srv->listeners, &srv->loop, cfg->listen, cfg->listen_count,
-				   adopted, adopted_count, why, sizeof(why));
+				   adopted, adopted_count, kept, kept_count, why, sizeof(why));
 	if (r == 0)
 		r = listen_tls(srv, why, sizeof(why));
 	if (r < 0) {
@@ -643,21 +710,57 @@ int server_run(struct server *srv)
 	return 0;
 }
 
-void server_request_stop(struct server *srv)
+/* Stops taking clients: the listeners close, the grace period begins. */
+static bool begin_stop(struct server *srv)
 {
 	if (srv->stopping)
-		return;
+		return false;
 	srv->stopping = true;
 	if (srv->hooks.stopping)
 		srv->hooks.stopping(srv->hooks.ctx);
 	srv->stop_deadline_ms = loop_now_ms() + SHUTDOWN_GRACE_MS;
 	listeners_close(&srv->listeners);
 	listeners_close(&srv->tls_listeners);
+	return true;
+}
+
+void server_request_stop(struct server *srv)
+{
+	if (!begin_stop(srv))
+		return;
 	/* Writes already prepped still commit and are answered; then each
 	 * connection closes once its replies are out. */
 	clients_for_each(&srv->clients, c)
 		if (c->state != CONN_CLOSING)
 			conn_close_after_flush(c);
+}
+
+void server_request_handover(struct server *srv)
+{
+	if (srv->stopping)
+		return;
+	/* The listening sockets outlive this process too: what connects
+	 * meanwhile waits in their backlog for the next one. */
+	int n = listeners_keep(&srv->listeners, &srv->kept_listeners);
+	srv->kept_listener_count = n > 0 ? (size_t)n : 0;
+	begin_stop(srv);
+	srv->handing_over = true;
+	/* Writes already prepped still commit and are answered; nothing more
+	 * is read (handover.h). */
+	handover_begin(&srv->clients);
+}
+
+void server_hold_clients(struct server *srv, const uint8_t *image, size_t len,
+			 const struct handover_fd *fds, size_t n)
+{
+	uint64_t deadline = clock_now(srv) + srv->cfg->max_session_timeout_ms;
+	if (handover_hold_begin(&srv->hold, image, len, fds, n, srv->hooks.conn_unstored,
+				srv->hooks.ctx, deadline) < 0)
+		log_error("out of memory holding the connections from the previous process: "
+			  "%zu closed", n);
+	else
+		log_info("%zu client connections from the previous process held until this member "
+			 "has caught up with its leader", n);
 }
 
 void server_config_changed(struct server *srv)
@@ -666,6 +769,11 @@ void server_config_changed(struct server *srv)
 	srv->prep.x509_acls = srv->cfg->tls_listen_count > 0;
 	srv->prep.sasl_acls = srv->cfg->sasl_users || srv->cfg->sasl_keytab;
 	srv->prep.enforce_quota = srv->cfg->enforce_quota;
+}
+
+void server_leave(struct server *srv)
+{
+	commit_free(&srv->commit);
 }
 
 void server_free(struct server *srv)
@@ -682,6 +790,10 @@ void server_free(struct server *srv)
 	state_free(&srv->state);
 	listeners_free(&srv->listeners);
 	listeners_free(&srv->tls_listeners);
+	for (size_t i = 0; i < srv->kept_listener_count; i++)
+		close(srv->kept_listeners[i]);
+	free(srv->kept_listeners);
+	handover_hold_free(&srv->hold);
 	tls_context_free(srv->clients.hub.tls_ctx);
 	sasl_teardown();
 	if (srv->loop_ready)

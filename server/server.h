@@ -27,6 +27,8 @@
 #include "ensemble.h"
 #include "forward.h"
 #include "forward_leader.h"
+#include "handover.h"
+#include "handover_hold.h"
 #include "housekeeping.h"
 #include "listener.h"
 #include "loop.h"
@@ -50,6 +52,10 @@ struct server_hooks {
 	void (*recovery_progress)(void *ctx, uint64_t entries, uint64_t index);
 	/* The server begins to stop (asked, or it cannot go on). */
 	void (*stopping)(void *ctx);
+	/* A connection whose socket is in systemd's fd store too (handover.h)
+	 * closed for real: it must leave the store, or its peer never sees
+	 * the close. */
+	void (*conn_unstored)(void *ctx, uint64_t conn_id);
 	void *ctx;
 	/* The timer ticks at least this often (0: as tick_time_ms says). */
 	uint32_t max_tick_ms;
@@ -81,10 +87,20 @@ struct server {
 	raft_id leader_seen;
 	enum raft_state role_seen;	/* raft's state when on_role last ran */
 	bool prepping;			/* this server preps writes (leader, ready) */
+	/* A candidate because its leader handed leadership to it: its clients
+	 * stay, unless it is still a candidate at this time (0: not). */
+	uint64_t transfer_candidacy_until_ms;
+	/* Handing over as the leader: leadership was handed on at this time, and
+	 * this process leaves once another leads (or an election timeout later). */
+	uint64_t leadership_handed_ms;
 
 	struct loop_op timer_op;
 	struct __kernel_timespec timer_ts;
 	bool stopping;
+	bool handing_over;		/* stopping to hand the clients over (handover.h) */
+	int *kept_listeners;		/* handing over: the listening sockets to store */
+	size_t kept_listener_count;
+	struct handover_hold hold;	/* a member's connections from the previous process */
 	bool recovering;		/* replaying the log at startup */
 	bool loop_ready;
 	uint64_t stop_deadline_ms;
@@ -96,13 +112,32 @@ struct server {
 int server_init(struct server *srv, struct server_config *cfg, const struct server_hooks *hooks,
 		char *why, size_t why_size);
 /* Listens on the adopted sockets (systemd's, adopted_count of them) or,
- * when there are none, on cfg's addresses; returns 0 or a negative errno
- * (logged). */
-int server_listen(struct server *srv, const int *adopted, size_t adopted_count);
+ * when there are none, on cfg's addresses, with the kept sockets (a
+ * previous process's: listeners_open()) where they listen on one; returns
+ * 0 or a negative errno (logged). */
+int server_listen(struct server *srv, const int *adopted, size_t adopted_count, int *kept,
+		  size_t kept_count);
 int server_run(struct server *srv);
 void server_free(struct server *srv);
+/* After the loop ended: lets go of the data directory without freeing
+ * anything else (a snapshot being written finishes, the log is closed,
+ * its lock released), for a process that exits at once. The hand-over
+ * does this: the next process starts when this one has exited, and
+ * freeing a big tree was a third of the wait. */
+void server_leave(struct server *srv);
 /* Stops taking clients; writes in flight finish; then the loop ends. */
 void server_request_stop(struct server *srv);
+
+/* Stops as server_request_stop() does, but to hand the connections over
+ * to the next process (handover.h): they are frozen instead of closed, and
+ * the loop ends once they are quiescent; then the application saves them
+ * (handover_save()). */
+void server_request_handover(struct server *srv);
+/* An ensemble member's connections from the previous process: held, not
+ * read from, until it may serve them (handover_hold.h). The fds are the
+ * server's, whatever happens. */
+void server_hold_clients(struct server *srv, const uint8_t *image, size_t len,
+			 const struct handover_fd *fds, size_t n);
 
 /* The configuration changed (reload): what the parts copied of it. */
 void server_config_changed(struct server *srv);

@@ -10,32 +10,10 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
-#include <openssl/bio.h>
-#include <openssl/err.h>
 #include <openssl/ssl.h>
 #include <openssl/x509.h>
 
 #include "jute.h"
-
-/* OpenSSL's reason for the last failure, and the queue emptied. */
-static void last_error(char *buf, size_t size)
-{
-	unsigned long e = ERR_get_error();
-	if (e)
-		ERR_error_string_n(e, buf, size);
-	else
-		snprintf(buf, size, "unknown error");
-	ERR_clear_error();
-}
-
-static int ctx_fail(SSL_CTX *ctx, char *why, size_t why_size, const char *what, const char *path)
-{
-	char reason[256];
-	last_error(reason, sizeof(reason));
-	snprintf(why, why_size, "client.tls.%s%s%s: %s", what, path ? " " : "", path ?: "", reason);
-	SSL_CTX_free(ctx);
-	return -EINVAL;
-}
 
 /* What client.tls.client_auth asks of a client's certificate. */
 static int verify_mode(uint32_t client_auth)
@@ -52,40 +30,17 @@ static int verify_mode(uint32_t client_auth)
 
 int tls_context_new(const struct server_config *cfg, SSL_CTX **ret, char *why, size_t why_size)
 {
-	ERR_clear_error();
-	SSL_CTX *ctx = SSL_CTX_new(TLS_server_method());
-	if (!ctx)
-		return -ENOMEM;
-	SSL_CTX_set_min_proto_version(ctx, cfg->tls_min_version == TLS_MIN_1_3 ? TLS1_3_VERSION
-									    : TLS1_2_VERSION);
-	/* No renegotiation (a client could make the server work at will), no
-	 * session tickets or cache (nothing to keep per client); the memory of
-	 * an idle connection's record buffers goes back. */
-	SSL_CTX_set_options(ctx, SSL_OP_NO_RENEGOTIATION | SSL_OP_CIPHER_SERVER_PREFERENCE |
-				 SSL_OP_NO_COMPRESSION);
-	SSL_CTX_set_mode(ctx, SSL_MODE_RELEASE_BUFFERS);
-	SSL_CTX_set_session_cache_mode(ctx, SSL_SESS_CACHE_OFF);
-	SSL_CTX_set_num_tickets(ctx, 0);
-	if (SSL_CTX_use_certificate_chain_file(ctx, cfg->tls_certificate) != 1)
-		return ctx_fail(ctx, why, why_size, "certificate", cfg->tls_certificate);
-	if (SSL_CTX_use_PrivateKey_file(ctx, cfg->tls_private_key, SSL_FILETYPE_PEM) != 1)
-		return ctx_fail(ctx, why, why_size, "private_key", cfg->tls_private_key);
-	if (SSL_CTX_check_private_key(ctx) != 1)
-		return ctx_fail(ctx, why, why_size, "private_key", cfg->tls_private_key);
-	if (cfg->tls_ca) {
-		if (SSL_CTX_load_verify_locations(ctx, cfg->tls_ca, NULL) != 1)
-			return ctx_fail(ctx, why, why_size, "ca", cfg->tls_ca);
-		STACK_OF(X509_NAME) *names = SSL_load_client_CA_file(cfg->tls_ca);
-		if (names)
-			SSL_CTX_set_client_CA_list(ctx, names);
-	}
-	SSL_CTX_set_verify(ctx, verify_mode(cfg->tls_client_auth), NULL);
-	if (cfg->tls_ciphers && SSL_CTX_set_cipher_list(ctx, cfg->tls_ciphers) != 1)
-		return ctx_fail(ctx, why, why_size, "ciphers", cfg->tls_ciphers);
-	if (cfg->tls_ciphersuites && SSL_CTX_set_ciphersuites(ctx, cfg->tls_ciphersuites) != 1)
-		return ctx_fail(ctx, why, why_size, "ciphersuites", cfg->tls_ciphersuites);
-	*ret = ctx;
-	return 0;
+	const struct tls_engine_files f = {
+		.prefix = "client.tls",
+		.certificate = cfg->tls_certificate,
+		.private_key = cfg->tls_private_key,
+		.ca = cfg->tls_ca,
+		.verify = verify_mode(cfg->tls_client_auth),
+		.tls13_only = cfg->tls_min_version == TLS_MIN_1_3,
+		.ciphers = cfg->tls_ciphers,
+		.ciphersuites = cfg->tls_ciphersuites,
+	};
+	return tls_engine_context(&f, ret, why, why_size);
 }
 
 void tls_context_free(SSL_CTX *ctx)
@@ -115,134 +70,6 @@ int tls_kernel_probe(char *why, size_t why_size)
 	}
 	snprintf(why, why_size, "the kernel offers the \"tls\" TCP upper-layer protocol");
 	return 1;
-}
-
-int tls_conn_new(SSL_CTX *ctx, struct tls_conn **ret)
-{
-	struct tls_conn *t = calloc(1, sizeof(*t));
-	BIO *in = BIO_new(BIO_s_mem()), *out = BIO_new(BIO_s_mem());
-	SSL *ssl = SSL_new(ctx);
-	if (!t || !in || !out || !ssl) {
-		free(t);
-		BIO_free(in);
-		BIO_free(out);
-		SSL_free(ssl);
-		return -ENOMEM;
-	}
-	/* An empty input is "try again", not the end of the stream. */
-	BIO_set_mem_eof_return(in, -1);
-	SSL_set_bio(ssl, in, out);
-	SSL_set_accept_state(ssl);
-	t->ssl = ssl;
-	*ret = t;
-	return 0;
-}
-
-void tls_conn_free(struct tls_conn *t)
-{
-	if (!t)
-		return;
-	SSL_free(t->ssl);
-	free(t);
-}
-
-int tls_conn_feed(struct tls_conn *t, const uint8_t *data, size_t len)
-{
-	if (len == 0)
-		return 0;
-	return BIO_write(SSL_get_rbio(t->ssl), data, (int)len) == (int)len ? 0 : -ENOMEM;
-}
-
-static int read_error(struct tls_conn *t, int r, char *why, size_t why_size)
-{
-	int e = SSL_get_error(t->ssl, r);
-	char reason[256];
-	switch (e) {
-	case SSL_ERROR_WANT_READ:
-	case SSL_ERROR_WANT_WRITE:	/* a memory BIO takes all: output just waits */
-		return -EAGAIN;
-	case SSL_ERROR_ZERO_RETURN:
-		return -ECONNRESET;
-	case SSL_ERROR_SSL:
-		last_error(reason, sizeof(reason));
-		if (!t->handshake_done && SSL_get_verify_result(t->ssl) != X509_V_OK)
-			snprintf(why, why_size, "TLS handshake failed: client certificate: %s",
-				 X509_verify_cert_error_string(SSL_get_verify_result(t->ssl)));
-		else
-			snprintf(why, why_size, "TLS %s failed: %s",
-				 t->handshake_done ? "record" : "handshake", reason);
-		return -EPROTO;
-	default:
-		ERR_clear_error();
-		snprintf(why, why_size, "TLS error %d", e);
-		return -EPROTO;
-	}
-}
-
-int tls_conn_read(struct tls_conn *t, uint8_t *buf, size_t cap, size_t *ret_len, char *why,
-		  size_t why_size)
-{
-	ERR_clear_error();
-	if (!t->handshake_done) {
-		int r = SSL_do_handshake(t->ssl);
-		if (r != 1)
-			return read_error(t, r, why, why_size);
-		t->handshake_done = true;
-	}
-	if (cap == 0)
-		return -EAGAIN;
-	size_t n = 0;
-	int r = SSL_read_ex(t->ssl, buf, cap, &n);
-	if (r != 1)
-		return read_error(t, r, why, why_size);
-	*ret_len = n;
-	return 0;
-}
-
-int tls_conn_write(struct tls_conn *t, const uint8_t *data, size_t len)
-{
-	size_t done = 0;
-	ERR_clear_error();
-	while (done < len) {
-		size_t n = 0;
-		if (SSL_write_ex(t->ssl, data + done, len - done, &n) != 1) {
-			int e = SSL_get_error(t->ssl, 0);
-			ERR_clear_error();
-			return e == SSL_ERROR_SYSCALL ? -ENOMEM : -EPROTO;
-		}
-		done += n;
-	}
-	return 0;
-}
-
-void tls_conn_shutdown(struct tls_conn *t)
-{
-	if (t->shutdown_sent || !t->handshake_done)
-		return;
-	t->shutdown_sent = true;
-	SSL_shutdown(t->ssl);
-	ERR_clear_error();
-}
-
-size_t tls_conn_pending(const struct tls_conn *t)
-{
-	return BIO_ctrl_pending(SSL_get_wbio(t->ssl));
-}
-
-size_t tls_conn_take(struct tls_conn *t, uint8_t *buf, size_t cap)
-{
-	int n = BIO_read(SSL_get_wbio(t->ssl), buf, (int)(cap > INT32_MAX ? INT32_MAX : cap));
-	return n > 0 ? (size_t)n : 0;
-}
-
-const char *tls_conn_version(const struct tls_conn *t)
-{
-	return SSL_get_version(t->ssl);
-}
-
-const char *tls_conn_cipher(const struct tls_conn *t)
-{
-	return SSL_get_cipher_name(t->ssl);
 }
 
 /* The attribute types Java's X500Principal writes by keyword in RFC 2253

@@ -189,8 +189,7 @@ struct node_record {
 	const uint8_t *data;
 	int32_t dlen;
 	uint64_t acl_id;
-	int64_t czxid, mzxid, pzxid, ctime, mtime;
-	int32_t version, creates, aversion;
+	struct znode_persisted stat;
 	int64_t owner;
 };
 
@@ -202,14 +201,14 @@ static void read_node(struct in *i, struct node_record *n)
 	n->dlen = (int32_t)in_u32(i);
 	n->data = n->dlen > 0 ? in_take(i, (size_t)n->dlen) : NULL;
 	n->acl_id = in_u64(i);
-	n->czxid = (int64_t)in_u64(i);
-	n->mzxid = (int64_t)in_u64(i);
-	n->pzxid = (int64_t)in_u64(i);
-	n->ctime = (int64_t)in_u64(i);
-	n->mtime = (int64_t)in_u64(i);
-	n->version = (int32_t)in_u32(i);
-	n->creates = (int32_t)in_u32(i);
-	n->aversion = (int32_t)in_u32(i);
+	n->stat.czxid = (int64_t)in_u64(i);
+	n->stat.mzxid = (int64_t)in_u64(i);
+	n->stat.pzxid = (int64_t)in_u64(i);
+	n->stat.ctime = (int64_t)in_u64(i);
+	n->stat.mtime = (int64_t)in_u64(i);
+	n->stat.version = (int32_t)in_u32(i);
+	n->stat.child_creates = (int32_t)in_u32(i);
+	n->stat.aversion = (int32_t)in_u32(i);
 	n->owner = (int64_t)in_u64(i);
 }
 
@@ -263,7 +262,7 @@ static int load_node(struct node_loader *ld, const struct node_record *n)
 	}
 	if (!node) {
 		node = tree_add(tree, parent, n->path, n->plen, n->data, n->dlen, ld->acls[n->acl_id],
-				n->owner, n->czxid, n->ctime);
+				n->owner, n->stat.czxid, n->stat.ctime);
 		if (!node)
 			return -ENOMEM;
 		if (znode_is_ephemeral(node)) {
@@ -277,14 +276,7 @@ static int load_node(struct node_loader *ld, const struct node_record *n)
 		acl_unref(&tree->acls, node->acl);
 		node->acl = acl_ref(ld->acls[n->acl_id]);
 	}
-	node->czxid = n->czxid;
-	node->mzxid = n->mzxid;
-	node->pzxid = n->pzxid;
-	node->ctime = n->ctime;
-	node->mtime = n->mtime;
-	node->version = n->version;
-	node->child_creates = n->creates;
-	node->aversion = n->aversion;
+	tree_restore_stat(node, &n->stat);
 	ld->prev = node;
 	return 0;
 }

@@ -306,8 +306,8 @@ struct zk_node {
 	const uint8_t *data;
 	int32_t dlen;
 	int64_t acl_id;
-	int64_t czxid, mzxid, ctime, mtime, owner, pzxid;
-	int32_t version, cversion, aversion;
+	struct znode_persisted stat;
+	int64_t owner;
 };
 
 /* DataNode: data, acl id, StatPersisted (czxid, mzxid, ctime, mtime,
@@ -316,15 +316,15 @@ static void read_node(struct jute_reader *r, struct zk_node *n)
 {
 	jute_read_buffer(r, &n->data, &n->dlen);
 	n->acl_id = jute_read_long(r);
-	n->czxid = jute_read_long(r);
-	n->mzxid = jute_read_long(r);
-	n->ctime = jute_read_long(r);
-	n->mtime = jute_read_long(r);
-	n->version = jute_read_int(r);
-	n->cversion = jute_read_int(r);
-	n->aversion = jute_read_int(r);
+	n->stat.czxid = jute_read_long(r);
+	n->stat.mzxid = jute_read_long(r);
+	n->stat.ctime = jute_read_long(r);
+	n->stat.mtime = jute_read_long(r);
+	n->stat.version = jute_read_int(r);
+	n->stat.child_creates = jute_read_int(r);
+	n->stat.aversion = jute_read_int(r);
 	n->owner = jute_read_long(r);
-	n->pzxid = jute_read_long(r);
+	n->stat.pzxid = jute_read_long(r);
 }
 
 static int load_node(struct snap_loader *l, const struct zk_node *n, size_t at)
@@ -351,7 +351,8 @@ static int load_node(struct snap_loader *l, const struct zk_node *n, size_t at)
 		struct znode *parent = slash >= 1 ? tree_lookup(t, path, slash > 1 ? slash - 1 : 1) : NULL;
 		if (!parent || path[plen - 1] == '/')
 			return snap_damaged(l, at, "a node before its parent");
-		node = tree_add(t, parent, path, plen, n->data, n->dlen, acl, n->owner, n->czxid, n->ctime);
+		node = tree_add(t, parent, path, plen, n->data, n->dlen, acl, n->owner, n->stat.czxid,
+				n->stat.ctime);
 		if (!node)
 			return -ENOMEM;
 		if (znode_is_ephemeral(node)) {
@@ -361,14 +362,7 @@ static int load_node(struct snap_loader *l, const struct zk_node *n, size_t at)
 			session_link_ephemeral(s, node);
 		}
 	}
-	node->czxid = n->czxid;
-	node->mzxid = n->mzxid;
-	node->pzxid = n->pzxid;
-	node->ctime = n->ctime;
-	node->mtime = n->mtime;
-	node->version = n->version;
-	node->child_creates = n->cversion;
-	node->aversion = n->aversion;
+	tree_restore_stat(node, &n->stat);
 	return 0;
 }
 

@@ -24,6 +24,7 @@ For each system, on one fresh ensemble:
 Usage: tests/bench/ensemble.py [--corrald PATH] [--loadgen PATH] [--duration 5]
                                [--trials 5] [--systems zookeeper,corral]
                                [--workdir DIR] [--markdown] [--json-out FILE]
+                               [--peer-tls]
 Run it with `bash tests/bench/run-ensemble.sh`, which builds and installs what
 it needs. It is run by hand, not by CI or meson test.
 """
@@ -163,9 +164,15 @@ def diskstats():
 class Ensemble:
     """Three servers of one kind on 127.0.0.1: start, kill, restart, find the leader."""
 
-    def __init__(self, kind, workdir, corrald, election_timeout_ms):
+    def __init__(self, kind, workdir, corrald, election_timeout_ms, peer_tls=False):
         self.kind, self.corrald, self.election_timeout_ms = kind, corrald, election_timeout_ms
         self.dir = tempfile.mkdtemp(prefix=kind + "-", dir=workdir)
+        self.pki = None
+        if peer_tls and kind == "corral":   # --peer-tls: ensemble.tls on every member
+            sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "../lib"))
+            import tls_pki
+            self.pki = tls_pki.Pki(os.path.join(self.dir, "pki"))
+            self.peer_tls = [tls_pki.member_peer_tls(self.pki, i + 1, HOST) for i in range(N)]
         self.client = [free_port() for _ in range(N)]
         self.peer = [free_port() for _ in range(N)]
         self.election = [free_port() for _ in range(N)]   # ZooKeeper only
@@ -184,9 +191,12 @@ class Ensemble:
         if self.kind == "corral":
             members = "".join(f'    - {{ id: {j + 1}, client: "{HOST}:{self.client[j]}", '
                               f'peer: "{HOST}:{self.peer[j]}" }}\n' for j in range(N))
+            tls = "" if not self.pki else "  tls:\n" + "".join(
+                f"    {k}: {v}\n" for k, v in self.peer_tls[i].items())
             with open(os.path.join(d, "corral.yaml"), "w") as f:
                 f.write(f"data_dir: {d}/data\nlog_level: info\nensemble:\n  id: {i + 1}\n"
-                        f"  election_timeout_ms: {self.election_timeout_ms}\n  members:\n{members}")
+                        f"  election_timeout_ms: {self.election_timeout_ms}\n  members:\n{members}"
+                        + tls)
             return
         os.makedirs(os.path.join(d, "data"), exist_ok=True)
         with open(os.path.join(d, "data", "myid"), "w") as f:
@@ -515,7 +525,7 @@ def loadgen(args, ens, key, workload, where, leader):
 
 
 def run_system(kind, args, workdir):
-    ens = Ensemble(kind, workdir, args.corrald, args.election_timeout_ms)
+    ens = Ensemble(kind, workdir, args.corrald, args.election_timeout_ms, args.peer_tls)
     res = {}
     try:
         t0 = time.monotonic()
@@ -695,6 +705,8 @@ def main():
     ap.add_argument("--workdir", default=None)
     ap.add_argument("--keep", action="store_true", help="keep the data directories and logs")
     ap.add_argument("--no-fio", action="store_true")
+    ap.add_argument("--peer-tls", action="store_true",
+                    help="corral's members with mutual TLS between them (ensemble.tls)")
     ap.add_argument("--markdown", action="store_true")
     ap.add_argument("--json-out", default=None, help="also write every figure to this JSON file")
     args = ap.parse_args()

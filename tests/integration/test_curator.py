@@ -5,31 +5,19 @@ are in curator/CuratorScenarios.java, compiled here with javac; each runs in
 its own JVM against a fresh server and checks what the recipe guarantees.
 """
 import os
-import shutil
 import subprocess
 
 import pytest
 
+import curator_java
+
 HERE = os.path.dirname(os.path.abspath(__file__))
-JARS = ["/usr/share/java/curator-recipes.jar", "/usr/share/java/curator-framework.jar",
-        "/usr/share/java/curator-client.jar", "/usr/share/java/zookeeper.jar"]
-# slf4j-simple prints Curator's and the client's warnings to stderr, which
-# the test shows when a scenario fails
-LOGGER = "/usr/share/java/slf4j-simple.jar"
 
 
 @pytest.fixture(scope="module")
 def classpath(tmp_path_factory):
-    missing = [j for j in JARS if not os.path.exists(j)]
-    if missing or not shutil.which("javac"):
-        pytest.skip(f"Curator jars or javac missing: {missing}")
-    out = tmp_path_factory.mktemp("curator")
-    cp = ":".join(JARS)
-    subprocess.run(["javac", "-nowarn", "-d", str(out), "-cp", cp,
-                    os.path.join(HERE, "curator", "CuratorScenarios.java")],
-                   check=True, capture_output=True, text=True)
-    extra = [LOGGER] if os.path.exists(LOGGER) else []
-    return ":".join([str(out)] + JARS + extra)
+    return curator_java.compile_scenarios(os.path.join(HERE, "curator", "CuratorScenarios.java"),
+                                          tmp_path_factory.mktemp("curator"))
 
 
 def run(classpath, server, scenario):

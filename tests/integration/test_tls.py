@@ -23,6 +23,7 @@ from kazoo.exceptions import NoAuthError
 from kazoo.security import make_acl
 
 import conftest
+import curator_java
 import harness
 import jute
 import tls_pki
@@ -469,6 +470,42 @@ def test_the_java_client_over_tls(make_tls_server, pki):
     assert "hello" in java_cli(srv, pki, "get", "/java-tls").splitlines()
     who = java_cli(srv, pki, "whoami")
     assert f"x509: {pki.dn('client1')}" in who, who
+
+
+@pytest.fixture(scope="module")
+def curator_classpath(tmp_path_factory):
+    return curator_java.compile_scenarios(
+        os.path.join(os.path.dirname(os.path.abspath(__file__)), "curator",
+                     "CuratorScenarios.java"),
+        tmp_path_factory.mktemp("curator"),
+        extra_jars=[f"/usr/share/java/{j}.jar" for j in NETTY_JARS])
+
+
+@pytest.mark.parametrize("scenario", ["mutex", "curator_cache", "transaction"])
+def test_curator_recipes_over_tls(make_tls_server, pki, curator_classpath, scenario):
+    """Curator on the TLS port only (a plaintext client is refused there),
+    configured as its users do: the ZooKeeper client's
+    zookeeper.client.secure with Netty and PEM stores, client1's
+    certificate. The scenarios (an InterProcessMutex losing no update, a
+    CuratorCache on a persistent recursive watch, a transaction) check what
+    the recipes guarantee, as test_curator.py does in plaintext."""
+    srv = make_tls_server()
+    keystore = os.path.join(srv.tmp, "client1-keystore.pem")
+    with open(keystore, "w") as f:
+        f.write(open(pki.key("client1")).read() + open(pki.cert("client1")).read())
+    system = {"zookeeper.client.secure": "true",
+              "zookeeper.clientCnxnSocket": "org.apache.zookeeper.ClientCnxnSocketNetty",
+              "zookeeper.ssl.keyStore.location": keystore, "zookeeper.ssl.keyStore.type": "PEM",
+              "zookeeper.ssl.trustStore.location": pki.ca_file(),
+              "zookeeper.ssl.trustStore.type": "PEM",
+              "org.slf4j.simpleLogger.defaultLogLevel": "warn"}
+    p = subprocess.run([os.environ.get("JAVA", "java"), "-cp", curator_classpath]
+                       + [f"-D{k}={v}" for k, v in system.items()]
+                       + ["CuratorScenarios", f"127.0.0.1:{srv.tls_port}", scenario],
+                       capture_output=True, text=True, timeout=240)
+    assert p.returncode == 0 and f"PASS {scenario}" in p.stdout, (
+        f"{p.stdout}\n--- stderr ---\n{p.stderr[-6000:]}\n--- server ---\n"
+        f"{srv.log_text()[-4000:]}")
 
 
 @pytest.mark.corral_only

@@ -18,6 +18,11 @@ holds the same tree.
 Ports come from harness.free_ports (outside the ephemeral range, never
 twice). A restart reuses the server's ports: the membership is fixed.
 
+CORRAL_PEER_TLS=1 in the environment gives every member of every cluster
+mutual TLS between peers (ensemble.tls): a CA in the cluster's directory,
+and for each member a certificate naming its peer host (tests/lib/tls_pki.py);
+the replication suites run so as replication-*-tls (meson).
+
 Nothing here sleeps in place of a condition: every wait polls with a
 deadline and says what it waited for when it gives up.
 """
@@ -28,6 +33,7 @@ import signal
 import subprocess
 import time
 
+import tls_pki
 from harness import (EXIT_CANNOT_LISTEN, Corrald, ServerExited, free_ports,
                      make_kazoo, merge, stop_kazoo, tail, wait_until)
 
@@ -46,13 +52,14 @@ class Member(Corrald):
         self.cluster = cluster
         self.id = sid
         self.peer_port = peer_port
+        self.peer_host = "127.0.0.1"
 
     def __repr__(self):
         return f"<server {self.id} :{self.client_port} {self.state}>"
 
     client_port = property(lambda self: self.port)
     client_addr = property(lambda self: self.hosts)
-    peer_addr = property(lambda self: f"127.0.0.1:{self.peer_port}")
+    peer_addr = property(lambda self: f"{self.peer_host}:{self.peer_port}")
 
     def config_dict(self):
         c = self.cluster
@@ -72,6 +79,9 @@ class Member(Corrald):
         }
         if c.admin:
             cfg["admin"] = {"listen": f"127.0.0.1:{self.admin_port}"}
+        if c.peer_tls:
+            cfg["ensemble"]["tls"] = tls_pki.member_peer_tls(c.peer_pki(), self.id,
+                                                             self.peer_host)
         return merge(cfg, c.extra_config)
 
 
@@ -89,6 +99,8 @@ class Cluster:
         self.log_level = log_level
         self.observers = set(observers)	# ids bootstrapped as non-voting members
         self.admin = admin		# each server's HTTP endpoint on a port of its own
+        self.peer_tls = tls_pki.peer_tls_wanted()
+        self._pki = None
         self.servers = {}
         self._assign_ports()
 
@@ -99,6 +111,12 @@ class Cluster:
         for i in range(1, self.n + 1):
             self.servers[i] = Member(self, i, ports[2 * i - 2], ports[2 * i - 1])
             self.servers[i].admin_port = admin_ports[i - 1]
+
+    def peer_pki(self):
+        """The cluster's CA for its members' peer certificates (made once)."""
+        if self._pki is None:
+            self._pki = tls_pki.Pki(os.path.join(self.workdir, "peer-pki"))
+        return self._pki
 
     def __getitem__(self, sid):
         return self.servers[sid]

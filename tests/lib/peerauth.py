@@ -8,6 +8,10 @@ stranger or a member on a corrald's peer port: its frames
     s.send(request_vote_frame(tag, 9, term=1000, last_index=10**9, last_term=1000))
     s.closed_by_server(timeout)                           # True once it closed us
 
+raft_view(), settled_view() and refusals() are what the peer-auth and
+peer-TLS suites check a refusal by: each server's term, leader and commit
+index, and its "peer connection from ... refused" lines.
+
 Nothing here sleeps: reads have deadlines."""
 import hashlib
 import hmac
@@ -15,6 +19,8 @@ import os
 import socket
 import struct
 import zlib
+
+from harness import wait_until
 
 RAFT_REQUEST_VOTE = 3
 PEER_PROTOCOL_VERSION = 1
@@ -111,3 +117,27 @@ class PeerConnection:
             return True
         except socket.timeout:
             return False
+
+
+def raft_view(c, ids):
+    """Each server's (term, leader, commit index)."""
+    out = {}
+    for sid in ids:
+        m = c[sid].mntr()
+        out[sid] = (m["corral_raft_term"], m["corral_leader_id"], m["corral_raft_commit_index"])
+    return out
+
+
+def settled_view(c, ids):
+    """The (term, leader, commit index) that every server of ids agrees on,
+    once they do."""
+    def agreed():
+        v = raft_view(c, ids)
+        return v if len(set(v.values())) == 1 else None
+    return wait_until(agreed, 20, what=f"servers {ids} to agree on term, leader and commit")
+
+
+def refusals(member):
+    """The member's log lines that refused a peer connection."""
+    return [ln for ln in member.log().splitlines() if "peer connection from" in ln
+            and "refused" in ln]

@@ -47,13 +47,19 @@ class Pki:
         self.subjects[name] = subject
         return self
 
-    def issue(self, name, subject, ca="ca", days=30, server=False):
+    def issue(self, name, subject, ca="ca", days=30, server=False, peer_hosts=None):
         """A certificate signed by ca: a server's (SAN localhost and
-        127.0.0.1) or a client's. days=-1 makes one that has expired."""
+        127.0.0.1), an ensemble member's (peer_hosts: its SAN, IP addresses
+        or DNS names; for both TLS roles) or a client's. days=-1 makes one
+        that has expired. Keys are written 0600 (corrald refuses others)."""
         ext = self.path(name, "ext")
         with open(ext, "w") as f:
             f.write("basicConstraints=CA:FALSE\n")
-            if server:
+            if peer_hosts:
+                san = ",".join(("IP:" if h[0].isdigit() or ":" in h else "DNS:") + h
+                               for h in peer_hosts)
+                f.write(f"subjectAltName={san}\nextendedKeyUsage=serverAuth,clientAuth\n")
+            elif server:
                 f.write("subjectAltName=DNS:localhost,IP:127.0.0.1\n"
                         "extendedKeyUsage=serverAuth\n")
             else:
@@ -63,6 +69,7 @@ class Pki:
         _run(["x509", "-req", "-in", self.path(name, "csr"), "-CA", self.cert(ca),
               "-CAkey", self.key(ca), "-set_serial", str(int.from_bytes(os.urandom(8), "big")),
               "-out", self.cert(name), "-days", str(days), "-extfile", ext], self.dir)
+        os.chmod(self.key(name), 0o600)
         self.subjects[name] = subject
         return self
 
@@ -88,6 +95,29 @@ class Pki:
                         self.cert(ca), "-keystore", path, "-storetype", "PKCS12",
                         "-storepass", password], check=True, capture_output=True, timeout=120)
         return path
+
+
+def peer_tls_wanted():
+    """Whether the environment asks ensembles for mutual TLS between peers
+    (CORRAL_PEER_TLS=1: meson's replication-*-tls suites)."""
+    return os.environ.get("CORRAL_PEER_TLS") == "1"
+
+
+def member_peer_tls(pki, sid, host):
+    """ensemble.tls of member sid whose peer host is `host`: a certificate
+    of pki's CA naming it (and localhost), made on first use."""
+    name = f"s{sid}-peer"
+    if name not in pki.subjects:
+        pki.issue(name, f"/O=Corral Test/CN=server {sid}", peer_hosts=[host, "localhost"])
+    return peer_tls_config(pki, name)
+
+
+def peer_tls_config(pki, name, mode=None):
+    """The ensemble.tls section of a member whose certificate is `name`."""
+    out = {"certificate": pki.cert(name), "private_key": pki.key(name), "ca": pki.ca_file()}
+    if mode:
+        out["mode"] = mode
+    return out
 
 
 def standard(directory):

@@ -10,34 +10,22 @@ up, says READY, the test SIGKILLs the leader and says KILLED, and the
 program checks the rest and says PASS."""
 import os
 import queue
-import shutil
 import subprocess
 import threading
 import time
 
 import pytest
 
+import curator_java
 from harness import wait_until
 
 HERE = os.path.dirname(os.path.abspath(__file__))
-JARS = ["/usr/share/java/curator-recipes.jar", "/usr/share/java/curator-framework.jar",
-        "/usr/share/java/curator-client.jar", "/usr/share/java/zookeeper.jar"]
-LOGGER = "/usr/share/java/slf4j-simple.jar"
 
 
 @pytest.fixture(scope="module")
 def classpath(tmp_path_factory):
-    missing = [j for j in JARS if not os.path.exists(j)]
-    if missing or not shutil.which("javac"):
-        pytest.skip(f"Curator jars or javac missing: {missing}")
-    out = tmp_path_factory.mktemp("curator")
-    cp = ":".join(JARS)
-    p = subprocess.run(["javac", "-nowarn", "-d", str(out), "-cp", cp,
-                        os.path.join(HERE, "curator", "ReplicationScenarios.java")],
-                       capture_output=True, text=True)
-    assert p.returncode == 0, p.stderr
-    extra = [LOGGER] if os.path.exists(LOGGER) else []
-    return ":".join([str(out)] + JARS + extra)
+    return curator_java.compile_scenarios(os.path.join(HERE, "curator", "ReplicationScenarios.java"),
+                                          tmp_path_factory.mktemp("curator"))
 
 
 def test_curator_mutex_and_leader_latch_keep_one_holder_and_their_sessions_across_a_leader_sigkill(

@@ -35,6 +35,7 @@ import time
 import pytest
 
 import netns
+import tls_pki
 import harness
 from harness import stop_kazoo, wait_until as wait_for
 from linearizability import Recorder, assert_linearizable
@@ -122,6 +123,7 @@ class Ensemble:
         members = [{"id": i, "client": f"{net.addr(i)}:{CLIENT_PORT}",
                     "peer": f"{net.addr(i)}:{PEER_PORT}"} for i in self.ids]
         self.servers = {}
+        pki = None
         for i in self.ids:
             cfg = {"data_dir": os.path.join(str(workdir), f"s{i}-data"), "log_level": "info",
                    "client": {"listen": [f"{net.addr(i)}:{CLIENT_PORT}"]},
@@ -129,6 +131,9 @@ class Ensemble:
             if ensemble:
                 cfg["ensemble"] = {"id": i, "election_timeout_ms": ELECTION_TIMEOUT_MS,
                                    "members": members}
+            if ensemble and tls_pki.peer_tls_wanted():   # replication-partition-tls
+                pki = pki or tls_pki.Pki(os.path.join(str(workdir), "peer-pki"))
+                cfg["ensemble"]["tls"] = tls_pki.member_peer_tls(pki, i, net.addr(i))
             for k, v in (extra or {}).items():
                 if isinstance(v, dict):
                     cfg.setdefault(k, {}).update(v)

@@ -14,11 +14,11 @@ import time
 
 from ensembles import Member
 from harness import EXIT_CONFIG, merge, run_corrald, wait_until
-from peerauth import PeerConnection, cluster_tag, request_vote_frame
+from peerauth import (PeerConnection, cluster_tag, raft_view, refusals, request_vote_frame,
+                      settled_view)
 
 SECRET = b"the ensemble's secret, 32 bytes."
 WRONG = b"another ensemble's secret, wrong"
-REFUSED = "refused"
 
 
 def secret_file(tmp_path, name, data=SECRET, mode=0o600):
@@ -26,29 +26,6 @@ def secret_file(tmp_path, name, data=SECRET, mode=0o600):
     path.write_bytes(data + b"\n")
     os.chmod(path, mode)
     return str(path)
-
-
-def raft_view(c, ids):
-    """Each server's (term, leader, commit index)."""
-    out = {}
-    for sid in ids:
-        m = c[sid].mntr()
-        out[sid] = (m["corral_raft_term"], m["corral_leader_id"], m["corral_raft_commit_index"])
-    return out
-
-
-def settled_view(c, ids):
-    """The (term, leader, commit index) that every server of ids agrees on,
-    once they do."""
-    def agreed():
-        v = raft_view(c, ids)
-        return v if len(set(v.values())) == 1 else None
-    return wait_until(agreed, 20, what=f"servers {ids} to agree on term, leader and commit")
-
-
-def refusals(member):
-    return [ln for ln in member.log().splitlines() if "peer connection from" in ln
-            and REFUSED in ln]
 
 
 def test_an_ensemble_with_a_secret_from_the_credentials_directory_forms_and_replicates(

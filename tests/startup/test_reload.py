@@ -75,6 +75,8 @@ def test_a_reload_applies_or_names_every_key_as_corral_yaml_5_says(tmp_path):
     pki = tls_pki.Pki(tmp_path / "pki")
     pki.issue("server", "/CN=localhost", server=True).issue("server2", "/CN=localhost", server=True)
     pki.make_ca("ca2", "/CN=Second CA")
+    pki.issue("peer1", "/CN=server 1", peer_hosts=["127.0.0.1"])
+    pki.issue("peer2", "/CN=server 2", ca="ca2", peer_hosts=["127.0.0.1"])
     before = {
         "data_dir": str(tmp_path / "data"),
         "log_level": "info",
@@ -110,6 +112,8 @@ def test_a_reload_applies_or_names_every_key_as_corral_yaml_5_says(tmp_path):
                      "read_only": False, "reconfig": False,
                      "peer_listen": f"127.0.0.1:{peer}",
                      "secret_file": peer_secret, "peer_auth": "required",
+                     "tls": {"certificate": pki.cert("peer1"), "private_key": pki.key("peer1"),
+                             "ca": pki.ca_file(), "mode": "required"},
                      "members": [{"id": 1, "client": f"127.0.0.1:{client}",
                                   "peer": f"127.0.0.1:{peer}"}]},
     }
@@ -149,6 +153,8 @@ def test_a_reload_applies_or_names_every_key_as_corral_yaml_5_says(tmp_path):
                      "read_only": True, "reconfig": True,
                      "peer_listen": f"127.0.0.1:{peer2}",
                      "secret_file": peer_secret2, "peer_auth": "optional",
+                     "tls": {"certificate": pki.cert("peer2"), "private_key": pki.key("peer2"),
+                             "ca": pki.ca_file("ca2"), "mode": "optional"},
                      "members": [{"id": 1, "client": f"127.0.0.1:{client}",
                                   "peer": f"127.0.0.1:{peer}"},
                                  {"id": 2, "client": f"127.0.0.1:{client2}",

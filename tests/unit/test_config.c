@@ -555,17 +555,27 @@ static void test_listen_must_name_one_address_once(void **state)
 	loaded_free(&t);
 }
 
+static char *secret_temp(const char *text, mode_t mode);
+
 static void test_tls_keys_load_and_finish_wants_certificate_key_and_ca(void **state)
 {
 	struct loaded t;
-	char error[CONFIG_ERROR_MAX];
+	char error[CONFIG_ERROR_MAX], *text;
+	char *key_file = secret_temp("-----BEGIN PRIVATE KEY-----\n", 0600);
+	char key[256];
 
 	(void)state;
-	load_ok(&t, "client:\n  listen: []\n  tls:\n    listen: [127.0.0.1:2281]\n"
-		    "    certificate: /c.pem\n    private_key: /k.pem\n    client_auth: optional\n"
-		    "    min_protocol: TLSv1.3\n    ciphers: HIGH\n"
-		    "auth:\n  x509_super_user: CN=admin\n");
+	snprintf(key, sizeof(key), "%s", key_file);
+	free(key_file);
+	unsetenv("CREDENTIALS_DIRECTORY");
+	assert_true(asprintf(&text, "client:\n  listen: []\n  tls:\n    listen: [127.0.0.1:2281]\n"
+			     "    certificate: /c.pem\n    private_key: %s\n    client_auth: optional\n"
+			     "    min_protocol: TLSv1.3\n    ciphers: HIGH\n"
+			     "auth:\n  x509_super_user: CN=admin\n", key) > 0);
+	load_ok(&t, text);
+	free(text);
 	assert_int_equal(t.cfg.tls_listen_count, 1);
+	assert_string_equal(t.cfg.tls_private_key, key);
 	assert_int_equal(t.cfg.tls_listen[0].port, 2281);
 	assert_string_equal(t.cfg.tls_certificate, "/c.pem");
 	assert_int_equal(t.cfg.tls_client_auth, TLS_CLIENT_AUTH_OPTIONAL);
@@ -582,6 +592,18 @@ static void test_tls_keys_load_and_finish_wants_certificate_key_and_ca(void **st
 		       "expected none, optional or required");
 	assert_refused("client:\n  tls:\n    min_protocol: SSLv3\n", 3, "client.tls.min_protocol",
 		       "expected TLSv1.2 or TLSv1.3");
+	/* The private key is a secret: a key others may read is refused, a
+	 * credential needs systemd's directory. */
+	char needle[512];
+	assert_int_equal(chmod(key, 0640), 0);
+	assert_true(asprintf(&text, "client:\n  tls:\n    private_key: %s\n", key) > 0);
+	snprintf(needle, sizeof(needle), "%s holds a secret and its group or others may read it "
+		 "(mode 0640)", key);
+	assert_refused(text, 3, "client.tls.private_key", needle);
+	free(text);
+	assert_refused("client:\n  tls:\n    private_key: credential:tls-key\n", 3,
+		       "client.tls.private_key", "$CREDENTIALS_DIRECTORY is not set");
+	unlink(key);
 }
 
 static void test_sasl_and_enforce_keys(void **state)
