@@ -82,11 +82,20 @@ void snapshot_transfer_rebuild(struct snapshot_transfers *x, raft_id to, uint64_
 
 static void start_send(struct snapshot_transfers *x, const struct raft_message *m, bool rebuild)
 {
-	for (unsigned i = 0; i < x->send_count; i++)
-		if (x->sends[i].to == m->server_id) {
-			send_end(x, i);
-			break;
-		}
+	for (unsigned i = 0; i < x->send_count; i++) {
+		struct snapshot_send *s = &x->sends[i];
+		if (s->to != m->server_id)
+			continue;
+		/* Raft asks again while a big snapshot is still on its way (the
+		 * follower answers heartbeats from its old log meanwhile): the
+		 * transfer goes on. Starting over at the first chunk each time
+		 * would never get a snapshot of more than a heartbeat's worth
+		 * of chunks across. A newer snapshot, or a rebuild, replaces it. */
+		if (s->meta.index == m->install_snapshot.last_index && s->rebuild == rebuild)
+			return;
+		send_end(x, i);
+		break;
+	}
 	if (x->send_count == SENDS_MAX)
 		return;
 	char path[4200];

@@ -252,6 +252,43 @@ def test_a_follower_left_far_behind_catches_up_by_snapshot(ensemble):
                what=f"server {fid} to follow leader {lid}")
 
 
+def test_a_follower_catches_up_by_a_snapshot_that_takes_many_heartbeats_to_send(ensemble):
+    """A snapshot of some 30 MB goes in 1 MiB chunks, 4 MiB queued ahead,
+    over many heartbeat intervals; raft asks again for it meanwhile (its
+    follower still answers heartbeats from its old log), and the transfer
+    under way must go on rather than start over from the first chunk, or
+    a big snapshot never arrives."""
+    c = ensemble(3, config={"storage": {"snapshot_entries": 1000, "segment_bytes": 1048576,
+                                        "keep_snapshots": 1}})
+    lid = c.first_leader
+    fid = [s for s in c.ids if s != lid][0]
+    zk = ensemble.kazoo(c.hosts(first=lid))
+    zk.ensure_path("/big")
+    c.wait_converged(timeout=60)
+    c[fid].kill()
+    behind = wal_last_index(c[fid].data_dir)
+    value = b"v" * 1000
+    futs = []
+    for i in range(30000):
+        futs.append(zk.create_async(f"/big/n-{i:06d}", value))
+        if len(futs) >= 500:
+            for x in futs:
+                x.get(60)
+            futs = []
+    for x in futs:
+        x.get(60)
+    wait_until(lambda: wal_segments(c[lid].data_dir)[0][0] > behind + 1, 60, interval=0.2,
+               what=f"the leader's log to start after server {fid}'s last entry")
+    c[fid].start()
+    state = c.wait_converged(c.ids, timeout=120)
+    assert sum(1 for p in state if p.startswith("/big/n-")) == 30000
+    sends = [line for line in c[lid].log_text().splitlines()
+             if "sending the snapshot" in line and f"to server {fid}," in line]
+    # one transfer (a second if a newer snapshot was taken meanwhile), not
+    # one per heartbeat
+    assert 1 <= len(sends) <= 3, "\n".join(sends[:10]) + f"\n... {len(sends)} in all"
+
+
 def test_requests_reaching_a_new_leader_before_its_first_commit_are_answered(ensemble):
     """A new leader takes no writes until the entries earlier terms left
     uncommitted are committed under its own term; what reaches it before
