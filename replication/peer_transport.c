@@ -750,6 +750,14 @@ static void inbound_refuse_counted(struct peer_inbound *in, const char *why, uin
 		inbound_name(in, from, sizeof(from));
 		log_warning("peer connection from %s refused: %s; closed", from, why);
 	}
+	/* A TLS refusal: the alert OpenSSL wrote (a certificate of another
+	 * CA, no certificate) is being sent; the connection closes after it,
+	 * as a TLS peer expects, rather than cutting it off. Nothing more is
+	 * read from it meanwhile. */
+	if (in->tls && in->sending) {
+		in->close_after_send = true;
+		return;
+	}
 	inbound_close(in);
 	inbound_settle(in);
 }
@@ -804,7 +812,7 @@ static void on_inbound_send(struct loop_op *op, int res, uint32_t flags)
 	(void)flags;
 	in->ops--;
 	in->sending = false;
-	if (res <= 0 || in->closing || in->t->closing) {
+	if (res <= 0 || in->closing || in->t->closing || in->close_after_send) {
 		inbound_close(in);
 		inbound_settle(in);
 		return;
@@ -1199,6 +1207,14 @@ void peer_transport_tick(struct peer_transport *t, uint64_t now_ms)
 	log_limit_tick(&t->auth_log, now_ms);
 	for (struct peer_inbound *in = t->inbound, *next; in; in = next) {
 		next = in->next;
+		if (in->close_after_send) {
+			/* its alert has had a handshake's time to go out */
+			if (now_ms - in->accepted_ms >= 2 * PEER_AUTH_TIMEOUT_MS) {
+				inbound_close(in);
+				inbound_settle(in);
+			}
+			continue;
+		}
 		bool tls = in->stage == IN_TLS || (in->stage == IN_FIRST && t->o.tls_ctx);
 		bool waiting = tls || in->stage == IN_RESPONSE || (in->stage == IN_FIRST && t->secret);
 		if (!waiting || in->closing || now_ms - in->accepted_ms < PEER_AUTH_TIMEOUT_MS)

@@ -140,6 +140,9 @@ struct peer_inbound {
 	struct jute_buf tls_tx;
 	size_t tls_tx_sent;
 	bool sending;
+	/* Refused while OpenSSL's alert was on its way: closed once it is
+	 * sent, so that the stranger learns why. */
+	bool close_after_send;
 };
 
 struct peer_transport_options {

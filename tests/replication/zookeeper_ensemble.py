@@ -84,7 +84,7 @@ class ZooKeeperServer(Process):
                 f"-Dzookeeper.DigestAuthenticationProvider.superDigest={self.cluster.super_digest}",
                 "-Dorg.slf4j.simpleLogger.defaultLogLevel=info",
                 "-Dorg.slf4j.simpleLogger.showDateTime=true",
-                "-cp", f"{ZOOKEEPER_JAR}:{LOGGER_JAR}",
+                "-cp", self.cluster.classpath,
                 "org.apache.zookeeper.server.quorum.QuorumPeerMain", self.config_path]
 
     def stop(self, timeout=30):
@@ -99,12 +99,13 @@ class ZooKeeperServer(Process):
 class ZooKeeperCluster:
     target = "zookeeper"
 
-    def __init__(self, workdir, n, super_digest, extra_cfg="", jvm_args=()):
+    def __init__(self, workdir, n, super_digest, extra_cfg="", jvm_args=(), classpath_extra=()):
         self.workdir = str(workdir)
         self.n = n
         self.super_digest = super_digest
         self.extra_cfg = extra_cfg      # more zoo.cfg lines (quorum.auth.*)
         self.jvm_args = list(jvm_args)  # more -D options (a JAAS file)
+        self.classpath = ":".join([ZOOKEEPER_JAR, LOGGER_JAR, *classpath_extra])
         ports = free_ports(3 * n)
         self.servers = {i: ZooKeeperServer(self, i, *ports[3 * (i - 1):3 * i])
                         for i in range(1, n + 1)}
