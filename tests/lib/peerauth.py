@@ -18,9 +18,10 @@ import hmac
 import os
 import socket
 import struct
+import time
 import zlib
 
-from harness import wait_until
+from harness import make_kazoo, stop_kazoo, wait_until
 
 RAFT_REQUEST_VOTE = 3
 PEER_PROTOCOL_VERSION = 1
@@ -141,3 +142,33 @@ def refusals(member):
     """The member's log lines that refused a peer connection."""
     return [ln for ln in member.log().splitlines() if "peer connection from" in ln
             and "refused" in ln]
+
+
+def assert_replicates(c, path):
+    """A write on c's first member is read on its second (after a sync):
+    the members reach each other through their peer ports."""
+    a, b = c.ids[0], c.ids[1]
+    zk1, zk2 = make_kazoo(c.hosts(only=[a])), make_kazoo(c.hosts(only=[b]))
+    try:
+        zk1.start(timeout=30)
+        zk2.start(timeout=30)
+        zk1.create(path, b"yes")
+        zk2.sync(path)
+        assert zk2.get(path)[0] == b"yes"
+    finally:
+        stop_kazoo([zk1, zk2])
+
+
+def assert_leader_kept_and_served(c, lid, watch_s=2.0):
+    """After strangers were refused: lid still leads for watch_s (every
+    member's view, polled), and the ensemble takes a write."""
+    end = time.monotonic() + watch_s
+    while time.monotonic() < end:
+        assert c.leader() == lid, c.describe()
+        time.sleep(0.1)
+    zk = make_kazoo(c.hosts())
+    try:
+        zk.start(timeout=30)
+        zk.create("/still-served", b"")
+    finally:
+        stop_kazoo([zk])

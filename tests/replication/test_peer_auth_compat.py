@@ -13,13 +13,12 @@ The two protocols differ (corral's is not ZooKeeper's quorum protocol); what
 is compared is what a member does with a stranger."""
 import os
 import struct
-import time
 
 import pytest
 
 from ensembles import Cluster
-from harness import stop_kazoo, make_kazoo
-from peerauth import PeerConnection, cluster_tag, request_vote_frame
+from peerauth import (PeerConnection, assert_leader_kept_and_served, assert_replicates,
+                      cluster_tag, request_vote_frame)
 import zookeeper_ensemble
 
 TARGET = os.environ.get("CORRAL_TEST_TARGET", "corrald")
@@ -89,17 +88,7 @@ def stranger_speaks(c, sid):
 
 
 def test_an_ensemble_whose_members_authenticate_each_other_replicates(ensemble3):
-    c = ensemble3
-    a, b = c.ids[0], c.ids[1]
-    zk1, zk2 = make_kazoo(c.hosts(only=[a])), make_kazoo(c.hosts(only=[b]))
-    try:
-        zk1.start(timeout=30)
-        zk2.start(timeout=30)
-        zk1.create("/authenticated", b"yes")
-        zk2.sync("/authenticated")
-        assert zk2.get("/authenticated")[0] == b"yes"
-    finally:
-        stop_kazoo([zk1, zk2])
+    assert_replicates(ensemble3, "/authenticated")
 
 
 def test_a_stranger_that_does_not_authenticate_is_closed_and_changes_no_leader(ensemble3):
@@ -109,12 +98,4 @@ def test_a_stranger_that_does_not_authenticate_is_closed_and_changes_no_leader(e
         s = stranger_speaks(c, sid)
         assert s.closed_by_server(20), f"server {sid} kept the stranger's connection open"
         s.close()
-    end = time.monotonic() + 2
-    while time.monotonic() < end:
-        assert c.leader() == lid, c.describe()
-    zk = make_kazoo(c.hosts())
-    try:
-        zk.start(timeout=30)
-        zk.create("/still-served", b"")
-    finally:
-        stop_kazoo([zk])
+    assert_leader_kept_and_served(c, lid)

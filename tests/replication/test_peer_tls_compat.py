@@ -14,15 +14,14 @@ import os
 import socket
 import ssl
 import struct
-import time
 
 import pytest
 
 import tls_pki
 import zookeeper_ensemble
 from ensembles import Cluster
-from harness import make_kazoo, stop_kazoo
-from peerauth import PeerConnection, cluster_tag, request_vote_frame
+from peerauth import (PeerConnection, assert_leader_kept_and_served, assert_replicates,
+                      cluster_tag, request_vote_frame)
 
 TARGET = os.environ.get("CORRAL_TEST_TARGET", "corrald")
 SUPER_DIGEST = "super:D/InIHSb7yEEbrWz8b9l71RjZJU="
@@ -132,17 +131,7 @@ def plaintext_stranger(c, sid):
 
 
 def test_an_ensemble_with_mutual_tls_between_its_members_replicates(ensemble3):
-    c = ensemble3
-    a, b = c.ids[0], c.ids[1]
-    zk1, zk2 = make_kazoo(c.hosts(only=[a])), make_kazoo(c.hosts(only=[b]))
-    try:
-        zk1.start(timeout=30)
-        zk2.start(timeout=30)
-        zk1.create("/over-tls", b"yes")
-        zk2.sync("/over-tls")
-        assert zk2.get("/over-tls")[0] == b"yes"
-    finally:
-        stop_kazoo([zk1, zk2])
+    assert_replicates(ensemble3, "/over-tls")
 
 
 def test_a_stranger_with_another_cas_certificate_or_plaintext_is_closed_and_changes_no_leader(
@@ -156,13 +145,4 @@ def test_a_stranger_with_another_cas_certificate_or_plaintext_is_closed_and_chan
         s = plaintext_stranger(c, sid)
         assert s.closed_by_server(20), f"server {sid} kept a plaintext stranger's connection open"
         s.close()
-    end = time.monotonic() + 2
-    while time.monotonic() < end:
-        assert c.leader() == lid, c.describe()
-        time.sleep(0.1)
-    zk = make_kazoo(c.hosts())
-    try:
-        zk.start(timeout=30)
-        zk.create("/still-served", b"")
-    finally:
-        stop_kazoo([zk])
+    assert_leader_kept_and_served(c, lid)
