@@ -154,19 +154,21 @@ static int add_to_stats(struct tree *t, const char *path, size_t len, int64_t by
 	return write_stats(t, stats, q.count + count_diff, q.bytes + bytes_diff);
 }
 
+/* The node after n in a pre-order walk of top's subtree, or NULL. */
+static struct znode *subtree_next(const struct znode *top, const struct znode *n)
+{
+	if (n->first_child)
+		return n->first_child;
+	while (n != top && !n->next_sibling)
+		n = n->parent;
+	return n == top ? NULL : n->next_sibling;
+}
+
 static void subtree_counts(const struct znode *top, int64_t *count, int64_t *bytes)
 {
-	const struct znode *n = top;
-	while (n) {
+	for (const struct znode *n = top; n; n = subtree_next(top, n)) {
 		(*count)++;
 		*bytes += n->data_len > 0 ? n->data_len : 0;
-		if (n->first_child) {
-			n = n->first_child;
-			continue;
-		}
-		while (n != top && !n->next_sibling)
-			n = n->parent;
-		n = n == top ? NULL : n->next_sibling;
 	}
 }
 
@@ -220,13 +222,14 @@ int quota_data_changed(struct tree *t, const struct znode *n, int32_t old_len)
 
 int quota_recompute(struct tree *t)
 {
+	/* Quotas live under QUOTA_ROOT only: its subtree, not the tree, is
+	 * walked (a load of millions of nodes would pay for two walks). */
+	struct znode *top = tree_lookup(t, QUOTA_ROOT, QUOTA_ROOT_LEN);
 	t->quota_count = 0;
-	tree_for_each_node(t, n) {
-		if (!is_quota_file(n, QUOTA_LIMITS_NODE))
-			continue;
-		t->quota_count++;
-	}
-	tree_for_each_node(t, n) {
+	for (struct znode *n = top; n; n = subtree_next(top, n))
+		if (is_quota_file(n, QUOTA_LIMITS_NODE))
+			t->quota_count++;
+	for (struct znode *n = top; n; n = subtree_next(top, n)) {
 		if (!is_quota_file(n, QUOTA_STATS_NODE))
 			continue;
 		int r = recount(t, n);

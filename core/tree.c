@@ -291,6 +291,20 @@ void tree_node_changed(struct tree *t, struct znode *n)
 	t->digest += n->digest;
 }
 
+void tree_digest_loaded(struct tree *t, struct znode *n)
+{
+	ASSERT(t->digest_deferred);
+	t->digest -= n->digest;
+	n->content_crc = content_crc(n);
+	n->digest = znode_digest(n);
+	t->digest += n->digest;
+}
+
+void tree_digest_resume(struct tree *t)
+{
+	t->digest_deferred = false;
+}
+
 void tree_digest_recompute(struct tree *t)
 {
 	t->digest_deferred = false;

@@ -87,8 +87,8 @@ struct znode_persisted {
 	int32_t version, child_creates, aversion;
 };
 /* Sets a node's fields to what a snapshot holds: loaders only (the digest
- * is left to tree_digest_recompute(), as the tree defers it while a
- * snapshot loads). */
+ * is left to tree_digest_loaded() or tree_digest_recompute(), as the tree
+ * defers it while a snapshot loads). */
 void tree_restore_stat(struct znode *node, const struct znode_persisted *p);
 /* Unlinks and frees a node without children. */
 void tree_remove(struct tree *t, struct znode *node);
@@ -110,9 +110,17 @@ uint32_t znode_digest(const struct znode *n);
  * the node and its parent themselves, a change made by the caller): its
  * digest and the tree's follow. */
 void tree_node_changed(struct tree *t, struct znode *n);
-/* Every node's digest and the tree's, from scratch (after a snapshot load,
- * which sets the fields directly); clears digest_deferred. */
+/* Every node's digest and the tree's, from scratch (after a load that set
+ * the fields directly); clears digest_deferred. */
 void tree_digest_recompute(struct tree *t);
+/* A loader that sets each node's fields once, whole, takes the digest node
+ * by node instead, while the node is still in the cache (a walk of a big
+ * tree afterwards is one cache miss after another): n's fields are final,
+ * its digest and the tree's follow (n's digest was 0 when tree_add made it
+ * while deferred, or counted when n was there before the load). Then
+ * tree_digest_resume() ends the deferral. */
+void tree_digest_loaded(struct tree *t, struct znode *n);
+void tree_digest_resume(struct tree *t);
 
 void znode_stat(const struct znode *node, struct zk_stat *ret);
 static inline bool znode_is_ephemeral(const struct znode *n)

@@ -277,6 +277,7 @@ static int load_node(struct node_loader *ld, const struct node_record *n)
 		node->acl = acl_ref(ld->acls[n->acl_id]);
 	}
 	tree_restore_stat(node, &n->stat);
+	tree_digest_loaded(tree, node);
 	ld->prev = node;
 	return 0;
 }
@@ -321,8 +322,9 @@ static int load_body(struct in *i, struct state *st, struct snapshot_meta *ret)
 	uint64_t acl_count = in_u64(i);
 	if (i->error || acl_count > i->len)
 		return -EBADMSG;
-	/* Nodes come with their fields set one by one: the digest is taken
-	 * once, at the end, not per node added (and per child for a parent). */
+	/* Nodes come with their fields set one by one: each node's digest is
+	 * taken once, when its last field is set (not per field, and not per
+	 * child for a parent). */
 	tree->digest_deferred = true;
 	struct acl_list **acls = calloc(acl_count ? acl_count : 1, sizeof(*acls));
 	r = acls ? 0 : -ENOMEM;
@@ -335,7 +337,10 @@ static int load_body(struct in *i, struct state *st, struct snapshot_meta *ret)
 	free(acls);
 	if (r == 0 && i->error)
 		r = -EBADMSG;
-	tree_digest_recompute(tree);
+	if (r == 0)
+		tree_digest_resume(tree);
+	else
+		tree_digest_recompute(tree);	/* consistent, for whoever frees it */
 	if (r == 0)
 		r = quota_recompute(tree);
 	if (r == 0) {

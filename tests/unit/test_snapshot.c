@@ -74,20 +74,19 @@ static void make_snap_dir(void)
 	assert_int_equal(mkdir(path, 0750), 0);
 }
 
-/* A state with /a (data "x") and a session, as a txn would leave it. */
-static void make_state(struct state *st)
+/* Applies a create of path with data at zxid, as a txn would. */
+static void create(struct state *st, const char *path, const char *data, int64_t zxid)
 {
 	static struct acl_entry open_acl[] = { { .perms = 31, .scheme = "world", .id = "anyone" } };
 	struct txn_result res[1];
 	struct txn *t = txn_new(1);
-	assert_int_equal(state_init(st, 1, 0), 0);
 	assert_non_null(t);
-	t->zxid = 5;
+	t->zxid = zxid;
 	t->ops[0].type = TXN_OP_CREATE;
-	t->ops[0].path = strdup("/a");
-	t->ops[0].path_len = 2;
-	t->ops[0].data = (uint8_t *)strdup("x");
-	t->ops[0].data_len = 1;
+	t->ops[0].path = strdup(path);
+	t->ops[0].path_len = strlen(path);
+	t->ops[0].data = (uint8_t *)strdup(data);
+	t->ops[0].data_len = (int32_t)strlen(data);
 	t->ops[0].acl = open_acl;
 	t->ops[0].acl_count = 1;
 	assert_int_equal(txn_apply(st, t, res), 0);
@@ -95,6 +94,13 @@ static void make_state(struct state *st)
 	t->ops[0].acl = NULL;
 	t->ops[0].acl_count = 0;
 	txn_free(t);
+}
+
+/* A state with /a (data "x") and a session, as a txn would leave it. */
+static void make_state(struct state *st)
+{
+	assert_int_equal(state_init(st, 1, 0), 0);
+	create(st, "/a", "x", 5);
 	static const uint8_t password[16] = "0123456789abcdef";
 	assert_non_null(session_add(&st->sessions, 0x1234, 4000, password, 0));
 }
@@ -137,6 +143,45 @@ static void test_a_snapshot_written_by_the_child_loads_back(void **state)
 	assert_int_equal(a->data_len, 1);
 	assert_memory_equal(a->data, "x", 1);
 	assert_non_null(session_lookup(&loaded.sessions, 0x1234));
+	free(got.conf);
+	state_free(&loaded);
+	state_free(&st);
+}
+
+/* The loader takes each node's digest as it loads it: the tree's digest
+ * after a load is the one the state had, and the one a walk of every
+ * node gives (nodes at several depths, data changed, the built-in ones). */
+static void test_a_loaded_snapshot_has_the_digest_of_the_state_it_was_taken_of(void **state)
+{
+	struct state st, loaded;
+	struct snapshot_meta m = { .index = 40, .term = 2, .conf_index = 1,
+				   .conf = (uint8_t *)"conf", .conf_len = 4 }, got;
+	char why[256] = "", path[64];
+	int status;
+	make_state(&st);
+	int64_t zxid = 6;
+	for (int x = 0; x < 8; x++) {
+		snprintf(path, sizeof(path), "/a/%d", x);
+		create(&st, path, path, zxid++);
+		for (int y = 0; y < 3; y++) {
+			snprintf(path, sizeof(path), "/a/%d/%d", x, y);
+			create(&st, path, "", zxid++);
+		}
+	}
+	uint64_t digest = st.tree.digest;
+	assert_int_not_equal(digest, 0);
+	pid_t pid = snapshot_start(dir, &ID, &st, &m);
+	assert_true(pid > 0);
+	assert_int_equal(wait_exit(pid, &status, 30000), 0);
+	assert_true(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+
+	assert_int_equal(state_init(&loaded, 1, 0), 0);
+	assert_int_equal(snapshot_load_newest(dir, &ID, &loaded, &got, why, sizeof(why), NULL), 0);
+	assert_int_equal(loaded.tree.nodes.count, st.tree.nodes.count);
+	assert_false(loaded.tree.digest_deferred);
+	assert_int_equal(loaded.tree.digest, digest);
+	tree_digest_recompute(&loaded.tree);
+	assert_int_equal(loaded.tree.digest, digest);
 	free(got.conf);
 	state_free(&loaded);
 	state_free(&st);
@@ -372,7 +417,9 @@ static void test_a_purge_archives_what_it_deletes(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test_setup_teardown(test_a_snapshot_written_by_the_child_loads_back, setup,
+		cmocka_unit_test_setup_teardown(test_a_snapshot_written_by_the_child_loads_back,
+						setup, teardown),
+		cmocka_unit_test_setup_teardown(test_a_loaded_snapshot_has_the_digest_of_the_state_it_was_taken_of, setup,
 						teardown),
 		cmocka_unit_test_setup_teardown(test_an_empty_snap_directory_is_no_snapshot, setup,
 						teardown),
