@@ -269,6 +269,14 @@ int commit_install_snapshot(struct commit *c, const struct raft_snapshot_metadat
 /* Asks for a snapshot of an index of at least min_index as soon as the
  * state has it (whether or not enough was logged). */
 void commit_snapshot_request(struct commit *c, uint64_t min_index);
+/* A stop's first step: when the log since the last snapshot is long
+ * enough that replaying it would slow the next start, asks for a snapshot
+ * of everything applied. Returns true while it, or one started before, is
+ * being written (the server serves on and stops once
+ * commit_snapshot_busy() is false). */
+bool commit_snapshot_before_stop(struct commit *c);
+/* A snapshot is being written (or one asked for has just been started). */
+bool commit_snapshot_busy(struct commit *c);
 /* The state diverged from the leader's: committed txns wait from now on,
  * until commit_rebuild(). */
 void commit_pause_apply(struct commit *c);

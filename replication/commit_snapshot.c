@@ -143,6 +143,15 @@ void commit_snapshot_request(struct commit *c, uint64_t min_index)
 	commit_snapshot_if_due(c, loop_now_ms());
 }
 
+/* The entries a regular snapshot waits for (commit_snapshot_if_due). */
+static uint64_t entries_due(const struct commit *c)
+{
+	uint64_t entries = c->snapshot_entries;
+	if (entries && c->state->tree.nodes.count / 2 > entries)
+		entries = c->state->tree.nodes.count / 2;
+	return entries;
+}
+
 void commit_snapshot_if_due(struct commit *c, uint64_t now_ms)
 {
 	if (c->snapshot_pid || !c->raft_ready || c->failed || c->apply_paused)
@@ -153,9 +162,7 @@ void commit_snapshot_if_due(struct commit *c, uint64_t now_ms)
 	 * fork that copies page tables), so a big tree is not rewritten every
 	 * few hundred milliseconds under load; at most two nodes written per
 	 * txn, and a restart replays at most half a tree's worth of log. */
-	uint64_t entries = c->snapshot_entries;
-	if (entries && c->state->tree.nodes.count / 2 > entries)
-		entries = c->state->tree.nodes.count / 2;
+	uint64_t entries = entries_due(c);
 	bool due = (entries && applied - c->snapshot_index >= entries) ||
 		   (c->snapshot_log_bytes &&
 		    c->wal.bytes_written - c->snapshot_bytes_mark >= c->snapshot_log_bytes);
@@ -194,6 +201,42 @@ void commit_snapshot_if_due(struct commit *c, uint64_t now_ms)
 		struct io_uring_sqe *sqe = loop_sqe(c->loop, &c->snapshot_exit_op);
 		io_uring_prep_poll_add(sqe, fd, POLLIN);
 	}
+}
+
+/* The entries since the last snapshot at which a stop writes one first:
+ * replaying fewer at the next start costs less than the snapshot. */
+#define STOP_SNAPSHOT_ENTRIES 10000
+
+bool commit_snapshot_before_stop(struct commit *c)
+{
+	if (c->snapshot_pid) {
+		/* The process would wait for it at exit anyway: serve meanwhile. */
+		log_info("a snapshot is being written: stopping once it is");
+		return true;
+	}
+	if (!c->raft_ready || c->failed || c->apply_paused)
+		return false;
+	if (c->applied_index <= c->snapshot_index ||
+	    c->applied_index - c->snapshot_index < STOP_SNAPSHOT_ENTRIES)
+		return false;
+	uint64_t since = c->applied_index - c->snapshot_index;
+	commit_snapshot_request(c, c->applied_index);
+	if (!commit_snapshot_busy(c))
+		return false;
+	log_info("%llu entries since the last snapshot: writing one before stopping, so the next "
+		 "start replays few (clients are served meanwhile)", (unsigned long long)since);
+	return true;
+}
+
+bool commit_snapshot_busy(struct commit *c)
+{
+	if (c->snapshot_pid)
+		return true;
+	/* One wanted but not started: it starts now, or it cannot (then
+	 * nothing is being written). */
+	if (c->snapshot_wanted_index)
+		commit_snapshot_if_due(c, loop_now_ms());
+	return c->snapshot_pid != 0;
 }
 
 void commit_on_snapshot_exit(struct loop_op *op, int res, uint32_t flags)

@@ -434,6 +434,8 @@ static bool leadership_handed_on(struct server *srv)
 	       now >= srv->leadership_handed_ms + srv->cfg->ensemble.election_timeout_ms;
 }
 
+static void stop_when_snapshot_written(struct server *srv);
+
 /* Once per loop turn, before waiting: commit what was prepped (which applies
  * it and queues replies), send what gathered, free closed connections. */
 static void before_wait(void *ctx)
@@ -447,6 +449,7 @@ static void before_wait(void *ctx)
 	 * that (its leader may be gone). */
 	if (srv->hold.active && !srv->stopping)
 		release_held(srv);
+	stop_when_snapshot_written(srv);
 	if (srv->handing_over && list_empty(&srv->commit.queue) && handover_ready(&srv->clients) &&
 	    leadership_handed_on(srv) &&
 	    (!srv->cfg->in_ensemble || ensemble_close(&srv->ensemble)))
@@ -724,8 +727,42 @@ static bool begin_stop(struct server *srv)
 	return true;
 }
 
+/* A stop waits for a snapshot at most this long (then it goes on; the
+ * process still lets the snapshot finish before it exits). */
+#define STOP_SNAPSHOT_WAIT_MS 30000
+
+/* Whether the stop of kind waits for a snapshot first (it is started). */
+static bool snapshot_first(struct server *srv, int kind)
+{
+	if (srv->stopping || srv->stop_after_snapshot)
+		return srv->stop_after_snapshot != STOP_NONE;
+	if (!commit_snapshot_before_stop(&srv->commit))
+		return false;
+	srv->stop_after_snapshot = kind;
+	srv->stop_snapshot_deadline_ms = loop_now_ms() + STOP_SNAPSHOT_WAIT_MS;
+	return true;
+}
+
+/* Before each wait: a stop that waited for its snapshot goes on once it
+ * is written (or failed, or took too long). */
+static void stop_when_snapshot_written(struct server *srv)
+{
+	if (!srv->stop_after_snapshot)
+		return;
+	if (commit_snapshot_busy(&srv->commit) && loop_now_ms() < srv->stop_snapshot_deadline_ms)
+		return;
+	int kind = srv->stop_after_snapshot;
+	srv->stop_after_snapshot = STOP_NONE;
+	if (kind == STOP_HANDOVER)
+		server_request_handover(srv);
+	else
+		server_request_stop(srv);
+}
+
 void server_request_stop(struct server *srv)
 {
+	if (snapshot_first(srv, STOP_PLAIN))
+		return;
 	if (!begin_stop(srv))
 		return;
 	/* Writes already prepped still commit and are answered; then each
@@ -737,7 +774,7 @@ void server_request_stop(struct server *srv)
 
 void server_request_handover(struct server *srv)
 {
-	if (srv->stopping)
+	if (srv->stopping || snapshot_first(srv, STOP_HANDOVER))
 		return;
 	/* The listening sockets outlive this process too: what connects
 	 * meanwhile waits in their backlog for the next one. */

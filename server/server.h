@@ -98,6 +98,10 @@ struct server {
 	struct __kernel_timespec timer_ts;
 	bool stopping;
 	bool handing_over;		/* stopping to hand the clients over (handover.h) */
+	/* A stop (or hand-over) asked for that waits for a snapshot first,
+	 * serving meanwhile (server_request_stop()); until this time. */
+	enum { STOP_NONE, STOP_PLAIN, STOP_HANDOVER } stop_after_snapshot;
+	uint64_t stop_snapshot_deadline_ms;
 	int *kept_listeners;		/* handing over: the listening sockets to store */
 	size_t kept_listener_count;
 	struct handover_hold hold;	/* a member's connections from the previous process */
@@ -125,7 +129,10 @@ void server_free(struct server *srv);
  * does this: the next process starts when this one has exited, and
  * freeing a big tree was a third of the wait. */
 void server_leave(struct server *srv);
-/* Stops taking clients; writes in flight finish; then the loop ends. */
+/* Stops taking clients; writes in flight finish; then the loop ends.
+ * When the log since the last snapshot is long, a snapshot is written
+ * first, the server serving as usual meanwhile, so that the next start
+ * loads it and replays little (commit_snapshot_before_stop()). */
 void server_request_stop(struct server *srv);
 
 /* Stops as server_request_stop() does, but to hand the connections over

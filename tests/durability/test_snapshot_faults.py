@@ -9,13 +9,19 @@ data directory whose snap/ is empty.
     next start removes the temp file it left.
 (b) A snapshot that failed (ENOSPC) leaves snap/ empty: startup takes that
     as no snapshot (it used to hand qsort() a NULL list: UBSan aborts).
+(c) A stop with 10,000 entries or more since the last snapshot writes one
+    first, serving meanwhile (the same fault holds its child), so the next
+    start loads it and replays nothing; a stop while a snapshot is being
+    written waits for it, serving.
 """
 import ctypes
 import os
+import re
 import signal
 
 import pytest
 
+import jute
 from harness import stop_kazoo, wait_until
 
 CONFIG = {"session": {"tick_time_ms": 200},
@@ -161,3 +167,91 @@ def test_startup_with_an_empty_snap_directory_replays_the_log(corrald, kazoo):
     assert zk.get("/e")[0] == b"before"
     stop_kazoo([zk])
     assert srv.stop() == 0
+
+
+def bulk_create(port, parent, count):
+    """count creates under parent, pipelined on one raw connection."""
+    c = jute.Client(port, timeout=60)
+    c.connect()
+    for k in range(0, count, 500):
+        n = min(500, count - k)
+        for i in range(k, k + n):
+            c.request("create", jute.create_body(f"{parent}/n{i}", b"v"))
+        for _ in range(n):
+            assert c.reply()[2] == 0
+    c.call("closeSession")
+    c.close()
+
+
+def snap_indexes(data_dir):
+    return [int(n[:-len(".snap")], 16) for n in snap_files(data_dir) if n.endswith(".snap")]
+
+
+def test_a_stop_after_a_long_log_writes_a_snapshot_first_and_serves_meanwhile(
+        corrald, kazoo, subreaper):
+    srv = corrald(name="stopsnap", config={"storage": {"snapshot_entries": 1000000}})
+    srv.start(env={"CORRAL_FAULT_SNAPSHOT_STOP": "1"})
+    zk = kazoo(srv.hosts)
+    zk.create("/s", b"s")
+    bulk_create(srv.port, "/s", 10000)
+    assert snap_indexes(srv.data_dir) == [] and children_of(srv.proc.pid) == []
+    last = zk.exists("/s").pzxid
+
+    srv.proc.send_signal(signal.SIGTERM)
+
+    def stopped_child():
+        for pid in children_of(srv.proc.pid):
+            if proc_state(pid) == "T":
+                return pid
+        return None
+    child = wait_until(stopped_child, 30, what="the stop's snapshot child (held before it publishes)")
+    subreaper.append(child)
+    # The snapshot is being written: the server still serves, writes too.
+    assert srv.running()
+    zk.create("/during", b"d")
+    assert zk.get("/during")[0] == b"d"
+    assert "writing one before stopping" in srv.log(), srv.log()
+    os.kill(child, signal.SIGCONT)
+    assert srv.wait_exit(60) == 0, srv.log()
+    stop_kazoo([zk])
+    assert max(snap_indexes(srv.data_dir)) >= last
+
+    srv.start()
+    log = srv.log()
+    assert "loaded the snapshot at index" in log, log
+    # Only /during (and its session's close) came after the snapshot.
+    replayed = re.search(r"read the log: \d+ entries, index \d+\.\.\d+, (\d+) txns", log)
+    assert replayed and int(replayed.group(1)) <= 3, log
+    zk = kazoo(srv.hosts)
+    assert len(zk.get_children("/s")) == 10000
+    assert zk.get("/during")[0] == b"d"
+    stop_kazoo([zk])
+    assert srv.stop() == 0
+
+
+def test_a_stop_while_a_snapshot_is_written_waits_for_it_and_serves_meanwhile(
+        corrald, kazoo, subreaper):
+    srv = corrald(name="stopwait", config=CONFIG)
+    srv.start(env={"CORRAL_FAULT_SNAPSHOT_STOP": "1"})
+    zk = kazoo(srv.hosts)
+    zk.create("/s", b"s")
+    for f in [zk.create_async(f"/s/n{i}", b"v") for i in range(150)]:
+        f.get(timeout=30)
+
+    def stopped_child():
+        for pid in children_of(srv.proc.pid):
+            if proc_state(pid) == "T":
+                return pid
+        return None
+    child = wait_until(stopped_child, 30, what="the snapshot child to stop before publishing")
+    subreaper.append(child)
+    srv.proc.send_signal(signal.SIGTERM)
+    wait_until(lambda: "stopping once it is" in srv.log(), 30, what="the stop to wait",
+               detail=srv.log)
+    zk.create("/during", b"d")
+    assert srv.running()
+    os.kill(child, signal.SIGCONT)
+    assert srv.wait_exit(60) == 0, srv.log()
+    stop_kazoo([zk])
+    names = snap_files(srv.data_dir)
+    assert snap_indexes(srv.data_dir) and not [n for n in names if n.endswith(".tmp")], names
