@@ -79,6 +79,14 @@ def subreaper():
     libc.prctl(PR_SET_CHILD_SUBREAPER, 0, 0, 0, 0)
 
 
+def stopped_child(srv):
+    """The snapshot child of srv held by CORRAL_FAULT_SNAPSHOT_STOP, or None."""
+    for pid in children_of(srv.proc.pid):
+        if proc_state(pid) == "T":
+            return pid
+    return None
+
+
 def exited(pid):
     """The child's wait status once it has exited (reaped here), else None."""
     try:
@@ -98,12 +106,8 @@ def test_sigkill_while_the_snapshot_child_writes_kills_it_and_restart_removes_it
     for f in futs:
         f.get(timeout=30)
 
-    def stopped_child():
-        for pid in children_of(srv.proc.pid):
-            if proc_state(pid) == "T":
-                return pid
-        return None
-    child = wait_until(stopped_child, 30, what="the snapshot child to stop before publishing")
+    child = wait_until(lambda: stopped_child(srv), 30,
+                       what="the snapshot child to stop before publishing")
     subreaper.append(child)
     temps = [n for n in snap_files(srv.data_dir) if n.endswith(".snap.tmp")]
     assert len(temps) == 1, snap_files(srv.data_dir)
@@ -199,12 +203,8 @@ def test_a_stop_after_a_long_log_writes_a_snapshot_first_and_serves_meanwhile(
 
     srv.proc.send_signal(signal.SIGTERM)
 
-    def stopped_child():
-        for pid in children_of(srv.proc.pid):
-            if proc_state(pid) == "T":
-                return pid
-        return None
-    child = wait_until(stopped_child, 30, what="the stop's snapshot child (held before it publishes)")
+    child = wait_until(lambda: stopped_child(srv), 30,
+                       what="the stop's snapshot child (held before it publishes)")
     subreaper.append(child)
     # The snapshot is being written: the server still serves, writes too.
     assert srv.running()
@@ -238,12 +238,8 @@ def test_a_stop_while_a_snapshot_is_written_waits_for_it_and_serves_meanwhile(
     for f in [zk.create_async(f"/s/n{i}", b"v") for i in range(150)]:
         f.get(timeout=30)
 
-    def stopped_child():
-        for pid in children_of(srv.proc.pid):
-            if proc_state(pid) == "T":
-                return pid
-        return None
-    child = wait_until(stopped_child, 30, what="the snapshot child to stop before publishing")
+    child = wait_until(lambda: stopped_child(srv), 30,
+                       what="the snapshot child to stop before publishing")
     subreaper.append(child)
     srv.proc.send_signal(signal.SIGTERM)
     wait_until(lambda: "stopping once it is" in srv.log(), 30, what="the stop to wait",
