@@ -32,16 +32,26 @@ static void close_segment(struct wal_reader *r)
 	r->buf_len = 0;
 }
 
-/* The segments changed: every cursor is forgotten. */
+static void free_marks(struct wal_reader *r)
+{
+	for (size_t k = 0; r->marks && k < r->seg_count; k++)
+		free(r->marks[k].v);
+	free(r->marks);
+	r->marks = NULL;
+}
+
+/* The segments changed: every cursor and mark is forgotten. */
 static void forget(struct wal_reader *r)
 {
 	close_segment(r);
 	memset(r->cursors, 0, sizeof(r->cursors));
+	free_marks(r);
 }
 
 void wal_reader_free(struct wal_reader *r)
 {
 	close_segment(r);
+	free_marks(r);
 	free(r->segs);
 	free(r->buf);
 	r->segs = NULL;
@@ -63,6 +73,8 @@ static int find_segment(struct wal_reader *r, int dir_fd, uint64_t layout, uint6
 		if (!r->segs && !(r->segs = malloc(sizeof(*r->segs))))
 			return -ENOMEM;
 		r->layout = layout;
+		/* Marks only save reading: without them, reads start further back. */
+		r->marks = calloc(r->seg_count ? r->seg_count : 1, sizeof(*r->marks));
 	}
 	size_t lo = 0, hi = r->seg_count;	/* the answer is before hi */
 	while (lo < hi) {
@@ -101,6 +113,43 @@ static int window(struct wal_reader *r, uint64_t off, size_t need)
 	return 0;
 }
 
+/* Cursor c is at the start of a record: noted when it is a mark's place
+ * past the segment's last mark. */
+static void note_mark(struct wal_reader *r, const struct wal_cursor *c)
+{
+	if (!r->marks || (c->next_index - r->segs[c->seg].first_index) % WAL_READER_MARK_EVERY)
+		return;
+	struct wal_marks *m = &r->marks[c->seg];
+	if (m->n && m->v[m->n - 1].index >= c->next_index)
+		return;
+	if (m->n == m->cap) {
+		size_t cap = m->cap ? m->cap * 2 : 16;
+		struct wal_mark *v = realloc(m->v, cap * sizeof(*v));
+		if (!v)
+			return;
+		m->v = v;
+		m->cap = cap;
+	}
+	m->v[m->n++] = (struct wal_mark){ .index = c->next_index, .off = c->next_off };
+}
+
+/* The last mark of segment k at or before index, or NULL. */
+static const struct wal_mark *mark_before(const struct wal_reader *r, size_t k, uint64_t index)
+{
+	if (!r->marks)
+		return NULL;
+	const struct wal_marks *m = &r->marks[k];
+	size_t lo = 0, hi = m->n;	/* the answer is before hi */
+	while (lo < hi) {
+		size_t mid = lo + (hi - lo) / 2;
+		if (m->v[mid].index <= index)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	return lo ? &m->v[lo - 1] : NULL;
+}
+
 /* Reads the record at cursor c (in the open segment); fills ret when it is
  * index's. */
 static int read_record(struct wal_reader *r, struct wal_cursor *c, uint64_t index,
@@ -122,6 +171,7 @@ static int read_record(struct wal_reader *r, struct wal_cursor *c, uint64_t inde
 	if (!wal_record_intact(r->buf, r->buf_len, at) ||
 	    load_be64(r->buf + at + 8) != c->next_index)
 		return -EBADMSG;
+	note_mark(r, c);
 	if (c->next_index == index) {
 		uint32_t len = load_be32(r->buf + at + 36);
 		ret->term = load_be64(r->buf + at + 16);
@@ -139,9 +189,10 @@ static int read_record(struct wal_reader *r, struct wal_cursor *c, uint64_t inde
 }
 
 /* The cursor to read index with: the furthest one in segment k not past
- * it, else one at k's first record. One that must read on to get there
- * stays where it is (another follower's place): a copy, in the cursor used
- * least recently, reads on instead. */
+ * it, else (or when a mark is further) one at the last mark before it, or
+ * at k's first record. One that must read on to get there stays where it
+ * is (another follower's place): a copy, in the cursor used least
+ * recently, reads on instead. */
 static struct wal_cursor *cursor_for(struct wal_reader *r, size_t k, uint64_t index)
 {
 	struct wal_cursor *best = NULL, *oldest = NULL;
@@ -154,11 +205,12 @@ static struct wal_cursor *cursor_for(struct wal_reader *r, size_t k, uint64_t in
 	for (size_t i = 0; i < WAL_READER_CURSORS; i++)
 		if (&r->cursors[i] != best && (!oldest || r->cursors[i].used < oldest->used))
 			oldest = &r->cursors[i];
-	if (!best) {
+	const struct wal_mark *m = mark_before(r, k, index);
+	if (!best || (m && m->index > best->next_index)) {
 		best = oldest;
 		best->seg = k;
-		best->next_index = r->segs[k].first_index;
-		best->next_off = WAL_SEGMENT_HEADER_BYTES;
+		best->next_index = m ? m->index : r->segs[k].first_index;
+		best->next_off = m ? m->off : WAL_SEGMENT_HEADER_BYTES;
 	} else if (best->next_index < index) {
 		*oldest = *best;
 		best = oldest;

@@ -310,6 +310,22 @@ static void test_two_readers_far_apart_each_read_on_from_their_place(void **stat
 	assert_int_equal(W.reader.records_passed, passed);
 }
 
+/* An index before every cursor is read from the nearest mark before it,
+ * not from its segment's first record: at most WAL_READER_MARK_EVERY
+ * records are passed on the way, wherever it is in the segment. */
+static void test_an_index_behind_every_cursor_is_read_from_the_mark_before_it(void **state)
+{
+	uint64_t last = 3 * WAL_READER_MARK_EVERY + 50;
+	append(2, last, 1, 100);
+	settle(last);
+	assert_read(last, 1, 100);	/* one cursor reads the segment through */
+	for (uint64_t i = last - 1; i > last - 40; i -= 13) {
+		uint64_t passed = W.reader.records_passed;
+		assert_read(i, 1, 100);	/* behind it: from a mark */
+		assert_true(W.reader.records_passed - passed < WAL_READER_MARK_EVERY);
+	}
+}
+
 /* After a cut, the index cut reads as the leader's entry that replaced it,
  * even with the reader's cursor past it in a segment since deleted; after
  * a purge, an index of a purged segment is gone. */
@@ -370,6 +386,8 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_entries_are_read_back_by_index_across_segments,
 						setup, teardown),
 		cmocka_unit_test_setup_teardown(test_two_readers_far_apart_each_read_on_from_their_place,
+						setup, teardown),
+		cmocka_unit_test_setup_teardown(test_an_index_behind_every_cursor_is_read_from_the_mark_before_it,
 						setup, teardown),
 		cmocka_unit_test_setup_teardown(test_reads_follow_a_cut_and_a_purge, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_a_damaged_record_reads_as_damaged, setup, teardown),
