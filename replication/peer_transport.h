@@ -223,3 +223,13 @@ void peer_transport_tick(struct peer_transport *t, uint64_t now_ms);
 /* Closes every connection and the listener. Returns true once every ring
  * operation has completed (run the loop until it does), then frees. */
 bool peer_transport_close(struct peer_transport *t);
+
+/* Shared by the transport's own files (peer_transport.c, the outgoing
+ * connections; peer_inbound.c, the incoming ones) only: */
+struct peer *peer_transport_find(struct peer_transport *t, raft_id id);
+/* Accepts on t->listen_fd (again, once a multishot accept ended). */
+void peer_inbound_accept(struct peer_transport *t);
+/* Refuses the incoming connections that took too long to authenticate,
+ * and closes those whose alert has had its time to go out. */
+void peer_inbound_tick(struct peer_transport *t, uint64_t now_ms);
+void peer_inbound_close_all(struct peer_transport *t);
