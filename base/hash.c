@@ -40,9 +40,19 @@ uint64_t hash_bytes(const struct hash_key *key, const void *p, size_t len)
 		SIPROUND();
 		v0 ^= m;
 	}
-	uint64_t t = 0;
-	memcpy(&t, in + whole, len - whole);
-	b |= t;
+	/* The last 0-7 bytes, little-endian, without a call to memcpy of a
+	 * length only known here (a third of a short path's hash). */
+	const unsigned char *tail = in + whole;
+	switch (len & 7) {
+	case 7: b |= (uint64_t)tail[6] << 48; /* fall through */
+	case 6: b |= (uint64_t)tail[5] << 40; /* fall through */
+	case 5: b |= (uint64_t)tail[4] << 32; /* fall through */
+	case 4: b |= (uint64_t)tail[3] << 24; /* fall through */
+	case 3: b |= (uint64_t)tail[2] << 16; /* fall through */
+	case 2: b |= (uint64_t)tail[1] << 8; /* fall through */
+	case 1: b |= (uint64_t)tail[0]; break;
+	case 0: break;
+	}
 	v3 ^= b;
 	SIPROUND();
 	v0 ^= b;
