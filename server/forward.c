@@ -114,8 +114,7 @@ static int send_one(struct forwarder *f, struct request *rq)
 bool forward_leader_usable(struct forwarder *f)
 {
 	raft_id leader = commit_leader(f->commit);
-	return leader && !f->orphaned_by &&
-	       !(leader == f->drained && raft_current_term(&f->commit->raft) == f->drained_term);
+	return leader && !f->orphaned_by && leader != f->drained;
 }
 
 int forward_park(struct forwarder *f, struct request *rq)

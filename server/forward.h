@@ -50,8 +50,9 @@ struct forwarder {
 	 * leader said so, FORWARD_DRAINED): a leader change leaves them
 	 * waiting; by certain_index applied they are all back. */
 	uint64_t certain_seq, certain_index;
-	raft_id drained;		/* a leader refusing, in drained_term */
-	uint64_t drained_term;
+	/* The leader, draining: nothing more is sent to it (until another
+	 * leads, or none). */
+	raft_id drained;
 	/* The leader the requests above certain_seq were sent to, no longer
 	 * this server's: until orphan_deadline_ms it may tell their fate. */
 	raft_id orphaned_by;

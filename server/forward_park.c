@@ -6,11 +6,6 @@
 #include "log.h"
 #include "request.h"
 
-static uint64_t current_term(struct forwarder *f)
-{
-	return raft_current_term(&f->commit->raft);
-}
-
 /* Whether a waiting request's fate depends on the leader it was sent to. */
 static bool has_uncertain(const struct forwarder *f)
 {
@@ -20,12 +15,11 @@ static bool has_uncertain(const struct forwarder *f)
 
 void forward_refused(struct forwarder *f, raft_id from, uint64_t seq)
 {
+	log_info("DBG refused by %llu seq %llu", (unsigned long long)from, (unsigned long long)seq);
 	/* A leader refuses from its first refusal on (it drains): nothing
-	 * more is sent to it in this term. */
-	if (from != f->commit->self) {
+	 * more is sent to it. */
+	if (from != f->commit->self)
 		f->drained = from;
-		f->drained_term = current_term(f);
-	}
 	list_for_each(&f->waiting, n) {
 		struct request *rq = list_entry(n, struct request, fwd_node);
 		if (rq->forward_seq > seq)
@@ -44,6 +38,7 @@ void forward_refused(struct forwarder *f, raft_id from, uint64_t seq)
  * is committed, up to raft index index; the rest it never logs. */
 static void drained(struct forwarder *f, raft_id from, uint64_t seq, uint64_t index)
 {
+	log_info("DBG drained from %llu seq %llu index %llu leader %llu orphaned %llu certain %llu waiting %zu parked %zu", (unsigned long long)from, (unsigned long long)seq, (unsigned long long)index, (unsigned long long)commit_leader(f->commit), (unsigned long long)f->orphaned_by, (unsigned long long)f->certain_seq, f->waiting.length, f->parked.length);
 	if (from != commit_leader(f->commit) && from != f->orphaned_by)
 		return;
 	if (seq > f->certain_seq)
@@ -61,10 +56,8 @@ static void drained(struct forwarder *f, raft_id from, uint64_t seq, uint64_t in
 	}
 	if (from == f->orphaned_by)
 		f->orphaned_by = 0;
-	if (from == commit_leader(f->commit)) {
+	if (from == commit_leader(f->commit))
 		f->drained = from;
-		f->drained_term = current_term(f);
-	}
 	forward_flush(f);
 }
 
@@ -85,10 +78,14 @@ bool forward_receive(struct forwarder *f, const struct peer_frame *fr)
 
 void forward_leader_changed(struct forwarder *f, raft_id old, uint64_t now_ms)
 {
+	log_info("DBG leader changed from %llu to %llu uncertain %d waiting %zu first %llu last %llu certain %llu", (unsigned long long)old, (unsigned long long)commit_leader(f->commit), has_uncertain(f), f->waiting.length, f->waiting.length ? (unsigned long long)list_first_entry(&f->waiting, struct request, fwd_node)->forward_seq : 0ull, f->waiting.length ? (unsigned long long)list_entry(list_last(&f->waiting), struct request, fwd_node)->forward_seq : 0ull, (unsigned long long)f->certain_seq);
+	raft_id leader = commit_leader(f->commit);
 	if (old && !f->orphaned_by && has_uncertain(f)) {
 		f->orphaned_by = old;
 		f->orphan_deadline_ms = now_ms + f->cfg->ensemble.election_timeout_ms;
 	}
+	if (leader != f->drained)
+		f->drained = 0;	/* a draining leader refuses again if it leads again */
 	forward_flush(f);
 }
 
