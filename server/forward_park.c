@@ -15,7 +15,6 @@ static bool has_uncertain(const struct forwarder *f)
 
 void forward_refused(struct forwarder *f, raft_id from, uint64_t seq)
 {
-	log_info("DBG refused by %llu seq %llu", (unsigned long long)from, (unsigned long long)seq);
 	/* A leader refuses from its first refusal on (it drains): nothing
 	 * more is sent to it. */
 	if (from != f->commit->self)
@@ -38,7 +37,6 @@ void forward_refused(struct forwarder *f, raft_id from, uint64_t seq)
  * is committed, up to raft index index; the rest it never logs. */
 static void drained(struct forwarder *f, raft_id from, uint64_t seq, uint64_t index)
 {
-	log_info("DBG drained from %llu seq %llu index %llu leader %llu orphaned %llu certain %llu waiting %zu parked %zu", (unsigned long long)from, (unsigned long long)seq, (unsigned long long)index, (unsigned long long)commit_leader(f->commit), (unsigned long long)f->orphaned_by, (unsigned long long)f->certain_seq, f->waiting.length, f->parked.length);
 	if (from != commit_leader(f->commit) && from != f->orphaned_by)
 		return;
 	if (seq > f->certain_seq)
@@ -78,7 +76,6 @@ bool forward_receive(struct forwarder *f, const struct peer_frame *fr)
 
 void forward_leader_changed(struct forwarder *f, raft_id old, uint64_t now_ms)
 {
-	log_info("DBG leader changed from %llu to %llu uncertain %d waiting %zu first %llu last %llu certain %llu", (unsigned long long)old, (unsigned long long)commit_leader(f->commit), has_uncertain(f), f->waiting.length, f->waiting.length ? (unsigned long long)list_first_entry(&f->waiting, struct request, fwd_node)->forward_seq : 0ull, f->waiting.length ? (unsigned long long)list_entry(list_last(&f->waiting), struct request, fwd_node)->forward_seq : 0ull, (unsigned long long)f->certain_seq);
 	raft_id leader = commit_leader(f->commit);
 	if (old && !f->orphaned_by && has_uncertain(f)) {
 		f->orphaned_by = old;
