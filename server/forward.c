@@ -97,8 +97,11 @@ static int send_one(struct forwarder *f, struct request *rq)
 	int r;
 	if (leader == f->commit->self) {
 		/* This server was just elected and is not ready for writes yet:
-		 * the request waits here as if it came from a follower. */
+		 * the request waits here as if it came from a follower (a parked
+		 * one sent once it is ready is prepped at once, in order). */
 		r = forward_leader_hold(f->leader, leader, rq->fwd_body, rq->fwd_len);
+		if (r == 0 && commit_can_prep(f->commit))
+			forward_leader_release(f->leader);
 	} else {
 		r = ensemble_send_frame(f->ensemble, leader, PEER_FRAME_FORWARD, rq->fwd_body,
 					rq->fwd_len);
@@ -171,7 +174,7 @@ int forward_request(struct forwarder *f, struct conn *c, struct request *rq, int
 			       (c->session ? c->session->timeout_ms : timeout_ms);
 	if (forward_leader_usable(f) && list_empty(&f->parked)) {
 		r = send_one(f, rq);
-		if (r == 0 || r == -ENOMEM)
+		if (r == 0 || r == -ENOMEM || r == -EMSGSIZE)
 			return r;
 	}
 	r = forward_park(f, rq);
