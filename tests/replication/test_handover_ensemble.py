@@ -58,10 +58,9 @@ def ensemble(tmp_path):
     assert cluster.sanitizer_reports() == [], cluster.log_report()
 
 
-class Writer:
-    """A kazoo client pinned to one member, with a session, an ephemeral
-    and a watch, writing in a loop; it records every acknowledged write
-    and every connection state change."""
+class Pinned:
+    """A kazoo client pinned to one member, recording every connection
+    state change; run() loops in a thread of its own once started."""
 
     def __init__(self, cluster, sid):
         self.sid = sid
@@ -71,13 +70,25 @@ class Writer:
         self.zk.start(30)
         self.states.clear()
         self.session = self.zk.client_id[0]
+        self.stop = threading.Event()
+        self.thread = threading.Thread(target=self.run, daemon=True)
+
+    def finish(self):
+        self.stop.set()
+        self.thread.join(30)
+
+
+class Writer(Pinned):
+    """With a session, an ephemeral and a watch, writing in a loop; it
+    records every acknowledged write."""
+
+    def __init__(self, cluster, sid):
+        super().__init__(cluster, sid)
         self.zk.create(f"/eph-{sid}", b"e", ephemeral=True)
         self.zk.ensure_path(f"/w-{sid}")
         self.events = []
         self.zk.get(f"/w-{sid}", watch=self.events.append)
         self.acked, self.failed = [], []
-        self.stop = threading.Event()
-        self.thread = threading.Thread(target=self.run, daemon=True)
         self.thread.start()
 
     def run(self):
@@ -90,10 +101,6 @@ class Writer:
                 self.failed.append((path, repr(e)))
                 time.sleep(0.05)
             i += 1
-
-    def finish(self):
-        self.stop.set()
-        self.thread.join(30)
 
 
 def restart(cluster, sid):
@@ -150,23 +157,16 @@ def test_a_rolling_restart_under_load_keeps_every_client_and_every_write(ensembl
     harness.stop_kazoo([changer] + [w.zk for w in writers.values()])
 
 
-class Pipeliner:
-    """A kazoo client pinned to one member keeping `depth` sequential
-    creates in flight (async), each followed on the same connection by a
-    read of the node it creates: the read must see it."""
+class Pipeliner(Pinned):
+    """Keeping `depth` sequential creates in flight (async), each batch
+    followed on the same connection by a read of the nodes it creates:
+    the read must see them."""
 
     def __init__(self, cluster, sid, depth=8):
-        self.sid = sid
-        self.zk = harness.make_kazoo(cluster[sid].client_addr, timeout=10)
-        self.states = []
-        self.zk.add_listener(lambda st: self.states.append(str(st)))
-        self.zk.start(30)
-        self.states.clear()
+        super().__init__(cluster, sid)
         self.zk.ensure_path(f"/p-{sid}")
         self.acked, self.failed, self.unseen = [], [], []
-        self.stop = threading.Event()
         self.depth = depth
-        self.thread = threading.Thread(target=self.run, daemon=True)
         self.thread.start()
 
     def run(self):
@@ -185,10 +185,6 @@ class Pipeliner:
                 self.unseen += [p for p in self.acked[-len(batch):] if p not in seen]
             except KazooException as e:
                 self.failed.append(repr(e))
-
-    def finish(self):
-        self.stop.set()
-        self.thread.join(30)
 
 
 def test_a_leader_restart_under_pipelined_writes_loses_nothing(ensemble):
