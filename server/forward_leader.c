@@ -307,9 +307,13 @@ void forward_leader_drain(struct forward_leader *fl)
 	if (fl->draining)
 		return;
 	fl->draining = true;
-	struct list_node *n;
-	while ((n = list_pop_front(&fl->held))) {
+	/* This server's own stay: its writes are answered before it hands
+	 * over, as those it prepped itself. */
+	list_for_each_safe(&fl->held, n, next) {
 		struct held_frame *h = list_entry(n, struct held_frame, node);
+		if (h->from == fl->commit->self)
+			continue;
+		list_remove(&fl->held, n);
 		refuse(fl, h->from, h->body, h->len);
 		free(h);
 	}

@@ -78,8 +78,8 @@ void forward_leader_release(struct forward_leader *fl);
  * of the new leader and fail the requests; this server's own, never
  * prepped, go to own_refused). */
 void forward_leader_drop(struct forward_leader *fl);
-/* A planned step-down begins: nothing more is prepped; held frames and
- * every FORWARD frame from now on are refused. */
+/* A planned step-down begins: nothing more of the others' is prepped;
+ * their held frames and every FORWARD frame from now on are refused. */
 void forward_leader_drain(struct forward_leader *fl);
 /* Everything prepped is applied: each member hears FORWARD_DRAINED. */
 void forward_leader_announce_drained(struct forward_leader *fl);
