@@ -55,8 +55,10 @@ static void note_taken(struct forward_leader *fl, raft_id from, uint64_t seq)
 			return;
 		}
 	struct forward_taken *t = realloc(fl->taken, (fl->taken_count + 1) * sizeof(*t));
-	if (!t)
-		return;	/* its DRAINED says 0: the member fails them as before */
+	if (!t) {
+		fl->untracked = true;	/* no DRAINED: the members fail them as before */
+		return;
+	}
 	fl->taken = t;
 	fl->taken[fl->taken_count++] = (struct forward_taken){ .from = from, .seq = seq };
 }
@@ -322,6 +324,8 @@ void forward_leader_drain(struct forward_leader *fl)
 void forward_leader_announce_drained(struct forward_leader *fl)
 {
 	const struct raft_configuration *conf = &fl->commit->raft.configuration;
+	if (fl->untracked)
+		return;	/* a member's "0" would have it send again what was logged */
 	for (unsigned i = 0; i < conf->n; i++) {
 		raft_id id = conf->servers[i].id;
 		uint64_t seq = 0;

@@ -52,6 +52,7 @@ struct forward_leader {
 	bool draining;			/* handing over: nothing more is prepped */
 	struct forward_taken *taken;	/* per member that forwarded */
 	size_t taken_count;
+	bool untracked;			/* out of memory noting one: no DRAINED */
 	/* this server's own held requests, dropped unprepped (forward_park.h) */
 	void (*own_refused)(void *ctx, uint64_t seq);
 	void *ctx;
