@@ -40,6 +40,8 @@ enum peer_frame_type {
 	PEER_FRAME_COMMIT = PEER_FRAME_CORRAL + 4,		/* the leader's commit index (ensemble.c) */
 	PEER_FRAME_DIGEST = PEER_FRAME_CORRAL + 5,		/* the leader's tree digest (digest_check) */
 	PEER_FRAME_REBUILD = PEER_FRAME_CORRAL + 6,		/* a diverged follower asks (digest_check) */
+	PEER_FRAME_FORWARD_REFUSED = PEER_FRAME_CORRAL + 7,	/* not logged: send it on (forward) */
+	PEER_FRAME_FORWARD_DRAINED = PEER_FRAME_CORRAL + 8,	/* a leader stepping down (forward) */
 };
 
 /* A frame whose header checked out; body points into the buffer decoded. */

@@ -94,7 +94,8 @@ static int forward_one(struct request_path *p, struct conn *c, struct request *r
 	}
 	rq->state = REQUEST_IN_FLIGHT;
 	if (forward_request(p->forwarder, c, rq, rq->op, body, len, 0) < 0) {
-		conn_close(c, LOG_INFO, "no leader to send its write to; the client tries again");
+		conn_close(c, LOG_INFO, "no room to send or park its write (out of memory, or too "
+			   "many wait for a leader); the client tries again");
 		return -ECONNABORTED;
 	}
 	return 0;

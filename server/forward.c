@@ -5,6 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "bytes.h"
 #include "conn.h"
 #include "log.h"
 #include "membership.h"
@@ -12,12 +13,17 @@
 #include "session.h"
 #include "sockaddr.h"
 
+/* What may wait parked, all connections together. */
+#define PARKED_MAX 16384
+#define PARKED_BYTES_MAX (64u << 20)
+
 void forwarder_init(struct forwarder *f, struct commit *commit, struct ensemble *ensemble,
 		    struct forward_leader *leader, struct clients *clients,
 		    const struct server_config *cfg)
 {
 	memset(f, 0, sizeof(*f));
 	list_init(&f->waiting);
+	list_init(&f->parked);
 	f->commit = commit;
 	f->ensemble = ensemble;
 	f->leader = leader;
@@ -35,28 +41,31 @@ static void list_waiting(struct forwarder *f, struct request *rq)
 	struct list_node *last = list_last(&f->waiting);
 	ASSERT(!last || list_entry(last, struct request, fwd_node)->forward_seq < rq->forward_seq);
 	list_push_back(&f->waiting, &rq->fwd_node);
-	rq->forwarded = true;
 }
 
 void forward_unlist(struct forwarder *f, struct request *rq)
 {
 	/* Listed until its answer is matched (forward_match); a matched one
 	 * is no longer on the list, though it still completes as forwarded. */
-	if (list_linked(&rq->fwd_node))
+	if (!list_linked(&rq->fwd_node))
+		return;
+	if (rq->parked) {
+		list_remove(&f->parked, &rq->fwd_node);
+		f->parked_bytes -= rq->fwd_len;
+		rq->parked = false;
+	} else {
 		list_remove(&f->waiting, &rq->fwd_node);
+	}
 }
 
-int forward_request(struct forwarder *f, struct conn *c, struct request *rq, int32_t op,
-		    const uint8_t *body, uint32_t len, uint32_t timeout_ms)
+/* rq's FORWARD body, its number left to patch when it is sent. */
+static int encode(struct conn *c, struct request *rq, int32_t op, const uint8_t *body,
+		  uint32_t len, uint32_t timeout_ms)
 {
-	raft_id leader = commit_leader(f->commit);
-	if (!leader)
-		return -EAGAIN;
 	struct jute_buf b = { 0 };
-	uint64_t seq = ++f->next_seq;
 	char peer[96];
 	sockaddr_text(&c->auth.peer, peer, sizeof(peer));
-	jute_write_long(&b, (int64_t)seq);
+	jute_write_long(&b, 0);		/* seq, patched */
 	jute_write_long(&b, c->session ? c->session->id : 0);
 	jute_write_int(&b, op);
 	jute_write_int(&b, (int32_t)timeout_ms);
@@ -68,21 +77,110 @@ int forward_request(struct forwarder *f, struct conn *c, struct request *rq, int
 		jute_write_string(&b, c->auth.ids[i].id, (int32_t)strlen(c->auth.ids[i].id));
 	}
 	jute_write_buffer(&b, body, (int32_t)len);
-	int r = -ENOMEM;
-	if (!b.error && leader == f->commit->self) {
-		/* This server was just elected and is not ready for writes yet:
-		 * the request waits here as if it came from a follower. */
-		r = forward_leader_hold(f->leader, leader, b.data, b.len);
-	} else if (!b.error) {
-		r = ensemble_send_frame(f->ensemble, leader, PEER_FRAME_FORWARD, b.data, b.len);
+	if (b.error) {
+		jute_buf_free(&b);
+		return -ENOMEM;
 	}
-	jute_buf_free(&b);
+	rq->fwd_body = b.data;		/* taken */
+	rq->fwd_len = (uint32_t)b.len;
+	return 0;
+}
+
+/* Sends rq under a new number and lists it as waiting. */
+static int send_one(struct forwarder *f, struct request *rq)
+{
+	raft_id leader = commit_leader(f->commit);
+	if (!leader)
+		return -EAGAIN;
+	uint64_t seq = ++f->next_seq;
+	store_be64(rq->fwd_body, seq);
+	int r;
+	if (leader == f->commit->self) {
+		/* This server was just elected and is not ready for writes yet:
+		 * the request waits here as if it came from a follower (a parked
+		 * one sent once it is ready is prepped at once, in order). */
+		r = forward_leader_hold(f->leader, leader, rq->fwd_body, rq->fwd_len);
+		if (r == 0 && commit_can_prep(f->commit))
+			forward_leader_release(f->leader);
+	} else {
+		r = ensemble_send_frame(f->ensemble, leader, PEER_FRAME_FORWARD, rq->fwd_body,
+					rq->fwd_len);
+	}
 	if (r < 0)
 		return r;
 	rq->forward_seq = seq;
 	list_waiting(f, rq);
 	f->forwarded++;
 	return 0;
+}
+
+bool forward_leader_usable(struct forwarder *f)
+{
+	raft_id leader = commit_leader(f->commit);
+	return leader && !f->orphaned_by && leader != f->drained;
+}
+
+int forward_park(struct forwarder *f, struct request *rq)
+{
+	if (f->parked.length >= PARKED_MAX || f->parked_bytes + rq->fwd_len > PARKED_BYTES_MAX)
+		return -EAGAIN;
+	/* One sent before keeps its place among those sent (by number),
+	 * ahead of every one never sent. */
+	struct list_node *at = &f->parked.head;
+	if (rq->forward_seq) {
+		list_for_each(&f->parked, n) {
+			struct request *o = list_entry(n, struct request, fwd_node);
+			if (!o->forward_seq || o->forward_seq > rq->forward_seq) {
+				at = n;
+				break;
+			}
+		}
+	}
+	list_link_between(&f->parked, at->prev, &rq->fwd_node, at);
+	f->parked_bytes += rq->fwd_len;
+	rq->parked = true;
+	f->parked_total++;
+	return 0;
+}
+
+void forward_flush(struct forwarder *f)
+{
+	struct request *rq;
+	while (forward_leader_usable(f) &&
+	       (rq = list_first_entry(&f->parked, struct request, fwd_node))) {
+		forward_unlist(f, rq);
+		int r = send_one(f, rq);
+		if (r < 0) {
+			/* first again, where it was */
+			list_push_front(&f->parked, &rq->fwd_node);
+			f->parked_bytes += rq->fwd_len;
+			rq->parked = true;
+			if (r == -ENOMEM)
+				log_warning("out of memory sending a parked request to the leader; "
+					    "tried again later");
+			return;
+		}
+	}
+}
+
+int forward_request(struct forwarder *f, struct conn *c, struct request *rq, int32_t op,
+		    const uint8_t *body, uint32_t len, uint32_t timeout_ms)
+{
+	int r = encode(c, rq, op, body, len, timeout_ms);
+	if (r < 0)
+		return r;
+	rq->forwarded = true;
+	rq->park_deadline_ms = f->clients->hub.now_ms +
+			       (c->session ? c->session->timeout_ms : timeout_ms);
+	if (forward_leader_usable(f) && list_empty(&f->parked)) {
+		r = send_one(f, rq);
+		if (r == 0 || r == -ENOMEM || r == -EMSGSIZE)
+			return r;
+	}
+	r = forward_park(f, rq);
+	if (r == 0)
+		forward_flush(f);
+	return r;
 }
 
 static void close_waiting(struct request *rq, const char *why)
@@ -92,14 +190,27 @@ static void close_waiting(struct request *rq, const char *why)
 		conn_close(c, LOG_INFO, why);	/* drops its queue, rq with it */
 }
 
-void forward_fail_all(struct forwarder *f, const char *why)
+void forward_fail_above(struct forwarder *f, uint64_t seq, const char *why)
 {
-	struct request *rq;
-	while ((rq = list_first_entry(&f->waiting, struct request, fwd_node))) {
+	struct list_node *n;
+	while ((n = list_last(&f->waiting)) &&
+	       list_entry(n, struct request, fwd_node)->forward_seq > seq) {
+		struct request *rq = list_entry(n, struct request, fwd_node);
 		forward_unlist(f, rq);
 		f->lost++;
 		close_waiting(rq, why);
 	}
+}
+
+void forward_fail_all(struct forwarder *f, const char *why)
+{
+	struct request *rq;
+	forward_fail_above(f, 0, why);
+	while ((rq = list_first_entry(&f->parked, struct request, fwd_node))) {
+		forward_unlist(f, rq);
+		close_waiting(rq, why);
+	}
+	f->orphaned_by = 0;
 }
 
 void forward_match(struct forwarder *f, struct txn *t)

@@ -5,6 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "bytes.h"
 #include "log.h"
 #include "proto.h"
 #include "session.h"
@@ -32,7 +33,7 @@ struct forwarded {
 
 void forward_leader_init(struct forward_leader *fl, struct prep *prep, struct state *state,
 			 struct commit *commit, struct membership *membership,
-			 const struct server_config *cfg)
+			 struct ensemble *ensemble, const struct server_config *cfg)
 {
 	memset(fl, 0, sizeof(*fl));
 	list_init(&fl->held);
@@ -40,7 +41,26 @@ void forward_leader_init(struct forward_leader *fl, struct prep *prep, struct st
 	fl->state = state;
 	fl->commit = commit;
 	fl->membership = membership;
+	fl->ensemble = ensemble;
 	fl->cfg = cfg;
+}
+
+/* Notes seq as the last request of from this leader took (FORWARD_DRAINED
+ * tells it). Frames of one member come in its order: seq only grows. */
+static void note_taken(struct forward_leader *fl, raft_id from, uint64_t seq)
+{
+	for (size_t i = 0; i < fl->taken_count; i++)
+		if (fl->taken[i].from == from) {
+			fl->taken[i].seq = seq;
+			return;
+		}
+	struct forward_taken *t = realloc(fl->taken, (fl->taken_count + 1) * sizeof(*t));
+	if (!t) {
+		fl->untracked = true;	/* no DRAINED: the members fail them as before */
+		return;
+	}
+	fl->taken = t;
+	fl->taken[fl->taken_count++] = (struct forward_taken){ .from = from, .seq = seq };
 }
 
 /* Decodes a FORWARD body. Returns 0 (ret->ids to free with
@@ -161,6 +181,7 @@ static void prep_forwarded(struct forward_leader *fl, raft_id from, const uint8_
 		return;
 	}
 	fl->received++;
+	note_taken(fl, from, fw.seq);
 	struct prep_refusal no;
 	struct txn *t;
 	int64_t now = loop_wall_ms();
@@ -206,6 +227,21 @@ static void receive_touch(struct forward_leader *fl, const uint8_t *body, size_t
 	}
 }
 
+/* A FORWARD frame this leader never prepped and never will: its sender
+ * sends it to the next leader. */
+static void refuse(struct forward_leader *fl, raft_id from, const uint8_t *body, size_t len)
+{
+	if (len < 8)
+		return;
+	fl->refused++;
+	if (from == fl->commit->self) {
+		if (fl->own_refused)
+			fl->own_refused(fl->ctx, load_be64(body));
+		return;
+	}
+	ensemble_send_frame(fl->ensemble, from, PEER_FRAME_FORWARD_REFUSED, body, 8);
+}
+
 int forward_leader_hold(struct forward_leader *fl, raft_id from, const uint8_t *body, size_t len)
 {
 	struct held_frame *h = calloc(1, sizeof(*h) + len);
@@ -222,7 +258,9 @@ void forward_leader_receive(struct forward_leader *fl, const struct peer_frame *
 {
 	switch (f->type) {
 	case PEER_FRAME_FORWARD:
-		if (commit_can_prep(fl->commit))
+		if (fl->draining)
+			refuse(fl, f->from, f->body, f->body_len);
+		else if (commit_can_prep(fl->commit))
 			prep_forwarded(fl, f->from, f->body, f->body_len);
 		else if (commit_state(fl->commit) == RAFT_LEADER &&
 			 forward_leader_hold(fl, f->from, f->body, f->body_len) < 0)
@@ -254,6 +292,61 @@ void forward_leader_release(struct forward_leader *fl)
 void forward_leader_drop(struct forward_leader *fl)
 {
 	struct list_node *n;
+	while ((n = list_pop_front(&fl->held))) {
+		struct held_frame *h = list_entry(n, struct held_frame, node);
+		/* This server's own: it knows it never prepped them and sends
+		 * nothing later to itself as this leader. Another member's
+		 * later frames may still reach this server as a leader again:
+		 * those are failed at the leader change, as before. */
+		if (h->from == fl->commit->self)
+			refuse(fl, h->from, h->body, h->len);
+		free(h);
+	}
+}
+
+void forward_leader_drain(struct forward_leader *fl)
+{
+	if (fl->draining)
+		return;
+	fl->draining = true;
+	/* This server's own stay: its writes are answered before it hands
+	 * over, as those it prepped itself. */
+	list_for_each_safe(&fl->held, n, next) {
+		struct held_frame *h = list_entry(n, struct held_frame, node);
+		if (h->from == fl->commit->self)
+			continue;
+		list_remove(&fl->held, n);
+		refuse(fl, h->from, h->body, h->len);
+		free(h);
+	}
+}
+
+void forward_leader_announce_drained(struct forward_leader *fl)
+{
+	const struct raft_configuration *conf = &fl->commit->raft.configuration;
+	if (fl->untracked)
+		return;	/* a member's "0" would have it send again what was logged */
+	for (unsigned i = 0; i < conf->n; i++) {
+		raft_id id = conf->servers[i].id;
+		uint64_t seq = 0;
+		if (id == fl->commit->self)
+			continue;
+		for (size_t j = 0; j < fl->taken_count; j++)
+			if (fl->taken[j].from == id)
+				seq = fl->taken[j].seq;
+		uint8_t body[16];
+		store_be64(body, seq);
+		store_be64(body + 8, fl->commit->applied_index);
+		ensemble_send_frame(fl->ensemble, id, PEER_FRAME_FORWARD_DRAINED, body, sizeof(body));
+	}
+}
+
+void forward_leader_free(struct forward_leader *fl)
+{
+	struct list_node *n;
 	while ((n = list_pop_front(&fl->held)))
 		free(list_entry(n, struct held_frame, node));
+	free(fl->taken);
+	fl->taken = NULL;
+	fl->taken_count = 0;
 }

@@ -132,7 +132,7 @@ static void new_session_forwarded(struct request_path *p, struct conn *c,
 	if (forward_request(p->forwarder, c, rq, ZK_OP_CREATE_SESSION, (const uint8_t *)"", 0,
 			    negotiate_timeout(p->cfg, req->timeout_ms)) < 0) {
 		request_free(rq);
-		conn_close(c, LOG_INFO, "no leader to create its session");
+		conn_close(c, LOG_INFO, "no room to send or park its session's creation");
 		return;
 	}
 	session_request_queue(c, rq);

@@ -3,7 +3,7 @@
 
 #include "commit.h"
 #include "conn.h"
-#include "forward.h"
+#include "forward_park.h"
 #include "log.h"
 #include "prep.h"
 #include "server_config.h"
@@ -105,8 +105,10 @@ static void report_group_commit(struct housekeeping *h, const struct wal *w, uin
 void housekeeping_tick(struct housekeeping *h, struct request_path *p, uint64_t now_ms)
 {
 	expire_sessions(p, now_ms);
-	if (p->forwarder)
+	if (p->forwarder) {
 		forward_touch(p->forwarder, now_ms);
+		forward_tick(p->forwarder, now_ms);
+	}
 	if (now_ms >= h->next_reap_ms) {
 		reap_nodes(p);
 		h->next_reap_ms = now_ms + p->cfg->container_check_interval_ms;

@@ -231,6 +231,8 @@ INT(leader_changes, ss->ensemble->leader_changes)
 INT(forwarded, ss->forwarder->forwarded)
 INT(forwards_lost, ss->forwarder->lost)
 INT(forwards_received, ss->forward_leader->received)
+INT(forwards_parked, ss->forwarder->parked_total)
+INT(forwards_refused, ss->forward_leader->refused)
 INT(txns_truncated, ss->commit->txns_truncated)
 INT(log_entries_in_memory, ss->commit->entries.count)
 INT(log_entries_in_memory_bytes, ss->commit->entries.bytes)
@@ -338,6 +340,8 @@ const struct metric metrics_table[] = {
 	OWN(forwarded, COUNTER, METRIC_ENSEMBLE, "writes forwarded to the leader"),
 	OWN(forwards_lost, COUNTER, METRIC_ENSEMBLE, "forwarded writes whose outcome was lost"),
 	OWN(forwards_received, COUNTER, METRIC_ENSEMBLE, "writes other servers forwarded here"),
+	OWN(forwards_parked, COUNTER, METRIC_ENSEMBLE, "forwarded writes parked for a usable leader"),
+	OWN(forwards_refused, COUNTER, METRIC_ENSEMBLE, "forwarded writes refused while stepping down"),
 	OWN(txns_truncated, COUNTER, METRIC_ENSEMBLE, "txns a new leader's log replaced"),
 	OWN(log_entries_in_memory, GAUGE, METRIC_ENSEMBLE, "log entries cached for the peers"),
 	OWN(log_entries_in_memory_bytes, GAUGE, METRIC_ENSEMBLE,

@@ -43,6 +43,7 @@ void request_free(struct request *rq)
 	free(rq->multi_failure.op_types);
 	free(rq->results);
 	free(rq->body);
+	free(rq->fwd_body);
 	free(rq->audit_path);
 	free(rq);
 }

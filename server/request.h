@@ -54,10 +54,16 @@ struct request {
 	int64_t barrier;
 	struct list_node barrier_node;	/* the server's barrier list, while it holds */
 	/* Sent to the leader (forward.c): its answer comes back through the
-	 * log. On the forwarder's list until that answer is matched. */
+	 * log. On the forwarder's waiting list until that answer is matched,
+	 * or on its parked list (parked) while it waits for a leader to be
+	 * sent to (forward_park.c), with its FORWARD body to send then. */
 	bool forwarded;
-	uint64_t forward_seq;
+	bool parked;
+	uint64_t forward_seq;		/* 0 until first sent */
 	struct list_node fwd_node;
+	uint8_t *fwd_body;
+	uint32_t fwd_len;
+	uint64_t park_deadline_ms;	/* parked: closed past this (its session's timeout) */
 };
 
 /* A request of c, not queued yet. NULL when out of memory. */

@@ -10,6 +10,7 @@
 #include "audit.h"
 #include "conn.h"
 #include "dispatch.h"
+#include "forward_park.h"
 #include "fourletter.h"
 #include "handshake.h"
 #include "log.h"
@@ -255,9 +256,9 @@ static void leader_changed(struct server *srv, raft_id leader)
 					   "session ends");
 	}
 	if (leader != srv->leader_seen) {
-		forward_fail_all(&srv->forwarder, "the leader changed with a write of this connection "
-				 "on its way; its outcome is unknown to the client");
+		raft_id old = srv->leader_seen;
 		srv->leader_seen = leader;
+		forward_leader_changed(&srv->forwarder, old, srv->clients.hub.now_ms);
 	}
 }
 
@@ -295,16 +296,22 @@ static void on_frame(void *ctx, const struct peer_frame *f)
 {
 	struct server *srv = ctx;
 	uint64_t now = clock_now(srv);
-	if (!digest_check_receive(&srv->digest, f, now))
+	if (!digest_check_receive(&srv->digest, f, now) && !forward_receive(&srv->forwarder, f))
 		forward_leader_receive(&srv->forward_leader, f, now);
 }
 
 static void on_peer_down(void *ctx, raft_id id)
 {
 	struct server *srv = ctx;
-	if (id == commit_leader(&srv->commit))
-		forward_fail_all(&srv->forwarder, "the connection to the leader dropped with a write "
-				 "of this connection on its way; its outcome is unknown to the client");
+	forward_peer_down(&srv->forwarder, id);
+}
+
+/* This server's own request, held for it as a leader not yet ready and
+ * dropped unprepped when it stopped leading: sent to the next one. */
+static void on_own_refused(void *ctx, uint64_t seq)
+{
+	struct server *srv = ctx;
+	forward_refused(&srv->forwarder, srv->commit.self, seq);
 }
 
 /* The state diverged from the leader's (digest_check): nothing more is
@@ -421,6 +428,8 @@ static bool leadership_handed_on(struct server *srv)
 		if (commit_state(c) != RAFT_LEADER)
 			return true;
 		srv->leadership_handed_ms = now ? now : 1;
+		/* what it prepped is applied: the followers hear what it took */
+		forward_leader_announce_drained(&srv->forward_leader);
 		int r = commit_transfer(c, 0);
 		if (r < 0) {
 			log_info("leadership not handed on (%s): the others elect a leader",
@@ -530,7 +539,9 @@ static int init_parts(struct server *srv, char *why, size_t why_size)
 	srv->prep.enforce_quota = cfg->enforce_quota;
 	membership_init(&srv->membership, &srv->commit, &srv->state, cfg);
 	forward_leader_init(&srv->forward_leader, &srv->prep, &srv->state, &srv->commit,
-			    &srv->membership, cfg);
+			    &srv->membership, &srv->ensemble, cfg);
+	srv->forward_leader.own_refused = on_own_refused;
+	srv->forward_leader.ctx = srv;
 	forwarder_init(&srv->forwarder, &srv->commit, &srv->ensemble, &srv->forward_leader,
 		       &srv->clients, cfg);
 	digest_check_init(&srv->digest, &srv->state, &srv->commit,
@@ -782,6 +793,10 @@ void server_request_handover(struct server *srv)
 	srv->kept_listener_count = n > 0 ? (size_t)n : 0;
 	begin_stop(srv);
 	srv->handing_over = true;
+	/* A leader stops taking forwarded writes: the others send them to
+	 * the next one (forward_leader.h). */
+	if (srv->cfg->in_ensemble)
+		forward_leader_drain(&srv->forward_leader);
 	/* Writes already prepped still commit and are answered; nothing more
 	 * is read (handover.h). */
 	handover_begin(&srv->clients);
@@ -818,7 +833,7 @@ void server_free(struct server *srv)
 	admin_http_stop(&srv->admin);
 	if (srv->clients.hub.loop)
 		clients_free(&srv->clients);
-	forward_leader_drop(&srv->forward_leader);
+	forward_leader_free(&srv->forward_leader);
 	membership_drop(&srv->membership);
 	ensemble_free(&srv->ensemble);
 	commit_free(&srv->commit);
