@@ -102,6 +102,7 @@ struct commit {
 	struct loop_op snapshot_exit_op;
 	struct reclaim reclaim;		/* the purges' unlinks, on the ring */
 	uint64_t reclaim_failed_seen;
+	bool purge_pending;		/* one waits for the last one's unlinks */
 	uint64_t snapshot_fork_us;	/* how long the last fork paused the loop */
 	uint64_t snapshot_started_ms;
 	struct snapshot_meta snapshot_writing;

@@ -70,8 +70,8 @@ static void archive_retain(struct commit *c)
  * first, when storage.archive_dir is set). The unlinks and the directory
  * fsyncs go on the ring (reclaim.h): an unlink that frees 200 MB of blocks
  * must not stall the loop. While the last purge's are still on their
- * way, this one waits for the next snapshot (it would find the same
- * files). Returns the oldest kept snapshot's index, or 0. */
+ * way, this one waits (it would find the same files): the timer runs it
+ * once they are done. Returns the oldest kept snapshot's index, or 0. */
 static uint64_t purge_redundant(struct commit *c)
 {
 	if (c->reclaim.failed > c->reclaim_failed_seen) {
@@ -80,7 +80,8 @@ static uint64_t purge_redundant(struct commit *c)
 			    strerror(-c->reclaim.last_error));
 		c->reclaim_failed_seen = c->reclaim.failed;
 	}
-	if (!reclaim_idle(&c->reclaim))
+	c->purge_pending = !reclaim_idle(&c->reclaim);
+	if (c->purge_pending)
 		return 0;
 	int archive_err = 0;
 	uint64_t oldest = snapshot_purge(c->data_dir, c->keep_snapshots, c->archive_dir, &archive_err,
@@ -133,6 +134,8 @@ static void snapshot_published(struct commit *c)
 
 void commit_snapshot_check(struct commit *c, uint64_t now_ms)
 {
+	if (c->purge_pending && reclaim_idle(&c->reclaim))
+		purge_redundant(c);
 	if (c->snapshot_pid && c->snapshot_pidfd >= 0)
 		return;		/* its exit arrives on the ring: on_snapshot_exit */
 	if (c->snapshot_pid) {
