@@ -104,13 +104,16 @@ void reclaim_free(struct reclaim *r)
 
 /* Opens dir_fd/name to free its blocks in steps: opening a file that is
  * there costs the loop little, freeing its blocks is what costs. A file
- * not opened is simply unlinked. */
+ * not opened is simply unlinked; so is one with another link (the archive
+ * links purged files on the same file system: its blocks are the
+ * archive's, and the unlink frees none). */
 static void open_for_punch(struct reclaim_item *it, int dir_fd, const char *name)
 {
 	struct stat st;
 	it->file_fd = openat(dir_fd, name, O_WRONLY | O_CLOEXEC | O_NOFOLLOW);
 	it->punch_end = 0;
-	if (it->file_fd >= 0 && fstat(it->file_fd, &st) == 0 && S_ISREG(st.st_mode))
+	if (it->file_fd >= 0 && fstat(it->file_fd, &st) == 0 && S_ISREG(st.st_mode) &&
+	    st.st_nlink == 1)
 		it->punch_end = (uint64_t)st.st_blocks * 512 > (uint64_t)st.st_size
 					? (uint64_t)st.st_blocks * 512 : (uint64_t)st.st_size;
 	if (it->file_fd >= 0 && it->punch_end == 0) {
