@@ -625,6 +625,7 @@ void commit_free(struct commit *c)
 		txn_free(t);
 	}
 	entry_cache_free(&c->entries);
+	reclaim_free(&c->reclaim);
 	if (c->raft_ready)
 		raft_close(&c->raft, NULL);
 	if (c->wal_open)

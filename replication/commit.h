@@ -100,6 +100,9 @@ struct commit {
 	pid_t snapshot_pid;		/* a child writing one, or 0 */
 	int snapshot_pidfd;		/* polled on the ring: the child's exit, or -1 */
 	struct loop_op snapshot_exit_op;
+	struct reclaim reclaim;		/* the purges' unlinks, on the ring */
+	uint64_t reclaim_failed_seen;
+	bool purge_pending;		/* one waits for the last one's unlinks */
 	uint64_t snapshot_fork_us;	/* how long the last fork paused the loop */
 	uint64_t snapshot_started_ms;
 	struct snapshot_meta snapshot_writing;

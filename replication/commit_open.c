@@ -217,6 +217,7 @@ static int init_commit(struct commit *c, const struct commit_options *o)
 	c->loop = o->loop;
 	c->snapshot_pidfd = -1;
 	c->snapshot_exit_op.complete = commit_on_snapshot_exit;
+	reclaim_init(&c->reclaim, c->loop);
 	c->on_committed = o->on_committed;
 	c->on_abandoned = o->on_abandoned;
 	c->reset_state = o->reset_state;
@@ -305,6 +306,20 @@ static int remove_unfinished_snapshots(const struct commit_options *o, char *why
 	if (removed)
 		log_notice("%s/snap: removed %u unfinished snapshot file%s (a crash while one was "
 			   "being written)", o->data_dir, removed, removed == 1 ? "" : "s");
+	/* And the files a purge had renamed, not yet unlinked (reclaim.h). */
+	const char *dirs[] = { o->data_dir, o->archive_dir };
+	for (size_t k = 0; k < 2 && dirs[k]; k++) {
+		for (int sub = 0; sub < 2; sub++) {
+			char dir[4200];
+			snprintf(dir, sizeof(dir), "%s/%s", dirs[k], sub ? "wal" : "snap");
+			r = reclaim_remove_leftovers(dir);
+			if (r > 0)
+				log_notice("%s: removed %d purged file%s a crash left", dir, r,
+					   r == 1 ? "" : "s");
+			else if (r < 0)
+				log_warning("%s: cannot remove purged files: %s", dir, strerror(-r));
+		}
+	}
 	return 0;
 }
 

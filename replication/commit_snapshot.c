@@ -57,16 +57,47 @@ int commit_snapshot_meta(struct commit *c, struct snapshot_meta *m)
 static void archive_retain(struct commit *c)
 {
 	int err;
-	uint64_t oldest = snapshot_purge(c->archive_dir, c->archive_keep_snapshots, NULL, &err);
-	int r = oldest ? wal_purge_dir(c->archive_dir, oldest) : 0;
+	uint64_t oldest = snapshot_purge(c->archive_dir, c->archive_keep_snapshots, NULL, &err,
+					 &c->reclaim);
+	int r = oldest ? wal_purge_dir(c->archive_dir, oldest, &c->reclaim) : 0;
 	if (r < 0)
 		log_warning("%s: cannot remove archived log segments before index %llu: %s",
 			    c->archive_dir, (unsigned long long)oldest, strerror(-r));
 }
 
+/* Drops what the newest snapshot makes redundant: older snapshots beyond
+ * the kept count, log segments before the oldest kept snapshot (archived
+ * first, when storage.archive_dir is set). The unlinks and the directory
+ * fsyncs go on the ring (reclaim.h): an unlink that frees 200 MB of blocks
+ * must not stall the loop. While the last purge's are still on their
+ * way, this one waits (it would find the same files): the timer runs it
+ * once they are done. Returns the oldest kept snapshot's index, or 0. */
+static uint64_t purge_redundant(struct commit *c)
+{
+	if (c->reclaim.failed > c->reclaim_failed_seen) {
+		log_warning("cannot delete %llu purged files (snapshots or log segments): %s",
+			    (unsigned long long)(c->reclaim.failed - c->reclaim_failed_seen),
+			    strerror(-c->reclaim.last_error));
+		c->reclaim_failed_seen = c->reclaim.failed;
+	}
+	c->purge_pending = !reclaim_idle(&c->reclaim);
+	if (c->purge_pending)
+		return 0;
+	int archive_err = 0;
+	uint64_t oldest = snapshot_purge(c->data_dir, c->keep_snapshots, c->archive_dir, &archive_err,
+					 &c->reclaim);
+	if (oldest && archive_err == 0)
+		archive_err = wal_purge(&c->wal, oldest, &c->reclaim);
+	if (archive_err < 0)
+		log_warning("cannot archive into %s: %s; the files not archived stay in %s",
+			    c->archive_dir, strerror(-archive_err), c->data_dir);
+	else if (c->archive_dir)
+		archive_retain(c);
+	return oldest;
+}
+
 /* A child finished writing a snapshot: tell raft, then drop what it makes
- * redundant (older snapshots beyond the kept count, log segments before the
- * oldest kept snapshot). */
+ * redundant. */
 static void snapshot_published(struct commit *c)
 {
 	struct snapshot_meta *m = &c->snapshot_writing;
@@ -93,15 +124,7 @@ static void snapshot_published(struct commit *c)
 	summary_add(&c->snapshot_ms, now_ms - c->snapshot_started_ms, now_ms);
 	if (m->index + 1 > trailing)
 		entry_cache_trim(&c->entries, m->index + 1 - trailing);
-	int archive_err = 0;
-	uint64_t oldest = snapshot_purge(c->data_dir, c->keep_snapshots, c->archive_dir, &archive_err);
-	if (oldest && archive_err == 0)
-		archive_err = wal_purge(&c->wal, oldest);
-	if (archive_err < 0)
-		log_warning("cannot archive into %s: %s; the files not archived stay in %s",
-			    c->archive_dir, strerror(-archive_err), c->data_dir);
-	else if (c->archive_dir)
-		archive_retain(c);
+	uint64_t oldest = purge_redundant(c);
 	log_info("snapshot at index %llu written in %llu ms (the fork paused the server %llu us); "
 		 "kept %u, log before index %llu removed",
 		 (unsigned long long)m->index, (unsigned long long)(loop_now_ms() - c->snapshot_started_ms),
@@ -111,6 +134,8 @@ static void snapshot_published(struct commit *c)
 
 void commit_snapshot_check(struct commit *c, uint64_t now_ms)
 {
+	if (c->purge_pending && reclaim_idle(&c->reclaim))
+		purge_redundant(c);
 	if (c->snapshot_pid && c->snapshot_pidfd >= 0)
 		return;		/* its exit arrives on the ring: on_snapshot_exit */
 	if (c->snapshot_pid) {

@@ -161,7 +161,7 @@ int snapshot_load_newest(const char *data_dir, const struct wal_identity *id, st
 }
 
 uint64_t snapshot_purge(const char *data_dir, unsigned keep, const char *archive_dir,
-			int *ret_archive_err)
+			int *ret_archive_err, struct reclaim *rc)
 {
 	char dir[4096], path[4200];
 	struct snap_file *list = NULL;
@@ -170,7 +170,7 @@ uint64_t snapshot_purge(const char *data_dir, unsigned keep, const char *archive
 	snapshot_dir(data_dir, false, dir, sizeof(dir));
 	if (list_snapshots(dir, &list, &n) < 0)
 		return 0;
-	int dfd = archive_dir ? open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC) : -1;
+	int dfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 	uint64_t oldest = 0;
 	for (size_t k = 0; k < n; k++) {
 		if (k < keep) {
@@ -186,7 +186,10 @@ uint64_t snapshot_purge(const char *data_dir, unsigned keep, const char *archive
 			}
 		}
 		snprintf(path, sizeof(path), "%s/%s", dir, list[k].name);
-		unlink(path);
+		if (dfd >= 0)
+			reclaim_unlink(rc, dfd, list[k].name);
+		else
+			unlink(path);
 	}
 	if (dfd >= 0)
 		close(dfd);

@@ -19,6 +19,7 @@
 #include <stdint.h>
 #include <sys/types.h>
 
+#include "reclaim.h"
 #include "state.h"
 #include "wal.h"
 
@@ -53,9 +54,10 @@ int snapshot_load_newest(const char *data_dir, const struct wal_identity *id, st
  * archive_dir is not NULL (archive.h; one that cannot be is kept, and the
  * first such errno is in *ret_archive_err, else 0). Returns the index of
  * the oldest one kept by the count (0 when none). An archive, laid out as a
- * data directory, is purged by the same call. */
+ * data directory, is purged by the same call. The unlinks are handed to
+ * rc (reclaim.h: on the ring; NULL: at once). */
 uint64_t snapshot_purge(const char *data_dir, unsigned keep, const char *archive_dir,
-			int *ret_archive_err);
+			int *ret_archive_err, struct reclaim *rc);
 
 /* DATA_DIR/snap/<index>.snap. */
 void snapshot_path(const char *data_dir, uint64_t index, char *out, size_t size);

@@ -25,8 +25,11 @@
 /* A buffered writer that keeps a running crc32 (over each buffer as it is
  * flushed, not field by field) and starts writeback every few MiB, so the
  * final fsync is short and the log's fdatasyncs don't queue behind a
- * snapshot-sized flush. */
-#define OUT_WRITEBACK_BYTES (8u << 20)
+ * snapshot-sized flush. Before it starts a chunk's writeback it waits for
+ * the chunk before's and drops that from the page cache: at most two
+ * chunks of the snapshot are ever on their way to the disk ahead of the
+ * log's writes, and a snapshot does not push the server's pages out. */
+#define OUT_WRITEBACK_BYTES (4u << 20)
 struct out {
 	int fd;
 	uint8_t buf[1 << 20];
@@ -34,7 +37,7 @@ struct out {
 	size_t crc_len;		/* bytes of buf already in crc */
 	uint32_t crc;
 	int error;
-	off_t written, writeback_from;
+	off_t written, writeback_from, waited_from;
 };
 
 static void out_crc(struct out *o)
@@ -60,8 +63,14 @@ static void out_flush(struct out *o)
 	o->written += (off_t)off;
 	o->len = 0;
 	if (!o->error && o->written - o->writeback_from >= (off_t)OUT_WRITEBACK_BYTES) {
+		off_t before = o->writeback_from - o->waited_from;
+		if (before > 0 && sync_file_range(o->fd, o->waited_from, before,
+						  SYNC_FILE_RANGE_WAIT_BEFORE | SYNC_FILE_RANGE_WRITE |
+						  SYNC_FILE_RANGE_WAIT_AFTER) == 0)
+			posix_fadvise(o->fd, o->waited_from, before, POSIX_FADV_DONTNEED);
 		sync_file_range(o->fd, o->writeback_from, o->written - o->writeback_from,
 				SYNC_FILE_RANGE_WRITE);
+		o->waited_from = o->writeback_from;
 		o->writeback_from = o->written;
 	}
 }

@@ -335,7 +335,7 @@ static void wal_on_sync(struct loop_op *op, int res, uint32_t flags)
 	flight_settled(w);
 }
 
-int wal_purge(struct wal *w, uint64_t index)
+int wal_purge(struct wal *w, uint64_t index, struct reclaim *rc)
 {
 	struct wal_segment_file *segs = NULL;
 	size_t n = 0;
@@ -351,18 +351,18 @@ int wal_purge(struct wal *w, uint64_t index)
 		if (w->archive_dir && (r = archive_file(w->dir_fd, segs[k].name, w->archive_dir,
 							"wal")) < 0)
 			break;
-		unlinkat(w->dir_fd, segs[k].name, 0);
+		reclaim_unlink(rc, w->dir_fd, segs[k].name);
 		w->layout++;
 	}
-	fsync(w->dir_fd);
+	reclaim_sync_dir(rc, w->dir_fd);
 	free(segs);
 	return r;
 }
 
-int wal_purge_dir(const char *data_dir, uint64_t index)
+int wal_purge_dir(const char *data_dir, uint64_t index, struct reclaim *rc)
 {
 	char *dir;
-	int dir_fd;
+	int dir_fd, r2;
 	struct wal_segment_file *segs = NULL;
 	size_t n = 0;
 	int r = wal_open_dir(data_dir, false, &dir, &dir_fd);
@@ -370,10 +370,10 @@ int wal_purge_dir(const char *data_dir, uint64_t index)
 		return r == -ENOENT ? 0 : r;
 	r = wal_list_segments(dir_fd, &segs, &n);
 	for (size_t k = 0; r == 0 && k + 1 < n && segs[k + 1].first_index - 1 <= index; k++)
-		if (unlinkat(dir_fd, segs[k].name, 0) < 0 && errno != ENOENT)
-			r = -errno;
-	if (n > 0 && fsync(dir_fd) < 0 && r == 0)
-		r = -errno;
+		if ((r = reclaim_unlink(rc, dir_fd, segs[k].name)) == -ENOENT)
+			r = 0;
+	if (n > 0 && (r2 = reclaim_sync_dir(rc, dir_fd)) < 0 && r == 0)
+		r = r2;
 	free(segs);
 	close(dir_fd);
 	free(dir);

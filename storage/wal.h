@@ -28,6 +28,7 @@
 #include <stdint.h>
 
 #include "loop.h"
+#include "reclaim.h"
 #include "summary.h"
 #include "wal_format.h"
 #include "wal_reader.h"
@@ -167,12 +168,13 @@ int wal_prepare_spare(struct wal *w);
 /* Deletes the segments whose every record has index <= index (never the
  * one being written), each archived first when w->archive_dir is set.
  * Returns 0, or the negative errno of the first segment that could not be
- * archived (it and the later ones stay). */
-int wal_purge(struct wal *w, uint64_t index);
+ * archived (it and the later ones stay). The unlinks and the directory's
+ * fsync are handed to rc (reclaim.h: on the ring; NULL: at once). */
+int wal_purge(struct wal *w, uint64_t index, struct reclaim *rc);
 /* The same for a directory no log is writing (an archive): deletes the
  * segments of DIR/wal whose every record has index <= index, never the
- * last. Returns 0 or a negative errno. */
-int wal_purge_dir(const char *dir, uint64_t index);
+ * last, handed to rc as wal_purge()'s. Returns 0 or a negative errno. */
+int wal_purge_dir(const char *dir, uint64_t index, struct reclaim *rc);
 
 /* Reads the log spread over several directories laid out as data
  * directories (an archive, then the data directory), read-only: segments

@@ -198,7 +198,7 @@ static void test_an_empty_snap_directory_is_no_snapshot(void **state)
 	assert_int_equal(state_init(&st, 1, 0), 0);
 	assert_int_equal(snapshot_load_newest(dir, &ID, &st, &got, why, sizeof(why), NULL), -ENOENT);
 	int archive_err = -1;
-	assert_int_equal(snapshot_purge(dir, 2, NULL, &archive_err), 0);
+	assert_int_equal(snapshot_purge(dir, 2, NULL, &archive_err, NULL), 0);
 	assert_int_equal(archive_err, 0);
 	FILE *out = fopen("/dev/null", "w");
 	assert_non_null(out);
@@ -400,7 +400,7 @@ static void test_a_purge_archives_what_it_deletes(void **state)
 	make_file("0000000000000020.snap", "twenty");
 	make_file("0000000000000030.snap", "thirty");
 	snprintf(archive, sizeof(archive), "%s/archive", dir);
-	assert_int_equal(snapshot_purge(dir, 1, archive, &err), 0x30);
+	assert_int_equal(snapshot_purge(dir, 1, archive, &err, NULL), 0x30);
 	assert_int_equal(err, 0);
 	assert_false(exists("0000000000000010.snap"));
 	assert_false(exists("0000000000000020.snap"));
@@ -410,7 +410,7 @@ static void test_a_purge_archives_what_it_deletes(void **state)
 	assert_int_equal(snapshot_find(archive, 0x1f, path, sizeof(path), &index), 0);
 	assert_int_equal(index, 0x10);
 	assert_int_equal(snapshot_find(archive, 0xf, path, sizeof(path), &index), -ENOENT);
-	assert_int_equal(snapshot_purge(archive, 1, NULL, &err), 0x20);
+	assert_int_equal(snapshot_purge(archive, 1, NULL, &err, NULL), 0x20);
 	assert_int_equal(snapshot_find(archive, 0x1f, path, sizeof(path), &index), -ENOENT);
 }
 

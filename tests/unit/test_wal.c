@@ -345,7 +345,7 @@ static void test_reads_follow_a_cut_and_a_purge(void **state)
 	assert_read(160, 5, 100);
 	assert_int_equal(wal_read_entry(&W, 161, &e), -ENOENT);
 	assert_read(149, 1, 10000);
-	assert_int_equal(wal_purge(&W, 140), 0);
+	assert_int_equal(wal_purge(&W, 140, NULL), 0);
 	assert_int_equal(wal_read_entry(&W, 2, &e), -ENOENT);
 	assert_read(155, 5, 100);
 }
