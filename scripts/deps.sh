@@ -11,6 +11,7 @@ build_pkgs=(gcc meson ninja-build pkg-config liburing-dev libsystemd-dev libyaml
 test_pkgs=(libcmocka-dev python3-kazoo python3-pytest libzookeeper-mt-dev zookeeper-bin zookeeper
            default-jre-headless openjdk-17-jdk-headless libcurator-recipes-java libslf4j-java
            debootstrap systemd-container build-essential dpkg-dev debhelper iproute2 procps git
+           strace			# test_purge.py: no unlink on the server's thread
            clang libclang-rt-14-dev	# the fuzz targets (tests/fuzz): clang and its libFuzzer
            prometheus			# test_admin_http.py: a real Prometheus scrapes corrald, promtool checks /metrics
            libjetty9-java libjackson2-databind-java libservlet-api-java	# ZooKeeper's AdminServer (the reference)
