@@ -114,6 +114,7 @@ struct commit {
 	/* A snapshot wanted at once, of an index at least this (the leader,
 	 * for a follower that rebuilds its state), or 0. */
 	uint64_t snapshot_wanted_index;
+	bool snapshot_for_stop;		/* the server is stopping: snapshots stay cached */
 	/* The next snapshot at or after this index leaves raft no entry from
 	 * it on before the snapshot (trailing cut short), so a follower that
 	 * needs one the log cannot give gets the snapshot; or 0. */

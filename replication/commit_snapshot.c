@@ -204,6 +204,7 @@ void commit_snapshot_if_due(struct commit *c, uint64_t now_ms)
 	struct snapshot_meta *m = &c->snapshot_writing;
 	if (commit_snapshot_meta(c, m) < 0)
 		return;
+	m->keep_cached = c->snapshot_for_stop;
 	struct timespec t0, t1;
 	clock_gettime(CLOCK_MONOTONIC, &t0);
 	pid_t pid = snapshot_start(c->data_dir, &c->meta.identity, c->state, m);
@@ -245,6 +246,7 @@ bool commit_snapshot_before_stop(struct commit *c)
 	    c->applied_index - c->snapshot_index < STOP_SNAPSHOT_ENTRIES)
 		return false;
 	uint64_t since = c->applied_index - c->snapshot_index;
+	c->snapshot_for_stop = true;	/* the next start reads it: kept in the page cache */
 	commit_snapshot_request(c, c->applied_index);
 	if (!commit_snapshot_busy(c))
 		return false;

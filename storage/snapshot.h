@@ -16,6 +16,7 @@
 #pragma once
 
 #include <stddef.h>
+#include <stdbool.h>
 #include <stdint.h>
 #include <sys/types.h>
 
@@ -29,6 +30,10 @@ struct snapshot_meta {
 	uint64_t conf_index;
 	uint8_t *conf;		/* the encoded raft configuration (malloc'd when loaded) */
 	uint32_t conf_len;
+	/* Writing: leave the file in the page cache (a stop's snapshot, which
+	 * the next start reads at once), where a snapshot's pages are otherwise
+	 * dropped as they reach the disk. */
+	bool keep_cached;
 };
 
 /* Forks a child that writes the snapshot of st at m->index and exits.

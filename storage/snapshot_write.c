@@ -38,6 +38,7 @@ struct out {
 	uint32_t crc;
 	int error;
 	off_t written, writeback_from, waited_from;
+	bool keep_cached;	/* snapshot_meta's */
 };
 
 static void out_crc(struct out *o)
@@ -66,7 +67,7 @@ static void out_flush(struct out *o)
 		off_t before = o->writeback_from - o->waited_from;
 		if (before > 0 && sync_file_range(o->fd, o->waited_from, before,
 						  SYNC_FILE_RANGE_WAIT_BEFORE | SYNC_FILE_RANGE_WRITE |
-						  SYNC_FILE_RANGE_WAIT_AFTER) == 0)
+						  SYNC_FILE_RANGE_WAIT_AFTER) == 0 && !o->keep_cached)
 			posix_fadvise(o->fd, o->waited_from, before, POSIX_FADV_DONTNEED);
 		sync_file_range(o->fd, o->writeback_from, o->written - o->writeback_from,
 				SYNC_FILE_RANGE_WRITE);
@@ -216,6 +217,7 @@ pid_t snapshot_start(const char *data_dir, const struct wal_identity *id, const 
 	if (o->fd < 0)
 		_exit(2);
 	o->crc = 0;
+	o->keep_cached = m->keep_cached;
 	write_state(o, id, st, m);
 	int dfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 	if (o->error || fsync(o->fd) < 0 || close(o->fd) < 0 || dfd < 0) {
@@ -247,6 +249,7 @@ static int write_to_fd(int fd, const struct wal_identity *id, const struct state
 		return -ENOMEM;
 	o->fd = fd;
 	o->crc = 0;
+	o->keep_cached = m->keep_cached;
 	write_state(o, id, st, m);
 	int r = -o->error;
 	free(o);
