@@ -2,6 +2,7 @@
 #include "tree.h"
 
 #include <errno.h>
+#include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -40,6 +41,12 @@ int tree_reserve(struct tree *t, size_t count)
 {
 	return hash_table_reserve(&t->nodes, count);
 }
+
+/* The fields before the path, on 64-bit machines: 6 pointers, 6 64-bit and
+ * 8 32-bit fields and the slot's size, with no padding (README: "What a
+ * znode costs"). */
+_Static_assert(sizeof(void *) != 8 || offsetof(struct znode, path) == 130,
+	       "a znode's fixed part grew");
 
 /* The slot: room for the data a node is made with, and for the address of
  * a buffer of its own when later data outgrows it. */
