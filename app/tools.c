@@ -113,7 +113,7 @@ static void print_node(FILE *out, const struct znode *n)
 		st.data_length, st.num_children);
 	print_acl(out, n->acl);
 	fputs("  data: ", out);
-	print_escaped(out, n->data, n->data_len);
+	print_escaped(out, znode_data(n), n->data_len);
 	fputc('\n', out);
 }
 

@@ -150,7 +150,7 @@ static int add_to_stats(struct tree *t, const char *path, size_t len, int64_t by
 	if (!stats)
 		return 0;	/* ZooKeeper logs and goes on */
 	struct quota_track q;
-	quota_parse(stats->data, stats->data_len, &q);
+	quota_parse(znode_data(stats), stats->data_len, &q);
 	return write_stats(t, stats, q.count + count_diff, q.bytes + bytes_diff);
 }
 
@@ -265,7 +265,7 @@ int32_t quota_check(const struct tree *t, const char *path, size_t len, int64_t 
 	if (!ln)
 		return ZOK;
 	struct quota_track limits, cur;
-	quota_parse(ln->data, ln->data_len, &limits);
+	quota_parse(znode_data(ln), ln->data_len, &limits);
 	bool check_count = count_diff != 0 && (limits.count > -1 || limits.count_hard > -1);
 	bool check_bytes = bytes_diff != 0 && (limits.bytes > -1 || limits.bytes_hard > -1);
 	if (!check_count && !check_bytes)
@@ -273,7 +273,7 @@ int32_t quota_check(const struct tree *t, const char *path, size_t len, int64_t 
 	const struct znode *sn = quota_node(t, path, prefix, QUOTA_STATS_NODE);
 	if (!sn)
 		return ZOK;
-	quota_parse(sn->data, sn->data_len, &cur);
+	quota_parse(znode_data(sn), sn->data_len, &cur);
 	if (check_count && over(path, prefix, "count", cur.count + count_diff, limits.count,
 				limits.count_hard, enforce, lim, now_ms))
 		return ZQUOTAEXCEEDED;

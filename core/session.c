@@ -163,17 +163,17 @@ int session_requeue(struct session_table *t, struct session *s)
 void session_link_ephemeral(struct session *s, struct znode *n)
 {
 	ASSERT(n->owner == s->id);
-	list_push_front(&s->ephemerals, &n->owner_node);
+	list_push_front(&s->ephemerals, znode_owner_node(n));
 }
 
 void session_unlink_ephemeral(struct session *s, struct znode *n)
 {
 	ASSERT(n->owner == s->id);
-	list_remove(&s->ephemerals, &n->owner_node);
+	list_remove(&s->ephemerals, znode_owner_node(n));
 }
 
 struct znode *session_next_ephemeral(const struct session *s, const struct znode *n)
 {
-	struct list_node *next = list_next(&s->ephemerals, &n->owner_node);
-	return next ? list_entry(next, struct znode, owner_node) : NULL;
+	struct list_node *next = list_next(&s->ephemerals, znode_owner_node((struct znode *)n));
+	return next ? znode_of_owner_node(next) : NULL;
 }

@@ -15,6 +15,7 @@
 #include "hash_table.h"
 #include "list.h"
 #include "proto.h"
+#include "tree.h"
 
 struct conn;
 struct znode;
@@ -24,7 +25,7 @@ struct session {
 	int64_t id;
 	uint32_t timeout_ms;
 	uint8_t password[ZK_PASSWORD_BYTES];
-	struct list ephemerals;		/* its znodes, through znode.owner_node */
+	struct list ephemerals;		/* its znodes, through znode_owner_node() */
 
 	/* Not replicated: */
 	uint64_t deadline_ms;		/* monotonic; expires when now passes it */
@@ -52,7 +53,10 @@ void session_table_free(struct session_table *t);
 		for (struct session *s = container_of(s##_node, struct session, hash_node); s; s = NULL)
 
 /* The first of a session's ephemerals, or NULL; the next after n. */
-#define session_first_ephemeral(s) list_first_entry(&(s)->ephemerals, struct znode, owner_node)
+static inline struct znode *session_first_ephemeral(const struct session *s)
+{
+	return s->ephemerals.length ? znode_of_owner_node(s->ephemerals.head.next) : NULL;
+}
 struct znode *session_next_ephemeral(const struct session *s, const struct znode *n);
 
 struct session *session_lookup(const struct session_table *t, int64_t id);

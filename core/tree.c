@@ -2,6 +2,7 @@
 #include "tree.h"
 
 #include <errno.h>
+#include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -20,7 +21,7 @@ static uint32_t content_crc(const struct znode *n)
 	if (n->path_len > 1)
 		crc = corral_crc32(crc, n->path, n->path_len);
 	if (n->data_len > 0)
-		crc = corral_crc32(crc, n->data, (size_t)n->data_len);
+		crc = corral_crc32(crc, znode_data(n), (size_t)n->data_len);
 	return crc;
 }
 
@@ -41,16 +42,70 @@ int tree_reserve(struct tree *t, size_t count)
 	return hash_table_reserve(&t->nodes, count);
 }
 
-static struct znode *node_new(const char *path, size_t len)
+/* The fields before the path, on 64-bit machines: 6 pointers, 6 64-bit and
+ * 8 32-bit fields and the slot's size, with no padding (README: "What a
+ * znode costs"). */
+_Static_assert(sizeof(void *) != 8 || offsetof(struct znode, path) == 130,
+	       "a znode's fixed part grew");
+
+/* The slot: room for the data a node is made with, and for the address of
+ * a buffer of its own when later data outgrows it. */
+#define DATA_SLOT_MIN sizeof(uint8_t *)
+#define DATA_SLOT_MAX UINT16_MAX
+
+static uint8_t *data_slot(struct znode *n)
 {
-	struct znode *n = calloc(1, sizeof(*n) + len + 1);
-	if (!n)
+	return (uint8_t *)n->path + n->path_len + 1;
+}
+
+static uint8_t *data_outside(struct znode *n)
+{
+	return n->data_len > n->data_slot ? (uint8_t *)znode_data(n) : NULL;
+}
+
+/* One allocation: [the ephemeral's owner link] node, path, NUL, data slot.
+ * The data is the caller's to copy in. */
+static struct znode *node_new(const char *path, size_t len, int32_t data_len, bool ephemeral)
+{
+	size_t slot = data_len > 0 && (size_t)data_len <= DATA_SLOT_MAX ? (size_t)data_len : 0;
+	if (slot < DATA_SLOT_MIN)
+		slot = DATA_SLOT_MIN;
+	size_t prefix = ephemeral ? sizeof(struct list_node) : 0;
+	char *base = calloc(1, prefix + offsetof(struct znode, path) + len + 1 + slot);
+	if (!base)
 		return NULL;
+	struct znode *n = (struct znode *)(base + prefix);
 	memcpy(n->path, path, len);
 	n->path[len] = 0;
 	n->path_len = (uint32_t)len;
+	n->data_slot = (uint16_t)slot;
 	n->data_len = -1;
 	return n;
+}
+
+static void node_free(struct znode *n)
+{
+	free(data_outside(n));
+	free(znode_is_ephemeral(n) ? (char *)n - sizeof(struct list_node) : (char *)n);
+}
+
+/* Stores data (data_len bytes, or -1 for null) in n's slot, or in a buffer
+ * of its own when it does not fit. Returns 0 or -ENOMEM (n unchanged). */
+static int node_store_data(struct znode *n, const void *data, int32_t data_len)
+{
+	uint8_t *old = data_outside(n), *outside = NULL;
+	if (data_len > n->data_slot) {
+		outside = malloc((size_t)data_len);
+		if (!outside)
+			return -ENOMEM;
+		memcpy(outside, data, (size_t)data_len);
+		memcpy(data_slot(n), &outside, sizeof(outside));
+	} else if (data_len > 0) {
+		memmove(data_slot(n), data, (size_t)data_len);
+	}
+	free(old);
+	n->data_len = data_len;
+	return 0;
 }
 
 int tree_init(struct tree *t)
@@ -65,7 +120,7 @@ int tree_init(struct tree *t)
 	if (r < 0)
 		return r;
 	r = hash_table_init(&t->nodes, TREE_INITIAL_BUCKETS, hash_of);
-	t->root = node_new("/", 1);
+	t->root = node_new("/", 1, 0, false);
 	if (r < 0 || !t->root) {
 		free(t->root);
 		t->root = NULL;
@@ -86,8 +141,7 @@ void tree_free(struct tree *t)
 		hash_table_for_each_safe(&t->nodes, hn, tmp) {
 			struct znode *n = container_of(hn, struct znode, hash_node);
 			acl_unref(&t->acls, n->acl);
-			free(n->data);
-			free(n);
+			node_free(n);
 		}
 		hash_table_free(&t->nodes);
 	}
@@ -150,20 +204,15 @@ struct znode *tree_add(struct tree *t, struct znode *parent, const char *path, s
 {
 	/* A node's parent is the node of its path's parent: one tree, no orphans. */
 	ASSERT(parent && len > parent->path_len && memcmp(path, parent->path, parent->path_len) == 0);
-	struct znode *n = node_new(path, len);
+	struct znode *n = node_new(path, len, data_len, znode_owner_is_session(owner));
 	if (!n)
 		return NULL;
-	if (data_len > 0) {
-		n->data = malloc((size_t)data_len);
-		if (!n->data) {
-			free(n);
-			return NULL;
-		}
-		memcpy(n->data, data, (size_t)data_len);
+	n->owner = owner;	/* before anything frees n: it says where n's block starts */
+	if (node_store_data(n, data, data_len) < 0) {
+		node_free(n);
+		return NULL;
 	}
-	n->data_len = data_len;
 	n->acl = acl_ref(acl);
-	n->owner = owner;
 	n->czxid = n->mzxid = n->pzxid = zxid;
 	n->ctime = n->mtime = time_ms;
 	hash_table_insert(&t->nodes, &n->hash_node, path_hash(t, path, len));
@@ -184,7 +233,8 @@ struct znode *tree_add(struct tree *t, struct znode *parent, const char *path, s
 void tree_remove(struct tree *t, struct znode *node)
 {
 	ASSERT(node->num_children == 0 && node != t->root);
-	ASSERT(!list_linked(&node->owner_node));	/* its session let go of it first */
+	/* its session let go of it first */
+	ASSERT(!znode_is_ephemeral(node) || !list_linked(znode_owner_node(node)));
 	ASSERT(t->data_bytes >= (uint64_t)(node->data_len > 0 ? node->data_len : 0));
 	ASSERT(node->owner >= 0 || t->reapable_count > 0);
 	struct znode *parent = node->parent;
@@ -200,35 +250,24 @@ void tree_remove(struct tree *t, struct znode *node)
 	if (node->owner < 0)
 		t->reapable_count--;
 	acl_unref(&t->acls, node->acl);
-	free(node->data);
-	free(node);
+	node_free(node);
 }
 
 int tree_set_data(struct tree *t, struct znode *node, const void *data, int32_t data_len)
 {
-	/* Same size: overwrite in place. No malloc and free, and (while a
-	 * snapshot child shares the memory) fewer pages touched, so fewer
-	 * copy-on-write faults. Nothing keeps a node's data pointer across
-	 * calls: replies copy it out when they are built. */
-	if (data_len > 0 && data_len == node->data_len) {
-		memmove(node->data, data, (size_t)data_len);
-		if (!t->digest_deferred)
-			node->content_crc = content_crc(node);
-		return 0;
+	/* Data that fits where the node's is now is overwritten in place: no
+	 * malloc and free, and (while a snapshot child shares the memory) fewer
+	 * pages touched, so fewer copy-on-write faults. Nothing keeps a node's
+	 * data pointer across calls: replies copy it out when they are built. */
+	int32_t old_len = node->data_len;
+	if (data_len > 0 && data_len == old_len) {
+		memmove((uint8_t *)znode_data(node), data, (size_t)data_len);
+	} else if (node_store_data(node, data, data_len) < 0) {
+		return -ENOMEM;
 	}
-	uint8_t *copy = NULL;
-	if (data_len > 0) {
-		copy = malloc((size_t)data_len);
-		if (!copy)
-			return -ENOMEM;
-		memcpy(copy, data, (size_t)data_len);
-	}
-	ASSERT(t->data_bytes >= (uint64_t)(node->data_len > 0 ? node->data_len : 0));
-	t->data_bytes -= node->data_len > 0 ? (uint64_t)node->data_len : 0;
+	ASSERT(t->data_bytes >= (uint64_t)(old_len > 0 ? old_len : 0));
+	t->data_bytes -= old_len > 0 ? (uint64_t)old_len : 0;
 	t->data_bytes += data_len > 0 ? (uint64_t)data_len : 0;
-	free(node->data);
-	node->data = copy;
-	node->data_len = data_len;
 	if (!t->digest_deferred)
 		node->content_crc = content_crc(node);
 	return 0;

@@ -10,8 +10,10 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <string.h>
 
 #include "acl.h"
+#include "assertions.h"
 #include "hash.h"
 #include "hash_table.h"
 #include "list.h"
@@ -21,15 +23,24 @@
 #define ZNODE_OWNER_TTL_MASK ((int64_t)0xff00000000000000ULL)
 #define ZNODE_TTL_MAX_MS ((int64_t)0x000000ffffffffffLL)
 
+/* One allocation per node: the struct, its path and, after it, its data's
+ * slot (data_slot bytes, the data's size when the node was made, at least
+ * 8). Data that outgrows the slot lives in a buffer of its own, whose
+ * address the slot holds then (znode_data()). A node never moves: whatever
+ * holds a struct znode * (sessions, the hash table, the child lists, the
+ * reaper) keeps it until tree_remove(). Only an ephemeral node has a link
+ * on its owner's list, just before the struct in the same allocation
+ * (znode_owner_node()): the owner never changes after the create. */
 struct znode {
 	struct hash_node hash_node;	/* the tree's table, by path */
 	struct znode *parent;
 	struct znode *first_child;	/* ->prev_sibling of the first is the last */
 	struct znode *next_sibling;	/* NULL at the end of the list */
 	struct znode *prev_sibling;	/* circular: the first's points at the last */
-	struct list_node owner_node;	/* the owning session's ephemerals (session.c) */
 	struct acl_list *acl;
-	uint8_t *data;			/* NULL when data_len <= 0 */
+	int64_t czxid, mzxid, pzxid;
+	int64_t ctime, mtime;
+	int64_t owner;			/* session id, ZNODE_OWNER_CONTAINER, TTL marker, or 0 */
 	int32_t data_len;		/* -1: null data, kept distinct from empty */
 	int32_t version;
 	int32_t child_creates;		/* creates under this node: sequential suffix */
@@ -38,10 +49,8 @@ struct znode {
 	uint32_t path_len;
 	uint32_t digest;		/* znode_digest() of the fields as they are now */
 	uint32_t content_crc;		/* CRC-32 of its path and data: the digest's first part */
-	int64_t czxid, mzxid, pzxid;
-	int64_t ctime, mtime;
-	int64_t owner;			/* session id, ZNODE_OWNER_CONTAINER, TTL marker, or 0 */
-	char path[];			/* NUL-terminated */
+	uint16_t data_slot;		/* bytes after the path's NUL for the data */
+	char path[];			/* NUL-terminated, then the data's slot */
 };
 
 
@@ -123,9 +132,34 @@ void tree_digest_loaded(struct tree *t, struct znode *n);
 void tree_digest_resume(struct tree *t);
 
 void znode_stat(const struct znode *node, struct zk_stat *ret);
+/* An ephemeralOwner that is a session's id (not a container or TTL marker). */
+static inline bool znode_owner_is_session(int64_t owner)
+{
+	return owner > 0 && (owner & ZNODE_OWNER_TTL_MASK) != ZNODE_OWNER_TTL_MASK;
+}
 static inline bool znode_is_ephemeral(const struct znode *n)
 {
-	return n->owner > 0 && (n->owner & ZNODE_OWNER_TTL_MASK) != ZNODE_OWNER_TTL_MASK;
+	return znode_owner_is_session(n->owner);
+}
+/* The node's data (data_len bytes; nothing to read when data_len <= 0). */
+static inline const uint8_t *znode_data(const struct znode *n)
+{
+	const uint8_t *slot = (const uint8_t *)n->path + n->path_len + 1;
+	if (n->data_len <= n->data_slot)
+		return slot;
+	const uint8_t *outside;
+	memcpy(&outside, slot, sizeof(outside));
+	return outside;
+}
+/* An ephemeral node's link on its owner's list of ephemerals (session.c). */
+static inline struct list_node *znode_owner_node(struct znode *n)
+{
+	ASSERT(znode_is_ephemeral(n));
+	return (struct list_node *)((char *)n - sizeof(struct list_node));
+}
+static inline struct znode *znode_of_owner_node(const struct list_node *l)
+{
+	return (struct znode *)((char *)l + sizeof(struct list_node));
 }
 static inline const char *znode_name(const struct znode *n)
 {

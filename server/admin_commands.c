@@ -344,7 +344,7 @@ static void voting_view(const struct server_status *ss, struct json *j)
 	const struct znode *config = tree_lookup(&ss->state->tree, CONFIG_PATH, strlen(CONFIG_PATH));
 	open_(j, "current_config", '{');
 	if (config && config->data_len > 0) {
-		const char *p = (const char *)config->data, *end = p + config->data_len;
+		const char *p = (const char *)znode_data(config), *end = p + config->data_len;
 		while (p < end) {
 			const char *eol = memchr(p, '\n', (size_t)(end - p));
 			if (!eol)

@@ -312,7 +312,7 @@ void audit_session_ending(const struct server_config *cfg, const struct session 
 	}
 	struct audit_who who = { .session = s->id, .user = self };
 	list_for_each(&s->ephemerals, n) {
-		const struct znode *z = container_of(n, struct znode, owner_node);
+		const struct znode *z = znode_of_owner_node(n);
 		struct audit_record a = { .operation = "ephemeralZNodeDeletionOnSessionCloseOrExpire",
 					  .path = z->path, .zxid = zxid };
 		emit(&who, &a);

@@ -116,7 +116,7 @@ static void fault_apply_wrongly(struct digest_check *d, const struct txn *t)
 		uint8_t *wrong = malloc((size_t)n->data_len);
 		if (!wrong)
 			return;
-		memcpy(wrong, n->data, (size_t)n->data_len);
+		memcpy(wrong, znode_data(n), (size_t)n->data_len);
 		wrong[0] ^= 0x20;
 		if (tree_set_data(&d->state->tree, n, wrong, n->data_len) == 0)
 			tree_node_changed(&d->state->tree, n);

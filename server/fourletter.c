@@ -253,7 +253,7 @@ static void own_ports(const struct server_status *ss, const struct znode *config
 	if (!config || config->data_len <= 0)
 		return;
 	int n = snprintf(key, sizeof(key), "server.%llu=", (unsigned long long)ss->commit->self);
-	const char *data = (const char *)config->data, *end = data + config->data_len;
+	const char *data = (const char *)znode_data(config), *end = data + config->data_len;
 	for (const char *line = data; line < end; ) {
 		const char *eol = memchr(line, '\n', (size_t)(end - line));
 		if (!eol)
@@ -302,7 +302,7 @@ static void conf(const struct server_status *ss, struct conn *c)
 	       "membership: \n", ticks, ticks, election, quorum,
 	    commit_is_observer(ss->commit) ? 1 : 0);
 	if (config && config->data_len > 0)
-		jute_write_raw(&c->obuf, config->data, (size_t)config->data_len);
+		jute_write_raw(&c->obuf, znode_data(config), (size_t)config->data_len);
 }
 
 /* ZooKeeper's Environment.list(), without the JVM's entries (java.*,

@@ -48,7 +48,7 @@ void membership_refresh(struct membership *m)
 		return;
 	}
 	struct znode *node = tree_lookup(&m->state->tree, CONFIG_PATH, strlen(CONFIG_PATH));
-	if (!b.error && node && (node->data_len != (int32_t)b.len || memcmp(node->data, b.data, b.len)) &&
+	if (!b.error && node && (node->data_len != (int32_t)b.len || memcmp(znode_data(node), b.data, b.len)) &&
 	    tree_set_data(&m->state->tree, node, b.data, (int32_t)b.len) == 0) {
 		/* As ZooKeeper's: mzxid the change's, version -1 (no setData
 		 * takes it); mtime stays 0 (the entry carries no time, and the

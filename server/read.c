@@ -219,7 +219,7 @@ static void node_read_body(struct request_path *p, struct conn *c, int32_t op, c
 {
 	struct zk_stat st;
 	if (op == ZK_OP_GET_DATA)
-		jute_write_buffer(&c->obuf, n->data, n->data_len);
+		jute_write_buffer(&c->obuf, znode_data(n), n->data_len);
 	if (op == ZK_OP_GET_CHILDREN || op == ZK_OP_GET_CHILDREN2) {
 		/* The hot part of a wide getChildren: size the vector<ustring>
 		 * first, then copy the names in one pass with no further checks.

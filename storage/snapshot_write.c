@@ -138,7 +138,7 @@ static void write_state(struct out *o, const struct wal_identity *id, const stru
 		out_str(o, n->path, n->path_len);
 		out_u32(o, (uint32_t)n->data_len);
 		if (n->data_len > 0)
-			out_bytes(o, n->data, (size_t)n->data_len);
+			out_bytes(o, znode_data(n), (size_t)n->data_len);
 		out_u64(o, n->acl->hash);
 		out_u64(o, (uint64_t)n->czxid);
 		out_u64(o, (uint64_t)n->mzxid);

@@ -77,7 +77,7 @@ static void write_node(struct jute_buf *b, const struct znode *n, const struct a
 	if (own)
 		jute_write_buffer(b, "", 0);
 	else
-		jute_write_buffer(b, n->data, n->data_len);
+		jute_write_buffer(b, znode_data(n), n->data_len);
 	jute_write_long(b, acl_id(ids, n->acl));
 	jute_write_long(b, n->czxid);
 	jute_write_long(b, n->mzxid);

@@ -141,7 +141,7 @@ static void test_a_snapshot_written_by_the_child_loads_back(void **state)
 	struct znode *a = tree_lookup(&loaded.tree, "/a", 2);
 	assert_non_null(a);
 	assert_int_equal(a->data_len, 1);
-	assert_memory_equal(a->data, "x", 1);
+	assert_memory_equal(znode_data(a), "x", 1);
 	assert_non_null(session_lookup(&loaded.sessions, 0x1234));
 	free(got.conf);
 	state_free(&loaded);

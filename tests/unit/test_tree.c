@@ -113,23 +113,39 @@ static void test_null_data_is_kept_distinct_from_empty(void **state)
 	tree_free(&t);
 }
 
-static void test_set_data_of_the_same_size_overwrites_in_place_any_other_size_replaces(void **state)
+static void test_set_data_stays_in_the_nodes_slot_while_it_fits_and_moves_out_when_it_grows(void **state)
 {
 	struct tree t;
 	assert_int_equal(tree_init(&t), 0);
-	struct znode *n = add(&t, "/", "/v", "abcd");
-	const uint8_t *before = n->data;
+	const char *made = "0123456789abcdef";	/* the slot: 16 bytes after the path */
+	struct znode *n = add(&t, "/", "/v", made);
+	const uint8_t *slot = znode_data(n);
+	assert_ptr_equal(slot, (const uint8_t *)n->path + n->path_len + 1);
+	assert_int_equal(tree_set_data(&t, n, "fedcba9876543210", 16), 0);
+	assert_ptr_equal(znode_data(n), slot);
 	assert_int_equal(tree_set_data(&t, n, "wxyz", 4), 0);
-	assert_ptr_equal(n->data, before);
-	assert_memory_equal(n->data, "wxyz", 4);
-	assert_int_equal(tree_set_data(&t, n, "longer", 6), 0);
-	assert_int_equal(n->data_len, 6);
-	assert_memory_equal(n->data, "longer", 6);
+	assert_ptr_equal(znode_data(n), slot);
+	assert_memory_equal(znode_data(n), "wxyz", 4);
+	const char *longer = "longer than the slot it was made with";
+	assert_int_equal(tree_set_data(&t, n, longer, (int32_t)strlen(longer)), 0);
+	assert_ptr_not_equal(znode_data(n), slot);
+	assert_memory_equal(znode_data(n), longer, strlen(longer));
+	assert_int_equal(t.data_bytes, strlen(longer));
+	/* from its own buffer back into the slot (the buffer is freed: ASan) */
+	assert_int_equal(tree_set_data(&t, n, "back", 4), 0);
+	assert_ptr_equal(znode_data(n), slot);
+	assert_memory_equal(znode_data(n), "back", 4);
+	assert_int_equal(tree_set_data(&t, n, longer, (int32_t)strlen(longer)), 0);
 	assert_int_equal(tree_set_data(&t, n, NULL, -1), 0);
 	assert_int_equal(n->data_len, -1);
-	assert_null(n->data);
 	assert_int_equal(t.data_bytes, 0);
-	tree_free(&t);
+	/* a node made empty has room for a few bytes, then a buffer of its own */
+	struct znode *e = add(&t, "/", "/e", "");
+	assert_int_equal(tree_set_data(&t, e, "12345678", 8), 0);
+	assert_ptr_equal(znode_data(e), (const uint8_t *)e->path + e->path_len + 1);
+	assert_int_equal(tree_set_data(&t, e, longer, (int32_t)strlen(longer)), 0);
+	assert_memory_equal(znode_data(e), longer, strlen(longer));
+	tree_free(&t);	/* frees the node that still has a buffer of its own */
 }
 
 static void test_thousands_of_nodes_are_all_found_after_growth(void **state)
@@ -173,7 +189,7 @@ static void quota_stats_are(struct tree *t, const char *want)
 	struct znode *n = tree_lookup(t, "/zookeeper/quota/q/zookeeper_stats", 34);
 	assert_non_null(n);
 	assert_int_equal(n->data_len, (int32_t)strlen(want));
-	assert_memory_equal(n->data, want, strlen(want));
+	assert_memory_equal(znode_data(n), want, strlen(want));
 }
 
 static void test_quota_stats_follow_the_subtree_and_are_recomputed(void **state)
@@ -224,7 +240,7 @@ int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_builtin_nodes_show_what_zookeeper_shows),
-		cmocka_unit_test(test_set_data_of_the_same_size_overwrites_in_place_any_other_size_replaces),
+		cmocka_unit_test(test_set_data_stays_in_the_nodes_slot_while_it_fits_and_moves_out_when_it_grows),
 		cmocka_unit_test(test_children_keep_creation_order_through_removals),
 		cmocka_unit_test(test_stat_fields_and_cversion_from_creates_and_children),
 		cmocka_unit_test(test_ephemeral_owner_shows_sessions_only),

@@ -302,7 +302,7 @@ static void compare_trees(const struct tree *a, const struct tree *b)
 			    x.data_length == y.data_length && x.num_children == y.num_children);
 		assert_int_equal(n->data_len, m->data_len);
 		if (n->data_len > 0)
-			assert_memory_equal(n->data, m->data, (size_t)n->data_len);
+			assert_memory_equal(znode_data(n), znode_data(m), (size_t)n->data_len);
 	}
 }
 
