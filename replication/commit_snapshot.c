@@ -168,15 +168,6 @@ void commit_snapshot_request(struct commit *c, uint64_t min_index)
 	commit_snapshot_if_due(c, loop_now_ms());
 }
 
-/* The entries a regular snapshot waits for (commit_snapshot_if_due). */
-static uint64_t entries_due(const struct commit *c)
-{
-	uint64_t entries = c->snapshot_entries;
-	if (entries && c->state->tree.nodes.count / 2 > entries)
-		entries = c->state->tree.nodes.count / 2;
-	return entries;
-}
-
 void commit_snapshot_if_due(struct commit *c, uint64_t now_ms)
 {
 	if (c->snapshot_pid || !c->raft_ready || c->failed || c->apply_paused)
@@ -187,7 +178,9 @@ void commit_snapshot_if_due(struct commit *c, uint64_t now_ms)
 	 * fork that copies page tables), so a big tree is not rewritten every
 	 * few hundred milliseconds under load; at most two nodes written per
 	 * txn, and a restart replays at most half a tree's worth of log. */
-	uint64_t entries = entries_due(c);
+	uint64_t entries = c->snapshot_entries;
+	if (entries && c->state->tree.nodes.count / 2 > entries)
+		entries = c->state->tree.nodes.count / 2;
 	bool due = (entries && applied - c->snapshot_index >= entries) ||
 		   (c->snapshot_log_bytes &&
 		    c->wal.bytes_written - c->snapshot_bytes_mark >= c->snapshot_log_bytes);
