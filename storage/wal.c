@@ -216,16 +216,46 @@ void wal_fail(struct wal *w, int err)
 	w->on_failed(w->ctx, err);
 }
 
+/* A flight this small is written on the loop's thread, into the page cache,
+ * and only its sync goes through the ring. ext4 has no non-blocking buffered
+ * write, so the ring hands every write to a worker thread and the linked sync
+ * follows it there: a wakeup more per flight, about 11 µs of one synchronous
+ * client's setData on this project's machines (io_uring tracepoints). A
+ * larger flight is under load, where the worker's copy on the other core
+ * pays. */
+#define WAL_INLINE_WRITE_BYTES (64 * 1024)
+
+static void submit_sync(struct wal *w)
+{
+	struct io_uring_sqe *sqe = loop_sqe(w->loop, &w->sync_op);
+	io_uring_prep_fsync(sqe, w->flight_fd, IORING_FSYNC_DATASYNC);
+}
+
 static void submit_flight(struct wal *w)
 {
+	size_t left = w->flight_len - w->flight_written;
+	if (left <= WAL_INLINE_WRITE_BYTES) {
+		ssize_t n = pwrite(w->flight_fd, w->flight + w->flight_written, left,
+				   (off_t)(w->flight_offset + w->flight_written));
+		if (n < 0 && errno != EINTR && errno != EAGAIN) {
+			wal_fail(w, errno);
+			return;
+		}
+		if (n > 0)
+			w->flight_written += (size_t)n;
+		if (w->flight_written == w->flight_len) {
+			submit_sync(w);
+			w->pending_cqes = 1;
+			return;
+		}
+	}
 	struct io_uring_sqe *sqe = loop_sqe(w->loop, &w->write_op);
 	io_uring_prep_write(sqe, w->flight_fd, w->flight + w->flight_written,
 			    (unsigned)(w->flight_len - w->flight_written),
 			    w->flight_offset + w->flight_written);
 	/* The sync is linked: it starts only once the write completed in full. */
 	sqe->flags |= IOSQE_IO_LINK;
-	sqe = loop_sqe(w->loop, &w->sync_op);
-	io_uring_prep_fsync(sqe, w->flight_fd, IORING_FSYNC_DATASYNC);
+	submit_sync(w);
 	w->pending_cqes = 2;
 }
 

@@ -175,6 +175,34 @@ static void check_recovered(uint64_t last, uint64_t new_from, uint64_t new_term,
 	}
 }
 
+/* A small batch is written on the loop's thread and only its sync goes
+ * through the ring; a batch over 64 KiB goes to the ring whole (write, then
+ * the linked sync). Both are durable and read back after a restart. */
+static void test_small_and_large_batches_are_durable_by_either_path(void **state)
+{
+	append(2, 40, 1, 100);		/* about 5 KiB */
+	wal_flush(&W);
+	assert_true(W.in_flight);
+	assert_int_equal(W.pending_cqes, 1);	/* the sync alone */
+	settle(40);
+	restart();
+	check_recovered(40, 41, 1, 100);
+	append(41, 60, 1, 100);
+	append(61, 80, 2, 8000);	/* about 160 KiB */
+	wal_flush(&W);
+	assert_int_equal(W.pending_cqes, 2);	/* the write and its sync */
+	settle(80);
+	assert_int_equal(reports_beyond, 0);
+	restart();
+	assert_int_equal(S.last, 80);
+	for (uint64_t i = 2; i <= 80; i++) {
+		uint64_t term = i > 60 ? 2 : 1;
+		assert_int_equal(S.term[i], term);
+		assert_int_equal(S.data[i], (uint8_t)(i * 3 + term));
+		assert_int_equal(S.len[i], i > 60 ? 8000 : 100);
+	}
+}
+
 static void test_a_durable_suffix_is_replaced_by_the_leaders_entries(void **state)
 {
 	append(2, 100, 1, 50);
@@ -372,6 +400,8 @@ static void test_a_damaged_record_reads_as_damaged(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
+		cmocka_unit_test_setup_teardown(test_small_and_large_batches_are_durable_by_either_path,
+						setup, teardown),
 		cmocka_unit_test_setup_teardown(test_a_durable_suffix_is_replaced_by_the_leaders_entries,
 						setup, teardown),
 		cmocka_unit_test_setup_teardown(test_records_only_gathered_are_dropped_from_the_batch,
