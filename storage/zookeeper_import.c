@@ -475,8 +475,8 @@ static void snap_loader_free(struct snap_loader *l)
 /* Loads one snapshot file into a fresh state. */
 static int try_snapshot(const char *path, struct state *st, char *why, size_t why_size)
 {
-	uint8_t *p;
-	size_t len;
+	uint8_t *p = NULL;
+	size_t len = 0;
 	int err = read_snapshot_file(path, &p, &len, why, why_size);
 	if (err < 0)
 		return err;

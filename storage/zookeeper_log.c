@@ -555,8 +555,8 @@ int zk_read_logs(const char *dir, char **names, const uint64_t *zxids, size_t co
 	bool stop = false;
 	for (size_t i = first; i < count && !stop; i++) {
 		char path[4200];
-		uint8_t *p;
-		size_t len;
+		uint8_t *p = NULL;
+		size_t len = 0;
 		snprintf(path, sizeof(path), "%.3900s/%.255s", dir, names[i]);
 		int err = read_file(path, &p, &len, a->why, a->why_size);
 		if (err < 0)
@@ -602,8 +602,8 @@ static int follow_file(const char *path, bool last, const struct zookeeper_impor
 {
 	size_t chunk = 1 << 20;
 	for (;;) {
-		uint8_t *p;
-		size_t len;
+		uint8_t *p = NULL;
+		size_t len = 0;
 		a->base = a->next;
 		int err = read_range(path, a->base, chunk, &p, &len, a->why, a->why_size);
 		if (err < 0)

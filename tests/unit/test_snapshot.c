@@ -238,6 +238,8 @@ static void test_temp_files_of_unfinished_snapshots_are_removed_and_snapshots_ke
 	assert_int_equal(removed, 0);
 }
 
+#ifdef CORRAL_FAULT_INJECTION
+/* The state letter of /proc/PID/stat (R, S, T, ...), or 0. */
 static char proc_state(pid_t pid)
 {
 	char path[64], buf[512];
@@ -251,6 +253,7 @@ static char proc_state(pid_t pid)
 	const char *p = strrchr(buf, ')');	/* after the command name */
 	return p && p[1] == ' ' ? p[2] : 0;
 }
+#endif
 
 /* A kill -9 of the server while its child writes a snapshot: the child dies
  * with it (else it would publish under the next server, or hold on to a
