@@ -137,7 +137,10 @@ static int write_stats(struct tree *t, struct znode *stats, int64_t count, int64
 {
 	char buf[64];
 	int n = snprintf(buf, sizeof(buf), "count=%" PRId64 ",bytes=%" PRId64, count, bytes);
-	return tree_set_data(t, stats, buf, n);
+	tree_node_changing(t, stats);
+	int r = tree_set_data(t, stats, buf, n);
+	tree_node_changed(t, stats);
+	return r;
 }
 
 static int add_to_stats(struct tree *t, const char *path, size_t len, int64_t bytes_diff,

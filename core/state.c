@@ -54,10 +54,10 @@ int state_init(struct state *s, uint8_t server_id, uint64_t wall_ms)
 			state_free(s);
 			return -ENOMEM;
 		}
+		tree_node_changing(&s->tree, n);
 		n->aversion = builtin_nodes[i].aversion;
 		tree_node_changed(&s->tree, n);
 	}
-	tree_node_changed(&s->tree, s->tree.root);
 	return 0;
 }
 

@@ -11,20 +11,6 @@
 
 #define TREE_INITIAL_BUCKETS 1024
 
-/* The CRC-32 of the path and the data, which change less often than the
- * stat (a parent's changes with every create and delete under it): the
- * digest goes on from it over the 60 bytes of stat alone. */
-static uint32_t content_crc(const struct znode *n)
-{
-	/* The root is "" in ZooKeeper's digest ("/" and "" are one node there). */
-	uint32_t crc = 0;
-	if (n->path_len > 1)
-		crc = corral_crc32(crc, n->path, n->path_len);
-	if (n->data_len > 0)
-		crc = corral_crc32(crc, znode_data(n), (size_t)n->data_len);
-	return crc;
-}
-
 static uint64_t path_hash(const struct tree *t, const char *path, size_t len)
 {
 	return hash_bytes(&t->key, path, len);
@@ -43,9 +29,9 @@ int tree_reserve(struct tree *t, size_t count)
 }
 
 /* The fields before the path, on 64-bit machines: 6 pointers, 6 64-bit and
- * 8 32-bit fields and the slot's size, with no padding (README: "What a
+ * 6 32-bit fields and the slot's size, with no padding (README: "What a
  * znode costs"). */
-_Static_assert(sizeof(void *) != 8 || offsetof(struct znode, path) == 130,
+_Static_assert(sizeof(void *) != 8 || offsetof(struct znode, path) == 122,
 	       "a znode's fixed part grew");
 
 /* The slot: room for the data a node is made with, and for the address of
@@ -130,8 +116,7 @@ int tree_init(struct tree *t)
 	t->root->data_len = 0;
 	t->root->acl = acl_ref(t->acls.open_acl);
 	hash_table_insert(&t->nodes, &t->root->hash_node, path_hash(t, "/", 1));
-	t->root->content_crc = content_crc(t->root);
-	tree_node_changed(t, t->root);
+	t->digest = znode_digest(t->root);
 	return 0;
 }
 
@@ -217,12 +202,8 @@ struct znode *tree_add(struct tree *t, struct znode *parent, const char *path, s
 	n->ctime = n->mtime = time_ms;
 	hash_table_insert(&t->nodes, &n->hash_node, path_hash(t, path, len));
 	child_append(parent, n);
-	if (!t->digest_deferred) {
-		n->content_crc = content_crc(n);
-		n->digest = znode_digest(n);
-		t->digest += n->digest;
-		tree_node_changed(t, parent);
-	}
+	if (!t->digest_deferred)
+		t->digest += znode_digest(n);
 	t->data_bytes += data_len > 0 ? (uint64_t)data_len : 0;
 	t->path_bytes += len;
 	if (owner < 0)
@@ -238,12 +219,11 @@ void tree_remove(struct tree *t, struct znode *node)
 	ASSERT(t->data_bytes >= (uint64_t)(node->data_len > 0 ? node->data_len : 0));
 	ASSERT(node->owner >= 0 || t->reapable_count > 0);
 	struct znode *parent = node->parent;
+	ASSERT(t->changing != node);
+	if (!t->digest_deferred)
+		t->digest -= znode_digest(node);
 	hash_table_remove(&t->nodes, &node->hash_node, path_hash(t, node->path, node->path_len));
 	child_unlink(parent, node);
-	if (!t->digest_deferred) {
-		t->digest -= node->digest;
-		tree_node_changed(t, parent);
-	}
 	t->data_bytes -= node->data_len > 0 ? (uint64_t)node->data_len : 0;
 	ASSERT(t->path_bytes >= node->path_len);
 	t->path_bytes -= node->path_len;
@@ -259,6 +239,7 @@ int tree_set_data(struct tree *t, struct znode *node, const void *data, int32_t 
 	 * malloc and free, and (while a snapshot child shares the memory) fewer
 	 * pages touched, so fewer copy-on-write faults. Nothing keeps a node's
 	 * data pointer across calls: replies copy it out when they are built. */
+	ASSERT(t->digest_deferred || t->changing == node);
 	int32_t old_len = node->data_len;
 	if (data_len > 0 && data_len == old_len) {
 		memmove((uint8_t *)znode_data(node), data, (size_t)data_len);
@@ -268,8 +249,6 @@ int tree_set_data(struct tree *t, struct znode *node, const void *data, int32_t 
 	ASSERT(t->data_bytes >= (uint64_t)(old_len > 0 ? old_len : 0));
 	t->data_bytes -= old_len > 0 ? (uint64_t)old_len : 0;
 	t->data_bytes += data_len > 0 ? (uint64_t)data_len : 0;
-	if (!t->digest_deferred)
-		node->content_crc = content_crc(node);
 	return 0;
 }
 
@@ -318,25 +297,43 @@ uint32_t znode_digest(const struct znode *n)
 	/* StatPersisted's ephemeralOwner: the raw marker of containers and TTL nodes too */
 	p = put_be64(p, (uint64_t)n->owner);
 	ASSERT(p == b + sizeof(b));
-	return corral_crc32(n->content_crc, b, sizeof(b));
+	/* The root is "" in ZooKeeper's digest ("/" and "" are one node there). */
+	uint32_t crc = 0;
+	if (n->path_len > 1)
+		crc = corral_crc32(crc, n->path, n->path_len);
+	if (n->data_len > 0)
+		crc = corral_crc32(crc, znode_data(n), (size_t)n->data_len);
+	return corral_crc32(crc, b, sizeof(b));
+}
+
+void tree_node_changing(struct tree *t, struct znode *n)
+{
+	if (t->digest_deferred)
+		return;
+	ASSERT(!t->changing);
+	t->changing = n;
+	t->digest -= znode_digest(n);
 }
 
 void tree_node_changed(struct tree *t, struct znode *n)
 {
 	if (t->digest_deferred)
 		return;
-	t->digest -= n->digest;
-	n->digest = znode_digest(n);
-	t->digest += n->digest;
+	ASSERT(t->changing == n);
+	t->changing = NULL;
+	t->digest += znode_digest(n);
+}
+
+void tree_digest_unload(struct tree *t, struct znode *n)
+{
+	ASSERT(t->digest_deferred);
+	t->digest -= znode_digest(n);
 }
 
 void tree_digest_loaded(struct tree *t, struct znode *n)
 {
 	ASSERT(t->digest_deferred);
-	t->digest -= n->digest;
-	n->content_crc = content_crc(n);
-	n->digest = znode_digest(n);
-	t->digest += n->digest;
+	t->digest += znode_digest(n);
 }
 
 void tree_digest_resume(struct tree *t)
@@ -348,11 +345,8 @@ void tree_digest_recompute(struct tree *t)
 {
 	t->digest_deferred = false;
 	t->digest = 0;
-	tree_for_each_node(t, n) {
-		n->content_crc = content_crc(n);
-		n->digest = znode_digest(n);
-		t->digest += n->digest;
-	}
+	tree_for_each_node(t, n)
+		t->digest += znode_digest(n);
 }
 
 void znode_stat(const struct znode *n, struct zk_stat *ret)

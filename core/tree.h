@@ -47,8 +47,6 @@ struct znode {
 	int32_t aversion;
 	int32_t num_children;
 	uint32_t path_len;
-	uint32_t digest;		/* znode_digest() of the fields as they are now */
-	uint32_t content_crc;		/* CRC-32 of its path and data: the digest's first part */
 	uint16_t data_slot;		/* bytes after the path's NUL for the data */
 	char path[];			/* NUL-terminated, then the data's slot */
 };
@@ -66,6 +64,8 @@ struct tree {
 	/* Set while a snapshot loads (it sets every field directly): no
 	 * digest is kept until tree_digest_recompute() clears it. */
 	bool digest_deferred;
+	/* The node between tree_node_changing() and tree_node_changed(). */
+	const struct znode *changing;
 	struct hash_key key;
 	struct znode *root;
 	struct acl_table acls;
@@ -101,9 +101,8 @@ struct znode_persisted {
 void tree_restore_stat(struct znode *node, const struct znode_persisted *p);
 /* Unlinks and frees a node without children. */
 void tree_remove(struct tree *t, struct znode *node);
-/* Replaces the data (copied), and the CRC of path and data the digest
- * starts from (the caller then calls tree_node_changed(), once it set the
- * rest). Returns 0 or -ENOMEM (node unchanged then). */
+/* Replaces the data (copied), between tree_node_changing() and
+ * tree_node_changed(). Returns 0 or -ENOMEM (node unchanged then). */
 int tree_set_data(struct tree *t, struct znode *node, const void *data, int32_t data_len);
 
 /* ZooKeeper's digest of a node (DigestCalculator, digest version 2): the
@@ -115,19 +114,24 @@ int tree_set_data(struct tree *t, struct znode *node, const void *data, int32_t 
  * sessions are not in it. */
 #define TREE_DIGEST_VERSION 2
 uint32_t znode_digest(const struct znode *n);
-/* A node's fields changed (after tree_add and tree_remove, which see to
- * the node and its parent themselves, a change made by the caller): its
- * digest and the tree's follow. */
+/* A node keeps no digest of its own (8 bytes a node): the tree's sum takes
+ * a node's digest out before the caller changes any field it covers, and
+ * puts it back after, each computed from the node as it is then:
+ *     tree_node_changing(t, n); ...change n's fields...; tree_node_changed(t, n);
+ * One node at a time. tree_add() and tree_remove() count the node they add
+ * or remove themselves; its parent's counters are the caller's change. */
+void tree_node_changing(struct tree *t, struct znode *n);
 void tree_node_changed(struct tree *t, struct znode *n);
-/* Every node's digest and the tree's, from scratch (after a load that set
- * the fields directly); clears digest_deferred. */
+/* The tree's digest from scratch (after a load that set the fields
+ * directly); clears digest_deferred. */
 void tree_digest_recompute(struct tree *t);
 /* A loader that sets each node's fields once, whole, takes the digest node
  * by node instead, while the node is still in the cache (a walk of a big
- * tree afterwards is one cache miss after another): n's fields are final,
- * its digest and the tree's follow (n's digest was 0 when tree_add made it
- * while deferred, or counted when n was there before the load). Then
- * tree_digest_resume() ends the deferral. */
+ * tree afterwards is one cache miss after another): n's fields are final
+ * and its digest is added to the tree's. A node that was there before the
+ * load (a built-in one) is taken out first, with tree_digest_unload(),
+ * before its fields are set. Then tree_digest_resume() ends the deferral. */
+void tree_digest_unload(struct tree *t, struct znode *n);
 void tree_digest_loaded(struct tree *t, struct znode *n);
 void tree_digest_resume(struct tree *t);
 

@@ -72,15 +72,16 @@ static int apply_create(struct state *s, const struct txn *t, const struct txn_o
 	struct acl_list *acl = acl_intern(&s->tree.acls, op->acl, op->acl_count);
 	if (!acl)
 		return -ENOMEM;
-	/* The parent's counters first: tree_add() then takes its digest once. */
-	parent->child_creates = op->parent_child_creates;
-	if (t->zxid > parent->pzxid)
-		parent->pzxid = t->zxid;
 	struct znode *n = tree_add(&s->tree, parent, op->path, op->path_len, op->data,
 				   op->data_len, acl, op->owner, t->zxid, t->time_ms);
 	acl_unref(&s->tree.acls, acl);
 	if (!n)
 		return -ENOMEM;
+	tree_node_changing(&s->tree, parent);
+	parent->child_creates = op->parent_child_creates;
+	if (t->zxid > parent->pzxid)
+		parent->pzxid = t->zxid;
+	tree_node_changed(&s->tree, parent);
 	ASSERT(n->parent == parent && parent->num_children > 0 && n->czxid == t->zxid);
 	if (quota_node_added(&s->tree, n) < 0)
 		return -ENOMEM;
@@ -107,8 +108,11 @@ static int delete_node(struct state *s, struct znode *n, int64_t zxid)
 			session_unlink_ephemeral(owner, n);
 	}
 	/* Only move pzxid forward, as ZooKeeper does. */
-	if (zxid > parent->pzxid)
+	if (zxid > parent->pzxid) {
+		tree_node_changing(&s->tree, parent);
 		parent->pzxid = zxid;
+		tree_node_changed(&s->tree, parent);
+	}
 	notify(s, zxid, ZK_EVENT_NODE_DELETED, n, n->path, n->path_len);
 	tree_remove(&s->tree, n);
 	notify(s, zxid, ZK_EVENT_NODE_CHILDREN_CHANGED, parent, parent->path, parent->path_len);
@@ -138,13 +142,17 @@ static int apply_op(struct state *s, const struct txn *t, const struct txn_op *o
 			return 0;
 		}
 		int32_t old_len = n->data_len;
-		if (tree_set_data(&s->tree, n, op->data, op->data_len) < 0 ||
-		    quota_data_changed(&s->tree, n, old_len) < 0)
+		tree_node_changing(&s->tree, n);
+		if (tree_set_data(&s->tree, n, op->data, op->data_len) < 0) {
+			tree_node_changed(&s->tree, n);
 			return -ENOMEM;
+		}
 		n->version = op->version;
 		n->mzxid = t->zxid;
 		n->mtime = t->time_ms;
 		tree_node_changed(&s->tree, n);
+		if (quota_data_changed(&s->tree, n, old_len) < 0)
+			return -ENOMEM;
 		znode_stat(n, &res->stat);
 		notify(s, t->zxid, ZK_EVENT_NODE_DATA_CHANGED, n, n->path, n->path_len);
 		return 0;
@@ -159,6 +167,7 @@ static int apply_op(struct state *s, const struct txn *t, const struct txn_op *o
 			return -ENOMEM;
 		acl_unref(&s->tree.acls, n->acl);
 		n->acl = acl;
+		tree_node_changing(&s->tree, n);
 		n->aversion = op->version;
 		tree_node_changed(&s->tree, n);
 		znode_stat(n, &res->stat);

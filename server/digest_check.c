@@ -118,8 +118,9 @@ static void fault_apply_wrongly(struct digest_check *d, const struct txn *t)
 			return;
 		memcpy(wrong, znode_data(n), (size_t)n->data_len);
 		wrong[0] ^= 0x20;
-		if (tree_set_data(&d->state->tree, n, wrong, n->data_len) == 0)
-			tree_node_changed(&d->state->tree, n);
+		tree_node_changing(&d->state->tree, n);
+		tree_set_data(&d->state->tree, n, wrong, n->data_len);
+		tree_node_changed(&d->state->tree, n);
 		free(wrong);
 		/* the digest this server had after the txn */
 		struct digest_history *h = &d->state->digests;

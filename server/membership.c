@@ -48,16 +48,23 @@ void membership_refresh(struct membership *m)
 		return;
 	}
 	struct znode *node = tree_lookup(&m->state->tree, CONFIG_PATH, strlen(CONFIG_PATH));
-	if (!b.error && node && (node->data_len != (int32_t)b.len || memcmp(znode_data(node), b.data, b.len)) &&
-	    tree_set_data(&m->state->tree, node, b.data, (int32_t)b.len) == 0) {
+	if (!b.error && node && (node->data_len != (int32_t)b.len || memcmp(znode_data(node), b.data, b.len))) {
+		tree_node_changing(&m->state->tree, node);
+		int r = tree_set_data(&m->state->tree, node, b.data, (int32_t)b.len);
 		/* As ZooKeeper's: mzxid the change's, version -1 (no setData
 		 * takes it); mtime stays 0 (the entry carries no time, and the
 		 * state must not depend on this server's clock). Watchers of the
 		 * node (Curator's EnsembleTracker) hear NodeDataChanged, with
 		 * the zxid this server is at. */
-		node->mzxid = (int64_t)index;
-		node->version = -1;
+		if (r == 0) {
+			node->mzxid = (int64_t)index;
+			node->version = -1;
+		}
 		tree_node_changed(&m->state->tree, node);
+		if (r < 0) {
+			jute_buf_free(&b);
+			return;
+		}
 		struct state_listener *l = &m->state->listener;
 		if (l->node_event)
 			l->node_event(l->ctx, m->state->last_zxid, ZK_EVENT_NODE_DATA_CHANGED, node,

@@ -271,6 +271,7 @@ static int load_node(struct node_loader *ld, const struct node_record *n)
 				session_link_ephemeral(s, node);
 		}
 	} else {
+		tree_digest_unload(tree, node);
 		if (tree_set_data(tree, node, n->data, n->dlen) < 0)
 			return -ENOMEM;
 		acl_unref(&tree->acls, node->acl);

@@ -20,6 +20,24 @@ static struct znode *add(struct tree *t, const char *parent, const char *path, c
 			t->acls.open_acl, 0, 7, 1000);
 }
 
+/* A change of data as the tree's users make it: between
+ * tree_node_changing() and tree_node_changed(). */
+static int set_data(struct tree *t, struct znode *n, const void *data, int32_t len)
+{
+	tree_node_changing(t, n);
+	int r = tree_set_data(t, n, data, len);
+	tree_node_changed(t, n);
+	return r;
+}
+
+/* The tree's digest as kept, against one computed from scratch. */
+static void assert_digest_kept(struct tree *t)
+{
+	uint64_t kept = t->digest;
+	tree_digest_recompute(t);
+	assert_int_equal(kept, t->digest);
+}
+
 static void test_builtin_nodes_show_what_zookeeper_shows(void **state)
 {
 	struct state st;
@@ -108,7 +126,7 @@ static void test_null_data_is_kept_distinct_from_empty(void **state)
 	struct znode *b = add(&t, "/", "/empty", "");
 	assert_int_equal(a->data_len, -1);
 	assert_int_equal(b->data_len, 0);
-	assert_int_equal(tree_set_data(&t, b, "four", 4), 0);
+	assert_int_equal(set_data(&t, b, "four", 4), 0);
 	assert_int_equal(t.data_bytes, 4);
 	tree_free(&t);
 }
@@ -121,30 +139,31 @@ static void test_set_data_stays_in_the_nodes_slot_while_it_fits_and_moves_out_wh
 	struct znode *n = add(&t, "/", "/v", made);
 	const uint8_t *slot = znode_data(n);
 	assert_ptr_equal(slot, (const uint8_t *)n->path + n->path_len + 1);
-	assert_int_equal(tree_set_data(&t, n, "fedcba9876543210", 16), 0);
+	assert_int_equal(set_data(&t, n, "fedcba9876543210", 16), 0);
 	assert_ptr_equal(znode_data(n), slot);
-	assert_int_equal(tree_set_data(&t, n, "wxyz", 4), 0);
+	assert_int_equal(set_data(&t, n, "wxyz", 4), 0);
 	assert_ptr_equal(znode_data(n), slot);
 	assert_memory_equal(znode_data(n), "wxyz", 4);
 	const char *longer = "longer than the slot it was made with";
-	assert_int_equal(tree_set_data(&t, n, longer, (int32_t)strlen(longer)), 0);
+	assert_int_equal(set_data(&t, n, longer, (int32_t)strlen(longer)), 0);
 	assert_ptr_not_equal(znode_data(n), slot);
 	assert_memory_equal(znode_data(n), longer, strlen(longer));
 	assert_int_equal(t.data_bytes, strlen(longer));
 	/* from its own buffer back into the slot (the buffer is freed: ASan) */
-	assert_int_equal(tree_set_data(&t, n, "back", 4), 0);
+	assert_int_equal(set_data(&t, n, "back", 4), 0);
 	assert_ptr_equal(znode_data(n), slot);
 	assert_memory_equal(znode_data(n), "back", 4);
-	assert_int_equal(tree_set_data(&t, n, longer, (int32_t)strlen(longer)), 0);
-	assert_int_equal(tree_set_data(&t, n, NULL, -1), 0);
+	assert_int_equal(set_data(&t, n, longer, (int32_t)strlen(longer)), 0);
+	assert_int_equal(set_data(&t, n, NULL, -1), 0);
 	assert_int_equal(n->data_len, -1);
 	assert_int_equal(t.data_bytes, 0);
 	/* a node made empty has room for a few bytes, then a buffer of its own */
 	struct znode *e = add(&t, "/", "/e", "");
-	assert_int_equal(tree_set_data(&t, e, "12345678", 8), 0);
+	assert_int_equal(set_data(&t, e, "12345678", 8), 0);
 	assert_ptr_equal(znode_data(e), (const uint8_t *)e->path + e->path_len + 1);
-	assert_int_equal(tree_set_data(&t, e, longer, (int32_t)strlen(longer)), 0);
+	assert_int_equal(set_data(&t, e, longer, (int32_t)strlen(longer)), 0);
 	assert_memory_equal(znode_data(e), longer, strlen(longer));
+	assert_digest_kept(&t);
 	tree_free(&t);	/* frees the node that still has a buffer of its own */
 }
 
@@ -216,7 +235,7 @@ static void test_quota_stats_follow_the_subtree_and_are_recomputed(void **state)
 	assert_int_equal(quota_check(t, "/q/c", 4, 0, 1, true, &lim_log, 0), ZOK);
 	assert_int_equal(lim_log.logged, 1);
 	int32_t old = b->data_len;
-	assert_int_equal(tree_set_data(t, b, "1", 1), 0);
+	assert_int_equal(set_data(t, b, "1", 1), 0);
 	assert_int_equal(quota_data_changed(t, b, old), 0);
 	quota_stats_are(t, "count=3,bytes=6");
 	/* outside the quota, and /zookeeper itself: not counted */
@@ -226,7 +245,7 @@ static void test_quota_stats_follow_the_subtree_and_are_recomputed(void **state)
 	tree_remove(t, b);
 	quota_stats_are(t, "count=2,bytes=5");
 	/* a snapshot's load recomputes whatever the data said */
-	assert_int_equal(tree_set_data(t, sn, "count=9,bytes=9", 15), 0);
+	assert_int_equal(set_data(t, sn, "count=9,bytes=9", 15), 0);
 	t->quota_count = 0;
 	assert_int_equal(quota_recompute(t), 0);
 	assert_int_equal(t->quota_count, 1);
