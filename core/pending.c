@@ -78,7 +78,7 @@ void pending_lookup(const struct pending *p, const struct batch *b, const char *
 	ret->aversion = n->aversion;
 	ret->child_creates = n->child_creates;
 	ret->num_children = n->num_children;
-	ret->owner = n->owner;
+	ret->owner = znode_owner(n);
 	ret->mtime = n->mtime;
 	ret->acl = n->acl;
 }

@@ -162,13 +162,13 @@ int session_requeue(struct session_table *t, struct session *s)
 
 void session_link_ephemeral(struct session *s, struct znode *n)
 {
-	ASSERT(n->owner == s->id);
+	ASSERT(znode_owner(n) == s->id);
 	list_push_front(&s->ephemerals, znode_owner_node(n));
 }
 
 void session_unlink_ephemeral(struct session *s, struct znode *n)
 {
-	ASSERT(n->owner == s->id);
+	ASSERT(znode_owner(n) == s->id);
 	list_remove(&s->ephemerals, znode_owner_node(n));
 }
 

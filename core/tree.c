@@ -28,10 +28,10 @@ int tree_reserve(struct tree *t, size_t count)
 	return hash_table_reserve(&t->nodes, count);
 }
 
-/* The fields before the path, on 64-bit machines: 6 pointers, 6 64-bit and
+/* The fields before the path, on 64-bit machines: 6 pointers, 5 64-bit and
  * 6 32-bit fields and the slot's size, with no padding (README: "What a
  * znode costs"). */
-_Static_assert(sizeof(void *) != 8 || offsetof(struct znode, path) == 122,
+_Static_assert(sizeof(void *) != 8 || offsetof(struct znode, path) == 114,
 	       "a znode's fixed part grew");
 
 /* The slot: room for the data a node is made with, and for the address of
@@ -49,21 +49,35 @@ static uint8_t *data_outside(struct znode *n)
 	return n->data_len > n->data_slot ? (uint8_t *)znode_data(n) : NULL;
 }
 
-/* One allocation: [the ephemeral's owner link] node, path, NUL, data slot.
- * The data is the caller's to copy in. */
-static struct znode *node_new(const char *path, size_t len, int32_t data_len, bool ephemeral)
+/* What precedes a node with this owner in its allocation: the owner (none
+ * for 0), and an ephemeral's link on its session's list before it. */
+static size_t prefix_bytes(int64_t owner)
 {
+	if (!owner)
+		return 0;
+	return sizeof(int64_t) + (znode_owner_is_session(owner) ? sizeof(struct list_node) : 0);
+}
+
+/* One allocation: [the ephemeral's session link] [owner] node, path, NUL,
+ * data slot. The data is the caller's to copy in. */
+static struct znode *node_new(const char *path, size_t len, int32_t data_len, int64_t owner)
+{
+	ASSERT(len < (1u << 31));
 	size_t slot = data_len > 0 && (size_t)data_len <= DATA_SLOT_MAX ? (size_t)data_len : 0;
 	if (slot < DATA_SLOT_MIN)
 		slot = DATA_SLOT_MIN;
-	size_t prefix = ephemeral ? sizeof(struct list_node) : 0;
+	size_t prefix = prefix_bytes(owner);
 	char *base = calloc(1, prefix + offsetof(struct znode, path) + len + 1 + slot);
 	if (!base)
 		return NULL;
 	struct znode *n = (struct znode *)(base + prefix);
+	if (owner) {
+		memcpy((char *)n - sizeof(owner), &owner, sizeof(owner));
+		n->owned = 1;
+	}
 	memcpy(n->path, path, len);
 	n->path[len] = 0;
-	n->path_len = (uint32_t)len;
+	n->path_len = (uint32_t)len & 0x7fffffffu;
 	n->data_slot = (uint16_t)slot;
 	n->data_len = -1;
 	return n;
@@ -72,7 +86,7 @@ static struct znode *node_new(const char *path, size_t len, int32_t data_len, bo
 static void node_free(struct znode *n)
 {
 	free(data_outside(n));
-	free(znode_is_ephemeral(n) ? (char *)n - sizeof(struct list_node) : (char *)n);
+	free((char *)n - prefix_bytes(znode_owner(n)));
 }
 
 /* Stores data (data_len bytes, or -1 for null) in n's slot, or in a buffer
@@ -189,10 +203,9 @@ struct znode *tree_add(struct tree *t, struct znode *parent, const char *path, s
 {
 	/* A node's parent is the node of its path's parent: one tree, no orphans. */
 	ASSERT(parent && len > parent->path_len && memcmp(path, parent->path, parent->path_len) == 0);
-	struct znode *n = node_new(path, len, data_len, znode_owner_is_session(owner));
+	struct znode *n = node_new(path, len, data_len, owner);
 	if (!n)
 		return NULL;
-	n->owner = owner;	/* before anything frees n: it says where n's block starts */
 	if (node_store_data(n, data, data_len) < 0) {
 		node_free(n);
 		return NULL;
@@ -217,7 +230,7 @@ void tree_remove(struct tree *t, struct znode *node)
 	/* its session let go of it first */
 	ASSERT(!znode_is_ephemeral(node) || !list_linked(znode_owner_node(node)));
 	ASSERT(t->data_bytes >= (uint64_t)(node->data_len > 0 ? node->data_len : 0));
-	ASSERT(node->owner >= 0 || t->reapable_count > 0);
+	ASSERT(znode_owner(node) >= 0 || t->reapable_count > 0);
 	struct znode *parent = node->parent;
 	ASSERT(t->changing != node);
 	if (!t->digest_deferred)
@@ -227,7 +240,7 @@ void tree_remove(struct tree *t, struct znode *node)
 	t->data_bytes -= node->data_len > 0 ? (uint64_t)node->data_len : 0;
 	ASSERT(t->path_bytes >= node->path_len);
 	t->path_bytes -= node->path_len;
-	if (node->owner < 0)
+	if (znode_owner(node) < 0)
 		t->reapable_count--;
 	acl_unref(&t->acls, node->acl);
 	node_free(node);
@@ -295,7 +308,7 @@ uint32_t znode_digest(const struct znode *n)
 	p = put_be32(p, (uint32_t)n->child_creates);
 	p = put_be32(p, (uint32_t)st.aversion);
 	/* StatPersisted's ephemeralOwner: the raw marker of containers and TTL nodes too */
-	p = put_be64(p, (uint64_t)n->owner);
+	p = put_be64(p, (uint64_t)znode_owner(n));
 	ASSERT(p == b + sizeof(b));
 	/* The root is "" in ZooKeeper's digest ("/" and "" are one node there). */
 	uint32_t crc = 0;
@@ -361,7 +374,7 @@ void znode_stat(const struct znode *n, struct zk_stat *ret)
 	 * arithmetic: both wrap like Java ints. */
 	ret->cversion = (int32_t)((uint32_t)n->child_creates * 2u - (uint32_t)n->num_children);
 	ret->aversion = n->aversion;
-	ret->ephemeral_owner = znode_is_ephemeral(n) ? n->owner : 0;
+	ret->ephemeral_owner = znode_is_ephemeral(n) ? znode_owner(n) : 0;
 	ret->data_length = n->data_len > 0 ? n->data_len : 0;
 	ret->num_children = n->num_children;
 	ret->pzxid = n->pzxid;

@@ -28,9 +28,12 @@
  * 8). Data that outgrows the slot lives in a buffer of its own, whose
  * address the slot holds then (znode_data()). A node never moves: whatever
  * holds a struct znode * (sessions, the hash table, the child lists, the
- * reaper) keeps it until tree_remove(). Only an ephemeral node has a link
- * on its owner's list, just before the struct in the same allocation
- * (znode_owner_node()): the owner never changes after the create. */
+ * reaper) keeps it until tree_remove(). Only a node with an owner (an
+ * ephemeral node's session, a container's or TTL node's marker: ZooKeeper's
+ * ephemeralOwner) has it, just before the struct in the same allocation
+ * (znode_owner()), and only an ephemeral node its link on its session's list
+ * before that (znode_owner_node()): the owner never changes after the
+ * create. A persistent node, most of a tree, pays for neither. */
 struct znode {
 	struct hash_node hash_node;	/* the tree's table, by path */
 	struct znode *parent;
@@ -40,13 +43,13 @@ struct znode {
 	struct acl_list *acl;
 	int64_t czxid, mzxid, pzxid;
 	int64_t ctime, mtime;
-	int64_t owner;			/* session id, ZNODE_OWNER_CONTAINER, TTL marker, or 0 */
 	int32_t data_len;		/* -1: null data, kept distinct from empty */
 	int32_t version;
 	int32_t child_creates;		/* creates under this node: sequential suffix */
 	int32_t aversion;
 	int32_t num_children;
-	uint32_t path_len;
+	uint32_t path_len : 31;
+	uint32_t owned : 1;		/* an owner precedes the struct (znode_owner()) */
 	uint16_t data_slot;		/* bytes after the path's NUL for the data */
 	char path[];			/* NUL-terminated, then the data's slot */
 };
@@ -141,9 +144,17 @@ static inline bool znode_owner_is_session(int64_t owner)
 {
 	return owner > 0 && (owner & ZNODE_OWNER_TTL_MASK) != ZNODE_OWNER_TTL_MASK;
 }
+/* Its session's id, ZNODE_OWNER_CONTAINER, a TTL marker, or 0. */
+static inline int64_t znode_owner(const struct znode *n)
+{
+	int64_t owner = 0;
+	if (n->owned)
+		memcpy(&owner, (const char *)n - sizeof(owner), sizeof(owner));
+	return owner;
+}
 static inline bool znode_is_ephemeral(const struct znode *n)
 {
-	return znode_owner_is_session(n->owner);
+	return znode_owner_is_session(znode_owner(n));
 }
 /* The node's data (data_len bytes; nothing to read when data_len <= 0). */
 static inline const uint8_t *znode_data(const struct znode *n)
@@ -159,11 +170,11 @@ static inline const uint8_t *znode_data(const struct znode *n)
 static inline struct list_node *znode_owner_node(struct znode *n)
 {
 	ASSERT(znode_is_ephemeral(n));
-	return (struct list_node *)((char *)n - sizeof(struct list_node));
+	return (struct list_node *)((char *)n - sizeof(int64_t) - sizeof(struct list_node));
 }
 static inline struct znode *znode_of_owner_node(const struct list_node *l)
 {
-	return (struct znode *)((char *)l + sizeof(struct list_node));
+	return (struct znode *)((char *)l + sizeof(struct list_node) + sizeof(int64_t));
 }
 static inline const char *znode_name(const struct znode *n)
 {

@@ -86,7 +86,7 @@ static int apply_create(struct state *s, const struct txn *t, const struct txn_o
 	if (quota_node_added(&s->tree, n) < 0)
 		return -ENOMEM;
 	if (znode_is_ephemeral(n)) {
-		struct session *owner = session_lookup(&s->sessions, n->owner);
+		struct session *owner = session_lookup(&s->sessions, znode_owner(n));
 		if (owner)
 			session_link_ephemeral(owner, n);
 	}
@@ -103,7 +103,7 @@ static int delete_node(struct state *s, struct znode *n, int64_t zxid)
 	if (quota_node_removing(&s->tree, n) < 0)
 		return -ENOMEM;
 	if (znode_is_ephemeral(n)) {
-		struct session *owner = session_lookup(&s->sessions, n->owner);
+		struct session *owner = session_lookup(&s->sessions, znode_owner(n));
 		if (owner)
 			session_unlink_ephemeral(owner, n);
 	}
@@ -189,7 +189,7 @@ static int apply_op(struct state *s, const struct txn *t, const struct txn_op *o
 			return 0;
 		struct znode *eph;
 		while ((eph = session_first_ephemeral(sess))) {
-			ASSERT(eph->owner == sess->id);
+			ASSERT(znode_owner(eph) == sess->id);
 			if (delete_node(s, eph, t->zxid) < 0)
 				return -ENOMEM;
 		}

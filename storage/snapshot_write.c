@@ -148,7 +148,7 @@ static void write_state(struct out *o, const struct wal_identity *id, const stru
 		out_u32(o, (uint32_t)n->version);
 		out_u32(o, (uint32_t)n->child_creates);
 		out_u32(o, (uint32_t)n->aversion);
-		out_u64(o, (uint64_t)n->owner);
+		out_u64(o, (uint64_t)znode_owner(n));
 		if (n->first_child) {
 			n = n->first_child;
 			continue;

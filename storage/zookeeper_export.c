@@ -86,7 +86,7 @@ static void write_node(struct jute_buf *b, const struct znode *n, const struct a
 	jute_write_int(b, n->version);
 	jute_write_int(b, n->child_creates);
 	jute_write_int(b, n->aversion);
-	jute_write_long(b, n->owner);
+	jute_write_long(b, znode_owner(n));
 	jute_write_long(b, n->pzxid);
 }
 

@@ -356,7 +356,7 @@ static int load_node(struct snap_loader *l, const struct zk_node *n, size_t at)
 		if (!node)
 			return -ENOMEM;
 		if (znode_is_ephemeral(node)) {
-			struct session *s = zk_session_for(l->st, node->owner);
+			struct session *s = zk_session_for(l->st, znode_owner(node));
 			if (!s)
 				return -ENOMEM;
 			session_link_ephemeral(s, node);

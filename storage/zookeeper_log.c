@@ -107,7 +107,7 @@ static int apply_create(struct zk_apply *a, int32_t type, const struct zk_create
 	if (!n)
 		return -ENOMEM;
 	if (znode_is_ephemeral(n)) {
-		struct session *s = zk_session_for(a->st, n->owner);
+		struct session *s = zk_session_for(a->st, znode_owner(n));
 		if (!s)
 			return -ENOMEM;
 		session_link_ephemeral(s, n);
@@ -124,7 +124,7 @@ static int delete_node(struct zk_apply *a, struct znode *n, int64_t zxid)
 		return damaged(a, "a delete of a node that has children");
 	struct znode *parent = n->parent;
 	if (znode_is_ephemeral(n)) {
-		struct session *s = session_lookup(&a->st->sessions, n->owner);
+		struct session *s = session_lookup(&a->st->sessions, znode_owner(n));
 		if (s)
 			session_unlink_ephemeral(s, n);
 	}

@@ -115,6 +115,21 @@ static void test_ephemeral_owner_shows_sessions_only(void **state)
 	znode_stat(ttl, &s);
 	assert_int_equal(s.ephemeral_owner, 0);
 	assert_int_equal(t.reapable_count, 2);
+	/* the owner as stored, before the node (a persistent node has none):
+	 * snapshots and the digest keep the markers */
+	struct znode *p = tree_add(&t, root, "/p", 2, "x", 1, t.acls.open_acl, 0, 1, 1);
+	assert_int_equal(znode_owner(e), 0x1234);
+	assert_int_equal(znode_owner(c), ZNODE_OWNER_CONTAINER);
+	assert_int_equal(znode_owner(ttl), ZNODE_OWNER_TTL_MASK | 5000);
+	assert_int_equal(znode_owner(p), 0);
+	assert_true(e->owned && c->owned && ttl->owned && !p->owned);
+	assert_ptr_equal(znode_of_owner_node(znode_owner_node(e)), e);
+	assert_int_equal(t.nodes.count, 5);
+	/* each freed from where its allocation starts (ASan) */
+	tree_remove(&t, c);
+	tree_remove(&t, ttl);
+	tree_remove(&t, p);
+	assert_int_equal(t.reapable_count, 0);
 	tree_free(&t);
 }
 

@@ -217,7 +217,7 @@ static void test_closing_a_session_deletes_its_ephemerals(void **state)
 	create_now(&w, s, "/d/e1", ZK_CREATE_EPHEMERAL);
 	create_now(&w, s, "/d/e2", ZK_CREATE_EPHEMERAL_SEQUENTIAL);
 	assert_int_equal(s->ephemerals.length, 2);
-	assert_int_equal(tree_lookup(&w.st.tree, "/d/e1", 5)->owner, id);
+	assert_int_equal(znode_owner(tree_lookup(&w.st.tree, "/d/e1", 5)), id);
 	assert_int_equal(prep_close_session(&w.p, id, 1, &t), 0);
 	int64_t zxid = w.next_zxid;
 	apply(&w, t);
