@@ -133,8 +133,8 @@ static int dump_tree(FILE *out, const struct offline_state *s)
 		return -ENOMEM;
 	for (const struct znode *z = tree->root; z && n < cap;) {
 		all[n++] = z;
-		if (z->first_child) {
-			z = z->first_child;
+		if (znode_first_child(z)) {
+			z = znode_first_child(z);
 			continue;
 		}
 		while (z && z != tree->root && !z->next_sibling)

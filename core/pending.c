@@ -76,8 +76,8 @@ void pending_lookup(const struct pending *p, const struct batch *b, const char *
 	ret->exists = true;
 	ret->version = n->version;
 	ret->aversion = n->aversion;
-	ret->child_creates = n->child_creates;
-	ret->num_children = n->num_children;
+	ret->child_creates = znode_child_creates(n);
+	ret->num_children = znode_num_children(n);
 	ret->owner = znode_owner(n);
 	ret->mtime = n->mtime;
 	ret->acl = n->acl;

@@ -160,8 +160,8 @@ static int add_to_stats(struct tree *t, const char *path, size_t len, int64_t by
 /* The node after n in a pre-order walk of top's subtree, or NULL. */
 static struct znode *subtree_next(const struct znode *top, const struct znode *n)
 {
-	if (n->first_child)
-		return n->first_child;
+	if (znode_first_child(n))
+		return znode_first_child(n);
 	while (n != top && !n->next_sibling)
 		n = n->parent;
 	return n == top ? NULL : n->next_sibling;

@@ -28,10 +28,10 @@ int tree_reserve(struct tree *t, size_t count)
 	return hash_table_reserve(&t->nodes, count);
 }
 
-/* The fields before the path, on 64-bit machines: 6 pointers, 5 64-bit and
- * 6 32-bit fields and the slot's size, with no padding (README: "What a
+/* The fields before the path, on 64-bit machines: 6 pointers, 4 64-bit and
+ * 4 32-bit fields and the slot's size, with no padding (README: "What a
  * znode costs"). */
-_Static_assert(sizeof(void *) != 8 || offsetof(struct znode, path) == 114,
+_Static_assert(sizeof(void *) != 8 || offsetof(struct znode, path) == 98,
 	       "a znode's fixed part grew");
 
 /* The slot: room for the data a node is made with, and for the address of
@@ -85,6 +85,7 @@ static struct znode *node_new(const char *path, size_t len, int32_t data_len, in
 
 static void node_free(struct znode *n)
 {
+	free(n->kids);
 	free(data_outside(n));
 	free((char *)n - prefix_bytes(znode_owner(n)));
 }
@@ -160,14 +161,24 @@ struct znode *tree_lookup(const struct tree *t, const char *path, size_t len)
 	return NULL;
 }
 
-static void child_append(struct znode *parent, struct znode *child)
+struct znode_kids *tree_kids(struct znode *n)
 {
-	struct znode *first = parent->first_child;
-	ASSERT(!child->parent && (first != NULL) == (parent->num_children > 0));
+	if (!n->kids) {
+		n->kids = calloc(1, sizeof(*n->kids));
+		if (n->kids)
+			n->kids->pzxid = n->czxid;
+	}
+	return n->kids;
+}
+
+static void child_append(struct znode_kids *k, struct znode *parent, struct znode *child)
+{
+	struct znode *first = k->first;
+	ASSERT(!child->parent && (first != NULL) == (k->count > 0));
 	child->parent = parent;
 	child->next_sibling = NULL;
 	if (!first) {
-		parent->first_child = child;
+		k->first = child;
 		child->prev_sibling = child;
 	} else {
 		struct znode *last = first->prev_sibling;
@@ -175,17 +186,17 @@ static void child_append(struct znode *parent, struct znode *child)
 		child->prev_sibling = last;
 		first->prev_sibling = child;
 	}
-	parent->num_children++;
+	k->count++;
 }
 
-static void child_unlink(struct znode *parent, struct znode *child)
+static void child_unlink(struct znode_kids *k, struct znode *child)
 {
-	struct znode *first = parent->first_child;
-	ASSERT(child->parent == parent && parent->num_children > 0 && first);
+	struct znode *first = k->first;
+	ASSERT(k->count > 0 && first);
 	if (child == first) {
-		parent->first_child = child->next_sibling;
-		if (parent->first_child)
-			parent->first_child->prev_sibling = child->prev_sibling;
+		k->first = child->next_sibling;
+		if (k->first)
+			k->first->prev_sibling = child->prev_sibling;
 	} else {
 		child->prev_sibling->next_sibling = child->next_sibling;
 		if (child->next_sibling)
@@ -193,7 +204,7 @@ static void child_unlink(struct znode *parent, struct znode *child)
 		else
 			first->prev_sibling = child->prev_sibling;
 	}
-	parent->num_children--;
+	k->count--;
 	child->parent = NULL;
 }
 
@@ -203,6 +214,9 @@ struct znode *tree_add(struct tree *t, struct znode *parent, const char *path, s
 {
 	/* A node's parent is the node of its path's parent: one tree, no orphans. */
 	ASSERT(parent && len > parent->path_len && memcmp(path, parent->path, parent->path_len) == 0);
+	struct znode_kids *kids = tree_kids(parent);
+	if (!kids)
+		return NULL;
 	struct znode *n = node_new(path, len, data_len, owner);
 	if (!n)
 		return NULL;
@@ -211,10 +225,10 @@ struct znode *tree_add(struct tree *t, struct znode *parent, const char *path, s
 		return NULL;
 	}
 	n->acl = acl_ref(acl);
-	n->czxid = n->mzxid = n->pzxid = zxid;
+	n->czxid = n->mzxid = zxid;
 	n->ctime = n->mtime = time_ms;
 	hash_table_insert(&t->nodes, &n->hash_node, path_hash(t, path, len));
-	child_append(parent, n);
+	child_append(kids, parent, n);
 	if (!t->digest_deferred)
 		t->digest += znode_digest(n);
 	t->data_bytes += data_len > 0 ? (uint64_t)data_len : 0;
@@ -226,7 +240,7 @@ struct znode *tree_add(struct tree *t, struct znode *parent, const char *path, s
 
 void tree_remove(struct tree *t, struct znode *node)
 {
-	ASSERT(node->num_children == 0 && node != t->root);
+	ASSERT(znode_num_children(node) == 0 && node != t->root);
 	/* its session let go of it first */
 	ASSERT(!znode_is_ephemeral(node) || !list_linked(znode_owner_node(node)));
 	ASSERT(t->data_bytes >= (uint64_t)(node->data_len > 0 ? node->data_len : 0));
@@ -236,7 +250,8 @@ void tree_remove(struct tree *t, struct znode *node)
 	if (!t->digest_deferred)
 		t->digest -= znode_digest(node);
 	hash_table_remove(&t->nodes, &node->hash_node, path_hash(t, node->path, node->path_len));
-	child_unlink(parent, node);
+	ASSERT(node->parent == parent && parent->kids);
+	child_unlink(parent->kids, node);
 	t->data_bytes -= node->data_len > 0 ? (uint64_t)node->data_len : 0;
 	ASSERT(t->path_bytes >= node->path_len);
 	t->path_bytes -= node->path_len;
@@ -265,16 +280,22 @@ int tree_set_data(struct tree *t, struct znode *node, const void *data, int32_t 
 	return 0;
 }
 
-void tree_restore_stat(struct znode *node, const struct znode_persisted *p)
+int tree_restore_stat(struct znode *node, const struct znode_persisted *p)
 {
 	node->czxid = p->czxid;
 	node->mzxid = p->mzxid;
-	node->pzxid = p->pzxid;
 	node->ctime = p->ctime;
 	node->mtime = p->mtime;
 	node->version = p->version;
-	node->child_creates = p->child_creates;
 	node->aversion = p->aversion;
+	if (node->kids || p->pzxid != p->czxid || p->child_creates != 0) {
+		struct znode_kids *k = tree_kids(node);
+		if (!k)
+			return -ENOMEM;
+		k->pzxid = p->pzxid;
+		k->creates = p->child_creates;
+	}
+	return 0;
 }
 
 static uint8_t *put_be64(uint8_t *p, uint64_t v)
@@ -305,7 +326,7 @@ uint32_t znode_digest(const struct znode *n)
 	p = put_be32(p, (uint32_t)st.version);
 	/* StatPersisted's cversion: the creates under the node (a client's
 	 * cversion, creates * 2 - children, is derived from it) */
-	p = put_be32(p, (uint32_t)n->child_creates);
+	p = put_be32(p, (uint32_t)znode_child_creates(n));
 	p = put_be32(p, (uint32_t)st.aversion);
 	/* StatPersisted's ephemeralOwner: the raw marker of containers and TTL nodes too */
 	p = put_be64(p, (uint64_t)znode_owner(n));
@@ -372,10 +393,11 @@ void znode_stat(const struct znode *n, struct zk_stat *ret)
 	/* ZooKeeper's cversion counts child creates and deletes; we store creates
 	 * (the sequential counter), and deletes = creates - children. Unsigned
 	 * arithmetic: both wrap like Java ints. */
-	ret->cversion = (int32_t)((uint32_t)n->child_creates * 2u - (uint32_t)n->num_children);
+	ret->cversion = (int32_t)((uint32_t)znode_child_creates(n) * 2u -
+				  (uint32_t)znode_num_children(n));
 	ret->aversion = n->aversion;
 	ret->ephemeral_owner = znode_is_ephemeral(n) ? znode_owner(n) : 0;
 	ret->data_length = n->data_len > 0 ? n->data_len : 0;
-	ret->num_children = n->num_children;
-	ret->pzxid = n->pzxid;
+	ret->num_children = znode_num_children(n);
+	ret->pzxid = znode_pzxid(n);
 }

@@ -34,20 +34,30 @@
  * (znode_owner()), and only an ephemeral node its link on its session's list
  * before that (znode_owner_node()): the owner never changes after the
  * create. A persistent node, most of a tree, pays for neither. */
+/* What only a node that has or had children needs. A leaf, most of a tree,
+ * has none (znode->kids NULL): no children, no creates under it (cversion
+ * 0), its pzxid its czxid. Made with its first child (or by a loaded stat
+ * that says otherwise), and kept: the creates and pzxid outlive the
+ * children. */
+struct znode_kids {
+	struct znode *first;		/* ->prev_sibling of the first is the last */
+	int64_t pzxid;
+	int32_t creates;		/* creates under the node: sequential suffix */
+	int32_t count;			/* children now */
+};
+
 struct znode {
 	struct hash_node hash_node;	/* the tree's table, by path */
 	struct znode *parent;
-	struct znode *first_child;	/* ->prev_sibling of the first is the last */
+	struct znode_kids *kids;	/* NULL for a leaf that never had children */
 	struct znode *next_sibling;	/* NULL at the end of the list */
 	struct znode *prev_sibling;	/* circular: the first's points at the last */
 	struct acl_list *acl;
-	int64_t czxid, mzxid, pzxid;
+	int64_t czxid, mzxid;
 	int64_t ctime, mtime;
 	int32_t data_len;		/* -1: null data, kept distinct from empty */
 	int32_t version;
-	int32_t child_creates;		/* creates under this node: sequential suffix */
 	int32_t aversion;
-	int32_t num_children;
 	uint32_t path_len : 31;
 	uint32_t owned : 1;		/* an owner precedes the struct (znode_owner()) */
 	uint16_t data_slot;		/* bytes after the path's NUL for the data */
@@ -100,8 +110,11 @@ struct znode_persisted {
 };
 /* Sets a node's fields to what a snapshot holds: loaders only (the digest
  * is left to tree_digest_loaded() or tree_digest_recompute(), as the tree
- * defers it while a snapshot loads). */
-void tree_restore_stat(struct znode *node, const struct znode_persisted *p);
+ * defers it while a snapshot loads). Returns 0 or -ENOMEM. */
+int tree_restore_stat(struct znode *node, const struct znode_persisted *p);
+/* n's children's part (znode_kids), made on first use: for a caller that
+ * sets the creates under n or its pzxid. NULL: out of memory. */
+struct znode_kids *tree_kids(struct znode *n);
 /* Unlinks and frees a node without children. */
 void tree_remove(struct tree *t, struct znode *node);
 /* Replaces the data (copied), between tree_node_changing() and
@@ -143,6 +156,23 @@ void znode_stat(const struct znode *node, struct zk_stat *ret);
 static inline bool znode_owner_is_session(int64_t owner)
 {
 	return owner > 0 && (owner & ZNODE_OWNER_TTL_MASK) != ZNODE_OWNER_TTL_MASK;
+}
+static inline struct znode *znode_first_child(const struct znode *n)
+{
+	return n->kids ? n->kids->first : NULL;
+}
+static inline int32_t znode_num_children(const struct znode *n)
+{
+	return n->kids ? n->kids->count : 0;
+}
+/* StatPersisted's cversion: the creates under the node. */
+static inline int32_t znode_child_creates(const struct znode *n)
+{
+	return n->kids ? n->kids->creates : 0;
+}
+static inline int64_t znode_pzxid(const struct znode *n)
+{
+	return n->kids ? n->kids->pzxid : n->czxid;
 }
 /* Its session's id, ZNODE_OWNER_CONTAINER, a TTL marker, or 0. */
 static inline int64_t znode_owner(const struct znode *n)

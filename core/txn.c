@@ -77,12 +77,13 @@ static int apply_create(struct state *s, const struct txn *t, const struct txn_o
 	acl_unref(&s->tree.acls, acl);
 	if (!n)
 		return -ENOMEM;
+	/* tree_add made the parent's children's part */
 	tree_node_changing(&s->tree, parent);
-	parent->child_creates = op->parent_child_creates;
-	if (t->zxid > parent->pzxid)
-		parent->pzxid = t->zxid;
+	parent->kids->creates = op->parent_child_creates;
+	if (t->zxid > parent->kids->pzxid)
+		parent->kids->pzxid = t->zxid;
 	tree_node_changed(&s->tree, parent);
-	ASSERT(n->parent == parent && parent->num_children > 0 && n->czxid == t->zxid);
+	ASSERT(n->parent == parent && znode_num_children(parent) > 0 && n->czxid == t->zxid);
 	if (quota_node_added(&s->tree, n) < 0)
 		return -ENOMEM;
 	if (znode_is_ephemeral(n)) {
@@ -99,7 +100,7 @@ static int apply_create(struct state *s, const struct txn *t, const struct txn_o
 static int delete_node(struct state *s, struct znode *n, int64_t zxid)
 {
 	struct znode *parent = n->parent;
-	ASSERT(parent && n->num_children == 0);
+	ASSERT(parent && parent->kids && znode_num_children(n) == 0);
 	if (quota_node_removing(&s->tree, n) < 0)
 		return -ENOMEM;
 	if (znode_is_ephemeral(n)) {
@@ -108,9 +109,9 @@ static int delete_node(struct state *s, struct znode *n, int64_t zxid)
 			session_unlink_ephemeral(owner, n);
 	}
 	/* Only move pzxid forward, as ZooKeeper does. */
-	if (zxid > parent->pzxid) {
+	if (zxid > parent->kids->pzxid) {
 		tree_node_changing(&s->tree, parent);
-		parent->pzxid = zxid;
+		parent->kids->pzxid = zxid;
 		tree_node_changed(&s->tree, parent);
 	}
 	notify(s, zxid, ZK_EVENT_NODE_DELETED, n, n->path, n->path_len);
@@ -130,7 +131,7 @@ static int apply_op(struct state *s, const struct txn *t, const struct txn_op *o
 		return apply_create(s, t, op, res);
 	case TXN_OP_DELETE:
 		n = tree_lookup(&s->tree, op->path, op->path_len);
-		if (!n || n->num_children > 0 || n == s->tree.root) {
+		if (!n || znode_num_children(n) > 0 || n == s->tree.root) {
 			res->err = !n ? ZNONODE : ZNOTEMPTY;
 			return 0;
 		}

@@ -64,11 +64,11 @@ static void reap_nodes(struct request_path *p)
 	tree_for_each_node(tree, n) {
 		if (budget == 0)
 			return;
-		if (znode_owner(n) >= 0 || n->num_children > 0)
+		if (znode_owner(n) >= 0 || znode_num_children(n) > 0)
 			continue;
 		bool container = znode_owner(n) == ZNODE_OWNER_CONTAINER;
 		int64_t ttl = znode_owner(n) & ~ZNODE_OWNER_TTL_MASK;
-		if (container ? n->child_creates == 0 : now - n->mtime <= ttl)
+		if (container ? znode_child_creates(n) == 0 : now - n->mtime <= ttl)
 			continue;
 		struct txn *t;
 		int32_t err;

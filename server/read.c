@@ -73,7 +73,7 @@ static int set_watches(struct request_path *p, struct conn *c, int32_t xid, int3
 		case WATCH_CHILD:
 			if (!node)
 				fire = ZK_EVENT_NODE_DELETED;
-			else if (node->pzxid > rel)
+			else if (znode_pzxid(node) > rel)
 				fire = ZK_EVENT_NODE_CHILDREN_CHANGED;
 			break;
 		}
@@ -226,12 +226,12 @@ static void node_read_body(struct request_path *p, struct conn *c, int32_t op, c
 		 * A child's name starts right after its parent's path and '/'. */
 		uint32_t name_off = n->path_len == 1 ? 1 : n->path_len + 1;
 		size_t total = 4;
-		for (const struct znode *ch = n->first_child; ch; ch = ch->next_sibling)
+		for (const struct znode *ch = znode_first_child(n); ch; ch = ch->next_sibling)
 			total += 4 + (ch->path_len - name_off);
 		uint8_t *w = jute_buf_extend(&c->obuf, total);
 		if (w) {
-			w = jute_put_int(w, n->num_children);
-			for (const struct znode *ch = n->first_child; ch; ch = ch->next_sibling) {
+			w = jute_put_int(w, znode_num_children(n));
+			for (const struct znode *ch = znode_first_child(n); ch; ch = ch->next_sibling) {
 				uint32_t len = ch->path_len - name_off;
 				w = jute_put_int(w, (int32_t)len);
 				memcpy(w, ch->path + name_off, len);
@@ -249,11 +249,11 @@ static uint64_t count_descendants(const struct znode *n)
 {
 	uint64_t count = 0;
 	/* Iterative walk: the tree's depth is the client's choice. */
-	const struct znode *cur = n->first_child;
+	const struct znode *cur = znode_first_child(n);
 	while (cur) {
 		count++;
-		if (cur->first_child) {
-			cur = cur->first_child;
+		if (znode_first_child(cur)) {
+			cur = znode_first_child(cur);
 			continue;
 		}
 		while (cur && cur != n && !cur->next_sibling)

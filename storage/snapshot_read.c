@@ -171,8 +171,8 @@ static bool list_builtin(const struct tree *tree, const struct znode **builtin, 
 		return false;
 	for (const struct znode *b = tree->root; b;) {
 		builtin[(*ret_count)++] = b;
-		if (b->first_child) {
-			b = b->first_child;
+		if (znode_first_child(b)) {
+			b = znode_first_child(b);
 			continue;
 		}
 		while (b && !b->next_sibling)
@@ -277,7 +277,8 @@ static int load_node(struct node_loader *ld, const struct node_record *n)
 		acl_unref(&tree->acls, node->acl);
 		node->acl = acl_ref(ld->acls[n->acl_id]);
 	}
-	tree_restore_stat(node, &n->stat);
+	if (tree_restore_stat(node, &n->stat) < 0)
+		return -ENOMEM;
 	tree_digest_loaded(tree, node);
 	ld->prev = node;
 	return 0;

@@ -142,15 +142,15 @@ static void write_state(struct out *o, const struct wal_identity *id, const stru
 		out_u64(o, n->acl->hash);
 		out_u64(o, (uint64_t)n->czxid);
 		out_u64(o, (uint64_t)n->mzxid);
-		out_u64(o, (uint64_t)n->pzxid);
+		out_u64(o, (uint64_t)znode_pzxid(n));
 		out_u64(o, (uint64_t)n->ctime);
 		out_u64(o, (uint64_t)n->mtime);
 		out_u32(o, (uint32_t)n->version);
-		out_u32(o, (uint32_t)n->child_creates);
+		out_u32(o, (uint32_t)znode_child_creates(n));
 		out_u32(o, (uint32_t)n->aversion);
 		out_u64(o, (uint64_t)znode_owner(n));
-		if (n->first_child) {
-			n = n->first_child;
+		if (znode_first_child(n)) {
+			n = znode_first_child(n);
 			continue;
 		}
 		while (n && n != root && !n->next_sibling)

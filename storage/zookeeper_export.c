@@ -84,18 +84,18 @@ static void write_node(struct jute_buf *b, const struct znode *n, const struct a
 	jute_write_long(b, n->ctime);
 	jute_write_long(b, n->mtime);
 	jute_write_int(b, n->version);
-	jute_write_int(b, n->child_creates);
+	jute_write_int(b, znode_child_creates(n));
 	jute_write_int(b, n->aversion);
 	jute_write_long(b, znode_owner(n));
-	jute_write_long(b, n->pzxid);
+	jute_write_long(b, znode_pzxid(n));
 }
 
 static void write_nodes(struct jute_buf *b, const struct tree *t, const struct acl_ids *ids)
 {
 	for (const struct znode *n = t->root; n;) {
 		write_node(b, n, ids);
-		if (n->first_child) {
-			n = n->first_child;
+		if (znode_first_child(n)) {
+			n = znode_first_child(n);
 			continue;
 		}
 		while (n && n != t->root && !n->next_sibling)

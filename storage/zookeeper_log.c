@@ -72,15 +72,20 @@ static bool path_sound(const char *path, int32_t len)
 	return len >= 2 && path[0] == '/' && path[len - 1] != '/' && !memchr(path, 0, (size_t)len);
 }
 
-/* DataTree.setCversionPzxid: a create replayed over its own effect. */
-static void set_cversion_pzxid(struct znode *parent, int32_t cversion, int64_t zxid)
+/* DataTree.setCversionPzxid: a create replayed over its own effect.
+ * Returns 0 or -ENOMEM. */
+static int set_cversion_pzxid(struct znode *parent, int32_t cversion, int64_t zxid)
 {
 	if (cversion == -1)
-		cversion = parent->child_creates + 1;
-	if (cversion > parent->child_creates) {
-		parent->child_creates = cversion;
-		parent->pzxid = zxid;
+		cversion = znode_child_creates(parent) + 1;
+	if (cversion > znode_child_creates(parent)) {
+		struct znode_kids *k = tree_kids(parent);
+		if (!k)
+			return -ENOMEM;
+		k->creates = cversion;
+		k->pzxid = zxid;
 	}
+	return 0;
 }
 
 static int apply_create(struct zk_apply *a, int32_t type, const struct zk_create *c, int64_t zxid,
@@ -90,14 +95,12 @@ static int apply_create(struct zk_apply *a, int32_t type, const struct zk_create
 	struct znode *parent = parent_of(t, c->path, (size_t)c->plen);
 	if (!parent)
 		return 0;	/* NONODE: ignored, as ZooKeeper does */
-	if (tree_lookup(t, c->path, (size_t)c->plen)) {
-		if (type == ZK_OP_CREATE)
-			set_cversion_pzxid(parent, c->parent_cversion, zxid);
-		return 0;
-	}
+	if (tree_lookup(t, c->path, (size_t)c->plen))
+		return type == ZK_OP_CREATE ? set_cversion_pzxid(parent, c->parent_cversion, zxid) : 0;
 	/* A node created and deleted within the fuzzy range may come back
 	 * here: only a larger cversion moves the parent's. */
-	set_cversion_pzxid(parent, c->parent_cversion, zxid);
+	if (set_cversion_pzxid(parent, c->parent_cversion, zxid) < 0)
+		return -ENOMEM;
 	struct acl_list *acl = acl_intern(&t->acls, c->acl, c->acl_count);
 	if (!acl)
 		return -ENOMEM;
@@ -120,7 +123,7 @@ static int delete_node(struct zk_apply *a, struct znode *n, int64_t zxid)
 	struct tree *t = &a->st->tree;
 	if (n == t->root)
 		return damaged(a, "a delete of the root");
-	if (n->num_children > 0)
+	if (znode_num_children(n) > 0)
 		return damaged(a, "a delete of a node that has children");
 	struct znode *parent = n->parent;
 	if (znode_is_ephemeral(n)) {
@@ -129,8 +132,8 @@ static int delete_node(struct zk_apply *a, struct znode *n, int64_t zxid)
 			session_unlink_ephemeral(s, n);
 	}
 	tree_remove(t, n);
-	if (zxid > parent->pzxid)
-		parent->pzxid = zxid;
+	if (zxid > parent->kids->pzxid)	/* made with its first child */
+		parent->kids->pzxid = zxid;
 	return 0;
 }
 

@@ -72,12 +72,48 @@ static void test_children_keep_creation_order_through_removals(void **state)
 	tree_remove(&t, tree_lookup(&t, "/p/2", 4));	/* middle */
 	tree_remove(&t, tree_lookup(&t, "/p/4", 4));	/* last */
 	struct znode *p = tree_lookup(&t, "/p", 2);
-	assert_int_equal(p->num_children, 2);
-	assert_string_equal(znode_name(p->first_child), "1");
-	assert_string_equal(znode_name(p->first_child->next_sibling), "3");
-	assert_null(p->first_child->next_sibling->next_sibling);
+	assert_int_equal(znode_num_children(p), 2);
+	assert_string_equal(znode_name(znode_first_child(p)), "1");
+	assert_string_equal(znode_name(znode_first_child(p)->next_sibling), "3");
+	assert_null(znode_first_child(p)->next_sibling->next_sibling);
 	add(&t, "/p", "/p/5", NULL);
-	assert_string_equal(znode_name(p->first_child->next_sibling->next_sibling), "5");
+	assert_string_equal(znode_name(znode_first_child(p)->next_sibling->next_sibling), "5");
+	tree_free(&t);
+}
+
+/* A leaf keeps no children's part: its stat says no children, cversion 0
+ * and pzxid its czxid. The part comes with the first child and stays
+ * after the last one goes (the creates and pzxid are the node's for good),
+ * and a loaded stat that says otherwise makes it. */
+static void test_a_leaf_has_no_childrens_part_until_it_has_a_child(void **state)
+{
+	struct tree t;
+	struct zk_stat s;
+	assert_int_equal(tree_init(&t), 0);
+	struct znode *n = add(&t, "/", "/n", "abc");
+	assert_null(n->kids);
+	znode_stat(n, &s);
+	assert_true(s.num_children == 0 && s.cversion == 0 && s.pzxid == s.czxid);
+	struct znode *c = tree_add(&t, n, "/n/c", 4, NULL, -1, t.acls.open_acl, 0, 9, 1000);
+	assert_non_null(n->kids);
+	assert_null(c->kids);
+	n->kids->creates = 1;
+	n->kids->pzxid = 9;
+	tree_remove(&t, c);
+	znode_stat(n, &s);
+	assert_true(s.num_children == 0 && s.cversion == 2 && s.pzxid == 9 && s.czxid == 7);
+	/* a leaf loaded with a pzxid of its own */
+	struct znode *l = add(&t, "/", "/l", NULL);
+	const struct znode_persisted back = { .czxid = 3, .mzxid = 4, .pzxid = 5, .ctime = 6,
+					      .mtime = 7, .version = 1, .child_creates = 2,
+					      .aversion = 0 };
+	assert_int_equal(tree_restore_stat(l, &back), 0);
+	znode_stat(l, &s);
+	assert_true(s.pzxid == 5 && s.cversion == 4 && s.czxid == 3 && s.num_children == 0);
+	const struct znode_persisted plain = { .czxid = 3, .mzxid = 3, .pzxid = 3 };
+	struct znode *m = add(&t, "/", "/m", NULL);
+	assert_int_equal(tree_restore_stat(m, &plain), 0);
+	assert_null(m->kids);
 	tree_free(&t);
 }
 
@@ -87,7 +123,7 @@ static void test_stat_fields_and_cversion_from_creates_and_children(void **state
 	struct zk_stat s;
 	assert_int_equal(tree_init(&t), 0);
 	struct znode *n = add(&t, "/", "/n", "abc");
-	n->child_creates = 5;	/* 5 creates under it ... */
+	tree_kids(n)->creates = 5;	/* 5 creates under it ... */
 	add(&t, "/n", "/n/a", NULL);
 	add(&t, "/n", "/n/b", NULL);	/* ... of which 2 remain: 3 deletes */
 	znode_stat(n, &s);
@@ -276,6 +312,7 @@ int main(void)
 		cmocka_unit_test(test_builtin_nodes_show_what_zookeeper_shows),
 		cmocka_unit_test(test_set_data_stays_in_the_nodes_slot_while_it_fits_and_moves_out_when_it_grows),
 		cmocka_unit_test(test_children_keep_creation_order_through_removals),
+		cmocka_unit_test(test_a_leaf_has_no_childrens_part_until_it_has_a_child),
 		cmocka_unit_test(test_stat_fields_and_cversion_from_creates_and_children),
 		cmocka_unit_test(test_ephemeral_owner_shows_sessions_only),
 		cmocka_unit_test(test_null_data_is_kept_distinct_from_empty),

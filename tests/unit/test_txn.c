@@ -89,9 +89,9 @@ static void test_create_sets_every_stat_field_and_the_parents(void **state)
 	create_now(&w, NULL, "/a", 0);
 	struct znode *a = tree_lookup(&w.st.tree, "/a", 2);
 	assert_non_null(a);
-	assert_true(a->czxid == 1 && a->mzxid == 1 && a->pzxid == 1 && a->ctime == 1000 && a->mtime == 1000);
-	assert_int_equal(w.st.tree.root->pzxid, 1);
-	assert_int_equal(w.st.tree.root->child_creates, 1);
+	assert_true(a->czxid == 1 && a->mzxid == 1 && znode_pzxid(a) == 1 && a->ctime == 1000 && a->mtime == 1000);
+	assert_int_equal(znode_pzxid(w.st.tree.root), 1);
+	assert_int_equal(znode_child_creates(w.st.tree.root), 1);
 	assert_int_equal(w.st.last_zxid, 1);
 	world_free(&w);
 }
@@ -120,7 +120,7 @@ static void test_sequential_counter_wraps_like_a_java_int(void **state)
 	struct txn *t;
 	world_init(&w);
 	create_now(&w, NULL, "/p", 0);
-	tree_lookup(&w.st.tree, "/p", 2)->child_creates = INT32_MAX;
+	tree_kids(tree_lookup(&w.st.tree, "/p", 2))->creates = INT32_MAX;
 	assert_int_equal(create(&w, NULL, "/p/s", ZK_CREATE_PERSISTENT_SEQUENTIAL, &t), 0);
 	assert_string_equal(t->ops[0].path, "/p/s2147483647");
 	apply(&w, t);
@@ -222,8 +222,8 @@ static void test_closing_a_session_deletes_its_ephemerals(void **state)
 	int64_t zxid = w.next_zxid;
 	apply(&w, t);
 	assert_null(session_lookup(&w.st.sessions, id));
-	assert_int_equal(tree_lookup(&w.st.tree, "/d", 2)->num_children, 0);
-	assert_int_equal(tree_lookup(&w.st.tree, "/d", 2)->pzxid, zxid);
+	assert_int_equal(znode_num_children(tree_lookup(&w.st.tree, "/d", 2)), 0);
+	assert_int_equal(znode_pzxid(tree_lookup(&w.st.tree, "/d", 2)), zxid);
 	world_free(&w);
 }
 
