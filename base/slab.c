@@ -1,0 +1,239 @@
+/* slab: size classes carved from aligned slabs (slab.h). Owns the slabs
+ * and their free lists; what is in a chunk is the caller's. */
+#include "slab.h"
+
+#include <stdbool.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "assertions.h"
+
+#if defined(__SANITIZE_ADDRESS__)
+#define SLAB_ASAN 1
+#elif defined(__has_feature)
+#if __has_feature(address_sanitizer)
+#define SLAB_ASAN 1
+#endif
+#endif
+
+#ifdef SLAB_ASAN
+#include <sanitizer/asan_interface.h>
+#define POISON(p, n) ASAN_POISON_MEMORY_REGION(p, n)
+#define UNPOISON(p, n) ASAN_UNPOISON_MEMORY_REGION(p, n)
+#define IS_POISONED(p) __asan_address_is_poisoned(p)
+#else
+#define POISON(p, n) ((void)(p), (void)(n))
+#define UNPOISON(p, n) ((void)(p), (void)(n))
+#define IS_POISONED(p) ((void)(p), 0)
+#endif
+
+/* At the start of each slab; the chunks follow it. */
+struct slab {
+	struct slab *prev, *next;	/* on its class's partial list */
+	void *free;			/* freed chunks, each holding the next's address */
+	uint32_t chunk_bytes;
+	uint32_t capacity;		/* chunks that fit after this header */
+	uint32_t live;
+	uint32_t carved;		/* chunks ever taken from the fresh space, in order */
+};
+
+#define SLAB_HEADER_BYTES \
+	((sizeof(struct slab) + SLAB_CHUNK_ALIGN - 1) / SLAB_CHUNK_ALIGN * SLAB_CHUNK_ALIGN)
+
+_Static_assert((SLAB_BYTES & (SLAB_BYTES - 1)) == 0, "a slab's size is a power of two");
+_Static_assert(SLAB_CHUNK_MAX % SLAB_CHUNK_ALIGN == 0, "the largest class is a whole class");
+_Static_assert(SLAB_CHUNK_ALIGN >= sizeof(void *), "a free chunk holds the next one's address");
+_Static_assert(SLAB_HEADER_BYTES + 4 * SLAB_CHUNK_MAX <= SLAB_BYTES,
+	       "a slab holds a few of the largest chunks");
+
+/* Class i serves sizes 8i+1 .. 8i+8. */
+static size_t class_of(size_t size)
+{
+	return (size - 1) / SLAB_CHUNK_ALIGN;
+}
+
+static struct slab *slab_of(const void *chunk)
+{
+	return (struct slab *)((uintptr_t)chunk & ~(uintptr_t)(SLAB_BYTES - 1));
+}
+
+static char *first_chunk(struct slab *s)
+{
+	return (char *)s + SLAB_HEADER_BYTES;
+}
+
+static bool has_free_chunk(const struct slab *s)
+{
+	return s->free || s->carved < s->capacity;
+}
+
+static void partial_push(struct slab **head, struct slab *s)
+{
+	ASSERT(!s->prev && !s->next && *head != s);
+	s->next = *head;
+	if (*head)
+		(*head)->prev = s;
+	*head = s;
+}
+
+static void partial_remove(struct slab **head, struct slab *s)
+{
+	ASSERT(s->prev ? s->prev->next == s : *head == s);
+	if (s->prev)
+		s->prev->next = s->next;
+	else
+		*head = s->next;
+	if (s->next)
+		s->next->prev = s->prev;
+	s->prev = s->next = NULL;
+}
+
+/* A slab with every chunk fresh; all but its header poisoned. */
+static struct slab *slab_new(size_t chunk_bytes)
+{
+	void *mem;
+	if (posix_memalign(&mem, SLAB_BYTES, SLAB_BYTES) != 0)
+		return NULL;
+	struct slab *s = mem;
+	*s = (struct slab){
+		.chunk_bytes = (uint32_t)chunk_bytes,
+		.capacity = (uint32_t)((SLAB_BYTES - SLAB_HEADER_BYTES) / chunk_bytes),
+	};
+	POISON(first_chunk(s), SLAB_BYTES - SLAB_HEADER_BYTES);
+	return s;
+}
+
+/* A slab of class c with a free chunk (on the class's partial list), or NULL. */
+static struct slab *class_slab(struct slab_pool *p, size_t c)
+{
+	struct slab *s = p->classes[c].partial;
+	if (s)
+		return s;
+	s = p->classes[c].empty;
+	if (s) {
+		p->classes[c].empty = NULL;
+	} else {
+		s = slab_new((c + 1) * SLAB_CHUNK_ALIGN);
+		if (!s)
+			return NULL;
+		p->held_bytes += SLAB_BYTES;
+	}
+	partial_push(&p->classes[c].partial, s);
+	return s;
+}
+
+static void *alloc_chunk(struct slab_pool *p, size_t size)
+{
+	size_t c = class_of(size);
+	struct slab *s = class_slab(p, c);
+	if (!s)
+		return NULL;
+	char *chunk;
+	if (s->free) {
+		chunk = s->free;
+		UNPOISON(chunk, sizeof(void *));
+		memcpy(&s->free, chunk, sizeof(void *));
+		POISON(chunk, s->chunk_bytes);
+	} else {
+		chunk = first_chunk(s) + (size_t)s->carved * s->chunk_bytes;
+		s->carved++;
+	}
+	s->live++;
+	if (!has_free_chunk(s))
+		partial_remove(&p->classes[c].partial, s);
+	UNPOISON(chunk, size);
+	memset(chunk, 0, size);
+	return chunk;
+}
+
+/* s has no live chunk left (and is on no list): kept as its class's empty
+ * slab, fresh again, or given back. */
+static void retire_slab(struct slab_pool *p, size_t c, struct slab *s)
+{
+	if (!p->classes[c].empty) {
+		s->free = NULL;
+		s->carved = 0;
+		p->classes[c].empty = s;
+		return;
+	}
+	UNPOISON(s, SLAB_BYTES);
+	free(s);
+	p->held_bytes -= SLAB_BYTES;
+}
+
+static void free_chunk(struct slab_pool *p, char *chunk, size_t size)
+{
+	size_t c = class_of(size);
+	struct slab *s = slab_of(chunk);
+	size_t offset = (size_t)(chunk - first_chunk(s));
+	ASSERT(s->chunk_bytes == (c + 1) * SLAB_CHUNK_ALIGN);
+	ASSERT(offset % s->chunk_bytes == 0 && offset / s->chunk_bytes < s->carved);
+	ASSERT(s->live > 0);
+	ASSERT(!IS_POISONED(chunk));	/* not freed twice (seen under ASan only) */
+
+	bool was_full = !has_free_chunk(s);
+	UNPOISON(chunk, sizeof(void *));
+	memcpy(chunk, &s->free, sizeof(void *));
+	s->free = chunk;
+	POISON(chunk, s->chunk_bytes);
+	s->live--;
+	if (s->live == 0) {
+		if (!was_full)
+			partial_remove(&p->classes[c].partial, s);
+		retire_slab(p, c, s);
+	} else if (was_full) {
+		partial_push(&p->classes[c].partial, s);
+	}
+}
+
+void slab_init(struct slab_pool *p)
+{
+	memset(p, 0, sizeof(*p));
+}
+
+void *slab_alloc(struct slab_pool *p, size_t size)
+{
+	ASSERT(size > 0);
+	void *chunk;
+	if (size > SLAB_CHUNK_MAX) {
+		chunk = calloc(1, size);
+		if (chunk)
+			p->held_bytes += size;
+	} else {
+		chunk = alloc_chunk(p, size);
+	}
+	if (chunk)
+		p->allocated_bytes += size;
+	return chunk;
+}
+
+void slab_free(struct slab_pool *p, void *ptr, size_t size)
+{
+	if (!ptr)
+		return;
+	ASSERT(size > 0 && p->allocated_bytes >= size);
+	p->allocated_bytes -= size;
+	if (size > SLAB_CHUNK_MAX) {
+		free(ptr);
+		p->held_bytes -= size;
+		return;
+	}
+	free_chunk(p, ptr, size);
+}
+
+void slab_destroy(struct slab_pool *p)
+{
+	ASSERT(p->allocated_bytes == 0);
+	for (size_t c = 0; c < SLAB_CLASS_COUNT; c++) {
+		ASSERT(!p->classes[c].partial);
+		struct slab *s = p->classes[c].empty;
+		if (s) {
+			UNPOISON(s, SLAB_BYTES);
+			free(s);
+			p->held_bytes -= SLAB_BYTES;
+			p->classes[c].empty = NULL;
+		}
+	}
+	ASSERT(p->held_bytes == 0);
+}
