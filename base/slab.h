@@ -6,19 +6,22 @@
  * a chunk's slab is its address masked: no header per chunk, and the
  * caller gives slab_free the size it gave slab_alloc (which tells the
  * class, and whether the chunk came from a slab at all: bigger sizes are
- * plain calloc/free). A slab whose last chunk is freed goes back to the
- * system, except one kept empty per class (a create/delete at a slab's
- * boundary does not thrash), so freeing many objects of one size gives
- * their memory back for any other size.
+ * plain calloc/free). Slabs are mapped from the kernel (mmap), not
+ * malloc'd. A slab whose last chunk is freed is unmapped, except one kept
+ * empty per class (a create/delete at a slab's boundary does not thrash),
+ * so freeing many objects of one size gives their memory back for any
+ * other size.
  *
  * Single-threaded: one pool per thread (corrald's loop). The pool needs
  * nothing after fork(): a snapshot child reads the chunks it inherited.
  * Under AddressSanitizer free chunks and a slab's unused space are
  * poisoned, so a use after free is caught as with malloc (but a freed
- * chunk is the first one reused: there is no quarantine).
+ * chunk is the first one reused: there is no quarantine), and the slabs
+ * are scanned by the leak checker (what a chunk points to is reachable).
  *
- * The pool holds no pointer to itself: a zeroed struct slab_pool is an
- * initialised empty one, and it may be moved while nothing is out. */
+ * The pool holds no pointer to itself and no slab points back to it: a
+ * zeroed struct slab_pool is an initialised empty one, and it may be
+ * moved (copied by value) at any time. */
 #pragma once
 
 #include <stddef.h>
