@@ -51,6 +51,8 @@ struct slab {
 	((sizeof(struct slab) + SLAB_CHUNK_ALIGN - 1) / SLAB_CHUNK_ALIGN * SLAB_CHUNK_ALIGN)
 
 _Static_assert((SLAB_BYTES & (SLAB_BYTES - 1)) == 0, "a slab's size is a power of two");
+_Static_assert(SLAB_BATCH_BYTES % SLAB_BYTES == 0 &&
+	       (SLAB_BATCH_BYTES & (SLAB_BATCH_BYTES - 1)) == 0, "a batch is whole slabs");
 _Static_assert(SLAB_CHUNK_MAX % SLAB_CHUNK_ALIGN == 0, "the largest class is a whole class");
 _Static_assert(SLAB_CHUNK_ALIGN >= sizeof(void *), "a free chunk holds the next one's address");
 _Static_assert(SLAB_HEADER_BYTES + 4 * SLAB_CHUNK_MAX <= SLAB_BYTES,
@@ -98,45 +100,70 @@ static void partial_remove(struct slab **head, struct slab *s)
 	s->prev = s->next = NULL;
 }
 
-/* SLAB_BYTES of fresh pages, aligned to SLAB_BYTES, or NULL. Straight
- * from the kernel: posix_memalign would cost a page of its header and a
- * gap of about SLAB_BYTES each (measured: RSS 12% above calloc's). Twice
- * the size is mapped and the highest aligned part kept: mappings are
- * placed top-down, so the next slab lands just below this one and the
- * kernel merges them into one mapping (vm.max_map_count is not spent a
- * slab each). */
-static void *map_slab(void)
+/* SLAB_BATCH_BYTES of fresh pages, aligned to their size, or NULL.
+ * Straight from the kernel: posix_memalign would cost a page of its header
+ * and a gap of about SLAB_BYTES a slab (measured: RSS 12% above calloc's).
+ * Twice the size is mapped and the highest aligned part kept: mappings are
+ * placed top-down, so the next batch lands just below this one and the
+ * kernel merges them into one mapping. Huge pages are asked for, as the
+ * shipped unit asks them for malloc's heap (glibc.malloc.hugetlb=1): a
+ * snapshot's fork() then copies one page table entry per 2 MiB of nodes,
+ * not 512. */
+static void *map_batch(void)
 {
-	size_t len = 2 * (size_t)SLAB_BYTES;
+	size_t len = 2 * (size_t)SLAB_BATCH_BYTES;
 	char *m = mmap(NULL, len, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
 	if (m == MAP_FAILED)
 		return NULL;
 	uintptr_t end = (uintptr_t)m + len;
-	char *s = (char *)((end - SLAB_BYTES) & ~(uintptr_t)(SLAB_BYTES - 1));
-	/* Trimming fails only at the mapping limit; the slab is whole
+	char *b = (char *)((end - SLAB_BATCH_BYTES) & ~(uintptr_t)(SLAB_BATCH_BYTES - 1));
+	/* Trimming fails only at the mapping limit; the batch is whole
 	 * either way (only unused address space stays reserved). */
-	if (s > m)
-		(void)munmap(m, (size_t)(s - m));
-	if (s + SLAB_BYTES < m + len)
-		(void)munmap(s + SLAB_BYTES, (size_t)(m + len - (s + SLAB_BYTES)));
+	if (b > m)
+		(void)munmap(m, (size_t)(b - m));
+	if (b + SLAB_BATCH_BYTES < m + len)
+		(void)munmap(b + SLAB_BATCH_BYTES, (size_t)(m + len - (b + SLAB_BATCH_BYTES)));
+	/* A kernel without transparent huge pages refuses: small pages then. */
+	(void)madvise(b, SLAB_BATCH_BYTES, MADV_HUGEPAGE);
+	return b;
+}
+
+/* The next SLAB_BYTES of the current batch (a new one when it is used up),
+ * or NULL. */
+static void *take_from_batch(struct slab_pool *p)
+{
+	if (!p->batch_left_bytes) {
+		p->batch_next = map_batch();
+		if (!p->batch_next)
+			return NULL;
+		p->batch_left_bytes = SLAB_BATCH_BYTES;
+	}
+	char *s = p->batch_next;
+	p->batch_next += SLAB_BYTES;
+	p->batch_left_bytes -= SLAB_BYTES;
 	return s;
+}
+
+static void unmap(void *start, size_t len)
+{
+	/* Only the kernel's mapping limit refuses (splitting a mapping);
+	 * the pages then stay mapped, unused. */
+	if (munmap(start, len) != 0)
+		ASSERT(errno == ENOMEM);
 }
 
 static void unmap_slab(struct slab_pool *p, struct slab *s)
 {
 	UNPOISON(s, SLAB_BYTES);
 	STOP_SCANNING(s, SLAB_BYTES);
-	/* Only the kernel's mapping limit refuses (splitting a mapping);
-	 * the pages then stay mapped, unused. */
-	if (munmap(s, SLAB_BYTES) != 0)
-		ASSERT(errno == ENOMEM);
+	unmap(s, SLAB_BYTES);
 	p->held_bytes -= SLAB_BYTES;
 }
 
 /* A slab with every chunk fresh; all but its header poisoned. */
-static struct slab *slab_new(size_t chunk_bytes)
+static struct slab *slab_new(struct slab_pool *p, size_t chunk_bytes)
 {
-	struct slab *s = map_slab();
+	struct slab *s = take_from_batch(p);
 	if (!s)
 		return NULL;
 	SCAN_FOR_POINTERS(s, SLAB_BYTES);
@@ -158,7 +185,7 @@ static struct slab *class_slab(struct slab_pool *p, size_t c)
 	if (s) {
 		p->classes[c].empty = NULL;
 	} else {
-		s = slab_new((c + 1) * SLAB_CHUNK_ALIGN);
+		s = slab_new(p, (c + 1) * SLAB_CHUNK_ALIGN);
 		if (!s)
 			return NULL;
 		p->held_bytes += SLAB_BYTES;
@@ -276,4 +303,8 @@ void slab_destroy(struct slab_pool *p)
 		}
 	}
 	ASSERT(p->held_bytes == 0);
+	if (p->batch_left_bytes)
+		unmap(p->batch_next, p->batch_left_bytes);
+	p->batch_next = NULL;
+	p->batch_left_bytes = 0;
 }

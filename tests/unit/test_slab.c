@@ -3,7 +3,7 @@
  * given back (the held-bytes counter), a million objects of one size freed
  * for a million of another without keeping both, a long random run checked
  * against a shadow of every chunk's contents, a fork()ed child reading the
- * parent's chunks; and, under AddressSanitizer (the test build), a use
+ * parent's chunks, slabs advised for huge pages; and, under AddressSanitizer (the test build), a use
  * after free and a double free caught, and pointers held in chunks seen
  * by the leak checker. */
 #include <stdarg.h>
@@ -14,6 +14,7 @@
 
 #include <fcntl.h>
 #include <signal.h>
+#include <stdio.h>
 #include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
@@ -295,6 +296,40 @@ static void test_forked_child_reads_the_chunks(void **state)
 	slab_destroy(&p);
 }
 
+/* The VmFlags line of the mapping that holds addr in /proc/self/smaps, in
+ * line (of size n); false when none holds it. */
+static bool mapping_flags(const void *addr, char *line, size_t n)
+{
+	FILE *f = fopen("/proc/self/smaps", "re");
+	assert_non_null(f);
+	bool in = false, found = false;
+	while (!found && fgets(line, (int)n, f)) {
+		unsigned long start, end;
+		if (sscanf(line, "%lx-%lx ", &start, &end) == 2)
+			in = (uintptr_t)addr >= start && (uintptr_t)addr < end;
+		else if (in && strncmp(line, "VmFlags:", 8) == 0)
+			found = true;
+	}
+	fclose(f);
+	return found;
+}
+
+/* Slabs come from mappings advised for transparent huge pages (as the
+ * unit has malloc's heap): a snapshot's fork copies few page tables. */
+static void test_slabs_are_advised_huge_pages(void **state)
+{
+	(void)state;
+	struct slab_pool p;
+	slab_init(&p);
+	void *a = slab_alloc(&p, 200);
+	assert_non_null(a);
+	char line[512];
+	assert_true(mapping_flags(a, line, sizeof(line)));
+	assert_non_null(strstr(line, " hg"));
+	slab_free(&p, a, 200);
+	slab_destroy(&p);
+}
+
 #ifdef TEST_ASAN
 /* Runs fn in a child whose stderr is discarded; returns its wait status. */
 static int in_child(void (*fn)(struct slab_pool *p))
@@ -399,6 +434,7 @@ int main(void)
 		cmocka_unit_test(test_memory_of_one_size_freed_serves_another),
 		cmocka_unit_test(test_random_alloc_free_keeps_every_chunk_intact),
 		cmocka_unit_test(test_forked_child_reads_the_chunks),
+		cmocka_unit_test(test_slabs_are_advised_huge_pages),
 #ifdef TEST_ASAN
 		cmocka_unit_test(test_sanitizer_sees_free_chunks),
 		cmocka_unit_test(test_leak_checker_sees_pointers_in_chunks),
