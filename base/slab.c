@@ -146,10 +146,13 @@ static void *take_from_batch(struct slab_pool *p)
 
 static void unmap(void *start, size_t len)
 {
-	/* Only the kernel's mapping limit refuses (splitting a mapping);
-	 * the pages then stay mapped, unused. */
-	if (munmap(start, len) != 0)
+	/* Only the kernel's mapping limit (vm.max_map_count) refuses, when
+	 * the hole would split a mapping in two: the address range then
+	 * stays mapped, never used again, but its pages go back. */
+	if (munmap(start, len) != 0) {
 		ASSERT(errno == ENOMEM);
+		(void)madvise(start, len, MADV_DONTNEED);
+	}
 }
 
 static void unmap_slab(struct slab_pool *p, struct slab *s)
