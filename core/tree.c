@@ -58,16 +58,25 @@ static size_t prefix_bytes(int64_t owner)
 	return sizeof(int64_t) + (znode_owner_is_session(owner) ? sizeof(struct list_node) : 0);
 }
 
-/* One allocation: [the ephemeral's session link] [owner] node, path, NUL,
- * data slot. The data is the caller's to copy in. */
-static struct znode *node_new(const char *path, size_t len, int32_t data_len, int64_t owner)
+/* The bytes of n's allocation: what precedes it, its fields, path, NUL
+ * and data slot. */
+static size_t node_bytes(int64_t owner, size_t path_len, size_t slot)
+{
+	return prefix_bytes(owner) + offsetof(struct znode, path) + path_len + 1 + slot;
+}
+
+/* One allocation from the tree's slabs (no malloc header): [the
+ * ephemeral's session link] [owner] node, path, NUL, data slot. The data
+ * is the caller's to copy in. */
+static struct znode *node_new(struct tree *t, const char *path, size_t len, int32_t data_len,
+			      int64_t owner)
 {
 	ASSERT(len < (1u << 31));
 	size_t slot = data_len > 0 && (size_t)data_len <= DATA_SLOT_MAX ? (size_t)data_len : 0;
 	if (slot < DATA_SLOT_MIN)
 		slot = DATA_SLOT_MIN;
 	size_t prefix = prefix_bytes(owner);
-	char *base = calloc(1, prefix + offsetof(struct znode, path) + len + 1 + slot);
+	char *base = slab_alloc(&t->slab, node_bytes(owner, len, slot));
 	if (!base)
 		return NULL;
 	struct znode *n = (struct znode *)(base + prefix);
@@ -83,11 +92,12 @@ static struct znode *node_new(const char *path, size_t len, int32_t data_len, in
 	return n;
 }
 
-static void node_free(struct znode *n)
+static void node_free(struct tree *t, struct znode *n)
 {
-	free(n->kids);
+	int64_t owner = znode_owner(n);
+	slab_free(&t->slab, n->kids, sizeof(*n->kids));
 	free(data_outside(n));
-	free((char *)n - prefix_bytes(znode_owner(n)));
+	slab_free(&t->slab, (char *)n - prefix_bytes(owner), node_bytes(owner, n->path_len, n->data_slot));
 }
 
 /* Stores data (data_len bytes, or -1 for null) in n's slot, or in a buffer
@@ -121,10 +131,8 @@ int tree_init(struct tree *t)
 	if (r < 0)
 		return r;
 	r = hash_table_init(&t->nodes, TREE_INITIAL_BUCKETS, hash_of);
-	t->root = node_new("/", 1, 0, false);
-	if (r < 0 || !t->root) {
-		free(t->root);
-		t->root = NULL;
+	t->root = r < 0 ? NULL : node_new(t, "/", 1, 0, 0);
+	if (!t->root) {
 		tree_free(t);
 		return -ENOMEM;
 	}
@@ -141,10 +149,11 @@ void tree_free(struct tree *t)
 		hash_table_for_each_safe(&t->nodes, hn, tmp) {
 			struct znode *n = container_of(hn, struct znode, hash_node);
 			acl_unref(&t->acls, n->acl);
-			node_free(n);
+			node_free(t, n);
 		}
 		hash_table_free(&t->nodes);
 	}
+	slab_destroy(&t->slab);
 	if (t->acls.lists.buckets)
 		acl_table_free(&t->acls);
 	memset(t, 0, sizeof(*t));
@@ -161,10 +170,10 @@ struct znode *tree_lookup(const struct tree *t, const char *path, size_t len)
 	return NULL;
 }
 
-struct znode_kids *tree_kids(struct znode *n)
+struct znode_kids *tree_kids(struct tree *t, struct znode *n)
 {
 	if (!n->kids) {
-		n->kids = calloc(1, sizeof(*n->kids));
+		n->kids = slab_alloc(&t->slab, sizeof(*n->kids));
 		if (n->kids)
 			n->kids->pzxid = n->czxid;
 	}
@@ -214,14 +223,14 @@ struct znode *tree_add(struct tree *t, struct znode *parent, const char *path, s
 {
 	/* A node's parent is the node of its path's parent: one tree, no orphans. */
 	ASSERT(parent && len > parent->path_len && memcmp(path, parent->path, parent->path_len) == 0);
-	struct znode_kids *kids = tree_kids(parent);
+	struct znode_kids *kids = tree_kids(t, parent);
 	if (!kids)
 		return NULL;
-	struct znode *n = node_new(path, len, data_len, owner);
+	struct znode *n = node_new(t, path, len, data_len, owner);
 	if (!n)
 		return NULL;
 	if (node_store_data(n, data, data_len) < 0) {
-		node_free(n);
+		node_free(t, n);
 		return NULL;
 	}
 	n->acl = acl_ref(acl);
@@ -258,7 +267,7 @@ void tree_remove(struct tree *t, struct znode *node)
 	if (znode_owner(node) < 0)
 		t->reapable_count--;
 	acl_unref(&t->acls, node->acl);
-	node_free(node);
+	node_free(t, node);
 }
 
 int tree_set_data(struct tree *t, struct znode *node, const void *data, int32_t data_len)
@@ -280,7 +289,7 @@ int tree_set_data(struct tree *t, struct znode *node, const void *data, int32_t 
 	return 0;
 }
 
-int tree_restore_stat(struct znode *node, const struct znode_persisted *p)
+int tree_restore_stat(struct tree *t, struct znode *node, const struct znode_persisted *p)
 {
 	node->czxid = p->czxid;
 	node->mzxid = p->mzxid;
@@ -289,7 +298,7 @@ int tree_restore_stat(struct znode *node, const struct znode_persisted *p)
 	node->version = p->version;
 	node->aversion = p->aversion;
 	if (node->kids || p->pzxid != p->czxid || p->child_creates != 0) {
-		struct znode_kids *k = tree_kids(node);
+		struct znode_kids *k = tree_kids(t, node);
 		if (!k)
 			return -ENOMEM;
 		k->pzxid = p->pzxid;

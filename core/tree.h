@@ -17,6 +17,7 @@
 #include "hash.h"
 #include "hash_table.h"
 #include "list.h"
+#include "slab.h"
 
 /* ephemeralOwner markers, as ZooKeeper's EphemeralType encodes them. */
 #define ZNODE_OWNER_CONTAINER ((int64_t)INT64_MIN)
@@ -82,6 +83,7 @@ struct tree {
 	struct hash_key key;
 	struct znode *root;
 	struct acl_table acls;
+	struct slab_pool slab;	/* the nodes and their children's parts */
 };
 
 int tree_init(struct tree *t);
@@ -111,10 +113,10 @@ struct znode_persisted {
 /* Sets a node's fields to what a snapshot holds: loaders only (the digest
  * is left to tree_digest_loaded() or tree_digest_recompute(), as the tree
  * defers it while a snapshot loads). Returns 0 or -ENOMEM. */
-int tree_restore_stat(struct znode *node, const struct znode_persisted *p);
+int tree_restore_stat(struct tree *t, struct znode *node, const struct znode_persisted *p);
 /* n's children's part (znode_kids), made on first use: for a caller that
  * sets the creates under n or its pzxid. NULL: out of memory. */
-struct znode_kids *tree_kids(struct znode *n);
+struct znode_kids *tree_kids(struct tree *t, struct znode *n);
 /* Unlinks and frees a node without children. */
 void tree_remove(struct tree *t, struct znode *node);
 /* Replaces the data (copied), between tree_node_changing() and

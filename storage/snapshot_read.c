@@ -277,7 +277,7 @@ static int load_node(struct node_loader *ld, const struct node_record *n)
 		acl_unref(&tree->acls, node->acl);
 		node->acl = acl_ref(ld->acls[n->acl_id]);
 	}
-	if (tree_restore_stat(node, &n->stat) < 0)
+	if (tree_restore_stat(tree, node, &n->stat) < 0)
 		return -ENOMEM;
 	tree_digest_loaded(tree, node);
 	ld->prev = node;

@@ -362,7 +362,7 @@ static int load_node(struct snap_loader *l, const struct zk_node *n, size_t at)
 			session_link_ephemeral(s, node);
 		}
 	}
-	return tree_restore_stat(node, &n->stat);
+	return tree_restore_stat(t, node, &n->stat);
 }
 
 static int load_nodes(struct snap_loader *l, struct jute_reader *r)

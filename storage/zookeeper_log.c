@@ -74,12 +74,12 @@ static bool path_sound(const char *path, int32_t len)
 
 /* DataTree.setCversionPzxid: a create replayed over its own effect.
  * Returns 0 or -ENOMEM. */
-static int set_cversion_pzxid(struct znode *parent, int32_t cversion, int64_t zxid)
+static int set_cversion_pzxid(struct tree *t, struct znode *parent, int32_t cversion, int64_t zxid)
 {
 	if (cversion == -1)
 		cversion = znode_child_creates(parent) + 1;
 	if (cversion > znode_child_creates(parent)) {
-		struct znode_kids *k = tree_kids(parent);
+		struct znode_kids *k = tree_kids(t, parent);
 		if (!k)
 			return -ENOMEM;
 		k->creates = cversion;
@@ -96,10 +96,10 @@ static int apply_create(struct zk_apply *a, int32_t type, const struct zk_create
 	if (!parent)
 		return 0;	/* NONODE: ignored, as ZooKeeper does */
 	if (tree_lookup(t, c->path, (size_t)c->plen))
-		return type == ZK_OP_CREATE ? set_cversion_pzxid(parent, c->parent_cversion, zxid) : 0;
+		return type == ZK_OP_CREATE ? set_cversion_pzxid(t, parent, c->parent_cversion, zxid) : 0;
 	/* A node created and deleted within the fuzzy range may come back
 	 * here: only a larger cversion moves the parent's. */
-	if (set_cversion_pzxid(parent, c->parent_cversion, zxid) < 0)
+	if (set_cversion_pzxid(t, parent, c->parent_cversion, zxid) < 0)
 		return -ENOMEM;
 	struct acl_list *acl = acl_intern(&t->acls, c->acl, c->acl_count);
 	if (!acl)

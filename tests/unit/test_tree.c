@@ -107,12 +107,12 @@ static void test_a_leaf_has_no_childrens_part_until_it_has_a_child(void **state)
 	const struct znode_persisted back = { .czxid = 3, .mzxid = 4, .pzxid = 5, .ctime = 6,
 					      .mtime = 7, .version = 1, .child_creates = 2,
 					      .aversion = 0 };
-	assert_int_equal(tree_restore_stat(l, &back), 0);
+	assert_int_equal(tree_restore_stat(&t, l, &back), 0);
 	znode_stat(l, &s);
 	assert_true(s.pzxid == 5 && s.cversion == 4 && s.czxid == 3 && s.num_children == 0);
 	const struct znode_persisted plain = { .czxid = 3, .mzxid = 3, .pzxid = 3 };
 	struct znode *m = add(&t, "/", "/m", NULL);
-	assert_int_equal(tree_restore_stat(m, &plain), 0);
+	assert_int_equal(tree_restore_stat(&t, m, &plain), 0);
 	assert_null(m->kids);
 	tree_free(&t);
 }
@@ -123,7 +123,7 @@ static void test_stat_fields_and_cversion_from_creates_and_children(void **state
 	struct zk_stat s;
 	assert_int_equal(tree_init(&t), 0);
 	struct znode *n = add(&t, "/", "/n", "abc");
-	tree_kids(n)->creates = 5;	/* 5 creates under it ... */
+	tree_kids(&t, n)->creates = 5;	/* 5 creates under it ... */
 	add(&t, "/n", "/n/a", NULL);
 	add(&t, "/n", "/n/b", NULL);	/* ... of which 2 remain: 3 deletes */
 	znode_stat(n, &s);

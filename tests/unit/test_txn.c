@@ -120,7 +120,7 @@ static void test_sequential_counter_wraps_like_a_java_int(void **state)
 	struct txn *t;
 	world_init(&w);
 	create_now(&w, NULL, "/p", 0);
-	tree_kids(tree_lookup(&w.st.tree, "/p", 2))->creates = INT32_MAX;
+	tree_kids(&w.st.tree, tree_lookup(&w.st.tree, "/p", 2))->creates = INT32_MAX;
 	assert_int_equal(create(&w, NULL, "/p/s", ZK_CREATE_PERSISTENT_SEQUENTIAL, &t), 0);
 	assert_string_equal(t->ops[0].path, "/p/s2147483647");
 	apply(&w, t);
