@@ -1,6 +1,7 @@
 /* main: corrald's command line, startup and signals. */
 #include <errno.h>
 #include <getopt.h>
+#include <malloc.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -360,6 +361,10 @@ static int run(struct server_config *cfg, const struct options *o)
 			return EXIT_IO_URING;
 		return r == -ENOMEM ? EXIT_FAILURE : EXIT_DATA_DIR;
 	}
+	/* Recovery freed what it read and decoded in malloc's heap; the nodes
+	 * it made are in the tree's slabs, which never reuse that: give the
+	 * free pages back (with 1,000,000 znodes after a crash, some 50 MB). */
+	malloc_trim(0);
 	sigw.fd = block_signals();
 	if (sigw.fd < 0 || listen_for_clients(srv, &st) < 0) {
 		if (sigw.fd >= 0)

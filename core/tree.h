@@ -24,17 +24,6 @@
 #define ZNODE_OWNER_TTL_MASK ((int64_t)0xff00000000000000ULL)
 #define ZNODE_TTL_MAX_MS ((int64_t)0x000000ffffffffffLL)
 
-/* One allocation per node: the struct, its path and, after it, its data's
- * slot (data_slot bytes, the data's size when the node was made, at least
- * 8). Data that outgrows the slot lives in a buffer of its own, whose
- * address the slot holds then (znode_data()). A node never moves: whatever
- * holds a struct znode * (sessions, the hash table, the child lists, the
- * reaper) keeps it until tree_remove(). Only a node with an owner (an
- * ephemeral node's session, a container's or TTL node's marker: ZooKeeper's
- * ephemeralOwner) has it, just before the struct in the same allocation
- * (znode_owner()), and only an ephemeral node its link on its session's list
- * before that (znode_owner_node()): the owner never changes after the
- * create. A persistent node, most of a tree, pays for neither. */
 /* What only a node that has or had children needs. A leaf, most of a tree,
  * has none (znode->kids NULL): no children, no creates under it (cversion
  * 0), its pzxid its czxid. Made with its first child (or by a loaded stat
@@ -47,6 +36,18 @@ struct znode_kids {
 	int32_t count;			/* children now */
 };
 
+/* One allocation per node, from the tree's slabs (base/slab.h: no header,
+ * 8-byte rounding): the struct, its path and, after it, its data's
+ * slot (data_slot bytes, the data's size when the node was made, at least
+ * 8). Data that outgrows the slot lives in a buffer of its own, whose
+ * address the slot holds then (znode_data()). A node never moves: whatever
+ * holds a struct znode * (sessions, the hash table, the child lists, the
+ * reaper) keeps it until tree_remove(). Only a node with an owner (an
+ * ephemeral node's session, a container's or TTL node's marker: ZooKeeper's
+ * ephemeralOwner) has it, just before the struct in the same allocation
+ * (znode_owner()), and only an ephemeral node its link on its session's list
+ * before that (znode_owner_node()): the owner never changes after the
+ * create. A persistent node, most of a tree, pays for neither. */
 struct znode {
 	struct hash_node hash_node;	/* the tree's table, by path */
 	struct znode *parent;
