@@ -80,9 +80,8 @@ bool state_is_system_path(const char *path, size_t len)
 
 uint64_t state_memory_bytes(const struct state *s)
 {
-	const struct tree *t = &s->tree;
-	return (uint64_t)t->nodes.count * (sizeof(struct znode) + 32) + t->data_bytes +
-	       t->path_bytes + (uint64_t)s->sessions.by_id.count * (sizeof(struct session) + 48);
+	return tree_memory_bytes(&s->tree) +
+	       (uint64_t)s->sessions.by_id.count * (sizeof(struct session) + 48);
 }
 
 void state_note_digest(struct state *s)

@@ -54,9 +54,8 @@ void state_free(struct state *s);
 
 /* True for the nodes no client may delete: /, /zookeeper and its built-in children. */
 bool state_is_system_path(const char *path, size_t len);
-/* What the state holds in memory, estimated for the memory budget: each
- * node's data and path and a fixed cost per node (its struct and its
- * place in the hash table), and each session's. */
+/* What the state holds in memory, for the memory budget: the tree's
+ * (tree_memory_bytes()) and an estimate per session. */
 uint64_t state_memory_bytes(const struct state *s);
 
 /* The tree's digest is now that at s->last_zxid: into the history. */

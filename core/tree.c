@@ -92,17 +92,30 @@ static struct znode *node_new(struct tree *t, const char *path, size_t len, int3
 	return n;
 }
 
+/* What malloc holds for a buffer of len bytes of data: the bytes, its
+ * header and its rounding (glibc's: 8 bytes of header, 16-byte chunks,
+ * 32 at least). */
+static uint64_t outside_bytes(int32_t len)
+{
+	uint64_t chunk = ((uint64_t)len + 8 + 15) & ~UINT64_C(15);
+	return chunk < 32 ? 32 : chunk;
+}
+
 static void node_free(struct tree *t, struct znode *n)
 {
 	int64_t owner = znode_owner(n);
 	slab_free(&t->slab, n->kids, sizeof(*n->kids));
-	free(data_outside(n));
+	if (data_outside(n)) {
+		ASSERT(t->outside_bytes >= outside_bytes(n->data_len));
+		t->outside_bytes -= outside_bytes(n->data_len);
+		free(data_outside(n));
+	}
 	slab_free(&t->slab, (char *)n - prefix_bytes(owner), node_bytes(owner, n->path_len, n->data_slot));
 }
 
 /* Stores data (data_len bytes, or -1 for null) in n's slot, or in a buffer
  * of its own when it does not fit. Returns 0 or -ENOMEM (n unchanged). */
-static int node_store_data(struct znode *n, const void *data, int32_t data_len)
+static int node_store_data(struct tree *t, struct znode *n, const void *data, int32_t data_len)
 {
 	uint8_t *old = data_outside(n), *outside = NULL;
 	if (data_len > n->data_slot) {
@@ -114,7 +127,13 @@ static int node_store_data(struct znode *n, const void *data, int32_t data_len)
 	} else if (data_len > 0) {
 		memmove(data_slot(n), data, (size_t)data_len);
 	}
-	free(old);
+	if (old) {
+		ASSERT(t->outside_bytes >= outside_bytes(n->data_len));
+		t->outside_bytes -= outside_bytes(n->data_len);
+		free(old);
+	}
+	if (outside)
+		t->outside_bytes += outside_bytes(data_len);
 	n->data_len = data_len;
 	return 0;
 }
@@ -151,6 +170,7 @@ void tree_free(struct tree *t)
 			acl_unref(&t->acls, n->acl);
 			node_free(t, n);
 		}
+		ASSERT(t->outside_bytes == 0);
 		hash_table_free(&t->nodes);
 	}
 	slab_destroy(&t->slab);
@@ -229,7 +249,7 @@ struct znode *tree_add(struct tree *t, struct znode *parent, const char *path, s
 	struct znode *n = node_new(t, path, len, data_len, owner);
 	if (!n)
 		return NULL;
-	if (node_store_data(n, data, data_len) < 0) {
+	if (node_store_data(t, n, data, data_len) < 0) {
 		node_free(t, n);
 		return NULL;
 	}
@@ -241,7 +261,6 @@ struct znode *tree_add(struct tree *t, struct znode *parent, const char *path, s
 	if (!t->digest_deferred)
 		t->digest += znode_digest(n);
 	t->data_bytes += data_len > 0 ? (uint64_t)data_len : 0;
-	t->path_bytes += len;
 	if (owner < 0)
 		t->reapable_count++;
 	return n;
@@ -262,12 +281,16 @@ void tree_remove(struct tree *t, struct znode *node)
 	ASSERT(node->parent == parent && parent->kids);
 	child_unlink(parent->kids, node);
 	t->data_bytes -= node->data_len > 0 ? (uint64_t)node->data_len : 0;
-	ASSERT(t->path_bytes >= node->path_len);
-	t->path_bytes -= node->path_len;
 	if (znode_owner(node) < 0)
 		t->reapable_count--;
 	acl_unref(&t->acls, node->acl);
 	node_free(t, node);
+}
+
+uint64_t tree_memory_bytes(const struct tree *t)
+{
+	return t->slab.held_bytes + t->outside_bytes +
+	       (uint64_t)t->nodes.bucket_count * sizeof(*t->nodes.buckets);
 }
 
 int tree_set_data(struct tree *t, struct znode *node, const void *data, int32_t data_len)
@@ -280,7 +303,7 @@ int tree_set_data(struct tree *t, struct znode *node, const void *data, int32_t 
 	int32_t old_len = node->data_len;
 	if (data_len > 0 && data_len == old_len) {
 		memmove((uint8_t *)znode_data(node), data, (size_t)data_len);
-	} else if (node_store_data(node, data, data_len) < 0) {
+	} else if (node_store_data(t, node, data, data_len) < 0) {
 		return -ENOMEM;
 	}
 	ASSERT(t->data_bytes >= (uint64_t)(old_len > 0 ? old_len : 0));

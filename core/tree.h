@@ -70,7 +70,9 @@ struct znode {
 struct tree {
 	struct hash_table nodes;	/* struct znode by path; nodes.count: how many */
 	uint64_t data_bytes;	/* sum of data lengths, for mntr */
-	uint64_t path_bytes;	/* sum of path lengths (the memory budget's estimate) */
+	/* Data kept in buffers of their own (grown past the node's slot): the
+	 * bytes malloc holds for them, for tree_memory_bytes(). */
+	uint64_t outside_bytes;
 	size_t reapable_count;	/* containers and TTL nodes: the reaper scans only when > 0 */
 	size_t quota_count;	/* quotas' limits nodes (quota.c): none, no lookups */
 	/* ZooKeeper's tree digest: the sum, wrapping, of every node's digest
@@ -98,6 +100,11 @@ struct znode *tree_lookup(const struct tree *t, const char *path, size_t len);
 /* Sizes the hash table for count nodes at once (loading a snapshot), so
  * adding them never rehashes. Returns 0 or -ENOMEM (nothing changed then). */
 int tree_reserve(struct tree *t, size_t count);
+/* The bytes the tree holds: its slabs (nodes with their paths and the
+ * data that fits their slots, children's parts, slabs kept empty), the
+ * data in buffers of their own, and the hash table's buckets. What the
+ * memory budget counts; within a batch of slabs of the RSS it costs. */
+uint64_t tree_memory_bytes(const struct tree *t);
 
 /* Adds a node under parent (which must exist; path must not). data is copied.
  * Takes a new reference to acl. Returns the node or NULL on allocation failure. */

@@ -238,6 +238,50 @@ static void test_thousands_of_nodes_are_all_found_after_growth(void **state)
 	tree_free(&t);
 }
 
+/* The memory budget's figure: what the slabs hand out, within the slack
+ * of slabs partly used or kept empty (a few per size class), plus the
+ * buckets and the data grown into buffers of its own; it falls again as
+ * data shrinks and nodes go. */
+static void test_memory_bytes_follow_what_the_tree_holds(void **state)
+{
+	struct tree t;
+	char path[32], data[100];
+	assert_int_equal(tree_init(&t), 0);
+	memset(data, 'd', sizeof(data) - 1);
+	data[sizeof(data) - 1] = 0;
+	const uint64_t empty = tree_memory_bytes(&t);
+	const uint64_t slack = 16 * (uint64_t)SLAB_BYTES;	/* 4 path lengths: 4 classes */
+	for (int i = 0; i < 10000; i++) {
+		snprintf(path, sizeof(path), "/n%d", i);
+		assert_non_null(add(&t, "/", path, data));
+	}
+	uint64_t full = tree_memory_bytes(&t);
+	uint64_t buckets = t.nodes.bucket_count * sizeof(void *);
+	/* each node: its fields, path, NUL and 99 bytes of data in one chunk */
+	assert_true(full >= t.slab.allocated_bytes + buckets);
+	assert_true(t.slab.allocated_bytes >= 10000 * (offsetof(struct znode, path) + 3 + 1 + 99));
+	assert_true(full - t.slab.allocated_bytes - buckets <= slack);
+
+	struct znode *n = tree_lookup(&t, "/n7", 3);
+	static char big[100000];
+	assert_int_equal(set_data(&t, n, big, sizeof(big)), 0);
+	uint64_t grown = tree_memory_bytes(&t);
+	assert_true(grown - full >= sizeof(big) && grown - full <= sizeof(big) + 32);
+	assert_int_equal(set_data(&t, n, "back", 4), 0);
+	assert_int_equal(tree_memory_bytes(&t), full);
+
+	for (int i = 0; i < 10000; i++) {
+		snprintf(path, sizeof(path), "/n%d", i);
+		tree_remove(&t, tree_lookup(&t, path, strlen(path)));
+	}
+	uint64_t after = tree_memory_bytes(&t);
+	/* the buckets stay; the slabs go but for one kept per class */
+	buckets = t.nodes.bucket_count * sizeof(void *);
+	assert_true(after <= empty + buckets + slack);
+	assert_true(after < full / 4);
+	tree_free(&t);
+}
+
 static void test_quota_limits_parse_as_statstrack(void **state)
 {
 	struct quota_track q;
@@ -317,6 +361,7 @@ int main(void)
 		cmocka_unit_test(test_ephemeral_owner_shows_sessions_only),
 		cmocka_unit_test(test_null_data_is_kept_distinct_from_empty),
 		cmocka_unit_test(test_thousands_of_nodes_are_all_found_after_growth),
+		cmocka_unit_test(test_memory_bytes_follow_what_the_tree_holds),
 		cmocka_unit_test(test_quota_limits_parse_as_statstrack),
 		cmocka_unit_test(test_quota_stats_follow_the_subtree_and_are_recomputed),
 	};
