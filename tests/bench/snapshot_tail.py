@@ -74,6 +74,7 @@ def run(args, mode, snapshots):
     with open(os.path.join(tmp, "log")) as f:
         text = f.read()
     r["fork_us"] = [int(x) for x in re.findall(r"the fork paused the server (\d+) us", text)]
+    r["written_ms"] = [int(x) for x in re.findall(r"snapshot at index \d+ written in (\d+) ms", text)]
     shutil.rmtree(tmp, ignore_errors=True)
     return r
 
@@ -88,8 +89,9 @@ def main():
     args = ap.parse_args()
     print(f"machine: {os.cpu_count()} cores, load average {os.getloadavg()}; "
           f"{args.keys} znodes of 100 bytes, setData 8 x 32 for {args.duration:g} s")
-    print("| malloc | snapshots | setData/s | p50 µs | p99 µs | p999 µs | snapshots (fork pause, ms) | RSS MB (huge pages) |")
-    print("|---|---|---:|---:|---:|---:|---|---:|")
+    print("| malloc | snapshots | setData/s | p50 µs | p99 µs | p999 µs | snapshots (fork pause, ms) "
+          "| written in, ms | RSS MB (huge pages) |")
+    print("|---|---|---:|---:|---:|---:|---|---|---:|")
     for mode in args.modes.split(","):
         for snapshots in ("none", "continuous"):
             r = run(args, mode, snapshots)
@@ -97,6 +99,7 @@ def main():
             print(f"| {mode} | {snapshots} | {r['ops_per_s']:.0f} | {r['p50_us']:.0f} | {r['p99_us']:.0f} | "
                   f"{r['p999_us']:.0f} | {len(forks)}"
                   + (f" ({min(forks) / 1000:.1f}-{max(forks) / 1000:.1f})" if forks else "")
+                  + " | " + (f"{min(r['written_ms'])}-{max(r['written_ms'])}" if r["written_ms"] else "")
                   + f" | {r['rss_mb']:.0f} ({r['huge_mb']:.0f}) |", flush=True)
 
 
