@@ -10,6 +10,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "audit.h"
 #include "config.h"
 #include "log.h"
 #include "server.h"
@@ -32,6 +33,7 @@ struct signal_watch {
 	struct service *svc;
 	int fd;
 	struct signalfd_siginfo info;
+	bool stop_audited;	/* serverStop is recorded once, for the first signal */
 };
 
 static void arm_signals(struct signal_watch *w);
@@ -48,6 +50,9 @@ static void on_signal(struct loop_op *op, int res, uint32_t flags)
 				  strsignal((int)w->info.ssi_signo),
 				  w->svc->fdstore_max ? "handing the clients over to systemd's fd store"
 						      : "stopping");
+			if (!w->stop_audited)
+				audit_server(w->svc->srv->cfg, "serverStop", "invoked");
+			w->stop_audited = true;
 			if (w->svc->fdstore_max)
 				server_request_handover(w->svc->srv);
 			else
@@ -355,6 +360,7 @@ static int run(struct server_config *cfg, const struct options *o)
 	int r = server_init(srv, cfg, &hooks, error, sizeof(error));
 	if (r < 0) {
 		log_error("fatal: %s", error);
+		audit_server(cfg, "serverStart", "failure");
 		fdstore_free(&st);
 		free(srv);
 		if (strstr(error, "io_uring"))
@@ -367,6 +373,7 @@ static int run(struct server_config *cfg, const struct options *o)
 	malloc_trim(0);
 	sigw.fd = block_signals();
 	if (sigw.fd < 0 || listen_for_clients(srv, &st) < 0) {
+		audit_server(cfg, "serverStart", "failure");
 		if (sigw.fd >= 0)
 			close(sigw.fd);
 		fdstore_free(&st);
@@ -379,6 +386,7 @@ static int run(struct server_config *cfg, const struct options *o)
 	arm_signals(&sigw);
 	service_notify_ready(&svc);
 	log_started(srv);
+	audit_server(srv->cfg, "serverStart", "success");
 
 	r = server_run(srv);
 	int status = r < 0 ? EXIT_FAILURE : srv->exit_status;

@@ -299,18 +299,38 @@ void audit_write(const struct conn *c, const struct request *rq)
 	emit(&who, &a);
 }
 
-void audit_session_ending(const struct server_config *cfg, const struct session *s, int64_t zxid)
+/* What the server does itself is done, in ZooKeeper's records, by the
+ * user it runs as (looked up once: NSS may block, and a record is written
+ * for every session that ends). */
+static const char *server_user(void)
 {
-	if (!cfg->audit_log || !s)
-		return;
-	/* Done by the server: ZooKeeper names the user it runs as (looked up
-	 * once: NSS may block, and this runs for every session that ends). */
 	static char self[64];
 	if (!self[0]) {
 		const struct passwd *pw = getpwuid(geteuid());
 		snprintf(self, sizeof(self), "%s", pw ? pw->pw_name : "corral");
 	}
-	struct audit_who who = { .session = s->id, .user = self };
+	return self;
+}
+
+void audit_server(const struct server_config *cfg, const char *operation, const char *result)
+{
+	if (!cfg || !cfg->audit_log)
+		return;
+	char f_user[AUDIT_USER_BYTES + 8], f_op[96], f_result[32];
+	snprintf(f_user, sizeof(f_user), "USER=%s", server_user());
+	snprintf(f_op, sizeof(f_op), "OPERATION=%s", operation);
+	snprintf(f_result, sizeof(f_result), "RESULT=%s", result);
+	const char *extra[] = { f_user, f_op, f_result, NULL };
+	struct log_fields fields = { .message_id = LOG_MSGID_AUDIT, .extra = extra };
+	log_full(strcmp(result, "failure") == 0 ? LOG_NOTICE : LOG_INFO, &fields,
+		 "user=%s\toperation=%s\tresult=%s", server_user(), operation, result);
+}
+
+void audit_session_ending(const struct server_config *cfg, const struct session *s, int64_t zxid)
+{
+	if (!cfg->audit_log || !s)
+		return;
+	struct audit_who who = { .session = s->id, .user = server_user() };
 	list_for_each(&s->ephemerals, n) {
 		const struct znode *z = znode_of_owner_node(n);
 		struct audit_record a = { .operation = "ephemeralZNodeDeletionOnSessionCloseOrExpire",

@@ -32,3 +32,9 @@ void audit_write(const struct conn *c, const struct request *rq);
  * record per ephemeral node it deletes, by the server (user: the one
  * corrald runs as), on every server that applies it, as ZooKeeper's. */
 void audit_session_ending(const struct server_config *cfg, const struct session *s, int64_t zxid);
+/* The server's own records, as ZooKeeper's ZKAuditProvider writes them
+ * (no session, no address: "user=... operation=... result=..."), when
+ * audit is on: operation "serverStart" with result "success" once it
+ * serves or "failure" when it cannot start, "serverStop" with "invoked"
+ * when it is asked to stop (a hand-over to a new process included). */
+void audit_server(const struct server_config *cfg, const char *operation, const char *result);

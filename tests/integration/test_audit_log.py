@@ -27,6 +27,16 @@ def records(srv):
     return out
 
 
+def server_records(srv):
+    """The server's own records (ZKAuditProvider's: no session), each a dict."""
+    out = []
+    for line in srv.log_text().splitlines():
+        if "\toperation=server" in line and "session=" not in line:
+            fields = line[line.index("user="):].split("\t")
+            out.append(dict(f.split("=", 1) for f in fields))
+    return out
+
+
 def wait_records(srv, count, timeout=10):
     end = time.monotonic() + timeout
     while True:
@@ -129,6 +139,26 @@ def test_a_client_s_bytes_cannot_forge_fields_or_records(make_server):
     assert got[0]["znode"] == "/bad?path" and got[0]["result"] == "failure", got
 
 
+def test_the_server_s_start_and_stop_are_recorded(make_server):
+    """ZooKeeper's serverStart (success) once the server serves, and
+    serverStop (invoked) when it is asked to stop, by the user the server
+    runs as; nothing of either with audit off."""
+    import getpass
+    me = getpass.getuser()
+    srv = make_server(audit_log=True)
+    start = {"user": me, "operation": "serverStart", "result": "success"}
+    end = time.monotonic() + 10
+    while not server_records(srv) and time.monotonic() < end:
+        time.sleep(0.05)
+    assert server_records(srv) == [start], srv.log_text()[-2000:]
+    srv.stop()
+    assert server_records(srv) == [start, {"user": me, "operation": "serverStop",
+                                           "result": "invoked"}], srv.log_text()[-2000:]
+    quiet = make_server()
+    quiet.stop()
+    assert server_records(quiet) == []
+
+
 @pytest.mark.corral_only
 def test_off_by_default_and_on_after_a_reload(make_server):
     srv = make_server()
@@ -215,7 +245,7 @@ def test_records_carry_their_journal_fields(make_server, tmp_path):
         sid = "0x%x" % zk.client_id[0]
         end = time.monotonic() + 10
         got = []
-        while len(got) < 2 and time.monotonic() < end:
+        while len(got) < 3 and time.monotonic() < end:
             got += [e for e in journal_entries(sock)
                     if e.get("MESSAGE_ID") == "1e4c0b6d27a94d0f9a3b7c1f0e2d5a0f"]
             time.sleep(0.05)
@@ -223,8 +253,10 @@ def test_records_carry_their_journal_fields(make_server, tmp_path):
         zk.stop()
         zk.close()
         sock.close()
-    assert len(got) == 2, got
-    ok, failed = got
+    assert len(got) == 3, got
+    started, ok, failed = got
+    assert started["OPERATION"] == "serverStart" and started["RESULT"] == "success", started
+    assert "SESSION_ID" not in started and started["USER"] and started["PRIORITY"] == "6", started
     assert ok["OPERATION"] == "create" and ok["RESULT"] == "success" and ok["PATH"] == "/j", ok
     assert ok["SESSION_ID"] == sid and ok["USER"] == "bob,127.0.0.1", ok
     assert ok["CLIENT_ADDRESS"].startswith("127.0.0.1:") and ok["ZNODE_TYPE"] == "persistent", ok
