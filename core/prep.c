@@ -24,6 +24,7 @@ int prep_init(struct prep *p, struct state *state, uint8_t server_id)
 void prep_free(struct prep *p)
 {
 	pending_free(&p->pending);
+	quota_refusals_free(&p->quota_refused);
 	memset(p, 0, sizeof(*p));
 }
 
@@ -246,6 +247,8 @@ static int create_op(struct prep *p, struct batch *b, const struct session *s,
 		goto fail;
 	err = quota_check(&p->state->tree, full, len, req->data_len > 0 ? req->data_len : 0, 1,
 			  p->enforce_quota, &p->quota_log, (uint64_t)p->now_ms);
+	if (err == ZQUOTAEXCEEDED)
+		quota_refusal_count(&p->quota_refused, full, len);
 	if (err)
 		goto fail;
 	err = ZSYSTEMERROR;
@@ -345,6 +348,8 @@ static int set_data_op(struct prep *p, struct batch *b, const struct auth_identi
 		err = quota_check(&p->state->tree, req->path, len,
 				  (req->data_len > 0 ? req->data_len : 0) - old_len, 0,
 				  p->enforce_quota, &p->quota_log, (uint64_t)p->now_ms);
+		if (err == ZQUOTAEXCEEDED)
+			quota_refusal_count(&p->quota_refused, req->path, len);
 		if (err)
 			return refuse(ret_err, err);
 	}

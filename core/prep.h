@@ -14,6 +14,7 @@
 #include "auth.h"
 #include "log.h"
 #include "pending.h"
+#include "quota.h"
 #include "records.h"
 #include "state.h"
 #include "txn.h"
@@ -30,6 +31,7 @@ struct prep {
 	 * limit is refused with QUOTAEXCEEDED (quota.c); off, it is logged. */
 	bool enforce_quota;
 	struct log_limit quota_log;
+	struct quota_refusals quota_refused;	/* QUOTAEXCEEDED per namespace (mntr) */
 	int64_t now_ms;		/* the time of the request being prepped (quota_log's clock) */
 	/* The server is past its memory budget: a write that would grow the
 	 * tree (a create, a setData with more data than the node has, in a

@@ -285,3 +285,137 @@ int32_t quota_check(const struct tree *t, const char *path, size_t len, int64_t 
 		return ZQUOTAEXCEEDED;
 	return ZOK;
 }
+
+/* ---- the figures per namespace ---- */
+
+/* The first component of path ("a" of "/a/b"): its length, 0 for none. */
+static size_t top_namespace(const char *path, size_t len, const char **ret)
+{
+	if (len < 2 || path[0] != '/')
+		return 0;
+	const char *slash = memchr(path + 1, '/', len - 1);
+	*ret = path + 1;
+	return slash ? (size_t)(slash - path - 1) : len - 1;
+}
+
+static bool ends_with(const char *s, size_t len, const char *suffix)
+{
+	size_t n = strlen(suffix);
+	return len >= n && memcmp(s + len - n, suffix, n) == 0;
+}
+
+static int collect_leaf(const struct znode *n, struct quota_namespace **ns, size_t *count,
+			size_t *cap)
+{
+	bool limits = ends_with(n->path, n->path_len, QUOTA_LIMITS_NODE);
+	if ((!limits && !ends_with(n->path, n->path_len, QUOTA_STATS_NODE)) || n->data_len < 0)
+		return 0;
+	const char *name;
+	size_t name_len = top_namespace(n->path + QUOTA_ROOT_LEN, n->path_len - QUOTA_ROOT_LEN,
+					&name);
+	if (name_len == 0)
+		return 0;
+	struct quota_namespace *e = NULL;
+	for (size_t i = 0; i < *count && !e; i++)
+		if ((*ns)[i].name_len == name_len && memcmp((*ns)[i].name, name, name_len) == 0)
+			e = &(*ns)[i];
+	if (!e) {
+		if (*count == *cap) {
+			size_t want = *cap ? *cap * 2 : 8;
+			struct quota_namespace *grown = realloc(*ns, want * sizeof(**ns));
+			if (!grown)
+				return -ENOMEM;
+			*ns = grown;
+			*cap = want;
+		}
+		e = &(*ns)[(*count)++];
+		*e = (struct quota_namespace){ .name = name, .name_len = name_len };
+	}
+	struct quota_track q;
+	quota_parse(znode_data(n), n->data_len, &q);
+	if (limits) {
+		e->has_limits = true;
+		e->count_limit += q.count_hard > -1 ? q.count_hard : q.count;
+		e->bytes_limit += q.bytes_hard > -1 ? q.bytes_hard : q.bytes;
+	} else {
+		e->has_stats = true;
+		e->count_usage += q.count;
+		e->bytes_usage += q.bytes;
+	}
+	return 0;
+}
+
+long quota_namespaces(const struct tree *t, struct quota_namespace **ret)
+{
+	struct quota_namespace *ns = NULL;
+	size_t count = 0, cap = 0;
+	*ret = NULL;
+	const struct znode *top = tree_lookup(t, QUOTA_ROOT, QUOTA_ROOT_LEN);
+	if (!top)
+		return 0;
+	/* Depth first, without a stack (a path may have thousands of
+	 * components): down to a leaf, then to the next sibling of the
+	 * nearest node that has one. */
+	const struct znode *n = top;
+	for (;;) {
+		const struct znode *child = znode_first_child(n);
+		if (child) {
+			n = child;
+			continue;
+		}
+		if (n != top && collect_leaf(n, &ns, &count, &cap) < 0) {
+			free(ns);
+			return -ENOMEM;
+		}
+		while (n != top && !n->next_sibling)
+			n = n->parent;
+		if (n == top)
+			break;
+		n = n->next_sibling;
+	}
+	*ret = ns;
+	return (long)count;
+}
+
+void quota_refusal_count(struct quota_refusals *r, const char *path, size_t len)
+{
+	const char *name;
+	size_t name_len = top_namespace(path, len, &name);
+	if (name_len == 0)
+		return;
+	for (size_t i = 0; i < r->count; i++)
+		if (r->items[i].name_len == name_len && memcmp(r->items[i].name, name, name_len) == 0) {
+			r->items[i].count++;
+			return;
+		}
+	if (r->count == QUOTA_REFUSAL_NAMESPACES_MAX)
+		return;
+	if (r->count == r->cap) {
+		size_t want = r->cap ? r->cap * 2 : 8;
+		struct quota_refusal *grown = realloc(r->items, want * sizeof(*grown));
+		if (!grown)
+			return;
+		r->items = grown;
+		r->cap = want;
+	}
+	char *copy = malloc(name_len + 1);
+	if (!copy)
+		return;
+	memcpy(copy, name, name_len);
+	copy[name_len] = 0;
+	r->items[r->count++] = (struct quota_refusal){ .name = copy, .name_len = name_len, .count = 1 };
+}
+
+void quota_refusals_zero(struct quota_refusals *r)
+{
+	for (size_t i = 0; i < r->count; i++)
+		r->items[i].count = 0;
+}
+
+void quota_refusals_free(struct quota_refusals *r)
+{
+	for (size_t i = 0; i < r->count; i++)
+		free(r->items[i].name);
+	free(r->items);
+	*r = (struct quota_refusals){ 0 };
+}

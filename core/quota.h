@@ -49,3 +49,40 @@ int quota_recompute(struct tree *t);
  * past a hard limit with enforce on it returns ZQUOTAEXCEEDED. ZOK else. */
 int32_t quota_check(const struct tree *t, const char *path, size_t len, int64_t bytes_diff,
 		    int64_t count_diff, bool enforce, struct log_limit *lim, uint64_t now_ms);
+
+/* ZooKeeper's quota figures per namespace, as its mntr gives them
+ * (QuotaMetricsUtils): a namespace is the first component of a quota's
+ * path ("a" for a quota on /a/b). Over the leaves under /zookeeper/quota
+ * whose name ends in zookeeper_limits, the sum of each one's limits (the
+ * hard limit where it sets one, else the soft); over those ending in
+ * zookeeper_stats, the sum of its counts. */
+struct quota_namespace {
+	const char *name;	/* in a node's path: valid until the tree changes */
+	size_t name_len;
+	bool has_limits, has_stats;
+	int64_t count_limit, bytes_limit;	/* with has_limits */
+	int64_t count_usage, bytes_usage;	/* with has_stats */
+};
+
+/* The namespaces in the order first met: *ret (malloc'd, the caller's to
+ * free; NULL when none) and how many, or -ENOMEM. */
+long quota_namespaces(const struct tree *t, struct quota_namespace **ret);
+
+/* The writes refused past a hard limit, per namespace of the path written
+ * (ZooKeeper's quota_exceeded_error_per_namespace). At most
+ * QUOTA_REFUSAL_NAMESPACES_MAX namespaces are counted; a refusal in
+ * another one past them is not. */
+#define QUOTA_REFUSAL_NAMESPACES_MAX 4096
+struct quota_refusals {
+	struct quota_refusal {
+		char *name;
+		size_t name_len;
+		uint64_t count;
+	} *items;
+	size_t count, cap;
+};
+
+void quota_refusal_count(struct quota_refusals *r, const char *path, size_t len);
+/* Every count back to 0, the namespaces kept (srst, as ZooKeeper's). */
+void quota_refusals_zero(struct quota_refusals *r);
+void quota_refusals_free(struct quota_refusals *r);

@@ -448,7 +448,7 @@ static void dump(const struct server_status *ss, struct json *j)
 /* The resets (srst, crst): they need authentication (admin_commands.h). */
 static void stat_reset(const struct server_status *ss, struct json *j)
 {
-	memset(&ss->clients->hub.stats, 0, sizeof(ss->clients->hub.stats));
+	status_reset_stats(ss);
 }
 
 static void connection_stat_reset(const struct server_status *ss, struct json *j)

@@ -527,7 +527,7 @@ static void run(const struct server_status *ss, struct conn *c, enum four_letter
 		out(c, "Connection stats reset.\n");
 		break;
 	case FLW_SRST:
-		memset(&ss->clients->hub.stats, 0, sizeof(ss->clients->hub.stats));
+		status_reset_stats(ss);
 		out(c, "Server stats reset.\n");
 		break;
 	case FLW_DUMP:

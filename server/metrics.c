@@ -22,6 +22,7 @@
 #include "forward.h"
 #include "forward_leader.h"
 #include "prep.h"
+#include "quota.h"
 #include "server_config.h"
 #include "session.h"
 #include "state.h"
@@ -489,6 +490,74 @@ static void mntr_row(const struct metrics_out *o, const struct metric *m,
 	}
 }
 
+/* ZooKeeper's figures per quota namespace, as its gauge and counter sets
+ * write them (quota.h): "zk_NS_quota_count_limit_per_namespace" in mntr,
+ * "NS_..." in JSON, quota_..._per_namespace{key="NS"} for Prometheus. */
+enum quota_figure { QUOTA_COUNT_LIMIT, QUOTA_BYTES_LIMIT, QUOTA_COUNT_USAGE, QUOTA_BYTES_USAGE };
+static const struct {
+	const char *name, *help;
+} quota_figures[] = {
+	[QUOTA_COUNT_LIMIT] = { "quota_count_limit_per_namespace",
+				"nodes the quotas in a namespace allow (hard limits, else soft)" },
+	[QUOTA_BYTES_LIMIT] = { "quota_bytes_limit_per_namespace",
+				"bytes the quotas in a namespace allow (hard limits, else soft)" },
+	[QUOTA_COUNT_USAGE] = { "quota_count_usage_per_namespace",
+				"nodes under the quotas in a namespace" },
+	[QUOTA_BYTES_USAGE] = { "quota_bytes_usage_per_namespace",
+				"bytes of data under the quotas in a namespace" },
+};
+#define QUOTA_REFUSED_NAME "quota_exceeded_error_per_namespace"
+
+static bool quota_figure(const struct quota_namespace *n, enum quota_figure f, int64_t *ret)
+{
+	switch (f) {
+	case QUOTA_COUNT_LIMIT: *ret = n->count_limit; return n->has_limits;
+	case QUOTA_BYTES_LIMIT: *ret = n->bytes_limit; return n->has_limits;
+	case QUOTA_COUNT_USAGE: *ret = n->count_usage; return n->has_stats;
+	case QUOTA_BYTES_USAGE: *ret = n->bytes_usage; return n->has_stats;
+	}
+	return false;
+}
+
+/* A namespace is a path's component, of any length: written whole, in
+ * pieces (put() holds one line of a bounded length). */
+static void mntr_keyed(const struct metrics_out *o, const char *key, size_t key_len,
+		       const char *name, int64_t v, bool json)
+{
+	if (json) {
+		char *text = strndup(key, key_len), *escaped = malloc(key_len * 6 + 8);
+		if (text && escaped) {
+			json_text(escaped, key_len * 6 + 8, text);
+			put(o, "  \"");
+			o->write(o->ctx, escaped, strlen(escaped));
+			put(o, "_%s\" : %lld,\n", name, (long long)v);
+		}
+		free(text);
+		free(escaped);
+	} else {
+		put(o, "zk_");
+		o->write(o->ctx, key, key_len);
+		put(o, "_%s\t%lld\n", name, (long long)v);
+	}
+}
+
+static void mntr_quotas(const struct server_status *ss, const struct metrics_out *o, bool json)
+{
+	struct quota_namespace *ns;
+	long n = quota_namespaces(&ss->state->tree, &ns);
+	for (long i = 0; i < n; i++)
+		for (size_t f = 0; f < sizeof(quota_figures) / sizeof(quota_figures[0]); f++) {
+			int64_t v;
+			if (quota_figure(&ns[i], (enum quota_figure)f, &v))
+				mntr_keyed(o, ns[i].name, ns[i].name_len, quota_figures[f].name, v, json);
+		}
+	free(ns);
+	const struct quota_refusals *r = &ss->prep->quota_refused;
+	for (size_t i = 0; i < r->count; i++)
+		mntr_keyed(o, r->items[i].name, r->items[i].name_len, QUOTA_REFUSED_NAME,
+			   (int64_t)r->items[i].count, json);
+}
+
 void metrics_write_mntr(const struct server_status *ss, const struct metrics_out *o, bool json)
 {
 	struct metrics_pass p;
@@ -501,6 +570,7 @@ void metrics_write_mntr(const struct server_status *ss, const struct metrics_out
 		m->get(&p, &v);
 		mntr_row(o, m, &v, json);
 	}
+	mntr_quotas(ss, o, json);
 }
 
 /* A sample's value: integers exactly, doubles as Go's ParseFloat reads them. */
@@ -545,6 +615,46 @@ static void prometheus_row(const struct metrics_out *o, const struct metric *m,
 	}
 }
 
+/* One sample of a family keyed by namespace: name{key="NS"} v, the key's
+ * backslashes and quotes escaped (a path holds no newline). */
+static void prometheus_keyed(const struct metrics_out *o, const char *name, const char *key,
+			     size_t key_len, long long v)
+{
+	put(o, "%s{key=\"", name);
+	size_t from = 0;
+	for (size_t i = 0; i < key_len; i++)
+		if (key[i] == '\\' || key[i] == '"') {
+			o->write(o->ctx, key + from, i - from);
+			put(o, "\\%c", key[i]);
+			from = i + 1;
+		}
+	o->write(o->ctx, key + from, key_len - from);
+	put(o, "\"} %lld\n", v);
+}
+
+static void prometheus_quotas(const struct server_status *ss, const struct metrics_out *o)
+{
+	struct quota_namespace *ns;
+	long n = quota_namespaces(&ss->state->tree, &ns);
+	for (size_t f = 0; f < sizeof(quota_figures) / sizeof(quota_figures[0]); f++) {
+		put(o, "# HELP %s %s\n# TYPE %s gauge\n", quota_figures[f].name, quota_figures[f].help,
+		    quota_figures[f].name);
+		for (long i = 0; i < n; i++) {
+			int64_t v;
+			if (!quota_figure(&ns[i], (enum quota_figure)f, &v))
+				continue;
+			prometheus_keyed(o, quota_figures[f].name, ns[i].name, ns[i].name_len, v);
+		}
+	}
+	free(ns);
+	const struct quota_refusals *r = &ss->prep->quota_refused;
+	put(o, "# HELP %s_total writes refused past a quota's hard limit, per namespace\n"
+	       "# TYPE %s_total counter\n", QUOTA_REFUSED_NAME, QUOTA_REFUSED_NAME);
+	for (size_t i = 0; i < r->count; i++)
+		prometheus_keyed(o, QUOTA_REFUSED_NAME "_total", r->items[i].name,
+				 r->items[i].name_len, (long long)r->items[i].count);
+}
+
 void metrics_write_prometheus(const struct server_status *ss, const struct metrics_out *o)
 {
 	struct metrics_pass p;
@@ -558,6 +668,7 @@ void metrics_write_prometheus(const struct server_status *ss, const struct metri
 		m->get(&p, &v);
 		prometheus_row(o, m, &v);
 	}
+	prometheus_quotas(ss, o);
 	/* The texts, as labels of an info metric (a value must be a number). */
 	json_text(version, sizeof(version), status_full_version);
 	put(o, "# HELP corral_info the version and what this server is now\n"

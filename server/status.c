@@ -1,8 +1,11 @@
 /* status: see status.h. */
 #include "status.h"
 
+#include <string.h>
+
 #include "clients.h"
 #include "commit.h"
+#include "prep.h"
 #include "server_config.h"
 
 bool status_read_only(const struct server_status *st)
@@ -41,4 +44,10 @@ size_t status_outstanding(const struct server_status *st)
 	clients_for_each(st->clients, k)
 		n += k->queue.length;
 	return n;
+}
+
+void status_reset_stats(const struct server_status *st)
+{
+	memset(&st->clients->hub.stats, 0, sizeof(st->clients->hub.stats));
+	quota_refusals_zero(&st->prep->quota_refused);
 }

@@ -43,7 +43,7 @@ struct server_status {
 	const struct forward_leader *forward_leader;	/* in an ensemble only */
 	const struct memory_budget *budget;
 	const struct backup *backup;
-	const struct prep *prep;
+	struct prep *prep;			/* (srst zeroes its quota refusals) */
 	const struct http_stats *http;		/* the HTTP endpoint's counts */
 	const struct digest_check *digest;
 	uint64_t started_ms;			/* the loop's clock */
@@ -64,3 +64,6 @@ bool status_read_only(const struct server_status *st);
 size_t status_outstanding(const struct server_status *st);
 /* ZooKeeper's detailed peer state (mntr's zk_peer_state). */
 const char *status_peer_state(const struct server_status *st);
+/* srst: the server's statistics back to zero, as ZooKeeper's
+ * ServerStats.reset() (latencies, packets, the counters of mntr). */
+void status_reset_stats(const struct server_status *st);

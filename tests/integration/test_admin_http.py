@@ -209,6 +209,43 @@ def test_promtool_accepts_the_exposition(corrald):
         assert name in ZOOKEEPER_COUNT_NAMES and '"_count" suffix' in line, line
 
 
+def test_quota_figures_are_samples_keyed_by_namespace(make_server):
+    """ZooKeeper's quota gauge and counter sets (test_quota.py compares mntr's
+    with ZooKeeper's): in /metrics one sample per namespace, labelled
+    key="NS" as ZooKeeper's PrometheusMetricsProvider labels a set, the
+    label escaped; in /commands/monitor "NS_quota_..." members."""
+    from test_quota import QuotaExceededError, quota_on
+    admin_port = free_port()
+    srv = make_server(znode={"enforce_quota": True},
+                      admin={"listen": f"127.0.0.1:{admin_port}", "timeout_ms": 2000})
+    ns = 'we"ird\\ns'
+    zk = harness.make_kazoo(srv.hosts)
+    zk.start(30)
+    try:
+        zk.create(f"/{ns}", b"abc")
+        quota_on(zk, f"/{ns}", "count=-1,bytes=-1=;byteHardLimit=-1;countHardLimit=1")
+        with pytest.raises(QuotaExceededError):
+            zk.create(f"/{ns}/child")
+    finally:
+        harness.stop_kazoo([zk])
+    _, body = get(admin_port, "/metrics")
+    key = 'we\\"ird\\\\ns'
+    for sample in (f'quota_count_limit_per_namespace{{key="{key}"}} 1',
+                   f'quota_bytes_limit_per_namespace{{key="{key}"}} -1',
+                   f'quota_count_usage_per_namespace{{key="{key}"}} 1',
+                   f'quota_bytes_usage_per_namespace{{key="{key}"}} 3',
+                   f'quota_exceeded_error_per_namespace_total{{key="{key}"}} 1'):
+        assert sample + "\n" in body, (sample, [x for x in body.splitlines() if "quota" in x])
+    p = subprocess.run(["promtool", "check", "metrics"], input=body, capture_output=True,
+                       text=True)
+    assert p.returncode in (0, 3), p.stdout + p.stderr
+    assert not [x for x in (p.stdout + p.stderr).splitlines() if "quota" in x], p.stdout
+    _, text = get(admin_port, "/commands/monitor")
+    monitor = json.loads(text)
+    assert monitor[f"{ns}_quota_count_usage_per_namespace"] == 1, monitor
+    assert monitor[f"{ns}_quota_exceeded_error_per_namespace"] == 1, monitor
+
+
 def test_metrics_and_mntr_read_the_same_figures(corrald):
     kazoo_round_trip(corrald, "/same")
     assert get(corrald.admin_port, "/nowhere")[0] == 404

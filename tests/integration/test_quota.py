@@ -5,6 +5,7 @@ znode.enforce_quota, ZooKeeper's zookeeper.enforceQuota), soft limits only
 logged. The same test runs against Apache ZooKeeper (test_quota-zookeeper):
 the expected answers below are ZooKeeper's."""
 import os
+import re
 
 import pytest
 from kazoo import exceptions as kazoo_exceptions
@@ -210,3 +211,55 @@ def test_stats_after_restart_from_a_snapshot(make_server, client):
     zk = client(srv)
     assert "loaded the snapshot at index" in srv.log(), srv.log()
     assert stats(zk) == want
+
+
+# mntr's quota figures (ZooKeeper has other figures per namespace: bytes
+# read and written, not quotas')
+QUOTA_FIGURE = re.compile(r"zk_.*_quota_\w+_per_namespace$")
+
+
+def quota_on(zk, path, limits):
+    zk.ensure_path(f"/zookeeper/quota{path}")
+    zk.create(f"/zookeeper/quota{path}/zookeeper_limits", limits.encode())
+    zk.create(f"/zookeeper/quota{path}/zookeeper_stats", b"count=0,bytes=0")
+
+
+def test_mntr_gives_limits_usage_and_refusals_per_namespace(make_server, client):
+    """ZooKeeper's quota metrics: per namespace (the first component of a
+    quota's path), the limits of its quotas summed (the hard limit where one
+    is set, else the soft), their usage summed, and the writes refused past
+    a hard limit."""
+    srv = make_server(znode={"enforce_quota": True}, client={"four_letter_words": "*"})
+    zk = client(srv)
+    zk.create("/a/x", b"hello", makepath=True)
+    zk.create("/a/y", b"")
+    zk.create("/b", b"")
+    assert {k: v for k, v in srv.mntr().items() if QUOTA_FIGURE.match(k)} == {}
+    quota_on(zk, "/a/x", "count=-1,bytes=100=;byteHardLimit=-1;countHardLimit=2")
+    quota_on(zk, "/a/y", "count=10,bytes=-1")
+    quota_on(zk, "/b", "count=5,bytes=-1=;byteHardLimit=4;countHardLimit=-1")
+    zk.create("/a/x/1", b"")
+    with pytest.raises(QuotaExceededError):
+        zk.create("/a/x/2", b"")
+    with pytest.raises(QuotaExceededError):
+        zk.set("/b", b"12345")
+    with pytest.raises(QuotaExceededError):
+        zk.set("/b", b"123456")
+    got = {k: int(v) for k, v in srv.mntr().items() if QUOTA_FIGURE.match(k)}
+    assert got == {
+        "zk_a_quota_count_limit_per_namespace": 2 + 10,
+        "zk_a_quota_bytes_limit_per_namespace": 100 - 1,
+        "zk_a_quota_count_usage_per_namespace": 2 + 1,
+        "zk_a_quota_bytes_usage_per_namespace": 5 + 0,
+        "zk_b_quota_count_limit_per_namespace": 5,
+        "zk_b_quota_bytes_limit_per_namespace": 4,
+        "zk_b_quota_count_usage_per_namespace": 1,
+        "zk_b_quota_bytes_usage_per_namespace": 0,
+        "zk_a_quota_exceeded_error_per_namespace": 1,
+        "zk_b_quota_exceeded_error_per_namespace": 2,
+    }, got
+    # srst zeroes the refusals; the limits and usage are the tree's
+    assert "reset" in srv.four_letter("srst")
+    got = {k: int(v) for k, v in srv.mntr().items() if QUOTA_FIGURE.match(k)}
+    assert got["zk_a_quota_exceeded_error_per_namespace"] == 0, got
+    assert got["zk_a_quota_count_usage_per_namespace"] == 3
