@@ -18,13 +18,16 @@ int prep_init(struct prep *p, struct state *state, uint8_t server_id)
 	p->next_seq = 1;
 	p->extended_types = true;
 	p->quota_log.what = "quota warnings";
-	return pending_init(&p->pending, &state->tree);
+	int r = namespace_stats_init(&p->quota_refused);
+	if (r == 0)
+		r = pending_init(&p->pending, &state->tree);
+	return r;
 }
 
 void prep_free(struct prep *p)
 {
 	pending_free(&p->pending);
-	quota_refusals_free(&p->quota_refused);
+	namespace_stats_free(&p->quota_refused);
 	memset(p, 0, sizeof(*p));
 }
 
@@ -248,7 +251,7 @@ static int create_op(struct prep *p, struct batch *b, const struct session *s,
 	err = quota_check(&p->state->tree, full, len, req->data_len > 0 ? req->data_len : 0, 1,
 			  p->enforce_quota, &p->quota_log, (uint64_t)p->now_ms);
 	if (err == ZQUOTAEXCEEDED)
-		quota_refusal_count(&p->quota_refused, full, len);
+		namespace_stats_add(&p->quota_refused, full, len, 1);
 	if (err)
 		goto fail;
 	err = ZSYSTEMERROR;
@@ -349,7 +352,7 @@ static int set_data_op(struct prep *p, struct batch *b, const struct auth_identi
 				  (req->data_len > 0 ? req->data_len : 0) - old_len, 0,
 				  p->enforce_quota, &p->quota_log, (uint64_t)p->now_ms);
 		if (err == ZQUOTAEXCEEDED)
-			quota_refusal_count(&p->quota_refused, req->path, len);
+			namespace_stats_add(&p->quota_refused, req->path, len, 1);
 		if (err)
 			return refuse(ret_err, err);
 	}

@@ -13,8 +13,8 @@
 
 #include "auth.h"
 #include "log.h"
+#include "namespace_stats.h"
 #include "pending.h"
-#include "quota.h"
 #include "records.h"
 #include "state.h"
 #include "txn.h"
@@ -31,7 +31,9 @@ struct prep {
 	 * limit is refused with QUOTAEXCEEDED (quota.c); off, it is logged. */
 	bool enforce_quota;
 	struct log_limit quota_log;
-	struct quota_refusals quota_refused;	/* QUOTAEXCEEDED per namespace (mntr) */
+	/* Writes refused with QUOTAEXCEEDED, per namespace of their path
+	 * (ZooKeeper's quota_exceeded_error_per_namespace). */
+	struct namespace_stats quota_refused;
 	int64_t now_ms;		/* the time of the request being prepped (quota_log's clock) */
 	/* The server is past its memory budget: a write that would grow the
 	 * tree (a create, a setData with more data than the node has, in a

@@ -67,22 +67,3 @@ struct quota_namespace {
 /* The namespaces in the order first met: *ret (malloc'd, the caller's to
  * free; NULL when none) and how many, or -ENOMEM. */
 long quota_namespaces(const struct tree *t, struct quota_namespace **ret);
-
-/* The writes refused past a hard limit, per namespace of the path written
- * (ZooKeeper's quota_exceeded_error_per_namespace). At most
- * QUOTA_REFUSAL_NAMESPACES_MAX namespaces are counted; a refusal in
- * another one past them is not. */
-#define QUOTA_REFUSAL_NAMESPACES_MAX 4096
-struct quota_refusals {
-	struct quota_refusal {
-		char *name;
-		size_t name_len;
-		uint64_t count;
-	} *items;
-	size_t count, cap;
-};
-
-void quota_refusal_count(struct quota_refusals *r, const char *path, size_t len);
-/* Every count back to 0, the namespaces kept (srst, as ZooKeeper's). */
-void quota_refusals_zero(struct quota_refusals *r);
-void quota_refusals_free(struct quota_refusals *r);

@@ -68,7 +68,12 @@ int clients_init(struct clients *cl, struct loop *loop, const struct server_conf
 	cl->refused_log.what = "connections refused";
 	cl->deadline_log.what = "connections closed past a deadline or displaced";
 	cl->hub.slow_log.what = "connections closed for holding their unread replies";
-	return hash_table_init(&cl->per_address, 64, hash_of);
+	int r = namespace_stats_init(&cl->reads);
+	if (r == 0)
+		r = namespace_stats_init(&cl->writes);
+	if (r == 0)
+		r = hash_table_init(&cl->per_address, 64, hash_of);
+	return r;
 }
 
 /* The connection is gone: its address counts one less. */
@@ -98,6 +103,8 @@ void clients_free(struct clients *cl)
 		conn_free(c);
 	}
 	hash_table_free(&cl->per_address);
+	namespace_stats_free(&cl->reads);
+	namespace_stats_free(&cl->writes);
 }
 
 static void refuse(struct clients *cl, int fd, const struct sockaddr_storage *peer, const char *why,

@@ -20,6 +20,7 @@
 #include "hash_table.h"
 #include "list.h"
 #include "log.h"
+#include "namespace_stats.h"
 
 struct clients {
 	struct conn_hub hub;
@@ -28,6 +29,10 @@ struct clients {
 	uint64_t timed_out;		/* closed past a deadline (mntr) */
 	uint64_t displaced;		/* closed to make room (mntr) */
 	struct log_limit refused_log, deadline_log;
+	/* ZooKeeper's read_per_namespace and write_per_namespace: per
+	 * namespace, the bytes of each read answered (path, what it returned,
+	 * 68 for the rest) and of each change applied (path and data). */
+	struct namespace_stats reads, writes;
 };
 
 /* No connections yet; handlers receive their input. Returns 0 or -ENOMEM. */

@@ -521,23 +521,54 @@ static bool quota_figure(const struct quota_namespace *n, enum quota_figure f, i
 
 /* A namespace is a path's component, of any length: written whole, in
  * pieces (put() holds one line of a bounded length). */
-static void mntr_keyed(const struct metrics_out *o, const char *key, size_t key_len,
-		       const char *name, int64_t v, bool json)
+static void mntr_keyed_text(const struct metrics_out *o, const char *stat, const char *key,
+			    size_t key_len, const char *name, const char *value, bool json)
 {
+	const char *sep = stat ? "_" : "";
+	stat = stat ? stat : "";
 	if (json) {
 		char *text = strndup(key, key_len), *escaped = malloc(key_len * 6 + 8);
 		if (text && escaped) {
 			json_text(escaped, key_len * 6 + 8, text);
-			put(o, "  \"");
+			put(o, "  \"%s%s", stat, sep);
 			o->write(o->ctx, escaped, strlen(escaped));
-			put(o, "_%s\" : %lld,\n", name, (long long)v);
+			put(o, "_%s\" : %s,\n", name, value);
 		}
 		free(text);
 		free(escaped);
 	} else {
-		put(o, "zk_");
+		put(o, "zk_%s%s", stat, sep);
 		o->write(o->ctx, key, key_len);
-		put(o, "_%s\t%lld\n", name, (long long)v);
+		put(o, "_%s\t%s\n", name, value);
+	}
+}
+
+static void mntr_keyed(const struct metrics_out *o, const char *key, size_t key_len,
+		       const char *name, int64_t v, bool json)
+{
+	char value[32];
+	snprintf(value, sizeof(value), "%lld", (long long)v);
+	mntr_keyed_text(o, NULL, key, key_len, name, value, json);
+}
+
+/* ZooKeeper's BASIC summary sets per namespace: zk_avg_NS_name, min, max,
+ * cnt, sum. */
+static void mntr_namespace_summaries(const struct metrics_out *o, const struct namespace_stats *s,
+				     const char *name, bool json)
+{
+	char value[48];
+	namespace_stats_for_each(s, e) {
+		metrics_java_double(value, sizeof(value),
+				    e->count ? (double)e->sum / (double)e->count : 0.0);
+		mntr_keyed_text(o, "avg", e->name, e->name_len, name, value, json);
+		const struct { const char *stat; long long v; } figures[] = {
+			{ "min", e->min }, { "max", e->max }, { "cnt", (long long)e->count },
+			{ "sum", e->sum },
+		};
+		for (size_t i = 0; i < sizeof(figures) / sizeof(figures[0]); i++) {
+			snprintf(value, sizeof(value), "%lld", figures[i].v);
+			mntr_keyed_text(o, figures[i].stat, e->name, e->name_len, name, value, json);
+		}
 	}
 }
 
@@ -552,10 +583,10 @@ static void mntr_quotas(const struct server_status *ss, const struct metrics_out
 				mntr_keyed(o, ns[i].name, ns[i].name_len, quota_figures[f].name, v, json);
 		}
 	free(ns);
-	const struct quota_refusals *r = &ss->prep->quota_refused;
-	for (size_t i = 0; i < r->count; i++)
-		mntr_keyed(o, r->items[i].name, r->items[i].name_len, QUOTA_REFUSED_NAME,
-			   (int64_t)r->items[i].count, json);
+	namespace_stats_for_each(&ss->prep->quota_refused, e)
+		mntr_keyed(o, e->name, e->name_len, QUOTA_REFUSED_NAME, (int64_t)e->count, json);
+	mntr_namespace_summaries(o, &ss->clients->reads, "read_per_namespace", json);
+	mntr_namespace_summaries(o, &ss->clients->writes, "write_per_namespace", json);
 }
 
 void metrics_write_mntr(const struct server_status *ss, const struct metrics_out *o, bool json)
@@ -647,12 +678,30 @@ static void prometheus_quotas(const struct server_status *ss, const struct metri
 		}
 	}
 	free(ns);
-	const struct quota_refusals *r = &ss->prep->quota_refused;
 	put(o, "# HELP %s_total writes refused past a quota's hard limit, per namespace\n"
 	       "# TYPE %s_total counter\n", QUOTA_REFUSED_NAME, QUOTA_REFUSED_NAME);
-	for (size_t i = 0; i < r->count; i++)
-		prometheus_keyed(o, QUOTA_REFUSED_NAME "_total", r->items[i].name,
-				 r->items[i].name_len, (long long)r->items[i].count);
+	namespace_stats_for_each(&ss->prep->quota_refused, e)
+		prometheus_keyed(o, QUOTA_REFUSED_NAME "_total", e->name, e->name_len,
+				 (long long)e->count);
+	/* ZooKeeper's summaries of bytes per namespace: no quantiles kept here,
+	 * a count and a sum (a summary may have only those). */
+	const struct { const char *name, *help; const struct namespace_stats *s; } sets[] = {
+		{ "read_per_namespace", "bytes of the reads answered, per namespace",
+		  &ss->clients->reads },
+		{ "write_per_namespace", "bytes of the changes applied, per namespace",
+		  &ss->clients->writes },
+	};
+	for (size_t i = 0; i < sizeof(sets) / sizeof(sets[0]); i++) {
+		const struct namespace_stats *s = sets[i].s;
+		char count[64], sum[64];
+		snprintf(count, sizeof(count), "%s_count", sets[i].name);
+		snprintf(sum, sizeof(sum), "%s_sum", sets[i].name);
+		put(o, "# HELP %s %s\n# TYPE %s summary\n", sets[i].name, sets[i].help, sets[i].name);
+		namespace_stats_for_each(s, e) {
+			prometheus_keyed(o, count, e->name, e->name_len, (long long)e->count);
+			prometheus_keyed(o, sum, e->name, e->name_len, (long long)e->sum);
+		}
+	}
 }
 
 void metrics_write_prometheus(const struct server_status *ss, const struct metrics_out *o)

@@ -9,6 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "clients.h"
 #include "conn.h"
 #include "log.h"
 #include "path.h"
@@ -215,11 +216,18 @@ static int node_read(struct request_path *p, struct conn *c, int32_t op, const s
 	return 0;
 }
 
+/* A read answered, as ZooKeeper's DataTree counts it (read_per_namespace):
+ * the path, what it returned, and 68 bytes for the rest. */
+#define READ_OVERHEAD_BYTES 68
+
 static void node_read_body(struct request_path *p, struct conn *c, int32_t op, const struct znode *n)
 {
 	struct zk_stat st;
-	if (op == ZK_OP_GET_DATA)
+	int64_t read_bytes = 0;
+	if (op == ZK_OP_GET_DATA) {
 		jute_write_buffer(&c->obuf, znode_data(n), n->data_len);
+		read_bytes = n->data_len > 0 ? n->data_len : 0;
+	}
 	if (op == ZK_OP_GET_CHILDREN || op == ZK_OP_GET_CHILDREN2) {
 		/* The hot part of a wide getChildren: size the vector<ustring>
 		 * first, then copy the names in one pass with no further checks.
@@ -228,6 +236,7 @@ static void node_read_body(struct request_path *p, struct conn *c, int32_t op, c
 		size_t total = 4;
 		for (const struct znode *ch = znode_first_child(n); ch; ch = ch->next_sibling)
 			total += 4 + (ch->path_len - name_off);
+		read_bytes = (int64_t)(total - 4 - 4 * (size_t)znode_num_children(n));
 		uint8_t *w = jute_buf_extend(&c->obuf, total);
 		if (w) {
 			w = jute_put_int(w, znode_num_children(n));
@@ -243,6 +252,8 @@ static void node_read_body(struct request_path *p, struct conn *c, int32_t op, c
 		znode_stat(n, &st);
 		stat_encode(&c->obuf, &st);
 	}
+	namespace_stats_add(&p->clients->reads, n->path, n->path_len,
+			    (int64_t)n->path_len + read_bytes + READ_OVERHEAD_BYTES);
 }
 
 static uint64_t count_descendants(const struct znode *n)

@@ -84,6 +84,12 @@ static void on_node_event(void *ctx, int64_t zxid, int event_type, const struct 
 {
 	struct server *srv = ctx;
 	struct event_source src = { .zxid = zxid };
+	/* A change applied, as ZooKeeper's DataTree counts it: path and data. */
+	if (event_type == ZK_EVENT_NODE_CREATED || event_type == ZK_EVENT_NODE_DATA_CHANGED)
+		namespace_stats_add(&srv->clients.writes, path, len,
+				    (int64_t)len + (node->data_len > 0 ? node->data_len : 0));
+	else if (event_type == ZK_EVENT_NODE_DELETED)
+		namespace_stats_add(&srv->clients.writes, path, len, (int64_t)len);
 	watch_trigger(&srv->watches, event_type, path, len, node, deliver_event, &src);
 }
 

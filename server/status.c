@@ -49,5 +49,7 @@ size_t status_outstanding(const struct server_status *st)
 void status_reset_stats(const struct server_status *st)
 {
 	memset(&st->clients->hub.stats, 0, sizeof(st->clients->hub.stats));
-	quota_refusals_zero(&st->prep->quota_refused);
+	namespace_stats_zero(&st->prep->quota_refused);
+	namespace_stats_zero(&st->clients->reads);
+	namespace_stats_zero(&st->clients->writes);
 }

@@ -210,7 +210,8 @@ def test_promtool_accepts_the_exposition(corrald):
 
 
 def test_quota_figures_are_samples_keyed_by_namespace(make_server):
-    """ZooKeeper's quota gauge and counter sets (test_quota.py compares mntr's
+    """ZooKeeper's quota gauge and counter sets and its summary sets of bytes
+    read and written (test_quota.py and test_client_compat.py compare mntr's
     with ZooKeeper's): in /metrics one sample per namespace, labelled
     key="NS" as ZooKeeper's PrometheusMetricsProvider labels a set, the
     label escaped; in /commands/monitor "NS_quota_..." members."""
@@ -234,7 +235,10 @@ def test_quota_figures_are_samples_keyed_by_namespace(make_server):
                    f'quota_bytes_limit_per_namespace{{key="{key}"}} -1',
                    f'quota_count_usage_per_namespace{{key="{key}"}} 1',
                    f'quota_bytes_usage_per_namespace{{key="{key}"}} 3',
-                   f'quota_exceeded_error_per_namespace_total{{key="{key}"}} 1'):
+                   f'quota_exceeded_error_per_namespace_total{{key="{key}"}} 1',
+                   # the create of /NS and the quota nodes' (namespace zookeeper)
+                   f'write_per_namespace_count{{key="{key}"}} 1',
+                   f'write_per_namespace_sum{{key="{key}"}} {1 + len(ns) + 3}'):
         assert sample + "\n" in body, (sample, [x for x in body.splitlines() if "quota" in x])
     p = subprocess.run(["promtool", "check", "metrics"], input=body, capture_output=True,
                        text=True)

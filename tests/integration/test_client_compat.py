@@ -13,6 +13,9 @@ and against Apache ZooKeeper 3.8 (CORRAL_TEST_TARGET=zookeeper).
 - A client configured for SASL DIGEST-MD5 against a server with no SASL
   mechanism ends in AUTH_FAILED and stops (ZooKeeper, after its session
   expires; corral at once), instead of looping on empty challenges.
+- mntr's figures per namespace (the first component of a path), which
+  monitoring reads: the bytes of each change applied and of each read
+  answered, summed as ZooKeeper's DataTree sums them.
 """
 import logging
 import re
@@ -177,3 +180,46 @@ def test_sasl_digest_md5_without_sasl_on_the_server_ends_in_auth_failed_and_stop
     if TARGET == "corrald":
         # no loop: the first SASL request is answered AUTHFAILED
         assert len(sent) == 1, f"{len(sent)} SASL requests"
+
+
+def namespace_figures(server, namespaces):
+    """mntr's read/write_per_namespace rows of the given namespaces."""
+    rows = {}
+    for line in word(server, "mntr").splitlines():
+        name, _, value = line.partition("\t")
+        m = re.match(r"zk_(avg|min|max|cnt|sum)_(\w+)_(read|write)_per_namespace$", name)
+        if m and m.group(2) in namespaces:
+            rows[name] = float(value) if m.group(1) == "avg" else int(value)
+    return rows
+
+
+def test_mntr_sums_the_bytes_written_and_read_per_namespace(server, kazoo):
+    """A change applied counts its path's length and its data's (a delete,
+    the path's); a read answered, the path's, what it returned (data, or
+    the children's names) and 68; a read that fails counts nothing."""
+    zk = kazoo()
+    zk.start(30)
+    zk.create("/ns", b"abc")                 # 3 + 3
+    zk.create("/ns/child", b"hello")         # 9 + 5
+    zk.set("/ns", b"abcdefgh")               # 3 + 8
+    zk.delete("/ns/child")                   # 9
+    zk.create("/other/x", makepath=True)     # /other: 6, /other/x: 8
+    assert zk.get("/ns")[0] == b"abcdefgh"   # 3 + 8 + 68
+    assert zk.exists("/ns")                  # 3 + 68
+    assert zk.get_children("/other") == ["x"]    # 6 + 1 + 68
+    assert zk.exists("/ns/none") is None     # not counted
+    got = namespace_figures(server, {"ns", "other"})
+    assert got == {
+        "zk_avg_ns_write_per_namespace": 10.0, "zk_min_ns_write_per_namespace": 6,
+        "zk_max_ns_write_per_namespace": 14, "zk_cnt_ns_write_per_namespace": 4,
+        "zk_sum_ns_write_per_namespace": 40,
+        "zk_avg_other_write_per_namespace": 7.0, "zk_min_other_write_per_namespace": 6,
+        "zk_max_other_write_per_namespace": 8, "zk_cnt_other_write_per_namespace": 2,
+        "zk_sum_other_write_per_namespace": 14,
+        "zk_avg_ns_read_per_namespace": 75.0, "zk_min_ns_read_per_namespace": 71,
+        "zk_max_ns_read_per_namespace": 79, "zk_cnt_ns_read_per_namespace": 2,
+        "zk_sum_ns_read_per_namespace": 150,
+        "zk_avg_other_read_per_namespace": 75.0, "zk_min_other_read_per_namespace": 75,
+        "zk_max_other_read_per_namespace": 75, "zk_cnt_other_read_per_namespace": 1,
+        "zk_sum_other_read_per_namespace": 75,
+    }, got
