@@ -445,6 +445,7 @@ int main(int argc, char **argv)
 		status = EXIT_SUCCESS;
 	} else if ((r = ensure_data_dir(cfg.data_dir)) < 0) {
 		log_error("data directory %s: %s", cfg.data_dir, strerror(-r));
+		audit_server(&cfg, "serverStart", "failure");
 		status = EXIT_LISTEN;
 	} else {
 		log_setup(cfg.log_level);

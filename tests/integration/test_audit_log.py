@@ -160,6 +160,28 @@ def test_the_server_s_start_and_stop_are_recorded(make_server):
 
 
 @pytest.mark.corral_only
+def test_a_server_that_cannot_start_records_the_failure(tmp_path):
+    """serverStart with result=failure, as ZooKeeper's, when corrald cannot
+    take its client port (another socket listens there)."""
+    import os
+    import socket
+    import subprocess
+    with socket.socket() as busy:
+        busy.bind(("127.0.0.1", 0))
+        busy.listen(1)
+        port = busy.getsockname()[1]
+        config = tmp_path / "corral.yaml"
+        config.write_text(f"data_dir: {tmp_path}/data\naudit_log: true\n"
+                          f"client:\n  listen: [\"127.0.0.1:{port}\"]\n")
+        p = subprocess.run([os.environ["CORRALD"], "-c", str(config)], capture_output=True,
+                           text=True, timeout=60, env=harness.clean_env())
+    out = p.stdout + p.stderr
+    assert p.returncode != 0, out
+    lines = [x[x.index("user="):] for x in out.splitlines() if "\toperation=server" in x]
+    assert len(lines) == 1 and lines[0].endswith("\toperation=serverStart\tresult=failure"), out
+
+
+@pytest.mark.corral_only
 def test_off_by_default_and_on_after_a_reload(make_server):
     srv = make_server()
     zk = client(srv)
