@@ -490,7 +490,7 @@ static void mntr_row(const struct metrics_out *o, const struct metric *m,
 	}
 }
 
-/* ZooKeeper's figures per quota namespace, as its gauge and counter sets
+/* ZooKeeper's figures per namespace (quotas, bytes read and written), as its sets
  * write them (quota.h): "zk_NS_quota_count_limit_per_namespace" in mntr,
  * "NS_..." in JSON, quota_..._per_namespace{key="NS"} for Prometheus. */
 enum quota_figure { QUOTA_COUNT_LIMIT, QUOTA_BYTES_LIMIT, QUOTA_COUNT_USAGE, QUOTA_BYTES_USAGE };
@@ -572,7 +572,7 @@ static void mntr_namespace_summaries(const struct metrics_out *o, const struct n
 	}
 }
 
-static void mntr_quotas(const struct server_status *ss, const struct metrics_out *o, bool json)
+static void mntr_namespaces(const struct server_status *ss, const struct metrics_out *o, bool json)
 {
 	struct quota_namespace *ns;
 	long n = quota_namespaces(&ss->state->tree, &ns);
@@ -601,7 +601,7 @@ void metrics_write_mntr(const struct server_status *ss, const struct metrics_out
 		m->get(&p, &v);
 		mntr_row(o, m, &v, json);
 	}
-	mntr_quotas(ss, o, json);
+	mntr_namespaces(ss, o, json);
 }
 
 /* A sample's value: integers exactly, doubles as Go's ParseFloat reads them. */
@@ -663,7 +663,7 @@ static void prometheus_keyed(const struct metrics_out *o, const char *name, cons
 	put(o, "\"} %lld\n", v);
 }
 
-static void prometheus_quotas(const struct server_status *ss, const struct metrics_out *o)
+static void prometheus_namespaces(const struct server_status *ss, const struct metrics_out *o)
 {
 	struct quota_namespace *ns;
 	long n = quota_namespaces(&ss->state->tree, &ns);
@@ -717,7 +717,7 @@ void metrics_write_prometheus(const struct server_status *ss, const struct metri
 		m->get(&p, &v);
 		prometheus_row(o, m, &v);
 	}
-	prometheus_quotas(ss, o);
+	prometheus_namespaces(ss, o);
 	/* The texts, as labels of an info metric (a value must be a number). */
 	json_text(version, sizeof(version), status_full_version);
 	put(o, "# HELP corral_info the version and what this server is now\n"
