@@ -300,6 +300,7 @@ int tree_set_data(struct tree *t, struct znode *node, const void *data, int32_t 
 	 * pages touched, so fewer copy-on-write faults. Nothing keeps a node's
 	 * data pointer across calls: replies copy it out when they are built. */
 	ASSERT(t->digest_deferred || t->changing == node);
+	t->changing_head_valid = false;		/* the data is not what was hashed */
 	int32_t old_len = node->data_len;
 	if (data_len > 0 && data_len == old_len) {
 		memmove((uint8_t *)znode_data(node), data, (size_t)data_len);
@@ -342,11 +343,29 @@ static uint8_t *put_be32(uint8_t *p, uint32_t v)
 	return p + 4;
 }
 
-uint32_t znode_digest(const struct znode *n)
+static bool digest_excluded(const struct znode *n)
 {
 	static const char subtree[] = "/zookeeper/";
-	if (n->path_len >= sizeof(subtree) - 1 && memcmp(n->path, subtree, sizeof(subtree) - 1) == 0)
-		return 0;
+	return n->path_len >= sizeof(subtree) - 1 &&
+	       memcmp(n->path, subtree, sizeof(subtree) - 1) == 0;
+}
+
+/* The digest's CRC is over the path, the data, then the stat: the first
+ * two alone, which a change of the stat only (a parent's pzxid and
+ * creates) leaves as they were. */
+static uint32_t digest_head(const struct znode *n)
+{
+	/* The root is "" in ZooKeeper's digest ("/" and "" are one node there). */
+	uint32_t crc = 0;
+	if (n->path_len > 1)
+		crc = corral_crc32(crc, n->path, n->path_len);
+	if (n->data_len > 0)
+		crc = corral_crc32(crc, znode_data(n), (size_t)n->data_len);
+	return crc;
+}
+
+static uint32_t digest_from_head(const struct znode *n, uint32_t head)
+{
 	struct zk_stat st;
 	znode_stat(n, &st);
 	uint8_t b[60], *p = b;
@@ -363,22 +382,28 @@ uint32_t znode_digest(const struct znode *n)
 	/* StatPersisted's ephemeralOwner: the raw marker of containers and TTL nodes too */
 	p = put_be64(p, (uint64_t)znode_owner(n));
 	ASSERT(p == b + sizeof(b));
-	/* The root is "" in ZooKeeper's digest ("/" and "" are one node there). */
-	uint32_t crc = 0;
-	if (n->path_len > 1)
-		crc = corral_crc32(crc, n->path, n->path_len);
-	if (n->data_len > 0)
-		crc = corral_crc32(crc, znode_data(n), (size_t)n->data_len);
-	return corral_crc32(crc, b, sizeof(b));
+	return corral_crc32(head, b, sizeof(b));
 }
 
+uint32_t znode_digest(const struct znode *n)
+{
+	return digest_excluded(n) ? 0 : digest_from_head(n, digest_head(n));
+}
+
+/* The node's path and data are hashed once for both digests (out and back
+ * in) unless its data changes between: a child's create does not hash
+ * its parent's data (up to 1 MB) twice. */
 void tree_node_changing(struct tree *t, struct znode *n)
 {
 	if (t->digest_deferred)
 		return;
 	ASSERT(!t->changing);
 	t->changing = n;
-	t->digest -= znode_digest(n);
+	if (digest_excluded(n))
+		return;
+	t->changing_head = digest_head(n);
+	t->changing_head_valid = true;
+	t->digest -= digest_from_head(n, t->changing_head);
 }
 
 void tree_node_changed(struct tree *t, struct znode *n)
@@ -387,7 +412,11 @@ void tree_node_changed(struct tree *t, struct znode *n)
 		return;
 	ASSERT(t->changing == n);
 	t->changing = NULL;
-	t->digest += znode_digest(n);
+	if (digest_excluded(n))
+		return;
+	uint32_t head = t->changing_head_valid ? t->changing_head : digest_head(n);
+	t->changing_head_valid = false;
+	t->digest += digest_from_head(n, head);
 }
 
 void tree_digest_unload(struct tree *t, struct znode *n)

@@ -81,8 +81,11 @@ struct tree {
 	/* Set while a snapshot loads (it sets every field directly): no
 	 * digest is kept until tree_digest_recompute() clears it. */
 	bool digest_deferred;
-	/* The node between tree_node_changing() and tree_node_changed(). */
+	/* The node between tree_node_changing() and tree_node_changed(), and
+	 * the CRC of its path and data while its data has not changed. */
 	const struct znode *changing;
+	uint32_t changing_head;
+	bool changing_head_valid;
 	struct hash_key key;
 	struct znode *root;
 	struct acl_table acls;

@@ -218,6 +218,36 @@ static void test_set_data_stays_in_the_nodes_slot_while_it_fits_and_moves_out_wh
 	tree_free(&t);	/* frees the node that still has a buffer of its own */
 }
 
+/* A change hashes the node's path and data once for both digests, unless
+ * the data changes in between: the digest stays right either way. */
+static void test_digest_kept_through_stat_only_and_data_changes(void **state)
+{
+	struct tree t;
+	assert_int_equal(tree_init(&t), 0);
+	struct znode *p = add(&t, "/", "/p", "the parent's data");
+	assert_non_null(add(&t, "/p", "/p/c", "x"));
+	/* a child's create: the parent's stat only */
+	struct znode_kids *k = tree_kids(&t, p);
+	assert_non_null(k);
+	tree_node_changing(&t, p);
+	k->pzxid = 99;
+	k->creates++;
+	tree_node_changed(&t, p);
+	assert_digest_kept(&t);
+	/* data and stat in one change */
+	tree_node_changing(&t, p);
+	assert_int_equal(tree_set_data(&t, p, "other", 5), 0);
+	p->version++;
+	tree_node_changed(&t, p);
+	assert_digest_kept(&t);
+	/* the same length, overwritten in place */
+	tree_node_changing(&t, p);
+	assert_int_equal(tree_set_data(&t, p, "OTHER", 5), 0);
+	tree_node_changed(&t, p);
+	assert_digest_kept(&t);
+	tree_free(&t);
+}
+
 static void test_thousands_of_nodes_are_all_found_after_growth(void **state)
 {
 	struct tree t;
@@ -361,6 +391,7 @@ int main(void)
 		cmocka_unit_test(test_ephemeral_owner_shows_sessions_only),
 		cmocka_unit_test(test_null_data_is_kept_distinct_from_empty),
 		cmocka_unit_test(test_thousands_of_nodes_are_all_found_after_growth),
+		cmocka_unit_test(test_digest_kept_through_stat_only_and_data_changes),
 		cmocka_unit_test(test_memory_bytes_follow_what_the_tree_holds),
 		cmocka_unit_test(test_quota_limits_parse_as_statstrack),
 		cmocka_unit_test(test_quota_stats_follow_the_subtree_and_are_recomputed),
