@@ -30,14 +30,20 @@ void namespace_stats_free(struct namespace_stats *s)
 	memset(s, 0, sizeof(*s));
 }
 
+size_t namespace_of(const char *path, size_t len, const char **ret)
+{
+	if (len < 2 || path[0] != '/')
+		return 0;
+	const char *slash = memchr(path + 1, '/', len - 1);
+	*ret = path + 1;
+	return slash ? (size_t)(slash - path - 1) : len - 1;
+}
+
 void namespace_stats_add(struct namespace_stats *s, const char *path, size_t len, int64_t value)
 {
-	if (len < 2 || path[0] != '/' || !s->table.buckets)
-		return;
-	const char *name = path + 1;
-	const char *slash = memchr(name, '/', len - 1);
-	size_t name_len = slash ? (size_t)(slash - name) : len - 1;
-	if (name_len == 0)
+	const char *name;
+	size_t name_len = namespace_of(path, len, &name);
+	if (name_len == 0 || !s->table.buckets)
 		return;
 	uint64_t h = hash_bytes(&s->key, name, name_len);
 	struct namespace_stat *e = NULL;

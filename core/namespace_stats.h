@@ -29,6 +29,9 @@ struct namespace_stats {
 	struct hash_key key;
 };
 
+/* The namespace of path: *ret and its length, 0 for none. */
+size_t namespace_of(const char *path, size_t len, const char **ret);
+
 /* Returns 0 or a negative errno. */
 int namespace_stats_init(struct namespace_stats *s);
 void namespace_stats_free(struct namespace_stats *s);

@@ -7,6 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "namespace_stats.h"
 #include "proto.h"
 
 #define QUOTA_ROOT_LEN (sizeof(QUOTA_ROOT) - 1)
@@ -288,16 +289,6 @@ int32_t quota_check(const struct tree *t, const char *path, size_t len, int64_t 
 
 /* ---- the figures per namespace ---- */
 
-/* The first component of path ("a" of "/a/b"): its length, 0 for none. */
-static size_t top_namespace(const char *path, size_t len, const char **ret)
-{
-	if (len < 2 || path[0] != '/')
-		return 0;
-	const char *slash = memchr(path + 1, '/', len - 1);
-	*ret = path + 1;
-	return slash ? (size_t)(slash - path - 1) : len - 1;
-}
-
 static bool ends_with(const char *s, size_t len, const char *suffix)
 {
 	size_t n = strlen(suffix);
@@ -311,8 +302,8 @@ static int collect_leaf(const struct znode *n, struct quota_namespace **ns, size
 	if ((!limits && !ends_with(n->path, n->path_len, QUOTA_STATS_NODE)) || n->data_len < 0)
 		return 0;
 	const char *name;
-	size_t name_len = top_namespace(n->path + QUOTA_ROOT_LEN, n->path_len - QUOTA_ROOT_LEN,
-					&name);
+	size_t name_len = namespace_of(n->path + QUOTA_ROOT_LEN, n->path_len - QUOTA_ROOT_LEN,
+				       &name);
 	if (name_len == 0)
 		return 0;
 	struct quota_namespace *e = NULL;
