@@ -312,23 +312,35 @@ static int parse_restore(int argc, char **argv, struct restore_args *a)
 	return -1;
 }
 
-/* Whether dir holds nothing (or cannot be read: then not). */
-static bool directory_empty(const char *dir)
+/* Whether dir holds nothing (or cannot be read: then not). A data
+ * directory (log_dir false) may hold wal/ as the mount point of the log's
+ * own device (README, Durability) if that holds no more than a new file
+ * system's lost+found. */
+static bool directory_empty(const char *dir, bool log_dir)
 {
 	DIR *d = opendir(dir);
 	struct dirent *e;
 	bool empty = d != NULL;
-	while (d && (e = readdir(d)))
-		if (strcmp(e->d_name, ".") != 0 && strcmp(e->d_name, ".."))
-			empty = false;
+	while (d && (e = readdir(d))) {
+		if (strcmp(e->d_name, ".") == 0 || strcmp(e->d_name, "..") == 0)
+			continue;
+		if (log_dir && strcmp(e->d_name, "lost+found") == 0)
+			continue;
+		char sub[4200];
+		snprintf(sub, sizeof(sub), "%s/wal", dir);
+		if (!log_dir && strcmp(e->d_name, "wal") == 0 && directory_empty(sub, true))
+			continue;
+		empty = false;
+	}
 	if (d)
 		closedir(d);
 	return empty;
 }
 
-/* DATA_DIR must be new or empty: a restore never mixes with a data
- * directory's files. Made here when new; an empty one is kept as it is
- * (its owner and mode, as tmpfiles.d made /var/lib/corral). */
+/* DATA_DIR must be new or empty (but for an empty log mount point): a
+ * restore never mixes with a data directory's files. Made here when new;
+ * an empty one is kept as it is (its owner and mode, as tmpfiles.d made
+ * /var/lib/corral). */
 static int prepare_data_dir(const char *dir, char *why, size_t why_size)
 {
 	char snap[4200];
@@ -337,7 +349,7 @@ static int prepare_data_dir(const char *dir, char *why, size_t why_size)
 			snprintf(why, why_size, "%s: %s", dir, strerror(errno));
 			return -errno;
 		}
-		if (!directory_empty(dir)) {
+		if (!directory_empty(dir, false)) {
 			snprintf(why, why_size, "%s: not an empty directory; restore into a new or "
 				 "empty one", dir);
 			return -EEXIST;

@@ -373,6 +373,11 @@ static int open_log(struct commit *c, const struct commit_options *o,
 	if (r < 0)
 		return r;
 	c->wal_open = true;
+	/* From here a start without a segment is a log gone missing. */
+	if ((r = datadir_mark_log_started(o->data_dir)) < 0) {
+		snprintf(why, why_size, "%s/log.started: %s", o->data_dir, strerror(-r));
+		return r;
+	}
 	c->wal.archive_dir = c->archive_dir;
 	c->wal.on_durable = commit_on_durable;
 	c->wal.on_failed = commit_on_wal_failed;
@@ -494,6 +499,8 @@ int commit_open(struct commit *c, const struct commit_options *o, char *why, siz
 	r = init_commit(c, o);
 	if (r == 0)
 		r = open_data_dir(c, o, why, why_size);
+	if (r == 0)
+		r = datadir_log_check(o->data_dir, why, why_size);
 	if (r == 0)
 		r = remove_unfinished_snapshots(o, why, why_size);
 	if (r < 0)

@@ -13,6 +13,7 @@
 #include <zlib.h>
 
 #include "bytes.h"
+#include "wal_format.h"
 
 #define META_MAGIC "CORRALMD"
 #define META_VERSION 1
@@ -102,6 +103,56 @@ int datadir_meta_write(const char *data_dir, const struct datadir_meta *m)
 	close(fd);
 	if (rename(tmp, path) < 0)
 		return -errno;
+	int dfd = open(data_dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (dfd < 0)
+		return -errno;
+	int r = fsync(dfd) < 0 ? -errno : 0;
+	close(dfd);
+	return r;
+}
+
+/* The marker's name in the data directory. */
+#define LOG_STARTED "log.started"
+
+int datadir_log_check(const char *data_dir, char *why, size_t why_size)
+{
+	char path[4096];
+	snprintf(path, sizeof(path), "%s/" LOG_STARTED, data_dir);
+	if (access(path, F_OK) < 0)
+		return errno == ENOENT ? 0 : -errno;
+	char *dir = NULL;
+	int dir_fd, r = wal_open_dir(data_dir, false, &dir, &dir_fd);
+	size_t n = 0;
+	if (r == 0) {
+		struct wal_segment_file *segs = NULL;
+		r = wal_list_segments(dir_fd, &segs, &n);
+		free(segs);
+		close(dir_fd);
+		free(dir);
+	}
+	if (r < 0 && r != -ENOENT) {
+		snprintf(why, why_size, "%s/wal: %s", data_dir, strerror(-r));
+		return r;
+	}
+	if (n > 0)
+		return 0;
+	snprintf(why, why_size, "%s/wal holds no log segment, but this data directory's log has "
+		 "started (%s exists): is the log's device mounted? A new log here would drop "
+		 "every write after the last snapshot. Mount it, or remove %s to start from the "
+		 "snapshots alone", data_dir, path, path);
+	return -EBADMSG;
+}
+
+int datadir_mark_log_started(const char *data_dir)
+{
+	char path[4096];
+	snprintf(path, sizeof(path), "%s/" LOG_STARTED, data_dir);
+	if (access(path, F_OK) == 0)
+		return 0;
+	int fd = open(path, O_WRONLY | O_CREAT | O_CLOEXEC, 0640);
+	if (fd < 0)
+		return -errno;
+	close(fd);
 	int dfd = open(data_dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 	if (dfd < 0)
 		return -errno;

@@ -7,7 +7,8 @@ Here the mount is a tmpfs (the test needs root, as the other mounting
 tests): what matters is that the log's directory is another file system
 than the rest of the data directory, so a segment is never renamed,
 linked or counted across them by mistake. The mount carries a lost+found
-directory, as a fresh ext4 does.
+directory, as a fresh ext4 does. The second test takes the mount away
+(a bind mount there) and starts corrald on the empty directory beneath.
 """
 import os
 import subprocess
@@ -15,7 +16,7 @@ import subprocess
 import pytest
 
 from conftest import verify
-from harness import stop_kazoo, wait_until
+from harness import run_corrald, stop_kazoo, wait_until
 
 CONFIG = {"session": {"tick_time_ms": 200},
           "storage": {"snapshot_entries": 200, "keep_snapshots": 2,
@@ -107,3 +108,90 @@ def test_a_log_on_its_own_file_system_keeps_every_acknowledged_write_and_is_purg
     assert srv.stop() == 0
     r = verify(data)
     assert r.returncode == 0, r.stdout + r.stderr
+
+
+def test_a_start_with_the_log_s_device_not_mounted_is_refused_and_writes_nothing(
+        corrald, kazoo, tmp_path):
+    """A corrald that started before the log's device was mounted would see
+    an empty DATA_DIR/wal and begin a new log after the last snapshot: the
+    writes after it would be gone. It refuses instead (exit 74, the cause
+    named; under systemd the unit is started again), and starts once the
+    device is back."""
+    data, device = tmp_path / "data", tmp_path / "logdev"
+    (data / "wal").mkdir(parents=True)
+    device.mkdir()
+    mount = ["mount", "--bind", str(device), str(data / "wal")]
+    r = subprocess.run(mount, capture_output=True, text=True)
+    assert r.returncode == 0, f"cannot bind-mount (this suite runs as root): {r.stderr}"
+    srv = corrald(data_dir=data, config={"session": {"tick_time_ms": 200}}, name="unmounted")
+    try:
+        srv.start()
+        zk = kazoo(srv.hosts)
+        for i in range(20):
+            zk.create(f"/w{i}", b"%d" % i)
+        stop_kazoo([zk])
+        assert srv.stop() == 0
+    finally:
+        if srv.running():
+            srv.kill()
+        subprocess.run(["umount", str(data / "wal")], check=True)
+    assert os.listdir(data / "wal") == [], "the log was written beneath its mount point"
+    assert [n for n in os.listdir(device) if n.endswith(".seg")], "no segment on the log's device"
+
+    srv.spawn()
+    status = srv.wait_exit(30)
+    log = srv.log()
+    assert status == 74, f"exit status {status}:\n{log}"
+    assert "holds no log segment" in log and "is the log's device mounted?" in log, log
+    assert os.listdir(data / "wal") == [], "the refused start wrote a log beneath the mount point"
+
+    subprocess.run(mount, check=True)
+    try:
+        srv.start()
+        zk = kazoo(srv.hosts)
+        for i in range(20):
+            assert zk.get(f"/w{i}")[0] == b"%d" % i
+        stop_kazoo([zk])
+        assert srv.stop() == 0
+    finally:
+        if srv.running():
+            srv.kill()
+        subprocess.run(["umount", str(data / "wal")], check=True)
+
+
+def test_a_restore_goes_into_a_data_directory_whose_log_device_is_mounted(
+        corrald, kazoo, log_mount, tmp_path):
+    """corrald restore wants a new or empty data directory; one whose wal/
+    is the log device's mount point, empty but for lost+found, is empty
+    enough: the restored server's log starts there."""
+    source = corrald(name="source", config=CONFIG)
+    source.start()
+    zk = kazoo(source.hosts)
+    for i in range(10):
+        zk.create(f"/r{i}", b"%d" % i)
+    stop_kazoo([zk])
+    assert source.stop() == 0
+
+    data, running = log_mount
+    r = run_corrald(["restore", source.data_dir, str(data)])
+    assert r.returncode == 0, r.stdout + r.stderr
+    assert segments(data) == [], "restore wrote a log"
+    srv = corrald(data_dir=data, config=CONFIG, name="restored")
+    running.append(srv)
+    srv.start()
+    zk = kazoo(srv.hosts)
+    for i in range(10):
+        assert zk.get(f"/r{i}")[0] == b"%d" % i
+    stop_kazoo([zk])
+    assert segments(data), "the restored server's log is not on the log's mount"
+    assert (data / "log.started").exists()
+    assert srv.stop() == 0
+
+    # Something else beside the mount's lost+found: not empty, refused.
+    (data / "wal" / "stray").write_bytes(b"")
+    other = tmp_path / "other"
+    other.mkdir()
+    (other / "wal").mkdir()
+    (other / "wal" / "stray").write_bytes(b"")
+    r = run_corrald(["restore", source.data_dir, str(other)])
+    assert r.returncode != 0 and "not an empty directory" in r.stderr, r.stdout + r.stderr
