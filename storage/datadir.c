@@ -15,6 +15,17 @@
 #include "bytes.h"
 #include "wal_format.h"
 
+/* Makes what was created or renamed in dir durable. 0 or a negative errno. */
+static int fsync_dir(const char *dir)
+{
+	int dfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (dfd < 0)
+		return -errno;
+	int r = fsync(dfd) < 0 ? -errno : 0;
+	close(dfd);
+	return r;
+}
+
 #define META_MAGIC "CORRALMD"
 #define META_VERSION 1
 #define META_BYTES 64
@@ -103,12 +114,7 @@ int datadir_meta_write(const char *data_dir, const struct datadir_meta *m)
 	close(fd);
 	if (rename(tmp, path) < 0)
 		return -errno;
-	int dfd = open(data_dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-	if (dfd < 0)
-		return -errno;
-	int r = fsync(dfd) < 0 ? -errno : 0;
-	close(dfd);
-	return r;
+	return fsync_dir(data_dir);
 }
 
 /* The marker's name in the data directory. */
@@ -153,10 +159,5 @@ int datadir_mark_log_started(const char *data_dir)
 	if (fd < 0)
 		return -errno;
 	close(fd);
-	int dfd = open(data_dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-	if (dfd < 0)
-		return -errno;
-	int r = fsync(dfd) < 0 ? -errno : 0;
-	close(dfd);
-	return r;
+	return fsync_dir(data_dir);
 }
