@@ -326,10 +326,12 @@ static bool directory_empty(const char *dir, bool log_dir)
 			continue;
 		if (log_dir && strcmp(e->d_name, "lost+found") == 0)
 			continue;
-		char sub[4200];
-		snprintf(sub, sizeof(sub), "%s/wal", dir);
-		if (!log_dir && strcmp(e->d_name, "wal") == 0 && directory_empty(sub, true))
-			continue;
+		if (!log_dir && strcmp(e->d_name, "wal") == 0) {
+			char sub[4200];
+			snprintf(sub, sizeof(sub), "%s/wal", dir);
+			if (directory_empty(sub, true))
+				continue;
+		}
 		empty = false;
 	}
 	if (d)

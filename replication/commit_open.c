@@ -373,11 +373,12 @@ static int open_log(struct commit *c, const struct commit_options *o,
 	if (r < 0)
 		return r;
 	c->wal_open = true;
-	/* From here a start without a segment is a log gone missing. */
-	if ((r = datadir_mark_log_started(o->data_dir)) < 0) {
-		snprintf(why, why_size, "%s/log.started: %s", o->data_dir, strerror(-r));
-		return r;
-	}
+	/* From here a start without a segment is a log gone missing. Not made
+	 * (a full disk on the first start of this version): the server runs,
+	 * unguarded until a later start makes it. */
+	if ((r = datadir_mark_log_started(o->data_dir)) < 0)
+		log_warning("%s/log.started: %s: a later start with no log segment will not be "
+			    "refused", o->data_dir, strerror(-r));
 	c->wal.archive_dir = c->archive_dir;
 	c->wal.on_durable = commit_on_durable;
 	c->wal.on_failed = commit_on_wal_failed;

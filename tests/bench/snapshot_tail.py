@@ -35,14 +35,24 @@ def free_port():
 
 
 def run(args, mode, snapshots, snap_apart=False):
+    if not snap_apart:
+        return run_on(args, mode, snapshots)
+    # The snapshots on a file system of their own (a tmpfs: this machine has
+    # one disk), the log on the disk: what a log device of its own gives
+    # (README, Durability).
     tmp = tempfile.mkdtemp(prefix="corral-bench-tail-", dir="/var/tmp")
     snap = os.path.join(tmp, "data", "snap")
-    if snap_apart:
-        # The snapshots on a file system of their own (a tmpfs: this machine
-        # has one disk), the log on the disk: what a log device of its own
-        # gives (README, Durability).
-        os.makedirs(snap)
-        subprocess.run(["mount", "-t", "tmpfs", "-o", "size=4g", "tmpfs", snap], check=True)
+    os.makedirs(snap)
+    subprocess.run(["mount", "-t", "tmpfs", "-o", "size=4g", "tmpfs", snap], check=True)
+    try:
+        return run_on(args, mode, snapshots, tmp)
+    finally:
+        subprocess.run(["umount", snap], check=True)
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
+def run_on(args, mode, snapshots, tmp=None):
+    tmp = tmp or tempfile.mkdtemp(prefix="corral-bench-tail-", dir="/var/tmp")
     port = free_port()
     every = args.every if snapshots == "continuous" else 1000000000
     with open(os.path.join(tmp, "corral.yaml"), "w") as f:
@@ -80,8 +90,6 @@ def run(args, mode, snapshots, snap_apart=False):
         server.terminate()
         server.wait(60)
         log.close()
-        if snap_apart:
-            subprocess.run(["umount", snap], check=True)
     with open(os.path.join(tmp, "log")) as f:
         text = f.read()
     r["fork_us"] = [int(x) for x in re.findall(r"the fork paused the server (\d+) us", text)]
