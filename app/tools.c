@@ -138,8 +138,8 @@ static int dump_tree(FILE *out, const struct offline_state *s)
 			continue;
 		}
 		while (z && z != tree->root && !z->next_sibling)
-			z = z->parent;
-		z = (z && z != tree->root) ? z->next_sibling : NULL;
+			z = znode_parent(z);
+		z = (z && z != tree->root) ? znode_next_sibling(z) : NULL;
 	}
 	qsort(all, n, sizeof(*all), node_cmp);
 	fprintf(out, "# corral dump: zxid 0x%" PRIx64 ", %zu nodes\n", s->index, n);

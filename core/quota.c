@@ -164,8 +164,8 @@ static struct znode *subtree_next(const struct znode *top, const struct znode *n
 	if (znode_first_child(n))
 		return znode_first_child(n);
 	while (n != top && !n->next_sibling)
-		n = n->parent;
-	return n == top ? NULL : n->next_sibling;
+		n = znode_parent(n);
+	return n == top ? NULL : znode_next_sibling(n);
 }
 
 static void subtree_counts(const struct znode *top, int64_t *count, int64_t *bytes)
@@ -180,7 +180,7 @@ static void subtree_counts(const struct znode *top, int64_t *count, int64_t *byt
  * (ZooKeeper's updateQuotaForPath). */
 static int recount(struct tree *t, struct znode *stats)
 {
-	const struct znode *dir = stats->parent;
+	const struct znode *dir = znode_parent(stats);
 	const char *path = dir->path + QUOTA_ROOT_LEN;
 	size_t len = dir->path_len - QUOTA_ROOT_LEN;
 	int64_t count = 0, bytes = 0;
@@ -193,7 +193,7 @@ static int recount(struct tree *t, struct znode *stats)
 static bool is_quota_file(const struct znode *n, const char *name)
 {
 	return has_prefix(n->path, n->path_len, QUOTA_ROOT "/") &&
-	       n->parent->path_len > QUOTA_ROOT_LEN && strcmp(znode_name(n), name) == 0;
+	       znode_parent(n)->path_len > QUOTA_ROOT_LEN && strcmp(znode_name(n), name) == 0;
 }
 
 int quota_node_added(struct tree *t, const struct znode *n)
@@ -359,10 +359,10 @@ long quota_namespaces(const struct tree *t, struct quota_namespace **ret)
 			return -ENOMEM;
 		}
 		while (n != top && !n->next_sibling)
-			n = n->parent;
+			n = znode_parent(n);
 		if (n == top)
 			break;
-		n = n->next_sibling;
+		n = znode_next_sibling(n);
 	}
 	*ret = ns;
 	return (long)count;

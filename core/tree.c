@@ -28,10 +28,10 @@ int tree_reserve(struct tree *t, size_t count)
 	return hash_table_reserve(&t->nodes, count);
 }
 
-/* The fields before the path, on 64-bit machines: 6 pointers, 4 64-bit and
- * 4 32-bit fields and the slot's size, with no padding (README: "What a
- * znode costs"). */
-_Static_assert(sizeof(void *) != 8 || offsetof(struct znode, path) == 98,
+/* The fields before the path, on 64-bit machines: 2 pointers, 4 64-bit
+ * fields, 4 references and 4 32-bit fields and the slot's size, with no
+ * padding (README: "What a znode costs"). */
+_Static_assert(sizeof(void *) != 8 || offsetof(struct znode, path) == 82,
 	       "a znode's fixed part grew");
 
 /* The slot: room for the data a node is made with, and for the address of
@@ -104,7 +104,7 @@ static uint64_t outside_bytes(int32_t len)
 static void node_free(struct tree *t, struct znode *n)
 {
 	int64_t owner = znode_owner(n);
-	slab_free(&t->slab, n->kids, sizeof(*n->kids));
+	slab_free(&t->slab, znode_kids(n), sizeof(struct znode_kids));
 	if (data_outside(n)) {
 		ASSERT(t->outside_bytes >= outside_bytes(n->data_len));
 		t->outside_bytes -= outside_bytes(n->data_len);
@@ -193,48 +193,62 @@ struct znode *tree_lookup(const struct tree *t, const char *path, size_t len)
 struct znode_kids *tree_kids(struct tree *t, struct znode *n)
 {
 	if (!n->kids) {
-		n->kids = slab_alloc(&t->slab, sizeof(*n->kids));
-		if (n->kids)
-			n->kids->pzxid = n->czxid;
+		struct znode_kids *k = slab_alloc(&t->slab, sizeof(*k));
+		if (!k)
+			return NULL;
+		k->pzxid = n->czxid;
+		n->kids = slab_ref(k);
 	}
-	return n->kids;
+	return znode_kids(n);
+}
+
+static struct znode *node_at(uint32_t ref)
+{
+	return slab_deref(ref);
+}
+
+/* n's reference: to the node, after what precedes it in its chunk. */
+static uint32_t node_ref(const struct znode *n)
+{
+	return slab_ref_at((const char *)n - prefix_bytes(znode_owner(n)), n);
 }
 
 static void child_append(struct znode_kids *k, struct znode *parent, struct znode *child)
 {
-	struct znode *first = k->first;
-	ASSERT(!child->parent && (first != NULL) == (k->count > 0));
-	child->parent = parent;
-	child->next_sibling = NULL;
-	if (!first) {
-		k->first = child;
-		child->prev_sibling = child;
+	uint32_t ref = node_ref(child);
+	ASSERT(!child->parent && (k->first != 0) == (k->count > 0));
+	child->parent = node_ref(parent);
+	child->next_sibling = 0;
+	if (!k->first) {
+		k->first = ref;
+		child->prev_sibling = ref;
 	} else {
-		struct znode *last = first->prev_sibling;
-		last->next_sibling = child;
-		child->prev_sibling = last;
-		first->prev_sibling = child;
+		struct znode *first = node_at(k->first);
+		struct znode *last = node_at(first->prev_sibling);
+		last->next_sibling = ref;
+		child->prev_sibling = first->prev_sibling;
+		first->prev_sibling = ref;
 	}
 	k->count++;
 }
 
 static void child_unlink(struct znode_kids *k, struct znode *child)
 {
-	struct znode *first = k->first;
-	ASSERT(k->count > 0 && first);
+	ASSERT(k->count > 0 && k->first);
+	struct znode *first = node_at(k->first);
 	if (child == first) {
 		k->first = child->next_sibling;
 		if (k->first)
-			k->first->prev_sibling = child->prev_sibling;
+			node_at(k->first)->prev_sibling = child->prev_sibling;
 	} else {
-		child->prev_sibling->next_sibling = child->next_sibling;
+		node_at(child->prev_sibling)->next_sibling = child->next_sibling;
 		if (child->next_sibling)
-			child->next_sibling->prev_sibling = child->prev_sibling;
+			node_at(child->next_sibling)->prev_sibling = child->prev_sibling;
 		else
 			first->prev_sibling = child->prev_sibling;
 	}
 	k->count--;
-	child->parent = NULL;
+	child->parent = 0;
 }
 
 struct znode *tree_add(struct tree *t, struct znode *parent, const char *path, size_t len,
@@ -273,13 +287,13 @@ void tree_remove(struct tree *t, struct znode *node)
 	ASSERT(!znode_is_ephemeral(node) || !list_linked(znode_owner_node(node)));
 	ASSERT(t->data_bytes >= (uint64_t)(node->data_len > 0 ? node->data_len : 0));
 	ASSERT(znode_owner(node) >= 0 || t->reapable_count > 0);
-	struct znode *parent = node->parent;
+	struct znode *parent = znode_parent(node);
 	ASSERT(t->changing != node);
 	if (!t->digest_deferred)
 		t->digest -= znode_digest(node);
 	hash_table_remove(&t->nodes, &node->hash_node, path_hash(t, node->path, node->path_len));
-	ASSERT(node->parent == parent && parent->kids);
-	child_unlink(parent->kids, node);
+	ASSERT(parent && parent->kids);
+	child_unlink(znode_kids(parent), node);
 	t->data_bytes -= node->data_len > 0 ? (uint64_t)node->data_len : 0;
 	if (znode_owner(node) < 0)
 		t->reapable_count--;

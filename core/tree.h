@@ -25,15 +25,15 @@
 #define ZNODE_TTL_MAX_MS ((int64_t)0x000000ffffffffffLL)
 
 /* What only a node that has or had children needs. A leaf, most of a tree,
- * has none (znode->kids NULL): no children, no creates under it (cversion
+ * has none (znode->kids 0): no children, no creates under it (cversion
  * 0), its pzxid its czxid. Made with its first child (or by a loaded stat
  * that says otherwise), and kept: the creates and pzxid outlive the
  * children. */
 struct znode_kids {
-	struct znode *first;		/* ->prev_sibling of the first is the last */
-	int64_t pzxid;
+	uint32_t first;			/* its prev_sibling is the last */
 	int32_t creates;		/* creates under the node: sequential suffix */
 	int32_t count;			/* children now */
+	int64_t pzxid;
 };
 
 /* One allocation per node, from the tree's slabs (base/slab.h: no header,
@@ -50,11 +50,14 @@ struct znode_kids {
  * create. A persistent node, most of a tree, pays for neither. */
 struct znode {
 	struct hash_node hash_node;	/* the tree's table, by path */
-	struct znode *parent;
-	struct znode_kids *kids;	/* NULL for a leaf that never had children */
-	struct znode *next_sibling;	/* NULL at the end of the list */
-	struct znode *prev_sibling;	/* circular: the first's points at the last */
 	struct acl_list *acl;
+	/* Links to other nodes and the children's part are slab references
+	 * (base/slab.h: 32 bits, not a pointer's 64): read them with
+	 * znode_parent(), znode_next_sibling(), znode_kids(). */
+	uint32_t parent;		/* 0 for the root */
+	uint32_t kids;			/* 0 for a leaf that never had children */
+	uint32_t next_sibling;		/* 0 at the end of the list */
+	uint32_t prev_sibling;		/* circular: the first's names the last */
 	int64_t czxid, mzxid;
 	int64_t ctime, mtime;
 	int32_t data_len;		/* -1: null data, kept distinct from empty */
@@ -170,22 +173,35 @@ static inline bool znode_owner_is_session(int64_t owner)
 {
 	return owner > 0 && (owner & ZNODE_OWNER_TTL_MASK) != ZNODE_OWNER_TTL_MASK;
 }
+static inline struct znode *znode_parent(const struct znode *n)
+{
+	return slab_deref(n->parent);
+}
+static inline struct znode *znode_next_sibling(const struct znode *n)
+{
+	return slab_deref(n->next_sibling);
+}
+/* Its children's part, NULL for a leaf that never had children. */
+static inline struct znode_kids *znode_kids(const struct znode *n)
+{
+	return slab_deref(n->kids);
+}
 static inline struct znode *znode_first_child(const struct znode *n)
 {
-	return n->kids ? n->kids->first : NULL;
+	return n->kids ? slab_deref(znode_kids(n)->first) : NULL;
 }
 static inline int32_t znode_num_children(const struct znode *n)
 {
-	return n->kids ? n->kids->count : 0;
+	return n->kids ? znode_kids(n)->count : 0;
 }
 /* StatPersisted's cversion: the creates under the node. */
 static inline int32_t znode_child_creates(const struct znode *n)
 {
-	return n->kids ? n->kids->creates : 0;
+	return n->kids ? znode_kids(n)->creates : 0;
 }
 static inline int64_t znode_pzxid(const struct znode *n)
 {
-	return n->kids ? n->kids->pzxid : n->czxid;
+	return n->kids ? znode_kids(n)->pzxid : n->czxid;
 }
 /* Its session's id, ZNODE_OWNER_CONTAINER, a TTL marker, or 0. */
 static inline int64_t znode_owner(const struct znode *n)

@@ -79,11 +79,11 @@ static int apply_create(struct state *s, const struct txn *t, const struct txn_o
 		return -ENOMEM;
 	/* tree_add made the parent's children's part */
 	tree_node_changing(&s->tree, parent);
-	parent->kids->creates = op->parent_child_creates;
-	if (t->zxid > parent->kids->pzxid)
-		parent->kids->pzxid = t->zxid;
+	znode_kids(parent)->creates = op->parent_child_creates;
+	if (t->zxid > znode_kids(parent)->pzxid)
+		znode_kids(parent)->pzxid = t->zxid;
 	tree_node_changed(&s->tree, parent);
-	ASSERT(n->parent == parent && znode_num_children(parent) > 0 && n->czxid == t->zxid);
+	ASSERT(znode_parent(n) == parent && znode_num_children(parent) > 0 && n->czxid == t->zxid);
 	if (quota_node_added(&s->tree, n) < 0)
 		return -ENOMEM;
 	if (znode_is_ephemeral(n)) {
@@ -99,7 +99,7 @@ static int apply_create(struct state *s, const struct txn *t, const struct txn_o
 
 static int delete_node(struct state *s, struct znode *n, int64_t zxid)
 {
-	struct znode *parent = n->parent;
+	struct znode *parent = znode_parent(n);
 	ASSERT(parent && parent->kids && znode_num_children(n) == 0);
 	if (quota_node_removing(&s->tree, n) < 0)
 		return -ENOMEM;
@@ -109,9 +109,9 @@ static int delete_node(struct state *s, struct znode *n, int64_t zxid)
 			session_unlink_ephemeral(owner, n);
 	}
 	/* Only move pzxid forward, as ZooKeeper does. */
-	if (zxid > parent->kids->pzxid) {
+	if (zxid > znode_kids(parent)->pzxid) {
 		tree_node_changing(&s->tree, parent);
-		parent->kids->pzxid = zxid;
+		znode_kids(parent)->pzxid = zxid;
 		tree_node_changed(&s->tree, parent);
 	}
 	notify(s, zxid, ZK_EVENT_NODE_DELETED, n, n->path, n->path_len);

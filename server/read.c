@@ -234,13 +234,13 @@ static void node_read_body(struct request_path *p, struct conn *c, int32_t op, c
 		 * A child's name starts right after its parent's path and '/'. */
 		uint32_t name_off = n->path_len == 1 ? 1 : n->path_len + 1;
 		size_t total = 4;
-		for (const struct znode *ch = znode_first_child(n); ch; ch = ch->next_sibling)
+		for (const struct znode *ch = znode_first_child(n); ch; ch = znode_next_sibling(ch))
 			total += 4 + (ch->path_len - name_off);
 		read_bytes = (int64_t)(total - 4 - 4 * (size_t)znode_num_children(n));
 		uint8_t *w = jute_buf_extend(&c->obuf, total);
 		if (w) {
 			w = jute_put_int(w, znode_num_children(n));
-			for (const struct znode *ch = znode_first_child(n); ch; ch = ch->next_sibling) {
+			for (const struct znode *ch = znode_first_child(n); ch; ch = znode_next_sibling(ch)) {
 				uint32_t len = ch->path_len - name_off;
 				w = jute_put_int(w, (int32_t)len);
 				memcpy(w, ch->path + name_off, len);
@@ -268,8 +268,8 @@ static uint64_t count_descendants(const struct znode *n)
 			continue;
 		}
 		while (cur && cur != n && !cur->next_sibling)
-			cur = cur->parent;
-		cur = (cur && cur != n) ? cur->next_sibling : NULL;
+			cur = znode_parent(cur);
+		cur = (cur && cur != n) ? znode_next_sibling(cur) : NULL;
 	}
 	return count;
 }

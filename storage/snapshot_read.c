@@ -176,8 +176,8 @@ static bool list_builtin(const struct tree *tree, const struct znode **builtin, 
 			continue;
 		}
 		while (b && !b->next_sibling)
-			b = b->parent;
-		b = b ? b->next_sibling : NULL;
+			b = znode_parent(b);
+		b = b ? znode_next_sibling(b) : NULL;
 	}
 	return true;
 }
@@ -226,7 +226,7 @@ static struct znode *find_parent(struct tree *tree, struct znode *prev, const ch
 	struct znode *parent = prev;
 	while (parent && !(parent->path_len == parent_len &&
 			   memcmp(parent->path, path, parent_len) == 0))
-		parent = parent->parent;
+		parent = znode_parent(parent);
 	if (!parent)
 		parent = tree_lookup(tree, path, parent_len);
 	return parent;

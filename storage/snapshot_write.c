@@ -157,8 +157,8 @@ static void write_state(struct out *o, const struct wal_identity *id, const stru
 			continue;
 		}
 		while (n && n != root && !n->next_sibling)
-			n = n->parent;
-		n = (n && n != root) ? n->next_sibling : NULL;
+			n = znode_parent(n);
+		n = (n && n != root) ? znode_next_sibling(n) : NULL;
 	}
 	out_crc(o);
 	uint32_t crc = o->crc;

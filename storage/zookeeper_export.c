@@ -69,7 +69,7 @@ static int write_acl_map(struct jute_buf *b, const struct tree *t, struct acl_id
 
 static void write_node(struct jute_buf *b, const struct znode *n, const struct acl_ids *ids)
 {
-	bool root = n->parent == NULL;
+	bool root = znode_parent(n) == NULL;
 	/* /zookeeper/config holds corral's membership, which ZooKeeper does not
 	 * read: empty, as a standalone ZooKeeper's. */
 	bool own = strcmp(n->path, "/zookeeper/config") == 0;
@@ -99,8 +99,8 @@ static void write_nodes(struct jute_buf *b, const struct tree *t, const struct a
 			continue;
 		}
 		while (n && n != t->root && !n->next_sibling)
-			n = n->parent;
-		n = (n && n != t->root) ? n->next_sibling : NULL;
+			n = znode_parent(n);
+		n = (n && n != t->root) ? znode_next_sibling(n) : NULL;
 	}
 	jute_write_string(b, "/", 1);
 }
