@@ -231,10 +231,10 @@ static void test_set_data_stays_in_the_nodes_slot_while_it_fits_and_moves_out_wh
 {
 	struct tree t;
 	assert_int_equal(tree_init(&t), 0);
-	const char *made = "0123456789abcdef";	/* the slot: 16 bytes after the path */
+	const char *made = "0123456789abcdef";	/* the slot: 16 bytes after the name */
 	struct znode *n = add(&t, "/", "/v", made);
 	const uint8_t *slot = znode_data(n);
-	assert_ptr_equal(slot, (const uint8_t *)n->path + n->path_len + 1);
+	assert_ptr_equal(slot, (const uint8_t *)n->name + n->name_len + 1);
 	assert_int_equal(set_data(&t, n, "fedcba9876543210", 16), 0);
 	assert_ptr_equal(znode_data(n), slot);
 	assert_int_equal(set_data(&t, n, "wxyz", 4), 0);
@@ -256,7 +256,7 @@ static void test_set_data_stays_in_the_nodes_slot_while_it_fits_and_moves_out_wh
 	/* a node made empty has room for a few bytes, then a buffer of its own */
 	struct znode *e = add(&t, "/", "/e", "");
 	assert_int_equal(set_data(&t, e, "12345678", 8), 0);
-	assert_ptr_equal(znode_data(e), (const uint8_t *)e->path + e->path_len + 1);
+	assert_ptr_equal(znode_data(e), (const uint8_t *)e->name + e->name_len + 1);
 	assert_int_equal(set_data(&t, e, longer, (int32_t)strlen(longer)), 0);
 	assert_memory_equal(znode_data(e), longer, strlen(longer));
 	assert_digest_kept(&t);
@@ -332,9 +332,9 @@ static void test_memory_bytes_follow_what_the_tree_holds(void **state)
 	}
 	uint64_t full = tree_memory_bytes(&t);
 	uint64_t buckets = t.nodes.bucket_count * sizeof(void *);
-	/* each node: its fields, path, NUL and 99 bytes of data in one chunk */
+	/* each node: its fields, name, NUL and 99 bytes of data in one chunk */
 	assert_true(full >= t.slab.allocated_bytes + buckets);
-	assert_true(t.slab.allocated_bytes >= 10000 * (offsetof(struct znode, path) + 3 + 1 + 99));
+	assert_true(t.slab.allocated_bytes >= 10000 * (offsetof(struct znode, name) + 2 + 1 + 99));
 	assert_true(full - t.slab.allocated_bytes - buckets <= slack);
 
 	struct znode *n = tree_lookup(&t, "/n7", 3);
