@@ -96,6 +96,12 @@ extern struct slab_refs slab_refs;
 
 uint32_t slab_big_ref(const void *chunk, const void *at);
 
+/* The range's size: SLAB_REGION_BYTES, or what could be reserved. */
+static inline size_t slab_range_bytes(void)
+{
+	return slab_refs.len ? slab_refs.len : SLAB_REGION_BYTES;
+}
+
 /* The reference of at (aligned to SLAB_CHUNK_ALIGN), an address inside
  * chunk, one slab_alloc returned and not freed: what the chunk's owner
  * links to (a node after what precedes it in its chunk). A slab's chunk
