@@ -16,6 +16,7 @@ Build each with `meson setup DIR --buildtype=release -Dtests=disabled`
 """
 import argparse
 import os
+import shutil
 import statistics
 import sys
 import tempfile
@@ -31,6 +32,9 @@ def run_one(args, corrald, tag, name, workload, extra, round_no):
         return loadgen(args, server, workload, extra, f"{tag} {name}")
     finally:
         server.stop()
+        # each run's data directory (its log segments, some GB over a
+        # run) goes once the run is measured
+        shutil.rmtree(server.dir, ignore_errors=True)
 
 
 def main():
@@ -72,6 +76,7 @@ def main():
                        f"p50/p99 {p50:.0f}/{p99:.0f} µs")
         row.append(f"{statistics.median(b_ops) / statistics.median(a_ops):.2f}")
         rows.append(row)
+    shutil.rmtree(args.workdir, ignore_errors=True)
     head = ["workload", "A: median ops/s (min-max)", "B: median ops/s (min-max)", "B/A"]
     if args.markdown:
         print("| " + " | ".join(head) + " |")
