@@ -180,7 +180,7 @@ static void region_give_slab(void *s)
 	region.free_slabs[region.free_count++] = (uint32_t)(((char *)s - slab_refs.base) / SLAB_BYTES);
 }
 
-static void unmap_slab(struct slab_pool *p, struct slab *s)
+static void give_back_slab(struct slab_pool *p, struct slab *s)
 {
 	STOP_SCANNING(s, SLAB_BYTES);
 	region_give_slab(s);
@@ -196,14 +196,14 @@ static void unmap_slab(struct slab_pool *p, struct slab *s)
 static void *big_alloc(size_t size)
 {
 	if (!region.big_free && region.big_count == region.big_capacity) {
-		uint32_t capacity = region.big_capacity ? region.big_capacity * 2 : 64;
+		uint64_t capacity = region.big_capacity ? (uint64_t)region.big_capacity * 2 : 64;
 		if (capacity > SLAB_REF_BIG_MAX)
 			return NULL;
-		void **big = realloc(slab_refs.big, capacity * sizeof(*big));
+		void **big = realloc(slab_refs.big, (size_t)capacity * sizeof(*big));
 		if (!big)
 			return NULL;
 		slab_refs.big = big;
-		region.big_capacity = capacity;
+		region.big_capacity = (uint32_t)capacity;
 	}
 	char *m = calloc(1, BIG_HEADER_BYTES + size);
 	if (!m)
@@ -243,9 +243,8 @@ uint32_t slab_big_ref(const void *chunk, const void *at)
 }
 
 /* A slab with every chunk fresh; all but its header poisoned. */
-static struct slab *slab_new(struct slab_pool *p, size_t chunk_bytes)
+static struct slab *slab_new(size_t chunk_bytes)
 {
-	(void)p;
 	struct slab *s = region_take_slab();
 	if (!s)
 		return NULL;
@@ -269,7 +268,7 @@ static struct slab *class_slab(struct slab_pool *p, size_t c)
 	if (s) {
 		p->classes[c].empty = NULL;
 	} else {
-		s = slab_new(p, (c + 1) * SLAB_CHUNK_ALIGN);
+		s = slab_new((c + 1) * SLAB_CHUNK_ALIGN);
 		if (!s)
 			return NULL;
 		p->held_bytes += SLAB_BYTES;
@@ -312,7 +311,7 @@ static void retire_slab(struct slab_pool *p, size_t c, struct slab *s)
 		p->classes[c].empty = s;
 		return;
 	}
-	unmap_slab(p, s);
+	give_back_slab(p, s);
 }
 
 static void free_chunk(struct slab_pool *p, char *chunk, size_t size)
@@ -382,7 +381,7 @@ void slab_destroy(struct slab_pool *p)
 		ASSERT(!p->classes[c].partial);
 		struct slab *s = p->classes[c].empty;
 		if (s) {
-			unmap_slab(p, s);
+			give_back_slab(p, s);
 			p->classes[c].empty = NULL;
 		}
 	}
