@@ -429,6 +429,24 @@ static int change_error(const char *where, int32_t err)
 	return EXIT_NO;
 }
 
+/* The members' text as a change's answer gives it, on stdout. */
+static void print_config(const uint8_t *data, int32_t len, bool x_json)
+{
+	if (x_json) {
+		json_open(NULL, '{');
+		json_strn("config", (const char *)data, len > 0 ? (size_t)len : 0);
+		json_close('}');
+	} else if (len > 0) {
+		fwrite(data, 1, (size_t)len, stdout);
+		if (data[len - 1] != '\n')
+			putchar('\n');
+	}
+}
+
+/* reconfig's status when the change went out and no answer came back (the
+ * connection closed or timed out): change_outcome() reads what became of it. */
+#define CHANGE_UNANSWERED (-1)
+
 /* reconfig (incremental) in c's session: prints the new configuration. */
 static int reconfig(struct zk_client *c, const char *where, const char *joining,
 		    const char *leaving, bool x_json)
@@ -444,7 +462,7 @@ static int reconfig(struct zk_client *c, const char *where, const char *joining,
 	int r = zkc_call(c, ZK_OP_RECONFIG, &b, &err, &body);
 	jute_buf_free(&b);
 	if (r < 0)
-		return unreachable_at(where, c);
+		return CHANGE_UNANSWERED;
 	if (err != ZOK)
 		return change_error(where, err);
 	jute_read_buffer(&body, &data, &len);
@@ -452,16 +470,79 @@ static int reconfig(struct zk_client *c, const char *where, const char *joining,
 		snprintf(c->error, sizeof(c->error), "the reconfig reply does not parse");
 		return unreachable_at(where, c);
 	}
-	if (x_json) {
-		json_open(NULL, '{');
-		json_strn("config", (const char *)data, len > 0 ? (size_t)len : 0);
-		json_close('}');
-	} else if (len > 0) {
-		fwrite(data, 1, (size_t)len, stdout);
-		if (data[len - 1] != '\n')
-			putchar('\n');
-	}
+	print_config(data, len, x_json);
 	return EXIT_SUCCESS;
+}
+
+/* /zookeeper/config as the server given with -s has it now, in a session
+ * of its own; nothing printed when it cannot be read. On true, *ret_text
+ * (*ret_len bytes) is the caller's to free and ms is filled in. */
+static bool config_now(struct ctx *x, struct members *ms, uint8_t **ret_text, int32_t *ret_len)
+{
+	struct zk_client c;
+	struct jute_buf b = { 0 };
+	struct jute_reader body;
+	const uint8_t *data;
+	int32_t err, len;
+	bool ok = false;
+	zkc_init(&c, x->timeout_ms);
+	jute_write_string(&b, CONFIG_PATH, (int32_t)strlen(CONFIG_PATH));
+	jute_write_bool(&b, false);
+	if (zkc_connect(&c, x->host, x->port) == 0 && zkc_session_open(&c, SESSION_TIMEOUT_MS) == 0 &&
+	    zkc_call(&c, ZK_OP_GET_DATA, &b, &err, &body) == 0 && err == ZOK) {
+		jute_read_buffer(&body, &data, &len);
+		*ret_text = body.error || len <= 0 ? NULL : malloc((size_t)len);
+		if (*ret_text) {
+			memcpy(*ret_text, data, (size_t)len);
+			*ret_len = len;
+			ok = parse_config(x->server, (const char *)data, (size_t)len, ms) == 0;
+			if (!ok) {
+				free(ms->m);
+				free(*ret_text);
+			}
+		}
+	}
+	jute_buf_free(&b);
+	zkc_close(&c);
+	return ok;
+}
+
+/* The change of server id went out through `where` and its answer did not
+ * come back (c's error). A leader closes its clients when it loses its
+ * majority, and a change can cost it that for a moment (a one-voter leader
+ * whose new voter is slow to answer): the change is committed all the same,
+ * by the next leader, as Raft keeps an entry the leader had. So the members
+ * are read back from the server given with -s (the committed ones, which
+ * it puts in /zookeeper/config) until the change shows or the timeout
+ * passes: a change that shows is reported as its answer would have been. */
+static int change_outcome(struct ctx *x, const struct zk_client *c, const char *where,
+			  unsigned id, bool adding)
+{
+	fprintf(stderr, "corralctl: %s: no answer to the change (%s); reading the members "
+		"back from %s\n", where, c->error, x->server);
+	int64_t deadline = now_ms() + x->timeout_ms;
+	for (;;) {
+		struct members ms;
+		uint8_t *text;
+		int32_t len;
+		if (config_now(x, &ms, &text, &len)) {
+			bool made = (find(&ms, id) != NULL) == adding;
+			free(ms.m);
+			if (made) {
+				print_config(text, len, x->json);
+				free(text);
+				return EXIT_SUCCESS;
+			}
+			free(text);
+		}
+		if (now_ms() >= deadline)
+			break;
+		sleep_ms(POLL_INTERVAL_MS * 4);
+	}
+	fprintf(stderr, "corralctl: %s: server %u is %s a member after %d ms: the change was not "
+		"made, or not yet (see corralctl members list)\n", x->server, id,
+		adding ? "not" : "still", x->timeout_ms);
+	return EXIT_UNREACHABLE;
 }
 
 /* The leader as the server given with -s knows it (mntr's corral_leader_id):
@@ -551,6 +632,8 @@ static int change(struct ctx *x, unsigned id, bool adding, const char *peer, con
 		snprintf(leaving, sizeof(leaving), "%u", id);
 		status = reconfig(&c, where, NULL, leaving, x->json);
 	}
+	if (status == CHANGE_UNANSWERED)
+		status = change_outcome(x, &c, where, id, adding);
 	zkc_close(&c);
 	free(ms.m);
 	return status;

@@ -532,6 +532,24 @@ int commit_change(struct commit *c, const struct raft_configuration *conf, uint6
 	return 0;
 }
 
+int commit_catch_up(struct commit *c, raft_id id)
+{
+	if (!c->raft_ready || raft_state(&c->raft) != RAFT_LEADER)
+		return -EAGAIN;
+	struct raft_event e = { .type = RAFT_CATCH_UP };
+	e.catch_up.server_id = id;
+	return commit_step(c, &e);
+}
+
+int commit_catch_up_status(struct commit *c, raft_id id)
+{
+	int status;
+	if (!c->raft_ready || raft_state(&c->raft) != RAFT_LEADER ||
+	    raft_catch_up(&c->raft, id, &status) != 0)
+		return -EAGAIN;
+	return status;
+}
+
 int commit_transfer(struct commit *c, raft_id id)
 {
 	if (!c->raft_ready || raft_state(&c->raft) != RAFT_LEADER)

@@ -227,6 +227,16 @@ int commit_submit(struct commit *c, struct txn *t);
  * raft refuses another until it commits). Returns 0 with the entry's index,
  * -EAGAIN (not the leader), -EBUSY (a change is on its way), -ENOMEM, -EIO. */
 int commit_change(struct commit *c, const struct raft_configuration *conf, uint64_t *ret_index);
+/* The leader: starts catching server id (a spare or standby of the
+ * configuration) up with the log, as raft does before a server becomes a
+ * voter: rounds of replication until one takes less than an election
+ * timeout, given up when it does not answer. Returns 0, -EAGAIN (not the
+ * leader), or another negative errno. */
+int commit_catch_up(struct commit *c, raft_id id);
+/* Where that stands: RAFT_CATCH_UP_RUNNING, _FINISHED or _ABORTED
+ * (_NONE when none was started), or -EAGAIN when this server no longer
+ * leads. */
+int commit_catch_up_status(struct commit *c, raft_id id);
 /* The leader: hands leadership to id (0: the most up to date). */
 int commit_transfer(struct commit *c, raft_id id);
 /* Whether this server stands for election because its leader handed

@@ -35,6 +35,8 @@ int members_config_text(const struct raft_configuration *conf, uint64_t index, s
 	for (unsigned i = 0; i < conf->n; i++) {
 		const struct raft_server *s = &conf->servers[i];
 		char peer[128], client[128], election[16], line[400];
+		if (s->role == RAFT_SPARE)
+			continue;	/* joining, not yet a member (membership.c) */
 		members_split_address(s->address, peer, sizeof(peer), client, sizeof(client), election,
 				      sizeof(election));
 		/* ZooKeeper has a quorum port and an election port; corral has

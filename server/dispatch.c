@@ -441,6 +441,15 @@ static void barriers_passed(struct request_path *p)
 /* The txn of rq (not forwarded) was applied. Returns 0, or -ENOMEM. */
 static int complete(struct request *rq, struct txn *t, struct txn_result *results)
 {
+	if (rq->op == ZK_OP_RECONFIG && t->op_count == 1 && t->ops[0].type == TXN_OP_ERROR) {
+		/* refused after it was taken (membership.c: NEWCONFIGNOQUORUM) */
+		rq->txn = NULL;
+		t->request = NULL;
+		done(rq, t->ops[0].err);
+		txn_free(t);
+		free(results);
+		return 0;
+	}
 	if (rq->op == ZK_OP_SYNC || rq->op == ZK_OP_RECONFIG) {
 		/* Everything committed before the sync is applied: it answers as
 		 * the read it is, in order. A reconfig's answer is

@@ -16,13 +16,35 @@
 
 #define CONFIG_PATH "/zookeeper/config"
 
-/* A reconfig whose configuration entry is on its way. */
+/* Where a reconfig is. Most go straight to PENDING_COMMIT. One whose new
+ * voters the new configuration needs for its quorum (a one-voter ensemble
+ * adding a second voter) is staged, as raft's thesis has it (4.2.1): were
+ * its entry appended while they cannot answer yet, the leader would lose its
+ * majority, and a new voter that never got the entry could not vote for
+ * anyone (a server votes only as a voter of its own configuration): the
+ * ensemble would stand still. So they join as spares first (not members:
+ * /zookeeper/config does not list them), are caught up with the log, and
+ * only then become voters; one that does not answer ends the reconfig with
+ * ZooKeeper's NEWCONFIGNOQUORUM, nothing changed for the members. */
+enum pending_stage {
+	PENDING_COMMIT,		/* the change's entry is on its way: answered once committed */
+	PENDING_SPARES,		/* the new voters, as spares, are on their way */
+	PENDING_CATCH_UP,	/* they are being caught up, one at a time */
+};
+
+/* A reconfig on its way. */
 struct pending_reconfig {
 	struct list_node node;
-	uint64_t index;			/* the configuration entry */
+	enum pending_stage stage;
+	uint64_t index;			/* the configuration entry (COMMIT, SPARES) */
 	struct request *rq;		/* a local request, or NULL */
 	uint32_t origin;		/* or a forwarded one */
 	uint64_t seq;
+	/* Staged: the configuration asked for, and the new voters to catch up */
+	struct raft_configuration target;
+	raft_id *joining;
+	unsigned joining_count, caught;	/* joining[caught] is being caught up */
+	bool catching;			/* its catch-up was started */
 };
 
 static const struct raft_configuration *committed_conf(struct commit *c, uint64_t *ret_index)
@@ -73,6 +95,95 @@ void membership_refresh(struct membership *m)
 	jute_buf_free(&b);
 }
 
+static void pending_reconfig_free(struct pending_reconfig *p)
+{
+	if (p->joining)
+		raft_configuration_close(&p->target);
+	free(p->joining);
+	free(p);
+}
+
+static const struct raft_server *conf_find(const struct raft_configuration *conf, raft_id id)
+{
+	for (unsigned i = 0; i < conf->n; i++)
+		if (conf->servers[i].id == id)
+			return &conf->servers[i];
+	return NULL;
+}
+
+/* The voters of next that cur has not as voters, into p->joining, when
+ * next's quorum needs them: when cur's voters that stay are no majority of
+ * next's. 0 or -ENOMEM. */
+static int new_voters(const struct raft_configuration *cur, const struct raft_configuration *next,
+		      struct pending_reconfig *p)
+{
+	unsigned voters = 0, kept = 0, added = 0;
+	for (unsigned i = 0; i < next->n; i++) {
+		if (next->servers[i].role != RAFT_VOTER)
+			continue;
+		const struct raft_server *was = conf_find(cur, next->servers[i].id);
+		voters++;
+		if (was && was->role == RAFT_VOTER)
+			kept++;
+		else
+			added++;
+	}
+	if (!added || kept >= voters / 2 + 1)
+		return 0;
+	p->joining = calloc(added, sizeof(*p->joining));
+	if (!p->joining)
+		return -ENOMEM;
+	for (unsigned i = 0; i < next->n; i++) {
+		const struct raft_server *was = conf_find(cur, next->servers[i].id);
+		if (next->servers[i].role == RAFT_VOTER && !(was && was->role == RAFT_VOTER))
+			p->joining[p->joining_count++] = next->servers[i].id;
+	}
+	return 0;
+}
+
+/* The first step of a staged reconfig (p->joining set): next becomes its
+ * target; cur with the new voters that are not in it yet, as spares, is
+ * submitted (or, all there already, their catch-up begins). 0 or a
+ * negative errno, next closed either way. */
+static int stage(struct commit *c, const struct raft_configuration *cur,
+		 struct pending_reconfig *p, struct raft_configuration *next)
+{
+	p->target = *next;
+	struct raft_configuration spares;
+	raft_configuration_init(&spares);
+	bool adds = false;
+	int r = 0;
+	/* cur as it is, but for a new voter there at another address (a spare
+	 * or standby before): it comes back below, as a spare at its new one */
+	for (unsigned i = 0; i < cur->n && r == 0; i++) {
+		const struct raft_server *s = &cur->servers[i];
+		const struct raft_server *to = conf_find(&p->target, s->id);
+		if (to && s->role != RAFT_VOTER && to->role == RAFT_VOTER &&
+		    strcmp(s->address, to->address) != 0)
+			continue;
+		if (raft_configuration_add(&spares, s->id, s->address, s->role) != 0)
+			r = -ENOMEM;
+	}
+	for (unsigned k = 0; k < p->joining_count && r == 0; k++) {
+		const struct raft_server *s = conf_find(&p->target, p->joining[k]);
+		if (conf_find(&spares, s->id))
+			continue;	/* a spare or standby already, at its address */
+		if (raft_configuration_add(&spares, s->id, s->address, RAFT_SPARE) != 0)
+			r = -ENOMEM;
+		adds = true;
+	}
+	if (r == 0 && adds) {
+		p->stage = PENDING_SPARES;
+		r = commit_change(c, &spares, &p->index);
+	} else if (r == 0) {
+		p->stage = PENDING_CATCH_UP;
+		r = commit_catch_up(c, p->joining[0]);
+		p->catching = r == 0;
+	}
+	raft_configuration_close(&spares);
+	return r;
+}
+
 static bool may_write_config(struct membership *m, const struct auth_identities *ids)
 {
 	const struct znode *n = tree_lookup(&m->state->tree, CONFIG_PATH, strlen(CONFIG_PATH));
@@ -117,25 +228,128 @@ int32_t membership_reconfig(struct membership *m, const struct auth_identities *
 		log_info("reconfig refused: a joining server's id is outside 1..255 (corral's ids)");
 		return ZBADARGUMENTS;
 	}
-	uint64_t change_index = 0;
-	int rc = commit_change(c, &next, &change_index);
-	raft_configuration_close(&next);
-	if (rc < 0)
-		return rc == -EBUSY ? ZRECONFIGINPROGRESS : ZAPIERROR;
 	struct pending_reconfig *p = calloc(1, sizeof(*p));
-	if (!p)
-		return ZAPIERROR;	/* the change goes on; its answer cannot */
-	p->index = change_index;
+	if (!p) {
+		raft_configuration_close(&next);
+		return ZAPIERROR;
+	}
 	p->rq = rq;
 	p->origin = origin;
 	p->seq = seq;
+	int rc = new_voters(cur, &next, p);
+	if (rc < 0) {
+		raft_configuration_close(&next);
+	} else if (p->joining_count) {
+		rc = stage(c, cur, p, &next);
+	} else {
+		p->stage = PENDING_COMMIT;
+		rc = commit_change(c, &next, &p->index);
+		raft_configuration_close(&next);
+	}
+	if (rc < 0) {
+		pending_reconfig_free(p);
+		return rc == -EBUSY ? ZRECONFIGINPROGRESS : ZAPIERROR;
+	}
 	list_push_back(&m->pending, &p->node);
-	log_notice("reconfig: the members change at index %llu (%s%.*s%s%.*s%s%.*s)",
-		   (unsigned long long)change_index, jlen > 0 ? "joining " : "", jlen > 0 ? (int)jlen : 0,
-		   jlen > 0 ? joining : "", llen > 0 ? " leaving " : "", llen > 0 ? (int)llen : 0,
-		   llen > 0 ? leaving : "", mlen >= 0 ? " members " : "", mlen > 0 ? (int)mlen : 0,
-		   mlen > 0 ? members : "");
+	if (p->stage == PENDING_COMMIT)
+		log_notice("reconfig: the members change at index %llu (%s%.*s%s%.*s%s%.*s)",
+			   (unsigned long long)p->index, jlen > 0 ? "joining " : "",
+			   jlen > 0 ? (int)jlen : 0, jlen > 0 ? joining : "", llen > 0 ? " leaving " : "",
+			   llen > 0 ? (int)llen : 0, llen > 0 ? leaving : "", mlen >= 0 ? " members " : "",
+			   mlen > 0 ? (int)mlen : 0, mlen > 0 ? members : "");
+	else
+		log_notice("reconfig: %u new voter%s that the new members need for their quorum "
+			   "join%s as spare%s first, to be caught up with the log (%s%.*s%s%.*s%s%.*s)",
+			   p->joining_count, p->joining_count == 1 ? "" : "s",
+			   p->joining_count == 1 ? "s" : "", p->joining_count == 1 ? "" : "s",
+			   jlen > 0 ? "joining " : "", jlen > 0 ? (int)jlen : 0, jlen > 0 ? joining : "",
+			   llen > 0 ? " leaving " : "", llen > 0 ? (int)llen : 0, llen > 0 ? leaving : "",
+			   mlen >= 0 ? " members " : "", mlen > 0 ? (int)mlen : 0, mlen > 0 ? members : "");
 	return ZOK;
+}
+
+/* Answers p and frees it: the new members (err ZOK) or err, as a txn that
+ * follows every txn before it through the log (the way a forwarded
+ * request's server hears of it). */
+static void answer(struct membership *m, struct pending_reconfig *p, int32_t err)
+{
+	list_remove(&m->pending, &p->node);
+	struct txn *t = txn_new(err ? 1 : 0);
+	if (t) {
+		t->request_op = ZK_OP_RECONFIG;
+		t->time_ms = loop_wall_ms();
+		t->origin = p->origin;
+		t->origin_seq = p->seq;
+		t->request = p->rq;
+		if (err) {
+			t->ops[0].type = TXN_OP_ERROR;
+			t->ops[0].request_type = ZK_OP_RECONFIG;
+			t->ops[0].err = err;
+		}
+		if (p->rq)
+			p->rq->txn = t;
+		if (commit_submit(m->commit, t) < 0) {
+			if (p->rq)
+				p->rq->txn = NULL;
+			t->request = NULL;
+			txn_free(t);
+		}
+	}
+	pending_reconfig_free(p);
+}
+
+/* A staged reconfig that failed: the spares it added leave the
+ * configuration again (the members never listed them), when nothing else
+ * is changing it. */
+static void drop_spares(struct commit *c, const struct pending_reconfig *p)
+{
+	uint64_t index;
+	const struct raft_configuration *cur = committed_conf(c, &index);
+	if (!cur || c->raft.configuration_uncommitted_index)
+		return;
+	struct raft_configuration next;
+	raft_configuration_init(&next);
+	bool drops = false;
+	int r = 0;
+	for (unsigned i = 0; i < cur->n && r == 0; i++) {
+		const struct raft_server *s = &cur->servers[i];
+		bool joining = false;
+		for (unsigned k = 0; k < p->joining_count; k++)
+			joining |= p->joining[k] == s->id;
+		if (joining && s->role == RAFT_SPARE)
+			drops = true;
+		else if (raft_configuration_add(&next, s->id, s->address, s->role) != 0)
+			r = -ENOMEM;
+	}
+	if (r == 0 && drops)
+		r = commit_change(c, &next, &index);
+	if (r < 0)
+		log_warning("reconfig: the spares of a refused change stay in raft's configuration "
+			    "(%s); they are not members", strerror(-r));
+	raft_configuration_close(&next);
+}
+
+/* The staged reconfig's next step: the next new voter's catch-up, or, all
+ * caught up, the change asked for. 0, or a negative errno (-EAGAIN: try
+ * again later). */
+static int staged_step(struct membership *m, struct pending_reconfig *p)
+{
+	struct commit *c = m->commit;
+	if (p->caught < p->joining_count) {
+		int r = commit_catch_up(c, p->joining[p->caught]);
+		if (r == 0) {
+			p->stage = PENDING_CATCH_UP;
+			p->catching = true;
+		}
+		return r;
+	}
+	int r = commit_change(c, &p->target, &p->index);
+	if (r == 0) {
+		p->stage = PENDING_COMMIT;
+		log_notice("reconfig: the new voters are caught up; the members change at index %llu",
+			   (unsigned long long)p->index);
+	}
+	return r;
 }
 
 void membership_committed(struct membership *m)
@@ -144,27 +358,53 @@ void membership_committed(struct membership *m)
 	uint64_t committed = m->commit->raft.configuration_committed_index;
 	list_for_each_safe(&m->pending, n, tmp) {
 		struct pending_reconfig *p = list_entry(n, struct pending_reconfig, node);
-		if (p->index > committed)
+		if (p->index > committed || p->stage == PENDING_CATCH_UP)
 			continue;
-		list_remove(&m->pending, &p->node);
-		/* The answer follows every txn before it, through the log. */
-		struct txn *t = txn_new(0);
-		if (t) {
-			t->request_op = ZK_OP_RECONFIG;
-			t->time_ms = loop_wall_ms();
-			t->origin = p->origin;
-			t->origin_seq = p->seq;
-			t->request = p->rq;
-			if (p->rq)
-				p->rq->txn = t;
-			if (commit_submit(m->commit, t) < 0) {
-				if (p->rq)
-					p->rq->txn = NULL;
-				t->request = NULL;
-				txn_free(t);
-			}
+		if (p->stage == PENDING_COMMIT) {
+			answer(m, p, ZOK);
+			continue;
 		}
-		free(p);
+		/* the spares are in: their catch-up begins (or on the next tick) */
+		p->stage = PENDING_CATCH_UP;
+		p->catching = false;
+		int r = staged_step(m, p);
+		if (r < 0 && r != -EAGAIN)
+			answer(m, p, ZAPIERROR);
+	}
+}
+
+void membership_tick(struct membership *m)
+{
+	struct commit *c = m->commit;
+	list_for_each_safe(&m->pending, n, tmp) {
+		struct pending_reconfig *p = list_entry(n, struct pending_reconfig, node);
+		if (p->stage != PENDING_CATCH_UP)
+			continue;
+		if (!p->catching) {
+			int r = staged_step(m, p);
+			if (r < 0 && r != -EAGAIN && r != -EBUSY)
+				answer(m, p, ZAPIERROR);
+			continue;
+		}
+		raft_id id = p->joining[p->caught];
+		int status = commit_catch_up_status(c, id);
+		if (status == RAFT_CATCH_UP_RUNNING || status == -EAGAIN)
+			continue;	/* (not leading any more: on_role drops it) */
+		if (status != RAFT_CATCH_UP_FINISHED) {
+			log_notice("reconfig refused: new voter %llu did not answer the leader or could "
+				   "not catch up with the log (NEWCONFIGNOQUORUM); it stays out of the "
+				   "members", (unsigned long long)id);
+			drop_spares(c, p);
+			answer(m, p, ZNEWCONFIGNOQUORUM);
+			continue;
+		}
+		log_info("reconfig: new voter %llu is caught up with the log",
+			 (unsigned long long)id);
+		p->caught++;
+		p->catching = false;
+		int r = staged_step(m, p);
+		if (r < 0 && r != -EAGAIN && r != -EBUSY)
+			answer(m, p, ZAPIERROR);
 	}
 }
 
@@ -172,7 +412,7 @@ void membership_drop(struct membership *m)
 {
 	struct list_node *n;
 	while ((n = list_pop_front(&m->pending)))
-		free(list_entry(n, struct pending_reconfig, node));
+		pending_reconfig_free(list_entry(n, struct pending_reconfig, node));
 }
 
 int32_t membership_transfer(struct membership *m, const struct auth_identities *ids,

@@ -17,7 +17,8 @@
  * ZooKeeper's reconfig op (incremental: joining and leaving servers; or a
  * whole new member list) is allowed when ensemble.reconfig is on and the
  * client has WRITE on /zookeeper/config. The leader turns it into a raft
- * configuration change; once that commits, the answer goes back as a txn
+ * configuration change (new voters that the new members need for their
+ * quorum are caught up first, as spares: membership.c); once that commits, the answer goes back as a txn
  * (through the log, like every answer to a forwarded request) and the
  * client gets /zookeeper/config's data and Stat. transferLeader (corral's
  * opcode 5001) asks the leader to hand over leadership. */
@@ -57,6 +58,10 @@ int32_t membership_reconfig(struct membership *m, const struct auth_identities *
 			    uint64_t seq);
 /* A configuration committed: the reconfigs waiting for it are answered. */
 void membership_committed(struct membership *m);
+/* The leader's timer: staged reconfigs' new voters are caught up (see
+ * membership.c), then made voters, or the reconfig fails with
+ * NEWCONFIGNOQUORUM when one does not answer. */
+void membership_tick(struct membership *m);
 /* This server stopped leading: reconfigs waiting are dropped (their
  * connections are closed with the other writes in flight). */
 void membership_drop(struct membership *m);

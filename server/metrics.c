@@ -91,8 +91,9 @@ static void count_learners(struct metrics_pass *p)
 	for (unsigned i = 0; i < conf->n; i++) {
 		raft_id id = conf->servers[i].id;
 		raft_index match = 0;
-		if (id == k->self || !peer_transport_up(&ss->ensemble->peers, id))
-			continue;
+		if (id == k->self || conf->servers[i].role == RAFT_SPARE ||
+		    !peer_transport_up(&ss->ensemble->peers, id))
+			continue;	/* (a spare is joining, not yet a member) */
 		p->learners++;
 		if (raft_match_index(&k->raft, id, &match) != 0 || match + 1000 < last)
 			continue;

@@ -373,6 +373,7 @@ static void on_timer(struct loop_op *op, int res, uint32_t flags)
 		return;
 	}
 	commit_tick(&srv->commit, now);
+	membership_tick(&srv->membership);
 	if (srv->transfer_candidacy_until_ms && now >= srv->transfer_candidacy_until_ms) {
 		srv->transfer_candidacy_until_ms = 0;
 		if (commit_state(&srv->commit) == RAFT_CANDIDATE)

@@ -415,8 +415,8 @@ def test_a_restored_ensemble_member_gets_a_new_cluster_identity(tmpdir_path):
                                first_peer_port=new_peer)
         second = start_member(cfg2, port2, tmpdir_path, wait=False)
         # added once it is up (its peer port listens), as the procedure says:
-        # a voter added before it can answer costs a one-voter leader its
-        # majority for a moment, and the leader closes its clients then
+        # the leader catches a second voter up before it votes, and refuses
+        # one that does not answer (NEWCONFIGNOQUORUM)
         wait_for(lambda: peer_listening(peer2), "the joining server's peer port")
         run(CORRALCTL, "-s", new.hosts, "--auth", f"super:{SUPER_PASSWORD}", "members", "add",
             "2", f"127.0.0.1:{peer2}", f"127.0.0.1:{port2}")

@@ -433,6 +433,88 @@ def test_a_server_added_with_corralctl_members_add_joins_catches_up_and_counts_i
     check_joined_server_takes_part(ens, kazoo, s4, out.rstrip("\n").encode())
 
 
+def joining_server(ens, sid):
+    """Server sid as add_server makes it, but not started."""
+    client, peer = free_ports(2)
+    s = Server(sid, ens.workdir, client, peer)
+    s.config = ens.config_for(sid, {"client": {"listen": [s.hosts]},
+                                    "ensemble": {"peer_listen": s.peer}})
+    ens.servers[sid] = s
+    return s
+
+
+def test_a_second_voter_that_is_not_up_is_refused_with_newconfignoquorum_and_the_leader_leads_on(
+        ensemble, kazoo):
+    """A one-voter ensemble adding a voter: the new members' quorum needs
+    it, so it is caught up with the log before it votes. Not up, it cannot
+    be: the reconfig fails with NEWCONFIGNOQUORUM, as ZooKeeper's does, and
+    the leader keeps its majority, its clients and the members. (Appended
+    at once, the change cost the leader its majority, and the new server,
+    never sent the entry, could not vote: the ensemble stood still.) Up, it
+    is added, and both commit."""
+    ens = ensemble(n=1)
+    s1 = ens.servers[1]
+    zk = kazoo(s1.hosts)
+    s2 = joining_server(ens, 2)
+    # raft gives up on a catch-up round that takes 5 s: corralctl waits longer
+    rc, out, err = ctl("-s", s1.hosts, *AUTH, "--timeout", "30000", "members", "add", "2",
+                       s2.peer, s2.hosts)
+    assert rc == 1 and "NEWCONFIGNOQUORUM" in err, (rc, out, err)
+    assert s1.mntr()["zk_server_state"] == "leader"
+    assert "stopped leading" not in s1.log()
+    zk.create("/still-leading", b"one voter")
+    lines, _ = config_lines(config_of(ens, kazoo, 1))
+    assert lines == [s1.spec()]
+    s2.start()
+    s2.wait_listening()
+    rc, out, err = ctl("-s", s1.hosts, *AUTH, "members", "add", "2", s2.peer, s2.hosts)
+    assert (rc, err) == (0, ""), out
+    lines, _ = config_lines(out.rstrip("\n").encode())
+    assert lines == [s1.spec(), s2.spec()]
+    ens.wait_leader()
+    zk.create("/two-voters", b"committed by both")
+    for sid in (1, 2):
+        assert config_of(ens, kazoo, sid) == out.rstrip("\n").encode(), f"server {sid}"
+        z = kazoo(ens.servers[sid].hosts)
+        z.sync("/")
+        assert z.get("/two-voters")[0] == b"committed by both", f"server {sid}"
+
+
+def test_members_remove_whose_answer_is_lost_reads_the_change_back(ensemble, kazoo):
+    """With one follower stopped, the leader removes the other: the new
+    members (the leader and the stopped one) need the stopped one for their
+    quorum, so the leader loses its majority before the change commits and
+    closes its clients, corralctl's with the answer unsent. corralctl says
+    so and reads the members back until the change shows; the follower
+    back, the change commits, and corralctl prints it and exits 0, as if
+    answered."""
+    ens = ensemble(n=3)
+    leader = ens.wait_leader()
+    stopped, gone = [i for i in (1, 2, 3) if i != leader]
+    lead = ens.servers[leader]
+    ens.servers[stopped].proc.send_signal(signal.SIGSTOP)
+    p = None
+    try:
+        env = {k: v for k, v in os.environ.items() if k != "CORRAL_SERVER"}
+        p = subprocess.Popen([CORRALCTL, "-s", lead.hosts, *AUTH, "--timeout", "60000",
+                              "members", "remove", str(gone)],
+                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
+        wait_for(lambda: "this server stopped leading" in lead.log(), SETTLE_S,
+                 what=f"server {leader} to lose its majority and close its clients")
+        assert p.poll() is None, p.communicate()
+        ens.servers[stopped].proc.send_signal(signal.SIGCONT)
+        out, err = p.communicate(timeout=90)
+    finally:
+        ens.servers[stopped].proc.send_signal(signal.SIGCONT)
+        if p and p.poll() is None:
+            p.kill()
+            p.communicate()
+    assert p.returncode == 0, (out, err)
+    assert "no answer to the change" in err and "reading the members back" in err, err
+    lines, _ = config_lines(out.rstrip("\n").encode())
+    assert lines == [ens.servers[i].spec() for i in sorted((leader, stopped))], out
+
+
 def test_a_server_added_with_kazoo_reconfig_joins_catches_up_and_counts_in_the_quorum(
         ensemble, kazoo):
     ens = ensemble()
@@ -441,6 +523,27 @@ def test_a_server_added_with_kazoo_reconfig_joins_catches_up_and_counts_in_the_q
     zk = kazoo(ens.servers[1].hosts, auth=True)
     data, stat = zk.reconfig(joining=s4.spec(), leaving=None, new_members=None)
     check_joined_server_takes_part(ens, kazoo, s4, data)
+
+
+def test_kazoo_reconfig_through_a_follower_adding_two_voters_not_up_fails_with_newconfignoquorum(
+        ensemble, kazoo):
+    """Two voters adding two more: the four need one of the new ones for
+    their quorum, so both are caught up first; not up, they cannot be, and
+    the follower that took the reconfig answers NEWCONFIGNOQUORUM (the
+    leader's refusal, through the log). The members stay the two, and
+    writes go on."""
+    ens = ensemble(n=2)
+    leader = ens.wait_leader()
+    follower = 3 - leader
+    zk = kazoo(ens.servers[follower].hosts, auth=True)
+    joining = [joining_server(ens, sid) for sid in (3, 4)]
+    with pytest.raises(kx.NewConfigNoQuorumError):
+        zk.reconfig(joining=",".join(s.spec() for s in joining), leaving=None,
+                    new_members=None)
+    lines, _ = config_lines(config_of(ens, kazoo, follower))
+    assert lines == [ens.servers[1].spec(), ens.servers[2].spec()]
+    zk.create("/after-refusal", b"two voters")
+    assert ens.agreed_leader() == leader
 
 
 def test_members_remove_of_a_follower_takes_it_out_of_the_configuration_and_writes_go_on(
