@@ -25,7 +25,9 @@
  * ensemble would stand still. So they join as spares first (not members:
  * /zookeeper/config does not list them), are caught up with the log, and
  * only then become voters; one that does not answer ends the reconfig with
- * ZooKeeper's NEWCONFIGNOQUORUM, nothing changed for the members. */
+ * ZooKeeper's NEWCONFIGNOQUORUM, nothing changed for the members. (Should
+ * leadership change meanwhile, a spare stays in raft's configuration,
+ * unlisted and sent nothing; adding the server again goes on from there.) */
 enum pending_stage {
 	PENDING_COMMIT,		/* the change's entry is on its way: answered once committed */
 	PENDING_SPARES,		/* the new voters, as spares, are on their way */
