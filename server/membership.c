@@ -370,7 +370,7 @@ void membership_committed(struct membership *m)
 		p->stage = PENDING_CATCH_UP;
 		p->catching = false;
 		int r = staged_step(m, p);
-		if (r < 0 && r != -EAGAIN)
+		if (r < 0 && r != -EAGAIN && r != -EBUSY)
 			answer(m, p, ZAPIERROR);
 	}
 }
