@@ -80,7 +80,7 @@ static void usage(FILE *out)
 		"Usage: corrald [OPTIONS]\n"
 		"       corrald dump [--at-zxid Z] SOURCE...\n"
 		"       corrald restore [-c FILE] [--to-zxid Z | --to-time T] SOURCE... DATA_DIR\n"
-		"       corrald import-zookeeper [-c FILE] [--log-dir DIR] [--follow IP:PORT] [--accept-torn-tail] ZK_DATA_DIR DATA_DIR\n"
+		"       corrald import-zookeeper [-c FILE] [--log-dir DIR] [--follow IP:PORT] [--accept-torn-tail] [--accept-digest-mismatch] ZK_DATA_DIR DATA_DIR\n"
 		"       corrald export-zookeeper SOURCE... ZK_DATA_DIR\n"
 		"A ZooKeeper-compatible coordination service.\n\n"
 		"  -c, --config FILE      configuration file (default " CONFIG_DEFAULT_PATH ";\n"

@@ -37,7 +37,7 @@
 static void import_usage(FILE *out)
 {
 	fprintf(out, "Usage: corrald import-zookeeper [-c CONFIG] [--log-dir DIR] [--follow IP:PORT]\n"
-		"       [--accept-torn-tail] ZK_DATA_DIR DATA_DIR\n"
+		"       [--accept-torn-tail] [--accept-digest-mismatch] ZK_DATA_DIR DATA_DIR\n"
 		"Makes DATA_DIR (new, or empty) a corral data directory holding Apache\n"
 		"ZooKeeper's state, read from ZK_DATA_DIR (ZooKeeper's dataDir, or its\n"
 		"version-2/ directory; ZooKeeper 3.4 to 3.9, stopped, or followed): the\n"
@@ -53,13 +53,18 @@ static void import_usage(FILE *out)
 		"                        until it stops answering there; then apply its last\n"
 		"                        txns and become corrald serving DATA_DIR on IP:PORT\n"
 		"  --accept-torn-tail    a record cut short at the end of the last log (never\n"
-		"                        acknowledged by ZooKeeper) ends the import there\n");
+		"                        acknowledged by ZooKeeper) ends the import there\n"
+		"  --accept-digest-mismatch  a tree whose digest differs from the last one\n"
+		"                        ZooKeeper logged is written all the same, with a\n"
+		"                        warning, to see what differs (corrald dump); without\n"
+		"                        it such an import fails and writes nothing\n");
 }
 
 static int import_usage_error(void)
 {
 	fprintf(stderr, "Usage: corrald import-zookeeper [-c CONFIG] [--log-dir DIR] "
-		"[--follow IP:PORT] [--accept-torn-tail] ZK_DATA_DIR DATA_DIR\nTry 'corrald import-zookeeper --help' for more.\n");
+		"[--follow IP:PORT] [--accept-torn-tail] [--accept-digest-mismatch] ZK_DATA_DIR "
+		"DATA_DIR\nTry 'corrald import-zookeeper --help' for more.\n");
 	return EXIT_TOOL_USAGE;
 }
 
@@ -187,6 +192,7 @@ static int parse_import(int argc, char **argv, const char **ret_config,
 	static const struct option options[] = {
 		{ "config", required_argument, NULL, 'c' },
 		{ "accept-torn-tail", no_argument, NULL, 't' },
+		{ "accept-digest-mismatch", no_argument, NULL, 'D' },
 		{ "log-dir", required_argument, NULL, 'L' },
 		{ "follow", required_argument, NULL, 'f' },
 		{ "help", no_argument, NULL, 'h' },
@@ -199,6 +205,8 @@ static int parse_import(int argc, char **argv, const char **ret_config,
 			*ret_config = optarg;
 		} else if (o == 't') {
 			opt->accept_torn_tail = true;
+		} else if (o == 'D') {
+			opt->accept_digest_mismatch = true;
 		} else if (o == 'L') {
 			opt->log_dir = optarg;
 		} else if (o == 'f') {
@@ -234,6 +242,12 @@ static void print_imported(const char *data_dir, const struct zookeeper_import *
 	       res->snapshot_zxid, res->txns_applied, res->log_files, res->last_zxid,
 	       s->st.tree.nodes.count, s->st.sessions.by_id.count, data_dir, seconds,
 	       res->digest_checked ? "; the tree's digest equals ZooKeeper's" : "");
+	if (res->digest_mismatch)
+		fprintf(stderr, "corrald import-zookeeper: warning: the imported tree's digest (%"
+			PRIx64 ") differs from ZooKeeper's at zxid 0x%" PRIx64 " (%" PRIx64 "): "
+			"imported all the same (--accept-digest-mismatch), but it is not ZooKeeper's "
+			"tree; compare `corrald dump %s` with ZooKeeper's\n", res->digest_tree,
+			res->digest_zxid, res->digest_zookeeper, data_dir);
 	if (res->log_files == 0)
 		fprintf(stderr, "corrald import-zookeeper: warning: no log file was read: only the "
 			"snapshot's state was imported. If ZooKeeper keeps its logs apart "

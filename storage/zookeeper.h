@@ -33,6 +33,10 @@ struct zookeeper_import {
 	unsigned snapshots_skipped;	/* newer snapshots that did not check out */
 	unsigned orphan_ephemerals;	/* ephemerals of a session ZooKeeper no longer had */
 	bool digest_checked;		/* the tree's digest equals ZooKeeper's last one */
+	/* It differs, and the options accepted that: ZooKeeper's digest and
+	 * zxid, and the tree's. */
+	bool digest_mismatch;
+	uint64_t digest_zxid, digest_zookeeper, digest_tree;
 };
 
 /* The timeout an imported session gets when ZooKeeper's files name none
@@ -48,6 +52,10 @@ struct zookeeper_import_options {
 	 * stopped while writing it, before it acknowledged it) ends the import
 	 * there instead of failing it. */
 	bool accept_torn_tail;
+	/* A tree whose digest differs from the last one ZooKeeper logged is
+	 * imported all the same (ret->digest_mismatch says so), for a look at
+	 * what differs; without it, the import fails and writes nothing. */
+	bool accept_digest_mismatch;
 	/* Following a ZooKeeper that still runs: after the import, the txns
 	 * it goes on appending to its logs are read and applied every 100 ms
 	 * for as long as this says so (it is told where the import is); once

@@ -539,7 +539,8 @@ static void files_dir(const char *zk_dir, char *ret, size_t size)
 		snprintf(ret, size, "%s", zk_dir);
 }
 
-static int finish(struct state *st, struct zk_apply *a, char *why, size_t why_size)
+static int finish(struct state *st, struct zk_apply *a, bool accept_mismatch, char *why,
+		  size_t why_size)
 {
 	settle_placeholders(st, a->res);
 	tree_digest_recompute(&st->tree);
@@ -548,6 +549,13 @@ static int finish(struct state *st, struct zk_apply *a, char *why, size_t why_si
 	st->last_zxid = (int64_t)a->res->last_zxid;
 	state_note_digest(st);
 	if (a->digest_zxid && a->digest_version == TREE_DIGEST_VERSION) {
+		if (a->digest != st->tree.digest && accept_mismatch) {
+			a->res->digest_mismatch = true;
+			a->res->digest_zxid = (uint64_t)a->digest_zxid;
+			a->res->digest_zookeeper = a->digest;
+			a->res->digest_tree = st->tree.digest;
+			return 0;
+		}
 		if (a->digest != st->tree.digest) {
 			snprintf(why, why_size, "the imported tree's digest (%" PRIx64 ") differs from "
 				 "ZooKeeper's at zxid 0x%" PRIx64 " (%" PRIx64 "): the import does not "
@@ -608,7 +616,7 @@ int zookeeper_import(const char *zk_dir, const struct zookeeper_import_options *
 		if (err == 0 && opt->keep_following)
 			err = follow(log_dir, opt, &a);
 		if (err == 0)
-			err = finish(st, &a, why, why_size);
+			err = finish(st, &a, opt->accept_digest_mismatch, why, why_size);
 		if (err == -ENOMEM)
 			snprintf(why, why_size, "out of memory");
 		if (err < 0)

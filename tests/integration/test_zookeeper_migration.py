@@ -22,6 +22,7 @@ import os
 import shutil
 import struct
 import subprocess
+import zlib
 
 import pytest
 from kazoo.client import KazooClient
@@ -45,12 +46,55 @@ TREE = 100000
 OWN = ("/zookeeper/config",)
 
 
-def import_zookeeper(zk_dir, data_dir, *extra, check=True):
+def import_zookeeper(zk_dir, data_dir, *extra, check=True, want=None):
+    """corrald import-zookeeper. When it fails on the tree's digest and
+    ZooKeeper's dump (want) is given, the failure names the nodes that
+    differ: the import is made again with --accept-digest-mismatch and its
+    `corrald dump` compared with want."""
     p = subprocess.run([CORRALD, "import-zookeeper", *extra, zk_dir, data_dir],
                        capture_output=True, text=True, timeout=300, env=harness.clean_env())
+    if check and p.returncode != 0 and want is not None and "differs from ZooKeeper's" in p.stderr:
+        seen = data_dir + ".mismatch"
+        subprocess.run([CORRALD, "import-zookeeper", "--accept-digest-mismatch", *extra, zk_dir,
+                        seen], capture_output=True, timeout=300, env=harness.clean_env())
+        assert False, f"import failed {p.returncode}:\n{p.stdout}\n{p.stderr}\n" \
+                      f"nodes that differ from ZooKeeper's: {dump_differences(seen, want)}"
     if check:
         assert p.returncode == 0, f"import failed {p.returncode}:\n{p.stdout}\n{p.stderr}"
     return p
+
+
+def corral_dump(data_dir):
+    """{path: (stat, data line)} of `corrald dump` of a data directory."""
+    out = subprocess.run([CORRALD, "dump", data_dir], capture_output=True, text=True,
+                         timeout=300, env=harness.clean_env()).stdout
+    nodes, path = {}, None
+    for line in out.splitlines():
+        if line.startswith("/"):
+            path = line
+            nodes[path] = [{}, None]
+        elif line.startswith("  stat: ") and path:
+            nodes[path][0] = {k: int(v, 0) for k, v in
+                              (f.split("=") for f in line[len("  stat: "):].split())}
+        elif line.startswith("  data: ") and path:
+            nodes[path][1] = line[len("  data: "):]
+    return nodes
+
+
+def dump_differences(data_dir, want, limit=5):
+    """The first nodes whose presence or Stat differ between ZooKeeper's
+    dump (want) and the tree imported into data_dir."""
+    got = corral_dump(data_dir)
+    mine = {p for p in got if not p.startswith("/zookeeper/")}
+    theirs = {p for p in want if not p.startswith("/zookeeper/")}
+    out = [f"missing {p}" for p in sorted(theirs - mine)[:limit]]
+    out += [f"extra {p} {got[p]}" for p in sorted(mine - theirs)[:limit]]
+    for p in sorted(theirs & mine):
+        stat = want[p][1] or {}
+        diff = {k: (v, got[p][0].get(k)) for k, v in stat.items() if got[p][0].get(k) != v}
+        if diff and len(out) < 3 * limit:
+            out.append(f"{p}: (ZooKeeper's, imported) {diff}")
+    return out or "none by Stat (the data, then)"
 
 
 def super_client(hosts):
@@ -236,7 +280,7 @@ def assert_session_resumes(port, sid, passwd, path):
 def check_import(tmp, zk_dir, want, sessions):
     data_dir = os.path.join(str(tmp), "imported")
     os.mkdir(data_dir, 0o700)   # an empty one, as tmpfiles.d makes it, keeps its mode
-    p = import_zookeeper(zk_dir, data_dir)
+    p = import_zookeeper(zk_dir, data_dir, want=want)
     assert os.stat(data_dir).st_mode & 0o777 == 0o700
     assert "the tree's digest equals ZooKeeper's" in p.stdout, p.stdout
     srv = corral_on(tmp, data_dir)
@@ -326,7 +370,8 @@ def log_records(path):
 
 def damaged_copy(tmp, zk_dir, name):
     copy = os.path.join(str(tmp), name)
-    shutil.copytree(zk_dir, copy)
+    # sparse: ZooKeeper's logs are 64 MB each, mostly holes
+    subprocess.run(["cp", "-a", "--sparse=always", zk_dir, copy], check=True)
     files = os.path.join(copy, "version-2")
     logs = sorted(glob.glob(os.path.join(files, "log.*")), key=lambda p: int(p.rsplit(".", 1)[1], 16))
     snaps = sorted(glob.glob(os.path.join(files, "snapshot.*")),
@@ -383,26 +428,75 @@ def test_import_refuses_a_newer_snapshot_format(zookeeper_plain, tmp_path):
 def test_import_skips_a_damaged_snapshot(zookeeper_plain, tmp_path):
     """As ZooKeeper does: the snapshot before it, and the logs from there;
     the tree's digest still equals the one ZooKeeper logged last."""
-    _, zk_dir, _, _ = zookeeper_plain
+    _, zk_dir, want, _ = zookeeper_plain
     copy, _, snaps = damaged_copy(tmp_path, zk_dir, "snapshot")
     with open(snaps[-1], "r+b") as f:
         f.truncate(os.path.getsize(snaps[-1]) // 2)
-    p = import_zookeeper(copy, os.path.join(str(tmp_path), "older"))
+    p = import_zookeeper(copy, os.path.join(str(tmp_path), "older"), want=want)
     assert f"skipping a damaged snapshot: {snaps[-1]}: offset" in p.stderr, p.stderr
     assert "1 newer snapshot was damaged and skipped" in p.stdout, p.stdout
     assert "the tree's digest equals ZooKeeper's" in p.stdout, p.stdout
 
 
+def tamper_snapshot(snap, path, old, new):
+    """Changes path's data in a plain snapshot from old to new (as long) and
+    seals it again (SnapStream's Adler-32 of all before each seal): a sound
+    file whose tree is not the one ZooKeeper logged."""
+    b = bytearray(open(snap, "rb").read())
+    enc = lambda s: struct.pack(">i", len(s)) + s
+    at = b.find(enc(path.encode()) + enc(old))
+    assert at > 0 and len(old) == len(new)
+    at += 4 + len(path) + 4
+    b[at:at + len(new)] = new
+    seal = struct.pack(">i", 1) + b"/"
+    # the end: the nodes' end mark, a seal, the digest (zxid, version,
+    # digest), a seal
+    second = len(b) - 13
+    first = second - 20 - 13
+    assert b[second + 8:] == seal and b[first + 8:first + 13] == seal
+    b[first:first + 8] = struct.pack(">q", zlib.adler32(bytes(b[:first])))
+    b[second:second + 8] = struct.pack(">q", zlib.adler32(bytes(b[:second])))
+    open(snap, "wb").write(bytes(b))
+
+
+def test_a_tree_whose_digest_differs_is_refused_or_with_the_option_written_with_a_warning(
+        zookeeper_plain, tmp_path):
+    """A snapshot that checks out but holds another tree than the one
+    ZooKeeper logged (one node's data changed): the import refuses it and
+    writes nothing; with --accept-digest-mismatch it writes it, warning,
+    and `corrald dump` shows the node as the snapshot had it."""
+    _, zk_dir, want, _ = zookeeper_plain
+    copy, _, snaps = damaged_copy(tmp_path, zk_dir, "tampered")
+    assert want["/app/g101/n101"][0] == b"v101"   # written once, early: in every snapshot
+    tamper_snapshot(snaps[-1], "/app/g101/n101", b"v101", b"V101")
+    refused = os.path.join(str(tmp_path), "refused")
+    p = import_zookeeper(copy, refused, check=False)
+    assert p.returncode == 1 and "the imported tree's digest" in p.stderr and \
+        "differs from ZooKeeper's" in p.stderr and "nothing was written" in p.stderr, p.stderr
+    assert not os.path.exists(refused)
+    seen = os.path.join(str(tmp_path), "seen")
+    p = import_zookeeper(copy, seen, "--accept-digest-mismatch")
+    assert "warning: the imported tree's digest" in p.stderr and \
+        "--accept-digest-mismatch" in p.stderr, p.stderr
+    assert "digest equals" not in p.stdout, p.stdout
+    got = corral_dump(seen)
+    assert got["/app/g101/n101"][1] == '"V101"', got["/app/g101/n101"]
+    assert dump_differences(seen, want) == "none by Stat (the data, then)"
+    # what a suite's import that fails on the digest reports
+    with pytest.raises(AssertionError, match=r"nodes that differ from ZooKeeper's: none by Stat"):
+        import_zookeeper(copy, os.path.join(str(tmp_path), "checked"), want=want)
+
+
 def test_import_reads_logs_kept_apart(zookeeper_plain, tmp_path):
     """ZooKeeper's dataLogDir: the logs in a directory of their own."""
-    _, zk_dir, _, _ = zookeeper_plain
+    _, zk_dir, want, _ = zookeeper_plain
     copy, logs, _ = damaged_copy(tmp_path, zk_dir, "snapshots")
     log_dir = os.path.join(str(tmp_path), "logs", "version-2")
     os.makedirs(log_dir)
     for log in logs:
         shutil.move(log, log_dir)
     p = import_zookeeper(copy, os.path.join(str(tmp_path), "apart"),
-                         "--log-dir", os.path.dirname(log_dir))
+                         "--log-dir", os.path.dirname(log_dir), want=want)
     assert f"from {len(logs)} log files" in p.stdout or "log files" in p.stdout, p.stdout
     assert "the tree's digest equals ZooKeeper's" in p.stdout, p.stdout
     # Without it, only the snapshot: the import says so.
