@@ -206,9 +206,8 @@ static int node_read(struct request_path *p, struct conn *c, int32_t op, const s
 	if (pw->watch && (n || op == ZK_OP_EXISTS)) {
 		enum watch_kind kind = op == ZK_OP_GET_CHILDREN || op == ZK_OP_GET_CHILDREN2
 			? WATCH_CHILD : (n ? WATCH_DATA : WATCH_EXIST);
-		/* the node's path is the request's ("/" for the root's "") */
-		bool root = pw->path_len == 0;
-		int err = add_watch(p, c, root ? "/" : pw->path, root ? 1 : (size_t)pw->path_len, kind);
+		int err = add_watch(p, c, n ? n->path : pw->path,
+					    n ? n->path_len : (size_t)pw->path_len, kind);
 		if (err < 0)
 			return err;
 	}
@@ -221,9 +220,7 @@ static int node_read(struct request_path *p, struct conn *c, int32_t op, const s
  * the path, what it returned, and 68 bytes for the rest. */
 #define READ_OVERHEAD_BYTES 68
 
-/* n's part of the reply; pw asked for it. */
-static void node_read_body(struct request_path *p, struct conn *c, int32_t op,
-			   const struct path_watch_request *pw, const struct znode *n)
+static void node_read_body(struct request_path *p, struct conn *c, int32_t op, const struct znode *n)
 {
 	struct zk_stat st;
 	int64_t read_bytes = 0;
@@ -233,18 +230,20 @@ static void node_read_body(struct request_path *p, struct conn *c, int32_t op,
 	}
 	if (op == ZK_OP_GET_CHILDREN || op == ZK_OP_GET_CHILDREN2) {
 		/* The hot part of a wide getChildren: size the vector<ustring>
-		 * first, then copy the names in one pass with no further checks. */
+		 * first, then copy the names in one pass with no further checks.
+		 * A child's name starts right after its parent's path and '/'. */
+		uint32_t name_off = n->path_len == 1 ? 1 : n->path_len + 1;
 		size_t total = 4;
-		for (const struct znode *ch = znode_first_child(n); ch; ch = znode_next_sibling(ch))
-			total += 4 + ch->name_len;
+		for (const struct znode *ch = znode_first_child(n); ch; ch = ch->next_sibling)
+			total += 4 + (ch->path_len - name_off);
 		read_bytes = (int64_t)(total - 4 - 4 * (size_t)znode_num_children(n));
 		uint8_t *w = jute_buf_extend(&c->obuf, total);
 		if (w) {
 			w = jute_put_int(w, znode_num_children(n));
-			for (const struct znode *ch = znode_first_child(n); ch; ch = znode_next_sibling(ch)) {
-				uint32_t len = ch->name_len;
+			for (const struct znode *ch = znode_first_child(n); ch; ch = ch->next_sibling) {
+				uint32_t len = ch->path_len - name_off;
 				w = jute_put_int(w, (int32_t)len);
-				memcpy(w, ch->name, len);
+				memcpy(w, ch->path + name_off, len);
 				w += len;
 			}
 		}
@@ -253,8 +252,8 @@ static void node_read_body(struct request_path *p, struct conn *c, int32_t op,
 		znode_stat(n, &st);
 		stat_encode(&c->obuf, &st);
 	}
-	namespace_stats_add(&p->clients->reads, pw->path, (size_t)pw->path_len,
-			    (int64_t)pw->path_len + read_bytes + READ_OVERHEAD_BYTES);
+	namespace_stats_add(&p->clients->reads, n->path, n->path_len,
+			    (int64_t)n->path_len + read_bytes + READ_OVERHEAD_BYTES);
 }
 
 static uint64_t count_descendants(const struct znode *n)
@@ -269,8 +268,8 @@ static uint64_t count_descendants(const struct znode *n)
 			continue;
 		}
 		while (cur && cur != n && !cur->next_sibling)
-			cur = znode_parent(cur);
-		cur = (cur && cur != n) ? znode_next_sibling(cur) : NULL;
+			cur = cur->parent;
+		cur = (cur && cur != n) ? cur->next_sibling : NULL;
 	}
 	return count;
 }
@@ -309,7 +308,7 @@ static int multi_read(struct request_path *p, struct conn *c, int32_t xid, int32
 		if (err)
 			jute_write_int(&c->obuf, err);
 		else
-			node_read_body(p, c, type, &pw, n);
+			node_read_body(p, c, type, n);
 	}
 	jute_write_int(&c->obuf, -1);
 	jute_write_bool(&c->obuf, true);
@@ -335,11 +334,9 @@ static int get_ephemerals(struct request_path *p, struct conn *c, int32_t xid, i
 	jute_write_int(&c->obuf, 0);
 	for (struct znode *n = c->session ? session_first_ephemeral(c->session) : NULL; n;
 	     n = session_next_ephemeral(c->session, n)) {
-		size_t len;
-		const char *path = tree_path(&p->state->tree, n, &len);
-		if (!all && (len < (size_t)plen || memcmp(path, prefix, (size_t)plen) != 0))
+		if (!all && (n->path_len < (uint32_t)plen || memcmp(n->path, prefix, (size_t)plen) != 0))
 			continue;
-		jute_write_string(&c->obuf, path, (int32_t)len);
+		jute_write_string(&c->obuf, n->path, (int32_t)n->path_len);
 		count++;
 	}
 	jute_patch_int(&c->obuf, count_at, count);
@@ -378,7 +375,7 @@ static int read_node(struct request_path *p, struct conn *c, int32_t xid, int32_
 		return 0;
 	}
 	size_t start = reply_begin(c, xid, p->state->last_zxid, ZOK);
-	node_read_body(p, c, op, &pw, n);
+	node_read_body(p, c, op, n);
 	reply_end(c, start);
 	return 0;
 }
