@@ -101,14 +101,14 @@ static void print_acl(FILE *out, const struct acl_list *acl)
 	fputc('\n', out);
 }
 
-static void print_node(FILE *out, const struct znode *n)
+static void print_node(FILE *out, const char *path, const struct znode *n)
 {
 	struct zk_stat st;
 	znode_stat(n, &st);
 	fprintf(out, "%s\n  stat: czxid=0x%" PRIx64 " mzxid=0x%" PRIx64 " pzxid=0x%" PRIx64
 		" ctime=%" PRId64 " mtime=%" PRId64 " version=%d cversion=%d aversion=%d"
 		" ephemeralOwner=0x%" PRIx64 " dataLength=%d numChildren=%d\n",
-		n->path, (uint64_t)st.czxid, (uint64_t)st.mzxid, (uint64_t)st.pzxid, st.ctime,
+		path, (uint64_t)st.czxid, (uint64_t)st.mzxid, (uint64_t)st.pzxid, st.ctime,
 		st.mtime, st.version, st.cversion, st.aversion, (uint64_t)st.ephemeral_owner,
 		st.data_length, st.num_children);
 	print_acl(out, n->acl);
@@ -117,35 +117,50 @@ static void print_node(FILE *out, const struct znode *n)
 	fputc('\n', out);
 }
 
+/* A node and its path, built for sorting (a node keeps only its name). */
+struct dump_entry {
+	const char *path;
+	const struct znode *node;
+};
+
 static int node_cmp(const void *a, const void *b)
 {
-	const struct znode *x = *(const struct znode *const *)a, *y = *(const struct znode *const *)b;
-	return strcmp(x->path, y->path);
+	return strcmp(((const struct dump_entry *)a)->path, ((const struct dump_entry *)b)->path);
 }
 
 /* Every node, sorted by path (bytewise). */
 static int dump_tree(FILE *out, const struct offline_state *s)
 {
 	const struct tree *tree = &s->st.tree;
-	size_t n = 0, cap = tree->nodes.count;
-	const struct znode **all = calloc(cap ? cap : 1, sizeof(*all));
-	if (!all)
+	size_t n = 0, cap = tree->nodes.count, room = 0;
+	tree_for_each_node(tree, z)
+		room += znode_path_len(z) + 1;
+	struct dump_entry *all = calloc(cap ? cap : 1, sizeof(*all));
+	char *paths = malloc(room ? room : 1), *w = paths;
+	if (!all || !paths) {
+		free(all);
+		free(paths);
 		return -ENOMEM;
+	}
 	for (const struct znode *z = tree->root; z && n < cap;) {
-		all[n++] = z;
+		size_t len = znode_path_len(z);
+		znode_path_write(z, w, len);
+		all[n++] = (struct dump_entry){ .path = w, .node = z };
+		w += len + 1;
 		if (znode_first_child(z)) {
 			z = znode_first_child(z);
 			continue;
 		}
 		while (z && z != tree->root && !z->next_sibling)
-			z = z->parent;
-		z = (z && z != tree->root) ? z->next_sibling : NULL;
+			z = znode_parent(z);
+		z = (z && z != tree->root) ? znode_next_sibling(z) : NULL;
 	}
 	qsort(all, n, sizeof(*all), node_cmp);
 	fprintf(out, "# corral dump: zxid 0x%" PRIx64 ", %zu nodes\n", s->index, n);
 	for (size_t i = 0; i < n; i++)
-		print_node(out, all[i]);
+		print_node(out, all[i].path, all[i].node);
 	free(all);
+	free(paths);
 	return 0;
 }
 

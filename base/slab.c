@@ -100,75 +100,155 @@ static void partial_remove(struct slab **head, struct slab *s)
 	s->prev = s->next = NULL;
 }
 
-/* SLAB_BATCH_BYTES of fresh pages, aligned to their size, or NULL.
- * Straight from the kernel: posix_memalign would cost a page of its header
- * and a gap of about SLAB_BYTES a slab (measured: RSS 12% above calloc's).
- * Twice the size is mapped and the highest aligned part kept: mappings are
- * placed top-down, so the next batch lands just below this one and the
- * kernel merges them into one mapping. Huge pages are asked for, as the
- * shipped unit asks them for malloc's heap (glibc.malloc.hugetlb=1): a
- * snapshot's fork() then copies one page table entry per 2 MiB of nodes,
- * not 512. */
-static void *map_batch(void)
+struct slab_refs slab_refs;
+
+/* The process's one address range for slabs (slab.h: "References"), and
+ * the big chunks' table. */
+static struct {
+	size_t top;		/* bytes from the base carved into slabs */
+	size_t writable;	/* bytes from the base made writable (whole batches) */
+	uint32_t *free_slabs;	/* slabs given back, by number: reused first */
+	size_t free_count;
+	uint32_t big_count;	/* entries of slab_refs.big in use or free */
+	uint32_t big_capacity;
+	uint32_t big_free;	/* 1 + the first free entry's index; 0: none */
+} region;
+
+/* Reserves the range: address space only (no access, no commit charge),
+ * aligned to a batch so that each batch can be a huge page. The most it
+ * can get, down to SLAB_REGION_MIN_BYTES, where a process (or a limit on
+ * its address space) leaves less. The free slabs' numbers get an array
+ * reserved as big as the most there can be, its pages touched as used. */
+static bool region_reserve(void)
 {
-	size_t len = 2 * (size_t)SLAB_BATCH_BYTES;
-	char *m = mmap(NULL, len, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
-	if (m == MAP_FAILED)
-		return NULL;
-	uintptr_t end = (uintptr_t)m + len;
-	char *b = (char *)((end - SLAB_BATCH_BYTES) & ~(uintptr_t)(SLAB_BATCH_BYTES - 1));
-	/* Trimming fails only at the mapping limit; the batch is whole
-	 * either way (only unused address space stays reserved). */
-	if (b > m)
-		(void)munmap(m, (size_t)(b - m));
-	if (b + SLAB_BATCH_BYTES < m + len)
-		(void)munmap(b + SLAB_BATCH_BYTES, (size_t)(m + len - (b + SLAB_BATCH_BYTES)));
-	/* A kernel without transparent huge pages refuses: small pages then. */
-	(void)madvise(b, SLAB_BATCH_BYTES, MADV_HUGEPAGE);
-	return b;
+	for (size_t len = SLAB_REGION_BYTES; len >= SLAB_REGION_MIN_BYTES; len /= 2) {
+		size_t map_len = len + SLAB_BATCH_BYTES;
+		char *m = mmap(NULL, map_len, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+		if (m == MAP_FAILED)
+			continue;
+		uint32_t *free_slabs = mmap(NULL, len / SLAB_BYTES * sizeof(uint32_t), PROT_READ | PROT_WRITE,
+					    MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+		if (free_slabs == MAP_FAILED) {
+			(void)munmap(m, map_len);
+			continue;
+		}
+		char *b = (char *)(((uintptr_t)m + SLAB_BATCH_BYTES - 1) & ~(uintptr_t)(SLAB_BATCH_BYTES - 1));
+		if (b > m)
+			(void)munmap(m, (size_t)(b - m));
+		if (b + len < m + map_len)
+			(void)munmap(b + len, (size_t)(m + map_len - (b + len)));
+		slab_refs.base = b;
+		slab_refs.len = len;
+		region.free_slabs = free_slabs;
+		return true;
+	}
+	return false;
 }
 
-/* The next SLAB_BYTES of the current batch (a new one when it is used up),
- * or NULL. */
-static void *take_from_batch(struct slab_pool *p)
+/* SLAB_BYTES of zeroed memory from the range, aligned to their size, or
+ * NULL when the range is used up (or cannot be had). A slab given back
+ * first; else the next of the current batch, a batch made writable (and
+ * advised for huge pages, as the shipped unit asks them for malloc's heap:
+ * a snapshot's fork() then copies one page table entry per 2 MiB of
+ * nodes, not 512) when the last is used up. */
+static void *region_take_slab(void)
 {
-	if (!p->batch_left_bytes) {
-		p->batch_next = map_batch();
-		if (!p->batch_next)
+	if (region.free_count)
+		return slab_refs.base + (size_t)region.free_slabs[--region.free_count] * SLAB_BYTES;
+	if (!slab_refs.base && !region_reserve())
+		return NULL;
+	if (region.top == region.writable) {
+		if (slab_refs.len - region.writable < SLAB_BATCH_BYTES)
 			return NULL;
-		p->batch_left_bytes = SLAB_BATCH_BYTES;
+		char *b = slab_refs.base + region.writable;
+		if (mprotect(b, SLAB_BATCH_BYTES, PROT_READ | PROT_WRITE) != 0)
+			return NULL;
+		/* A kernel without transparent huge pages refuses: small pages then. */
+		(void)madvise(b, SLAB_BATCH_BYTES, MADV_HUGEPAGE);
+		region.writable += SLAB_BATCH_BYTES;
 	}
-	char *s = p->batch_next;
-	p->batch_next += SLAB_BYTES;
-	p->batch_left_bytes -= SLAB_BYTES;
+	char *s = slab_refs.base + region.top;
+	region.top += SLAB_BYTES;
 	return s;
 }
 
-static void unmap(void *start, size_t len)
+/* Gives a slab's pages back to the system (the address range stays the
+ * process's, zero-filled when it is taken again). */
+static void region_give_slab(void *s)
 {
-	/* Only the kernel's mapping limit (vm.max_map_count) refuses, when
-	 * the hole would split a mapping in two: the address range then
-	 * stays mapped, never used again, but its pages go back. */
-	if (munmap(start, len) != 0) {
-		ASSERT(errno == ENOMEM);
-		(void)madvise(start, len, MADV_DONTNEED);
-	}
+	(void)madvise(s, SLAB_BYTES, MADV_DONTNEED);
+	region.free_slabs[region.free_count++] = (uint32_t)(((char *)s - slab_refs.base) / SLAB_BYTES);
 }
 
-static void unmap_slab(struct slab_pool *p, struct slab *s)
+static void give_back_slab(struct slab_pool *p, struct slab *s)
 {
-	UNPOISON(s, SLAB_BYTES);
 	STOP_SCANNING(s, SLAB_BYTES);
-	unmap(s, SLAB_BYTES);
+	region_give_slab(s);
+	/* a chunk of a slab given back is caught as freed, as in any other */
+	POISON(s, SLAB_BYTES);
 	p->held_bytes -= SLAB_BYTES;
 }
 
-/* A slab with every chunk fresh; all but its header poisoned. */
-static struct slab *slab_new(struct slab_pool *p, size_t chunk_bytes)
+/* A big chunk: calloc'd, with its entry's index in slab_refs.big in the
+ * 8 bytes before it (for slab_ref()). */
+#define BIG_HEADER_BYTES 8
+
+static void *big_alloc(size_t size)
 {
-	struct slab *s = take_from_batch(p);
+	if (!region.big_free && region.big_count == region.big_capacity) {
+		uint64_t capacity = region.big_capacity ? (uint64_t)region.big_capacity * 2 : 64;
+		if (capacity > SLAB_REF_BIG_MAX)
+			return NULL;
+		void **big = realloc(slab_refs.big, (size_t)capacity * sizeof(*big));
+		if (!big)
+			return NULL;
+		slab_refs.big = big;
+		region.big_capacity = (uint32_t)capacity;
+	}
+	char *m = calloc(1, BIG_HEADER_BYTES + size);
+	if (!m)
+		return NULL;
+	uint32_t i;
+	if (region.big_free) {
+		i = region.big_free - 1;
+		region.big_free = (uint32_t)((uintptr_t)slab_refs.big[i] >> 1);
+	} else {
+		i = region.big_count++;
+	}
+	memcpy(m, &i, sizeof(i));
+	slab_refs.big[i] = m + BIG_HEADER_BYTES;
+	return m + BIG_HEADER_BYTES;
+}
+
+static void big_free(void *chunk)
+{
+	char *m = (char *)chunk - BIG_HEADER_BYTES;
+	uint32_t i;
+	memcpy(&i, m, sizeof(i));
+	ASSERT(i < region.big_count && !((uintptr_t)slab_refs.big[i] & 1));
+	/* a free entry holds the next free one's (1 + index), shifted, and 1 */
+	slab_refs.big[i] = (void *)(((uintptr_t)region.big_free << 1) | 1);
+	region.big_free = i + 1;
+	free(m);
+}
+
+uint32_t slab_big_ref(const void *chunk, const void *at)
+{
+	uint32_t i;
+	memcpy(&i, (const char *)chunk - BIG_HEADER_BYTES, sizeof(i));
+	ASSERT(i < region.big_count && !((uintptr_t)slab_refs.big[i] & 1));
+	ASSERT((const char *)at >= (const char *)chunk && (uintptr_t)at % SLAB_CHUNK_ALIGN == 0);
+	slab_refs.big[i] = (void *)at;
+	return SLAB_REF_BIG + i;
+}
+
+/* A slab with every chunk fresh; all but its header poisoned. */
+static struct slab *slab_new(size_t chunk_bytes)
+{
+	struct slab *s = region_take_slab();
 	if (!s)
 		return NULL;
+	UNPOISON(s, SLAB_BYTES);
 	SCAN_FOR_POINTERS(s, SLAB_BYTES);
 	*s = (struct slab){
 		.chunk_bytes = (uint32_t)chunk_bytes,
@@ -188,7 +268,7 @@ static struct slab *class_slab(struct slab_pool *p, size_t c)
 	if (s) {
 		p->classes[c].empty = NULL;
 	} else {
-		s = slab_new(p, (c + 1) * SLAB_CHUNK_ALIGN);
+		s = slab_new((c + 1) * SLAB_CHUNK_ALIGN);
 		if (!s)
 			return NULL;
 		p->held_bytes += SLAB_BYTES;
@@ -231,7 +311,7 @@ static void retire_slab(struct slab_pool *p, size_t c, struct slab *s)
 		p->classes[c].empty = s;
 		return;
 	}
-	unmap_slab(p, s);
+	give_back_slab(p, s);
 }
 
 static void free_chunk(struct slab_pool *p, char *chunk, size_t size)
@@ -269,7 +349,7 @@ void *slab_alloc(struct slab_pool *p, size_t size)
 	ASSERT(size > 0);
 	void *chunk;
 	if (size > SLAB_CHUNK_MAX) {
-		chunk = calloc(1, size);
+		chunk = big_alloc(size);
 		if (chunk)
 			p->held_bytes += size;
 	} else {
@@ -287,7 +367,7 @@ void slab_free(struct slab_pool *p, void *ptr, size_t size)
 	ASSERT(size > 0 && p->allocated_bytes >= size);
 	p->allocated_bytes -= size;
 	if (size > SLAB_CHUNK_MAX) {
-		free(ptr);
+		big_free(ptr);
 		p->held_bytes -= size;
 		return;
 	}
@@ -301,13 +381,9 @@ void slab_destroy(struct slab_pool *p)
 		ASSERT(!p->classes[c].partial);
 		struct slab *s = p->classes[c].empty;
 		if (s) {
-			unmap_slab(p, s);
+			give_back_slab(p, s);
 			p->classes[c].empty = NULL;
 		}
 	}
 	ASSERT(p->held_bytes == 0);
-	if (p->batch_left_bytes)
-		unmap(p->batch_next, p->batch_left_bytes);
-	p->batch_next = NULL;
-	p->batch_left_bytes = 0;
 }

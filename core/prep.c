@@ -577,9 +577,23 @@ int prep_close_session(struct prep *p, int64_t session_id, int64_t time_ms, stru
 	 * those whose create is still in flight. */
 	int r = 0;
 	struct session *s = session_lookup(&p->state->sessions, session_id);
-	for (struct znode *n = s ? session_first_ephemeral(s) : NULL; n && r == 0;
-	     n = session_next_ephemeral(s, n))
-		r = forget_ephemeral(p, &b, n->path, n->path_len);
+	/* The batch holds the paths it is given until finish() publishes it;
+	 * a node has only its name, so the ephemerals' paths are built into
+	 * one buffer that lives until then. */
+	size_t room = 0;
+	for (struct znode *n = s ? session_first_ephemeral(s) : NULL; n; n = session_next_ephemeral(s, n))
+		room += znode_path_len(n) + 1;
+	char *paths = room ? malloc(room) : NULL;
+	if (room && !paths)
+		r = -ENOMEM;
+	char *w = paths;
+	for (struct znode *n = s && paths ? session_first_ephemeral(s) : NULL; n && r == 0;
+	     n = session_next_ephemeral(s, n)) {
+		size_t len = znode_path_len(n);
+		znode_path_write(n, w, len);
+		r = forget_ephemeral(p, &b, w, len);
+		w += len + 1;
+	}
 	pending_for_each(&p->pending, pn) {
 		if (r == 0 && pn->view.exists && pn->view.owner == session_id)
 			r = forget_ephemeral(p, &b, pn->path, pn->path_len);
@@ -587,9 +601,12 @@ int prep_close_session(struct prep *p, int64_t session_id, int64_t time_ms, stru
 	if (r < 0) {
 		batch_free(&b);
 		txn_free(t);
+		free(paths);
 		return r;
 	}
-	return finish(p, t, &b, ret_txn);
+	r = finish(p, t, &b, ret_txn);
+	free(paths);
+	return r;
 }
 
 /* One op of a multi: decode its record and check it. Returns 0 (with

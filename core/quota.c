@@ -164,8 +164,8 @@ static struct znode *subtree_next(const struct znode *top, const struct znode *n
 	if (znode_first_child(n))
 		return znode_first_child(n);
 	while (n != top && !n->next_sibling)
-		n = n->parent;
-	return n == top ? NULL : n->next_sibling;
+		n = znode_parent(n);
+	return n == top ? NULL : znode_next_sibling(n);
 }
 
 static void subtree_counts(const struct znode *top, int64_t *count, int64_t *bytes)
@@ -180,9 +180,10 @@ static void subtree_counts(const struct znode *top, int64_t *count, int64_t *byt
  * (ZooKeeper's updateQuotaForPath). */
 static int recount(struct tree *t, struct znode *stats)
 {
-	const struct znode *dir = stats->parent;
-	const char *path = dir->path + QUOTA_ROOT_LEN;
-	size_t len = dir->path_len - QUOTA_ROOT_LEN;
+	size_t dir_len;
+	const char *dir = tree_path(t, znode_parent(stats), &dir_len);
+	const char *path = dir + QUOTA_ROOT_LEN;
+	size_t len = dir_len - QUOTA_ROOT_LEN;
 	int64_t count = 0, bytes = 0;
 	const struct znode *top = tree_lookup(t, path, len);
 	if (top)
@@ -190,38 +191,58 @@ static int recount(struct tree *t, struct znode *stats)
 	return write_stats(t, stats, count, bytes);
 }
 
-static bool is_quota_file(const struct znode *n, const char *name)
+/* A node named name in a directory under QUOTA_ROOT (its parent's path
+ * longer than QUOTA_ROOT's). */
+static bool is_quota_file(const struct tree *t, const struct znode *n, const char *name)
 {
-	return has_prefix(n->path, n->path_len, QUOTA_ROOT "/") &&
-	       n->parent->path_len > QUOTA_ROOT_LEN && strcmp(znode_name(n), name) == 0;
+	if (strcmp(znode_name(n), name) != 0)
+		return false;
+	size_t len;
+	const char *dir = tree_path(t, znode_parent(n), &len);
+	return len > QUOTA_ROOT_LEN && has_prefix(dir, len, QUOTA_ROOT "/");
+}
+
+/* add_to_stats() for n's path (a copy: the stats' change builds paths). */
+static int add_node_to_stats(struct tree *t, const struct znode *n, int64_t bytes_diff,
+			     int64_t count_diff)
+{
+	if (t->quota_count == 0)
+		return 0;	/* no quota: nothing to count, no path to build */
+	size_t len = znode_path_len(n);
+	char *path = malloc(len + 1);
+	if (!path)
+		return -ENOMEM;
+	znode_path_write(n, path, len);
+	int r = add_to_stats(t, path, len, bytes_diff, count_diff);
+	free(path);
+	return r;
 }
 
 int quota_node_added(struct tree *t, const struct znode *n)
 {
-	if (is_quota_file(n, QUOTA_LIMITS_NODE)) {
+	if (is_quota_file(t, n, QUOTA_LIMITS_NODE)) {
 		t->quota_count++;
 		return 0;
 	}
-	if (is_quota_file(n, QUOTA_STATS_NODE))
+	if (is_quota_file(t, n, QUOTA_STATS_NODE))
 		return recount(t, (struct znode *)n);
-	return add_to_stats(t, n->path, n->path_len, n->data_len > 0 ? n->data_len : 0, 1);
+	return add_node_to_stats(t, n, n->data_len > 0 ? n->data_len : 0, 1);
 }
 
 int quota_node_removing(struct tree *t, const struct znode *n)
 {
-	if (is_quota_file(n, QUOTA_LIMITS_NODE)) {
+	if (is_quota_file(t, n, QUOTA_LIMITS_NODE)) {
 		ASSERT(t->quota_count > 0);
 		t->quota_count--;
 		return 0;
 	}
-	return add_to_stats(t, n->path, n->path_len, -(int64_t)(n->data_len > 0 ? n->data_len : 0),
-			    -1);
+	return add_node_to_stats(t, n, -(int64_t)(n->data_len > 0 ? n->data_len : 0), -1);
 }
 
 int quota_data_changed(struct tree *t, const struct znode *n, int32_t old_len)
 {
 	int64_t diff = (int64_t)(n->data_len > 0 ? n->data_len : 0) - (old_len > 0 ? old_len : 0);
-	return diff ? add_to_stats(t, n->path, n->path_len, diff, 0) : 0;
+	return diff ? add_node_to_stats(t, n, diff, 0) : 0;
 }
 
 int quota_recompute(struct tree *t)
@@ -231,10 +252,10 @@ int quota_recompute(struct tree *t)
 	struct znode *top = tree_lookup(t, QUOTA_ROOT, QUOTA_ROOT_LEN);
 	t->quota_count = 0;
 	for (struct znode *n = top; n; n = subtree_next(top, n))
-		if (is_quota_file(n, QUOTA_LIMITS_NODE))
+		if (is_quota_file(t, n, QUOTA_LIMITS_NODE))
 			t->quota_count++;
 	for (struct znode *n = top; n; n = subtree_next(top, n)) {
-		if (!is_quota_file(n, QUOTA_STATS_NODE))
+		if (!is_quota_file(t, n, QUOTA_STATS_NODE))
 			continue;
 		int r = recount(t, n);
 		if (r < 0)
@@ -295,17 +316,19 @@ static bool ends_with(const char *s, size_t len, const char *suffix)
 	return len >= n && memcmp(s + len - n, suffix, n) == 0;
 }
 
-static int collect_leaf(const struct znode *n, struct quota_namespace **ns, size_t *count,
-			size_t *cap)
+/* n, a leaf under top (QUOTA_ROOT): its namespace is the name of its
+ * ancestor (or itself) just below top. */
+static int collect_leaf(const struct znode *top, const struct znode *n,
+			struct quota_namespace **ns, size_t *count, size_t *cap)
 {
-	bool limits = ends_with(n->path, n->path_len, QUOTA_LIMITS_NODE);
-	if ((!limits && !ends_with(n->path, n->path_len, QUOTA_STATS_NODE)) || n->data_len < 0)
+	bool limits = ends_with(n->name, n->name_len, QUOTA_LIMITS_NODE);
+	if ((!limits && !ends_with(n->name, n->name_len, QUOTA_STATS_NODE)) || n->data_len < 0)
 		return 0;
-	const char *name;
-	size_t name_len = namespace_of(n->path + QUOTA_ROOT_LEN, n->path_len - QUOTA_ROOT_LEN,
-				       &name);
-	if (name_len == 0)
-		return 0;
+	const struct znode *below = n;
+	while (znode_parent(below) != top)
+		below = znode_parent(below);
+	const char *name = below->name;
+	size_t name_len = below->name_len;
 	struct quota_namespace *e = NULL;
 	for (size_t i = 0; i < *count && !e; i++)
 		if ((*ns)[i].name_len == name_len && memcmp((*ns)[i].name, name, name_len) == 0)
@@ -354,15 +377,15 @@ long quota_namespaces(const struct tree *t, struct quota_namespace **ret)
 			n = child;
 			continue;
 		}
-		if (n != top && collect_leaf(n, &ns, &count, &cap) < 0) {
+		if (n != top && collect_leaf(top, n, &ns, &count, &cap) < 0) {
 			free(ns);
 			return -ENOMEM;
 		}
 		while (n != top && !n->next_sibling)
-			n = n->parent;
+			n = znode_parent(n);
 		if (n == top)
 			break;
-		n = n->next_sibling;
+		n = znode_next_sibling(n);
 	}
 	*ret = ns;
 	return (long)count;

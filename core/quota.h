@@ -57,7 +57,7 @@ int32_t quota_check(const struct tree *t, const char *path, size_t len, int64_t 
  * hard limit where it sets one, else the soft); over those ending in
  * zookeeper_stats, the sum of its counts. */
 struct quota_namespace {
-	const char *name;	/* in a node's path: valid until the tree changes */
+	const char *name;	/* a node's name: valid until the tree changes */
 	size_t name_len;
 	bool has_limits, has_stats;
 	int64_t count_limit, bytes_limit;	/* with has_limits */

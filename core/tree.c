@@ -10,28 +10,114 @@
 #include "crc32.h"
 
 #define TREE_INITIAL_BUCKETS 1024
+#define PATH_ROOM_INITIAL 256
+
+struct tree_path_room {
+	size_t size;		/* bytes at buf: the longest path and its NUL */
+	char buf[];
+};
 
 static uint64_t path_hash(const struct tree *t, const char *path, size_t len)
 {
 	return hash_bytes(&t->key, path, len);
 }
 
-static uint64_t hash_of(const struct hash_table *nodes, const struct hash_node *hn)
+static bool is_root(const struct znode *n)
+{
+	return !n->parent;
+}
+
+size_t znode_path_len(const struct znode *n)
+{
+	if (is_root(n))
+		return 1;
+	size_t len = 0;
+	for (; !is_root(n); n = znode_parent(n))
+		len += 1 + n->name_len;
+	return len;
+}
+
+void znode_path_write(const struct znode *n, char *buf, size_t len)
+{
+	buf[len] = 0;
+	if (is_root(n)) {
+		buf[0] = '/';
+		return;
+	}
+	/* from the end: the node's name, its parent's before it, ... */
+	for (; !is_root(n); n = znode_parent(n)) {
+		ASSERT(len >= 1u + n->name_len);
+		len -= n->name_len;
+		memcpy(buf + len, n->name, n->name_len);
+		buf[--len] = '/';
+	}
+	ASSERT(len == 0);
+}
+
+const char *tree_path(const struct tree *t, const struct znode *n, size_t *len)
+{
+	size_t l = znode_path_len(n);
+	struct tree_path_room *room = t->path_room;
+	ASSERT(l < room->size);	/* tree_add made room for every node's path */
+	znode_path_write(n, room->buf, l);
+	if (len)
+		*len = l;
+	return room->buf;
+}
+
+bool znode_path_is(const struct znode *n, const char *path, size_t len)
+{
+	if (is_root(n))
+		return len == 1 && path[0] == '/';
+	for (; !is_root(n); n = znode_parent(n)) {
+		size_t name_len = n->name_len;
+		if (len < name_len + 1 || path[len - name_len - 1] != '/' ||
+		    memcmp(path + len - name_len, n->name, name_len) != 0)
+			return false;
+		len -= name_len + 1;
+	}
+	return len == 0;
+}
+
+/* Room in the tree's path room for a path of len bytes. 0 or -ENOMEM. */
+static int path_room_reserve(struct tree *t, size_t len)
+{
+	struct tree_path_room *room = t->path_room;
+	if (room && len < room->size)
+		return 0;
+	size_t size = room ? room->size : PATH_ROOM_INITIAL;
+	while (size <= len)
+		size *= 2;
+	room = realloc(room, sizeof(*room) + size);
+	if (!room)
+		return -ENOMEM;
+	room->size = size;
+	t->path_room = room;
+	return 0;
+}
+
+static uint64_t node_hash(const struct tree *t, const struct znode *n)
+{
+	size_t len;
+	const char *path = tree_path(t, n, &len);
+	return path_hash(t, path, len);
+}
+
+static uint64_t hash_of(const struct ref_table *nodes, uint32_t ref)
 {
 	const struct tree *t = container_of(nodes, struct tree, nodes);
-	const struct znode *n = container_of(hn, struct znode, hash_node);
-	return path_hash(t, n->path, n->path_len);
+	return node_hash(t, slab_deref(ref));
 }
 
 int tree_reserve(struct tree *t, size_t count)
 {
-	return hash_table_reserve(&t->nodes, count);
+	return ref_table_reserve(&t->nodes, count);
 }
 
-/* The fields before the path, on 64-bit machines: 6 pointers, 4 64-bit and
- * 4 32-bit fields and the slot's size, with no padding (README: "What a
- * znode costs"). */
-_Static_assert(sizeof(void *) != 8 || offsetof(struct znode, path) == 98,
+/* The fields before the name, on 64-bit machines: a pointer, 5
+ * references, 4 64-bit and 4 32-bit fields and the slot's size, with no
+ * padding (README: "What a znode costs"). */
+_Static_assert(sizeof(void *) != 8 || offsetof(struct znode, name) == 78,
 	       "a znode's fixed part grew");
 
 /* The slot: room for the data a node is made with, and for the address of
@@ -41,7 +127,7 @@ _Static_assert(sizeof(void *) != 8 || offsetof(struct znode, path) == 98,
 
 static uint8_t *data_slot(struct znode *n)
 {
-	return (uint8_t *)n->path + n->path_len + 1;
+	return (uint8_t *)n->name + n->name_len + 1;
 }
 
 static uint8_t *data_outside(struct znode *n)
@@ -58,17 +144,28 @@ static size_t prefix_bytes(int64_t owner)
 	return sizeof(int64_t) + (znode_owner_is_session(owner) ? sizeof(struct list_node) : 0);
 }
 
-/* The bytes of n's allocation: what precedes it, its fields, path, NUL
- * and data slot. */
-static size_t node_bytes(int64_t owner, size_t path_len, size_t slot)
+static struct znode *node_at(uint32_t ref)
 {
-	return prefix_bytes(owner) + offsetof(struct znode, path) + path_len + 1 + slot;
+	return slab_deref(ref);
+}
+
+/* n's reference: to the node, after what precedes it in its chunk. */
+static uint32_t node_ref(const struct znode *n)
+{
+	return slab_ref_at((const char *)n - prefix_bytes(znode_owner(n)), n);
+}
+
+/* The bytes of n's allocation: what precedes it, its fields, name, NUL
+ * and data slot. */
+static size_t node_bytes(int64_t owner, size_t name_len, size_t slot)
+{
+	return prefix_bytes(owner) + offsetof(struct znode, name) + name_len + 1 + slot;
 }
 
 /* One allocation from the tree's slabs (no malloc header): [the
- * ephemeral's session link] [owner] node, path, NUL, data slot. The data
+ * ephemeral's session link] [owner] node, name, NUL, data slot. The data
  * is the caller's to copy in. */
-static struct znode *node_new(struct tree *t, const char *path, size_t len, int32_t data_len,
+static struct znode *node_new(struct tree *t, const char *name, size_t len, int32_t data_len,
 			      int64_t owner)
 {
 	ASSERT(len < (1u << 31));
@@ -84,9 +181,9 @@ static struct znode *node_new(struct tree *t, const char *path, size_t len, int3
 		memcpy((char *)n - sizeof(owner), &owner, sizeof(owner));
 		n->owned = 1;
 	}
-	memcpy(n->path, path, len);
-	n->path[len] = 0;
-	n->path_len = (uint32_t)len & 0x7fffffffu;
+	memcpy(n->name, name, len);
+	n->name[len] = 0;
+	n->name_len = (uint32_t)len & 0x7fffffffu;
 	n->data_slot = (uint16_t)slot;
 	n->data_len = -1;
 	return n;
@@ -104,13 +201,13 @@ static uint64_t outside_bytes(int32_t len)
 static void node_free(struct tree *t, struct znode *n)
 {
 	int64_t owner = znode_owner(n);
-	slab_free(&t->slab, n->kids, sizeof(*n->kids));
+	slab_free(&t->slab, znode_kids(n), sizeof(struct znode_kids));
 	if (data_outside(n)) {
 		ASSERT(t->outside_bytes >= outside_bytes(n->data_len));
 		t->outside_bytes -= outside_bytes(n->data_len);
 		free(data_outside(n));
 	}
-	slab_free(&t->slab, (char *)n - prefix_bytes(owner), node_bytes(owner, n->path_len, n->data_slot));
+	slab_free(&t->slab, (char *)n - prefix_bytes(owner), node_bytes(owner, n->name_len, n->data_slot));
 }
 
 /* Stores data (data_len bytes, or -1 for null) in n's slot, or in a buffer
@@ -149,42 +246,45 @@ int tree_init(struct tree *t)
 	r = acl_table_init(&t->acls);
 	if (r < 0)
 		return r;
-	r = hash_table_init(&t->nodes, TREE_INITIAL_BUCKETS, hash_of);
-	t->root = r < 0 ? NULL : node_new(t, "/", 1, 0, 0);
+	r = ref_table_init(&t->nodes, TREE_INITIAL_BUCKETS, offsetof(struct znode, hash_next), hash_of);
+	if (r == 0)
+		r = path_room_reserve(t, 1);
+	t->root = r < 0 ? NULL : node_new(t, "", 0, 0, 0);
 	if (!t->root) {
 		tree_free(t);
 		return -ENOMEM;
 	}
 	t->root->data_len = 0;
 	t->root->acl = acl_ref(t->acls.open_acl);
-	hash_table_insert(&t->nodes, &t->root->hash_node, path_hash(t, "/", 1));
-	t->digest = znode_digest(t->root);
+	ref_table_insert(&t->nodes, node_ref(t->root), path_hash(t, "/", 1));
+	t->digest = tree_node_digest(t, t->root);
 	return 0;
 }
 
 void tree_free(struct tree *t)
 {
 	if (t->nodes.buckets) {
-		hash_table_for_each_safe(&t->nodes, hn, tmp) {
-			struct znode *n = container_of(hn, struct znode, hash_node);
+		ref_table_for_each_safe(&t->nodes, r, tmp) {
+			struct znode *n = slab_deref(r);
 			acl_unref(&t->acls, n->acl);
 			node_free(t, n);
 		}
 		ASSERT(t->outside_bytes == 0);
-		hash_table_free(&t->nodes);
+		ref_table_free(&t->nodes);
 	}
 	slab_destroy(&t->slab);
 	if (t->acls.lists.buckets)
 		acl_table_free(&t->acls);
+	free(t->path_room);
 	memset(t, 0, sizeof(*t));
 }
 
 struct znode *tree_lookup(const struct tree *t, const char *path, size_t len)
 {
-	for (struct hash_node *hn = hash_table_bucket(&t->nodes, path_hash(t, path, len)); hn;
-	     hn = hn->next) {
-		struct znode *n = container_of(hn, struct znode, hash_node);
-		if (n->path_len == len && memcmp(n->path, path, len) == 0)
+	for (uint32_t r = ref_table_bucket(&t->nodes, path_hash(t, path, len)); r;
+	     r = *ref_table_link(&t->nodes, r)) {
+		struct znode *n = slab_deref(r);
+		if (znode_path_is(n, path, len))
 			return n;
 	}
 	return NULL;
@@ -193,48 +293,51 @@ struct znode *tree_lookup(const struct tree *t, const char *path, size_t len)
 struct znode_kids *tree_kids(struct tree *t, struct znode *n)
 {
 	if (!n->kids) {
-		n->kids = slab_alloc(&t->slab, sizeof(*n->kids));
-		if (n->kids)
-			n->kids->pzxid = n->czxid;
+		struct znode_kids *k = slab_alloc(&t->slab, sizeof(*k));
+		if (!k)
+			return NULL;
+		k->pzxid = n->czxid;
+		n->kids = slab_ref(k);
 	}
-	return n->kids;
+	return znode_kids(n);
 }
 
 static void child_append(struct znode_kids *k, struct znode *parent, struct znode *child)
 {
-	struct znode *first = k->first;
-	ASSERT(!child->parent && (first != NULL) == (k->count > 0));
-	child->parent = parent;
-	child->next_sibling = NULL;
-	if (!first) {
-		k->first = child;
-		child->prev_sibling = child;
+	uint32_t ref = node_ref(child);
+	ASSERT(!child->parent && (k->first != 0) == (k->count > 0));
+	child->parent = node_ref(parent);
+	child->next_sibling = 0;
+	if (!k->first) {
+		k->first = ref;
+		child->prev_sibling = ref;
 	} else {
-		struct znode *last = first->prev_sibling;
-		last->next_sibling = child;
-		child->prev_sibling = last;
-		first->prev_sibling = child;
+		struct znode *first = node_at(k->first);
+		struct znode *last = node_at(first->prev_sibling);
+		last->next_sibling = ref;
+		child->prev_sibling = first->prev_sibling;
+		first->prev_sibling = ref;
 	}
 	k->count++;
 }
 
 static void child_unlink(struct znode_kids *k, struct znode *child)
 {
-	struct znode *first = k->first;
-	ASSERT(k->count > 0 && first);
+	ASSERT(k->count > 0 && k->first);
+	struct znode *first = node_at(k->first);
 	if (child == first) {
 		k->first = child->next_sibling;
 		if (k->first)
-			k->first->prev_sibling = child->prev_sibling;
+			node_at(k->first)->prev_sibling = child->prev_sibling;
 	} else {
-		child->prev_sibling->next_sibling = child->next_sibling;
+		node_at(child->prev_sibling)->next_sibling = child->next_sibling;
 		if (child->next_sibling)
-			child->next_sibling->prev_sibling = child->prev_sibling;
+			node_at(child->next_sibling)->prev_sibling = child->prev_sibling;
 		else
 			first->prev_sibling = child->prev_sibling;
 	}
 	k->count--;
-	child->parent = NULL;
+	child->parent = 0;
 }
 
 struct znode *tree_add(struct tree *t, struct znode *parent, const char *path, size_t len,
@@ -242,11 +345,17 @@ struct znode *tree_add(struct tree *t, struct znode *parent, const char *path, s
 		       int64_t zxid, int64_t time_ms)
 {
 	/* A node's parent is the node of its path's parent: one tree, no orphans. */
-	ASSERT(parent && len > parent->path_len && memcmp(path, parent->path, parent->path_len) == 0);
+	const char *name = memrchr(path, '/', len);
+	ASSERT(parent && name && name + 1 < path + len);
+	name++;
+	size_t dir_len = (size_t)(name - 1 - path);
+	ASSERT(dir_len ? znode_path_is(parent, path, dir_len) : is_root(parent));
+	if (path_room_reserve(t, len) < 0)
+		return NULL;
 	struct znode_kids *kids = tree_kids(t, parent);
 	if (!kids)
 		return NULL;
-	struct znode *n = node_new(t, path, len, data_len, owner);
+	struct znode *n = node_new(t, name, (size_t)(path + len - name), data_len, owner);
 	if (!n)
 		return NULL;
 	if (node_store_data(t, n, data, data_len) < 0) {
@@ -256,10 +365,11 @@ struct znode *tree_add(struct tree *t, struct znode *parent, const char *path, s
 	n->acl = acl_ref(acl);
 	n->czxid = n->mzxid = zxid;
 	n->ctime = n->mtime = time_ms;
-	hash_table_insert(&t->nodes, &n->hash_node, path_hash(t, path, len));
+	uint64_t h = path_hash(t, path, len);
 	child_append(kids, parent, n);
+	ref_table_insert(&t->nodes, node_ref(n), h);
 	if (!t->digest_deferred)
-		t->digest += znode_digest(n);
+		t->digest += tree_node_digest(t, n);
 	t->data_bytes += data_len > 0 ? (uint64_t)data_len : 0;
 	if (owner < 0)
 		t->reapable_count++;
@@ -273,13 +383,13 @@ void tree_remove(struct tree *t, struct znode *node)
 	ASSERT(!znode_is_ephemeral(node) || !list_linked(znode_owner_node(node)));
 	ASSERT(t->data_bytes >= (uint64_t)(node->data_len > 0 ? node->data_len : 0));
 	ASSERT(znode_owner(node) >= 0 || t->reapable_count > 0);
-	struct znode *parent = node->parent;
+	struct znode *parent = znode_parent(node);
 	ASSERT(t->changing != node);
 	if (!t->digest_deferred)
-		t->digest -= znode_digest(node);
-	hash_table_remove(&t->nodes, &node->hash_node, path_hash(t, node->path, node->path_len));
-	ASSERT(node->parent == parent && parent->kids);
-	child_unlink(parent->kids, node);
+		t->digest -= tree_node_digest(t, node);
+	ref_table_remove(&t->nodes, node_ref(node), node_hash(t, node));
+	ASSERT(parent && parent->kids);
+	child_unlink(znode_kids(parent), node);
 	t->data_bytes -= node->data_len > 0 ? (uint64_t)node->data_len : 0;
 	if (znode_owner(node) < 0)
 		t->reapable_count--;
@@ -289,7 +399,7 @@ void tree_remove(struct tree *t, struct znode *node)
 
 uint64_t tree_memory_bytes(const struct tree *t)
 {
-	return t->slab.held_bytes + t->outside_bytes +
+	return t->slab.held_bytes + t->outside_bytes + sizeof(*t->path_room) + t->path_room->size +
 	       (uint64_t)t->nodes.bucket_count * sizeof(*t->nodes.buckets);
 }
 
@@ -343,22 +453,31 @@ static uint8_t *put_be32(uint8_t *p, uint32_t v)
 	return p + 4;
 }
 
+/* Under /zookeeper/ (not the node itself): its ancestor just below the
+ * root is /zookeeper. */
 static bool digest_excluded(const struct znode *n)
 {
-	static const char subtree[] = "/zookeeper/";
-	return n->path_len >= sizeof(subtree) - 1 &&
-	       memcmp(n->path, subtree, sizeof(subtree) - 1) == 0;
+	static const char name[] = "zookeeper";
+	if (is_root(n) || is_root(znode_parent(n)))
+		return false;
+	do
+		n = znode_parent(n);
+	while (!is_root(znode_parent(n)));
+	return n->name_len == sizeof(name) - 1 && memcmp(n->name, name, sizeof(name) - 1) == 0;
 }
 
 /* The digest's CRC is over the path, the data, then the stat: the first
  * two alone, which a change of the stat only (a parent's pzxid and
  * creates) leaves as they were. */
-static uint32_t digest_head(const struct znode *n)
+static uint32_t digest_head(const struct tree *t, const struct znode *n)
 {
 	/* The root is "" in ZooKeeper's digest ("/" and "" are one node there). */
 	uint32_t crc = 0;
-	if (n->path_len > 1)
-		crc = corral_crc32(crc, n->path, n->path_len);
+	if (!is_root(n)) {
+		size_t len;
+		const char *path = tree_path(t, n, &len);
+		crc = corral_crc32(crc, path, len);
+	}
 	if (n->data_len > 0)
 		crc = corral_crc32(crc, znode_data(n), (size_t)n->data_len);
 	return crc;
@@ -385,9 +504,9 @@ static uint32_t digest_from_head(const struct znode *n, uint32_t head)
 	return corral_crc32(head, b, sizeof(b));
 }
 
-uint32_t znode_digest(const struct znode *n)
+uint32_t tree_node_digest(const struct tree *t, const struct znode *n)
 {
-	return digest_excluded(n) ? 0 : digest_from_head(n, digest_head(n));
+	return digest_excluded(n) ? 0 : digest_from_head(n, digest_head(t, n));
 }
 
 /* The node's path and data are hashed once for both digests (out and back
@@ -401,7 +520,7 @@ void tree_node_changing(struct tree *t, struct znode *n)
 	t->changing = n;
 	if (digest_excluded(n))
 		return;
-	t->changing_head = digest_head(n);
+	t->changing_head = digest_head(t, n);
 	t->changing_head_valid = true;
 	t->digest -= digest_from_head(n, t->changing_head);
 }
@@ -414,7 +533,7 @@ void tree_node_changed(struct tree *t, struct znode *n)
 	t->changing = NULL;
 	if (digest_excluded(n))
 		return;
-	uint32_t head = t->changing_head_valid ? t->changing_head : digest_head(n);
+	uint32_t head = t->changing_head_valid ? t->changing_head : digest_head(t, n);
 	t->changing_head_valid = false;
 	t->digest += digest_from_head(n, head);
 }
@@ -422,13 +541,13 @@ void tree_node_changed(struct tree *t, struct znode *n)
 void tree_digest_unload(struct tree *t, struct znode *n)
 {
 	ASSERT(t->digest_deferred);
-	t->digest -= znode_digest(n);
+	t->digest -= tree_node_digest(t, n);
 }
 
 void tree_digest_loaded(struct tree *t, struct znode *n)
 {
 	ASSERT(t->digest_deferred);
-	t->digest += znode_digest(n);
+	t->digest += tree_node_digest(t, n);
 }
 
 void tree_digest_resume(struct tree *t)
@@ -441,7 +560,7 @@ void tree_digest_recompute(struct tree *t)
 	t->digest_deferred = false;
 	t->digest = 0;
 	tree_for_each_node(t, n)
-		t->digest += znode_digest(n);
+		t->digest += tree_node_digest(t, n);
 }
 
 void znode_stat(const struct znode *n, struct zk_stat *ret)

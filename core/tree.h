@@ -1,7 +1,9 @@
 /* tree: the znode tree, corral's replicated data.
  *
  * Owns the znodes: a hash table from full path to node (every lookup is one
- * probe), and for each node its children as a circular sibling list (append
+ * probe; a node keeps its name only, and the probe's candidate is checked
+ * against the path's components up through its parents), and for each
+ * node its children as a circular sibling list (append
  * and unlink are O(1); getChildren walks it in creation order).
  * The tree changes only through txn_apply() (txn.c); everything else reads.
  * It knows nothing of sessions, connections or watches. */
@@ -15,8 +17,8 @@
 #include "acl.h"
 #include "assertions.h"
 #include "hash.h"
-#include "hash_table.h"
 #include "list.h"
+#include "ref_table.h"
 #include "slab.h"
 
 /* ephemeralOwner markers, as ZooKeeper's EphemeralType encodes them. */
@@ -25,19 +27,20 @@
 #define ZNODE_TTL_MAX_MS ((int64_t)0x000000ffffffffffLL)
 
 /* What only a node that has or had children needs. A leaf, most of a tree,
- * has none (znode->kids NULL): no children, no creates under it (cversion
+ * has none (znode->kids 0): no children, no creates under it (cversion
  * 0), its pzxid its czxid. Made with its first child (or by a loaded stat
  * that says otherwise), and kept: the creates and pzxid outlive the
  * children. */
 struct znode_kids {
-	struct znode *first;		/* ->prev_sibling of the first is the last */
-	int64_t pzxid;
+	uint32_t first;			/* its prev_sibling is the last */
 	int32_t creates;		/* creates under the node: sequential suffix */
 	int32_t count;			/* children now */
+	int64_t pzxid;
 };
 
 /* One allocation per node, from the tree's slabs (base/slab.h: no header,
- * 8-byte rounding): the struct, its path and, after it, its data's
+ * 8-byte rounding): the struct, its name (the path's last component; the
+ * path is its parents' names: tree_path()) and, after it, its data's
  * slot (data_slot bytes, the data's size when the node was made, at least
  * 8). Data that outgrows the slot lives in a buffer of its own, whose
  * address the slot holds then (znode_data()). A node never moves: whatever
@@ -49,26 +52,29 @@ struct znode_kids {
  * before that (znode_owner_node()): the owner never changes after the
  * create. A persistent node, most of a tree, pays for neither. */
 struct znode {
-	struct hash_node hash_node;	/* the tree's table, by path */
-	struct znode *parent;
-	struct znode_kids *kids;	/* NULL for a leaf that never had children */
-	struct znode *next_sibling;	/* NULL at the end of the list */
-	struct znode *prev_sibling;	/* circular: the first's points at the last */
 	struct acl_list *acl;
+	/* Links to other nodes and the children's part are slab references
+	 * (base/slab.h: 32 bits, not a pointer's 64): read them with
+	 * znode_parent(), znode_next_sibling(), znode_kids(). */
+	uint32_t hash_next;		/* the tree's table, by path (base/ref_table.h) */
+	uint32_t parent;		/* 0 for the root */
+	uint32_t kids;			/* 0 for a leaf that never had children */
+	uint32_t next_sibling;		/* 0 at the end of the list */
+	uint32_t prev_sibling;		/* circular: the first's names the last */
+	int32_t data_len;		/* -1: null data, kept distinct from empty */
 	int64_t czxid, mzxid;
 	int64_t ctime, mtime;
-	int32_t data_len;		/* -1: null data, kept distinct from empty */
 	int32_t version;
 	int32_t aversion;
-	uint32_t path_len : 31;
+	uint32_t name_len : 31;
 	uint32_t owned : 1;		/* an owner precedes the struct (znode_owner()) */
-	uint16_t data_slot;		/* bytes after the path's NUL for the data */
-	char path[];			/* NUL-terminated, then the data's slot */
+	uint16_t data_slot;		/* bytes after the name's NUL for the data */
+	char name[];			/* NUL-terminated ("" for the root), then the data's slot */
 };
 
 
 struct tree {
-	struct hash_table nodes;	/* struct znode by path; nodes.count: how many */
+	struct ref_table nodes;		/* struct znode by path; nodes.count: how many */
 	uint64_t data_bytes;	/* sum of data lengths, for mntr */
 	/* Data kept in buffers of their own (grown past the node's slot): the
 	 * bytes malloc holds for them, for tree_memory_bytes(). */
@@ -90,14 +96,29 @@ struct tree {
 	struct znode *root;
 	struct acl_table acls;
 	struct slab_pool slab;	/* the nodes and their children's parts */
+	/* Where tree_path() writes: room for the longest path the tree has
+	 * held (made when the node is added, so that building a path never
+	 * fails). A pointer, so that a const tree writes it too. */
+	struct tree_path_room *path_room;
 };
+
+/* n's path, NUL-terminated (*len, unless len is NULL: its length), built from its and its
+ * parents' names into the tree's room for it: good until the next call
+ * of tree_path() or change of the tree. Never fails. */
+const char *tree_path(const struct tree *t, const struct znode *n, size_t *len);
+/* n's path's length, and the path itself written to buf (len bytes and a
+ * NUL), for a caller that keeps it or holds two at once. */
+size_t znode_path_len(const struct znode *n);
+void znode_path_write(const struct znode *n, char *buf, size_t len);
+/* Whether n's path is path (len bytes; "/" for the root). */
+bool znode_path_is(const struct znode *n, const char *path, size_t len);
 
 int tree_init(struct tree *t);
 void tree_free(struct tree *t);
 
 #define tree_for_each_node(t, n)						\
-	hash_table_for_each(&(t)->nodes, n##_node)				\
-		for (struct znode *n = container_of(n##_node, struct znode, hash_node); n; n = NULL)
+	ref_table_for_each(&(t)->nodes, n##_ref)				\
+		for (struct znode *n = slab_deref(n##_ref); n; n = NULL)
 
 struct znode *tree_lookup(const struct tree *t, const char *path, size_t len);
 /* Sizes the hash table for count nodes at once (loading a snapshot), so
@@ -142,7 +163,7 @@ int tree_set_data(struct tree *t, struct znode *node, const void *data, int32_t 
  * markers). Nodes under /zookeeper/ count 0, as in ZooKeeper. ACLs and
  * sessions are not in it. */
 #define TREE_DIGEST_VERSION 2
-uint32_t znode_digest(const struct znode *n);
+uint32_t tree_node_digest(const struct tree *t, const struct znode *n);
 /* A node keeps no digest of its own (8 bytes a node): the tree's sum takes
  * a node's digest out before the caller changes any field it covers, and
  * puts it back after, each computed from the node as it is then:
@@ -170,22 +191,35 @@ static inline bool znode_owner_is_session(int64_t owner)
 {
 	return owner > 0 && (owner & ZNODE_OWNER_TTL_MASK) != ZNODE_OWNER_TTL_MASK;
 }
+static inline struct znode *znode_parent(const struct znode *n)
+{
+	return slab_deref(n->parent);
+}
+static inline struct znode *znode_next_sibling(const struct znode *n)
+{
+	return slab_deref(n->next_sibling);
+}
+/* Its children's part, NULL for a leaf that never had children. */
+static inline struct znode_kids *znode_kids(const struct znode *n)
+{
+	return slab_deref(n->kids);
+}
 static inline struct znode *znode_first_child(const struct znode *n)
 {
-	return n->kids ? n->kids->first : NULL;
+	return n->kids ? slab_deref(znode_kids(n)->first) : NULL;
 }
 static inline int32_t znode_num_children(const struct znode *n)
 {
-	return n->kids ? n->kids->count : 0;
+	return n->kids ? znode_kids(n)->count : 0;
 }
 /* StatPersisted's cversion: the creates under the node. */
 static inline int32_t znode_child_creates(const struct znode *n)
 {
-	return n->kids ? n->kids->creates : 0;
+	return n->kids ? znode_kids(n)->creates : 0;
 }
 static inline int64_t znode_pzxid(const struct znode *n)
 {
-	return n->kids ? n->kids->pzxid : n->czxid;
+	return n->kids ? znode_kids(n)->pzxid : n->czxid;
 }
 /* Its session's id, ZNODE_OWNER_CONTAINER, a TTL marker, or 0. */
 static inline int64_t znode_owner(const struct znode *n)
@@ -202,7 +236,7 @@ static inline bool znode_is_ephemeral(const struct znode *n)
 /* The node's data (data_len bytes; nothing to read when data_len <= 0). */
 static inline const uint8_t *znode_data(const struct znode *n)
 {
-	const uint8_t *slot = (const uint8_t *)n->path + n->path_len + 1;
+	const uint8_t *slot = (const uint8_t *)n->name + n->name_len + 1;
 	if (n->data_len <= n->data_slot)
 		return slot;
 	const uint8_t *outside;
@@ -221,10 +255,5 @@ static inline struct znode *znode_of_owner_node(const struct list_node *l)
 }
 static inline const char *znode_name(const struct znode *n)
 {
-	if (n->path_len == 1)
-		return "";
-	const char *p = n->path + n->path_len;
-	while (p[-1] != '/')
-		p--;
-	return p;
+	return n->name;
 }

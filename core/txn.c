@@ -79,11 +79,11 @@ static int apply_create(struct state *s, const struct txn *t, const struct txn_o
 		return -ENOMEM;
 	/* tree_add made the parent's children's part */
 	tree_node_changing(&s->tree, parent);
-	parent->kids->creates = op->parent_child_creates;
-	if (t->zxid > parent->kids->pzxid)
-		parent->kids->pzxid = t->zxid;
+	znode_kids(parent)->creates = op->parent_child_creates;
+	if (t->zxid > znode_kids(parent)->pzxid)
+		znode_kids(parent)->pzxid = t->zxid;
 	tree_node_changed(&s->tree, parent);
-	ASSERT(n->parent == parent && znode_num_children(parent) > 0 && n->czxid == t->zxid);
+	ASSERT(znode_parent(n) == parent && znode_num_children(parent) > 0 && n->czxid == t->zxid);
 	if (quota_node_added(&s->tree, n) < 0)
 		return -ENOMEM;
 	if (znode_is_ephemeral(n)) {
@@ -92,14 +92,15 @@ static int apply_create(struct state *s, const struct txn *t, const struct txn_o
 			session_link_ephemeral(owner, n);
 	}
 	znode_stat(n, &res->stat);
-	notify(s, t->zxid, ZK_EVENT_NODE_CREATED, n, n->path, n->path_len);
-	notify(s, t->zxid, ZK_EVENT_NODE_CHILDREN_CHANGED, parent, parent->path, parent->path_len);
+	notify(s, t->zxid, ZK_EVENT_NODE_CREATED, n, op->path, op->path_len);
+	notify(s, t->zxid, ZK_EVENT_NODE_CHILDREN_CHANGED, parent, op->path, plen);
 	return 0;
 }
 
-static int delete_node(struct state *s, struct znode *n, int64_t zxid)
+/* Deletes n, whose path is path (len bytes). */
+static int delete_node(struct state *s, struct znode *n, const char *path, size_t len, int64_t zxid)
 {
-	struct znode *parent = n->parent;
+	struct znode *parent = znode_parent(n);
 	ASSERT(parent && parent->kids && znode_num_children(n) == 0);
 	if (quota_node_removing(&s->tree, n) < 0)
 		return -ENOMEM;
@@ -109,14 +110,14 @@ static int delete_node(struct state *s, struct znode *n, int64_t zxid)
 			session_unlink_ephemeral(owner, n);
 	}
 	/* Only move pzxid forward, as ZooKeeper does. */
-	if (zxid > parent->kids->pzxid) {
+	if (zxid > znode_kids(parent)->pzxid) {
 		tree_node_changing(&s->tree, parent);
-		parent->kids->pzxid = zxid;
+		znode_kids(parent)->pzxid = zxid;
 		tree_node_changed(&s->tree, parent);
 	}
-	notify(s, zxid, ZK_EVENT_NODE_DELETED, n, n->path, n->path_len);
+	notify(s, zxid, ZK_EVENT_NODE_DELETED, n, path, len);
 	tree_remove(&s->tree, n);
-	notify(s, zxid, ZK_EVENT_NODE_CHILDREN_CHANGED, parent, parent->path, parent->path_len);
+	notify(s, zxid, ZK_EVENT_NODE_CHILDREN_CHANGED, parent, path, path_parent_len(path, len));
 	return 0;
 }
 
@@ -135,7 +136,7 @@ static int apply_op(struct state *s, const struct txn *t, const struct txn_op *o
 			res->err = !n ? ZNONODE : ZNOTEMPTY;
 			return 0;
 		}
-		return delete_node(s, n, t->zxid);
+		return delete_node(s, n, op->path, op->path_len, t->zxid);
 	case TXN_OP_SET_DATA:
 		n = tree_lookup(&s->tree, op->path, op->path_len);
 		if (!n) {
@@ -155,7 +156,7 @@ static int apply_op(struct state *s, const struct txn *t, const struct txn_op *o
 		if (quota_data_changed(&s->tree, n, old_len) < 0)
 			return -ENOMEM;
 		znode_stat(n, &res->stat);
-		notify(s, t->zxid, ZK_EVENT_NODE_DATA_CHANGED, n, n->path, n->path_len);
+		notify(s, t->zxid, ZK_EVENT_NODE_DATA_CHANGED, n, op->path, op->path_len);
 		return 0;
 	case TXN_OP_SET_ACL: {
 		n = tree_lookup(&s->tree, op->path, op->path_len);
@@ -191,8 +192,16 @@ static int apply_op(struct state *s, const struct txn *t, const struct txn_op *o
 		struct znode *eph;
 		while ((eph = session_first_ephemeral(sess))) {
 			ASSERT(znode_owner(eph) == sess->id);
-			if (delete_node(s, eph, t->zxid) < 0)
+			/* a copy: the delete builds other paths in the tree's room */
+			size_t len = znode_path_len(eph);
+			char *path = malloc(len + 1);
+			if (!path)
 				return -ENOMEM;
+			znode_path_write(eph, path, len);
+			int r = delete_node(s, eph, path, len, t->zxid);
+			free(path);
+			if (r < 0)
+				return r;
 		}
 		session_remove(&s->sessions, sess);
 		return 0;

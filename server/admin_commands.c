@@ -439,7 +439,7 @@ static void dump(const struct server_status *ss, struct json *j)
 		snprintf(id, sizeof(id), "%lld", (long long)s->id);
 		open_(j, id, '[');
 		for (struct znode *z = session_first_ephemeral(s); z; z = session_next_ephemeral(s, z))
-			j_str(j, NULL, z->path);
+			j_str(j, NULL, tree_path(&ss->state->tree, z, NULL));
 		close_(j, ']');
 	}
 	close_(j, '}');

@@ -333,8 +333,13 @@ void audit_session_ending(const struct server_config *cfg, const struct session 
 	struct audit_who who = { .session = s->id, .user = server_user() };
 	list_for_each(&s->ephemerals, n) {
 		const struct znode *z = znode_of_owner_node(n);
+		size_t len = znode_path_len(z);
+		char *path = malloc(len + 1);
+		if (path)
+			znode_path_write(z, path, len);
 		struct audit_record a = { .operation = "ephemeralZNodeDeletionOnSessionCloseOrExpire",
-					  .path = z->path, .zxid = zxid };
+					  .path = path ? path : z->name, .zxid = zxid };
 		emit(&who, &a);
+		free(path);
 	}
 }

@@ -31,6 +31,9 @@ struct memory_budget {
 	uint64_t times_over;		/* how often it went over (mntr) */
 };
 
+/* The budget in force: memory.budget_bytes, but at most 15/16 of the
+ * address range the tree's nodes live in (base/slab.h: 16 GiB). */
+uint64_t budget_limit(const struct server_config *cfg);
 /* Counts again and sets prep's refuse_growth and state_room_bytes; logs
  * when it crosses. */
 void budget_check(struct memory_budget *b, const struct server_config *cfg, struct prep *prep,

@@ -126,8 +126,8 @@ static void fault_apply_wrongly(struct digest_check *d, const struct txn *t)
 		struct digest_history *h = &d->state->digests;
 		h->recent[(h->recent_next + STATE_DIGEST_RECENT - 1) % STATE_DIGEST_RECENT].digest =
 			d->state->tree.digest;
-		log_warning("fault injection: txn 0x%llx applied wrongly to %s",
-			    (unsigned long long)t->zxid, n->path);
+		log_warning("fault injection: txn 0x%llx applied wrongly to %.*s",
+			    (unsigned long long)t->zxid, (int)op->path_len, op->path);
 	}
 }
 #endif

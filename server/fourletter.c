@@ -438,7 +438,7 @@ static void dump(const struct server_status *ss, struct conn *c)
 			continue;
 		out(c, "0x%llx:\n", (unsigned long long)s->id);
 		for (struct znode *z = session_first_ephemeral(s); z; z = session_next_ephemeral(s, z))
-			out(c, "\t%s\n", z->path);
+			out(c, "\t%s\n", tree_path(&ss->state->tree, z, NULL));
 	}
 	out(c, "Connections dump:\nConnections ");
 	n = 0;

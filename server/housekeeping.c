@@ -1,6 +1,8 @@
 /* housekeeping: see housekeeping.h. */
 #include "housekeeping.h"
 
+#include <stdlib.h>
+
 #include "commit.h"
 #include "conn.h"
 #include "forward_park.h"
@@ -72,9 +74,16 @@ static void reap_nodes(struct request_path *p)
 			continue;
 		struct txn *t;
 		int32_t err;
-		if (commit_can_accept(p->commit, n->path_len + 4096) < 0)
+		size_t len = znode_path_len(n);
+		if (commit_can_accept(p->commit, len + 4096) < 0)
 			return;
-		if (prep_delete_container(p->prep, NULL, n->path, n->path_len, now, &t, &err) < 0)
+		char *path = malloc(len + 1);
+		if (!path)
+			return;
+		znode_path_write(n, path, len);
+		int r = prep_delete_container(p->prep, NULL, path, len, now, &t, &err);
+		free(path);
+		if (r < 0)
 			return;
 		if (err)
 			continue;	/* already going, or changed meanwhile */

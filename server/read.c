@@ -206,8 +206,9 @@ static int node_read(struct request_path *p, struct conn *c, int32_t op, const s
 	if (pw->watch && (n || op == ZK_OP_EXISTS)) {
 		enum watch_kind kind = op == ZK_OP_GET_CHILDREN || op == ZK_OP_GET_CHILDREN2
 			? WATCH_CHILD : (n ? WATCH_DATA : WATCH_EXIST);
-		int err = add_watch(p, c, n ? n->path : pw->path,
-					    n ? n->path_len : (size_t)pw->path_len, kind);
+		/* the node's path is the request's ("/" for the root's "") */
+		bool root = pw->path_len == 0;
+		int err = add_watch(p, c, root ? "/" : pw->path, root ? 1 : (size_t)pw->path_len, kind);
 		if (err < 0)
 			return err;
 	}
@@ -220,7 +221,9 @@ static int node_read(struct request_path *p, struct conn *c, int32_t op, const s
  * the path, what it returned, and 68 bytes for the rest. */
 #define READ_OVERHEAD_BYTES 68
 
-static void node_read_body(struct request_path *p, struct conn *c, int32_t op, const struct znode *n)
+/* n's part of the reply; pw asked for it. */
+static void node_read_body(struct request_path *p, struct conn *c, int32_t op,
+			   const struct path_watch_request *pw, const struct znode *n)
 {
 	struct zk_stat st;
 	int64_t read_bytes = 0;
@@ -230,20 +233,18 @@ static void node_read_body(struct request_path *p, struct conn *c, int32_t op, c
 	}
 	if (op == ZK_OP_GET_CHILDREN || op == ZK_OP_GET_CHILDREN2) {
 		/* The hot part of a wide getChildren: size the vector<ustring>
-		 * first, then copy the names in one pass with no further checks.
-		 * A child's name starts right after its parent's path and '/'. */
-		uint32_t name_off = n->path_len == 1 ? 1 : n->path_len + 1;
+		 * first, then copy the names in one pass with no further checks. */
 		size_t total = 4;
-		for (const struct znode *ch = znode_first_child(n); ch; ch = ch->next_sibling)
-			total += 4 + (ch->path_len - name_off);
+		for (const struct znode *ch = znode_first_child(n); ch; ch = znode_next_sibling(ch))
+			total += 4 + ch->name_len;
 		read_bytes = (int64_t)(total - 4 - 4 * (size_t)znode_num_children(n));
 		uint8_t *w = jute_buf_extend(&c->obuf, total);
 		if (w) {
 			w = jute_put_int(w, znode_num_children(n));
-			for (const struct znode *ch = znode_first_child(n); ch; ch = ch->next_sibling) {
-				uint32_t len = ch->path_len - name_off;
+			for (const struct znode *ch = znode_first_child(n); ch; ch = znode_next_sibling(ch)) {
+				uint32_t len = ch->name_len;
 				w = jute_put_int(w, (int32_t)len);
-				memcpy(w, ch->path + name_off, len);
+				memcpy(w, ch->name, len);
 				w += len;
 			}
 		}
@@ -252,8 +253,8 @@ static void node_read_body(struct request_path *p, struct conn *c, int32_t op, c
 		znode_stat(n, &st);
 		stat_encode(&c->obuf, &st);
 	}
-	namespace_stats_add(&p->clients->reads, n->path, n->path_len,
-			    (int64_t)n->path_len + read_bytes + READ_OVERHEAD_BYTES);
+	namespace_stats_add(&p->clients->reads, pw->path, (size_t)pw->path_len,
+			    (int64_t)pw->path_len + read_bytes + READ_OVERHEAD_BYTES);
 }
 
 static uint64_t count_descendants(const struct znode *n)
@@ -268,8 +269,8 @@ static uint64_t count_descendants(const struct znode *n)
 			continue;
 		}
 		while (cur && cur != n && !cur->next_sibling)
-			cur = cur->parent;
-		cur = (cur && cur != n) ? cur->next_sibling : NULL;
+			cur = znode_parent(cur);
+		cur = (cur && cur != n) ? znode_next_sibling(cur) : NULL;
 	}
 	return count;
 }
@@ -308,7 +309,7 @@ static int multi_read(struct request_path *p, struct conn *c, int32_t xid, int32
 		if (err)
 			jute_write_int(&c->obuf, err);
 		else
-			node_read_body(p, c, type, n);
+			node_read_body(p, c, type, &pw, n);
 	}
 	jute_write_int(&c->obuf, -1);
 	jute_write_bool(&c->obuf, true);
@@ -334,9 +335,11 @@ static int get_ephemerals(struct request_path *p, struct conn *c, int32_t xid, i
 	jute_write_int(&c->obuf, 0);
 	for (struct znode *n = c->session ? session_first_ephemeral(c->session) : NULL; n;
 	     n = session_next_ephemeral(c->session, n)) {
-		if (!all && (n->path_len < (uint32_t)plen || memcmp(n->path, prefix, (size_t)plen) != 0))
+		size_t len;
+		const char *path = tree_path(&p->state->tree, n, &len);
+		if (!all && (len < (size_t)plen || memcmp(path, prefix, (size_t)plen) != 0))
 			continue;
-		jute_write_string(&c->obuf, n->path, (int32_t)n->path_len);
+		jute_write_string(&c->obuf, path, (int32_t)len);
 		count++;
 	}
 	jute_patch_int(&c->obuf, count_at, count);
@@ -375,7 +378,7 @@ static int read_node(struct request_path *p, struct conn *c, int32_t xid, int32_
 		return 0;
 	}
 	size_t start = reply_begin(c, xid, p->state->last_zxid, ZOK);
-	node_read_body(p, c, op, n);
+	node_read_body(p, c, op, &pw, n);
 	reply_end(c, start);
 	return 0;
 }

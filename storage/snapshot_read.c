@@ -176,8 +176,8 @@ static bool list_builtin(const struct tree *tree, const struct znode **builtin, 
 			continue;
 		}
 		while (b && !b->next_sibling)
-			b = b->parent;
-		b = b ? b->next_sibling : NULL;
+			b = znode_parent(b);
+		b = b ? znode_next_sibling(b) : NULL;
 	}
 	return true;
 }
@@ -223,11 +223,19 @@ static struct znode *find_parent(struct tree *tree, struct znode *prev, const ch
 			parent_len = x;
 			break;
 		}
+	if (parent_len == 1)
+		return tree->root;
+	/* The one of prev's ancestors as deep as the parent (its path's
+	 * components) is the parent or none is. */
+	size_t depth = 0, prev_depth = 0;
+	for (size_t x = 0; x < parent_len; x++)
+		depth += path[x] == '/';
+	for (const struct znode *a = prev; a && a != tree->root; a = znode_parent(a))
+		prev_depth++;
 	struct znode *parent = prev;
-	while (parent && !(parent->path_len == parent_len &&
-			   memcmp(parent->path, path, parent_len) == 0))
-		parent = parent->parent;
-	if (!parent)
+	for (; parent && prev_depth > depth; prev_depth--)
+		parent = znode_parent(parent);
+	if (!parent || prev_depth != depth || !znode_path_is(parent, path, parent_len))
 		parent = tree_lookup(tree, path, parent_len);
 	return parent;
 }
@@ -251,6 +259,10 @@ static int load_node(struct node_loader *ld, const struct node_record *n)
 	if (n->plen == 1 && n->path[0] == '/') {
 		node = tree->root;
 	} else {
+		/* a path the tree can hold: "/", a name, and no '/' at its end
+		 * (an empty name, "//", finds no parent below) */
+		if (n->plen < 2 || n->path[0] != '/' || n->path[n->plen - 1] == '/')
+			return -EBADMSG;
 		parent = find_parent(tree, ld->prev, n->path, n->plen);
 		if (!parent)
 			return -EBADMSG;	/* a child before its parent */

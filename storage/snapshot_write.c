@@ -138,7 +138,9 @@ static void write_state(struct out *o, const struct wal_identity *id, const stru
 	out_u64(o, st->tree.nodes.count);
 	const struct znode *root = st->tree.root, *n = root;
 	while (n) {
-		out_str(o, n->path, n->path_len);
+		size_t path_len;
+		const char *path = tree_path(&st->tree, n, &path_len);
+		out_str(o, path, (uint32_t)path_len);
 		out_u32(o, (uint32_t)n->data_len);
 		if (n->data_len > 0)
 			out_bytes(o, znode_data(n), (size_t)n->data_len);
@@ -157,8 +159,8 @@ static void write_state(struct out *o, const struct wal_identity *id, const stru
 			continue;
 		}
 		while (n && n != root && !n->next_sibling)
-			n = n->parent;
-		n = (n && n != root) ? n->next_sibling : NULL;
+			n = znode_parent(n);
+		n = (n && n != root) ? znode_next_sibling(n) : NULL;
 	}
 	out_crc(o);
 	uint32_t crc = o->crc;

@@ -67,13 +67,16 @@ static int write_acl_map(struct jute_buf *b, const struct tree *t, struct acl_id
 	return 0;
 }
 
-static void write_node(struct jute_buf *b, const struct znode *n, const struct acl_ids *ids)
+static void write_node(struct jute_buf *b, const struct tree *t, const struct znode *n,
+		       const struct acl_ids *ids)
 {
-	bool root = n->parent == NULL;
+	bool root = znode_parent(n) == NULL;
+	size_t path_len;
+	const char *path = tree_path(t, n, &path_len);
 	/* /zookeeper/config holds corral's membership, which ZooKeeper does not
 	 * read: empty, as a standalone ZooKeeper's. */
-	bool own = strcmp(n->path, "/zookeeper/config") == 0;
-	jute_write_string(b, n->path, root ? 0 : (int32_t)n->path_len);
+	bool own = strcmp(path, "/zookeeper/config") == 0;
+	jute_write_string(b, path, root ? 0 : (int32_t)path_len);
 	if (own)
 		jute_write_buffer(b, "", 0);
 	else
@@ -93,14 +96,14 @@ static void write_node(struct jute_buf *b, const struct znode *n, const struct a
 static void write_nodes(struct jute_buf *b, const struct tree *t, const struct acl_ids *ids)
 {
 	for (const struct znode *n = t->root; n;) {
-		write_node(b, n, ids);
+		write_node(b, t, n, ids);
 		if (znode_first_child(n)) {
 			n = znode_first_child(n);
 			continue;
 		}
 		while (n && n != t->root && !n->next_sibling)
-			n = n->parent;
-		n = (n && n != t->root) ? n->next_sibling : NULL;
+			n = znode_parent(n);
+		n = (n && n != t->root) ? znode_next_sibling(n) : NULL;
 	}
 	jute_write_string(b, "/", 1);
 }

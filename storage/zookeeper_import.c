@@ -336,7 +336,7 @@ static int load_node(struct snap_loader *l, const struct zk_node *n, size_t at)
 	const char *path = n->plen ? n->path : "/";
 	size_t plen = n->plen ? (size_t)n->plen : 1;
 	struct znode *node = tree_lookup(t, path, plen);
-	if (node && strcmp(node->path, "/zookeeper/config") == 0)
+	if (node && plen == 17 && memcmp(path, "/zookeeper/config", 17) == 0)
 		return 0;	/* corral's own membership stays */
 	if (node) {
 		if (tree_set_data(t, node, n->data, n->dlen) < 0)

@@ -125,15 +125,15 @@ static int delete_node(struct zk_apply *a, struct znode *n, int64_t zxid)
 		return damaged(a, "a delete of the root");
 	if (znode_num_children(n) > 0)
 		return damaged(a, "a delete of a node that has children");
-	struct znode *parent = n->parent;
+	struct znode *parent = znode_parent(n);
 	if (znode_is_ephemeral(n)) {
 		struct session *s = session_lookup(&a->st->sessions, znode_owner(n));
 		if (s)
 			session_unlink_ephemeral(s, n);
 	}
 	tree_remove(t, n);
-	if (zxid > parent->kids->pzxid)	/* made with its first child */
-		parent->kids->pzxid = zxid;
+	if (zxid > znode_kids(parent)->pzxid)	/* made with its first child */
+		znode_kids(parent)->pzxid = zxid;
 	return 0;
 }
 

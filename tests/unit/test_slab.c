@@ -3,7 +3,8 @@
  * given back (the held-bytes counter), a million objects of one size freed
  * for a million of another without keeping both, a long random run checked
  * against a shadow of every chunk's contents, a fork()ed child reading the
- * parent's chunks, slabs advised for huge pages; and, under AddressSanitizer (the test build), a use
+ * parent's chunks, slabs advised for huge pages, 32-bit references to
+ * every chunk, a slab given back taken again; and, under AddressSanitizer (the test build), a use
  * after free and a double free caught, and pointers held in chunks seen
  * by the leak checker. */
 #include <stdarg.h>
@@ -330,6 +331,90 @@ static void test_slabs_are_advised_huge_pages(void **state)
 	slab_destroy(&p);
 }
 
+/* Every chunk, a slab's or a big one, is named by a 32-bit reference that
+ * gives it back (0 is NULL); a slab's chunks' references are offsets in
+ * the one range, below SLAB_REF_BIG, a big chunk's from it, and a freed
+ * big chunk's entry is reused. A forked child follows the references. */
+static void test_references_name_every_chunk_in_32_bits(void **state)
+{
+	(void)state;
+	enum { COUNT = 3000 };
+	static void *chunks[COUNT];
+	static uint32_t refs[COUNT];
+	struct slab_pool p;
+	slab_init(&p);
+	assert_int_equal(slab_ref(NULL), 0);
+	assert_null(slab_deref(0));
+	for (size_t i = 0; i < COUNT; i++) {
+		size_t size = i % 10 == 0 ? SLAB_CHUNK_MAX + 1 + i : 8 + i % SLAB_CHUNK_MAX;
+		chunks[i] = slab_alloc(&p, size);
+		assert_non_null(chunks[i]);
+		refs[i] = slab_ref(chunks[i]);
+		assert_int_not_equal(refs[i], 0);
+		assert_true(size > SLAB_CHUNK_MAX ? refs[i] >= SLAB_REF_BIG : refs[i] < SLAB_REF_BIG);
+		assert_ptr_equal(slab_deref(refs[i]), chunks[i]);
+		fill(chunks[i], 8, (uint32_t)i);
+	}
+	for (size_t i = 0; i < COUNT; i++)
+		for (size_t j = i + 1; j < i + 20 && j < COUNT; j++)
+			assert_int_not_equal(refs[i], refs[j]);
+	pid_t pid = fork();
+	assert_true(pid >= 0);
+	if (pid == 0) {
+		for (size_t i = 0; i < COUNT; i++)
+			if (!filled(slab_deref(refs[i]), 8, (uint32_t)i))
+				_exit(1);
+		_exit(0);
+	}
+	int status;
+	assert_int_equal(waitpid(pid, &status, 0), pid);
+	assert_true(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+	/* a big chunk freed: the next big one takes its entry */
+	slab_free(&p, chunks[10], SLAB_CHUNK_MAX + 11);
+	void *again = slab_alloc(&p, 5000);
+	assert_int_equal(slab_ref(again), refs[10]);
+	assert_ptr_equal(slab_deref(refs[10]), again);
+	chunks[10] = again;
+	for (size_t i = 0; i < COUNT; i++) {
+		assert_ptr_equal(slab_deref(refs[i]), chunks[i]);
+		size_t size = i == 10 ? 5000 : i % 10 == 0 ? SLAB_CHUNK_MAX + 1 + i : 8 + i % SLAB_CHUNK_MAX;
+		slab_free(&p, chunks[i], size);
+	}
+	slab_destroy(&p);
+}
+
+/* A slab given back (its class already keeps an empty one) is the next
+ * slab taken, by any class, zeroed: the range is not used up by sizes that
+ * come and go. */
+static void test_slab_given_back_is_taken_again_zeroed(void **state)
+{
+	(void)state;
+	struct slab_pool p;
+	slab_init(&p);
+	enum { SIZE = 512, PER = SLAB_BYTES / SIZE };
+	void *chunks[3 * PER];
+	size_t n = 0;
+	while (p.held_bytes < 3 * (size_t)SLAB_BYTES) {
+		assert_true(n < 3 * PER);
+		chunks[n] = slab_alloc(&p, SIZE);
+		assert_non_null(chunks[n]);
+		memset(chunks[n], 0xaa, SIZE);
+		n++;
+	}
+	/* the first slab emptied (kept as the class's one empty), then the
+	 * second (given back) */
+	uintptr_t second = (uintptr_t)chunks[PER] & ~(uintptr_t)(SLAB_BYTES - 1);
+	for (size_t i = 0; i < n - 1; i++)
+		slab_free(&p, chunks[i], SIZE);
+	unsigned char *other = slab_alloc(&p, 24);
+	assert_non_null(other);
+	assert_int_equal((uintptr_t)other & ~(uintptr_t)(SLAB_BYTES - 1), second);
+	assert_true(all_zero(other, 24));
+	slab_free(&p, other, 24);
+	slab_free(&p, chunks[n - 1], SIZE);
+	slab_destroy(&p);
+}
+
 #ifdef TEST_ASAN
 /* Runs fn in a child whose stderr is discarded; returns its wait status. */
 static int in_child(void (*fn)(struct slab_pool *p))
@@ -435,6 +520,8 @@ int main(void)
 		cmocka_unit_test(test_random_alloc_free_keeps_every_chunk_intact),
 		cmocka_unit_test(test_forked_child_reads_the_chunks),
 		cmocka_unit_test(test_slabs_are_advised_huge_pages),
+		cmocka_unit_test(test_references_name_every_chunk_in_32_bits),
+		cmocka_unit_test(test_slab_given_back_is_taken_again_zeroed),
 #ifdef TEST_ASAN
 		cmocka_unit_test(test_sanitizer_sees_free_chunks),
 		cmocka_unit_test(test_leak_checker_sees_pointers_in_chunks),

@@ -74,10 +74,10 @@ static void test_children_keep_creation_order_through_removals(void **state)
 	struct znode *p = tree_lookup(&t, "/p", 2);
 	assert_int_equal(znode_num_children(p), 2);
 	assert_string_equal(znode_name(znode_first_child(p)), "1");
-	assert_string_equal(znode_name(znode_first_child(p)->next_sibling), "3");
-	assert_null(znode_first_child(p)->next_sibling->next_sibling);
+	assert_string_equal(znode_name(znode_next_sibling(znode_first_child(p))), "3");
+	assert_null(znode_next_sibling(znode_next_sibling(znode_first_child(p))));
 	add(&t, "/p", "/p/5", NULL);
-	assert_string_equal(znode_name(znode_first_child(p)->next_sibling->next_sibling), "5");
+	assert_string_equal(znode_name(znode_next_sibling(znode_next_sibling(znode_first_child(p)))), "5");
 	tree_free(&t);
 }
 
@@ -85,20 +85,65 @@ static void test_children_keep_creation_order_through_removals(void **state)
  * and pzxid its czxid. The part comes with the first child and stays
  * after the last one goes (the creates and pzxid are the node's for good),
  * and a loaded stat that says otherwise makes it. */
+/* Children bigger than a slab's largest chunk (their data inline past
+ * SLAB_CHUNK_MAX) and with an owner (and an ephemeral's session link)
+ * before the node in their chunk link into the sibling list and to their
+ * parent as any other: the list is walked, in order, and unlinked from
+ * its middle, its ends, to empty. */
+static void test_big_and_owned_children_link_as_any_other(void **state)
+{
+	(void)state;
+	struct tree t;
+	assert_int_equal(tree_init(&t), 0);
+	struct znode *p = add(&t, "/", "/p", NULL);
+	static char big[4000];
+	memset(big, 'b', sizeof(big));
+	static const int64_t owners[] = { 0, 0x100000001, ZNODE_OWNER_CONTAINER, 0, 0x100000002 };
+	struct znode *kids[5];
+	for (int i = 0; i < 5; i++) {
+		char path[16];
+		snprintf(path, sizeof(path), "/p/%d", i);
+		kids[i] = tree_add(&t, p, path, strlen(path), big, i % 2 ? 20 : (int32_t)sizeof(big),
+				   t.acls.open_acl, owners[i], 8, 1000);
+		assert_non_null(kids[i]);
+		assert_ptr_equal(znode_parent(kids[i]), p);
+		assert_int_equal(znode_owner(kids[i]), owners[i]);
+	}
+	struct znode *ch = znode_first_child(p);
+	for (int i = 0; i < 5; i++, ch = znode_next_sibling(ch))
+		assert_ptr_equal(ch, kids[i]);
+	assert_null(ch);
+	static const int order[] = { 2, 0, 4, 3, 1 };
+	for (int r = 0; r < 5; r++) {
+		tree_remove(&t, kids[order[r]]);
+		kids[order[r]] = NULL;
+		int seen = 0;
+		for (ch = znode_first_child(p); ch; ch = znode_next_sibling(ch)) {
+			while (!kids[seen])
+				seen++;
+			assert_ptr_equal(ch, kids[seen++]);
+			assert_int_equal(znode_data(ch)[0], 'b');
+		}
+		assert_int_equal(znode_num_children(p), 4 - r);
+	}
+	assert_null(znode_first_child(p));
+	tree_free(&t);
+}
+
 static void test_a_leaf_has_no_childrens_part_until_it_has_a_child(void **state)
 {
 	struct tree t;
 	struct zk_stat s;
 	assert_int_equal(tree_init(&t), 0);
 	struct znode *n = add(&t, "/", "/n", "abc");
-	assert_null(n->kids);
+	assert_null(znode_kids(n));
 	znode_stat(n, &s);
 	assert_true(s.num_children == 0 && s.cversion == 0 && s.pzxid == s.czxid);
 	struct znode *c = tree_add(&t, n, "/n/c", 4, NULL, -1, t.acls.open_acl, 0, 9, 1000);
-	assert_non_null(n->kids);
-	assert_null(c->kids);
-	n->kids->creates = 1;
-	n->kids->pzxid = 9;
+	assert_non_null(znode_kids(n));
+	assert_null(znode_kids(c));
+	znode_kids(n)->creates = 1;
+	znode_kids(n)->pzxid = 9;
 	tree_remove(&t, c);
 	znode_stat(n, &s);
 	assert_true(s.num_children == 0 && s.cversion == 2 && s.pzxid == 9 && s.czxid == 7);
@@ -113,7 +158,7 @@ static void test_a_leaf_has_no_childrens_part_until_it_has_a_child(void **state)
 	const struct znode_persisted plain = { .czxid = 3, .mzxid = 3, .pzxid = 3 };
 	struct znode *m = add(&t, "/", "/m", NULL);
 	assert_int_equal(tree_restore_stat(&t, m, &plain), 0);
-	assert_null(m->kids);
+	assert_null(znode_kids(m));
 	tree_free(&t);
 }
 
@@ -186,10 +231,10 @@ static void test_set_data_stays_in_the_nodes_slot_while_it_fits_and_moves_out_wh
 {
 	struct tree t;
 	assert_int_equal(tree_init(&t), 0);
-	const char *made = "0123456789abcdef";	/* the slot: 16 bytes after the path */
+	const char *made = "0123456789abcdef";	/* the slot: 16 bytes after the name */
 	struct znode *n = add(&t, "/", "/v", made);
 	const uint8_t *slot = znode_data(n);
-	assert_ptr_equal(slot, (const uint8_t *)n->path + n->path_len + 1);
+	assert_ptr_equal(slot, (const uint8_t *)n->name + n->name_len + 1);
 	assert_int_equal(set_data(&t, n, "fedcba9876543210", 16), 0);
 	assert_ptr_equal(znode_data(n), slot);
 	assert_int_equal(set_data(&t, n, "wxyz", 4), 0);
@@ -211,7 +256,7 @@ static void test_set_data_stays_in_the_nodes_slot_while_it_fits_and_moves_out_wh
 	/* a node made empty has room for a few bytes, then a buffer of its own */
 	struct znode *e = add(&t, "/", "/e", "");
 	assert_int_equal(set_data(&t, e, "12345678", 8), 0);
-	assert_ptr_equal(znode_data(e), (const uint8_t *)e->path + e->path_len + 1);
+	assert_ptr_equal(znode_data(e), (const uint8_t *)e->name + e->name_len + 1);
 	assert_int_equal(set_data(&t, e, longer, (int32_t)strlen(longer)), 0);
 	assert_memory_equal(znode_data(e), longer, strlen(longer));
 	assert_digest_kept(&t);
@@ -287,9 +332,9 @@ static void test_memory_bytes_follow_what_the_tree_holds(void **state)
 	}
 	uint64_t full = tree_memory_bytes(&t);
 	uint64_t buckets = t.nodes.bucket_count * sizeof(void *);
-	/* each node: its fields, path, NUL and 99 bytes of data in one chunk */
+	/* each node: its fields, name, NUL and 99 bytes of data in one chunk */
 	assert_true(full >= t.slab.allocated_bytes + buckets);
-	assert_true(t.slab.allocated_bytes >= 10000 * (offsetof(struct znode, path) + 3 + 1 + 99));
+	assert_true(t.slab.allocated_bytes >= 10000 * (offsetof(struct znode, name) + 2 + 1 + 99));
 	assert_true(full - t.slab.allocated_bytes - buckets <= slack);
 
 	struct znode *n = tree_lookup(&t, "/n7", 3);
@@ -386,6 +431,7 @@ int main(void)
 		cmocka_unit_test(test_builtin_nodes_show_what_zookeeper_shows),
 		cmocka_unit_test(test_set_data_stays_in_the_nodes_slot_while_it_fits_and_moves_out_when_it_grows),
 		cmocka_unit_test(test_children_keep_creation_order_through_removals),
+		cmocka_unit_test(test_big_and_owned_children_link_as_any_other),
 		cmocka_unit_test(test_a_leaf_has_no_childrens_part_until_it_has_a_child),
 		cmocka_unit_test(test_stat_fields_and_cversion_from_creates_and_children),
 		cmocka_unit_test(test_ephemeral_owner_shows_sessions_only),
