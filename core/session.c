@@ -134,14 +134,14 @@ int64_t session_next_id(struct session_table *t)
 
 struct session *session_next_expired(struct session_table *t, uint64_t now_ms)
 {
-	while (t->heap_len > 0 && t->heap[0].deadline_ms <= now_ms) {
+	while (t->heap_len > 0 && session_expires_at(t, t->heap[0].deadline_ms) <= now_ms) {
 		int64_t id = t->heap[0].id;
 		struct session *s = session_lookup(t, id);
 		if (!s) {
 			heap_pop(t);
 			continue;
 		}
-		if (s->deadline_ms > now_ms) {
+		if (session_expires_at(t, s->deadline_ms) > now_ms) {
 			/* Touched since queued: move it to its real deadline. The pop
 			 * then push cannot fail for lack of room. */
 			uint64_t d = s->deadline_ms;

@@ -43,6 +43,10 @@ struct session_table {
 	struct session_heap_entry *heap;
 	size_t heap_len, heap_cap;
 	int64_t next_id;
+	/* As ZooKeeper's session tracker: a session expires at the first
+	 * multiple of this interval (the tick) after its deadline, so it lives
+	 * its timeout and up to one tick more. 0: at its deadline. */
+	uint32_t expiry_interval_ms;
 };
 
 int session_table_init(struct session_table *t, uint8_t server_id, uint64_t wall_ms);
@@ -74,7 +78,14 @@ static inline void session_touch(struct session *s, uint64_t now_ms)
 	s->deadline_ms = now_ms + s->timeout_ms;
 }
 
-/* Returns the next session whose deadline has passed and takes it off the
+/* When a session whose deadline is deadline_ms expires (monotonic). */
+static inline uint64_t session_expires_at(const struct session_table *t, uint64_t deadline_ms)
+{
+	uint64_t i = t->expiry_interval_ms;
+	return i > 1 ? (deadline_ms / i + 1) * i : deadline_ms;
+}
+
+/* Returns the next session whose expiry (session_expires_at) has passed and takes it off the
  * expiry heap, or NULL. The caller ends it, or puts it back with session_requeue(). */
 struct session *session_next_expired(struct session_table *t, uint64_t now_ms);
 int session_requeue(struct session_table *t, struct session *s);

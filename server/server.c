@@ -342,6 +342,7 @@ static int reset_state(void *ctx)
 	struct state_listener listener = srv->state.listener;
 	state_free(&srv->state);
 	int r = state_init(&srv->state, (uint8_t)srv->cfg->ensemble.id, (uint64_t)loop_wall_ms());
+	srv->state.sessions.expiry_interval_ms = srv->cfg->tick_time_ms;
 	srv->state.listener = listener;
 	srv->state.local_now_ms = loop_now_ms();
 	return r;
@@ -529,6 +530,7 @@ static int init_parts(struct server *srv, char *why, size_t why_size)
 	srv->loop.before_wait = before_wait;
 	srv->loop.ctx = srv;
 	r = state_init(&srv->state, (uint8_t)cfg->ensemble.id, (uint64_t)loop_wall_ms());
+	srv->state.sessions.expiry_interval_ms = cfg->tick_time_ms;
 	if (r == 0)
 		r = prep_init(&srv->prep, &srv->state, (uint8_t)cfg->ensemble.id);
 	if (r == 0)

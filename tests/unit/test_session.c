@@ -45,6 +45,25 @@ static void test_touching_moves_the_deadline(void **state)
 	session_table_free(&t);
 }
 
+/* ZooKeeper's session tracker: expiry at the first tick after the deadline,
+ * so a session gets its timeout and up to one tick more, never less. */
+static void test_with_a_tick_a_session_expires_at_the_next_tick_after_its_deadline(void **state)
+{
+	struct session_table t;
+	assert_int_equal(session_table_init(&t, 1, 0), 0);
+	t.expiry_interval_ms = 2000;
+	struct session *a = session_add(&t, 42, 10000, pw, 5300);	/* deadline 15300 */
+	struct session *b = session_add(&t, 43, 10000, pw, 6000);	/* deadline 16000 */
+	assert_null(session_next_expired(&t, 15300));
+	assert_null(session_next_expired(&t, 15999));
+	assert_ptr_equal(session_next_expired(&t, 16000), a);
+	assert_null(session_next_expired(&t, 17999));	/* on a tick: the next one */
+	session_touch(b, 7000);				/* deadline 17000 */
+	assert_null(session_next_expired(&t, 17999));
+	assert_ptr_equal(session_next_expired(&t, 18000), b);
+	session_table_free(&t);
+}
+
 static void test_a_removed_session_never_expires(void **state)
 {
 	struct session_table t;
@@ -81,6 +100,7 @@ int main(void)
 		cmocka_unit_test(test_ids_carry_the_server_id_and_increase),
 		cmocka_unit_test(test_a_session_expires_after_its_timeout_not_before),
 		cmocka_unit_test(test_touching_moves_the_deadline),
+		cmocka_unit_test(test_with_a_tick_a_session_expires_at_the_next_tick_after_its_deadline),
 		cmocka_unit_test(test_a_removed_session_never_expires),
 		cmocka_unit_test(test_many_sessions_expire_in_deadline_order),
 	};
