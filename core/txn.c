@@ -35,6 +35,16 @@ void txn_op_clear(struct txn_op *op)
 	memset(op, 0, sizeof(*op));
 }
 
+bool txn_is_error(const struct txn *t)
+{
+	if (t->op_count == 0)
+		return false;
+	for (uint32_t i = 0; i < t->op_count; i++)
+		if (t->ops[i].type != TXN_OP_ERROR)
+			return false;
+	return true;
+}
+
 void txn_free(struct txn *t)
 {
 	if (!t)

@@ -79,6 +79,9 @@ struct txn *txn_new(uint32_t op_count);
 void txn_free(struct txn *t);
 /* Frees what one op owns and zeroes it. */
 void txn_op_clear(struct txn_op *op);
+/* A refusal carried through the log: every op (at least one) is
+ * TXN_OP_ERROR, and ops[0].err says why. */
+bool txn_is_error(const struct txn *t);
 
 /* Applies a committed txn to the state and sets state->last_zxid. results has
  * op_count entries. Returns 0, or -ENOMEM, after which the state is unknown

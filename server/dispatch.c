@@ -441,7 +441,7 @@ static void barriers_passed(struct request_path *p)
 /* The txn of rq (not forwarded) was applied. Returns 0, or -ENOMEM. */
 static int complete(struct request *rq, struct txn *t, struct txn_result *results)
 {
-	if (rq->op == ZK_OP_RECONFIG && t->op_count == 1 && t->ops[0].type == TXN_OP_ERROR) {
+	if (rq->op == ZK_OP_RECONFIG && txn_is_error(t)) {
 		/* refused after it was taken (membership.c: NEWCONFIGNOQUORUM) */
 		rq->txn = NULL;
 		t->request = NULL;

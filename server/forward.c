@@ -243,16 +243,6 @@ void forward_match(struct forwarder *f, struct txn *t)
 }
 
 /* An error txn: every op is TXN_OP_ERROR (a successful txn has none). */
-static bool is_error_txn(const struct txn *t)
-{
-	if (t->op_count == 0)
-		return false;
-	for (uint32_t i = 0; i < t->op_count; i++)
-		if (t->ops[i].type != TXN_OP_ERROR)
-			return false;
-	return true;
-}
-
 /* An error txn's refusal, as prep would have told it here. */
 static void take_refusal(struct request *rq, const struct txn *t)
 {
@@ -288,7 +278,7 @@ int forward_complete(struct request *rq, struct txn *t, struct txn_result *resul
 	rq->forwarded = false;
 	rq->txn = NULL;
 	t->request = NULL;
-	bool error = is_error_txn(t);
+	bool error = txn_is_error(t);
 	int r = 0;
 	if (rq->op == ZK_OP_RECONFIG && !error) {
 		/* The members changed: the answer is /zookeeper/config. */
