@@ -195,27 +195,39 @@ static int parse_config(const char *where, const char *data, size_t len, struct 
 	return 0;
 }
 
-/* getData /zookeeper/config in the session of c. */
-static int read_config(struct zk_client *c, const char *where, struct members *ms)
+/* getData /zookeeper/config in the session of c: -1 when it went
+ * unanswered or the reply does not parse (c->error says which), else 0 with
+ * the server's error code in *err and, on ZOK, the text (in c's buffer). */
+static int get_config(struct zk_client *c, int32_t *err, const uint8_t **data, int32_t *len)
 {
 	struct jute_buf b = { 0 };
 	struct jute_reader body;
+	jute_write_string(&b, CONFIG_PATH, (int32_t)strlen(CONFIG_PATH));
+	jute_write_bool(&b, false);
+	int r = zkc_call(c, ZK_OP_GET_DATA, &b, err, &body);
+	jute_buf_free(&b);
+	if (r < 0)
+		return -1;
+	if (*err != ZOK)
+		return 0;
+	jute_read_buffer(&body, data, len);
+	if (body.error) {
+		snprintf(c->error, sizeof(c->error), "the getData reply does not parse");
+		return -1;
+	}
+	return 0;
+}
+
+/* /zookeeper/config in the session of c, parsed into ms. */
+static int read_config(struct zk_client *c, const char *where, struct members *ms)
+{
 	const uint8_t *data;
 	int32_t err, len;
 	memset(ms, 0, sizeof(*ms));
-	jute_write_string(&b, CONFIG_PATH, (int32_t)strlen(CONFIG_PATH));
-	jute_write_bool(&b, false);
-	int r = zkc_call(c, ZK_OP_GET_DATA, &b, &err, &body);
-	jute_buf_free(&b);
-	if (r < 0)
+	if (get_config(c, &err, &data, &len) < 0)
 		return unreachable_at(where, c);
 	if (err != ZOK)
 		return answered_error(CONFIG_PATH, err);
-	jute_read_buffer(&body, &data, &len);
-	if (body.error) {
-		snprintf(c->error, sizeof(c->error), "the getData reply does not parse");
-		return unreachable_at(where, c);
-	}
 	return parse_config(where, (const char *)data, len > 0 ? (size_t)len : 0, ms);
 }
 
@@ -480,29 +492,21 @@ static int reconfig(struct zk_client *c, const char *where, const char *joining,
 static bool config_now(struct ctx *x, struct members *ms, uint8_t **ret_text, int32_t *ret_len)
 {
 	struct zk_client c;
-	struct jute_buf b = { 0 };
-	struct jute_reader body;
 	const uint8_t *data;
 	int32_t err, len;
 	bool ok = false;
 	zkc_init(&c, x->timeout_ms);
-	jute_write_string(&b, CONFIG_PATH, (int32_t)strlen(CONFIG_PATH));
-	jute_write_bool(&b, false);
 	if (zkc_connect(&c, x->host, x->port) == 0 && zkc_session_open(&c, SESSION_TIMEOUT_MS) == 0 &&
-	    zkc_call(&c, ZK_OP_GET_DATA, &b, &err, &body) == 0 && err == ZOK) {
-		jute_read_buffer(&body, &data, &len);
-		*ret_text = body.error || len <= 0 ? NULL : malloc((size_t)len);
-		if (*ret_text) {
-			memcpy(*ret_text, data, (size_t)len);
-			*ret_len = len;
-			ok = parse_config(x->server, (const char *)data, (size_t)len, ms) == 0;
-			if (!ok) {
-				free(ms->m);
-				free(*ret_text);
-			}
+	    get_config(&c, &err, &data, &len) == 0 && err == ZOK && len > 0 &&
+	    (*ret_text = malloc((size_t)len))) {
+		memcpy(*ret_text, data, (size_t)len);
+		*ret_len = len;
+		ok = parse_config(x->server, (const char *)data, (size_t)len, ms) == 0;
+		if (!ok) {
+			free(ms->m);
+			free(*ret_text);
 		}
 	}
-	jute_buf_free(&b);
 	zkc_close(&c);
 	return ok;
 }
