@@ -541,6 +541,13 @@ int commit_catch_up(struct commit *c, raft_id id)
 	return commit_step(c, &e);
 }
 
+void commit_catch_up_reachable(struct commit *c, bool reachable)
+{
+	if (c->raft_ready)
+		raft_set_max_catch_up_round_duration(&c->raft, reachable ? COMMIT_SNAPSHOT_INSTALL_MS :
+						     COMMIT_CATCH_UP_UNREACHABLE_MS);
+}
+
 int commit_catch_up_status(struct commit *c, raft_id id)
 {
 	int status;

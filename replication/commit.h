@@ -227,12 +227,27 @@ int commit_submit(struct commit *c, struct txn *t);
  * raft refuses another until it commits). Returns 0 with the entry's index,
  * -EAGAIN (not the leader), -EBUSY (a change is on its way), -ENOMEM, -EIO. */
 int commit_change(struct commit *c, const struct raft_configuration *conf, uint64_t *ret_index);
+/* How long a follower may take to receive and install a snapshot (libraft's
+ * install_snapshot_timeout), and a catch-up round to the server being caught
+ * up while its connection is up: a new voter's first round is the whole tree
+ * (10,000,000 znodes: a 2.1 GB snapshot, 13-25 s to load on a 2-core machine). */
+#define COMMIT_SNAPSHOT_INSTALL_MS 30000
+/* A round's limit while that server is not connected: one that is down
+ * ends the catch-up this soon (libraft's own default). */
+#define COMMIT_CATCH_UP_UNREACHABLE_MS 5000
+
 /* The leader: starts catching server id (a spare or standby of the
  * configuration) up with the log, as raft does before a server becomes a
  * voter: rounds of replication until one takes less than an election
- * timeout, given up when it does not answer. Returns 0, -EAGAIN (not the
- * leader), or another negative errno. */
+ * timeout, given up when a round takes over COMMIT_CATCH_UP_UNREACHABLE_MS
+ * (commit_catch_up_reachable() raises that for a server that is
+ * connected). Returns 0, -EAGAIN (not the leader), or another negative
+ * errno. */
 int commit_catch_up(struct commit *c, raft_id id);
+/* Whether the server being caught up is reachable: a round may take
+ * COMMIT_SNAPSHOT_INSTALL_MS when it is, COMMIT_CATCH_UP_UNREACHABLE_MS
+ * when not. */
+void commit_catch_up_reachable(struct commit *c, bool reachable);
 /* Where that stands: RAFT_CATCH_UP_RUNNING, _FINISHED or _ABORTED
  * (_NONE when none was started), or -EAGAIN when this server no longer
  * leads. */

@@ -420,7 +420,8 @@ static int init_raft(struct commit *c, const struct commit_options *o, char *why
 	if (o->ensemble) {
 		raft_set_election_timeout(&c->raft, o->ensemble->election_timeout_ms);
 		raft_set_heartbeat_timeout(&c->raft, o->ensemble->election_timeout_ms / 10);
-		raft_set_install_snapshot_timeout(&c->raft, 30000);
+		raft_set_install_snapshot_timeout(&c->raft, COMMIT_SNAPSHOT_INSTALL_MS);
+		raft_set_max_catch_up_round_duration(&c->raft, COMMIT_CATCH_UP_UNREACHABLE_MS);
 		raft_set_pre_vote(&c->raft, true);
 		/* libraft lets 32 entries be unacknowledged by a follower at
 		 * once: with a follower's write+fdatasync per round, that capped

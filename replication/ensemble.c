@@ -366,6 +366,11 @@ void ensemble_send_rebuild(struct ensemble *en, raft_id to)
 	snapshot_transfer_rebuild(en->transfers, to, c->snapshot_index, raft_current_term(&c->raft));
 }
 
+bool ensemble_peer_up(struct ensemble *e, raft_id id)
+{
+	return peer_transport_up(&e->peers, id);
+}
+
 int ensemble_send_frame(struct ensemble *e, raft_id to, uint16_t type, const void *body, size_t len)
 {
 	return peer_transport_send_frame(&e->peers, to, type, body, len);

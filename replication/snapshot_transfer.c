@@ -7,6 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "bytes.h"
@@ -283,6 +284,20 @@ int snapshot_transfer_install(struct snapshot_transfers *x, struct raft_snapshot
 	close(x->rx.fd);
 	x->rx.fd = -1;
 	incoming_path(x, from, sizeof(from));
+#ifdef CORRAL_FAULT_INJECTION
+	/* Test builds: CORRAL_FAULT_SNAPSHOT_INSTALL_DELAY_MS=N makes the install
+	 * take N ms more, on the loop's thread, as a big tree's load does. */
+	const char *fault = getenv("CORRAL_FAULT_SNAPSHOT_INSTALL_DELAY_MS");
+	if (fault) {
+		uint64_t ms = strtoull(fault, NULL, 10);
+		log_notice("fault injection: the snapshot's install takes %llu ms more",
+			   (unsigned long long)ms);
+		struct timespec ts = { .tv_sec = (time_t)(ms / 1000),
+				       .tv_nsec = (long)(ms % 1000) * 1000000 };
+		while (nanosleep(&ts, &ts) < 0 && errno == EINTR)
+			;
+	}
+#endif
 	return commit_install_snapshot(x->commit, meta, from);
 }
 

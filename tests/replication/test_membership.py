@@ -41,6 +41,7 @@ from kazoo import exceptions as kx
 import harness
 from harness import free_ports
 from harness import wait_until as wait_for
+from walfile import wal_segments
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 BUILD = os.path.join(HERE, "..", "..", "build-test")
@@ -183,9 +184,10 @@ class Server(harness.Corrald):
 class Ensemble:
     """Servers 1..n as the initial members, and any that join later."""
 
-    def __init__(self, workdir, n=3, reconfig=True):
+    def __init__(self, workdir, n=3, reconfig=True, extra=None):
         self.workdir = workdir
         self.reconfig = reconfig
+        self.extra = extra or {}    # configuration sections of every server
         self.servers = {}
         ports = free_ports(2 * n)
         for i in range(1, n + 1):
@@ -202,8 +204,9 @@ class Ensemble:
                "ensemble": {"id": sid, "reconfig": self.reconfig,
                             "election_timeout_ms": ELECTION_TIMEOUT_MS,
                             "members": [dict(m) for m in self.members]}}
-        for k, v in (extra or {}).items():
-            cfg.setdefault(k, {}).update(v)
+        for more in (self.extra, extra or {}):
+            for k, v in more.items():
+                cfg.setdefault(k, {}).update(v)
         return cfg
 
     def add_server(self, sid):
@@ -282,13 +285,14 @@ class Ensemble:
 
 @pytest.fixture
 def ensemble(tmp_path, request):
-    """Factory: ensemble(n=3, reconfig=True) -> a started Ensemble with a
-    leader; every server stopped at teardown, each with status 0."""
+    """Factory: ensemble(n=3, reconfig=True, extra=None) -> a started
+    Ensemble with a leader (extra: configuration sections of every server);
+    every server stopped at teardown, each with status 0."""
     made = []
     failures_before = request.session.testsfailed
 
-    def make(n=3, reconfig=True):
-        ens = Ensemble(tmp_path, n=n, reconfig=reconfig)
+    def make(n=3, reconfig=True, extra=None):
+        ens = Ensemble(tmp_path, n=n, reconfig=reconfig, extra=extra)
         made.append(ens)
         return ens.start()
 
@@ -478,6 +482,46 @@ def test_a_second_voter_that_is_not_up_is_refused_with_newconfignoquorum_and_the
         z = kazoo(ens.servers[sid].hosts)
         z.sync("/")
         assert z.get("/two-voters")[0] == b"committed by both", f"server {sid}"
+
+
+def test_a_second_voter_whose_catch_up_takes_over_5_s_joins(ensemble, kazoo):
+    """A one-voter ensemble adding a voter whose first catch-up round is a
+    snapshot that takes longer than 5 s to install, as a big tree's does
+    (10,000,000 znodes load in 13-25 s on this machine; here a fault switch
+    makes the new server's install take 8 s): the round goes on while the
+    leader's connection to the server is up, and the server joins with the
+    tree. libraft's own limit, a 5 s round, refused every such reconfig with
+    NEWCONFIGNOQUORUM."""
+    ens = ensemble(n=1, extra={"storage": {"snapshot_entries": 100, "segment_bytes": 1048576,
+                                           "keep_snapshots": 1}})
+    s1 = ens.servers[1]
+    zk = kazoo(s1.hosts)
+    zk.ensure_path("/big")
+    for i in range(20):
+        zk.create(f"/big/n-{i}", b"")
+    futs = [zk.set_async(f"/big/n-{i % 20}", (b"%06d" % i) * 170) for i in range(3000)]
+    for f in futs:
+        f.get(60)
+    # the log no longer starts at its first entry: the new server can only
+    # get the tree as a snapshot
+    wait_for(lambda: wal_segments(s1.data_dir)[0][0] > 1, 60,
+             what="server 1's log to be compacted after a snapshot")
+    s2 = joining_server(ens, 2)
+    s2.extra_env = {"CORRAL_FAULT_SNAPSHOT_INSTALL_DELAY_MS": "8000"}
+    s2.start()
+    s2.wait_listening()
+    rc, out, err = ctl("-s", s1.hosts, *AUTH, "--timeout", "60000", "members", "add", "2",
+                       s2.peer, s2.hosts)
+    assert (rc, err) == (0, ""), (rc, out, err)
+    assert "the snapshot's install takes 8000 ms more" in s2.log()
+    lines, _ = config_lines(out.rstrip("\n").encode())
+    assert lines == [s1.spec(), s2.spec()]
+    ens.wait_leader()
+    zk.create("/two-voters", b"committed by both")
+    z2 = kazoo(s2.hosts)
+    z2.sync("/")
+    assert z2.get("/two-voters")[0] == b"committed by both"
+    assert tree_digest(z2) == tree_digest(zk)
 
 
 def test_members_remove_whose_answer_is_lost_reads_the_change_back(ensemble, kazoo):
