@@ -17,6 +17,9 @@ What is proved:
   added, with corralctl members add or kazoo's reconfig, catches up (its
   tree, read from it alone after a sync, is the others'), and counts in the
   quorum: with one of the original three killed, the four commit only with it;
+- a one-voter ensemble's second voter is caught up before it votes: not
+  up, it is refused with NEWCONFIGNOQUORUM and the leader leads on; with a
+  snapshot install that takes 8 s (a big tree's), it joins;
 - corralctl members remove takes a follower out of /zookeeper/config and
   writes go on;
 - reconfig without WRITE on /zookeeper/config is NoAuth, with reconfig off
