@@ -78,6 +78,8 @@ int loop_run(struct loop *l)
 		int r = io_uring_submit_and_wait(&l->ring, 1);
 		if (r < 0 && r != -EINTR && r != -ETIME && r != -EBUSY)
 			return r;
+		if (l->after_wait)
+			l->after_wait(l->ctx);
 
 		struct io_uring_cqe *cqe;
 		unsigned head, seen = 0;

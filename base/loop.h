@@ -23,6 +23,9 @@ struct loop {
 	struct io_uring ring;
 	bool stop;
 	void (*before_wait)(void *ctx);
+	/* After each wait, before its completions run (the time to read the
+	 * clock they see: the wait may have lasted long). */
+	void (*after_wait)(void *ctx);
 	void *ctx;
 	uint64_t iterations;
 };

@@ -453,6 +453,15 @@ static bool leadership_handed_on(struct server *srv)
 
 static void stop_when_snapshot_written(struct server *srv);
 
+/* Once per loop turn, after waiting: the time the turn's completions see.
+ * A request that wakes an idle server touches its session now, not at the
+ * time the loop went to sleep (up to a timer period before: sessions
+ * expired that much early). */
+static void after_wait(void *ctx)
+{
+	clock_now(ctx);
+}
+
 /* Once per loop turn, before waiting: commit what was prepped (which applies
  * it and queues replies), send what gathered, free closed connections. */
 static void before_wait(void *ctx)
@@ -528,6 +537,7 @@ static int init_parts(struct server *srv, char *why, size_t why_size)
 		return r;
 	srv->loop_ready = true;
 	srv->loop.before_wait = before_wait;
+	srv->loop.after_wait = after_wait;
 	srv->loop.ctx = srv;
 	r = state_init(&srv->state, (uint8_t)cfg->ensemble.id, (uint64_t)loop_wall_ms());
 	srv->state.sessions.expiry_interval_ms = cfg->tick_time_ms;

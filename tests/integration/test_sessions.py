@@ -3,6 +3,7 @@ answer, timeout negotiation, the readOnly byte, lastZxidSeen, expiry taking
 ephemerals, closeSession, ping, and bytes pipelined after the ConnectRequest."""
 import struct
 import threading
+import time
 
 import pytest
 from kazoo.client import KazooClient
@@ -98,6 +99,45 @@ def test_expired_session_takes_its_ephemerals_and_another_client_sees_it(make_se
         assert watcher.exists("/gone") is None
         r = Client(srv.port).connect(session_id=s["session_id"], passwd=s["passwd"])
         assert r["session_id"] == 0, "an expired session was resumed"
+    finally:
+        watcher.stop()
+        watcher.close()
+
+
+@pytest.mark.parametrize("target", ["corrald", "zookeeper"])
+def test_a_silent_session_expires_at_the_first_tick_after_its_timeout(make_server, target):
+    """ZooKeeper's session tracker: a session expires at the first multiple
+    of the tick after its last request + its timeout, on the monotonic
+    clock (CLOCK_MONOTONIC: Java's nanoTime, corrald's loop and this test's
+    time.monotonic() share it), so it lives its timeout and up to one tick
+    more. The last request goes out just after a tick begins: expiring at
+    the timeout itself (corral did) comes most of a tick too soon."""
+    tick, timeout = 1000, 2000
+    srv = make_server(target=target, session={"tick_time_ms": tick, "min_timeout_ms": timeout,
+                                              "max_timeout_ms": timeout})
+    watcher = KazooClient(hosts=srv.hosts, timeout=10)
+    watcher.start()
+    try:
+        a = Client(srv.port)
+        assert a.connect(timeout=timeout)["timeout"] == timeout
+        time.sleep((tick - time.monotonic() * 1000 % tick + 30) / 1000)
+        sent_ms = time.monotonic() * 1000   # 30 ms into a tick
+        assert a.call(CREATE, create_body("/gone", flags=1))[2] == 0
+        # a sends nothing more. The server took the create after sent_ms
+        # (5 ms of slack for a clock read just before it):
+        expires_ms = ((int(sent_ms) - 5 + timeout) // tick + 1) * tick
+        gone_at = []
+        deleted = threading.Event()
+
+        def on_event(e):
+            if e.type == "DELETED":
+                gone_at.append(time.monotonic() * 1000)
+                deleted.set()
+        assert watcher.exists("/gone", watch=on_event)
+        assert deleted.wait(timeout / 1000 + tick / 1000 + 20), "the session did not expire"
+        assert gone_at[0] >= expires_ms, (
+            f"expired {expires_ms - gone_at[0]:.0f} ms before the first tick after its "
+            f"timeout ({gone_at[0] - sent_ms:.0f} ms after its last request)")
     finally:
         watcher.stop()
         watcher.close()
