@@ -8,7 +8,8 @@
  * layer's (zookeeper.h); corral's data directory is written as restore
  * writes it (tool_write_data_dir()), into a temporary directory beside the
  * target that is renamed over it at the end, so an import that fails
- * leaves nothing half written. */
+ * leaves nothing half written; into the target itself where it is a mount
+ * point or holds the log's (write_in_place()). */
 #include "tools.h"
 
 #include <dirent.h>
@@ -68,20 +69,6 @@ static int import_usage_error(void)
 	return EXIT_TOOL_USAGE;
 }
 
-static bool directory_usable(const char *dir, bool *ret_exists)
-{
-	DIR *d = opendir(dir);
-	*ret_exists = d != NULL || errno != ENOENT;
-	if (!d)
-		return errno == ENOENT;
-	bool empty = true;
-	for (struct dirent *e; (e = readdir(d));)
-		if (strcmp(e->d_name, ".") != 0 && strcmp(e->d_name, "..") != 0)
-			empty = false;
-	closedir(d);
-	return empty;
-}
-
 /* Removes what a failed import wrote into its temporary directory. */
 static void remove_tree(const char *dir)
 {
@@ -109,17 +96,51 @@ static int fsync_dir(const char *dir)
 	return r;
 }
 
+/* Whether data_dir is a mount point (a file system of its own). */
+static bool mount_point(const char *data_dir)
+{
+	char path[4200];
+	struct stat dir, parent;
+	snprintf(path, sizeof(path), "%s/..", data_dir);
+	return stat(data_dir, &dir) == 0 && stat(path, &parent) == 0 && dir.st_dev != parent.st_dev;
+}
+
+/* A data directory that is a mount point, or holds wal/ as one (the log on
+ * a device of its own), cannot be replaced by a rename: s is written into
+ * it as restore does, and what was written is removed again on failure
+ * (wal/ is left alone). */
+static int write_in_place(const char *data_dir, const struct server_config *cfg,
+			  const struct offline_state *s, char *why, size_t why_size)
+{
+	int r = tool_write_data_dir(data_dir, cfg, s, why, why_size);
+	if (r < 0) {
+		char path[4200];
+		snprintf(path, sizeof(path), "%s/snap", data_dir);
+		remove_tree(path);
+		snprintf(path, sizeof(path), "%s/raft.meta", data_dir);
+		unlink(path);
+		return r;
+	}
+	return fsync_dir(data_dir);
+}
+
 /* Writes s into a temporary directory beside data_dir, then renames it to
- * data_dir (which, when it exists, is empty: it keeps its owner and mode). */
+ * data_dir (which, when it exists, is empty: it keeps its owner and mode),
+ * or into data_dir itself where a rename cannot replace it. */
 static int write_beside(const char *data_dir, const struct server_config *cfg,
 			const struct offline_state *s, char *why, size_t why_size)
 {
-	bool exists;
-	if (!directory_usable(data_dir, &exists)) {
+	struct stat target;
+	bool exists = stat(data_dir, &target) == 0;
+	if (exists && !tool_data_dir_empty(data_dir)) {
 		snprintf(why, why_size, "%s: not an empty directory; import into a new or empty one",
 			 data_dir);
 		return -EEXIST;
 	}
+	char wal[4200];
+	snprintf(wal, sizeof(wal), "%s/wal", data_dir);
+	if (exists && (mount_point(data_dir) || access(wal, F_OK) == 0))
+		return write_in_place(data_dir, cfg, s, why, why_size);
 	char copy[4096], copy2[4096], tmp[4300];
 	snprintf(copy, sizeof(copy), "%s", data_dir);
 	snprintf(copy2, sizeof(copy2), "%s", data_dir);
@@ -130,8 +151,7 @@ static int write_beside(const char *data_dir, const struct server_config *cfg,
 			 strerror(errno));
 		return -errno;
 	}
-	struct stat target;
-	if (exists && stat(data_dir, &target) == 0) {
+	if (exists) {
 		(void)chmod(tmp, target.st_mode & 07777);
 		if (chown(tmp, target.st_uid, target.st_gid) < 0 && getuid() == 0)
 			(void)0;	/* an unprivileged import keeps its own owner */
@@ -293,8 +313,7 @@ int tool_import_zookeeper(int argc, char **argv)
 		config_free(&cfg);
 		return 78;	/* EX_CONFIG, as corrald's */
 	}
-	bool exists;
-	if (!directory_usable(data_dir, &exists)) {
+	if (access(data_dir, F_OK) == 0 && !tool_data_dir_empty(data_dir)) {
 		fprintf(stderr, "corrald import-zookeeper: %s: not an empty directory; import into "
 			"a new or empty one\n", data_dir);
 		config_free(&cfg);

@@ -354,6 +354,11 @@ static bool directory_empty(const char *dir, bool log_dir)
 	return empty;
 }
 
+bool tool_data_dir_empty(const char *dir)
+{
+	return directory_empty(dir, false);
+}
+
 /* DATA_DIR must be new or empty (but for an empty log mount point): a
  * restore never mixes with a data directory's files. Made here when new;
  * an empty one is kept as it is (its owner and mode, as tmpfiles.d made

@@ -3,6 +3,7 @@
  * Each returns the process's exit status. */
 #pragma once
 
+#include <stdbool.h>
 #include <stddef.h>
 
 /* corrald dump [--at-zxid Z] SOURCE...: the tree (paths, data, Stat, ACL),
@@ -24,8 +25,11 @@ struct offline_state;
 struct wal_identity;
 /* The configuration at path (NULL: the default, which may be missing). */
 int tool_load_config(const char *path, struct server_config *cfg, char *why, size_t why_size);
-/* Writes s into data_dir (new, or empty) as cfg's server, alone in a new
- * cluster: a snapshot at s->index and raft.meta. */
+/* Whether dir holds nothing a data directory's writer could mix with: it
+ * is empty but for wal/ as an empty mount point (lost+found aside). */
+bool tool_data_dir_empty(const char *dir);
+/* Writes s into data_dir (new, or empty as tool_data_dir_empty() says) as
+ * cfg's server, alone in a new cluster: a snapshot at s->index and raft.meta. */
 int tool_write_data_dir(const char *data_dir, const struct server_config *cfg,
 			const struct offline_state *s, char *why, size_t why_size);
 void tool_print_cluster(const struct wal_identity *id);

@@ -277,9 +277,10 @@ def assert_session_resumes(port, sid, passwd, path):
     c.close()
 
 
-def check_import(tmp, zk_dir, want, sessions):
-    data_dir = os.path.join(str(tmp), "imported")
-    os.mkdir(data_dir, 0o700)   # an empty one, as tmpfiles.d makes it, keeps its mode
+def check_import(tmp, zk_dir, want, sessions, data_dir=None):
+    if data_dir is None:
+        data_dir = os.path.join(str(tmp), "imported")
+        os.mkdir(data_dir, 0o700)   # an empty one, as tmpfiles.d makes it, keeps its mode
     p = import_zookeeper(zk_dir, data_dir, want=want)
     assert os.stat(data_dir).st_mode & 0o777 == 0o700
     assert "the tree's digest equals ZooKeeper's" in p.stdout, p.stdout
@@ -485,6 +486,36 @@ def test_a_tree_whose_digest_differs_is_refused_or_with_the_option_written_with_
     # what a suite's import that fails on the digest reports
     with pytest.raises(AssertionError, match=r"nodes that differ from ZooKeeper's: none by Stat"):
         import_zookeeper(copy, os.path.join(str(tmp_path), "checked"), want=want)
+
+
+def mount_tmpfs(path):
+    r = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=512m,mode=700", "tmpfs", path],
+                       capture_output=True, text=True)
+    if r.returncode != 0:
+        pytest.skip(f"cannot mount a tmpfs here (needs root or CAP_SYS_ADMIN): "
+                    f"{r.stderr.strip()}")
+
+
+@pytest.mark.parametrize("mounted", ["data_dir", "wal"])
+def test_import_into_a_data_dir_on_a_file_system_of_its_own(zookeeper_plain, tmp_path, mounted):
+    """A data directory that is a mount point (a disk of its own at
+    /var/lib/corral), or that holds wal/ as the log device's mount point,
+    cannot be replaced by a rename (EBUSY, EXDEV): the import is written
+    into it, and corrald serves ZooKeeper's tree and sessions from it, its
+    log on the mount in the second case."""
+    tmp, zk_dir, want, sessions = zookeeper_plain
+    data_dir = os.path.join(str(tmp_path), "imported")
+    os.mkdir(data_dir, 0o700)
+    point = data_dir if mounted == "data_dir" else os.path.join(data_dir, "wal")
+    os.makedirs(point, exist_ok=True)
+    mount_tmpfs(point)
+    try:
+        check_import(tmp_path, zk_dir, want, sessions, data_dir=data_dir)
+        if mounted == "wal":
+            assert any(n.endswith(".seg") for n in os.listdir(point)), os.listdir(point)
+    finally:
+        if subprocess.run(["umount", point], capture_output=True).returncode != 0:
+            subprocess.run(["umount", "-l", point], capture_output=True)
 
 
 def test_import_reads_logs_kept_apart(zookeeper_plain, tmp_path):
