@@ -327,10 +327,10 @@ static int parse_restore(int argc, char **argv, struct restore_args *a)
 	return -1;
 }
 
-/* Whether dir holds nothing (or cannot be read: then not). A data
- * directory (log_dir false) may hold wal/ as the mount point of the log's
- * own device (README, Durability) if that holds no more than a new file
- * system's lost+found. */
+/* Whether dir holds nothing (or cannot be read: then not) but a new file
+ * system's lost+found. A data directory (log_dir false) may hold wal/ as
+ * the mount point of the log's own device (README, Durability) if that is
+ * empty so. */
 static bool directory_empty(const char *dir, bool log_dir)
 {
 	DIR *d = opendir(dir);
@@ -339,7 +339,8 @@ static bool directory_empty(const char *dir, bool log_dir)
 	while (d && (e = readdir(d))) {
 		if (strcmp(e->d_name, ".") == 0 || strcmp(e->d_name, "..") == 0)
 			continue;
-		if (log_dir && strcmp(e->d_name, "lost+found") == 0)
+		/* a fresh ext4's, where dir (or its wal/) is a mount point */
+		if (strcmp(e->d_name, "lost+found") == 0)
 			continue;
 		if (!log_dir && strcmp(e->d_name, "wal") == 0) {
 			char sub[4200];

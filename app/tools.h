@@ -26,7 +26,8 @@ struct wal_identity;
 /* The configuration at path (NULL: the default, which may be missing). */
 int tool_load_config(const char *path, struct server_config *cfg, char *why, size_t why_size);
 /* Whether dir holds nothing a data directory's writer could mix with: it
- * is empty but for wal/ as an empty mount point (lost+found aside). */
+ * is empty but for wal/ as an empty mount point, and a file system's
+ * lost+found (a data directory or log on a disk of its own). */
 bool tool_data_dir_empty(const char *dir);
 /* Writes s into data_dir (new, or empty as tool_data_dir_empty() says) as
  * cfg's server, alone in a new cluster: a snapshot at s->index and raft.meta. */

@@ -501,14 +501,16 @@ def test_import_into_a_data_dir_on_a_file_system_of_its_own(zookeeper_plain, tmp
     """A data directory that is a mount point (a disk of its own at
     /var/lib/corral), or that holds wal/ as the log device's mount point,
     cannot be replaced by a rename (EBUSY, EXDEV): the import is written
-    into it, and corrald serves ZooKeeper's tree and sessions from it, its
-    log on the mount in the second case."""
+    into it (a file system's lost+found is no content), and corrald serves
+    ZooKeeper's tree and sessions from it, its log on the mount in the
+    second case."""
     tmp, zk_dir, want, sessions = zookeeper_plain
     data_dir = os.path.join(str(tmp_path), "imported")
     os.mkdir(data_dir, 0o700)
     point = data_dir if mounted == "data_dir" else os.path.join(data_dir, "wal")
     os.makedirs(point, exist_ok=True)
     mount_tmpfs(point)
+    os.mkdir(os.path.join(point, "lost+found"))    # as a fresh ext4 has it
     try:
         check_import(tmp_path, zk_dir, want, sessions, data_dir=data_dir)
         if mounted == "wal":
