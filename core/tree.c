@@ -466,12 +466,66 @@ static bool digest_excluded(const struct znode *n)
 	return n->name_len == sizeof(name) - 1 && memcmp(n->name, name, sizeof(name) - 1) == 0;
 }
 
-/* The digest's CRC is over the path, the data, then the stat: the first
- * two alone, which a change of the stat only (a parent's pzxid and
- * creates) leaves as they were. */
+/* The stat as ZooKeeper's digest hashes it (its StatPersisted, big-endian). */
+#define DIGEST_STAT_BYTES 60
+
+static void digest_stat(const struct znode *n, uint8_t *b)
+{
+	struct zk_stat st;
+	znode_stat(n, &st);
+	uint8_t *p = b;
+	p = put_be64(p, (uint64_t)st.czxid);
+	p = put_be64(p, (uint64_t)st.mzxid);
+	p = put_be64(p, (uint64_t)st.pzxid);
+	p = put_be64(p, (uint64_t)st.ctime);
+	p = put_be64(p, (uint64_t)st.mtime);
+	p = put_be32(p, (uint32_t)st.version);
+	/* StatPersisted's cversion: the creates under the node (a client's
+	 * cversion, creates * 2 - children, is derived from it) */
+	p = put_be32(p, (uint32_t)znode_child_creates(n));
+	p = put_be32(p, (uint32_t)st.aversion);
+	/* StatPersisted's ephemeralOwner: the raw marker of containers and TTL nodes too */
+	p = put_be64(p, (uint64_t)znode_owner(n));
+	ASSERT(p == b + DIGEST_STAT_BYTES);
+}
+
+/* The digest's CRC is over the path, the data, then the stat. The root's
+ * path is "" there ("/" and "" are one node in ZooKeeper's digest). */
+static size_t digest_path_len(const struct znode *n)
+{
+	return is_root(n) ? 0 : znode_path_len(n);
+}
+
+/* A node whose path, data and stat fit here is hashed with one CRC call
+ * over a copy of the three (the same CRC as three calls in a row): a
+ * call's fixed cost is most of what a short input costs, and copying 200
+ * bytes is less than two more calls. */
+#define DIGEST_ONE_CALL_BYTES 512
+
+static bool digest_in_one_call(const struct znode *n, size_t path_len)
+{
+	size_t data_len = n->data_len > 0 ? (size_t)n->data_len : 0;
+	return path_len + data_len + DIGEST_STAT_BYTES <= DIGEST_ONE_CALL_BYTES;
+}
+
+static uint32_t digest_one_call(const struct znode *n, size_t path_len)
+{
+	uint8_t b[DIGEST_ONE_CALL_BYTES + 1];	/* + the NUL znode_path_write() ends with */
+	size_t len = path_len;
+	if (path_len > 0)
+		znode_path_write(n, (char *)b, path_len);
+	if (n->data_len > 0) {
+		memcpy(b + len, znode_data(n), (size_t)n->data_len);
+		len += (size_t)n->data_len;
+	}
+	digest_stat(n, b + len);
+	return corral_crc32(0, b, len + DIGEST_STAT_BYTES);
+}
+
+/* The CRC of the path and data alone (for a larger node), which a change
+ * of the stat only (a parent's pzxid and creates) leaves as it was. */
 static uint32_t digest_head(const struct tree *t, const struct znode *n)
 {
-	/* The root is "" in ZooKeeper's digest ("/" and "" are one node there). */
 	uint32_t crc = 0;
 	if (!is_root(n)) {
 		size_t len;
@@ -485,32 +539,35 @@ static uint32_t digest_head(const struct tree *t, const struct znode *n)
 
 static uint32_t digest_from_head(const struct znode *n, uint32_t head)
 {
-	struct zk_stat st;
-	znode_stat(n, &st);
-	uint8_t b[60], *p = b;
-	p = put_be64(p, (uint64_t)st.czxid);
-	p = put_be64(p, (uint64_t)st.mzxid);
-	p = put_be64(p, (uint64_t)st.pzxid);
-	p = put_be64(p, (uint64_t)st.ctime);
-	p = put_be64(p, (uint64_t)st.mtime);
-	p = put_be32(p, (uint32_t)st.version);
-	/* StatPersisted's cversion: the creates under the node (a client's
-	 * cversion, creates * 2 - children, is derived from it) */
-	p = put_be32(p, (uint32_t)znode_child_creates(n));
-	p = put_be32(p, (uint32_t)st.aversion);
-	/* StatPersisted's ephemeralOwner: the raw marker of containers and TTL nodes too */
-	p = put_be64(p, (uint64_t)znode_owner(n));
-	ASSERT(p == b + sizeof(b));
+	uint8_t b[DIGEST_STAT_BYTES];
+	digest_stat(n, b);
 	return corral_crc32(head, b, sizeof(b));
+}
+
+/* n's digest (not excluded); of a larger node, *ret_head gets its head and
+ * true is returned in *ret_head_valid. */
+static uint32_t digest_of(const struct tree *t, const struct znode *n, uint32_t *ret_head,
+			  bool *ret_head_valid)
+{
+	size_t path_len = digest_path_len(n);
+	if (digest_in_one_call(n, path_len)) {
+		*ret_head_valid = false;
+		return digest_one_call(n, path_len);
+	}
+	*ret_head = digest_head(t, n);
+	*ret_head_valid = true;
+	return digest_from_head(n, *ret_head);
 }
 
 uint32_t tree_node_digest(const struct tree *t, const struct znode *n)
 {
-	return digest_excluded(n) ? 0 : digest_from_head(n, digest_head(t, n));
+	uint32_t head;
+	bool head_valid;
+	return digest_excluded(n) ? 0 : digest_of(t, n, &head, &head_valid);
 }
 
-/* The node's path and data are hashed once for both digests (out and back
- * in) unless its data changes between: a child's create does not hash
+/* A larger node's path and data are hashed once for both digests (out and
+ * back in) unless its data changes between: a child's create does not hash
  * its parent's data (up to 1 MB) twice. */
 void tree_node_changing(struct tree *t, struct znode *n)
 {
@@ -518,11 +575,10 @@ void tree_node_changing(struct tree *t, struct znode *n)
 		return;
 	ASSERT(!t->changing);
 	t->changing = n;
+	t->changing_head_valid = false;
 	if (digest_excluded(n))
 		return;
-	t->changing_head = digest_head(t, n);
-	t->changing_head_valid = true;
-	t->digest -= digest_from_head(n, t->changing_head);
+	t->digest -= digest_of(t, n, &t->changing_head, &t->changing_head_valid);
 }
 
 void tree_node_changed(struct tree *t, struct znode *n)
@@ -533,9 +589,13 @@ void tree_node_changed(struct tree *t, struct znode *n)
 	t->changing = NULL;
 	if (digest_excluded(n))
 		return;
-	uint32_t head = t->changing_head_valid ? t->changing_head : digest_head(t, n);
+	uint32_t head;
+	bool head_valid;
+	if (t->changing_head_valid)
+		t->digest += digest_from_head(n, t->changing_head);
+	else
+		t->digest += digest_of(t, n, &head, &head_valid);
 	t->changing_head_valid = false;
-	t->digest += digest_from_head(n, head);
 }
 
 void tree_digest_unload(struct tree *t, struct znode *n)

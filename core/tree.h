@@ -88,7 +88,8 @@ struct tree {
 	 * digest is kept until tree_digest_recompute() clears it. */
 	bool digest_deferred;
 	/* The node between tree_node_changing() and tree_node_changed(), and
-	 * the CRC of its path and data while its data has not changed. */
+	 * (a node too large for one CRC call) the CRC of its path and data
+	 * while its data has not changed. */
 	const struct znode *changing;
 	uint32_t changing_head;
 	bool changing_head_valid;

@@ -7,6 +7,7 @@
 
 #include <stdio.h>
 #include <string.h>
+#include <zlib.h>
 
 #include "quota.h"
 #include "state.h"
@@ -293,6 +294,63 @@ static void test_digest_kept_through_stat_only_and_data_changes(void **state)
 	tree_free(&t);
 }
 
+static uint8_t *be64(uint8_t *p, uint64_t v)
+{
+	for (int i = 7; i >= 0; i--)
+		*p++ = (uint8_t)(v >> (8 * i));
+	return p;
+}
+
+static uint8_t *be32(uint8_t *p, uint32_t v)
+{
+	for (int i = 3; i >= 0; i--)
+		*p++ = (uint8_t)(v >> (8 * i));
+	return p;
+}
+
+/* A node's digest is ZooKeeper's (DigestCalculator): zlib's CRC-32 of its
+ * path, data, then czxid, mzxid, pzxid, ctime, mtime, version, cversion
+ * (the creates), aversion and ephemeralOwner, big-endian. Small nodes are
+ * hashed in one call over a copy, larger ones in three: both sizes. */
+static void test_a_nodes_digest_is_zookeepers_small_or_large(void **state)
+{
+	(void)state;
+	static const size_t sizes[] = { 1, 100, 400, 600, 5000 };
+	struct tree t;
+	assert_int_equal(tree_init(&t), 0);
+	for (size_t i = 0; i < sizeof(sizes) / sizeof(sizes[0]); i++) {
+		char path[32], data[5000];
+		snprintf(path, sizeof(path), "/digest-%zu", sizes[i]);
+		memset(data, 'a' + (int)i, sizes[i]);
+		struct znode *n = tree_add(&t, t.root, path, strlen(path), data, (int32_t)sizes[i],
+					   t.acls.open_acl, 0, 7, 1000);
+		assert_non_null(n);
+		tree_node_changing(&t, n);
+		n->mzxid = 9;
+		n->mtime = 2000;
+		n->version = 3;
+		n->aversion = 4;
+		tree_node_changed(&t, n);
+
+		uint8_t expect[64], *q = expect;
+		q = be64(q, 7);		/* czxid */
+		q = be64(q, 9);		/* mzxid */
+		q = be64(q, 7);		/* pzxid: the czxid, no children */
+		q = be64(q, 1000);	/* ctime */
+		q = be64(q, 2000);	/* mtime */
+		q = be32(q, 3);		/* version */
+		q = be32(q, 0);		/* cversion */
+		q = be32(q, 4);		/* aversion */
+		q = be64(q, 0);		/* ephemeralOwner */
+		uLong crc = crc32(0L, (const Bytef *)path, (uInt)strlen(path));
+		crc = crc32(crc, (const Bytef *)data, (uInt)sizes[i]);
+		crc = crc32(crc, expect, (uInt)(q - expect));
+		assert_int_equal(tree_node_digest(&t, n), (uint32_t)crc);
+	}
+	assert_digest_kept(&t);
+	tree_free(&t);
+}
+
 static void test_thousands_of_nodes_are_all_found_after_growth(void **state)
 {
 	struct tree t;
@@ -438,6 +496,7 @@ int main(void)
 		cmocka_unit_test(test_null_data_is_kept_distinct_from_empty),
 		cmocka_unit_test(test_thousands_of_nodes_are_all_found_after_growth),
 		cmocka_unit_test(test_digest_kept_through_stat_only_and_data_changes),
+		cmocka_unit_test(test_a_nodes_digest_is_zookeepers_small_or_large),
 		cmocka_unit_test(test_memory_bytes_follow_what_the_tree_holds),
 		cmocka_unit_test(test_quota_limits_parse_as_statstrack),
 		cmocka_unit_test(test_quota_stats_follow_the_subtree_and_are_recomputed),
