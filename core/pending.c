@@ -5,18 +5,10 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "hash.h"
-
-static uint64_t path_hash(const struct pending *p, const char *path, size_t len)
-{
-	return hash_bytes(&p->tree->key, path, len);
-}
-
 static uint64_t hash_of(const struct hash_table *t, const struct hash_node *hn)
 {
-	const struct pending *p = container_of(t, struct pending, nodes);
-	const struct pending_node *n = container_of(hn, struct pending_node, hash_node);
-	return path_hash(p, n->path, n->path_len);
+	(void)t;
+	return container_of(hn, struct pending_node, hash_node)->hash;
 }
 
 int pending_init(struct pending *p, struct tree *tree)
@@ -30,7 +22,7 @@ int pending_init(struct pending *p, struct tree *tree)
 static void node_drop(struct pending *p, struct pending_node *n)
 {
 	list_remove(&p->by_seq, &n->seq_node);
-	hash_table_remove(&p->nodes, &n->hash_node, path_hash(p, n->path, n->path_len));
+	hash_table_remove(&p->nodes, &n->hash_node, n->hash);
 	acl_unref(&p->tree->acls, n->view.acl);
 	free(n);
 }
@@ -44,35 +36,37 @@ void pending_free(struct pending *p)
 	memset(p, 0, sizeof(*p));
 }
 
-static struct pending_node *pending_find(const struct pending *p, const char *path, size_t len)
+static struct pending_node *pending_find(const struct pending *p, const char *path, size_t len,
+					 uint64_t hash)
 {
-	for (struct hash_node *hn = hash_table_bucket(&p->nodes, path_hash(p, path, len)); hn;
-	     hn = hn->next) {
+	for (struct hash_node *hn = hash_table_bucket(&p->nodes, hash); hn; hn = hn->next) {
 		struct pending_node *n = container_of(hn, struct pending_node, hash_node);
-		if (n->path_len == len && memcmp(n->path, path, len) == 0)
+		if (n->hash == hash && n->path_len == len && memcmp(n->path, path, len) == 0)
 			return n;
 	}
 	return NULL;
 }
 
-void pending_lookup(const struct pending *p, const struct batch *b, const char *path, size_t len,
-		    struct node_view *ret)
+uint64_t pending_lookup(const struct pending *p, const struct batch *b, const char *path,
+			size_t len, struct node_view *ret)
 {
+	uint64_t hash = tree_path_hash(p->tree, path, len);
 	for (uint32_t i = b ? b->count : 0; i-- > 0;) {
-		if (b->items[i].len == len && memcmp(b->items[i].path, path, len) == 0) {
-			*ret = b->items[i].view;
-			return;
+		const struct batch_item *it = &b->items[i];
+		if (it->hash == hash && it->len == len && memcmp(it->path, path, len) == 0) {
+			*ret = it->view;
+			return hash;
 		}
 	}
-	struct pending_node *pn = pending_find(p, path, len);
+	struct pending_node *pn = pending_find(p, path, len, hash);
 	if (pn) {
 		*ret = pn->view;
-		return;
+		return hash;
 	}
 	memset(ret, 0, sizeof(*ret));
-	struct znode *n = tree_lookup(p->tree, path, len);
+	struct znode *n = tree_lookup_hashed(p->tree, path, len, hash);
 	if (!n)
-		return;
+		return hash;
 	ret->exists = true;
 	ret->version = n->version;
 	ret->aversion = n->aversion;
@@ -81,12 +75,15 @@ void pending_lookup(const struct pending *p, const struct batch *b, const char *
 	ret->owner = znode_owner(n);
 	ret->mtime = n->mtime;
 	ret->acl = n->acl;
+	return hash;
 }
 
-int batch_put(struct batch *b, const char *path, size_t len, const struct node_view *v)
+int batch_put(struct batch *b, const char *path, size_t len, uint64_t hash,
+	      const struct node_view *v)
 {
 	for (uint32_t i = 0; i < b->count; i++) {
-		if (b->items[i].len == len && memcmp(b->items[i].path, path, len) == 0) {
+		const struct batch_item *it = &b->items[i];
+		if (it->hash == hash && it->len == len && memcmp(it->path, path, len) == 0) {
 			b->items[i].view = *v;
 			return 0;
 		}
@@ -99,7 +96,8 @@ int batch_put(struct batch *b, const char *path, size_t len, const struct node_v
 		b->items = items;
 		b->cap = cap;
 	}
-	b->items[b->count++] = (struct batch_item){ .path = path, .len = len, .view = *v };
+	b->items[b->count++] =
+		(struct batch_item){ .path = path, .len = len, .hash = hash, .view = *v };
 	return 0;
 }
 
@@ -129,37 +127,41 @@ void batch_free(struct batch *b)
 	memset(b, 0, sizeof(*b));
 }
 
-int pending_publish(struct pending *p, const struct batch *b, uint64_t seq)
+int pending_publish(struct pending *p, struct batch *b, uint64_t seq)
 {
-	struct pending_node **fresh = calloc(b->count ? b->count : 1, sizeof(*fresh));
-	if (!fresh)
-		return -ENOMEM;
-	/* Allocate first, so that running out of memory changes nothing. */
+	/* Allocate first, so that running out of memory changes nothing. A
+	 * path already pending keeps its node (found again below: the views
+	 * are few). */
 	for (uint32_t i = 0; i < b->count; i++) {
-		if (pending_find(p, b->items[i].path, b->items[i].len))
+		struct batch_item *it = &b->items[i];
+		it->fresh = NULL;
+		if (pending_find(p, it->path, it->len, it->hash))
 			continue;
-		fresh[i] = malloc(sizeof(struct pending_node) + b->items[i].len + 1);
-		if (!fresh[i]) {
-			for (uint32_t k = 0; k < i; k++)
-				free(fresh[k]);
-			free(fresh);
+		it->fresh = malloc(sizeof(struct pending_node) + it->len + 1);
+		if (!it->fresh) {
+			for (uint32_t k = 0; k < i; k++) {
+				free(b->items[k].fresh);
+				b->items[k].fresh = NULL;
+			}
 			return -ENOMEM;
 		}
 	}
 	for (uint32_t i = 0; i < b->count; i++) {
-		const struct batch_item *it = &b->items[i];
-		struct pending_node *n = fresh[i];
+		struct batch_item *it = &b->items[i];
+		struct pending_node *n = it->fresh;
 		struct acl_list *old = NULL;
+		it->fresh = NULL;
 		if (!n) {
-			n = pending_find(p, it->path, it->len);
+			n = pending_find(p, it->path, it->len, it->hash);
 			list_remove(&p->by_seq, &n->seq_node);
 			old = n->view.acl;
 		} else {
 			memcpy(n->path, it->path, it->len);
 			n->path[it->len] = 0;
 			n->path_len = (uint32_t)it->len;
+			n->hash = it->hash;
 			n->seq_node.next = n->seq_node.prev = NULL;
-			hash_table_insert(&p->nodes, &n->hash_node, path_hash(p, n->path, n->path_len));
+			hash_table_insert(&p->nodes, &n->hash_node, n->hash);
 		}
 		n->view = it->view;
 		if (n->view.acl)
@@ -171,7 +173,6 @@ int pending_publish(struct pending *p, const struct batch *b, uint64_t seq)
 		n->seq = seq;
 		list_push_back(&p->by_seq, &n->seq_node);
 	}
-	free(fresh);
 	return 0;
 }
 

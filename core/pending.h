@@ -32,6 +32,7 @@ struct pending_node {
 	struct hash_node hash_node;
 	struct list_node seq_node;	/* pending.by_seq */
 	uint64_t seq;			/* the last txn that changed it */
+	uint64_t hash;			/* of the path, as the tree's table hashes it */
 	struct node_view view;
 	uint32_t path_len;
 	char path[];
@@ -46,7 +47,9 @@ struct pending {
 struct batch_item {
 	const char *path;	/* points into the txn being built */
 	size_t len;
+	uint64_t hash;		/* the path's, from pending_lookup() */
 	struct node_view view;
+	struct pending_node *fresh;	/* pending_publish()'s, while it runs */
 };
 
 struct batch {
@@ -61,12 +64,16 @@ struct batch {
 int pending_init(struct pending *p, struct tree *tree);
 void pending_free(struct pending *p);
 
-/* The view of a path: the batch's, else the pending one, else the tree's. */
-void pending_lookup(const struct pending *p, const struct batch *b, const char *path, size_t len,
-		    struct node_view *ret);
+/* The view of a path: the batch's, else the pending one, else the tree's.
+ * Returns the path's hash (tree_path_hash()), for batch_put(): a path is
+ * hashed once however many tables it is looked up and kept in. */
+uint64_t pending_lookup(const struct pending *p, const struct batch *b, const char *path,
+			size_t len, struct node_view *ret);
 
-/* Records a view in the batch; returns 0 or -ENOMEM. */
-int batch_put(struct batch *b, const char *path, size_t len, const struct node_view *v);
+/* Records a view in the batch (hash: the path's, as pending_lookup() gave
+ * it); returns 0 or -ENOMEM. */
+int batch_put(struct batch *b, const char *path, size_t len, uint64_t hash,
+	      const struct node_view *v);
 /* Keeps a reference to an interned list (which the caller gives up) alive
  * while views in the batch point at it. Returns 0 or -ENOMEM (then the
  * reference is dropped). */
@@ -75,7 +82,7 @@ void batch_free(struct batch *b);
 
 /* Makes the batch's views pending for txn seq (copies paths, takes ACL
  * references). Returns 0 or -ENOMEM (then nothing changed). */
-int pending_publish(struct pending *p, const struct batch *b, uint64_t seq);
+int pending_publish(struct pending *p, struct batch *b, uint64_t seq);
 
 /* Walks the pending views (oldest first). */
 #define pending_for_each(p, pn)							\

@@ -221,7 +221,7 @@ static int create_op(struct prep *p, struct batch *b, const struct session *s,
 	r = fixup_acl(p, ids, req->acl, req->acl_count, &acl, &acl_count, ret_err);
 	if (r < 0 || *ret_err)
 		return r;
-	pending_lookup(&p->pending, b, path, parent_len, &parent);
+	uint64_t parent_hash = pending_lookup(&p->pending, b, path, parent_len, &parent);
 	err = ZNONODE;
 	if (!parent.exists || path[0] != '/')
 		goto fail;
@@ -241,7 +241,7 @@ static int create_op(struct prep *p, struct batch *b, const struct session *s,
 	err = ZBADARGUMENTS;
 	if (!path_valid(full, len, false))
 		goto fail;
-	pending_lookup(&p->pending, b, full, len, &existing);
+	uint64_t hash = pending_lookup(&p->pending, b, full, len, &existing);
 	err = ZNODEEXISTS;
 	if (existing.exists)
 		goto fail;
@@ -279,9 +279,9 @@ static int create_op(struct prep *p, struct batch *b, const struct session *s,
 	parent.num_children++;
 	struct node_view created = { .exists = true, .owner = owner, .acl = interned };
 	/* The batch points at the txn's copy of the path; parent_len is a prefix of it. */
-	r = batch_put(b, o->path, len, &created);
+	r = batch_put(b, o->path, len, hash, &created);
 	if (r == 0)
-		r = batch_put(b, o->path, parent_len, &parent);
+		r = batch_put(b, o->path, parent_len, parent_hash, &parent);
 	return r;
 fail:
 	acl_entries_free(acl, acl_count);
@@ -299,12 +299,12 @@ static int delete_op(struct prep *p, struct batch *b, const struct auth_identiti
 
 	if (!split_parent(path, len, &parent_len) || state_is_system_path(path, len))
 		return refuse(ret_err, ZBADARGUMENTS);
-	pending_lookup(&p->pending, b, path, parent_len, &parent);
+	uint64_t parent_hash = pending_lookup(&p->pending, b, path, parent_len, &parent);
 	if (!parent.exists || path[0] != '/')
 		return refuse(ret_err, ZNONODE);
 	if (!allowed(ids, parent.acl, ZK_PERM_DELETE))
 		return refuse(ret_err, ZNOAUTH);
-	pending_lookup(&p->pending, b, path, len, &node);
+	uint64_t hash = pending_lookup(&p->pending, b, path, len, &node);
 	if (!node.exists)
 		return refuse(ret_err, ZNONODE);
 	int32_t err = check_version(node.version, version);
@@ -321,7 +321,8 @@ static int delete_op(struct prep *p, struct batch *b, const struct auth_identiti
 		return -ENOMEM;
 	parent.num_children--;
 	struct node_view gone = { 0 };
-	if (batch_put(b, o->path, len, &gone) < 0 || batch_put(b, o->path, parent_len, &parent) < 0)
+	if (batch_put(b, o->path, len, hash, &gone) < 0 ||
+	    batch_put(b, o->path, parent_len, parent_hash, &parent) < 0)
 		return -ENOMEM;
 	return 0;
 }
@@ -334,7 +335,7 @@ static int set_data_op(struct prep *p, struct batch *b, const struct auth_identi
 
 	if (!path_valid(req->path, len, false))
 		return refuse(ret_err, ZBADARGUMENTS);
-	pending_lookup(&p->pending, b, req->path, len, &node);
+	uint64_t hash = pending_lookup(&p->pending, b, req->path, len, &node);
 	if (!node.exists)
 		return refuse(ret_err, ZNONODE);
 	if (!allowed(ids, node.acl, ZK_PERM_WRITE))
@@ -370,7 +371,7 @@ static int set_data_op(struct prep *p, struct batch *b, const struct auth_identi
 	if (!o->path || copy_data(o, req->data, req->data_len) < 0)
 		return -ENOMEM;
 	node.version = o->version;
-	return batch_put(b, o->path, len, &node);
+	return batch_put(b, o->path, len, hash, &node);
 }
 
 static int set_acl_op(struct prep *p, struct batch *b, const struct auth_identities *ids,
@@ -390,7 +391,7 @@ static int set_acl_op(struct prep *p, struct batch *b, const struct auth_identit
 	if (r < 0 || *ret_err)
 		return r;
 	r = 0;
-	pending_lookup(&p->pending, b, req->path, len, &node);
+	uint64_t hash = pending_lookup(&p->pending, b, req->path, len, &node);
 	err = ZNONODE;
 	if (!node.exists)
 		goto fail;
@@ -415,7 +416,7 @@ static int set_acl_op(struct prep *p, struct batch *b, const struct auth_identit
 	o->version = (int32_t)((uint32_t)node.aversion + 1u);
 	node.aversion = o->version;
 	node.acl = interned;
-	return batch_put(b, o->path, len, &node);
+	return batch_put(b, o->path, len, hash, &node);
 fail:
 	acl_entries_free(acl, acl_count);
 	*ret_err = err;
@@ -550,14 +551,15 @@ int prep_create_session(struct prep *p, uint32_t timeout_ms, int64_t time_ms, st
 static int forget_ephemeral(struct prep *p, struct batch *b, const char *path, size_t len)
 {
 	struct node_view node, parent;
-	pending_lookup(&p->pending, b, path, len, &node);
+	uint64_t hash = pending_lookup(&p->pending, b, path, len, &node);
 	if (!node.exists)
 		return 0;
 	size_t parent_len = path_parent_len(path, len);
-	pending_lookup(&p->pending, b, path, parent_len, &parent);
+	uint64_t parent_hash = pending_lookup(&p->pending, b, path, parent_len, &parent);
 	parent.num_children--;
 	struct node_view gone = { 0 };
-	if (batch_put(b, path, len, &gone) < 0 || batch_put(b, path, parent_len, &parent) < 0)
+	if (batch_put(b, path, len, hash, &gone) < 0 ||
+	    batch_put(b, path, parent_len, parent_hash, &parent) < 0)
 		return -ENOMEM;
 	return 0;
 }

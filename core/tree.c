@@ -279,15 +279,25 @@ void tree_free(struct tree *t)
 	memset(t, 0, sizeof(*t));
 }
 
-struct znode *tree_lookup(const struct tree *t, const char *path, size_t len)
+uint64_t tree_path_hash(const struct tree *t, const char *path, size_t len)
 {
-	for (uint32_t r = ref_table_bucket(&t->nodes, path_hash(t, path, len)); r;
-	     r = *ref_table_link(&t->nodes, r)) {
+	return path_hash(t, path, len);
+}
+
+struct znode *tree_lookup_hashed(const struct tree *t, const char *path, size_t len,
+				 uint64_t hash)
+{
+	for (uint32_t r = ref_table_bucket(&t->nodes, hash); r; r = *ref_table_link(&t->nodes, r)) {
 		struct znode *n = slab_deref(r);
 		if (znode_path_is(n, path, len))
 			return n;
 	}
 	return NULL;
+}
+
+struct znode *tree_lookup(const struct tree *t, const char *path, size_t len)
+{
+	return tree_lookup_hashed(t, path, len, path_hash(t, path, len));
 }
 
 struct znode_kids *tree_kids(struct tree *t, struct znode *n)

@@ -122,6 +122,11 @@ void tree_free(struct tree *t);
 		for (struct znode *n = slab_deref(n##_ref); n; n = NULL)
 
 struct znode *tree_lookup(const struct tree *t, const char *path, size_t len);
+/* The hash of a path in the tree's table, and the lookup with it: for a
+ * caller that looks one path up in several tables (core/pending.c). */
+uint64_t tree_path_hash(const struct tree *t, const char *path, size_t len);
+struct znode *tree_lookup_hashed(const struct tree *t, const char *path, size_t len,
+				 uint64_t hash);
 /* Sizes the hash table for count nodes at once (loading a snapshot), so
  * adding them never rehashes. Returns 0 or -ENOMEM (nothing changed then). */
 int tree_reserve(struct tree *t, size_t count);
