@@ -87,6 +87,10 @@ bool path_valid(const char *path, size_t len, bool sequential)
 			i++;
 			continue;
 		}
+		if (s[i] >= 0x20 && s[i] < 0x7f) {	/* printable ASCII: allowed */
+			i++;
+			continue;
+		}
 		if (s[i] == 0)
 			return false;
 		int32_t cp = utf8_next(s, len, &i);
