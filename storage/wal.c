@@ -220,10 +220,12 @@ void wal_fail(struct wal *w, int err)
  * and only its sync goes through the ring. ext4 has no non-blocking buffered
  * write, so the ring hands every write to a worker thread and the linked sync
  * follows it there: a wakeup more per flight, about 11 µs of one synchronous
- * client's setData on this project's machines (io_uring tracepoints). A
- * larger flight is under load, where the worker's copy on the other core
- * pays. */
-#define WAL_INLINE_WRITE_BYTES (64 * 1024)
+ * client's setData on this project's machines (io_uring tracepoints), and
+ * under a multi load the worker's write of a 100 KB flight took 146 µs (p50)
+ * where the loop copies it in a fraction of that: 64 KB here gave 208-223k
+ * multis/s, 256 KB 237-242k. Larger flights (values near 1 MB) go to the
+ * worker, whose copy on the other core pays. */
+#define WAL_INLINE_WRITE_BYTES (256 * 1024)
 
 static void submit_sync(struct wal *w)
 {

@@ -176,7 +176,7 @@ static void check_recovered(uint64_t last, uint64_t new_from, uint64_t new_term,
 }
 
 /* A small batch is written on the loop's thread and only its sync goes
- * through the ring; a batch over 64 KiB goes to the ring whole (write, then
+ * through the ring; a batch over 256 KiB goes to the ring whole (write, then
  * the linked sync). Both are durable and read back after a restart. */
 static void test_small_and_large_batches_are_durable_by_either_path(void **state)
 {
@@ -188,7 +188,7 @@ static void test_small_and_large_batches_are_durable_by_either_path(void **state
 	restart();
 	check_recovered(40, 41, 1, 100);
 	append(41, 60, 1, 100);
-	append(61, 80, 2, 8000);	/* about 160 KiB */
+	append(61, 80, 2, 20000);	/* about 400 KiB */
 	wal_flush(&W);
 	assert_int_equal(W.pending_cqes, 2);	/* the write and its sync */
 	settle(80);
@@ -199,7 +199,7 @@ static void test_small_and_large_batches_are_durable_by_either_path(void **state
 		uint64_t term = i > 60 ? 2 : 1;
 		assert_int_equal(S.term[i], term);
 		assert_int_equal(S.data[i], (uint8_t)(i * 3 + term));
-		assert_int_equal(S.len[i], i > 60 ? 8000 : 100);
+		assert_int_equal(S.len[i], i > 60 ? 20000 : 100);
 	}
 }
 
