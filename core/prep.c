@@ -317,6 +317,8 @@ static int delete_op(struct prep *p, struct batch *b, const struct auth_identiti
 	o->request_type = op;
 	o->path = strndup(path, len);
 	o->path_len = (uint32_t)len;
+	o->path_hashed = true;
+	o->path_hash = hash;
 	if (!o->path)
 		return -ENOMEM;
 	parent.num_children--;
@@ -367,6 +369,8 @@ static int set_data_op(struct prep *p, struct batch *b, const struct auth_identi
 	o->request_type = ZK_OP_SET_DATA;
 	o->path = strndup(req->path, len);
 	o->path_len = (uint32_t)len;
+	o->path_hashed = true;
+	o->path_hash = hash;
 	o->version = (int32_t)((uint32_t)node.version + 1u);
 	if (!o->path || copy_data(o, req->data, req->data_len) < 0)
 		return -ENOMEM;
@@ -411,6 +415,8 @@ static int set_acl_op(struct prep *p, struct batch *b, const struct auth_identit
 	o->type = TXN_OP_SET_ACL;
 	o->request_type = ZK_OP_SET_ACL;
 	o->path_len = (uint32_t)len;
+	o->path_hashed = true;
+	o->path_hash = hash;
 	o->acl = acl;
 	o->acl_count = acl_count;
 	o->version = (int32_t)((uint32_t)node.aversion + 1u);

@@ -131,6 +131,20 @@ static int delete_node(struct state *s, struct znode *n, const char *path, size_
 	return 0;
 }
 
+/* The node an op names: by the hash prep looked its path up with, when it
+ * did. A miss looks again: the tree may have been replaced since (a
+ * leader's snapshot installed) by one that hashes with another key, and a
+ * wrong bucket can only miss, never find another node. */
+static struct znode *op_node(struct state *s, const struct txn_op *op)
+{
+	if (op->path_hashed) {
+		struct znode *n = tree_lookup_hashed(&s->tree, op->path, op->path_len, op->path_hash);
+		if (n)
+			return n;
+	}
+	return tree_lookup(&s->tree, op->path, op->path_len);
+}
+
 static int apply_op(struct state *s, const struct txn *t, const struct txn_op *op,
 		    struct txn_result *res)
 {
@@ -141,14 +155,14 @@ static int apply_op(struct state *s, const struct txn *t, const struct txn_op *o
 	case TXN_OP_CREATE:
 		return apply_create(s, t, op, res);
 	case TXN_OP_DELETE:
-		n = tree_lookup(&s->tree, op->path, op->path_len);
+		n = op_node(s, op);
 		if (!n || znode_num_children(n) > 0 || n == s->tree.root) {
 			res->err = !n ? ZNONODE : ZNOTEMPTY;
 			return 0;
 		}
 		return delete_node(s, n, op->path, op->path_len, t->zxid);
 	case TXN_OP_SET_DATA:
-		n = tree_lookup(&s->tree, op->path, op->path_len);
+		n = op_node(s, op);
 		if (!n) {
 			res->err = ZNONODE;
 			return 0;
@@ -169,7 +183,7 @@ static int apply_op(struct state *s, const struct txn *t, const struct txn_op *o
 		notify(s, t->zxid, ZK_EVENT_NODE_DATA_CHANGED, n, op->path, op->path_len);
 		return 0;
 	case TXN_OP_SET_ACL: {
-		n = tree_lookup(&s->tree, op->path, op->path_len);
+		n = op_node(s, op);
 		if (!n) {
 			res->err = ZNONODE;
 			return 0;

@@ -33,6 +33,10 @@ struct txn_op {
 	int32_t err;			/* TXN_OP_ERROR: the code this op failed with */
 	char *path;			/* NUL-terminated, final (sequential suffix included) */
 	uint32_t path_len;
+	/* Not in the log: the tree's hash of path, when prep looked it up
+	 * (path_hashed), so that applying the op does not hash it again. */
+	bool path_hashed;
+	uint64_t path_hash;
 	uint8_t *data;
 	int32_t data_len;		/* -1 = null */
 	struct acl_entry *acl;

@@ -334,6 +334,36 @@ static void test_the_same_txns_give_the_same_tree_after_a_trip_through_the_codec
 	world_free(&copy);
 }
 
+/* Prep hands apply the hash it looked a path up with; a txn prepped against
+ * one tree and applied to another that hashes with another key (a leader's
+ * snapshot installed in between) still finds its node. */
+static void test_a_txn_prepped_against_another_tree_finds_its_nodes(void **state)
+{
+	struct world w, other;
+	world_init(&w);
+	world_init(&other);
+	create_now(&w, NULL, "/a", 0);
+	create_now(&w, NULL, "/b", 0);
+	create_now(&other, NULL, "/a", 0);
+	create_now(&other, NULL, "/b", 0);
+	struct txn *t;
+	struct set_data_request sr = { .path = "/a", .path_len = 2, .data = (const uint8_t *)"x",
+				       .data_len = 1, .version = -1 };
+	assert_int_equal(VERDICT(prep_set_data(&w.p, NULL, NULL, &sr, 1000, &t, &zk_err)), ZOK);
+	assert_true(t->ops[0].path_hashed);
+	apply(&other, t);
+	struct delete_request dr = { .path = "/b", .path_len = 2, .version = -1 };
+	assert_int_equal(VERDICT(prep_delete(&w.p, NULL, NULL, &dr, 1000, &t, &zk_err)), ZOK);
+	apply(&other, t);
+	struct znode *a = tree_lookup(&other.st.tree, "/a", 2);
+	assert_non_null(a);
+	assert_int_equal(a->version, 1);
+	assert_int_equal(a->data_len, 1);
+	assert_null(tree_lookup(&other.st.tree, "/b", 2));
+	world_free(&w);
+	world_free(&other);
+}
+
 /* The digest kept as txns apply is the one computed from scratch. */
 static uint64_t digest_from_scratch(struct tree *t)
 {
@@ -430,6 +460,7 @@ int main(void)
 		cmocka_unit_test(test_multi_is_all_or_nothing),
 		cmocka_unit_test(test_the_same_txns_give_the_same_tree_after_a_trip_through_the_codec),
 		cmocka_unit_test(test_the_digest_kept_as_txns_apply_is_the_tree_s),
+		cmocka_unit_test(test_a_txn_prepped_against_another_tree_finds_its_nodes),
 		cmocka_unit_test(test_codec_refuses_garbage),
 		cmocka_unit_test(test_codec_refuses_txns_prep_cannot_make),
 	};
