@@ -260,8 +260,8 @@ static void submit_flight(struct wal *w)
 	sqe->flags |= IOSQE_IO_LINK;
 	submit_sync(w);
 	w->pending_cqes = 2;
-	/* On its way when the running callback returns, not when the loop
-	 * next waits: it may have a turn's work to do before then. */
+	/* On its way now: the loop may have a turn's work to do before it
+	 * would submit (flight_settled() reports the last batch after this). */
 	loop_submit(w->loop);
 }
 
@@ -336,10 +336,9 @@ static void flight_settled(struct wal *w)
 			return;
 		}
 	}
-	/* The next batch is made a flight (a small one written into the page
-	 * cache) before this one is reported; its fsync is submitted when this
-	 * completion's callback returns (loop_submit()). What the report
-	 * appends gathers for the batch after. */
+	/* The next batch starts before this one is reported: what the report
+	 * sets off (applying and answering the batch) then overlaps its write
+	 * and fsync. What the report appends gathers for the batch after. */
 	wal_flush(w);
 	if (w->durable_index > reported)
 		w->on_durable(w->ctx, w->durable_index);

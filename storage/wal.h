@@ -14,8 +14,8 @@
  * ring, make a batch durable, and while they are in flight the next batch
  * gathers (group commit). Their completions run as soon as they arrive, not
  * behind the requests the loop read meanwhile (loop_sqe_urgent()), and the
- * next batch is submitted as soon as that completion's callback returns,
- * not when the loop next waits. A failed fsync is final: the log stops taking
+ * next batch is submitted before the last one is reported durable, so that
+ * applying and answering it overlaps the next write and fsync. A failed fsync is final: the log stops taking
  * writes (the kernel may have dropped the dirty pages; retrying could report
  * success for data that is not on disk).
  *
