@@ -70,16 +70,7 @@ struct io_uring_sqe *loop_sqe(struct loop *l, struct loop_op *op)
 
 void loop_submit(struct loop *l)
 {
-	l->submit_due = true;
-}
-
-/* Between callbacks: no one holds an SQE taken but not yet prepared. */
-static void submit_if_due(struct loop *l)
-{
-	if (l->submit_due) {
-		l->submit_due = false;
-		io_uring_submit(&l->ring);
-	}
+	io_uring_submit(&l->ring);
 }
 
 struct io_uring_sqe *loop_sqe_urgent(struct loop *l, struct loop_op *op)
@@ -109,7 +100,6 @@ static void run_cqe(struct loop *l, struct io_uring_cqe *cqe)
 		return;
 	take_urgent(l, op);
 	op->complete(op, cqe->res, cqe->flags);
-	submit_if_due(l);
 }
 
 /* Runs the urgent completions from the ring's entry from on at once,
@@ -127,7 +117,6 @@ static void run_urgent(struct loop *l, unsigned from)
 			uint32_t flags = cqe->flags;
 			cqe->user_data = 0;
 			op->complete(op, res, flags);
-			submit_if_due(l);
 		}
 	}
 }
@@ -139,7 +128,6 @@ int loop_run(struct loop *l)
 			l->before_wait(l->ctx);
 		if (l->stop)
 			break;
-		l->submit_due = false;	/* the wait submits */
 		int r = io_uring_submit_and_wait(&l->ring, 1);
 		if (r < 0 && r != -EINTR && r != -ETIME && r != -EBUSY)
 			return r;

@@ -38,7 +38,6 @@ struct loop {
 	struct loop_op *urgent[LOOP_URGENT_MAX];
 	unsigned urgent_count;
 	uint64_t urgent_checked_us;	/* when the ring was last entered for them */
-	bool submit_due;		/* loop_submit() was called in this callback */
 };
 
 /* Sets up the ring with SINGLE_ISSUER and DEFER_TASKRUN. On failure returns a
@@ -57,9 +56,7 @@ struct io_uring_sqe *loop_sqe(struct loop *l, struct loop_op *op);
  * requests read meanwhile to be prepped. One completion per submission
  * (not multishot); at most LOOP_URGENT_MAX at once, more run in turn. */
 struct io_uring_sqe *loop_sqe_urgent(struct loop *l, struct loop_op *op);
-/* Submits what is queued as soon as the running callback returns, not when
- * the loop next waits. (Never at once: a caller up the stack may hold an
- * SQE it took and has not prepared yet, or the first of a linked pair.) */
+/* Submits what is queued now, not when the loop next waits. */
 void loop_submit(struct loop *l);
 
 /* Runs until loop_stop(). Returns 0 or the negative errno of a failed wait. */

@@ -114,41 +114,6 @@ static void test_without_urgent_ops_completions_run_in_ring_order(void **state)
 	assert_string_equal(ran, "abc");
 }
 
-/* loop_submit() from a callback: what it queued is submitted once the
- * callback returns, so its completion runs in the same turn (a NOP
- * completes as it is submitted), not after the next wait. */
-static uint64_t turn_of[2];
-
-static void on_second(struct loop_op *op, int res, uint32_t flags)
-{
-	(void)op;
-	(void)res;
-	(void)flags;
-	turn_of[1] = L.iterations;
-	loop_stop(&L);
-}
-
-static struct loop_op second = { .complete = on_second };
-
-static void on_first(struct loop_op *op, int res, uint32_t flags)
-{
-	(void)op;
-	(void)res;
-	(void)flags;
-	turn_of[0] = L.iterations;
-	io_uring_prep_nop(loop_sqe(&L, &second));
-	loop_submit(&L);
-}
-
-static void test_what_a_callback_submits_runs_in_the_same_turn(void **state)
-{
-	(void)state;
-	struct loop_op first = { .complete = on_first };
-	io_uring_prep_nop(loop_sqe(&L, &first));
-	assert_int_equal(loop_run(&L), 0);
-	assert_int_equal(turn_of[1], turn_of[0]);
-}
-
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -159,8 +124,6 @@ int main(void)
 			test_an_urgent_completion_during_a_turn_runs_between_its_callbacks, setup,
 			teardown),
 		cmocka_unit_test_setup_teardown(test_without_urgent_ops_completions_run_in_ring_order,
-						setup, teardown),
-		cmocka_unit_test_setup_teardown(test_what_a_callback_submits_runs_in_the_same_turn,
 						setup, teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
