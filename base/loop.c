@@ -68,59 +68,6 @@ struct io_uring_sqe *loop_sqe(struct loop *l, struct loop_op *op)
 	return sqe;
 }
 
-void loop_submit(struct loop *l)
-{
-	io_uring_submit(&l->ring);
-}
-
-struct io_uring_sqe *loop_sqe_urgent(struct loop *l, struct loop_op *op)
-{
-	struct io_uring_sqe *sqe = loop_sqe(l, op);
-	if (l->urgent_count < LOOP_URGENT_MAX)
-		l->urgent[l->urgent_count++] = op;
-	return sqe;
-}
-
-/* Whether op is urgent; if so it is no longer (its completion runs now). */
-static bool take_urgent(struct loop *l, struct loop_op *op)
-{
-	for (unsigned i = 0; i < l->urgent_count; i++) {
-		if (l->urgent[i] == op) {
-			l->urgent[i] = l->urgent[--l->urgent_count];
-			return true;
-		}
-	}
-	return false;
-}
-
-static void run_cqe(struct loop *l, struct io_uring_cqe *cqe)
-{
-	struct loop_op *op = io_uring_cqe_get_data(cqe);
-	if (!op)
-		return;
-	take_urgent(l, op);
-	op->complete(op, cqe->res, cqe->flags);
-}
-
-/* Runs the urgent completions from the ring's entry from on at once,
- * clearing their user data so that their turn in the ring skips them.
- * Other completions keep their order. */
-static void run_urgent(struct loop *l, unsigned from)
-{
-	unsigned tail = io_uring_smp_load_acquire(l->ring.cq.ktail);
-	for (unsigned h = from; h != tail && l->urgent_count > 0; h++) {
-		struct io_uring_cqe *cqe =
-			&l->ring.cq.cqes[io_uring_cqe_index(&l->ring, h, l->ring.cq.ring_mask)];
-		struct loop_op *op = io_uring_cqe_get_data(cqe);
-		if (op && take_urgent(l, op)) {
-			int res = cqe->res;
-			uint32_t flags = cqe->flags;
-			cqe->user_data = 0;
-			op->complete(op, res, flags);
-		}
-	}
-}
-
 int loop_run(struct loop *l)
 {
 	while (!l->stop) {
@@ -136,23 +83,11 @@ int loop_run(struct loop *l)
 
 		struct io_uring_cqe *cqe;
 		unsigned head, seen = 0;
-		if (l->urgent_count > 0) {
-			l->urgent_checked_us = loop_now_us();
-			run_urgent(l, *l->ring.cq.khead);
-		}
 		io_uring_for_each_cqe(&l->ring, head, cqe) {
+			struct loop_op *op = io_uring_cqe_get_data(cqe);
 			seen++;
-			run_cqe(l, cqe);
-			/* Between callbacks, while an urgent op is on the ring:
-			 * submit what the callbacks queued and collect what
-			 * completed meanwhile (with DEFER_TASKRUN nothing is
-			 * posted until the ring is entered). */
-			if (l->urgent_count > 0 &&
-			    loop_now_us() >= l->urgent_checked_us + LOOP_URGENT_CHECK_US) {
-				io_uring_submit_and_get_events(&l->ring);
-				l->urgent_checked_us = loop_now_us();
-				run_urgent(l, head + 1);
-			}
+			if (op)
+				op->complete(op, cqe->res, cqe->flags);
 		}
 		io_uring_cq_advance(&l->ring, seen);
 		l->iterations++;

@@ -2,11 +2,9 @@
  *
  * Every I/O is a submission on the ring: accepts, receives, sends, timers
  * (and, with durability, log writes and fsyncs). Each submission carries a
- * struct loop_op whose callback runs when its completion arrives, in the
- * ring's order, except an urgent op's (loop_sqe_urgent()), which runs first.
- * After each batch of completions the loop runs its idle hook (the server
- * commits what was prepped and flushes replies there), then submits and
- * waits again. */
+ * struct loop_op whose callback runs when its completion arrives. After each
+ * batch of completions the loop runs its idle hook (the server commits what
+ * was prepped and flushes replies there), then submits and waits again. */
 #pragma once
 
 #include <stdbool.h>
@@ -21,10 +19,6 @@ struct loop_op {
 	loop_complete_fn complete;
 };
 
-#define LOOP_URGENT_MAX 4
-/* How often, at most, the loop enters the ring between callbacks for them. */
-#define LOOP_URGENT_CHECK_US 20
-
 struct loop {
 	struct io_uring ring;
 	bool stop;
@@ -34,10 +28,6 @@ struct loop {
 	void (*after_wait)(void *ctx);
 	void *ctx;
 	uint64_t iterations;
-	/* Ops submitted with loop_sqe_urgent() whose completion has not run. */
-	struct loop_op *urgent[LOOP_URGENT_MAX];
-	unsigned urgent_count;
-	uint64_t urgent_checked_us;	/* when the ring was last entered for them */
 };
 
 /* Sets up the ring with SINGLE_ISSUER and DEFER_TASKRUN. On failure returns a
@@ -48,16 +38,6 @@ void loop_free(struct loop *l);
 /* Returns an SQE whose user data is op; submits to make room when the
  * submission queue is full. Never NULL. */
 struct io_uring_sqe *loop_sqe(struct loop *l, struct loop_op *op);
-/* The same for an op whose completion runs as soon as it arrives, not in
- * its turn: while one is on the ring, the loop enters the kernel after each
- * callback (with DEFER_TASKRUN nothing is posted until it does) and runs
- * the urgent completions first. For the log's write and fsync: a durable
- * batch is answered and the next one starts without waiting for the
- * requests read meanwhile to be prepped. One completion per submission
- * (not multishot); at most LOOP_URGENT_MAX at once, more run in turn. */
-struct io_uring_sqe *loop_sqe_urgent(struct loop *l, struct loop_op *op);
-/* Submits what is queued now, not when the loop next waits. */
-void loop_submit(struct loop *l);
 
 /* Runs until loop_stop(). Returns 0 or the negative errno of a failed wait. */
 int loop_run(struct loop *l);

@@ -229,7 +229,7 @@ void wal_fail(struct wal *w, int err)
 
 static void submit_sync(struct wal *w)
 {
-	struct io_uring_sqe *sqe = loop_sqe_urgent(w->loop, &w->sync_op);
+	struct io_uring_sqe *sqe = loop_sqe(w->loop, &w->sync_op);
 	io_uring_prep_fsync(sqe, w->flight_fd, IORING_FSYNC_DATASYNC);
 }
 
@@ -248,11 +248,10 @@ static void submit_flight(struct wal *w)
 		if (w->flight_written == w->flight_len) {
 			submit_sync(w);
 			w->pending_cqes = 1;
-			loop_submit(w->loop);
 			return;
 		}
 	}
-	struct io_uring_sqe *sqe = loop_sqe_urgent(w->loop, &w->write_op);
+	struct io_uring_sqe *sqe = loop_sqe(w->loop, &w->write_op);
 	io_uring_prep_write(sqe, w->flight_fd, w->flight + w->flight_written,
 			    (unsigned)(w->flight_len - w->flight_written),
 			    w->flight_offset + w->flight_written);
@@ -260,9 +259,6 @@ static void submit_flight(struct wal *w)
 	sqe->flags |= IOSQE_IO_LINK;
 	submit_sync(w);
 	w->pending_cqes = 2;
-	/* On its way now: the loop may have a turn's work to do before it
-	 * would submit (flight_settled() reports the last batch after this). */
-	loop_submit(w->loop);
 }
 
 void wal_flush(struct wal *w)
@@ -336,12 +332,9 @@ static void flight_settled(struct wal *w)
 			return;
 		}
 	}
-	/* The next batch starts before this one is reported: what the report
-	 * sets off (applying and answering the batch) then overlaps its write
-	 * and fsync. What the report appends gathers for the batch after. */
-	wal_flush(w);
 	if (w->durable_index > reported)
 		w->on_durable(w->ctx, w->durable_index);
+	wal_flush(w);
 }
 
 static void wal_on_write(struct loop_op *op, int res, uint32_t flags)

@@ -12,10 +12,7 @@
  *
  * Appends gather in a batch; one write and one fdatasync, linked on the
  * ring, make a batch durable, and while they are in flight the next batch
- * gathers (group commit). Their completions run as soon as they arrive, not
- * behind the requests the loop read meanwhile (loop_sqe_urgent()), and the
- * next batch is submitted before the last one is reported durable, so that
- * applying and answering it overlaps the next write and fsync. A failed fsync is final: the log stops taking
+ * gathers (group commit). A failed fsync is final: the log stops taking
  * writes (the kernel may have dropped the dirty pages; retrying could report
  * success for data that is not on disk).
  *
