@@ -223,8 +223,10 @@ void wal_fail(struct wal *w, int err)
  * client's setData on this project's machines (io_uring tracepoints), and
  * under a multi load the worker's write of a 100 KB flight took 146 µs (p50)
  * where the loop copies it in a fraction of that: 64 KB here gave 208-223k
- * multis/s, 256 KB 237-242k. Larger flights (values near 1 MB) go to the
- * worker, whose copy on the other core pays. */
+ * multis/s, 256 KB 237-242k (with the log's completions run ahead of the
+ * loop's turn, since reverted; without that, 256 KB: 221-245k). Larger
+ * flights (values near 1 MB) go to the worker, whose copy on the other core
+ * pays. */
 #define WAL_INLINE_WRITE_BYTES (256 * 1024)
 
 static void submit_sync(struct wal *w)
