@@ -193,6 +193,13 @@ struct commit_options {
  * Returns 0 or a negative errno with why (naming file and offset for a
  * damaged log). */
 int commit_open(struct commit *c, const struct commit_options *o, char *why, size_t why_size);
+/* The seed of raft's randomized election timeouts: random (getrandom), not
+ * derived from the pid and id. It was getpid() ^ id, and members started one
+ * after the other get consecutive pids: servers 1 and 2 as pids 4k+1 and
+ * 4k+2 (a quarter of the time) got equal seeds, drew the same timeouts, stood
+ * in the same millisecond, split the vote, and did so again every round
+ * until timer jitter parted them (30 s without a leader, seen in CI). */
+unsigned commit_election_seed(uint32_t server_id);
 /* For `corrald restore`: the identity of a new cluster (an ensemble's
  * derived from ensemble->cluster_name, as a bootstrap derives it; a
  * standalone server's at random, ensemble NULL) with server_id, and the

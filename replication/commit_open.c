@@ -9,6 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/random.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <openssl/sha.h>
@@ -131,6 +132,19 @@ static int initial_configuration(const struct commit_options *o, struct raft_buf
 		r = raft_configuration_encode(&conf, buf);
 	raft_configuration_close(&conf);
 	return r;
+}
+
+unsigned commit_election_seed(uint32_t server_id)
+{
+	unsigned seed;
+	if (getrandom(&seed, sizeof(seed), GRND_NONBLOCK) == (ssize_t)sizeof(seed))
+		return seed;
+	/* No entropy yet (early boot): the clock's nanoseconds differ between
+	 * members started together far more than their pids do. */
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (unsigned)ts.tv_nsec ^ (unsigned)ts.tv_sec * 2654435761u ^
+	       (unsigned)getpid() * 40503u ^ server_id;
 }
 
 /* The cluster id a new data directory gets: an ensemble's from its name
@@ -416,7 +430,7 @@ static int init_raft(struct commit *c, const struct commit_options *o, char *why
 	 * tracer for debugging. */
 	if (!getenv("LIBRAFT_TRACE"))
 		c->raft.tracer = NULL;
-	raft_seed(&c->raft, (unsigned)getpid() ^ (unsigned)o->server_id);
+	raft_seed(&c->raft, commit_election_seed(o->server_id));
 	if (o->ensemble) {
 		raft_set_election_timeout(&c->raft, o->ensemble->election_timeout_ms);
 		raft_set_heartbeat_timeout(&c->raft, o->ensemble->election_timeout_ms / 10);
