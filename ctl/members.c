@@ -32,9 +32,11 @@
 struct member {
 	unsigned id;
 	bool observer;
-	char peer[160];			/* HOST:PORT */
-	char client[160];		/* [HOST:]PORT, as /zookeeper/config gives it; "-": none */
-	char host[128], port[16];	/* where its clients connect (for mntr) */
+	/* Room for any DNS name (253 bytes), brackets, a port: a line that
+	 * does not fit is refused, never cut short. */
+	char peer[264];			/* HOST:PORT */
+	char client[264];		/* [HOST:]PORT, as /zookeeper/config gives it; "-": none */
+	char host[256], port[16];	/* where its clients connect (for mntr) */
 	char state[40];			/* zk_server_state, or why there is none */
 	unsigned leader_id;		/* corral_leader_id; 0: none known or none said */
 };
@@ -86,7 +88,7 @@ static bool address_ok(const char *text)
 
 /* "[HOST:]PORT" -> where to connect; a missing or wildcard host means the
  * member's peer host. */
-static void client_address(struct member *m, const char *peer_host, size_t peer_host_len)
+static int client_address(struct member *m, const char *peer_host, size_t peer_host_len)
 {
 	const char *colon = strrchr(m->client, ':');
 	const char *port = colon ? colon + 1 : m->client;
@@ -105,8 +107,11 @@ static void client_address(struct member *m, const char *peer_host, size_t peer_
 			hlen -= 2;
 		}
 	}
+	if (hlen >= sizeof(m->host) || strlen(port) >= sizeof(m->port))
+		return -1;
 	snprintf(m->host, sizeof(m->host), "%.*s", (int)hlen, host);
-	snprintf(m->port, sizeof(m->port), "%.15s", port);
+	snprintf(m->port, sizeof(m->port), "%s", port);
+	return 0;
 }
 
 /* "server.N=PEERHOST:PORT[:PORT][:ROLE][;[CLIENTHOST:]CLIENTPORT]". */
@@ -128,7 +133,9 @@ static int parse_member(const char *line, size_t len, struct member *m)
 	char *semi = strchr(spec, ';');
 	if (semi)
 		*semi = '\0';
-	snprintf(m->client, sizeof(m->client), "%s", semi ? semi + 1 : "");
+	int n = snprintf(m->client, sizeof(m->client), "%s", semi ? semi + 1 : "");
+	if (n < 0 || (size_t)n >= sizeof(m->client))
+		return -1;
 	char *host_end = spec[0] == '[' ? strchr(spec, ']') : spec;
 	char *colon = host_end ? strchr(host_end, ':') : NULL;
 	if (!colon || colon == spec)
@@ -148,11 +155,13 @@ static int parse_member(const char *line, size_t len, struct member *m)
 		m->observer = true;
 	else if (role && strcmp(role, "participant") != 0)
 		return -1;
-	snprintf(m->peer, sizeof(m->peer), "%.*s:%s", (int)(colon - spec), spec, fields[0]);
+	n = snprintf(m->peer, sizeof(m->peer), "%.*s:%s", (int)(colon - spec), spec, fields[0]);
+	if (n < 0 || (size_t)n >= sizeof(m->peer))
+		return -1;	/* a host name longer than any member's can be */
 	if (!m->client[0])
 		snprintf(m->client, sizeof(m->client), "-");	/* (not from corral) */
-	else
-		client_address(m, spec, (size_t)(colon - spec));
+	else if (client_address(m, spec, (size_t)(colon - spec)) < 0)
+		return -1;
 	return 0;
 }
 
@@ -611,7 +620,7 @@ static int change(struct ctx *x, unsigned id, bool adding, const char *peer, con
 {
 	struct members ms;
 	struct zk_client c;
-	char where[200];
+	char where[320];
 	int status = members_of(x, &ms);
 	zkc_close(&x->zk);
 	zkc_init(&c, x->timeout_ms);
@@ -676,7 +685,7 @@ static int cmd_transfer(struct ctx *x, unsigned target)
 	struct members ms;
 	const struct member *lm;
 	struct zk_client c;
-	char where[200];
+	char where[320];
 	unsigned leader, now_leader;
 	bool has_leader;
 	int32_t err = ZOK;
@@ -780,7 +789,7 @@ static int close_at(struct ctx *x, const char *host, const char *port, const cha
 int members_close_session(struct ctx *x, int64_t id)
 {
 	int32_t err;
-	char where[256];
+	char where[320];
 	int status = close_at(x, x->host, x->port, x->server, id, &err);
 	if (status == 0 && err == ZAPIERROR) {
 		/* not the leader: ask the leader, as /zookeeper/config places it */
