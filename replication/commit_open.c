@@ -257,17 +257,35 @@ static int init_commit(struct commit *c, const struct commit_options *o)
 	return 0;
 }
 
-/* A data directory without raft.meta: bootstraps it, unless the log is
- * there (then raft.meta was lost, and starting over would forget it). */
+/* A data directory without raft.meta: bootstraps it, unless the log or a
+ * snapshot is there (then raft.meta was lost, or a restore or import into
+ * the directory itself stopped between its snapshot and raft.meta, which
+ * it writes last). Starting over wrote a new cluster's raft.meta and log
+ * into it and then stopped on the snapshot as another cluster's (a
+ * standalone server's identity is random), or took the snapshot with a log
+ * that does not lead to it (an ensemble's identity comes from its name). */
 static int bootstrap_new(struct commit *c, const struct commit_options *o, char *why,
 			 size_t why_size)
 {
-	char walseg[4200];
+	char walseg[4200], snap[4200];
+	uint64_t snap_index;
 	snprintf(walseg, sizeof(walseg), "%s/wal/0000000000000001.seg", o->data_dir);
 	if (access(walseg, F_OK) == 0) {
 		snprintf(why, why_size, "%s/raft.meta is missing but the log exists: "
 			 "the directory is incomplete", o->data_dir);
 		return -EBADMSG;
+	}
+	int r = snapshot_find(o->data_dir, UINT64_MAX, snap, sizeof(snap), &snap_index);
+	if (r == 0) {
+		snprintf(why, why_size, "%s/raft.meta is missing but a snapshot exists (%.2000s): "
+			 "the directory is incomplete (a restore or import-zookeeper into it that "
+			 "did not finish?); restore or import again into an empty directory",
+			 o->data_dir, snap);
+		return -EBADMSG;
+	}
+	if (r != -ENOENT) {
+		snprintf(why, why_size, "%s/snap: %s", o->data_dir, strerror(-r));
+		return r;
 	}
 	if (o->ensemble && !ensemble_config_self(o->ensemble))
 		log_notice("data directory %s is new, and server %u is not among the members: "

@@ -234,6 +234,51 @@ def test_backup_needs_the_super_user(make_server, tmpdir_path):
     zk.close()
 
 
+def test_a_restore_that_stopped_before_raft_meta_is_refused_not_started_over(make_server,
+                                                                            tmpdir_path):
+    """A restore (or import-zookeeper) into the data directory itself writes
+    the snapshot, then raft.meta; stopped between the two (killed, power
+    lost), the directory holds the tree and no raft.meta. corrald refuses it
+    (exit 74, one line naming raft.meta and the snapshot) and leaves it as it
+    is. It used to bootstrap a new cluster into it (raft.meta, a log) and then
+    stop on the snapshot as another cluster's, the directory changed."""
+    srv = make_server(auth={"super_digest": SUPER_DIGEST})
+    zk = client(srv.hosts)
+    zk.create("/kept", b"restored data")
+    zk.stop()
+    zk.close()
+    file = os.path.join(tmpdir_path, "b.snap")
+    backup(srv, file)
+    srv.stop()
+    restored = os.path.join(tmpdir_path, "restored")
+    run(CORRALD, "restore", file, restored)
+    os.unlink(os.path.join(restored, "raft.meta"))     # what the stop left
+    snaps = sorted(os.listdir(os.path.join(restored, "snap")))
+    tmp = tempfile.mkdtemp(prefix="corral-cut-short-")
+    port = free_port()
+    config = os.path.join(tmp, "corral.yaml")
+    with open(config, "w") as f:
+        f.write(f"data_dir: {restored}\nclient:\n  listen: [\"127.0.0.1:{port}\"]\n")
+    again = FromFile(tmp, config, port, restored)
+    again.spawn()
+    try:
+        status = again.wait_exit(60)
+    except Exception:
+        again.kill()
+        raise AssertionError(f"corrald started on a directory without raft.meta:\n"
+                             f"{again.log_text()}")
+    log = again.log_text()
+    assert status == harness.EXIT_DATA_DIR, f"exit {status}:\n{log}"
+    assert f"{restored}/raft.meta is missing but a snapshot exists" in log, log
+    assert os.path.join(restored, "snap", snaps[-1]) in log, log
+    # nothing was bootstrapped beside the snapshot, which is as it was
+    left = os.listdir(restored)
+    assert "raft.meta" not in left and "wal" not in left, left
+    assert sorted(os.listdir(os.path.join(restored, "snap"))) == snaps
+    assert "/kept" in dump(restored)
+    shutil.rmtree(tmp, ignore_errors=True)
+
+
 def test_a_damaged_backup_is_refused_by_verify_and_restore(make_server, tmpdir_path):
     srv = make_server(auth={"super_digest": SUPER_DIGEST})
     zk = client(srv.hosts)
