@@ -118,15 +118,20 @@ class FromFile(harness.Corrald):
         self.config_path = self.given
 
 
-def start_on(data_dir, config_extra=""):
-    """A corrald on an existing data directory (a restored one)."""
+def server_on(data_dir, config_extra=""):
+    """A corrald (not started) configured for an existing data directory."""
     tmp = tempfile.mkdtemp(prefix="corral-restored-")
     port = free_port()
     config = os.path.join(tmp, "corral.yaml")
     with open(config, "w") as f:
         f.write(f"data_dir: {data_dir}\nclient:\n  listen: [\"127.0.0.1:{port}\"]\n"
                 f"session:\n  tick_time_ms: 200\n  min_timeout_ms: 1000\n" + config_extra)
-    return FromFile(tmp, config, port, data_dir).start(timeout=30)
+    return FromFile(tmp, config, port, data_dir)
+
+
+def start_on(data_dir, config_extra=""):
+    """A corrald on an existing data directory (a restored one)."""
+    return server_on(data_dir, config_extra).start(timeout=30)
 
 
 def read_tree(zk, path="/"):
@@ -254,12 +259,7 @@ def test_a_restore_that_stopped_before_raft_meta_is_refused_not_started_over(mak
     run(CORRALD, "restore", file, restored)
     os.unlink(os.path.join(restored, "raft.meta"))     # what the stop left
     snaps = sorted(os.listdir(os.path.join(restored, "snap")))
-    tmp = tempfile.mkdtemp(prefix="corral-cut-short-")
-    port = free_port()
-    config = os.path.join(tmp, "corral.yaml")
-    with open(config, "w") as f:
-        f.write(f"data_dir: {restored}\nclient:\n  listen: [\"127.0.0.1:{port}\"]\n")
-    again = FromFile(tmp, config, port, restored)
+    again = server_on(restored)
     again.spawn()
     try:
         status = again.wait_exit(60)
@@ -276,7 +276,6 @@ def test_a_restore_that_stopped_before_raft_meta_is_refused_not_started_over(mak
     assert "raft.meta" not in left and "wal" not in left, left
     assert sorted(os.listdir(os.path.join(restored, "snap"))) == snaps
     assert "/kept" in dump(restored)
-    shutil.rmtree(tmp, ignore_errors=True)
 
 
 def test_a_damaged_backup_is_refused_by_verify_and_restore(make_server, tmpdir_path):
