@@ -12,7 +12,8 @@
  * ZooKeeper's snapshot is fuzzy (taken while txns go on), so replaying the
  * log after it may meet effects already there: a create of a node that
  * exists, a delete of one that is gone. ZooKeeper ignores those, adjusting
- * the parent's cversion and pzxid for a create; so does this file. */
+ * the parent's cversion and pzxid for a create and its pzxid for a delete;
+ * so does this file. */
 #include "zookeeper_format.h"
 
 #include <errno.h>
@@ -139,8 +140,21 @@ static int delete_node(struct zk_apply *a, struct znode *n, int64_t zxid)
 
 static int apply_delete(struct zk_apply *a, const char *path, int32_t plen, int64_t zxid)
 {
-	struct znode *n = tree_lookup(&a->st->tree, path, (size_t)plen);
-	return n ? delete_node(a, n, zxid) : 0;
+	struct tree *t = &a->st->tree;
+	struct znode *n = tree_lookup(t, path, (size_t)plen);
+	if (n)
+		return delete_node(a, n, zxid);
+	/* Gone already: deleted after the fuzzy snapshot wrote its parent and
+	 * before it came to the node. The parent was written with the pzxid
+	 * before the delete, and DataTree.deleteNode moves it all the same. */
+	struct znode *parent = parent_of(t, path, (size_t)plen);
+	if (!parent || zxid <= znode_pzxid(parent))
+		return 0;
+	struct znode_kids *k = tree_kids(t, parent);
+	if (!k)
+		return -ENOMEM;
+	k->pzxid = zxid;
+	return 0;
 }
 
 static int apply_set_data(struct zk_apply *a, struct jute_reader *r, int64_t zxid, int64_t time_ms)
