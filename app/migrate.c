@@ -22,6 +22,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/file.h>
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
@@ -124,6 +125,45 @@ static int write_in_place(const char *data_dir, const struct server_config *cfg,
 	return fsync_dir(data_dir);
 }
 
+/* An import killed while it wrote left its temporary directory beside the
+ * target (".NAME.import-XXXXXX", as big as the tree). An import holds a
+ * lock (flock) on its own while it lives, so one that can be locked was
+ * left over: it is removed, and said so. One that cannot is another import
+ * into the same target, writing now: refused. */
+static int clear_leftovers(const char *data_dir, char *why, size_t why_size)
+{
+	char copy[4096], copy2[4096], prefix[300];
+	snprintf(copy, sizeof(copy), "%s", data_dir);
+	snprintf(copy2, sizeof(copy2), "%s", data_dir);
+	const char *parent = dirname(copy);
+	int plen = snprintf(prefix, sizeof(prefix), ".%s.import-", basename(copy2));
+	DIR *d = opendir(parent);
+	if (!d)
+		return 0;	/* mkdtemp() says why, if it matters */
+	int r = 0;
+	for (struct dirent *e; r == 0 && (e = readdir(d));) {
+		if (strncmp(e->d_name, prefix, (size_t)plen) != 0)
+			continue;
+		char path[4400];
+		snprintf(path, sizeof(path), "%s/%s", parent, e->d_name);
+		int fd = open(path, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+		if (fd < 0)
+			continue;
+		if (flock(fd, LOCK_EX | LOCK_NB) < 0) {
+			snprintf(why, why_size, "%.700s: another import into the same directory is "
+				 "writing it now", path);
+			r = -EBUSY;
+		} else {
+			fprintf(stderr, "corrald import-zookeeper: removing %s, left by an import that "
+				"did not finish\n", path);
+			remove_tree(path);
+		}
+		close(fd);
+	}
+	closedir(d);
+	return r;
+}
+
 /* Writes s into a temporary directory beside data_dir, then renames it to
  * data_dir (which, when it exists, is empty: it keeps its owner and mode),
  * or into data_dir itself where a rename cannot replace it. */
@@ -151,6 +191,16 @@ static int write_beside(const char *data_dir, const struct server_config *cfg,
 			 strerror(errno));
 		return -errno;
 	}
+	/* Held until the import ends (its exit, killed or not, lets it go). */
+	int lock = open(tmp, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (lock < 0 || flock(lock, LOCK_EX) < 0) {
+		int r = -errno;
+		snprintf(why, why_size, "%.700s: cannot lock it: %s", tmp, strerror(-r));
+		if (lock >= 0)
+			close(lock);
+		rmdir(tmp);
+		return r;
+	}
 	if (exists) {
 		(void)chmod(tmp, target.st_mode & 07777);
 		if (chown(tmp, target.st_uid, target.st_gid) < 0 && getuid() == 0)
@@ -164,11 +214,12 @@ static int write_beside(const char *data_dir, const struct server_config *cfg,
 		snprintf(why, why_size, "cannot rename %.400s to %.400s: %s", tmp, data_dir,
 			 strerror(-r));
 	}
-	if (r < 0) {
+	if (r < 0)
 		remove_tree(tmp);
-		return r;
-	}
-	return fsync_dir(parent);
+	else
+		r = fsync_dir(parent);
+	close(lock);
+	return r;
 }
 
 static void report_skipped(const char *file, const char *reason)
@@ -316,6 +367,11 @@ int tool_import_zookeeper(int argc, char **argv)
 	if (access(data_dir, F_OK) == 0 && !tool_data_dir_empty(data_dir)) {
 		fprintf(stderr, "corrald import-zookeeper: %s: not an empty directory; import into "
 			"a new or empty one\n", data_dir);
+		config_free(&cfg);
+		return EXIT_FAILURE;
+	}
+	if (clear_leftovers(data_dir, why, sizeof(why)) < 0) {
+		fprintf(stderr, "corrald import-zookeeper: %s\n", why);
 		config_free(&cfg);
 		return EXIT_FAILURE;
 	}

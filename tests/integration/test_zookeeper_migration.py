@@ -16,6 +16,7 @@ the file and offset named, and leave no data directory behind.
 
 Environment: CORRALD (meson sets it)."""
 import base64
+import fcntl
 import glob
 import hashlib
 import os
@@ -557,6 +558,41 @@ def mount_tmpfs(path):
     if r.returncode != 0:
         pytest.skip(f"cannot mount a tmpfs here (needs root or CAP_SYS_ADMIN): "
                     f"{r.stderr.strip()}")
+
+
+def test_an_import_removes_what_a_killed_import_left_and_refuses_beside_a_live_one(
+        zookeeper_plain, tmp_path):
+    """An import writes beside its target, into .NAME.import-XXXXXX, and
+    renames that at the end: one killed before leaves it, as big as the
+    tree. While an import lives it holds a lock on its directory: the next
+    import into NAME refuses while one is held, before reading ZooKeeper,
+    and removes one nobody holds, saying so."""
+    _, zk_dir, want, _ = zookeeper_plain
+    target = os.path.join(str(tmp_path), "target")
+    live = os.path.join(str(tmp_path), ".target.import-Ab12Cd")
+    os.mkdir(live)
+    fd = os.open(live, os.O_RDONLY | os.O_DIRECTORY)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        p = import_zookeeper(zk_dir, target, check=False)
+        assert p.returncode == 1, (p.stdout, p.stderr)
+        assert f"{live}: another import into the same directory is writing it now" in p.stderr, \
+            p.stderr
+        assert os.path.isdir(live) and not os.path.exists(target)
+    finally:
+        os.close(fd)    # its import ended: what it wrote is left over now
+    killed = os.path.join(str(tmp_path), ".target.import-Ef34Gh")
+    os.makedirs(os.path.join(killed, "snap"))
+    with open(os.path.join(killed, "snap", "snapshot.0000000000000001"), "wb") as f:
+        f.write(b"cut short")
+    other = os.path.join(str(tmp_path), ".other.import-Ij56Kl")     # another target's
+    os.mkdir(other)
+    p = import_zookeeper(zk_dir, target, want=want)
+    for d in (live, killed):
+        assert f"removing {d}, left by an import that did not finish" in p.stderr, p.stderr
+        assert not os.path.exists(d)
+    assert os.path.isdir(other)
+    assert "the tree's digest equals ZooKeeper's" in p.stdout, p.stdout
 
 
 @pytest.mark.parametrize("mounted", ["data_dir", "wal"])
