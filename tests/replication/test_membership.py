@@ -310,12 +310,13 @@ def ensemble(tmp_path, request):
 
 @pytest.fixture
 def kazoo():
-    """Factory: kazoo(hosts, auth=False) -> a started client (auth: as the
-    super user), stopped at teardown."""
+    """Factory: kazoo(hosts, auth=False, timeout=10.0) -> a started client
+    (auth: as the super user; timeout: its session's), stopped at
+    teardown."""
     made = []
 
-    def make(hosts, auth=False):
-        zk = make_kazoo(hosts)
+    def make(hosts, auth=False, timeout=10.0):
+        zk = make_kazoo(hosts, timeout)
         made.append(zk)
         zk.start(timeout=15)
         if auth:
@@ -582,7 +583,11 @@ def test_kazoo_reconfig_through_a_follower_adding_two_voters_not_up_fails_with_n
     ens = ensemble(n=2)
     leader = ens.wait_leader()
     follower = 3 - leader
-    zk = kazoo(ens.servers[follower].hosts, auth=True)
+    # raft gives up on a catch-up round after 5 s; a reply that slow would
+    # come after kazoo's heartbeat window of a 10 s session (it drops the
+    # connection after 2/3 of it without a byte, the ping answered behind
+    # the reconfig, in order): a session that waits longer
+    zk = kazoo(ens.servers[follower].hosts, auth=True, timeout=30.0)
     joining = [joining_server(ens, sid) for sid in (3, 4)]
     with pytest.raises(kx.NewConfigNoQuorumError):
         zk.reconfig(joining=",".join(s.spec() for s in joining), leaving=None,
