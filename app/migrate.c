@@ -125,6 +125,23 @@ static int write_in_place(const char *data_dir, const struct server_config *cfg,
 	return fsync_dir(data_dir);
 }
 
+/* Where an import into data_dir writes: its parent directory, and the
+ * name prefix of its temporary directory there (".NAME.import-"). */
+struct beside {
+	char parent_copy[4096], name_copy[4096], prefix[300];
+	const char *parent;
+	size_t prefix_len;
+};
+
+static void beside_of(const char *data_dir, struct beside *b)
+{
+	snprintf(b->parent_copy, sizeof(b->parent_copy), "%s", data_dir);
+	snprintf(b->name_copy, sizeof(b->name_copy), "%s", data_dir);
+	b->parent = dirname(b->parent_copy);
+	snprintf(b->prefix, sizeof(b->prefix), ".%s.import-", basename(b->name_copy));
+	b->prefix_len = strlen(b->prefix);
+}
+
 /* An import killed while it wrote left its temporary directory beside the
  * target (".NAME.import-XXXXXX", as big as the tree). An import holds a
  * lock (flock) on its own while it lives, so one that can be locked was
@@ -132,20 +149,17 @@ static int write_in_place(const char *data_dir, const struct server_config *cfg,
  * into the same target, writing now: refused. */
 static int clear_leftovers(const char *data_dir, char *why, size_t why_size)
 {
-	char copy[4096], copy2[4096], prefix[300];
-	snprintf(copy, sizeof(copy), "%s", data_dir);
-	snprintf(copy2, sizeof(copy2), "%s", data_dir);
-	const char *parent = dirname(copy);
-	int plen = snprintf(prefix, sizeof(prefix), ".%s.import-", basename(copy2));
-	DIR *d = opendir(parent);
+	struct beside b;
+	beside_of(data_dir, &b);
+	DIR *d = opendir(b.parent);
 	if (!d)
 		return 0;	/* mkdtemp() says why, if it matters */
 	int r = 0;
 	for (struct dirent *e; r == 0 && (e = readdir(d));) {
-		if (strncmp(e->d_name, prefix, (size_t)plen) != 0)
+		if (strncmp(e->d_name, b.prefix, b.prefix_len) != 0)
 			continue;
 		char path[4400];
-		snprintf(path, sizeof(path), "%s/%s", parent, e->d_name);
+		snprintf(path, sizeof(path), "%s/%s", b.parent, e->d_name);
 		int fd = open(path, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
 		if (fd < 0)
 			continue;
@@ -181,11 +195,11 @@ static int write_beside(const char *data_dir, const struct server_config *cfg,
 	snprintf(wal, sizeof(wal), "%s/wal", data_dir);
 	if (exists && (mount_point(data_dir) || access(wal, F_OK) == 0))
 		return write_in_place(data_dir, cfg, s, why, why_size);
-	char copy[4096], copy2[4096], tmp[4300];
-	snprintf(copy, sizeof(copy), "%s", data_dir);
-	snprintf(copy2, sizeof(copy2), "%s", data_dir);
-	const char *parent = dirname(copy);
-	snprintf(tmp, sizeof(tmp), "%s/.%s.import-XXXXXX", parent, basename(copy2));
+	struct beside b;
+	beside_of(data_dir, &b);
+	const char *parent = b.parent;
+	char tmp[4400];
+	snprintf(tmp, sizeof(tmp), "%s/%sXXXXXX", parent, b.prefix);
 	if (!mkdtemp(tmp)) {
 		snprintf(why, why_size, "%s: cannot make a temporary directory: %s", parent,
 			 strerror(errno));

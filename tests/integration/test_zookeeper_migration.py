@@ -445,16 +445,12 @@ def tamper_snapshot(snap, path, old, new):
     seals it again (SnapStream's Adler-32 of all before each seal): a sound
     file whose tree is not the one ZooKeeper logged."""
     b = bytearray(open(snap, "rb").read())
-    at = b.find(jute_string(path.encode()) + jute_string(old))
+    at = b.find(jute.jbuf(path) + jute.jbuf(old))
     assert at > 0 and len(old) == len(new)
     at += 4 + len(path) + 4
     b[at:at + len(new)] = new
     reseal(b)
     open(snap, "wb").write(bytes(b))
-
-
-def jute_string(s):
-    return struct.pack(">i", len(s)) + s
 
 
 def reseal(b):
@@ -474,7 +470,7 @@ def cut_node(snap, path):
     snapshot a fuzzy one is when the node was deleted after its parent was
     written and before its own turn came."""
     b = bytearray(open(snap, "rb").read())
-    key = jute_string(path.encode())
+    key = jute.jbuf(path)
     at = b.find(key)
     assert at > 0 and b.find(key, at + 1) < 0, (snap, path)
     data_len = struct.unpack_from(">i", b, at + len(key))[0]
@@ -511,7 +507,7 @@ def test_a_delete_the_fuzzy_snapshot_already_missed_still_moves_the_parents_pzxi
     zxid, path = next(d for log in logs for d in log_deletes(log) if d[1].startswith("/app/g"))
     # the newest snapshot that has the node (one taken just before the
     # delete may, being fuzzy, have missed it already)
-    key = jute_string(path.encode())
+    key = jute.jbuf(path)
     newest = next(s for s in reversed(snaps) if key in open(s, "rb").read())
     for s in snaps[snaps.index(newest) + 1:]:
         os.remove(s)
