@@ -240,8 +240,14 @@ int commit_change(struct commit *c, const struct raft_configuration *conf, uint6
  * (10,000,000 znodes: a 2.1 GB snapshot, 13-25 s to load on a 2-core machine). */
 #define COMMIT_SNAPSHOT_INSTALL_MS 30000
 /* A round's limit while that server is not connected: one that is down
- * ends the catch-up this soon (libraft's own default). */
-#define COMMIT_CATCH_UP_UNREACHABLE_MS 5000
+ * ends the catch-up this soon. ZooKeeper refuses at once a reconfig whose
+ * new servers are not connected to the leader; here the leader only starts
+ * connecting once the change names the server (again after 50, 100, 200,
+ * 400 and 800 ms while it is refused), so a server that is up connects
+ * well within this, and one that is not is refused before a client's
+ * default wait runs out (corralctl's 5 s; kazoo drops a connection silent
+ * for 2/3 of its 10 s session). libraft's own default is 5 s. */
+#define COMMIT_CATCH_UP_UNREACHABLE_MS 2000
 
 /* The leader: starts catching server id (a spare or standby of the
  * configuration) up with the log, as raft does before a server becomes a

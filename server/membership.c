@@ -378,9 +378,9 @@ void membership_committed(struct membership *m)
 /* A new voter's first catch-up round carries the whole tree (a snapshot,
  * when the log no longer starts at the beginning): over libraft's 5 s for a
  * big one. So a round may last COMMIT_SNAPSHOT_INSTALL_MS while the leader's
- * connection to the server is up, and 5 s while it is not: a server that is
- * not up is refused as soon as before, and one whose connection drops (its
- * snapshot's transfer would start over) too. */
+ * connection to the server is up, and COMMIT_CATCH_UP_UNREACHABLE_MS (2 s)
+ * while it is not: a server that is not up is refused that soon, and one
+ * whose connection drops (its snapshot's transfer would start over) too. */
 static void pace_catch_up(struct membership *m, raft_id id)
 {
 	commit_catch_up_reachable(m->commit, m->ensemble && ensemble_peer_up(m->ensemble, id));
