@@ -310,13 +310,12 @@ def ensemble(tmp_path, request):
 
 @pytest.fixture
 def kazoo():
-    """Factory: kazoo(hosts, auth=False, timeout=10.0) -> a started client
-    (auth: as the super user; timeout: its session's), stopped at
-    teardown."""
+    """Factory: kazoo(hosts, auth=False) -> a started client (auth: as the
+    super user), stopped at teardown."""
     made = []
 
-    def make(hosts, auth=False, timeout=10.0):
-        zk = make_kazoo(hosts, timeout)
+    def make(hosts, auth=False):
+        zk = make_kazoo(hosts)
         made.append(zk)
         zk.start(timeout=15)
         if auth:
