@@ -42,12 +42,18 @@ static bool alone_leader_reachable(void *ctx, raft_id leader)
 	return true;
 }
 
+static bool alone_peer_up(void *ctx, raft_id id)
+{
+	return false;
+}
+
 const struct commit_peers commit_alone = {
 	.send = alone_send,
 	.install_snapshot = alone_install_snapshot,
 	.after_step = alone_after_step,
 	.can_prep = alone_can_prep,
 	.leader_reachable = alone_leader_reachable,
+	.peer_up = alone_peer_up,
 	.own_timer = false,
 };
 
@@ -386,11 +392,36 @@ static int fire_configuration(struct commit *c)
 	return r;
 }
 
+/* A new voter's first catch-up round carries the whole tree (a snapshot,
+ * when the log no longer starts at the beginning): over libraft's 5 s for a
+ * big one. So a round may last COMMIT_SNAPSHOT_INSTALL_MS while the
+ * connection to the server is up, COMMIT_CATCH_UP_UNREACHABLE_MS while it is
+ * not: a server that is not up is refused that soon, and one whose
+ * connection drops (its snapshot's transfer would start over) too. Raft
+ * compares the round's age with the limit on its steps, so the limit is set
+ * before each one. */
+static void pace_catch_up(struct commit *c)
+{
+	int status;
+	if (raft_state(&c->raft) != RAFT_LEADER ||
+	    raft_catch_up(&c->raft, c->catching_up, &status) != 0 ||
+	    status != RAFT_CATCH_UP_RUNNING) {
+		c->catching_up = 0;
+		return;
+	}
+	raft_set_max_catch_up_round_duration(&c->raft,
+					     c->peers->peer_up(c->peers->ctx, c->catching_up) ?
+					     COMMIT_SNAPSHOT_INSTALL_MS :
+					     COMMIT_CATCH_UP_UNREACHABLE_MS);
+}
+
 int commit_step(struct commit *c, struct raft_event *e)
 {
 	struct raft_update u;
 	memset(&u, 0, sizeof(u));
 	e->time = loop_now_ms() + c->raft_clock_ahead_ms;
+	if (c->catching_up)
+		pace_catch_up(c);
 	int r = raft_step(&c->raft, e, &u);
 	if (r != 0)
 		return r == RAFT_NOMEM ? -ENOMEM : r == RAFT_NOTLEADER ? -EAGAIN
@@ -538,14 +569,10 @@ int commit_catch_up(struct commit *c, raft_id id)
 		return -EAGAIN;
 	struct raft_event e = { .type = RAFT_CATCH_UP };
 	e.catch_up.server_id = id;
-	return commit_step(c, &e);
-}
-
-void commit_catch_up_reachable(struct commit *c, bool reachable)
-{
-	if (c->raft_ready)
-		raft_set_max_catch_up_round_duration(&c->raft, reachable ? COMMIT_SNAPSHOT_INSTALL_MS :
-						     COMMIT_CATCH_UP_UNREACHABLE_MS);
+	int r = commit_step(c, &e);
+	if (r == 0)
+		c->catching_up = id;
+	return r;
 }
 
 int commit_catch_up_status(struct commit *c, raft_id id)

@@ -49,6 +49,8 @@ struct commit_peers {
 	bool (*can_prep)(void *ctx);
 	/* Whether the leader this server knows of can be reached. */
 	bool (*leader_reachable)(void *ctx, raft_id leader);
+	/* Whether this server's connection to server id is up now. */
+	bool (*peer_up)(void *ctx, raft_id id);
 	/* Raft's timeouts come from the peers' own timer, not commit_tick(). */
 	bool own_timer;
 	void *ctx;
@@ -68,6 +70,7 @@ struct commit {
 	int lock_fd;
 	struct datadir_meta meta;
 	raft_time next_timeout;
+	raft_id catching_up;		/* the server commit_catch_up() started, or 0 */
 	const struct commit_peers *peers;
 
 	struct list queue;		/* txns submitted or recovered, not applied yet */
@@ -252,15 +255,13 @@ int commit_change(struct commit *c, const struct raft_configuration *conf, uint6
 /* The leader: starts catching server id (a spare or standby of the
  * configuration) up with the log, as raft does before a server becomes a
  * voter: rounds of replication until one takes less than an election
- * timeout, given up when a round takes over COMMIT_CATCH_UP_UNREACHABLE_MS
- * (commit_catch_up_reachable() raises that for a server that is
- * connected). Returns 0, -EAGAIN (not the leader), or another negative
- * errno. */
+ * timeout, given up when a round takes over COMMIT_SNAPSHOT_INSTALL_MS
+ * while this server's connection to it is up (peers->peer_up), over
+ * COMMIT_CATCH_UP_UNREACHABLE_MS while it is not. Which limit holds is
+ * decided before every raft step (raft looks at it on its steps), so a
+ * connection made or lost counts from then. Returns 0, -EAGAIN (not the
+ * leader), or another negative errno. */
 int commit_catch_up(struct commit *c, raft_id id);
-/* Whether the server being caught up is reachable: a round may take
- * COMMIT_SNAPSHOT_INSTALL_MS when it is, COMMIT_CATCH_UP_UNREACHABLE_MS
- * when not. */
-void commit_catch_up_reachable(struct commit *c, bool reachable);
 /* Where that stands: RAFT_CATCH_UP_RUNNING, _FINISHED or _ABORTED
  * (_NONE when none was started), or -EAGAIN when this server no longer
  * leads. */

@@ -366,9 +366,10 @@ void ensemble_send_rebuild(struct ensemble *en, raft_id to)
 	snapshot_transfer_rebuild(en->transfers, to, c->snapshot_index, raft_current_term(&c->raft));
 }
 
-bool ensemble_peer_up(struct ensemble *e, raft_id id)
+static bool peer_up(void *ctx, raft_id id)
 {
-	return peer_transport_up(&e->peers, id);
+	struct ensemble *en = ctx;
+	return peer_transport_up(&en->peers, id);
 }
 
 int ensemble_send_frame(struct ensemble *e, raft_id to, uint16_t type, const void *body, size_t len)
@@ -523,6 +524,7 @@ int ensemble_open(struct ensemble *en, struct commit *c, const struct ensemble_c
 		.after_step = after_step,
 		.can_prep = can_prep,
 		.leader_reachable = leader_reachable,
+		.peer_up = peer_up,
 		.own_timer = true,
 		.ctx = en,
 	};

@@ -74,9 +74,6 @@ void ensemble_free(struct ensemble *e);
  * diverged (snapshot_transfer_rebuild). */
 void ensemble_send_rebuild(struct ensemble *e, raft_id to);
 
-/* Whether this server's connection to member id is up. */
-bool ensemble_peer_up(struct ensemble *e, raft_id id);
-
 /* A frame of corral's own to a member (forwarded requests, liveness). */
 int ensemble_send_frame(struct ensemble *e, raft_id to, uint16_t type, const void *body,
 			size_t len);

@@ -375,17 +375,6 @@ void membership_committed(struct membership *m)
 	}
 }
 
-/* A new voter's first catch-up round carries the whole tree (a snapshot,
- * when the log no longer starts at the beginning): over libraft's 5 s for a
- * big one. So a round may last COMMIT_SNAPSHOT_INSTALL_MS while the leader's
- * connection to the server is up, and COMMIT_CATCH_UP_UNREACHABLE_MS (2 s)
- * while it is not: a server that is not up is refused that soon, and one
- * whose connection drops (its snapshot's transfer would start over) too. */
-static void pace_catch_up(struct membership *m, raft_id id)
-{
-	commit_catch_up_reachable(m->commit, m->ensemble && ensemble_peer_up(m->ensemble, id));
-}
-
 void membership_tick(struct membership *m)
 {
 	struct commit *c = m->commit;
@@ -401,8 +390,6 @@ void membership_tick(struct membership *m)
 		}
 		raft_id id = p->joining[p->caught];
 		int status = commit_catch_up_status(c, id);
-		if (status == RAFT_CATCH_UP_RUNNING)
-			pace_catch_up(m, id);
 		if (status == RAFT_CATCH_UP_RUNNING || status == -EAGAIN)
 			continue;	/* (not leading any more: on_role drops it) */
 		if (status != RAFT_CATCH_UP_FINISHED) {
@@ -454,11 +441,10 @@ int32_t membership_transfer(struct membership *m, const struct auth_identities *
 	return ZOK;
 }
 
-int membership_init(struct membership *m, struct commit *commit, struct ensemble *ensemble,
-		    struct state *state, const struct server_config *cfg)
+int membership_init(struct membership *m, struct commit *commit, struct state *state,
+		    const struct server_config *cfg)
 {
 	m->commit = commit;
-	m->ensemble = ensemble;
 	m->state = state;
 	m->cfg = cfg;
 	list_init(&m->pending);

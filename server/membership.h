@@ -28,7 +28,6 @@
 
 #include "auth.h"
 #include "commit.h"
-#include "ensemble.h"
 #include "list.h"
 #include "server_config.h"
 #include "state.h"
@@ -39,14 +38,13 @@ struct request;
 
 struct membership {
 	struct commit *commit;
-	struct ensemble *ensemble;	/* NULL when standalone */
 	struct state *state;		/* /zookeeper/config is in its tree */
 	const struct server_config *cfg;
 	struct list pending;		/* reconfigs waiting for their entry to commit */
 };
 
-int membership_init(struct membership *m, struct commit *commit, struct ensemble *ensemble,
-		    struct state *state, const struct server_config *cfg);
+int membership_init(struct membership *m, struct commit *commit, struct state *state,
+		    const struct server_config *cfg);
 
 /* Rewrites /zookeeper/config from the committed configuration. */
 void membership_refresh(struct membership *m);

@@ -556,8 +556,7 @@ static int init_parts(struct server *srv, char *why, size_t why_size)
 	srv->prep.x509_acls = cfg->tls_listen_count > 0;
 	srv->prep.sasl_acls = cfg->sasl_users || cfg->sasl_keytab;
 	srv->prep.enforce_quota = cfg->enforce_quota;
-	membership_init(&srv->membership, &srv->commit, cfg->in_ensemble ? &srv->ensemble : NULL,
-			&srv->state, cfg);
+	membership_init(&srv->membership, &srv->commit, &srv->state, cfg);
 	forward_leader_init(&srv->forward_leader, &srv->prep, &srv->state, &srv->commit,
 			    &srv->membership, &srv->ensemble, cfg);
 	srv->forward_leader.own_refused = on_own_refused;

@@ -18,8 +18,9 @@ What is proved:
   tree, read from it alone after a sync, is the others'), and counts in the
   quorum: with one of the original three killed, the four commit only with it;
 - a one-voter ensemble's second voter is caught up before it votes: not
-  up, it is refused with NEWCONFIGNOQUORUM and the leader leads on; with a
-  snapshot install that takes 8 s (a big tree's), it joins;
+  up, it is refused with NEWCONFIGNOQUORUM and the leader leads on; started
+  once the leader found it down, it joins; with a snapshot install that
+  takes 8 s (a big tree's), it joins;
 - corralctl members remove takes a follower out of /zookeeper/config and
   writes go on;
 - reconfig without WRITE on /zookeeper/config is NoAuth, with reconfig off
@@ -209,7 +210,10 @@ class Ensemble:
                             "members": [dict(m) for m in self.members]}}
         for more in (self.extra, extra or {}):
             for k, v in more.items():
-                cfg.setdefault(k, {}).update(v)
+                if isinstance(v, dict):
+                    cfg.setdefault(k, {}).update(v)
+                else:
+                    cfg[k] = v
         return cfg
 
     def add_server(self, sid):
@@ -487,16 +491,12 @@ def test_a_second_voter_that_is_not_up_is_refused_with_newconfignoquorum_and_the
         assert z.get("/two-voters")[0] == b"committed by both", f"server {sid}"
 
 
-def test_a_second_voter_whose_catch_up_takes_over_5_s_joins(ensemble, kazoo):
-    """A one-voter ensemble adding a voter whose first catch-up round is a
-    snapshot that takes longer than 5 s to install, as a big tree's does
-    (10,000,000 znodes load in 13-25 s on this machine; here a fault switch
-    makes the new server's install take 8 s): the round goes on while the
-    leader's connection to the server is up, and the server joins with the
-    tree. libraft's own limit, a 5 s round, refused every such reconfig with
-    NEWCONFIGNOQUORUM."""
+def compacted_one_voter_ensemble(ensemble, kazoo, extra=None):
+    """A one-voter ensemble whose log no longer starts at its first entry
+    (snapshots every 100 entries, 1 MiB segments, one snapshot kept), so a
+    new server can only get the tree as a snapshot. Returns (ens, client)."""
     ens = ensemble(n=1, extra={"storage": {"snapshot_entries": 100, "segment_bytes": 1048576,
-                                           "keep_snapshots": 1}})
+                                           "keep_snapshots": 1}, **(extra or {})})
     s1 = ens.servers[1]
     zk = kazoo(s1.hosts)
     zk.ensure_path("/big")
@@ -505,18 +505,13 @@ def test_a_second_voter_whose_catch_up_takes_over_5_s_joins(ensemble, kazoo):
     futs = [zk.set_async(f"/big/n-{i % 20}", (b"%06d" % i) * 170) for i in range(3000)]
     for f in futs:
         f.get(60)
-    # the log no longer starts at its first entry: the new server can only
-    # get the tree as a snapshot
     wait_for(lambda: wal_segments(s1.data_dir)[0][0] > 1, 60,
              what="server 1's log to be compacted after a snapshot")
-    s2 = joining_server(ens, 2)
-    s2.extra_env = {"CORRAL_FAULT_SNAPSHOT_INSTALL_DELAY_MS": "8000"}
-    s2.start()
-    s2.wait_listening()
-    rc, out, err = ctl("-s", s1.hosts, *AUTH, "--timeout", "60000", "members", "add", "2",
-                       s2.peer, s2.hosts)
-    assert (rc, err) == (0, ""), (rc, out, err)
-    assert "the snapshot's install takes 8000 ms more" in s2.log()
+    return ens, zk
+
+
+def check_second_voter_joined(ens, kazoo, zk, out):
+    s1, s2 = ens.servers[1], ens.servers[2]
     lines, _ = config_lines(out.rstrip("\n").encode())
     assert lines == [s1.spec(), s2.spec()]
     ens.wait_leader()
@@ -525,6 +520,57 @@ def test_a_second_voter_whose_catch_up_takes_over_5_s_joins(ensemble, kazoo):
     z2.sync("/")
     assert z2.get("/two-voters")[0] == b"committed by both"
     assert tree_digest(z2) == tree_digest(zk)
+
+
+def test_a_second_voter_whose_catch_up_takes_over_5_s_joins(ensemble, kazoo):
+    """A one-voter ensemble adding a voter whose first catch-up round is a
+    snapshot that takes longer than 5 s to install, as a big tree's does
+    (10,000,000 znodes load in 13-25 s on this machine; here a fault switch
+    makes the new server's install take 8 s): the round goes on while the
+    leader's connection to the server is up, and the server joins with the
+    tree. libraft's own limit, a 5 s round, refused every such reconfig with
+    NEWCONFIGNOQUORUM."""
+    ens, zk = compacted_one_voter_ensemble(ensemble, kazoo)
+    s1 = ens.servers[1]
+    s2 = joining_server(ens, 2)
+    s2.extra_env = {"CORRAL_FAULT_SNAPSHOT_INSTALL_DELAY_MS": "8000"}
+    s2.start()
+    s2.wait_listening()
+    rc, out, err = ctl("-s", s1.hosts, *AUTH, "--timeout", "60000", "members", "add", "2",
+                       s2.peer, s2.hosts)
+    assert (rc, err) == (0, ""), (rc, out, err)
+    assert "the snapshot's install takes 8000 ms more" in s2.log()
+    check_second_voter_joined(ens, kazoo, zk, out)
+
+
+def test_a_second_voter_started_after_the_leader_found_it_down_joins(ensemble, kazoo):
+    """A one-voter ensemble adding a voter that is started only once the
+    leader has tried to connect to it and failed, and whose snapshot takes
+    3 s to install: while the leader cannot reach it, the catch-up round
+    may last 2 s; it connects on the leader's next try, and from then on the
+    round may last 30 s (a big tree's transfer), so it is caught up and
+    joins. (Held to 2 s, the round is given up during the install, and the
+    reconfig fails with NEWCONFIGNOQUORUM.)"""
+    ens, zk = compacted_one_voter_ensemble(ensemble, kazoo, {"log_level": "debug"})
+    s1 = ens.servers[1]
+    s2 = joining_server(ens, 2)
+    s2.extra_env = {"CORRAL_FAULT_SNAPSHOT_INSTALL_DELAY_MS": "3000"}
+    add = subprocess.Popen([CORRALCTL, "-s", s1.hosts, *AUTH, "--timeout", "60000", "members",
+                            "add", "2", s2.peer, s2.hosts],
+                           stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        wait_for(lambda: f"peer 2 at {s2.peer}: connect:" in s1.log(), SETTLE_S,
+                 what="server 1 to try server 2 and find it down")
+        s2.start()
+        s2.wait_listening()
+        out, err = add.communicate(timeout=90)
+    finally:
+        if add.poll() is None:
+            add.kill()
+            add.communicate()
+    assert (add.returncode, err) == (0, ""), (add.returncode, out, err, s1.log()[-3000:])
+    assert "the snapshot's install takes 3000 ms more" in s2.log()
+    check_second_voter_joined(ens, kazoo, zk, out)
 
 
 def test_members_remove_whose_answer_is_lost_reads_the_change_back(ensemble, kazoo):
