@@ -130,12 +130,12 @@ void batch_free(struct batch *b)
 int pending_publish(struct pending *p, struct batch *b, uint64_t seq)
 {
 	/* Allocate first, so that running out of memory changes nothing. A
-	 * path already pending keeps its node (found again below: the views
-	 * are few). */
+	 * path already pending keeps its node. */
 	for (uint32_t i = 0; i < b->count; i++) {
 		struct batch_item *it = &b->items[i];
 		it->fresh = NULL;
-		if (pending_find(p, it->path, it->len, it->hash))
+		it->found = pending_find(p, it->path, it->len, it->hash);
+		if (it->found)
 			continue;
 		it->fresh = malloc(sizeof(struct pending_node) + it->len + 1);
 		if (!it->fresh) {
@@ -152,7 +152,7 @@ int pending_publish(struct pending *p, struct batch *b, uint64_t seq)
 		struct acl_list *old = NULL;
 		it->fresh = NULL;
 		if (!n) {
-			n = pending_find(p, it->path, it->len, it->hash);
+			n = it->found;
 			list_remove(&p->by_seq, &n->seq_node);
 			old = n->view.acl;
 		} else {

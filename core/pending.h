@@ -49,7 +49,9 @@ struct batch_item {
 	size_t len;
 	uint64_t hash;		/* the path's, from pending_lookup() */
 	struct node_view view;
-	struct pending_node *fresh;	/* pending_publish()'s, while it runs */
+	/* pending_publish()'s, while it runs: the node made for the path, or
+	 * the one already pending for it */
+	struct pending_node *fresh, *found;
 };
 
 struct batch {
