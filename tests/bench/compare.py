@@ -18,9 +18,16 @@ allows. Each row also gives the servers' CPU per operation: the server
 process's utime + stime over loadgen's run (what perf stat's task-clock
 counts) divided by the operations done.
 
+With --rounds N all of it runs N times, the servers in turn in each round
+(ZooKeeper, corral, the floor), every server fresh; each row gives the round
+with the median rate (its p99 and CPU with it), RSS and restart their medians,
+and --json-out keeps every round's figures. One run of either server moves
+between runs (ZooKeeper's multi 36-53k/s in four runs of one evening), so a
+ratio of two single runs says less than one of two medians.
+
 Usage: tests/bench/compare.py [--corrald PATH] [--loadgen PATH] [--floor PATH]
-                              [--duration 5] [--znodes 1000000] [--workdir DIR]
-                              [--markdown] [--json-out FILE]
+                              [--duration 5] [--znodes 1000000] [--rounds 1]
+                              [--workdir DIR] [--markdown] [--json-out FILE]
 Run from a release build: `bash tests/bench/run-compare.sh` does it all.
 """
 import argparse
@@ -181,30 +188,12 @@ def loadgen(args, server, workload, extra, label):
     return r
 
 
-def main():
-    ap = argparse.ArgumentParser()
-    here = os.path.dirname(os.path.abspath(__file__))
-    ap.add_argument("--corrald", default=os.path.join(here, "../../build-rel/app/corrald"))
-    ap.add_argument("--loadgen", default=os.path.join(here, "../../build-rel/tests/bench/loadgen"))
-    ap.add_argument("--floor", default=None,
-                    help="a corrald built with -Dbench_floor=true: its column in the table")
-    ap.add_argument("--duration", type=float, default=5)
-    ap.add_argument("--znodes", type=int, default=1000000)
-    ap.add_argument("--workdir", default=None)
-    ap.add_argument("--markdown", action="store_true")
-    ap.add_argument("--json-out", default=None, help="also write every figure to this JSON file")
-    args = ap.parse_args()
-    workdir = args.workdir or tempfile.mkdtemp(prefix="corral-bench-", dir="/var/tmp")
+def run_round(args, workdir, n):
+    """Round n: every workload on each server, fresh, then the tree's RSS and
+    restart: {(kind, name): figures}. Each server's directory goes after it."""
     results = {}
-    print(f"machine: {os.cpu_count()} cores, {os.sysconf('SC_PHYS_PAGES') * os.sysconf('SC_PAGE_SIZE') / 2**30:.0f} GiB, "
-          f"Linux {os.uname().release}", file=sys.stderr)
-    disk = disk_fdatasync_us(workdir)
-    if disk:
-        print("disk (fio, 4 KiB write + fdatasync): write {write_mean_us:.0f} us + fdatasync mean "
-              "{sync_mean_us:.0f} us, p50 {sync_p50_us:.0f}, p99 {sync_p99_us:.0f}".format(**disk),
-              file=sys.stderr)
     for kind in ("zookeeper", "corral"):
-        srv = Server(kind, workdir, args.corrald, "load")
+        srv = Server(kind, workdir, args.corrald, f"load{n}")
         try:
             srv.start()
             for name, w, extra in WORKLOADS:
@@ -212,8 +201,9 @@ def main():
                 print(f"{kind} {name}: {results[(kind, name)]}", file=sys.stderr)
         finally:
             srv.stop()
+            shutil.rmtree(srv.dir, ignore_errors=True)
         # a fresh server holding only the tree: RSS, then restart-to-ready
-        srv = Server(kind, workdir, args.corrald, "tree")
+        srv = Server(kind, workdir, args.corrald, f"tree{n}")
         try:
             srv.start()
             t0 = time.monotonic()
@@ -228,8 +218,9 @@ def main():
                   file=sys.stderr)
         finally:
             srv.stop()
+            shutil.rmtree(srv.dir, ignore_errors=True)
     if args.floor:
-        srv = Server("floor", workdir, args.floor, "load")
+        srv = Server("floor", workdir, args.floor, f"load{n}")
         try:
             srv.start()
             for name, w, extra in WORKLOADS:
@@ -238,12 +229,65 @@ def main():
                     print(f"floor {name}: {results[('floor', name)]}", file=sys.stderr)
         finally:
             srv.stop()
+            shutil.rmtree(srv.dir, ignore_errors=True)
+    return results
+
+
+def median_results(rounds):
+    """Per (kind, workload) the round with the median rate (the lower middle
+    one of an even count); per (kind, figure) of the tree the median value."""
+    out = {}
+    for key in rounds[0]:
+        vals = [r[key] for r in rounds]
+        if isinstance(vals[0], dict):
+            vals.sort(key=lambda v: v["ops_per_s"])
+            out[key] = dict(vals[(len(vals) - 1) // 2])
+            if len(vals) > 1:
+                out[key]["rounds_ops_per_s"] = [r[key]["ops_per_s"] for r in rounds]
+        else:
+            vals.sort()
+            out[key] = vals[(len(vals) - 1) // 2]
+    return out
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    here = os.path.dirname(os.path.abspath(__file__))
+    ap.add_argument("--corrald", default=os.path.join(here, "../../build-rel/app/corrald"))
+    ap.add_argument("--loadgen", default=os.path.join(here, "../../build-rel/tests/bench/loadgen"))
+    ap.add_argument("--floor", default=None,
+                    help="a corrald built with -Dbench_floor=true: its column in the table")
+    ap.add_argument("--duration", type=float, default=5)
+    ap.add_argument("--znodes", type=int, default=1000000)
+    ap.add_argument("--rounds", type=int, default=1,
+                    help="run everything this many times; the table gives medians")
+    ap.add_argument("--workdir", default=None)
+    ap.add_argument("--markdown", action="store_true")
+    ap.add_argument("--json-out", default=None, help="also write every figure to this JSON file")
+    args = ap.parse_args()
+    workdir = args.workdir or tempfile.mkdtemp(prefix="corral-bench-", dir="/var/tmp")
+    print(f"machine: {os.cpu_count()} cores, {os.sysconf('SC_PHYS_PAGES') * os.sysconf('SC_PAGE_SIZE') / 2**30:.0f} GiB, "
+          f"Linux {os.uname().release}", file=sys.stderr)
+    disk = disk_fdatasync_us(workdir)
+    if disk:
+        print("disk (fio, 4 KiB write + fdatasync): write {write_mean_us:.0f} us + fdatasync mean "
+              "{sync_mean_us:.0f} us, p50 {sync_p50_us:.0f}, p99 {sync_p99_us:.0f}".format(**disk),
+              file=sys.stderr)
+    rounds = []
+    for n in range(args.rounds):
+        if args.rounds > 1:
+            print(f"round {n + 1} of {args.rounds}", file=sys.stderr)
+        rounds.append(run_round(args, workdir, n + 1))
+    results = median_results(rounds)
     shutil.rmtree(workdir, ignore_errors=True)
 
     print_table(args, results, disk)
     if args.json_out:
         with open(args.json_out, "w") as f:
-            json.dump({"disk": disk, "results": {f"{k[0]}.{k[1]}": v for k, v in results.items()}}, f, indent=1)
+            json.dump({"disk": disk, "rounds": args.rounds,
+                       "results": {f"{k[0]}.{k[1]}": v for k, v in results.items()},
+                       "every_round": [{f"{k[0]}.{k[1]}": v for k, v in r.items()} for r in rounds]},
+                      f, indent=1)
 
 def print_table(args, results, disk):
     floor = args.floor is not None
@@ -262,6 +306,9 @@ def print_table(args, results, disk):
         for k in ("load_s", "rss_mb", "restart_s", "rss_restarted_mb"):
             print(f"{k:10} zk {results[('zookeeper', k)]:.2f} corral {results[('corral', k)]:.2f}")
         return
+    if args.rounds > 1:
+        print(f"Medians of {args.rounds} rounds (each workload's row is its round with the "
+              "median rate).\n")
     head = "| workload | ZooKeeper ops/s | corral ops/s | ratio |"
     if floor:
         head += " floor ops/s | corral / floor |"
