@@ -265,6 +265,8 @@ def main():
     ap.add_argument("--markdown", action="store_true")
     ap.add_argument("--json-out", default=None, help="also write every figure to this JSON file")
     args = ap.parse_args()
+    if args.rounds < 1:
+        ap.error("--rounds must be at least 1")
     workdir = args.workdir or tempfile.mkdtemp(prefix="corral-bench-", dir="/var/tmp")
     print(f"machine: {os.cpu_count()} cores, {os.sysconf('SC_PHYS_PAGES') * os.sysconf('SC_PAGE_SIZE') / 2**30:.0f} GiB, "
           f"Linux {os.uname().release}", file=sys.stderr)
