@@ -111,7 +111,7 @@ static void print_node(FILE *out, const char *path, const struct znode *n)
 		path, (uint64_t)st.czxid, (uint64_t)st.mzxid, (uint64_t)st.pzxid, st.ctime,
 		st.mtime, st.version, st.cversion, st.aversion, (uint64_t)st.ephemeral_owner,
 		st.data_length, st.num_children);
-	print_acl(out, n->acl);
+	print_acl(out, znode_acl(n));
 	fputs("  data: ", out);
 	print_escaped(out, znode_data(n), n->data_len);
 	fputc('\n', out);

@@ -39,13 +39,19 @@ static bool list_equal(const struct acl_list *l, const struct acl_entry *e, uint
 	return true;
 }
 
-static void list_free(struct acl_list *l)
+static size_t list_bytes(uint32_t count)
+{
+	return sizeof(struct acl_list) + count * sizeof(struct acl_entry);
+}
+
+/* count: the entries the list was made with. */
+static void list_free(struct acl_table *t, struct acl_list *l, uint32_t count)
 {
 	for (uint32_t i = 0; i < l->count; i++) {
 		free(l->entries[i].scheme);
 		free(l->entries[i].id);
 	}
-	free(l);
+	slab_free(&t->slab, l, list_bytes(count));
 }
 
 int acl_table_init(struct acl_table *t)
@@ -65,9 +71,12 @@ int acl_table_init(struct acl_table *t)
 
 void acl_table_free(struct acl_table *t)
 {
-	hash_table_for_each_safe(&t->lists, n, tmp)
-		list_free(container_of(n, struct acl_list, hash_node));
+	hash_table_for_each_safe(&t->lists, n, tmp) {
+		struct acl_list *l = container_of(n, struct acl_list, hash_node);
+		list_free(t, l, l->count);
+	}
 	hash_table_free(&t->lists);
+	slab_destroy(&t->slab);
 	memset(t, 0, sizeof(*t));
 }
 
@@ -95,7 +104,7 @@ struct acl_list *acl_intern(struct acl_table *t, const struct acl_entry *entries
 		}
 	}
 
-	struct acl_list *l = calloc(1, sizeof(*l) + u * sizeof(struct acl_entry));
+	struct acl_list *l = slab_alloc(&t->slab, list_bytes(u));
 	if (!l)
 		goto fail;
 	l->count = u;
@@ -107,7 +116,7 @@ struct acl_list *acl_intern(struct acl_table *t, const struct acl_entry *entries
 		l->entries[i].id = strdup(uniq[i].id);
 		if (!l->entries[i].scheme || !l->entries[i].id) {
 			l->count = i + 1;
-			list_free(l);
+			list_free(t, l, u);
 			goto fail;
 		}
 	}
@@ -130,5 +139,5 @@ void acl_unref(struct acl_table *t, struct acl_list *l)
 	if (!l || --l->refs > 0)
 		return;
 	hash_table_remove(&t->lists, &l->hash_node, l->hash);
-	list_free(l);
+	list_free(t, l, l->count);
 }

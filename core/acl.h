@@ -1,6 +1,8 @@
 /* acl: interned ACL lists. Most trees use a handful of distinct ACLs (often
  * just world:anyone:ALL), so a znode holds a counted reference to a shared,
- * immutable list instead of its own copy. */
+ * immutable list instead of its own copy. The lists come from the table's
+ * own slabs (base/slab.h), so that a znode names its list in 32 bits
+ * (slab_ref()), not a pointer's 64. */
 #pragma once
 
 #include <stdbool.h>
@@ -9,6 +11,7 @@
 
 #include "hash_table.h"
 #include "records.h"
+#include "slab.h"
 
 
 struct acl_list {
@@ -22,6 +25,7 @@ struct acl_list {
 struct acl_table {
 	struct hash_table lists;	/* struct acl_list; lists.count: how many */
 	struct acl_list *open_acl;	/* world:anyone:ALL, always present */
+	struct slab_pool slab;		/* the lists */
 };
 
 #define acl_table_for_each(t, l)						\

@@ -68,13 +68,13 @@ uint64_t pending_lookup(const struct pending *p, const struct batch *b, const ch
 	if (!n)
 		return hash;
 	ret->exists = true;
-	ret->version = n->version;
-	ret->aversion = n->aversion;
+	ret->version = znode_version(n);
+	ret->aversion = znode_aversion(n);
 	ret->child_creates = znode_child_creates(n);
 	ret->num_children = znode_num_children(n);
 	ret->owner = znode_owner(n);
-	ret->mtime = n->mtime;
-	ret->acl = n->acl;
+	ret->mtime = znode_mtime(n);
+	ret->acl = znode_acl(n);
 	return hash;
 }
 

@@ -54,9 +54,17 @@ int state_init(struct state *s, uint8_t server_id, uint64_t wall_ms)
 			state_free(s);
 			return -ENOMEM;
 		}
+		if (!builtin_nodes[i].aversion)
+			continue;
 		tree_node_changing(&s->tree, n);
-		n->aversion = builtin_nodes[i].aversion;
+		struct znode_mod *m = tree_mod(&s->tree, n);
+		if (m)
+			m->aversion = builtin_nodes[i].aversion;
 		tree_node_changed(&s->tree, n);
+		if (!m) {
+			state_free(s);
+			return -ENOMEM;
+		}
 	}
 	return 0;
 }

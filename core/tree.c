@@ -114,10 +114,10 @@ int tree_reserve(struct tree *t, size_t count)
 	return ref_table_reserve(&t->nodes, count);
 }
 
-/* The fields before the name, on 64-bit machines: a pointer, 5
- * references, 4 64-bit and 4 32-bit fields and the slot's size, with no
- * padding (README: "What a znode costs"). */
-_Static_assert(sizeof(void *) != 8 || offsetof(struct znode, name) == 78,
+/* The fields before the name: 7 references, 2 64-bit and 2 32-bit
+ * fields and the slot's size, with no padding (README: "What a znode
+ * costs"). */
+_Static_assert(offsetof(struct znode, name) == 54,
 	       "a znode's fixed part grew");
 
 /* The slot: room for the data a node is made with, and for the address of
@@ -202,6 +202,7 @@ static void node_free(struct tree *t, struct znode *n)
 {
 	int64_t owner = znode_owner(n);
 	slab_free(&t->slab, znode_kids(n), sizeof(struct znode_kids));
+	slab_free(&t->slab, slab_deref(n->mod), sizeof(struct znode_mod));
 	if (data_outside(n)) {
 		ASSERT(t->outside_bytes >= outside_bytes(n->data_len));
 		t->outside_bytes -= outside_bytes(n->data_len);
@@ -255,7 +256,7 @@ int tree_init(struct tree *t)
 		return -ENOMEM;
 	}
 	t->root->data_len = 0;
-	t->root->acl = acl_ref(t->acls.open_acl);
+	t->root->acl = slab_ref(acl_ref(t->acls.open_acl));
 	ref_table_insert(&t->nodes, node_ref(t->root), path_hash(t, "/", 1));
 	t->digest = tree_node_digest(t, t->root);
 	return 0;
@@ -266,7 +267,7 @@ void tree_free(struct tree *t)
 	if (t->nodes.buckets) {
 		ref_table_for_each_safe(&t->nodes, r, tmp) {
 			struct znode *n = slab_deref(r);
-			acl_unref(&t->acls, n->acl);
+			acl_unref(&t->acls, znode_acl(n));
 			node_free(t, n);
 		}
 		ASSERT(t->outside_bytes == 0);
@@ -372,9 +373,9 @@ struct znode *tree_add(struct tree *t, struct znode *parent, const char *path, s
 		node_free(t, n);
 		return NULL;
 	}
-	n->acl = acl_ref(acl);
-	n->czxid = n->mzxid = zxid;
-	n->ctime = n->mtime = time_ms;
+	n->acl = slab_ref(acl_ref(acl));
+	n->czxid = zxid;
+	n->ctime = time_ms;
 	uint64_t h = path_hash(t, path, len);
 	child_append(kids, parent, n);
 	ref_table_insert(&t->nodes, node_ref(n), h);
@@ -403,14 +404,34 @@ void tree_remove(struct tree *t, struct znode *node)
 	t->data_bytes -= node->data_len > 0 ? (uint64_t)node->data_len : 0;
 	if (znode_owner(node) < 0)
 		t->reapable_count--;
-	acl_unref(&t->acls, node->acl);
+	acl_unref(&t->acls, znode_acl(node));
 	node_free(t, node);
+}
+
+void tree_set_acl(struct tree *t, struct znode *node, struct acl_list *acl)
+{
+	struct acl_list *old = znode_acl(node);
+	node->acl = slab_ref(acl_ref(acl));
+	acl_unref(&t->acls, old);
 }
 
 uint64_t tree_memory_bytes(const struct tree *t)
 {
 	return t->slab.held_bytes + t->outside_bytes + sizeof(*t->path_room) + t->path_room->size +
 	       (uint64_t)t->nodes.bucket_count * sizeof(*t->nodes.buckets);
+}
+
+struct znode_mod *tree_mod(struct tree *t, struct znode *n)
+{
+	if (!n->mod) {
+		struct znode_mod *m = slab_alloc(&t->slab, sizeof(*m));
+		if (!m)
+			return NULL;
+		m->mzxid = n->czxid;
+		m->mtime = n->ctime;
+		n->mod = slab_ref(m);
+	}
+	return slab_deref(n->mod);
 }
 
 int tree_set_data(struct tree *t, struct znode *node, const void *data, int32_t data_len)
@@ -436,11 +457,17 @@ int tree_set_data(struct tree *t, struct znode *node, const void *data, int32_t 
 int tree_restore_stat(struct tree *t, struct znode *node, const struct znode_persisted *p)
 {
 	node->czxid = p->czxid;
-	node->mzxid = p->mzxid;
 	node->ctime = p->ctime;
-	node->mtime = p->mtime;
-	node->version = p->version;
-	node->aversion = p->aversion;
+	if (node->mod || p->mzxid != p->czxid || p->mtime != p->ctime || p->version ||
+	    p->aversion) {
+		struct znode_mod *m = tree_mod(t, node);
+		if (!m)
+			return -ENOMEM;
+		m->mzxid = p->mzxid;
+		m->mtime = p->mtime;
+		m->version = p->version;
+		m->aversion = p->aversion;
+	}
 	if (node->kids || p->pzxid != p->czxid || p->child_creates != 0) {
 		struct znode_kids *k = tree_kids(t, node);
 		if (!k)
@@ -636,16 +663,16 @@ void tree_digest_recompute(struct tree *t)
 void znode_stat(const struct znode *n, struct zk_stat *ret)
 {
 	ret->czxid = n->czxid;
-	ret->mzxid = n->mzxid;
+	ret->mzxid = znode_mzxid(n);
 	ret->ctime = n->ctime;
-	ret->mtime = n->mtime;
-	ret->version = n->version;
+	ret->mtime = znode_mtime(n);
+	ret->version = znode_version(n);
 	/* ZooKeeper's cversion counts child creates and deletes; we store creates
 	 * (the sequential counter), and deletes = creates - children. Unsigned
 	 * arithmetic: both wrap like Java ints. */
 	ret->cversion = (int32_t)((uint32_t)znode_child_creates(n) * 2u -
 				  (uint32_t)znode_num_children(n));
-	ret->aversion = n->aversion;
+	ret->aversion = znode_aversion(n);
 	ret->ephemeral_owner = znode_is_ephemeral(n) ? znode_owner(n) : 0;
 	ret->data_length = n->data_len > 0 ? n->data_len : 0;
 	ret->num_children = znode_num_children(n);

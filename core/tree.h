@@ -38,6 +38,17 @@ struct znode_kids {
 	int64_t pzxid;
 };
 
+/* What only a node changed after its create needs: its data's last
+ * change (mzxid, mtime, version) and its ACL's version. A node never
+ * changed, most of a tree (sequential nodes, locks, registrations), has
+ * none (znode->mod 0): its mzxid is its czxid, its mtime its ctime, both
+ * versions 0. Made by tree_mod() with the first change (or by a loaded
+ * stat that says otherwise), and kept. */
+struct znode_mod {
+	int64_t mzxid, mtime;
+	int32_t version, aversion;
+};
+
 /* One allocation per node, from the tree's slabs (base/slab.h: no header,
  * 8-byte rounding): the struct, its name (the path's last component; the
  * path is its parents' names: tree_path()) and, after it, its data's
@@ -52,20 +63,19 @@ struct znode_kids {
  * before that (znode_owner_node()): the owner never changes after the
  * create. A persistent node, most of a tree, pays for neither. */
 struct znode {
-	struct acl_list *acl;
-	/* Links to other nodes and the children's part are slab references
-	 * (base/slab.h: 32 bits, not a pointer's 64): read them with
-	 * znode_parent(), znode_next_sibling(), znode_kids(). */
+	/* Links to other nodes, to the children's and modification's parts and
+	 * to the ACL are slab references (base/slab.h: 32 bits, not a
+	 * pointer's 64): read them with znode_acl(), znode_parent(),
+	 * znode_next_sibling(), znode_kids(), znode_mzxid() and the like. */
+	uint32_t acl;			/* its interned list (core/acl.h) */
 	uint32_t hash_next;		/* the tree's table, by path (base/ref_table.h) */
 	uint32_t parent;		/* 0 for the root */
 	uint32_t kids;			/* 0 for a leaf that never had children */
 	uint32_t next_sibling;		/* 0 at the end of the list */
 	uint32_t prev_sibling;		/* circular: the first's names the last */
+	uint32_t mod;			/* 0 for a node never changed (znode_mod) */
 	int32_t data_len;		/* -1: null data, kept distinct from empty */
-	int64_t czxid, mzxid;
-	int64_t ctime, mtime;
-	int32_t version;
-	int32_t aversion;
+	int64_t czxid, ctime;
 	uint32_t name_len : 31;
 	uint32_t owned : 1;		/* an owner precedes the struct (znode_owner()) */
 	uint16_t data_slot;		/* bytes after the name's NUL for the data */
@@ -155,8 +165,15 @@ int tree_restore_stat(struct tree *t, struct znode *node, const struct znode_per
 /* n's children's part (znode_kids), made on first use: for a caller that
  * sets the creates under n or its pzxid. NULL: out of memory. */
 struct znode_kids *tree_kids(struct tree *t, struct znode *n);
+/* Gives node the list acl (a new reference to it), letting go of its
+ * old one. */
+void tree_set_acl(struct tree *t, struct znode *node, struct acl_list *acl);
 /* Unlinks and frees a node without children. */
 void tree_remove(struct tree *t, struct znode *node);
+/* n's modification part (znode_mod), made on first use: for a caller
+ * that sets its mzxid, mtime, version or aversion (between
+ * tree_node_changing() and tree_node_changed()). NULL: out of memory. */
+struct znode_mod *tree_mod(struct tree *t, struct znode *n);
 /* Replaces the data (copied), between tree_node_changing() and
  * tree_node_changed(). Returns 0 or -ENOMEM (node unchanged then). */
 int tree_set_data(struct tree *t, struct znode *node, const void *data, int32_t data_len);
@@ -197,6 +214,10 @@ static inline bool znode_owner_is_session(int64_t owner)
 {
 	return owner > 0 && (owner & ZNODE_OWNER_TTL_MASK) != ZNODE_OWNER_TTL_MASK;
 }
+static inline struct acl_list *znode_acl(const struct znode *n)
+{
+	return slab_deref(n->acl);
+}
 static inline struct znode *znode_parent(const struct znode *n)
 {
 	return slab_deref(n->parent);
@@ -226,6 +247,27 @@ static inline int32_t znode_child_creates(const struct znode *n)
 static inline int64_t znode_pzxid(const struct znode *n)
 {
 	return n->kids ? znode_kids(n)->pzxid : n->czxid;
+}
+/* Its modification part, NULL for a node never changed since its create. */
+static inline const struct znode_mod *znode_mod(const struct znode *n)
+{
+	return slab_deref(n->mod);
+}
+static inline int64_t znode_mzxid(const struct znode *n)
+{
+	return n->mod ? znode_mod(n)->mzxid : n->czxid;
+}
+static inline int64_t znode_mtime(const struct znode *n)
+{
+	return n->mod ? znode_mod(n)->mtime : n->ctime;
+}
+static inline int32_t znode_version(const struct znode *n)
+{
+	return n->mod ? znode_mod(n)->version : 0;
+}
+static inline int32_t znode_aversion(const struct znode *n)
+{
+	return n->mod ? znode_mod(n)->aversion : 0;
 }
 /* Its session's id, ZNODE_OWNER_CONTAINER, a TTL marker, or 0. */
 static inline int64_t znode_owner(const struct znode *n)

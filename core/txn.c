@@ -161,7 +161,7 @@ static int apply_op(struct state *s, const struct txn *t, const struct txn_op *o
 			return 0;
 		}
 		return delete_node(s, n, op->path, op->path_len, t->zxid);
-	case TXN_OP_SET_DATA:
+	case TXN_OP_SET_DATA: {
 		n = op_node(s, op);
 		if (!n) {
 			res->err = ZNONODE;
@@ -169,19 +169,21 @@ static int apply_op(struct state *s, const struct txn *t, const struct txn_op *o
 		}
 		int32_t old_len = n->data_len;
 		tree_node_changing(&s->tree, n);
-		if (tree_set_data(&s->tree, n, op->data, op->data_len) < 0) {
+		struct znode_mod *m = tree_mod(&s->tree, n);
+		if (!m || tree_set_data(&s->tree, n, op->data, op->data_len) < 0) {
 			tree_node_changed(&s->tree, n);
 			return -ENOMEM;
 		}
-		n->version = op->version;
-		n->mzxid = t->zxid;
-		n->mtime = t->time_ms;
+		m->mzxid = t->zxid;
+		m->mtime = t->time_ms;
+		m->version = op->version;
 		tree_node_changed(&s->tree, n);
 		if (quota_data_changed(&s->tree, n, old_len) < 0)
 			return -ENOMEM;
 		znode_stat(n, &res->stat);
 		notify(s, t->zxid, ZK_EVENT_NODE_DATA_CHANGED, n, op->path, op->path_len);
 		return 0;
+	}
 	case TXN_OP_SET_ACL: {
 		n = op_node(s, op);
 		if (!n) {
@@ -191,11 +193,16 @@ static int apply_op(struct state *s, const struct txn *t, const struct txn_op *o
 		struct acl_list *acl = acl_intern(&s->tree.acls, op->acl, op->acl_count);
 		if (!acl)
 			return -ENOMEM;
-		acl_unref(&s->tree.acls, n->acl);
-		n->acl = acl;
 		tree_node_changing(&s->tree, n);
-		n->aversion = op->version;
+		struct znode_mod *m = tree_mod(&s->tree, n);
+		if (m) {
+			tree_set_acl(&s->tree, n, acl);
+			m->aversion = op->version;
+		}
 		tree_node_changed(&s->tree, n);
+		acl_unref(&s->tree.acls, acl);
+		if (!m)
+			return -ENOMEM;
 		znode_stat(n, &res->stat);
 		return 0;
 	}

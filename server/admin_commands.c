@@ -474,7 +474,7 @@ static bool authorized(const struct server_status *ss, const struct admin_caller
 	} else if (h) {
 		goto out;	/* present but not "SCHEME CREDENTIALS" */
 	}
-	ok = root && auth_allowed(&ids, root->acl, ZK_PERM_ALL);
+	ok = root && auth_allowed(&ids, znode_acl(root), ZK_PERM_ALL);
 out:
 	auth_identities_free(&ids);
 	return ok;

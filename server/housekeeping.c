@@ -70,7 +70,7 @@ static void reap_nodes(struct request_path *p)
 			continue;
 		bool container = znode_owner(n) == ZNODE_OWNER_CONTAINER;
 		int64_t ttl = znode_owner(n) & ~ZNODE_OWNER_TTL_MASK;
-		if (container ? znode_child_creates(n) == 0 : now - n->mtime <= ttl)
+		if (container ? znode_child_creates(n) == 0 : now - znode_mtime(n) <= ttl)
 			continue;
 		struct txn *t;
 		int32_t err;

@@ -74,15 +74,16 @@ void membership_refresh(struct membership *m)
 	struct znode *node = tree_lookup(&m->state->tree, CONFIG_PATH, strlen(CONFIG_PATH));
 	if (!b.error && node && (node->data_len != (int32_t)b.len || memcmp(znode_data(node), b.data, b.len))) {
 		tree_node_changing(&m->state->tree, node);
-		int r = tree_set_data(&m->state->tree, node, b.data, (int32_t)b.len);
+		struct znode_mod *mod = tree_mod(&m->state->tree, node);
+		int r = mod ? tree_set_data(&m->state->tree, node, b.data, (int32_t)b.len) : -ENOMEM;
 		/* As ZooKeeper's: mzxid the change's, version -1 (no setData
 		 * takes it); mtime stays 0 (the entry carries no time, and the
 		 * state must not depend on this server's clock). Watchers of the
 		 * node (Curator's EnsembleTracker) hear NodeDataChanged, with
 		 * the zxid this server is at. */
 		if (r == 0) {
-			node->mzxid = (int64_t)index;
-			node->version = -1;
+			mod->mzxid = (int64_t)index;
+			mod->version = -1;
 		}
 		tree_node_changed(&m->state->tree, node);
 		if (r < 0) {
@@ -189,7 +190,7 @@ static int stage(struct commit *c, const struct raft_configuration *cur,
 static bool may_write_config(struct membership *m, const struct auth_identities *ids)
 {
 	const struct znode *n = tree_lookup(&m->state->tree, CONFIG_PATH, strlen(CONFIG_PATH));
-	return n && auth_allowed(ids, n->acl, ZK_PERM_WRITE);
+	return n && auth_allowed(ids, znode_acl(n), ZK_PERM_WRITE);
 }
 
 int32_t membership_reconfig(struct membership *m, const struct auth_identities *ids,

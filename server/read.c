@@ -64,7 +64,7 @@ static int set_watches(struct request_path *p, struct conn *c, int32_t xid, int3
 		case WATCH_DATA:
 			if (!node)
 				fire = ZK_EVENT_NODE_DELETED;
-			else if (node->mzxid > rel)
+			else if (znode_mzxid(node) > rel)
 				fire = ZK_EVENT_NODE_DATA_CHANGED;
 			break;
 		case WATCH_EXIST:
@@ -105,16 +105,17 @@ static int get_acl(struct request_path *p, struct conn *c, int32_t xid, int32_t 
 		reply_error(c, xid, p->state->last_zxid, ZNONODE);
 		return 0;
 	}
-	if (!auth_allowed(&c->auth, n->acl, ZK_PERM_READ | ZK_PERM_ADMIN)) {
+	if (!auth_allowed(&c->auth, znode_acl(n), ZK_PERM_READ | ZK_PERM_ADMIN)) {
 		reply_error(c, xid, p->state->last_zxid, ZNOAUTH);
 		return 0;
 	}
 	/* Without ADMIN, digest ids are shown as "user:x", as ZooKeeper does. */
-	bool admin = auth_allowed(&c->auth, n->acl, ZK_PERM_ADMIN);
+	bool admin = auth_allowed(&c->auth, znode_acl(n), ZK_PERM_ADMIN);
 	size_t start = reply_begin(c, xid, p->state->last_zxid, ZOK);
-	jute_write_int(&c->obuf, (int32_t)n->acl->count);
-	for (uint32_t i = 0; i < n->acl->count; i++) {
-		const struct acl_entry *e = &n->acl->entries[i];
+	const struct acl_list *acl = znode_acl(n);
+	jute_write_int(&c->obuf, (int32_t)acl->count);
+	for (uint32_t i = 0; i < acl->count; i++) {
+		const struct acl_entry *e = &acl->entries[i];
 		jute_write_int(&c->obuf, e->perms);
 		jute_write_string(&c->obuf, e->scheme, (int32_t)strlen(e->scheme));
 		const char *colon = strchr(e->id, ':');
@@ -198,7 +199,7 @@ static int node_read(struct request_path *p, struct conn *c, int32_t op, const s
 	struct znode *n = pw->path_len == 0 ? tree->root
 					    : tree_lookup(tree, pw->path, (size_t)pw->path_len);
 	/* ZooKeeper 3.8 checks READ for getData and getChildren, not for exists. */
-	if (n && op != ZK_OP_EXISTS && !auth_allowed(&c->auth, n->acl, ZK_PERM_READ)) {
+	if (n && op != ZK_OP_EXISTS && !auth_allowed(&c->auth, znode_acl(n), ZK_PERM_READ)) {
 		*ret_zk_err = ZNOAUTH;
 		return 0;
 	}
@@ -394,7 +395,7 @@ static int all_children_number(struct request_path *p, struct conn *c, int32_t x
 		reply_error(c, xid, p->state->last_zxid, ZNONODE);
 		return 0;
 	}
-	if (!auth_allowed(&c->auth, n->acl, ZK_PERM_READ)) {
+	if (!auth_allowed(&c->auth, znode_acl(n), ZK_PERM_READ)) {
 		reply_error(c, xid, p->state->last_zxid, ZNOAUTH);
 		return 0;
 	}

@@ -72,7 +72,7 @@ static void deliver_event(void *ctx, struct watch_owner *o, int event_type, cons
 	struct conn *c = container_of(o, struct conn, watches);
 	const struct znode *n = node;
 	/* An event tells of the node: it needs READ on it, as the read would. */
-	if (c->state != CONN_CLOSING && auth_allowed(&c->auth, n->acl, ZK_PERM_READ))
+	if (c->state != CONN_CLOSING && auth_allowed(&c->auth, znode_acl(n), ZK_PERM_READ))
 		reply_event(c, src->zxid, event_type, path, len);
 }
 

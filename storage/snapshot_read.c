@@ -286,8 +286,7 @@ static int load_node(struct node_loader *ld, const struct node_record *n)
 		tree_digest_unload(tree, node);
 		if (tree_set_data(tree, node, n->data, n->dlen) < 0)
 			return -ENOMEM;
-		acl_unref(&tree->acls, node->acl);
-		node->acl = acl_ref(ld->acls[n->acl_id]);
+		tree_set_acl(tree, node, ld->acls[n->acl_id]);
 	}
 	if (tree_restore_stat(tree, node, &n->stat) < 0)
 		return -ENOMEM;

@@ -144,15 +144,15 @@ static void write_state(struct out *o, const struct wal_identity *id, const stru
 		out_u32(o, (uint32_t)n->data_len);
 		if (n->data_len > 0)
 			out_bytes(o, znode_data(n), (size_t)n->data_len);
-		out_u64(o, n->acl->hash);
+		out_u64(o, znode_acl(n)->hash);
 		out_u64(o, (uint64_t)n->czxid);
-		out_u64(o, (uint64_t)n->mzxid);
+		out_u64(o, (uint64_t)znode_mzxid(n));
 		out_u64(o, (uint64_t)znode_pzxid(n));
 		out_u64(o, (uint64_t)n->ctime);
-		out_u64(o, (uint64_t)n->mtime);
-		out_u32(o, (uint32_t)n->version);
+		out_u64(o, (uint64_t)znode_mtime(n));
+		out_u32(o, (uint32_t)znode_version(n));
 		out_u32(o, (uint32_t)znode_child_creates(n));
-		out_u32(o, (uint32_t)n->aversion);
+		out_u32(o, (uint32_t)znode_aversion(n));
 		out_u64(o, (uint64_t)znode_owner(n));
 		if (znode_first_child(n)) {
 			n = znode_first_child(n);

@@ -81,14 +81,14 @@ static void write_node(struct jute_buf *b, const struct tree *t, const struct zn
 		jute_write_buffer(b, "", 0);
 	else
 		jute_write_buffer(b, znode_data(n), n->data_len);
-	jute_write_long(b, acl_id(ids, n->acl));
+	jute_write_long(b, acl_id(ids, znode_acl(n)));
 	jute_write_long(b, n->czxid);
-	jute_write_long(b, n->mzxid);
+	jute_write_long(b, znode_mzxid(n));
 	jute_write_long(b, n->ctime);
-	jute_write_long(b, n->mtime);
-	jute_write_int(b, n->version);
+	jute_write_long(b, znode_mtime(n));
+	jute_write_int(b, znode_version(n));
 	jute_write_int(b, znode_child_creates(n));
-	jute_write_int(b, n->aversion);
+	jute_write_int(b, znode_aversion(n));
 	jute_write_long(b, znode_owner(n));
 	jute_write_long(b, znode_pzxid(n));
 }

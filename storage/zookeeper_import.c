@@ -341,8 +341,7 @@ static int load_node(struct snap_loader *l, const struct zk_node *n, size_t at)
 	if (node) {
 		if (tree_set_data(t, node, n->data, n->dlen) < 0)
 			return -ENOMEM;
-		acl_unref(&t->acls, node->acl);
-		node->acl = acl_ref(acl);
+		tree_set_acl(t, node, acl);
 	} else {
 		/* Pre-order: the parent ("/a/b": "/a"; "/a": "/") came before. */
 		size_t slash = plen;

@@ -171,11 +171,12 @@ static int apply_set_data(struct zk_apply *a, struct jute_reader *r, int64_t zxi
 	struct znode *n = tree_lookup(t, path, (size_t)plen);
 	if (!n)
 		return 0;
-	if (tree_set_data(t, n, data, dlen) < 0)
+	struct znode_mod *m = tree_mod(t, n);
+	if (!m || tree_set_data(t, n, data, dlen) < 0)
 		return -ENOMEM;
-	n->version = version;
-	n->mzxid = zxid;
-	n->mtime = time_ms;
+	m->mzxid = zxid;
+	m->mtime = time_ms;
+	m->version = version;
 	return 0;
 }
 
@@ -196,11 +197,12 @@ static int apply_set_acl(struct zk_apply *a, struct jute_reader *r)
 	struct znode *n = tree_lookup(t, path, (size_t)plen);
 	int ret = 0;
 	if (n) {
-		struct acl_list *acl = acl_intern(&t->acls, e, count);
+		struct znode_mod *m = tree_mod(t, n);
+		struct acl_list *acl = m ? acl_intern(&t->acls, e, count) : NULL;
 		if (acl) {
-			acl_unref(&t->acls, n->acl);
-			n->acl = acl;
-			n->aversion = version;
+			tree_set_acl(t, n, acl);
+			acl_unref(&t->acls, acl);
+			m->aversion = version;
 		} else {
 			ret = -ENOMEM;
 		}

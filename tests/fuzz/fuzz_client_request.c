@@ -98,7 +98,7 @@ static void read_path(struct world *w, const char *path, int32_t len, int32_t pe
 {
 	const struct znode *n = tree_lookup(&w->st.tree, path, (size_t)len);
 	if (n)
-		(void)auth_allowed(&w->ids, n->acl, perm);
+		(void)auth_allowed(&w->ids, znode_acl(n), perm);
 }
 
 /* Returns false when the connection would be closed. */

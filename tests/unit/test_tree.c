@@ -52,8 +52,8 @@ static void test_builtin_nodes_show_what_zookeeper_shows(void **state)
 	struct znode *cfg = tree_lookup(&st.tree, "/zookeeper/config", 17);
 	znode_stat(cfg, &s);
 	assert_int_equal(s.aversion, -1);
-	assert_int_equal(cfg->acl->count, 1);
-	assert_int_equal(cfg->acl->entries[0].perms, 1);	/* read-only */
+	assert_int_equal(znode_acl(cfg)->count, 1);
+	assert_int_equal(znode_acl(cfg)->entries[0].perms, 1);	/* read-only */
 	assert_true(state_is_system_path("/zookeeper/quota", 16));
 	assert_false(state_is_system_path("/zookeeperx", 11));
 	state_free(&st);
@@ -160,6 +160,68 @@ static void test_a_leaf_has_no_childrens_part_until_it_has_a_child(void **state)
 	struct znode *m = add(&t, "/", "/m", NULL);
 	assert_int_equal(tree_restore_stat(&t, m, &plain), 0);
 	assert_null(znode_kids(m));
+	tree_free(&t);
+}
+
+/* A node never changed after its create keeps no modification part: its
+ * mzxid and mtime are its czxid and ctime, its versions 0, with no chunk
+ * of its own. tree_mod() makes the part (a slab chunk) from those values
+ * on the first change and hands back the same one after; a data change
+ * alone (a quota's stats) makes none; a loaded stat makes one only when it
+ * differs from a fresh node's; removing the node frees it. */
+static void test_a_node_keeps_a_modification_part_only_once_changed(void **state)
+{
+	(void)state;
+	struct tree t;
+	struct zk_stat s;
+	assert_int_equal(tree_init(&t), 0);
+	assert_non_null(add(&t, "/", "/keep", NULL));	/* the root's children's part */
+	size_t start = t.slab.allocated_bytes;
+	struct znode *n = add(&t, "/", "/n", "abc");
+	size_t with_n = t.slab.allocated_bytes;
+	assert_null(znode_mod(n));
+	znode_stat(n, &s);
+	assert_true(s.mzxid == 7 && s.czxid == 7 && s.mtime == 1000 && s.ctime == 1000);
+	assert_true(s.version == 0 && s.aversion == 0);
+
+	assert_int_equal(set_data(&t, n, "xyz", 3), 0);
+	assert_null(znode_mod(n));
+	assert_int_equal(t.slab.allocated_bytes, with_n);
+
+	tree_node_changing(&t, n);
+	struct znode_mod *m = tree_mod(&t, n);
+	assert_non_null(m);
+	assert_true(m->mzxid == 7 && m->mtime == 1000 && m->version == 0 && m->aversion == 0);
+	m->mzxid = 12;
+	m->mtime = 3000;
+	m->version = 1;
+	tree_node_changed(&t, n);
+	assert_int_equal(t.slab.allocated_bytes, with_n + sizeof(struct znode_mod));
+	znode_stat(n, &s);
+	assert_true(s.mzxid == 12 && s.mtime == 3000 && s.version == 1 && s.aversion == 0);
+	assert_true(s.czxid == 7 && s.ctime == 1000);
+	tree_node_changing(&t, n);
+	assert_ptr_equal(tree_mod(&t, n), m);
+	m->aversion = 2;
+	tree_node_changed(&t, n);
+	assert_int_equal(znode_aversion(n), 2);
+	assert_int_equal(t.slab.allocated_bytes, with_n + sizeof(struct znode_mod));
+
+	/* loaded stats: a fresh node's make no part, others do */
+	struct znode *plain = add(&t, "/", "/plain", NULL);
+	const struct znode_persisted fresh = { .czxid = 3, .mzxid = 3, .pzxid = 3, .ctime = 5, .mtime = 5 };
+	assert_int_equal(tree_restore_stat(&t, plain, &fresh), 0);
+	assert_null(znode_mod(plain));
+	const struct znode_persisted acl_set = { .czxid = 3, .mzxid = 3, .pzxid = 3, .ctime = 5,
+						 .mtime = 5, .aversion = 1 };
+	assert_int_equal(tree_restore_stat(&t, plain, &acl_set), 0);
+	assert_non_null(znode_mod(plain));
+	znode_stat(plain, &s);
+	assert_true(s.mzxid == 3 && s.mtime == 5 && s.version == 0 && s.aversion == 1);
+
+	tree_remove(&t, n);
+	tree_remove(&t, plain);
+	assert_int_equal(t.slab.allocated_bytes, start);
 	tree_free(&t);
 }
 
@@ -283,7 +345,7 @@ static void test_digest_kept_through_stat_only_and_data_changes(void **state)
 	/* data and stat in one change */
 	tree_node_changing(&t, p);
 	assert_int_equal(tree_set_data(&t, p, "other", 5), 0);
-	p->version++;
+	tree_mod(&t, p)->version++;
 	tree_node_changed(&t, p);
 	assert_digest_kept(&t);
 	/* the same length, overwritten in place */
@@ -326,10 +388,12 @@ static void test_a_nodes_digest_is_zookeepers_small_or_large(void **state)
 					   t.acls.open_acl, 0, 7, 1000);
 		assert_non_null(n);
 		tree_node_changing(&t, n);
-		n->mzxid = 9;
-		n->mtime = 2000;
-		n->version = 3;
-		n->aversion = 4;
+		struct znode_mod *m = tree_mod(&t, n);
+		assert_non_null(m);
+		m->mzxid = 9;
+		m->mtime = 2000;
+		m->version = 3;
+		m->aversion = 4;
 		tree_node_changed(&t, n);
 
 		uint8_t expect[64], *q = expect;
@@ -492,6 +556,7 @@ int main(void)
 		cmocka_unit_test(test_big_and_owned_children_link_as_any_other),
 		cmocka_unit_test(test_a_leaf_has_no_childrens_part_until_it_has_a_child),
 		cmocka_unit_test(test_stat_fields_and_cversion_from_creates_and_children),
+		cmocka_unit_test(test_a_node_keeps_a_modification_part_only_once_changed),
 		cmocka_unit_test(test_ephemeral_owner_shows_sessions_only),
 		cmocka_unit_test(test_null_data_is_kept_distinct_from_empty),
 		cmocka_unit_test(test_thousands_of_nodes_are_all_found_after_growth),

@@ -89,7 +89,7 @@ static void test_create_sets_every_stat_field_and_the_parents(void **state)
 	create_now(&w, NULL, "/a", 0);
 	struct znode *a = tree_lookup(&w.st.tree, "/a", 2);
 	assert_non_null(a);
-	assert_true(a->czxid == 1 && a->mzxid == 1 && znode_pzxid(a) == 1 && a->ctime == 1000 && a->mtime == 1000);
+	assert_true(a->czxid == 1 && znode_mzxid(a) == 1 && znode_pzxid(a) == 1 && a->ctime == 1000 && znode_mtime(a) == 1000);
 	assert_int_equal(znode_pzxid(w.st.tree.root), 1);
 	assert_int_equal(znode_child_creates(w.st.tree.root), 1);
 	assert_int_equal(w.st.last_zxid, 1);
@@ -173,14 +173,14 @@ static void test_delete_and_set_data_errors(void **state)
 	assert_int_equal(VERDICT(prep_set_data(&w.p, NULL, NULL, &sd, 5000, &t, &zk_err)), 0);
 	apply(&w, t);
 	struct znode *a = tree_lookup(&w.st.tree, "/a", 2);
-	assert_int_equal(a->version, 1);
-	assert_int_equal(a->mtime, 5000);
-	assert_true(a->mzxid > a->czxid);
+	assert_int_equal(znode_version(a), 1);
+	assert_int_equal(znode_mtime(a), 5000);
+	assert_true(znode_mzxid(a) > a->czxid);
 	assert_int_equal(VERDICT(prep_set_data(&w.p, NULL, NULL, &sd, 5000, &t, &zk_err)), ZBADVERSION);
 	sd.version = -1;
 	assert_int_equal(VERDICT(prep_set_data(&w.p, NULL, NULL, &sd, 5000, &t, &zk_err)), 0);
 	apply(&w, t);
-	assert_int_equal(a->version, 2);
+	assert_int_equal(znode_version(a), 2);
 	world_free(&w);
 }
 
@@ -357,7 +357,7 @@ static void test_a_txn_prepped_against_another_tree_finds_its_nodes(void **state
 	apply(&other, t);
 	struct znode *a = tree_lookup(&other.st.tree, "/a", 2);
 	assert_non_null(a);
-	assert_int_equal(a->version, 1);
+	assert_int_equal(znode_version(a), 1);
 	assert_int_equal(a->data_len, 1);
 	assert_null(tree_lookup(&other.st.tree, "/b", 2));
 	world_free(&w);
