@@ -400,19 +400,32 @@ static int fire_configuration(struct commit *c)
  * connection drops (its snapshot's transfer would start over) too. Raft
  * compares the round's age with the limit on its steps, so the limit is set
  * before each one. */
-static void pace_catch_up(struct commit *c)
+static bool catch_up_running(struct commit *c)
 {
 	int status;
-	if (raft_state(&c->raft) != RAFT_LEADER ||
-	    raft_catch_up(&c->raft, c->catching_up, &status) != 0 ||
-	    status != RAFT_CATCH_UP_RUNNING) {
-		c->catching_up = 0;
+	return raft_state(&c->raft) == RAFT_LEADER &&
+	       raft_catch_up(&c->raft, c->catching_up, &status) == 0 &&
+	       status == RAFT_CATCH_UP_RUNNING;
+}
+
+static void pace_catch_up(struct commit *c)
+{
+	if (catch_up_running(c))
+		raft_set_max_catch_up_round_duration(&c->raft,
+						     c->peers->peer_up(c->peers->ctx, c->catching_up) ?
+						     COMMIT_SNAPSHOT_INSTALL_MS :
+						     COMMIT_CATCH_UP_UNREACHABLE_MS);
+}
+
+/* After a step: a catch-up that raft no longer runs is over, forgotten
+ * here and told (a staged reconfig goes on at once, not on a timer). */
+static void check_catch_up(struct commit *c)
+{
+	if (catch_up_running(c))
 		return;
-	}
-	raft_set_max_catch_up_round_duration(&c->raft,
-					     c->peers->peer_up(c->peers->ctx, c->catching_up) ?
-					     COMMIT_SNAPSHOT_INSTALL_MS :
-					     COMMIT_CATCH_UP_UNREACHABLE_MS);
+	c->catching_up = 0;
+	if (c->on_catch_up_ended)
+		c->on_catch_up_ended(c->ctx);
 }
 
 int commit_step(struct commit *c, struct raft_event *e)
@@ -440,6 +453,8 @@ int commit_step(struct commit *c, struct raft_event *e)
 	}
 	if (r == 0)
 		r = fire_configuration(c);
+	if (c->catching_up)
+		check_catch_up(c);
 	c->peers->after_step(c->peers->ctx);
 	return r;
 }

@@ -160,6 +160,9 @@ struct commit {
 	int (*reset_state)(void *ctx);
 	/* A configuration entry was committed (raft's committed one changed). */
 	void (*on_configuration)(void *ctx);
+	/* The catch-up commit_catch_up() started is over (finished, given up,
+	 * or this server no longer leads): commit_catch_up_status() says how. */
+	void (*on_catch_up_ended)(void *ctx);
 	void *ctx;
 };
 
@@ -182,6 +185,7 @@ struct commit_options {
 	void (*on_abandoned)(void *ctx, struct txn *t, int err);
 	int (*reset_state)(void *ctx);
 	void (*on_configuration)(void *ctx);
+	void (*on_catch_up_ended)(void *ctx);
 	/* During a long recovery, about once a second. */
 	void (*progress)(void *ctx, uint64_t entries, uint64_t index);
 	void *ctx;
@@ -259,8 +263,9 @@ int commit_change(struct commit *c, const struct raft_configuration *conf, uint6
  * while this server's connection to it is up (peers->peer_up), over
  * COMMIT_CATCH_UP_UNREACHABLE_MS while it is not. Which limit holds is
  * decided before every raft step (raft looks at it on its steps), so a
- * connection made or lost counts from then. Returns 0, -EAGAIN (not the
- * leader), or another negative errno. */
+ * connection made or lost counts from then. Its end is told through
+ * on_catch_up_ended, right after the raft step that ended it. Returns 0,
+ * -EAGAIN (not the leader), or another negative errno. */
 int commit_catch_up(struct commit *c, raft_id id);
 /* Where that stands: RAFT_CATCH_UP_RUNNING, _FINISHED or _ABORTED
  * (_NONE when none was started), or -EAGAIN when this server no longer

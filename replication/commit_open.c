@@ -236,6 +236,7 @@ static int init_commit(struct commit *c, const struct commit_options *o)
 	c->on_abandoned = o->on_abandoned;
 	c->reset_state = o->reset_state;
 	c->on_configuration = o->on_configuration;
+	c->on_catch_up_ended = o->on_catch_up_ended;
 	c->ctx = o->ctx;
 	c->proposal_last_bytes = c->proposal_min_bytes = c->proposal_max_bytes = -1;
 	c->self = o->server_id;

@@ -378,17 +378,23 @@ void membership_committed(struct membership *m)
 
 void membership_tick(struct membership *m)
 {
+	list_for_each_safe(&m->pending, n, tmp) {
+		struct pending_reconfig *p = list_entry(n, struct pending_reconfig, node);
+		if (p->stage != PENDING_CATCH_UP || p->catching)
+			continue;
+		int r = staged_step(m, p);
+		if (r < 0 && r != -EAGAIN && r != -EBUSY)
+			answer(m, p, ZAPIERROR);
+	}
+}
+
+void membership_catch_up_ended(struct membership *m)
+{
 	struct commit *c = m->commit;
 	list_for_each_safe(&m->pending, n, tmp) {
 		struct pending_reconfig *p = list_entry(n, struct pending_reconfig, node);
-		if (p->stage != PENDING_CATCH_UP)
+		if (p->stage != PENDING_CATCH_UP || !p->catching)
 			continue;
-		if (!p->catching) {
-			int r = staged_step(m, p);
-			if (r < 0 && r != -EAGAIN && r != -EBUSY)
-				answer(m, p, ZAPIERROR);
-			continue;
-		}
 		raft_id id = p->joining[p->caught];
 		int status = commit_catch_up_status(c, id);
 		if (status == RAFT_CATCH_UP_RUNNING || status == -EAGAIN)

@@ -58,10 +58,14 @@ int32_t membership_reconfig(struct membership *m, const struct auth_identities *
 			    uint64_t seq);
 /* A configuration committed: the reconfigs waiting for it are answered. */
 void membership_committed(struct membership *m);
-/* The leader's timer: staged reconfigs' new voters are caught up (see
- * membership.c), then made voters, or the reconfig fails with
- * NEWCONFIGNOQUORUM when one does not answer. */
+/* The leader's timer: a staged reconfig's next step that could not be
+ * taken at once (raft busy with another change) is tried again. */
 void membership_tick(struct membership *m);
+/* A catch-up is over (commit's on_catch_up_ended): a staged reconfig's
+ * new voter is caught up (see membership.c) and the next one's begins or
+ * they are made voters, or the reconfig fails with NEWCONFIGNOQUORUM when
+ * it did not answer. */
+void membership_catch_up_ended(struct membership *m);
 /* This server stopped leading: reconfigs waiting are dropped (their
  * connections are closed with the other writes in flight). */
 void membership_drop(struct membership *m);

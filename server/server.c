@@ -298,6 +298,12 @@ static void on_configuration(void *ctx)
 	membership_committed(&srv->membership);
 }
 
+static void on_catch_up_ended(void *ctx)
+{
+	struct server *srv = ctx;
+	membership_catch_up_ended(&srv->membership);
+}
+
 static void on_frame(void *ctx, const struct peer_frame *f)
 {
 	struct server *srv = ctx;
@@ -591,6 +597,7 @@ static int open_log(struct server *srv, char *why, size_t why_size)
 		.on_abandoned = on_abandoned,
 		.reset_state = reset_state,
 		.on_configuration = on_configuration,
+		.on_catch_up_ended = on_catch_up_ended,
 		.progress = on_recovery_progress,
 		.ctx = srv,
 	};
