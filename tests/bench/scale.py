@@ -26,8 +26,8 @@ Usage: tests/bench/scale.py [--corrald PATH] [--loadgen PATH] [--znodes N]
                             [--parents 10] [--zk-heap 16g] [--restarts 2]
                             [--only corral|zookeeper]
                             [--workdir DIR] [--json-out FILE]
-Memory: corral needs ~330 bytes a znode of this shape; the default run needs
-about 4 GB for corral and all --zk-heap for ZooKeeper.
+Memory: corral needs ~180 bytes a znode of this shape; the default run needs
+about 2 GB for corral and all --zk-heap for ZooKeeper.
 """
 import argparse
 import json
