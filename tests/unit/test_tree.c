@@ -225,6 +225,47 @@ static void test_a_node_keeps_a_modification_part_only_once_changed(void **state
 	tree_free(&t);
 }
 
+/* A node names its ACL list by a 32-bit reference: equal lists are one
+ * interned list, counted once per node; a list too big for a slab chunk
+ * (60 entries, over 1 KiB) is named as well as a small one; tree_set_acl()
+ * moves a node to another list and lets go of the old one, which goes
+ * with its last node. */
+static void test_nodes_name_their_interned_acl_lists_small_or_big(void **state)
+{
+	(void)state;
+	struct tree t;
+	assert_int_equal(tree_init(&t), 0);
+	enum { BIG = 60 };
+	struct acl_entry big[BIG];
+	char ids[BIG][16];
+	for (int i = 0; i < BIG; i++) {
+		snprintf(ids[i], sizeof(ids[i]), "10.0.0.%d", i);
+		big[i] = (struct acl_entry){ .perms = 1 + i % 31, .scheme = "ip", .id = ids[i] };
+	}
+	struct acl_list *l = acl_intern(&t.acls, big, BIG);
+	assert_non_null(l);
+	assert_true(sizeof(*l) + BIG * sizeof(struct acl_entry) > SLAB_CHUNK_MAX);
+	size_t lists = t.acls.lists.count;
+
+	struct znode *a = tree_add(&t, t.root, "/a", 2, "x", 1, l, 0, 7, 1000);
+	struct znode *b = tree_add(&t, t.root, "/b", 2, "y", 1, l, 0, 8, 1000);
+	assert_true(a && b);
+	acl_unref(&t.acls, l);		/* the nodes hold it now */
+	assert_ptr_equal(znode_acl(a), znode_acl(b));
+	assert_int_equal(znode_acl(a)->count, BIG);
+	assert_string_equal(znode_acl(a)->entries[BIG - 1].id, "10.0.0.59");
+	assert_int_equal(znode_acl(a)->refs, 2);
+
+	tree_set_acl(&t, a, t.acls.open_acl);
+	assert_ptr_equal(znode_acl(a), t.acls.open_acl);
+	assert_int_equal(znode_acl(b)->refs, 1);
+	assert_int_equal(t.acls.lists.count, lists);
+	tree_set_acl(&t, b, t.acls.open_acl);	/* the big list's last node */
+	assert_int_equal(t.acls.lists.count, lists - 1);
+	assert_ptr_equal(znode_acl(b), t.acls.open_acl);
+	tree_free(&t);
+}
+
 static void test_stat_fields_and_cversion_from_creates_and_children(void **state)
 {
 	struct tree t;
@@ -556,6 +597,7 @@ int main(void)
 		cmocka_unit_test(test_big_and_owned_children_link_as_any_other),
 		cmocka_unit_test(test_a_leaf_has_no_childrens_part_until_it_has_a_child),
 		cmocka_unit_test(test_stat_fields_and_cversion_from_creates_and_children),
+		cmocka_unit_test(test_nodes_name_their_interned_acl_lists_small_or_big),
 		cmocka_unit_test(test_a_node_keeps_a_modification_part_only_once_changed),
 		cmocka_unit_test(test_ephemeral_owner_shows_sessions_only),
 		cmocka_unit_test(test_null_data_is_kept_distinct_from_empty),
