@@ -7,6 +7,7 @@
  * and apply the same ranges, which gives the same verdict for every input. */
 #include "path.h"
 
+#include <endian.h>
 #include <stdint.h>
 #include <string.h>
 
@@ -59,6 +60,22 @@ static bool code_point_allowed(int32_t cp)
 	return true;
 }
 
+/* The bytes of x (eight of a path, the first in the lowest bits) that
+ * need a closer look: one not printable ASCII (0x20-0x7e) or a '/'. Each
+ * such byte has its high bit set in the result. Bit tricks over the whole
+ * word (Sean Anderson's "Bit Twiddling Hacks": hasless, hasmore, haszero):
+ * a borrow or carry can mark a byte above a marked one, never below, so the
+ * lowest marked byte is the first to look at. */
+static inline uint64_t word_special(uint64_t x)
+{
+	const uint64_t ones = 0x0101010101010101u, highs = 0x8080808080808080u;
+	uint64_t below = (x - ones * 0x20) & ~x & highs;		/* < 0x20 */
+	uint64_t above = ((x + ones * (0x7f - 0x7e)) | x) & highs;	/* > 0x7e */
+	uint64_t s = x ^ (ones * '/');
+	uint64_t slash = (s - ones) & ~s & highs;			/* == '/' */
+	return below | above | slash;
+}
+
 bool path_valid(const char *path, size_t len, bool sequential)
 {
 	const unsigned char *s = (const unsigned char *)path;
@@ -73,6 +90,18 @@ bool path_valid(const char *path, size_t len, bool sequential)
 
 	size_t component_start = 1;
 	for (size_t i = 1; i <= len;) {
+		/* Most of a path is printable ASCII: eight bytes at a time, on
+		 * to the next '/' or byte that is not. */
+		uint64_t word;
+		if (len - i >= sizeof(word)) {
+			memcpy(&word, s + i, sizeof(word));
+			uint64_t special = word_special(le64toh(word));
+			if (special == 0) {
+				i += sizeof(word);
+				continue;
+			}
+			i += (size_t)__builtin_ctzll(special) / 8;
+		}
 		if (i == len || s[i] == '/') {
 			size_t clen = i - component_start;
 			bool last = (i == len);

@@ -63,6 +63,47 @@ static void test_sequential_allows_a_trailing_slash_and_dots_at_the_end(void **s
 	assert_false(path_valid("/a/", 3, false));
 }
 
+/* path_valid looks at plain ASCII eight bytes at a time: whatever word of a
+ * long path a byte falls in, and wherever in the word, the verdict is the
+ * byte's own. */
+static void test_a_byte_gets_its_verdict_wherever_it_falls_in_a_long_path(void **state)
+{
+	static const struct {
+		const char *insert;
+		bool ok;
+	} cases[] = {
+		{ "\x01", false }, { "\x1f", false }, { "\x7f", false }, { "\xff", false },
+		{ "\xc2\x80", false }, { "\xef\xbf\xbd", false }, { "\xc3\xa9", true },
+		{ " ", true }, { "~", true }, { "/", true }, { "//", false }, { "/./", false },
+		{ "/../", false }, { "/.../", true }, { "/.", true }, /* then ".aaa": a name */
+	};
+	char path[80];
+	for (size_t c = 0; c < sizeof(cases) / sizeof(*cases); c++) {
+		size_t ins = strlen(cases[c].insert);
+		for (size_t at = 1; at + ins + 1 < 40; at++) {
+			/* "/aaa...a", 40 bytes, the insert at position at, an 'a' after it */
+			memset(path, 'a', 40);
+			path[0] = '/';
+			memcpy(path + at, cases[c].insert, ins);
+			bool ok = cases[c].ok;
+			if (at == 1 && cases[c].insert[0] == '/')
+				ok = false;	/* "//": an empty first component */
+			if (!ok == path_valid(path, 40, false)) {
+				print_error("insert %zu at %zu: expected %s\n", c, at,
+					    ok ? "valid" : "invalid");
+				fail();
+			}
+		}
+	}
+	/* a NUL inside a long path, in every position of a word */
+	for (size_t at = 1; at < 40; at++) {
+		memset(path, 'a', 40);
+		path[0] = '/';
+		path[at] = 0;
+		assert_false(path_valid(path, 40, false));
+	}
+}
+
 static void test_parent_length(void **state)
 {
 	assert_int_equal(path_parent_len("/a", 2), 1);
@@ -79,6 +120,7 @@ int main(void)
 		cmocka_unit_test(test_forbidden_code_points_are_refused),
 		cmocka_unit_test(test_invalid_utf8_is_refused_like_java_replacement),
 		cmocka_unit_test(test_sequential_allows_a_trailing_slash_and_dots_at_the_end),
+		cmocka_unit_test(test_a_byte_gets_its_verdict_wherever_it_falls_in_a_long_path),
 		cmocka_unit_test(test_parent_length),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
