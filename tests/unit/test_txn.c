@@ -334,6 +334,64 @@ static void test_the_same_txns_give_the_same_tree_after_a_trip_through_the_codec
 	world_free(&copy);
 }
 
+/* A multi's txn starts with room for eight ops and grows past it (twice
+ * here). Twenty creates with data, a sequential one among them, and a
+ * setData: applied, and applied again after a trip through the codec, they
+ * give the same tree, data byte for byte. */
+static void test_a_multi_of_twenty_ops_with_data_grows_and_reads_back(void **state)
+{
+	struct world w, copy;
+	struct txn *t = NULL, *back = NULL;
+	struct multi_failure f = { 0 };
+	struct jute_buf b = { 0 }, enc = { 0 };
+	char path[32], data[32];
+	world_init(&w);
+	world_init(&copy);
+	for (int i = 0; i < 20; i++) {
+		int plen = snprintf(path, sizeof(path), "/n%d%s", i, i == 7 ? "-" : "");
+		int dlen = snprintf(data, sizeof(data), "value of node %d", i);
+		jute_write_int(&b, ZK_OP_CREATE); jute_write_bool(&b, false); jute_write_int(&b, -1);
+		jute_write_string(&b, path, plen);
+		jute_write_buffer(&b, (const uint8_t *)data, i == 3 ? 0 : dlen);
+		jute_write_int(&b, 1); jute_write_int(&b, 31); jute_write_string(&b, "world", 5);
+		jute_write_string(&b, "anyone", 6);
+		jute_write_int(&b, i == 7 ? ZK_CREATE_PERSISTENT_SEQUENTIAL : ZK_CREATE_PERSISTENT);
+	}
+	jute_write_int(&b, ZK_OP_SET_DATA); jute_write_bool(&b, false); jute_write_int(&b, -1);
+	jute_write_string(&b, "/n19", 4); jute_write_buffer(&b, (const uint8_t *)"changed", 7);
+	jute_write_int(&b, 0);
+	jute_write_int(&b, -1); jute_write_bool(&b, true); jute_write_int(&b, -1);
+	struct jute_reader r;
+	jute_reader_init(&r, b.data, b.len);
+	assert_int_equal(VERDICT(prep_multi(&w.p, NULL, NULL, &r, 1, &t, &f, &zk_err)), ZOK);
+	assert_non_null(t);
+	assert_int_equal(t->op_count, 21);
+	assert_string_equal(t->ops[7].path, "/n7-0000000007");	/* seven creates before it */
+	assert_int_equal(t->ops[3].data_len, 0);
+	assert_null(t->ops[3].data);
+	assert_int_equal(t->ops[20].data_len, 7);
+	assert_memory_equal(t->ops[20].data, "changed", 7);
+	txn_encode(&enc, t);
+	assert_int_equal(enc.error, 0);
+	assert_int_equal(txn_decode(enc.data, enc.len, &back), 0);
+	assert_int_equal(back->op_count, 21);
+	back->prep_seq = 0;
+	apply(&copy, back);
+	apply(&w, t);
+	const struct znode *n12 = tree_lookup(&w.st.tree, "/n12", 4);
+	assert_non_null(n12);
+	assert_int_equal(n12->data_len, 16);
+	assert_memory_equal(znode_data(n12), "value of node 12", 16);
+	const struct znode *n19 = tree_lookup(&w.st.tree, "/n19", 4);
+	assert_non_null(n19);
+	assert_memory_equal(znode_data(n19), "changed", 7);
+	compare_trees(&w.st.tree, &copy.st.tree);
+	jute_buf_free(&enc);
+	jute_buf_free(&b);
+	world_free(&w);
+	world_free(&copy);
+}
+
 /* Prep hands apply the hash it looked a path up with; a txn prepped against
  * one tree and applied to another that hashes with another key (a leader's
  * snapshot installed in between) still finds its node. */
@@ -461,6 +519,7 @@ int main(void)
 		cmocka_unit_test(test_the_same_txns_give_the_same_tree_after_a_trip_through_the_codec),
 		cmocka_unit_test(test_the_digest_kept_as_txns_apply_is_the_tree_s),
 		cmocka_unit_test(test_a_txn_prepped_against_another_tree_finds_its_nodes),
+		cmocka_unit_test(test_a_multi_of_twenty_ops_with_data_grows_and_reads_back),
 		cmocka_unit_test(test_codec_refuses_garbage),
 		cmocka_unit_test(test_codec_refuses_txns_prep_cannot_make),
 	};
