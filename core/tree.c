@@ -241,6 +241,7 @@ int tree_init(struct tree *t)
 	int r;
 
 	memset(t, 0, sizeof(*t));
+	t->digest_epoch = 1;
 	r = hash_key_random(&t->key);
 	if (r < 0)
 		return r;
@@ -615,6 +616,11 @@ void tree_node_changing(struct tree *t, struct znode *n)
 	t->changing_head_valid = false;
 	if (digest_excluded(n))
 		return;
+	const struct znode_mod *m = n->mod ? znode_mod(n) : NULL;
+	if (m && m->digest_epoch == t->digest_epoch) {
+		t->digest -= m->digest;		/* as counted at its last change */
+		return;
+	}
 	t->digest -= digest_of(t, n, &t->changing_head, &t->changing_head_valid);
 }
 
@@ -626,13 +632,19 @@ void tree_node_changed(struct tree *t, struct znode *n)
 	t->changing = NULL;
 	if (digest_excluded(n))
 		return;
-	uint32_t head;
+	uint32_t head, d;
 	bool head_valid;
 	if (t->changing_head_valid)
-		t->digest += digest_from_head(n, t->changing_head);
+		d = digest_from_head(n, t->changing_head);
 	else
-		t->digest += digest_of(t, n, &head, &head_valid);
+		d = digest_of(t, n, &head, &head_valid);
+	t->digest += d;
 	t->changing_head_valid = false;
+	if (n->mod) {
+		struct znode_mod *m = slab_deref(n->mod);
+		m->digest = d;
+		m->digest_epoch = t->digest_epoch;
+	}
 }
 
 void tree_digest_unload(struct tree *t, struct znode *n)
@@ -647,14 +659,24 @@ void tree_digest_loaded(struct tree *t, struct znode *n)
 	t->digest += tree_node_digest(t, n);
 }
 
+/* Forgets every digest kept in a node's modification part: fields were
+ * set without tree_node_changing() and tree_node_changed(). */
+static void digest_new_epoch(struct tree *t)
+{
+	if (++t->digest_epoch == 0)
+		t->digest_epoch = 1;
+}
+
 void tree_digest_resume(struct tree *t)
 {
 	t->digest_deferred = false;
+	digest_new_epoch(t);
 }
 
 void tree_digest_recompute(struct tree *t)
 {
 	t->digest_deferred = false;
+	digest_new_epoch(t);
 	t->digest = 0;
 	tree_for_each_node(t, n)
 		t->digest += tree_node_digest(t, n);

@@ -43,10 +43,18 @@ struct znode_kids {
  * changed, most of a tree (sequential nodes, locks, registrations), has
  * none (znode->mod 0): its mzxid is its czxid, its mtime its ctime, both
  * versions 0. Made by tree_mod() with the first change (or by a loaded
- * stat that says otherwise), and kept. */
+ * stat that says otherwise), and kept.
+ *
+ * A node changed once is likely to change again (a counter, a config, a
+ * lock's holder): the part also keeps the node's digest as
+ * tree_node_changed() last counted it, so that the next change takes it
+ * out of the tree's digest without hashing the node again. It holds while
+ * digest_epoch is the tree's (a load that sets fields directly moves the
+ * tree's on). */
 struct znode_mod {
 	int64_t mzxid, mtime;
 	int32_t version, aversion;
+	uint32_t digest, digest_epoch;
 };
 
 /* One allocation per node, from the tree's slabs (base/slab.h: no header,
@@ -97,6 +105,9 @@ struct tree {
 	/* Set while a snapshot loads (it sets every field directly): no
 	 * digest is kept until tree_digest_recompute() clears it. */
 	bool digest_deferred;
+	/* The nodes' digests kept in their modification parts hold while
+	 * their epoch is this one (never 0; a new one when deferral ends). */
+	uint32_t digest_epoch;
 	/* The node between tree_node_changing() and tree_node_changed(), and
 	 * (a node too large for one CRC call) the CRC of its path and data
 	 * while its data has not changed. */

@@ -411,6 +411,76 @@ static uint8_t *be32(uint8_t *p, uint32_t v)
 	return p;
 }
 
+/* The digest from scratch, without touching the tree (no new epoch). */
+static uint64_t digest_from_scratch(const struct tree *t)
+{
+	uint64_t sum = 0;
+	tree_for_each_node(t, n)
+		sum += tree_node_digest(t, n);
+	return sum;
+}
+
+/* A node changed once keeps its digest in its modification part for its
+ * next change: that one is what comes out of the tree's digest (a wrong
+ * one planted there shows), and fields set directly, as a load sets them,
+ * are followed by a new epoch that makes the next change hash the node. */
+static void test_a_changed_node_keeps_its_digest_for_its_next_change(void **state)
+{
+	struct tree t;
+	assert_int_equal(tree_init(&t), 0);
+	struct znode *n = add(&t, "/", "/counter", "0");
+	struct znode_mod *m = NULL;
+	for (int i = 1; i <= 5; i++) {
+		char v[8];
+		int len = snprintf(v, sizeof(v), "%d", i * 1000);
+		tree_node_changing(&t, n);
+		m = tree_mod(&t, n);
+		assert_non_null(m);
+		m->version = i;
+		m->mzxid = 10 + i;
+		if (i % 2)
+			assert_int_equal(tree_set_data(&t, n, v, len), 0);
+		else
+			m->aversion = i;	/* a stat-only change */
+		tree_node_changed(&t, n);
+		assert_int_equal(m->digest, tree_node_digest(&t, n));
+		assert_int_equal(m->digest_epoch, t.digest_epoch);
+		assert_int_equal(t.digest, digest_from_scratch(&t));
+	}
+
+	/* the kept digest is the one taken out */
+	m->digest += 1;
+	tree_node_changing(&t, n);
+	m->version = 6;
+	tree_node_changed(&t, n);
+	assert_int_equal(t.digest, digest_from_scratch(&t) - 1);
+	assert_int_equal(m->digest, tree_node_digest(&t, n));
+
+	/* fields set directly while the digest is deferred, then recomputed */
+	t.digest_deferred = true;
+	m->version = 99;
+	tree_digest_recompute(&t);
+	assert_int_equal(t.digest, digest_from_scratch(&t));
+	assert_int_not_equal(m->digest_epoch, t.digest_epoch);
+	tree_node_changing(&t, n);
+	m->version = 100;
+	tree_node_changed(&t, n);
+	assert_int_equal(t.digest, digest_from_scratch(&t));
+
+	/* ... or taken node by node, as a snapshot's load does, then resumed */
+	t.digest_deferred = true;
+	tree_digest_unload(&t, n);
+	m->version = 7;
+	tree_digest_loaded(&t, n);
+	tree_digest_resume(&t);
+	assert_int_equal(t.digest, digest_from_scratch(&t));
+	tree_node_changing(&t, n);
+	m->version = 8;
+	tree_node_changed(&t, n);
+	assert_int_equal(t.digest, digest_from_scratch(&t));
+	tree_free(&t);
+}
+
 /* A node's digest is ZooKeeper's (DigestCalculator): zlib's CRC-32 of its
  * path, data, then czxid, mzxid, pzxid, ctime, mtime, version, cversion
  * (the creates), aversion and ephemeralOwner, big-endian. Small nodes are
@@ -603,6 +673,7 @@ int main(void)
 		cmocka_unit_test(test_null_data_is_kept_distinct_from_empty),
 		cmocka_unit_test(test_thousands_of_nodes_are_all_found_after_growth),
 		cmocka_unit_test(test_digest_kept_through_stat_only_and_data_changes),
+		cmocka_unit_test(test_a_changed_node_keeps_its_digest_for_its_next_change),
 		cmocka_unit_test(test_a_nodes_digest_is_zookeepers_small_or_large),
 		cmocka_unit_test(test_memory_bytes_follow_what_the_tree_holds),
 		cmocka_unit_test(test_quota_limits_parse_as_statstrack),
