@@ -91,8 +91,6 @@ int wal_open(struct wal *w, const char *data_dir, const struct wal_identity *id,
 	w->last_index = rec->last_index;
 	w->last_term = rec->last_term;
 	w->durable_index = rec->last_index;
-	w->write_op.complete = wal_on_write;
-	w->sync_op.complete = wal_on_sync;
 	r = wal_open_dir(data_dir, true, &w->dir, &w->dir_fd);
 	if (r < 0) {
 		snprintf(why, why_size, "%s/wal: %s", data_dir, strerror(-r));
@@ -136,7 +134,8 @@ void wal_close(struct wal *w)
 		close(w->dir_fd);
 	free(w->dir);
 	free(w->gather);
-	free(w->flight);
+	for (int k = 0; k < WAL_FLIGHTS; k++)
+		free(w->flights[k].buf);
 	wal_reader_free(&w->reader);
 	memset(w, 0, sizeof(*w));
 	w->seg_fd = -1;
@@ -229,59 +228,72 @@ void wal_fail(struct wal *w, int err)
  * pays. */
 #define WAL_INLINE_WRITE_BYTES (256 * 1024)
 
-static void submit_sync(struct wal *w)
+static void submit_sync(struct wal_flight *f)
 {
-	struct io_uring_sqe *sqe = loop_sqe(w->loop, &w->sync_op);
-	io_uring_prep_fsync(sqe, w->flight_fd, IORING_FSYNC_DATASYNC);
+	struct io_uring_sqe *sqe = loop_sqe(f->wal->loop, &f->sync_op);
+	io_uring_prep_fsync(sqe, f->fd, IORING_FSYNC_DATASYNC);
 }
 
-static void submit_flight(struct wal *w)
+static void submit_flight(struct wal_flight *f)
 {
-	size_t left = w->flight_len - w->flight_written;
+	size_t left = f->len - f->written;
 	if (left <= WAL_INLINE_WRITE_BYTES) {
-		ssize_t n = pwrite(w->flight_fd, w->flight + w->flight_written, left,
-				   (off_t)(w->flight_offset + w->flight_written));
+		ssize_t n = pwrite(f->fd, f->buf + f->written, left, (off_t)(f->offset + f->written));
 		if (n < 0 && errno != EINTR && errno != EAGAIN) {
-			wal_fail(w, errno);
+			wal_fail(f->wal, errno);
 			return;
 		}
 		if (n > 0)
-			w->flight_written += (size_t)n;
-		if (w->flight_written == w->flight_len) {
-			submit_sync(w);
-			w->pending_cqes = 1;
+			f->written += (size_t)n;
+		if (f->written == f->len) {
+			submit_sync(f);
+			f->pending_cqes = 1;
 			return;
 		}
 	}
-	struct io_uring_sqe *sqe = loop_sqe(w->loop, &w->write_op);
-	io_uring_prep_write(sqe, w->flight_fd, w->flight + w->flight_written,
-			    (unsigned)(w->flight_len - w->flight_written),
-			    w->flight_offset + w->flight_written);
+	struct io_uring_sqe *sqe = loop_sqe(f->wal->loop, &f->write_op);
+	io_uring_prep_write(sqe, f->fd, f->buf + f->written, (unsigned)(f->len - f->written),
+			    f->offset + f->written);
 	/* The sync is linked: it starts only once the write completed in full. */
 	sqe->flags |= IOSQE_IO_LINK;
-	submit_sync(w);
-	w->pending_cqes = 2;
+	submit_sync(f);
+	f->pending_cqes = 2;
 }
 
 void wal_flush(struct wal *w)
 {
-	if (w->in_flight || w->gather_len == 0 || w->failed)
+	if (w->flight_count == WAL_FLIGHTS || w->gather_len == 0 || w->failed ||
+	    w->truncate_pending)
 		return;
-	/* The gathered batch becomes the flight; the buffers swap. */
-	uint8_t *p = w->flight;
-	size_t cap = w->flight_cap;
-	w->flight = w->gather;
-	w->flight_cap = w->gather_cap;
-	w->flight_len = w->gather_len;
-	w->flight_last_index = w->gather_last_index;
+	/* A second flight starts once the gathered batch is as large as the
+	 * one in flight: smaller flights would cost more per entry (the loop's
+	 * turns and sends are per flight) than the earlier start saves. */
+	if (w->flight_count > 0 &&
+	    w->gather_len < w->flights[(w->flight_head + w->flight_count - 1) % WAL_FLIGHTS].len)
+		return;
+	bool new_segment = w->seg_offset + w->gather_len > w->seg_size;
+	/* A flight's sync covers its own segment only: the next segment waits
+	 * for the flights in this one to settle (the last one flushes again). */
+	if (new_segment && w->flight_count > 0)
+		return;
+	/* The gathered batch becomes a flight; the buffers swap. */
+	struct wal_flight *f = &w->flights[(w->flight_head + w->flight_count) % WAL_FLIGHTS];
+	uint8_t *p = f->buf;
+	size_t cap = f->cap;
+	f->wal = w;
+	f->buf = w->gather;
+	f->cap = w->gather_cap;
+	f->len = w->gather_len;
+	f->first_index = w->gather_first_index;
+	f->last_index = w->gather_last_index;
 	w->gather = p;
 	w->gather_cap = cap;
 	w->gather_len = 0;
-	if (w->seg_offset + w->flight_len > w->seg_size) {
+	if (new_segment) {
 		uint64_t bytes = w->segment_bytes;
-		if (bytes < w->flight_len + WAL_SEGMENT_HEADER_BYTES)
-			bytes = w->flight_len + WAL_SEGMENT_HEADER_BYTES;
-		int r = segment_create(w, load_be64(w->flight + 8), bytes);
+		if (bytes < f->len + WAL_SEGMENT_HEADER_BYTES)
+			bytes = f->len + WAL_SEGMENT_HEADER_BYTES;
+		int r = segment_create(w, f->first_index, bytes);
 		if (r < 0) {
 			wal_fail(w, -r);
 			return;
@@ -289,43 +301,46 @@ void wal_flush(struct wal *w)
 	}
 	/* The batch goes where the segment ends, and fits in it. */
 	ASSERT(w->seg_offset >= WAL_SEGMENT_HEADER_BYTES && w->seg_offset % 8 == 0);
-	ASSERT(w->seg_offset + w->flight_len <= w->seg_size);
-	ASSERT(w->flight_last_index > w->durable_index);
-	w->flight_fd = w->seg_fd;
-	w->flight_offset = w->seg_offset;
-	w->flight_written = 0;
-	w->seg_offset += w->flight_len;
-	w->in_flight = true;
+	ASSERT(w->seg_offset + f->len <= w->seg_size);
+	ASSERT(f->last_index > w->durable_index && f->first_index <= f->last_index);
+	f->fd = w->seg_fd;
+	f->offset = w->seg_offset;
+	f->written = 0;
+	f->synced = false;
+	w->seg_offset += f->len;
+	w->flight_count++;
 	w->batches++;
-	w->flight_started_us = loop_now_us();
-	submit_flight(w);
+	f->started_us = loop_now_us();
+	f->write_op.complete = wal_on_write;
+	f->sync_op.complete = wal_on_sync;
+	submit_flight(f);
 }
 
-static void flight_settled(struct wal *w)
+/* Settles the synced flights at the head of the ring, oldest first: what a
+ * flight holds is durable once its own sync and every older flight's have
+ * completed. */
+static void settle_flights(struct wal *w)
 {
-	if (w->pending_cqes > 0)
-		return;
-	if (w->failed)
-		return;
-	if (w->flight_written < w->flight_len) {
-		submit_flight(w);	/* a short write: the rest, then the sync again */
-		return;
-	}
-	/* Durability only moves forward (records of this flight removed
-	 * meanwhile are cut below, truncate_pending). */
-	ASSERT(w->flight_written == w->flight_len);
-	ASSERT(w->flight_last_index > w->durable_index);
-	ASSERT(w->flight_last_index <= w->last_index || w->truncate_pending);
-	w->in_flight = false;
-	uint64_t now_us = loop_now_us();
-	summary_add(&w->fsync_us, now_us - w->flight_started_us, now_us / 1000);
-	w->records_written += w->flight_last_index - w->durable_index;
-	w->bytes_written += w->flight_len;
 	uint64_t reported = w->durable_index;
-	w->durable_index = w->flight_last_index;
-	if (w->truncate_pending) {
-		/* Records of this flight were removed meanwhile: cut them before
-		 * anything else is written, and report only what remains. */
+	/* Records removed meanwhile (truncate_pending) are never reported. */
+	uint64_t limit = w->truncate_pending ? w->truncate_pending - 1 : UINT64_MAX;
+	uint64_t now_us = loop_now_us();
+	while (w->flight_count > 0 && w->flights[w->flight_head].synced) {
+		struct wal_flight *f = &w->flights[w->flight_head];
+		ASSERT(f->written == f->len && f->pending_cqes == 0);
+		summary_add(&w->fsync_us, now_us - f->started_us, now_us / 1000);
+		w->records_written += f->last_index - f->first_index + 1;
+		w->bytes_written += f->len;
+		/* Durability only moves forward. */
+		uint64_t durable = f->last_index < limit ? f->last_index : limit;
+		if (durable > w->durable_index)
+			w->durable_index = durable;
+		w->flight_head = (w->flight_head + 1) % WAL_FLIGHTS;
+		w->flight_count--;
+	}
+	if (w->truncate_pending && w->flight_count == 0) {
+		/* Records of the flights were removed meanwhile: cut them before
+		 * anything else is written. */
 		uint64_t index = w->truncate_pending;
 		w->truncate_pending = 0;
 		int r = wal_cut(w, index);
@@ -339,34 +354,48 @@ static void flight_settled(struct wal *w)
 	wal_flush(w);
 }
 
+static void flight_completed(struct wal_flight *f)
+{
+	struct wal *w = f->wal;
+	if (f->pending_cqes > 0 || w->failed)
+		return;
+	if (f->written < f->len) {
+		submit_flight(f);	/* a short write: the rest, then the sync again */
+		return;
+	}
+	f->synced = true;
+	settle_flights(w);
+}
+
 static void wal_on_write(struct loop_op *op, int res, uint32_t flags)
 {
 	(void)flags;
-	struct wal *w = (struct wal *)((char *)op - offsetof(struct wal, write_op));
-	ASSERT(w->pending_cqes > 0 && w->in_flight);
-	w->pending_cqes--;
+	struct wal_flight *f = (struct wal_flight *)((char *)op - offsetof(struct wal_flight, write_op));
+	ASSERT(f->pending_cqes > 0 && f->wal->flight_count > 0);
+	f->pending_cqes--;
 	if (res < 0)
-		wal_fail(w, -res);
+		wal_fail(f->wal, -res);
 	else
-		w->flight_written += (size_t)res;
-	flight_settled(w);
+		f->written += (size_t)res;
+	flight_completed(f);
 }
 
 static void wal_on_sync(struct loop_op *op, int res, uint32_t flags)
 {
 	(void)flags;
-	struct wal *w = (struct wal *)((char *)op - offsetof(struct wal, sync_op));
-	ASSERT(w->pending_cqes > 0 && w->in_flight);
-	w->pending_cqes--;
+	struct wal_flight *f = (struct wal_flight *)((char *)op - offsetof(struct wal_flight, sync_op));
+	struct wal *w = f->wal;
+	ASSERT(f->pending_cqes > 0 && w->flight_count > 0);
+	f->pending_cqes--;
 #ifdef CORRAL_FAULT_INJECTION
 	if (res == 0 && w->fault_fsync_countdown && --w->fault_fsync_countdown == 0)
 		res = -EIO;
 #endif
-	/* -ECANCELED: the linked write was short; flight_settled() resubmits.
+	/* -ECANCELED: the linked write was short; flight_completed() resubmits.
 	 * Any other error is final: never retry an fsync. */
 	if (res < 0 && res != -ECANCELED)
 		wal_fail(w, -res);
-	flight_settled(w);
+	flight_completed(f);
 }
 
 int wal_purge(struct wal *w, uint64_t index, struct reclaim *rc)

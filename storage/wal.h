@@ -12,15 +12,17 @@
  *
  * Appends gather in a batch; one write and one fdatasync, linked on the
  * ring, make a batch durable, and while they are in flight the next batch
- * gathers (group commit). A failed fsync is final: the log stops taking
- * writes (the kernel may have dropped the dirty pages; retrying could report
- * success for data that is not on disk).
+ * gathers (group commit). Up to WAL_FLIGHTS batches are in flight at once,
+ * in one segment; they are reported durable in order, each once its own
+ * fdatasync and every earlier batch's have completed. A failed fsync is
+ * final: the log stops taking writes (the kernel may have dropped the dirty
+ * pages; retrying could report success for data that is not on disk).
  *
  * Recovery reads every segment in order. A record that does not check out at
- * the end of the last segment, with no intact record of a later batch after
- * it, is a torn write from a crash: the log is cut there (and the rest of
- * the segment zeroed). Anything else that does not check out stops startup,
- * naming the file and offset. */
+ * the end of the last segment (or zeroes), with intact records of no more
+ * than WAL_FLIGHTS - 1 later batches after it, is a torn write from a crash:
+ * the log is cut there (and the rest of the segment zeroed). Anything else
+ * that does not check out stops startup, naming the file and offset. */
 #pragma once
 
 #include <stdbool.h>
@@ -53,6 +55,27 @@ struct wal_recovery {
 	uint64_t last_segment_end;
 };
 
+/* Batches written and synced at most this many at a time. While one
+ * flight's fdatasync runs, the next can be written and synced beside it:
+ * two fdatasyncs of one file overlap in the kernel (the second's data goes
+ * to the disk while the first's flush or journal commit runs), so the log
+ * keeps up with more batches a second than one at a time allows. */
+#define WAL_FLIGHTS 2
+
+/* A batch being written and synced. */
+struct wal_flight {
+	struct wal *wal;
+	uint8_t *buf;
+	size_t len, cap, written;
+	uint64_t first_index, last_index;
+	uint64_t offset;		/* in the segment */
+	int fd;
+	int pending_cqes;		/* write and fsync CQEs still to come */
+	bool synced;			/* written in full and synced; waits for older flights */
+	uint64_t started_us;		/* when it was submitted */
+	struct loop_op write_op, sync_op;
+};
+
 struct wal {
 	int dir_fd;
 	char *dir;			/* DATA_DIR/wal */
@@ -74,27 +97,19 @@ struct wal {
 	uint64_t gather_last_index;
 	uint64_t gather_first_index;
 
-	uint8_t *flight;		/* the batch being written and synced */
-	size_t flight_len, flight_cap, flight_written;
-	uint64_t flight_last_index;
-	uint64_t flight_offset;		/* in the segment */
-	int flight_fd;
-	bool in_flight;
-	bool writes_pending;		/* write and fsync CQEs still to come */
-	uint64_t truncate_pending;	/* cut the log here once the flight settles, or 0 */
-	int pending_cqes;
+	struct wal_flight flights[WAL_FLIGHTS];	/* a ring: the oldest at flight_head */
+	unsigned flight_head, flight_count;
+	uint64_t truncate_pending;	/* cut the log here once the flights settle, or 0 */
 
 	int failed;			/* 0, or the errno that stopped the log */
 	int spare_fd;			/* a preallocated next segment, or -1 */
 	const char *archive_dir;	/* purged segments go there first (not owned), or NULL */
 	bool no_space;			/* the spare could not be made: ENOSPC */
-	struct loop_op write_op, sync_op;
 	void (*on_durable)(void *ctx, uint64_t index);
 	void (*on_failed)(void *ctx, int err);
 	void *ctx;
 
 	uint64_t batches;
-	uint64_t flight_started_us;	/* when the batch in flight was submitted */
 	struct summary fsync_us;	/* write + fdatasync of each batch, microseconds */
 	uint64_t records_written;
 	uint64_t bytes_written;
@@ -131,8 +146,8 @@ int wal_append(struct wal *w, uint64_t index, uint64_t term, uint8_t type,
 /* Removes the records from index on, durably (a follower's log that
  * conflicts with its leader's): afterwards last_index is index - 1, whose
  * term the caller gives (prev_term), and appends go on from index. Records
- * only gathered are dropped at once; when the batch in flight holds some, the
- * log is cut as soon as it settles (before anything after it is written, and
+ * only gathered are dropped at once; when the batches in flight hold some, the
+ * log is cut as soon as they settle (before anything after it is written, and
  * on_durable never reports a removed index). On disk: later segments are
  * deleted first, then the segment holding index is cut (ftruncate) there, so a
  * crash at any point leaves a prefix of the log. Returns 0, -EINVAL (index
@@ -153,7 +168,7 @@ void wal_skip_to(struct wal *w, uint64_t next_index, uint64_t prev_term);
  * when its record does not check out, or another negative errno. */
 int wal_read_entry(struct wal *w, uint64_t index, struct wal_entry *ret);
 
-/* Starts writing the gathered batch when nothing is in flight (once per loop turn). */
+/* Starts writing the gathered batch when a flight is free (once per loop turn). */
 void wal_flush(struct wal *w);
 
 /* Whether a record of len payload bytes has room: in the current segment,

@@ -140,23 +140,53 @@ static int check_header(struct scan *s, const struct mapped *m, uint64_t expecte
 	return 0;
 }
 
+/* How many batches after expected_index's have an intact record in the
+ * segment from off on (stopping at max + 1). Only the file's data regions
+ * are read: the unwritten rest of a preallocated segment is a hole to
+ * SEEK_DATA, so a look past the end of the records costs a system call or
+ * two, not a read of the whole segment. */
+static unsigned later_batches(const struct mapped *m, size_t off, uint64_t expected_index,
+			      unsigned max)
+{
+	unsigned n = 0;
+	uint64_t batch = expected_index;
+	size_t at = off;
+	while (at < m->size && n <= max) {
+		off_t d = lseek(m->fd, (off_t)(at & ~(size_t)7), SEEK_DATA);
+		if (d < 0 || (size_t)d >= m->size)
+			break;
+		off_t h = lseek(m->fd, d, SEEK_HOLE);
+		size_t end = h < 0 || (size_t)h > m->size ? m->size : (size_t)h;
+		for (size_t k = (size_t)d > at ? (size_t)d : at; k + WAL_RECORD_HEADER_BYTES <= end &&
+		     n <= max; k += 8) {
+			if (!wal_record_intact(m->base, m->size, k) || load_be64(m->base + k + 24) <= batch)
+				continue;
+			batch = load_be64(m->base + k + 24);
+			n++;
+		}
+		at = end;
+	}
+	return n;
+}
+
 /* At off, where the record with expected_index should be, is not an intact
- * one. Torn tail or damage? A torn write can leave garbage only in the last,
- * never-synced batch: if an intact record of a later batch follows, the
- * damage is in synced data. A torn tail (of the last segment only) is cut
- * there: recorded in s->rec and, unless read only, zeroed on disk. Returns
- * 0 once cut, else -errno with s->why set. */
+ * one (or zeroes with intact records after them). Torn tail or damage? A
+ * crash can leave garbage, or zeroes, only in the batches whose sync had not
+ * completed: the last one and the WAL_FLIGHTS - 1 written beside it (wal.h),
+ * never reported durable, as each is only after the ones before it. So
+ * intact records of that many later batches may follow a torn tail; one
+ * batch more, and the damage is in synced data. A torn tail (of the last
+ * segment only) is cut there: recorded in s->rec and, unless read only,
+ * zeroed on disk with everything after it. Returns 0 once cut, else -errno
+ * with s->why set. */
 static int cut_torn_tail(struct scan *s, const struct mapped *m, size_t off, bool last_segment,
 			 uint64_t expected_index)
 {
 	const struct wal_segment_file *seg = m->seg;
 	struct wal_recovery *rec = s->rec;
-	bool later_batch = false;
+	unsigned later = later_batches(m, off + 8, expected_index, WAL_FLIGHTS - 1);
 
-	for (size_t k = off + 8; k + WAL_RECORD_HEADER_BYTES <= m->size && !later_batch; k += 8)
-		later_batch = wal_record_intact(m->base, m->size, k) &&
-			      load_be64(m->base + k + 24) > expected_index;
-	if (!last_segment || later_batch) {
+	if (!last_segment || later > WAL_FLIGHTS - 1) {
 		snprintf(s->why, s->why_size, "%s/%s: damaged record at offset %zu "
 			 "(expected index %llu); the log after it cannot be trusted",
 			 s->dir, seg->name, off, (unsigned long long)expected_index);
@@ -191,6 +221,7 @@ static int scan_records(struct scan *s, const struct mapped *m, bool last_segmen
 	struct wal_recovery *rec = s->rec;
 	size_t off = WAL_SEGMENT_HEADER_BYTES;
 	uint64_t seg_records = 0;
+	bool cut = false;
 	int r;
 
 	while (off < size && !wal_all_zero(base + off, size - off < 8 ? size - off : 8)) {
@@ -201,6 +232,7 @@ static int scan_records(struct scan *s, const struct mapped *m, bool last_segmen
 			r = cut_torn_tail(s, m, off, last_segment, *expected_index);
 			if (r < 0)
 				return r;
+			cut = true;
 			break;
 		}
 		uint32_t total = load_be32(base + off);
@@ -226,6 +258,14 @@ static int scan_records(struct scan *s, const struct mapped *m, bool last_segmen
 		seg_records++;
 		(*expected_index)++;
 		off += align8(total);
+	}
+	/* Zeroes end the records. In the last segment, intact records of a
+	 * later batch after them mean a batch written beside the one whose
+	 * blocks never reached the disk: a torn tail too. */
+	if (!cut && last_segment && off < size && later_batches(m, off, *expected_index, 0) > 0) {
+		r = cut_torn_tail(s, m, off, last_segment, *expected_index);
+		if (r < 0)
+			return r;
 	}
 	*ret_end = off;
 	*ret_records = seg_records;

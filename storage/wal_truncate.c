@@ -142,7 +142,7 @@ int wal_truncate(struct wal *w, uint64_t index, uint64_t prev_term)
 		return 0;
 	}
 	w->gather_len = 0;	/* every gathered record comes after index */
-	if (w->in_flight) {
+	if (w->flight_count > 0) {
 		if (!w->truncate_pending || index < w->truncate_pending)
 			w->truncate_pending = index;
 		return 0;
@@ -162,6 +162,6 @@ void wal_skip_to(struct wal *w, uint64_t next_index, uint64_t prev_term)
 	w->seg_offset = w->seg_size;	/* the next batch makes a new segment */
 	w->read_from = next_index;	/* what the log held before is not read back */
 	w->layout++;
-	if (!w->in_flight)
+	if (w->flight_count == 0)
 		w->durable_index = next_index - 1;
 }

@@ -129,7 +129,12 @@ def assert_refused(srv, where, offset=None, also=(), check_verify=True):
 # (a) a torn tail
 
 TORN = ["truncated_in_half", "second_half_zeroed", "overwritten_with_garbage", "crc_zeroed",
-        "truncated_inside_the_record_header", "first_record_of_the_last_batch_damaged"]
+        "truncated_inside_the_record_header", "first_record_of_the_last_batch_damaged",
+        # Two batches are written and synced at once (storage/wal.h, WAL_FLIGHTS): a
+        # crash can tear the older and leave the newer intact on disk, or leave the
+        # older's blocks unwritten (zeroes). Neither was acknowledged (the newer is
+        # reported durable only after the older): both are cut.
+        "a_batch_torn_with_the_next_one_intact", "a_batch_zeroed_with_the_next_one_intact"]
 
 
 @pytest.mark.parametrize("damage", TORN)
@@ -147,9 +152,14 @@ def test_torn_tail_is_cut_with_file_and_offset_and_everything_before_it_survives
     else:
         pytest.fail("could not get a write batch of two records or more in 5 tries")
 
+    beside = damage.endswith("_with_the_next_one_intact")
     if damage == "first_record_of_the_last_batch_damaged":
         victim = batch[0]
         cut = [record_of(seg, r) for r in batch]
+    elif beside:
+        victim = recs[-2]
+        assert victim.batch < last.batch, "one create, one batch: the last two are two batches"
+        cut = [record_of(seg, victim), record_of(seg, last)]
     else:
         victim = last
         cut = [record_of(seg, last)]
@@ -171,6 +181,8 @@ def test_torn_tail_is_cut_with_file_and_offset_and_everything_before_it_survives
         patch(seg, off + 4, bytes(4))
     elif damage == "truncated_inside_the_record_header":
         os.truncate(seg, off + 20)
+    elif damage == "a_batch_zeroed_with_the_next_one_intact":
+        patch(seg, off, bytes(victim.padded))
     else:
         flip(seg, off + RECORD_HEADER + 3)	# a payload byte: the crc no longer matches
 
@@ -187,6 +199,14 @@ def test_torn_tail_is_cut_with_file_and_offset_and_everything_before_it_survives
     if not log_lines(r.stdout, seg, f"offset {off}", "torn"):
         problems.append(f"--verify did not report the torn tail at {seg} offset {off}:\n"
                         f"{r.stdout}{r.stderr}")
+    if beside:
+        # What was cut is zeroes now, the intact later batch too: records left
+        # after the end would read as a later batch after the next crash.
+        with open(seg, "rb") as f:
+            f.seek(off)
+            rest = f.read(last.offset + last.padded - off)
+        if rest != bytes(len(rest)):
+            problems.append(f"bytes after the cut at {off} were not zeroed")
     assert not problems, f"{damage} (the file was {size} bytes):\n" + "\n".join(problems)
 
     zk = kazoo(srv.hosts)
@@ -227,6 +247,24 @@ def test_damaged_early_record_stops_startup_naming_file_and_offset(corrald):
     victim = next(r for r in recs if record_of(seg, r) == "/d/n0010")
     assert recs[-1].batch > victim.index, "later batches must follow the damaged record"
     flip(seg, victim.offset + RECORD_HEADER + victim.payload_len // 2)
+    assert_refused(srv, seg, victim.offset)
+
+
+@pytest.mark.parametrize("damage", ["flipped", "zeroed"])
+def test_damage_with_two_later_batches_after_it_stops_startup(corrald, damage):
+    # Two batches at most are in flight at once (WAL_FLIGHTS): a record followed by
+    # intact records of two later batches was synced, so damage there (or zeroes,
+    # which would otherwise end the log and drop acknowledged writes) is not a
+    # torn tail.
+    srv, written = build(corrald, "twolater" + damage)
+    seg = segment_files(srv.data_dir)[-1]
+    recs = read_records(seg)
+    victim = recs[-3]
+    assert len({r.batch for r in recs[-3:]}) == 3, "one create, one batch"
+    if damage == "flipped":
+        flip(seg, victim.offset + RECORD_HEADER + 3)
+    else:
+        patch(seg, victim.offset, bytes(victim.padded))
     assert_refused(srv, seg, victim.offset)
 
 

@@ -127,7 +127,7 @@ static void append(uint64_t from, uint64_t to, uint64_t term, uint32_t len)
 
 static bool durable_to(uint64_t index)
 {
-	return W.durable_index >= index && !W.in_flight;
+	return W.durable_index >= index && W.flight_count == 0;
 }
 
 /* Runs the loop (flushing as corrald does once per turn) until index is durable. */
@@ -182,15 +182,15 @@ static void test_small_and_large_batches_are_durable_by_either_path(void **state
 {
 	append(2, 40, 1, 100);		/* about 5 KiB */
 	wal_flush(&W);
-	assert_true(W.in_flight);
-	assert_int_equal(W.pending_cqes, 1);	/* the sync alone */
+	assert_int_equal(W.flight_count, 1);
+	assert_int_equal(W.flights[W.flight_head].pending_cqes, 1);	/* the sync alone */
 	settle(40);
 	restart();
 	check_recovered(40, 41, 1, 100);
 	append(41, 60, 1, 100);
 	append(61, 80, 2, 20000);	/* about 400 KiB */
 	wal_flush(&W);
-	assert_int_equal(W.pending_cqes, 2);	/* the write and its sync */
+	assert_int_equal(W.flights[W.flight_head].pending_cqes, 2);	/* the write and its sync */
 	settle(80);
 	assert_int_equal(reports_beyond, 0);
 	restart();
@@ -201,6 +201,92 @@ static void test_small_and_large_batches_are_durable_by_either_path(void **state
 		assert_int_equal(S.data[i], (uint8_t)(i * 3 + term));
 		assert_int_equal(S.len[i], i > 60 ? 20000 : 100);
 	}
+}
+
+/* Waits until the syncs of both flights in flight have completed, and keeps
+ * their results: the test runs the completions in the order it wants. */
+struct two_syncs {
+	struct loop_op *older, *newer;
+	int older_res, newer_res;
+};
+
+static struct two_syncs reap_both(void)
+{
+	struct two_syncs t = { .older = &W.flights[W.flight_head].sync_op,
+			       .newer = &W.flights[(W.flight_head + 1) % WAL_FLIGHTS].sync_op,
+			       .older_res = 1, .newer_res = 1 };
+	assert_int_equal(W.flight_count, 2);
+	while (t.older_res > 0 || t.newer_res > 0) {
+		struct io_uring_cqe *cqe;
+		assert_true(io_uring_submit_and_wait(&L.ring, 1) >= 0);
+		while (io_uring_peek_cqe(&L.ring, &cqe) == 0) {
+			struct loop_op *op = io_uring_cqe_get_data(cqe);
+			assert_true(op == t.older || op == t.newer);
+			*(op == t.older ? &t.older_res : &t.newer_res) = cqe->res;
+			io_uring_cqe_seen(&L.ring, cqe);
+		}
+	}
+	return t;
+}
+
+/* A second batch is written and synced beside the first once it has grown
+ * as large; at most two are in flight; the newer is reported durable only
+ * with the older, however their syncs complete. */
+static void test_a_second_batch_goes_out_beside_the_first_and_is_reported_after_it(void **state)
+{
+	append(2, 10, 1, 100);
+	settle(10);
+	append(11, 20, 1, 100);
+	wal_flush(&W);
+	assert_int_equal(W.flight_count, 1);
+	append(21, 25, 1, 100);
+	wal_flush(&W);		/* smaller than the flight: it waits */
+	assert_int_equal(W.flight_count, 1);
+	append(26, 40, 1, 100);
+	wal_flush(&W);		/* 21..40 goes out beside 11..20 */
+	assert_int_equal(W.flight_count, 2);
+	append(41, 80, 1, 100);
+	wal_flush(&W);		/* no third */
+	assert_int_equal(W.flight_count, 2);
+	struct two_syncs t = reap_both();
+	t.newer->complete(t.newer, t.newer_res, 0);
+	assert_int_equal(W.durable_index, 10);	/* 21..40 waits for 11..20 */
+	assert_int_equal(reported, 10);
+	assert_int_equal(W.flight_count, 2);
+	t.older->complete(t.older, t.older_res, 0);
+	assert_int_equal(W.durable_index, 40);
+	assert_int_equal(reported, 40);		/* one report for both */
+	assert_int_equal(W.flight_count, 1);	/* 41..80 went out as they settled */
+	settle(80);
+	assert_int_equal(reports_beyond, 0);
+	restart();
+	check_recovered(80, 81, 1, 100);
+}
+
+/* A cut into the older of two flights waits for both: nothing is written
+ * meanwhile, and no removed index is reported. */
+static void test_a_cut_into_the_older_of_two_flights_waits_for_both(void **state)
+{
+	append(2, 10, 1, 10);
+	settle(10);
+	append(11, 20, 1, 10);
+	wal_flush(&W);
+	append(21, 40, 1, 10);
+	wal_flush(&W);
+	assert_int_equal(W.flight_count, 2);
+	assert_int_equal(wal_truncate(&W, 15, 1), 0);
+	append(15, 60, 4, 10);	/* the leader's, larger than a flight: still they wait */
+	struct two_syncs t = reap_both();
+	t.older->complete(t.older, t.older_res, 0);
+	assert_int_equal(W.flight_count, 1);	/* nothing went out before the cut */
+	assert_int_equal(W.durable_index, 14);	/* 15.. are removed: not reported */
+	assert_int_equal(reported, 14);
+	t.newer->complete(t.newer, t.newer_res, 0);
+	assert_int_equal(W.last_index, 60);
+	settle(60);
+	assert_int_equal(reports_beyond, 0);
+	restart();
+	check_recovered(60, 15, 4, 10);
 }
 
 static void test_a_durable_suffix_is_replaced_by_the_leaders_entries(void **state)
@@ -241,7 +327,7 @@ static void test_a_cut_into_the_batch_in_flight_waits_for_it_and_reports_no_remo
 	settle(10);
 	append(11, 40, 1, 10);
 	wal_flush(&W);		/* 11..40 in flight */
-	assert_true(W.in_flight);
+	assert_int_equal(W.flight_count, 1);
 	assert_int_equal(wal_truncate(&W, 25, 1), 0);
 	append(25, 30, 4, 10);	/* the leader's */
 	settle(30);
@@ -401,6 +487,11 @@ int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test_setup_teardown(test_small_and_large_batches_are_durable_by_either_path,
+						setup, teardown),
+		cmocka_unit_test_setup_teardown(
+			test_a_second_batch_goes_out_beside_the_first_and_is_reported_after_it, setup,
+			teardown),
+		cmocka_unit_test_setup_teardown(test_a_cut_into_the_older_of_two_flights_waits_for_both,
 						setup, teardown),
 		cmocka_unit_test_setup_teardown(test_a_durable_suffix_is_replaced_by_the_leaders_entries,
 						setup, teardown),
