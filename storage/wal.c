@@ -14,6 +14,7 @@
 #include "archive.h"
 #include "assertions.h"
 #include "bytes.h"
+#include "common.h"
 
 static int spare_allocate(struct wal *w, uint64_t bytes)
 {
@@ -207,12 +208,29 @@ int wal_prepare_spare(struct wal *w)
 	return r;
 }
 
+static void wal_on_failed_reported(struct loop_op *op, int res, uint32_t flags)
+{
+	(void)res;
+	(void)flags;
+	struct wal *w = container_of(op, struct wal, failed_op);
+	w->on_failed(w->ctx, w->failed);
+}
+
 void wal_fail(struct wal *w, int err)
 {
 	if (w->failed)
 		return;
 	w->failed = err;
-	w->on_failed(w->ctx, err);
+	if (!w->loop) {
+		w->on_failed(w->ctx, err);
+		return;
+	}
+	/* Told from the ring, in the next turn: the replies of what settled in
+	 * this one (an older flight, say, whose sync completed just before
+	 * this one's failed) go out first, before on_failed closes the
+	 * connections with writes in flight. Meanwhile the log takes nothing. */
+	w->failed_op.complete = wal_on_failed_reported;
+	io_uring_prep_nop(loop_sqe(w->loop, &w->failed_op));
 }
 
 /* A flight this small is written on the loop's thread, into the page cache,
@@ -328,6 +346,7 @@ static void settle_flights(struct wal *w)
 	while (w->flight_count > 0 && w->flights[w->flight_head].synced) {
 		struct wal_flight *f = &w->flights[w->flight_head];
 		ASSERT(f->written == f->len && f->pending_cqes == 0);
+		ASSERT(f->last_index <= w->last_index || w->truncate_pending);
 		summary_add(&w->fsync_us, now_us - f->started_us, now_us / 1000);
 		w->records_written += f->last_index - f->first_index + 1;
 		w->bytes_written += f->len;
@@ -370,7 +389,7 @@ static void flight_completed(struct wal_flight *f)
 static void wal_on_write(struct loop_op *op, int res, uint32_t flags)
 {
 	(void)flags;
-	struct wal_flight *f = (struct wal_flight *)((char *)op - offsetof(struct wal_flight, write_op));
+	struct wal_flight *f = container_of(op, struct wal_flight, write_op);
 	ASSERT(f->pending_cqes > 0 && f->wal->flight_count > 0);
 	f->pending_cqes--;
 	if (res < 0)
@@ -383,7 +402,7 @@ static void wal_on_write(struct loop_op *op, int res, uint32_t flags)
 static void wal_on_sync(struct loop_op *op, int res, uint32_t flags)
 {
 	(void)flags;
-	struct wal_flight *f = (struct wal_flight *)((char *)op - offsetof(struct wal_flight, sync_op));
+	struct wal_flight *f = container_of(op, struct wal_flight, sync_op);
 	struct wal *w = f->wal;
 	ASSERT(f->pending_cqes > 0 && w->flight_count > 0);
 	f->pending_cqes--;

@@ -105,6 +105,7 @@ struct wal {
 	int spare_fd;			/* a preallocated next segment, or -1 */
 	const char *archive_dir;	/* purged segments go there first (not owned), or NULL */
 	bool no_space;			/* the spare could not be made: ENOSPC */
+	struct loop_op failed_op;	/* tells on_failed from the ring */
 	void (*on_durable)(void *ctx, uint64_t index);
 	void (*on_failed)(void *ctx, int err);
 	void *ctx;
@@ -211,7 +212,8 @@ int wal_bootstrap(const char *data_dir, const struct wal_identity *id, uint64_t 
 		  uint64_t term, uint8_t type, const void *data, uint32_t len);
 
 /* Shared by the log's own files only (wal.c, wal_recover.c, wal_truncate.c): */
-/* The log stops for good with err (wal.c): on_failed is told once. */
+/* The log stops for good with err (wal.c): at once it takes nothing more;
+ * on_failed is told once, from the ring (the next loop turn). */
 void wal_fail(struct wal *w, int err);
 /* Cuts the log on disk at index (wal_truncate.c); nothing may be in flight. */
 int wal_cut(struct wal *w, uint64_t index);

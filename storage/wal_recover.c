@@ -156,7 +156,7 @@ static unsigned later_batches(const struct mapped *m, size_t off, uint64_t expec
 		if (d < 0 || (size_t)d >= m->size)
 			break;
 		off_t h = lseek(m->fd, d, SEEK_HOLE);
-		size_t end = h < 0 || (size_t)h > m->size ? m->size : (size_t)h;
+		size_t end = h <= d || (size_t)h > m->size ? m->size : (size_t)h;
 		for (size_t k = (size_t)d > at ? (size_t)d : at; k + WAL_RECORD_HEADER_BYTES <= end &&
 		     n <= max; k += 8) {
 			if (!wal_record_intact(m->base, m->size, k) || load_be64(m->base + k + 24) <= batch)

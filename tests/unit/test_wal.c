@@ -35,10 +35,15 @@ static void on_durable(void *ctx, uint64_t index)
 	reported = index;
 }
 
+static int failures_expected, failures;	/* on_failed calls allowed, made */
+static int failed_with;
+
 static void on_failed(void *ctx, int err)
 {
 	(void)ctx;
-	fail_msg("the log failed: %s", strerror(err));
+	if (++failures > failures_expected)
+		fail_msg("the log failed: %s", strerror(err));
+	failed_with = err;
 }
 
 /* What recovery found: term and first data byte of each index. */
@@ -77,6 +82,7 @@ static void open_log(void)
 	W.on_failed = on_failed;
 	reported = W.durable_index;
 	reports_beyond = 0;
+	failures_expected = failures = failed_with = 0;
 }
 
 /* Reopens the log as a restart would, and returns what recovery saw. */
@@ -289,6 +295,37 @@ static void test_a_cut_into_the_older_of_two_flights_waits_for_both(void **state
 	check_recovered(60, 15, 4, 10);
 }
 
+/* The newer flight's sync fails in the turn the older one's settled in:
+ * the log takes nothing more at once, but on_failed (which closes the
+ * connections with writes in flight) is told in the next turn, so the
+ * replies of what settled go out before. */
+static void test_a_failed_sync_is_told_a_turn_after_what_settled_before_it(void **state)
+{
+	append(2, 10, 1, 10);
+	settle(10);
+	append(11, 20, 1, 10);
+	wal_flush(&W);
+	append(21, 40, 1, 10);
+	wal_flush(&W);
+	struct two_syncs t = reap_both();
+	failures_expected = 1;
+	t.older->complete(t.older, t.older_res, 0);
+	assert_int_equal(reported, 20);
+	t.newer->complete(t.newer, -EIO, 0);
+	assert_int_equal(failures, 0);		/* not in this turn */
+	assert_int_equal(wal_append(&W, 41, 1, 1, "x", 1), -EIO);
+	assert_int_equal(reported, 20);
+	struct io_uring_cqe *cqe;
+	assert_int_equal(io_uring_submit_and_wait(&L.ring, 1), 1);
+	assert_int_equal(io_uring_peek_cqe(&L.ring, &cqe), 0);
+	struct loop_op *op = io_uring_cqe_get_data(cqe);
+	io_uring_cqe_seen(&L.ring, cqe);
+	op->complete(op, 0, 0);			/* the next turn */
+	assert_int_equal(failures, 1);
+	assert_int_equal(failed_with, EIO);
+	assert_int_equal(W.durable_index, 20);
+}
+
 static void test_a_durable_suffix_is_replaced_by_the_leaders_entries(void **state)
 {
 	append(2, 100, 1, 50);
@@ -493,6 +530,8 @@ int main(void)
 			teardown),
 		cmocka_unit_test_setup_teardown(test_a_cut_into_the_older_of_two_flights_waits_for_both,
 						setup, teardown),
+		cmocka_unit_test_setup_teardown(
+			test_a_failed_sync_is_told_a_turn_after_what_settled_before_it, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_a_durable_suffix_is_replaced_by_the_leaders_entries,
 						setup, teardown),
 		cmocka_unit_test_setup_teardown(test_records_only_gathered_are_dropped_from_the_batch,
