@@ -235,6 +235,19 @@ static struct two_syncs reap_both(void)
 	return t;
 }
 
+/* 2..10 durable, then 11..20 and 21..40 in flight together; both their
+ * syncs completed, their completions not yet run. */
+static struct two_syncs two_flights_synced(void)
+{
+	append(2, 10, 1, 10);
+	settle(10);
+	append(11, 20, 1, 10);
+	wal_flush(&W);
+	append(21, 40, 1, 10);
+	wal_flush(&W);
+	return reap_both();
+}
+
 /* A second batch is written and synced beside the first once it has grown
  * as large; at most two are in flight; the newer is reported durable only
  * with the older, however their syncs complete. */
@@ -273,16 +286,10 @@ static void test_a_second_batch_goes_out_beside_the_first_and_is_reported_after_
  * meanwhile, and no removed index is reported. */
 static void test_a_cut_into_the_older_of_two_flights_waits_for_both(void **state)
 {
-	append(2, 10, 1, 10);
-	settle(10);
-	append(11, 20, 1, 10);
-	wal_flush(&W);
-	append(21, 40, 1, 10);
-	wal_flush(&W);
-	assert_int_equal(W.flight_count, 2);
+	struct two_syncs t = two_flights_synced();
 	assert_int_equal(wal_truncate(&W, 15, 1), 0);
 	append(15, 60, 4, 10);	/* the leader's, larger than a flight: still they wait */
-	struct two_syncs t = reap_both();
+	wal_flush(&W);
 	t.older->complete(t.older, t.older_res, 0);
 	assert_int_equal(W.flight_count, 1);	/* nothing went out before the cut */
 	assert_int_equal(W.durable_index, 14);	/* 15.. are removed: not reported */
@@ -301,13 +308,7 @@ static void test_a_cut_into_the_older_of_two_flights_waits_for_both(void **state
  * replies of what settled go out before. */
 static void test_a_failed_sync_is_told_a_turn_after_what_settled_before_it(void **state)
 {
-	append(2, 10, 1, 10);
-	settle(10);
-	append(11, 20, 1, 10);
-	wal_flush(&W);
-	append(21, 40, 1, 10);
-	wal_flush(&W);
-	struct two_syncs t = reap_both();
+	struct two_syncs t = two_flights_synced();
 	failures_expected = 1;
 	t.older->complete(t.older, t.older_res, 0);
 	assert_int_equal(reported, 20);
